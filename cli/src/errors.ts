@@ -1,0 +1,37 @@
+/**
+ * The three kinds of failure imctl knows. Only `cli/src/index.ts` turns them into output and an exit code.
+ * - UserError: the input was wrong (one line naming the field, the value and what is allowed). Exit 2.
+ * - ExitError: the command ran and its verdict is a non-zero exit (a failed check, a missing tool). Exit `code`.
+ * - InternalError: a bug or an unexpected state of the machine. Exit 70.
+ */
+export class UserError extends Error {
+  override readonly name = "UserError";
+  readonly exitCode = 2;
+}
+
+export class ExitError extends Error {
+  override readonly name = "ExitError";
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message);
+  }
+}
+
+export class InternalError extends Error {
+  override readonly name = "InternalError";
+  readonly exitCode = 70;
+}
+
+/** Messages asserted verbatim by tests live here, next to the errors that carry them. */
+export const MESSAGES = {
+  unknownComponent: (name: string, allowed: readonly string[]) =>
+    `unknown component "${name}": allowed are ${allowed.join(", ")}`,
+  portInUse: (port: number, component: string, field: string) =>
+    `port ${port} for ${component} (${field}) is already in use by another process: free it or change ${field} in the stack file`,
+  missingTool: (tool: string, path: string) =>
+    `tool "${tool}" is not installed (looked for ${path}): run "npx imctl tools install" (or "npm start")`,
+  locked: (holder: string) => `another imctl workflow holds the lock on this target: ${holder}`,
+  confirmReset: "reset deletes every local data directory (Redis, Kafka, MariaDB, Prometheus): pass --yes to confirm",
+} as const;

@@ -1,0 +1,283 @@
+/**
+ * The platform spec: one typed description of an environment, read from `stacks/<name>.yaml`.
+ * Every part of the toolkit (infra, imctl, the local target, load tests) reads it through `loadSpec`;
+ * nothing else parses a stack file. Pure: no Pulumi import, no process state.
+ */
+import { readFileSync } from "node:fs";
+import { basename } from "node:path";
+import { parse as parseYaml, YAMLParseError } from "yaml";
+import { z } from "zod";
+
+const port = z.number().int().min(1024).max(65535);
+const count = (min: number, max: number) => z.number().int().min(min).max(max);
+
+const serviceSpec = z
+  .object({
+    /** Instances of this service. Seed: gateway 3, message 6, user-center 4. */
+    replicas: count(1, 1000),
+  })
+  .strict();
+
+const topicSpec = z
+  .object({
+    name: z.string().regex(/^[a-zA-Z0-9._-]{1,249}$/, "a Kafka topic name: letters, digits, '.', '_' or '-'"),
+    partitions: count(1, 10000),
+  })
+  .strict();
+
+const dataSpec = z
+  .object({
+    redis: z
+      .object({
+        /** Primaries of the Redis Cluster (each owns a share of the 16,384 slots). */
+        primaries: count(3, 100),
+        /** Replicas behind each primary; at least one, or a primary loss loses its slots. */
+        replicasPerPrimary: count(1, 5),
+      })
+      .strict(),
+    kafka: z
+      .object({
+        brokers: count(1, 100),
+        replicationFactor: count(1, 100),
+        minInsyncReplicas: count(1, 100),
+        topics: z.array(topicSpec).min(1),
+      })
+      .strict(),
+    database: z
+      .object({
+        /** Schema (database) name that the services use. */
+        name: z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, "lower-case letters, digits and '_', starting with a letter"),
+      })
+      .strict(),
+  })
+  .strict();
+
+const localSpec = z
+  .object({
+    /** Address every local component binds to. Loopback only: the local target never listens elsewhere. */
+    bindAddress: z
+      .string()
+      .regex(/^127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/, "an address in 127.0.0.0/8 (the local target only uses loopback)"),
+    ports: z
+      .object({
+        /** nginx: the gateway load balancer that clients connect to. */
+        gatewayLb: port,
+        /** nginx: stub_status, read by the nginx exporter. */
+        nginxStatus: port,
+        /** First Redis node; node i listens on redis + i - 1 and its cluster bus on that + 10000. */
+        redis: port,
+        /** First Kafka broker listener; broker i on kafka + i - 1. */
+        kafka: port,
+        /** First KRaft controller listener; controller i on kafkaController + i - 1. */
+        kafkaController: port,
+        /** First JMX exporter agent; broker i on kafkaJmx + i - 1. */
+        kafkaJmx: port,
+        database: port,
+        prometheus: port,
+        nodeExporter: port,
+        redisExporter: port,
+        mysqldExporter: port,
+        nginxExporter: port,
+      })
+      .strict(),
+    redis: z
+      .object({
+        /** cluster-node-timeout in ms: failover takes about this plus one second. */
+        nodeTimeoutMs: z.number().int().min(500).max(60000),
+      })
+      .strict(),
+    kafka: z
+      .object({
+        /** JVM heap per broker in MiB (-Xms and -Xmx). */
+        heapMb: z.number().int().min(128).max(8192),
+      })
+      .strict(),
+    nginx: z
+      .object({
+        /** Worker processes; each holds up to workerConnections sockets (client + upstream). */
+        workerProcesses: count(1, 64),
+        /** Must stay under the per-process descriptor limit (20,000 here) with room for logs and upstreams. */
+        workerConnections: count(64, 19000),
+        /** How long an old worker keeps its WebSocket connections open after a reload, in seconds. */
+        workerShutdownTimeoutSeconds: count(1, 86400),
+      })
+      .strict(),
+    prometheus: z
+      .object({
+        scrapeIntervalSeconds: count(1, 300),
+        retentionDays: count(1, 365),
+      })
+      .strict(),
+  })
+  .strict();
+
+export const platformSpecSchema = z
+  .object({
+    apiVersion: z.literal("imctl.im-platform/v1"),
+    kind: z.literal("Platform"),
+    /** Environment name; matches the file name under stacks/. */
+    name: z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, "lower-case letters, digits and '-', starting with a letter"),
+    target: z.enum(["local", "kubernetes"]),
+    services: z
+      .object({
+        gateway: serviceSpec,
+        message: serviceSpec,
+        userCenter: serviceSpec,
+      })
+      .strict(),
+    data: dataSpec,
+    local: localSpec.optional(),
+  })
+  .strict()
+  .superRefine((spec, ctx) => {
+    const kafka = spec.data.kafka;
+    if (kafka.replicationFactor > kafka.brokers) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["data", "kafka", "replicationFactor"],
+        message: `at most data.kafka.brokers (${kafka.brokers})`,
+      });
+    }
+    if (kafka.minInsyncReplicas > kafka.replicationFactor) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["data", "kafka", "minInsyncReplicas"],
+        message: `at most data.kafka.replicationFactor (${kafka.replicationFactor})`,
+      });
+    }
+    if (spec.target === "local" && spec.local === undefined) {
+      ctx.addIssue({ code: "custom", path: ["local"], message: "required when target is local" });
+    }
+    if (spec.local !== undefined) {
+      const seen = new Map<number, string>();
+      for (const [owner, p] of localPortAssignments({ ...spec, local: spec.local })) {
+        const other = seen.get(p);
+        if (other !== undefined) {
+          ctx.addIssue({
+            code: "custom",
+            path: ["local", "ports", owner.split(" ")[0] ?? owner],
+            message: `port ${p} (${owner}) collides with ${other}: every derived port must be unique`,
+          });
+          return;
+        }
+        seen.set(p, owner);
+      }
+    }
+  });
+
+export type PlatformSpec = z.infer<typeof platformSpecSchema>;
+export type LocalSpec = z.infer<typeof localSpec>;
+export type LocalPlatformSpec = PlatformSpec & { local: LocalSpec };
+
+/**
+ * Every concrete port the local target would bind, with the spec field it derives from.
+ * Redis cluster buses (port + 10000) and per-instance ports are included, so overlaps are caught here.
+ */
+export function localPortAssignments(spec: LocalPlatformSpec): Array<[string, number]> {
+  const p = spec.local.ports;
+  const out: Array<[string, number]> = [
+    ["gatewayLb", p.gatewayLb],
+    ["nginxStatus", p.nginxStatus],
+    ["database", p.database],
+    ["prometheus", p.prometheus],
+    ["nodeExporter", p.nodeExporter],
+    ["redisExporter", p.redisExporter],
+    ["mysqldExporter", p.mysqldExporter],
+    ["nginxExporter", p.nginxExporter],
+  ];
+  const redisNodes = redisNodeCount(spec);
+  for (let i = 0; i < redisNodes; i++) {
+    out.push([`redis (node ${i + 1})`, p.redis + i]);
+    out.push([`redis (node ${i + 1} cluster bus)`, p.redis + i + 10000]);
+  }
+  for (let i = 0; i < spec.data.kafka.brokers; i++) {
+    out.push([`kafka (broker ${i + 1})`, p.kafka + i]);
+    out.push([`kafkaController (broker ${i + 1})`, p.kafkaController + i]);
+    out.push([`kafkaJmx (broker ${i + 1})`, p.kafkaJmx + i]);
+  }
+  return out;
+}
+
+export function redisNodeCount(spec: PlatformSpec): number {
+  return spec.data.redis.primaries * (1 + spec.data.redis.replicasPerPrimary);
+}
+
+/** A stack file that does not match the schema: `message` is one line naming the field, the value and what is allowed. */
+export class SpecError extends Error {
+  override readonly name = "SpecError";
+}
+
+/** Parse and validate a spec from already-parsed data. `source` names the file in messages. */
+export function parseSpec(raw: unknown, source: string): PlatformSpec {
+  const result = platformSpecSchema.safeParse(raw);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  if (issue === undefined) throw new SpecError(`${source}: invalid stack file`);
+  const path = issue.path.map(String).join(".");
+  const value = valueAt(raw, issue.path);
+  const shown = value === undefined ? "missing" : JSON.stringify(value);
+  throw new SpecError(`${source}: ${path || "(root)"}: got ${shown}; ${describeIssue(issue)}`);
+}
+
+/** Read, parse and validate `stacks/<name>.yaml` (or any path). */
+export function loadSpec(file: string): PlatformSpec {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new SpecError(`${file}: cannot read the stack file (${code ?? String(err)})`);
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (err) {
+    if (err instanceof YAMLParseError) {
+      const where = err.linePos?.[0];
+      throw new SpecError(`${file}${where ? `:${where.line}:${where.col}` : ""}: not valid YAML: ${err.message.split("\n")[0]}`);
+    }
+    throw err;
+  }
+  const spec = parseSpec(raw, file);
+  const expected = basename(file).replace(/\.ya?ml$/, "");
+  if (spec.name !== expected) {
+    throw new SpecError(`${file}: name: got ${JSON.stringify(spec.name)}; must match the file name (${JSON.stringify(expected)})`);
+  }
+  return spec;
+}
+
+/** Narrow a spec to the local target, or explain why it cannot run locally. */
+export function requireLocal(spec: PlatformSpec, source: string): LocalPlatformSpec {
+  if (spec.local === undefined) {
+    throw new SpecError(`${source}: local: missing; the local target needs a "local" section (see stacks/local.yaml)`);
+  }
+  return { ...spec, local: spec.local };
+}
+
+function valueAt(raw: unknown, path: ReadonlyArray<PropertyKey>): unknown {
+  let cur: unknown = raw;
+  for (const key of path) {
+    if (cur === null || typeof cur !== "object") return undefined;
+    cur = (cur as Record<PropertyKey, unknown>)[key];
+  }
+  return cur;
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  switch (issue.code) {
+    case "invalid_type":
+      return `expected ${issue.expected}`;
+    case "too_small":
+      return `must be at least ${String(issue.minimum)}${issue.origin === "array" ? " items" : ""}`;
+    case "too_big":
+      return `must be at most ${String(issue.maximum)}${issue.origin === "array" ? " items" : ""}`;
+    case "invalid_value":
+      return `allowed: ${issue.values.map((v) => JSON.stringify(v)).join(", ")}`;
+    case "unrecognized_keys":
+      return `unknown field(s) ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}`;
+    case "invalid_format":
+      return issue.message;
+    default:
+      return issue.message;
+  }
+}
