@@ -1,0 +1,99 @@
+/**
+ * The command table. Handlers are imported lazily so `imctl --help` stays fast; each returns data, and the
+ * entry point (index.ts) prints it as text or JSON and sets the exit code.
+ */
+import { Command, InvalidArgumentError, Option } from "commander";
+
+export interface Outcome {
+  data: unknown;
+  text: string;
+  exitCode: number;
+}
+
+export type Sink = (o: Outcome) => void;
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`got ${JSON.stringify(value)}; allowed: a whole number above 0`);
+  return n;
+}
+
+const stackOption = () => new Option("-s, --stack <name|file>", "stack name under stacks/, or a stack file path").default("local");
+
+export function buildProgram(sink: Sink): Command {
+  const program = new Command("imctl")
+    .description("Operate the IM platform: the local target, canary rollouts, failover drills, bandwidth upgrades, load tests")
+    .option("--json", "print the result as JSON (for CI)")
+    .showHelpAfterError()
+    .exitOverride();
+
+  const local = program.command("local").description("the whole platform as real processes on this machine");
+  local
+    .command("up")
+    .description("start (or repair) Redis Cluster, Kafka, MariaDB, nginx, Prometheus and the exporters")
+    .addOption(stackOption())
+    .action(async (opts: { stack: string }) => {
+      const m = await import("./commands/local/index.ts");
+      const r = await m.up(opts);
+      sink({ data: r, text: m.renderUp(r), exitCode: r.healthy ? 0 : 1 });
+    });
+  local
+    .command("status")
+    .description("health of every component and of the platform checks")
+    .addOption(stackOption())
+    .action(async (opts: { stack: string }) => {
+      const m = await import("./commands/local/index.ts");
+      const r = await m.status(opts);
+      sink({ data: r, text: m.renderStatus(r), exitCode: r.healthy ? 0 : 1 });
+    });
+  local
+    .command("down")
+    .description("stop every process the local target started (data is kept)")
+    .addOption(stackOption())
+    .action(async (opts: { stack: string }) => {
+      const m = await import("./commands/local/index.ts");
+      const r = await m.down(opts);
+      sink({ data: r, text: m.renderDown(r), exitCode: 0 });
+    });
+  local
+    .command("logs")
+    .description("the last lines of one component's log")
+    .argument("<component>", "component id, e.g. redis-1, kafka-2, mariadb, nginx, prometheus")
+    .addOption(stackOption())
+    .option("-n, --lines <n>", "how many lines", positiveInt, 100)
+    .action(async (component: string, opts: { stack: string; lines: number }) => {
+      const m = await import("./commands/local/index.ts");
+      const r = await m.logs(component, opts);
+      sink({ data: r, text: m.renderLogs(r), exitCode: 0 });
+    });
+  local
+    .command("reset")
+    .description("stop everything and delete all local data (asks for --yes)")
+    .addOption(stackOption())
+    .option("-y, --yes", "confirm deleting the data")
+    .action(async (opts: { stack: string; yes?: boolean }) => {
+      const m = await import("./commands/local/index.ts");
+      const r = await m.reset(opts);
+      sink({ data: r, text: m.renderReset(r), exitCode: 0 });
+    });
+
+  const tools = program.command("tools").description("the tools the toolkit runs on, under .tools/");
+  tools
+    .command("install")
+    .description("install or update every tool (the same bootstrap npm start and npm test run)")
+    .action(async () => {
+      const m = await import("./commands/tools/index.ts");
+      const r = await m.install();
+      sink({ data: r, text: m.renderInstall(r), exitCode: 0 });
+    });
+  tools
+    .command("status")
+    .description("each tool, its version and where it is")
+    .action(async () => {
+      const m = await import("./commands/tools/index.ts");
+      const r = await m.status();
+      sink({ data: r, text: m.renderStatus(r), exitCode: r.allInstalled ? 0 : 1 });
+    });
+
+  return program;
+}

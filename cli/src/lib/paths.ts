@@ -1,0 +1,15 @@
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** The repository root (imctl always runs from a checkout of this repository). */
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
+
+/** Default stack file for a stack name. */
+export function stackFile(name: string): string {
+  return join(REPO_ROOT, "stacks", `${name}.yaml`);
+}
+
+/** Where the local target keeps state, pids, data and logs. IMCTL_STATE_DIR overrides it (tests use their own). */
+export function stateDir(): string {
+  return process.env.IMCTL_STATE_DIR ?? join(REPO_ROOT, ".imctl");
+}
