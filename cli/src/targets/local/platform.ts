@@ -119,6 +119,11 @@ function open(stackFile: string): Opened {
   return { ctx, stackFile, components };
 }
 
+/** The local target's context (spec, state, secrets) for code that drives it directly, such as workflows. */
+export function localContext(stackFile: string): LocalContext {
+  return open(stateStack(stackFile)).ctx;
+}
+
 /** Component ids of a stack, for `logs` and for messages. */
 export function componentIds(stackFile: string): string[] {
   return open(stackFile).components.map((c) => c.id);

@@ -1,0 +1,41 @@
+/**
+ * One helper for every test that drives imctl as an operator would: a real subprocess, its exit code and output,
+ * with its own state directory and stack file so tests never touch a developer's running platform.
+ */
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { execa } from "execa";
+import { parse, stringify } from "yaml";
+import { REPO_ROOT } from "../../cli/src/lib/paths.ts";
+
+export const IMCTL = join(REPO_ROOT, "cli", "bin", "imctl.mjs");
+
+export interface ImctlRun {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+export async function imctl(args: string[], env: Record<string, string> = {}, timeoutMs = 300_000): Promise<ImctlRun> {
+  const r = await execa(process.execPath, [IMCTL, ...args], { env, reject: false, timeout: timeoutMs, stdin: "ignore" });
+  return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
+}
+
+export function tempDir(prefix: string): string {
+  return mkdtempSync(join(tmpdir(), `imctl-${prefix}-`));
+}
+
+/**
+ * Writes stacks/local.yaml into a temp dir with every local port moved by `offset`, so a test platform can run
+ * beside a developer's. `edit` may change the parsed spec further.
+ */
+export function testStack(offset: number, edit: (spec: Record<string, unknown>) => void = () => undefined): string {
+  const spec = parse(readFileSync(join(REPO_ROOT, "stacks", "local.yaml"), "utf8")) as { local: { ports: Record<string, number> } } & Record<string, unknown>;
+  for (const k of Object.keys(spec.local.ports)) spec.local.ports[k] = (spec.local.ports[k] ?? 0) + offset;
+  edit(spec);
+  const dir = tempDir("stack");
+  const file = join(dir, "local.yaml");
+  writeFileSync(file, stringify(spec));
+  return file;
+}
