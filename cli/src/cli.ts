@@ -22,7 +22,7 @@ const stackOption = () => new Option("-s, --stack <name|file>", "stack name unde
 
 export function buildProgram(sink: Sink): Command {
   const program = new Command("imctl")
-    .description("Operate the IM platform: the local target, canary rollouts, failover drills, bandwidth upgrades, load tests")
+    .description("Operate the IM platform and its local target")
     .option("--json", "print the result as JSON (for CI)")
     .showHelpAfterError()
     .exitOverride();

@@ -1,0 +1,71 @@
+import { readFileSync, writeFileSync, existsSync, readdirSync } from "node:fs";
+import { cpus, totalmem, platform, release } from "node:os";
+import { join } from "node:path";
+import { REPO_ROOT } from "../cli/src/lib/paths.ts";
+import { median, type Benchmark } from "./harness.ts";
+
+const DOC = join(REPO_ROOT, "docs", "benchmarks.md");
+const round = (x: number) => Math.round(x * 100) / 100;
+
+export function machine(): string {
+  return `${cpus().length} cores (${cpus()[0]?.model.trim() ?? "unknown CPU"}), ${Math.round(totalmem() / 2 ** 30)} GiB, ${platform()} ${release()}, Node ${process.version}`;
+}
+
+/** Replaces (or appends) the section of one benchmark in docs/benchmarks.md, keeping earlier rows of its history. */
+export function record(doc: string, b: Benchmark, row: string): string {
+  const start = `<!-- bench:${b.name}:start -->`;
+  const end = `<!-- bench:${b.name}:end -->`;
+  const header = `| date | command | machine | runs | median | baseline (same run) |\n|---|---|---|---|---|---|`;
+  const i = doc.indexOf(start);
+  const j = doc.indexOf(end);
+  let rows: string[] = [];
+  if (i >= 0 && j > i) {
+    rows = doc.slice(i, j).split("\n").filter((l) => l.startsWith("| 20"));
+  }
+  rows.push(row);
+  const section = `${start}\n## ${b.name}\n\n${b.description}\n\n${header}\n${rows.join("\n")}\n${end}`;
+  return i >= 0 && j > i ? doc.slice(0, i) + section + doc.slice(j + end.length) : `${doc.trimEnd()}\n\n${section}\n`;
+}
+
+async function main(): Promise<number> {
+  const name = process.argv[2];
+  const available = readdirSync(join(REPO_ROOT, "bench")).filter((f) => f.endsWith(".bench.ts")).map((f) => f.replace(/\.bench\.ts$/, ""));
+  if (name === undefined || !available.includes(name)) {
+    process.stderr.write(`bench: ${name === undefined ? "no benchmark named" : `unknown benchmark "${name}"`}; allowed: ${available.join(", ")}\n`);
+    return 2;
+  }
+  const b = ((await import(join(REPO_ROOT, "bench", `${name}.bench.ts`))) as { default: Benchmark }).default;
+  const runs = Math.max(3, b.runs ?? 3);
+  const values: number[] = [];
+  const baselines: number[] = [];
+  const t0 = Date.now();
+  const say = (s: string) => process.stderr.write(`[bench ${name} ${((Date.now() - t0) / 1000).toFixed(0)}s] ${s}\n`);
+  await b.setup?.();
+  try {
+    for (let r = 1; r <= runs; r++) {
+      if (b.baseline) {
+        const v = await b.baseline(r);
+        baselines.push(v);
+        say(`run ${r}/${runs} baseline: ${round(v)} ${b.unit}`);
+      }
+      const v = await b.measure(r);
+      values.push(v);
+      say(`run ${r}/${runs}: ${round(v)} ${b.unit}`);
+    }
+  } finally {
+    await b.teardown?.();
+  }
+  const m = round(median(values));
+  const base = baselines.length ? round(median(baselines)) : null;
+  const cmd = `npm run bench -- ${name}`;
+  const date = new Date().toISOString().slice(0, 10);
+  const row = `| ${date} | \`${cmd}\` | ${machine()} | ${runs}: ${values.map(round).join(", ")} | ${m} ${b.unit} | ${base === null ? "none" : `${base} ${b.unit}`} |`;
+  const doc = existsSync(DOC) ? readFileSync(DOC, "utf8") : "# Benchmarks\n";
+  writeFileSync(DOC, record(doc, b, row));
+  const extras = b.extra?.() ?? [];
+  for (const e of extras) process.stdout.write(`RESULT ${e.name} ${round(e.value)} ${e.unit} baseline=${e.baseline === null ? "none" : round(e.baseline)}\n`);
+  process.stdout.write(`RESULT ${name} ${m} ${b.unit} baseline=${base === null ? "none" : base}\n`);
+  return 0;
+}
+
+process.exitCode = await main();
