@@ -59,7 +59,7 @@ describe("platform spec", () => {
   it("derives one port per node, bus, broker, controller and JMX agent, all distinct", () => {
     const spec = requireLocal(loadSpec(join(REPO_ROOT, "stacks", "local.yaml")), "local");
     const ports = localPortAssignments(spec).map(([, p]) => p);
-    assert.equal(ports.length, 8 + 6 * 2 + 3 * 3);
+    assert.equal(ports.length, 8 + 6 * 2 + 3 * 3 + 2 + 2 + 1);
     assert.equal(new Set(ports).size, ports.length);
   });
 

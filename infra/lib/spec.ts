@@ -78,6 +78,12 @@ const localSpec = z
         redisExporter: port,
         mysqldExporter: port,
         nginxExporter: port,
+        /** First gateway instance; instance i on gateway + i - 1. */
+        gateway: port,
+        /** First message-service instance. */
+        message: port,
+        /** First user-center instance. */
+        userCenter: port,
       })
       .strict(),
     redis: z
@@ -126,6 +132,13 @@ export const platformSpecSchema = z
       })
       .strict(),
     data: dataSpec,
+    messaging: z
+      .object({
+        /** Groups with more members than this switch from write diffusion (an inbox row per member) to read diffusion. */
+        groupWriteDiffusionMax: count(1, 100000),
+      })
+      .strict()
+      .default({ groupWriteDiffusionMax: 500 }),
     local: localSpec.optional(),
   })
   .strict()
@@ -189,6 +202,14 @@ export function localPortAssignments(spec: LocalPlatformSpec): Array<[string, nu
   for (let i = 0; i < redisNodes; i++) {
     out.push([`redis (node ${i + 1})`, p.redis + i]);
     out.push([`redis (node ${i + 1} cluster bus)`, p.redis + i + 10000]);
+  }
+  const services: Array<[keyof typeof spec.services, "gateway" | "message" | "userCenter"]> = [
+    ["gateway", "gateway"],
+    ["message", "message"],
+    ["userCenter", "userCenter"],
+  ];
+  for (const [svc, field] of services) {
+    for (let i = 0; i < spec.services[svc].replicas; i++) out.push([`${field} (instance ${i + 1})`, p[field] + i]);
   }
   for (let i = 0; i < spec.data.kafka.brokers; i++) {
     out.push([`kafka (broker ${i + 1})`, p.kafka + i]);

@@ -137,10 +137,10 @@ describe("imctl local (real Redis Cluster, Kafka, MariaDB, nginx, Prometheus)", 
     try {
       const [tables] = await conn.query<mysql.RowDataPacket[]>("SELECT table_name AS t FROM information_schema.tables WHERE table_schema = ? ORDER BY 1", [spec.data.database.name]);
       const names = tables.map((r) => String(r.t));
-      for (const t of ["messages", "inbox", "seq_segments", "users", "im_groups", "group_members", "schema_migrations"]) assert.ok(names.includes(t), `table ${t}`);
-      await conn.query("INSERT INTO seq_segments (user_id, max_seq) VALUES (?, 100) ON DUPLICATE KEY UPDATE max_seq = max_seq + 100", [424242]);
-      const [rows] = await conn.query<mysql.RowDataPacket[]>("SELECT max_seq FROM seq_segments WHERE user_id = ?", [424242]);
-      assert.ok(Number(rows[0]?.max_seq) >= 100);
+      for (const t of ["messages", "inbox", "user_seq", "users", "im_groups", "group_members", "schema_migrations"]) assert.ok(names.includes(t), `table ${t}`);
+      await conn.query("INSERT INTO user_seq (user_id, last_seq) VALUES (?, 100) ON DUPLICATE KEY UPDATE last_seq = last_seq + 100", [424242]);
+      const [rows] = await conn.query<mysql.RowDataPacket[]>("SELECT last_seq FROM user_seq WHERE user_id = ?", [424242]);
+      assert.ok(Number(rows[0]?.last_seq) >= 100);
     } finally {
       await conn.end();
     }

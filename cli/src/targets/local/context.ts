@@ -3,7 +3,7 @@ import type { LocalPlatformSpec } from "../../../../infra/lib/spec.ts";
 import type { ProcessSpec } from "../../lib/process.ts";
 
 /** Groups of local components, in the order `up` brings them up. */
-export type ComponentGroup = "redis" | "kafka" | "database" | "gateway-lb" | "exporter" | "prometheus";
+export type ComponentGroup = "redis" | "kafka" | "database" | "gateway-lb" | "services" | "exporter" | "prometheus";
 
 export interface PortClaim {
   port: number;
@@ -28,6 +28,11 @@ export interface Secrets {
   dbAppUser: string;
   dbAppPassword: string;
   dbExporterPassword: string;
+  /** Service-to-service token on internal routes. */
+  internalToken: string;
+  /** Token signing keys, `kid:secret,...`, and the one that signs. */
+  tokenKeys: string;
+  tokenActiveKid: string;
 }
 
 export interface ProcessRecord {

@@ -66,8 +66,33 @@ export interface NginxSettings {
 // Descriptors per worker: each proxied connection holds two, plus logs and listeners.
 const RLIMIT_HEADROOM = 500;
 
-export function renderNginxConf(cfg: NginxSettings, pool: GatewayPool): string {
+/**
+ * @param pool the gateway upstream (WebSocket connections and everything not under /v1/)
+ * @param api the user-center instances, serving the account API under /v1/
+ */
+export function renderNginxConf(cfg: NginxSettings, pool: GatewayPool, api: Backend[] = []): string {
   const servers = serverWeights(pool);
+  const apiUpstream =
+    api.length === 0
+      ? ""
+      : `  upstream im_user_center {
+${api.map((b) => `    server ${b.address} max_fails=1 fail_timeout=2s; # ${b.id}`).join("\n")}
+    keepalive 32;
+  }
+`;
+  const apiRoute =
+    api.length === 0
+      ? ""
+      : `    location /v1/ {
+      proxy_pass http://im_user_center;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Request-Id $request_id;
+      proxy_next_upstream error timeout http_502 http_503;
+    }
+
+`;
   const upstream =
     servers.length === 0
       ? ""
@@ -121,7 +146,7 @@ http {
     '' close;
   }
 
-${upstream}
+${upstream}${apiUpstream}
   server {
     listen ${cfg.host}:${cfg.listenPort} backlog=4096;
 
@@ -130,7 +155,7 @@ ${upstream}
       return 200 "ok\\n";
     }
 
-    location / {
+${apiRoute}    location / {
 ${route}
     }
   }

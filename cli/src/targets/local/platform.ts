@@ -21,6 +21,7 @@ import { appConnection, ensureDatabase, mariadbComponent } from "./components/ma
 import { nginxComponent } from "./components/nginx.ts";
 import { ensurePrometheusTargets, prometheusComponent, prometheusTargets } from "./components/prometheus.ts";
 import { ensureRedisCluster, redisClusterHealth, redisComponents } from "./components/redis.ts";
+import { registerServices, serviceComponents, serviceInstances } from "./components/services.ts";
 
 export type Progress = (line: string) => void;
 
@@ -72,8 +73,9 @@ export interface DownResult {
 }
 
 /** Stages of `up`, in order; `down` stops them in reverse. */
-const STAGES: ComponentGroup[][] = [["redis", "kafka", "database", "gateway-lb"], ["exporter"], ["prometheus"]];
-const STOP_ORDER: ComponentGroup[] = ["prometheus", "exporter", "gateway-lb", "kafka", "redis", "database"];
+const STAGES: ComponentGroup[][] = [["redis", "kafka", "database", "gateway-lb"], ["services", "exporter"], ["prometheus"]];
+// Gateways drain before nginx stops; the services stop before the data tier they write to.
+const STOP_ORDER: ComponentGroup[] = ["prometheus", "exporter", "services", "gateway-lb", "kafka", "redis", "database"];
 
 interface Opened {
   ctx: LocalContext;
@@ -108,14 +110,27 @@ function open(stackFile: string): Opened {
   }
   const dir = stateDir();
   const state = readJson<LocalState>(stateFile(dir)) ?? { version: 1, stack: stackFile, components: {} };
-  const secrets = readJson<Secrets>(secretsFile(dir)) ?? {
+  const fresh: Secrets = {
     dbRootPassword: newSecret(),
     dbAppUser: "im",
     dbAppPassword: newSecret(),
     dbExporterPassword: newSecret(),
+    internalToken: newSecret(),
+    tokenKeys: `k1:${newSecret()}${newSecret()}`,
+    tokenActiveKid: "k1",
   };
+  // Secrets added by a newer imctl are generated; the ones already in use are kept.
+  const secrets: Secrets = { ...fresh, ...readJson<Partial<Secrets>>(secretsFile(dir)) };
   const ctx: LocalContext = { spec, dir, host: spec.local.bindAddress, tool: toolPath, secrets, state };
-  const components = [...redisComponents(ctx), ...kafkaComponents(ctx), mariadbComponent(ctx), nginxComponent(ctx), ...exporterComponents(ctx), prometheusComponent(ctx)];
+  const components = [
+    ...redisComponents(ctx),
+    ...kafkaComponents(ctx),
+    mariadbComponent(ctx),
+    nginxComponent(ctx),
+    ...serviceComponents(ctx),
+    ...exporterComponents(ctx),
+    prometheusComponent(ctx),
+  ];
   return { ctx, stackFile, components };
 }
 
@@ -183,7 +198,7 @@ export async function up(opts: UpOptions): Promise<UpResult> {
   return withLock(lockFile(ctx.dir), "imctl local up", async () => {
     ctx.state.stack = opts.stackFile;
     mkdirSync(ctx.dir, { recursive: true });
-    if (!existsSync(secretsFile(ctx.dir))) writeFileSync(secretsFile(ctx.dir), JSON.stringify(ctx.secrets, null, 2), { mode: 0o600 });
+    writeFileSync(secretsFile(ctx.dir), JSON.stringify(ctx.secrets, null, 2), { mode: 0o600 });
     saveState(ctx);
     const started: string[] = [];
     const reused: string[] = [];
@@ -208,6 +223,10 @@ export async function up(opts: UpOptions): Promise<UpResult> {
       const stage = components.filter((c) => groups.includes(c.group));
       say(`stage ${i + 1}/${STAGES.length}: ${groups.join(", ")} (${stage.length} component${stage.length === 1 ? "" : "s"})`);
       await Promise.all(stage.map(bring));
+      if (groups.includes("services")) {
+        const reg = await registerServices(ctx);
+        say(`gateway tier: ${reg.gateways} gateway(s) behind nginx; ${reg.targets} service targets registered with Prometheus`);
+      }
       if (i === 0) {
         // Data-tier set-up needs the processes of stage 1 and is needed by the exporters of stage 2.
         const [redis, kafka, db] = await Promise.all([ensureRedisCluster(ctx, say), ensureKafkaTopics(ctx, say), ensureDatabase(ctx, say)]);
@@ -216,7 +235,7 @@ export async function up(opts: UpOptions): Promise<UpResult> {
         say(`database: schema at ${db.current ?? "no migrations"}`);
       }
     }
-    const targets = await ensurePrometheusTargets(ctx);
+    const targets = await ensurePrometheusTargets(ctx, serviceInstances(ctx).length);
     say(`prometheus: all ${targets.length} scrape targets up`);
     const s = await statusOf(ctx, components);
     return { ...s, started, reused, elapsedSeconds: (Date.now() - t0) / 1000 };

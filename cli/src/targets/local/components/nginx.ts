@@ -31,10 +31,15 @@ export function readPool(ctx: Pick<LocalContext, "dir">): GatewayPool {
   return JSON.parse(readFileSync(file, "utf8")) as GatewayPool;
 }
 
+/** The user-center instances of the stack: nginx serves the account API (/v1/) from them. */
+function apiBackends(ctx: LocalContext) {
+  return Array.from({ length: ctx.spec.services.userCenter.replicas }, (_, i) => ({ id: `user-center-${i + 1}`, address: `${ctx.host}:${ctx.spec.local.ports.userCenter + i}` }));
+}
+
 function writeConf(ctx: LocalContext, pool: GatewayPool): void {
   const p = nginxPaths(ctx);
   for (const d of ["tmp/client_body", "tmp/proxy", "tmp/fastcgi", "tmp/uwsgi", "tmp/scgi", "logs"]) mkdirSync(join(p.prefix, d), { recursive: true });
-  writeFileSync(p.conf, renderNginxConf(settings(ctx), pool));
+  writeFileSync(p.conf, renderNginxConf(settings(ctx), pool, apiBackends(ctx)));
 }
 
 async function testConf(ctx: LocalContext): Promise<void> {

@@ -119,9 +119,9 @@ export async function prometheusTargets(ctx: Pick<LocalContext, "host" | "spec">
   }));
 }
 
-/** Waits until Prometheus has discovered every static target and scraped each one successfully. */
-export async function ensurePrometheusTargets(ctx: LocalContext): Promise<TargetHealth[]> {
-  const expected = scrapeJobs(ctx).reduce((n, j) => n + (j.static_configs ?? []).reduce((m, s) => m + s.targets.length, 0), 0);
+/** Waits until Prometheus has found every static target and the `discovered` service targets, and scraped each one. */
+export async function ensurePrometheusTargets(ctx: LocalContext, discovered: number): Promise<TargetHealth[]> {
+  const expected = scrapeJobs(ctx).reduce((n, j) => n + (j.static_configs ?? []).reduce((m, s) => m + s.targets.length, 0), 0) + discovered;
   let last: TargetHealth[] = [];
   return waitFor(
     `Prometheus to scrape all ${expected} targets`,

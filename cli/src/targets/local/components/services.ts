@@ -1,0 +1,112 @@
+/**
+ * The IM services on the local target: gateway, message and user-center instances as Node processes, with the
+ * instance counts of the stack's `services`, behind nginx, registered with Prometheus.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { REPO_ROOT } from "../../../lib/paths.ts";
+import { logFile, type LocalComponent, type LocalContext } from "../context.ts";
+import { kafkaBootstrap } from "./kafka.ts";
+import { nginxPaths, readPool, setGatewayPool } from "./nginx.ts";
+import type { Backend } from "../nginx-config.ts";
+
+export type ServiceName = "gateway" | "message" | "user-center";
+
+const SERVICES: Array<{ name: ServiceName; spec: "gateway" | "message" | "userCenter" }> = [
+  { name: "user-center", spec: "userCenter" },
+  { name: "message", spec: "message" },
+  { name: "gateway", spec: "gateway" },
+];
+
+const VERSION = (JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")) as { version: string }).version;
+
+export interface ServiceInstance {
+  id: string;
+  service: ServiceName;
+  port: number;
+  /** Unique per instance across services: the id generator's node id. */
+  nodeId: number;
+}
+
+export function serviceInstances(ctx: Pick<LocalContext, "spec">): ServiceInstance[] {
+  const out: ServiceInstance[] = [];
+  for (const [k, s] of SERVICES.entries()) {
+    const n = ctx.spec.services[s.spec].replicas;
+    for (let i = 0; i < n; i++) out.push({ id: `${s.name}-${i + 1}`, service: s.name, port: ctx.spec.local.ports[s.spec] + i, nodeId: k * 100 + i });
+  }
+  return out;
+}
+
+/** The environment every service instance gets (validated by the service at start-up). */
+export function serviceEnv(ctx: LocalContext, inst: ServiceInstance): Record<string, string> {
+  const s = ctx.secrets;
+  const messages = serviceInstances(ctx).filter((x) => x.service === "message");
+  return {
+    SERVICE_VERSION: VERSION,
+    INSTANCE_ID: inst.id,
+    NODE_ID: String(inst.nodeId),
+    HOST: ctx.host,
+    PORT: String(inst.port),
+    LOG_LEVEL: "info",
+    INTERNAL_TOKEN: s.internalToken,
+    TOKEN_KEYS: s.tokenKeys,
+    TOKEN_ACTIVE_KID: s.tokenActiveKid,
+    DB_HOST: ctx.host,
+    DB_PORT: String(ctx.spec.local.ports.database),
+    DB_USER: s.dbAppUser,
+    DB_PASSWORD: s.dbAppPassword,
+    DB_NAME: ctx.spec.data.database.name,
+    REDIS_NODES: Array.from({ length: ctx.spec.data.redis.primaries * (1 + ctx.spec.data.redis.replicasPerPrimary) }, (_, i) => `${ctx.host}:${ctx.spec.local.ports.redis + i}`).join(","),
+    REDIS_NODE_TIMEOUT_MS: String(ctx.spec.local.redis.nodeTimeoutMs),
+    KAFKA_BROKERS: kafkaBootstrap(ctx).join(","),
+    KAFKA_TOPIC_STORED: ctx.spec.data.kafka.topics[0]?.name ?? "im.message.stored",
+    MESSAGE_URLS: messages.map((m) => `http://${ctx.host}:${m.port}`).join(","),
+    GROUP_WRITE_DIFFUSION_MAX: String(ctx.spec.messaging.groupWriteDiffusionMax),
+  };
+}
+
+export function serviceComponents(ctx: LocalContext): LocalComponent[] {
+  return serviceInstances(ctx).map((inst) => ({
+    id: inst.id,
+    group: "services" as const,
+    tools: [],
+    ports: [{ port: inst.port, field: `local.ports.${SERVICES.find((s) => s.name === inst.service)?.spec ?? inst.service}` }],
+    endpoint: `http://${ctx.host}:${inst.port}`,
+    startTimeoutMs: 60_000,
+    // A gateway drains its connections (DRAIN_SECONDS, 10 s by default) before it exits.
+    stop: { signal: "SIGTERM" as const, graceMs: 20_000 },
+    async prepare(c) {
+      return {
+        bin: process.execPath,
+        args: ["--import", "tsx", join(REPO_ROOT, "services", inst.service, "src", "main.ts")],
+        cwd: REPO_ROOT,
+        env: serviceEnv(c, inst),
+        logFile: logFile(c, inst.id),
+      };
+    },
+    async probe(c) {
+      const res = await fetch(`http://${c.host}:${inst.port}/readyz`, { signal: AbortSignal.timeout(2000) });
+      const body = (await res.json()) as { status?: string; version?: string; reason?: string };
+      if (res.status !== 200) throw new Error(`/readyz answered ${res.status}: ${body.reason ?? ""}`);
+      return `ready, version ${body.version ?? "?"}`;
+    },
+  }));
+}
+
+/**
+ * After the services are up: puts the gateways behind nginx (unless a rollout owns the pool) and lists every
+ * instance for Prometheus (file-based discovery, picked up without a reload).
+ */
+export async function registerServices(ctx: LocalContext): Promise<{ gateways: number; targets: number }> {
+  const all = serviceInstances(ctx);
+  const gateways: Backend[] = all.filter((s) => s.service === "gateway").map((s) => ({ id: s.id, address: `${ctx.host}:${s.port}` }));
+  const current = readPool(ctx);
+  if (!existsSync(nginxPaths(ctx).pool) || current.canary.length === 0) {
+    await setGatewayPool(ctx, { stable: gateways, canary: [], canaryWeight: 0 });
+  }
+  const dir = join(ctx.dir, "prometheus", "targets");
+  mkdirSync(dir, { recursive: true });
+  const groups = all.map((s) => ({ targets: [`${ctx.host}:${s.port}`], labels: { service: s.service, component: s.id } }));
+  writeFileSync(join(dir, "services.json"), JSON.stringify(groups, null, 2));
+  return { gateways: gateways.length, targets: groups.length };
+}

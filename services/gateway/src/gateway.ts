@@ -1,0 +1,280 @@
+/**
+ * The gateway: long-lived WebSocket connections behind the nginx tier. It authenticates on connect, keeps
+ * connections alive with heartbeats and drops idle ones, cuts slow clients instead of buffering without bound,
+ * caps its egress bandwidth, relays client requests to the message service, pushes notifications, and on
+ * SIGTERM drains: it stops accepting, tells every client to reconnect elsewhere and closes within a deadline.
+ */
+import { readFileSync } from "node:fs";
+import type { IncomingMessage, Server } from "node:http";
+import type { Duplex } from "node:stream";
+import type { Cluster } from "ioredis";
+import { WebSocketServer, type RawData, type WebSocket } from "ws";
+import { ApiError } from "../../lib/errors.ts";
+import type { Logger } from "../../lib/log.ts";
+import * as presence from "../../lib/presence.ts";
+import { clientFrame, MAX_FRAME_BYTES, type ClientFrame, type NotifyItem, type PullResult, type SendResult, type ServerFrame, type SyncResult } from "../../lib/protocol.ts";
+import { verifyToken, type KeyRing } from "../../lib/tokens.ts";
+import type { EgressLimiter } from "./egress.ts";
+import type { GatewayMetrics } from "./metrics.ts";
+import type { MessageUpstream } from "./upstream.ts";
+
+export interface GatewayOptions {
+  instanceId: string;
+  version: string;
+  /** This instance's internal URL, where the fan-out sends notifications. */
+  internalUrl: string;
+  keys: KeyRing;
+  upstream: MessageUpstream;
+  redis: Cluster;
+  log: Logger;
+  metrics: GatewayMetrics;
+  egress: EgressLimiter;
+  heartbeatMs: number;
+  idleTimeoutMs: number;
+  /** Bytes queued in the kernel and ws for one client beyond which it is cut as a slow consumer. */
+  sendBufferLimit: number;
+  maxConnections: number;
+  drainSeconds: number;
+}
+
+/** Close codes clients branch on. */
+export const CLOSE = { idle: 4000, slowConsumer: 4008, draining: 1012 } as const;
+
+interface Conn {
+  ws: WebSocket;
+  userId: string;
+  lastSeen: number;
+}
+
+/** Descriptors this process may hold (the soft RLIMIT_NOFILE), or null when /proc does not say. */
+export function openFileLimit(): number | null {
+  try {
+    const m = /Max open files\s+(\d+)/.exec(readFileSync("/proc/self/limits", "utf8"));
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
+function reject(socket: Duplex, status: number, error: string, message: string): void {
+  const body = JSON.stringify({ error, message });
+  const reason = { 401: "Unauthorized", 404: "Not Found", 503: "Service Unavailable" }[status] ?? "Error";
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+}
+
+export class Gateway {
+  private readonly users = new Map<string, Set<Conn>>();
+  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024, perMessageDeflate: false, clientTracking: false });
+  private count = 0;
+  private draining = false;
+  private timers: NodeJS.Timeout[] = [];
+
+  constructor(private readonly o: GatewayOptions) {
+    this.o.metrics.egressCap.set(o.egress.cap);
+    this.timers.push(setInterval(() => this.heartbeat(), o.heartbeatMs));
+    // Re-assert presence well within its TTL: it survives a Redis failover that lost recent writes.
+    this.timers.push(setInterval(() => void this.refreshPresence(), (presence.PRESENCE_TTL_SECONDS * 1000) / 3));
+    for (const t of this.timers) t.unref();
+  }
+
+  get connections(): number {
+    return this.count;
+  }
+
+  get isDraining(): boolean {
+    return this.draining;
+  }
+
+  attach(server: Server): void {
+    server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head));
+  }
+
+  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on("error", () => socket.destroy());
+    const url = new URL(req.url ?? "/", "http://gateway");
+    if (url.pathname !== "/ws") return reject(socket, 404, "bad_request", "WebSocket endpoint is /ws");
+    if (this.draining) {
+      this.o.metrics.refused.inc({ reason: "draining" });
+      return reject(socket, 503, "unavailable", "gateway draining: connect again");
+    }
+    if (this.count >= this.o.maxConnections) {
+      this.o.metrics.refused.inc({ reason: "limit" });
+      return reject(socket, 503, "unavailable", "gateway at its connection limit");
+    }
+    const header = req.headers.authorization;
+    const token = url.searchParams.get("token") ?? (header?.startsWith("Bearer ") ? header.slice(7) : "");
+    let userId: string;
+    try {
+      userId = verifyToken(this.o.keys, token).sub;
+    } catch (err) {
+      const e = err instanceof ApiError ? err : new ApiError("unauthorized", "bad token");
+      this.o.metrics.refused.inc({ reason: e.code });
+      return reject(socket, 401, e.code, e.message);
+    }
+    this.count++; // reserve the slot before the handshake finishes
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.open(ws, userId));
+  }
+
+  private open(ws: WebSocket, userId: string): void {
+    const conn: Conn = { ws, userId, lastSeen: Date.now() };
+    let set = this.users.get(userId);
+    if (!set) this.users.set(userId, (set = new Set()));
+    set.add(conn);
+    this.o.metrics.connections.set(this.count);
+    presence.connected(this.o.redis, userId, this.o.internalUrl).catch((err: Error) => this.o.log.warn({ err: err.message }, "presence"));
+    ws.on("message", (data, isBinary) => void this.frame(conn, data, isBinary));
+    ws.on("pong", () => (conn.lastSeen = Date.now()));
+    ws.on("error", () => undefined);
+    ws.on("close", () => this.closed(conn));
+    this.push(conn, { t: "hello", userId, instance: this.o.instanceId, version: this.o.version });
+  }
+
+  private closed(conn: Conn): void {
+    this.count--;
+    this.o.metrics.connections.set(this.count);
+    const set = this.users.get(conn.userId);
+    set?.delete(conn);
+    if (set && set.size === 0) this.users.delete(conn.userId);
+    presence.disconnected(this.o.redis, conn.userId, this.o.internalUrl).catch(() => undefined);
+  }
+
+  private async frame(conn: Conn, data: RawData, isBinary: boolean): Promise<void> {
+    conn.lastSeen = Date.now();
+    const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data instanceof ArrayBuffer ? data.byteLength : data.length;
+    this.o.metrics.bytesIn.inc(size);
+    if (isBinary) return this.error(conn, undefined, new ApiError("bad_request", "frames are JSON text"));
+    if (size > MAX_FRAME_BYTES) return this.error(conn, undefined, new ApiError("frame_too_large", `frames are at most ${MAX_FRAME_BYTES} bytes`));
+    let raw: unknown;
+    try {
+      raw = JSON.parse(data.toString());
+    } catch {
+      return this.error(conn, undefined, new ApiError("malformed_json", "frame is not valid JSON"));
+    }
+    const parsed = clientFrame.safeParse(raw);
+    const rid = raw !== null && typeof raw === "object" && "rid" in raw && typeof raw.rid === "string" ? raw.rid.slice(0, 64) : undefined;
+    if (!parsed.success) {
+      const i = parsed.error.issues[0];
+      return this.error(conn, rid, new ApiError("bad_request", `${i?.path.join(".") || "frame"}: ${i?.message ?? "invalid"}`));
+    }
+    const f = parsed.data;
+    const t0 = performance.now();
+    try {
+      await this.handle(conn, f);
+      this.o.metrics.frames.inc({ type: f.t, result: "ok" });
+    } catch (err) {
+      const e = err instanceof ApiError ? err : new ApiError("internal", "internal error");
+      if (!(err instanceof ApiError)) this.o.log.error({ err }, "frame failed");
+      this.o.metrics.frames.inc({ type: f.t, result: e.code });
+      this.error(conn, rid, e);
+    } finally {
+      this.o.metrics.frameSeconds.observe({ type: f.t }, (performance.now() - t0) / 1000);
+    }
+  }
+
+  private async handle(conn: Conn, f: ClientFrame): Promise<void> {
+    const up = this.o.upstream;
+    switch (f.t) {
+      case "send": {
+        const result = await up.call<SendResult>(conn.userId, "POST", "/internal/v1/messages", { cmid: f.cmid, to: f.to, body: f.body });
+        return this.push(conn, { t: "ack", rid: f.rid, result });
+      }
+      case "pull": {
+        const result = await up.call<PullResult>(conn.userId, "GET", `/internal/v1/inbox?after=${f.after}&limit=${f.limit ?? 200}`);
+        return this.push(conn, { t: "res", rid: f.rid, result });
+      }
+      case "gpull": {
+        const result = await up.call<PullResult>(conn.userId, "GET", `/internal/v1/groups/${f.group}/timeline?after=${f.after}&limit=${f.limit ?? 200}`);
+        return this.push(conn, { t: "res", rid: f.rid, result });
+      }
+      case "sync": {
+        const result = await up.call<SyncResult>(conn.userId, "GET", "/internal/v1/sync");
+        return this.push(conn, { t: "res", rid: f.rid, result });
+      }
+      case "ping":
+        return this.push(conn, f.rid === undefined ? { t: "pong" } : { t: "pong", rid: f.rid });
+    }
+  }
+
+  private error(conn: Conn, rid: string | undefined, e: ApiError): void {
+    this.push(conn, rid === undefined ? { t: "err", error: e.code, message: e.message } : { t: "err", rid, error: e.code, message: e.message });
+  }
+
+  private push(conn: Conn, frame: ServerFrame): void {
+    const ws = conn.ws;
+    if (ws.readyState !== ws.OPEN) return;
+    if (ws.bufferedAmount > this.o.sendBufferLimit) {
+      // A client that does not read is cut, not buffered for without bound; it reconnects and pulls.
+      this.o.metrics.slowConsumers.inc();
+      ws.close(CLOSE.slowConsumer, "slow consumer");
+      setTimeout(() => ws.terminate(), 1000).unref();
+      return;
+    }
+    const text = JSON.stringify(frame);
+    const bytes = Buffer.byteLength(text);
+    this.o.egress.submit(bytes, () => {
+      if (ws.readyState !== ws.OPEN) return;
+      ws.send(text);
+      this.o.metrics.bytesOut.inc(bytes);
+    });
+  }
+
+  /** Pushes "new messages up to N" to every connection of each user. Returns how many pushes went out. */
+  notify(items: NotifyItem[]): number {
+    let pushed = 0;
+    const now = Date.now();
+    for (const it of items) {
+      const set = this.users.get(it.userId);
+      if (!set) continue;
+      for (const conn of set) {
+        this.push(conn, "group" in it ? { t: "gnotify", group: it.group, groupSeq: it.groupSeq } : { t: "notify", seq: it.seq });
+        pushed++;
+      }
+      if (it.ts !== undefined) this.o.metrics.deliverySeconds.observe(Math.max(0, now - it.ts) / 1000);
+    }
+    this.o.metrics.egressQueued.set(this.o.egress.queued);
+    return pushed;
+  }
+
+  private heartbeat(): void {
+    const now = Date.now();
+    for (const set of this.users.values()) {
+      for (const conn of set) {
+        if (now - conn.lastSeen > this.o.idleTimeoutMs) {
+          this.o.metrics.idleClosed.inc();
+          conn.ws.close(CLOSE.idle, "idle timeout");
+          setTimeout(() => conn.ws.terminate(), 1000).unref();
+        } else {
+          conn.ws.ping();
+        }
+      }
+    }
+    this.o.metrics.egressQueued.set(this.o.egress.queued);
+  }
+
+  private async refreshPresence(): Promise<void> {
+    const counts = new Map([...this.users].map(([u, s]) => [u, s.size]));
+    await presence.refresh(this.o.redis, this.o.internalUrl, counts).catch((err: Error) => this.o.log.warn({ err: err.message }, "presence refresh"));
+  }
+
+  setEgressCap(bytesPerSecond: number): void {
+    this.o.egress.setCap(bytesPerSecond);
+    this.o.metrics.egressCap.set(bytesPerSecond);
+  }
+
+  /**
+   * Graceful drain: refuse new connections, tell every client to reconnect elsewhere, then close them spread
+   * over the drain window (no reconnect storm on the other instances), and cut what is left at the deadline.
+   */
+  async drain(): Promise<void> {
+    this.draining = true;
+    const all = [...this.users.values()].flatMap((s) => [...s]);
+    this.o.log.info({ connections: all.length, seconds: this.o.drainSeconds }, "draining connections");
+    for (const conn of all) this.push(conn, { t: "reconnect", reason: "draining" });
+    const spread = (this.o.drainSeconds * 1000) / 2;
+    for (const conn of all) setTimeout(() => conn.ws.close(CLOSE.draining, "draining"), Math.random() * spread).unref();
+    const deadline = Date.now() + this.o.drainSeconds * 1000;
+    while (this.count > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    for (const conn of all) conn.ws.terminate();
+    for (const t of this.timers) clearInterval(t);
+  }
+}

@@ -1,0 +1,92 @@
+import { z } from "zod";
+import { baseConfig, intFrom, list, loadConfig, redisConfig, tokenConfig } from "../../lib/config.ts";
+import { ApiError } from "../../lib/errors.ts";
+import { createHttp, onShutdown, requireInternal } from "../../lib/http.ts";
+import { createLogger } from "../../lib/log.ts";
+import { createMetrics } from "../../lib/metrics.ts";
+import { notifyRequest } from "../../lib/protocol.ts";
+import { createRedisCluster } from "../../lib/redis.ts";
+import { runService } from "../../lib/service.ts";
+import { parseKeyRing } from "../../lib/tokens.ts";
+import { EgressLimiter } from "./egress.ts";
+import { Gateway, openFileLimit } from "./gateway.ts";
+import { gatewayMetrics } from "./metrics.ts";
+import { MessageUpstream } from "./upstream.ts";
+
+// Descriptors kept free for the listener, Redis, the message-service pool, logs and notifications.
+const RESERVED_FDS = 150;
+
+const schema = baseConfig.extend(redisConfig.shape).extend(tokenConfig.shape).extend({
+  MESSAGE_URLS: list,
+  /** URL the fan-out uses to reach this instance; defaults to http://HOST:PORT. */
+  INTERNAL_URL: z.string().url().optional(),
+  HEARTBEAT_MS: intFrom(1000, 300_000).default(20_000),
+  IDLE_TIMEOUT_MS: intFrom(2000, 3_600_000).default(70_000),
+  SEND_BUFFER_LIMIT_BYTES: intFrom(1024, 64 * 1024 * 1024).default(1024 * 1024),
+  /** 0: the descriptor limit minus a reserve. */
+  MAX_CONNECTIONS: intFrom(0, 10_000_000).default(0),
+  DRAIN_SECONDS: intFrom(1, 3600).default(10),
+  /** Egress cap of this instance in bytes per second (the bandwidth workflow raises it). */
+  EGRESS_BYTES_PER_SECOND: intFrom(1024, 100 * 1024 * 1024 * 1024).default(100 * 1024 * 1024),
+});
+
+const egressBody = z.object({ bytesPerSecond: z.number().int().min(1024).max(100 * 1024 ** 3) }).strict();
+
+runService("gateway", async () => {
+  const cfg = loadConfig(schema);
+  const log = createLogger("gateway", cfg);
+  const metrics = createMetrics("gateway", cfg);
+  const gm = gatewayMetrics(metrics);
+  const redis = createRedisCluster(cfg.REDIS_NODES, { nodeTimeoutMs: cfg.REDIS_NODE_TIMEOUT_MS });
+  redis.on("error", (err: Error) => log.warn({ err: err.message }, "redis"));
+  const upstream = new MessageUpstream(cfg.MESSAGE_URLS, cfg.INTERNAL_TOKEN);
+  const limit = openFileLimit();
+  const maxConnections = cfg.MAX_CONNECTIONS > 0 ? cfg.MAX_CONNECTIONS : Math.max(100, (limit ?? 20_000) - RESERVED_FDS);
+  const gateway = new Gateway({
+    instanceId: cfg.INSTANCE_ID,
+    version: cfg.SERVICE_VERSION,
+    internalUrl: cfg.INTERNAL_URL ?? `http://${cfg.HOST}:${cfg.PORT}`,
+    keys: parseKeyRing(cfg.TOKEN_KEYS, cfg.TOKEN_ACTIVE_KID),
+    upstream,
+    redis,
+    log,
+    metrics: gm,
+    egress: new EgressLimiter(cfg.EGRESS_BYTES_PER_SECOND),
+    heartbeatMs: cfg.HEARTBEAT_MS,
+    idleTimeoutMs: cfg.IDLE_TIMEOUT_MS,
+    sendBufferLimit: cfg.SEND_BUFFER_LIMIT_BYTES,
+    maxConnections,
+    drainSeconds: cfg.DRAIN_SECONDS,
+  });
+  const app = createHttp({
+    version: cfg.SERVICE_VERSION,
+    log,
+    metrics,
+    internalToken: cfg.INTERNAL_TOKEN,
+    ready: async () => (gateway.isDraining ? "draining" : redis.status === "ready" ? null : `redis ${redis.status}`),
+  });
+  const guard = { preHandler: requireInternal(cfg.INTERNAL_TOKEN) };
+  app.post("/internal/v1/notify", guard, async (req) => {
+    const r = notifyRequest.safeParse(req.body);
+    if (!r.success) throw new ApiError("bad_request", r.error.issues[0]?.message ?? "invalid notify");
+    return { pushed: gateway.notify(r.data.items) };
+  });
+  app.get("/internal/v1/connections", guard, async () => ({ connections: gateway.connections, maxConnections, draining: gateway.isDraining }));
+  app.put("/admin/v1/egress-cap", guard, async (req) => {
+    const r = egressBody.safeParse(req.body);
+    if (!r.success) throw new ApiError("bad_request", `bytesPerSecond: ${r.error.issues[0]?.message ?? "invalid"}`);
+    gateway.setEgressCap(r.data.bytesPerSecond);
+    return { bytesPerSecond: r.data.bytesPerSecond };
+  });
+  gateway.attach(app.server);
+  await app.listen({ host: cfg.HOST, port: cfg.PORT, backlog: 4096 });
+  log.info({ port: cfg.PORT, maxConnections }, "gateway listening");
+  onShutdown(log, async () => {
+    // Stop accepting first so the load balancer moves new connections elsewhere, then drain.
+    app.server.close();
+    await gateway.drain();
+    await app.close().catch(() => undefined);
+    await upstream.close();
+    redis.disconnect();
+  });
+});

@@ -1,0 +1,342 @@
+/**
+ * The IM client: connect with a token, send (retried with the same client message id until acknowledged, so a
+ * send survives a gateway or message-service restart and is stored once), receive notifications and pull
+ * everything after the last seq, dedupe by message id, reconnect with jittered backoff. Used by the tests, the
+ * drills' message-loss probe and the benchmarks.
+ */
+import { randomUUID } from "node:crypto";
+import { EventEmitter } from "node:events";
+import WebSocket from "ws";
+import type { ConversationRef, PullResult, SendResult, ServerFrame, SyncResult, WireMessage } from "../protocol.ts";
+
+export interface ClientOptions {
+  /** ws://host:port/ws (the nginx tier or one gateway). */
+  url: string;
+  token: string;
+  /** Backoff bounds for reconnects, ms. Default 100 and 3000. */
+  minBackoffMs?: number;
+  maxBackoffMs?: number;
+  /** How long one request waits for its answer, ms. Default 10,000. */
+  requestTimeoutMs?: number;
+  /** Local address to connect from (127.0.0.x), to spread many connections over source addresses. */
+  localAddress?: string;
+}
+
+export class ClientError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = "ClientError";
+  }
+}
+
+type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout };
+
+export interface ClientStats {
+  connects: number;
+  /** Inbox seqs in the order they were delivered; each must be above the previous one. */
+  inboxSeqRegressions: number;
+  duplicatesDropped: number;
+}
+
+export class ImClient extends EventEmitter<{ message: [WireMessage]; open: []; close: [number]; anomaly: [string] }> {
+  private ws: WebSocket | null = null;
+  private closedByUser = false;
+  private attempt = 0;
+  private readonly pending = new Map<string, Pending>();
+  private rid = 0;
+  private openWaiters: Array<() => void> = [];
+  private lastSeq = 0;
+  private readonly groupCursor = new Map<string, number>();
+  private readonly seen = new Set<string>();
+  private pulling: Promise<void> | null = null;
+  private pullAgain = false;
+  private readonly gpulling = new Map<string, Promise<void>>();
+  private readonly gAgain = new Set<string>();
+  userId: string | null = null;
+  readonly stats: ClientStats = { connects: 0, inboxSeqRegressions: 0, duplicatesDropped: 0 };
+
+  constructor(private readonly o: ClientOptions) {
+    super();
+  }
+
+  get isOpen(): boolean {
+    return this.ws?.readyState === WebSocket.OPEN && this.userId !== null;
+  }
+
+  /** Connects and resolves once the gateway said hello; rejects on a refused handshake (bad token: no retry). */
+  connect(): Promise<void> {
+    this.closedByUser = false;
+    return new Promise((resolve, reject) => {
+      this.openWaiters.push(resolve);
+      this.dial(reject);
+    });
+  }
+
+  private dial(onRefused?: (e: Error) => void): void {
+    const ws = new WebSocket(`${this.o.url}?token=${encodeURIComponent(this.o.token)}`, { perMessageDeflate: false, localAddress: this.o.localAddress, handshakeTimeout: 5000 });
+    this.ws = ws;
+    ws.on("unexpected-response", (_req, res) => {
+      let body = "";
+      res.on("data", (d: Buffer) => (body += d.toString()));
+      res.on("end", () => {
+        let code = `http_${res.statusCode}`;
+        try {
+          code = (JSON.parse(body) as { error: string }).error;
+        } catch {
+          // keep http_<status>
+        }
+        const err = new ClientError(code, `handshake refused (${res.statusCode}): ${body}`);
+        if (res.statusCode === 401 && onRefused) {
+          this.closedByUser = true;
+          onRefused(err);
+        } else this.retry();
+        ws.terminate();
+      });
+    });
+    ws.on("message", (data) => this.onFrame(data.toString()));
+    ws.on("error", () => undefined);
+    ws.on("close", (code) => {
+      this.userId = null;
+      for (const [, p] of this.pending) {
+        clearTimeout(p.timer);
+        p.reject(new ClientError("disconnected", "connection closed"));
+      }
+      this.pending.clear();
+      this.emit("close", code);
+      if (!this.closedByUser) this.retry();
+    });
+  }
+
+  private retry(): void {
+    if (this.closedByUser) return;
+    const min = this.o.minBackoffMs ?? 100;
+    const cap = Math.min(this.o.maxBackoffMs ?? 3000, min * 2 ** this.attempt++);
+    // Full jitter: clients cut by one gateway do not all come back at the same instant.
+    setTimeout(() => this.dial(), min / 2 + Math.random() * cap).unref();
+  }
+
+  private onFrame(text: string): void {
+    let f: ServerFrame;
+    try {
+      f = JSON.parse(text) as ServerFrame;
+    } catch {
+      this.emit("anomaly", "unparseable frame from the gateway");
+      return;
+    }
+    switch (f.t) {
+      case "hello":
+        this.userId = f.userId;
+        this.attempt = 0;
+        this.stats.connects++;
+        for (const w of this.openWaiters.splice(0)) w();
+        this.emit("open");
+        void this.resync();
+        return;
+      case "ack":
+      case "res":
+        return this.settle(f.rid, f.result);
+      case "err":
+        if (f.rid !== undefined) return this.settle(f.rid, undefined, new ClientError(f.error, f.message));
+        this.emit("anomaly", `${f.error}: ${f.message}`);
+        return;
+      case "pong":
+        if (f.rid !== undefined) this.settle(f.rid, {});
+        return;
+      case "notify":
+        if (f.seq > this.lastSeq) this.pullInbox();
+        return;
+      case "gnotify":
+        if (f.groupSeq > (this.groupCursor.get(f.group) ?? 0)) this.pullGroup(f.group);
+        return;
+      case "reconnect":
+        // The gateway is draining: leave now, come back through the load balancer to another instance.
+        this.ws?.close(1000, "reconnecting");
+        return;
+    }
+  }
+
+  private settle(rid: string, value: unknown, err?: Error): void {
+    const p = this.pending.get(rid);
+    if (!p) return;
+    this.pending.delete(rid);
+    clearTimeout(p.timer);
+    if (err) p.reject(err);
+    else p.resolve(value);
+  }
+
+  private async whenOpen(deadline: number): Promise<void> {
+    while (!this.isOpen) {
+      if (this.closedByUser) throw new ClientError("closed", "client closed");
+      if (Date.now() > deadline) throw new ClientError("timeout", "not connected");
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, 200);
+        this.openWaiters.push(() => {
+          clearTimeout(t);
+          r();
+        });
+      });
+    }
+  }
+
+  /** One request/response over the socket. */
+  request<T>(frame: Record<string, unknown>): Promise<T> {
+    const ws = this.ws;
+    if (!ws || !this.isOpen) return Promise.reject(new ClientError("disconnected", "not connected"));
+    const rid = String(++this.rid);
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(rid);
+        reject(new ClientError("timeout", `no answer to ${String(frame.t)} within ${this.o.requestTimeoutMs ?? 10_000} ms`));
+      }, this.o.requestTimeoutMs ?? 10_000);
+      this.pending.set(rid, { resolve: resolve as (v: unknown) => void, reject, timer });
+      ws.send(JSON.stringify({ ...frame, rid }));
+    });
+  }
+
+  /**
+   * Sends and resolves once the platform acknowledged it (stored and on Kafka). Retries across disconnects and
+   * unavailable services with the same client message id until `timeoutMs`; the server stores it once.
+   */
+  async send(to: ConversationRef, body: string, opts: { cmid?: string; timeoutMs?: number } = {}): Promise<SendResult & { cmid: string; attempts: number }> {
+    const cmid = opts.cmid ?? randomUUID();
+    const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
+    for (let attempts = 1; ; attempts++) {
+      await this.whenOpen(deadline);
+      try {
+        const r = await this.request<SendResult>({ t: "send", cmid, to, body });
+        return { ...r, cmid, attempts };
+      } catch (err) {
+        const code = err instanceof ClientError ? err.code : "error";
+        const retriable = code === "disconnected" || code === "timeout" || code === "unavailable" || code === "internal";
+        if (!retriable || Date.now() > deadline) throw err;
+        await new Promise((r) => setTimeout(r, 100 + Math.random() * 200));
+      }
+    }
+  }
+
+  private deliver(m: WireMessage, fromInbox: boolean): void {
+    if (m.to.kind === "group" && m.groupSeq !== null) {
+      this.groupCursor.set(m.to.id, Math.max(this.groupCursor.get(m.to.id) ?? 0, m.groupSeq));
+    }
+    if (fromInbox) {
+      if (m.seq <= this.lastSeq) {
+        this.stats.inboxSeqRegressions++;
+        this.emit("anomaly", `inbox seq went backwards: ${m.seq} after ${this.lastSeq}`);
+      }
+      this.lastSeq = Math.max(this.lastSeq, m.seq);
+    }
+    if (this.seen.has(m.messageId)) {
+      this.stats.duplicatesDropped++;
+      return;
+    }
+    this.seen.add(m.messageId);
+    this.emit("message", m);
+  }
+
+  /** Pulls the inbox after the last seq until it is empty (coalescing notifications that arrive meanwhile). */
+  pullInbox(): void {
+    if (this.pulling) {
+      this.pullAgain = true;
+      return;
+    }
+    this.pulling = (async () => {
+      do {
+        this.pullAgain = false;
+        try {
+          for (;;) {
+            const r = await this.request<PullResult>({ t: "pull", after: this.lastSeq, limit: 200 });
+            for (const m of r.messages) this.deliver(m, true);
+            if (r.messages.length < 200) break;
+          }
+        } catch {
+          // Disconnected: the resync after reconnecting pulls again.
+        }
+      } while (this.pullAgain && this.isOpen);
+    })().finally(() => (this.pulling = null));
+  }
+
+  pullGroup(group: string): void {
+    if (this.gpulling.has(group)) {
+      this.gAgain.add(group);
+      return;
+    }
+    const run = (async () => {
+      do {
+        this.gAgain.delete(group);
+        try {
+          for (;;) {
+            const r = await this.request<PullResult>({ t: "gpull", group, after: this.groupCursor.get(group) ?? 0, limit: 200 });
+            for (const m of r.messages) this.deliver(m, false);
+            if (r.messages.length < 200) break;
+          }
+        } catch {
+          // retried on the next notification or resync
+        }
+      } while (this.gAgain.has(group) && this.isOpen);
+    })().finally(() => this.gpulling.delete(group));
+    this.gpulling.set(group, run);
+  }
+
+  /** After every (re)connect: pull the inbox and every read-diffusion group from where this client stood. */
+  private async resync(): Promise<void> {
+    try {
+      const s = await this.request<SyncResult>({ t: "sync" });
+      for (const g of s.readGroups) {
+        if (!this.groupCursor.has(g.group)) this.groupCursor.set(g.group, g.joinedGroupSeq);
+        if (g.head > (this.groupCursor.get(g.group) ?? 0)) this.pullGroup(g.group);
+      }
+      if (s.inboxHead > this.lastSeq) this.pullInbox();
+    } catch {
+      // reconnecting again; the next hello resyncs
+    }
+  }
+
+  /** Waits until every pull in flight has finished. */
+  async settled(): Promise<void> {
+    while (this.pulling || this.gpulling.size > 0) await Promise.all([this.pulling, ...this.gpulling.values()]);
+  }
+
+  close(): void {
+    this.closedByUser = true;
+    this.ws?.close(1000, "bye");
+  }
+}
+
+/** The account API (user-center) over HTTP. */
+export class AccountApi {
+  constructor(private readonly baseUrl: string) {}
+
+  private async call<T>(method: string, path: string, body: unknown, token?: string): Promise<T> {
+    const res = await fetch(`${this.baseUrl}${path}`, {
+      method,
+      headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const json = (await res.json()) as T & { error?: string; message?: string };
+    if (!res.ok) throw new ClientError(json.error ?? `http_${res.status}`, json.message ?? res.statusText);
+    return json;
+  }
+
+  register(username: string, password: string): Promise<{ userId: string }> {
+    return this.call("POST", "/v1/users", { username, password });
+  }
+
+  login(username: string, password: string): Promise<{ userId: string; token: string; expiresAt: number }> {
+    return this.call("POST", "/v1/sessions", { username, password });
+  }
+
+  createGroup(token: string, name: string, members: string[] = []): Promise<{ groupId: string; memberCount: number; diffusion: string }> {
+    return this.call("POST", "/v1/groups", { name, members }, token);
+  }
+
+  addMembers(token: string, groupId: string, userIds: string[]): Promise<{ groupId: string; memberCount: number; diffusion: string }> {
+    return this.call("POST", `/v1/groups/${groupId}/members`, { userIds }, token);
+  }
+
+  group(token: string, groupId: string): Promise<{ groupId: string; memberCount: number; diffusion: string; headSeq: number }> {
+    return this.call("GET", `/v1/groups/${groupId}`, undefined, token);
+  }
+}

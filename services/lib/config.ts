@@ -1,0 +1,65 @@
+/**
+ * Service configuration comes from the environment, validated once at start-up: a bad value stops the process
+ * with one line naming the variable, the value and what is allowed.
+ */
+import { z } from "zod";
+
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+}
+
+export function loadConfig<S extends z.ZodObject>(schema: S, env: NodeJS.ProcessEnv = process.env): z.infer<S> {
+  const r = schema.safeParse(env);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0];
+  const key = String(issue?.path[0] ?? "?");
+  const value = env[key];
+  throw new ConfigError(`config: ${key}: got ${value === undefined ? "nothing" : JSON.stringify(value)}; ${issue?.message ?? "invalid"}`);
+}
+
+/** Comma-separated list of host:port (or URLs). */
+export const list = z
+  .string()
+  .min(1, "a comma-separated list")
+  .transform((s) => s.split(",").map((x) => x.trim()).filter(Boolean));
+
+export const intFrom = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+/** Settings every service shares. */
+export const baseConfig = z.object({
+  SERVICE_VERSION: z.string().min(1).default("dev"),
+  INSTANCE_ID: z.string().regex(/^[a-z0-9-]{1,63}$/, "lower-case letters, digits and '-'").default("local-1"),
+  /** Numeric id of this instance (0-1023) for unique id generation. */
+  NODE_ID: intFrom(0, 1023).default(0),
+  HOST: z.string().default("127.0.0.1"),
+  PORT: intFrom(1, 65535),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace"]).default("info"),
+  /** Shared secret on service-to-service calls: only the platform's own services may call internal routes. */
+  INTERNAL_TOKEN: z.string().min(16, "at least 16 characters"),
+});
+
+export const dbConfig = z.object({
+  DB_HOST: z.string().default("127.0.0.1"),
+  DB_PORT: intFrom(1, 65535),
+  DB_USER: z.string().min(1),
+  DB_PASSWORD: z.string(),
+  DB_NAME: z.string().min(1),
+  DB_POOL: intFrom(1, 500).default(20),
+});
+
+export const redisConfig = z.object({
+  REDIS_NODES: list,
+  /** The cluster's cluster-node-timeout, so the client waits out a failover instead of failing. */
+  REDIS_NODE_TIMEOUT_MS: intFrom(100, 60000).default(3000),
+});
+
+export const kafkaConfig = z.object({
+  KAFKA_BROKERS: list,
+  KAFKA_TOPIC_STORED: z.string().min(1).default("im.message.stored"),
+});
+
+export const tokenConfig = z.object({
+  /** `kid:secret,kid:secret`: every key verifies, the active one signs. */
+  TOKEN_KEYS: z.string().min(1),
+  TOKEN_ACTIVE_KID: z.string().min(1),
+});

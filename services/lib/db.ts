@@ -1,0 +1,46 @@
+import mysql from "mysql2/promise";
+
+export interface DbConfig {
+  DB_HOST: string;
+  DB_PORT: number;
+  DB_USER: string;
+  DB_PASSWORD: string;
+  DB_NAME: string;
+  DB_POOL: number;
+}
+
+/** A connection pool; BIGINT columns come back as strings (ids exceed 2^53). */
+export function createDbPool(cfg: DbConfig): mysql.Pool {
+  return mysql.createPool({
+    host: cfg.DB_HOST,
+    port: cfg.DB_PORT,
+    user: cfg.DB_USER,
+    password: cfg.DB_PASSWORD,
+    database: cfg.DB_NAME,
+    connectionLimit: cfg.DB_POOL,
+    supportBigNumbers: true,
+    bigNumberStrings: true,
+    connectTimeout: 3000,
+    enableKeepAlive: true,
+  });
+}
+
+/** Runs `fn` in a transaction; retries deadlocks and lock-wait timeouts, which a concurrent fan-out can cause. */
+export async function inTransaction<T>(pool: mysql.Pool, fn: (conn: mysql.PoolConnection) => Promise<T>, attempts = 5): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    const conn = await pool.getConnection();
+    try {
+      await conn.beginTransaction();
+      const out = await fn(conn);
+      await conn.commit();
+      return out;
+    } catch (err) {
+      await conn.rollback().catch(() => undefined);
+      const code = (err as { code?: string }).code;
+      if (attempt < attempts && (code === "ER_LOCK_DEADLOCK" || code === "ER_LOCK_WAIT_TIMEOUT")) continue;
+      throw err;
+    } finally {
+      conn.release();
+    }
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * The IM wire protocol between clients and the gateway (JSON text frames over WebSocket), and the shapes the
+ * services exchange. Every inbound frame is validated here; a bad one gets an `err` frame, never a crash.
+ */
+import { z } from "zod";
+
+export const MAX_BODY_CHARS = 4000;
+/** Frames larger than this get `frame_too_large` (the connection stays open). */
+export const MAX_FRAME_BYTES = 8 * 1024;
+
+const id = z.string().regex(/^[1-9][0-9]{0,18}$/, "a decimal id");
+const rid = z.string().min(1).max(64);
+const seq = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+
+export const conversationRef = z.object({ kind: z.enum(["user", "group"]), id }).strict();
+export type ConversationRef = z.infer<typeof conversationRef>;
+
+export const clientFrame = z.discriminatedUnion("t", [
+  z.object({ t: z.literal("send"), rid, cmid: z.string().min(1).max(64), to: conversationRef, body: z.string().min(1).max(MAX_BODY_CHARS) }).strict(),
+  z.object({ t: z.literal("pull"), rid, after: seq, limit: z.number().int().min(1).max(500).optional() }).strict(),
+  z.object({ t: z.literal("gpull"), rid, group: id, after: seq, limit: z.number().int().min(1).max(500).optional() }).strict(),
+  z.object({ t: z.literal("sync"), rid }).strict(),
+  z.object({ t: z.literal("ping"), rid: rid.optional() }).strict(),
+]);
+export type ClientFrame = z.infer<typeof clientFrame>;
+
+/** One stored message as a receiver sees it. */
+export interface WireMessage {
+  /** The receiver's inbox seq (write diffusion), or the group seq for a group timeline pull. */
+  seq: number;
+  messageId: string;
+  from: string;
+  to: ConversationRef;
+  /** Position in the group's timeline, for group messages. */
+  groupSeq: number | null;
+  body: string;
+  /** Milliseconds since the epoch, when the message was stored. */
+  ts: number;
+}
+
+export interface SendResult {
+  messageId: string;
+  duplicate: boolean;
+  groupSeq: number | null;
+}
+
+export interface PullResult {
+  messages: WireMessage[];
+  /** Highest seq that exists now; pull again while the last message's seq is below it. */
+  head: number;
+}
+
+export interface SyncResult {
+  inboxHead: number;
+  /** Groups the user reads from the group timeline (read diffusion), with where the user joined. */
+  readGroups: Array<{ group: string; head: number; joinedGroupSeq: number }>;
+}
+
+export type ServerFrame =
+  | { t: "hello"; userId: string; instance: string; version: string }
+  | { t: "ack"; rid: string; result: SendResult }
+  | { t: "res"; rid: string; result: PullResult | SyncResult }
+  | { t: "err"; rid?: string; error: string; message: string }
+  | { t: "notify"; seq: number }
+  | { t: "gnotify"; group: string; groupSeq: number }
+  | { t: "pong"; rid?: string }
+  | { t: "reconnect"; reason: string };
+
+/** What the fan-out asks a gateway to push. */
+export const notifyRequest = z.object({
+  items: z.array(
+    z.union([
+      // ts: when the message was stored (ms since the epoch), for the delivery-latency histogram.
+      z.object({ userId: id, seq, ts: z.number().optional() }).strict(),
+      z.object({ userId: id, group: id, groupSeq: seq, ts: z.number().optional() }).strict(),
+    ]),
+  ),
+});
+export type NotifyItem = z.infer<typeof notifyRequest>["items"][number];
+
+/** The event `message` appends to Kafka after storing a message. */
+export const storedEvent = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("user"), messageId: id, from: id, receiver: id, seq }),
+  z.object({ kind: z.literal("group"), messageId: id, from: id, group: id, groupSeq: seq }),
+]);
+export type StoredEvent = z.infer<typeof storedEvent>;

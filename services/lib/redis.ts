@@ -1,0 +1,27 @@
+import { Cluster } from "ioredis";
+
+/**
+ * A Redis Cluster client that rides out a primary failover instead of failing commands during it:
+ * retryDelayOnFailover x maxRedirections (and the cluster-down retries) must cover cluster-node-timeout plus the
+ * election, so commands wait for the new primary.
+ */
+export function createRedisCluster(nodes: string[], opts: { nodeTimeoutMs: number }): Cluster {
+  const delay = 200;
+  const attempts = Math.ceil((opts.nodeTimeoutMs * 3 + 5000) / delay);
+  return new Cluster(
+    nodes.map((n) => {
+      const [host, port] = n.split(":");
+      return { host: host ?? "127.0.0.1", port: Number(port) };
+    }),
+    {
+      retryDelayOnFailover: delay,
+      retryDelayOnClusterDown: delay,
+      retryDelayOnTryAgain: delay,
+      maxRedirections: attempts,
+      slotsRefreshTimeout: 2000,
+      enableOfflineQueue: true,
+      redisOptions: { connectTimeout: 2000, maxRetriesPerRequest: attempts },
+      clusterRetryStrategy: (times) => Math.min(100 * times, 2000),
+    },
+  );
+}

@@ -1,0 +1,67 @@
+/**
+ * The message service's API, called by the gateways on behalf of an authenticated user (x-im-user) with the
+ * internal token: send, pull the inbox, pull a group timeline, sync.
+ */
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import { z } from "zod";
+import { ApiError } from "../../lib/errors.ts";
+import { requireInternal } from "../../lib/http.ts";
+import { conversationRef, MAX_BODY_CHARS } from "../../lib/protocol.ts";
+import type { MessageMetrics } from "./metrics.ts";
+import { pullGroup, pullInbox, send, sync, type StoreDeps } from "./store.ts";
+
+const sendBody = z.object({ cmid: z.string().min(1).max(64), to: conversationRef, body: z.string().min(1).max(MAX_BODY_CHARS) }).strict();
+const pullQuery = z.object({ after: z.coerce.number().int().min(0).default(0), limit: z.coerce.number().int().min(1).max(500).default(200) });
+
+function user(req: FastifyRequest): string {
+  const u = req.headers["x-im-user"];
+  if (typeof u !== "string" || !/^[1-9][0-9]{0,18}$/.test(u)) throw new ApiError("unauthorized", "missing x-im-user");
+  return u;
+}
+
+function parse<T>(schema: z.ZodType<T>, v: unknown): T {
+  const r = schema.safeParse(v);
+  if (!r.success) {
+    const i = r.error.issues[0];
+    throw new ApiError("bad_request", `${i?.path.join(".") || "body"}: ${i?.message ?? "invalid"}`);
+  }
+  return r.data;
+}
+
+export function routes(app: FastifyInstance, d: StoreDeps & { metrics: MessageMetrics; internalToken: string; failRate: number; extraLatencyMs: number }): void {
+  const guard = { preHandler: requireInternal(d.internalToken) };
+  // Fault knobs for canary tests: a bad version is started with these set, never a production default.
+  const faults = async () => {
+    if (d.extraLatencyMs > 0) await new Promise((r) => setTimeout(r, d.extraLatencyMs));
+    if (d.failRate > 0 && Math.random() < d.failRate) throw new ApiError("unavailable", "injected failure (MESSAGE_FAULT_FAIL_RATE)");
+  };
+
+  app.post("/internal/v1/messages", guard, async (req) => {
+    const from = user(req);
+    const b = parse(sendBody, req.body);
+    await faults();
+    const t0 = performance.now();
+    try {
+      const r = await send(d, from, b.cmid, b.to, b.body);
+      d.metrics.sends.inc({ kind: b.to.kind, result: r.duplicate ? "duplicate" : "stored" });
+      d.metrics.storeSeconds.observe({ kind: b.to.kind }, (performance.now() - t0) / 1000);
+      return r;
+    } catch (err) {
+      d.metrics.sends.inc({ kind: b.to.kind, result: err instanceof ApiError ? err.code : "error" });
+      throw err;
+    }
+  });
+
+  app.get("/internal/v1/inbox", guard, async (req) => {
+    const q = parse(pullQuery, req.query);
+    return pullInbox(d.db, user(req), q.after, q.limit);
+  });
+
+  app.get<{ Params: { id: string } }>("/internal/v1/groups/:id/timeline", guard, async (req) => {
+    const q = parse(pullQuery, req.query);
+    if (!/^[1-9][0-9]{0,18}$/.test(req.params.id)) throw new ApiError("bad_request", "group: a decimal id");
+    return pullGroup(d.db, user(req), req.params.id, q.after, q.limit);
+  });
+
+  app.get("/internal/v1/sync", guard, async (req) => sync(d.db, user(req)));
+}

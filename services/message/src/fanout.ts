@@ -1,0 +1,212 @@
+/**
+ * Store-and-forward, the forwarding half: a Kafka consumer that turns stored-message events into inbox rows
+ * (write diffusion, for groups up to the threshold) and notifications to the gateways holding the receivers.
+ * At-least-once: offsets are committed after a batch is fully processed; replaying an event writes nothing twice
+ * (an inbox row per user and message at most) and only repeats a harmless notification.
+ */
+import { Consumer, stringDeserializers, type Message } from "@platformatic/kafka";
+import type { Cluster } from "ioredis";
+import type mysql from "mysql2/promise";
+import { request } from "undici";
+import { inTransaction } from "../../lib/db.ts";
+import type { Logger } from "../../lib/log.ts";
+import { lookup } from "../../lib/presence.ts";
+import { storedEvent, type NotifyItem, type StoredEvent } from "../../lib/protocol.ts";
+import type { MessageMetrics } from "./metrics.ts";
+
+export interface FanoutDeps {
+  db: mysql.Pool;
+  redis: Cluster;
+  log: Logger;
+  metrics: MessageMetrics;
+  internalToken: string;
+  brokers: string[];
+  topic: string;
+  clientId: string;
+}
+
+const MAX_BATCH = 500;
+const CHUNK = 200;
+
+export async function fanOutGroup(db: mysql.Pool, ev: Extract<StoredEvent, { kind: "group" }> & { ts?: number }): Promise<NotifyItem[]> {
+  const [[g]] = await db.query<mysql.RowDataPacket[]>("SELECT diffusion FROM im_groups WHERE group_id = ?", [ev.group]);
+  if (!g) return [];
+  const [rows] = await db.query<mysql.RowDataPacket[]>(
+    "SELECT user_id FROM group_members WHERE group_id = ? AND joined_group_seq < ? AND user_id <> ? ORDER BY user_id",
+    [ev.group, ev.groupSeq, ev.from],
+  );
+  const members = rows.map((r) => String(r.user_id));
+  if (g.diffusion === "read") return members.map((userId) => ({ userId, group: ev.group, groupSeq: ev.groupSeq, ts: ev.ts }));
+  const out: NotifyItem[] = [];
+  for (let i = 0; i < members.length; i += CHUNK) {
+    const chunk = members.slice(i, i + CHUNK);
+    const seqs = await inTransaction(db, async (c) => {
+      const [done] = await c.query<mysql.RowDataPacket[]>("SELECT user_id, seq FROM inbox WHERE message_id = ? AND user_id IN (?)", [ev.messageId, chunk]);
+      const have = new Map(done.map((r) => [String(r.user_id), Number(r.seq)]));
+      const todo = chunk.filter((u) => !have.has(u));
+      if (todo.length > 0) {
+        // One statement locks every receiver's seq row, in user_id order (no deadlock with other fan-outs).
+        await c.query("INSERT INTO user_seq (user_id, last_seq) VALUES ? ON DUPLICATE KEY UPDATE last_seq = last_seq + 1", [todo.map((u) => [u, 1])]);
+        const [now] = await c.query<mysql.RowDataPacket[]>("SELECT user_id, last_seq FROM user_seq WHERE user_id IN (?)", [todo]);
+        const assigned = now.map((r) => [String(r.user_id), Number(r.last_seq)] as const);
+        await c.query("INSERT INTO inbox (user_id, seq, message_id) VALUES ?", [assigned.map(([u, s]) => [u, s, ev.messageId])]);
+        for (const [u, s] of assigned) have.set(u, s);
+      }
+      return have;
+    });
+    for (const [userId, seq] of seqs) out.push({ userId, seq, ts: ev.ts });
+  }
+  return out;
+}
+
+/** Keeps only the newest notification per user (and per user and group): one push says "everything up to N". */
+export function coalesce(items: NotifyItem[]): NotifyItem[] {
+  const byKey = new Map<string, NotifyItem>();
+  for (const it of items) {
+    const k = "group" in it ? `${it.userId}/${it.group}` : it.userId;
+    const prev = byKey.get(k);
+    const n = "group" in it ? it.groupSeq : it.seq;
+    const p = prev === undefined ? -1 : "group" in prev ? prev.groupSeq : prev.seq;
+    if (n > p) byKey.set(k, it);
+  }
+  return [...byKey.values()];
+}
+
+export async function notify(d: Pick<FanoutDeps, "redis" | "internalToken" | "log" | "metrics">, items: NotifyItem[]): Promise<void> {
+  if (items.length === 0) return;
+  const where = await lookup(d.redis, [...new Set(items.map((i) => i.userId))]);
+  const perGateway = new Map<string, NotifyItem[]>();
+  for (const it of items) {
+    for (const gw of where.get(it.userId) ?? []) {
+      const list = perGateway.get(gw) ?? [];
+      list.push(it);
+      perGateway.set(gw, list);
+    }
+  }
+  await Promise.all(
+    [...perGateway].map(async ([gw, list]) => {
+      try {
+        const res = await request(`${gw}/internal/v1/notify`, {
+          method: "POST",
+          headers: { "content-type": "application/json", "x-im-internal": d.internalToken },
+          body: JSON.stringify({ items: list }),
+          headersTimeout: 2000,
+          bodyTimeout: 2000,
+        });
+        await res.body.dump();
+        d.metrics.notifications.inc({ result: res.statusCode === 200 ? "ok" : "rejected" }, list.length);
+      } catch (err) {
+        // The gateway is gone: its clients reconnect elsewhere and pull, so nothing is lost.
+        d.metrics.notifications.inc({ result: "unreachable" }, list.length);
+        d.log.debug({ gw, err: (err as Error).message }, "notify failed");
+      }
+    }),
+  );
+}
+
+async function processBatch(d: FanoutDeps, batch: Array<Message<string, string, string, string>>): Promise<void> {
+  const items: NotifyItem[] = [];
+  const groups = new Map<string, Array<Extract<StoredEvent, { kind: "group" }> & { ts: number }>>();
+  for (const m of batch) {
+    const parsed = storedEvent.safeParse(safeJson(m.value));
+    if (!parsed.success) {
+      d.log.error({ offset: String(m.offset), partition: m.partition }, "skipping a malformed event");
+      continue;
+    }
+    const ev = parsed.data;
+    d.metrics.deliveryLag.observe((Date.now() - Number(m.timestamp)) / 1000);
+    const ts = Number(m.timestamp);
+    if (ev.kind === "user") items.push({ userId: ev.receiver, seq: ev.seq, ts });
+    else groups.set(ev.group, [...(groups.get(ev.group) ?? []), { ...ev, ts }]);
+  }
+  // Each group's events in order; different groups in parallel.
+  await Promise.all(
+    [...groups.values()].map(async (evs) => {
+      for (const ev of evs) items.push(...(await fanOutGroup(d.db, ev)));
+    }),
+  );
+  await notify(d, coalesce(items));
+}
+
+function safeJson(s: string): unknown {
+  try {
+    return JSON.parse(s);
+  } catch {
+    return null;
+  }
+}
+
+export interface Fanout {
+  close(): Promise<void>;
+}
+
+/** Consumes the stored-message topic until closed, in batches, retrying a failed batch until it succeeds. */
+export async function startFanout(d: FanoutDeps): Promise<Fanout> {
+  const consumer = new Consumer({
+    clientId: d.clientId,
+    groupId: "im-fanout",
+    bootstrapBrokers: d.brokers,
+    deserializers: stringDeserializers,
+    maxWaitTime: 100,
+    minBytes: 1,
+    retries: 20,
+    retryDelay: 500,
+  });
+  consumer.on("consumer:lag", (lag) => {
+    let total = 0n;
+    for (const parts of lag.values()) for (const l of parts) if (l > 0n) total += l;
+    d.metrics.consumerLag.set(Number(total));
+  });
+  consumer.startLagMonitoring({ topics: [d.topic] }, 5000);
+  const stream = await consumer.consume({ topics: [d.topic], mode: "committed", fallbackMode: "earliest", autocommit: false, sessionTimeout: 10_000, heartbeatInterval: 1000 });
+  const buffer: Array<Message<string, string, string, string>> = [];
+  let wake: (() => void) | null = null;
+  let closing = false;
+  stream.on("data", (m: Message<string, string, string, string>) => {
+    buffer.push(m);
+    if (buffer.length >= MAX_BATCH * 4) stream.pause();
+    wake?.();
+  });
+  stream.on("error", (err: Error) => d.log.error({ err: err.message }, "consumer stream error"));
+
+  const loop = (async () => {
+    while (!closing) {
+      if (buffer.length === 0) {
+        await new Promise<void>((r) => {
+          wake = r;
+          setTimeout(r, 500);
+        });
+        wake = null;
+        continue;
+      }
+      const batch = buffer.splice(0, MAX_BATCH);
+      for (let attempt = 1; !closing; attempt++) {
+        try {
+          const t0 = performance.now();
+          await processBatch(d, batch);
+          d.metrics.batchSeconds.observe((performance.now() - t0) / 1000);
+          break;
+        } catch (err) {
+          d.log.warn({ err: (err as Error).message, attempt }, "fan-out batch failed; retrying");
+          await new Promise((r) => setTimeout(r, Math.min(200 * attempt, 2000)));
+        }
+      }
+      // Commit the last offset of each partition in the batch.
+      const last = new Map<string, Message<string, string, string, string>>();
+      for (const m of batch) last.set(`${m.topic}/${m.partition}`, m);
+      await Promise.all([...last.values()].map((m) => Promise.resolve(m.commit()).catch((err: Error) => d.log.warn({ err: err.message }, "commit failed"))));
+      if (stream.isPaused() && buffer.length < MAX_BATCH) stream.resume();
+    }
+  })();
+
+  return {
+    async close() {
+      closing = true;
+      wake?.();
+      await loop.catch(() => undefined);
+      consumer.stopLagMonitoring();
+      await Promise.resolve(stream.close()).catch(() => undefined);
+      await Promise.resolve(consumer.close(true)).catch(() => undefined);
+    },
+  };
+}

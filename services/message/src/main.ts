@@ -1,0 +1,56 @@
+import { z } from "zod";
+import { baseConfig, dbConfig, kafkaConfig, loadConfig, redisConfig } from "../../lib/config.ts";
+import { createDbPool } from "../../lib/db.ts";
+import { createHttp, onShutdown } from "../../lib/http.ts";
+import { IdGenerator } from "../../lib/ids.ts";
+import { createProducer } from "../../lib/kafka.ts";
+import { createLogger } from "../../lib/log.ts";
+import { createMetrics } from "../../lib/metrics.ts";
+import { createRedisCluster } from "../../lib/redis.ts";
+import { runService } from "../../lib/service.ts";
+import { routes } from "./app.ts";
+import { startFanout } from "./fanout.ts";
+import { messageMetrics } from "./metrics.ts";
+
+const schema = baseConfig.extend(dbConfig.shape).extend(redisConfig.shape).extend(kafkaConfig.shape).extend({
+  /** Fault injection for canary tests: share of sends that fail with 503 (0 in production). */
+  MESSAGE_FAULT_FAIL_RATE: z.coerce.number().min(0).max(1).default(0),
+  /** Fault injection for canary tests: latency added to every send in ms (0 in production). */
+  MESSAGE_FAULT_LATENCY_MS: z.coerce.number().int().min(0).max(60000).default(0),
+});
+
+runService("message", async () => {
+  const cfg = loadConfig(schema);
+  const log = createLogger("message", cfg);
+  const metrics = createMetrics("message", cfg);
+  const mm = messageMetrics(metrics);
+  const db = createDbPool(cfg);
+  const redis = createRedisCluster(cfg.REDIS_NODES, { nodeTimeoutMs: cfg.REDIS_NODE_TIMEOUT_MS });
+  redis.on("error", (err: Error) => log.warn({ err: err.message }, "redis"));
+  const producer = createProducer(`message-${cfg.INSTANCE_ID}`, cfg.KAFKA_BROKERS);
+  const app = createHttp({
+    version: cfg.SERVICE_VERSION,
+    log,
+    metrics,
+    internalToken: cfg.INTERNAL_TOKEN,
+    ready: async () => {
+      try {
+        await db.query("SELECT 1");
+      } catch (err) {
+        return `database: ${(err as Error).message}`;
+      }
+      return redis.status === "ready" ? null : `redis ${redis.status}`;
+    },
+  });
+  routes(app, { db, producer, topic: cfg.KAFKA_TOPIC_STORED, ids: new IdGenerator(cfg.NODE_ID), metrics: mm, internalToken: cfg.INTERNAL_TOKEN, failRate: cfg.MESSAGE_FAULT_FAIL_RATE, extraLatencyMs: cfg.MESSAGE_FAULT_LATENCY_MS });
+  const fanout = await startFanout({ db, redis, log, metrics: mm, internalToken: cfg.INTERNAL_TOKEN, brokers: cfg.KAFKA_BROKERS, topic: cfg.KAFKA_TOPIC_STORED, clientId: `fanout-${cfg.INSTANCE_ID}` });
+  await app.listen({ host: cfg.HOST, port: cfg.PORT });
+  log.info({ port: cfg.PORT }, "message listening");
+  onShutdown(log, async () => {
+    await app.close();
+    await fanout.close();
+    await producer.close().catch(() => undefined);
+    await db.end();
+    redis.disconnect();
+  });
+});

@@ -1,0 +1,24 @@
+import { Counter, Gauge, Histogram } from "prom-client";
+import { LATENCY_BUCKETS, type ServiceMetrics } from "../../lib/metrics.ts";
+
+export interface MessageMetrics {
+  sends: Counter<"kind" | "result">;
+  storeSeconds: Histogram<"kind">;
+  notifications: Counter<"result">;
+  /** Time from the event's append to Kafka to its fan-out: the store-to-notify part of delivery latency. */
+  deliveryLag: Histogram;
+  batchSeconds: Histogram;
+  consumerLag: Gauge;
+}
+
+export function messageMetrics(m: ServiceMetrics): MessageMetrics {
+  const registers = [m.registry];
+  return {
+    sends: new Counter({ name: "im_message_sends_total", help: "Send requests by conversation kind and result", labelNames: ["kind", "result"], registers }),
+    storeSeconds: new Histogram({ name: "im_message_store_duration_seconds", help: "Store (database and Kafka) time of a send", labelNames: ["kind"], buckets: LATENCY_BUCKETS, registers }),
+    notifications: new Counter({ name: "im_message_notifications_total", help: "Notifications sent to gateways by result", labelNames: ["result"], registers }),
+    deliveryLag: new Histogram({ name: "im_message_fanout_lag_seconds", help: "From the event's append to Kafka to its fan-out", buckets: LATENCY_BUCKETS, registers }),
+    batchSeconds: new Histogram({ name: "im_message_fanout_batch_duration_seconds", help: "Fan-out batch processing time", buckets: LATENCY_BUCKETS, registers }),
+    consumerLag: new Gauge({ name: "im_message_consumer_lag", help: "Stored-message events not yet fanned out (Kafka consumer lag)", registers }),
+  };
+}

@@ -1,0 +1,139 @@
+/**
+ * Store-and-forward, the storing half. A message is acknowledged only once it is durable in the database and its
+ * event is on Kafka (acks from all in-sync replicas). Sequence numbers are allocated in the same transaction as
+ * the row that uses them, under the receiver's (or group's) row lock, so commit order equals seq order.
+ */
+import type { Producer } from "@platformatic/kafka";
+import type mysql from "mysql2/promise";
+import { inTransaction } from "../../lib/db.ts";
+import { ApiError } from "../../lib/errors.ts";
+import type { IdGenerator } from "../../lib/ids.ts";
+import type { ConversationRef, PullResult, SendResult, StoredEvent, SyncResult, WireMessage } from "../../lib/protocol.ts";
+
+export interface StoreDeps {
+  db: mysql.Pool;
+  producer: Producer<string, string, string, string>;
+  topic: string;
+  ids: IdGenerator;
+}
+
+const isDup = (err: unknown) => (err as { code?: string }).code === "ER_DUP_ENTRY";
+
+/** Next seq of one user, under that user's row lock until the transaction ends. */
+export async function nextUserSeq(c: mysql.PoolConnection, userId: string): Promise<number> {
+  const [r] = await c.query<mysql.ResultSetHeader>("INSERT INTO user_seq (user_id, last_seq) VALUES (?, 1) ON DUPLICATE KEY UPDATE last_seq = LAST_INSERT_ID(last_seq + 1)", [userId]);
+  // insertId is LAST_INSERT_ID(expr) on the update path, 0 when the row was just created with seq 1.
+  return r.insertId === 0 ? 1 : Number(r.insertId);
+}
+
+async function publish(d: StoreDeps, ev: StoredEvent): Promise<void> {
+  // Keyed by conversation: one group's events stay in one partition, so its fan-out runs in order.
+  const key = ev.kind === "group" ? `g:${ev.group}` : `u:${ev.receiver}`;
+  await d.producer.send({ messages: [{ topic: d.topic, key, value: JSON.stringify(ev) }] });
+}
+
+/** A retried send finds the first attempt's row; its event is published again (the fan-out is idempotent). */
+async function existing(d: StoreDeps, from: string, cmid: string): Promise<{ ev: StoredEvent; result: SendResult } | null> {
+  const [rows] = await d.db.query<mysql.RowDataPacket[]>(
+    "SELECT m.message_id, m.conversation_type, m.conversation_id, m.group_seq, i.seq FROM messages m LEFT JOIN inbox i ON i.message_id = m.message_id AND i.user_id = m.conversation_id AND m.conversation_type = 'user' WHERE m.sender_id = ? AND m.client_msg_id = ?",
+    [from, cmid],
+  );
+  const r = rows[0];
+  if (!r) return null;
+  const messageId = String(r.message_id);
+  if (r.conversation_type === "group") {
+    const groupSeq = Number(r.group_seq);
+    return { ev: { kind: "group", messageId, from, group: String(r.conversation_id), groupSeq }, result: { messageId, duplicate: true, groupSeq } };
+  }
+  return { ev: { kind: "user", messageId, from, receiver: String(r.conversation_id), seq: Number(r.seq) }, result: { messageId, duplicate: true, groupSeq: null } };
+}
+
+export async function send(d: StoreDeps, from: string, cmid: string, to: ConversationRef, body: string): Promise<SendResult> {
+  const prior = await existing(d, from, cmid);
+  if (prior) {
+    await publish(d, prior.ev);
+    return prior.result;
+  }
+  const messageId = d.ids.next();
+  let ev: StoredEvent;
+  try {
+    ev = await inTransaction(d.db, async (c) => {
+      if (to.kind === "user") {
+        const [u] = await c.query<mysql.RowDataPacket[]>("SELECT 1 FROM users WHERE user_id = ?", [to.id]);
+        if (u.length === 0) throw new ApiError("unknown_user", `no user ${to.id}`);
+        await c.query("INSERT INTO messages (message_id, sender_id, client_msg_id, conversation_type, conversation_id, body) VALUES (?, ?, ?, 'user', ?, ?)", [messageId, from, cmid, to.id, body]);
+        const seq = await nextUserSeq(c, to.id);
+        await c.query("INSERT INTO inbox (user_id, seq, message_id) VALUES (?, ?, ?)", [to.id, seq, messageId]);
+        return { kind: "user", messageId, from, receiver: to.id, seq } as const;
+      }
+      const [m] = await c.query<mysql.RowDataPacket[]>("SELECT 1 FROM group_members WHERE group_id = ? AND user_id = ?", [to.id, from]);
+      if (m.length === 0) {
+        const [g] = await c.query<mysql.RowDataPacket[]>("SELECT 1 FROM im_groups WHERE group_id = ?", [to.id]);
+        throw g.length === 0 ? new ApiError("unknown_group", `no group ${to.id}`) : new ApiError("not_a_member", `not a member of group ${to.id}`);
+      }
+      const [r] = await c.query<mysql.ResultSetHeader>("UPDATE im_groups SET head_seq = LAST_INSERT_ID(head_seq + 1) WHERE group_id = ?", [to.id]);
+      const groupSeq = Number(r.insertId);
+      await c.query("INSERT INTO messages (message_id, sender_id, client_msg_id, conversation_type, conversation_id, body, group_seq) VALUES (?, ?, ?, 'group', ?, ?, ?)", [messageId, from, cmid, to.id, body, groupSeq]);
+      await c.query("INSERT INTO group_timeline (group_id, group_seq, message_id) VALUES (?, ?, ?)", [to.id, groupSeq, messageId]);
+      return { kind: "group", messageId, from, group: to.id, groupSeq } as const;
+    });
+  } catch (err) {
+    if (!isDup(err)) throw err;
+    // Two attempts of one send raced; the other one stored it.
+    const again = await existing(d, from, cmid);
+    if (!again) throw err;
+    await publish(d, again.ev);
+    return again.result;
+  }
+  await publish(d, ev);
+  return { messageId, duplicate: false, groupSeq: ev.kind === "group" ? ev.groupSeq : null };
+}
+
+function toWire(r: mysql.RowDataPacket, seq: number): WireMessage {
+  return {
+    seq,
+    messageId: String(r.message_id),
+    from: String(r.sender_id),
+    to: { kind: r.conversation_type === "group" ? "group" : "user", id: String(r.conversation_id) },
+    groupSeq: r.group_seq === null ? null : Number(r.group_seq),
+    body: String(r.body),
+    ts: new Date(r.created_at as string).getTime(),
+  };
+}
+
+export async function pullInbox(db: mysql.Pool, userId: string, after: number, limit: number): Promise<PullResult> {
+  const [rows] = await db.query<mysql.RowDataPacket[]>(
+    "SELECT i.seq, m.message_id, m.sender_id, m.conversation_type, m.conversation_id, m.group_seq, m.body, m.created_at FROM inbox i JOIN messages m ON m.message_id = i.message_id WHERE i.user_id = ? AND i.seq > ? ORDER BY i.seq LIMIT ?",
+    [userId, after, limit],
+  );
+  const [[h]] = await db.query<mysql.RowDataPacket[]>("SELECT COALESCE(MAX(last_seq), 0) AS head FROM user_seq WHERE user_id = ?", [userId]);
+  return { messages: rows.map((r) => toWire(r, Number(r.seq))), head: Number(h?.head ?? 0) };
+}
+
+export async function pullGroup(db: mysql.Pool, userId: string, groupId: string, after: number, limit: number): Promise<PullResult> {
+  const [m] = await db.query<mysql.RowDataPacket[]>("SELECT joined_group_seq FROM group_members WHERE group_id = ? AND user_id = ?", [groupId, userId]);
+  const member = m[0];
+  if (!member) {
+    const [g] = await db.query<mysql.RowDataPacket[]>("SELECT 1 FROM im_groups WHERE group_id = ?", [groupId]);
+    throw g.length === 0 ? new ApiError("unknown_group", `no group ${groupId}`) : new ApiError("not_a_member", `not a member of group ${groupId}`);
+  }
+  const from = Math.max(after, Number(member.joined_group_seq));
+  const [rows] = await db.query<mysql.RowDataPacket[]>(
+    "SELECT t.group_seq AS seq, m.message_id, m.sender_id, m.conversation_type, m.conversation_id, m.group_seq, m.body, m.created_at FROM group_timeline t JOIN messages m ON m.message_id = t.message_id WHERE t.group_id = ? AND t.group_seq > ? ORDER BY t.group_seq LIMIT ?",
+    [groupId, from, limit],
+  );
+  const [[h]] = await db.query<mysql.RowDataPacket[]>("SELECT head_seq FROM im_groups WHERE group_id = ?", [groupId]);
+  return { messages: rows.map((r) => toWire(r, Number(r.seq))), head: Number(h?.head_seq ?? 0) };
+}
+
+export async function sync(db: mysql.Pool, userId: string): Promise<SyncResult> {
+  const [[h]] = await db.query<mysql.RowDataPacket[]>("SELECT COALESCE(MAX(last_seq), 0) AS head FROM user_seq WHERE user_id = ?", [userId]);
+  const [groups] = await db.query<mysql.RowDataPacket[]>(
+    "SELECT g.group_id, g.head_seq, gm.joined_group_seq FROM group_members gm JOIN im_groups g ON g.group_id = gm.group_id WHERE gm.user_id = ? AND g.diffusion = 'read'",
+    [userId],
+  );
+  return {
+    inboxHead: Number(h?.head ?? 0),
+    readGroups: groups.map((g) => ({ group: String(g.group_id), head: Number(g.head_seq), joinedGroupSeq: Number(g.joined_group_seq) })),
+  };
+}

@@ -1,0 +1,55 @@
+import { baseConfig, dbConfig, intFrom, loadConfig, redisConfig, tokenConfig } from "../../lib/config.ts";
+import { createDbPool } from "../../lib/db.ts";
+import { createHttp, onShutdown } from "../../lib/http.ts";
+import { IdGenerator } from "../../lib/ids.ts";
+import { createLogger } from "../../lib/log.ts";
+import { createMetrics } from "../../lib/metrics.ts";
+import { createRedisCluster } from "../../lib/redis.ts";
+import { parseKeyRing } from "../../lib/tokens.ts";
+import { runService } from "../../lib/service.ts";
+import { routes } from "./app.ts";
+
+const schema = baseConfig.extend(dbConfig.shape).extend(redisConfig.shape).extend(tokenConfig.shape).extend({
+  TOKEN_TTL_SECONDS: intFrom(60, 30 * 24 * 3600).default(24 * 3600),
+  /** Groups larger than this use read diffusion (one timeline copy instead of an inbox row per member). */
+  GROUP_WRITE_DIFFUSION_MAX: intFrom(1, 100000).default(500),
+});
+
+runService("user-center", async () => {
+  const cfg = loadConfig(schema);
+  const log = createLogger("user-center", cfg);
+  const metrics = createMetrics("user-center", cfg);
+  const db = createDbPool(cfg);
+  const redis = createRedisCluster(cfg.REDIS_NODES, { nodeTimeoutMs: cfg.REDIS_NODE_TIMEOUT_MS });
+  redis.on("error", (err: Error) => log.warn({ err: err.message }, "redis"));
+  const app = createHttp({
+    version: cfg.SERVICE_VERSION,
+    log,
+    metrics,
+    internalToken: cfg.INTERNAL_TOKEN,
+    ready: async () => {
+      try {
+        await db.query("SELECT 1");
+        return redis.status === "ready" ? null : `redis ${redis.status}`;
+      } catch (err) {
+        return `database: ${(err as Error).message}`;
+      }
+    },
+  });
+  routes(app, {
+    db,
+    redis,
+    ids: new IdGenerator(cfg.NODE_ID),
+    keys: parseKeyRing(cfg.TOKEN_KEYS, cfg.TOKEN_ACTIVE_KID),
+    tokenTtlSeconds: cfg.TOKEN_TTL_SECONDS,
+    writeDiffusionMax: cfg.GROUP_WRITE_DIFFUSION_MAX,
+    internalToken: cfg.INTERNAL_TOKEN,
+  });
+  await app.listen({ host: cfg.HOST, port: cfg.PORT });
+  log.info({ port: cfg.PORT }, "user-center listening");
+  onShutdown(log, async () => {
+    await app.close();
+    await db.end();
+    redis.disconnect();
+  });
+});
