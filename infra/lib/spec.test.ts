@@ -52,7 +52,7 @@ describe("platform spec", () => {
 
   it("catches derived ports that collide (a Redis cluster bus on the database port)", () => {
     const r = raw();
-    r.local.ports.database = r.local.ports.redis + 10000;
+    r.local.ports.database = r.local.ports.redisBus + 2;
     assert.throws(() => parseSpec(r, "s.yaml"), /collides with/);
   });
 

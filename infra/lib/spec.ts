@@ -64,8 +64,10 @@ const localSpec = z
         gatewayLb: port,
         /** nginx: stub_status, read by the nginx exporter. */
         nginxStatus: port,
-        /** First Redis node; node i listens on redis + i - 1 and its cluster bus on that + 10000. */
+        /** First Redis node; node i listens on redis + i - 1. */
         redis: port,
+        /** First Redis cluster bus (cluster-port); node i on redisBus + i - 1. */
+        redisBus: port,
         /** First Kafka broker listener; broker i on kafka + i - 1. */
         kafka: port,
         /** First KRaft controller listener; controller i on kafkaController + i - 1. */
@@ -184,7 +186,7 @@ export type LocalPlatformSpec = PlatformSpec & { local: LocalSpec };
 
 /**
  * Every concrete port the local target would bind, with the spec field it derives from.
- * Redis cluster buses (port + 10000) and per-instance ports are included, so overlaps are caught here.
+ * Redis cluster buses and per-instance ports are included, so overlaps are caught here.
  */
 export function localPortAssignments(spec: LocalPlatformSpec): Array<[string, number]> {
   const p = spec.local.ports;
@@ -201,7 +203,7 @@ export function localPortAssignments(spec: LocalPlatformSpec): Array<[string, nu
   const redisNodes = redisNodeCount(spec);
   for (let i = 0; i < redisNodes; i++) {
     out.push([`redis (node ${i + 1})`, p.redis + i]);
-    out.push([`redis (node ${i + 1} cluster bus)`, p.redis + i + 10000]);
+    out.push([`redisBus (node ${i + 1})`, p.redisBus + i]);
   }
   const services: Array<[keyof typeof spec.services, "gateway" | "message" | "userCenter"]> = [
     ["gateway", "gateway"],

@@ -16,3 +16,52 @@ export function createProducer(clientId: string, brokers: string[]): Producer<st
     timeout: 10_000,
   });
 }
+
+export interface OutgoingEvent {
+  topic: string;
+  key: string;
+  value: string;
+}
+
+/**
+ * Publishes events with one produce request in flight at a time, coalescing everything that arrives meanwhile
+ * into the next request. The idempotent producer's per-partition sequence numbers must reach the broker in
+ * order (concurrent requests to one partition are rejected as OUT_OF_ORDER_SEQUENCE_NUMBER), and batching
+ * keeps throughput up: under load each request carries many events.
+ */
+export class EventPublisher {
+  private queue: Array<{ ev: OutgoingEvent; resolve: () => void; reject: (e: Error) => void }> = [];
+  private inFlight = false;
+
+  constructor(
+    private readonly producer: Producer<string, string, string, string>,
+    private readonly maxBatch = 500,
+  ) {}
+
+  /** Resolves once the event is acknowledged by every in-sync replica. */
+  publish(ev: OutgoingEvent): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ ev, resolve, reject });
+      if (!this.inFlight) void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    this.inFlight = true;
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0, this.maxBatch);
+      try {
+        await this.producer.send({ messages: batch.map((b) => b.ev) });
+        for (const b of batch) b.resolve();
+      } catch (err) {
+        for (const b of batch) b.reject(err instanceof Error ? err : new Error(String(err)));
+      }
+    }
+    this.inFlight = false;
+  }
+
+  async close(): Promise<void> {
+    while (this.inFlight) await new Promise((r) => setTimeout(r, 10));
+    await this.producer.close();
+  }
+}

@@ -8,6 +8,8 @@ import { join } from "node:path";
 import { execa } from "execa";
 import { parse, stringify } from "yaml";
 import { REPO_ROOT } from "../../cli/src/lib/paths.ts";
+import { portFree } from "../../cli/src/lib/ports.ts";
+import { loadSpec, localPortAssignments, requireLocal } from "../../infra/lib/spec.ts";
 
 export const IMCTL = join(REPO_ROOT, "cli", "bin", "imctl.mjs");
 
@@ -38,4 +40,27 @@ export function testStack(offset: number, edit: (spec: Record<string, unknown>) 
   const file = join(dir, "local.yaml");
   writeFileSync(file, stringify(spec));
   return file;
+}
+
+/**
+ * Like testStack, but moves the offset on (from `start`) until every port the stack would bind is free, so test
+ * platforms can run beside each other and beside a developer's own. Bounded: gives up after 60 tries.
+ */
+export async function freeTestStack(start: number, edit: (spec: Record<string, unknown>) => void = () => undefined): Promise<string> {
+  for (let i = 0; i < 60; i++) {
+    const offset = start + i * 211;
+    const file = testStack(offset, edit);
+    const spec = requireLocal(loadSpec(file), file);
+    const ports = localPortAssignments(spec).map(([, p]) => p);
+    if (ports.some((p) => p > 32767)) break; // stay below the ephemeral range (32768 and up)
+    let free = true;
+    for (const port of ports) {
+      if (!(await portFree(spec.local.bindAddress, port))) {
+        free = false;
+        break;
+      }
+    }
+    if (free) return file;
+  }
+  throw new Error(`no free set of ports for a test platform from offset ${start}`);
 }

@@ -49,7 +49,7 @@ describe("imctl local (real Redis Cluster, Kafka, MariaDB, nginx, Prometheus)", 
 
   it("reports every component healthy and every platform check ok", () => {
     assert.equal(upResult.healthy, true);
-    assert.equal(upResult.components.length, 16);
+    assert.equal(upResult.components.length, 16 + 5);
     for (const c of upResult.components) assert.equal(c.state, "healthy", `${c.id}: ${c.detail}`);
     assert.deepEqual(upResult.checks.map((c) => [c.name, c.ok]), [
       ["redis-cluster", true],
@@ -150,8 +150,8 @@ describe("imctl local (real Redis Cluster, Kafka, MariaDB, nginx, Prometheus)", 
     const base = `http://${host}:${ports.prometheus}`;
     const targets = (await (await fetch(`${base}/api/v1/targets?state=active`)).json()) as { data: { activeTargets: Array<{ labels: Record<string, string>; health: string }> } };
     const jobs = new Set(targets.data.activeTargets.map((t) => t.labels.job));
-    for (const j of ["prometheus", "node", "redis", "redis-exporter", "kafka", "mysql", "nginx"]) assert.ok(jobs.has(j), `job ${j}`);
-    assert.equal(targets.data.activeTargets.length, 14);
+    for (const j of ["prometheus", "node", "redis", "redis-exporter", "kafka", "mysql", "nginx", "im-services"]) assert.ok(jobs.has(j), `job ${j}`);
+    assert.equal(targets.data.activeTargets.length, 14 + 5);
     for (const t of targets.data.activeTargets) assert.equal(t.health, "up", `${t.labels.job}/${t.labels.instance}`);
     const rules = (await (await fetch(`${base}/api/v1/rules`)).json()) as { data: { groups: Array<{ rules: Array<{ name: string }> }> } };
     const names = rules.data.groups.flatMap((g) => g.rules.map((r) => r.name));
@@ -164,7 +164,9 @@ describe("imctl local (real Redis Cluster, Kafka, MariaDB, nginx, Prometheus)", 
   it("answers through nginx, which turns weights and reloads without dropping an established connection", async () => {
     const lb = `http://${host}:${ports.gatewayLb}`;
     assert.equal((await fetch(`${lb}/lb/healthz`)).status, 200);
-    assert.equal((await fetch(`${lb}/`)).status, 503, "no gateway instances yet: a clear 503");
+    const viaGateway = await fetch(`${lb}/healthz`);
+    assert.equal(viaGateway.status, 200, "nginx proxies to a gateway instance");
+    assert.ok(viaGateway.headers.get("x-im-version"), "the gateway names its version");
 
     // Two real HTTP backends on loopback stand in for a stable and a canary gateway instance.
     const hits = { stable: 0, canary: 0 };
@@ -181,6 +183,9 @@ describe("imctl local (real Redis Cluster, Kafka, MariaDB, nginx, Prometheus)", 
     const canary = await backend("canary");
     const addr = (s: Server) => `${host}:${(s.address() as { port: number }).port}`;
     const ctx = localContext(stack);
+    const { readPool } = await import("../../cli/src/targets/local/components/nginx.ts");
+    const original = readPool(ctx);
+    assert.equal(original.stable.length, spec.services.gateway.replicas);
     try {
       await setGatewayPool(ctx, { stable: [{ id: "gateway-1", address: addr(stable) }], canary: [{ id: "gateway-canary-1", address: addr(canary) }], canaryWeight: 30 });
       await waitFor("nginx to serve the new pool", async () => ((await fetch(`${lb}/`)).status === 200 ? true : undefined), { timeoutMs: 10_000 });
@@ -202,7 +207,7 @@ describe("imctl local (real Redis Cluster, Kafka, MariaDB, nginx, Prometheus)", 
       for (let i = 0; i < 20; i++) await (await fetch(`${lb}/`)).text();
       assert.equal(hits.stable, 0, "weight 100 sends nothing to stable");
     } finally {
-      await setGatewayPool(ctx, { stable: [], canary: [], canaryWeight: 0 });
+      await setGatewayPool(ctx, original);
       stable.close();
       canary.close();
     }
@@ -217,7 +222,7 @@ describe("imctl local (real Redis Cluster, Kafka, MariaDB, nginx, Prometheus)", 
     assert.equal(r.exitCode, 0, r.stderr);
     const again = JSON.parse(r.stdout) as UpResult;
     assert.deepEqual(again.started, ["redis-4"]);
-    assert.equal(again.reused.length, 15);
+    assert.equal(again.reused.length, 15 + 5);
     assert.equal(again.healthy, true);
   });
 
@@ -227,7 +232,7 @@ describe("imctl local (real Redis Cluster, Kafka, MariaDB, nginx, Prometheus)", 
     const s = JSON.parse(r.stdout) as StatusResult;
     assert.equal(s.healthy, true);
     pidsBefore = livePids(stateDir);
-    assert.ok(pidsBefore.length >= 16);
+    assert.ok(pidsBefore.length >= 21);
   });
 
   it("down stops every process it started, nginx workers included", async () => {

@@ -66,6 +66,8 @@ export class Gateway {
   private readonly users = new Map<string, Set<Conn>>();
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024, perMessageDeflate: false, clientTracking: false });
   private count = 0;
+  /** Upgrades past the token check whose WebSocket handshake has not finished: they hold a slot too. */
+  private handshaking = 0;
   private draining = false;
   private timers: NodeJS.Timeout[] = [];
 
@@ -97,7 +99,7 @@ export class Gateway {
       this.o.metrics.refused.inc({ reason: "draining" });
       return reject(socket, 503, "unavailable", "gateway draining: connect again");
     }
-    if (this.count >= this.o.maxConnections) {
+    if (this.count + this.handshaking >= this.o.maxConnections) {
       this.o.metrics.refused.inc({ reason: "limit" });
       return reject(socket, 503, "unavailable", "gateway at its connection limit");
     }
@@ -111,11 +113,24 @@ export class Gateway {
       this.o.metrics.refused.inc({ reason: e.code });
       return reject(socket, 401, e.code, e.message);
     }
-    this.count++; // reserve the slot before the handshake finishes
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.open(ws, userId));
+    // The slot is held from here; released when the handshake completes or the socket dies first.
+    this.handshaking++;
+    let held = true;
+    const release = () => {
+      if (held) {
+        held = false;
+        this.handshaking--;
+      }
+    };
+    socket.once("close", release);
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      release();
+      this.open(ws, userId);
+    });
   }
 
   private open(ws: WebSocket, userId: string): void {
+    this.count++;
     const conn: Conn = { ws, userId, lastSeen: Date.now() };
     let set = this.users.get(userId);
     if (!set) this.users.set(userId, (set = new Set()));

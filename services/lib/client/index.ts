@@ -20,6 +20,11 @@ export interface ClientOptions {
   requestTimeoutMs?: number;
   /** Local address to connect from (127.0.0.x), to spread many connections over source addresses. */
   localAddress?: string;
+  /**
+   * Sync this often even without a notification, ms (0: never). A notification is a hint, not the delivery:
+   * one lost with a dying gateway is covered by this and by the resync after every reconnect. Default 30,000.
+   */
+  syncIntervalMs?: number;
 }
 
 export class ClientError extends Error {
@@ -58,6 +63,8 @@ export class ImClient extends EventEmitter<{ message: [WireMessage]; open: []; c
   userId: string | null = null;
   readonly stats: ClientStats = { connects: 0, inboxSeqRegressions: 0, duplicatesDropped: 0 };
 
+  private syncTimer: NodeJS.Timeout | null = null;
+
   constructor(private readonly o: ClientOptions) {
     super();
   }
@@ -69,6 +76,13 @@ export class ImClient extends EventEmitter<{ message: [WireMessage]; open: []; c
   /** Connects and resolves once the gateway said hello; rejects on a refused handshake (bad token: no retry). */
   connect(): Promise<void> {
     this.closedByUser = false;
+    const every = this.o.syncIntervalMs ?? 30_000;
+    if (every > 0 && this.syncTimer === null) {
+      this.syncTimer = setInterval(() => {
+        if (this.isOpen) void this.resync();
+      }, every);
+      this.syncTimer.unref();
+    }
     return new Promise((resolve, reject) => {
       this.openWaiters.push(resolve);
       this.dial(reject);
@@ -301,6 +315,8 @@ export class ImClient extends EventEmitter<{ message: [WireMessage]; open: []; c
 
   close(): void {
     this.closedByUser = true;
+    if (this.syncTimer !== null) clearInterval(this.syncTimer);
+    this.syncTimer = null;
     this.ws?.close(1000, "bye");
   }
 }
@@ -332,7 +348,7 @@ export class AccountApi {
     return this.call("POST", "/v1/groups", { name, members }, token);
   }
 
-  addMembers(token: string, groupId: string, userIds: string[]): Promise<{ groupId: string; memberCount: number; diffusion: string }> {
+  addMembers(token: string, groupId: string, userIds: string[]): Promise<{ groupId: string; memberCount: number; diffusion: string; headSeq: number }> {
     return this.call("POST", `/v1/groups/${groupId}/members`, { userIds }, token);
   }
 

@@ -3,7 +3,7 @@ import { baseConfig, dbConfig, kafkaConfig, loadConfig, redisConfig } from "../.
 import { createDbPool } from "../../lib/db.ts";
 import { createHttp, onShutdown } from "../../lib/http.ts";
 import { IdGenerator } from "../../lib/ids.ts";
-import { createProducer } from "../../lib/kafka.ts";
+import { createProducer, EventPublisher } from "../../lib/kafka.ts";
 import { createLogger } from "../../lib/log.ts";
 import { createMetrics } from "../../lib/metrics.ts";
 import { createRedisCluster } from "../../lib/redis.ts";
@@ -27,7 +27,7 @@ runService("message", async () => {
   const db = createDbPool(cfg);
   const redis = createRedisCluster(cfg.REDIS_NODES, { nodeTimeoutMs: cfg.REDIS_NODE_TIMEOUT_MS });
   redis.on("error", (err: Error) => log.warn({ err: err.message }, "redis"));
-  const producer = createProducer(`message-${cfg.INSTANCE_ID}`, cfg.KAFKA_BROKERS);
+  const publisher = new EventPublisher(createProducer(`message-${cfg.INSTANCE_ID}`, cfg.KAFKA_BROKERS));
   const app = createHttp({
     version: cfg.SERVICE_VERSION,
     log,
@@ -42,14 +42,14 @@ runService("message", async () => {
       return redis.status === "ready" ? null : `redis ${redis.status}`;
     },
   });
-  routes(app, { db, producer, topic: cfg.KAFKA_TOPIC_STORED, ids: new IdGenerator(cfg.NODE_ID), metrics: mm, internalToken: cfg.INTERNAL_TOKEN, failRate: cfg.MESSAGE_FAULT_FAIL_RATE, extraLatencyMs: cfg.MESSAGE_FAULT_LATENCY_MS });
+  routes(app, { db, publisher, topic: cfg.KAFKA_TOPIC_STORED, ids: new IdGenerator(cfg.NODE_ID), metrics: mm, internalToken: cfg.INTERNAL_TOKEN, failRate: cfg.MESSAGE_FAULT_FAIL_RATE, extraLatencyMs: cfg.MESSAGE_FAULT_LATENCY_MS });
   const fanout = await startFanout({ db, redis, log, metrics: mm, internalToken: cfg.INTERNAL_TOKEN, brokers: cfg.KAFKA_BROKERS, topic: cfg.KAFKA_TOPIC_STORED, clientId: `fanout-${cfg.INSTANCE_ID}` });
   await app.listen({ host: cfg.HOST, port: cfg.PORT });
   log.info({ port: cfg.PORT }, "message listening");
   onShutdown(log, async () => {
     await app.close();
     await fanout.close();
-    await producer.close().catch(() => undefined);
+    await publisher.close().catch(() => undefined);
     await db.end();
     redis.disconnect();
   });

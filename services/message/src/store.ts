@@ -3,16 +3,16 @@
  * event is on Kafka (acks from all in-sync replicas). Sequence numbers are allocated in the same transaction as
  * the row that uses them, under the receiver's (or group's) row lock, so commit order equals seq order.
  */
-import type { Producer } from "@platformatic/kafka";
 import type mysql from "mysql2/promise";
 import { inTransaction } from "../../lib/db.ts";
 import { ApiError } from "../../lib/errors.ts";
 import type { IdGenerator } from "../../lib/ids.ts";
+import type { EventPublisher } from "../../lib/kafka.ts";
 import type { ConversationRef, PullResult, SendResult, StoredEvent, SyncResult, WireMessage } from "../../lib/protocol.ts";
 
 export interface StoreDeps {
   db: mysql.Pool;
-  producer: Producer<string, string, string, string>;
+  publisher: EventPublisher;
   topic: string;
   ids: IdGenerator;
 }
@@ -29,7 +29,7 @@ export async function nextUserSeq(c: mysql.PoolConnection, userId: string): Prom
 async function publish(d: StoreDeps, ev: StoredEvent): Promise<void> {
   // Keyed by conversation: one group's events stay in one partition, so its fan-out runs in order.
   const key = ev.kind === "group" ? `g:${ev.group}` : `u:${ev.receiver}`;
-  await d.producer.send({ messages: [{ topic: d.topic, key, value: JSON.stringify(ev) }] });
+  await d.publisher.publish({ topic: d.topic, key, value: JSON.stringify(ev) });
 }
 
 /** A retried send finds the first attempt's row; its event is published again (the fan-out is idempotent). */

@@ -19,7 +19,7 @@ export function redisComponents(ctx: LocalContext): LocalComponent[] {
     tools: ["redis-server", "redis-cli"],
     ports: [
       { port, field: "local.ports.redis" },
-      { port: port + 10000, field: "local.ports.redis (cluster bus = port + 10000)" },
+      { port: ctx.spec.local.ports.redisBus + i, field: "local.ports.redisBus" },
     ],
     endpoint: `${ctx.host}:${port}`,
     startTimeoutMs: 20_000,
@@ -38,6 +38,7 @@ export function redisComponents(ctx: LocalContext): LocalComponent[] {
           `dir ${dir}`,
           'logfile ""',
           "cluster-enabled yes",
+          `cluster-port ${c.spec.local.ports.redisBus + i}`,
           "cluster-config-file nodes.conf",
           `cluster-node-timeout ${c.spec.local.redis.nodeTimeoutMs}`,
           // AOF every second: presence and caches survive a restart; sequence numbers never rely on Redis alone.

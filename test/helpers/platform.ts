@@ -1,0 +1,79 @@
+/**
+ * A real local platform for one integration test file: its own ports (`offset`), its own state directory,
+ * brought up with `imctl local up` and taken down with `imctl local down`.
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { loadSpec, requireLocal, type LocalPlatformSpec } from "../../infra/lib/spec.ts";
+import { AccountApi } from "../../services/lib/client/index.ts";
+import type { Secrets } from "../../cli/src/targets/local/context.ts";
+import type { UpResult } from "../../cli/src/targets/local/platform.ts";
+import { freeTestStack, imctl, tempDir, type ImctlRun } from "./imctl.ts";
+
+export interface TestPlatform {
+  stack: string;
+  stateDir: string;
+  spec: LocalPlatformSpec;
+  /** http://host:port of the nginx tier. */
+  lbUrl: string;
+  /** ws://host:port/ws through nginx. */
+  wsUrl: string;
+  api: AccountApi;
+  secrets: Secrets;
+  up: UpResult;
+  run(...args: string[]): Promise<ImctlRun>;
+  /** Pid of a component (e.g. "gateway-1", "redis-2") as recorded by the local target. */
+  pid(component: string): number;
+  down(): Promise<void>;
+}
+
+/** `offset` is where the search for free ports starts (see freeTestStack). */
+export async function startPlatform(offset: number, edit?: (spec: Record<string, unknown>) => void): Promise<TestPlatform> {
+  const stack = await freeTestStack(offset, edit);
+  const spec = requireLocal(loadSpec(stack), stack);
+  const stateDir = tempDir("platform");
+  const env = { IMCTL_STATE_DIR: stateDir };
+  const run = (...args: string[]) => imctl([...args, "--stack", stack], env);
+  const r = await run("local", "up", "--json");
+  if (r.exitCode !== 0) {
+    await run("local", "down");
+    throw new Error(`imctl local up failed (exit ${r.exitCode}):\n${r.stderr.split("\n").slice(-15).join("\n")}`);
+  }
+  const host = spec.local.bindAddress;
+  const lbUrl = `http://${host}:${spec.local.ports.gatewayLb}`;
+  const state = () => JSON.parse(readFileSync(join(stateDir, "state.json"), "utf8")) as { components: Record<string, { pid: number }> };
+  return {
+    stack,
+    stateDir,
+    spec,
+    lbUrl,
+    wsUrl: `ws://${host}:${spec.local.ports.gatewayLb}/ws`,
+    api: new AccountApi(lbUrl),
+    secrets: JSON.parse(readFileSync(join(stateDir, "secrets.json"), "utf8")) as Secrets,
+    up: JSON.parse(r.stdout) as UpResult,
+    run,
+    pid(component) {
+      const rec = state().components[component];
+      if (!rec) throw new Error(`no component ${component} in the local state`);
+      return rec.pid;
+    },
+    async down() {
+      await run("local", "down");
+    },
+  };
+}
+
+let userSeq = 0;
+
+/** Registers and signs in `n` users with unique names. */
+export async function makeUsers(api: AccountApi, n: number, prefix = "u"): Promise<Array<{ userId: string; token: string; username: string }>> {
+  const tag = `${prefix}${process.pid.toString(36)}${Date.now().toString(36)}`;
+  return Promise.all(
+    Array.from({ length: n }, async () => {
+      const username = `${tag}-${userSeq++}`;
+      await api.register(username, "correct-horse-battery");
+      const s = await api.login(username, "correct-horse-battery");
+      return { userId: s.userId, token: s.token, username };
+    }),
+  );
+}

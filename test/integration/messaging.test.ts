@@ -1,0 +1,140 @@
+/**
+ * The IM services on the real local platform (Redis Cluster, Kafka, MariaDB, nginx): messages arrive in seq
+ * order, exactly once after dedupe; offline clients catch up by pulling; groups fan out, including a group that
+ * grows past the diffusion threshold while messages flow.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { makeUsers, startPlatform, type TestPlatform } from "../helpers/platform.ts";
+import { eventually, recorder, type Recorder } from "../helpers/messaging.ts";
+
+const THRESHOLD = 6;
+let p: TestPlatform;
+let users: Array<{ userId: string; token: string; username: string }>;
+const open: Recorder[] = [];
+
+async function connect(u: { userId: string; token: string }): Promise<Recorder> {
+  const r = recorder(p.wsUrl, u);
+  await r.client.connect();
+  open.push(r);
+  return r;
+}
+
+const from = (r: Recorder, sender: string) => r.received.filter((m) => m.from === sender);
+
+describe("messaging on the real platform", { timeout: 900_000 }, () => {
+  before(async () => {
+    p = await startPlatform(6000, (s) => {
+      (s.messaging as { groupWriteDiffusionMax: number }).groupWriteDiffusionMax = THRESHOLD;
+    });
+    users = await makeUsers(p.api, 24, "msg");
+  });
+
+  after(async () => {
+    for (const r of open) r.client.close();
+    await p?.down();
+  });
+
+  it("1:1 messages from two senders arrive in seq order, each once, in each sender's order", async () => {
+    const [a, b, c] = await Promise.all(users.slice(0, 3).map(connect));
+    assert.ok(a && b && c);
+    const sendAll = async (s: Recorder, tag: string) => {
+      for (let i = 0; i < 30; i++) await s.client.send({ kind: "user", id: b.userId }, `${tag}-${i}`);
+    };
+    await Promise.all([sendAll(a, "a"), sendAll(c, "c")]);
+    await eventually("60 messages at b", () => b.received.length >= 60, 30_000, () => `${b.received.length}`);
+    assert.equal(b.received.length, 60);
+    assert.equal(new Set(b.received.map((m) => m.messageId)).size, 60);
+    const seqs = b.received.map((m) => m.seq);
+    assert.deepEqual(seqs, [...seqs].sort((x, y) => x - y), "delivered in seq order");
+    assert.equal(b.client.stats.inboxSeqRegressions, 0);
+    assert.deepEqual(from(b, a.userId).map((m) => m.body), Array.from({ length: 30 }, (_, i) => `a-${i}`));
+    assert.deepEqual(from(b, c.userId).map((m) => m.body), Array.from({ length: 30 }, (_, i) => `c-${i}`));
+    assert.deepEqual(b.anomalies, []);
+  });
+
+  it("a retried send with the same client message id is stored and delivered once", async () => {
+    const [a, b] = await Promise.all(users.slice(3, 5).map(connect));
+    assert.ok(a && b);
+    const first = await a.client.send({ kind: "user", id: b.userId }, "once", { cmid: "retry-1" });
+    const again = await a.client.send({ kind: "user", id: b.userId }, "once", { cmid: "retry-1" });
+    assert.equal(first.duplicate, false);
+    assert.equal(again.duplicate, true);
+    assert.equal(again.messageId, first.messageId);
+    await a.client.send({ kind: "user", id: b.userId }, "after");
+    await eventually("the message after the retry", () => b.received.some((m) => m.body === "after"), 20_000);
+    assert.deepEqual(b.received.map((m) => m.body), ["once", "after"]);
+  });
+
+  it("a client offline during the sends gets every message, in order, by pulling after it connects", async () => {
+    const a = await connect(users[5]!);
+    const offline = users[6]!;
+    for (let i = 0; i < 25; i++) await a.client.send({ kind: "user", id: offline.userId }, `while-offline-${i}`);
+    const d = await connect(offline);
+    await eventually("25 messages after reconnecting", () => d.received.length >= 25, 20_000, () => `${d.received.length}`);
+    assert.deepEqual(d.received.map((m) => m.body), Array.from({ length: 25 }, (_, i) => `while-offline-${i}`));
+    assert.deepEqual(d.received.map((m) => m.seq), Array.from({ length: 25 }, (_, i) => i + 1));
+  });
+
+  it("group messages reach every other member once, in group order", async () => {
+    const members = await Promise.all(users.slice(7, 12).map(connect));
+    const [owner, second] = members;
+    assert.ok(owner && second);
+    const g = await p.api.createGroup(users[7]!.token, "team", members.slice(1).map((m) => m.userId));
+    assert.equal(g.diffusion, "write");
+    await Promise.all(
+      [owner, second].map(async (s, k) => {
+        for (let i = 0; i < 15; i++) await s.client.send({ kind: "group", id: g.groupId }, `s${k}-${i}`);
+      }),
+    );
+    for (const m of members) {
+      const others = () => m.received.filter((x) => x.to.id === g.groupId && x.from !== m.userId);
+      const want: number = m === owner || m === second ? 15 : 30;
+      await eventually(`group messages at ${m.userId}`, () => others().length >= want, 30_000, () => `${others().length}/${want}`);
+      assert.equal(others().length, want);
+      const gseqs = others().map((x) => x.groupSeq ?? 0);
+      assert.deepEqual(gseqs, [...gseqs].sort((x, y) => x - y), "group order");
+      assert.equal(new Set(others().map((x) => x.messageId)).size, want);
+    }
+  });
+
+  it("a group that grows past the diffusion threshold during a send loop loses no message for any member", async () => {
+    const all = await Promise.all(users.slice(12, 24).map(connect));
+    const [sender, ...rest] = all;
+    assert.ok(sender);
+    const initial = rest.slice(0, 2);
+    const g = await p.api.createGroup(users[12]!.token, "growing", initial.map((m) => m.userId));
+    assert.equal(g.diffusion, "write");
+    // joinedAt: the group seq at which each member joined; it must get every message after it.
+    const joinedAt = new Map(initial.map((m) => [m.userId, 0]));
+    const joiners = rest.slice(2);
+    const total = 60;
+    const sends = (async () => {
+      for (let i = 0; i < total; i++) {
+        await sender.client.send({ kind: "group", id: g.groupId }, `grow-${i}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+    for (let i = 0; i < joiners.length; i += 3) {
+      await new Promise((r) => setTimeout(r, 250));
+      const batch = joiners.slice(i, i + 3);
+      const info = await p.api.addMembers(users[12]!.token, g.groupId, batch.map((m) => m.userId));
+      for (const m of batch) joinedAt.set(m.userId, info.headSeq);
+    }
+    await sends;
+    const info = await p.api.group(users[12]!.token, g.groupId);
+    assert.equal(info.memberCount, 12);
+    assert.equal(info.diffusion, "read", `more than ${THRESHOLD} members switch the group to read diffusion`);
+    assert.equal(info.headSeq, total);
+    assert.ok([...joinedAt.values()].some((s) => s > 0 && s < total), "members joined while messages flowed");
+    for (const m of rest) {
+      const since = joinedAt.get(m.userId) ?? 0;
+      const want = total - since;
+      const got = () => m.received.filter((x) => x.to.id === g.groupId);
+      await eventually(`messages after group seq ${since} at ${m.userId}`, () => got().length >= want, 30_000, () => `${got().length}/${want}`);
+      const gseqs = got().map((x) => x.groupSeq ?? 0);
+      assert.deepEqual(gseqs, Array.from({ length: want }, (_, i) => since + i + 1), `member joined at ${since}`);
+      assert.deepEqual(m.anomalies, []);
+    }
+  });
+});
