@@ -3,7 +3,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["node_modules/", ".tools/", ".imctl/", "loadtests/dist/"] },
+  { ignores: ["node_modules/", ".tools/", ".imctl/", "dist/"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
