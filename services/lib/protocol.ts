@@ -9,6 +9,12 @@ export const MAX_BODY_CHARS = 4000;
 export const MAX_FRAME_BYTES = 8 * 1024;
 
 const id = z.string().regex(/^[1-9][0-9]{0,18}$/, "a decimal id");
+/**
+ * Client message id: the sender's dedupe key. Restricted to visible ASCII without spaces because the database's
+ * utf8mb4_bin collation (MariaDB and TiDB) ignores trailing spaces and cannot store lone surrogates: two ids that
+ * differ only there would be taken for one retried send.
+ */
+export const clientMessageId = z.string().regex(/^[A-Za-z0-9._:@-]{1,64}$/, "1 to 64 of A-Z a-z 0-9 . _ : @ -");
 const rid = z.string().min(1).max(64);
 const seq = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
@@ -16,7 +22,7 @@ export const conversationRef = z.object({ kind: z.enum(["user", "group"]), id })
 export type ConversationRef = z.infer<typeof conversationRef>;
 
 export const clientFrame = z.discriminatedUnion("t", [
-  z.object({ t: z.literal("send"), rid, cmid: z.string().min(1).max(64), to: conversationRef, body: z.string().min(1).max(MAX_BODY_CHARS) }).strict(),
+  z.object({ t: z.literal("send"), rid, cmid: clientMessageId, to: conversationRef, body: z.string().min(1).max(MAX_BODY_CHARS) }).strict(),
   z.object({ t: z.literal("pull"), rid, after: seq, limit: z.number().int().min(1).max(500).optional() }).strict(),
   z.object({ t: z.literal("gpull"), rid, group: id, after: seq, limit: z.number().int().min(1).max(500).optional() }).strict(),
   z.object({ t: z.literal("sync"), rid }).strict(),

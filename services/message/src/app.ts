@@ -6,11 +6,11 @@ import type { FastifyInstance, FastifyRequest } from "fastify";
 import { z } from "zod";
 import { ApiError } from "../../lib/errors.ts";
 import { requireInternal } from "../../lib/http.ts";
-import { conversationRef, MAX_BODY_CHARS } from "../../lib/protocol.ts";
+import { clientMessageId, conversationRef, MAX_BODY_CHARS } from "../../lib/protocol.ts";
 import type { MessageMetrics } from "./metrics.ts";
 import { pullGroup, pullInbox, send, sync, type StoreDeps } from "./store.ts";
 
-const sendBody = z.object({ cmid: z.string().min(1).max(64), to: conversationRef, body: z.string().min(1).max(MAX_BODY_CHARS) }).strict();
+const sendBody = z.object({ cmid: clientMessageId, to: conversationRef, body: z.string().min(1).max(MAX_BODY_CHARS) }).strict();
 const pullQuery = z.object({ after: z.coerce.number().int().min(0).default(0), limit: z.coerce.number().int().min(1).max(500).default(200) });
 
 function user(req: FastifyRequest): string {

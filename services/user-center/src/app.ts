@@ -34,7 +34,8 @@ const credentials = z.object({
   password: z.string().min(8, "at least 8 characters").max(200),
 }).strict();
 const idList = z.array(z.string().regex(/^[1-9][0-9]{0,18}$/)).min(1).max(5000);
-const newGroup = z.object({ name: z.string().min(1).max(128), members: idList.optional() }).strict();
+// The creator is always a member; others may be added now or later.
+const newGroup = z.object({ name: z.string().min(1).max(128), members: z.array(z.string().regex(/^[1-9][0-9]{0,18}$/)).max(5000).optional() }).strict();
 const addMembers = z.object({ userIds: idList }).strict();
 
 function parse<T>(schema: z.ZodType<T>, body: unknown): T {
