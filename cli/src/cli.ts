@@ -18,6 +18,12 @@ function positiveInt(value: string): number {
   return n;
 }
 
+function positiveNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`got ${JSON.stringify(value)}; allowed: a number above 0`);
+  return n;
+}
+
 const stackOption = () => new Option("-s, --stack <name|file>", "stack name under stacks/, or a stack file path").default("local");
 
 export function buildProgram(sink: Sink): Command {
@@ -75,6 +81,32 @@ export function buildProgram(sink: Sink): Command {
       const m = await import("./commands/local/index.ts");
       const r = await m.reset(opts);
       sink({ data: r, text: m.renderReset(r), exitCode: 0 });
+    });
+
+  const loadtest = program.command("loadtest").description("k6 load tests against the platform, as gates");
+  loadtest
+    .command("list")
+    .description("the scenarios under loadtests/")
+    .action(async () => {
+      const m = await import("./commands/loadtest/index.ts");
+      const r = m.list();
+      sink({ data: r, text: m.renderList(r), exitCode: 0 });
+    });
+  loadtest
+    .command("run")
+    .description("run one scenario with k6; exits 99 when a threshold is breached")
+    .argument("<scenario>", "a scenario name (imctl loadtest list)")
+    .option("-t, --target <local|url>", "the local target, or the platform's edge URL", "local")
+    .addOption(stackOption())
+    .option("--vus <n>", "virtual users (connections)", positiveInt)
+    .option("--rate <n>", "messages (or sign-ins) per second in total", positiveNumber)
+    .option("--duration <d>", "sending window, e.g. 30s or 5m")
+    .option("--max-p99 <ms>", "p99 delivery latency bound in ms (default 150, the seed's bar)", positiveNumber)
+    .option("-e, --env <NAME=value...>", "extra scenario settings, e.g. SIZE=large")
+    .action(async (scenario: string, opts: { target: string; stack: string; vus?: number; rate?: number; duration?: string; maxP99?: number; env?: string[] }) => {
+      const m = await import("./commands/loadtest/index.ts");
+      const r = await m.run(scenario, { ...opts, progress: (line) => process.stderr.write(`${line}\n`) });
+      sink({ data: r, text: m.renderRun(r), exitCode: r.passed ? 0 : r.k6ExitCode === 0 ? 99 : r.k6ExitCode });
     });
 
   const tools = program.command("tools").description("the tools the toolkit runs on, under .tools/");

@@ -1,0 +1,263 @@
+/**
+ * imctl loadtest: the k6 scenarios under loadtests/ as gates. `run` drives the k6 that bootstrap installed,
+ * forwards its progress, and returns the verdict: thresholds passed or breached (k6's exit code 99), the key
+ * figures, and where the JSON summary and the latency-over-time picture are.
+ */
+import { createReadStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join, relative } from "node:path";
+import { createInterface } from "node:readline";
+import { execa } from "execa";
+import { toolPath } from "../../../../scripts/bootstrap.mjs";
+import { MESSAGES, UserError } from "../../errors.ts";
+import { renderLineChart } from "../../lib/chart.ts";
+import { REPO_ROOT, stateDir } from "../../lib/paths.ts";
+import { table } from "../../lib/table.ts";
+import { localContext } from "../../targets/local/platform.ts";
+import { resolveStack } from "../stack.ts";
+
+export interface Scenario {
+  name: string;
+  file: string;
+  description: string;
+}
+
+/** Every scenario under loadtests/ (a test checks that no file is left out). */
+export const SCENARIOS: Scenario[] = [
+  { name: "smoke", file: "smoke.ts", description: "a few pairs exchange messages for 10 s: every send acknowledged and delivered (every pull request)" },
+  { name: "messaging", file: "messaging.ts", description: "1:1 messaging at a target rate (default 200 users, 200 msg/s, 60 s)" },
+  { name: "group-fanout", file: "group-fanout.ts", description: "one sender to a group; SIZE=small (10, write diffusion) or SIZE=large (600, read diffusion)" },
+  { name: "connect-storm", file: "connect-storm.ts", description: "WebSocket connections ramped up to --vus over --duration" },
+  { name: "login-burst", file: "login-burst.ts", description: "--rate sign-ins per second against the account API" },
+  { name: "soak", file: "soak.ts", description: "1:1 messaging at a modest rate for a long window (default 30 min, nightly)" },
+];
+
+export interface RunOptions {
+  target?: string;
+  stack?: string;
+  vus?: number;
+  rate?: number;
+  duration?: string;
+  /** p99 delivery bound in ms (the seed's 150 by default); a gate may tighten it. */
+  maxP99?: number;
+  /** Extra k6 environment, e.g. SIZE=large. */
+  env?: string[];
+  progress?: (line: string) => void;
+}
+
+export interface ThresholdResult {
+  metric: string;
+  expression: string;
+  passed: boolean;
+}
+
+export interface LoadtestResult {
+  scenario: string;
+  target: string;
+  passed: boolean;
+  k6ExitCode: number;
+  failedThresholds: string[];
+  thresholds: ThresholdResult[];
+  figures: {
+    deliveryP50Ms: number | null;
+    deliveryP95Ms: number | null;
+    deliveryP99Ms: number | null;
+    ackP99Ms: number | null;
+    sent: number;
+    received: number;
+    lost: number;
+    requestErrors: number;
+    reconnects: number;
+    checksRate: number | null;
+  };
+  files: { dir: string; summary: string; latencyChart: string | null };
+  seconds: number;
+}
+
+const DURATION = /^\d+(\.\d+)?(ms|s|m|h)$/;
+
+export function list(): { scenarios: Scenario[] } {
+  return { scenarios: SCENARIOS };
+}
+
+function resolveTarget(opts: RunOptions): string {
+  const t = opts.target ?? "local";
+  if (t === "local") {
+    const ctx = localContext(resolveStack(opts.stack));
+    return `http://${ctx.host}:${ctx.spec.local.ports.gatewayLb}`;
+  }
+  if (!/^https?:\/\/[^\s/]+(:\d+)?\/?$/.test(t)) throw new UserError(`--target: got ${JSON.stringify(t)}; allowed: "local" or the platform's edge URL, e.g. http://127.0.0.1:18080`);
+  return t.replace(/\/$/, "");
+}
+
+function validate(name: string, opts: RunOptions): Scenario {
+  const s = SCENARIOS.find((x) => x.name === name);
+  if (!s) throw new UserError(`unknown scenario "${name}": allowed are ${SCENARIOS.map((x) => x.name).join(", ")}`);
+  if (opts.duration !== undefined && !DURATION.test(opts.duration)) throw new UserError(`--duration: got ${JSON.stringify(opts.duration)}; allowed: a number with ms, s, m or h, e.g. 30s`);
+  for (const e of opts.env ?? []) if (!/^[A-Z][A-Z0-9_]*=.*$/.test(e)) throw new UserError(`--env: got ${JSON.stringify(e)}; allowed: NAME=value with an upper-case NAME`);
+  return s;
+}
+
+type Stat = Record<string, number | Record<string, boolean>>;
+
+function stat(metrics: Record<string, Stat>, metric: string, key: string): number | null {
+  const v = metrics[metric]?.[key];
+  return typeof v === "number" ? v : null;
+}
+
+/** Per-second p50 and p99 of delivery latency from k6's JSON output, streamed (the file can be large). */
+async function latencySeries(pointsFile: string): Promise<{ p50: Array<[number, number]>; p99: Array<[number, number]> } | null> {
+  if (!existsSync(pointsFile)) return null;
+  const buckets = new Map<number, number[]>();
+  let t0: number | null = null;
+  const rl = createInterface({ input: createReadStream(pointsFile), crlfDelay: Infinity });
+  for await (const line of rl) {
+    if (!line.includes('"metric":"im_delivery_latency"') || !line.includes('"type":"Point"')) continue;
+    const p = JSON.parse(line) as { data: { time: string; value: number } };
+    const t = Date.parse(p.data.time) / 1000;
+    t0 ??= t;
+    const sec = Math.floor(t - t0);
+    const b = buckets.get(sec) ?? [];
+    b.push(p.data.value);
+    buckets.set(sec, b);
+  }
+  if (buckets.size === 0) return null;
+  const q = (xs: number[], f: number) => xs[Math.min(xs.length - 1, Math.floor(f * xs.length))] ?? 0;
+  const p50: Array<[number, number]> = [];
+  const p99: Array<[number, number]> = [];
+  for (const sec of [...buckets.keys()].sort((a, b) => a - b)) {
+    const xs = (buckets.get(sec) ?? []).sort((a, b) => a - b);
+    p50.push([sec, q(xs, 0.5)]);
+    p99.push([sec, q(xs, 0.99)]);
+  }
+  return { p50, p99 };
+}
+
+export async function run(name: string, opts: RunOptions): Promise<LoadtestResult> {
+  const scenario = validate(name, opts);
+  const k6 = toolPath("k6");
+  if (!existsSync(k6)) throw new UserError(MESSAGES.missingTool("k6", k6));
+  const target = resolveTarget(opts);
+  const started = Date.now();
+  const dir = join(stateDir(), "loadtests", `${scenario.name}-${new Date(started).toISOString().replace(/[:.]/g, "-")}`);
+  mkdirSync(dir, { recursive: true });
+  const summary = join(dir, "summary.json");
+  const points = join(dir, "points.json");
+  const env: string[] = [`TARGET=${target}`, `RUN_ID=${started.toString(36)}`, ...(opts.env ?? [])];
+  if (opts.vus !== undefined) env.push(`VUS=${opts.vus}`);
+  if (opts.rate !== undefined) env.push(`RATE=${opts.rate}`);
+  if (opts.duration !== undefined) env.push(`DURATION=${opts.duration}`);
+  if (opts.maxP99 !== undefined) env.push(`MAX_P99_MS=${opts.maxP99}`);
+  const args = [
+    "run",
+    "--no-color",
+    "--summary-export",
+    summary,
+    "--summary-trend-stats",
+    "avg,min,med,max,p(90),p(95),p(99)",
+    "--out",
+    `json=${points}`,
+    ...env.flatMap((e) => ["-e", e]),
+    join(REPO_ROOT, "loadtests", scenario.file),
+  ];
+  const say = opts.progress ?? (() => undefined);
+  say(`k6: ${scenario.name} against ${target}${env.length > 2 ? ` (${env.slice(2).join(" ")})` : ""}`);
+  const child = execa(k6, args, { reject: false, all: true, env: { K6_NO_USAGE_REPORT: "true" } });
+  const tail: string[] = [];
+  if (child.all) {
+    for await (const line of createInterface({ input: child.all })) {
+      tail.push(line);
+      if (tail.length > 40) tail.shift();
+      // k6 prints its progress as "running (0m05.0s), 4/4 VUs, ..." and errors as level=error lines.
+      if (/^(running|default|\s*\w+\s+\[)|level=(error|warning)/.test(line)) say(`k6: ${line.trim()}`);
+    }
+  }
+  const res = await child;
+  const code = res.exitCode ?? -1;
+  if (!existsSync(summary)) {
+    const why = tail.filter((l) => /level=error|Error/.test(l)).slice(-2).join(" | ") || tail.slice(-2).join(" | ");
+    throw new UserError(`k6 could not run ${scenario.name} (exit ${code}): ${why}`);
+  }
+  const sum = JSON.parse(readFileSync(summary, "utf8")) as { metrics: Record<string, Stat> };
+  const thresholds: ThresholdResult[] = [];
+  for (const [metric, s] of Object.entries(sum.metrics)) {
+    const th = s.thresholds;
+    if (th && typeof th === "object") {
+      // In k6's summary export a threshold's value is true when it was crossed.
+      for (const [expression, crossed] of Object.entries(th)) thresholds.push({ metric, expression, passed: !crossed });
+    }
+  }
+  const series = await latencySeries(points);
+  let chart: string | null = null;
+  if (series) {
+    chart = join(dir, "latency.svg");
+    writeFileSync(
+      chart,
+      renderLineChart({
+        title: `${scenario.name}: delivery latency over time (${target})`,
+        xLabel: "seconds since the first delivery",
+        yLabel: "delivery latency (ms)",
+        series: [
+          { name: "p50", points: series.p50 },
+          { name: "p99", points: series.p99 },
+        ],
+        rules: [{ y: opts.maxP99 ?? 150, label: `p99 bar ${opts.maxP99 ?? 150} ms` }],
+      }),
+    );
+  }
+  rmSync(points, { force: true }); // every point of the run: large, and summarised above
+  const m = sum.metrics;
+  const failed = thresholds.filter((t) => !t.passed).map((t) => `${t.metric} ${t.expression}`);
+  return {
+    scenario: scenario.name,
+    target,
+    passed: code === 0 && failed.length === 0,
+    k6ExitCode: code,
+    failedThresholds: failed,
+    thresholds,
+    figures: {
+      deliveryP50Ms: stat(m, "im_delivery_latency", "med"),
+      deliveryP95Ms: stat(m, "im_delivery_latency", "p(95)"),
+      deliveryP99Ms: stat(m, "im_delivery_latency", "p(99)"),
+      ackP99Ms: stat(m, "im_ack_latency", "p(99)"),
+      sent: stat(m, "im_sent_messages", "count") ?? 0,
+      received: stat(m, "im_received_messages", "count") ?? 0,
+      lost: stat(m, "im_lost_messages", "count") ?? 0,
+      requestErrors: stat(m, "im_request_errors", "count") ?? 0,
+      reconnects: stat(m, "im_reconnects", "count") ?? 0,
+      checksRate: stat(m, "checks", "value"),
+    },
+    files: { dir, summary, latencyChart: chart },
+    seconds: (Date.now() - started) / 1000,
+  };
+}
+
+const ms = (v: number | null) => (v === null ? "-" : `${v.toFixed(1)} ms`);
+
+export function renderList(r: { scenarios: Scenario[] }): string {
+  return table(["SCENARIO", "WHAT IT DOES"], r.scenarios.map((s) => [s.name, s.description]));
+}
+
+export function renderRun(r: LoadtestResult): string {
+  const f = r.figures;
+  const rows = [
+    ["delivery latency p50 / p95 / p99", `${ms(f.deliveryP50Ms)} / ${ms(f.deliveryP95Ms)} / ${ms(f.deliveryP99Ms)}`],
+    ["acknowledgement p99", ms(f.ackP99Ms)],
+    ["messages sent / received", `${f.sent} / ${f.received}`],
+    ["lost messages", String(f.lost)],
+    ["request errors", String(f.requestErrors)],
+    ["reconnects", String(f.reconnects)],
+    ["checks passed", f.checksRate === null ? "-" : `${(f.checksRate * 100).toFixed(2)} %`],
+  ];
+  const th = r.thresholds.map((t) => [t.metric, t.expression, t.passed ? "ok" : "BREACHED"]);
+  return [
+    `${r.scenario} against ${r.target} in ${r.seconds.toFixed(0)} s`,
+    "",
+    table(["FIGURE", "VALUE"], rows),
+    "",
+    table(["METRIC", "THRESHOLD", "RESULT"], th),
+    "",
+    `summary: ${relative(process.cwd(), r.files.summary)}${r.files.latencyChart ? `\nlatency over time: ${relative(process.cwd(), r.files.latencyChart)}` : ""}`,
+    "",
+    r.passed ? "PASSED" : `FAILED: thresholds breached: ${r.failedThresholds.join("; ") || `k6 exited ${r.k6ExitCode}`}`,
+  ].join("\n");
+}

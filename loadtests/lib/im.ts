@@ -1,0 +1,198 @@
+/**
+ * The IM protocol for k6 VUs: one WebSocket per VU through the edge, token auth, send with acknowledgement,
+ * notification-driven pulls of the inbox and of read-diffusion group timelines, dedupe by message id,
+ * reconnect after an unexpected close. Mirrors services/lib/client, in k6's event loop.
+ */
+import { WebSocket } from "k6/websockets";
+import { clearInterval, setInterval, setTimeout } from "k6/timers";
+import { ackLatency, reconnects, requestErrors, sentMessages } from "./metrics.ts";
+
+export interface Delivered {
+  messageId: string;
+  from: string;
+  to: { kind: "user" | "group"; id: string };
+  groupSeq: number | null;
+  seq: number;
+  body: string;
+}
+
+interface Pending {
+  t0: number;
+  kind: string;
+  onOk?: (result: Record<string, unknown>) => void;
+}
+
+interface Handlers {
+  onOpen?: (s: ImSession) => void;
+  onMessage?: (m: Delivered, s: ImSession) => void;
+}
+
+const REQUEST_TIMEOUT_MS = 10_000;
+
+export class ImSession {
+  private ws: WebSocket | null = null;
+  private rid = 0;
+  private readonly pending = new Map<string, Pending>();
+  private lastSeq = 0;
+  private readonly cursors = new Map<string, number>();
+  private readonly seen = new Set<string>();
+  private pulling = false;
+  private pullAgain = false;
+  private readonly gpulling = new Set<string>();
+  private closing = false;
+  private sweeper: number | null = null;
+  open = false;
+  userId = "";
+
+  constructor(
+    private readonly url: string,
+    private readonly token: string,
+    private readonly h: Handlers = {},
+  ) {}
+
+  connect(): void {
+    const ws = new WebSocket(`${this.url}?token=${encodeURIComponent(this.token)}`);
+    this.ws = ws;
+    ws.onmessage = (e) => {
+      if (e) this.frame(String(e.data));
+    };
+    ws.onclose = () => {
+      this.open = false;
+      if (this.closing) {
+        if (this.sweeper !== null) clearInterval(this.sweeper);
+        return;
+      }
+      reconnects.add(1);
+      setTimeout(() => this.connect(), 200 + Math.random() * 300);
+    };
+    ws.onerror = () => undefined;
+    if (this.sweeper === null) {
+      // Requests never answered count as errors instead of hanging the VU.
+      this.sweeper = setInterval(() => {
+        const now = Date.now();
+        for (const [rid, p] of this.pending) {
+          if (now - p.t0 > REQUEST_TIMEOUT_MS) {
+            this.pending.delete(rid);
+            requestErrors.add(1, { kind: p.kind, error: "timeout" });
+          }
+        }
+      }, 1000);
+    }
+  }
+
+  private request(frame: Record<string, unknown>, onOk?: (r: Record<string, unknown>) => void): void {
+    if (!this.ws || !this.open) {
+      requestErrors.add(1, { kind: String(frame.t), error: "not_connected" });
+      return;
+    }
+    const rid = String(++this.rid);
+    this.pending.set(rid, { t0: Date.now(), kind: String(frame.t), onOk });
+    this.ws.send(JSON.stringify({ ...frame, rid }));
+  }
+
+  private frame(text: string): void {
+    const f = JSON.parse(text) as Record<string, unknown> & { t: string };
+    switch (f.t) {
+      case "hello":
+        this.open = true;
+        this.userId = String(f.userId);
+        this.h.onOpen?.(this);
+        this.pull(); // after a reconnect: catch up
+        for (const g of this.cursors.keys()) this.gpull(g);
+        return;
+      case "ack":
+      case "res": {
+        const p = this.pending.get(String(f.rid));
+        if (!p) return;
+        this.pending.delete(String(f.rid));
+        if (p.kind === "send") ackLatency.add(Date.now() - p.t0);
+        p.onOk?.(f.result as Record<string, unknown>);
+        return;
+      }
+      case "err": {
+        const rid = f.rid === undefined ? undefined : String(f.rid);
+        const p = rid === undefined ? undefined : this.pending.get(rid);
+        if (rid !== undefined) this.pending.delete(rid);
+        requestErrors.add(1, { kind: p?.kind ?? "unsolicited", error: String(f.error) });
+        return;
+      }
+      case "notify":
+        if (Number(f.seq) > this.lastSeq) this.pull();
+        return;
+      case "gnotify":
+        if (Number(f.groupSeq) > (this.cursors.get(String(f.group)) ?? 0)) this.gpull(String(f.group));
+        return;
+      case "reconnect":
+        this.ws?.close();
+        return;
+    }
+  }
+
+  /** Sends; `onAck` runs once the platform acknowledged it (stored durably and on Kafka). */
+  send(to: { kind: "user" | "group"; id: string }, body: string, onAck?: () => void): void {
+    sentMessages.add(1);
+    this.request({ t: "send", cmid: `${this.userId}-${Date.now().toString(36)}-${this.rid + 1}`, to, body }, () => onAck?.());
+  }
+
+  private deliver(m: Delivered, fromInbox: boolean): void {
+    if (fromInbox) this.lastSeq = Math.max(this.lastSeq, m.seq);
+    if (m.to.kind === "group" && m.groupSeq !== null) this.cursors.set(m.to.id, Math.max(this.cursors.get(m.to.id) ?? 0, m.groupSeq));
+    if (this.seen.has(m.messageId)) return;
+    this.seen.add(m.messageId);
+    this.h.onMessage?.(m, this);
+  }
+
+  pull(): void {
+    if (this.pulling) {
+      this.pullAgain = true;
+      return;
+    }
+    this.pulling = true;
+    this.request({ t: "pull", after: this.lastSeq, limit: 200 }, (r) => {
+      const msgs = (r.messages ?? []) as Delivered[];
+      for (const m of msgs) this.deliver(m, true);
+      this.pulling = false;
+      if (msgs.length === 200 || this.pullAgain) {
+        this.pullAgain = false;
+        this.pull();
+      }
+    });
+  }
+
+  /** Follows a read-diffusion group's timeline from `from` (the group seq the member joined at). */
+  follow(group: string, from = 0): void {
+    if (!this.cursors.has(group)) this.cursors.set(group, from);
+  }
+
+  gpull(group: string): void {
+    if (this.gpulling.has(group)) return;
+    this.gpulling.add(group);
+    this.request({ t: "gpull", group, after: this.cursors.get(group) ?? 0, limit: 200 }, (r) => {
+      const msgs = (r.messages ?? []) as Delivered[];
+      for (const m of msgs) this.deliver(m, false);
+      this.gpulling.delete(group);
+      if (msgs.length === 200) this.gpull(group);
+    });
+  }
+
+  close(): void {
+    this.closing = true;
+    if (this.sweeper !== null) clearInterval(this.sweeper);
+    this.sweeper = null;
+    this.ws?.close();
+  }
+}
+
+/** The body every load message carries: when it was sent, for delivery latency at the receiver. */
+export function loadBody(n: number): string {
+  return JSON.stringify({ ts: Date.now(), n });
+}
+
+export function sentAt(body: string): number | null {
+  try {
+    const v = JSON.parse(body) as { ts?: unknown };
+    return typeof v.ts === "number" ? v.ts : null;
+  } catch {
+    return null;
+  }
+}
