@@ -13,7 +13,7 @@ export class MessageUpstream {
     urls: string[],
     private readonly internalToken: string,
   ) {
-    this.pools = urls.map((u) => new Pool(u.startsWith("http") ? u : `http://${u}`, { connections: 64, pipelining: 1, keepAliveTimeout: 30_000, headersTimeout: 10_000, bodyTimeout: 10_000 }));
+    this.pools = urls.map((u) => new Pool(u.startsWith("http") ? u : `http://${u}`, { connections: 256, pipelining: 1, keepAliveTimeout: 30_000, headersTimeout: 10_000, bodyTimeout: 10_000 }));
   }
 
   async call<T>(userId: string, method: "GET" | "POST", path: string, body?: unknown): Promise<T> {

@@ -48,19 +48,23 @@ async function existing(d: StoreDeps, from: string, cmid: string): Promise<{ ev:
   return { ev: { kind: "user", messageId, from, receiver: String(r.conversation_id), seq: Number(r.seq) }, result: { messageId, duplicate: true, groupSeq: null } };
 }
 
+/** Users are never deleted: once seen, a receiver is known for the life of the process (bounded). */
+const knownUsers = new Set<string>();
+const KNOWN_USERS_MAX = 200_000;
+
 export async function send(d: StoreDeps, from: string, cmid: string, to: ConversationRef, body: string): Promise<SendResult> {
-  const prior = await existing(d, from, cmid);
-  if (prior) {
-    await publish(d, prior.ev);
-    return prior.result;
-  }
+  // No look-up before the insert: the unique key (sender, client message id) catches a retried send below.
   const messageId = d.ids.next();
   let ev: StoredEvent;
   try {
     ev = await inTransaction(d.db, async (c) => {
       if (to.kind === "user") {
-        const [u] = await c.query<mysql.RowDataPacket[]>("SELECT 1 FROM users WHERE user_id = ?", [to.id]);
-        if (u.length === 0) throw new ApiError("unknown_user", `no user ${to.id}`);
+        if (!knownUsers.has(to.id)) {
+          const [u] = await c.query<mysql.RowDataPacket[]>("SELECT 1 FROM users WHERE user_id = ?", [to.id]);
+          if (u.length === 0) throw new ApiError("unknown_user", `no user ${to.id}`);
+          if (knownUsers.size >= KNOWN_USERS_MAX) knownUsers.clear();
+          knownUsers.add(to.id);
+        }
         await c.query("INSERT INTO messages (message_id, sender_id, client_msg_id, conversation_type, conversation_id, body) VALUES (?, ?, ?, 'user', ?, ?)", [messageId, from, cmid, to.id, body]);
         const seq = await nextUserSeq(c, to.id);
         await c.query("INSERT INTO inbox (user_id, seq, message_id) VALUES (?, ?, ?)", [to.id, seq, messageId]);

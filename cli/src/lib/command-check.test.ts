@@ -1,0 +1,36 @@
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { buildProgram } from "../cli.ts";
+import { REPO_ROOT } from "./paths.ts";
+import { checkCommandLine, commandLines } from "./command-check.ts";
+
+const program = buildProgram(() => undefined);
+
+describe("imctl command lines in docs and CI", () => {
+  it("knows good lines from bad ones", () => {
+    assert.equal(checkCommandLine(program, ["local", "up", "--stack", "local"]), null);
+    assert.equal(checkCommandLine(program, ["loadtest", "run", "smoke", "--vus", "4", "--json"]), null);
+    assert.match(checkCommandLine(program, ["local", "upp"]) ?? "", /"upp" is not a command of "local"/);
+    assert.match(checkCommandLine(program, ["local", "up", "--force"]) ?? "", /"--force" is not an option of "up"/);
+    assert.match(checkCommandLine(program, ["local"]) ?? "", /needs a subcommand/);
+  });
+
+  it("every imctl command in the CI workflows, the runbooks and the README exists with the flags it uses", () => {
+    const files = [
+      ...readdirSync(join(REPO_ROOT, ".github", "workflows")).map((f) => join(".github", "workflows", f)),
+      ...readdirSync(join(REPO_ROOT, "runbooks")).map((f) => join("runbooks", f)),
+      "README.md",
+    ];
+    let checked = 0;
+    for (const f of files) {
+      for (const line of commandLines(readFileSync(join(REPO_ROOT, f), "utf8"))) {
+        const why = checkCommandLine(program, line);
+        assert.equal(why, null, `${f}: imctl ${line.join(" ")}: ${why}`);
+        checked++;
+      }
+    }
+    assert.ok(checked >= 15, `found only ${checked} command lines`);
+  });
+});

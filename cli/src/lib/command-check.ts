@@ -1,0 +1,45 @@
+/**
+ * Checks an `imctl ...` command line against the CLI's own command table: the subcommands exist, and every
+ * flag belongs to that command (or the program). Used to keep runbooks and CI workflows honest.
+ */
+import type { Command, Option } from "commander";
+
+/** Splits a shell-ish command line, honouring simple quotes. */
+export function words(line: string): string[] {
+  return [...line.matchAll(/"([^"]*)"|'([^']*)'|(\S+)/g)].map((m) => m[1] ?? m[2] ?? m[3] ?? "");
+}
+
+/** Returns null when the line is valid, or why it is not. `args` excludes the leading `imctl`. */
+export function checkCommandLine(program: Command, args: string[]): string | null {
+  let cmd = program;
+  const options: Option[] = [...program.options];
+  let i = 0;
+  for (; i < args.length; i++) {
+    const w = args[i] ?? "";
+    if (w.startsWith("-")) break;
+    const sub = cmd.commands.find((c) => c.name() === w || c.aliases().includes(w));
+    if (!sub) {
+      if (cmd.commands.length > 0) return `"${w}" is not a command of "${cmd.name()}" (allowed: ${cmd.commands.map((c) => c.name()).join(", ")})`;
+      break; // a positional argument of a leaf command
+    }
+    cmd = sub;
+    options.push(...sub.options);
+  }
+  if (cmd.commands.length > 0 && cmd.registeredArguments.length === 0) return `"${cmd.name()}" needs a subcommand (${cmd.commands.map((c) => c.name()).join(", ")})`;
+  for (const w of args.slice(i)) {
+    if (!w.startsWith("-") || w === "-" || w === "--") continue;
+    const flag = w.split("=")[0] ?? w;
+    if (!options.some((o) => o.long === flag || o.short === flag)) return `"${flag}" is not an option of "${cmd.name()}"`;
+  }
+  return null;
+}
+
+/** Every `imctl ...` command line in a text (runbook, workflow), from `npx imctl`, `imctl` or `npm run imctl --`. */
+export function commandLines(text: string): string[][] {
+  const out: string[][] = [];
+  for (const m of text.matchAll(/(?:npx\s+imctl|npm run imctl --|(?<![\w/-])imctl)\s+([^\n`|>&;)"]*)/g)) {
+    const w = words((m[1] ?? "").replace(/\$\{\{[^}]*\}\}/g, "X"));
+    if (w.length > 0 && /^[a-z]/.test(w[0] ?? "")) out.push(w);
+  }
+  return out;
+}
