@@ -15,7 +15,7 @@
  * so its refusal is not exercised, while the baseline server takes the cap as its limit and is).
  */
 import { fork, type ChildProcess } from "node:child_process";
-import { readFileSync, rmSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { REPO_ROOT } from "../cli/src/lib/paths.ts";
 import { issueToken, parseKeyRing } from "../services/lib/tokens.ts";
@@ -365,10 +365,7 @@ const bench: Benchmark = {
     if (baselineServer) await stopChild(baselineServer.child);
     baselineServer = undefined;
     if (platform) {
-      // The state directory (data of every component, about 120 MB) goes once everything is stopped.
-      const down = await platform.run("local", "down");
-      if (down.exitCode === 0) rmSync(platform.stateDir, { recursive: true, force: true });
-      else say(`imctl local down failed (exit ${down.exitCode}); state left in ${platform.stateDir}`);
+      await platform.down(); // also deletes its state directory (about 120 MB)
     }
     platform = undefined;
     userIds = [];

@@ -19,7 +19,6 @@
  * BENCH_LATENCY_USERS (default 2000), BENCH_LATENCY_SECONDS (default 30) and BENCH_LATENCY_WARMUP_SECONDS
  * (default 5) shrink a run for a quick check.
  */
-import { rmSync } from "node:fs";
 import type { ChildProcess } from "node:child_process";
 import { startPlatform, type TestPlatform } from "../test/helpers/platform.ts";
 import { median, type Benchmark } from "./harness.ts";
@@ -191,9 +190,7 @@ const bench: Benchmark = {
     if (relay) await stopChild(relay.child);
     relay = undefined;
     if (platform) {
-      const down = await platform.run("local", "down");
-      if (down.exitCode === 0) rmSync(platform.stateDir, { recursive: true, force: true });
-      else say(`imctl local down failed (exit ${down.exitCode}); state left in ${platform.stateDir}`);
+      await platform.down();
     }
     platform = undefined;
     userIds = [];

@@ -77,3 +77,13 @@ export function onShutdown(log: Logger, drain: () => Promise<void>): void {
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
 }
+
+/** Readiness of a service that needs the database and Redis: null when both answer, else the reason. */
+export async function dataTierReady(db: { query(sql: string): Promise<unknown> }, redis: { status: string }): Promise<string | null> {
+  try {
+    await db.query("SELECT 1");
+  } catch (err) {
+    return `database: ${(err as Error).message}`;
+  }
+  return redis.status === "ready" ? null : `redis ${redis.status}`;
+}

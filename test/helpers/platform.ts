@@ -2,7 +2,7 @@
  * A real local platform for one integration test file: its own ports (`offset`), its own state directory,
  * brought up with `imctl local up` and taken down with `imctl local down`.
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { loadSpec, requireLocal, type LocalPlatformSpec } from "../../infra/lib/spec.ts";
 import { AccountApi } from "../../services/lib/client/index.ts";
@@ -24,6 +24,7 @@ export interface TestPlatform {
   run(...args: string[]): Promise<ImctlRun>;
   /** Pid of a component (e.g. "gateway-1", "redis-2") as recorded by the local target. */
   pid(component: string): number;
+  /** Stops every process; once that succeeded, deletes the state directory (every component's data). */
   down(): Promise<void>;
 }
 
@@ -58,7 +59,9 @@ export async function startPlatform(offset: number, edit?: (spec: Record<string,
       return rec.pid;
     },
     async down() {
-      await run("local", "down");
+      const r = await run("local", "down");
+      if (r.exitCode === 0) rmSync(stateDir, { recursive: true, force: true });
+      else process.stderr.write(`imctl local down failed (exit ${r.exitCode}); state left in ${stateDir}\n`);
     },
   };
 }

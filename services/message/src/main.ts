@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { baseConfig, dbConfig, kafkaConfig, loadConfig, redisConfig } from "../../lib/config.ts";
 import { createDbPool } from "../../lib/db.ts";
-import { createHttp, onShutdown } from "../../lib/http.ts";
+import { createHttp, dataTierReady, onShutdown } from "../../lib/http.ts";
 import { IdGenerator } from "../../lib/ids.ts";
 import { createProducer, EventPublisher } from "../../lib/kafka.ts";
 import { createLogger } from "../../lib/log.ts";
@@ -33,14 +33,7 @@ runService("message", async () => {
     log,
     metrics,
     internalToken: cfg.INTERNAL_TOKEN,
-    ready: async () => {
-      try {
-        await db.query("SELECT 1");
-      } catch (err) {
-        return `database: ${(err as Error).message}`;
-      }
-      return redis.status === "ready" ? null : `redis ${redis.status}`;
-    },
+    ready: () => dataTierReady(db, redis),
   });
   routes(app, { db, publisher, topic: cfg.KAFKA_TOPIC_STORED, ids: new IdGenerator(cfg.NODE_ID), metrics: mm, internalToken: cfg.INTERNAL_TOKEN, failRate: cfg.MESSAGE_FAULT_FAIL_RATE, extraLatencyMs: cfg.MESSAGE_FAULT_LATENCY_MS });
   const fanout = await startFanout({ db, redis, log, metrics: mm, internalToken: cfg.INTERNAL_TOKEN, brokers: cfg.KAFKA_BROKERS, topic: cfg.KAFKA_TOPIC_STORED, clientId: `fanout-${cfg.INSTANCE_ID}` });

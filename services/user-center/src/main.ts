@@ -1,6 +1,6 @@
 import { baseConfig, dbConfig, intFrom, loadConfig, redisConfig, tokenConfig } from "../../lib/config.ts";
 import { createDbPool } from "../../lib/db.ts";
-import { createHttp, onShutdown } from "../../lib/http.ts";
+import { createHttp, dataTierReady, onShutdown } from "../../lib/http.ts";
 import { IdGenerator } from "../../lib/ids.ts";
 import { createLogger } from "../../lib/log.ts";
 import { createMetrics } from "../../lib/metrics.ts";
@@ -27,14 +27,7 @@ runService("user-center", async () => {
     log,
     metrics,
     internalToken: cfg.INTERNAL_TOKEN,
-    ready: async () => {
-      try {
-        await db.query("SELECT 1");
-        return redis.status === "ready" ? null : `redis ${redis.status}`;
-      } catch (err) {
-        return `database: ${(err as Error).message}`;
-      }
-    },
+    ready: () => dataTierReady(db, redis),
   });
   routes(app, {
     db,
