@@ -1,22 +1,27 @@
 /**
  * The Pulumi program (Pulumi.yaml `main`): the stack's spec in, component resources out.
  * It reads `stacks/<stack>.yaml` through the same schema as imctl, so a bad stack file fails here before any
- * resource is declared. The per-layer components (network, cluster, data, gateway, services, observability)
- * are added under infra/<layer>/ and instantiated below.
+ * resource is declared. `deployPlatform` (infra/platform.ts) instantiates the per-layer components under
+ * infra/<layer>/; the unit tests and `imctl plan` run the same function under mocks.
  */
 import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { loadSpec } from "./lib/spec.ts";
+import { loadSpec, requireKubernetes } from "./lib/spec.ts";
+import { deployPlatform } from "./platform.ts";
 
 const stackName = pulumi.getStack();
-const spec = loadSpec(join(import.meta.dirname, "..", "stacks", `${stackName}.yaml`));
-if (spec.target !== "kubernetes") {
-  throw new Error(`stacks/${stackName}.yaml: target: got ${JSON.stringify(spec.target)}; Pulumi deploys only target "kubernetes" stacks (run the local target with "imctl local up")`);
-}
+const file = join(import.meta.dirname, "..", "stacks", `${stackName}.yaml`);
+const spec = requireKubernetes(loadSpec(file), `stacks/${stackName}.yaml`);
+const deployment = deployPlatform(spec);
 
 export const platform = {
   name: spec.name,
+  clouds: Object.keys(deployment.clouds),
   services: spec.services,
   redis: spec.data.redis,
   kafka: { brokers: spec.data.kafka.brokers, replicationFactor: spec.data.kafka.replicationFactor, minInsyncReplicas: spec.data.kafka.minInsyncReplicas },
 };
+export const endpoints = Object.fromEntries(
+  Object.entries(deployment.clouds).map(([cloud, d]) => [cloud, { vpcId: d.network.vpcId, database: d.data.endpoints.databaseHost, backupBucket: d.data.backupBucket }]),
+);
+export const vpnTunnels = deployment.vpn?.tunnelAddresses;

@@ -109,6 +109,16 @@ export function buildProgram(sink: Sink): Command {
       sink({ data: r, text: m.renderRun(r), exitCode: r.passed ? 0 : r.k6ExitCode === 0 ? 99 : r.k6ExitCode });
     });
 
+  program
+    .command("plan")
+    .description("what the Pulumi program would create for a kubernetes stack: resources by layer, CIDR plan, policies, cost (offline, under mocks)")
+    .requiredOption("-s, --stack <name|file>", "stack name under stacks/ (aws-prod, alicloud-prod, multicloud), or a stack file path")
+    .action(async (opts: { stack: string }) => {
+      const m = await import("./commands/plan/index.ts");
+      const r = await m.plan(opts);
+      sink({ data: r, text: m.renderPlan(r), exitCode: r.policyViolations.length === 0 ? 0 : 1 });
+    });
+
   const tools = program.command("tools").description("the tools the toolkit runs on, under .tools/");
   tools
     .command("install")

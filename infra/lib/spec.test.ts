@@ -4,9 +4,9 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { parse } from "yaml";
 import { REPO_ROOT } from "../../cli/src/lib/paths.ts";
-import { loadSpec, localPortAssignments, parseSpec, requireLocal, SpecError } from "./spec.ts";
+import { loadSpec, localPortAssignments, parseSpec, requireKubernetes, requireLocal, SpecError } from "./spec.ts";
 
-const raw = () => parse(readFileSync(join(REPO_ROOT, "stacks", "local.yaml"), "utf8")) as Record<string, any>;
+const raw = (stack = "local") => parse(readFileSync(join(REPO_ROOT, "stacks", `${stack}.yaml`), "utf8")) as Record<string, any>;
 
 describe("platform spec", () => {
   it("accepts stacks/local.yaml with the seed's data tier", () => {
@@ -67,3 +67,135 @@ describe("platform spec", () => {
     assert.throws(() => loadSpec(join(REPO_ROOT, "test", "fixtures", "broken.yaml")), (err: unknown) => err instanceof SpecError && /broken\.yaml:\d+:\d+: not valid YAML/.test(err.message));
   });
 });
+
+describe("platform spec: target kubernetes", () => {
+  it("accepts the three cloud stacks with the seed's numbers", () => {
+    for (const name of ["aws-prod", "alicloud-prod", "multicloud"]) {
+      const spec = requireKubernetes(loadSpec(join(REPO_ROOT, "stacks", `${name}.yaml`)), name);
+      assert.deepEqual(
+        [spec.services.gateway.replicas, spec.services.message.replicas, spec.services.userCenter.replicas],
+        [3, 6, 4],
+        name,
+      );
+      assert.equal(spec.kubernetes.autoscaling.cpuUtilizationPercent, 80);
+      assert.equal(spec.data.kafka.brokers, 3);
+      assert.equal(spec.data.redis.primaries * (1 + spec.data.redis.replicasPerPrimary), 6);
+      for (const cloud of [spec.clouds.aws, spec.clouds.alicloud]) {
+        if (cloud === undefined) continue;
+        assert.equal(cloud.zones.length, 3);
+        assert.equal(cloud.data.tidb.tikv, 3);
+      }
+    }
+    const aws = loadSpec(join(REPO_ROOT, "stacks", "aws-prod.yaml"));
+    assert.equal(aws.clouds?.aws?.network.appCidr, "10.0.0.0/16");
+    assert.equal(aws.clouds?.aws?.network.dataCidr, "172.16.0.0/12");
+  });
+
+  it("fills the seed's CIDRs in when a cloud leaves out network", () => {
+    const r = raw("aws-prod");
+    delete r.clouds.aws.network;
+    const spec = parseSpec(r, "s.yaml");
+    assert.deepEqual(spec.clouds?.aws?.network, { appCidr: "10.0.0.0/16", dataCidr: "172.16.0.0/12", natGateways: "perZone" });
+  });
+
+  it("rejects the app and data segments of one cloud overlapping, naming a free block", () => {
+    const r = raw("aws-prod");
+    r.clouds.aws.network.dataCidr = "10.0.128.0/17";
+    assert.throws(() => parseSpec(r, "s.yaml"), {
+      name: "SpecError",
+      message: 's.yaml: clouds.aws.network.dataCidr: got "10.0.128.0/17"; overlaps clouds.aws.network.appCidr (10.0.0.0/16): choose a disjoint block such as 10.1.0.0/17',
+    });
+  });
+
+  it("rejects blocks that overlap across the VPN when both clouds are present", () => {
+    const r = raw("multicloud");
+    r.clouds.alicloud.network.appCidr = "10.0.0.0/16";
+    assert.throws(() => parseSpec(r, "s.yaml"), {
+      message: 's.yaml: clouds.alicloud.network.appCidr: got "10.0.0.0/16"; overlaps clouds.aws.network.appCidr (10.0.0.0/16) on the other side of the VPN: choose a disjoint block such as 10.1.0.0/16',
+    });
+    const r2 = raw("multicloud");
+    r2.clouds.alicloud.network.dataCidr = "172.20.0.0/16";
+    assert.throws(() => parseSpec(r2, "s.yaml"), /clouds\.alicloud\.network\.dataCidr: got "172\.20\.0\.0\/16"; overlaps clouds\.aws\.network\.dataCidr \(172\.16\.0\.0\/12\)/);
+  });
+
+  it("rejects a Service range inside a VPC block", () => {
+    const r = raw("aws-prod");
+    r.clouds.aws.cluster.serviceCidr = "172.20.0.0/16";
+    assert.throws(() => parseSpec(r, "s.yaml"), /clouds\.aws\.cluster\.serviceCidr: got "172\.20\.0\.0\/16"; overlaps clouds\.aws\.network\.dataCidr \(172\.16\.0\.0\/12\): choose a disjoint block such as 10\.1\.0\.0\/16$/);
+  });
+
+  it("rejects 2 zones where 3 are needed, suggesting the missing one", () => {
+    const r = raw("aws-prod");
+    r.clouds.aws.zones = ["us-east-1a", "us-east-1b"];
+    assert.throws(() => parseSpec(r, "s.yaml"), {
+      message: 's.yaml: clouds.aws.zones: got ["us-east-1a","us-east-1b"]; 3 zones are needed so a zone loss keeps a quorum of every 3-replica store: add a zone such as us-east-1c',
+    });
+  });
+
+  it("rejects a zone of another region and a zone listed twice", () => {
+    const r = raw("alicloud-prod");
+    r.clouds.alicloud.zones[2] = "cn-shanghai-b";
+    assert.throws(() => parseSpec(r, "s.yaml"), { message: 's.yaml: clouds.alicloud.zones.2: got "cn-shanghai-b"; not a zone of cn-hangzhou; zone names look like cn-hangzhou-h' });
+    const r2 = raw("aws-prod");
+    r2.clouds.aws.zones[2] = "us-east-1a";
+    assert.throws(() => parseSpec(r2, "s.yaml"), /clouds\.aws\.zones\.2: got "us-east-1a"; listed twice/);
+  });
+
+  it("rejects an unknown region with the allow-list", () => {
+    const r = raw("aws-prod");
+    r.clouds.aws.region = "us-east-9";
+    assert.throws(() => parseSpec(r, "s.yaml"), {
+      message: 's.yaml: clouds.aws.region: got "us-east-9"; not a supported aws region; allowed: us-east-1, us-east-2, us-west-2, eu-west-1, eu-central-1, ap-southeast-1, ap-northeast-1 (infra/lib/regions.ts says why)',
+    });
+  });
+
+  it("rejects a negative replica count", () => {
+    const r = raw("aws-prod");
+    r.clouds.aws.data.tidb.tikv = -1;
+    assert.throws(() => parseSpec(r, "s.yaml"), { message: "s.yaml: clouds.aws.data.tidb.tikv: got -1; must be at least 1" });
+    const r2 = raw("aws-prod");
+    r2.services.gateway.replicas = -3;
+    assert.throws(() => parseSpec(r2, "s.yaml"), { message: "s.yaml: services.gateway.replicas: got -3; must be at least 1" });
+  });
+
+  it("rejects a host-bits typo, an app segment wider than a VPC takes, and node groups out of order", () => {
+    const r = raw("aws-prod");
+    r.clouds.aws.network.appCidr = "10.0.0.1/16";
+    assert.throws(() => parseSpec(r, "s.yaml"), /appCidr: got "10\.0\.0\.1\/16"; expected the network address of the block \(10\.0\.0\.0\/16\)/);
+    const r2 = raw("aws-prod");
+    r2.clouds.aws.network.appCidr = "10.0.0.0/8";
+    assert.throws(() => parseSpec(r2, "s.yaml"), /appCidr: got "10\.0\.0\.0\/8"; a block from \/16 to \/24/);
+    const r3 = raw("aws-prod");
+    r3.clouds.aws.cluster.nodeGroups.app.min = 7;
+    assert.throws(() => parseSpec(r3, "s.yaml"), { message: "s.yaml: clouds.aws.cluster.nodeGroups.app.min: got 7; at most desired (6)" });
+  });
+
+  it("requires the tags, the multicloud section with both clouds, and an autoscaler ceiling above the floor", () => {
+    const r = raw("aws-prod");
+    delete r.tags["cost-center"];
+    assert.throws(() => parseSpec(r, "s.yaml"), /tags\.cost-center: got missing; required tag/);
+    const r2 = raw("multicloud");
+    delete r2.multicloud;
+    assert.throws(() => parseSpec(r2, "s.yaml"), /multicloud: got missing; required when both clouds\.aws and clouds\.alicloud are present/);
+    const r3 = raw("aws-prod");
+    r3.kubernetes.services.message.maxReplicas = 5;
+    assert.throws(() => parseSpec(r3, "s.yaml"), { message: "s.yaml: kubernetes.services.message.maxReplicas: got 5; at least services.message.replicas (6), the autoscaler's lower bound" });
+  });
+
+  it("keeps the kubernetes sections out of a local stack and requires them in a kubernetes one", () => {
+    const r = raw();
+    r.tags = { project: "x" };
+    assert.throws(() => parseSpec(r, "s.yaml"), /tags: got \{"project":"x"\}; only a target "kubernetes" stack has this section/);
+    const r2 = raw("aws-prod");
+    delete r2.clouds;
+    assert.throws(() => parseSpec(r2, "s.yaml"), /clouds: got missing; required when target is kubernetes/);
+    assert.throws(() => requireKubernetes(loadSpec(join(REPO_ROOT, "stacks", "local.yaml")), "local"), /Pulumi deploys only target "kubernetes" stacks/);
+  });
+
+  it("asks for a broker count MSK can spread evenly over the zones", () => {
+    const r = raw("aws-prod");
+    r.data.kafka.brokers = 4;
+    assert.throws(() => parseSpec(r, "s.yaml"), { message: "s.yaml: data.kafka.brokers: got 4; a multiple of 3: MSK places the same number of brokers in every zone" });
+  });
+});
+

@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { basename } from "node:path";
 import { parse as parseYaml, YAMLParseError } from "yaml";
 import { z } from "zod";
+import { checkKubernetesSections, cloudsSpec, kubernetesSpec, multicloudSpec, tagsSpec, type CloudSpec, type CloudsSpec, type KubernetesSpec } from "./spec-cloud.ts";
 
 const port = z.number().int().min(1024).max(65535);
 const count = (min: number, max: number) => z.number().int().min(min).max(max);
@@ -142,6 +143,14 @@ export const platformSpecSchema = z
       .strict()
       .default({ groupWriteDiffusionMax: 500 }),
     local: localSpec.optional(),
+    /** target kubernetes: the clouds to provision (AWS, Alibaba Cloud or both). See infra/lib/spec-cloud.ts. */
+    clouds: cloudsSpec.optional(),
+    /** target kubernetes with both clouds: how the two VPCs connect. */
+    multicloud: multicloudSpec.optional(),
+    /** target kubernetes: how the IM services run on the clusters (autoscaling, canary, images, ingress). */
+    kubernetes: kubernetesSpec.optional(),
+    /** target kubernetes: tags on every taggable resource; project, environment, owner and cost-center are required. */
+    tags: tagsSpec.optional(),
   })
   .strict()
   .superRefine((spec, ctx) => {
@@ -163,6 +172,7 @@ export const platformSpecSchema = z
     if (spec.target === "local" && spec.local === undefined) {
       ctx.addIssue({ code: "custom", path: ["local"], message: "required when target is local" });
     }
+    for (const issue of checkKubernetesSections(spec)) ctx.addIssue({ code: "custom", path: issue.path, message: issue.message });
     if (spec.local !== undefined) {
       const seen = new Map<number, string>();
       for (const [owner, p] of localPortAssignments({ ...spec, local: spec.local })) {
@@ -183,6 +193,9 @@ export const platformSpecSchema = z
 export type PlatformSpec = z.infer<typeof platformSpecSchema>;
 export type LocalSpec = z.infer<typeof localSpec>;
 export type LocalPlatformSpec = PlatformSpec & { local: LocalSpec };
+/** A spec the Pulumi program can deploy: the kubernetes sections are present (the schema checked them). */
+export type KubernetesPlatformSpec = PlatformSpec & { target: "kubernetes"; clouds: CloudsSpec; kubernetes: KubernetesSpec; tags: Record<string, string> };
+export type { CloudSpec, CloudsSpec, KubernetesSpec };
 
 /**
  * Every concrete port the local target would bind, with the spec field it derives from.
@@ -275,6 +288,17 @@ export function requireLocal(spec: PlatformSpec, source: string): LocalPlatformS
     throw new SpecError(`${source}: local: missing; the local target needs a "local" section (see stacks/local.yaml)`);
   }
   return { ...spec, local: spec.local };
+}
+
+/** Narrow a spec to the kubernetes target, or explain why Pulumi cannot deploy it. */
+export function requireKubernetes(spec: PlatformSpec, source: string): KubernetesPlatformSpec {
+  if (spec.target !== "kubernetes") {
+    throw new SpecError(`${source}: target: got ${JSON.stringify(spec.target)}; Pulumi deploys only target "kubernetes" stacks (run the local target with "imctl local up")`);
+  }
+  const { clouds, kubernetes, tags } = spec;
+  // The schema's refinement requires all three for target kubernetes; this only narrows the type.
+  if (clouds === undefined || kubernetes === undefined || tags === undefined) throw new SpecError(`${source}: clouds, kubernetes and tags are required when target is kubernetes`);
+  return { ...spec, target: "kubernetes", clouds, kubernetes, tags };
 }
 
 function valueAt(raw: unknown, path: ReadonlyArray<PropertyKey>): unknown {

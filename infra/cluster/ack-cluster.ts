@@ -1,0 +1,77 @@
+/**
+ * An ACK Pro cluster with Terway (pods take addresses from the private vSwitches, like EKS's VPC CNI), secrets
+ * encrypted with a KMS key, an autoscaled app node pool and a tainted data node pool on encrypted ESSD disks, and a
+ * Kubernetes provider for everything deployed into it.
+ */
+import * as alicloud from "@pulumi/alicloud";
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { DATA_TAINT, type NodeGroupSize } from "./eks-cluster.ts";
+
+export interface AckClusterArgs {
+  serviceCidr: string;
+  privateVswitchIds: pulumi.Input<string>[];
+  dataVswitchIds: pulumi.Input<string>[];
+  appSecurityGroupId: pulumi.Input<string>;
+  dataSecurityGroupId: pulumi.Input<string>;
+  nodeGroups: { app: NodeGroupSize; data: NodeGroupSize };
+  tags: Record<string, string>;
+}
+
+export class AckCluster extends pulumi.ComponentResource {
+  readonly clusterId: pulumi.Output<string>;
+  readonly provider: k8s.Provider;
+
+  constructor(name: string, args: AckClusterArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("im:cluster:AckCluster", name, {}, opts);
+    const child = { parent: this };
+
+    const secretsKey = new alicloud.kms.Key(`${name}-secrets`, { description: `${name}: Kubernetes secrets encryption`, automaticRotation: "Enabled", rotationInterval: "365d", tags: args.tags }, child);
+    // ACK chooses the patch release of the newest supported minor version; upgrades go through ACK, not Pulumi.
+    const cluster = new alicloud.cs.ManagedKubernetes(
+      name,
+      {
+        name,
+        clusterSpec: "ack.pro.small",
+        vswitchIds: args.privateVswitchIds,
+        podVswitchIds: args.privateVswitchIds,
+        serviceCidr: args.serviceCidr,
+        newNatGateway: false,
+        slbInternetEnabled: true,
+        securityGroupId: args.appSecurityGroupId,
+        encryptionProviderKey: secretsKey.id,
+        deletionProtection: true,
+        addons: [{ name: "terway-eniip" }, { name: "csi-plugin" }, { name: "csi-provisioner" }],
+        tags: args.tags,
+      },
+      { parent: this, ignoreChanges: ["version"] },
+    );
+
+    const pool = (tier: "app" | "data", size: NodeGroupSize, vswitchIds: pulumi.Input<string>[], groupId: pulumi.Input<string>) =>
+      new alicloud.cs.NodePool(
+        `${name}-${tier}`,
+        {
+          clusterId: cluster.id,
+          nodePoolName: `${name}-${tier}`,
+          vswitchIds,
+          instanceTypes: [size.instanceType],
+          scalingConfig: { enable: true, minSize: size.min, maxSize: size.max },
+          systemDiskCategory: "cloud_essd",
+          systemDiskSize: 100,
+          systemDiskEncrypted: true,
+          securityGroupIds: [groupId],
+          labels: [{ key: DATA_TAINT.key, value: tier }],
+          taints: tier === "data" ? [{ key: DATA_TAINT.key, value: DATA_TAINT.value, effect: "NoSchedule" }] : [],
+          tags: { ...args.tags, tier },
+        },
+        child,
+      );
+    const appNodes = pool("app", args.nodeGroups.app, args.privateVswitchIds, args.appSecurityGroupId);
+    const dataNodes = pool("data", args.nodeGroups.data, args.dataVswitchIds, args.dataSecurityGroupId);
+
+    const credential = alicloud.cs.getClusterCredentialOutput({ clusterId: cluster.id, temporaryDurationMinutes: 4320 }, child);
+    this.clusterId = cluster.id;
+    this.provider = new k8s.Provider(`${name}-k8s`, { kubeconfig: credential.kubeConfig, enableServerSideApply: true }, { parent: this, dependsOn: [appNodes, dataNodes] });
+    this.registerOutputs({ clusterId: this.clusterId });
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * An EKS cluster in the private subnets: secrets encrypted with a KMS key, control-plane audit logs on, an app node
+ * group in the private subnets and a tainted data node group in the data subnets (each with its tier's security
+ * group, encrypted disks and IMDSv2), and a Kubernetes provider for everything deployed into it.
+ */
+import * as aws from "@pulumi/aws";
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+
+export interface NodeGroupSize {
+  instanceType: string;
+  min: number;
+  desired: number;
+  max: number;
+}
+
+export interface EksClusterArgs {
+  region: string;
+  /** Kubernetes minor version, e.g. "1.31". */
+  version: string;
+  serviceCidr: string;
+  privateSubnetIds: pulumi.Input<string>[];
+  dataSubnetIds: pulumi.Input<string>[];
+  appSecurityGroupId: pulumi.Input<string>;
+  dataSecurityGroupId: pulumi.Input<string>;
+  nodeGroups: { app: NodeGroupSize; data: NodeGroupSize };
+  tags: Record<string, string>;
+}
+
+/** The taint that keeps everything but the data tier off the data nodes. */
+export const DATA_TAINT = { key: "im/tier", value: "data" } as const;
+
+const MANAGED_POLICY = "arn:aws:iam::aws:policy";
+
+export class EksCluster extends pulumi.ComponentResource {
+  readonly clusterName: pulumi.Output<string>;
+  readonly kubeconfig: pulumi.Output<string>;
+  readonly provider: k8s.Provider;
+
+  constructor(name: string, args: EksClusterArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("im:cluster:EksCluster", name, {}, opts);
+    const child = { parent: this };
+    const tags = { ...args.tags, Name: name };
+
+    const secretsKey = new aws.kms.Key(`${name}-secrets`, { description: `${name}: Kubernetes secrets envelope encryption`, enableKeyRotation: true, tags }, child);
+    const clusterRole = new aws.iam.Role(`${name}-cluster`, { assumeRolePolicy: assumeRole("eks.amazonaws.com"), tags }, child);
+    const clusterPolicy = new aws.iam.RolePolicyAttachment(`${name}-cluster-policy`, { role: clusterRole.name, policyArn: `${MANAGED_POLICY}/AmazonEKSClusterPolicy` }, child);
+
+    const cluster = new aws.eks.Cluster(
+      name,
+      {
+        roleArn: clusterRole.arn,
+        version: args.version,
+        // The API endpoint is reachable privately from the VPC and publicly for the operator running Pulumi.
+        vpcConfig: { subnetIds: args.privateSubnetIds, endpointPrivateAccess: true, endpointPublicAccess: true },
+        kubernetesNetworkConfig: { serviceIpv4Cidr: args.serviceCidr },
+        encryptionConfig: { provider: { keyArn: secretsKey.arn }, resources: ["secrets"] },
+        enabledClusterLogTypes: ["api", "audit", "authenticator"],
+        accessConfig: { authenticationMode: "API_AND_CONFIG_MAP" },
+        tags,
+      },
+      { parent: this, dependsOn: [clusterPolicy] },
+    );
+
+    const nodeRole = new aws.iam.Role(`${name}-node`, { assumeRolePolicy: assumeRole("ec2.amazonaws.com"), tags }, child);
+    const nodePolicies = ["AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryReadOnly"].map(
+      (policy) => new aws.iam.RolePolicyAttachment(`${name}-node-${policy}`, { role: nodeRole.name, policyArn: `${MANAGED_POLICY}/${policy}` }, child),
+    );
+
+    const group = (tier: "app" | "data", size: NodeGroupSize, subnetIds: pulumi.Input<string>[], tierGroupId: pulumi.Input<string>) => {
+      const template = new aws.ec2.LaunchTemplate(
+        `${name}-${tier}`,
+        {
+          // The cluster's own group lets the control plane reach the kubelets; the tier's group sets what else may.
+          vpcSecurityGroupIds: [cluster.vpcConfig.clusterSecurityGroupId, tierGroupId],
+          metadataOptions: { httpTokens: "required", httpPutResponseHopLimit: 2, httpEndpoint: "enabled" },
+          blockDeviceMappings: [{ deviceName: "/dev/xvda", ebs: { volumeSize: 100, volumeType: "gp3", encrypted: "true", deleteOnTermination: "true" } }],
+          tagSpecifications: [{ resourceType: "instance", tags: { ...tags, tier } }, { resourceType: "volume", tags: { ...tags, tier } }],
+          tags: { ...tags, tier },
+        },
+        child,
+      );
+      return new aws.eks.NodeGroup(
+        `${name}-${tier}`,
+        {
+          clusterName: cluster.name,
+          nodeRoleArn: nodeRole.arn,
+          subnetIds,
+          instanceTypes: [size.instanceType],
+          scalingConfig: { minSize: size.min, desiredSize: size.desired, maxSize: size.max },
+          launchTemplate: { id: template.id, version: pulumi.interpolate`${template.latestVersion}` },
+          labels: { [DATA_TAINT.key]: tier },
+          taints: tier === "data" ? [{ key: DATA_TAINT.key, value: DATA_TAINT.value, effect: "NO_SCHEDULE" }] : [],
+          updateConfig: { maxUnavailable: 1 },
+          tags: { ...tags, tier },
+        },
+        // The cluster autoscaler moves the desired size; Pulumi sets it once.
+        { parent: this, dependsOn: nodePolicies, ignoreChanges: ["scalingConfig.desiredSize"] },
+      );
+    };
+    const appNodes = group("app", args.nodeGroups.app, args.privateSubnetIds, args.appSecurityGroupId);
+    const dataNodes = group("data", args.nodeGroups.data, args.dataSubnetIds, args.dataSecurityGroupId);
+
+    this.clusterName = cluster.name;
+    this.kubeconfig = pulumi
+      .all([cluster.name, cluster.endpoint, cluster.certificateAuthority.data])
+      .apply(([clusterName, endpoint, ca]) => eksKubeconfig(clusterName, endpoint, ca, args.region));
+    this.provider = new k8s.Provider(`${name}-k8s`, { kubeconfig: this.kubeconfig, enableServerSideApply: true }, { parent: this, dependsOn: [appNodes, dataNodes] });
+    this.registerOutputs({ clusterName: this.clusterName, kubeconfig: pulumi.secret(this.kubeconfig) });
+  }
+}
+
+function assumeRole(service: string): string {
+  return JSON.stringify({ Version: "2012-10-17", Statement: [{ Effect: "Allow", Principal: { Service: service }, Action: "sts:AssumeRole" }] });
+}
+
+/** A kubeconfig that gets a short-lived token from the AWS CLI, so no credential is stored in the state. */
+export function eksKubeconfig(clusterName: string, endpoint: string, caData: string, region: string): string {
+  return JSON.stringify({
+    apiVersion: "v1",
+    kind: "Config",
+    clusters: [{ name: clusterName, cluster: { server: endpoint, "certificate-authority-data": caData } }],
+    contexts: [{ name: clusterName, context: { cluster: clusterName, user: clusterName } }],
+    "current-context": clusterName,
+    users: [
+      {
+        name: clusterName,
+        user: { exec: { apiVersion: "client.authentication.k8s.io/v1beta1", command: "aws", args: ["eks", "get-token", "--cluster-name", clusterName, "--region", region] } },
+      },
+    ],
+  });
+}

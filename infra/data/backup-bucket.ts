@@ -1,0 +1,58 @@
+/**
+ * The bucket TiDB's BR backups go to: private (every public access path blocked), encrypted with a KMS key,
+ * versioned, and expiring backups after the retention period. S3 on AWS, OSS on Alibaba Cloud.
+ */
+import * as alicloud from "@pulumi/alicloud";
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+
+export interface BackupBucketArgs {
+  cloud: "aws" | "alicloud";
+  /** Globally unique bucket name, from the stack file. */
+  bucket: string;
+  retentionDays: number;
+  tags: Record<string, string>;
+}
+
+export class BackupBucket extends pulumi.ComponentResource {
+  readonly bucketName: pulumi.Output<string>;
+
+  constructor(name: string, args: BackupBucketArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("im:data:BackupBucket", name, {}, opts);
+    const child = { parent: this };
+    if (args.cloud === "aws") {
+      const bucket = new aws.s3.Bucket(name, { bucket: args.bucket, tags: args.tags }, { parent: this, protect: true });
+      new aws.s3.BucketPublicAccessBlock(`${name}-private`, { bucket: bucket.id, blockPublicAcls: true, blockPublicPolicy: true, ignorePublicAcls: true, restrictPublicBuckets: true }, child);
+      new aws.s3.BucketServerSideEncryptionConfiguration(
+        `${name}-encryption`,
+        { bucket: bucket.id, rules: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: "aws:kms" }, bucketKeyEnabled: true }] },
+        child,
+      );
+      new aws.s3.BucketVersioning(`${name}-versioning`, { bucket: bucket.id, versioningConfiguration: { status: "Enabled" } }, child);
+      new aws.s3.BucketLifecycleConfiguration(
+        `${name}-retention`,
+        {
+          bucket: bucket.id,
+          rules: [{ id: "expire-backups", status: "Enabled", filter: {}, expiration: { days: args.retentionDays }, noncurrentVersionExpiration: { noncurrentDays: args.retentionDays } }],
+        },
+        child,
+      );
+      this.bucketName = bucket.bucket;
+    } else {
+      const bucket = new alicloud.oss.Bucket(
+        name,
+        {
+          bucket: args.bucket,
+          acl: "private",
+          serverSideEncryptionRule: { sseAlgorithm: "KMS" },
+          versioning: { status: "Enabled" },
+          lifecycleRules: [{ id: "expire-backups", enabled: true, prefix: "", expirations: [{ days: args.retentionDays }], noncurrentVersionExpirations: [{ days: args.retentionDays }] }],
+          tags: args.tags,
+        },
+        { parent: this, protect: true },
+      );
+      this.bucketName = bucket.bucket.apply((b) => b ?? args.bucket);
+    }
+    this.registerOutputs({ bucketName: this.bucketName });
+  }
+}

@@ -1,0 +1,160 @@
+/**
+ * Kafka for the message events: `brokers` brokers over three zones, replication 3 and min.insync.replicas 2 by
+ * default so an acks=all write survives a zone. One of, per `clouds.<cloud>.data.kafka.mode`:
+ * - MSK (AWS, managed): TLS between clients and brokers and inside the cluster, encrypted disks, no public access;
+ * - ApsaraMQ for Kafka (Alibaba Cloud, managed): VPC-only deployment in the data vSwitches;
+ * - Strimzi: the operator and a KRaft Kafka with rack awareness on the data nodes.
+ */
+import * as alicloud from "@pulumi/alicloud";
+import * as aws from "@pulumi/aws";
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { DATA_TAINT } from "../cluster/eks-cluster.ts";
+
+export type KafkaPlacement =
+  | { kind: "msk"; brokerType: string; subnetIds: pulumi.Input<string>[]; securityGroupId: pulumi.Input<string> }
+  | { kind: "alikafka"; ioMaxSpec: string; vpcId: pulumi.Input<string>; vswitchIds: pulumi.Input<string>[]; zoneIds: string[]; securityGroupId: pulumi.Input<string> }
+  | { kind: "strimzi"; namespace: pulumi.Input<string>; provider: k8s.Provider };
+
+export interface KafkaClusterArgs {
+  brokers: number;
+  replicationFactor: number;
+  minInsyncReplicas: number;
+  storageGb: number;
+  placement: KafkaPlacement;
+  tags: Record<string, string>;
+}
+
+/** Pinned versions: a replaced broker must come back on the same Kafka. */
+export const KAFKA_VERSION = "3.8.x";
+export const STRIMZI_CHART_VERSION = "0.45.0";
+
+export class KafkaCluster extends pulumi.ComponentResource {
+  /** Comma-separated bootstrap brokers (host:port) for the services' KAFKA_BROKERS. */
+  readonly bootstrapBrokers: pulumi.Output<string>;
+
+  constructor(name: string, args: KafkaClusterArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("im:data:KafkaCluster", name, {}, opts);
+    const p = args.placement;
+    switch (p.kind) {
+      case "msk":
+        this.bootstrapBrokers = this.msk(name, args, p);
+        break;
+      case "alikafka":
+        this.bootstrapBrokers = this.alikafka(name, args, p);
+        break;
+      case "strimzi":
+        this.bootstrapBrokers = this.strimzi(name, args, p);
+        break;
+    }
+    this.registerOutputs({ bootstrapBrokers: this.bootstrapBrokers });
+  }
+
+  private serverProperties(args: KafkaClusterArgs): Record<string, string> {
+    return {
+      "default.replication.factor": String(args.replicationFactor),
+      "min.insync.replicas": String(args.minInsyncReplicas),
+      // Topics are created deliberately with their partition counts, never by a typo in a producer.
+      "auto.create.topics.enable": "false",
+      "unclean.leader.election.enable": "false",
+    };
+  }
+
+  private msk(name: string, args: KafkaClusterArgs, p: Extract<KafkaPlacement, { kind: "msk" }>): pulumi.Output<string> {
+    const props = Object.entries(this.serverProperties(args)).map(([k, v]) => `${k}=${v}`).join("\n");
+    const config = new aws.msk.Configuration(`${name}-config`, { kafkaVersions: [KAFKA_VERSION], serverProperties: props }, { parent: this });
+    const cluster = new aws.msk.Cluster(
+      name,
+      {
+        kafkaVersion: KAFKA_VERSION,
+        numberOfBrokerNodes: args.brokers,
+        brokerNodeGroupInfo: {
+          instanceType: p.brokerType,
+          clientSubnets: p.subnetIds,
+          securityGroups: [p.securityGroupId],
+          storageInfo: { ebsStorageInfo: { volumeSize: args.storageGb } },
+          connectivityInfo: { publicAccess: { type: "DISABLED" } },
+        },
+        encryptionInfo: { encryptionInTransit: { clientBroker: "TLS", inCluster: true } },
+        configurationInfo: { arn: config.arn, revision: config.latestRevision },
+        tags: args.tags,
+      },
+      { parent: this },
+    );
+    return cluster.bootstrapBrokersTls;
+  }
+
+  private alikafka(name: string, args: KafkaClusterArgs, p: Extract<KafkaPlacement, { kind: "alikafka" }>): pulumi.Output<string> {
+    const instance = new alicloud.alikafka.Instance(
+      name,
+      {
+        name,
+        // 5: reachable from the VPC only (4 would add a public endpoint).
+        deployType: 5,
+        specType: "professional",
+        ioMaxSpec: p.ioMaxSpec,
+        diskType: 1,
+        diskSize: args.storageGb * args.brokers,
+        partitionNum: 50,
+        vpcId: p.vpcId,
+        vswitchIds: p.vswitchIds,
+        selectedZones: p.zoneIds,
+        securityGroup: p.securityGroupId,
+        config: JSON.stringify({ "enable.acl": "false", "kafka.log.retention.hours": "72" }),
+        tags: args.tags,
+      },
+      { parent: this },
+    );
+    return instance.endPoint;
+  }
+
+  private strimzi(name: string, args: KafkaClusterArgs, p: Extract<KafkaPlacement, { kind: "strimzi" }>): pulumi.Output<string> {
+    const opts = { parent: this, provider: p.provider };
+    const operator = new k8s.helm.v3.Release(
+      `${name}-operator`,
+      {
+        chart: "strimzi-kafka-operator",
+        version: STRIMZI_CHART_VERSION,
+        repositoryOpts: { repo: "https://strimzi.io/charts/" },
+        namespace: p.namespace,
+        values: { watchNamespaces: [], tolerations: [{ key: DATA_TAINT.key, operator: "Equal", value: DATA_TAINT.value, effect: "NoSchedule" }] },
+      },
+      opts,
+    );
+    const toleration = [{ key: DATA_TAINT.key, operator: "Equal", value: DATA_TAINT.value, effect: "NoSchedule" }];
+    const pool = new k8s.apiextensions.CustomResource(
+      `${name}-brokers`,
+      {
+        apiVersion: "kafka.strimzi.io/v1beta2",
+        kind: "KafkaNodePool",
+        metadata: { name: "brokers", namespace: p.namespace, labels: { "strimzi.io/cluster": "im-kafka" } },
+        spec: {
+          replicas: args.brokers,
+          roles: ["controller", "broker"],
+          storage: { type: "jbod", volumes: [{ id: 0, type: "persistent-claim", size: `${args.storageGb}Gi`, deleteClaim: false, kraftMetadata: "shared" }] },
+          template: { pod: { tolerations: toleration, affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: DATA_TAINT.key, operator: "In", values: ["data"] }] }] } } } } },
+        },
+      },
+      { ...opts, dependsOn: [operator] },
+    );
+    new k8s.apiextensions.CustomResource(
+      name,
+      {
+        apiVersion: "kafka.strimzi.io/v1beta2",
+        kind: "Kafka",
+        metadata: { name: "im-kafka", namespace: p.namespace, annotations: { "strimzi.io/node-pools": "enabled", "strimzi.io/kraft": "enabled" } },
+        spec: {
+          kafka: {
+            // Replicas of a partition land in different zones.
+            rack: { topologyKey: "topology.kubernetes.io/zone" },
+            listeners: [{ name: "tls", port: 9093, type: "internal", tls: true }, { name: "plain", port: 9092, type: "internal", tls: false }],
+            config: this.serverProperties(args),
+          },
+          entityOperator: { topicOperator: {}, template: { pod: { tolerations: toleration } } },
+        },
+      },
+      { ...opts, dependsOn: [pool] },
+    );
+    return pulumi.interpolate`im-kafka-kafka-bootstrap.${p.namespace}.svc:9092`;
+  }
+}

@@ -1,0 +1,98 @@
+/**
+ * TiDB through TiDB Operator: the operator (its CRDs and Helm chart), a TidbCluster with PD, TiKV and TiDB spread
+ * over the zones on the data nodes (three TiKV stores keep a Raft copy per zone: RPO 0, a zone loss keeps a
+ * majority), and a daily BR backup schedule into the stack's bucket.
+ */
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { DATA_TAINT } from "../cluster/eks-cluster.ts";
+
+export interface TidbClusterArgs {
+  namespace: pulumi.Input<string>;
+  replicas: { pd: number; tikv: number; tidb: number };
+  /** Disk per TiKV store, GiB. */
+  storageGb: number;
+  backup: { provider: "s3" | "oss"; bucket: pulumi.Input<string>; region: string; retentionDays: number };
+  provider: k8s.Provider;
+}
+
+/** Pinned versions (TiDB Operator 1.6 line: the pingcap.com/v1alpha1 API used here). */
+export const TIDB_OPERATOR_VERSION = "v1.6.5";
+export const TIDB_VERSION = "v8.5.1";
+/** The TidbCluster's name: TiDB's SQL Service is `<name>-tidb` in the data namespace. */
+export const TIDB_CLUSTER_NAME = "im";
+export const TIDB_SQL_PORT = 4000;
+
+export class TidbCluster extends pulumi.ComponentResource {
+  readonly host: pulumi.Output<string>;
+  readonly port: number = TIDB_SQL_PORT;
+
+  constructor(name: string, args: TidbClusterArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("im:data:TidbCluster", name, {}, opts);
+    const on = { parent: this, provider: args.provider };
+    const crds = new k8s.yaml.v2.ConfigFile(`${name}-crds`, { file: `https://raw.githubusercontent.com/pingcap/tidb-operator/${TIDB_OPERATOR_VERSION}/manifests/crd.yaml` }, on);
+    const operator = new k8s.helm.v3.Release(
+      `${name}-operator`,
+      {
+        chart: "tidb-operator",
+        version: TIDB_OPERATOR_VERSION,
+        repositoryOpts: { repo: "https://charts.pingcap.org/" },
+        namespace: "tidb-admin",
+        createNamespace: true,
+        values: { scheduler: { create: false } },
+      },
+      { ...on, dependsOn: [crds] },
+    );
+    const toleration = [{ key: DATA_TAINT.key, operator: "Equal", value: DATA_TAINT.value, effect: "NoSchedule" }];
+    const spread = (component: string) => [
+      { maxSkew: 1, topologyKey: "topology.kubernetes.io/zone", whenUnsatisfiable: "DoNotSchedule", labelSelector: { matchLabels: { "app.kubernetes.io/instance": TIDB_CLUSTER_NAME, "app.kubernetes.io/component": component } } },
+    ];
+    new k8s.apiextensions.CustomResource(
+      name,
+      {
+        apiVersion: "pingcap.com/v1alpha1",
+        kind: "TidbCluster",
+        metadata: { name: TIDB_CLUSTER_NAME, namespace: args.namespace },
+        spec: {
+          version: TIDB_VERSION,
+          timezone: "UTC",
+          pvReclaimPolicy: "Retain",
+          nodeSelector: { [DATA_TAINT.key]: "data" },
+          tolerations: toleration,
+          pd: {
+            baseImage: "pingcap/pd",
+            replicas: args.replicas.pd,
+            requests: { storage: "20Gi" },
+            topologySpreadConstraints: spread("pd"),
+            // PD places the Raft copies of every region in different zones (the stores carry their node's labels).
+            config: { replication: { "location-labels": ["topology.kubernetes.io/zone", "kubernetes.io/hostname"] } },
+          },
+          tikv: { baseImage: "pingcap/tikv", replicas: args.replicas.tikv, requests: { storage: `${args.storageGb}Gi` }, topologySpreadConstraints: spread("tikv") },
+          tidb: { baseImage: "pingcap/tidb", replicas: args.replicas.tidb, service: { type: "ClusterIP" }, topologySpreadConstraints: spread("tidb") },
+          enableDynamicConfiguration: true,
+        },
+      },
+      { ...on, dependsOn: [operator] },
+    );
+    const target =
+      args.backup.provider === "s3"
+        ? { s3: { provider: "aws", region: args.backup.region, bucket: args.backup.bucket, prefix: "br" } }
+        : { s3: { provider: "alibaba", region: args.backup.region, bucket: args.backup.bucket, prefix: "br", endpoint: `https://oss-${args.backup.region}-internal.aliyuncs.com` } };
+    new k8s.apiextensions.CustomResource(
+      `${name}-backup`,
+      {
+        apiVersion: "pingcap.com/v1alpha1",
+        kind: "BackupSchedule",
+        metadata: { name: `${TIDB_CLUSTER_NAME}-daily`, namespace: args.namespace },
+        spec: {
+          schedule: "0 3 * * *",
+          maxReservedTime: `${args.backup.retentionDays * 24}h`,
+          backupTemplate: { backupType: "full", br: { cluster: TIDB_CLUSTER_NAME, clusterNamespace: args.namespace }, ...target },
+        },
+      },
+      { ...on, dependsOn: [operator] },
+    );
+    this.host = pulumi.interpolate`${TIDB_CLUSTER_NAME}-tidb.${args.namespace}.svc`;
+    this.registerOutputs({ host: this.host, port: this.port });
+  }
+}

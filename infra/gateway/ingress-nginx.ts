@@ -1,0 +1,71 @@
+/**
+ * The platform's front door: ingress-nginx behind the cloud's network load balancer (the only resource with a
+ * world-open listener, through the lb security group), three controller replicas spread over the zones, and
+ * WebSocket-friendly settings. Its canary annotations are how the services' canary Ingresses take a weight.
+ */
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+
+export interface IngressNginxArgs {
+  cloud: "aws" | "alicloud";
+  /** The lb security group (AWS) / the SLB's security group (Alibaba Cloud). */
+  lbSecurityGroupId: pulumi.Input<string>;
+  replicas?: number;
+  /** How long an old worker keeps its WebSocket connections after a reload, seconds. Default 600. */
+  workerShutdownTimeoutSeconds?: number;
+  provider: k8s.Provider;
+}
+
+/** Pinned: the controller's behaviour (annotations, reload semantics) changes between chart versions. */
+export const INGRESS_NGINX_CHART_VERSION = "4.12.1";
+
+export class IngressNginx extends pulumi.ComponentResource {
+  readonly releaseName: pulumi.Output<string>;
+
+  constructor(name: string, args: IngressNginxArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("im:gateway:IngressNginx", name, {}, opts);
+    const annotations: Record<string, pulumi.Input<string>> =
+      args.cloud === "aws"
+        ? {
+            "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
+            "service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing",
+            "service.beta.kubernetes.io/aws-load-balancer-cross-zone-load-balancing-enabled": "true",
+            "service.beta.kubernetes.io/aws-load-balancer-security-groups": args.lbSecurityGroupId,
+          }
+        : {
+            "service.beta.kubernetes.io/alibaba-cloud-loadbalancer-address-type": "internet",
+            "service.beta.kubernetes.io/alibaba-cloud-loadbalancer-spec": "slb.s2.medium",
+            "service.beta.kubernetes.io/alibaba-cloud-loadbalancer-security-group-id": args.lbSecurityGroupId,
+          };
+    const labels = { "app.kubernetes.io/name": "ingress-nginx", "app.kubernetes.io/component": "controller" };
+    const release = new k8s.helm.v3.Release(
+      name,
+      {
+        chart: "ingress-nginx",
+        version: INGRESS_NGINX_CHART_VERSION,
+        repositoryOpts: { repo: "https://kubernetes.github.io/ingress-nginx" },
+        namespace: "ingress-nginx",
+        createNamespace: true,
+        values: {
+          controller: {
+            replicaCount: args.replicas ?? 3,
+            ingressClassResource: { name: "nginx", default: true },
+            nodeSelector: { "im/tier": "app" },
+            topologySpreadConstraints: [{ maxSkew: 1, topologyKey: "topology.kubernetes.io/zone", whenUnsatisfiable: "DoNotSchedule", labelSelector: { matchLabels: labels } }],
+            config: {
+              // A reload must not cut WebSocket clients: old workers keep them this long.
+              "worker-shutdown-timeout": `${args.workerShutdownTimeoutSeconds ?? 600}s`,
+              "use-forwarded-headers": "true",
+            },
+            service: { externalTrafficPolicy: "Local", annotations },
+            metrics: { enabled: true },
+            maxUnavailable: 1,
+          },
+        },
+      },
+      { parent: this, provider: args.provider },
+    );
+    this.releaseName = release.name;
+    this.registerOutputs({ releaseName: this.releaseName });
+  }
+}

@@ -1,0 +1,359 @@
+/**
+ * The parts of the platform spec that only a `target: kubernetes` stack has: `clouds` (AWS and/or Alibaba Cloud),
+ * `multicloud` (the interconnect when both are present), `kubernetes` (how the services run) and `tags`.
+ * `infra/lib/spec.ts` assembles them into the one schema and calls `checkKubernetesSections` from its refinement,
+ * so every rule here runs before the Pulumi program declares a single resource. Pure: no Pulumi import.
+ */
+import { z } from "zod";
+import { APP_PREFIX_RANGE, cidrProblem, DATA_PREFIX_RANGE, findOverlap, nextFreeBlock, overlaps, parseCidr, type NamedCidr } from "./cidr.ts";
+import { exampleZone, REGIONS, zoneBelongsTo, type CloudName } from "./regions.ts";
+
+/** Seed: the VPC's app segment. */
+export const DEFAULT_APP_CIDR = "10.0.0.0/16";
+/** Seed: the data segment (its first /16 is attached to the VPC, see infra/lib/cidr.ts). */
+export const DEFAULT_DATA_CIDR = "172.16.0.0/12";
+/**
+ * Kubernetes Service addresses. Set explicitly because EKS would otherwise pick 172.20.0.0/16 when the VPC is in
+ * 10/8, and that lies inside the seed's data segment.
+ */
+export const DEFAULT_SERVICE_CIDR = "10.100.0.0/16";
+/** Seed: scale out at CPU above 80 %. */
+export const DEFAULT_CPU_UTILIZATION_PERCENT = 80;
+/** A zone loss must leave a quorum of every 3-replica store (TiKV Raft, Kafka ISR, Redis primaries): three zones. */
+export const REQUIRED_ZONES = 3;
+/** Tags every taggable resource carries; the policy pack enforces the same list. */
+export const REQUIRED_TAGS = ["project", "environment", "owner", "cost-center"] as const;
+
+const cidr = z.string().superRefine((s, ctx) => {
+  const problem = cidrProblem(s);
+  if (problem !== null) ctx.addIssue({ code: "custom", message: `expected ${problem}` });
+});
+const count = (min: number, max: number) => z.number().int().min(min).max(max);
+const name63 = z.string().regex(/^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/, "3-63 lower-case letters, digits and '-', not starting or ending with '-'");
+
+const nodeGroup = z
+  .object({
+    /** Instance type (AWS) or ECS instance type (Alibaba Cloud); priced in infra/lib/pricing.ts. */
+    instanceType: z.string().min(1),
+    min: count(0, 1000),
+    desired: count(0, 1000),
+    max: count(1, 1000),
+  })
+  .strict();
+
+const cloudSpec = z
+  .object({
+    /** One of infra/lib/regions.ts. */
+    region: z.string(),
+    /** Exactly three zones of the region, each holding one replica of every stateful component. */
+    zones: z.array(z.string()),
+    network: z
+      .object({
+        /** The VPC's primary block, for nodes, pods and load balancers. Default 10.0.0.0/16 (seed). */
+        appCidr: cidr.default(DEFAULT_APP_CIDR),
+        /** The data tier's segment; only the app segment may reach it. Default 172.16.0.0/12 (seed). */
+        dataCidr: cidr.default(DEFAULT_DATA_CIDR),
+        /** One NAT gateway per zone (a zone loss keeps egress) or a single one (cheaper). Default perZone. */
+        natGateways: z.enum(["perZone", "single"]).default("perZone"),
+      })
+      .strict()
+      .default({ appCidr: DEFAULT_APP_CIDR, dataCidr: DEFAULT_DATA_CIDR, natGateways: "perZone" }),
+    cluster: z
+      .object({
+        /** Kubernetes minor version of EKS / ACK, e.g. "1.31". */
+        version: z.string().regex(/^1\.\d{2}$/, 'a Kubernetes minor version such as "1.31"'),
+        /** Cluster Service addresses; must not overlap any VPC block. Default 10.100.0.0/16. */
+        serviceCidr: cidr.default(DEFAULT_SERVICE_CIDR),
+        nodeGroups: z.object({ app: nodeGroup, data: nodeGroup }).strict(),
+      })
+      .strict(),
+    data: z
+      .object({
+        redis: z
+          .object({
+            /** `managed`: ElastiCache / Tair in cluster mode; `in-cluster`: Redis Cluster pods on the data nodes. */
+            mode: z.enum(["managed", "in-cluster"]),
+            /** Node type of the managed service (e.g. cache.r6g.large, redis.shard.small.ce). */
+            nodeType: z.string().min(1),
+          })
+          .strict(),
+        kafka: z
+          .object({
+            /** `managed`: MSK / ApsaraMQ for Kafka; `strimzi`: brokers run by the Strimzi operator on the data nodes. */
+            mode: z.enum(["managed", "strimzi"]),
+            /** Broker instance type of the managed service (e.g. kafka.m5.large); ignored by strimzi. */
+            brokerType: z.string().min(1),
+            /** Disk per broker in GiB. */
+            storageGb: count(10, 16384),
+          })
+          .strict(),
+        tidb: z
+          .object({
+            /** Placement Driver members (an odd number keeps a quorum). */
+            pd: count(1, 9),
+            /** TiKV stores; 3 keep three Raft copies, one per zone (RPO 0). */
+            tikv: count(1, 99),
+            /** Stateless SQL servers. */
+            tidb: count(1, 99),
+            /** Disk per TiKV store in GiB. */
+            storageGb: count(10, 16384),
+          })
+          .strict(),
+        backup: z
+          .object({
+            /** S3 / OSS bucket for BR backups; globally unique. */
+            bucket: name63,
+            retentionDays: count(1, 3650),
+          })
+          .strict(),
+      })
+      .strict(),
+  })
+  .strict();
+
+export const cloudsSpec = z
+  .object({
+    aws: cloudSpec.optional(),
+    alicloud: cloudSpec.optional(),
+  })
+  .strict();
+
+export const multicloudSpec = z
+  .object({
+    interconnect: z
+      .object({
+        /** An IPSec VPN between the AWS VPC and the Alibaba Cloud VPC, one tunnel per AWS endpoint. */
+        kind: z.literal("ipsec-vpn"),
+        /** Default ikev2. */
+        ikeVersion: z.enum(["ikev1", "ikev2"]).default("ikev2"),
+        /** Alibaba Cloud VPN gateway bandwidth in Mbit/s (the sizes it sells). Default 100. */
+        bandwidthMbps: z.union([z.literal(10), z.literal(100), z.literal(200), z.literal(500), z.literal(1000)]).default(100),
+      })
+      .strict(),
+  })
+  .strict();
+
+const workload = z
+  .object({
+    /** Upper bound of the HorizontalPodAutoscaler; the lower bound is services.<name>.replicas. */
+    maxReplicas: count(1, 1000),
+    /** CPU request per pod in millicores (the HPA's 80 % is of this). */
+    cpuMillis: count(50, 64000),
+    /** Memory request (and limit) per pod in MiB. */
+    memoryMiB: count(64, 262144),
+  })
+  .strict();
+
+export const kubernetesSpec = z
+  .object({
+    /** Namespace of the IM services. Default "im". */
+    namespace: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, "a DNS label").default("im"),
+    image: z
+      .object({
+        /** Registry and path prefix; images are <registry>/<service>:<tag>. */
+        registry: z.string().regex(/^[a-z0-9.-]+(:\d+)?(\/[a-z0-9._-]+)*$/, "a registry host and path, e.g. registry.example.com/im"),
+        tag: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/, "an image tag"),
+      })
+      .strict(),
+    ingress: z
+      .object({
+        /** Public host name of the platform (ws://<host>/ws and https://<host>/v1/). */
+        host: z.string().regex(/^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}$/, "a DNS name such as im.example.com"),
+        className: z.string().default("nginx"),
+      })
+      .strict(),
+    autoscaling: z
+      .object({
+        /** Scale out when average CPU passes this share of the request. Seed: 80. */
+        cpuUtilizationPercent: count(10, 100).default(DEFAULT_CPU_UTILIZATION_PERCENT),
+      })
+      .strict()
+      .default({ cpuUtilizationPercent: DEFAULT_CPU_UTILIZATION_PERCENT }),
+    canary: z
+      .object({
+        /**
+         * Share of traffic (percent) on the canary track when Pulumi creates it. imctl rollout owns the weight
+         * afterwards: the program ignores later changes to it. Default 0.
+         */
+        weight: count(0, 100).default(0),
+      })
+      .strict()
+      .default({ weight: 0 }),
+    /** Seconds a gateway has to move its WebSocket clients elsewhere after SIGTERM. Default 60. */
+    drainSeconds: count(1, 3600).default(60),
+    services: z.object({ gateway: workload, message: workload, userCenter: workload }).strict(),
+  })
+  .strict();
+
+export const tagsSpec = z.record(
+  z.string().regex(/^(?!aws:|acs:|aliyun)[A-Za-z0-9 _.:/=+@-]{1,128}$/, "a tag key of 1-128 characters, not starting with aws:, acs: or aliyun"),
+  z.string().max(256),
+);
+
+export type CloudSpec = z.infer<typeof cloudSpec>;
+export type CloudsSpec = z.infer<typeof cloudsSpec>;
+export type MulticloudSpec = z.infer<typeof multicloudSpec>;
+export type KubernetesSpec = z.infer<typeof kubernetesSpec>;
+export type WorkloadSpec = z.infer<typeof workload>;
+
+/** What `checkKubernetesSections` needs from the whole spec. */
+export interface KubernetesSections {
+  target: "local" | "kubernetes";
+  services: Record<"gateway" | "message" | "userCenter", { replicas: number }>;
+  data: { kafka: { brokers: number } };
+  clouds?: CloudsSpec | undefined;
+  multicloud?: MulticloudSpec | undefined;
+  kubernetes?: KubernetesSpec | undefined;
+  tags?: Record<string, string> | undefined;
+}
+
+/** One problem: the path of the field and a message that names what is allowed or how to fix it. */
+export interface SectionIssue {
+  path: Array<string | number>;
+  message: string;
+}
+
+const CLOUDS: readonly CloudName[] = ["aws", "alicloud"];
+
+/**
+ * Every cross-field rule of the kubernetes sections, in the order a reader of the stack file meets the fields.
+ * Returns the problems instead of throwing so the schema can report the first with its path and value.
+ */
+export function checkKubernetesSections(spec: KubernetesSections): SectionIssue[] {
+  const issues: SectionIssue[] = [];
+  if (spec.target === "local") {
+    for (const field of ["clouds", "multicloud", "kubernetes", "tags"] as const) {
+      if (spec[field] !== undefined) issues.push({ path: [field], message: 'only a target "kubernetes" stack has this section; remove it or set target: kubernetes' });
+    }
+    return issues;
+  }
+  const present = CLOUDS.filter((c) => spec.clouds?.[c] !== undefined);
+  if (present.length === 0) {
+    issues.push({ path: ["clouds"], message: 'required when target is kubernetes: add "aws", "alicloud" or both (see stacks/aws-prod.yaml)' });
+  }
+  if (spec.kubernetes === undefined) issues.push({ path: ["kubernetes"], message: "required when target is kubernetes (see stacks/aws-prod.yaml)" });
+  if (spec.tags === undefined) issues.push({ path: ["tags"], message: `required when target is kubernetes, with ${REQUIRED_TAGS.join(", ")}` });
+  for (const key of REQUIRED_TAGS) {
+    if (spec.tags !== undefined && spec.tags[key] === undefined) issues.push({ path: ["tags", key], message: `required tag: every stack tags its resources with ${REQUIRED_TAGS.join(", ")}` });
+  }
+  for (const c of present) {
+    const cloud = spec.clouds?.[c];
+    if (cloud !== undefined) issues.push(...checkCloud(c, cloud, spec.data.kafka.brokers));
+  }
+  issues.push(...checkCrossCloudOverlap(spec.clouds ?? {}));
+  if (present.length === 2 && spec.multicloud === undefined) {
+    issues.push({ path: ["multicloud"], message: "required when both clouds.aws and clouds.alicloud are present: how the two VPCs connect (see stacks/multicloud.yaml)" });
+  }
+  if (present.length < 2 && spec.multicloud !== undefined) {
+    issues.push({ path: ["multicloud"], message: "needs both clouds.aws and clouds.alicloud: remove it or add the other cloud" });
+  }
+  if (spec.kubernetes !== undefined) {
+    for (const svc of ["gateway", "message", "userCenter"] as const) {
+      const max = spec.kubernetes.services[svc].maxReplicas;
+      const min = spec.services[svc].replicas;
+      if (max < min) issues.push({ path: ["kubernetes", "services", svc, "maxReplicas"], message: `at least services.${svc}.replicas (${min}), the autoscaler's lower bound` });
+    }
+  }
+  return issues;
+}
+
+function checkCloud(c: CloudName, cloud: CloudSpec, kafkaBrokers: number): SectionIssue[] {
+  const at = (...rest: Array<string | number>) => ["clouds", c, ...rest];
+  const issues: SectionIssue[] = [];
+  const regions = REGIONS[c];
+  if (!regions.includes(cloud.region)) {
+    issues.push({ path: at("region"), message: `not a supported ${c} region; allowed: ${regions.join(", ")} (infra/lib/regions.ts says why)` });
+    return issues;
+  }
+  if (cloud.zones.length !== REQUIRED_ZONES) {
+    const missing = REQUIRED_ZONES - cloud.zones.length;
+    const fix = missing > 0 ? `add ${missing === 1 ? "a zone" : `${missing} zones`} such as ${suggestZone(c, cloud.region, cloud.zones)}` : `keep ${REQUIRED_ZONES}`;
+    issues.push({ path: at("zones"), message: `${REQUIRED_ZONES} zones are needed so a zone loss keeps a quorum of every 3-replica store: ${fix}` });
+  }
+  cloud.zones.forEach((zone, i) => {
+    if (!zoneBelongsTo(c, cloud.region, zone)) {
+      issues.push({ path: at("zones", i), message: `not a zone of ${cloud.region}; zone names look like ${exampleZone(c, cloud.region)}` });
+    } else if (cloud.zones.indexOf(zone) !== i) {
+      issues.push({ path: at("zones", i), message: "listed twice: each zone holds one replica, so the zones must differ" });
+    }
+  });
+  // A malformed block was already reported by its field's own check (zod still runs this refinement).
+  const app = cidrProblem(cloud.network.appCidr) === null ? parseCidr(cloud.network.appCidr) : undefined;
+  if (app !== undefined && (app.prefix < APP_PREFIX_RANGE.min || app.prefix > APP_PREFIX_RANGE.max)) {
+    issues.push({ path: at("network", "appCidr"), message: `a block from /${APP_PREFIX_RANGE.min} to /${APP_PREFIX_RANGE.max} (a VPC's primary block is at most /16; three zones need room for /28 public subnets)` });
+  }
+  const data = cidrProblem(cloud.network.dataCidr) === null ? parseCidr(cloud.network.dataCidr) : undefined;
+  if (data !== undefined && (data.prefix < DATA_PREFIX_RANGE.min || data.prefix > DATA_PREFIX_RANGE.max)) {
+    issues.push({ path: at("network", "dataCidr"), message: `a block from /${DATA_PREFIX_RANGE.min} to /${DATA_PREFIX_RANGE.max}` });
+  }
+  issues.push(
+    ...overlapIssues([
+      { name: "network.appCidr", path: at("network", "appCidr"), cidr: cloud.network.appCidr, where: c },
+      { name: "network.dataCidr", path: at("network", "dataCidr"), cidr: cloud.network.dataCidr, where: c },
+      { name: "cluster.serviceCidr", path: at("cluster", "serviceCidr"), cidr: cloud.cluster.serviceCidr, where: c },
+    ]),
+  );
+  for (const g of ["app", "data"] as const) {
+    const ng = cloud.cluster.nodeGroups[g];
+    if (ng.min > ng.desired) issues.push({ path: at("cluster", "nodeGroups", g, "min"), message: `at most desired (${ng.desired})` });
+    if (ng.desired > ng.max) issues.push({ path: at("cluster", "nodeGroups", g, "desired"), message: `at most max (${ng.max})` });
+  }
+  if (c === "aws" && cloud.data.kafka.mode === "managed" && kafkaBrokers % REQUIRED_ZONES !== 0) {
+    issues.push({ path: ["data", "kafka", "brokers"], message: `a multiple of ${REQUIRED_ZONES}: MSK places the same number of brokers in every zone` });
+  }
+  return issues;
+}
+
+interface PathCidr {
+  name: string;
+  path: Array<string | number>;
+  cidr: string;
+  where: string;
+}
+
+/** The first overlap among `blocks`, reported on the later field with a disjoint block of the same size to use instead. */
+function overlapIssues(blocks: PathCidr[]): SectionIssue[] {
+  const valid = blocks.filter((b) => cidrProblem(b.cidr) === null);
+  const named: NamedCidr[] = valid.map((b) => ({ name: b.path.join("."), cidr: b.cidr }));
+  const hit = findOverlap(named);
+  if (hit === null) return [];
+  const [first, second] = hit;
+  const later = valid.find((b) => b.path.join(".") === second.name);
+  if (later === undefined) return [];
+  const free = nextFreeBlock(parseCidr(second.cidr), named.filter((n) => n !== second).map((n) => parseCidr(n.cidr)));
+  const fix = free === null ? "choose a disjoint block" : `choose a disjoint block such as ${free}`;
+  return [{ path: later.path, message: `overlaps ${first.name} (${first.cidr}): ${fix}` }];
+}
+
+function checkCrossCloudOverlap(clouds: CloudsSpec): SectionIssue[] {
+  const aws = clouds.aws;
+  const ali = clouds.alicloud;
+  if (aws === undefined || ali === undefined) return [];
+  const blocks = (c: CloudName, s: CloudSpec): PathCidr[] => [
+    { name: "network.appCidr", path: ["clouds", c, "network", "appCidr"], cidr: s.network.appCidr, where: c },
+    { name: "network.dataCidr", path: ["clouds", c, "network", "dataCidr"], cidr: s.network.dataCidr, where: c },
+    { name: "cluster.serviceCidr", path: ["clouds", c, "cluster", "serviceCidr"], cidr: s.cluster.serviceCidr, where: c },
+  ];
+  const all = [...blocks("aws", aws), ...blocks("alicloud", ali)].filter((b) => cidrProblem(b.cidr) === null);
+  // The VPN routes every VPC block of one cloud to the other, so they must be disjoint; a Service range must not
+  // shadow an address on the other side either. Two Service ranges never leave their clusters and may coincide.
+  for (const x of all.filter((b) => b.where === "alicloud")) {
+    for (const y of all.filter((b) => b.where === "aws")) {
+      if (x.name === "cluster.serviceCidr" && y.name === "cluster.serviceCidr") continue;
+      if (!overlaps(parseCidr(x.cidr), parseCidr(y.cidr))) continue;
+      const free = nextFreeBlock(parseCidr(x.cidr), all.filter((o) => o !== x).map((o) => parseCidr(o.cidr)));
+      const fix = free === null ? "choose a disjoint block" : `choose a disjoint block such as ${free}`;
+      return [{ path: x.path, message: `overlaps ${y.path.join(".")} (${y.cidr}) on the other side of the VPN: ${fix}` }];
+    }
+  }
+  return [];
+}
+
+function suggestZone(c: CloudName, region: string, zones: readonly string[]): string {
+  const sep = c === "alicloud" && region.startsWith("cn-") ? "-" : "";
+  for (const letter of "abcdefghijk") {
+    const zone = `${region}${sep}${letter}`;
+    if (!zones.includes(zone)) return zone;
+  }
+  return exampleZone(c, region);
+}

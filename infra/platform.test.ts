@@ -1,0 +1,282 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { before, describe, it } from "node:test";
+import { REPO_ROOT } from "../cli/src/lib/paths.ts";
+import { REQUIRED_TAGS } from "./lib/spec-cloud.ts";
+import type * as Program from "./index.ts";
+import { loadSpec, requireKubernetes, type KubernetesPlatformSpec } from "./lib/spec.ts";
+import { IpsecVpn, VpnOverlapError } from "./network/ipsec-vpn.ts";
+import { deployPlatform } from "./platform.ts";
+import { ofType, one, runWithMocks, type RecordedResource } from "./test/mocks.ts";
+
+const stack = (name: string): KubernetesPlatformSpec => requireKubernetes(loadSpec(join(REPO_ROOT, "stacks", `${name}.yaml`)), name);
+const run = async (spec: KubernetesPlatformSpec) => (await runWithMocks(spec.name, () => deployPlatform(spec))).resources;
+const T = {
+  vpc: "aws:ec2/vpc:Vpc",
+  subnet: "aws:ec2/subnet:Subnet",
+  nat: "aws:ec2/natGateway:NatGateway",
+  sgIn: "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+  deployment: "kubernetes:apps/v1:Deployment",
+  hpa: "kubernetes:autoscaling/v2:HorizontalPodAutoscaler",
+  pdb: "kubernetes:policy/v1:PodDisruptionBudget",
+  ingress: "kubernetes:networking.k8s.io/v1:Ingress",
+  aliSwitch: "alicloud:vpc/switch:Switch",
+  aliRule: "alicloud:ecs/securityGroupRule:SecurityGroupRule",
+} as const;
+const input = (r: RecordedResource, path: string): any => path.split(".").reduce<any>((v, k) => v?.[k], r.inputs);
+const deploymentOf = (rs: RecordedResource[], cloud: string, svc: string, track: string) => one(rs, T.deployment, `${cloud}-services-${svc}-${track}`);
+
+describe("platform on AWS (stacks/aws-prod.yaml)", () => {
+  let rs: RecordedResource[];
+  before(async () => {
+    rs = await run(stack("aws-prod"));
+  });
+
+  it("builds a VPC on the app segment with the data segment's first /16 attached", () => {
+    assert.equal(input(one(rs, T.vpc, "aws-network-vpc"), "cidrBlock"), "10.0.0.0/16");
+    assert.equal(input(one(rs, "aws:ec2/vpcIpv4CidrBlockAssociation:VpcIpv4CidrBlockAssociation", "aws-network-data-block"), "cidrBlock"), "172.16.0.0/16");
+  });
+
+  it("puts public, private and data subnets in each of the three zones, none handing out public addresses", () => {
+    const subnets = ofType(rs, T.subnet);
+    assert.equal(subnets.length, 9);
+    const byTier = (tier: string) => subnets.filter((s) => input(s, "tags.tier") === tier).map((s) => [input(s, "availabilityZone"), input(s, "cidrBlock")]);
+    assert.deepEqual(byTier("private"), [["us-east-1a", "10.0.0.0/18"], ["us-east-1b", "10.0.64.0/18"], ["us-east-1c", "10.0.128.0/18"]]);
+    assert.deepEqual(byTier("public"), [["us-east-1a", "10.0.192.0/20"], ["us-east-1b", "10.0.208.0/20"], ["us-east-1c", "10.0.224.0/20"]]);
+    assert.deepEqual(byTier("data"), [["us-east-1a", "172.16.0.0/18"], ["us-east-1b", "172.16.64.0/18"], ["us-east-1c", "172.16.128.0/18"]]);
+    assert.ok(subnets.every((s) => input(s, "mapPublicIpOnLaunch") === false));
+    assert.equal(ofType(rs, T.nat).length, 3, "a NAT gateway per zone");
+  });
+
+  it("lets the data tier accept only the app segment, and the internet reach only the LB listeners", () => {
+    const rules = ofType(rs, T.sgIn);
+    const data = rules.filter((r) => r.name.startsWith("aws-network-data-"));
+    const dataCidrs = new Set(data.map((r) => input(r, "cidrIpv4")).filter(Boolean));
+    assert.deepEqual([...dataCidrs], ["10.0.0.0/16"]);
+    assert.deepEqual(data.map((r) => [input(r, "fromPort"), input(r, "toPort")]).slice(0, 3), [[4000, 4000], [6379, 6379], [9092, 9098]]);
+    const world = rules.filter((r) => input(r, "cidrIpv4") === "0.0.0.0/0");
+    assert.deepEqual(world.map((r) => [r.name, input(r, "fromPort")]), [["aws-network-lb-https-from-internet", 443], ["aws-network-lb-http-from-internet", 80]]);
+  });
+
+  it("runs EKS with its Service range outside both segments, encrypted secrets and sized node groups", () => {
+    const cluster = one(rs, "aws:eks/cluster:Cluster", "aws-eks");
+    assert.equal(input(cluster, "kubernetesNetworkConfig.serviceIpv4Cidr"), "10.100.0.0/16");
+    assert.deepEqual(input(cluster, "encryptionConfig.resources"), ["secrets"]);
+    const app = one(rs, "aws:eks/nodeGroup:NodeGroup", "aws-eks-app");
+    assert.deepEqual(input(app, "scalingConfig"), { minSize: 3, desiredSize: 6, maxSize: 12 });
+    const data = one(rs, "aws:eks/nodeGroup:NodeGroup", "aws-eks-data");
+    assert.deepEqual(input(data, "taints"), [{ key: "im/tier", value: "data", effect: "NO_SCHEDULE" }]);
+    // Data nodes carry the cluster's group (kubelet access from the control plane) and the data group.
+    const template = one(rs, "aws:ec2/launchTemplate:LaunchTemplate", "aws-eks-data");
+    assert.deepEqual(input(template, "vpcSecurityGroupIds"), ["aws-eks-cluster-sg", "aws-network-data-id"]);
+    assert.equal(input(template, "metadataOptions.httpTokens"), "required");
+  });
+
+  it("runs the seed's replicas on the stable track and none on the canary at weight 0", () => {
+    const replicas = (svc: string, track: string) => input(deploymentOf(rs, "aws", svc, track), "spec.replicas");
+    assert.deepEqual(["gateway", "message", "user-center"].map((s) => replicas(s, "stable")), [3, 6, 4]);
+    assert.deepEqual(["gateway", "message", "user-center"].map((s) => replicas(s, "canary")), [0, 0, 0]);
+  });
+
+  it("scales each service out at 80 % CPU from its floor to its ceiling, and budgets disruptions", () => {
+    const hpa = (svc: string) => one(rs, T.hpa, `aws-services-${svc}-hpa`);
+    for (const [svc, min, max] of [["gateway", 3, 9], ["message", 6, 18], ["user-center", 4, 12]] as const) {
+      assert.equal(input(hpa(svc), "spec.minReplicas"), min);
+      assert.equal(input(hpa(svc), "spec.maxReplicas"), max);
+      assert.equal(input(hpa(svc), "spec.metrics.0.resource.target.averageUtilization"), 80);
+      assert.equal(input(hpa(svc), "spec.scaleTargetRef.name"), `${svc}-stable`);
+    }
+    assert.equal(input(one(rs, T.pdb, "aws-services-message-pdb"), "spec.maxUnavailable"), 2);
+    assert.equal(input(one(rs, T.pdb, "aws-services-gateway-pdb"), "spec.maxUnavailable"), 1);
+  });
+
+  it("spreads pods over zones, probes readiness and pauses before the gateway's drain", () => {
+    const gw = deploymentOf(rs, "aws", "gateway", "stable");
+    const pod = input(gw, "spec.template.spec");
+    assert.equal(pod.topologySpreadConstraints[0].topologyKey, "topology.kubernetes.io/zone");
+    assert.equal(pod.topologySpreadConstraints[0].maxSkew, 1);
+    assert.equal(pod.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm.topologyKey, "topology.kubernetes.io/zone");
+    const c = pod.containers[0];
+    assert.equal(c.readinessProbe.httpGet.path, "/readyz");
+    assert.deepEqual(c.lifecycle.preStop, { sleep: { seconds: 5 } });
+    assert.equal(c.env.find((e: any) => e.name === "DRAIN_SECONDS").value, "60");
+    assert.equal(pod.terminationGracePeriodSeconds, 75, "preStop 5 + drain 60 + 10");
+    assert.equal(c.image, "registry.example.com/im/gateway:0.1.0");
+    assert.deepEqual(c.env.find((e: any) => e.name === "INTERNAL_TOKEN").valueFrom, { secretKeyRef: { name: "im-platform-secrets", key: "INTERNAL_TOKEN" } });
+  });
+
+  it("routes the canary through an ingress-nginx canary Ingress on the same host and path", () => {
+    const stable = one(rs, T.ingress, "aws-services-gateway-ingress-stable");
+    const canary = one(rs, T.ingress, "aws-services-gateway-ingress-canary");
+    assert.equal(input(canary, "metadata.annotations")["nginx.ingress.kubernetes.io/canary"], "true");
+    assert.equal(input(canary, "metadata.annotations")["nginx.ingress.kubernetes.io/canary-weight"], "0");
+    assert.deepEqual(input(canary, "spec.rules.0.host"), input(stable, "spec.rules.0.host"));
+    assert.equal(input(canary, "spec.rules.0.http.paths.0.path"), "/ws");
+    assert.equal(input(canary, "spec.rules.0.http.paths.0.backend.service.name"), "gateway-canary");
+    assert.equal(input(stable, "spec.rules.0.http.paths.0.backend.service.name"), "gateway");
+    assert.equal(ofType(rs, T.ingress).filter((i) => i.name.includes("-message-")).length, 0, "message is internal");
+  });
+
+  it("provisions the data tier: 3 Redis shards with a replica each, 3 Kafka brokers, TiDB 3/3/3, a private bucket", () => {
+    const redis = one(rs, "aws:elasticache/replicationGroup:ReplicationGroup", "aws-data-redis");
+    assert.deepEqual([input(redis, "numNodeGroups"), input(redis, "replicasPerNodeGroup"), input(redis, "transitEncryptionEnabled")], [3, 1, true]);
+    const kafka = one(rs, "aws:msk/cluster:Cluster", "aws-data-kafka");
+    assert.equal(input(kafka, "numberOfBrokerNodes"), 3);
+    assert.match(input(one(rs, "aws:msk/configuration:Configuration", "aws-data-kafka-config"), "serverProperties"), /min\.insync\.replicas=2/);
+    const tidb = one(rs, "kubernetes:pingcap.com/v1alpha1:TidbCluster", "aws-data-tidb");
+    assert.deepEqual([input(tidb, "spec.pd.replicas"), input(tidb, "spec.tikv.replicas"), input(tidb, "spec.tidb.replicas")], [3, 3, 3]);
+    const block = one(rs, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "aws-data-backup-private");
+    assert.equal(input(block, "restrictPublicBuckets"), true);
+    const env = input(deploymentOf(rs, "aws", "message", "stable"), "spec.template.spec.containers.0.env");
+    assert.equal(env.find((e: any) => e.name === "DB_HOST").value, "im-tidb.im-data.svc");
+  });
+
+  it("tags every AWS resource that takes tags with the required tags", () => {
+    const tagged = rs.filter((r) => r.type.startsWith("aws:") && r.inputs.tags !== undefined);
+    assert.ok(tagged.length > 30);
+    for (const r of tagged) for (const key of REQUIRED_TAGS) assert.ok((r.inputs.tags as Record<string, string>)[key], `${r.type} ${r.name} lacks ${key}`);
+  });
+
+  it("groups every resource under a layer", () => {
+    const layers = new Set(rs.map((r) => r.layer));
+    assert.deepEqual([...layers].sort(), ["cluster", "data", "gateway", "network", "services", "stack"]);
+    assert.deepEqual(rs.filter((r) => r.layer === "stack").map((r) => r.type), ["pulumi:providers:aws"]);
+  });
+});
+
+describe("platform on Alibaba Cloud (stacks/alicloud-prod.yaml)", () => {
+  let rs: RecordedResource[];
+  before(async () => {
+    rs = await run(stack("alicloud-prod"));
+  });
+
+  it("builds the VPC with a secondary data block and vSwitches in three zones", () => {
+    assert.equal(input(one(rs, "alicloud:vpc/network:Network", "alicloud-network-vpc"), "cidrBlock"), "10.0.0.0/16");
+    assert.equal(input(one(rs, "alicloud:vpc/ipv4CidrBlock:Ipv4CidrBlock", "alicloud-network-data-block"), "secondaryCidrBlock"), "172.16.0.0/16");
+    const switches = ofType(rs, T.aliSwitch);
+    assert.equal(switches.length, 9);
+    assert.deepEqual([...new Set(switches.map((s) => input(s, "zoneId")))], ["cn-hangzhou-h", "cn-hangzhou-i", "cn-hangzhou-j"]);
+    assert.equal(ofType(rs, "alicloud:vpc/natGateway:NatGateway").length, 3);
+    assert.equal(ofType(rs, "alicloud:vpc/snatEntry:SnatEntry").length, 6, "private and data vSwitches of each zone");
+  });
+
+  it("lets the data group accept only the app segment and the internet only the LB listeners", () => {
+    const rules = ofType(rs, T.aliRule);
+    const data = rules.filter((r) => r.name.startsWith("alicloud-network-data-"));
+    assert.deepEqual([...new Set(data.map((r) => input(r, "cidrIp")).filter(Boolean))], ["10.0.0.0/16"]);
+    const world = rules.filter((r) => input(r, "cidrIp") === "0.0.0.0/0").map((r) => input(r, "portRange"));
+    assert.deepEqual(world, ["443/443", "80/80"]);
+  });
+
+  it("runs ACK Pro, Tair with 3 shards, VPC-only Kafka and the seed's replicas", () => {
+    assert.equal(input(one(rs, "alicloud:cs/managedKubernetes:ManagedKubernetes", "alicloud-ack"), "serviceCidr"), "10.100.0.0/16");
+    assert.equal(input(one(rs, "alicloud:kvstore/instance:Instance", "alicloud-data-redis"), "shardCount"), 3);
+    assert.equal(input(one(rs, "alicloud:alikafka/instance:Instance", "alicloud-data-kafka"), "deployType"), 5);
+    assert.deepEqual(["gateway", "message", "user-center"].map((s) => input(deploymentOf(rs, "alicloud", s, "stable"), "spec.replicas")), [3, 6, 4]);
+  });
+});
+
+describe("platform on both clouds (stacks/multicloud.yaml)", () => {
+  let rs: RecordedResource[];
+  before(async () => {
+    rs = await run(stack("multicloud"));
+  });
+
+  it("peers the AWS VPN with the Alibaba Cloud VPN gateway, one Alibaba connection per AWS tunnel", () => {
+    const aliGw = one(rs, "alicloud:vpn/gateway:Gateway", "multicloud-vpn-ali-gateway");
+    assert.equal(input(aliGw, "enableIpsec"), true);
+    const cgw = one(rs, "aws:ec2/customerGateway:CustomerGateway", "multicloud-vpn-aws-cgw");
+    assert.match(input(cgw, "ipAddress"), /^198\.51\.100\.\d+$/, "the Alibaba gateway's public address");
+    const aliPeers = ofType(rs, "alicloud:vpn/customerGateway:CustomerGateway").map((c) => input(c, "ipAddress"));
+    assert.equal(aliPeers.length, 2);
+    assert.equal(new Set(aliPeers).size, 2, "one per AWS tunnel");
+    for (const n of [1, 2]) {
+      const c = one(rs, "alicloud:vpn/connection:Connection", `multicloud-vpn-ali-connection-${n}`);
+      assert.deepEqual(input(c, "localSubnets"), ["10.1.0.0/16", "192.168.0.0/16"]);
+      assert.deepEqual(input(c, "remoteSubnets"), ["10.0.0.0/16", "172.16.0.0/16"]);
+      assert.equal(input(c, "ikeConfig.psk"), `multicloud-vpn-aws-connection-psk-${n}`, "AWS's tunnel key");
+      assert.ok(c.secretPaths.includes("ikeConfig"), "kept secret");
+    }
+  });
+
+  it("routes each side's blocks to the other from every private and data route table", () => {
+    const awsRoutes = ofType(rs, "aws:ec2/vpnConnectionRoute:VpnConnectionRoute").map((r) => input(r, "destinationCidrBlock"));
+    assert.deepEqual(awsRoutes, ["10.1.0.0/16", "192.168.0.0/16"]);
+    const toAli = ofType(rs, "aws:ec2/route:Route").filter((r) => r.name.startsWith("multicloud-vpn-aws-rt-"));
+    assert.equal(toAli.length, 6 * 2);
+    const toAws = ofType(rs, "alicloud:vpc/routeEntry:RouteEntry").filter((r) => r.name.startsWith("multicloud-vpn-"));
+    assert.equal(toAws.length, 3 * 2);
+    assert.ok(toAws.every((r) => input(r, "nexthopType") === "VpnGateway"));
+  });
+
+  it("admits the peer's data segment, never its app segment, into each data tier", () => {
+    const awsData = ofType(rs, T.sgIn).filter((r) => r.name.startsWith("aws-network-data-")).map((r) => input(r, "cidrIpv4"));
+    assert.ok(awsData.includes("192.168.0.0/16"));
+    assert.ok(!awsData.includes("10.1.0.0/16"));
+    const aliData = ofType(rs, T.aliRule).filter((r) => r.name.startsWith("alicloud-network-data-")).map((r) => input(r, "cidrIp"));
+    assert.ok(aliData.includes("172.16.0.0/12"));
+    assert.ok(!aliData.includes("10.0.0.0/16"));
+  });
+
+  it("runs the services in both clusters under distinct names", () => {
+    for (const cloud of ["aws", "alicloud"]) assert.equal(input(deploymentOf(rs, cloud, "message", "stable"), "spec.replicas"), 6);
+  });
+});
+
+describe("platform options", () => {
+  it("at a canary weight of 10 % runs canary pods and sets the weight on the canary Ingress", async () => {
+    const spec = stack("aws-prod");
+    const rs = await run({ ...spec, kubernetes: { ...spec.kubernetes, canary: { weight: 10 } } });
+    assert.equal(input(deploymentOf(rs, "aws", "gateway", "canary"), "spec.replicas"), 1);
+    assert.equal(input(deploymentOf(rs, "aws", "message", "canary"), "spec.replicas"), 1);
+    assert.equal(input(one(rs, T.ingress, "aws-services-gateway-ingress-canary"), "metadata.annotations")["nginx.ingress.kubernetes.io/canary-weight"], "10");
+  });
+
+  it("runs Redis and Kafka in the cluster when the stack asks for it", async () => {
+    const spec = stack("aws-prod");
+    const aws = spec.clouds.aws;
+    if (aws === undefined) throw new Error("aws-prod has clouds.aws");
+    const data = { ...aws.data, redis: { ...aws.data.redis, mode: "in-cluster" as const }, kafka: { ...aws.data.kafka, mode: "strimzi" as const } };
+    const rs = await run({ ...spec, clouds: { aws: { ...aws, data } } });
+    assert.equal(ofType(rs, "aws:elasticache/replicationGroup:ReplicationGroup").length, 0);
+    assert.equal(input(one(rs, "kubernetes:apps/v1:StatefulSet", "aws-data-redis"), "spec.replicas"), 6);
+    assert.equal(input(one(rs, "kubernetes:kafka.strimzi.io/v1beta2:KafkaNodePool", "aws-data-kafka-brokers"), "spec.replicas"), 3);
+  });
+
+  it("refuses a VPN between overlapping blocks before declaring anything", async () => {
+    const { resources } = await runWithMocks("overlap", () =>
+      assert.throws(
+        () =>
+          new IpsecVpn("vpn", {
+            aws: { vpcId: "vpc-a", cidrs: ["10.0.0.0/16"], routeTableIds: [] },
+            alicloud: { vpcId: "vpc-b", vswitchId: "vsw", cidrs: ["10.0.128.0/17"], routeTableIds: [] },
+            tags: {},
+            providers: { aws: undefined as never, alicloud: undefined as never },
+          }),
+        (err: unknown) => err instanceof VpnOverlapError && /alicloud 10\.0\.128\.0\/17 overlaps aws 10\.0\.0\.0\/16/.test(err.message),
+      ),
+    );
+    assert.equal(resources.length, 0);
+  });
+});
+
+// The program module runs at import; a query string gives each test its own instance of it. (In this file rather
+// than its own: each test file is a process, and loading the providers is most of a process's time.)
+const program = (tag: string) => import(`./index.ts?${tag}`) as Promise<typeof Program>;
+
+describe("the Pulumi program (infra/index.ts)", () => {
+  it("deploys stacks/<stack>.yaml for the current stack and exports its endpoints", async () => {
+    const { result, resources } = await runWithMocks("aws-prod", () => program("aws-prod"));
+    assert.deepEqual(result.platform.clouds, ["aws"]);
+    assert.equal(result.platform.services.message.replicas, 6);
+    assert.ok(resources.some((r) => r.type === "aws:eks/cluster:Cluster"));
+    assert.equal(result.vpnTunnels, undefined);
+  });
+
+  it("refuses a local stack with the spec's one-line message", async () => {
+    await assert.rejects(() => runWithMocks("local", () => program("local")), {
+      name: "SpecError",
+      message: 'stacks/local.yaml: target: got "local"; Pulumi deploys only target "kubernetes" stacks (run the local target with "imctl local up")',
+    });
+  });
+});

@@ -1,0 +1,186 @@
+/**
+ * The platform from a validated spec: per cloud, the network, the cluster, the ingress, the data tier and the IM
+ * services; with both clouds, the IPSec VPN between them. `infra/index.ts` calls `deployPlatform` for the stack;
+ * the unit tests and `imctl plan` call it under mocks. Every name here is fixed per cloud ("aws-network",
+ * "alicloud-services"), never derived from a setting that may change.
+ */
+import * as alicloud from "@pulumi/alicloud";
+import * as aws from "@pulumi/aws";
+import type * as k8s from "@pulumi/kubernetes";
+import type * as pulumi from "@pulumi/pulumi";
+import { AckCluster } from "./cluster/ack-cluster.ts";
+import { EksCluster } from "./cluster/eks-cluster.ts";
+import { DataTier } from "./data/data-tier.ts";
+import { IngressNginx } from "./gateway/ingress-nginx.ts";
+import type { CloudName } from "./lib/regions.ts";
+import type { CloudSpec, KubernetesPlatformSpec } from "./lib/spec.ts";
+import { AlicloudNetwork } from "./network/alicloud-network.ts";
+import { AwsNetwork } from "./network/aws-network.ts";
+import { IpsecVpn } from "./network/ipsec-vpn.ts";
+import { ImServices } from "./services/im-services.ts";
+
+interface NetworkFacts {
+  vpcId: pulumi.Output<string>;
+  appCidr: string;
+  dataVpcCidr: string;
+  privateSubnetIds: pulumi.Output<string>[];
+  dataSubnetIds: pulumi.Output<string>[];
+  internalRouteTableIds: pulumi.Output<string>[];
+  securityGroupIds: { lb: pulumi.Output<string>; app: pulumi.Output<string>; data: pulumi.Output<string> };
+  /** Where the Alibaba Cloud VPN gateway goes (a public vSwitch); unused on AWS. */
+  vpnSubnetId: pulumi.Output<string> | undefined;
+}
+
+export interface CloudDeployment {
+  cloud: CloudName;
+  network: NetworkFacts;
+  services: ImServices;
+  data: DataTier;
+}
+
+export interface PlatformDeployment {
+  clouds: Partial<Record<CloudName, CloudDeployment>>;
+  vpn: IpsecVpn | undefined;
+}
+
+export function deployPlatform(spec: KubernetesPlatformSpec): PlatformDeployment {
+  const { aws: awsSpec, alicloud: aliSpec } = spec.clouds;
+  const awsProvider = awsSpec === undefined ? undefined : new aws.Provider("aws", { region: awsSpec.region });
+  const aliProvider = aliSpec === undefined ? undefined : new alicloud.Provider("alicloud", { region: aliSpec.region });
+  const clouds: Partial<Record<CloudName, CloudDeployment>> = {};
+  if (awsSpec !== undefined && awsProvider !== undefined) {
+    const network = awsNetwork(spec, awsSpec, awsProvider, aliSpec?.network.dataCidr);
+    const cluster = new EksCluster(
+      "aws-eks",
+      {
+        region: awsSpec.region,
+        version: awsSpec.cluster.version,
+        serviceCidr: awsSpec.cluster.serviceCidr,
+        privateSubnetIds: network.privateSubnetIds,
+        dataSubnetIds: network.dataSubnetIds,
+        appSecurityGroupId: network.securityGroupIds.app,
+        dataSecurityGroupId: network.securityGroupIds.data,
+        nodeGroups: awsSpec.cluster.nodeGroups,
+        tags: spec.tags,
+      },
+      { providers: [awsProvider] },
+    );
+    clouds.aws = workloads(spec, "aws", awsSpec, network, cluster.provider, [awsProvider]);
+  }
+  if (aliSpec !== undefined && aliProvider !== undefined) {
+    const network = alicloudNetwork(spec, aliSpec, aliProvider, awsSpec?.network.dataCidr);
+    const cluster = new AckCluster(
+      "alicloud-ack",
+      {
+        serviceCidr: aliSpec.cluster.serviceCidr,
+        privateVswitchIds: network.privateSubnetIds,
+        dataVswitchIds: network.dataSubnetIds,
+        appSecurityGroupId: network.securityGroupIds.app,
+        dataSecurityGroupId: network.securityGroupIds.data,
+        nodeGroups: aliSpec.cluster.nodeGroups,
+        tags: spec.tags,
+      },
+      { providers: [aliProvider] },
+    );
+    clouds.alicloud = workloads(spec, "alicloud", aliSpec, network, cluster.provider, [aliProvider]);
+  }
+  let vpn: IpsecVpn | undefined;
+  const a = clouds.aws;
+  const b = clouds.alicloud;
+  if (spec.multicloud !== undefined && a !== undefined && b !== undefined && awsProvider !== undefined && aliProvider !== undefined && b.network.vpnSubnetId !== undefined) {
+    const interconnect = spec.multicloud.interconnect;
+    vpn = new IpsecVpn("multicloud-vpn", {
+      aws: { vpcId: a.network.vpcId, cidrs: [a.network.appCidr, a.network.dataVpcCidr], routeTableIds: a.network.internalRouteTableIds },
+      alicloud: { vpcId: b.network.vpcId, vswitchId: b.network.vpnSubnetId, cidrs: [b.network.appCidr, b.network.dataVpcCidr], routeTableIds: b.network.internalRouteTableIds },
+      ikeVersion: interconnect.ikeVersion,
+      bandwidthMbps: interconnect.bandwidthMbps,
+      tags: spec.tags,
+      providers: { aws: awsProvider, alicloud: aliProvider },
+    });
+  }
+  return { clouds, vpn };
+}
+
+function awsNetwork(spec: KubernetesPlatformSpec, c: CloudSpec, provider: aws.Provider, peerDataCidr: string | undefined): NetworkFacts {
+  const n = new AwsNetwork(
+    "aws-network",
+    { region: c.region, zones: c.zones, appCidr: c.network.appCidr, dataCidr: c.network.dataCidr, natGateways: c.network.natGateways, peerDataCidr, tags: spec.tags },
+    { providers: [provider] },
+  );
+  return {
+    vpcId: n.vpcId,
+    appCidr: n.plan.appCidr,
+    dataVpcCidr: n.plan.dataVpcCidr,
+    privateSubnetIds: n.privateSubnetIds,
+    dataSubnetIds: n.dataSubnetIds,
+    internalRouteTableIds: n.internalRouteTableIds,
+    securityGroupIds: n.securityGroupIds,
+    vpnSubnetId: undefined,
+  };
+}
+
+function alicloudNetwork(spec: KubernetesPlatformSpec, c: CloudSpec, provider: alicloud.Provider, peerDataCidr: string | undefined): NetworkFacts {
+  const n = new AlicloudNetwork(
+    "alicloud-network",
+    { zones: c.zones, appCidr: c.network.appCidr, dataCidr: c.network.dataCidr, natGateways: c.network.natGateways, peerDataCidr, tags: spec.tags },
+    { providers: [provider] },
+  );
+  return {
+    vpcId: n.vpcId,
+    appCidr: n.plan.appCidr,
+    dataVpcCidr: n.plan.dataVpcCidr,
+    privateSubnetIds: n.privateVswitchIds,
+    dataSubnetIds: n.dataVswitchIds,
+    internalRouteTableIds: n.internalRouteTableIds,
+    securityGroupIds: n.securityGroupIds,
+    vpnSubnetId: n.publicVswitchIds[0],
+  };
+}
+
+/** Everything inside one cloud's cluster: the ingress controller, the data tier and the services. */
+function workloads(
+  spec: KubernetesPlatformSpec,
+  cloud: CloudName,
+  c: CloudSpec,
+  network: NetworkFacts,
+  k8sProvider: k8s.Provider,
+  cloudProviders: pulumi.ProviderResource[],
+): CloudDeployment {
+  new IngressNginx(`${cloud}-ingress`, { cloud, lbSecurityGroupId: network.securityGroupIds.lb, provider: k8sProvider }, { providers: [k8sProvider] });
+  const data = new DataTier(
+    `${cloud}-data`,
+    {
+      cloud,
+      region: c.region,
+      zones: c.zones,
+      choices: c.data,
+      redis: spec.data.redis,
+      kafka: spec.data.kafka,
+      network: { vpcId: network.vpcId, appCidr: network.appCidr, dataSubnetIds: network.dataSubnetIds, dataSecurityGroupId: network.securityGroupIds.data },
+      provider: k8sProvider,
+      tags: spec.tags,
+    },
+    { providers: [...cloudProviders, k8sProvider] },
+  );
+  const k = spec.kubernetes;
+  const services = new ImServices(
+    `${cloud}-services`,
+    {
+      namespace: k.namespace,
+      image: k.image,
+      replicas: { gateway: spec.services.gateway.replicas, message: spec.services.message.replicas, userCenter: spec.services.userCenter.replicas },
+      workloads: k.services,
+      cpuUtilizationPercent: k.autoscaling.cpuUtilizationPercent,
+      canaryWeight: k.canary.weight,
+      drainSeconds: k.drainSeconds,
+      zones: c.zones.length,
+      ingress: k.ingress,
+      databaseName: spec.data.database.name,
+      kafkaTopicStored: spec.data.kafka.topics[0]?.name ?? "im.message.stored",
+      groupWriteDiffusionMax: spec.messaging.groupWriteDiffusionMax,
+      endpoints: data.endpoints,
+    },
+    { providers: [k8sProvider] },
+  );
+  return { cloud, network, services, data };
+}

@@ -1,0 +1,72 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { REPO_ROOT } from "../../cli/src/lib/paths.ts";
+import { loadSpec, requireKubernetes, type KubernetesPlatformSpec } from "../lib/spec.ts";
+import { deployPlatform } from "../platform.ts";
+import { runWithMocks, type RecordedResource } from "../test/mocks.ts";
+import { evaluatePolicies, type PolicyInput } from "./evaluate.ts";
+
+const stack = (name: string): KubernetesPlatformSpec => requireKubernetes(loadSpec(join(REPO_ROOT, "stacks", `${name}.yaml`)), name);
+const asInputs = (rs: readonly RecordedResource[]): PolicyInput[] => rs.filter((r) => r.custom).map((r) => ({ type: r.type, name: r.name, props: r.inputs, id: r.id }));
+const tags = { project: "im", environment: "test", owner: "platform", "cost-center": "im" };
+const messages = (rs: PolicyInput[]) => evaluatePolicies(rs).map((v) => `${v.policy}: ${v.message}`);
+
+describe("policy pack", () => {
+  it("passes the multicloud stack (every resource type of both clouds and the VPN)", async () => {
+    const { resources } = await runWithMocks("multicloud", () => deployPlatform(stack("multicloud")));
+    assert.ok(resources.length > 200);
+    assert.deepEqual(evaluatePolicies(asInputs(resources)), []);
+  });
+
+  it("catches a stack file that runs a single TiKV store and in-cluster Redis without replicas", async () => {
+    const spec = stack("aws-prod");
+    const aws = spec.clouds.aws;
+    if (aws === undefined) throw new Error("aws-prod has clouds.aws");
+    const bad: KubernetesPlatformSpec = {
+      ...spec,
+      data: { ...spec.data, redis: { primaries: 3, replicasPerPrimary: 1 } },
+      clouds: { aws: { ...aws, data: { ...aws.data, tidb: { ...aws.data.tidb, tikv: 1 }, redis: { mode: "managed", nodeType: "cache.r6g.large" } } } },
+    };
+    const { resources } = await runWithMocks("bad", () => deployPlatform(bad));
+    assert.deepEqual(messages(asInputs(resources)), ["im-stateful-replicas: aws-data-tidb: spec.tikv.replicas is 1; at least 2 are needed"]);
+  });
+
+  it("flags a deliberately bad configuration, one violation per fault", () => {
+    const bad: PolicyInput[] = [
+      { type: "aws:ec2/subnet:Subnet", name: "data-1", props: { tags: { ...tags, tier: "data" }, mapPublicIpOnLaunch: true } },
+      { type: "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", name: "ssh", props: { cidrIpv4: "0.0.0.0/0", fromPort: 22, toPort: 22, description: "ssh" } },
+      { type: "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", name: "sneaky-https", props: { cidrIpv4: "0.0.0.0/0", fromPort: 443, toPort: 443, description: "data tier https" } },
+      { type: "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", name: "listener", props: { cidrIpv4: "0.0.0.0/0", fromPort: 443, toPort: 443, description: "lb listener: HTTPS" } },
+      { type: "alicloud:ecs/securityGroupRule:SecurityGroupRule", name: "ali-redis", props: { type: "ingress", cidrIp: "0.0.0.0/0", portRange: "6379/6379", policy: "accept" } },
+      { type: "aws:elasticache/replicationGroup:ReplicationGroup", name: "redis", props: { tags, atRestEncryptionEnabled: false, transitEncryptionEnabled: true, replicasPerNodeGroup: 0 } },
+      { type: "aws:msk/cluster:Cluster", name: "kafka", props: { tags, numberOfBrokerNodes: 3, brokerNodeGroupInfo: { connectivityInfo: { publicAccess: { type: "SERVICE_PROVIDED_EIPS" } } }, encryptionInfo: { encryptionInTransit: { clientBroker: "TLS_PLAINTEXT" } } } },
+      { type: "aws:ec2/vpc:Vpc", name: "vpc", props: { tags: { project: "im" } } },
+      { type: "alicloud:oss/bucket:Bucket", name: "backups", props: { tags, acl: "public-read", serverSideEncryptionRule: { sseAlgorithm: "KMS" } } },
+      { type: "aws:s3/bucket:Bucket", name: "loose", id: "loose-id", props: { tags } },
+      { type: "kubernetes:apps/v1:StatefulSet", name: "redis-sts", props: { spec: { replicas: 1 } } },
+      { type: "alicloud:alikafka/instance:Instance", name: "ali-kafka", props: { tags, deployType: 4 } },
+    ];
+    assert.deepEqual(messages(bad), [
+      "im-no-public-data-tier: data-1: a data subnet must not assign public IPs (mapPublicIpOnLaunch)",
+      "im-no-public-data-tier: kafka: MSK public access is SERVICE_PROVIDED_EIPS; it must be DISABLED",
+      "im-no-public-data-tier: backups: bucket ACL public-read; backups must be private",
+      "im-no-public-data-tier: ali-kafka: deployType 4 adds a public endpoint; use 5 (VPC only)",
+      "im-encryption-on: redis: atRestEncryptionEnabled must be true",
+      "im-encryption-on: kafka: encryptionInTransit.clientBroker must be TLS",
+      "im-s3-buckets-guarded: loose: no BucketPublicAccessBlock",
+      "im-s3-buckets-guarded: loose: no BucketServerSideEncryptionConfiguration",
+      "im-no-world-ingress: ssh: ingress from 0.0.0.0/0 on ports 22-22: only the load balancer's listeners (80, 443) may be open to the internet",
+      "im-no-world-ingress: sneaky-https: ingress from 0.0.0.0/0 on ports 443-443: only the load balancer's listeners (80, 443) may be open to the internet",
+      "im-no-world-ingress: ali-redis: ingress from 0.0.0.0/0 on ports 6379-6379: only the load balancer's listeners (80, 443) may be open to the internet",
+      "im-required-tags: vpc: missing tag(s) environment, owner, cost-center",
+      "im-stateful-replicas: redis: copies per shard (1 + replicasPerNodeGroup) is 1; at least 2 are needed",
+      "im-stateful-replicas: redis-sts: spec.replicas is 1; at least 2 are needed",
+    ]);
+  });
+
+  it("names the resource each violation is about", () => {
+    const [v] = evaluatePolicies([{ type: "aws:ec2/subnet:Subnet", name: "data-9", props: { tags: { ...tags, tier: "data" }, mapPublicIpOnLaunch: true } }]);
+    assert.deepEqual(v, { policy: "im-no-public-data-tier", resource: "data-9", type: "aws:ec2/subnet:Subnet", message: "data-9: a data subnet must not assign public IPs (mapPublicIpOnLaunch)" });
+  });
+});

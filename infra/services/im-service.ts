@@ -1,0 +1,183 @@
+/**
+ * One IM service on Kubernetes: a stable and a canary Deployment, an autoscaler on the stable track (CPU 80 % by
+ * default), a PodDisruptionBudget, zone spreading, readiness probes and a preStop pause before the drain, and, for a
+ * service clients reach from outside, an Ingress plus an ingress-nginx canary Ingress that carries the weight.
+ *
+ * Ownership after creation: the autoscaler owns the stable replica count; `imctl rollout` owns the canary's image,
+ * replicas and weight (the program ignores later changes to them, so `pulumi up` never undoes a rollout).
+ */
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { canaryReplicas, pdbMaxUnavailable } from "../lib/sizing.ts";
+
+export type Track = "stable" | "canary";
+
+/** How clients reach the service: through the public ingress at a path, or only from inside the cluster. */
+export type Exposure = { kind: "ingress"; host: string; path: string; className: string } | { kind: "internal" };
+
+export interface EnvVar {
+  name: string;
+  value?: pulumi.Input<string>;
+  /** A key of the platform Secret (never a literal in the program or the stack file). */
+  secretKey?: string;
+  /** A pod field through the downward API, e.g. metadata.name. */
+  fieldPath?: string;
+}
+
+export interface ImServiceArgs {
+  namespace: pulumi.Input<string>;
+  /** The service's name in Kubernetes and its image name: gateway, message, user-center. */
+  service: string;
+  image: pulumi.Input<string>;
+  /** The autoscaler's floor, and the stable Deployment's initial size. */
+  replicas: number;
+  maxReplicas: number;
+  cpuMillis: number;
+  memoryMiB: number;
+  /** Scale out above this average CPU utilisation of the requests. Default 80. */
+  cpuUtilizationPercent?: number;
+  /** Initial canary weight in percent. Default 0 (no canary pods, no canary traffic). */
+  canaryWeight?: number;
+  zones: number;
+  exposure: Exposure;
+  env: EnvVar[];
+  /** Secret holding the secretKey values. */
+  secretName: string;
+  /** Seconds the process needs after SIGTERM to finish (the gateway moves its WebSocket clients). Default 10. */
+  drainSeconds?: number;
+  /** Container port. Default 8080 (the images' PORT). */
+  port?: number;
+}
+
+/** Labels shared by every object of a service; `im/track` tells stable from canary. */
+export function serviceLabels(service: string, track?: Track): Record<string, string> {
+  return { "app.kubernetes.io/name": service, "app.kubernetes.io/part-of": "im-platform", ...(track ? { "im/track": track } : {}) };
+}
+
+/** Seconds between endpoint removal and SIGTERM: long enough for kube-proxy and ingress-nginx to stop routing. */
+export const PRE_STOP_SECONDS = 5;
+export const CANARY_WEIGHT_ANNOTATION = "nginx.ingress.kubernetes.io/canary-weight";
+
+export class ImService extends pulumi.ComponentResource {
+  readonly stable: k8s.apps.v1.Deployment;
+  readonly canary: k8s.apps.v1.Deployment;
+
+  constructor(name: string, args: ImServiceArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("im:services:ImService", name, {}, opts);
+    const child = { parent: this };
+    const port = args.port ?? 8080;
+    const weight = args.canaryWeight ?? 0;
+    const meta = (objectName: string, track?: Track) => ({ name: objectName, namespace: args.namespace, labels: serviceLabels(args.service, track) });
+
+    this.stable = this.deployment(name, args, "stable", args.replicas, port);
+    this.canary = this.deployment(name, args, "canary", canaryReplicas(args.replicas, weight), port);
+
+    new k8s.autoscaling.v2.HorizontalPodAutoscaler(
+      `${name}-hpa`,
+      {
+        metadata: meta(args.service, "stable"),
+        spec: {
+          scaleTargetRef: { apiVersion: "apps/v1", kind: "Deployment", name: `${args.service}-stable` },
+          minReplicas: args.replicas,
+          maxReplicas: args.maxReplicas,
+          metrics: [{ type: "Resource", resource: { name: "cpu", target: { type: "Utilization", averageUtilization: args.cpuUtilizationPercent ?? 80 } } }],
+          // Scaling in closes connections (the gateway drains them): wait 5 minutes of low load first.
+          behavior: { scaleDown: { stabilizationWindowSeconds: 300, policies: [{ type: "Pods", value: 1, periodSeconds: 60 }] } },
+        },
+      },
+      child,
+    );
+    new k8s.policy.v1.PodDisruptionBudget(
+      `${name}-pdb`,
+      { metadata: meta(args.service, "stable"), spec: { maxUnavailable: pdbMaxUnavailable(args.replicas, args.zones), selector: { matchLabels: serviceLabels(args.service, "stable") } } },
+      child,
+    );
+
+    const servicePorts = [{ name: "http", port, targetPort: "http" }];
+    if (args.exposure.kind === "internal") {
+      // Inside the cluster the Service selects both tracks: the canary's share is its share of the pods.
+      new k8s.core.v1.Service(`${name}-svc`, { metadata: meta(args.service), spec: { selector: serviceLabels(args.service), ports: servicePorts } }, child);
+    } else {
+      const ex = args.exposure;
+      for (const track of ["stable", "canary"] as const) {
+        const svcName = track === "stable" ? args.service : `${args.service}-canary`;
+        new k8s.core.v1.Service(`${name}-svc-${track}`, { metadata: meta(svcName, track), spec: { selector: serviceLabels(args.service, track), ports: servicePorts } }, child);
+        const annotations: Record<string, string> = {
+          // WebSocket connections live for hours: do not cut them at nginx's 60 s default.
+          "nginx.ingress.kubernetes.io/proxy-read-timeout": "3600",
+          "nginx.ingress.kubernetes.io/proxy-send-timeout": "3600",
+          ...(track === "canary" ? { "nginx.ingress.kubernetes.io/canary": "true", [CANARY_WEIGHT_ANNOTATION]: String(weight) } : {}),
+        };
+        new k8s.networking.v1.Ingress(
+          `${name}-ingress-${track}`,
+          {
+            metadata: { ...meta(svcName, track), annotations },
+            spec: {
+              ingressClassName: ex.className,
+              rules: [{ host: ex.host, http: { paths: [{ path: ex.path, pathType: "Prefix", backend: { service: { name: svcName, port: { name: "http" } } } }] } }],
+            },
+          },
+          track === "canary" ? { parent: this, ignoreChanges: [`metadata.annotations["${CANARY_WEIGHT_ANNOTATION}"]`] } : child,
+        );
+      }
+    }
+    this.registerOutputs({ stable: this.stable.metadata.name, canary: this.canary.metadata.name });
+  }
+
+  private deployment(name: string, args: ImServiceArgs, track: Track, replicas: number, port: number): k8s.apps.v1.Deployment {
+    const labels = serviceLabels(args.service, track);
+    const drain = args.drainSeconds ?? 10;
+    const zoneTerm = { topologyKey: "topology.kubernetes.io/zone", labelSelector: { matchLabels: labels } };
+    return new k8s.apps.v1.Deployment(
+      `${name}-${track}`,
+      {
+        metadata: { name: `${args.service}-${track}`, namespace: args.namespace, labels },
+        spec: {
+          replicas,
+          selector: { matchLabels: labels },
+          // Never below the desired count during a rollout: a new pod is ready before an old one drains.
+          strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
+          template: {
+            metadata: { labels, annotations: { "prometheus.io/scrape": "true", "prometheus.io/port": String(port), "prometheus.io/path": "/metrics" } },
+            spec: {
+              nodeSelector: { "im/tier": "app" },
+              terminationGracePeriodSeconds: PRE_STOP_SECONDS + drain + 10,
+              topologySpreadConstraints: [{ maxSkew: 1, whenUnsatisfiable: "DoNotSchedule", ...zoneTerm }],
+              affinity: { podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: zoneTerm }] } },
+              securityContext: { runAsNonRoot: true, runAsUser: 1000, seccompProfile: { type: "RuntimeDefault" } },
+              containers: [
+                {
+                  name: args.service,
+                  image: args.image,
+                  ports: [{ name: "http", containerPort: port }],
+                  env: [
+                    { name: "PORT", value: String(port) },
+                    { name: "HOST", value: "0.0.0.0" },
+                    { name: "DRAIN_SECONDS", value: String(drain) },
+                    ...args.env.map((e) => envVar(e, args.secretName)),
+                  ],
+                  resources: { requests: { cpu: `${args.cpuMillis}m`, memory: `${args.memoryMiB}Mi` }, limits: { memory: `${args.memoryMiB}Mi` } },
+                  readinessProbe: { httpGet: { path: "/readyz", port: "http" }, periodSeconds: 5, failureThreshold: 2, timeoutSeconds: 2 },
+                  livenessProbe: { httpGet: { path: "/healthz", port: "http" }, periodSeconds: 10, failureThreshold: 3, timeoutSeconds: 2, initialDelaySeconds: 10 },
+                  // Out of the endpoints first, then SIGTERM: no new connection lands on a pod that is draining.
+                  lifecycle: { preStop: { sleep: { seconds: PRE_STOP_SECONDS } } },
+                  securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } },
+                },
+              ],
+            },
+          },
+        },
+      },
+      {
+        parent: this,
+        ignoreChanges: track === "stable" ? ["spec.replicas"] : ["spec.replicas", "spec.template.spec.containers[0].image"],
+      },
+    );
+  }
+}
+
+function envVar(e: EnvVar, secretName: string): k8s.types.input.core.v1.EnvVar {
+  if (e.secretKey !== undefined) return { name: e.name, valueFrom: { secretKeyRef: { name: secretName, key: e.secretKey } } };
+  if (e.fieldPath !== undefined) return { name: e.name, valueFrom: { fieldRef: { fieldPath: e.fieldPath } } };
+  return { name: e.name, value: e.value ?? "" };
+}

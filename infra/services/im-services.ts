@@ -1,0 +1,120 @@
+/**
+ * The three IM services in one cluster: their namespace (Pod Security "restricted"), and gateway, message and
+ * user-center as ImService components wired to the data tier's endpoints. Secrets (the internal token, the token
+ * signing keys, the database credentials) live in the Secret `SECRET_NAME`, which the operator creates from the
+ * secret store (runbooks); neither the program nor the stack file holds them, so they never enter Pulumi's state.
+ */
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import type { WorkloadSpec } from "../lib/spec-cloud.ts";
+import { ImService, type EnvVar, type Exposure } from "./im-service.ts";
+
+/** The Secret every service reads its credentials from. */
+export const SECRET_NAME = "im-platform-secrets";
+export const SECRET_KEYS = ["INTERNAL_TOKEN", "TOKEN_KEYS", "TOKEN_ACTIVE_KID", "DB_USER", "DB_PASSWORD"] as const;
+
+/** Where the data tier answers, as the services' environment expects it. */
+export interface DataEndpoints {
+  databaseHost: pulumi.Input<string>;
+  databasePort: pulumi.Input<number>;
+  /** Comma-separated host:port list of Redis Cluster seed nodes. */
+  redisNodes: pulumi.Input<string>;
+  /** Comma-separated host:port list of Kafka bootstrap brokers. */
+  kafkaBrokers: pulumi.Input<string>;
+}
+
+export interface ImServicesArgs {
+  namespace: string;
+  image: { registry: string; tag: string };
+  replicas: Record<"gateway" | "message" | "userCenter", number>;
+  workloads: Record<"gateway" | "message" | "userCenter", WorkloadSpec>;
+  cpuUtilizationPercent: number;
+  canaryWeight: number;
+  drainSeconds: number;
+  zones: number;
+  ingress: { host: string; className: string };
+  databaseName: string;
+  kafkaTopicStored: string;
+  groupWriteDiffusionMax: number;
+  endpoints: DataEndpoints;
+}
+
+export class ImServices extends pulumi.ComponentResource {
+  readonly services: Record<"gateway" | "message" | "userCenter", ImService>;
+
+  constructor(name: string, args: ImServicesArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("im:services:ImServices", name, {}, opts);
+    const ns = new k8s.core.v1.Namespace(
+      `${name}-namespace`,
+      { metadata: { name: args.namespace, labels: { "pod-security.kubernetes.io/enforce": "restricted", "app.kubernetes.io/part-of": "im-platform" } } },
+      { parent: this },
+    );
+    const e = args.endpoints;
+    const common: EnvVar[] = [
+      { name: "SERVICE_VERSION", value: args.image.tag },
+      { name: "INSTANCE_ID", fieldPath: "metadata.name" },
+      { name: "LOG_LEVEL", value: "info" },
+      { name: "INTERNAL_TOKEN", secretKey: "INTERNAL_TOKEN" },
+      { name: "REDIS_NODES", value: e.redisNodes },
+    ];
+    const tokens: EnvVar[] = [
+      { name: "TOKEN_KEYS", secretKey: "TOKEN_KEYS" },
+      { name: "TOKEN_ACTIVE_KID", secretKey: "TOKEN_ACTIVE_KID" },
+    ];
+    const database: EnvVar[] = [
+      { name: "DB_HOST", value: e.databaseHost },
+      { name: "DB_PORT", value: pulumi.output(e.databasePort).apply(String) },
+      { name: "DB_NAME", value: args.databaseName },
+      { name: "DB_USER", secretKey: "DB_USER" },
+      { name: "DB_PASSWORD", secretKey: "DB_PASSWORD" },
+    ];
+    const port = 8080;
+    const internalUrl = (service: string) => `http://${service}.${args.namespace}.svc:${port}`;
+    const env: Record<"gateway" | "message" | "userCenter", EnvVar[]> = {
+      gateway: [
+        ...common,
+        ...tokens,
+        { name: "MESSAGE_URLS", value: internalUrl("message") },
+        // The message service notifies the gateway pod that holds a connection, at the pod's own address.
+        { name: "POD_IP", fieldPath: "status.podIP" },
+        { name: "INTERNAL_URL", value: `http://$(POD_IP):${port}` },
+      ],
+      message: [...common, ...database, { name: "KAFKA_BROKERS", value: e.kafkaBrokers }, { name: "KAFKA_TOPIC_STORED", value: args.kafkaTopicStored }],
+      userCenter: [...common, ...tokens, ...database, { name: "GROUP_WRITE_DIFFUSION_MAX", value: String(args.groupWriteDiffusionMax) }],
+    };
+    const exposure = (path: string): Exposure => ({ kind: "ingress", host: args.ingress.host, path, className: args.ingress.className });
+    const services = {
+      gateway: { k8sName: "gateway", exposure: exposure("/ws"), drain: args.drainSeconds },
+      message: { k8sName: "message", exposure: { kind: "internal" } as Exposure, drain: 10 },
+      userCenter: { k8sName: "user-center", exposure: exposure("/v1/"), drain: 10 },
+    } as const;
+    const built = {} as Record<"gateway" | "message" | "userCenter", ImService>;
+    for (const key of ["gateway", "message", "userCenter"] as const) {
+      const s = services[key];
+      const w = args.workloads[key];
+      built[key] = new ImService(
+        `${name}-${s.k8sName}`,
+        {
+          namespace: ns.metadata.name,
+          service: s.k8sName,
+          image: `${args.image.registry}/${s.k8sName}:${args.image.tag}`,
+          replicas: args.replicas[key],
+          maxReplicas: w.maxReplicas,
+          cpuMillis: w.cpuMillis,
+          memoryMiB: w.memoryMiB,
+          cpuUtilizationPercent: args.cpuUtilizationPercent,
+          canaryWeight: args.canaryWeight,
+          zones: args.zones,
+          exposure: s.exposure,
+          env: env[key],
+          secretName: SECRET_NAME,
+          drainSeconds: s.drain,
+          port,
+        },
+        { parent: this },
+      );
+    }
+    this.services = built;
+    this.registerOutputs({ namespace: ns.metadata.name });
+  }
+}
