@@ -7,7 +7,8 @@
  * three client processes (bench/lib/conn-client.ts: raw sockets, the handshake by hand, pongs to pings), spread
  * over source addresses 127.0.0.x, until the gateway refuses or its limit is reached, with tokens of 200 real
  * users (many connections each). The value is the count the gateway reports at /internal/v1/connections; the
- * memory is its VmRSS after a settle minus before, per connection (extra RESULT line connection-kb).
+ * memory is its VmRSS after a settle minus before, per connection (extra RESULT line connection-kb), in a process
+ * started afresh for each run.
  * Baseline, in the same run: the same clients against a bare `ws` WebSocketServer in a child process
  * (bench/lib/ws-baseline-server.ts) that verifies the token and keeps the connection, under the same limit rule.
  *
@@ -17,6 +18,7 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { pidAlive } from "../cli/src/lib/process.ts";
 import { REPO_ROOT } from "../cli/src/lib/paths.ts";
 import { issueToken, parseKeyRing } from "../services/lib/tokens.ts";
 import { makeUsers, startPlatform, type TestPlatform } from "../test/helpers/platform.ts";
@@ -344,7 +346,7 @@ const bench: Benchmark = {
   unit: "connections",
   better: "higher",
   description:
-    "Idle authenticated WebSocket connections one gateway process holds (straight to gateway-1, tokens of 200 users, clients in 3 processes over source addresses 127.0.0.x, answering pings), as the gateway reports them; memory per connection (VmRSS after a 5 s settle minus before) is the extra RESULT line connection-kb. Target: the gateway's own limit (open-file limit minus 150: 19,850 with the 20,000-descriptor limit here), the next attempt refused with 503 and /readyz still 200. Baseline: a bare `ws` WebSocketServer in a child process that verifies the token and keeps the connection, under the same limit rule.",
+    "Idle authenticated WebSocket connections one gateway process holds (straight to gateway-1, tokens of 200 users, clients in 3 processes over source addresses 127.0.0.x, answering pings), as the gateway reports them; memory per connection (VmRSS after a 5 s settle minus before, in a freshly started process each run) is the extra RESULT line connection-kb. Target: the gateway's own limit (open-file limit minus 150: 19,850 with the 20,000-descriptor limit here), the next attempt refused with 503 and /readyz still 200. Baseline: a bare `ws` WebSocketServer in a child process that verifies the token and keeps the connection, under the same limit rule.",
   async setup() {
     say(`bringing up a platform (offset ${OFFSET})${Number.isFinite(CAP) ? `; BENCH_CONNECTIONS_MAX=${CAP}` : ""}`);
     platform = await startPlatform(OFFSET);
@@ -372,12 +374,21 @@ const bench: Benchmark = {
   },
   async measure(run) {
     if (!platform) throw new Error("no platform");
+    // A fresh process each run: garbage left by an earlier run would be collected during this one's measurement
+    // and make the memory per connection meaningless (even negative).
+    const old = platform.pid("gateway-1");
+    process.kill(old, "SIGTERM");
+    for (let i = 0; i < 300 && pidAlive(old); i++) await sleep(100);
+    const up = await platform.run("local", "up");
+    if (up.exitCode !== 0) throw new Error(`imctl local up could not restart gateway-1: ${up.stderr.slice(-300)}`);
     const r = await session(gatewayTarget(platform), run);
     kbGateway.push(r.kbPerConnection);
     return r.held;
   },
   async baseline(run) {
     if (!platform) throw new Error("no platform");
+    if (baselineServer) await stopChild(baselineServer.child); // a fresh process each run, as for the gateway
+    baselineServer = await startBaselineServer(platform);
     const r = await session(baselineTarget(platform), run);
     kbBaseline.push(r.kbPerConnection);
     return r.held;

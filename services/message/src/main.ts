@@ -35,7 +35,7 @@ runService("message", async () => {
     internalToken: cfg.INTERNAL_TOKEN,
     ready: () => dataTierReady(db, redis),
   });
-  routes(app, { db, publisher, topic: cfg.KAFKA_TOPIC_STORED, ids: new IdGenerator(cfg.NODE_ID), metrics: mm, internalToken: cfg.INTERNAL_TOKEN, failRate: cfg.MESSAGE_FAULT_FAIL_RATE, extraLatencyMs: cfg.MESSAGE_FAULT_LATENCY_MS });
+  routes(app, { db, publisher, timings: mm, topic: cfg.KAFKA_TOPIC_STORED, ids: new IdGenerator(cfg.NODE_ID), metrics: mm, internalToken: cfg.INTERNAL_TOKEN, failRate: cfg.MESSAGE_FAULT_FAIL_RATE, extraLatencyMs: cfg.MESSAGE_FAULT_LATENCY_MS });
   const fanout = await startFanout({ db, redis, log, metrics: mm, internalToken: cfg.INTERNAL_TOKEN, brokers: cfg.KAFKA_BROKERS, topic: cfg.KAFKA_TOPIC_STORED, clientId: `fanout-${cfg.INSTANCE_ID}` });
   await app.listen({ host: cfg.HOST, port: cfg.PORT });
   log.info({ port: cfg.PORT }, "message listening");

@@ -4,6 +4,10 @@ import { LATENCY_BUCKETS, type ServiceMetrics } from "../../lib/metrics.ts";
 export interface MessageMetrics {
   sends: Counter<"kind" | "result">;
   storeSeconds: Histogram<"kind">;
+  /** The database transaction of a send (seq allocation, message and inbox rows, commit). */
+  dbSeconds: Histogram;
+  /** The Kafka append of a send (acks from all in-sync replicas), including the wait for the producer. */
+  kafkaSeconds: Histogram;
   notifications: Counter<"result">;
   /** Time from the event's append to Kafka to its fan-out: the store-to-notify part of delivery latency. */
   deliveryLag: Histogram;
@@ -16,6 +20,8 @@ export function messageMetrics(m: ServiceMetrics): MessageMetrics {
   return {
     sends: new Counter({ name: "im_message_sends_total", help: "Send requests by conversation kind and result", labelNames: ["kind", "result"], registers }),
     storeSeconds: new Histogram({ name: "im_message_store_duration_seconds", help: "Store (database and Kafka) time of a send", labelNames: ["kind"], buckets: LATENCY_BUCKETS, registers }),
+    dbSeconds: new Histogram({ name: "im_message_db_duration_seconds", help: "Database transaction time of a send", buckets: LATENCY_BUCKETS, registers }),
+    kafkaSeconds: new Histogram({ name: "im_message_kafka_duration_seconds", help: "Kafka append time of a send (acks=all)", buckets: LATENCY_BUCKETS, registers }),
     notifications: new Counter({ name: "im_message_notifications_total", help: "Notifications sent to gateways by result", labelNames: ["result"], registers }),
     deliveryLag: new Histogram({ name: "im_message_fanout_lag_seconds", help: "From the event's append to Kafka to its fan-out", buckets: LATENCY_BUCKETS, registers }),
     batchSeconds: new Histogram({ name: "im_message_fanout_batch_duration_seconds", help: "Fan-out batch processing time", buckets: LATENCY_BUCKETS, registers }),

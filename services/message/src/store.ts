@@ -12,6 +12,8 @@ import type { ConversationRef, PullResult, SendResult, StoredEvent, SyncResult, 
 
 export interface StoreDeps {
   db: mysql.Pool;
+  /** Where the time of a send goes: the database transaction and the Kafka append. */
+  timings?: { dbSeconds: { observe(v: number): void }; kafkaSeconds: { observe(v: number): void } };
   publisher: EventPublisher;
   topic: string;
   ids: IdGenerator;
@@ -29,7 +31,9 @@ export async function nextUserSeq(c: mysql.PoolConnection, userId: string): Prom
 async function publish(d: StoreDeps, ev: StoredEvent): Promise<void> {
   // Keyed by conversation: one group's events stay in one partition, so its fan-out runs in order.
   const key = ev.kind === "group" ? `g:${ev.group}` : `u:${ev.receiver}`;
+  const t0 = performance.now();
   await d.publisher.publish({ topic: d.topic, key, value: JSON.stringify(ev) });
+  d.timings?.kafkaSeconds.observe((performance.now() - t0) / 1000);
 }
 
 /** A retried send finds the first attempt's row; its event is published again (the fan-out is idempotent). */
@@ -56,6 +60,7 @@ export async function send(d: StoreDeps, from: string, cmid: string, to: Convers
   // No look-up before the insert: the unique key (sender, client message id) catches a retried send below.
   const messageId = d.ids.next();
   let ev: StoredEvent;
+  const t0 = performance.now();
   try {
     ev = await inTransaction(d.db, async (c) => {
       if (to.kind === "user") {
@@ -81,6 +86,7 @@ export async function send(d: StoreDeps, from: string, cmid: string, to: Convers
       await c.query("INSERT INTO group_timeline (group_id, group_seq, message_id) VALUES (?, ?, ?)", [to.id, groupSeq, messageId]);
       return { kind: "group", messageId, from, group: to.id, groupSeq } as const;
     });
+    d.timings?.dbSeconds.observe((performance.now() - t0) / 1000);
   } catch (err) {
     if (!isDup(err)) throw err;
     // Two attempts of one send raced; the other one stored it.
