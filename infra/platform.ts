@@ -12,6 +12,8 @@ import { AckCluster } from "./cluster/ack-cluster.ts";
 import { EksCluster } from "./cluster/eks-cluster.ts";
 import { DataTier } from "./data/data-tier.ts";
 import { IngressNginx } from "./gateway/ingress-nginx.ts";
+import { K6Operator } from "./loadtest/k6-operator.ts";
+import { SCENARIOS } from "./loadtest/scenarios.ts";
 import type { CloudName } from "./lib/regions.ts";
 import type { CloudSpec, KubernetesPlatformSpec } from "./lib/spec.ts";
 import { AlicloudNetwork } from "./network/alicloud-network.ts";
@@ -147,6 +149,8 @@ function workloads(
   cloudProviders: pulumi.ProviderResource[],
 ): CloudDeployment {
   new IngressNginx(`${cloud}-ingress`, { cloud, lbSecurityGroupId: network.securityGroupIds.lb, provider: k8sProvider }, { providers: [k8sProvider] });
+  // Distributed load tests (TestRuns) run inside the cluster, against the platform's own ingress.
+  new K6Operator(`${cloud}-k6`, { scenarios: SCENARIOS, provider: k8sProvider }, { providers: [k8sProvider] });
   const data = new DataTier(
     `${cloud}-data`,
     {

@@ -119,6 +119,22 @@ export function buildProgram(sink: Sink): Command {
       sink({ data: r, text: m.renderPlan(r), exitCode: r.policyViolations.length === 0 ? 0 : 1 });
     });
 
+  loadtest
+    .command("testrun")
+    .description("print the k6-operator TestRun of a distributed run on the kubernetes target (kubectl apply -f -)")
+    .argument("<scenario>", "a scenario name (imctl loadtest list)")
+    .requiredOption("-t, --target <url>", "the platform's edge URL as the runner pods reach it")
+    .option("--parallelism <n>", "runner pods sharing the load", positiveInt, 4)
+    .option("--vus <n>", "virtual users in total", positiveInt)
+    .option("--rate <n>", "messages (or sign-ins) per second in total", positiveNumber)
+    .option("--duration <d>", "sending window, e.g. 30s or 5m")
+    .option("--max-p99 <ms>", "p99 delivery latency bound in ms", positiveNumber)
+    .action(async (scenario: string, opts: { target: string; parallelism: number; vus?: number; rate?: number; duration?: string; maxP99?: number }) => {
+      const m = await import("./commands/loadtest/index.ts");
+      const r = m.testrun(scenario, opts);
+      sink({ data: r.manifest, text: r.yaml.trimEnd(), exitCode: 0 });
+    });
+
   const tools = program.command("tools").description("the tools the toolkit runs on, under .tools/");
   tools
     .command("install")

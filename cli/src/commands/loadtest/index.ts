@@ -13,23 +13,12 @@ import { renderLineChart } from "../../lib/chart.ts";
 import { REPO_ROOT, stateDir } from "../../lib/paths.ts";
 import { table } from "../../lib/table.ts";
 import { localContext } from "../../targets/local/platform.ts";
+import { SCENARIOS, type Scenario } from "../../../../infra/loadtest/scenarios.ts";
+import { testRunManifest, type TestRun } from "../../../../infra/loadtest/testrun.ts";
+import { stringify } from "yaml";
 import { resolveStack } from "../stack.ts";
 
-export interface Scenario {
-  name: string;
-  file: string;
-  description: string;
-}
-
-/** Every scenario under loadtests/ (a test checks that no file is left out). */
-export const SCENARIOS: Scenario[] = [
-  { name: "smoke", file: "smoke.ts", description: "a few pairs exchange messages for 10 s: every send acknowledged and delivered (every pull request)" },
-  { name: "messaging", file: "messaging.ts", description: "1:1 messaging at a target rate (default 200 users, 200 msg/s, 60 s)" },
-  { name: "group-fanout", file: "group-fanout.ts", description: "one sender to a group; SIZE=small (10, write diffusion) or SIZE=large (600, read diffusion)" },
-  { name: "connect-storm", file: "connect-storm.ts", description: "WebSocket connections ramped up to --vus over --duration" },
-  { name: "login-burst", file: "login-burst.ts", description: "--rate sign-ins per second against the account API" },
-  { name: "soak", file: "soak.ts", description: "1:1 messaging at a modest rate for a long window (default 30 min, nightly)" },
-];
+export { SCENARIOS, type Scenario };
 
 export interface RunOptions {
   target?: string;
@@ -74,6 +63,31 @@ export interface LoadtestResult {
 }
 
 const DURATION = /^\d+(\.\d+)?(ms|s|m|h)$/;
+
+export interface TestRunCommandOptions {
+  target: string;
+  parallelism: number;
+  vus?: number;
+  rate?: number;
+  duration?: string;
+  maxP99?: number;
+}
+
+/**
+ * The TestRun for a distributed run on the kubernetes target (k6-operator, installed by infra with every scenario's
+ * script), as YAML for `kubectl apply -f -`.
+ */
+export function testrun(name: string, opts: TestRunCommandOptions): { manifest: TestRun; yaml: string } {
+  validate(name, { duration: opts.duration });
+  if (!/^https?:\/\/[^\s/]+(:\d+)?\/?$/.test(opts.target)) throw new UserError(`--target: got ${JSON.stringify(opts.target)}; allowed: the platform's edge URL as the runner pods reach it, e.g. http://ingress-nginx-controller.ingress-nginx`);
+  let manifest: TestRun;
+  try {
+    manifest = testRunManifest({ scenario: name, target: opts.target.replace(/\/$/, ""), parallelism: opts.parallelism, vus: opts.vus, rate: opts.rate, duration: opts.duration, maxP99: opts.maxP99, runId: Date.now().toString(36) });
+  } catch (err) {
+    throw new UserError(`--${(err as Error).message}`);
+  }
+  return { manifest, yaml: stringify(manifest) };
+}
 
 export function list(): { scenarios: Scenario[] } {
   return { scenarios: SCENARIOS };

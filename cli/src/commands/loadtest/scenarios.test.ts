@@ -12,3 +12,15 @@ describe("load-test scenarios", () => {
     assert.equal(new Set(SCENARIOS.map((s) => s.name)).size, SCENARIOS.length);
   });
 });
+
+describe("imctl loadtest testrun", () => {
+  it("prints a TestRun for kubectl and refuses bad input in one line", async () => {
+    const { testrun } = await import("./index.ts");
+    const r = testrun("smoke", { target: "http://ingress-nginx-controller.ingress-nginx", parallelism: 2 });
+    assert.match(r.yaml, /^apiVersion: k6\.io\/v1alpha1\nkind: TestRun\n/);
+    assert.match(r.yaml, /parallelism: 2/);
+    assert.throws(() => testrun("nosuch", { target: "http://x", parallelism: 2 }), /unknown scenario "nosuch"/);
+    assert.throws(() => testrun("smoke", { target: "http://x", parallelism: 101 }), { message: "--parallelism: got 101; allowed: a whole number from 1 to 100" });
+    assert.throws(() => testrun("smoke", { target: "x", parallelism: 1 }), /--target: got "x"/);
+  });
+});
