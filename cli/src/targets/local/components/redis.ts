@@ -161,6 +161,13 @@ export async function ensureRedisCluster(ctx: LocalContext, note: (msg: string) 
       last = await redisClusterHealth(ctx);
       return last.ok ? last : undefined;
     },
-    { timeoutMs: 60_000, intervalMs: 300, lastError: () => last?.detail },
+    {
+      timeoutMs: 60_000,
+      intervalMs: 300,
+      lastError: () =>
+        last === undefined
+          ? undefined
+          : `${last.detail}${last.state === "fail" ? '; a cluster formed with other ports (e.g. before a change of local.ports.redisBus) never recovers: run "imctl local reset --yes"' : ""}`,
+    },
   );
 }
