@@ -6,9 +6,15 @@ import { execa } from "execa";
 import { waitFor } from "../../../lib/wait.ts";
 import { logFile, type LocalComponent, type LocalContext } from "../context.ts";
 
-/** KRaft cluster ids are 16 random bytes in URL-safe base64 without padding (22 characters). */
+/**
+ * KRaft cluster ids are 16 random bytes in URL-safe base64 without padding (22 characters). One in 64 starts with
+ * "-", which the storage tool's argument parser takes for an option: draw again, as Kafka's own Uuid does.
+ */
 export function newKafkaClusterId(): string {
-  return randomBytes(16).toString("base64url");
+  for (;;) {
+    const id = randomBytes(16).toString("base64url");
+    if (!id.startsWith("-")) return id;
+  }
 }
 
 export function kafkaBootstrap(ctx: Pick<LocalContext, "spec" | "host">): string[] {
@@ -108,7 +114,7 @@ export function kafkaComponents(ctx: LocalContext): LocalComponent[] {
       const classpath = `${libs}/*`;
       c.state.kafkaClusterId ??= newKafkaClusterId();
       if (!existsSync(join(dataDir, "meta.properties"))) {
-        await execa(c.tool("java"), ["-Xmx128m", "-cp", classpath, `-Dlog4j2.configurationFile=${join(root, "log4j2.properties")}`, "kafka.tools.StorageTool", "format", "-t", c.state.kafkaClusterId, "-c", props, "--ignore-formatted"]);
+        await execa(c.tool("java"), ["-Xmx128m", "-cp", classpath, `-Dlog4j2.configurationFile=${join(root, "log4j2.properties")}`, "kafka.tools.StorageTool", "format", `--cluster-id=${c.state.kafkaClusterId}`, "-c", props, "--ignore-formatted"]);
       }
       const heap = `${c.spec.local.kafka.heapMb}m`;
       return {
