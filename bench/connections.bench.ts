@@ -23,6 +23,7 @@ import { REPO_ROOT } from "../cli/src/lib/paths.ts";
 import { issueToken, parseKeyRing } from "../services/lib/tokens.ts";
 import { makeUsers, startPlatform, type TestPlatform } from "../test/helpers/platform.ts";
 import { median, type Benchmark } from "./harness.ts";
+import { IpcChild, stopChild, type Reply } from "./lib/ipc-child.ts";
 import type { ClientCommand, ClientReport, Counts, OpenCommand } from "./lib/conn-client.ts";
 
 const OFFSET = 5000;
@@ -124,62 +125,17 @@ function takeSources(n: number): string[] {
   });
 }
 
-type Reply<T extends ClientReport["t"]> = Extract<ClientReport, { t: T }>;
-
-/** One client process and its IPC. */
-class ClientProc {
-  readonly proc: ChildProcess;
+/** One client process: every report carries its counts. */
+class ClientProc extends IpcChild<ClientCommand, ClientReport> {
   progress: Counts = { opened: 0, refused: 0, failed: 0, held: 0, closedByServer: 0 };
-  /** The process's open-file limit, once it reported ready. */
-  fdLimit: number | null = null;
-  private waiters: Array<{ t: ClientReport["t"]; resolve: (r: ClientReport) => void; reject: (e: Error) => void }> = [];
-  private exit: Error | null = null;
 
   constructor(readonly index: number) {
-    this.proc = fork(CLIENT_SCRIPT, [], { cwd: REPO_ROOT, execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
-    this.proc.on("message", (m: ClientReport) => {
-      if (m.t === "ready") this.fdLimit = m.fdLimit;
-      else this.progress = { opened: m.opened, refused: m.refused, failed: m.failed, held: m.held, closedByServer: m.closedByServer };
-      const i = this.waiters.findIndex((w) => w.t === m.t);
-      if (i >= 0) this.waiters.splice(i, 1)[0]?.resolve(m);
-    });
-    this.proc.on("exit", (code, signal) => {
-      this.exit = new Error(`connection client ${index} exited (${code ?? signal})`);
-      for (const w of this.waiters.splice(0)) w.reject(this.exit);
-    });
+    super(CLIENT_SCRIPT, `connection client ${index}`);
   }
 
-  /** Sends `cmd` (if any) and waits for the report `t`, at most `timeoutMs`. */
-  request<T extends ClientReport["t"]>(cmd: ClientCommand | null, t: T, timeoutMs: number): Promise<Reply<T>> {
-    if (this.exit) return Promise.reject(this.exit);
-    return new Promise<Reply<T>>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiters = this.waiters.filter((w) => w !== waiter);
-        reject(new Error(`connection client ${this.index}: no "${t}" report within ${timeoutMs / 1000} s`));
-      }, timeoutMs);
-      const waiter = {
-        t,
-        resolve: (r: ClientReport) => {
-          clearTimeout(timer);
-          resolve(r as Reply<T>);
-        },
-        reject: (e: Error) => {
-          clearTimeout(timer);
-          reject(e);
-        },
-      };
-      this.waiters.push(waiter);
-      if (cmd) this.proc.send(cmd);
-    });
-  }
-
-  async stop(): Promise<void> {
-    if (this.proc.exitCode !== null || this.proc.signalCode !== null) return;
-    const exited = new Promise<void>((r) => this.proc.once("exit", () => r()));
-    if (this.proc.connected) this.proc.disconnect();
-    const timer = setTimeout(() => this.proc.kill("SIGKILL"), 5000);
-    await exited;
-    clearTimeout(timer);
+  protected onReport(m: ClientReport): boolean {
+    if (m.t !== "ready") this.progress = { opened: m.opened, refused: m.refused, failed: m.failed, held: m.held, closedByServer: m.closedByServer };
+    return false;
   }
 }
 
@@ -232,7 +188,7 @@ async function session(t: Target, run: number): Promise<SessionResult> {
       const sum = (k: keyof Counts) => clients.reduce((n, c) => n + c.progress[k], 0);
       say(`${tag}: opened ${sum("opened")}/${target}, refused ${sum("refused")}, failed ${sum("failed")}, ${((Date.now() - started) / 1000).toFixed(1)} s`);
     }, 2000);
-    let opened: Array<Reply<"opened">>;
+    let opened: Array<Reply<ClientReport, "opened">>;
     try {
       opened = await Promise.all(opening);
     } finally {
@@ -323,14 +279,6 @@ async function startBaselineServer(p: TestPlatform): Promise<{ child: ChildProce
   return { child, port };
 }
 
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((r) => child.once("exit", () => r()));
-  child.kill("SIGTERM");
-  const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
-  await exited;
-  clearTimeout(timer);
-}
 
 function gatewayTarget(p: TestPlatform): Target {
   return { label: "gateway-1", host: p.spec.local.bindAddress, port: p.spec.local.ports.gateway, pid: p.pid("gateway-1"), internalToken: p.secrets.internalToken };

@@ -9,7 +9,10 @@ import { join } from "node:path";
 import { REPO_ROOT } from "../../cli/src/lib/paths.ts";
 import { issueToken, parseKeyRing } from "../../services/lib/tokens.ts";
 import { makeUsers, type TestPlatform } from "../../test/helpers/platform.ts";
+import { IpcChild, stopChild } from "./ipc-child.ts";
 import type { LoadCommand, LoadReport, TargetKind } from "./msg-client.ts";
+
+export { stopChild };
 
 const LOAD_SCRIPT = join(REPO_ROOT, "bench", "lib", "msg-client.ts");
 const BASELINE_SCRIPT = join(REPO_ROOT, "bench", "lib", "ws-baseline-server.ts");
@@ -76,64 +79,25 @@ export function percentile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? NaN;
 }
 
-type Reply<T extends LoadReport["t"]> = Extract<LoadReport, { t: T }>;
 
-/** One load process and its IPC: a command, then a wait for its report (or its `failed`), bounded. */
-export class LoadChild {
-  readonly proc: ChildProcess;
+/** One load process: progress reports update `progress`; a `failed` report fails every pending request. */
+export class LoadChild extends IpcChild<LoadCommand, LoadReport> {
   progress = { sent: 0, acked: 0, failed: 0, received: 0 };
-  fdLimit: number | null = null;
-  private waiters: Array<{ t: LoadReport["t"]; resolve: (r: LoadReport) => void; reject: (e: Error) => void }> = [];
-  private exit: Error | null = null;
 
   constructor(readonly index: number) {
-    this.proc = fork(LOAD_SCRIPT, [], { cwd: REPO_ROOT, execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
-    this.proc.on("message", (m: LoadReport) => {
-      if (m.t === "ready") this.fdLimit = m.fdLimit;
-      if (m.t === "progress") {
-        this.progress = { sent: m.sent, acked: m.acked, failed: m.failed, received: m.received };
-        return;
-      }
-      if (m.t === "failed") {
-        for (const w of this.waiters.splice(0)) w.reject(new Error(`load process ${index}: ${m.error}`));
-        return;
-      }
-      const i = this.waiters.findIndex((w) => w.t === m.t);
-      if (i >= 0) this.waiters.splice(i, 1)[0]?.resolve(m);
-    });
-    this.proc.on("exit", (code, signal) => {
-      this.exit = new Error(`load process ${index} exited (${code ?? signal})`);
-      for (const w of this.waiters.splice(0)) w.reject(this.exit);
-    });
+    super(LOAD_SCRIPT, `load process ${index}`);
   }
 
-  request<T extends LoadReport["t"]>(cmd: LoadCommand | null, t: T, timeoutMs: number): Promise<Reply<T>> {
-    if (this.exit) return Promise.reject(this.exit);
-    return new Promise<Reply<T>>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiters = this.waiters.filter((w) => w !== waiter);
-        reject(new Error(`load process ${this.index}: no "${t}" report within ${timeoutMs / 1000} s`));
-      }, timeoutMs);
-      const waiter = {
-        t,
-        resolve: (r: LoadReport) => {
-          clearTimeout(timer);
-          resolve(r as Reply<T>);
-        },
-        reject: (e: Error) => {
-          clearTimeout(timer);
-          reject(e);
-        },
-      };
-      this.waiters.push(waiter);
-      if (cmd) this.proc.send(cmd);
-    });
-  }
-
-  stop(): Promise<void> {
-    return stopChild(this.proc, () => {
-      if (this.proc.connected) this.proc.disconnect();
-    });
+  protected onReport(m: LoadReport): boolean {
+    if (m.t === "progress") {
+      this.progress = { sent: m.sent, acked: m.acked, failed: m.failed, received: m.received };
+      return true;
+    }
+    if (m.t === "failed") {
+      this.failAll(new Error(`load process ${this.index}: ${m.error}`));
+      return true;
+    }
+    return false;
   }
 }
 
@@ -153,14 +117,6 @@ export async function startLoadChildren(n: number, perChild: number): Promise<Lo
 }
 
 /** Ends a child: `ask` (default SIGTERM), then SIGKILL after 5 s. */
-export async function stopChild(child: ChildProcess, ask: () => void = () => child.kill("SIGTERM")): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((r) => child.once("exit", () => r()));
-  ask();
-  const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
-  await exited;
-  clearTimeout(timer);
-}
 
 /** The relay baseline (ws-baseline-server.ts, MODE=relay) in a child process, on an ephemeral port. */
 export async function startRelay(p: TestPlatform): Promise<{ child: ChildProcess; port: number }> {
