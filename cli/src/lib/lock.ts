@@ -14,13 +14,25 @@ export interface LockHolder {
  * a lock whose owner is gone (killed imctl) is taken over, so a crash never wedges the target.
  */
 export async function withLock<T>(file: string, command: string, fn: () => Promise<T>): Promise<T> {
-  acquire(file, command);
+  const depth = held.get(file) ?? 0;
+  // Re-entrant within one process: a workflow that holds the lock may call another step that takes it
+  // (a drill repairing the platform through `local up`).
+  if (depth === 0) acquire(file, command);
+  held.set(file, depth + 1);
   try {
     return await fn();
   } finally {
-    rmSync(file, { force: true });
+    if (depth === 0) {
+      held.delete(file);
+      rmSync(file, { force: true });
+    } else {
+      held.set(file, depth);
+    }
   }
 }
+
+/** Locks this process holds, with their nesting depth. */
+const held = new Map<string, number>();
 
 function acquire(file: string, command: string): void {
   mkdirSync(dirname(file), { recursive: true });

@@ -85,7 +85,7 @@ interface Opened {
 
 const stateFile = (dir: string) => join(dir, "state.json");
 const secretsFile = (dir: string) => join(dir, "secrets.json");
-const lockFile = (dir: string) => join(dir, "lock");
+export const lockFile = (dir: string) => join(dir, "lock");
 
 function readJson<T>(file: string): T | undefined {
   if (!existsSync(file)) return undefined;

@@ -1,0 +1,80 @@
+/**
+ * The local target behind the workflow interface: processes recorded in the local state, nginx for traffic,
+ * the local Prometheus for metrics.
+ */
+import { withLock } from "../../lib/lock.ts";
+import type { Edge, HealthReport, Instance, Sample, Series, ServiceName, Target } from "../target.ts";
+import { serviceInstances } from "./components/services.ts";
+import { localContext, lockFile, status } from "./platform.ts";
+import type { LocalContext } from "./context.ts";
+
+export class LocalTarget implements Target {
+  readonly kind = "local" as const;
+  readonly ctx: LocalContext;
+
+  constructor(readonly stack: string) {
+    this.ctx = localContext(stack);
+  }
+
+  get stateDir(): string {
+    return this.ctx.dir;
+  }
+
+  withLock<T>(command: string, fn: () => Promise<T>): Promise<T> {
+    return withLock(lockFile(this.ctx.dir), command, fn);
+  }
+
+  edge(): Edge {
+    const { host, spec } = this.ctx;
+    return { http: `http://${host}:${spec.local.ports.gatewayLb}`, ws: `ws://${host}:${spec.local.ports.gatewayLb}/ws` };
+  }
+
+  async health(): Promise<HealthReport> {
+    const s = await status({ stackFile: this.stack });
+    return {
+      healthy: s.healthy,
+      components: s.components.map((c) => ({ id: c.id, group: c.group, healthy: c.state === "healthy", detail: c.detail })),
+      checks: s.checks,
+    };
+  }
+
+  async instances(service?: ServiceName): Promise<Instance[]> {
+    const all = serviceInstances(this.ctx).filter((i) => service === undefined || i.service === service);
+    return Promise.all(
+      all.map(async (i): Promise<Instance> => {
+        const endpoint = `http://${this.ctx.host}:${i.port}`;
+        let version = "unknown";
+        let ready = false;
+        try {
+          const res = await fetch(`${endpoint}/readyz`, { signal: AbortSignal.timeout(2000) });
+          const body = (await res.json()) as { version?: string };
+          version = body.version ?? version;
+          ready = res.status === 200;
+        } catch {
+          // not answering: not ready
+        }
+        return { id: i.id, service: i.service, version, role: "stable", endpoint, ready };
+      }),
+    );
+  }
+
+  async query(promql: string): Promise<Sample[]> {
+    const body = await this.prometheus("query", { query: promql });
+    const result = body.data?.result as Array<{ metric: Record<string, string>; value: [number, string] }> | undefined;
+    return (result ?? []).map((r) => ({ labels: r.metric, value: Number(r.value[1]) }));
+  }
+
+  async queryRange(promql: string, startUnix: number, endUnix: number, stepSeconds: number): Promise<Series[]> {
+    const body = await this.prometheus("query_range", { query: promql, start: String(startUnix), end: String(endUnix), step: String(stepSeconds) });
+    const result = body.data?.result as Array<{ metric: Record<string, string>; values: Array<[number, string]> }> | undefined;
+    return (result ?? []).map((r) => ({ labels: r.metric, points: r.values.map(([t, v]) => [t, Number(v)] as [number, number]) }));
+  }
+
+  private async prometheus(path: "query" | "query_range", params: Record<string, string>): Promise<{ data?: { result?: unknown } }> {
+    const url = `http://${this.ctx.host}:${this.ctx.spec.local.ports.prometheus}/api/v1/${path}`;
+    const res = await fetch(url, { method: "POST", body: new URLSearchParams(params), signal: AbortSignal.timeout(10_000) });
+    const body = (await res.json()) as { status?: string; error?: string; data?: { result?: unknown } };
+    if (body.status !== "success") throw new Error(`Prometheus ${path} ${JSON.stringify(params.query)} failed: ${body.error ?? res.status}`);
+    return body;
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * What every workflow (rollout, drill, bandwidth, doctor) sees of a target. Workflows are written once against
+ * this interface; `local` supervises processes and nginx weights on this machine, `kubernetes` patches
+ * Deployments, Services and ingress weights through the Kubernetes API.
+ *
+ * Capabilities that only some workflows need are added here as methods with their own JSDoc; a target that
+ * cannot offer one throws a UserError naming what is missing (never a silent no-op).
+ */
+export type TargetKind = "local" | "kubernetes";
+
+export type ServiceName = "gateway" | "message" | "user-center";
+export const SERVICE_NAMES: readonly ServiceName[] = ["gateway", "message", "user-center"];
+
+/** One running instance of a service (a process on the local target, a pod on kubernetes). */
+export interface Instance {
+  /** e.g. "gateway-2", "gateway-canary-1", or a pod name. */
+  id: string;
+  service: ServiceName;
+  /** The version the instance reports (its /readyz and x-im-version header). */
+  version: string;
+  role: "stable" | "canary";
+  /** http://host:port of the instance itself (health, metrics, admin routes). */
+  endpoint: string;
+  ready: boolean;
+}
+
+/** A data-tier or platform component that is not one of the services (redis-1, kafka-2, mariadb, nginx, ...). */
+export interface ComponentHealth {
+  id: string;
+  group: string;
+  healthy: boolean;
+  detail: string;
+}
+
+export interface HealthReport {
+  healthy: boolean;
+  components: ComponentHealth[];
+  /** Platform-wide checks: Redis cluster state and replica sync, Kafka ISR, schema, scrape targets. */
+  checks: Array<{ name: string; ok: boolean; detail: string }>;
+}
+
+/** One Prometheus sample of an instant query. */
+export interface Sample {
+  labels: Record<string, string>;
+  value: number;
+}
+
+/** One series of a range query: [unix seconds, value] pairs. */
+export interface Series {
+  labels: Record<string, string>;
+  points: Array<[number, number]>;
+}
+
+export interface Edge {
+  /** http://host:port of the load balancer (account API under /v1/). */
+  http: string;
+  /** ws://host:port/ws, where clients connect. */
+  ws: string;
+}
+
+export interface Target {
+  readonly kind: TargetKind;
+  /** The stack file the target was brought up from. */
+  readonly stack: string;
+  /** Where workflows keep their persisted state (rollouts, drills, bandwidth plans, audit log). */
+  readonly stateDir: string;
+  /**
+   * Runs `fn` while holding the target's workflow lock: two workflows never run on one target at once.
+   * Re-entrant within one process (a drill that repairs the platform through `local up` keeps its lock).
+   */
+  withLock<T>(command: string, fn: () => Promise<T>): Promise<T>;
+  edge(): Edge;
+  /** Every component and platform check; `healthy` only when all pass. */
+  health(): Promise<HealthReport>;
+  instances(service?: ServiceName): Promise<Instance[]>;
+  /** Prometheus instant query. */
+  query(promql: string): Promise<Sample[]>;
+  /** Prometheus range query, `stepSeconds` apart. */
+  queryRange(promql: string, startUnix: number, endUnix: number, stepSeconds: number): Promise<Series[]>;
+}
