@@ -7,7 +7,7 @@ import type * as Program from "./index.ts";
 import { loadSpec, requireKubernetes, type KubernetesPlatformSpec } from "./lib/spec.ts";
 import { IpsecVpn, VpnOverlapError } from "./network/ipsec-vpn.ts";
 import { deployPlatform } from "./platform.ts";
-import { ofType, one, runWithMocks, type RecordedResource } from "./test/mocks.ts";
+import { ofType, one, runWithMocks, type RecordedResource } from "./mocks.ts";
 
 const stack = (name: string): KubernetesPlatformSpec => requireKubernetes(loadSpec(join(REPO_ROOT, "stacks", `${name}.yaml`)), name);
 const run = async (spec: KubernetesPlatformSpec) => (await runWithMocks(spec.name, () => deployPlatform(spec))).resources;

@@ -4,7 +4,7 @@ import { describe, it } from "node:test";
 import { REPO_ROOT } from "../../cli/src/lib/paths.ts";
 import { loadSpec, requireKubernetes } from "../lib/spec.ts";
 import { deployPlatform } from "../platform.ts";
-import { ofType, runWithMocks } from "../test/mocks.ts";
+import { ofType, runWithMocks } from "../mocks.ts";
 import { bundleScenario } from "./bundle.ts";
 import { SCENARIOS } from "./scenarios.ts";
 import { K6_RUNNER_IMAGE, testRunManifest } from "./testrun.ts";

@@ -1,5 +1,5 @@
 /**
- * Runs the policy pack's own functions over resources recorded by a mocked run (infra/test/mocks.ts), the way the
+ * Runs the policy pack's own functions over resources recorded by a mocked run (infra/mocks.ts), the way the
  * Pulumi engine would call them: each resource policy once per resource, each stack policy once over all. Used by
  * the policy tests and by `imctl plan`; a real preview runs the pack itself (infra/policy/index.ts).
  */

@@ -4,7 +4,7 @@ import { describe, it } from "node:test";
 import { REPO_ROOT } from "../../cli/src/lib/paths.ts";
 import { loadSpec, requireKubernetes, type KubernetesPlatformSpec } from "../lib/spec.ts";
 import { deployPlatform } from "../platform.ts";
-import { runWithMocks, type RecordedResource } from "../test/mocks.ts";
+import { runWithMocks, type RecordedResource } from "../mocks.ts";
 import { evaluatePolicies, type PolicyInput } from "./evaluate.ts";
 
 const stack = (name: string): KubernetesPlatformSpec => requireKubernetes(loadSpec(join(REPO_ROOT, "stacks", `${name}.yaml`)), name);

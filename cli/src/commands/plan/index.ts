@@ -1,7 +1,7 @@
 /**
  * `imctl plan --stack <name>`: what the Pulumi program would declare for a kubernetes stack, without a cloud
  * account or the Pulumi CLI. It validates the stack file, runs infra/platform.ts under Pulumi's mocks
- * (infra/test/mocks.ts), and reports the resource tree by layer, the CIDR plan, the policy pack's verdict on the
+ * (infra/mocks.ts), and reports the resource tree by layer, the CIDR plan, the policy pack's verdict on the
  * declared resources, the capacity of the app node groups and the monthly cost at list prices.
  * A real preview (`pulumi preview --policy-pack infra/policy`) needs credentials and the Pulumi CLI.
  */
@@ -71,7 +71,7 @@ export async function plan(opts: PlanOptions): Promise<PlanResult> {
   }
   // Pulumi and the providers load only here: `imctl --help` and the local commands stay fast.
   const [{ runWithMocks }, { deployPlatform }, { evaluatePolicies, POLICY_NAMES }] = await Promise.all([
-    import("../../../../infra/test/mocks.ts"),
+    import("../../../../infra/mocks.ts"),
     import("../../../../infra/platform.ts"),
     import("../../../../infra/policy/evaluate.ts"),
   ]);
