@@ -6,6 +6,7 @@
  * Outputs the providers would compute (ids, ARNs, a VPN's tunnel addresses, a cluster's endpoint) are filled with
  * deterministic stand-ins from documentation address ranges (RFC 5737), so `apply` chains run as they would.
  */
+import { createHash } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 
 export interface RecordedResource {
@@ -29,6 +30,16 @@ type CallHandler = (inputs: Record<string, unknown>) => Record<string, unknown>;
 
 /** The provider functions the program may call, with what they return under mocks. */
 const CALLS: Record<string, CallHandler> = {
+  // ECR's short-lived docker login, for pushing the services' images.
+  "aws:ecr/getAuthorizationToken:getAuthorizationToken": (inputs) => ({
+    id: String(inputs.registryId ?? MOCK_ACCOUNT),
+    registryId: String(inputs.registryId ?? MOCK_ACCOUNT),
+    authorizationToken: "QVdTOm1vY2stZWNyLXRva2Vu",
+    userName: "AWS",
+    password: "mock-ecr-token",
+    proxyEndpoint: `https://${MOCK_ACCOUNT}.dkr.ecr.mock-region.amazonaws.com`,
+    expiresAt: "2099-01-01T00:00:00Z",
+  }),
   "alicloud:cs/getClusterCredential:getClusterCredential": (inputs) => ({
     id: String(inputs.clusterId),
     clusterId: String(inputs.clusterId),
@@ -38,6 +49,9 @@ const CALLS: Record<string, CallHandler> = {
     certificateAuthority: { clientCert: "", clientKey: "", clusterCert: "" },
   }),
 };
+
+/** The AWS account id the mocks pretend to run in. */
+const MOCK_ACCOUNT = "000000000000";
 
 let ipCounter = 0;
 const docIp = (range: "198.51.100" | "203.0.113") => `${range}.${(ipCounter++ % 250) + 1}`;
@@ -58,6 +72,17 @@ const COMPUTED: Record<string, (name: string, inputs: Record<string, unknown>) =
   }),
   "alicloud:vpc/natGateway:NatGateway": (name) => ({ snatTableIds: `${name}-snat` }),
   "alicloud:ecs/eipAddress:EipAddress": () => ({ ipAddress: docIp("198.51.100") }),
+  "aws:ecr/repository:Repository": (_name, inputs) => ({
+    registryId: MOCK_ACCOUNT,
+    repositoryUrl: `${MOCK_ACCOUNT}.dkr.ecr.mock-region.amazonaws.com/${String(inputs.name)}`,
+  }),
+  // A digest that depends on what was built and pushed where, so two images never share one.
+  "docker-build:index:Image": (name, inputs) => {
+    const digest = `sha256:${createHash("sha256").update(`${name}${JSON.stringify(inputs.tags)}`).digest("hex")}`;
+    const tags = Array.isArray(inputs.tags) ? inputs.tags.map(String) : [];
+    return { digest, ref: tags[0] === undefined ? "" : `${tags[0]}@${digest}` };
+  },
+  "random:index/randomPassword:RandomPassword": (name) => ({ result: `mock-password-${name}` }),
 };
 
 export class RecordingMocks implements pulumi.runtime.Mocks {

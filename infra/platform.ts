@@ -20,6 +20,7 @@ import { AlicloudNetwork } from "./network/alicloud-network.ts";
 import { AwsNetwork } from "./network/aws-network.ts";
 import { IpsecVpn } from "./network/ipsec-vpn.ts";
 import { ImServices } from "./services/im-services.ts";
+import { ServiceImages, type ImageService } from "./services/service-images.ts";
 
 interface NetworkFacts {
   vpcId: pulumi.Output<string>;
@@ -58,6 +59,7 @@ export function deployPlatform(spec: KubernetesPlatformSpec): PlatformDeployment
         region: awsSpec.region,
         version: awsSpec.cluster.version,
         serviceCidr: awsSpec.cluster.serviceCidr,
+        apiAccessCidrs: awsSpec.cluster.apiAccessCidrs,
         privateSubnetIds: network.privateSubnetIds,
         dataSubnetIds: network.dataSubnetIds,
         appSecurityGroupId: network.securityGroupIds.app,
@@ -75,6 +77,7 @@ export function deployPlatform(spec: KubernetesPlatformSpec): PlatformDeployment
       "alicloud-ack",
       {
         serviceCidr: aliSpec.cluster.serviceCidr,
+        apiAccessCidrs: aliSpec.cluster.apiAccessCidrs,
         privateVswitchIds: network.privateSubnetIds,
         dataVswitchIds: network.dataSubnetIds,
         appSecurityGroupId: network.securityGroupIds.app,
@@ -167,11 +170,13 @@ function workloads(
     { providers: [...cloudProviders, k8sProvider] },
   );
   const k = spec.kubernetes;
+  const images = serviceImages(spec, cloud, c, network, cloudProviders);
   const services = new ImServices(
     `${cloud}-services`,
     {
       namespace: k.namespace,
-      image: k.image,
+      version: k.image.tag,
+      images: { gateway: images.gateway, message: images.message, userCenter: images["user-center"] },
       replicas: { gateway: spec.services.gateway.replicas, message: spec.services.message.replicas, userCenter: spec.services.userCenter.replicas },
       workloads: k.services,
       cpuUtilizationPercent: k.autoscaling.cpuUtilizationPercent,
@@ -187,4 +192,30 @@ function workloads(
     { providers: [k8sProvider] },
   );
   return { cloud, network, services, data };
+}
+
+/**
+ * The image each service runs: built from services/<service>/Dockerfile and pushed to this cloud's registry
+ * (kubernetes.image.build), or taken by tag from the registry the stack names (kubernetes.image.registry).
+ */
+function serviceImages(spec: KubernetesPlatformSpec, cloud: CloudName, c: CloudSpec, network: NetworkFacts, cloudProviders: pulumi.ProviderResource[]): Record<ImageService, pulumi.Input<string>> {
+  const image = spec.kubernetes.image;
+  if (image.build === undefined) {
+    const ref = (s: ImageService) => `${image.registry ?? ""}/${s}:${image.tag}`;
+    return { gateway: ref("gateway"), message: ref("message"), "user-center": ref("user-center") };
+  }
+  const built = new ServiceImages(
+    `${cloud}-images`,
+    {
+      cloud,
+      region: c.region,
+      tag: image.tag,
+      platforms: image.build.platforms,
+      alicloudRegistryUser: image.build.alicloudRegistryUser,
+      vpc: network.privateSubnetIds[0] === undefined ? undefined : { vpcId: network.vpcId, vswitchId: network.privateSubnetIds[0] },
+      tags: spec.tags,
+    },
+    { providers: cloudProviders },
+  );
+  return built.refs;
 }

@@ -10,6 +10,12 @@ import { DATA_TAINT, type NodeGroupSize } from "./eks-cluster.ts";
 
 export interface AckClusterArgs {
   serviceCidr: string;
+  /**
+   * Who may reach the API server from the internet; empty (the default) gives it no public address. ACK creates the
+   * API server's public SLB and its listener itself, so this program only turns the public address on or off: the
+   * listener's access control list (these blocks) must be set on that SLB outside this program.
+   */
+  apiAccessCidrs?: readonly string[];
   privateVswitchIds: pulumi.Input<string>[];
   dataVswitchIds: pulumi.Input<string>[];
   appSecurityGroupId: pulumi.Input<string>;
@@ -26,6 +32,7 @@ export class AckCluster extends pulumi.ComponentResource {
     super("im:cluster:AckCluster", name, {}, opts);
     const child = { parent: this };
 
+    const publicApi = (args.apiAccessCidrs ?? []).length > 0;
     const secretsKey = new alicloud.kms.Key(`${name}-secrets`, { description: `${name}: Kubernetes secrets encryption`, automaticRotation: "Enabled", rotationInterval: "365d", tags: args.tags }, child);
     // ACK chooses the patch release of the newest supported minor version; upgrades go through ACK, not Pulumi.
     const cluster = new alicloud.cs.ManagedKubernetes(
@@ -37,7 +44,7 @@ export class AckCluster extends pulumi.ComponentResource {
         podVswitchIds: args.privateVswitchIds,
         serviceCidr: args.serviceCidr,
         newNatGateway: false,
-        slbInternetEnabled: true,
+        slbInternetEnabled: publicApi,
         securityGroupId: args.appSecurityGroupId,
         encryptionProviderKey: secretsKey.id,
         deletionProtection: true,

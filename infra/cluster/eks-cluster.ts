@@ -19,6 +19,8 @@ export interface EksClusterArgs {
   /** Kubernetes minor version, e.g. "1.31". */
   version: string;
   serviceCidr: string;
+  /** Who may reach the API endpoint from the internet; empty (the default) keeps it private to the VPC. */
+  apiAccessCidrs?: readonly string[];
   privateSubnetIds: pulumi.Input<string>[];
   dataSubnetIds: pulumi.Input<string>[];
   appSecurityGroupId: pulumi.Input<string>;
@@ -51,8 +53,9 @@ export class EksCluster extends pulumi.ComponentResource {
       {
         roleArn: clusterRole.arn,
         version: args.version,
-        // The API endpoint is reachable privately from the VPC and publicly for the operator running Pulumi.
-        vpcConfig: { subnetIds: args.privateSubnetIds, endpointPrivateAccess: true, endpointPublicAccess: true },
+        // The API endpoint is always reachable from the VPC; from the internet only for the listed blocks (AWS would
+        // default an enabled public endpoint to 0.0.0.0/0, so it is off unless the stack lists who may reach it).
+        vpcConfig: { subnetIds: args.privateSubnetIds, endpointPrivateAccess: true, ...publicEndpoint(args.apiAccessCidrs ?? []) },
         kubernetesNetworkConfig: { serviceIpv4Cidr: args.serviceCidr },
         encryptionConfig: { provider: { keyArn: secretsKey.arn }, resources: ["secrets"] },
         enabledClusterLogTypes: ["api", "audit", "authenticator"],
@@ -108,6 +111,10 @@ export class EksCluster extends pulumi.ComponentResource {
     this.provider = new k8s.Provider(`${name}-k8s`, { kubeconfig: this.kubeconfig, enableServerSideApply: true }, { parent: this, dependsOn: [appNodes, dataNodes] });
     this.registerOutputs({ clusterName: this.clusterName, kubeconfig: pulumi.secret(this.kubeconfig) });
   }
+}
+
+function publicEndpoint(cidrs: readonly string[]): { endpointPublicAccess: boolean; publicAccessCidrs?: string[] } {
+  return cidrs.length === 0 ? { endpointPublicAccess: false } : { endpointPublicAccess: true, publicAccessCidrs: [...cidrs] };
 }
 
 function assumeRole(service: string): string {

@@ -21,6 +21,10 @@ export const DEFAULT_SERVICE_CIDR = "10.100.0.0/16";
 export const DEFAULT_CPU_UTILIZATION_PERCENT = 80;
 /** A zone loss must leave a quorum of every 3-replica store (TiKV Raft, Kafka ISR, Redis primaries): three zones. */
 export const REQUIRED_ZONES = 3;
+/** Platforms an image can be built for (the node groups run x86-64; Graviton / Yitian nodes would be arm64). */
+export const IMAGE_PLATFORMS = ["linux/amd64", "linux/arm64"] as const;
+/** Blocks that open a Kubernetes API endpoint to the whole internet. */
+export const WORLD_CIDRS: readonly string[] = ["0.0.0.0/0", "::/0"];
 /** Tags every taggable resource carries; the policy pack enforces the same list. */
 export const REQUIRED_TAGS = ["project", "environment", "owner", "cost-center"] as const;
 
@@ -64,6 +68,12 @@ const cloudSpec = z
         version: z.string().regex(/^1\.\d{2}$/, 'a Kubernetes minor version such as "1.31"'),
         /** Cluster Service addresses; must not overlap any VPC block. Default 10.100.0.0/16. */
         serviceCidr: cidr.default(DEFAULT_SERVICE_CIDR),
+        /**
+         * Who may reach the Kubernetes API from the internet (the operators' egress blocks). Default none: the API
+         * endpoint is private to the VPC (and the peer VPC over the VPN), so Pulumi and imctl run from inside.
+         * 0.0.0.0/0 is refused: an API server open to the world is one credential leak away from the platform.
+         */
+        apiAccessCidrs: z.array(cidr).max(40).default([]),
         nodeGroups: z.object({ app: nodeGroup, data: nodeGroup }).strict(),
       })
       .strict(),
@@ -150,9 +160,26 @@ export const kubernetesSpec = z
     namespace: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, "a DNS label").default("im"),
     image: z
       .object({
-        /** Registry and path prefix; images are <registry>/<service>:<tag>. */
-        registry: z.string().regex(/^[a-z0-9.-]+(:\d+)?(\/[a-z0-9._-]+)*$/, "a registry host and path, e.g. registry.example.com/im"),
+        /** The version the services run: the images' tag (and SERVICE_VERSION). */
         tag: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/, "an image tag"),
+        /** Take prebuilt images by tag from this registry and path prefix: <registry>/<service>:<tag>. Either this or build. */
+        registry: z.string().regex(/^[a-z0-9.-]+(:\d+)?(\/[a-z0-9._-]+)*$/, "a registry host and path, e.g. registry.example.com/im").optional(),
+        /**
+         * Build services/<service>/Dockerfile and push it to the cloud's own registry (ECR; Alibaba Cloud Container
+         * Registry Enterprise Edition). Either this or registry.
+         */
+        build: z
+          .object({
+            /** Default linux/amd64 (the node groups' instance types). */
+            platforms: z.array(z.enum(IMAGE_PLATFORMS)).min(1).default(["linux/amd64"]),
+            /**
+             * The Alibaba Cloud account (or RAM user) name that `docker login` pairs with the Container Registry
+             * instance's password. Required when building for clouds.alicloud; not a secret.
+             */
+            alicloudRegistryUser: z.string().min(1).max(128).optional(),
+          })
+          .strict()
+          .optional(),
       })
       .strict(),
     ingress: z
@@ -247,6 +274,7 @@ export function checkKubernetesSections(spec: KubernetesSections): SectionIssue[
   if (present.length < 2 && spec.multicloud !== undefined) {
     issues.push({ path: ["multicloud"], message: "needs both clouds.aws and clouds.alicloud: remove it or add the other cloud" });
   }
+  if (spec.kubernetes !== undefined) issues.push(...checkImage(spec.kubernetes.image, spec.clouds?.alicloud !== undefined));
   if (spec.kubernetes !== undefined) {
     for (const svc of ["gateway", "message", "userCenter"] as const) {
       const max = spec.kubernetes.services[svc].maxReplicas;
@@ -255,6 +283,23 @@ export function checkKubernetesSections(spec: KubernetesSections): SectionIssue[
     }
   }
   return issues;
+}
+
+function checkImage(image: KubernetesSpec["image"], alicloud: boolean): SectionIssue[] {
+  const at = (...rest: string[]) => ["kubernetes", "image", ...rest];
+  if ((image.registry === undefined) === (image.build === undefined)) {
+    const both = image.registry !== undefined;
+    return [
+      {
+        path: at(both ? "build" : "registry"),
+        message: `expected either registry (prebuilt images by tag) or build (Pulumi builds services/*/Dockerfile and pushes to ECR / Container Registry)${both ? ", not both" : ""}`,
+      },
+    ];
+  }
+  if (alicloud && image.build !== undefined && image.build.alicloudRegistryUser === undefined) {
+    return [{ path: at("build", "alicloudRegistryUser"), message: "required when building for clouds.alicloud: the account or RAM user name that docker login pairs with the registry password" }];
+  }
+  return [];
 }
 
 function checkCloud(c: CloudName, cloud: CloudSpec, kafkaBrokers: number): SectionIssue[] {
@@ -293,6 +338,11 @@ function checkCloud(c: CloudName, cloud: CloudSpec, kafkaBrokers: number): Secti
       { name: "cluster.serviceCidr", path: at("cluster", "serviceCidr"), cidr: cloud.cluster.serviceCidr, where: c },
     ]),
   );
+  cloud.cluster.apiAccessCidrs.forEach((block, i) => {
+    if (WORLD_CIDRS.includes(block)) {
+      issues.push({ path: at("cluster", "apiAccessCidrs", i), message: "opens the Kubernetes API to the whole internet: list the operators' egress blocks (e.g. 203.0.113.0/24), or none for a private endpoint" });
+    }
+  });
   for (const g of ["app", "data"] as const) {
     const ng = cloud.cluster.nodeGroups[g];
     if (ng.min > ng.desired) issues.push({ path: at("cluster", "nodeGroups", g, "min"), message: `at most desired (${ng.desired})` });

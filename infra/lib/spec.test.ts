@@ -197,5 +197,33 @@ describe("platform spec: target kubernetes", () => {
     r.data.kafka.brokers = 4;
     assert.throws(() => parseSpec(r, "s.yaml"), { message: "s.yaml: data.kafka.brokers: got 4; a multiple of 3: MSK places the same number of brokers in every zone" });
   });
+
+  it("takes images either from a named registry or from a build, never both or neither", () => {
+    const r = raw("aws-prod");
+    r.kubernetes.image.registry = "registry.example.com/im";
+    assert.throws(() => parseSpec(r, "s.yaml"), {
+      message: 's.yaml: kubernetes.image.build: got {"platforms":["linux/amd64"]}; expected either registry (prebuilt images by tag) or build (Pulumi builds services/*/Dockerfile and pushes to ECR / Container Registry), not both',
+    });
+    const r2 = raw("aws-prod");
+    delete r2.kubernetes.image.build;
+    assert.throws(() => parseSpec(r2, "s.yaml"), /s\.yaml: kubernetes\.image\.registry: got missing; expected either registry .* or build .*\)$/);
+    const r3 = raw("alicloud-prod");
+    delete r3.kubernetes.image.build.alicloudRegistryUser;
+    assert.throws(() => parseSpec(r3, "s.yaml"), /kubernetes\.image\.build\.alicloudRegistryUser: got missing; required when building for clouds\.alicloud/);
+    const r4 = raw("aws-prod");
+    r4.kubernetes.image.build.platforms = ["windows/amd64"];
+    assert.throws(() => parseSpec(r4, "s.yaml"), /kubernetes\.image\.build\.platforms\.0: got "windows\/amd64"; allowed: "linux\/amd64", "linux\/arm64"/);
+  });
+
+  it("keeps the Kubernetes API private by default and refuses to open it to the whole internet", () => {
+    const r = raw("aws-prod");
+    delete r.clouds.aws.cluster.apiAccessCidrs;
+    assert.deepEqual(parseSpec(r, "s.yaml").clouds?.aws?.cluster.apiAccessCidrs, []);
+    const r2 = raw("aws-prod");
+    r2.clouds.aws.cluster.apiAccessCidrs = ["203.0.113.0/24", "0.0.0.0/0"];
+    assert.throws(() => parseSpec(r2, "s.yaml"), {
+      message: 's.yaml: clouds.aws.cluster.apiAccessCidrs.1: got "0.0.0.0/0"; opens the Kubernetes API to the whole internet: list the operators\' egress blocks (e.g. 203.0.113.0/24), or none for a private endpoint',
+    });
+  });
 });
 

@@ -46,6 +46,9 @@ describe("policy pack", () => {
       { type: "aws:s3/bucket:Bucket", name: "loose", id: "loose-id", props: { tags } },
       { type: "kubernetes:apps/v1:StatefulSet", name: "redis-sts", props: { spec: { replicas: 1 } } },
       { type: "alicloud:alikafka/instance:Instance", name: "ali-kafka", props: { tags, deployType: 4 } },
+      { type: "aws:eks/cluster:Cluster", name: "eks-default", props: { tags, encryptionConfig: { resources: ["secrets"] }, vpcConfig: { subnetIds: [] } } },
+      { type: "aws:eks/cluster:Cluster", name: "eks-open", props: { tags, encryptionConfig: { resources: ["secrets"] }, vpcConfig: { endpointPublicAccess: true, publicAccessCidrs: ["203.0.113.0/24", "0.0.0.0/0"] } } },
+      { type: "aws:eks/cluster:Cluster", name: "eks-listed", props: { tags, encryptionConfig: { resources: ["secrets"] }, vpcConfig: { endpointPublicAccess: true, publicAccessCidrs: ["203.0.113.0/24"] } } },
     ];
     assert.deepEqual(messages(bad), [
       "im-no-public-data-tier: data-1: a data subnet must not assign public IPs (mapPublicIpOnLaunch)",
@@ -59,6 +62,8 @@ describe("policy pack", () => {
       "im-no-world-ingress: ssh: ingress from 0.0.0.0/0 on ports 22-22: only the load balancer's listeners (80, 443) may be open to the internet",
       "im-no-world-ingress: sneaky-https: ingress from 0.0.0.0/0 on ports 443-443: only the load balancer's listeners (80, 443) may be open to the internet",
       "im-no-world-ingress: ali-redis: ingress from 0.0.0.0/0 on ports 6379-6379: only the load balancer's listeners (80, 443) may be open to the internet",
+      "im-private-cluster-api: eks-default: the public API endpoint is open to 0.0.0.0/0 (no publicAccessCidrs): list the operators' blocks in clouds.aws.cluster.apiAccessCidrs, or none for a private endpoint",
+      "im-private-cluster-api: eks-open: the public API endpoint is open to 0.0.0.0/0: list the operators' blocks in clouds.aws.cluster.apiAccessCidrs, or none for a private endpoint",
       "im-required-tags: vpc: missing tag(s) environment, owner, cost-center",
       "im-stateful-replicas: redis: copies per shard (1 + replicasPerNodeGroup) is 1; at least 2 are needed",
       "im-stateful-replicas: redis-sts: spec.replicas is 1; at least 2 are needed",

@@ -8,6 +8,8 @@
  * - im-encryption-on: at rest and in transit wherever the resource offers it.
  * - im-no-world-ingress: no ingress from 0.0.0.0/0 (or ::/0) except the load balancer's listeners (80 and 443 on
  *   a rule whose description starts with "lb listener", which only the lb group's rules carry).
+ * - im-private-cluster-api: a Kubernetes API endpoint reachable from the internet lists who may reach it, and the list
+ *   is not 0.0.0.0/0 (EKS opens an enabled public endpoint to the world unless told otherwise).
  * - im-required-tags: every taggable resource carries project, environment, owner and cost-center.
  * - im-stateful-replicas: every stateful component keeps at least two copies.
  */
@@ -75,6 +77,22 @@ export const noWorldIngress: ResourceValidationPolicy = {
         return;
     }
     for (const problem of problems) if (problem !== null) report(`${args.name}: ${problem}`);
+  },
+};
+
+export const privateClusterApi: ResourceValidationPolicy = {
+  name: "im-private-cluster-api",
+  description: "A public Kubernetes API endpoint is limited to listed blocks, never 0.0.0.0/0.",
+  enforcementLevel: "mandatory",
+  validateResource: (args, report) => {
+    if (args.type !== "aws:eks/cluster:Cluster") return;
+    // AWS's default for an unset endpointPublicAccess is true, with publicAccessCidrs 0.0.0.0/0.
+    if (at(args.props, "vpcConfig.endpointPublicAccess") === false) return;
+    const cidrs = list(at(args.props, "vpcConfig.publicAccessCidrs"));
+    const world = cidrs.filter((c) => typeof c === "string" && WORLD.has(c));
+    if (cidrs.length === 0 || world.length > 0) {
+      report(`${args.name}: the public API endpoint is open to ${cidrs.length === 0 ? "0.0.0.0/0 (no publicAccessCidrs)" : world.join(", ")}: list the operators' blocks in clouds.aws.cluster.apiAccessCidrs, or none for a private endpoint`);
+    }
   },
 };
 
@@ -200,6 +218,7 @@ export const TAGGABLE_TYPES: ReadonlySet<string> = new Set([
   "aws:elasticache/subnetGroup:SubnetGroup",
   "aws:msk/cluster:Cluster",
   "aws:s3/bucket:Bucket",
+  "aws:ecr/repository:Repository",
   "alicloud:vpc/network:Network",
   "alicloud:vpc/switch:Switch",
   "alicloud:vpc/natGateway:NatGateway",
@@ -212,6 +231,7 @@ export const TAGGABLE_TYPES: ReadonlySet<string> = new Set([
   "alicloud:kvstore/instance:Instance",
   "alicloud:alikafka/instance:Instance",
   "alicloud:oss/bucket:Bucket",
+  "alicloud:cr/registryEnterpriseInstance:RegistryEnterpriseInstance",
   "alicloud:vpn/gateway:Gateway",
   "alicloud:vpn/customerGateway:CustomerGateway",
   "alicloud:vpn/connection:Connection",
@@ -260,4 +280,4 @@ export const statefulReplicas: ResourceValidationPolicy = {
   },
 };
 
-export const POLICIES: ReadonlyArray<ResourceValidationPolicy | StackValidationPolicy> = [noPublicDataTier, encryptionOn, s3BucketsGuarded, noWorldIngress, requiredTags, statefulReplicas];
+export const POLICIES: ReadonlyArray<ResourceValidationPolicy | StackValidationPolicy> = [noPublicDataTier, encryptionOn, s3BucketsGuarded, noWorldIngress, privateClusterApi, requiredTags, statefulReplicas];

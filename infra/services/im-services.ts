@@ -25,7 +25,10 @@ export interface DataEndpoints {
 
 export interface ImServicesArgs {
   namespace: string;
-  image: { registry: string; tag: string };
+  /** The services' version (SERVICE_VERSION). */
+  version: string;
+  /** The image each service runs (a registry tag, or a pushed image's digest reference: infra/services/service-images.ts). */
+  images: Record<"gateway" | "message" | "userCenter", pulumi.Input<string>>;
   replicas: Record<"gateway" | "message" | "userCenter", number>;
   workloads: Record<"gateway" | "message" | "userCenter", WorkloadSpec>;
   cpuUtilizationPercent: number;
@@ -51,7 +54,7 @@ export class ImServices extends pulumi.ComponentResource {
     );
     const e = args.endpoints;
     const common: EnvVar[] = [
-      { name: "SERVICE_VERSION", value: args.image.tag },
+      { name: "SERVICE_VERSION", value: args.version },
       { name: "INSTANCE_ID", fieldPath: "metadata.name" },
       { name: "LOG_LEVEL", value: "info" },
       { name: "INTERNAL_TOKEN", secretKey: "INTERNAL_TOKEN" },
@@ -97,7 +100,7 @@ export class ImServices extends pulumi.ComponentResource {
         {
           namespace: ns.metadata.name,
           service: s.k8sName,
-          image: `${args.image.registry}/${s.k8sName}:${args.image.tag}`,
+          image: args.images[key],
           replicas: args.replicas[key],
           maxReplicas: w.maxReplicas,
           cpuMillis: w.cpuMillis,
