@@ -118,6 +118,25 @@ export function buildProgram(sink: Sink): Command {
       const r = await m.plan(opts);
       sink({ data: r, text: m.renderPlan(r), exitCode: r.policyViolations.length === 0 ? 0 : 1 });
     });
+  program
+    .command("preview")
+    .description("pulumi preview of a kubernetes stack with the policy pack, through the Automation API (needs the Pulumi CLI and cloud credentials)")
+    .requiredOption("-s, --stack <name>", "stack name under stacks/ (aws-prod, alicloud-prod, multicloud)")
+    .action(async (opts: { stack: string }) => {
+      const m = await import("./commands/preview/index.ts");
+      const r = await m.preview({ ...opts, progress: (line) => process.stderr.write(`${line}\n`) });
+      sink({ data: r, text: m.renderPreview(r), exitCode: 0 });
+    });
+  program
+    .command("up")
+    .description("pulumi up of a kubernetes stack with the policy pack, through the Automation API (asks for --yes)")
+    .requiredOption("-s, --stack <name>", "stack name under stacks/ (aws-prod, alicloud-prod, multicloud)")
+    .option("-y, --yes", "confirm creating, changing and deleting cloud resources")
+    .action(async (opts: { stack: string; yes?: boolean }) => {
+      const m = await import("./commands/up/index.ts");
+      const r = await m.up({ ...opts, progress: (line) => process.stderr.write(`${line}\n`) });
+      sink({ data: r, text: m.renderUp(r), exitCode: r.result === "succeeded" ? 0 : 1 });
+    });
 
   loadtest
     .command("testrun")

@@ -28,6 +28,12 @@ export class InternalError extends Error {
 export const MESSAGES = {
   unknownComponent: (name: string, allowed: readonly string[]) =>
     `unknown component "${name}": allowed are ${allowed.join(", ")}`,
+  noPulumiCli: (operation: string) =>
+    `imctl ${operation} needs the Pulumi CLI and no "pulumi" is on PATH: install it (https://www.pulumi.com/docs/install/) or run "imctl plan" for the offline plan; nothing was changed`,
+  confirmUp: (stack: string) => `up creates, changes and deletes cloud resources of stack ${stack}: pass --yes to confirm (imctl preview shows what it would do)`,
+  stackOutsideStacks: (file: string, name: string) =>
+    `--stack: got ${JSON.stringify(file)}; the Pulumi program reads stacks/<stack>.yaml by the stack's name: allowed: a stack under stacks/ (here ${JSON.stringify(name)})`,
+  pulumiFailed: (operation: string, stack: string, error: string) => `pulumi ${operation} of stack ${stack} failed: ${error}`,
   portInUse: (port: number, component: string, field: string) =>
     `port ${port} for ${component} (${field}) is already in use by another process: free it or change ${field} in the stack file`,
   missingTool: (tool: string, path: string) =>
