@@ -154,6 +154,73 @@ export function buildProgram(sink: Sink): Command {
       sink({ data: r.manifest, text: r.yaml.trimEnd(), exitCode: 0 });
     });
 
+  const bandwidth = program.command("bandwidth").description("gateway bandwidth: audit, plan, upgrade with canary verification, rollback");
+  const share = (value: string): number => {
+    const n = Number(value);
+    if (!Number.isFinite(n) || n <= 0 || n > 1) throw new InvalidArgumentError(`got ${JSON.stringify(value)}; allowed: a share above 0 and at most 1, e.g. 0.7`);
+    return n;
+  };
+  bandwidth
+    .command("audit")
+    .description("egress utilisation per gateway and in total, by hour, connections, backlog, latency; flags saturation, growth, bandwidth bottlenecks")
+    .addOption(stackOption())
+    .option("--since <window>", "how far back, e.g. 30m, 24h, 7d", "24h")
+    .option("--sustained <duration>", "how long utilisation must stay over the line to be flagged (default 5m)")
+    .option("--target-utilisation <share>", "the utilisation line (default 0.7, the seed's alert)", share)
+    .action(async (opts: { stack: string; since: string; sustained?: string; targetUtilisation?: number }) => {
+      const m = await import("./commands/bandwidth/index.ts");
+      const r = await m.audit(opts);
+      sink({ data: r, text: m.renderAudit(r), exitCode: 0 });
+    });
+  bandwidth
+    .command("plan")
+    .description("capacity needed with headroom, options with their cost, rollback plan, low-traffic window; writes a plan file")
+    .addOption(stackOption())
+    .option("--since <window>", "the audit window the peak comes from", "24h")
+    .option("--growth <percent>", "traffic growth to plan for, e.g. 20% (default 20%)")
+    .option("--target-utilisation <share>", "utilisation at peak after the upgrade (default 0.7)", share)
+    .option("--history <window>", "traffic history searched for the low-traffic window (default 7d)")
+    .option("--sustained <duration>", "as for audit (default 5m)")
+    .option("-o, --out <file>", "where to write the plan (default under the state dir, bandwidth/plans/)")
+    .action(async (opts: { stack: string; since: string; growth?: string; targetUtilisation?: number; history?: string; sustained?: string; out?: string }) => {
+      const m = await import("./commands/bandwidth/index.ts");
+      const r = await m.plan(opts);
+      sink({ data: { file: r.file, plan: r.plan }, text: m.renderPlan(r), exitCode: 0 });
+    });
+  bandwidth
+    .command("upgrade")
+    .description("apply a plan: backup, shift traffic, adjust, canary verify (k6), cut over, watch; rolls back by itself on a failed verification")
+    .addOption(stackOption())
+    .option("--plan <file>", "the plan file written by imctl bandwidth plan")
+    .option("-y, --yes", "confirm changing the live gateways")
+    .option("--resume", "continue an interrupted upgrade from its next step")
+    .option("--watch <duration>", "how long to watch after the cut-over (default: the plan's watch.duration)")
+    .action(async (opts: { stack: string; plan?: string; yes?: boolean; resume?: boolean; watch?: string }) => {
+      const m = await import("./commands/bandwidth/index.ts");
+      const r = await m.upgrade(opts);
+      sink({ data: r, text: m.renderUpgrade(r), exitCode: r.phase === "Succeeded" ? 0 : 1 });
+    });
+  bandwidth
+    .command("rollback")
+    .description("restore the gateways' caps from the last upgrade's backup")
+    .addOption(stackOption())
+    .option("-y, --yes", "confirm changing the live gateways")
+    .option("--id <upgrade>", "an older upgrade to undo (default: the last)")
+    .action(async (opts: { stack: string; yes?: boolean; id?: string }) => {
+      const m = await import("./commands/bandwidth/index.ts");
+      const r = await m.rollback(opts);
+      sink({ data: r, text: m.renderRollback(r), exitCode: 0 });
+    });
+  bandwidth
+    .command("status")
+    .description("the gateways' caps now and the last upgrade's phase")
+    .addOption(stackOption())
+    .action(async (opts: { stack: string }) => {
+      const m = await import("./commands/bandwidth/index.ts");
+      const r = await m.status(opts);
+      sink({ data: r, text: m.renderStatus(r), exitCode: 0 });
+    });
+
   const tools = program.command("tools").description("the tools the toolkit runs on, under .tools/");
   tools
     .command("install")

@@ -91,3 +91,30 @@ export type FixedItem = "controlPlane" | "natGateway" | "loadBalancer" | "blockS
 
 /** Hours in the average month (8,760 / 12), the convention both vendors' calculators use. */
 export const HOURS_PER_MONTH = 730;
+
+/** A bandwidth price: per Mbit/s of fixed capacity per month, or per GB transferred. */
+export interface BandwidthPrice {
+  readonly usd: number;
+  readonly per: "Mbps-month" | "GB";
+  readonly source: string;
+  readonly checked: boolean;
+}
+
+export type BandwidthItem = "internetEgress" | "fixedBandwidth" | "cdn";
+
+/**
+ * What `imctl bandwidth plan` prices its options with (the traffic the stack cost leaves out). `fixedBandwidth` is
+ * the Mbit/s bought on an EIP or load balancer billed by bandwidth; AWS sells no such cap (its NLB and Elastic IPs
+ * carry what comes and bill per GB), so it has no entry and the plan says so instead of pricing it at 0.
+ */
+export const BANDWIDTH: Readonly<Record<CloudName, Readonly<Partial<Record<BandwidthItem, BandwidthPrice>>>>> = {
+  aws: {
+    internetEgress: { usd: 0.09, per: "GB", source: "https://aws.amazon.com/ec2/pricing/on-demand/ (Data Transfer OUT to the internet, us-east-1, first 10 TB/month)", checked: false },
+    cdn: { usd: 0.085, per: "GB", source: "https://aws.amazon.com/cloudfront/pricing/ (North America, first 10 TB/month)", checked: false },
+  },
+  alicloud: {
+    internetEgress: { usd: 0.125, per: "GB", source: "https://www.alibabacloud.com/product/eip/pricing (pay-by-data-transfer, China (Hangzhou))", checked: false },
+    fixedBandwidth: { usd: 11.5, per: "Mbps-month", source: "https://www.alibabacloud.com/product/eip/pricing (pay-by-bandwidth above 5 Mbit/s, China (Hangzhou))", checked: false },
+    cdn: { usd: 0.04, per: "GB", source: "https://www.alibabacloud.com/product/cdn/pricing (Chinese mainland, pay-by-data-transfer, first 10 TB/month)", checked: false },
+  },
+};

@@ -19,6 +19,16 @@ const serviceSpec = z
   })
   .strict();
 
+const gatewayServiceSpec = serviceSpec
+  .extend({
+    /**
+     * Egress bandwidth cap of each gateway instance in bytes per second (EGRESS_BYTES_PER_SECOND). Unset: the
+     * gateway's own default (100 MiB/s). `imctl bandwidth upgrade` changes it at run time and records the change.
+     */
+    egressBytesPerSecond: count(1024, 100 * 1024 ** 3).optional(),
+  })
+  .strict();
+
 const topicSpec = z
   .object({
     name: z.string().regex(/^[a-zA-Z0-9._-]{1,249}$/, "a Kafka topic name: letters, digits, '.', '_' or '-'"),
@@ -129,7 +139,7 @@ export const platformSpecSchema = z
     target: z.enum(["local", "kubernetes"]),
     services: z
       .object({
-        gateway: serviceSpec,
+        gateway: gatewayServiceSpec,
         message: serviceSpec,
         userCenter: serviceSpec,
       })

@@ -16,6 +16,8 @@ export interface RunConfig {
   maxP99Ms: number;
   /** Unique per run, so repeated runs register fresh users. */
   runId: string;
+  /** Size of each message body in bytes (padded; at least the timestamp itself). BODY_BYTES, default 0: unpadded. */
+  bodyBytes: number;
 }
 
 function num(name: string, fallback: number): number {
@@ -53,5 +55,7 @@ export function config(defaults: { vus: number; rate: number; duration: string }
     durationSeconds: parseDuration(__ENV.DURATION ?? defaults.duration),
     maxP99Ms: num("MAX_P99_MS", 150),
     runId: __ENV.RUN_ID ?? `${Date.now().toString(36)}`,
+    // The service takes bodies up to 4,000 characters (services/lib/protocol.ts MAX_BODY_CHARS).
+    bodyBytes: Math.min(4000, Math.round(__ENV.BODY_BYTES === undefined || __ENV.BODY_BYTES === "" ? 0 : num("BODY_BYTES", 1))),
   };
 }

@@ -183,9 +183,14 @@ export class ImSession {
   }
 }
 
-/** The body every load message carries: when it was sent, for delivery latency at the receiver. */
-export function loadBody(n: number): string {
-  return JSON.stringify({ ts: Date.now(), n });
+/**
+ * The body every load message carries: when it was sent, for delivery latency at the receiver, padded to
+ * `bytes` (BODY_BYTES) so a scenario can fill a gateway's egress budget with few messages.
+ */
+export function loadBody(n: number, bytes = 0): string {
+  const body = JSON.stringify({ ts: Date.now(), n });
+  const pad = bytes - body.length - 8;
+  return pad > 0 ? JSON.stringify({ ts: Date.now(), n, pad: "x".repeat(pad) }) : body;
 }
 
 export function sentAt(body: string): number | null {

@@ -44,7 +44,7 @@ export function pairJourney(cfg: RunConfig, users: TestUser[]): void {
             clearInterval(timer);
             return;
           }
-          s.send({ kind: "user", id: partner.userId }, loadBody(sent++), () => acked++);
+          s.send({ kind: "user", id: partner.userId }, loadBody(sent++, cfg.bodyBytes), () => acked++);
         }, intervalMs);
       }, Math.random() * intervalMs);
     },
@@ -98,7 +98,7 @@ export function groupJourney(cfg: RunConfig, users: TestUser[], groupId: string,
           clearInterval(timer);
           return;
         }
-        s.send({ kind: "group", id: groupId }, loadBody(sent++), () => acked++);
+        s.send({ kind: "group", id: groupId }, loadBody(sent++, cfg.bodyBytes), () => acked++);
       }, 1000 / cfg.rate);
     },
     onMessage: (m) => {

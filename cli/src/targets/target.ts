@@ -58,6 +58,25 @@ export interface Edge {
   ws: string;
 }
 
+/** A gateway instance's egress bandwidth cap (bandwidth workflow). */
+export interface GatewayCap {
+  instance: string;
+  /** The cap the instance enforces now, bytes per second. */
+  bytesPerSecond: number;
+}
+
+/**
+ * What `imctl bandwidth upgrade` backs up before it changes capacity, and restores on rollback: the live caps and
+ * whatever the target persists so a restarted instance keeps its cap.
+ */
+export interface ConfigSnapshot {
+  takenAt: string;
+  target: TargetKind;
+  gatewayCaps: GatewayCap[];
+  /** Caps recorded for restarts, by instance (null: none recorded, the stack's value applies). */
+  persistedCaps: Record<string, number> | null;
+}
+
 export interface Target {
   readonly kind: TargetKind;
   /** The stack file the target was brought up from. */
@@ -77,4 +96,12 @@ export interface Target {
   query(promql: string): Promise<Sample[]>;
   /** Prometheus range query, `stepSeconds` apart. */
   queryRange(promql: string, startUnix: number, endUnix: number, stepSeconds: number): Promise<Series[]>;
+  /** Bandwidth: every gateway instance's current egress cap, read from the instance itself. */
+  gatewayCaps(): Promise<GatewayCap[]>;
+  /** Bandwidth: sets one gateway's egress cap at run time and records it so a restart keeps it. */
+  setGatewayCap(instance: string, bytesPerSecond: number): Promise<void>;
+  /** Bandwidth: the configuration an upgrade changes, for its backup. */
+  snapshotConfig(): Promise<ConfigSnapshot>;
+  /** Bandwidth: puts a backup back: live caps and recorded caps exactly as they were. */
+  restoreConfig(snapshot: ConfigSnapshot): Promise<void>;
 }

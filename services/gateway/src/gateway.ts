@@ -214,7 +214,8 @@ export class Gateway {
     this.push(conn, rid === undefined ? { t: "err", error: e.code, message: e.message } : { t: "err", rid, error: e.code, message: e.message });
   }
 
-  private push(conn: Conn, frame: ServerFrame): void {
+  /** `onSent` runs when the frame leaves the egress limiter (not when it was queued behind the cap). */
+  private push(conn: Conn, frame: ServerFrame, onSent?: () => void): void {
     const ws = conn.ws;
     if (ws.readyState !== ws.OPEN) return;
     if (ws.bufferedAmount > this.o.sendBufferLimit) {
@@ -230,6 +231,7 @@ export class Gateway {
       if (ws.readyState !== ws.OPEN) return;
       ws.send(text);
       this.o.metrics.bytesOut.inc(bytes);
+      onSent?.();
     });
   }
 
@@ -240,11 +242,19 @@ export class Gateway {
     for (const it of items) {
       const set = this.users.get(it.userId);
       if (!set) continue;
+      // Observed when the first push actually goes out: time spent queued behind the egress cap is delivery
+      // latency too (the bandwidth audit tells a bandwidth bottleneck from a CPU one by it).
+      let observed = it.ts === undefined;
+      const ts = it.ts ?? now;
+      const onSent = () => {
+        if (observed) return;
+        observed = true;
+        this.o.metrics.deliverySeconds.observe(Math.max(0, Date.now() - ts) / 1000);
+      };
       for (const conn of set) {
-        this.push(conn, "group" in it ? { t: "gnotify", group: it.group, groupSeq: it.groupSeq } : { t: "notify", seq: it.seq });
+        this.push(conn, "group" in it ? { t: "gnotify", group: it.group, groupSeq: it.groupSeq } : { t: "notify", seq: it.seq }, onSent);
         pushed++;
       }
-      if (it.ts !== undefined) this.o.metrics.deliverySeconds.observe(Math.max(0, now - it.ts) / 1000);
     }
     this.o.metrics.egressQueued.set(this.o.egress.queued);
     return pushed;

@@ -47,6 +47,8 @@ export interface LocalState {
   stack: string;
   components: Record<string, ProcessRecord>;
   kafkaClusterId?: string;
+  /** Egress caps set at run time by `imctl bandwidth`, by gateway instance id; they outlive a restart. */
+  egressCaps?: Record<string, number>;
 }
 
 /** One long-running process of the local platform. */

@@ -5,6 +5,8 @@
 import { withLock } from "../../lib/lock.ts";
 import type { Edge, HealthReport, Instance, Sample, Series, ServiceName, Target } from "../target.ts";
 import { serviceInstances } from "./components/services.ts";
+import * as bandwidth from "./bandwidth.ts";
+import type { ConfigSnapshot, GatewayCap } from "../target.ts";
 import { localContext, lockFile, status } from "./platform.ts";
 import type { LocalContext } from "./context.ts";
 
@@ -68,6 +70,22 @@ export class LocalTarget implements Target {
     const body = await this.prometheus("query_range", { query: promql, start: String(startUnix), end: String(endUnix), step: String(stepSeconds) });
     const result = body.data?.result as Array<{ metric: Record<string, string>; values: Array<[number, string]> }> | undefined;
     return (result ?? []).map((r) => ({ labels: r.metric, points: r.values.map(([t, v]) => [t, Number(v)] as [number, number]) }));
+  }
+
+  gatewayCaps(): Promise<GatewayCap[]> {
+    return bandwidth.gatewayCaps(this.ctx);
+  }
+
+  setGatewayCap(instance: string, bytesPerSecond: number): Promise<void> {
+    return bandwidth.setGatewayCap(this.ctx, instance, bytesPerSecond);
+  }
+
+  snapshotConfig(): Promise<ConfigSnapshot> {
+    return bandwidth.snapshotConfig(this.ctx);
+  }
+
+  restoreConfig(snapshot: ConfigSnapshot): Promise<void> {
+    return bandwidth.restoreConfig(this.ctx, snapshot);
   }
 
   private async prometheus(path: "query" | "query_range", params: Record<string, string>): Promise<{ data?: { result?: unknown } }> {

@@ -62,7 +62,15 @@ export function serviceEnv(ctx: LocalContext, inst: ServiceInstance): Record<str
     KAFKA_TOPIC_STORED: ctx.spec.data.kafka.topics[0]?.name ?? "im.message.stored",
     MESSAGE_URLS: messages.map((m) => `http://${ctx.host}:${m.port}`).join(","),
     GROUP_WRITE_DIFFUSION_MAX: String(ctx.spec.messaging.groupWriteDiffusionMax),
+    ...gatewayEgress(ctx, inst),
   };
+}
+
+/** A gateway's egress cap: the one `imctl bandwidth` set at run time wins over the stack's starting value. */
+function gatewayEgress(ctx: LocalContext, inst: ServiceInstance): Record<string, string> {
+  if (inst.service !== "gateway") return {};
+  const cap = ctx.state.egressCaps?.[inst.id] ?? ctx.spec.services.gateway.egressBytesPerSecond;
+  return cap === undefined ? {} : { EGRESS_BYTES_PER_SECOND: String(cap) };
 }
 
 export function serviceComponents(ctx: LocalContext): LocalComponent[] {
