@@ -31,6 +31,8 @@ export const TOOLS = [
   { name: "mariadbd", source: "debian", package: "mariadb-server", systemPath: "/usr/sbin/mariadbd", versionArgs: ["--version"], purpose: "MySQL-protocol stand-in for TiDB" },
   { name: "mariadb-install-db", source: "debian", package: "mariadb-server", systemPath: "/usr/bin/mariadb-install-db", purpose: "initialises the database directory" },
   { name: "mariadb-dump", source: "debian", package: "mariadb-client", systemPath: "/usr/bin/mariadb-dump", versionArgs: ["--version"], purpose: "database backups" },
+  { name: "mariadb", source: "debian", package: "mariadb-client", systemPath: "/usr/bin/mariadb", versionArgs: ["--version"], purpose: "restores database backups (imctl drill restore)" },
+  { name: "nft", source: "debian", package: "nftables", systemPath: "/usr/sbin/nft", versionArgs: ["--version"], purpose: "network partitions on loopback ports (imctl drill run partition)" },
   { name: "nginx", source: "debian", package: "nginx", systemPath: "/usr/sbin/nginx", versionArgs: ["-v"], purpose: "gateway load balancer" },
   { name: "prometheus", source: "debian", package: "prometheus", systemPath: "/usr/bin/prometheus", versionArgs: ["--version"], purpose: "metrics and alert rules" },
   { name: "promtool", source: "debian", package: "prometheus", systemPath: "/usr/bin/promtool", versionArgs: ["--version"], purpose: "checks and unit-tests alert rules" },

@@ -221,6 +221,40 @@ export function buildProgram(sink: Sink): Command {
       sink({ data: r, text: m.renderStatus(r), exitCode: 0 });
     });
 
+  const drill = program.command("drill").description("failover drills that report detection, recovery time and message loss");
+  drill
+    .command("run")
+    .description("inject one fault under a message probe, restore, verify; exits 1 when recovery is over budget or an acknowledged message was lost")
+    .argument("<fault>", "redis-primary, kafka-broker, db, gateway-instance, message-instance, user-center-instance, random-instance, partition")
+    .option("-t, --target <local|kubernetes>", "where the platform runs", "local")
+    .addOption(stackOption())
+    .option("-d, --duration <d>", "longest observation after the injection, e.g. 30s (default 30s; ends early once stable)")
+    .option("--load <scenario>", "run a k6 scenario (imctl loadtest list) alongside the probe")
+    .option("--mode <hard|graceful>", "kafka-broker: SIGKILL (hard, default) or SIGTERM (controlled shutdown)")
+    .option("--instance <id>", "the component to hit instead of the drill's pick, e.g. gateway-2, kafka-3, message-1")
+    .option("--partition-seconds <d>", "partition: how long the instance stays cut off (default 10s)")
+    .option("--seed <n>", "random-instance: the seed of the pick (printed by every run)")
+    .option("--budget <d>", "recovery budget instead of the fault's default (redis-primary 10s, kafka-broker 15s, db 30s, gateway-instance 10s, message-instance 5s)")
+    .option("--guard <promql>", "stop condition: when any sample of this query is above 0, restore at once")
+    .option("-y, --yes", "confirm injecting a real fault")
+    .action(async (fault: string, opts: { target: string; stack: string; duration?: string; load?: string; mode?: string; instance?: string; partitionSeconds?: string; seed?: string; budget?: string; guard?: string; yes?: boolean }) => {
+      const m = await import("./commands/drill/index.ts");
+      const r = await m.run(fault, { ...opts, progress: (line) => process.stderr.write(`${line}\n`) });
+      sink({ data: r, text: m.renderRun(r), exitCode: r.passed ? 0 : r.phase === "Aborted" ? 130 : 1 });
+    });
+  drill
+    .command("restore")
+    .description("back up the database, destroy it, restore it, verify row counts and checksums, report the RTO (asks for --yes)")
+    .option("-t, --target <local|kubernetes>", "where the platform runs", "local")
+    .addOption(stackOption())
+    .option("--budget <d>", "RTO budget (default 15m, the seed's)")
+    .option("-y, --yes", "confirm destroying and restoring the database")
+    .action(async (opts: { target: string; stack: string; budget?: string; yes?: boolean }) => {
+      const m = await import("./commands/drill/index.ts");
+      const r = await m.restore({ ...opts, progress: (line) => process.stderr.write(`${line}\n`) });
+      sink({ data: r, text: m.renderRestore(r), exitCode: r.passed ? 0 : 1 });
+    });
+
   const tools = program.command("tools").description("the tools the toolkit runs on, under .tools/");
   tools
     .command("install")

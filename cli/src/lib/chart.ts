@@ -15,6 +15,8 @@ export interface ChartSpec {
   series: Series[];
   /** Horizontal reference lines, e.g. a threshold. */
   rules?: Array<{ y: number; label: string }>;
+  /** Vertical markers, e.g. when a fault was injected, detected, recovered. */
+  markers?: Array<{ x: number; label: string }>;
   width?: number;
   height?: number;
 }
@@ -66,6 +68,12 @@ export function renderLineChart(c: ChartSpec): string {
     out.push(`<line x1="${m.l}" x2="${m.l + pw}" y1="${sy(r.y)}" y2="${sy(r.y)}" stroke="#d62728" stroke-dasharray="6 4"/>`);
     out.push(`<text x="${m.l + pw - 6}" y="${sy(r.y) - 5}" text-anchor="end" fill="#d62728">${esc(r.label)}</text>`);
   }
+  (c.markers ?? []).forEach((mk, i) => {
+    if (mk.x < x0 || mk.x > x1) return;
+    out.push(`<line x1="${sx(mk.x)}" x2="${sx(mk.x)}" y1="${m.t}" y2="${m.t + ph}" stroke="#555" stroke-dasharray="3 3"/>`);
+    // Staggered so markers close together stay readable.
+    out.push(`<text x="${sx(mk.x) + 3}" y="${m.t + 12 + (i % 4) * 13}" fill="#555">${esc(mk.label)}</text>`);
+  });
   c.series.forEach((s, i) => {
     const color = COLORS[i % COLORS.length] ?? "#000";
     if (s.points.length > 0) {

@@ -6,6 +6,8 @@
  * Capabilities that only some workflows need are added here as methods with their own JSDoc; a target that
  * cannot offer one throws a UserError naming what is missing (never a silent no-op).
  */
+import type { DatabaseRestoreResult, FaultHandle, FaultPlan, FaultSpec } from "./faults.ts";
+
 export type TargetKind = "local" | "kubernetes";
 
 export type ServiceName = "gateway" | "message" | "user-center";
@@ -96,6 +98,12 @@ export interface Target {
   query(promql: string): Promise<Sample[]>;
   /** Prometheus range query, `stepSeconds` apart. */
   queryRange(promql: string, startUnix: number, endUnix: number, stepSeconds: number): Promise<Series[]>;
+  /** Drills: what a fault would hit now (the current Redis primary, the busiest broker or gateway); touches nothing. */
+  planFault(spec: FaultSpec): Promise<FaultPlan>;
+  /** Drills: injects a planned fault; the handle's `restore()` undoes it and brings the platform back (idempotent). */
+  injectFault(plan: FaultPlan, drillId: string, progress: (line: string) => void): Promise<FaultHandle>;
+  /** Drills: back up the database, destroy it, restore it, verify row counts and checksums; destructive. */
+  databaseRestoreDrill(progress: (line: string) => void): Promise<DatabaseRestoreResult>;
   /** Bandwidth: every gateway instance's current egress cap, read from the instance itself. */
   gatewayCaps(): Promise<GatewayCap[]>;
   /** Bandwidth: sets one gateway's egress cap at run time and records it so a restart keeps it. */

@@ -5,6 +5,9 @@
 import { withLock } from "../../lib/lock.ts";
 import type { Edge, HealthReport, Instance, Sample, Series, ServiceName, Target } from "../target.ts";
 import { serviceInstances } from "./components/services.ts";
+import { databaseRestoreDrill } from "./backup.ts";
+import { injectLocalFault, planLocalFault } from "./faults.ts";
+import type { DatabaseRestoreResult, FaultHandle, FaultPlan, FaultSpec } from "../faults.ts";
 import * as bandwidth from "./bandwidth.ts";
 import type { ConfigSnapshot, GatewayCap } from "../target.ts";
 import { localContext, lockFile, status } from "./platform.ts";
@@ -86,6 +89,18 @@ export class LocalTarget implements Target {
 
   restoreConfig(snapshot: ConfigSnapshot): Promise<void> {
     return bandwidth.restoreConfig(this.ctx, snapshot);
+  }
+
+  planFault(spec: FaultSpec): Promise<FaultPlan> {
+    return planLocalFault(this.stack, spec);
+  }
+
+  injectFault(plan: FaultPlan, drillId: string, progress: (line: string) => void): Promise<FaultHandle> {
+    return injectLocalFault(this.stack, plan, drillId, progress);
+  }
+
+  databaseRestoreDrill(progress: (line: string) => void): Promise<DatabaseRestoreResult> {
+    return databaseRestoreDrill(this.stack, progress);
   }
 
   private async prometheus(path: "query" | "query_range", params: Record<string, string>): Promise<{ data?: { result?: unknown } }> {

@@ -90,7 +90,7 @@ export function appConnection(ctx: Pick<LocalContext, "spec" | "host" | "secrets
   });
 }
 
-async function rootConnection(ctx: Pick<LocalContext, "dir" | "secrets">): Promise<mysql.Connection> {
+export async function rootConnection(ctx: Pick<LocalContext, "dir" | "secrets">): Promise<mysql.Connection> {
   const socketPath = mariadbPaths(ctx).socket;
   // A fresh data directory has a root without a password; afterwards the generated one applies.
   for (const password of [ctx.secrets.dbRootPassword, ""]) {
