@@ -8,7 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { CloudSpec } from "../lib/spec-cloud.ts";
 import type { DataEndpoints } from "../services/im-services.ts";
 import { BackupBucket } from "./backup-bucket.ts";
-import { KafkaCluster, type KafkaPlacement } from "./kafka-cluster.ts";
+import { KafkaCluster, type KafkaPlacement, type KafkaTopicSpec } from "./kafka-cluster.ts";
 import { RedisCluster, type RedisPlacement } from "./redis-cluster.ts";
 import { TidbCluster } from "./tidb-cluster.ts";
 
@@ -18,7 +18,7 @@ export interface DataTierArgs {
   zones: readonly string[];
   choices: CloudSpec["data"];
   redis: { primaries: number; replicasPerPrimary: number };
-  kafka: { brokers: number; replicationFactor: number; minInsyncReplicas: number };
+  kafka: { brokers: number; replicationFactor: number; minInsyncReplicas: number; topics: readonly KafkaTopicSpec[] };
   network: {
     vpcId: pulumi.Input<string>;
     appCidr: string;

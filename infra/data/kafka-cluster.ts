@@ -4,6 +4,8 @@
  * - MSK (AWS, managed): TLS between clients and brokers and inside the cluster, encrypted disks, no public access;
  * - ApsaraMQ for Kafka (Alibaba Cloud, managed): VPC-only deployment in the data vSwitches;
  * - Strimzi: the operator and a KRaft Kafka with rack awareness on the data nodes.
+ * The topics of data.kafka.topics are declared with it (MSK Topic, ApsaraMQ Topic, Strimzi KafkaTopic), each with
+ * the cluster's replication factor and min.insync.replicas, so a producer's acks=all means what the seed says.
  */
 import * as alicloud from "@pulumi/alicloud";
 import * as aws from "@pulumi/aws";
@@ -16,10 +18,18 @@ export type KafkaPlacement =
   | { kind: "alikafka"; ioMaxSpec: string; vpcId: pulumi.Input<string>; vswitchIds: pulumi.Input<string>[]; zoneIds: string[]; securityGroupId: pulumi.Input<string> }
   | { kind: "strimzi"; namespace: pulumi.Input<string>; provider: k8s.Provider };
 
+/** A topic the platform needs, from data.kafka.topics; replication and min ISR are the cluster's. */
+export interface KafkaTopicSpec {
+  name: string;
+  partitions: number;
+}
+
 export interface KafkaClusterArgs {
   brokers: number;
   replicationFactor: number;
   minInsyncReplicas: number;
+  /** Created here, never by a producer (auto.create.topics.enable is off). */
+  topics: readonly KafkaTopicSpec[];
   storageGb: number;
   placement: KafkaPlacement;
   tags: Record<string, string>;
@@ -81,7 +91,25 @@ export class KafkaCluster extends pulumi.ComponentResource {
       },
       { parent: this },
     );
+    for (const t of args.topics) {
+      new aws.msk.Topic(
+        `${name}-topic-${t.name}`,
+        {
+          clusterArn: cluster.arn,
+          name: t.name,
+          partitionCount: t.partitions,
+          replicationFactor: args.replicationFactor,
+          configs: JSON.stringify(this.topicConfig(args)),
+        },
+        { parent: this },
+      );
+    }
     return cluster.bootstrapBrokersTls;
+  }
+
+  /** Per topic, so a topic keeps its guarantees even if the cluster's defaults change. */
+  private topicConfig(args: KafkaClusterArgs): Record<string, string> {
+    return { "min.insync.replicas": String(args.minInsyncReplicas), "cleanup.policy": "delete", "unclean.leader.election.enable": "false" };
   }
 
   private alikafka(name: string, args: KafkaClusterArgs, p: Extract<KafkaPlacement, { kind: "alikafka" }>): pulumi.Output<string> {
@@ -105,6 +133,24 @@ export class KafkaCluster extends pulumi.ComponentResource {
       },
       { parent: this },
     );
+    for (const t of args.topics) {
+      new alicloud.alikafka.Topic(
+        `${name}-topic-${t.name}`,
+        {
+          instanceId: instance.id,
+          topic: t.name,
+          remark: "IM platform (data.kafka.topics)",
+          // Local storage: Kafka's own replication and ISR. Cloud-storage topics leave replication to the disks and
+          // ignore min.insync.replicas, so acks=all would not mean "on two brokers".
+          localTopic: true,
+          compactTopic: false,
+          partitionNum: t.partitions,
+          configs: JSON.stringify({ "replication-factor": String(args.replicationFactor), ...this.topicConfig(args) }),
+          tags: args.tags,
+        },
+        { parent: this },
+      );
+    }
     return instance.endPoint;
   }
 
@@ -137,7 +183,7 @@ export class KafkaCluster extends pulumi.ComponentResource {
       },
       { ...opts, dependsOn: [operator] },
     );
-    new k8s.apiextensions.CustomResource(
+    const kafka = new k8s.apiextensions.CustomResource(
       name,
       {
         apiVersion: "kafka.strimzi.io/v1beta2",
@@ -155,6 +201,18 @@ export class KafkaCluster extends pulumi.ComponentResource {
       },
       { ...opts, dependsOn: [pool] },
     );
+    for (const t of args.topics) {
+      new k8s.apiextensions.CustomResource(
+        `${name}-topic-${t.name}`,
+        {
+          apiVersion: "kafka.strimzi.io/v1beta2",
+          kind: "KafkaTopic",
+          metadata: { name: t.name, namespace: p.namespace, labels: { "strimzi.io/cluster": "im-kafka" } },
+          spec: { partitions: t.partitions, replicas: args.replicationFactor, config: this.topicConfig(args) },
+        },
+        { ...opts, dependsOn: [kafka] },
+      );
+    }
     return pulumi.interpolate`im-kafka-kafka-bootstrap.${p.namespace}.svc:9092`;
   }
 }
