@@ -69,7 +69,9 @@ async function main(): Promise<number> {
     const extraRow = `| ${date} | \`${cmd}\` | ${machine()} | ${runs} | ${round(e.value)} ${e.unit} | ${e.baseline === null ? "none" : `${round(e.baseline)} ${e.unit}`} |`;
     doc = record(doc, extraBench, extraRow);
   }
-  writeFileSync(DOC, doc);
+  // BENCH_NO_RECORD=1: an exploratory run (shrunk by a benchmark's own settings) prints its figures only.
+  if (process.env.BENCH_NO_RECORD === "1") say("BENCH_NO_RECORD=1: docs/benchmarks.md left as it is");
+  else writeFileSync(DOC, doc);
   for (const e of extras) process.stdout.write(`RESULT ${e.name} ${round(e.value)} ${e.unit} baseline=${e.baseline === null ? "none" : round(e.baseline)}\n`);
   process.stdout.write(`RESULT ${name} ${m} ${b.unit} baseline=${base === null ? "none" : base}\n`);
   return 0;

@@ -67,17 +67,30 @@ export type ServerFrame =
   | { t: "ack"; rid: string; result: SendResult }
   | { t: "res"; rid: string; result: PullResult | SyncResult }
   | { t: "err"; rid?: string; error: string; message: string }
-  | { t: "notify"; seq: number }
+  /**
+   * New inbox messages up to `seq`. `msgs`, when present, carries the newest of them in seq order: a client
+   * whose last seq is just below the first takes them as they are and pulls only when there is a gap.
+   */
+  | { t: "notify"; seq: number; msgs?: WireMessage[] }
   | { t: "gnotify"; group: string; groupSeq: number }
   | { t: "pong"; rid?: string }
   | { t: "reconnect"; reason: string };
+
+/** A stored 1:1 message as the fan-out hands it to a gateway to push (the receiver is the item's user). */
+export const pushedMessage = z
+  .object({ seq, messageId: id, from: id, body: z.string().max(MAX_BODY_CHARS), ts: z.number() })
+  .strict();
+export type PushedMessage = z.infer<typeof pushedMessage>;
+
+/** At most this many messages ride along with one notification; beyond it the client pulls. */
+export const MAX_PUSHED_MESSAGES = 32;
 
 /** What the fan-out asks a gateway to push. */
 export const notifyRequest = z.object({
   items: z.array(
     z.union([
       // ts: when the message was stored (ms since the epoch), for the delivery-latency histogram.
-      z.object({ userId: id, seq, ts: z.number().optional() }).strict(),
+      z.object({ userId: id, seq, ts: z.number().optional(), msgs: z.array(pushedMessage).max(MAX_PUSHED_MESSAGES).optional() }).strict(),
       z.object({ userId: id, group: id, groupSeq: seq, ts: z.number().optional() }).strict(),
     ]),
   ),
@@ -86,7 +99,8 @@ export type NotifyItem = z.infer<typeof notifyRequest>["items"][number];
 
 /** The event `message` appends to Kafka after storing a message. */
 export const storedEvent = z.discriminatedUnion("kind", [
-  z.object({ kind: z.literal("user"), messageId: id, from: id, receiver: id, seq }),
+  // body and ts let the fan-out push the message itself (older events without them are notified, then pulled).
+  z.object({ kind: z.literal("user"), messageId: id, from: id, receiver: id, seq, body: z.string().optional(), ts: z.number().optional() }),
   z.object({ kind: z.literal("group"), messageId: id, from: id, group: id, groupSeq: seq }),
 ]);
 export type StoredEvent = z.infer<typeof storedEvent>;

@@ -238,21 +238,28 @@ export class Gateway {
   /** Pushes "new messages up to N" to every connection of each user. Returns how many pushes went out. */
   notify(items: NotifyItem[]): number {
     let pushed = 0;
-    const now = Date.now();
     for (const it of items) {
       const set = this.users.get(it.userId);
       if (!set) continue;
       // Observed when the first push actually goes out: time spent queued behind the egress cap is delivery
       // latency too (the bandwidth audit tells a bandwidth bottleneck from a CPU one by it).
-      let observed = it.ts === undefined;
-      const ts = it.ts ?? now;
+      // With messages riding along, each message's own store time counts (one observation per message).
+      const stamps = "msgs" in it && it.msgs ? it.msgs.map((m) => m.ts) : it.ts === undefined ? [] : [it.ts];
+      let observed = stamps.length === 0;
       const onSent = () => {
         if (observed) return;
         observed = true;
-        this.o.metrics.deliverySeconds.observe(Math.max(0, Date.now() - ts) / 1000);
+        const at = Date.now();
+        for (const ts of stamps) this.o.metrics.deliverySeconds.observe(Math.max(0, at - ts) / 1000);
       };
+      let frame: ServerFrame;
+      if ("group" in it) frame = { t: "gnotify", group: it.group, groupSeq: it.groupSeq };
+      else if (it.msgs) {
+        const to = { kind: "user" as const, id: it.userId };
+        frame = { t: "notify", seq: it.seq, msgs: it.msgs.map((m) => ({ seq: m.seq, messageId: m.messageId, from: m.from, to, groupSeq: null, body: m.body, ts: m.ts })) };
+      } else frame = { t: "notify", seq: it.seq };
       for (const conn of set) {
-        this.push(conn, "group" in it ? { t: "gnotify", group: it.group, groupSeq: it.groupSeq } : { t: "notify", seq: it.seq }, onSent);
+        this.push(conn, frame, onSent);
         pushed++;
       }
     }

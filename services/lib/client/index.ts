@@ -160,6 +160,11 @@ export class ImClient extends EventEmitter<{ message: [WireMessage]; open: []; c
         if (f.rid !== undefined) this.settle(f.rid, {});
         return;
       case "notify":
+        // Messages that ride along are taken while they continue the inbox without a gap; the rest is pulled.
+        for (const m of f.msgs ?? []) {
+          if (m.seq === this.lastSeq + 1) this.deliver(m, true);
+          else if (m.seq > this.lastSeq) break;
+        }
         if (f.seq > this.lastSeq) this.pullInbox();
         return;
       case "gnotify":
@@ -261,8 +266,13 @@ export class ImClient extends EventEmitter<{ message: [WireMessage]; open: []; c
         this.pullAgain = false;
         try {
           for (;;) {
-            const r = await this.request<PullResult>({ t: "pull", after: this.lastSeq, limit: 200 });
-            for (const m of r.messages) this.deliver(m, true);
+            const after = this.lastSeq;
+            const r = await this.request<PullResult>({ t: "pull", after, limit: 200 });
+            for (const m of r.messages) {
+              // At or below `after` the server broke its contract; below lastSeq only, a pushed message got
+              // here first while this pull was on its way.
+              if (m.seq <= after || m.seq > this.lastSeq) this.deliver(m, true);
+            }
             if (r.messages.length < 200) break;
           }
         } catch {

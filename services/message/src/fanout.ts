@@ -11,7 +11,7 @@ import { request } from "undici";
 import { inTransaction } from "../../lib/db.ts";
 import type { Logger } from "../../lib/log.ts";
 import { lookup } from "../../lib/presence.ts";
-import { storedEvent, type NotifyItem, type StoredEvent } from "../../lib/protocol.ts";
+import { MAX_PUSHED_MESSAGES, storedEvent, type NotifyItem, type PushedMessage, type StoredEvent } from "../../lib/protocol.ts";
 import type { MessageMetrics } from "./metrics.ts";
 
 export interface FanoutDeps {
@@ -79,17 +79,33 @@ export async function fanOutGroup(db: mysql.Pool, ev: Extract<StoredEvent, { kin
   return out;
 }
 
-/** Keeps only the newest notification per user (and per user and group): one push says "everything up to N". */
+/**
+ * One notification per user (and per user and group): one push says "everything up to N". The messages that
+ * ride along are merged in seq order; when one item lacks its message (an older event, a retried send) or there
+ * are too many, none ride along and the client pulls.
+ */
 export function coalesce(items: NotifyItem[]): NotifyItem[] {
   const byKey = new Map<string, NotifyItem>();
+  const msgs = new Map<string, PushedMessage[] | null>();
   for (const it of items) {
     const k = "group" in it ? `${it.userId}/${it.group}` : it.userId;
     const prev = byKey.get(k);
     const n = "group" in it ? it.groupSeq : it.seq;
     const p = prev === undefined ? -1 : "group" in prev ? prev.groupSeq : prev.seq;
     if (n > p) byKey.set(k, it);
+    if (!("group" in it)) {
+      const have = msgs.has(k) ? msgs.get(k) : [];
+      msgs.set(k, have === null || have === undefined || it.msgs === undefined ? null : [...have, ...it.msgs]);
+    }
   }
-  return [...byKey.values()];
+  return [...byKey].map(([k, it]) => {
+    if ("group" in it) return it;
+    const { msgs: _drop, ...bare } = it;
+    const list = msgs.get(k);
+    if (!list || list.length === 0 || list.length > MAX_PUSHED_MESSAGES) return bare;
+    const bySeq = new Map(list.map((m) => [m.seq, m]));
+    return { ...bare, msgs: [...bySeq.values()].sort((a, b) => a.seq - b.seq) };
+  });
 }
 
 export async function notify(d: Pick<FanoutDeps, "redis" | "internalToken" | "log" | "metrics">, items: NotifyItem[]): Promise<void> {
@@ -103,8 +119,9 @@ export async function notify(d: Pick<FanoutDeps, "redis" | "internalToken" | "lo
       perGateway.set(gw, list);
     }
   }
+  const requests = [...perGateway].flatMap(([gw, list]) => chunks(list).map((part) => [gw, part] as const));
   await Promise.all(
-    [...perGateway].map(async ([gw, list]) => {
+    requests.map(async ([gw, list]) => {
       try {
         const res = await request(`${gw}/internal/v1/notify`, {
           method: "POST",
@@ -124,6 +141,27 @@ export async function notify(d: Pick<FanoutDeps, "redis" | "internalToken" | "lo
   );
 }
 
+/** Keeps one notify request well under the gateway's body limit when messages ride along. */
+const NOTIFY_REQUEST_BYTES = 128 * 1024;
+
+function chunks(items: NotifyItem[]): NotifyItem[][] {
+  const out: NotifyItem[][] = [];
+  let cur: NotifyItem[] = [];
+  let bytes = 0;
+  for (const it of items) {
+    const size = 64 + ("msgs" in it && it.msgs ? it.msgs.reduce((n, m) => n + 96 + Buffer.byteLength(m.body), 0) : 0);
+    if (cur.length > 0 && bytes + size > NOTIFY_REQUEST_BYTES) {
+      out.push(cur);
+      cur = [];
+      bytes = 0;
+    }
+    cur.push(it);
+    bytes += size;
+  }
+  if (cur.length > 0) out.push(cur);
+  return out;
+}
+
 async function processBatch(d: FanoutDeps, batch: Array<Message<string, string, string, string>>): Promise<void> {
   const items: NotifyItem[] = [];
   const groups = new Map<string, Array<Extract<StoredEvent, { kind: "group" }> & { ts: number }>>();
@@ -136,7 +174,10 @@ async function processBatch(d: FanoutDeps, batch: Array<Message<string, string, 
     const ev = parsed.data;
     d.metrics.deliveryLag.observe((Date.now() - Number(m.timestamp)) / 1000);
     const ts = Number(m.timestamp);
-    if (ev.kind === "user") items.push({ userId: ev.receiver, seq: ev.seq, ts });
+    if (ev.kind === "user") {
+      const msgs = ev.body !== undefined && ev.ts !== undefined ? [{ seq: ev.seq, messageId: ev.messageId, from: ev.from, body: ev.body, ts: ev.ts }] : undefined;
+      items.push(msgs ? { userId: ev.receiver, seq: ev.seq, ts, msgs } : { userId: ev.receiver, seq: ev.seq, ts });
+    }
     else groups.set(ev.group, [...(groups.get(ev.group) ?? []), { ...ev, ts }]);
   }
   // Each group's events in order; different groups in parallel.

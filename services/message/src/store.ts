@@ -9,6 +9,7 @@ import { ApiError } from "../../lib/errors.ts";
 import type { IdGenerator } from "../../lib/ids.ts";
 import type { EventPublisher } from "../../lib/kafka.ts";
 import type { ConversationRef, PullResult, SendResult, StoredEvent, SyncResult, WireMessage } from "../../lib/protocol.ts";
+import { SendBatcher } from "./send-batch.ts";
 
 export interface StoreDeps {
   db: mysql.Pool;
@@ -56,7 +57,31 @@ async function existing(d: StoreDeps, from: string, cmid: string): Promise<{ ev:
 const knownUsers = new Set<string>();
 const KNOWN_USERS_MAX = 200_000;
 
+const knownUserSet = {
+  has: (u: string) => knownUsers.has(u),
+  add: (u: string) => {
+    if (knownUsers.size >= KNOWN_USERS_MAX) knownUsers.clear();
+    knownUsers.add(u);
+  },
+};
+
+/** One batcher per set of dependencies (one per process in production; tests may build several). */
+const batchers = new WeakMap<StoreDeps, SendBatcher>();
+
 export async function send(d: StoreDeps, from: string, cmid: string, to: ConversationRef, body: string): Promise<SendResult> {
+  if (to.kind === "user") {
+    let b = batchers.get(d);
+    if (!b) {
+      b = new SendBatcher(d, (s) => sendOne(d, s.from, s.cmid, { kind: "user", id: s.to }, s.body), knownUserSet);
+      batchers.set(d, b);
+    }
+    return b.submit({ from, cmid, to: to.id, body });
+  }
+  return sendOne(d, from, cmid, to, body);
+}
+
+/** Stores one send in its own transaction: group sends, and 1:1 sends of a batch that hit a retried one. */
+export async function sendOne(d: StoreDeps, from: string, cmid: string, to: ConversationRef, body: string): Promise<SendResult> {
   // No look-up before the insert: the unique key (sender, client message id) catches a retried send below.
   const messageId = d.ids.next();
   let ev: StoredEvent;
@@ -67,13 +92,13 @@ export async function send(d: StoreDeps, from: string, cmid: string, to: Convers
         if (!knownUsers.has(to.id)) {
           const [u] = await c.query<mysql.RowDataPacket[]>("SELECT 1 FROM users WHERE user_id = ?", [to.id]);
           if (u.length === 0) throw new ApiError("unknown_user", `no user ${to.id}`);
-          if (knownUsers.size >= KNOWN_USERS_MAX) knownUsers.clear();
-          knownUsers.add(to.id);
+          knownUserSet.add(to.id);
         }
-        await c.query("INSERT INTO messages (message_id, sender_id, client_msg_id, conversation_type, conversation_id, body) VALUES (?, ?, ?, 'user', ?, ?)", [messageId, from, cmid, to.id, body]);
+        const ts = Date.now();
+        await c.query("INSERT INTO messages (message_id, sender_id, client_msg_id, conversation_type, conversation_id, body, created_at) VALUES (?, ?, ?, 'user', ?, ?, ?)", [messageId, from, cmid, to.id, body, new Date(ts)]);
         const seq = await nextUserSeq(c, to.id);
         await c.query("INSERT INTO inbox (user_id, seq, message_id) VALUES (?, ?, ?)", [to.id, seq, messageId]);
-        return { kind: "user", messageId, from, receiver: to.id, seq } as const;
+        return { kind: "user", messageId, from, receiver: to.id, seq, body, ts } as const;
       }
       const [m] = await c.query<mysql.RowDataPacket[]>("SELECT 1 FROM group_members WHERE group_id = ? AND user_id = ?", [to.id, from]);
       if (m.length === 0) {
