@@ -139,7 +139,7 @@ describe("platform on AWS (stacks/aws-prod.yaml)", () => {
 
   it("groups every resource under a layer", () => {
     const layers = new Set(rs.map((r) => r.layer));
-    assert.deepEqual([...layers].sort(), ["cluster", "data", "gateway", "loadtest", "network", "services", "stack"]);
+    assert.deepEqual([...layers].sort(), ["cluster", "data", "gateway", "loadtest", "network", "observability", "services", "stack"]);
     assert.deepEqual(rs.filter((r) => r.layer === "stack").map((r) => r.type), ["pulumi:providers:aws"]);
   });
 });

@@ -10,16 +10,17 @@ import type * as k8s from "@pulumi/kubernetes";
 import type * as pulumi from "@pulumi/pulumi";
 import { AckCluster } from "./cluster/ack-cluster.ts";
 import { EksCluster } from "./cluster/eks-cluster.ts";
-import { DataTier } from "./data/data-tier.ts";
+import { DATA_NAMESPACE, DataTier } from "./data/data-tier.ts";
 import { IngressNginx } from "./gateway/ingress-nginx.ts";
 import { K6Operator } from "./loadtest/k6-operator.ts";
 import { SCENARIOS } from "./loadtest/scenarios.ts";
 import type { CloudName } from "./lib/regions.ts";
 import type { CloudSpec, KubernetesPlatformSpec } from "./lib/spec.ts";
+import { Monitoring } from "./observability/monitoring.ts";
 import { AlicloudNetwork } from "./network/alicloud-network.ts";
 import { AwsNetwork } from "./network/aws-network.ts";
 import { IpsecVpn } from "./network/ipsec-vpn.ts";
-import { ImServices } from "./services/im-services.ts";
+import { ImServices, SECRET_NAME } from "./services/im-services.ts";
 import { ServiceImages, type ImageService } from "./services/service-images.ts";
 
 interface NetworkFacts {
@@ -190,6 +191,20 @@ function workloads(
       endpoints: data.endpoints,
     },
     { providers: [k8sProvider] },
+  );
+  // The alert rules the local target loads, the dashboards, and the scrapes that feed both, in this cluster.
+  new Monitoring(
+    `${cloud}-monitoring`,
+    {
+      tenant: { platform: spec.name, cloud, region: c.region },
+      servicesNamespace: k.namespace,
+      dataNamespace: DATA_NAMESPACE,
+      endpoints: data.endpoints,
+      kafkaInCluster: c.data.kafka.mode === "strimzi",
+      secretName: SECRET_NAME,
+      provider: k8sProvider,
+    },
+    { providers: [k8sProvider], dependsOn: [services, data] },
   );
   return { cloud, network, services, data };
 }

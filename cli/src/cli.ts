@@ -255,6 +255,18 @@ export function buildProgram(sink: Sink): Command {
       sink({ data: r, text: m.renderRestore(r), exitCode: r.passed ? 0 : 1 });
     });
 
+  program
+    .command("doctor")
+    .description("daily health check: components, replication, firing alerts, backlog, disk, certificates; exits 1 naming what is broken")
+    .addOption(stackOption())
+    .option("--min-disk-free <percent>", "fail when a data filesystem has less free space than this (default 10)", positiveNumber)
+    .option("--max-backlog <n>", "fail when more stored messages wait for fan-out (default 1000)", positiveInt)
+    .action(async (opts: { stack: string; minDiskFree?: number; maxBacklog?: number }) => {
+      const m = await import("./commands/doctor/index.ts");
+      const r = await m.doctor(opts);
+      sink({ data: r, text: m.renderDoctor(r), exitCode: r.healthy ? 0 : 1 });
+    });
+
   const tools = program.command("tools").description("the tools the toolkit runs on, under .tools/");
   tools
     .command("install")

@@ -40,6 +40,8 @@ export const MESSAGES = {
     `tool "${tool}" is not installed (looked for ${path}): run "npx imctl tools install" (or "npm start")`,
   locked: (holder: string) => `another imctl workflow holds the lock on this target: ${holder}`,
   confirmReset: "reset deletes every local data directory (Redis, Kafka, MariaDB, Prometheus): pass --yes to confirm",
+  doctorKubernetes: (stack: string) =>
+    `--stack: got ${JSON.stringify(stack)}, a kubernetes stack; imctl doctor checks the local target only for now (on kubernetes, run the checks of runbooks/README.md with kubectl and Grafana)`,
   confirmDrill: (fault: string) => `drill run ${fault} injects a real fault into the platform: pass --yes to confirm`,
   confirmRestoreDrill: "drill restore destroys the platform's database and restores it from a fresh backup: pass --yes to confirm",
   drillUnhealthy: (what: string, detail: string) => `steady state not met, no fault injected: ${what} is unhealthy (${detail}); repair it first (imctl local up)`,

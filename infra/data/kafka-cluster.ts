@@ -12,6 +12,7 @@ import * as aws from "@pulumi/aws";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { DATA_TAINT } from "../cluster/eks-cluster.ts";
+import { KAFKA_METRICS_CONFIGMAP, KAFKA_METRICS_KEY } from "../observability/kafka-jmx.ts";
 
 export type KafkaPlacement =
   | { kind: "msk"; brokerType: string; subnetIds: pulumi.Input<string>[]; securityGroupId: pulumi.Input<string> }
@@ -195,6 +196,8 @@ export class KafkaCluster extends pulumi.ComponentResource {
             rack: { topologyKey: "topology.kubernetes.io/zone" },
             listeners: [{ name: "tls", port: 9093, type: "internal", tls: true }, { name: "plain", port: 9092, type: "internal", tls: false }],
             config: this.serverProperties(args),
+            // The JMX exporter with the local target's configuration, so the alert rules read the same series here.
+            metricsConfig: { type: "jmxPrometheusExporter", valueFrom: { configMapKeyRef: { name: KAFKA_METRICS_CONFIGMAP, key: KAFKA_METRICS_KEY } } },
           },
           entityOperator: { topicOperator: {}, template: { pod: { tolerations: toleration } } },
         },

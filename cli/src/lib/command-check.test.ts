@@ -4,9 +4,10 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { buildProgram } from "../cli.ts";
 import { REPO_ROOT } from "./paths.ts";
-import { checkCommandLine, commandLines } from "./command-check.ts";
+import { checkCommandLine, commandLines, parseCommandLine } from "./command-check.ts";
 
-const program = buildProgram(() => undefined);
+const build = () => buildProgram(() => undefined);
+const program = build();
 
 describe("imctl command lines in docs and CI", () => {
   it("knows good lines from bad ones", () => {
@@ -17,7 +18,20 @@ describe("imctl command lines in docs and CI", () => {
     assert.match(checkCommandLine(program, ["local"]) ?? "", /needs a subcommand/);
   });
 
-  it("every imctl command in the CI workflows, the runbooks and the README exists with the flags it uses", () => {
+  it("parses lines as imctl would, catching bad values, missing arguments and required options", async () => {
+    assert.equal(await parseCommandLine(build, ["local", "logs", "kafka-1", "-n", "500"]), null);
+    assert.equal(await parseCommandLine(build, ["doctor", "--json"]), null);
+    assert.match((await parseCommandLine(build, ["local", "logs"])) ?? "", /missing required argument 'component'/);
+    assert.match((await parseCommandLine(build, ["local", "logs", "kafka-1", "-n", "many"])) ?? "", /allowed: a whole number above 0/);
+    assert.match((await parseCommandLine(build, ["plan"])) ?? "", /required option '-s, --stack <name\|file>' not specified/);
+    assert.match((await parseCommandLine(build, ["local", "status", "extra"])) ?? "", /too many arguments/);
+    assert.match((await parseCommandLine(build, ["doctor", "--max-backlog"])) ?? "", /argument missing/);
+    assert.match((await parseCommandLine(build, ["local"])) ?? "", /needs a subcommand/);
+    assert.deepEqual(commandLines("npx imctl local up   # start or repair"), [["local", "up"]]);
+    assert.deepEqual(commandLines('`npx imctl rollout abort gateway --reason "a b"`'), [["rollout", "abort", "gateway", "--reason", "a b"]]);
+  });
+
+  it("every imctl command in the CI workflows, the runbooks and the README exists with the flags it uses", async () => {
     const files = [
       ...readdirSync(join(REPO_ROOT, ".github", "workflows")).map((f) => join(".github", "workflows", f)),
       ...readdirSync(join(REPO_ROOT, "runbooks")).map((f) => join("runbooks", f)),
@@ -26,7 +40,7 @@ describe("imctl command lines in docs and CI", () => {
     let checked = 0;
     for (const f of files) {
       for (const line of commandLines(readFileSync(join(REPO_ROOT, f), "utf8"))) {
-        const why = checkCommandLine(program, line);
+        const why = checkCommandLine(program, line) ?? (await parseCommandLine(build, line));
         assert.equal(why, null, `${f}: imctl ${line.join(" ")}: ${why}`);
         checked++;
       }

@@ -1,8 +1,10 @@
 /**
  * Checks an `imctl ...` command line against the CLI's own command table: the subcommands exist, and every
  * flag belongs to that command (or the program). Used to keep runbooks and CI workflows honest.
+ * `parseCommandLine` goes further: commander itself parses the line (arguments, option values, choices,
+ * required options) and stops before the command would run.
  */
-import type { Command, Option } from "commander";
+import { CommanderError, type Command, type Option } from "commander";
 
 /** Splits a shell-ish command line, honouring simple quotes. */
 export function words(line: string): string[] {
@@ -37,9 +39,48 @@ export function checkCommandLine(program: Command, args: string[]): string | nul
 /** Every `imctl ...` command line in a text (runbook, workflow), from `npx imctl`, `imctl` or `npm run imctl --`. */
 export function commandLines(text: string): string[][] {
   const out: string[][] = [];
-  for (const m of text.matchAll(/(?:npx\s+imctl|npm run imctl --|(?<![\w/-])imctl)\s+([^\n`|>&;)"]*)/g)) {
-    const w = words((m[1] ?? "").replace(/\$\{\{[^}]*\}\}/g, "X"));
+  for (const m of text.matchAll(/(?:npx\s+imctl|npm run imctl --|(?<![\w/-])imctl)\s+((?:"[^"\n]*"|[^\n`|>&;)"])*)/g)) {
+    // A shell comment ends the command line.
+    const w = words((m[1] ?? "").replace(/\$\{\{[^}]*\}\}/g, "X").replace(/(^|\s)#.*$/, ""));
     if (w.length > 0 && /^[a-z]/.test(w[0] ?? "")) out.push(w);
   }
   return out;
+}
+
+/** Thrown by the pre-action hook: the line parsed and the command would now run. */
+class ParsedLine extends Error {}
+
+function everyCommand(c: Command): Command[] {
+  return [c, ...c.commands.flatMap(everyCommand)];
+}
+
+/**
+ * Parses a command line with commander, exactly as imctl would, without running it. Returns null when the line is
+ * valid, or commander's error: a missing argument or required option, a value its parser rejects, a choice not
+ * allowed, an excess argument. `build` makes a fresh command table (commander keeps parsed state on it).
+ */
+export async function parseCommandLine(build: () => Command, args: string[]): Promise<string | null> {
+  const program = build();
+  let errors = "";
+  for (const c of everyCommand(program)) {
+    c.exitOverride();
+    c.configureOutput({ writeOut: () => undefined, writeErr: (s) => (errors += s), outputError: (s) => (errors += s) });
+  }
+  program.hook("preAction", () => {
+    throw new ParsedLine();
+  });
+  try {
+    await program.parseAsync(args, { from: "user" });
+  } catch (err) {
+    if (err instanceof ParsedLine) return null;
+    if (err instanceof CommanderError) {
+      if (err.exitCode === 0) return null; // --help, --version
+      // A command group given no subcommand prints its help as an error.
+      if (err.code === "commander.help") return `"${args.join(" ")}" needs a subcommand`;
+      return errors.trim().split("\n")[0] || err.message;
+    }
+    throw err;
+  }
+  // A command group without an action (e.g. `imctl local`) prints its help and returns.
+  return `"${args.join(" ")}" runs no command`;
 }

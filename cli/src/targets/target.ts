@@ -79,6 +79,23 @@ export interface ConfigSnapshot {
   persistedCaps: Record<string, number> | null;
 }
 
+/** A filesystem that holds the platform's data (doctor's disk check). */
+export interface DataFilesystem {
+  /** What lives there, e.g. "state dir /work/main/.imctl" or a volume's claim. */
+  what: string;
+  freeBytes: number;
+  sizeBytes: number;
+}
+
+/** A TLS endpoint the platform serves, whose certificate must not expire unnoticed (doctor's certificate check). */
+export interface TlsEndpoint {
+  name: string;
+  host: string;
+  port: number;
+  /** SNI name when it differs from `host`. */
+  servername?: string;
+}
+
 export interface Target {
   readonly kind: TargetKind;
   /** The stack file the target was brought up from. */
@@ -98,6 +115,10 @@ export interface Target {
   query(promql: string): Promise<Sample[]>;
   /** Prometheus range query, `stepSeconds` apart. */
   queryRange(promql: string, startUnix: number, endUnix: number, stepSeconds: number): Promise<Series[]>;
+  /** Filesystems holding the platform's data: the state directory locally, the data volumes on kubernetes. */
+  dataFilesystems(): Promise<DataFilesystem[]>;
+  /** TLS endpoints whose certificates must stay valid; empty when the target serves none (the local target). */
+  tlsEndpoints(): Promise<TlsEndpoint[]>;
   /** Drills: what a fault would hit now (the current Redis primary, the busiest broker or gateway); touches nothing. */
   planFault(spec: FaultSpec): Promise<FaultPlan>;
   /** Drills: injects a planned fault; the handle's `restore()` undoes it and brings the platform back (idempotent). */

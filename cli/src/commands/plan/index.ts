@@ -58,7 +58,7 @@ export interface PlanResult {
   notes: string[];
 }
 
-const LAYER_ORDER = ["stack", "network", "cluster", "gateway", "data", "services", "loadtest"];
+const LAYER_ORDER = ["stack", "network", "cluster", "gateway", "data", "services", "observability", "loadtest"];
 
 export async function plan(opts: PlanOptions): Promise<PlanResult> {
   const file = resolveStack(opts.stack);

@@ -9,7 +9,7 @@ describe("imctl plan", () => {
     assert.deepEqual(r.clouds, ["aws", "alicloud"]);
     for (const x of r.resources) assert.deepEqual(Object.keys(x).sort(), ["custom", "layer", "name", "type"]);
     const layers = new Set(r.resources.map((x) => x.layer));
-    for (const l of ["network", "cluster", "gateway", "data", "services"]) assert.ok(layers.has(l), l);
+    for (const l of ["network", "cluster", "gateway", "data", "services", "observability"]) assert.ok(layers.has(l), l);
     assert.ok(r.resources.some((x) => x.type === "im:network:IpsecVpn" && x.layer === "network"));
     assert.deepEqual(r.policyViolations, []);
     assert.deepEqual(r.cidrPlan.map((c) => [c.cloud, c.appCidr, c.dataVpcCidr]), [["aws", "10.0.0.0/16", "172.16.0.0/16"], ["alicloud", "10.1.0.0/16", "192.168.0.0/16"]]);

@@ -3,7 +3,8 @@
  * the local Prometheus for metrics.
  */
 import { withLock } from "../../lib/lock.ts";
-import type { Edge, HealthReport, Instance, Sample, Series, ServiceName, Target } from "../target.ts";
+import type { DataFilesystem, Edge, HealthReport, Instance, Sample, Series, ServiceName, Target, TlsEndpoint } from "../target.ts";
+import { localTlsEndpoints, stateDirFilesystem } from "./host.ts";
 import { serviceInstances } from "./components/services.ts";
 import { databaseRestoreDrill } from "./backup.ts";
 import { injectLocalFault, planLocalFault } from "./faults.ts";
@@ -101,6 +102,14 @@ export class LocalTarget implements Target {
 
   databaseRestoreDrill(progress: (line: string) => void): Promise<DatabaseRestoreResult> {
     return databaseRestoreDrill(this.stack, progress);
+  }
+
+  dataFilesystems(): Promise<DataFilesystem[]> {
+    return stateDirFilesystem(this.ctx.dir);
+  }
+
+  tlsEndpoints(): Promise<TlsEndpoint[]> {
+    return localTlsEndpoints();
   }
 
   private async prometheus(path: "query" | "query_range", params: Record<string, string>): Promise<{ data?: { result?: unknown } }> {

@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Admin } from "@platformatic/kafka";
 import { execa } from "execa";
+import { KAFKA_JMX_EXPORTER_CONFIG } from "../../../../../infra/observability/kafka-jmx.ts";
 import { waitFor } from "../../../lib/wait.ts";
 import { logFile, type LocalComponent, type LocalContext } from "../context.ts";
 
@@ -36,19 +37,8 @@ logger.started.name = kafka.server.KafkaRaftServer
 logger.started.level = INFO
 `;
 
-// The JMX exporter's default naming, limited to the MBeans the alert rules and dashboards read.
-const JMX_EXPORTER = `lowercaseOutputName: true
-lowercaseOutputLabelNames: true
-includeObjectNames:
-  - "kafka.server:type=ReplicaManager,*"
-  - "kafka.server:type=BrokerTopicMetrics,*"
-  - "kafka.server:type=KafkaServer,*"
-  - "kafka.controller:type=KafkaController,*"
-  - "kafka.network:type=RequestMetrics,name=TotalTimeMs,*"
-  - "kafka.log:type=LogFlushStats,*"
-  - "java.lang:type=Memory"
-  - "java.lang:type=GarbageCollector,*"
-`;
+// The JMX exporter's configuration is shared with the kubernetes target: the alert rules read the same series on both.
+const JMX_EXPORTER = KAFKA_JMX_EXPORTER_CONFIG;
 
 function brokerProperties(ctx: LocalContext, i: number, dataDir: string): string {
   const p = ctx.spec.local.ports;
