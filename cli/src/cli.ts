@@ -267,6 +267,97 @@ export function buildProgram(sink: Sink): Command {
       sink({ data: r, text: m.renderDoctor(r), exitCode: r.healthy ? 0 : 1 });
     });
 
+  const rollout = program.command("rollout").description("canary releases with metric analysis and automatic rollback");
+  const rolloutTarget = (c: Command) =>
+    c
+      .addOption(new Option("-t, --target <target>", "where the service runs").choices(["local", "kubernetes"]).default("local"))
+      .addOption(stackOption())
+      .option("--namespace <ns>", "kubernetes: namespace of the IM services", "im")
+      .option("--context <name>", "kubernetes: kubeconfig context (default: the current one)")
+      .option("--prometheus <url>", "kubernetes: Prometheus base URL for the analysis")
+      .option("--image-repo <repo>", "kubernetes: image repository of the services, e.g. registry.example.com/im");
+  type RolloutOpts = { target: string; stack: string; namespace?: string; context?: string; prometheus?: string; imageRepo?: string };
+  const progress = (line: string) => process.stderr.write(`${line}\n`);
+  const rolloutExit = (phase: string) => (phase === "Aborted" ? 1 : 0);
+  rolloutTarget(
+    rollout
+      .command("start")
+      .description("start a canary of <service> on --version and run its steps in the foreground (default: 10 %, 30 %, 100 %, each analysed)")
+      .argument("<service>", "gateway, message or user-center")
+      .requiredOption("--version <v>", "the new version (image tag; on the local target the SERVICE_VERSION label)")
+      .option("--strategy <file>", "steps as YAML or JSON (runbooks/canary-release.md); default: the seed's 10/30/100 with analysis")
+      .option("-e, --env <NAME=value...>", "extra environment of the canary instances (a setting the new version starts with)"),
+  ).action(async (service: string, opts: RolloutOpts & { version: string; strategy?: string; env?: string[] }) => {
+    const m = await import("./commands/rollout/index.ts");
+    const r = await m.start(service, { ...opts, progress });
+    sink({ data: r, text: m.renderStatus(r), exitCode: rolloutExit(r.phase) });
+  });
+  rolloutTarget(rollout.command("resume").description("continue a rollout whose imctl was killed (runs its controller here)").argument("<service>", "gateway, message or user-center")).action(
+    async (service: string, opts: RolloutOpts) => {
+      const m = await import("./commands/rollout/index.ts");
+      const r = await m.resume(service, { ...opts, progress });
+      sink({ data: r, text: m.renderStatus(r), exitCode: rolloutExit(r.phase) });
+    },
+  );
+  rolloutTarget(
+    rollout
+      .command("status")
+      .description("phase, step, canary weight, last measurements and the picture of a service's rollout")
+      .argument("<service>", "gateway, message or user-center")
+      .option("-w, --watch", "follow it until it is Promoted or Aborted (changes on stderr)"),
+  ).action(async (service: string, opts: RolloutOpts & { watch?: boolean }) => {
+    const m = await import("./commands/rollout/index.ts");
+    const r = await m.status(service, { ...opts, progress });
+    sink({ data: r, text: m.renderStatus(r), exitCode: 0 });
+  });
+  rolloutTarget(
+    rollout
+      .command("promote")
+      .description("step past the current pause or analysis (--full: straight to 100 %)")
+      .argument("<service>", "gateway, message or user-center")
+      .option("--full", "skip every remaining step and promote now"),
+  ).action(async (service: string, opts: RolloutOpts & { full?: boolean }) => {
+    const m = await import("./commands/rollout/index.ts");
+    const r = await m.promote(service, { ...opts, progress });
+    sink({ data: r, text: m.renderStatus(r), exitCode: 0 });
+  });
+  rolloutTarget(rollout.command("pause").description("hold the rollout at its current weight until promoted").argument("<service>", "gateway, message or user-center")).action(
+    async (service: string, opts: RolloutOpts) => {
+      const m = await import("./commands/rollout/index.ts");
+      const r = await m.pause(service, { ...opts, progress });
+      sink({ data: r, text: m.renderStatus(r), exitCode: 0 });
+    },
+  );
+  rolloutTarget(
+    rollout
+      .command("abort")
+      .description("traffic back to stable, canary drained and scaled down, reason recorded")
+      .argument("<service>", "gateway, message or user-center")
+      .option("--reason <text>", "why, for the audit log"),
+  ).action(async (service: string, opts: RolloutOpts & { reason?: string }) => {
+    const m = await import("./commands/rollout/index.ts");
+    const r = await m.abort(service, { ...opts, progress });
+    sink({ data: r, text: m.renderStatus(r), exitCode: 0 });
+  });
+  rolloutTarget(
+    rollout
+      .command("undo")
+      .description("put the stable instances back on the release before the last promotion (asks for --yes)")
+      .argument("<service>", "gateway, message or user-center")
+      .option("-y, --yes", "confirm replacing the stable instances"),
+  ).action(async (service: string, opts: RolloutOpts & { yes?: boolean }) => {
+    const m = await import("./commands/rollout/index.ts");
+    const r = await m.undo(service, { ...opts, progress });
+    sink({ data: r, text: m.renderUndo(r), exitCode: 0 });
+  });
+  rolloutTarget(rollout.command("history").description("past rollouts of a service and the audit log of every transition").argument("<service>", "gateway, message or user-center")).action(
+    async (service: string, opts: RolloutOpts) => {
+      const m = await import("./commands/rollout/index.ts");
+      const r = await m.history(service, opts);
+      sink({ data: r, text: m.renderHistory(r), exitCode: 0 });
+    },
+  );
+
   const tools = program.command("tools").description("the tools the toolkit runs on, under .tools/");
   tools
     .command("install")

@@ -40,6 +40,23 @@ export const MESSAGES = {
     `tool "${tool}" is not installed (looked for ${path}): run "npx imctl tools install" (or "npm start")`,
   locked: (holder: string) => `another imctl workflow holds the lock on this target: ${holder}`,
   confirmReset: "reset deletes every local data directory (Redis, Kafka, MariaDB, Prometheus): pass --yes to confirm",
+  unknownService: (name: string) => `unknown service "${name}": allowed are gateway, message, user-center`,
+  rolloutLocalUnsupported: (service: string) =>
+    `service "${service}": the local target runs canaries of the gateway only for now (user-center has no weighted upstream in nginx, message is reached through the gateways' MESSAGE_URLS); allowed: gateway, or the kubernetes target`,
+  rolloutInProgress: (service: string, phase: string, step: string, version: string) =>
+    `a rollout of ${service} is already in progress (${phase}, step ${step}, version ${version}): promote, abort or resume it first (imctl rollout status ${service})`,
+  rolloutNone: (service: string) => `no rollout of ${service} is in progress: start one with "imctl rollout start ${service} --version <v>"`,
+  rolloutVersion: (value: string) => `--version: got ${JSON.stringify(value)}; allowed: an image tag of letters, digits, '.', '_' and '-' (at most 128, starting with a letter or digit)`,
+  rolloutSameVersion: (service: string, version: string) => `--version: got ${JSON.stringify(version)}; it is already the stable version of ${service}: allowed: a different version`,
+  rolloutEnv: (value: string) => `--env: got ${JSON.stringify(value)}; allowed: NAME=value with an upper-case NAME`,
+  rolloutRefused: (action: string, service: string, why: string) => `cannot ${action} the rollout of ${service}: ${why}`,
+  rolloutControllerRunning: (service: string, pid: number, since: string) =>
+    `the rollout of ${service} is being run by imctl pid ${pid} (since ${since}): use promote, pause or abort from here, or stop that process first`,
+  strategyWeight: (source: string, path: string, value: unknown) => `${source}: ${path}.setWeight: got ${JSON.stringify(value)}; allowed: a whole number from 0 to 100`,
+  strategyNever100: (source: string, last: number | undefined) =>
+    `${source}: steps: the last setWeight is ${last ?? "missing"}; allowed: steps whose last setWeight is 100 (a rollout must reach 100 %)`,
+  strategyStep: (source: string, path: string, value: unknown) => `${source}: ${path}: got ${JSON.stringify(value)}; allowed: one of setWeight, pause, analysis`,
+  rolloutNothingToUndo: (service: string) => `no earlier release of ${service} to go back to: undo restores the release before the last promotion`,
   doctorKubernetes: (stack: string) =>
     `--stack: got ${JSON.stringify(stack)}, a kubernetes stack; imctl doctor checks the local target only for now (on kubernetes, run the checks of runbooks/README.md with kubectl and Grafana)`,
   confirmDrill: (fault: string) => `drill run ${fault} injects a real fault into the platform: pass --yes to confirm`,

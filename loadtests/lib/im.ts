@@ -20,6 +20,8 @@ interface Pending {
   t0: number;
   kind: string;
   onOk?: (result: Record<string, unknown>) => void;
+  /** Called instead of counting an error: the request's owner decides (a send retries, a pull starts over). */
+  onErr?: (code: string) => void;
 }
 
 interface Handlers {
@@ -28,6 +30,9 @@ interface Handlers {
 }
 
 const REQUEST_TIMEOUT_MS = 10_000;
+/** How long a send keeps retrying (same client message id) across reconnects and unavailable services. */
+const SEND_RETRY_MS = 30_000;
+const RETRIABLE = new Set(["not_connected", "disconnected", "timeout", "unavailable", "internal"]);
 
 export class ImSession {
   private ws: WebSocket | null = null;
@@ -41,6 +46,9 @@ export class ImSession {
   private readonly gpulling = new Set<string>();
   private closing = false;
   private sweeper: number | null = null;
+  /** Sends waiting for the next hello (issued while the connection was down). */
+  private waiting: Array<() => void> = [];
+  private cmidSeq = 0;
   open = false;
   userId = "";
 
@@ -58,6 +66,13 @@ export class ImSession {
     };
     ws.onclose = () => {
       this.open = false;
+      // Requests in flight on this socket get no answer now: their owners retry after the reconnect.
+      const lost = [...this.pending.values()];
+      this.pending.clear();
+      for (const p of lost) {
+        if (p.onErr) p.onErr("disconnected");
+        else if (!this.closing) requestErrors.add(1, { kind: p.kind, error: "disconnected" });
+      }
       if (this.closing) {
         if (this.sweeper !== null) clearInterval(this.sweeper);
         return;
@@ -73,20 +88,22 @@ export class ImSession {
         for (const [rid, p] of this.pending) {
           if (now - p.t0 > REQUEST_TIMEOUT_MS) {
             this.pending.delete(rid);
-            requestErrors.add(1, { kind: p.kind, error: "timeout" });
+            if (p.onErr) p.onErr("timeout");
+            else requestErrors.add(1, { kind: p.kind, error: "timeout" });
           }
         }
       }, 1000);
     }
   }
 
-  private request(frame: Record<string, unknown>, onOk?: (r: Record<string, unknown>) => void): void {
+  private request(frame: Record<string, unknown>, onOk?: (r: Record<string, unknown>) => void, onErr?: (code: string) => void): void {
     if (!this.ws || !this.open) {
-      requestErrors.add(1, { kind: String(frame.t), error: "not_connected" });
+      if (onErr) onErr("not_connected");
+      else requestErrors.add(1, { kind: String(frame.t), error: "not_connected" });
       return;
     }
     const rid = String(++this.rid);
-    this.pending.set(rid, { t0: Date.now(), kind: String(frame.t), onOk });
+    this.pending.set(rid, { t0: Date.now(), kind: String(frame.t), onOk, onErr });
     this.ws.send(JSON.stringify({ ...frame, rid }));
   }
 
@@ -97,6 +114,7 @@ export class ImSession {
         this.open = true;
         this.userId = String(f.userId);
         this.h.onOpen?.(this);
+        for (const retry of this.waiting.splice(0)) retry();
         this.pull(); // after a reconnect: catch up
         for (const g of this.cursors.keys()) this.gpull(g);
         return;
@@ -113,7 +131,8 @@ export class ImSession {
         const rid = f.rid === undefined ? undefined : String(f.rid);
         const p = rid === undefined ? undefined : this.pending.get(rid);
         if (rid !== undefined) this.pending.delete(rid);
-        requestErrors.add(1, { kind: p?.kind ?? "unsolicited", error: String(f.error) });
+        if (p?.onErr) p.onErr(String(f.error));
+        else requestErrors.add(1, { kind: p?.kind ?? "unsolicited", error: String(f.error) });
         return;
       }
       case "notify":
@@ -131,7 +150,22 @@ export class ImSession {
   /** Sends; `onAck` runs once the platform acknowledged it (stored durably and on Kafka). */
   send(to: { kind: "user" | "group"; id: string }, body: string, onAck?: () => void): void {
     sentMessages.add(1);
-    this.request({ t: "send", cmid: `${this.userId}-${Date.now().toString(36)}-${this.rid + 1}`, to, body }, () => onAck?.());
+    // Like services/lib/client: retried with the same client message id across a gateway's drain (reconnect)
+    // and unavailable services until SEND_RETRY_MS; the platform stores it once.
+    const cmid = `${this.userId || "u"}-${Date.now().toString(36)}-${++this.cmidSeq}`;
+    const deadline = Date.now() + SEND_RETRY_MS;
+    const attempt = (): void => {
+      if (!this.open) {
+        if (Date.now() > deadline) requestErrors.add(1, { kind: "send", error: "not_connected" });
+        else this.waiting.push(attempt);
+        return;
+      }
+      this.request({ t: "send", cmid, to, body }, () => onAck?.(), (code) => {
+        if (RETRIABLE.has(code) && Date.now() < deadline) setTimeout(attempt, 100 + Math.random() * 200);
+        else requestErrors.add(1, { kind: "send", error: code });
+      });
+    };
+    attempt();
   }
 
   private deliver(m: Delivered, fromInbox: boolean): void {
@@ -156,7 +190,17 @@ export class ImSession {
         this.pullAgain = false;
         this.pull();
       }
-    });
+    }, (code) => this.pullFailed(code, () => {
+      this.pulling = false;
+    }, () => this.pull()));
+  }
+
+  /** A failed pull must not wedge the session: the next hello pulls after a disconnect, otherwise retry soon. */
+  private pullFailed(code: string, reset: () => void, again: () => void): void {
+    reset();
+    if (code === "disconnected" || code === "not_connected") return;
+    requestErrors.add(1, { kind: "pull", error: code });
+    setTimeout(again, 500);
   }
 
   /** Follows a read-diffusion group's timeline from `from` (the group seq the member joined at). */
@@ -172,7 +216,7 @@ export class ImSession {
       for (const m of msgs) this.deliver(m, false);
       this.gpulling.delete(group);
       if (msgs.length === 200) this.gpull(group);
-    });
+    }, (code) => this.pullFailed(code, () => this.gpulling.delete(group), () => this.gpull(group)));
   }
 
   close(): void {

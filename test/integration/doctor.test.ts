@@ -1,6 +1,7 @@
 /**
  * `imctl doctor` against a real local platform: green and exit 0 when healthy; after one Kafka broker is killed it
- * exits 1 and names that broker; green again once `imctl local up` restarted it. Also holds the metric catalog
+ * exits 1 and names that broker, and the KafkaBrokerDown alert fires on the real series; green again once
+ * `imctl local up` restarted it. Also holds the metric catalog
  * (what the alert rules and dashboards read) to what this platform's Prometheus really has.
  */
 import assert from "node:assert/strict";
@@ -23,15 +24,19 @@ async function doctor() {
   return { exitCode: r.exitCode, stderr: r.stderr, report: doctorJson.parse(JSON.parse(r.stdout)) };
 }
 
-/** Polls `doctor` until it is healthy (bounded): Prometheus needs a scrape and a rule evaluation to see a repair. */
-async function healthyDoctor(timeoutMs: number) {
+type DoctorRun = Awaited<ReturnType<typeof doctor>>;
+
+/** Polls `doctor` until `done` (bounded): Prometheus needs scrapes and rule evaluations to see a change. */
+async function doctorUntil(done: (d: DoctorRun) => boolean, timeoutMs: number): Promise<DoctorRun> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const d = await doctor();
-    if (d.exitCode === 0 || Date.now() > deadline) return d;
+    if (done(d) || Date.now() > deadline) return d;
     await new Promise((r) => setTimeout(r, 2000));
   }
 }
+
+const healthyDoctor = (timeoutMs: number) => doctorUntil((d) => d.exitCode === 0, timeoutMs);
 
 describe("imctl doctor on the local target", () => {
   before(async () => {
@@ -85,6 +90,14 @@ describe("imctl doctor on the local target", () => {
     assert.equal(text.exitCode, 1);
     assert.match(text.stdout, /doctor: NOT healthy: \d+ failing: .*kafka-2/);
     assert.match(text.stdout, /^ {2}- kafka-2: /m);
+
+    // The alert rules on the real series: KafkaBrokerDown fires for that broker's JMX endpoint (for: 30s), and doctor
+    // reports it as a failing critical alert.
+    const jmx = `${p.spec.local.bindAddress}:${p.spec.local.ports.kafkaJmx + 1}`;
+    const alerted = await doctorUntil((d) => (d.report.checks.find((c) => c.name === "firing-alerts")?.detail ?? "").includes(`KafkaBrokerDown(${jmx}) critical`), 120_000);
+    const alerts = alerted.report.checks.find((c) => c.name === "firing-alerts");
+    assert.equal(alerts?.status, "fail", alerts?.detail);
+    assert.ok(alerts?.detail.includes(`KafkaBrokerDown(${jmx}) critical`), alerts?.detail);
 
     const up = await p.run("local", "up");
     assert.equal(up.exitCode, 0, up.stderr.split("\n").slice(-10).join("\n"));

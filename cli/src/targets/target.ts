@@ -96,6 +96,67 @@ export interface TlsEndpoint {
   servername?: string;
 }
 
+/** The canary track of a service as a rollout sees it. */
+export interface CanaryStatus {
+  /** The version the stable track runs. */
+  stableVersion: string;
+  /** The canary's version, or null when the service has no canary. */
+  version: string | null;
+  replicas: number;
+  ready: number;
+  /** Percent of new connections (requests) sent to the canary. */
+  weight: number;
+}
+
+/** A version to run: the image tag (kubernetes) or the SERVICE_VERSION label (local), and extra environment. */
+export interface ReleaseSpec {
+  version: string;
+  /** Extra environment of the new version's instances, e.g. a setting it must be started with. Default none. */
+  env: Record<string, string>;
+}
+
+/**
+ * Progressive delivery of one service (`imctl rollout`): a second set of instances on the new version beside
+ * the stable ones, and the share of traffic they get. Every step is idempotent, so a resumed rollout may repeat it.
+ */
+export interface CanaryTrack {
+  /** Throws a UserError when the target cannot run a canary of `service`; changes nothing. */
+  supports(service: ServiceName): void;
+  status(service: ServiceName): Promise<CanaryStatus>;
+  /** Starts (or updates) `replicas` canary instances on `release` at weight 0; resolves once they are ready. */
+  deploy(service: ServiceName, release: ReleaseSpec, replicas: number, progress: (line: string) => void): Promise<void>;
+  /** Sends `weight` percent (0 to 100) of new connections to the canary. Established WebSockets stay where they are. */
+  setWeight(service: ServiceName, weight: number): Promise<void>;
+  /**
+   * Weight 0, then the canary instances stopped: gateways drain (clients are told to reconnect, land on the
+   * stable instances and pull, so nothing is lost). Used by abort.
+   */
+  remove(service: ServiceName, progress: (line: string) => void): Promise<void>;
+  /** The canary's release becomes the stable one (stable instances replaced with drain), then the canary is removed. */
+  promote(service: ServiceName, progress: (line: string) => void): Promise<void>;
+  /** Puts the stable track back on the release before the last promotion (`imctl rollout undo`); returns it. */
+  undo(service: ServiceName, progress: (line: string) => void): Promise<ReleaseSpec>;
+}
+
+/** A gateway instance's egress bandwidth cap (bandwidth workflow). */
+export interface GatewayCap {
+  instance: string;
+  /** The cap the instance enforces now, bytes per second. */
+  bytesPerSecond: number;
+}
+
+/**
+ * What `imctl bandwidth upgrade` backs up before it changes capacity, and restores on rollback: the live caps and
+ * whatever the target persists so a restarted instance keeps its cap.
+ */
+export interface ConfigSnapshot {
+  takenAt: string;
+  target: TargetKind;
+  gatewayCaps: GatewayCap[];
+  /** Caps recorded for restarts, by instance (null: none recorded, the stack's value applies). */
+  persistedCaps: Record<string, number> | null;
+}
+
 export interface Target {
   readonly kind: TargetKind;
   /** The stack file the target was brought up from. */
@@ -115,6 +176,8 @@ export interface Target {
   query(promql: string): Promise<Sample[]>;
   /** Prometheus range query, `stepSeconds` apart. */
   queryRange(promql: string, startUnix: number, endUnix: number, stepSeconds: number): Promise<Series[]>;
+  /** Rollouts: the canary tracks of the services (progressive delivery). */
+  canary(): CanaryTrack;
   /** Filesystems holding the platform's data: the state directory locally, the data volumes on kubernetes. */
   dataFilesystems(): Promise<DataFilesystem[]>;
   /** TLS endpoints whose certificates must stay valid; empty when the target serves none (the local target). */

@@ -11,6 +11,7 @@ import { parseKeyRing } from "../../lib/tokens.ts";
 import { EgressLimiter } from "./egress.ts";
 import { Gateway, openFileLimit } from "./gateway.ts";
 import { gatewayMetrics } from "./metrics.ts";
+import { FaultyUpstream } from "./faults.ts";
 import { MessageUpstream } from "./upstream.ts";
 
 // Descriptors kept free for the listener, Redis, the message-service pool, logs and notifications.
@@ -28,6 +29,9 @@ const schema = baseConfig.extend(redisConfig.shape).extend(tokenConfig.shape).ex
   DRAIN_SECONDS: intFrom(1, 3600).default(10),
   /** Egress cap of this instance in bytes per second (the bandwidth workflow raises it). */
   EGRESS_BYTES_PER_SECOND: intFrom(1024, 100 * 1024 * 1024 * 1024).default(100 * 1024 * 1024),
+  /** Fault knobs for canary tests (faults.ts): extra latency and a failure rate on sends. Off by default. */
+  GATEWAY_FAULT_LATENCY_MS: intFrom(0, 60_000).default(0),
+  GATEWAY_FAULT_FAIL_RATE: z.coerce.number().min(0).max(1).default(0),
 });
 
 const egressBody = z.object({ bytesPerSecond: z.number().int().min(1024).max(100 * 1024 ** 3) }).strict();
@@ -39,7 +43,8 @@ runService("gateway", async () => {
   const gm = gatewayMetrics(metrics);
   const redis = createRedisCluster(cfg.REDIS_NODES, { nodeTimeoutMs: cfg.REDIS_NODE_TIMEOUT_MS });
   redis.on("error", (err: Error) => log.warn({ err: err.message }, "redis"));
-  const upstream = new MessageUpstream(cfg.MESSAGE_URLS, cfg.INTERNAL_TOKEN);
+  const faults = { latencyMs: cfg.GATEWAY_FAULT_LATENCY_MS, failRate: cfg.GATEWAY_FAULT_FAIL_RATE };
+  const upstream = faults.latencyMs > 0 || faults.failRate > 0 ? new FaultyUpstream(cfg.MESSAGE_URLS, cfg.INTERNAL_TOKEN, faults) : new MessageUpstream(cfg.MESSAGE_URLS, cfg.INTERNAL_TOKEN);
   const limit = openFileLimit();
   const maxConnections = cfg.MAX_CONNECTIONS > 0 ? cfg.MAX_CONNECTIONS : Math.max(100, (limit ?? 20_000) - RESERVED_FDS);
   const gateway = new Gateway({

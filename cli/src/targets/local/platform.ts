@@ -92,7 +92,7 @@ function readJson<T>(file: string): T | undefined {
   return JSON.parse(readFileSync(file, "utf8")) as T;
 }
 
-function saveState(ctx: LocalContext): void {
+export function saveState(ctx: LocalContext): void {
   mkdirSync(ctx.dir, { recursive: true });
   writeFileSync(stateFile(ctx.dir), JSON.stringify(ctx.state, null, 2));
 }

@@ -3,7 +3,7 @@
  * the local Prometheus for metrics.
  */
 import { withLock } from "../../lib/lock.ts";
-import type { DataFilesystem, Edge, HealthReport, Instance, Sample, Series, ServiceName, Target, TlsEndpoint } from "../target.ts";
+import type { CanaryTrack, DataFilesystem, Edge, HealthReport, Instance, Sample, Series, ServiceName, Target, TlsEndpoint } from "../target.ts";
 import { localTlsEndpoints, stateDirFilesystem } from "./host.ts";
 import { serviceInstances } from "./components/services.ts";
 import { databaseRestoreDrill } from "./backup.ts";
@@ -12,6 +12,7 @@ import type { DatabaseRestoreResult, FaultHandle, FaultPlan, FaultSpec } from ".
 import * as bandwidth from "./bandwidth.ts";
 import type { ConfigSnapshot, GatewayCap } from "../target.ts";
 import { localContext, lockFile, status } from "./platform.ts";
+import { LocalCanaryTrack } from "./canary.ts";
 import type { LocalContext } from "./context.ts";
 
 export class LocalTarget implements Target {
@@ -110,6 +111,10 @@ export class LocalTarget implements Target {
 
   tlsEndpoints(): Promise<TlsEndpoint[]> {
     return localTlsEndpoints();
+  }
+
+  canary(): CanaryTrack {
+    return new LocalCanaryTrack(this.ctx);
   }
 
   private async prometheus(path: "query" | "query_range", params: Record<string, string>): Promise<{ data?: { result?: unknown } }> {

@@ -9,6 +9,7 @@ import { logFile, type LocalComponent, type LocalContext } from "../context.ts";
 import { kafkaBootstrap } from "./kafka.ts";
 import { nginxPaths, readPool, setGatewayPool } from "./nginx.ts";
 import type { Backend } from "../nginx-config.ts";
+import { canaryInstances, readRelease, type CanaryInstance, type Release } from "../canary-instances.ts";
 
 export type ServiceName = "gateway" | "message" | "user-center";
 
@@ -18,7 +19,8 @@ const SERVICES: Array<{ name: ServiceName; spec: "gateway" | "message" | "userCe
   { name: "gateway", spec: "gateway" },
 ];
 
-const VERSION = (JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")) as { version: string }).version;
+/** The version of this checkout: what stable instances run until a rollout promotes another. */
+export const VERSION = (JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")) as { version: string }).version;
 
 export interface ServiceInstance {
   id: string;
@@ -37,12 +39,15 @@ export function serviceInstances(ctx: Pick<LocalContext, "spec">): ServiceInstan
   return out;
 }
 
-/** The environment every service instance gets (validated by the service at start-up). */
-export function serviceEnv(ctx: LocalContext, inst: ServiceInstance): Record<string, string> {
+/**
+ * The environment every service instance gets (validated by the service at start-up). `release` is the version
+ * (and extra environment) it runs: by default the promoted release of the service, if a rollout recorded one.
+ */
+export function serviceEnv(ctx: LocalContext, inst: ServiceInstance, release: Release | undefined = readRelease(ctx, inst.service)): Record<string, string> {
   const s = ctx.secrets;
   const messages = serviceInstances(ctx).filter((x) => x.service === "message");
   return {
-    SERVICE_VERSION: VERSION,
+    SERVICE_VERSION: release?.version ?? VERSION,
     INSTANCE_ID: inst.id,
     NODE_ID: String(inst.nodeId),
     HOST: ctx.host,
@@ -63,6 +68,7 @@ export function serviceEnv(ctx: LocalContext, inst: ServiceInstance): Record<str
     MESSAGE_URLS: messages.map((m) => `http://${ctx.host}:${m.port}`).join(","),
     GROUP_WRITE_DIFFUSION_MAX: String(ctx.spec.messaging.groupWriteDiffusionMax),
     ...gatewayEgress(ctx, inst),
+    ...release?.env,
   };
 }
 
@@ -73,8 +79,14 @@ function gatewayEgress(ctx: LocalContext, inst: ServiceInstance): Record<string,
   return cap === undefined ? {} : { EGRESS_BYTES_PER_SECOND: String(cap) };
 }
 
+/** Stable instances, then the canary instances of a rollout in progress (so up, status and down see them). */
 export function serviceComponents(ctx: LocalContext): LocalComponent[] {
-  return serviceInstances(ctx).map((inst) => ({
+  return [...serviceInstances(ctx), ...canaryInstances(ctx)].map((inst) => instanceComponent(ctx, inst));
+}
+
+/** One service instance as a local component; a canary instance runs its canary release. */
+export function instanceComponent(ctx: LocalContext, inst: ServiceInstance | CanaryInstance): LocalComponent {
+  return {
     id: inst.id,
     group: "services" as const,
     tools: [],
@@ -88,7 +100,7 @@ export function serviceComponents(ctx: LocalContext): LocalComponent[] {
         bin: process.execPath,
         args: ["--import", "tsx", join(REPO_ROOT, "services", inst.service, "src", "main.ts")],
         cwd: REPO_ROOT,
-        env: serviceEnv(c, inst),
+        env: serviceEnv(c, inst, "release" in inst ? inst.release : undefined),
         logFile: logFile(c, inst.id),
       };
     },
@@ -98,7 +110,7 @@ export function serviceComponents(ctx: LocalContext): LocalComponent[] {
       if (res.status !== 200) throw new Error(`/readyz answered ${res.status}: ${body.reason ?? ""}`);
       return `ready, version ${body.version ?? "?"}`;
     },
-  }));
+  };
 }
 
 /**
@@ -114,7 +126,10 @@ export async function registerServices(ctx: LocalContext): Promise<{ gateways: n
   }
   const dir = join(ctx.dir, "prometheus", "targets");
   mkdirSync(dir, { recursive: true });
-  const groups = all.map((s) => ({ targets: [`${ctx.host}:${s.port}`], labels: { service: s.service, component: s.id } }));
+  const groups = [
+    ...all.map((s) => ({ targets: [`${ctx.host}:${s.port}`], labels: { service: s.service, component: s.id, track: "stable" } })),
+    ...canaryInstances(ctx).map((s) => ({ targets: [`${ctx.host}:${s.port}`], labels: { service: s.service, component: s.id, track: "canary" } })),
+  ];
   writeFileSync(join(dir, "services.json"), JSON.stringify(groups, null, 2));
   return { gateways: gateways.length, targets: groups.length };
 }

@@ -1,0 +1,217 @@
+/**
+ * imctl rollout on the real local platform under k6 load: bad input changes nothing; a good gateway version is
+ * promoted to 100 % and a bad one (started with GATEWAY_FAULT_LATENCY_MS) is aborted by its analysis, and in
+ * both runs the load test's lost-messages metric is 0 although the canary's WebSockets are drained.
+ */
+import assert from "node:assert/strict";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { stringify } from "yaml";
+import type { LoadtestResult } from "../../cli/src/commands/loadtest/index.ts";
+import type { RolloutResult } from "../../cli/src/commands/rollout/index.ts";
+import type { AuditEntry } from "../../cli/src/commands/rollout/store.ts";
+import { MESSAGES } from "../../cli/src/errors.ts";
+import { tempDir } from "../helpers/imctl.ts";
+import { startPlatform, type TestPlatform } from "../helpers/platform.ts";
+
+let p: TestPlatform;
+const dir = tempDir("rollout");
+
+/** Short intervals keep the file to a few minutes; the thresholds leave room for a loaded 2-core machine. */
+const ANALYSIS_INTERVAL = "5s";
+const strategy = {
+  steps: [
+    { setWeight: 30 },
+    // k6 connects during the pause: new WebSockets spread over both tracks by the weight.
+    // Traffic shows in the 30 s rate windows about 25 s after k6 starts (its set-up, two scrapes).
+    { pause: { duration: "25s" } },
+    {
+      analysis: {
+        metrics: [
+          {
+            name: "error-rate",
+            interval: ANALYSIS_INTERVAL,
+            count: 3,
+            consecutiveErrorLimit: 6,
+            successCondition: "result <= 0.05",
+            // No failed frame at all is an empty sum: "or vector(0)" makes it 0 (no traffic stays no data).
+            provider: { prometheus: { query: '(sum(rate(im_gateway_frames_total{service="gateway",version="{{version}}",result!="ok"}[30s])) or vector(0)) / sum(rate(im_gateway_frames_total{service="gateway",version="{{version}}"}[30s]))' } },
+          },
+          {
+            name: "send-p99",
+            interval: ANALYSIS_INTERVAL,
+            count: 3,
+            consecutiveErrorLimit: 6,
+            successCondition: "result <= stable * 3 + 0.25",
+            provider: { prometheus: { query: 'histogram_quantile(0.99, sum by (le) (rate(im_gateway_frame_duration_seconds_bucket{service="gateway",version="{{version}}",type="send"}[30s])))' } },
+          },
+        ],
+      },
+    },
+    { setWeight: 100 },
+  ],
+};
+
+const json = <T>(stdout: string): T => JSON.parse(stdout) as T;
+const tail = (s: string, n = 25) => s.split("\n").slice(-n).join("\n");
+
+async function statusOf(): Promise<RolloutResult | null> {
+  const r = await p.run("rollout", "status", "gateway", "--json");
+  return r.exitCode === 0 ? json<RolloutResult>(r.stdout) : null;
+}
+
+/** Polls status until `ok` holds; bounded (the rollout process itself ends the wait when it exits). */
+async function waitFor(ok: (s: RolloutResult) => boolean, running: { done: boolean }): Promise<RolloutResult> {
+  for (let i = 0; i < 300 && !running.done; i++) {
+    const s = await statusOf();
+    if (s && ok(s)) return s;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error("the rollout ended (or 150 s passed) before the awaited state");
+}
+
+function audit(): AuditEntry[] {
+  return readFileSync(join(p.stateDir, "rollouts", "audit.jsonl"), "utf8")
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as AuditEntry);
+}
+
+/** Starts a rollout, waits for its 30 % step, runs k6 messaging while it goes on, returns both results. */
+async function rolloutUnderLoad(version: string, env: string[]): Promise<{ rollout: RolloutResult; exitCode: number; stderr: string; load: LoadtestResult }> {
+  const file = join(dir, "strategy.yaml");
+  writeFileSync(file, stringify(strategy));
+  const running = { done: false };
+  const start = p.run("rollout", "start", "gateway", "--version", version, "--strategy", file, ...env.flatMap((e) => ["--env", e]), "--json").finally(() => {
+    running.done = true;
+  });
+  await waitFor((s) => s.canaryWeight === 30, running);
+  const load = p.run("loadtest", "run", "messaging", "--vus", "40", "--rate", "20", "--duration", "45s", "--max-p99", "5000", "--json");
+  const [r, l] = await Promise.all([start, load]);
+  assert.ok(l.stdout.trim().startsWith("{"), `k6 gave no result (exit ${l.exitCode}):\n${tail(l.stderr)}`);
+  assert.ok(r.stdout.trim().startsWith("{"), `rollout gave no result (exit ${r.exitCode}):\n${tail(r.stderr, 40)}`);
+  return { rollout: json<RolloutResult>(r.stdout), exitCode: r.exitCode, stderr: r.stderr, load: json<LoadtestResult>(l.stdout) };
+}
+
+async function gatewayVersions(): Promise<string[]> {
+  const base = p.spec.local.ports.gateway;
+  return Promise.all(
+    Array.from({ length: p.spec.services.gateway.replicas }, async (_, i) => {
+      const res = await fetch(`http://${p.spec.local.bindAddress}:${base + i}/readyz`);
+      return ((await res.json()) as { version: string }).version;
+    }),
+  );
+}
+
+describe("imctl rollout (canary of the gateway on the local target, under k6 load)", { timeout: 1_200_000 }, () => {
+  before(async () => {
+    p = await startPlatform(2000);
+  });
+
+  after(async () => {
+    await p?.down();
+  });
+
+  it("rejects bad input in one line and changes nothing; one rollout per service; an operator's abort drains the canary", async () => {
+    const promote = await p.run("rollout", "promote", "gateway");
+    assert.equal(promote.exitCode, 2);
+    assert.equal(promote.stderr.trim(), `imctl: ${MESSAGES.rolloutNone("gateway")}`);
+    const unknown = await p.run("rollout", "start", "chat", "--version", "2.0.0");
+    assert.equal(unknown.exitCode, 2);
+    assert.equal(unknown.stderr.trim(), `imctl: ${MESSAGES.unknownService("chat")}`);
+    const weightFile = join(dir, "weight.yaml");
+    writeFileSync(weightFile, stringify({ steps: [{ setWeight: 150 }] }));
+    const weight = await p.run("rollout", "start", "gateway", "--version", "2.0.0", "--strategy", weightFile);
+    assert.equal(weight.exitCode, 2);
+    assert.equal(weight.stderr.trim(), `imctl: ${MESSAGES.strategyWeight(weightFile, "steps[0]", 150)}`);
+    const never = join(dir, "never.yaml");
+    writeFileSync(never, stringify({ steps: [{ setWeight: 10 }, { pause: {} }, { setWeight: 50 }] }));
+    const n = await p.run("rollout", "start", "gateway", "--version", "2.0.0", "--strategy", never);
+    assert.equal(n.exitCode, 2);
+    assert.equal(n.stderr.trim(), `imctl: ${MESSAGES.strategyNever100(never, 50)}`);
+    const msg = await p.run("rollout", "start", "message", "--version", "2.0.0");
+    assert.equal(msg.exitCode, 2);
+    assert.equal(msg.stderr.trim(), `imctl: ${MESSAGES.rolloutLocalUnsupported("message")}`);
+    assert.ok(!existsSync(join(p.stateDir, "rollouts", "gateway.json")), "a rejected start records nothing");
+    assert.ok(!existsSync(join(p.stateDir, "canary")), "a rejected start starts nothing");
+
+    // A rollout that waits for promotion; a second one on the same service is refused.
+    const hold = join(dir, "hold.yaml");
+    writeFileSync(hold, stringify({ steps: [{ setWeight: 10 }, { pause: {} }, { setWeight: 100 }] }));
+    const running = { done: false };
+    const first = p.run("rollout", "start", "gateway", "--version", "1.9.0", "--strategy", hold, "--json").finally(() => {
+      running.done = true;
+    });
+    const paused = await waitFor((s) => s.phase === "Paused", running);
+    assert.equal(paused.canaryWeight, 10);
+    assert.equal(paused.step, 1);
+    const second = await p.run("rollout", "start", "gateway", "--version", "1.9.1");
+    assert.equal(second.exitCode, 2);
+    assert.equal(second.stderr.trim(), `imctl: ${MESSAGES.rolloutInProgress("gateway", "Paused", "2/3", "1.9.0")}`);
+    // The target lock is held: a second workflow cannot start on this target meanwhile.
+    assert.ok(existsSync(join(p.stateDir, "lock")));
+    const abort = await p.run("rollout", "abort", "gateway", "--reason", "test: operator abort", "--json");
+    assert.equal(abort.exitCode, 0, abort.stderr);
+    const r = await first;
+    const res = json<RolloutResult>(r.stdout);
+    assert.equal(r.exitCode, 1, "an aborted rollout exits 1");
+    assert.equal(res.phase, "Aborted");
+    assert.equal(res.reason, "test: operator abort");
+    assert.equal(res.canaryWeight, 0);
+    assert.ok(!existsSync(join(p.stateDir, "canary", "gateway.json")), "the canary is gone");
+    const st = await p.run("local", "status", "--json");
+    assert.ok(!st.stdout.includes("gateway-canary-1"), "no canary instance left in local status");
+  });
+
+  it("promotes a good version to 100 % under load, drains the canary, and loses nothing", async () => {
+    const { rollout, exitCode, stderr, load } = await rolloutUnderLoad("2.0.0", []);
+    assert.equal(exitCode, 0, tail(stderr, 40));
+    assert.equal(rollout.phase, "Promoted", rollout.reason ?? "");
+    assert.equal(rollout.canaryWeight, 100);
+    assert.equal(rollout.stableVersion, "2.0.0");
+    const whats = audit()
+      .filter((e) => e.rollout === rollout.rollout.id)
+      .map((e) => e.what);
+    for (const w of ["Pending", "Progressing", "setWeight 30", "Paused", "analysis successful", "setWeight 100", "promoting", "Promoted"]) assert.ok(whats.includes(w), `audit has ${w}: ${whats.join(", ")}`);
+    assert.ok(rollout.rollout.measurements.length >= 6 && rollout.rollout.measurements.every((m) => m.phase === "Successful"), JSON.stringify(rollout.rollout.measurements));
+    assert.deepEqual(await gatewayVersions(), ["2.0.0", "2.0.0"]);
+    assert.ok(existsSync(join(process.cwd(), rollout.chart)) || existsSync(rollout.chart), "the picture is written");
+    assert.equal(load.figures.lost, 0, `lost ${load.figures.lost} of ${load.figures.sent}`);
+    assert.ok(load.figures.sent > 0);
+    process.stderr.write(`good rollout: k6 sent ${load.figures.sent}, received ${load.figures.received}, lost ${load.figures.lost}, reconnects ${load.figures.reconnects}, request errors ${load.figures.requestErrors}, delivery p99 ${load.figures.deliveryP99Ms} ms\n`);
+  });
+
+  it("aborts a bad version after a failed measurement under load, with the reason, and loses nothing", async () => {
+    const { rollout, exitCode, load } = await rolloutUnderLoad("2.1.0-bad", ["GATEWAY_FAULT_LATENCY_MS=1000"]);
+    assert.equal(exitCode, 1);
+    assert.equal(rollout.phase, "Aborted");
+    assert.equal(rollout.canaryWeight, 0);
+    assert.match(rollout.reason ?? "", /^analysis of step 3 failed: (send-p99|error-rate): /);
+    const failed = rollout.rollout.measurements.filter((m) => m.phase === "Failed");
+    assert.ok(failed.length >= 1, "a measurement failed");
+    const entries = audit().filter((e) => e.rollout === rollout.rollout.id);
+    const aborted = entries.find((e) => e.what === "Aborted");
+    const weight0 = entries.find((e) => e.what === "canary weight 0");
+    assert.ok(aborted && weight0, entries.map((e) => e.what).join(", "));
+    assert.match(aborted.who, /^.+\/\d+$/, "who: $USER/pid");
+    assert.match(aborted.why, /^analysis of step 3 failed/);
+    const firstFail = failed[0];
+    assert.ok(firstFail);
+    // The abort follows the failed measurement (failureLimit 0): no measurement was taken after it.
+    assert.ok(Date.parse(aborted.at) >= Date.parse(firstFail.at));
+    assert.ok(rollout.rollout.measurements.every((m) => Date.parse(m.at) <= Date.parse(aborted.at)));
+    assert.deepEqual(await gatewayVersions(), ["2.0.0", "2.0.0"], "stable untouched");
+    assert.equal(load.figures.lost, 0, `lost ${load.figures.lost} of ${load.figures.sent}`);
+    process.stderr.write(
+      `bad rollout: failed measurement ${firstFail.at} (${firstFail.message}), traffic back to stable ${weight0.at} (${Date.parse(weight0.at) - Date.parse(firstFail.at)} ms later); k6 sent ${load.figures.sent}, lost ${load.figures.lost}, reconnects ${load.figures.reconnects}, request errors ${load.figures.requestErrors}\n`,
+    );
+    const h = await p.run("rollout", "history", "gateway", "--json");
+    assert.equal(h.exitCode, 0);
+    const hist = json<{ rollouts: Array<{ phase: string }> }>(h.stdout);
+    assert.deepEqual(
+      hist.rollouts.map((x) => x.phase),
+      ["Aborted", "Promoted", "Aborted"],
+    );
+  });
+});
