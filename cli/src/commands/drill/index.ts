@@ -22,7 +22,7 @@ import { healPartition } from "../../targets/local/faults.ts";
 import type { FaultHandle, TableCheck } from "../../targets/faults.ts";
 import type { Target } from "../../targets/target.ts";
 import { resolveStack } from "../stack.ts";
-import { computeRecovery, DRILL_DEFAULTS, parseDuration, parseFault, timelineSeries, verdict, type DrillPhase, type FaultName, type RecoveryFigures } from "./model.ts";
+import { computeRecovery, DRILL_DEFAULTS, parseDuration, parseFault, timelineSeries, verdict, type DrillPhase, type FaultName, type ProbeSample, type RecoveryFigures } from "./model.ts";
 import { MessageProbe } from "./probe.ts";
 import { DrillStore, interruptedDrills, newDrillId } from "./state.ts";
 
@@ -65,6 +65,8 @@ export interface DrillReport {
   seqGaps: number;
   seed: number | null;
   observedSeconds: number;
+  /** Probes that failed after the observation, while the restore restarted what the fault had stopped. */
+  failedProbesDuringRestore: number;
   platform: Array<{ atSeconds: number; what: string }>;
   load: { scenario: string; exitCode: number; passed: boolean } | null;
   files: { dir: string; report: string; timeline: string };
@@ -225,7 +227,17 @@ export async function run(faultName: string, opts: RunOptions): Promise<DrillRep
     const noted = handle?.notes ?? [];
     const firstNoticed = noted.length ? Math.min(...noted.map((n) => n.atMs - t0)) : null;
     const platformRecovered = handle?.platformRecoveredAt();
-    const recovery = computeRecovery(probe.samples, probe.events, injectedAt, firstNoticed, platformRecovered === undefined || platformRecovered === null ? platformRecovered : platformRecovered - t0);
+    // Recovery is judged on the observation window only: the restore restarts what the fault killed, and the
+    // disruption that causes (a broker rejoining moves leaders back) is the restore's, reported apart.
+    const inWindow = (s: ProbeSample) => s.startMs <= observedUntil && ((s.endMs ?? Infinity) <= observedUntil || s.startMs <= observedUntil - DRILL_DEFAULTS.probeTimeoutMs);
+    const recovery = computeRecovery(
+      probe.samples.filter(inWindow),
+      probe.events.filter((e) => e.atMs <= observedUntil),
+      injectedAt,
+      firstNoticed,
+      platformRecovered === undefined || platformRecovered === null ? platformRecovered : platformRecovered - t0,
+    );
+    const failedDuringRestore = probe.samples.filter((s) => !inWindow(s) && !s.ok).length;
     const v = verdict(spec.fault, spec.budgetSeconds, recovery, figures, healthAfter.healthy);
     if (!healthAfter.healthy) v.reasons.push(`still unhealthy: ${healthAfter.detail}`);
     const phase: DrillPhase = abortReason !== null ? "Aborted" : v.passed ? "Passed" : "Failed";
@@ -247,6 +259,7 @@ export async function run(faultName: string, opts: RunOptions): Promise<DrillRep
       ...figures,
       seed: spec.fault === "random-instance" ? spec.seed : null,
       observedSeconds: (observedUntil - injectedAt) / 1000,
+      failedProbesDuringRestore: failedDuringRestore,
       platform: noted.map((n) => ({ atSeconds: (n.atMs - t0 - injectedAt) / 1000, what: n.what })),
       load: loadResult,
       files: { dir: store.dir, report: `${store.dir}/report.json`, timeline },
@@ -297,6 +310,7 @@ export function renderRun(r: DrillReport): string {
     ["lost (acknowledged)", String(r.lostAcknowledged)],
     ["duplicated", String(r.duplicated)],
     ["seq", `${r.seqMonotonic ? "monotonic" : "WENT BACKWARDS"} for every receiver, ${r.seqGaps} gap(s)`],
+    ["restore", `${r.failedProbesDuringRestore} probe(s) failed while the restore restarted what the fault stopped`],
   ];
   if (r.seed !== null) rows.push(["seed", `${r.seed} (--seed ${r.seed} picks ${r.component} again)`]);
   if (r.load) rows.push(["load", `k6 ${r.load.scenario}: ${r.load.passed ? "thresholds held" : `exit ${r.load.exitCode}`}`]);
