@@ -1,13 +1,34 @@
 /**
  * Calls from the gateway to the message service, spread over its instances round-robin. A connection error or
  * a 503 moves on to the next instance: sends carry the client's message id, so a retried send is stored once.
+ *
+ * Sends are coalesced: every send made in one turn of the event loop (up to SEND_BATCH_MAX) goes to one instance
+ * as one request, which answers each send on its own. Under load that is one HTTP exchange for many sends
+ * instead of one each, on both sides; a lone send waits for nothing.
  */
 import { Pool } from "undici";
 import { ApiError, ERROR_CODES, type ErrorCode } from "../../lib/errors.ts";
 
+/** The most sends one batch request carries (the message service accepts up to 500). */
+export const SEND_BATCH_MAX = 256;
+
+const SEND_PATH = "/internal/v1/messages";
+
+interface QueuedSend {
+  /** Batches this send has been in: a send the message service could not store is retried on the next instance. */
+  tries: number;
+  user: string;
+  body: unknown;
+  resolve: (v: unknown) => void;
+  reject: (e: Error) => void;
+}
+
+type BatchItem = { ok: true; result: unknown } | { ok: false; error: string; message: string };
+
 export class MessageUpstream {
   private readonly pools: Pool[];
   private next = 0;
+  private sends: QueuedSend[] = [];
 
   constructor(
     urls: string[],
@@ -17,6 +38,43 @@ export class MessageUpstream {
   }
 
   async call<T>(userId: string, method: "GET" | "POST", path: string, body?: unknown): Promise<T> {
+    if (method === "POST" && path === SEND_PATH) {
+      return new Promise<T>((resolve, reject) => {
+        if (this.sends.length === 0) setImmediate(() => this.flushSends());
+        this.sends.push({ tries: 0, user: userId, body, resolve: resolve as (v: unknown) => void, reject });
+      });
+    }
+    return this.request<T>(userId, method, path, body);
+  }
+
+  private flushSends(): void {
+    while (this.sends.length > 0) {
+      const batch = this.sends.splice(0, SEND_BATCH_MAX);
+      for (const s of batch) s.tries++;
+      const payload = { sends: batch.map((s) => ({ user: s.user, ...(s.body as Record<string, unknown>) })) };
+      this.request<{ results: BatchItem[] }>("0", "POST", `${SEND_PATH}/batch`, payload).then(
+        (r) =>
+          batch.forEach((s, i) => {
+            const item = r.results[i];
+            if (item === undefined) s.reject(new ApiError("internal", "message service answered fewer results than sends"));
+            else if (item.ok) s.resolve(item.result);
+            else if (item.error === "unavailable" && s.tries < this.pools.length) this.requeue(s);
+            else s.reject(new ApiError(item.error in ERROR_CODES ? (item.error as ErrorCode) : "internal", item.message));
+          }),
+        (err: unknown) => {
+          const e = err instanceof Error ? err : new ApiError("unavailable", String(err));
+          for (const s of batch) s.reject(e);
+        },
+      );
+    }
+  }
+
+  private requeue(s: QueuedSend): void {
+    if (this.sends.length === 0) setImmediate(() => this.flushSends());
+    this.sends.push(s);
+  }
+
+  private async request<T>(userId: string, method: "GET" | "POST", path: string, body?: unknown): Promise<T> {
     let lastErr: unknown;
     // Every instance once, then once more after a pause: rides out a restart of the only healthy one.
     const attempts = this.pools.length * 2;

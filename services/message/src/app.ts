@@ -11,6 +11,8 @@ import type { MessageMetrics } from "./metrics.ts";
 import { pullGroup, pullInbox, send, sync, type StoreDeps } from "./store.ts";
 
 const sendBody = z.object({ cmid: clientMessageId, to: conversationRef, body: z.string().min(1).max(MAX_BODY_CHARS) }).strict();
+const sendItem = sendBody.extend({ user: z.string().regex(/^[1-9][0-9]{0,18}$/, "a decimal id") });
+const batchBody = z.object({ sends: z.array(z.unknown()).min(1).max(500) }).strict();
 const pullQuery = z.object({ after: z.coerce.number().int().min(0).default(0), limit: z.coerce.number().int().min(1).max(500).default(200) });
 
 function user(req: FastifyRequest): string {
@@ -50,6 +52,35 @@ export function routes(app: FastifyInstance, d: StoreDeps & { metrics: MessageMe
       d.metrics.sends.inc({ kind: b.to.kind, result: err instanceof ApiError ? err.code : "error" });
       throw err;
     }
+  });
+
+  // Sends coalesced by a gateway: each is validated, stored and answered on its own (one bad send fails alone).
+  app.post("/internal/v1/messages/batch", guard, async (req) => {
+    const b = parse(batchBody, req.body);
+    const results = await Promise.all(
+      b.sends.map(async (item) => {
+        const t0 = performance.now();
+        const one = sendItem.safeParse(item);
+        if (!one.success) {
+          const i = one.error.issues[0];
+          return { ok: false, error: "bad_request", message: `${i?.path.join(".") || "send"}: ${i?.message ?? "invalid"}` };
+        }
+        const s = one.data;
+        try {
+          await faults();
+          const r = await send(d, s.user, s.cmid, s.to, s.body);
+          d.metrics.sends.inc({ kind: s.to.kind, result: r.duplicate ? "duplicate" : "stored" });
+          d.metrics.storeSeconds.observe({ kind: s.to.kind }, (performance.now() - t0) / 1000);
+          return { ok: true, result: r };
+        } catch (err) {
+          const e = err instanceof ApiError ? err : new ApiError("unavailable", "storing the message failed; retry");
+          if (!(err instanceof ApiError)) req.log.warn({ err: (err as Error).message }, "send failed");
+          d.metrics.sends.inc({ kind: s.to.kind, result: e.code });
+          return { ok: false, error: e.code, message: e.message };
+        }
+      }),
+    );
+    return { results };
   });
 
   app.get("/internal/v1/inbox", guard, async (req) => {
