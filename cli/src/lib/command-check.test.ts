@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { describe, it } from "node:test";
 import { buildProgram } from "../cli.ts";
 import { REPO_ROOT } from "./paths.ts";
@@ -46,5 +46,19 @@ describe("imctl command lines in docs and CI", () => {
       }
     }
     assert.ok(checked >= 15, `found only ${checked} command lines`);
+  });
+
+  it("every relative link in the runbooks and the README points at a file that exists", () => {
+    const files = [...readdirSync(join(REPO_ROOT, "runbooks")).filter((f) => f.endsWith(".md")).map((f) => join("runbooks", f)), "README.md"];
+    let links = 0;
+    for (const f of files) {
+      for (const m of readFileSync(join(REPO_ROOT, f), "utf8").matchAll(/\]\(([^)#\s]+)(?:#[^)]*)?\)/g)) {
+        const target = m[1] ?? "";
+        if (/^[a-z]+:/.test(target)) continue;
+        links++;
+        assert.ok(existsSync(join(REPO_ROOT, dirname(f), target)), `${f}: link to ${target} leads nowhere`);
+      }
+    }
+    assert.ok(links >= 10, `found only ${links} links`);
   });
 });
