@@ -118,6 +118,9 @@ describe("imctl doctor checks", () => {
     assert.match(text, /^AREA\s+CHECK\s+RESULT\s+DETAIL$/m);
     assert.match(text, /^component\s+kafka-2\s+FAIL\s+not running$/m);
     assert.match(text, /^doctor: NOT healthy: 1 failing: kafka-2\n {2}- kafka-2: not running$/m);
+    assert.match(text, /imctl local logs <component>/);
+    const none = renderDoctor({ ...r, checks: r.checks.map((c) => ({ ...c, status: "fail" as const, detail: "not running" })), failing: ["kafka-1", "kafka-2"] });
+    assert.match(none, /nothing of the platform is running on this target: start it with imctl local up$/);
   });
 
   it("refuses a kubernetes stack before touching anything", async () => {

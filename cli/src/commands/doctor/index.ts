@@ -78,7 +78,7 @@ async function metricChecks(t: Target, maxBacklog: number): Promise<DoctorCheck[
   } catch (err) {
     // One cause, one row: without Prometheus none of the metric checks can run.
     const why = err instanceof Error ? err.message : String(err);
-    return [{ area: "metrics", name: "prometheus-queries", status: "fail", detail: `${why}; replication, alert and backlog checks skipped` }];
+    return [{ area: "metrics", name: "prometheus-queries", status: "fail", detail: `Prometheus did not answer (${why}); replication, alert and backlog checks skipped` }];
   }
   return [
     redisReplication(q.redisLinks, q.redisLag),
@@ -127,6 +127,12 @@ export function renderDoctor(r: DoctorResult): string {
   const verdict = r.healthy
     ? `doctor: healthy (${r.checks.length} checks${r.warnings.length ? `, ${r.warnings.length} warning(s): ${r.warnings.join(", ")}` : ""})`
     : [`doctor: NOT healthy: ${r.failing.length} failing: ${r.failing.join(", ")}`, ...bad.map((c) => `  - ${c.name}: ${c.detail}`)].join("\n");
-  const hint = r.healthy ? [] : ["", "next: imctl local logs <component> for a failing component; imctl local up restarts what died (runbooks/README.md)"];
+  const components = r.checks.filter((c) => c.area === "component");
+  const nothingRuns = components.length > 0 && components.every((c) => c.status === "fail" && c.detail === "not running");
+  const hint = r.healthy
+    ? []
+    : nothingRuns
+      ? ["", "nothing of the platform is running on this target: start it with imctl local up"]
+      : ["", "next: imctl local logs <component> for a failing component; imctl local up restarts what died (runbooks/README.md)"];
   return [table(["AREA", "CHECK", "RESULT", "DETAIL"], rows), "", verdict, ...hint].join("\n");
 }
