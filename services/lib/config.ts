@@ -29,8 +29,11 @@ export const intFrom = (min: number, max: number) => z.coerce.number().int().min
 export const baseConfig = z.object({
   SERVICE_VERSION: z.string().min(1).default("dev"),
   INSTANCE_ID: z.string().regex(/^[a-z0-9-]{1,63}$/, "lower-case letters, digits and '-'").default("local-1"),
-  /** Numeric id of this instance (0-1023) for unique id generation. */
-  NODE_ID: intFrom(0, 1023).default(0),
+  /**
+   * Numeric id of this instance (0-1023) for unique id generation, or "lease" (the default): claim a free one in
+   * Redis, as replicas of one Deployment must (they share their environment).
+   */
+  NODE_ID: z.union([z.literal("lease"), intFrom(0, 1023)], { error: 'a whole number from 0 to 1023, or "lease"' }).default("lease"),
   HOST: z.string().default("127.0.0.1"),
   PORT: intFrom(1, 65535),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace"]).default("info"),

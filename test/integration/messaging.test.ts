@@ -5,6 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { NodeIdLease } from "../../services/lib/node-id.ts";
+import { createRedisCluster } from "../../services/lib/redis.ts";
 import { makeUsers, startPlatform, type TestPlatform } from "../helpers/platform.ts";
 import { eventually, recorder, type Recorder } from "../helpers/messaging.ts";
 
@@ -135,6 +137,31 @@ describe("messaging on the real platform", { timeout: 900_000 }, () => {
       const gseqs = got().map((x) => x.groupSeq ?? 0);
       assert.deepEqual(gseqs, Array.from({ length: want }, (_, i) => since + i + 1), `member joined at ${since}`);
       assert.deepEqual(m.anomalies, []);
+    }
+  });
+
+  it("node ids leased from Redis Cluster are unique, renewed, reclaimed after a loss, and given back", async () => {
+    const n = p.spec.data.redis.primaries * (1 + p.spec.data.redis.replicasPerPrimary);
+    const redis = createRedisCluster(Array.from({ length: n }, (_, i) => `${p.spec.local.bindAddress}:${p.spec.local.ports.redis + i}`), { nodeTimeoutMs: p.spec.local.redis.nodeTimeoutMs });
+    const lost: string[] = [];
+    try {
+      const leases = await Promise.all(Array.from({ length: 20 }, (_, i) => NodeIdLease.acquire(redis, `test-${i}`, { onLost: (w) => lost.push(w) })));
+      assert.equal(new Set(leases.map((l) => l.id)).size, 20, "20 instances, 20 different node ids");
+      const [first, second] = leases;
+      assert.ok(first && second);
+      assert.equal(await first.renew(), "held");
+      // A failover that lost the key: the owner claims it again.
+      await redis.del(`im:node-id:{${first.id}}`);
+      assert.equal(await first.renew(), "reclaimed");
+      // Another owner took the id meanwhile: the lease is lost, and the owner must stop minting ids.
+      await redis.set(`im:node-id:{${second.id}}`, "someone-else");
+      assert.equal(await second.renew(), "lost");
+      await Promise.all(leases.map((l) => l.release()));
+      assert.equal(await redis.get(`im:node-id:{${first.id}}`), null, "released on shutdown");
+      assert.equal(await redis.get(`im:node-id:{${second.id}}`), "someone-else", "another owner's key is left alone");
+      assert.deepEqual(lost, []);
+    } finally {
+      redis.disconnect();
     }
   });
 });

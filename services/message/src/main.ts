@@ -3,6 +3,7 @@ import { baseConfig, dbConfig, kafkaConfig, loadConfig, redisConfig } from "../.
 import { createDbPool } from "../../lib/db.ts";
 import { createHttp, dataTierReady, onShutdown } from "../../lib/http.ts";
 import { IdGenerator } from "../../lib/ids.ts";
+import { nodeIdFor } from "../../lib/node-id.ts";
 import { createProducer, EventPublisher } from "../../lib/kafka.ts";
 import { createLogger } from "../../lib/log.ts";
 import { createMetrics } from "../../lib/metrics.ts";
@@ -27,6 +28,7 @@ runService("message", async () => {
   const db = createDbPool(cfg);
   const redis = createRedisCluster(cfg.REDIS_NODES, { nodeTimeoutMs: cfg.REDIS_NODE_TIMEOUT_MS });
   redis.on("error", (err: Error) => log.warn({ err: err.message }, "redis"));
+  const nodeId = await nodeIdFor(cfg.NODE_ID, redis, cfg.INSTANCE_ID, log);
   const publisher = new EventPublisher(createProducer(`message-${cfg.INSTANCE_ID}`, cfg.KAFKA_BROKERS));
   const app = createHttp({
     version: cfg.SERVICE_VERSION,
@@ -35,7 +37,7 @@ runService("message", async () => {
     internalToken: cfg.INTERNAL_TOKEN,
     ready: () => dataTierReady(db, redis),
   });
-  routes(app, { db, publisher, timings: mm, topic: cfg.KAFKA_TOPIC_STORED, ids: new IdGenerator(cfg.NODE_ID), metrics: mm, internalToken: cfg.INTERNAL_TOKEN, failRate: cfg.MESSAGE_FAULT_FAIL_RATE, extraLatencyMs: cfg.MESSAGE_FAULT_LATENCY_MS });
+  routes(app, { db, publisher, timings: mm, topic: cfg.KAFKA_TOPIC_STORED, ids: new IdGenerator(nodeId.id), metrics: mm, internalToken: cfg.INTERNAL_TOKEN, failRate: cfg.MESSAGE_FAULT_FAIL_RATE, extraLatencyMs: cfg.MESSAGE_FAULT_LATENCY_MS });
   const fanout = await startFanout({ db, redis, log, metrics: mm, internalToken: cfg.INTERNAL_TOKEN, brokers: cfg.KAFKA_BROKERS, topic: cfg.KAFKA_TOPIC_STORED, clientId: `fanout-${cfg.INSTANCE_ID}` });
   await app.listen({ host: cfg.HOST, port: cfg.PORT });
   log.info({ port: cfg.PORT }, "message listening");
@@ -43,6 +45,7 @@ runService("message", async () => {
     await app.close();
     await fanout.close();
     await publisher.close().catch(() => undefined);
+    await nodeId.release();
     await db.end();
     redis.disconnect();
   });

@@ -2,6 +2,7 @@ import { baseConfig, dbConfig, intFrom, loadConfig, redisConfig, tokenConfig } f
 import { createDbPool } from "../../lib/db.ts";
 import { createHttp, dataTierReady, onShutdown } from "../../lib/http.ts";
 import { IdGenerator } from "../../lib/ids.ts";
+import { nodeIdFor } from "../../lib/node-id.ts";
 import { createLogger } from "../../lib/log.ts";
 import { createMetrics } from "../../lib/metrics.ts";
 import { createRedisCluster } from "../../lib/redis.ts";
@@ -22,6 +23,7 @@ runService("user-center", async () => {
   const db = createDbPool(cfg);
   const redis = createRedisCluster(cfg.REDIS_NODES, { nodeTimeoutMs: cfg.REDIS_NODE_TIMEOUT_MS });
   redis.on("error", (err: Error) => log.warn({ err: err.message }, "redis"));
+  const nodeId = await nodeIdFor(cfg.NODE_ID, redis, cfg.INSTANCE_ID, log);
   const app = createHttp({
     version: cfg.SERVICE_VERSION,
     log,
@@ -32,7 +34,7 @@ runService("user-center", async () => {
   routes(app, {
     db,
     redis,
-    ids: new IdGenerator(cfg.NODE_ID),
+    ids: new IdGenerator(nodeId.id),
     keys: parseKeyRing(cfg.TOKEN_KEYS, cfg.TOKEN_ACTIVE_KID),
     tokenTtlSeconds: cfg.TOKEN_TTL_SECONDS,
     writeDiffusionMax: cfg.GROUP_WRITE_DIFFUSION_MAX,
@@ -42,6 +44,7 @@ runService("user-center", async () => {
   log.info({ port: cfg.PORT }, "user-center listening");
   onShutdown(log, async () => {
     await app.close();
+    await nodeId.release();
     await db.end();
     redis.disconnect();
   });
