@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { rmSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { execa } from "execa";
@@ -20,5 +20,26 @@ describe("service build (what the images run)", () => {
       assert.match(r.stderr, new RegExp(`^${svc}: config: INTERNAL_TOKEN: got nothing`));
     }
     rmSync(out, { recursive: true, force: true });
+  });
+
+  it("services/package.json (what the images install) lists every package the services import, at the root's locked versions", () => {
+    const manifest = JSON.parse(readFileSync(join(REPO_ROOT, "services", "package.json"), "utf8")) as { dependencies: Record<string, string> };
+    const lock = JSON.parse(readFileSync(join(REPO_ROOT, "services", "package-lock.json"), "utf8")) as { packages: Record<string, { version?: string }> };
+    const sources = (readdirSync(join(REPO_ROOT, "services"), { recursive: true }) as string[]).filter((f) => f.endsWith(".ts") && !f.endsWith(".test.ts"));
+    const imported = new Set<string>();
+    for (const f of sources) {
+      for (const m of readFileSync(join(REPO_ROOT, "services", f), "utf8").matchAll(/from "([^".][^"]*)"/g)) {
+        const spec = m[1] ?? "";
+        if (spec.startsWith("node:")) continue;
+        imported.add(spec.startsWith("@") ? spec.split("/").slice(0, 2).join("/") : (spec.split("/")[0] ?? spec));
+      }
+    }
+    assert.ok(imported.size > 5, `found only ${[...imported].join(", ")}`);
+    assert.deepEqual([...imported].sort(), Object.keys(manifest.dependencies).sort(), "services/package.json dependencies = what the services import");
+    for (const [name, version] of Object.entries(manifest.dependencies)) {
+      const root = JSON.parse(readFileSync(join(REPO_ROOT, "node_modules", name, "package.json"), "utf8")) as { version: string };
+      assert.equal(version, root.version, `${name}: the image would run ${version}, the repository runs ${root.version}`);
+      assert.equal(lock.packages[`node_modules/${name}`]?.version, version, `${name}: services/package-lock.json is stale (run npm install --package-lock-only in services/)`);
+    }
   });
 });
