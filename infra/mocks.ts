@@ -69,6 +69,10 @@ const COMPUTED: Record<string, (name: string, inputs: Record<string, unknown>) =
     endpoint: `https://${name}.eks.mock`,
     certificateAuthority: { data: "bW9jaw==" },
     vpcConfig: { clusterSecurityGroupId: `${name}-cluster-sg` },
+    identities: [{ oidcs: [{ issuer: `https://oidc.eks.mock-region.amazonaws.com/id/${name.toUpperCase()}` }] }],
+  }),
+  "alicloud:cs/managedKubernetes:ManagedKubernetes": (name) => ({
+    rrsaMetadata: { enabled: true, ramOidcProviderArn: `acs:ram::1000000000000000:oidc-provider/ack-rrsa-${name}`, ramOidcProviderName: `ack-rrsa-${name}`, rrsaOidcIssuerUrl: `https://oidc-ack-mock.aliyuncs.com/${name}` },
   }),
   "alicloud:vpc/natGateway:NatGateway": (name) => ({ snatTableIds: `${name}-snat` }),
   "alicloud:ecs/eipAddress:EipAddress": () => ({ ipAddress: docIp("198.51.100") }),

@@ -10,7 +10,10 @@ import type * as k8s from "@pulumi/kubernetes";
 import type * as pulumi from "@pulumi/pulumi";
 import { AckCluster } from "./cluster/ack-cluster.ts";
 import { EksCluster } from "./cluster/eks-cluster.ts";
+import type { WorkloadIdentity } from "./cluster/workload-role.ts";
+import { DatabaseSchema } from "./data/database-schema.ts";
 import { DATA_NAMESPACE, DataTier } from "./data/data-tier.ts";
+import { AwsLoadBalancerController } from "./gateway/aws-load-balancer-controller.ts";
 import { IngressNginx } from "./gateway/ingress-nginx.ts";
 import { K6Operator } from "./loadtest/k6-operator.ts";
 import { SCENARIOS } from "./loadtest/scenarios.ts";
@@ -20,7 +23,7 @@ import { Monitoring } from "./observability/monitoring.ts";
 import { AlicloudNetwork } from "./network/alicloud-network.ts";
 import { AwsNetwork } from "./network/aws-network.ts";
 import { IpsecVpn } from "./network/ipsec-vpn.ts";
-import { ImServices, SECRET_NAME } from "./services/im-services.ts";
+import { DATABASE_SECRET_NAME, ImServices } from "./services/im-services.ts";
 import { ServiceImages, type ImageService } from "./services/service-images.ts";
 
 interface NetworkFacts {
@@ -33,6 +36,14 @@ interface NetworkFacts {
   securityGroupIds: { lb: pulumi.Output<string>; app: pulumi.Output<string>; data: pulumi.Output<string> };
   /** Where the Alibaba Cloud VPN gateway goes (a public vSwitch); unused on AWS. */
   vpnSubnetId: pulumi.Output<string> | undefined;
+}
+
+/** What the workloads need of a cluster. */
+interface ClusterFacts {
+  provider: k8s.Provider;
+  identity: WorkloadIdentity;
+  /** EKS: the cluster name (the load balancer controller's); ACK: the cluster id. */
+  clusterName: pulumi.Input<string>;
 }
 
 export interface CloudDeployment {
@@ -70,7 +81,7 @@ export function deployPlatform(spec: KubernetesPlatformSpec): PlatformDeployment
       },
       { providers: [awsProvider] },
     );
-    clouds.aws = workloads(spec, "aws", awsSpec, network, cluster.provider, [awsProvider]);
+    clouds.aws = workloads(spec, "aws", awsSpec, network, { provider: cluster.provider, identity: cluster.workloadIdentity, clusterName: cluster.clusterName }, [awsProvider]);
   }
   if (aliSpec !== undefined && aliProvider !== undefined) {
     const network = alicloudNetwork(spec, aliSpec, aliProvider, awsSpec?.network.dataCidr);
@@ -88,7 +99,7 @@ export function deployPlatform(spec: KubernetesPlatformSpec): PlatformDeployment
       },
       { providers: [aliProvider] },
     );
-    clouds.alicloud = workloads(spec, "alicloud", aliSpec, network, cluster.provider, [aliProvider]);
+    clouds.alicloud = workloads(spec, "alicloud", aliSpec, network, { provider: cluster.provider, identity: cluster.workloadIdentity, clusterName: cluster.clusterId }, [aliProvider]);
   }
   let vpn: IpsecVpn | undefined;
   const a = clouds.aws;
@@ -149,10 +160,20 @@ function workloads(
   cloud: CloudName,
   c: CloudSpec,
   network: NetworkFacts,
-  k8sProvider: k8s.Provider,
+  cluster: ClusterFacts,
   cloudProviders: pulumi.ProviderResource[],
 ): CloudDeployment {
-  new IngressNginx(`${cloud}-ingress`, { cloud, lbSecurityGroupId: network.securityGroupIds.lb, provider: k8sProvider }, { providers: [k8sProvider] });
+  const k8sProvider = cluster.provider;
+  // On EKS the AWS Load Balancer Controller builds ingress-nginx's NLB: it must run before that Service exists.
+  const lbController =
+    cloud === "aws"
+      ? new AwsLoadBalancerController(
+          "aws-lb-controller",
+          { clusterName: cluster.clusterName, region: c.region, vpcId: network.vpcId, identity: cluster.identity, provider: k8sProvider, tags: spec.tags },
+          { providers: [...cloudProviders, k8sProvider] },
+        )
+      : undefined;
+  new IngressNginx(`${cloud}-ingress`, { cloud, lbSecurityGroupId: network.securityGroupIds.lb, provider: k8sProvider }, { providers: [k8sProvider], dependsOn: lbController ? [lbController] : [] });
   // Distributed load tests (TestRuns) run inside the cluster, against the platform's own ingress.
   new K6Operator(`${cloud}-k6`, { scenarios: SCENARIOS, provider: k8sProvider }, { providers: [k8sProvider] });
   const data = new DataTier(
@@ -165,6 +186,7 @@ function workloads(
       redis: spec.data.redis,
       kafka: spec.data.kafka,
       network: { vpcId: network.vpcId, appCidr: network.appCidr, dataSubnetIds: network.dataSubnetIds, dataSecurityGroupId: network.securityGroupIds.data },
+      identity: cluster.identity,
       provider: k8sProvider,
       tags: spec.tags,
     },
@@ -172,6 +194,12 @@ function workloads(
   );
   const k = spec.kubernetes;
   const images = serviceImages(spec, cloud, c, network, cloudProviders);
+  // The schema and the services' user, migrated with the message image before any Deployment rolls.
+  const schema = new DatabaseSchema(
+    `${cloud}-schema`,
+    { namespace: DATA_NAMESPACE, databaseName: spec.data.database.name, host: data.tidb.host, port: data.tidb.port, image: images.message, rootSecret: data.tidb.rootSecret, provider: k8sProvider },
+    { providers: [k8sProvider], dependsOn: [data.tidb] },
+  );
   const services = new ImServices(
     `${cloud}-services`,
     {
@@ -189,8 +217,9 @@ function workloads(
       kafkaTopicStored: spec.data.kafka.topics[0]?.name ?? "im.message.stored",
       groupWriteDiffusionMax: spec.messaging.groupWriteDiffusionMax,
       endpoints: data.endpoints,
+      database: { user: schema.user, password: schema.password },
     },
-    { providers: [k8sProvider] },
+    { providers: [k8sProvider], dependsOn: [schema] },
   );
   // The alert rules the local target loads, the dashboards, and the scrapes that feed both, in this cluster.
   new Monitoring(
@@ -201,7 +230,7 @@ function workloads(
       dataNamespace: DATA_NAMESPACE,
       endpoints: data.endpoints,
       kafkaInCluster: c.data.kafka.mode === "strimzi",
-      secretName: SECRET_NAME,
+      secretName: DATABASE_SECRET_NAME,
       provider: k8sProvider,
     },
     { providers: [k8sProvider], dependsOn: [services, data] },

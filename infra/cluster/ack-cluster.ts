@@ -7,6 +7,7 @@ import * as alicloud from "@pulumi/alicloud";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { DATA_TAINT, type NodeGroupSize } from "./eks-cluster.ts";
+import type { WorkloadIdentity } from "./workload-role.ts";
 
 export interface AckClusterArgs {
   serviceCidr: string;
@@ -27,6 +28,8 @@ export interface AckClusterArgs {
 export class AckCluster extends pulumi.ComponentResource {
   readonly clusterId: pulumi.Output<string>;
   readonly provider: k8s.Provider;
+  /** RRSA: what a WorkloadRole trusts so that one service account's pods get its permissions. */
+  readonly workloadIdentity: WorkloadIdentity;
 
   constructor(name: string, args: AckClusterArgs, opts?: pulumi.ComponentResourceOptions) {
     super("im:cluster:AckCluster", name, {}, opts);
@@ -48,7 +51,10 @@ export class AckCluster extends pulumi.ComponentResource {
         securityGroupId: args.appSecurityGroupId,
         encryptionProviderKey: secretsKey.id,
         deletionProtection: true,
-        addons: [{ name: "terway-eniip" }, { name: "csi-plugin" }, { name: "csi-provisioner" }],
+        // RRSA: pods assume RAM roles with their service account's token (the webhook injects it where a namespace
+        // opts in), so no AccessKey is stored in the cluster.
+        enableRrsa: true,
+        addons: [{ name: "terway-eniip" }, { name: "csi-plugin" }, { name: "csi-provisioner" }, { name: "ack-pod-identity-webhook" }],
         tags: args.tags,
       },
       { parent: this, ignoreChanges: ["version"] },
@@ -78,6 +84,7 @@ export class AckCluster extends pulumi.ComponentResource {
 
     const credential = alicloud.cs.getClusterCredentialOutput({ clusterId: cluster.id, temporaryDurationMinutes: 4320 }, child);
     this.clusterId = cluster.id;
+    this.workloadIdentity = { kind: "rrsa", oidcProviderArn: cluster.rrsaMetadata.ramOidcProviderArn, issuerUrl: cluster.rrsaMetadata.rrsaOidcIssuerUrl };
     this.provider = new k8s.Provider(`${name}-k8s`, { kubeconfig: credential.kubeConfig, enableServerSideApply: true }, { parent: this, dependsOn: [appNodes, dataNodes] });
     this.registerOutputs({ clusterId: this.clusterId });
   }

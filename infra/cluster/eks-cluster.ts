@@ -6,6 +6,7 @@
 import * as aws from "@pulumi/aws";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { IRSA_AUDIENCE, type WorkloadIdentity } from "./workload-role.ts";
 
 export interface NodeGroupSize {
   instanceType: string;
@@ -38,6 +39,8 @@ export class EksCluster extends pulumi.ComponentResource {
   readonly clusterName: pulumi.Output<string>;
   readonly kubeconfig: pulumi.Output<string>;
   readonly provider: k8s.Provider;
+  /** IRSA: what a WorkloadRole trusts so that one service account's pods get its permissions. */
+  readonly workloadIdentity: WorkloadIdentity;
 
   constructor(name: string, args: EksClusterArgs, opts?: pulumi.ComponentResourceOptions) {
     super("im:cluster:EksCluster", name, {}, opts);
@@ -64,6 +67,11 @@ export class EksCluster extends pulumi.ComponentResource {
       },
       { parent: this, dependsOn: [clusterPolicy] },
     );
+
+    // IRSA: pods assume IAM roles with their service account's token; no node-wide or stored credentials.
+    const issuer = cluster.identities.apply((ids) => ids[0]?.oidcs?.[0]?.issuer ?? "");
+    const oidc = new aws.iam.OpenIdConnectProvider(`${name}-oidc`, { url: issuer, clientIdLists: [IRSA_AUDIENCE], tags }, child);
+    this.workloadIdentity = { kind: "irsa", oidcProviderArn: oidc.arn, issuerHost: issuer.apply((u) => u.replace(/^https:\/\//, "")) };
 
     const nodeRole = new aws.iam.Role(`${name}-node`, { assumeRolePolicy: assumeRole("ec2.amazonaws.com"), tags }, child);
     const nodePolicies = ["AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryReadOnly"].map(

@@ -1,10 +1,14 @@
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import { REPO_ROOT } from "../../cli/src/lib/paths.ts";
 import { loadSpec, requireKubernetes, type KubernetesPlatformSpec } from "../lib/spec.ts";
-import { ofType, runWithMocks, type RecordedResource } from "../mocks.ts";
+import { execa } from "execa";
+import { ofType, one, runWithMocks, type RecordedResource } from "../mocks.ts";
 import { deployPlatform } from "../platform.ts";
+import { MIGRATE_SCRIPT } from "./database-schema.ts";
 
 const stack = (name: string): KubernetesPlatformSpec => requireKubernetes(loadSpec(join(REPO_ROOT, "stacks", `${name}.yaml`)), name);
 const run = async (spec: KubernetesPlatformSpec) => (await runWithMocks(spec.name, () => deployPlatform(spec))).resources;
@@ -47,5 +51,73 @@ describe("Kafka topics from data.kafka.topics", () => {
     assert.ok(topic);
     assert.deepEqual(input(topic, "metadata.labels"), { "strimzi.io/cluster": "im-kafka" });
     assert.deepEqual([input(topic, "spec.partitions"), input(topic, "spec.replicas"), input(topic, "spec.config")["min.insync.replicas"]], [24, 3, "2"]);
+  });
+});
+
+describe("TiDB users and schema migrations (stacks/aws-prod.yaml)", () => {
+  let rs: RecordedResource[];
+  before(async () => {
+    rs = await run(stack("aws-prod"));
+  });
+
+  it("sets a generated root password through a TidbInitializer, kept secret", () => {
+    const root = one(rs, "kubernetes:core/v1:Secret", "aws-data-tidb-root");
+    assert.deepEqual(input(root, "metadata"), { name: "im-tidb-root", namespace: "im-data" });
+    assert.equal(input(root, "stringData.root"), "mock-password-aws-data-tidb-root-password");
+    assert.ok(root.secretPaths.some((p) => p.startsWith("stringData")), `secret paths: ${root.secretPaths.join(", ")}`);
+    const init = one(rs, "kubernetes:pingcap.com/v1alpha1:TidbInitializer", "aws-data-tidb-initializer");
+    assert.deepEqual([input(init, "spec.cluster.name"), input(init, "spec.passwordSecret")], ["im", "im-tidb-root"]);
+  });
+
+  it("migrates with the pushed message image as root, creating the services' user with a generated password", () => {
+    const job = one(rs, "kubernetes:batch/v1:Job", "aws-schema");
+    const pod = input(job, "spec.template.spec");
+    const c = pod.containers[0];
+    assert.equal(c.image, input(one(rs, "kubernetes:apps/v1:Deployment", "aws-services-message-stable"), "spec.template.spec.containers.0.image"));
+    assert.match(c.image, /\/im\/message:0\.1\.0@sha256:/);
+    assert.deepEqual(c.command, ["node", "/migrate/migrate.mjs"]);
+    const env = Object.fromEntries(c.env.map((e: { name: string; value?: string; valueFrom?: unknown }) => [e.name, e.value ?? e.valueFrom]));
+    assert.deepEqual([env.DB_HOST, env.DB_PORT, env.DB_NAME, env.DB_USER], ["im-tidb.im-data.svc", "4000", "im", "im_app"]);
+    assert.deepEqual(env.ROOT_PASSWORD, { secretKeyRef: { name: "im-tidb-root", key: "root" } });
+    assert.deepEqual(env.DB_PASSWORD, { secretKeyRef: { name: "im-migrate-credentials", key: "DB_PASSWORD" } });
+    assert.equal(pod.restartPolicy, "Never");
+    assert.equal(c.securityContext.readOnlyRootFilesystem, true);
+    assert.equal(input(one(rs, "kubernetes:core/v1:ConfigMap", "aws-schema-script"), "data")["migrate.mjs"], MIGRATE_SCRIPT);
+  });
+
+  it("hands the services the same generated user through their own Secret", () => {
+    const jobSecret = one(rs, "kubernetes:core/v1:Secret", "aws-schema-credentials");
+    const servicesSecret = one(rs, "kubernetes:core/v1:Secret", "aws-services-database");
+    assert.deepEqual(input(servicesSecret, "metadata"), { name: "im-database", namespace: "im" });
+    assert.deepEqual(input(servicesSecret, "stringData"), { DB_USER: "im_app", DB_PASSWORD: input(jobSecret, "stringData.DB_PASSWORD") });
+    assert.ok(servicesSecret.secretPaths.some((p) => p.startsWith("stringData")));
+    for (const svc of ["message", "user-center"]) {
+      const env = input(one(rs, "kubernetes:apps/v1:Deployment", `aws-services-${svc}-stable`), "spec.template.spec.containers.0.env");
+      assert.deepEqual(env.find((e: { name: string }) => e.name === "DB_PASSWORD").valueFrom, { secretKeyRef: { name: "im-database", key: "DB_PASSWORD" } });
+    }
+  });
+});
+
+describe("the migrations Job's script", () => {
+  it("is valid JavaScript and refuses to run without its settings, naming the first missing one", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "im-migrate-"));
+    try {
+      const file = join(dir, "migrate.mjs");
+      writeFileSync(file, MIGRATE_SCRIPT);
+      const check = await execa(process.execPath, ["--check", file], { reject: false });
+      assert.equal(check.exitCode, 0, check.stderr);
+      const r = await execa(process.execPath, [file], { reject: false, env: { DB_HOST: "im-tidb.im-data.svc" }, extendEnv: false });
+      assert.equal(r.exitCode, 78);
+      assert.equal(r.stderr.trim(), "migrate: DB_PORT is not set");
+      const bad = await execa(process.execPath, [file], {
+        reject: false,
+        extendEnv: false,
+        env: { DB_HOST: "h", DB_PORT: "4000", DB_NAME: "im; DROP", DB_USER: "u", DB_PASSWORD: "p", ROOT_PASSWORD: "r", CONNECT_TIMEOUT_SECONDS: "1" },
+      });
+      assert.equal(bad.exitCode, 78);
+      assert.match(bad.stderr, /DB_NAME "im; DROP" is not a plain schema name/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

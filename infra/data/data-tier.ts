@@ -5,6 +5,7 @@
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { WorkloadRole, type PolicyStatement, type WorkloadIdentity } from "../cluster/workload-role.ts";
 import type { CloudSpec } from "../lib/spec-cloud.ts";
 import type { DataEndpoints } from "../services/im-services.ts";
 import { BackupBucket } from "./backup-bucket.ts";
@@ -25,29 +26,46 @@ export interface DataTierArgs {
     dataSubnetIds: pulumi.Input<string>[];
     dataSecurityGroupId: pulumi.Input<string>;
   };
+  /** How the cluster's service accounts assume cloud roles (the backup account writes the bucket with it). */
+  identity: WorkloadIdentity;
   provider: k8s.Provider;
   tags: Record<string, string>;
 }
 
 /** Namespace of everything in-cluster in the data tier. */
 export const DATA_NAMESPACE = "im-data";
+/** The service account BR backups and TiKV run as; its cloud role is the only way into the backup bucket. */
+export const BACKUP_SERVICE_ACCOUNT = "tidb-backup";
 
 export class DataTier extends pulumi.ComponentResource {
   readonly endpoints: DataEndpoints;
   readonly backupBucket: pulumi.Output<string>;
+  readonly tidb: TidbCluster;
 
   constructor(name: string, args: DataTierArgs, opts?: pulumi.ComponentResourceOptions) {
     super("im:data:DataTier", name, {}, opts);
-    const ns = new k8s.core.v1.Namespace(`${name}-namespace`, { metadata: { name: DATA_NAMESPACE, labels: { "app.kubernetes.io/part-of": "im-platform" } } }, { parent: this, provider: args.provider });
+    // On ACK the pod identity webhook injects RRSA tokens only into namespaces that opt in.
+    const labels: Record<string, string> = { "app.kubernetes.io/part-of": "im-platform", ...(args.cloud === "alicloud" ? { "pod-identity.alibabacloud.com/injection": "on" } : {}) };
+    const ns = new k8s.core.v1.Namespace(`${name}-namespace`, { metadata: { name: DATA_NAMESPACE, labels } }, { parent: this, provider: args.provider });
     const c = args.choices;
     const bucket = new BackupBucket(`${name}-backup`, { cloud: args.cloud, bucket: c.backup.bucket, retentionDays: c.backup.retentionDays, tags: args.tags }, { parent: this });
+    const backupRole = new WorkloadRole(
+      `${name}-backup-role`,
+      { identity: args.identity, namespace: DATA_NAMESPACE, serviceAccount: BACKUP_SERVICE_ACCOUNT, statements: bucketStatements(args.cloud, bucket.bucketName), tags: args.tags },
+      { parent: this },
+    );
+    const backupAccount = new k8s.core.v1.ServiceAccount(
+      `${name}-backup-account`,
+      { metadata: { name: BACKUP_SERVICE_ACCOUNT, namespace: ns.metadata.name, annotations: backupRole.annotations } },
+      { parent: this, provider: args.provider },
+    );
     const tidb = new TidbCluster(
       `${name}-tidb`,
       {
         namespace: ns.metadata.name,
         replicas: { pd: c.tidb.pd, tikv: c.tidb.tikv, tidb: c.tidb.tidb },
         storageGb: c.tidb.storageGb,
-        backup: { provider: args.cloud === "aws" ? "s3" : "oss", bucket: bucket.bucketName, region: args.region, retentionDays: c.backup.retentionDays },
+        backup: { provider: args.cloud === "aws" ? "s3" : "oss", bucket: bucket.bucketName, region: args.region, retentionDays: c.backup.retentionDays, serviceAccount: backupAccount.metadata.name },
         provider: args.provider,
       },
       { parent: this },
@@ -79,6 +97,27 @@ export class DataTier extends pulumi.ComponentResource {
 
     this.endpoints = { databaseHost: tidb.host, databasePort: tidb.port, redisNodes: redis.nodes, kafkaBrokers: kafka.bootstrapBrokers };
     this.backupBucket = bucket.bucketName;
+    this.tidb = tidb;
     this.registerOutputs({ databaseHost: tidb.host, redisNodes: redis.nodes, kafkaBrokers: kafka.bootstrapBrokers, backupBucket: this.backupBucket });
   }
+}
+
+/** What BR needs on the backup bucket: list it, and write, read and expire its objects (multipart uploads included). */
+export function bucketStatements(cloud: "aws" | "alicloud", bucket: pulumi.Output<string>): PolicyStatement[] {
+  if (cloud === "aws") {
+    return [
+      { Effect: "Allow", Action: ["s3:ListBucket", "s3:GetBucketLocation"], Resource: [pulumi.interpolate`arn:aws:s3:::${bucket}`] },
+      {
+        Effect: "Allow",
+        Action: ["s3:PutObject", "s3:GetObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
+        Resource: [pulumi.interpolate`arn:aws:s3:::${bucket}/*`],
+      },
+    ];
+  }
+  return [
+    { Effect: "Allow", Action: ["oss:ListObjects", "oss:GetBucketInfo"], Resource: [pulumi.interpolate`acs:oss:*:*:${bucket}`] },
+    { Effect: "Allow", Action: ["oss:PutObject", "oss:GetObject", "oss:DeleteObject", "oss:AbortMultipartUpload", "oss:ListParts"], Resource: [pulumi.interpolate`acs:oss:*:*:${bucket}/*`] },
+    // The bucket encrypts with KMS (BackupBucket): writing and reading objects needs its data keys.
+    { Effect: "Allow", Action: ["kms:GenerateDataKey", "kms:Decrypt"], Resource: ["acs:kms:*:*:*"] },
+  ];
 }

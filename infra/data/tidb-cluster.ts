@@ -1,10 +1,13 @@
 /**
  * TiDB through TiDB Operator: the operator (its CRDs and Helm chart), a TidbCluster with PD, TiKV and TiDB spread
  * over the zones on the data nodes (three TiKV stores keep a Raft copy per zone: RPO 0, a zone loss keeps a
- * majority), and a daily BR backup schedule into the stack's bucket.
+ * majority), a root password generated here and set by a TidbInitializer (never TiDB's empty default), and a daily
+ * BR backup schedule into the stack's bucket. BR and TiKV (which uploads the SST files itself) run as the backup
+ * service account, whose cloud role (IRSA / RRSA, infra/cluster/workload-role.ts) is the only way into the bucket.
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
 import { DATA_TAINT } from "../cluster/eks-cluster.ts";
 
 export interface TidbClusterArgs {
@@ -12,20 +15,34 @@ export interface TidbClusterArgs {
   replicas: { pd: number; tikv: number; tidb: number };
   /** Disk per TiKV store, GiB. */
   storageGb: number;
-  backup: { provider: "s3" | "oss"; bucket: pulumi.Input<string>; region: string; retentionDays: number };
+  backup: {
+    provider: "s3" | "oss";
+    bucket: pulumi.Input<string>;
+    region: string;
+    retentionDays: number;
+    /** The service account BR and TiKV run as: its cloud role may write the bucket. */
+    serviceAccount: pulumi.Input<string>;
+  };
   provider: k8s.Provider;
 }
 
 /** Pinned versions (TiDB Operator 1.6 line: the pingcap.com/v1alpha1 API used here). */
 export const TIDB_OPERATOR_VERSION = "v1.6.5";
 export const TIDB_VERSION = "v8.5.1";
+/** The MySQL client image TiDB Operator's documentation uses for a TidbInitializer. */
+export const TIDB_INITIALIZER_IMAGE = "tnir/mysqlclient";
 /** The TidbCluster's name: TiDB's SQL Service is `<name>-tidb` in the data namespace. */
 export const TIDB_CLUSTER_NAME = "im";
 export const TIDB_SQL_PORT = 4000;
+/** The Secret (key "root") holding TiDB's root password, in the data namespace. */
+export const TIDB_ROOT_SECRET = "im-tidb-root";
 
 export class TidbCluster extends pulumi.ComponentResource {
   readonly host: pulumi.Output<string>;
   readonly port: number = TIDB_SQL_PORT;
+  /** Secret and key of the root password (for the schema migrations Job). */
+  readonly rootSecret = { name: TIDB_ROOT_SECRET, key: "root" } as const;
+  readonly cluster: k8s.apiextensions.CustomResource;
 
   constructor(name: string, args: TidbClusterArgs, opts?: pulumi.ComponentResourceOptions) {
     super("im:data:TidbCluster", name, {}, opts);
@@ -47,7 +64,7 @@ export class TidbCluster extends pulumi.ComponentResource {
     const spread = (component: string) => [
       { maxSkew: 1, topologyKey: "topology.kubernetes.io/zone", whenUnsatisfiable: "DoNotSchedule", labelSelector: { matchLabels: { "app.kubernetes.io/instance": TIDB_CLUSTER_NAME, "app.kubernetes.io/component": component } } },
     ];
-    new k8s.apiextensions.CustomResource(
+    this.cluster = new k8s.apiextensions.CustomResource(
       name,
       {
         apiVersion: "pingcap.com/v1alpha1",
@@ -67,7 +84,14 @@ export class TidbCluster extends pulumi.ComponentResource {
             // PD places the Raft copies of every region in different zones (the stores carry their node's labels).
             config: { replication: { "location-labels": ["topology.kubernetes.io/zone", "kubernetes.io/hostname"] } },
           },
-          tikv: { baseImage: "pingcap/tikv", replicas: args.replicas.tikv, requests: { storage: `${args.storageGb}Gi` }, topologySpreadConstraints: spread("tikv") },
+          tikv: {
+            baseImage: "pingcap/tikv",
+            replicas: args.replicas.tikv,
+            requests: { storage: `${args.storageGb}Gi` },
+            topologySpreadConstraints: spread("tikv"),
+            // BR has each TiKV store upload its own backup files: the stores need the bucket role too.
+            serviceAccount: args.backup.serviceAccount,
+          },
           tidb: { baseImage: "pingcap/tidb", replicas: args.replicas.tidb, service: { type: "ClusterIP" }, topologySpreadConstraints: spread("tidb") },
           enableDynamicConfiguration: true,
         },
@@ -87,10 +111,27 @@ export class TidbCluster extends pulumi.ComponentResource {
         spec: {
           schedule: "0 3 * * *",
           maxReservedTime: `${args.backup.retentionDays * 24}h`,
-          backupTemplate: { backupType: "full", br: { cluster: TIDB_CLUSTER_NAME, clusterNamespace: args.namespace }, ...target },
+          backupTemplate: { backupType: "full", serviceAccount: args.backup.serviceAccount, br: { cluster: TIDB_CLUSTER_NAME, clusterNamespace: args.namespace }, ...target },
         },
       },
       { ...on, dependsOn: [operator] },
+    );
+    // TiDB starts with an empty root password; the initializer sets this one once the cluster answers.
+    const rootPassword = new random.RandomPassword(`${name}-root-password`, { length: 32, special: false, minLower: 2, minUpper: 2, minNumeric: 2 }, { parent: this });
+    const rootSecret = new k8s.core.v1.Secret(
+      `${name}-root`,
+      { metadata: { name: TIDB_ROOT_SECRET, namespace: args.namespace }, type: "Opaque", stringData: { root: rootPassword.result } },
+      on,
+    );
+    new k8s.apiextensions.CustomResource(
+      `${name}-initializer`,
+      {
+        apiVersion: "pingcap.com/v1alpha1",
+        kind: "TidbInitializer",
+        metadata: { name: `${TIDB_CLUSTER_NAME}-init`, namespace: args.namespace },
+        spec: { image: TIDB_INITIALIZER_IMAGE, cluster: { name: TIDB_CLUSTER_NAME, namespace: args.namespace }, passwordSecret: TIDB_ROOT_SECRET, tolerations: toleration },
+      },
+      { ...on, dependsOn: [this.cluster, rootSecret] },
     );
     this.host = pulumi.interpolate`${TIDB_CLUSTER_NAME}-tidb.${args.namespace}.svc`;
     this.registerOutputs({ host: this.host, port: this.port });

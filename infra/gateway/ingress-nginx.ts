@@ -27,7 +27,9 @@ export class IngressNginx extends pulumi.ComponentResource {
     const annotations: Record<string, pulumi.Input<string>> =
       args.cloud === "aws"
         ? {
-            "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
+            // "external": the AWS Load Balancer Controller builds the NLB, with IP targets (the pods themselves).
+            "service.beta.kubernetes.io/aws-load-balancer-type": "external",
+            "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "ip",
             "service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing",
             "service.beta.kubernetes.io/aws-load-balancer-cross-zone-load-balancing-enabled": "true",
             "service.beta.kubernetes.io/aws-load-balancer-security-groups": args.lbSecurityGroupId,

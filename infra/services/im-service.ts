@@ -20,6 +20,8 @@ export interface EnvVar {
   value?: pulumi.Input<string>;
   /** A key of the platform Secret (never a literal in the program or the stack file). */
   secretKey?: string;
+  /** The Secret holding secretKey when it is not the service's own (ImServiceArgs.secretName). */
+  secretName?: string;
   /** A pod field through the downward API, e.g. metadata.name. */
   fieldPath?: string;
 }
@@ -177,7 +179,7 @@ export class ImService extends pulumi.ComponentResource {
 }
 
 function envVar(e: EnvVar, secretName: string): k8s.types.input.core.v1.EnvVar {
-  if (e.secretKey !== undefined) return { name: e.name, valueFrom: { secretKeyRef: { name: secretName, key: e.secretKey } } };
+  if (e.secretKey !== undefined) return { name: e.name, valueFrom: { secretKeyRef: { name: e.secretName ?? secretName, key: e.secretKey } } };
   if (e.fieldPath !== undefined) return { name: e.name, valueFrom: { fieldRef: { fieldPath: e.fieldPath } } };
   return { name: e.name, value: e.value ?? "" };
 }

@@ -1,17 +1,20 @@
 /**
  * The three IM services in one cluster: their namespace (Pod Security "restricted"), and gateway, message and
- * user-center as ImService components wired to the data tier's endpoints. Secrets (the internal token, the token
- * signing keys, the database credentials) live in the Secret `SECRET_NAME`, which the operator creates from the
- * secret store (runbooks); neither the program nor the stack file holds them, so they never enter Pulumi's state.
+ * user-center as ImService components wired to the data tier's endpoints. The internal token and the token signing
+ * keys live in the Secret `SECRET_NAME`, which the operator creates from the secret store; neither the program nor
+ * the stack file holds them, so they never enter Pulumi's state. The database credentials are the program's own
+ * (generated with the user the migrations Job creates) and live in `DATABASE_SECRET_NAME`.
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { WorkloadSpec } from "../lib/spec-cloud.ts";
 import { ImService, type EnvVar, type Exposure } from "./im-service.ts";
 
-/** The Secret every service reads its credentials from. */
+/** The Secret every service reads its operator-held credentials from. */
 export const SECRET_NAME = "im-platform-secrets";
-export const SECRET_KEYS = ["INTERNAL_TOKEN", "TOKEN_KEYS", "TOKEN_ACTIVE_KID", "DB_USER", "DB_PASSWORD"] as const;
+export const SECRET_KEYS = ["INTERNAL_TOKEN", "TOKEN_KEYS", "TOKEN_ACTIVE_KID"] as const;
+/** The Secret (DB_USER, DB_PASSWORD) of the database user the program generates (infra/data/database-schema.ts). */
+export const DATABASE_SECRET_NAME = "im-database";
 
 /** Where the data tier answers, as the services' environment expects it. */
 export interface DataEndpoints {
@@ -40,6 +43,8 @@ export interface ImServicesArgs {
   kafkaTopicStored: string;
   groupWriteDiffusionMax: number;
   endpoints: DataEndpoints;
+  /** The services' database user, created by the migrations Job; the password is a secret Output. */
+  database: { user: string; password: pulumi.Input<string> };
 }
 
 export class ImServices extends pulumi.ComponentResource {
@@ -50,6 +55,11 @@ export class ImServices extends pulumi.ComponentResource {
     const ns = new k8s.core.v1.Namespace(
       `${name}-namespace`,
       { metadata: { name: args.namespace, labels: { "pod-security.kubernetes.io/enforce": "restricted", "app.kubernetes.io/part-of": "im-platform" } } },
+      { parent: this },
+    );
+    new k8s.core.v1.Secret(
+      `${name}-database`,
+      { metadata: { name: DATABASE_SECRET_NAME, namespace: ns.metadata.name }, type: "Opaque", stringData: { DB_USER: args.database.user, DB_PASSWORD: pulumi.secret(args.database.password) } },
       { parent: this },
     );
     const e = args.endpoints;
@@ -68,8 +78,8 @@ export class ImServices extends pulumi.ComponentResource {
       { name: "DB_HOST", value: e.databaseHost },
       { name: "DB_PORT", value: pulumi.output(e.databasePort).apply(String) },
       { name: "DB_NAME", value: args.databaseName },
-      { name: "DB_USER", secretKey: "DB_USER" },
-      { name: "DB_PASSWORD", secretKey: "DB_PASSWORD" },
+      { name: "DB_USER", secretKey: "DB_USER", secretName: DATABASE_SECRET_NAME },
+      { name: "DB_PASSWORD", secretKey: "DB_PASSWORD", secretName: DATABASE_SECRET_NAME },
     ];
     const port = 8080;
     const internalUrl = (service: string) => `http://${service}.${args.namespace}.svc:${port}`;

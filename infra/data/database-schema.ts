@@ -1,0 +1,146 @@
+/**
+ * The services' database on TiDB: the schema (data.database.name), an application user with a password generated
+ * here, and the migrations of services/migrations applied by a Kubernetes Job before any service starts.
+ *
+ * The Job runs the message service's image (it ships services/lib/migrate.js and services/migrations, the same code
+ * the local target migrates MariaDB with) as TiDB's root, creates or re-keys the application user with only the
+ * rights the services use (SELECT, INSERT, UPDATE, DELETE on the schema: the DDL is the Job's alone), and applies
+ * the pending migrations, refusing one that was edited after it ran. A new image version replaces the Job, so
+ * `pulumi up` migrates before the Deployments roll. The password reaches the services through `password` (a
+ * secret Output the caller puts into the services' namespace), never through the stack file.
+ */
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+
+export interface DatabaseSchemaArgs {
+  /** The data namespace, where TiDB and its root Secret live. */
+  namespace: pulumi.Input<string>;
+  databaseName: string;
+  host: pulumi.Input<string>;
+  port: number;
+  /** An image with /app/services/lib/migrate.js and /app/services/migrations (the services' images). */
+  image: pulumi.Input<string>;
+  /** The Secret and key of TiDB's root password. */
+  rootSecret: { name: string; key: string };
+  /** Seconds the Job waits for TiDB to answer (a new cluster takes minutes). Default 900. */
+  connectTimeoutSeconds?: number;
+  provider: k8s.Provider;
+}
+
+/** The services' database user. */
+export const APP_DB_USER = "im_app";
+/** The Job's name; replaced (not patched) when its image or script changes. */
+export const MIGRATE_JOB_NAME = "im-migrate";
+
+/**
+ * The Job's program. Plain ESM run by the image's Node from a mounted ConfigMap: mysql2 and the migrator resolve from
+ * /app (the image's WORKDIR), not from the script's own directory. Exits 78 (EX_CONFIG) on a missing setting.
+ */
+export const MIGRATE_SCRIPT = `import { createRequire } from "node:module";
+const setting = (name) => {
+  const value = process.env[name];
+  if (value === undefined || value === "") {
+    console.error(\`migrate: \${name} is not set\`);
+    process.exit(78);
+  }
+  return value;
+};
+const host = setting("DB_HOST");
+const port = Number(setting("DB_PORT"));
+const database = setting("DB_NAME");
+const user = setting("DB_USER");
+const password = setting("DB_PASSWORD");
+const rootPassword = setting("ROOT_PASSWORD");
+const deadline = Date.now() + Number(setting("CONNECT_TIMEOUT_SECONDS")) * 1000;
+if (!/^[a-z][a-z0-9_]{0,63}$/.test(database)) {
+  console.error(\`migrate: DB_NAME \${JSON.stringify(database)} is not a plain schema name\`);
+  process.exit(78);
+}
+// Settings first, so a misconfigured Job says so before anything else can fail.
+const require = createRequire("/app/package.json");
+const mysql = require("mysql2/promise");
+const { migrate } = await import("/app/services/lib/migrate.js");
+let conn;
+for (let attempt = 1; conn === undefined; attempt++) {
+  try {
+    conn = await mysql.createConnection({ host, port, user: "root", password: rootPassword, connectTimeout: 10000 });
+  } catch (err) {
+    if (Date.now() > deadline) throw err;
+    console.log(\`migrate: TiDB at \${host}:\${port} does not answer yet (\${err.code ?? err.message}), attempt \${attempt}\`);
+    await new Promise((resolve) => setTimeout(resolve, 5000));
+  }
+}
+await conn.query(\`CREATE DATABASE IF NOT EXISTS \\\`\${database}\\\`\`);
+await conn.query("CREATE USER IF NOT EXISTS ?@'%' IDENTIFIED BY ?", [user, password]);
+await conn.query("ALTER USER ?@'%' IDENTIFIED BY ?", [user, password]);
+await conn.query(\`GRANT SELECT, INSERT, UPDATE, DELETE ON \\\`\${database}\\\`.* TO ?@'%'\`, [user]);
+await conn.query(\`USE \\\`\${database}\\\`\`);
+const result = await migrate(conn);
+console.log(JSON.stringify({ database, user, applied: result.applied, current: result.current }));
+await conn.end();
+`;
+
+export class DatabaseSchema extends pulumi.ComponentResource {
+  readonly user: string = APP_DB_USER;
+  /** The application user's password (secret). */
+  readonly password: pulumi.Output<string>;
+  /** Done when the migrations have run: the services depend on it. */
+  readonly job: k8s.batch.v1.Job;
+
+  constructor(name: string, args: DatabaseSchemaArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("im:data:DatabaseSchema", name, {}, opts);
+    const on = { parent: this, provider: args.provider };
+    const password = new random.RandomPassword(`${name}-app-password`, { length: 32, special: false, minLower: 2, minUpper: 2, minNumeric: 2 }, { parent: this });
+    const secret = new k8s.core.v1.Secret(
+      `${name}-credentials`,
+      { metadata: { name: `${MIGRATE_JOB_NAME}-credentials`, namespace: args.namespace }, type: "Opaque", stringData: { DB_PASSWORD: password.result } },
+      on,
+    );
+    const script = new k8s.core.v1.ConfigMap(`${name}-script`, { metadata: { name: `${MIGRATE_JOB_NAME}-script`, namespace: args.namespace }, data: { "migrate.mjs": MIGRATE_SCRIPT } }, on);
+    const fromSecret = (secretName: string, key: string) => ({ secretKeyRef: { name: secretName, key } });
+    this.job = new k8s.batch.v1.Job(
+      name,
+      {
+        metadata: { name: MIGRATE_JOB_NAME, namespace: args.namespace, labels: { "app.kubernetes.io/name": MIGRATE_JOB_NAME, "app.kubernetes.io/part-of": "im-platform" } },
+        spec: {
+          backoffLimit: 4,
+          activeDeadlineSeconds: (args.connectTimeoutSeconds ?? 900) + 600,
+          template: {
+            metadata: { labels: { "app.kubernetes.io/name": MIGRATE_JOB_NAME } },
+            spec: {
+              restartPolicy: "Never",
+              automountServiceAccountToken: false,
+              securityContext: { runAsNonRoot: true, runAsUser: 1000, seccompProfile: { type: "RuntimeDefault" } },
+              containers: [
+                {
+                  name: "migrate",
+                  image: args.image,
+                  workingDir: "/app",
+                  command: ["node", "/migrate/migrate.mjs"],
+                  env: [
+                    { name: "DB_HOST", value: args.host },
+                    { name: "DB_PORT", value: String(args.port) },
+                    { name: "DB_NAME", value: args.databaseName },
+                    { name: "DB_USER", value: APP_DB_USER },
+                    { name: "DB_PASSWORD", valueFrom: fromSecret(`${MIGRATE_JOB_NAME}-credentials`, "DB_PASSWORD") },
+                    { name: "ROOT_PASSWORD", valueFrom: fromSecret(args.rootSecret.name, args.rootSecret.key) },
+                    { name: "CONNECT_TIMEOUT_SECONDS", value: String(args.connectTimeoutSeconds ?? 900) },
+                  ],
+                  volumeMounts: [{ name: "script", mountPath: "/migrate", readOnly: true }],
+                  resources: { requests: { cpu: "100m", memory: "128Mi" }, limits: { memory: "256Mi" } },
+                  securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } },
+                },
+              ],
+              volumes: [{ name: "script", configMap: { name: script.metadata.name } }],
+            },
+          },
+        },
+      },
+      // A Job's template cannot change in place: a new image (a new release) replaces it, which runs the migrations.
+      { ...on, dependsOn: [secret, script], deleteBeforeReplace: true, customTimeouts: { create: "30m", update: "30m" } },
+    );
+    this.password = password.result;
+    this.registerOutputs({ user: this.user, job: this.job.metadata.name });
+  }
+}
