@@ -68,6 +68,7 @@ describe("observability on the kubernetes target (stacks/multicloud.yaml)", () =
     };
     const monitors = [...ofKind(rs, "PodMonitor"), ...ofKind(rs, "ScrapeConfig")].filter((r) => r.name.startsWith("aws-"));
     assert.deepEqual(monitors.map((m) => [m.name, job(m)]).sort(), [
+      ["aws-monitoring-ingress", "ingress-nginx"],
       ["aws-monitoring-mysql", "mysql"],
       ["aws-monitoring-redis", "redis"],
       ["aws-monitoring-services", "im-services"],
@@ -75,6 +76,8 @@ describe("observability on the kubernetes target (stacks/multicloud.yaml)", () =
     const services = one(rs, CR.PodMonitor ?? "", "aws-monitoring-services");
     assert.equal(input(services, "spec.podMetricsEndpoints.0.honorLabels"), true, "the services' own service/version labels win");
     assert.deepEqual(input(services, "spec.selector.matchLabels"), { "app.kubernetes.io/part-of": "im-platform" });
+    const ingress = one(rs, CR.PodMonitor ?? "", "aws-monitoring-ingress");
+    assert.deepEqual(input(ingress, "spec.namespaceSelector.matchNames"), ["ingress-nginx"]);
     const redis = one(rs, CR.ScrapeConfig ?? "", "aws-monitoring-redis");
     const targets = input(redis, "spec.staticConfigs.0.targets") as string[];
     assert.ok(targets.length > 0 && targets.every((t) => t.startsWith("redis://")), targets.join(","));

@@ -3,7 +3,7 @@
  * node-exporter, kube-state-metrics), the same alert rules file the local target loads (as a PrometheusRule), the
  * dashboards generated from code (as Grafana sidecar ConfigMaps), and the scrapes that make the rules' series
  * exist here under the same names and `job` labels as on the local target: the services (PodMonitor, job
- * im-services), Kafka through Strimzi's JMX exporter with the local target's configuration (job kafka), Redis
+ * im-services), the ingress controllers (job ingress-nginx, the cluster's stand-in for the local nginx), Kafka through Strimzi's JMX exporter with the local target's configuration (job kafka), Redis
  * through redis_exporter's multi-target endpoint (job redis), the database through mysqld_exporter (job mysql).
  */
 import * as k8s from "@pulumi/kubernetes";
@@ -20,6 +20,8 @@ export const REDIS_EXPORTER_IMAGE = "quay.io/oliver006/redis_exporter:v1.66.0";
 export const MYSQLD_EXPORTER_IMAGE = "quay.io/prometheus/mysqld-exporter:v0.16.0";
 
 export const MONITORING_NAMESPACE = "monitoring";
+/** Where infra/gateway/ingress-nginx.ts installs the controller. */
+const INGRESS_NAMESPACE = "ingress-nginx";
 /** The Secret (keys admin-user, admin-password) Grafana's admin login comes from; created out of band, like the services' secret. */
 export const GRAFANA_ADMIN_SECRET = "im-grafana-admin";
 /** Defaults of MonitoringArgs. */
@@ -137,6 +139,23 @@ export class Monitoring extends pulumi.ComponentResource {
               relabelings: [jobLabel("im-services"), { sourceLabels: ["__meta_kubernetes_pod_label_im_track"], targetLabel: "track" }],
             },
           ],
+        },
+      },
+      afterCrds,
+    );
+
+    // ingress-nginx (infra/gateway) serves its metrics on the controller pods' "metrics" port. The monitor lives here
+    // and selects that namespace, so it never waits for the ingress's namespace to exist.
+    new k8s.apiextensions.CustomResource(
+      `${name}-ingress`,
+      {
+        apiVersion: "monitoring.coreos.com/v1",
+        kind: "PodMonitor",
+        metadata: { name: "ingress-nginx", namespace: ns.metadata.name },
+        spec: {
+          namespaceSelector: { matchNames: [INGRESS_NAMESPACE] },
+          selector: { matchLabels: { "app.kubernetes.io/name": "ingress-nginx", "app.kubernetes.io/component": "controller" } },
+          podMetricsEndpoints: [{ port: "metrics", interval: "15s", relabelings: [jobLabel("ingress-nginx")] }],
         },
       },
       afterCrds,
