@@ -43,6 +43,10 @@ describe("bandwidth analysis", () => {
     assert.equal(b.verdict, "bandwidth");
     assert.equal(b.elevatedPoints, 4);
     assert.equal(b.baselineLatencySeconds, 0.02);
+    // Saturated for the whole window: no baseline, the seed's bar decides.
+    const allSat = bottleneck(series([2, 3, 4]), series([1, 1, 1]), series([0.05, 0.05, 0.05]), { targetUtilisation: 0.7 });
+    assert.equal(allSat.verdict, "bandwidth");
+    assert.equal(allSat.baselineLatencySeconds, null);
     assert.equal(bottleneck(lat, util, series([0.1, 0.1, 0.1, 0.1, 0.95, 0.97, 0.99, 0.99]), { targetUtilisation: 0.7 }).verdict, "cpu");
     // Latency up with the link idle: neither (look elsewhere: database, Kafka).
     assert.equal(bottleneck(lat, series([0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1]), cpuLow, { targetUtilisation: 0.7 }).verdict, "none");

@@ -124,7 +124,8 @@ export function growth(points: Points): Growth {
   const t0 = p[0]?.[0] ?? 0;
   const start = my + slope * (t0 - mx);
   const end = start + slope * span;
-  const ratio = start > 0 ? (end - start) / start : end > 0 ? Number.POSITIVE_INFINITY : 0;
+  // Growth from nothing has no ratio (a fresh platform); the trend's direction is still in the series.
+  const ratio = start > 0 ? (end - start) / start : null;
   return { ratio, spanSeconds: span, meaningful: span >= GROWTH_MIN_SPAN_SECONDS };
 }
 
@@ -142,19 +143,21 @@ export interface Bottleneck {
 
 /**
  * Latency rising while CPU stays low: a bandwidth bottleneck rather than a CPU one. Looks only at the points where
- * delivery latency was elevated (above twice its own baseline, the 25th percentile, and above the seed's bar) and
- * asks what utilisation and gateway CPU were then. Series are aligned by timestamp.
+ * delivery latency was elevated (above the seed's bar, and above twice its baseline: the 25th percentile while the
+ * busiest gateway was under the utilisation line; with no such period in the window, the bar alone) and asks what
+ * utilisation and gateway CPU were then. Series are aligned by timestamp.
  */
 export function bottleneck(latency: Points, utilisation: Points, cpu: Points, opts: { targetUtilisation: number; cpuLow?: number }): Bottleneck {
   const lat = finite(latency);
+  const util = new Map(finite(utilisation));
   const base = quantile(
-    lat.map(([, v]) => v),
+    lat.filter(([t]) => (util.get(t) ?? Number.POSITIVE_INFINITY) < opts.targetUtilisation).map(([, v]) => v),
     0.25,
   );
   const none: Bottleneck = { verdict: "none", baselineLatencySeconds: base, elevatedPoints: 0, latencySeconds: null, utilisation: null, cpu: null };
-  if (base === null) return none;
-  const bar = Math.max(2 * base, LATENCY_FLOOR_SECONDS);
-  const u = new Map(finite(utilisation));
+  if (lat.length === 0) return none;
+  const bar = Math.max(2 * (base ?? 0), LATENCY_FLOOR_SECONDS);
+  const u = util;
   const c = new Map(finite(cpu));
   const elevated = lat.filter(([t, v]) => v > bar && u.has(t));
   // One elevated sample is noise; two in a row of scrapes is a level.
@@ -269,7 +272,8 @@ export function lowTrafficWindow(profile: HourBucket[], estimateMinutes: number,
   const b = best ?? { start: (nowHour + 1) % 24, score: 0, unknown: hours, sum: 0, n: 0 };
   const bestGuess = byHour.size < 24 || b.unknown > 0;
   const span = `${hh(b.start)}-${hh(b.start + hours)} UTC`;
-  const basis = `${Math.round(historyHours * 10) / 10} hour(s) of traffic history covering ${byHour.size} of 24 hours of the day`;
+  const history = historyHours < 1 ? `${Math.round(historyHours * 60)} minute(s)` : `${Math.round(historyHours * 10) / 10} hour(s)`;
+  const basis = `${history} of traffic history covering ${byHour.size} of 24 hours of the day`;
   const note = bestGuess
     ? `${span} is a best guess from ${basis}; audit again after a full day of traffic for a measured window`
     : `${span}: the quietest ${hours} hour(s) in ${basis}`;

@@ -94,7 +94,10 @@ export async function status(opts: { stack?: string }): Promise<StatusResult> {
 
 // ---- rendering ----
 
-const rel = (p: string) => relative(process.cwd(), p) || p;
+const rel = (p: string) => {
+  const r = relative(process.cwd(), p);
+  return r === "" || r.startsWith("..") ? p : r;
+};
 const kb = (b: number | null | undefined) => (b === null || b === undefined ? "-" : b >= 1024 * 1024 ? `${(b / 1024 / 1024).toFixed(2)} MiB/s` : `${(b / 1024).toFixed(1)} KiB/s`);
 const pct = (x: number | null | undefined) => (x === null || x === undefined ? "-" : `${Math.round(x * 100)} %`);
 const trio = (s: Stats | null, f: (x: number) => string) => (s === null ? "-" : `${f(s.peak)} / ${f(s.p95)} / ${f(s.avg)}`);

@@ -140,10 +140,33 @@ async function validateAgainstTarget(target: Target, plan: BandwidthPlan): Promi
   }
 }
 
-async function measure(target: Target, instances: string[], startUnix: number, endUnix: number, scrapeSeconds: number): Promise<Measurement[]> {
-  const dur = Math.max(endUnix - startUnix, 2 * scrapeSeconds);
+const rateWindow = (scrapeSeconds: number) => 4 * scrapeSeconds;
+
+/**
+ * Waits (bounded) until the instances' egress queues are empty: the backlog built up behind the old cap drains at
+ * the new one, and a verification started before that would measure the catch-up, not the new steady state.
+ */
+async function drained(target: Target, instances: string[], scrapeSeconds: number, say: (l: string) => void): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  const sel = instances.map((i) => i.replace(/[^a-z0-9-]/g, "")).join("|");
+  for (;;) {
+    await sleep((scrapeSeconds + 1) * 1000);
+    const r = await target.query(`sum(im_gateway_egress_queued_bytes{service="gateway",component=~"${sel}"})`);
+    const queued = r[0]?.value ?? 0;
+    if (queued === 0) return;
+    if (Date.now() > deadline) {
+      say(`verify: ${Math.round(queued / 1024)} KiB still queued behind the caps after 120 s; verifying anyway`);
+      return;
+    }
+    say(`verify: waiting for ${Math.round(queued / 1024)} KiB queued behind the old caps to drain`);
+  }
+}
+
+/** Peak utilisation over [startUnix, endUnix] and delivery p99 over [latencyFromUnix, now] of each instance. */
+async function measure(target: Target, instances: string[], startUnix: number, endUnix: number, scrapeSeconds: number, latencyFromUnix = startUnix): Promise<Measurement[]> {
+  const dur = Math.max(Math.floor(Date.now() / 1000) - latencyFromUnix, 2 * scrapeSeconds);
   const step = scrapeSeconds;
-  const util = await target.queryRange(queries(Math.max(4 * scrapeSeconds, 2 * step)).utilisation, startUnix, endUnix, step);
+  const util = await target.queryRange(queries(Math.max(rateWindow(scrapeSeconds), 2 * step)).utilisation, startUnix, endUnix, step);
   return Promise.all(
     instances.map(async (instance) => {
       const pts = util.find((s) => s.labels.component === instance)?.points.map(([, v]) => v).filter(Number.isFinite) ?? [];
@@ -166,12 +189,14 @@ function k6Figures(r: LoadtestResult): NonNullable<Verification["k6"]> {
  */
 async function verify(target: Target, plan: BandwidthPlan, stage: "canary" | "full", instances: string[], scrapeSeconds: number, say: (l: string) => void): Promise<Verification> {
   const v = plan.verify;
+  await drained(target, instances, scrapeSeconds, say);
   const t0 = Math.floor(Date.now() / 1000);
   const r = await runLoadtest(v.scenario, { target: target.edge().http, vus: v.vus, rate: v.rate, duration: v.duration, maxP99: v.maxP99Ms, env: v.env, progress: say });
   // One more scrape, so the last seconds of the load are in Prometheus.
   await sleep((scrapeSeconds + 1) * 1000);
   const t1 = Math.floor(Date.now() / 1000);
-  const measurements = await measure(target, instances, t0, t1, scrapeSeconds);
+  // Utilisation from one rate window into the load on: the window before it would still see the old cap.
+  const measurements = await measure(target, instances, Math.min(t1 - scrapeSeconds, t0 + rateWindow(scrapeSeconds)), t1, scrapeSeconds, t0);
   const reasons: string[] = [];
   if (r.figures.lost > 0) reasons.push(`k6 lost ${r.figures.lost} message(s)`);
   if (r.figures.requestErrors > 0) reasons.push(`k6 saw ${r.figures.requestErrors} request error(s)`);
