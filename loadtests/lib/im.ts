@@ -136,6 +136,11 @@ export class ImSession {
         return;
       }
       case "notify":
+        // Messages that ride along are taken while they continue the inbox without a gap; the rest is pulled.
+        for (const m of Array.isArray(f.msgs) ? (f.msgs as Delivered[]) : []) {
+          if (m.seq === this.lastSeq + 1) this.deliver(m, true);
+          else if (m.seq > this.lastSeq) break;
+        }
         if (Number(f.seq) > this.lastSeq) this.pull();
         return;
       case "gnotify":

@@ -98,7 +98,9 @@ export function instanceComponent(ctx: LocalContext, inst: ServiceInstance | Can
     async prepare(c) {
       return {
         bin: process.execPath,
-        args: ["--import", "tsx", join(REPO_ROOT, "services", inst.service, "src", "main.ts")],
+        // IMCTL_SERVICE_NODE_ARGS: extra Node flags for every service process, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
+        // to profile a benchmark (Node refuses --cpu-prof in NODE_OPTIONS).
+        args: [...(process.env.IMCTL_SERVICE_NODE_ARGS ?? "").split(" ").filter(Boolean), "--import", "tsx", join(REPO_ROOT, "services", inst.service, "src", "main.ts")],
         cwd: REPO_ROOT,
         env: serviceEnv(c, inst, "release" in inst ? inst.release : undefined),
         logFile: logFile(c, inst.id),
