@@ -32,18 +32,6 @@ export const DEFAULT_BUDGETS: Readonly<Record<FaultName, number>> = {
   partition: 30,
 };
 
-/** What each fault does, for --help, the runbook and the report. */
-export const FAULT_DESCRIPTIONS: Readonly<Record<FaultName, string>> = {
-  "redis-primary": "SIGKILL the Redis primary that owns the probe's keys' slots (its replica must take over)",
-  "kafka-broker": "kill one Kafka broker: hard (SIGKILL, fenced after the session timeout) or graceful (SIGTERM, controlled shutdown)",
-  db: "restart the database (stop, then start again)",
-  "gateway-instance": "SIGKILL the gateway holding the most probe connections (every client must reconnect elsewhere)",
-  "message-instance": "SIGKILL one message-service instance (the gateways must route around it)",
-  "user-center-instance": "SIGKILL one user-center instance (the account API must route around it)",
-  "random-instance": "SIGKILL one service instance picked at random (reproducible with --seed)",
-  partition: "cut one instance off the network (every TCP packet to or from its ports dropped) for --partition-seconds",
-};
-
 export type KafkaKillMode = "hard" | "graceful";
 
 export const DRILL_PHASES = ["Pending", "SteadyState", "Injecting", "Observing", "Restoring", "Verifying", "Passed", "Failed", "Aborted"] as const;
