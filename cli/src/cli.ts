@@ -275,8 +275,9 @@ export function buildProgram(sink: Sink): Command {
       .option("--namespace <ns>", "kubernetes: namespace of the IM services", "im")
       .option("--context <name>", "kubernetes: kubeconfig context (default: the current one)")
       .option("--prometheus <url>", "kubernetes: Prometheus base URL for the analysis")
-      .option("--image-repo <repo>", "kubernetes: image repository of the services, e.g. registry.example.com/im");
-  type RolloutOpts = { target: string; stack: string; namespace?: string; context?: string; prometheus?: string; imageRepo?: string };
+      .option("--image-repo <repo>", "kubernetes: image repository of the services, e.g. registry.example.com/im")
+      .option("--edge <url>", "kubernetes: the platform's edge URL, for load-test gates in the strategy");
+  type RolloutOpts = { target: string; stack: string; namespace?: string; context?: string; prometheus?: string; imageRepo?: string; edge?: string };
   const progress = (line: string) => process.stderr.write(`${line}\n`);
   const rolloutExit = (phase: string) => (phase === "Aborted" ? 1 : 0);
   rolloutTarget(

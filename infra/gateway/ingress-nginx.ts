@@ -16,8 +16,11 @@ export interface IngressNginxArgs {
   provider: k8s.Provider;
 }
 
-/** Pinned: the controller's behaviour (annotations, reload semantics) changes between chart versions. */
-export const INGRESS_NGINX_CHART_VERSION = "4.12.1";
+/**
+ * Pinned: the controller's behaviour (annotations, reload semantics) changes between chart versions. 4.12.7
+ * (controller v1.12.7) is the last patch of the 4.12 line, with the line's security fixes since 4.12.1.
+ */
+export const INGRESS_NGINX_CHART_VERSION = "4.12.7";
 
 export class IngressNginx extends pulumi.ComponentResource {
   readonly releaseName: pulumi.Output<string>;

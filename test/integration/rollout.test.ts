@@ -151,9 +151,42 @@ describe("imctl rollout (canary of the gateway on the local target, under k6 loa
     assert.equal(second.stderr.trim(), `imctl: ${MESSAGES.rolloutInProgress("gateway", "Paused", "2/3", "1.9.0")}`);
     // The target lock is held: a second workflow cannot start on this target meanwhile.
     assert.ok(existsSync(join(p.stateDir, "lock")));
+    const during = await p.run("local", "status", "--json");
+    assert.match(during.stdout, /"id": "gateway-canary-1"/, "local status shows the canary instance");
+
+    // imctl killed: the rollout survives on disk; abort then acts directly (no controller to hand it to).
+    assert.ok(paused.controller);
+    process.kill(paused.controller.pid, "SIGKILL");
+    await first;
+    const orphan = await statusOf();
+    assert.equal(orphan?.phase, "Paused");
+    assert.equal(orphan?.controller, null);
+    const direct = await p.run("rollout", "abort", "gateway", "--reason", "test: abort without a controller", "--json");
+    assert.equal(direct.exitCode, 0, tail(direct.stderr));
+    const d = json<RolloutResult>(direct.stdout);
+    assert.equal(d.phase, "Aborted");
+    assert.equal(d.reason, "test: abort without a controller");
+    assert.equal(d.canaryWeight, 0);
+    assert.ok(!existsSync(join(p.stateDir, "canary", "gateway.json")), "the canary is gone");
+
+    // Killed again, then resumed: the resumed controller takes an operator's abort through the intent file.
+    const again = { done: false };
+    const second2 = p.run("rollout", "start", "gateway", "--version", "1.9.2", "--strategy", hold, "--json").finally(() => {
+      again.done = true;
+    });
+    const paused2 = await waitFor((s) => s.phase === "Paused" && s.controller !== null, again);
+    assert.ok(paused2.controller);
+    process.kill(paused2.controller.pid, "SIGKILL");
+    await second2;
+    const resumedDone = { done: false };
+    const resumed = p.run("rollout", "resume", "gateway", "--json").finally(() => {
+      resumedDone.done = true;
+    });
+    const back = await waitFor((s) => s.phase === "Paused" && s.controller !== null && s.controller.pid !== paused2.controller?.pid, resumedDone);
+    assert.equal(back.canaryWeight, 10, "resumed at the persisted weight");
     const abort = await p.run("rollout", "abort", "gateway", "--reason", "test: operator abort", "--json");
     assert.equal(abort.exitCode, 0, abort.stderr);
-    const r = await first;
+    const r = await resumed;
     const res = json<RolloutResult>(r.stdout);
     assert.equal(r.exitCode, 1, "an aborted rollout exits 1");
     assert.equal(res.phase, "Aborted");
@@ -162,6 +195,8 @@ describe("imctl rollout (canary of the gateway on the local target, under k6 loa
     assert.ok(!existsSync(join(p.stateDir, "canary", "gateway.json")), "the canary is gone");
     const st = await p.run("local", "status", "--json");
     assert.ok(!st.stdout.includes("gateway-canary-1"), "no canary instance left in local status");
+    const whats = audit().map((e) => e.what);
+    for (const w of ["resumed", "abort requested", "Aborted", "canary removed"]) assert.ok(whats.includes(w), `audit has ${w}`);
   });
 
   it("promotes a good version to 100 % under load, drains the canary, and loses nothing", async () => {
@@ -211,7 +246,7 @@ describe("imctl rollout (canary of the gateway on the local target, under k6 loa
     const hist = json<{ rollouts: Array<{ phase: string }> }>(h.stdout);
     assert.deepEqual(
       hist.rollouts.map((x) => x.phase),
-      ["Aborted", "Promoted", "Aborted"],
+      ["Aborted", "Aborted", "Promoted", "Aborted"],
     );
   });
 });

@@ -107,7 +107,7 @@ export async function plan(opts: PlanOptions): Promise<PlanResult> {
     cost: { lines: cost.lines, unpriced: cost.unpriced, estimated: cost.unchecked },
     notes: [
       "offline plan: the program ran under Pulumi mocks; no cloud API was called and provider-side checks (quotas, instance availability, names taken) did not run",
-      "for a real preview with the policy pack: pulumi preview --stack <name> --policy-pack infra/policy (needs the Pulumi CLI and cloud credentials)",
+      "for a real preview with the policy pack: imctl preview --stack <name> (the Automation API; needs the Pulumi CLI and cloud credentials)",
     ],
   };
 }

@@ -30,6 +30,8 @@ export interface TargetOptions {
   prometheus?: string;
   /** kubernetes: image repository of the services' images, e.g. registry.example.com/im. */
   imageRepo?: string;
+  /** kubernetes: the platform's edge URL, where load-test gates send their traffic. */
+  edge?: string;
 }
 
 export interface StartOptions extends TargetOptions {
@@ -66,7 +68,7 @@ function controllerOptions(t: RolloutTarget, o: TargetOptions, progress: (line: 
     onChange: (s) => writeChart(t, s),
     loadtest: async (g: LoadtestGate) => {
       const { run } = await import("../loadtest/index.ts");
-      const r = await run(g.scenario, { target: t.kind === "local" ? "local" : (o.prometheus ?? ""), stack: o.stack, vus: g.vus, rate: g.rate, duration: g.duration, maxP99: g.maxP99, progress });
+      const r = await run(g.scenario, { target: t.kind === "local" ? "local" : (o.edge ?? ""), stack: o.stack, vus: g.vus, rate: g.rate, duration: g.duration, maxP99: g.maxP99, progress });
       return { value: r.passed ? 1 : 0, detail: `k6 ${g.scenario}: ${r.passed ? "passed" : `failed (${r.failedThresholds.join("; ") || `exit ${r.k6ExitCode}`})`}, lost ${r.figures.lost}` };
     },
   };
@@ -126,6 +128,10 @@ export async function start(service: string, o: StartOptions): Promise<RolloutRe
     env[m[1]] = m[2] ?? "";
   }
   const strategy = loadStrategy(svc, o.strategy);
+  const gates = strategy.steps.some((st) => "analysis" in st && st.analysis.metrics.some((m) => "loadtest" in m.provider));
+  if (gates && (o.target ?? "local") === "kubernetes" && (o.edge === undefined || !/^https?:\/\/\S+$/.test(o.edge))) {
+    throw new UserError(`--edge: got ${JSON.stringify(o.edge ?? "nothing")}; allowed: the platform's edge URL (the strategy has a load-test gate), e.g. https://im.example.com`);
+  }
   const t = await openTarget(o);
   const track = t.canary();
   track.supports(svc);
