@@ -36,6 +36,7 @@ export const MIGRATE_JOB_NAME = "im-migrate";
 /**
  * The Job's program. Plain ESM run by the image's Node from a mounted ConfigMap: mysql2 and the migrator resolve from
  * /app (the image's WORKDIR), not from the script's own directory. Exits 78 (EX_CONFIG) on a missing setting.
+ * test/integration/migrate-job.test.ts runs it against a real MariaDB.
  */
 export const MIGRATE_SCRIPT = `import { createRequire } from "node:module";
 const setting = (name) => {
@@ -57,10 +58,12 @@ if (!/^[a-z][a-z0-9_]{0,63}$/.test(database)) {
   console.error(\`migrate: DB_NAME \${JSON.stringify(database)} is not a plain schema name\`);
   process.exit(78);
 }
-// Settings first, so a misconfigured Job says so before anything else can fail.
-const require = createRequire("/app/package.json");
+// Settings first, so a misconfigured Job says so before anything else can fail. APP_ROOT: where the image keeps the
+// services (its WORKDIR); the integration test points it at a checkout.
+const appRoot = process.env.APP_ROOT ?? "/app";
+const require = createRequire(\`\${appRoot}/package.json\`);
 const mysql = require("mysql2/promise");
-const { migrate } = await import("/app/services/lib/migrate.js");
+const { migrate } = await import(\`\${appRoot}/services/lib/migrate.js\`);
 let conn;
 for (let attempt = 1; conn === undefined; attempt++) {
   try {
