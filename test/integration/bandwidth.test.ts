@@ -155,6 +155,17 @@ describe("imctl bandwidth (audit, plan, upgrade, rollback on the real platform)"
     assert.ok(st.files.utilisationChart && existsSync(st.files.utilisationChart));
   });
 
+  it("a gateway restarted after the upgrade comes back with the raised cap", async () => {
+    if (plan.change.option !== "vertical") return;
+    const to = plan.change.gateways[1]?.toBytesPerSecond;
+    const pid = p.pid("gateway-2");
+    process.kill(pid, "SIGKILL");
+    const r = await p.run("local", "up");
+    assert.equal(r.exitCode, 0, r.stderr.slice(-2000));
+    assert.notEqual(p.pid("gateway-2"), pid, "local up restarted it");
+    assert.equal((await liveCaps())["gateway-2"], to);
+  });
+
   it("rollback by hand restores the backup", async () => {
     const r = await p.run("bandwidth", "rollback", "--yes");
     assert.equal(r.exitCode, 0, r.stderr);
