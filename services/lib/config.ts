@@ -25,6 +25,9 @@ export const list = z
 
 export const intFrom = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
+/** "true" or "false" (environment variables are strings; anything else is refused rather than guessed). */
+export const tlsFlag = z.enum(["true", "false"], { error: 'allowed: "true" or "false"' }).transform((v) => v === "true");
+
 /** Settings every service shares. */
 export const baseConfig = z.object({
   SERVICE_VERSION: z.string().min(1).default("dev"),
@@ -48,17 +51,26 @@ export const dbConfig = z.object({
   DB_PASSWORD: z.string(),
   DB_NAME: z.string().min(1),
   DB_POOL: intFrom(1, 500).default(20),
+  /** TLS to the database (TiDB with TLS in the clouds), verified against the system CAs or DB_TLS_CA_FILE. */
+  DB_TLS: tlsFlag.default(false),
+  DB_TLS_CA_FILE: z.string().min(1).optional(),
 });
 
 export const redisConfig = z.object({
   REDIS_NODES: list,
   /** The cluster's cluster-node-timeout, so the client waits out a failover instead of failing. */
   REDIS_NODE_TIMEOUT_MS: intFrom(100, 60000).default(3000),
+  /** TLS to Redis (ElastiCache / Tair with transit encryption). */
+  REDIS_TLS: tlsFlag.default(false),
+  REDIS_TLS_CA_FILE: z.string().min(1).optional(),
 });
 
 export const kafkaConfig = z.object({
   KAFKA_BROKERS: list,
   KAFKA_TOPIC_STORED: z.string().min(1).default("im.message.stored"),
+  /** TLS to the brokers (MSK's TLS listener, Strimzi's tls listener). */
+  KAFKA_TLS: tlsFlag.default(false),
+  KAFKA_TLS_CA_FILE: z.string().min(1).optional(),
 });
 
 export const tokenConfig = z.object({

@@ -1,4 +1,5 @@
 import mysql from "mysql2/promise";
+import { tlsOptions } from "./tls.ts";
 
 export interface DbConfig {
   DB_HOST: string;
@@ -7,11 +8,15 @@ export interface DbConfig {
   DB_PASSWORD: string;
   DB_NAME: string;
   DB_POOL: number;
+  DB_TLS?: boolean;
+  DB_TLS_CA_FILE?: string | undefined;
 }
 
 /** A connection pool; BIGINT columns come back as strings (ids exceed 2^53). */
 export function createDbPool(cfg: DbConfig): mysql.Pool {
+  const ssl = tlsOptions("DB", cfg.DB_TLS ?? false, cfg.DB_TLS_CA_FILE);
   return mysql.createPool({
+    ...(ssl ? { ssl: { rejectUnauthorized: true, ...(typeof ssl.ca === "string" ? { ca: ssl.ca } : {}) } } : {}),
     host: cfg.DB_HOST,
     port: cfg.DB_PORT,
     user: cfg.DB_USER,

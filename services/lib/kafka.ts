@@ -1,11 +1,13 @@
+import type { ConnectionOptions } from "node:tls";
 import { Producer, ProduceAcks, stringSerializers } from "@platformatic/kafka";
 
 /**
  * The durable-event producer: acks from all in-sync replicas (with min.insync.replicas 2 on the topic) and
  * idempotence, so a retried send is written once and an acknowledged event survives a broker loss.
  */
-export function createProducer(clientId: string, brokers: string[]): Producer<string, string, string, string> {
+export function createProducer(clientId: string, brokers: string[], tls?: ConnectionOptions): Producer<string, string, string, string> {
   return new Producer({
+    ...(tls ? { tls } : {}),
     clientId,
     bootstrapBrokers: brokers,
     serializers: stringSerializers,

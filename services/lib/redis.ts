@@ -1,3 +1,4 @@
+import type { ConnectionOptions } from "node:tls";
 import { Cluster } from "ioredis";
 
 /**
@@ -5,7 +6,7 @@ import { Cluster } from "ioredis";
  * retryDelayOnFailover x maxRedirections (and the cluster-down retries) must cover cluster-node-timeout plus the
  * election, so commands wait for the new primary.
  */
-export function createRedisCluster(nodes: string[], opts: { nodeTimeoutMs: number }): Cluster {
+export function createRedisCluster(nodes: string[], opts: { nodeTimeoutMs: number; tls?: ConnectionOptions }): Cluster {
   const delay = 200;
   const attempts = Math.ceil((opts.nodeTimeoutMs * 3 + 5000) / delay);
   return new Cluster(
@@ -23,7 +24,9 @@ export function createRedisCluster(nodes: string[], opts: { nodeTimeoutMs: numbe
       // Commands issued in one tick go to each node as one pipeline: a fan-out batch's presence look-ups cost
       // a round trip per node, not one per user.
       enableAutoPipelining: true,
-      redisOptions: { connectTimeout: 2000, maxRetriesPerRequest: attempts },
+      redisOptions: { connectTimeout: 2000, maxRetriesPerRequest: attempts, ...(opts.tls ? { tls: opts.tls } : {}) },
+      // With TLS, connect by the configured host name (the certificate's name), not by a resolved address.
+      ...(opts.tls ? { dnsLookup: (address: string, cb: (err: Error | null, address: string) => void) => cb(null, address) } : {}),
       clusterRetryStrategy: (times) => Math.min(100 * times, 2000),
     },
   );

@@ -6,6 +6,7 @@ import { createLogger } from "../../lib/log.ts";
 import { createMetrics } from "../../lib/metrics.ts";
 import { notifyRequest } from "../../lib/protocol.ts";
 import { createRedisCluster } from "../../lib/redis.ts";
+import { tlsOptions } from "../../lib/tls.ts";
 import { runService } from "../../lib/service.ts";
 import { parseKeyRing } from "../../lib/tokens.ts";
 import { EgressLimiter } from "./egress.ts";
@@ -41,7 +42,7 @@ runService("gateway", async () => {
   const log = createLogger("gateway", cfg);
   const metrics = createMetrics("gateway", cfg);
   const gm = gatewayMetrics(metrics);
-  const redis = createRedisCluster(cfg.REDIS_NODES, { nodeTimeoutMs: cfg.REDIS_NODE_TIMEOUT_MS });
+  const redis = createRedisCluster(cfg.REDIS_NODES, { nodeTimeoutMs: cfg.REDIS_NODE_TIMEOUT_MS, tls: tlsOptions("REDIS", cfg.REDIS_TLS, cfg.REDIS_TLS_CA_FILE) });
   redis.on("error", (err: Error) => log.warn({ err: err.message }, "redis"));
   const faults = { latencyMs: cfg.GATEWAY_FAULT_LATENCY_MS, failRate: cfg.GATEWAY_FAULT_FAIL_RATE };
   const upstream = faults.latencyMs > 0 || faults.failRate > 0 ? new FaultyUpstream(cfg.MESSAGE_URLS, cfg.INTERNAL_TOKEN, faults) : new MessageUpstream(cfg.MESSAGE_URLS, cfg.INTERNAL_TOKEN);

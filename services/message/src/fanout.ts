@@ -4,6 +4,7 @@
  * At-least-once: offsets are committed after a batch is fully processed; replaying an event writes nothing twice
  * (an inbox row per user and message at most) and only repeats a harmless notification.
  */
+import type { ConnectionOptions } from "node:tls";
 import { Consumer, stringDeserializers, type Message } from "@platformatic/kafka";
 import type { Cluster } from "ioredis";
 import type mysql from "mysql2/promise";
@@ -21,6 +22,8 @@ export interface FanoutDeps {
   metrics: MessageMetrics;
   internalToken: string;
   brokers: string[];
+  /** TLS to the brokers, when on. */
+  tls?: ConnectionOptions | undefined;
   topic: string;
   clientId: string;
 }
@@ -204,6 +207,7 @@ export interface Fanout {
 /** Consumes the stored-message topic until closed, in batches, retrying a failed batch until it succeeds. */
 export async function startFanout(d: FanoutDeps): Promise<Fanout> {
   const consumer = new Consumer({
+    ...(d.tls ? { tls: d.tls } : {}),
     clientId: d.clientId,
     groupId: "im-fanout",
     bootstrapBrokers: d.brokers,

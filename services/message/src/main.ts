@@ -8,6 +8,7 @@ import { createProducer, EventPublisher } from "../../lib/kafka.ts";
 import { createLogger } from "../../lib/log.ts";
 import { createMetrics } from "../../lib/metrics.ts";
 import { createRedisCluster } from "../../lib/redis.ts";
+import { tlsOptions } from "../../lib/tls.ts";
 import { runService } from "../../lib/service.ts";
 import { routes } from "./app.ts";
 import { startFanout } from "./fanout.ts";
@@ -26,10 +27,11 @@ runService("message", async () => {
   const metrics = createMetrics("message", cfg);
   const mm = messageMetrics(metrics);
   const db = createDbPool(cfg);
-  const redis = createRedisCluster(cfg.REDIS_NODES, { nodeTimeoutMs: cfg.REDIS_NODE_TIMEOUT_MS });
+  const kafkaTls = tlsOptions("KAFKA", cfg.KAFKA_TLS, cfg.KAFKA_TLS_CA_FILE);
+  const redis = createRedisCluster(cfg.REDIS_NODES, { nodeTimeoutMs: cfg.REDIS_NODE_TIMEOUT_MS, tls: tlsOptions("REDIS", cfg.REDIS_TLS, cfg.REDIS_TLS_CA_FILE) });
   redis.on("error", (err: Error) => log.warn({ err: err.message }, "redis"));
   const nodeId = await nodeIdFor(cfg.NODE_ID, redis, cfg.INSTANCE_ID, log);
-  const publisher = new EventPublisher(createProducer(`message-${cfg.INSTANCE_ID}`, cfg.KAFKA_BROKERS));
+  const publisher = new EventPublisher(createProducer(`message-${cfg.INSTANCE_ID}`, cfg.KAFKA_BROKERS, kafkaTls));
   const app = createHttp({
     version: cfg.SERVICE_VERSION,
     log,
@@ -38,7 +40,7 @@ runService("message", async () => {
     ready: () => dataTierReady(db, redis),
   });
   routes(app, { db, publisher, timings: mm, topic: cfg.KAFKA_TOPIC_STORED, ids: new IdGenerator(nodeId.id), metrics: mm, internalToken: cfg.INTERNAL_TOKEN, failRate: cfg.MESSAGE_FAULT_FAIL_RATE, extraLatencyMs: cfg.MESSAGE_FAULT_LATENCY_MS });
-  const fanout = await startFanout({ db, redis, log, metrics: mm, internalToken: cfg.INTERNAL_TOKEN, brokers: cfg.KAFKA_BROKERS, topic: cfg.KAFKA_TOPIC_STORED, clientId: `fanout-${cfg.INSTANCE_ID}` });
+  const fanout = await startFanout({ db, redis, log, metrics: mm, internalToken: cfg.INTERNAL_TOKEN, brokers: cfg.KAFKA_BROKERS, tls: kafkaTls, topic: cfg.KAFKA_TOPIC_STORED, clientId: `fanout-${cfg.INSTANCE_ID}` });
   await app.listen({ host: cfg.HOST, port: cfg.PORT });
   log.info({ port: cfg.PORT }, "message listening");
   onShutdown(log, async () => {

@@ -6,6 +6,7 @@ import { nodeIdFor } from "../../lib/node-id.ts";
 import { createLogger } from "../../lib/log.ts";
 import { createMetrics } from "../../lib/metrics.ts";
 import { createRedisCluster } from "../../lib/redis.ts";
+import { tlsOptions } from "../../lib/tls.ts";
 import { parseKeyRing } from "../../lib/tokens.ts";
 import { runService } from "../../lib/service.ts";
 import { routes } from "./app.ts";
@@ -21,7 +22,7 @@ runService("user-center", async () => {
   const log = createLogger("user-center", cfg);
   const metrics = createMetrics("user-center", cfg);
   const db = createDbPool(cfg);
-  const redis = createRedisCluster(cfg.REDIS_NODES, { nodeTimeoutMs: cfg.REDIS_NODE_TIMEOUT_MS });
+  const redis = createRedisCluster(cfg.REDIS_NODES, { nodeTimeoutMs: cfg.REDIS_NODE_TIMEOUT_MS, tls: tlsOptions("REDIS", cfg.REDIS_TLS, cfg.REDIS_TLS_CA_FILE) });
   redis.on("error", (err: Error) => log.warn({ err: err.message }, "redis"));
   const nodeId = await nodeIdFor(cfg.NODE_ID, redis, cfg.INSTANCE_ID, log);
   const app = createHttp({
