@@ -94,6 +94,20 @@ async function rolloutUnderLoad(version: string, env: string[]): Promise<{ rollo
   return { rollout: json<RolloutResult>(r.stdout), exitCode: r.exitCode, stderr: r.stderr, load: json<LoadtestResult>(l.stdout) };
 }
 
+function fetchWaitFor(running: { done: boolean }): Promise<RolloutResult> {
+  return (async () => {
+    for (let i = 0; i < 120 && !running.done; i++) {
+      const r = await p.run("rollout", "status", "user-center", "--json");
+      if (r.exitCode === 0) {
+        const s = json<RolloutResult>(r.stdout);
+        if (s.phase === "Paused" && s.canaryWeight === 50) return s;
+      }
+      await new Promise((res) => setTimeout(res, 500));
+    }
+    throw new Error("the user-center rollout never paused at 50 %");
+  })();
+}
+
 async function gatewayVersions(): Promise<string[]> {
   const base = p.spec.local.ports.gateway;
   return Promise.all(
@@ -104,7 +118,7 @@ async function gatewayVersions(): Promise<string[]> {
   );
 }
 
-describe("imctl rollout (canary of the gateway on the local target, under k6 load)", { timeout: 1_200_000 }, () => {
+describe("imctl rollout (canaries on the local target, the gateway under k6 load)", { timeout: 1_200_000 }, () => {
   before(async () => {
     p = await startPlatform(2000);
   });
@@ -248,5 +262,29 @@ describe("imctl rollout (canary of the gateway on the local target, under k6 loa
       hist.rollouts.map((x) => x.phase),
       ["Aborted", "Aborted", "Promoted", "Aborted"],
     );
+  });
+
+  it("runs a user-center canary behind nginx's /v1/ upstream: both versions answer at 50 %, then it is promoted", async () => {
+    const file = join(dir, "uc.yaml");
+    writeFileSync(file, stringify({ steps: [{ setWeight: 50 }, { pause: { duration: "10s" } }, { setWeight: 100 }] }));
+    const running = { done: false };
+    const start = p.run("rollout", "start", "user-center", "--version", "3.0.0", "--strategy", file, "--json").finally(() => {
+      running.done = true;
+    });
+    const api = await fetchWaitFor(running);
+    const versions = new Set<string>();
+    for (let i = 0; i < 40; i++) {
+      const res = await fetch(`${p.lbUrl}/v1/sessions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: "nobody-here", password: "wrong-password-1" }) });
+      versions.add(res.headers.get("x-im-version") ?? "none");
+    }
+    assert.deepEqual([...versions].sort(), ["0.1.0", "3.0.0"].sort(), `versions seen at 50 %: ${[...versions].join(", ")} (weight ${api.canaryWeight})`);
+    const r = await start;
+    assert.equal(r.exitCode, 0, tail(r.stderr, 30));
+    const res = json<RolloutResult>(r.stdout);
+    assert.equal(res.phase, "Promoted");
+    const ready = await fetch(`http://${p.spec.local.bindAddress}:${p.spec.local.ports.userCenter}/readyz`);
+    assert.equal(((await ready.json()) as { version: string }).version, "3.0.0");
+    const after = await fetch(`${p.lbUrl}/v1/sessions`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+    assert.equal(after.headers.get("x-im-version"), "3.0.0", "the account API is served by the promoted version");
   });
 });

@@ -1,12 +1,12 @@
 /**
- * The canary track on the local target: a second set of gateway processes on the new version (ports base + 50),
- * behind nginx weights. Promotion replaces the stable gateways one by one on the new version (each drains: its
+ * The canary track on the local target: a second set of gateway (or user-center) processes on the new version
+ * (ports base + 50), behind nginx weights (the WebSocket upstream, or the account API's /v1/ upstream). Promotion replaces the stable gateways one by one on the new version (each drains: its
  * clients reconnect to the canary, which carries 100 % meanwhile), then the canary drains back onto them; the
  * new version stays stable across `local down`/`up` (releases/<service>.json). Abort and removal set the weight
  * to 0 and drain the canary: clients reconnect to stable gateways and pull, so nothing is lost.
  *
- * Only the gateway has a canary track locally: user-center sits behind nginx's /v1/ upstream without weights,
- * and message instances are reached through the gateways' MESSAGE_URLS lists; both say so with a UserError.
+ * The message service has no canary track locally: its instances are reached through the gateways'
+ * MESSAGE_URLS lists, not through nginx, so there is no weight to set; it says so with a UserError.
  */
 import { MESSAGES, InternalError, UserError } from "../../errors.ts";
 import { isOurs, pidAlive, startDetached, stopGroup } from "../../lib/process.ts";
@@ -15,9 +15,9 @@ import { sleep } from "../../lib/wait.ts";
 import type { CanaryStatus, CanaryTrack, ReleaseSpec, ServiceName } from "../target.ts";
 import { canaryInstances, readCanary, readRelease, removeCanaryRecord, writeCanary, writeRelease, type LocalService } from "./canary-instances.ts";
 import { instanceComponent, registerServices, serviceInstances, VERSION } from "./components/services.ts";
-import { readPool, setGatewayPool } from "./components/nginx.ts";
+import { readApiPool, readPool, setApiPool, setGatewayPool } from "./components/nginx.ts";
 import type { LocalComponent, LocalContext } from "./context.ts";
-import type { Backend } from "./nginx-config.ts";
+import type { Backend, GatewayPool } from "./nginx-config.ts";
 import { saveState } from "./platform.ts";
 
 type Progress = (line: string) => void;
@@ -26,7 +26,17 @@ export class LocalCanaryTrack implements CanaryTrack {
   constructor(private readonly ctx: LocalContext) {}
 
   supports(service: ServiceName): void {
-    if (service !== "gateway") throw new UserError(MESSAGES.rolloutLocalUnsupported(service));
+    if (service !== "gateway" && service !== "user-center") throw new UserError(MESSAGES.rolloutLocalUnsupported(service));
+  }
+
+  /** The nginx upstream that carries the service: WebSockets for the gateway, /v1/ for user-center. */
+  private pool(service: LocalService): GatewayPool {
+    return service === "gateway" ? readPool(this.ctx) : readApiPool(this.ctx);
+  }
+
+  private async setPool(service: LocalService, stableAndCanary: { canary: boolean; weight: number }): Promise<void> {
+    const pool = { stable: this.backends(service, "stable"), canary: stableAndCanary.canary ? this.backends(service, "canary") : [], canaryWeight: stableAndCanary.weight };
+    await (service === "gateway" ? setGatewayPool(this.ctx, pool) : setApiPool(this.ctx, pool));
   }
 
   private backends(service: LocalService, track: "stable" | "canary"): Backend[] {
@@ -36,7 +46,7 @@ export class LocalCanaryTrack implements CanaryTrack {
 
   async status(service: ServiceName): Promise<CanaryStatus> {
     const c = readCanary(this.ctx, service);
-    const pool = readPool(this.ctx);
+    const pool = service === "message" ? { canary: [], canaryWeight: 0 } : this.pool(service);
     const instances = canaryInstances(this.ctx).filter((i) => i.service === service);
     const ready = await Promise.all(instances.map((i) => probe(instanceComponent(this.ctx, i), this.ctx)));
     return {
@@ -78,20 +88,21 @@ export class LocalCanaryTrack implements CanaryTrack {
       }),
     );
     // The canary joins the pool at weight 0: nginx sends it nothing yet, and `local up` leaves the pool alone.
-    await setGatewayPool(this.ctx, { stable: this.backends(service, "stable"), canary: this.backends(service, "canary"), canaryWeight: readPool(this.ctx).canary.length > 0 ? readPool(this.ctx).canaryWeight : 0 });
+    const current = this.pool(service);
+    await this.setPool(service, { canary: true, weight: current.canary.length > 0 ? current.canaryWeight : 0 });
     await registerServices(this.ctx); // Prometheus scrapes the canary instances too
   }
 
   async setWeight(service: ServiceName, weight: number): Promise<void> {
     this.supports(service);
     if (!readCanary(this.ctx, service)) throw new InternalError(`no canary of ${service} to weight`);
-    await setGatewayPool(this.ctx, { stable: this.backends(service, "stable"), canary: this.backends(service, "canary"), canaryWeight: weight });
+    await this.setPool(service, { canary: true, weight });
   }
 
   async remove(service: ServiceName, progress: Progress): Promise<void> {
     this.supports(service);
     const instances = canaryInstances(this.ctx).filter((i) => i.service === service);
-    await setGatewayPool(this.ctx, { stable: this.backends(service, "stable"), canary: [], canaryWeight: 0 });
+    await this.setPool(service, { canary: false, weight: 0 });
     progress(`${service}: canary weight 0; draining ${instances.length} canary instance(s)`);
     await Promise.all(instances.map((i) => this.stop(i.id, progress)));
     removeCanaryRecord(this.ctx, service);

@@ -52,6 +52,17 @@ describe("nginx configuration", () => {
     assert.ok(rlimit > 9000 * 2 && rlimit < 20000, String(rlimit));
   });
 
+  it("weights the account API's upstream when a user-center canary runs (and leaves a side at 0 % out)", () => {
+    const api = { stable: [b("user-center-1", 18300)], canary: [b("user-center-canary-1", 18350)], canaryWeight: 25 };
+    const conf = renderNginxConf(settings("/x"), { stable: [], canary: [], canaryWeight: 0 }, api);
+    assert.match(conf, /server 127\.0\.0\.1:18300 weight=3 max_fails=1 fail_timeout=2s; # user-center-1/);
+    assert.match(conf, /server 127\.0\.0\.1:18350 max_fails=1 fail_timeout=2s; # user-center-canary-1/);
+    const none = renderNginxConf(settings("/x"), { stable: [], canary: [], canaryWeight: 0 }, { ...api, canaryWeight: 0 });
+    assert.doesNotMatch(none, /user-center-canary-1/);
+    // a plain list stays unweighted, as before
+    assert.match(renderNginxConf(settings("/x"), { stable: [], canary: [], canaryWeight: 0 }, [b("user-center-1", 18300)]), /server 127\.0\.0\.1:18300 max_fails=1/);
+  });
+
   it("renders configurations that the real nginx accepts, with and without a pool", async () => {
     const nginx = toolPath("nginx");
     for (const pool of [

@@ -68,20 +68,22 @@ const RLIMIT_HEADROOM = 500;
 
 /**
  * @param pool the gateway upstream (WebSocket connections and everything not under /v1/)
- * @param api the user-center instances, serving the account API under /v1/
+ * @param api the user-center instances, serving the account API under /v1/: a list, or a pool with a canary
+ *   (a user-center rollout) whose share of requests is its weight
  */
-export function renderNginxConf(cfg: NginxSettings, pool: GatewayPool, api: Backend[] = []): string {
+export function renderNginxConf(cfg: NginxSettings, pool: GatewayPool, api: Backend[] | GatewayPool = []): string {
   const servers = serverWeights(pool);
+  const apiServers = Array.isArray(api) ? api.map((backend) => ({ backend, weight: 1 })) : serverWeights(api);
   const apiUpstream =
-    api.length === 0
+    apiServers.length === 0
       ? ""
       : `  upstream im_user_center {
-${api.map((b) => `    server ${b.address} max_fails=1 fail_timeout=2s; # ${b.id}`).join("\n")}
+${apiServers.map((x) => `    server ${x.backend.address}${x.weight === 1 ? "" : ` weight=${x.weight}`} max_fails=1 fail_timeout=2s; # ${x.backend.id}`).join("\n")}
     keepalive 32;
   }
 `;
   const apiRoute =
-    api.length === 0
+    apiServers.length === 0
       ? ""
       : `    location /v1/ {
       proxy_pass http://im_user_center;

@@ -8,7 +8,7 @@ import { EMPTY_POOL, renderNginxConf, serverWeights, type GatewayPool } from "..
 
 export const nginxPaths = (ctx: Pick<LocalContext, "dir">) => {
   const prefix = join(ctx.dir, "nginx");
-  return { prefix, conf: join(prefix, "nginx.conf"), pool: join(prefix, "pool.json") };
+  return { prefix, conf: join(prefix, "nginx.conf"), pool: join(prefix, "pool.json"), apiPool: join(prefix, "api-pool.json") };
 };
 
 function settings(ctx: LocalContext) {
@@ -36,10 +36,21 @@ function apiBackends(ctx: LocalContext) {
   return Array.from({ length: ctx.spec.services.userCenter.replicas }, (_, i) => ({ id: `user-center-${i + 1}`, address: `${ctx.host}:${ctx.spec.local.ports.userCenter + i}` }));
 }
 
-function writeConf(ctx: LocalContext, pool: GatewayPool): void {
+/**
+ * The account API's upstream: the stack's user-center instances, plus a canary while a user-center rollout
+ * runs (`api-pool.json`, written by setApiPool). Without a canary the stack decides, so a changed replica count
+ * is picked up.
+ */
+export function readApiPool(ctx: LocalContext): GatewayPool {
+  const file = nginxPaths(ctx).apiPool;
+  const saved = existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as GatewayPool) : undefined;
+  return saved && saved.canary.length > 0 ? saved : { stable: apiBackends(ctx), canary: [], canaryWeight: 0 };
+}
+
+function writeConf(ctx: LocalContext, pool: GatewayPool, api: GatewayPool = readApiPool(ctx)): void {
   const p = nginxPaths(ctx);
   for (const d of ["tmp/client_body", "tmp/proxy", "tmp/fastcgi", "tmp/uwsgi", "tmp/scgi", "logs"]) mkdirSync(join(p.prefix, d), { recursive: true });
-  writeFileSync(p.conf, renderNginxConf(settings(ctx), pool, apiBackends(ctx)));
+  writeFileSync(p.conf, renderNginxConf(settings(ctx), pool, api));
 }
 
 async function testConf(ctx: LocalContext): Promise<void> {
@@ -83,21 +94,30 @@ export function nginxComponent(ctx: LocalContext): LocalComponent {
  * worker_shutdown_timeout), so no WebSocket is dropped by a weight change.
  */
 export async function setGatewayPool(ctx: LocalContext, pool: GatewayPool): Promise<{ changed: boolean; weights: Array<{ id: string; weight: number }> }> {
-  const weights = serverWeights(pool).map((x) => ({ id: x.backend.id, weight: x.weight })); // validates first
+  return applyPools(ctx, pool, readApiPool(ctx), "gateway");
+}
+
+/** Like setGatewayPool, for the account API's upstream (/v1/, user-center): a user-center canary's weight. */
+export async function setApiPool(ctx: LocalContext, api: GatewayPool): Promise<{ changed: boolean; weights: Array<{ id: string; weight: number }> }> {
+  return applyPools(ctx, readPool(ctx), api, "api");
+}
+
+async function applyPools(ctx: LocalContext, pool: GatewayPool, api: GatewayPool, which: "gateway" | "api"): Promise<{ changed: boolean; weights: Array<{ id: string; weight: number }> }> {
+  const weights = serverWeights(which === "gateway" ? pool : api).map((x) => ({ id: x.backend.id, weight: x.weight })); // validates first
   const record = ctx.state.components.nginx;
   if (record === undefined || !isOurs(record.pid, ctx.dir)) {
     throw new UserError('nginx of the local target is not running: run "imctl local up" first');
   }
   const p = nginxPaths(ctx);
   const before = existsSync(p.conf) ? readFileSync(p.conf, "utf8") : "";
-  writeConf(ctx, pool);
+  writeConf(ctx, pool, api);
   try {
     await testConf(ctx);
   } catch (err) {
     writeFileSync(p.conf, before);
     throw err;
   }
-  writeFileSync(p.pool, JSON.stringify(pool, null, 2));
+  writeFileSync(which === "gateway" ? p.pool : p.apiPool, JSON.stringify(which === "gateway" ? pool : api, null, 2));
   const changed = readFileSync(p.conf, "utf8") !== before;
   if (changed) process.kill(record.pid, "SIGHUP");
   return { changed, weights };
