@@ -175,8 +175,32 @@ describe("imctl drill on the local target", { timeout: 900_000 }, () => {
     assert.equal(status.exitCode, 0, status.stdout);
   });
 
-  it("drill restore: backup, destroy, restore, every table verified, RTO under 15 minutes", async () => {
+  it("refuses to start on a platform out of its steady state, naming the component", async () => {
+    process.kill(p.pid("redis-6"), "SIGKILL");
+    const r = await p.run("drill", "run", "message-instance", "--yes");
+    assert.equal(r.exitCode, 2);
+    assert.ok(r.stderr.includes(MESSAGES.drillUnhealthy("redis-6", "not running")), r.stderr);
+    const up = await p.run("local", "up");
+    assert.equal(up.exitCode, 0, up.stderr.split("\n").slice(-5).join("\n"));
+  });
+
+  it("an imctl killed mid-drill leaves its partition; the next drill command heals it first, then drill restore runs: backup, destroy, restore, every table verified, RTO under 15 minutes", async () => {
+    const child = execa(process.execPath, [IMCTL, "drill", "run", "partition", "--partition-seconds", "60s", "--duration", "70s", "--yes", "--stack", p.stack], {
+      env: { IMCTL_STATE_DIR: p.stateDir },
+      reject: false,
+      stdin: "ignore",
+    });
+    const deadline = Date.now() + 60_000;
+    while (!(phaseOf("partition-") === "Observing" && drillTables().length > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    child.kill("SIGKILL");
+    await child;
+    assert.equal(drillTables().length, 1, "the killed drill's partition is still in place");
+    assert.equal(phaseOf("partition-"), "Observing");
+
     const r = await p.run("drill", "restore", "--yes", "--json");
+    assert.ok(r.stderr.includes("was interrupted in Observing (imctl killed): restoring"), r.stderr.split("\n").slice(0, 5).join("\n"));
+    assert.deepEqual(drillTables(), []);
+    assert.equal(phaseOf("partition-"), "Aborted");
     assert.equal(r.exitCode, 0, r.stderr.split("\n").slice(-10).join("\n"));
     const report = JSON.parse(r.stdout) as RestoreReport;
     assert.equal(report.passed, true, report.reasons.join("; "));
