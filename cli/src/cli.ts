@@ -240,7 +240,7 @@ export function buildProgram(sink: Sink): Command {
     .action(async (fault: string, opts: { target: string; stack: string; duration?: string; load?: string; mode?: string; instance?: string; partitionSeconds?: string; seed?: string; budget?: string; guard?: string; yes?: boolean }) => {
       const m = await import("./commands/drill/index.ts");
       const r = await m.run(fault, { ...opts, progress: (line) => process.stderr.write(`${line}\n`) });
-      sink({ data: r, text: m.renderRun(r), exitCode: r.passed ? 0 : r.phase === "Aborted" ? 130 : 1 });
+      sink({ data: r, text: m.renderRun(r), exitCode: r.passed ? 0 : r.abortedBy === "interrupt" ? 130 : 1 });
     });
   drill
     .command("restore")

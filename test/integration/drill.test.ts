@@ -175,6 +175,16 @@ describe("imctl drill on the local target", { timeout: 900_000 }, () => {
     assert.equal(status.exitCode, 0, status.stdout);
   });
 
+  it("a guard that breaks restores at once and fails the drill", async () => {
+    const r = await drill("message-instance", "--guard", "vector(1)", "--duration", "20s");
+    assert.equal(r.exitCode, 1);
+    assert.equal(r.report.phase, "Aborted");
+    assert.equal(r.report.abortedBy, "guard");
+    assert.deepEqual(r.report.reasons.slice(0, 1), ["guard: vector(1) is above 0"]);
+    assert.ok(r.report.observedSeconds < 5, `observed ${r.report.observedSeconds} s after the guard broke`);
+    assert.equal(r.report.lostAcknowledged, 0);
+  });
+
   it("refuses to start on a platform out of its steady state, naming the component", async () => {
     process.kill(p.pid("redis-6"), "SIGKILL");
     const r = await p.run("drill", "run", "message-instance", "--yes");

@@ -51,6 +51,8 @@ export interface DrillReport {
   phase: DrillPhase;
   passed: boolean;
   reasons: string[];
+  /** Why an Aborted drill stopped early: Ctrl-C (exit 130) or a guard (exit 1). */
+  abortedBy: "interrupt" | "guard" | null;
   budgetSeconds: number;
   detectionSeconds: number | null;
   recoverySeconds: number | null;
@@ -144,8 +146,10 @@ export async function run(faultName: string, opts: RunOptions): Promise<DrillRep
 
     const interrupt = new AbortController();
     let abortReason: string | null = null;
+    let abortedBy: "interrupt" | "guard" | null = null;
     const onSigint = () => {
       abortReason = "interrupted (Ctrl-C)";
+      abortedBy = "interrupt";
       interrupt.abort();
     };
     process.on("SIGINT", onSigint);
@@ -188,6 +192,7 @@ export async function run(faultName: string, opts: RunOptions): Promise<DrillRep
         if (r.recoverySeconds !== null && probe.allConnected() && healed && now - injectedAt >= MIN_OBSERVE_MS && now - lastBad >= STABLE_MS) break;
         if (now - injectedAt > 2 * spec.budgetSeconds * 1000 + STABLE_MS && r.recoverySeconds === null && now - lastBad < STABLE_MS) {
           abortReason = `guard: no recovery after twice the ${spec.budgetSeconds} s budget`;
+          abortedBy = "guard";
           break;
         }
         if (opts.guard !== undefined && now - lastGuard >= 2000) {
@@ -195,6 +200,7 @@ export async function run(faultName: string, opts: RunOptions): Promise<DrillRep
           const tripped = await target.query(opts.guard).then((s) => s.some((x) => x.value > 0)).catch(() => false);
           if (tripped) {
             abortReason = `guard: ${opts.guard} is above 0`;
+            abortedBy = "guard";
             break;
           }
         }
@@ -254,6 +260,7 @@ export async function run(faultName: string, opts: RunOptions): Promise<DrillRep
       phase,
       passed,
       reasons,
+      abortedBy,
       budgetSeconds: spec.budgetSeconds,
       ...recovery,
       ...figures,
