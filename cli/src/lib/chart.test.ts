@@ -26,6 +26,22 @@ describe("line chart", () => {
     assert.ok(renderLineChart({ title: "t", xLabel: "x", yLabel: "y", series: [{ name: "flat", points: [[0, 0], [1, 0]] }] }).includes("<path"));
   });
 
+  it("draws vertical markers inside the x range, with escaped labels, and skips those outside", () => {
+    const svg = renderLineChart({
+      title: "t",
+      xLabel: "x",
+      yLabel: "y",
+      series: [{ name: "s", points: [[0, 1], [10, 1]] }],
+      markers: [
+        { x: 5, label: "fault <injected>" },
+        { x: 50, label: "outside" },
+      ],
+    });
+    assert.ok(svg.includes("fault &lt;injected&gt;"));
+    assert.ok(!svg.includes("outside"));
+    assert.equal((svg.match(/stroke-dasharray="3 3"/g) ?? []).length, 1);
+  });
+
   it("picks round tick steps", () => {
     assert.equal(niceStep(150, 6), 50);
     assert.equal(niceStep(10, 8), 2);
