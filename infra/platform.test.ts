@@ -101,7 +101,7 @@ describe("platform on AWS (stacks/aws-prod.yaml)", () => {
     assert.deepEqual(c.lifecycle.preStop, { sleep: { seconds: 5 } });
     assert.equal(c.env.find((e: any) => e.name === "DRAIN_SECONDS").value, "60");
     assert.equal(pod.terminationGracePeriodSeconds, 75, "preStop 5 + drain 60 + 10");
-    assert.match(c.image, /^000000000000\.dkr\.ecr\.mock-region\.amazonaws\.com\/im\/gateway:0\.1\.0@sha256:[0-9a-f]{64}$/, "the pushed image, by digest");
+    assert.match(c.image, /^000000000000\.dkr\.ecr\.mock-region\.amazonaws\.com\/aws-prod\/gateway:0\.1\.0@sha256:[0-9a-f]{64}$/, "the pushed image, by digest");
     assert.deepEqual(c.env.find((e: any) => e.name === "INTERNAL_TOKEN").valueFrom, { secretKeyRef: { name: "im-platform-secrets", key: "INTERNAL_TOKEN" } });
   });
 

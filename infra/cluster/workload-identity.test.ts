@@ -64,9 +64,9 @@ describe("workload identity on both clouds (stacks/multicloud.yaml)", () => {
     const policy = json(one(rs, "alicloud:ram/policy:Policy", "alicloud-data-backup-role-permissions"), "policyDocument");
     assert.deepEqual(policy.Statement.flatMap((s: { Resource: string[] }) => s.Resource).slice(0, 2), ["acs:oss:*:*:im-multicloud-ali-backup", "acs:oss:*:*:im-multicloud-ali-backup/*"]);
     const attach = one(rs, "alicloud:ram/rolePolicyAttachment:RolePolicyAttachment", "alicloud-data-backup-role-attachment");
-    assert.deepEqual([input(attach, "roleName"), input(attach, "policyName"), input(attach, "policyType")], ["alicloud-data-backup-role", "alicloud-data-backup-role-permissions", "Custom"]);
+    assert.deepEqual([input(attach, "roleName"), input(attach, "policyName"), input(attach, "policyType")], ["multicloud-alicloud-data-backup-role", "multicloud-alicloud-data-backup-role-permissions", "Custom"]);
     const account = one(rs, "kubernetes:core/v1:ServiceAccount", "alicloud-data-backup-account");
-    assert.deepEqual(input(account, "metadata.annotations"), { "pod-identity.alibabacloud.com/role-name": "alicloud-data-backup-role" });
+    assert.deepEqual(input(account, "metadata.annotations"), { "pod-identity.alibabacloud.com/role-name": "multicloud-alicloud-data-backup-role" }, "RAM names are per account: the stack's name keeps stacks apart");
     const ns = one(rs, "kubernetes:core/v1:Namespace", "alicloud-data-namespace");
     assert.equal(input(ns, "metadata.labels")["pod-identity.alibabacloud.com/injection"], "on");
   });

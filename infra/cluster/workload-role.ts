@@ -74,9 +74,10 @@ export class WorkloadRole extends pulumi.ComponentResource {
           ],
         }),
       );
-      // RAM names are account-wide: the component name is unique per stack and never changes.
-      const role = new alicloud.ram.Role(name, { roleName: name, assumeRolePolicyDocument: trust, description: `RRSA: ${subject}`, tags: args.tags }, { parent: this });
-      const policy = new alicloud.ram.Policy(`${name}-permissions`, { policyName: `${name}-permissions`, policyDocument: policyDocument("1", args.statements) }, { parent: this });
+      // RAM names are account-wide: the stack's name keeps two stacks in one account apart (at most 64 characters).
+      const ramName = `${pulumi.getStack().slice(0, 30)}-${name}`.slice(0, 52);
+      const role = new alicloud.ram.Role(name, { roleName: ramName, assumeRolePolicyDocument: trust, description: `RRSA: ${subject}`, tags: args.tags }, { parent: this });
+      const policy = new alicloud.ram.Policy(`${name}-permissions`, { policyName: `${ramName}-permissions`, policyDocument: policyDocument("1", args.statements) }, { parent: this });
       new alicloud.ram.RolePolicyAttachment(`${name}-attachment`, { roleName: role.roleName, policyName: policy.policyName, policyType: "Custom" }, { parent: this });
       this.roleArn = role.arn;
       this.annotations = role.roleName.apply((roleName): Record<string, string> => ({ "pod-identity.alibabacloud.com/role-name": roleName }));

@@ -74,7 +74,7 @@ describe("TiDB users and schema migrations (stacks/aws-prod.yaml)", () => {
     const pod = input(job, "spec.template.spec");
     const c = pod.containers[0];
     assert.equal(c.image, input(one(rs, "kubernetes:apps/v1:Deployment", "aws-services-message-stable"), "spec.template.spec.containers.0.image"));
-    assert.match(c.image, /\/im\/message:0\.1\.0@sha256:/);
+    assert.match(c.image, /\/aws-prod\/message:0\.1\.0@sha256:/);
     assert.deepEqual(c.command, ["node", "/migrate/migrate.mjs"]);
     const env = Object.fromEntries(c.env.map((e: { name: string; value?: string; valueFrom?: unknown }) => [e.name, e.value ?? e.valueFrom]));
     assert.deepEqual([env.DB_HOST, env.DB_PORT, env.DB_NAME, env.DB_USER], ["im-tidb.im-data.svc", "4000", "im", "im_app"]);

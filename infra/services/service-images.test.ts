@@ -5,6 +5,7 @@ import { REPO_ROOT } from "../../cli/src/lib/paths.ts";
 import { loadSpec, requireKubernetes, type KubernetesPlatformSpec } from "../lib/spec.ts";
 import { ofType, one, runWithMocks, type RecordedResource } from "../mocks.ts";
 import { deployPlatform } from "../platform.ts";
+import { acrInstanceName } from "./service-images.ts";
 
 const stack = (name: string): KubernetesPlatformSpec => requireKubernetes(loadSpec(join(REPO_ROOT, "stacks", `${name}.yaml`)), name);
 const run = async (spec: KubernetesPlatformSpec) => (await runWithMocks(spec.name, () => deployPlatform(spec))).resources;
@@ -30,8 +31,8 @@ describe("service images built and pushed to ECR (stacks/aws-prod.yaml)", () => 
       assert.deepEqual(input(image, "platforms"), ["linux/amd64"]);
       assert.equal(input(image, "push"), true);
       assert.equal(input(image, "buildOnPreview"), false, "a preview needs no Docker daemon");
-      assert.deepEqual(input(image, "tags"), [`${ECR}/im/${svc}:0.1.0`]);
-      assert.equal(input(image, "cacheTo.0.registry.ref"), `${ECR}/im/${svc}:buildcache`);
+      assert.deepEqual(input(image, "tags"), [`${ECR}/aws-prod/${svc}:0.1.0`]);
+      assert.equal(input(image, "cacheTo.0.registry.ref"), `${ECR}/aws-prod/${svc}:buildcache`);
     }
   });
 
@@ -43,7 +44,7 @@ describe("service images built and pushed to ECR (stacks/aws-prod.yaml)", () => 
 
   it("keeps release tags immutable, scans on push and encrypts each repository", () => {
     const repos = ofType(rs, "aws:ecr/repository:Repository");
-    assert.deepEqual(repos.map((r) => input(r, "name")), ["im/gateway", "im/message", "im/user-center"]);
+    assert.deepEqual(repos.map((r) => input(r, "name")), ["aws-prod/gateway", "aws-prod/message", "aws-prod/user-center"], "per stack: two stacks share an account");
     for (const r of repos) {
       assert.equal(input(r, "imageTagMutability"), "IMMUTABLE_WITH_EXCLUSION");
       assert.deepEqual(input(r, "imageTagMutabilityExclusionFilters"), [{ filter: "buildcache", filterType: "WILDCARD" }]);
@@ -55,7 +56,7 @@ describe("service images built and pushed to ECR (stacks/aws-prod.yaml)", () => 
   it("runs the stable and canary Deployments on the pushed image, by digest", () => {
     for (const svc of ["gateway", "message", "user-center"]) {
       const ref = imageOf(rs, "aws", svc);
-      assert.match(ref, new RegExp(`^${ECR.replace(/\./g, "\\.")}/im/${svc}:0\\.1\\.0@sha256:[0-9a-f]{64}$`));
+      assert.match(ref, new RegExp(`^${ECR.replace(/\./g, "\\.")}/aws-prod/${svc}:0\\.1\\.0@sha256:[0-9a-f]{64}$`));
       assert.equal(input(one(rs, DEPLOYMENT, `aws-services-${svc}-canary`), "spec.template.spec.containers.0.image"), ref);
     }
     assert.notEqual(imageOf(rs, "aws", "gateway"), imageOf(rs, "aws", "message"));
@@ -69,8 +70,9 @@ describe("service images on Alibaba Cloud Container Registry (stacks/alicloud-pr
   });
 
   it("pushes to the instance's public domain with the stack's user and a generated password", () => {
+    assert.equal(input(one(rs, "alicloud:cr/registryEnterpriseInstance:RegistryEnterpriseInstance", "alicloud-images-registry"), "instanceName"), "alicloud-prod-images");
     const image = one(rs, IMAGE, "alicloud-images-gateway");
-    const domain = "alicloud-images-registry.cn-hangzhou.cr.aliyuncs.com";
+    const domain = "alicloud-prod-images-registry.cn-hangzhou.cr.aliyuncs.com";
     assert.deepEqual(input(image, "tags"), [`${domain}/im/gateway:0.1.0`]);
     assert.deepEqual(input(image, "registries"), [{ address: domain, username: "platform-team@im-platform", password: "mock-password-alicloud-images-registry-password" }]);
     const instance = one(rs, "alicloud:cr/registryEnterpriseInstance:RegistryEnterpriseInstance", "alicloud-images-registry");
@@ -83,7 +85,18 @@ describe("service images on Alibaba Cloud Container Registry (stacks/alicloud-pr
     assert.deepEqual(repos, [["gateway", true, "PRIVATE"], ["message", true, "PRIVATE"], ["user-center", true, "PRIVATE"], ["build-cache", false, "PRIVATE"]]);
     const link = one(rs, "alicloud:cr/vpcEndpointLinkedVpc:VpcEndpointLinkedVpc", "alicloud-images-vpc-endpoint");
     assert.equal(input(link, "vpcId"), "alicloud-network-vpc-id");
-    assert.match(imageOf(rs, "alicloud", "message"), /^alicloud-images-registry-vpc\.cn-hangzhou\.cr\.aliyuncs\.com\/im\/message:0\.1\.0@sha256:[0-9a-f]{64}$/);
+    assert.match(imageOf(rs, "alicloud", "message"), /^alicloud-prod-images-registry-vpc\.cn-hangzhou\.cr\.aliyuncs\.com\/im\/message:0\.1\.0@sha256:[0-9a-f]{64}$/);
+  });
+});
+
+describe("registry instance names", () => {
+  it("fit Container Registry's 30 characters and never end in a hyphen", () => {
+    assert.equal(acrInstanceName("multicloud"), "multicloud-images");
+    assert.equal(acrInstanceName("a-very-long-stack-name-for-staging"), "a-very-long-stack-name-images");
+    for (const stack of ["x", "abcdefghijklmnopqrstuvw-x", "abcdefghijklmnopqrstuv-", "a".repeat(63)]) {
+      const n = acrInstanceName(stack);
+      assert.ok(n.length <= 30 && /^[a-z0-9][a-z0-9-]*[a-z0-9]$/.test(n) && !n.includes("--"), n);
+    }
   });
 });
 

@@ -97,7 +97,9 @@ export class ServiceImages extends pulumi.ComponentResource {
       repos[service] = new aws.ecr.Repository(
         `${name}-${service}`,
         {
-          name: `im/${service}`,
+          // Repository names are per account and region: the stack's name keeps two stacks (aws-prod, multicloud)
+          // in one account apart.
+          name: `${pulumi.getStack()}/${service}`,
           // A release tag never moves (a rollback redeploys the old tag); only the build cache is rewritten.
           imageTagMutability: "IMMUTABLE_WITH_EXCLUSION",
           imageTagMutabilityExclusionFilters: [{ filter: CACHE_TAG, filterType: "WILDCARD" }],
@@ -140,7 +142,8 @@ export class ServiceImages extends pulumi.ComponentResource {
     const instance = new alicloud.cr.RegistryEnterpriseInstance(
       `${name}-registry`,
       {
-        instanceName: name,
+        // Instance names are per account (3-30 characters) and make the registry's domain.
+        instanceName: acrInstanceName(pulumi.getStack()),
         instanceType: "Basic",
         paymentType: "Subscription",
         period: 1,
@@ -171,7 +174,7 @@ export class ServiceImages extends pulumi.ComponentResource {
       { instanceId: instance.id, vpcId: args.vpc.vpcId, vswitchId: args.vpc.vswitchId, moduleName: "Registry", enableCreateDnsRecordInPvzt: true },
       { parent: this },
     );
-    const domain = (suffix: string) => `${name}-registry${suffix}.${args.region}.cr.aliyuncs.com`;
+    const domain = (suffix: string) => `${acrInstanceName(pulumi.getStack())}-registry${suffix}.${args.region}.cr.aliyuncs.com`;
     return {
       pushRepository: (s) => `${domain("")}/${ACR_NAMESPACE}/${s}`,
       pullRepository: (s) => `${domain("-vpc")}/${ACR_NAMESPACE}/${s}`,
@@ -182,4 +185,9 @@ export class ServiceImages extends pulumi.ComponentResource {
       ready: [...repos, link],
     };
   }
+}
+
+/** The Container Registry instance of a stack: "<stack>-images", the stack name cut so the whole fits in 30. */
+export function acrInstanceName(stack: string): string {
+  return `${stack.slice(0, 23).replace(/-+$/, "")}-images`;
 }
