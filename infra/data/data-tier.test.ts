@@ -121,3 +121,38 @@ describe("the migrations Job's script", () => {
     }
   });
 });
+
+describe("TLS to the data tier, as each store offers it", () => {
+  const envOf = (rs: RecordedResource[], cloud: string, svc: string) =>
+    Object.fromEntries(
+      input(one(rs, "kubernetes:apps/v1:Deployment", `${cloud}-services-${svc}-stable`), "spec.template.spec.containers.0.env").map((e: { name: string; value?: string }) => [e.name, e.value]),
+    );
+
+  it("speaks TLS to ElastiCache and MSK, verified against the system's roots", async () => {
+    const rs = await run(stack("aws-prod"));
+    const message = envOf(rs, "aws", "message");
+    assert.deepEqual([message.REDIS_TLS, message.KAFKA_TLS, message.DB_TLS], ["true", "true", "false"]);
+    assert.equal(message.REDIS_TLS_CA_FILE, undefined);
+    assert.deepEqual([envOf(rs, "aws", "gateway").REDIS_TLS, envOf(rs, "aws", "user-center").DB_TLS], ["true", "false"]);
+  });
+
+  it("speaks TLS to Tair with its CA mounted from the im-data-ca Secret, plaintext to ApsaraMQ's VPC endpoint", async () => {
+    const rs = await run(stack("alicloud-prod"));
+    const message = envOf(rs, "alicloud", "message");
+    assert.deepEqual([message.REDIS_TLS, message.REDIS_TLS_CA_FILE, message.KAFKA_TLS], ["true", "/etc/im/ca/tair-ca.pem", "false"]);
+    const pod = input(one(rs, "kubernetes:apps/v1:Deployment", "alicloud-services-gateway-stable"), "spec.template.spec");
+    assert.deepEqual(pod.volumes, [{ name: "data-ca", secret: { secretName: "im-data-ca" } }]);
+    assert.deepEqual(pod.containers[0].volumeMounts, [{ name: "data-ca", mountPath: "/etc/im/ca", readOnly: true }]);
+  });
+
+  it("speaks plaintext to in-cluster Redis and Strimzi, which never leave the cluster network", async () => {
+    const spec = stack("aws-prod");
+    const aws = spec.clouds.aws;
+    if (aws === undefined) throw new Error("aws-prod has clouds.aws");
+    const data = { ...aws.data, redis: { ...aws.data.redis, mode: "in-cluster" as const }, kafka: { ...aws.data.kafka, mode: "strimzi" as const } };
+    const rs = await run({ ...spec, clouds: { aws: { ...aws, data } } });
+    const message = envOf(rs, "aws", "message");
+    assert.deepEqual([message.REDIS_TLS, message.KAFKA_TLS], ["false", "false"]);
+    assert.deepEqual(input(one(rs, "kubernetes:apps/v1:Deployment", "aws-services-message-stable"), "spec.template.spec.volumes"), []);
+  });
+});

@@ -34,6 +34,12 @@ export interface DataTierArgs {
 
 /** Namespace of everything in-cluster in the data tier. */
 export const DATA_NAMESPACE = "im-data";
+/**
+ * The Secret (in the services' namespace) with the CA certificate of Alibaba Cloud's Tair, which the operator copies
+ * from the Tair console before the first `up`: the services verify Tair's TLS certificate against it.
+ */
+export const DATA_CA_SECRET = "im-data-ca";
+export const TAIR_CA_KEY = "tair-ca.pem";
 /** The service account BR backups and TiKV run as; its cloud role is the only way into the backup bucket. */
 export const BACKUP_SERVICE_ACCOUNT = "tidb-backup";
 
@@ -95,7 +101,21 @@ export class DataTier extends pulumi.ComponentResource {
           : { kind: "alikafka", ioMaxSpec: c.kafka.brokerType, vpcId: net.vpcId, vswitchIds: net.dataSubnetIds, zoneIds: [...args.zones], securityGroupId: net.dataSecurityGroupId };
     const kafka = new KafkaCluster(`${name}-kafka`, { ...args.kafka, storageGb: c.kafka.storageGb, placement: kafkaPlacement, tags: args.tags }, { parent: this });
 
-    this.endpoints = { databaseHost: tidb.host, databasePort: tidb.port, redisNodes: redis.nodes, kafkaBrokers: kafka.bootstrapBrokers };
+    const managedRedis = c.redis.mode === "managed";
+    this.endpoints = {
+      databaseHost: tidb.host,
+      databasePort: tidb.port,
+      redisNodes: redis.nodes,
+      kafkaBrokers: kafka.bootstrapBrokers,
+      // ElastiCache and Tair encrypt in transit; MSK's bootstrap list is its TLS listener. ApsaraMQ's VPC endpoint
+      // and the in-cluster stores speak plaintext inside the VPC. Tair's certificate chains to Alibaba Cloud's own CA.
+      tls: {
+        database: false,
+        redis: managedRedis,
+        kafka: kafkaPlacement.kind === "msk",
+        redisCa: managedRedis && args.cloud === "alicloud" ? { secretName: DATA_CA_SECRET, key: TAIR_CA_KEY } : undefined,
+      },
+    };
     this.backupBucket = bucket.bucketName;
     this.tidb = tidb;
     this.registerOutputs({ databaseHost: tidb.host, redisNodes: redis.nodes, kafkaBrokers: kafka.bootstrapBrokers, backupBucket: this.backupBucket });

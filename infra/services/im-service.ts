@@ -45,6 +45,8 @@ export interface ImServiceArgs {
   env: EnvVar[];
   /** Secret holding the secretKey values. */
   secretName: string;
+  /** Secrets mounted read-only as files (CA certificates of the data tier). Default none. */
+  secretMounts?: Array<{ name: string; secretName: string; mountPath: string }>;
   /** Seconds the process needs after SIGTERM to finish (the gateway moves its WebSocket clients). Default 10. */
   drainSeconds?: number;
   /** Container port. Default 8080 (the images' PORT). */
@@ -164,8 +166,10 @@ export class ImService extends pulumi.ComponentResource {
                   // Out of the endpoints first, then SIGTERM: no new connection lands on a pod that is draining.
                   lifecycle: { preStop: { sleep: { seconds: PRE_STOP_SECONDS } } },
                   securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } },
+                  volumeMounts: (args.secretMounts ?? []).map((m) => ({ name: m.name, mountPath: m.mountPath, readOnly: true })),
                 },
               ],
+              volumes: (args.secretMounts ?? []).map((m) => ({ name: m.name, secret: { secretName: m.secretName } })),
             },
           },
         },

@@ -24,7 +24,15 @@ export interface DataEndpoints {
   redisNodes: pulumi.Input<string>;
   /** Comma-separated host:port list of Kafka bootstrap brokers. */
   kafkaBrokers: pulumi.Input<string>;
+  /**
+   * Which of them speak TLS (the managed services encrypt in transit), and the Secret holding a CA the system's
+   * roots do not cover (Tair's), mounted for the services as a file.
+   */
+  tls: { database: boolean; redis: boolean; kafka: boolean; redisCa?: { secretName: string; key: string } | undefined };
 }
+
+/** Where a data-tier CA Secret is mounted in the services' pods. */
+export const CA_MOUNT_PATH = "/etc/im/ca";
 
 export interface ImServicesArgs {
   namespace: string;
@@ -63,12 +71,16 @@ export class ImServices extends pulumi.ComponentResource {
       { parent: this },
     );
     const e = args.endpoints;
+    const flag = (on: boolean) => (on ? "true" : "false");
+    const redisCa = e.tls.redisCa;
     const common: EnvVar[] = [
       { name: "SERVICE_VERSION", value: args.version },
       { name: "INSTANCE_ID", fieldPath: "metadata.name" },
       { name: "LOG_LEVEL", value: "info" },
       { name: "INTERNAL_TOKEN", secretKey: "INTERNAL_TOKEN" },
       { name: "REDIS_NODES", value: e.redisNodes },
+      { name: "REDIS_TLS", value: flag(e.tls.redis) },
+      ...(redisCa === undefined ? [] : [{ name: "REDIS_TLS_CA_FILE", value: `${CA_MOUNT_PATH}/${redisCa.key}` }]),
     ];
     const tokens: EnvVar[] = [
       { name: "TOKEN_KEYS", secretKey: "TOKEN_KEYS" },
@@ -80,6 +92,7 @@ export class ImServices extends pulumi.ComponentResource {
       { name: "DB_NAME", value: args.databaseName },
       { name: "DB_USER", secretKey: "DB_USER", secretName: DATABASE_SECRET_NAME },
       { name: "DB_PASSWORD", secretKey: "DB_PASSWORD", secretName: DATABASE_SECRET_NAME },
+      { name: "DB_TLS", value: flag(e.tls.database) },
     ];
     const port = 8080;
     const internalUrl = (service: string) => `http://${service}.${args.namespace}.svc:${port}`;
@@ -92,7 +105,7 @@ export class ImServices extends pulumi.ComponentResource {
         { name: "POD_IP", fieldPath: "status.podIP" },
         { name: "INTERNAL_URL", value: `http://$(POD_IP):${port}` },
       ],
-      message: [...common, ...database, { name: "KAFKA_BROKERS", value: e.kafkaBrokers }, { name: "KAFKA_TOPIC_STORED", value: args.kafkaTopicStored }],
+      message: [...common, ...database, { name: "KAFKA_BROKERS", value: e.kafkaBrokers }, { name: "KAFKA_TLS", value: flag(e.tls.kafka) }, { name: "KAFKA_TOPIC_STORED", value: args.kafkaTopicStored }],
       userCenter: [...common, ...tokens, ...database, { name: "GROUP_WRITE_DIFFUSION_MAX", value: String(args.groupWriteDiffusionMax) }],
     };
     const exposure = (path: string): Exposure => ({ kind: "ingress", host: args.ingress.host, path, className: args.ingress.className });
@@ -121,6 +134,7 @@ export class ImServices extends pulumi.ComponentResource {
           exposure: s.exposure,
           env: env[key],
           secretName: SECRET_NAME,
+          secretMounts: redisCa === undefined ? [] : [{ name: "data-ca", secretName: redisCa.secretName, mountPath: CA_MOUNT_PATH }],
           drainSeconds: s.drain,
           port,
         },
