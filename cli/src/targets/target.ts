@@ -122,6 +122,8 @@ export interface ReleaseSpec {
 export interface CanaryTrack {
   /** Throws a UserError when the target cannot run a canary of `service`; changes nothing. */
   supports(service: ServiceName): void;
+  /** Throws a UserError when the track cannot act now (the platform is down, the service's objects are missing); changes nothing. */
+  preflight(service: ServiceName): Promise<void>;
   status(service: ServiceName): Promise<CanaryStatus>;
   /** Starts (or updates) `replicas` canary instances on `release` at weight 0; resolves once they are ready. */
   deploy(service: ServiceName, release: ReleaseSpec, replicas: number, progress: (line: string) => void): Promise<void>;

@@ -134,7 +134,7 @@ export async function start(service: string, o: StartOptions): Promise<RolloutRe
   }
   const t = await openTarget(o);
   const track = t.canary();
-  track.supports(svc);
+  await track.preflight(svc);
   const prior = readRollout(t.stateDir, svc);
   if (prior && ACTIVE_PHASES.includes(prior.phase)) {
     throw new UserError(MESSAGES.rolloutInProgress(svc, prior.phase, `${Math.min(prior.step + 1, prior.strategy.steps.length)}/${prior.strategy.steps.length}`, prior.version));

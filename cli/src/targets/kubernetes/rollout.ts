@@ -69,6 +69,10 @@ export class KubernetesCanaryTrack implements CanaryTrack {
     // Every service has a canary Deployment on kubernetes.
   }
 
+  async preflight(service: ServiceName): Promise<void> {
+    await Promise.all([this.deployment(service, "stable"), this.deployment(service, "canary")]);
+  }
+
   private async deployment(service: string, track: "stable" | "canary"): Promise<DeploymentView> {
     const d = await this.api.readDeployment(this.o.namespace, deploymentName(service, track), service);
     if (!d) throw new UserError(`deployment ${this.o.namespace}/${deploymentName(service, track)} not found: is the stack deployed (pulumi up) and --namespace right?`);

@@ -29,6 +29,14 @@ export class LocalCanaryTrack implements CanaryTrack {
     if (service !== "gateway" && service !== "user-center") throw new UserError(MESSAGES.rolloutLocalUnsupported(service));
   }
 
+  async preflight(service: ServiceName): Promise<void> {
+    this.supports(service);
+    const nginx = this.ctx.state.components.nginx;
+    if (nginx === undefined || !isOurs(nginx.pid, this.ctx.dir)) throw new UserError('nginx of the local target is not running: run "imctl local up" first');
+    const down = serviceInstances(this.ctx).filter((i) => i.service === service && this.running(i.id) === null);
+    if (down.length > 0) throw new UserError(`${down.map((i) => i.id).join(", ")} not running: run "imctl local up" first`);
+  }
+
   /** The nginx upstream that carries the service: WebSockets for the gateway, /v1/ for user-center. */
   private pool(service: LocalService): GatewayPool {
     return service === "gateway" ? readPool(this.ctx) : readApiPool(this.ctx);
