@@ -74,7 +74,8 @@ export class WorkloadRole extends pulumi.ComponentResource {
           ],
         }),
       );
-      // RAM names are account-wide: the stack's name keeps two stacks in one account apart (at most 64 characters).
+      // RAM names are account-wide: the stack's name keeps two stacks in one account apart. 52 characters leave room
+      // for the policy's "-permissions" within RAM's 64.
       const ramName = `${pulumi.getStack().slice(0, 30)}-${name}`.slice(0, 52);
       const role = new alicloud.ram.Role(name, { roleName: ramName, assumeRolePolicyDocument: trust, description: `RRSA: ${subject}`, tags: args.tags }, { parent: this });
       const policy = new alicloud.ram.Policy(`${name}-permissions`, { policyName: `${ramName}-permissions`, policyDocument: policyDocument("1", args.statements) }, { parent: this });
