@@ -10,6 +10,7 @@ import type * as k8s from "@pulumi/kubernetes";
 import type * as pulumi from "@pulumi/pulumi";
 import { AckCluster } from "./cluster/ack-cluster.ts";
 import { EksCluster } from "./cluster/eks-cluster.ts";
+import { EncryptedStorage } from "./cluster/encrypted-storage.ts";
 import type { WorkloadIdentity } from "./cluster/workload-role.ts";
 import { DatabaseSchema } from "./data/database-schema.ts";
 import { DATA_NAMESPACE, DataTier } from "./data/data-tier.ts";
@@ -44,6 +45,8 @@ interface ClusterFacts {
   identity: WorkloadIdentity;
   /** EKS: the cluster name (the load balancer controller's); ACK: the cluster id. */
   clusterName: pulumi.Input<string>;
+  /** What provisions persistent volumes, when it is not built in (EKS's EBS CSI driver). */
+  storageDriver?: pulumi.Resource;
 }
 
 export interface CloudDeployment {
@@ -81,7 +84,7 @@ export function deployPlatform(spec: KubernetesPlatformSpec): PlatformDeployment
       },
       { providers: [awsProvider] },
     );
-    clouds.aws = workloads(spec, "aws", awsSpec, network, { provider: cluster.provider, identity: cluster.workloadIdentity, clusterName: cluster.clusterName }, [awsProvider]);
+    clouds.aws = workloads(spec, "aws", awsSpec, network, { provider: cluster.provider, identity: cluster.workloadIdentity, clusterName: cluster.clusterName, storageDriver: cluster.storageDriver }, [awsProvider]);
   }
   if (aliSpec !== undefined && aliProvider !== undefined) {
     const network = alicloudNetwork(spec, aliSpec, aliProvider, awsSpec?.network.dataCidr);
@@ -176,6 +179,8 @@ function workloads(
   new IngressNginx(`${cloud}-ingress`, { cloud, lbSecurityGroupId: network.securityGroupIds.lb, provider: k8sProvider }, { providers: [k8sProvider], dependsOn: lbController ? [lbController] : [] });
   // Distributed load tests (TestRuns) run inside the cluster, against the platform's own ingress.
   new K6Operator(`${cloud}-k6`, { scenarios: SCENARIOS, provider: k8sProvider }, { providers: [k8sProvider] });
+  // Every claim of the data tier names this encrypted class.
+  const storage = new EncryptedStorage(`${cloud}-storage`, { cloud, provider: k8sProvider }, { providers: [k8sProvider], dependsOn: cluster.storageDriver ? [cluster.storageDriver] : [] });
   const data = new DataTier(
     `${cloud}-data`,
     {
@@ -190,7 +195,7 @@ function workloads(
       provider: k8sProvider,
       tags: spec.tags,
     },
-    { providers: [...cloudProviders, k8sProvider] },
+    { providers: [...cloudProviders, k8sProvider], dependsOn: [storage] },
   );
   const k = spec.kubernetes;
   const images = serviceImages(spec, cloud, c, network, cloudProviders);

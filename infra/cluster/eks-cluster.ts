@@ -6,7 +6,7 @@
 import * as aws from "@pulumi/aws";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { IRSA_AUDIENCE, type WorkloadIdentity } from "./workload-role.ts";
+import { IRSA_AUDIENCE, WorkloadRole, type WorkloadIdentity } from "./workload-role.ts";
 
 export interface NodeGroupSize {
   instanceType: string;
@@ -41,6 +41,8 @@ export class EksCluster extends pulumi.ComponentResource {
   readonly provider: k8s.Provider;
   /** IRSA: what a WorkloadRole trusts so that one service account's pods get its permissions. */
   readonly workloadIdentity: WorkloadIdentity;
+  /** The EBS CSI driver: persistent volumes (the data tier's disks) are provisioned through it. */
+  readonly storageDriver: aws.eks.Addon;
 
   constructor(name: string, args: EksClusterArgs, opts?: pulumi.ComponentResourceOptions) {
     super("im:cluster:EksCluster", name, {}, opts);
@@ -112,6 +114,17 @@ export class EksCluster extends pulumi.ComponentResource {
     const appNodes = group("app", args.nodeGroups.app, args.privateSubnetIds, args.appSecurityGroupId);
     const dataNodes = group("data", args.nodeGroups.data, args.dataSubnetIds, args.dataSecurityGroupId);
 
+    // Since Kubernetes 1.23 EBS volumes are provisioned only by the CSI driver; it runs with its own IRSA role.
+    const ebsRole = new WorkloadRole(
+      `${name}-ebs-csi`,
+      { identity: this.workloadIdentity, namespace: "kube-system", serviceAccount: "ebs-csi-controller-sa", statements: [], managedPolicyArns: [`${MANAGED_POLICY}/service-role/AmazonEBSCSIDriverPolicy`], tags },
+      child,
+    );
+    this.storageDriver = new aws.eks.Addon(
+      `${name}-ebs-csi`,
+      { clusterName: cluster.name, addonName: "aws-ebs-csi-driver", serviceAccountRoleArn: ebsRole.roleArn, resolveConflictsOnCreate: "OVERWRITE", tags },
+      { parent: this, dependsOn: [appNodes, dataNodes] },
+    );
     this.clusterName = cluster.name;
     this.kubeconfig = pulumi
       .all([cluster.name, cluster.endpoint, cluster.certificateAuthority.data])

@@ -89,6 +89,16 @@ describe("workload identity on both clouds (stacks/multicloud.yaml)", () => {
     assert.equal(ofType(rs, "kubernetes:helm.sh/v3:Release").filter((r) => r.name.startsWith("alicloud-lb")).length, 0, "ACK's cloud controller builds its SLB");
   });
 
+  it("runs the EBS CSI driver as an EKS add-on with its own IRSA role holding AWS's driver policy", () => {
+    const addon = one(rs, "aws:eks/addon:Addon", "aws-eks-ebs-csi");
+    assert.deepEqual([input(addon, "addonName"), input(addon, "clusterName"), input(addon, "serviceAccountRoleArn")], ["aws-ebs-csi-driver", "aws-eks", "arn:mock:aws:iam/role:Role:aws-eks-ebs-csi"]);
+    const trust = json(one(rs, "aws:iam/role:Role", "aws-eks-ebs-csi"), "assumeRolePolicy").Statement[0];
+    assert.equal(trust.Condition.StringEquals[`${ISSUER}:sub`], "system:serviceaccount:kube-system:ebs-csi-controller-sa");
+    const attached = ofType(rs, "aws:iam/rolePolicyAttachment:RolePolicyAttachment").filter((a) => a.name.startsWith("aws-eks-ebs-csi-"));
+    assert.deepEqual(attached.map((a) => input(a, "policyArn")), ["arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"]);
+    assert.equal(ofType(rs, "aws:iam/rolePolicy:RolePolicy").filter((p) => p.name.startsWith("aws-eks-ebs-csi")).length, 0, "no inline policy when there are no statements");
+  });
+
   it("keeps both clusters' API endpoints limited to the listed blocks", () => {
     const eks = one(rs, "aws:eks/cluster:Cluster", "aws-eks");
     assert.deepEqual([input(eks, "vpcConfig.endpointPublicAccess"), input(eks, "vpcConfig.publicAccessCidrs")], [true, ["203.0.113.0/24"]]);

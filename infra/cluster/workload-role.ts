@@ -26,6 +26,8 @@ export interface WorkloadRoleArgs {
   namespace: string;
   serviceAccount: string;
   statements: PolicyStatement[];
+  /** AWS only: managed policies to attach as well (e.g. a driver's AWS-maintained policy). Default none. */
+  managedPolicyArns?: string[];
   tags: Record<string, string>;
 }
 
@@ -57,7 +59,10 @@ export class WorkloadRole extends pulumi.ComponentResource {
         }),
       );
       const role = new aws.iam.Role(name, { assumeRolePolicy: trust, description: `IRSA: ${subject}`, tags: args.tags }, { parent: this });
-      new aws.iam.RolePolicy(`${name}-permissions`, { role: role.id, policy: policyDocument("2012-10-17", args.statements) }, { parent: this });
+      if (args.statements.length > 0) new aws.iam.RolePolicy(`${name}-permissions`, { role: role.id, policy: policyDocument("2012-10-17", args.statements) }, { parent: this });
+      for (const arn of args.managedPolicyArns ?? []) {
+        new aws.iam.RolePolicyAttachment(`${name}-${arn.split("/").pop() ?? "policy"}`, { role: role.name, policyArn: arn }, { parent: this });
+      }
       this.roleArn = role.arn;
       this.annotations = role.arn.apply((arn): Record<string, string> => ({ "eks.amazonaws.com/role-arn": arn }));
     } else {

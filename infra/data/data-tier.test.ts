@@ -122,6 +122,34 @@ describe("the migrations Job's script", () => {
   });
 });
 
+describe("encrypted disks for every volume of the data tier", () => {
+  it("declares an encrypted, zone-bound, retained StorageClass per cloud, named by TiDB's claims", async () => {
+    const rs = await run(stack("multicloud"));
+    const classes = ofType(rs, "kubernetes:storage.k8s.io/v1:StorageClass").sort((x, y) => y.name.localeCompare(x.name));
+    assert.deepEqual(
+      classes.map((c) => [c.name, input(c, "metadata.name"), input(c, "provisioner"), input(c, "parameters.encrypted"), input(c, "volumeBindingMode"), input(c, "reclaimPolicy")]),
+      [
+        ["aws-storage", "im-encrypted", "ebs.csi.aws.com", "true", "WaitForFirstConsumer", "Retain"],
+        ["alicloud-storage", "im-encrypted", "diskplugin.csi.alibabacloud.com", "true", "WaitForFirstConsumer", "Retain"],
+      ],
+    );
+    for (const cloud of ["aws", "alicloud"]) {
+      const tidb = one(rs, "kubernetes:pingcap.com/v1alpha1:TidbCluster", `${cloud}-data-tidb`);
+      assert.deepEqual([input(tidb, "spec.pd.storageClassName"), input(tidb, "spec.tikv.storageClassName")], ["im-encrypted", "im-encrypted"]);
+    }
+  });
+
+  it("puts in-cluster Redis and Strimzi brokers on the same class", async () => {
+    const spec = stack("aws-prod");
+    const aws = spec.clouds.aws;
+    if (aws === undefined) throw new Error("aws-prod has clouds.aws");
+    const data = { ...aws.data, redis: { ...aws.data.redis, mode: "in-cluster" as const }, kafka: { ...aws.data.kafka, mode: "strimzi" as const } };
+    const rs = await run({ ...spec, clouds: { aws: { ...aws, data } } });
+    assert.equal(input(one(rs, "kubernetes:apps/v1:StatefulSet", "aws-data-redis"), "spec.volumeClaimTemplates.0.spec.storageClassName"), "im-encrypted");
+    assert.equal(input(one(rs, "kubernetes:kafka.strimzi.io/v1beta2:KafkaNodePool", "aws-data-kafka-brokers"), "spec.storage.volumes.0.class"), "im-encrypted");
+  });
+});
+
 describe("TLS to the data tier, as each store offers it", () => {
   const envOf = (rs: RecordedResource[], cloud: string, svc: string) =>
     Object.fromEntries(

@@ -12,6 +12,7 @@ import * as aws from "@pulumi/aws";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { DATA_TAINT } from "../cluster/eks-cluster.ts";
+import { STORAGE_CLASS } from "../cluster/encrypted-storage.ts";
 import { KAFKA_METRICS_CONFIGMAP, KAFKA_METRICS_KEY } from "../observability/kafka-jmx.ts";
 
 export type KafkaPlacement =
@@ -178,7 +179,7 @@ export class KafkaCluster extends pulumi.ComponentResource {
         spec: {
           replicas: args.brokers,
           roles: ["controller", "broker"],
-          storage: { type: "jbod", volumes: [{ id: 0, type: "persistent-claim", size: `${args.storageGb}Gi`, deleteClaim: false, kraftMetadata: "shared" }] },
+          storage: { type: "jbod", volumes: [{ id: 0, type: "persistent-claim", size: `${args.storageGb}Gi`, class: STORAGE_CLASS, deleteClaim: false, kraftMetadata: "shared" }] },
           template: { pod: { tolerations: toleration, affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: DATA_TAINT.key, operator: "In", values: ["data"] }] }] } } } } },
         },
       },

@@ -11,6 +11,7 @@ import * as aws from "@pulumi/aws";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { DATA_TAINT } from "../cluster/eks-cluster.ts";
+import { STORAGE_CLASS } from "../cluster/encrypted-storage.ts";
 
 export type RedisPlacement =
   | { kind: "elasticache"; nodeType: string; subnetIds: pulumi.Input<string>[]; securityGroupId: pulumi.Input<string> }
@@ -138,7 +139,7 @@ export class RedisCluster extends pulumi.ComponentResource {
               ],
             },
           },
-          volumeClaimTemplates: [{ metadata: { name: "data" }, spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: `${p.storageGb}Gi` } } } }],
+          volumeClaimTemplates: [{ metadata: { name: "data" }, spec: { accessModes: ["ReadWriteOnce"], storageClassName: STORAGE_CLASS, resources: { requests: { storage: `${p.storageGb}Gi` } } } }],
         },
       },
       opts,

@@ -9,6 +9,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { DATA_TAINT } from "../cluster/eks-cluster.ts";
+import { STORAGE_CLASS } from "../cluster/encrypted-storage.ts";
 
 export interface TidbClusterArgs {
   namespace: pulumi.Input<string>;
@@ -80,6 +81,7 @@ export class TidbCluster extends pulumi.ComponentResource {
             baseImage: "pingcap/pd",
             replicas: args.replicas.pd,
             requests: { storage: "20Gi" },
+            storageClassName: STORAGE_CLASS,
             topologySpreadConstraints: spread("pd"),
             // PD places the Raft copies of every region in different zones (the stores carry their node's labels).
             config: { replication: { "location-labels": ["topology.kubernetes.io/zone", "kubernetes.io/hostname"] } },
@@ -88,6 +90,7 @@ export class TidbCluster extends pulumi.ComponentResource {
             baseImage: "pingcap/tikv",
             replicas: args.replicas.tikv,
             requests: { storage: `${args.storageGb}Gi` },
+            storageClassName: STORAGE_CLASS,
             topologySpreadConstraints: spread("tikv"),
             // BR has each TiKV store upload its own backup files: the stores need the bucket role too.
             serviceAccount: args.backup.serviceAccount,

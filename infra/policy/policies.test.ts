@@ -48,6 +48,7 @@ describe("policy pack", () => {
       { type: "alicloud:alikafka/instance:Instance", name: "ali-kafka", props: { tags, deployType: 4 } },
       { type: "aws:eks/cluster:Cluster", name: "eks-default", props: { tags, encryptionConfig: { resources: ["secrets"] }, vpcConfig: { subnetIds: [] } } },
       { type: "aws:eks/cluster:Cluster", name: "eks-open", props: { tags, encryptionConfig: { resources: ["secrets"] }, vpcConfig: { endpointPublicAccess: true, publicAccessCidrs: ["203.0.113.0/24", "0.0.0.0/0"] } } },
+      { type: "kubernetes:storage.k8s.io/v1:StorageClass", name: "plain-disks", props: { provisioner: "ebs.csi.aws.com", parameters: { type: "gp3" } } },
       { type: "aws:eks/cluster:Cluster", name: "eks-listed", props: { tags, encryptionConfig: { resources: ["secrets"] }, vpcConfig: { endpointPublicAccess: true, publicAccessCidrs: ["203.0.113.0/24"] } } },
     ];
     assert.deepEqual(messages(bad), [
@@ -57,6 +58,7 @@ describe("policy pack", () => {
       "im-no-public-data-tier: ali-kafka: deployType 4 adds a public endpoint; use 5 (VPC only)",
       "im-encryption-on: redis: atRestEncryptionEnabled must be true",
       "im-encryption-on: kafka: encryptionInTransit.clientBroker must be TLS",
+      'im-encryption-on: plain-disks: parameters.encrypted must be "true" (volumes of this class would be stored in clear)',
       "im-s3-buckets-guarded: loose: no BucketPublicAccessBlock",
       "im-s3-buckets-guarded: loose: no BucketServerSideEncryptionConfiguration",
       "im-no-world-ingress: ssh: ingress from 0.0.0.0/0 on ports 22-22: only the load balancer's listeners (80, 443) may be open to the internet",

@@ -172,6 +172,10 @@ export const encryptionOn: ResourceValidationPolicy = {
       case "alicloud:cs/nodePool:NodePool":
         need(p.systemDiskEncrypted === true, "systemDiskEncrypted must be true");
         break;
+      case "kubernetes:storage.k8s.io/v1:StorageClass":
+        // The disk CSI drivers of both clouds take the same parameter.
+        need(at(p, "parameters.encrypted") === "true", "parameters.encrypted must be \"true\" (volumes of this class would be stored in clear)");
+        break;
       default:
         return;
     }
