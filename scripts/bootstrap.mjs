@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Installs everything the toolkit runs on, idempotently, under the git-ignored .tools/:
-// node modules, Debian packages (linked into .tools/bin), k6 (go install) and the Kafka broker jars (mvn).
+// node modules, Debian packages (linked into .tools/bin), k6 (go install), kube-apiserver (go build of
+// tools/kube-apiserver) and the Kafka broker jars (mvn).
 // Plain Node with no dependencies, because it runs before node_modules exists.
 // Called by `npm start`, `npm test` and `imctl tools install`; a second run only checks stamps (well under 10 s).
 import { spawnSync } from "node:child_process";
@@ -42,6 +43,8 @@ export const TOOLS = [
   { name: "nginx-exporter", source: "debian", package: "prometheus-nginx-exporter", systemPath: "/usr/bin/prometheus-nginx-exporter", versionArgs: ["-version"], purpose: "nginx metrics" },
   { name: "java", source: "debian", package: "openjdk-17-jre-headless", systemPath: "/usr/bin/java", versionArgs: ["-version"], purpose: "runs the Kafka brokers" },
   { name: "k6", source: "go", package: `go.k6.io/k6@${K6_VERSION}`, versionArgs: ["version"], purpose: "load tests" },
+  { name: "etcd", source: "debian", package: "etcd-server", systemPath: "/usr/bin/etcd", versionArgs: ["--version"], purpose: "the store of the Kubernetes API server in the rollout's kubernetes-target test" },
+  { name: "kube-apiserver", source: "go", package: "tools/kube-apiserver", versionArgs: ["--version"], purpose: "a real Kubernetes API server for the rollout's kubernetes-target test" },
   { name: "kafka", source: "maven", package: "tools/kafka/pom.xml", purpose: "Kafka brokers (KRaft) and the JMX exporter agent" },
 ];
 
@@ -178,6 +181,29 @@ function stepKafka() {
   return "resolved from Maven Central";
 }
 
+/**
+ * kube-apiserver from tools/kube-apiserver (pinned Kubernetes modules); rebuilt only when its go.mod, go.sum or
+ * main.go change. The first build compiles a large tree (minutes on two cores); Go's build cache keeps later ones fast.
+ */
+function stepKubeApiserver() {
+  const src = join(ROOT, "tools", "kube-apiserver");
+  const bin = toolPath("kube-apiserver");
+  const stamp = `${bin}.sha256`;
+  const want = ["go.mod", "go.sum", "main.go"].map((f) => sha256(join(src, f))).join(",");
+  if (existsSync(bin) && existsSync(stamp) && readFileSync(stamp, "utf8") === want) return "up to date";
+  const go = run("go", ["version"]);
+  if (go.error || go.status !== 0) {
+    throw new StepError("kube-apiserver", "go version", "found no Go toolchain", "install Go 1.23 or newer (apt-get install golang), then run npm start again");
+  }
+  mkdirSync(dirname(bin), { recursive: true });
+  runStep("kube-apiserver", "go", ["build", "-o", bin, "."], "check that the Go module proxy is reachable (GOPROXY), then run npm start again", {
+    cwd: src,
+    env: { ...process.env, GOFLAGS: "-mod=mod" },
+  });
+  writeFileSync(stamp, want);
+  return "built from tools/kube-apiserver";
+}
+
 /** Version string of one installed tool, or null when it is not installed. @param {Tool} t */
 export function toolVersion(t) {
   if (t.name === "kafka") {
@@ -200,6 +226,7 @@ const STEPS = [
   ["node modules", stepNodeModules],
   ["debian packages", stepDebian],
   ["k6", stepK6],
+  ["kube-apiserver", stepKubeApiserver],
   ["kafka jars", stepKafka],
 ];
 

@@ -1,6 +1,7 @@
 /**
- * The kubernetes canary track's request sequence against a recording fake of the API (no Kubernetes API server
- * can be had on this machine): which objects it patches, with what, in which order, and what it waits for.
+ * The kubernetes canary track's request sequence against a recording fake of the API: which objects it patches,
+ * with what, in which order, and what it waits for. test/integration/rollout-kubernetes.test.ts runs the same track
+ * against a real kube-apiserver.
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";

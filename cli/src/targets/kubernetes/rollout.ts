@@ -6,7 +6,8 @@
  * share of the pods, and a weight is set by scaling the canary against the stable replica count.
  *
  * Every call goes through `KubeApi`, a narrow interface: `clientNodeApi` adapts @kubernetes/client-node 1.3.0,
- * and the unit tests put a recording fake in its place (no Kubernetes API server can be had on this machine).
+ * the unit tests put a recording fake in its place, and test/integration/rollout-kubernetes.test.ts runs it against
+ * a real kube-apiserver (built by scripts/bootstrap.mjs from tools/kube-apiserver) with etcd.
  */
 import { mkdirSync } from "node:fs";
 import { basename, join } from "node:path";
