@@ -16,6 +16,7 @@ import { execa, execaSync } from "execa";
 import { MESSAGES } from "../../cli/src/errors.ts";
 import { REPO_ROOT } from "../../cli/src/lib/paths.ts";
 import { FAULTS } from "../../cli/src/commands/drill/model.ts";
+import { leftoverGroups } from "../../cli/src/targets/local/partition.ts";
 import type { DrillReport, RestoreReport } from "../../cli/src/commands/drill/index.ts";
 import { IMCTL } from "../helpers/imctl.ts";
 import { startPlatform, type TestPlatform } from "../helpers/platform.ts";
@@ -70,9 +71,10 @@ function phaseOf(prefix: string): string | undefined {
   return f !== undefined && existsSync(f) ? (JSON.parse(readFileSync(f, "utf8")) as { phase: string }).phase : undefined;
 }
 
+/** A partition's leftovers: its nftables table and its cgroup. */
 function drillTables(): string[] {
   const r = execaSync(join(REPO_ROOT, ".tools", "bin", "nft"), ["list", "tables"], { reject: false });
-  return String(r.stdout).split("\n").filter((l) => l.includes("imctl_drill_"));
+  return [...String(r.stdout).split("\n").filter((l) => l.includes("imctl_drill_")), ...leftoverGroups().map((g) => `cgroup ${g}`)];
 }
 
 describe("imctl drill on the local target", { timeout: 900_000 }, () => {
@@ -147,9 +149,10 @@ describe("imctl drill on the local target", { timeout: 900_000 }, () => {
     assert.equal(r.report.seed, 11);
   });
 
-  it("partition: a message instance cut off for 8 s; its rules are gone afterwards", async () => {
+  it("partition: a message instance cut off both ways for 8 s; its rules and cgroup are gone afterwards", async () => {
     const r = await drill("partition", "--instance", "message-1", "--partition-seconds", "8s", "--duration", "25s");
     assertHeld(r, "partition", 30);
+    assert.ok(r.report.platform.some((n) => n.what === "message-1 cut off both ways"), JSON.stringify(r.report.platform));
     assert.deepEqual(drillTables(), []);
   });
 
@@ -162,7 +165,11 @@ describe("imctl drill on the local target", { timeout: 900_000 }, () => {
     const deadline = Date.now() + 60_000;
     const observing = () => phaseOf("partition-") === "Observing" && drillTables().length > 0;
     while (!observing() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
-    assert.ok(observing(), "the drill never reached Observing with its partition in place");
+    if (!observing()) {
+      child.kill("SIGKILL");
+      const r = await child;
+      assert.fail(`the drill never reached Observing with its partition in place (phase ${phaseOf("partition-") ?? "none"}, ${drillTables().join(", ") || "no tables"}):\n${String(r.stderr).split("\n").slice(-12).join("\n")}`);
+    }
     child.kill("SIGINT");
     const r = await child;
     assert.equal(r.exitCode, 130, String(r.stderr).split("\n").slice(-5).join("\n"));
@@ -204,7 +211,7 @@ describe("imctl drill on the local target", { timeout: 900_000 }, () => {
     while (!(phaseOf("partition-") === "Observing" && drillTables().length > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
     child.kill("SIGKILL");
     await child;
-    assert.equal(drillTables().length, 1, "the killed drill's partition is still in place");
+    assert.ok(drillTables().some((t) => t.startsWith("table inet imctl_drill_partition")), "the killed drill's partition is still in place");
     assert.equal(phaseOf("partition-"), "Observing");
 
     const r = await p.run("drill", "restore", "--yes", "--json");

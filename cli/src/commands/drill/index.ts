@@ -231,7 +231,8 @@ export async function run(faultName: string, opts: RunOptions): Promise<DrillRep
     const healthAfter = await waitHealthy(target, HEALTH_AFTER_RESTORE_MS);
     const loadResult = load ? await load : null;
     const noted = handle?.notes ?? [];
-    const firstNoticed = noted.length ? Math.min(...noted.map((n) => n.atMs - t0)) : null;
+    const detecting = noted.filter((n) => n.detects === true);
+    const firstNoticed = detecting.length ? Math.min(...detecting.map((n) => n.atMs - t0)) : null;
     const platformRecovered = handle?.platformRecoveredAt();
     // Recovery is judged on the observation window only: the restore restarts what the fault killed, and the
     // disruption that causes (a broker rejoining moves leaders back) is the restore's, reported apart.
@@ -312,7 +313,7 @@ export function renderRun(r: DrillReport): string {
     ["fault", `${r.fault}: ${r.detail}`],
     ["verdict", r.passed ? "PASSED" : `${r.phase.toUpperCase()}: ${r.reasons.join("; ")}`],
     ["detection", secs(r.detectionSeconds)],
-    ["recovery", `${r.impact ? secs(r.recoverySeconds) : "0.0 s (no probe noticed the fault)"} (budget ${r.budgetSeconds} s)`],
+    ["recovery", `${r.impact || r.recoverySeconds !== 0 ? secs(r.recoverySeconds) : "0.0 s (no probe noticed the fault)"} (budget ${r.budgetSeconds} s)`],
     ["messages", `${r.sent} sent, ${r.acknowledged} acknowledged, ${r.delivered} delivered`],
     ["lost (acknowledged)", String(r.lostAcknowledged)],
     ["duplicated", String(r.duplicated)],

@@ -7,7 +7,6 @@
  * Partitions live in an nftables table of their own (`inet imctl_drill_<id>`): removing the table removes exactly
  * the drill's rules and never touches anyone else's.
  */
-import { execa } from "execa";
 import { Admin } from "@platformatic/kafka";
 import { Redis } from "ioredis";
 import { UserError } from "../../errors.ts";
@@ -20,6 +19,7 @@ import { kafkaComponents } from "./components/kafka.ts";
 import { mariadbComponent } from "./components/mariadb.ts";
 import { redisComponents } from "./components/redis.ts";
 import { serviceComponents, serviceInstances } from "./components/services.ts";
+import { cutOff, healLeftover } from "./partition.ts";
 import { localContext, up, type Progress } from "./platform.ts";
 
 function components(ctx: LocalContext): LocalComponent[] {
@@ -146,7 +146,7 @@ export async function planLocalFault(stack: string, spec: FaultSpec): Promise<Fa
       const id = spec.instance ?? "message-1";
       const c = requireComponent(ctx, id, (x) => x.group !== "services" || replicasOf(ctx, x.id.slice(0, x.id.lastIndexOf("-"))) >= 2, "partition");
       const ports = c.ports.map((p) => p.port);
-      return { fault: spec.fault, component: id, action: "partition", seconds: spec.partitionSeconds, ports, detail: `drop every TCP packet to or from ${id}'s ports ${ports.join(", ")} for ${spec.partitionSeconds} s` };
+      return { fault: spec.fault, component: id, action: "partition", seconds: spec.partitionSeconds, ports, detail: `cut ${id} off the network for ${spec.partitionSeconds} s (ports ${ports.join(", ")} and its own connections)` };
     }
   }
 }
@@ -155,29 +155,30 @@ export async function planLocalFault(stack: string, spec: FaultSpec): Promise<Fa
  * Watches the faulted component the way the platform would notice it: its own health probe failing, and for a
  * Redis primary its replica promoting itself. Notes land in `notes` with their time.
  */
-function watch(ctx: LocalContext, plan: FaultPlan, notes: Array<{ atMs: number; what: string }>, onFailover: (atMs: number) => void): () => void {
+function watch(ctx: LocalContext, plan: FaultPlan, notes: FaultHandle["notes"], onFailover: (atMs: number) => void): () => void {
   let stopped = false;
   const c = components(ctx).find((x) => x.id === plan.component);
-  const replicas = plan.fault === "redis-primary" ? redisComponents(ctx).filter((x) => x.id !== plan.component) : [];
+  const replicas = c?.group === "redis" ? redisComponents(ctx).filter((x) => x.id !== plan.component) : [];
   const replicaRoles = new Map<string, string>();
   void (async () => {
-    for (const r of replicas) replicaRoles.set(r.id, await redisRole(ctx.host, Number(r.endpoint.split(":").pop())).catch(() => "?"));
+    for (const r of replicas) replicaRoles.set(r.id, (await withTimeout(redisRole(ctx.host, Number(r.endpoint.split(":").pop())), 1500).catch(() => "?")) ?? "?");
     let down = false;
     while (!stopped) {
       try {
-        await c?.probe(ctx);
+        // A probe into a partition hangs (its packets are dropped): bound it, or the watch would stall with it.
+        await withTimeout(c?.probe(ctx), 1500);
         if (down) notes.push({ atMs: Date.now(), what: `${plan.component} answers its health probe again` });
         down = false;
       } catch {
-        if (!down) notes.push({ atMs: Date.now(), what: `${plan.component} fails its health probe` });
+        if (!down) notes.push({ atMs: Date.now(), what: `${plan.component} fails its health probe`, detects: true });
         down = true;
       }
       for (const r of replicas) {
         if (replicaRoles.get(r.id) !== "slave") continue;
-        const role = await redisRole(ctx.host, Number(r.endpoint.split(":").pop())).catch(() => "?");
+        const role = await withTimeout(redisRole(ctx.host, Number(r.endpoint.split(":").pop())), 1500).catch(() => "?");
         if (role === "master") {
           replicaRoles.set(r.id, role);
-          notes.push({ atMs: Date.now(), what: `failover: replica ${r.id} promoted to primary` });
+          notes.push({ atMs: Date.now(), what: `failover: replica ${r.id} promoted to primary`, detects: true });
           onFailover(Date.now());
         }
       }
@@ -189,27 +190,29 @@ function watch(ctx: LocalContext, plan: FaultPlan, notes: Array<{ atMs: number; 
   };
 }
 
-const tableName = (id: string) => `imctl_drill_${id.replace(/[^a-z0-9]/gi, "_")}`;
-
-async function nft(ctx: LocalContext, args: string[], input?: string): Promise<void> {
-  const r = await execa(ctx.tool("nft"), args, { input, reject: false });
-  if (r.exitCode !== 0) throw new Error(`\`nft ${args.join(" ")}\` failed (exit ${r.exitCode}): ${String(r.stderr).trim()}`);
+function withTimeout<T>(p: Promise<T> | undefined, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p ?? Promise.resolve(undefined),
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
 }
 
-/** Removes a partition's table; a missing table is fine (already healed). */
+/** Heals a partition left by a drill whose imctl is gone (its rules and its cgroup); nothing left is fine. */
 export async function healPartition(stack: string, drillId: string): Promise<void> {
-  const ctx = localContext(stack);
-  const r = await execa(ctx.tool("nft"), ["delete", "table", "inet", tableName(drillId)], { reject: false });
-  if (r.exitCode !== 0 && !/No such file or directory|does not exist/i.test(String(r.stderr))) {
-    throw new Error(`could not remove the partition's nftables table ${tableName(drillId)}: ${String(r.stderr).trim()}`);
-  }
+  await healLeftover(localContext(stack), drillId);
 }
 
 export async function injectLocalFault(stack: string, plan: FaultPlan, drillId: string, progress: Progress): Promise<FaultHandle> {
   const ctx = localContext(stack);
-  const notes: Array<{ atMs: number; what: string }> = [];
+  const notes: FaultHandle["notes"] = [];
   // A killed (or cut off) Redis primary is recovered only once a replica has taken over its slots.
-  const redisPrimary = plan.fault === "redis-primary" || (plan.action === "partition" && plan.component.startsWith("redis-"));
+  const victim = components(ctx).find((c) => c.id === plan.component);
+  const redisPrimary =
+    plan.fault === "redis-primary" ||
+    (plan.action === "partition" && victim?.group === "redis" && (await redisRole(ctx.host, Number(victim.endpoint.split(":").pop())).catch(() => "")) === "master");
   let failoverAt: number | null = null;
   const stopWatch = watch(ctx, plan, notes, (t) => (failoverAt ??= t));
   let restored = false;
@@ -218,6 +221,7 @@ export async function injectLocalFault(stack: string, plan: FaultPlan, drillId: 
   };
   let healTimer: NodeJS.Timeout | undefined;
   let healing: Promise<void> | undefined;
+  let heal: () => Promise<void> = async () => undefined;
   switch (plan.action) {
     case "kill": {
       const pid = pidOf(ctx, plan.component);
@@ -237,26 +241,14 @@ export async function injectLocalFault(stack: string, plan: FaultPlan, drillId: 
       break;
     }
     case "partition": {
-      const ports = (plan.ports ?? []).join(", ");
-      const table = tableName(drillId);
-      // Output hook on loopback: every packet between two local processes passes it once.
-      const rules = `table inet ${table} {
-  chain out {
-    type filter hook output priority -10; policy accept;
-    oifname "lo" tcp dport { ${ports} } drop comment "imctl drill ${drillId}"
-    oifname "lo" tcp sport { ${ports} } drop comment "imctl drill ${drillId}"
-  }
-}
-`;
-      await nft(ctx, ["-f", "-"], rules);
-      healing = new Promise<void>((resolve) => {
-        healTimer = setTimeout(() => {
-          healPartition(stack, drillId)
-            .then(() => notes.push({ atMs: Date.now(), what: `partition of ${plan.component} healed` }))
-            .catch((err: unknown) => notes.push({ atMs: Date.now(), what: `could not heal the partition: ${String(err)}` }))
-            .finally(resolve);
-        }, (plan.seconds ?? 0) * 1000);
-      });
+      const cut = await cutOff(ctx, drillId, pidOf(ctx, plan.component), plan.ports ?? []);
+      heal = cut.heal;
+      notes.push({ atMs: Date.now(), what: cut.twoWay ? `${plan.component} cut off both ways` : `${plan.component}: only connections to it are cut (no cgroup v2 here to cut its own)` });
+      healTimer = setTimeout(() => {
+        healing = heal()
+          .then(() => void notes.push({ atMs: Date.now(), what: `partition of ${plan.component} healed` }))
+          .catch((err: unknown) => void notes.push({ atMs: Date.now(), what: `could not heal the partition: ${String(err)}` }));
+      }, (plan.seconds ?? 0) * 1000);
       break;
     }
   }
@@ -269,8 +261,9 @@ export async function injectLocalFault(stack: string, plan: FaultPlan, drillId: 
       restored = true;
       stopWatch();
       if (healTimer !== undefined) clearTimeout(healTimer);
-      if (plan.action === "partition") await healPartition(stack, drillId);
-      void healing;
+      // A heal already under way (the timer fired) finishes first; healing twice is harmless.
+      await healing;
+      await heal();
       // Restart whatever the fault stopped (up reuses every healthy component) and wait for replicas to sync.
       await repairAll();
     },
