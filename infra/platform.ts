@@ -9,6 +9,7 @@ import * as aws from "@pulumi/aws";
 import type * as k8s from "@pulumi/kubernetes";
 import type * as pulumi from "@pulumi/pulumi";
 import { AckCluster } from "./cluster/ack-cluster.ts";
+import { CertManager } from "./cluster/cert-manager.ts";
 import { EksCluster } from "./cluster/eks-cluster.ts";
 import { EncryptedStorage } from "./cluster/encrypted-storage.ts";
 import type { WorkloadIdentity } from "./cluster/workload-role.ts";
@@ -179,6 +180,8 @@ function workloads(
   new IngressNginx(`${cloud}-ingress`, { cloud, lbSecurityGroupId: network.securityGroupIds.lb, provider: k8sProvider }, { providers: [k8sProvider], dependsOn: lbController ? [lbController] : [] });
   // Distributed load tests (TestRuns) run inside the cluster, against the platform's own ingress.
   new K6Operator(`${cloud}-k6`, { scenarios: SCENARIOS, provider: k8sProvider }, { providers: [k8sProvider] });
+  // Certificates for the data tier's TLS (TiDB between its components and to its clients).
+  const certManager = new CertManager(`${cloud}-cert-manager`, { provider: k8sProvider }, { providers: [k8sProvider] });
   // Every claim of the data tier names this encrypted class.
   const storage = new EncryptedStorage(`${cloud}-storage`, { cloud, provider: k8sProvider }, { providers: [k8sProvider], dependsOn: cluster.storageDriver ? [cluster.storageDriver] : [] });
   const data = new DataTier(
@@ -192,6 +195,7 @@ function workloads(
       kafka: spec.data.kafka,
       network: { vpcId: network.vpcId, appCidr: network.appCidr, dataSubnetIds: network.dataSubnetIds, dataSecurityGroupId: network.securityGroupIds.data },
       identity: cluster.identity,
+      certManager: { namespace: certManager.namespace, release: certManager.release },
       provider: k8sProvider,
       tags: spec.tags,
     },
@@ -202,7 +206,7 @@ function workloads(
   // The schema and the services' user, migrated with the message image before any Deployment rolls.
   const schema = new DatabaseSchema(
     `${cloud}-schema`,
-    { namespace: DATA_NAMESPACE, databaseName: spec.data.database.name, host: data.tidb.host, port: data.tidb.port, image: images.message, rootSecret: data.tidb.rootSecret, provider: k8sProvider },
+    { namespace: DATA_NAMESPACE, databaseName: spec.data.database.name, host: data.tidb.host, port: data.tidb.port, image: images.message, rootSecret: data.tidb.rootSecret, tls: data.tidbTls === undefined ? undefined : { clientSecretName: data.tidbTls.clientSecretName }, provider: k8sProvider },
     { providers: [k8sProvider], dependsOn: [data.tidb] },
   );
   const services = new ImServices(

@@ -159,9 +159,9 @@ describe("TLS to the data tier, as each store offers it", () => {
   it("speaks TLS to ElastiCache and MSK, verified against the system's roots", async () => {
     const rs = await run(stack("aws-prod"));
     const message = envOf(rs, "aws", "message");
-    assert.deepEqual([message.REDIS_TLS, message.KAFKA_TLS, message.DB_TLS], ["true", "true", "false"]);
+    assert.deepEqual([message.REDIS_TLS, message.KAFKA_TLS, message.DB_TLS], ["true", "true", "true"]);
     assert.equal(message.REDIS_TLS_CA_FILE, undefined);
-    assert.deepEqual([envOf(rs, "aws", "gateway").REDIS_TLS, envOf(rs, "aws", "user-center").DB_TLS], ["true", "false"]);
+    assert.deepEqual([envOf(rs, "aws", "gateway").REDIS_TLS, envOf(rs, "aws", "user-center").DB_TLS], ["true", "true"]);
   });
 
   it("speaks TLS to Tair with its CA mounted from the im-data-ca Secret, plaintext to ApsaraMQ's VPC endpoint", async () => {
@@ -169,8 +169,8 @@ describe("TLS to the data tier, as each store offers it", () => {
     const message = envOf(rs, "alicloud", "message");
     assert.deepEqual([message.REDIS_TLS, message.REDIS_TLS_CA_FILE, message.KAFKA_TLS], ["true", "/etc/im/ca/tair-ca.pem", "false"]);
     const pod = input(one(rs, "kubernetes:apps/v1:Deployment", "alicloud-services-gateway-stable"), "spec.template.spec");
-    assert.deepEqual(pod.volumes, [{ name: "data-ca", secret: { secretName: "im-data-ca" } }]);
-    assert.deepEqual(pod.containers[0].volumeMounts, [{ name: "data-ca", mountPath: "/etc/im/ca", readOnly: true }]);
+    assert.deepEqual(pod.volumes[0], { name: "data-ca", secret: { secretName: "im-data-ca" } });
+    assert.deepEqual(pod.containers[0].volumeMounts[0], { name: "data-ca", mountPath: "/etc/im/ca", readOnly: true });
   });
 
   it("speaks plaintext to in-cluster Redis and Strimzi, which never leave the cluster network", async () => {
@@ -181,6 +181,49 @@ describe("TLS to the data tier, as each store offers it", () => {
     const rs = await run({ ...spec, clouds: { aws: { ...aws, data } } });
     const message = envOf(rs, "aws", "message");
     assert.deepEqual([message.REDIS_TLS, message.KAFKA_TLS], ["false", "false"]);
-    assert.deepEqual(input(one(rs, "kubernetes:apps/v1:Deployment", "aws-services-message-stable"), "spec.template.spec.volumes"), []);
+    assert.deepEqual(input(one(rs, "kubernetes:apps/v1:Deployment", "aws-services-message-stable"), "spec.template.spec.volumes"), [{ name: "database-tls", secret: { secretName: "im-tidb-tls" } }]);
+  });
+});
+
+describe("TLS inside TiDB and to its SQL clients, from cert-manager", () => {
+  let rs: RecordedResource[];
+  before(async () => {
+    rs = await run(stack("aws-prod"));
+  });
+  const cert = (name: string) => one(rs, "kubernetes:cert-manager.io/v1:Certificate", name);
+
+  it("installs cert-manager and a platform CA as a ClusterIssuer rooted in a self-signed certificate", () => {
+    const release = one(rs, "kubernetes:helm.sh/v3:Release", "aws-cert-manager");
+    assert.deepEqual([input(release, "chart"), input(release, "version"), input(release, "values.crds.enabled")], ["cert-manager", "v1.17.3", true]);
+    const ca = cert("aws-data-tidb-tls-ca");
+    assert.deepEqual([input(ca, "metadata.namespace"), input(ca, "spec.isCA"), input(ca, "spec.issuerRef")], ["cert-manager", true, { name: "im-tidb-ca-root", kind: "ClusterIssuer" }]);
+    assert.deepEqual(input(one(rs, "kubernetes:cert-manager.io/v1:ClusterIssuer", "aws-data-tidb-tls-issuer"), "spec"), { ca: { secretName: "im-tidb-ca-secret" } });
+  });
+
+  it("issues the certificates TiDB Operator expects, with the components' service and peer names", () => {
+    const pd = cert("aws-data-tidb-tls-pd-cluster");
+    assert.equal(input(pd, "spec.secretName"), "im-pd-cluster-secret");
+    assert.deepEqual(input(pd, "spec.usages"), ["server auth", "client auth"]);
+    for (const n of ["im-pd", "im-pd.im-data.svc", "im-pd-peer", "*.im-pd-peer.im-data.svc"]) assert.ok(input(pd, "spec.dnsNames").includes(n), n);
+    assert.equal(input(cert("aws-data-tidb-tls-tikv-cluster"), "spec.secretName"), "im-tikv-cluster-secret");
+    assert.equal(input(cert("aws-data-tidb-tls-cluster-client"), "spec.secretName"), "im-cluster-client-secret");
+    const server = cert("aws-data-tidb-tls-tidb-server");
+    assert.ok(input(server, "spec.dnsNames").includes("im-tidb.im-data.svc"), "the host the services connect to");
+    const tidb = one(rs, "kubernetes:pingcap.com/v1alpha1:TidbCluster", "aws-data-tidb");
+    assert.deepEqual([input(tidb, "spec.tlsCluster.enabled"), input(tidb, "spec.tidb.tlsClient.enabled")], [true, true]);
+    const init = one(rs, "kubernetes:pingcap.com/v1alpha1:TidbInitializer", "aws-data-tidb-initializer");
+    assert.equal(input(init, "spec.tlsClientSecretName"), "im-tidb-client-secret");
+  });
+
+  it("verifies TiDB's certificate from the services and the migrations Job", () => {
+    const client = cert("aws-services-database-tls");
+    assert.deepEqual([input(client, "metadata.namespace"), input(client, "spec.secretName"), input(client, "spec.issuerRef.name")], ["im", "im-tidb-tls", "im-tidb-ca"]);
+    const pod = input(one(rs, "kubernetes:apps/v1:Deployment", "aws-services-user-center-stable"), "spec.template.spec");
+    const env = Object.fromEntries(pod.containers[0].env.map((e: { name: string; value?: string }) => [e.name, e.value]));
+    assert.deepEqual([env.DB_TLS, env.DB_TLS_CA_FILE], ["true", "/etc/im/tidb/ca.crt"]);
+    assert.deepEqual(pod.containers[0].volumeMounts, [{ name: "database-tls", mountPath: "/etc/im/tidb", readOnly: true }]);
+    const job = input(one(rs, "kubernetes:batch/v1:Job", "aws-schema"), "spec.template.spec");
+    assert.equal(job.containers[0].env.find((e: { name: string }) => e.name === "DB_TLS_CA_FILE").value, "/etc/tidb-tls/ca.crt");
+    assert.deepEqual(job.volumes[1], { name: "tls", secret: { secretName: "im-tidb-client-secret" } });
   });
 });

@@ -11,7 +11,8 @@ import type { DataEndpoints } from "../services/im-services.ts";
 import { BackupBucket } from "./backup-bucket.ts";
 import { KafkaCluster, type KafkaPlacement, type KafkaTopicSpec } from "./kafka-cluster.ts";
 import { RedisCluster, type RedisPlacement } from "./redis-cluster.ts";
-import { TidbCluster } from "./tidb-cluster.ts";
+import { TIDB_CLUSTER_NAME, TidbCluster } from "./tidb-cluster.ts";
+import { TIDB_CA_ISSUER, TidbTls } from "./tidb-tls.ts";
 
 export interface DataTierArgs {
   cloud: "aws" | "alicloud";
@@ -28,6 +29,8 @@ export interface DataTierArgs {
   };
   /** How the cluster's service accounts assume cloud roles (the backup account writes the bucket with it). */
   identity: WorkloadIdentity;
+  /** cert-manager in the cluster: TiDB then speaks TLS between its components and to its SQL clients. */
+  certManager?: { namespace: string; release: pulumi.Resource } | undefined;
   provider: k8s.Provider;
   tags: Record<string, string>;
 }
@@ -47,6 +50,8 @@ export class DataTier extends pulumi.ComponentResource {
   readonly endpoints: DataEndpoints;
   readonly backupBucket: pulumi.Output<string>;
   readonly tidb: TidbCluster;
+  /** TiDB's certificates, when cert-manager is there. */
+  readonly tidbTls: TidbTls | undefined;
 
   constructor(name: string, args: DataTierArgs, opts?: pulumi.ComponentResourceOptions) {
     super("im:data:DataTier", name, {}, opts);
@@ -65,6 +70,14 @@ export class DataTier extends pulumi.ComponentResource {
       { metadata: { name: BACKUP_SERVICE_ACCOUNT, namespace: ns.metadata.name, annotations: backupRole.annotations } },
       { parent: this, provider: args.provider },
     );
+    const tidbTls =
+      args.certManager === undefined
+        ? undefined
+        : new TidbTls(
+            `${name}-tidb-tls`,
+            { namespace: DATA_NAMESPACE, cluster: TIDB_CLUSTER_NAME, certManagerNamespace: args.certManager.namespace, provider: args.provider },
+            { parent: this, dependsOn: [args.certManager.release, ns] },
+          );
     const tidb = new TidbCluster(
       `${name}-tidb`,
       {
@@ -72,6 +85,7 @@ export class DataTier extends pulumi.ComponentResource {
         replicas: { pd: c.tidb.pd, tikv: c.tidb.tikv, tidb: c.tidb.tidb },
         storageGb: c.tidb.storageGb,
         backup: { provider: args.cloud === "aws" ? "s3" : "oss", bucket: bucket.bucketName, region: args.region, retentionDays: c.backup.retentionDays, serviceAccount: backupAccount.metadata.name },
+        tls: tidbTls === undefined ? undefined : { clientSecretName: tidbTls.clientSecretName, ready: tidbTls.ready },
         provider: args.provider,
       },
       { parent: this },
@@ -107,10 +121,12 @@ export class DataTier extends pulumi.ComponentResource {
       databasePort: tidb.port,
       redisNodes: redis.nodes,
       kafkaBrokers: kafka.bootstrapBrokers,
-      // ElastiCache and Tair encrypt in transit; MSK's bootstrap list is its TLS listener. ApsaraMQ's VPC endpoint
-      // and the in-cluster stores speak plaintext inside the VPC. Tair's certificate chains to Alibaba Cloud's own CA.
+      // ElastiCache and Tair encrypt in transit; MSK's bootstrap list is its TLS listener; TiDB does with cert-manager.
+      // ApsaraMQ's VPC endpoint and in-cluster Redis and Strimzi speak plaintext inside the VPC. Tair's certificate
+      // chains to Alibaba Cloud's own CA, TiDB's to the platform's (TIDB_CA_ISSUER).
       tls: {
-        database: false,
+        database: tidbTls !== undefined,
+        databaseCa: tidbTls === undefined ? undefined : { issuer: TIDB_CA_ISSUER },
         redis: managedRedis,
         kafka: kafkaPlacement.kind === "msk",
         redisCa: managedRedis && args.cloud === "alicloud" ? { secretName: DATA_CA_SECRET, key: TAIR_CA_KEY } : undefined,
@@ -118,6 +134,7 @@ export class DataTier extends pulumi.ComponentResource {
     };
     this.backupBucket = bucket.bucketName;
     this.tidb = tidb;
+    this.tidbTls = tidbTls;
     this.registerOutputs({ databaseHost: tidb.host, redisNodes: redis.nodes, kafkaBrokers: kafka.bootstrapBrokers, backupBucket: this.backupBucket });
   }
 }

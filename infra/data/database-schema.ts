@@ -23,6 +23,8 @@ export interface DatabaseSchemaArgs {
   image: pulumi.Input<string>;
   /** The Secret and key of TiDB's root password. */
   rootSecret: { name: string; key: string };
+  /** TiDB's SQL TLS: the Secret (client certificate and ca.crt) the Job verifies the server with. Default none. */
+  tls?: { clientSecretName: string } | undefined;
   /** Seconds the Job waits for TiDB to answer (a new cluster takes minutes). Default 900. */
   connectTimeoutSeconds?: number;
   provider: k8s.Provider;
@@ -30,6 +32,8 @@ export interface DatabaseSchemaArgs {
 
 /** The services' database user. */
 export const APP_DB_USER = "im_app";
+/** Where the Job finds TiDB's CA when the cluster speaks TLS. */
+const TLS_MOUNT_PATH = "/etc/tidb-tls";
 /** The Job's name; replaced (not patched) when its image or script changes. */
 export const MIGRATE_JOB_NAME = "im-migrate";
 
@@ -38,7 +42,8 @@ export const MIGRATE_JOB_NAME = "im-migrate";
  * /app (the image's WORKDIR), not from the script's own directory. Exits 78 (EX_CONFIG) on a missing setting.
  * test/integration/migrate-job.test.ts runs it against a real MariaDB.
  */
-export const MIGRATE_SCRIPT = `import { createRequire } from "node:module";
+export const MIGRATE_SCRIPT = `import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 const setting = (name) => {
   const value = process.env[name];
   if (value === undefined || value === "") {
@@ -64,10 +69,13 @@ const appRoot = process.env.APP_ROOT ?? "/app";
 const require = createRequire(\`\${appRoot}/package.json\`);
 const mysql = require("mysql2/promise");
 const { migrate } = await import(\`\${appRoot}/services/lib/migrate.js\`);
+// TLS when the cluster offers it: the server's certificate is verified against the platform's CA.
+const caFile = process.env.DB_TLS_CA_FILE;
+const ssl = caFile === undefined || caFile === "" ? undefined : { ca: readFileSync(caFile, "utf8"), rejectUnauthorized: true };
 let conn;
 for (let attempt = 1; conn === undefined; attempt++) {
   try {
-    conn = await mysql.createConnection({ host, port, user: "root", password: rootPassword, connectTimeout: 10000 });
+    conn = await mysql.createConnection({ host, port, user: "root", password: rootPassword, connectTimeout: 10000, ...(ssl ? { ssl } : {}) });
   } catch (err) {
     if (Date.now() > deadline) throw err;
     console.log(\`migrate: TiDB at \${host}:\${port} does not answer yet (\${err.code ?? err.message}), attempt \${attempt}\`);
@@ -129,13 +137,14 @@ export class DatabaseSchema extends pulumi.ComponentResource {
                     { name: "DB_PASSWORD", valueFrom: fromSecret(`${MIGRATE_JOB_NAME}-credentials`, "DB_PASSWORD") },
                     { name: "ROOT_PASSWORD", valueFrom: fromSecret(args.rootSecret.name, args.rootSecret.key) },
                     { name: "CONNECT_TIMEOUT_SECONDS", value: String(args.connectTimeoutSeconds ?? 900) },
+                    ...(args.tls === undefined ? [] : [{ name: "DB_TLS_CA_FILE", value: `${TLS_MOUNT_PATH}/ca.crt` }]),
                   ],
-                  volumeMounts: [{ name: "script", mountPath: "/migrate", readOnly: true }],
+                  volumeMounts: [{ name: "script", mountPath: "/migrate", readOnly: true }, ...(args.tls === undefined ? [] : [{ name: "tls", mountPath: TLS_MOUNT_PATH, readOnly: true }])],
                   resources: { requests: { cpu: "100m", memory: "128Mi" }, limits: { memory: "256Mi" } },
                   securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } },
                 },
               ],
-              volumes: [{ name: "script", configMap: { name: script.metadata.name } }],
+              volumes: [{ name: "script", configMap: { name: script.metadata.name } }, ...(args.tls === undefined ? [] : [{ name: "tls", secret: { secretName: args.tls.clientSecretName } }])],
             },
           },
         },

@@ -24,6 +24,8 @@ export interface TidbClusterArgs {
     /** The service account BR and TiKV run as: its cloud role may write the bucket. */
     serviceAccount: pulumi.Input<string>;
   };
+  /** TLS between the components and for SQL clients (infra/data/tidb-tls.ts): the client Secret and what to wait for. */
+  tls?: { clientSecretName: string; ready: pulumi.Resource[] } | undefined;
   provider: k8s.Provider;
 }
 
@@ -95,11 +97,20 @@ export class TidbCluster extends pulumi.ComponentResource {
             // BR has each TiKV store upload its own backup files: the stores need the bucket role too.
             serviceAccount: args.backup.serviceAccount,
           },
-          tidb: { baseImage: "pingcap/tidb", replicas: args.replicas.tidb, service: { type: "ClusterIP" }, topologySpreadConstraints: spread("tidb") },
+          tidb: {
+            baseImage: "pingcap/tidb",
+            replicas: args.replicas.tidb,
+            service: { type: "ClusterIP" },
+            topologySpreadConstraints: spread("tidb"),
+            // SQL clients (the services, the migrations Job) connect over TLS and verify the server's certificate.
+            tlsClient: { enabled: args.tls !== undefined },
+          },
           enableDynamicConfiguration: true,
+          // Mutual TLS between PD, TiKV and TiDB, with the certificates infra/data/tidb-tls.ts issues.
+          tlsCluster: { enabled: args.tls !== undefined },
         },
       },
-      { ...on, dependsOn: [operator] },
+      { ...on, dependsOn: [operator, ...(args.tls?.ready ?? [])] },
     );
     const target =
       args.backup.provider === "s3"
@@ -132,7 +143,13 @@ export class TidbCluster extends pulumi.ComponentResource {
         apiVersion: "pingcap.com/v1alpha1",
         kind: "TidbInitializer",
         metadata: { name: `${TIDB_CLUSTER_NAME}-init`, namespace: args.namespace },
-        spec: { image: TIDB_INITIALIZER_IMAGE, cluster: { name: TIDB_CLUSTER_NAME, namespace: args.namespace }, passwordSecret: TIDB_ROOT_SECRET, tolerations: toleration },
+        spec: {
+          image: TIDB_INITIALIZER_IMAGE,
+          cluster: { name: TIDB_CLUSTER_NAME, namespace: args.namespace },
+          passwordSecret: TIDB_ROOT_SECRET,
+          ...(args.tls === undefined ? {} : { tlsClientSecretName: args.tls.clientSecretName }),
+          tolerations: toleration,
+        },
       },
       { ...on, dependsOn: [this.cluster, rootSecret] },
     );

@@ -28,11 +28,21 @@ export interface DataEndpoints {
    * Which of them speak TLS (the managed services encrypt in transit), and the Secret holding a CA the system's
    * roots do not cover (Tair's), mounted for the services as a file.
    */
-  tls: { database: boolean; redis: boolean; kafka: boolean; redisCa?: { secretName: string; key: string } | undefined };
+  tls: {
+    database: boolean;
+    /** The cert-manager ClusterIssuer of the database's CA: the services get a client certificate (and ca.crt) from it. */
+    databaseCa?: { issuer: string } | undefined;
+    redis: boolean;
+    kafka: boolean;
+    redisCa?: { secretName: string; key: string } | undefined;
+  };
 }
 
 /** Where a data-tier CA Secret is mounted in the services' pods. */
 export const CA_MOUNT_PATH = "/etc/im/ca";
+/** The services' TiDB client certificate (its Secret also carries the CA, ca.crt), and where it is mounted. */
+export const DATABASE_TLS_SECRET = "im-tidb-tls";
+export const DATABASE_TLS_MOUNT_PATH = "/etc/im/tidb";
 
 export interface ImServicesArgs {
   namespace: string;
@@ -73,6 +83,27 @@ export class ImServices extends pulumi.ComponentResource {
     const e = args.endpoints;
     const flag = (on: boolean) => (on ? "true" : "false");
     const redisCa = e.tls.redisCa;
+    const databaseCa = e.tls.databaseCa;
+    if (databaseCa !== undefined) {
+      new k8s.apiextensions.CustomResource(
+        `${name}-database-tls`,
+        {
+          apiVersion: "cert-manager.io/v1",
+          kind: "Certificate",
+          metadata: { name: DATABASE_TLS_SECRET, namespace: ns.metadata.name },
+          spec: {
+            secretName: DATABASE_TLS_SECRET,
+            commonName: "im-services",
+            duration: "8760h",
+            renewBefore: "720h",
+            usages: ["client auth"],
+            privateKey: { algorithm: "ECDSA", size: 256 },
+            issuerRef: { name: databaseCa.issuer, kind: "ClusterIssuer" },
+          },
+        },
+        { parent: this },
+      );
+    }
     const common: EnvVar[] = [
       { name: "SERVICE_VERSION", value: args.version },
       { name: "INSTANCE_ID", fieldPath: "metadata.name" },
@@ -93,6 +124,7 @@ export class ImServices extends pulumi.ComponentResource {
       { name: "DB_USER", secretKey: "DB_USER", secretName: DATABASE_SECRET_NAME },
       { name: "DB_PASSWORD", secretKey: "DB_PASSWORD", secretName: DATABASE_SECRET_NAME },
       { name: "DB_TLS", value: flag(e.tls.database) },
+      ...(databaseCa === undefined ? [] : [{ name: "DB_TLS_CA_FILE", value: `${DATABASE_TLS_MOUNT_PATH}/ca.crt` }]),
     ];
     const port = 8080;
     const internalUrl = (service: string) => `http://${service}.${args.namespace}.svc:${port}`;
@@ -134,7 +166,10 @@ export class ImServices extends pulumi.ComponentResource {
           exposure: s.exposure,
           env: env[key],
           secretName: SECRET_NAME,
-          secretMounts: redisCa === undefined ? [] : [{ name: "data-ca", secretName: redisCa.secretName, mountPath: CA_MOUNT_PATH }],
+          secretMounts: [
+            ...(redisCa === undefined ? [] : [{ name: "data-ca", secretName: redisCa.secretName, mountPath: CA_MOUNT_PATH }]),
+            ...(databaseCa === undefined ? [] : [{ name: "database-tls", secretName: DATABASE_TLS_SECRET, mountPath: DATABASE_TLS_MOUNT_PATH }]),
+          ],
           drainSeconds: s.drain,
           port,
         },

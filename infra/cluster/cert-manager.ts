@@ -1,0 +1,43 @@
+/**
+ * cert-manager (Helm, CRDs included and kept on uninstall): it issues and renews the certificates of the data tier's
+ * TLS (infra/data/tidb-tls.ts). Two replicas of the controller and the webhook on the app nodes, so a node drain
+ * does not stop renewals or block the creation of certificates.
+ */
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+
+export interface CertManagerArgs {
+  provider: k8s.Provider;
+}
+
+/** Pinned: the cert-manager.io/v1 API and the `crds.enabled` value of the 1.15+ charts. */
+export const CERT_MANAGER_CHART_VERSION = "v1.17.3";
+export const CERT_MANAGER_NAMESPACE = "cert-manager";
+
+export class CertManager extends pulumi.ComponentResource {
+  readonly namespace: string = CERT_MANAGER_NAMESPACE;
+  readonly release: k8s.helm.v3.Release;
+
+  constructor(name: string, args: CertManagerArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("im:cluster:CertManager", name, {}, opts);
+    this.release = new k8s.helm.v3.Release(
+      name,
+      {
+        chart: "cert-manager",
+        version: CERT_MANAGER_CHART_VERSION,
+        repositoryOpts: { repo: "https://charts.jetstack.io" },
+        namespace: CERT_MANAGER_NAMESPACE,
+        createNamespace: true,
+        values: {
+          crds: { enabled: true, keep: true },
+          replicaCount: 2,
+          webhook: { replicaCount: 2 },
+          nodeSelector: { "im/tier": "app" },
+          podDisruptionBudget: { enabled: true, maxUnavailable: 1 },
+        },
+      },
+      { parent: this, provider: args.provider },
+    );
+    this.registerOutputs({ releaseName: this.release.name });
+  }
+}
