@@ -13,7 +13,11 @@ export interface DbConfig {
 }
 
 /** A connection pool; BIGINT columns come back as strings (ids exceed 2^53). */
-export function createDbPool(cfg: DbConfig): mysql.Pool {
+/**
+ * @param opts.multipleStatements lets one query carry several statements (the message service's batches send a
+ *   whole transaction in one round trip); every value still goes through placeholders.
+ */
+export function createDbPool(cfg: DbConfig, opts: { multipleStatements?: boolean } = {}): mysql.Pool {
   const ssl = tlsOptions("DB", cfg.DB_TLS ?? false, cfg.DB_TLS_CA_FILE);
   return mysql.createPool({
     ...(ssl ? { ssl: { rejectUnauthorized: true, ...(typeof ssl.ca === "string" ? { ca: ssl.ca } : {}) } } : {}),
@@ -27,6 +31,7 @@ export function createDbPool(cfg: DbConfig): mysql.Pool {
     bigNumberStrings: true,
     connectTimeout: 3000,
     enableKeepAlive: true,
+    multipleStatements: opts.multipleStatements ?? false,
   });
 }
 

@@ -9,7 +9,6 @@
  * together, so a receiver's seqs still grow in commit order and never go backwards.
  */
 import type mysql from "mysql2/promise";
-import { inTransaction } from "../../lib/db.ts";
 import { ApiError } from "../../lib/errors.ts";
 import type { SendResult, StoredEvent } from "../../lib/protocol.ts";
 import type { StoreDeps } from "./store.ts";
@@ -96,7 +95,7 @@ export class SendBatcher {
       const t0 = performance.now();
       let events: Array<Extract<StoredEvent, { kind: "user" }>>;
       try {
-        events = await inTransaction(this.d.db, (c) => this.write(c, accepted));
+        events = await this.write(accepted);
       } catch (err) {
         if (!isDup(err)) throw err;
         // A retried send is in the batch: store each on its own, which finds the first attempt's row.
@@ -134,29 +133,70 @@ export class SendBatcher {
     });
   }
 
-  private async write(c: mysql.PoolConnection, batch: Pending[]): Promise<Array<Extract<StoredEvent, { kind: "user" }>>> {
+  /**
+   * Writes a batch in one round trip: the transaction's statements go to the database as one multi-statement
+   * query (the pool has multipleStatements on), so a batch costs one exchange with the database, not six.
+   * Retries a deadlock or lock-wait timeout; any other failure rolls back and is thrown.
+   */
+  private async write(batch: Pending[]): Promise<Array<Extract<StoredEvent, { kind: "user" }>>> {
+    for (let attempt = 1; ; attempt++) {
+      const c = await this.d.db.getConnection();
+      try {
+        return await this.writeOnce(c, batch);
+      } catch (err) {
+        // Statements after a failed one did not run: the transaction may still be open.
+        await c.query("ROLLBACK").catch(() => undefined);
+        const code = (err as { code?: string }).code;
+        if (attempt < 5 && (code === "ER_LOCK_DEADLOCK" || code === "ER_LOCK_WAIT_TIMEOUT")) continue;
+        throw err;
+      } finally {
+        c.release();
+      }
+    }
+  }
+
+  private async writeOnce(c: mysql.PoolConnection, batch: Pending[]): Promise<Array<Extract<StoredEvent, { kind: "user" }>>> {
     const now = Date.now();
     const ids = batch.map(() => this.d.ids.next());
     const createdAt = new Date(now);
-    await c.query("INSERT INTO messages (message_id, sender_id, client_msg_id, conversation_type, conversation_id, body, created_at) VALUES ?", [
-      batch.map((p, i) => [ids[i], p.from, p.cmid, "user", p.to, p.body, createdAt]),
-    ]);
     const counts = new Map<string, number>();
     for (const p of batch) counts.set(p.to, (counts.get(p.to) ?? 0) + 1);
     const receivers = [...counts.keys()].sort(byUserId);
-    // One statement takes every receiver's seq row lock, in user_id order, and reserves its block of seqs.
-    await c.query("INSERT INTO user_seq (user_id, last_seq) VALUES ? ON DUPLICATE KEY UPDATE last_seq = last_seq + VALUES(last_seq)", [receivers.map((u) => [u, counts.get(u)])]);
-    const [rows] = await c.query<mysql.RowDataPacket[]>("SELECT user_id, last_seq FROM user_seq WHERE user_id IN (?) FOR UPDATE", [receivers]);
-    const next = new Map<string, number>();
-    for (const r of rows) next.set(String(r.user_id), Number(r.last_seq) - (counts.get(String(r.user_id)) ?? 0) + 1);
-    const events = batch.map((p, i): Extract<StoredEvent, { kind: "user" }> => {
-      const seq = next.get(p.to);
-      if (seq === undefined) throw new Error(`no seq row for user ${p.to} after reserving it`);
-      next.set(p.to, seq + 1);
-      return { kind: "user", messageId: ids[i] ?? "", from: p.from, receiver: p.to, seq, body: p.body, ts: now };
+    // Each send's place in its receiver's block of seqs, counted from the end: seq = last_seq - rev.
+    const left = new Map(counts);
+    const rev = batch.map((p) => {
+      const n = (left.get(p.to) ?? 1) - 1;
+      left.set(p.to, n);
+      return n;
     });
-    await c.query("INSERT INTO inbox (user_id, seq, message_id) VALUES ?", [events.map((e) => [e.receiver, e.seq, e.messageId])]);
-    return events;
+    // The derived table is written out as numbers (every value is a checked decimal id or a small count), so
+    // the join on user_seq's primary key compares BIGINT with BIGINT.
+    const num = (v: string | number): string => {
+      const t = String(v);
+      if (!/^[0-9]{1,20}$/.test(t)) throw new Error(`not a decimal id: ${JSON.stringify(t)}`);
+      return t;
+    };
+    const derived = batch.map((p, i) => (i === 0 ? `SELECT ${num(p.to)} AS u, ${num(rev[i] ?? 0)} AS r, ${num(ids[i] ?? "")} AS m` : `SELECT ${num(p.to)}, ${num(rev[i] ?? 0)}, ${num(ids[i] ?? "")}`)).join(" UNION ALL ");
+    const sql = [
+      "START TRANSACTION",
+      c.format("INSERT INTO messages (message_id, sender_id, client_msg_id, conversation_type, conversation_id, body, created_at) VALUES ?", [
+        batch.map((p, i) => [ids[i], p.from, p.cmid, "user", p.to, p.body, createdAt]),
+      ]),
+      // One statement takes every receiver's seq row lock, in user_id order, and reserves its block of seqs.
+      c.format("INSERT INTO user_seq (user_id, last_seq) VALUES ? ON DUPLICATE KEY UPDATE last_seq = last_seq + VALUES(last_seq)", [receivers.map((u) => [u, counts.get(u)])]),
+      `INSERT INTO inbox (user_id, seq, message_id) SELECT t.u, s.last_seq - t.r, t.m FROM (${derived}) t JOIN user_seq s ON s.user_id = t.u`,
+      c.format("SELECT user_id, last_seq FROM user_seq WHERE user_id IN (?)", [receivers]),
+      "COMMIT",
+    ].join(";\n");
+    const [results] = await c.query<mysql.RowDataPacket[][]>(sql);
+    const inserted = (results[3] as unknown as mysql.ResultSetHeader | undefined)?.affectedRows;
+    const last = new Map((results[4] ?? []).map((r) => [String(r.user_id), Number(r.last_seq)]));
+    if (inserted !== batch.length || last.size !== receivers.length) {
+      // Cannot happen while user_seq holds a row per receiver (the statement before makes sure); if it ever did,
+      // the acknowledgement must not claim seqs that were not written.
+      throw new Error(`batch of ${batch.length} wrote ${inserted ?? "?"} inbox rows for ${last.size} of ${receivers.length} receivers`);
+    }
+    return batch.map((p, i) => ({ kind: "user", messageId: ids[i] ?? "", from: p.from, receiver: p.to, seq: (last.get(p.to) ?? 0) - (rev[i] ?? 0), body: p.body, ts: now }));
   }
 }
 
