@@ -234,6 +234,7 @@ export async function startFanout(d: FanoutDeps): Promise<Fanout> {
   });
   stream.on("error", (err: Error) => d.log.error({ err: err.message }, "consumer stream error"));
 
+  let pendingCommits: Promise<unknown> = Promise.resolve();
   const loop = (async () => {
     while (!closing) {
       if (buffer.length === 0) {
@@ -259,7 +260,10 @@ export async function startFanout(d: FanoutDeps): Promise<Fanout> {
       // Commit the last offset of each partition in the batch.
       const last = new Map<string, Message<string, string, string, string>>();
       for (const m of batch) last.set(`${m.topic}/${m.partition}`, m);
-      await Promise.all([...last.values()].map((m) => Promise.resolve(m.commit()).catch((err: Error) => d.log.warn({ err: err.message }, "commit failed"))));
+      // Not awaited: the next batch need not wait for the broker's answer. Commits go out in batch order on one
+      // connection, so the committed offset only moves forward; a crash before it lands replays the batch.
+      const commits = Promise.all([...last.values()].map((m) => Promise.resolve(m.commit()).catch((err: Error) => d.log.warn({ err: err.message }, "commit failed"))));
+      pendingCommits = pendingCommits.then(() => commits);
       if (stream.isPaused() && buffer.length < MAX_BATCH) stream.resume();
     }
   })();
@@ -269,6 +273,7 @@ export async function startFanout(d: FanoutDeps): Promise<Fanout> {
       closing = true;
       wake?.();
       await loop.catch(() => undefined);
+      await pendingCommits;
       consumer.stopLagMonitoring();
       await Promise.resolve(stream.close()).catch(() => undefined);
       await Promise.resolve(consumer.close(true)).catch(() => undefined);
