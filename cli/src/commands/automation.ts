@@ -10,10 +10,10 @@
  */
 import { accessSync, constants } from "node:fs";
 import { delimiter, join, resolve } from "node:path";
-import { loadSpec, requireKubernetes, SpecError, type KubernetesPlatformSpec } from "../../../infra/lib/spec.ts";
+import type { KubernetesPlatformSpec } from "../../../infra/lib/spec.ts";
 import { ExitError, MESSAGES, UserError } from "../errors.ts";
 import { REPO_ROOT, stackFile } from "../lib/paths.ts";
-import { resolveStack } from "./stack.ts";
+import { loadKubernetesStack } from "./stack.ts";
 
 export type PulumiOperation = "preview" | "up";
 
@@ -53,14 +53,7 @@ export interface PulumiRunPlan {
 
 /** Every check before Pulumi is called; throws UserError (bad input) or ExitError 69 (no Pulumi CLI). */
 export function preparePulumiRun(operation: PulumiOperation, opts: PulumiRunOptions): PulumiRunPlan {
-  const file = resolveStack(opts.stack);
-  let spec: KubernetesPlatformSpec;
-  try {
-    spec = requireKubernetes(loadSpec(file), file);
-  } catch (err) {
-    if (err instanceof SpecError) throw new UserError(err.message);
-    throw err;
-  }
+  const { file, spec } = loadKubernetesStack(opts.stack);
   if (resolve(file) !== stackFile(spec.name)) throw new UserError(MESSAGES.stackOutsideStacks(file, spec.name));
   if (operation === "up" && opts.yes !== true) throw new UserError(MESSAGES.confirmUp(spec.name));
   const pulumi = findOnPath("pulumi", opts.path ?? process.env.PATH ?? "");

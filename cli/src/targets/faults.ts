@@ -8,10 +8,10 @@ import type { FaultName, KafkaKillMode } from "../commands/drill/model.ts";
 export interface FaultSpec {
   fault: FaultName;
   kafkaMode: KafkaKillMode;
-  /** A component to hit instead of the target's own pick. */
+  /** A component to hit instead of the target's own pick (e.g. gateway-2, kafka-3, message-1). */
   instance: string | undefined;
   partitionSeconds: number;
-  /** random-instance: the seed of the pick. */
+  /** random-instance: the seed of the pick (printed, so a run can be repeated). */
   seed: number;
 }
 

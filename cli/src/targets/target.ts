@@ -140,25 +140,6 @@ export interface CanaryTrack {
   undo(service: ServiceName, progress: (line: string) => void): Promise<ReleaseSpec>;
 }
 
-/** A gateway instance's egress bandwidth cap (bandwidth workflow). */
-export interface GatewayCap {
-  instance: string;
-  /** The cap the instance enforces now, bytes per second. */
-  bytesPerSecond: number;
-}
-
-/**
- * What `imctl bandwidth upgrade` backs up before it changes capacity, and restores on rollback: the live caps and
- * whatever the target persists so a restarted instance keeps its cap.
- */
-export interface ConfigSnapshot {
-  takenAt: string;
-  target: TargetKind;
-  gatewayCaps: GatewayCap[];
-  /** Caps recorded for restarts, by instance (null: none recorded, the stack's value applies). */
-  persistedCaps: Record<string, number> | null;
-}
-
 export interface Target {
   readonly kind: TargetKind;
   /** The stack file the target was brought up from. */

@@ -4,6 +4,7 @@
  * every rule that decides pass or fail is unit-tested.
  */
 import { UserError } from "../../errors.ts";
+import type { FaultSpec as TargetFaultSpec } from "../../targets/faults.ts";
 
 export const FAULTS = [
   "redis-primary",
@@ -54,15 +55,8 @@ export const DRILL_DEFAULTS = {
   deliveryTimeoutSeconds: 60,
 } as const;
 
-/** A parsed, validated drill request: everything is checked before anything is touched. */
-export interface FaultSpec {
-  fault: FaultName;
-  kafkaMode: KafkaKillMode;
-  /** A component to hit instead of the drill's own pick (e.g. gateway-2, kafka-3, message-1). */
-  instance: string | undefined;
-  partitionSeconds: number;
-  /** random-instance: the seed of the pick (printed, so a run can be repeated). */
-  seed: number;
+/** A parsed, validated drill request: what the target needs to inject the fault, plus the drill's own limits. */
+export interface FaultSpec extends TargetFaultSpec {
   budgetSeconds: number;
   durationSeconds: number;
 }

@@ -9,10 +9,8 @@ import { planNetwork, type ZoneSubnets } from "../../../../infra/lib/cidr.ts";
 import { monthlyCost, type CostLine } from "../../../../infra/lib/cost.ts";
 import type { CloudName } from "../../../../infra/lib/regions.ts";
 import { checkCapacity, type CapacityCheck } from "../../../../infra/lib/sizing.ts";
-import { loadSpec, requireKubernetes, SpecError, type KubernetesPlatformSpec } from "../../../../infra/lib/spec.ts";
-import { UserError } from "../../errors.ts";
 import { table } from "../../lib/table.ts";
-import { resolveStack } from "../stack.ts";
+import { loadKubernetesStack } from "../stack.ts";
 
 export interface PlanOptions {
   stack?: string;
@@ -61,14 +59,7 @@ export interface PlanResult {
 const LAYER_ORDER = ["stack", "network", "cluster", "gateway", "data", "services", "observability", "loadtest"];
 
 export async function plan(opts: PlanOptions): Promise<PlanResult> {
-  const file = resolveStack(opts.stack);
-  let spec: KubernetesPlatformSpec;
-  try {
-    spec = requireKubernetes(loadSpec(file), file);
-  } catch (err) {
-    if (err instanceof SpecError) throw new UserError(err.message);
-    throw err;
-  }
+  const { spec } = loadKubernetesStack(opts.stack);
   // Pulumi and the providers load only here: `imctl --help` and the local commands stay fast.
   const [{ runWithMocks }, { deployPlatform }, { evaluatePolicies, POLICY_NAMES }] = await Promise.all([
     import("../../../../infra/mocks.ts"),
