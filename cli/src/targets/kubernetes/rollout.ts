@@ -71,7 +71,9 @@ export class KubernetesCanaryTrack implements CanaryTrack {
   }
 
   async preflight(service: ServiceName): Promise<void> {
-    await Promise.all([this.deployment(service, "stable"), this.deployment(service, "canary")]);
+    // One after the other, stable first: the error names the same missing Deployment every time.
+    await this.deployment(service, "stable");
+    await this.deployment(service, "canary");
   }
 
   private async deployment(service: string, track: "stable" | "canary"): Promise<DeploymentView> {
