@@ -37,16 +37,15 @@ export function pairJourney(cfg: RunConfig, users: TestUser[]): void {
     onOpen: () => {
       if (opened) return;
       opened = true;
-      // Spread the VUs' sends over the interval instead of all at once.
-      setTimeout(() => {
-        const timer = setInterval(() => {
-          if (sent >= count) {
-            clearInterval(timer);
-            return;
-          }
-          s.send({ kind: "user", id: partner.userId }, loadBody(sent++, cfg.bodyBytes), () => acked++);
-        }, intervalMs);
-      }, Math.random() * intervalMs);
+      // Spread the VUs' sends over the interval instead of all at once, and keep to the schedule: a tick that
+      // comes late (a busy machine delays timers) sends what is due, so every send happens within the window
+      // and the partner's count is not cut short by timer drift (which the partner would count as lost).
+      const first = Date.now() + Math.random() * intervalMs;
+      const timer = setInterval(() => {
+        const due = Date.now() < first ? 0 : Math.min(count, Math.floor((Date.now() - first) / intervalMs) + 1);
+        while (sent < due) s.send({ kind: "user", id: partner.userId }, loadBody(sent++, cfg.bodyBytes), () => acked++);
+        if (sent >= count) clearInterval(timer);
+      }, Math.min(intervalMs, 250));
     },
     onMessage: (m) => {
       if (m.from !== partner.userId) return;
