@@ -12,7 +12,7 @@ import { resolveStack } from "../stack.ts";
 import type { Stats } from "./analysis.ts";
 import { audit as runAudit, type AuditResult } from "./audit.ts";
 import { upgradeCloud, type CloudUpgradeResult } from "./cloud.ts";
-import { plan as runPlan, type PlanResult } from "./plan.ts";
+import { plan as runPlan, type PlanOptions, type PlanResult } from "./plan.ts";
 import { readPlan } from "./plan-file.ts";
 import { latestUpgrade, rollback as runRollback, stepName, upgrade as runUpgrade, type RollbackResult, type UpgradeState } from "./upgrade.ts";
 import { auditLogFile } from "./store.ts";
@@ -49,15 +49,8 @@ export async function audit(opts: AuditCommandOptions): Promise<AuditResult> {
   return runAudit(target, scrape, { since: opts.since, sustained: opts.sustained, targetUtilisation: opts.targetUtilisation, progress });
 }
 
-export interface PlanCommandOptions {
-  stack?: string;
-  since: string;
-  growth?: string;
-  targetUtilisation?: number;
-  history?: string;
-  sustained?: string;
-  out?: string;
-}
+/** The plan's own options, less the progress sink (the command supplies it), plus the stack. */
+export type PlanCommandOptions = Omit<PlanOptions, "progress"> & { stack?: string };
 
 export async function plan(opts: PlanCommandOptions): Promise<PlanResult> {
   const { target, spec, scrape } = localTarget(opts.stack, "plan");
