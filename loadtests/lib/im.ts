@@ -30,6 +30,8 @@ interface Handlers {
 }
 
 const REQUEST_TIMEOUT_MS = 10_000;
+/** WebSocket readyState OPEN (k6's module exposes the state as a number). */
+const OPEN = 1;
 /** How long a send keeps retrying (same client message id) across reconnects and unavailable services. */
 const SEND_RETRY_MS = 30_000;
 const RETRIABLE = new Set(["not_connected", "disconnected", "timeout", "unavailable", "internal"]);
@@ -96,15 +98,26 @@ export class ImSession {
     }
   }
 
+  /**
+   * k6's WebSocket.send throws (InvalidStateError) unless the socket is OPEN, and a throw inside a timer ends the
+   * VU's iteration: its remaining sends are never made and its partner counts them as lost. Between the gateway's
+   * "reconnect" (or its close frame) and onclose the socket is CLOSING while `open` is still true, so the state is
+   * checked here and a send that throws anyway is answered as a disconnect, which its owner retries.
+   */
   private request(frame: Record<string, unknown>, onOk?: (r: Record<string, unknown>) => void, onErr?: (code: string) => void): void {
-    if (!this.ws || !this.open) {
-      if (onErr) onErr("not_connected");
-      else requestErrors.add(1, { kind: String(frame.t), error: "not_connected" });
-      return;
-    }
+    const ws = this.ws;
+    const fail = (code: string): void => {
+      if (onErr) onErr(code);
+      else requestErrors.add(1, { kind: String(frame.t), error: code });
+    };
+    if (!ws || !this.open || ws.readyState !== OPEN) return fail("not_connected");
     const rid = String(++this.rid);
+    try {
+      ws.send(JSON.stringify({ ...frame, rid }));
+    } catch {
+      return fail("not_connected");
+    }
     this.pending.set(rid, { t0: Date.now(), kind: String(frame.t), onOk, onErr });
-    this.ws.send(JSON.stringify({ ...frame, rid }));
   }
 
   private frame(text: string): void {
@@ -147,6 +160,8 @@ export class ImSession {
         if (Number(f.groupSeq) > (this.cursors.get(String(f.group)) ?? 0)) this.gpull(String(f.group));
         return;
       case "reconnect":
+        // Requests issued from now on wait for the next hello instead of meeting a closing socket.
+        this.open = false;
         this.ws?.close();
         return;
     }

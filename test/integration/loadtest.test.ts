@@ -30,6 +30,7 @@ describe("imctl loadtest (k6 against the real platform)", { timeout: 900_000 }, 
     assert.ok(res.figures.sent > 0);
     assert.equal(res.figures.received, res.figures.sent);
     assert.equal(res.figures.requestErrors, 0);
+    assert.equal(res.figures.scriptErrors, 0);
     assert.ok(res.thresholds.some((t) => t.metric === "im_delivery_latency" && t.expression === "p(99)<5000" && t.passed));
     assert.ok(res.thresholds.some((t) => t.metric === "im_lost_messages" && t.expression === "count==0" && t.passed));
     assert.ok(res.files.latencyChart && existsSync(res.files.latencyChart));

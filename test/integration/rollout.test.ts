@@ -226,6 +226,7 @@ describe("imctl rollout (canaries on the local target, the gateway under k6 load
     assert.ok(rollout.rollout.measurements.length >= 6 && rollout.rollout.measurements.every((m) => m.phase === "Successful"), JSON.stringify(rollout.rollout.measurements));
     assert.deepEqual(await gatewayVersions(), ["2.0.0", "2.0.0"]);
     assert.ok(existsSync(join(process.cwd(), rollout.chart)) || existsSync(rollout.chart), "the picture is written");
+    assert.equal(load.figures.scriptErrors, 0, "no k6 VU stopped by an exception (its sends would go unmade)");
     assert.equal(load.figures.lost, 0, `lost ${load.figures.lost} of ${load.figures.sent}`);
     assert.ok(load.figures.sent > 0);
     process.stderr.write(`good rollout: k6 sent ${load.figures.sent}, received ${load.figures.received}, lost ${load.figures.lost}, reconnects ${load.figures.reconnects}, request errors ${load.figures.requestErrors}, delivery p99 ${load.figures.deliveryP99Ms} ms\n`);
@@ -251,6 +252,7 @@ describe("imctl rollout (canaries on the local target, the gateway under k6 load
     assert.ok(Date.parse(aborted.at) >= Date.parse(firstFail.at));
     assert.ok(rollout.rollout.measurements.every((m) => Date.parse(m.at) <= Date.parse(aborted.at)));
     assert.deepEqual(await gatewayVersions(), ["2.0.0", "2.0.0"], "stable untouched");
+    assert.equal(load.figures.scriptErrors, 0, "no k6 VU stopped by an exception (its sends would go unmade)");
     assert.equal(load.figures.lost, 0, `lost ${load.figures.lost} of ${load.figures.sent}`);
     process.stderr.write(
       `bad rollout: failed measurement ${firstFail.at} (${firstFail.message}), traffic back to stable ${weight0.at} (${Date.parse(weight0.at) - Date.parse(firstFail.at)} ms later); k6 sent ${load.figures.sent}, lost ${load.figures.lost}, reconnects ${load.figures.reconnects}, request errors ${load.figures.requestErrors}\n`,

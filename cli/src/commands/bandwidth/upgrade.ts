@@ -11,7 +11,7 @@ import { renderLineChart } from "../../lib/chart.ts";
 import { pidAlive } from "../../lib/process.ts";
 import { sleep } from "../../lib/wait.ts";
 import type { ConfigSnapshot, GatewayCap, Target } from "../../targets/target.ts";
-import { run as runLoadtest, type LoadtestResult } from "../loadtest/index.ts";
+import { loadtestFailure, run as runLoadtest, type LoadtestResult } from "../loadtest/index.ts";
 import { queries, parseWindow } from "./audit.ts";
 import { readPlan, type BandwidthPlan } from "./plan-file.ts";
 import { appendAudit, readJson, reportDir, upgradeFile, upgradeIds, writeJsonAtomic } from "./store.ts";
@@ -200,7 +200,8 @@ async function verify(target: Target, plan: BandwidthPlan, stage: "canary" | "fu
   const reasons: string[] = [];
   if (r.figures.lost > 0) reasons.push(`k6 lost ${r.figures.lost} message(s)`);
   if (r.figures.requestErrors > 0) reasons.push(`k6 saw ${r.figures.requestErrors} request error(s)`);
-  if (stage === "full" && !r.passed) reasons.push(`k6 thresholds breached: ${r.failedThresholds.join("; ") || `k6 exited ${r.k6ExitCode}`}`);
+  if (r.figures.scriptErrors > 0) reasons.push(`${r.figures.scriptErrors} k6 VU(s) stopped by an uncaught exception`);
+  else if (stage === "full" && !r.passed) reasons.push(`k6 run failed: ${loadtestFailure(r)}`);
   for (const m of measurements) {
     if (m.utilisation === null || m.deliveryP99Ms === null) reasons.push(`${m.instance}: no measurement under the verification load (no traffic reached it): inconclusive`);
     else {

@@ -56,6 +56,8 @@ export interface LoadtestResult {
     lost: number;
     requestErrors: number;
     reconnects: number;
+    /** Uncaught exceptions in VU code (k6 logs them with source=stacktrace and goes on): a journey cut short. */
+    scriptErrors: number;
     checksRate: number | null;
   };
   files: { dir: string; summary: string; latencyChart: string | null };
@@ -177,9 +179,18 @@ export async function run(name: string, opts: RunOptions): Promise<LoadtestResul
   say(`k6: ${scenario.name} against ${target}${env.length > 2 ? ` (${env.slice(2).join(" ")})` : ""}`);
   const child = execa(k6, args, { reject: false, all: true, env: { K6_NO_USAGE_REPORT: "true" } });
   const tail: string[] = [];
+  let scriptErrors = 0;
+  let firstScriptError: string | null = null;
   if (child.all) {
     for await (const line of createInterface({ input: child.all })) {
       tail.push(line);
+      // An exception thrown in a VU ends that VU's iteration: its remaining sends are never made, and k6 still
+      // exits 0. Counted, so a run with one never passes.
+      const thrown = scriptError(line);
+      if (thrown !== null) {
+        scriptErrors++;
+        firstScriptError ??= thrown;
+      }
       if (tail.length > 40) tail.shift();
       // k6 prints its progress as "running (0m05.0s), 4/4 VUs, ..." and errors as level=error lines.
       if (/^(running|default|\s*\w+\s+\[)|level=(error|warning)/.test(line)) say(`k6: ${line.trim()}`);
@@ -221,10 +232,11 @@ export async function run(name: string, opts: RunOptions): Promise<LoadtestResul
   rmSync(points, { force: true }); // every point of the run: large, and summarised above
   const m = sum.metrics;
   const failed = thresholds.filter((t) => !t.passed).map((t) => `${t.metric} ${t.expression}`);
+  if (scriptErrors > 0) say(`k6: ${scriptErrors} VU(s) stopped by an uncaught exception, the run cannot pass (first: ${firstScriptError})`);
   return {
     scenario: scenario.name,
     target,
-    passed: code === 0 && failed.length === 0,
+    passed: code === 0 && failed.length === 0 && scriptErrors === 0,
     k6ExitCode: code,
     failedThresholds: failed,
     thresholds,
@@ -238,11 +250,24 @@ export async function run(name: string, opts: RunOptions): Promise<LoadtestResul
       lost: stat(m, "im_lost_messages", "count") ?? 0,
       requestErrors: stat(m, "im_request_errors", "count") ?? 0,
       reconnects: stat(m, "im_reconnects", "count") ?? 0,
+      scriptErrors,
       checksRate: stat(m, "checks", "value"),
     },
     files: { dir, summary, latencyChart: chart },
     seconds: (Date.now() - started) / 1000,
   };
+}
+
+/** The first line of an uncaught exception k6 logged for a VU (level=error, source=stacktrace), else null. */
+export function scriptError(line: string): string | null {
+  if (!/level=error/.test(line) || !/source=stacktrace/.test(line)) return null;
+  return /msg="([^"\\]*)/.exec(line)?.[1] ?? "uncaught exception";
+}
+
+export function loadtestFailure(r: LoadtestResult): string {
+  if (r.failedThresholds.length > 0) return `thresholds breached: ${r.failedThresholds.join("; ")}`;
+  if (r.figures.scriptErrors > 0) return `${r.figures.scriptErrors} VU(s) stopped by an uncaught exception (their journeys did not finish)`;
+  return `k6 exited ${r.k6ExitCode}`;
 }
 
 const ms = (v: number | null) => (v === null ? "-" : `${v.toFixed(1)} ms`);
@@ -260,6 +285,7 @@ export function renderRun(r: LoadtestResult): string {
     ["lost messages", String(f.lost)],
     ["request errors", String(f.requestErrors)],
     ["reconnects", String(f.reconnects)],
+    ["VUs stopped by a script error", String(f.scriptErrors)],
     ["checks passed", f.checksRate === null ? "-" : `${(f.checksRate * 100).toFixed(2)} %`],
   ];
   const th = r.thresholds.map((t) => [t.metric, t.expression, t.passed ? "ok" : "BREACHED"]);
@@ -272,6 +298,6 @@ export function renderRun(r: LoadtestResult): string {
     "",
     `summary: ${relative(process.cwd(), r.files.summary)}${r.files.latencyChart ? `\nlatency over time: ${relative(process.cwd(), r.files.latencyChart)}` : ""}`,
     "",
-    r.passed ? "PASSED" : `FAILED: thresholds breached: ${r.failedThresholds.join("; ") || `k6 exited ${r.k6ExitCode}`}`,
+    r.passed ? "PASSED" : `FAILED: ${loadtestFailure(r)}`,
   ].join("\n");
 }

@@ -24,3 +24,15 @@ describe("imctl loadtest testrun", () => {
     assert.throws(() => testrun("smoke", { target: "x", parallelism: 1 }), /--target: got "x"/);
   });
 });
+
+describe("k6 output", () => {
+  it("recognises a VU stopped by an uncaught exception, and nothing else", async () => {
+    const { scriptError } = await import("./index.ts");
+    const thrown =
+      'time="2026-12-01T04:03:38Z" level=error msg="GoError: InvalidStateError\\n\\tat go.k6.io/k6/internal/js/modules/k6/websockets.(*webSocket).send-fm (native)\\n" executor=per-vu-iterations scenario=messaging source=stacktrace';
+    assert.equal(scriptError(thrown), "GoError: InvalidStateError");
+    assert.equal(scriptError('time="x" level=warning msg="The test has generated metrics with 100210 unique time series" source=stacktrace'), null);
+    assert.equal(scriptError('time="x" level=error msg="thresholds on metrics \'im_lost_messages\' have been crossed"'), null);
+    assert.equal(scriptError("running (0m05.0s), 4/4 VUs, 0 complete and 0 interrupted iterations"), null);
+  });
+});
