@@ -266,6 +266,22 @@ describe("imctl rollout (canaries on the local target, the gateway under k6 load
     );
   });
 
+  it("undoes the last promotion: asks for --yes, then puts every stable gateway back on the release before it", async () => {
+    const ask = await p.run("rollout", "undo", "gateway");
+    assert.equal(ask.exitCode, 2);
+    assert.match(ask.stderr.trim(), /^imctl: rollout undo replaces every stable gateway instance .*: pass --yes to confirm$/);
+    assert.deepEqual(await gatewayVersions(), ["2.0.0", "2.0.0"], "nothing changed without --yes");
+    const r = await p.run("rollout", "undo", "gateway", "--yes", "--json");
+    assert.equal(r.exitCode, 0, tail(r.stderr));
+    assert.deepEqual(json<{ service: string; version: string }>(r.stdout), { service: "gateway", version: "0.1.0" });
+    assert.deepEqual(await gatewayVersions(), ["0.1.0", "0.1.0"]);
+    assert.ok(audit().some((e) => e.what === "undo" && e.why === "stable gateway back on 0.1.0"), "audit has the undo");
+    // Undo of the undo goes forward again: the release it replaced is now the one before.
+    const again = await p.run("rollout", "undo", "gateway", "--yes", "--json");
+    assert.equal(again.exitCode, 0, tail(again.stderr));
+    assert.deepEqual(await gatewayVersions(), ["2.0.0", "2.0.0"]);
+  });
+
   it("runs a user-center canary behind nginx's /v1/ upstream: both versions answer at 50 %, then it is promoted", async () => {
     const file = join(dir, "uc.yaml");
     writeFileSync(file, stringify({ steps: [{ setWeight: 50 }, { pause: { duration: "10s" } }, { setWeight: 100 }] }));
