@@ -308,13 +308,15 @@ function quantile(h: Histogram, q: number): string {
 const SERVICE_HISTOGRAMS: Array<{ label: string; tier: "gateway" | "message"; name: string; labels?: Record<string, string> }> = [
   { label: "gateway send frame (ack)", tier: "gateway", name: "im_gateway_frame_duration_seconds", labels: { type: "send" } },
   { label: "message store (DB + Kafka)", tier: "message", name: "im_message_store_duration_seconds", labels: { kind: "user" } },
+  { label: "  of which DB transaction", tier: "message", name: "im_message_db_duration_seconds" },
+  { label: "  of which Kafka append (acks=all)", tier: "message", name: "im_message_kafka_duration_seconds" },
+  { label: "message POST /internal/v1/messages/batch", tier: "message", name: "im_request_duration_seconds", labels: { route: "/internal/v1/messages/batch" } },
   { label: "Kafka append -> fan-out", tier: "message", name: "im_message_fanout_lag_seconds" },
   { label: "fan-out batch", tier: "message", name: "im_message_fanout_batch_duration_seconds" },
   { label: "store -> gateway push (im_delivery_latency)", tier: "gateway", name: "im_delivery_latency_seconds" },
   { label: "gateway pull frame", tier: "gateway", name: "im_gateway_frame_duration_seconds", labels: { type: "pull" } },
   // Inside the message service (fastify's elapsed time): the rest of a gateway frame's time is queueing in the
   // gateway's upstream pool and on the way.
-  { label: "message POST /internal/v1/messages", tier: "message", name: "im_request_duration_seconds", labels: { route: "/internal/v1/messages" } },
   { label: "message GET /internal/v1/inbox", tier: "message", name: "im_request_duration_seconds", labels: { route: "/internal/v1/inbox" } },
 ];
 

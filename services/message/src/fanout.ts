@@ -29,6 +29,8 @@ export interface FanoutDeps {
 }
 
 const MAX_BATCH = 500;
+/** How often the fan-out commits its consumer offsets (at most one interval of events is replayed after a crash). */
+const COMMIT_INTERVAL_MS = 1000;
 const CHUNK = 200;
 
 /** Writes one group message into the inboxes of `members` (write diffusion), once per member. */
@@ -217,13 +219,24 @@ export async function startFanout(d: FanoutDeps): Promise<Fanout> {
     retries: 20,
     retryDelay: 500,
   });
+  const stream = await consumer.consume({ topics: [d.topic], mode: "committed", fallbackMode: "earliest", autocommit: false, sessionTimeout: 10_000, heartbeatInterval: 1000 });
+  // The library's lag is the latest offset minus the committed one; commits trail processing by up to one
+  // interval, so what was processed and not yet committed is taken off: the gauge counts events not fanned out.
+  const processedNext = new Map<string, bigint>();
   consumer.on("consumer:lag", (lag) => {
     let total = 0n;
-    for (const parts of lag.values()) for (const l of parts) if (l > 0n) total += l;
+    for (const [topic, parts] of lag) {
+      parts.forEach((l, i) => {
+        if (l <= 0n) return;
+        const committed = stream.offsetsCommitted.get(`${topic}:${i}`);
+        const processed = processedNext.get(`${topic}:${i}`);
+        const ahead = committed !== undefined && processed !== undefined && processed > committed ? processed - committed : 0n;
+        if (l > ahead) total += l - ahead;
+      });
+    }
     d.metrics.consumerLag.set(Number(total));
   });
   consumer.startLagMonitoring({ topics: [d.topic] }, 5000);
-  const stream = await consumer.consume({ topics: [d.topic], mode: "committed", fallbackMode: "earliest", autocommit: false, sessionTimeout: 10_000, heartbeatInterval: 1000 });
   const buffer: Array<Message<string, string, string, string>> = [];
   let wake: (() => void) | null = null;
   let closing = false;
@@ -234,7 +247,21 @@ export async function startFanout(d: FanoutDeps): Promise<Fanout> {
   });
   stream.on("error", (err: Error) => d.log.error({ err: err.message }, "consumer stream error"));
 
+  // Offsets are committed once per COMMIT_INTERVAL_MS, not after every batch: each commit is a replicated write
+  // to __consumer_offsets (and wakes the followers' fetches), which under load cost the brokers more CPU than the
+  // events themselves. Replaying up to one interval's events after a crash is harmless (see the top of the file).
+  const toCommit = new Map<string, Message<string, string, string, string>>();
   let pendingCommits: Promise<unknown> = Promise.resolve();
+  const commitNow = (): void => {
+    if (toCommit.size === 0) return;
+    const last = [...toCommit.values()];
+    toCommit.clear();
+    // In order, one round after another, so a partition's committed offset only moves forward.
+    pendingCommits = pendingCommits.then(() =>
+      Promise.all(last.map((m) => Promise.resolve(m.commit()).catch((err: Error) => d.log.warn({ err: err.message, partition: m.partition }, "commit failed")))),
+    );
+  };
+  const committer = setInterval(commitNow, COMMIT_INTERVAL_MS);
   const loop = (async () => {
     while (!closing) {
       if (buffer.length === 0) {
@@ -257,13 +284,11 @@ export async function startFanout(d: FanoutDeps): Promise<Fanout> {
           await new Promise((r) => setTimeout(r, Math.min(200 * attempt, 2000)));
         }
       }
-      // Commit the last offset of each partition in the batch.
-      const last = new Map<string, Message<string, string, string, string>>();
-      for (const m of batch) last.set(`${m.topic}/${m.partition}`, m);
-      // Not awaited: the next batch need not wait for the broker's answer. Commits go out in batch order on one
-      // connection, so the committed offset only moves forward; a crash before it lands replays the batch.
-      const commits = Promise.all([...last.values()].map((m) => Promise.resolve(m.commit()).catch((err: Error) => d.log.warn({ err: err.message }, "commit failed"))));
-      pendingCommits = pendingCommits.then(() => commits);
+      // The last processed offset of each partition is committed on the next tick of the commit timer.
+      for (const m of batch) {
+        toCommit.set(`${m.topic}/${m.partition}`, m);
+        processedNext.set(`${m.topic}:${m.partition}`, m.offset + 1n);
+      }
       if (stream.isPaused() && buffer.length < MAX_BATCH) stream.resume();
     }
   })();
@@ -273,6 +298,8 @@ export async function startFanout(d: FanoutDeps): Promise<Fanout> {
       closing = true;
       wake?.();
       await loop.catch(() => undefined);
+      clearInterval(committer);
+      commitNow();
       await pendingCommits;
       consumer.stopLagMonitoring();
       await Promise.resolve(stream.close()).catch(() => undefined);
