@@ -208,9 +208,13 @@ describe("imctl drill on the local target", { timeout: 900_000 }, () => {
       stdin: "ignore",
     });
     const deadline = Date.now() + 60_000;
-    while (!(phaseOf("partition-") === "Observing" && drillTables().length > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
-    child.kill("SIGKILL");
-    await child;
+    try {
+      while (!(phaseOf("partition-") === "Observing" && drillTables().length > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    } finally {
+      // Killed whatever happened above: a drill left running would hold the target's lock past this file.
+      child.kill("SIGKILL");
+      await child;
+    }
     assert.ok(drillTables().some((t) => t.startsWith("table inet imctl_drill_partition")), "the killed drill's partition is still in place");
     assert.equal(phaseOf("partition-"), "Observing");
 

@@ -6,6 +6,7 @@
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
+import { writeAtomic } from "../../lib/files.ts";
 import { pidAlive } from "../../lib/process.ts";
 import { DRILL_PHASES, TERMINAL_PHASES, type DrillPhase } from "./model.ts";
 
@@ -50,7 +51,7 @@ export class DrillStore {
   }
 
   save(): void {
-    writeFileSync(join(this.dir, "drill.json"), JSON.stringify(this.record, null, 2));
+    writeAtomic(join(this.dir, "drill.json"), JSON.stringify(this.record, null, 2));
   }
 
   transition(phase: DrillPhase, detail: string): void {

@@ -4,7 +4,8 @@
  * consumed by the controller), the controller's lock (`<service>.lock`), finished rollouts under `history/`,
  * and an append-only audit log of every transition (`audit.jsonl`: who, when, what, why).
  */
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { writeAtomic } from "../../lib/files.ts";
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { userInfo } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
@@ -18,13 +19,6 @@ const intentFile = (dir: string, service: string) => join(rolloutsDir(dir), `${s
 export const controllerLockFile = (dir: string, service: string) => join(rolloutsDir(dir), `${service}.lock`);
 const auditFile = (dir: string) => join(rolloutsDir(dir), "audit.jsonl");
 const historyDir = (dir: string) => join(rolloutsDir(dir), "history");
-
-function writeAtomic(file: string, text: string): void {
-  mkdirSync(join(file, ".."), { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, text);
-  renameSync(tmp, file);
-}
 
 /** Our own files, written by imctl: checked for shape, but only loosely (the state type is ours). */
 const stateShape = z.object({ apiVersion: z.literal(1), id: z.string(), service: z.string(), phase: z.string(), step: z.number() }).passthrough();
