@@ -41,8 +41,6 @@ export const MESSAGES = {
   locked: (holder: string) => `another imctl workflow holds the lock on this target: ${holder}`,
   confirmReset: "reset deletes every local data directory (Redis, Kafka, MariaDB, Prometheus): pass --yes to confirm",
   unknownService: (name: string) => `unknown service "${name}": allowed are gateway, message, user-center`,
-  rolloutLocalUnsupported: (service: string) =>
-    `service "${service}": the local target runs canaries of gateway and user-center only (message instances are reached through the gateways' MESSAGE_URLS, not through nginx, so no weight can be set); allowed: gateway, user-center, or the kubernetes target`,
   rolloutInProgress: (service: string, phase: string, step: string, version: string) =>
     `a rollout of ${service} is already in progress (${phase}, step ${step}, version ${version}): promote, abort or resume it first (imctl rollout status ${service})`,
   rolloutNone: (service: string) => `no rollout of ${service} is in progress: start one with "imctl rollout start ${service} --version <v>"`,

@@ -16,7 +16,7 @@ import { execa, execaSync } from "execa";
 import { MESSAGES } from "../../cli/src/errors.ts";
 import { REPO_ROOT } from "../../cli/src/lib/paths.ts";
 import { FAULTS } from "../../cli/src/commands/drill/model.ts";
-import { leftoverGroups } from "../../cli/src/targets/local/partition.ts";
+import { leftoverGroups, removeLeftoverGroup } from "../../cli/src/targets/local/partition.ts";
 import type { DrillReport, RestoreReport } from "../../cli/src/commands/drill/index.ts";
 import { IMCTL } from "../helpers/imctl.ts";
 import { startPlatform, type TestPlatform } from "../helpers/platform.ts";
@@ -83,6 +83,12 @@ describe("imctl drill on the local target", { timeout: 900_000 }, () => {
   });
 
   after(async () => {
+    // A test that failed mid-drill may leave a partition's table behind; it would cut off the next platform that
+    // uses these ports (the local target's state, which knows the drill, is deleted with the platform).
+    for (const t of drillTables()) {
+      if (t.startsWith("table ")) execaSync(join(REPO_ROOT, ".tools", "bin", "nft"), ["delete", ...t.split(" ")], { reject: false });
+      else removeLeftoverGroup(t.replace(/^cgroup /, ""));
+    }
     await p?.down();
   });
 

@@ -13,7 +13,8 @@ import type { RolloutResult } from "../../cli/src/commands/rollout/index.ts";
 import type { AuditEntry } from "../../cli/src/commands/rollout/store.ts";
 import { MESSAGES } from "../../cli/src/errors.ts";
 import { tempDir } from "../helpers/imctl.ts";
-import { startPlatform, type TestPlatform } from "../helpers/platform.ts";
+import { eventually, recorder } from "../helpers/messaging.ts";
+import { makeUsers, startPlatform, type TestPlatform } from "../helpers/platform.ts";
 
 let p: TestPlatform;
 const dir = tempDir("rollout");
@@ -94,6 +95,18 @@ async function rolloutUnderLoad(version: string, env: string[]): Promise<{ rollo
   return { rollout: json<RolloutResult>(r.stdout), exitCode: r.exitCode, stderr: r.stderr, load: json<LoadtestResult>(l.stdout) };
 }
 
+async function waitForService(service: string, ok: (s: RolloutResult) => boolean, running: { done: boolean }): Promise<RolloutResult> {
+  for (let i = 0; i < 240 && !running.done; i++) {
+    const r = await p.run("rollout", "status", service, "--json");
+    if (r.exitCode === 0) {
+      const s = json<RolloutResult>(r.stdout);
+      if (ok(s)) return s;
+    }
+    await new Promise((res) => setTimeout(res, 500));
+  }
+  throw new Error(`the ${service} rollout ended (or 120 s passed) before the awaited state`);
+}
+
 function fetchWaitFor(running: { done: boolean }): Promise<RolloutResult> {
   return (async () => {
     for (let i = 0; i < 120 && !running.done; i++) {
@@ -124,6 +137,8 @@ describe("imctl rollout (canaries on the local target, the gateway under k6 load
   });
 
   after(async () => {
+    // A test that failed mid-rollout leaves it running (and the target locked): abort, so the platform goes down.
+    if (p) for (const svc of ["gateway", "message", "user-center"]) await p.run("rollout", "abort", svc, "--reason", "test teardown");
     await p?.down();
   });
 
@@ -144,9 +159,6 @@ describe("imctl rollout (canaries on the local target, the gateway under k6 load
     const n = await p.run("rollout", "start", "gateway", "--version", "2.0.0", "--strategy", never);
     assert.equal(n.exitCode, 2);
     assert.equal(n.stderr.trim(), `imctl: ${MESSAGES.strategyNever100(never, 50)}`);
-    const msg = await p.run("rollout", "start", "message", "--version", "2.0.0");
-    assert.equal(msg.exitCode, 2);
-    assert.equal(msg.stderr.trim(), `imctl: ${MESSAGES.rolloutLocalUnsupported("message")}`);
     assert.ok(!existsSync(join(p.stateDir, "rollouts", "gateway.json")), "a rejected start records nothing");
     assert.ok(!existsSync(join(p.stateDir, "canary")), "a rejected start starts nothing");
 
@@ -280,6 +292,60 @@ describe("imctl rollout (canaries on the local target, the gateway under k6 load
     const again = await p.run("rollout", "undo", "gateway", "--yes", "--json");
     assert.equal(again.exitCode, 0, tail(again.stderr));
     assert.deepEqual(await gatewayVersions(), ["2.0.0", "2.0.0"]);
+  });
+
+  it("runs a message canary behind the gateways: every gateway splits the sends 50/50 between the versions, promotion under a send loop loses nothing", async () => {
+    const file = join(dir, "msg.yaml");
+    writeFileSync(file, stringify({ steps: [{ setWeight: 50 }, { pause: {} }, { setWeight: 100 }] }));
+    const running = { done: false };
+    const start = p.run("rollout", "start", "message", "--version", "4.0.0", "--strategy", file, "--json").finally(() => {
+      running.done = true;
+    });
+    const paused = await waitForService("message", (s) => s.phase === "Paused" && s.canaryWeight === 50, running);
+    assert.equal(paused.version, "4.0.0");
+    const host = p.spec.local.bindAddress;
+    const canaryUrl = `http://${host}:${p.spec.local.ports.message + 50}`;
+    const upstreamOf = async (port: number) =>
+      (await (await fetch(`http://${host}:${port}/admin/v1/message-upstream`, { headers: { "x-im-internal": p.secrets.internalToken } })).json()) as { urls: string[]; weight: number };
+    const gw = p.spec.local.ports.gateway;
+    assert.deepEqual(await upstreamOf(gw), { urls: [canaryUrl], weight: 50 });
+    assert.deepEqual(await upstreamOf(gw + 1), { urls: [canaryUrl], weight: 50 });
+
+    const [a, b] = await makeUsers(p.api, 2, "mc");
+    assert.ok(a && b);
+    const from = recorder(p.wsUrl, a);
+    const to = recorder(p.wsUrl, b);
+    await Promise.all([from.client.connect(), to.client.connect()]);
+    const sendsBy = async (port: number) => {
+      const text = await (await fetch(`http://${host}:${port}/metrics`)).text();
+      return [...text.matchAll(/^im_message_sends_total\{[^}]*kind="user"[^}]*result="stored"[^}]*\} (\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
+    };
+    const before = await Promise.all([p.spec.local.ports.message, p.spec.local.ports.message + 1, p.spec.local.ports.message + 50].map(sendsBy));
+    for (let i = 0; i < 40; i++) await from.client.send({ kind: "user", id: b.userId }, `canary-${i}`);
+    const after = await Promise.all([p.spec.local.ports.message, p.spec.local.ports.message + 1, p.spec.local.ports.message + 50].map(sendsBy));
+    const stableShare = (after[0] ?? 0) - (before[0] ?? 0) + (after[1] ?? 0) - (before[1] ?? 0);
+    const canaryShare = (after[2] ?? 0) - (before[2] ?? 0);
+    assert.equal(stableShare + canaryShare, 40, `every send stored once: stable ${stableShare}, canary ${canaryShare}`);
+    assert.ok(stableShare >= 5 && canaryShare >= 5, `both versions stored sends at 50 %: stable ${stableShare}, canary ${canaryShare}`);
+
+    // Promotion under a send loop: stables restart on 4.0.0 one by one, the canary drains; nothing is lost.
+    const promote = await p.run("rollout", "promote", "message");
+    assert.equal(promote.exitCode, 0, tail(promote.stderr));
+    let sent = 40;
+    while (!running.done && sent < 400) await from.client.send({ kind: "user", id: b.userId }, `canary-${sent++}`);
+    const r = await start;
+    assert.equal(r.exitCode, 0, tail(r.stderr, 30));
+    assert.equal(json<RolloutResult>(r.stdout).phase, "Promoted");
+    for (const port of [p.spec.local.ports.message, p.spec.local.ports.message + 1]) {
+      const ready = await fetch(`http://${host}:${port}/readyz`);
+      assert.equal(((await ready.json()) as { version: string }).version, "4.0.0");
+    }
+    assert.deepEqual(await upstreamOf(gw), { urls: [], weight: 0 }, "the gateways dropped the canary");
+    assert.ok(!existsSync(join(p.stateDir, "canary", "message-upstream.json")));
+    await eventually(`all ${sent} messages at the receiver`, () => new Set(to.received.map((m) => m.body)).size >= sent, 30_000, () => `${new Set(to.received.map((m) => m.body)).size} received`);
+    assert.deepEqual(to.anomalies, []);
+    from.client.close();
+    to.client.close();
   });
 
   it("runs a user-center canary behind nginx's /v1/ upstream: both versions answer at 50 %, then it is promoted", async () => {

@@ -4,7 +4,7 @@
  * Only sends are affected: pulls keep working, so clients on a bad canary still receive what they are owed.
  */
 import { ApiError } from "../../lib/errors.ts";
-import { MessageUpstream } from "./upstream.ts";
+import { MessageUpstream, type MessageCanary } from "./upstream.ts";
 
 export interface SendFaults {
   latencyMs: number;
@@ -16,8 +16,9 @@ export class FaultyUpstream extends MessageUpstream {
     urls: string[],
     internalToken: string,
     private readonly faults: SendFaults,
+    canary?: MessageCanary,
   ) {
-    super(urls, internalToken);
+    super(urls, internalToken, canary);
   }
 
   override async call<T>(userId: string, method: "GET" | "POST", path: string, body?: unknown): Promise<T> {

@@ -20,6 +20,9 @@ const RESERVED_FDS = 150;
 
 const schema = baseConfig.extend(redisConfig.shape).extend(tokenConfig.shape).extend({
   MESSAGE_URLS: list,
+  /** A rollout's canary instances of the message service and their share of requests (percent); see upstream.ts. */
+  MESSAGE_CANARY_URLS: list.optional(),
+  MESSAGE_CANARY_WEIGHT: intFrom(0, 100).default(0),
   /** URL the fan-out uses to reach this instance; defaults to http://HOST:PORT. */
   INTERNAL_URL: z.string().url().optional(),
   HEARTBEAT_MS: intFrom(1000, 300_000).default(20_000),
@@ -35,6 +38,7 @@ const schema = baseConfig.extend(redisConfig.shape).extend(tokenConfig.shape).ex
   GATEWAY_FAULT_FAIL_RATE: z.coerce.number().min(0).max(1).default(0),
 });
 
+const messageCanaryBody = z.object({ urls: z.array(z.string().url()).max(50), weight: z.number().int().min(0).max(100) }).strict();
 const egressBody = z.object({ bytesPerSecond: z.number().int().min(1024).max(100 * 1024 ** 3) }).strict();
 
 runService("gateway", async () => {
@@ -45,7 +49,8 @@ runService("gateway", async () => {
   const redis = createRedisCluster(cfg.REDIS_NODES, { nodeTimeoutMs: cfg.REDIS_NODE_TIMEOUT_MS, tls: tlsOptions("REDIS", cfg.REDIS_TLS, cfg.REDIS_TLS_CA_FILE) });
   redis.on("error", (err: Error) => log.warn({ err: err.message }, "redis"));
   const faults = { latencyMs: cfg.GATEWAY_FAULT_LATENCY_MS, failRate: cfg.GATEWAY_FAULT_FAIL_RATE };
-  const upstream = faults.latencyMs > 0 || faults.failRate > 0 ? new FaultyUpstream(cfg.MESSAGE_URLS, cfg.INTERNAL_TOKEN, faults) : new MessageUpstream(cfg.MESSAGE_URLS, cfg.INTERNAL_TOKEN);
+  const canary = { urls: cfg.MESSAGE_CANARY_URLS ?? [], weight: cfg.MESSAGE_CANARY_WEIGHT };
+  const upstream = faults.latencyMs > 0 || faults.failRate > 0 ? new FaultyUpstream(cfg.MESSAGE_URLS, cfg.INTERNAL_TOKEN, faults, canary) : new MessageUpstream(cfg.MESSAGE_URLS, cfg.INTERNAL_TOKEN, canary);
   const limit = openFileLimit();
   const maxConnections = cfg.MAX_CONNECTIONS > 0 ? cfg.MAX_CONNECTIONS : Math.max(100, (limit ?? 20_000) - RESERVED_FDS);
   const gateway = new Gateway({
@@ -83,6 +88,15 @@ runService("gateway", async () => {
     if (!r.success) throw new ApiError("bad_request", `bytesPerSecond: ${r.error.issues[0]?.message ?? "invalid"}`);
     gateway.setEgressCap(r.data.bytesPerSecond);
     return { bytesPerSecond: r.data.bytesPerSecond };
+  });
+  // The message service's canary track (imctl rollout of the message service on the local target).
+  app.get("/admin/v1/message-upstream", guard, async () => upstream.canary);
+  app.put("/admin/v1/message-upstream", guard, async (req) => {
+    const r = messageCanaryBody.safeParse(req.body);
+    if (!r.success) throw new ApiError("bad_request", `${r.error.issues[0]?.path.join(".") || "body"}: ${r.error.issues[0]?.message ?? "invalid"}`);
+    upstream.setCanary(r.data);
+    log.info(r.data, "message canary set");
+    return upstream.canary;
   });
   gateway.attach(app.server);
   await app.listen({ host: cfg.HOST, port: cfg.PORT, backlog: 4096 });

@@ -1,6 +1,7 @@
 /**
  * Calls from the gateway to the message service, spread over its instances round-robin. A connection error or
  * a 503 moves on to the next instance: sends carry the client's message id, so a retried send is stored once.
+ * During a rollout of the message service a share of the calls goes to its canary instances (setCanary).
  *
  * Sends are coalesced: every send made in one turn of the event loop (up to SEND_BATCH_MAX) goes to one instance
  * as one request, which answers each send on its own. Under load that is one HTTP exchange for many sends
@@ -25,16 +26,57 @@ interface QueuedSend {
 
 type BatchItem = { ok: true; result: unknown } | { ok: false; error: string; message: string };
 
+const newPool = (u: string) => new Pool(u.startsWith("http") ? u : `http://${u}`, { connections: 256, pipelining: 1, keepAliveTimeout: 30_000, headersTimeout: 10_000, bodyTimeout: 10_000 });
+
+/** A canary track of the message service: its instances and the share of requests (percent) they get. */
+export interface MessageCanary {
+  urls: string[];
+  weight: number;
+}
+
 export class MessageUpstream {
   private readonly pools: Pool[];
+  private canaryPools: Pool[] = [];
+  private canaryUrls: string[] = [];
+  private canaryWeight = 0;
   private next = 0;
+  private nextCanary = 0;
   private sends: QueuedSend[] = [];
 
   constructor(
     urls: string[],
     private readonly internalToken: string,
+    canary: MessageCanary = { urls: [], weight: 0 },
   ) {
-    this.pools = urls.map((u) => new Pool(u.startsWith("http") ? u : `http://${u}`, { connections: 256, pipelining: 1, keepAliveTimeout: 30_000, headersTimeout: 10_000, bodyTimeout: 10_000 }));
+    this.pools = urls.map(newPool);
+    this.setCanary(canary);
+  }
+
+  /**
+   * Sends `weight` percent of the requests to the canary instances (a rollout of the message service); the rest,
+   * and every retry after a failure, go round-robin over the stable ones. An empty list removes the canary.
+   */
+  setCanary(c: MessageCanary): void {
+    if (!Number.isInteger(c.weight) || c.weight < 0 || c.weight > 100) throw new ApiError("bad_request", `weight: got ${c.weight}; allowed: a whole number from 0 to 100`);
+    const same = c.urls.length === this.canaryUrls.length && c.urls.every((u, i) => u === this.canaryUrls[i]);
+    if (!same) {
+      const old = this.canaryPools;
+      this.canaryPools = c.urls.map(newPool);
+      this.canaryUrls = [...c.urls];
+      // Requests in flight on the old pools finish; close() waits for them.
+      for (const p of old) void p.close().catch(() => undefined);
+    }
+    this.canaryWeight = this.canaryPools.length > 0 ? c.weight : 0;
+  }
+
+  get canary(): MessageCanary {
+    return { urls: [...this.canaryUrls], weight: this.canaryWeight };
+  }
+
+  /** The instance for one request's first attempt: the canary for its share, else the next stable one. */
+  private pick(): Pool | undefined {
+    if (this.canaryWeight > 0 && (this.canaryWeight >= 100 || Math.random() * 100 < this.canaryWeight)) return this.canaryPools[this.nextCanary++ % this.canaryPools.length];
+    return this.pools[this.next++ % this.pools.length];
   }
 
   async call<T>(userId: string, method: "GET" | "POST", path: string, body?: unknown): Promise<T> {
@@ -58,7 +100,7 @@ export class MessageUpstream {
             const item = r.results[i];
             if (item === undefined) s.reject(new ApiError("internal", "message service answered fewer results than sends"));
             else if (item.ok) s.resolve(item.result);
-            else if (item.error === "unavailable" && s.tries < this.pools.length) this.requeue(s);
+            else if (item.error === "unavailable" && s.tries < this.pools.length + this.canaryPools.length) this.requeue(s);
             else s.reject(new ApiError(item.error in ERROR_CODES ? (item.error as ErrorCode) : "internal", item.message));
           }),
         (err: unknown) => {
@@ -76,12 +118,16 @@ export class MessageUpstream {
 
   private async request<T>(userId: string, method: "GET" | "POST", path: string, body?: unknown): Promise<T> {
     let lastErr: unknown;
-    // Every instance once, then once more after a pause: rides out a restart of the only healthy one.
-    const attempts = this.pools.length * 2;
-    for (let i = 0; i < attempts; i++) {
-      const pool = this.pools[this.next++ % this.pools.length];
+    // The picked instance, then every stable one, then all of them once more after a pause: rides out a restart
+    // of the only healthy one (and of a canary being removed).
+    const first = this.pick();
+    const start = this.next;
+    const order = [...(first ? [first] : []), ...this.pools.map((_, k) => this.pools[(start + k) % this.pools.length] as Pool).filter((p) => p !== first)];
+    const attempts = [...order, ...order];
+    for (let i = 0; i < attempts.length; i++) {
+      const pool = attempts[i];
       if (pool === undefined) break;
-      if (i === this.pools.length) await new Promise((r) => setTimeout(r, 300));
+      if (i === order.length) await new Promise((r) => setTimeout(r, 300));
       try {
         const res = await pool.request({
           method,
@@ -107,7 +153,7 @@ export class MessageUpstream {
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.pools.map((p) => p.close()));
+    await Promise.all([...this.pools, ...this.canaryPools].map((p) => p.close()));
   }
 }
 

@@ -3,13 +3,16 @@
  * `down` see them too:
  * - `releases/<service>.json`: the version (and extra environment) the stable instances run once a rollout
  *   promoted one, with the release before it (for `imctl rollout undo`);
- * - `canary/<service>.json`: the canary track while a rollout runs: version, instance count, environment.
+ * - `canary/<service>.json`: the canary track while a rollout runs: version, instance count, environment;
+ * - `canary/message-upstream.json`: the message canary's instances and weight the gateways apply (the message
+ *   service sits behind the gateways, not nginx), so a gateway that restarts during the rollout keeps the split.
  * Canary instance n of a service listens on the service's base port + 50 + n - 1 and gets node id
  * (service index * 100) + 50 + n - 1, so ids never collide with the stable instances'.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
+import { writeAtomic } from "../../lib/files.ts";
 import type { LocalContext } from "./context.ts";
 
 export type LocalService = "gateway" | "message" | "user-center";
@@ -41,8 +44,7 @@ function read<T>(file: string, schema: z.ZodType<T>): T | undefined {
 }
 
 function write(file: string, value: unknown): void {
-  mkdirSync(join(file, ".."), { recursive: true });
-  writeFileSync(file, JSON.stringify(value, null, 2));
+  writeAtomic(file, JSON.stringify(value, null, 2));
 }
 
 export const readRelease = (ctx: Pick<LocalContext, "dir">, s: LocalService) => read(releaseFile(ctx, s), releaseRecord);
@@ -50,6 +52,15 @@ export const writeRelease = (ctx: Pick<LocalContext, "dir">, s: LocalService, r:
 export const readCanary = (ctx: Pick<LocalContext, "dir">, s: LocalService) => read(canaryFile(ctx, s), canaryRecord);
 export const writeCanary = (ctx: Pick<LocalContext, "dir">, s: LocalService, c: CanaryRecord) => write(canaryFile(ctx, s), c);
 export const removeCanaryRecord = (ctx: Pick<LocalContext, "dir">, s: LocalService) => rmSync(canaryFile(ctx, s), { force: true });
+
+const messageUpstream = z.object({ urls: z.array(z.string()), weight: z.number().int().min(0).max(100) });
+export type MessageUpstreamRecord = z.infer<typeof messageUpstream>;
+const messageUpstreamFile = (ctx: Pick<LocalContext, "dir">) => join(ctx.dir, "canary", "message-upstream.json");
+export const readMessageUpstream = (ctx: Pick<LocalContext, "dir">) => read(messageUpstreamFile(ctx), messageUpstream);
+export function writeMessageUpstream(ctx: Pick<LocalContext, "dir">, r: MessageUpstreamRecord): void {
+  if (r.urls.length === 0) rmSync(messageUpstreamFile(ctx), { force: true });
+  else write(messageUpstreamFile(ctx), r);
+}
 
 export interface CanaryInstance {
   id: string;

@@ -1,19 +1,21 @@
 /**
- * The canary track on the local target: a second set of gateway (or user-center) processes on the new version
+ * The canary track on the local target: a second set of gateway, user-center or message processes on the new version
  * (ports base + 50), behind nginx weights (the WebSocket upstream, or the account API's /v1/ upstream). Promotion replaces the stable gateways one by one on the new version (each drains: its
  * clients reconnect to the canary, which carries 100 % meanwhile), then the canary drains back onto them; the
  * new version stays stable across `local down`/`up` (releases/<service>.json). Abort and removal set the weight
  * to 0 and drain the canary: clients reconnect to stable gateways and pull, so nothing is lost.
  *
- * The message service has no canary track locally: its instances are reached through the gateways'
- * MESSAGE_URLS lists, not through nginx, so there is no weight to set; it says so with a UserError.
+ * The message service sits behind the gateways, not nginx: its canary instances get their share from every
+ * gateway (PUT /admin/v1/message-upstream, and the same split in the environment of a gateway that starts
+ * meanwhile). A message instance that stops answers 503 to new sends and the gateways retry them on the next
+ * instance, so replacing instances loses nothing either.
  */
 import { MESSAGES, InternalError, UserError } from "../../errors.ts";
 import { isOurs, pidAlive, startDetached, stopGroup } from "../../lib/process.ts";
 import { portFree } from "../../lib/ports.ts";
 import { sleep } from "../../lib/wait.ts";
 import type { CanaryStatus, CanaryTrack, ReleaseSpec, ServiceName } from "../target.ts";
-import { canaryInstances, readCanary, readRelease, removeCanaryRecord, writeCanary, writeRelease, type LocalService } from "./canary-instances.ts";
+import { canaryInstances, readCanary, readMessageUpstream, readRelease, removeCanaryRecord, writeCanary, writeMessageUpstream, writeRelease, type LocalService } from "./canary-instances.ts";
 import { instanceComponent, registerServices, serviceInstances, VERSION } from "./components/services.ts";
 import { readApiPool, readPool, setApiPool, setGatewayPool } from "./components/nginx.ts";
 import type { LocalComponent, LocalContext } from "./context.ts";
@@ -25,8 +27,8 @@ type Progress = (line: string) => void;
 export class LocalCanaryTrack implements CanaryTrack {
   constructor(private readonly ctx: LocalContext) {}
 
-  supports(service: ServiceName): void {
-    if (service !== "gateway" && service !== "user-center") throw new UserError(MESSAGES.rolloutLocalUnsupported(service));
+  supports(_service: ServiceName): void {
+    // Every service has a canary track here (gateway and user-center behind nginx, message behind the gateways).
   }
 
   async preflight(service: ServiceName): Promise<void> {
@@ -37,14 +39,41 @@ export class LocalCanaryTrack implements CanaryTrack {
     if (down.length > 0) throw new UserError(`${down.map((i) => i.id).join(", ")} not running: run "imctl local up" first`);
   }
 
-  /** The nginx upstream that carries the service: WebSockets for the gateway, /v1/ for user-center. */
-  private pool(service: LocalService): GatewayPool {
+  /** What carries the service: nginx's WebSocket upstream (gateway) or /v1/ upstream (user-center), or the gateways (message). */
+  private pool(service: LocalService): Pick<GatewayPool, "canary" | "canaryWeight"> {
+    if (service === "message") {
+      const m = readMessageUpstream(this.ctx);
+      return { canary: (m?.urls ?? []).map((u) => ({ id: u, address: u })), canaryWeight: m?.weight ?? 0 };
+    }
     return service === "gateway" ? readPool(this.ctx) : readApiPool(this.ctx);
   }
 
   private async setPool(service: LocalService, stableAndCanary: { canary: boolean; weight: number }): Promise<void> {
-    const pool = { stable: this.backends(service, "stable"), canary: stableAndCanary.canary ? this.backends(service, "canary") : [], canaryWeight: stableAndCanary.weight };
+    const canary = stableAndCanary.canary ? this.backends(service, "canary") : [];
+    if (service === "message") return this.setMessageUpstream({ urls: canary.map((b) => `http://${b.address}`), weight: stableAndCanary.weight });
+    const pool = { stable: this.backends(service, "stable"), canary, canaryWeight: stableAndCanary.weight };
     await (service === "gateway" ? setGatewayPool(this.ctx, pool) : setApiPool(this.ctx, pool));
+  }
+
+  /** Records the message canary's split and applies it on every running gateway (stable and canary). */
+  private async setMessageUpstream(split: { urls: string[]; weight: number }): Promise<void> {
+    writeMessageUpstream(this.ctx, split);
+    const gateways = [...serviceInstances(this.ctx), ...canaryInstances(this.ctx)].filter((i) => i.service === "gateway" && this.running(i.id) !== null);
+    await Promise.all(
+      gateways.map(async (g) => {
+        const url = `http://${this.ctx.host}:${g.port}/admin/v1/message-upstream`;
+        const res = await fetch(url, {
+          method: "PUT",
+          headers: { "content-type": "application/json", "x-im-internal": this.ctx.secrets.internalToken },
+          body: JSON.stringify(split),
+          signal: AbortSignal.timeout(5000),
+        }).catch((err: Error) => err);
+        // A gateway that is going away starts again with the recorded split; one that is up must take it now.
+        if (res instanceof Error) {
+          if (this.running(g.id) !== null) throw new InternalError(`${g.id}: PUT ${url} failed: ${res.message}`);
+        } else if (res.status !== 200) throw new InternalError(`${g.id}: PUT ${url} answered ${res.status}: ${(await res.text()).slice(0, 200)}`);
+      }),
+    );
   }
 
   private backends(service: LocalService, track: "stable" | "canary"): Backend[] {
@@ -54,7 +83,7 @@ export class LocalCanaryTrack implements CanaryTrack {
 
   async status(service: ServiceName): Promise<CanaryStatus> {
     const c = readCanary(this.ctx, service);
-    const pool = service === "message" ? { canary: [], canaryWeight: 0 } : this.pool(service);
+    const pool = this.pool(service);
     const instances = canaryInstances(this.ctx).filter((i) => i.service === service);
     const ready = await Promise.all(instances.map((i) => probe(instanceComponent(this.ctx, i), this.ctx)));
     return {

@@ -162,6 +162,12 @@ export async function healLeftover(ctx: LocalContext, drillId: string): Promise<
   if (mount !== undefined) restoreGroup(mount, name, []);
 }
 
+/** Moves the processes of a drill's leftover cgroup back to the root and removes the group (test teardown). */
+export function removeLeftoverGroup(name: string): void {
+  const mount = cgroup2Mount();
+  if (mount !== undefined && name.startsWith("imctl_drill_")) restoreGroup(mount, name, []);
+}
+
 /** Tables of drills on this machine (for checks and tests). */
 export function leftoverGroups(): string[] {
   const mount = cgroup2Mount();

@@ -9,7 +9,7 @@ import { logFile, type LocalComponent, type LocalContext } from "../context.ts";
 import { kafkaBootstrap } from "./kafka.ts";
 import { nginxPaths, readPool, setGatewayPool } from "./nginx.ts";
 import type { Backend } from "../nginx-config.ts";
-import { canaryInstances, readRelease, type CanaryInstance, type Release } from "../canary-instances.ts";
+import { canaryInstances, readMessageUpstream, readRelease, type CanaryInstance, type Release } from "../canary-instances.ts";
 
 export type ServiceName = "gateway" | "message" | "user-center";
 
@@ -68,6 +68,7 @@ export function serviceEnv(ctx: LocalContext, inst: ServiceInstance, release: Re
     MESSAGE_URLS: messages.map((m) => `http://${ctx.host}:${m.port}`).join(","),
     GROUP_WRITE_DIFFUSION_MAX: String(ctx.spec.messaging.groupWriteDiffusionMax),
     ...gatewayEgress(ctx, inst),
+    ...gatewayMessageCanary(ctx, inst),
     ...release?.env,
   };
 }
@@ -77,6 +78,12 @@ function gatewayEgress(ctx: LocalContext, inst: ServiceInstance): Record<string,
   if (inst.service !== "gateway") return {};
   const cap = ctx.state.egressCaps?.[inst.id] ?? ctx.spec.services.gateway.egressBytesPerSecond;
   return cap === undefined ? {} : { EGRESS_BYTES_PER_SECOND: String(cap) };
+}
+
+/** A gateway started during a rollout of the message service sends the canary its share from the start. */
+function gatewayMessageCanary(ctx: LocalContext, inst: ServiceInstance): Record<string, string> {
+  const c = inst.service === "gateway" ? readMessageUpstream(ctx) : undefined;
+  return c && c.urls.length > 0 ? { MESSAGE_CANARY_URLS: c.urls.join(","), MESSAGE_CANARY_WEIGHT: String(c.weight) } : {};
 }
 
 /** Stable instances, then the canary instances of a rollout in progress (so up, status and down see them). */
