@@ -51,6 +51,7 @@ export class ImSession {
   /** Sends waiting for the next hello (issued while the connection was down). */
   private waiting: Array<() => void> = [];
   private cmidSeq = 0;
+  private reconnectCount = 0;
   open = false;
   userId = "";
 
@@ -80,6 +81,7 @@ export class ImSession {
         return;
       }
       reconnects.add(1);
+      this.reconnectCount++;
       setTimeout(() => this.connect(), 200 + Math.random() * 300);
     };
     ws.onerror = () => undefined;
@@ -237,6 +239,11 @@ export class ImSession {
       this.gpulling.delete(group);
       if (msgs.length === 200) this.gpull(group);
     }, (code) => this.pullFailed(code, () => this.gpulling.delete(group), () => this.gpull(group)));
+  }
+
+  /** The session's state in one line, for a journey that ended short. */
+  describe(): string {
+    return `socket ${this.ws?.readyState ?? "none"}, open ${this.open}, lastSeq ${this.lastSeq}, pending ${this.pending.size}, waiting ${this.waiting.length}, reconnects ${this.reconnectCount}, pulling ${this.pulling}`;
   }
 
   close(): void {

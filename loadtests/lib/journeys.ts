@@ -9,6 +9,9 @@ import type { RunConfig } from "./config.ts";
 import { ImSession, loadBody, sentAt } from "./im.ts";
 import { deliveryLatency, lostMessages, receivedMessages } from "./metrics.ts";
 
+/** k6 provides console (its lines go to the log as level=warning with console.warn); the ES2022 lib has no type for it. */
+declare const console: { warn(...args: unknown[]): void };
+
 /** How long a receiver waits after the sending window for messages still in flight. */
 const DRAIN_MS = 10_000;
 
@@ -67,6 +70,11 @@ export function pairJourney(cfg: RunConfig, users: TestUser[]): void {
         "every message from the partner received": () => partner === me || fromPartner >= count,
       });
       if (partner !== me && fromPartner < count) lostMessages.add(count - fromPartner);
+      // A journey that ends short says what it saw (imctl shows k6's warnings), so a loss can be told from a send
+      // never made or never acknowledged.
+      if (!opened || acked < count || (partner !== me && fromPartner < count)) {
+        console.warn(`VU ${__VU} (${me.userId}) ended short: opened ${opened}, sent ${sent}/${count}, acked ${acked}, from partner VU ${partnerOf(__VU, users.length)} (${partner.userId}) ${fromPartner}/${count}; ${s.describe()}`);
+      }
       s.close();
     }
   }, 250);

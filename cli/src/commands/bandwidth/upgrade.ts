@@ -198,7 +198,7 @@ async function verify(target: Target, plan: BandwidthPlan, stage: "canary" | "fu
   // Utilisation from one rate window into the load on: the window before it would still see the old cap.
   const measurements = await measure(target, instances, Math.min(t1 - scrapeSeconds, t0 + rateWindow(scrapeSeconds)), t1, scrapeSeconds, t0);
   const reasons: string[] = [];
-  if (r.figures.lost > 0) reasons.push(`k6 lost ${r.figures.lost} message(s)`);
+  if (r.figures.lost > 0) reasons.push(`k6 lost ${r.figures.lost} message(s) (sent ${r.figures.sent}, received ${r.figures.received}, reconnects ${r.figures.reconnects}, request errors ${r.figures.requestErrors})`);
   if (r.figures.requestErrors > 0) reasons.push(`k6 saw ${r.figures.requestErrors} request error(s)`);
   if (r.figures.scriptErrors > 0) reasons.push(`${r.figures.scriptErrors} k6 VU(s) stopped by an uncaught exception`);
   else if (stage === "full" && !r.passed) reasons.push(`k6 run failed: ${loadtestFailure(r)}`);
