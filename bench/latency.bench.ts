@@ -10,7 +10,8 @@
  * receiver's 'message' event: the body carries the send time, and both clients of a pair are in one process, so
  * both ends are read off the same clock. A message acknowledged but not received within 10 s after the last send
  * is lost; any loss (or a failed send) fails the run loudly. The services' histograms (store, Kafka -> fan-out,
- * store -> push) are scraped before and after the measured seconds and logged, to show where the time goes.
+ * store -> push) are scraped before and after the measured seconds and logged, with every process's CPU time
+ * by group (Kafka, message, gateways, MariaDB, load clients, ...), to show where the time goes.
  *
  * Baseline, in the same run: the same clients' load shape against a bare `ws` relay in a child process
  * (bench/lib/ws-baseline-server.ts, MODE=relay): it authenticates nothing, relays each send frame straight to the

@@ -5,6 +5,8 @@
  * Prometheus histograms (what part of the time is storing, fan-out, push).
  */
 import { fork, type ChildProcess } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { REPO_ROOT } from "../../cli/src/lib/paths.ts";
 import { issueToken, parseKeyRing } from "../../services/lib/tokens.ts";
@@ -225,6 +227,58 @@ export interface Scrape {
   at: number;
   gateway: string[];
   message: string[];
+  /** CPU time (clock ticks) of every process on the machine, by pid, with its group (see cpuGroup). */
+  cpu: Map<number, { group: string; ticks: number }>;
+}
+
+/** /proc reports CPU time in USER_HZ ticks, 100 a second on Linux whatever the kernel's own tick rate. */
+const USER_HZ = 100;
+
+/** Which part of the platform (or of the benchmark) a process is, from its command line. */
+export function cpuGroup(cmdline: string): string {
+  const groups: Array<[RegExp, string]> = [
+    [/kafka\.Kafka/, "kafka"],
+    [/redis-server/, "redis"],
+    [/mariadbd/, "mariadb"],
+    [/^nginx/, "nginx"],
+    [/\/prometheus /, "prometheus"],
+    [/-exporter/, "exporters"],
+    [/services\/gateway\//, "gateways"],
+    [/services\/message\//, "message"],
+    [/services\/user-center\//, "user-center"],
+    [/bench\/lib\/(msg-client|conn-client)/, "load clients"],
+    [/ws-baseline-server/, "baseline server"],
+  ];
+  return groups.find(([re]) => re.test(cmdline))?.[1] ?? "other";
+}
+
+/** Every process's CPU time so far (processes that cannot be read, or are gone, are left out). */
+function cpuSnapshot(): Map<number, { group: string; ticks: number }> {
+  const out = new Map<number, { group: string; ticks: number }>();
+  if (process.platform !== "linux") return out;
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      const cmdline = readFileSync(`/proc/${name}/cmdline`, "utf8").replaceAll("\0", " ");
+      out.set(Number(name), { group: cpuGroup(cmdline), ticks: Number(fields[11]) + Number(fields[12]) });
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out;
+}
+
+/** Cores used per group between two snapshots, largest first. */
+export function cpuByGroup(before: Scrape["cpu"], after: Scrape["cpu"], seconds: number): Array<{ group: string; cores: number }> {
+  const sum = new Map<string, number>();
+  for (const [pid, a] of after) {
+    const b = before.get(pid);
+    if (b === undefined) continue;
+    sum.set(a.group, (sum.get(a.group) ?? 0) + (a.ticks - b.ticks));
+  }
+  return [...sum].map(([group, ticks]) => ({ group, cores: ticks / USER_HZ / seconds })).sort((x, y) => y.cores - x.cores);
 }
 
 /** The /metrics text of every gateway and message-service instance. */
@@ -240,7 +294,7 @@ export async function scrapeServices(p: TestPlatform): Promise<Scrape> {
     Promise.all(range(p.spec.local.ports.gateway, p.spec.services.gateway.replicas).map(get)),
     Promise.all(range(p.spec.local.ports.message, p.spec.services.message.replicas).map(get)),
   ]);
-  return { at: Date.now(), gateway, message };
+  return { at: Date.now(), gateway, message, cpu: cpuSnapshot() };
 }
 
 /** A counter or gauge summed over instances (first sample per instance text). */
@@ -337,5 +391,10 @@ export function serviceBreakdown(before: Scrape, after: Scrape): string[] {
     const lag = maxScalar(after[tier], "im_process_nodejs_eventloop_lag_p99_seconds") * 1000;
     lines.push(`${tier} instances: ${cpu.toFixed(2)} cores of CPU over ${seconds.toFixed(0)} s; event-loop lag p99 (worst instance, last interval) ${lag.toFixed(1)} ms`);
   }
+  // The whole machine: on these 2 cores the platform and its load clients share the CPU, and a busy machine
+  // shows up as queueing in every histogram above.
+  const groups = cpuByGroup(before.cpu, after.cpu, seconds).filter((g) => g.cores >= 0.005);
+  const total = groups.reduce((n, g) => n + g.cores, 0);
+  lines.push(`CPU by process group: ${total.toFixed(2)} of ${availableParallelism()} cores busy: ${groups.map((g) => `${g.group} ${g.cores.toFixed(2)}`).join(", ")}`);
   return lines;
 }

@@ -1,0 +1,35 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { cpuByGroup, cpuGroup } from "./msg-bench.ts";
+
+describe("benchmark CPU breakdown", () => {
+  it("names each platform process's group from its command line", () => {
+    assert.equal(cpuGroup("/work/main/.tools/bin/java -Xms256m -cp /x/* kafka.Kafka /tmp/p/kafka/1/server.properties"), "kafka");
+    assert.equal(cpuGroup("/work/main/.tools/bin/redis-server 127.0.0.1:17001 [cluster]"), "redis");
+    assert.equal(cpuGroup("nginx: worker process"), "nginx");
+    assert.equal(cpuGroup("/usr/bin/node --import tsx /work/main/services/gateway/src/main.ts"), "gateways");
+    assert.equal(cpuGroup("/usr/bin/node --import tsx /work/main/services/message/src/main.ts"), "message");
+    assert.equal(cpuGroup("/usr/bin/node --import tsx /work/main/bench/lib/msg-client.ts"), "load clients");
+    assert.equal(cpuGroup("/work/main/.tools/bin/mysqld-exporter --web.listen-address=127.0.0.1:19104"), "exporters");
+    assert.equal(cpuGroup("/bin/bash"), "other");
+  });
+
+  it("adds up the ticks each group used between two snapshots, leaving out processes not in both", () => {
+    const before = new Map([
+      [1, { group: "kafka", ticks: 100 }],
+      [2, { group: "kafka", ticks: 50 }],
+      [3, { group: "gateways", ticks: 10 }],
+      [4, { group: "other", ticks: 5 }],
+    ]);
+    const after = new Map([
+      [1, { group: "kafka", ticks: 300 }],
+      [2, { group: "kafka", ticks: 150 }],
+      [3, { group: "gateways", ticks: 110 }],
+      [5, { group: "other", ticks: 900 }],
+    ]);
+    assert.deepEqual(cpuByGroup(before, after, 10), [
+      { group: "kafka", cores: 0.3 },
+      { group: "gateways", cores: 0.1 },
+    ]);
+  });
+});
