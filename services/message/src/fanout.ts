@@ -222,6 +222,7 @@ export async function startFanout(d: FanoutDeps): Promise<Fanout> {
   const stream = await consumer.consume({ topics: [d.topic], mode: "committed", fallbackMode: "earliest", autocommit: false, sessionTimeout: 10_000, heartbeatInterval: 1000 });
   // The library's lag is the latest offset minus the committed one; commits trail processing by up to one
   // interval, so what was processed and not yet committed is taken off: the gauge counts events not fanned out.
+  // Keyed "topic:partition", as the library keys offsetsCommitted.
   const processedNext = new Map<string, bigint>();
   consumer.on("consumer:lag", (lag) => {
     let total = 0n;
@@ -286,8 +287,9 @@ export async function startFanout(d: FanoutDeps): Promise<Fanout> {
       }
       // The last processed offset of each partition is committed on the next tick of the commit timer.
       for (const m of batch) {
-        toCommit.set(`${m.topic}/${m.partition}`, m);
-        processedNext.set(`${m.topic}:${m.partition}`, m.offset + 1n);
+        const key = `${m.topic}:${m.partition}`;
+        toCommit.set(key, m);
+        processedNext.set(key, m.offset + 1n);
       }
       if (stream.isPaused() && buffer.length < MAX_BATCH) stream.resume();
     }

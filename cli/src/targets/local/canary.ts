@@ -39,13 +39,14 @@ export class LocalCanaryTrack implements CanaryTrack {
     if (down.length > 0) throw new UserError(`${down.map((i) => i.id).join(", ")} not running: run "imctl local up" first`);
   }
 
-  /** What carries the service: nginx's WebSocket upstream (gateway) or /v1/ upstream (user-center), or the gateways (message). */
-  private pool(service: LocalService): Pick<GatewayPool, "canary" | "canaryWeight"> {
-    if (service === "message") {
-      const m = readMessageUpstream(this.ctx);
-      return { canary: (m?.urls ?? []).map((u) => ({ id: u, address: u })), canaryWeight: m?.weight ?? 0 };
-    }
-    return service === "gateway" ? readPool(this.ctx) : readApiPool(this.ctx);
+  /**
+   * The canary's current weight where the service is carried: nginx's WebSocket upstream (gateway), its /v1/
+   * upstream (user-center), or the gateways (message); 0 when no canary is in it.
+   */
+  private weight(service: LocalService): number {
+    if (service === "message") return readMessageUpstream(this.ctx)?.weight ?? 0;
+    const pool: GatewayPool = service === "gateway" ? readPool(this.ctx) : readApiPool(this.ctx);
+    return pool.canary.length > 0 ? pool.canaryWeight : 0;
   }
 
   private async setPool(service: LocalService, stableAndCanary: { canary: boolean; weight: number }): Promise<void> {
@@ -83,7 +84,6 @@ export class LocalCanaryTrack implements CanaryTrack {
 
   async status(service: ServiceName): Promise<CanaryStatus> {
     const c = readCanary(this.ctx, service);
-    const pool = this.pool(service);
     const instances = canaryInstances(this.ctx).filter((i) => i.service === service);
     const ready = await Promise.all(instances.map((i) => probe(instanceComponent(this.ctx, i), this.ctx)));
     return {
@@ -91,7 +91,7 @@ export class LocalCanaryTrack implements CanaryTrack {
       version: c?.version ?? null,
       replicas: c?.replicas ?? 0,
       ready: ready.filter(Boolean).length,
-      weight: pool.canary.length > 0 ? pool.canaryWeight : 0,
+      weight: this.weight(service),
     };
   }
 
@@ -125,8 +125,7 @@ export class LocalCanaryTrack implements CanaryTrack {
       }),
     );
     // The canary joins the pool at weight 0: nginx sends it nothing yet, and `local up` leaves the pool alone.
-    const current = this.pool(service);
-    await this.setPool(service, { canary: true, weight: current.canary.length > 0 ? current.canaryWeight : 0 });
+    await this.setPool(service, { canary: true, weight: this.weight(service) });
     await registerServices(this.ctx); // Prometheus scrapes the canary instances too
   }
 
