@@ -17,8 +17,9 @@ export class FaultyUpstream extends MessageUpstream {
     internalToken: string,
     private readonly faults: SendFaults,
     canary?: MessageCanary,
+    sendIntervalMs?: number,
   ) {
-    super(urls, internalToken, canary);
+    super(urls, internalToken, canary, sendIntervalMs);
   }
 
   override async call<T>(userId: string, method: "GET" | "POST", path: string, body?: unknown): Promise<T> {

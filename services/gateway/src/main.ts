@@ -13,7 +13,7 @@ import { EgressLimiter } from "./egress.ts";
 import { Gateway, openFileLimit } from "./gateway.ts";
 import { gatewayMetrics } from "./metrics.ts";
 import { FaultyUpstream } from "./faults.ts";
-import { MessageUpstream } from "./upstream.ts";
+import { MessageUpstream, SEND_INTERVAL_MS } from "./upstream.ts";
 
 // Descriptors kept free for the listener, Redis, the message-service pool, logs and notifications.
 const RESERVED_FDS = 150;
@@ -23,6 +23,8 @@ const schema = baseConfig.extend(redisConfig.shape).extend(tokenConfig.shape).ex
   /** A rollout's canary instances of the message service and their share of requests (percent); see upstream.ts. */
   MESSAGE_CANARY_URLS: list.optional(),
   MESSAGE_CANARY_WEIGHT: intFrom(0, 100).default(0),
+  /** Least time between two batches of sends to the message service (upstream.ts); 0 sends every turn. */
+  GATEWAY_SEND_INTERVAL_MS: intFrom(0, 1000).default(SEND_INTERVAL_MS),
   /** URL the fan-out uses to reach this instance; defaults to http://HOST:PORT. */
   INTERNAL_URL: z.string().url().optional(),
   HEARTBEAT_MS: intFrom(1000, 300_000).default(20_000),
@@ -50,7 +52,7 @@ runService("gateway", async () => {
   redis.on("error", (err: Error) => log.warn({ err: err.message }, "redis"));
   const faults = { latencyMs: cfg.GATEWAY_FAULT_LATENCY_MS, failRate: cfg.GATEWAY_FAULT_FAIL_RATE };
   const canary = { urls: cfg.MESSAGE_CANARY_URLS ?? [], weight: cfg.MESSAGE_CANARY_WEIGHT };
-  const upstream = faults.latencyMs > 0 || faults.failRate > 0 ? new FaultyUpstream(cfg.MESSAGE_URLS, cfg.INTERNAL_TOKEN, faults, canary) : new MessageUpstream(cfg.MESSAGE_URLS, cfg.INTERNAL_TOKEN, canary);
+  const upstream = faults.latencyMs > 0 || faults.failRate > 0 ? new FaultyUpstream(cfg.MESSAGE_URLS, cfg.INTERNAL_TOKEN, faults, canary, cfg.GATEWAY_SEND_INTERVAL_MS) : new MessageUpstream(cfg.MESSAGE_URLS, cfg.INTERNAL_TOKEN, canary, cfg.GATEWAY_SEND_INTERVAL_MS);
   const limit = openFileLimit();
   const maxConnections = cfg.MAX_CONNECTIONS > 0 ? cfg.MAX_CONNECTIONS : Math.max(100, (limit ?? 20_000) - RESERVED_FDS);
   const gateway = new Gateway({

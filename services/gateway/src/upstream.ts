@@ -3,15 +3,19 @@
  * a 503 moves on to the next instance: sends carry the client's message id, so a retried send is stored once.
  * During a rollout of the message service a share of the calls goes to its canary instances (setCanary).
  *
- * Sends are coalesced: every send made in one turn of the event loop (up to SEND_BATCH_MAX) goes to one instance
- * as one request, which answers each send on its own. Under load that is one HTTP exchange for many sends
- * instead of one each, on both sides; a lone send waits for nothing.
+ * Sends are coalesced: the sends made since the last batch left (up to SEND_BATCH_MAX) go to one instance as one
+ * request, which answers each send on its own, and batches leave at most once per `sendIntervalMs` (a Pacer).
+ * Under load that is one HTTP exchange for many sends instead of one each, on both sides, at a rate set by the
+ * clock rather than by how busy the machine is; a lone send waits for nothing.
  */
 import { Pool } from "undici";
 import { ApiError, ERROR_CODES, type ErrorCode } from "../../lib/errors.ts";
+import { Pacer } from "../../lib/pacer.ts";
 
 /** The most sends one batch request carries (the message service accepts up to 500). */
 export const SEND_BATCH_MAX = 256;
+/** The default least time between two batches of sends from one gateway (GATEWAY_SEND_INTERVAL_MS). */
+export const SEND_INTERVAL_MS = 10;
 
 const SEND_PATH = "/internal/v1/messages";
 
@@ -42,14 +46,17 @@ export class MessageUpstream {
   private next = 0;
   private nextCanary = 0;
   private sends: QueuedSend[] = [];
+  private readonly pacer: Pacer;
 
   constructor(
     urls: string[],
     private readonly internalToken: string,
     canary: MessageCanary = { urls: [], weight: 0 },
+    sendIntervalMs = SEND_INTERVAL_MS,
   ) {
     this.pools = urls.map(newPool);
     this.setCanary(canary);
+    this.pacer = new Pacer(sendIntervalMs, () => this.flushSends());
   }
 
   /**
@@ -82,8 +89,8 @@ export class MessageUpstream {
   async call<T>(userId: string, method: "GET" | "POST", path: string, body?: unknown): Promise<T> {
     if (method === "POST" && path === SEND_PATH) {
       return new Promise<T>((resolve, reject) => {
-        if (this.sends.length === 0) setImmediate(() => this.flushSends());
         this.sends.push({ tries: 0, user: userId, body, resolve: resolve as (v: unknown) => void, reject });
+        this.pacer.request();
       });
     }
     return this.request<T>(userId, method, path, body);
@@ -112,8 +119,8 @@ export class MessageUpstream {
   }
 
   private requeue(s: QueuedSend): void {
-    if (this.sends.length === 0) setImmediate(() => this.flushSends());
     this.sends.push(s);
+    this.pacer.request();
   }
 
   private async request<T>(userId: string, method: "GET" | "POST", path: string, body?: unknown): Promise<T> {

@@ -10,6 +10,7 @@ import type { Cluster } from "ioredis";
 import type mysql from "mysql2/promise";
 import { request } from "undici";
 import { inTransaction } from "../../lib/db.ts";
+import { Pacer } from "../../lib/pacer.ts";
 import type { Logger } from "../../lib/log.ts";
 import { lookup } from "../../lib/presence.ts";
 import { MAX_PUSHED_MESSAGES, storedEvent, type NotifyItem, type PushedMessage, type StoredEvent } from "../../lib/protocol.ts";
@@ -26,12 +27,16 @@ export interface FanoutDeps {
   tls?: ConnectionOptions | undefined;
   topic: string;
   clientId: string;
+  /** Least time between the starts of two fan-out batches (FANOUT_INTERVAL_MS); 0: as soon as events arrive. */
+  intervalMs?: number;
 }
 
 const MAX_BATCH = 500;
 /** How often the fan-out commits its consumer offsets (at most one interval of events is replayed after a crash). */
 const COMMIT_INTERVAL_MS = 1000;
 const CHUNK = 200;
+/** The default least time between two fan-out batches of one instance. */
+export const FANOUT_INTERVAL_MS = 10;
 
 /** Writes one group message into the inboxes of `members` (write diffusion), once per member. */
 async function writeInboxes(db: mysql.Pool, messageId: string, members: string[], ts: number | undefined): Promise<NotifyItem[]> {
@@ -263,6 +268,9 @@ export async function startFanout(d: FanoutDeps): Promise<Fanout> {
     );
   };
   const committer = setInterval(commitNow, COMMIT_INTERVAL_MS);
+  // Each batch is a presence lookup and a notify request per gateway: batches start at most once per interval,
+  // so under load the events of several fetches (from every broker) go out together.
+  const pacer = new Pacer(d.intervalMs ?? FANOUT_INTERVAL_MS, () => undefined);
   const loop = (async () => {
     while (!closing) {
       if (buffer.length === 0) {
@@ -273,6 +281,9 @@ export async function startFanout(d: FanoutDeps): Promise<Fanout> {
         wake = null;
         continue;
       }
+      const wait = pacer.wait();
+      if (wait > 0) await new Promise((r) => setTimeout(r, Math.ceil(wait)));
+      pacer.started();
       const batch = buffer.splice(0, MAX_BATCH);
       for (let attempt = 1; !closing; attempt++) {
         try {

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { baseConfig, dbConfig, kafkaConfig, loadConfig, redisConfig } from "../../lib/config.ts";
+import { baseConfig, dbConfig, intFrom, kafkaConfig, loadConfig, redisConfig } from "../../lib/config.ts";
 import { createDbPool } from "../../lib/db.ts";
 import { createHttp, dataTierReady, onShutdown } from "../../lib/http.ts";
 import { IdGenerator } from "../../lib/ids.ts";
@@ -11,11 +11,16 @@ import { createRedisCluster } from "../../lib/redis.ts";
 import { tlsOptions } from "../../lib/tls.ts";
 import { runService } from "../../lib/service.ts";
 import { routes } from "./app.ts";
-import { startFanout } from "./fanout.ts";
+import { FANOUT_INTERVAL_MS, startFanout } from "./fanout.ts";
 import { messageMetrics } from "./metrics.ts";
+import { SEND_BATCH_INTERVAL_MS } from "./send-batch.ts";
 
 const schema = baseConfig.extend(dbConfig.shape).extend(redisConfig.shape).extend(kafkaConfig.shape).extend({
   /** Fault injection for canary tests: share of sends that fail with 503 (0 in production). */
+  /** Least time between two batches of 1:1 sends stored by this instance (send-batch.ts); 0: every turn. */
+  SEND_BATCH_INTERVAL_MS: intFrom(0, 1000).default(SEND_BATCH_INTERVAL_MS),
+  /** Least time between two fan-out batches (fanout.ts); 0 starts one as soon as events arrive. */
+  FANOUT_INTERVAL_MS: intFrom(0, 1000).default(FANOUT_INTERVAL_MS),
   MESSAGE_FAULT_FAIL_RATE: z.coerce.number().min(0).max(1).default(0),
   /** Fault injection for canary tests: latency added to every send in ms (0 in production). */
   MESSAGE_FAULT_LATENCY_MS: z.coerce.number().int().min(0).max(60000).default(0),
@@ -39,8 +44,8 @@ runService("message", async () => {
     internalToken: cfg.INTERNAL_TOKEN,
     ready: () => dataTierReady(db, redis),
   });
-  routes(app, { db, publisher, timings: mm, topic: cfg.KAFKA_TOPIC_STORED, ids: new IdGenerator(nodeId.id), metrics: mm, internalToken: cfg.INTERNAL_TOKEN, failRate: cfg.MESSAGE_FAULT_FAIL_RATE, extraLatencyMs: cfg.MESSAGE_FAULT_LATENCY_MS });
-  const fanout = await startFanout({ db, redis, log, metrics: mm, internalToken: cfg.INTERNAL_TOKEN, brokers: cfg.KAFKA_BROKERS, tls: kafkaTls, topic: cfg.KAFKA_TOPIC_STORED, clientId: `fanout-${cfg.INSTANCE_ID}` });
+  routes(app, { db, publisher, timings: mm, topic: cfg.KAFKA_TOPIC_STORED, sendBatchIntervalMs: cfg.SEND_BATCH_INTERVAL_MS, ids: new IdGenerator(nodeId.id), metrics: mm, internalToken: cfg.INTERNAL_TOKEN, failRate: cfg.MESSAGE_FAULT_FAIL_RATE, extraLatencyMs: cfg.MESSAGE_FAULT_LATENCY_MS });
+  const fanout = await startFanout({ db, redis, log, metrics: mm, internalToken: cfg.INTERNAL_TOKEN, brokers: cfg.KAFKA_BROKERS, tls: kafkaTls, topic: cfg.KAFKA_TOPIC_STORED, clientId: `fanout-${cfg.INSTANCE_ID}`, intervalMs: cfg.FANOUT_INTERVAL_MS });
   await app.listen({ host: cfg.HOST, port: cfg.PORT });
   log.info({ port: cfg.PORT }, "message listening");
   onShutdown(log, async () => {

@@ -3,6 +3,8 @@
  * batch is one transaction of a few multi-row statements (messages, the receivers' seq rows, inbox rows) plus one
  * Kafka produce for all its events. Under load this turns thousands of small transactions, each with its own
  * round trips and commit, into a few large ones; with one send in flight it costs what a single send did.
+ * Batches start at most once per `intervalMs` (a Pacer): the sends of one turn of the event loop always travel
+ * together, and under load the transaction rate is set by the clock, not by how quickly the last one committed.
  *
  * Order and seq: the receivers' seq rows are locked in user_id order by one statement (no deadlock between
  * batches), each receiver's block of seqs is taken in the batch's arrival order, and the rows are committed
@@ -10,6 +12,7 @@
  */
 import type mysql from "mysql2/promise";
 import { ApiError } from "../../lib/errors.ts";
+import { Pacer } from "../../lib/pacer.ts";
 import type { SendResult, StoredEvent } from "../../lib/protocol.ts";
 import type { StoreDeps } from "./store.ts";
 
@@ -29,12 +32,15 @@ interface Pending extends UserSend {
 export const MAX_SEND_BATCH = 256;
 /** The default number of batches stored at once by one instance. */
 export const SEND_BATCHES_IN_FLIGHT = 4;
+/** The default least time between the starts of two batches of one instance (SEND_BATCH_INTERVAL_MS). */
+export const SEND_BATCH_INTERVAL_MS = 10;
 
 const isDup = (err: unknown) => (err as { code?: string }).code === "ER_DUP_ENTRY";
 
 export class SendBatcher {
   private queue: Pending[] = [];
   private inFlight = 0;
+  private readonly pacer: Pacer;
 
   /**
    * @param one stores a single send the slow way, for a batch that hit a retried send (duplicate key).
@@ -46,29 +52,34 @@ export class SendBatcher {
     private readonly known: { has(u: string): boolean; add(u: string): void },
     private readonly maxBatch = MAX_SEND_BATCH,
     private readonly maxInFlight = SEND_BATCHES_IN_FLIGHT,
-  ) {}
+    intervalMs = SEND_BATCH_INTERVAL_MS,
+  ) {
+    this.pacer = new Pacer(intervalMs, () => this.pump());
+  }
 
   submit(s: UserSend): Promise<SendResult> {
     return new Promise((resolve, reject) => {
       this.queue.push({ ...s, resolve, reject });
-      this.pump();
+      this.pacer.request();
     });
   }
 
+  /** Starts one batch (the pacer calls it at most once per interval) if a slot is free. */
   private pump(): void {
-    while (this.inFlight < this.maxInFlight && this.queue.length > 0) {
-      const batch = this.take();
-      this.inFlight++;
-      // The slot is free again once the batch is committed: its Kafka append overlaps the next transaction.
-      let freed = false;
-      const free = () => {
-        if (freed) return;
-        freed = true;
-        this.inFlight--;
-        this.pump();
-      };
-      void this.store(batch, free).finally(free);
-    }
+    if (this.inFlight >= this.maxInFlight || this.queue.length === 0) return;
+    const batch = this.take();
+    this.inFlight++;
+    // The slot is free again once the batch is committed: its Kafka append overlaps the next transaction.
+    let freed = false;
+    const free = () => {
+      if (freed) return;
+      freed = true;
+      this.inFlight--;
+      if (this.queue.length > 0) this.pacer.request();
+    };
+    void this.store(batch, free).finally(free);
+    // What did not fit (a retried send's second attempt, more than maxBatch) leaves in the next interval.
+    if (this.queue.length > 0) this.pacer.request();
   }
 
   /** The next batch: at most maxBatch sends, and one attempt per (sender, client message id). */

@@ -18,6 +18,8 @@ export interface StoreDeps {
   publisher: EventPublisher;
   topic: string;
   ids: IdGenerator;
+  /** Least time between two batches of 1:1 sends (send-batch.ts); unset: the default. */
+  sendBatchIntervalMs?: number;
 }
 
 const isDup = (err: unknown) => (err as { code?: string }).code === "ER_DUP_ENTRY";
@@ -72,7 +74,7 @@ export async function send(d: StoreDeps, from: string, cmid: string, to: Convers
   if (to.kind === "user") {
     let b = batchers.get(d);
     if (!b) {
-      b = new SendBatcher(d, (s) => sendOne(d, s.from, s.cmid, { kind: "user", id: s.to }, s.body), knownUserSet);
+      b = new SendBatcher(d, (s) => sendOne(d, s.from, s.cmid, { kind: "user", id: s.to }, s.body), knownUserSet, undefined, undefined, d.sendBatchIntervalMs);
       batchers.set(d, b);
     }
     return b.submit({ from, cmid, to: to.id, body });

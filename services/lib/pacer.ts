@@ -1,0 +1,47 @@
+/**
+ * Paces a flush by time. A flush asked for runs on the next turn of the event loop, but never sooner than
+ * `intervalMs` after the previous one started: a lone item waits for nothing, and under load everything that
+ * arrives within one interval leaves together. The request rate is then bounded by time (at most 1000 /
+ * intervalMs per second) rather than by how fast the previous request came back, so a faster downstream does
+ * not turn into more, smaller requests that eat the CPU it freed.
+ */
+export class Pacer {
+  private last = Number.NEGATIVE_INFINITY;
+  private pending = false;
+
+  constructor(
+    private readonly intervalMs: number,
+    private readonly flush: () => void,
+  ) {}
+
+  /** Asks for one flush; asking again before it runs changes nothing. */
+  request(): void {
+    if (this.pending) return;
+    this.pending = true;
+    const wait = this.wait();
+    if (wait <= 0) setImmediate(() => this.fire());
+    else setTimeout(() => this.fire(), Math.ceil(wait));
+  }
+
+  /** Milliseconds until the next flush may start (0 or less: now). */
+  wait(): number {
+    return this.last + this.intervalMs - performance.now();
+  }
+
+  /** Records a flush started by the caller itself (a loop that awaits wait() instead of calling request()). */
+  started(): void {
+    this.last = performance.now();
+  }
+
+  private fire(): void {
+    // Timers run by the event loop's millisecond clock and may come a fraction of a millisecond early.
+    const wait = this.wait();
+    if (wait > 0) {
+      setTimeout(() => this.fire(), Math.ceil(wait));
+      return;
+    }
+    this.pending = false;
+    this.started();
+    this.flush();
+  }
+}
