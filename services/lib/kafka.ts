@@ -6,7 +6,7 @@ import { Producer, ProduceAcks, stringSerializers } from "@platformatic/kafka";
  * idempotence, so a retried send is written once and an acknowledged event survives a broker loss.
  */
 export function createProducer(clientId: string, brokers: string[], tls?: ConnectionOptions): Producer<string, string, string, string> {
-  return new Producer({
+  return keepConnectionErrorsHandled(new Producer({
     ...(tls ? { tls } : {}),
     clientId,
     bootstrapBrokers: brokers,
@@ -16,7 +16,24 @@ export function createProducer(clientId: string, brokers: string[], tls?: Connec
     retries: 20,
     retryDelay: 250,
     timeout: 10_000,
-  });
+  }));
+}
+
+interface ConnectionEvents {
+  on(event: "client:broker:connect" | "client:broker:failed", listener: (payload: { connection?: { on(event: "error", fn: () => void): unknown } }) => void): unknown;
+}
+
+/**
+ * Gives every broker connection of a client an 'error' listener for its whole life. The library's connection pool
+ * listens for a connection's first error only; a connection that errs twice (a broker closing it during a
+ * controlled shutdown, then its socket's own error) would otherwise raise an unhandled 'error' event, which ends
+ * the process. The requests on it are still failed with the error and retried by the client.
+ */
+export function keepConnectionErrorsHandled<C extends ConnectionEvents>(client: C): C {
+  const keep = (payload: { connection?: { on(event: "error", fn: () => void): unknown } }) => void payload.connection?.on("error", () => undefined);
+  client.on("client:broker:connect", keep);
+  client.on("client:broker:failed", keep);
+  return client;
 }
 
 export interface OutgoingEvent {

@@ -58,10 +58,13 @@ export async function startPlatform(offset: number, edit?: (spec: Record<string,
       if (!rec) throw new Error(`no component ${component} in the local state`);
       return rec.pid;
     },
+    // IMCTL_TEST_KEEP_STATE=1 keeps the state directory (every component's log) after a clean down, to read
+    // what a failed test's platform did.
     async down() {
       const r = await run("local", "down");
-      if (r.exitCode === 0) rmSync(stateDir, { recursive: true, force: true });
-      else process.stderr.write(`imctl local down failed (exit ${r.exitCode}); state left in ${stateDir}\n`);
+      if (r.exitCode !== 0) process.stderr.write(`imctl local down failed (exit ${r.exitCode}); state left in ${stateDir}\n`);
+      else if (process.env.IMCTL_TEST_KEEP_STATE === "1") process.stderr.write(`state kept in ${stateDir} (IMCTL_TEST_KEEP_STATE=1)\n`);
+      else rmSync(stateDir, { recursive: true, force: true });
     },
   };
 }

@@ -10,6 +10,7 @@ import type { Cluster } from "ioredis";
 import type mysql from "mysql2/promise";
 import { request } from "undici";
 import { inTransaction } from "../../lib/db.ts";
+import { keepConnectionErrorsHandled } from "../../lib/kafka.ts";
 import { Pacer } from "../../lib/pacer.ts";
 import type { Logger } from "../../lib/log.ts";
 import { lookup } from "../../lib/presence.ts";
@@ -213,7 +214,7 @@ export interface Fanout {
 
 /** Consumes the stored-message topic until closed, in batches, retrying a failed batch until it succeeds. */
 export async function startFanout(d: FanoutDeps): Promise<Fanout> {
-  const consumer = new Consumer({
+  const consumer = keepConnectionErrorsHandled(new Consumer({
     ...(d.tls ? { tls: d.tls } : {}),
     clientId: d.clientId,
     groupId: "im-fanout",
@@ -223,7 +224,7 @@ export async function startFanout(d: FanoutDeps): Promise<Fanout> {
     minBytes: 1,
     retries: 20,
     retryDelay: 500,
-  });
+  }));
   const stream = await consumer.consume({ topics: [d.topic], mode: "committed", fallbackMode: "earliest", autocommit: false, sessionTimeout: 10_000, heartbeatInterval: 1000 });
   // The library's lag is the latest offset minus the committed one; commits trail processing by up to one
   // interval, so what was processed and not yet committed is taken off: the gauge counts events not fanned out.

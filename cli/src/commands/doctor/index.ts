@@ -128,7 +128,7 @@ export function renderDoctor(r: DoctorResult): string {
     ? `doctor: healthy (${r.checks.length} checks${r.warnings.length ? `, ${r.warnings.length} warning(s): ${r.warnings.join(", ")}` : ""})`
     : [`doctor: NOT healthy: ${r.failing.length} failing: ${r.failing.join(", ")}`, ...bad.map((c) => `  - ${c.name}: ${c.detail}`)].join("\n");
   const components = r.checks.filter((c) => c.area === "component");
-  const nothingRuns = components.length > 0 && components.every((c) => c.status === "fail" && c.detail === "not running");
+  const nothingRuns = components.length > 0 && components.every((c) => c.status === "fail" && c.detail.startsWith("not running"));
   const hint = r.healthy
     ? []
     : nothingRuns

@@ -154,6 +154,19 @@ function tail(file: string, lines: number): string[] {
   return readFileSync(file, "utf8").split("\n").filter(Boolean).slice(-lines);
 }
 
+/**
+ * The last error its log shows near its end (a Node crash's "Error: ...", a pino line at level error or fatal, a
+ * log4j ERROR line), for saying why a component that should run does not. Null when the end of the log is quiet.
+ */
+export function lastLoggedError(lines: string[]): string | null {
+  const isError = (l: string) => /^\s*(Uncaught )?[A-Za-z]*(Error|Exception)\b.*:/.test(l) || /"level":(50|60)\b/.test(l) || /\] (ERROR|FATAL) /.test(l);
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const l = lines[i] ?? "";
+    if (isError(l)) return l.trim().slice(0, 300);
+  }
+  return null;
+}
+
 /** Waits until the component's probe passes; fails at once if its process has died. */
 async function waitHealthy(ctx: LocalContext, c: LocalComponent, pid: number): Promise<string> {
   const deadline = Date.now() + c.startTimeoutMs;
@@ -268,7 +281,11 @@ async function statusOf(ctx: LocalContext, components: LocalComponent[]): Promis
     components.map(async (c): Promise<ComponentStatus> => {
       const pid = running(ctx, c.id);
       const base = { id: c.id, group: c.group, pid, endpoint: c.endpoint };
-      if (pid === null) return { ...base, state: "stopped", detail: "not running" };
+      if (pid === null) {
+        // A component that died says why, when the end of its log does: the operator need not go looking.
+        const why = ctx.state.components[c.id] ? lastLoggedError(tail(logFile(ctx, c.id), 40)) : null;
+        return { ...base, state: "stopped", detail: why ? `not running; its log ends with: ${why}` : "not running" };
+      }
       try {
         return { ...base, state: "healthy", detail: await c.probe(ctx) };
       } catch (err) {
