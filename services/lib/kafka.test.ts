@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { EventEmitter } from "node:events";
 import { describe, it } from "node:test";
-import { createProducer } from "./kafka.ts";
+import { type Broker, Consumer, kGetConnection } from "@platformatic/kafka";
+import { createProducer, guardMissingBroker } from "./kafka.ts";
 
 describe("broker connections of the event producer", () => {
   it("keep an 'error' listener for their whole life: a second error on one connection does not end the process", async () => {
@@ -22,6 +23,36 @@ describe("broker connections of the event producer", () => {
       assert.throws(() => bare.emit("error", new Error("second")), /second/);
     } finally {
       await producer.close();
+    }
+  });
+});
+
+describe("a broker lookup that finds nothing (the broker left the cluster metadata)", () => {
+  it("fails the request and tells the owner instead of throwing inside the client's callback", async () => {
+    let told = 0;
+    const consumer = guardMissingBroker(new Consumer({ clientId: "test", groupId: "g", bootstrapBrokers: ["127.0.0.1:1"], retries: 0 }), () => told++);
+    try {
+      // What consumer.js does with a coordinator id the metadata no longer lists: metadata.brokers.get(id).
+      const missing = new Map<number, Broker>().get(3) as Broker;
+      const failure = await new Promise<Error | null>((resolve) => consumer[kGetConnection](missing, (err) => resolve(err)));
+      assert.match(String(failure?.message), /no longer in the cluster metadata/);
+      assert.equal(told, 1);
+      // A listed broker still goes to the connection pool (nothing listens on port 1: a connection error, no throw).
+      const refused = await new Promise<Error | null>((resolve) => consumer[kGetConnection]({ host: "127.0.0.1", port: 1 }, (err) => resolve(err)));
+      assert.ok(refused instanceof Error);
+      assert.doesNotMatch(refused.message, /no longer in the cluster metadata/);
+      assert.equal(told, 1);
+    } finally {
+      await consumer.close();
+    }
+  });
+
+  it("is what the unguarded client does not do: it throws (the crash this guard prevents)", async () => {
+    const consumer = new Consumer({ clientId: "test", groupId: "g", bootstrapBrokers: ["127.0.0.1:1"], retries: 0 });
+    try {
+      assert.throws(() => consumer[kGetConnection](undefined as unknown as Broker, () => undefined), /reading 'host'/);
+    } finally {
+      await consumer.close();
     }
   });
 });

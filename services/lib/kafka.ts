@@ -1,12 +1,12 @@
 import type { ConnectionOptions } from "node:tls";
-import { Producer, ProduceAcks, stringSerializers } from "@platformatic/kafka";
+import { type Broker, type Callback, type Connection, kGetConnection, Producer, ProduceAcks, stringSerializers } from "@platformatic/kafka";
 
 /**
  * The durable-event producer: acks from all in-sync replicas (with min.insync.replicas 2 on the topic) and
  * idempotence, so a retried send is written once and an acknowledged event survives a broker loss.
  */
 export function createProducer(clientId: string, brokers: string[], tls?: ConnectionOptions): Producer<string, string, string, string> {
-  return keepConnectionErrorsHandled(new Producer({
+  return guardMissingBroker(keepConnectionErrorsHandled(new Producer({
     ...(tls ? { tls } : {}),
     clientId,
     bootstrapBrokers: brokers,
@@ -16,7 +16,29 @@ export function createProducer(clientId: string, brokers: string[], tls?: Connec
     retries: 20,
     retryDelay: 250,
     timeout: 10_000,
-  }));
+  })));
+}
+
+/**
+ * Makes a broker the client's metadata no longer lists an error instead of a crash. @platformatic/kafka 1.35 looks
+ * brokers up by node id (a partition's leader, a consumer group's coordinator) and hands the result to its
+ * connection pool unchecked; when that broker has left the metadata (a controlled shutdown deregisters it at once)
+ * the pool reads `host` of undefined inside a callback and the process dies. The consumer is hit hardest: it looks
+ * its group coordinator up once and keeps the node id for life (2.x forgets it on NOT_COORDINATOR and network
+ * errors, but needs Node 22), so every later heartbeat and commit asks for the departed broker. Here the lookup fails
+ * the operation (the library retries it) and `onMissing` is told, so an owner can replace the client.
+ */
+export function guardMissingBroker<C extends { [kGetConnection](broker: Broker, callback: Callback<Connection>): void }>(client: C, onMissing?: () => void): C {
+  const get = client[kGetConnection].bind(client);
+  client[kGetConnection] = (broker: Broker | undefined, callback: Callback<Connection>): void => {
+    if (broker !== undefined) {
+      get(broker, callback);
+      return;
+    }
+    onMissing?.();
+    callback(new Error("the broker this request needs is no longer in the cluster metadata"));
+  };
+  return client;
 }
 
 interface ConnectionEvents {

@@ -12,6 +12,7 @@ import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { Admin, FindCoordinatorKeyTypes } from "@platformatic/kafka";
 import { execa, execaSync } from "execa";
 import { MESSAGES } from "../../cli/src/errors.ts";
 import { REPO_ROOT } from "../../cli/src/lib/paths.ts";
@@ -137,6 +138,30 @@ describe("imctl drill on the local target", { timeout: 900_000 }, () => {
 
   it("kafka-broker (graceful stop)", async () => {
     assertHeld(await drill("kafka-broker", "--mode", "graceful", "--duration", "30s"), "kafka-broker", 15);
+  });
+
+  it("kafka-broker (graceful stop of the fan-out group's coordinator): the message instances replace their consumers and live on", async () => {
+    const host = p.spec.local.bindAddress;
+    const admin = new Admin({ clientId: "drill-test", bootstrapBrokers: Array.from({ length: p.spec.data.kafka.brokers }, (_, i) => `${host}:${p.spec.local.ports.kafka + i}`) });
+    const coordinator = await admin.findCoordinator({ keyType: FindCoordinatorKeyTypes.GROUP, keys: ["im-fanout"] }).finally(() => admin.close());
+    const broker = `kafka-${coordinator[0]?.nodeId}`;
+    const restarts = async (): Promise<number> => {
+      let total = 0;
+      for (let i = 0; i < p.spec.services.message.replicas; i++) {
+        const text = await (await fetch(`http://${host}:${p.spec.local.ports.message + i}/metrics`)).text();
+        for (const m of text.matchAll(/^im_message_fanout_consumer_restarts_total\{[^}]*\} (\S+)$/gm)) total += Number(m[1]);
+      }
+      return total;
+    };
+    const before = await restarts();
+    const r = await drill("kafka-broker", "--mode", "graceful", "--instance", broker, "--duration", "30s");
+    assertHeld(r, "kafka-broker", 15);
+    assert.equal(r.report.component, broker);
+    // Every component, each message instance among them, is running after the restore.
+    const status = await p.run("local", "status");
+    assert.equal(status.exitCode, 0, status.stdout);
+    // The coordinator's loss was met by replacing consumers, not by luck: 1.35 never looks a coordinator up again.
+    assert.ok((await restarts()) > before, "no message instance replaced its fan-out consumer");
   });
 
   it("gateway-instance: every probe client back within 10 s", async () => {

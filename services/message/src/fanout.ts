@@ -5,12 +5,12 @@
  * (an inbox row per user and message at most) and only repeats a harmless notification.
  */
 import type { ConnectionOptions } from "node:tls";
-import { Consumer, stringDeserializers, type Message } from "@platformatic/kafka";
+import { Base, Consumer, type MessagesStream, stringDeserializers, type Message } from "@platformatic/kafka";
 import type { Cluster } from "ioredis";
 import type mysql from "mysql2/promise";
 import { request } from "undici";
 import { inTransaction } from "../../lib/db.ts";
-import { keepConnectionErrorsHandled } from "../../lib/kafka.ts";
+import { guardMissingBroker, keepConnectionErrorsHandled } from "../../lib/kafka.ts";
 import { Pacer } from "../../lib/pacer.ts";
 import type { Logger } from "../../lib/log.ts";
 import { lookup } from "../../lib/presence.ts";
@@ -212,61 +212,180 @@ export interface Fanout {
   close(): Promise<void>;
 }
 
-/** Consumes the stored-message topic until closed, in batches, retrying a failed batch until it succeeds. */
+/** Why a fan-out consumer is replaced (the label of im_message_fanout_consumer_restarts_total). */
+type ReplaceReason = "coordinator-left" | "heartbeat-failed" | "commit-failed" | "stream-failed" | "stream-closed";
+
+/** How long start-up waits for the fan-out's consumer to join its group while Kafka settles. */
+const START_TIMEOUT_MS = 30_000;
+/** How long a replaced consumer may take to leave its group before its connections are closed under it. */
+const RETIRE_TIMEOUT_MS = 3000;
+
+type FanoutMessage = Message<string, string, string, string>;
+
+/** One consumer of the fan-out's life: a replacement is the next generation. */
+interface Generation {
+  n: number;
+  consumer: Consumer<string, string, string, string>;
+  stream: MessagesStream<string, string, string, string>;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function bounded<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([p, new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms)))]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Consumes the stored-message topic until closed, in batches, retrying a failed batch until it succeeds.
+ *
+ * The consumer is replaced by a fresh one when it can no longer take part in its group: its coordinator broker left
+ * the metadata, heartbeats or offset commits failed after the client's retries, or its stream failed or ended.
+ * @platformatic/kafka 1.35 never looks a group coordinator up again once found, so a consumer whose coordinator
+ * moved (the broker stopped, or came back no longer coordinating) would otherwise stay out of its group for good:
+ * a fresh consumer finds the current coordinator and rejoins. Events buffered from the old one are still fanned
+ * out; their offsets are not committed, the new consumer starts from the last commit (replays are harmless).
+ */
 export async function startFanout(d: FanoutDeps): Promise<Fanout> {
-  const consumer = keepConnectionErrorsHandled(new Consumer({
-    ...(d.tls ? { tls: d.tls } : {}),
-    clientId: d.clientId,
-    groupId: "im-fanout",
-    bootstrapBrokers: d.brokers,
-    deserializers: stringDeserializers,
-    maxWaitTime: 100,
-    minBytes: 1,
-    retries: 20,
-    retryDelay: 500,
-  }));
-  const stream = await consumer.consume({ topics: [d.topic], mode: "committed", fallbackMode: "earliest", autocommit: false, sessionTimeout: 10_000, heartbeatInterval: 1000 });
+  const buffer: Array<{ m: FanoutMessage; gen: number }> = [];
+  let wake: (() => void) | null = null;
+  let closing = false;
+  let generations = 0;
+  let current: Generation | undefined;
+  let replacing = false;
+  let replacement: Promise<void> = Promise.resolve();
   // The library's lag is the latest offset minus the committed one; commits trail processing by up to one
   // interval, so what was processed and not yet committed is taken off: the gauge counts events not fanned out.
   // Keyed "topic:partition", as the library keys offsetsCommitted.
   const processedNext = new Map<string, bigint>();
-  consumer.on("consumer:lag", (lag) => {
-    let total = 0n;
-    for (const [topic, parts] of lag) {
-      parts.forEach((l, i) => {
-        if (l <= 0n) return;
-        const committed = stream.offsetsCommitted.get(`${topic}:${i}`);
-        const processed = processedNext.get(`${topic}:${i}`);
-        const ahead = committed !== undefined && processed !== undefined && processed > committed ? processed - committed : 0n;
-        if (l > ahead) total += l - ahead;
-      });
-    }
-    d.metrics.consumerLag.set(Number(total));
-  });
-  consumer.startLagMonitoring({ topics: [d.topic] }, 5000);
-  const buffer: Array<Message<string, string, string, string>> = [];
-  let wake: (() => void) | null = null;
-  let closing = false;
-  stream.on("data", (m: Message<string, string, string, string>) => {
-    buffer.push(m);
-    if (buffer.length >= MAX_BATCH * 4) stream.pause();
-    wake?.();
-  });
-  stream.on("error", (err: Error) => d.log.error({ err: err.message }, "consumer stream error"));
-
   // Offsets are committed once per COMMIT_INTERVAL_MS, not after every batch: each commit is a replicated write
   // to __consumer_offsets (and wakes the followers' fetches), which under load cost the brokers more CPU than the
   // events themselves. Replaying up to one interval's events after a crash is harmless (see the top of the file).
-  const toCommit = new Map<string, Message<string, string, string, string>>();
-  let pendingCommits: Promise<unknown> = Promise.resolve();
-  const commitNow = (): void => {
-    if (toCommit.size === 0) return;
-    const last = [...toCommit.values()];
-    toCommit.clear();
-    // In order, one round after another, so a partition's committed offset only moves forward.
-    pendingCommits = pendingCommits.then(() =>
-      Promise.all(last.map((m) => Promise.resolve(m.commit()).catch((err: Error) => d.log.warn({ err: err.message, partition: m.partition }, "commit failed")))),
+  const toCommit = new Map<string, FanoutMessage>();
+
+  const open = async (): Promise<Generation> => {
+    const n = ++generations;
+    const lost = (reason: ReplaceReason, detail: string): void => replace(n, reason, detail);
+    const consumer = guardMissingBroker(
+      keepConnectionErrorsHandled(
+        new Consumer({
+          ...(d.tls ? { tls: d.tls } : {}),
+          clientId: d.clientId,
+          groupId: "im-fanout",
+          bootstrapBrokers: d.brokers,
+          deserializers: stringDeserializers,
+          maxWaitTime: 100,
+          minBytes: 1,
+          retries: 20,
+          retryDelay: 500,
+        }),
+      ),
+      () => lost("coordinator-left", "a broker it needs (its group coordinator) left the cluster metadata"),
     );
+    let stream: MessagesStream<string, string, string, string>;
+    try {
+      stream = await consumer.consume({ topics: [d.topic], mode: "committed", fallbackMode: "earliest", autocommit: false, sessionTimeout: 10_000, heartbeatInterval: 1000 });
+    } catch (err) {
+      await retire({ n, consumer, stream: null });
+      throw err;
+    }
+    consumer.on("consumer:lag", (lag) => {
+      let total = 0n;
+      for (const [topic, parts] of lag) {
+        parts.forEach((l, i) => {
+          if (l <= 0n) return;
+          const committed = stream.offsetsCommitted.get(`${topic}:${i}`);
+          const processed = processedNext.get(`${topic}:${i}`);
+          const ahead = committed !== undefined && processed !== undefined && processed > committed ? processed - committed : 0n;
+          if (l > ahead) total += l - ahead;
+        });
+      }
+      d.metrics.consumerLag.set(Number(total));
+    });
+    consumer.startLagMonitoring({ topics: [d.topic] }, 5000);
+    consumer.on("consumer:heartbeat:error", (p) => lost("heartbeat-failed", (p as { error?: Error }).error?.message ?? "heartbeat failed"));
+    stream.on("data", (m: FanoutMessage) => {
+      buffer.push({ m, gen: n });
+      if (buffer.length >= MAX_BATCH * 4) stream.pause();
+      wake?.();
+    });
+    stream.on("error", (err: Error) => lost("stream-failed", err.message));
+    stream.on("close", () => lost("stream-closed", "its message stream ended"));
+    return { n, consumer, stream };
+  };
+
+  /** Stops a consumer: leaves its group when it can, else closes its connections under it. */
+  const retire = async (g: { n: number; consumer: Generation["consumer"]; stream: Generation["stream"] | null }): Promise<void> => {
+    g.consumer.stopLagMonitoring();
+    try {
+      if (g.stream) await bounded(Promise.resolve(g.stream.close()), RETIRE_TIMEOUT_MS);
+      await bounded(Promise.resolve(g.consumer.close(true)), RETIRE_TIMEOUT_MS);
+    } catch (err) {
+      // Leaving the group goes through the coordinator this consumer may have lost: drop its connections instead.
+      d.log.debug({ generation: g.n, err: (err as Error).message }, "fan-out consumer did not leave its group; closing its connections");
+      await Base.prototype.close.call(g.consumer).catch(() => undefined);
+    }
+  };
+
+  const replace = (n: number, reason: ReplaceReason, detail: string): void => {
+    if (closing || replacing || current === undefined || n !== current.n) return;
+    replacing = true;
+    d.log.warn({ reason, detail, generation: n }, "fan-out Kafka consumer lost its group; replacing it");
+    d.metrics.consumerRestarts.inc({ reason });
+    const old = current;
+    // What the old consumer processed and did not commit is replayed by the next one.
+    toCommit.clear();
+    processedNext.clear();
+    void retire(old);
+    replacement = openRetrying(Infinity)
+      .then((g) => {
+        if (g) d.log.info({ generation: g.n }, "fan-out Kafka consumer replaced");
+      })
+      .finally(() => (replacing = false));
+  };
+
+  /** Opens the next consumer, retrying while Kafka settles, until `deadline` (epoch ms); undefined once closing. */
+  const openRetrying = async (deadline: number): Promise<Generation | undefined> => {
+    for (let attempt = 1; !closing; attempt++) {
+      try {
+        current = await open();
+        return current;
+      } catch (err) {
+        if (Date.now() > deadline) throw err;
+        d.log.warn({ err: (err as Error).message, attempt }, "fan-out consumer could not join its group yet; retrying");
+        await sleep(Math.min(500 * attempt, 5000));
+      }
+    }
+    return undefined;
+  };
+
+  // A broker restarting as this instance starts (a drill's restore, a rolling restart) is waited out.
+  await openRetrying(Date.now() + START_TIMEOUT_MS);
+
+  // One commit round in flight per consumer: offsets that come meanwhile wait for the next tick (the newest per
+  // partition wins), so a slow or failing round never queues more behind it. A replaced consumer's round is not
+  // waited for: it fails on its closed client, and the new consumer commits its own offsets.
+  let inFlight: { gen: number; round: Promise<unknown> } | null = null;
+  const commitNow = (): Promise<unknown> => {
+    if (toCommit.size === 0 || current === undefined) return inFlight?.round ?? Promise.resolve();
+    if (inFlight !== null && inFlight.gen === current.n) return inFlight.round;
+    const last = [...toCommit.values()];
+    const n = current.n;
+    toCommit.clear();
+    const round = Promise.all(
+      last.map((m) =>
+        Promise.resolve(m.commit()).catch((err: Error) => {
+          d.log.warn({ err: err.message, partition: m.partition }, "commit failed");
+          replace(n, "commit-failed", err.message);
+        }),
+      ),
+    ).finally(() => {
+      if (inFlight?.round === round) inFlight = null;
+    });
+    inFlight = { gen: n, round };
+    return round;
   };
   const committer = setInterval(commitNow, COMMIT_INTERVAL_MS);
   // Each batch is a presence lookup and a notify request per gateway: batches start at most once per interval,
@@ -283,27 +402,29 @@ export async function startFanout(d: FanoutDeps): Promise<Fanout> {
         continue;
       }
       const wait = pacer.wait();
-      if (wait > 0) await new Promise((r) => setTimeout(r, Math.ceil(wait)));
+      if (wait > 0) await sleep(Math.ceil(wait));
       pacer.started();
       const batch = buffer.splice(0, MAX_BATCH);
       for (let attempt = 1; !closing; attempt++) {
         try {
           const t0 = performance.now();
-          await processBatch(d, batch);
+          await processBatch(d, batch.map((b) => b.m));
           d.metrics.batchSeconds.observe((performance.now() - t0) / 1000);
           break;
         } catch (err) {
           d.log.warn({ err: (err as Error).message, attempt }, "fan-out batch failed; retrying");
-          await new Promise((r) => setTimeout(r, Math.min(200 * attempt, 2000)));
+          await sleep(Math.min(200 * attempt, 2000));
         }
       }
-      // The last processed offset of each partition is committed on the next tick of the commit timer.
-      for (const m of batch) {
+      // The last processed offset of each partition is committed on the next tick of the commit timer, by the
+      // consumer that fetched it (a replaced one's events are replayed instead).
+      for (const { m, gen } of batch) {
+        if (gen !== current?.n) continue;
         const key = `${m.topic}:${m.partition}`;
         toCommit.set(key, m);
         processedNext.set(key, m.offset + 1n);
       }
-      if (stream.isPaused() && buffer.length < MAX_BATCH) stream.resume();
+      if (current?.stream.isPaused() && buffer.length < MAX_BATCH) current.stream.resume();
     }
   })();
 
@@ -313,11 +434,11 @@ export async function startFanout(d: FanoutDeps): Promise<Fanout> {
       wake?.();
       await loop.catch(() => undefined);
       clearInterval(committer);
-      commitNow();
-      await pendingCommits;
-      consumer.stopLagMonitoring();
-      await Promise.resolve(stream.close()).catch(() => undefined);
-      await Promise.resolve(consumer.close(true)).catch(() => undefined);
+      // The round in flight, then what came after it.
+      await commitNow();
+      await commitNow();
+      await replacement;
+      if (current) await retire(current);
     },
   };
 }

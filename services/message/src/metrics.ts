@@ -13,6 +13,8 @@ export interface MessageMetrics {
   deliveryLag: Histogram;
   batchSeconds: Histogram;
   consumerLag: Gauge;
+  /** Fan-out Kafka consumers replaced after losing their group coordinator or stream, by reason. */
+  consumerRestarts: Counter<"reason">;
 }
 
 export function messageMetrics(m: ServiceMetrics): MessageMetrics {
@@ -26,5 +28,6 @@ export function messageMetrics(m: ServiceMetrics): MessageMetrics {
     deliveryLag: new Histogram({ name: "im_message_fanout_lag_seconds", help: "From the event's append to Kafka to its fan-out", buckets: LATENCY_BUCKETS, registers }),
     batchSeconds: new Histogram({ name: "im_message_fanout_batch_duration_seconds", help: "Fan-out batch processing time", buckets: LATENCY_BUCKETS, registers }),
     consumerLag: new Gauge({ name: "im_message_consumer_lag", help: "Stored-message events not yet fanned out (Kafka consumer lag)", registers }),
+    consumerRestarts: new Counter({ name: "im_message_fanout_consumer_restarts_total", help: "Fan-out Kafka consumers replaced, by reason", labelNames: ["reason"], registers }),
   };
 }

@@ -159,6 +159,7 @@ export async function run(faultName: string, opts: RunOptions): Promise<DrillRep
     let load: Promise<{ scenario: string; exitCode: number; passed: boolean }> | null = null;
     let injectedAt = 0;
     let observedUntil = 0;
+    let restoreFailure: string | null = null;
     try {
       probe = await MessageProbe.create({ edge: target.edge(), clients: DRILL_DEFAULTS.probeClients, intervalMs: DRILL_DEFAULTS.probeIntervalMs, timeoutMs: DRILL_DEFAULTS.probeTimeoutMs, t0 });
       probe.start();
@@ -210,7 +211,15 @@ export async function run(faultName: string, opts: RunOptions): Promise<DrillRep
       if (handle !== undefined || store.record.phase === "Injecting") {
         store.transition("Restoring", abortReason ?? "observation window over");
         log(`restoring${abortReason ? ` (${abortReason})` : ""}: undoing the fault, restarting what died, waiting for replicas to sync`);
-        await handle?.restore();
+        try {
+          await handle?.restore();
+        } catch (err) {
+          // The drill ends here, and says why: a probe left running would keep this process alive for good.
+          probe?.close();
+          const why = `the restore failed: ${err instanceof Error ? err.message : String(err)}`;
+          store.transition("Failed", why);
+          restoreFailure = `${why}; the platform may be degraded: \`imctl local status\` shows what is down and \`imctl local up\` restarts it`;
+        }
         store.record.partition = false;
         store.save();
       }
@@ -221,6 +230,7 @@ export async function run(faultName: string, opts: RunOptions): Promise<DrillRep
         store.transition("Aborted", abortReason ?? "stopped before the fault took effect");
       }
     }
+    if (restoreFailure !== null) throw new Error(restoreFailure);
     if (probe === undefined) throw new Error("unreachable: the probe exists once the fault was injected");
 
     store.transition("Verifying", "every acknowledged message delivered once, in seq order; the platform healthy again");

@@ -59,6 +59,10 @@ function brokerProperties(ctx: LocalContext, i: number, dataDir: string): string
     `default.replication.factor=${k.replicationFactor}`,
     `min.insync.replicas=${k.minInsyncReplicas}`,
     `offsets.topic.replication.factor=${k.replicationFactor}`,
+    // One consumer group (the fan-out) on one machine: 3 partitions, not 50 (every partition is in each follower's
+    // fetch session and is looked at on every fetch). The group's coordinator then often sits on a broker the drills
+    // stop; the fan-out replaces its consumer when the coordinator goes (services/message/src/fanout.ts).
+    "offsets.topic.num.partitions=3",
     `transaction.state.log.replication.factor=${k.replicationFactor}`,
     `transaction.state.log.min.isr=${k.minInsyncReplicas}`,
     // Topics are created by imctl with explicit settings; a typo in a client must not create one.
