@@ -1,3 +1,5 @@
+import { setTimeout as sleep } from "node:timers/promises";
+
 /**
  * Paces a flush by time. A flush asked for runs on the next turn of the event loop, but never sooner than
  * `intervalMs` after the previous one started: a lone item waits for nothing, and under load everything that
@@ -11,7 +13,7 @@ export class Pacer {
 
   constructor(
     private readonly intervalMs: number,
-    private readonly flush: () => void,
+    private readonly flush: () => void = () => undefined,
   ) {}
 
   /** Asks for one flush; asking again before it runs changes nothing. */
@@ -31,6 +33,12 @@ export class Pacer {
   /** Records a flush started by the caller itself (a loop that awaits wait() instead of calling request()). */
   started(): void {
     this.last = performance.now();
+  }
+
+  /** For a loop that paces itself: resolves once the next flush may start, and records it as started. */
+  async next(): Promise<void> {
+    for (let wait = this.wait(); wait > 0; wait = this.wait()) await sleep(Math.ceil(wait));
+    this.started();
   }
 
   private fire(): void {

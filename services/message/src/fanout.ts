@@ -4,6 +4,7 @@
  * At-least-once: offsets are committed after a batch is fully processed; replaying an event writes nothing twice
  * (an inbox row per user and message at most) and only repeats a harmless notification.
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import type { ConnectionOptions } from "node:tls";
 import { Base, Consumer, type MessagesStream, stringDeserializers, type Message } from "@platformatic/kafka";
 import type { Cluster } from "ioredis";
@@ -229,10 +230,6 @@ interface Generation {
   stream: MessagesStream<string, string, string, string>;
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
 function bounded<T>(p: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   return Promise.race([p, new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms)))]).finally(() => clearTimeout(timer));
@@ -390,7 +387,7 @@ export async function startFanout(d: FanoutDeps): Promise<Fanout> {
   const committer = setInterval(commitNow, COMMIT_INTERVAL_MS);
   // Each batch is a presence lookup and a notify request per gateway: batches start at most once per interval,
   // so under load the events of several fetches (from every broker) go out together.
-  const pacer = new Pacer(d.intervalMs ?? FANOUT_INTERVAL_MS, () => undefined);
+  const pacer = new Pacer(d.intervalMs ?? FANOUT_INTERVAL_MS);
   const loop = (async () => {
     while (!closing) {
       if (buffer.length === 0) {
@@ -401,9 +398,7 @@ export async function startFanout(d: FanoutDeps): Promise<Fanout> {
         wake = null;
         continue;
       }
-      const wait = pacer.wait();
-      if (wait > 0) await sleep(Math.ceil(wait));
-      pacer.started();
+      await pacer.next();
       const batch = buffer.splice(0, MAX_BATCH);
       for (let attempt = 1; !closing; attempt++) {
         try {
