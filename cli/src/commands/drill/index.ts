@@ -18,6 +18,7 @@ import { table } from "../../lib/table.ts";
 import { sleep } from "../../lib/wait.ts";
 import { SCENARIOS } from "../../../../infra/loadtest/scenarios.ts";
 import { LocalTarget } from "../../targets/local/target.ts";
+import { allowWrites } from "../../targets/local/backup.ts";
 import { healPartition } from "../../targets/local/faults.ts";
 import type { FaultHandle, TableCheck } from "../../targets/faults.ts";
 import type { Target } from "../../targets/target.ts";
@@ -120,6 +121,8 @@ async function restoreInterrupted(target: Target, stack: string, say: (l: string
   }
   const r = await import("../../targets/local/platform.ts");
   await r.up({ stackFile: stack, progress: say });
+  // A restore drill keeps the services' writes refused while it destroys and restores the database.
+  if (found.some((d) => d.record.kind === "restore")) await allowWrites(stack);
   return found.map((d) => d.record.id);
 }
 

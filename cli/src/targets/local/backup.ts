@@ -4,9 +4,14 @@
  * CHECKSUM TABLE against the figures taken when the backup was made. The RTO is measured from the destruction to
  * the verified restore with every component healthy again.
  *
- * Writes are held off (FLUSH TABLES WITH READ LOCK) only while the backup and its checksums are taken, so the
+ * Writes are held off (FLUSH TABLES WITH READ LOCK) while the backup and its checksums are taken, so the
  * checksums describe exactly what the backup holds; what the services write between the backup and the destruction
- * is lost by design, as in any restore from a backup (its RPO is the age of the backup).
+ * is lost by design, as in any restore from a backup (its RPO is the age of the backup). From the destruction until
+ * the restored tables are verified the server is read-only for the services (`read_only`; root restores and
+ * verifies): a service's write then would land in a database that is gone or half restored, and one that arrives
+ * late (a statement held up in the network, retransmitted after a partition heals) would make the verification
+ * compare the backup with data the backup never held. A drill command interrupted in that window leaves the server
+ * read-only; the next drill command makes it writable again (allowWrites).
  */
 import { mkdirSync, statSync } from "node:fs";
 import { join } from "node:path";
@@ -63,25 +68,24 @@ export async function databaseRestoreDrill(stack: string, progress: Progress): P
   // 2. Destroy. 3. Restore (the dump recreates the database). The clock of the RTO runs from here.
   const t1 = Date.now();
   const conn = await rootConnection(ctx);
+  let after: Map<string, TableFigures>;
+  let restoreSeconds: number;
   try {
+    await conn.query("SET GLOBAL read_only = ON");
+    progress("services' writes refused until the restore is verified (read_only)");
     await conn.query(`DROP DATABASE \`${db}\``);
     progress(`destroyed: DROP DATABASE ${db}`);
+    const t2 = Date.now();
+    await execa(ctx.tool("mariadb"), [...auth], { env, inputFile: backupFile });
+    restoreSeconds = (Date.now() - t2) / 1000;
+    progress(`restored from the backup in ${restoreSeconds.toFixed(1)} s; verifying row counts and checksums`);
+    // 4. Verify against the backup's figures.
+    after = await figures(conn, db);
   } finally {
+    await conn.query("SET GLOBAL read_only = OFF").catch(() => undefined);
     await conn.end();
   }
-  const t2 = Date.now();
-  await execa(ctx.tool("mariadb"), [...auth], { env, inputFile: backupFile });
-  const restoreSeconds = (Date.now() - t2) / 1000;
-  progress(`restored from the backup in ${restoreSeconds.toFixed(1)} s; verifying row counts and checksums`);
-
-  // 4. Verify against the backup's figures.
-  const check = await rootConnection(ctx);
-  let after: Map<string, TableFigures>;
-  try {
-    after = await figures(check, db);
-  } finally {
-    await check.end();
-  }
+  progress("services' writes allowed again");
   const tables: TableCheck[] = [...new Set([...before.keys(), ...after.keys()])].sort().map((t) => {
     const b = before.get(t);
     const a = after.get(t);
@@ -99,4 +103,14 @@ export async function databaseRestoreDrill(stack: string, progress: Progress): P
   await up({ stackFile: stack, progress });
   const rtoSeconds = (Date.now() - t1) / 1000;
   return { database: db, backupFile, backupBytes, backupSeconds, rtoSeconds, restoreSeconds, tables };
+}
+
+/** Makes the server writable for the services again after a restore drill that was interrupted while it was not. */
+export async function allowWrites(stack: string): Promise<void> {
+  const conn = await rootConnection(localContext(stack));
+  try {
+    await conn.query("SET GLOBAL read_only = OFF");
+  } finally {
+    await conn.end();
+  }
 }
