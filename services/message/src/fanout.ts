@@ -218,8 +218,8 @@ type ReplaceReason = "coordinator-left" | "heartbeat-failed" | "commit-failed" |
 
 /** How long start-up waits for the fan-out's consumer to join its group while Kafka settles. */
 const START_TIMEOUT_MS = 30_000;
-/** How long a replaced consumer may take to leave its group before its connections are closed under it. */
-const RETIRE_TIMEOUT_MS = 3000;
+/** How long a replaced consumer's stream and group membership may each take to close before its connections are closed under it. */
+const RETIRE_TIMEOUT_MS = 2000;
 
 type FanoutMessage = Message<string, string, string, string>;
 
@@ -335,8 +335,11 @@ export async function startFanout(d: FanoutDeps): Promise<Fanout> {
     // What the old consumer processed and did not commit is replayed by the next one.
     toCommit.clear();
     processedNext.clear();
-    void retire(old);
-    replacement = openRetrying(Infinity)
+    // The old consumer leaves first when its coordinator still answers: the group then rebalances at once instead
+    // of waiting a session timeout for a member that will never heartbeat again.
+    replacement = retire(old)
+      .catch((err: unknown) => d.log.debug({ err: String(err) }, "retiring the fan-out consumer failed"))
+      .then(() => openRetrying(Infinity))
       .then((g) => {
         if (g) d.log.info({ generation: g.n }, "fan-out Kafka consumer replaced");
       })
