@@ -41,8 +41,10 @@ export function guardMissingBroker<C extends { [kGetConnection](broker: Broker, 
   return client;
 }
 
+type ConnectionPayload = { connection?: { on(event: "error", fn: () => void): unknown } };
+
 interface ConnectionEvents {
-  on(event: "client:broker:connect" | "client:broker:failed", listener: (payload: { connection?: { on(event: "error", fn: () => void): unknown } }) => void): unknown;
+  on(event: "client:broker:connect" | "client:broker:failed", listener: (payload: ConnectionPayload) => void): unknown;
 }
 
 /**
@@ -52,7 +54,7 @@ interface ConnectionEvents {
  * the process. The requests on it are still failed with the error and retried by the client.
  */
 export function keepConnectionErrorsHandled<C extends ConnectionEvents>(client: C): C {
-  const keep = (payload: { connection?: { on(event: "error", fn: () => void): unknown } }) => void payload.connection?.on("error", () => undefined);
+  const keep = (payload: ConnectionPayload) => void payload.connection?.on("error", () => undefined);
   client.on("client:broker:connect", keep);
   client.on("client:broker:failed", keep);
   return client;

@@ -16,11 +16,11 @@ import { messageMetrics } from "./metrics.ts";
 import { SEND_BATCH_INTERVAL_MS } from "./send-batch.ts";
 
 const schema = baseConfig.extend(dbConfig.shape).extend(redisConfig.shape).extend(kafkaConfig.shape).extend({
-  /** Fault injection for canary tests: share of sends that fail with 503 (0 in production). */
   /** Least time between two batches of 1:1 sends stored by this instance (send-batch.ts); 0: every turn. */
   SEND_BATCH_INTERVAL_MS: intFrom(0, 1000).default(SEND_BATCH_INTERVAL_MS),
   /** Least time between two fan-out batches (fanout.ts); 0 starts one as soon as events arrive. */
   FANOUT_INTERVAL_MS: intFrom(0, 1000).default(FANOUT_INTERVAL_MS),
+  /** Fault injection for canary tests: share of sends that fail with 503 (0 in production). */
   MESSAGE_FAULT_FAIL_RATE: z.coerce.number().min(0).max(1).default(0),
   /** Fault injection for canary tests: latency added to every send in ms (0 in production). */
   MESSAGE_FAULT_LATENCY_MS: z.coerce.number().int().min(0).max(60000).default(0),
