@@ -64,6 +64,11 @@ export interface OutgoingEvent {
   topic: string;
   key: string;
   value: string;
+  /**
+   * The event needs no particular partition (its consumers do not rely on the key's order): it goes to the
+   * partition the current request fills, so a request goes to one broker instead of one per partition leader.
+   */
+  anyPartition?: boolean;
 }
 
 /**
@@ -75,6 +80,8 @@ export interface OutgoingEvent {
 export class EventPublisher {
   private queue: Array<{ ev: OutgoingEvent; resolve: () => void; reject: (e: Error) => void }> = [];
   private inFlight = false;
+  /** The partition (modulo the topic's count) that this request's anyPartition events fill; the next request takes the next. */
+  private sticky = Math.floor(Math.random() * 1024);
 
   constructor(
     private readonly producer: Producer<string, string, string, string>,
@@ -85,16 +92,21 @@ export class EventPublisher {
   publish(ev: OutgoingEvent): Promise<void> {
     return new Promise((resolve, reject) => {
       this.queue.push({ ev, resolve, reject });
-      if (!this.inFlight) void this.flush();
+      // The first request leaves after the current turn of the event loop's synchronous work, so the events a
+      // caller publishes together (a stored batch's) travel in one request, not as one event and then the rest.
+      if (!this.inFlight) {
+        this.inFlight = true;
+        queueMicrotask(() => void this.flush());
+      }
     });
   }
 
   private async flush(): Promise<void> {
-    this.inFlight = true;
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, this.maxBatch);
       try {
-        await this.producer.send({ messages: batch.map((b) => b.ev) });
+        const partition = this.sticky++;
+        await this.producer.send({ messages: batch.map(({ ev: { anyPartition, ...m } }) => (anyPartition ? { ...m, partition } : m)) });
         for (const b of batch) b.resolve();
       } catch (err) {
         for (const b of batch) b.reject(err instanceof Error ? err : new Error(String(err)));

@@ -117,7 +117,8 @@ export class SendBatcher {
       const dbSeconds = (performance.now() - t0) / 1000;
       for (let i = 0; i < accepted.length; i++) this.d.timings?.dbSeconds.observe(dbSeconds);
       const t1 = performance.now();
-      await Promise.all(events.map((ev) => this.d.publisher.publish({ topic: this.d.topic, key: `u:${ev.receiver}`, value: JSON.stringify(ev) })));
+      // One request for the whole batch, to one partition (see publish in store.ts for why 1:1 events may).
+      await Promise.all(events.map((ev) => this.d.publisher.publish({ topic: this.d.topic, key: `u:${ev.receiver}`, value: JSON.stringify(ev), anyPartition: true })));
       const kafkaSeconds = (performance.now() - t1) / 1000;
       accepted.forEach((p, i) => {
         this.d.timings?.kafkaSeconds.observe(kafkaSeconds);

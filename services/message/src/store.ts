@@ -32,10 +32,14 @@ export async function nextUserSeq(c: mysql.PoolConnection, userId: string): Prom
 }
 
 async function publish(d: StoreDeps, ev: StoredEvent): Promise<void> {
-  // Keyed by conversation: one group's events stay in one partition, so its fan-out runs in order.
+  // A group's events are keyed by the group: they stay in one partition, so its fan-out runs in order. A 1:1 event
+  // may go to any partition: its notification carries the receiver's seq, and a client that sees a seq beyond the
+  // next one pulls the gap (a later event overtaking an earlier one costs a pull, never a message). Letting them
+  // fill one partition per produce request sends each request to one broker instead of to every leader, which
+  // under load is most of the brokers' work (replica and consumer fetches follow the produce requests).
   const key = ev.kind === "group" ? `g:${ev.group}` : `u:${ev.receiver}`;
   const t0 = performance.now();
-  await d.publisher.publish({ topic: d.topic, key, value: JSON.stringify(ev) });
+  await d.publisher.publish({ topic: d.topic, key, value: JSON.stringify(ev), anyPartition: ev.kind === "user" });
   d.timings?.kafkaSeconds.observe((performance.now() - t0) / 1000);
 }
 
