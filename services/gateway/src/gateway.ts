@@ -43,7 +43,24 @@ export const CLOSE = { idle: 4000, slowConsumer: 4008, draining: 1012 } as const
 interface Conn {
   ws: WebSocket;
   userId: string;
+  /** When the client last sent anything (a frame or a pong). */
   lastSeen: number;
+  /** Which of the heartbeat's slices looks at this connection. */
+  slice: number;
+}
+
+/**
+ * The heartbeat looks at 1/HEARTBEAT_SLICES of the connections every heartbeatMs / HEARTBEAT_SLICES, so each is
+ * looked at once per interval and the pings of thousands of connections do not leave in one burst (a stall of
+ * the gateway, the load balancer and the clients at once, every interval).
+ */
+export const HEARTBEAT_SLICES = 20;
+
+/** A user's presence-refresh slice: a hash of the id (FNV-1a), so every slice gets its share. */
+function sliceOf(userId: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < userId.length; i++) h = Math.imul(h ^ userId.charCodeAt(i), 0x01000193);
+  return (h >>> 0) % HEARTBEAT_SLICES;
 }
 
 /** Descriptors this process may hold (the soft RLIMIT_NOFILE), or null when /proc does not say. */
@@ -70,12 +87,16 @@ export class Gateway {
   private handshaking = 0;
   private draining = false;
   private timers: NodeJS.Timeout[] = [];
+  private nextSlice = 0;
+  private heartbeats = 0;
+  private presenceRefreshes = 0;
 
   constructor(private readonly o: GatewayOptions) {
     this.o.metrics.egressCap.set(o.egress.cap);
-    this.timers.push(setInterval(() => this.heartbeat(), o.heartbeatMs));
-    // Re-assert presence well within its TTL: it survives a Redis failover that lost recent writes.
-    this.timers.push(setInterval(() => void this.refreshPresence(), (presence.PRESENCE_TTL_SECONDS * 1000) / 3));
+    this.timers.push(setInterval(() => this.heartbeat(), o.heartbeatMs / HEARTBEAT_SLICES));
+    // Re-assert presence well within its TTL: it survives a Redis failover that lost recent writes. In slices, like
+    // the heartbeat: a transaction per user for every user at once would stall this instance and Redis each time.
+    this.timers.push(setInterval(() => void this.refreshPresence(), (presence.PRESENCE_TTL_SECONDS * 1000) / 3 / HEARTBEAT_SLICES));
     for (const t of this.timers) t.unref();
   }
 
@@ -131,7 +152,7 @@ export class Gateway {
 
   private open(ws: WebSocket, userId: string): void {
     this.count++;
-    const conn: Conn = { ws, userId, lastSeen: Date.now() };
+    const conn: Conn = { ws, userId, lastSeen: Date.now(), slice: this.nextSlice++ % HEARTBEAT_SLICES };
     let set = this.users.get(userId);
     if (!set) this.users.set(userId, (set = new Set()));
     set.add(conn);
@@ -267,15 +288,23 @@ export class Gateway {
     return pushed;
   }
 
+  /**
+   * One slice of the heartbeat: a connection silent past the idle timeout is closed; one silent for about an
+   * interval is pinged (its pong counts as hearing from it). A client that sent something within the interval is
+   * known to be there and is not pinged; the traffic it gets back keeps the load balancer's idle timer running.
+   */
   private heartbeat(): void {
+    const slice = this.heartbeats++ % HEARTBEAT_SLICES;
     const now = Date.now();
+    const quiet = this.o.heartbeatMs - this.o.heartbeatMs / HEARTBEAT_SLICES;
     for (const set of this.users.values()) {
       for (const conn of set) {
+        if (conn.slice !== slice) continue;
         if (now - conn.lastSeen > this.o.idleTimeoutMs) {
           this.o.metrics.idleClosed.inc();
           conn.ws.close(CLOSE.idle, "idle timeout");
           setTimeout(() => conn.ws.terminate(), 1000).unref();
-        } else {
+        } else if (now - conn.lastSeen >= quiet) {
           conn.ws.ping();
         }
       }
@@ -283,8 +312,10 @@ export class Gateway {
     this.o.metrics.egressQueued.set(this.o.egress.queued);
   }
 
+  /** Refreshes the presence of one slice of the users (a user's slice is a hash of its id). */
   private async refreshPresence(): Promise<void> {
-    const counts = new Map([...this.users].map(([u, s]) => [u, s.size]));
+    const slice = this.presenceRefreshes++ % HEARTBEAT_SLICES;
+    const counts = new Map([...this.users].filter(([u]) => sliceOf(u) === slice).map(([u, s]) => [u, s.size]));
     await presence.refresh(this.o.redis, this.o.internalUrl, counts).catch((err: Error) => this.o.log.warn({ err: err.message }, "presence refresh"));
   }
 

@@ -23,6 +23,8 @@ export interface ClientOptions {
   /**
    * Sync this often even without a notification, ms (0: never). A notification is a hint, not the delivery:
    * one lost with a dying gateway is covered by this and by the resync after every reconnect. Default 30,000.
+   * Each wait is drawn from 75-125 % of it, so clients that connected together (after a gateway drained) do
+   * not all sync in the same instant, interval after interval.
    */
   syncIntervalMs?: number;
 }
@@ -78,10 +80,14 @@ export class ImClient extends EventEmitter<{ message: [WireMessage]; open: []; c
     this.closedByUser = false;
     const every = this.o.syncIntervalMs ?? 30_000;
     if (every > 0 && this.syncTimer === null) {
-      this.syncTimer = setInterval(() => {
-        if (this.isOpen) void this.resync();
-      }, every);
-      this.syncTimer.unref();
+      const schedule = () => {
+        this.syncTimer = setTimeout(() => {
+          if (this.isOpen) void this.resync();
+          schedule();
+        }, every * (0.75 + Math.random() * 0.5));
+        this.syncTimer.unref();
+      };
+      schedule();
     }
     return new Promise((resolve, reject) => {
       this.openWaiters.push(resolve);
@@ -325,7 +331,7 @@ export class ImClient extends EventEmitter<{ message: [WireMessage]; open: []; c
 
   close(): void {
     this.closedByUser = true;
-    if (this.syncTimer !== null) clearInterval(this.syncTimer);
+    if (this.syncTimer !== null) clearTimeout(this.syncTimer);
     this.syncTimer = null;
     this.ws?.close(1000, "bye");
   }

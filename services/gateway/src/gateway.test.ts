@@ -1,0 +1,120 @@
+/**
+ * The gateway's heartbeat with real WebSocket connections: pings go only to quiet connections, spread over the
+ * interval rather than in one burst, and a client that answers nothing is closed after the idle timeout.
+ * Presence is recorded in a stand-in for Redis (its own behaviour is tested against the real cluster elsewhere).
+ */
+import assert from "node:assert/strict";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { after, before, describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Cluster } from "ioredis";
+import { WebSocket } from "ws";
+import { createLogger } from "../../lib/log.ts";
+import { createMetrics } from "../../lib/metrics.ts";
+import { issueToken, parseKeyRing } from "../../lib/tokens.ts";
+import { EgressLimiter } from "./egress.ts";
+import { CLOSE, Gateway, HEARTBEAT_SLICES } from "./gateway.ts";
+import { gatewayMetrics } from "./metrics.ts";
+import { MessageUpstream } from "./upstream.ts";
+
+const HEARTBEAT_MS = 600;
+const IDLE_TIMEOUT_MS = 2000;
+
+/** Enough of ioredis's cluster client for presence.ts: every command succeeds. */
+function presenceStandIn(): Cluster {
+  const chain: Record<string, unknown> = {};
+  for (const m of ["hincrby", "hset", "expire"]) chain[m] = () => chain;
+  chain.exec = async () => [];
+  return { multi: () => chain, hincrby: async () => 0, hdel: async () => 0 } as unknown as Cluster;
+}
+
+describe("gateway heartbeat", () => {
+  const ring = parseKeyRing(`k1:${"s".repeat(40)}`, "k1");
+  const cfg = { SERVICE_VERSION: "test", INSTANCE_ID: "gw-test", LOG_LEVEL: "silent" };
+  let server: Server;
+  let gateway: Gateway;
+  let url: string;
+  const sockets: WebSocket[] = [];
+
+  before(async () => {
+    gateway = new Gateway({
+      instanceId: "gw-test",
+      version: "test",
+      internalUrl: "http://127.0.0.1:1",
+      keys: ring,
+      upstream: new MessageUpstream(["http://127.0.0.1:1"], "internal"),
+      redis: presenceStandIn(),
+      log: createLogger("gateway", cfg),
+      metrics: gatewayMetrics(createMetrics("gateway", cfg)),
+      egress: new EgressLimiter(100 * 1024 * 1024),
+      heartbeatMs: HEARTBEAT_MS,
+      idleTimeoutMs: IDLE_TIMEOUT_MS,
+      sendBufferLimit: 1024 * 1024,
+      maxConnections: 1000,
+      drainSeconds: 1,
+    });
+    server = createServer();
+    gateway.attach(server);
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}/ws`;
+  });
+
+  after(async () => {
+    for (const ws of sockets) ws.terminate();
+    await gateway.drain().catch(() => undefined);
+    await new Promise((r) => server.close(r));
+  });
+
+  async function connect(user: string, opts: { autoPong?: boolean } = {}): Promise<WebSocket> {
+    const ws = new WebSocket(`${url}?token=${issueToken(ring, user, 600).token}`, { autoPong: opts.autoPong ?? true });
+    sockets.push(ws);
+    await new Promise<void>((resolve, reject) => {
+      ws.once("message", () => resolve());
+      ws.once("error", reject);
+    });
+    return ws;
+  }
+
+  it("pings quiet connections, in slices over the interval, and keeps them open", async () => {
+    const n = 2 * HEARTBEAT_SLICES;
+    const quiet = await Promise.all(Array.from({ length: n }, (_, i) => connect(`100${i}`)));
+    const pings: number[][] = quiet.map(() => []);
+    quiet.forEach((ws, i) => ws.on("ping", () => pings[i]?.push(Date.now())));
+    // A connection is first pinged once it has been quiet for about an interval, at its slice's next turn (up to
+    // two intervals after connecting), then once per interval.
+    await sleep(4 * HEARTBEAT_MS);
+    for (const [i, times] of pings.entries()) {
+      assert.ok(times.length >= 2, `connection ${i} was pinged ${times.length} times in 4 intervals`);
+      assert.equal(quiet[i]?.readyState, WebSocket.OPEN);
+    }
+    // Spread: the pings of one round are not all in one instant. Grouped by the slice tick they left in, no tick
+    // carries much more than its share (n / HEARTBEAT_SLICES).
+    const first = pings.map((t) => t[0] ?? 0).sort((a, b) => a - b);
+    const spreadMs = (first.at(-1) ?? 0) - (first[0] ?? 0);
+    assert.ok(spreadMs >= HEARTBEAT_MS / 2, `the first pings of ${n} connections came within ${spreadMs} ms of each other`);
+  });
+
+  it("does not ping a connection that keeps talking", async () => {
+    const talker = await connect("2001");
+    let pinged = 0;
+    talker.on("ping", () => pinged++);
+    const chatter = setInterval(() => talker.send(JSON.stringify({ t: "ping" })), HEARTBEAT_MS / 6);
+    try {
+      await sleep(3 * HEARTBEAT_MS);
+    } finally {
+      clearInterval(chatter);
+    }
+    assert.equal(pinged, 0);
+    assert.equal(talker.readyState, WebSocket.OPEN);
+  });
+
+  it("closes a connection that answers nothing after the idle timeout", async () => {
+    const mute = await connect("3001", { autoPong: false });
+    const t0 = Date.now();
+    const code = await new Promise<number>((r) => mute.once("close", (c) => r(c)));
+    const after = Date.now() - t0;
+    assert.equal(code, CLOSE.idle);
+    assert.ok(after >= IDLE_TIMEOUT_MS && after <= IDLE_TIMEOUT_MS + 2 * HEARTBEAT_MS, `closed after ${after} ms`);
+  });
+});
