@@ -153,6 +153,24 @@ async function session(t: Target, run: number, shape = { warmupSeconds: WARMUP_S
       `${tag}: delivery latency over ${lat.length} of ${sum("windowSent")} measured messages: p50 ${p50.toFixed(1)} ms, p95 ${p95.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, max ${(lat.at(-1) ?? NaN).toFixed(1)} ms; ` +
         `send->ack p50 ${percentile(ack, 0.5).toFixed(1)} ms, p99 ${percentile(ack, 0.99).toFixed(1)} ms; client schedule lag max ${lagMax.toFixed(1)} ms`,
     );
+    // Where the tail is: spread over the measured seconds (steady queueing) or in a few of them (a pause, a burst).
+    const bySecond = new Map<number, number[]>();
+    for (const r of replies) {
+      r.latencies.forEach((l, i) => {
+        const second = r.latencySeconds[i] ?? -1;
+        const list = bySecond.get(second) ?? [];
+        list.push(l);
+        bySecond.set(second, list);
+      });
+    }
+    const secondP99 = [...bySecond].map(([s, ls]) => [s, percentile(ls.sort((a, b) => a - b), 0.99)] as const).sort((a, b) => b[1] - a[1]);
+    const perSecond = secondP99.map(([, v]) => v).sort((a, b) => a - b);
+    say(
+      `${tag}: p99 of each measured second: median ${percentile(perSecond, 0.5).toFixed(1)} ms; worst seconds ${secondP99
+        .slice(0, 5)
+        .map(([s, v]) => `#${s} ${v.toFixed(1)} ms`)
+        .join(", ")}`,
+    );
     say(
       `${tag}: sent ${sum("sent")}, acked ${sum("acked")}, failed ${sum("failed")}, unsettled ${sum("unsettled")}, received ${sum("received")}, LOST ${sum("lost")}; ` +
         `duplicates ${sum("duplicates")}, misdelivered ${sum("misdelivered")}, reconnects ${sum("reconnects")}, anomalies ${sum("anomalies")}`,

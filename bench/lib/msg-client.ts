@@ -97,6 +97,8 @@ export interface Outcome {
 export interface LatencyOutcome extends Outcome {
   /** Delivery latency of every received message sent in the measured seconds, ms. */
   latencies: number[];
+  /** For each of `latencies`, the measured second its message was sent in (0 = the first). */
+  latencySeconds: number[];
   /** Send-to-ack time of the measured seconds' messages, ms. */
   ackLatencies: number[];
   /** Sends in the measured seconds. */
@@ -529,15 +531,19 @@ async function latency(c: LatencyCommand): Promise<void> {
   );
   onReceive = null;
   const latencies: number[] = [];
+  const latencySeconds: number[] = [];
   const ackLatencies: number[] = [];
   let windowSent = 0;
   for (const r of ledger.recs.values()) {
     if (!r.inWindow) continue;
     windowSent++;
-    if (r.latencyMs !== null) latencies.push(round2(r.latencyMs));
+    if (r.latencyMs !== null) {
+      latencies.push(round2(r.latencyMs));
+      latencySeconds.push(r.n - c.warmupSeconds);
+    }
     if (r.ackAt !== null) ackLatencies.push(round2(r.ackAt - r.sentAt));
   }
-  report({ t: "latency-done", ...ledger.outcome(endAt, c.graceMs), latencies, ackLatencies, windowSent, maxScheduleLagMs: round2(maxLag) });
+  report({ t: "latency-done", ...ledger.outcome(endAt, c.graceMs), latencies, latencySeconds, ackLatencies, windowSent, maxScheduleLagMs: round2(maxLag) });
 }
 
 async function throughput(c: ThroughputCommand): Promise<void> {
