@@ -92,25 +92,28 @@ export function routes(app: FastifyInstance, d: UserCenterDeps): void {
     const owner = auth(req);
     const { name, members = [] } = parse(newGroup, req.body);
     const groupId = d.ids.next();
-    await inTransaction(d.db, async (c) => {
+    const info = await inTransaction(d.db, async (c) => {
       await c.execute("INSERT INTO im_groups (group_id, name, owner_id) VALUES (?, ?, ?)", [groupId, name, owner]);
       await addToGroup(c, d, groupId, [owner, ...members]);
+      return groupInfo(c, groupId);
     });
-    return reply.status(201).send(await groupInfo(d.db, groupId));
+    return reply.status(201).send(info);
   });
 
   app.post<{ Params: { id: string } }>("/v1/groups/:id/members", async (req) => {
     const actor = auth(req);
     const { userIds } = parse(addMembers, req.body);
     const groupId = req.params.id;
-    await inTransaction(d.db, async (c) => {
+    return inTransaction(d.db, async (c) => {
       const [g] = await c.execute<mysql.RowDataPacket[]>("SELECT group_id FROM im_groups WHERE group_id = ? FOR UPDATE", [groupId]);
       if (g.length === 0) throw new ApiError("unknown_group", `no group ${groupId}`);
       const [m] = await c.execute<mysql.RowDataPacket[]>("SELECT 1 FROM group_members WHERE group_id = ? AND user_id = ?", [groupId, actor]);
       if (m.length === 0) throw new ApiError("not_a_member", "only members may add members");
       await addToGroup(c, d, groupId, userIds);
+      // Read under the group's lock: headSeq is the seq the new members joined at (they get every message after
+      // it). Read after the commit, a send that landed in between made it look as if they joined later.
+      return groupInfo(c, groupId);
     });
-    return groupInfo(d.db, groupId);
   });
 
   app.get<{ Params: { id: string } }>("/v1/groups/:id", async (req) => {
@@ -143,7 +146,7 @@ async function addToGroup(c: mysql.PoolConnection, d: UserCenterDeps, groupId: s
   await c.query("UPDATE im_groups SET member_count = member_count + ?, diffusion = IF(member_count > ?, 'read', diffusion) WHERE group_id = ?", [res.affectedRows, d.writeDiffusionMax, groupId]);
 }
 
-async function groupInfo(db: mysql.Pool, groupId: string) {
+async function groupInfo(db: mysql.Pool | mysql.PoolConnection, groupId: string) {
   const [rows] = await db.execute<mysql.RowDataPacket[]>("SELECT group_id, name, owner_id, member_count, diffusion, head_seq FROM im_groups WHERE group_id = ?", [groupId]);
   const g = rows[0];
   if (!g) throw new ApiError("unknown_group", `no group ${groupId}`);
