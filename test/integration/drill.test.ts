@@ -34,6 +34,9 @@ async function drill(...args: string[]): Promise<{ exitCode: number; report: Dri
   } catch {
     assert.fail(`imctl drill run ${args.join(" ")} printed no report (exit ${r.exitCode}):\n${r.stderr.split("\n").slice(-15).join("\n")}`);
   }
+  // An error ends the command with {error, exitCode} instead of a report: say which, with the run's last lines.
+  const failed = (report as unknown as { error?: string }).error;
+  if (failed !== undefined) assert.fail(`imctl drill run ${args.join(" ")} failed (exit ${r.exitCode}): ${failed}\n${r.stderr.split("\n").slice(-15).join("\n")}`);
   return { exitCode: r.exitCode, report, stderr: r.stderr };
 }
 

@@ -214,10 +214,23 @@ export interface Fanout {
 }
 
 /** Why a fan-out consumer is replaced (the label of im_message_fanout_consumer_restarts_total). */
-type ReplaceReason = "coordinator-left" | "heartbeat-failed" | "commit-failed" | "stream-failed" | "stream-closed";
+type ReplaceReason = "coordinator-left" | "heartbeat-failed" | "rejoin-failed" | "commit-failed" | "stream-failed" | "stream-closed";
 
-/** How long start-up waits for the fan-out's consumer to join its group while Kafka settles. */
-const START_TIMEOUT_MS = 30_000;
+/**
+ * How long start-up waits for the fan-out's consumer to join its group before the instance serves without it (the
+ * join goes on in the background). A group can take longer to form than any fixed start-up budget: a member that
+ * died is only dropped after its session timeout, and a rebalance waits for every live member to rejoin. Sends and
+ * pulls do not need the consumer, so a slow join never fails the start: a process that exited for it would be
+ * restarted into the same rebalance, each attempt adding a member the group must wait out.
+ */
+const START_WAIT_MS = 15_000;
+/**
+ * How long the coordinator waits for members to rejoin in a rebalance. @platformatic/kafka gives every request 30 s
+ * (its connection's fixed request timeout), JoinGroup too: a join that waited longer would be abandoned by the
+ * client while the coordinator still counts the member in, and the next rebalance would wait out that member's
+ * session as well. Kept under it, the coordinator answers first. Members rejoin on their next heartbeat (1 s).
+ */
+const REBALANCE_TIMEOUT_MS = 20_000;
 /** How long a replaced consumer's stream and group membership may each take to close before its connections are closed under it. */
 const RETIRE_TIMEOUT_MS = 2000;
 
@@ -253,6 +266,8 @@ export async function startFanout(d: FanoutDeps): Promise<Fanout> {
   let current: Generation | undefined;
   let replacing = false;
   let replacement: Promise<void> = Promise.resolve();
+  /** The consumer whose join is under way: closing the fan-out closes it instead of waiting for the group. */
+  let joining: Generation["consumer"] | undefined;
   // The library's lag is the latest offset minus the committed one; commits trail processing by up to one
   // interval, so what was processed and not yet committed is taken off: the gauge counts events not fanned out.
   // Keyed "topic:partition", as the library keys offsetsCommitted.
@@ -281,13 +296,20 @@ export async function startFanout(d: FanoutDeps): Promise<Fanout> {
       ),
       () => lost("coordinator-left", "a broker it needs (its group coordinator) left the cluster metadata"),
     );
+    // A rebalance's rejoin that failed (its JoinGroup outlasted the client's request timeout, for one) is emitted as
+    // the consumer's 'error' event: unheard, it would end the process; heard, the consumer is replaced.
+    consumer.on("error", (err: Error) => lost("rejoin-failed", err.message));
     let stream: MessagesStream<string, string, string, string>;
     try {
-      stream = await consumer.consume({ topics: [d.topic], mode: "committed", fallbackMode: "earliest", autocommit: false, sessionTimeout: 10_000, heartbeatInterval: 1000 });
+      joining = consumer;
+      stream = await consumer.consume({ topics: [d.topic], mode: "committed", fallbackMode: "earliest", autocommit: false, sessionTimeout: 10_000, rebalanceTimeout: REBALANCE_TIMEOUT_MS, heartbeatInterval: 1000 });
     } catch (err) {
       await retire({ n, consumer, stream: null });
       throw err;
+    } finally {
+      joining = undefined;
     }
+    d.metrics.consumerJoined.set(1);
     consumer.on("consumer:lag", (lag) => {
       let total = 0n;
       for (const [topic, parts] of lag) {
@@ -331,6 +353,7 @@ export async function startFanout(d: FanoutDeps): Promise<Fanout> {
     replacing = true;
     d.log.warn({ reason, detail, generation: n }, "fan-out Kafka consumer lost its group; replacing it");
     d.metrics.consumerRestarts.inc({ reason });
+    d.metrics.consumerJoined.set(0);
     const old = current;
     // What the old consumer processed and did not commit is replayed by the next one.
     toCommit.clear();
@@ -339,21 +362,21 @@ export async function startFanout(d: FanoutDeps): Promise<Fanout> {
     // of waiting a session timeout for a member that will never heartbeat again.
     replacement = retire(old)
       .catch((err: unknown) => d.log.debug({ err: String(err) }, "retiring the fan-out consumer failed"))
-      .then(() => openRetrying(Infinity))
+      .then(() => openRetrying())
       .then((g) => {
         if (g) d.log.info({ generation: g.n }, "fan-out Kafka consumer replaced");
       })
       .finally(() => (replacing = false));
   };
 
-  /** Opens the next consumer, retrying while Kafka settles, until `deadline` (epoch ms); undefined once closing. */
-  const openRetrying = async (deadline: number): Promise<Generation | undefined> => {
+  /** Opens the next consumer, retrying while Kafka settles, for as long as it takes; undefined once closing. */
+  const openRetrying = async (): Promise<Generation | undefined> => {
     for (let attempt = 1; !closing; attempt++) {
       try {
         current = await open();
         return current;
       } catch (err) {
-        if (Date.now() > deadline) throw err;
+        if (closing) break;
         d.log.warn({ err: (err as Error).message, attempt }, "fan-out consumer could not join its group yet; retrying");
         await sleep(Math.min(500 * attempt, 5000));
       }
@@ -361,8 +384,15 @@ export async function startFanout(d: FanoutDeps): Promise<Fanout> {
     return undefined;
   };
 
-  // A broker restarting as this instance starts (a drill's restore, a rolling restart) is waited out.
-  await openRetrying(Date.now() + START_TIMEOUT_MS);
+  // A broker restarting as this instance starts (a drill's restore, a rolling restart) is waited out, for a while.
+  d.metrics.consumerJoined.set(0);
+  const started = Date.now();
+  replacement = openRetrying().then((g) => {
+    if (g && Date.now() - started > START_WAIT_MS) d.log.info({ generation: g.n, waitedMs: Date.now() - started }, "fan-out Kafka consumer joined its group");
+  });
+  let waited: NodeJS.Timeout | undefined;
+  const joinedInTime = await Promise.race([replacement.then(() => true), new Promise<boolean>((r) => (waited = setTimeout(() => r(false), START_WAIT_MS)))]).finally(() => clearTimeout(waited));
+  if (!joinedInTime) d.log.warn({ waitedMs: START_WAIT_MS }, "fan-out Kafka consumer has not joined its group yet; serving sends and pulls meanwhile, joining in the background");
 
   // One commit round in flight per consumer: offsets that come meanwhile wait for the next tick (the newest per
   // partition wins), so a slow or failing round never queues more behind it. A replaced consumer's round is not
@@ -430,6 +460,8 @@ export async function startFanout(d: FanoutDeps): Promise<Fanout> {
     async close() {
       closing = true;
       wake?.();
+      // A join still waiting for its group is given up: its connections close under it.
+      if (joining !== undefined) await Base.prototype.close.call(joining).catch(() => undefined);
       await loop.catch(() => undefined);
       clearInterval(committer);
       // The round in flight, then what came after it.

@@ -15,6 +15,8 @@ export interface MessageMetrics {
   consumerLag: Gauge;
   /** Fan-out Kafka consumers replaced after losing their group coordinator or stream, by reason. */
   consumerRestarts: Counter<"reason">;
+  /** 1 while this instance's fan-out consumer is a member of its group, 0 while it joins or is being replaced. */
+  consumerJoined: Gauge;
 }
 
 export function messageMetrics(m: ServiceMetrics): MessageMetrics {
@@ -29,5 +31,6 @@ export function messageMetrics(m: ServiceMetrics): MessageMetrics {
     batchSeconds: new Histogram({ name: "im_message_fanout_batch_duration_seconds", help: "Fan-out batch processing time", buckets: LATENCY_BUCKETS, registers }),
     consumerLag: new Gauge({ name: "im_message_consumer_lag", help: "Stored-message events not yet fanned out (Kafka consumer lag)", registers }),
     consumerRestarts: new Counter({ name: "im_message_fanout_consumer_restarts_total", help: "Fan-out Kafka consumers replaced, by reason", labelNames: ["reason"], registers }),
+    consumerJoined: new Gauge({ name: "im_message_fanout_consumer_joined", help: "1 while the fan-out Kafka consumer is a member of its group, 0 while it joins or is replaced", registers }),
   };
 }
