@@ -242,6 +242,16 @@ const SERVICE_ROWS: Record<DashboardService, () => Row[]> = {
         { kind: "timeseries", title: "Fan-out lag p99 (Kafka append to fan-out)", unit: "s", queries: [{ expr: p99("im_message_fanout_lag_seconds", []), legend: "p99" }] },
         { kind: "timeseries", title: "Fan-out batch p99", unit: "s", queries: [{ expr: p99("im_message_fanout_batch_duration_seconds", []), legend: "p99" }] },
         { kind: "timeseries", title: "Consumer lag (backlog)", unit: "short", threshold: 1000, queries: [{ expr: "im_message_consumer_lag", legend: "{{instance}}" }] },
+        {
+          kind: "timeseries",
+          title: "Fan-out consumer in its group (1) and replacements",
+          unit: "short",
+          description: "0 while an instance's consumer joins or is replaced: it stores sends but fans nothing out. MessageFanoutOutOfGroup fires after 2 minutes at 0.",
+          queries: [
+            { expr: "im_message_fanout_consumer_joined", legend: "{{instance}} in group" },
+            { expr: "sum by (instance, reason) (increase(im_message_fanout_consumer_restarts_total[5m]))", legend: "{{instance}} replaced: {{reason}}" },
+          ],
+        },
         { kind: "timeseries", title: "Notifications to gateways by result", unit: "reqps", queries: [{ expr: "sum by (result) (rate(im_message_notifications_total[1m]))", legend: "{{result}}" }] },
       ],
     },
