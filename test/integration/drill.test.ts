@@ -19,6 +19,7 @@ import { MESSAGES } from "../../cli/src/errors.ts";
 import { REPO_ROOT } from "../../cli/src/lib/paths.ts";
 import { FAULTS } from "../../cli/src/commands/drill/model.ts";
 import type { Secrets } from "../../cli/src/targets/local/context.ts";
+import { kafkaBootstrap } from "../../cli/src/targets/local/components/kafka.ts";
 import { leftoverGroups, removeLeftoverGroup } from "../../cli/src/targets/local/partition.ts";
 import type { DrillReport, RestoreReport } from "../../cli/src/commands/drill/index.ts";
 import { IMCTL } from "../helpers/imctl.ts";
@@ -147,7 +148,7 @@ describe("imctl drill on the local target", { timeout: 900_000 }, () => {
 
   it("kafka-broker (graceful stop of the fan-out group's coordinator): the message instances replace their consumers and live on", async () => {
     const host = p.spec.local.bindAddress;
-    const admin = new Admin({ clientId: "drill-test", bootstrapBrokers: Array.from({ length: p.spec.data.kafka.brokers }, (_, i) => `${host}:${p.spec.local.ports.kafka + i}`) });
+    const admin = new Admin({ clientId: "drill-test", bootstrapBrokers: kafkaBootstrap({ spec: p.spec, host }) });
     const coordinator = await admin.findCoordinator({ keyType: FindCoordinatorKeyTypes.GROUP, keys: ["im-fanout"] }).finally(() => admin.close());
     const broker = `kafka-${coordinator[0]?.nodeId}`;
     const restarts = async (): Promise<number> => {

@@ -12,6 +12,7 @@ import { createRedisCluster } from "../../services/lib/redis.ts";
 import { makeUsers, startPlatform, type TestPlatform } from "../helpers/platform.ts";
 import { eventually, recorder, type Recorder } from "../helpers/messaging.ts";
 import { REPO_ROOT } from "../../cli/src/lib/paths.ts";
+import { kafkaBootstrap } from "../../cli/src/targets/local/components/kafka.ts";
 
 const THRESHOLD = 6;
 let p: TestPlatform;
@@ -155,7 +156,7 @@ describe("messaging on the real platform", { timeout: 900_000 }, () => {
     // A third member of the fan-out's group, stopped once it has joined: the next rebalance waits out its 45 s session.
     const member = execa(process.execPath, ["--import", "tsx", join(REPO_ROOT, "test", "helpers", "group-member.ts")], {
       cwd: REPO_ROOT,
-      env: { BROKERS: Array.from({ length: p.spec.data.kafka.brokers }, (_, i) => `${host}:${p.spec.local.ports.kafka + i}`).join(","), GROUP: "im-fanout", TOPIC: p.spec.data.kafka.topics[0]?.name ?? "im.message.stored", SESSION_MS: "45000" },
+      env: { BROKERS: kafkaBootstrap({ spec: p.spec, host }).join(","), GROUP: "im-fanout", TOPIC: p.spec.data.kafka.topics[0]?.name ?? "im.message.stored", SESSION_MS: "45000" },
       reject: false,
       stdin: "ignore",
     });
@@ -164,8 +165,12 @@ describe("messaging on the real platform", { timeout: 900_000 }, () => {
     try {
       await eventually("the extra member to join the fan-out's group", () => out.includes("joined") || member.exitCode !== null, 60_000);
       if (!out.includes("joined")) assert.fail(`the extra member never joined: ${String((await member).stderr).slice(-500)}`);
+      const bodies: string[] = [];
       const send = async (tag: string, n: number) => {
-        for (let i = 0; i < n; i++) await a.client.send({ kind: "user", id: b.userId }, `${tag}-${i}`);
+        for (let i = 0; i < n; i++) {
+          bodies.push(`${tag}-${i}`);
+          await a.client.send({ kind: "user", id: b.userId }, `${tag}-${i}`);
+        }
       };
       await send("before", 5);
       const message2 = p.pid("message-2");
@@ -187,7 +192,6 @@ describe("messaging on the real platform", { timeout: 900_000 }, () => {
       assert.equal(await joinedGauge(0), 1, "message-1's consumer never joined after the group could form");
       assert.equal(await joinedGauge(1), 1, "message-2's consumer is not in the group");
       await send("after", 5);
-      const bodies = [...Array.from({ length: 5 }, (_, i) => `before-${i}`), ...Array.from({ length: 20 }, (_, i) => `during-${i}`), ...Array.from({ length: 5 }, (_, i) => `serving-${i}`), ...Array.from({ length: 5 }, (_, i) => `after-${i}`)];
       await eventually(`${bodies.length} messages at b`, () => b.received.length >= bodies.length, 60_000, () => `${b.received.length}`);
       assert.deepEqual(b.received.map((m) => m.body), bodies, "every message once, in the order sent");
       const seqs = b.received.map((m) => m.seq);

@@ -390,8 +390,8 @@ export async function startFanout(d: FanoutDeps): Promise<Fanout> {
   replacement = openRetrying().then((g) => {
     if (g && Date.now() - started > START_WAIT_MS) d.log.info({ generation: g.n, waitedMs: Date.now() - started }, "fan-out Kafka consumer joined its group");
   });
-  let waited: NodeJS.Timeout | undefined;
-  const joinedInTime = await Promise.race([replacement.then(() => true), new Promise<boolean>((r) => (waited = setTimeout(() => r(false), START_WAIT_MS)))]).finally(() => clearTimeout(waited));
+  // openRetrying never rejects: only the wait can.
+  const joinedInTime = await bounded(replacement, START_WAIT_MS).then(() => true, () => false);
   if (!joinedInTime) d.log.warn({ waitedMs: START_WAIT_MS }, "fan-out Kafka consumer has not joined its group yet; serving sends and pulls meanwhile, joining in the background");
 
   // One commit round in flight per consumer: offsets that come meanwhile wait for the next tick (the newest per

@@ -15,7 +15,7 @@ import { sleep } from "../../lib/wait.ts";
 import { seededPick } from "../../commands/drill/model.ts";
 import type { FaultHandle, FaultPlan, FaultSpec } from "../faults.ts";
 import type { LocalComponent, LocalContext } from "./context.ts";
-import { kafkaComponents } from "./components/kafka.ts";
+import { kafkaBootstrap, kafkaComponents } from "./components/kafka.ts";
 import { mariadbComponent } from "./components/mariadb.ts";
 import { redisComponents } from "./components/redis.ts";
 import { serviceComponents, serviceInstances } from "./components/services.ts";
@@ -53,8 +53,7 @@ async function redisRole(host: string, port: number): Promise<string> {
 
 /** The Kafka broker leading the most partitions of the stored-message topic: killing it moves the most leaders. */
 async function busiestBroker(ctx: LocalContext): Promise<number> {
-  const boot = Array.from({ length: ctx.spec.data.kafka.brokers }, (_, i) => `${ctx.host}:${ctx.spec.local.ports.kafka + i}`);
-  const admin = new Admin({ clientId: "imctl-drill", bootstrapBrokers: boot, timeout: 5000, retries: 2 });
+  const admin = new Admin({ clientId: "imctl-drill", bootstrapBrokers: kafkaBootstrap(ctx), timeout: 5000, retries: 2 });
   try {
     const topic = ctx.spec.data.kafka.topics[0]?.name ?? "im.message.stored";
     const md = await admin.metadata({ topics: [topic], forceUpdate: true });
