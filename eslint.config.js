@@ -1,14 +1,26 @@
 // Lint rules: typescript-eslint's recommended set on every TypeScript and JavaScript file of the project.
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
+import prettier from "eslint-config-prettier";
 
 export default tseslint.config(
   { ignores: ["node_modules/", ".tools/", ".imctl/", "dist/"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
+  // Layout is Prettier's (npm run format); eslint keeps to what Prettier leaves alone.
+  prettier,
   {
     languageOptions: {
-      globals: { process: "readonly", console: "readonly", fetch: "readonly", AbortSignal: "readonly", setTimeout: "readonly", clearTimeout: "readonly", Buffer: "readonly", URL: "readonly" },
+      globals: {
+        process: "readonly",
+        console: "readonly",
+        fetch: "readonly",
+        AbortSignal: "readonly",
+        setTimeout: "readonly",
+        clearTimeout: "readonly",
+        Buffer: "readonly",
+        URL: "readonly",
+      },
     },
     rules: {
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
@@ -20,7 +32,14 @@ export default tseslint.config(
     // Services exit on their own after draining; CLI commands never do.
     files: ["cli/**/*.ts"],
     rules: {
-      "no-restricted-properties": ["error", { object: "process", property: "exit", message: "commands return data; only cli/src/index.ts sets process.exitCode" }],
+      "no-restricted-properties": [
+        "error",
+        {
+          object: "process",
+          property: "exit",
+          message: "commands return data; only cli/src/index.ts sets process.exitCode",
+        },
+      ],
     },
   },
   {

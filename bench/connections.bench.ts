@@ -49,7 +49,8 @@ function capFromEnv(): number {
   const raw = process.env.BENCH_CONNECTIONS_MAX;
   if (raw === undefined || raw === "") return Infinity;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`BENCH_CONNECTIONS_MAX: got ${JSON.stringify(raw)}; allowed: a positive integer (unset: no cap)`);
+  if (!Number.isInteger(n) || n < 1)
+    throw new Error(`BENCH_CONNECTIONS_MAX: got ${JSON.stringify(raw)}; allowed: a positive integer (unset: no cap)`);
   return n;
 }
 
@@ -86,7 +87,10 @@ const kbGateway: number[] = [];
 const kbBaseline: number[] = [];
 
 async function status(t: Target): Promise<ConnectionsStatus> {
-  const res = await fetch(`http://${t.host}:${t.port}/internal/v1/connections`, { headers: { "x-im-internal": t.internalToken }, signal: AbortSignal.timeout(10_000) });
+  const res = await fetch(`http://${t.host}:${t.port}/internal/v1/connections`, {
+    headers: { "x-im-internal": t.internalToken },
+    signal: AbortSignal.timeout(10_000),
+  });
   if (res.status !== 200) throw new Error(`${t.label}: GET /internal/v1/connections answered ${res.status}`);
   return (await res.json()) as ConnectionsStatus;
 }
@@ -111,7 +115,8 @@ async function waitForConnections(t: Target, want: number, deadlineMs: number): 
   for (;;) {
     const s = await status(t);
     if (s.connections === want) return s;
-    if (Date.now() >= end) throw new Error(`${t.label}: still ${s.connections} connections after ${deadlineMs / 1000} s (want ${want})`);
+    if (Date.now() >= end)
+      throw new Error(`${t.label}: still ${s.connections} connections after ${deadlineMs / 1000} s (want ${want})`);
     await sleep(250);
   }
 }
@@ -134,7 +139,14 @@ class ClientProc extends IpcChild<ClientCommand, ClientReport> {
   }
 
   protected onReport(m: ClientReport): boolean {
-    if (m.t !== "ready") this.progress = { opened: m.opened, refused: m.refused, failed: m.failed, held: m.held, closedByServer: m.closedByServer };
+    if (m.t !== "ready")
+      this.progress = {
+        opened: m.opened,
+        refused: m.refused,
+        failed: m.failed,
+        held: m.held,
+        closedByServer: m.closedByServer,
+      };
     return false;
   }
 }
@@ -162,10 +174,13 @@ async function session(t: Target, run: number): Promise<SessionResult> {
   try {
     const shares = clients.map((c) => Math.floor(target / CLIENTS) + (c.index < target % CLIENTS ? 1 : 0));
     for (const [i, c] of clients.entries()) {
-      if (c.fdLimit !== null && (shares[i] ?? 0) + EXTRA_ATTEMPTS + 100 > c.fdLimit) throw new Error(`client share ${shares[i]} exceeds its descriptor limit ${c.fdLimit}`);
+      if (c.fdLimit !== null && (shares[i] ?? 0) + EXTRA_ATTEMPTS + 100 > c.fdLimit)
+        throw new Error(`client share ${shares[i]} exceeds its descriptor limit ${c.fdLimit}`);
     }
     const rssBefore = rssKb(t.pid);
-    say(`${tag}: opening ${target} connections to ${t.host}:${t.port} (limit ${before.maxConnections}${atLimit ? "" : `, capped by BENCH_CONNECTIONS_MAX=${CAP}`}); VmRSS ${rssBefore} KB`);
+    say(
+      `${tag}: opening ${target} connections to ${t.host}:${t.port} (limit ${before.maxConnections}${atLimit ? "" : `, capped by BENCH_CONNECTIONS_MAX=${CAP}`}); VmRSS ${rssBefore} KB`,
+    );
     const started = Date.now();
     const opening = clients.map((c, i) => {
       const share = shares[i] ?? 0;
@@ -186,7 +201,9 @@ async function session(t: Target, run: number): Promise<SessionResult> {
     });
     const ticker = setInterval(() => {
       const sum = (k: keyof Counts) => clients.reduce((n, c) => n + c.progress[k], 0);
-      say(`${tag}: opened ${sum("opened")}/${target}, refused ${sum("refused")}, failed ${sum("failed")}, ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      say(
+        `${tag}: opened ${sum("opened")}/${target}, refused ${sum("refused")}, failed ${sum("failed")}, ${((Date.now() - started) / 1000).toFixed(1)} s`,
+      );
     }, 2000);
     let opened: Array<Reply<ClientReport, "opened">>;
     try {
@@ -197,9 +214,13 @@ async function session(t: Target, run: number): Promise<SessionResult> {
     const total = (k: keyof Counts) => opened.reduce((n, r) => n + r[k], 0);
     const openSeconds = (Date.now() - started) / 1000;
     const errors = opened.flatMap((r) => r.errors);
-    say(`${tag}: opened ${total("opened")}/${target} in ${openSeconds.toFixed(1)} s, refused ${total("refused")}, failed ${total("failed")}${errors.length ? ` (${errors.join(", ")})` : ""}`);
+    say(
+      `${tag}: opened ${total("opened")}/${target} in ${openSeconds.toFixed(1)} s, refused ${total("refused")}, failed ${total("failed")}${errors.length ? ` (${errors.join(", ")})` : ""}`,
+    );
     if (total("failed") > 0 && total("opened") < target && total("refused") === 0) {
-      throw new Error(`${tag}: ${total("failed")} connection attempts failed before the target or a refusal: ${errors.join(", ")}`);
+      throw new Error(
+        `${tag}: ${total("failed")} connection attempts failed before the target or a refusal: ${errors.join(", ")}`,
+      );
     }
 
     await sleep(SETTLE_MS);
@@ -207,7 +228,9 @@ async function session(t: Target, run: number): Promise<SessionResult> {
     const rssAfter = rssKb(t.pid);
     const clientHeld = clients.reduce((n, c) => n + c.progress.held, 0);
     const kbPerConnection = held > 0 ? (rssAfter - rssBefore) / held : NaN;
-    say(`${tag}: ${t.label} holds ${held} (clients hold ${clientHeld}); VmRSS ${rssBefore} -> ${rssAfter} KB: ${kbPerConnection.toFixed(2)} KB per connection`);
+    say(
+      `${tag}: ${t.label} holds ${held} (clients hold ${clientHeld}); VmRSS ${rssBefore} -> ${rssAfter} KB: ${kbPerConnection.toFixed(2)} KB per connection`,
+    );
     if (held === 0) throw new Error(`${tag}: the server holds no connections`);
 
     // At the limit, the next attempts must be refused (503) while the process stays up and ready.
@@ -231,15 +254,23 @@ async function session(t: Target, run: number): Promise<SessionResult> {
         60_000,
       );
       refused += extra?.refused ?? 0;
-      say(`${tag}: ${EXTRA_ATTEMPTS} attempts beyond the limit: ${extra?.refused ?? 0} refused (503), ${extra?.opened ?? 0} opened, ${extra?.failed ?? 0} failed`);
-      if (refused < 1) throw new Error(`${tag}: no attempt was refused with 503 at the limit (${held} held, limit ${before.maxConnections})`);
+      say(
+        `${tag}: ${EXTRA_ATTEMPTS} attempts beyond the limit: ${extra?.refused ?? 0} refused (503), ${extra?.opened ?? 0} opened, ${extra?.failed ?? 0} failed`,
+      );
+      if (refused < 1)
+        throw new Error(
+          `${tag}: no attempt was refused with 503 at the limit (${held} held, limit ${before.maxConnections})`,
+        );
     } else {
       say(`${tag}: capped below the limit (${target} of ${before.maxConnections}): refusal at the limit not exercised`);
     }
     if (!alive(t.pid)) throw new Error(`${tag}: ${t.label} (pid ${t.pid}) is gone`);
     const ready = await fetch(`http://${t.host}:${t.port}/readyz`, { signal: AbortSignal.timeout(10_000) });
-    if (ready.status !== 200) throw new Error(`${tag}: GET /readyz answered ${ready.status} with ${held} connections held`);
-    say(`${tag}: pid ${t.pid} alive, /readyz 200; refused ${refused}; server-side closes seen by clients ${clients.reduce((n, c) => n + c.progress.closedByServer, 0)}`);
+    if (ready.status !== 200)
+      throw new Error(`${tag}: GET /readyz answered ${ready.status} with ${held} connections held`);
+    say(
+      `${tag}: pid ${t.pid} alive, /readyz 200; refused ${refused}; server-side closes seen by clients ${clients.reduce((n, c) => n + c.progress.closedByServer, 0)}`,
+    );
 
     await Promise.all(clients.map((c) => c.request({ t: "close" }, "closed", 30_000)));
     const drainStart = Date.now();
@@ -279,14 +310,25 @@ async function startBaselineServer(p: TestPlatform): Promise<{ child: ChildProce
   return { child, port };
 }
 
-
 function gatewayTarget(p: TestPlatform): Target {
-  return { label: "gateway-1", host: p.spec.local.bindAddress, port: p.spec.local.ports.gateway, pid: p.pid("gateway-1"), internalToken: p.secrets.internalToken };
+  return {
+    label: "gateway-1",
+    host: p.spec.local.bindAddress,
+    port: p.spec.local.ports.gateway,
+    pid: p.pid("gateway-1"),
+    internalToken: p.secrets.internalToken,
+  };
 }
 
 function baselineTarget(p: TestPlatform): Target {
   if (!baselineServer?.child.pid) throw new Error("the baseline ws server is not running");
-  return { label: "ws baseline", host: p.spec.local.bindAddress, port: baselineServer.port, pid: baselineServer.child.pid, internalToken: p.secrets.internalToken };
+  return {
+    label: "ws baseline",
+    host: p.spec.local.bindAddress,
+    port: baselineServer.port,
+    pid: baselineServer.child.pid,
+    internalToken: p.secrets.internalToken,
+  };
 }
 
 const bench: Benchmark = {
@@ -342,7 +384,14 @@ const bench: Benchmark = {
     return r.held;
   },
   extra() {
-    return [{ name: "connection-kb", value: median(kbGateway), unit: "KB", baseline: kbBaseline.length ? median(kbBaseline) : null }];
+    return [
+      {
+        name: "connection-kb",
+        value: median(kbGateway),
+        unit: "KB",
+        baseline: kbBaseline.length ? median(kbBaseline) : null,
+      },
+    ];
   },
 };
 

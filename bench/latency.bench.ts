@@ -87,7 +87,11 @@ function makePlan(): void {
   });
 }
 
-async function session(t: Target, run: number, shape = { warmupSeconds: WARMUP_SECONDS, seconds: SECONDS, record: true }): Promise<number> {
+async function session(
+  t: Target,
+  run: number,
+  shape = { warmupSeconds: WARMUP_SECONDS, seconds: SECONDS, record: true },
+): Promise<number> {
   if (!platform) throw new Error("no platform");
   const p = platform;
   const { warmupSeconds, seconds } = shape;
@@ -109,7 +113,13 @@ async function session(t: Target, run: number, shape = { warmupSeconds: WARMUP_S
     const scrape: { before: Promise<Awaited<ReturnType<typeof scrapeServices>> | null> | null } = { before: null };
     const scrapeTimer =
       t.kind === "platform"
-        ? setTimeout(() => (scrape.before = scrapeServices(p).catch((err: Error) => (say(`${tag}: scraping /metrics failed: ${err.message}`), null))), startAt + warmupSeconds * 1000 - Date.now())
+        ? setTimeout(
+            () =>
+              (scrape.before = scrapeServices(p).catch(
+                (err: Error) => (say(`${tag}: scraping /metrics failed: ${err.message}`), null),
+              )),
+            startAt + warmupSeconds * 1000 - Date.now(),
+          )
         : null;
     const ticker = setInterval(() => say(`${tag}: ${progressLine(children)}`), 5000);
     const replies = await (async () => {
@@ -144,7 +154,20 @@ async function session(t: Target, run: number, shape = { warmupSeconds: WARMUP_S
       for (const line of serviceBreakdown(before, after)) say(`${tag}: services (measured seconds + drain): ${line}`);
     }
 
-    const sum = (k: "sent" | "acked" | "failed" | "unsettled" | "lost" | "received" | "duplicates" | "misdelivered" | "reconnects" | "anomalies" | "windowSent") => replies.reduce((n, r) => n + r[k], 0);
+    const sum = (
+      k:
+        | "sent"
+        | "acked"
+        | "failed"
+        | "unsettled"
+        | "lost"
+        | "received"
+        | "duplicates"
+        | "misdelivered"
+        | "reconnects"
+        | "anomalies"
+        | "windowSent",
+    ) => replies.reduce((n, r) => n + r[k], 0);
     const lat = replies.flatMap((r) => r.latencies).sort((a, b) => a - b);
     const ack = replies.flatMap((r) => r.ackLatencies).sort((a, b) => a - b);
     const [p50, p95, p99] = [0.5, 0.95, 0.99].map((q) => percentile(lat, q)) as [number, number, number];
@@ -163,7 +186,18 @@ async function session(t: Target, run: number, shape = { warmupSeconds: WARMUP_S
         bySecond.set(second, list);
       });
     }
-    const secondP99 = [...bySecond].map(([s, ls]) => [s, percentile(ls.sort((a, b) => a - b), 0.99)] as const).sort((a, b) => b[1] - a[1]);
+    const secondP99 = [...bySecond]
+      .map(
+        ([s, ls]) =>
+          [
+            s,
+            percentile(
+              ls.sort((a, b) => a - b),
+              0.99,
+            ),
+          ] as const,
+      )
+      .sort((a, b) => b[1] - a[1]);
     const perSecond = secondP99.map(([, v]) => v).sort((a, b) => a - b);
     say(
       `${tag}: p99 of each measured second: median ${percentile(perSecond, 0.5).toFixed(1)} ms; worst seconds ${secondP99
@@ -205,7 +239,9 @@ const bench: Benchmark = {
   description:
     "End-to-end delivery latency, p99: 2,000 connected users (ImClient through nginx, two load processes), each sending 1 message per second to a fixed random partner (open loop, sends spread evenly over the second), 30 s measured after a 5 s warm-up, on a platform first primed with 90 s of the same load (unmeasured: the Kafka brokers' JIT compiles in the first minutes); from the sender's send() call to the receiver's 'message' event, the send time carried in the body and both ends of a pair in one process (one clock). Extra RESULT lines: p50, p95, lost (acknowledged but not received within 10 s after the last send; any loss or failed send fails the run). Target: p99 at most 150 ms (seed), aim 50 ms. Baseline: the same load against a bare `ws` relay in a child process that authenticates nothing, relays each send frame straight to the receiver's socket and acks the sender (no storage).",
   async setup() {
-    say(`bringing up a platform (offset ${OFFSET}); ${USERS} users, ${WARMUP_SECONDS} s warm-up + ${SECONDS} s per run`);
+    say(
+      `bringing up a platform (offset ${OFFSET}); ${USERS} users, ${WARMUP_SECONDS} s warm-up + ${SECONDS} s per run`,
+    );
     platform = await startPlatform(OFFSET);
     try {
       userIds = await registerUsers(platform, USERS, "lat", say);
@@ -243,7 +279,12 @@ const bench: Benchmark = {
     return [
       { name: "latency-p50", value: m(stats.platform.p50) ?? NaN, unit: "ms", baseline: m(stats.relay.p50) },
       { name: "latency-p95", value: m(stats.platform.p95) ?? NaN, unit: "ms", baseline: m(stats.relay.p95) },
-      { name: "latency-lost", value: Math.max(0, ...stats.platform.lost), unit: "messages", baseline: stats.relay.lost.length ? Math.max(0, ...stats.relay.lost) : null },
+      {
+        name: "latency-lost",
+        value: Math.max(0, ...stats.platform.lost),
+        unit: "messages",
+        baseline: stats.relay.lost.length ? Math.max(0, ...stats.relay.lost) : null,
+      },
     ];
   },
 };

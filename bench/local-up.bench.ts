@@ -30,7 +30,10 @@ const bench: Benchmark = {
     const r = await imctl(["local", "up", "--stack", stack], env);
     const seconds = (performance.now() - t0) / 1000;
     const down = await imctl(["local", "down", "--stack", stack], env);
-    if (r.exitCode !== 0) throw new Error(`imctl local up failed (exit ${r.exitCode}): ${r.stderr.trim().split("\n").slice(-3).join(" | ")}`);
+    if (r.exitCode !== 0)
+      throw new Error(
+        `imctl local up failed (exit ${r.exitCode}): ${r.stderr.trim().split("\n").slice(-3).join(" | ")}`,
+      );
     if (down.exitCode !== 0) throw new Error(`imctl local down failed: ${down.stderr}`);
     return seconds;
   },

@@ -20,7 +20,10 @@ export function record(doc: string, b: Benchmark, row: string): string {
   const j = doc.indexOf(end);
   let rows: string[] = [];
   if (i >= 0 && j > i) {
-    rows = doc.slice(i, j).split("\n").filter((l) => l.startsWith("| 20"));
+    rows = doc
+      .slice(i, j)
+      .split("\n")
+      .filter((l) => l.startsWith("| 20"));
   }
   rows.push(row);
   const section = `${start}\n## ${b.name}\n\n${b.description}\n\n${header}\n${rows.join("\n")}\n${end}`;
@@ -29,9 +32,13 @@ export function record(doc: string, b: Benchmark, row: string): string {
 
 async function main(): Promise<number> {
   const name = process.argv[2];
-  const available = readdirSync(join(REPO_ROOT, "bench")).filter((f) => f.endsWith(".bench.ts")).map((f) => f.replace(/\.bench\.ts$/, ""));
+  const available = readdirSync(join(REPO_ROOT, "bench"))
+    .filter((f) => f.endsWith(".bench.ts"))
+    .map((f) => f.replace(/\.bench\.ts$/, ""));
   if (name === undefined || !available.includes(name)) {
-    process.stderr.write(`bench: ${name === undefined ? "no benchmark named" : `unknown benchmark "${name}"`}; allowed: ${available.join(", ")}\n`);
+    process.stderr.write(
+      `bench: ${name === undefined ? "no benchmark named" : `unknown benchmark "${name}"`}; allowed: ${available.join(", ")}\n`,
+    );
     return 2;
   }
   const b = ((await import(join(REPO_ROOT, "bench", `${name}.bench.ts`))) as { default: Benchmark }).default;
@@ -65,14 +72,22 @@ async function main(): Promise<number> {
   const extras = b.extra?.() ?? [];
   for (const e of extras) {
     // Extra figures of the same runs (e.g. memory per connection) get a section of their own.
-    const extraBench: Benchmark = { ...b, name: e.name, unit: e.unit, description: `Measured by \`${cmd}\` in the same runs as ${name} (median).` };
+    const extraBench: Benchmark = {
+      ...b,
+      name: e.name,
+      unit: e.unit,
+      description: `Measured by \`${cmd}\` in the same runs as ${name} (median).`,
+    };
     const extraRow = `| ${date} | \`${cmd}\` | ${machine()} | ${runs} | ${round(e.value)} ${e.unit} | ${e.baseline === null ? "none" : `${round(e.baseline)} ${e.unit}`} |`;
     doc = record(doc, extraBench, extraRow);
   }
   // BENCH_NO_RECORD=1: an exploratory run (shrunk by a benchmark's own settings) prints its figures only.
   if (process.env.BENCH_NO_RECORD === "1") say("BENCH_NO_RECORD=1: docs/benchmarks.md left as it is");
   else writeFileSync(DOC, doc);
-  for (const e of extras) process.stdout.write(`RESULT ${e.name} ${round(e.value)} ${e.unit} baseline=${e.baseline === null ? "none" : round(e.baseline)}\n`);
+  for (const e of extras)
+    process.stdout.write(
+      `RESULT ${e.name} ${round(e.value)} ${e.unit} baseline=${e.baseline === null ? "none" : round(e.baseline)}\n`,
+    );
   process.stdout.write(`RESULT ${name} ${m} ${b.unit} baseline=${base === null ? "none" : base}\n`);
   return 0;
 }

@@ -97,14 +97,25 @@ async function session(t: Target, run: number): Promise<number> {
       (s) => say(`${tag}: ${s}`),
     );
     const startAt = Date.now() + START_DELAY_MS;
-    say(`${tag}: ${SENDERS} senders x ${INFLIGHT} in flight to ${RECEIVERS} receivers: ${WARMUP_SECONDS} s warm-up, then a ${SECONDS} s window`);
-    const scrape: { before: Promise<Awaited<ReturnType<typeof scrapeServices>> | null> | null; after: Promise<Awaited<ReturnType<typeof scrapeServices>> | null> | null } = { before: null, after: null };
+    say(
+      `${tag}: ${SENDERS} senders x ${INFLIGHT} in flight to ${RECEIVERS} receivers: ${WARMUP_SECONDS} s warm-up, then a ${SECONDS} s window`,
+    );
+    const scrape: {
+      before: Promise<Awaited<ReturnType<typeof scrapeServices>> | null> | null;
+      after: Promise<Awaited<ReturnType<typeof scrapeServices>> | null> | null;
+    } = { before: null, after: null };
     const fail = (err: Error) => (say(`${tag}: scraping /metrics failed: ${err.message}`), null);
     const timers =
       t.kind === "platform"
         ? [
-            setTimeout(() => (scrape.before = scrapeServices(p).catch(fail)), startAt + WARMUP_SECONDS * 1000 - Date.now()),
-            setTimeout(() => (scrape.after = scrapeServices(p).catch(fail)), startAt + (WARMUP_SECONDS + SECONDS) * 1000 - Date.now()),
+            setTimeout(
+              () => (scrape.before = scrapeServices(p).catch(fail)),
+              startAt + WARMUP_SECONDS * 1000 - Date.now(),
+            ),
+            setTimeout(
+              () => (scrape.after = scrapeServices(p).catch(fail)),
+              startAt + (WARMUP_SECONDS + SECONDS) * 1000 - Date.now(),
+            ),
           ]
         : [];
     const ticker = setInterval(() => say(`${tag}: ${progressLine(children)}`), 5000);
@@ -137,8 +148,24 @@ async function session(t: Target, run: number): Promise<number> {
     const [before, after] = await Promise.all([scrape.before, scrape.after]);
     if (before && after) for (const line of serviceBreakdown(before, after)) say(`${tag}: services (window): ${line}`);
 
-    const sum = (k: "sent" | "acked" | "failed" | "unsettled" | "lost" | "received" | "duplicates" | "misdelivered" | "reconnects" | "anomalies" | "windowAcks" | "inboxChecked" | "inboxMessages" | "inboxMissing" | "inboxSeqGaps") =>
-      replies.reduce((n, r) => n + r[k], 0);
+    const sum = (
+      k:
+        | "sent"
+        | "acked"
+        | "failed"
+        | "unsettled"
+        | "lost"
+        | "received"
+        | "duplicates"
+        | "misdelivered"
+        | "reconnects"
+        | "anomalies"
+        | "windowAcks"
+        | "inboxChecked"
+        | "inboxMessages"
+        | "inboxMissing"
+        | "inboxSeqGaps",
+    ) => replies.reduce((n, r) => n + r[k], 0);
     const perSecond = sum("windowAcks") / SECONDS;
     const ack = replies.flatMap((r) => r.ackLatencies).sort((a, b) => a - b);
     const lat = replies.flatMap((r) => r.latencies).sort((a, b) => a - b);
@@ -150,10 +177,13 @@ async function session(t: Target, run: number): Promise<number> {
     say(
       `${tag}: sent ${sum("sent")}, acked ${sum("acked")}, failed ${sum("failed")}, unsettled ${sum("unsettled")}, received ${sum("received")}, LOST ${sum("lost")}; ` +
         `duplicates ${sum("duplicates")}, misdelivered ${sum("misdelivered")}, reconnects ${sum("reconnects")}, anomalies ${sum("anomalies")}` +
-        (t.kind === "platform" ? `; stored inboxes checked in full: ${sum("inboxChecked")} receivers, ${sum("inboxMessages")} messages, ${sum("inboxMissing")} acknowledged missing, ${sum("inboxSeqGaps")} seq gaps` : ""),
+        (t.kind === "platform"
+          ? `; stored inboxes checked in full: ${sum("inboxChecked")} receivers, ${sum("inboxMessages")} messages, ${sum("inboxMissing")} acknowledged missing, ${sum("inboxSeqGaps")} seq gaps`
+          : ""),
     );
     const errors = replies.flatMap((r) => r.errors);
-    const bad = sum("lost") + sum("failed") + sum("unsettled") + sum("misdelivered") + sum("inboxMissing") + sum("inboxSeqGaps");
+    const bad =
+      sum("lost") + sum("failed") + sum("unsettled") + sum("misdelivered") + sum("inboxMissing") + sum("inboxSeqGaps");
     if (bad > 0) {
       throw new Error(
         `${tag}: ${sum("lost")} acknowledged messages LOST (not received within ${GRACE_MS / 1000} s after the last send), ${sum("inboxMissing")} missing from stored inboxes, ${sum("inboxSeqGaps")} inbox seq gaps, ` +
@@ -179,7 +209,9 @@ const bench: Benchmark = {
   description:
     "Sustained accepted 1:1 sends per second: 200 senders (ImClient through nginx, two load processes), each with 4 sends in flight (closed loop) to its own 4 of 800 connected receivers; acks arriving in a 20 s window after a 5 s warm-up, per second. Afterwards every acknowledged message must have reached its receiver's client within 10 s and 25 receivers per process have their stored inbox pulled in full and checked (lost and failed sends fail the run). Extra RESULT lines: send-to-ack p99 in the window, lost. Target: 5,000 msg/s or more (OpenIM reports about 3,000/s on a 16-core box). Baseline: the same load against a bare `ws` relay in a child process that authenticates nothing, relays each send straight to the receiver's socket and acks the sender (no storage).",
   async setup() {
-    say(`bringing up a platform (offset ${OFFSET}); ${SENDERS} senders x ${INFLIGHT} in flight, ${RECEIVERS} receivers, ${WARMUP_SECONDS} s warm-up + ${SECONDS} s window per run`);
+    say(
+      `bringing up a platform (offset ${OFFSET}); ${SENDERS} senders x ${INFLIGHT} in flight, ${RECEIVERS} receivers, ${WARMUP_SECONDS} s warm-up + ${SECONDS} s window per run`,
+    );
     platform = await startPlatform(OFFSET);
     try {
       userIds = await registerUsers(platform, SENDERS + RECEIVERS, "tput", say);
@@ -210,8 +242,18 @@ const bench: Benchmark = {
   extra() {
     const m = (xs: number[]) => (xs.length ? median(xs) : null);
     return [
-      { name: "throughput-ack-p99", value: m(stats.platform.ackP99) ?? NaN, unit: "ms", baseline: m(stats.relay.ackP99) },
-      { name: "throughput-lost", value: Math.max(0, ...stats.platform.lost), unit: "messages", baseline: stats.relay.lost.length ? Math.max(0, ...stats.relay.lost) : null },
+      {
+        name: "throughput-ack-p99",
+        value: m(stats.platform.ackP99) ?? NaN,
+        unit: "ms",
+        baseline: m(stats.relay.ackP99),
+      },
+      {
+        name: "throughput-lost",
+        value: Math.max(0, ...stats.platform.lost),
+        unit: "messages",
+        baseline: stats.relay.lost.length ? Math.max(0, ...stats.relay.lost) : null,
+      },
     ];
   },
 };

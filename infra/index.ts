@@ -19,9 +19,16 @@ export const platform = {
   clouds: Object.keys(deployment.clouds),
   services: spec.services,
   redis: spec.data.redis,
-  kafka: { brokers: spec.data.kafka.brokers, replicationFactor: spec.data.kafka.replicationFactor, minInsyncReplicas: spec.data.kafka.minInsyncReplicas },
+  kafka: {
+    brokers: spec.data.kafka.brokers,
+    replicationFactor: spec.data.kafka.replicationFactor,
+    minInsyncReplicas: spec.data.kafka.minInsyncReplicas,
+  },
 };
 export const endpoints = Object.fromEntries(
-  Object.entries(deployment.clouds).map(([cloud, d]) => [cloud, { vpcId: d.network.vpcId, database: d.data.endpoints.databaseHost, backupBucket: d.data.backupBucket }]),
+  Object.entries(deployment.clouds).map(([cloud, d]) => [
+    cloud,
+    { vpcId: d.network.vpcId, database: d.data.endpoints.databaseHost, backupBucket: d.data.backupBucket },
+  ]),
 );
 export const vpnTunnels = deployment.vpn?.tunnelAddresses;

@@ -72,7 +72,12 @@ const COMPUTED: Record<string, (name: string, inputs: Record<string, unknown>) =
     identities: [{ oidcs: [{ issuer: `https://oidc.eks.mock-region.amazonaws.com/id/${name.toUpperCase()}` }] }],
   }),
   "alicloud:cs/managedKubernetes:ManagedKubernetes": (name) => ({
-    rrsaMetadata: { enabled: true, ramOidcProviderArn: `acs:ram::1000000000000000:oidc-provider/ack-rrsa-${name}`, ramOidcProviderName: `ack-rrsa-${name}`, rrsaOidcIssuerUrl: `https://oidc-ack-mock.aliyuncs.com/${name}` },
+    rrsaMetadata: {
+      enabled: true,
+      ramOidcProviderArn: `acs:ram::1000000000000000:oidc-provider/ack-rrsa-${name}`,
+      ramOidcProviderName: `ack-rrsa-${name}`,
+      rrsaOidcIssuerUrl: `https://oidc-ack-mock.aliyuncs.com/${name}`,
+    },
   }),
   "alicloud:vpc/natGateway:NatGateway": (name) => ({ snatTableIds: `${name}-snat` }),
   "alicloud:ecs/eipAddress:EipAddress": () => ({ ipAddress: docIp("198.51.100") }),
@@ -82,7 +87,9 @@ const COMPUTED: Record<string, (name: string, inputs: Record<string, unknown>) =
   }),
   // A digest that depends on what was built and pushed where, so two images never share one.
   "docker-build:index:Image": (name, inputs) => {
-    const digest = `sha256:${createHash("sha256").update(`${name}${JSON.stringify(inputs.tags)}`).digest("hex")}`;
+    const digest = `sha256:${createHash("sha256")
+      .update(`${name}${JSON.stringify(inputs.tags)}`)
+      .digest("hex")}`;
     const tags = Array.isArray(inputs.tags) ? inputs.tags.map(String) : [];
     return { digest, ref: tags[0] === undefined ? "" : `${tags[0]}@${digest}` };
   },
@@ -102,16 +109,35 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
     const secretPaths: string[] = [];
     const plain = unwrapSecrets(inputs, "", secretPaths) as Record<string, unknown>;
     const id = args.custom === false ? undefined : `${args.name}-id`;
-    this.resources.push({ type: args.type, name: args.name, inputs: plain, secretPaths, id, custom: args.custom ?? true, layer: "stack", parentType: undefined });
+    this.resources.push({
+      type: args.type,
+      name: args.name,
+      inputs: plain,
+      secretPaths,
+      id,
+      custom: args.custom ?? true,
+      layer: "stack",
+      parentType: undefined,
+    });
     const computed = COMPUTED[args.type]?.(args.name, inputs) ?? {};
     // Computed outputs land on top of the inputs, merged into nested objects (an EKS cluster's vpcConfig keeps its
     // subnetIds and gains the clusterSecurityGroupId the service would assign).
-    return { id, state: { ...deepMerge(inputs, computed), arn: `arn:mock:${args.type}:${args.name}`, name: inputs.name ?? args.name } };
+    return {
+      id,
+      state: {
+        ...deepMerge(inputs, computed),
+        arn: `arn:mock:${args.type}:${args.name}`,
+        name: inputs.name ?? args.name,
+      },
+    };
   }
 
   call(args: pulumi.runtime.MockCallArgs): pulumi.runtime.MockCallResult {
     const handler = CALLS[args.token];
-    if (handler === undefined) throw new Error(`unexpected provider call ${args.token}: declare it in infra/mocks.ts if the program really needs it`);
+    if (handler === undefined)
+      throw new Error(
+        `unexpected provider call ${args.token}: declare it in infra/mocks.ts if the program really needs it`,
+      );
     return handler((args.inputs ?? {}) as Record<string, unknown>);
   }
 }
@@ -167,7 +193,13 @@ function deepMerge(base: Record<string, unknown>, extra: Record<string, unknown>
   const out: Record<string, unknown> = { ...base };
   for (const [k, v] of Object.entries(extra)) {
     const b = out[k];
-    const bothObjects = b !== null && typeof b === "object" && !Array.isArray(b) && v !== null && typeof v === "object" && !Array.isArray(v);
+    const bothObjects =
+      b !== null &&
+      typeof b === "object" &&
+      !Array.isArray(b) &&
+      v !== null &&
+      typeof v === "object" &&
+      !Array.isArray(v);
     out[k] = bothObjects ? deepMerge(b as Record<string, unknown>, v as Record<string, unknown>) : (b ?? v);
   }
   return out;

@@ -9,8 +9,10 @@ import { IpsecVpn, VpnOverlapError } from "./network/ipsec-vpn.ts";
 import { deployPlatform } from "./platform.ts";
 import { ofType, one, runWithMocks, type RecordedResource } from "./mocks.ts";
 
-const stack = (name: string): KubernetesPlatformSpec => requireKubernetes(loadSpec(join(REPO_ROOT, "stacks", `${name}.yaml`)), name);
-const run = async (spec: KubernetesPlatformSpec) => (await runWithMocks(spec.name, () => deployPlatform(spec))).resources;
+const stack = (name: string): KubernetesPlatformSpec =>
+  requireKubernetes(loadSpec(join(REPO_ROOT, "stacks", `${name}.yaml`)), name);
+const run = async (spec: KubernetesPlatformSpec) =>
+  (await runWithMocks(spec.name, () => deployPlatform(spec))).resources;
 const T = {
   vpc: "aws:ec2/vpc:Vpc",
   subnet: "aws:ec2/subnet:Subnet",
@@ -24,7 +26,8 @@ const T = {
   aliRule: "alicloud:ecs/securityGroupRule:SecurityGroupRule",
 } as const;
 const input = (r: RecordedResource, path: string): any => path.split(".").reduce<any>((v, k) => v?.[k], r.inputs);
-const deploymentOf = (rs: RecordedResource[], cloud: string, svc: string, track: string) => one(rs, T.deployment, `${cloud}-services-${svc}-${track}`);
+const deploymentOf = (rs: RecordedResource[], cloud: string, svc: string, track: string) =>
+  one(rs, T.deployment, `${cloud}-services-${svc}-${track}`);
 
 describe("platform on AWS (stacks/aws-prod.yaml)", () => {
   let rs: RecordedResource[];
@@ -34,16 +37,37 @@ describe("platform on AWS (stacks/aws-prod.yaml)", () => {
 
   it("builds a VPC on the app segment with the data segment's first /16 attached", () => {
     assert.equal(input(one(rs, T.vpc, "aws-network-vpc"), "cidrBlock"), "10.0.0.0/16");
-    assert.equal(input(one(rs, "aws:ec2/vpcIpv4CidrBlockAssociation:VpcIpv4CidrBlockAssociation", "aws-network-data-block"), "cidrBlock"), "172.16.0.0/16");
+    assert.equal(
+      input(
+        one(rs, "aws:ec2/vpcIpv4CidrBlockAssociation:VpcIpv4CidrBlockAssociation", "aws-network-data-block"),
+        "cidrBlock",
+      ),
+      "172.16.0.0/16",
+    );
   });
 
   it("puts public, private and data subnets in each of the three zones, none handing out public addresses", () => {
     const subnets = ofType(rs, T.subnet);
     assert.equal(subnets.length, 9);
-    const byTier = (tier: string) => subnets.filter((s) => input(s, "tags.tier") === tier).map((s) => [input(s, "availabilityZone"), input(s, "cidrBlock")]);
-    assert.deepEqual(byTier("private"), [["us-east-1a", "10.0.0.0/18"], ["us-east-1b", "10.0.64.0/18"], ["us-east-1c", "10.0.128.0/18"]]);
-    assert.deepEqual(byTier("public"), [["us-east-1a", "10.0.192.0/20"], ["us-east-1b", "10.0.208.0/20"], ["us-east-1c", "10.0.224.0/20"]]);
-    assert.deepEqual(byTier("data"), [["us-east-1a", "172.16.0.0/18"], ["us-east-1b", "172.16.64.0/18"], ["us-east-1c", "172.16.128.0/18"]]);
+    const byTier = (tier: string) =>
+      subnets
+        .filter((s) => input(s, "tags.tier") === tier)
+        .map((s) => [input(s, "availabilityZone"), input(s, "cidrBlock")]);
+    assert.deepEqual(byTier("private"), [
+      ["us-east-1a", "10.0.0.0/18"],
+      ["us-east-1b", "10.0.64.0/18"],
+      ["us-east-1c", "10.0.128.0/18"],
+    ]);
+    assert.deepEqual(byTier("public"), [
+      ["us-east-1a", "10.0.192.0/20"],
+      ["us-east-1b", "10.0.208.0/20"],
+      ["us-east-1c", "10.0.224.0/20"],
+    ]);
+    assert.deepEqual(byTier("data"), [
+      ["us-east-1a", "172.16.0.0/18"],
+      ["us-east-1b", "172.16.64.0/18"],
+      ["us-east-1c", "172.16.128.0/18"],
+    ]);
     assert.ok(subnets.every((s) => input(s, "mapPublicIpOnLaunch") === false));
     assert.equal(ofType(rs, T.nat).length, 3, "a NAT gateway per zone");
   });
@@ -53,9 +77,19 @@ describe("platform on AWS (stacks/aws-prod.yaml)", () => {
     const data = rules.filter((r) => r.name.startsWith("aws-network-data-"));
     const dataCidrs = new Set(data.map((r) => input(r, "cidrIpv4")).filter(Boolean));
     assert.deepEqual([...dataCidrs], ["10.0.0.0/16"]);
-    assert.deepEqual(data.map((r) => [input(r, "fromPort"), input(r, "toPort")]).slice(0, 3), [[4000, 4000], [6379, 6379], [9092, 9098]]);
+    assert.deepEqual(data.map((r) => [input(r, "fromPort"), input(r, "toPort")]).slice(0, 3), [
+      [4000, 4000],
+      [6379, 6379],
+      [9092, 9098],
+    ]);
     const world = rules.filter((r) => input(r, "cidrIpv4") === "0.0.0.0/0");
-    assert.deepEqual(world.map((r) => [r.name, input(r, "fromPort")]), [["aws-network-lb-https-from-internet", 443], ["aws-network-lb-http-from-internet", 80]]);
+    assert.deepEqual(
+      world.map((r) => [r.name, input(r, "fromPort")]),
+      [
+        ["aws-network-lb-https-from-internet", 443],
+        ["aws-network-lb-http-from-internet", 80],
+      ],
+    );
   });
 
   it("runs EKS with its Service range outside both segments, encrypted secrets and sized node groups", () => {
@@ -74,13 +108,23 @@ describe("platform on AWS (stacks/aws-prod.yaml)", () => {
 
   it("runs the seed's replicas on the stable track and none on the canary at weight 0", () => {
     const replicas = (svc: string, track: string) => input(deploymentOf(rs, "aws", svc, track), "spec.replicas");
-    assert.deepEqual(["gateway", "message", "user-center"].map((s) => replicas(s, "stable")), [3, 6, 4]);
-    assert.deepEqual(["gateway", "message", "user-center"].map((s) => replicas(s, "canary")), [0, 0, 0]);
+    assert.deepEqual(
+      ["gateway", "message", "user-center"].map((s) => replicas(s, "stable")),
+      [3, 6, 4],
+    );
+    assert.deepEqual(
+      ["gateway", "message", "user-center"].map((s) => replicas(s, "canary")),
+      [0, 0, 0],
+    );
   });
 
   it("scales each service out at 80 % CPU from its floor to its ceiling, and budgets disruptions", () => {
     const hpa = (svc: string) => one(rs, T.hpa, `aws-services-${svc}-hpa`);
-    for (const [svc, min, max] of [["gateway", 3, 9], ["message", 6, 18], ["user-center", 4, 12]] as const) {
+    for (const [svc, min, max] of [
+      ["gateway", 3, 9],
+      ["message", 6, 18],
+      ["user-center", 4, 12],
+    ] as const) {
       assert.equal(input(hpa(svc), "spec.minReplicas"), min);
       assert.equal(input(hpa(svc), "spec.maxReplicas"), max);
       assert.equal(input(hpa(svc), "spec.metrics.0.resource.target.averageUtilization"), 80);
@@ -95,14 +139,23 @@ describe("platform on AWS (stacks/aws-prod.yaml)", () => {
     const pod = input(gw, "spec.template.spec");
     assert.equal(pod.topologySpreadConstraints[0].topologyKey, "topology.kubernetes.io/zone");
     assert.equal(pod.topologySpreadConstraints[0].maxSkew, 1);
-    assert.equal(pod.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm.topologyKey, "topology.kubernetes.io/zone");
+    assert.equal(
+      pod.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm.topologyKey,
+      "topology.kubernetes.io/zone",
+    );
     const c = pod.containers[0];
     assert.equal(c.readinessProbe.httpGet.path, "/readyz");
     assert.deepEqual(c.lifecycle.preStop, { sleep: { seconds: 5 } });
     assert.equal(c.env.find((e: any) => e.name === "DRAIN_SECONDS").value, "60");
     assert.equal(pod.terminationGracePeriodSeconds, 75, "preStop 5 + drain 60 + 10");
-    assert.match(c.image, /^000000000000\.dkr\.ecr\.mock-region\.amazonaws\.com\/aws-prod\/gateway:0\.1\.0@sha256:[0-9a-f]{64}$/, "the pushed image, by digest");
-    assert.deepEqual(c.env.find((e: any) => e.name === "INTERNAL_TOKEN").valueFrom, { secretKeyRef: { name: "im-platform-secrets", key: "INTERNAL_TOKEN" } });
+    assert.match(
+      c.image,
+      /^000000000000\.dkr\.ecr\.mock-region\.amazonaws\.com\/aws-prod\/gateway:0\.1\.0@sha256:[0-9a-f]{64}$/,
+      "the pushed image, by digest",
+    );
+    assert.deepEqual(c.env.find((e: any) => e.name === "INTERNAL_TOKEN").valueFrom, {
+      secretKeyRef: { name: "im-platform-secrets", key: "INTERNAL_TOKEN" },
+    });
   });
 
   it("routes the canary through an ingress-nginx canary Ingress on the same host and path", () => {
@@ -119,12 +172,21 @@ describe("platform on AWS (stacks/aws-prod.yaml)", () => {
 
   it("provisions the data tier: 3 Redis shards with a replica each, 3 Kafka brokers, TiDB 3/3/3, a private bucket", () => {
     const redis = one(rs, "aws:elasticache/replicationGroup:ReplicationGroup", "aws-data-redis");
-    assert.deepEqual([input(redis, "numNodeGroups"), input(redis, "replicasPerNodeGroup"), input(redis, "transitEncryptionEnabled")], [3, 1, true]);
+    assert.deepEqual(
+      [input(redis, "numNodeGroups"), input(redis, "replicasPerNodeGroup"), input(redis, "transitEncryptionEnabled")],
+      [3, 1, true],
+    );
     const kafka = one(rs, "aws:msk/cluster:Cluster", "aws-data-kafka");
     assert.equal(input(kafka, "numberOfBrokerNodes"), 3);
-    assert.match(input(one(rs, "aws:msk/configuration:Configuration", "aws-data-kafka-config"), "serverProperties"), /min\.insync\.replicas=2/);
+    assert.match(
+      input(one(rs, "aws:msk/configuration:Configuration", "aws-data-kafka-config"), "serverProperties"),
+      /min\.insync\.replicas=2/,
+    );
     const tidb = one(rs, "kubernetes:pingcap.com/v1alpha1:TidbCluster", "aws-data-tidb");
-    assert.deepEqual([input(tidb, "spec.pd.replicas"), input(tidb, "spec.tikv.replicas"), input(tidb, "spec.tidb.replicas")], [3, 3, 3]);
+    assert.deepEqual(
+      [input(tidb, "spec.pd.replicas"), input(tidb, "spec.tikv.replicas"), input(tidb, "spec.tidb.replicas")],
+      [3, 3, 3],
+    );
     const block = one(rs, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "aws-data-backup-private");
     assert.equal(input(block, "restrictPublicBuckets"), true);
     const env = input(deploymentOf(rs, "aws", "message", "stable"), "spec.template.spec.containers.0.env");
@@ -134,13 +196,27 @@ describe("platform on AWS (stacks/aws-prod.yaml)", () => {
   it("tags every AWS resource that takes tags with the required tags", () => {
     const tagged = rs.filter((r) => r.type.startsWith("aws:") && r.inputs.tags !== undefined);
     assert.ok(tagged.length > 30);
-    for (const r of tagged) for (const key of REQUIRED_TAGS) assert.ok((r.inputs.tags as Record<string, string>)[key], `${r.type} ${r.name} lacks ${key}`);
+    for (const r of tagged)
+      for (const key of REQUIRED_TAGS)
+        assert.ok((r.inputs.tags as Record<string, string>)[key], `${r.type} ${r.name} lacks ${key}`);
   });
 
   it("groups every resource under a layer", () => {
     const layers = new Set(rs.map((r) => r.layer));
-    assert.deepEqual([...layers].sort(), ["cluster", "data", "gateway", "loadtest", "network", "observability", "services", "stack"]);
-    assert.deepEqual(rs.filter((r) => r.layer === "stack").map((r) => r.type), ["pulumi:providers:aws"]);
+    assert.deepEqual([...layers].sort(), [
+      "cluster",
+      "data",
+      "gateway",
+      "loadtest",
+      "network",
+      "observability",
+      "services",
+      "stack",
+    ]);
+    assert.deepEqual(
+      rs.filter((r) => r.layer === "stack").map((r) => r.type),
+      ["pulumi:providers:aws"],
+    );
   });
 });
 
@@ -152,10 +228,16 @@ describe("platform on Alibaba Cloud (stacks/alicloud-prod.yaml)", () => {
 
   it("builds the VPC with a secondary data block and vSwitches in three zones", () => {
     assert.equal(input(one(rs, "alicloud:vpc/network:Network", "alicloud-network-vpc"), "cidrBlock"), "10.0.0.0/16");
-    assert.equal(input(one(rs, "alicloud:vpc/ipv4CidrBlock:Ipv4CidrBlock", "alicloud-network-data-block"), "secondaryCidrBlock"), "172.16.0.0/16");
+    assert.equal(
+      input(one(rs, "alicloud:vpc/ipv4CidrBlock:Ipv4CidrBlock", "alicloud-network-data-block"), "secondaryCidrBlock"),
+      "172.16.0.0/16",
+    );
     const switches = ofType(rs, T.aliSwitch);
     assert.equal(switches.length, 9);
-    assert.deepEqual([...new Set(switches.map((s) => input(s, "zoneId")))], ["cn-hangzhou-h", "cn-hangzhou-i", "cn-hangzhou-j"]);
+    assert.deepEqual(
+      [...new Set(switches.map((s) => input(s, "zoneId")))],
+      ["cn-hangzhou-h", "cn-hangzhou-i", "cn-hangzhou-j"],
+    );
     assert.equal(ofType(rs, "alicloud:vpc/natGateway:NatGateway").length, 3);
     assert.equal(ofType(rs, "alicloud:vpc/snatEntry:SnatEntry").length, 6, "private and data vSwitches of each zone");
   });
@@ -169,10 +251,18 @@ describe("platform on Alibaba Cloud (stacks/alicloud-prod.yaml)", () => {
   });
 
   it("runs ACK Pro, Tair with 3 shards, VPC-only Kafka and the seed's replicas", () => {
-    assert.equal(input(one(rs, "alicloud:cs/managedKubernetes:ManagedKubernetes", "alicloud-ack"), "serviceCidr"), "10.100.0.0/16");
+    assert.equal(
+      input(one(rs, "alicloud:cs/managedKubernetes:ManagedKubernetes", "alicloud-ack"), "serviceCidr"),
+      "10.100.0.0/16",
+    );
     assert.equal(input(one(rs, "alicloud:kvstore/instance:Instance", "alicloud-data-redis"), "shardCount"), 3);
     assert.equal(input(one(rs, "alicloud:alikafka/instance:Instance", "alicloud-data-kafka"), "deployType"), 5);
-    assert.deepEqual(["gateway", "message", "user-center"].map((s) => input(deploymentOf(rs, "alicloud", s, "stable"), "spec.replicas")), [3, 6, 4]);
+    assert.deepEqual(
+      ["gateway", "message", "user-center"].map((s) =>
+        input(deploymentOf(rs, "alicloud", s, "stable"), "spec.replicas"),
+      ),
+      [3, 6, 4],
+    );
   });
 });
 
@@ -200,7 +290,9 @@ describe("platform on both clouds (stacks/multicloud.yaml)", () => {
   });
 
   it("routes each side's blocks to the other from every private and data route table", () => {
-    const awsRoutes = ofType(rs, "aws:ec2/vpnConnectionRoute:VpnConnectionRoute").map((r) => input(r, "destinationCidrBlock"));
+    const awsRoutes = ofType(rs, "aws:ec2/vpnConnectionRoute:VpnConnectionRoute").map((r) =>
+      input(r, "destinationCidrBlock"),
+    );
     assert.deepEqual(awsRoutes, ["10.1.0.0/16", "192.168.0.0/16"]);
     const toAli = ofType(rs, "aws:ec2/route:Route").filter((r) => r.name.startsWith("multicloud-vpn-aws-rt-"));
     assert.equal(toAli.length, 6 * 2);
@@ -210,16 +302,21 @@ describe("platform on both clouds (stacks/multicloud.yaml)", () => {
   });
 
   it("admits the peer's data segment, never its app segment, into each data tier", () => {
-    const awsData = ofType(rs, T.sgIn).filter((r) => r.name.startsWith("aws-network-data-")).map((r) => input(r, "cidrIpv4"));
+    const awsData = ofType(rs, T.sgIn)
+      .filter((r) => r.name.startsWith("aws-network-data-"))
+      .map((r) => input(r, "cidrIpv4"));
     assert.ok(awsData.includes("192.168.0.0/16"));
     assert.ok(!awsData.includes("10.1.0.0/16"));
-    const aliData = ofType(rs, T.aliRule).filter((r) => r.name.startsWith("alicloud-network-data-")).map((r) => input(r, "cidrIp"));
+    const aliData = ofType(rs, T.aliRule)
+      .filter((r) => r.name.startsWith("alicloud-network-data-"))
+      .map((r) => input(r, "cidrIp"));
     assert.ok(aliData.includes("172.16.0.0/12"));
     assert.ok(!aliData.includes("10.0.0.0/16"));
   });
 
   it("runs the services in both clusters under distinct names", () => {
-    for (const cloud of ["aws", "alicloud"]) assert.equal(input(deploymentOf(rs, cloud, "message", "stable"), "spec.replicas"), 6);
+    for (const cloud of ["aws", "alicloud"])
+      assert.equal(input(deploymentOf(rs, cloud, "message", "stable"), "spec.replicas"), 6);
   });
 });
 
@@ -229,18 +326,30 @@ describe("platform options", () => {
     const rs = await run({ ...spec, kubernetes: { ...spec.kubernetes, canary: { weight: 10 } } });
     assert.equal(input(deploymentOf(rs, "aws", "gateway", "canary"), "spec.replicas"), 1);
     assert.equal(input(deploymentOf(rs, "aws", "message", "canary"), "spec.replicas"), 1);
-    assert.equal(input(one(rs, T.ingress, "aws-services-gateway-ingress-canary"), "metadata.annotations")["nginx.ingress.kubernetes.io/canary-weight"], "10");
+    assert.equal(
+      input(one(rs, T.ingress, "aws-services-gateway-ingress-canary"), "metadata.annotations")[
+        "nginx.ingress.kubernetes.io/canary-weight"
+      ],
+      "10",
+    );
   });
 
   it("runs Redis and Kafka in the cluster when the stack asks for it", async () => {
     const spec = stack("aws-prod");
     const aws = spec.clouds.aws;
     if (aws === undefined) throw new Error("aws-prod has clouds.aws");
-    const data = { ...aws.data, redis: { ...aws.data.redis, mode: "in-cluster" as const }, kafka: { ...aws.data.kafka, mode: "strimzi" as const } };
+    const data = {
+      ...aws.data,
+      redis: { ...aws.data.redis, mode: "in-cluster" as const },
+      kafka: { ...aws.data.kafka, mode: "strimzi" as const },
+    };
     const rs = await run({ ...spec, clouds: { aws: { ...aws, data } } });
     assert.equal(ofType(rs, "aws:elasticache/replicationGroup:ReplicationGroup").length, 0);
     assert.equal(input(one(rs, "kubernetes:apps/v1:StatefulSet", "aws-data-redis"), "spec.replicas"), 6);
-    assert.equal(input(one(rs, "kubernetes:kafka.strimzi.io/v1beta2:KafkaNodePool", "aws-data-kafka-brokers"), "spec.replicas"), 3);
+    assert.equal(
+      input(one(rs, "kubernetes:kafka.strimzi.io/v1beta2:KafkaNodePool", "aws-data-kafka-brokers"), "spec.replicas"),
+      3,
+    );
   });
 
   it("refuses a VPN between overlapping blocks before declaring anything", async () => {
@@ -253,7 +362,8 @@ describe("platform options", () => {
             tags: {},
             providers: { aws: undefined as never, alicloud: undefined as never },
           }),
-        (err: unknown) => err instanceof VpnOverlapError && /alicloud 10\.0\.128\.0\/17 overlaps aws 10\.0\.0\.0\/16/.test(err.message),
+        (err: unknown) =>
+          err instanceof VpnOverlapError && /alicloud 10\.0\.128\.0\/17 overlaps aws 10\.0\.0\.0\/16/.test(err.message),
       ),
     );
     assert.equal(resources.length, 0);
@@ -276,7 +386,8 @@ describe("the Pulumi program (infra/index.ts)", () => {
   it("refuses a local stack with the spec's one-line message", async () => {
     await assert.rejects(() => runWithMocks("local", () => program("local")), {
       name: "SpecError",
-      message: 'stacks/local.yaml: target: got "local"; Pulumi deploys only target "kubernetes" stacks (run the local target with "imctl local up")',
+      message:
+        'stacks/local.yaml: target: got "local"; Pulumi deploys only target "kubernetes" stacks (run the local target with "imctl local up")',
     });
   });
 });

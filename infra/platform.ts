@@ -85,7 +85,19 @@ export function deployPlatform(spec: KubernetesPlatformSpec): PlatformDeployment
       },
       { providers: [awsProvider] },
     );
-    clouds.aws = workloads(spec, "aws", awsSpec, network, { provider: cluster.provider, identity: cluster.workloadIdentity, clusterName: cluster.clusterName, storageDriver: cluster.storageDriver }, [awsProvider]);
+    clouds.aws = workloads(
+      spec,
+      "aws",
+      awsSpec,
+      network,
+      {
+        provider: cluster.provider,
+        identity: cluster.workloadIdentity,
+        clusterName: cluster.clusterName,
+        storageDriver: cluster.storageDriver,
+      },
+      [awsProvider],
+    );
   }
   if (aliSpec !== undefined && aliProvider !== undefined) {
     const network = alicloudNetwork(spec, aliSpec, aliProvider, awsSpec?.network.dataCidr);
@@ -103,16 +115,39 @@ export function deployPlatform(spec: KubernetesPlatformSpec): PlatformDeployment
       },
       { providers: [aliProvider] },
     );
-    clouds.alicloud = workloads(spec, "alicloud", aliSpec, network, { provider: cluster.provider, identity: cluster.workloadIdentity, clusterName: cluster.clusterId }, [aliProvider]);
+    clouds.alicloud = workloads(
+      spec,
+      "alicloud",
+      aliSpec,
+      network,
+      { provider: cluster.provider, identity: cluster.workloadIdentity, clusterName: cluster.clusterId },
+      [aliProvider],
+    );
   }
   let vpn: IpsecVpn | undefined;
   const a = clouds.aws;
   const b = clouds.alicloud;
-  if (spec.multicloud !== undefined && a !== undefined && b !== undefined && awsProvider !== undefined && aliProvider !== undefined && b.network.vpnSubnetId !== undefined) {
+  if (
+    spec.multicloud !== undefined &&
+    a !== undefined &&
+    b !== undefined &&
+    awsProvider !== undefined &&
+    aliProvider !== undefined &&
+    b.network.vpnSubnetId !== undefined
+  ) {
     const interconnect = spec.multicloud.interconnect;
     vpn = new IpsecVpn("multicloud-vpn", {
-      aws: { vpcId: a.network.vpcId, cidrs: [a.network.appCidr, a.network.dataVpcCidr], routeTableIds: a.network.internalRouteTableIds },
-      alicloud: { vpcId: b.network.vpcId, vswitchId: b.network.vpnSubnetId, cidrs: [b.network.appCidr, b.network.dataVpcCidr], routeTableIds: b.network.internalRouteTableIds },
+      aws: {
+        vpcId: a.network.vpcId,
+        cidrs: [a.network.appCidr, a.network.dataVpcCidr],
+        routeTableIds: a.network.internalRouteTableIds,
+      },
+      alicloud: {
+        vpcId: b.network.vpcId,
+        vswitchId: b.network.vpnSubnetId,
+        cidrs: [b.network.appCidr, b.network.dataVpcCidr],
+        routeTableIds: b.network.internalRouteTableIds,
+      },
       ikeVersion: interconnect.ikeVersion,
       bandwidthMbps: interconnect.bandwidthMbps,
       tags: spec.tags,
@@ -122,10 +157,23 @@ export function deployPlatform(spec: KubernetesPlatformSpec): PlatformDeployment
   return { clouds, vpn };
 }
 
-function awsNetwork(spec: KubernetesPlatformSpec, c: CloudSpec, provider: aws.Provider, peerDataCidr: string | undefined): NetworkFacts {
+function awsNetwork(
+  spec: KubernetesPlatformSpec,
+  c: CloudSpec,
+  provider: aws.Provider,
+  peerDataCidr: string | undefined,
+): NetworkFacts {
   const n = new AwsNetwork(
     "aws-network",
-    { region: c.region, zones: c.zones, appCidr: c.network.appCidr, dataCidr: c.network.dataCidr, natGateways: c.network.natGateways, peerDataCidr, tags: spec.tags },
+    {
+      region: c.region,
+      zones: c.zones,
+      appCidr: c.network.appCidr,
+      dataCidr: c.network.dataCidr,
+      natGateways: c.network.natGateways,
+      peerDataCidr,
+      tags: spec.tags,
+    },
     { providers: [provider] },
   );
   return {
@@ -140,10 +188,22 @@ function awsNetwork(spec: KubernetesPlatformSpec, c: CloudSpec, provider: aws.Pr
   };
 }
 
-function alicloudNetwork(spec: KubernetesPlatformSpec, c: CloudSpec, provider: alicloud.Provider, peerDataCidr: string | undefined): NetworkFacts {
+function alicloudNetwork(
+  spec: KubernetesPlatformSpec,
+  c: CloudSpec,
+  provider: alicloud.Provider,
+  peerDataCidr: string | undefined,
+): NetworkFacts {
   const n = new AlicloudNetwork(
     "alicloud-network",
-    { zones: c.zones, appCidr: c.network.appCidr, dataCidr: c.network.dataCidr, natGateways: c.network.natGateways, peerDataCidr, tags: spec.tags },
+    {
+      zones: c.zones,
+      appCidr: c.network.appCidr,
+      dataCidr: c.network.dataCidr,
+      natGateways: c.network.natGateways,
+      peerDataCidr,
+      tags: spec.tags,
+    },
     { providers: [provider] },
   );
   return {
@@ -173,17 +233,32 @@ function workloads(
     cloud === "aws"
       ? new AwsLoadBalancerController(
           "aws-lb-controller",
-          { clusterName: cluster.clusterName, region: c.region, vpcId: network.vpcId, identity: cluster.identity, provider: k8sProvider, tags: spec.tags },
+          {
+            clusterName: cluster.clusterName,
+            region: c.region,
+            vpcId: network.vpcId,
+            identity: cluster.identity,
+            provider: k8sProvider,
+            tags: spec.tags,
+          },
           { providers: [...cloudProviders, k8sProvider] },
         )
       : undefined;
-  new IngressNginx(`${cloud}-ingress`, { cloud, lbSecurityGroupId: network.securityGroupIds.lb, provider: k8sProvider }, { providers: [k8sProvider], dependsOn: lbController ? [lbController] : [] });
+  new IngressNginx(
+    `${cloud}-ingress`,
+    { cloud, lbSecurityGroupId: network.securityGroupIds.lb, provider: k8sProvider },
+    { providers: [k8sProvider], dependsOn: lbController ? [lbController] : [] },
+  );
   // Distributed load tests (TestRuns) run inside the cluster, against the platform's own ingress.
   new K6Operator(`${cloud}-k6`, { scenarios: SCENARIOS, provider: k8sProvider }, { providers: [k8sProvider] });
   // Certificates for the data tier's TLS (TiDB between its components and to its clients).
   const certManager = new CertManager(`${cloud}-cert-manager`, { provider: k8sProvider }, { providers: [k8sProvider] });
   // Every claim of the data tier names this encrypted class.
-  const storage = new EncryptedStorage(`${cloud}-storage`, { cloud, provider: k8sProvider }, { providers: [k8sProvider], dependsOn: cluster.storageDriver ? [cluster.storageDriver] : [] });
+  const storage = new EncryptedStorage(
+    `${cloud}-storage`,
+    { cloud, provider: k8sProvider },
+    { providers: [k8sProvider], dependsOn: cluster.storageDriver ? [cluster.storageDriver] : [] },
+  );
   const data = new DataTier(
     `${cloud}-data`,
     {
@@ -193,7 +268,12 @@ function workloads(
       choices: c.data,
       redis: spec.data.redis,
       kafka: spec.data.kafka,
-      network: { vpcId: network.vpcId, appCidr: network.appCidr, dataSubnetIds: network.dataSubnetIds, dataSecurityGroupId: network.securityGroupIds.data },
+      network: {
+        vpcId: network.vpcId,
+        appCidr: network.appCidr,
+        dataSubnetIds: network.dataSubnetIds,
+        dataSecurityGroupId: network.securityGroupIds.data,
+      },
       identity: cluster.identity,
       certManager: { namespace: certManager.namespace, release: certManager.release },
       provider: k8sProvider,
@@ -206,7 +286,16 @@ function workloads(
   // The schema and the services' user, migrated with the message image before any Deployment rolls.
   const schema = new DatabaseSchema(
     `${cloud}-schema`,
-    { namespace: DATA_NAMESPACE, databaseName: spec.data.database.name, host: data.tidb.host, port: data.tidb.port, image: images.message, rootSecret: data.tidb.rootSecret, tls: data.tidbTls === undefined ? undefined : { clientSecretName: data.tidbTls.clientSecretName }, provider: k8sProvider },
+    {
+      namespace: DATA_NAMESPACE,
+      databaseName: spec.data.database.name,
+      host: data.tidb.host,
+      port: data.tidb.port,
+      image: images.message,
+      rootSecret: data.tidb.rootSecret,
+      tls: data.tidbTls === undefined ? undefined : { clientSecretName: data.tidbTls.clientSecretName },
+      provider: k8sProvider,
+    },
     { providers: [k8sProvider], dependsOn: [data.tidb] },
   );
   const services = new ImServices(
@@ -215,7 +304,11 @@ function workloads(
       namespace: k.namespace,
       version: k.image.tag,
       images: { gateway: images.gateway, message: images.message, userCenter: images["user-center"] },
-      replicas: { gateway: spec.services.gateway.replicas, message: spec.services.message.replicas, userCenter: spec.services.userCenter.replicas },
+      replicas: {
+        gateway: spec.services.gateway.replicas,
+        message: spec.services.message.replicas,
+        userCenter: spec.services.userCenter.replicas,
+      },
       workloads: k.services,
       cpuUtilizationPercent: k.autoscaling.cpuUtilizationPercent,
       canaryWeight: k.canary.weight,
@@ -251,7 +344,13 @@ function workloads(
  * The image each service runs: built from services/<service>/Dockerfile and pushed to this cloud's registry
  * (kubernetes.image.build), or taken by tag from the registry the stack names (kubernetes.image.registry).
  */
-function serviceImages(spec: KubernetesPlatformSpec, cloud: CloudName, c: CloudSpec, network: NetworkFacts, cloudProviders: pulumi.ProviderResource[]): Record<ImageService, pulumi.Input<string>> {
+function serviceImages(
+  spec: KubernetesPlatformSpec,
+  cloud: CloudName,
+  c: CloudSpec,
+  network: NetworkFacts,
+  cloudProviders: pulumi.ProviderResource[],
+): Record<ImageService, pulumi.Input<string>> {
   const image = spec.kubernetes.image;
   if (image.build === undefined) {
     const ref = (s: ImageService) => `${image.registry ?? ""}/${s}:${image.tag}`;
@@ -265,7 +364,10 @@ function serviceImages(spec: KubernetesPlatformSpec, cloud: CloudName, c: CloudS
       tag: image.tag,
       platforms: image.build.platforms,
       alicloudRegistryUser: image.build.alicloudRegistryUser,
-      vpc: network.privateSubnetIds[0] === undefined ? undefined : { vpcId: network.vpcId, vswitchId: network.privateSubnetIds[0] },
+      vpc:
+        network.privateSubnetIds[0] === undefined
+          ? undefined
+          : { vpcId: network.vpcId, vswitchId: network.privateSubnetIds[0] },
       tags: spec.tags,
     },
     { providers: cloudProviders },

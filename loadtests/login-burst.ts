@@ -13,7 +13,11 @@ const pool = 50;
 
 export const options: Options = {
   scenarios: { login_burst: arrivalRate(cfg) },
-  thresholds: { checks: ["rate>0.999"], http_req_failed: ["rate<0.001"], "http_req_duration{name:login}": ["p(99)<1000"] },
+  thresholds: {
+    checks: ["rate>0.999"],
+    http_req_failed: ["rate<0.001"],
+    "http_req_duration{name:login}": ["p(99)<1000"],
+  },
   setupTimeout: "300s",
 };
 

@@ -6,7 +6,17 @@
 // Called by `npm start`, `npm test` and `imctl tools install`; a second run only checks stamps (well under 10 s).
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -27,25 +37,147 @@ export const K6_VERSION = "v1.8.1";
 
 /** @type {Tool[]} Every binary the local target and the tests call, by the name it has under .tools/bin. */
 export const TOOLS = [
-  { name: "redis-server", source: "debian", package: "redis-server", systemPath: "/usr/bin/redis-server", versionArgs: ["--version"], purpose: "Redis Cluster nodes" },
-  { name: "redis-cli", source: "debian", package: "redis-tools", systemPath: "/usr/bin/redis-cli", versionArgs: ["--version"], purpose: "creates the Redis Cluster" },
-  { name: "mariadbd", source: "debian", package: "mariadb-server", systemPath: "/usr/sbin/mariadbd", versionArgs: ["--version"], purpose: "MySQL-protocol stand-in for TiDB" },
-  { name: "mariadb-install-db", source: "debian", package: "mariadb-server", systemPath: "/usr/bin/mariadb-install-db", purpose: "initialises the database directory" },
-  { name: "mariadb-dump", source: "debian", package: "mariadb-client", systemPath: "/usr/bin/mariadb-dump", versionArgs: ["--version"], purpose: "database backups" },
-  { name: "mariadb", source: "debian", package: "mariadb-client", systemPath: "/usr/bin/mariadb", versionArgs: ["--version"], purpose: "restores database backups (imctl drill restore)" },
-  { name: "nft", source: "debian", package: "nftables", systemPath: "/usr/sbin/nft", versionArgs: ["--version"], purpose: "network partitions on loopback ports (imctl drill run partition)" },
-  { name: "nginx", source: "debian", package: "nginx", systemPath: "/usr/sbin/nginx", versionArgs: ["-v"], purpose: "gateway load balancer" },
-  { name: "prometheus", source: "debian", package: "prometheus", systemPath: "/usr/bin/prometheus", versionArgs: ["--version"], purpose: "metrics and alert rules" },
-  { name: "promtool", source: "debian", package: "prometheus", systemPath: "/usr/bin/promtool", versionArgs: ["--version"], purpose: "checks and unit-tests alert rules" },
-  { name: "node-exporter", source: "debian", package: "prometheus-node-exporter", systemPath: "/usr/bin/prometheus-node-exporter", versionArgs: ["--version"], purpose: "host metrics" },
-  { name: "redis-exporter", source: "debian", package: "prometheus-redis-exporter", systemPath: "/usr/bin/prometheus-redis-exporter", versionArgs: ["-version"], purpose: "Redis metrics" },
-  { name: "mysqld-exporter", source: "debian", package: "prometheus-mysqld-exporter", systemPath: "/usr/bin/prometheus-mysqld-exporter", versionArgs: ["--version"], purpose: "database metrics" },
-  { name: "nginx-exporter", source: "debian", package: "prometheus-nginx-exporter", systemPath: "/usr/bin/prometheus-nginx-exporter", versionArgs: ["-version"], purpose: "nginx metrics" },
-  { name: "java", source: "debian", package: "openjdk-17-jre-headless", systemPath: "/usr/bin/java", versionArgs: ["-version"], purpose: "runs the Kafka brokers" },
+  {
+    name: "redis-server",
+    source: "debian",
+    package: "redis-server",
+    systemPath: "/usr/bin/redis-server",
+    versionArgs: ["--version"],
+    purpose: "Redis Cluster nodes",
+  },
+  {
+    name: "redis-cli",
+    source: "debian",
+    package: "redis-tools",
+    systemPath: "/usr/bin/redis-cli",
+    versionArgs: ["--version"],
+    purpose: "creates the Redis Cluster",
+  },
+  {
+    name: "mariadbd",
+    source: "debian",
+    package: "mariadb-server",
+    systemPath: "/usr/sbin/mariadbd",
+    versionArgs: ["--version"],
+    purpose: "MySQL-protocol stand-in for TiDB",
+  },
+  {
+    name: "mariadb-install-db",
+    source: "debian",
+    package: "mariadb-server",
+    systemPath: "/usr/bin/mariadb-install-db",
+    purpose: "initialises the database directory",
+  },
+  {
+    name: "mariadb-dump",
+    source: "debian",
+    package: "mariadb-client",
+    systemPath: "/usr/bin/mariadb-dump",
+    versionArgs: ["--version"],
+    purpose: "database backups",
+  },
+  {
+    name: "mariadb",
+    source: "debian",
+    package: "mariadb-client",
+    systemPath: "/usr/bin/mariadb",
+    versionArgs: ["--version"],
+    purpose: "restores database backups (imctl drill restore)",
+  },
+  {
+    name: "nft",
+    source: "debian",
+    package: "nftables",
+    systemPath: "/usr/sbin/nft",
+    versionArgs: ["--version"],
+    purpose: "network partitions on loopback ports (imctl drill run partition)",
+  },
+  {
+    name: "nginx",
+    source: "debian",
+    package: "nginx",
+    systemPath: "/usr/sbin/nginx",
+    versionArgs: ["-v"],
+    purpose: "gateway load balancer",
+  },
+  {
+    name: "prometheus",
+    source: "debian",
+    package: "prometheus",
+    systemPath: "/usr/bin/prometheus",
+    versionArgs: ["--version"],
+    purpose: "metrics and alert rules",
+  },
+  {
+    name: "promtool",
+    source: "debian",
+    package: "prometheus",
+    systemPath: "/usr/bin/promtool",
+    versionArgs: ["--version"],
+    purpose: "checks and unit-tests alert rules",
+  },
+  {
+    name: "node-exporter",
+    source: "debian",
+    package: "prometheus-node-exporter",
+    systemPath: "/usr/bin/prometheus-node-exporter",
+    versionArgs: ["--version"],
+    purpose: "host metrics",
+  },
+  {
+    name: "redis-exporter",
+    source: "debian",
+    package: "prometheus-redis-exporter",
+    systemPath: "/usr/bin/prometheus-redis-exporter",
+    versionArgs: ["-version"],
+    purpose: "Redis metrics",
+  },
+  {
+    name: "mysqld-exporter",
+    source: "debian",
+    package: "prometheus-mysqld-exporter",
+    systemPath: "/usr/bin/prometheus-mysqld-exporter",
+    versionArgs: ["--version"],
+    purpose: "database metrics",
+  },
+  {
+    name: "nginx-exporter",
+    source: "debian",
+    package: "prometheus-nginx-exporter",
+    systemPath: "/usr/bin/prometheus-nginx-exporter",
+    versionArgs: ["-version"],
+    purpose: "nginx metrics",
+  },
+  {
+    name: "java",
+    source: "debian",
+    package: "openjdk-17-jre-headless",
+    systemPath: "/usr/bin/java",
+    versionArgs: ["-version"],
+    purpose: "runs the Kafka brokers",
+  },
   { name: "k6", source: "go", package: `go.k6.io/k6@${K6_VERSION}`, versionArgs: ["version"], purpose: "load tests" },
-  { name: "etcd", source: "debian", package: "etcd-server", systemPath: "/usr/bin/etcd", versionArgs: ["--version"], purpose: "the store of the Kubernetes API server in the rollout's kubernetes-target test" },
-  { name: "kube-apiserver", source: "go", package: "tools/kube-apiserver", versionArgs: ["--version"], purpose: "a real Kubernetes API server for the rollout's kubernetes-target test" },
-  { name: "kafka", source: "maven", package: "tools/kafka/pom.xml", purpose: "Kafka brokers (KRaft) and the JMX exporter agent" },
+  {
+    name: "etcd",
+    source: "debian",
+    package: "etcd-server",
+    systemPath: "/usr/bin/etcd",
+    versionArgs: ["--version"],
+    purpose: "the store of the Kubernetes API server in the rollout's kubernetes-target test",
+  },
+  {
+    name: "kube-apiserver",
+    source: "go",
+    package: "tools/kube-apiserver",
+    versionArgs: ["--version"],
+    purpose: "a real Kubernetes API server for the rollout's kubernetes-target test",
+  },
+  {
+    name: "kafka",
+    source: "maven",
+    package: "tools/kafka/pom.xml",
+    purpose: "Kafka brokers (KRaft) and the JMX exporter agent",
+  },
 ];
 
 /** Kafka's jars land here, resolved from Maven Central by tools/kafka/pom.xml. */
@@ -77,7 +209,9 @@ function runStep(step, cmd, args, fix, opts = {}) {
   const res = run(cmd, args, opts);
   if (res.error || res.status !== 0) {
     const lastLine = (res.stderr || res.stdout).trim().split("\n").filter(Boolean).slice(-1)[0] ?? "";
-    const detail = res.error ? `could not start (${res.error.message})` : `exited ${res.status}${lastLine ? `: ${lastLine}` : ""}`;
+    const detail = res.error
+      ? `could not start (${res.error.message})`
+      : `exited ${res.status}${lastLine ? `: ${lastLine}` : ""}`;
     throw new StepError(step, [cmd, ...args].join(" "), detail, fix);
   }
   return res;
@@ -106,7 +240,10 @@ function stepNodeModules() {
   const want = existsSync(lock) ? sha256(lock) : "no-lock";
   if (existsSync(stamp) && readFileSync(stamp, "utf8") === want) return "up to date";
   const args = existsSync(lock) ? ["ci", "--no-audit", "--no-fund"] : ["install", "--no-audit", "--no-fund"];
-  runStep("node modules", "npm", args, "check that the npm registry is reachable, then run npm start again", { cwd: ROOT, stdio: ["ignore", "ignore", "pipe"] });
+  runStep("node modules", "npm", args, "check that the npm registry is reachable, then run npm start again", {
+    cwd: ROOT,
+    stdio: ["ignore", "ignore", "pipe"],
+  });
   writeFileSync(stamp, want);
   return `npm ${args[0]}`;
 }
@@ -119,9 +256,15 @@ function stepDebian() {
   });
   if (missing.length > 0) {
     if (process.getuid?.() !== 0) {
-      throw new StepError("debian packages", `apt-get install ${missing.join(" ")}`, "needs root", `run \`sudo apt-get update && sudo apt-get install -y ${missing.join(" ")}\`, then npm start again`);
+      throw new StepError(
+        "debian packages",
+        `apt-get install ${missing.join(" ")}`,
+        "needs root",
+        `run \`sudo apt-get update && sudo apt-get install -y ${missing.join(" ")}\`, then npm start again`,
+      );
     }
-    const fix = "check that Debian's package mirror is reachable and dpkg is not locked by another apt run, then run npm start again";
+    const fix =
+      "check that Debian's package mirror is reachable and dpkg is not locked by another apt run, then run npm start again";
     runStep("debian packages", "apt-get", ["update", "-qq"], fix);
     // Install only: the local target starts its own instances on its own ports, never the packaged services.
     const policy = "/usr/sbin/policy-rc.d";
@@ -137,7 +280,12 @@ function stepDebian() {
   }
   for (const t of TOOLS.filter((x) => x.source === "debian")) {
     if (!t.systemPath || !existsSync(t.systemPath)) {
-      throw new StepError("debian packages", `test -x ${t.systemPath}`, `found no ${t.name} after installing ${t.package}`, `reinstall it: apt-get install --reinstall ${t.package}`);
+      throw new StepError(
+        "debian packages",
+        `test -x ${t.systemPath}`,
+        `found no ${t.name} after installing ${t.package}`,
+        `reinstall it: apt-get install --reinstall ${t.package}`,
+      );
     }
     linkTool(t.systemPath, toolPath(t.name));
   }
@@ -152,12 +300,23 @@ function stepK6() {
   }
   const go = run("go", ["version"]);
   if (go.error || go.status !== 0) {
-    throw new StepError("k6", "go version", "found no Go toolchain", "install Go 1.23 or newer (apt-get install golang), then run npm start again");
+    throw new StepError(
+      "k6",
+      "go version",
+      "found no Go toolchain",
+      "install Go 1.23 or newer (apt-get install golang), then run npm start again",
+    );
   }
   mkdirSync(dirname(bin), { recursive: true });
-  runStep("k6", "go", ["install", `go.k6.io/k6@${K6_VERSION}`], "check that the Go module proxy is reachable (GOPROXY), then run npm start again", {
-    env: { ...process.env, GOBIN: dirname(bin), GOFLAGS: "-mod=mod" },
-  });
+  runStep(
+    "k6",
+    "go",
+    ["install", `go.k6.io/k6@${K6_VERSION}`],
+    "check that the Go module proxy is reachable (GOPROXY), then run npm start again",
+    {
+      env: { ...process.env, GOBIN: dirname(bin), GOFLAGS: "-mod=mod" },
+    },
+  );
   return `built ${K6_VERSION}`;
 }
 
@@ -193,13 +352,24 @@ function stepKubeApiserver() {
   if (existsSync(bin) && existsSync(stamp) && readFileSync(stamp, "utf8") === want) return "up to date";
   const go = run("go", ["version"]);
   if (go.error || go.status !== 0) {
-    throw new StepError("kube-apiserver", "go version", "found no Go toolchain", "install Go 1.23 or newer (apt-get install golang), then run npm start again");
+    throw new StepError(
+      "kube-apiserver",
+      "go version",
+      "found no Go toolchain",
+      "install Go 1.23 or newer (apt-get install golang), then run npm start again",
+    );
   }
   mkdirSync(dirname(bin), { recursive: true });
-  runStep("kube-apiserver", "go", ["build", "-o", bin, "."], "check that the Go module proxy is reachable (GOPROXY), then run npm start again", {
-    cwd: src,
-    env: { ...process.env, GOFLAGS: "-mod=mod" },
-  });
+  runStep(
+    "kube-apiserver",
+    "go",
+    ["build", "-o", bin, "."],
+    "check that the Go module proxy is reachable (GOPROXY), then run npm start again",
+    {
+      cwd: src,
+      env: { ...process.env, GOFLAGS: "-mod=mod" },
+    },
+  );
   writeFileSync(stamp, want);
   return "built from tools/kube-apiserver";
 }

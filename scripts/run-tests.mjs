@@ -20,10 +20,17 @@ function find(dir) {
 
 const files = find(root)
   .filter((f) => !(unitOnly && f.startsWith("test/integration/")))
-  .sort((a, b) => Number(a.startsWith("test/integration/")) - Number(b.startsWith("test/integration/")) || a.localeCompare(b));
+  .sort(
+    (a, b) =>
+      Number(a.startsWith("test/integration/")) - Number(b.startsWith("test/integration/")) || a.localeCompare(b),
+  );
 if (files.length === 0) {
   process.stderr.write("run-tests: found no *.test.ts files\n");
   process.exit(1);
 }
-const res = spawnSync(process.execPath, ["--import", "tsx", "--test", "--test-concurrency=1", "--test-reporter=spec", ...files], { cwd: root, stdio: "inherit" });
+const res = spawnSync(
+  process.execPath,
+  ["--import", "tsx", "--test", "--test-concurrency=1", "--test-reporter=spec", ...files],
+  { cwd: root, stdio: "inherit" },
+);
 process.exit(res.status ?? 1);

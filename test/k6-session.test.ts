@@ -90,8 +90,12 @@ export default function () {
 `,
     );
     const { stdout, stderr } = await new Promise<{ stdout: string; stderr: string }>((resolve, reject) =>
-      execFile(toolPath("k6"), ["run", "--quiet", "--no-summary", script], { env: { ...process.env, K6_NO_USAGE_REPORT: "true" }, timeout: 60_000 }, (err, out, errOut) =>
-        err ? reject(new Error(`${err.message}\n${errOut}`)) : resolve({ stdout: out, stderr: errOut }),
+      execFile(
+        toolPath("k6"),
+        ["run", "--quiet", "--no-summary", script],
+        { env: { ...process.env, K6_NO_USAGE_REPORT: "true" }, timeout: 60_000 },
+        (err, out, errOut) =>
+          err ? reject(new Error(`${err.message}\n${errOut}`)) : resolve({ stdout: out, stderr: errOut }),
       ),
     );
     const log = stdout + stderr;

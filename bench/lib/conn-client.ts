@@ -138,7 +138,9 @@ type Outcome = { kind: "ok" } | { kind: "refused" } | { kind: "failed"; why: str
 function attempt(host: string, port: number, localAddress: string, token: string, timeoutMs: number): Promise<Outcome> {
   return new Promise((resolve) => {
     const key = randomBytes(16).toString("base64");
-    const accept = createHash("sha1").update(key + GUID).digest("base64");
+    const accept = createHash("sha1")
+      .update(key + GUID)
+      .digest("base64");
     const sock = connect({ host, port, localAddress });
     let head: Buffer = Buffer.alloc(0);
     let settled = false;
@@ -175,7 +177,10 @@ function attempt(host: string, port: number, localAddress: string, token: string
       const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(lines[0] ?? "")?.[1] ?? NaN);
       if (status === 503) return finish({ kind: "refused" });
       if (status !== 101) return finish({ kind: "failed", why: `HTTP ${Number.isNaN(status) ? "?" : status}` });
-      const got = lines.find((l) => l.toLowerCase().startsWith("sec-websocket-accept:"))?.slice(21).trim();
+      const got = lines
+        .find((l) => l.toLowerCase().startsWith("sec-websocket-accept:"))
+        ?.slice(21)
+        .trim();
       if (got !== accept) return finish({ kind: "failed", why: "bad Sec-WebSocket-Accept" });
       open = true;
       live.add(sock);

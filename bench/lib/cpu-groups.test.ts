@@ -4,7 +4,10 @@ import { cpuByGroup, cpuGroup } from "./msg-bench.ts";
 
 describe("benchmark CPU breakdown", () => {
   it("names each platform process's group from its command line", () => {
-    assert.equal(cpuGroup("/work/main/.tools/bin/java -Xms256m -cp /x/* kafka.Kafka /tmp/p/kafka/1/server.properties"), "kafka");
+    assert.equal(
+      cpuGroup("/work/main/.tools/bin/java -Xms256m -cp /x/* kafka.Kafka /tmp/p/kafka/1/server.properties"),
+      "kafka",
+    );
     assert.equal(cpuGroup("/work/main/.tools/bin/redis-server 127.0.0.1:17001 [cluster]"), "redis");
     assert.equal(cpuGroup("nginx: worker process"), "nginx");
     assert.equal(cpuGroup("/usr/bin/node --import tsx /work/main/services/gateway/src/main.ts"), "gateways");

@@ -28,7 +28,11 @@ export abstract class IpcChild<C extends object, R extends { t: string }> {
     script: string,
     readonly label: string,
   ) {
-    this.proc = fork(script, [], { cwd: REPO_ROOT, execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    this.proc = fork(script, [], {
+      cwd: REPO_ROOT,
+      execArgv: ["--import", "tsx"],
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+    });
     this.proc.on("message", (m: R) => {
       if (m.t === "ready" && "fdLimit" in m) this.fdLimit = m.fdLimit as number | null;
       if (this.onReport(m)) return;

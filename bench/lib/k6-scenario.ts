@@ -25,10 +25,16 @@ export function scenarioBenchmark(o: { name: string; description: string; offset
       // The latency bar is what is measured here, so it must not abort the run: the bound is loose.
       const r = await p.run("loadtest", "run", ...o.args, "--target", p.lbUrl, "--max-p99", "60000", "--json");
       const res = JSON.parse(r.stdout) as LoadtestResult;
-      if (res.figures.lost > 0 || res.figures.requestErrors > 0) throw new Error(`${o.name}: ${res.figures.lost} lost, ${res.figures.requestErrors} request errors: ${JSON.stringify(res.figures)}`);
-      if (res.figures.deliveryP99Ms === null) throw new Error(`${o.name}: no delivery measured (exit ${r.exitCode}): ${r.stderr.slice(-500)}`);
+      if (res.figures.lost > 0 || res.figures.requestErrors > 0)
+        throw new Error(
+          `${o.name}: ${res.figures.lost} lost, ${res.figures.requestErrors} request errors: ${JSON.stringify(res.figures)}`,
+        );
+      if (res.figures.deliveryP99Ms === null)
+        throw new Error(`${o.name}: no delivery measured (exit ${r.exitCode}): ${r.stderr.slice(-500)}`);
       extras.push(res.figures);
-      process.stderr.write(`[${o.name}] p50 ${res.figures.deliveryP50Ms} ms, p95 ${res.figures.deliveryP95Ms} ms, p99 ${res.figures.deliveryP99Ms} ms, ${res.figures.received}/${res.figures.sent} delivered\n`);
+      process.stderr.write(
+        `[${o.name}] p50 ${res.figures.deliveryP50Ms} ms, p95 ${res.figures.deliveryP95Ms} ms, p99 ${res.figures.deliveryP99Ms} ms, ${res.figures.received}/${res.figures.sent} delivered\n`,
+      );
       return res.figures.deliveryP99Ms;
     },
     extra() {

@@ -31,18 +31,27 @@ export function intFromEnv(name: string, fallback: number, min: number, max: num
   const raw = process.env[name];
   if (raw === undefined || raw === "") return fallback;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${name}: got ${JSON.stringify(raw)}; allowed: an integer from ${min} to ${max} (unset: ${fallback})`);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new Error(
+      `${name}: got ${JSON.stringify(raw)}; allowed: an integer from ${min} to ${max} (unset: ${fallback})`,
+    );
   return n;
 }
 
 /** Registers `n` users in batches of 50 (registration hashes passwords: slow-ish). Returns their ids. */
-export async function registerUsers(p: TestPlatform, n: number, prefix: string, say: (s: string) => void): Promise<string[]> {
+export async function registerUsers(
+  p: TestPlatform,
+  n: number,
+  prefix: string,
+  say: (s: string) => void,
+): Promise<string[]> {
   const ids: string[] = [];
   const t0 = Date.now();
   for (let made = 0; made < n; made += 50) {
     const batch = await makeUsers(p.api, Math.min(50, n - made), prefix);
     ids.push(...batch.map((u) => u.userId));
-    if (ids.length % 500 === 0 || ids.length === n) say(`${ids.length}/${n} users registered (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+    if (ids.length % 500 === 0 || ids.length === n)
+      say(`${ids.length}/${n} users registered (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
   }
   return ids;
 }
@@ -81,7 +90,6 @@ export function percentile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? NaN;
 }
 
-
 /** One load process: progress reports update `progress`; a `failed` report fails every pending request. */
 export class LoadChild extends IpcChild<LoadCommand, LoadReport> {
   progress = { sent: 0, acked: 0, failed: 0, received: 0 };
@@ -109,7 +117,8 @@ export async function startLoadChildren(n: number, perChild: number): Promise<Lo
   try {
     await Promise.all(children.map((c) => c.request(null, "ready", 60_000)));
     for (const c of children) {
-      if (c.fdLimit !== null && perChild + 100 > c.fdLimit) throw new Error(`${perChild} connections per load process exceed its descriptor limit ${c.fdLimit}`);
+      if (c.fdLimit !== null && perChild + 100 > c.fdLimit)
+        throw new Error(`${perChild} connections per load process exceed its descriptor limit ${c.fdLimit}`);
     }
     return children;
   } catch (err) {
@@ -126,7 +135,13 @@ export async function startRelay(p: TestPlatform): Promise<{ child: ChildProcess
     cwd: REPO_ROOT,
     execArgv: ["--import", "tsx"],
     stdio: ["ignore", "inherit", "inherit", "ipc"],
-    env: { ...process.env, MODE: "relay", HOST: p.spec.local.bindAddress, INTERNAL_TOKEN: p.secrets.internalToken, MAX_CONNECTIONS: "0" },
+    env: {
+      ...process.env,
+      MODE: "relay",
+      HOST: p.spec.local.bindAddress,
+      INTERNAL_TOKEN: p.secrets.internalToken,
+      MAX_CONNECTIONS: "0",
+    },
   });
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error("the relay ws server did not listen within 60 s")), 60_000);
@@ -154,13 +169,28 @@ export interface Target {
 
 export function platformTarget(p: TestPlatform): Target {
   const host = p.spec.local.bindAddress;
-  const gateways = Array.from({ length: p.spec.services.gateway.replicas }, (_, i) => `http://${host}:${p.spec.local.ports.gateway + i}`);
-  return { label: "platform", kind: "platform", url: p.wsUrl, servers: gateways, internalToken: p.secrets.internalToken };
+  const gateways = Array.from(
+    { length: p.spec.services.gateway.replicas },
+    (_, i) => `http://${host}:${p.spec.local.ports.gateway + i}`,
+  );
+  return {
+    label: "platform",
+    kind: "platform",
+    url: p.wsUrl,
+    servers: gateways,
+    internalToken: p.secrets.internalToken,
+  };
 }
 
 export function relayTarget(p: TestPlatform, port: number): Target {
   const host = p.spec.local.bindAddress;
-  return { label: "ws relay", kind: "relay", url: `ws://${host}:${port}/ws`, servers: [`http://${host}:${port}`], internalToken: p.secrets.internalToken };
+  return {
+    label: "ws relay",
+    kind: "relay",
+    url: `ws://${host}:${port}/ws`,
+    servers: [`http://${host}:${port}`],
+    internalToken: p.secrets.internalToken,
+  };
 }
 
 /** Waits until every server of `t` holds no connection (an earlier session's closes have landed). */
@@ -169,7 +199,10 @@ export async function waitIdle(t: Target, deadlineMs = 90_000): Promise<void> {
   for (;;) {
     const counts = await Promise.all(
       t.servers.map(async (s) => {
-        const res = await fetch(`${s}/internal/v1/connections`, { headers: { "x-im-internal": t.internalToken }, signal: AbortSignal.timeout(10_000) });
+        const res = await fetch(`${s}/internal/v1/connections`, {
+          headers: { "x-im-internal": t.internalToken },
+          signal: AbortSignal.timeout(10_000),
+        });
         if (res.status !== 200) throw new Error(`${s}: GET /internal/v1/connections answered ${res.status}`);
         return ((await res.json()) as { connections: number }).connections;
       }),
@@ -195,7 +228,16 @@ export async function connectShares(
     children.map((c, i) => {
       const users = shares[i] ?? [];
       return c.request(
-        { t: "connect", kind: t.kind, url: t.url, users, sources: sources(Math.max(1, Math.ceil(users.length / perSource))), perSource, concurrency: 32, timeoutMs: 20_000 },
+        {
+          t: "connect",
+          kind: t.kind,
+          url: t.url,
+          users,
+          sources: sources(Math.max(1, Math.ceil(users.length / perSource))),
+          perSource,
+          concurrency: 32,
+          timeoutMs: 20_000,
+        },
         "connected",
         10 * 60_000,
       );
@@ -204,8 +246,11 @@ export async function connectShares(
   const connected = replies.reduce((n, r) => n + r.connected, 0);
   const failed = replies.reduce((n, r) => n + r.failed, 0);
   const stale = replies.reduce((n, r) => n + r.stale, 0);
-  say(`${t.label}: ${connected} clients connected in ${((Date.now() - started) / 1000).toFixed(1)} s${stale ? ` (${stale} messages of earlier sessions pulled again and ignored)` : ""}`);
-  if (failed > 0) throw new Error(`${t.label}: ${failed} clients did not connect: ${replies.flatMap((r) => r.errors).join(", ")}`);
+  say(
+    `${t.label}: ${connected} clients connected in ${((Date.now() - started) / 1000).toFixed(1)} s${stale ? ` (${stale} messages of earlier sessions pulled again and ignored)` : ""}`,
+  );
+  if (failed > 0)
+    throw new Error(`${t.label}: ${failed} clients did not connect: ${replies.flatMap((r) => r.errors).join(", ")}`);
 }
 
 /** Every load process's progress, summed, for the log. */
@@ -271,14 +316,20 @@ function cpuSnapshot(): Map<number, { group: string; ticks: number }> {
 }
 
 /** Cores used per group between two snapshots, largest first. */
-export function cpuByGroup(before: Scrape["cpu"], after: Scrape["cpu"], seconds: number): Array<{ group: string; cores: number }> {
+export function cpuByGroup(
+  before: Scrape["cpu"],
+  after: Scrape["cpu"],
+  seconds: number,
+): Array<{ group: string; cores: number }> {
   const sum = new Map<string, number>();
   for (const [pid, a] of after) {
     const b = before.get(pid);
     if (b === undefined) continue;
     sum.set(a.group, (sum.get(a.group) ?? 0) + (a.ticks - b.ticks));
   }
-  return [...sum].map(([group, ticks]) => ({ group, cores: ticks / USER_HZ / seconds })).sort((x, y) => y.cores - x.cores);
+  return [...sum]
+    .map(([group, ticks]) => ({ group, cores: ticks / USER_HZ / seconds }))
+    .sort((x, y) => y.cores - x.cores);
 }
 
 /** The /metrics text of every gateway and message-service instance. */
@@ -359,19 +410,44 @@ function quantile(h: Histogram, q: number): string {
   return "n/a";
 }
 
-const SERVICE_HISTOGRAMS: Array<{ label: string; tier: "gateway" | "message"; name: string; labels?: Record<string, string> }> = [
-  { label: "gateway send frame (ack)", tier: "gateway", name: "im_gateway_frame_duration_seconds", labels: { type: "send" } },
-  { label: "message store (DB + Kafka)", tier: "message", name: "im_message_store_duration_seconds", labels: { kind: "user" } },
+const SERVICE_HISTOGRAMS: Array<{
+  label: string;
+  tier: "gateway" | "message";
+  name: string;
+  labels?: Record<string, string>;
+}> = [
+  {
+    label: "gateway send frame (ack)",
+    tier: "gateway",
+    name: "im_gateway_frame_duration_seconds",
+    labels: { type: "send" },
+  },
+  {
+    label: "message store (DB + Kafka)",
+    tier: "message",
+    name: "im_message_store_duration_seconds",
+    labels: { kind: "user" },
+  },
   { label: "  of which DB transaction", tier: "message", name: "im_message_db_duration_seconds" },
   { label: "  of which Kafka append (acks=all)", tier: "message", name: "im_message_kafka_duration_seconds" },
-  { label: "message POST /internal/v1/messages/batch", tier: "message", name: "im_request_duration_seconds", labels: { route: "/internal/v1/messages/batch" } },
+  {
+    label: "message POST /internal/v1/messages/batch",
+    tier: "message",
+    name: "im_request_duration_seconds",
+    labels: { route: "/internal/v1/messages/batch" },
+  },
   { label: "Kafka append -> fan-out", tier: "message", name: "im_message_fanout_lag_seconds" },
   { label: "fan-out batch", tier: "message", name: "im_message_fanout_batch_duration_seconds" },
   { label: "store -> gateway push (im_delivery_latency)", tier: "gateway", name: "im_delivery_latency_seconds" },
   { label: "gateway pull frame", tier: "gateway", name: "im_gateway_frame_duration_seconds", labels: { type: "pull" } },
   // Inside the message service (fastify's elapsed time): the rest of a gateway frame's time is queueing in the
   // gateway's upstream pool and on the way.
-  { label: "message GET /internal/v1/inbox", tier: "message", name: "im_request_duration_seconds", labels: { route: "/internal/v1/inbox" } },
+  {
+    label: "message GET /internal/v1/inbox",
+    tier: "message",
+    name: "im_request_duration_seconds",
+    labels: { route: "/internal/v1/inbox" },
+  },
 ];
 
 /**
@@ -387,14 +463,21 @@ export function serviceBreakdown(before: Scrape, after: Scrape): string[] {
   });
   const seconds = Math.max(0.001, (after.at - before.at) / 1000);
   for (const tier of ["gateway", "message"] as const) {
-    const cpu = (scalar(after[tier], "im_process_process_cpu_seconds_total") - scalar(before[tier], "im_process_process_cpu_seconds_total")) / seconds;
+    const cpu =
+      (scalar(after[tier], "im_process_process_cpu_seconds_total") -
+        scalar(before[tier], "im_process_process_cpu_seconds_total")) /
+      seconds;
     const lag = maxScalar(after[tier], "im_process_nodejs_eventloop_lag_p99_seconds") * 1000;
-    lines.push(`${tier} instances: ${cpu.toFixed(2)} cores of CPU over ${seconds.toFixed(0)} s; event-loop lag p99 (worst instance, last interval) ${lag.toFixed(1)} ms`);
+    lines.push(
+      `${tier} instances: ${cpu.toFixed(2)} cores of CPU over ${seconds.toFixed(0)} s; event-loop lag p99 (worst instance, last interval) ${lag.toFixed(1)} ms`,
+    );
   }
   // The whole machine: on these 2 cores the platform and its load clients share the CPU, and a busy machine
   // shows up as queueing in every histogram above.
   const groups = cpuByGroup(before.cpu, after.cpu, seconds).filter((g) => g.cores >= 0.005);
   const total = groups.reduce((n, g) => n + g.cores, 0);
-  lines.push(`CPU by process group: ${total.toFixed(2)} of ${availableParallelism()} cores busy: ${groups.map((g) => `${g.group} ${g.cores.toFixed(2)}`).join(", ")}`);
+  lines.push(
+    `CPU by process group: ${total.toFixed(2)} of ${availableParallelism()} cores busy: ${groups.map((g) => `${g.group} ${g.cores.toFixed(2)}`).join(", ")}`,
+  );
   return lines;
 }

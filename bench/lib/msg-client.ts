@@ -195,7 +195,10 @@ function relayPeer(url: string, user: { userId: string; token: string }, localAd
   let ws: WebSocket | null = null;
   let open = false;
   let rid = 0;
-  const pending = new Map<string, { resolve: (id: string) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
+  const pending = new Map<
+    string,
+    { resolve: (id: string) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }
+  >();
   const listeners: Array<(m: WireMessage) => void> = [];
   const fail = (e: Error) => {
     for (const p of pending.values()) {
@@ -208,7 +211,11 @@ function relayPeer(url: string, user: { userId: string; token: string }, localAd
     userId: user.userId,
     connect: () =>
       new Promise<void>((resolve, reject) => {
-        const sock = new WebSocket(`${url}?token=${encodeURIComponent(user.token)}`, { perMessageDeflate: false, localAddress, handshakeTimeout: 5000 });
+        const sock = new WebSocket(`${url}?token=${encodeURIComponent(user.token)}`, {
+          perMessageDeflate: false,
+          localAddress,
+          handshakeTimeout: 5000,
+        });
         ws = sock;
         sock.on("message", (data) => {
           let f: RelayFrame;
@@ -339,7 +346,12 @@ async function connectAll(c: ConnectCommand): Promise<void> {
       if (!p) break;
       let timer: NodeJS.Timeout | undefined;
       try {
-        await Promise.race([p.connect(), new Promise((_, reject) => (timer = setTimeout(() => reject(new Error("no hello within the deadline")), c.timeoutMs)))]);
+        await Promise.race([
+          p.connect(),
+          new Promise(
+            (_, reject) => (timer = setTimeout(() => reject(new Error("no hello within the deadline")), c.timeoutMs)),
+          ),
+        ]);
         connected++;
       } catch (err) {
         errors.set(errorKey(err), (errors.get(errorKey(err)) ?? 0) + 1);
@@ -389,7 +401,19 @@ class Ledger {
 
   start(tag: number, sender: number, receiver: number, n: number, inWindow: boolean): { rec: SendRec; body: string } {
     const sentAt = now();
-    const rec: SendRec = { tag, sender, receiver, n, sentAt, inWindow, ackAt: null, messageId: null, failed: false, recvAt: null, latencyMs: null };
+    const rec: SendRec = {
+      tag,
+      sender,
+      receiver,
+      n,
+      sentAt,
+      inWindow,
+      ackAt: null,
+      messageId: null,
+      failed: false,
+      recvAt: null,
+      latencyMs: null,
+    };
     this.recs.set(`${tag}|${n}`, rec);
     progress.sent++;
     return { rec, body: `${this.run}|${tag}|${n}|${sentAt.toFixed(3)}` };
@@ -457,7 +481,10 @@ class Ledger {
         acked++;
         if (r.recvAt === null || r.recvAt > endAt + graceMs) {
           lost++;
-          if (lostSamples.length < 5) lostSamples.push(`${peers[r.sender]?.userId}->${peers[r.receiver]?.userId} #${r.n} (messageId ${r.messageId}, ${r.recvAt === null ? "never received" : `received ${((r.recvAt - endAt) / 1000).toFixed(1)} s after the end`})`);
+          if (lostSamples.length < 5)
+            lostSamples.push(
+              `${peers[r.sender]?.userId}->${peers[r.receiver]?.userId} #${r.n} (messageId ${r.messageId}, ${r.recvAt === null ? "never received" : `received ${((r.recvAt - endAt) / 1000).toFixed(1)} s after the end`})`,
+            );
         }
       }
     }
@@ -493,7 +520,8 @@ async function latency(c: LatencyCommand): Promise<void> {
   // Senders in phase order; send k of sender j is due at startAt + k * 1000 + phase.
   const order = c.pairs.map((_, j) => j).sort((a, b) => (c.phases[a] ?? 0) - (c.phases[b] ?? 0));
   const total = (c.warmupSeconds + c.seconds) * order.length;
-  const dueOf = (i: number) => c.startAt + Math.floor(i / order.length) * 1000 + (c.phases[order[i % order.length] ?? 0] ?? 0);
+  const dueOf = (i: number) =>
+    c.startAt + Math.floor(i / order.length) * 1000 + (c.phases[order[i % order.length] ?? 0] ?? 0);
   let maxLag = 0;
   const fire = (i: number) => {
     const k = Math.floor(i / order.length);
@@ -543,7 +571,15 @@ async function latency(c: LatencyCommand): Promise<void> {
     }
     if (r.ackAt !== null) ackLatencies.push(round2(r.ackAt - r.sentAt));
   }
-  report({ t: "latency-done", ...ledger.outcome(endAt, c.graceMs), latencies, latencySeconds, ackLatencies, windowSent, maxScheduleLagMs: round2(maxLag) });
+  report({
+    t: "latency-done",
+    ...ledger.outcome(endAt, c.graceMs),
+    latencies,
+    latencySeconds,
+    ackLatencies,
+    windowSent,
+    maxScheduleLagMs: round2(maxLag),
+  });
 }
 
 async function throughput(c: ThroughputCommand): Promise<void> {
@@ -583,7 +619,8 @@ async function throughput(c: ThroughputCommand): Promise<void> {
   const latencies: number[] = [];
   const ackLatencies: number[] = [];
   for (const r of ledger.recs.values()) {
-    if (r.ackAt !== null && r.ackAt >= windowStart && r.ackAt < windowEnd) ackLatencies.push(round2(r.ackAt - r.sentAt));
+    if (r.ackAt !== null && r.ackAt >= windowStart && r.ackAt < windowEnd)
+      ackLatencies.push(round2(r.ackAt - r.sentAt));
     if (r.inWindow && r.latencyMs !== null) latencies.push(round2(r.latencyMs));
   }
 
@@ -615,7 +652,17 @@ async function throughput(c: ThroughputCommand): Promise<void> {
       }
     }
   }
-  report({ t: "throughput-done", ...outcome, windowAcks, ackLatencies, latencies, inboxChecked, inboxMessages, inboxMissing, inboxSeqGaps });
+  report({
+    t: "throughput-done",
+    ...outcome,
+    windowAcks,
+    ackLatencies,
+    latencies,
+    inboxChecked,
+    inboxMessages,
+    inboxMissing,
+    inboxSeqGaps,
+  });
 }
 
 async function closeAll(): Promise<void> {
@@ -628,10 +675,22 @@ async function closeAll(): Promise<void> {
 
 let busy = false;
 process.on("message", (m: LoadCommand) => {
-  if (busy && m.t !== "close") return report({ t: "failed", error: `busy: "${m.t}" refused while another command runs` });
+  if (busy && m.t !== "close")
+    return report({ t: "failed", error: `busy: "${m.t}" refused while another command runs` });
   busy = true;
-  const work = m.t === "connect" ? connectAll(m) : m.t === "latency" ? latency(m) : m.t === "throughput" ? throughput(m) : closeAll();
-  work.catch((err: unknown) => report({ t: "failed", error: err instanceof Error ? (err.stack ?? err.message) : String(err) })).finally(() => (busy = false));
+  const work =
+    m.t === "connect"
+      ? connectAll(m)
+      : m.t === "latency"
+        ? latency(m)
+        : m.t === "throughput"
+          ? throughput(m)
+          : closeAll();
+  work
+    .catch((err: unknown) =>
+      report({ t: "failed", error: err instanceof Error ? (err.stack ?? err.message) : String(err) }),
+    )
+    .finally(() => (busy = false));
 });
 
 process.on("disconnect", () => {

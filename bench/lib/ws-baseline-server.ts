@@ -46,7 +46,8 @@ function openFileLimit(): number | null {
 }
 
 const mode = process.env.MODE ?? "connections";
-if (mode !== "connections" && mode !== "relay") throw new Error(`ws-baseline-server: MODE=${mode}; allowed: connections, relay`);
+if (mode !== "connections" && mode !== "relay")
+  throw new Error(`ws-baseline-server: MODE=${mode}; allowed: connections, relay`);
 const keys = mode === "connections" ? parseKeyRing(env("TOKEN_KEYS"), env("TOKEN_ACTIVE_KID")) : null;
 const internalToken = env("INTERNAL_TOKEN");
 const cap = Number(process.env.MAX_CONNECTIONS ?? "0");
@@ -104,7 +105,9 @@ server.on("upgrade", (req, socket: Duplex, head: Buffer) => {
 /** The token's subject, unverified (relay mode authenticates nothing): `v1.<kid>.<payload>.<signature>`. */
 function subjectOf(token: string): string | null {
   try {
-    const claims = JSON.parse(Buffer.from(token.split(".")[2] ?? "", "base64url").toString("utf8")) as { sub?: unknown };
+    const claims = JSON.parse(Buffer.from(token.split(".")[2] ?? "", "base64url").toString("utf8")) as {
+      sub?: unknown;
+    };
     return typeof claims.sub === "string" && claims.sub !== "" ? claims.sub : null;
   } catch {
     return null;
@@ -136,11 +139,30 @@ function relay(ws: WebSocket, userId: string): void {
     }
     const rid = typeof f.rid === "string" ? f.rid : undefined;
     if (f.t === "ping") return push(ws, rid === undefined ? { t: "pong" } : { t: "pong", rid });
-    if (f.t !== "send" || rid === undefined || typeof f.to?.id !== "string" || f.to.kind !== "user" || typeof f.body !== "string") {
-      return push(ws, { t: "err", ...(rid === undefined ? {} : { rid }), error: "bad_request", message: "the relay takes send (to a user) and ping" });
+    if (
+      f.t !== "send" ||
+      rid === undefined ||
+      typeof f.to?.id !== "string" ||
+      f.to.kind !== "user" ||
+      typeof f.body !== "string"
+    ) {
+      return push(ws, {
+        t: "err",
+        ...(rid === undefined ? {} : { rid }),
+        error: "bad_request",
+        message: "the relay takes send (to a user) and ping",
+      });
     }
     const messageId = String(++nextMessageId);
-    const message: WireMessage = { seq: 0, messageId, from: userId, to: { kind: "user", id: f.to.id }, groupSeq: null, body: f.body, ts: Date.now() };
+    const message: WireMessage = {
+      seq: 0,
+      messageId,
+      from: userId,
+      to: { kind: "user", id: f.to.id },
+      groupSeq: null,
+      body: f.body,
+      ts: Date.now(),
+    };
     for (const peer of peers.get(f.to.id) ?? []) push(peer, { t: "msg", message });
     push(ws, { t: "ack", rid, result: { messageId, duplicate: false, groupSeq: null } });
   });

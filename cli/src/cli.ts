@@ -14,17 +14,20 @@ export type Sink = (o: Outcome) => void;
 
 function positiveInt(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`got ${JSON.stringify(value)}; allowed: a whole number above 0`);
+  if (!Number.isInteger(n) || n <= 0)
+    throw new InvalidArgumentError(`got ${JSON.stringify(value)}; allowed: a whole number above 0`);
   return n;
 }
 
 function positiveNumber(value: string): number {
   const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`got ${JSON.stringify(value)}; allowed: a number above 0`);
+  if (!Number.isFinite(n) || n <= 0)
+    throw new InvalidArgumentError(`got ${JSON.stringify(value)}; allowed: a number above 0`);
   return n;
 }
 
-const stackOption = () => new Option("-s, --stack <name|file>", "stack name under stacks/, or a stack file path").default("local");
+const stackOption = () =>
+  new Option("-s, --stack <name|file>", "stack name under stacks/, or a stack file path").default("local");
 
 export function buildProgram(sink: Sink): Command {
   const program = new Command("imctl")
@@ -103,16 +106,34 @@ export function buildProgram(sink: Sink): Command {
     .option("--duration <d>", "sending window, e.g. 30s or 5m")
     .option("--max-p99 <ms>", "p99 delivery latency bound in ms (default 150, the seed's bar)", positiveNumber)
     .option("-e, --env <NAME=value...>", "extra scenario settings, e.g. SIZE=large")
-    .action(async (scenario: string, opts: { target: string; stack: string; vus?: number; rate?: number; duration?: string; maxP99?: number; env?: string[] }) => {
-      const m = await import("./commands/loadtest/index.ts");
-      const r = await m.run(scenario, { ...opts, progress: (line) => process.stderr.write(`${line}\n`) });
-      sink({ data: r, text: m.renderRun(r), exitCode: r.passed ? 0 : r.k6ExitCode === 0 ? 99 : r.k6ExitCode });
-    });
+    .action(
+      async (
+        scenario: string,
+        opts: {
+          target: string;
+          stack: string;
+          vus?: number;
+          rate?: number;
+          duration?: string;
+          maxP99?: number;
+          env?: string[];
+        },
+      ) => {
+        const m = await import("./commands/loadtest/index.ts");
+        const r = await m.run(scenario, { ...opts, progress: (line) => process.stderr.write(`${line}\n`) });
+        sink({ data: r, text: m.renderRun(r), exitCode: r.passed ? 0 : r.k6ExitCode === 0 ? 99 : r.k6ExitCode });
+      },
+    );
 
   program
     .command("plan")
-    .description("what the Pulumi program would create for a kubernetes stack: resources by layer, CIDR plan, policies, cost (offline, under mocks)")
-    .requiredOption("-s, --stack <name|file>", "stack name under stacks/ (aws-prod, alicloud-prod, multicloud), or a stack file path")
+    .description(
+      "what the Pulumi program would create for a kubernetes stack: resources by layer, CIDR plan, policies, cost (offline, under mocks)",
+    )
+    .requiredOption(
+      "-s, --stack <name|file>",
+      "stack name under stacks/ (aws-prod, alicloud-prod, multicloud), or a stack file path",
+    )
     .action(async (opts: { stack: string }) => {
       const m = await import("./commands/plan/index.ts");
       const r = await m.plan(opts);
@@ -120,7 +141,9 @@ export function buildProgram(sink: Sink): Command {
     });
   program
     .command("preview")
-    .description("pulumi preview of a kubernetes stack with the policy pack, through the Automation API (needs the Pulumi CLI and cloud credentials)")
+    .description(
+      "pulumi preview of a kubernetes stack with the policy pack, through the Automation API (needs the Pulumi CLI and cloud credentials)",
+    )
     .requiredOption("-s, --stack <name>", "stack name under stacks/ (aws-prod, alicloud-prod, multicloud)")
     .action(async (opts: { stack: string }) => {
       const m = await import("./commands/preview/index.ts");
@@ -148,21 +171,31 @@ export function buildProgram(sink: Sink): Command {
     .option("--rate <n>", "messages (or sign-ins) per second in total", positiveNumber)
     .option("--duration <d>", "sending window, e.g. 30s or 5m")
     .option("--max-p99 <ms>", "p99 delivery latency bound in ms", positiveNumber)
-    .action(async (scenario: string, opts: { target: string; parallelism: number; vus?: number; rate?: number; duration?: string; maxP99?: number }) => {
-      const m = await import("./commands/loadtest/index.ts");
-      const r = m.testrun(scenario, opts);
-      sink({ data: r.manifest, text: r.yaml.trimEnd(), exitCode: 0 });
-    });
+    .action(
+      async (
+        scenario: string,
+        opts: { target: string; parallelism: number; vus?: number; rate?: number; duration?: string; maxP99?: number },
+      ) => {
+        const m = await import("./commands/loadtest/index.ts");
+        const r = m.testrun(scenario, opts);
+        sink({ data: r.manifest, text: r.yaml.trimEnd(), exitCode: 0 });
+      },
+    );
 
-  const bandwidth = program.command("bandwidth").description("gateway bandwidth: audit, plan, upgrade with canary verification, rollback");
+  const bandwidth = program
+    .command("bandwidth")
+    .description("gateway bandwidth: audit, plan, upgrade with canary verification, rollback");
   const share = (value: string): number => {
     const n = Number(value);
-    if (!Number.isFinite(n) || n <= 0 || n > 1) throw new InvalidArgumentError(`got ${JSON.stringify(value)}; allowed: a share above 0 and at most 1, e.g. 0.7`);
+    if (!Number.isFinite(n) || n <= 0 || n > 1)
+      throw new InvalidArgumentError(`got ${JSON.stringify(value)}; allowed: a share above 0 and at most 1, e.g. 0.7`);
     return n;
   };
   bandwidth
     .command("audit")
-    .description("egress utilisation per gateway and in total, by hour, connections, backlog, latency; flags saturation, growth, bandwidth bottlenecks")
+    .description(
+      "egress utilisation per gateway and in total, by hour, connections, backlog, latency; flags saturation, growth, bandwidth bottlenecks",
+    )
     .addOption(stackOption())
     .option("--since <window>", "how far back, e.g. 30m, 24h, 7d", "24h")
     .option("--sustained <duration>", "how long utilisation must stay over the line to be flagged (default 5m)")
@@ -174,7 +207,9 @@ export function buildProgram(sink: Sink): Command {
     });
   bandwidth
     .command("plan")
-    .description("capacity needed with headroom, options with their cost, rollback plan, low-traffic window; writes a plan file")
+    .description(
+      "capacity needed with headroom, options with their cost, rollback plan, low-traffic window; writes a plan file",
+    )
     .addOption(stackOption())
     .option("--since <window>", "the audit window the peak comes from", "24h")
     .option("--growth <percent>", "traffic growth to plan for, e.g. 20% (default 20%)")
@@ -182,14 +217,26 @@ export function buildProgram(sink: Sink): Command {
     .option("--history <window>", "traffic history searched for the low-traffic window (default 7d)")
     .option("--sustained <duration>", "as for audit (default 5m)")
     .option("-o, --out <file>", "where to write the plan (default under the state dir, bandwidth/plans/)")
-    .action(async (opts: { stack: string; since: string; growth?: string; targetUtilisation?: number; history?: string; sustained?: string; out?: string }) => {
-      const m = await import("./commands/bandwidth/index.ts");
-      const r = await m.plan(opts);
-      sink({ data: { file: r.file, plan: r.plan }, text: m.renderPlan(r), exitCode: 0 });
-    });
+    .action(
+      async (opts: {
+        stack: string;
+        since: string;
+        growth?: string;
+        targetUtilisation?: number;
+        history?: string;
+        sustained?: string;
+        out?: string;
+      }) => {
+        const m = await import("./commands/bandwidth/index.ts");
+        const r = await m.plan(opts);
+        sink({ data: { file: r.file, plan: r.plan }, text: m.renderPlan(r), exitCode: 0 });
+      },
+    );
   bandwidth
     .command("upgrade")
-    .description("apply a plan: backup, shift traffic, adjust, canary verify (k6), cut over, watch; rolls back by itself on a failed verification")
+    .description(
+      "apply a plan: backup, shift traffic, adjust, canary verify (k6), cut over, watch; rolls back by itself on a failed verification",
+    )
     .addOption(stackOption())
     .option("--plan <file>", "the plan file written by imctl bandwidth plan")
     .option("-y, --yes", "confirm changing the live gateways")
@@ -221,30 +268,62 @@ export function buildProgram(sink: Sink): Command {
       sink({ data: r, text: m.renderStatus(r), exitCode: 0 });
     });
 
-  const drill = program.command("drill").description("failover drills that report detection, recovery time and message loss");
+  const drill = program
+    .command("drill")
+    .description("failover drills that report detection, recovery time and message loss");
   drill
     .command("run")
-    .description("inject one fault under a message probe, restore, verify; exits 1 when recovery is over budget or an acknowledged message was lost")
-    .argument("<fault>", "redis-primary, kafka-broker, db, gateway-instance, message-instance, user-center-instance, random-instance, partition")
+    .description(
+      "inject one fault under a message probe, restore, verify; exits 1 when recovery is over budget or an acknowledged message was lost",
+    )
+    .argument(
+      "<fault>",
+      "redis-primary, kafka-broker, db, gateway-instance, message-instance, user-center-instance, random-instance, partition",
+    )
     .option("-t, --target <local|kubernetes>", "where the platform runs", "local")
     .addOption(stackOption())
-    .option("-d, --duration <d>", "longest observation after the injection, e.g. 30s (default 30s; ends early once stable)")
+    .option(
+      "-d, --duration <d>",
+      "longest observation after the injection, e.g. 30s (default 30s; ends early once stable)",
+    )
     .option("--load <scenario>", "run a k6 scenario (imctl loadtest list) alongside the probe")
     .option("--mode <hard|graceful>", "kafka-broker: SIGKILL (hard, default) or SIGTERM (controlled shutdown)")
     .option("--instance <id>", "the component to hit instead of the drill's pick, e.g. gateway-2, kafka-3, message-1")
     .option("--partition-seconds <d>", "partition: how long the instance stays cut off (default 10s)")
     .option("--seed <n>", "random-instance: the seed of the pick (printed by every run)")
-    .option("--budget <d>", "recovery budget instead of the fault's default (redis-primary 10s, kafka-broker 15s, db 30s, gateway-instance 10s, message-instance 5s)")
+    .option(
+      "--budget <d>",
+      "recovery budget instead of the fault's default (redis-primary 10s, kafka-broker 15s, db 30s, gateway-instance 10s, message-instance 5s)",
+    )
     .option("--guard <promql>", "stop condition: when any sample of this query is above 0, restore at once")
     .option("-y, --yes", "confirm injecting a real fault")
-    .action(async (fault: string, opts: { target: string; stack: string; duration?: string; load?: string; mode?: string; instance?: string; partitionSeconds?: string; seed?: string; budget?: string; guard?: string; yes?: boolean }) => {
-      const m = await import("./commands/drill/index.ts");
-      const r = await m.run(fault, { ...opts, progress: (line) => process.stderr.write(`${line}\n`) });
-      sink({ data: r, text: m.renderRun(r), exitCode: r.passed ? 0 : r.abortedBy === "interrupt" ? 130 : 1 });
-    });
+    .action(
+      async (
+        fault: string,
+        opts: {
+          target: string;
+          stack: string;
+          duration?: string;
+          load?: string;
+          mode?: string;
+          instance?: string;
+          partitionSeconds?: string;
+          seed?: string;
+          budget?: string;
+          guard?: string;
+          yes?: boolean;
+        },
+      ) => {
+        const m = await import("./commands/drill/index.ts");
+        const r = await m.run(fault, { ...opts, progress: (line) => process.stderr.write(`${line}\n`) });
+        sink({ data: r, text: m.renderRun(r), exitCode: r.passed ? 0 : r.abortedBy === "interrupt" ? 130 : 1 });
+      },
+    );
   drill
     .command("restore")
-    .description("back up the database, destroy it, restore it, verify row counts and checksums, report the RTO (asks for --yes)")
+    .description(
+      "back up the database, destroy it, restore it, verify row counts and checksums, report the RTO (asks for --yes)",
+    )
     .option("-t, --target <local|kubernetes>", "where the platform runs", "local")
     .addOption(stackOption())
     .option("--budget <d>", "RTO budget (default 15m, the seed's)")
@@ -257,9 +336,15 @@ export function buildProgram(sink: Sink): Command {
 
   program
     .command("doctor")
-    .description("daily health check: components, replication, firing alerts, backlog, disk, certificates; exits 1 naming what is broken")
+    .description(
+      "daily health check: components, replication, firing alerts, backlog, disk, certificates; exits 1 naming what is broken",
+    )
     .addOption(stackOption())
-    .option("--min-disk-free <percent>", "fail when a data filesystem has less free space than this (default 10)", positiveNumber)
+    .option(
+      "--min-disk-free <percent>",
+      "fail when a data filesystem has less free space than this (default 10)",
+      positiveNumber,
+    )
     .option("--max-backlog <n>", "fail when more stored messages wait for fan-out (default 1000)", positiveInt)
     .action(async (opts: { stack: string; minDiskFree?: number; maxBacklog?: number }) => {
       const m = await import("./commands/doctor/index.ts");
@@ -270,36 +355,57 @@ export function buildProgram(sink: Sink): Command {
   const rollout = program.command("rollout").description("canary releases with metric analysis and automatic rollback");
   const rolloutTarget = (c: Command) =>
     c
-      .addOption(new Option("-t, --target <target>", "where the service runs").choices(["local", "kubernetes"]).default("local"))
+      .addOption(
+        new Option("-t, --target <target>", "where the service runs").choices(["local", "kubernetes"]).default("local"),
+      )
       .addOption(stackOption())
       .option("--namespace <ns>", "kubernetes: namespace of the IM services", "im")
       .option("--context <name>", "kubernetes: kubeconfig context (default: the current one)")
       .option("--prometheus <url>", "kubernetes: Prometheus base URL for the analysis")
       .option("--image-repo <repo>", "kubernetes: image repository of the services, e.g. registry.example.com/im")
       .option("--edge <url>", "kubernetes: the platform's edge URL, for load-test gates in the strategy");
-  type RolloutOpts = { target: string; stack: string; namespace?: string; context?: string; prometheus?: string; imageRepo?: string; edge?: string };
+  type RolloutOpts = {
+    target: string;
+    stack: string;
+    namespace?: string;
+    context?: string;
+    prometheus?: string;
+    imageRepo?: string;
+    edge?: string;
+  };
   const progress = (line: string) => process.stderr.write(`${line}\n`);
   const rolloutExit = (phase: string) => (phase === "Aborted" ? 1 : 0);
   rolloutTarget(
     rollout
       .command("start")
-      .description("start a canary of <service> on --version and run its steps in the foreground (default: 10 %, 30 %, 100 %, each analysed)")
+      .description(
+        "start a canary of <service> on --version and run its steps in the foreground (default: 10 %, 30 %, 100 %, each analysed)",
+      )
       .argument("<service>", "gateway, message or user-center")
       .requiredOption("--version <v>", "the new version (image tag; on the local target the SERVICE_VERSION label)")
-      .option("--strategy <file>", "steps as YAML or JSON (runbooks/canary-release.md); default: the seed's 10/30/100 with analysis")
-      .option("-e, --env <NAME=value...>", "extra environment of the canary instances (a setting the new version starts with)"),
+      .option(
+        "--strategy <file>",
+        "steps as YAML or JSON (runbooks/canary-release.md); default: the seed's 10/30/100 with analysis",
+      )
+      .option(
+        "-e, --env <NAME=value...>",
+        "extra environment of the canary instances (a setting the new version starts with)",
+      ),
   ).action(async (service: string, opts: RolloutOpts & { version: string; strategy?: string; env?: string[] }) => {
     const m = await import("./commands/rollout/index.ts");
     const r = await m.start(service, { ...opts, progress });
     sink({ data: r, text: m.renderStatus(r), exitCode: rolloutExit(r.phase) });
   });
-  rolloutTarget(rollout.command("resume").description("continue a rollout whose imctl was killed (runs its controller here)").argument("<service>", "gateway, message or user-center")).action(
-    async (service: string, opts: RolloutOpts) => {
-      const m = await import("./commands/rollout/index.ts");
-      const r = await m.resume(service, { ...opts, progress });
-      sink({ data: r, text: m.renderStatus(r), exitCode: rolloutExit(r.phase) });
-    },
-  );
+  rolloutTarget(
+    rollout
+      .command("resume")
+      .description("continue a rollout whose imctl was killed (runs its controller here)")
+      .argument("<service>", "gateway, message or user-center"),
+  ).action(async (service: string, opts: RolloutOpts) => {
+    const m = await import("./commands/rollout/index.ts");
+    const r = await m.resume(service, { ...opts, progress });
+    sink({ data: r, text: m.renderStatus(r), exitCode: rolloutExit(r.phase) });
+  });
   rolloutTarget(
     rollout
       .command("status")
@@ -322,13 +428,16 @@ export function buildProgram(sink: Sink): Command {
     const r = await m.promote(service, { ...opts, progress });
     sink({ data: r, text: m.renderStatus(r), exitCode: 0 });
   });
-  rolloutTarget(rollout.command("pause").description("hold the rollout at its current weight until promoted").argument("<service>", "gateway, message or user-center")).action(
-    async (service: string, opts: RolloutOpts) => {
-      const m = await import("./commands/rollout/index.ts");
-      const r = await m.pause(service, { ...opts, progress });
-      sink({ data: r, text: m.renderStatus(r), exitCode: 0 });
-    },
-  );
+  rolloutTarget(
+    rollout
+      .command("pause")
+      .description("hold the rollout at its current weight until promoted")
+      .argument("<service>", "gateway, message or user-center"),
+  ).action(async (service: string, opts: RolloutOpts) => {
+    const m = await import("./commands/rollout/index.ts");
+    const r = await m.pause(service, { ...opts, progress });
+    sink({ data: r, text: m.renderStatus(r), exitCode: 0 });
+  });
   rolloutTarget(
     rollout
       .command("abort")
@@ -351,13 +460,16 @@ export function buildProgram(sink: Sink): Command {
     const r = await m.undo(service, { ...opts, progress });
     sink({ data: r, text: m.renderUndo(r), exitCode: 0 });
   });
-  rolloutTarget(rollout.command("history").description("past rollouts of a service and the audit log of every transition").argument("<service>", "gateway, message or user-center")).action(
-    async (service: string, opts: RolloutOpts) => {
-      const m = await import("./commands/rollout/index.ts");
-      const r = await m.history(service, opts);
-      sink({ data: r, text: m.renderHistory(r), exitCode: 0 });
-    },
-  );
+  rolloutTarget(
+    rollout
+      .command("history")
+      .description("past rollouts of a service and the audit log of every transition")
+      .argument("<service>", "gateway, message or user-center"),
+  ).action(async (service: string, opts: RolloutOpts) => {
+    const m = await import("./commands/rollout/index.ts");
+    const r = await m.history(service, opts);
+    sink({ data: r, text: m.renderHistory(r), exitCode: 0 });
+  });
 
   const tools = program.command("tools").description("the tools the toolkit runs on, under .tools/");
   tools

@@ -36,7 +36,16 @@ export class AckCluster extends pulumi.ComponentResource {
     const child = { parent: this };
 
     const publicApi = (args.apiAccessCidrs ?? []).length > 0;
-    const secretsKey = new alicloud.kms.Key(`${name}-secrets`, { description: `${name}: Kubernetes secrets encryption`, automaticRotation: "Enabled", rotationInterval: "365d", tags: args.tags }, child);
+    const secretsKey = new alicloud.kms.Key(
+      `${name}-secrets`,
+      {
+        description: `${name}: Kubernetes secrets encryption`,
+        automaticRotation: "Enabled",
+        rotationInterval: "365d",
+        tags: args.tags,
+      },
+      child,
+    );
     // ACK chooses the patch release of the newest supported minor version; upgrades go through ACK, not Pulumi.
     const cluster = new alicloud.cs.ManagedKubernetes(
       name,
@@ -54,13 +63,23 @@ export class AckCluster extends pulumi.ComponentResource {
         // RRSA: pods assume RAM roles with their service account's token (the webhook injects it where a namespace
         // opts in), so no AccessKey is stored in the cluster.
         enableRrsa: true,
-        addons: [{ name: "terway-eniip" }, { name: "csi-plugin" }, { name: "csi-provisioner" }, { name: "ack-pod-identity-webhook" }],
+        addons: [
+          { name: "terway-eniip" },
+          { name: "csi-plugin" },
+          { name: "csi-provisioner" },
+          { name: "ack-pod-identity-webhook" },
+        ],
         tags: args.tags,
       },
       { parent: this, ignoreChanges: ["version"] },
     );
 
-    const pool = (tier: "app" | "data", size: NodeGroupSize, vswitchIds: pulumi.Input<string>[], groupId: pulumi.Input<string>) =>
+    const pool = (
+      tier: "app" | "data",
+      size: NodeGroupSize,
+      vswitchIds: pulumi.Input<string>[],
+      groupId: pulumi.Input<string>,
+    ) =>
       new alicloud.cs.NodePool(
         `${name}-${tier}`,
         {
@@ -82,10 +101,21 @@ export class AckCluster extends pulumi.ComponentResource {
     const appNodes = pool("app", args.nodeGroups.app, args.privateVswitchIds, args.appSecurityGroupId);
     const dataNodes = pool("data", args.nodeGroups.data, args.dataVswitchIds, args.dataSecurityGroupId);
 
-    const credential = alicloud.cs.getClusterCredentialOutput({ clusterId: cluster.id, temporaryDurationMinutes: 4320 }, child);
+    const credential = alicloud.cs.getClusterCredentialOutput(
+      { clusterId: cluster.id, temporaryDurationMinutes: 4320 },
+      child,
+    );
     this.clusterId = cluster.id;
-    this.workloadIdentity = { kind: "rrsa", oidcProviderArn: cluster.rrsaMetadata.ramOidcProviderArn, issuerUrl: cluster.rrsaMetadata.rrsaOidcIssuerUrl };
-    this.provider = new k8s.Provider(`${name}-k8s`, { kubeconfig: credential.kubeConfig, enableServerSideApply: true }, { parent: this, dependsOn: [appNodes, dataNodes] });
+    this.workloadIdentity = {
+      kind: "rrsa",
+      oidcProviderArn: cluster.rrsaMetadata.ramOidcProviderArn,
+      issuerUrl: cluster.rrsaMetadata.rrsaOidcIssuerUrl,
+    };
+    this.provider = new k8s.Provider(
+      `${name}-k8s`,
+      { kubeconfig: credential.kubeConfig, enableServerSideApply: true },
+      { parent: this, dependsOn: [appNodes, dataNodes] },
+    );
     this.registerOutputs({ clusterId: this.clusterId });
   }
 }

@@ -49,9 +49,21 @@ export class EksCluster extends pulumi.ComponentResource {
     const child = { parent: this };
     const tags = { ...args.tags, Name: name };
 
-    const secretsKey = new aws.kms.Key(`${name}-secrets`, { description: `${name}: Kubernetes secrets envelope encryption`, enableKeyRotation: true, tags }, child);
-    const clusterRole = new aws.iam.Role(`${name}-cluster`, { assumeRolePolicy: assumeRole("eks.amazonaws.com"), tags }, child);
-    const clusterPolicy = new aws.iam.RolePolicyAttachment(`${name}-cluster-policy`, { role: clusterRole.name, policyArn: `${MANAGED_POLICY}/AmazonEKSClusterPolicy` }, child);
+    const secretsKey = new aws.kms.Key(
+      `${name}-secrets`,
+      { description: `${name}: Kubernetes secrets envelope encryption`, enableKeyRotation: true, tags },
+      child,
+    );
+    const clusterRole = new aws.iam.Role(
+      `${name}-cluster`,
+      { assumeRolePolicy: assumeRole("eks.amazonaws.com"), tags },
+      child,
+    );
+    const clusterPolicy = new aws.iam.RolePolicyAttachment(
+      `${name}-cluster-policy`,
+      { role: clusterRole.name, policyArn: `${MANAGED_POLICY}/AmazonEKSClusterPolicy` },
+      child,
+    );
 
     const cluster = new aws.eks.Cluster(
       name,
@@ -60,7 +72,11 @@ export class EksCluster extends pulumi.ComponentResource {
         version: args.version,
         // The API endpoint is always reachable from the VPC; from the internet only for the listed blocks (AWS would
         // default an enabled public endpoint to 0.0.0.0/0, so it is off unless the stack lists who may reach it).
-        vpcConfig: { subnetIds: args.privateSubnetIds, endpointPrivateAccess: true, ...publicEndpoint(args.apiAccessCidrs ?? []) },
+        vpcConfig: {
+          subnetIds: args.privateSubnetIds,
+          endpointPrivateAccess: true,
+          ...publicEndpoint(args.apiAccessCidrs ?? []),
+        },
         kubernetesNetworkConfig: { serviceIpv4Cidr: args.serviceCidr },
         encryptionConfig: { provider: { keyArn: secretsKey.arn }, resources: ["secrets"] },
         enabledClusterLogTypes: ["api", "audit", "authenticator"],
@@ -72,23 +88,57 @@ export class EksCluster extends pulumi.ComponentResource {
 
     // IRSA: pods assume IAM roles with their service account's token; no node-wide or stored credentials.
     const issuer = cluster.identities.apply((ids) => ids[0]?.oidcs?.[0]?.issuer ?? "");
-    const oidc = new aws.iam.OpenIdConnectProvider(`${name}-oidc`, { url: issuer, clientIdLists: [IRSA_AUDIENCE], tags }, child);
-    this.workloadIdentity = { kind: "irsa", oidcProviderArn: oidc.arn, issuerHost: issuer.apply((u) => u.replace(/^https:\/\//, "")) };
+    const oidc = new aws.iam.OpenIdConnectProvider(
+      `${name}-oidc`,
+      { url: issuer, clientIdLists: [IRSA_AUDIENCE], tags },
+      child,
+    );
+    this.workloadIdentity = {
+      kind: "irsa",
+      oidcProviderArn: oidc.arn,
+      issuerHost: issuer.apply((u) => u.replace(/^https:\/\//, "")),
+    };
 
-    const nodeRole = new aws.iam.Role(`${name}-node`, { assumeRolePolicy: assumeRole("ec2.amazonaws.com"), tags }, child);
-    const nodePolicies = ["AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryReadOnly"].map(
-      (policy) => new aws.iam.RolePolicyAttachment(`${name}-node-${policy}`, { role: nodeRole.name, policyArn: `${MANAGED_POLICY}/${policy}` }, child),
+    const nodeRole = new aws.iam.Role(
+      `${name}-node`,
+      { assumeRolePolicy: assumeRole("ec2.amazonaws.com"), tags },
+      child,
+    );
+    const nodePolicies = [
+      "AmazonEKSWorkerNodePolicy",
+      "AmazonEKS_CNI_Policy",
+      "AmazonEC2ContainerRegistryReadOnly",
+    ].map(
+      (policy) =>
+        new aws.iam.RolePolicyAttachment(
+          `${name}-node-${policy}`,
+          { role: nodeRole.name, policyArn: `${MANAGED_POLICY}/${policy}` },
+          child,
+        ),
     );
 
-    const group = (tier: "app" | "data", size: NodeGroupSize, subnetIds: pulumi.Input<string>[], tierGroupId: pulumi.Input<string>) => {
+    const group = (
+      tier: "app" | "data",
+      size: NodeGroupSize,
+      subnetIds: pulumi.Input<string>[],
+      tierGroupId: pulumi.Input<string>,
+    ) => {
       const template = new aws.ec2.LaunchTemplate(
         `${name}-${tier}`,
         {
           // The cluster's own group lets the control plane reach the kubelets; the tier's group sets what else may.
           vpcSecurityGroupIds: [cluster.vpcConfig.clusterSecurityGroupId, tierGroupId],
           metadataOptions: { httpTokens: "required", httpPutResponseHopLimit: 2, httpEndpoint: "enabled" },
-          blockDeviceMappings: [{ deviceName: "/dev/xvda", ebs: { volumeSize: 100, volumeType: "gp3", encrypted: "true", deleteOnTermination: "true" } }],
-          tagSpecifications: [{ resourceType: "instance", tags: { ...tags, tier } }, { resourceType: "volume", tags: { ...tags, tier } }],
+          blockDeviceMappings: [
+            {
+              deviceName: "/dev/xvda",
+              ebs: { volumeSize: 100, volumeType: "gp3", encrypted: "true", deleteOnTermination: "true" },
+            },
+          ],
+          tagSpecifications: [
+            { resourceType: "instance", tags: { ...tags, tier } },
+            { resourceType: "volume", tags: { ...tags, tier } },
+          ],
           tags: { ...tags, tier },
         },
         child,
@@ -117,29 +167,51 @@ export class EksCluster extends pulumi.ComponentResource {
     // Since Kubernetes 1.23 EBS volumes are provisioned only by the CSI driver; it runs with its own IRSA role.
     const ebsRole = new WorkloadRole(
       `${name}-ebs-csi`,
-      { identity: this.workloadIdentity, namespace: "kube-system", serviceAccount: "ebs-csi-controller-sa", statements: [], managedPolicyArns: [`${MANAGED_POLICY}/service-role/AmazonEBSCSIDriverPolicy`], tags },
+      {
+        identity: this.workloadIdentity,
+        namespace: "kube-system",
+        serviceAccount: "ebs-csi-controller-sa",
+        statements: [],
+        managedPolicyArns: [`${MANAGED_POLICY}/service-role/AmazonEBSCSIDriverPolicy`],
+        tags,
+      },
       child,
     );
     this.storageDriver = new aws.eks.Addon(
       `${name}-ebs-csi`,
-      { clusterName: cluster.name, addonName: "aws-ebs-csi-driver", serviceAccountRoleArn: ebsRole.roleArn, resolveConflictsOnCreate: "OVERWRITE", tags },
+      {
+        clusterName: cluster.name,
+        addonName: "aws-ebs-csi-driver",
+        serviceAccountRoleArn: ebsRole.roleArn,
+        resolveConflictsOnCreate: "OVERWRITE",
+        tags,
+      },
       { parent: this, dependsOn: [appNodes, dataNodes] },
     );
     this.clusterName = cluster.name;
     this.kubeconfig = pulumi
       .all([cluster.name, cluster.endpoint, cluster.certificateAuthority.data])
       .apply(([clusterName, endpoint, ca]) => eksKubeconfig(clusterName, endpoint, ca, args.region));
-    this.provider = new k8s.Provider(`${name}-k8s`, { kubeconfig: this.kubeconfig, enableServerSideApply: true }, { parent: this, dependsOn: [appNodes, dataNodes] });
+    this.provider = new k8s.Provider(
+      `${name}-k8s`,
+      { kubeconfig: this.kubeconfig, enableServerSideApply: true },
+      { parent: this, dependsOn: [appNodes, dataNodes] },
+    );
     this.registerOutputs({ clusterName: this.clusterName, kubeconfig: pulumi.secret(this.kubeconfig) });
   }
 }
 
 function publicEndpoint(cidrs: readonly string[]): { endpointPublicAccess: boolean; publicAccessCidrs?: string[] } {
-  return cidrs.length === 0 ? { endpointPublicAccess: false } : { endpointPublicAccess: true, publicAccessCidrs: [...cidrs] };
+  return cidrs.length === 0
+    ? { endpointPublicAccess: false }
+    : { endpointPublicAccess: true, publicAccessCidrs: [...cidrs] };
 }
 
 function assumeRole(service: string): string {
-  return JSON.stringify({ Version: "2012-10-17", Statement: [{ Effect: "Allow", Principal: { Service: service }, Action: "sts:AssumeRole" }] });
+  return JSON.stringify({
+    Version: "2012-10-17",
+    Statement: [{ Effect: "Allow", Principal: { Service: service }, Action: "sts:AssumeRole" }],
+  });
 }
 
 /** A kubeconfig that gets a short-lived token from the AWS CLI, so no credential is stored in the state. */
@@ -153,7 +225,13 @@ export function eksKubeconfig(clusterName: string, endpoint: string, caData: str
     users: [
       {
         name: clusterName,
-        user: { exec: { apiVersion: "client.authentication.k8s.io/v1beta1", command: "aws", args: ["eks", "get-token", "--cluster-name", clusterName, "--region", region] } },
+        user: {
+          exec: {
+            apiVersion: "client.authentication.k8s.io/v1beta1",
+            command: "aws",
+            args: ["eks", "get-token", "--cluster-name", clusterName, "--region", region],
+          },
+        },
       },
     ],
   });

@@ -22,8 +22,14 @@ export class EncryptedStorage extends pulumi.ComponentResource {
     super("im:cluster:EncryptedStorage", name, {}, opts);
     const driver: { provisioner: string; parameters: Record<string, string> } =
       args.cloud === "aws"
-        ? { provisioner: "ebs.csi.aws.com", parameters: { type: "gp3", encrypted: "true", "csi.storage.k8s.io/fstype": "ext4" } }
-        : { provisioner: "diskplugin.csi.alibabacloud.com", parameters: { type: "cloud_essd", performanceLevel: "PL1", encrypted: "true", fstype: "ext4" } };
+        ? {
+            provisioner: "ebs.csi.aws.com",
+            parameters: { type: "gp3", encrypted: "true", "csi.storage.k8s.io/fstype": "ext4" },
+          }
+        : {
+            provisioner: "diskplugin.csi.alibabacloud.com",
+            parameters: { type: "cloud_essd", performanceLevel: "PL1", encrypted: "true", fstype: "ext4" },
+          };
     const sc = new k8s.storage.v1.StorageClass(
       name,
       {

@@ -6,7 +6,8 @@ import { loadSpec, requireKubernetes, type KubernetesPlatformSpec } from "../lib
 import { ofType, one, runWithMocks, type RecordedResource } from "../mocks.ts";
 import { deployPlatform } from "../platform.ts";
 
-const stack = (name: string): KubernetesPlatformSpec => requireKubernetes(loadSpec(join(REPO_ROOT, "stacks", `${name}.yaml`)), name);
+const stack = (name: string): KubernetesPlatformSpec =>
+  requireKubernetes(loadSpec(join(REPO_ROOT, "stacks", `${name}.yaml`)), name);
 const input = (r: RecordedResource, path: string): any => path.split(".").reduce<any>((v, k) => v?.[k], r.inputs);
 const json = (r: RecordedResource, path: string): any => JSON.parse(input(r, path));
 const ISSUER = "oidc.eks.mock-region.amazonaws.com/id/AWS-EKS";
@@ -30,8 +31,14 @@ describe("workload identity on both clouds (stacks/multicloud.yaml)", () => {
     const role = one(rs, "aws:iam/role:Role", "aws-data-backup-role");
     const [statement] = json(role, "assumeRolePolicy").Statement;
     assert.equal(statement.Action, "sts:AssumeRoleWithWebIdentity");
-    assert.equal(statement.Principal.Federated, "arn:mock:aws:iam/openIdConnectProvider:OpenIdConnectProvider:aws-eks-oidc");
-    assert.deepEqual(statement.Condition.StringEquals, { [`${ISSUER}:sub`]: "system:serviceaccount:im-data:tidb-backup", [`${ISSUER}:aud`]: "sts.amazonaws.com" });
+    assert.equal(
+      statement.Principal.Federated,
+      "arn:mock:aws:iam/openIdConnectProvider:OpenIdConnectProvider:aws-eks-oidc",
+    );
+    assert.deepEqual(statement.Condition.StringEquals, {
+      [`${ISSUER}:sub`]: "system:serviceaccount:im-data:tidb-backup",
+      [`${ISSUER}:aud`]: "sts.amazonaws.com",
+    });
     const policy = json(one(rs, "aws:iam/rolePolicy:RolePolicy", "aws-data-backup-role-permissions"), "policy");
     const resources = policy.Statement.flatMap((s: { Resource: string[] }) => s.Resource);
     assert.deepEqual(resources, ["arn:aws:s3:::im-multicloud-aws-backup", "arn:aws:s3:::im-multicloud-aws-backup/*"]);
@@ -49,7 +56,10 @@ describe("workload identity on both clouds (stacks/multicloud.yaml)", () => {
     assert.equal(input(schedule, "spec.backupTemplate.serviceAccount"), "tidb-backup");
     assert.equal(input(schedule, "spec.backupTemplate.s3.bucket"), "im-multicloud-aws-backup");
     assert.equal(input(schedule, "spec.backupTemplate.s3.secretName"), undefined, "no access key");
-    assert.equal(input(one(rs, "kubernetes:pingcap.com/v1alpha1:TidbCluster", "aws-data-tidb"), "spec.tikv.serviceAccount"), "tidb-backup");
+    assert.equal(
+      input(one(rs, "kubernetes:pingcap.com/v1alpha1:TidbCluster", "aws-data-tidb"), "spec.tikv.serviceAccount"),
+      "tidb-backup",
+    );
   });
 
   it("gives the OSS backup role to the same service account on ACK through RRSA", () => {
@@ -61,12 +71,29 @@ describe("workload identity on both clouds (stacks/multicloud.yaml)", () => {
       "oidc:aud": "sts.aliyuncs.com",
       "oidc:sub": "system:serviceaccount:im-data:tidb-backup",
     });
-    const policy = json(one(rs, "alicloud:ram/policy:Policy", "alicloud-data-backup-role-permissions"), "policyDocument");
-    assert.deepEqual(policy.Statement.flatMap((s: { Resource: string[] }) => s.Resource).slice(0, 2), ["acs:oss:*:*:im-multicloud-ali-backup", "acs:oss:*:*:im-multicloud-ali-backup/*"]);
-    const attach = one(rs, "alicloud:ram/rolePolicyAttachment:RolePolicyAttachment", "alicloud-data-backup-role-attachment");
-    assert.deepEqual([input(attach, "roleName"), input(attach, "policyName"), input(attach, "policyType")], ["multicloud-alicloud-data-backup-role", "multicloud-alicloud-data-backup-role-permissions", "Custom"]);
+    const policy = json(
+      one(rs, "alicloud:ram/policy:Policy", "alicloud-data-backup-role-permissions"),
+      "policyDocument",
+    );
+    assert.deepEqual(policy.Statement.flatMap((s: { Resource: string[] }) => s.Resource).slice(0, 2), [
+      "acs:oss:*:*:im-multicloud-ali-backup",
+      "acs:oss:*:*:im-multicloud-ali-backup/*",
+    ]);
+    const attach = one(
+      rs,
+      "alicloud:ram/rolePolicyAttachment:RolePolicyAttachment",
+      "alicloud-data-backup-role-attachment",
+    );
+    assert.deepEqual(
+      [input(attach, "roleName"), input(attach, "policyName"), input(attach, "policyType")],
+      ["multicloud-alicloud-data-backup-role", "multicloud-alicloud-data-backup-role-permissions", "Custom"],
+    );
     const account = one(rs, "kubernetes:core/v1:ServiceAccount", "alicloud-data-backup-account");
-    assert.deepEqual(input(account, "metadata.annotations"), { "pod-identity.alibabacloud.com/role-name": "multicloud-alicloud-data-backup-role" }, "RAM names are per account: the stack's name keeps stacks apart");
+    assert.deepEqual(
+      input(account, "metadata.annotations"),
+      { "pod-identity.alibabacloud.com/role-name": "multicloud-alicloud-data-backup-role" },
+      "RAM names are per account: the stack's name keeps stacks apart",
+    );
     const ns = one(rs, "kubernetes:core/v1:Namespace", "alicloud-data-namespace");
     assert.equal(input(ns, "metadata.labels")["pod-identity.alibabacloud.com/injection"], "on");
   });
@@ -76,33 +103,66 @@ describe("workload identity on both clouds (stacks/multicloud.yaml)", () => {
     assert.equal(input(release, "chart"), "aws-load-balancer-controller");
     assert.equal(input(release, "version"), "1.14.0");
     assert.equal(input(release, "values.clusterName"), "aws-eks");
-    assert.deepEqual(input(release, "values.serviceAccount.annotations"), { "eks.amazonaws.com/role-arn": "arn:mock:aws:iam/role:Role:aws-lb-controller-role" });
+    assert.deepEqual(input(release, "values.serviceAccount.annotations"), {
+      "eks.amazonaws.com/role-arn": "arn:mock:aws:iam/role:Role:aws-lb-controller-role",
+    });
     const trust = json(one(rs, "aws:iam/role:Role", "aws-lb-controller-role"), "assumeRolePolicy").Statement[0];
-    assert.equal(trust.Condition.StringEquals[`${ISSUER}:sub`], "system:serviceaccount:kube-system:aws-load-balancer-controller");
-    const actions: string[] = json(one(rs, "aws:iam/rolePolicy:RolePolicy", "aws-lb-controller-role-permissions"), "policy").Statement.flatMap((s: { Action: string[] }) => s.Action);
+    assert.equal(
+      trust.Condition.StringEquals[`${ISSUER}:sub`],
+      "system:serviceaccount:kube-system:aws-load-balancer-controller",
+    );
+    const actions: string[] = json(
+      one(rs, "aws:iam/rolePolicy:RolePolicy", "aws-lb-controller-role-permissions"),
+      "policy",
+    ).Statement.flatMap((s: { Action: string[] }) => s.Action);
     assert.ok(actions.includes("elasticloadbalancing:CreateLoadBalancer"));
     assert.ok(!actions.some((a) => a.startsWith("iam:") || a.startsWith("wafv2:")), "no rights beyond NLB Services");
     const nginx = one(rs, "kubernetes:helm.sh/v3:Release", "aws-ingress");
     const annotations = input(nginx, "values.controller.service.annotations");
     assert.equal(annotations["service.beta.kubernetes.io/aws-load-balancer-type"], "external");
     assert.equal(annotations["service.beta.kubernetes.io/aws-load-balancer-nlb-target-type"], "ip");
-    assert.equal(ofType(rs, "kubernetes:helm.sh/v3:Release").filter((r) => r.name.startsWith("alicloud-lb")).length, 0, "ACK's cloud controller builds its SLB");
+    assert.equal(
+      ofType(rs, "kubernetes:helm.sh/v3:Release").filter((r) => r.name.startsWith("alicloud-lb")).length,
+      0,
+      "ACK's cloud controller builds its SLB",
+    );
   });
 
   it("runs the EBS CSI driver as an EKS add-on with its own IRSA role holding AWS's driver policy", () => {
     const addon = one(rs, "aws:eks/addon:Addon", "aws-eks-ebs-csi");
-    assert.deepEqual([input(addon, "addonName"), input(addon, "clusterName"), input(addon, "serviceAccountRoleArn")], ["aws-ebs-csi-driver", "aws-eks", "arn:mock:aws:iam/role:Role:aws-eks-ebs-csi"]);
+    assert.deepEqual(
+      [input(addon, "addonName"), input(addon, "clusterName"), input(addon, "serviceAccountRoleArn")],
+      ["aws-ebs-csi-driver", "aws-eks", "arn:mock:aws:iam/role:Role:aws-eks-ebs-csi"],
+    );
     const trust = json(one(rs, "aws:iam/role:Role", "aws-eks-ebs-csi"), "assumeRolePolicy").Statement[0];
-    assert.equal(trust.Condition.StringEquals[`${ISSUER}:sub`], "system:serviceaccount:kube-system:ebs-csi-controller-sa");
-    const attached = ofType(rs, "aws:iam/rolePolicyAttachment:RolePolicyAttachment").filter((a) => a.name.startsWith("aws-eks-ebs-csi-"));
-    assert.deepEqual(attached.map((a) => input(a, "policyArn")), ["arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"]);
-    assert.equal(ofType(rs, "aws:iam/rolePolicy:RolePolicy").filter((p) => p.name.startsWith("aws-eks-ebs-csi")).length, 0, "no inline policy when there are no statements");
+    assert.equal(
+      trust.Condition.StringEquals[`${ISSUER}:sub`],
+      "system:serviceaccount:kube-system:ebs-csi-controller-sa",
+    );
+    const attached = ofType(rs, "aws:iam/rolePolicyAttachment:RolePolicyAttachment").filter((a) =>
+      a.name.startsWith("aws-eks-ebs-csi-"),
+    );
+    assert.deepEqual(
+      attached.map((a) => input(a, "policyArn")),
+      ["arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"],
+    );
+    assert.equal(
+      ofType(rs, "aws:iam/rolePolicy:RolePolicy").filter((p) => p.name.startsWith("aws-eks-ebs-csi")).length,
+      0,
+      "no inline policy when there are no statements",
+    );
   });
 
   it("keeps both clusters' API endpoints limited to the listed blocks", () => {
     const eks = one(rs, "aws:eks/cluster:Cluster", "aws-eks");
-    assert.deepEqual([input(eks, "vpcConfig.endpointPublicAccess"), input(eks, "vpcConfig.publicAccessCidrs")], [true, ["203.0.113.0/24"]]);
-    assert.equal(input(one(rs, "alicloud:cs/managedKubernetes:ManagedKubernetes", "alicloud-ack"), "slbInternetEnabled"), true);
+    assert.deepEqual(
+      [input(eks, "vpcConfig.endpointPublicAccess"), input(eks, "vpcConfig.publicAccessCidrs")],
+      [true, ["203.0.113.0/24"]],
+    );
+    assert.equal(
+      input(one(rs, "alicloud:cs/managedKubernetes:ManagedKubernetes", "alicloud-ack"), "slbInternetEnabled"),
+      true,
+    );
   });
 });
 
@@ -112,9 +172,21 @@ describe("a private API endpoint by default", () => {
     const { aws, alicloud } = spec.clouds;
     if (aws === undefined || alicloud === undefined) throw new Error("multicloud has both clouds");
     const closed = (c: typeof aws) => ({ ...c, cluster: { ...c.cluster, apiAccessCidrs: [] } });
-    const { resources } = await runWithMocks("private", () => deployPlatform({ ...spec, clouds: { aws: closed(aws), alicloud: closed(alicloud) } }));
+    const { resources } = await runWithMocks("private", () =>
+      deployPlatform({ ...spec, clouds: { aws: closed(aws), alicloud: closed(alicloud) } }),
+    );
     const eks = one(resources, "aws:eks/cluster:Cluster", "aws-eks");
-    assert.deepEqual([input(eks, "vpcConfig.endpointPublicAccess"), input(eks, "vpcConfig.endpointPrivateAccess"), input(eks, "vpcConfig.publicAccessCidrs")], [false, true, undefined]);
-    assert.equal(input(one(resources, "alicloud:cs/managedKubernetes:ManagedKubernetes", "alicloud-ack"), "slbInternetEnabled"), false);
+    assert.deepEqual(
+      [
+        input(eks, "vpcConfig.endpointPublicAccess"),
+        input(eks, "vpcConfig.endpointPrivateAccess"),
+        input(eks, "vpcConfig.publicAccessCidrs"),
+      ],
+      [false, true, undefined],
+    );
+    assert.equal(
+      input(one(resources, "alicloud:cs/managedKubernetes:ManagedKubernetes", "alicloud-ack"), "slbInternetEnabled"),
+      false,
+    );
   });
 });

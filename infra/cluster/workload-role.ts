@@ -10,7 +10,11 @@ import * as pulumi from "@pulumi/pulumi";
 
 /** How a cluster's pods prove who they are to the cloud (EksCluster.workloadIdentity, AckCluster.workloadIdentity). */
 export type WorkloadIdentity =
-  | { kind: "irsa"; oidcProviderArn: pulumi.Input<string>; /** The issuer URL without https:// */ issuerHost: pulumi.Input<string> }
+  | {
+      kind: "irsa";
+      oidcProviderArn: pulumi.Input<string>;
+      /** The issuer URL without https:// */ issuerHost: pulumi.Input<string>;
+    }
   | { kind: "rrsa"; oidcProviderArn: pulumi.Input<string>; issuerUrl: pulumi.Input<string> };
 
 /** One permission statement, in the shape both IAM and RAM policies use. */
@@ -58,10 +62,23 @@ export class WorkloadRole extends pulumi.ComponentResource {
           ],
         }),
       );
-      const role = new aws.iam.Role(name, { assumeRolePolicy: trust, description: `IRSA: ${subject}`, tags: args.tags }, { parent: this });
-      if (args.statements.length > 0) new aws.iam.RolePolicy(`${name}-permissions`, { role: role.id, policy: policyDocument("2012-10-17", args.statements) }, { parent: this });
+      const role = new aws.iam.Role(
+        name,
+        { assumeRolePolicy: trust, description: `IRSA: ${subject}`, tags: args.tags },
+        { parent: this },
+      );
+      if (args.statements.length > 0)
+        new aws.iam.RolePolicy(
+          `${name}-permissions`,
+          { role: role.id, policy: policyDocument("2012-10-17", args.statements) },
+          { parent: this },
+        );
       for (const arn of args.managedPolicyArns ?? []) {
-        new aws.iam.RolePolicyAttachment(`${name}-${arn.split("/").pop() ?? "policy"}`, { role: role.name, policyArn: arn }, { parent: this });
+        new aws.iam.RolePolicyAttachment(
+          `${name}-${arn.split("/").pop() ?? "policy"}`,
+          { role: role.name, policyArn: arn },
+          { parent: this },
+        );
       }
       this.roleArn = role.arn;
       this.annotations = role.arn.apply((arn): Record<string, string> => ({ "eks.amazonaws.com/role-arn": arn }));
@@ -82,11 +99,25 @@ export class WorkloadRole extends pulumi.ComponentResource {
       // RAM names are account-wide: the stack's name keeps two stacks in one account apart. 52 characters leave room
       // for the policy's "-permissions" within RAM's 64.
       const ramName = `${pulumi.getStack().slice(0, 30)}-${name}`.slice(0, 52);
-      const role = new alicloud.ram.Role(name, { roleName: ramName, assumeRolePolicyDocument: trust, description: `RRSA: ${subject}`, tags: args.tags }, { parent: this });
-      const policy = new alicloud.ram.Policy(`${name}-permissions`, { policyName: `${ramName}-permissions`, policyDocument: policyDocument("1", args.statements) }, { parent: this });
-      new alicloud.ram.RolePolicyAttachment(`${name}-attachment`, { roleName: role.roleName, policyName: policy.policyName, policyType: "Custom" }, { parent: this });
+      const role = new alicloud.ram.Role(
+        name,
+        { roleName: ramName, assumeRolePolicyDocument: trust, description: `RRSA: ${subject}`, tags: args.tags },
+        { parent: this },
+      );
+      const policy = new alicloud.ram.Policy(
+        `${name}-permissions`,
+        { policyName: `${ramName}-permissions`, policyDocument: policyDocument("1", args.statements) },
+        { parent: this },
+      );
+      new alicloud.ram.RolePolicyAttachment(
+        `${name}-attachment`,
+        { roleName: role.roleName, policyName: policy.policyName, policyType: "Custom" },
+        { parent: this },
+      );
       this.roleArn = role.arn;
-      this.annotations = role.roleName.apply((roleName): Record<string, string> => ({ "pod-identity.alibabacloud.com/role-name": roleName }));
+      this.annotations = role.roleName.apply((roleName): Record<string, string> => ({
+        "pod-identity.alibabacloud.com/role-name": roleName,
+      }));
     }
     this.registerOutputs({ roleArn: this.roleArn });
   }

@@ -22,18 +22,43 @@ export class BackupBucket extends pulumi.ComponentResource {
     const child = { parent: this };
     if (args.cloud === "aws") {
       const bucket = new aws.s3.Bucket(name, { bucket: args.bucket, tags: args.tags }, { parent: this, protect: true });
-      new aws.s3.BucketPublicAccessBlock(`${name}-private`, { bucket: bucket.id, blockPublicAcls: true, blockPublicPolicy: true, ignorePublicAcls: true, restrictPublicBuckets: true }, child);
-      new aws.s3.BucketServerSideEncryptionConfiguration(
-        `${name}-encryption`,
-        { bucket: bucket.id, rules: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: "aws:kms" }, bucketKeyEnabled: true }] },
+      new aws.s3.BucketPublicAccessBlock(
+        `${name}-private`,
+        {
+          bucket: bucket.id,
+          blockPublicAcls: true,
+          blockPublicPolicy: true,
+          ignorePublicAcls: true,
+          restrictPublicBuckets: true,
+        },
         child,
       );
-      new aws.s3.BucketVersioning(`${name}-versioning`, { bucket: bucket.id, versioningConfiguration: { status: "Enabled" } }, child);
+      new aws.s3.BucketServerSideEncryptionConfiguration(
+        `${name}-encryption`,
+        {
+          bucket: bucket.id,
+          rules: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: "aws:kms" }, bucketKeyEnabled: true }],
+        },
+        child,
+      );
+      new aws.s3.BucketVersioning(
+        `${name}-versioning`,
+        { bucket: bucket.id, versioningConfiguration: { status: "Enabled" } },
+        child,
+      );
       new aws.s3.BucketLifecycleConfiguration(
         `${name}-retention`,
         {
           bucket: bucket.id,
-          rules: [{ id: "expire-backups", status: "Enabled", filter: {}, expiration: { days: args.retentionDays }, noncurrentVersionExpiration: { noncurrentDays: args.retentionDays } }],
+          rules: [
+            {
+              id: "expire-backups",
+              status: "Enabled",
+              filter: {},
+              expiration: { days: args.retentionDays },
+              noncurrentVersionExpiration: { noncurrentDays: args.retentionDays },
+            },
+          ],
         },
         child,
       );
@@ -46,7 +71,15 @@ export class BackupBucket extends pulumi.ComponentResource {
           acl: "private",
           serverSideEncryptionRule: { sseAlgorithm: "KMS" },
           versioning: { status: "Enabled" },
-          lifecycleRules: [{ id: "expire-backups", enabled: true, prefix: "", expirations: [{ days: args.retentionDays }], noncurrentVersionExpirations: [{ days: args.retentionDays }] }],
+          lifecycleRules: [
+            {
+              id: "expire-backups",
+              enabled: true,
+              prefix: "",
+              expirations: [{ days: args.retentionDays }],
+              noncurrentVersionExpirations: [{ days: args.retentionDays }],
+            },
+          ],
           tags: args.tags,
         },
         { parent: this, protect: true },

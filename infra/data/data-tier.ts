@@ -56,13 +56,30 @@ export class DataTier extends pulumi.ComponentResource {
   constructor(name: string, args: DataTierArgs, opts?: pulumi.ComponentResourceOptions) {
     super("im:data:DataTier", name, {}, opts);
     // On ACK the pod identity webhook injects RRSA tokens only into namespaces that opt in.
-    const labels: Record<string, string> = { "app.kubernetes.io/part-of": "im-platform", ...(args.cloud === "alicloud" ? { "pod-identity.alibabacloud.com/injection": "on" } : {}) };
-    const ns = new k8s.core.v1.Namespace(`${name}-namespace`, { metadata: { name: DATA_NAMESPACE, labels } }, { parent: this, provider: args.provider });
+    const labels: Record<string, string> = {
+      "app.kubernetes.io/part-of": "im-platform",
+      ...(args.cloud === "alicloud" ? { "pod-identity.alibabacloud.com/injection": "on" } : {}),
+    };
+    const ns = new k8s.core.v1.Namespace(
+      `${name}-namespace`,
+      { metadata: { name: DATA_NAMESPACE, labels } },
+      { parent: this, provider: args.provider },
+    );
     const c = args.choices;
-    const bucket = new BackupBucket(`${name}-backup`, { cloud: args.cloud, bucket: c.backup.bucket, retentionDays: c.backup.retentionDays, tags: args.tags }, { parent: this });
+    const bucket = new BackupBucket(
+      `${name}-backup`,
+      { cloud: args.cloud, bucket: c.backup.bucket, retentionDays: c.backup.retentionDays, tags: args.tags },
+      { parent: this },
+    );
     const backupRole = new WorkloadRole(
       `${name}-backup-role`,
-      { identity: args.identity, namespace: DATA_NAMESPACE, serviceAccount: BACKUP_SERVICE_ACCOUNT, statements: bucketStatements(args.cloud, bucket.bucketName), tags: args.tags },
+      {
+        identity: args.identity,
+        namespace: DATA_NAMESPACE,
+        serviceAccount: BACKUP_SERVICE_ACCOUNT,
+        statements: bucketStatements(args.cloud, bucket.bucketName),
+        tags: args.tags,
+      },
       { parent: this },
     );
     const backupAccount = new k8s.core.v1.ServiceAccount(
@@ -75,7 +92,12 @@ export class DataTier extends pulumi.ComponentResource {
         ? undefined
         : new TidbTls(
             `${name}-tidb-tls`,
-            { namespace: DATA_NAMESPACE, cluster: TIDB_CLUSTER_NAME, certManagerNamespace: args.certManager.namespace, provider: args.provider },
+            {
+              namespace: DATA_NAMESPACE,
+              cluster: TIDB_CLUSTER_NAME,
+              certManagerNamespace: args.certManager.namespace,
+              provider: args.provider,
+            },
             { parent: this, dependsOn: [args.certManager.release, ns] },
           );
     const tidb = new TidbCluster(
@@ -84,7 +106,13 @@ export class DataTier extends pulumi.ComponentResource {
         namespace: ns.metadata.name,
         replicas: { pd: c.tidb.pd, tikv: c.tidb.tikv, tidb: c.tidb.tidb },
         storageGb: c.tidb.storageGb,
-        backup: { provider: args.cloud === "aws" ? "s3" : "oss", bucket: bucket.bucketName, region: args.region, retentionDays: c.backup.retentionDays, serviceAccount: backupAccount.metadata.name },
+        backup: {
+          provider: args.cloud === "aws" ? "s3" : "oss",
+          bucket: bucket.bucketName,
+          region: args.region,
+          retentionDays: c.backup.retentionDays,
+          serviceAccount: backupAccount.metadata.name,
+        },
         tls: tidbTls === undefined ? undefined : { clientSecretName: tidbTls.clientSecretName, ready: tidbTls.ready },
         provider: args.provider,
       },
@@ -96,7 +124,12 @@ export class DataTier extends pulumi.ComponentResource {
       c.redis.mode === "in-cluster"
         ? { kind: "in-cluster", namespace: ns.metadata.name, provider: args.provider, storageGb: 20 }
         : args.cloud === "aws"
-          ? { kind: "elasticache", nodeType: c.redis.nodeType, subnetIds: net.dataSubnetIds, securityGroupId: net.dataSecurityGroupId }
+          ? {
+              kind: "elasticache",
+              nodeType: c.redis.nodeType,
+              subnetIds: net.dataSubnetIds,
+              securityGroupId: net.dataSecurityGroupId,
+            }
           : {
               kind: "tair",
               instanceClass: c.redis.nodeType,
@@ -106,14 +139,34 @@ export class DataTier extends pulumi.ComponentResource {
               appCidr: net.appCidr,
               securityGroupId: net.dataSecurityGroupId,
             };
-    const redis = new RedisCluster(`${name}-redis`, { ...args.redis, placement: redisPlacement, tags: args.tags }, { parent: this });
+    const redis = new RedisCluster(
+      `${name}-redis`,
+      { ...args.redis, placement: redisPlacement, tags: args.tags },
+      { parent: this },
+    );
     const kafkaPlacement: KafkaPlacement =
       c.kafka.mode === "strimzi"
         ? { kind: "strimzi", namespace: ns.metadata.name, provider: args.provider }
         : args.cloud === "aws"
-          ? { kind: "msk", brokerType: c.kafka.brokerType, subnetIds: net.dataSubnetIds, securityGroupId: net.dataSecurityGroupId }
-          : { kind: "alikafka", ioMaxSpec: c.kafka.brokerType, vpcId: net.vpcId, vswitchIds: net.dataSubnetIds, zoneIds: [...args.zones], securityGroupId: net.dataSecurityGroupId };
-    const kafka = new KafkaCluster(`${name}-kafka`, { ...args.kafka, storageGb: c.kafka.storageGb, placement: kafkaPlacement, tags: args.tags }, { parent: this });
+          ? {
+              kind: "msk",
+              brokerType: c.kafka.brokerType,
+              subnetIds: net.dataSubnetIds,
+              securityGroupId: net.dataSecurityGroupId,
+            }
+          : {
+              kind: "alikafka",
+              ioMaxSpec: c.kafka.brokerType,
+              vpcId: net.vpcId,
+              vswitchIds: net.dataSubnetIds,
+              zoneIds: [...args.zones],
+              securityGroupId: net.dataSecurityGroupId,
+            };
+    const kafka = new KafkaCluster(
+      `${name}-kafka`,
+      { ...args.kafka, storageGb: c.kafka.storageGb, placement: kafkaPlacement, tags: args.tags },
+      { parent: this },
+    );
 
     const managedRedis = c.redis.mode === "managed";
     this.endpoints = {
@@ -129,13 +182,19 @@ export class DataTier extends pulumi.ComponentResource {
         databaseCa: tidbTls === undefined ? undefined : { issuer: TIDB_CA_ISSUER },
         redis: managedRedis,
         kafka: kafkaPlacement.kind === "msk",
-        redisCa: managedRedis && args.cloud === "alicloud" ? { secretName: DATA_CA_SECRET, key: TAIR_CA_KEY } : undefined,
+        redisCa:
+          managedRedis && args.cloud === "alicloud" ? { secretName: DATA_CA_SECRET, key: TAIR_CA_KEY } : undefined,
       },
     };
     this.backupBucket = bucket.bucketName;
     this.tidb = tidb;
     this.tidbTls = tidbTls;
-    this.registerOutputs({ databaseHost: tidb.host, redisNodes: redis.nodes, kafkaBrokers: kafka.bootstrapBrokers, backupBucket: this.backupBucket });
+    this.registerOutputs({
+      databaseHost: tidb.host,
+      redisNodes: redis.nodes,
+      kafkaBrokers: kafka.bootstrapBrokers,
+      backupBucket: this.backupBucket,
+    });
   }
 }
 
@@ -143,17 +202,35 @@ export class DataTier extends pulumi.ComponentResource {
 export function bucketStatements(cloud: "aws" | "alicloud", bucket: pulumi.Output<string>): PolicyStatement[] {
   if (cloud === "aws") {
     return [
-      { Effect: "Allow", Action: ["s3:ListBucket", "s3:GetBucketLocation"], Resource: [pulumi.interpolate`arn:aws:s3:::${bucket}`] },
       {
         Effect: "Allow",
-        Action: ["s3:PutObject", "s3:GetObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
+        Action: ["s3:ListBucket", "s3:GetBucketLocation"],
+        Resource: [pulumi.interpolate`arn:aws:s3:::${bucket}`],
+      },
+      {
+        Effect: "Allow",
+        Action: [
+          "s3:PutObject",
+          "s3:GetObject",
+          "s3:DeleteObject",
+          "s3:AbortMultipartUpload",
+          "s3:ListMultipartUploadParts",
+        ],
         Resource: [pulumi.interpolate`arn:aws:s3:::${bucket}/*`],
       },
     ];
   }
   return [
-    { Effect: "Allow", Action: ["oss:ListObjects", "oss:GetBucketInfo"], Resource: [pulumi.interpolate`acs:oss:*:*:${bucket}`] },
-    { Effect: "Allow", Action: ["oss:PutObject", "oss:GetObject", "oss:DeleteObject", "oss:AbortMultipartUpload", "oss:ListParts"], Resource: [pulumi.interpolate`acs:oss:*:*:${bucket}/*`] },
+    {
+      Effect: "Allow",
+      Action: ["oss:ListObjects", "oss:GetBucketInfo"],
+      Resource: [pulumi.interpolate`acs:oss:*:*:${bucket}`],
+    },
+    {
+      Effect: "Allow",
+      Action: ["oss:PutObject", "oss:GetObject", "oss:DeleteObject", "oss:AbortMultipartUpload", "oss:ListParts"],
+      Resource: [pulumi.interpolate`acs:oss:*:*:${bucket}/*`],
+    },
     // The bucket encrypts with KMS (BackupBucket): writing and reading objects needs its data keys.
     { Effect: "Allow", Action: ["kms:GenerateDataKey", "kms:Decrypt"], Resource: ["acs:kms:*:*:*"] },
   ];

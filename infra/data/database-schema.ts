@@ -102,18 +102,37 @@ export class DatabaseSchema extends pulumi.ComponentResource {
   constructor(name: string, args: DatabaseSchemaArgs, opts?: pulumi.ComponentResourceOptions) {
     super("im:data:DatabaseSchema", name, {}, opts);
     const on = { parent: this, provider: args.provider };
-    const password = new random.RandomPassword(`${name}-app-password`, { length: 32, special: false, minLower: 2, minUpper: 2, minNumeric: 2 }, { parent: this });
+    const password = new random.RandomPassword(
+      `${name}-app-password`,
+      { length: 32, special: false, minLower: 2, minUpper: 2, minNumeric: 2 },
+      { parent: this },
+    );
     const secret = new k8s.core.v1.Secret(
       `${name}-credentials`,
-      { metadata: { name: `${MIGRATE_JOB_NAME}-credentials`, namespace: args.namespace }, type: "Opaque", stringData: { DB_PASSWORD: password.result } },
+      {
+        metadata: { name: `${MIGRATE_JOB_NAME}-credentials`, namespace: args.namespace },
+        type: "Opaque",
+        stringData: { DB_PASSWORD: password.result },
+      },
       on,
     );
-    const script = new k8s.core.v1.ConfigMap(`${name}-script`, { metadata: { name: `${MIGRATE_JOB_NAME}-script`, namespace: args.namespace }, data: { "migrate.mjs": MIGRATE_SCRIPT } }, on);
+    const script = new k8s.core.v1.ConfigMap(
+      `${name}-script`,
+      {
+        metadata: { name: `${MIGRATE_JOB_NAME}-script`, namespace: args.namespace },
+        data: { "migrate.mjs": MIGRATE_SCRIPT },
+      },
+      on,
+    );
     const fromSecret = (secretName: string, key: string) => ({ secretKeyRef: { name: secretName, key } });
     this.job = new k8s.batch.v1.Job(
       name,
       {
-        metadata: { name: MIGRATE_JOB_NAME, namespace: args.namespace, labels: { "app.kubernetes.io/name": MIGRATE_JOB_NAME, "app.kubernetes.io/part-of": "im-platform" } },
+        metadata: {
+          name: MIGRATE_JOB_NAME,
+          namespace: args.namespace,
+          labels: { "app.kubernetes.io/name": MIGRATE_JOB_NAME, "app.kubernetes.io/part-of": "im-platform" },
+        },
         spec: {
           backoffLimit: 4,
           activeDeadlineSeconds: (args.connectTimeoutSeconds ?? 900) + 600,
@@ -139,18 +158,33 @@ export class DatabaseSchema extends pulumi.ComponentResource {
                     { name: "CONNECT_TIMEOUT_SECONDS", value: String(args.connectTimeoutSeconds ?? 900) },
                     ...(args.tls === undefined ? [] : [{ name: "DB_TLS_CA_FILE", value: `${TLS_MOUNT_PATH}/ca.crt` }]),
                   ],
-                  volumeMounts: [{ name: "script", mountPath: "/migrate", readOnly: true }, ...(args.tls === undefined ? [] : [{ name: "tls", mountPath: TLS_MOUNT_PATH, readOnly: true }])],
+                  volumeMounts: [
+                    { name: "script", mountPath: "/migrate", readOnly: true },
+                    ...(args.tls === undefined ? [] : [{ name: "tls", mountPath: TLS_MOUNT_PATH, readOnly: true }]),
+                  ],
                   resources: { requests: { cpu: "100m", memory: "128Mi" }, limits: { memory: "256Mi" } },
-                  securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } },
+                  securityContext: {
+                    allowPrivilegeEscalation: false,
+                    readOnlyRootFilesystem: true,
+                    capabilities: { drop: ["ALL"] },
+                  },
                 },
               ],
-              volumes: [{ name: "script", configMap: { name: script.metadata.name } }, ...(args.tls === undefined ? [] : [{ name: "tls", secret: { secretName: args.tls.clientSecretName } }])],
+              volumes: [
+                { name: "script", configMap: { name: script.metadata.name } },
+                ...(args.tls === undefined ? [] : [{ name: "tls", secret: { secretName: args.tls.clientSecretName } }]),
+              ],
             },
           },
         },
       },
       // A Job's template cannot change in place: a new image (a new release) replaces it, which runs the migrations.
-      { ...on, dependsOn: [secret, script], deleteBeforeReplace: true, customTimeouts: { create: "30m", update: "30m" } },
+      {
+        ...on,
+        dependsOn: [secret, script],
+        deleteBeforeReplace: true,
+        customTimeouts: { create: "30m", update: "30m" },
+      },
     );
     this.password = password.result;
     this.registerOutputs({ user: this.user, job: this.job.metadata.name });

@@ -17,7 +17,14 @@ import { KAFKA_METRICS_CONFIGMAP, KAFKA_METRICS_KEY } from "../observability/kaf
 
 export type KafkaPlacement =
   | { kind: "msk"; brokerType: string; subnetIds: pulumi.Input<string>[]; securityGroupId: pulumi.Input<string> }
-  | { kind: "alikafka"; ioMaxSpec: string; vpcId: pulumi.Input<string>; vswitchIds: pulumi.Input<string>[]; zoneIds: string[]; securityGroupId: pulumi.Input<string> }
+  | {
+      kind: "alikafka";
+      ioMaxSpec: string;
+      vpcId: pulumi.Input<string>;
+      vswitchIds: pulumi.Input<string>[];
+      zoneIds: string[];
+      securityGroupId: pulumi.Input<string>;
+    }
   | { kind: "strimzi"; namespace: pulumi.Input<string>; provider: k8s.Provider };
 
 /** A topic the platform needs, from data.kafka.topics; replication and min ISR are the cluster's. */
@@ -72,9 +79,19 @@ export class KafkaCluster extends pulumi.ComponentResource {
     };
   }
 
-  private msk(name: string, args: KafkaClusterArgs, p: Extract<KafkaPlacement, { kind: "msk" }>): pulumi.Output<string> {
-    const props = Object.entries(this.serverProperties(args)).map(([k, v]) => `${k}=${v}`).join("\n");
-    const config = new aws.msk.Configuration(`${name}-config`, { kafkaVersions: [KAFKA_VERSION], serverProperties: props }, { parent: this });
+  private msk(
+    name: string,
+    args: KafkaClusterArgs,
+    p: Extract<KafkaPlacement, { kind: "msk" }>,
+  ): pulumi.Output<string> {
+    const props = Object.entries(this.serverProperties(args))
+      .map(([k, v]) => `${k}=${v}`)
+      .join("\n");
+    const config = new aws.msk.Configuration(
+      `${name}-config`,
+      { kafkaVersions: [KAFKA_VERSION], serverProperties: props },
+      { parent: this },
+    );
     const cluster = new aws.msk.Cluster(
       name,
       {
@@ -111,10 +128,18 @@ export class KafkaCluster extends pulumi.ComponentResource {
 
   /** Per topic, so a topic keeps its guarantees even if the cluster's defaults change. */
   private topicConfig(args: KafkaClusterArgs): Record<string, string> {
-    return { "min.insync.replicas": String(args.minInsyncReplicas), "cleanup.policy": "delete", "unclean.leader.election.enable": "false" };
+    return {
+      "min.insync.replicas": String(args.minInsyncReplicas),
+      "cleanup.policy": "delete",
+      "unclean.leader.election.enable": "false",
+    };
   }
 
-  private alikafka(name: string, args: KafkaClusterArgs, p: Extract<KafkaPlacement, { kind: "alikafka" }>): pulumi.Output<string> {
+  private alikafka(
+    name: string,
+    args: KafkaClusterArgs,
+    p: Extract<KafkaPlacement, { kind: "alikafka" }>,
+  ): pulumi.Output<string> {
     const instance = new alicloud.alikafka.Instance(
       name,
       {
@@ -156,7 +181,11 @@ export class KafkaCluster extends pulumi.ComponentResource {
     return instance.endPoint;
   }
 
-  private strimzi(name: string, args: KafkaClusterArgs, p: Extract<KafkaPlacement, { kind: "strimzi" }>): pulumi.Output<string> {
+  private strimzi(
+    name: string,
+    args: KafkaClusterArgs,
+    p: Extract<KafkaPlacement, { kind: "strimzi" }>,
+  ): pulumi.Output<string> {
     const opts = { parent: this, provider: p.provider };
     const operator = new k8s.helm.v3.Release(
       `${name}-operator`,
@@ -165,7 +194,10 @@ export class KafkaCluster extends pulumi.ComponentResource {
         version: STRIMZI_CHART_VERSION,
         repositoryOpts: { repo: "https://strimzi.io/charts/" },
         namespace: p.namespace,
-        values: { watchNamespaces: [], tolerations: [{ key: DATA_TAINT.key, operator: "Equal", value: DATA_TAINT.value, effect: "NoSchedule" }] },
+        values: {
+          watchNamespaces: [],
+          tolerations: [{ key: DATA_TAINT.key, operator: "Equal", value: DATA_TAINT.value, effect: "NoSchedule" }],
+        },
       },
       opts,
     );
@@ -179,8 +211,33 @@ export class KafkaCluster extends pulumi.ComponentResource {
         spec: {
           replicas: args.brokers,
           roles: ["controller", "broker"],
-          storage: { type: "jbod", volumes: [{ id: 0, type: "persistent-claim", size: `${args.storageGb}Gi`, class: STORAGE_CLASS, deleteClaim: false, kraftMetadata: "shared" }] },
-          template: { pod: { tolerations: toleration, affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: DATA_TAINT.key, operator: "In", values: ["data"] }] }] } } } } },
+          storage: {
+            type: "jbod",
+            volumes: [
+              {
+                id: 0,
+                type: "persistent-claim",
+                size: `${args.storageGb}Gi`,
+                class: STORAGE_CLASS,
+                deleteClaim: false,
+                kraftMetadata: "shared",
+              },
+            ],
+          },
+          template: {
+            pod: {
+              tolerations: toleration,
+              affinity: {
+                nodeAffinity: {
+                  requiredDuringSchedulingIgnoredDuringExecution: {
+                    nodeSelectorTerms: [
+                      { matchExpressions: [{ key: DATA_TAINT.key, operator: "In", values: ["data"] }] },
+                    ],
+                  },
+                },
+              },
+            },
+          },
         },
       },
       { ...opts, dependsOn: [operator] },
@@ -190,15 +247,25 @@ export class KafkaCluster extends pulumi.ComponentResource {
       {
         apiVersion: "kafka.strimzi.io/v1beta2",
         kind: "Kafka",
-        metadata: { name: "im-kafka", namespace: p.namespace, annotations: { "strimzi.io/node-pools": "enabled", "strimzi.io/kraft": "enabled" } },
+        metadata: {
+          name: "im-kafka",
+          namespace: p.namespace,
+          annotations: { "strimzi.io/node-pools": "enabled", "strimzi.io/kraft": "enabled" },
+        },
         spec: {
           kafka: {
             // Replicas of a partition land in different zones.
             rack: { topologyKey: "topology.kubernetes.io/zone" },
-            listeners: [{ name: "tls", port: 9093, type: "internal", tls: true }, { name: "plain", port: 9092, type: "internal", tls: false }],
+            listeners: [
+              { name: "tls", port: 9093, type: "internal", tls: true },
+              { name: "plain", port: 9092, type: "internal", tls: false },
+            ],
             config: this.serverProperties(args),
             // The JMX exporter with the local target's configuration, so the alert rules read the same series here.
-            metricsConfig: { type: "jmxPrometheusExporter", valueFrom: { configMapKeyRef: { name: KAFKA_METRICS_CONFIGMAP, key: KAFKA_METRICS_KEY } } },
+            metricsConfig: {
+              type: "jmxPrometheusExporter",
+              valueFrom: { configMapKeyRef: { name: KAFKA_METRICS_CONFIGMAP, key: KAFKA_METRICS_KEY } },
+            },
           },
           entityOperator: { topicOperator: {}, template: { pod: { tolerations: toleration } } },
         },

@@ -15,7 +15,15 @@ import { STORAGE_CLASS } from "../cluster/encrypted-storage.ts";
 
 export type RedisPlacement =
   | { kind: "elasticache"; nodeType: string; subnetIds: pulumi.Input<string>[]; securityGroupId: pulumi.Input<string> }
-  | { kind: "tair"; instanceClass: string; vswitchId: pulumi.Input<string>; zoneId: string; secondaryZoneId: string; appCidr: string; securityGroupId: pulumi.Input<string> }
+  | {
+      kind: "tair";
+      instanceClass: string;
+      vswitchId: pulumi.Input<string>;
+      zoneId: string;
+      secondaryZoneId: string;
+      appCidr: string;
+      securityGroupId: pulumi.Input<string>;
+    }
   | { kind: "in-cluster"; namespace: pulumi.Input<string>; provider: k8s.Provider; storageGb: number };
 
 export interface RedisClusterArgs {
@@ -49,8 +57,16 @@ export class RedisCluster extends pulumi.ComponentResource {
     this.registerOutputs({ nodes: this.nodes });
   }
 
-  private elasticache(name: string, args: RedisClusterArgs, p: Extract<RedisPlacement, { kind: "elasticache" }>): pulumi.Output<string> {
-    const subnets = new aws.elasticache.SubnetGroup(`${name}-subnets`, { subnetIds: p.subnetIds, description: `${name}: data subnets`, tags: args.tags }, { parent: this });
+  private elasticache(
+    name: string,
+    args: RedisClusterArgs,
+    p: Extract<RedisPlacement, { kind: "elasticache" }>,
+  ): pulumi.Output<string> {
+    const subnets = new aws.elasticache.SubnetGroup(
+      `${name}-subnets`,
+      { subnetIds: p.subnetIds, description: `${name}: data subnets`, tags: args.tags },
+      { parent: this },
+    );
     const group = new aws.elasticache.ReplicationGroup(
       name,
       {
@@ -77,7 +93,11 @@ export class RedisCluster extends pulumi.ComponentResource {
     return pulumi.interpolate`${group.configurationEndpointAddress}:6379`;
   }
 
-  private tair(name: string, args: RedisClusterArgs, p: Extract<RedisPlacement, { kind: "tair" }>): pulumi.Output<string> {
+  private tair(
+    name: string,
+    args: RedisClusterArgs,
+    p: Extract<RedisPlacement, { kind: "tair" }>,
+  ): pulumi.Output<string> {
     const instance = new alicloud.kvstore.Instance(
       name,
       {
@@ -102,13 +122,27 @@ export class RedisCluster extends pulumi.ComponentResource {
     return pulumi.interpolate`${instance.connectionDomain}:6379`;
   }
 
-  private inCluster(name: string, args: RedisClusterArgs, p: Extract<RedisPlacement, { kind: "in-cluster" }>): pulumi.Output<string> {
+  private inCluster(
+    name: string,
+    args: RedisClusterArgs,
+    p: Extract<RedisPlacement, { kind: "in-cluster" }>,
+  ): pulumi.Output<string> {
     const opts = { parent: this, provider: p.provider };
     const nodes = args.primaries * (1 + args.replicasPerPrimary);
     const labels = { "app.kubernetes.io/name": "redis-cluster", "app.kubernetes.io/part-of": "im-platform" };
     const headless = new k8s.core.v1.Service(
       `${name}-headless`,
-      { metadata: { name: "redis-cluster", namespace: p.namespace, labels }, spec: { clusterIP: "None", selector: labels, ports: [{ name: "redis", port: 6379 }, { name: "bus", port: 16379 }] } },
+      {
+        metadata: { name: "redis-cluster", namespace: p.namespace, labels },
+        spec: {
+          clusterIP: "None",
+          selector: labels,
+          ports: [
+            { name: "redis", port: 6379 },
+            { name: "bus", port: 16379 },
+          ],
+        },
+      },
       opts,
     );
     const set = new k8s.apps.v1.StatefulSet(
@@ -125,13 +159,34 @@ export class RedisCluster extends pulumi.ComponentResource {
             spec: {
               nodeSelector: { [DATA_TAINT.key]: "data" },
               tolerations: [{ key: DATA_TAINT.key, operator: "Equal", value: DATA_TAINT.value, effect: "NoSchedule" }],
-              topologySpreadConstraints: [{ maxSkew: 1, topologyKey: "topology.kubernetes.io/zone", whenUnsatisfiable: "DoNotSchedule", labelSelector: { matchLabels: labels } }],
+              topologySpreadConstraints: [
+                {
+                  maxSkew: 1,
+                  topologyKey: "topology.kubernetes.io/zone",
+                  whenUnsatisfiable: "DoNotSchedule",
+                  labelSelector: { matchLabels: labels },
+                },
+              ],
               containers: [
                 {
                   name: "redis",
                   image: REDIS_IMAGE,
-                  args: ["--cluster-enabled", "yes", "--cluster-config-file", "/data/nodes.conf", "--cluster-node-timeout", "5000", "--appendonly", "yes", "--protected-mode", "no"],
-                  ports: [{ name: "redis", containerPort: 6379 }, { name: "bus", containerPort: 16379 }],
+                  args: [
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    "/data/nodes.conf",
+                    "--cluster-node-timeout",
+                    "5000",
+                    "--appendonly",
+                    "yes",
+                    "--protected-mode",
+                    "no",
+                  ],
+                  ports: [
+                    { name: "redis", containerPort: 6379 },
+                    { name: "bus", containerPort: 16379 },
+                  ],
                   readinessProbe: { exec: { command: ["redis-cli", "ping"] }, periodSeconds: 5 },
                   resources: { requests: { cpu: "500m", memory: "2Gi" }, limits: { memory: "2Gi" } },
                   volumeMounts: [{ name: "data", mountPath: "/data" }],
@@ -139,12 +194,28 @@ export class RedisCluster extends pulumi.ComponentResource {
               ],
             },
           },
-          volumeClaimTemplates: [{ metadata: { name: "data" }, spec: { accessModes: ["ReadWriteOnce"], storageClassName: STORAGE_CLASS, resources: { requests: { storage: `${p.storageGb}Gi` } } } }],
+          volumeClaimTemplates: [
+            {
+              metadata: { name: "data" },
+              spec: {
+                accessModes: ["ReadWriteOnce"],
+                storageClassName: STORAGE_CLASS,
+                resources: { requests: { storage: `${p.storageGb}Gi` } },
+              },
+            },
+          ],
         },
       },
       opts,
     );
-    new k8s.policy.v1.PodDisruptionBudget(`${name}-pdb`, { metadata: { name: "redis-cluster", namespace: p.namespace }, spec: { maxUnavailable: 1, selector: { matchLabels: labels } } }, opts);
+    new k8s.policy.v1.PodDisruptionBudget(
+      `${name}-pdb`,
+      {
+        metadata: { name: "redis-cluster", namespace: p.namespace },
+        spec: { maxUnavailable: 1, selector: { matchLabels: labels } },
+      },
+      opts,
+    );
     const hosts = Array.from({ length: nodes }, (_, i) => `redis-cluster-${i}.redis-cluster.$(NAMESPACE).svc:6379`);
     // Forms the cluster once every node answers; a second run finds it formed and exits 0.
     new k8s.batch.v1.Job(

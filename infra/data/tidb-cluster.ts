@@ -50,7 +50,11 @@ export class TidbCluster extends pulumi.ComponentResource {
   constructor(name: string, args: TidbClusterArgs, opts?: pulumi.ComponentResourceOptions) {
     super("im:data:TidbCluster", name, {}, opts);
     const on = { parent: this, provider: args.provider };
-    const crds = new k8s.yaml.v2.ConfigFile(`${name}-crds`, { file: `https://raw.githubusercontent.com/pingcap/tidb-operator/${TIDB_OPERATOR_VERSION}/manifests/crd.yaml` }, on);
+    const crds = new k8s.yaml.v2.ConfigFile(
+      `${name}-crds`,
+      { file: `https://raw.githubusercontent.com/pingcap/tidb-operator/${TIDB_OPERATOR_VERSION}/manifests/crd.yaml` },
+      on,
+    );
     const operator = new k8s.helm.v3.Release(
       `${name}-operator`,
       {
@@ -65,7 +69,14 @@ export class TidbCluster extends pulumi.ComponentResource {
     );
     const toleration = [{ key: DATA_TAINT.key, operator: "Equal", value: DATA_TAINT.value, effect: "NoSchedule" }];
     const spread = (component: string) => [
-      { maxSkew: 1, topologyKey: "topology.kubernetes.io/zone", whenUnsatisfiable: "DoNotSchedule", labelSelector: { matchLabels: { "app.kubernetes.io/instance": TIDB_CLUSTER_NAME, "app.kubernetes.io/component": component } } },
+      {
+        maxSkew: 1,
+        topologyKey: "topology.kubernetes.io/zone",
+        whenUnsatisfiable: "DoNotSchedule",
+        labelSelector: {
+          matchLabels: { "app.kubernetes.io/instance": TIDB_CLUSTER_NAME, "app.kubernetes.io/component": component },
+        },
+      },
     ];
     this.cluster = new k8s.apiextensions.CustomResource(
       name,
@@ -115,7 +126,15 @@ export class TidbCluster extends pulumi.ComponentResource {
     const target =
       args.backup.provider === "s3"
         ? { s3: { provider: "aws", region: args.backup.region, bucket: args.backup.bucket, prefix: "br" } }
-        : { s3: { provider: "alibaba", region: args.backup.region, bucket: args.backup.bucket, prefix: "br", endpoint: `https://oss-${args.backup.region}-internal.aliyuncs.com` } };
+        : {
+            s3: {
+              provider: "alibaba",
+              region: args.backup.region,
+              bucket: args.backup.bucket,
+              prefix: "br",
+              endpoint: `https://oss-${args.backup.region}-internal.aliyuncs.com`,
+            },
+          };
     new k8s.apiextensions.CustomResource(
       `${name}-backup`,
       {
@@ -125,16 +144,29 @@ export class TidbCluster extends pulumi.ComponentResource {
         spec: {
           schedule: "0 3 * * *",
           maxReservedTime: `${args.backup.retentionDays * 24}h`,
-          backupTemplate: { backupType: "full", serviceAccount: args.backup.serviceAccount, br: { cluster: TIDB_CLUSTER_NAME, clusterNamespace: args.namespace }, ...target },
+          backupTemplate: {
+            backupType: "full",
+            serviceAccount: args.backup.serviceAccount,
+            br: { cluster: TIDB_CLUSTER_NAME, clusterNamespace: args.namespace },
+            ...target,
+          },
         },
       },
       { ...on, dependsOn: [operator] },
     );
     // TiDB starts with an empty root password; the initializer sets this one once the cluster answers.
-    const rootPassword = new random.RandomPassword(`${name}-root-password`, { length: 32, special: false, minLower: 2, minUpper: 2, minNumeric: 2 }, { parent: this });
+    const rootPassword = new random.RandomPassword(
+      `${name}-root-password`,
+      { length: 32, special: false, minLower: 2, minUpper: 2, minNumeric: 2 },
+      { parent: this },
+    );
     const rootSecret = new k8s.core.v1.Secret(
       `${name}-root`,
-      { metadata: { name: TIDB_ROOT_SECRET, namespace: args.namespace }, type: "Opaque", stringData: { root: rootPassword.result } },
+      {
+        metadata: { name: TIDB_ROOT_SECRET, namespace: args.namespace },
+        type: "Opaque",
+        stringData: { root: rootPassword.result },
+      },
       on,
     );
     new k8s.apiextensions.CustomResource(

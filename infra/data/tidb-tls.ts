@@ -33,17 +33,40 @@ export class TidbTls extends pulumi.ComponentResource {
   constructor(name: string, args: TidbTlsArgs, opts?: pulumi.ComponentResourceOptions) {
     super("im:data:TidbTls", name, {}, opts);
     const on = { parent: this, provider: args.provider };
-    const cm = (resource: string, kind: string, metadata: Record<string, unknown>, spec: Record<string, unknown>, dependsOn: pulumi.Resource[] = []) =>
-      new k8s.apiextensions.CustomResource(`${name}-${resource}`, { apiVersion: "cert-manager.io/v1", kind, metadata, spec }, { ...on, dependsOn });
+    const cm = (
+      resource: string,
+      kind: string,
+      metadata: Record<string, unknown>,
+      spec: Record<string, unknown>,
+      dependsOn: pulumi.Resource[] = [],
+    ) =>
+      new k8s.apiextensions.CustomResource(
+        `${name}-${resource}`,
+        { apiVersion: "cert-manager.io/v1", kind, metadata, spec },
+        { ...on, dependsOn },
+      );
     const selfSigned = cm("selfsigned", "ClusterIssuer", { name: `${TIDB_CA_ISSUER}-root` }, { selfSigned: {} });
     const caCert = cm(
       "ca",
       "Certificate",
       { name: TIDB_CA_ISSUER, namespace: args.certManagerNamespace },
-      { secretName: `${TIDB_CA_ISSUER}-secret`, commonName: "IM platform TiDB CA", isCA: true, duration: "87600h", privateKey: { algorithm: "ECDSA", size: 256 }, issuerRef: { name: `${TIDB_CA_ISSUER}-root`, kind: "ClusterIssuer" } },
+      {
+        secretName: `${TIDB_CA_ISSUER}-secret`,
+        commonName: "IM platform TiDB CA",
+        isCA: true,
+        duration: "87600h",
+        privateKey: { algorithm: "ECDSA", size: 256 },
+        issuerRef: { name: `${TIDB_CA_ISSUER}-root`, kind: "ClusterIssuer" },
+      },
       [selfSigned],
     );
-    const issuer = cm("issuer", "ClusterIssuer", { name: TIDB_CA_ISSUER }, { ca: { secretName: `${TIDB_CA_ISSUER}-secret` } }, [caCert]);
+    const issuer = cm(
+      "issuer",
+      "ClusterIssuer",
+      { name: TIDB_CA_ISSUER },
+      { ca: { secretName: `${TIDB_CA_ISSUER}-secret` } },
+      [caCert],
+    );
     const c = args.cluster;
     const ns = args.namespace;
     const names = (svc: string, wildcard: boolean) =>
@@ -67,10 +90,18 @@ export class TidbTls extends pulumi.ComponentResource {
     const both = ["server auth", "client auth"];
     const certs = [
       ...(["pd", "tikv", "tidb"] as const).map((component) =>
-        issued(`${component}-cluster`, `${c}-${component}-cluster-secret`, both, [...names(`${c}-${component}`, false), ...names(`${c}-${component}-peer`, true)]),
+        issued(`${component}-cluster`, `${c}-${component}-cluster-secret`, both, [
+          ...names(`${c}-${component}`, false),
+          ...names(`${c}-${component}-peer`, true),
+        ]),
       ),
       issued("cluster-client", `${c}-cluster-client-secret`, ["client auth"], undefined),
-      issued("tidb-server", `${c}-tidb-server-secret`, ["server auth"], [...names(`${c}-tidb`, true), ...names(`${c}-tidb-peer`, true)]),
+      issued(
+        "tidb-server",
+        `${c}-tidb-server-secret`,
+        ["server auth"],
+        [...names(`${c}-tidb`, true), ...names(`${c}-tidb-peer`, true)],
+      ),
       issued("tidb-client", `${c}-tidb-client-secret`, ["client auth"], undefined),
     ];
     this.clientSecretName = `${c}-tidb-client-secret`;

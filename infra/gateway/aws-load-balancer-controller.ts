@@ -36,7 +36,13 @@ export class AwsLoadBalancerController extends pulumi.ComponentResource {
     super("im:gateway:AwsLoadBalancerController", name, {}, opts);
     const role = new WorkloadRole(
       `${name}-role`,
-      { identity: args.identity, namespace: AWS_LBC_NAMESPACE, serviceAccount: AWS_LBC_SERVICE_ACCOUNT, statements: LBC_STATEMENTS, tags: args.tags },
+      {
+        identity: args.identity,
+        namespace: AWS_LBC_NAMESPACE,
+        serviceAccount: AWS_LBC_SERVICE_ACCOUNT,
+        statements: LBC_STATEMENTS,
+        tags: args.tags,
+      },
       { parent: this },
     );
     this.release = new k8s.helm.v3.Release(
@@ -102,7 +108,12 @@ const LBC_STATEMENTS: PolicyStatement[] = [
     Resource: ["*"],
     Condition: { Null: { [`aws:RequestTag/${CLUSTER_TAG}`]: "false" } },
   },
-  { Effect: "Allow", Action: ["elasticloadbalancing:AddTags"], Resource: ["*"], Condition: { StringEquals: { "elasticloadbalancing:CreateAction": ["CreateLoadBalancer", "CreateTargetGroup"] } } },
+  {
+    Effect: "Allow",
+    Action: ["elasticloadbalancing:AddTags"],
+    Resource: ["*"],
+    Condition: { StringEquals: { "elasticloadbalancing:CreateAction": ["CreateLoadBalancer", "CreateTargetGroup"] } },
+  },
   {
     Effect: "Allow",
     Action: [
@@ -125,7 +136,12 @@ const LBC_STATEMENTS: PolicyStatement[] = [
   // Listeners inherit their load balancer's ownership; the API takes no tag condition on them.
   {
     Effect: "Allow",
-    Action: ["elasticloadbalancing:CreateListener", "elasticloadbalancing:DeleteListener", "elasticloadbalancing:ModifyListener", "elasticloadbalancing:ModifyListenerAttributes"],
+    Action: [
+      "elasticloadbalancing:CreateListener",
+      "elasticloadbalancing:DeleteListener",
+      "elasticloadbalancing:ModifyListener",
+      "elasticloadbalancing:ModifyListenerAttributes",
+    ],
     Resource: ["*"],
   },
 ];

@@ -27,21 +27,20 @@ export class IngressNginx extends pulumi.ComponentResource {
 
   constructor(name: string, args: IngressNginxArgs, opts?: pulumi.ComponentResourceOptions) {
     super("im:gateway:IngressNginx", name, {}, opts);
-    const annotations: Record<string, pulumi.Input<string>> =
-      args.cloud === "aws"
-        ? {
-            // "external": the AWS Load Balancer Controller builds the NLB, with IP targets (the pods themselves).
-            "service.beta.kubernetes.io/aws-load-balancer-type": "external",
-            "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "ip",
-            "service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing",
-            "service.beta.kubernetes.io/aws-load-balancer-cross-zone-load-balancing-enabled": "true",
-            "service.beta.kubernetes.io/aws-load-balancer-security-groups": args.lbSecurityGroupId,
-          }
-        : {
-            "service.beta.kubernetes.io/alibaba-cloud-loadbalancer-address-type": "internet",
-            "service.beta.kubernetes.io/alibaba-cloud-loadbalancer-spec": "slb.s2.medium",
-            "service.beta.kubernetes.io/alibaba-cloud-loadbalancer-security-group-id": args.lbSecurityGroupId,
-          };
+    const annotations: Record<string, pulumi.Input<string>> = args.cloud === "aws"
+      ? {
+          // "external": the AWS Load Balancer Controller builds the NLB, with IP targets (the pods themselves).
+          "service.beta.kubernetes.io/aws-load-balancer-type": "external",
+          "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "ip",
+          "service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing",
+          "service.beta.kubernetes.io/aws-load-balancer-cross-zone-load-balancing-enabled": "true",
+          "service.beta.kubernetes.io/aws-load-balancer-security-groups": args.lbSecurityGroupId,
+        }
+      : {
+          "service.beta.kubernetes.io/alibaba-cloud-loadbalancer-address-type": "internet",
+          "service.beta.kubernetes.io/alibaba-cloud-loadbalancer-spec": "slb.s2.medium",
+          "service.beta.kubernetes.io/alibaba-cloud-loadbalancer-security-group-id": args.lbSecurityGroupId,
+        };
     const labels = { "app.kubernetes.io/name": "ingress-nginx", "app.kubernetes.io/component": "controller" };
     const release = new k8s.helm.v3.Release(
       name,
@@ -56,7 +55,14 @@ export class IngressNginx extends pulumi.ComponentResource {
             replicaCount: args.replicas ?? 3,
             ingressClassResource: { name: "nginx", default: true },
             nodeSelector: { "im/tier": "app" },
-            topologySpreadConstraints: [{ maxSkew: 1, topologyKey: "topology.kubernetes.io/zone", whenUnsatisfiable: "DoNotSchedule", labelSelector: { matchLabels: labels } }],
+            topologySpreadConstraints: [
+              {
+                maxSkew: 1,
+                topologyKey: "topology.kubernetes.io/zone",
+                whenUnsatisfiable: "DoNotSchedule",
+                labelSelector: { matchLabels: labels },
+              },
+            ],
             config: {
               // A reload must not cut WebSocket clients: old workers keep them this long.
               "worker-shutdown-timeout": `${args.workerShutdownTimeoutSeconds ?? 600}s`,

@@ -1,7 +1,20 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { forAll, type Rng } from "../test/prng.ts";
-import { carve, cidrProblem, contains, findOverlap, format, nextFreeBlock, overlaps, parseCidr, planNetwork, size, split, type Cidr } from "./cidr.ts";
+import {
+  carve,
+  cidrProblem,
+  contains,
+  findOverlap,
+  format,
+  nextFreeBlock,
+  overlaps,
+  parseCidr,
+  planNetwork,
+  size,
+  split,
+  type Cidr,
+} from "./cidr.ts";
 
 /** A random aligned block with a prefix in [minPrefix, maxPrefix]. */
 function genCidr(r: Rng, minPrefix = 8, maxPrefix = 28): Cidr {
@@ -46,7 +59,10 @@ describe("CIDR math", () => {
       ({ parent, k }) => {
         const subs = split(parent, parent.prefix + k);
         assert.equal(subs.length, 2 ** k);
-        assert.equal(subs.reduce((n, s) => n + size(s), 0), size(parent));
+        assert.equal(
+          subs.reduce((n, s) => n + size(s), 0),
+          size(parent),
+        );
         subs.forEach((s, i) => {
           assert.ok(contains(parent, s), `${format(s)} inside ${format(parent)}`);
           assert.equal(s.base % size(s), 0, `${format(s)} aligned`);
@@ -95,8 +111,17 @@ describe("CIDR math", () => {
       { name: "aws.data", cidr: "172.16.0.0/12" },
       { name: "alicloud.app", cidr: "10.0.128.0/17" },
     ]);
-    assert.deepEqual(hit?.map((b) => b.name), ["aws.app", "alicloud.app"]);
-    assert.equal(findOverlap([{ name: "a", cidr: "10.0.0.0/16" }, { name: "b", cidr: "10.1.0.0/16" }]), null);
+    assert.deepEqual(
+      hit?.map((b) => b.name),
+      ["aws.app", "alicloud.app"],
+    );
+    assert.equal(
+      findOverlap([
+        { name: "a", cidr: "10.0.0.0/16" },
+        { name: "b", cidr: "10.1.0.0/16" },
+      ]),
+      null,
+    );
   });
 
   it("plans the seed network: private /18, public /20 and data /18 per zone", () => {
@@ -139,7 +164,10 @@ describe("CIDR math", () => {
   });
 
   it("refuses more zones than the layout has quarters for (a 4th private quarter would overlap the public one)", () => {
-    assert.throws(() => planNetwork("10.0.0.0/16", "172.16.0.0/12", ["a", "b", "c", "d"]), /cannot plan 4 zones: allowed 1 to 3/);
+    assert.throws(
+      () => planNetwork("10.0.0.0/16", "172.16.0.0/12", ["a", "b", "c", "d"]),
+      /cannot plan 4 zones: allowed 1 to 3/,
+    );
   });
 
   it("nextFreeBlock suggests a block of the same size that overlaps nothing taken", () => {
@@ -158,6 +186,9 @@ describe("CIDR math", () => {
         for (const t of taken) assert.ok(!overlaps(free, t), `${s} clear of ${format(t)}`);
       },
     );
-    assert.equal(nextFreeBlock(parseCidr("172.20.0.0/16"), [parseCidr("172.16.0.0/12"), parseCidr("10.0.0.0/16")]), "10.1.0.0/16");
+    assert.equal(
+      nextFreeBlock(parseCidr("172.20.0.0/16"), [parseCidr("172.16.0.0/12"), parseCidr("10.0.0.0/16")]),
+      "10.1.0.0/16",
+    );
   });
 });

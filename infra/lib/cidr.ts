@@ -70,7 +70,8 @@ export function split(parent: Cidr, newPrefix: number): Cidr[] {
 
 /** The first `count` equal subnets of `parent`, each as large as possible (the parent split into a power of two). */
 export function carve(parent: Cidr, count: number): Cidr[] {
-  if (!Number.isInteger(count) || count < 1) throw new RangeError(`cannot carve ${count} subnets: allowed a whole number from 1`);
+  if (!Number.isInteger(count) || count < 1)
+    throw new RangeError(`cannot carve ${count} subnets: allowed a whole number from 1`);
   const bits = Math.ceil(Math.log2(count));
   return split(parent, parent.prefix + bits).slice(0, count);
 }
@@ -164,7 +165,8 @@ export const MAX_ZONES = 3;
  * Throws RangeError when the blocks are too small for the zones (the spec rejects that first, with the field).
  */
 export function planNetwork(appCidr: string, dataCidr: string, zones: readonly string[]): NetworkPlan {
-  if (zones.length < 1 || zones.length > MAX_ZONES) throw new RangeError(`cannot plan ${zones.length} zones: allowed 1 to ${MAX_ZONES}`);
+  if (zones.length < 1 || zones.length > MAX_ZONES)
+    throw new RangeError(`cannot plan ${zones.length} zones: allowed 1 to ${MAX_ZONES}`);
   const app = parseCidr(appCidr);
   const data = parseCidr(dataCidr);
   const dataVpc = data.prefix < MAX_VPC_BLOCK_PREFIX ? { base: data.base, prefix: MAX_VPC_BLOCK_PREFIX } : data;
@@ -175,7 +177,9 @@ export function planNetwork(appCidr: string, dataCidr: string, zones: readonly s
   const datas = carve(dataVpc, zones.length);
   const smallest = Math.max(publicBlock.prefix + 2, ...datas.map((d) => d.prefix));
   if (smallest > MIN_SUBNET_PREFIX) {
-    throw new RangeError(`subnets of /${smallest} are below the /${MIN_SUBNET_PREFIX} minimum: use a larger block than ${appCidr} or ${dataCidr}`);
+    throw new RangeError(
+      `subnets of /${smallest} are below the /${MIN_SUBNET_PREFIX} minimum: use a larger block than ${appCidr} or ${dataCidr}`,
+    );
   }
   return {
     appCidr: format(app),

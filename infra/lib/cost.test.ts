@@ -45,7 +45,13 @@ describe("cost model", () => {
             aws: {
               ...aws,
               network: { ...aws.network, natGateways: single ? "single" : "perZone" },
-              cluster: { ...aws.cluster, nodeGroups: { app: { ...aws.cluster.nodeGroups.app, desired: a }, data: { ...aws.cluster.nodeGroups.data, desired: data } } },
+              cluster: {
+                ...aws.cluster,
+                nodeGroups: {
+                  app: { ...aws.cluster.nodeGroups.app, desired: a },
+                  data: { ...aws.cluster.nodeGroups.data, desired: data },
+                },
+              },
             },
           },
           data: { redis: base.data.redis, kafka: { brokers: b } },
@@ -63,12 +69,25 @@ describe("cost model", () => {
     const s = stack("aws-prod");
     const aws = s.clouds.aws;
     if (aws === undefined) throw new Error("aws-prod has clouds.aws");
-    const est = monthlyCost({ ...s, clouds: { aws: { ...aws, cluster: { ...aws.cluster, nodeGroups: { ...aws.cluster.nodeGroups, app: { instanceType: "x9.huge", min: 1, desired: 1, max: 1 } } } } } });
+    const est = monthlyCost({
+      ...s,
+      clouds: {
+        aws: {
+          ...aws,
+          cluster: {
+            ...aws.cluster,
+            nodeGroups: { ...aws.cluster.nodeGroups, app: { instanceType: "x9.huge", min: 1, desired: 1, max: 1 } },
+          },
+        },
+      },
+    });
     assert.deepEqual(est.unpriced, ["aws: app nodes (x9.huge)"]);
   });
 
   it("every price names its source and is positive", () => {
-    const all = [INSTANCES, REDIS_NODES, KAFKA_BROKERS, FIXED].flatMap((table) => Object.values(table).flatMap((perCloud) => Object.values(perCloud)));
+    const all = [INSTANCES, REDIS_NODES, KAFKA_BROKERS, FIXED].flatMap((table) =>
+      Object.values(table).flatMap((perCloud) => Object.values(perCloud)),
+    );
     assert.ok(all.length > 20);
     for (const p of all) {
       assert.match(p.source, /^https:\/\//);

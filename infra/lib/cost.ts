@@ -63,7 +63,12 @@ export function monthlyCost(spec: CostInput): CostEstimate {
     if (c.data.redis.mode === "managed") {
       // ElastiCache bills every node; Tair's cluster edition bills per shard with its replica included.
       const units = cloud === "aws" ? redis.primaries * (1 + redis.replicasPerPrimary) : redis.primaries;
-      add(cloud, `Redis ${cloud === "aws" ? "nodes" : "shards"} (${c.data.redis.nodeType})`, units, REDIS_NODES[cloud][c.data.redis.nodeType]);
+      add(
+        cloud,
+        `Redis ${cloud === "aws" ? "nodes" : "shards"} (${c.data.redis.nodeType})`,
+        units,
+        REDIS_NODES[cloud][c.data.redis.nodeType],
+      );
     }
     const brokers = spec.data.kafka.brokers;
     if (c.data.kafka.mode === "managed") {
@@ -76,7 +81,12 @@ export function monthlyCost(spec: CostInput): CostEstimate {
     add(cloud, "backup bucket (GB)", c.data.tidb.storageGb, fixed.objectStorage);
     if (spec.multicloud !== undefined) add(cloud, "IPSec VPN", 1, fixed.vpn);
   }
-  return { lines, monthlyCostUsd: cents(lines.reduce((n, l) => n + l.monthlyUsd, 0)), unpriced, unchecked: [...unchecked] };
+  return {
+    lines,
+    monthlyCostUsd: cents(lines.reduce((n, l) => n + l.monthlyUsd, 0)),
+    unpriced,
+    unchecked: [...unchecked],
+  };
 }
 
 function cents(usd: number): number {

@@ -34,7 +34,12 @@ export const LB_LISTENER_PORTS: readonly PortRange[] = [
 ];
 
 /** Kubernetes NodePort range: the load balancer forwards to the ingress controller's NodePorts. */
-export const NODE_PORTS: PortRange = { key: "nodeports", from: 30000, to: 32767, what: "NodePorts of the ingress controller" };
+export const NODE_PORTS: PortRange = {
+  key: "nodeports",
+  from: 30000,
+  to: 32767,
+  what: "NodePorts of the ingress controller",
+};
 
 export const ANYWHERE = "0.0.0.0/0";
 
@@ -64,17 +69,59 @@ export interface FirewallInput {
 export function firewallRules(input: FirewallInput): IngressRule[] {
   const rules: IngressRule[] = [];
   for (const ports of LB_LISTENER_PORTS) {
-    rules.push({ key: `${ports.key}-from-internet`, group: "lb", protocol: "tcp", ports, source: { cidr: ANYWHERE }, description: `lb listener: ${ports.what}` });
+    rules.push({
+      key: `${ports.key}-from-internet`,
+      group: "lb",
+      protocol: "tcp",
+      ports,
+      source: { cidr: ANYWHERE },
+      description: `lb listener: ${ports.what}`,
+    });
   }
-  rules.push({ key: "all-from-app-segment", group: "app", protocol: "tcp", ports: ALL_TCP, source: { cidr: input.appCidr }, description: "app segment: nodes and pods" });
-  rules.push({ key: "nodeports-from-lb", group: "app", protocol: "tcp", ports: NODE_PORTS, source: { group: "lb" }, description: "load balancer to the ingress controller" });
+  rules.push({
+    key: "all-from-app-segment",
+    group: "app",
+    protocol: "tcp",
+    ports: ALL_TCP,
+    source: { cidr: input.appCidr },
+    description: "app segment: nodes and pods",
+  });
+  rules.push({
+    key: "nodeports-from-lb",
+    group: "app",
+    protocol: "tcp",
+    ports: NODE_PORTS,
+    source: { group: "lb" },
+    description: "load balancer to the ingress controller",
+  });
   for (const ports of DATA_PORTS) {
-    rules.push({ key: `${ports.key}-from-app-segment`, group: "data", protocol: "tcp", ports, source: { cidr: input.appCidr }, description: `app segment to ${ports.what}` });
+    rules.push({
+      key: `${ports.key}-from-app-segment`,
+      group: "data",
+      protocol: "tcp",
+      ports,
+      source: { cidr: input.appCidr },
+      description: `app segment to ${ports.what}`,
+    });
   }
-  rules.push({ key: "all-from-data", group: "data", protocol: "tcp", ports: ALL_TCP, source: { group: "data" }, description: "data tier replication (Raft, Redis bus, Kafka)" });
+  rules.push({
+    key: "all-from-data",
+    group: "data",
+    protocol: "tcp",
+    ports: ALL_TCP,
+    source: { group: "data" },
+    description: "data tier replication (Raft, Redis bus, Kafka)",
+  });
   if (input.peerDataCidr !== undefined) {
     for (const ports of DATA_PORTS) {
-      rules.push({ key: `${ports.key}-from-peer-data`, group: "data", protocol: "tcp", ports, source: { cidr: input.peerDataCidr }, description: `peer data segment to ${ports.what} (cross-cloud replication)` });
+      rules.push({
+        key: `${ports.key}-from-peer-data`,
+        group: "data",
+        protocol: "tcp",
+        ports,
+        source: { cidr: input.peerDataCidr },
+        description: `peer data segment to ${ports.what} (cross-cloud replication)`,
+      });
     }
   }
   return rules;

@@ -45,49 +45,147 @@ export const INSTANCES: Readonly<Record<CloudName, Readonly<Record<string, Price
 /** Managed Redis per node-hour (AWS: each primary and replica is a node) or per shard-hour (Tair: replica included). */
 export const REDIS_NODES: Readonly<Record<CloudName, Readonly<Record<string, Price>>>> = {
   aws: {
-    "cache.r6g.large": { usd: 0.206, per: "hour", source: "https://aws.amazon.com/elasticache/pricing/ (us-east-1, on-demand nodes)", checked: false },
-    "cache.r6g.xlarge": { usd: 0.411, per: "hour", source: "https://aws.amazon.com/elasticache/pricing/ (us-east-1, on-demand nodes)", checked: false },
+    "cache.r6g.large": {
+      usd: 0.206,
+      per: "hour",
+      source: "https://aws.amazon.com/elasticache/pricing/ (us-east-1, on-demand nodes)",
+      checked: false,
+    },
+    "cache.r6g.xlarge": {
+      usd: 0.411,
+      per: "hour",
+      source: "https://aws.amazon.com/elasticache/pricing/ (us-east-1, on-demand nodes)",
+      checked: false,
+    },
   },
   alicloud: {
-    "redis.shard.small.ce": { usd: 0.09, per: "hour", source: "https://www.alibabacloud.com/product/apsaradb-for-redis/pricing (cluster, cloud disk)", checked: false },
+    "redis.shard.small.ce": {
+      usd: 0.09,
+      per: "hour",
+      source: "https://www.alibabacloud.com/product/apsaradb-for-redis/pricing (cluster, cloud disk)",
+      checked: false,
+    },
   },
 };
 
 /** Managed Kafka per broker-hour. */
 export const KAFKA_BROKERS: Readonly<Record<CloudName, Readonly<Record<string, Price>>>> = {
   aws: {
-    "kafka.m5.large": { usd: 0.21, per: "hour", source: "https://aws.amazon.com/msk/pricing/ (us-east-1, provisioned brokers)", checked: false },
-    "kafka.m5.xlarge": { usd: 0.42, per: "hour", source: "https://aws.amazon.com/msk/pricing/ (us-east-1, provisioned brokers)", checked: false },
+    "kafka.m5.large": {
+      usd: 0.21,
+      per: "hour",
+      source: "https://aws.amazon.com/msk/pricing/ (us-east-1, provisioned brokers)",
+      checked: false,
+    },
+    "kafka.m5.xlarge": {
+      usd: 0.42,
+      per: "hour",
+      source: "https://aws.amazon.com/msk/pricing/ (us-east-1, provisioned brokers)",
+      checked: false,
+    },
   },
   alicloud: {
     // ApsaraMQ for Kafka is priced per instance by traffic specification; spread over the brokers here.
-    "alikafka.hw.2xlarge": { usd: 0.35, per: "hour", source: "https://www.alibabacloud.com/product/apsaramq-for-kafka/pricing (professional, pay-as-you-go)", checked: false },
+    "alikafka.hw.2xlarge": {
+      usd: 0.35,
+      per: "hour",
+      source: "https://www.alibabacloud.com/product/apsaramq-for-kafka/pricing (professional, pay-as-you-go)",
+      checked: false,
+    },
   },
 };
 
 /** Everything priced per cluster, gateway, connection or GB. */
 export const FIXED: Readonly<Record<CloudName, Readonly<Record<FixedItem, Price>>>> = {
   aws: {
-    controlPlane: { usd: 0.1, per: "hour", source: "https://aws.amazon.com/eks/pricing/ (standard support)", checked: false },
-    natGateway: { usd: 0.045, per: "hour", source: "https://aws.amazon.com/vpc/pricing/ (NAT gateway, us-east-1; data processing not included)", checked: false },
-    loadBalancer: { usd: 0.0225, per: "hour", source: "https://aws.amazon.com/elasticloadbalancing/pricing/ (NLB hour; LCUs not included)", checked: false },
+    controlPlane: {
+      usd: 0.1,
+      per: "hour",
+      source: "https://aws.amazon.com/eks/pricing/ (standard support)",
+      checked: false,
+    },
+    natGateway: {
+      usd: 0.045,
+      per: "hour",
+      source: "https://aws.amazon.com/vpc/pricing/ (NAT gateway, us-east-1; data processing not included)",
+      checked: false,
+    },
+    loadBalancer: {
+      usd: 0.0225,
+      per: "hour",
+      source: "https://aws.amazon.com/elasticloadbalancing/pricing/ (NLB hour; LCUs not included)",
+      checked: false,
+    },
     blockStorage: { usd: 0.08, per: "GB-month", source: "https://aws.amazon.com/ebs/pricing/ (gp3)", checked: false },
-    kafkaStorage: { usd: 0.1, per: "GB-month", source: "https://aws.amazon.com/msk/pricing/ (broker storage)", checked: false },
-    objectStorage: { usd: 0.023, per: "GB-month", source: "https://aws.amazon.com/s3/pricing/ (S3 Standard, first 50 TB)", checked: false },
-    vpn: { usd: 0.05, per: "hour", source: "https://aws.amazon.com/vpn/pricing/ (Site-to-Site VPN connection)", checked: false },
+    kafkaStorage: {
+      usd: 0.1,
+      per: "GB-month",
+      source: "https://aws.amazon.com/msk/pricing/ (broker storage)",
+      checked: false,
+    },
+    objectStorage: {
+      usd: 0.023,
+      per: "GB-month",
+      source: "https://aws.amazon.com/s3/pricing/ (S3 Standard, first 50 TB)",
+      checked: false,
+    },
+    vpn: {
+      usd: 0.05,
+      per: "hour",
+      source: "https://aws.amazon.com/vpn/pricing/ (Site-to-Site VPN connection)",
+      checked: false,
+    },
   },
   alicloud: {
-    controlPlane: { usd: 0.09, per: "hour", source: "https://www.alibabacloud.com/help/en/ack/ack-managed-and-ack-dedicated/product-overview/ack-pro-cluster-billing (ACK Pro cluster management fee)", checked: true },
-    natGateway: { usd: 0.034, per: "hour", source: "https://www.alibabacloud.com/help/en/nat-gateway/latest/billing-of-internet-nat-gateways (instance fee, China (Hangzhou); CU fees not included)", checked: true },
-    loadBalancer: { usd: 0.03, per: "hour", source: "https://www.alibabacloud.com/product/network-load-balancer/pricing (instance fee; LCUs not included)", checked: false },
-    blockStorage: { usd: 0.14, per: "GB-month", source: "https://www.alibabacloud.com/product/disk/pricing (ESSD PL1)", checked: false },
-    kafkaStorage: { usd: 0.14, per: "GB-month", source: "https://www.alibabacloud.com/product/apsaramq-for-kafka/pricing (disk)", checked: false },
-    objectStorage: { usd: 0.017, per: "GB-month", source: "https://www.alibabacloud.com/product/oss/pricing (Standard LRS)", checked: false },
-    vpn: { usd: 0.09, per: "hour", source: "https://www.alibabacloud.com/product/vpn-gateway/pricing (100 Mbit/s, pay-as-you-go)", checked: false },
+    controlPlane: {
+      usd: 0.09,
+      per: "hour",
+      source:
+        "https://www.alibabacloud.com/help/en/ack/ack-managed-and-ack-dedicated/product-overview/ack-pro-cluster-billing (ACK Pro cluster management fee)",
+      checked: true,
+    },
+    natGateway: {
+      usd: 0.034,
+      per: "hour",
+      source:
+        "https://www.alibabacloud.com/help/en/nat-gateway/latest/billing-of-internet-nat-gateways (instance fee, China (Hangzhou); CU fees not included)",
+      checked: true,
+    },
+    loadBalancer: {
+      usd: 0.03,
+      per: "hour",
+      source: "https://www.alibabacloud.com/product/network-load-balancer/pricing (instance fee; LCUs not included)",
+      checked: false,
+    },
+    blockStorage: {
+      usd: 0.14,
+      per: "GB-month",
+      source: "https://www.alibabacloud.com/product/disk/pricing (ESSD PL1)",
+      checked: false,
+    },
+    kafkaStorage: {
+      usd: 0.14,
+      per: "GB-month",
+      source: "https://www.alibabacloud.com/product/apsaramq-for-kafka/pricing (disk)",
+      checked: false,
+    },
+    objectStorage: {
+      usd: 0.017,
+      per: "GB-month",
+      source: "https://www.alibabacloud.com/product/oss/pricing (Standard LRS)",
+      checked: false,
+    },
+    vpn: {
+      usd: 0.09,
+      per: "hour",
+      source: "https://www.alibabacloud.com/product/vpn-gateway/pricing (100 Mbit/s, pay-as-you-go)",
+      checked: false,
+    },
   },
 };
 
-export type FixedItem = "controlPlane" | "natGateway" | "loadBalancer" | "blockStorage" | "kafkaStorage" | "objectStorage" | "vpn";
+export type FixedItem =
+  "controlPlane" | "natGateway" | "loadBalancer" | "blockStorage" | "kafkaStorage" | "objectStorage" | "vpn";
 
 /** Hours in the average month (8,760 / 12), the convention both vendors' calculators use. */
 export const HOURS_PER_MONTH = 730;
@@ -109,12 +207,39 @@ export type BandwidthItem = "internetEgress" | "fixedBandwidth" | "cdn";
  */
 export const BANDWIDTH: Readonly<Record<CloudName, Readonly<Partial<Record<BandwidthItem, BandwidthPrice>>>>> = {
   aws: {
-    internetEgress: { usd: 0.09, per: "GB", source: "https://aws.amazon.com/ec2/pricing/on-demand/ (Data Transfer OUT to the internet, us-east-1, first 10 TB/month)", checked: false },
-    cdn: { usd: 0.085, per: "GB", source: "https://aws.amazon.com/cloudfront/pricing/ (North America, first 10 TB/month)", checked: false },
+    internetEgress: {
+      usd: 0.09,
+      per: "GB",
+      source:
+        "https://aws.amazon.com/ec2/pricing/on-demand/ (Data Transfer OUT to the internet, us-east-1, first 10 TB/month)",
+      checked: false,
+    },
+    cdn: {
+      usd: 0.085,
+      per: "GB",
+      source: "https://aws.amazon.com/cloudfront/pricing/ (North America, first 10 TB/month)",
+      checked: false,
+    },
   },
   alicloud: {
-    internetEgress: { usd: 0.125, per: "GB", source: "https://www.alibabacloud.com/product/eip/pricing (pay-by-data-transfer, China (Hangzhou))", checked: false },
-    fixedBandwidth: { usd: 11.5, per: "Mbps-month", source: "https://www.alibabacloud.com/product/eip/pricing (pay-by-bandwidth above 5 Mbit/s, China (Hangzhou))", checked: false },
-    cdn: { usd: 0.04, per: "GB", source: "https://www.alibabacloud.com/product/cdn/pricing (Chinese mainland, pay-by-data-transfer, first 10 TB/month)", checked: false },
+    internetEgress: {
+      usd: 0.125,
+      per: "GB",
+      source: "https://www.alibabacloud.com/product/eip/pricing (pay-by-data-transfer, China (Hangzhou))",
+      checked: false,
+    },
+    fixedBandwidth: {
+      usd: 11.5,
+      per: "Mbps-month",
+      source: "https://www.alibabacloud.com/product/eip/pricing (pay-by-bandwidth above 5 Mbit/s, China (Hangzhou))",
+      checked: false,
+    },
+    cdn: {
+      usd: 0.04,
+      per: "GB",
+      source:
+        "https://www.alibabacloud.com/product/cdn/pricing (Chinese mainland, pay-by-data-transfer, first 10 TB/month)",
+      checked: false,
+    },
   },
 };

@@ -29,7 +29,10 @@ describe("sizing", () => {
       ({ replicas, zones }) => {
         const spread = zoneSpread(replicas, zones);
         assert.equal(spread.length, zones);
-        assert.equal(spread.reduce((a, b) => a + b, 0), replicas);
+        assert.equal(
+          spread.reduce((a, b) => a + b, 0),
+          replicas,
+        );
         assert.ok(Math.max(...spread) - Math.min(...spread) <= 1);
       },
     );
@@ -52,7 +55,13 @@ describe("sizing", () => {
   it("nodes: enough for CPU and memory, a multiple of the zones, more demand never needs fewer nodes", () => {
     const shape = { vcpu: 4, memoryGiB: 16 };
     forAll(
-      (r) => ({ pods: r.int(0, 200), cpu: r.int(50, 4000), mem: r.int(64, 8192), extra: r.int(0, 50), zones: r.int(1, 3) }),
+      (r) => ({
+        pods: r.int(0, 200),
+        cpu: r.int(50, 4000),
+        mem: r.int(64, 8192),
+        extra: r.int(0, 50),
+        zones: r.int(1, 3),
+      }),
       ({ pods, cpu, mem, extra, zones }) => {
         const d = { pods, cpuMillis: pods * cpu, memoryMiB: pods * mem };
         const n = nodesFor(d, shape, zones);

@@ -10,8 +10,10 @@ import type { CloudName } from "./regions.ts";
  * share of pods is at least the weight (an internal Service splits by pod count) and never fewer than one.
  */
 export function canaryReplicas(stableReplicas: number, weightPercent: number): number {
-  if (!Number.isInteger(stableReplicas) || stableReplicas < 0) throw new RangeError(`stable replicas: got ${stableReplicas}; allowed a whole number from 0`);
-  if (!Number.isInteger(weightPercent) || weightPercent < 0 || weightPercent > 100) throw new RangeError(`weight: got ${weightPercent}; allowed 0 to 100`);
+  if (!Number.isInteger(stableReplicas) || stableReplicas < 0)
+    throw new RangeError(`stable replicas: got ${stableReplicas}; allowed a whole number from 0`);
+  if (!Number.isInteger(weightPercent) || weightPercent < 0 || weightPercent > 100)
+    throw new RangeError(`weight: got ${weightPercent}; allowed 0 to 100`);
   if (weightPercent === 0 || stableReplicas === 0) return 0;
   if (weightPercent === 100) return stableReplicas;
   // canary / (stable + canary) >= w  <=>  canary >= stable * w / (1 - w)

@@ -5,7 +5,16 @@
  * so every rule here runs before the Pulumi program declares a single resource. Pure: no Pulumi import.
  */
 import { z } from "zod";
-import { APP_PREFIX_RANGE, cidrProblem, DATA_PREFIX_RANGE, findOverlap, nextFreeBlock, overlaps, parseCidr, type NamedCidr } from "./cidr.ts";
+import {
+  APP_PREFIX_RANGE,
+  cidrProblem,
+  DATA_PREFIX_RANGE,
+  findOverlap,
+  nextFreeBlock,
+  overlaps,
+  parseCidr,
+  type NamedCidr,
+} from "./cidr.ts";
 import { exampleZone, REGIONS, zoneBelongsTo, type CloudName } from "./regions.ts";
 
 /** Seed: the VPC's app segment. */
@@ -33,7 +42,12 @@ const cidr = z.string().superRefine((s, ctx) => {
   if (problem !== null) ctx.addIssue({ code: "custom", message: `expected ${problem}` });
 });
 const count = (min: number, max: number) => z.number().int().min(min).max(max);
-const name63 = z.string().regex(/^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/, "3-63 lower-case letters, digits and '-', not starting or ending with '-'");
+const name63 = z
+  .string()
+  .regex(
+    /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/,
+    "3-63 lower-case letters, digits and '-', not starting or ending with '-'",
+  );
 
 const nodeGroup = z
   .object({
@@ -137,7 +151,9 @@ export const multicloudSpec = z
         /** Default ikev2. */
         ikeVersion: z.enum(["ikev1", "ikev2"]).default("ikev2"),
         /** Alibaba Cloud VPN gateway bandwidth in Mbit/s (the sizes it sells). Default 100. */
-        bandwidthMbps: z.union([z.literal(10), z.literal(100), z.literal(200), z.literal(500), z.literal(1000)]).default(100),
+        bandwidthMbps: z
+          .union([z.literal(10), z.literal(100), z.literal(200), z.literal(500), z.literal(1000)])
+          .default(100),
       })
       .strict(),
   })
@@ -157,13 +173,19 @@ const workload = z
 export const kubernetesSpec = z
   .object({
     /** Namespace of the IM services. Default "im". */
-    namespace: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, "a DNS label").default("im"),
+    namespace: z
+      .string()
+      .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, "a DNS label")
+      .default("im"),
     image: z
       .object({
         /** The version the services run: the images' tag (and SERVICE_VERSION). */
         tag: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/, "an image tag"),
         /** Take prebuilt images by tag from this registry and path prefix: <registry>/<service>:<tag>. Either this or build. */
-        registry: z.string().regex(/^[a-z0-9.-]+(:\d+)?(\/[a-z0-9._-]+)*$/, "a registry host and path, e.g. registry.example.com/im").optional(),
+        registry: z
+          .string()
+          .regex(/^[a-z0-9.-]+(:\d+)?(\/[a-z0-9._-]+)*$/, "a registry host and path, e.g. registry.example.com/im")
+          .optional(),
         /**
          * Build services/<service>/Dockerfile and push it to the cloud's own registry (ECR; Alibaba Cloud Container
          * Registry Enterprise Edition). Either this or registry.
@@ -213,7 +235,12 @@ export const kubernetesSpec = z
   .strict();
 
 export const tagsSpec = z.record(
-  z.string().regex(/^(?!aws:|acs:|aliyun)[A-Za-z0-9 _.:/=+@-]{1,128}$/, "a tag key of 1-128 characters, not starting with aws:, acs: or aliyun"),
+  z
+    .string()
+    .regex(
+      /^(?!aws:|acs:|aliyun)[A-Za-z0-9 _.:/=+@-]{1,128}$/,
+      "a tag key of 1-128 characters, not starting with aws:, acs: or aliyun",
+    ),
   z.string().max(256),
 );
 
@@ -250,18 +277,31 @@ export function checkKubernetesSections(spec: KubernetesSections): SectionIssue[
   const issues: SectionIssue[] = [];
   if (spec.target === "local") {
     for (const field of ["clouds", "multicloud", "kubernetes", "tags"] as const) {
-      if (spec[field] !== undefined) issues.push({ path: [field], message: 'only a target "kubernetes" stack has this section; remove it or set target: kubernetes' });
+      if (spec[field] !== undefined)
+        issues.push({
+          path: [field],
+          message: 'only a target "kubernetes" stack has this section; remove it or set target: kubernetes',
+        });
     }
     return issues;
   }
   const present = CLOUDS.filter((c) => spec.clouds?.[c] !== undefined);
   if (present.length === 0) {
-    issues.push({ path: ["clouds"], message: 'required when target is kubernetes: add "aws", "alicloud" or both (see stacks/aws-prod.yaml)' });
+    issues.push({
+      path: ["clouds"],
+      message: 'required when target is kubernetes: add "aws", "alicloud" or both (see stacks/aws-prod.yaml)',
+    });
   }
-  if (spec.kubernetes === undefined) issues.push({ path: ["kubernetes"], message: "required when target is kubernetes (see stacks/aws-prod.yaml)" });
-  if (spec.tags === undefined) issues.push({ path: ["tags"], message: `required when target is kubernetes, with ${REQUIRED_TAGS.join(", ")}` });
+  if (spec.kubernetes === undefined)
+    issues.push({ path: ["kubernetes"], message: "required when target is kubernetes (see stacks/aws-prod.yaml)" });
+  if (spec.tags === undefined)
+    issues.push({ path: ["tags"], message: `required when target is kubernetes, with ${REQUIRED_TAGS.join(", ")}` });
   for (const key of REQUIRED_TAGS) {
-    if (spec.tags !== undefined && spec.tags[key] === undefined) issues.push({ path: ["tags", key], message: `required tag: every stack tags its resources with ${REQUIRED_TAGS.join(", ")}` });
+    if (spec.tags !== undefined && spec.tags[key] === undefined)
+      issues.push({
+        path: ["tags", key],
+        message: `required tag: every stack tags its resources with ${REQUIRED_TAGS.join(", ")}`,
+      });
   }
   for (const c of present) {
     const cloud = spec.clouds?.[c];
@@ -269,17 +309,29 @@ export function checkKubernetesSections(spec: KubernetesSections): SectionIssue[
   }
   issues.push(...checkCrossCloudOverlap(spec.clouds ?? {}));
   if (present.length === 2 && spec.multicloud === undefined) {
-    issues.push({ path: ["multicloud"], message: "required when both clouds.aws and clouds.alicloud are present: how the two VPCs connect (see stacks/multicloud.yaml)" });
+    issues.push({
+      path: ["multicloud"],
+      message:
+        "required when both clouds.aws and clouds.alicloud are present: how the two VPCs connect (see stacks/multicloud.yaml)",
+    });
   }
   if (present.length < 2 && spec.multicloud !== undefined) {
-    issues.push({ path: ["multicloud"], message: "needs both clouds.aws and clouds.alicloud: remove it or add the other cloud" });
+    issues.push({
+      path: ["multicloud"],
+      message: "needs both clouds.aws and clouds.alicloud: remove it or add the other cloud",
+    });
   }
-  if (spec.kubernetes !== undefined) issues.push(...checkImage(spec.kubernetes.image, spec.clouds?.alicloud !== undefined));
+  if (spec.kubernetes !== undefined)
+    issues.push(...checkImage(spec.kubernetes.image, spec.clouds?.alicloud !== undefined));
   if (spec.kubernetes !== undefined) {
     for (const svc of ["gateway", "message", "userCenter"] as const) {
       const max = spec.kubernetes.services[svc].maxReplicas;
       const min = spec.services[svc].replicas;
-      if (max < min) issues.push({ path: ["kubernetes", "services", svc, "maxReplicas"], message: `at least services.${svc}.replicas (${min}), the autoscaler's lower bound` });
+      if (max < min)
+        issues.push({
+          path: ["kubernetes", "services", svc, "maxReplicas"],
+          message: `at least services.${svc}.replicas (${min}), the autoscaler's lower bound`,
+        });
     }
   }
   return issues;
@@ -297,7 +349,13 @@ function checkImage(image: KubernetesSpec["image"], alicloud: boolean): SectionI
     ];
   }
   if (alicloud && image.build !== undefined && image.build.alicloudRegistryUser === undefined) {
-    return [{ path: at("build", "alicloudRegistryUser"), message: "required when building for clouds.alicloud: the account or RAM user name that docker login pairs with the registry password" }];
+    return [
+      {
+        path: at("build", "alicloudRegistryUser"),
+        message:
+          "required when building for clouds.alicloud: the account or RAM user name that docker login pairs with the registry password",
+      },
+    ];
   }
   return [];
 }
@@ -307,29 +365,50 @@ function checkCloud(c: CloudName, cloud: CloudSpec, kafkaBrokers: number): Secti
   const issues: SectionIssue[] = [];
   const regions = REGIONS[c];
   if (!regions.includes(cloud.region)) {
-    issues.push({ path: at("region"), message: `not a supported ${c} region; allowed: ${regions.join(", ")} (infra/lib/regions.ts says why)` });
+    issues.push({
+      path: at("region"),
+      message: `not a supported ${c} region; allowed: ${regions.join(", ")} (infra/lib/regions.ts says why)`,
+    });
     return issues;
   }
   if (cloud.zones.length !== REQUIRED_ZONES) {
     const missing = REQUIRED_ZONES - cloud.zones.length;
-    const fix = missing > 0 ? `add ${missing === 1 ? "a zone" : `${missing} zones`} such as ${suggestZone(c, cloud.region, cloud.zones)}` : `keep ${REQUIRED_ZONES}`;
-    issues.push({ path: at("zones"), message: `${REQUIRED_ZONES} zones are needed so a zone loss keeps a quorum of every 3-replica store: ${fix}` });
+    const fix =
+      missing > 0
+        ? `add ${missing === 1 ? "a zone" : `${missing} zones`} such as ${suggestZone(c, cloud.region, cloud.zones)}`
+        : `keep ${REQUIRED_ZONES}`;
+    issues.push({
+      path: at("zones"),
+      message: `${REQUIRED_ZONES} zones are needed so a zone loss keeps a quorum of every 3-replica store: ${fix}`,
+    });
   }
   cloud.zones.forEach((zone, i) => {
     if (!zoneBelongsTo(c, cloud.region, zone)) {
-      issues.push({ path: at("zones", i), message: `not a zone of ${cloud.region}; zone names look like ${exampleZone(c, cloud.region)}` });
+      issues.push({
+        path: at("zones", i),
+        message: `not a zone of ${cloud.region}; zone names look like ${exampleZone(c, cloud.region)}`,
+      });
     } else if (cloud.zones.indexOf(zone) !== i) {
-      issues.push({ path: at("zones", i), message: "listed twice: each zone holds one replica, so the zones must differ" });
+      issues.push({
+        path: at("zones", i),
+        message: "listed twice: each zone holds one replica, so the zones must differ",
+      });
     }
   });
   // A malformed block was already reported by its field's own check (zod still runs this refinement).
   const app = cidrProblem(cloud.network.appCidr) === null ? parseCidr(cloud.network.appCidr) : undefined;
   if (app !== undefined && (app.prefix < APP_PREFIX_RANGE.min || app.prefix > APP_PREFIX_RANGE.max)) {
-    issues.push({ path: at("network", "appCidr"), message: `a block from /${APP_PREFIX_RANGE.min} to /${APP_PREFIX_RANGE.max} (a VPC's primary block is at most /16; three zones need room for /28 public subnets)` });
+    issues.push({
+      path: at("network", "appCidr"),
+      message: `a block from /${APP_PREFIX_RANGE.min} to /${APP_PREFIX_RANGE.max} (a VPC's primary block is at most /16; three zones need room for /28 public subnets)`,
+    });
   }
   const data = cidrProblem(cloud.network.dataCidr) === null ? parseCidr(cloud.network.dataCidr) : undefined;
   if (data !== undefined && (data.prefix < DATA_PREFIX_RANGE.min || data.prefix > DATA_PREFIX_RANGE.max)) {
-    issues.push({ path: at("network", "dataCidr"), message: `a block from /${DATA_PREFIX_RANGE.min} to /${DATA_PREFIX_RANGE.max}` });
+    issues.push({
+      path: at("network", "dataCidr"),
+      message: `a block from /${DATA_PREFIX_RANGE.min} to /${DATA_PREFIX_RANGE.max}`,
+    });
   }
   issues.push(
     ...overlapIssues([
@@ -340,16 +419,25 @@ function checkCloud(c: CloudName, cloud: CloudSpec, kafkaBrokers: number): Secti
   );
   cloud.cluster.apiAccessCidrs.forEach((block, i) => {
     if (WORLD_CIDRS.includes(block)) {
-      issues.push({ path: at("cluster", "apiAccessCidrs", i), message: "opens the Kubernetes API to the whole internet: list the operators' egress blocks (e.g. 203.0.113.0/24), or none for a private endpoint" });
+      issues.push({
+        path: at("cluster", "apiAccessCidrs", i),
+        message:
+          "opens the Kubernetes API to the whole internet: list the operators' egress blocks (e.g. 203.0.113.0/24), or none for a private endpoint",
+      });
     }
   });
   for (const g of ["app", "data"] as const) {
     const ng = cloud.cluster.nodeGroups[g];
-    if (ng.min > ng.desired) issues.push({ path: at("cluster", "nodeGroups", g, "min"), message: `at most desired (${ng.desired})` });
-    if (ng.desired > ng.max) issues.push({ path: at("cluster", "nodeGroups", g, "desired"), message: `at most max (${ng.max})` });
+    if (ng.min > ng.desired)
+      issues.push({ path: at("cluster", "nodeGroups", g, "min"), message: `at most desired (${ng.desired})` });
+    if (ng.desired > ng.max)
+      issues.push({ path: at("cluster", "nodeGroups", g, "desired"), message: `at most max (${ng.max})` });
   }
   if (c === "aws" && cloud.data.kafka.mode === "managed" && kafkaBrokers % REQUIRED_ZONES !== 0) {
-    issues.push({ path: ["data", "kafka", "brokers"], message: `a multiple of ${REQUIRED_ZONES}: MSK places the same number of brokers in every zone` });
+    issues.push({
+      path: ["data", "kafka", "brokers"],
+      message: `a multiple of ${REQUIRED_ZONES}: MSK places the same number of brokers in every zone`,
+    });
   }
   return issues;
 }
@@ -370,7 +458,10 @@ function overlapIssues(blocks: PathCidr[]): SectionIssue[] {
   const [first, second] = hit;
   const later = valid.find((b) => b.path.join(".") === second.name);
   if (later === undefined) return [];
-  const free = nextFreeBlock(parseCidr(second.cidr), named.filter((n) => n !== second).map((n) => parseCidr(n.cidr)));
+  const free = nextFreeBlock(
+    parseCidr(second.cidr),
+    named.filter((n) => n !== second).map((n) => parseCidr(n.cidr)),
+  );
   const fix = free === null ? "choose a disjoint block" : `choose a disjoint block such as ${free}`;
   return [{ path: later.path, message: `overlaps ${first.name} (${first.cidr}): ${fix}` }];
 }
@@ -382,7 +473,12 @@ function checkCrossCloudOverlap(clouds: CloudsSpec): SectionIssue[] {
   const blocks = (c: CloudName, s: CloudSpec): PathCidr[] => [
     { name: "network.appCidr", path: ["clouds", c, "network", "appCidr"], cidr: s.network.appCidr, where: c },
     { name: "network.dataCidr", path: ["clouds", c, "network", "dataCidr"], cidr: s.network.dataCidr, where: c },
-    { name: "cluster.serviceCidr", path: ["clouds", c, "cluster", "serviceCidr"], cidr: s.cluster.serviceCidr, where: c },
+    {
+      name: "cluster.serviceCidr",
+      path: ["clouds", c, "cluster", "serviceCidr"],
+      cidr: s.cluster.serviceCidr,
+      where: c,
+    },
   ];
   const all = [...blocks("aws", aws), ...blocks("alicloud", ali)].filter((b) => cidrProblem(b.cidr) === null);
   // The VPN routes every VPC block of one cloud to the other, so they must be disjoint; a Service range must not
@@ -391,9 +487,14 @@ function checkCrossCloudOverlap(clouds: CloudsSpec): SectionIssue[] {
     for (const y of all.filter((b) => b.where === "aws")) {
       if (x.name === "cluster.serviceCidr" && y.name === "cluster.serviceCidr") continue;
       if (!overlaps(parseCidr(x.cidr), parseCidr(y.cidr))) continue;
-      const free = nextFreeBlock(parseCidr(x.cidr), all.filter((o) => o !== x).map((o) => parseCidr(o.cidr)));
+      const free = nextFreeBlock(
+        parseCidr(x.cidr),
+        all.filter((o) => o !== x).map((o) => parseCidr(o.cidr)),
+      );
       const fix = free === null ? "choose a disjoint block" : `choose a disjoint block such as ${free}`;
-      return [{ path: x.path, message: `overlaps ${y.path.join(".")} (${y.cidr}) on the other side of the VPN: ${fix}` }];
+      return [
+        { path: x.path, message: `overlaps ${y.path.join(".")} (${y.cidr}) on the other side of the VPN: ${fix}` },
+      ];
     }
   }
   return [];

@@ -6,7 +6,8 @@ import { parse } from "yaml";
 import { REPO_ROOT } from "../../cli/src/lib/paths.ts";
 import { loadSpec, localPortAssignments, parseSpec, requireKubernetes, requireLocal, SpecError } from "./spec.ts";
 
-const raw = (stack = "local") => parse(readFileSync(join(REPO_ROOT, "stacks", `${stack}.yaml`), "utf8")) as Record<string, any>;
+const raw = (stack = "local") =>
+  parse(readFileSync(join(REPO_ROOT, "stacks", `${stack}.yaml`), "utf8")) as Record<string, any>;
 
 describe("platform spec", () => {
   it("accepts stacks/local.yaml with the seed's data tier", () => {
@@ -35,19 +36,30 @@ describe("platform spec", () => {
   it("rejects a port outside 1024-65535 and a non-loopback bind address", () => {
     const r = raw();
     r.local.ports.database = 80;
-    assert.throws(() => parseSpec(r, "s.yaml"), { message: "s.yaml: local.ports.database: got 80; must be at least 1024" });
+    assert.throws(() => parseSpec(r, "s.yaml"), {
+      message: "s.yaml: local.ports.database: got 80; must be at least 1024",
+    });
     const r2 = raw();
     r2.local.bindAddress = "10.0.0.5";
-    assert.throws(() => parseSpec(r2, "s.yaml"), /local\.bindAddress: got "10\.0\.0\.5"; an address in 127\.0\.0\.0\/8/);
+    assert.throws(
+      () => parseSpec(r2, "s.yaml"),
+      /local\.bindAddress: got "10\.0\.0\.5"; an address in 127\.0\.0\.0\/8/,
+    );
   });
 
   it("rejects a replication factor above the broker count and min ISR above the replication factor", () => {
     const r = raw();
     r.data.kafka.replicationFactor = 4;
-    assert.throws(() => parseSpec(r, "s.yaml"), /data\.kafka\.replicationFactor: got 4; at most data\.kafka\.brokers \(3\)/);
+    assert.throws(
+      () => parseSpec(r, "s.yaml"),
+      /data\.kafka\.replicationFactor: got 4; at most data\.kafka\.brokers \(3\)/,
+    );
     const r2 = raw();
     r2.data.kafka.minInsyncReplicas = 4;
-    assert.throws(() => parseSpec(r2, "s.yaml"), /data\.kafka\.minInsyncReplicas: got 4; at most data\.kafka\.replicationFactor \(3\)/);
+    assert.throws(
+      () => parseSpec(r2, "s.yaml"),
+      /data\.kafka\.minInsyncReplicas: got 4; at most data\.kafka\.replicationFactor \(3\)/,
+    );
   });
 
   it("catches derived ports that collide (a Redis cluster bus on the database port)", () => {
@@ -64,7 +76,10 @@ describe("platform spec", () => {
   });
 
   it("reports YAML syntax errors with a line number", () => {
-    assert.throws(() => loadSpec(join(REPO_ROOT, "test", "fixtures", "broken.yaml")), (err: unknown) => err instanceof SpecError && /broken\.yaml:\d+:\d+: not valid YAML/.test(err.message));
+    assert.throws(
+      () => loadSpec(join(REPO_ROOT, "test", "fixtures", "broken.yaml")),
+      (err: unknown) => err instanceof SpecError && /broken\.yaml:\d+:\d+: not valid YAML/.test(err.message),
+    );
   });
 });
 
@@ -95,7 +110,11 @@ describe("platform spec: target kubernetes", () => {
     const r = raw("aws-prod");
     delete r.clouds.aws.network;
     const spec = parseSpec(r, "s.yaml");
-    assert.deepEqual(spec.clouds?.aws?.network, { appCidr: "10.0.0.0/16", dataCidr: "172.16.0.0/12", natGateways: "perZone" });
+    assert.deepEqual(spec.clouds?.aws?.network, {
+      appCidr: "10.0.0.0/16",
+      dataCidr: "172.16.0.0/12",
+      natGateways: "perZone",
+    });
   });
 
   it("rejects the app and data segments of one cloud overlapping, naming a free block", () => {
@@ -103,7 +122,8 @@ describe("platform spec: target kubernetes", () => {
     r.clouds.aws.network.dataCidr = "10.0.128.0/17";
     assert.throws(() => parseSpec(r, "s.yaml"), {
       name: "SpecError",
-      message: 's.yaml: clouds.aws.network.dataCidr: got "10.0.128.0/17"; overlaps clouds.aws.network.appCidr (10.0.0.0/16): choose a disjoint block such as 10.1.0.0/17',
+      message:
+        's.yaml: clouds.aws.network.dataCidr: got "10.0.128.0/17"; overlaps clouds.aws.network.appCidr (10.0.0.0/16): choose a disjoint block such as 10.1.0.0/17',
     });
   });
 
@@ -111,31 +131,42 @@ describe("platform spec: target kubernetes", () => {
     const r = raw("multicloud");
     r.clouds.alicloud.network.appCidr = "10.0.0.0/16";
     assert.throws(() => parseSpec(r, "s.yaml"), {
-      message: 's.yaml: clouds.alicloud.network.appCidr: got "10.0.0.0/16"; overlaps clouds.aws.network.appCidr (10.0.0.0/16) on the other side of the VPN: choose a disjoint block such as 10.1.0.0/16',
+      message:
+        's.yaml: clouds.alicloud.network.appCidr: got "10.0.0.0/16"; overlaps clouds.aws.network.appCidr (10.0.0.0/16) on the other side of the VPN: choose a disjoint block such as 10.1.0.0/16',
     });
     const r2 = raw("multicloud");
     r2.clouds.alicloud.network.dataCidr = "172.20.0.0/16";
-    assert.throws(() => parseSpec(r2, "s.yaml"), /clouds\.alicloud\.network\.dataCidr: got "172\.20\.0\.0\/16"; overlaps clouds\.aws\.network\.dataCidr \(172\.16\.0\.0\/12\)/);
+    assert.throws(
+      () => parseSpec(r2, "s.yaml"),
+      /clouds\.alicloud\.network\.dataCidr: got "172\.20\.0\.0\/16"; overlaps clouds\.aws\.network\.dataCidr \(172\.16\.0\.0\/12\)/,
+    );
   });
 
   it("rejects a Service range inside a VPC block", () => {
     const r = raw("aws-prod");
     r.clouds.aws.cluster.serviceCidr = "172.20.0.0/16";
-    assert.throws(() => parseSpec(r, "s.yaml"), /clouds\.aws\.cluster\.serviceCidr: got "172\.20\.0\.0\/16"; overlaps clouds\.aws\.network\.dataCidr \(172\.16\.0\.0\/12\): choose a disjoint block such as 10\.1\.0\.0\/16$/);
+    assert.throws(
+      () => parseSpec(r, "s.yaml"),
+      /clouds\.aws\.cluster\.serviceCidr: got "172\.20\.0\.0\/16"; overlaps clouds\.aws\.network\.dataCidr \(172\.16\.0\.0\/12\): choose a disjoint block such as 10\.1\.0\.0\/16$/,
+    );
   });
 
   it("rejects 2 zones where 3 are needed, suggesting the missing one", () => {
     const r = raw("aws-prod");
     r.clouds.aws.zones = ["us-east-1a", "us-east-1b"];
     assert.throws(() => parseSpec(r, "s.yaml"), {
-      message: 's.yaml: clouds.aws.zones: got ["us-east-1a","us-east-1b"]; 3 zones are needed so a zone loss keeps a quorum of every 3-replica store: add a zone such as us-east-1c',
+      message:
+        's.yaml: clouds.aws.zones: got ["us-east-1a","us-east-1b"]; 3 zones are needed so a zone loss keeps a quorum of every 3-replica store: add a zone such as us-east-1c',
     });
   });
 
   it("rejects a zone of another region and a zone listed twice", () => {
     const r = raw("alicloud-prod");
     r.clouds.alicloud.zones[2] = "cn-shanghai-b";
-    assert.throws(() => parseSpec(r, "s.yaml"), { message: 's.yaml: clouds.alicloud.zones.2: got "cn-shanghai-b"; not a zone of cn-hangzhou; zone names look like cn-hangzhou-h' });
+    assert.throws(() => parseSpec(r, "s.yaml"), {
+      message:
+        's.yaml: clouds.alicloud.zones.2: got "cn-shanghai-b"; not a zone of cn-hangzhou; zone names look like cn-hangzhou-h',
+    });
     const r2 = raw("aws-prod");
     r2.clouds.aws.zones[2] = "us-east-1a";
     assert.throws(() => parseSpec(r2, "s.yaml"), /clouds\.aws\.zones\.2: got "us-east-1a"; listed twice/);
@@ -145,29 +176,39 @@ describe("platform spec: target kubernetes", () => {
     const r = raw("aws-prod");
     r.clouds.aws.region = "us-east-9";
     assert.throws(() => parseSpec(r, "s.yaml"), {
-      message: 's.yaml: clouds.aws.region: got "us-east-9"; not a supported aws region; allowed: us-east-1, us-east-2, us-west-2, eu-west-1, eu-central-1, ap-southeast-1, ap-northeast-1 (infra/lib/regions.ts says why)',
+      message:
+        's.yaml: clouds.aws.region: got "us-east-9"; not a supported aws region; allowed: us-east-1, us-east-2, us-west-2, eu-west-1, eu-central-1, ap-southeast-1, ap-northeast-1 (infra/lib/regions.ts says why)',
     });
   });
 
   it("rejects a negative replica count", () => {
     const r = raw("aws-prod");
     r.clouds.aws.data.tidb.tikv = -1;
-    assert.throws(() => parseSpec(r, "s.yaml"), { message: "s.yaml: clouds.aws.data.tidb.tikv: got -1; must be at least 1" });
+    assert.throws(() => parseSpec(r, "s.yaml"), {
+      message: "s.yaml: clouds.aws.data.tidb.tikv: got -1; must be at least 1",
+    });
     const r2 = raw("aws-prod");
     r2.services.gateway.replicas = -3;
-    assert.throws(() => parseSpec(r2, "s.yaml"), { message: "s.yaml: services.gateway.replicas: got -3; must be at least 1" });
+    assert.throws(() => parseSpec(r2, "s.yaml"), {
+      message: "s.yaml: services.gateway.replicas: got -3; must be at least 1",
+    });
   });
 
   it("rejects a host-bits typo, an app segment wider than a VPC takes, and node groups out of order", () => {
     const r = raw("aws-prod");
     r.clouds.aws.network.appCidr = "10.0.0.1/16";
-    assert.throws(() => parseSpec(r, "s.yaml"), /appCidr: got "10\.0\.0\.1\/16"; expected the network address of the block \(10\.0\.0\.0\/16\)/);
+    assert.throws(
+      () => parseSpec(r, "s.yaml"),
+      /appCidr: got "10\.0\.0\.1\/16"; expected the network address of the block \(10\.0\.0\.0\/16\)/,
+    );
     const r2 = raw("aws-prod");
     r2.clouds.aws.network.appCidr = "10.0.0.0/8";
     assert.throws(() => parseSpec(r2, "s.yaml"), /appCidr: got "10\.0\.0\.0\/8"; a block from \/16 to \/24/);
     const r3 = raw("aws-prod");
     r3.clouds.aws.cluster.nodeGroups.app.min = 7;
-    assert.throws(() => parseSpec(r3, "s.yaml"), { message: "s.yaml: clouds.aws.cluster.nodeGroups.app.min: got 7; at most desired (6)" });
+    assert.throws(() => parseSpec(r3, "s.yaml"), {
+      message: "s.yaml: clouds.aws.cluster.nodeGroups.app.min: got 7; at most desired (6)",
+    });
   });
 
   it("requires the tags, the multicloud section with both clouds, and an autoscaler ceiling above the floor", () => {
@@ -176,43 +217,68 @@ describe("platform spec: target kubernetes", () => {
     assert.throws(() => parseSpec(r, "s.yaml"), /tags\.cost-center: got missing; required tag/);
     const r2 = raw("multicloud");
     delete r2.multicloud;
-    assert.throws(() => parseSpec(r2, "s.yaml"), /multicloud: got missing; required when both clouds\.aws and clouds\.alicloud are present/);
+    assert.throws(
+      () => parseSpec(r2, "s.yaml"),
+      /multicloud: got missing; required when both clouds\.aws and clouds\.alicloud are present/,
+    );
     const r3 = raw("aws-prod");
     r3.kubernetes.services.message.maxReplicas = 5;
-    assert.throws(() => parseSpec(r3, "s.yaml"), { message: "s.yaml: kubernetes.services.message.maxReplicas: got 5; at least services.message.replicas (6), the autoscaler's lower bound" });
+    assert.throws(() => parseSpec(r3, "s.yaml"), {
+      message:
+        "s.yaml: kubernetes.services.message.maxReplicas: got 5; at least services.message.replicas (6), the autoscaler's lower bound",
+    });
   });
 
   it("keeps the kubernetes sections out of a local stack and requires them in a kubernetes one", () => {
     const r = raw();
     r.tags = { project: "x" };
-    assert.throws(() => parseSpec(r, "s.yaml"), /tags: got \{"project":"x"\}; only a target "kubernetes" stack has this section/);
+    assert.throws(
+      () => parseSpec(r, "s.yaml"),
+      /tags: got \{"project":"x"\}; only a target "kubernetes" stack has this section/,
+    );
     const r2 = raw("aws-prod");
     delete r2.clouds;
     assert.throws(() => parseSpec(r2, "s.yaml"), /clouds: got missing; required when target is kubernetes/);
-    assert.throws(() => requireKubernetes(loadSpec(join(REPO_ROOT, "stacks", "local.yaml")), "local"), /Pulumi deploys only target "kubernetes" stacks/);
+    assert.throws(
+      () => requireKubernetes(loadSpec(join(REPO_ROOT, "stacks", "local.yaml")), "local"),
+      /Pulumi deploys only target "kubernetes" stacks/,
+    );
   });
 
   it("asks for a broker count MSK can spread evenly over the zones", () => {
     const r = raw("aws-prod");
     r.data.kafka.brokers = 4;
-    assert.throws(() => parseSpec(r, "s.yaml"), { message: "s.yaml: data.kafka.brokers: got 4; a multiple of 3: MSK places the same number of brokers in every zone" });
+    assert.throws(() => parseSpec(r, "s.yaml"), {
+      message:
+        "s.yaml: data.kafka.brokers: got 4; a multiple of 3: MSK places the same number of brokers in every zone",
+    });
   });
 
   it("takes images either from a named registry or from a build, never both or neither", () => {
     const r = raw("aws-prod");
     r.kubernetes.image.registry = "registry.example.com/im";
     assert.throws(() => parseSpec(r, "s.yaml"), {
-      message: 's.yaml: kubernetes.image.build: got {"platforms":["linux/amd64"]}; expected either registry (prebuilt images by tag) or build (Pulumi builds services/*/Dockerfile and pushes to ECR / Container Registry), not both',
+      message:
+        's.yaml: kubernetes.image.build: got {"platforms":["linux/amd64"]}; expected either registry (prebuilt images by tag) or build (Pulumi builds services/*/Dockerfile and pushes to ECR / Container Registry), not both',
     });
     const r2 = raw("aws-prod");
     delete r2.kubernetes.image.build;
-    assert.throws(() => parseSpec(r2, "s.yaml"), /s\.yaml: kubernetes\.image\.registry: got missing; expected either registry .* or build .*\)$/);
+    assert.throws(
+      () => parseSpec(r2, "s.yaml"),
+      /s\.yaml: kubernetes\.image\.registry: got missing; expected either registry .* or build .*\)$/,
+    );
     const r3 = raw("alicloud-prod");
     delete r3.kubernetes.image.build.alicloudRegistryUser;
-    assert.throws(() => parseSpec(r3, "s.yaml"), /kubernetes\.image\.build\.alicloudRegistryUser: got missing; required when building for clouds\.alicloud/);
+    assert.throws(
+      () => parseSpec(r3, "s.yaml"),
+      /kubernetes\.image\.build\.alicloudRegistryUser: got missing; required when building for clouds\.alicloud/,
+    );
     const r4 = raw("aws-prod");
     r4.kubernetes.image.build.platforms = ["windows/amd64"];
-    assert.throws(() => parseSpec(r4, "s.yaml"), /kubernetes\.image\.build\.platforms\.0: got "windows\/amd64"; allowed: "linux\/amd64", "linux\/arm64"/);
+    assert.throws(
+      () => parseSpec(r4, "s.yaml"),
+      /kubernetes\.image\.build\.platforms\.0: got "windows\/amd64"; allowed: "linux\/amd64", "linux\/arm64"/,
+    );
   });
 
   it("keeps the Kubernetes API private by default and refuses to open it to the whole internet", () => {
@@ -222,8 +288,8 @@ describe("platform spec: target kubernetes", () => {
     const r2 = raw("aws-prod");
     r2.clouds.aws.cluster.apiAccessCidrs = ["203.0.113.0/24", "0.0.0.0/0"];
     assert.throws(() => parseSpec(r2, "s.yaml"), {
-      message: 's.yaml: clouds.aws.cluster.apiAccessCidrs.1: got "0.0.0.0/0"; opens the Kubernetes API to the whole internet: list the operators\' egress blocks (e.g. 203.0.113.0/24), or none for a private endpoint',
+      message:
+        's.yaml: clouds.aws.cluster.apiAccessCidrs.1: got "0.0.0.0/0"; opens the Kubernetes API to the whole internet: list the operators\' egress blocks (e.g. 203.0.113.0/24), or none for a private endpoint',
     });
   });
 });
-

@@ -7,7 +7,16 @@ import { readFileSync } from "node:fs";
 import { basename } from "node:path";
 import { parse as parseYaml, YAMLParseError } from "yaml";
 import { z } from "zod";
-import { checkKubernetesSections, cloudsSpec, kubernetesSpec, multicloudSpec, tagsSpec, type CloudSpec, type CloudsSpec, type KubernetesSpec } from "./spec-cloud.ts";
+import {
+  checkKubernetesSections,
+  cloudsSpec,
+  kubernetesSpec,
+  multicloudSpec,
+  tagsSpec,
+  type CloudSpec,
+  type CloudsSpec,
+  type KubernetesSpec,
+} from "./spec-cloud.ts";
 
 const port = z.number().int().min(1024).max(65535);
 const count = (min: number, max: number) => z.number().int().min(min).max(max);
@@ -68,7 +77,10 @@ const localSpec = z
     /** Address every local component binds to. Loopback only: the local target never listens elsewhere. */
     bindAddress: z
       .string()
-      .regex(/^127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/, "an address in 127.0.0.0/8 (the local target only uses loopback)"),
+      .regex(
+        /^127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/,
+        "an address in 127.0.0.0/8 (the local target only uses loopback)",
+      ),
     ports: z
       .object({
         /** nginx: the gateway load balancer that clients connect to. */
@@ -182,7 +194,8 @@ export const platformSpecSchema = z
     if (spec.target === "local" && spec.local === undefined) {
       ctx.addIssue({ code: "custom", path: ["local"], message: "required when target is local" });
     }
-    for (const issue of checkKubernetesSections(spec)) ctx.addIssue({ code: "custom", path: issue.path, message: issue.message });
+    for (const issue of checkKubernetesSections(spec))
+      ctx.addIssue({ code: "custom", path: issue.path, message: issue.message });
     if (spec.local !== undefined) {
       const seen = new Map<number, string>();
       for (const [owner, p] of localPortAssignments({ ...spec, local: spec.local })) {
@@ -204,7 +217,12 @@ export type PlatformSpec = z.infer<typeof platformSpecSchema>;
 export type LocalSpec = z.infer<typeof localSpec>;
 export type LocalPlatformSpec = PlatformSpec & { local: LocalSpec };
 /** A spec the Pulumi program can deploy: the kubernetes sections are present (the schema checked them). */
-export type KubernetesPlatformSpec = PlatformSpec & { target: "kubernetes"; clouds: CloudsSpec; kubernetes: KubernetesSpec; tags: Record<string, string> };
+export type KubernetesPlatformSpec = PlatformSpec & {
+  target: "kubernetes";
+  clouds: CloudsSpec;
+  kubernetes: KubernetesSpec;
+  tags: Record<string, string>;
+};
 export type { CloudSpec, CloudsSpec, KubernetesSpec };
 
 /**
@@ -280,14 +298,18 @@ export function loadSpec(file: string): PlatformSpec {
   } catch (err) {
     if (err instanceof YAMLParseError) {
       const where = err.linePos?.[0];
-      throw new SpecError(`${file}${where ? `:${where.line}:${where.col}` : ""}: not valid YAML: ${err.message.split("\n")[0]}`);
+      throw new SpecError(
+        `${file}${where ? `:${where.line}:${where.col}` : ""}: not valid YAML: ${err.message.split("\n")[0]}`,
+      );
     }
     throw err;
   }
   const spec = parseSpec(raw, file);
   const expected = basename(file).replace(/\.ya?ml$/, "");
   if (spec.name !== expected) {
-    throw new SpecError(`${file}: name: got ${JSON.stringify(spec.name)}; must match the file name (${JSON.stringify(expected)})`);
+    throw new SpecError(
+      `${file}: name: got ${JSON.stringify(spec.name)}; must match the file name (${JSON.stringify(expected)})`,
+    );
   }
   return spec;
 }
@@ -303,11 +325,14 @@ export function requireLocal(spec: PlatformSpec, source: string): LocalPlatformS
 /** Narrow a spec to the kubernetes target, or explain why Pulumi cannot deploy it. */
 export function requireKubernetes(spec: PlatformSpec, source: string): KubernetesPlatformSpec {
   if (spec.target !== "kubernetes") {
-    throw new SpecError(`${source}: target: got ${JSON.stringify(spec.target)}; Pulumi deploys only target "kubernetes" stacks (run the local target with "imctl local up")`);
+    throw new SpecError(
+      `${source}: target: got ${JSON.stringify(spec.target)}; Pulumi deploys only target "kubernetes" stacks (run the local target with "imctl local up")`,
+    );
   }
   const { clouds, kubernetes, tags } = spec;
   // The schema's refinement requires all three for target kubernetes; this only narrows the type.
-  if (clouds === undefined || kubernetes === undefined || tags === undefined) throw new SpecError(`${source}: clouds, kubernetes and tags are required when target is kubernetes`);
+  if (clouds === undefined || kubernetes === undefined || tags === undefined)
+    throw new SpecError(`${source}: clouds, kubernetes and tags are required when target is kubernetes`);
   return { ...spec, target: "kubernetes", clouds, kubernetes, tags };
 }
 

@@ -22,7 +22,11 @@ export class K6Operator extends pulumi.ComponentResource {
 
   constructor(name: string, args: K6OperatorArgs, opts?: pulumi.ComponentResourceOptions) {
     super("im:loadtest:K6Operator", name, {}, opts);
-    const ns = new k8s.core.v1.Namespace(`${name}-ns`, { metadata: { name: K6_NAMESPACE, labels: { "im/purpose": "load-testing" } } }, { parent: this, provider: args.provider });
+    const ns = new k8s.core.v1.Namespace(
+      `${name}-ns`,
+      { metadata: { name: K6_NAMESPACE, labels: { "im/purpose": "load-testing" } } },
+      { parent: this, provider: args.provider },
+    );
     const release = new k8s.helm.v3.Release(
       `${name}-operator`,
       {
@@ -39,7 +43,14 @@ export class K6Operator extends pulumi.ComponentResource {
       (s) =>
         new k8s.core.v1.ConfigMap(
           `${name}-${s.name}`,
-          { metadata: { name: scenarioConfigMap(s.name), namespace: ns.metadata.name, labels: { "im/scenario": s.name } }, data: { [`${s.name}.js`]: bundleScenario(s.file) } },
+          {
+            metadata: {
+              name: scenarioConfigMap(s.name),
+              namespace: ns.metadata.name,
+              labels: { "im/scenario": s.name },
+            },
+            data: { [`${s.name}.js`]: bundleScenario(s.file) },
+          },
           { parent: this, provider: args.provider, dependsOn: [release] },
         ).metadata.name,
     );

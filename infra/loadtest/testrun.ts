@@ -45,12 +45,22 @@ export function testRunManifest(o: TestRunOptions): TestRun {
   return {
     apiVersion: "k6.io/v1alpha1",
     kind: "TestRun",
-    metadata: { name: `${o.scenario}-${o.runId}`.toLowerCase().replace(/[^a-z0-9-]/g, "-").slice(0, 63), namespace: K6_NAMESPACE, labels: { "im/scenario": o.scenario } },
+    metadata: {
+      name: `${o.scenario}-${o.runId}`
+        .toLowerCase()
+        .replace(/[^a-z0-9-]/g, "-")
+        .slice(0, 63),
+      namespace: K6_NAMESPACE,
+      labels: { "im/scenario": o.scenario },
+    },
     spec: {
       parallelism: o.parallelism,
       script: { configMap: { name: scenarioConfigMap(o.scenario), file: `${o.scenario}.js` } },
       arguments: [...env.flatMap((e) => ["-e", e]), "--tag", `testid=${o.scenario}-${o.runId}`].join(" "),
-      runner: { image: K6_RUNNER_IMAGE, resources: { requests: { cpu: "1", memory: "1Gi" }, limits: { cpu: "2", memory: "4Gi" } } },
+      runner: {
+        image: K6_RUNNER_IMAGE,
+        resources: { requests: { cpu: "1", memory: "1Gi" }, limits: { cpu: "2", memory: "4Gi" } },
+      },
     },
   };
 }

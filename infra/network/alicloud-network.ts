@@ -32,16 +32,34 @@ export class AlicloudNetwork extends pulumi.ComponentResource {
   constructor(name: string, args: AlicloudNetworkArgs, opts?: pulumi.ComponentResourceOptions) {
     super("im:network:AlicloudNetwork", name, {}, opts);
     const plan = planNetwork(args.appCidr, args.dataCidr, args.zones);
-    const tags = (resource: string, extra: Record<string, string> = {}) => ({ ...args.tags, Name: `${name}-${resource}`, ...extra });
+    const tags = (resource: string, extra: Record<string, string> = {}) => ({
+      ...args.tags,
+      Name: `${name}-${resource}`,
+      ...extra,
+    });
     const child = { parent: this };
 
-    const vpc = new alicloud.vpc.Network(`${name}-vpc`, { vpcName: `${name}-vpc`, cidrBlock: plan.appCidr, tags: tags("vpc") }, child);
-    const dataBlock = new alicloud.vpc.Ipv4CidrBlock(`${name}-data-block`, { vpcId: vpc.id, secondaryCidrBlock: plan.dataVpcCidr }, child);
+    const vpc = new alicloud.vpc.Network(
+      `${name}-vpc`,
+      { vpcName: `${name}-vpc`, cidrBlock: plan.appCidr, tags: tags("vpc") },
+      child,
+    );
+    const dataBlock = new alicloud.vpc.Ipv4CidrBlock(
+      `${name}-data-block`,
+      { vpcId: vpc.id, secondaryCidrBlock: plan.dataVpcCidr },
+      child,
+    );
 
     const vswitch = (tier: "public" | "private" | "data", i: number, cidr: string, zone: string) =>
       new alicloud.vpc.Switch(
         `${name}-${tier}-${i + 1}`,
-        { vpcId: vpc.id, cidrBlock: cidr, zoneId: zone, vswitchName: `${name}-${tier}-${zone}`, tags: tags(`${tier}-${zone}`, { tier }) },
+        {
+          vpcId: vpc.id,
+          cidrBlock: cidr,
+          zoneId: zone,
+          vswitchName: `${name}-${tier}-${zone}`,
+          tags: tags(`${tier}-${zone}`, { tier }),
+        },
         tier === "data" ? { parent: this, dependsOn: [dataBlock] } : child,
       );
     const publics = plan.zones.map((z, i) => vswitch("public", i, z.public, z.zone));
@@ -53,29 +71,70 @@ export class AlicloudNetwork extends pulumi.ComponentResource {
     const nats = publics.slice(0, natCount).map((s, i) => {
       const nat = new alicloud.vpc.NatGateway(
         `${name}-nat-${i + 1}`,
-        { vpcId: vpc.id, vswitchId: s.id, natType: "Enhanced", networkType: "internet", paymentType: "PayAsYouGo", natGatewayName: `${name}-nat-${i + 1}`, tags: tags(`nat-${i + 1}`) },
+        {
+          vpcId: vpc.id,
+          vswitchId: s.id,
+          natType: "Enhanced",
+          networkType: "internet",
+          paymentType: "PayAsYouGo",
+          natGatewayName: `${name}-nat-${i + 1}`,
+          tags: tags(`nat-${i + 1}`),
+        },
         child,
       );
-      const eip = new alicloud.ecs.EipAddress(`${name}-nat-${i + 1}`, { addressName: `${name}-nat-${i + 1}`, internetChargeType: "PayByTraffic", paymentType: "PayAsYouGo", tags: tags(`nat-${i + 1}`) }, child);
-      const bound = new alicloud.ecs.EipAssociation(`${name}-nat-${i + 1}`, { allocationId: eip.id, instanceId: nat.id, instanceType: "Nat" }, child);
+      const eip = new alicloud.ecs.EipAddress(
+        `${name}-nat-${i + 1}`,
+        {
+          addressName: `${name}-nat-${i + 1}`,
+          internetChargeType: "PayByTraffic",
+          paymentType: "PayAsYouGo",
+          tags: tags(`nat-${i + 1}`),
+        },
+        child,
+      );
+      const bound = new alicloud.ecs.EipAssociation(
+        `${name}-nat-${i + 1}`,
+        { allocationId: eip.id, instanceId: nat.id, instanceType: "Nat" },
+        child,
+      );
       return { nat, eip, bound };
     });
 
     // One route table per zone for its private and data vSwitches: each zone leaves through its own NAT gateway.
     const internal: alicloud.vpc.RouteTable[] = plan.zones.map((z, i) => {
-      const rt = new alicloud.vpc.RouteTable(`${name}-rt-${i + 1}`, { vpcId: vpc.id, routeTableName: `${name}-rt-${z.zone}`, associateType: "VSwitch", tags: tags(`rt-${z.zone}`) }, child);
+      const rt = new alicloud.vpc.RouteTable(
+        `${name}-rt-${i + 1}`,
+        { vpcId: vpc.id, routeTableName: `${name}-rt-${z.zone}`, associateType: "VSwitch", tags: tags(`rt-${z.zone}`) },
+        child,
+      );
       const egress = nats[Math.min(i, nats.length - 1)];
       if (egress !== undefined) {
-        new alicloud.vpc.RouteEntry(`${name}-default-${i + 1}`, { routeTableId: rt.id, destinationCidrblock: ANYWHERE, nexthopType: "NatGateway", nexthopId: egress.nat.id }, child);
+        new alicloud.vpc.RouteEntry(
+          `${name}-default-${i + 1}`,
+          { routeTableId: rt.id, destinationCidrblock: ANYWHERE, nexthopType: "NatGateway", nexthopId: egress.nat.id },
+          child,
+        );
       }
-      for (const [tier, list] of [["private", privates], ["data", datas]] as const) {
+      for (const [tier, list] of [
+        ["private", privates],
+        ["data", datas],
+      ] as const) {
         const sw = list[i];
         if (sw === undefined) continue;
-        new alicloud.vpc.RouteTableAttachment(`${name}-${tier}-${i + 1}`, { routeTableId: rt.id, vswitchId: sw.id }, child);
+        new alicloud.vpc.RouteTableAttachment(
+          `${name}-${tier}-${i + 1}`,
+          { routeTableId: rt.id, vswitchId: sw.id },
+          child,
+        );
         if (egress !== undefined) {
           new alicloud.vpc.SnatEntry(
             `${name}-${tier}-snat-${i + 1}`,
-            { snatTableId: egress.nat.snatTableIds, sourceVswitchId: sw.id, snatIp: egress.eip.ipAddress, snatEntryName: `${name}-${tier}-${z.zone}` },
+            {
+              snatTableId: egress.nat.snatTableIds,
+              sourceVswitchId: sw.id,
+              snatIp: egress.eip.ipAddress,
+              snatEntryName: `${name}-${tier}-${z.zone}`,
+            },
             { parent: this, dependsOn: [egress.bound] },
           );
         }
@@ -87,12 +146,23 @@ export class AlicloudNetwork extends pulumi.ComponentResource {
     for (const role of ["lb", "app", "data"] as const) {
       groups[role] = new alicloud.ecs.SecurityGroup(
         `${name}-${role}`,
-        { vpcId: vpc.id, securityGroupName: `${name}-${role}`, description: `im ${role} tier`, securityGroupType: "normal", tags: tags(`sg-${role}`, { tier: role }) },
+        {
+          vpcId: vpc.id,
+          securityGroupName: `${name}-${role}`,
+          description: `im ${role} tier`,
+          securityGroupType: "normal",
+          tags: tags(`sg-${role}`, { tier: role }),
+        },
         child,
       );
     }
-    for (const rule of firewallRules({ appCidr: plan.appCidr, dataVpcCidr: plan.dataVpcCidr, peerDataCidr: args.peerDataCidr })) {
-      const source = "cidr" in rule.source ? { cidrIp: rule.source.cidr } : { sourceSecurityGroupId: groups[rule.source.group].id };
+    for (const rule of firewallRules({
+      appCidr: plan.appCidr,
+      dataVpcCidr: plan.dataVpcCidr,
+      peerDataCidr: args.peerDataCidr,
+    })) {
+      const source =
+        "cidr" in rule.source ? { cidrIp: rule.source.cidr } : { sourceSecurityGroupId: groups[rule.source.group].id };
       new alicloud.ecs.SecurityGroupRule(
         `${name}-${rule.group}-${rule.key}`,
         {
@@ -117,6 +187,11 @@ export class AlicloudNetwork extends pulumi.ComponentResource {
     this.dataVswitchIds = datas.map((s) => s.id);
     this.internalRouteTableIds = internal.map((rt) => rt.id);
     this.securityGroupIds = { lb: groups.lb.id, app: groups.app.id, data: groups.data.id };
-    this.registerOutputs({ vpcId: this.vpcId, privateVswitchIds: this.privateVswitchIds, dataVswitchIds: this.dataVswitchIds, securityGroupIds: this.securityGroupIds });
+    this.registerOutputs({
+      vpcId: this.vpcId,
+      privateVswitchIds: this.privateVswitchIds,
+      dataVswitchIds: this.dataVswitchIds,
+      securityGroupIds: this.securityGroupIds,
+    });
   }
 }

@@ -52,7 +52,9 @@ export class IpsecVpn extends pulumi.ComponentResource {
       ...args.alicloud.cidrs.map((cidr) => ({ name: `alicloud ${cidr}`, cidr })),
     ]);
     if (overlap !== null) {
-      throw new VpnOverlapError(`${name}: ${overlap[1].name} overlaps ${overlap[0].name}: the VPN cannot route between overlapping blocks; give one side a disjoint block`);
+      throw new VpnOverlapError(
+        `${name}: ${overlap[1].name} overlaps ${overlap[0].name}: the VPN cannot route between overlapping blocks; give one side a disjoint block`,
+      );
     }
     super("im:network:IpsecVpn", name, {}, opts);
     const ike = args.ikeVersion ?? "ikev2";
@@ -61,13 +63,31 @@ export class IpsecVpn extends pulumi.ComponentResource {
 
     const aliGateway = new alicloud.vpn.Gateway(
       `${name}-ali-gateway`,
-      { vpcId: args.alicloud.vpcId, vswitchId: args.alicloud.vswitchId, bandwidth: args.bandwidthMbps ?? 100, enableIpsec: true, enableSsl: false, paymentType: "PayAsYouGo", vpnGatewayName: `${name}-ali-gateway`, tags: args.tags },
+      {
+        vpcId: args.alicloud.vpcId,
+        vswitchId: args.alicloud.vswitchId,
+        bandwidth: args.bandwidthMbps ?? 100,
+        enableIpsec: true,
+        enableSsl: false,
+        paymentType: "PayAsYouGo",
+        vpnGatewayName: `${name}-ali-gateway`,
+        tags: args.tags,
+      },
       onAli,
     );
-    const vgw = new aws.ec2.VpnGateway(`${name}-aws-vgw`, { vpcId: args.aws.vpcId, tags: { ...args.tags, Name: `${name}-aws-vgw` } }, onAws);
+    const vgw = new aws.ec2.VpnGateway(
+      `${name}-aws-vgw`,
+      { vpcId: args.aws.vpcId, tags: { ...args.tags, Name: `${name}-aws-vgw` } },
+      onAws,
+    );
     const cgw = new aws.ec2.CustomerGateway(
       `${name}-aws-cgw`,
-      { type: "ipsec.1", ipAddress: aliGateway.internetIp, bgpAsn: ALICLOUD_VPN_ASN, tags: { ...args.tags, Name: `${name}-aws-cgw` } },
+      {
+        type: "ipsec.1",
+        ipAddress: aliGateway.internetIp,
+        bgpAsn: ALICLOUD_VPN_ASN,
+        tags: { ...args.tags, Name: `${name}-aws-cgw` },
+      },
       onAws,
     );
     const phase = { encryption: ["AES256"], integrity: ["SHA2-256"], dh: [PROPOSAL.dhGroup] };
@@ -97,9 +117,17 @@ export class IpsecVpn extends pulumi.ComponentResource {
       onAws,
     );
     args.alicloud.cidrs.forEach((cidr, i) => {
-      new aws.ec2.VpnConnectionRoute(`${name}-aws-to-ali-${i + 1}`, { vpnConnectionId: connection.id, destinationCidrBlock: cidr }, onAws);
+      new aws.ec2.VpnConnectionRoute(
+        `${name}-aws-to-ali-${i + 1}`,
+        { vpnConnectionId: connection.id, destinationCidrBlock: cidr },
+        onAws,
+      );
       args.aws.routeTableIds.forEach((rt, j) => {
-        new aws.ec2.Route(`${name}-aws-rt-${j + 1}-to-ali-${i + 1}`, { routeTableId: rt, destinationCidrBlock: cidr, gatewayId: vgw.id }, onAws);
+        new aws.ec2.Route(
+          `${name}-aws-rt-${j + 1}-to-ali-${i + 1}`,
+          { routeTableId: rt, destinationCidrBlock: cidr, gatewayId: vgw.id },
+          onAws,
+        );
       });
     });
 
@@ -110,7 +138,11 @@ export class IpsecVpn extends pulumi.ComponentResource {
       { n: 2, address: connection.tunnel2Address, psk: connection.tunnel2PresharedKey, weight: 0 },
     ] as const;
     const aliConnections = tunnels.map((t) => {
-      const customer = new alicloud.vpn.CustomerGateway(`${name}-ali-cgw-${t.n}`, { ipAddress: t.address, customerGatewayName: `${name}-aws-tunnel-${t.n}`, tags: args.tags }, onAli);
+      const customer = new alicloud.vpn.CustomerGateway(
+        `${name}-ali-cgw-${t.n}`,
+        { ipAddress: t.address, customerGatewayName: `${name}-aws-tunnel-${t.n}`, tags: args.tags },
+        onAli,
+      );
       return new alicloud.vpn.Connection(
         `${name}-ali-connection-${t.n}`,
         {
@@ -120,8 +152,19 @@ export class IpsecVpn extends pulumi.ComponentResource {
           localSubnets: [...args.alicloud.cidrs],
           remoteSubnets: [...args.aws.cidrs],
           effectImmediately: true,
-          ikeConfig: { ikeVersion: ike, ikeMode: "main", ikeEncAlg: PROPOSAL.encryption, ikeAuthAlg: PROPOSAL.integrity, ikePfs: `group${PROPOSAL.dhGroup}`, psk: pulumi.secret(t.psk) },
-          ipsecConfig: { ipsecEncAlg: PROPOSAL.encryption, ipsecAuthAlg: PROPOSAL.integrity, ipsecPfs: `group${PROPOSAL.dhGroup}` },
+          ikeConfig: {
+            ikeVersion: ike,
+            ikeMode: "main",
+            ikeEncAlg: PROPOSAL.encryption,
+            ikeAuthAlg: PROPOSAL.integrity,
+            ikePfs: `group${PROPOSAL.dhGroup}`,
+            psk: pulumi.secret(t.psk),
+          },
+          ipsecConfig: {
+            ipsecEncAlg: PROPOSAL.encryption,
+            ipsecAuthAlg: PROPOSAL.integrity,
+            ipsecPfs: `group${PROPOSAL.dhGroup}`,
+          },
           tags: args.tags,
         },
         onAli,
@@ -132,10 +175,18 @@ export class IpsecVpn extends pulumi.ComponentResource {
       tunnels.forEach((t, k) => {
         const conn = aliConnections[k];
         if (conn === undefined) return;
-        new alicloud.vpn.RouteEntry(`${name}-ali-to-aws-${i + 1}-tunnel-${t.n}`, { vpnGatewayId: aliGateway.id, routeDest: cidr, nextHop: conn.id, weight: t.weight, publishVpc: false }, onAli);
+        new alicloud.vpn.RouteEntry(
+          `${name}-ali-to-aws-${i + 1}-tunnel-${t.n}`,
+          { vpnGatewayId: aliGateway.id, routeDest: cidr, nextHop: conn.id, weight: t.weight, publishVpc: false },
+          onAli,
+        );
       });
       args.alicloud.routeTableIds.forEach((rt, j) => {
-        new alicloud.vpc.RouteEntry(`${name}-ali-rt-${j + 1}-to-aws-${i + 1}`, { routeTableId: rt, destinationCidrblock: cidr, nexthopType: "VpnGateway", nexthopId: aliGateway.id }, onAli);
+        new alicloud.vpc.RouteEntry(
+          `${name}-ali-rt-${j + 1}-to-aws-${i + 1}`,
+          { routeTableId: rt, destinationCidrblock: cidr, nexthopType: "VpnGateway", nexthopId: aliGateway.id },
+          onAli,
+        );
       });
     });
 

@@ -29,7 +29,11 @@ export const EXPORTER_METRICS = [
 ] as const;
 
 /** prom-client's default metrics the dashboards read (collectDefaultMetrics with the `im_process_` prefix). */
-export const SERVICE_DEFAULT_METRICS = ["im_process_process_cpu_seconds_total", "im_process_process_resident_memory_bytes", "im_process_nodejs_eventloop_lag_p99_seconds"] as const;
+export const SERVICE_DEFAULT_METRICS = [
+  "im_process_process_cpu_seconds_total",
+  "im_process_process_resident_memory_bytes",
+  "im_process_nodejs_eventloop_lag_p99_seconds",
+] as const;
 
 function metricsSources(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true, recursive: true })
@@ -47,11 +51,14 @@ export interface DeclaredMetric {
 export function serviceMetrics(dir: string = SERVICES_DIR): DeclaredMetric[] {
   const out = new Map<string, DeclaredMetric>(SERVICE_DEFAULT_METRICS.map((name) => [name, { name, labelled: false }]));
   for (const file of metricsSources(dir)) {
-    for (const m of readFileSync(file, "utf8").matchAll(/new (Counter|Gauge|Histogram)\(\{\s*name:\s*"([a-z_:][a-z0-9_:]*)"([\s\S]*?)\bregisters\b/g)) {
+    for (const m of readFileSync(file, "utf8").matchAll(
+      /new (Counter|Gauge|Histogram)\(\{\s*name:\s*"([a-z_:][a-z0-9_:]*)"([\s\S]*?)\bregisters\b/g,
+    )) {
       const [, kind, name, rest] = m;
       if (name === undefined) continue;
       const labelled = /labelNames:/.test(rest ?? "");
-      for (const series of kind === "Histogram" ? ["_bucket", "_count", "_sum"].map((s) => name + s) : [name]) out.set(series, { name: series, labelled });
+      for (const series of kind === "Histogram" ? ["_bucket", "_count", "_sum"].map((s) => name + s) : [name])
+        out.set(series, { name: series, labelled });
     }
   }
   return [...out.values()].sort((a, b) => a.name.localeCompare(b.name));

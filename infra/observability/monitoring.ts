@@ -61,7 +61,11 @@ export class Monitoring extends pulumi.ComponentResource {
     super("im:observability:Monitoring", name, {}, opts);
     const child = { parent: this, provider: args.provider };
     const t = args.tenant;
-    const ns = new k8s.core.v1.Namespace(`${name}-ns`, { metadata: { name: MONITORING_NAMESPACE, labels: { "app.kubernetes.io/part-of": "im-platform" } } }, child);
+    const ns = new k8s.core.v1.Namespace(
+      `${name}-ns`,
+      { metadata: { name: MONITORING_NAMESPACE, labels: { "app.kubernetes.io/part-of": "im-platform" } } },
+      child,
+    );
 
     const stack = new k8s.helm.v3.Release(
       `${name}-stack`,
@@ -82,14 +86,23 @@ export class Monitoring extends pulumi.ComponentResource {
               podMonitorSelectorNilUsesHelmValues: false,
               scrapeConfigSelectorNilUsesHelmValues: false,
               nodeSelector: APP_NODES,
-              storageSpec: { volumeClaimTemplate: { spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: `${args.storageGb ?? MONITORING_DEFAULTS.storageGb}Gi` } } } } },
+              storageSpec: {
+                volumeClaimTemplate: {
+                  spec: {
+                    accessModes: ["ReadWriteOnce"],
+                    resources: { requests: { storage: `${args.storageGb ?? MONITORING_DEFAULTS.storageGb}Gi` } },
+                  },
+                },
+              },
             },
           },
           alertmanager: { alertmanagerSpec: { replicas: 2, nodeSelector: APP_NODES } },
           grafana: {
             admin: { existingSecret: GRAFANA_ADMIN_SECRET, userKey: "admin-user", passwordKey: "admin-password" },
             nodeSelector: APP_NODES,
-            sidecar: { dashboards: { enabled: true, label: "grafana_dashboard", labelValue: "1", searchNamespace: "ALL" } },
+            sidecar: {
+              dashboards: { enabled: true, label: "grafana_dashboard", labelValue: "1", searchNamespace: "ALL" },
+            },
           },
         },
       },
@@ -103,7 +116,11 @@ export class Monitoring extends pulumi.ComponentResource {
       {
         apiVersion: "monitoring.coreos.com/v1",
         kind: "PrometheusRule",
-        metadata: { name: "im-platform", namespace: ns.metadata.name, labels: { "app.kubernetes.io/part-of": "im-platform" } },
+        metadata: {
+          name: "im-platform",
+          namespace: ns.metadata.name,
+          labels: { "app.kubernetes.io/part-of": "im-platform" },
+        },
         spec: { groups },
       },
       afterCrds,
@@ -114,7 +131,14 @@ export class Monitoring extends pulumi.ComponentResource {
     for (const d of dashboards) {
       new k8s.core.v1.ConfigMap(
         `${name}-dashboard-${d.uid}`,
-        { metadata: { name: `grafana-dashboard-${d.uid}`, namespace: ns.metadata.name, labels: { grafana_dashboard: "1", "app.kubernetes.io/part-of": "im-platform" } }, data: { [`${d.uid}.json`]: JSON.stringify(d) } },
+        {
+          metadata: {
+            name: `grafana-dashboard-${d.uid}`,
+            namespace: ns.metadata.name,
+            labels: { grafana_dashboard: "1", "app.kubernetes.io/part-of": "im-platform" },
+          },
+          data: { [`${d.uid}.json`]: JSON.stringify(d) },
+        },
         child,
       );
     }
@@ -136,7 +160,10 @@ export class Monitoring extends pulumi.ComponentResource {
               path: "/metrics",
               interval: "15s",
               honorLabels: true,
-              relabelings: [jobLabel("im-services"), { sourceLabels: ["__meta_kubernetes_pod_label_im_track"], targetLabel: "track" }],
+              relabelings: [
+                jobLabel("im-services"),
+                { sourceLabels: ["__meta_kubernetes_pod_label_im_track"], targetLabel: "track" },
+              ],
             },
           ],
         },
@@ -154,7 +181,9 @@ export class Monitoring extends pulumi.ComponentResource {
         metadata: { name: "ingress-nginx", namespace: ns.metadata.name },
         spec: {
           namespaceSelector: { matchNames: [INGRESS_NAMESPACE] },
-          selector: { matchLabels: { "app.kubernetes.io/name": "ingress-nginx", "app.kubernetes.io/component": "controller" } },
+          selector: {
+            matchLabels: { "app.kubernetes.io/name": "ingress-nginx", "app.kubernetes.io/component": "controller" },
+          },
           podMetricsEndpoints: [{ port: "metrics", interval: "15s", relabelings: [jobLabel("ingress-nginx")] }],
         },
       },
@@ -173,7 +202,10 @@ export class Monitoring extends pulumi.ComponentResource {
   private kafka(name: string, args: MonitoringArgs, opts: pulumi.CustomResourceOptions): void {
     new k8s.core.v1.ConfigMap(
       `${name}-kafka-jmx`,
-      { metadata: { name: KAFKA_METRICS_CONFIGMAP, namespace: args.dataNamespace }, data: { [KAFKA_METRICS_KEY]: KAFKA_JMX_EXPORTER_CONFIG } },
+      {
+        metadata: { name: KAFKA_METRICS_CONFIGMAP, namespace: args.dataNamespace },
+        data: { [KAFKA_METRICS_KEY]: KAFKA_JMX_EXPORTER_CONFIG },
+      },
       { parent: this, provider: args.provider },
     );
     new k8s.apiextensions.CustomResource(
@@ -184,7 +216,9 @@ export class Monitoring extends pulumi.ComponentResource {
         metadata: { name: "im-kafka", namespace: args.dataNamespace },
         spec: {
           selector: { matchLabels: { "strimzi.io/cluster": "im-kafka", "strimzi.io/kind": "Kafka" } },
-          podMetricsEndpoints: [{ port: "tcp-prometheus", path: "/metrics", interval: "15s", relabelings: [jobLabel("kafka")] }],
+          podMetricsEndpoints: [
+            { port: "tcp-prometheus", path: "/metrics", interval: "15s", relabelings: [jobLabel("kafka")] },
+          ],
         },
       },
       opts,
@@ -192,7 +226,12 @@ export class Monitoring extends pulumi.ComponentResource {
   }
 
   /** One redis_exporter scrapes every node through /scrape?target= (the multi-target pattern, as on the local target). */
-  private redis(name: string, args: MonitoringArgs, namespace: pulumi.Output<string>, opts: pulumi.CustomResourceOptions): void {
+  private redis(
+    name: string,
+    args: MonitoringArgs,
+    namespace: pulumi.Output<string>,
+    opts: pulumi.CustomResourceOptions,
+  ): void {
     const labels = { "app.kubernetes.io/name": "redis-exporter", "app.kubernetes.io/part-of": "im-platform" };
     new k8s.apps.v1.Deployment(
       `${name}-redis-exporter`,
@@ -220,8 +259,20 @@ export class Monitoring extends pulumi.ComponentResource {
       },
       { parent: this, provider: args.provider },
     );
-    new k8s.core.v1.Service(`${name}-redis-exporter`, { metadata: { name: "redis-exporter", namespace, labels }, spec: { selector: labels, ports: [{ name: "metrics", port: 9121, targetPort: "metrics" }] } }, { parent: this, provider: args.provider });
-    const targets = pulumi.output(args.endpoints.redisNodes).apply((nodes) => nodes.split(",").filter(Boolean).map((n) => `redis://${n.trim()}`));
+    new k8s.core.v1.Service(
+      `${name}-redis-exporter`,
+      {
+        metadata: { name: "redis-exporter", namespace, labels },
+        spec: { selector: labels, ports: [{ name: "metrics", port: 9121, targetPort: "metrics" }] },
+      },
+      { parent: this, provider: args.provider },
+    );
+    const targets = pulumi.output(args.endpoints.redisNodes).apply((nodes) =>
+      nodes
+        .split(",")
+        .filter(Boolean)
+        .map((n) => `redis://${n.trim()}`),
+    );
     new k8s.apiextensions.CustomResource(
       `${name}-redis`,
       {
@@ -263,7 +314,10 @@ export class Monitoring extends pulumi.ComponentResource {
                 {
                   name: "mysqld-exporter",
                   image: MYSQLD_EXPORTER_IMAGE,
-                  args: [pulumi.interpolate`--mysqld.address=${args.endpoints.databaseHost}:${args.endpoints.databasePort}`, "--mysqld.username=$(DB_USER)"],
+                  args: [
+                    pulumi.interpolate`--mysqld.address=${args.endpoints.databaseHost}:${args.endpoints.databasePort}`,
+                    "--mysqld.username=$(DB_USER)",
+                  ],
                   env: [
                     { name: "DB_USER", valueFrom: secret("DB_USER") },
                     { name: "MYSQLD_EXPORTER_PASSWORD", valueFrom: secret("DB_PASSWORD") },
@@ -284,7 +338,10 @@ export class Monitoring extends pulumi.ComponentResource {
         apiVersion: "monitoring.coreos.com/v1",
         kind: "PodMonitor",
         metadata: { name: "im-mysql", namespace: args.servicesNamespace },
-        spec: { selector: { matchLabels: labels }, podMetricsEndpoints: [{ port: "metrics", interval: "15s", relabelings: [jobLabel("mysql")] }] },
+        spec: {
+          selector: { matchLabels: labels },
+          podMetricsEndpoints: [{ port: "metrics", interval: "15s", relabelings: [jobLabel("mysql")] }],
+        },
       },
       opts,
     );

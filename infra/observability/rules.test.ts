@@ -10,7 +10,11 @@ import { REPO_ROOT } from "../../cli/src/lib/paths.ts";
 import { alertRules, metricNames, RULES_FILE, RULES_TEST_FILE } from "./rules.ts";
 
 const ruleTests = z.object({
-  tests: z.array(z.object({ alert_rule_test: z.array(z.object({ alertname: z.string(), exp_alerts: z.array(z.unknown()) })).default([]) })),
+  tests: z.array(
+    z.object({
+      alert_rule_test: z.array(z.object({ alertname: z.string(), exp_alerts: z.array(z.unknown()) })).default([]),
+    }),
+  ),
 });
 
 /** The seed's alerts (issue 9), each by the rule that implements it. */
@@ -48,8 +52,14 @@ describe("alert rules (promtool)", () => {
     const cases = ruleTests.parse(parse(readFileSync(RULES_TEST_FILE, "utf8"))).tests.flatMap((t) => t.alert_rule_test);
     for (const { alert } of alertRules()) {
       const mine = cases.filter((c) => c.alertname === alert);
-      assert.ok(mine.some((c) => c.exp_alerts.length > 0), `${alert}: no case where it fires`);
-      assert.ok(mine.some((c) => c.exp_alerts.length === 0), `${alert}: no case where it stays quiet`);
+      assert.ok(
+        mine.some((c) => c.exp_alerts.length > 0),
+        `${alert}: no case where it fires`,
+      );
+      assert.ok(
+        mine.some((c) => c.exp_alerts.length === 0),
+        `${alert}: no case where it stays quiet`,
+      );
     }
   });
 
@@ -58,7 +68,10 @@ describe("alert rules (promtool)", () => {
       assert.match(r.labels.severity ?? "", /^(warning|critical)$/, r.alert);
       assert.ok(r.annotations.summary, `${r.alert}: no summary`);
       const runbook = r.annotations.runbook ?? "";
-      assert.ok(runbook.startsWith("runbooks/") && existsSync(join(REPO_ROOT, runbook)), `${r.alert}: runbook ${JSON.stringify(runbook)} does not exist`);
+      assert.ok(
+        runbook.startsWith("runbooks/") && existsSync(join(REPO_ROOT, runbook)),
+        `${r.alert}: runbook ${JSON.stringify(runbook)} does not exist`,
+      );
     }
   });
 
@@ -69,13 +82,22 @@ describe("alert rules (promtool)", () => {
       assert.ok(row, `${r.alert} is missing from runbooks/README.md`);
       assert.ok(row.includes(`| ${r.labels.severity} |`), `${r.alert}: severity differs in runbooks/README.md`);
       const file = (r.annotations.runbook ?? "").replace(/^runbooks\//, "");
-      if (file !== "README.md") assert.ok(row.includes(`](${file})`), `${r.alert}: runbooks/README.md links another runbook than ${file}`);
+      if (file !== "README.md")
+        assert.ok(row.includes(`](${file})`), `${r.alert}: runbooks/README.md links another runbook than ${file}`);
     }
   });
 
   it("reads metric names out of expressions, not label names or strings", () => {
-    assert.deepEqual(metricNames('sum by (instance) (kafka_server_replicamanager_value{name="UnderReplicatedPartitions"}) > 0'), ["kafka_server_replicamanager_value"]);
-    assert.deepEqual(metricNames('up{job="kafka"} == 0 or on (instance, job) kafka_server_kafkaserver_value{name="BrokerState"} != 3'), ["kafka_server_kafkaserver_value", "up"]);
-    assert.deepEqual(metricNames("max by (instance, slave_ip) (redis_connected_slave_lag_seconds) > 5"), ["redis_connected_slave_lag_seconds"]);
+    assert.deepEqual(
+      metricNames('sum by (instance) (kafka_server_replicamanager_value{name="UnderReplicatedPartitions"}) > 0'),
+      ["kafka_server_replicamanager_value"],
+    );
+    assert.deepEqual(
+      metricNames('up{job="kafka"} == 0 or on (instance, job) kafka_server_kafkaserver_value{name="BrokerState"} != 3'),
+      ["kafka_server_kafkaserver_value", "up"],
+    );
+    assert.deepEqual(metricNames("max by (instance, slave_ip) (redis_connected_slave_lag_seconds) > 5"), [
+      "redis_connected_slave_lag_seconds",
+    ]);
   });
 });

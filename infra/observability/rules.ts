@@ -38,6 +38,9 @@ const METRIC = /\b(?:(?:im|node|redis|kafka|mysql|nginx)_[A-Za-z0-9_]+|up|ALERTS
 
 /** The metric names a PromQL expression reads (label matchers and strings removed first). */
 export function metricNames(expr: string): string[] {
-  const bare = expr.replace(/"(?:[^"\\]|\\.)*"/g, '""').replace(/\{[^}]*\}/g, "{}").replace(/\b(?:by|on|without|ignoring|group_left|group_right)\s*\([^)]*\)/g, "");
+  const bare = expr
+    .replace(/"(?:[^"\\]|\\.)*"/g, '""')
+    .replace(/\{[^}]*\}/g, "{}")
+    .replace(/\b(?:by|on|without|ignoring|group_left|group_right)\s*\([^)]*\)/g, "");
   return [...new Set(bare.match(METRIC) ?? [])].sort();
 }

@@ -3,7 +3,12 @@
  * Pulumi engine would call them: each resource policy once per resource, each stack policy once over all. Used by
  * the policy tests and by `imctl plan`; a real preview runs the pack itself (infra/policy/index.ts).
  */
-import type { PolicyResource, ResourceValidationArgs, ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
+import type {
+  PolicyResource,
+  ResourceValidationArgs,
+  ResourceValidationPolicy,
+  StackValidationPolicy,
+} from "@pulumi/policy";
 import { POLICIES } from "./policies.ts";
 
 /** What a policy sees of one resource. */
@@ -34,12 +39,35 @@ export function evaluatePolicies(resources: readonly PolicyInput[], policies = P
       const v = policy.validateResource;
       const validations = v === undefined ? [] : Array.isArray(v) ? v : [v];
       for (const r of resources) {
-        const args = { ...base, type: r.type, name: r.name, props: r.props, urn: urn(r), opts: {} } as unknown as ResourceValidationArgs;
-        for (const validate of validations) run(() => validate(args, (message) => violations.push({ policy: policy.name, resource: r.name, type: r.type, message })));
+        const args = {
+          ...base,
+          type: r.type,
+          name: r.name,
+          props: r.props,
+          urn: urn(r),
+          opts: {},
+        } as unknown as ResourceValidationArgs;
+        for (const validate of validations)
+          run(() =>
+            validate(args, (message) =>
+              violations.push({ policy: policy.name, resource: r.name, type: r.type, message }),
+            ),
+          );
       }
     } else {
       const stackPolicy = policy as StackValidationPolicy;
-      const all = resources.map((r) => ({ type: r.type, name: r.name, urn: urn(r), props: { ...r.props, id: r.id }, opts: {}, dependencies: [], propertyDependencies: {} }) as unknown as PolicyResource);
+      const all = resources.map(
+        (r) =>
+          ({
+            type: r.type,
+            name: r.name,
+            urn: urn(r),
+            props: { ...r.props, id: r.id },
+            opts: {},
+            dependencies: [],
+            propertyDependencies: {},
+          }) as unknown as PolicyResource,
+      );
       const byUrn = new Map(all.map((r) => [r.urn, r]));
       run(() =>
         stackPolicy.validateStack({ ...base, resources: all }, (message, at) => {

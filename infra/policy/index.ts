@@ -6,4 +6,8 @@
 import { PolicyPack } from "@pulumi/policy";
 import { POLICIES } from "./policies.ts";
 
-new PolicyPack("im-platform", { policies: [...POLICIES], enforcementLevel: "mandatory", description: "Guardrails of the IM platform: private data tier, encryption, no open ingress, tags, replicas." });
+new PolicyPack("im-platform", {
+  policies: [...POLICIES],
+  enforcementLevel: "mandatory",
+  description: "Guardrails of the IM platform: private data tier, encryption, no open ingress, tags, replicas.",
+});

@@ -7,8 +7,10 @@ import { deployPlatform } from "../platform.ts";
 import { runWithMocks, type RecordedResource } from "../mocks.ts";
 import { evaluatePolicies, type PolicyInput } from "./evaluate.ts";
 
-const stack = (name: string): KubernetesPlatformSpec => requireKubernetes(loadSpec(join(REPO_ROOT, "stacks", `${name}.yaml`)), name);
-const asInputs = (rs: readonly RecordedResource[]): PolicyInput[] => rs.filter((r) => r.custom).map((r) => ({ type: r.type, name: r.name, props: r.inputs, id: r.id }));
+const stack = (name: string): KubernetesPlatformSpec =>
+  requireKubernetes(loadSpec(join(REPO_ROOT, "stacks", `${name}.yaml`)), name);
+const asInputs = (rs: readonly RecordedResource[]): PolicyInput[] =>
+  rs.filter((r) => r.custom).map((r) => ({ type: r.type, name: r.name, props: r.inputs, id: r.id }));
 const tags = { project: "im", environment: "test", owner: "platform", "cost-center": "im" };
 const messages = (rs: PolicyInput[]) => evaluatePolicies(rs).map((v) => `${v.policy}: ${v.message}`);
 
@@ -26,30 +28,102 @@ describe("policy pack", () => {
     const bad: KubernetesPlatformSpec = {
       ...spec,
       data: { ...spec.data, redis: { primaries: 3, replicasPerPrimary: 1 } },
-      clouds: { aws: { ...aws, data: { ...aws.data, tidb: { ...aws.data.tidb, tikv: 1 }, redis: { mode: "managed", nodeType: "cache.r6g.large" } } } },
+      clouds: {
+        aws: {
+          ...aws,
+          data: {
+            ...aws.data,
+            tidb: { ...aws.data.tidb, tikv: 1 },
+            redis: { mode: "managed", nodeType: "cache.r6g.large" },
+          },
+        },
+      },
     };
     const { resources } = await runWithMocks("bad", () => deployPlatform(bad));
-    assert.deepEqual(messages(asInputs(resources)), ["im-stateful-replicas: aws-data-tidb: spec.tikv.replicas is 1; at least 2 are needed"]);
+    assert.deepEqual(messages(asInputs(resources)), [
+      "im-stateful-replicas: aws-data-tidb: spec.tikv.replicas is 1; at least 2 are needed",
+    ]);
   });
 
   it("flags a deliberately bad configuration, one violation per fault", () => {
     const bad: PolicyInput[] = [
-      { type: "aws:ec2/subnet:Subnet", name: "data-1", props: { tags: { ...tags, tier: "data" }, mapPublicIpOnLaunch: true } },
-      { type: "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", name: "ssh", props: { cidrIpv4: "0.0.0.0/0", fromPort: 22, toPort: 22, description: "ssh" } },
-      { type: "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", name: "sneaky-https", props: { cidrIpv4: "0.0.0.0/0", fromPort: 443, toPort: 443, description: "data tier https" } },
-      { type: "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", name: "listener", props: { cidrIpv4: "0.0.0.0/0", fromPort: 443, toPort: 443, description: "lb listener: HTTPS" } },
-      { type: "alicloud:ecs/securityGroupRule:SecurityGroupRule", name: "ali-redis", props: { type: "ingress", cidrIp: "0.0.0.0/0", portRange: "6379/6379", policy: "accept" } },
-      { type: "aws:elasticache/replicationGroup:ReplicationGroup", name: "redis", props: { tags, atRestEncryptionEnabled: false, transitEncryptionEnabled: true, replicasPerNodeGroup: 0 } },
-      { type: "aws:msk/cluster:Cluster", name: "kafka", props: { tags, numberOfBrokerNodes: 3, brokerNodeGroupInfo: { connectivityInfo: { publicAccess: { type: "SERVICE_PROVIDED_EIPS" } } }, encryptionInfo: { encryptionInTransit: { clientBroker: "TLS_PLAINTEXT" } } } },
+      {
+        type: "aws:ec2/subnet:Subnet",
+        name: "data-1",
+        props: { tags: { ...tags, tier: "data" }, mapPublicIpOnLaunch: true },
+      },
+      {
+        type: "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+        name: "ssh",
+        props: { cidrIpv4: "0.0.0.0/0", fromPort: 22, toPort: 22, description: "ssh" },
+      },
+      {
+        type: "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+        name: "sneaky-https",
+        props: { cidrIpv4: "0.0.0.0/0", fromPort: 443, toPort: 443, description: "data tier https" },
+      },
+      {
+        type: "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+        name: "listener",
+        props: { cidrIpv4: "0.0.0.0/0", fromPort: 443, toPort: 443, description: "lb listener: HTTPS" },
+      },
+      {
+        type: "alicloud:ecs/securityGroupRule:SecurityGroupRule",
+        name: "ali-redis",
+        props: { type: "ingress", cidrIp: "0.0.0.0/0", portRange: "6379/6379", policy: "accept" },
+      },
+      {
+        type: "aws:elasticache/replicationGroup:ReplicationGroup",
+        name: "redis",
+        props: { tags, atRestEncryptionEnabled: false, transitEncryptionEnabled: true, replicasPerNodeGroup: 0 },
+      },
+      {
+        type: "aws:msk/cluster:Cluster",
+        name: "kafka",
+        props: {
+          tags,
+          numberOfBrokerNodes: 3,
+          brokerNodeGroupInfo: { connectivityInfo: { publicAccess: { type: "SERVICE_PROVIDED_EIPS" } } },
+          encryptionInfo: { encryptionInTransit: { clientBroker: "TLS_PLAINTEXT" } },
+        },
+      },
       { type: "aws:ec2/vpc:Vpc", name: "vpc", props: { tags: { project: "im" } } },
-      { type: "alicloud:oss/bucket:Bucket", name: "backups", props: { tags, acl: "public-read", serverSideEncryptionRule: { sseAlgorithm: "KMS" } } },
+      {
+        type: "alicloud:oss/bucket:Bucket",
+        name: "backups",
+        props: { tags, acl: "public-read", serverSideEncryptionRule: { sseAlgorithm: "KMS" } },
+      },
       { type: "aws:s3/bucket:Bucket", name: "loose", id: "loose-id", props: { tags } },
       { type: "kubernetes:apps/v1:StatefulSet", name: "redis-sts", props: { spec: { replicas: 1 } } },
       { type: "alicloud:alikafka/instance:Instance", name: "ali-kafka", props: { tags, deployType: 4 } },
-      { type: "aws:eks/cluster:Cluster", name: "eks-default", props: { tags, encryptionConfig: { resources: ["secrets"] }, vpcConfig: { subnetIds: [] } } },
-      { type: "aws:eks/cluster:Cluster", name: "eks-open", props: { tags, encryptionConfig: { resources: ["secrets"] }, vpcConfig: { endpointPublicAccess: true, publicAccessCidrs: ["203.0.113.0/24", "0.0.0.0/0"] } } },
-      { type: "kubernetes:storage.k8s.io/v1:StorageClass", name: "plain-disks", props: { provisioner: "ebs.csi.aws.com", parameters: { type: "gp3" } } },
-      { type: "aws:eks/cluster:Cluster", name: "eks-listed", props: { tags, encryptionConfig: { resources: ["secrets"] }, vpcConfig: { endpointPublicAccess: true, publicAccessCidrs: ["203.0.113.0/24"] } } },
+      {
+        type: "aws:eks/cluster:Cluster",
+        name: "eks-default",
+        props: { tags, encryptionConfig: { resources: ["secrets"] }, vpcConfig: { subnetIds: [] } },
+      },
+      {
+        type: "aws:eks/cluster:Cluster",
+        name: "eks-open",
+        props: {
+          tags,
+          encryptionConfig: { resources: ["secrets"] },
+          vpcConfig: { endpointPublicAccess: true, publicAccessCidrs: ["203.0.113.0/24", "0.0.0.0/0"] },
+        },
+      },
+      {
+        type: "kubernetes:storage.k8s.io/v1:StorageClass",
+        name: "plain-disks",
+        props: { provisioner: "ebs.csi.aws.com", parameters: { type: "gp3" } },
+      },
+      {
+        type: "aws:eks/cluster:Cluster",
+        name: "eks-listed",
+        props: {
+          tags,
+          encryptionConfig: { resources: ["secrets"] },
+          vpcConfig: { endpointPublicAccess: true, publicAccessCidrs: ["203.0.113.0/24"] },
+        },
+      },
     ];
     assert.deepEqual(messages(bad), [
       "im-no-public-data-tier: data-1: a data subnet must not assign public IPs (mapPublicIpOnLaunch)",
@@ -73,7 +147,18 @@ describe("policy pack", () => {
   });
 
   it("names the resource each violation is about", () => {
-    const [v] = evaluatePolicies([{ type: "aws:ec2/subnet:Subnet", name: "data-9", props: { tags: { ...tags, tier: "data" }, mapPublicIpOnLaunch: true } }]);
-    assert.deepEqual(v, { policy: "im-no-public-data-tier", resource: "data-9", type: "aws:ec2/subnet:Subnet", message: "data-9: a data subnet must not assign public IPs (mapPublicIpOnLaunch)" });
+    const [v] = evaluatePolicies([
+      {
+        type: "aws:ec2/subnet:Subnet",
+        name: "data-9",
+        props: { tags: { ...tags, tier: "data" }, mapPublicIpOnLaunch: true },
+      },
+    ]);
+    assert.deepEqual(v, {
+      policy: "im-no-public-data-tier",
+      resource: "data-9",
+      type: "aws:ec2/subnet:Subnet",
+      message: "data-9: a data subnet must not assign public IPs (mapPublicIpOnLaunch)",
+    });
   });
 });

@@ -13,7 +13,14 @@
  * - im-required-tags: every taggable resource carries project, environment, owner and cost-center.
  * - im-stateful-replicas: every stateful component keeps at least two copies.
  */
-import type { PolicyResource, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy, StackValidationArgs, StackValidationPolicy } from "@pulumi/policy";
+import type {
+  PolicyResource,
+  ReportViolation,
+  ResourceValidationArgs,
+  ResourceValidationPolicy,
+  StackValidationArgs,
+  StackValidationPolicy,
+} from "@pulumi/policy";
 import { LB_LISTENER_PORTS } from "../lib/network-rules.ts";
 import { REQUIRED_TAGS } from "../lib/spec-cloud.ts";
 
@@ -39,11 +46,23 @@ const LB_PORTS = new Set(LB_LISTENER_PORTS.map((p) => p.from));
 const LB_DESCRIPTION = /^lb listener/;
 
 /** Why this ingress may not stand, or null: only the LB's listener ports may be open to the world. */
-function worldIngressProblem(cidrs: readonly unknown[], from: unknown, to: unknown, description: unknown): string | null {
+function worldIngressProblem(
+  cidrs: readonly unknown[],
+  from: unknown,
+  to: unknown,
+  description: unknown,
+): string | null {
   const world = cidrs.filter((c): c is string => typeof c === "string" && WORLD.has(c));
   if (world.length === 0) return null;
-  const listener = from === to && typeof from === "number" && LB_PORTS.has(from) && typeof description === "string" && LB_DESCRIPTION.test(description);
-  return listener ? null : `ingress from ${world.join(", ")} on ports ${String(from)}-${String(to)}: only the load balancer's listeners (80, 443) may be open to the internet`;
+  const listener =
+    from === to &&
+    typeof from === "number" &&
+    LB_PORTS.has(from) &&
+    typeof description === "string" &&
+    LB_DESCRIPTION.test(description);
+  return listener
+    ? null
+    : `ingress from ${world.join(", ")} on ports ${String(from)}-${String(to)}: only the load balancer's listeners (80, 443) may be open to the internet`;
 }
 
 function aliPorts(range: unknown): [number | undefined, number | undefined] {
@@ -63,15 +82,31 @@ export const noWorldIngress: ResourceValidationPolicy = {
         problems.push(worldIngressProblem([p.cidrIpv4, p.cidrIpv6], p.fromPort, p.toPort, p.description));
         break;
       case "aws:ec2/securityGroupRule:SecurityGroupRule":
-        if (p.type === "ingress") problems.push(worldIngressProblem([...list(p.cidrBlocks), ...list(p.ipv6CidrBlocks)], p.fromPort, p.toPort, p.description));
+        if (p.type === "ingress")
+          problems.push(
+            worldIngressProblem(
+              [...list(p.cidrBlocks), ...list(p.ipv6CidrBlocks)],
+              p.fromPort,
+              p.toPort,
+              p.description,
+            ),
+          );
         break;
       case "aws:ec2/securityGroup:SecurityGroup":
         for (const rule of list(p.ingress)) {
-          problems.push(worldIngressProblem([...list(at(rule, "cidrBlocks")), ...list(at(rule, "ipv6CidrBlocks"))], at(rule, "fromPort"), at(rule, "toPort"), at(rule, "description")));
+          problems.push(
+            worldIngressProblem(
+              [...list(at(rule, "cidrBlocks")), ...list(at(rule, "ipv6CidrBlocks"))],
+              at(rule, "fromPort"),
+              at(rule, "toPort"),
+              at(rule, "description"),
+            ),
+          );
         }
         break;
       case "alicloud:ecs/securityGroupRule:SecurityGroupRule":
-        if (p.type === "ingress" && (p.policy ?? "accept") === "accept") problems.push(worldIngressProblem([p.cidrIp, p.ipv6CidrIp], ...aliPorts(p.portRange), p.description));
+        if (p.type === "ingress" && (p.policy ?? "accept") === "accept")
+          problems.push(worldIngressProblem([p.cidrIp, p.ipv6CidrIp], ...aliPorts(p.portRange), p.description));
         break;
       default:
         return;
@@ -91,7 +126,9 @@ export const privateClusterApi: ResourceValidationPolicy = {
     const cidrs = list(at(args.props, "vpcConfig.publicAccessCidrs"));
     const world = cidrs.filter((c) => typeof c === "string" && WORLD.has(c));
     if (cidrs.length === 0 || world.length > 0) {
-      report(`${args.name}: the public API endpoint is open to ${cidrs.length === 0 ? "0.0.0.0/0 (no publicAccessCidrs)" : world.join(", ")}: list the operators' blocks in clouds.aws.cluster.apiAccessCidrs, or none for a private endpoint`);
+      report(
+        `${args.name}: the public API endpoint is open to ${cidrs.length === 0 ? "0.0.0.0/0 (no publicAccessCidrs)" : world.join(", ")}: list the operators' blocks in clouds.aws.cluster.apiAccessCidrs, or none for a private endpoint`,
+      );
     }
   },
 };
@@ -104,22 +141,27 @@ export const noPublicDataTier: ResourceValidationPolicy = {
     const p: Props = args.props;
     switch (args.type) {
       case "aws:ec2/subnet:Subnet":
-        if (at(p, "tags.tier") === "data" && p.mapPublicIpOnLaunch === true) report(`${args.name}: a data subnet must not assign public IPs (mapPublicIpOnLaunch)`);
+        if (at(p, "tags.tier") === "data" && p.mapPublicIpOnLaunch === true)
+          report(`${args.name}: a data subnet must not assign public IPs (mapPublicIpOnLaunch)`);
         break;
       case "aws:msk/cluster:Cluster": {
         const access = at(p, "brokerNodeGroupInfo.connectivityInfo.publicAccess.type");
-        if (access !== undefined && access !== "DISABLED") report(`${args.name}: MSK public access is ${String(access)}; it must be DISABLED`);
+        if (access !== undefined && access !== "DISABLED")
+          report(`${args.name}: MSK public access is ${String(access)}; it must be DISABLED`);
         break;
       }
       case "alicloud:alikafka/instance:Instance":
-        if (p.deployType !== 5) report(`${args.name}: deployType ${String(p.deployType)} adds a public endpoint; use 5 (VPC only)`);
+        if (p.deployType !== 5)
+          report(`${args.name}: deployType ${String(p.deployType)} adds a public endpoint; use 5 (VPC only)`);
         break;
       case "alicloud:kvstore/instance:Instance":
-        if (list(p.securityIps).some((ip) => typeof ip === "string" && WORLD.has(ip))) report(`${args.name}: securityIps allow 0.0.0.0/0; allow the app segment only`);
+        if (list(p.securityIps).some((ip) => typeof ip === "string" && WORLD.has(ip)))
+          report(`${args.name}: securityIps allow 0.0.0.0/0; allow the app segment only`);
         if (p.enablePublic === true) report(`${args.name}: enablePublic opens a public endpoint`);
         break;
       case "alicloud:oss/bucket:Bucket":
-        if (p.acl !== undefined && p.acl !== "private") report(`${args.name}: bucket ACL ${String(p.acl)}; backups must be private`);
+        if (p.acl !== undefined && p.acl !== "private")
+          report(`${args.name}: bucket ACL ${String(p.acl)}; backups must be private`);
         break;
       case "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock":
         for (const flag of ["blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"]) {
@@ -147,14 +189,24 @@ export const encryptionOn: ResourceValidationPolicy = {
         need(p.transitEncryptionEnabled === true, "transitEncryptionEnabled must be true");
         break;
       case "aws:msk/cluster:Cluster":
-        need(at(p, "encryptionInfo.encryptionInTransit.clientBroker") === "TLS", "encryptionInTransit.clientBroker must be TLS");
-        need(at(p, "encryptionInfo.encryptionInTransit.inCluster") !== false, "encryptionInTransit.inCluster must not be false");
+        need(
+          at(p, "encryptionInfo.encryptionInTransit.clientBroker") === "TLS",
+          "encryptionInTransit.clientBroker must be TLS",
+        );
+        need(
+          at(p, "encryptionInfo.encryptionInTransit.inCluster") !== false,
+          "encryptionInTransit.inCluster must not be false",
+        );
         break;
       case "aws:eks/cluster:Cluster":
-        need(list(at(p, "encryptionConfig.resources")).includes("secrets"), "encryptionConfig must encrypt secrets with a KMS key");
+        need(
+          list(at(p, "encryptionConfig.resources")).includes("secrets"),
+          "encryptionConfig must encrypt secrets with a KMS key",
+        );
         break;
       case "aws:ec2/launchTemplate:LaunchTemplate":
-        for (const m of list(p.blockDeviceMappings)) need(String(at(m, "ebs.encrypted")) === "true", `volume ${String(at(m, "deviceName"))} must be encrypted`);
+        for (const m of list(p.blockDeviceMappings))
+          need(String(at(m, "ebs.encrypted")) === "true", `volume ${String(at(m, "deviceName"))} must be encrypted`);
         break;
       case "aws:ebs/volume:Volume":
         need(p.encrypted === true, "encrypted must be true");
@@ -167,14 +219,20 @@ export const encryptionOn: ResourceValidationPolicy = {
         need(p.tdeStatus === "Enabled", "tdeStatus must be Enabled");
         break;
       case "alicloud:cs/managedKubernetes:ManagedKubernetes":
-        need(typeof p.encryptionProviderKey === "string" && p.encryptionProviderKey !== "", "encryptionProviderKey must name a KMS key");
+        need(
+          typeof p.encryptionProviderKey === "string" && p.encryptionProviderKey !== "",
+          "encryptionProviderKey must name a KMS key",
+        );
         break;
       case "alicloud:cs/nodePool:NodePool":
         need(p.systemDiskEncrypted === true, "systemDiskEncrypted must be true");
         break;
       case "kubernetes:storage.k8s.io/v1:StorageClass":
         // The disk CSI drivers of both clouds take the same parameter.
-        need(at(p, "parameters.encrypted") === "true", "parameters.encrypted must be \"true\" (volumes of this class would be stored in clear)");
+        need(
+          at(p, "parameters.encrypted") === "true",
+          'parameters.encrypted must be "true" (volumes of this class would be stored in clear)',
+        );
         break;
       default:
         return;
@@ -190,10 +248,16 @@ export const s3BucketsGuarded: StackValidationPolicy = {
   validateStack: (args: StackValidationArgs, report: ReportViolation) => {
     const guards = (type: string) => args.resources.filter((r) => r.type === type);
     const covers = (guard: PolicyResource, bucket: PolicyResource) =>
-      (guard.propertyDependencies?.bucket ?? []).some((d) => d.urn === bucket.urn) || (guard.props.bucket !== undefined && guard.props.bucket === bucket.props.id);
+      (guard.propertyDependencies?.bucket ?? []).some((d) => d.urn === bucket.urn) ||
+      (guard.props.bucket !== undefined && guard.props.bucket === bucket.props.id);
     for (const bucket of args.resources.filter((r) => r.type === "aws:s3/bucket:Bucket")) {
-      if (!guards("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").some((g) => covers(g, bucket))) report(`${bucket.name}: no BucketPublicAccessBlock`, bucket.urn);
-      if (!guards("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration").some((g) => covers(g, bucket))) {
+      if (!guards("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").some((g) => covers(g, bucket)))
+        report(`${bucket.name}: no BucketPublicAccessBlock`, bucket.urn);
+      if (
+        !guards("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration").some((g) =>
+          covers(g, bucket),
+        )
+      ) {
         report(`${bucket.name}: no BucketServerSideEncryptionConfiguration`, bucket.urn);
       }
     }
@@ -247,7 +311,9 @@ export const requiredTags: ResourceValidationPolicy = {
   name: "im-required-tags",
   description: `Every taggable resource carries the tags ${REQUIRED_TAGS.join(", ")}.`,
   enforcementLevel: "mandatory",
-  configSchema: { properties: { requiredTags: { type: "array", items: { type: "string" }, default: [...REQUIRED_TAGS] } } },
+  configSchema: {
+    properties: { requiredTags: { type: "array", items: { type: "string" }, default: [...REQUIRED_TAGS] } },
+  },
   validateResource: (args: ResourceValidationArgs, report) => {
     if (!TAGGABLE_TYPES.has(args.type)) return;
     const required = args.getConfig<{ requiredTags?: string[] }>().requiredTags ?? [...REQUIRED_TAGS];
@@ -268,7 +334,10 @@ export const statefulReplicas: ResourceValidationPolicy = {
     };
     switch (args.type) {
       case "aws:elasticache/replicationGroup:ReplicationGroup":
-        atLeastTwo(typeof p.replicasPerNodeGroup === "number" ? p.replicasPerNodeGroup + 1 : undefined, "copies per shard (1 + replicasPerNodeGroup)");
+        atLeastTwo(
+          typeof p.replicasPerNodeGroup === "number" ? p.replicasPerNodeGroup + 1 : undefined,
+          "copies per shard (1 + replicasPerNodeGroup)",
+        );
         break;
       case "aws:msk/cluster:Cluster":
         atLeastTwo(p.numberOfBrokerNodes, "numberOfBrokerNodes");
@@ -286,4 +355,12 @@ export const statefulReplicas: ResourceValidationPolicy = {
   },
 };
 
-export const POLICIES: ReadonlyArray<ResourceValidationPolicy | StackValidationPolicy> = [noPublicDataTier, encryptionOn, s3BucketsGuarded, noWorldIngress, privateClusterApi, requiredTags, statefulReplicas];
+export const POLICIES: ReadonlyArray<ResourceValidationPolicy | StackValidationPolicy> = [
+  noPublicDataTier,
+  encryptionOn,
+  s3BucketsGuarded,
+  noWorldIngress,
+  privateClusterApi,
+  requiredTags,
+  statefulReplicas,
+];

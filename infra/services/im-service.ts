@@ -55,7 +55,11 @@ export interface ImServiceArgs {
 
 /** Labels shared by every object of a service; `im/track` tells stable from canary. */
 export function serviceLabels(service: string, track?: Track): Record<string, string> {
-  return { "app.kubernetes.io/name": service, "app.kubernetes.io/part-of": "im-platform", ...(track ? { "im/track": track } : {}) };
+  return {
+    "app.kubernetes.io/name": service,
+    "app.kubernetes.io/part-of": "im-platform",
+    ...(track ? { "im/track": track } : {}),
+  };
 }
 
 /** Seconds between endpoint removal and SIGTERM: long enough for kube-proxy and ingress-nginx to stop routing. */
@@ -71,7 +75,11 @@ export class ImService extends pulumi.ComponentResource {
     const child = { parent: this };
     const port = args.port ?? 8080;
     const weight = args.canaryWeight ?? 0;
-    const meta = (objectName: string, track?: Track) => ({ name: objectName, namespace: args.namespace, labels: serviceLabels(args.service, track) });
+    const meta = (objectName: string, track?: Track) => ({
+      name: objectName,
+      namespace: args.namespace,
+      labels: serviceLabels(args.service, track),
+    });
 
     this.stable = this.deployment(name, args, "stable", args.replicas, port);
     this.canary = this.deployment(name, args, "canary", canaryReplicas(args.replicas, weight), port);
@@ -84,33 +92,62 @@ export class ImService extends pulumi.ComponentResource {
           scaleTargetRef: { apiVersion: "apps/v1", kind: "Deployment", name: `${args.service}-stable` },
           minReplicas: args.replicas,
           maxReplicas: args.maxReplicas,
-          metrics: [{ type: "Resource", resource: { name: "cpu", target: { type: "Utilization", averageUtilization: args.cpuUtilizationPercent ?? 80 } } }],
+          metrics: [
+            {
+              type: "Resource",
+              resource: {
+                name: "cpu",
+                target: { type: "Utilization", averageUtilization: args.cpuUtilizationPercent ?? 80 },
+              },
+            },
+          ],
           // Scaling in closes connections (the gateway drains them): wait 5 minutes of low load first.
-          behavior: { scaleDown: { stabilizationWindowSeconds: 300, policies: [{ type: "Pods", value: 1, periodSeconds: 60 }] } },
+          behavior: {
+            scaleDown: { stabilizationWindowSeconds: 300, policies: [{ type: "Pods", value: 1, periodSeconds: 60 }] },
+          },
         },
       },
       child,
     );
     new k8s.policy.v1.PodDisruptionBudget(
       `${name}-pdb`,
-      { metadata: meta(args.service, "stable"), spec: { maxUnavailable: pdbMaxUnavailable(args.replicas, args.zones), selector: { matchLabels: serviceLabels(args.service, "stable") } } },
+      {
+        metadata: meta(args.service, "stable"),
+        spec: {
+          maxUnavailable: pdbMaxUnavailable(args.replicas, args.zones),
+          selector: { matchLabels: serviceLabels(args.service, "stable") },
+        },
+      },
       child,
     );
 
     const servicePorts = [{ name: "http", port, targetPort: "http" }];
     if (args.exposure.kind === "internal") {
       // Inside the cluster the Service selects both tracks: the canary's share is its share of the pods.
-      new k8s.core.v1.Service(`${name}-svc`, { metadata: meta(args.service), spec: { selector: serviceLabels(args.service), ports: servicePorts } }, child);
+      new k8s.core.v1.Service(
+        `${name}-svc`,
+        { metadata: meta(args.service), spec: { selector: serviceLabels(args.service), ports: servicePorts } },
+        child,
+      );
     } else {
       const ex = args.exposure;
       for (const track of ["stable", "canary"] as const) {
         const svcName = track === "stable" ? args.service : `${args.service}-canary`;
-        new k8s.core.v1.Service(`${name}-svc-${track}`, { metadata: meta(svcName, track), spec: { selector: serviceLabels(args.service, track), ports: servicePorts } }, child);
+        new k8s.core.v1.Service(
+          `${name}-svc-${track}`,
+          {
+            metadata: meta(svcName, track),
+            spec: { selector: serviceLabels(args.service, track), ports: servicePorts },
+          },
+          child,
+        );
         const annotations: Record<string, string> = {
           // WebSocket connections live for hours: do not cut them at nginx's 60 s default.
           "nginx.ingress.kubernetes.io/proxy-read-timeout": "3600",
           "nginx.ingress.kubernetes.io/proxy-send-timeout": "3600",
-          ...(track === "canary" ? { "nginx.ingress.kubernetes.io/canary": "true", [CANARY_WEIGHT_ANNOTATION]: String(weight) } : {}),
+          ...(track === "canary"
+            ? { "nginx.ingress.kubernetes.io/canary": "true", [CANARY_WEIGHT_ANNOTATION]: String(weight) }
+            : {}),
         };
         new k8s.networking.v1.Ingress(
           `${name}-ingress-${track}`,
@@ -118,17 +155,38 @@ export class ImService extends pulumi.ComponentResource {
             metadata: { ...meta(svcName, track), annotations },
             spec: {
               ingressClassName: ex.className,
-              rules: [{ host: ex.host, http: { paths: [{ path: ex.path, pathType: "Prefix", backend: { service: { name: svcName, port: { name: "http" } } } }] } }],
+              rules: [
+                {
+                  host: ex.host,
+                  http: {
+                    paths: [
+                      {
+                        path: ex.path,
+                        pathType: "Prefix",
+                        backend: { service: { name: svcName, port: { name: "http" } } },
+                      },
+                    ],
+                  },
+                },
+              ],
             },
           },
-          track === "canary" ? { parent: this, ignoreChanges: [`metadata.annotations["${CANARY_WEIGHT_ANNOTATION}"]`] } : child,
+          track === "canary"
+            ? { parent: this, ignoreChanges: [`metadata.annotations["${CANARY_WEIGHT_ANNOTATION}"]`] }
+            : child,
         );
       }
     }
     this.registerOutputs({ stable: this.stable.metadata.name, canary: this.canary.metadata.name });
   }
 
-  private deployment(name: string, args: ImServiceArgs, track: Track, replicas: number, port: number): k8s.apps.v1.Deployment {
+  private deployment(
+    name: string,
+    args: ImServiceArgs,
+    track: Track,
+    replicas: number,
+    port: number,
+  ): k8s.apps.v1.Deployment {
     const labels = serviceLabels(args.service, track);
     const drain = args.drainSeconds ?? 10;
     const zoneTerm = { topologyKey: "topology.kubernetes.io/zone", labelSelector: { matchLabels: labels } };
@@ -142,12 +200,23 @@ export class ImService extends pulumi.ComponentResource {
           // Never below the desired count during a rollout: a new pod is ready before an old one drains.
           strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
           template: {
-            metadata: { labels, annotations: { "prometheus.io/scrape": "true", "prometheus.io/port": String(port), "prometheus.io/path": "/metrics" } },
+            metadata: {
+              labels,
+              annotations: {
+                "prometheus.io/scrape": "true",
+                "prometheus.io/port": String(port),
+                "prometheus.io/path": "/metrics",
+              },
+            },
             spec: {
               nodeSelector: { "im/tier": "app" },
               terminationGracePeriodSeconds: PRE_STOP_SECONDS + drain + 10,
               topologySpreadConstraints: [{ maxSkew: 1, whenUnsatisfiable: "DoNotSchedule", ...zoneTerm }],
-              affinity: { podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: zoneTerm }] } },
+              affinity: {
+                podAntiAffinity: {
+                  preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: zoneTerm }],
+                },
+              },
               securityContext: { runAsNonRoot: true, runAsUser: 1000, seccompProfile: { type: "RuntimeDefault" } },
               containers: [
                 {
@@ -160,13 +229,35 @@ export class ImService extends pulumi.ComponentResource {
                     { name: "DRAIN_SECONDS", value: String(drain) },
                     ...args.env.map((e) => envVar(e, args.secretName)),
                   ],
-                  resources: { requests: { cpu: `${args.cpuMillis}m`, memory: `${args.memoryMiB}Mi` }, limits: { memory: `${args.memoryMiB}Mi` } },
-                  readinessProbe: { httpGet: { path: "/readyz", port: "http" }, periodSeconds: 5, failureThreshold: 2, timeoutSeconds: 2 },
-                  livenessProbe: { httpGet: { path: "/healthz", port: "http" }, periodSeconds: 10, failureThreshold: 3, timeoutSeconds: 2, initialDelaySeconds: 10 },
+                  resources: {
+                    requests: { cpu: `${args.cpuMillis}m`, memory: `${args.memoryMiB}Mi` },
+                    limits: { memory: `${args.memoryMiB}Mi` },
+                  },
+                  readinessProbe: {
+                    httpGet: { path: "/readyz", port: "http" },
+                    periodSeconds: 5,
+                    failureThreshold: 2,
+                    timeoutSeconds: 2,
+                  },
+                  livenessProbe: {
+                    httpGet: { path: "/healthz", port: "http" },
+                    periodSeconds: 10,
+                    failureThreshold: 3,
+                    timeoutSeconds: 2,
+                    initialDelaySeconds: 10,
+                  },
                   // Out of the endpoints first, then SIGTERM: no new connection lands on a pod that is draining.
                   lifecycle: { preStop: { sleep: { seconds: PRE_STOP_SECONDS } } },
-                  securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } },
-                  volumeMounts: (args.secretMounts ?? []).map((m) => ({ name: m.name, mountPath: m.mountPath, readOnly: true })),
+                  securityContext: {
+                    allowPrivilegeEscalation: false,
+                    readOnlyRootFilesystem: true,
+                    capabilities: { drop: ["ALL"] },
+                  },
+                  volumeMounts: (args.secretMounts ?? []).map((m) => ({
+                    name: m.name,
+                    mountPath: m.mountPath,
+                    readOnly: true,
+                  })),
                 },
               ],
               volumes: (args.secretMounts ?? []).map((m) => ({ name: m.name, secret: { secretName: m.secretName } })),
@@ -176,14 +267,16 @@ export class ImService extends pulumi.ComponentResource {
       },
       {
         parent: this,
-        ignoreChanges: track === "stable" ? ["spec.replicas"] : ["spec.replicas", "spec.template.spec.containers[0].image"],
+        ignoreChanges:
+          track === "stable" ? ["spec.replicas"] : ["spec.replicas", "spec.template.spec.containers[0].image"],
       },
     );
   }
 }
 
 function envVar(e: EnvVar, secretName: string): k8s.types.input.core.v1.EnvVar {
-  if (e.secretKey !== undefined) return { name: e.name, valueFrom: { secretKeyRef: { name: e.secretName ?? secretName, key: e.secretKey } } };
+  if (e.secretKey !== undefined)
+    return { name: e.name, valueFrom: { secretKeyRef: { name: e.secretName ?? secretName, key: e.secretKey } } };
   if (e.fieldPath !== undefined) return { name: e.name, valueFrom: { fieldRef: { fieldPath: e.fieldPath } } };
   return { name: e.name, value: e.value ?? "" };
 }

@@ -72,12 +72,21 @@ export class ImServices extends pulumi.ComponentResource {
     super("im:services:ImServices", name, {}, opts);
     const ns = new k8s.core.v1.Namespace(
       `${name}-namespace`,
-      { metadata: { name: args.namespace, labels: { "pod-security.kubernetes.io/enforce": "restricted", "app.kubernetes.io/part-of": "im-platform" } } },
+      {
+        metadata: {
+          name: args.namespace,
+          labels: { "pod-security.kubernetes.io/enforce": "restricted", "app.kubernetes.io/part-of": "im-platform" },
+        },
+      },
       { parent: this },
     );
     new k8s.core.v1.Secret(
       `${name}-database`,
-      { metadata: { name: DATABASE_SECRET_NAME, namespace: ns.metadata.name }, type: "Opaque", stringData: { DB_USER: args.database.user, DB_PASSWORD: pulumi.secret(args.database.password) } },
+      {
+        metadata: { name: DATABASE_SECRET_NAME, namespace: ns.metadata.name },
+        type: "Opaque",
+        stringData: { DB_USER: args.database.user, DB_PASSWORD: pulumi.secret(args.database.password) },
+      },
       { parent: this },
     );
     const e = args.endpoints;
@@ -137,10 +146,26 @@ export class ImServices extends pulumi.ComponentResource {
         { name: "POD_IP", fieldPath: "status.podIP" },
         { name: "INTERNAL_URL", value: `http://$(POD_IP):${port}` },
       ],
-      message: [...common, ...database, { name: "KAFKA_BROKERS", value: e.kafkaBrokers }, { name: "KAFKA_TLS", value: flag(e.tls.kafka) }, { name: "KAFKA_TOPIC_STORED", value: args.kafkaTopicStored }],
-      userCenter: [...common, ...tokens, ...database, { name: "GROUP_WRITE_DIFFUSION_MAX", value: String(args.groupWriteDiffusionMax) }],
+      message: [
+        ...common,
+        ...database,
+        { name: "KAFKA_BROKERS", value: e.kafkaBrokers },
+        { name: "KAFKA_TLS", value: flag(e.tls.kafka) },
+        { name: "KAFKA_TOPIC_STORED", value: args.kafkaTopicStored },
+      ],
+      userCenter: [
+        ...common,
+        ...tokens,
+        ...database,
+        { name: "GROUP_WRITE_DIFFUSION_MAX", value: String(args.groupWriteDiffusionMax) },
+      ],
     };
-    const exposure = (path: string): Exposure => ({ kind: "ingress", host: args.ingress.host, path, className: args.ingress.className });
+    const exposure = (path: string): Exposure => ({
+      kind: "ingress",
+      host: args.ingress.host,
+      path,
+      className: args.ingress.className,
+    });
     const services = {
       gateway: { k8sName: "gateway", exposure: exposure("/ws"), drain: args.drainSeconds },
       message: { k8sName: "message", exposure: { kind: "internal" } as Exposure, drain: 10 },
@@ -167,8 +192,12 @@ export class ImServices extends pulumi.ComponentResource {
           env: env[key],
           secretName: SECRET_NAME,
           secretMounts: [
-            ...(redisCa === undefined ? [] : [{ name: "data-ca", secretName: redisCa.secretName, mountPath: CA_MOUNT_PATH }]),
-            ...(databaseCa === undefined ? [] : [{ name: "database-tls", secretName: DATABASE_TLS_SECRET, mountPath: DATABASE_TLS_MOUNT_PATH }]),
+            ...(redisCa === undefined
+              ? []
+              : [{ name: "data-ca", secretName: redisCa.secretName, mountPath: CA_MOUNT_PATH }]),
+            ...(databaseCa === undefined
+              ? []
+              : [{ name: "database-tls", secretName: DATABASE_TLS_SECRET, mountPath: DATABASE_TLS_MOUNT_PATH }]),
           ],
           drainSeconds: s.drain,
           port,

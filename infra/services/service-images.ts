@@ -77,10 +77,14 @@ export class ServiceImages extends pulumi.ComponentResource {
           push: true,
           buildOnPreview: false,
           tags: [pulumi.interpolate`${repository}:${args.tag}`],
-          registries: [{ address: registry.address, username: registry.username, password: pulumi.secret(registry.password) }],
+          registries: [
+            { address: registry.address, username: registry.username, password: pulumi.secret(registry.password) },
+          ],
           // The first stages (npm ci) rarely change: reuse them from the registry across machines and CI runs.
           cacheFrom: [{ registry: { ref: registry.cacheRef(service) } }],
-          cacheTo: [{ registry: { ref: registry.cacheRef(service), mode: "max", imageManifest: true, ociMediaTypes: true } }],
+          cacheTo: [
+            { registry: { ref: registry.cacheRef(service), mode: "max", imageManifest: true, ociMediaTypes: true } },
+          ],
           labels: { "org.opencontainers.image.version": args.tag, "org.opencontainers.image.title": service },
         },
         { parent: this, dependsOn: registry.ready },
@@ -114,7 +118,14 @@ export class ServiceImages extends pulumi.ComponentResource {
         {
           repository: repos[service].name,
           policy: JSON.stringify({
-            rules: [{ rulePriority: 1, description: "keep the last 50 images", selection: { tagStatus: "any", countType: "imageCountMoreThan", countNumber: 50 }, action: { type: "expire" } }],
+            rules: [
+              {
+                rulePriority: 1,
+                description: "keep the last 50 images",
+                selection: { tagStatus: "any", countType: "imageCountMoreThan", countNumber: 50 },
+                action: { type: "expire" },
+              },
+            ],
           }),
         },
         { parent: this },
@@ -138,7 +149,11 @@ export class ServiceImages extends pulumi.ComponentResource {
       // The spec requires kubernetes.image.build.alicloudRegistryUser for an Alibaba Cloud build; this is a bug guard.
       throw new Error(`${name}: an Alibaba Cloud image build needs alicloudRegistryUser and the VPC`);
     }
-    const password = new random.RandomPassword(`${name}-registry-password`, { length: 32, special: false, minLower: 2, minUpper: 2, minNumeric: 2 }, { parent: this });
+    const password = new random.RandomPassword(
+      `${name}-registry-password`,
+      { length: 32, special: false, minLower: 2, minUpper: 2, minNumeric: 2 },
+      { parent: this },
+    );
     const instance = new alicloud.cr.RegistryEnterpriseInstance(
       `${name}-registry`,
       {
@@ -164,17 +179,31 @@ export class ServiceImages extends pulumi.ComponentResource {
       (repo) =>
         new alicloud.cs.RegistryEnterpriseRepo(
           `${name}-${repo}`,
-          { instanceId: instance.id, namespace: namespace.name, name: repo, repoType: "PRIVATE", summary: `IM platform ${repo}`, tagImmutability: repo !== CACHE_REPOSITORY },
+          {
+            instanceId: instance.id,
+            namespace: namespace.name,
+            name: repo,
+            repoType: "PRIVATE",
+            summary: `IM platform ${repo}`,
+            tagImmutability: repo !== CACHE_REPOSITORY,
+          },
           { parent: this },
         ),
     );
     // The nodes pull over the VPC, never through the internet.
     const link = new alicloud.cr.VpcEndpointLinkedVpc(
       `${name}-vpc-endpoint`,
-      { instanceId: instance.id, vpcId: args.vpc.vpcId, vswitchId: args.vpc.vswitchId, moduleName: "Registry", enableCreateDnsRecordInPvzt: true },
+      {
+        instanceId: instance.id,
+        vpcId: args.vpc.vpcId,
+        vswitchId: args.vpc.vswitchId,
+        moduleName: "Registry",
+        enableCreateDnsRecordInPvzt: true,
+      },
       { parent: this },
     );
-    const domain = (suffix: string) => `${acrInstanceName(pulumi.getStack())}-registry${suffix}.${args.region}.cr.aliyuncs.com`;
+    const domain = (suffix: string) =>
+      `${acrInstanceName(pulumi.getStack())}-registry${suffix}.${args.region}.cr.aliyuncs.com`;
     return {
       pushRepository: (s) => `${domain("")}/${ACR_NAMESPACE}/${s}`,
       pullRepository: (s) => `${domain("-vpc")}/${ACR_NAMESPACE}/${s}`,

@@ -39,7 +39,11 @@ export function rng(seed: number): Rng {
  * Run `check` on `runs` generated cases. A failing case is rethrown with the seed and case index that reproduce it
  * (`PROPERTY_SEED=<seed>` replays exactly that sequence).
  */
-export function forAll<T>(gen: (r: Rng) => T, check: (value: T) => void, opts: { runs?: number; seed?: number } = {}): void {
+export function forAll<T>(
+  gen: (r: Rng) => T,
+  check: (value: T) => void,
+  opts: { runs?: number; seed?: number } = {},
+): void {
   const seed = Number(process.env.PROPERTY_SEED ?? opts.seed ?? 20240601);
   const runs = Number(process.env.PROPERTY_RUNS ?? opts.runs ?? 300);
   const r = rng(seed);
@@ -49,7 +53,9 @@ export function forAll<T>(gen: (r: Rng) => T, check: (value: T) => void, opts: {
       check(value);
     } catch (err) {
       const why = err instanceof Error ? err.message : String(err);
-      throw new Error(`property failed at case ${i} (PROPERTY_SEED=${seed}) for ${JSON.stringify(value)}: ${why}`, { cause: err });
+      throw new Error(`property failed at case ${i} (PROPERTY_SEED=${seed}) for ${JSON.stringify(value)}: ${why}`, {
+        cause: err,
+      });
     }
   }
 }

@@ -8,7 +8,8 @@ export interface TestUser {
 const PASSWORD = "load-test-password";
 
 function must(res: http.RefinedResponse<"text">, what: string): Record<string, unknown> {
-  if (res.status < 200 || res.status >= 300) throw new Error(`${what}: HTTP ${res.status} ${String(res.body).slice(0, 200)}`);
+  if (res.status < 200 || res.status >= 300)
+    throw new Error(`${what}: HTTP ${res.status} ${String(res.body).slice(0, 200)}`);
   return JSON.parse(String(res.body)) as Record<string, unknown>;
 }
 
@@ -21,9 +22,23 @@ export function createUsers(target: string, n: number, prefix: string): TestUser
   const headers = { "content-type": "application/json" };
   for (let start = 0; start < n; start += 50) {
     const names = Array.from({ length: Math.min(50, n - start) }, (_, i) => `${prefix}-${start + i}`);
-    const reg = http.batch(names.map((username) => ({ method: "POST", url: `${target}/v1/users`, body: JSON.stringify({ username, password: PASSWORD }), params: { headers } })));
+    const reg = http.batch(
+      names.map((username) => ({
+        method: "POST",
+        url: `${target}/v1/users`,
+        body: JSON.stringify({ username, password: PASSWORD }),
+        params: { headers },
+      })),
+    );
     reg.forEach((r, i) => must(r as http.RefinedResponse<"text">, `register ${names[i]}`));
-    const login = http.batch(names.map((username) => ({ method: "POST", url: `${target}/v1/sessions`, body: JSON.stringify({ username, password: PASSWORD }), params: { headers } })));
+    const login = http.batch(
+      names.map((username) => ({
+        method: "POST",
+        url: `${target}/v1/sessions`,
+        body: JSON.stringify({ username, password: PASSWORD }),
+        params: { headers },
+      })),
+    );
     login.forEach((r, i) => {
       const body = must(r as http.RefinedResponse<"text">, `sign in ${names[i]}`);
       users.push({ userId: String(body.userId), token: String(body.token) });
@@ -33,15 +48,26 @@ export function createUsers(target: string, n: number, prefix: string): TestUser
 }
 
 export function loginRequest(target: string, username: string): http.RefinedResponse<"text"> {
-  return http.post(`${target}/v1/sessions`, JSON.stringify({ username, password: PASSWORD }), { headers: { "content-type": "application/json" }, tags: { name: "login" } }) as http.RefinedResponse<"text">;
+  return http.post(`${target}/v1/sessions`, JSON.stringify({ username, password: PASSWORD }), {
+    headers: { "content-type": "application/json" },
+    tags: { name: "login" },
+  }) as http.RefinedResponse<"text">;
 }
 
 export function createGroup(target: string, owner: TestUser, name: string, members: string[]): string {
   const headers = { "content-type": "application/json", authorization: `Bearer ${owner.token}` };
-  const created = must(http.post(`${target}/v1/groups`, JSON.stringify({ name }), { headers }) as http.RefinedResponse<"text">, `create group ${name}`);
+  const created = must(
+    http.post(`${target}/v1/groups`, JSON.stringify({ name }), { headers }) as http.RefinedResponse<"text">,
+    `create group ${name}`,
+  );
   const groupId = String(created.groupId);
   for (let i = 0; i < members.length; i += 1000) {
-    must(http.post(`${target}/v1/groups/${groupId}/members`, JSON.stringify({ userIds: members.slice(i, i + 1000) }), { headers }) as http.RefinedResponse<"text">, `add members to ${name}`);
+    must(
+      http.post(`${target}/v1/groups/${groupId}/members`, JSON.stringify({ userIds: members.slice(i, i + 1000) }), {
+        headers,
+      }) as http.RefinedResponse<"text">,
+      `add members to ${name}`,
+    );
   }
   return groupId;
 }
@@ -49,5 +75,8 @@ export function createGroup(target: string, owner: TestUser, name: string, membe
 /** Fails setup() at once, naming the URL, when the platform does not answer. */
 export function requireReady(target: string): void {
   const res = http.get(`${target}/lb/healthz`, { tags: { name: "readiness" } });
-  if (res.status !== 200) throw new Error(`target ${target} is not ready: GET /lb/healthz answered ${res.status}; bring it up first (imctl local up)`);
+  if (res.status !== 200)
+    throw new Error(
+      `target ${target} is not ready: GET /lb/healthz answered ${res.status}; bring it up first (imctl local up)`,
+    );
 }

@@ -56,6 +56,9 @@ export function config(defaults: { vus: number; rate: number; duration: string }
     maxP99Ms: num("MAX_P99_MS", 150),
     runId: __ENV.RUN_ID ?? `${Date.now().toString(36)}`,
     // The service takes bodies up to 4,000 characters (services/lib/protocol.ts MAX_BODY_CHARS).
-    bodyBytes: Math.min(4000, Math.round(__ENV.BODY_BYTES === undefined || __ENV.BODY_BYTES === "" ? 0 : num("BODY_BYTES", 1))),
+    bodyBytes: Math.min(
+      4000,
+      Math.round(__ENV.BODY_BYTES === undefined || __ENV.BODY_BYTES === "" ? 0 : num("BODY_BYTES", 1)),
+    ),
   };
 }

@@ -106,7 +106,11 @@ export class ImSession {
    * "reconnect" (or its close frame) and onclose the socket is CLOSING while `open` is still true, so the state is
    * checked here and a send that throws anyway is answered as a disconnect, which its owner retries.
    */
-  private request(frame: Record<string, unknown>, onOk?: (r: Record<string, unknown>) => void, onErr?: (code: string) => void): void {
+  private request(
+    frame: Record<string, unknown>,
+    onOk?: (r: Record<string, unknown>) => void,
+    onErr?: (code: string) => void,
+  ): void {
     const ws = this.ws;
     const fail = (code: string): void => {
       if (onErr) onErr(code);
@@ -182,17 +186,22 @@ export class ImSession {
         else this.waiting.push(attempt);
         return;
       }
-      this.request({ t: "send", cmid, to, body }, () => onAck?.(), (code) => {
-        if (RETRIABLE.has(code) && Date.now() < deadline) setTimeout(attempt, 100 + Math.random() * 200);
-        else requestErrors.add(1, { kind: "send", error: code });
-      });
+      this.request(
+        { t: "send", cmid, to, body },
+        () => onAck?.(),
+        (code) => {
+          if (RETRIABLE.has(code) && Date.now() < deadline) setTimeout(attempt, 100 + Math.random() * 200);
+          else requestErrors.add(1, { kind: "send", error: code });
+        },
+      );
     };
     attempt();
   }
 
   private deliver(m: Delivered, fromInbox: boolean): void {
     if (fromInbox) this.lastSeq = Math.max(this.lastSeq, m.seq);
-    if (m.to.kind === "group" && m.groupSeq !== null) this.cursors.set(m.to.id, Math.max(this.cursors.get(m.to.id) ?? 0, m.groupSeq));
+    if (m.to.kind === "group" && m.groupSeq !== null)
+      this.cursors.set(m.to.id, Math.max(this.cursors.get(m.to.id) ?? 0, m.groupSeq));
     if (this.seen.has(m.messageId)) return;
     this.seen.add(m.messageId);
     this.h.onMessage?.(m, this);
@@ -204,17 +213,26 @@ export class ImSession {
       return;
     }
     this.pulling = true;
-    this.request({ t: "pull", after: this.lastSeq, limit: 200 }, (r) => {
-      const msgs = (r.messages ?? []) as Delivered[];
-      for (const m of msgs) this.deliver(m, true);
-      this.pulling = false;
-      if (msgs.length === 200 || this.pullAgain) {
-        this.pullAgain = false;
-        this.pull();
-      }
-    }, (code) => this.pullFailed(code, () => {
-      this.pulling = false;
-    }, () => this.pull()));
+    this.request(
+      { t: "pull", after: this.lastSeq, limit: 200 },
+      (r) => {
+        const msgs = (r.messages ?? []) as Delivered[];
+        for (const m of msgs) this.deliver(m, true);
+        this.pulling = false;
+        if (msgs.length === 200 || this.pullAgain) {
+          this.pullAgain = false;
+          this.pull();
+        }
+      },
+      (code) =>
+        this.pullFailed(
+          code,
+          () => {
+            this.pulling = false;
+          },
+          () => this.pull(),
+        ),
+    );
   }
 
   /** A failed pull must not wedge the session: the next hello pulls after a disconnect, otherwise retry soon. */
@@ -233,12 +251,21 @@ export class ImSession {
   gpull(group: string): void {
     if (this.gpulling.has(group)) return;
     this.gpulling.add(group);
-    this.request({ t: "gpull", group, after: this.cursors.get(group) ?? 0, limit: 200 }, (r) => {
-      const msgs = (r.messages ?? []) as Delivered[];
-      for (const m of msgs) this.deliver(m, false);
-      this.gpulling.delete(group);
-      if (msgs.length === 200) this.gpull(group);
-    }, (code) => this.pullFailed(code, () => this.gpulling.delete(group), () => this.gpull(group)));
+    this.request(
+      { t: "gpull", group, after: this.cursors.get(group) ?? 0, limit: 200 },
+      (r) => {
+        const msgs = (r.messages ?? []) as Delivered[];
+        for (const m of msgs) this.deliver(m, false);
+        this.gpulling.delete(group);
+        if (msgs.length === 200) this.gpull(group);
+      },
+      (code) =>
+        this.pullFailed(
+          code,
+          () => this.gpulling.delete(group),
+          () => this.gpull(group),
+        ),
+    );
   }
 
   /** The session's state in one line, for a journey that ended short. */

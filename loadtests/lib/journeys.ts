@@ -44,11 +44,15 @@ export function pairJourney(cfg: RunConfig, users: TestUser[]): void {
       // comes late (a busy machine delays timers) sends what is due, so every send happens within the window
       // and the partner's count is not cut short by timer drift (which the partner would count as lost).
       const first = Date.now() + Math.random() * intervalMs;
-      const timer = setInterval(() => {
-        const due = Date.now() < first ? 0 : Math.min(count, Math.floor((Date.now() - first) / intervalMs) + 1);
-        while (sent < due) s.send({ kind: "user", id: partner.userId }, loadBody(sent++, cfg.bodyBytes), () => acked++);
-        if (sent >= count) clearInterval(timer);
-      }, Math.min(intervalMs, 250));
+      const timer = setInterval(
+        () => {
+          const due = Date.now() < first ? 0 : Math.min(count, Math.floor((Date.now() - first) / intervalMs) + 1);
+          while (sent < due)
+            s.send({ kind: "user", id: partner.userId }, loadBody(sent++, cfg.bodyBytes), () => acked++);
+          if (sent >= count) clearInterval(timer);
+        },
+        Math.min(intervalMs, 250),
+      );
     },
     onMessage: (m) => {
       if (m.from !== partner.userId) return;
@@ -73,7 +77,9 @@ export function pairJourney(cfg: RunConfig, users: TestUser[]): void {
       // A journey that ends short says what it saw (imctl shows k6's warnings), so a loss can be told from a send
       // never made or never acknowledged.
       if (!opened || acked < count || (partner !== me && fromPartner < count)) {
-        console.warn(`VU ${__VU} (${me.userId}) ended short: opened ${opened}, sent ${sent}/${count}, acked ${acked}, from partner VU ${partnerOf(__VU, users.length)} (${partner.userId}) ${fromPartner}/${count}; ${s.describe()}`);
+        console.warn(
+          `VU ${__VU} (${me.userId}) ended short: opened ${opened}, sent ${sent}/${count}, acked ${acked}, from partner VU ${partnerOf(__VU, users.length)} (${partner.userId}) ${fromPartner}/${count}; ${s.describe()}`,
+        );
       }
       s.close();
     }

@@ -7,7 +7,13 @@ import type { RunConfig } from "./config.ts";
 
 /** Every VU runs the journey once, all at the same time (a journey bounds its own duration). */
 export function heldConnections(cfg: RunConfig, exec = "default"): Scenario {
-  return { executor: "per-vu-iterations", vus: cfg.vus, iterations: 1, maxDuration: `${Math.ceil(cfg.durationSeconds + 60)}s`, exec };
+  return {
+    executor: "per-vu-iterations",
+    vus: cfg.vus,
+    iterations: 1,
+    maxDuration: `${Math.ceil(cfg.durationSeconds + 60)}s`,
+    exec,
+  };
 }
 
 /** Connections ramped up to cfg.vus over the window, then ramped down. */

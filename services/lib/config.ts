@@ -14,29 +14,43 @@ export function loadConfig<S extends z.ZodObject>(schema: S, env: NodeJS.Process
   const issue = r.error.issues[0];
   const key = String(issue?.path[0] ?? "?");
   const value = env[key];
-  throw new ConfigError(`config: ${key}: got ${value === undefined ? "nothing" : JSON.stringify(value)}; ${issue?.message ?? "invalid"}`);
+  throw new ConfigError(
+    `config: ${key}: got ${value === undefined ? "nothing" : JSON.stringify(value)}; ${issue?.message ?? "invalid"}`,
+  );
 }
 
 /** Comma-separated list of host:port (or URLs). */
 export const list = z
   .string()
   .min(1, "a comma-separated list")
-  .transform((s) => s.split(",").map((x) => x.trim()).filter(Boolean));
+  .transform((s) =>
+    s
+      .split(",")
+      .map((x) => x.trim())
+      .filter(Boolean),
+  );
 
 export const intFrom = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
 /** "true" or "false" (environment variables are strings; anything else is refused rather than guessed). */
-export const tlsFlag = z.enum(["true", "false"], { error: 'allowed: "true" or "false"' }).transform((v) => v === "true");
+export const tlsFlag = z
+  .enum(["true", "false"], { error: 'allowed: "true" or "false"' })
+  .transform((v) => v === "true");
 
 /** Settings every service shares. */
 export const baseConfig = z.object({
   SERVICE_VERSION: z.string().min(1).default("dev"),
-  INSTANCE_ID: z.string().regex(/^[a-z0-9-]{1,63}$/, "lower-case letters, digits and '-'").default("local-1"),
+  INSTANCE_ID: z
+    .string()
+    .regex(/^[a-z0-9-]{1,63}$/, "lower-case letters, digits and '-'")
+    .default("local-1"),
   /**
    * Numeric id of this instance (0-1023) for unique id generation, or "lease" (the default): claim a free one in
    * Redis, as replicas of one Deployment must (they share their environment).
    */
-  NODE_ID: z.union([z.literal("lease"), intFrom(0, 1023)], { error: 'a whole number from 0 to 1023, or "lease"' }).default("lease"),
+  NODE_ID: z
+    .union([z.literal("lease"), intFrom(0, 1023)], { error: 'a whole number from 0 to 1023, or "lease"' })
+    .default("lease"),
   HOST: z.string().default("127.0.0.1"),
   PORT: intFrom(1, 65535),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace"]).default("info"),

@@ -36,7 +36,11 @@ export function createDbPool(cfg: DbConfig, opts: { multipleStatements?: boolean
 }
 
 /** Runs `fn` in a transaction; retries deadlocks and lock-wait timeouts, which a concurrent fan-out can cause. */
-export async function inTransaction<T>(pool: mysql.Pool, fn: (conn: mysql.PoolConnection) => Promise<T>, attempts = 5): Promise<T> {
+export async function inTransaction<T>(
+  pool: mysql.Pool,
+  fn: (conn: mysql.PoolConnection) => Promise<T>,
+  attempts = 5,
+): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     const conn = await pool.getConnection();
     try {

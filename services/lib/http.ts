@@ -19,7 +19,12 @@ export interface HttpOptions {
 }
 
 export function createHttp(opts: HttpOptions): FastifyInstance {
-  const app = Fastify({ loggerInstance: opts.log as FastifyBaseLogger, disableRequestLogging: true, bodyLimit: opts.bodyLimit ?? 256 * 1024, return503OnClosing: true });
+  const app = Fastify({
+    loggerInstance: opts.log as FastifyBaseLogger,
+    disableRequestLogging: true,
+    bodyLimit: opts.bodyLimit ?? 256 * 1024,
+    return503OnClosing: true,
+  });
   app.addHook("onRequest", async (_req, reply) => {
     reply.header("x-im-version", opts.version);
   });
@@ -32,7 +37,12 @@ export function createHttp(opts: HttpOptions): FastifyInstance {
     if (err instanceof ApiError) return reply.status(err.status).send({ error: err.code, message: err.message });
     const e = err as { statusCode?: number; code?: string; message?: string };
     if (e.statusCode !== undefined && e.statusCode < 500) {
-      const code = e.code === "FST_ERR_CTP_INVALID_JSON_BODY" || e.code === "FST_ERR_CTP_EMPTY_JSON_BODY" ? "malformed_json" : e.statusCode === 413 ? "frame_too_large" : "bad_request";
+      const code =
+        e.code === "FST_ERR_CTP_INVALID_JSON_BODY" || e.code === "FST_ERR_CTP_EMPTY_JSON_BODY"
+          ? "malformed_json"
+          : e.statusCode === 413
+            ? "frame_too_large"
+            : "bad_request";
       return reply.status(e.statusCode).send({ error: code, message: e.message ?? "bad request" });
     }
     req.log.error({ err }, "request failed");
@@ -42,7 +52,9 @@ export function createHttp(opts: HttpOptions): FastifyInstance {
   app.get("/healthz", async () => ({ status: "ok", version: opts.version }));
   app.get("/readyz", async (_req, reply) => {
     const why = await opts.ready();
-    return why === null ? { status: "ready", version: opts.version } : reply.status(503).send({ status: "not ready", reason: why });
+    return why === null
+      ? { status: "ready", version: opts.version }
+      : reply.status(503).send({ status: "not ready", reason: why });
   });
   app.get("/metrics", async (_req, reply) => {
     reply.header("content-type", opts.metrics.registry.contentType);
@@ -79,7 +91,10 @@ export function onShutdown(log: Logger, drain: () => Promise<void>): void {
 }
 
 /** Readiness of a service that needs the database and Redis: null when both answer, else the reason. */
-export async function dataTierReady(db: { query(sql: string): Promise<unknown> }, redis: { status: string }): Promise<string | null> {
+export async function dataTierReady(
+  db: { query(sql: string): Promise<unknown> },
+  redis: { status: string },
+): Promise<string | null> {
   try {
     await db.query("SELECT 1");
   } catch (err) {

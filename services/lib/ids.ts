@@ -9,7 +9,8 @@ export class IdGenerator {
   private lastMs = 0n;
   private seq = 0n;
   constructor(private readonly nodeId: number) {
-    if (!Number.isInteger(nodeId) || nodeId < 0 || nodeId > 1023) throw new Error(`NODE_ID: got ${nodeId}; allowed: 0 to 1023`);
+    if (!Number.isInteger(nodeId) || nodeId < 0 || nodeId > 1023)
+      throw new Error(`NODE_ID: got ${nodeId}; allowed: 0 to 1023`);
   }
 
   next(): string {

@@ -30,15 +30,22 @@ describe("broker connections of the event producer", () => {
 describe("a broker lookup that finds nothing (the broker left the cluster metadata)", () => {
   it("fails the request and tells the owner instead of throwing inside the client's callback", async () => {
     let told = 0;
-    const consumer = guardMissingBroker(new Consumer({ clientId: "test", groupId: "g", bootstrapBrokers: ["127.0.0.1:1"], retries: 0 }), () => told++);
+    const consumer = guardMissingBroker(
+      new Consumer({ clientId: "test", groupId: "g", bootstrapBrokers: ["127.0.0.1:1"], retries: 0 }),
+      () => told++,
+    );
     try {
       // What consumer.js does with a coordinator id the metadata no longer lists: metadata.brokers.get(id).
       const missing = new Map<number, Broker>().get(3) as Broker;
-      const failure = await new Promise<Error | null>((resolve) => consumer[kGetConnection](missing, (err) => resolve(err)));
+      const failure = await new Promise<Error | null>((resolve) =>
+        consumer[kGetConnection](missing, (err) => resolve(err)),
+      );
       assert.match(String(failure?.message), /no longer in the cluster metadata/);
       assert.equal(told, 1);
       // A listed broker still goes to the connection pool (nothing listens on port 1: a connection error, no throw).
-      const refused = await new Promise<Error | null>((resolve) => consumer[kGetConnection]({ host: "127.0.0.1", port: 1 }, (err) => resolve(err)));
+      const refused = await new Promise<Error | null>((resolve) =>
+        consumer[kGetConnection]({ host: "127.0.0.1", port: 1 }, (err) => resolve(err)),
+      );
       assert.ok(refused instanceof Error);
       assert.doesNotMatch(refused.message, /no longer in the cluster metadata/);
       assert.equal(told, 1);
@@ -71,7 +78,12 @@ describe("EventPublisher", () => {
       },
       close: async () => undefined,
     };
-    return { producer: producer as unknown as ConstructorParameters<typeof EventPublisher>[0], requests, partitions, pending };
+    return {
+      producer: producer as unknown as ConstructorParameters<typeof EventPublisher>[0],
+      requests,
+      partitions,
+      pending,
+    };
   }
   const ev = (v: string) => ({ topic: "t", key: v, value: v });
 
@@ -104,7 +116,11 @@ describe("EventPublisher", () => {
   it("puts a request's anyPartition events in one partition, the next request's in the next; keyed events keep the key's", async () => {
     const { producer, partitions, pending } = recordingProducer();
     const p = new EventPublisher(producer);
-    const first = Promise.all([p.publish({ ...ev("a"), anyPartition: true }), p.publish({ ...ev("b"), anyPartition: true }), p.publish(ev("g"))]);
+    const first = Promise.all([
+      p.publish({ ...ev("a"), anyPartition: true }),
+      p.publish({ ...ev("b"), anyPartition: true }),
+      p.publish(ev("g")),
+    ]);
     await new Promise((r) => setImmediate(r));
     pending.shift()?.();
     await first;

@@ -1,22 +1,38 @@
 import type { ConnectionOptions } from "node:tls";
-import { type Broker, type Callback, type Connection, kGetConnection, Producer, ProduceAcks, stringSerializers } from "@platformatic/kafka";
+import {
+  type Broker,
+  type Callback,
+  type Connection,
+  kGetConnection,
+  Producer,
+  ProduceAcks,
+  stringSerializers,
+} from "@platformatic/kafka";
 
 /**
  * The durable-event producer: acks from all in-sync replicas (with min.insync.replicas 2 on the topic) and
  * idempotence, so a retried send is written once and an acknowledged event survives a broker loss.
  */
-export function createProducer(clientId: string, brokers: string[], tls?: ConnectionOptions): Producer<string, string, string, string> {
-  return guardMissingBroker(keepConnectionErrorsHandled(new Producer({
-    ...(tls ? { tls } : {}),
-    clientId,
-    bootstrapBrokers: brokers,
-    serializers: stringSerializers,
-    acks: ProduceAcks.ALL,
-    idempotent: true,
-    retries: 20,
-    retryDelay: 250,
-    timeout: 10_000,
-  })));
+export function createProducer(
+  clientId: string,
+  brokers: string[],
+  tls?: ConnectionOptions,
+): Producer<string, string, string, string> {
+  return guardMissingBroker(
+    keepConnectionErrorsHandled(
+      new Producer({
+        ...(tls ? { tls } : {}),
+        clientId,
+        bootstrapBrokers: brokers,
+        serializers: stringSerializers,
+        acks: ProduceAcks.ALL,
+        idempotent: true,
+        retries: 20,
+        retryDelay: 250,
+        timeout: 10_000,
+      }),
+    ),
+  );
 }
 
 /**
@@ -28,7 +44,9 @@ export function createProducer(clientId: string, brokers: string[], tls?: Connec
  * errors, but needs Node 22), so every later heartbeat and commit asks for the departed broker. Here the lookup fails
  * the operation (the library retries it) and `onMissing` is told, so an owner can replace the client.
  */
-export function guardMissingBroker<C extends { [kGetConnection](broker: Broker, callback: Callback<Connection>): void }>(client: C, onMissing?: () => void): C {
+export function guardMissingBroker<
+  C extends { [kGetConnection](broker: Broker, callback: Callback<Connection>): void },
+>(client: C, onMissing?: () => void): C {
   const get = client[kGetConnection].bind(client);
   client[kGetConnection] = (broker: Broker | undefined, callback: Callback<Connection>): void => {
     if (broker !== undefined) {
@@ -106,7 +124,9 @@ export class EventPublisher {
       const batch = this.queue.splice(0, this.maxBatch);
       try {
         const partition = this.sticky++;
-        await this.producer.send({ messages: batch.map(({ ev: { anyPartition, ...m } }) => (anyPartition ? { ...m, partition } : m)) });
+        await this.producer.send({
+          messages: batch.map(({ ev: { anyPartition, ...m } }) => (anyPartition ? { ...m, partition } : m)),
+        });
         for (const b of batch) b.resolve();
       } catch (err) {
         for (const b of batch) b.reject(err instanceof Error ? err : new Error(String(err)));

@@ -18,12 +18,27 @@ export function createMetrics(service: string, cfg: { SERVICE_VERSION: string; I
   const registry = new Registry();
   registry.setDefaultLabels({ service, version: cfg.SERVICE_VERSION, instance: cfg.INSTANCE_ID });
   collectDefaultMetrics({ register: registry, prefix: "im_process_" });
-  const info = new Gauge({ name: "im_build_info", help: "Always 1; labels carry the service version", registers: [registry] });
+  const info = new Gauge({
+    name: "im_build_info",
+    help: "Always 1; labels carry the service version",
+    registers: [registry],
+  });
   info.set(1);
   return {
     registry,
     info,
-    requests: new Counter({ name: "im_requests_total", help: "Requests handled, by route and result code", labelNames: ["route", "method", "code"], registers: [registry] }),
-    requestSeconds: new Histogram({ name: "im_request_duration_seconds", help: "Request duration", labelNames: ["route", "method"], buckets: LATENCY_BUCKETS, registers: [registry] }),
+    requests: new Counter({
+      name: "im_requests_total",
+      help: "Requests handled, by route and result code",
+      labelNames: ["route", "method", "code"],
+      registers: [registry],
+    }),
+    requestSeconds: new Histogram({
+      name: "im_request_duration_seconds",
+      help: "Request duration",
+      labelNames: ["route", "method"],
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    }),
   };
 }

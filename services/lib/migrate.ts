@@ -25,7 +25,12 @@ export function loadMigrations(dir: string = MIGRATIONS_DIR): Migration[] {
     .sort()
     .map((f) => {
       const sql = readFileSync(join(dir, f), "utf8");
-      return { version: f.slice(0, 4), name: f.replace(/\.sql$/, ""), sql, checksum: createHash("sha256").update(sql).digest("hex") };
+      return {
+        version: f.slice(0, 4),
+        name: f.replace(/\.sql$/, ""),
+        sql,
+        checksum: createHash("sha256").update(sql).digest("hex"),
+      };
     });
 }
 
@@ -53,12 +58,18 @@ export async function migrate(conn: Connection, migrations: Migration[] = loadMi
     const seen = done.get(m.version);
     if (seen !== undefined) {
       if (seen !== m.checksum) {
-        throw new Error(`migration ${m.name} was changed after it was applied (checksum differs): add a new migration instead of editing it`);
+        throw new Error(
+          `migration ${m.name} was changed after it was applied (checksum differs): add a new migration instead of editing it`,
+        );
       }
       continue;
     }
     for (const stmt of statements(m.sql)) await conn.query(stmt);
-    await conn.query("INSERT INTO schema_migrations (version, name, checksum) VALUES (?, ?, ?)", [m.version, m.name, m.checksum]);
+    await conn.query("INSERT INTO schema_migrations (version, name, checksum) VALUES (?, ?, ?)", [
+      m.version,
+      m.name,
+      m.checksum,
+    ]);
     applied.push(m.name);
   }
   const last = migrations.at(-1);

@@ -38,7 +38,11 @@ export class NodeIdLease {
    * Claims a free node id, starting from a random one so that instances starting together rarely race.
    * @param onLost called when the id turned out to be held by another owner (stop minting ids).
    */
-  static async acquire(redis: Cluster, instance: string, opts: { ttlMs?: number; onLost: (why: string) => void; onError?: (err: Error) => void }): Promise<NodeIdLease> {
+  static async acquire(
+    redis: Cluster,
+    instance: string,
+    opts: { ttlMs?: number; onLost: (why: string) => void; onError?: (err: Error) => void },
+  ): Promise<NodeIdLease> {
     const ttlMs = opts.ttlMs ?? LEASE_TTL_MS;
     const owner = `${instance}/${randomBytes(6).toString("hex")}`;
     const start = Math.floor(Math.random() * NODE_IDS);
@@ -46,7 +50,14 @@ export class NodeIdLease {
       const id = (start + i) % NODE_IDS;
       if ((await redis.set(key(id), owner, "PX", ttlMs, "NX")) === "OK") {
         const lease = new NodeIdLease(redis, id, owner, ttlMs);
-        lease.timer = setInterval(() => void lease.renew().then((r) => r === "lost" && opts.onLost(`node id ${id} is now held by another instance`), (err: Error) => opts.onError?.(err)), Math.floor(ttlMs / 3));
+        lease.timer = setInterval(
+          () =>
+            void lease.renew().then(
+              (r) => r === "lost" && opts.onLost(`node id ${id} is now held by another instance`),
+              (err: Error) => opts.onError?.(err),
+            ),
+          Math.floor(ttlMs / 3),
+        );
         lease.timer.unref();
         return lease;
       }
@@ -58,14 +69,20 @@ export class NodeIdLease {
   async renew(): Promise<"held" | "reclaimed" | "lost"> {
     const r = Number(await this.redis.eval(RENEW, 1, key(this.id), this.owner, String(this.ttlMs)));
     if (r === 1) return "held";
-    if (r === 0 && (await this.redis.set(key(this.id), this.owner, "PX", this.ttlMs, "NX")) === "OK") return "reclaimed";
+    if (r === 0 && (await this.redis.set(key(this.id), this.owner, "PX", this.ttlMs, "NX")) === "OK")
+      return "reclaimed";
     return "lost";
   }
 
   /** Gives the id back (on a clean shutdown), if this owner still holds it. */
   async release(): Promise<void> {
     clearInterval(this.timer);
-    await this.redis.eval(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`, 1, key(this.id), this.owner);
+    await this.redis.eval(
+      `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`,
+      1,
+      key(this.id),
+      this.owner,
+    );
   }
 }
 

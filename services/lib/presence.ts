@@ -21,7 +21,9 @@ export async function disconnected(redis: Cluster, userId: string, gatewayUrl: s
 /** Re-asserts this gateway's counts (after a Redis failover may have lost recent writes) and extends the TTLs. */
 export async function refresh(redis: Cluster, gatewayUrl: string, counts: Map<string, number>): Promise<void> {
   await Promise.all(
-    [...counts].map(([userId, n]) => redis.multi().hset(key(userId), gatewayUrl, n).expire(key(userId), PRESENCE_TTL_SECONDS).exec()),
+    [...counts].map(([userId, n]) =>
+      redis.multi().hset(key(userId), gatewayUrl, n).expire(key(userId), PRESENCE_TTL_SECONDS).exec(),
+    ),
   );
 }
 

@@ -22,9 +22,19 @@ export const conversationRef = z.object({ kind: z.enum(["user", "group"]), id })
 export type ConversationRef = z.infer<typeof conversationRef>;
 
 export const clientFrame = z.discriminatedUnion("t", [
-  z.object({ t: z.literal("send"), rid, cmid: clientMessageId, to: conversationRef, body: z.string().min(1).max(MAX_BODY_CHARS) }).strict(),
+  z
+    .object({
+      t: z.literal("send"),
+      rid,
+      cmid: clientMessageId,
+      to: conversationRef,
+      body: z.string().min(1).max(MAX_BODY_CHARS),
+    })
+    .strict(),
   z.object({ t: z.literal("pull"), rid, after: seq, limit: z.number().int().min(1).max(500).optional() }).strict(),
-  z.object({ t: z.literal("gpull"), rid, group: id, after: seq, limit: z.number().int().min(1).max(500).optional() }).strict(),
+  z
+    .object({ t: z.literal("gpull"), rid, group: id, after: seq, limit: z.number().int().min(1).max(500).optional() })
+    .strict(),
   z.object({ t: z.literal("sync"), rid }).strict(),
   z.object({ t: z.literal("ping"), rid: rid.optional() }).strict(),
 ]);
@@ -90,7 +100,14 @@ export const notifyRequest = z.object({
   items: z.array(
     z.union([
       // ts: when the message was stored (ms since the epoch), for the delivery-latency histogram.
-      z.object({ userId: id, seq, ts: z.number().optional(), msgs: z.array(pushedMessage).max(MAX_PUSHED_MESSAGES).optional() }).strict(),
+      z
+        .object({
+          userId: id,
+          seq,
+          ts: z.number().optional(),
+          msgs: z.array(pushedMessage).max(MAX_PUSHED_MESSAGES).optional(),
+        })
+        .strict(),
       z.object({ userId: id, group: id, groupSeq: seq, ts: z.number().optional() }).strict(),
     ]),
   ),
@@ -100,7 +117,15 @@ export type NotifyItem = z.infer<typeof notifyRequest>["items"][number];
 /** The event `message` appends to Kafka after storing a message. */
 export const storedEvent = z.discriminatedUnion("kind", [
   // body and ts let the fan-out push the message itself (older events without them are notified, then pulled).
-  z.object({ kind: z.literal("user"), messageId: id, from: id, receiver: id, seq, body: z.string().optional(), ts: z.number().optional() }),
+  z.object({
+    kind: z.literal("user"),
+    messageId: id,
+    from: id,
+    receiver: id,
+    seq,
+    body: z.string().optional(),
+    ts: z.number().optional(),
+  }),
   z.object({ kind: z.literal("group"), messageId: id, from: id, group: id, groupSeq: seq }),
 ]);
 export type StoredEvent = z.infer<typeof storedEvent>;

@@ -26,7 +26,9 @@ export function createRedisCluster(nodes: string[], opts: { nodeTimeoutMs: numbe
       enableAutoPipelining: true,
       redisOptions: { connectTimeout: 2000, maxRetriesPerRequest: attempts, ...(opts.tls ? { tls: opts.tls } : {}) },
       // With TLS, connect by the configured host name (the certificate's name), not by a resolved address.
-      ...(opts.tls ? { dnsLookup: (address: string, cb: (err: Error | null, address: string) => void) => cb(null, address) } : {}),
+      ...(opts.tls
+        ? { dnsLookup: (address: string, cb: (err: Error | null, address: string) => void) => cb(null, address) }
+        : {}),
       clusterRetryStrategy: (times) => Math.min(100 * times, 2000),
     },
   );

@@ -7,7 +7,10 @@ import { ConfigError } from "./config.ts";
 export function runService(name: string, start: () => Promise<void>): void {
   start().catch((err: unknown) => {
     if (err instanceof ConfigError) process.stderr.write(`${name}: ${err.message}\n`);
-    else process.stderr.write(`${name}: start-up failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    else
+      process.stderr.write(
+        `${name}: start-up failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+      );
     process.exit(err instanceof ConfigError ? 78 : 1);
   });
 }

@@ -13,7 +13,27 @@ import { tlsOptions } from "./tls.ts";
 function selfSigned(dir: string, name: string): { cert: string; key: string } {
   const cert = join(dir, `${name}.pem`);
   const key = join(dir, `${name}.key`);
-  execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"], { stdio: "ignore" });
+  execFileSync(
+    "openssl",
+    [
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-keyout",
+      key,
+      "-out",
+      cert,
+      "-days",
+      "1",
+      "-subj",
+      "/CN=localhost",
+      "-addext",
+      "subjectAltName=DNS:localhost",
+    ],
+    { stdio: "ignore" },
+  );
   return { cert, key };
 }
 
@@ -21,13 +41,30 @@ describe("TLS to the data tier", () => {
   it("is off unless asked for, verifies certificates when on, and names a bad setting in one line", () => {
     assert.equal(tlsOptions("REDIS", false, undefined), undefined);
     assert.deepEqual(tlsOptions("REDIS", true, undefined), { rejectUnauthorized: true });
-    assert.throws(() => tlsOptions("KAFKA", true, "/nonexistent/ca.pem"), (e: unknown) => e instanceof ConfigError && e.message === 'config: KAFKA_TLS_CA_FILE: got "/nonexistent/ca.pem"; no such file');
-    assert.throws(() => tlsOptions("DB", false, "/ca.pem"), /config: DB_TLS_CA_FILE: got "\/ca.pem"; set only with DB_TLS=true/);
+    assert.throws(
+      () => tlsOptions("KAFKA", true, "/nonexistent/ca.pem"),
+      (e: unknown) =>
+        e instanceof ConfigError && e.message === 'config: KAFKA_TLS_CA_FILE: got "/nonexistent/ca.pem"; no such file',
+    );
+    assert.throws(
+      () => tlsOptions("DB", false, "/ca.pem"),
+      /config: DB_TLS_CA_FILE: got "\/ca.pem"; set only with DB_TLS=true/,
+    );
     const schema = baseConfig.extend(dbConfig.shape);
-    const env = { PORT: "1", INTERNAL_TOKEN: "x".repeat(16), DB_PORT: "3306", DB_USER: "u", DB_PASSWORD: "", DB_NAME: "im" };
+    const env = {
+      PORT: "1",
+      INTERNAL_TOKEN: "x".repeat(16),
+      DB_PORT: "3306",
+      DB_USER: "u",
+      DB_PASSWORD: "",
+      DB_NAME: "im",
+    };
     assert.equal(loadConfig(schema, env).DB_TLS, false);
     assert.equal(loadConfig(schema, { ...env, DB_TLS: "true" }).DB_TLS, true);
-    assert.throws(() => loadConfig(schema, { ...env, DB_TLS: "yes" }), /^ConfigError: config: DB_TLS: got "yes"; allowed: "true" or "false"$/);
+    assert.throws(
+      () => loadConfig(schema, { ...env, DB_TLS: "yes" }),
+      /^ConfigError: config: DB_TLS: got "yes"; allowed: "true" or "false"$/,
+    );
   });
 
   it("reaches a Redis Cluster that speaks only TLS, trusting the CA it is given", { timeout: 60_000 }, async () => {
@@ -38,10 +75,42 @@ describe("TLS to the data tier", () => {
     // No plain-text port at all: a reply proves the client spoke TLS and verified the server against the CA.
     const server = spawn(
       toolPath("redis-server"),
-      ["--port", "0", "--tls-port", String(port), "--tls-cert-file", cert, "--tls-key-file", key, "--tls-ca-cert-file", cert, "--tls-auth-clients", "no", "--cluster-enabled", "yes", "--tls-cluster", "yes", "--cluster-config-file", join(dir, "nodes.conf"), "--dir", dir, "--bind", "127.0.0.1", "--save", "", "--cluster-announce-hostname", "localhost", "--cluster-preferred-endpoint-type", "hostname"],
+      [
+        "--port",
+        "0",
+        "--tls-port",
+        String(port),
+        "--tls-cert-file",
+        cert,
+        "--tls-key-file",
+        key,
+        "--tls-ca-cert-file",
+        cert,
+        "--tls-auth-clients",
+        "no",
+        "--cluster-enabled",
+        "yes",
+        "--tls-cluster",
+        "yes",
+        "--cluster-config-file",
+        join(dir, "nodes.conf"),
+        "--dir",
+        dir,
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--cluster-announce-hostname",
+        "localhost",
+        "--cluster-preferred-endpoint-type",
+        "hostname",
+      ],
       { stdio: "ignore" },
     );
-    const cli = (...args: string[]) => execFileSync(toolPath("redis-cli"), ["--tls", "--cacert", cert, "-h", "127.0.0.1", "-p", String(port), ...args], { encoding: "utf8" }).trim();
+    const cli = (...args: string[]) =>
+      execFileSync(toolPath("redis-cli"), ["--tls", "--cacert", cert, "-h", "127.0.0.1", "-p", String(port), ...args], {
+        encoding: "utf8",
+      }).trim();
     try {
       for (let i = 0; ; i++) {
         try {
@@ -56,7 +125,10 @@ describe("TLS to the data tier", () => {
         assert.ok(i < 100, "one-node TLS cluster never became ok");
         await new Promise((r) => setTimeout(r, 100));
       }
-      const redis = createRedisCluster([`localhost:${port}`], { nodeTimeoutMs: 1000, tls: tlsOptions("REDIS", true, cert) });
+      const redis = createRedisCluster([`localhost:${port}`], {
+        nodeTimeoutMs: 1000,
+        tls: tlsOptions("REDIS", true, cert),
+      });
       try {
         await redis.set("im:tls-test", "ok");
         assert.equal(await redis.get("im:tls-test"), "ok");

@@ -11,13 +11,18 @@ import { ConfigError } from "./config.ts";
 /** Node TLS options for a client, or undefined when TLS is off. Reads the CA file once, at start-up. */
 export function tlsOptions(name: string, enabled: boolean, caFile: string | undefined): ConnectionOptions | undefined {
   if (!enabled) {
-    if (caFile !== undefined) throw new ConfigError(`config: ${name}_TLS_CA_FILE: got ${JSON.stringify(caFile)}; set only with ${name}_TLS=true`);
+    if (caFile !== undefined)
+      throw new ConfigError(
+        `config: ${name}_TLS_CA_FILE: got ${JSON.stringify(caFile)}; set only with ${name}_TLS=true`,
+      );
     return undefined;
   }
   if (caFile === undefined) return { rejectUnauthorized: true };
   try {
     return { rejectUnauthorized: true, ca: readFileSync(caFile, "utf8") };
   } catch (err) {
-    throw new ConfigError(`config: ${name}_TLS_CA_FILE: got ${JSON.stringify(caFile)}; ${(err as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : "not readable"}`);
+    throw new ConfigError(
+      `config: ${name}_TLS_CA_FILE: got ${JSON.stringify(caFile)}; ${(err as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : "not readable"}`,
+    );
   }
 }

@@ -28,10 +28,18 @@ describe("tokens", () => {
     const ring = parseKeyRing(`k1:${s1}`, "k1");
     const { token } = issueToken(ring, "1", 60);
     const parts = token.split(".");
-    const forged = [parts[0], parts[1], Buffer.from(JSON.stringify({ sub: "2", iat: 0, exp: 9e9 })).toString("base64url"), parts[3]].join(".");
+    const forged = [
+      parts[0],
+      parts[1],
+      Buffer.from(JSON.stringify({ sub: "2", iat: 0, exp: 9e9 })).toString("base64url"),
+      parts[3],
+    ].join(".");
     assert.throws(() => verifyToken(ring, forged), { code: "unauthorized", message: "bad token signature" });
-    assert.throws(() => verifyToken(ring, issueToken(ring, "1", 60, Date.now() - 120_000).token), { code: "token_expired" });
-    for (const bad of ["", "x", "v1.k1.a", "v2.k1.a.b", "v1.nokey.a.b"]) assert.throws(() => verifyToken(ring, bad), { code: "unauthorized" });
+    assert.throws(() => verifyToken(ring, issueToken(ring, "1", 60, Date.now() - 120_000).token), {
+      code: "token_expired",
+    });
+    for (const bad of ["", "x", "v1.k1.a", "v2.k1.a.b", "v1.nokey.a.b"])
+      assert.throws(() => verifyToken(ring, bad), { code: "unauthorized" });
   });
 
   it("refuse a ring whose active key is missing or whose secret is short", () => {

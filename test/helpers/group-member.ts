@@ -14,8 +14,22 @@ const env = (k: string): string => {
   return v;
 };
 const sessionTimeout = Number(env("SESSION_MS"));
-const consumer = new Consumer({ clientId: "test-group-member", groupId: env("GROUP"), bootstrapBrokers: env("BROKERS").split(","), deserializers: stringDeserializers, maxWaitTime: 500 });
-const stream = await consumer.consume({ topics: [env("TOPIC")], mode: "committed", fallbackMode: "earliest", autocommit: false, sessionTimeout, rebalanceTimeout: sessionTimeout + 15_000, heartbeatInterval: 1000 });
+const consumer = new Consumer({
+  clientId: "test-group-member",
+  groupId: env("GROUP"),
+  bootstrapBrokers: env("BROKERS").split(","),
+  deserializers: stringDeserializers,
+  maxWaitTime: 500,
+});
+const stream = await consumer.consume({
+  topics: [env("TOPIC")],
+  mode: "committed",
+  fallbackMode: "earliest",
+  autocommit: false,
+  sessionTimeout,
+  rebalanceTimeout: sessionTimeout + 15_000,
+  heartbeatInterval: 1000,
+});
 stream.on("data", () => undefined);
 stream.on("error", () => undefined);
 process.stdout.write("joined\n");

@@ -20,7 +20,12 @@ export interface ImctlRun {
 }
 
 export async function imctl(args: string[], env: Record<string, string> = {}, timeoutMs = 300_000): Promise<ImctlRun> {
-  const r = await execa(process.execPath, [IMCTL, ...args], { env, reject: false, timeout: timeoutMs, stdin: "ignore" });
+  const r = await execa(process.execPath, [IMCTL, ...args], {
+    env,
+    reject: false,
+    timeout: timeoutMs,
+    stdin: "ignore",
+  });
   return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
 }
 
@@ -33,7 +38,9 @@ export function tempDir(prefix: string): string {
  * beside a developer's. `edit` may change the parsed spec further.
  */
 export function testStack(offset: number, edit: (spec: Record<string, unknown>) => void = () => undefined): string {
-  const spec = parse(readFileSync(join(REPO_ROOT, "stacks", "local.yaml"), "utf8")) as { local: { ports: Record<string, number> } } & Record<string, unknown>;
+  const spec = parse(readFileSync(join(REPO_ROOT, "stacks", "local.yaml"), "utf8")) as {
+    local: { ports: Record<string, number> };
+  } & Record<string, unknown>;
   for (const k of Object.keys(spec.local.ports)) spec.local.ports[k] = (spec.local.ports[k] ?? 0) + offset;
   edit(spec);
   const dir = tempDir("stack");
@@ -46,7 +53,10 @@ export function testStack(offset: number, edit: (spec: Record<string, unknown>) 
  * Like testStack, but moves the offset on (from `start`) until every port the stack would bind is free, so test
  * platforms can run beside each other and beside a developer's own. Bounded: gives up after 60 tries.
  */
-export async function freeTestStack(start: number, edit: (spec: Record<string, unknown>) => void = () => undefined): Promise<string> {
+export async function freeTestStack(
+  start: number,
+  edit: (spec: Record<string, unknown>) => void = () => undefined,
+): Promise<string> {
   for (let i = 0; i < 60; i++) {
     const offset = start + i * 211;
     const file = testStack(offset, edit);

@@ -11,7 +11,11 @@ export interface Recorder {
   anomalies: string[];
 }
 
-export function recorder(wsUrl: string, user: { userId: string; token: string }, opts: { syncIntervalMs?: number } = {}): Recorder {
+export function recorder(
+  wsUrl: string,
+  user: { userId: string; token: string },
+  opts: { syncIntervalMs?: number } = {},
+): Recorder {
   const client = new ImClient({ url: wsUrl, token: user.token, syncIntervalMs: opts.syncIntervalMs ?? 2000 });
   const r: Recorder = { client, userId: user.userId, received: [], anomalies: [] };
   client.on("message", (m) => r.received.push(m));
@@ -20,10 +24,18 @@ export function recorder(wsUrl: string, user: { userId: string; token: string },
 }
 
 /** Polls until `done()` or fails after `timeoutMs` with `describe()` in the message. */
-export async function eventually(what: string, done: () => boolean, timeoutMs: number, describe: () => string = () => ""): Promise<void> {
+export async function eventually(
+  what: string,
+  done: () => boolean,
+  timeoutMs: number,
+  describe: () => string = () => "",
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!done()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}${describe() ? `: ${describe()}` : ""}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `timed out after ${timeoutMs / 1000} s waiting for ${what}${describe() ? `: ${describe()}` : ""}`,
+      );
     await new Promise((r) => setTimeout(r, 100));
   }
 }

@@ -29,7 +29,10 @@ export interface TestPlatform {
 }
 
 /** `offset` is where the search for free ports starts (see freeTestStack). */
-export async function startPlatform(offset: number, edit?: (spec: Record<string, unknown>) => void): Promise<TestPlatform> {
+export async function startPlatform(
+  offset: number,
+  edit?: (spec: Record<string, unknown>) => void,
+): Promise<TestPlatform> {
   const stack = await freeTestStack(offset, edit);
   const spec = requireLocal(loadSpec(stack), stack);
   const stateDir = tempDir("platform");
@@ -42,7 +45,8 @@ export async function startPlatform(offset: number, edit?: (spec: Record<string,
   }
   const host = spec.local.bindAddress;
   const lbUrl = `http://${host}:${spec.local.ports.gatewayLb}`;
-  const state = () => JSON.parse(readFileSync(join(stateDir, "state.json"), "utf8")) as { components: Record<string, { pid: number }> };
+  const state = () =>
+    JSON.parse(readFileSync(join(stateDir, "state.json"), "utf8")) as { components: Record<string, { pid: number }> };
   return {
     stack,
     stateDir,
@@ -62,8 +66,10 @@ export async function startPlatform(offset: number, edit?: (spec: Record<string,
     // what a failed test's platform did.
     async down() {
       const r = await run("local", "down");
-      if (r.exitCode !== 0) process.stderr.write(`imctl local down failed (exit ${r.exitCode}); state left in ${stateDir}\n`);
-      else if (process.env.IMCTL_TEST_KEEP_STATE === "1") process.stderr.write(`state kept in ${stateDir} (IMCTL_TEST_KEEP_STATE=1)\n`);
+      if (r.exitCode !== 0)
+        process.stderr.write(`imctl local down failed (exit ${r.exitCode}); state left in ${stateDir}\n`);
+      else if (process.env.IMCTL_TEST_KEEP_STATE === "1")
+        process.stderr.write(`state kept in ${stateDir} (IMCTL_TEST_KEEP_STATE=1)\n`);
       else rmSync(stateDir, { recursive: true, force: true });
     },
   };
@@ -72,7 +78,11 @@ export async function startPlatform(offset: number, edit?: (spec: Record<string,
 let userSeq = 0;
 
 /** Registers and signs in `n` users with unique names. */
-export async function makeUsers(api: AccountApi, n: number, prefix = "u"): Promise<Array<{ userId: string; token: string; username: string }>> {
+export async function makeUsers(
+  api: AccountApi,
+  n: number,
+  prefix = "u",
+): Promise<Array<{ userId: string; token: string; username: string }>> {
   const tag = `${prefix}${process.pid.toString(36)}${Date.now().toString(36)}`;
   return Promise.all(
     Array.from({ length: n }, async () => {

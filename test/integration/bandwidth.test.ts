@@ -29,7 +29,9 @@ let plan: BandwidthPlan;
 const probes: ImClient[] = [];
 
 const caps = (): Record<string, number> => {
-  const st = JSON.parse(readFileSync(join(p.stateDir, "state.json"), "utf8")) as { egressCaps?: Record<string, number> };
+  const st = JSON.parse(readFileSync(join(p.stateDir, "state.json"), "utf8")) as {
+    egressCaps?: Record<string, number>;
+  };
   return st.egressCaps ?? {};
 };
 
@@ -52,7 +54,9 @@ function planWith(name: string, edit: (d: ReturnType<typeof parseDocument>) => v
 describe("imctl bandwidth (audit, plan, upgrade, rollback on the real platform)", { timeout: 900_000 }, () => {
   before(async () => {
     p = await startPlatform(11000, (s) => {
-      ((s.services as Record<string, Record<string, unknown>>).gateway as Record<string, unknown>).egressBytesPerSecond = LOW_CAP;
+      (
+        (s.services as Record<string, Record<string, unknown>>).gateway as Record<string, unknown>
+      ).egressBytesPerSecond = LOW_CAP;
     });
   });
 
@@ -70,8 +74,14 @@ describe("imctl bandwidth (audit, plan, upgrade, rollback on the real platform)"
     assert.equal(a.exitCode, 0, a.stderr);
     const audit = JSON.parse(a.stdout) as AuditResult;
     const kinds = audit.flags.map((f) => `${f.kind}:${f.instance ?? "*"}`);
-    assert.ok(kinds.includes("sustained-utilisation:gateway-1") || kinds.includes("sustained-utilisation:gateway-2"), kinds.join(", "));
-    assert.ok(kinds.includes("bandwidth-bottleneck:*"), `${kinds.join(", ")}; latency ${JSON.stringify(audit.latency)}`);
+    assert.ok(
+      kinds.includes("sustained-utilisation:gateway-1") || kinds.includes("sustained-utilisation:gateway-2"),
+      kinds.join(", "),
+    );
+    assert.ok(
+      kinds.includes("bandwidth-bottleneck:*"),
+      `${kinds.join(", ")}; latency ${JSON.stringify(audit.latency)}`,
+    );
     assert.ok((audit.total.utilisation?.peak ?? 0) >= 0.9, JSON.stringify(audit.total));
     assert.equal(audit.instances.length, 2);
     assert.ok(existsSync(audit.files.chart));
@@ -79,15 +89,36 @@ describe("imctl bandwidth (audit, plan, upgrade, rollback on the real platform)"
 
   it("plan proposes raising every gateway's cap with headroom and writes a plan file", async () => {
     planFile = join(tempDir("bwplan"), "plan.yaml");
-    const r = await p.run("bandwidth", "plan", "--since", "3m", "--sustained", "15s", "--growth", "20%", "--out", planFile, "--json");
+    const r = await p.run(
+      "bandwidth",
+      "plan",
+      "--since",
+      "3m",
+      "--sustained",
+      "15s",
+      "--growth",
+      "20%",
+      "--out",
+      planFile,
+      "--json",
+    );
     assert.equal(r.exitCode, 0, r.stderr);
     plan = (JSON.parse(r.stdout) as { plan: BandwidthPlan }).plan;
     assert.ok(existsSync(planFile));
     assert.equal(plan.change.option, "vertical");
     if (plan.change.option !== "vertical") return;
-    assert.deepEqual(plan.change.gateways.map((g) => [g.instance, g.fromBytesPerSecond]), [["gateway-1", LOW_CAP], ["gateway-2", LOW_CAP]]);
+    assert.deepEqual(
+      plan.change.gateways.map((g) => [g.instance, g.fromBytesPerSecond]),
+      [
+        ["gateway-1", LOW_CAP],
+        ["gateway-2", LOW_CAP],
+      ],
+    );
     for (const g of plan.change.gateways) assert.ok(g.toBytesPerSecond > LOW_CAP / 0.7, `${g.toBytesPerSecond}`);
-    assert.deepEqual(plan.options.map((o) => o.name), ["vertical", "horizontal", "cdn"]);
+    assert.deepEqual(
+      plan.options.map((o) => o.name),
+      ["vertical", "horizontal", "cdn"],
+    );
     assert.ok(plan.options[0]?.cost.some((c) => c.cloud === "alicloud" && (c.monthlyUsd ?? 0) > 0));
     assert.equal(plan.window.bestGuess, true, "a fresh platform has minutes of history");
     assert.match(plan.window.note, /best guess from \d+ minute\(s\) of traffic history/);
@@ -116,7 +147,10 @@ describe("imctl bandwidth (audit, plan, upgrade, rollback on the real platform)"
     assert.equal(r.exitCode, 1, r.stderr.slice(-3000));
     const st = JSON.parse(r.stdout) as UpgradeState;
     assert.equal(st.phase, "RolledBack");
-    assert.deepEqual(st.history.map((h) => h.outcome), ["Succeeded", "Succeeded", "Succeeded", "Failed"]);
+    assert.deepEqual(
+      st.history.map((h) => h.outcome),
+      ["Succeeded", "Succeeded", "Succeeded", "Failed"],
+    );
     assert.match(st.reason ?? "", /verify \(canary: gateway-1\) failed: .*gateway-1: delivery p99 .* > 1 ms/);
     assert.deepEqual(await liveCaps(), { "gateway-1": LOW_CAP, "gateway-2": LOW_CAP });
     assert.deepEqual(caps(), {}, "the recorded caps are back to none (the stack's value applies)");
@@ -146,7 +180,10 @@ describe("imctl bandwidth (audit, plan, upgrade, rollback on the real platform)"
     assert.equal(full.k6.lost, 0);
     assert.equal(full.k6.received, full.k6.sent);
     assert.ok(full.k6.deliveryP99Ms !== null && saturated.figures.deliveryP99Ms !== null);
-    assert.ok(full.k6.deliveryP99Ms < saturated.figures.deliveryP99Ms, `p99 after ${full.k6.deliveryP99Ms} ms, saturated ${saturated.figures.deliveryP99Ms} ms`);
+    assert.ok(
+      full.k6.deliveryP99Ms < saturated.figures.deliveryP99Ms,
+      `p99 after ${full.k6.deliveryP99Ms} ms, saturated ${saturated.figures.deliveryP99Ms} ms`,
+    );
     if (plan.change.option !== "vertical") return;
     const to = plan.change.gateways[0]?.toBytesPerSecond;
     assert.deepEqual(await liveCaps(), { "gateway-1": to, "gateway-2": to });
@@ -171,7 +208,10 @@ describe("imctl bandwidth (audit, plan, upgrade, rollback on the real platform)"
     assert.equal(r.exitCode, 0, r.stderr);
     assert.deepEqual(await liveCaps(), { "gateway-1": LOW_CAP, "gateway-2": LOW_CAP });
     assert.deepEqual(caps(), {});
-    const log = readFileSync(join(p.stateDir, "bandwidth", "audit.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { command: string });
+    const log = readFileSync(join(p.stateDir, "bandwidth", "audit.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { command: string });
     assert.ok(log.filter((e) => e.command === "bandwidth rollback").length >= 2, "both rollbacks are in the audit log");
   });
 });

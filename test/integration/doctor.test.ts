@@ -14,7 +14,14 @@ const doctorJson = z.object({
   healthy: z.boolean(),
   failing: z.array(z.string()),
   warnings: z.array(z.string()),
-  checks: z.array(z.object({ area: z.string(), name: z.string(), status: z.enum(["ok", "warn", "fail", "info"]), detail: z.string() })),
+  checks: z.array(
+    z.object({
+      area: z.string(),
+      name: z.string(),
+      status: z.enum(["ok", "warn", "fail", "info"]),
+      detail: z.string(),
+    }),
+  ),
 });
 
 let p: TestPlatform;
@@ -53,27 +60,59 @@ describe("imctl doctor on the local target", () => {
     assert.equal(d.report.healthy, true);
     assert.deepEqual(d.report.failing, []);
     const areas = new Set(d.report.checks.map((c) => c.area));
-    for (const a of ["component", "platform", "replication", "alerts", "backlog", "disk", "certificates"]) assert.ok(areas.has(a), `no ${a} check`);
+    for (const a of ["component", "platform", "replication", "alerts", "backlog", "disk", "certificates"])
+      assert.ok(areas.has(a), `no ${a} check`);
     const components = d.report.checks.filter((c) => c.area === "component").map((c) => c.name);
-    for (const id of ["redis-1", "redis-6", "kafka-1", "kafka-2", "kafka-3", "mariadb", "nginx", "prometheus", "gateway-1", "message-1", "user-center-1"]) assert.ok(components.includes(id), id);
+    for (const id of [
+      "redis-1",
+      "redis-6",
+      "kafka-1",
+      "kafka-2",
+      "kafka-3",
+      "mariadb",
+      "nginx",
+      "prometheus",
+      "gateway-1",
+      "message-1",
+      "user-center-1",
+    ])
+      assert.ok(components.includes(id), id);
     const row = (name: string) => d.report.checks.find((c) => c.name === name);
     assert.equal(row("redis-replication")?.status, "ok", row("redis-replication")?.detail);
     assert.match(row("redis-replication")?.detail ?? "", /^3 replica\(s\) linked/);
     assert.equal(row("kafka-replication")?.status, "ok", row("kafka-replication")?.detail);
-    assert.match(row("kafka-replication")?.detail ?? "", /^3 broker\(s\) reporting: 0 under-replicated, 0 below min.insync.replicas, 0 offline/);
+    assert.match(
+      row("kafka-replication")?.detail ?? "",
+      /^3 broker\(s\) reporting: 0 under-replicated, 0 below min.insync.replicas, 0 offline/,
+    );
     assert.equal(row("message-backlog")?.status, "ok");
-    assert.deepEqual(row("certificates"), { area: "certificates", name: "certificates", status: "info", detail: "no TLS endpoints on the local target" });
+    assert.deepEqual(row("certificates"), {
+      area: "certificates",
+      name: "certificates",
+      status: "info",
+      detail: "no TLS endpoints on the local target",
+    });
   });
 
   it("finds every metric the alert rules and dashboards read in the platform's Prometheus", async () => {
-    const res = await fetch(`http://${p.spec.local.bindAddress}:${p.spec.local.ports.prometheus}/api/v1/label/__name__/values`);
+    const res = await fetch(
+      `http://${p.spec.local.bindAddress}:${p.spec.local.ports.prometheus}/api/v1/label/__name__/values`,
+    );
     const names = new Set(z.object({ data: z.array(z.string()) }).parse(await res.json()).data);
     // Labelled counters appear only once incremented: the services' declarations are checked by the unit tests.
     const exporters = EXPORTER_METRICS.filter((n) => n !== "ALERTS" && !names.has(n));
-    assert.deepEqual(exporters, [], "exporter metrics the rules or dashboards read but the local target does not export");
+    assert.deepEqual(
+      exporters,
+      [],
+      "exporter metrics the rules or dashboards read but the local target does not export",
+    );
     const unlabelled = serviceMetrics().filter((m) => !m.labelled);
     assert.ok(unlabelled.length >= 20, `only ${unlabelled.length} unlabelled service metrics found in services/`);
-    assert.deepEqual(unlabelled.map((m) => m.name).filter((n) => !names.has(n)), [], "service metrics missing from Prometheus");
+    assert.deepEqual(
+      unlabelled.map((m) => m.name).filter((n) => !names.has(n)),
+      [],
+      "service metrics missing from Prometheus",
+    );
   });
 
   it("exits 1 naming the broken component after a Kafka broker is killed, and is green again after local up", async () => {
@@ -85,7 +124,10 @@ describe("imctl doctor on the local target", () => {
     assert.ok(broken.report.failing.includes("kafka-2"), `failing: ${broken.report.failing.join(", ")}`);
     const row = broken.report.checks.find((c) => c.name === "kafka-2");
     assert.equal(row?.status, "fail");
-    assert.ok(!broken.report.failing.some((n) => /^(redis|gateway|message|user-center|mariadb|nginx)-?\d*$/.test(n)), `only Kafka is broken: ${broken.report.failing.join(", ")}`);
+    assert.ok(
+      !broken.report.failing.some((n) => /^(redis|gateway|message|user-center|mariadb|nginx)-?\d*$/.test(n)),
+      `only Kafka is broken: ${broken.report.failing.join(", ")}`,
+    );
     const text = await p.run("doctor");
     assert.equal(text.exitCode, 1);
     assert.match(text.stdout, /doctor: NOT healthy: \d+ failing: .*kafka-2/);
@@ -94,7 +136,13 @@ describe("imctl doctor on the local target", () => {
     // The alert rules on the real series: KafkaBrokerDown fires for that broker's JMX endpoint (for: 30s), and doctor
     // reports it as a failing critical alert.
     const jmx = `${p.spec.local.bindAddress}:${p.spec.local.ports.kafkaJmx + 1}`;
-    const alerted = await doctorUntil((d) => (d.report.checks.find((c) => c.name === "firing-alerts")?.detail ?? "").includes(`KafkaBrokerDown(${jmx}) critical`), 120_000);
+    const alerted = await doctorUntil(
+      (d) =>
+        (d.report.checks.find((c) => c.name === "firing-alerts")?.detail ?? "").includes(
+          `KafkaBrokerDown(${jmx}) critical`,
+        ),
+      120_000,
+    );
     const alerts = alerted.report.checks.find((c) => c.name === "firing-alerts");
     assert.equal(alerts?.status, "fail", alerts?.detail);
     assert.ok(alerts?.detail.includes(`KafkaBrokerDown(${jmx}) critical`), alerts?.detail);

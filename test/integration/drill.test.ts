@@ -33,11 +33,16 @@ async function drill(...args: string[]): Promise<{ exitCode: number; report: Dri
   try {
     report = JSON.parse(r.stdout) as DrillReport;
   } catch {
-    assert.fail(`imctl drill run ${args.join(" ")} printed no report (exit ${r.exitCode}):\n${r.stderr.split("\n").slice(-15).join("\n")}`);
+    assert.fail(
+      `imctl drill run ${args.join(" ")} printed no report (exit ${r.exitCode}):\n${r.stderr.split("\n").slice(-15).join("\n")}`,
+    );
   }
   // An error ends the command with {error, exitCode} instead of a report: say which, with the run's last lines.
   const failed = (report as unknown as { error?: string }).error;
-  if (failed !== undefined) assert.fail(`imctl drill run ${args.join(" ")} failed (exit ${r.exitCode}): ${failed}\n${r.stderr.split("\n").slice(-15).join("\n")}`);
+  if (failed !== undefined)
+    assert.fail(
+      `imctl drill run ${args.join(" ")} failed (exit ${r.exitCode}): ${failed}\n${r.stderr.split("\n").slice(-15).join("\n")}`,
+    );
   return { exitCode: r.exitCode, report, stderr: r.stderr };
 }
 
@@ -62,8 +67,22 @@ function assertHeld(r: { exitCode: number; report: DrillReport; stderr: string }
   const saved = JSON.parse(readFileSync(x.files.report, "utf8")) as DrillReport;
   assert.equal(saved.id, x.id);
   // Every figure the issue names is in the JSON.
-  for (const k of ["fault", "detectionSeconds", "recoverySeconds", "sent", "acknowledged", "delivered", "lostAcknowledged", "duplicated", "seqMonotonic", "passed"]) assert.ok(k in x, `report lacks ${k}`);
-  process.stderr.write(`drill ${fault}: detection ${x.detectionSeconds ?? "-"} s, recovery ${x.recoverySeconds} s (budget ${budget} s), ${x.sent} sent, ${x.acknowledged} acked, ${x.delivered} delivered, ${x.lostAcknowledged} lost\n`);
+  for (const k of [
+    "fault",
+    "detectionSeconds",
+    "recoverySeconds",
+    "sent",
+    "acknowledged",
+    "delivered",
+    "lostAcknowledged",
+    "duplicated",
+    "seqMonotonic",
+    "passed",
+  ])
+    assert.ok(k in x, `report lacks ${k}`);
+  process.stderr.write(
+    `drill ${fault}: detection ${x.detectionSeconds ?? "-"} s, recovery ${x.recoverySeconds} s (budget ${budget} s), ${x.sent} sent, ${x.acknowledged} acked, ${x.delivered} delivered, ${x.lostAcknowledged} lost\n`,
+  );
 }
 
 /** The phase of the newest drill whose id starts with `prefix`, from its persisted record. */
@@ -75,13 +94,20 @@ function phaseOf(prefix: string): string | undefined {
     .sort()
     .pop();
   const f = id === undefined ? undefined : join(dir, id, "drill.json");
-  return f !== undefined && existsSync(f) ? (JSON.parse(readFileSync(f, "utf8")) as { phase: string }).phase : undefined;
+  return f !== undefined && existsSync(f)
+    ? (JSON.parse(readFileSync(f, "utf8")) as { phase: string }).phase
+    : undefined;
 }
 
 /** A partition's leftovers: its nftables table and its cgroup. */
 function drillTables(): string[] {
   const r = execaSync(join(REPO_ROOT, ".tools", "bin", "nft"), ["list", "tables"], { reject: false });
-  return [...String(r.stdout).split("\n").filter((l) => l.includes("imctl_drill_")), ...leftoverGroups().map((g) => `cgroup ${g}`)];
+  return [
+    ...String(r.stdout)
+      .split("\n")
+      .filter((l) => l.includes("imctl_drill_")),
+    ...leftoverGroups().map((g) => `cgroup ${g}`),
+  ];
 }
 
 describe("imctl drill on the local target", { timeout: 900_000 }, () => {
@@ -93,7 +119,8 @@ describe("imctl drill on the local target", { timeout: 900_000 }, () => {
     // A test that failed mid-drill may leave a partition's table behind; it would cut off the next platform that
     // uses these ports (the local target's state, which knows the drill, is deleted with the platform).
     for (const t of drillTables()) {
-      if (t.startsWith("table ")) execaSync(join(REPO_ROOT, ".tools", "bin", "nft"), ["delete", ...t.split(" ")], { reject: false });
+      if (t.startsWith("table "))
+        execaSync(join(REPO_ROOT, ".tools", "bin", "nft"), ["delete", ...t.split(" ")], { reject: false });
       else removeLeftoverGroup(t.replace(/^cgroup /, ""));
     }
     await p?.down();
@@ -112,7 +139,10 @@ describe("imctl drill on the local target", { timeout: 900_000 }, () => {
     // The local stack runs one user-center: killing it is an outage, not a failover, and the drill says so.
     const single = await p.run("drill", "run", "user-center-instance", "--yes");
     assert.equal(single.exitCode, 2);
-    assert.ok(single.stderr.includes("user-center has 1 replica on this stack: killing it is an outage, not a failover"), single.stderr);
+    assert.ok(
+      single.stderr.includes("user-center has 1 replica on this stack: killing it is an outage, not a failover"),
+      single.stderr,
+    );
     const restore = await p.run("drill", "restore");
     assert.equal(restore.exitCode, 2);
     assert.ok(restore.stderr.includes(MESSAGES.confirmRestoreDrill), restore.stderr);
@@ -124,7 +154,8 @@ describe("imctl drill on the local target", { timeout: 900_000 }, () => {
     const first = drill("message-instance", "--duration", "20s").finally(() => (done = true));
     // The second workflow comes while the first is mid-drill (its fault injected), not before it took the lock.
     const deadline = Date.now() + 60_000;
-    while (!done && phaseOf("message-instance-") !== "Observing" && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    while (!done && phaseOf("message-instance-") !== "Observing" && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 100));
     if (done) assertHeld(await first, "message-instance", 5);
     const second = await p.run("drill", "run", "db", "--yes");
     assert.equal(second.exitCode, 2);
@@ -135,7 +166,10 @@ describe("imctl drill on the local target", { timeout: 900_000 }, () => {
   it("redis-primary within 10 s (a replica is promoted)", async () => {
     const r = await drill("redis-primary", "--duration", "25s");
     assertHeld(r, "redis-primary", 10);
-    assert.ok(r.report.platform.some((n) => n.what.startsWith("failover: replica")), JSON.stringify(r.report.platform));
+    assert.ok(
+      r.report.platform.some((n) => n.what.startsWith("failover: replica")),
+      JSON.stringify(r.report.platform),
+    );
   });
 
   it("kafka-broker (hard kill) within 15 s", async () => {
@@ -149,13 +183,16 @@ describe("imctl drill on the local target", { timeout: 900_000 }, () => {
   it("kafka-broker (graceful stop of the fan-out group's coordinator): the message instances replace their consumers and live on", async () => {
     const host = p.spec.local.bindAddress;
     const admin = new Admin({ clientId: "drill-test", bootstrapBrokers: kafkaBootstrap({ spec: p.spec, host }) });
-    const coordinator = await admin.findCoordinator({ keyType: FindCoordinatorKeyTypes.GROUP, keys: ["im-fanout"] }).finally(() => admin.close());
+    const coordinator = await admin
+      .findCoordinator({ keyType: FindCoordinatorKeyTypes.GROUP, keys: ["im-fanout"] })
+      .finally(() => admin.close());
     const broker = `kafka-${coordinator[0]?.nodeId}`;
     const restarts = async (): Promise<number> => {
       let total = 0;
       for (let i = 0; i < p.spec.services.message.replicas; i++) {
         const text = await (await fetch(`http://${host}:${p.spec.local.ports.message + i}/metrics`)).text();
-        for (const m of text.matchAll(/^im_message_fanout_consumer_restarts_total\{[^}]*\} (\S+)$/gm)) total += Number(m[1]);
+        for (const m of text.matchAll(/^im_message_fanout_consumer_restarts_total\{[^}]*\} (\S+)$/gm))
+          total += Number(m[1]);
       }
       return total;
     };
@@ -189,23 +226,45 @@ describe("imctl drill on the local target", { timeout: 900_000 }, () => {
   it("partition: a message instance cut off both ways for 8 s; its rules and cgroup are gone afterwards", async () => {
     const r = await drill("partition", "--instance", "message-1", "--partition-seconds", "8s", "--duration", "25s");
     assertHeld(r, "partition", 30);
-    assert.ok(r.report.platform.some((n) => n.what === "message-1 cut off both ways"), JSON.stringify(r.report.platform));
+    assert.ok(
+      r.report.platform.some((n) => n.what === "message-1 cut off both ways"),
+      JSON.stringify(r.report.platform),
+    );
     assert.deepEqual(drillTables(), []);
   });
 
   it("Ctrl-C restores at once: the partition's rules are removed and the platform is healthy", async () => {
-    const child = execa(process.execPath, [IMCTL, "drill", "run", "partition", "--partition-seconds", "60s", "--duration", "70s", "--yes", "--json", "--stack", p.stack], {
-      env: { IMCTL_STATE_DIR: p.stateDir },
-      reject: false,
-      stdin: "ignore",
-    });
+    const child = execa(
+      process.execPath,
+      [
+        IMCTL,
+        "drill",
+        "run",
+        "partition",
+        "--partition-seconds",
+        "60s",
+        "--duration",
+        "70s",
+        "--yes",
+        "--json",
+        "--stack",
+        p.stack,
+      ],
+      {
+        env: { IMCTL_STATE_DIR: p.stateDir },
+        reject: false,
+        stdin: "ignore",
+      },
+    );
     const deadline = Date.now() + 60_000;
     const observing = () => phaseOf("partition-") === "Observing" && drillTables().length > 0;
     while (!observing() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
     if (!observing()) {
       child.kill("SIGKILL");
       const r = await child;
-      assert.fail(`the drill never reached Observing with its partition in place (phase ${phaseOf("partition-") ?? "none"}, ${drillTables().join(", ") || "no tables"}):\n${String(r.stderr).split("\n").slice(-12).join("\n")}`);
+      assert.fail(
+        `the drill never reached Observing with its partition in place (phase ${phaseOf("partition-") ?? "none"}, ${drillTables().join(", ") || "no tables"}):\n${String(r.stderr).split("\n").slice(-12).join("\n")}`,
+      );
     }
     child.kill("SIGINT");
     const r = await child;
@@ -239,43 +298,78 @@ describe("imctl drill on the local target", { timeout: 900_000 }, () => {
   });
 
   it("an imctl killed mid-drill leaves its partition; the next drill command heals it first, then drill restore runs: backup, destroy, restore, every table verified, RTO under 15 minutes", async () => {
-    const child = execa(process.execPath, [IMCTL, "drill", "run", "partition", "--partition-seconds", "60s", "--duration", "70s", "--yes", "--stack", p.stack], {
-      env: { IMCTL_STATE_DIR: p.stateDir },
-      reject: false,
-      stdin: "ignore",
-    });
+    const child = execa(
+      process.execPath,
+      [
+        IMCTL,
+        "drill",
+        "run",
+        "partition",
+        "--partition-seconds",
+        "60s",
+        "--duration",
+        "70s",
+        "--yes",
+        "--stack",
+        p.stack,
+      ],
+      {
+        env: { IMCTL_STATE_DIR: p.stateDir },
+        reject: false,
+        stdin: "ignore",
+      },
+    );
     const deadline = Date.now() + 60_000;
     try {
-      while (!(phaseOf("partition-") === "Observing" && drillTables().length > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+      while (!(phaseOf("partition-") === "Observing" && drillTables().length > 0) && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 200));
     } finally {
       // Killed whatever happened above: a drill left running would hold the target's lock past this file.
       child.kill("SIGKILL");
       await child;
     }
-    assert.ok(drillTables().some((t) => t.startsWith("table inet imctl_drill_partition")), "the killed drill's partition is still in place");
+    assert.ok(
+      drillTables().some((t) => t.startsWith("table inet imctl_drill_partition")),
+      "the killed drill's partition is still in place",
+    );
     assert.equal(phaseOf("partition-"), "Observing");
 
     const r = await p.run("drill", "restore", "--yes", "--json");
-    assert.ok(r.stderr.includes("was interrupted in Observing (imctl killed): restoring"), r.stderr.split("\n").slice(0, 5).join("\n"));
+    assert.ok(
+      r.stderr.includes("was interrupted in Observing (imctl killed): restoring"),
+      r.stderr.split("\n").slice(0, 5).join("\n"),
+    );
     assert.deepEqual(drillTables(), []);
     assert.equal(phaseOf("partition-"), "Aborted");
     const report = JSON.parse(r.stdout) as RestoreReport;
     assert.equal(report.passed, true, report.reasons.join("; "));
     assert.equal(r.exitCode, 0, r.stderr.split("\n").slice(-10).join("\n"));
     assert.ok(report.tables.length >= 5);
-    for (const t of report.tables) assert.ok(t.ok && t.rowsAfter === t.rowsBefore && t.checksumAfter === t.checksumBefore, JSON.stringify(t));
+    for (const t of report.tables)
+      assert.ok(t.ok && t.rowsAfter === t.rowsBefore && t.checksumAfter === t.checksumBefore, JSON.stringify(t));
     // The drills above stored messages: the restored database holds them.
     assert.ok((report.tables.find((t) => t.table === "messages")?.rowsAfter ?? 0) > 0);
     assert.ok(report.rtoSeconds < 900);
-    process.stderr.write(`drill restore: RTO ${report.rtoSeconds.toFixed(1)} s, backup ${report.backupSeconds.toFixed(1)} s, ${report.tables.length} tables verified\n`);
+    process.stderr.write(
+      `drill restore: RTO ${report.rtoSeconds.toFixed(1)} s, backup ${report.backupSeconds.toFixed(1)} s, ${report.tables.length} tables verified\n`,
+    );
     // The platform serves again: a drill's steady state holds, and the services may write (the drill refused their
     // writes while it destroyed, restored and verified the database).
     const status = await p.run("local", "status");
     assert.equal(status.exitCode, 0, status.stdout);
     const secrets = JSON.parse(readFileSync(join(p.stateDir, "secrets.json"), "utf8")) as Secrets;
-    const conn = await mysql.createConnection({ host: p.spec.local.bindAddress, port: p.spec.local.ports.database, user: secrets.dbAppUser, password: secrets.dbAppPassword, database: p.spec.data.database.name });
+    const conn = await mysql.createConnection({
+      host: p.spec.local.bindAddress,
+      port: p.spec.local.ports.database,
+      user: secrets.dbAppUser,
+      password: secrets.dbAppPassword,
+      database: p.spec.data.database.name,
+    });
     try {
-      await conn.query("INSERT INTO user_seq (user_id, last_seq) VALUES (?, 1) ON DUPLICATE KEY UPDATE last_seq = last_seq + 1", [929292]);
+      await conn.query(
+        "INSERT INTO user_seq (user_id, last_seq) VALUES (?, 1) ON DUPLICATE KEY UPDATE last_seq = last_seq + 1",
+        [929292],
+      );
       await conn.query("DELETE FROM user_seq WHERE user_id = ?", [929292]);
     } finally {
       await conn.end();

@@ -38,7 +38,11 @@ class RawConn {
 
   private constructor(readonly ws: WebSocket) {
     ws.on("message", (data, isBinary) => {
-      const text = Buffer.isBuffer(data) ? data.toString("utf8") : Array.isArray(data) ? Buffer.concat(data).toString("utf8") : Buffer.from(data).toString("utf8");
+      const text = Buffer.isBuffer(data)
+        ? data.toString("utf8")
+        : Array.isArray(data)
+          ? Buffer.concat(data).toString("utf8")
+          : Buffer.from(data).toString("utf8");
       let f: unknown;
       try {
         f = JSON.parse(text);
@@ -69,7 +73,10 @@ class RawConn {
 
   /** Connects with `token` and waits for the hello frame, which must come first. */
   static async open(url: string, token: string): Promise<RawConn> {
-    const ws = new WebSocket(`${url}?token=${encodeURIComponent(token)}`, { perMessageDeflate: false, handshakeTimeout: 10_000 });
+    const ws = new WebSocket(`${url}?token=${encodeURIComponent(token)}`, {
+      perMessageDeflate: false,
+      handshakeTimeout: 10_000,
+    });
     const c = new RawConn(ws);
     all.add(c);
     await new Promise<void>((resolve, reject) => {
@@ -92,7 +99,8 @@ class RawConn {
     for (;;) {
       const f = this.answers.shift();
       if (f !== undefined) return f;
-      if (this.closed) throw new Error(`connection closed (${this.closed.code} ${this.closed.reason}) while waiting for an answer`);
+      if (this.closed)
+        throw new Error(`connection closed (${this.closed.code} ${this.closed.reason}) while waiting for an answer`);
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`no answer within ${timeoutMs} ms`);
       await new Promise<void>((r) => {
@@ -129,7 +137,11 @@ function assertErr(f: Frame, code: string, rid?: string): void {
   assert.equal(f.error, code, what);
   assert.equal(typeof f.message, "string", what);
   assert.ok((f.message as string).length > 0, what);
-  assert.deepEqual(Object.keys(f).sort(), rid === undefined ? ["error", "message", "t"] : ["error", "message", "rid", "t"], what);
+  assert.deepEqual(
+    Object.keys(f).sort(),
+    rid === undefined ? ["error", "message", "t"] : ["error", "message", "rid", "t"],
+    what,
+  );
   if (rid !== undefined) assert.equal(f.rid, rid, what);
 }
 
@@ -147,7 +159,11 @@ function refusedHandshake(url: string): Promise<{ status: number; contentType: s
       res.on("data", (d: Buffer) => (text += d.toString("utf8")));
       res.on("end", () => {
         try {
-          resolve({ status: res.statusCode ?? 0, contentType: String(res.headers["content-type"] ?? ""), body: JSON.parse(text) as Frame });
+          resolve({
+            status: res.statusCode ?? 0,
+            contentType: String(res.headers["content-type"] ?? ""),
+            body: JSON.parse(text) as Frame,
+          });
         } catch {
           reject(new Error(`refusal body is not JSON: ${text}`));
         }
@@ -212,7 +228,24 @@ function randomString(rng: Rng, maxLen: number): string {
   return s;
 }
 
-const NUMBERS = [0, -0, 1, -1, 1.5, -2147483648, 2 ** 31, 2 ** 53, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER + 2, 2 ** 64, 1e21, 1e308, -1e308, 5e-324, 0.1];
+const NUMBERS = [
+  0,
+  -0,
+  1,
+  -1,
+  1.5,
+  -2147483648,
+  2 ** 31,
+  2 ** 53,
+  Number.MAX_SAFE_INTEGER,
+  Number.MAX_SAFE_INTEGER + 2,
+  2 ** 64,
+  1e21,
+  1e308,
+  -1e308,
+  5e-324,
+  0.1,
+];
 
 function randomJson(rng: Rng, depth: number): unknown {
   const kind = depth <= 0 ? rng.int(0, 3) : rng.int(0, 5);
@@ -230,7 +263,23 @@ function randomJson(rng: Rng, depth: number): unknown {
     default: {
       const o: Record<string, unknown> = {};
       for (let i = rng.int(0, 4); i > 0; i--) {
-        o[rng.pick(["t", "rid", "to", "body", "cmid", "after", "limit", "group", "kind", "id", "__proto__", "constructor", randomString(rng, 8)])] = randomJson(rng, depth - 1);
+        o[
+          rng.pick([
+            "t",
+            "rid",
+            "to",
+            "body",
+            "cmid",
+            "after",
+            "limit",
+            "group",
+            "kind",
+            "id",
+            "__proto__",
+            "constructor",
+            randomString(rng, 8),
+          ])
+        ] = randomJson(rng, depth - 1);
       }
       return o;
     }
@@ -259,14 +308,30 @@ function validFrame(rng: Rng, w: FuzzWorld, n: number): Record<string, unknown> 
   switch (rng.int(0, 4)) {
     case 0: {
       const group = rng.chance(0.4);
-      const id = group ? rng.pick([w.memberGroup, w.foreignGroup, ...w.unknownIds]) : rng.pick([...w.users, ...w.unknownIds]);
+      const id = group
+        ? rng.pick([w.memberGroup, w.foreignGroup, ...w.unknownIds])
+        : rng.pick([...w.users, ...w.unknownIds]);
       // Unique client message ids: the oracle never has to predict a duplicate.
-      return { t: "send", rid, cmid: `c${n}-${rng.u32().toString(36)}`, to: { kind: group ? "group" : "user", id }, body: rng.chance(0.5) ? `fuzz ${n}` : randomString(rng, 200) || "x" };
+      return {
+        t: "send",
+        rid,
+        cmid: `c${n}-${rng.u32().toString(36)}`,
+        to: { kind: group ? "group" : "user", id },
+        body: rng.chance(0.5) ? `fuzz ${n}` : randomString(rng, 200) || "x",
+      };
     }
     case 1:
-      return rng.chance(0.5) ? { t: "pull", rid, after: rng.int(0, 50) } : { t: "pull", rid, after: rng.pick([0, Number.MAX_SAFE_INTEGER]), limit: rng.int(1, 500) };
+      return rng.chance(0.5)
+        ? { t: "pull", rid, after: rng.int(0, 50) }
+        : { t: "pull", rid, after: rng.pick([0, Number.MAX_SAFE_INTEGER]), limit: rng.int(1, 500) };
     case 2:
-      return { t: "gpull", rid, group: rng.pick([w.memberGroup, w.foreignGroup, ...w.unknownIds]), after: rng.int(0, 5), ...(rng.chance(0.5) ? { limit: rng.int(1, 500) } : {}) };
+      return {
+        t: "gpull",
+        rid,
+        group: rng.pick([w.memberGroup, w.foreignGroup, ...w.unknownIds]),
+        after: rng.int(0, 5),
+        ...(rng.chance(0.5) ? { limit: rng.int(1, 500) } : {}),
+      };
     case 3:
       return { t: "sync", rid };
     default:
@@ -276,8 +341,13 @@ function validFrame(rng: Rng, w: FuzzWorld, n: number): Record<string, unknown> 
 
 function mutate(rng: Rng, f: Record<string, unknown>, n: number): void {
   const keys = Object.keys(f);
-  const key = rng.chance(0.15) ? rng.pick(["t", "rid", "cmid", "to", "body", "after", "limit", "group", "extra"]) : rng.pick(keys.length > 0 ? keys : ["t"]);
-  const target: Record<string, unknown> = key === "to" && typeof f.to === "object" && f.to !== null && rng.chance(0.6) ? (f.to as Record<string, unknown>) : f;
+  const key = rng.chance(0.15)
+    ? rng.pick(["t", "rid", "cmid", "to", "body", "after", "limit", "group", "extra"])
+    : rng.pick(keys.length > 0 ? keys : ["t"]);
+  const target: Record<string, unknown> =
+    key === "to" && typeof f.to === "object" && f.to !== null && rng.chance(0.6)
+      ? (f.to as Record<string, unknown>)
+      : f;
   const k = target === f ? key : rng.pick(["kind", "id", "extra"]);
   switch (rng.int(0, 7)) {
     case 0: // wrong type
@@ -296,10 +366,36 @@ function mutate(rng: Rng, f: Record<string, unknown>, n: number): void {
       delete target[k];
       return;
     case 5: // id-like strings around the id rules
-      target[k] = rng.pick(["0", "01", "-1", " 1", "1 ", "1e3", "+1", "12345678901234567890", "9223372036854775807", "9223372036854775808", "99999999999999999999", "١٢٣"]);
+      target[k] = rng.pick([
+        "0",
+        "01",
+        "-1",
+        " 1",
+        "1 ",
+        "1e3",
+        "+1",
+        "12345678901234567890",
+        "9223372036854775807",
+        "9223372036854775808",
+        "99999999999999999999",
+        "١٢٣",
+      ]);
       return;
     case 6:
-      target[k] = rng.pick(["send", "pull", "gpull", "sync", "ping", "pong", "err", "hello", "SEND", "", "constructor", "__proto__"]);
+      target[k] = rng.pick([
+        "send",
+        "pull",
+        "gpull",
+        "sync",
+        "ping",
+        "pong",
+        "err",
+        "hello",
+        "SEND",
+        "",
+        "constructor",
+        "__proto__",
+      ]);
       return;
     default:
       target[k] = randomJson(rng, 3);
@@ -312,7 +408,11 @@ function makeFrame(rng: Rng, w: FuzzWorld, n: number): FuzzFrame {
     case 0:
       return text(randomString(rng, 300), "random text");
     case 1:
-      return { data: Buffer.from(Array.from({ length: rng.int(0, 300) }, () => rng.int(0, 255))), binary: true, category: "random binary" };
+      return {
+        data: Buffer.from(Array.from({ length: rng.int(0, 300) }, () => rng.int(0, 255))),
+        binary: true,
+        category: "random binary",
+      };
     case 2:
       return text(JSON.stringify(randomJson(rng, 4)) ?? "null", "random JSON");
     case 3: // a valid frame sent binary
@@ -326,20 +426,43 @@ function makeFrame(rng: Rng, w: FuzzWorld, n: number): FuzzFrame {
     case 6: {
       const d = rng.pick([10, 100, 1000, 2000, 4000, 30_000]);
       const shape = rng.int(0, 3);
-      const deep = shape === 0 ? "[".repeat(d) + "]".repeat(d) : `${'{"a":'.repeat(Math.floor(d / 3))}1${"}".repeat(Math.floor(d / 3))}`;
+      const deep =
+        shape === 0
+          ? "[".repeat(d) + "]".repeat(d)
+          : `${'{"a":'.repeat(Math.floor(d / 3))}1${"}".repeat(Math.floor(d / 3))}`;
       if (shape < 2) return text(deep, "deep JSON");
       // Deep JSON inside an otherwise valid frame.
-      return text(shape === 2 ? `{"t":"ping","rid":"d${n}","x":${deep}}` : `{"t":"send","rid":"d${n}","cmid":"d${n}","to":${deep},"body":"x"}`, "deep JSON");
+      return text(
+        shape === 2
+          ? `{"t":"ping","rid":"d${n}","x":${deep}}`
+          : `{"t":"send","rid":"d${n}","cmid":"d${n}","to":${deep},"body":"x"}`,
+        "deep JSON",
+      );
     }
     case 7: {
       const s = JSON.stringify(validFrame(rng, w, n));
       return text(s.slice(0, rng.int(0, s.length - 1)), "truncated JSON");
     }
     case 8: // over MAX_FRAME_BYTES, under ws's 64 KiB
-      return text(JSON.stringify({ t: "ping", rid: `o${n}`, pad: "p".repeat(rng.int(MAX_FRAME_BYTES, 60_000)) }), "oversize");
+      return text(
+        JSON.stringify({ t: "ping", rid: `o${n}`, pad: "p".repeat(rng.int(MAX_FRAME_BYTES, 60_000)) }),
+        "oversize",
+      );
     default: // odd but well-formed text
       return text(
-        rng.pick([`\ufeff{"t":"ping","rid":"b${n}"}`, `{"t":"ping","t":"sync","rid":"dup${n}"}`, `  {"t":"ping","rid":"w${n}"}\n`, `{"t":"ping","rid":"\\ud800${n}"}`, "NaN", "Infinity", "undefined", '"ping"', "[]", "{}", "1e999"]),
+        rng.pick([
+          `\ufeff{"t":"ping","rid":"b${n}"}`,
+          `{"t":"ping","t":"sync","rid":"dup${n}"}`,
+          `  {"t":"ping","rid":"w${n}"}\n`,
+          `{"t":"ping","rid":"\\ud800${n}"}`,
+          "NaN",
+          "Infinity",
+          "undefined",
+          '"ping"',
+          "[]",
+          "{}",
+          "1e999",
+        ]),
         "odd text",
       );
   }
@@ -365,7 +488,10 @@ function oracle(f: FuzzFrame, w: FuzzWorld, stored: Map<string, string>): Expect
   } catch {
     return { kind: "err", code: "malformed_json", rid: undefined };
   }
-  const rawRid = raw !== null && typeof raw === "object" && !Array.isArray(raw) && typeof (raw as Frame).rid === "string" ? ((raw as Frame).rid as string).slice(0, 64) : undefined;
+  const rawRid =
+    raw !== null && typeof raw === "object" && !Array.isArray(raw) && typeof (raw as Frame).rid === "string"
+      ? ((raw as Frame).rid as string).slice(0, 64)
+      : undefined;
   const p = clientFrame.safeParse(raw);
   if (!p.success) return { kind: "err", code: "bad_request", rid: rawRid };
   const v = p.data;
@@ -383,7 +509,8 @@ function oracle(f: FuzzFrame, w: FuzzWorld, stored: Map<string, string>): Expect
     case "send": {
       const ack = { kind: "ack", rid: v.rid, cmid: v.cmid, dupOf: stored.get(v.cmid) } as const;
       if (ack.dupOf !== undefined) return ack;
-      if (v.to.kind === "user") return w.users.includes(v.to.id) ? ack : { kind: "err", code: "unknown_user", rid: v.rid };
+      if (v.to.kind === "user")
+        return w.users.includes(v.to.id) ? ack : { kind: "err", code: "unknown_user", rid: v.rid };
       if (v.to.id === w.memberGroup) return ack;
       return { kind: "err", code: isGroup(v.to.id) ? "not_a_member" : "unknown_group", rid: v.rid };
     }
@@ -398,13 +525,20 @@ function mismatch(exp: Expected, got: Frame): string | null {
       if (got.t !== "err" || got.error !== exp.code) return `expected err ${exp.code}`;
       if (got.rid !== exp.rid) return `expected rid ${JSON.stringify(exp.rid)}`;
       if (typeof got.message !== "string" || got.message.length === 0) return "err without a message";
-      return keys === (exp.rid === undefined ? "error,message,t" : "error,message,rid,t") ? null : `unexpected fields ${keys}`;
+      return keys === (exp.rid === undefined ? "error,message,t" : "error,message,rid,t")
+        ? null
+        : `unexpected fields ${keys}`;
     case "pong":
-      return keys === (exp.rid === undefined ? "t" : "rid,t") && got.t === "pong" && got.rid === exp.rid ? null : `expected pong ${JSON.stringify(exp.rid)}`;
+      return keys === (exp.rid === undefined ? "t" : "rid,t") && got.t === "pong" && got.rid === exp.rid
+        ? null
+        : `expected pong ${JSON.stringify(exp.rid)}`;
     case "ack": {
       const r = got.result as Frame | undefined;
       if (got.t !== "ack" || got.rid !== exp.rid || keys !== "result,rid,t" || !r) return "expected ack";
-      const ok = typeof r.messageId === "string" && /^[1-9][0-9]*$/.test(r.messageId) && (r.groupSeq === null || (typeof r.groupSeq === "number" && r.groupSeq > 0));
+      const ok =
+        typeof r.messageId === "string" &&
+        /^[1-9][0-9]*$/.test(r.messageId) &&
+        (r.groupSeq === null || (typeof r.groupSeq === "number" && r.groupSeq > 0));
       if (!ok) return "malformed ack result";
       if (exp.dupOf === undefined) return r.duplicate === false ? null : "a first send acknowledged as a duplicate";
       return r.duplicate === true && r.messageId === exp.dupOf ? null : `expected a duplicate of ${exp.dupOf}`;
@@ -412,8 +546,11 @@ function mismatch(exp: Expected, got: Frame): string | null {
     case "res": {
       const r = got.result as Frame | undefined;
       if (got.t !== "res" || got.rid !== exp.rid || keys !== "result,rid,t" || !r) return "expected res";
-      if (exp.shape === "sync") return typeof r.inboxHead === "number" && Array.isArray(r.readGroups) ? null : "malformed sync result";
-      return Array.isArray(r.messages) && r.messages.length <= exp.limit && typeof r.head === "number" ? null : "malformed pull result";
+      if (exp.shape === "sync")
+        return typeof r.inboxHead === "number" && Array.isArray(r.readGroups) ? null : "malformed sync result";
+      return Array.isArray(r.messages) && r.messages.length <= exp.limit && typeof r.head === "number"
+        ? null
+        : "malformed pull result";
     }
   }
 }
@@ -450,11 +587,25 @@ describe("gateway: bad input gets exactly one err frame, never a crash", { timeo
     const a = user(0);
     const ring = parseKeyRing(platform.secrets.tokenKeys, platform.secrets.tokenActiveKid);
     const kid = ring.activeKid;
-    const wrongSecret = issueToken({ activeKid: kid, keys: new Map([[kid, Buffer.from("w".repeat(48))]]) }, a.userId, 3600).token;
-    const unknownKid = issueToken({ activeKid: "nosuchkid", keys: new Map([["nosuchkid", Buffer.from("k".repeat(48))]]) }, a.userId, 3600).token;
+    const wrongSecret = issueToken(
+      { activeKid: kid, keys: new Map([[kid, Buffer.from("w".repeat(48))]]) },
+      a.userId,
+      3600,
+    ).token;
+    const unknownKid = issueToken(
+      { activeKid: "nosuchkid", keys: new Map([["nosuchkid", Buffer.from("k".repeat(48))]]) },
+      a.userId,
+      3600,
+    ).token;
     // A's signature on B's claims: the payload is swapped, the signature is not.
     const [v, k, , sig] = a.token.split(".");
-    const forgedPayload = Buffer.from(JSON.stringify({ sub: user(1).userId, iat: Math.floor(Date.now() / 1000), exp: Math.floor(Date.now() / 1000) + 3600 })).toString("base64url");
+    const forgedPayload = Buffer.from(
+      JSON.stringify({
+        sub: user(1).userId,
+        iat: Math.floor(Date.now() / 1000),
+        exp: Math.floor(Date.now() / 1000) + 3600,
+      }),
+    ).toString("base64url");
     const forged = `${v}.${k}.${forgedPayload}.${sig}`;
     const cases: Array<[string, string]> = [
       ["no token", platform.wsUrl],
@@ -497,7 +648,13 @@ describe("gateway: bad input gets exactly one err frame, never a crash", { timeo
     assertErr(await c.request(padded("over", MAX_FRAME_BYTES + 1)), "frame_too_large");
     assertErr(await c.request(padded("big", 60 * 1024)), "frame_too_large");
     // The limit is in bytes: 2,800 three-byte characters are under MAX_BODY_CHARS but over MAX_FRAME_BYTES.
-    const euro = JSON.stringify({ t: "send", rid: "euro", cmid: "euro", to: { kind: "user", id: user(1).userId }, body: "€".repeat(2800) });
+    const euro = JSON.stringify({
+      t: "send",
+      rid: "euro",
+      cmid: "euro",
+      to: { kind: "user", id: user(1).userId },
+      body: "€".repeat(2800),
+    });
     assert.ok(Buffer.byteLength(euro) > MAX_FRAME_BYTES && 2800 <= MAX_BODY_CHARS);
     assertErr(await c.request(euro), "frame_too_large");
     assert.deepEqual(await c.request(JSON.stringify({ t: "ping", rid: "x" })), { t: "pong", rid: "x" });
@@ -507,7 +664,17 @@ describe("gateway: bad input gets exactly one err frame, never a crash", { timeo
 
   it("answers malformed JSON with malformed_json and a binary frame with bad_request", async () => {
     const c = await RawConn.open(platform.wsUrl, user(0).token);
-    for (const bad of ["{", '{"t":"ping"', '{"t":"ping","rid":"m1",}', "{'t':'ping'}", "not json", "", "NaN", '\ufeff{"t":"ping"}', '{"t":"ping"}}']) {
+    for (const bad of [
+      "{",
+      '{"t":"ping"',
+      '{"t":"ping","rid":"m1",}',
+      "{'t':'ping'}",
+      "not json",
+      "",
+      "NaN",
+      '\ufeff{"t":"ping"}',
+      '{"t":"ping"}}',
+    ]) {
       assertErr(await c.request(bad), "malformed_json");
     }
     // Binary frames are refused whatever they hold, even a valid frame (and its rid is not read).
@@ -537,7 +704,10 @@ describe("gateway: bad input gets exactly one err frame, never a crash", { timeo
     const cases: Array<[unknown, string | undefined]> = [
       [{ t: "nosuch", rid: "s1" }, "s1"],
       [{ t: "send", rid: "s2" }, "s2"],
-      [{ t: "send", rid: "s3", cmid: "c3", to: { kind: "user", id: peer }, body: "b".repeat(MAX_BODY_CHARS + 1) }, "s3"],
+      [
+        { t: "send", rid: "s3", cmid: "c3", to: { kind: "user", id: peer }, body: "b".repeat(MAX_BODY_CHARS + 1) },
+        "s3",
+      ],
       [{ t: "send", rid: "s4", cmid: "c4", to: { kind: "user", id: peer }, body: "" }, "s4"],
       [{ t: "send", rid: "s5", cmid: "c5", to: { kind: "channel", id: peer }, body: "hi" }, "s5"],
       [{ t: "send", rid: "s6", cmid: "c6", to: { kind: "user", id: Number(peer) }, body: "hi" }, "s6"],
@@ -563,7 +733,10 @@ describe("gateway: bad input gets exactly one err frame, never a crash", { timeo
     ];
     for (const [frame, rid] of cases) {
       const got = await c.request(JSON.stringify(frame));
-      assert.doesNotThrow(() => assertErr(got, "bad_request", rid), `${JSON.stringify(frame).slice(0, 120)} -> ${JSON.stringify(got)}`);
+      assert.doesNotThrow(
+        () => assertErr(got, "bad_request", rid),
+        `${JSON.stringify(frame).slice(0, 120)} -> ${JSON.stringify(got)}`,
+      );
     }
     // The message names the offending field.
     assert.match(String((await c.request(JSON.stringify(cases[2]?.[0]))).message), /^body: /);
@@ -575,21 +748,38 @@ describe("gateway: bad input gets exactly one err frame, never a crash", { timeo
     const [a, b, cUser] = [user(0), user(1), user(2)];
     const { groupId } = await platform.api.createGroup(b.token, "not-for-a", [cUser.userId]);
     const c = await RawConn.open(platform.wsUrl, a.token);
-    const send = (rid: string, kind: "user" | "group", id: string) => c.request(JSON.stringify({ t: "send", rid, cmid: `${rid}-${Date.now()}`, to: { kind, id }, body: "hello" }));
+    const send = (rid: string, kind: "user" | "group", id: string) =>
+      c.request(JSON.stringify({ t: "send", rid, cmid: `${rid}-${Date.now()}`, to: { kind, id }, body: "hello" }));
     for (const id of ["1", "9223372036854775807", "9999999999999999999"]) {
       assertErr(await send(`ug-${id}`, "group", id), "unknown_group", `ug-${id}`);
       assertErr(await send(`uu-${id}`, "user", id), "unknown_user", `uu-${id}`);
     }
     assertErr(await send("nm", "group", groupId), "not_a_member", "nm");
-    assertErr(await c.request(JSON.stringify({ t: "gpull", rid: "gnm", group: groupId, after: 0 })), "not_a_member", "gnm");
-    assertErr(await c.request(JSON.stringify({ t: "gpull", rid: "gug", group: "1", after: 0 })), "unknown_group", "gug");
+    assertErr(
+      await c.request(JSON.stringify({ t: "gpull", rid: "gnm", group: groupId, after: 0 })),
+      "not_a_member",
+      "gnm",
+    );
+    assertErr(
+      await c.request(JSON.stringify({ t: "gpull", rid: "gug", group: "1", after: 0 })),
+      "unknown_group",
+      "gug",
+    );
     // The same connection still sends, and a member of the group may post to it.
     const ack = await send("ok", "user", b.userId);
     assert.equal(ack.t, "ack", JSON.stringify(ack));
     assert.equal(ack.rid, "ok");
     assert.equal((ack.result as Frame).duplicate, false);
     const member = await RawConn.open(platform.wsUrl, cUser.token);
-    const gack = await member.request(JSON.stringify({ t: "send", rid: "g1", cmid: `g1-${Date.now()}`, to: { kind: "group", id: groupId }, body: "members only" }));
+    const gack = await member.request(
+      JSON.stringify({
+        t: "send",
+        rid: "g1",
+        cmid: `g1-${Date.now()}`,
+        to: { kind: "group", id: groupId },
+        body: "members only",
+      }),
+    );
     assert.equal(gack.t, "ack", JSON.stringify(gack));
     assert.equal((gack.result as Frame).groupSeq, 1);
     await c.assertUsable("after-targets");
@@ -607,10 +797,21 @@ describe("gateway: bad input gets exactly one err frame, never a crash", { timeo
 
     const fuzzUsers = users.slice(5);
     const owner = user(4);
-    const memberGroup = (await platform.api.createGroup(user(5).token, "fuzz-members", fuzzUsers.slice(1).map((u) => u.userId))).groupId;
+    const memberGroup = (
+      await platform.api.createGroup(
+        user(5).token,
+        "fuzz-members",
+        fuzzUsers.slice(1).map((u) => u.userId),
+      )
+    ).groupId;
     // With a member besides the owner: user-center refuses an empty member list (see createGroup's default).
     const foreignGroup = (await platform.api.createGroup(owner.token, "fuzz-foreign", [user(3).userId])).groupId;
-    const world: FuzzWorld = { users: users.map((u) => u.userId), memberGroup, foreignGroup, unknownIds: ["1", "42", "9223372036854775807", "9999999999999999999"] };
+    const world: FuzzWorld = {
+      users: users.map((u) => u.userId),
+      memberGroup,
+      foreignGroup,
+      unknownIds: ["1", "42", "9223372036854775807", "9999999999999999999"],
+    };
 
     // At least four connections through nginx, one user each (so each user's sends are in one ordered stream),
     // with both gateway instances among them; bounded by the number of fuzz users.
@@ -627,7 +828,11 @@ describe("gateway: bad input gets exactly one err frame, never a crash", { timeo
       conns.push(c);
       perInstance.set(inst, (perInstance.get(inst) ?? 0) + 1);
     }
-    assert.deepEqual([...perInstance.keys()].sort(), gatewayIds, `nginx spread the fuzz connections as ${JSON.stringify([...perInstance])}`);
+    assert.deepEqual(
+      [...perInstance.keys()].sort(),
+      gatewayIds,
+      `nginx spread the fuzz connections as ${JSON.stringify([...perInstance])}`,
+    );
 
     const rng = new Rng(seed);
     const frames = Array.from({ length: FRAMES }, (_, n) => makeFrame(rng, world, n));
@@ -649,39 +854,71 @@ describe("gateway: bad input gets exactly one err frame, never a crash", { timeo
           try {
             got = await c.request(f.data, f.binary);
           } catch (err) {
-            failures.push(`#${n} (${f.category}, conn ${ci}): ${(err as Error).message}; frame ${JSON.stringify(f.data.toString("utf8").slice(0, 160))}`);
+            failures.push(
+              `#${n} (${f.category}, conn ${ci}): ${(err as Error).message}; frame ${JSON.stringify(f.data.toString("utf8").slice(0, 160))}`,
+            );
             return; // this connection is out of step from here on
           }
           answered++;
           const why = mismatch(exp, got);
           const key = got.t === "err" ? `err ${String(got.error)}` : String(got.t);
           outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
-          if (why === null && exp.kind === "ack" && exp.dupOf === undefined) stored.set(exp.cmid, String((got.result as Frame).messageId));
+          if (why === null && exp.kind === "ack" && exp.dupOf === undefined)
+            stored.set(exp.cmid, String((got.result as Frame).messageId));
           if (why !== null) {
-            failures.push(`#${n} (${f.category}, conn ${ci}, ${f.binary ? "binary" : "text"}): ${why} (${describeExpected(exp)}), got ${JSON.stringify(got).slice(0, 300)}; frame ${JSON.stringify(f.data.toString("utf8").slice(0, 200))}`);
+            failures.push(
+              `#${n} (${f.category}, conn ${ci}, ${f.binary ? "binary" : "text"}): ${why} (${describeExpected(exp)}), got ${JSON.stringify(got).slice(0, 300)}; frame ${JSON.stringify(f.data.toString("utf8").slice(0, 200))}`,
+            );
           }
         }
       }),
     );
-    t.diagnostic(`seed ${seed}: ${answered}/${FRAMES} frames answered in ${Date.now() - t0} ms over ${conns.length} connections ${JSON.stringify([...perInstance])}`);
+    t.diagnostic(
+      `seed ${seed}: ${answered}/${FRAMES} frames answered in ${Date.now() - t0} ms over ${conns.length} connections ${JSON.stringify([...perInstance])}`,
+    );
     t.diagnostic(`categories ${JSON.stringify(Object.fromEntries(categories))}`);
     t.diagnostic(`answers ${JSON.stringify(Object.fromEntries(outcomes))}`);
-    assert.deepEqual(failures.slice(0, 20), [], `${failures.length} of ${FRAMES} frames got the wrong answer (seed ${seed})`);
+    assert.deepEqual(
+      failures.slice(0, 20),
+      [],
+      `${failures.length} of ${FRAMES} frames got the wrong answer (seed ${seed})`,
+    );
     assert.equal(answered, FRAMES);
     // The run exercised every kind of answer, so it cannot pass by answering everything the same way.
-    for (const k of ["err malformed_json", "err bad_request", "err frame_too_large", "err unknown_user", "err unknown_group", "err not_a_member", "pong", "ack", "res"]) {
-      assert.ok((outcomes.get(k) ?? 0) > 0, `no "${k}" answer in the run: ${JSON.stringify(Object.fromEntries(outcomes))}`);
+    for (const k of [
+      "err malformed_json",
+      "err bad_request",
+      "err frame_too_large",
+      "err unknown_user",
+      "err unknown_group",
+      "err not_a_member",
+      "pong",
+      "ack",
+      "res",
+    ]) {
+      assert.ok(
+        (outcomes.get(k) ?? 0) > 0,
+        `no "${k}" answer in the run: ${JSON.stringify(Object.fromEntries(outcomes))}`,
+      );
     }
     // No connection was dropped, none got a second answer to any frame, and all still answer in order.
     for (const [i, c] of conns.entries()) await c.assertUsable(`after-fuzz-${i}`);
-    for (const c of conns) for (const p of c.pushes) assert.ok((p.t === "notify" && typeof p.seq === "number") || (p.t === "gnotify" && typeof p.groupSeq === "number"), JSON.stringify(p));
+    for (const c of conns)
+      for (const p of c.pushes)
+        assert.ok(
+          (p.t === "notify" && typeof p.seq === "number") || (p.t === "gnotify" && typeof p.groupSeq === "number"),
+          JSON.stringify(p),
+        );
 
     // Every gateway instance is the same process as before, alive and ready.
     for (const [i, id] of gatewayIds.entries()) {
       const pid = platform.pid(id);
       assert.equal(pid, pidsBefore[i], `${id} was restarted`);
       assert.doesNotThrow(() => process.kill(pid, 0), `${id} (pid ${pid}) is not running`);
-      const res = await fetch(`http://${platform.spec.local.bindAddress}:${platform.spec.local.ports.gateway + i}/readyz`, { signal: AbortSignal.timeout(5000) });
+      const res = await fetch(
+        `http://${platform.spec.local.bindAddress}:${platform.spec.local.ports.gateway + i}/readyz`,
+        { signal: AbortSignal.timeout(5000) },
+      );
       const body = (await res.json()) as { status?: string };
       assert.equal(res.status, 200, `${id} /readyz: ${JSON.stringify(body)}`);
       assert.equal(body.status, "ready");

@@ -31,7 +31,9 @@ describe("imctl loadtest (k6 against the real platform)", { timeout: 900_000 }, 
     assert.equal(res.figures.received, res.figures.sent);
     assert.equal(res.figures.requestErrors, 0);
     assert.equal(res.figures.scriptErrors, 0);
-    assert.ok(res.thresholds.some((t) => t.metric === "im_delivery_latency" && t.expression === "p(99)<5000" && t.passed));
+    assert.ok(
+      res.thresholds.some((t) => t.metric === "im_delivery_latency" && t.expression === "p(99)<5000" && t.passed),
+    );
     assert.ok(res.thresholds.some((t) => t.metric === "im_lost_messages" && t.expression === "count==0" && t.passed));
     assert.ok(res.files.latencyChart && existsSync(res.files.latencyChart));
     assert.match(r.stderr, /k6: running/, "k6's progress is shown");
@@ -47,7 +49,10 @@ describe("imctl loadtest (k6 against the real platform)", { timeout: 900_000 }, 
   it("refuses an unknown scenario or a bad duration in one line, before running k6", async () => {
     const a = await p.run("loadtest", "run", "nosuch", "--target", p.lbUrl);
     assert.equal(a.exitCode, 2);
-    assert.equal(a.stderr.trim(), 'imctl: unknown scenario "nosuch": allowed are smoke, messaging, group-fanout, connect-storm, login-burst, soak');
+    assert.equal(
+      a.stderr.trim(),
+      'imctl: unknown scenario "nosuch": allowed are smoke, messaging, group-fanout, connect-storm, login-burst, soak',
+    );
     const b = await p.run("loadtest", "run", "smoke", "--target", p.lbUrl, "--duration", "5x");
     assert.equal(b.exitCode, 2);
     assert.equal(b.stderr.trim(), 'imctl: --duration: got "5x"; allowed: a number with ms, s, m or h, e.g. 30s');

@@ -34,9 +34,14 @@ describe("imctl local: bad input changes nothing", () => {
   });
 
   it("logs of an unknown component lists the allowed ones", async () => {
-    const r = await imctl(["local", "logs", "nosuch", "--stack", testStack(3000)], { IMCTL_STATE_DIR: join(tempDir("bad"), "state") });
+    const r = await imctl(["local", "logs", "nosuch", "--stack", testStack(3000)], {
+      IMCTL_STATE_DIR: join(tempDir("bad"), "state"),
+    });
     assert.equal(r.exitCode, 2);
-    assert.match(oneLine(r.stderr), /^imctl: unknown component "nosuch": allowed are redis-1, .*kafka-1, .*mariadb, nginx, .*prometheus$/);
+    assert.match(
+      oneLine(r.stderr),
+      /^imctl: unknown component "nosuch": allowed are redis-1, .*kafka-1, .*mariadb, nginx, .*prometheus$/,
+    );
   });
 
   it("a configured port already taken is reported before anything starts", async () => {
@@ -62,9 +67,15 @@ describe("imctl local: bad input changes nothing", () => {
     const tools = tempDir("no-tools");
     mkdirSync(join(tools, "bin"));
     const state = join(tempDir("bad"), "state");
-    const r = await imctl(["local", "up", "--stack", testStack(3000)], { IMCTL_STATE_DIR: state, IMCTL_TOOLS_DIR: tools });
+    const r = await imctl(["local", "up", "--stack", testStack(3000)], {
+      IMCTL_STATE_DIR: state,
+      IMCTL_TOOLS_DIR: tools,
+    });
     assert.equal(r.exitCode, 2);
-    assert.equal(oneLine(r.stderr), `imctl: ${MESSAGES.missingTool("redis-server", join(tools, "bin", "redis-server"))}`);
+    assert.equal(
+      oneLine(r.stderr),
+      `imctl: ${MESSAGES.missingTool("redis-server", join(tools, "bin", "redis-server"))}`,
+    );
     nothingChanged(state);
   });
 
@@ -82,11 +93,17 @@ describe("imctl local: bad input changes nothing", () => {
     const state = join(tempDir("bad"), "state");
     mkdirSync(state, { recursive: true });
     // The lock's holder is this test process: alive, so the lock is not stale.
-    writeFileSync(join(state, "lock"), JSON.stringify({ pid: process.pid, command: "imctl local up", since: "2026-11-23T00:00:00.000Z" }));
+    writeFileSync(
+      join(state, "lock"),
+      JSON.stringify({ pid: process.pid, command: "imctl local up", since: "2026-11-23T00:00:00.000Z" }),
+    );
     writeFileSync(join(state, "state.json"), JSON.stringify({ version: 1, stack: "", components: {} }));
     const r = await imctl(["local", "down", "--stack", testStack(3000)], { IMCTL_STATE_DIR: state });
     assert.equal(r.exitCode, 2);
-    assert.equal(oneLine(r.stderr), `imctl: ${MESSAGES.locked(`"imctl local up" (pid ${process.pid}, since 2026-11-23T00:00:00.000Z)`)}`);
+    assert.equal(
+      oneLine(r.stderr),
+      `imctl: ${MESSAGES.locked(`"imctl local up" (pid ${process.pid}, since 2026-11-23T00:00:00.000Z)`)}`,
+    );
   });
 
   it("a usage error (unknown command, bad --lines) exits 2", async () => {

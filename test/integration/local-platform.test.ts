@@ -51,12 +51,15 @@ describe("imctl local (real Redis Cluster, Kafka, MariaDB, nginx, Prometheus)", 
     assert.equal(upResult.healthy, true);
     assert.equal(upResult.components.length, 16 + 5);
     for (const c of upResult.components) assert.equal(c.state, "healthy", `${c.id}: ${c.detail}`);
-    assert.deepEqual(upResult.checks.map((c) => [c.name, c.ok]), [
-      ["redis-cluster", true],
-      ["kafka-topics", true],
-      ["database-schema", true],
-      ["prometheus-targets", true],
-    ]);
+    assert.deepEqual(
+      upResult.checks.map((c) => [c.name, c.ok]),
+      [
+        ["redis-cluster", true],
+        ["kafka-topics", true],
+        ["database-schema", true],
+        ["prometheus-targets", true],
+      ],
+    );
   });
 
   it("forms a Redis Cluster of 3 primaries, each with an in-sync replica, that serves reads and writes", async () => {
@@ -65,7 +68,10 @@ describe("imctl local (real Redis Cluster, Kafka, MariaDB, nginx, Prometheus)", 
       { redisOptions: { connectTimeout: 2000 } },
     );
     try {
-      const nodes = String(await cluster.call("CLUSTER", "NODES")).trim().split("\n").map((l) => l.split(" "));
+      const nodes = String(await cluster.call("CLUSTER", "NODES"))
+        .trim()
+        .split("\n")
+        .map((l) => l.split(" "));
       const primaries = nodes.filter((n) => n[2]?.includes("master"));
       const replicas = nodes.filter((n) => n[2]?.includes("slave"));
       assert.equal(primaries.length, 3);
@@ -96,14 +102,22 @@ describe("imctl local (real Redis Cluster, Kafka, MariaDB, nginx, Prometheus)", 
         assert.equal(p.replicas.length, 3);
         assert.equal(p.isr.length, 3);
       }
-      const [desc] = await admin.describeConfigs({ resources: [{ resourceType: 2, resourceName: topic, configurationKeys: ["min.insync.replicas"] }] });
+      const [desc] = await admin.describeConfigs({
+        resources: [{ resourceType: 2, resourceName: topic, configurationKeys: ["min.insync.replicas"] }],
+      });
       assert.equal(desc?.configs.find((c) => c.name === "min.insync.replicas")?.value, "2");
     } finally {
       await admin.close();
     }
 
     const value = `hello-${randomUUID()}`;
-    const producer = new Producer({ clientId: "it-producer", bootstrapBrokers, serializers: stringSerializers, acks: ProduceAcks.ALL, idempotent: true });
+    const producer = new Producer({
+      clientId: "it-producer",
+      bootstrapBrokers,
+      serializers: stringSerializers,
+      acks: ProduceAcks.ALL,
+      idempotent: true,
+    });
     try {
       const res = await producer.send({ messages: [{ topic, key: value, value }] });
       assert.ok((res.offsets ?? []).length === 1, "the broker acknowledged one record");
@@ -111,9 +125,21 @@ describe("imctl local (real Redis Cluster, Kafka, MariaDB, nginx, Prometheus)", 
       await producer.close();
     }
 
-    const consumer = new Consumer({ clientId: "it-consumer", groupId: `it-${randomUUID()}`, bootstrapBrokers, deserializers: stringDeserializers });
+    const consumer = new Consumer({
+      clientId: "it-consumer",
+      groupId: `it-${randomUUID()}`,
+      bootstrapBrokers,
+      deserializers: stringDeserializers,
+    });
     try {
-      const stream = await consumer.consume({ topics: [topic], mode: "committed", fallbackMode: "earliest", autocommit: false, sessionTimeout: 10_000, heartbeatInterval: 1000 });
+      const stream = await consumer.consume({
+        topics: [topic],
+        mode: "committed",
+        fallbackMode: "earliest",
+        autocommit: false,
+        sessionTimeout: 10_000,
+        heartbeatInterval: 1000,
+      });
       const found = await new Promise<string>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error("the produced message was not consumed within 30 s")), 30_000);
         stream.on("data", (m) => {
@@ -133,13 +159,29 @@ describe("imctl local (real Redis Cluster, Kafka, MariaDB, nginx, Prometheus)", 
 
   it("runs queries against the migrated database as the services' user", async () => {
     const secrets = JSON.parse(readFileSync(join(stateDir, "secrets.json"), "utf8")) as Secrets;
-    const conn = await mysql.createConnection({ host, port: ports.database, user: secrets.dbAppUser, password: secrets.dbAppPassword, database: spec.data.database.name });
+    const conn = await mysql.createConnection({
+      host,
+      port: ports.database,
+      user: secrets.dbAppUser,
+      password: secrets.dbAppPassword,
+      database: spec.data.database.name,
+    });
     try {
-      const [tables] = await conn.query<mysql.RowDataPacket[]>("SELECT table_name AS t FROM information_schema.tables WHERE table_schema = ? ORDER BY 1", [spec.data.database.name]);
+      const [tables] = await conn.query<mysql.RowDataPacket[]>(
+        "SELECT table_name AS t FROM information_schema.tables WHERE table_schema = ? ORDER BY 1",
+        [spec.data.database.name],
+      );
       const names = tables.map((r) => String(r.t));
-      for (const t of ["messages", "inbox", "user_seq", "users", "im_groups", "group_members", "schema_migrations"]) assert.ok(names.includes(t), `table ${t}`);
-      await conn.query("INSERT INTO user_seq (user_id, last_seq) VALUES (?, 100) ON DUPLICATE KEY UPDATE last_seq = last_seq + 100", [424242]);
-      const [rows] = await conn.query<mysql.RowDataPacket[]>("SELECT last_seq FROM user_seq WHERE user_id = ?", [424242]);
+      for (const t of ["messages", "inbox", "user_seq", "users", "im_groups", "group_members", "schema_migrations"])
+        assert.ok(names.includes(t), `table ${t}`);
+      await conn.query(
+        "INSERT INTO user_seq (user_id, last_seq) VALUES (?, 100) ON DUPLICATE KEY UPDATE last_seq = last_seq + 100",
+        [424242],
+      );
+      const [rows] = await conn.query<mysql.RowDataPacket[]>(
+        "SELECT last_seq FROM user_seq WHERE user_id = ?",
+        [424242],
+      );
       assert.ok(Number(rows[0]?.last_seq) >= 100);
     } finally {
       await conn.end();
@@ -148,16 +190,23 @@ describe("imctl local (real Redis Cluster, Kafka, MariaDB, nginx, Prometheus)", 
 
   it("has Prometheus scraping every target up, with the alert rules loaded", async () => {
     const base = `http://${host}:${ports.prometheus}`;
-    const targets = (await (await fetch(`${base}/api/v1/targets?state=active`)).json()) as { data: { activeTargets: Array<{ labels: Record<string, string>; health: string }> } };
+    const targets = (await (await fetch(`${base}/api/v1/targets?state=active`)).json()) as {
+      data: { activeTargets: Array<{ labels: Record<string, string>; health: string }> };
+    };
     const jobs = new Set(targets.data.activeTargets.map((t) => t.labels.job));
-    for (const j of ["prometheus", "node", "redis", "redis-exporter", "kafka", "mysql", "nginx", "im-services"]) assert.ok(jobs.has(j), `job ${j}`);
+    for (const j of ["prometheus", "node", "redis", "redis-exporter", "kafka", "mysql", "nginx", "im-services"])
+      assert.ok(jobs.has(j), `job ${j}`);
     assert.equal(targets.data.activeTargets.length, 14 + 5);
     for (const t of targets.data.activeTargets) assert.equal(t.health, "up", `${t.labels.job}/${t.labels.instance}`);
-    const rules = (await (await fetch(`${base}/api/v1/rules`)).json()) as { data: { groups: Array<{ rules: Array<{ name: string }> }> } };
+    const rules = (await (await fetch(`${base}/api/v1/rules`)).json()) as {
+      data: { groups: Array<{ rules: Array<{ name: string }> }> };
+    };
     const names = rules.data.groups.flatMap((g) => g.rules.map((r) => r.name));
     assert.ok(names.includes("RedisClusterNotOk") && names.includes("HostCpuHigh"), names.join(","));
     // Real data flows: the Redis Cluster reports ok through the exporter.
-    const q = (await (await fetch(`${base}/api/v1/query?query=min(redis_cluster_state)`)).json()) as { data: { result: Array<{ value: [number, string] }> } };
+    const q = (await (await fetch(`${base}/api/v1/query?query=min(redis_cluster_state)`)).json()) as {
+      data: { result: Array<{ value: [number, string] }> };
+    };
     assert.equal(q.data.result[0]?.value[1], "1");
   });
 
@@ -187,8 +236,16 @@ describe("imctl local (real Redis Cluster, Kafka, MariaDB, nginx, Prometheus)", 
     const original = readPool(ctx);
     assert.equal(original.stable.length, spec.services.gateway.replicas);
     try {
-      await setGatewayPool(ctx, { stable: [{ id: "gateway-1", address: addr(stable) }], canary: [{ id: "gateway-canary-1", address: addr(canary) }], canaryWeight: 30 });
-      await waitFor("nginx to serve the new pool", async () => ((await fetch(`${lb}/`)).status === 200 ? true : undefined), { timeoutMs: 10_000 });
+      await setGatewayPool(ctx, {
+        stable: [{ id: "gateway-1", address: addr(stable) }],
+        canary: [{ id: "gateway-canary-1", address: addr(canary) }],
+        canaryWeight: 30,
+      });
+      await waitFor(
+        "nginx to serve the new pool",
+        async () => ((await fetch(`${lb}/`)).status === 200 ? true : undefined),
+        { timeoutMs: 10_000 },
+      );
       hits.stable = 0;
       hits.canary = 0;
       for (let i = 0; i < 200; i++) await (await fetch(`${lb}/`)).text();
@@ -198,11 +255,19 @@ describe("imctl local (real Redis Cluster, Kafka, MariaDB, nginx, Prometheus)", 
       // A request in flight across a reload completes: the old worker finishes it.
       const slow = httpGet(`${lb}/slow`);
       await sleep(500);
-      await setGatewayPool(ctx, { stable: [{ id: "gateway-1", address: addr(stable) }], canary: [{ id: "gateway-canary-1", address: addr(canary) }], canaryWeight: 100 });
+      await setGatewayPool(ctx, {
+        stable: [{ id: "gateway-1", address: addr(stable) }],
+        canary: [{ id: "gateway-canary-1", address: addr(canary) }],
+        canaryWeight: 100,
+      });
       const slowRes = await slow;
       assert.equal(slowRes.status, 200);
       assert.ok(["stable", "canary"].includes(slowRes.body));
-      await waitFor("the new weights", async () => ((await (await fetch(`${lb}/`)).text()) === "canary" ? true : undefined), { timeoutMs: 10_000 });
+      await waitFor(
+        "the new weights",
+        async () => ((await (await fetch(`${lb}/`)).text()) === "canary" ? true : undefined),
+        { timeoutMs: 10_000 },
+      );
       hits.stable = 0;
       for (let i = 0; i < 20; i++) await (await fetch(`${lb}/`)).text();
       assert.equal(hits.stable, 0, "weight 100 sends nothing to stable");

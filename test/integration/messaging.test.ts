@@ -48,14 +48,29 @@ describe("messaging on the real platform", { timeout: 900_000 }, () => {
       for (let i = 0; i < 30; i++) await s.client.send({ kind: "user", id: b.userId }, `${tag}-${i}`);
     };
     await Promise.all([sendAll(a, "a"), sendAll(c, "c")]);
-    await eventually("60 messages at b", () => b.received.length >= 60, 30_000, () => `${b.received.length}`);
+    await eventually(
+      "60 messages at b",
+      () => b.received.length >= 60,
+      30_000,
+      () => `${b.received.length}`,
+    );
     assert.equal(b.received.length, 60);
     assert.equal(new Set(b.received.map((m) => m.messageId)).size, 60);
     const seqs = b.received.map((m) => m.seq);
-    assert.deepEqual(seqs, [...seqs].sort((x, y) => x - y), "delivered in seq order");
+    assert.deepEqual(
+      seqs,
+      [...seqs].sort((x, y) => x - y),
+      "delivered in seq order",
+    );
     assert.equal(b.client.stats.inboxSeqRegressions, 0);
-    assert.deepEqual(from(b, a.userId).map((m) => m.body), Array.from({ length: 30 }, (_, i) => `a-${i}`));
-    assert.deepEqual(from(b, c.userId).map((m) => m.body), Array.from({ length: 30 }, (_, i) => `c-${i}`));
+    assert.deepEqual(
+      from(b, a.userId).map((m) => m.body),
+      Array.from({ length: 30 }, (_, i) => `a-${i}`),
+    );
+    assert.deepEqual(
+      from(b, c.userId).map((m) => m.body),
+      Array.from({ length: 30 }, (_, i) => `c-${i}`),
+    );
     assert.deepEqual(b.anomalies, []);
   });
 
@@ -69,7 +84,10 @@ describe("messaging on the real platform", { timeout: 900_000 }, () => {
     assert.equal(again.messageId, first.messageId);
     await a.client.send({ kind: "user", id: b.userId }, "after");
     await eventually("the message after the retry", () => b.received.some((m) => m.body === "after"), 20_000);
-    assert.deepEqual(b.received.map((m) => m.body), ["once", "after"]);
+    assert.deepEqual(
+      b.received.map((m) => m.body),
+      ["once", "after"],
+    );
   });
 
   it("a client offline during the sends gets every message, in order, by pulling after it connects", async () => {
@@ -77,16 +95,31 @@ describe("messaging on the real platform", { timeout: 900_000 }, () => {
     const offline = users[6]!;
     for (let i = 0; i < 25; i++) await a.client.send({ kind: "user", id: offline.userId }, `while-offline-${i}`);
     const d = await connect(offline);
-    await eventually("25 messages after reconnecting", () => d.received.length >= 25, 20_000, () => `${d.received.length}`);
-    assert.deepEqual(d.received.map((m) => m.body), Array.from({ length: 25 }, (_, i) => `while-offline-${i}`));
-    assert.deepEqual(d.received.map((m) => m.seq), Array.from({ length: 25 }, (_, i) => i + 1));
+    await eventually(
+      "25 messages after reconnecting",
+      () => d.received.length >= 25,
+      20_000,
+      () => `${d.received.length}`,
+    );
+    assert.deepEqual(
+      d.received.map((m) => m.body),
+      Array.from({ length: 25 }, (_, i) => `while-offline-${i}`),
+    );
+    assert.deepEqual(
+      d.received.map((m) => m.seq),
+      Array.from({ length: 25 }, (_, i) => i + 1),
+    );
   });
 
   it("group messages reach every other member once, in group order", async () => {
     const members = await Promise.all(users.slice(7, 12).map(connect));
     const [owner, second] = members;
     assert.ok(owner && second);
-    const g = await p.api.createGroup(users[7]!.token, "team", members.slice(1).map((m) => m.userId));
+    const g = await p.api.createGroup(
+      users[7]!.token,
+      "team",
+      members.slice(1).map((m) => m.userId),
+    );
     assert.equal(g.diffusion, "write");
     await Promise.all(
       [owner, second].map(async (s, k) => {
@@ -96,10 +129,19 @@ describe("messaging on the real platform", { timeout: 900_000 }, () => {
     for (const m of members) {
       const others = () => m.received.filter((x) => x.to.id === g.groupId && x.from !== m.userId);
       const want: number = m === owner || m === second ? 15 : 30;
-      await eventually(`group messages at ${m.userId}`, () => others().length >= want, 30_000, () => `${others().length}/${want}`);
+      await eventually(
+        `group messages at ${m.userId}`,
+        () => others().length >= want,
+        30_000,
+        () => `${others().length}/${want}`,
+      );
       assert.equal(others().length, want);
       const gseqs = others().map((x) => x.groupSeq ?? 0);
-      assert.deepEqual(gseqs, [...gseqs].sort((x, y) => x - y), "group order");
+      assert.deepEqual(
+        gseqs,
+        [...gseqs].sort((x, y) => x - y),
+        "group order",
+      );
       assert.equal(new Set(others().map((x) => x.messageId)).size, want);
     }
   });
@@ -109,7 +151,11 @@ describe("messaging on the real platform", { timeout: 900_000 }, () => {
     const [sender, ...rest] = all;
     assert.ok(sender);
     const initial = rest.slice(0, 2);
-    const g = await p.api.createGroup(users[12]!.token, "growing", initial.map((m) => m.userId));
+    const g = await p.api.createGroup(
+      users[12]!.token,
+      "growing",
+      initial.map((m) => m.userId),
+    );
     assert.equal(g.diffusion, "write");
     // joinedAt: the group seq at which each member joined; it must get every message after it.
     const joinedAt = new Map(initial.map((m) => [m.userId, 0]));
@@ -124,7 +170,11 @@ describe("messaging on the real platform", { timeout: 900_000 }, () => {
     for (let i = 0; i < joiners.length; i += 3) {
       await new Promise((r) => setTimeout(r, 250));
       const batch = joiners.slice(i, i + 3);
-      const info = await p.api.addMembers(users[12]!.token, g.groupId, batch.map((m) => m.userId));
+      const info = await p.api.addMembers(
+        users[12]!.token,
+        g.groupId,
+        batch.map((m) => m.userId),
+      );
       for (const m of batch) joinedAt.set(m.userId, info.headSeq);
     }
     await sends;
@@ -132,14 +182,26 @@ describe("messaging on the real platform", { timeout: 900_000 }, () => {
     assert.equal(info.memberCount, 12);
     assert.equal(info.diffusion, "read", `more than ${THRESHOLD} members switch the group to read diffusion`);
     assert.equal(info.headSeq, total);
-    assert.ok([...joinedAt.values()].some((s) => s > 0 && s < total), "members joined while messages flowed");
+    assert.ok(
+      [...joinedAt.values()].some((s) => s > 0 && s < total),
+      "members joined while messages flowed",
+    );
     for (const m of rest) {
       const since = joinedAt.get(m.userId) ?? 0;
       const want = total - since;
       const got = () => m.received.filter((x) => x.to.id === g.groupId);
-      await eventually(`messages after group seq ${since} at ${m.userId}`, () => got().length >= want, 30_000, () => `${got().length}/${want}`);
+      await eventually(
+        `messages after group seq ${since} at ${m.userId}`,
+        () => got().length >= want,
+        30_000,
+        () => `${got().length}/${want}`,
+      );
       const gseqs = got().map((x) => x.groupSeq ?? 0);
-      assert.deepEqual(gseqs, Array.from({ length: want }, (_, i) => since + i + 1), `member joined at ${since}`);
+      assert.deepEqual(
+        gseqs,
+        Array.from({ length: want }, (_, i) => since + i + 1),
+        `member joined at ${since}`,
+      );
       assert.deepEqual(m.anomalies, []);
     }
   });
@@ -147,7 +209,10 @@ describe("messaging on the real platform", { timeout: 900_000 }, () => {
   it("a message instance restarted into a rebalance that outlasts the Kafka client's 30 s request timeout starts, serves, and joins once the group forms; nothing sent meanwhile is lost", async () => {
     const host = p.spec.local.bindAddress;
     const joinedGauge = async (i: number): Promise<number | undefined> => {
-      const text = await fetch(`http://${host}:${p.spec.local.ports.message + i}/metrics`).then((r) => r.text(), () => "");
+      const text = await fetch(`http://${host}:${p.spec.local.ports.message + i}/metrics`).then(
+        (r) => r.text(),
+        () => "",
+      );
       const m = /^im_message_fanout_consumer_joined(?:\{[^}]*\})? (\S+)$/m.exec(text);
       return m ? Number(m[1]) : undefined;
     };
@@ -156,15 +221,25 @@ describe("messaging on the real platform", { timeout: 900_000 }, () => {
     // A third member of the fan-out's group, stopped once it has joined: the next rebalance waits out its 45 s session.
     const member = execa(process.execPath, ["--import", "tsx", join(REPO_ROOT, "test", "helpers", "group-member.ts")], {
       cwd: REPO_ROOT,
-      env: { BROKERS: kafkaBootstrap({ spec: p.spec, host }).join(","), GROUP: "im-fanout", TOPIC: p.spec.data.kafka.topics[0]?.name ?? "im.message.stored", SESSION_MS: "45000" },
+      env: {
+        BROKERS: kafkaBootstrap({ spec: p.spec, host }).join(","),
+        GROUP: "im-fanout",
+        TOPIC: p.spec.data.kafka.topics[0]?.name ?? "im.message.stored",
+        SESSION_MS: "45000",
+      },
       reject: false,
       stdin: "ignore",
     });
     let out = "";
     member.stdout?.on("data", (c: Buffer) => (out += String(c)));
     try {
-      await eventually("the extra member to join the fan-out's group", () => out.includes("joined") || member.exitCode !== null, 60_000);
-      if (!out.includes("joined")) assert.fail(`the extra member never joined: ${String((await member).stderr).slice(-500)}`);
+      await eventually(
+        "the extra member to join the fan-out's group",
+        () => out.includes("joined") || member.exitCode !== null,
+        60_000,
+      );
+      if (!out.includes("joined"))
+        assert.fail(`the extra member never joined: ${String((await member).stderr).slice(-500)}`);
       const bodies: string[] = [];
       const send = async (tag: string, n: number) => {
         for (let i = 0; i < n; i++) {
@@ -188,19 +263,34 @@ describe("messaging on the real platform", { timeout: 900_000 }, () => {
       await send("serving", 5);
       process.kill(member.pid!, "SIGKILL");
       const deadline = Date.now() + 120_000;
-      while (!((await joinedGauge(0)) === 1 && (await joinedGauge(1)) === 1) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 500));
+      while (!((await joinedGauge(0)) === 1 && (await joinedGauge(1)) === 1) && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 500));
       assert.equal(await joinedGauge(0), 1, "message-1's consumer never joined after the group could form");
       assert.equal(await joinedGauge(1), 1, "message-2's consumer is not in the group");
       await send("after", 5);
-      await eventually(`${bodies.length} messages at b`, () => b.received.length >= bodies.length, 60_000, () => `${b.received.length}`);
-      assert.deepEqual(b.received.map((m) => m.body), bodies, "every message once, in the order sent");
+      await eventually(
+        `${bodies.length} messages at b`,
+        () => b.received.length >= bodies.length,
+        60_000,
+        () => `${b.received.length}`,
+      );
+      assert.deepEqual(
+        b.received.map((m) => m.body),
+        bodies,
+        "every message once, in the order sent",
+      );
       const seqs = b.received.map((m) => m.seq);
-      assert.deepEqual(seqs, [...seqs].sort((x, y) => x - y), "delivered in seq order");
+      assert.deepEqual(
+        seqs,
+        [...seqs].sort((x, y) => x - y),
+        "delivered in seq order",
+      );
       assert.deepEqual(b.anomalies, []);
       // Neither instance died on the way: message-2's rejoin timed out too, and its consumer was replaced, not the process.
       assert.equal(p.pid("message-1"), restarted, "message-1 was restarted again");
       assert.equal(p.pid("message-2"), message2, "message-2 was restarted");
-      for (const pid of [restarted, message2]) assert.doesNotThrow(() => process.kill(pid, 0), `process ${pid} is gone`);
+      for (const pid of [restarted, message2])
+        assert.doesNotThrow(() => process.kill(pid, 0), `process ${pid} is gone`);
       const status = await p.run("local", "status");
       assert.equal(status.exitCode, 0, status.stdout);
     } finally {
@@ -211,10 +301,15 @@ describe("messaging on the real platform", { timeout: 900_000 }, () => {
 
   it("node ids leased from Redis Cluster are unique, renewed, reclaimed after a loss, and given back", async () => {
     const n = p.spec.data.redis.primaries * (1 + p.spec.data.redis.replicasPerPrimary);
-    const redis = createRedisCluster(Array.from({ length: n }, (_, i) => `${p.spec.local.bindAddress}:${p.spec.local.ports.redis + i}`), { nodeTimeoutMs: p.spec.local.redis.nodeTimeoutMs });
+    const redis = createRedisCluster(
+      Array.from({ length: n }, (_, i) => `${p.spec.local.bindAddress}:${p.spec.local.ports.redis + i}`),
+      { nodeTimeoutMs: p.spec.local.redis.nodeTimeoutMs },
+    );
     const lost: string[] = [];
     try {
-      const leases = await Promise.all(Array.from({ length: 20 }, (_, i) => NodeIdLease.acquire(redis, `test-${i}`, { onLost: (w) => lost.push(w) })));
+      const leases = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => NodeIdLease.acquire(redis, `test-${i}`, { onLost: (w) => lost.push(w) })),
+      );
       assert.equal(new Set(leases.map((l) => l.id)).size, 20, "20 instances, 20 different node ids");
       const [first, second] = leases;
       assert.ok(first && second);

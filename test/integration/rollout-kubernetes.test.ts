@@ -13,7 +13,12 @@ import { after, before, describe, it } from "node:test";
 import { execa, type ResultPromise } from "execa";
 import { toolPath } from "../../scripts/bootstrap.mjs";
 import { portFree } from "../../cli/src/lib/ports.ts";
-import { clientNodeApi, CANARY_WEIGHT_ANNOTATION, KubernetesCanaryTrack, PREVIOUS_IMAGE_ANNOTATION } from "../../cli/src/targets/kubernetes/rollout.ts";
+import {
+  clientNodeApi,
+  CANARY_WEIGHT_ANNOTATION,
+  KubernetesCanaryTrack,
+  PREVIOUS_IMAGE_ANNOTATION,
+} from "../../cli/src/targets/kubernetes/rollout.ts";
 import type { RolloutResult } from "../../cli/src/commands/rollout/index.ts";
 import { imctl, tempDir } from "../helpers/imctl.ts";
 
@@ -36,7 +41,10 @@ async function waitReady(port: number): Promise<void> {
   const dispatcher = new Agent({ connect: { rejectUnauthorized: false } });
   for (let i = 0; i < 240; i++) {
     try {
-      const res = await fetch(`https://127.0.0.1:${port}/readyz`, { headers: { authorization: `Bearer ${TOKEN}` }, dispatcher } as RequestInit);
+      const res = await fetch(`https://127.0.0.1:${port}/readyz`, {
+        headers: { authorization: `Bearer ${TOKEN}` },
+        dispatcher,
+      } as RequestInit);
       if (res.status === 200) return;
     } catch {
       // not listening yet
@@ -53,7 +61,18 @@ const deployment = (name: string, track: string, replicas: number) => ({
     selector: { matchLabels: { "app.kubernetes.io/name": "gateway", "im/track": track } },
     template: {
       metadata: { labels: { "app.kubernetes.io/name": "gateway", "im/track": track } },
-      spec: { containers: [{ name: "gateway", image: "registry.example.com/im/gateway:1.0.0", env: [{ name: "SERVICE_VERSION", value: "1.0.0" }, { name: "PORT", value: "8080" }] }] },
+      spec: {
+        containers: [
+          {
+            name: "gateway",
+            image: "registry.example.com/im/gateway:1.0.0",
+            env: [
+              { name: "SERVICE_VERSION", value: "1.0.0" },
+              { name: "PORT", value: "8080" },
+            ],
+          },
+        ],
+      },
     },
   },
 });
@@ -63,8 +82,29 @@ describe("imctl rollout on a real Kubernetes API server", { timeout: 300_000 }, 
     const etcdPort = await freePort(23790);
     const peerPort = await freePort(etcdPort + 1);
     const apiPort = await freePort(26443);
-    etcd = execa(toolPath("etcd"), ["--data-dir", join(dir, "etcd"), "--listen-client-urls", `http://127.0.0.1:${etcdPort}`, "--advertise-client-urls", `http://127.0.0.1:${etcdPort}`, "--listen-peer-urls", `http://127.0.0.1:${peerPort}`, "--initial-advertise-peer-urls", `http://127.0.0.1:${peerPort}`, "--initial-cluster", `default=http://127.0.0.1:${peerPort}`], { reject: false, all: true });
-    const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048, publicKeyEncoding: { type: "spki", format: "pem" }, privateKeyEncoding: { type: "pkcs8", format: "pem" } });
+    etcd = execa(
+      toolPath("etcd"),
+      [
+        "--data-dir",
+        join(dir, "etcd"),
+        "--listen-client-urls",
+        `http://127.0.0.1:${etcdPort}`,
+        "--advertise-client-urls",
+        `http://127.0.0.1:${etcdPort}`,
+        "--listen-peer-urls",
+        `http://127.0.0.1:${peerPort}`,
+        "--initial-advertise-peer-urls",
+        `http://127.0.0.1:${peerPort}`,
+        "--initial-cluster",
+        `default=http://127.0.0.1:${peerPort}`,
+      ],
+      { reject: false, all: true },
+    );
+    const { privateKey, publicKey } = generateKeyPairSync("rsa", {
+      modulusLength: 2048,
+      publicKeyEncoding: { type: "spki", format: "pem" },
+      privateKeyEncoding: { type: "pkcs8", format: "pem" },
+    });
     writeFileSync(join(dir, "sa.key"), privateKey);
     writeFileSync(join(dir, "sa.pub"), publicKey);
     writeFileSync(join(dir, "tokens.csv"), `${TOKEN},admin,admin,system:masters\n`);
@@ -93,7 +133,9 @@ describe("imctl rollout on a real Kubernetes API server", { timeout: 300_000 }, 
       JSON.stringify({
         apiVersion: "v1",
         kind: "Config",
-        clusters: [{ name: "test", cluster: { server: `https://127.0.0.1:${apiPort}`, "insecure-skip-tls-verify": true } }],
+        clusters: [
+          { name: "test", cluster: { server: `https://127.0.0.1:${apiPort}`, "insecure-skip-tls-verify": true } },
+        ],
         users: [{ name: "admin", user: { token: TOKEN } }],
         contexts: [{ name: "test", context: { cluster: "test", user: "admin" } }],
         "current-context": "test",
@@ -112,8 +154,28 @@ describe("imctl rollout on a real Kubernetes API server", { timeout: 300_000 }, 
     await net.createNamespacedIngress({
       namespace: NS,
       body: {
-        metadata: { name: "gateway-canary", namespace: NS, annotations: { "nginx.ingress.kubernetes.io/canary": "true", [CANARY_WEIGHT_ANNOTATION]: "0" } },
-        spec: { ingressClassName: "nginx", rules: [{ host: "im.example.com", http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: "gateway-canary", port: { number: 8080 } } } }] } }] },
+        metadata: {
+          name: "gateway-canary",
+          namespace: NS,
+          annotations: { "nginx.ingress.kubernetes.io/canary": "true", [CANARY_WEIGHT_ANNOTATION]: "0" },
+        },
+        spec: {
+          ingressClassName: "nginx",
+          rules: [
+            {
+              host: "im.example.com",
+              http: {
+                paths: [
+                  {
+                    path: "/",
+                    pathType: "Prefix",
+                    backend: { service: { name: "gateway-canary", port: { number: 8080 } } },
+                  },
+                ],
+              },
+            },
+          ],
+        },
       },
     });
     // The Deployment controller's part: status follows spec.
@@ -127,12 +189,26 @@ describe("imctl rollout on a real Kubernetes API server", { timeout: 300_000 }, 
         for (const d of list?.items ?? []) {
           const want = d.spec?.replicas ?? 0;
           const s = d.status;
-          if (s?.observedGeneration === d.metadata?.generation && (s?.replicas ?? 0) === want && (s?.readyReplicas ?? 0) === want) continue;
+          if (
+            s?.observedGeneration === d.metadata?.generation &&
+            (s?.replicas ?? 0) === want &&
+            (s?.readyReplicas ?? 0) === want
+          )
+            continue;
           await apps
             .replaceNamespacedDeploymentStatus({
               name: d.metadata?.name ?? "",
               namespace: NS,
-              body: { ...d, status: { observedGeneration: d.metadata?.generation, replicas: want, readyReplicas: want, updatedReplicas: want, availableReplicas: want } },
+              body: {
+                ...d,
+                status: {
+                  observedGeneration: d.metadata?.generation,
+                  replicas: want,
+                  readyReplicas: want,
+                  updatedReplicas: want,
+                  availableReplicas: want,
+                },
+              },
             })
             .catch(() => undefined);
         }
@@ -161,7 +237,13 @@ describe("imctl rollout on a real Kubernetes API server", { timeout: 300_000 }, 
     assert.equal(canary?.replicas, 1);
     await t.setWeight("gateway", 30);
     assert.equal((await api.readIngressAnnotations(NS, "gateway-canary"))?.[CANARY_WEIGHT_ANNOTATION], "30");
-    assert.deepEqual(await t.status("gateway"), { stableVersion: "1.0.0", version: "1.1.0", replicas: 1, ready: 1, weight: 30 });
+    assert.deepEqual(await t.status("gateway"), {
+      stableVersion: "1.0.0",
+      version: "1.1.0",
+      replicas: 1,
+      ready: 1,
+      weight: 30,
+    });
     await t.promote("gateway", () => undefined);
     const stable = await api.readDeployment(NS, "gateway-stable", "gateway");
     assert.equal(stable?.image, "registry.example.com/im/gateway:1.1.0");
@@ -170,22 +252,40 @@ describe("imctl rollout on a real Kubernetes API server", { timeout: 300_000 }, 
     assert.equal((await api.readIngressAnnotations(NS, "gateway-canary"))?.[CANARY_WEIGHT_ANNOTATION], "0");
     const back = await t.undo("gateway", () => undefined);
     assert.equal(back.version, "1.0.0");
-    assert.equal((await api.readDeployment(NS, "gateway-stable", "gateway"))?.image, "registry.example.com/im/gateway:1.0.0");
+    assert.equal(
+      (await api.readDeployment(NS, "gateway-stable", "gateway"))?.image,
+      "registry.example.com/im/gateway:1.0.0",
+    );
   });
 
   it("imctl rollout start --target kubernetes runs a rollout to Promoted, and a missing Deployment is refused before anything changes", async () => {
     const strategy = join(dir, "strategy.json");
     writeFileSync(strategy, JSON.stringify({ steps: [{ setWeight: 50 }, { setWeight: 100 }] }));
     const env = { KUBECONFIG: kubeconfig, IMCTL_STATE_DIR: join(dir, "state") };
-    const common = ["--target", "kubernetes", "--stack", "aws-prod", "--namespace", NS, "--prometheus", "http://127.0.0.1:1"];
-    const r = await imctl(["rollout", "start", "gateway", "--version", "1.2.0", "--strategy", strategy, ...common, "--json"], env);
+    const common = [
+      "--target",
+      "kubernetes",
+      "--stack",
+      "aws-prod",
+      "--namespace",
+      NS,
+      "--prometheus",
+      "http://127.0.0.1:1",
+    ];
+    const r = await imctl(
+      ["rollout", "start", "gateway", "--version", "1.2.0", "--strategy", strategy, ...common, "--json"],
+      env,
+    );
     assert.equal(r.exitCode, 0, r.stderr);
     const res = JSON.parse(r.stdout) as RolloutResult;
     assert.equal(res.phase, "Promoted");
     assert.equal(res.stableVersion, "1.2.0");
     const missing = await imctl(["rollout", "start", "user-center", "--version", "1.2.0", ...common], env);
     assert.equal(missing.exitCode, 2);
-    assert.equal(missing.stderr.trim(), "imctl: deployment im/user-center-stable not found: is the stack deployed (pulumi up) and --namespace right?");
+    assert.equal(
+      missing.stderr.trim(),
+      "imctl: deployment im/user-center-stable not found: is the stack deployed (pulumi up) and --namespace right?",
+    );
     assert.ok(!existsSync(join(dir, "state", "kubernetes", "aws-prod", "rollouts", "user-center.json")));
   });
 });

@@ -37,7 +37,12 @@ const strategy = {
             consecutiveErrorLimit: 6,
             successCondition: "result <= 0.05",
             // No failed frame at all is an empty sum: "or vector(0)" makes it 0 (no traffic stays no data).
-            provider: { prometheus: { query: '(sum(rate(im_gateway_frames_total{service="gateway",version="{{version}}",result!="ok"}[30s])) or vector(0)) / sum(rate(im_gateway_frames_total{service="gateway",version="{{version}}"}[30s]))' } },
+            provider: {
+              prometheus: {
+                query:
+                  '(sum(rate(im_gateway_frames_total{service="gateway",version="{{version}}",result!="ok"}[30s])) or vector(0)) / sum(rate(im_gateway_frames_total{service="gateway",version="{{version}}"}[30s]))',
+              },
+            },
           },
           {
             name: "send-p99",
@@ -45,7 +50,12 @@ const strategy = {
             count: 3,
             consecutiveErrorLimit: 6,
             successCondition: "result <= stable * 3 + 0.25",
-            provider: { prometheus: { query: 'histogram_quantile(0.99, sum by (le) (rate(im_gateway_frame_duration_seconds_bucket{service="gateway",version="{{version}}",type="send"}[30s])))' } },
+            provider: {
+              prometheus: {
+                query:
+                  'histogram_quantile(0.99, sum by (le) (rate(im_gateway_frame_duration_seconds_bucket{service="gateway",version="{{version}}",type="send"}[30s])))',
+              },
+            },
           },
         ],
       },
@@ -80,22 +90,59 @@ function audit(): AuditEntry[] {
 }
 
 /** Starts a rollout, waits for its 30 % step, runs k6 messaging while it goes on, returns both results. */
-async function rolloutUnderLoad(version: string, env: string[]): Promise<{ rollout: RolloutResult; exitCode: number; stderr: string; load: LoadtestResult }> {
+async function rolloutUnderLoad(
+  version: string,
+  env: string[],
+): Promise<{ rollout: RolloutResult; exitCode: number; stderr: string; load: LoadtestResult }> {
   const file = join(dir, "strategy.yaml");
   writeFileSync(file, stringify(strategy));
   const running = { done: false };
-  const start = p.run("rollout", "start", "gateway", "--version", version, "--strategy", file, ...env.flatMap((e) => ["--env", e]), "--json").finally(() => {
-    running.done = true;
-  });
+  const start = p
+    .run(
+      "rollout",
+      "start",
+      "gateway",
+      "--version",
+      version,
+      "--strategy",
+      file,
+      ...env.flatMap((e) => ["--env", e]),
+      "--json",
+    )
+    .finally(() => {
+      running.done = true;
+    });
   await waitFor((s) => s.canaryWeight === 30, running);
-  const load = p.run("loadtest", "run", "messaging", "--vus", "40", "--rate", "20", "--duration", "45s", "--max-p99", "5000", "--json");
+  const load = p.run(
+    "loadtest",
+    "run",
+    "messaging",
+    "--vus",
+    "40",
+    "--rate",
+    "20",
+    "--duration",
+    "45s",
+    "--max-p99",
+    "5000",
+    "--json",
+  );
   const [r, l] = await Promise.all([start, load]);
   assert.ok(l.stdout.trim().startsWith("{"), `k6 gave no result (exit ${l.exitCode}):\n${tail(l.stderr)}`);
   assert.ok(r.stdout.trim().startsWith("{"), `rollout gave no result (exit ${r.exitCode}):\n${tail(r.stderr, 40)}`);
-  return { rollout: json<RolloutResult>(r.stdout), exitCode: r.exitCode, stderr: r.stderr, load: json<LoadtestResult>(l.stdout) };
+  return {
+    rollout: json<RolloutResult>(r.stdout),
+    exitCode: r.exitCode,
+    stderr: r.stderr,
+    load: json<LoadtestResult>(l.stdout),
+  };
 }
 
-async function waitForService(service: string, ok: (s: RolloutResult) => boolean, running: { done: boolean }): Promise<RolloutResult> {
+async function waitForService(
+  service: string,
+  ok: (s: RolloutResult) => boolean,
+  running: { done: boolean },
+): Promise<RolloutResult> {
   for (let i = 0; i < 240 && !running.done; i++) {
     const r = await p.run("rollout", "status", service, "--json");
     if (r.exitCode === 0) {
@@ -138,7 +185,9 @@ describe("imctl rollout (canaries on the local target, the gateway under k6 load
 
   after(async () => {
     // A test that failed mid-rollout leaves it running (and the target locked): abort, so the platform goes down.
-    if (p) for (const svc of ["gateway", "message", "user-center"]) await p.run("rollout", "abort", svc, "--reason", "test teardown");
+    if (p)
+      for (const svc of ["gateway", "message", "user-center"])
+        await p.run("rollout", "abort", svc, "--reason", "test teardown");
     await p?.down();
   });
 
@@ -166,9 +215,11 @@ describe("imctl rollout (canaries on the local target, the gateway under k6 load
     const hold = join(dir, "hold.yaml");
     writeFileSync(hold, stringify({ steps: [{ setWeight: 10 }, { pause: {} }, { setWeight: 100 }] }));
     const running = { done: false };
-    const first = p.run("rollout", "start", "gateway", "--version", "1.9.0", "--strategy", hold, "--json").finally(() => {
-      running.done = true;
-    });
+    const first = p
+      .run("rollout", "start", "gateway", "--version", "1.9.0", "--strategy", hold, "--json")
+      .finally(() => {
+        running.done = true;
+      });
     const paused = await waitFor((s) => s.phase === "Paused", running);
     assert.equal(paused.canaryWeight, 10);
     assert.equal(paused.step, 1);
@@ -197,9 +248,11 @@ describe("imctl rollout (canaries on the local target, the gateway under k6 load
 
     // Killed again, then resumed: the resumed controller takes an operator's abort through the intent file.
     const again = { done: false };
-    const second2 = p.run("rollout", "start", "gateway", "--version", "1.9.2", "--strategy", hold, "--json").finally(() => {
-      again.done = true;
-    });
+    const second2 = p
+      .run("rollout", "start", "gateway", "--version", "1.9.2", "--strategy", hold, "--json")
+      .finally(() => {
+        again.done = true;
+      });
     const paused2 = await waitFor((s) => s.phase === "Paused" && s.controller !== null, again);
     assert.ok(paused2.controller);
     process.kill(paused2.controller.pid, "SIGKILL");
@@ -208,7 +261,10 @@ describe("imctl rollout (canaries on the local target, the gateway under k6 load
     const resumed = p.run("rollout", "resume", "gateway", "--json").finally(() => {
       resumedDone.done = true;
     });
-    const back = await waitFor((s) => s.phase === "Paused" && s.controller !== null && s.controller.pid !== paused2.controller?.pid, resumedDone);
+    const back = await waitFor(
+      (s) => s.phase === "Paused" && s.controller !== null && s.controller.pid !== paused2.controller?.pid,
+      resumedDone,
+    );
     assert.equal(back.canaryWeight, 10, "resumed at the persisted weight");
     const abort = await p.run("rollout", "abort", "gateway", "--reason", "test: operator abort", "--json");
     assert.equal(abort.exitCode, 0, abort.stderr);
@@ -222,7 +278,8 @@ describe("imctl rollout (canaries on the local target, the gateway under k6 load
     const st = await p.run("local", "status", "--json");
     assert.ok(!st.stdout.includes("gateway-canary-1"), "no canary instance left in local status");
     const whats = audit().map((e) => e.what);
-    for (const w of ["resumed", "abort requested", "Aborted", "canary removed"]) assert.ok(whats.includes(w), `audit has ${w}`);
+    for (const w of ["resumed", "abort requested", "Aborted", "canary removed"])
+      assert.ok(whats.includes(w), `audit has ${w}`);
   });
 
   it("promotes a good version to 100 % under load, drains the canary, and loses nothing", async () => {
@@ -234,14 +291,29 @@ describe("imctl rollout (canaries on the local target, the gateway under k6 load
     const whats = audit()
       .filter((e) => e.rollout === rollout.rollout.id)
       .map((e) => e.what);
-    for (const w of ["Pending", "Progressing", "setWeight 30", "Paused", "analysis successful", "setWeight 100", "promoting", "Promoted"]) assert.ok(whats.includes(w), `audit has ${w}: ${whats.join(", ")}`);
-    assert.ok(rollout.rollout.measurements.length >= 6 && rollout.rollout.measurements.every((m) => m.phase === "Successful"), JSON.stringify(rollout.rollout.measurements));
+    for (const w of [
+      "Pending",
+      "Progressing",
+      "setWeight 30",
+      "Paused",
+      "analysis successful",
+      "setWeight 100",
+      "promoting",
+      "Promoted",
+    ])
+      assert.ok(whats.includes(w), `audit has ${w}: ${whats.join(", ")}`);
+    assert.ok(
+      rollout.rollout.measurements.length >= 6 && rollout.rollout.measurements.every((m) => m.phase === "Successful"),
+      JSON.stringify(rollout.rollout.measurements),
+    );
     assert.deepEqual(await gatewayVersions(), ["2.0.0", "2.0.0"]);
     assert.ok(existsSync(join(process.cwd(), rollout.chart)) || existsSync(rollout.chart), "the picture is written");
     assert.equal(load.figures.scriptErrors, 0, "no k6 VU stopped by an exception (its sends would go unmade)");
     assert.equal(load.figures.lost, 0, `lost ${load.figures.lost} of ${load.figures.sent}`);
     assert.ok(load.figures.sent > 0);
-    process.stderr.write(`good rollout: k6 sent ${load.figures.sent}, received ${load.figures.received}, lost ${load.figures.lost}, reconnects ${load.figures.reconnects}, request errors ${load.figures.requestErrors}, delivery p99 ${load.figures.deliveryP99Ms} ms\n`);
+    process.stderr.write(
+      `good rollout: k6 sent ${load.figures.sent}, received ${load.figures.received}, lost ${load.figures.lost}, reconnects ${load.figures.reconnects}, request errors ${load.figures.requestErrors}, delivery p99 ${load.figures.deliveryP99Ms} ms\n`,
+    );
   });
 
   it("aborts a bad version after a failed measurement under load, with the reason, and loses nothing", async () => {
@@ -281,13 +353,19 @@ describe("imctl rollout (canaries on the local target, the gateway under k6 load
   it("undoes the last promotion: asks for --yes, then puts every stable gateway back on the release before it", async () => {
     const ask = await p.run("rollout", "undo", "gateway");
     assert.equal(ask.exitCode, 2);
-    assert.match(ask.stderr.trim(), /^imctl: rollout undo replaces every stable gateway instance .*: pass --yes to confirm$/);
+    assert.match(
+      ask.stderr.trim(),
+      /^imctl: rollout undo replaces every stable gateway instance .*: pass --yes to confirm$/,
+    );
     assert.deepEqual(await gatewayVersions(), ["2.0.0", "2.0.0"], "nothing changed without --yes");
     const r = await p.run("rollout", "undo", "gateway", "--yes", "--json");
     assert.equal(r.exitCode, 0, tail(r.stderr));
     assert.deepEqual(json<{ service: string; version: string }>(r.stdout), { service: "gateway", version: "0.1.0" });
     assert.deepEqual(await gatewayVersions(), ["0.1.0", "0.1.0"]);
-    assert.ok(audit().some((e) => e.what === "undo" && e.why === "stable gateway back on 0.1.0"), "audit has the undo");
+    assert.ok(
+      audit().some((e) => e.what === "undo" && e.why === "stable gateway back on 0.1.0"),
+      "audit has the undo",
+    );
     // Undo of the undo goes forward again: the release it replaced is now the one before.
     const again = await p.run("rollout", "undo", "gateway", "--yes", "--json");
     assert.equal(again.exitCode, 0, tail(again.stderr));
@@ -298,15 +376,21 @@ describe("imctl rollout (canaries on the local target, the gateway under k6 load
     const file = join(dir, "msg.yaml");
     writeFileSync(file, stringify({ steps: [{ setWeight: 50 }, { pause: {} }, { setWeight: 100 }] }));
     const running = { done: false };
-    const start = p.run("rollout", "start", "message", "--version", "4.0.0", "--strategy", file, "--json").finally(() => {
-      running.done = true;
-    });
+    const start = p
+      .run("rollout", "start", "message", "--version", "4.0.0", "--strategy", file, "--json")
+      .finally(() => {
+        running.done = true;
+      });
     const paused = await waitForService("message", (s) => s.phase === "Paused" && s.canaryWeight === 50, running);
     assert.equal(paused.version, "4.0.0");
     const host = p.spec.local.bindAddress;
     const canaryUrl = `http://${host}:${p.spec.local.ports.message + 50}`;
     const upstreamOf = async (port: number) =>
-      (await (await fetch(`http://${host}:${port}/admin/v1/message-upstream`, { headers: { "x-im-internal": p.secrets.internalToken } })).json()) as { urls: string[]; weight: number };
+      (await (
+        await fetch(`http://${host}:${port}/admin/v1/message-upstream`, {
+          headers: { "x-im-internal": p.secrets.internalToken },
+        })
+      ).json()) as { urls: string[]; weight: number };
     const gw = p.spec.local.ports.gateway;
     assert.deepEqual(await upstreamOf(gw), { urls: [canaryUrl], weight: 50 });
     assert.deepEqual(await upstreamOf(gw + 1), { urls: [canaryUrl], weight: 50 });
@@ -318,15 +402,25 @@ describe("imctl rollout (canaries on the local target, the gateway under k6 load
     await Promise.all([from.client.connect(), to.client.connect()]);
     const sendsBy = async (port: number) => {
       const text = await (await fetch(`http://${host}:${port}/metrics`)).text();
-      return [...text.matchAll(/^im_message_sends_total\{[^}]*kind="user"[^}]*result="stored"[^}]*\} (\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
+      return [...text.matchAll(/^im_message_sends_total\{[^}]*kind="user"[^}]*result="stored"[^}]*\} (\d+)/gm)].reduce(
+        (n, m) => n + Number(m[1]),
+        0,
+      );
     };
-    const before = await Promise.all([p.spec.local.ports.message, p.spec.local.ports.message + 1, p.spec.local.ports.message + 50].map(sendsBy));
+    const before = await Promise.all(
+      [p.spec.local.ports.message, p.spec.local.ports.message + 1, p.spec.local.ports.message + 50].map(sendsBy),
+    );
     for (let i = 0; i < 40; i++) await from.client.send({ kind: "user", id: b.userId }, `canary-${i}`);
-    const after = await Promise.all([p.spec.local.ports.message, p.spec.local.ports.message + 1, p.spec.local.ports.message + 50].map(sendsBy));
+    const after = await Promise.all(
+      [p.spec.local.ports.message, p.spec.local.ports.message + 1, p.spec.local.ports.message + 50].map(sendsBy),
+    );
     const stableShare = (after[0] ?? 0) - (before[0] ?? 0) + (after[1] ?? 0) - (before[1] ?? 0);
     const canaryShare = (after[2] ?? 0) - (before[2] ?? 0);
     assert.equal(stableShare + canaryShare, 40, `every send stored once: stable ${stableShare}, canary ${canaryShare}`);
-    assert.ok(stableShare >= 5 && canaryShare >= 5, `both versions stored sends at 50 %: stable ${stableShare}, canary ${canaryShare}`);
+    assert.ok(
+      stableShare >= 5 && canaryShare >= 5,
+      `both versions stored sends at 50 %: stable ${stableShare}, canary ${canaryShare}`,
+    );
 
     // Promotion under a send loop: stables restart on 4.0.0 one by one, the canary drains; nothing is lost.
     const promote = await p.run("rollout", "promote", "message");
@@ -342,7 +436,12 @@ describe("imctl rollout (canaries on the local target, the gateway under k6 load
     }
     assert.deepEqual(await upstreamOf(gw), { urls: [], weight: 0 }, "the gateways dropped the canary");
     assert.ok(!existsSync(join(p.stateDir, "canary", "message-upstream.json")));
-    await eventually(`all ${sent} messages at the receiver`, () => new Set(to.received.map((m) => m.body)).size >= sent, 30_000, () => `${new Set(to.received.map((m) => m.body)).size} received`);
+    await eventually(
+      `all ${sent} messages at the receiver`,
+      () => new Set(to.received.map((m) => m.body)).size >= sent,
+      30_000,
+      () => `${new Set(to.received.map((m) => m.body)).size} received`,
+    );
     assert.deepEqual(to.anomalies, []);
     from.client.close();
     to.client.close();
@@ -352,23 +451,37 @@ describe("imctl rollout (canaries on the local target, the gateway under k6 load
     const file = join(dir, "uc.yaml");
     writeFileSync(file, stringify({ steps: [{ setWeight: 50 }, { pause: { duration: "10s" } }, { setWeight: 100 }] }));
     const running = { done: false };
-    const start = p.run("rollout", "start", "user-center", "--version", "3.0.0", "--strategy", file, "--json").finally(() => {
-      running.done = true;
-    });
+    const start = p
+      .run("rollout", "start", "user-center", "--version", "3.0.0", "--strategy", file, "--json")
+      .finally(() => {
+        running.done = true;
+      });
     const api = await fetchWaitFor(running);
     const versions = new Set<string>();
     for (let i = 0; i < 40; i++) {
-      const res = await fetch(`${p.lbUrl}/v1/sessions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: "nobody-here", password: "wrong-password-1" }) });
+      const res = await fetch(`${p.lbUrl}/v1/sessions`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ username: "nobody-here", password: "wrong-password-1" }),
+      });
       versions.add(res.headers.get("x-im-version") ?? "none");
     }
-    assert.deepEqual([...versions].sort(), ["0.1.0", "3.0.0"].sort(), `versions seen at 50 %: ${[...versions].join(", ")} (weight ${api.canaryWeight})`);
+    assert.deepEqual(
+      [...versions].sort(),
+      ["0.1.0", "3.0.0"].sort(),
+      `versions seen at 50 %: ${[...versions].join(", ")} (weight ${api.canaryWeight})`,
+    );
     const r = await start;
     assert.equal(r.exitCode, 0, tail(r.stderr, 30));
     const res = json<RolloutResult>(r.stdout);
     assert.equal(res.phase, "Promoted");
     const ready = await fetch(`http://${p.spec.local.bindAddress}:${p.spec.local.ports.userCenter}/readyz`);
     assert.equal(((await ready.json()) as { version: string }).version, "3.0.0");
-    const after = await fetch(`${p.lbUrl}/v1/sessions`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+    const after = await fetch(`${p.lbUrl}/v1/sessions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: "{}",
+    });
     assert.equal(after.headers.get("x-im-version"), "3.0.0", "the account API is served by the promoted version");
   });
 });

@@ -75,20 +75,46 @@ export async function runPulumi(operation: PulumiOperation, opts: PulumiRunOptio
     const pulumiCommand = await PulumiCommand.get();
     // The stack's Pulumi config lives next to the spec (stackConfigDir: stacks in Pulumi.yaml); a new stack is created
     // empty, as `pulumi preview` would offer, and the program reads everything else from stacks/<stack>.yaml.
-    const stack = await LocalWorkspace.createOrSelectStack({ stackName: spec.name, workDir: REPO_ROOT }, { pulumiCommand });
+    const stack = await LocalWorkspace.createOrSelectStack(
+      { stackName: spec.name, workDir: REPO_ROOT },
+      { pulumiCommand },
+    );
     if (operation === "preview") {
       const r = await stack.preview({ policyPacks, onOutput: progress.push, color: "never" });
       progress.flush();
-      return { operation, stack: spec.name, pulumi, policyPacks, changes: { ...r.changeSummary }, result: "previewed", outputs: {}, durationSeconds: seconds(started) };
+      return {
+        operation,
+        stack: spec.name,
+        pulumi,
+        policyPacks,
+        changes: { ...r.changeSummary },
+        result: "previewed",
+        outputs: {},
+        durationSeconds: seconds(started),
+      };
     }
     const r = await stack.up({ policyPacks, onOutput: progress.push, color: "never" });
     progress.flush();
-    const outputs = Object.fromEntries(Object.entries(r.outputs).filter(([, o]) => !o.secret).map(([k, o]) => [k, o.value as unknown]));
+    const outputs = Object.fromEntries(
+      Object.entries(r.outputs)
+        .filter(([, o]) => !o.secret)
+        .map(([k, o]) => [k, o.value as unknown]),
+    );
     const result = r.summary.result === "succeeded" ? "succeeded" : "failed";
-    return { operation, stack: spec.name, pulumi, policyPacks, changes: { ...(r.summary.resourceChanges ?? {}) }, result, outputs, durationSeconds: seconds(started) };
+    return {
+      operation,
+      stack: spec.name,
+      pulumi,
+      policyPacks,
+      changes: { ...(r.summary.resourceChanges ?? {}) },
+      result,
+      outputs,
+      durationSeconds: seconds(started),
+    };
   } catch (err) {
     progress.flush();
-    if (err instanceof CommandError) throw new ExitError(MESSAGES.pulumiFailed(operation, spec.name, lastErrorLine(err.message)), 1);
+    if (err instanceof CommandError)
+      throw new ExitError(MESSAGES.pulumiFailed(operation, spec.name, lastErrorLine(err.message)), 1);
     throw err;
   }
 }
@@ -126,7 +152,10 @@ function seconds(since: number): number {
 
 /** Pulumi's error text ends with the useful line ("error: ..."); the rest is its whole log. */
 function lastErrorLine(message: string): string {
-  const lines = message.split("\n").map((l) => l.trim()).filter((l) => l.length > 0);
+  const lines = message
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l.length > 0);
   return lines.reverse().find((l) => /^error:/i.test(l)) ?? lines[0] ?? "unknown error";
 }
 

@@ -9,8 +9,22 @@ describe("line chart", () => {
       xLabel: "s",
       yLabel: "ms",
       series: [
-        { name: "p50", points: [[0, 10], [1, 20], [2, 15]] },
-        { name: "p99", points: [[0, 40], [1, 90], [2, 60]] },
+        {
+          name: "p50",
+          points: [
+            [0, 10],
+            [1, 20],
+            [2, 15],
+          ],
+        },
+        {
+          name: "p99",
+          points: [
+            [0, 40],
+            [1, 90],
+            [2, 60],
+          ],
+        },
       ],
       rules: [{ y: 150, label: "bar 150 ms" }],
     });
@@ -22,8 +36,27 @@ describe("line chart", () => {
   });
 
   it("survives empty series and a flat line", () => {
-    assert.ok(renderLineChart({ title: "t", xLabel: "x", yLabel: "y", series: [{ name: "none", points: [] }] }).includes("</svg>"));
-    assert.ok(renderLineChart({ title: "t", xLabel: "x", yLabel: "y", series: [{ name: "flat", points: [[0, 0], [1, 0]] }] }).includes("<path"));
+    assert.ok(
+      renderLineChart({ title: "t", xLabel: "x", yLabel: "y", series: [{ name: "none", points: [] }] }).includes(
+        "</svg>",
+      ),
+    );
+    assert.ok(
+      renderLineChart({
+        title: "t",
+        xLabel: "x",
+        yLabel: "y",
+        series: [
+          {
+            name: "flat",
+            points: [
+              [0, 0],
+              [1, 0],
+            ],
+          },
+        ],
+      }).includes("<path"),
+    );
   });
 
   it("draws vertical markers inside the x range, with escaped labels, and skips those outside", () => {
@@ -31,7 +64,15 @@ describe("line chart", () => {
       title: "t",
       xLabel: "x",
       yLabel: "y",
-      series: [{ name: "s", points: [[0, 1], [10, 1]] }],
+      series: [
+        {
+          name: "s",
+          points: [
+            [0, 1],
+            [10, 1],
+          ],
+        },
+      ],
       markers: [
         { x: 5, label: "fault <injected>" },
         { x: 50, label: "outside" },

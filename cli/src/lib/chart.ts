@@ -48,7 +48,9 @@ export function renderLineChart(c: ChartSpec): string {
   const sx = (x: number) => m.l + ((x - x0) / (x1 - x0 || 1)) * pw;
   const sy = (y: number) => m.t + ph - (y / yMax) * ph;
   const out: string[] = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`);
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
+  );
   out.push(`<rect width="${W}" height="${H}" fill="white"/>`);
   out.push(`<text x="${W / 2}" y="22" text-anchor="middle" font-size="15">${esc(c.title)}</text>`);
   const yStep = niceStep(yMax, 6);
@@ -63,14 +65,20 @@ export function renderLineChart(c: ChartSpec): string {
   }
   out.push(`<rect x="${m.l}" y="${m.t}" width="${pw}" height="${ph}" fill="none" stroke="#999"/>`);
   out.push(`<text x="${m.l + pw / 2}" y="${H - 10}" text-anchor="middle">${esc(c.xLabel)}</text>`);
-  out.push(`<text x="16" y="${m.t + ph / 2}" text-anchor="middle" transform="rotate(-90 16 ${m.t + ph / 2})">${esc(c.yLabel)}</text>`);
+  out.push(
+    `<text x="16" y="${m.t + ph / 2}" text-anchor="middle" transform="rotate(-90 16 ${m.t + ph / 2})">${esc(c.yLabel)}</text>`,
+  );
   for (const r of c.rules ?? []) {
-    out.push(`<line x1="${m.l}" x2="${m.l + pw}" y1="${sy(r.y)}" y2="${sy(r.y)}" stroke="#d62728" stroke-dasharray="6 4"/>`);
+    out.push(
+      `<line x1="${m.l}" x2="${m.l + pw}" y1="${sy(r.y)}" y2="${sy(r.y)}" stroke="#d62728" stroke-dasharray="6 4"/>`,
+    );
     out.push(`<text x="${m.l + pw - 6}" y="${sy(r.y) - 5}" text-anchor="end" fill="#d62728">${esc(r.label)}</text>`);
   }
   (c.markers ?? []).forEach((mk, i) => {
     if (mk.x < x0 || mk.x > x1) return;
-    out.push(`<line x1="${sx(mk.x)}" x2="${sx(mk.x)}" y1="${m.t}" y2="${m.t + ph}" stroke="#555" stroke-dasharray="3 3"/>`);
+    out.push(
+      `<line x1="${sx(mk.x)}" x2="${sx(mk.x)}" y1="${m.t}" y2="${m.t + ph}" stroke="#555" stroke-dasharray="3 3"/>`,
+    );
     // Staggered so markers close together stay readable.
     out.push(`<text x="${sx(mk.x) + 3}" y="${m.t + 12 + (i % 4) * 13}" fill="#555">${esc(mk.label)}</text>`);
   });

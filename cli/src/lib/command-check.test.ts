@@ -22,13 +22,21 @@ describe("imctl command lines in docs and CI", () => {
     assert.equal(await parseCommandLine(build, ["local", "logs", "kafka-1", "-n", "500"]), null);
     assert.equal(await parseCommandLine(build, ["doctor", "--json"]), null);
     assert.match((await parseCommandLine(build, ["local", "logs"])) ?? "", /missing required argument 'component'/);
-    assert.match((await parseCommandLine(build, ["local", "logs", "kafka-1", "-n", "many"])) ?? "", /allowed: a whole number above 0/);
-    assert.match((await parseCommandLine(build, ["plan"])) ?? "", /required option '-s, --stack <name\|file>' not specified/);
+    assert.match(
+      (await parseCommandLine(build, ["local", "logs", "kafka-1", "-n", "many"])) ?? "",
+      /allowed: a whole number above 0/,
+    );
+    assert.match(
+      (await parseCommandLine(build, ["plan"])) ?? "",
+      /required option '-s, --stack <name\|file>' not specified/,
+    );
     assert.match((await parseCommandLine(build, ["local", "status", "extra"])) ?? "", /too many arguments/);
     assert.match((await parseCommandLine(build, ["doctor", "--max-backlog"])) ?? "", /argument missing/);
     assert.match((await parseCommandLine(build, ["local"])) ?? "", /needs a subcommand/);
     assert.deepEqual(commandLines("npx imctl local up   # start or repair"), [["local", "up"]]);
-    assert.deepEqual(commandLines('`npx imctl rollout abort gateway --reason "a b"`'), [["rollout", "abort", "gateway", "--reason", "a b"]]);
+    assert.deepEqual(commandLines('`npx imctl rollout abort gateway --reason "a b"`'), [
+      ["rollout", "abort", "gateway", "--reason", "a b"],
+    ]);
   });
 
   it("every imctl command in the CI workflows, the runbooks and the README exists with the flags it uses", async () => {
@@ -49,7 +57,12 @@ describe("imctl command lines in docs and CI", () => {
   });
 
   it("every relative link in the runbooks and the README points at a file that exists", () => {
-    const files = [...readdirSync(join(REPO_ROOT, "runbooks")).filter((f) => f.endsWith(".md")).map((f) => join("runbooks", f)), "README.md"];
+    const files = [
+      ...readdirSync(join(REPO_ROOT, "runbooks"))
+        .filter((f) => f.endsWith(".md"))
+        .map((f) => join("runbooks", f)),
+      "README.md",
+    ];
     let links = 0;
     for (const f of files) {
       for (const m of readFileSync(join(REPO_ROOT, f), "utf8").matchAll(/\]\(([^)#\s]+)(?:#[^)]*)?\)/g)) {

@@ -21,17 +21,20 @@ export function checkCommandLine(program: Command, args: string[]): string | nul
     if (w.startsWith("-")) break;
     const sub = cmd.commands.find((c) => c.name() === w || c.aliases().includes(w));
     if (!sub) {
-      if (cmd.commands.length > 0) return `"${w}" is not a command of "${cmd.name()}" (allowed: ${cmd.commands.map((c) => c.name()).join(", ")})`;
+      if (cmd.commands.length > 0)
+        return `"${w}" is not a command of "${cmd.name()}" (allowed: ${cmd.commands.map((c) => c.name()).join(", ")})`;
       break; // a positional argument of a leaf command
     }
     cmd = sub;
     options.push(...sub.options);
   }
-  if (cmd.commands.length > 0 && cmd.registeredArguments.length === 0) return `"${cmd.name()}" needs a subcommand (${cmd.commands.map((c) => c.name()).join(", ")})`;
+  if (cmd.commands.length > 0 && cmd.registeredArguments.length === 0)
+    return `"${cmd.name()}" needs a subcommand (${cmd.commands.map((c) => c.name()).join(", ")})`;
   for (const w of args.slice(i)) {
     if (!w.startsWith("-") || w === "-" || w === "--") continue;
     const flag = w.split("=")[0] ?? w;
-    if (!options.some((o) => o.long === flag || o.short === flag)) return `"${flag}" is not an option of "${cmd.name()}"`;
+    if (!options.some((o) => o.long === flag || o.short === flag))
+      return `"${flag}" is not an option of "${cmd.name()}"`;
   }
   return null;
 }

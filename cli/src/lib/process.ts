@@ -89,7 +89,11 @@ export function groupMembers(pgid: number): number[] {
  * Stops a process group: `signal` to the leader, then SIGKILL to the whole group after `graceMs`.
  * Returns how it ended.
  */
-export async function stopGroup(pid: number, signal: NodeJS.Signals, graceMs: number): Promise<"stopped" | "killed" | "not running"> {
+export async function stopGroup(
+  pid: number,
+  signal: NodeJS.Signals,
+  graceMs: number,
+): Promise<"stopped" | "killed" | "not running"> {
   if (!pidAlive(pid) && groupMembers(pid).length === 0) return "not running";
   try {
     process.kill(pid, signal);

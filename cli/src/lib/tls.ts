@@ -14,7 +14,13 @@ export interface PresentedCertificate {
 
 export function presentedCertificate(ep: TlsEndpoint, timeoutMs = 5000): Promise<PresentedCertificate> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: ep.host, port: ep.port, servername: ep.servername ?? ep.host, rejectUnauthorized: false, timeout: timeoutMs });
+    const socket = connect({
+      host: ep.host,
+      port: ep.port,
+      servername: ep.servername ?? ep.host,
+      rejectUnauthorized: false,
+      timeout: timeoutMs,
+    });
     const fail = (err: Error) => {
       socket.destroy();
       reject(new Error(`${ep.name} (${ep.host}:${ep.port}): ${err.message}`));
@@ -25,7 +31,11 @@ export function presentedCertificate(ep: TlsEndpoint, timeoutMs = 5000): Promise
       const cert = socket.getPeerCertificate();
       socket.end();
       if (!cert.valid_to) return reject(new Error(`${ep.name} (${ep.host}:${ep.port}): presented no certificate`));
-      resolve({ subject: String(cert.subject?.CN ?? ep.host), validTo: new Date(cert.valid_to), trusted: socket.authorized });
+      resolve({
+        subject: String(cert.subject?.CN ?? ep.host),
+        validTo: new Date(cert.valid_to),
+        trusted: socket.authorized,
+      });
     });
   });
 }

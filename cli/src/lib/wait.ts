@@ -16,7 +16,9 @@ export async function waitFor<T>(
     }
     if (Date.now() >= deadline) {
       const why = opts.lastError?.() ?? last;
-      throw new Error(`timed out after ${(opts.timeoutMs / 1000).toFixed(0)} s waiting for ${what}${why ? ` (last: ${why})` : ""}`);
+      throw new Error(
+        `timed out after ${(opts.timeoutMs / 1000).toFixed(0)} s waiting for ${what}${why ? ` (last: ${why})` : ""}`,
+      );
     }
     await sleep(interval);
   }

@@ -33,7 +33,11 @@ export interface FaultPlan {
 export interface FaultHandle {
   plan: FaultPlan;
   /** What the platform showed meanwhile (health probe failing, a replica promoted, a partition healed), epoch ms. */
-  notes: Array<{ atMs: number; what: string; /** The platform noticed the fault: counts for detection time. */ detects?: boolean }>;
+  notes: Array<{
+    atMs: number;
+    what: string;
+    /** The platform noticed the fault: counts for detection time. */ detects?: boolean;
+  }>;
   /**
    * Where the platform's own recovery is part of the fault (a Redis replica must be promoted): when it happened
    * (epoch ms), or null while awaited. Undefined for faults without one.

@@ -21,7 +21,14 @@ describe("Grafana dashboards from code", () => {
   it("are the overview, one per service and one per tenant, with unique uids Grafana accepts", () => {
     assert.deepEqual(
       all.map((d) => d.uid),
-      ["im-overview", "im-service-gateway", "im-service-message", "im-service-user-center", "im-tenant-multicloud-aws", "im-tenant-multicloud-alicloud"],
+      [
+        "im-overview",
+        "im-service-gateway",
+        "im-service-message",
+        "im-service-user-center",
+        "im-tenant-multicloud-aws",
+        "im-tenant-multicloud-alicloud",
+      ],
     );
     for (const d of all) assert.ok(d.uid.length <= 40 && /^[a-z0-9-]+$/.test(d.uid), d.uid);
   });
@@ -32,21 +39,24 @@ describe("Grafana dashboards from code", () => {
       for (const q of dashboardQueries(d)) {
         const names = metricNames(q);
         assert.ok(names.length > 0, `${d.uid}: no metric in ${q}`);
-        for (const n of names) assert.ok(known.has(n), `${d.uid}: ${n} (in ${q}) is not exported by any service or exporter`);
+        for (const n of names)
+          assert.ok(known.has(n), `${d.uid}: ${n} (in ${q}) is not exported by any service or exporter`);
       }
     }
   });
 
   it("the alert rules read only exported metrics too", () => {
     const known = knownMetrics();
-    for (const r of alertRules()) for (const n of metricNames(r.expr)) assert.ok(known.has(n), `${r.alert}: ${n} is not exported`);
+    for (const r of alertRules())
+      for (const n of metricNames(r.expr)) assert.ok(known.has(n), `${r.alert}: ${n} is not exported`);
   });
 
   it("draw the alerts' thresholds where they watch the same thing", () => {
     const overview = all[0];
     const threshold = (title: string) => {
       const p = overview?.panels.find((x) => x.title === title);
-      const steps = (p?.fieldConfig as { defaults: { thresholds: { steps: Array<{ value: number | null }> } } }).defaults.thresholds.steps;
+      const steps = (p?.fieldConfig as { defaults: { thresholds: { steps: Array<{ value: number | null }> } } })
+        .defaults.thresholds.steps;
       return steps[1]?.value;
     };
     assert.equal(threshold("p99 delivery"), 0.15);
@@ -61,7 +71,11 @@ describe("Grafana dashboards from code", () => {
     for (const q of dashboardQueries(d)) {
       for (const n of metricNames(q)) {
         const selectors = [...q.matchAll(new RegExp(`\\b${n}\\{([^}]*)\\}`, "g"))].map((m) => m[1] ?? "");
-        assert.ok(selectors.length > 0 && selectors.every((s) => s.includes('platform=~"aws-prod|"') && s.includes('cloud=~"aws|"')), `${n} unscoped in ${q}`);
+        assert.ok(
+          selectors.length > 0 &&
+            selectors.every((s) => s.includes('platform=~"aws-prod|"') && s.includes('cloud=~"aws|"')),
+          `${n} unscoped in ${q}`,
+        );
       }
     }
   });
@@ -96,7 +110,12 @@ describe("Grafana dashboards from code", () => {
     const dir = mkdtempSync(join(tmpdir(), "im-dashboards-"));
     try {
       const file = join(dir, "queries.yml");
-      writeFileSync(file, stringify({ groups: [{ name: "dashboards", rules: exprs.map((expr, i) => ({ record: `dashboard:query${i}`, expr })) }] }));
+      writeFileSync(
+        file,
+        stringify({
+          groups: [{ name: "dashboards", rules: exprs.map((expr, i) => ({ record: `dashboard:query${i}`, expr })) }],
+        }),
+      );
       const r = await execa(toolPath("promtool"), ["check", "rules", file], { reject: false });
       assert.equal(r.exitCode, 0, r.stdout + r.stderr);
     } finally {

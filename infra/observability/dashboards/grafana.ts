@@ -78,7 +78,9 @@ function fieldConfig(p: PanelSpec): unknown {
     defaults: {
       unit: p.unit,
       thresholds: { mode: "absolute", steps },
-      ...(p.kind === "timeseries" ? { custom: { thresholdsStyle: { mode: p.threshold === undefined ? "off" : "line" }, fillOpacity: 10 } } : {}),
+      ...(p.kind === "timeseries"
+        ? { custom: { thresholdsStyle: { mode: p.threshold === undefined ? "off" : "line" }, fillOpacity: 10 } }
+        : {}),
     },
     overrides: [],
   };
@@ -90,7 +92,14 @@ export function renderDashboard(spec: DashboardSpec): GrafanaDashboard {
   let y = 0;
   const panels: GrafanaPanel[] = [];
   for (const row of spec.rows) {
-    panels.push({ id: id++, type: "row", title: row.title, gridPos: { x: 0, y, w: GRID_WIDTH, h: 1 }, collapsed: false, panels: [] });
+    panels.push({
+      id: id++,
+      type: "row",
+      title: row.title,
+      gridPos: { x: 0, y, w: GRID_WIDTH, h: 1 },
+      collapsed: false,
+      panels: [],
+    });
     y += 1;
     let x = 0;
     let rowHeight = 0;
@@ -109,12 +118,25 @@ export function renderDashboard(spec: DashboardSpec): GrafanaDashboard {
         ...(p.description ? { description: p.description } : {}),
         gridPos: { x, y, w, h },
         datasource: DS,
-        targets: p.queries.map((q, i) => ({ refId: String.fromCharCode(65 + i), expr: q.expr, legendFormat: q.legend ?? "__auto", datasource: DS })),
+        targets: p.queries.map((q, i) => ({
+          refId: String.fromCharCode(65 + i),
+          expr: q.expr,
+          legendFormat: q.legend ?? "__auto",
+          datasource: DS,
+        })),
         fieldConfig: fieldConfig(p),
         options:
           p.kind === "stat"
-            ? { reduceOptions: { calcs: ["lastNotNull"], fields: "", values: false }, colorMode: "background", graphMode: "area", textMode: "auto" }
-            : { legend: { displayMode: "list", placement: "bottom", showLegend: true }, tooltip: { mode: "multi", sort: "desc" } },
+            ? {
+                reduceOptions: { calcs: ["lastNotNull"], fields: "", values: false },
+                colorMode: "background",
+                graphMode: "area",
+                textMode: "auto",
+              }
+            : {
+                legend: { displayMode: "list", placement: "bottom", showLegend: true },
+                tooltip: { mode: "multi", sort: "desc" },
+              },
       });
       x += w;
       rowHeight = Math.max(rowHeight, h);
@@ -145,7 +167,12 @@ export function renderDashboard(spec: DashboardSpec): GrafanaDashboard {
     timezone: "browser",
     refresh: "30s",
     time: { from: "now-3h", to: "now" },
-    templating: { list: [{ name: "datasource", label: "Prometheus", type: "datasource", query: "prometheus", current: {}, hide: 0 }, ...variables] },
+    templating: {
+      list: [
+        { name: "datasource", label: "Prometheus", type: "datasource", query: "prometheus", current: {}, hide: 0 },
+        ...variables,
+      ],
+    },
     panels,
   };
 }

@@ -31,22 +31,44 @@ function sel(metric: string, scope: Scope, ...matchers: string[]): string {
 
 const p99 = (metric: string, scope: Scope, by = "", ...m: string[]) =>
   `histogram_quantile(0.99, sum by (le${by ? `, ${by}` : ""}) (rate(${sel(`${metric}_bucket`, scope, ...m)}[5m])))`;
-const quantile = (q: number, metric: string, scope: Scope) => `histogram_quantile(${q}, sum by (le) (rate(${sel(`${metric}_bucket`, scope)}[5m])))`;
+const quantile = (q: number, metric: string, scope: Scope) =>
+  `histogram_quantile(${q}, sum by (le) (rate(${sel(`${metric}_bucket`, scope)}[5m])))`;
 
 function serviceLevel(scope: Scope): Row {
   return {
     title: "Service level (seed: p99 delivery < 150 ms, backlog < 1,000)",
     panels: [
-      { kind: "stat", title: "p99 delivery", unit: "s", threshold: 0.15, queries: [{ expr: p99("im_delivery_latency_seconds", scope) }] },
-      { kind: "stat", title: "Message backlog", unit: "short", threshold: 1000, queries: [{ expr: `sum(${sel("im_message_consumer_lag", scope)})` }] },
+      {
+        kind: "stat",
+        title: "p99 delivery",
+        unit: "s",
+        threshold: 0.15,
+        queries: [{ expr: p99("im_delivery_latency_seconds", scope) }],
+      },
+      {
+        kind: "stat",
+        title: "Message backlog",
+        unit: "short",
+        threshold: 1000,
+        queries: [{ expr: `sum(${sel("im_message_consumer_lag", scope)})` }],
+      },
       {
         kind: "stat",
         title: "Server error rate",
         unit: "percent",
         threshold: 1,
-        queries: [{ expr: `sum(rate(${sel("im_requests_total", scope, 'code=~"5.."')}[5m])) / sum(rate(${sel("im_requests_total", scope)}[5m])) * 100` }],
+        queries: [
+          {
+            expr: `sum(rate(${sel("im_requests_total", scope, 'code=~"5.."')}[5m])) / sum(rate(${sel("im_requests_total", scope)}[5m])) * 100`,
+          },
+        ],
       },
-      { kind: "stat", title: "Open connections", unit: "short", queries: [{ expr: `sum(${sel("im_gateway_connections", scope)})` }] },
+      {
+        kind: "stat",
+        title: "Open connections",
+        unit: "short",
+        queries: [{ expr: `sum(${sel("im_gateway_connections", scope)})` }],
+      },
       {
         kind: "timeseries",
         title: "Delivery latency (store to push)",
@@ -62,7 +84,9 @@ function serviceLevel(scope: Scope): Row {
         kind: "timeseries",
         title: "Sends by result",
         unit: "reqps",
-        queries: [{ expr: `sum by (result) (rate(${sel("im_message_sends_total", scope)}[1m]))`, legend: "{{result}}" }],
+        queries: [
+          { expr: `sum by (result) (rate(${sel("im_message_sends_total", scope)}[1m]))`, legend: "{{result}}" },
+        ],
       },
     ],
   };
@@ -77,7 +101,12 @@ function capacity(scope: Scope): Row {
         title: "Host CPU",
         unit: "percent",
         threshold: 85,
-        queries: [{ expr: `(1 - avg by (instance) (rate(${sel("node_cpu_seconds_total", scope, 'mode="idle"')}[1m]))) * 100`, legend: "{{instance}}" }],
+        queries: [
+          {
+            expr: `(1 - avg by (instance) (rate(${sel("node_cpu_seconds_total", scope, 'mode="idle"')}[1m]))) * 100`,
+            legend: "{{instance}}",
+          },
+        ],
       },
       {
         kind: "timeseries",
@@ -96,7 +125,12 @@ function capacity(scope: Scope): Row {
         title: "Packet loss (TCP retransmits)",
         unit: "percent",
         threshold: 5,
-        queries: [{ expr: `rate(${sel("node_netstat_Tcp_RetransSegs", scope)}[5m]) / rate(${sel("node_netstat_Tcp_OutSegs", scope)}[5m]) * 100`, legend: "{{instance}}" }],
+        queries: [
+          {
+            expr: `rate(${sel("node_netstat_Tcp_RetransSegs", scope)}[5m]) / rate(${sel("node_netstat_Tcp_OutSegs", scope)}[5m]) * 100`,
+            legend: "{{instance}}",
+          },
+        ],
       },
       {
         kind: "timeseries",
@@ -117,16 +151,37 @@ function dataTier(scope: Scope): Row {
   return {
     title: "Data tier",
     panels: [
-      { kind: "stat", title: "Redis nodes up", unit: "short", queries: [{ expr: `sum(${sel("redis_up", scope, 'job="redis"')})` }] },
-      { kind: "stat", title: "Kafka brokers up", unit: "short", queries: [{ expr: `sum(${sel("up", scope, 'job="kafka"')})` }] },
+      {
+        kind: "stat",
+        title: "Redis nodes up",
+        unit: "short",
+        queries: [{ expr: `sum(${sel("redis_up", scope, 'job="redis"')})` }],
+      },
+      {
+        kind: "stat",
+        title: "Kafka brokers up",
+        unit: "short",
+        queries: [{ expr: `sum(${sel("up", scope, 'job="kafka"')})` }],
+      },
       { kind: "stat", title: "Database up", unit: "short", queries: [{ expr: `min(${sel("mysql_up", scope)})` }] },
-      { kind: "stat", title: "Alerts firing", unit: "short", threshold: 1, queries: [{ expr: `count(${sel("ALERTS", scope, 'alertstate="firing"')}) or vector(0)` }] },
+      {
+        kind: "stat",
+        title: "Alerts firing",
+        unit: "short",
+        threshold: 1,
+        queries: [{ expr: `count(${sel("ALERTS", scope, 'alertstate="firing"')}) or vector(0)` }],
+      },
       {
         kind: "timeseries",
         title: "Redis replica lag",
         unit: "s",
         threshold: 5,
-        queries: [{ expr: `max by (instance, slave_port) (${sel("redis_connected_slave_lag_seconds", scope, 'job="redis"')})`, legend: "{{instance}} -> :{{slave_port}}" }],
+        queries: [
+          {
+            expr: `max by (instance, slave_port) (${sel("redis_connected_slave_lag_seconds", scope, 'job="redis"')})`,
+            legend: "{{instance}} -> :{{slave_port}}",
+          },
+        ],
       },
       {
         kind: "timeseries",
@@ -134,8 +189,14 @@ function dataTier(scope: Scope): Row {
         unit: "short",
         threshold: 1,
         queries: [
-          { expr: `sum(${sel("kafka_server_replicamanager_value", scope, 'name="UnderReplicatedPartitions"')})`, legend: "under-replicated" },
-          { expr: `sum(${sel("kafka_server_replicamanager_value", scope, 'name="UnderMinIsrPartitionCount"')})`, legend: "below min ISR" },
+          {
+            expr: `sum(${sel("kafka_server_replicamanager_value", scope, 'name="UnderReplicatedPartitions"')})`,
+            legend: "under-replicated",
+          },
+          {
+            expr: `sum(${sel("kafka_server_replicamanager_value", scope, 'name="UnderMinIsrPartitionCount"')})`,
+            legend: "below min ISR",
+          },
         ],
       },
       {
@@ -161,7 +222,8 @@ export function overviewDashboard(): GrafanaDashboard {
     uid: "im-overview",
     title: "IM platform: overview",
     tags: ["im-platform"],
-    description: "The whole platform at a glance: the seed's service levels and alert thresholds, capacity, the data tier.",
+    description:
+      "The whole platform at a glance: the seed's service levels and alert thresholds, capacity, the data tier.",
     rows: [serviceLevel(scope), capacity(scope), dataTier(scope)],
   });
 }
@@ -169,19 +231,60 @@ export function overviewDashboard(): GrafanaDashboard {
 function commonServicePanels(s: DashboardService): PanelSpec[] {
   const svc = `service="${s}"`;
   return [
-    { kind: "stat", title: "Instances scraped", unit: "short", queries: [{ expr: `count(${sel("im_build_info", [], svc)})` }] },
-    { kind: "stat", title: "Versions running", unit: "short", description: "More than one during a canary release.", queries: [{ expr: `count(count by (version) (${sel("im_build_info", [], svc)}))` }] },
+    {
+      kind: "stat",
+      title: "Instances scraped",
+      unit: "short",
+      queries: [{ expr: `count(${sel("im_build_info", [], svc)})` }],
+    },
+    {
+      kind: "stat",
+      title: "Versions running",
+      unit: "short",
+      description: "More than one during a canary release.",
+      queries: [{ expr: `count(count by (version) (${sel("im_build_info", [], svc)}))` }],
+    },
     {
       kind: "timeseries",
       title: "Requests by route and code",
       unit: "reqps",
-      queries: [{ expr: `sum by (route, code) (rate(${sel("im_requests_total", [], svc)}[1m]))`, legend: "{{route}} {{code}}" }],
+      queries: [
+        { expr: `sum by (route, code) (rate(${sel("im_requests_total", [], svc)}[1m]))`, legend: "{{route}} {{code}}" },
+      ],
     },
-    { kind: "timeseries", title: "Request p99 by route", unit: "s", threshold: 0.15, queries: [{ expr: p99("im_request_duration_seconds", [], "route", svc), legend: "{{route}}" }] },
-    { kind: "timeseries", title: "CPU by instance", unit: "percent", queries: [{ expr: `rate(${sel("im_process_process_cpu_seconds_total", [], svc)}[1m]) * 100`, legend: "{{instance}}" }] },
-    { kind: "timeseries", title: "Resident memory", unit: "bytes", queries: [{ expr: sel("im_process_process_resident_memory_bytes", [], svc), legend: "{{instance}}" }] },
-    { kind: "timeseries", title: "Event loop lag p99", unit: "s", queries: [{ expr: sel("im_process_nodejs_eventloop_lag_p99_seconds", [], svc), legend: "{{instance}}" }] },
-    { kind: "timeseries", title: "Instances by version", unit: "short", queries: [{ expr: `count by (version) (${sel("im_build_info", [], svc)})`, legend: "{{version}}" }] },
+    {
+      kind: "timeseries",
+      title: "Request p99 by route",
+      unit: "s",
+      threshold: 0.15,
+      queries: [{ expr: p99("im_request_duration_seconds", [], "route", svc), legend: "{{route}}" }],
+    },
+    {
+      kind: "timeseries",
+      title: "CPU by instance",
+      unit: "percent",
+      queries: [
+        { expr: `rate(${sel("im_process_process_cpu_seconds_total", [], svc)}[1m]) * 100`, legend: "{{instance}}" },
+      ],
+    },
+    {
+      kind: "timeseries",
+      title: "Resident memory",
+      unit: "bytes",
+      queries: [{ expr: sel("im_process_process_resident_memory_bytes", [], svc), legend: "{{instance}}" }],
+    },
+    {
+      kind: "timeseries",
+      title: "Event loop lag p99",
+      unit: "s",
+      queries: [{ expr: sel("im_process_nodejs_eventloop_lag_p99_seconds", [], svc), legend: "{{instance}}" }],
+    },
+    {
+      kind: "timeseries",
+      title: "Instances by version",
+      unit: "short",
+      queries: [{ expr: `count by (version) (${sel("im_build_info", [], svc)})`, legend: "{{version}}" }],
+    },
   ];
 }
 
@@ -190,10 +293,33 @@ const SERVICE_ROWS: Record<DashboardService, () => Row[]> = {
     {
       title: "Connections and traffic",
       panels: [
-        { kind: "timeseries", title: "Open connections", unit: "short", queries: [{ expr: "im_gateway_connections", legend: "{{instance}}" }] },
-        { kind: "timeseries", title: "Connections refused by reason", unit: "reqps", queries: [{ expr: "sum by (reason) (rate(im_gateway_connections_refused_total[1m]))", legend: "{{reason}}" }] },
-        { kind: "timeseries", title: "Frames by type and result", unit: "reqps", queries: [{ expr: "sum by (type, result) (rate(im_gateway_frames_total[1m]))", legend: "{{type}} {{result}}" }] },
-        { kind: "timeseries", title: "Frame p99 by type", unit: "s", threshold: 0.15, queries: [{ expr: p99("im_gateway_frame_duration_seconds", [], "type"), legend: "{{type}}" }] },
+        {
+          kind: "timeseries",
+          title: "Open connections",
+          unit: "short",
+          queries: [{ expr: "im_gateway_connections", legend: "{{instance}}" }],
+        },
+        {
+          kind: "timeseries",
+          title: "Connections refused by reason",
+          unit: "reqps",
+          queries: [{ expr: "sum by (reason) (rate(im_gateway_connections_refused_total[1m]))", legend: "{{reason}}" }],
+        },
+        {
+          kind: "timeseries",
+          title: "Frames by type and result",
+          unit: "reqps",
+          queries: [
+            { expr: "sum by (type, result) (rate(im_gateway_frames_total[1m]))", legend: "{{type}} {{result}}" },
+          ],
+        },
+        {
+          kind: "timeseries",
+          title: "Frame p99 by type",
+          unit: "s",
+          threshold: 0.15,
+          queries: [{ expr: p99("im_gateway_frame_duration_seconds", [], "type"), legend: "{{type}}" }],
+        },
         {
           kind: "timeseries",
           title: "Bytes in and out",
@@ -208,9 +334,19 @@ const SERVICE_ROWS: Record<DashboardService, () => Row[]> = {
           title: "Egress against the cap",
           unit: "percent",
           threshold: 70,
-          queries: [{ expr: "sum by (instance) (rate(im_gateway_bytes_out_total[1m])) / sum by (instance) (im_gateway_egress_cap_bytes_per_second) * 100", legend: "{{instance}}" }],
+          queries: [
+            {
+              expr: "sum by (instance) (rate(im_gateway_bytes_out_total[1m])) / sum by (instance) (im_gateway_egress_cap_bytes_per_second) * 100",
+              legend: "{{instance}}",
+            },
+          ],
         },
-        { kind: "timeseries", title: "Bytes waiting for egress budget", unit: "bytes", queries: [{ expr: "im_gateway_egress_queued_bytes", legend: "{{instance}}" }] },
+        {
+          kind: "timeseries",
+          title: "Bytes waiting for egress budget",
+          unit: "bytes",
+          queries: [{ expr: "im_gateway_egress_queued_bytes", legend: "{{instance}}" }],
+        },
         {
           kind: "timeseries",
           title: "Slow consumers cut and idle connections closed",
@@ -220,7 +356,14 @@ const SERVICE_ROWS: Record<DashboardService, () => Row[]> = {
             { expr: "sum(rate(im_gateway_idle_closed_total[5m]))", legend: "idle closed" },
           ],
         },
-        { kind: "timeseries", title: "Delivery p99 (store to push)", unit: "s", threshold: 0.15, wide: true, queries: [{ expr: p99("im_delivery_latency_seconds", []), legend: "p99" }] },
+        {
+          kind: "timeseries",
+          title: "Delivery p99 (store to push)",
+          unit: "s",
+          threshold: 0.15,
+          wide: true,
+          queries: [{ expr: p99("im_delivery_latency_seconds", []), legend: "p99" }],
+        },
       ],
     },
   ],
@@ -228,7 +371,14 @@ const SERVICE_ROWS: Record<DashboardService, () => Row[]> = {
     {
       title: "Store and fan-out",
       panels: [
-        { kind: "timeseries", title: "Sends by kind and result", unit: "reqps", queries: [{ expr: "sum by (kind, result) (rate(im_message_sends_total[1m]))", legend: "{{kind}} {{result}}" }] },
+        {
+          kind: "timeseries",
+          title: "Sends by kind and result",
+          unit: "reqps",
+          queries: [
+            { expr: "sum by (kind, result) (rate(im_message_sends_total[1m]))", legend: "{{kind}} {{result}}" },
+          ],
+        },
         {
           kind: "timeseries",
           title: "Store p99: database and Kafka parts",
@@ -239,20 +389,45 @@ const SERVICE_ROWS: Record<DashboardService, () => Row[]> = {
             { expr: p99("im_message_kafka_duration_seconds", []), legend: "kafka (acks=all)" },
           ],
         },
-        { kind: "timeseries", title: "Fan-out lag p99 (Kafka append to fan-out)", unit: "s", queries: [{ expr: p99("im_message_fanout_lag_seconds", []), legend: "p99" }] },
-        { kind: "timeseries", title: "Fan-out batch p99", unit: "s", queries: [{ expr: p99("im_message_fanout_batch_duration_seconds", []), legend: "p99" }] },
-        { kind: "timeseries", title: "Consumer lag (backlog)", unit: "short", threshold: 1000, queries: [{ expr: "im_message_consumer_lag", legend: "{{instance}}" }] },
+        {
+          kind: "timeseries",
+          title: "Fan-out lag p99 (Kafka append to fan-out)",
+          unit: "s",
+          queries: [{ expr: p99("im_message_fanout_lag_seconds", []), legend: "p99" }],
+        },
+        {
+          kind: "timeseries",
+          title: "Fan-out batch p99",
+          unit: "s",
+          queries: [{ expr: p99("im_message_fanout_batch_duration_seconds", []), legend: "p99" }],
+        },
+        {
+          kind: "timeseries",
+          title: "Consumer lag (backlog)",
+          unit: "short",
+          threshold: 1000,
+          queries: [{ expr: "im_message_consumer_lag", legend: "{{instance}}" }],
+        },
         {
           kind: "timeseries",
           title: "Fan-out consumer in its group (1) and replacements",
           unit: "short",
-          description: "0 while an instance's consumer joins or is replaced: it stores sends but fans nothing out. MessageFanoutOutOfGroup fires after 2 minutes at 0.",
+          description:
+            "0 while an instance's consumer joins or is replaced: it stores sends but fans nothing out. MessageFanoutOutOfGroup fires after 2 minutes at 0.",
           queries: [
             { expr: "im_message_fanout_consumer_joined", legend: "{{instance}} in group" },
-            { expr: "sum by (instance, reason) (increase(im_message_fanout_consumer_restarts_total[5m]))", legend: "{{instance}} replaced: {{reason}}" },
+            {
+              expr: "sum by (instance, reason) (increase(im_message_fanout_consumer_restarts_total[5m]))",
+              legend: "{{instance}} replaced: {{reason}}",
+            },
           ],
         },
-        { kind: "timeseries", title: "Notifications to gateways by result", unit: "reqps", queries: [{ expr: "sum by (result) (rate(im_message_notifications_total[1m]))", legend: "{{result}}" }] },
+        {
+          kind: "timeseries",
+          title: "Notifications to gateways by result",
+          unit: "reqps",
+          queries: [{ expr: "sum by (result) (rate(im_message_notifications_total[1m]))", legend: "{{result}}" }],
+        },
       ],
     },
   ],

@@ -25,7 +25,8 @@ export class FaultyUpstream extends MessageUpstream {
   override async call<T>(userId: string, method: "GET" | "POST", path: string, body?: unknown): Promise<T> {
     if (method === "POST" && path === "/internal/v1/messages") {
       if (this.faults.latencyMs > 0) await new Promise((r) => setTimeout(r, this.faults.latencyMs));
-      if (this.faults.failRate > 0 && Math.random() < this.faults.failRate) throw new ApiError("unavailable", "injected failure (GATEWAY_FAULT_FAIL_RATE)");
+      if (this.faults.failRate > 0 && Math.random() < this.faults.failRate)
+        throw new ApiError("unavailable", "injected failure (GATEWAY_FAULT_FAIL_RATE)");
     }
     return super.call<T>(userId, method, path, body);
   }

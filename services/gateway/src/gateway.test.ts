@@ -92,7 +92,10 @@ describe("gateway heartbeat", () => {
     // carries much more than its share (n / HEARTBEAT_SLICES).
     const first = pings.map((t) => t[0] ?? 0).sort((a, b) => a - b);
     const spreadMs = (first.at(-1) ?? 0) - (first[0] ?? 0);
-    assert.ok(spreadMs >= HEARTBEAT_MS / 2, `the first pings of ${n} connections came within ${spreadMs} ms of each other`);
+    assert.ok(
+      spreadMs >= HEARTBEAT_MS / 2,
+      `the first pings of ${n} connections came within ${spreadMs} ms of each other`,
+    );
   });
 
   it("does not ping a connection that keeps talking", async () => {

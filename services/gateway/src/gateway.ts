@@ -12,7 +12,16 @@ import { WebSocketServer, type RawData, type WebSocket } from "ws";
 import { ApiError } from "../../lib/errors.ts";
 import type { Logger } from "../../lib/log.ts";
 import * as presence from "../../lib/presence.ts";
-import { clientFrame, MAX_FRAME_BYTES, type ClientFrame, type NotifyItem, type PullResult, type SendResult, type ServerFrame, type SyncResult } from "../../lib/protocol.ts";
+import {
+  clientFrame,
+  MAX_FRAME_BYTES,
+  type ClientFrame,
+  type NotifyItem,
+  type PullResult,
+  type SendResult,
+  type ServerFrame,
+  type SyncResult,
+} from "../../lib/protocol.ts";
 import { verifyToken, type KeyRing } from "../../lib/tokens.ts";
 import type { EgressLimiter } from "./egress.ts";
 import type { GatewayMetrics } from "./metrics.ts";
@@ -76,12 +85,19 @@ export function openFileLimit(): number | null {
 function reject(socket: Duplex, status: number, error: string, message: string): void {
   const body = JSON.stringify({ error, message });
   const reason = { 401: "Unauthorized", 404: "Not Found", 503: "Service Unavailable" }[status] ?? "Error";
-  socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
 }
 
 export class Gateway {
   private readonly users = new Map<string, Set<Conn>>();
-  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024, perMessageDeflate: false, clientTracking: false });
+  private readonly wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: 64 * 1024,
+    perMessageDeflate: false,
+    clientTracking: false,
+  });
   private count = 0;
   /** Upgrades past the token check whose WebSocket handshake has not finished: they hold a slot too. */
   private handshaking = 0;
@@ -96,7 +112,9 @@ export class Gateway {
     this.timers.push(setInterval(() => this.heartbeat(), o.heartbeatMs / HEARTBEAT_SLICES));
     // Re-assert presence well within its TTL: it survives a Redis failover that lost recent writes. In slices, like
     // the heartbeat: a transaction per user for every user at once would stall this instance and Redis each time.
-    this.timers.push(setInterval(() => void this.refreshPresence(), (presence.PRESENCE_TTL_SECONDS * 1000) / 3 / HEARTBEAT_SLICES));
+    this.timers.push(
+      setInterval(() => void this.refreshPresence(), (presence.PRESENCE_TTL_SECONDS * 1000) / 3 / HEARTBEAT_SLICES),
+    );
     for (const t of this.timers) t.unref();
   }
 
@@ -157,7 +175,9 @@ export class Gateway {
     if (!set) this.users.set(userId, (set = new Set()));
     set.add(conn);
     this.o.metrics.connections.set(this.count);
-    presence.connected(this.o.redis, userId, this.o.internalUrl).catch((err: Error) => this.o.log.warn({ err: err.message }, "presence"));
+    presence
+      .connected(this.o.redis, userId, this.o.internalUrl)
+      .catch((err: Error) => this.o.log.warn({ err: err.message }, "presence"));
     ws.on("message", (data, isBinary) => void this.frame(conn, data, isBinary));
     ws.on("pong", () => (conn.lastSeen = Date.now()));
     ws.on("error", () => undefined);
@@ -176,10 +196,19 @@ export class Gateway {
 
   private async frame(conn: Conn, data: RawData, isBinary: boolean): Promise<void> {
     conn.lastSeen = Date.now();
-    const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data instanceof ArrayBuffer ? data.byteLength : data.length;
+    const size = Array.isArray(data)
+      ? data.reduce((n, b) => n + b.length, 0)
+      : data instanceof ArrayBuffer
+        ? data.byteLength
+        : data.length;
     this.o.metrics.bytesIn.inc(size);
     if (isBinary) return this.error(conn, undefined, new ApiError("bad_request", "frames are JSON text"));
-    if (size > MAX_FRAME_BYTES) return this.error(conn, undefined, new ApiError("frame_too_large", `frames are at most ${MAX_FRAME_BYTES} bytes`));
+    if (size > MAX_FRAME_BYTES)
+      return this.error(
+        conn,
+        undefined,
+        new ApiError("frame_too_large", `frames are at most ${MAX_FRAME_BYTES} bytes`),
+      );
     let raw: unknown;
     try {
       raw = JSON.parse(data.toString());
@@ -187,10 +216,17 @@ export class Gateway {
       return this.error(conn, undefined, new ApiError("malformed_json", "frame is not valid JSON"));
     }
     const parsed = clientFrame.safeParse(raw);
-    const rid = raw !== null && typeof raw === "object" && "rid" in raw && typeof raw.rid === "string" ? raw.rid.slice(0, 64) : undefined;
+    const rid =
+      raw !== null && typeof raw === "object" && "rid" in raw && typeof raw.rid === "string"
+        ? raw.rid.slice(0, 64)
+        : undefined;
     if (!parsed.success) {
       const i = parsed.error.issues[0];
-      return this.error(conn, rid, new ApiError("bad_request", `${i?.path.join(".") || "frame"}: ${i?.message ?? "invalid"}`));
+      return this.error(
+        conn,
+        rid,
+        new ApiError("bad_request", `${i?.path.join(".") || "frame"}: ${i?.message ?? "invalid"}`),
+      );
     }
     const f = parsed.data;
     const t0 = performance.now();
@@ -211,15 +247,27 @@ export class Gateway {
     const up = this.o.upstream;
     switch (f.t) {
       case "send": {
-        const result = await up.call<SendResult>(conn.userId, "POST", "/internal/v1/messages", { cmid: f.cmid, to: f.to, body: f.body });
+        const result = await up.call<SendResult>(conn.userId, "POST", "/internal/v1/messages", {
+          cmid: f.cmid,
+          to: f.to,
+          body: f.body,
+        });
         return this.push(conn, { t: "ack", rid: f.rid, result });
       }
       case "pull": {
-        const result = await up.call<PullResult>(conn.userId, "GET", `/internal/v1/inbox?after=${f.after}&limit=${f.limit ?? 200}`);
+        const result = await up.call<PullResult>(
+          conn.userId,
+          "GET",
+          `/internal/v1/inbox?after=${f.after}&limit=${f.limit ?? 200}`,
+        );
         return this.push(conn, { t: "res", rid: f.rid, result });
       }
       case "gpull": {
-        const result = await up.call<PullResult>(conn.userId, "GET", `/internal/v1/groups/${f.group}/timeline?after=${f.after}&limit=${f.limit ?? 200}`);
+        const result = await up.call<PullResult>(
+          conn.userId,
+          "GET",
+          `/internal/v1/groups/${f.group}/timeline?after=${f.after}&limit=${f.limit ?? 200}`,
+        );
         return this.push(conn, { t: "res", rid: f.rid, result });
       }
       case "sync": {
@@ -232,7 +280,12 @@ export class Gateway {
   }
 
   private error(conn: Conn, rid: string | undefined, e: ApiError): void {
-    this.push(conn, rid === undefined ? { t: "err", error: e.code, message: e.message } : { t: "err", rid, error: e.code, message: e.message });
+    this.push(
+      conn,
+      rid === undefined
+        ? { t: "err", error: e.code, message: e.message }
+        : { t: "err", rid, error: e.code, message: e.message },
+    );
   }
 
   /** `onSent` runs when the frame leaves the egress limiter (not when it was queued behind the cap). */
@@ -277,7 +330,19 @@ export class Gateway {
       if ("group" in it) frame = { t: "gnotify", group: it.group, groupSeq: it.groupSeq };
       else if (it.msgs) {
         const to = { kind: "user" as const, id: it.userId };
-        frame = { t: "notify", seq: it.seq, msgs: it.msgs.map((m) => ({ seq: m.seq, messageId: m.messageId, from: m.from, to, groupSeq: null, body: m.body, ts: m.ts })) };
+        frame = {
+          t: "notify",
+          seq: it.seq,
+          msgs: it.msgs.map((m) => ({
+            seq: m.seq,
+            messageId: m.messageId,
+            from: m.from,
+            to,
+            groupSeq: null,
+            body: m.body,
+            ts: m.ts,
+          })),
+        };
       } else frame = { t: "notify", seq: it.seq };
       for (const conn of set) {
         this.push(conn, frame, onSent);
@@ -316,7 +381,9 @@ export class Gateway {
   private async refreshPresence(): Promise<void> {
     const slice = this.presenceRefreshes++ % HEARTBEAT_SLICES;
     const counts = new Map([...this.users].filter(([u]) => sliceOf(u) === slice).map(([u, s]) => [u, s.size]));
-    await presence.refresh(this.o.redis, this.o.internalUrl, counts).catch((err: Error) => this.o.log.warn({ err: err.message }, "presence refresh"));
+    await presence
+      .refresh(this.o.redis, this.o.internalUrl, counts)
+      .catch((err: Error) => this.o.log.warn({ err: err.message }, "presence refresh"));
   }
 
   setEgressCap(bytesPerSecond: number): void {

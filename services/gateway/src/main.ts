@@ -18,43 +18,63 @@ import { MessageUpstream, SEND_INTERVAL_MS } from "./upstream.ts";
 // Descriptors kept free for the listener, Redis, the message-service pool, logs and notifications.
 const RESERVED_FDS = 150;
 
-const schema = baseConfig.extend(redisConfig.shape).extend(tokenConfig.shape).extend({
-  MESSAGE_URLS: list,
-  /** A rollout's canary instances of the message service and their share of requests (percent); see upstream.ts. */
-  MESSAGE_CANARY_URLS: list.optional(),
-  MESSAGE_CANARY_WEIGHT: intFrom(0, 100).default(0),
-  /** Least time between two batches of sends to the message service (upstream.ts); 0 sends every turn. */
-  GATEWAY_SEND_INTERVAL_MS: intFrom(0, 1000).default(SEND_INTERVAL_MS),
-  /** URL the fan-out uses to reach this instance; defaults to http://HOST:PORT. */
-  INTERNAL_URL: z.string().url().optional(),
-  HEARTBEAT_MS: intFrom(1000, 300_000).default(20_000),
-  IDLE_TIMEOUT_MS: intFrom(2000, 3_600_000).default(70_000),
-  SEND_BUFFER_LIMIT_BYTES: intFrom(1024, 64 * 1024 * 1024).default(1024 * 1024),
-  /** 0: the descriptor limit minus a reserve. */
-  MAX_CONNECTIONS: intFrom(0, 10_000_000).default(0),
-  DRAIN_SECONDS: intFrom(1, 3600).default(10),
-  /** Egress cap of this instance in bytes per second (the bandwidth workflow raises it). */
-  EGRESS_BYTES_PER_SECOND: intFrom(1024, 100 * 1024 * 1024 * 1024).default(100 * 1024 * 1024),
-  /** Fault knobs for canary tests (faults.ts): extra latency and a failure rate on sends. Off by default. */
-  GATEWAY_FAULT_LATENCY_MS: intFrom(0, 60_000).default(0),
-  GATEWAY_FAULT_FAIL_RATE: z.coerce.number().min(0).max(1).default(0),
-});
+const schema = baseConfig
+  .extend(redisConfig.shape)
+  .extend(tokenConfig.shape)
+  .extend({
+    MESSAGE_URLS: list,
+    /** A rollout's canary instances of the message service and their share of requests (percent); see upstream.ts. */
+    MESSAGE_CANARY_URLS: list.optional(),
+    MESSAGE_CANARY_WEIGHT: intFrom(0, 100).default(0),
+    /** Least time between two batches of sends to the message service (upstream.ts); 0 sends every turn. */
+    GATEWAY_SEND_INTERVAL_MS: intFrom(0, 1000).default(SEND_INTERVAL_MS),
+    /** URL the fan-out uses to reach this instance; defaults to http://HOST:PORT. */
+    INTERNAL_URL: z.string().url().optional(),
+    HEARTBEAT_MS: intFrom(1000, 300_000).default(20_000),
+    IDLE_TIMEOUT_MS: intFrom(2000, 3_600_000).default(70_000),
+    SEND_BUFFER_LIMIT_BYTES: intFrom(1024, 64 * 1024 * 1024).default(1024 * 1024),
+    /** 0: the descriptor limit minus a reserve. */
+    MAX_CONNECTIONS: intFrom(0, 10_000_000).default(0),
+    DRAIN_SECONDS: intFrom(1, 3600).default(10),
+    /** Egress cap of this instance in bytes per second (the bandwidth workflow raises it). */
+    EGRESS_BYTES_PER_SECOND: intFrom(1024, 100 * 1024 * 1024 * 1024).default(100 * 1024 * 1024),
+    /** Fault knobs for canary tests (faults.ts): extra latency and a failure rate on sends. Off by default. */
+    GATEWAY_FAULT_LATENCY_MS: intFrom(0, 60_000).default(0),
+    GATEWAY_FAULT_FAIL_RATE: z.coerce.number().min(0).max(1).default(0),
+  });
 
-const messageCanaryBody = z.object({ urls: z.array(z.string().url()).max(50), weight: z.number().int().min(0).max(100) }).strict();
-const egressBody = z.object({ bytesPerSecond: z.number().int().min(1024).max(100 * 1024 ** 3) }).strict();
+const messageCanaryBody = z
+  .object({ urls: z.array(z.string().url()).max(50), weight: z.number().int().min(0).max(100) })
+  .strict();
+const egressBody = z
+  .object({
+    bytesPerSecond: z
+      .number()
+      .int()
+      .min(1024)
+      .max(100 * 1024 ** 3),
+  })
+  .strict();
 
 runService("gateway", async () => {
   const cfg = loadConfig(schema);
   const log = createLogger("gateway", cfg);
   const metrics = createMetrics("gateway", cfg);
   const gm = gatewayMetrics(metrics);
-  const redis = createRedisCluster(cfg.REDIS_NODES, { nodeTimeoutMs: cfg.REDIS_NODE_TIMEOUT_MS, tls: tlsOptions("REDIS", cfg.REDIS_TLS, cfg.REDIS_TLS_CA_FILE) });
+  const redis = createRedisCluster(cfg.REDIS_NODES, {
+    nodeTimeoutMs: cfg.REDIS_NODE_TIMEOUT_MS,
+    tls: tlsOptions("REDIS", cfg.REDIS_TLS, cfg.REDIS_TLS_CA_FILE),
+  });
   redis.on("error", (err: Error) => log.warn({ err: err.message }, "redis"));
   const faults = { latencyMs: cfg.GATEWAY_FAULT_LATENCY_MS, failRate: cfg.GATEWAY_FAULT_FAIL_RATE };
   const canary = { urls: cfg.MESSAGE_CANARY_URLS ?? [], weight: cfg.MESSAGE_CANARY_WEIGHT };
-  const upstream = faults.latencyMs > 0 || faults.failRate > 0 ? new FaultyUpstream(cfg.MESSAGE_URLS, cfg.INTERNAL_TOKEN, faults, canary, cfg.GATEWAY_SEND_INTERVAL_MS) : new MessageUpstream(cfg.MESSAGE_URLS, cfg.INTERNAL_TOKEN, canary, cfg.GATEWAY_SEND_INTERVAL_MS);
+  const upstream =
+    faults.latencyMs > 0 || faults.failRate > 0
+      ? new FaultyUpstream(cfg.MESSAGE_URLS, cfg.INTERNAL_TOKEN, faults, canary, cfg.GATEWAY_SEND_INTERVAL_MS)
+      : new MessageUpstream(cfg.MESSAGE_URLS, cfg.INTERNAL_TOKEN, canary, cfg.GATEWAY_SEND_INTERVAL_MS);
   const limit = openFileLimit();
-  const maxConnections = cfg.MAX_CONNECTIONS > 0 ? cfg.MAX_CONNECTIONS : Math.max(100, (limit ?? 20_000) - RESERVED_FDS);
+  const maxConnections =
+    cfg.MAX_CONNECTIONS > 0 ? cfg.MAX_CONNECTIONS : Math.max(100, (limit ?? 20_000) - RESERVED_FDS);
   const gateway = new Gateway({
     instanceId: cfg.INSTANCE_ID,
     version: cfg.SERVICE_VERSION,
@@ -84,7 +104,11 @@ runService("gateway", async () => {
     if (!r.success) throw new ApiError("bad_request", r.error.issues[0]?.message ?? "invalid notify");
     return { pushed: gateway.notify(r.data.items) };
   });
-  app.get("/internal/v1/connections", guard, async () => ({ connections: gateway.connections, maxConnections, draining: gateway.isDraining }));
+  app.get("/internal/v1/connections", guard, async () => ({
+    connections: gateway.connections,
+    maxConnections,
+    draining: gateway.isDraining,
+  }));
   app.put("/admin/v1/egress-cap", guard, async (req) => {
     const r = egressBody.safeParse(req.body);
     if (!r.success) throw new ApiError("bad_request", `bytesPerSecond: ${r.error.issues[0]?.message ?? "invalid"}`);
@@ -95,7 +119,11 @@ runService("gateway", async () => {
   app.get("/admin/v1/message-upstream", guard, async () => upstream.canary);
   app.put("/admin/v1/message-upstream", guard, async (req) => {
     const r = messageCanaryBody.safeParse(req.body);
-    if (!r.success) throw new ApiError("bad_request", `${r.error.issues[0]?.path.join(".") || "body"}: ${r.error.issues[0]?.message ?? "invalid"}`);
+    if (!r.success)
+      throw new ApiError(
+        "bad_request",
+        `${r.error.issues[0]?.path.join(".") || "body"}: ${r.error.issues[0]?.message ?? "invalid"}`,
+      );
     upstream.setCanary(r.data);
     log.info(r.data, "message canary set");
     return upstream.canary;

@@ -26,7 +26,9 @@ describe("MessageUpstream", () => {
   const stable = instance();
   const canary = instance();
   before(async () => {
-    await Promise.all([stable, canary].map((i) => new Promise<void>((r) => i.server.listen(0, "127.0.0.1", () => r()))));
+    await Promise.all(
+      [stable, canary].map((i) => new Promise<void>((r) => i.server.listen(0, "127.0.0.1", () => r()))),
+    );
   });
   after(() => {
     for (const i of [stable, canary]) i.server.close();
@@ -56,7 +58,10 @@ describe("MessageUpstream", () => {
     const s0 = stable.hits();
     await up.call("u1", "GET", "/internal/v1/inbox");
     assert.equal(stable.hits(), s0 + 1);
-    assert.throws(() => up.setCanary({ urls: [canary.url()], weight: 130 }), /weight: got 130; allowed: a whole number from 0 to 100/);
+    assert.throws(
+      () => up.setCanary({ urls: [canary.url()], weight: 130 }),
+      /weight: got 130; allowed: a whole number from 0 to 100/,
+    );
     assert.deepEqual(up.canary, { urls: ["http://127.0.0.1:1"], weight: 100 }, "a refused change changes nothing");
     await up.close();
   });

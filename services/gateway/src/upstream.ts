@@ -30,7 +30,14 @@ interface QueuedSend {
 
 type BatchItem = { ok: true; result: unknown } | { ok: false; error: string; message: string };
 
-const newPool = (u: string) => new Pool(u.startsWith("http") ? u : `http://${u}`, { connections: 256, pipelining: 1, keepAliveTimeout: 30_000, headersTimeout: 10_000, bodyTimeout: 10_000 });
+const newPool = (u: string) =>
+  new Pool(u.startsWith("http") ? u : `http://${u}`, {
+    connections: 256,
+    pipelining: 1,
+    keepAliveTimeout: 30_000,
+    headersTimeout: 10_000,
+    bodyTimeout: 10_000,
+  });
 
 /** A canary track of the message service: its instances and the share of requests (percent) they get. */
 export interface MessageCanary {
@@ -64,7 +71,8 @@ export class MessageUpstream {
    * and every retry after a failure, go round-robin over the stable ones. An empty list removes the canary.
    */
   setCanary(c: MessageCanary): void {
-    if (!Number.isInteger(c.weight) || c.weight < 0 || c.weight > 100) throw new ApiError("bad_request", `weight: got ${c.weight}; allowed: a whole number from 0 to 100`);
+    if (!Number.isInteger(c.weight) || c.weight < 0 || c.weight > 100)
+      throw new ApiError("bad_request", `weight: got ${c.weight}; allowed: a whole number from 0 to 100`);
     const same = c.urls.length === this.canaryUrls.length && c.urls.every((u, i) => u === this.canaryUrls[i]);
     if (!same) {
       const old = this.canaryPools;
@@ -82,7 +90,8 @@ export class MessageUpstream {
 
   /** The instance for one request's first attempt: the canary for its share, else the next stable one. */
   private pick(): Pool | undefined {
-    if (this.canaryWeight > 0 && (this.canaryWeight >= 100 || Math.random() * 100 < this.canaryWeight)) return this.canaryPools[this.nextCanary++ % this.canaryPools.length];
+    if (this.canaryWeight > 0 && (this.canaryWeight >= 100 || Math.random() * 100 < this.canaryWeight))
+      return this.canaryPools[this.nextCanary++ % this.canaryPools.length];
     return this.pools[this.next++ % this.pools.length];
   }
 
@@ -105,10 +114,13 @@ export class MessageUpstream {
         (r) =>
           batch.forEach((s, i) => {
             const item = r.results[i];
-            if (item === undefined) s.reject(new ApiError("internal", "message service answered fewer results than sends"));
+            if (item === undefined)
+              s.reject(new ApiError("internal", "message service answered fewer results than sends"));
             else if (item.ok) s.resolve(item.result);
-            else if (item.error === "unavailable" && s.tries < this.pools.length + this.canaryPools.length) this.requeue(s);
-            else s.reject(new ApiError(item.error in ERROR_CODES ? (item.error as ErrorCode) : "internal", item.message));
+            else if (item.error === "unavailable" && s.tries < this.pools.length + this.canaryPools.length)
+              this.requeue(s);
+            else
+              s.reject(new ApiError(item.error in ERROR_CODES ? (item.error as ErrorCode) : "internal", item.message));
           }),
         (err: unknown) => {
           const e = err instanceof Error ? err : new ApiError("unavailable", String(err));
@@ -129,7 +141,10 @@ export class MessageUpstream {
     // of the only healthy one (and of a canary being removed).
     const first = this.pick();
     const start = this.next;
-    const order = [...(first ? [first] : []), ...this.pools.map((_, k) => this.pools[(start + k) % this.pools.length] as Pool).filter((p) => p !== first)];
+    const order = [
+      ...(first ? [first] : []),
+      ...this.pools.map((_, k) => this.pools[(start + k) % this.pools.length] as Pool).filter((p) => p !== first),
+    ];
     const attempts = [...order, ...order];
     for (let i = 0; i < attempts.length; i++) {
       const pool = attempts[i];

@@ -81,10 +81,13 @@ export class ImClient extends EventEmitter<{ message: [WireMessage]; open: []; c
     const every = this.o.syncIntervalMs ?? 30_000;
     if (every > 0 && this.syncTimer === null) {
       const schedule = () => {
-        this.syncTimer = setTimeout(() => {
-          if (this.isOpen) void this.resync();
-          schedule();
-        }, every * (0.75 + Math.random() * 0.5));
+        this.syncTimer = setTimeout(
+          () => {
+            if (this.isOpen) void this.resync();
+            schedule();
+          },
+          every * (0.75 + Math.random() * 0.5),
+        );
         this.syncTimer.unref();
       };
       schedule();
@@ -96,7 +99,11 @@ export class ImClient extends EventEmitter<{ message: [WireMessage]; open: []; c
   }
 
   private dial(onRefused?: (e: Error) => void): void {
-    const ws = new WebSocket(`${this.o.url}?token=${encodeURIComponent(this.o.token)}`, { perMessageDeflate: false, localAddress: this.o.localAddress, handshakeTimeout: 5000 });
+    const ws = new WebSocket(`${this.o.url}?token=${encodeURIComponent(this.o.token)}`, {
+      perMessageDeflate: false,
+      localAddress: this.o.localAddress,
+      handshakeTimeout: 5000,
+    });
     this.ws = ws;
     ws.on("unexpected-response", (_req, res) => {
       let body = "";
@@ -214,7 +221,9 @@ export class ImClient extends EventEmitter<{ message: [WireMessage]; open: []; c
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(rid);
-        reject(new ClientError("timeout", `no answer to ${String(frame.t)} within ${this.o.requestTimeoutMs ?? 10_000} ms`));
+        reject(
+          new ClientError("timeout", `no answer to ${String(frame.t)} within ${this.o.requestTimeoutMs ?? 10_000} ms`),
+        );
       }, this.o.requestTimeoutMs ?? 10_000);
       this.pending.set(rid, { resolve: resolve as (v: unknown) => void, reject, timer });
       ws.send(JSON.stringify({ ...frame, rid }));
@@ -225,7 +234,11 @@ export class ImClient extends EventEmitter<{ message: [WireMessage]; open: []; c
    * Sends and resolves once the platform acknowledged it (stored and on Kafka). Retries across disconnects and
    * unavailable services with the same client message id until `timeoutMs`; the server stores it once.
    */
-  async send(to: ConversationRef, body: string, opts: { cmid?: string; timeoutMs?: number } = {}): Promise<SendResult & { cmid: string; attempts: number }> {
+  async send(
+    to: ConversationRef,
+    body: string,
+    opts: { cmid?: string; timeoutMs?: number } = {},
+  ): Promise<SendResult & { cmid: string; attempts: number }> {
     const cmid = opts.cmid ?? randomUUID();
     const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
     for (let attempts = 1; ; attempts++) {
@@ -235,7 +248,8 @@ export class ImClient extends EventEmitter<{ message: [WireMessage]; open: []; c
         return { ...r, cmid, attempts };
       } catch (err) {
         const code = err instanceof ClientError ? err.code : "error";
-        const retriable = code === "disconnected" || code === "timeout" || code === "unavailable" || code === "internal";
+        const retriable =
+          code === "disconnected" || code === "timeout" || code === "unavailable" || code === "internal";
         if (!retriable || Date.now() > deadline) throw err;
         await new Promise((r) => setTimeout(r, 100 + Math.random() * 200));
       }
@@ -298,7 +312,12 @@ export class ImClient extends EventEmitter<{ message: [WireMessage]; open: []; c
         this.gAgain.delete(group);
         try {
           for (;;) {
-            const r = await this.request<PullResult>({ t: "gpull", group, after: this.groupCursor.get(group) ?? 0, limit: 200 });
+            const r = await this.request<PullResult>({
+              t: "gpull",
+              group,
+              after: this.groupCursor.get(group) ?? 0,
+              limit: 200,
+            });
             for (const m of r.messages) this.deliver(m, false);
             if (r.messages.length < 200) break;
           }
@@ -360,15 +379,26 @@ export class AccountApi {
     return this.call("POST", "/v1/sessions", { username, password });
   }
 
-  createGroup(token: string, name: string, members: string[] = []): Promise<{ groupId: string; memberCount: number; diffusion: string }> {
+  createGroup(
+    token: string,
+    name: string,
+    members: string[] = [],
+  ): Promise<{ groupId: string; memberCount: number; diffusion: string }> {
     return this.call("POST", "/v1/groups", { name, members }, token);
   }
 
-  addMembers(token: string, groupId: string, userIds: string[]): Promise<{ groupId: string; memberCount: number; diffusion: string; headSeq: number }> {
+  addMembers(
+    token: string,
+    groupId: string,
+    userIds: string[],
+  ): Promise<{ groupId: string; memberCount: number; diffusion: string; headSeq: number }> {
     return this.call("POST", `/v1/groups/${groupId}/members`, { userIds }, token);
   }
 
-  group(token: string, groupId: string): Promise<{ groupId: string; memberCount: number; diffusion: string; headSeq: number }> {
+  group(
+    token: string,
+    groupId: string,
+  ): Promise<{ groupId: string; memberCount: number; diffusion: string; headSeq: number }> {
     return this.call("GET", `/v1/groups/${groupId}`, undefined, token);
   }
 }

@@ -10,10 +10,15 @@ import { clientMessageId, conversationRef, MAX_BODY_CHARS } from "../../lib/prot
 import type { MessageMetrics } from "./metrics.ts";
 import { pullGroup, pullInbox, send, sync, type StoreDeps } from "./store.ts";
 
-const sendBody = z.object({ cmid: clientMessageId, to: conversationRef, body: z.string().min(1).max(MAX_BODY_CHARS) }).strict();
+const sendBody = z
+  .object({ cmid: clientMessageId, to: conversationRef, body: z.string().min(1).max(MAX_BODY_CHARS) })
+  .strict();
 const sendItem = sendBody.extend({ user: z.string().regex(/^[1-9][0-9]{0,18}$/, "a decimal id") });
 const batchBody = z.object({ sends: z.array(z.unknown()).min(1).max(500) }).strict();
-const pullQuery = z.object({ after: z.coerce.number().int().min(0).default(0), limit: z.coerce.number().int().min(1).max(500).default(200) });
+const pullQuery = z.object({
+  after: z.coerce.number().int().min(0).default(0),
+  limit: z.coerce.number().int().min(1).max(500).default(200),
+});
 
 function user(req: FastifyRequest): string {
   const u = req.headers["x-im-user"];
@@ -30,12 +35,16 @@ function parse<T>(schema: z.ZodType<T>, v: unknown): T {
   return r.data;
 }
 
-export function routes(app: FastifyInstance, d: StoreDeps & { metrics: MessageMetrics; internalToken: string; failRate: number; extraLatencyMs: number }): void {
+export function routes(
+  app: FastifyInstance,
+  d: StoreDeps & { metrics: MessageMetrics; internalToken: string; failRate: number; extraLatencyMs: number },
+): void {
   const guard = { preHandler: requireInternal(d.internalToken) };
   // Fault knobs for canary tests: a bad version is started with these set, never a production default.
   const faults = async () => {
     if (d.extraLatencyMs > 0) await new Promise((r) => setTimeout(r, d.extraLatencyMs));
-    if (d.failRate > 0 && Math.random() < d.failRate) throw new ApiError("unavailable", "injected failure (MESSAGE_FAULT_FAIL_RATE)");
+    if (d.failRate > 0 && Math.random() < d.failRate)
+      throw new ApiError("unavailable", "injected failure (MESSAGE_FAULT_FAIL_RATE)");
   };
 
   app.post("/internal/v1/messages", guard, async (req) => {
@@ -63,7 +72,11 @@ export function routes(app: FastifyInstance, d: StoreDeps & { metrics: MessageMe
         const one = sendItem.safeParse(item);
         if (!one.success) {
           const i = one.error.issues[0];
-          return { ok: false, error: "bad_request", message: `${i?.path.join(".") || "send"}: ${i?.message ?? "invalid"}` };
+          return {
+            ok: false,
+            error: "bad_request",
+            message: `${i?.path.join(".") || "send"}: ${i?.message ?? "invalid"}`,
+          };
         }
         const s = one.data;
         try {

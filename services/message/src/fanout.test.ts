@@ -31,7 +31,14 @@ describe("notification coalescing", () => {
 
   it("sends a bare notification when one item has no message or there are too many", () => {
     const m = (seq: number) => ({ seq, messageId: String(100 + seq), from: "7", body: "b", ts: 1 });
-    assert.deepEqual(coalesce([{ userId: "1", seq: 1, msgs: [m(1)] }, { userId: "1", seq: 2 }, { userId: "1", seq: 3, msgs: [m(3)] }]), [{ userId: "1", seq: 3 }]);
+    assert.deepEqual(
+      coalesce([
+        { userId: "1", seq: 1, msgs: [m(1)] },
+        { userId: "1", seq: 2 },
+        { userId: "1", seq: 3, msgs: [m(3)] },
+      ]),
+      [{ userId: "1", seq: 3 }],
+    );
     const many = Array.from({ length: 40 }, (_, i) => ({ userId: "1", seq: i + 1, msgs: [m(i + 1)] }));
     assert.deepEqual(coalesce(many), [{ userId: "1", seq: 40 }]);
   });

@@ -15,7 +15,13 @@ import { guardMissingBroker, keepConnectionErrorsHandled } from "../../lib/kafka
 import { Pacer } from "../../lib/pacer.ts";
 import type { Logger } from "../../lib/log.ts";
 import { lookup } from "../../lib/presence.ts";
-import { MAX_PUSHED_MESSAGES, storedEvent, type NotifyItem, type PushedMessage, type StoredEvent } from "../../lib/protocol.ts";
+import {
+  MAX_PUSHED_MESSAGES,
+  storedEvent,
+  type NotifyItem,
+  type PushedMessage,
+  type StoredEvent,
+} from "../../lib/protocol.ts";
 import type { MessageMetrics } from "./metrics.ts";
 
 export interface FanoutDeps {
@@ -41,20 +47,36 @@ const CHUNK = 200;
 export const FANOUT_INTERVAL_MS = 10;
 
 /** Writes one group message into the inboxes of `members` (write diffusion), once per member. */
-async function writeInboxes(db: mysql.Pool, messageId: string, members: string[], ts: number | undefined): Promise<NotifyItem[]> {
+async function writeInboxes(
+  db: mysql.Pool,
+  messageId: string,
+  members: string[],
+  ts: number | undefined,
+): Promise<NotifyItem[]> {
   const out: NotifyItem[] = [];
   for (let i = 0; i < members.length; i += CHUNK) {
     const chunk = members.slice(i, i + CHUNK);
     const seqs = await inTransaction(db, async (c) => {
-      const [done] = await c.query<mysql.RowDataPacket[]>("SELECT user_id, seq FROM inbox WHERE message_id = ? AND user_id IN (?)", [messageId, chunk]);
+      const [done] = await c.query<mysql.RowDataPacket[]>(
+        "SELECT user_id, seq FROM inbox WHERE message_id = ? AND user_id IN (?)",
+        [messageId, chunk],
+      );
       const have = new Map(done.map((r) => [String(r.user_id), Number(r.seq)]));
       const todo = chunk.filter((u) => !have.has(u));
       if (todo.length > 0) {
         // One statement locks every receiver's seq row, in user_id order (no deadlock with other fan-outs).
-        await c.query("INSERT INTO user_seq (user_id, last_seq) VALUES ? ON DUPLICATE KEY UPDATE last_seq = last_seq + 1", [todo.map((u) => [u, 1])]);
-        const [now] = await c.query<mysql.RowDataPacket[]>("SELECT user_id, last_seq FROM user_seq WHERE user_id IN (?)", [todo]);
+        await c.query(
+          "INSERT INTO user_seq (user_id, last_seq) VALUES ? ON DUPLICATE KEY UPDATE last_seq = last_seq + 1",
+          [todo.map((u) => [u, 1])],
+        );
+        const [now] = await c.query<mysql.RowDataPacket[]>(
+          "SELECT user_id, last_seq FROM user_seq WHERE user_id IN (?)",
+          [todo],
+        );
         const assigned = now.map((r) => [String(r.user_id), Number(r.last_seq)] as const);
-        await c.query("INSERT INTO inbox (user_id, seq, message_id) VALUES ?", [assigned.map(([u, s]) => [u, s, messageId])]);
+        await c.query("INSERT INTO inbox (user_id, seq, message_id) VALUES ?", [
+          assigned.map(([u, s]) => [u, s, messageId]),
+        ]);
         for (const [u, s] of assigned) have.set(u, s);
       }
       return have;
@@ -68,26 +90,45 @@ async function writeInboxes(db: mysql.Pool, messageId: string, members: string[]
  * Fans out a group's timeline up to the event's group seq, in group order, from the group's persisted cursor.
  * An event that arrives after a later one of the same group finds its entry already processed.
  */
-export async function fanOutGroup(db: mysql.Pool, ev: Extract<StoredEvent, { kind: "group" }> & { ts?: number }): Promise<NotifyItem[]> {
-  const [[g]] = await db.query<mysql.RowDataPacket[]>("SELECT diffusion, fanout_seq FROM im_groups WHERE group_id = ?", [ev.group]);
+export async function fanOutGroup(
+  db: mysql.Pool,
+  ev: Extract<StoredEvent, { kind: "group" }> & { ts?: number },
+): Promise<NotifyItem[]> {
+  const [[g]] = await db.query<mysql.RowDataPacket[]>(
+    "SELECT diffusion, fanout_seq FROM im_groups WHERE group_id = ?",
+    [ev.group],
+  );
   if (!g || ev.groupSeq <= Number(g.fanout_seq)) return [];
   const [entries] = await db.query<mysql.RowDataPacket[]>(
     "SELECT t.group_seq, t.message_id, m.sender_id FROM group_timeline t JOIN messages m ON m.message_id = t.message_id WHERE t.group_id = ? AND t.group_seq > ? AND t.group_seq <= ? ORDER BY t.group_seq",
     [ev.group, Number(g.fanout_seq), ev.groupSeq],
   );
-  const [rows] = await db.query<mysql.RowDataPacket[]>("SELECT user_id, joined_group_seq FROM group_members WHERE group_id = ? ORDER BY user_id", [ev.group]);
+  const [rows] = await db.query<mysql.RowDataPacket[]>(
+    "SELECT user_id, joined_group_seq FROM group_members WHERE group_id = ? ORDER BY user_id",
+    [ev.group],
+  );
   const out: NotifyItem[] = [];
   for (const e of entries) {
     const groupSeq = Number(e.group_seq);
     const sender = String(e.sender_id);
-    const members = rows.filter((r) => Number(r.joined_group_seq) < groupSeq && String(r.user_id) !== sender).map((r) => String(r.user_id));
+    const members = rows
+      .filter((r) => Number(r.joined_group_seq) < groupSeq && String(r.user_id) !== sender)
+      .map((r) => String(r.user_id));
     if (g.diffusion === "read") {
-      for (const userId of members) out.push(ev.ts === undefined ? { userId, group: ev.group, groupSeq } : { userId, group: ev.group, groupSeq, ts: ev.ts });
+      for (const userId of members)
+        out.push(
+          ev.ts === undefined
+            ? { userId, group: ev.group, groupSeq }
+            : { userId, group: ev.group, groupSeq, ts: ev.ts },
+        );
     } else {
       out.push(...(await writeInboxes(db, String(e.message_id), members, ev.ts)));
     }
   }
-  await db.query("UPDATE im_groups SET fanout_seq = GREATEST(fanout_seq, ?) WHERE group_id = ?", [ev.groupSeq, ev.group]);
+  await db.query("UPDATE im_groups SET fanout_seq = GREATEST(fanout_seq, ?) WHERE group_id = ?", [
+    ev.groupSeq,
+    ev.group,
+  ]);
   return out;
 }
 
@@ -120,7 +161,10 @@ export function coalesce(items: NotifyItem[]): NotifyItem[] {
   });
 }
 
-export async function notify(d: Pick<FanoutDeps, "redis" | "internalToken" | "log" | "metrics">, items: NotifyItem[]): Promise<void> {
+export async function notify(
+  d: Pick<FanoutDeps, "redis" | "internalToken" | "log" | "metrics">,
+  items: NotifyItem[],
+): Promise<void> {
   if (items.length === 0) return;
   const where = await lookup(d.redis, [...new Set(items.map((i) => i.userId))]);
   const perGateway = new Map<string, NotifyItem[]>();
@@ -187,10 +231,12 @@ async function processBatch(d: FanoutDeps, batch: Array<Message<string, string, 
     d.metrics.deliveryLag.observe((Date.now() - Number(m.timestamp)) / 1000);
     const ts = Number(m.timestamp);
     if (ev.kind === "user") {
-      const msgs = ev.body !== undefined && ev.ts !== undefined ? [{ seq: ev.seq, messageId: ev.messageId, from: ev.from, body: ev.body, ts: ev.ts }] : undefined;
+      const msgs =
+        ev.body !== undefined && ev.ts !== undefined
+          ? [{ seq: ev.seq, messageId: ev.messageId, from: ev.from, body: ev.body, ts: ev.ts }]
+          : undefined;
       items.push(msgs ? { userId: ev.receiver, seq: ev.seq, ts, msgs } : { userId: ev.receiver, seq: ev.seq, ts });
-    }
-    else groups.set(ev.group, [...(groups.get(ev.group) ?? []), { ...ev, ts }]);
+    } else groups.set(ev.group, [...(groups.get(ev.group) ?? []), { ...ev, ts }]);
   }
   // Each group's events in order; different groups in parallel.
   await Promise.all(
@@ -214,7 +260,8 @@ export interface Fanout {
 }
 
 /** Why a fan-out consumer is replaced (the label of im_message_fanout_consumer_restarts_total). */
-type ReplaceReason = "coordinator-left" | "heartbeat-failed" | "rejoin-failed" | "commit-failed" | "stream-failed" | "stream-closed";
+type ReplaceReason =
+  "coordinator-left" | "heartbeat-failed" | "rejoin-failed" | "commit-failed" | "stream-failed" | "stream-closed";
 
 /**
  * How long start-up waits for the fan-out's consumer to join its group before the instance serves without it (the
@@ -245,7 +292,10 @@ interface Generation {
 
 function bounded<T>(p: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  return Promise.race([p, new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms)))]).finally(() => clearTimeout(timer));
+  return Promise.race([
+    p,
+    new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms))),
+  ]).finally(() => clearTimeout(timer));
 }
 
 /**
@@ -302,7 +352,15 @@ export async function startFanout(d: FanoutDeps): Promise<Fanout> {
     let stream: MessagesStream<string, string, string, string>;
     try {
       joining = consumer;
-      stream = await consumer.consume({ topics: [d.topic], mode: "committed", fallbackMode: "earliest", autocommit: false, sessionTimeout: 10_000, rebalanceTimeout: REBALANCE_TIMEOUT_MS, heartbeatInterval: 1000 });
+      stream = await consumer.consume({
+        topics: [d.topic],
+        mode: "committed",
+        fallbackMode: "earliest",
+        autocommit: false,
+        sessionTimeout: 10_000,
+        rebalanceTimeout: REBALANCE_TIMEOUT_MS,
+        heartbeatInterval: 1000,
+      });
     } catch (err) {
       await retire({ n, consumer, stream: null });
       throw err;
@@ -317,14 +375,17 @@ export async function startFanout(d: FanoutDeps): Promise<Fanout> {
           if (l <= 0n) return;
           const committed = stream.offsetsCommitted.get(`${topic}:${i}`);
           const processed = processedNext.get(`${topic}:${i}`);
-          const ahead = committed !== undefined && processed !== undefined && processed > committed ? processed - committed : 0n;
+          const ahead =
+            committed !== undefined && processed !== undefined && processed > committed ? processed - committed : 0n;
           if (l > ahead) total += l - ahead;
         });
       }
       d.metrics.consumerLag.set(Number(total));
     });
     consumer.startLagMonitoring({ topics: [d.topic] }, 5000);
-    consumer.on("consumer:heartbeat:error", (p) => lost("heartbeat-failed", (p as { error?: Error }).error?.message ?? "heartbeat failed"));
+    consumer.on("consumer:heartbeat:error", (p) =>
+      lost("heartbeat-failed", (p as { error?: Error }).error?.message ?? "heartbeat failed"),
+    );
     stream.on("data", (m: FanoutMessage) => {
       buffer.push({ m, gen: n });
       if (buffer.length >= MAX_BATCH * 4) stream.pause();
@@ -336,14 +397,21 @@ export async function startFanout(d: FanoutDeps): Promise<Fanout> {
   };
 
   /** Stops a consumer: leaves its group when it can, else closes its connections under it. */
-  const retire = async (g: { n: number; consumer: Generation["consumer"]; stream: Generation["stream"] | null }): Promise<void> => {
+  const retire = async (g: {
+    n: number;
+    consumer: Generation["consumer"];
+    stream: Generation["stream"] | null;
+  }): Promise<void> => {
     g.consumer.stopLagMonitoring();
     try {
       if (g.stream) await bounded(Promise.resolve(g.stream.close()), RETIRE_TIMEOUT_MS);
       await bounded(Promise.resolve(g.consumer.close(true)), RETIRE_TIMEOUT_MS);
     } catch (err) {
       // Leaving the group goes through the coordinator this consumer may have lost: drop its connections instead.
-      d.log.debug({ generation: g.n, err: (err as Error).message }, "fan-out consumer did not leave its group; closing its connections");
+      d.log.debug(
+        { generation: g.n, err: (err as Error).message },
+        "fan-out consumer did not leave its group; closing its connections",
+      );
       await Base.prototype.close.call(g.consumer).catch(() => undefined);
     }
   };
@@ -388,11 +456,19 @@ export async function startFanout(d: FanoutDeps): Promise<Fanout> {
   d.metrics.consumerJoined.set(0);
   const started = Date.now();
   replacement = openRetrying().then((g) => {
-    if (g && Date.now() - started > START_WAIT_MS) d.log.info({ generation: g.n, waitedMs: Date.now() - started }, "fan-out Kafka consumer joined its group");
+    if (g && Date.now() - started > START_WAIT_MS)
+      d.log.info({ generation: g.n, waitedMs: Date.now() - started }, "fan-out Kafka consumer joined its group");
   });
   // openRetrying never rejects: only the wait can.
-  const joinedInTime = await bounded(replacement, START_WAIT_MS).then(() => true, () => false);
-  if (!joinedInTime) d.log.warn({ waitedMs: START_WAIT_MS }, "fan-out Kafka consumer has not joined its group yet; serving sends and pulls meanwhile, joining in the background");
+  const joinedInTime = await bounded(replacement, START_WAIT_MS).then(
+    () => true,
+    () => false,
+  );
+  if (!joinedInTime)
+    d.log.warn(
+      { waitedMs: START_WAIT_MS },
+      "fan-out Kafka consumer has not joined its group yet; serving sends and pulls meanwhile, joining in the background",
+    );
 
   // One commit round in flight per consumer: offsets that come meanwhile wait for the next tick (the newest per
   // partition wins), so a slow or failing round never queues more behind it. A replaced consumer's round is not
@@ -436,7 +512,10 @@ export async function startFanout(d: FanoutDeps): Promise<Fanout> {
       for (let attempt = 1; !closing; attempt++) {
         try {
           const t0 = performance.now();
-          await processBatch(d, batch.map((b) => b.m));
+          await processBatch(
+            d,
+            batch.map((b) => b.m),
+          );
           d.metrics.batchSeconds.observe((performance.now() - t0) / 1000);
           break;
         } catch (err) {

@@ -15,16 +15,20 @@ import { FANOUT_INTERVAL_MS, startFanout } from "./fanout.ts";
 import { messageMetrics } from "./metrics.ts";
 import { SEND_BATCH_INTERVAL_MS } from "./send-batch.ts";
 
-const schema = baseConfig.extend(dbConfig.shape).extend(redisConfig.shape).extend(kafkaConfig.shape).extend({
-  /** Least time between two batches of 1:1 sends stored by this instance (send-batch.ts); 0: every turn. */
-  SEND_BATCH_INTERVAL_MS: intFrom(0, 1000).default(SEND_BATCH_INTERVAL_MS),
-  /** Least time between two fan-out batches (fanout.ts); 0 starts one as soon as events arrive. */
-  FANOUT_INTERVAL_MS: intFrom(0, 1000).default(FANOUT_INTERVAL_MS),
-  /** Fault injection for canary tests: share of sends that fail with 503 (0 in production). */
-  MESSAGE_FAULT_FAIL_RATE: z.coerce.number().min(0).max(1).default(0),
-  /** Fault injection for canary tests: latency added to every send in ms (0 in production). */
-  MESSAGE_FAULT_LATENCY_MS: z.coerce.number().int().min(0).max(60000).default(0),
-});
+const schema = baseConfig
+  .extend(dbConfig.shape)
+  .extend(redisConfig.shape)
+  .extend(kafkaConfig.shape)
+  .extend({
+    /** Least time between two batches of 1:1 sends stored by this instance (send-batch.ts); 0: every turn. */
+    SEND_BATCH_INTERVAL_MS: intFrom(0, 1000).default(SEND_BATCH_INTERVAL_MS),
+    /** Least time between two fan-out batches (fanout.ts); 0 starts one as soon as events arrive. */
+    FANOUT_INTERVAL_MS: intFrom(0, 1000).default(FANOUT_INTERVAL_MS),
+    /** Fault injection for canary tests: share of sends that fail with 503 (0 in production). */
+    MESSAGE_FAULT_FAIL_RATE: z.coerce.number().min(0).max(1).default(0),
+    /** Fault injection for canary tests: latency added to every send in ms (0 in production). */
+    MESSAGE_FAULT_LATENCY_MS: z.coerce.number().int().min(0).max(60000).default(0),
+  });
 
 runService("message", async () => {
   const cfg = loadConfig(schema);
@@ -33,7 +37,10 @@ runService("message", async () => {
   const mm = messageMetrics(metrics);
   const db = createDbPool(cfg, { multipleStatements: true });
   const kafkaTls = tlsOptions("KAFKA", cfg.KAFKA_TLS, cfg.KAFKA_TLS_CA_FILE);
-  const redis = createRedisCluster(cfg.REDIS_NODES, { nodeTimeoutMs: cfg.REDIS_NODE_TIMEOUT_MS, tls: tlsOptions("REDIS", cfg.REDIS_TLS, cfg.REDIS_TLS_CA_FILE) });
+  const redis = createRedisCluster(cfg.REDIS_NODES, {
+    nodeTimeoutMs: cfg.REDIS_NODE_TIMEOUT_MS,
+    tls: tlsOptions("REDIS", cfg.REDIS_TLS, cfg.REDIS_TLS_CA_FILE),
+  });
   redis.on("error", (err: Error) => log.warn({ err: err.message }, "redis"));
   const nodeId = await nodeIdFor(cfg.NODE_ID, redis, cfg.INSTANCE_ID, log);
   const publisher = new EventPublisher(createProducer(`message-${cfg.INSTANCE_ID}`, cfg.KAFKA_BROKERS, kafkaTls));
@@ -44,8 +51,30 @@ runService("message", async () => {
     internalToken: cfg.INTERNAL_TOKEN,
     ready: () => dataTierReady(db, redis),
   });
-  routes(app, { db, publisher, timings: mm, topic: cfg.KAFKA_TOPIC_STORED, sendBatchIntervalMs: cfg.SEND_BATCH_INTERVAL_MS, ids: new IdGenerator(nodeId.id), metrics: mm, internalToken: cfg.INTERNAL_TOKEN, failRate: cfg.MESSAGE_FAULT_FAIL_RATE, extraLatencyMs: cfg.MESSAGE_FAULT_LATENCY_MS });
-  const fanout = await startFanout({ db, redis, log, metrics: mm, internalToken: cfg.INTERNAL_TOKEN, brokers: cfg.KAFKA_BROKERS, tls: kafkaTls, topic: cfg.KAFKA_TOPIC_STORED, clientId: `fanout-${cfg.INSTANCE_ID}`, intervalMs: cfg.FANOUT_INTERVAL_MS });
+  routes(app, {
+    db,
+    publisher,
+    timings: mm,
+    topic: cfg.KAFKA_TOPIC_STORED,
+    sendBatchIntervalMs: cfg.SEND_BATCH_INTERVAL_MS,
+    ids: new IdGenerator(nodeId.id),
+    metrics: mm,
+    internalToken: cfg.INTERNAL_TOKEN,
+    failRate: cfg.MESSAGE_FAULT_FAIL_RATE,
+    extraLatencyMs: cfg.MESSAGE_FAULT_LATENCY_MS,
+  });
+  const fanout = await startFanout({
+    db,
+    redis,
+    log,
+    metrics: mm,
+    internalToken: cfg.INTERNAL_TOKEN,
+    brokers: cfg.KAFKA_BROKERS,
+    tls: kafkaTls,
+    topic: cfg.KAFKA_TOPIC_STORED,
+    clientId: `fanout-${cfg.INSTANCE_ID}`,
+    intervalMs: cfg.FANOUT_INTERVAL_MS,
+  });
   await app.listen({ host: cfg.HOST, port: cfg.PORT });
   log.info({ port: cfg.PORT }, "message listening");
   onShutdown(log, async () => {

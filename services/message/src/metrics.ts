@@ -22,15 +22,64 @@ export interface MessageMetrics {
 export function messageMetrics(m: ServiceMetrics): MessageMetrics {
   const registers = [m.registry];
   return {
-    sends: new Counter({ name: "im_message_sends_total", help: "Send requests by conversation kind and result", labelNames: ["kind", "result"], registers }),
-    storeSeconds: new Histogram({ name: "im_message_store_duration_seconds", help: "Store (database and Kafka) time of a send", labelNames: ["kind"], buckets: LATENCY_BUCKETS, registers }),
-    dbSeconds: new Histogram({ name: "im_message_db_duration_seconds", help: "Database transaction time of a send", buckets: LATENCY_BUCKETS, registers }),
-    kafkaSeconds: new Histogram({ name: "im_message_kafka_duration_seconds", help: "Kafka append time of a send (acks=all)", buckets: LATENCY_BUCKETS, registers }),
-    notifications: new Counter({ name: "im_message_notifications_total", help: "Notifications sent to gateways by result", labelNames: ["result"], registers }),
-    deliveryLag: new Histogram({ name: "im_message_fanout_lag_seconds", help: "From the event's append to Kafka to its fan-out", buckets: LATENCY_BUCKETS, registers }),
-    batchSeconds: new Histogram({ name: "im_message_fanout_batch_duration_seconds", help: "Fan-out batch processing time", buckets: LATENCY_BUCKETS, registers }),
-    consumerLag: new Gauge({ name: "im_message_consumer_lag", help: "Stored-message events not yet fanned out (Kafka consumer lag)", registers }),
-    consumerRestarts: new Counter({ name: "im_message_fanout_consumer_restarts_total", help: "Fan-out Kafka consumers replaced, by reason", labelNames: ["reason"], registers }),
-    consumerJoined: new Gauge({ name: "im_message_fanout_consumer_joined", help: "1 while the fan-out Kafka consumer is a member of its group, 0 while it joins or is replaced", registers }),
+    sends: new Counter({
+      name: "im_message_sends_total",
+      help: "Send requests by conversation kind and result",
+      labelNames: ["kind", "result"],
+      registers,
+    }),
+    storeSeconds: new Histogram({
+      name: "im_message_store_duration_seconds",
+      help: "Store (database and Kafka) time of a send",
+      labelNames: ["kind"],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    dbSeconds: new Histogram({
+      name: "im_message_db_duration_seconds",
+      help: "Database transaction time of a send",
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    kafkaSeconds: new Histogram({
+      name: "im_message_kafka_duration_seconds",
+      help: "Kafka append time of a send (acks=all)",
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    notifications: new Counter({
+      name: "im_message_notifications_total",
+      help: "Notifications sent to gateways by result",
+      labelNames: ["result"],
+      registers,
+    }),
+    deliveryLag: new Histogram({
+      name: "im_message_fanout_lag_seconds",
+      help: "From the event's append to Kafka to its fan-out",
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    batchSeconds: new Histogram({
+      name: "im_message_fanout_batch_duration_seconds",
+      help: "Fan-out batch processing time",
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    consumerLag: new Gauge({
+      name: "im_message_consumer_lag",
+      help: "Stored-message events not yet fanned out (Kafka consumer lag)",
+      registers,
+    }),
+    consumerRestarts: new Counter({
+      name: "im_message_fanout_consumer_restarts_total",
+      help: "Fan-out Kafka consumers replaced, by reason",
+      labelNames: ["reason"],
+      registers,
+    }),
+    consumerJoined: new Gauge({
+      name: "im_message_fanout_consumer_joined",
+      help: "1 while the fan-out Kafka consumer is a member of its group, 0 while it joins or is replaced",
+      registers,
+    }),
   };
 }

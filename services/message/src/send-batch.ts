@@ -118,7 +118,16 @@ export class SendBatcher {
       for (let i = 0; i < accepted.length; i++) this.d.timings?.dbSeconds.observe(dbSeconds);
       const t1 = performance.now();
       // One request for the whole batch, to one partition (see publish in store.ts for why 1:1 events may).
-      await Promise.all(events.map((ev) => this.d.publisher.publish({ topic: this.d.topic, key: `u:${ev.receiver}`, value: JSON.stringify(ev), anyPartition: true })));
+      await Promise.all(
+        events.map((ev) =>
+          this.d.publisher.publish({
+            topic: this.d.topic,
+            key: `u:${ev.receiver}`,
+            value: JSON.stringify(ev),
+            anyPartition: true,
+          }),
+        ),
+      );
       const kafkaSeconds = (performance.now() - t1) / 1000;
       accepted.forEach((p, i) => {
         this.d.timings?.kafkaSeconds.observe(kafkaSeconds);
@@ -135,7 +144,9 @@ export class SendBatcher {
   private async checkReceivers(batch: Pending[]): Promise<Pending[]> {
     const unknown = [...new Set(batch.map((p) => p.to).filter((u) => !this.known.has(u)))];
     if (unknown.length > 0) {
-      const [rows] = await this.d.db.query<mysql.RowDataPacket[]>("SELECT user_id FROM users WHERE user_id IN (?)", [unknown]);
+      const [rows] = await this.d.db.query<mysql.RowDataPacket[]>("SELECT user_id FROM users WHERE user_id IN (?)", [
+        unknown,
+      ]);
       for (const r of rows) this.known.add(String(r.user_id));
     }
     return batch.filter((p) => {
@@ -167,7 +178,10 @@ export class SendBatcher {
     }
   }
 
-  private async writeOnce(c: mysql.PoolConnection, batch: Pending[]): Promise<Array<Extract<StoredEvent, { kind: "user" }>>> {
+  private async writeOnce(
+    c: mysql.PoolConnection,
+    batch: Pending[],
+  ): Promise<Array<Extract<StoredEvent, { kind: "user" }>>> {
     const now = Date.now();
     const ids = batch.map(() => this.d.ids.next());
     const createdAt = new Date(now);
@@ -188,14 +202,24 @@ export class SendBatcher {
       if (!/^[0-9]{1,20}$/.test(t)) throw new Error(`not a decimal id: ${JSON.stringify(t)}`);
       return t;
     };
-    const derived = batch.map((p, i) => (i === 0 ? `SELECT ${num(p.to)} AS u, ${num(rev[i] ?? 0)} AS r, ${num(ids[i] ?? "")} AS m` : `SELECT ${num(p.to)}, ${num(rev[i] ?? 0)}, ${num(ids[i] ?? "")}`)).join(" UNION ALL ");
+    const derived = batch
+      .map((p, i) =>
+        i === 0
+          ? `SELECT ${num(p.to)} AS u, ${num(rev[i] ?? 0)} AS r, ${num(ids[i] ?? "")} AS m`
+          : `SELECT ${num(p.to)}, ${num(rev[i] ?? 0)}, ${num(ids[i] ?? "")}`,
+      )
+      .join(" UNION ALL ");
     const sql = [
       "START TRANSACTION",
-      c.format("INSERT INTO messages (message_id, sender_id, client_msg_id, conversation_type, conversation_id, body, created_at) VALUES ?", [
-        batch.map((p, i) => [ids[i], p.from, p.cmid, "user", p.to, p.body, createdAt]),
-      ]),
+      c.format(
+        "INSERT INTO messages (message_id, sender_id, client_msg_id, conversation_type, conversation_id, body, created_at) VALUES ?",
+        [batch.map((p, i) => [ids[i], p.from, p.cmid, "user", p.to, p.body, createdAt])],
+      ),
       // One statement takes every receiver's seq row lock, in user_id order, and reserves its block of seqs.
-      c.format("INSERT INTO user_seq (user_id, last_seq) VALUES ? ON DUPLICATE KEY UPDATE last_seq = last_seq + VALUES(last_seq)", [receivers.map((u) => [u, counts.get(u)])]),
+      c.format(
+        "INSERT INTO user_seq (user_id, last_seq) VALUES ? ON DUPLICATE KEY UPDATE last_seq = last_seq + VALUES(last_seq)",
+        [receivers.map((u) => [u, counts.get(u)])],
+      ),
       `INSERT INTO inbox (user_id, seq, message_id) SELECT t.u, s.last_seq - t.r, t.m FROM (${derived}) t JOIN user_seq s ON s.user_id = t.u`,
       c.format("SELECT user_id, last_seq FROM user_seq WHERE user_id IN (?)", [receivers]),
       "COMMIT",
@@ -206,9 +230,19 @@ export class SendBatcher {
     if (inserted !== batch.length || last.size !== receivers.length) {
       // Cannot happen while user_seq holds a row per receiver (the statement before makes sure); if it ever did,
       // the acknowledgement must not claim seqs that were not written.
-      throw new Error(`batch of ${batch.length} wrote ${inserted ?? "?"} inbox rows for ${last.size} of ${receivers.length} receivers`);
+      throw new Error(
+        `batch of ${batch.length} wrote ${inserted ?? "?"} inbox rows for ${last.size} of ${receivers.length} receivers`,
+      );
     }
-    return batch.map((p, i) => ({ kind: "user", messageId: ids[i] ?? "", from: p.from, receiver: p.to, seq: (last.get(p.to) ?? 0) - (rev[i] ?? 0), body: p.body, ts: now }));
+    return batch.map((p, i) => ({
+      kind: "user",
+      messageId: ids[i] ?? "",
+      from: p.from,
+      receiver: p.to,
+      seq: (last.get(p.to) ?? 0) - (rev[i] ?? 0),
+      body: p.body,
+      ts: now,
+    }));
   }
 }
 

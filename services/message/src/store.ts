@@ -8,7 +8,14 @@ import { inTransaction } from "../../lib/db.ts";
 import { ApiError } from "../../lib/errors.ts";
 import type { IdGenerator } from "../../lib/ids.ts";
 import type { EventPublisher } from "../../lib/kafka.ts";
-import type { ConversationRef, PullResult, SendResult, StoredEvent, SyncResult, WireMessage } from "../../lib/protocol.ts";
+import type {
+  ConversationRef,
+  PullResult,
+  SendResult,
+  StoredEvent,
+  SyncResult,
+  WireMessage,
+} from "../../lib/protocol.ts";
 import { SendBatcher } from "./send-batch.ts";
 
 export interface StoreDeps {
@@ -26,7 +33,10 @@ const isDup = (err: unknown) => (err as { code?: string }).code === "ER_DUP_ENTR
 
 /** Next seq of one user, under that user's row lock until the transaction ends. */
 export async function nextUserSeq(c: mysql.PoolConnection, userId: string): Promise<number> {
-  const [r] = await c.query<mysql.ResultSetHeader>("INSERT INTO user_seq (user_id, last_seq) VALUES (?, 1) ON DUPLICATE KEY UPDATE last_seq = LAST_INSERT_ID(last_seq + 1)", [userId]);
+  const [r] = await c.query<mysql.ResultSetHeader>(
+    "INSERT INTO user_seq (user_id, last_seq) VALUES (?, 1) ON DUPLICATE KEY UPDATE last_seq = LAST_INSERT_ID(last_seq + 1)",
+    [userId],
+  );
   // insertId is LAST_INSERT_ID(expr) on the update path, 0 when the row was just created with seq 1.
   return r.insertId === 0 ? 1 : Number(r.insertId);
 }
@@ -44,7 +54,11 @@ async function publish(d: StoreDeps, ev: StoredEvent): Promise<void> {
 }
 
 /** A retried send finds the first attempt's row; its event is published again (the fan-out is idempotent). */
-async function existing(d: StoreDeps, from: string, cmid: string): Promise<{ ev: StoredEvent; result: SendResult } | null> {
+async function existing(
+  d: StoreDeps,
+  from: string,
+  cmid: string,
+): Promise<{ ev: StoredEvent; result: SendResult } | null> {
   const [rows] = await d.db.query<mysql.RowDataPacket[]>(
     "SELECT m.message_id, m.conversation_type, m.conversation_id, m.group_seq, i.seq FROM messages m LEFT JOIN inbox i ON i.message_id = m.message_id AND i.user_id = m.conversation_id AND m.conversation_type = 'user' WHERE m.sender_id = ? AND m.client_msg_id = ?",
     [from, cmid],
@@ -54,9 +68,15 @@ async function existing(d: StoreDeps, from: string, cmid: string): Promise<{ ev:
   const messageId = String(r.message_id);
   if (r.conversation_type === "group") {
     const groupSeq = Number(r.group_seq);
-    return { ev: { kind: "group", messageId, from, group: String(r.conversation_id), groupSeq }, result: { messageId, duplicate: true, groupSeq } };
+    return {
+      ev: { kind: "group", messageId, from, group: String(r.conversation_id), groupSeq },
+      result: { messageId, duplicate: true, groupSeq },
+    };
   }
-  return { ev: { kind: "user", messageId, from, receiver: String(r.conversation_id), seq: Number(r.seq) }, result: { messageId, duplicate: true, groupSeq: null } };
+  return {
+    ev: { kind: "user", messageId, from, receiver: String(r.conversation_id), seq: Number(r.seq) },
+    result: { messageId, duplicate: true, groupSeq: null },
+  };
 }
 
 /** Users are never deleted: once seen, a receiver is known for the life of the process (bounded). */
@@ -74,11 +94,24 @@ const knownUserSet = {
 /** One batcher per set of dependencies (one per process in production; tests may build several). */
 const batchers = new WeakMap<StoreDeps, SendBatcher>();
 
-export async function send(d: StoreDeps, from: string, cmid: string, to: ConversationRef, body: string): Promise<SendResult> {
+export async function send(
+  d: StoreDeps,
+  from: string,
+  cmid: string,
+  to: ConversationRef,
+  body: string,
+): Promise<SendResult> {
   if (to.kind === "user") {
     let b = batchers.get(d);
     if (!b) {
-      b = new SendBatcher(d, (s) => sendOne(d, s.from, s.cmid, { kind: "user", id: s.to }, s.body), knownUserSet, undefined, undefined, d.sendBatchIntervalMs);
+      b = new SendBatcher(
+        d,
+        (s) => sendOne(d, s.from, s.cmid, { kind: "user", id: s.to }, s.body),
+        knownUserSet,
+        undefined,
+        undefined,
+        d.sendBatchIntervalMs,
+      );
       batchers.set(d, b);
     }
     return b.submit({ from, cmid, to: to.id, body });
@@ -87,7 +120,13 @@ export async function send(d: StoreDeps, from: string, cmid: string, to: Convers
 }
 
 /** Stores one send in its own transaction: group sends, and 1:1 sends of a batch that hit a retried one. */
-export async function sendOne(d: StoreDeps, from: string, cmid: string, to: ConversationRef, body: string): Promise<SendResult> {
+export async function sendOne(
+  d: StoreDeps,
+  from: string,
+  cmid: string,
+  to: ConversationRef,
+  body: string,
+): Promise<SendResult> {
   // No look-up before the insert: the unique key (sender, client message id) catches a retried send below.
   const messageId = d.ids.next();
   let ev: StoredEvent;
@@ -101,20 +140,38 @@ export async function sendOne(d: StoreDeps, from: string, cmid: string, to: Conv
           knownUserSet.add(to.id);
         }
         const ts = Date.now();
-        await c.query("INSERT INTO messages (message_id, sender_id, client_msg_id, conversation_type, conversation_id, body, created_at) VALUES (?, ?, ?, 'user', ?, ?, ?)", [messageId, from, cmid, to.id, body, new Date(ts)]);
+        await c.query(
+          "INSERT INTO messages (message_id, sender_id, client_msg_id, conversation_type, conversation_id, body, created_at) VALUES (?, ?, ?, 'user', ?, ?, ?)",
+          [messageId, from, cmid, to.id, body, new Date(ts)],
+        );
         const seq = await nextUserSeq(c, to.id);
         await c.query("INSERT INTO inbox (user_id, seq, message_id) VALUES (?, ?, ?)", [to.id, seq, messageId]);
         return { kind: "user", messageId, from, receiver: to.id, seq, body, ts } as const;
       }
-      const [m] = await c.query<mysql.RowDataPacket[]>("SELECT 1 FROM group_members WHERE group_id = ? AND user_id = ?", [to.id, from]);
+      const [m] = await c.query<mysql.RowDataPacket[]>(
+        "SELECT 1 FROM group_members WHERE group_id = ? AND user_id = ?",
+        [to.id, from],
+      );
       if (m.length === 0) {
         const [g] = await c.query<mysql.RowDataPacket[]>("SELECT 1 FROM im_groups WHERE group_id = ?", [to.id]);
-        throw g.length === 0 ? new ApiError("unknown_group", `no group ${to.id}`) : new ApiError("not_a_member", `not a member of group ${to.id}`);
+        throw g.length === 0
+          ? new ApiError("unknown_group", `no group ${to.id}`)
+          : new ApiError("not_a_member", `not a member of group ${to.id}`);
       }
-      const [r] = await c.query<mysql.ResultSetHeader>("UPDATE im_groups SET head_seq = LAST_INSERT_ID(head_seq + 1) WHERE group_id = ?", [to.id]);
+      const [r] = await c.query<mysql.ResultSetHeader>(
+        "UPDATE im_groups SET head_seq = LAST_INSERT_ID(head_seq + 1) WHERE group_id = ?",
+        [to.id],
+      );
       const groupSeq = Number(r.insertId);
-      await c.query("INSERT INTO messages (message_id, sender_id, client_msg_id, conversation_type, conversation_id, body, group_seq) VALUES (?, ?, ?, 'group', ?, ?, ?)", [messageId, from, cmid, to.id, body, groupSeq]);
-      await c.query("INSERT INTO group_timeline (group_id, group_seq, message_id) VALUES (?, ?, ?)", [to.id, groupSeq, messageId]);
+      await c.query(
+        "INSERT INTO messages (message_id, sender_id, client_msg_id, conversation_type, conversation_id, body, group_seq) VALUES (?, ?, ?, 'group', ?, ?, ?)",
+        [messageId, from, cmid, to.id, body, groupSeq],
+      );
+      await c.query("INSERT INTO group_timeline (group_id, group_seq, message_id) VALUES (?, ?, ?)", [
+        to.id,
+        groupSeq,
+        messageId,
+      ]);
       return { kind: "group", messageId, from, group: to.id, groupSeq } as const;
     });
     d.timings?.dbSeconds.observe((performance.now() - t0) / 1000);
@@ -147,16 +204,30 @@ export async function pullInbox(db: mysql.Pool, userId: string, after: number, l
     "SELECT i.seq, m.message_id, m.sender_id, m.conversation_type, m.conversation_id, m.group_seq, m.body, m.created_at FROM inbox i JOIN messages m ON m.message_id = i.message_id WHERE i.user_id = ? AND i.seq > ? ORDER BY i.seq LIMIT ?",
     [userId, after, limit],
   );
-  const [[h]] = await db.query<mysql.RowDataPacket[]>("SELECT COALESCE(MAX(last_seq), 0) AS head FROM user_seq WHERE user_id = ?", [userId]);
+  const [[h]] = await db.query<mysql.RowDataPacket[]>(
+    "SELECT COALESCE(MAX(last_seq), 0) AS head FROM user_seq WHERE user_id = ?",
+    [userId],
+  );
   return { messages: rows.map((r) => toWire(r, Number(r.seq))), head: Number(h?.head ?? 0) };
 }
 
-export async function pullGroup(db: mysql.Pool, userId: string, groupId: string, after: number, limit: number): Promise<PullResult> {
-  const [m] = await db.query<mysql.RowDataPacket[]>("SELECT joined_group_seq FROM group_members WHERE group_id = ? AND user_id = ?", [groupId, userId]);
+export async function pullGroup(
+  db: mysql.Pool,
+  userId: string,
+  groupId: string,
+  after: number,
+  limit: number,
+): Promise<PullResult> {
+  const [m] = await db.query<mysql.RowDataPacket[]>(
+    "SELECT joined_group_seq FROM group_members WHERE group_id = ? AND user_id = ?",
+    [groupId, userId],
+  );
   const member = m[0];
   if (!member) {
     const [g] = await db.query<mysql.RowDataPacket[]>("SELECT 1 FROM im_groups WHERE group_id = ?", [groupId]);
-    throw g.length === 0 ? new ApiError("unknown_group", `no group ${groupId}`) : new ApiError("not_a_member", `not a member of group ${groupId}`);
+    throw g.length === 0
+      ? new ApiError("unknown_group", `no group ${groupId}`)
+      : new ApiError("not_a_member", `not a member of group ${groupId}`);
   }
   const from = Math.max(after, Number(member.joined_group_seq));
   const [rows] = await db.query<mysql.RowDataPacket[]>(
@@ -168,13 +239,20 @@ export async function pullGroup(db: mysql.Pool, userId: string, groupId: string,
 }
 
 export async function sync(db: mysql.Pool, userId: string): Promise<SyncResult> {
-  const [[h]] = await db.query<mysql.RowDataPacket[]>("SELECT COALESCE(MAX(last_seq), 0) AS head FROM user_seq WHERE user_id = ?", [userId]);
+  const [[h]] = await db.query<mysql.RowDataPacket[]>(
+    "SELECT COALESCE(MAX(last_seq), 0) AS head FROM user_seq WHERE user_id = ?",
+    [userId],
+  );
   const [groups] = await db.query<mysql.RowDataPacket[]>(
     "SELECT g.group_id, g.head_seq, gm.joined_group_seq FROM group_members gm JOIN im_groups g ON g.group_id = gm.group_id WHERE gm.user_id = ? AND g.diffusion = 'read'",
     [userId],
   );
   return {
     inboxHead: Number(h?.head ?? 0),
-    readGroups: groups.map((g) => ({ group: String(g.group_id), head: Number(g.head_seq), joinedGroupSeq: Number(g.joined_group_seq) })),
+    readGroups: groups.map((g) => ({
+      group: String(g.group_id),
+      head: Number(g.head_seq),
+      joinedGroupSeq: Number(g.joined_group_seq),
+    })),
   };
 }

@@ -29,13 +29,26 @@ export interface UserCenterDeps {
   internalToken: string;
 }
 
-const credentials = z.object({
-  username: z.string().regex(/^[a-zA-Z0-9_.-]{3,64}$/, "3 to 64 letters, digits, '_', '.' or '-'"),
-  password: z.string().min(8, "at least 8 characters").max(200),
-}).strict();
-const idList = z.array(z.string().regex(/^[1-9][0-9]{0,18}$/)).min(1).max(5000);
+const credentials = z
+  .object({
+    username: z.string().regex(/^[a-zA-Z0-9_.-]{3,64}$/, "3 to 64 letters, digits, '_', '.' or '-'"),
+    password: z.string().min(8, "at least 8 characters").max(200),
+  })
+  .strict();
+const idList = z
+  .array(z.string().regex(/^[1-9][0-9]{0,18}$/))
+  .min(1)
+  .max(5000);
 // The creator is always a member; others may be added now or later.
-const newGroup = z.object({ name: z.string().min(1).max(128), members: z.array(z.string().regex(/^[1-9][0-9]{0,18}$/)).max(5000).optional() }).strict();
+const newGroup = z
+  .object({
+    name: z.string().min(1).max(128),
+    members: z
+      .array(z.string().regex(/^[1-9][0-9]{0,18}$/))
+      .max(5000)
+      .optional(),
+  })
+  .strict();
 const addMembers = z.object({ userIds: idList }).strict();
 
 function parse<T>(schema: z.ZodType<T>, body: unknown): T {
@@ -71,9 +84,14 @@ export function routes(app: FastifyInstance, d: UserCenterDeps): void {
     const { username, password } = parse(credentials, req.body);
     const userId = d.ids.next();
     try {
-      await d.db.execute("INSERT INTO users (user_id, username, password_hash) VALUES (?, ?, ?)", [userId, username, await hashPassword(password)]);
+      await d.db.execute("INSERT INTO users (user_id, username, password_hash) VALUES (?, ?, ?)", [
+        userId,
+        username,
+        await hashPassword(password),
+      ]);
     } catch (err) {
-      if ((err as { code?: string }).code === "ER_DUP_ENTRY") throw new ApiError("conflict", `username ${username} is taken`);
+      if ((err as { code?: string }).code === "ER_DUP_ENTRY")
+        throw new ApiError("conflict", `username ${username} is taken`);
       throw err;
     }
     return reply.status(201).send({ userId, username });
@@ -81,9 +99,13 @@ export function routes(app: FastifyInstance, d: UserCenterDeps): void {
 
   app.post("/v1/sessions", async (req) => {
     const { username, password } = parse(credentials, req.body);
-    const [rows] = await d.db.execute<mysql.RowDataPacket[]>("SELECT user_id, password_hash FROM users WHERE username = ?", [username]);
+    const [rows] = await d.db.execute<mysql.RowDataPacket[]>(
+      "SELECT user_id, password_hash FROM users WHERE username = ?",
+      [username],
+    );
     const row = rows[0];
-    if (!row || !(await checkPassword(password, String(row.password_hash)))) throw new ApiError("unauthorized", "wrong username or password");
+    if (!row || !(await checkPassword(password, String(row.password_hash))))
+      throw new ApiError("unauthorized", "wrong username or password");
     const userId = String(row.user_id);
     return { userId, ...issueToken(d.keys, userId, d.tokenTtlSeconds) };
   });
@@ -105,9 +127,15 @@ export function routes(app: FastifyInstance, d: UserCenterDeps): void {
     const { userIds } = parse(addMembers, req.body);
     const groupId = req.params.id;
     return inTransaction(d.db, async (c) => {
-      const [g] = await c.execute<mysql.RowDataPacket[]>("SELECT group_id FROM im_groups WHERE group_id = ? FOR UPDATE", [groupId]);
+      const [g] = await c.execute<mysql.RowDataPacket[]>(
+        "SELECT group_id FROM im_groups WHERE group_id = ? FOR UPDATE",
+        [groupId],
+      );
       if (g.length === 0) throw new ApiError("unknown_group", `no group ${groupId}`);
-      const [m] = await c.execute<mysql.RowDataPacket[]>("SELECT 1 FROM group_members WHERE group_id = ? AND user_id = ?", [groupId, actor]);
+      const [m] = await c.execute<mysql.RowDataPacket[]>(
+        "SELECT 1 FROM group_members WHERE group_id = ? AND user_id = ?",
+        [groupId, actor],
+      );
       if (m.length === 0) throw new ApiError("not_a_member", "only members may add members");
       await addToGroup(c, d, groupId, userIds);
       // Read under the group's lock: headSeq is the seq the new members joined at (they get every message after
@@ -118,7 +146,10 @@ export function routes(app: FastifyInstance, d: UserCenterDeps): void {
 
   app.get<{ Params: { id: string } }>("/v1/groups/:id", async (req) => {
     const actor = auth(req);
-    const [m] = await d.db.execute<mysql.RowDataPacket[]>("SELECT 1 FROM group_members WHERE group_id = ? AND user_id = ?", [req.params.id, actor]);
+    const [m] = await d.db.execute<mysql.RowDataPacket[]>(
+      "SELECT 1 FROM group_members WHERE group_id = ? AND user_id = ?",
+      [req.params.id, actor],
+    );
     if (m.length === 0) {
       await groupInfo(d.db, req.params.id); // unknown_group first
       throw new ApiError("not_a_member", "not a member of this group");
@@ -126,13 +157,22 @@ export function routes(app: FastifyInstance, d: UserCenterDeps): void {
     return groupInfo(d.db, req.params.id);
   });
 
-  app.get<{ Querystring: { users?: string } }>("/internal/v1/presence", { preHandler: requireInternal(d.internalToken) }, async (req) => {
-    const users = (req.query.users ?? "").split(",").filter(Boolean);
-    return { presence: Object.fromEntries(await lookup(d.redis, users)) };
-  });
+  app.get<{ Querystring: { users?: string } }>(
+    "/internal/v1/presence",
+    { preHandler: requireInternal(d.internalToken) },
+    async (req) => {
+      const users = (req.query.users ?? "").split(",").filter(Boolean);
+      return { presence: Object.fromEntries(await lookup(d.redis, users)) };
+    },
+  );
 }
 
-async function addToGroup(c: mysql.PoolConnection, d: UserCenterDeps, groupId: string, userIds: string[]): Promise<void> {
+async function addToGroup(
+  c: mysql.PoolConnection,
+  d: UserCenterDeps,
+  groupId: string,
+  userIds: string[],
+): Promise<void> {
   const unique = [...new Set(userIds)].sort();
   const [known] = await c.query<mysql.RowDataPacket[]>("SELECT user_id FROM users WHERE user_id IN (?)", [unique]);
   if (known.length !== unique.length) {
@@ -140,15 +180,33 @@ async function addToGroup(c: mysql.PoolConnection, d: UserCenterDeps, groupId: s
     throw new ApiError("unknown_user", `no user ${unique.find((u) => !found.has(u))}`);
   }
   // The group row is locked by the caller or freshly inserted: head_seq cannot move while members join.
-  const [[g]] = await c.query<mysql.RowDataPacket[]>("SELECT head_seq FROM im_groups WHERE group_id = ? FOR UPDATE", [groupId]);
+  const [[g]] = await c.query<mysql.RowDataPacket[]>("SELECT head_seq FROM im_groups WHERE group_id = ? FOR UPDATE", [
+    groupId,
+  ]);
   const head = Number(g?.head_seq ?? 0);
-  const [res] = await c.query<mysql.ResultSetHeader>("INSERT IGNORE INTO group_members (group_id, user_id, joined_group_seq) VALUES ?", [unique.map((u) => [groupId, u, head])]);
-  await c.query("UPDATE im_groups SET member_count = member_count + ?, diffusion = IF(member_count > ?, 'read', diffusion) WHERE group_id = ?", [res.affectedRows, d.writeDiffusionMax, groupId]);
+  const [res] = await c.query<mysql.ResultSetHeader>(
+    "INSERT IGNORE INTO group_members (group_id, user_id, joined_group_seq) VALUES ?",
+    [unique.map((u) => [groupId, u, head])],
+  );
+  await c.query(
+    "UPDATE im_groups SET member_count = member_count + ?, diffusion = IF(member_count > ?, 'read', diffusion) WHERE group_id = ?",
+    [res.affectedRows, d.writeDiffusionMax, groupId],
+  );
 }
 
 async function groupInfo(db: mysql.Pool | mysql.PoolConnection, groupId: string) {
-  const [rows] = await db.execute<mysql.RowDataPacket[]>("SELECT group_id, name, owner_id, member_count, diffusion, head_seq FROM im_groups WHERE group_id = ?", [groupId]);
+  const [rows] = await db.execute<mysql.RowDataPacket[]>(
+    "SELECT group_id, name, owner_id, member_count, diffusion, head_seq FROM im_groups WHERE group_id = ?",
+    [groupId],
+  );
   const g = rows[0];
   if (!g) throw new ApiError("unknown_group", `no group ${groupId}`);
-  return { groupId: String(g.group_id), name: String(g.name), ownerId: String(g.owner_id), memberCount: Number(g.member_count), diffusion: String(g.diffusion), headSeq: Number(g.head_seq) };
+  return {
+    groupId: String(g.group_id),
+    name: String(g.name),
+    ownerId: String(g.owner_id),
+    memberCount: Number(g.member_count),
+    diffusion: String(g.diffusion),
+    headSeq: Number(g.head_seq),
+  };
 }

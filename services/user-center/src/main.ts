@@ -11,18 +11,25 @@ import { parseKeyRing } from "../../lib/tokens.ts";
 import { runService } from "../../lib/service.ts";
 import { routes } from "./app.ts";
 
-const schema = baseConfig.extend(dbConfig.shape).extend(redisConfig.shape).extend(tokenConfig.shape).extend({
-  TOKEN_TTL_SECONDS: intFrom(60, 30 * 24 * 3600).default(24 * 3600),
-  /** Groups larger than this use read diffusion (one timeline copy instead of an inbox row per member). */
-  GROUP_WRITE_DIFFUSION_MAX: intFrom(1, 100000).default(500),
-});
+const schema = baseConfig
+  .extend(dbConfig.shape)
+  .extend(redisConfig.shape)
+  .extend(tokenConfig.shape)
+  .extend({
+    TOKEN_TTL_SECONDS: intFrom(60, 30 * 24 * 3600).default(24 * 3600),
+    /** Groups larger than this use read diffusion (one timeline copy instead of an inbox row per member). */
+    GROUP_WRITE_DIFFUSION_MAX: intFrom(1, 100000).default(500),
+  });
 
 runService("user-center", async () => {
   const cfg = loadConfig(schema);
   const log = createLogger("user-center", cfg);
   const metrics = createMetrics("user-center", cfg);
   const db = createDbPool(cfg);
-  const redis = createRedisCluster(cfg.REDIS_NODES, { nodeTimeoutMs: cfg.REDIS_NODE_TIMEOUT_MS, tls: tlsOptions("REDIS", cfg.REDIS_TLS, cfg.REDIS_TLS_CA_FILE) });
+  const redis = createRedisCluster(cfg.REDIS_NODES, {
+    nodeTimeoutMs: cfg.REDIS_NODE_TIMEOUT_MS,
+    tls: tlsOptions("REDIS", cfg.REDIS_TLS, cfg.REDIS_TLS_CA_FILE),
+  });
   redis.on("error", (err: Error) => log.warn({ err: err.message }, "redis"));
   const nodeId = await nodeIdFor(cfg.NODE_ID, redis, cfg.INSTANCE_ID, log);
   const app = createHttp({

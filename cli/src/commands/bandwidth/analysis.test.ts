@@ -1,6 +1,17 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { bottleneck, growth, hourlyProfile, lowTrafficWindow, niceCeil, requiredCapacity, stats, sumSeries, sustainedRuns, type Points } from "./analysis.ts";
+import {
+  bottleneck,
+  growth,
+  hourlyProfile,
+  lowTrafficWindow,
+  niceCeil,
+  requiredCapacity,
+  stats,
+  sumSeries,
+  sustainedRuns,
+  type Points,
+} from "./analysis.ts";
 
 const series = (values: number[], step = 60, t0 = 1_700_000_000): Points => values.map((v, i) => [t0 + i * step, v]);
 
@@ -9,7 +20,10 @@ describe("bandwidth analysis", () => {
     const s = stats(series([1, 2, 3, 4, Number.NaN, 10]));
     assert.deepEqual(s, { peak: 10, p95: 10, avg: 4 });
     assert.equal(stats(series([Number.NaN])), null);
-    assert.deepEqual(sumSeries([series([1, 2]), series([10, 20])]).map(([, v]) => v), [11, 22]);
+    assert.deepEqual(
+      sumSeries([series([1, 2]), series([10, 20])]).map(([, v]) => v),
+      [11, 22],
+    );
   });
 
   it("sustained over 70 %: only runs that last the minimum, broken by a dip or a gap", () => {
@@ -44,33 +58,79 @@ describe("bandwidth analysis", () => {
     assert.equal(b.elevatedPoints, 4);
     assert.equal(b.baselineLatencySeconds, 0.02);
     // Saturated for the whole window: no baseline, the seed's bar decides.
-    const allSat = bottleneck(series([2, 3, 4]), series([1, 1, 1]), series([0.05, 0.05, 0.05]), { targetUtilisation: 0.7 });
+    const allSat = bottleneck(series([2, 3, 4]), series([1, 1, 1]), series([0.05, 0.05, 0.05]), {
+      targetUtilisation: 0.7,
+    });
     assert.equal(allSat.verdict, "bandwidth");
     assert.equal(allSat.baselineLatencySeconds, null);
-    assert.equal(bottleneck(lat, util, series([0.1, 0.1, 0.1, 0.1, 0.95, 0.97, 0.99, 0.99]), { targetUtilisation: 0.7 }).verdict, "cpu");
+    assert.equal(
+      bottleneck(lat, util, series([0.1, 0.1, 0.1, 0.1, 0.95, 0.97, 0.99, 0.99]), { targetUtilisation: 0.7 }).verdict,
+      "cpu",
+    );
     // Latency up with the link idle: neither (look elsewhere: database, Kafka).
-    assert.equal(bottleneck(lat, series([0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1]), cpuLow, { targetUtilisation: 0.7 }).verdict, "none");
+    assert.equal(
+      bottleneck(lat, series([0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1]), cpuLow, { targetUtilisation: 0.7 }).verdict,
+      "none",
+    );
     // Flat latency: nothing to explain.
-    assert.equal(bottleneck(series([0.02, 0.02, 0.02, 0.02]), util, cpuLow, { targetUtilisation: 0.7 }).verdict, "none");
+    assert.equal(
+      bottleneck(series([0.02, 0.02, 0.02, 0.02]), util, cpuLow, { targetUtilisation: 0.7 }).verdict,
+      "none",
+    );
     // Elevated but under the seed's 150 ms bar: not flagged.
-    assert.equal(bottleneck(series([0.01, 0.01, 0.01, 0.1, 0.1, 0.1]), util, cpuLow, { targetUtilisation: 0.7 }).verdict, "none");
+    assert.equal(
+      bottleneck(series([0.01, 0.01, 0.01, 0.1, 0.1, 0.1]), util, cpuLow, { targetUtilisation: 0.7 }).verdict,
+      "none",
+    );
   });
 
   it("capacity: peak x (1 + growth) / target, per instance and as an instance count", () => {
-    const c = requiredCapacity({ peakTotalBytesPerSecond: 70_000, peakInstanceBytesPerSecond: 35_000, instances: 2, growth: 0.2, targetUtilisation: 0.7, currentCaps: [32_768, 32_768] });
+    const c = requiredCapacity({
+      peakTotalBytesPerSecond: 70_000,
+      peakInstanceBytesPerSecond: 35_000,
+      instances: 2,
+      growth: 0.2,
+      targetUtilisation: 0.7,
+      currentCaps: [32_768, 32_768],
+    });
     assert.equal(Math.round(c.requiredTotalBytesPerSecond), 120_000);
     assert.equal(c.requiredPerInstanceBytesPerSecond, 60_000);
     assert.equal(c.requiredInstances, 4); // 120,000 / 32,768 = 3.7
     assert.equal(c.sufficient, false);
     // An uneven spread: the busiest instance decides the vertical cap.
-    const skew = requiredCapacity({ peakTotalBytesPerSecond: 70_000, peakInstanceBytesPerSecond: 60_000, instances: 2, growth: 0, targetUtilisation: 0.7, currentCaps: [1e9] });
-    assert.equal(skew.requiredPerInstanceBytesPerSecond, niceCeil((60_000 / 0.7)));
+    const skew = requiredCapacity({
+      peakTotalBytesPerSecond: 70_000,
+      peakInstanceBytesPerSecond: 60_000,
+      instances: 2,
+      growth: 0,
+      targetUtilisation: 0.7,
+      currentCaps: [1e9],
+    });
+    assert.equal(skew.requiredPerInstanceBytesPerSecond, niceCeil(60_000 / 0.7));
     assert.equal(skew.sufficient, true);
-    assert.throws(() => requiredCapacity({ peakTotalBytesPerSecond: 1, peakInstanceBytesPerSecond: 1, instances: 1, growth: 0, targetUtilisation: 0, currentCaps: [] }), /targetUtilisation/);
+    assert.throws(
+      () =>
+        requiredCapacity({
+          peakTotalBytesPerSecond: 1,
+          peakInstanceBytesPerSecond: 1,
+          instances: 1,
+          growth: 0,
+          targetUtilisation: 0,
+          currentCaps: [],
+        }),
+      /targetUtilisation/,
+    );
     // More headroom never asks for less.
     let prev = 0;
     for (const target of [0.9, 0.8, 0.7, 0.5, 0.3]) {
-      const r = requiredCapacity({ peakTotalBytesPerSecond: 123_456, peakInstanceBytesPerSecond: 70_000, instances: 2, growth: 0.2, targetUtilisation: target, currentCaps: [10_000] });
+      const r = requiredCapacity({
+        peakTotalBytesPerSecond: 123_456,
+        peakInstanceBytesPerSecond: 70_000,
+        instances: 2,
+        growth: 0.2,
+        targetUtilisation: target,
+        currentCaps: [10_000],
+      });
       assert.ok(r.requiredPerInstanceBytesPerSecond >= prev);
       prev = r.requiredPerInstanceBytesPerSecond;
     }

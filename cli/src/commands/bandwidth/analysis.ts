@@ -64,7 +64,9 @@ export function hourlyProfile(points: Points): HourBucket[] {
     b.n++;
     sum.set(h, b);
   }
-  return [...sum.entries()].sort((a, b) => a[0] - b[0]).map(([hour, b]) => ({ hour, avg: b.total / b.n, samples: b.n }));
+  return [...sum.entries()]
+    .sort((a, b) => a[0] - b[0])
+    .map(([hour, b]) => ({ hour, avg: b.total / b.n, samples: b.n }));
 }
 
 export interface Run {
@@ -89,7 +91,10 @@ export function sustainedRuns(points: Points, threshold: number, minSeconds: num
     prevT = t;
     if (Number.isFinite(v) && v >= threshold) {
       const c = state.cur;
-      state.cur = c === null ? { start: t, end: t, seconds: stepSeconds, peak: v } : { ...c, end: t, seconds: t - c.start + stepSeconds, peak: Math.max(c.peak, v) };
+      state.cur =
+        c === null
+          ? { start: t, end: t, seconds: stepSeconds, peak: v }
+          : { ...c, end: t, seconds: t - c.start + stepSeconds, peak: Math.max(c.peak, v) };
     } else {
       close();
     }
@@ -147,14 +152,26 @@ export interface Bottleneck {
  * busiest gateway was under the utilisation line; with no such period in the window, the bar alone) and asks what
  * utilisation and gateway CPU were then. Series are aligned by timestamp.
  */
-export function bottleneck(latency: Points, utilisation: Points, cpu: Points, opts: { targetUtilisation: number; cpuLow?: number }): Bottleneck {
+export function bottleneck(
+  latency: Points,
+  utilisation: Points,
+  cpu: Points,
+  opts: { targetUtilisation: number; cpuLow?: number },
+): Bottleneck {
   const lat = finite(latency);
   const util = new Map(finite(utilisation));
   const base = quantile(
     lat.filter(([t]) => (util.get(t) ?? Number.POSITIVE_INFINITY) < opts.targetUtilisation).map(([, v]) => v),
     0.25,
   );
-  const none: Bottleneck = { verdict: "none", baselineLatencySeconds: base, elevatedPoints: 0, latencySeconds: null, utilisation: null, cpu: null };
+  const none: Bottleneck = {
+    verdict: "none",
+    baselineLatencySeconds: base,
+    elevatedPoints: 0,
+    latencySeconds: null,
+    utilisation: null,
+    cpu: null,
+  };
   if (lat.length === 0) return none;
   const bar = Math.max(2 * (base ?? 0), LATENCY_FLOOR_SECONDS);
   const u = util;
@@ -172,7 +189,13 @@ export function bottleneck(latency: Points, utilisation: Points, cpu: Points, op
     elevated.map(([, v]) => v),
     0.5,
   );
-  const out = { baselineLatencySeconds: base, elevatedPoints: elevated.length, latencySeconds: medL, utilisation: medU, cpu: medC };
+  const out = {
+    baselineLatencySeconds: base,
+    elevatedPoints: elevated.length,
+    latencySeconds: medL,
+    utilisation: medU,
+    cpu: medC,
+  };
   if (medC !== null && medC >= (opts.cpuLow ?? CPU_LOW)) return { ...out, verdict: "cpu" };
   if (medU !== null && medU >= opts.targetUtilisation) return { ...out, verdict: "bandwidth" };
   return { ...out, verdict: "none" };
@@ -211,7 +234,8 @@ export interface Capacity {
 }
 
 export function requiredCapacity(i: CapacityInput): Capacity {
-  if (!(i.targetUtilisation > 0 && i.targetUtilisation <= 1)) throw new RangeError(`targetUtilisation must be in (0, 1], got ${i.targetUtilisation}`);
+  if (!(i.targetUtilisation > 0 && i.targetUtilisation <= 1))
+    throw new RangeError(`targetUtilisation must be in (0, 1], got ${i.targetUtilisation}`);
   if (!(i.growth >= 0)) throw new RangeError(`growth must be >= 0, got ${i.growth}`);
   const factor = (1 + i.growth) / i.targetUtilisation;
   const total = i.peakTotalBytesPerSecond * factor;
@@ -221,7 +245,12 @@ export function requiredCapacity(i: CapacityInput): Capacity {
   // Horizontal keeps the per-instance cap; the busiest instance's share shrinks as instances are added.
   const requiredInstances = minCap > 0 ? Math.max(n, Math.ceil(total / minCap)) : n;
   const sufficient = i.currentCaps.length > 0 && i.currentCaps.every((c) => c >= perInstance);
-  return { requiredTotalBytesPerSecond: total, requiredPerInstanceBytesPerSecond: perInstance, requiredInstances, sufficient };
+  return {
+    requiredTotalBytesPerSecond: total,
+    requiredPerInstanceBytesPerSecond: perInstance,
+    requiredInstances,
+    sufficient,
+  };
 }
 
 export interface Window {
@@ -244,7 +273,12 @@ const hh = (h: number) => `${String(h % 24).padStart(2, "0")}:00`;
  * estimated duration). Hours without history count as busy as the busiest known hour, so a window over unknown
  * hours is only chosen when nothing better exists; ties go to the window that starts soonest after `nowHour`.
  */
-export function lowTrafficWindow(profile: HourBucket[], estimateMinutes: number, historyHours: number, nowHour: number): Window {
+export function lowTrafficWindow(
+  profile: HourBucket[],
+  estimateMinutes: number,
+  historyHours: number,
+  nowHour: number,
+): Window {
   const hours = Math.min(24, Math.max(1, Math.ceil((2 * estimateMinutes) / 60)));
   const byHour = new Map(profile.map((b) => [b.hour, b.avg]));
   const known = [...byHour.values()];
@@ -267,15 +301,24 @@ export function lowTrafficWindow(profile: HourBucket[], estimateMinutes: number,
         n++;
       }
     }
-    if (best === null || score < best.score || (score === best.score && unknown < best.unknown)) best = { start, score, unknown, sum, n };
+    if (best === null || score < best.score || (score === best.score && unknown < best.unknown))
+      best = { start, score, unknown, sum, n };
   }
   const b = best ?? { start: (nowHour + 1) % 24, score: 0, unknown: hours, sum: 0, n: 0 };
   const bestGuess = byHour.size < 24 || b.unknown > 0;
   const span = `${hh(b.start)}-${hh(b.start + hours)} UTC`;
-  const history = historyHours < 1 ? `${Math.round(historyHours * 60)} minute(s)` : `${Math.round(historyHours * 10) / 10} hour(s)`;
+  const history =
+    historyHours < 1 ? `${Math.round(historyHours * 60)} minute(s)` : `${Math.round(historyHours * 10) / 10} hour(s)`;
   const basis = `${history} of traffic history covering ${byHour.size} of 24 hours of the day`;
   const note = bestGuess
     ? `${span} is a best guess from ${basis}; audit again after a full day of traffic for a measured window`
     : `${span}: the quietest ${hours} hour(s) in ${basis}`;
-  return { startHour: b.start, hours, expectedBytesPerSecond: b.n > 0 ? b.sum / b.n : null, hoursOfDayKnown: byHour.size, bestGuess, note };
+  return {
+    startHour: b.start,
+    hours,
+    expectedBytesPerSecond: b.n > 0 ? b.sum / b.n : null,
+    hoursOfDayKnown: byHour.size,
+    bestGuess,
+    note,
+  };
 }

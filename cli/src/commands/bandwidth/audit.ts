@@ -54,7 +54,13 @@ export interface AuditResult {
   targetUtilisation: number;
   sustainedSeconds: number;
   instances: InstanceAudit[];
-  total: { capBytesPerSecond: number | null; egress: Stats | null; demand: Stats | null; utilisation: Stats | null; growth: Growth };
+  total: {
+    capBytesPerSecond: number | null;
+    egress: Stats | null;
+    demand: Stats | null;
+    utilisation: Stats | null;
+    growth: Growth;
+  };
   hourly: HourBucket[];
   backlog: { kafkaLagPeak: number | null; kafkaLagNow: number | null };
   latency: { p99PeakMs: number | null; p99NowMs: number | null; bottleneck: Bottleneck };
@@ -76,7 +82,8 @@ const DURATION = /^(\d+(?:\.\d+)?)(s|m|h|d)$/;
 export function parseWindow(field: string, raw: string): number {
   const m = DURATION.exec(raw.trim());
   const n = m ? Number(m[1]) : Number.NaN;
-  if (!m || !(n > 0)) throw new UserError(`${field}: got ${JSON.stringify(raw)}; allowed: a number with s, m, h or d, e.g. 24h`);
+  if (!m || !(n > 0))
+    throw new UserError(`${field}: got ${JSON.stringify(raw)}; allowed: a number with s, m, h or d, e.g. 24h`);
   return n * { s: 1, m: 60, h: 3600, d: 86400 }[m[2] as "s" | "m" | "h" | "d"];
 }
 
@@ -99,7 +106,8 @@ export function queries(w: number) {
   };
 }
 
-const byInstance = (series: Series[]) => new Map(series.map((s) => [s.labels.component ?? s.labels.instance ?? "?", s.points as Points]));
+const byInstance = (series: Series[]) =>
+  new Map(series.map((s) => [s.labels.component ?? s.labels.instance ?? "?", s.points as Points]));
 const one = (series: Series[]): Points => (series[0]?.points ?? []) as Points;
 const last = (p: Points): number | null => {
   for (let i = p.length - 1; i >= 0; i--) {
@@ -115,18 +123,19 @@ export async function fetchSeries(target: Target, start: number, end: number, st
   const w = Math.max(4 * scrapeSeconds, 2 * step);
   const q = queries(w);
   const range = (promql: string) => target.queryRange(promql, start, end, step);
-  const [egress, demand, cap, utilisation, connections, queued, kafkaLag, latencyP99, gatewayCpu, nodeCpu] = await Promise.all([
-    range(q.egress),
-    range(q.demand),
-    range(q.cap),
-    range(q.utilisation),
-    range(q.connections),
-    range(q.queued),
-    range(q.kafkaLag),
-    range(q.latencyP99),
-    range(q.gatewayCpu),
-    range(q.nodeCpu),
-  ]);
+  const [egress, demand, cap, utilisation, connections, queued, kafkaLag, latencyP99, gatewayCpu, nodeCpu] =
+    await Promise.all([
+      range(q.egress),
+      range(q.demand),
+      range(q.cap),
+      range(q.utilisation),
+      range(q.connections),
+      range(q.queued),
+      range(q.kafkaLag),
+      range(q.latencyP99),
+      range(q.gatewayCpu),
+      range(q.nodeCpu),
+    ]);
   return {
     egress: byInstance(egress),
     demand: byInstance(demand),
@@ -148,9 +157,13 @@ export function stepFor(windowSeconds: number, scrapeSeconds: number): number {
 
 export async function audit(target: Target, scrapeSeconds: number, opts: AuditOptions): Promise<AuditResult> {
   const since = parseWindow("--since", opts.since);
-  const sustainedSeconds = opts.sustained === undefined ? DEFAULT_SUSTAINED_SECONDS : parseWindow("--sustained", opts.sustained);
+  const sustainedSeconds =
+    opts.sustained === undefined ? DEFAULT_SUSTAINED_SECONDS : parseWindow("--sustained", opts.sustained);
   const targetUtilisation = opts.targetUtilisation ?? DEFAULT_TARGET_UTILISATION;
-  if (!(targetUtilisation > 0 && targetUtilisation <= 1)) throw new UserError(`--target-utilisation: got ${targetUtilisation}; allowed: a share above 0 and at most 1, e.g. 0.7`);
+  if (!(targetUtilisation > 0 && targetUtilisation <= 1))
+    throw new UserError(
+      `--target-utilisation: got ${targetUtilisation}; allowed: a share above 0 and at most 1, e.g. 0.7`,
+    );
   const say = opts.progress ?? (() => undefined);
   const now = new Date();
   const end = Math.floor(now.getTime() / 1000);
@@ -181,17 +194,23 @@ export async function audit(target: Target, scrapeSeconds: number, opts: AuditOp
   const maxUtil: Points = [];
   {
     const acc = new Map<number, number>();
-    for (const id of ids) for (const [t, v] of s.utilisation.get(id) ?? []) if (Number.isFinite(v)) acc.set(t, Math.max(acc.get(t) ?? 0, v));
+    for (const id of ids)
+      for (const [t, v] of s.utilisation.get(id) ?? [])
+        if (Number.isFinite(v)) acc.set(t, Math.max(acc.get(t) ?? 0, v));
     maxUtil.push(...[...acc.entries()].sort((a, b) => a[0] - b[0]));
   }
   const firstData = totalEgress.find(([, v]) => v > 0)?.[0] ?? end;
   const historyHours = Math.max(0, (end - firstData) / 3600);
 
   const flags: Flag[] = [];
-  const fmtDur = (sec: number) => (sec >= 3600 ? `${(sec / 3600).toFixed(1)} h` : sec >= 120 ? `${Math.round(sec / 60)} min` : `${Math.round(sec)} s`);
+  const fmtDur = (sec: number) =>
+    sec >= 3600 ? `${(sec / 3600).toFixed(1)} h` : sec >= 120 ? `${Math.round(sec / 60)} min` : `${Math.round(sec)} s`;
   for (const id of ids) {
     const runs = sustainedRuns(s.utilisation.get(id) ?? [], targetUtilisation, sustainedSeconds, step);
-    const longest = runs.reduce<(typeof runs)[number] | null>((a, r) => (a === null || r.seconds > a.seconds ? r : a), null);
+    const longest = runs.reduce<(typeof runs)[number] | null>(
+      (a, r) => (a === null || r.seconds > a.seconds ? r : a),
+      null,
+    );
     if (longest !== null) {
       flags.push({
         kind: "sustained-utilisation",
@@ -202,7 +221,11 @@ export async function audit(target: Target, scrapeSeconds: number, opts: AuditOp
   }
   const g = growth(totalEgress);
   if (g.meaningful && g.ratio !== null && g.ratio > GROWTH_FLAG_RATIO) {
-    flags.push({ kind: "growth", instance: null, detail: `gateway egress grew ${Math.round(g.ratio * 100)} % over ${fmtDur(g.spanSeconds)} (least-squares trend)` });
+    flags.push({
+      kind: "growth",
+      instance: null,
+      detail: `gateway egress grew ${Math.round(g.ratio * 100)} % over ${fmtDur(g.spanSeconds)} (least-squares trend)`,
+    });
   }
   const b = bottleneck(s.latencyP99, maxUtil, s.gatewayCpu, { targetUtilisation });
   const ms = (x: number | null) => (x === null ? "?" : `${Math.round(x * 1000)} ms`);
@@ -228,7 +251,12 @@ export async function audit(target: Target, scrapeSeconds: number, opts: AuditOp
       title: `gateway egress utilisation, last ${opts.since}`,
       xLabel: `minutes since ${new Date(start * 1000).toISOString().slice(0, 16)}Z`,
       yLabel: "egress / cap (%)",
-      series: ids.map((id) => ({ name: id, points: (s.utilisation.get(id) ?? []).filter(([, v]) => Number.isFinite(v)).map(([t, v]) => [(t - start) / 60, v * 100] as [number, number]) })),
+      series: ids.map((id) => ({
+        name: id,
+        points: (s.utilisation.get(id) ?? [])
+          .filter(([, v]) => Number.isFinite(v))
+          .map(([t, v]) => [(t - start) / 60, v * 100] as [number, number]),
+      })),
       rules: [{ y: targetUtilisation * 100, label: `${Math.round(targetUtilisation * 100)} % line` }],
     }),
   );
@@ -242,7 +270,8 @@ export async function audit(target: Target, scrapeSeconds: number, opts: AuditOp
     sustainedSeconds,
     instances,
     total: {
-      capBytesPerSecond: caps.every((c) => c !== null) && caps.length > 0 ? caps.reduce<number>((a, c) => a + (c ?? 0), 0) : null,
+      capBytesPerSecond:
+        caps.every((c) => c !== null) && caps.length > 0 ? caps.reduce<number>((a, c) => a + (c ?? 0), 0) : null,
       egress: stats(totalEgress),
       demand: stats(totalDemand),
       utilisation: stats(totalUtil),
@@ -256,7 +285,12 @@ export async function audit(target: Target, scrapeSeconds: number, opts: AuditOp
     files: { dir, chart, json },
   };
   writeFileSync(json, `${JSON.stringify(result, null, 2)}\n`);
-  appendAudit(target.stateDir, { command: "bandwidth audit", since: opts.since, flags: flags.map((f) => f.kind), peakBytesPerSecond: result.total.egress?.peak ?? 0 });
+  appendAudit(target.stateDir, {
+    command: "bandwidth audit",
+    since: opts.since,
+    flags: flags.map((f) => f.kind),
+    peakBytesPerSecond: result.total.egress?.peak ?? 0,
+  });
   return result;
 }
 

@@ -23,18 +23,32 @@ export interface CloudUpgradeResult {
   text: string;
 }
 
-export async function upgradeCloud(stackFile: string, plan: BandwidthPlan, opts: { yes?: boolean; progress: (l: string) => void }): Promise<CloudUpgradeResult> {
+export async function upgradeCloud(
+  stackFile: string,
+  plan: BandwidthPlan,
+  opts: { yes?: boolean; progress: (l: string) => void },
+): Promise<CloudUpgradeResult> {
   if (plan.change.option !== "horizontal") {
-    throw new UserError(MESSAGES.optionNotApplicable(plan.change.option, "kubernetes", "the stack has no field for the EIP / load balancer bandwidth yet; use change.option horizontal (services.gateway.replicas)"));
+    throw new UserError(
+      MESSAGES.optionNotApplicable(
+        plan.change.option,
+        "kubernetes",
+        "the stack has no field for the EIP / load balancer bandwidth yet; use change.option horizontal (services.gateway.replicas)",
+      ),
+    );
   }
   const { from, to } = plan.change.replicas;
   const doc = parseDocument(readFileSync(stackFile, "utf8"));
   const current = doc.getIn(["services", "gateway", "replicas"]);
-  if (current !== from) throw new UserError(`change.replicas.from: got ${from}; allowed: ${String(current)}, the value of services.gateway.replicas in ${stackFile} now (make the plan again)`);
+  if (current !== from)
+    throw new UserError(
+      `change.replicas.from: got ${from}; allowed: ${String(current)}, the value of services.gateway.replicas in ${stackFile} now (make the plan again)`,
+    );
   const change = `services.gateway.replicas ${from} -> ${to} in ${stackFile}`;
   if (!opts.yes) throw new UserError(MESSAGES.confirmUpgrade);
   // The same check and exit code as imctl up: 69 (EX_UNAVAILABLE) when the machine lacks the CLI.
-  if (findOnPath("pulumi", process.env.PATH ?? "") === undefined) throw new ExitError(MESSAGES.pulumiMissing(change), EXIT_UNAVAILABLE);
+  if (findOnPath("pulumi", process.env.PATH ?? "") === undefined)
+    throw new ExitError(MESSAGES.pulumiMissing(change), EXIT_UNAVAILABLE);
   // Loaded only here: the Automation API is large and needs the CLI anyway.
   const { LocalWorkspace } = await import("@pulumi/pulumi/automation/index.js");
   const name = String(doc.get("name"));
@@ -51,12 +65,28 @@ export async function upgradeCloud(stackFile: string, plan: BandwidthPlan, opts:
     opts.progress(`adjust: ${change}; pulumi up`);
     const r = await runPulumi("up", { stack: stackFile, yes: true, progress: opts.progress });
     if (r.result !== "succeeded") throw new Error(`pulumi up ${r.result}`);
-    return { cloud: true, stack: name, change, phase: "Succeeded", backup, text: `${change}: applied with pulumi up (backup ${backup})` };
+    return {
+      cloud: true,
+      stack: name,
+      change,
+      phase: "Succeeded",
+      backup,
+      text: `${change}: applied with pulumi up (backup ${backup})`,
+    };
   } catch (err) {
-    opts.progress(`rollback: pulumi up failed (${err instanceof Error ? err.message.split("\n")[0] : String(err)}); restoring ${stackFile} and running pulumi up again`);
+    opts.progress(
+      `rollback: pulumi up failed (${err instanceof Error ? err.message.split("\n")[0] : String(err)}); restoring ${stackFile} and running pulumi up again`,
+    );
     writeFileSync(stackFile, original);
     await runPulumi("up", { stack: stackFile, yes: true, progress: opts.progress });
     appendAudit(stateDir(), { command: "bandwidth rollback", cloud: true, stack: name, change });
-    return { cloud: true, stack: name, change, phase: "RolledBack", backup, text: `${change}: pulumi up failed; the stack file was restored and applied again (backup ${backup})` };
+    return {
+      cloud: true,
+      stack: name,
+      change,
+      phase: "RolledBack",
+      backup,
+      text: `${change}: pulumi up failed; the stack file was restored and applied again (backup ${backup})`,
+    };
   }
 }

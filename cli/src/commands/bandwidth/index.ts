@@ -14,7 +14,14 @@ import { audit as runAudit, type AuditResult } from "./audit.ts";
 import { upgradeCloud, type CloudUpgradeResult } from "./cloud.ts";
 import { plan as runPlan, type PlanOptions, type PlanResult } from "./plan.ts";
 import { readPlan } from "./plan-file.ts";
-import { latestUpgrade, rollback as runRollback, stepName, upgrade as runUpgrade, type RollbackResult, type UpgradeState } from "./upgrade.ts";
+import {
+  latestUpgrade,
+  rollback as runRollback,
+  stepName,
+  upgrade as runUpgrade,
+  type RollbackResult,
+  type UpgradeState,
+} from "./upgrade.ts";
 import { auditLogFile } from "./store.ts";
 
 const progress = (line: string) => process.stderr.write(`${line}\n`);
@@ -28,11 +35,16 @@ function openSpec(stackFile: string): PlatformSpec {
   }
 }
 
-function localTarget(stack: string | undefined, what: string): { target: LocalTarget; spec: PlatformSpec; scrape: number } {
+function localTarget(
+  stack: string | undefined,
+  what: string,
+): { target: LocalTarget; spec: PlatformSpec; scrape: number } {
   const file = resolveStack(stack);
   const spec = openSpec(file);
   if (spec.target !== "local" || spec.local === undefined) {
-    throw new UserError(`--stack: got ${JSON.stringify(stack)} (target ${spec.target}); allowed: a target "local" stack for ${what}: imctl has no kubernetes target for Prometheus yet (upgrade applies a cloud plan through the stack file and Pulumi)`);
+    throw new UserError(
+      `--stack: got ${JSON.stringify(stack)} (target ${spec.target}); allowed: a target "local" stack for ${what}: imctl has no kubernetes target for Prometheus yet (upgrade applies a cloud plan through the stack file and Pulumi)`,
+    );
   }
   return { target: new LocalTarget(file), spec, scrape: spec.local.prometheus.scrapeIntervalSeconds };
 }
@@ -46,7 +58,12 @@ export interface AuditCommandOptions {
 
 export async function audit(opts: AuditCommandOptions): Promise<AuditResult> {
   const { target, scrape } = localTarget(opts.stack, "audit");
-  return runAudit(target, scrape, { since: opts.since, sustained: opts.sustained, targetUtilisation: opts.targetUtilisation, progress });
+  return runAudit(target, scrape, {
+    since: opts.since,
+    sustained: opts.sustained,
+    targetUtilisation: opts.targetUtilisation,
+    progress,
+  });
 }
 
 /** The plan's own options, less the progress sink (the command supplies it), plus the stack. */
@@ -57,11 +74,18 @@ export async function plan(opts: PlanCommandOptions): Promise<PlanResult> {
   return runPlan(target, spec, scrape, { ...opts, progress });
 }
 
-export async function upgrade(opts: { stack?: string; plan?: string; yes?: boolean; resume?: boolean; watch?: string }): Promise<UpgradeState | CloudUpgradeResult> {
+export async function upgrade(opts: {
+  stack?: string;
+  plan?: string;
+  yes?: boolean;
+  resume?: boolean;
+  watch?: string;
+}): Promise<UpgradeState | CloudUpgradeResult> {
   const file = resolveStack(opts.stack);
   const spec = openSpec(file);
   if (spec.target === "kubernetes") {
-    if (opts.plan === undefined) throw new UserError(`--plan: got nothing; allowed: a plan file written by "imctl bandwidth plan"`);
+    if (opts.plan === undefined)
+      throw new UserError(`--plan: got nothing; allowed: a plan file written by "imctl bandwidth plan"`);
     return upgradeCloud(file, readPlan(opts.plan), { yes: opts.yes, progress });
   }
   const { target, scrape } = localTarget(opts.stack, "upgrade");
@@ -91,25 +115,60 @@ const rel = (p: string) => {
   const r = relative(process.cwd(), p);
   return r === "" || r.startsWith("..") ? p : r;
 };
-const kb = (b: number | null | undefined) => (b === null || b === undefined ? "-" : b >= 1024 * 1024 ? `${(b / 1024 / 1024).toFixed(2)} MiB/s` : `${(b / 1024).toFixed(1)} KiB/s`);
+const kb = (b: number | null | undefined) =>
+  b === null || b === undefined
+    ? "-"
+    : b >= 1024 * 1024
+      ? `${(b / 1024 / 1024).toFixed(2)} MiB/s`
+      : `${(b / 1024).toFixed(1)} KiB/s`;
 const pct = (x: number | null | undefined) => (x === null || x === undefined ? "-" : `${Math.round(x * 100)} %`);
-const trio = (s: Stats | null, f: (x: number) => string) => (s === null ? "-" : `${f(s.peak)} / ${f(s.p95)} / ${f(s.avg)}`);
+const trio = (s: Stats | null, f: (x: number) => string) =>
+  s === null ? "-" : `${f(s.peak)} / ${f(s.p95)} / ${f(s.avg)}`;
 
 export function renderAudit(r: AuditResult): string {
-  const rows = r.instances.map((i) => [i.instance, kb(i.capBytesPerSecond), trio(i.egress, kb), trio(i.utilisation, (x) => pct(x)), kb(i.demand?.peak), `${i.connections.now ?? "-"} (peak ${i.connections.peak ?? "-"})`, i.queuedBytesPeak === null ? "-" : `${Math.round(i.queuedBytesPeak / 1024)} KiB`]);
-  rows.push(["total", kb(r.total.capBytesPerSecond), trio(r.total.egress, kb), trio(r.total.utilisation, (x) => pct(x)), kb(r.total.demand?.peak), "", ""]);
+  const rows = r.instances.map((i) => [
+    i.instance,
+    kb(i.capBytesPerSecond),
+    trio(i.egress, kb),
+    trio(i.utilisation, (x) => pct(x)),
+    kb(i.demand?.peak),
+    `${i.connections.now ?? "-"} (peak ${i.connections.peak ?? "-"})`,
+    i.queuedBytesPeak === null ? "-" : `${Math.round(i.queuedBytesPeak / 1024)} KiB`,
+  ]);
+  rows.push([
+    "total",
+    kb(r.total.capBytesPerSecond),
+    trio(r.total.egress, kb),
+    trio(r.total.utilisation, (x) => pct(x)),
+    kb(r.total.demand?.peak),
+    "",
+    "",
+  ]);
   const hours = r.hourly.map((h) => `${String(h.hour).padStart(2, "0")}h ${kb(h.avg)}`).join(", ");
   const lines = [
     `gateway egress, ${r.window.start} .. ${r.window.end} (${r.window.stepSeconds} s steps; ${r.window.historyHours.toFixed(1)} h with traffic)`,
     "",
-    table(["GATEWAY", "CAP", "EGRESS PEAK / P95 / AVG", "UTILISATION PEAK / P95 / AVG", "DEMAND PEAK", "CONNECTIONS", "QUEUED PEAK"], rows),
+    table(
+      [
+        "GATEWAY",
+        "CAP",
+        "EGRESS PEAK / P95 / AVG",
+        "UTILISATION PEAK / P95 / AVG",
+        "DEMAND PEAK",
+        "CONNECTIONS",
+        "QUEUED PEAK",
+      ],
+      rows,
+    ),
     "",
     `by hour of day (UTC, average): ${hours || "no traffic"}`,
     `message backlog (Kafka consumer lag): peak ${r.backlog.kafkaLagPeak ?? "-"}, now ${r.backlog.kafkaLagNow ?? "-"}`,
     `delivery latency p99: peak ${r.latency.p99PeakMs ?? "-"} ms, now ${r.latency.p99NowMs ?? "-"} ms; gateway CPU peak ${r.cpu.gatewayPeakCores === null ? "-" : `${Math.round(r.cpu.gatewayPeakCores * 100)} % of a core`}, machine CPU peak ${pct(r.cpu.nodePeak)}`,
     `growth over the window: ${r.total.growth.ratio === null ? "-" : `${Math.round(r.total.growth.ratio * 100)} %`}${r.total.growth.meaningful ? "" : " (too short a history to call it a trend)"}`,
     "",
-    r.flags.length === 0 ? "flags: none" : `flags:\n${r.flags.map((f) => `  ${f.kind.toUpperCase()}: ${f.detail}`).join("\n")}`,
+    r.flags.length === 0
+      ? "flags: none"
+      : `flags:\n${r.flags.map((f) => `  ${f.kind.toUpperCase()}: ${f.detail}`).join("\n")}`,
     "",
     `utilisation over time: ${rel(r.files.chart)}`,
   ];
@@ -118,9 +177,19 @@ export function renderAudit(r: AuditResult): string {
 
 export function renderPlan(r: PlanResult): string {
   const p = r.plan;
-  const change = p.change.option === "vertical" ? p.change.gateways.map((g) => `${g.instance}: ${kb(g.fromBytesPerSecond)} -> ${kb(g.toBytesPerSecond)}`).join(", ") || "nothing: the current caps suffice" : `gateway replicas ${p.change.replicas.from} -> ${p.change.replicas.to}`;
+  const change =
+    p.change.option === "vertical"
+      ? p.change.gateways
+          .map((g) => `${g.instance}: ${kb(g.fromBytesPerSecond)} -> ${kb(g.toBytesPerSecond)}`)
+          .join(", ") || "nothing: the current caps suffice"
+      : `gateway replicas ${p.change.replicas.from} -> ${p.change.replicas.to}`;
   const options = p.options.map((o) => {
-    const cost = o.cost.map((c) => `      ${c.cloud}: ${c.item}: ${c.monthlyUsd === null ? "n/a" : `$${c.monthlyUsd.toFixed(2)}/month`}${c.checked ? "" : " (estimate)"}`).join("\n");
+    const cost = o.cost
+      .map(
+        (c) =>
+          `      ${c.cloud}: ${c.item}: ${c.monthlyUsd === null ? "n/a" : `$${c.monthlyUsd.toFixed(2)}/month`}${c.checked ? "" : " (estimate)"}`,
+      )
+      .join("\n");
     return `  ${o.name}${o.applicable ? "" : " (not applied by upgrade here)"}: ${o.summary}${o.reason ? `\n    why not: ${o.reason}` : ""}\n${cost}`;
   });
   return [
@@ -151,10 +220,14 @@ export function renderUpgrade(r: UpgradeState | CloudUpgradeResult): string {
     "",
     table(["#", "STEP", "OUTCOME", "DETAIL"], rows),
     "",
-    r.rollback ? `rolled back at ${r.rollback.at}: caps restored to ${r.rollback.restored.map((c) => `${c.instance}=${c.bytesPerSecond}`).join(", ")}` : "",
+    r.rollback
+      ? `rolled back at ${r.rollback.at}: caps restored to ${r.rollback.restored.map((c) => `${c.instance}=${c.bytesPerSecond}`).join(", ")}`
+      : "",
     r.files.utilisationChart ? `utilisation over the upgrade: ${rel(r.files.utilisationChart)}` : "",
     r.files.latencyChart ? `delivery latency over the upgrade: ${rel(r.files.latencyChart)}` : "",
-    r.phase === "Succeeded" ? "keep watching the dashboards for 24-48 h (the seed's watch); imctl bandwidth rollback --yes undoes it" : "",
+    r.phase === "Succeeded"
+      ? "keep watching the dashboards for 24-48 h (the seed's watch); imctl bandwidth rollback --yes undoes it"
+      : "",
   ]
     .filter((l, i, a) => l !== "" || (i > 0 && a[i - 1] !== ""))
     .join("\n")
@@ -168,9 +241,14 @@ export function renderRollback(r: RollbackResult): string {
 export function renderStatus(r: StatusResult): string {
   const u = r.upgrade;
   return [
-    table(["GATEWAY", "EGRESS CAP"], r.caps.map((c) => [c.instance, `${c.bytesPerSecond} B/s (${kb(c.bytesPerSecond)})`])),
+    table(
+      ["GATEWAY", "EGRESS CAP"],
+      r.caps.map((c) => [c.instance, `${c.bytesPerSecond} B/s (${kb(c.bytesPerSecond)})`]),
+    ),
     "",
-    u === null ? "no bandwidth upgrade yet" : `last upgrade ${u.id}: ${u.phase}, step ${Math.min(u.next + 1, u.steps.length)}/${u.steps.length}${u.reason ? ` (${u.reason})` : ""}`,
+    u === null
+      ? "no bandwidth upgrade yet"
+      : `last upgrade ${u.id}: ${u.phase}, step ${Math.min(u.next + 1, u.steps.length)}/${u.steps.length}${u.reason ? ` (${u.reason})` : ""}`,
     `audit log: ${rel(r.auditLog)}`,
   ].join("\n");
 }

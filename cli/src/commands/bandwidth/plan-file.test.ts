@@ -11,10 +11,28 @@ import { verticalSteps, stepName } from "./upgrade.ts";
 const good: BandwidthPlan = {
   apiVersion: "imctl.im-platform/v1",
   kind: "BandwidthPlan",
-  metadata: { id: "bw-20261201-010000", createdAt: "2026-12-01T01:00:00.000Z", stack: "stacks/local.yaml", target: "local" },
+  metadata: {
+    id: "bw-20261201-010000",
+    createdAt: "2026-12-01T01:00:00.000Z",
+    stack: "stacks/local.yaml",
+    target: "local",
+  },
   audit: { since: "24h", peakBytesPerSecond: 40000, p95BytesPerSecond: 38000, avgBytesPerSecond: 20000, flags: [] },
-  capacity: { growth: 0.2, targetUtilisation: 0.7, requiredTotalBytesPerSecond: 68571, requiredPerInstanceBytesPerSecond: 35000, requiredInstances: 3 },
-  options: [{ name: "vertical", summary: "raise", applicable: true, cost: [{ cloud: "local", item: "caps", monthlyUsd: 0, source: "local target", checked: true }] }],
+  capacity: {
+    growth: 0.2,
+    targetUtilisation: 0.7,
+    requiredTotalBytesPerSecond: 68571,
+    requiredPerInstanceBytesPerSecond: 35000,
+    requiredInstances: 3,
+  },
+  options: [
+    {
+      name: "vertical",
+      summary: "raise",
+      applicable: true,
+      cost: [{ cloud: "local", item: "caps", monthlyUsd: 0, source: "local target", checked: true }],
+    },
+  ],
   change: {
     option: "vertical",
     gateways: [
@@ -22,7 +40,15 @@ const good: BandwidthPlan = {
       { instance: "gateway-2", fromBytesPerSecond: 16384, toBytesPerSecond: 35000 },
     ],
   },
-  verify: { scenario: "messaging", vus: 20, rate: 10, duration: "30s", maxP99Ms: 150, env: ["BODY_BYTES=2000"], maxUtilisation: 0.7 },
+  verify: {
+    scenario: "messaging",
+    vus: 20,
+    rate: 10,
+    duration: "30s",
+    maxP99Ms: 150,
+    env: ["BODY_BYTES=2000"],
+    maxUtilisation: 0.7,
+  },
   watch: { duration: "30m" },
   window: { startHourUtc: 2, hours: 2, estimatedMinutes: 40, bestGuess: true, note: "02:00-04:00 UTC is a best guess" },
   rollback: { steps: ["imctl bandwidth rollback --yes"] },
@@ -46,41 +72,68 @@ describe("bandwidth plan file", () => {
   it("names the bad field, its value and what is allowed, in one line", () => {
     const f = "p.yaml";
     assert.equal(
-      planProblem(f, edit((p) => (p.verify.maxUtilisation = 1.5))),
+      planProblem(
+        f,
+        edit((p) => (p.verify.maxUtilisation = 1.5)),
+      ),
       "plan p.yaml: verify.maxUtilisation: got 1.5; allowed: at most 1",
     );
     assert.equal(
-      planProblem(f, edit((p) => (p.change.gateways[1].toBytesPerSecond = 10))),
+      planProblem(
+        f,
+        edit((p) => (p.change.gateways[1].toBytesPerSecond = 10)),
+      ),
       "plan p.yaml: change.gateways.1.toBytesPerSecond: got 10; allowed: at least 1024",
     );
     assert.equal(
-      planProblem(f, edit((p) => (p.change.gateways[0].instance = "message-1"))),
+      planProblem(
+        f,
+        edit((p) => (p.change.gateways[0].instance = "message-1")),
+      ),
       'plan p.yaml: change.gateways.0.instance: got "message-1"; allowed: a gateway instance id such as gateway-1',
     );
     assert.equal(
-      planProblem(f, edit((p) => (p.verify.duration = "soon"))),
+      planProblem(
+        f,
+        edit((p) => (p.verify.duration = "soon")),
+      ),
       'plan p.yaml: verify.duration: got "soon"; allowed: a number with ms, s, m or h, e.g. 30s',
     );
     assert.equal(
-      planProblem(f, edit((p) => (p.metadata.target = "mainframe"))),
+      planProblem(
+        f,
+        edit((p) => (p.metadata.target = "mainframe")),
+      ),
       'plan p.yaml: metadata.target: got "mainframe"; allowed: one of "local", "kubernetes"',
     );
     assert.equal(
-      planProblem(f, edit((p) => (p.verify.extra = true))),
+      planProblem(
+        f,
+        edit((p) => (p.verify.extra = true)),
+      ),
       "plan p.yaml: verify.extra: got true; allowed: no such field (remove it; a BandwidthPlan has only the fields plan writes)",
     );
     assert.equal(
-      planProblem(f, edit((p) => delete p.watch)),
+      planProblem(
+        f,
+        edit((p) => delete p.watch),
+      ),
       "plan p.yaml: watch: got nothing; allowed: a value of type object",
     );
   });
 
   it("a file that is missing or not YAML is a UserError naming the file", () => {
-    assert.throws(() => readPlan("/nonexistent/plan.yaml"), (e: unknown) => e instanceof UserError && /--plan: cannot read \/nonexistent\/plan.yaml/.test(e.message));
+    assert.throws(
+      () => readPlan("/nonexistent/plan.yaml"),
+      (e: unknown) => e instanceof UserError && /--plan: cannot read \/nonexistent\/plan.yaml/.test(e.message),
+    );
     const dir = mkdtempSync(join(tmpdir(), "bwplan-"));
     const bad = join(dir, "bad.yaml");
     writeFileSync(bad, "a: [1, 2\n");
-    assert.throws(() => readPlan(bad), (e: unknown) => e instanceof UserError && e.message.startsWith(`plan ${bad}: (file): got unparseable YAML`));
+    assert.throws(
+      () => readPlan(bad),
+      (e: unknown) => e instanceof UserError && e.message.startsWith(`plan ${bad}: (file): got unparseable YAML`),
+    );
   });
 
   it("a vertical plan's steps: backup, shift, canary, verify, the rest, full verify, watch", () => {

@@ -10,7 +10,11 @@ import { MESSAGES, UserError } from "../../errors.ts";
 
 export const PLAN_API_VERSION = "imctl.im-platform/v1";
 
-const bytesPerSecond = z.number().int().min(1024).max(100 * 1024 ** 3);
+const bytesPerSecond = z
+  .number()
+  .int()
+  .min(1024)
+  .max(100 * 1024 ** 3);
 const share = z.number().gt(0).max(1);
 const duration = z.string().regex(/^\d+(\.\d+)?(ms|s|m|h)$/, "a number with ms, s, m or h, e.g. 30s");
 const instanceId = z.string().regex(/^gateway-[a-z0-9-]+$/, "a gateway instance id such as gateway-1");
@@ -41,7 +45,11 @@ const verticalChange = z
     option: z.literal("vertical"),
     /** In order: the first is the canary; the rest follow after it verifies. */
     gateways: z
-      .array(z.object({ instance: instanceId, fromBytesPerSecond: bytesPerSecond, toBytesPerSecond: bytesPerSecond }).strict())
+      .array(
+        z
+          .object({ instance: instanceId, fromBytesPerSecond: bytesPerSecond, toBytesPerSecond: bytesPerSecond })
+          .strict(),
+      )
       .min(1),
   })
   .strict();
@@ -130,15 +138,22 @@ export function planProblem(file: string, raw: unknown): string | null {
   // An unknown field is named itself, not its parent object.
   if (issue.code === "unrecognized_keys" && issue.keys[0] !== undefined) path.push(issue.keys[0]);
   let value: unknown = raw;
-  for (const k of path) value = value !== null && typeof value === "object" ? (value as Record<string, unknown>)[k] : undefined;
+  for (const k of path)
+    value = value !== null && typeof value === "object" ? (value as Record<string, unknown>)[k] : undefined;
   let allowed = issue.message;
-  if (issue.code === "unrecognized_keys") allowed = "no such field (remove it; a BandwidthPlan has only the fields plan writes)";
+  if (issue.code === "unrecognized_keys")
+    allowed = "no such field (remove it; a BandwidthPlan has only the fields plan writes)";
   else if (issue.code === "invalid_value") allowed = `one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}`;
   else if (issue.code === "too_small") allowed = `at least ${String(issue.minimum)}`;
   else if (issue.code === "too_big") allowed = `at most ${String(issue.maximum)}`;
   else if (issue.code === "invalid_type") allowed = `a value of type ${issue.expected}`;
   else if (issue.code === "invalid_union") allowed = 'change.option "vertical" or "horizontal" with its fields';
-  return MESSAGES.badPlanField(file, path.join(".") || "(plan)", value === undefined ? "nothing" : JSON.stringify(value), allowed);
+  return MESSAGES.badPlanField(
+    file,
+    path.join(".") || "(plan)",
+    value === undefined ? "nothing" : JSON.stringify(value),
+    allowed,
+  );
 }
 
 /** Reads and validates a plan file; a bad file throws a UserError and nothing else happens. */
@@ -153,7 +168,14 @@ export function readPlan(file: string): BandwidthPlan {
   try {
     raw = parseYaml(text);
   } catch (err) {
-    throw new UserError(MESSAGES.badPlanField(file, "(file)", "unparseable YAML", `a YAML BandwidthPlan (${err instanceof Error ? err.message.split("\n")[0] : String(err)})`));
+    throw new UserError(
+      MESSAGES.badPlanField(
+        file,
+        "(file)",
+        "unparseable YAML",
+        `a YAML BandwidthPlan (${err instanceof Error ? err.message.split("\n")[0] : String(err)})`,
+      ),
+    );
   }
   const problem = planProblem(file, raw);
   if (problem !== null) throw new UserError(problem);

@@ -9,7 +9,14 @@ import { BANDWIDTH, HOURS_PER_MONTH, INSTANCES } from "../../../../infra/lib/pri
 import type { PlatformSpec } from "../../../../infra/lib/spec.ts";
 import { UserError } from "../../errors.ts";
 import type { Target } from "../../targets/target.ts";
-import { DEFAULT_TARGET_UTILISATION, hourlyProfile, lowTrafficWindow, requiredCapacity, sumSeries, type Capacity } from "./analysis.ts";
+import {
+  DEFAULT_TARGET_UTILISATION,
+  hourlyProfile,
+  lowTrafficWindow,
+  requiredCapacity,
+  sumSeries,
+  type Capacity,
+} from "./analysis.ts";
 import { audit, fetchSeries, parseWindow, type AuditResult } from "./audit.ts";
 import { PLAN_API_VERSION, renderPlanFile, type BandwidthPlan, type CostLine, type PlanOption } from "./plan-file.ts";
 import { appendAudit, bandwidthDir } from "./store.ts";
@@ -19,7 +26,14 @@ export const DEFAULT_GROWTH = 0.2;
 /** How long `upgrade` watches after the cut-over by default (the seed's 24-48 h watch continues on dashboards). */
 export const DEFAULT_WATCH = "30m";
 /** The verification load `plan` proposes; the operator tunes it in the file to resemble the audited peak. */
-export const DEFAULT_VERIFY = { scenario: "messaging", vus: 20, rate: 10, duration: "30s", maxP99Ms: 150, env: [] as string[] };
+export const DEFAULT_VERIFY = {
+  scenario: "messaging",
+  vus: 20,
+  rate: 10,
+  duration: "30s",
+  maxP99Ms: 150,
+  env: [] as string[],
+};
 /** Reference app-node shapes when the stack is local and has no cloud of its own to price. */
 const REFERENCE_NODE = { aws: "m6i.large", alicloud: "ecs.g7.large" } as const;
 
@@ -44,7 +58,10 @@ export interface PlanResult {
 export function parseGrowth(raw: string): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*(%?)\s*$/.exec(raw);
   const v = m ? Number(m[1]) / (m[2] === "%" ? 100 : 1) : Number.NaN;
-  if (!(v >= 0 && v <= 10)) throw new UserError(`--growth: got ${JSON.stringify(raw)}; allowed: a percentage such as 20% (or a share such as 0.2), 0 to 1000 %`);
+  if (!(v >= 0 && v <= 10))
+    throw new UserError(
+      `--growth: got ${JSON.stringify(raw)}; allowed: a percentage such as 20% (or a share such as 0.2), 0 to 1000 %`,
+    );
   return v;
 }
 
@@ -54,11 +71,24 @@ const cents = (usd: number) => Math.round(usd * 100) / 100;
 
 function verticalCost(extraBytesPerSecond: number, local: boolean): CostLine[] {
   const lines: CostLine[] = [];
-  if (local) lines.push({ cloud: "local", item: "gateway egress caps (no charge on the local target)", monthlyUsd: 0, source: "local target", checked: true });
+  if (local)
+    lines.push({
+      cloud: "local",
+      item: "gateway egress caps (no charge on the local target)",
+      monthlyUsd: 0,
+      source: "local target",
+      checked: true,
+    });
   const ali = BANDWIDTH.alicloud.fixedBandwidth;
   if (ali !== undefined) {
     const extra = Math.ceil(mbps(extraBytesPerSecond));
-    lines.push({ cloud: "alicloud", item: `EIP / load balancer bandwidth: +${extra} Mbit/s`, monthlyUsd: cents(extra * ali.usd), source: ali.source, checked: ali.checked });
+    lines.push({
+      cloud: "alicloud",
+      item: `EIP / load balancer bandwidth: +${extra} Mbit/s`,
+      monthlyUsd: cents(extra * ali.usd),
+      source: ali.source,
+      checked: ali.checked,
+    });
   }
   const aws = BANDWIDTH.aws.internetEgress;
   lines.push({
@@ -77,11 +107,23 @@ function horizontalCost(extraInstances: number, spec: PlatformSpec): CostLine[] 
     const type = spec.clouds?.[cloud]?.cluster.nodeGroups.app.instanceType ?? REFERENCE_NODE[cloud];
     const price = INSTANCES[cloud][type];
     if (price === undefined) {
-      lines.push({ cloud, item: `+${extraInstances} gateway instance(s) on ${type}: unpriced (not in infra/lib/pricing.ts)`, monthlyUsd: null, source: "infra/lib/pricing.ts", checked: false });
+      lines.push({
+        cloud,
+        item: `+${extraInstances} gateway instance(s) on ${type}: unpriced (not in infra/lib/pricing.ts)`,
+        monthlyUsd: null,
+        source: "infra/lib/pricing.ts",
+        checked: false,
+      });
       continue;
     }
     // One app node per extra gateway: gateways are spread one per node for blast radius (the seed's access tier).
-    lines.push({ cloud, item: `+${extraInstances} gateway instance(s), one ${type} node each`, monthlyUsd: cents(extraInstances * price.usd * HOURS_PER_MONTH), source: price.source, checked: price.checked });
+    lines.push({
+      cloud,
+      item: `+${extraInstances} gateway instance(s), one ${type} node each`,
+      monthlyUsd: cents(extraInstances * price.usd * HOURS_PER_MONTH),
+      source: price.source,
+      checked: price.checked,
+    });
   }
   return lines;
 }
@@ -90,7 +132,15 @@ function cdnCost(avgBytesPerSecond: number): CostLine[] {
   return (["aws", "alicloud"] as const).flatMap((cloud) => {
     const p = BANDWIDTH[cloud].cdn;
     if (p === undefined) return [];
-    return [{ cloud, item: `CDN at $${p.usd}/GB for media only; the audited ${gbPerMonth(avgBytesPerSecond).toFixed(1)} GB/month of gateway egress is messages`, monthlyUsd: null, source: p.source, checked: p.checked }];
+    return [
+      {
+        cloud,
+        item: `CDN at $${p.usd}/GB for media only; the audited ${gbPerMonth(avgBytesPerSecond).toFixed(1)} GB/month of gateway egress is messages`,
+        monthlyUsd: null,
+        source: p.source,
+        checked: p.checked,
+      },
+    ];
   });
 }
 
@@ -99,18 +149,36 @@ function trafficCost(avgBytesPerSecond: number): CostLine[] {
     const p = BANDWIDTH[cloud].internetEgress;
     if (p === undefined) return [];
     const gb = gbPerMonth(avgBytesPerSecond);
-    return [{ cloud, item: `traffic at the audited average: ${gb.toFixed(1)} GB/month (the same under every option)`, monthlyUsd: cents(gb * p.usd), source: p.source, checked: p.checked }];
+    return [
+      {
+        cloud,
+        item: `traffic at the audited average: ${gb.toFixed(1)} GB/month (the same under every option)`,
+        monthlyUsd: cents(gb * p.usd),
+        source: p.source,
+        checked: p.checked,
+      },
+    ];
   });
 }
 
-export async function plan(target: Target, spec: PlatformSpec, scrapeSeconds: number, opts: PlanOptions): Promise<PlanResult> {
+export async function plan(
+  target: Target,
+  spec: PlatformSpec,
+  scrapeSeconds: number,
+  opts: PlanOptions,
+): Promise<PlanResult> {
   // Validate every input before any query or write.
   const growthShare = opts.growth === undefined ? DEFAULT_GROWTH : parseGrowth(opts.growth);
   const targetUtilisation = opts.targetUtilisation ?? DEFAULT_TARGET_UTILISATION;
   const historySeconds = parseWindow("--history", opts.history ?? "7d");
   parseWindow("--since", opts.since);
   const say = opts.progress ?? (() => undefined);
-  const a = await audit(target, scrapeSeconds, { since: opts.since, sustained: opts.sustained, targetUtilisation, progress: opts.progress });
+  const a = await audit(target, scrapeSeconds, {
+    since: opts.since,
+    sustained: opts.sustained,
+    targetUtilisation,
+    progress: opts.progress,
+  });
   const caps = await target.gatewayCaps();
   const peakInstance = Math.max(0, ...a.instances.map((i) => i.demand?.peak ?? i.egress?.peak ?? 0));
   const capacity = requiredCapacity({
@@ -121,7 +189,9 @@ export async function plan(target: Target, spec: PlatformSpec, scrapeSeconds: nu
     targetUtilisation,
     currentCaps: caps.map((c) => c.bytesPerSecond),
   });
-  say(`plan: peak demand ${Math.round(a.total.demand?.peak ?? 0)} B/s in total, ${Math.round(peakInstance)} B/s on the busiest gateway; needed with ${Math.round(growthShare * 100)} % growth at ${Math.round(targetUtilisation * 100)} %: ${capacity.requiredPerInstanceBytesPerSecond} B/s per gateway`);
+  say(
+    `plan: peak demand ${Math.round(a.total.demand?.peak ?? 0)} B/s in total, ${Math.round(peakInstance)} B/s on the busiest gateway; needed with ${Math.round(growthShare * 100)} % growth at ${Math.round(targetUtilisation * 100)} %: ${capacity.requiredPerInstanceBytesPerSecond} B/s per gateway`,
+  );
 
   // The window: hourly traffic over the longer history (Prometheus keeps local.prometheus.retentionDays).
   const end = Math.floor(Date.now() / 1000);
@@ -132,15 +202,27 @@ export async function plan(target: Target, spec: PlatformSpec, scrapeSeconds: nu
   const verify = { ...DEFAULT_VERIFY, maxUtilisation: targetUtilisation };
   const gateways = caps
     .filter((c) => c.bytesPerSecond < capacity.requiredPerInstanceBytesPerSecond)
-    .map((c) => ({ instance: c.instance, fromBytesPerSecond: c.bytesPerSecond, toBytesPerSecond: capacity.requiredPerInstanceBytesPerSecond }));
+    .map((c) => ({
+      instance: c.instance,
+      fromBytesPerSecond: c.bytesPerSecond,
+      toBytesPerSecond: capacity.requiredPerInstanceBytesPerSecond,
+    }));
   const watchMinutes = parseWindow("watch", DEFAULT_WATCH) / 60;
   const verifyMinutes = parseWindow("verify.duration", verify.duration) / 60 + 1; // k6 set-up and drain
   const estimatedMinutes = Math.ceil(1 + gateways.length * 0.5 + 2 * verifyMinutes + watchMinutes);
-  const w = lowTrafficWindow(hourlyProfile(total), estimatedMinutes, (end - firstData) / 3600, new Date().getUTCHours());
+  const w = lowTrafficWindow(
+    hourlyProfile(total),
+    estimatedMinutes,
+    (end - firstData) / 3600,
+    new Date().getUTCHours(),
+  );
 
   const local = target.kind === "local";
   const extraInstances = Math.max(0, capacity.requiredInstances - caps.length);
-  const extraBytes = Math.max(0, capacity.requiredPerInstanceBytesPerSecond * caps.length - caps.reduce((n, c) => n + c.bytesPerSecond, 0));
+  const extraBytes = Math.max(
+    0,
+    capacity.requiredPerInstanceBytesPerSecond * caps.length - caps.reduce((n, c) => n + c.bytesPerSecond, 0),
+  );
   const options: PlanOption[] = [
     {
       name: "vertical",
@@ -152,19 +234,30 @@ export async function plan(target: Target, spec: PlatformSpec, scrapeSeconds: nu
       name: "horizontal",
       summary: `${capacity.requiredInstances} gateway instances (+${extraInstances}) at the current cap`,
       applicable: !local,
-      ...(local ? { reason: "upgrade does not start gateway processes on the local target yet: raise services.gateway.replicas in the stack file and run imctl local up" } : {}),
+      ...(local
+        ? {
+            reason:
+              "upgrade does not start gateway processes on the local target yet: raise services.gateway.replicas in the stack file and run imctl local up",
+          }
+        : {}),
       cost: horizontalCost(extraInstances, spec),
     },
     {
       name: "cdn",
-      summary: "serve media (images, files, voice) from a CDN so it leaves the gateways' and the load balancer's bandwidth",
+      summary:
+        "serve media (images, files, voice) from a CDN so it leaves the gateways' and the load balancer's bandwidth",
       applicable: false,
       reason: "the gateways carry messages, not media; a CDN only helps once media downloads go through this platform",
       cost: cdnCost(a.total.egress?.avg ?? 0),
     },
   ];
   const now = new Date();
-  const id = `bw-${now.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "").replace("T", "-").toLowerCase()}`;
+  const id = `bw-${now
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d+Z$/, "")
+    .replace("T", "-")
+    .toLowerCase()}`;
   const p: BandwidthPlan = {
     apiVersion: PLAN_API_VERSION,
     kind: "BandwidthPlan",
@@ -199,6 +292,12 @@ export async function plan(target: Target, spec: PlatformSpec, scrapeSeconds: nu
   const file = resolve(opts.out ?? join(bandwidthDir(target.stateDir), "plans", `${id}.yaml`));
   mkdirSync(dirname(file), { recursive: true });
   writeFileSync(file, renderPlanFile(p));
-  appendAudit(target.stateDir, { command: "bandwidth plan", plan: id, file, change: p.change, requiredPerInstanceBytesPerSecond: capacity.requiredPerInstanceBytesPerSecond });
+  appendAudit(target.stateDir, {
+    command: "bandwidth plan",
+    plan: id,
+    file,
+    change: p.change,
+    requiredPerInstanceBytesPerSecond: capacity.requiredPerInstanceBytesPerSecond,
+  });
   return { file, plan: p, audit: a, capacity };
 }

@@ -19,7 +19,10 @@ export function reportDir(stateDir: string, kind: string, at: Date): string {
 
 export function appendAudit(stateDir: string, event: Record<string, unknown>): void {
   mkdirSync(bandwidthDir(stateDir), { recursive: true });
-  appendFileSync(auditLogFile(stateDir), `${JSON.stringify({ time: new Date().toISOString(), pid: process.pid, ...event })}\n`);
+  appendFileSync(
+    auditLogFile(stateDir),
+    `${JSON.stringify({ time: new Date().toISOString(), pid: process.pid, ...event })}\n`,
+  );
 }
 
 export function writeJsonAtomic(file: string, value: unknown): void {

@@ -32,13 +32,19 @@ function fakeTarget(opts: { failSetCapFor?: string } = {}) {
     edge: () => ({ http: "http://127.0.0.1:1", ws: "ws://127.0.0.1:1/ws" }),
     query: async () => [],
     queryRange: async () => [],
-    gatewayCaps: async (): Promise<GatewayCap[]> => [...caps].map(([instance, bytesPerSecond]) => ({ instance, bytesPerSecond })),
+    gatewayCaps: async (): Promise<GatewayCap[]> =>
+      [...caps].map(([instance, bytesPerSecond]) => ({ instance, bytesPerSecond })),
     setGatewayCap: async (instance: string, bytesPerSecond: number) => {
       if (instance === opts.failSetCapFor) throw new Error(`PUT /admin/v1/egress-cap on ${instance} answered 503`);
       caps.set(instance, bytesPerSecond);
       persisted = { ...(persisted ?? {}), [instance]: bytesPerSecond };
     },
-    snapshotConfig: async (): Promise<ConfigSnapshot> => ({ takenAt: new Date().toISOString(), target: "local", gatewayCaps: await t.gatewayCaps(), persistedCaps: persisted }),
+    snapshotConfig: async (): Promise<ConfigSnapshot> => ({
+      takenAt: new Date().toISOString(),
+      target: "local",
+      gatewayCaps: await t.gatewayCaps(),
+      persistedCaps: persisted,
+    }),
     restoreConfig: async (s: ConfigSnapshot) => {
       restored.push(s);
       for (const c of s.gatewayCaps) caps.set(c.instance, c.bytesPerSecond);
@@ -54,7 +60,13 @@ const plan: BandwidthPlan = {
   kind: "BandwidthPlan",
   metadata: { id: "bw-test", createdAt: "2026-12-01T01:00:00.000Z", stack: "stacks/local.yaml", target: "local" },
   audit: { since: "24h", peakBytesPerSecond: 32768, p95BytesPerSecond: 32768, avgBytesPerSecond: 20000, flags: [] },
-  capacity: { growth: 0.2, targetUtilisation: 0.7, requiredTotalBytesPerSecond: 80000, requiredPerInstanceBytesPerSecond: 40000, requiredInstances: 5 },
+  capacity: {
+    growth: 0.2,
+    targetUtilisation: 0.7,
+    requiredTotalBytesPerSecond: 80000,
+    requiredPerInstanceBytesPerSecond: 40000,
+    requiredInstances: 5,
+  },
   options: [],
   change: {
     option: "vertical",
@@ -80,8 +92,14 @@ describe("bandwidth upgrade state machine", () => {
     const f = fakeTarget({ failSetCapFor: "gateway-1" });
     const st = await upgrade(f.target, { plan: planFile(f.dir), yes: true, scrapeSeconds: 1 });
     assert.equal(st.phase, "RolledBack");
-    assert.deepEqual(st.history.map((h) => h.outcome), ["Succeeded", "Succeeded", "Failed"]);
-    assert.match(st.reason ?? "", /adjust gateway-1 to 40000 B\/s error: PUT \/admin\/v1\/egress-cap on gateway-1 answered 503/);
+    assert.deepEqual(
+      st.history.map((h) => h.outcome),
+      ["Succeeded", "Succeeded", "Failed"],
+    );
+    assert.match(
+      st.reason ?? "",
+      /adjust gateway-1 to 40000 B\/s error: PUT \/admin\/v1\/egress-cap on gateway-1 answered 503/,
+    );
     assert.equal(f.restored.length, 1);
     assert.deepEqual(Object.fromEntries(f.caps), { "gateway-1": 16384, "gateway-2": 16384 });
     assert.equal(f.persisted(), null);
@@ -91,12 +109,24 @@ describe("bandwidth upgrade state machine", () => {
   it("refuses a stale plan, an unknown gateway and a missing --yes before any change", async () => {
     const f = fakeTarget();
     f.caps.set("gateway-1", 20000);
-    await assert.rejects(upgrade(f.target, { plan: planFile(f.dir), yes: true, scrapeSeconds: 1 }), (e: unknown) => e instanceof UserError && /gateway-1 has a cap of 20000 B\/s now, the plan was made for 16384 B\/s/.test(e.message));
+    await assert.rejects(
+      upgrade(f.target, { plan: planFile(f.dir), yes: true, scrapeSeconds: 1 }),
+      (e: unknown) =>
+        e instanceof UserError &&
+        /gateway-1 has a cap of 20000 B\/s now, the plan was made for 16384 B\/s/.test(e.message),
+    );
     f.caps.set("gateway-1", 16384);
     const other = structuredClone(plan);
     if (other.change.option === "vertical" && other.change.gateways[1]) other.change.gateways[1].instance = "gateway-9";
-    await assert.rejects(upgrade(f.target, { plan: planFile(f.dir, other), yes: true, scrapeSeconds: 1 }), (e: unknown) => e instanceof UserError && e.message === 'change.gateways: got "gateway-9"; allowed: gateway-1, gateway-2');
-    await assert.rejects(upgrade(f.target, { plan: planFile(f.dir), scrapeSeconds: 1 }), (e: unknown) => e instanceof UserError && /pass --yes/.test(e.message));
+    await assert.rejects(
+      upgrade(f.target, { plan: planFile(f.dir, other), yes: true, scrapeSeconds: 1 }),
+      (e: unknown) =>
+        e instanceof UserError && e.message === 'change.gateways: got "gateway-9"; allowed: gateway-1, gateway-2',
+    );
+    await assert.rejects(
+      upgrade(f.target, { plan: planFile(f.dir), scrapeSeconds: 1 }),
+      (e: unknown) => e instanceof UserError && /pass --yes/.test(e.message),
+    );
     assert.equal(latestUpgrade(f.target), null, "nothing was started");
   });
 
@@ -125,10 +155,16 @@ describe("bandwidth upgrade state machine", () => {
       files: { dir: f.dir, utilisationChart: null, latencyChart: null },
     };
     writeFileSync(upgradeFile(f.dir, st.id), JSON.stringify(st));
-    await assert.rejects(upgrade(f.target, { plan: planFile(f.dir), yes: true, scrapeSeconds: 1 }), (e: unknown) => e instanceof UserError && e.message.startsWith(`bandwidth upgrade ${st.id} was interrupted`));
+    await assert.rejects(
+      upgrade(f.target, { plan: planFile(f.dir), yes: true, scrapeSeconds: 1 }),
+      (e: unknown) => e instanceof UserError && e.message.startsWith(`bandwidth upgrade ${st.id} was interrupted`),
+    );
     const done = await upgrade(f.target, { resume: true, yes: true, scrapeSeconds: 1 });
     assert.equal(done.phase, "Succeeded");
-    assert.deepEqual(done.history.map((h) => h.outcome), ["Succeeded"]);
+    assert.deepEqual(
+      done.history.map((h) => h.outcome),
+      ["Succeeded"],
+    );
     const back = await rollback(f.target, { yes: true });
     assert.equal(back.phase, "RolledBack");
     assert.equal(f.restored.length, 1);
@@ -137,7 +173,12 @@ describe("bandwidth upgrade state machine", () => {
   it("growth flags and the bandwidth price table", () => {
     assert.equal(parseGrowth("20%"), 0.2);
     assert.equal(parseGrowth("0.35"), 0.35);
-    assert.throws(() => parseGrowth("lots"), (e: unknown) => e instanceof UserError && e.message === '--growth: got "lots"; allowed: a percentage such as 20% (or a share such as 0.2), 0 to 1000 %');
+    assert.throws(
+      () => parseGrowth("lots"),
+      (e: unknown) =>
+        e instanceof UserError &&
+        e.message === '--growth: got "lots"; allowed: a percentage such as 20% (or a share such as 0.2), 0 to 1000 %',
+    );
     for (const [cloud, items] of Object.entries(BANDWIDTH)) {
       for (const [item, price] of Object.entries(items)) {
         assert.ok(price.usd > 0, `${cloud} ${item}`);

@@ -6,7 +6,8 @@ import type { DataFilesystem, HealthReport, Sample } from "../../targets/target.
 
 export type CheckStatus = "ok" | "warn" | "fail" | "info";
 
-export type CheckArea = "component" | "platform" | "replication" | "alerts" | "backlog" | "disk" | "certificates" | "metrics";
+export type CheckArea =
+  "component" | "platform" | "replication" | "alerts" | "backlog" | "disk" | "certificates" | "metrics";
 
 export interface DoctorCheck {
   area: CheckArea;
@@ -30,8 +31,18 @@ export const REDIS_LAG_MAX_SECONDS = 5;
 /** One row per component and one per platform check of the target's own health report. */
 export function healthChecks(h: HealthReport): DoctorCheck[] {
   return [
-    ...h.components.map((c): DoctorCheck => ({ area: "component", name: c.id, status: c.healthy ? "ok" : "fail", detail: c.detail })),
-    ...h.checks.map((c): DoctorCheck => ({ area: "platform", name: c.name, status: c.ok ? "ok" : "fail", detail: c.detail })),
+    ...h.components.map((c): DoctorCheck => ({
+      area: "component",
+      name: c.id,
+      status: c.healthy ? "ok" : "fail",
+      detail: c.detail,
+    })),
+    ...h.checks.map((c): DoctorCheck => ({
+      area: "platform",
+      name: c.name,
+      status: c.ok ? "ok" : "fail",
+      detail: c.detail,
+    })),
   ];
 }
 
@@ -41,14 +52,28 @@ const total = (samples: Sample[]) => samples.reduce((n, s) => n + (Number.isFini
 /** Every Redis replica's link to its primary is up, and none lags more than a few seconds behind. */
 export function redisReplication(links: Sample[], lags: Sample[]): DoctorCheck {
   const name = "redis-replication";
-  if (links.length === 0) return { area: "replication", name, status: "fail", detail: "no Redis replica reports a link to a primary (redis_master_link_up)" };
-  const down = links.filter((s) => s.value !== 1).map((s) => `${label(s, "instance")} -> ${label(s, "master_host")}:${label(s, "master_port")}`);
-  if (down.length > 0) return { area: "replication", name, status: "fail", detail: `link to the primary down on ${down.join(", ")}` };
+  if (links.length === 0)
+    return {
+      area: "replication",
+      name,
+      status: "fail",
+      detail: "no Redis replica reports a link to a primary (redis_master_link_up)",
+    };
+  const down = links
+    .filter((s) => s.value !== 1)
+    .map((s) => `${label(s, "instance")} -> ${label(s, "master_host")}:${label(s, "master_port")}`);
+  if (down.length > 0)
+    return { area: "replication", name, status: "fail", detail: `link to the primary down on ${down.join(", ")}` };
   const worst = lags.reduce<Sample | undefined>((w, s) => (w === undefined || s.value > w.value ? s : w), undefined);
   const lag = worst?.value ?? 0;
   const detail = `${links.length} replica(s) linked, max lag ${lag} s`;
   if (lag > REDIS_LAG_MAX_SECONDS) {
-    return { area: "replication", name, status: "warn", detail: `${detail} (replica :${label(worst as Sample, "slave_port")} of ${label(worst as Sample, "instance")}, above ${REDIS_LAG_MAX_SECONDS} s)` };
+    return {
+      area: "replication",
+      name,
+      status: "warn",
+      detail: `${detail} (replica :${label(worst as Sample, "slave_port")} of ${label(worst as Sample, "instance")}, above ${REDIS_LAG_MAX_SECONDS} s)`,
+    };
   }
   return { area: "replication", name, status: "ok", detail };
 }
@@ -56,13 +81,25 @@ export function redisReplication(links: Sample[], lags: Sample[]): DoctorCheck {
 /** No Kafka partition under-replicated, below min.insync.replicas, or offline. */
 export function kafkaReplication(underReplicated: Sample[], underMinIsr: Sample[], offline: Sample[]): DoctorCheck {
   const name = "kafka-replication";
-  if (underReplicated.length === 0) return { area: "replication", name, status: "fail", detail: "no Kafka broker reports its partitions (kafka_server_replicamanager_value)" };
+  if (underReplicated.length === 0)
+    return {
+      area: "replication",
+      name,
+      status: "fail",
+      detail: "no Kafka broker reports its partitions (kafka_server_replicamanager_value)",
+    };
   const ur = total(underReplicated);
   const umi = total(underMinIsr);
   const off = Math.max(0, ...offline.map((s) => s.value));
   const detail = `${underReplicated.length} broker(s) reporting: ${ur} under-replicated, ${umi} below min.insync.replicas, ${off} offline partition(s)`;
   const worst = underReplicated.filter((s) => s.value > 0).map((s) => label(s, "instance"));
-  if (ur > 0 || umi > 0 || off > 0) return { area: "replication", name, status: "fail", detail: `${detail}${worst.length ? ` (leaders: ${worst.join(", ")})` : ""}` };
+  if (ur > 0 || umi > 0 || off > 0)
+    return {
+      area: "replication",
+      name,
+      status: "fail",
+      detail: `${detail}${worst.length ? ` (leaders: ${worst.join(", ")})` : ""}`,
+    };
   return { area: "replication", name, status: "ok", detail };
 }
 
@@ -76,13 +113,24 @@ export function firingAlerts(alerts: Sample[]): DoctorCheck {
   };
   const critical = alerts.some((s) => s.labels.severity === "critical");
   const list = [...new Set(alerts.map(describe))].sort();
-  return { area: "alerts", name, status: critical ? "fail" : "warn", detail: `${list.length} firing: ${list.join(", ")}` };
+  return {
+    area: "alerts",
+    name,
+    status: critical ? "fail" : "warn",
+    detail: `${list.length} firing: ${list.join(", ")}`,
+  };
 }
 
 /** Stored messages not yet fanned out (the Kafka consumer lag of the message instances). */
 export function messageBacklog(lags: Sample[], max: number = BACKLOG_MAX): DoctorCheck {
   const name = "message-backlog";
-  if (lags.length === 0) return { area: "backlog", name, status: "fail", detail: "no message instance reports its consumer lag (im_message_consumer_lag)" };
+  if (lags.length === 0)
+    return {
+      area: "backlog",
+      name,
+      status: "fail",
+      detail: "no message instance reports its consumer lag (im_message_consumer_lag)",
+    };
   const backlog = total(lags);
   const detail = `${backlog} message(s) waiting for fan-out across ${lags.length} message instance(s) (limit ${max})`;
   if (backlog > max) return { area: "backlog", name, status: "fail", detail };
@@ -91,7 +139,10 @@ export function messageBacklog(lags: Sample[], max: number = BACKLOG_MAX): Docto
 
 const gib = (bytes: number) => `${(bytes / 1024 ** 3).toFixed(1)} GiB`;
 
-export function diskSpace(filesystems: DataFilesystem[], minFreePercent: number = DISK_MIN_FREE_PERCENT): DoctorCheck[] {
+export function diskSpace(
+  filesystems: DataFilesystem[],
+  minFreePercent: number = DISK_MIN_FREE_PERCENT,
+): DoctorCheck[] {
   const warnBelow = Math.max(minFreePercent, DISK_WARN_FREE_PERCENT);
   return filesystems.map((f) => {
     const free = f.sizeBytes > 0 ? (f.freeBytes / f.sizeBytes) * 100 : 0;
@@ -110,10 +161,14 @@ export interface CertificateFact {
 }
 
 export function certificates(kind: string, facts: CertificateFact[], now: Date): DoctorCheck[] {
-  if (facts.length === 0) return [{ area: "certificates", name: "certificates", status: "info", detail: `no TLS endpoints on the ${kind} target` }];
+  if (facts.length === 0)
+    return [
+      { area: "certificates", name: "certificates", status: "info", detail: `no TLS endpoints on the ${kind} target` },
+    ];
   return facts.map((f): DoctorCheck => {
     const name = `certificate ${f.endpoint}`;
-    if (f.validTo === undefined) return { area: "certificates", name, status: "fail", detail: f.error ?? "no certificate" };
+    if (f.validTo === undefined)
+      return { area: "certificates", name, status: "fail", detail: f.error ?? "no certificate" };
     const days = Math.floor((f.validTo.getTime() - now.getTime()) / 86_400_000);
     const detail = `expires ${f.validTo.toISOString().slice(0, 10)} (${days} day(s))${f.trusted === false ? ", not trusted by this machine" : ""}`;
     const status: CheckStatus = days < CERT_FAIL_DAYS ? "fail" : days < CERT_WARN_DAYS ? "warn" : "ok";

@@ -9,7 +9,15 @@ import { MESSAGES, UserError } from "../../errors.ts";
 import { presentedCertificate } from "../../lib/tls.ts";
 import { stackFile } from "../../lib/paths.ts";
 import type { HealthReport, Sample } from "../../targets/target.ts";
-import { certificates, diskSpace, firingAlerts, healthChecks, kafkaReplication, messageBacklog, redisReplication } from "./checks.ts";
+import {
+  certificates,
+  diskSpace,
+  firingAlerts,
+  healthChecks,
+  kafkaReplication,
+  messageBacklog,
+  redisReplication,
+} from "./checks.ts";
 import { doctor, renderDoctor, type DoctorResult } from "./index.ts";
 
 const s = (value: number, labels: Record<string, string> = {}): Sample => ({ labels, value });
@@ -37,11 +45,17 @@ describe("imctl doctor checks", () => {
 
   it("fail Redis replication on a link down, warn on lag above 5 s, fail when no replica reports", () => {
     const link = (up: number, instance: string) => s(up, { instance, master_host: "127.0.0.1", master_port: "17002" });
-    assert.equal(redisReplication([link(1, "r4"), link(1, "r5")], [s(1, { instance: "r1", slave_port: "17004" })]).status, "ok");
+    assert.equal(
+      redisReplication([link(1, "r4"), link(1, "r5")], [s(1, { instance: "r1", slave_port: "17004" })]).status,
+      "ok",
+    );
     const down = redisReplication([link(1, "r4"), link(0, "r5")], []);
     assert.equal(down.status, "fail");
     assert.match(down.detail, /link to the primary down on r5 -> 127.0.0.1:17002/);
-    const lag = redisReplication([link(1, "r4")], [s(1, { instance: "r1", slave_port: "17004" }), s(9, { instance: "r2", slave_port: "17005" })]);
+    const lag = redisReplication(
+      [link(1, "r4")],
+      [s(1, { instance: "r1", slave_port: "17004" }), s(9, { instance: "r2", slave_port: "17005" })],
+    );
     assert.equal(lag.status, "warn");
     assert.match(lag.detail, /max lag 9 s \(replica :17005 of r2/);
     assert.equal(redisReplication([], []).status, "fail");
@@ -62,7 +76,10 @@ describe("imctl doctor checks", () => {
     assert.equal(firingAlerts([]).status, "ok");
     const warn = firingAlerts([s(1, { alertname: "HostCpuHigh", severity: "warning", instance: "host" })]);
     assert.deepEqual([warn.status, warn.detail], ["warn", "1 firing: HostCpuHigh(host) warning"]);
-    const crit = firingAlerts([s(1, { alertname: "HostCpuHigh", severity: "warning" }), s(1, { alertname: "KafkaBrokerDown", severity: "critical", instance: "k2" })]);
+    const crit = firingAlerts([
+      s(1, { alertname: "HostCpuHigh", severity: "warning" }),
+      s(1, { alertname: "KafkaBrokerDown", severity: "critical", instance: "k2" }),
+    ]);
     assert.equal(crit.status, "fail");
     assert.match(crit.detail, /KafkaBrokerDown\(k2\) critical/);
   });
@@ -83,20 +100,32 @@ describe("imctl doctor checks", () => {
     assert.equal(diskSpace(fs(15))[0]?.status, "warn");
     assert.equal(diskSpace(fs(5))[0]?.status, "fail");
     assert.equal(diskSpace(fs(25), 30)[0]?.status, "fail");
-    assert.match(diskSpace(fs(5))[0]?.detail ?? "", /state dir \/x: 5.0 GiB free of 100.0 GiB \(5 %, fails below 10 %\)/);
+    assert.match(
+      diskSpace(fs(5))[0]?.detail ?? "",
+      /state dir \/x: 5.0 GiB free of 100.0 GiB \(5 %, fails below 10 %\)/,
+    );
   });
 
   it("say so when a target has no TLS endpoint, and judge expiry when it has", () => {
     const now = new Date("2026-12-01T00:00:00Z");
-    assert.deepEqual(certificates("local", [], now), [{ area: "certificates", name: "certificates", status: "info", detail: "no TLS endpoints on the local target" }]);
+    assert.deepEqual(certificates("local", [], now), [
+      { area: "certificates", name: "certificates", status: "info", detail: "no TLS endpoints on the local target" },
+    ]);
     const at = (days: number) => new Date(now.getTime() + days * 86_400_000);
-    const rows = certificates("kubernetes", [
-      { endpoint: "a", validTo: at(90), trusted: true },
-      { endpoint: "b", validTo: at(20), trusted: true },
-      { endpoint: "c", validTo: at(3), trusted: false },
-      { endpoint: "d", error: "connection refused" },
-    ], now);
-    assert.deepEqual(rows.map((r) => r.status), ["ok", "warn", "fail", "fail"]);
+    const rows = certificates(
+      "kubernetes",
+      [
+        { endpoint: "a", validTo: at(90), trusted: true },
+        { endpoint: "b", validTo: at(20), trusted: true },
+        { endpoint: "c", validTo: at(3), trusted: false },
+        { endpoint: "d", error: "connection refused" },
+      ],
+      now,
+    );
+    assert.deepEqual(
+      rows.map((r) => r.status),
+      ["ok", "warn", "fail", "fail"],
+    );
     assert.match(rows[2]?.detail ?? "", /expires 2026-12-04 \(3 day\(s\)\), not trusted by this machine/);
   });
 
@@ -119,13 +148,20 @@ describe("imctl doctor checks", () => {
     assert.match(text, /^component\s+kafka-2\s+FAIL\s+not running$/m);
     assert.match(text, /^doctor: NOT healthy: 1 failing: kafka-2\n {2}- kafka-2: not running$/m);
     assert.match(text, /imctl local logs <component>/);
-    const none = renderDoctor({ ...r, checks: r.checks.map((c) => ({ ...c, status: "fail" as const, detail: "not running" })), failing: ["kafka-1", "kafka-2"] });
+    const none = renderDoctor({
+      ...r,
+      checks: r.checks.map((c) => ({ ...c, status: "fail" as const, detail: "not running" })),
+      failing: ["kafka-1", "kafka-2"],
+    });
     assert.match(none, /nothing of the platform is running on this target: start it with imctl local up$/);
   });
 
   it("refuses a kubernetes stack before touching anything", async () => {
     const file = stackFile("aws-prod");
-    await assert.rejects(doctor({ stack: "aws-prod" }), (err: unknown) => err instanceof UserError && err.message === MESSAGES.doctorKubernetes(file));
+    await assert.rejects(
+      doctor({ stack: "aws-prod" }),
+      (err: unknown) => err instanceof UserError && err.message === MESSAGES.doctorKubernetes(file),
+    );
   });
 });
 
@@ -135,8 +171,31 @@ describe("certificate of a TLS endpoint", () => {
   let port = 0;
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "im-tls-"));
-    execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "3", "-subj", "/CN=im.test", "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem")], { stdio: "ignore" });
-    server = createServer({ key: readFileSync(join(dir, "key.pem")), cert: readFileSync(join(dir, "cert.pem")) }, (socket) => socket.end());
+    execFileSync(
+      "openssl",
+      [
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-days",
+        "3",
+        "-subj",
+        "/CN=im.test",
+        "-keyout",
+        join(dir, "key.pem"),
+        "-out",
+        join(dir, "cert.pem"),
+      ],
+      { stdio: "ignore" },
+    );
+    server = createServer(
+      { key: readFileSync(join(dir, "key.pem")), cert: readFileSync(join(dir, "cert.pem")) },
+      (socket) => socket.end(),
+    );
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     const address = server.address();
     port = typeof address === "object" && address !== null ? address.port : 0;
@@ -152,11 +211,18 @@ describe("certificate of a TLS endpoint", () => {
     assert.equal(c.trusted, false);
     const days = (c.validTo.getTime() - Date.now()) / 86_400_000;
     assert.ok(days > 2 && days <= 3, `expires in ${days} days`);
-    const [row] = certificates("kubernetes", [{ endpoint: "test", validTo: c.validTo, trusted: c.trusted }], new Date());
+    const [row] = certificates(
+      "kubernetes",
+      [{ endpoint: "test", validTo: c.validTo, trusted: c.trusted }],
+      new Date(),
+    );
     assert.equal(row?.status, "fail", "3 days left is under the 7-day floor");
   });
 
   it("reports an endpoint that does not answer", async () => {
-    await assert.rejects(presentedCertificate({ name: "closed", host: "127.0.0.1", port: 1 }, 2000), /closed \(127.0.0.1:1\)/);
+    await assert.rejects(
+      presentedCertificate({ name: "closed", host: "127.0.0.1", port: 1 }, 2000),
+      /closed \(127.0.0.1:1\)/,
+    );
   });
 });

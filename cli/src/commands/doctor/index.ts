@@ -73,12 +73,21 @@ function targetFor(stackFile: string): Target {
 async function metricChecks(t: Target, maxBacklog: number): Promise<DoctorCheck[]> {
   let q: Record<keyof typeof QUERIES, Sample[]>;
   try {
-    const entries = await Promise.all(Object.entries(QUERIES).map(async ([k, promql]) => [k, await t.query(promql)] as const));
+    const entries = await Promise.all(
+      Object.entries(QUERIES).map(async ([k, promql]) => [k, await t.query(promql)] as const),
+    );
     q = Object.fromEntries(entries) as Record<keyof typeof QUERIES, Sample[]>;
   } catch (err) {
     // One cause, one row: without Prometheus none of the metric checks can run.
     const why = err instanceof Error ? err.message : String(err);
-    return [{ area: "metrics", name: "prometheus-queries", status: "fail", detail: `Prometheus did not answer (${why}); replication, alert and backlog checks skipped` }];
+    return [
+      {
+        area: "metrics",
+        name: "prometheus-queries",
+        status: "fail",
+        detail: `Prometheus did not answer (${why}); replication, alert and backlog checks skipped`,
+      },
+    ];
   }
   return [
     redisReplication(q.redisLinks, q.redisLag),
@@ -113,10 +122,24 @@ export async function doctor(opts: DoctorOptions): Promise<DoctorResult> {
     t.dataFilesystems(),
     certificateFacts(t),
   ]);
-  const checks = [...healthChecks(health), ...metrics, ...diskSpace(filesystems, opts.minDiskFree ?? DISK_MIN_FREE_PERCENT), ...certificates(t.kind, certs, now)];
+  const checks = [
+    ...healthChecks(health),
+    ...metrics,
+    ...diskSpace(filesystems, opts.minDiskFree ?? DISK_MIN_FREE_PERCENT),
+    ...certificates(t.kind, certs, now),
+  ];
   const named = (s: CheckStatus) => checks.filter((c) => c.status === s).map((c) => c.name);
   const failing = named("fail");
-  return { target: t.kind, stack, checkedAt: now.toISOString(), healthy: failing.length === 0, checks, failing, warnings: named("warn"), prometheusQueries: QUERIES };
+  return {
+    target: t.kind,
+    stack,
+    checkedAt: now.toISOString(),
+    healthy: failing.length === 0,
+    checks,
+    failing,
+    warnings: named("warn"),
+    prometheusQueries: QUERIES,
+  };
 }
 
 const MARK: Record<CheckStatus, string> = { ok: "ok", warn: "WARN", fail: "FAIL", info: "info" };
@@ -126,13 +149,20 @@ export function renderDoctor(r: DoctorResult): string {
   const bad = r.checks.filter((c) => c.status === "fail");
   const verdict = r.healthy
     ? `doctor: healthy (${r.checks.length} checks${r.warnings.length ? `, ${r.warnings.length} warning(s): ${r.warnings.join(", ")}` : ""})`
-    : [`doctor: NOT healthy: ${r.failing.length} failing: ${r.failing.join(", ")}`, ...bad.map((c) => `  - ${c.name}: ${c.detail}`)].join("\n");
+    : [
+        `doctor: NOT healthy: ${r.failing.length} failing: ${r.failing.join(", ")}`,
+        ...bad.map((c) => `  - ${c.name}: ${c.detail}`),
+      ].join("\n");
   const components = r.checks.filter((c) => c.area === "component");
-  const nothingRuns = components.length > 0 && components.every((c) => c.status === "fail" && c.detail.startsWith("not running"));
+  const nothingRuns =
+    components.length > 0 && components.every((c) => c.status === "fail" && c.detail.startsWith("not running"));
   const hint = r.healthy
     ? []
     : nothingRuns
       ? ["", "nothing of the platform is running on this target: start it with imctl local up"]
-      : ["", "next: imctl local logs <component> for a failing component; imctl local up restarts what died (runbooks/README.md)"];
+      : [
+          "",
+          "next: imctl local logs <component> for a failing component; imctl local up restarts what died (runbooks/README.md)",
+        ];
   return [table(["AREA", "CHECK", "RESULT", "DETAIL"], rows), "", verdict, ...hint].join("\n");
 }

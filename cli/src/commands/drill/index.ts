@@ -23,7 +23,18 @@ import { healPartition } from "../../targets/local/faults.ts";
 import type { FaultHandle, TableCheck } from "../../targets/faults.ts";
 import type { Target } from "../../targets/target.ts";
 import { resolveStack } from "../stack.ts";
-import { computeRecovery, DRILL_DEFAULTS, parseDuration, parseFault, timelineSeries, verdict, type DrillPhase, type FaultName, type ProbeSample, type RecoveryFigures } from "./model.ts";
+import {
+  computeRecovery,
+  DRILL_DEFAULTS,
+  parseDuration,
+  parseFault,
+  timelineSeries,
+  verdict,
+  type DrillPhase,
+  type FaultName,
+  type ProbeSample,
+  type RecoveryFigures,
+} from "./model.ts";
 import { MessageProbe } from "./probe.ts";
 import { DrillStore, interruptedDrills, newDrillId } from "./state.ts";
 
@@ -103,7 +114,10 @@ async function waitHealthy(target: Target, timeoutMs: number): Promise<{ healthy
   for (;;) {
     const h = await target.health();
     if (h.healthy) return { healthy: true, detail: "every component healthy, every replica in sync" };
-    detail = [...h.components.filter((c) => !c.healthy).map((c) => `${c.id}: ${c.detail}`), ...h.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`)].join("; ");
+    detail = [
+      ...h.components.filter((c) => !c.healthy).map((c) => `${c.id}: ${c.detail}`),
+      ...h.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`),
+    ].join("; ");
     if (Date.now() > deadline) return { healthy: false, detail };
     await sleep(1000);
   }
@@ -129,8 +143,19 @@ async function restoreInterrupted(target: Target, stack: string, say: (l: string
 export async function run(faultName: string, opts: RunOptions): Promise<DrillReport> {
   const say = opts.progress ?? (() => undefined);
   // Validate everything before touching anything.
-  const spec = parseFault({ fault: faultName, mode: opts.mode, instance: opts.instance, duration: opts.duration, partitionSeconds: opts.partitionSeconds, seed: opts.seed, budget: opts.budget });
-  if (opts.load !== undefined && !SCENARIOS.some((s) => s.name === opts.load)) throw new UserError(`--load: unknown scenario "${opts.load}": allowed are ${SCENARIOS.map((s) => s.name).join(", ")}`);
+  const spec = parseFault({
+    fault: faultName,
+    mode: opts.mode,
+    instance: opts.instance,
+    duration: opts.duration,
+    partitionSeconds: opts.partitionSeconds,
+    seed: opts.seed,
+    budget: opts.budget,
+  });
+  if (opts.load !== undefined && !SCENARIOS.some((s) => s.name === opts.load))
+    throw new UserError(
+      `--load: unknown scenario "${opts.load}": allowed are ${SCENARIOS.map((s) => s.name).join(", ")}`,
+    );
   const target = targetFor(opts);
   if (opts.yes !== true) throw new UserError(MESSAGES.confirmDrill(spec.fault));
   const stack = resolveStack(opts.stack);
@@ -145,7 +170,9 @@ export async function run(faultName: string, opts: RunOptions): Promise<DrillRep
     const store = DrillStore.create(target.stateDir, { id: newDrillId(spec.fault), kind: "fault", fault: spec.fault });
     store.record.component = plan.component;
     store.transition("SteadyState", "every component healthy, every replica in sync");
-    log(`drill ${store.record.id}: ${plan.detail}${spec.fault === "random-instance" ? ` (seed ${spec.seed}: --seed ${spec.seed} repeats it)` : ""}`);
+    log(
+      `drill ${store.record.id}: ${plan.detail}${spec.fault === "random-instance" ? ` (seed ${spec.seed}: --seed ${spec.seed} repeats it)` : ""}`,
+    );
 
     const interrupt = new AbortController();
     let abortReason: string | null = null;
@@ -164,13 +191,24 @@ export async function run(faultName: string, opts: RunOptions): Promise<DrillRep
     let observedUntil = 0;
     let restoreFailure: string | null = null;
     try {
-      probe = await MessageProbe.create({ edge: target.edge(), clients: DRILL_DEFAULTS.probeClients, intervalMs: DRILL_DEFAULTS.probeIntervalMs, timeoutMs: DRILL_DEFAULTS.probeTimeoutMs, t0 });
+      probe = await MessageProbe.create({
+        edge: target.edge(),
+        clients: DRILL_DEFAULTS.probeClients,
+        intervalMs: DRILL_DEFAULTS.probeIntervalMs,
+        timeoutMs: DRILL_DEFAULTS.probeTimeoutMs,
+        t0,
+      });
       probe.start();
       if (opts.load !== undefined) load = runLoad(opts.load, stack, spec.durationSeconds + BASELINE_MS / 1000);
-      log(`probe: ${DRILL_DEFAULTS.probeClients} senders every ${DRILL_DEFAULTS.probeIntervalMs} ms and the account API${opts.load ? `; k6 scenario ${opts.load}` : ""}; baseline ${BASELINE_MS / 1000} s`);
+      log(
+        `probe: ${DRILL_DEFAULTS.probeClients} senders every ${DRILL_DEFAULTS.probeIntervalMs} ms and the account API${opts.load ? `; k6 scenario ${opts.load}` : ""}; baseline ${BASELINE_MS / 1000} s`,
+      );
       await sleep(BASELINE_MS);
       const baselineFailures = probe.samples.filter((s) => s.endMs !== null && !s.ok).length;
-      if (baselineFailures > 0) throw new UserError(MESSAGES.drillUnhealthy("the message probe", `${baselineFailures} probe(s) failed before any fault`));
+      if (baselineFailures > 0)
+        throw new UserError(
+          MESSAGES.drillUnhealthy("the message probe", `${baselineFailures} probe(s) failed before any fault`),
+        );
       if (interrupt.signal.aborted) throw new Error("interrupted before the injection");
 
       store.transition("Injecting", plan.detail);
@@ -179,7 +217,10 @@ export async function run(faultName: string, opts: RunOptions): Promise<DrillRep
       store.record.partition = plan.action === "partition";
       store.save();
       handle = await target.injectFault(plan, store.record.id, say);
-      store.transition("Observing", `fault injected${plan.action === "restart" ? " and the database restarted" : ""}; watching for up to ${spec.durationSeconds} s`);
+      store.transition(
+        "Observing",
+        `fault injected${plan.action === "restart" ? " and the database restarted" : ""}; watching for up to ${spec.durationSeconds} s`,
+      );
       log(`injected: ${plan.detail}`);
 
       // Observe until the window ends, the platform is stable again, or a guard trips.
@@ -189,19 +230,43 @@ export async function run(faultName: string, opts: RunOptions): Promise<DrillRep
         await sleep(250);
         const now = Date.now() - t0;
         const platformRecovered = handle.platformRecoveredAt();
-        const r = computeRecovery(probe.samples.filter((s) => s.endMs !== null), probe.events, injectedAt, null, platformRecovered === undefined || platformRecovered === null ? platformRecovered : platformRecovered - t0);
+        const r = computeRecovery(
+          probe.samples.filter((s) => s.endMs !== null),
+          probe.events,
+          injectedAt,
+          null,
+          platformRecovered === undefined || platformRecovered === null ? platformRecovered : platformRecovered - t0,
+        );
         const stuck = probe.samples.filter((s) => s.endMs === null && now - s.startMs > DRILL_DEFAULTS.probeTimeoutMs);
-        const lastBad = Math.max(injectedAt, ...probe.samples.filter((s) => !s.ok && s.endMs !== null && s.startMs >= injectedAt).map((s) => s.startMs), ...stuck.map((s) => s.startMs));
+        const lastBad = Math.max(
+          injectedAt,
+          ...probe.samples.filter((s) => !s.ok && s.endMs !== null && s.startMs >= injectedAt).map((s) => s.startMs),
+          ...stuck.map((s) => s.startMs),
+        );
         const healed = plan.action !== "partition" || now > injectedAt + (plan.seconds ?? 0) * 1000;
-        if (r.recoverySeconds !== null && probe.allConnected() && healed && now - injectedAt >= MIN_OBSERVE_MS && now - lastBad >= STABLE_MS) break;
-        if (now - injectedAt > 2 * spec.budgetSeconds * 1000 + STABLE_MS && r.recoverySeconds === null && now - lastBad < STABLE_MS) {
+        if (
+          r.recoverySeconds !== null &&
+          probe.allConnected() &&
+          healed &&
+          now - injectedAt >= MIN_OBSERVE_MS &&
+          now - lastBad >= STABLE_MS
+        )
+          break;
+        if (
+          now - injectedAt > 2 * spec.budgetSeconds * 1000 + STABLE_MS &&
+          r.recoverySeconds === null &&
+          now - lastBad < STABLE_MS
+        ) {
           abortReason = `guard: no recovery after twice the ${spec.budgetSeconds} s budget`;
           abortedBy = "guard";
           break;
         }
         if (opts.guard !== undefined && now - lastGuard >= 2000) {
           lastGuard = now;
-          const tripped = await target.query(opts.guard).then((s) => s.some((x) => x.value > 0)).catch(() => false);
+          const tripped = await target
+            .query(opts.guard)
+            .then((s) => s.some((x) => x.value > 0))
+            .catch(() => false);
           if (tripped) {
             abortReason = `guard: ${opts.guard} is above 0`;
             abortedBy = "guard";
@@ -213,7 +278,9 @@ export async function run(faultName: string, opts: RunOptions): Promise<DrillRep
     } finally {
       if (handle !== undefined || store.record.phase === "Injecting") {
         store.transition("Restoring", abortReason ?? "observation window over");
-        log(`restoring${abortReason ? ` (${abortReason})` : ""}: undoing the fault, restarting what died, waiting for replicas to sync`);
+        log(
+          `restoring${abortReason ? ` (${abortReason})` : ""}: undoing the fault, restarting what died, waiting for replicas to sync`,
+        );
         try {
           await handle?.restore();
         } catch (err) {
@@ -236,7 +303,10 @@ export async function run(faultName: string, opts: RunOptions): Promise<DrillRep
     if (restoreFailure !== null) throw new Error(restoreFailure);
     if (probe === undefined) throw new Error("unreachable: the probe exists once the fault was injected");
 
-    store.transition("Verifying", "every acknowledged message delivered once, in seq order; the platform healthy again");
+    store.transition(
+      "Verifying",
+      "every acknowledged message delivered once, in seq order; the platform healthy again",
+    );
     log("verifying: waiting for every acknowledged message to reach its receiver");
     await probe.stop();
     const figures = await probe.verify(DRILL_DEFAULTS.deliveryTimeoutSeconds * 1000);
@@ -249,7 +319,9 @@ export async function run(faultName: string, opts: RunOptions): Promise<DrillRep
     const platformRecovered = handle?.platformRecoveredAt();
     // Recovery is judged on the observation window only: the restore restarts what the fault killed, and the
     // disruption that causes (a broker rejoining moves leaders back) is the restore's, reported apart.
-    const inWindow = (s: ProbeSample) => s.startMs <= observedUntil && ((s.endMs ?? Infinity) <= observedUntil || s.startMs <= observedUntil - DRILL_DEFAULTS.probeTimeoutMs);
+    const inWindow = (s: ProbeSample) =>
+      s.startMs <= observedUntil &&
+      ((s.endMs ?? Infinity) <= observedUntil || s.startMs <= observedUntil - DRILL_DEFAULTS.probeTimeoutMs);
     const recovery = computeRecovery(
       probe.samples.filter(inWindow),
       probe.events.filter((e) => e.atMs <= observedUntil),
@@ -264,7 +336,17 @@ export async function run(faultName: string, opts: RunOptions): Promise<DrillRep
     const passed = phase === "Passed";
     const reasons = abortReason !== null ? [abortReason, ...v.reasons] : v.reasons;
 
-    const timeline = store.writeFile("timeline.svg", timelineSvg(spec.fault, probe, injectedAt, recovery, observedUntil, noted.map((n) => ({ atMs: n.atMs - t0, what: n.what }))));
+    const timeline = store.writeFile(
+      "timeline.svg",
+      timelineSvg(
+        spec.fault,
+        probe,
+        injectedAt,
+        recovery,
+        observedUntil,
+        noted.map((n) => ({ atMs: n.atMs - t0, what: n.what })),
+      ),
+    );
     const report: DrillReport = {
       id: store.record.id,
       fault: spec.fault,
@@ -287,24 +369,54 @@ export async function run(faultName: string, opts: RunOptions): Promise<DrillRep
     };
     store.writeFile("report.json", `${JSON.stringify(report, null, 2)}\n`);
     // Every probe attempt and connection event, for anyone who wants to redraw or re-judge the run.
-    store.writeFile("probe.json", JSON.stringify({ injectedAtMs: injectedAt, samples: probe.samples, events: probe.events }));
+    store.writeFile(
+      "probe.json",
+      JSON.stringify({ injectedAtMs: injectedAt, samples: probe.samples, events: probe.events }),
+    );
     store.transition(phase, passed ? "hypothesis held" : reasons.join("; "));
     return report;
   });
 }
 
 /** k6 alongside the drill, through imctl's own loadtest command (its verdict is reported, not the drill's). */
-async function runLoad(scenario: string, stack: string, seconds: number): Promise<{ scenario: string; exitCode: number; passed: boolean }> {
-  const r = await execa(process.execPath, [`${REPO_ROOT}/cli/bin/imctl.mjs`, "loadtest", "run", scenario, "--stack", stack, "--duration", `${Math.ceil(seconds)}s`, "--json"], { reject: false, stdin: "ignore" });
+async function runLoad(
+  scenario: string,
+  stack: string,
+  seconds: number,
+): Promise<{ scenario: string; exitCode: number; passed: boolean }> {
+  const r = await execa(
+    process.execPath,
+    [
+      `${REPO_ROOT}/cli/bin/imctl.mjs`,
+      "loadtest",
+      "run",
+      scenario,
+      "--stack",
+      stack,
+      "--duration",
+      `${Math.ceil(seconds)}s`,
+      "--json",
+    ],
+    { reject: false, stdin: "ignore" },
+  );
   return { scenario, exitCode: r.exitCode ?? -1, passed: r.exitCode === 0 };
 }
 
-function timelineSvg(fault: string, probe: MessageProbe, injectedAt: number, r: RecoveryFigures, observedUntil: number, notes: Array<{ atMs: number; what: string }>): string {
+function timelineSvg(
+  fault: string,
+  probe: MessageProbe,
+  injectedAt: number,
+  r: RecoveryFigures,
+  observedUntil: number,
+  notes: Array<{ atMs: number; what: string }>,
+): string {
   const { success, latency } = timelineSeries(probe.samples);
   const s = (ms: number) => ms / 1000;
   const markers = [{ x: s(injectedAt), label: "fault injected" }];
-  if (r.detectionSeconds !== null) markers.push({ x: s(injectedAt) + r.detectionSeconds, label: `detected +${r.detectionSeconds.toFixed(1)} s` });
-  if (r.recoverySeconds !== null && r.impact) markers.push({ x: s(injectedAt) + r.recoverySeconds, label: `recovered +${r.recoverySeconds.toFixed(1)} s` });
+  if (r.detectionSeconds !== null)
+    markers.push({ x: s(injectedAt) + r.detectionSeconds, label: `detected +${r.detectionSeconds.toFixed(1)} s` });
+  if (r.recoverySeconds !== null && r.impact)
+    markers.push({ x: s(injectedAt) + r.recoverySeconds, label: `recovered +${r.recoverySeconds.toFixed(1)} s` });
   markers.push({ x: s(observedUntil), label: "restore" });
   for (const n of notes.slice(0, 4)) markers.push({ x: s(n.atMs), label: n.what.slice(0, 40) });
   return renderLineChart({
@@ -326,7 +438,10 @@ export function renderRun(r: DrillReport): string {
     ["fault", `${r.fault}: ${r.detail}`],
     ["verdict", r.passed ? "PASSED" : `${r.phase.toUpperCase()}: ${r.reasons.join("; ")}`],
     ["detection", secs(r.detectionSeconds)],
-    ["recovery", `${r.impact || r.recoverySeconds !== 0 ? secs(r.recoverySeconds) : "0.0 s (no probe noticed the fault)"} (budget ${r.budgetSeconds} s)`],
+    [
+      "recovery",
+      `${r.impact || r.recoverySeconds !== 0 ? secs(r.recoverySeconds) : "0.0 s (no probe noticed the fault)"} (budget ${r.budgetSeconds} s)`,
+    ],
     ["messages", `${r.sent} sent, ${r.acknowledged} acknowledged, ${r.delivered} delivered`],
     ["lost (acknowledged)", String(r.lostAcknowledged)],
     ["duplicated", String(r.duplicated)],
@@ -334,7 +449,8 @@ export function renderRun(r: DrillReport): string {
     ["restore", `${r.failedProbesDuringRestore} probe(s) failed while the restore restarted what the fault stopped`],
   ];
   if (r.seed !== null) rows.push(["seed", `${r.seed} (--seed ${r.seed} picks ${r.component} again)`]);
-  if (r.load) rows.push(["load", `k6 ${r.load.scenario}: ${r.load.passed ? "thresholds held" : `exit ${r.load.exitCode}`}`]);
+  if (r.load)
+    rows.push(["load", `k6 ${r.load.scenario}: ${r.load.passed ? "thresholds held" : `exit ${r.load.exitCode}`}`]);
   const platform = r.platform.map((p) => `  +${p.atSeconds.toFixed(1)} s  ${p.what}`);
   return [
     table(["", ""], rows),
@@ -382,14 +498,23 @@ export async function restore(opts: RestoreOptions): Promise<RestoreReport> {
   return target.withLock("imctl drill restore", async () => {
     await restoreInterrupted(target, stack, log);
     await steadyState(target);
-    const store = DrillStore.create(target.stateDir, { id: newDrillId("restore"), kind: "restore", fault: "database-restore" });
+    const store = DrillStore.create(target.stateDir, {
+      id: newDrillId("restore"),
+      kind: "restore",
+      fault: "database-restore",
+    });
     store.record.component = "database";
     store.transition("SteadyState", "every component healthy, every replica in sync");
     store.transition("Injecting", "backup, then DROP DATABASE, then restore from the backup");
     const r = await target.databaseRestoreDrill(log);
     store.transition("Verifying", `restored; ${r.tables.length} tables checked`);
     const reasons = [
-      ...r.tables.filter((t) => !t.ok).map((t) => `${t.table}: ${t.rowsAfter} rows (checksum ${t.checksumAfter}) after, ${t.rowsBefore} (${t.checksumBefore}) in the backup`),
+      ...r.tables
+        .filter((t) => !t.ok)
+        .map(
+          (t) =>
+            `${t.table}: ${t.rowsAfter} rows (checksum ${t.checksumAfter}) after, ${t.rowsBefore} (${t.checksumBefore}) in the backup`,
+        ),
       ...(r.rtoSeconds > budget ? [`RTO ${r.rtoSeconds.toFixed(1)} s is over the ${budget} s budget`] : []),
     ];
     const healthAfter = await waitHealthy(target, HEALTH_AFTER_RESTORE_MS);
@@ -409,7 +534,10 @@ export async function restore(opts: RestoreOptions): Promise<RestoreReport> {
       files: { dir: store.dir, report: `${store.dir}/report.json` },
     };
     store.writeFile("report.json", `${JSON.stringify(report, null, 2)}\n`);
-    store.transition(report.passed ? "Passed" : "Failed", report.passed ? `RTO ${r.rtoSeconds.toFixed(1)} s, every table verified` : reasons.join("; "));
+    store.transition(
+      report.passed ? "Passed" : "Failed",
+      report.passed ? `RTO ${r.rtoSeconds.toFixed(1)} s, every table verified` : reasons.join("; "),
+    );
     return report;
   });
 }
@@ -418,7 +546,13 @@ export function renderRestore(r: RestoreReport): string {
   return [
     table(
       ["TABLE", "ROWS (BACKUP)", "ROWS (RESTORED)", "CHECKSUM", "OK"],
-      r.tables.map((t) => [t.table, String(t.rowsBefore), String(t.rowsAfter), t.checksumAfter === t.checksumBefore ? t.checksumAfter : `${t.checksumBefore} → ${t.checksumAfter}`, t.ok ? "yes" : "NO"]),
+      r.tables.map((t) => [
+        t.table,
+        String(t.rowsBefore),
+        String(t.rowsAfter),
+        t.checksumAfter === t.checksumBefore ? t.checksumAfter : `${t.checksumBefore} → ${t.checksumAfter}`,
+        t.ok ? "yes" : "NO",
+      ]),
     ),
     "",
     `backup:  ${(r.backupBytes / 1024).toFixed(0)} KiB in ${r.backupSeconds.toFixed(1)} s (${relative(REPO_ROOT, r.backupFile) || r.backupFile})`,

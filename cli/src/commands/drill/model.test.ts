@@ -1,11 +1,42 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { UserError } from "../../errors.ts";
-import { computeRecovery, DEFAULT_BUDGETS, FAULTS, parseDuration, parseFault, seededPick, timelineSeries, verdict, type ConnectionEvent, type MessageFigures, type ProbeSample } from "./model.ts";
+import {
+  computeRecovery,
+  DEFAULT_BUDGETS,
+  FAULTS,
+  parseDuration,
+  parseFault,
+  seededPick,
+  timelineSeries,
+  verdict,
+  type ConnectionEvent,
+  type MessageFigures,
+  type ProbeSample,
+} from "./model.ts";
 
-const ok = (stream: string, startMs: number, endMs = startMs + 20): ProbeSample => ({ stream, kind: "send", startMs, endMs, ok: true });
-const bad = (stream: string, startMs: number, endMs: number | null = startMs + 2000): ProbeSample => ({ stream, kind: "send", startMs, endMs, ok: false });
-const clean: MessageFigures = { sent: 10, acknowledged: 10, delivered: 10, lostAcknowledged: 0, duplicated: 0, seqMonotonic: true };
+const ok = (stream: string, startMs: number, endMs = startMs + 20): ProbeSample => ({
+  stream,
+  kind: "send",
+  startMs,
+  endMs,
+  ok: true,
+});
+const bad = (stream: string, startMs: number, endMs: number | null = startMs + 2000): ProbeSample => ({
+  stream,
+  kind: "send",
+  startMs,
+  endMs,
+  ok: false,
+});
+const clean: MessageFigures = {
+  sent: 10,
+  acknowledged: 10,
+  delivered: 10,
+  lostAcknowledged: 0,
+  duplicated: 0,
+  seqMonotonic: true,
+};
 
 function userError(fn: () => unknown): string {
   try {
@@ -19,7 +50,19 @@ function userError(fn: () => unknown): string {
 
 describe("parseFault", () => {
   it("knows every fault of the issue, with its budget", () => {
-    assert.deepEqual([...FAULTS], ["redis-primary", "kafka-broker", "db", "gateway-instance", "message-instance", "user-center-instance", "random-instance", "partition"]);
+    assert.deepEqual(
+      [...FAULTS],
+      [
+        "redis-primary",
+        "kafka-broker",
+        "db",
+        "gateway-instance",
+        "message-instance",
+        "user-center-instance",
+        "random-instance",
+        "partition",
+      ],
+    );
     assert.equal(DEFAULT_BUDGETS["redis-primary"], 10);
     assert.equal(DEFAULT_BUDGETS["kafka-broker"], 15);
     assert.equal(DEFAULT_BUDGETS["gateway-instance"], 10);
@@ -29,8 +72,22 @@ describe("parseFault", () => {
 
   it("resolves defaults once and takes overrides", () => {
     const d = parseFault({ fault: "kafka-broker", seed: "7" });
-    assert.deepEqual(d, { fault: "kafka-broker", kafkaMode: "hard", instance: undefined, partitionSeconds: 10, seed: 7, budgetSeconds: 15, durationSeconds: 30 });
-    const p = parseFault({ fault: "partition", partitionSeconds: "5s", duration: "20s", budget: "1m", instance: "redis-2" });
+    assert.deepEqual(d, {
+      fault: "kafka-broker",
+      kafkaMode: "hard",
+      instance: undefined,
+      partitionSeconds: 10,
+      seed: 7,
+      budgetSeconds: 15,
+      durationSeconds: 30,
+    });
+    const p = parseFault({
+      fault: "partition",
+      partitionSeconds: "5s",
+      duration: "20s",
+      budget: "1m",
+      instance: "redis-2",
+    });
     assert.equal(p.partitionSeconds, 5);
     assert.equal(p.durationSeconds, 20);
     assert.equal(p.budgetSeconds, 60);
@@ -39,14 +96,38 @@ describe("parseFault", () => {
   });
 
   it("rejects bad input with one line naming the field, the value and what is allowed", () => {
-    assert.equal(userError(() => parseFault({ fault: "disk" })), `unknown fault "disk": allowed are ${FAULTS.join(", ")}`);
-    assert.equal(userError(() => parseFault({ fault: "kafka-broker", mode: "soft" })), '--mode: got "soft"; allowed: hard, graceful');
-    assert.equal(userError(() => parseFault({ fault: "db", mode: "hard" })), "--mode: only the kafka-broker fault has a mode (got it with db)");
-    assert.equal(userError(() => parseFault({ fault: "db", duration: "soon" })), '--duration: got "soon"; allowed: a number above 0 with ms, s or m, e.g. 30s');
-    assert.equal(userError(() => parseFault({ fault: "partition", partitionSeconds: "20s", duration: "10s" })), "--duration: got 10s; allowed: at least 22 s for partition (the partition plus 2 s)");
-    assert.equal(userError(() => parseFault({ fault: "random-instance", seed: "-1" })), '--seed: got "-1"; allowed: a whole number, 0 or above');
-    assert.equal(userError(() => parseFault({ fault: "db", instance: "../x" })), '--instance: got "../x"; allowed: a component id such as gateway-2, message-1, redis-3, kafka-1');
-    assert.equal(userError(() => parseFault({ fault: "db", partitionSeconds: "5s" })), "--partition-seconds: only the partition fault lasts a set time (got it with db)");
+    assert.equal(
+      userError(() => parseFault({ fault: "disk" })),
+      `unknown fault "disk": allowed are ${FAULTS.join(", ")}`,
+    );
+    assert.equal(
+      userError(() => parseFault({ fault: "kafka-broker", mode: "soft" })),
+      '--mode: got "soft"; allowed: hard, graceful',
+    );
+    assert.equal(
+      userError(() => parseFault({ fault: "db", mode: "hard" })),
+      "--mode: only the kafka-broker fault has a mode (got it with db)",
+    );
+    assert.equal(
+      userError(() => parseFault({ fault: "db", duration: "soon" })),
+      '--duration: got "soon"; allowed: a number above 0 with ms, s or m, e.g. 30s',
+    );
+    assert.equal(
+      userError(() => parseFault({ fault: "partition", partitionSeconds: "20s", duration: "10s" })),
+      "--duration: got 10s; allowed: at least 22 s for partition (the partition plus 2 s)",
+    );
+    assert.equal(
+      userError(() => parseFault({ fault: "random-instance", seed: "-1" })),
+      '--seed: got "-1"; allowed: a whole number, 0 or above',
+    );
+    assert.equal(
+      userError(() => parseFault({ fault: "db", instance: "../x" })),
+      '--instance: got "../x"; allowed: a component id such as gateway-2, message-1, redis-3, kafka-1',
+    );
+    assert.equal(
+      userError(() => parseFault({ fault: "db", partitionSeconds: "5s" })),
+      "--partition-seconds: only the partition fault lasts a set time (got it with db)",
+    );
   });
 
   it("parses durations", () => {
@@ -73,7 +154,15 @@ describe("computeRecovery", () => {
   });
 
   it("detection is the first failure seen; recovery the first success after each stream's last failure", () => {
-    const s = [ok("a", 0), bad("a", 1000, 3000), bad("a", 1200, 3000), ok("a", 3100, 3150), ok("b", 1000), bad("b", 2000, 4000), ok("b", 4100, 4200)];
+    const s = [
+      ok("a", 0),
+      bad("a", 1000, 3000),
+      bad("a", 1200, 3000),
+      ok("a", 3100, 3150),
+      ok("b", 1000),
+      bad("b", 2000, 4000),
+      ok("b", 4100, 4200),
+    ];
     const r = computeRecovery(s, [], 1000, null);
     assert.equal(r.detectionSeconds, 2);
     assert.equal(r.recoverySeconds, 3.2);
@@ -118,8 +207,12 @@ describe("verdict", () => {
     assert.deepEqual(verdict("message-instance", 5, rec, clean, true), { passed: true, reasons: [] });
   });
   it("fails over budget, on loss, duplicates, seq regressions, no recovery, an unhealthy platform", () => {
-    assert.deepEqual(verdict("message-instance", 3, rec, clean, true).reasons, ["message-instance: recovery took 4.0 s, over the 3 s budget"]);
-    assert.deepEqual(verdict("db", 30, { ...rec, recoverySeconds: null }, clean, true).reasons, ["db: no recovery within the observation window"]);
+    assert.deepEqual(verdict("message-instance", 3, rec, clean, true).reasons, [
+      "message-instance: recovery took 4.0 s, over the 3 s budget",
+    ]);
+    assert.deepEqual(verdict("db", 30, { ...rec, recoverySeconds: null }, clean, true).reasons, [
+      "db: no recovery within the observation window",
+    ]);
     const v = verdict("db", 30, rec, { ...clean, lostAcknowledged: 2, duplicated: 1, seqMonotonic: false }, false);
     assert.equal(v.passed, false);
     assert.deepEqual(v.reasons, [
@@ -134,7 +227,13 @@ describe("verdict", () => {
 describe("timelineSeries", () => {
   it("buckets probes per second: success share and slowest answer", () => {
     const t = timelineSeries([ok("a", 100, 150), bad("a", 500, 2500), ok("a", 1200, 1300)]);
-    assert.deepEqual(t.success, [[0, 50], [1, 100]]);
-    assert.deepEqual(t.latency, [[0, 2], [1, 0.1]]);
+    assert.deepEqual(t.success, [
+      [0, 50],
+      [1, 100],
+    ]);
+    assert.deepEqual(t.latency, [
+      [0, 2],
+      [1, 0.1],
+    ]);
   });
 });

@@ -35,7 +35,17 @@ export const DEFAULT_BUDGETS: Readonly<Record<FaultName, number>> = {
 
 export type KafkaKillMode = "hard" | "graceful";
 
-export const DRILL_PHASES = ["Pending", "SteadyState", "Injecting", "Observing", "Restoring", "Verifying", "Passed", "Failed", "Aborted"] as const;
+export const DRILL_PHASES = [
+  "Pending",
+  "SteadyState",
+  "Injecting",
+  "Observing",
+  "Restoring",
+  "Verifying",
+  "Passed",
+  "Failed",
+  "Aborted",
+] as const;
 export type DrillPhase = (typeof DRILL_PHASES)[number];
 export const TERMINAL_PHASES: readonly DrillPhase[] = ["Passed", "Failed", "Aborted"];
 
@@ -67,7 +77,8 @@ const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m)$/;
 export function parseDuration(field: string, value: string): number {
   const m = DURATION.exec(value);
   const n = m ? Number(m[1]) * (m[2] === "ms" ? 0.001 : m[2] === "m" ? 60 : 1) : NaN;
-  if (!m || !(n > 0)) throw new UserError(`${field}: got ${JSON.stringify(value)}; allowed: a number above 0 with ms, s or m, e.g. 30s`);
+  if (!m || !(n > 0))
+    throw new UserError(`${field}: got ${JSON.stringify(value)}; allowed: a number above 0 with ms, s or m, e.g. 30s`);
   return n;
 }
 
@@ -85,23 +96,36 @@ export function parseFault(req: FaultRequest): FaultSpec {
   const fault = FAULTS.find((f) => f === req.fault);
   if (fault === undefined) throw new UserError(`unknown fault "${req.fault}": allowed are ${FAULTS.join(", ")}`);
   const mode = req.mode ?? "hard";
-  if (mode !== "hard" && mode !== "graceful") throw new UserError(`--mode: got ${JSON.stringify(mode)}; allowed: hard, graceful`);
-  if (req.mode !== undefined && fault !== "kafka-broker") throw new UserError(`--mode: only the kafka-broker fault has a mode (got it with ${fault})`);
-  if (req.partitionSeconds !== undefined && fault !== "partition") throw new UserError(`--partition-seconds: only the partition fault lasts a set time (got it with ${fault})`);
+  if (mode !== "hard" && mode !== "graceful")
+    throw new UserError(`--mode: got ${JSON.stringify(mode)}; allowed: hard, graceful`);
+  if (req.mode !== undefined && fault !== "kafka-broker")
+    throw new UserError(`--mode: only the kafka-broker fault has a mode (got it with ${fault})`);
+  if (req.partitionSeconds !== undefined && fault !== "partition")
+    throw new UserError(`--partition-seconds: only the partition fault lasts a set time (got it with ${fault})`);
   if (req.instance !== undefined && !/^[a-z][a-z0-9-]*-\d+$|^mariadb$/.test(req.instance)) {
-    throw new UserError(`--instance: got ${JSON.stringify(req.instance)}; allowed: a component id such as gateway-2, message-1, redis-3, kafka-1`);
+    throw new UserError(
+      `--instance: got ${JSON.stringify(req.instance)}; allowed: a component id such as gateway-2, message-1, redis-3, kafka-1`,
+    );
   }
   let seed = Math.floor(Math.random() * 2 ** 31);
   if (req.seed !== undefined) {
     seed = Number(req.seed);
-    if (!Number.isInteger(seed) || seed < 0) throw new UserError(`--seed: got ${JSON.stringify(req.seed)}; allowed: a whole number, 0 or above`);
+    if (!Number.isInteger(seed) || seed < 0)
+      throw new UserError(`--seed: got ${JSON.stringify(req.seed)}; allowed: a whole number, 0 or above`);
   }
   const budgetSeconds = req.budget === undefined ? DEFAULT_BUDGETS[fault] : parseDuration("--budget", req.budget);
-  const partitionSeconds = req.partitionSeconds === undefined ? DRILL_DEFAULTS.partitionSeconds : parseDuration("--partition-seconds", req.partitionSeconds);
-  const durationSeconds = req.duration === undefined ? DRILL_DEFAULTS.durationSeconds : parseDuration("--duration", req.duration);
+  const partitionSeconds =
+    req.partitionSeconds === undefined
+      ? DRILL_DEFAULTS.partitionSeconds
+      : parseDuration("--partition-seconds", req.partitionSeconds);
+  const durationSeconds =
+    req.duration === undefined ? DRILL_DEFAULTS.durationSeconds : parseDuration("--duration", req.duration);
   // The window must cover the fault itself and the budget after it, or "not recovered" would be the window's fault.
   const minWindow = fault === "partition" ? partitionSeconds + 2 : 2;
-  if (durationSeconds < minWindow) throw new UserError(`--duration: got ${req.duration ?? ""}; allowed: at least ${minWindow} s for ${fault}${fault === "partition" ? " (the partition plus 2 s)" : ""}`);
+  if (durationSeconds < minWindow)
+    throw new UserError(
+      `--duration: got ${req.duration ?? ""}; allowed: at least ${minWindow} s for ${fault}${fault === "partition" ? " (the partition plus 2 s)" : ""}`,
+    );
   return { fault, kafkaMode: mode, instance: req.instance, partitionSeconds, seed, budgetSeconds, durationSeconds };
 }
 
@@ -167,7 +191,11 @@ export function computeRecovery(
   const after = samples.filter((s) => s.startMs >= injectedMs || (s.endMs ?? Infinity) >= injectedMs);
   const failed = after.filter((s) => !s.ok);
   const closes = events.filter((e) => e.kind === "close" && e.atMs >= injectedMs);
-  const signs = [...failed.map((s) => s.endMs ?? Infinity), ...closes.map((e) => e.atMs), ...(platformDetectedMs !== null ? [platformDetectedMs] : [])];
+  const signs = [
+    ...failed.map((s) => s.endMs ?? Infinity),
+    ...closes.map((e) => e.atMs),
+    ...(platformDetectedMs !== null ? [platformDetectedMs] : []),
+  ];
   const first = Math.min(...signs);
   const detectionSeconds = Number.isFinite(first) ? Math.max(0, first - injectedMs) / 1000 : null;
   const impact = failed.length > 0 || closes.length > 0;
@@ -177,7 +205,9 @@ export function computeRecovery(
   for (const stream of new Set(failed.map((s) => s.stream))) {
     const mine = after.filter((s) => s.stream === stream);
     const lastFailStart = Math.max(...mine.filter((s) => !s.ok).map((s) => s.startMs));
-    const next = mine.filter((s) => s.ok && s.startMs > lastFailStart && s.endMs !== null).sort((a, b) => (a.endMs ?? 0) - (b.endMs ?? 0))[0];
+    const next = mine
+      .filter((s) => s.ok && s.startMs > lastFailStart && s.endMs !== null)
+      .sort((a, b) => (a.endMs ?? 0) - (b.endMs ?? 0))[0];
     if (next === undefined) return { detectionSeconds, recoverySeconds: null, impact };
     recoveredAt = Math.max(recoveredAt, next.endMs ?? 0);
   }
@@ -209,10 +239,17 @@ export interface Verdict {
   reasons: string[];
 }
 
-export function verdict(fault: FaultName, budgetSeconds: number, r: RecoveryFigures, m: MessageFigures, platformHealthyAfter: boolean): Verdict {
+export function verdict(
+  fault: FaultName,
+  budgetSeconds: number,
+  r: RecoveryFigures,
+  m: MessageFigures,
+  platformHealthyAfter: boolean,
+): Verdict {
   const reasons: string[] = [];
   if (r.recoverySeconds === null) reasons.push(`${fault}: no recovery within the observation window`);
-  else if (r.recoverySeconds > budgetSeconds) reasons.push(`${fault}: recovery took ${r.recoverySeconds.toFixed(1)} s, over the ${budgetSeconds} s budget`);
+  else if (r.recoverySeconds > budgetSeconds)
+    reasons.push(`${fault}: recovery took ${r.recoverySeconds.toFixed(1)} s, over the ${budgetSeconds} s budget`);
   if (m.lostAcknowledged > 0) reasons.push(`${m.lostAcknowledged} acknowledged message(s) lost`);
   if (m.duplicated > 0) reasons.push(`${m.duplicated} message(s) delivered twice`);
   if (!m.seqMonotonic) reasons.push("a receiver's seq went backwards");
@@ -221,7 +258,10 @@ export function verdict(fault: FaultName, budgetSeconds: number, r: RecoveryFigu
 }
 
 /** The picture's data: per-second probe success rate and p99-ish latency, with the markers. */
-export function timelineSeries(samples: readonly ProbeSample[]): { success: Array<[number, number]>; latency: Array<[number, number]> } {
+export function timelineSeries(samples: readonly ProbeSample[]): {
+  success: Array<[number, number]>;
+  latency: Array<[number, number]>;
+} {
   const buckets = new Map<number, ProbeSample[]>();
   for (const s of samples) {
     const sec = Math.floor(s.startMs / 1000);

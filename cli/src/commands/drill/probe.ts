@@ -94,7 +94,13 @@ export class MessageProbe {
 
   private client(token: string, name: string): ImClient {
     // A short sync interval: a notification lost with a dying gateway is covered within a second.
-    const c = new ImClient({ url: this.o.edge.ws, token, syncIntervalMs: 1000, requestTimeoutMs: this.o.timeoutMs, maxBackoffMs: 1000 });
+    const c = new ImClient({
+      url: this.o.edge.ws,
+      token,
+      syncIntervalMs: 1000,
+      requestTimeoutMs: this.o.timeoutMs,
+      maxBackoffMs: 1000,
+    });
     // Once the probe closes its own clients, their closes are not the fault's doing.
     c.on("open", () => this.closing || this.events.push({ client: name, atMs: this.now(), kind: "open" }));
     c.on("close", () => this.closing || this.events.push({ client: name, atMs: this.now(), kind: "close" }));
@@ -117,7 +123,10 @@ export class MessageProbe {
         this.samples.push(sample);
         const started = Date.now();
         const task = p.sender
-          .send({ kind: "user", id: p.receiverId }, `${p.stream}#${n}`, { cmid: `${p.stream}-${n}-${started.toString(36)}`, timeoutMs: SEND_GIVE_UP_MS })
+          .send({ kind: "user", id: p.receiverId }, `${p.stream}#${n}`, {
+            cmid: `${p.stream}-${n}-${started.toString(36)}`,
+            timeoutMs: SEND_GIVE_UP_MS,
+          })
           .then((r) => {
             p.acked.add(r.messageId);
             sample.attempts = r.attempts;
@@ -139,9 +148,18 @@ export class MessageProbe {
   private async accountLoop(): Promise<void> {
     const url = `${this.o.edge.http}/v1/groups/${this.account.groupId}`;
     while (this.running) {
-      const sample: ProbeSample = { stream: "account-api", kind: "account", startMs: this.now(), endMs: null, ok: false };
+      const sample: ProbeSample = {
+        stream: "account-api",
+        kind: "account",
+        startMs: this.now(),
+        endMs: null,
+        ok: false,
+      };
       this.samples.push(sample);
-      const task = fetch(url, { headers: { authorization: `Bearer ${this.account.token}` }, signal: AbortSignal.timeout(this.o.timeoutMs) })
+      const task = fetch(url, {
+        headers: { authorization: `Bearer ${this.account.token}` },
+        signal: AbortSignal.timeout(this.o.timeoutMs),
+      })
         .then(async (res) => {
           await res.arrayBuffer();
           sample.ok = res.status === 200;
@@ -200,7 +218,16 @@ export class MessageProbe {
         else gaps += cur - prev - 1;
       }
     }
-    return { sent, acknowledged, delivered, lostAcknowledged: lost, duplicated, seqMonotonic: monotonic, seqGaps: gaps, unacknowledged: sent - acknowledged };
+    return {
+      sent,
+      acknowledged,
+      delivered,
+      lostAcknowledged: lost,
+      duplicated,
+      seqMonotonic: monotonic,
+      seqGaps: gaps,
+      unacknowledged: sent - acknowledged,
+    };
   }
 
   /** Every client connected right now (after a gateway fault: all came back). */

@@ -39,7 +39,15 @@ export class DrillStore {
   ) {}
 
   static create(stateDir: string, init: Pick<DrillRecord, "id" | "kind" | "fault">): DrillStore {
-    const record: DrillRecord = { ...init, pid: process.pid, phase: "Pending", component: null, partition: false, startedAt: new Date().toISOString(), transitions: [] };
+    const record: DrillRecord = {
+      ...init,
+      pid: process.pid,
+      phase: "Pending",
+      component: null,
+      partition: false,
+      startedAt: new Date().toISOString(),
+      transitions: [],
+    };
     const s = new DrillStore(stateDir, record);
     mkdirSync(s.dir, { recursive: true });
     s.transition("Pending", `${init.kind === "restore" ? "database restore drill" : `fault ${init.fault}`} requested`);
@@ -59,7 +67,10 @@ export class DrillStore {
     this.record.phase = phase;
     this.record.transitions.push({ phase, at, detail });
     this.save();
-    appendFileSync(join(this.stateDir, "audit.log"), `${JSON.stringify({ at, workflow: "drill", id: this.record.id, phase, detail })}\n`);
+    appendFileSync(
+      join(this.stateDir, "audit.log"),
+      `${JSON.stringify({ at, workflow: "drill", id: this.record.id, phase, detail })}\n`,
+    );
   }
 
   writeFile(name: string, content: string): string {
@@ -80,7 +91,8 @@ export function interruptedDrills(stateDir: string): DrillStore[] {
     const parsed = recordSchema.safeParse(JSON.parse(readFileSync(file, "utf8")));
     if (!parsed.success) continue;
     const r = parsed.data;
-    if (!TERMINAL_PHASES.includes(r.phase) && r.pid !== process.pid && !pidAlive(r.pid)) out.push(new DrillStore(stateDir, r));
+    if (!TERMINAL_PHASES.includes(r.phase) && r.pid !== process.pid && !pidAlive(r.pid))
+      out.push(new DrillStore(stateDir, r));
   }
   return out;
 }

@@ -81,10 +81,22 @@ export interface TestRunCommandOptions {
  */
 export function testrun(name: string, opts: TestRunCommandOptions): { manifest: TestRun; yaml: string } {
   validate(name, { duration: opts.duration });
-  if (!/^https?:\/\/[^\s/]+(:\d+)?\/?$/.test(opts.target)) throw new UserError(`--target: got ${JSON.stringify(opts.target)}; allowed: the platform's edge URL as the runner pods reach it, e.g. http://ingress-nginx-controller.ingress-nginx`);
+  if (!/^https?:\/\/[^\s/]+(:\d+)?\/?$/.test(opts.target))
+    throw new UserError(
+      `--target: got ${JSON.stringify(opts.target)}; allowed: the platform's edge URL as the runner pods reach it, e.g. http://ingress-nginx-controller.ingress-nginx`,
+    );
   let manifest: TestRun;
   try {
-    manifest = testRunManifest({ scenario: name, target: opts.target.replace(/\/$/, ""), parallelism: opts.parallelism, vus: opts.vus, rate: opts.rate, duration: opts.duration, maxP99: opts.maxP99, runId: Date.now().toString(36) });
+    manifest = testRunManifest({
+      scenario: name,
+      target: opts.target.replace(/\/$/, ""),
+      parallelism: opts.parallelism,
+      vus: opts.vus,
+      rate: opts.rate,
+      duration: opts.duration,
+      maxP99: opts.maxP99,
+      runId: Date.now().toString(36),
+    });
   } catch (err) {
     throw new UserError(`--${(err as Error).message}`);
   }
@@ -101,15 +113,23 @@ function resolveTarget(opts: RunOptions): string {
     const ctx = localContext(resolveStack(opts.stack));
     return `http://${ctx.host}:${ctx.spec.local.ports.gatewayLb}`;
   }
-  if (!/^https?:\/\/[^\s/]+(:\d+)?\/?$/.test(t)) throw new UserError(`--target: got ${JSON.stringify(t)}; allowed: "local" or the platform's edge URL, e.g. http://127.0.0.1:18080`);
+  if (!/^https?:\/\/[^\s/]+(:\d+)?\/?$/.test(t))
+    throw new UserError(
+      `--target: got ${JSON.stringify(t)}; allowed: "local" or the platform's edge URL, e.g. http://127.0.0.1:18080`,
+    );
   return t.replace(/\/$/, "");
 }
 
 function validate(name: string, opts: RunOptions): Scenario {
   const s = SCENARIOS.find((x) => x.name === name);
   if (!s) throw new UserError(`unknown scenario "${name}": allowed are ${SCENARIOS.map((x) => x.name).join(", ")}`);
-  if (opts.duration !== undefined && !DURATION.test(opts.duration)) throw new UserError(`--duration: got ${JSON.stringify(opts.duration)}; allowed: a number with ms, s, m or h, e.g. 30s`);
-  for (const e of opts.env ?? []) if (!/^[A-Z][A-Z0-9_]*=.*$/.test(e)) throw new UserError(`--env: got ${JSON.stringify(e)}; allowed: NAME=value with an upper-case NAME`);
+  if (opts.duration !== undefined && !DURATION.test(opts.duration))
+    throw new UserError(
+      `--duration: got ${JSON.stringify(opts.duration)}; allowed: a number with ms, s, m or h, e.g. 30s`,
+    );
+  for (const e of opts.env ?? [])
+    if (!/^[A-Z][A-Z0-9_]*=.*$/.test(e))
+      throw new UserError(`--env: got ${JSON.stringify(e)}; allowed: NAME=value with an upper-case NAME`);
   return s;
 }
 
@@ -121,7 +141,9 @@ function stat(metrics: Record<string, Stat>, metric: string, key: string): numbe
 }
 
 /** Per-second p50 and p99 of delivery latency from k6's JSON output, streamed (the file can be large). */
-async function latencySeries(pointsFile: string): Promise<{ p50: Array<[number, number]>; p99: Array<[number, number]> } | null> {
+async function latencySeries(
+  pointsFile: string,
+): Promise<{ p50: Array<[number, number]>; p99: Array<[number, number]> } | null> {
   if (!existsSync(pointsFile)) return null;
   const buckets = new Map<number, number[]>();
   let t0: number | null = null;
@@ -154,7 +176,11 @@ export async function run(name: string, opts: RunOptions): Promise<LoadtestResul
   if (!existsSync(k6)) throw new UserError(MESSAGES.missingTool("k6", k6));
   const target = resolveTarget(opts);
   const started = Date.now();
-  const dir = join(stateDir(), "loadtests", `${scenario.name}-${new Date(started).toISOString().replace(/[:.]/g, "-")}`);
+  const dir = join(
+    stateDir(),
+    "loadtests",
+    `${scenario.name}-${new Date(started).toISOString().replace(/[:.]/g, "-")}`,
+  );
   mkdirSync(dir, { recursive: true });
   const summary = join(dir, "summary.json");
   const points = join(dir, "points.json");
@@ -199,7 +225,11 @@ export async function run(name: string, opts: RunOptions): Promise<LoadtestResul
   const res = await child;
   const code = res.exitCode ?? -1;
   if (!existsSync(summary)) {
-    const why = tail.filter((l) => /level=error|Error/.test(l)).slice(-2).join(" | ") || tail.slice(-2).join(" | ");
+    const why =
+      tail
+        .filter((l) => /level=error|Error/.test(l))
+        .slice(-2)
+        .join(" | ") || tail.slice(-2).join(" | ");
     throw new UserError(`k6 could not run ${scenario.name} (exit ${code}): ${why}`);
   }
   const sum = JSON.parse(readFileSync(summary, "utf8")) as { metrics: Record<string, Stat> };
@@ -232,7 +262,8 @@ export async function run(name: string, opts: RunOptions): Promise<LoadtestResul
   rmSync(points, { force: true }); // every point of the run: large, and summarised above
   const m = sum.metrics;
   const failed = thresholds.filter((t) => !t.passed).map((t) => `${t.metric} ${t.expression}`);
-  if (scriptErrors > 0) say(`k6: ${scriptErrors} VU(s) stopped by an uncaught exception, the run cannot pass (first: ${firstScriptError})`);
+  if (scriptErrors > 0)
+    say(`k6: ${scriptErrors} VU(s) stopped by an uncaught exception, the run cannot pass (first: ${firstScriptError})`);
   return {
     scenario: scenario.name,
     target,
@@ -266,14 +297,18 @@ export function scriptError(line: string): string | null {
 
 export function loadtestFailure(r: LoadtestResult): string {
   if (r.failedThresholds.length > 0) return `thresholds breached: ${r.failedThresholds.join("; ")}`;
-  if (r.figures.scriptErrors > 0) return `${r.figures.scriptErrors} VU(s) stopped by an uncaught exception (their journeys did not finish)`;
+  if (r.figures.scriptErrors > 0)
+    return `${r.figures.scriptErrors} VU(s) stopped by an uncaught exception (their journeys did not finish)`;
   return `k6 exited ${r.k6ExitCode}`;
 }
 
 const ms = (v: number | null) => (v === null ? "-" : `${v.toFixed(1)} ms`);
 
 export function renderList(r: { scenarios: Scenario[] }): string {
-  return table(["SCENARIO", "WHAT IT DOES"], r.scenarios.map((s) => [s.name, s.description]));
+  return table(
+    ["SCENARIO", "WHAT IT DOES"],
+    r.scenarios.map((s) => [s.name, s.description]),
+  );
 }
 
 export function renderRun(r: LoadtestResult): string {

@@ -36,7 +36,9 @@ export function renderStatus(s: StatusResult): string {
   return [
     table(["COMPONENT", "STATE", "PID", "ENDPOINT", "DETAIL"], rows),
     "",
-    checks.length ? table(["CHECK", "RESULT", "DETAIL"], checks) : "no platform checks: nothing is running (imctl local up)",
+    checks.length
+      ? table(["CHECK", "RESULT", "DETAIL"], checks)
+      : "no platform checks: nothing is running (imctl local up)",
     "",
     "Where everything is:",
     `  gateway (nginx LB)  ${e.gatewayLb}`,

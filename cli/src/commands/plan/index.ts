@@ -74,22 +74,40 @@ export async function plan(opts: PlanOptions): Promise<PlanResult> {
     const cloud = spec.clouds[c];
     if (cloud === undefined) return [];
     const p = planNetwork(cloud.network.appCidr, cloud.network.dataCidr, cloud.zones);
-    return [{ cloud: c, region: cloud.region, appCidr: p.appCidr, dataCidr: p.dataCidr, dataVpcCidr: p.dataVpcCidr, serviceCidr: cloud.cluster.serviceCidr, zones: p.zones }];
+    return [
+      {
+        cloud: c,
+        region: cloud.region,
+        appCidr: p.appCidr,
+        dataCidr: p.dataCidr,
+        dataVpcCidr: p.dataVpcCidr,
+        serviceCidr: cloud.cluster.serviceCidr,
+        zones: p.zones,
+      },
+    ];
   });
-  const workloads = (["gateway", "message", "userCenter"] as const).map((s) => ({ replicas: spec.services[s].replicas, ...spec.kubernetes.services[s] }));
+  const workloads = (["gateway", "message", "userCenter"] as const).map((s) => ({
+    replicas: spec.services[s].replicas,
+    ...spec.kubernetes.services[s],
+  }));
   const capacity = clouds.flatMap((c) => {
     const cloud = spec.clouds[c];
     return cloud === undefined ? [] : [checkCapacity(c, cloud.cluster.nodeGroups.app, workloads, cloud.zones.length)];
   });
   const cost = monthlyCost(spec);
-  const policyViolations = evaluatePolicies(resources.filter((r) => r.custom).map((r) => ({ type: r.type, name: r.name, props: r.inputs, id: r.id })));
-  const layerRank = (l: string) => (LAYER_ORDER.indexOf(l) + 1 || LAYER_ORDER.length + 1);
+  const policyViolations = evaluatePolicies(
+    resources.filter((r) => r.custom).map((r) => ({ type: r.type, name: r.name, props: r.inputs, id: r.id })),
+  );
+  const layerRank = (l: string) => LAYER_ORDER.indexOf(l) + 1 || LAYER_ORDER.length + 1;
   return {
     stack: spec.name,
     clouds,
     resources: resources
       .map((r) => ({ type: r.type, name: r.name, layer: r.layer, custom: r.custom }))
-      .sort((a, b) => layerRank(a.layer) - layerRank(b.layer) || a.type.localeCompare(b.type) || a.name.localeCompare(b.name)),
+      .sort(
+        (a, b) =>
+          layerRank(a.layer) - layerRank(b.layer) || a.type.localeCompare(b.type) || a.name.localeCompare(b.name),
+      ),
     cidrPlan,
     policiesChecked: POLICY_NAMES,
     policyViolations,
@@ -116,7 +134,9 @@ export function renderPlan(r: PlanResult): string {
   }
   out.push("", "CIDR plan:");
   for (const c of r.cidrPlan) {
-    out.push(`  ${c.cloud} ${c.region}: app ${c.appCidr}, data ${c.dataCidr} (VPC block ${c.dataVpcCidr}), services ${c.serviceCidr}`);
+    out.push(
+      `  ${c.cloud} ${c.region}: app ${c.appCidr}, data ${c.dataCidr} (VPC block ${c.dataVpcCidr}), services ${c.serviceCidr}`,
+    );
     out.push(
       table(
         ["    ZONE", "PUBLIC", "PRIVATE", "DATA"],
@@ -130,13 +150,24 @@ export function renderPlan(r: PlanResult): string {
   out.push("", "capacity of the app node groups (services at their autoscalers' ceilings):");
   for (const c of r.capacity) {
     const verdict = c.fits === null ? `no shape known for ${c.instanceType}` : c.fits ? "fits" : "DOES NOT FIT";
-    out.push(`  ${c.cloud}: ${c.nodesAtFloor ?? "?"} nodes at the floor, ${c.nodesAtCeiling ?? "?"} at the ceiling; node group ${c.desired} desired, ${c.max} max: ${verdict}`);
+    out.push(
+      `  ${c.cloud}: ${c.nodesAtFloor ?? "?"} nodes at the floor, ${c.nodesAtCeiling ?? "?"} at the ceiling; node group ${c.desired} desired, ${c.max} max: ${verdict}`,
+    );
   }
   out.push("", "monthly cost at list prices (USD, traffic not included; docs/pricing.md):");
-  out.push(table(["  CLOUD", "ITEM", "QTY", "MONTHLY"], r.cost.lines.map((l) => [`  ${l.cloud}`, l.item, String(l.quantity), l.monthlyUsd.toFixed(2)])));
+  out.push(
+    table(
+      ["  CLOUD", "ITEM", "QTY", "MONTHLY"],
+      r.cost.lines.map((l) => [`  ${l.cloud}`, l.item, String(l.quantity), l.monthlyUsd.toFixed(2)]),
+    ),
+  );
   out.push(`  total: ${r.monthlyCostUsd.toFixed(2)} USD/month`);
-  if (r.cost.unpriced.length) out.push(`  not priced (no entry in infra/lib/pricing.ts): ${r.cost.unpriced.join("; ")}`);
-  if (r.cost.estimated.length) out.push(`  ${r.cost.estimated.length} line(s) rest on estimated prices, to confirm before budgeting (see infra/lib/pricing.ts)`);
+  if (r.cost.unpriced.length)
+    out.push(`  not priced (no entry in infra/lib/pricing.ts): ${r.cost.unpriced.join("; ")}`);
+  if (r.cost.estimated.length)
+    out.push(
+      `  ${r.cost.estimated.length} line(s) rest on estimated prices, to confirm before budgeting (see infra/lib/pricing.ts)`,
+    );
   out.push("", ...r.notes.map((n) => `note: ${n}`));
   return out.join("\n");
 }

@@ -12,16 +12,28 @@ describe("imctl plan", () => {
     for (const l of ["network", "cluster", "gateway", "data", "services", "observability"]) assert.ok(layers.has(l), l);
     assert.ok(r.resources.some((x) => x.type === "im:network:IpsecVpn" && x.layer === "network"));
     assert.deepEqual(r.policyViolations, []);
-    assert.deepEqual(r.cidrPlan.map((c) => [c.cloud, c.appCidr, c.dataVpcCidr]), [["aws", "10.0.0.0/16", "172.16.0.0/16"], ["alicloud", "10.1.0.0/16", "192.168.0.0/16"]]);
+    assert.deepEqual(
+      r.cidrPlan.map((c) => [c.cloud, c.appCidr, c.dataVpcCidr]),
+      [
+        ["aws", "10.0.0.0/16", "172.16.0.0/16"],
+        ["alicloud", "10.1.0.0/16", "192.168.0.0/16"],
+      ],
+    );
     assert.ok(r.monthlyCostUsd > 0);
     assert.ok(r.capacity.every((c) => c.fits === true));
     // The JSON carries no resource inputs: secrets (the VPN's pre-shared keys) never reach the output.
     assert.doesNotMatch(JSON.stringify(r), /psk/);
     const text = renderPlan(r);
-    for (const heading of ["CIDR plan:", "policies (", "no violations", "monthly cost", "total:"]) assert.ok(text.includes(heading), heading);
+    for (const heading of ["CIDR plan:", "policies (", "no violations", "monthly cost", "total:"])
+      assert.ok(text.includes(heading), heading);
   });
 
   it("turns a stack the program cannot deploy into a user error naming the field", async () => {
-    await assert.rejects(() => plan({ stack: "local" }), (err: unknown) => err instanceof UserError && /target: got "local"; Pulumi deploys only target "kubernetes" stacks/.test(err.message));
+    await assert.rejects(
+      () => plan({ stack: "local" }),
+      (err: unknown) =>
+        err instanceof UserError &&
+        /target: got "local"; Pulumi deploys only target "kubernetes" stacks/.test(err.message),
+    );
   });
 });

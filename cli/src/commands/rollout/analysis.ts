@@ -6,7 +6,14 @@
  */
 import type { Sample } from "../../targets/target.ts";
 import { parseCondition } from "./condition.ts";
-import { analysisVerdict, judge, metricVerdict, type AnalysisVerdict, type Measurement, type RolloutState } from "./machine.ts";
+import {
+  analysisVerdict,
+  judge,
+  metricVerdict,
+  type AnalysisVerdict,
+  type Measurement,
+  type RolloutState,
+} from "./machine.ts";
 import { renderQuery, type Metric } from "./strategy.ts";
 
 export interface LoadtestGate {
@@ -26,23 +33,56 @@ export interface MeasureDeps {
 const first = (samples: Sample[]): number => (samples.length === 0 ? Number.NaN : (samples[0]?.value ?? Number.NaN));
 
 /** Takes one measurement of `metric` for the rollout's canary (and its stable version when the condition needs it). */
-export async function measure(deps: MeasureDeps, s: Pick<RolloutState, "service" | "version" | "stableVersion">, metric: Metric, step: number): Promise<Measurement> {
+export async function measure(
+  deps: MeasureDeps,
+  s: Pick<RolloutState, "service" | "version" | "stableVersion">,
+  metric: Metric,
+  step: number,
+): Promise<Measurement> {
   const at = new Date().toISOString();
   try {
     if ("loadtest" in metric.provider) {
       const r = await deps.loadtest(metric.provider.loadtest);
       const j = judge(metric, r.value);
-      return { metric: metric.name, step, at, phase: j.phase, value: r.value, stable: null, message: `${r.detail}; ${j.message}` };
+      return {
+        metric: metric.name,
+        step,
+        at,
+        phase: j.phase,
+        value: r.value,
+        stable: null,
+        message: `${r.detail}; ${j.message}`,
+      };
     }
     const template = metric.provider.prometheus.query;
     const vars = { service: s.service, version: s.version, stableVersion: s.stableVersion };
     const value = first(await deps.query(renderQuery(template, vars)));
-    const needsStable = parseCondition(metric.successCondition).usesStable || (metric.failureCondition !== undefined && parseCondition(metric.failureCondition).usesStable);
-    const stable = needsStable ? first(await deps.query(renderQuery(template, { ...vars, version: s.stableVersion }))) : undefined;
+    const needsStable =
+      parseCondition(metric.successCondition).usesStable ||
+      (metric.failureCondition !== undefined && parseCondition(metric.failureCondition).usesStable);
+    const stable = needsStable
+      ? first(await deps.query(renderQuery(template, { ...vars, version: s.stableVersion })))
+      : undefined;
     const j = judge(metric, value, stable);
-    return { metric: metric.name, step, at, phase: j.phase, value: Number.isFinite(value) ? value : null, stable: stable === undefined || !Number.isFinite(stable) ? null : stable, message: j.message };
+    return {
+      metric: metric.name,
+      step,
+      at,
+      phase: j.phase,
+      value: Number.isFinite(value) ? value : null,
+      stable: stable === undefined || !Number.isFinite(stable) ? null : stable,
+      message: j.message,
+    };
   } catch (err) {
-    return { metric: metric.name, step, at, phase: "Error", value: null, stable: null, message: (err as Error).message.split("\n")[0] ?? "error" };
+    return {
+      metric: metric.name,
+      step,
+      at,
+      phase: "Error",
+      value: null,
+      stable: null,
+      message: (err as Error).message.split("\n")[0] ?? "error",
+    };
   }
 }
 
@@ -74,7 +114,8 @@ export class AnalysisRun {
 
   private async wait(ms: number): Promise<void> {
     const until = Date.now() + ms;
-    while (!this.stopped && Date.now() < until) await new Promise((r) => setTimeout(r, Math.min(200, until - Date.now())));
+    while (!this.stopped && Date.now() < until)
+      await new Promise((r) => setTimeout(r, Math.min(200, until - Date.now())));
   }
 
   verdict(): { verdict: AnalysisVerdict; metric?: string } {

@@ -5,7 +5,10 @@
  * outside input and is never handed to an evaluator of arbitrary code.
  */
 
-type Expr = { k: "num"; v: number } | { k: "var"; name: "result" | "stable" } | { k: "bin"; op: "+" | "-" | "*" | "/"; a: Expr; b: Expr };
+type Expr =
+  | { k: "num"; v: number }
+  | { k: "var"; name: "result" | "stable" }
+  | { k: "bin"; op: "+" | "-" | "*" | "/"; a: Expr; b: Expr };
 type Cmp = { op: "<" | "<=" | ">" | ">=" | "==" | "!="; a: Expr; b: Expr };
 type Cond = { k: "cmp"; c: Cmp } | { k: "and" | "or"; a: Cond; b: Cond };
 
@@ -27,7 +30,10 @@ function tokenize(text: string): string[] {
     if (/^\s*$/.test(text.slice(pos))) break;
     TOKEN.lastIndex = pos;
     const m = TOKEN.exec(text);
-    if (!m) throw new Error(`allowed: numbers, result, stable, + - * / ( ), comparisons, && and ||; cannot read "${text.slice(pos).trim()}"`);
+    if (!m)
+      throw new Error(
+        `allowed: numbers, result, stable, + - * / ( ), comparisons, && and ||; cannot read "${text.slice(pos).trim()}"`,
+      );
     out.push(m[1] ?? "");
     pos = TOKEN.lastIndex;
   }
@@ -41,7 +47,8 @@ export function parseCondition(text: string): Condition {
   const peek = () => t[i];
   const next = () => t[i++];
   const expect = (tok: string) => {
-    if (next() !== tok) throw new Error(`allowed: a comparison such as "result <= 0.01"; expected "${tok}" at token ${i}`);
+    if (next() !== tok)
+      throw new Error(`allowed: a comparison such as "result <= 0.01"; expected "${tok}" at token ${i}`);
   };
   const atom = (): Expr => {
     const tok = next();
@@ -85,7 +92,10 @@ export function parseCondition(text: string): Condition {
     }
     const a = sum();
     const op = next();
-    if (op !== "<" && op !== "<=" && op !== ">" && op !== ">=" && op !== "==" && op !== "!=") throw new Error(`allowed: a comparison such as "result <= 0.01"; expected <, <=, >, >=, == or != but got ${op === undefined ? "the end" : `"${op}"`}`);
+    if (op !== "<" && op !== "<=" && op !== ">" && op !== ">=" && op !== "==" && op !== "!=")
+      throw new Error(
+        `allowed: a comparison such as "result <= 0.01"; expected <, <=, >, >=, == or != but got ${op === undefined ? "the end" : `"${op}"`}`,
+      );
     return { k: "cmp", c: { op, a, b: sum() } };
   };
   const and = (): Cond => {
@@ -118,7 +128,8 @@ export function parseCondition(text: string): Condition {
     return e.op === "+" ? a + b : e.op === "-" ? a - b : e.op === "*" ? a * b : a / b;
   };
   const holds = (c: Cond, vars: { result: number; stable?: number }): boolean => {
-    if (c.k !== "cmp") return c.k === "and" ? holds(c.a, vars) && holds(c.b, vars) : holds(c.a, vars) || holds(c.b, vars);
+    if (c.k !== "cmp")
+      return c.k === "and" ? holds(c.a, vars) && holds(c.b, vars) : holds(c.a, vars) || holds(c.b, vars);
     const a = value(c.c.a, vars);
     const b = value(c.c.b, vars);
     switch (c.c.op) {

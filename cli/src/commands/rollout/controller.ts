@@ -35,11 +35,18 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Runs (or resumes) the rollout until it is Promoted or Aborted. */
 export async function runController(t: RolloutTarget, s: RolloutState, opts: ControllerOptions): Promise<RolloutState> {
   const command = `imctl rollout ${s.phase === "Pending" ? "start" : "resume"} ${s.service}`;
-  return t.withLock(command, () => withLock(controllerLockFile(t.stateDir, s.service), command, () => new Controller(t, s, opts).run()));
+  return t.withLock(command, () =>
+    withLock(controllerLockFile(t.stateDir, s.service), command, () => new Controller(t, s, opts).run()),
+  );
 }
 
 /** Aborts a rollout whose controller is gone (imctl was killed): the caller holds both locks. */
-export async function abortDirectly(t: RolloutTarget, s: RolloutState, reason: string, opts: ControllerOptions): Promise<RolloutState> {
+export async function abortDirectly(
+  t: RolloutTarget,
+  s: RolloutState,
+  reason: string,
+  opts: ControllerOptions,
+): Promise<RolloutState> {
   const command = `imctl rollout abort ${s.service}`;
   return t.withLock(command, () =>
     withLock(controllerLockFile(t.stateDir, s.service), command, async () => {
@@ -91,13 +98,25 @@ class Controller {
     }
     if (!ACTIVE_PHASES.includes(s.phase)) return s;
     if (s.phase === "Pending") {
-      this.say(`deploying the canary: ${s.version} x${s.strategy.canaryReplicas}${Object.keys(s.env).length ? ` (${Object.entries(s.env).map(([k, v]) => `${k}=${v}`).join(" ")})` : ""}`);
+      this.say(
+        `deploying the canary: ${s.version} x${s.strategy.canaryReplicas}${
+          Object.keys(s.env).length
+            ? ` (${Object.entries(s.env)
+                .map(([k, v]) => `${k}=${v}`)
+                .join(" ")})`
+            : ""
+        }`,
+      );
     } else {
-      this.say(`resuming at step ${s.step + 1}/${s.strategy.steps.length} (${s.phase}, canary weight ${s.canaryWeight} %)`);
+      this.say(
+        `resuming at step ${s.step + 1}/${s.strategy.steps.length} (${s.phase}, canary weight ${s.canaryWeight} %)`,
+      );
     }
     try {
       // Idempotent: on resume it restarts canary instances that died with the platform and restores the weight.
-      await this.track.deploy(this.service, { version: s.version, env: s.env }, s.strategy.canaryReplicas, (l) => this.say(l));
+      await this.track.deploy(this.service, { version: s.version, env: s.env }, s.strategy.canaryReplicas, (l) =>
+        this.say(l),
+      );
       if (s.canaryWeight > 0) await this.track.setWeight(this.service, s.canaryWeight);
     } catch (err) {
       await this.abort(`the canary did not start: ${(err as Error).message}`, who());
@@ -144,13 +163,28 @@ class Controller {
             s.pausedBy = undefined;
             s.pauseStartedAt = undefined;
             s.reason = undefined;
-            this.record("Progressing", e.kind === "promote-full" ? "promoted to 100 % by an operator (--full)" : e.kind === "skip-step" ? "promoted past the current step by an operator" : "resumed by an operator", rec.who);
+            this.record(
+              "Progressing",
+              e.kind === "promote-full"
+                ? "promoted to 100 % by an operator (--full)"
+                : e.kind === "skip-step"
+                  ? "promoted past the current step by an operator"
+                  : "resumed by an operator",
+              rec.who,
+            );
           }
         }
         // 2. A paused rollout waits for its pause to end, or for promote.
         if (s.phase === "Paused") {
           const st = s.strategy.steps[s.step];
-          if (s.pausedBy === "step" && st && "pause" in st && st.pause.durationMs !== null && s.pauseStartedAt && Date.now() - Date.parse(s.pauseStartedAt) >= st.pause.durationMs) {
+          if (
+            s.pausedBy === "step" &&
+            st &&
+            "pause" in st &&
+            st.pause.durationMs !== null &&
+            s.pauseStartedAt &&
+            Date.now() - Date.parse(s.pauseStartedAt) >= st.pause.durationMs
+          ) {
             s.phase = "Progressing";
             s.pausedBy = undefined;
             s.pauseStartedAt = undefined;
@@ -184,7 +218,12 @@ class Controller {
         } else {
           if (analysis === null) {
             this.say(`step ${s.step + 1}: ${describeStep(st)}`);
-            analysis = new AnalysisRun(s, st.analysis.metrics, { query: (q) => this.t.query(q), loadtest: this.o.loadtest }, (m) => this.measured(m));
+            analysis = new AnalysisRun(
+              s,
+              st.analysis.metrics,
+              { query: (q) => this.t.query(q), loadtest: this.o.loadtest },
+              (m) => this.measured(m),
+            );
           }
           const v = analysis.verdict();
           if (v.verdict === "Failed" || v.verdict === "Error") {

@@ -14,7 +14,18 @@ import type { LoadtestGate } from "./analysis.ts";
 import { abortDirectly, runController, type ControllerOptions, type RolloutTarget } from "./controller.ts";
 import { ACTIVE_PHASES, intentEffect, type Intent, type RolloutState } from "./machine.ts";
 import { rolloutChart } from "./report.ts";
-import { liveController, listHistory, readAudit, readRollout, rolloutsDir, saveRollout, audit, who, writeIntent, type AuditEntry } from "./store.ts";
+import {
+  liveController,
+  listHistory,
+  readAudit,
+  readRollout,
+  rolloutsDir,
+  saveRollout,
+  audit,
+  who,
+  writeIntent,
+  type AuditEntry,
+} from "./store.ts";
 import { loadStrategy } from "./strategy.ts";
 
 export { renderHistory, renderStatus } from "./report.ts";
@@ -57,7 +68,13 @@ export async function openTarget(o: TargetOptions): Promise<RolloutTarget> {
   }
   if (kind === "kubernetes") {
     const { kubernetesRolloutTarget } = await import("../../targets/kubernetes/rollout.ts");
-    return kubernetesRolloutTarget({ stack: o.stack ?? "aws-prod", namespace: o.namespace, context: o.context, prometheus: o.prometheus, imageRepo: o.imageRepo });
+    return kubernetesRolloutTarget({
+      stack: o.stack ?? "aws-prod",
+      namespace: o.namespace,
+      context: o.context,
+      prometheus: o.prometheus,
+      imageRepo: o.imageRepo,
+    });
   }
   throw new UserError(`--target: got ${JSON.stringify(kind)}; allowed: local, kubernetes`);
 }
@@ -68,8 +85,19 @@ function controllerOptions(t: RolloutTarget, o: TargetOptions, progress: (line: 
     onChange: (s) => writeChart(t, s),
     loadtest: async (g: LoadtestGate) => {
       const { run } = await import("../loadtest/index.ts");
-      const r = await run(g.scenario, { target: t.kind === "local" ? "local" : (o.edge ?? ""), stack: o.stack, vus: g.vus, rate: g.rate, duration: g.duration, maxP99: g.maxP99, progress });
-      return { value: r.passed ? 1 : 0, detail: `k6 ${g.scenario}: ${r.passed ? "passed" : `failed (${r.failedThresholds.join("; ") || `exit ${r.k6ExitCode}`})`}, lost ${r.figures.lost}` };
+      const r = await run(g.scenario, {
+        target: t.kind === "local" ? "local" : (o.edge ?? ""),
+        stack: o.stack,
+        vus: g.vus,
+        rate: g.rate,
+        duration: g.duration,
+        maxP99: g.maxP99,
+        progress,
+      });
+      return {
+        value: r.passed ? 1 : 0,
+        detail: `k6 ${g.scenario}: ${r.passed ? "passed" : `failed (${r.failedThresholds.join("; ") || `exit ${r.k6ExitCode}`})`}, lost ${r.figures.lost}`,
+      };
     },
   };
 }
@@ -128,20 +156,39 @@ export async function start(service: string, o: StartOptions): Promise<RolloutRe
     env[m[1]] = m[2] ?? "";
   }
   const strategy = loadStrategy(svc, o.strategy);
-  const gates = strategy.steps.some((st) => "analysis" in st && st.analysis.metrics.some((m) => "loadtest" in m.provider));
+  const gates = strategy.steps.some(
+    (st) => "analysis" in st && st.analysis.metrics.some((m) => "loadtest" in m.provider),
+  );
   if (gates && (o.target ?? "local") === "kubernetes" && (o.edge === undefined || !/^https?:\/\/\S+$/.test(o.edge))) {
-    throw new UserError(`--edge: got ${JSON.stringify(o.edge ?? "nothing")}; allowed: the platform's edge URL (the strategy has a load-test gate), e.g. https://im.example.com`);
+    throw new UserError(
+      `--edge: got ${JSON.stringify(o.edge ?? "nothing")}; allowed: the platform's edge URL (the strategy has a load-test gate), e.g. https://im.example.com`,
+    );
   }
   const t = await openTarget(o);
   const track = t.canary();
   await track.preflight(svc);
   const prior = readRollout(t.stateDir, svc);
   if (prior && ACTIVE_PHASES.includes(prior.phase)) {
-    throw new UserError(MESSAGES.rolloutInProgress(svc, prior.phase, `${Math.min(prior.step + 1, prior.strategy.steps.length)}/${prior.strategy.steps.length}`, prior.version));
+    throw new UserError(
+      MESSAGES.rolloutInProgress(
+        svc,
+        prior.phase,
+        `${Math.min(prior.step + 1, prior.strategy.steps.length)}/${prior.strategy.steps.length}`,
+        prior.version,
+      ),
+    );
   }
-  if (prior?.pendingAction === "abort") throw new UserError(MESSAGES.rolloutRefused("start a new", svc, `the last rollout's abort did not finish: run "imctl rollout abort ${svc}"`));
+  if (prior?.pendingAction === "abort")
+    throw new UserError(
+      MESSAGES.rolloutRefused(
+        "start a new",
+        svc,
+        `the last rollout's abort did not finish: run "imctl rollout abort ${svc}"`,
+      ),
+    );
   const current = await track.status(svc);
-  if (current.stableVersion === o.version && Object.keys(env).length === 0) throw new UserError(MESSAGES.rolloutSameVersion(svc, o.version));
+  if (current.stableVersion === o.version && Object.keys(env).length === 0)
+    throw new UserError(MESSAGES.rolloutSameVersion(svc, o.version));
   const now = new Date().toISOString();
   const s: RolloutState = {
     apiVersion: 1,
@@ -178,7 +225,10 @@ function requireRollout(t: RolloutTarget, service: ServiceName): RolloutState {
   return s;
 }
 
-export async function resume(service: string, o: TargetOptions & { progress: (line: string) => void }): Promise<RolloutResult> {
+export async function resume(
+  service: string,
+  o: TargetOptions & { progress: (line: string) => void },
+): Promise<RolloutResult> {
   const svc = checkService(service);
   const t = await openTarget(o);
   const s = requireRollout(t, svc);
@@ -191,7 +241,10 @@ export async function resume(service: string, o: TargetOptions & { progress: (li
   return result(t, final);
 }
 
-export async function status(service: string, o: TargetOptions & { watch?: boolean; progress: (line: string) => void }): Promise<RolloutResult> {
+export async function status(
+  service: string,
+  o: TargetOptions & { watch?: boolean; progress: (line: string) => void },
+): Promise<RolloutResult> {
   const svc = checkService(service);
   const t = await openTarget(o);
   let s = requireRollout(t, svc);
@@ -204,7 +257,9 @@ export async function status(service: string, o: TargetOptions & { watch?: boole
       last = line;
       if (!ACTIVE_PHASES.includes(s.phase) && s.pendingAction === undefined) break;
       if (!liveController(t.stateDir, svc)) {
-        o.progress(`no controller is running: "imctl rollout resume ${svc}" continues it, "imctl rollout abort ${svc}" rolls it back`);
+        o.progress(
+          `no controller is running: "imctl rollout resume ${svc}" continues it, "imctl rollout abort ${svc}" rolls it back`,
+        );
         break;
       }
       await new Promise((r) => setTimeout(r, 1000));
@@ -214,33 +269,57 @@ export async function status(service: string, o: TargetOptions & { watch?: boole
   return result(t, s);
 }
 
-async function act(service: string, o: TargetOptions, intent: Intent, progress: (line: string) => void): Promise<RolloutResult> {
+async function act(
+  service: string,
+  o: TargetOptions,
+  intent: Intent,
+  progress: (line: string) => void,
+): Promise<RolloutResult> {
   const svc = checkService(service);
   const t = await openTarget(o);
   const s = readRollout(t.stateDir, svc);
-  if (!s || (!ACTIVE_PHASES.includes(s.phase) && !(intent.action === "abort" && s.pendingAction === "abort"))) throw new UserError(MESSAGES.rolloutNone(svc));
+  if (!s || (!ACTIVE_PHASES.includes(s.phase) && !(intent.action === "abort" && s.pendingAction === "abort")))
+    throw new UserError(MESSAGES.rolloutNone(svc));
   if (!(intent.action === "abort" && s.pendingAction === "abort")) {
     const e = intentEffect(s, intent);
     if (e.kind === "refuse") throw new UserError(MESSAGES.rolloutRefused(intent.action, svc, e.why));
   }
   if (liveController(t.stateDir, svc)) {
     const rec = writeIntent(t.stateDir, svc, intent);
-    audit(t.stateDir, s, `${intent.action} requested`, intent.action === "promote" && intent.full ? "--full" : "", rec.who);
+    audit(
+      t.stateDir,
+      s,
+      `${intent.action} requested`,
+      intent.action === "promote" && intent.full ? "--full" : "",
+      rec.who,
+    );
     return result(t, s);
   }
   // No controller (imctl was killed): abort acts at once; promote and pause resume the controller's work later.
   if (intent.action === "abort") {
-    const final = await abortDirectly(t, s, intent.reason ?? "aborted by an operator", controllerOptions(t, o, progress));
+    const final = await abortDirectly(
+      t,
+      s,
+      intent.reason ?? "aborted by an operator",
+      controllerOptions(t, o, progress),
+    );
     writeChart(t, final);
     return result(t, final);
   }
   writeIntent(t.stateDir, svc, intent);
-  audit(t.stateDir, s, `${intent.action} requested`, `no controller running: takes effect on "imctl rollout resume ${svc}"`);
+  audit(
+    t.stateDir,
+    s,
+    `${intent.action} requested`,
+    `no controller running: takes effect on "imctl rollout resume ${svc}"`,
+  );
   return result(t, s);
 }
 
-export const promote = (service: string, o: TargetOptions & { full?: boolean; progress: (line: string) => void }) => act(service, o, { action: "promote", full: o.full ?? false }, o.progress);
-export const pause = (service: string, o: TargetOptions & { progress: (line: string) => void }) => act(service, o, { action: "pause" }, o.progress);
+export const promote = (service: string, o: TargetOptions & { full?: boolean; progress: (line: string) => void }) =>
+  act(service, o, { action: "promote", full: o.full ?? false }, o.progress);
+export const pause = (service: string, o: TargetOptions & { progress: (line: string) => void }) =>
+  act(service, o, { action: "pause" }, o.progress);
 export const abort = (service: string, o: TargetOptions & { reason?: string; progress: (line: string) => void }) =>
   act(service, o, { action: "abort", ...(o.reason === undefined ? {} : { reason: o.reason }) }, o.progress);
 
@@ -250,13 +329,22 @@ export interface UndoResult {
 }
 
 /** Puts the stable instances back on the release before the last promotion. */
-export async function undo(service: string, o: TargetOptions & { yes?: boolean; progress: (line: string) => void }): Promise<UndoResult> {
+export async function undo(
+  service: string,
+  o: TargetOptions & { yes?: boolean; progress: (line: string) => void },
+): Promise<UndoResult> {
   const svc = checkService(service);
-  if (!o.yes) throw new UserError(`rollout undo replaces every stable ${svc} instance with the release before the last promotion: pass --yes to confirm`);
+  if (!o.yes)
+    throw new UserError(
+      `rollout undo replaces every stable ${svc} instance with the release before the last promotion: pass --yes to confirm`,
+    );
   const t = await openTarget(o);
   t.canary().supports(svc);
   const s = readRollout(t.stateDir, svc);
-  if (s && ACTIVE_PHASES.includes(s.phase)) throw new UserError(MESSAGES.rolloutInProgress(svc, s.phase, `${s.step + 1}/${s.strategy.steps.length}`, s.version));
+  if (s && ACTIVE_PHASES.includes(s.phase))
+    throw new UserError(
+      MESSAGES.rolloutInProgress(svc, s.phase, `${s.step + 1}/${s.strategy.steps.length}`, s.version),
+    );
   return t.withLock(`imctl rollout undo ${svc}`, async () => {
     const back = await t.canary().undo(svc, o.progress);
     if (s) audit(t.stateDir, s, "undo", `stable ${svc} back on ${back.version}`);
@@ -266,7 +354,12 @@ export async function undo(service: string, o: TargetOptions & { yes?: boolean; 
 
 export interface HistoryResult {
   service: string;
-  rollouts: Array<Pick<RolloutState, "id" | "version" | "stableVersion" | "phase" | "reason" | "startedAt" | "finishedAt" | "startedBy">>;
+  rollouts: Array<
+    Pick<
+      RolloutState,
+      "id" | "version" | "stableVersion" | "phase" | "reason" | "startedAt" | "finishedAt" | "startedBy"
+    >
+  >;
   audit: AuditEntry[];
 }
 
@@ -278,7 +371,16 @@ export async function history(service: string, o: TargetOptions): Promise<Histor
   const all = live && !done.some((d) => d.id === live.id) ? [...done, live] : done;
   return {
     service: svc,
-    rollouts: all.map((r) => ({ id: r.id, version: r.version, stableVersion: r.stableVersion, phase: r.phase, reason: r.reason, startedAt: r.startedAt, finishedAt: r.finishedAt, startedBy: r.startedBy })),
+    rollouts: all.map((r) => ({
+      id: r.id,
+      version: r.version,
+      stableVersion: r.stableVersion,
+      phase: r.phase,
+      reason: r.reason,
+      startedAt: r.startedAt,
+      finishedAt: r.finishedAt,
+      startedBy: r.startedBy,
+    })),
     audit: readAudit(t.stateDir, svc),
   };
 }

@@ -1,7 +1,16 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { AnalysisRun, measure } from "./analysis.ts";
-import { analysisVerdict, intentEffect, judge, metricVerdict, weightAfter, type Measurement, type MeasurementPhase, type RolloutState } from "./machine.ts";
+import {
+  analysisVerdict,
+  intentEffect,
+  judge,
+  metricVerdict,
+  weightAfter,
+  type Measurement,
+  type MeasurementPhase,
+  type RolloutState,
+} from "./machine.ts";
 import { resolveStrategy, type Metric } from "./strategy.ts";
 
 const metric = (over: Partial<Metric> = {}): Metric => ({
@@ -16,7 +25,16 @@ const metric = (over: Partial<Metric> = {}): Metric => ({
   ...over,
 });
 
-const ms = (...phases: MeasurementPhase[]): Measurement[] => phases.map((phase, i) => ({ metric: "m", step: 1, at: new Date(i * 1000).toISOString(), phase, value: 0, stable: null, message: "" }));
+const ms = (...phases: MeasurementPhase[]): Measurement[] =>
+  phases.map((phase, i) => ({
+    metric: "m",
+    step: 1,
+    at: new Date(i * 1000).toISOString(),
+    phase,
+    value: 0,
+    stable: null,
+    message: "",
+  }));
 
 test("judge: the success condition passes or fails; with a failure condition, neither holding is Inconclusive; no data is an Error", () => {
   assert.equal(judge(metric(), 0.001).phase, "Successful");
@@ -47,7 +65,10 @@ test("metricVerdict follows Argo: failureLimit 0 fails on the first failure; err
 test("analysisVerdict: a failure of any metric wins over the others still running", () => {
   const a = metric({ name: "a" });
   const b = metric({ name: "b" });
-  const list: Measurement[] = [...ms("Successful").map((x) => ({ ...x, metric: "a" })), ...ms("Failed").map((x) => ({ ...x, metric: "b" }))];
+  const list: Measurement[] = [
+    ...ms("Successful").map((x) => ({ ...x, metric: "a" })),
+    ...ms("Failed").map((x) => ({ ...x, metric: "b" })),
+  ];
   assert.deepEqual(analysisVerdict([a, b], list, 1), { verdict: "Failed", metric: "b" });
   // measurements of another step do not count
   assert.deepEqual(analysisVerdict([a, b], list, 2), { verdict: "Running", metric: "a" });
@@ -57,26 +78,53 @@ const state = (over: Partial<RolloutState>) =>
   ({
     phase: "Progressing",
     step: 1,
-    strategy: resolveStrategy({ steps: [{ setWeight: 10 }, { pause: {} }, { analysis: { metrics: [{ name: "m", successCondition: "result < 1", provider: { prometheus: { query: "q" } } }] } }, { setWeight: 100 }] }),
+    strategy: resolveStrategy({
+      steps: [
+        { setWeight: 10 },
+        { pause: {} },
+        {
+          analysis: {
+            metrics: [{ name: "m", successCondition: "result < 1", provider: { prometheus: { query: "q" } } }],
+          },
+        },
+        { setWeight: 100 },
+      ],
+    }),
     ...over,
   }) as Pick<RolloutState, "phase" | "step" | "strategy" | "pausedBy">;
 
 test("intents: promote steps over a pause or an analysis, lifts an operator's pause, --full goes to the end; nothing applies once finished", () => {
-  assert.deepEqual(intentEffect(state({ phase: "Paused", pausedBy: "step" }), { action: "promote", full: false }), { kind: "skip-step" });
-  assert.deepEqual(intentEffect(state({ phase: "Paused", pausedBy: "operator" }), { action: "promote", full: false }), { kind: "resume" });
+  assert.deepEqual(intentEffect(state({ phase: "Paused", pausedBy: "step" }), { action: "promote", full: false }), {
+    kind: "skip-step",
+  });
+  assert.deepEqual(intentEffect(state({ phase: "Paused", pausedBy: "operator" }), { action: "promote", full: false }), {
+    kind: "resume",
+  });
   assert.deepEqual(intentEffect(state({ step: 2 }), { action: "promote", full: false }), { kind: "skip-step" });
   assert.equal(intentEffect(state({ step: 0 }), { action: "promote", full: false }).kind, "refuse");
   assert.deepEqual(intentEffect(state({}), { action: "promote", full: true }), { kind: "promote-full" });
   assert.deepEqual(intentEffect(state({}), { action: "pause" }), { kind: "pause" });
-  assert.deepEqual(intentEffect(state({ phase: "Paused", pausedBy: "step" }), { action: "pause" }), { kind: "refuse", why: "the rollout is already Paused" });
+  assert.deepEqual(intentEffect(state({ phase: "Paused", pausedBy: "step" }), { action: "pause" }), {
+    kind: "refuse",
+    why: "the rollout is already Paused",
+  });
   assert.deepEqual(intentEffect(state({}), { action: "abort" }), { kind: "abort", reason: "aborted by an operator" });
-  assert.deepEqual(intentEffect(state({ phase: "Aborted" }), { action: "abort" }), { kind: "refuse", why: "the rollout is Aborted" });
-  assert.deepEqual(intentEffect(state({ phase: "Promoted" }), { action: "promote", full: false }), { kind: "refuse", why: "the rollout is Promoted" });
+  assert.deepEqual(intentEffect(state({ phase: "Aborted" }), { action: "abort" }), {
+    kind: "refuse",
+    why: "the rollout is Aborted",
+  });
+  assert.deepEqual(intentEffect(state({ phase: "Promoted" }), { action: "promote", full: false }), {
+    kind: "refuse",
+    why: "the rollout is Promoted",
+  });
 });
 
 test("weightAfter: the last setWeight up to a step", () => {
   const s = resolveStrategy({ steps: [{ setWeight: 10 }, { pause: {} }, { setWeight: 30 }, { setWeight: 100 }] });
-  assert.deepEqual([0, 1, 2, 3].map((i) => weightAfter(s.steps, i)), [10, 10, 30, 100]);
+  assert.deepEqual(
+    [0, 1, 2, 3].map((i) => weightAfter(s.steps, i)),
+    [10, 10, 30, 100],
+  );
 });
 
 test("measure: runs the query for canary and (when the condition needs it) stable; an empty result is an Error", async () => {
@@ -97,14 +145,28 @@ test("measure: runs the query for canary and (when the condition needs it) stabl
   assert.equal(m.stable, 0.1);
   const empty = await measure({ ...deps, query: async () => [] }, s, metric(), 1);
   assert.equal(empty.phase, "Error");
-  const gate = await measure(deps, s, metric({ successCondition: "result == 1", provider: { loadtest: { scenario: "smoke" } } }), 1);
+  const gate = await measure(
+    deps,
+    s,
+    metric({ successCondition: "result == 1", provider: { loadtest: { scenario: "smoke" } } }),
+    1,
+  );
   assert.equal(gate.phase, "Successful");
 });
 
 test("AnalysisRun: the first measurement comes one interval in; a failure ends the run at once", async () => {
-  const s = { service: "gateway", version: "2", stableVersion: "1", step: 1, measurements: [] as Measurement[] } as unknown as RolloutState;
+  const s = {
+    service: "gateway",
+    version: "2",
+    stableVersion: "1",
+    step: 1,
+    measurements: [] as Measurement[],
+  } as unknown as RolloutState;
   let n = 0;
-  const deps = { query: async () => [{ labels: {}, value: n++ === 0 ? 0 : 0.5 }], loadtest: async () => ({ value: 1, detail: "" }) };
+  const deps = {
+    query: async () => [{ labels: {}, value: n++ === 0 ? 0 : 0.5 }],
+    loadtest: async () => ({ value: 1, detail: "" }),
+  };
   const seen: Measurement[] = [];
   const run = new AnalysisRun(s, [metric({ intervalMs: 20, count: 5 })], deps, (m) => seen.push(m));
   assert.equal(run.verdict().verdict, "Running");

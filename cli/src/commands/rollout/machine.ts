@@ -71,21 +71,29 @@ export interface RolloutState {
 export type AnalysisVerdict = "Running" | "Successful" | "Failed" | "Inconclusive" | "Error";
 
 /** Judges one value. A NaN or a missing stable value (no data) is an Error, never a pass. */
-export function judge(metric: Pick<Metric, "successCondition" | "failureCondition">, value: number, stable?: number): { phase: MeasurementPhase; message: string } {
+export function judge(
+  metric: Pick<Metric, "successCondition" | "failureCondition">,
+  value: number,
+  stable?: number,
+): { phase: MeasurementPhase; message: string } {
   const success = parseCondition(metric.successCondition);
   const failure = metric.failureCondition === undefined ? null : parseCondition(metric.failureCondition);
   const shown = `result ${fmt(value)}${stable === undefined ? "" : `, stable ${fmt(stable)}`}`;
   try {
-    if (failure?.evaluate({ result: value, stable })) return { phase: "Failed", message: `${shown}: failureCondition "${failure.text}" holds` };
-    if (success.evaluate({ result: value, stable })) return { phase: "Successful", message: `${shown}: ${success.text}` };
-    if (failure) return { phase: "Inconclusive", message: `${shown}: neither "${success.text}" nor "${failure.text}" holds` };
+    if (failure?.evaluate({ result: value, stable }))
+      return { phase: "Failed", message: `${shown}: failureCondition "${failure.text}" holds` };
+    if (success.evaluate({ result: value, stable }))
+      return { phase: "Successful", message: `${shown}: ${success.text}` };
+    if (failure)
+      return { phase: "Inconclusive", message: `${shown}: neither "${success.text}" nor "${failure.text}" holds` };
     return { phase: "Failed", message: `${shown}: successCondition "${success.text}" does not hold` };
   } catch (err) {
     return { phase: "Error", message: `${shown}: ${(err as Error).message}` };
   }
 }
 
-const fmt = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? "no data" : Number(v.toPrecision(4)).toString());
+const fmt = (v: number | undefined) =>
+  v === undefined || !Number.isFinite(v) ? "no data" : Number(v.toPrecision(4)).toString();
 
 /**
  * The verdict of one metric over its measurements (in order). As in Argo Rollouts: more than `failureLimit`
@@ -93,7 +101,10 @@ const fmt = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ?
  * more than `inconclusiveLimit` inconclusive results pause the rollout; it succeeds once `count` measurements
  * (errors not counted) were taken without crossing a limit.
  */
-export function metricVerdict(metric: Pick<Metric, "count" | "failureLimit" | "consecutiveErrorLimit" | "inconclusiveLimit">, ms: Measurement[]): AnalysisVerdict {
+export function metricVerdict(
+  metric: Pick<Metric, "count" | "failureLimit" | "consecutiveErrorLimit" | "inconclusiveLimit">,
+  ms: Measurement[],
+): AnalysisVerdict {
   let failed = 0;
   let inconclusive = 0;
   let errorsInRow = 0;
@@ -113,8 +124,18 @@ export function metricVerdict(metric: Pick<Metric, "count" | "failureLimit" | "c
 }
 
 /** The verdict of an analysis step: the worst of its metrics (Failed/Error before Inconclusive before Running). */
-export function analysisVerdict(metrics: Metric[], ms: Measurement[], step: number): { verdict: AnalysisVerdict; metric?: string } {
-  const per = metrics.map((m) => ({ metric: m.name, verdict: metricVerdict(m, ms.filter((x) => x.step === step && x.metric === m.name)) }));
+export function analysisVerdict(
+  metrics: Metric[],
+  ms: Measurement[],
+  step: number,
+): { verdict: AnalysisVerdict; metric?: string } {
+  const per = metrics.map((m) => ({
+    metric: m.name,
+    verdict: metricVerdict(
+      m,
+      ms.filter((x) => x.step === step && x.metric === m.name),
+    ),
+  }));
   for (const v of ["Failed", "Error", "Inconclusive", "Running"] as const) {
     const hit = per.find((p) => p.verdict === v);
     if (hit) return { verdict: v, metric: hit.metric };
@@ -141,7 +162,10 @@ export type IntentEffect =
   | { kind: "abort"; reason: string }
   | { kind: "refuse"; why: string };
 
-export function intentEffect(state: Pick<RolloutState, "phase" | "step" | "strategy" | "pausedBy">, intent: Intent): IntentEffect {
+export function intentEffect(
+  state: Pick<RolloutState, "phase" | "step" | "strategy" | "pausedBy">,
+  intent: Intent,
+): IntentEffect {
   if (!ACTIVE_PHASES.includes(state.phase)) return { kind: "refuse", why: `the rollout is ${state.phase}` };
   switch (intent.action) {
     case "abort":
@@ -154,7 +178,12 @@ export function intentEffect(state: Pick<RolloutState, "phase" | "step" | "strat
         // A pause step or an inconclusive analysis is stepped over; an operator's pause is lifted.
         return state.pausedBy === "operator" ? { kind: "resume" } : { kind: "skip-step" };
       }
-      return currentStep(state) !== undefined && "analysis" in (currentStep(state) as Step) ? { kind: "skip-step" } : { kind: "refuse", why: "nothing to promote past: the rollout is Progressing (use --full to go to 100 % now)" };
+      return currentStep(state) !== undefined && "analysis" in (currentStep(state) as Step)
+        ? { kind: "skip-step" }
+        : {
+            kind: "refuse",
+            why: "nothing to promote past: the rollout is Progressing (use --full to go to 100 % now)",
+          };
   }
 }
 

@@ -3,7 +3,15 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { tempDir } from "../../../../test/helpers/imctl.ts";
-import { audit, controllerLockFile, liveController, pendingIntent, readAudit, takeIntent, writeIntent } from "./store.ts";
+import {
+  audit,
+  controllerLockFile,
+  liveController,
+  pendingIntent,
+  readAudit,
+  takeIntent,
+  writeIntent,
+} from "./store.ts";
 
 const s = { id: "r1", service: "gateway", phase: "Paused" as const, step: 1, canaryWeight: 10 };
 
@@ -15,7 +23,10 @@ test("an intent is written whole, taken once, and a hand-edited one is dropped",
   assert.deepEqual(rec?.intent, { action: "promote", full: true });
   assert.match(rec?.who ?? "", /\/\d+$/);
   assert.equal(takeIntent(dir, "gateway"), undefined, "taken once");
-  writeFileSync(join(dir, "rollouts", "gateway.intent.json"), JSON.stringify({ intent: { action: "delete-everything" }, who: "x", at: "y" }));
+  writeFileSync(
+    join(dir, "rollouts", "gateway.intent.json"),
+    JSON.stringify({ intent: { action: "delete-everything" }, who: "x", at: "y" }),
+  );
   assert.equal(takeIntent(dir, "gateway"), undefined);
   assert.equal(pendingIntent(dir, "gateway"), false);
 });
@@ -42,8 +53,14 @@ test("a controller lock left by a killed imctl is not a live controller", () => 
   const dir = tempDir("store");
   assert.equal(liveController(dir, "gateway"), undefined);
   audit(dir, s, "x", "y"); // creates rollouts/
-  writeFileSync(controllerLockFile(dir, "gateway"), JSON.stringify({ pid: 2 ** 22 + 12345, command: "imctl rollout start gateway", since: "then" }));
+  writeFileSync(
+    controllerLockFile(dir, "gateway"),
+    JSON.stringify({ pid: 2 ** 22 + 12345, command: "imctl rollout start gateway", since: "then" }),
+  );
   assert.equal(liveController(dir, "gateway"), undefined);
-  writeFileSync(controllerLockFile(dir, "gateway"), JSON.stringify({ pid: process.pid, command: "imctl rollout start gateway", since: "now" }));
+  writeFileSync(
+    controllerLockFile(dir, "gateway"),
+    JSON.stringify({ pid: process.pid, command: "imctl rollout start gateway", since: "now" }),
+  );
   assert.equal(liveController(dir, "gateway")?.pid, process.pid);
 });

@@ -21,7 +21,9 @@ const auditFile = (dir: string) => join(rolloutsDir(dir), "audit.jsonl");
 const historyDir = (dir: string) => join(rolloutsDir(dir), "history");
 
 /** Our own files, written by imctl: checked for shape, but only loosely (the state type is ours). */
-const stateShape = z.object({ apiVersion: z.literal(1), id: z.string(), service: z.string(), phase: z.string(), step: z.number() }).passthrough();
+const stateShape = z
+  .object({ apiVersion: z.literal(1), id: z.string(), service: z.string(), phase: z.string(), step: z.number() })
+  .passthrough();
 
 export function readRollout(dir: string, service: string): RolloutState | undefined {
   const f = stateFile(dir, service);
@@ -121,8 +123,24 @@ export interface AuditEntry {
   canaryWeight: number;
 }
 
-export function audit(dir: string, s: Pick<RolloutState, "id" | "service" | "phase" | "step" | "canaryWeight">, what: string, why: string, by = who()): AuditEntry {
-  const e: AuditEntry = { at: new Date().toISOString(), who: by, rollout: s.id, service: s.service, what, why, phase: s.phase, step: s.step, canaryWeight: s.canaryWeight };
+export function audit(
+  dir: string,
+  s: Pick<RolloutState, "id" | "service" | "phase" | "step" | "canaryWeight">,
+  what: string,
+  why: string,
+  by = who(),
+): AuditEntry {
+  const e: AuditEntry = {
+    at: new Date().toISOString(),
+    who: by,
+    rollout: s.id,
+    service: s.service,
+    what,
+    why,
+    phase: s.phase,
+    step: s.step,
+    canaryWeight: s.canaryWeight,
+  };
   mkdirSync(rolloutsDir(dir), { recursive: true });
   // One write per line with O_APPEND: concurrent writers (controller and an operator's abort) never interleave.
   appendFileSync(auditFile(dir), `${JSON.stringify(e)}\n`);

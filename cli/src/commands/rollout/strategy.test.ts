@@ -41,29 +41,58 @@ test("the default strategy is the seed's 10 %, 30 %, 100 %, each analysed, with 
 
 test("a weight outside 0 to 100 is rejected with the field and what is allowed", () => {
   rejects({ steps: [{ setWeight: 150 }] }, MESSAGES.strategyWeight("s.yaml", "steps[0]", 150));
-  rejects({ steps: [{ setWeight: 10 }, { setWeight: -5 }, { setWeight: 100 }] }, MESSAGES.strategyWeight("s.yaml", "steps[1]", -5));
+  rejects(
+    { steps: [{ setWeight: 10 }, { setWeight: -5 }, { setWeight: 100 }] },
+    MESSAGES.strategyWeight("s.yaml", "steps[1]", -5),
+  );
   rejects({ steps: [{ setWeight: 12.5 }, { setWeight: 100 }] }, MESSAGES.strategyWeight("s.yaml", "steps[0]", 12.5));
-  assert.equal(MESSAGES.strategyWeight("s.yaml", "steps[0]", 150), "s.yaml: steps[0].setWeight: got 150; allowed: a whole number from 0 to 100");
+  assert.equal(
+    MESSAGES.strategyWeight("s.yaml", "steps[0]", 150),
+    "s.yaml: steps[0].setWeight: got 150; allowed: a whole number from 0 to 100",
+  );
 });
 
 test("steps that never reach 100 % are rejected", () => {
   rejects({ steps: [{ setWeight: 10 }, { pause: {} }, { setWeight: 50 }] }, MESSAGES.strategyNever100("s.yaml", 50));
   rejects({ steps: [{ pause: { duration: "10s" } }] }, MESSAGES.strategyNever100("s.yaml", undefined));
-  assert.equal(MESSAGES.strategyNever100("s.yaml", 50), "s.yaml: steps: the last setWeight is 50; allowed: steps whose last setWeight is 100 (a rollout must reach 100 %)");
+  assert.equal(
+    MESSAGES.strategyNever100("s.yaml", 50),
+    "s.yaml: steps: the last setWeight is 50; allowed: steps whose last setWeight is 100 (a rollout must reach 100 %)",
+  );
 });
 
 test("an unknown step kind, a bad duration, an unreadable condition and an unknown field are rejected", () => {
-  rejects({ steps: [{ setCanaryScale: 2 }, { setWeight: 100 }] }, MESSAGES.strategyStep("s.yaml", "steps[0]", { setCanaryScale: 2 }));
-  assert.throws(() => resolveStrategy({ steps: [{ pause: { duration: "ten seconds" } }, { setWeight: 100 }] }, "s.yaml"), /steps\[0\]/);
+  rejects(
+    { steps: [{ setCanaryScale: 2 }, { setWeight: 100 }] },
+    MESSAGES.strategyStep("s.yaml", "steps[0]", { setCanaryScale: 2 }),
+  );
+  assert.throws(
+    () => resolveStrategy({ steps: [{ pause: { duration: "ten seconds" } }, { setWeight: 100 }] }, "s.yaml"),
+    /steps\[0\]/,
+  );
   const metric = { name: "err", successCondition: "result <=", provider: { prometheus: { query: "up" } } };
   assert.throws(
-    () => resolveStrategy({ steps: [{ setWeight: 10 }, { analysis: { metrics: [metric] } }, { setWeight: 100 }] }, "s.yaml"),
-    (err: unknown) => err instanceof UserError && err.message.startsWith('s.yaml: steps[1].analysis.metrics[0].successCondition: got "result <="; allowed: a comparison'),
+    () =>
+      resolveStrategy(
+        { steps: [{ setWeight: 10 }, { analysis: { metrics: [metric] } }, { setWeight: 100 }] },
+        "s.yaml",
+      ),
+    (err: unknown) =>
+      err instanceof UserError &&
+      err.message.startsWith(
+        's.yaml: steps[1].analysis.metrics[0].successCondition: got "result <="; allowed: a comparison',
+      ),
   );
-  assert.throws(() => resolveStrategy({ steps: [{ setWeight: 100 }], canaryWeight: 5 }, "s.yaml"), (err: unknown) => err instanceof UserError && err.message.startsWith("s.yaml: (top level)"));
+  assert.throws(
+    () => resolveStrategy({ steps: [{ setWeight: 100 }], canaryWeight: 5 }, "s.yaml"),
+    (err: unknown) => err instanceof UserError && err.message.startsWith("s.yaml: (top level)"),
+  );
   // a load-test gate has no stable counterpart
   const gate = { name: "k6", successCondition: "result >= stable", provider: { loadtest: { scenario: "smoke" } } };
-  assert.throws(() => resolveStrategy({ steps: [{ analysis: { metrics: [gate] } }, { setWeight: 100 }] }, "s.yaml"), /a load-test gate has no stable value/);
+  assert.throws(
+    () => resolveStrategy({ steps: [{ analysis: { metrics: [gate] } }, { setWeight: 100 }] }, "s.yaml"),
+    /a load-test gate has no stable value/,
+  );
 });
 
 test("a strategy file is read as YAML; durations and limits resolve once", () => {
@@ -113,5 +142,12 @@ test("conditions: arithmetic against the stable value, && and ||, and no data is
 });
 
 test("query templates get the canary and stable versions", () => {
-  assert.equal(renderQuery('x{version="{{version}}",s="{{service}}"} / y{version="{{stableVersion}}"}', { version: "2.0", stableVersion: "1.0", service: "gateway" }), 'x{version="2.0",s="gateway"} / y{version="1.0"}');
+  assert.equal(
+    renderQuery('x{version="{{version}}",s="{{service}}"} / y{version="{{stableVersion}}"}', {
+      version: "2.0",
+      stableVersion: "1.0",
+      service: "gateway",
+    }),
+    'x{version="2.0",s="gateway"} / y{version="1.0"}',
+  );
 });

@@ -22,7 +22,11 @@ export function durationMs(field: string, value: string): number {
 }
 
 const duration = z.string().regex(DURATION, "a number with ms, s, m or h, e.g. 30s");
-const weight = z.number().int("a whole number from 0 to 100").min(0, "a whole number from 0 to 100").max(100, "a whole number from 0 to 100");
+const weight = z
+  .number()
+  .int("a whole number from 0 to 100")
+  .min(0, "a whole number from 0 to 100")
+  .max(100, "a whole number from 0 to 100");
 
 /** Where a metric's value comes from: a PromQL query, or a k6 scenario run as a gate (its verdict is the value). */
 const provider = z.union([
@@ -81,7 +85,10 @@ export type MetricSpec = z.infer<typeof metric>;
 export type CanaryStep = z.infer<typeof step>;
 
 /** A metric with every default resolved. */
-export interface Metric extends Omit<MetricSpec, "interval" | "count" | "failureLimit" | "consecutiveErrorLimit" | "inconclusiveLimit"> {
+export interface Metric extends Omit<
+  MetricSpec,
+  "interval" | "count" | "failureLimit" | "consecutiveErrorLimit" | "inconclusiveLimit"
+> {
   intervalMs: number;
   count: number;
   failureLimit: number;
@@ -89,14 +96,22 @@ export interface Metric extends Omit<MetricSpec, "interval" | "count" | "failure
   inconclusiveLimit: number;
 }
 
-export type Step = { setWeight: number } | { pause: { durationMs: number | null } } | { analysis: { metrics: Metric[] } };
+export type Step =
+  { setWeight: number } | { pause: { durationMs: number | null } } | { analysis: { metrics: Metric[] } };
 
 export interface Strategy {
   canaryReplicas: number;
   steps: Step[];
 }
 
-export const DEFAULTS = { intervalMs: 30_000, count: 3, failureLimit: 0, consecutiveErrorLimit: 4, inconclusiveLimit: 0, canaryReplicas: 1 } as const;
+export const DEFAULTS = {
+  intervalMs: 30_000,
+  count: 3,
+  failureLimit: 0,
+  consecutiveErrorLimit: 4,
+  inconclusiveLimit: 0,
+  canaryReplicas: 1,
+} as const;
 
 /**
  * What the platform compares, per service: error rate, p99 latency and (for the gateway) delivery latency of the
@@ -112,17 +127,29 @@ export function defaultMetrics(service: string): MetricSpec[] {
       {
         name: "error-rate",
         successCondition: "result <= 0.01",
-        provider: { prometheus: { query: `(sum(rate(im_gateway_frames_total{service="gateway",version="{{version}}",result!="ok"}[${WINDOW}])) or vector(0)) / sum(rate(im_gateway_frames_total{service="gateway",version="{{version}}"}[${WINDOW}]))` } },
+        provider: {
+          prometheus: {
+            query: `(sum(rate(im_gateway_frames_total{service="gateway",version="{{version}}",result!="ok"}[${WINDOW}])) or vector(0)) / sum(rate(im_gateway_frames_total{service="gateway",version="{{version}}"}[${WINDOW}]))`,
+          },
+        },
       },
       {
         name: "p99-latency",
         successCondition: "result <= stable * 2 + 0.05",
-        provider: { prometheus: { query: `histogram_quantile(0.99, sum by (le) (rate(im_gateway_frame_duration_seconds_bucket{service="gateway",version="{{version}}",type="send"}[${WINDOW}])))` } },
+        provider: {
+          prometheus: {
+            query: `histogram_quantile(0.99, sum by (le) (rate(im_gateway_frame_duration_seconds_bucket{service="gateway",version="{{version}}",type="send"}[${WINDOW}])))`,
+          },
+        },
       },
       {
         name: "delivery-latency",
         successCondition: "result <= stable * 2 + 0.05",
-        provider: { prometheus: { query: `histogram_quantile(0.99, sum by (le) (rate(im_delivery_latency_seconds_bucket{service="gateway",version="{{version}}"}[${WINDOW}])))` } },
+        provider: {
+          prometheus: {
+            query: `histogram_quantile(0.99, sum by (le) (rate(im_delivery_latency_seconds_bucket{service="gateway",version="{{version}}"}[${WINDOW}])))`,
+          },
+        },
       },
     ];
   }
@@ -130,12 +157,20 @@ export function defaultMetrics(service: string): MetricSpec[] {
     {
       name: "error-rate",
       successCondition: "result <= 0.01",
-      provider: { prometheus: { query: `(sum(rate(im_requests_total{service="${service}",version="{{version}}",code=~"5.."}[${WINDOW}])) or vector(0)) / sum(rate(im_requests_total{service="${service}",version="{{version}}"}[${WINDOW}]))` } },
+      provider: {
+        prometheus: {
+          query: `(sum(rate(im_requests_total{service="${service}",version="{{version}}",code=~"5.."}[${WINDOW}])) or vector(0)) / sum(rate(im_requests_total{service="${service}",version="{{version}}"}[${WINDOW}]))`,
+        },
+      },
     },
     {
       name: "p99-latency",
       successCondition: "result <= stable * 2 + 0.05",
-      provider: { prometheus: { query: `histogram_quantile(0.99, sum by (le) (rate(im_request_duration_seconds_bucket{service="${service}",version="{{version}}"}[${WINDOW}])))` } },
+      provider: {
+        prometheus: {
+          query: `histogram_quantile(0.99, sum by (le) (rate(im_request_duration_seconds_bucket{service="${service}",version="{{version}}"}[${WINDOW}])))`,
+        },
+      },
     },
   ];
 }
@@ -147,7 +182,10 @@ export function defaultStrategy(service: string): z.input<typeof strategySchema>
 }
 
 function issuePath(path: ReadonlyArray<PropertyKey>): string {
-  return path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("").replace(/^\./, "");
+  return path
+    .map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`))
+    .join("")
+    .replace(/^\./, "");
 }
 
 function valueAt(raw: unknown, path: ReadonlyArray<PropertyKey>): unknown {
@@ -177,21 +215,35 @@ export function resolveStrategy(raw: unknown, source = "strategy"): Strategy {
       throw new UserError(MESSAGES.strategyStep(source, issuePath(p), valueAt(raw, p)));
     }
     const p = issue?.path ?? [];
-    throw new UserError(`${source}: ${issuePath(p) || "(top level)"}: got ${JSON.stringify(valueAt(raw, p)) ?? "nothing"}; allowed: ${issue?.message ?? "see runbooks/canary-release.md"}`);
+    throw new UserError(
+      `${source}: ${issuePath(p) || "(top level)"}: got ${JSON.stringify(valueAt(raw, p)) ?? "nothing"}; allowed: ${issue?.message ?? "see runbooks/canary-release.md"}`,
+    );
   }
   const s = r.data;
   const steps: Step[] = s.steps.map((st, i): Step => {
     if ("setWeight" in st) return { setWeight: st.setWeight };
-    if ("pause" in st) return { pause: { durationMs: st.pause.duration === undefined ? null : durationMs(`${source}: steps[${i}].pause.duration`, st.pause.duration) } };
+    if ("pause" in st)
+      return {
+        pause: {
+          durationMs:
+            st.pause.duration === undefined
+              ? null
+              : durationMs(`${source}: steps[${i}].pause.duration`, st.pause.duration),
+        },
+      };
     return {
       analysis: {
         metrics: st.analysis.metrics.map((m, j) => {
           const at = `${source}: steps[${i}].analysis.metrics[${j}]`;
-          for (const [k, cond] of [["successCondition", m.successCondition], ["failureCondition", m.failureCondition]] as const) {
+          for (const [k, cond] of [
+            ["successCondition", m.successCondition],
+            ["failureCondition", m.failureCondition],
+          ] as const) {
             if (cond === undefined) continue;
             try {
               const c = parseCondition(cond);
-              if (c.usesStable && "loadtest" in m.provider) throw new Error("a load-test gate has no stable value: use result only");
+              if (c.usesStable && "loadtest" in m.provider)
+                throw new Error("a load-test gate has no stable value: use result only");
             } catch (err) {
               throw new UserError(`${at}.${k}: got ${JSON.stringify(cond)}; ${(err as Error).message}`);
             }
@@ -240,13 +292,20 @@ export function loadStrategy(service: string, file?: string): Strategy {
 }
 
 /** Fills a query template. */
-export function renderQuery(template: string, vars: { version: string; stableVersion: string; service: string }): string {
-  return template.replaceAll("{{version}}", vars.version).replaceAll("{{stableVersion}}", vars.stableVersion).replaceAll("{{service}}", vars.service);
+export function renderQuery(
+  template: string,
+  vars: { version: string; stableVersion: string; service: string },
+): string {
+  return template
+    .replaceAll("{{version}}", vars.version)
+    .replaceAll("{{stableVersion}}", vars.stableVersion)
+    .replaceAll("{{service}}", vars.service);
 }
 
 /** One line per step, for status and for the start summary. */
 export function describeStep(st: Step): string {
   if ("setWeight" in st) return `setWeight ${st.setWeight}`;
-  if ("pause" in st) return st.pause.durationMs === null ? "pause until promoted" : `pause ${st.pause.durationMs / 1000}s`;
+  if ("pause" in st)
+    return st.pause.durationMs === null ? "pause until promoted" : `pause ${st.pause.durationMs / 1000}s`;
   return `analysis (${st.analysis.metrics.map((m) => m.name).join(", ")})`;
 }

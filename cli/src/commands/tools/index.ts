@@ -14,7 +14,15 @@ export interface ToolStatus {
 export async function status(): Promise<{ tools: ToolStatus[]; allInstalled: boolean }> {
   const tools = TOOLS.map((t) => {
     const version = toolVersion(t);
-    return { name: t.name, source: t.source, package: t.package, installed: version !== null, version, path: toolPath(t.name), purpose: t.purpose };
+    return {
+      name: t.name,
+      source: t.source,
+      package: t.package,
+      installed: version !== null,
+      version,
+      path: toolPath(t.name),
+      purpose: t.purpose,
+    };
   });
   return { tools, allInstalled: tools.every((t) => t.installed) };
 }
@@ -29,5 +37,8 @@ export function renderStatus(r: { tools: ToolStatus[]; allInstalled: boolean }):
 }
 
 export function renderInstall(r: ReturnType<typeof installAll>): string {
-  return `${table(["STEP", "RESULT", "SECONDS"], r.steps.map((s) => [s.step, s.result, s.seconds.toFixed(1)]))}\n\ndone in ${r.seconds.toFixed(1)} s`;
+  return `${table(
+    ["STEP", "RESULT", "SECONDS"],
+    r.steps.map((s) => [s.step, s.result, s.seconds.toFixed(1)]),
+  )}\n\ndone in ${r.seconds.toFixed(1)} s`;
 }

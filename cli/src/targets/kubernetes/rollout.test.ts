@@ -5,7 +5,13 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { CANARY_WEIGHT_ANNOTATION, KubernetesCanaryTrack, PREVIOUS_IMAGE_ANNOTATION, type DeploymentView, type KubeApi } from "./rollout.ts";
+import {
+  CANARY_WEIGHT_ANNOTATION,
+  KubernetesCanaryTrack,
+  PREVIOUS_IMAGE_ANNOTATION,
+  type DeploymentView,
+  type KubeApi,
+} from "./rollout.ts";
 
 type Call = { op: string; name: string; body?: unknown };
 
@@ -23,7 +29,9 @@ function fakeCluster(opts: { ingress: boolean }) {
   });
   deployments.set("gateway-stable", mk(3, "registry.example.com:5000/im/gateway:1.0.0", "1.0.0"));
   deployments.set("gateway-canary", mk(0, "registry.example.com:5000/im/gateway:1.0.0", "1.0.0"));
-  let annotations: Record<string, string> | null = opts.ingress ? { "nginx.ingress.kubernetes.io/canary": "true", [CANARY_WEIGHT_ANNOTATION]: "0" } : null;
+  let annotations: Record<string, string> | null = opts.ingress
+    ? { "nginx.ingress.kubernetes.io/canary": "true", [CANARY_WEIGHT_ANNOTATION]: "0" }
+    : null;
   const api: KubeApi = {
     async readDeployment(ns, name) {
       assert.equal(ns, "im");
@@ -36,7 +44,13 @@ function fakeCluster(opts: { ingress: boolean }) {
       calls.push({ op: "patchDeployment", name, body: patch });
       const d = deployments.get(name);
       if (!d) throw new Error("404");
-      const p = patch as { metadata?: { annotations?: Record<string, string> }; spec?: { replicas?: number; template?: { spec: { containers: Array<{ image: string; env: Array<{ name: string; value: string }> }> } } } };
+      const p = patch as {
+        metadata?: { annotations?: Record<string, string> };
+        spec?: {
+          replicas?: number;
+          template?: { spec: { containers: Array<{ image: string; env: Array<{ name: string; value: string }> }> } };
+        };
+      };
       const replicas = p.spec?.replicas ?? d.replicas;
       const c = p.spec?.template?.spec.containers[0];
       const env = c ? { ...d.env, ...Object.fromEntries(c.env.map((e) => [e.name, e.value])) } : d.env;
@@ -58,7 +72,8 @@ function fakeCluster(opts: { ingress: boolean }) {
       annotations = { ...annotations, ...a };
     },
   };
-  const writes = () => calls.filter((c) => c.op.startsWith("patch")).map((c) => ({ op: c.op, name: c.name, body: c.body }));
+  const writes = () =>
+    calls.filter((c) => c.op.startsWith("patch")).map((c) => ({ op: c.op, name: c.name, body: c.body }));
   return { api, calls, deployments, writes, weight: () => annotations?.[CANARY_WEIGHT_ANNOTATION] };
 }
 
@@ -104,7 +119,9 @@ test("setWeight patches the ingress-nginx canary-weight annotation; a weight out
   const k = fakeCluster({ ingress: true });
   const t = new KubernetesCanaryTrack(k.api, { namespace: "im", pollMs: 1 });
   await t.setWeight("gateway", 30);
-  assert.deepEqual(k.writes(), [{ op: "patchIngress", name: "gateway-canary", body: { [CANARY_WEIGHT_ANNOTATION]: "30" } }]);
+  assert.deepEqual(k.writes(), [
+    { op: "patchIngress", name: "gateway-canary", body: { [CANARY_WEIGHT_ANNOTATION]: "30" } },
+  ]);
   await assert.rejects(t.setWeight("gateway", 101), /canaryWeight: got 101; allowed: a whole number from 0 to 100/);
   assert.equal(k.writes().length, 1);
 });
@@ -141,7 +158,12 @@ test("promote: all traffic to the canary, a rolling update of stable to the cana
   const w = k.writes().slice(before);
   assert.deepEqual(
     w.map((x) => `${x.op} ${x.name}`),
-    ["patchIngress gateway-canary", "patchDeployment gateway-stable", "patchIngress gateway-canary", "patchDeployment gateway-canary"],
+    [
+      "patchIngress gateway-canary",
+      "patchDeployment gateway-stable",
+      "patchIngress gateway-canary",
+      "patchDeployment gateway-canary",
+    ],
   );
   assert.deepEqual(w[0]?.body, { [CANARY_WEIGHT_ANNOTATION]: "100" });
   const stable = k.deployments.get("gateway-stable");
@@ -159,5 +181,8 @@ test("a missing Deployment is a one-line error naming it", async () => {
   const k = fakeCluster({ ingress: true });
   k.deployments.delete("gateway-canary");
   const t = new KubernetesCanaryTrack(k.api, { namespace: "im", pollMs: 1 });
-  await assert.rejects(t.deploy("gateway", { version: "1.1.0", env: {} }, 1, quiet), /deployment im\/gateway-canary not found/);
+  await assert.rejects(
+    t.deploy("gateway", { version: "1.1.0", env: {} }, 1, quiet),
+    /deployment im\/gateway-canary not found/,
+  );
 });

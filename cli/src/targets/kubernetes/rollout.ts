@@ -78,7 +78,10 @@ export class KubernetesCanaryTrack implements CanaryTrack {
 
   private async deployment(service: string, track: "stable" | "canary"): Promise<DeploymentView> {
     const d = await this.api.readDeployment(this.o.namespace, deploymentName(service, track), service);
-    if (!d) throw new UserError(`deployment ${this.o.namespace}/${deploymentName(service, track)} not found: is the stack deployed (pulumi up) and --namespace right?`);
+    if (!d)
+      throw new UserError(
+        `deployment ${this.o.namespace}/${deploymentName(service, track)} not found: is the stack deployed (pulumi up) and --namespace right?`,
+      );
     return d;
   }
 
@@ -88,9 +91,14 @@ export class KubernetesCanaryTrack implements CanaryTrack {
   }
 
   async status(service: ServiceName): Promise<CanaryStatus> {
-    const [stable, canary, ing] = await Promise.all([this.deployment(service, "stable"), this.deployment(service, "canary"), this.ingress(service)]);
+    const [stable, canary, ing] = await Promise.all([
+      this.deployment(service, "stable"),
+      this.deployment(service, "canary"),
+      this.ingress(service),
+    ]);
     const version = (d: DeploymentView) => d.env.SERVICE_VERSION ?? d.image.slice(d.image.lastIndexOf(":") + 1);
-    const podShare = canary.replicas === 0 ? 0 : Math.round((100 * canary.replicas) / (canary.replicas + stable.replicas));
+    const podShare =
+      canary.replicas === 0 ? 0 : Math.round((100 * canary.replicas) / (canary.replicas + stable.replicas));
     return {
       stableVersion: version(stable),
       version: canary.replicas > 0 ? version(canary) : null,
@@ -101,36 +109,60 @@ export class KubernetesCanaryTrack implements CanaryTrack {
   }
 
   private podPatch(service: string, image: string, release: ReleaseSpec): Record<string, unknown> {
-    const env = [{ name: "SERVICE_VERSION", value: release.version }, ...Object.entries(release.env).map(([name, value]) => ({ name, value }))];
+    const env = [
+      { name: "SERVICE_VERSION", value: release.version },
+      ...Object.entries(release.env).map(([name, value]) => ({ name, value })),
+    ];
     return { template: { spec: { containers: [{ name: service, image, env }] } } };
   }
 
-  async deploy(service: ServiceName, release: ReleaseSpec, replicas: number, progress: (line: string) => void): Promise<void> {
+  async deploy(
+    service: ServiceName,
+    release: ReleaseSpec,
+    replicas: number,
+    progress: (line: string) => void,
+  ): Promise<void> {
     // Both Deployments must exist before anything is patched.
     const [stable] = await Promise.all([this.deployment(service, "stable"), this.deployment(service, "canary")]);
     const image = imageFor(stable.image, service, release.version, this.o.imageRepo);
-    if ((await this.ingress(service)) !== null) await this.api.patchIngressAnnotations(this.o.namespace, deploymentName(service, "canary"), { [CANARY_WEIGHT_ANNOTATION]: "0" });
-    await this.api.patchDeployment(this.o.namespace, deploymentName(service, "canary"), { spec: { replicas, ...this.podPatch(service, image, release) } });
+    if ((await this.ingress(service)) !== null)
+      await this.api.patchIngressAnnotations(this.o.namespace, deploymentName(service, "canary"), {
+        [CANARY_WEIGHT_ANNOTATION]: "0",
+      });
+    await this.api.patchDeployment(this.o.namespace, deploymentName(service, "canary"), {
+      spec: { replicas, ...this.podPatch(service, image, release) },
+    });
     progress(`${deploymentName(service, "canary")}: ${image} x${replicas}`);
     await this.waitRolledOut(service, "canary", replicas);
     progress(`${deploymentName(service, "canary")}: ${replicas} ready`);
   }
 
   async setWeight(service: ServiceName, weight: number): Promise<void> {
-    if (!Number.isInteger(weight) || weight < 0 || weight > 100) throw new UserError(`canaryWeight: got ${JSON.stringify(weight)}; allowed: a whole number from 0 to 100`);
+    if (!Number.isInteger(weight) || weight < 0 || weight > 100)
+      throw new UserError(`canaryWeight: got ${JSON.stringify(weight)}; allowed: a whole number from 0 to 100`);
     if ((await this.ingress(service)) !== null) {
-      await this.api.patchIngressAnnotations(this.o.namespace, deploymentName(service, "canary"), { [CANARY_WEIGHT_ANNOTATION]: String(weight) });
+      await this.api.patchIngressAnnotations(this.o.namespace, deploymentName(service, "canary"), {
+        [CANARY_WEIGHT_ANNOTATION]: String(weight),
+      });
       return;
     }
     // No Ingress: the Service spreads over both tracks' pods, so the weight is the canary's share of them.
     const stable = await this.deployment(service, "stable");
-    const replicas = weight === 0 ? 0 : weight === 100 ? Math.max(1, stable.replicas) : Math.max(1, Math.round((stable.replicas * weight) / (100 - weight)));
+    const replicas =
+      weight === 0
+        ? 0
+        : weight === 100
+          ? Math.max(1, stable.replicas)
+          : Math.max(1, Math.round((stable.replicas * weight) / (100 - weight)));
     await this.api.patchDeployment(this.o.namespace, deploymentName(service, "canary"), { spec: { replicas } });
     if (replicas > 0) await this.waitRolledOut(service, "canary", replicas);
   }
 
   async remove(service: ServiceName, progress: (line: string) => void): Promise<void> {
-    if ((await this.ingress(service)) !== null) await this.api.patchIngressAnnotations(this.o.namespace, deploymentName(service, "canary"), { [CANARY_WEIGHT_ANNOTATION]: "0" });
+    if ((await this.ingress(service)) !== null)
+      await this.api.patchIngressAnnotations(this.o.namespace, deploymentName(service, "canary"), {
+        [CANARY_WEIGHT_ANNOTATION]: "0",
+      });
     // Scaling to 0 sends each canary pod SIGTERM after its preStop delay: gateways drain their clients onto stable.
     await this.api.patchDeployment(this.o.namespace, deploymentName(service, "canary"), { spec: { replicas: 0 } });
     progress(`${deploymentName(service, "canary")}: weight 0, scaled to 0 (pods drain)`);
@@ -138,13 +170,24 @@ export class KubernetesCanaryTrack implements CanaryTrack {
   }
 
   async promote(service: ServiceName, progress: (line: string) => void): Promise<void> {
-    const [stable, canary] = await Promise.all([this.deployment(service, "stable"), this.deployment(service, "canary")]);
-    const release: ReleaseSpec = { version: canary.env.SERVICE_VERSION ?? canary.image.slice(canary.image.lastIndexOf(":") + 1), env: releaseEnv(canary.env) };
-    if ((await this.ingress(service)) !== null) await this.api.patchIngressAnnotations(this.o.namespace, deploymentName(service, "canary"), { [CANARY_WEIGHT_ANNOTATION]: "100" });
+    const [stable, canary] = await Promise.all([
+      this.deployment(service, "stable"),
+      this.deployment(service, "canary"),
+    ]);
+    const release: ReleaseSpec = {
+      version: canary.env.SERVICE_VERSION ?? canary.image.slice(canary.image.lastIndexOf(":") + 1),
+      env: releaseEnv(canary.env),
+    };
+    if ((await this.ingress(service)) !== null)
+      await this.api.patchIngressAnnotations(this.o.namespace, deploymentName(service, "canary"), {
+        [CANARY_WEIGHT_ANNOTATION]: "100",
+      });
     if (stable.image !== canary.image) {
       // A rolling update of the stable track: each old pod drains its WebSockets as it goes.
       await this.api.patchDeployment(this.o.namespace, deploymentName(service, "stable"), {
-        metadata: { annotations: { [PREVIOUS_IMAGE_ANNOTATION]: `${stable.image}|${stable.env.SERVICE_VERSION ?? ""}` } },
+        metadata: {
+          annotations: { [PREVIOUS_IMAGE_ANNOTATION]: `${stable.image}|${stable.env.SERVICE_VERSION ?? ""}` },
+        },
         spec: this.podPatch(service, canary.image, release),
       });
       progress(`${deploymentName(service, "stable")}: rolling update to ${canary.image}`);
@@ -156,7 +199,10 @@ export class KubernetesCanaryTrack implements CanaryTrack {
   async undo(service: ServiceName, progress: (line: string) => void): Promise<ReleaseSpec> {
     const stable = await this.deployment(service, "stable");
     const prev = stable.annotations[PREVIOUS_IMAGE_ANNOTATION];
-    if (!prev) throw new UserError(`no earlier release of ${service} to go back to: undo restores the release before the last promotion`);
+    if (!prev)
+      throw new UserError(
+        `no earlier release of ${service} to go back to: undo restores the release before the last promotion`,
+      );
     const [image = "", version = ""] = prev.split("|");
     const release: ReleaseSpec = { version: version || image.slice(image.lastIndexOf(":") + 1), env: {} };
     await this.api.patchDeployment(this.o.namespace, deploymentName(service, "stable"), {
@@ -173,8 +219,17 @@ export class KubernetesCanaryTrack implements CanaryTrack {
     for (;;) {
       const d = await this.deployment(service, track);
       const s = d.status;
-      if (s.observedGeneration >= d.generation && s.updatedReplicas >= replicas && s.readyReplicas >= replicas && s.replicas === replicas) return;
-      if (Date.now() > deadline) throw new InternalError(`${deploymentName(service, track)}: ${s.readyReplicas}/${replicas} ready after ${(this.o.timeoutMs ?? 600_000) / 1000} s`);
+      if (
+        s.observedGeneration >= d.generation &&
+        s.updatedReplicas >= replicas &&
+        s.readyReplicas >= replicas &&
+        s.replicas === replicas
+      )
+        return;
+      if (Date.now() > deadline)
+        throw new InternalError(
+          `${deploymentName(service, track)}: ${s.readyReplicas}/${replicas} ready after ${(this.o.timeoutMs ?? 600_000) / 1000} s`,
+        );
       await sleep(this.o.pollMs ?? 2000);
     }
   }
@@ -184,7 +239,10 @@ export class KubernetesCanaryTrack implements CanaryTrack {
     for (;;) {
       const d = await this.deployment(service, "canary");
       if (d.status.replicas === 0) return;
-      if (Date.now() > deadline) throw new InternalError(`${deploymentName(service, "canary")}: still ${d.status.replicas} pod(s) after scaling to 0`);
+      if (Date.now() > deadline)
+        throw new InternalError(
+          `${deploymentName(service, "canary")}: still ${d.status.replicas} pod(s) after scaling to 0`,
+        );
       await sleep(this.o.pollMs ?? 2000);
     }
   }
@@ -205,12 +263,14 @@ export async function clientNodeApi(context?: string): Promise<KubeApi> {
   if (context !== undefined) kc.setCurrentContext(context);
   const apps = kc.makeApiClient(k8s.AppsV1Api);
   const net = kc.makeApiClient(k8s.NetworkingV1Api);
-  const notFound = (err: unknown) => typeof err === "object" && err !== null && "code" in err && (err as { code: unknown }).code === 404;
+  const notFound = (err: unknown) =>
+    typeof err === "object" && err !== null && "code" in err && (err as { code: unknown }).code === 404;
   return {
     async readDeployment(namespace, name, container) {
       try {
         const d = await apps.readNamespacedDeployment({ name, namespace });
-        const c = d.spec?.template.spec?.containers.find((x) => x.name === container) ?? d.spec?.template.spec?.containers[0];
+        const c =
+          d.spec?.template.spec?.containers.find((x) => x.name === container) ?? d.spec?.template.spec?.containers[0];
         return {
           generation: d.metadata?.generation ?? 0,
           replicas: d.spec?.replicas ?? 0,
@@ -230,7 +290,10 @@ export async function clientNodeApi(context?: string): Promise<KubeApi> {
       }
     },
     async patchDeployment(namespace, name, patch) {
-      await apps.patchNamespacedDeployment({ name, namespace, body: patch }, k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.StrategicMergePatch));
+      await apps.patchNamespacedDeployment(
+        { name, namespace, body: patch },
+        k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.StrategicMergePatch),
+      );
     },
     async readIngressAnnotations(namespace, name) {
       try {
@@ -242,15 +305,26 @@ export async function clientNodeApi(context?: string): Promise<KubeApi> {
       }
     },
     async patchIngressAnnotations(namespace, name, annotations) {
-      await net.patchNamespacedIngress({ name, namespace, body: { metadata: { annotations } } }, k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch));
+      await net.patchNamespacedIngress(
+        { name, namespace, body: { metadata: { annotations } } },
+        k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
+      );
     },
   };
 }
 
 /** Prometheus over HTTP (the kubernetes target reaches it at a URL). */
 export async function prometheusQuery(base: string, promql: string): Promise<Sample[]> {
-  const res = await fetch(`${base.replace(/\/$/, "")}/api/v1/query`, { method: "POST", body: new URLSearchParams({ query: promql }), signal: AbortSignal.timeout(10_000) });
-  const body = (await res.json()) as { status?: string; error?: string; data?: { result?: Array<{ metric: Record<string, string>; value: [number, string] }> } };
+  const res = await fetch(`${base.replace(/\/$/, "")}/api/v1/query`, {
+    method: "POST",
+    body: new URLSearchParams({ query: promql }),
+    signal: AbortSignal.timeout(10_000),
+  });
+  const body = (await res.json()) as {
+    status?: string;
+    error?: string;
+    data?: { result?: Array<{ metric: Record<string, string>; value: [number, string] }> };
+  };
   if (body.status !== "success") throw new Error(`Prometheus query failed: ${body.error ?? res.status}`);
   return (body.data?.result ?? []).map((r) => ({ labels: r.metric, value: Number(r.value[1]) }));
 }
@@ -266,12 +340,17 @@ export interface KubernetesRolloutOptions {
 /** The rollout's view of the kubernetes target: canary track, Prometheus, and a lock and state under the state dir. */
 export async function kubernetesRolloutTarget(o: KubernetesRolloutOptions) {
   if (o.prometheus === undefined || !/^https?:\/\/\S+$/.test(o.prometheus)) {
-    throw new UserError(`--prometheus: got ${JSON.stringify(o.prometheus ?? "nothing")}; allowed: the Prometheus base URL the analysis queries, e.g. http://127.0.0.1:9090 (kubectl port-forward)`);
+    throw new UserError(
+      `--prometheus: got ${JSON.stringify(o.prometheus ?? "nothing")}; allowed: the Prometheus base URL the analysis queries, e.g. http://127.0.0.1:9090 (kubectl port-forward)`,
+    );
   }
   const prometheus = o.prometheus;
   const dir = join(stateDir(), "kubernetes", basename(o.stack).replace(/\.ya?ml$/, ""));
   mkdirSync(dir, { recursive: true });
-  const track = new KubernetesCanaryTrack(await clientNodeApi(o.context), { namespace: o.namespace ?? "im", imageRepo: o.imageRepo });
+  const track = new KubernetesCanaryTrack(await clientNodeApi(o.context), {
+    namespace: o.namespace ?? "im",
+    imageRepo: o.imageRepo,
+  });
   return {
     kind: "kubernetes" as const,
     stateDir: dir,

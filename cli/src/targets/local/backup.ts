@@ -27,7 +27,10 @@ interface TableFigures {
 }
 
 async function figures(conn: mysql.Connection, db: string): Promise<Map<string, TableFigures>> {
-  const [tables] = await conn.query<mysql.RowDataPacket[]>("SELECT TABLE_NAME AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME", [db]);
+  const [tables] = await conn.query<mysql.RowDataPacket[]>(
+    "SELECT TABLE_NAME AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME",
+    [db],
+  );
   const out = new Map<string, TableFigures>();
   for (const row of tables) {
     const t = String(row.t);
@@ -55,7 +58,20 @@ export async function databaseRestoreDrill(stack: string, progress: Progress): P
   try {
     await lock.query("FLUSH TABLES WITH READ LOCK");
     progress(`backup: writes held off; dumping ${db} to ${backupFile}`);
-    await execa(ctx.tool("mariadb-dump"), [...auth, "--single-transaction", "--routines", "--triggers", "--hex-blob", `--result-file=${backupFile}`, "--databases", db], { env });
+    await execa(
+      ctx.tool("mariadb-dump"),
+      [
+        ...auth,
+        "--single-transaction",
+        "--routines",
+        "--triggers",
+        "--hex-blob",
+        `--result-file=${backupFile}`,
+        "--databases",
+        db,
+      ],
+      { env },
+    );
     before = await figures(lock, db);
   } finally {
     await lock.query("UNLOCK TABLES").catch(() => undefined);

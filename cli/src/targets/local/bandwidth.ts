@@ -21,7 +21,13 @@ function gateways(ctx: LocalContext): Array<{ id: string; endpoint: string }> {
 function gateway(ctx: LocalContext, instance: string): { id: string; endpoint: string } {
   const all = gateways(ctx);
   const g = all.find((x) => x.id === instance);
-  if (g === undefined) throw new UserError(MESSAGES.unknownGateway(instance, all.map((x) => x.id)));
+  if (g === undefined)
+    throw new UserError(
+      MESSAGES.unknownGateway(
+        instance,
+        all.map((x) => x.id),
+      ),
+    );
   return g;
 }
 
@@ -67,7 +73,8 @@ async function putCap(ctx: LocalContext, endpoint: string, bytesPerSecond: numbe
     body: JSON.stringify({ bytesPerSecond }),
     signal: AbortSignal.timeout(5000),
   });
-  if (res.status !== 200) throw new Error(`PUT ${endpoint}/admin/v1/egress-cap answered ${res.status}: ${(await res.text()).slice(0, 200)}`);
+  if (res.status !== 200)
+    throw new Error(`PUT ${endpoint}/admin/v1/egress-cap answered ${res.status}: ${(await res.text()).slice(0, 200)}`);
 }
 
 export async function setGatewayCap(ctx: LocalContext, instance: string, bytesPerSecond: number): Promise<void> {
@@ -77,7 +84,12 @@ export async function setGatewayCap(ctx: LocalContext, instance: string, bytesPe
 }
 
 export async function snapshotConfig(ctx: LocalContext): Promise<ConfigSnapshot> {
-  return { takenAt: new Date().toISOString(), target: "local", gatewayCaps: await gatewayCaps(ctx), persistedCaps: readPersisted(ctx) };
+  return {
+    takenAt: new Date().toISOString(),
+    target: "local",
+    gatewayCaps: await gatewayCaps(ctx),
+    persistedCaps: readPersisted(ctx),
+  };
 }
 
 export async function restoreConfig(ctx: LocalContext, snapshot: ConfigSnapshot): Promise<void> {

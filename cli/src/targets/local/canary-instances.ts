@@ -47,11 +47,15 @@ function write(file: string, value: unknown): void {
   writeAtomic(file, JSON.stringify(value, null, 2));
 }
 
-export const readRelease = (ctx: Pick<LocalContext, "dir">, s: LocalService) => read(releaseFile(ctx, s), releaseRecord);
-export const writeRelease = (ctx: Pick<LocalContext, "dir">, s: LocalService, r: ReleaseRecord) => write(releaseFile(ctx, s), r);
+export const readRelease = (ctx: Pick<LocalContext, "dir">, s: LocalService) =>
+  read(releaseFile(ctx, s), releaseRecord);
+export const writeRelease = (ctx: Pick<LocalContext, "dir">, s: LocalService, r: ReleaseRecord) =>
+  write(releaseFile(ctx, s), r);
 export const readCanary = (ctx: Pick<LocalContext, "dir">, s: LocalService) => read(canaryFile(ctx, s), canaryRecord);
-export const writeCanary = (ctx: Pick<LocalContext, "dir">, s: LocalService, c: CanaryRecord) => write(canaryFile(ctx, s), c);
-export const removeCanaryRecord = (ctx: Pick<LocalContext, "dir">, s: LocalService) => rmSync(canaryFile(ctx, s), { force: true });
+export const writeCanary = (ctx: Pick<LocalContext, "dir">, s: LocalService, c: CanaryRecord) =>
+  write(canaryFile(ctx, s), c);
+export const removeCanaryRecord = (ctx: Pick<LocalContext, "dir">, s: LocalService) =>
+  rmSync(canaryFile(ctx, s), { force: true });
 
 const messageUpstream = z.object({ urls: z.array(z.string()), weight: z.number().int().min(0).max(100) });
 export type MessageUpstreamRecord = z.infer<typeof messageUpstream>;

@@ -15,7 +15,17 @@ import { isOurs, pidAlive, startDetached, stopGroup } from "../../lib/process.ts
 import { portFree } from "../../lib/ports.ts";
 import { sleep } from "../../lib/wait.ts";
 import type { CanaryStatus, CanaryTrack, ReleaseSpec, ServiceName } from "../target.ts";
-import { canaryInstances, readCanary, readMessageUpstream, readRelease, removeCanaryRecord, writeCanary, writeMessageUpstream, writeRelease, type LocalService } from "./canary-instances.ts";
+import {
+  canaryInstances,
+  readCanary,
+  readMessageUpstream,
+  readRelease,
+  removeCanaryRecord,
+  writeCanary,
+  writeMessageUpstream,
+  writeRelease,
+  type LocalService,
+} from "./canary-instances.ts";
 import { instanceComponent, registerServices, serviceInstances, VERSION } from "./components/services.ts";
 import { readApiPool, readPool, setApiPool, setGatewayPool } from "./components/nginx.ts";
 import type { LocalComponent, LocalContext } from "./context.ts";
@@ -34,9 +44,11 @@ export class LocalCanaryTrack implements CanaryTrack {
   async preflight(service: ServiceName): Promise<void> {
     this.supports(service);
     const nginx = this.ctx.state.components.nginx;
-    if (nginx === undefined || !isOurs(nginx.pid, this.ctx.dir)) throw new UserError('nginx of the local target is not running: run "imctl local up" first');
+    if (nginx === undefined || !isOurs(nginx.pid, this.ctx.dir))
+      throw new UserError('nginx of the local target is not running: run "imctl local up" first');
     const down = serviceInstances(this.ctx).filter((i) => i.service === service && this.running(i.id) === null);
-    if (down.length > 0) throw new UserError(`${down.map((i) => i.id).join(", ")} not running: run "imctl local up" first`);
+    if (down.length > 0)
+      throw new UserError(`${down.map((i) => i.id).join(", ")} not running: run "imctl local up" first`);
   }
 
   /**
@@ -51,7 +63,11 @@ export class LocalCanaryTrack implements CanaryTrack {
 
   private async setPool(service: LocalService, stableAndCanary: { canary: boolean; weight: number }): Promise<void> {
     const canary = stableAndCanary.canary ? this.backends(service, "canary") : [];
-    if (service === "message") return this.setMessageUpstream({ urls: canary.map((b) => `http://${b.address}`), weight: stableAndCanary.weight });
+    if (service === "message")
+      return this.setMessageUpstream({
+        urls: canary.map((b) => `http://${b.address}`),
+        weight: stableAndCanary.weight,
+      });
     const pool = { stable: this.backends(service, "stable"), canary, canaryWeight: stableAndCanary.weight };
     await (service === "gateway" ? setGatewayPool(this.ctx, pool) : setApiPool(this.ctx, pool));
   }
@@ -59,7 +75,9 @@ export class LocalCanaryTrack implements CanaryTrack {
   /** Records the message canary's split and applies it on every running gateway (stable and canary). */
   private async setMessageUpstream(split: { urls: string[]; weight: number }): Promise<void> {
     writeMessageUpstream(this.ctx, split);
-    const gateways = [...serviceInstances(this.ctx), ...canaryInstances(this.ctx)].filter((i) => i.service === "gateway" && this.running(i.id) !== null);
+    const gateways = [...serviceInstances(this.ctx), ...canaryInstances(this.ctx)].filter(
+      (i) => i.service === "gateway" && this.running(i.id) !== null,
+    );
     await Promise.all(
       gateways.map(async (g) => {
         const url = `http://${this.ctx.host}:${g.port}/admin/v1/message-upstream`;
@@ -72,13 +90,17 @@ export class LocalCanaryTrack implements CanaryTrack {
         // A gateway that is going away starts again with the recorded split; one that is up must take it now.
         if (res instanceof Error) {
           if (this.running(g.id) !== null) throw new InternalError(`${g.id}: PUT ${url} failed: ${res.message}`);
-        } else if (res.status !== 200) throw new InternalError(`${g.id}: PUT ${url} answered ${res.status}: ${(await res.text()).slice(0, 200)}`);
+        } else if (res.status !== 200)
+          throw new InternalError(`${g.id}: PUT ${url} answered ${res.status}: ${(await res.text()).slice(0, 200)}`);
       }),
     );
   }
 
   private backends(service: LocalService, track: "stable" | "canary"): Backend[] {
-    const list = track === "stable" ? serviceInstances(this.ctx).filter((i) => i.service === service) : canaryInstances(this.ctx).filter((i) => i.service === service);
+    const list =
+      track === "stable"
+        ? serviceInstances(this.ctx).filter((i) => i.service === service)
+        : canaryInstances(this.ctx).filter((i) => i.service === service);
     return list.map((i) => ({ id: i.id, address: `${this.ctx.host}:${i.port}` }));
   }
 
@@ -98,7 +120,12 @@ export class LocalCanaryTrack implements CanaryTrack {
   async deploy(service: ServiceName, release: ReleaseSpec, replicas: number, progress: Progress): Promise<void> {
     this.supports(service);
     const existing = readCanary(this.ctx, service);
-    if (existing && (existing.version !== release.version || existing.replicas !== replicas || JSON.stringify(existing.env) !== JSON.stringify(release.env))) {
+    if (
+      existing &&
+      (existing.version !== release.version ||
+        existing.replicas !== replicas ||
+        JSON.stringify(existing.env) !== JSON.stringify(release.env))
+    ) {
       // A different canary (an earlier, unfinished rollout): replace it rather than mix versions.
       await this.remove(service, progress);
     }
@@ -153,7 +180,12 @@ export class LocalCanaryTrack implements CanaryTrack {
     const stableRelease = { version: current?.version ?? VERSION, env: current?.env ?? {} };
     if (stableRelease.version !== canary.version || JSON.stringify(stableRelease.env) !== JSON.stringify(canary.env)) {
       await this.setWeight(service, 100);
-      writeRelease(this.ctx, service, { version: canary.version, env: canary.env, previous: stableRelease, at: new Date().toISOString() });
+      writeRelease(this.ctx, service, {
+        version: canary.version,
+        env: canary.env,
+        previous: stableRelease,
+        at: new Date().toISOString(),
+      });
     }
     await this.restartStable(service, canary.version, progress);
     await this.remove(service, progress);
@@ -164,7 +196,11 @@ export class LocalCanaryTrack implements CanaryTrack {
     const current = readRelease(this.ctx, service);
     if (!current?.previous) throw new UserError(MESSAGES.rolloutNothingToUndo(service));
     const back = current.previous;
-    writeRelease(this.ctx, service, { ...back, previous: { version: current.version, env: current.env }, at: new Date().toISOString() });
+    writeRelease(this.ctx, service, {
+      ...back,
+      previous: { version: current.version, env: current.env },
+      at: new Date().toISOString(),
+    });
     await this.restartStable(service, back.version, progress);
     return back;
   }
@@ -229,8 +265,10 @@ async function waitReady(ctx: LocalContext, comp: LocalComponent, pid: number): 
     } catch (err) {
       last = (err as Error).message;
     }
-    if (!pidAlive(pid)) throw new InternalError(`${comp.id} exited during start-up (log: ${ctx.dir}/logs/${comp.id}.log)`);
-    if (Date.now() > deadline) throw new InternalError(`${comp.id} not ready after ${comp.startTimeoutMs / 1000} s: ${last}`);
+    if (!pidAlive(pid))
+      throw new InternalError(`${comp.id} exited during start-up (log: ${ctx.dir}/logs/${comp.id}.log)`);
+    if (Date.now() > deadline)
+      throw new InternalError(`${comp.id} not ready after ${comp.startTimeoutMs / 1000} s: ${last}`);
     await sleep(200);
   }
 }

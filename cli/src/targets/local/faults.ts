@@ -28,19 +28,36 @@ function components(ctx: LocalContext): LocalComponent[] {
 
 function pidOf(ctx: LocalContext, id: string): number {
   const rec = ctx.state.components[id];
-  if (rec === undefined || !isOurs(rec.pid, ctx.dir)) throw new UserError(`--instance: ${id} is not running on this target (imctl local status)`);
+  if (rec === undefined || !isOurs(rec.pid, ctx.dir))
+    throw new UserError(`--instance: ${id} is not running on this target (imctl local status)`);
   return rec.pid;
 }
 
-function requireComponent(ctx: LocalContext, id: string, allowed: (c: LocalComponent) => boolean, what: string): LocalComponent {
+function requireComponent(
+  ctx: LocalContext,
+  id: string,
+  allowed: (c: LocalComponent) => boolean,
+  what: string,
+): LocalComponent {
   const all = components(ctx).filter(allowed);
   const c = all.find((x) => x.id === id);
-  if (c === undefined) throw new UserError(`--instance: got ${JSON.stringify(id)}; allowed for ${what}: ${all.map((x) => x.id).join(", ")}`);
+  if (c === undefined)
+    throw new UserError(
+      `--instance: got ${JSON.stringify(id)}; allowed for ${what}: ${all.map((x) => x.id).join(", ")}`,
+    );
   return c;
 }
 
 async function redisRole(host: string, port: number): Promise<string> {
-  const r = new Redis({ host, port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1000, enableOfflineQueue: false });
+  const r = new Redis({
+    host,
+    port,
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    connectTimeout: 1000,
+    enableOfflineQueue: false,
+  });
   r.on("error", () => undefined);
   try {
     await r.connect();
@@ -53,7 +70,12 @@ async function redisRole(host: string, port: number): Promise<string> {
 
 /** The Kafka broker leading the most partitions of the stored-message topic: killing it moves the most leaders. */
 async function busiestBroker(ctx: LocalContext): Promise<number> {
-  const admin = new Admin({ clientId: "imctl-drill", bootstrapBrokers: kafkaBootstrap(ctx), timeout: 5000, retries: 2 });
+  const admin = new Admin({
+    clientId: "imctl-drill",
+    bootstrapBrokers: kafkaBootstrap(ctx),
+    timeout: 5000,
+    retries: 2,
+  });
   try {
     const topic = ctx.spec.data.kafka.topics[0]?.name ?? "im.message.stored";
     const md = await admin.metadata({ topics: [topic], forceUpdate: true });
@@ -70,7 +92,9 @@ async function busiestGateway(ctx: LocalContext): Promise<string> {
   let best = { id: "gateway-1", n: -1 };
   for (const g of serviceInstances(ctx).filter((i) => i.service === "gateway")) {
     try {
-      const text = await (await fetch(`http://${ctx.host}:${g.port}/metrics`, { signal: AbortSignal.timeout(2000) })).text();
+      const text = await (
+        await fetch(`http://${ctx.host}:${g.port}/metrics`, { signal: AbortSignal.timeout(2000) })
+      ).text();
       const n = Number(/^im_gateway_connections(?:\{[^}]*\})? (\S+)$/m.exec(text)?.[1] ?? 0);
       if (n > best.n) best = { id: g.id, n };
     } catch {
@@ -94,9 +118,15 @@ function failoverCandidates(ctx: LocalContext): string[] {
 /** What a fault hits on the local target; validated and resolved before anything is touched. */
 export async function planLocalFault(stack: string, spec: FaultSpec): Promise<FaultPlan> {
   const ctx = localContext(stack);
-  const service = (name: string) => (c: LocalComponent) => c.group === "services" && c.id.startsWith(`${name}-`) && /-\d+$/.test(c.id) && c.id.slice(0, c.id.lastIndexOf("-")) === name;
+  const service = (name: string) => (c: LocalComponent) =>
+    c.group === "services" &&
+    c.id.startsWith(`${name}-`) &&
+    /-\d+$/.test(c.id) &&
+    c.id.slice(0, c.id.lastIndexOf("-")) === name;
   const singleReplica = (name: string, field: string) =>
-    new UserError(`${name} has 1 replica on this stack: killing it is an outage, not a failover; set services.${field}.replicas to 2 or more in the stack file`);
+    new UserError(
+      `${name} has 1 replica on this stack: killing it is an outage, not a failover; set services.${field}.replicas to 2 or more in the stack file`,
+    );
   switch (spec.fault) {
     case "redis-primary": {
       let id = spec.instance;
@@ -109,10 +139,14 @@ export async function planLocalFault(stack: string, spec: FaultSpec): Promise<Fa
           }
         }
       }
-      if (id === undefined) throw new UserError("redis-primary: no Redis primary answers on this target (imctl local status)");
+      if (id === undefined)
+        throw new UserError("redis-primary: no Redis primary answers on this target (imctl local status)");
       const c = requireComponent(ctx, id, (x) => x.group === "redis", "redis-primary");
       const role = await redisRole(ctx.host, Number(c.endpoint.split(":").pop())).catch(() => "unreachable");
-      if (role !== "master") throw new UserError(`--instance: ${id} is a Redis ${role}, not a primary; allowed: a primary (imctl local status)`);
+      if (role !== "master")
+        throw new UserError(
+          `--instance: ${id} is a Redis ${role}, not a primary; allowed: a primary (imctl local status)`,
+        );
       return { fault: spec.fault, component: id, action: "kill", detail: `SIGKILL Redis primary ${id}` };
     }
     case "kafka-broker": {
@@ -120,11 +154,22 @@ export async function planLocalFault(stack: string, spec: FaultSpec): Promise<Fa
       requireComponent(ctx, id, (x) => x.group === "kafka", "kafka-broker");
       return spec.kafkaMode === "hard"
         ? { fault: spec.fault, component: id, action: "kill", detail: `SIGKILL Kafka broker ${id}` }
-        : { fault: spec.fault, component: id, action: "terminate", detail: `SIGTERM Kafka broker ${id} (controlled shutdown)` };
+        : {
+            fault: spec.fault,
+            component: id,
+            action: "terminate",
+            detail: `SIGTERM Kafka broker ${id} (controlled shutdown)`,
+          };
     }
     case "db":
-      if (spec.instance !== undefined && spec.instance !== "mariadb") throw new UserError(`--instance: got ${JSON.stringify(spec.instance)}; allowed for db: mariadb`);
-      return { fault: spec.fault, component: "mariadb", action: "restart", detail: "restart the database (SIGTERM, then start again)" };
+      if (spec.instance !== undefined && spec.instance !== "mariadb")
+        throw new UserError(`--instance: got ${JSON.stringify(spec.instance)}; allowed for db: mariadb`);
+      return {
+        fault: spec.fault,
+        component: "mariadb",
+        action: "restart",
+        detail: "restart the database (SIGTERM, then start again)",
+      };
     case "gateway-instance":
     case "message-instance":
     case "user-center-instance": {
@@ -137,15 +182,35 @@ export async function planLocalFault(stack: string, spec: FaultSpec): Promise<Fa
     }
     case "random-instance": {
       const pool = failoverCandidates(ctx);
-      if (pool.length === 0) throw new UserError("random-instance: no service has 2 replicas or more on this stack, so any kill is an outage, not a failover");
+      if (pool.length === 0)
+        throw new UserError(
+          "random-instance: no service has 2 replicas or more on this stack, so any kill is an outage, not a failover",
+        );
       const id = seededPick(pool, spec.seed);
-      return { fault: spec.fault, component: id, action: "kill", detail: `SIGKILL ${id} (picked with seed ${spec.seed} from ${pool.join(", ")})` };
+      return {
+        fault: spec.fault,
+        component: id,
+        action: "kill",
+        detail: `SIGKILL ${id} (picked with seed ${spec.seed} from ${pool.join(", ")})`,
+      };
     }
     case "partition": {
       const id = spec.instance ?? "message-1";
-      const c = requireComponent(ctx, id, (x) => x.group !== "services" || replicasOf(ctx, x.id.slice(0, x.id.lastIndexOf("-"))) >= 2, "partition");
+      const c = requireComponent(
+        ctx,
+        id,
+        (x) => x.group !== "services" || replicasOf(ctx, x.id.slice(0, x.id.lastIndexOf("-"))) >= 2,
+        "partition",
+      );
       const ports = c.ports.map((p) => p.port);
-      return { fault: spec.fault, component: id, action: "partition", seconds: spec.partitionSeconds, ports, detail: `cut ${id} off the network for ${spec.partitionSeconds} s (ports ${ports.join(", ")} and its own connections)` };
+      return {
+        fault: spec.fault,
+        component: id,
+        action: "partition",
+        seconds: spec.partitionSeconds,
+        ports,
+        detail: `cut ${id} off the network for ${spec.partitionSeconds} s (ports ${ports.join(", ")} and its own connections)`,
+      };
     }
   }
 }
@@ -154,13 +219,22 @@ export async function planLocalFault(stack: string, spec: FaultSpec): Promise<Fa
  * Watches the faulted component the way the platform would notice it: its own health probe failing, and for a
  * Redis primary its replica promoting itself. Notes land in `notes` with their time.
  */
-function watch(ctx: LocalContext, plan: FaultPlan, notes: FaultHandle["notes"], onFailover: (atMs: number) => void): () => void {
+function watch(
+  ctx: LocalContext,
+  plan: FaultPlan,
+  notes: FaultHandle["notes"],
+  onFailover: (atMs: number) => void,
+): () => void {
   let stopped = false;
   const c = components(ctx).find((x) => x.id === plan.component);
   const replicas = c?.group === "redis" ? redisComponents(ctx).filter((x) => x.id !== plan.component) : [];
   const replicaRoles = new Map<string, string>();
   void (async () => {
-    for (const r of replicas) replicaRoles.set(r.id, (await withTimeout(redisRole(ctx.host, Number(r.endpoint.split(":").pop())), 1500).catch(() => "?")) ?? "?");
+    for (const r of replicas)
+      replicaRoles.set(
+        r.id,
+        (await withTimeout(redisRole(ctx.host, Number(r.endpoint.split(":").pop())), 1500).catch(() => "?")) ?? "?",
+      );
     let down = false;
     while (!stopped) {
       try {
@@ -204,14 +278,21 @@ export async function healPartition(stack: string, drillId: string): Promise<voi
   await healLeftover(localContext(stack), drillId);
 }
 
-export async function injectLocalFault(stack: string, plan: FaultPlan, drillId: string, progress: Progress): Promise<FaultHandle> {
+export async function injectLocalFault(
+  stack: string,
+  plan: FaultPlan,
+  drillId: string,
+  progress: Progress,
+): Promise<FaultHandle> {
   const ctx = localContext(stack);
   const notes: FaultHandle["notes"] = [];
   // A killed (or cut off) Redis primary is recovered only once a replica has taken over its slots.
   const victim = components(ctx).find((c) => c.id === plan.component);
   const redisPrimary =
     plan.fault === "redis-primary" ||
-    (plan.action === "partition" && victim?.group === "redis" && (await redisRole(ctx.host, Number(victim.endpoint.split(":").pop())).catch(() => "")) === "master");
+    (plan.action === "partition" &&
+      victim?.group === "redis" &&
+      (await redisRole(ctx.host, Number(victim.endpoint.split(":").pop())).catch(() => "")) === "master");
   let failoverAt: number | null = null;
   const stopWatch = watch(ctx, plan, notes, (t) => (failoverAt ??= t));
   let restored = false;
@@ -242,12 +323,23 @@ export async function injectLocalFault(stack: string, plan: FaultPlan, drillId: 
     case "partition": {
       const cut = await cutOff(ctx, drillId, pidOf(ctx, plan.component), plan.ports ?? []);
       heal = cut.heal;
-      notes.push({ atMs: Date.now(), what: cut.twoWay ? `${plan.component} cut off both ways` : `${plan.component}: only connections to it are cut (no cgroup v2 here to cut its own)` });
-      healTimer = setTimeout(() => {
-        healing = heal()
-          .then(() => void notes.push({ atMs: Date.now(), what: `partition of ${plan.component} healed` }))
-          .catch((err: unknown) => void notes.push({ atMs: Date.now(), what: `could not heal the partition: ${String(err)}` }));
-      }, (plan.seconds ?? 0) * 1000);
+      notes.push({
+        atMs: Date.now(),
+        what: cut.twoWay
+          ? `${plan.component} cut off both ways`
+          : `${plan.component}: only connections to it are cut (no cgroup v2 here to cut its own)`,
+      });
+      healTimer = setTimeout(
+        () => {
+          healing = heal()
+            .then(() => void notes.push({ atMs: Date.now(), what: `partition of ${plan.component} healed` }))
+            .catch(
+              (err: unknown) =>
+                void notes.push({ atMs: Date.now(), what: `could not heal the partition: ${String(err)}` }),
+            );
+        },
+        (plan.seconds ?? 0) * 1000,
+      );
       break;
     }
   }

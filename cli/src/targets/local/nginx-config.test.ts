@@ -20,7 +20,11 @@ describe("gateway pool weights", () => {
     for (let s = 1; s <= 6; s++) {
       for (let c = 1; c <= 4; c++) {
         for (let w = 1; w <= 99; w++) {
-          const pool = { stable: Array.from({ length: s }, (_, i) => b(`s${i}`, 1000 + i)), canary: Array.from({ length: c }, (_, i) => b(`c${i}`, 2000 + i)), canaryWeight: w };
+          const pool = {
+            stable: Array.from({ length: s }, (_, i) => b(`s${i}`, 1000 + i)),
+            canary: Array.from({ length: c }, (_, i) => b(`c${i}`, 2000 + i)),
+            canaryWeight: w,
+          };
           assert.ok(Math.abs(share(pool, "canary") - w) < 1e-9, `s=${s} c=${c} w=${w}`);
           assert.ok(serverWeights(pool).every((x) => Number.isInteger(x.weight) && x.weight >= 1));
         }
@@ -29,8 +33,14 @@ describe("gateway pool weights", () => {
   });
 
   it("leaves a side with no share out of the upstream", () => {
-    assert.deepEqual(serverWeights({ stable: [b("s", 1)], canary: [b("c", 2)], canaryWeight: 0 }).map((x) => x.backend.id), ["s"]);
-    assert.deepEqual(serverWeights({ stable: [b("s", 1)], canary: [b("c", 2)], canaryWeight: 100 }).map((x) => x.backend.id), ["c"]);
+    assert.deepEqual(
+      serverWeights({ stable: [b("s", 1)], canary: [b("c", 2)], canaryWeight: 0 }).map((x) => x.backend.id),
+      ["s"],
+    );
+    assert.deepEqual(
+      serverWeights({ stable: [b("s", 1)], canary: [b("c", 2)], canaryWeight: 100 }).map((x) => x.backend.id),
+      ["c"],
+    );
     assert.deepEqual(serverWeights({ stable: [], canary: [], canaryWeight: 0 }), []);
   });
 
@@ -39,12 +49,24 @@ describe("gateway pool weights", () => {
       name: "UserError",
       message: "canaryWeight: got 130; allowed: a whole number from 0 to 100",
     });
-    assert.throws(() => serverWeights({ stable: [b("s", 1)], canary: [], canaryWeight: 12.5 }), /allowed: a whole number from 0 to 100/);
+    assert.throws(
+      () => serverWeights({ stable: [b("s", 1)], canary: [], canaryWeight: 12.5 }),
+      /allowed: a whole number from 0 to 100/,
+    );
   });
 });
 
 describe("nginx configuration", () => {
-  const settings = (prefix: string) => ({ prefix, host: "127.0.0.1", listenPort: 18980, statusPort: 18981, workerProcesses: 2, workerConnections: 9000, workerShutdownTimeoutSeconds: 600, runAsRoot: process.getuid?.() === 0 });
+  const settings = (prefix: string) => ({
+    prefix,
+    host: "127.0.0.1",
+    listenPort: 18980,
+    statusPort: 18981,
+    workerProcesses: 2,
+    workerConnections: 9000,
+    workerShutdownTimeoutSeconds: 600,
+    runAsRoot: process.getuid?.() === 0,
+  });
 
   it("keeps descriptors per worker under the 20,000 per-process limit", () => {
     const conf = renderNginxConf(settings("/x"), { stable: [], canary: [], canaryWeight: 0 });
@@ -57,17 +79,28 @@ describe("nginx configuration", () => {
     const conf = renderNginxConf(settings("/x"), { stable: [], canary: [], canaryWeight: 0 }, api);
     assert.match(conf, /server 127\.0\.0\.1:18300 weight=3 max_fails=1 fail_timeout=2s; # user-center-1/);
     assert.match(conf, /server 127\.0\.0\.1:18350 max_fails=1 fail_timeout=2s; # user-center-canary-1/);
-    const none = renderNginxConf(settings("/x"), { stable: [], canary: [], canaryWeight: 0 }, { ...api, canaryWeight: 0 });
+    const none = renderNginxConf(
+      settings("/x"),
+      { stable: [], canary: [], canaryWeight: 0 },
+      { ...api, canaryWeight: 0 },
+    );
     assert.doesNotMatch(none, /user-center-canary-1/);
     // a plain list stays unweighted, as before
-    assert.match(renderNginxConf(settings("/x"), { stable: [], canary: [], canaryWeight: 0 }, [b("user-center-1", 18300)]), /server 127\.0\.0\.1:18300 max_fails=1/);
+    assert.match(
+      renderNginxConf(settings("/x"), { stable: [], canary: [], canaryWeight: 0 }, [b("user-center-1", 18300)]),
+      /server 127\.0\.0\.1:18300 max_fails=1/,
+    );
   });
 
   it("renders configurations that the real nginx accepts, with and without a pool", async () => {
     const nginx = toolPath("nginx");
     for (const pool of [
       { stable: [], canary: [], canaryWeight: 0 },
-      { stable: [b("gateway-1", 18100), b("gateway-2", 18101)], canary: [b("gateway-canary-1", 18150)], canaryWeight: 10 },
+      {
+        stable: [b("gateway-1", 18100), b("gateway-2", 18101)],
+        canary: [b("gateway-canary-1", 18150)],
+        canaryWeight: 10,
+      },
     ]) {
       const prefix = tempDir("nginx");
       for (const d of ["tmp", "logs"]) mkdirSync(join(prefix, d), { recursive: true });

@@ -115,7 +115,9 @@ export async function cutOff(ctx: LocalContext, drillId: string, pid: number, po
     : "";
   // nft names a cgroup v2 group by its path under /sys/fs/cgroup; level 1: the group sits right under the root.
   const cgroupRule =
-    group !== undefined && moved.length > 0 ? `    oifname "lo" socket cgroupv2 level 1 "${relative("/sys/fs/cgroup", group)}" drop comment "imctl drill ${drillId}"\n` : "";
+    group !== undefined && moved.length > 0
+      ? `    oifname "lo" socket cgroupv2 level 1 "${relative("/sys/fs/cgroup", group)}" drop comment "imctl drill ${drillId}"\n`
+      : "";
   const rules = `table inet ${name} {
   chain out {
     type filter hook output priority -10; policy accept;
@@ -143,7 +145,9 @@ function restoreGroup(mount: string, name: string, moved: Array<{ pid: number; f
   const left = readFileSync(join(group, "cgroup.procs"), "utf8").split("\n").filter(Boolean).map(Number);
   for (const p of left) {
     const from = moved.find((m) => m.pid === p)?.from ?? "/";
-    const target = existsSync(join(mount, from, "cgroup.procs")) ? join(mount, from, "cgroup.procs") : join(mount, "cgroup.procs");
+    const target = existsSync(join(mount, from, "cgroup.procs"))
+      ? join(mount, from, "cgroup.procs")
+      : join(mount, "cgroup.procs");
     try {
       writeFileSync(target, String(p));
     } catch {
@@ -157,7 +161,8 @@ function restoreGroup(mount: string, name: string, moved: Array<{ pid: number; f
 export async function healLeftover(ctx: LocalContext, drillId: string): Promise<void> {
   const name = partitionName(drillId);
   const r = await nft(ctx, ["delete", "table", "inet", name]);
-  if (!r.ok && !/No such file or directory|does not exist/i.test(r.stderr)) throw new Error(`could not remove the partition's nftables table ${name}: ${r.stderr}`);
+  if (!r.ok && !/No such file or directory|does not exist/i.test(r.stderr))
+    throw new Error(`could not remove the partition's nftables table ${name}: ${r.stderr}`);
   const mount = cgroup2Mount();
   if (mount !== undefined) restoreGroup(mount, name, []);
 }

@@ -17,8 +17,17 @@ describe("why a component is not running, from the end of its log", () => {
   });
 
   it("names a pino line at level error or fatal and a log4j ERROR line", () => {
-    assert.equal(lastLoggedError(['{"level":30,"msg":"ok"}', '{"level":60,"msg":"fatal: no database"}']), '{"level":60,"msg":"fatal: no database"}');
-    assert.equal(lastLoggedError(["[2026-12-01 08:00:00] ERROR Shutdown broker because all log dirs failed (kafka.log.LogManager)", "[2026-12-01 08:00:01] INFO stopped"]), "[2026-12-01 08:00:00] ERROR Shutdown broker because all log dirs failed (kafka.log.LogManager)");
+    assert.equal(
+      lastLoggedError(['{"level":30,"msg":"ok"}', '{"level":60,"msg":"fatal: no database"}']),
+      '{"level":60,"msg":"fatal: no database"}',
+    );
+    assert.equal(
+      lastLoggedError([
+        "[2026-12-01 08:00:00] ERROR Shutdown broker because all log dirs failed (kafka.log.LogManager)",
+        "[2026-12-01 08:00:01] INFO stopped",
+      ]),
+      "[2026-12-01 08:00:00] ERROR Shutdown broker because all log dirs failed (kafka.log.LogManager)",
+    );
   });
 
   it("says nothing when the end of the log is quiet", () => {

@@ -14,7 +14,14 @@ import { REPO_ROOT, stateDir } from "../../lib/paths.ts";
 import { portFree } from "../../lib/ports.ts";
 import { isOurs, pidAlive, startDetached, stopGroup, groupMembers } from "../../lib/process.ts";
 import { sleep } from "../../lib/wait.ts";
-import { logFile, type ComponentGroup, type LocalComponent, type LocalContext, type LocalState, type Secrets } from "./context.ts";
+import {
+  logFile,
+  type ComponentGroup,
+  type LocalComponent,
+  type LocalContext,
+  type LocalState,
+  type Secrets,
+} from "./context.ts";
 import { exporterComponents } from "./components/exporters.ts";
 import { ensureKafkaTopics, kafkaBootstrap, kafkaComponents, kafkaHealth } from "./components/kafka.ts";
 import { appConnection, ensureDatabase, mariadbComponent } from "./components/mariadb.ts";
@@ -73,7 +80,11 @@ export interface DownResult {
 }
 
 /** Stages of `up`, in order; `down` stops them in reverse. */
-const STAGES: ComponentGroup[][] = [["redis", "kafka", "database", "gateway-lb"], ["services", "exporter"], ["prometheus"]];
+const STAGES: ComponentGroup[][] = [
+  ["redis", "kafka", "database", "gateway-lb"],
+  ["services", "exporter"],
+  ["prometheus"],
+];
 // Gateways drain before nginx stops; the services stop before the data tier they write to.
 const STOP_ORDER: ComponentGroup[] = ["prometheus", "exporter", "services", "gateway-lb", "kafka", "redis", "database"];
 
@@ -159,7 +170,10 @@ function tail(file: string, lines: number): string[] {
  * log4j ERROR line), for saying why a component that should run does not. Null when the end of the log is quiet.
  */
 export function lastLoggedError(lines: string[]): string | null {
-  const isError = (l: string) => /^\s*(Uncaught )?[A-Za-z]*(Error|Exception)\b.*:/.test(l) || /"level":(50|60)\b/.test(l) || /\] (ERROR|FATAL) /.test(l);
+  const isError = (l: string) =>
+    /^\s*(Uncaught )?[A-Za-z]*(Error|Exception)\b.*:/.test(l) ||
+    /"level":(50|60)\b/.test(l) ||
+    /\] (ERROR|FATAL) /.test(l);
   for (let i = lines.length - 1; i >= 0; i--) {
     const l = lines[i] ?? "";
     if (isError(l)) return l.trim().slice(0, 300);
@@ -179,9 +193,14 @@ async function waitHealthy(ctx: LocalContext, c: LocalComponent, pid: number): P
     }
     if (!pidAlive(pid)) {
       const why = tail(logFile(ctx, c.id), 3).join(" | ");
-      throw new Error(`${c.id} exited during start-up${why ? `: ${why}` : ""} (log: ${relative(REPO_ROOT, logFile(ctx, c.id))})`);
+      throw new Error(
+        `${c.id} exited during start-up${why ? `: ${why}` : ""} (log: ${relative(REPO_ROOT, logFile(ctx, c.id))})`,
+      );
     }
-    if (Date.now() > deadline) throw new Error(`${c.id} not healthy after ${c.startTimeoutMs / 1000} s: ${last} (log: ${relative(REPO_ROOT, logFile(ctx, c.id))})`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `${c.id} not healthy after ${c.startTimeoutMs / 1000} s: ${last} (log: ${relative(REPO_ROOT, logFile(ctx, c.id))})`,
+      );
     await sleep(200);
   }
 }
@@ -204,7 +223,8 @@ export async function up(opts: UpOptions): Promise<UpResult> {
   const toStart = components.filter((c) => running(ctx, c.id) === null);
   for (const c of toStart) {
     for (const claim of c.ports) {
-      if (!(await portFree(ctx.host, claim.port))) throw new UserError(MESSAGES.portInUse(claim.port, c.id, claim.field));
+      if (!(await portFree(ctx.host, claim.port)))
+        throw new UserError(MESSAGES.portInUse(claim.port, c.id, claim.field));
     }
   }
 
@@ -234,15 +254,23 @@ export async function up(opts: UpOptions): Promise<UpResult> {
 
     for (const [i, groups] of STAGES.entries()) {
       const stage = components.filter((c) => groups.includes(c.group));
-      say(`stage ${i + 1}/${STAGES.length}: ${groups.join(", ")} (${stage.length} component${stage.length === 1 ? "" : "s"})`);
+      say(
+        `stage ${i + 1}/${STAGES.length}: ${groups.join(", ")} (${stage.length} component${stage.length === 1 ? "" : "s"})`,
+      );
       await Promise.all(stage.map(bring));
       if (groups.includes("services")) {
         const reg = await registerServices(ctx);
-        say(`gateway tier: ${reg.gateways} gateway(s) behind nginx; ${reg.targets} service targets registered with Prometheus`);
+        say(
+          `gateway tier: ${reg.gateways} gateway(s) behind nginx; ${reg.targets} service targets registered with Prometheus`,
+        );
       }
       if (i === 0) {
         // Data-tier set-up needs the processes of stage 1 and is needed by the exporters of stage 2.
-        const [redis, kafka, db] = await Promise.all([ensureRedisCluster(ctx, say), ensureKafkaTopics(ctx, say), ensureDatabase(ctx, say)]);
+        const [redis, kafka, db] = await Promise.all([
+          ensureRedisCluster(ctx, say),
+          ensureKafkaTopics(ctx, say),
+          ensureDatabase(ctx, say),
+        ]);
         say(`redis cluster: ${redis.detail}`);
         say(`kafka: ${kafka.detail}`);
         say(`database: schema at ${db.current ?? "no migrations"}`);
@@ -318,7 +346,9 @@ async function statusOf(ctx: LocalContext, components: LocalComponent[]): Promis
         const down = targets.filter((t) => t.health !== "up");
         return {
           ok: targets.length > 0 && down.length === 0,
-          detail: `${targets.length - down.length}/${targets.length} scrape targets up` + (down.length ? ` (not up: ${down.map((t) => `${t.job}/${t.instance} ${t.health}`).join(", ")})` : ""),
+          detail:
+            `${targets.length - down.length}/${targets.length} scrape targets up` +
+            (down.length ? ` (not up: ${down.map((t) => `${t.job}/${t.instance} ${t.health}`).join(", ")})` : ""),
         };
       }),
     );
@@ -338,7 +368,11 @@ function stateStack(fallback: string): string {
   return s?.stack && existsSync(s.stack) ? s.stack : fallback;
 }
 
-async function stopAll(ctx: LocalContext, components: LocalComponent[], progress: Progress): Promise<DownResult["stopped"]> {
+async function stopAll(
+  ctx: LocalContext,
+  components: LocalComponent[],
+  progress: Progress,
+): Promise<DownResult["stopped"]> {
   const stopped: DownResult["stopped"] = [];
   const byId = new Map(components.map((c) => [c.id, c]));
   const recorded = Object.entries(ctx.state.components);

@@ -3,7 +3,18 @@
  * the local Prometheus for metrics.
  */
 import { withLock } from "../../lib/lock.ts";
-import type { CanaryTrack, DataFilesystem, Edge, HealthReport, Instance, Sample, Series, ServiceName, Target, TlsEndpoint } from "../target.ts";
+import type {
+  CanaryTrack,
+  DataFilesystem,
+  Edge,
+  HealthReport,
+  Instance,
+  Sample,
+  Series,
+  ServiceName,
+  Target,
+  TlsEndpoint,
+} from "../target.ts";
 import { localTlsEndpoints, stateDirFilesystem } from "./host.ts";
 import { serviceInstances } from "./components/services.ts";
 import { databaseRestoreDrill } from "./backup.ts";
@@ -33,14 +44,22 @@ export class LocalTarget implements Target {
 
   edge(): Edge {
     const { host, spec } = this.ctx;
-    return { http: `http://${host}:${spec.local.ports.gatewayLb}`, ws: `ws://${host}:${spec.local.ports.gatewayLb}/ws` };
+    return {
+      http: `http://${host}:${spec.local.ports.gatewayLb}`,
+      ws: `ws://${host}:${spec.local.ports.gatewayLb}/ws`,
+    };
   }
 
   async health(): Promise<HealthReport> {
     const s = await status({ stackFile: this.stack });
     return {
       healthy: s.healthy,
-      components: s.components.map((c) => ({ id: c.id, group: c.group, healthy: c.state === "healthy", detail: c.detail })),
+      components: s.components.map((c) => ({
+        id: c.id,
+        group: c.group,
+        healthy: c.state === "healthy",
+        detail: c.detail,
+      })),
       checks: s.checks,
     };
   }
@@ -72,9 +91,18 @@ export class LocalTarget implements Target {
   }
 
   async queryRange(promql: string, startUnix: number, endUnix: number, stepSeconds: number): Promise<Series[]> {
-    const body = await this.prometheus("query_range", { query: promql, start: String(startUnix), end: String(endUnix), step: String(stepSeconds) });
-    const result = body.data?.result as Array<{ metric: Record<string, string>; values: Array<[number, string]> }> | undefined;
-    return (result ?? []).map((r) => ({ labels: r.metric, points: r.values.map(([t, v]) => [t, Number(v)] as [number, number]) }));
+    const body = await this.prometheus("query_range", {
+      query: promql,
+      start: String(startUnix),
+      end: String(endUnix),
+      step: String(stepSeconds),
+    });
+    const result = body.data?.result as
+      Array<{ metric: Record<string, string>; values: Array<[number, string]> }> | undefined;
+    return (result ?? []).map((r) => ({
+      labels: r.metric,
+      points: r.values.map(([t, v]) => [t, Number(v)] as [number, number]),
+    }));
   }
 
   gatewayCaps(): Promise<GatewayCap[]> {
@@ -117,11 +145,19 @@ export class LocalTarget implements Target {
     return new LocalCanaryTrack(this.ctx);
   }
 
-  private async prometheus(path: "query" | "query_range", params: Record<string, string>): Promise<{ data?: { result?: unknown } }> {
+  private async prometheus(
+    path: "query" | "query_range",
+    params: Record<string, string>,
+  ): Promise<{ data?: { result?: unknown } }> {
     const url = `http://${this.ctx.host}:${this.ctx.spec.local.ports.prometheus}/api/v1/${path}`;
-    const res = await fetch(url, { method: "POST", body: new URLSearchParams(params), signal: AbortSignal.timeout(10_000) });
+    const res = await fetch(url, {
+      method: "POST",
+      body: new URLSearchParams(params),
+      signal: AbortSignal.timeout(10_000),
+    });
     const body = (await res.json()) as { status?: string; error?: string; data?: { result?: unknown } };
-    if (body.status !== "success") throw new Error(`Prometheus ${path} ${JSON.stringify(params.query)} failed: ${body.error ?? res.status}`);
+    if (body.status !== "success")
+      throw new Error(`Prometheus ${path} ${JSON.stringify(params.query)} failed: ${body.error ?? res.status}`);
     return body;
   }
 }

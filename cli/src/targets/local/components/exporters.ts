@@ -10,7 +10,11 @@ async function metricsUp(url: string, mustContain: string): Promise<string> {
   return "serving metrics";
 }
 
-const exporterDefaults = { group: "exporter" as const, startTimeoutMs: 15_000, stop: { signal: "SIGTERM" as const, graceMs: 5_000 } };
+const exporterDefaults = {
+  group: "exporter" as const,
+  startTimeoutMs: 15_000,
+  stop: { signal: "SIGTERM" as const, graceMs: 5_000 },
+};
 
 export function exporterComponents(ctx: LocalContext): LocalComponent[] {
   const p = ctx.spec.local.ports;
@@ -59,8 +63,16 @@ export function exporterComponents(ctx: LocalContext): LocalComponent[] {
         const dir = join(c.dir, "mysqld-exporter");
         mkdirSync(dir, { recursive: true });
         const cnf = join(dir, "my.cnf");
-        writeFileSync(cnf, `[client]\nuser=exporter\npassword=${c.secrets.dbExporterPassword}\nhost=${h}\nport=${p.database}\n`, { mode: 0o600 });
-        return { bin: c.tool("mysqld-exporter"), args: [`--web.listen-address=${h}:${p.mysqldExporter}`, `--config.my-cnf=${cnf}`], logFile: logFile(c, "mysqld-exporter") };
+        writeFileSync(
+          cnf,
+          `[client]\nuser=exporter\npassword=${c.secrets.dbExporterPassword}\nhost=${h}\nport=${p.database}\n`,
+          { mode: 0o600 },
+        );
+        return {
+          bin: c.tool("mysqld-exporter"),
+          args: [`--web.listen-address=${h}:${p.mysqldExporter}`, `--config.my-cnf=${cnf}`],
+          logFile: logFile(c, "mysqld-exporter"),
+        };
       },
       probe: () => metricsUp(`http://${h}:${p.mysqldExporter}/metrics`, "mysql_up 1"),
     },
@@ -73,7 +85,10 @@ export function exporterComponents(ctx: LocalContext): LocalComponent[] {
       async prepare(c) {
         return {
           bin: c.tool("nginx-exporter"),
-          args: [`-web.listen-address=${h}:${p.nginxExporter}`, `-nginx.scrape-uri=http://${h}:${p.nginxStatus}/stub_status`],
+          args: [
+            `-web.listen-address=${h}:${p.nginxExporter}`,
+            `-nginx.scrape-uri=http://${h}:${p.nginxStatus}/stub_status`,
+          ],
           logFile: logFile(c, "nginx-exporter"),
         };
       },

@@ -111,7 +111,18 @@ export function kafkaComponents(ctx: LocalContext): LocalComponent[] {
       const classpath = `${libs}/*`;
       c.state.kafkaClusterId ??= newKafkaClusterId();
       if (!existsSync(join(dataDir, "meta.properties"))) {
-        await execa(c.tool("java"), ["-Xmx128m", "-cp", classpath, `-Dlog4j2.configurationFile=${join(root, "log4j2.properties")}`, "kafka.tools.StorageTool", "format", `--cluster-id=${c.state.kafkaClusterId}`, "-c", props, "--ignore-formatted"]);
+        await execa(c.tool("java"), [
+          "-Xmx128m",
+          "-cp",
+          classpath,
+          `-Dlog4j2.configurationFile=${join(root, "log4j2.properties")}`,
+          "kafka.tools.StorageTool",
+          "format",
+          `--cluster-id=${c.state.kafkaClusterId}`,
+          "-c",
+          props,
+          "--ignore-formatted",
+        ]);
       }
       const heap = `${c.spec.local.kafka.heapMb}m`;
       return {
@@ -137,7 +148,12 @@ export function kafkaComponents(ctx: LocalContext): LocalComponent[] {
       };
     },
     async probe(c) {
-      const admin = new Admin({ clientId: "imctl-probe", bootstrapBrokers: [`${c.host}:${p.kafka + i}`], timeout: 2000, retries: 0 });
+      const admin = new Admin({
+        clientId: "imctl-probe",
+        bootstrapBrokers: [`${c.host}:${p.kafka + i}`],
+        timeout: 2000,
+        retries: 0,
+      });
       try {
         const md = await admin.metadata({ topics: [] });
         if (!md.brokers.has(i + 1)) throw new Error(`broker ${i + 1} is not registered (fenced or starting)`);
@@ -159,7 +175,13 @@ function jmxAgentJar(libs: string): string {
 export interface KafkaHealth {
   ok: boolean;
   brokers: number;
-  topics: Array<{ name: string; partitions: number; replicationFactor: number; minIsr: number; underReplicated: number }>;
+  topics: Array<{
+    name: string;
+    partitions: number;
+    replicationFactor: number;
+    minIsr: number;
+    underReplicated: number;
+  }>;
   detail: string;
 }
 
@@ -192,11 +214,16 @@ export async function kafkaHealth(ctx: Pick<LocalContext, "spec" | "host">): Pro
       };
     });
     const missing = names.filter((n) => !existing.has(n));
-    const ok = md.brokers.size === k.brokers && missing.length === 0 && topics.every((t) => t.underReplicated === 0 && t.replicationFactor === k.replicationFactor);
+    const ok =
+      md.brokers.size === k.brokers &&
+      missing.length === 0 &&
+      topics.every((t) => t.underReplicated === 0 && t.replicationFactor === k.replicationFactor);
     const detail =
       `${md.brokers.size}/${k.brokers} brokers, ${topics.length}/${names.length} topics` +
       (missing.length ? ` (missing ${missing.join(", ")})` : "") +
-      (topics.some((t) => t.underReplicated > 0) ? `, under-replicated partitions: ${topics.reduce((s, t) => s + t.underReplicated, 0)}` : "");
+      (topics.some((t) => t.underReplicated > 0)
+        ? `, under-replicated partitions: ${topics.reduce((s, t) => s + t.underReplicated, 0)}`
+        : "");
     return { ok, brokers: md.brokers.size, topics, detail };
   });
 }
@@ -206,13 +233,18 @@ export async function ensureKafkaTopics(ctx: LocalContext, note: (msg: string) =
   const k = ctx.spec.data.kafka;
   await waitFor(
     `${k.brokers} Kafka brokers to register`,
-    () => withAdmin(ctx, async (a) => ((await a.metadata({ topics: [], forceUpdate: true })).brokers.size === k.brokers ? true : undefined)),
+    () =>
+      withAdmin(ctx, async (a) =>
+        (await a.metadata({ topics: [], forceUpdate: true })).brokers.size === k.brokers ? true : undefined,
+      ),
     { timeoutMs: 60_000, intervalMs: 500 },
   );
   await withAdmin(ctx, async (admin) => {
     const existing = new Set(await admin.listTopics());
     for (const t of k.topics.filter((x) => !existing.has(x.name))) {
-      note(`creating topic ${t.name} (${t.partitions} partitions, replication ${k.replicationFactor}, min.insync.replicas ${k.minInsyncReplicas})`);
+      note(
+        `creating topic ${t.name} (${t.partitions} partitions, replication ${k.replicationFactor}, min.insync.replicas ${k.minInsyncReplicas})`,
+      );
       await admin.createTopics({
         topics: [t.name],
         partitions: t.partitions,

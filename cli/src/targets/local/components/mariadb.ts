@@ -6,7 +6,8 @@ import { migrate, type MigrationResult } from "../../../../../services/lib/migra
 import { logFile, type LocalComponent, type LocalContext } from "../context.ts";
 
 // TiDB's default SQL mode, so the local stand-in rejects what production would reject.
-const TIDB_SQL_MODE = "ONLY_FULL_GROUP_BY,STRICT_TRANS_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION";
+const TIDB_SQL_MODE =
+  "ONLY_FULL_GROUP_BY,STRICT_TRANS_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION";
 
 export const mariadbPaths = (ctx: Pick<LocalContext, "dir">) => {
   const root = join(ctx.dir, "mariadb");
@@ -79,7 +80,10 @@ export function mariadbComponent(ctx: LocalContext): LocalComponent {
 }
 
 /** A connection as the services' user (TCP, like the services connect). */
-export function appConnection(ctx: Pick<LocalContext, "spec" | "host" | "secrets">, opts: { database?: string | undefined } = {}) {
+export function appConnection(
+  ctx: Pick<LocalContext, "spec" | "host" | "secrets">,
+  opts: { database?: string | undefined } = {},
+) {
   return mysql.createConnection({
     host: ctx.host,
     port: ctx.spec.local.ports.database,
@@ -100,7 +104,9 @@ export async function rootConnection(ctx: Pick<LocalContext, "dir" | "secrets">)
       if ((err as { code?: string }).code !== "ER_ACCESS_DENIED_ERROR") throw err;
     }
   }
-  throw new Error(`cannot log in to MariaDB as root over ${socketPath}: the data directory was made by another state; run "imctl local reset --yes"`);
+  throw new Error(
+    `cannot log in to MariaDB as root over ${socketPath}: the data directory was made by another state; run "imctl local reset --yes"`,
+  );
 }
 
 /** Users (services, exporter), the platform's schema, and its migrations. Idempotent. */
@@ -115,7 +121,10 @@ export async function ensureDatabase(ctx: LocalContext, note: (msg: string) => v
       await root.query("CREATE USER IF NOT EXISTS ?@? IDENTIFIED BY ?", [s.dbAppUser, host, s.dbAppPassword]);
       await root.query("ALTER USER ?@? IDENTIFIED BY ?", [s.dbAppUser, host, s.dbAppPassword]);
       await root.query(`GRANT ALL PRIVILEGES ON \`${db}\`.* TO ?@?`, [s.dbAppUser, host]);
-      await root.query("CREATE USER IF NOT EXISTS 'exporter'@? IDENTIFIED BY ? WITH MAX_USER_CONNECTIONS 3", [host, s.dbExporterPassword]);
+      await root.query("CREATE USER IF NOT EXISTS 'exporter'@? IDENTIFIED BY ? WITH MAX_USER_CONNECTIONS 3", [
+        host,
+        s.dbExporterPassword,
+      ]);
       await root.query("ALTER USER 'exporter'@? IDENTIFIED BY ?", [host, s.dbExporterPassword]);
       await root.query("GRANT PROCESS, REPLICATION CLIENT, SELECT ON *.* TO 'exporter'@?", [host]);
     }

@@ -8,7 +8,12 @@ import { EMPTY_POOL, renderNginxConf, serverWeights, type GatewayPool } from "..
 
 export const nginxPaths = (ctx: Pick<LocalContext, "dir">) => {
   const prefix = join(ctx.dir, "nginx");
-  return { prefix, conf: join(prefix, "nginx.conf"), pool: join(prefix, "pool.json"), apiPool: join(prefix, "api-pool.json") };
+  return {
+    prefix,
+    conf: join(prefix, "nginx.conf"),
+    pool: join(prefix, "pool.json"),
+    apiPool: join(prefix, "api-pool.json"),
+  };
 };
 
 function settings(ctx: LocalContext) {
@@ -33,7 +38,10 @@ export function readPool(ctx: Pick<LocalContext, "dir">): GatewayPool {
 
 /** The user-center instances of the stack: nginx serves the account API (/v1/) from them. */
 function apiBackends(ctx: LocalContext) {
-  return Array.from({ length: ctx.spec.services.userCenter.replicas }, (_, i) => ({ id: `user-center-${i + 1}`, address: `${ctx.host}:${ctx.spec.local.ports.userCenter + i}` }));
+  return Array.from({ length: ctx.spec.services.userCenter.replicas }, (_, i) => ({
+    id: `user-center-${i + 1}`,
+    address: `${ctx.host}:${ctx.spec.local.ports.userCenter + i}`,
+  }));
 }
 
 /**
@@ -49,14 +57,16 @@ export function readApiPool(ctx: LocalContext): GatewayPool {
 
 function writeConf(ctx: LocalContext, pool: GatewayPool, api: GatewayPool = readApiPool(ctx)): void {
   const p = nginxPaths(ctx);
-  for (const d of ["tmp/client_body", "tmp/proxy", "tmp/fastcgi", "tmp/uwsgi", "tmp/scgi", "logs"]) mkdirSync(join(p.prefix, d), { recursive: true });
+  for (const d of ["tmp/client_body", "tmp/proxy", "tmp/fastcgi", "tmp/uwsgi", "tmp/scgi", "logs"])
+    mkdirSync(join(p.prefix, d), { recursive: true });
   writeFileSync(p.conf, renderNginxConf(settings(ctx), pool, api));
 }
 
 async function testConf(ctx: LocalContext): Promise<void> {
   const p = nginxPaths(ctx);
   const res = await execa(ctx.tool("nginx"), ["-t", "-q", "-p", `${p.prefix}/`, "-c", p.conf], { reject: false });
-  if (res.exitCode !== 0) throw new InternalError(`nginx rejected the rendered configuration: ${res.stderr.trim().split("\n")[0] ?? ""}`);
+  if (res.exitCode !== 0)
+    throw new InternalError(`nginx rejected the rendered configuration: ${res.stderr.trim().split("\n")[0] ?? ""}`);
 }
 
 export function nginxComponent(ctx: LocalContext): LocalComponent {
@@ -77,7 +87,12 @@ export function nginxComponent(ctx: LocalContext): LocalComponent {
       writeConf(c, readPool(c));
       await testConf(c);
       const p = nginxPaths(c);
-      return { bin: c.tool("nginx"), args: ["-p", `${p.prefix}/`, "-c", p.conf], cwd: p.prefix, logFile: logFile(c, "nginx") };
+      return {
+        bin: c.tool("nginx"),
+        args: ["-p", `${p.prefix}/`, "-c", p.conf],
+        cwd: p.prefix,
+        logFile: logFile(c, "nginx"),
+      };
     },
     async probe(c) {
       const res = await fetch(`http://${c.host}:${lb}/lb/healthz`, { signal: AbortSignal.timeout(2000) });
@@ -93,16 +108,27 @@ export function nginxComponent(ctx: LocalContext): LocalComponent {
  * with the new upstreams and lets the old ones finish their established connections (up to
  * worker_shutdown_timeout), so no WebSocket is dropped by a weight change.
  */
-export async function setGatewayPool(ctx: LocalContext, pool: GatewayPool): Promise<{ changed: boolean; weights: Array<{ id: string; weight: number }> }> {
+export async function setGatewayPool(
+  ctx: LocalContext,
+  pool: GatewayPool,
+): Promise<{ changed: boolean; weights: Array<{ id: string; weight: number }> }> {
   return applyPools(ctx, pool, readApiPool(ctx), "gateway");
 }
 
 /** Like setGatewayPool, for the account API's upstream (/v1/, user-center): a user-center canary's weight. */
-export async function setApiPool(ctx: LocalContext, api: GatewayPool): Promise<{ changed: boolean; weights: Array<{ id: string; weight: number }> }> {
+export async function setApiPool(
+  ctx: LocalContext,
+  api: GatewayPool,
+): Promise<{ changed: boolean; weights: Array<{ id: string; weight: number }> }> {
   return applyPools(ctx, readPool(ctx), api, "api");
 }
 
-async function applyPools(ctx: LocalContext, pool: GatewayPool, api: GatewayPool, which: "gateway" | "api"): Promise<{ changed: boolean; weights: Array<{ id: string; weight: number }> }> {
+async function applyPools(
+  ctx: LocalContext,
+  pool: GatewayPool,
+  api: GatewayPool,
+  which: "gateway" | "api",
+): Promise<{ changed: boolean; weights: Array<{ id: string; weight: number }> }> {
   const weights = serverWeights(which === "gateway" ? pool : api).map((x) => ({ id: x.backend.id, weight: x.weight })); // validates first
   const record = ctx.state.components.nginx;
   if (record === undefined || !isOurs(record.pid, ctx.dir)) {

@@ -55,7 +55,11 @@ export function renderPrometheusConfig(ctx: LocalContext): string {
   return (
     "# Rendered by imctl (cli/src/targets/local/components/prometheus.ts); edits are overwritten.\n" +
     stringify({
-      global: { scrape_interval: interval, evaluation_interval: interval, external_labels: { platform: ctx.spec.name } },
+      global: {
+        scrape_interval: interval,
+        evaluation_interval: interval,
+        external_labels: { platform: ctx.spec.name },
+      },
       rule_files: [RULES_FILE],
       scrape_configs: scrapeJobs(ctx),
     })
@@ -109,8 +113,12 @@ export interface TargetHealth {
 
 /** Scrape targets as Prometheus sees them (GET /api/v1/targets). */
 export async function prometheusTargets(ctx: Pick<LocalContext, "host" | "spec">): Promise<TargetHealth[]> {
-  const res = await fetch(`http://${ctx.host}:${ctx.spec.local.ports.prometheus}/api/v1/targets?state=active`, { signal: AbortSignal.timeout(3000) });
-  const body = (await res.json()) as { data?: { activeTargets?: Array<{ labels?: Record<string, string>; health?: string; lastError?: string }> } };
+  const res = await fetch(`http://${ctx.host}:${ctx.spec.local.ports.prometheus}/api/v1/targets?state=active`, {
+    signal: AbortSignal.timeout(3000),
+  });
+  const body = (await res.json()) as {
+    data?: { activeTargets?: Array<{ labels?: Record<string, string>; health?: string; lastError?: string }> };
+  };
   return (body.data?.activeTargets ?? []).map((t) => ({
     job: t.labels?.job ?? "?",
     instance: t.labels?.instance ?? "?",
@@ -121,7 +129,9 @@ export async function prometheusTargets(ctx: Pick<LocalContext, "host" | "spec">
 
 /** Waits until Prometheus has found every static target and the `discovered` service targets, and scraped each one. */
 export async function ensurePrometheusTargets(ctx: LocalContext, discovered: number): Promise<TargetHealth[]> {
-  const expected = scrapeJobs(ctx).reduce((n, j) => n + (j.static_configs ?? []).reduce((m, s) => m + s.targets.length, 0), 0) + discovered;
+  const expected =
+    scrapeJobs(ctx).reduce((n, j) => n + (j.static_configs ?? []).reduce((m, s) => m + s.targets.length, 0), 0) +
+    discovered;
   let last: TargetHealth[] = [];
   return waitFor(
     `Prometheus to scrape all ${expected} targets`,

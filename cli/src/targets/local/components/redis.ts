@@ -65,7 +65,15 @@ export function redisComponents(ctx: LocalContext): LocalComponent[] {
 }
 
 async function withNode<T>(host: string, port: number, fn: (r: Redis) => Promise<T>): Promise<T> {
-  const r = new Redis({ host, port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1000, enableOfflineQueue: false });
+  const r = new Redis({
+    host,
+    port,
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    connectTimeout: 1000,
+    enableOfflineQueue: false,
+  });
   r.on("error", () => undefined);
   try {
     await r.connect();
@@ -126,9 +134,22 @@ export async function redisClusterHealth(ctx: Pick<LocalContext, "spec" | "host"
   const want = ctx.spec.data.redis;
   const covered = [...replicasOf.values()].filter((n) => n >= want.replicasPerPrimary).length;
   const allOk = states.every((s) => s === "ok");
-  const ok = allOk && primaries === want.primaries && covered === want.primaries && inSync === replicas && replicas === want.primaries * want.replicasPerPrimary;
+  const ok =
+    allOk &&
+    primaries === want.primaries &&
+    covered === want.primaries &&
+    inSync === replicas &&
+    replicas === want.primaries * want.replicasPerPrimary;
   const detail = `cluster_state ${allOk ? "ok" : states.join(",")}, ${primaries} primaries, ${replicas} replicas (${inSync} in sync)`;
-  return { ok, state: allOk ? "ok" : "fail", primaries, replicas, replicasInSync: inSync, coveredPrimaries: covered, detail };
+  return {
+    ok,
+    state: allOk ? "ok" : "fail",
+    primaries,
+    replicas,
+    replicasInSync: inSync,
+    coveredPrimaries: covered,
+    detail,
+  };
 }
 
 /**
@@ -137,10 +158,14 @@ export async function redisClusterHealth(ctx: Pick<LocalContext, "spec" | "host"
  */
 export async function ensureRedisCluster(ctx: LocalContext, note: (msg: string) => void): Promise<RedisClusterHealth> {
   const ports = nodePorts(ctx);
-  const known = await withNode(ctx.host, ports[0] ?? 0, async (r) => parseInfo(String(await r.call("CLUSTER", "INFO"))));
+  const known = await withNode(ctx.host, ports[0] ?? 0, async (r) =>
+    parseInfo(String(await r.call("CLUSTER", "INFO"))),
+  );
   const slotsAssigned = Number(known.cluster_slots_assigned ?? 0);
   if (slotsAssigned === 0 && Number(known.cluster_known_nodes ?? 1) === 1) {
-    note(`creating the Redis Cluster: ${ctx.spec.data.redis.primaries} primaries, ${ctx.spec.data.redis.replicasPerPrimary} replica(s) each`);
+    note(
+      `creating the Redis Cluster: ${ctx.spec.data.redis.primaries} primaries, ${ctx.spec.data.redis.replicasPerPrimary} replica(s) each`,
+    );
     await execa(ctx.tool("redis-cli"), [
       "--cluster",
       "create",

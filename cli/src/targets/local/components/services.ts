@@ -9,7 +9,13 @@ import { logFile, type LocalComponent, type LocalContext } from "../context.ts";
 import { kafkaBootstrap } from "./kafka.ts";
 import { nginxPaths, readPool, setGatewayPool } from "./nginx.ts";
 import type { Backend } from "../nginx-config.ts";
-import { canaryInstances, readMessageUpstream, readRelease, type CanaryInstance, type Release } from "../canary-instances.ts";
+import {
+  canaryInstances,
+  readMessageUpstream,
+  readRelease,
+  type CanaryInstance,
+  type Release,
+} from "../canary-instances.ts";
 
 export type ServiceName = "gateway" | "message" | "user-center";
 
@@ -20,7 +26,8 @@ const SERVICES: Array<{ name: ServiceName; spec: "gateway" | "message" | "userCe
 ];
 
 /** The version of this checkout: what stable instances run until a rollout promotes another. */
-export const VERSION = (JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")) as { version: string }).version;
+export const VERSION = (JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")) as { version: string })
+  .version;
 
 export interface ServiceInstance {
   id: string;
@@ -34,7 +41,13 @@ export function serviceInstances(ctx: Pick<LocalContext, "spec">): ServiceInstan
   const out: ServiceInstance[] = [];
   for (const [k, s] of SERVICES.entries()) {
     const n = ctx.spec.services[s.spec].replicas;
-    for (let i = 0; i < n; i++) out.push({ id: `${s.name}-${i + 1}`, service: s.name, port: ctx.spec.local.ports[s.spec] + i, nodeId: k * 100 + i });
+    for (let i = 0; i < n; i++)
+      out.push({
+        id: `${s.name}-${i + 1}`,
+        service: s.name,
+        port: ctx.spec.local.ports[s.spec] + i,
+        nodeId: k * 100 + i,
+      });
   }
   return out;
 }
@@ -43,7 +56,11 @@ export function serviceInstances(ctx: Pick<LocalContext, "spec">): ServiceInstan
  * The environment every service instance gets (validated by the service at start-up). `release` is the version
  * (and extra environment) it runs: by default the promoted release of the service, if a rollout recorded one.
  */
-export function serviceEnv(ctx: LocalContext, inst: ServiceInstance, release: Release | undefined = readRelease(ctx, inst.service)): Record<string, string> {
+export function serviceEnv(
+  ctx: LocalContext,
+  inst: ServiceInstance,
+  release: Release | undefined = readRelease(ctx, inst.service),
+): Record<string, string> {
   const s = ctx.secrets;
   const messages = serviceInstances(ctx).filter((x) => x.service === "message");
   return {
@@ -61,7 +78,10 @@ export function serviceEnv(ctx: LocalContext, inst: ServiceInstance, release: Re
     DB_USER: s.dbAppUser,
     DB_PASSWORD: s.dbAppPassword,
     DB_NAME: ctx.spec.data.database.name,
-    REDIS_NODES: Array.from({ length: ctx.spec.data.redis.primaries * (1 + ctx.spec.data.redis.replicasPerPrimary) }, (_, i) => `${ctx.host}:${ctx.spec.local.ports.redis + i}`).join(","),
+    REDIS_NODES: Array.from(
+      { length: ctx.spec.data.redis.primaries * (1 + ctx.spec.data.redis.replicasPerPrimary) },
+      (_, i) => `${ctx.host}:${ctx.spec.local.ports.redis + i}`,
+    ).join(","),
     REDIS_NODE_TIMEOUT_MS: String(ctx.spec.local.redis.nodeTimeoutMs),
     KAFKA_BROKERS: kafkaBootstrap(ctx).join(","),
     KAFKA_TOPIC_STORED: ctx.spec.data.kafka.topics[0]?.name ?? "im.message.stored",
@@ -83,7 +103,9 @@ function gatewayEgress(ctx: LocalContext, inst: ServiceInstance): Record<string,
 /** A gateway started during a rollout of the message service sends the canary its share from the start. */
 function gatewayMessageCanary(ctx: LocalContext, inst: ServiceInstance): Record<string, string> {
   const c = inst.service === "gateway" ? readMessageUpstream(ctx) : undefined;
-  return c && c.urls.length > 0 ? { MESSAGE_CANARY_URLS: c.urls.join(","), MESSAGE_CANARY_WEIGHT: String(c.weight) } : {};
+  return c && c.urls.length > 0
+    ? { MESSAGE_CANARY_URLS: c.urls.join(","), MESSAGE_CANARY_WEIGHT: String(c.weight) }
+    : {};
 }
 
 /** Stable instances, then the canary instances of a rollout in progress (so up, status and down see them). */
@@ -97,7 +119,9 @@ export function instanceComponent(ctx: LocalContext, inst: ServiceInstance | Can
     id: inst.id,
     group: "services" as const,
     tools: [],
-    ports: [{ port: inst.port, field: `local.ports.${SERVICES.find((s) => s.name === inst.service)?.spec ?? inst.service}` }],
+    ports: [
+      { port: inst.port, field: `local.ports.${SERVICES.find((s) => s.name === inst.service)?.spec ?? inst.service}` },
+    ],
     endpoint: `http://${ctx.host}:${inst.port}`,
     startTimeoutMs: 60_000,
     // A gateway drains its connections (DRAIN_SECONDS, 10 s by default) before it exits.
@@ -107,7 +131,12 @@ export function instanceComponent(ctx: LocalContext, inst: ServiceInstance | Can
         bin: process.execPath,
         // IMCTL_SERVICE_NODE_ARGS: extra Node flags for every service process, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
         // to profile a benchmark (Node refuses --cpu-prof in NODE_OPTIONS).
-        args: [...(process.env.IMCTL_SERVICE_NODE_ARGS ?? "").split(" ").filter(Boolean), "--import", "tsx", join(REPO_ROOT, "services", inst.service, "src", "main.ts")],
+        args: [
+          ...(process.env.IMCTL_SERVICE_NODE_ARGS ?? "").split(" ").filter(Boolean),
+          "--import",
+          "tsx",
+          join(REPO_ROOT, "services", inst.service, "src", "main.ts"),
+        ],
         cwd: REPO_ROOT,
         env: serviceEnv(c, inst, "release" in inst ? inst.release : undefined),
         logFile: logFile(c, inst.id),
@@ -128,7 +157,9 @@ export function instanceComponent(ctx: LocalContext, inst: ServiceInstance | Can
  */
 export async function registerServices(ctx: LocalContext): Promise<{ gateways: number; targets: number }> {
   const all = serviceInstances(ctx);
-  const gateways: Backend[] = all.filter((s) => s.service === "gateway").map((s) => ({ id: s.id, address: `${ctx.host}:${s.port}` }));
+  const gateways: Backend[] = all
+    .filter((s) => s.service === "gateway")
+    .map((s) => ({ id: s.id, address: `${ctx.host}:${s.port}` }));
   const current = readPool(ctx);
   if (!existsSync(nginxPaths(ctx).pool) || current.canary.length === 0) {
     await setGatewayPool(ctx, { stable: gateways, canary: [], canaryWeight: 0 });
@@ -136,8 +167,14 @@ export async function registerServices(ctx: LocalContext): Promise<{ gateways: n
   const dir = join(ctx.dir, "prometheus", "targets");
   mkdirSync(dir, { recursive: true });
   const groups = [
-    ...all.map((s) => ({ targets: [`${ctx.host}:${s.port}`], labels: { service: s.service, component: s.id, track: "stable" } })),
-    ...canaryInstances(ctx).map((s) => ({ targets: [`${ctx.host}:${s.port}`], labels: { service: s.service, component: s.id, track: "canary" } })),
+    ...all.map((s) => ({
+      targets: [`${ctx.host}:${s.port}`],
+      labels: { service: s.service, component: s.id, track: "stable" },
+    })),
+    ...canaryInstances(ctx).map((s) => ({
+      targets: [`${ctx.host}:${s.port}`],
+      labels: { service: s.service, component: s.id, track: "canary" },
+    })),
   ];
   writeFileSync(join(dir, "services.json"), JSON.stringify(groups, null, 2));
   return { gateways: gateways.length, targets: groups.length };
