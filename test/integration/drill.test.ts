@@ -81,7 +81,8 @@ function assertHeld(r: { exitCode: number; report: DrillReport; stderr: string }
   ])
     assert.ok(k in x, `report lacks ${k}`);
   process.stderr.write(
-    `drill ${fault}: detection ${x.detectionSeconds ?? "-"} s, recovery ${x.recoverySeconds} s (budget ${budget} s), ${x.sent} sent, ${x.acknowledged} acked, ${x.delivered} delivered, ${x.lostAcknowledged} lost\n`,
+    `drill ${fault}: detection ${x.detectionSeconds ?? "-"} s, recovery ${x.recoverySeconds} s (budget ${budget} s), ` +
+      `${x.sent} sent, ${x.acknowledged} acked, ${x.delivered} delivered, ${x.lostAcknowledged} lost\n`,
   );
 }
 
@@ -263,7 +264,9 @@ describe("imctl drill on the local target", { timeout: 900_000 }, () => {
       child.kill("SIGKILL");
       const r = await child;
       assert.fail(
-        `the drill never reached Observing with its partition in place (phase ${phaseOf("partition-") ?? "none"}, ${drillTables().join(", ") || "no tables"}):\n${String(r.stderr).split("\n").slice(-12).join("\n")}`,
+        `the drill never reached Observing with its partition in place ` +
+          `(phase ${phaseOf("partition-") ?? "none"}, ${drillTables().join(", ") || "no tables"}):\n` +
+          String(r.stderr).split("\n").slice(-12).join("\n"),
       );
     }
     child.kill("SIGINT");
@@ -297,82 +300,86 @@ describe("imctl drill on the local target", { timeout: 900_000 }, () => {
     assert.equal(up.exitCode, 0, up.stderr.split("\n").slice(-5).join("\n"));
   });
 
-  it("an imctl killed mid-drill leaves its partition; the next drill command heals it first, then drill restore runs: backup, destroy, restore, every table verified, RTO under 15 minutes", async () => {
-    const child = execa(
-      process.execPath,
-      [
-        IMCTL,
-        "drill",
-        "run",
-        "partition",
-        "--partition-seconds",
-        "60s",
-        "--duration",
-        "70s",
-        "--yes",
-        "--stack",
-        p.stack,
-      ],
-      {
-        env: { IMCTL_STATE_DIR: p.stateDir },
-        reject: false,
-        stdin: "ignore",
-      },
-    );
-    const deadline = Date.now() + 60_000;
-    try {
-      while (!(phaseOf("partition-") === "Observing" && drillTables().length > 0) && Date.now() < deadline)
-        await new Promise((r) => setTimeout(r, 200));
-    } finally {
-      // Killed whatever happened above: a drill left running would hold the target's lock past this file.
-      child.kill("SIGKILL");
-      await child;
-    }
-    assert.ok(
-      drillTables().some((t) => t.startsWith("table inet imctl_drill_partition")),
-      "the killed drill's partition is still in place",
-    );
-    assert.equal(phaseOf("partition-"), "Observing");
-
-    const r = await p.run("drill", "restore", "--yes", "--json");
-    assert.ok(
-      r.stderr.includes("was interrupted in Observing (imctl killed): restoring"),
-      r.stderr.split("\n").slice(0, 5).join("\n"),
-    );
-    assert.deepEqual(drillTables(), []);
-    assert.equal(phaseOf("partition-"), "Aborted");
-    const report = JSON.parse(r.stdout) as RestoreReport;
-    assert.equal(report.passed, true, report.reasons.join("; "));
-    assert.equal(r.exitCode, 0, r.stderr.split("\n").slice(-10).join("\n"));
-    assert.ok(report.tables.length >= 5);
-    for (const t of report.tables)
-      assert.ok(t.ok && t.rowsAfter === t.rowsBefore && t.checksumAfter === t.checksumBefore, JSON.stringify(t));
-    // The drills above stored messages: the restored database holds them.
-    assert.ok((report.tables.find((t) => t.table === "messages")?.rowsAfter ?? 0) > 0);
-    assert.ok(report.rtoSeconds < 900);
-    process.stderr.write(
-      `drill restore: RTO ${report.rtoSeconds.toFixed(1)} s, backup ${report.backupSeconds.toFixed(1)} s, ${report.tables.length} tables verified\n`,
-    );
-    // The platform serves again: a drill's steady state holds, and the services may write (the drill refused their
-    // writes while it destroyed, restored and verified the database).
-    const status = await p.run("local", "status");
-    assert.equal(status.exitCode, 0, status.stdout);
-    const secrets = JSON.parse(readFileSync(join(p.stateDir, "secrets.json"), "utf8")) as Secrets;
-    const conn = await mysql.createConnection({
-      host: p.spec.local.bindAddress,
-      port: p.spec.local.ports.database,
-      user: secrets.dbAppUser,
-      password: secrets.dbAppPassword,
-      database: p.spec.data.database.name,
-    });
-    try {
-      await conn.query(
-        "INSERT INTO user_seq (user_id, last_seq) VALUES (?, 1) ON DUPLICATE KEY UPDATE last_seq = last_seq + 1",
-        [929292],
+  it(
+    "an imctl killed mid-drill leaves its partition; the next drill command heals it first, then drill restore " +
+      "runs: backup, destroy, restore, every table verified, RTO under 15 minutes",
+    async () => {
+      const child = execa(
+        process.execPath,
+        [
+          IMCTL,
+          "drill",
+          "run",
+          "partition",
+          "--partition-seconds",
+          "60s",
+          "--duration",
+          "70s",
+          "--yes",
+          "--stack",
+          p.stack,
+        ],
+        {
+          env: { IMCTL_STATE_DIR: p.stateDir },
+          reject: false,
+          stdin: "ignore",
+        },
       );
-      await conn.query("DELETE FROM user_seq WHERE user_id = ?", [929292]);
-    } finally {
-      await conn.end();
-    }
-  });
+      const deadline = Date.now() + 60_000;
+      try {
+        while (!(phaseOf("partition-") === "Observing" && drillTables().length > 0) && Date.now() < deadline)
+          await new Promise((r) => setTimeout(r, 200));
+      } finally {
+        // Killed whatever happened above: a drill left running would hold the target's lock past this file.
+        child.kill("SIGKILL");
+        await child;
+      }
+      assert.ok(
+        drillTables().some((t) => t.startsWith("table inet imctl_drill_partition")),
+        "the killed drill's partition is still in place",
+      );
+      assert.equal(phaseOf("partition-"), "Observing");
+
+      const r = await p.run("drill", "restore", "--yes", "--json");
+      assert.ok(
+        r.stderr.includes("was interrupted in Observing (imctl killed): restoring"),
+        r.stderr.split("\n").slice(0, 5).join("\n"),
+      );
+      assert.deepEqual(drillTables(), []);
+      assert.equal(phaseOf("partition-"), "Aborted");
+      const report = JSON.parse(r.stdout) as RestoreReport;
+      assert.equal(report.passed, true, report.reasons.join("; "));
+      assert.equal(r.exitCode, 0, r.stderr.split("\n").slice(-10).join("\n"));
+      assert.ok(report.tables.length >= 5);
+      for (const t of report.tables)
+        assert.ok(t.ok && t.rowsAfter === t.rowsBefore && t.checksumAfter === t.checksumBefore, JSON.stringify(t));
+      // The drills above stored messages: the restored database holds them.
+      assert.ok((report.tables.find((t) => t.table === "messages")?.rowsAfter ?? 0) > 0);
+      assert.ok(report.rtoSeconds < 900);
+      process.stderr.write(
+        `drill restore: RTO ${report.rtoSeconds.toFixed(1)} s, backup ${report.backupSeconds.toFixed(1)} s, ${report.tables.length} tables verified\n`,
+      );
+      // The platform serves again: a drill's steady state holds, and the services may write (the drill refused their
+      // writes while it destroyed, restored and verified the database).
+      const status = await p.run("local", "status");
+      assert.equal(status.exitCode, 0, status.stdout);
+      const secrets = JSON.parse(readFileSync(join(p.stateDir, "secrets.json"), "utf8")) as Secrets;
+      const conn = await mysql.createConnection({
+        host: p.spec.local.bindAddress,
+        port: p.spec.local.ports.database,
+        user: secrets.dbAppUser,
+        password: secrets.dbAppPassword,
+        database: p.spec.data.database.name,
+      });
+      try {
+        await conn.query(
+          "INSERT INTO user_seq (user_id, last_seq) VALUES (?, 1) ON DUPLICATE KEY UPDATE last_seq = last_seq + 1",
+          [929292],
+        );
+        await conn.query("DELETE FROM user_seq WHERE user_id = ?", [929292]);
+      } finally {
+        await conn.end();
+      }
+    },
+  );
 });

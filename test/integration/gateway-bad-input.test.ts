@@ -867,7 +867,8 @@ describe("gateway: bad input gets exactly one err frame, never a crash", { timeo
             stored.set(exp.cmid, String((got.result as Frame).messageId));
           if (why !== null) {
             failures.push(
-              `#${n} (${f.category}, conn ${ci}, ${f.binary ? "binary" : "text"}): ${why} (${describeExpected(exp)}), got ${JSON.stringify(got).slice(0, 300)}; frame ${JSON.stringify(f.data.toString("utf8").slice(0, 200))}`,
+              `#${n} (${f.category}, conn ${ci}, ${f.binary ? "binary" : "text"}): ${why} (${describeExpected(exp)}), ` +
+                `got ${JSON.stringify(got).slice(0, 300)}; frame ${JSON.stringify(f.data.toString("utf8").slice(0, 200))}`,
             );
           }
         }

@@ -206,98 +206,106 @@ describe("messaging on the real platform", { timeout: 900_000 }, () => {
     }
   });
 
-  it("a message instance restarted into a rebalance that outlasts the Kafka client's 30 s request timeout starts, serves, and joins once the group forms; nothing sent meanwhile is lost", async () => {
-    const host = p.spec.local.bindAddress;
-    const joinedGauge = async (i: number): Promise<number | undefined> => {
-      const text = await fetch(`http://${host}:${p.spec.local.ports.message + i}/metrics`).then(
-        (r) => r.text(),
-        () => "",
-      );
-      const m = /^im_message_fanout_consumer_joined(?:\{[^}]*\})? (\S+)$/m.exec(text);
-      return m ? Number(m[1]) : undefined;
-    };
-    const [a, b] = await Promise.all((await makeUsers(p.api, 2, "rebalance")).map(connect));
-    assert.ok(a && b);
-    // A third member of the fan-out's group, stopped once it has joined: the next rebalance waits out its 45 s session.
-    const member = execa(process.execPath, ["--import", "tsx", join(REPO_ROOT, "test", "helpers", "group-member.ts")], {
-      cwd: REPO_ROOT,
-      env: {
-        BROKERS: kafkaBootstrap({ spec: p.spec, host }).join(","),
-        GROUP: "im-fanout",
-        TOPIC: p.spec.data.kafka.topics[0]?.name ?? "im.message.stored",
-        SESSION_MS: "45000",
-      },
-      reject: false,
-      stdin: "ignore",
-    });
-    let out = "";
-    member.stdout?.on("data", (c: Buffer) => (out += String(c)));
-    try {
-      await eventually(
-        "the extra member to join the fan-out's group",
-        () => out.includes("joined") || member.exitCode !== null,
-        60_000,
-      );
-      if (!out.includes("joined"))
-        assert.fail(`the extra member never joined: ${String((await member).stderr).slice(-500)}`);
-      const bodies: string[] = [];
-      const send = async (tag: string, n: number) => {
-        for (let i = 0; i < n; i++) {
-          bodies.push(`${tag}-${i}`);
-          await a.client.send({ kind: "user", id: b.userId }, `${tag}-${i}`);
-        }
+  it(
+    "a message instance restarted into a rebalance that outlasts the Kafka client's 30 s request timeout starts, " +
+      "serves, and joins once the group forms; nothing sent meanwhile is lost",
+    async () => {
+      const host = p.spec.local.bindAddress;
+      const joinedGauge = async (i: number): Promise<number | undefined> => {
+        const text = await fetch(`http://${host}:${p.spec.local.ports.message + i}/metrics`).then(
+          (r) => r.text(),
+          () => "",
+        );
+        const m = /^im_message_fanout_consumer_joined(?:\{[^}]*\})? (\S+)$/m.exec(text);
+        return m ? Number(m[1]) : undefined;
       };
-      await send("before", 5);
-      const message2 = p.pid("message-2");
-      process.kill(member.pid!, "SIGSTOP");
-      process.kill(p.pid("message-1"), "SIGKILL");
-      // Sent while message-1 is down and its replacement waits for the group: message-2 stores them.
-      const during = send("during", 20);
-      // The old code's start-up gave up after its first JoinGroup timed out (30 s) and the instance exited: up failed.
-      const up = await p.run("local", "up");
-      assert.equal(up.exitCode, 0, up.stderr.split("\n").slice(-5).join("\n"));
-      const restarted = p.pid("message-1");
-      await during;
-      // The group is still held by the stopped member: the instance serves without its consumer (the test's premise).
-      assert.equal(await joinedGauge(0), 0, "message-1's consumer already joined: the rebalance was not held up");
-      await send("serving", 5);
-      process.kill(member.pid!, "SIGKILL");
-      const deadline = Date.now() + 120_000;
-      while (!((await joinedGauge(0)) === 1 && (await joinedGauge(1)) === 1) && Date.now() < deadline)
-        await new Promise((r) => setTimeout(r, 500));
-      assert.equal(await joinedGauge(0), 1, "message-1's consumer never joined after the group could form");
-      assert.equal(await joinedGauge(1), 1, "message-2's consumer is not in the group");
-      await send("after", 5);
-      await eventually(
-        `${bodies.length} messages at b`,
-        () => b.received.length >= bodies.length,
-        60_000,
-        () => `${b.received.length}`,
+      const [a, b] = await Promise.all((await makeUsers(p.api, 2, "rebalance")).map(connect));
+      assert.ok(a && b);
+      // A third member of the fan-out's group, stopped once it has joined: the next rebalance waits out its 45 s session.
+      const member = execa(
+        process.execPath,
+        ["--import", "tsx", join(REPO_ROOT, "test", "helpers", "group-member.ts")],
+        {
+          cwd: REPO_ROOT,
+          env: {
+            BROKERS: kafkaBootstrap({ spec: p.spec, host }).join(","),
+            GROUP: "im-fanout",
+            TOPIC: p.spec.data.kafka.topics[0]?.name ?? "im.message.stored",
+            SESSION_MS: "45000",
+          },
+          reject: false,
+          stdin: "ignore",
+        },
       );
-      assert.deepEqual(
-        b.received.map((m) => m.body),
-        bodies,
-        "every message once, in the order sent",
-      );
-      const seqs = b.received.map((m) => m.seq);
-      assert.deepEqual(
-        seqs,
-        [...seqs].sort((x, y) => x - y),
-        "delivered in seq order",
-      );
-      assert.deepEqual(b.anomalies, []);
-      // Neither instance died on the way: message-2's rejoin timed out too, and its consumer was replaced, not the process.
-      assert.equal(p.pid("message-1"), restarted, "message-1 was restarted again");
-      assert.equal(p.pid("message-2"), message2, "message-2 was restarted");
-      for (const pid of [restarted, message2])
-        assert.doesNotThrow(() => process.kill(pid, 0), `process ${pid} is gone`);
-      const status = await p.run("local", "status");
-      assert.equal(status.exitCode, 0, status.stdout);
-    } finally {
-      member.kill("SIGKILL");
-      await member;
-    }
-  });
+      let out = "";
+      member.stdout?.on("data", (c: Buffer) => (out += String(c)));
+      try {
+        await eventually(
+          "the extra member to join the fan-out's group",
+          () => out.includes("joined") || member.exitCode !== null,
+          60_000,
+        );
+        if (!out.includes("joined"))
+          assert.fail(`the extra member never joined: ${String((await member).stderr).slice(-500)}`);
+        const bodies: string[] = [];
+        const send = async (tag: string, n: number) => {
+          for (let i = 0; i < n; i++) {
+            bodies.push(`${tag}-${i}`);
+            await a.client.send({ kind: "user", id: b.userId }, `${tag}-${i}`);
+          }
+        };
+        await send("before", 5);
+        const message2 = p.pid("message-2");
+        process.kill(member.pid!, "SIGSTOP");
+        process.kill(p.pid("message-1"), "SIGKILL");
+        // Sent while message-1 is down and its replacement waits for the group: message-2 stores them.
+        const during = send("during", 20);
+        // The old code's start-up gave up after its first JoinGroup timed out (30 s) and the instance exited: up failed.
+        const up = await p.run("local", "up");
+        assert.equal(up.exitCode, 0, up.stderr.split("\n").slice(-5).join("\n"));
+        const restarted = p.pid("message-1");
+        await during;
+        // The group is still held by the stopped member: the instance serves without its consumer (the test's premise).
+        assert.equal(await joinedGauge(0), 0, "message-1's consumer already joined: the rebalance was not held up");
+        await send("serving", 5);
+        process.kill(member.pid!, "SIGKILL");
+        const deadline = Date.now() + 120_000;
+        while (!((await joinedGauge(0)) === 1 && (await joinedGauge(1)) === 1) && Date.now() < deadline)
+          await new Promise((r) => setTimeout(r, 500));
+        assert.equal(await joinedGauge(0), 1, "message-1's consumer never joined after the group could form");
+        assert.equal(await joinedGauge(1), 1, "message-2's consumer is not in the group");
+        await send("after", 5);
+        await eventually(
+          `${bodies.length} messages at b`,
+          () => b.received.length >= bodies.length,
+          60_000,
+          () => `${b.received.length}`,
+        );
+        assert.deepEqual(
+          b.received.map((m) => m.body),
+          bodies,
+          "every message once, in the order sent",
+        );
+        const seqs = b.received.map((m) => m.seq);
+        assert.deepEqual(
+          seqs,
+          [...seqs].sort((x, y) => x - y),
+          "delivered in seq order",
+        );
+        assert.deepEqual(b.anomalies, []);
+        // Neither instance died on the way: message-2's rejoin timed out too, and its consumer was replaced, not the process.
+        assert.equal(p.pid("message-1"), restarted, "message-1 was restarted again");
+        assert.equal(p.pid("message-2"), message2, "message-2 was restarted");
+        for (const pid of [restarted, message2])
+          assert.doesNotThrow(() => process.kill(pid, 0), `process ${pid} is gone`);
+        const status = await p.run("local", "status");
+        assert.equal(status.exitCode, 0, status.stdout);
+      } finally {
+        member.kill("SIGKILL");
+        await member;
+      }
+    },
+  );
 
   it("node ids leased from Redis Cluster are unique, renewed, reclaimed after a loss, and given back", async () => {
     const n = p.spec.data.redis.primaries * (1 + p.spec.data.redis.replicasPerPrimary);

@@ -40,7 +40,8 @@ const strategy = {
             provider: {
               prometheus: {
                 query:
-                  '(sum(rate(im_gateway_frames_total{service="gateway",version="{{version}}",result!="ok"}[30s])) or vector(0)) / sum(rate(im_gateway_frames_total{service="gateway",version="{{version}}"}[30s]))',
+                  '(sum(rate(im_gateway_frames_total{service="gateway",version="{{version}}",result!="ok"}[30s])) or vector(0))' +
+                  ' / sum(rate(im_gateway_frames_total{service="gateway",version="{{version}}"}[30s]))',
               },
             },
           },
@@ -53,7 +54,8 @@ const strategy = {
             provider: {
               prometheus: {
                 query:
-                  'histogram_quantile(0.99, sum by (le) (rate(im_gateway_frame_duration_seconds_bucket{service="gateway",version="{{version}}",type="send"}[30s])))',
+                  "histogram_quantile(0.99, sum by (le) " +
+                  '(rate(im_gateway_frame_duration_seconds_bucket{service="gateway",version="{{version}}",type="send"}[30s])))',
               },
             },
           },
@@ -312,7 +314,9 @@ describe("imctl rollout (canaries on the local target, the gateway under k6 load
     assert.equal(load.figures.lost, 0, `lost ${load.figures.lost} of ${load.figures.sent}`);
     assert.ok(load.figures.sent > 0);
     process.stderr.write(
-      `good rollout: k6 sent ${load.figures.sent}, received ${load.figures.received}, lost ${load.figures.lost}, reconnects ${load.figures.reconnects}, request errors ${load.figures.requestErrors}, delivery p99 ${load.figures.deliveryP99Ms} ms\n`,
+      `good rollout: k6 sent ${load.figures.sent}, received ${load.figures.received}, lost ${load.figures.lost}, ` +
+        `reconnects ${load.figures.reconnects}, request errors ${load.figures.requestErrors}, ` +
+        `delivery p99 ${load.figures.deliveryP99Ms} ms\n`,
     );
   });
 
@@ -339,7 +343,9 @@ describe("imctl rollout (canaries on the local target, the gateway under k6 load
     assert.equal(load.figures.scriptErrors, 0, "no k6 VU stopped by an exception (its sends would go unmade)");
     assert.equal(load.figures.lost, 0, `lost ${load.figures.lost} of ${load.figures.sent}`);
     process.stderr.write(
-      `bad rollout: failed measurement ${firstFail.at} (${firstFail.message}), traffic back to stable ${weight0.at} (${Date.parse(weight0.at) - Date.parse(firstFail.at)} ms later); k6 sent ${load.figures.sent}, lost ${load.figures.lost}, reconnects ${load.figures.reconnects}, request errors ${load.figures.requestErrors}\n`,
+      `bad rollout: failed measurement ${firstFail.at} (${firstFail.message}), traffic back to stable ${weight0.at} ` +
+        `(${Date.parse(weight0.at) - Date.parse(firstFail.at)} ms later); k6 sent ${load.figures.sent}, ` +
+        `lost ${load.figures.lost}, reconnects ${load.figures.reconnects}, request errors ${load.figures.requestErrors}\n`,
     );
     const h = await p.run("rollout", "history", "gateway", "--json");
     assert.equal(h.exitCode, 0);
@@ -372,80 +378,87 @@ describe("imctl rollout (canaries on the local target, the gateway under k6 load
     assert.deepEqual(await gatewayVersions(), ["2.0.0", "2.0.0"]);
   });
 
-  it("runs a message canary behind the gateways: every gateway splits the sends 50/50 between the versions, promotion under a send loop loses nothing", async () => {
-    const file = join(dir, "msg.yaml");
-    writeFileSync(file, stringify({ steps: [{ setWeight: 50 }, { pause: {} }, { setWeight: 100 }] }));
-    const running = { done: false };
-    const start = p
-      .run("rollout", "start", "message", "--version", "4.0.0", "--strategy", file, "--json")
-      .finally(() => {
-        running.done = true;
-      });
-    const paused = await waitForService("message", (s) => s.phase === "Paused" && s.canaryWeight === 50, running);
-    assert.equal(paused.version, "4.0.0");
-    const host = p.spec.local.bindAddress;
-    const canaryUrl = `http://${host}:${p.spec.local.ports.message + 50}`;
-    const upstreamOf = async (port: number) =>
-      (await (
-        await fetch(`http://${host}:${port}/admin/v1/message-upstream`, {
-          headers: { "x-im-internal": p.secrets.internalToken },
-        })
-      ).json()) as { urls: string[]; weight: number };
-    const gw = p.spec.local.ports.gateway;
-    assert.deepEqual(await upstreamOf(gw), { urls: [canaryUrl], weight: 50 });
-    assert.deepEqual(await upstreamOf(gw + 1), { urls: [canaryUrl], weight: 50 });
+  it(
+    "runs a message canary behind the gateways: every gateway splits the sends 50/50 between the versions, " +
+      "promotion under a send loop loses nothing",
+    async () => {
+      const file = join(dir, "msg.yaml");
+      writeFileSync(file, stringify({ steps: [{ setWeight: 50 }, { pause: {} }, { setWeight: 100 }] }));
+      const running = { done: false };
+      const start = p
+        .run("rollout", "start", "message", "--version", "4.0.0", "--strategy", file, "--json")
+        .finally(() => {
+          running.done = true;
+        });
+      const paused = await waitForService("message", (s) => s.phase === "Paused" && s.canaryWeight === 50, running);
+      assert.equal(paused.version, "4.0.0");
+      const host = p.spec.local.bindAddress;
+      const canaryUrl = `http://${host}:${p.spec.local.ports.message + 50}`;
+      const upstreamOf = async (port: number) =>
+        (await (
+          await fetch(`http://${host}:${port}/admin/v1/message-upstream`, {
+            headers: { "x-im-internal": p.secrets.internalToken },
+          })
+        ).json()) as { urls: string[]; weight: number };
+      const gw = p.spec.local.ports.gateway;
+      assert.deepEqual(await upstreamOf(gw), { urls: [canaryUrl], weight: 50 });
+      assert.deepEqual(await upstreamOf(gw + 1), { urls: [canaryUrl], weight: 50 });
 
-    const [a, b] = await makeUsers(p.api, 2, "mc");
-    assert.ok(a && b);
-    const from = recorder(p.wsUrl, a);
-    const to = recorder(p.wsUrl, b);
-    await Promise.all([from.client.connect(), to.client.connect()]);
-    const sendsBy = async (port: number) => {
-      const text = await (await fetch(`http://${host}:${port}/metrics`)).text();
-      return [...text.matchAll(/^im_message_sends_total\{[^}]*kind="user"[^}]*result="stored"[^}]*\} (\d+)/gm)].reduce(
-        (n, m) => n + Number(m[1]),
-        0,
+      const [a, b] = await makeUsers(p.api, 2, "mc");
+      assert.ok(a && b);
+      const from = recorder(p.wsUrl, a);
+      const to = recorder(p.wsUrl, b);
+      await Promise.all([from.client.connect(), to.client.connect()]);
+      const sendsBy = async (port: number) => {
+        const text = await (await fetch(`http://${host}:${port}/metrics`)).text();
+        return [
+          ...text.matchAll(/^im_message_sends_total\{[^}]*kind="user"[^}]*result="stored"[^}]*\} (\d+)/gm),
+        ].reduce((n, m) => n + Number(m[1]), 0);
+      };
+      const before = await Promise.all(
+        [p.spec.local.ports.message, p.spec.local.ports.message + 1, p.spec.local.ports.message + 50].map(sendsBy),
       );
-    };
-    const before = await Promise.all(
-      [p.spec.local.ports.message, p.spec.local.ports.message + 1, p.spec.local.ports.message + 50].map(sendsBy),
-    );
-    for (let i = 0; i < 40; i++) await from.client.send({ kind: "user", id: b.userId }, `canary-${i}`);
-    const after = await Promise.all(
-      [p.spec.local.ports.message, p.spec.local.ports.message + 1, p.spec.local.ports.message + 50].map(sendsBy),
-    );
-    const stableShare = (after[0] ?? 0) - (before[0] ?? 0) + (after[1] ?? 0) - (before[1] ?? 0);
-    const canaryShare = (after[2] ?? 0) - (before[2] ?? 0);
-    assert.equal(stableShare + canaryShare, 40, `every send stored once: stable ${stableShare}, canary ${canaryShare}`);
-    assert.ok(
-      stableShare >= 5 && canaryShare >= 5,
-      `both versions stored sends at 50 %: stable ${stableShare}, canary ${canaryShare}`,
-    );
+      for (let i = 0; i < 40; i++) await from.client.send({ kind: "user", id: b.userId }, `canary-${i}`);
+      const after = await Promise.all(
+        [p.spec.local.ports.message, p.spec.local.ports.message + 1, p.spec.local.ports.message + 50].map(sendsBy),
+      );
+      const stableShare = (after[0] ?? 0) - (before[0] ?? 0) + (after[1] ?? 0) - (before[1] ?? 0);
+      const canaryShare = (after[2] ?? 0) - (before[2] ?? 0);
+      assert.equal(
+        stableShare + canaryShare,
+        40,
+        `every send stored once: stable ${stableShare}, canary ${canaryShare}`,
+      );
+      assert.ok(
+        stableShare >= 5 && canaryShare >= 5,
+        `both versions stored sends at 50 %: stable ${stableShare}, canary ${canaryShare}`,
+      );
 
-    // Promotion under a send loop: stables restart on 4.0.0 one by one, the canary drains; nothing is lost.
-    const promote = await p.run("rollout", "promote", "message");
-    assert.equal(promote.exitCode, 0, tail(promote.stderr));
-    let sent = 40;
-    while (!running.done && sent < 400) await from.client.send({ kind: "user", id: b.userId }, `canary-${sent++}`);
-    const r = await start;
-    assert.equal(r.exitCode, 0, tail(r.stderr, 30));
-    assert.equal(json<RolloutResult>(r.stdout).phase, "Promoted");
-    for (const port of [p.spec.local.ports.message, p.spec.local.ports.message + 1]) {
-      const ready = await fetch(`http://${host}:${port}/readyz`);
-      assert.equal(((await ready.json()) as { version: string }).version, "4.0.0");
-    }
-    assert.deepEqual(await upstreamOf(gw), { urls: [], weight: 0 }, "the gateways dropped the canary");
-    assert.ok(!existsSync(join(p.stateDir, "canary", "message-upstream.json")));
-    await eventually(
-      `all ${sent} messages at the receiver`,
-      () => new Set(to.received.map((m) => m.body)).size >= sent,
-      30_000,
-      () => `${new Set(to.received.map((m) => m.body)).size} received`,
-    );
-    assert.deepEqual(to.anomalies, []);
-    from.client.close();
-    to.client.close();
-  });
+      // Promotion under a send loop: stables restart on 4.0.0 one by one, the canary drains; nothing is lost.
+      const promote = await p.run("rollout", "promote", "message");
+      assert.equal(promote.exitCode, 0, tail(promote.stderr));
+      let sent = 40;
+      while (!running.done && sent < 400) await from.client.send({ kind: "user", id: b.userId }, `canary-${sent++}`);
+      const r = await start;
+      assert.equal(r.exitCode, 0, tail(r.stderr, 30));
+      assert.equal(json<RolloutResult>(r.stdout).phase, "Promoted");
+      for (const port of [p.spec.local.ports.message, p.spec.local.ports.message + 1]) {
+        const ready = await fetch(`http://${host}:${port}/readyz`);
+        assert.equal(((await ready.json()) as { version: string }).version, "4.0.0");
+      }
+      assert.deepEqual(await upstreamOf(gw), { urls: [], weight: 0 }, "the gateways dropped the canary");
+      assert.ok(!existsSync(join(p.stateDir, "canary", "message-upstream.json")));
+      await eventually(
+        `all ${sent} messages at the receiver`,
+        () => new Set(to.received.map((m) => m.body)).size >= sent,
+        30_000,
+        () => `${new Set(to.received.map((m) => m.body)).size} received`,
+      );
+      assert.deepEqual(to.anomalies, []);
+      from.client.close();
+      to.client.close();
+    },
+  );
 
   it("runs a user-center canary behind nginx's /v1/ upstream: both versions answer at 50 %, then it is promoted", async () => {
     const file = join(dir, "uc.yaml");
