@@ -1,6 +1,6 @@
 /**
  * Checks an `imctl ...` command line against the CLI's own command table: the subcommands exist, and every
- * flag belongs to that command (or the program). Used to keep runbooks and CI workflows honest.
+ * flag belongs to that command (or the program). Used to keep the README, docs/, runbooks and CI workflows honest.
  * `parseCommandLine` goes further: commander itself parses the line (arguments, option values, choices,
  * required options) and stops before the command would run.
  */
@@ -48,6 +48,39 @@ export function commandLines(text: string): string[][] {
     if (w.length > 0 && /^[a-z]/.test(w[0] ?? "")) out.push(w);
   }
   return out;
+}
+
+/**
+ * Every npm script a text runs: `npm start`, `npm test`, `npm run <script>` (`npm run imctl -- ...` included, whose
+ * imctl line `commandLines` checks). Each must be a script of package.json.
+ */
+export function npmScripts(text: string): string[] {
+  return [...text.matchAll(/(?<![\w/-])npm (?:(start|test)\b|run(?:-script)? ([\w:.-]+))/g)].map(
+    (m) => m[1] ?? m[2] ?? "",
+  );
+}
+
+/**
+ * The anchors a Markdown page's headings get, as GitHub makes them: lower case, punctuation dropped, spaces to
+ * hyphens, a repeated heading numbered (`-1`, `-2`). Code fences are skipped.
+ */
+export function headingAnchors(markdown: string): Set<string> {
+  const anchors = new Set<string>();
+  const seen = new Map<string, number>();
+  let fenced = false;
+  for (const line of markdown.split("\n")) {
+    if (/^\s*(```|~~~)/.test(line)) fenced = !fenced;
+    const m = fenced ? null : /^#{1,6}\s+(.*?)\s*#*\s*$/.exec(line);
+    if (!m) continue;
+    const slug = (m[1] ?? "")
+      .toLowerCase()
+      .replace(/[^\p{L}\p{N}\s_-]/gu, "")
+      .replace(/\s/g, "-");
+    const n = seen.get(slug) ?? 0;
+    seen.set(slug, n + 1);
+    anchors.add(n === 0 ? slug : `${slug}-${n}`);
+  }
+  return anchors;
 }
 
 /** Thrown by the pre-action hook: the line parsed and the command would now run. */
