@@ -15,7 +15,7 @@ import { after, before, describe, it } from "node:test";
 import { Admin, FindCoordinatorKeyTypes } from "@platformatic/kafka";
 import { execa, execaSync } from "execa";
 import mysql from "mysql2/promise";
-import { MESSAGES } from "../../cli/src/errors.ts";
+import { MESSAGES } from "../../cli/src/commands/drill/messages.ts";
 import { REPO_ROOT } from "../../cli/src/lib/paths.ts";
 import { FAULTS } from "../../cli/src/commands/drill/model.ts";
 import type { Secrets } from "../../cli/src/targets/local/context.ts";

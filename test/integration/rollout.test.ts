@@ -11,7 +11,7 @@ import { stringify } from "yaml";
 import type { LoadtestResult } from "../../cli/src/commands/loadtest/index.ts";
 import type { RolloutResult } from "../../cli/src/commands/rollout/index.ts";
 import type { AuditEntry } from "../../cli/src/commands/rollout/store.ts";
-import { MESSAGES } from "../../cli/src/errors.ts";
+import { MESSAGES } from "../../cli/src/commands/rollout/messages.ts";
 import { tempDir } from "../helpers/imctl.ts";
 import { eventually, recorder } from "../helpers/messaging.ts";
 import { makeUsers, startPlatform, type TestPlatform } from "../helpers/platform.ts";

@@ -8,7 +8,8 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseDocument } from "yaml";
-import { ExitError, MESSAGES, UserError } from "../../errors.ts";
+import { ExitError, UserError } from "../../errors.ts";
+import { MESSAGES } from "./messages.ts";
 import { REPO_ROOT, stateDir } from "../../lib/paths.ts";
 import type { BandwidthPlan } from "./plan-file.ts";
 import { EXIT_UNAVAILABLE, findOnPath, runPulumi } from "../automation.ts";

@@ -6,7 +6,8 @@
 import { readFileSync } from "node:fs";
 import { parse as parseYaml, stringify } from "yaml";
 import { z } from "zod";
-import { MESSAGES, UserError } from "../../errors.ts";
+import { UserError } from "../../errors.ts";
+import { MESSAGES } from "./messages.ts";
 
 export const PLAN_API_VERSION = "imctl.im-platform/v1";
 

@@ -6,7 +6,8 @@
  */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { MESSAGES, UserError } from "../../errors.ts";
+import { UserError } from "../../errors.ts";
+import { MESSAGES } from "./messages.ts";
 import { renderLineChart } from "../../lib/chart.ts";
 import { pidAlive } from "../../lib/process.ts";
 import { sleep } from "../../lib/wait.ts";

@@ -5,7 +5,8 @@
  * and the failing components and checks are named.
  */
 import { loadSpec, SpecError } from "../../../../infra/lib/spec.ts";
-import { MESSAGES, UserError } from "../../errors.ts";
+import { UserError } from "../../errors.ts";
+import { MESSAGES } from "./messages.ts";
 import { presentedCertificate } from "../../lib/tls.ts";
 import { table } from "../../lib/table.ts";
 import { LocalTarget } from "../../targets/local/target.ts";

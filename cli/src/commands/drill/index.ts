@@ -11,7 +11,8 @@
  */
 import { relative } from "node:path";
 import { execa } from "execa";
-import { MESSAGES, UserError } from "../../errors.ts";
+import { UserError } from "../../errors.ts";
+import { MESSAGES } from "./messages.ts";
 import { renderLineChart } from "../../lib/chart.ts";
 import { REPO_ROOT } from "../../lib/paths.ts";
 import { table } from "../../lib/table.ts";

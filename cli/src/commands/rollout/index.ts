@@ -7,7 +7,8 @@
 import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
-import { MESSAGES, UserError } from "../../errors.ts";
+import { UserError } from "../../errors.ts";
+import { MESSAGES } from "./messages.ts";
 import { SERVICE_NAMES, type ServiceName } from "../../targets/target.ts";
 import { resolveStack } from "../stack.ts";
 import type { LoadtestGate } from "./analysis.ts";

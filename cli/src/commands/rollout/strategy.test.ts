@@ -3,7 +3,8 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { MESSAGES, UserError } from "../../errors.ts";
+import { UserError } from "../../errors.ts";
+import { MESSAGES } from "./messages.ts";
 import { parseCondition } from "./condition.ts";
 import { DEFAULTS, defaultStrategy, loadStrategy, renderQuery, resolveStrategy } from "./strategy.ts";
 

@@ -7,7 +7,8 @@
 import { readFileSync } from "node:fs";
 import { parse } from "yaml";
 import { z } from "zod";
-import { MESSAGES, UserError } from "../../errors.ts";
+import { UserError } from "../../errors.ts";
+import { MESSAGES } from "./messages.ts";
 import { parseCondition } from "./condition.ts";
 
 const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;

@@ -1,0 +1,27 @@
+/** `imctl doctor`: the daily health check. */
+import type { Command } from "commander";
+import { examples, lazyActions, outcome, positiveInt, positiveNumber, type Sink, stackOption } from "../command.ts";
+
+export function register(program: Command, sink: Sink): void {
+  const act = lazyActions(sink, () => import("./index.ts"));
+  const doctor = program
+    .command("doctor")
+    .description(
+      "daily health check: components, replication, firing alerts, backlog, disk, certificates; exits 1 naming " +
+        "what is broken",
+    )
+    .addOption(stackOption())
+    .option(
+      "--min-disk-free <percent>",
+      "fail when a data filesystem has less free space than this (default 10)",
+      positiveNumber,
+    )
+    .option("--max-backlog <n>", "fail when more stored messages wait for fan-out (default 1000)", positiveInt)
+    .action(
+      act(async (m, opts: { stack: string; minDiskFree?: number; maxBacklog?: number }) => {
+        const r = await m.doctor(opts);
+        return outcome(r, m.renderDoctor(r), r.healthy ? 0 : 1);
+      }),
+    );
+  examples(doctor, ["doctor", "doctor --json", "doctor --min-disk-free 20 --max-backlog 500"]);
+}

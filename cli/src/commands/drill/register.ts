@@ -1,0 +1,93 @@
+/** `imctl drill ...`: failover drills that report detection, recovery time and message loss. */
+import type { Command } from "commander";
+import { type Act as ActOf, examples, lazyActions, outcome, progress, type Sink, stackOption } from "../command.ts";
+// Types only: the handler module itself is imported when a command runs.
+import type * as Handlers from "./index.ts";
+
+type Act = ActOf<typeof Handlers>;
+
+interface RunOpts {
+  target: string;
+  stack: string;
+  duration?: string;
+  load?: string;
+  mode?: string;
+  instance?: string;
+  partitionSeconds?: string;
+  seed?: string;
+  budget?: string;
+  guard?: string;
+  yes?: boolean;
+}
+
+export function register(program: Command, sink: Sink): void {
+  const act: Act = lazyActions(sink, () => import("./index.ts"));
+  const drill = program
+    .command("drill")
+    .description("failover drills that report detection, recovery time and message loss");
+  registerRun(drill, act);
+  registerRestore(drill, act);
+}
+
+function registerRun(drill: Command, act: Act): void {
+  const run = drill
+    .command("run")
+    .description(
+      "inject one fault under a message probe, restore, verify; exits 1 when recovery is over budget or an " +
+        "acknowledged message was lost",
+    )
+    .argument(
+      "<fault>",
+      "redis-primary, kafka-broker, db, gateway-instance, message-instance, user-center-instance, random-instance, " +
+        "partition",
+    )
+    .option("-t, --target <local|kubernetes>", "where the platform runs", "local")
+    .addOption(stackOption())
+    .option(
+      "-d, --duration <d>",
+      "longest observation after the injection, e.g. 30s (default 30s; ends early once stable)",
+    )
+    .option("--load <scenario>", "run a k6 scenario (imctl loadtest list) alongside the probe")
+    .option("--mode <hard|graceful>", "kafka-broker: SIGKILL (hard, default) or SIGTERM (controlled shutdown)")
+    .option("--instance <id>", "the component to hit instead of the drill's pick, e.g. gateway-2, kafka-3, message-1")
+    .option("--partition-seconds <d>", "partition: how long the instance stays cut off (default 10s)")
+    .option("--seed <n>", "random-instance: the seed of the pick (printed by every run)")
+    .option(
+      "--budget <d>",
+      "recovery budget instead of the fault's default (redis-primary 10s, kafka-broker 15s, db 30s, " +
+        "gateway-instance 10s, message-instance 5s)",
+    )
+    .option("--guard <promql>", "stop condition: when any sample of this query is above 0, restore at once")
+    .option("-y, --yes", "confirm injecting a real fault")
+    .action(
+      act(async (m, fault: string, opts: RunOpts) => {
+        const r = await m.run(fault, { ...opts, progress });
+        return outcome(r, m.renderRun(r), r.passed ? 0 : r.abortedBy === "interrupt" ? 130 : 1);
+      }),
+    );
+  examples(run, [
+    "drill run redis-primary --yes",
+    "drill run kafka-broker --mode graceful --load messaging --yes",
+    "drill run random-instance --seed 42 --yes",
+    "drill run partition --instance redis-1 --partition-seconds 10s --duration 40s --yes",
+  ]);
+}
+
+function registerRestore(drill: Command, act: Act): void {
+  const restore = drill
+    .command("restore")
+    .description(
+      "back up the database, destroy it, restore it, verify row counts and checksums, report the RTO (asks for --yes)",
+    )
+    .option("-t, --target <local|kubernetes>", "where the platform runs", "local")
+    .addOption(stackOption())
+    .option("--budget <d>", "RTO budget (default 15m, the seed's)")
+    .option("-y, --yes", "confirm destroying and restoring the database")
+    .action(
+      act(async (m, opts: { target: string; stack: string; budget?: string; yes?: boolean }) => {
+        const r = await m.restore({ ...opts, progress });
+        return outcome(r, m.renderRestore(r), r.passed ? 0 : 1);
+      }),
+    );
+  examples(restore, ["drill restore --yes", "drill restore --budget 10m --json --yes"]);
+}
