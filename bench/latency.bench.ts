@@ -32,8 +32,6 @@ import {
   registerUsers,
   relayTarget,
   sayer,
-  scrapeServices,
-  serviceBreakdown,
   shuffle,
   sourceAllocator,
   startLoadChildren,
@@ -43,6 +41,7 @@ import {
   waitIdle,
   type Target,
 } from "./lib/msg-bench.ts";
+import { scrapeServices, serviceBreakdown } from "./lib/service-metrics.ts";
 
 const OFFSET = 10_000;
 const USERS = intFromEnv("BENCH_LATENCY_USERS", 2000, 4, 6000);

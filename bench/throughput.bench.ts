@@ -32,8 +32,6 @@ import {
   registerUsers,
   relayTarget,
   sayer,
-  scrapeServices,
-  serviceBreakdown,
   sourceAllocator,
   startLoadChildren,
   startRelay,
@@ -42,6 +40,7 @@ import {
   waitIdle,
   type Target,
 } from "./lib/msg-bench.ts";
+import { scrapeServices, serviceBreakdown } from "./lib/service-metrics.ts";
 
 const OFFSET = 12_000;
 /** Load processes: senders and receivers split evenly. */
