@@ -245,7 +245,8 @@ export async function connectShares(
   const failed = replies.reduce((n, r) => n + r.failed, 0);
   const stale = replies.reduce((n, r) => n + r.stale, 0);
   say(
-    `${t.label}: ${connected} clients connected in ${((Date.now() - started) / 1000).toFixed(1)} s${stale ? ` (${stale} messages of earlier sessions pulled again and ignored)` : ""}`,
+    `${t.label}: ${connected} clients connected in ${((Date.now() - started) / 1000).toFixed(1)}` +
+      ` s${stale ? ` (${stale} messages of earlier sessions pulled again and ignored)` : ""}`,
   );
   if (failed > 0)
     throw new Error(`${t.label}: ${failed} clients did not connect: ${replies.flatMap((r) => r.errors).join(", ")}`);
