@@ -57,23 +57,35 @@ export function platformPeer(url: string, user: { userId: string; token: string 
   };
 }
 
+/** The relay client's sends awaiting their ack, by request id. */
+type PendingSends = Map<string, { resolve: (id: string) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>;
+
+/** Settles the send an `ack` or `err` frame answers. */
+function settle(pending: PendingSends, f: Extract<RelayFrame, { t: "ack" | "err" }>): void {
+  const p = pending.get(f.rid ?? "");
+  if (!p) return;
+  pending.delete(f.rid ?? "");
+  clearTimeout(p.timer);
+  if (f.t === "ack") p.resolve(f.result.messageId);
+  else p.reject(new ClientError(f.error, f.message));
+}
+
+/** Fails every send still awaiting its ack (the connection closed). */
+function failAll(pending: PendingSends, e: Error): void {
+  for (const p of pending.values()) {
+    clearTimeout(p.timer);
+    p.reject(e);
+  }
+  pending.clear();
+}
+
 /** A bare `ws` client of the relay: hello, send -> ack, and `msg` frames carrying the message. No retries. */
 export function relayPeer(url: string, user: { userId: string; token: string }, localAddress: string): Peer {
   let ws: WebSocket | null = null;
   let open = false;
   let rid = 0;
-  const pending = new Map<
-    string,
-    { resolve: (id: string) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }
-  >();
+  const pending: PendingSends = new Map();
   const listeners: Array<(m: WireMessage) => void> = [];
-  const fail = (e: Error) => {
-    for (const p of pending.values()) {
-      clearTimeout(p.timer);
-      p.reject(e);
-    }
-    pending.clear();
-  };
   return {
     userId: user.userId,
     connect: () =>
@@ -97,19 +109,14 @@ export function relayPeer(url: string, user: { userId: string; token: string }, 
           } else if (f.t === "msg") {
             for (const fn of listeners) fn(f.message);
           } else if (f.t === "ack" || (f.t === "err" && f.rid !== undefined)) {
-            const p = pending.get(f.rid ?? "");
-            if (!p) return;
-            pending.delete(f.rid ?? "");
-            clearTimeout(p.timer);
-            if (f.t === "ack") p.resolve(f.result.messageId);
-            else p.reject(new ClientError(f.error, f.message));
+            settle(pending, f);
           }
         });
         sock.on("error", (err) => reject(err));
         sock.on("close", () => {
           open = false;
           reject(new Error("closed before hello"));
-          fail(new ClientError("disconnected", "connection closed"));
+          failAll(pending, new ClientError("disconnected", "connection closed"));
         });
       }),
     send: (to, body, timeoutMs) => {
