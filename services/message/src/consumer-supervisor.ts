@@ -69,7 +69,7 @@ export interface SupervisorEvents {
 }
 
 /** Settles like `p`, or rejects once `ms` have passed. */
-export function bounded<T>(p: Promise<T>, ms: number): Promise<T> {
+function bounded<T>(p: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   return Promise.race([
     p,
