@@ -179,7 +179,9 @@ async function session(t: Target, run: number): Promise<SessionResult> {
     }
     const rssBefore = rssKb(t.pid);
     say(
-      `${tag}: opening ${target} connections to ${t.host}:${t.port} (limit ${before.maxConnections}${atLimit ? "" : `, capped by BENCH_CONNECTIONS_MAX=${CAP}`}); VmRSS ${rssBefore} KB`,
+      `${tag}: opening ${target} connections to ${t.host}:${t.port} (limit` +
+        ` ${before.maxConnections}${atLimit ? "" : `, capped by BENCH_CONNECTIONS_MAX=${CAP}`}); VmRSS` +
+        ` ${rssBefore} KB`,
     );
     const started = Date.now();
     const opening = clients.map((c, i) => {
@@ -215,7 +217,8 @@ async function session(t: Target, run: number): Promise<SessionResult> {
     const openSeconds = (Date.now() - started) / 1000;
     const errors = opened.flatMap((r) => r.errors);
     say(
-      `${tag}: opened ${total("opened")}/${target} in ${openSeconds.toFixed(1)} s, refused ${total("refused")}, failed ${total("failed")}${errors.length ? ` (${errors.join(", ")})` : ""}`,
+      `${tag}: opened ${total("opened")}/${target} in ${openSeconds.toFixed(1)} s, refused` +
+        ` ${total("refused")}, failed ${total("failed")}${errors.length ? ` (${errors.join(", ")})` : ""}`,
     );
     if (total("failed") > 0 && total("opened") < target && total("refused") === 0) {
       throw new Error(
@@ -269,7 +272,8 @@ async function session(t: Target, run: number): Promise<SessionResult> {
     if (ready.status !== 200)
       throw new Error(`${tag}: GET /readyz answered ${ready.status} with ${held} connections held`);
     say(
-      `${tag}: pid ${t.pid} alive, /readyz 200; refused ${refused}; server-side closes seen by clients ${clients.reduce((n, c) => n + c.progress.closedByServer, 0)}`,
+      `${tag}: pid ${t.pid} alive, /readyz 200; refused ${refused}; server-side closes seen by clients` +
+        ` ${clients.reduce((n, c) => n + c.progress.closedByServer, 0)}`,
     );
 
     await Promise.all(clients.map((c) => c.request({ t: "close" }, "closed", 30_000)));
@@ -336,7 +340,13 @@ const bench: Benchmark = {
   unit: "connections",
   better: "higher",
   description:
-    "Idle authenticated WebSocket connections one gateway process holds (straight to gateway-1, tokens of 200 users, clients in 3 processes over source addresses 127.0.0.x, answering pings), as the gateway reports them; memory per connection (VmRSS after a 5 s settle minus before, in a freshly started process each run) is the extra RESULT line connection-kb. Target: the gateway's own limit (open-file limit minus 150: 19,850 with the 20,000-descriptor limit here), the next attempt refused with 503 and /readyz still 200. Baseline: a bare `ws` WebSocketServer in a child process that verifies the token and keeps the connection, under the same limit rule.",
+    "Idle authenticated WebSocket connections one gateway process holds (straight to gateway-1, tokens" +
+    " of 200 users, clients in 3 processes over source addresses 127.0.0.x, answering pings), as the" +
+    " gateway reports them; memory per connection (VmRSS after a 5 s settle minus before, in a freshly" +
+    " started process each run) is the extra RESULT line connection-kb. Target: the gateway's own limit" +
+    " (open-file limit minus 150: 19,850 with the 20,000-descriptor limit here), the next attempt refused" +
+    " with 503 and /readyz still 200. Baseline: a bare `ws` WebSocketServer in a child process that" +
+    " verifies the token and keeps the connection, under the same limit rule.",
   async setup() {
     say(`bringing up a platform (offset ${OFFSET})${Number.isFinite(CAP) ? `; BENCH_CONNECTIONS_MAX=${CAP}` : ""}`);
     platform = await startPlatform(OFFSET);

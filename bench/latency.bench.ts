@@ -32,8 +32,6 @@ import {
   registerUsers,
   relayTarget,
   sayer,
-  scrapeServices,
-  serviceBreakdown,
   shuffle,
   sourceAllocator,
   startLoadChildren,
@@ -43,6 +41,7 @@ import {
   waitIdle,
   type Target,
 } from "./lib/msg-bench.ts";
+import { scrapeServices, serviceBreakdown } from "./lib/service-metrics.ts";
 
 const OFFSET = 10_000;
 const USERS = intFromEnv("BENCH_LATENCY_USERS", 2000, 4, 6000);
@@ -173,7 +172,9 @@ async function session(
     const [p50, p95, p99] = [0.5, 0.95, 0.99].map((q) => percentile(lat, q)) as [number, number, number];
     const lagMax = Math.max(...replies.map((r) => r.maxScheduleLagMs));
     say(
-      `${tag}: delivery latency over ${lat.length} of ${sum("windowSent")} measured messages: p50 ${p50.toFixed(1)} ms, p95 ${p95.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, max ${(lat.at(-1) ?? NaN).toFixed(1)} ms; ` +
+      `${tag}: delivery latency over ${lat.length} of ${sum("windowSent")} measured messages: p50` +
+        ` ${p50.toFixed(1)} ms, p95 ${p95.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, max` +
+        ` ${(lat.at(-1) ?? NaN).toFixed(1)} ms; ` +
         `send->ack p50 ${percentile(ack, 0.5).toFixed(1)} ms, p99 ${percentile(ack, 0.99).toFixed(1)} ms; client schedule lag max ${lagMax.toFixed(1)} ms`,
     );
     // Where the tail is: spread over the measured seconds (steady queueing) or in a few of them (a pause, a burst).
@@ -206,14 +207,18 @@ async function session(
         .join(", ")}`,
     );
     say(
-      `${tag}: sent ${sum("sent")}, acked ${sum("acked")}, failed ${sum("failed")}, unsettled ${sum("unsettled")}, received ${sum("received")}, LOST ${sum("lost")}; ` +
+      `${tag}: sent ${sum("sent")}, acked ${sum("acked")}, failed ${sum("failed")}, unsettled` +
+        ` ${sum("unsettled")}, received ${sum("received")}, LOST ${sum("lost")}; ` +
         `duplicates ${sum("duplicates")}, misdelivered ${sum("misdelivered")}, reconnects ${sum("reconnects")}, anomalies ${sum("anomalies")}`,
     );
     const errors = replies.flatMap((r) => r.errors);
     if (sum("lost") > 0 || sum("failed") > 0 || sum("unsettled") > 0 || sum("misdelivered") > 0) {
       throw new Error(
-        `${tag}: ${sum("lost")} acknowledged messages LOST (not received within ${GRACE_MS / 1000} s after the last send), ${sum("failed")} sends failed, ${sum("unsettled")} unsettled, ${sum("misdelivered")} misdelivered` +
-          `${errors.length ? `; errors: ${errors.join(", ")}` : ""}${replies.some((r) => r.lostSamples.length) ? `; lost e.g. ${replies.flatMap((r) => r.lostSamples).join("; ")}` : ""}`,
+        `${tag}: ${sum("lost")} acknowledged messages LOST (not received within ${GRACE_MS / 1000} s after` +
+          ` the last send), ${sum("failed")} sends failed, ${sum("unsettled")} unsettled,` +
+          ` ${sum("misdelivered")} misdelivered` +
+          `${errors.length ? `; errors: ${errors.join(", ")}` : ""}` +
+          `${replies.some((r) => r.lostSamples.length) ? `; lost e.g. ${replies.flatMap((r) => r.lostSamples).join("; ")}` : ""}`,
       );
     }
     if (lat.length === 0) throw new Error(`${tag}: no message measured`);
@@ -237,7 +242,16 @@ const bench: Benchmark = {
   // says more than the median of 3 (about 3 minutes more).
   runs: 5,
   description:
-    "End-to-end delivery latency, p99: 2,000 connected users (ImClient through nginx, two load processes), each sending 1 message per second to a fixed random partner (open loop, sends spread evenly over the second), 30 s measured after a 5 s warm-up, on a platform first primed with 90 s of the same load (unmeasured: the Kafka brokers' JIT compiles in the first minutes); from the sender's send() call to the receiver's 'message' event, the send time carried in the body and both ends of a pair in one process (one clock). Extra RESULT lines: p50, p95, lost (acknowledged but not received within 10 s after the last send; any loss or failed send fails the run). Target: p99 at most 150 ms (seed), aim 50 ms. Baseline: the same load against a bare `ws` relay in a child process that authenticates nothing, relays each send frame straight to the receiver's socket and acks the sender (no storage).",
+    "End-to-end delivery latency, p99: 2,000 connected users (ImClient through nginx, two load" +
+    " processes), each sending 1 message per second to a fixed random partner (open loop, sends spread" +
+    " evenly over the second), 30 s measured after a 5 s warm-up, on a platform first primed with 90 s of" +
+    " the same load (unmeasured: the Kafka brokers' JIT compiles in the first minutes); from the sender's" +
+    " send() call to the receiver's 'message' event, the send time carried in the body and both ends of a" +
+    " pair in one process (one clock). Extra RESULT lines: p50, p95, lost (acknowledged but not received" +
+    " within 10 s after the last send; any loss or failed send fails the run). Target: p99 at most 150 ms" +
+    " (seed), aim 50 ms. Baseline: the same load against a bare `ws` relay in a child process that" +
+    " authenticates nothing, relays each send frame straight to the receiver's socket and acks the sender" +
+    " (no storage).",
   async setup() {
     say(
       `bringing up a platform (offset ${OFFSET}); ${USERS} users, ${WARMUP_SECONDS} s warm-up + ${SECONDS} s per run`,

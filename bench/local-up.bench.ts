@@ -17,7 +17,9 @@ const bench: Benchmark = {
   unit: "s",
   better: "lower",
   description:
-    "Cold `imctl local up` with tools installed and no data (Redis Cluster formed, Kafka formatted and topics created, migrations applied, every Prometheus target up). Target: at most 90 s. Baseline: none (nothing else brings this platform up).",
+    "Cold `imctl local up` with tools installed and no data (Redis Cluster formed, Kafka formatted and" +
+    " topics created, migrations applied, every Prometheus target up). Target: at most 90 s. Baseline:" +
+    " none (nothing else brings this platform up).",
   async setup() {
     root = tempDir("bench-local-up");
   },

@@ -8,7 +8,10 @@ const DOC = join(REPO_ROOT, "docs", "benchmarks.md");
 const round = (x: number) => Math.round(x * 100) / 100;
 
 export function machine(): string {
-  return `${cpus().length} cores (${cpus()[0]?.model.trim() ?? "unknown CPU"}), ${Math.round(totalmem() / 2 ** 30)} GiB, ${platform()} ${release()}, Node ${process.version}`;
+  return (
+    `${cpus().length} cores (${cpus()[0]?.model.trim() ?? "unknown CPU"}),` +
+    ` ${Math.round(totalmem() / 2 ** 30)} GiB, ${platform()} ${release()}, Node ${process.version}`
+  );
 }
 
 /** Replaces (or appends) the section of one benchmark in docs/benchmarks.md, keeping earlier rows of its history. */
@@ -66,7 +69,9 @@ async function main(): Promise<number> {
   const base = baselines.length ? round(median(baselines)) : null;
   const cmd = `npm run bench -- ${name}`;
   const date = new Date().toISOString().slice(0, 10);
-  const row = `| ${date} | \`${cmd}\` | ${machine()} | ${runs}: ${values.map(round).join(", ")} | ${m} ${b.unit} | ${base === null ? "none" : `${base} ${b.unit}`} |`;
+  const row =
+    `| ${date} | \`${cmd}\` | ${machine()} | ${runs}: ${values.map(round).join(", ")} | ${m} ${b.unit} |` +
+    ` ${base === null ? "none" : `${base} ${b.unit}`} |`;
   let doc = existsSync(DOC) ? readFileSync(DOC, "utf8") : "# Benchmarks\n";
   doc = record(doc, b, row);
   const extras = b.extra?.() ?? [];
@@ -78,7 +83,9 @@ async function main(): Promise<number> {
       unit: e.unit,
       description: `Measured by \`${cmd}\` in the same runs as ${name} (median).`,
     };
-    const extraRow = `| ${date} | \`${cmd}\` | ${machine()} | ${runs} | ${round(e.value)} ${e.unit} | ${e.baseline === null ? "none" : `${round(e.baseline)} ${e.unit}`} |`;
+    const extraRow =
+      `| ${date} | \`${cmd}\` | ${machine()} | ${runs} | ${round(e.value)} ${e.unit} |` +
+      ` ${e.baseline === null ? "none" : `${round(e.baseline)} ${e.unit}`} |`;
     doc = record(doc, extraBench, extraRow);
   }
   // BENCH_NO_RECORD=1: an exploratory run (shrunk by a benchmark's own settings) prints its figures only.

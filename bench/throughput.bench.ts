@@ -32,8 +32,6 @@ import {
   registerUsers,
   relayTarget,
   sayer,
-  scrapeServices,
-  serviceBreakdown,
   sourceAllocator,
   startLoadChildren,
   startRelay,
@@ -42,6 +40,7 @@ import {
   waitIdle,
   type Target,
 } from "./lib/msg-bench.ts";
+import { scrapeServices, serviceBreakdown } from "./lib/service-metrics.ts";
 
 const OFFSET = 12_000;
 /** Load processes: senders and receivers split evenly. */
@@ -171,14 +170,17 @@ async function session(t: Target, run: number): Promise<number> {
     const lat = replies.flatMap((r) => r.latencies).sort((a, b) => a - b);
     const ackP99 = percentile(ack, 0.99);
     say(
-      `${tag}: ${sum("windowAcks")} acks in the ${SECONDS} s window: ${perSecond.toFixed(1)} msg/s; send->ack p50 ${percentile(ack, 0.5).toFixed(1)} ms, p99 ${ackP99.toFixed(1)} ms; ` +
+      `${tag}: ${sum("windowAcks")} acks in the ${SECONDS} s window: ${perSecond.toFixed(1)} msg/s;` +
+        ` send->ack p50 ${percentile(ack, 0.5).toFixed(1)} ms, p99 ${ackP99.toFixed(1)} ms; ` +
         `delivery (sent in the window) p50 ${percentile(lat, 0.5).toFixed(1)} ms, p99 ${percentile(lat, 0.99).toFixed(1)} ms`,
     );
     say(
-      `${tag}: sent ${sum("sent")}, acked ${sum("acked")}, failed ${sum("failed")}, unsettled ${sum("unsettled")}, received ${sum("received")}, LOST ${sum("lost")}; ` +
+      `${tag}: sent ${sum("sent")}, acked ${sum("acked")}, failed ${sum("failed")}, unsettled` +
+        ` ${sum("unsettled")}, received ${sum("received")}, LOST ${sum("lost")}; ` +
         `duplicates ${sum("duplicates")}, misdelivered ${sum("misdelivered")}, reconnects ${sum("reconnects")}, anomalies ${sum("anomalies")}` +
         (t.kind === "platform"
-          ? `; stored inboxes checked in full: ${sum("inboxChecked")} receivers, ${sum("inboxMessages")} messages, ${sum("inboxMissing")} acknowledged missing, ${sum("inboxSeqGaps")} seq gaps`
+          ? `; stored inboxes checked in full: ${sum("inboxChecked")} receivers, ${sum("inboxMessages")}` +
+            ` messages, ${sum("inboxMissing")} acknowledged missing, ${sum("inboxSeqGaps")} seq gaps`
           : ""),
     );
     const errors = replies.flatMap((r) => r.errors);
@@ -186,8 +188,11 @@ async function session(t: Target, run: number): Promise<number> {
       sum("lost") + sum("failed") + sum("unsettled") + sum("misdelivered") + sum("inboxMissing") + sum("inboxSeqGaps");
     if (bad > 0) {
       throw new Error(
-        `${tag}: ${sum("lost")} acknowledged messages LOST (not received within ${GRACE_MS / 1000} s after the last send), ${sum("inboxMissing")} missing from stored inboxes, ${sum("inboxSeqGaps")} inbox seq gaps, ` +
-          `${sum("failed")} sends failed, ${sum("unsettled")} unsettled, ${sum("misdelivered")} misdelivered${errors.length ? `; errors: ${errors.join(", ")}` : ""}` +
+        `${tag}: ${sum("lost")} acknowledged messages LOST (not received within ${GRACE_MS / 1000} s after` +
+          ` the last send), ${sum("inboxMissing")} missing from stored inboxes, ${sum("inboxSeqGaps")} inbox` +
+          ` seq gaps, ` +
+          `${sum("failed")} sends failed, ${sum("unsettled")} unsettled, ${sum("misdelivered")}` +
+          ` misdelivered${errors.length ? `; errors: ${errors.join(", ")}` : ""}` +
           `${replies.some((r) => r.lostSamples.length) ? `; lost e.g. ${replies.flatMap((r) => r.lostSamples).join("; ")}` : ""}`,
       );
     }
@@ -207,10 +212,18 @@ const bench: Benchmark = {
   unit: "msg/s",
   better: "higher",
   description:
-    "Sustained accepted 1:1 sends per second: 200 senders (ImClient through nginx, two load processes), each with 4 sends in flight (closed loop) to its own 4 of 800 connected receivers; acks arriving in a 20 s window after a 5 s warm-up, per second. Afterwards every acknowledged message must have reached its receiver's client within 10 s and 25 receivers per process have their stored inbox pulled in full and checked (lost and failed sends fail the run). Extra RESULT lines: send-to-ack p99 in the window, lost. Target: 5,000 msg/s or more (OpenIM reports about 3,000/s on a 16-core box). Baseline: the same load against a bare `ws` relay in a child process that authenticates nothing, relays each send straight to the receiver's socket and acks the sender (no storage).",
+    "Sustained accepted 1:1 sends per second: 200 senders (ImClient through nginx, two load processes)," +
+    " each with 4 sends in flight (closed loop) to its own 4 of 800 connected receivers; acks arriving in" +
+    " a 20 s window after a 5 s warm-up, per second. Afterwards every acknowledged message must have" +
+    " reached its receiver's client within 10 s and 25 receivers per process have their stored inbox" +
+    " pulled in full and checked (lost and failed sends fail the run). Extra RESULT lines: send-to-ack" +
+    " p99 in the window, lost. Target: 5,000 msg/s or more (OpenIM reports about 3,000/s on a 16-core" +
+    " box). Baseline: the same load against a bare `ws` relay in a child process that authenticates" +
+    " nothing, relays each send straight to the receiver's socket and acks the sender (no storage).",
   async setup() {
     say(
-      `bringing up a platform (offset ${OFFSET}); ${SENDERS} senders x ${INFLIGHT} in flight, ${RECEIVERS} receivers, ${WARMUP_SECONDS} s warm-up + ${SECONDS} s window per run`,
+      `bringing up a platform (offset ${OFFSET}); ${SENDERS} senders x ${INFLIGHT} in flight, ${RECEIVERS}` +
+        ` receivers, ${WARMUP_SECONDS} s warm-up + ${SECONDS} s window per run`,
     );
     platform = await startPlatform(OFFSET);
     try {

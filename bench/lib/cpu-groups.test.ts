@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { cpuByGroup, cpuGroup } from "./msg-bench.ts";
+import { cpuByGroup, cpuGroup } from "./cpu-groups.ts";
 
 describe("benchmark CPU breakdown", () => {
   it("names each platform process's group from its command line", () => {

@@ -33,7 +33,8 @@ export function scenarioBenchmark(o: { name: string; description: string; offset
         throw new Error(`${o.name}: no delivery measured (exit ${r.exitCode}): ${r.stderr.slice(-500)}`);
       extras.push(res.figures);
       process.stderr.write(
-        `[${o.name}] p50 ${res.figures.deliveryP50Ms} ms, p95 ${res.figures.deliveryP95Ms} ms, p99 ${res.figures.deliveryP99Ms} ms, ${res.figures.received}/${res.figures.sent} delivered\n`,
+        `[${o.name}] p50 ${res.figures.deliveryP50Ms} ms, p95 ${res.figures.deliveryP95Ms} ms, p99` +
+          ` ${res.figures.deliveryP99Ms} ms, ${res.figures.received}/${res.figures.sent} delivered\n`,
       );
       return res.figures.deliveryP99Ms;
     },

@@ -270,7 +270,10 @@ export class ImSession {
 
   /** The session's state in one line, for a journey that ended short. */
   describe(): string {
-    return `socket ${this.ws?.readyState ?? "none"}, open ${this.open}, lastSeq ${this.lastSeq}, pending ${this.pending.size}, waiting ${this.waiting.length}, reconnects ${this.reconnectCount}, pulling ${this.pulling}`;
+    return (
+      `socket ${this.ws?.readyState ?? "none"}, open ${this.open}, lastSeq ${this.lastSeq}, pending` +
+      ` ${this.pending.size}, waiting ${this.waiting.length}, reconnects ${this.reconnectCount}, pulling ${this.pulling}`
+    );
   }
 
   close(): void {

@@ -78,7 +78,8 @@ export function pairJourney(cfg: RunConfig, users: TestUser[]): void {
       // never made or never acknowledged.
       if (!opened || acked < count || (partner !== me && fromPartner < count)) {
         console.warn(
-          `VU ${__VU} (${me.userId}) ended short: opened ${opened}, sent ${sent}/${count}, acked ${acked}, from partner VU ${partnerOf(__VU, users.length)} (${partner.userId}) ${fromPartner}/${count}; ${s.describe()}`,
+          `VU ${__VU} (${me.userId}) ended short: opened ${opened}, sent ${sent}/${count}, acked ${acked},` +
+            ` from partner VU ${partnerOf(__VU, users.length)} (${partner.userId}) ${fromPartner}/${count}; ${s.describe()}`,
         );
       }
       s.close();

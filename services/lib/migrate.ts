@@ -49,7 +49,9 @@ export interface MigrationResult {
 
 export async function migrate(conn: Connection, migrations: Migration[] = loadMigrations()): Promise<MigrationResult> {
   await conn.query(
-    "CREATE TABLE IF NOT EXISTS schema_migrations (version VARCHAR(16) NOT NULL PRIMARY KEY, name VARCHAR(255) NOT NULL, checksum CHAR(64) NOT NULL, applied_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3))",
+    "CREATE TABLE IF NOT EXISTS schema_migrations (version VARCHAR(16) NOT NULL PRIMARY KEY," +
+      " name VARCHAR(255) NOT NULL, checksum CHAR(64) NOT NULL," +
+      " applied_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3))",
   );
   const [rows] = await conn.query<RowDataPacket[]>("SELECT version, checksum FROM schema_migrations ORDER BY version");
   const done = new Map(rows.map((r) => [String(r.version), String(r.checksum)]));

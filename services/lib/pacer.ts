@@ -1,4 +1,19 @@
-import { setTimeout as sleep } from "node:timers/promises";
+/** The time and timers a Pacer runs by; tests give it a virtual clock so that they assert pacing, not a machine's speed. */
+export interface PacerClock {
+  /** Milliseconds, monotonic. */
+  now(): number;
+  /** Runs `fn` after `ms` milliseconds; 0 or less: on the next turn of the event loop. */
+  schedule(fn: () => void, ms: number): void;
+}
+
+/** The event loop's clock and timers. */
+export const realClock: PacerClock = {
+  now: () => performance.now(),
+  schedule: (fn, ms) => {
+    if (ms <= 0) setImmediate(fn);
+    else setTimeout(fn, ms);
+  },
+};
 
 /**
  * Paces a flush by time. A flush asked for runs on the next turn of the event loop, but never sooner than
@@ -14,6 +29,7 @@ export class Pacer {
   constructor(
     private readonly intervalMs: number,
     private readonly flush: () => void = () => undefined,
+    private readonly clock: PacerClock = realClock,
   ) {}
 
   /** Asks for one flush; asking again before it runs changes nothing. */
@@ -21,23 +37,24 @@ export class Pacer {
     if (this.pending) return;
     this.pending = true;
     const wait = this.wait();
-    if (wait <= 0) setImmediate(() => this.fire());
-    else setTimeout(() => this.fire(), Math.ceil(wait));
+    this.clock.schedule(() => this.fire(), wait <= 0 ? 0 : Math.ceil(wait));
   }
 
   /** Milliseconds until the next flush may start (0 or less: now). */
   wait(): number {
-    return this.last + this.intervalMs - performance.now();
+    return this.last + this.intervalMs - this.clock.now();
   }
 
   /** Records a flush started by the caller itself (a loop that awaits wait() instead of calling request()). */
   started(): void {
-    this.last = performance.now();
+    this.last = this.clock.now();
   }
 
   /** For a loop that paces itself: resolves once the next flush may start, and records it as started. */
   async next(): Promise<void> {
-    for (let wait = this.wait(); wait > 0; wait = this.wait()) await sleep(Math.ceil(wait));
+    for (let wait = this.wait(); wait > 0; wait = this.wait()) {
+      await new Promise<void>((resolve) => this.clock.schedule(resolve, Math.ceil(wait)));
+    }
     this.started();
   }
 
@@ -45,7 +62,7 @@ export class Pacer {
     // Timers run by the event loop's millisecond clock and may come a fraction of a millisecond early.
     const wait = this.wait();
     if (wait > 0) {
-      setTimeout(() => this.fire(), Math.ceil(wait));
+      this.clock.schedule(() => this.fire(), Math.ceil(wait));
       return;
     }
     this.pending = false;

@@ -1,8 +1,9 @@
+import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import { baseConfig, intFrom, list, loadConfig, redisConfig, tokenConfig } from "../../lib/config.ts";
 import { ApiError } from "../../lib/errors.ts";
 import { createHttp, onShutdown, requireInternal } from "../../lib/http.ts";
-import { createLogger } from "../../lib/log.ts";
+import { createLogger, type Logger } from "../../lib/log.ts";
 import { createMetrics } from "../../lib/metrics.ts";
 import { notifyRequest } from "../../lib/protocol.ts";
 import { createRedisCluster } from "../../lib/redis.ts";
@@ -56,6 +57,49 @@ const egressBody = z
   })
   .strict();
 
+interface InternalRoutesDeps {
+  gateway: Gateway;
+  upstream: MessageUpstream;
+  log: Logger;
+  internalToken: string;
+  maxConnections: number;
+}
+
+/** The internal and admin endpoints: notifications from the fan-out, connection counts, the egress cap, the canary. */
+function internalRoutes(app: FastifyInstance, d: InternalRoutesDeps): void {
+  const { gateway, upstream, log, internalToken, maxConnections } = d;
+  const guard = { preHandler: requireInternal(internalToken) };
+  app.post("/internal/v1/notify", guard, async (req) => {
+    const r = notifyRequest.safeParse(req.body);
+    if (!r.success) throw new ApiError("bad_request", r.error.issues[0]?.message ?? "invalid notify");
+    return { pushed: gateway.notify(r.data.items) };
+  });
+  app.get("/internal/v1/connections", guard, async () => ({
+    connections: gateway.connections,
+    maxConnections,
+    draining: gateway.isDraining,
+  }));
+  app.put("/admin/v1/egress-cap", guard, async (req) => {
+    const r = egressBody.safeParse(req.body);
+    if (!r.success) throw new ApiError("bad_request", `bytesPerSecond: ${r.error.issues[0]?.message ?? "invalid"}`);
+    gateway.setEgressCap(r.data.bytesPerSecond);
+    return { bytesPerSecond: r.data.bytesPerSecond };
+  });
+  // The message service's canary track (imctl rollout of the message service on the local target).
+  app.get("/admin/v1/message-upstream", guard, async () => upstream.canary);
+  app.put("/admin/v1/message-upstream", guard, async (req) => {
+    const r = messageCanaryBody.safeParse(req.body);
+    if (!r.success)
+      throw new ApiError(
+        "bad_request",
+        `${r.error.issues[0]?.path.join(".") || "body"}: ${r.error.issues[0]?.message ?? "invalid"}`,
+      );
+    upstream.setCanary(r.data);
+    log.info(r.data, "message canary set");
+    return upstream.canary;
+  });
+}
+
 runService("gateway", async () => {
   const cfg = loadConfig(schema);
   const log = createLogger("gateway", cfg);
@@ -98,36 +142,7 @@ runService("gateway", async () => {
     internalToken: cfg.INTERNAL_TOKEN,
     ready: async () => (gateway.isDraining ? "draining" : redis.status === "ready" ? null : `redis ${redis.status}`),
   });
-  const guard = { preHandler: requireInternal(cfg.INTERNAL_TOKEN) };
-  app.post("/internal/v1/notify", guard, async (req) => {
-    const r = notifyRequest.safeParse(req.body);
-    if (!r.success) throw new ApiError("bad_request", r.error.issues[0]?.message ?? "invalid notify");
-    return { pushed: gateway.notify(r.data.items) };
-  });
-  app.get("/internal/v1/connections", guard, async () => ({
-    connections: gateway.connections,
-    maxConnections,
-    draining: gateway.isDraining,
-  }));
-  app.put("/admin/v1/egress-cap", guard, async (req) => {
-    const r = egressBody.safeParse(req.body);
-    if (!r.success) throw new ApiError("bad_request", `bytesPerSecond: ${r.error.issues[0]?.message ?? "invalid"}`);
-    gateway.setEgressCap(r.data.bytesPerSecond);
-    return { bytesPerSecond: r.data.bytesPerSecond };
-  });
-  // The message service's canary track (imctl rollout of the message service on the local target).
-  app.get("/admin/v1/message-upstream", guard, async () => upstream.canary);
-  app.put("/admin/v1/message-upstream", guard, async (req) => {
-    const r = messageCanaryBody.safeParse(req.body);
-    if (!r.success)
-      throw new ApiError(
-        "bad_request",
-        `${r.error.issues[0]?.path.join(".") || "body"}: ${r.error.issues[0]?.message ?? "invalid"}`,
-      );
-    upstream.setCanary(r.data);
-    log.info(r.data, "message canary set");
-    return upstream.canary;
-  });
+  internalRoutes(app, { gateway, upstream, log, internalToken: cfg.INTERNAL_TOKEN, maxConnections });
   gateway.attach(app.server);
   await app.listen({ host: cfg.HOST, port: cfg.PORT, backlog: 4096 });
   log.info({ port: cfg.PORT, maxConnections }, "gateway listening");

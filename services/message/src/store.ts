@@ -60,7 +60,9 @@ async function existing(
   cmid: string,
 ): Promise<{ ev: StoredEvent; result: SendResult } | null> {
   const [rows] = await d.db.query<mysql.RowDataPacket[]>(
-    "SELECT m.message_id, m.conversation_type, m.conversation_id, m.group_seq, i.seq FROM messages m LEFT JOIN inbox i ON i.message_id = m.message_id AND i.user_id = m.conversation_id AND m.conversation_type = 'user' WHERE m.sender_id = ? AND m.client_msg_id = ?",
+    "SELECT m.message_id, m.conversation_type, m.conversation_id, m.group_seq, i.seq FROM messages m" +
+      " LEFT JOIN inbox i ON i.message_id = m.message_id AND i.user_id = m.conversation_id AND m.conversation_type = 'user'" +
+      " WHERE m.sender_id = ? AND m.client_msg_id = ?",
     [from, cmid],
   );
   const r = rows[0];
@@ -201,7 +203,9 @@ function toWire(r: mysql.RowDataPacket, seq: number): WireMessage {
 
 export async function pullInbox(db: mysql.Pool, userId: string, after: number, limit: number): Promise<PullResult> {
   const [rows] = await db.query<mysql.RowDataPacket[]>(
-    "SELECT i.seq, m.message_id, m.sender_id, m.conversation_type, m.conversation_id, m.group_seq, m.body, m.created_at FROM inbox i JOIN messages m ON m.message_id = i.message_id WHERE i.user_id = ? AND i.seq > ? ORDER BY i.seq LIMIT ?",
+    "SELECT i.seq, m.message_id, m.sender_id, m.conversation_type, m.conversation_id, m.group_seq, m.body, m.created_at" +
+      " FROM inbox i JOIN messages m ON m.message_id = i.message_id" +
+      " WHERE i.user_id = ? AND i.seq > ? ORDER BY i.seq LIMIT ?",
     [userId, after, limit],
   );
   const [[h]] = await db.query<mysql.RowDataPacket[]>(
@@ -231,7 +235,9 @@ export async function pullGroup(
   }
   const from = Math.max(after, Number(member.joined_group_seq));
   const [rows] = await db.query<mysql.RowDataPacket[]>(
-    "SELECT t.group_seq AS seq, m.message_id, m.sender_id, m.conversation_type, m.conversation_id, m.group_seq, m.body, m.created_at FROM group_timeline t JOIN messages m ON m.message_id = t.message_id WHERE t.group_id = ? AND t.group_seq > ? ORDER BY t.group_seq LIMIT ?",
+    "SELECT t.group_seq AS seq, m.message_id, m.sender_id, m.conversation_type, m.conversation_id, m.group_seq, m.body, m.created_at" +
+      " FROM group_timeline t JOIN messages m ON m.message_id = t.message_id" +
+      " WHERE t.group_id = ? AND t.group_seq > ? ORDER BY t.group_seq LIMIT ?",
     [groupId, from, limit],
   );
   const [[h]] = await db.query<mysql.RowDataPacket[]>("SELECT head_seq FROM im_groups WHERE group_id = ?", [groupId]);
@@ -244,7 +250,8 @@ export async function sync(db: mysql.Pool, userId: string): Promise<SyncResult> 
     [userId],
   );
   const [groups] = await db.query<mysql.RowDataPacket[]>(
-    "SELECT g.group_id, g.head_seq, gm.joined_group_seq FROM group_members gm JOIN im_groups g ON g.group_id = gm.group_id WHERE gm.user_id = ? AND g.diffusion = 'read'",
+    "SELECT g.group_id, g.head_seq, gm.joined_group_seq FROM group_members gm JOIN im_groups g ON g.group_id = gm.group_id" +
+      " WHERE gm.user_id = ? AND g.diffusion = 'read'",
     [userId],
   );
   return {

@@ -74,12 +74,24 @@ async function checkPassword(pw: string, stored: string): Promise<boolean> {
 }
 
 export function routes(app: FastifyInstance, d: UserCenterDeps): void {
-  const auth = (req: FastifyRequest) => {
+  accountRoutes(app, d);
+  groupRoutes(app, d, (req) => {
     const h = req.headers.authorization ?? "";
     if (!h.startsWith("Bearer ")) throw new ApiError("unauthorized", "missing bearer token");
     return verifyToken(d.keys, h.slice(7)).sub;
-  };
+  });
+  app.get<{ Querystring: { users?: string } }>(
+    "/internal/v1/presence",
+    { preHandler: requireInternal(d.internalToken) },
+    async (req) => {
+      const users = (req.query.users ?? "").split(",").filter(Boolean);
+      return { presence: Object.fromEntries(await lookup(d.redis, users)) };
+    },
+  );
+}
 
+/** Sign-up and sign-in. */
+function accountRoutes(app: FastifyInstance, d: UserCenterDeps): void {
   app.post("/v1/users", async (req, reply) => {
     const { username, password } = parse(credentials, req.body);
     const userId = d.ids.next();
@@ -109,7 +121,10 @@ export function routes(app: FastifyInstance, d: UserCenterDeps): void {
     const userId = String(row.user_id);
     return { userId, ...issueToken(d.keys, userId, d.tokenTtlSeconds) };
   });
+}
 
+/** Groups and their members; `auth` names the signed-in user of a request. */
+function groupRoutes(app: FastifyInstance, d: UserCenterDeps, auth: (req: FastifyRequest) => string): void {
   app.post("/v1/groups", async (req, reply) => {
     const owner = auth(req);
     const { name, members = [] } = parse(newGroup, req.body);
@@ -156,15 +171,6 @@ export function routes(app: FastifyInstance, d: UserCenterDeps): void {
     }
     return groupInfo(d.db, req.params.id);
   });
-
-  app.get<{ Querystring: { users?: string } }>(
-    "/internal/v1/presence",
-    { preHandler: requireInternal(d.internalToken) },
-    async (req) => {
-      const users = (req.query.users ?? "").split(",").filter(Boolean);
-      return { presence: Object.fromEntries(await lookup(d.redis, users)) };
-    },
-  );
 }
 
 async function addToGroup(
@@ -189,7 +195,8 @@ async function addToGroup(
     [unique.map((u) => [groupId, u, head])],
   );
   await c.query(
-    "UPDATE im_groups SET member_count = member_count + ?, diffusion = IF(member_count > ?, 'read', diffusion) WHERE group_id = ?",
+    "UPDATE im_groups SET member_count = member_count + ?, diffusion = IF(member_count > ?, 'read', diffusion)" +
+      " WHERE group_id = ?",
     [res.affectedRows, d.writeDiffusionMax, groupId],
   );
 }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { coalesce } from "./fanout.ts";
+import { coalesce } from "./notify.ts";
 
 describe("notification coalescing", () => {
   it("keeps the newest seq per user and the newest group seq per user and group", () => {

@@ -1,0 +1,267 @@
+/**
+ * The fan-out's Kafka consumer, kept in its group for as long as the fan-out runs.
+ *
+ * The consumer is replaced by a fresh one when it can no longer take part in its group: its coordinator broker left
+ * the metadata, heartbeats or offset commits failed after the client's retries, or its stream failed or ended.
+ * @platformatic/kafka 1.35 never looks a group coordinator up again once found, so a consumer whose coordinator
+ * moved (the broker stopped, or came back no longer coordinating) would otherwise stay out of its group for good:
+ * a fresh consumer finds the current coordinator and rejoins.
+ */
+import { setTimeout as sleep } from "node:timers/promises";
+import type { ConnectionOptions } from "node:tls";
+import { Base, Consumer, type MessagesStream, stringDeserializers, type Message } from "@platformatic/kafka";
+import { guardMissingBroker, keepConnectionErrorsHandled } from "../../lib/kafka.ts";
+import type { Logger } from "../../lib/log.ts";
+import type { MessageMetrics } from "./metrics.ts";
+
+export type FanoutMessage = Message<string, string, string, string>;
+
+/** Why a fan-out consumer is replaced (the label of im_message_fanout_consumer_restarts_total). */
+export type ReplaceReason =
+  "coordinator-left" | "heartbeat-failed" | "rejoin-failed" | "commit-failed" | "stream-failed" | "stream-closed";
+
+/**
+ * How long start-up waits for the fan-out's consumer to join its group before the instance serves without it (the
+ * join goes on in the background). A group can take longer to form than any fixed start-up budget: a member that
+ * died is only dropped after its session timeout, and a rebalance waits for every live member to rejoin. Sends and
+ * pulls do not need the consumer, so a slow join never fails the start: a process that exited for it would be
+ * restarted into the same rebalance, each attempt adding a member the group must wait out.
+ */
+const START_WAIT_MS = 15_000;
+/**
+ * How long the coordinator waits for members to rejoin in a rebalance. @platformatic/kafka gives every request 30 s
+ * (its connection's fixed request timeout), JoinGroup too: a join that waited longer would be abandoned by the
+ * client while the coordinator still counts the member in, and the next rebalance would wait out that member's
+ * session as well. Kept under it, the coordinator answers first. Members rejoin on their next heartbeat (1 s).
+ */
+const REBALANCE_TIMEOUT_MS = 20_000;
+/**
+ * How long a replaced consumer's stream and group membership may each take to close before its connections are
+ * closed under it.
+ */
+const RETIRE_TIMEOUT_MS = 2000;
+
+/** One consumer of the fan-out's life: a replacement is the next generation. */
+export interface Generation {
+  n: number;
+  consumer: Consumer<string, string, string, string>;
+  stream: MessagesStream<string, string, string, string>;
+}
+
+export interface SupervisorDeps {
+  log: Logger;
+  metrics: MessageMetrics;
+  brokers: string[];
+  /** TLS to the brokers, when on. */
+  tls?: ConnectionOptions | undefined;
+  topic: string;
+  clientId: string;
+}
+
+/** What the supervisor tells the fan-out it feeds. */
+export interface SupervisorEvents {
+  /** A message of consumer generation `gen`; returns true when the fan-out's buffer is full (the stream pauses). */
+  message(m: FanoutMessage, gen: number): boolean;
+  /** The current consumer is being replaced: what it processed and did not commit is replayed by the next one. */
+  replacing(): void;
+  /** The events not fanned out yet, given the consumer's lag per topic and partition and its committed offsets. */
+  pendingLag(lag: Map<string, bigint[]>, committed: Map<string, bigint>): bigint;
+}
+
+/** Settles like `p`, or rejects once `ms` have passed. */
+function bounded<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms))),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/** Owns the fan-out consumer's lifecycle: join, replace when lost (the old one leaving first), leave on close. */
+export class ConsumerSupervisor {
+  private closing = false;
+  private generations = 0;
+  private current: Generation | undefined;
+  private replacing = false;
+  private replacement: Promise<void> = Promise.resolve();
+  /** The consumer whose join is under way: closing the fan-out closes it instead of waiting for the group. */
+  private joining: Generation["consumer"] | undefined;
+
+  constructor(
+    private readonly d: SupervisorDeps,
+    private readonly events: SupervisorEvents,
+  ) {}
+
+  /** The generation of the current consumer, if one has joined. */
+  get generation(): number | undefined {
+    return this.current?.n;
+  }
+
+  /**
+   * Joins the group, waiting up to START_WAIT_MS; past that the join goes on in the background. A broker restarting
+   * as this instance starts (a drill's restore, a rolling restart) is waited out, for a while.
+   */
+  async start(): Promise<void> {
+    const { d } = this;
+    d.metrics.consumerJoined.set(0);
+    const started = Date.now();
+    this.replacement = this.openRetrying().then((g) => {
+      if (g && Date.now() - started > START_WAIT_MS)
+        d.log.info({ generation: g.n, waitedMs: Date.now() - started }, "fan-out Kafka consumer joined its group");
+    });
+    // openRetrying never rejects: only the wait can.
+    const joinedInTime = await bounded(this.replacement, START_WAIT_MS).then(
+      () => true,
+      () => false,
+    );
+    if (!joinedInTime)
+      d.log.warn(
+        { waitedMs: START_WAIT_MS },
+        "fan-out Kafka consumer has not joined its group yet; " +
+          "serving sends and pulls meanwhile, joining in the background",
+      );
+  }
+
+  /** Resumes the current consumer's stream if the fan-out paused it. */
+  resume(): void {
+    if (this.current?.stream.isPaused()) this.current.stream.resume();
+  }
+
+  /** Replaces the consumer of generation `n` unless it was already replaced (or the fan-out is closing). */
+  replace(n: number, reason: ReplaceReason, detail: string): void {
+    const { d } = this;
+    if (this.closing || this.replacing || this.current === undefined || n !== this.current.n) return;
+    this.replacing = true;
+    d.log.warn({ reason, detail, generation: n }, "fan-out Kafka consumer lost its group; replacing it");
+    d.metrics.consumerRestarts.inc({ reason });
+    d.metrics.consumerJoined.set(0);
+    const old = this.current;
+    this.events.replacing();
+    // The old consumer leaves first when its coordinator still answers: the group then rebalances at once instead
+    // of waiting a session timeout for a member that will never heartbeat again.
+    this.replacement = this.retire(old)
+      .catch((err: unknown) => d.log.debug({ err: String(err) }, "retiring the fan-out consumer failed"))
+      .then(() => this.openRetrying())
+      .then((g) => {
+        if (g) d.log.info({ generation: g.n }, "fan-out Kafka consumer replaced");
+      })
+      .finally(() => (this.replacing = false));
+  }
+
+  /** Stops joining and replacing; a join still waiting for its group is given up (its connections close under it). */
+  async stop(): Promise<void> {
+    this.closing = true;
+    if (this.joining !== undefined) await Base.prototype.close.call(this.joining).catch(() => undefined);
+  }
+
+  /** After stop(): waits for a replacement under way, then the current consumer leaves its group. */
+  async close(): Promise<void> {
+    await this.replacement;
+    if (this.current) await this.retire(this.current);
+  }
+
+  /** Opens the next consumer, retrying while Kafka settles, for as long as it takes; undefined once closing. */
+  private async openRetrying(): Promise<Generation | undefined> {
+    for (let attempt = 1; !this.closing; attempt++) {
+      try {
+        this.current = await this.open();
+        return this.current;
+      } catch (err) {
+        if (this.closing) break;
+        this.d.log.warn(
+          { err: (err as Error).message, attempt },
+          "fan-out consumer could not join its group yet; retrying",
+        );
+        await sleep(Math.min(500 * attempt, 5000));
+      }
+    }
+    return undefined;
+  }
+
+  private async open(): Promise<Generation> {
+    const { d } = this;
+    const n = ++this.generations;
+    const lost = (reason: ReplaceReason, detail: string): void => this.replace(n, reason, detail);
+    const consumer = guardMissingBroker(
+      keepConnectionErrorsHandled(
+        new Consumer({
+          ...(d.tls ? { tls: d.tls } : {}),
+          clientId: d.clientId,
+          groupId: "im-fanout",
+          bootstrapBrokers: d.brokers,
+          deserializers: stringDeserializers,
+          maxWaitTime: 100,
+          minBytes: 1,
+          retries: 20,
+          retryDelay: 500,
+        }),
+      ),
+      () => lost("coordinator-left", "a broker it needs (its group coordinator) left the cluster metadata"),
+    );
+    // A rebalance's rejoin that failed (its JoinGroup outlasted the client's request timeout, for one) is emitted as
+    // the consumer's 'error' event: unheard, it would end the process; heard, the consumer is replaced.
+    consumer.on("error", (err: Error) => lost("rejoin-failed", err.message));
+    const stream = await this.join(n, consumer);
+    d.metrics.consumerJoined.set(1);
+    this.watch({ n, consumer, stream }, lost);
+    return { n, consumer, stream };
+  }
+
+  /** Joins the group: the consumer's stream, once its group has formed. */
+  private async join(n: number, consumer: Generation["consumer"]): Promise<Generation["stream"]> {
+    try {
+      this.joining = consumer;
+      return await consumer.consume({
+        topics: [this.d.topic],
+        mode: "committed",
+        fallbackMode: "earliest",
+        autocommit: false,
+        sessionTimeout: 10_000,
+        rebalanceTimeout: REBALANCE_TIMEOUT_MS,
+        heartbeatInterval: 1000,
+      });
+    } catch (err) {
+      await this.retire({ n, consumer, stream: null });
+      throw err;
+    } finally {
+      this.joining = undefined;
+    }
+  }
+
+  /** Hears a joined consumer: its lag, its messages, and every sign that it lost its group. */
+  private watch({ n, consumer, stream }: Generation, lost: (reason: ReplaceReason, detail: string) => void): void {
+    const { d } = this;
+    consumer.on("consumer:lag", (lag) => {
+      d.metrics.consumerLag.set(Number(this.events.pendingLag(lag, stream.offsetsCommitted)));
+    });
+    consumer.startLagMonitoring({ topics: [d.topic] }, 5000);
+    consumer.on("consumer:heartbeat:error", (p) =>
+      lost("heartbeat-failed", (p as { error?: Error }).error?.message ?? "heartbeat failed"),
+    );
+    stream.on("data", (m: FanoutMessage) => {
+      if (this.events.message(m, n)) stream.pause();
+    });
+    stream.on("error", (err: Error) => lost("stream-failed", err.message));
+    stream.on("close", () => lost("stream-closed", "its message stream ended"));
+  }
+
+  /** Stops a consumer: leaves its group when it can, else closes its connections under it. */
+  private async retire(g: {
+    n: number;
+    consumer: Generation["consumer"];
+    stream: Generation["stream"] | null;
+  }): Promise<void> {
+    g.consumer.stopLagMonitoring();
+    try {
+      if (g.stream) await bounded(Promise.resolve(g.stream.close()), RETIRE_TIMEOUT_MS);
+      await bounded(Promise.resolve(g.consumer.close(true)), RETIRE_TIMEOUT_MS);
+    } catch (err) {
+      // Leaving the group goes through the coordinator this consumer may have lost: drop its connections instead.
+      this.d.log.debug(
+        { generation: g.n, err: (err as Error).message },
+        "fan-out consumer did not leave its group; closing its connections",
+      );
+      await Base.prototype.close.call(g.consumer).catch(() => undefined);
+    }
+  }
+}

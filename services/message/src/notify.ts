@@ -1,0 +1,98 @@
+/** The notifying half of the fan-out: one coalesced notification per receiver, to the gateways holding it. */
+import type { Cluster } from "ioredis";
+import { request } from "undici";
+import type { Logger } from "../../lib/log.ts";
+import { lookup } from "../../lib/presence.ts";
+import { MAX_PUSHED_MESSAGES, type NotifyItem, type PushedMessage } from "../../lib/protocol.ts";
+import type { MessageMetrics } from "./metrics.ts";
+
+/** What notifying needs: presence (Redis), the gateways' internal token, a logger and the metrics. */
+export interface NotifyDeps {
+  redis: Cluster;
+  internalToken: string;
+  log: Logger;
+  metrics: MessageMetrics;
+}
+
+/**
+ * One notification per user (and per user and group): one push says "everything up to N". The messages that
+ * ride along are merged in seq order; when one item lacks its message (an older event, a retried send) or there
+ * are too many, none ride along and the client pulls.
+ */
+export function coalesce(items: NotifyItem[]): NotifyItem[] {
+  const byKey = new Map<string, NotifyItem>();
+  const msgs = new Map<string, PushedMessage[] | null>();
+  for (const it of items) {
+    const k = "group" in it ? `${it.userId}/${it.group}` : it.userId;
+    const prev = byKey.get(k);
+    const n = "group" in it ? it.groupSeq : it.seq;
+    const p = prev === undefined ? -1 : "group" in prev ? prev.groupSeq : prev.seq;
+    if (n > p) byKey.set(k, it);
+    if (!("group" in it)) {
+      const have = msgs.has(k) ? msgs.get(k) : [];
+      msgs.set(k, have === null || have === undefined || it.msgs === undefined ? null : [...have, ...it.msgs]);
+    }
+  }
+  return [...byKey].map(([k, it]) => {
+    if ("group" in it) return it;
+    const { msgs: _drop, ...bare } = it;
+    const list = msgs.get(k);
+    if (!list || list.length === 0 || list.length > MAX_PUSHED_MESSAGES) return bare;
+    const bySeq = new Map(list.map((m) => [m.seq, m]));
+    return { ...bare, msgs: [...bySeq.values()].sort((a, b) => a.seq - b.seq) };
+  });
+}
+
+export async function notify(d: NotifyDeps, items: NotifyItem[]): Promise<void> {
+  if (items.length === 0) return;
+  const where = await lookup(d.redis, [...new Set(items.map((i) => i.userId))]);
+  const perGateway = new Map<string, NotifyItem[]>();
+  for (const it of items) {
+    for (const gw of where.get(it.userId) ?? []) {
+      const list = perGateway.get(gw) ?? [];
+      list.push(it);
+      perGateway.set(gw, list);
+    }
+  }
+  const requests = [...perGateway].flatMap(([gw, list]) => chunks(list).map((part) => [gw, part] as const));
+  await Promise.all(
+    requests.map(async ([gw, list]) => {
+      try {
+        const res = await request(`${gw}/internal/v1/notify`, {
+          method: "POST",
+          headers: { "content-type": "application/json", "x-im-internal": d.internalToken },
+          body: JSON.stringify({ items: list }),
+          headersTimeout: 2000,
+          bodyTimeout: 2000,
+        });
+        await res.body.dump();
+        d.metrics.notifications.inc({ result: res.statusCode === 200 ? "ok" : "rejected" }, list.length);
+      } catch (err) {
+        // The gateway is gone: its clients reconnect elsewhere and pull, so nothing is lost.
+        d.metrics.notifications.inc({ result: "unreachable" }, list.length);
+        d.log.debug({ gw, err: (err as Error).message }, "notify failed");
+      }
+    }),
+  );
+}
+
+/** Keeps one notify request well under the gateway's body limit when messages ride along. */
+const NOTIFY_REQUEST_BYTES = 128 * 1024;
+
+function chunks(items: NotifyItem[]): NotifyItem[][] {
+  const out: NotifyItem[][] = [];
+  let cur: NotifyItem[] = [];
+  let bytes = 0;
+  for (const it of items) {
+    const size = 64 + ("msgs" in it && it.msgs ? it.msgs.reduce((n, m) => n + 96 + Buffer.byteLength(m.body), 0) : 0);
+    if (cur.length > 0 && bytes + size > NOTIFY_REQUEST_BYTES) {
+      out.push(cur);
+      cur = [];
+      bytes = 0;
+    }
+    cur.push(it);
+    bytes += size;
+  }
+  if (cur.length > 0) out.push(cur);
+  return out;
+}
