@@ -18,6 +18,7 @@ import WebSocket from "ws";
 import { ClientError, ImClient } from "../../services/lib/client/index.ts";
 import type { ConversationRef, PullResult, WireMessage } from "../../services/lib/protocol.ts";
 import type { RelayFrame } from "./ws-baseline-server.ts";
+import { sleep } from "../../base/sleep.ts";
 
 export type TargetKind = "platform" | "relay";
 
@@ -156,7 +157,6 @@ interface Peer {
 }
 
 const now = () => performance.timeOrigin + performance.now();
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function platformPeer(url: string, user: { userId: string; token: string }, localAddress: string): Peer {
   // The default 30 s sync stays: a lost notification shows up as a late (or lost) message, not hidden.

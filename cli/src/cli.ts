@@ -474,19 +474,20 @@ export function buildProgram(sink: Sink): Command {
   const tools = program.command("tools").description("the tools the toolkit runs on, under .tools/");
   tools
     .command("install")
-    .description("install or update every tool (the same bootstrap npm start and npm test run)")
-    .action(async () => {
+    .description("install or update the local target's tools (as npm start does); --all adds the test-only ones")
+    .option("--all", "also the tools only tests need (kube-apiserver, etcd), as npm test does")
+    .action(async (opts: { all?: boolean }) => {
       const m = await import("./commands/tools/index.ts");
-      const r = await m.install();
+      const r = await m.install({ all: opts.all === true });
       sink({ data: r, text: m.renderInstall(r), exitCode: 0 });
     });
   tools
     .command("status")
-    .description("each tool, its version and where it is")
+    .description("each tool, its version, who needs it and where it is; exits 1 when a local tool is missing")
     .action(async () => {
       const m = await import("./commands/tools/index.ts");
       const r = await m.status();
-      sink({ data: r, text: m.renderStatus(r), exitCode: r.allInstalled ? 0 : 1 });
+      sink({ data: r, text: m.renderStatus(r), exitCode: r.localInstalled ? 0 : 1 });
     });
 
   return program;

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { parse } from "yaml";
-import { REPO_ROOT } from "../../cli/src/lib/paths.ts";
+import { REPO_ROOT } from "../../base/root.mjs";
 import { loadSpec, localPortAssignments, parseSpec, requireKubernetes, requireLocal, SpecError } from "./spec.ts";
 
 const raw = (stack = "local") =>

@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Pacer } from "./pacer.ts";
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { sleep } from "../../base/sleep.ts";
 
 describe("Pacer", () => {
   it("runs a lone flush on the next turn, without waiting for the interval", async () => {

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { execa } from "execa";
 import { stringify } from "yaml";
-import { toolPath } from "../../../scripts/bootstrap.mjs";
+import { toolPath } from "../../../base/tools.mjs";
 import { knownMetrics } from "../metrics-catalog.ts";
 import { alertRules, metricNames } from "../rules.ts";
 import { dashboardQueries } from "./grafana.ts";
