@@ -9,7 +9,8 @@ import { toolPath } from "../../../base/tools.mjs";
 import { knownMetrics } from "../metrics-catalog.ts";
 import { alertRules, metricNames } from "../rules.ts";
 import { dashboardQueries } from "./grafana.ts";
-import { DASHBOARD_SERVICES, platformDashboards, serviceDashboard, tenantDashboard } from "./platform-dashboards.ts";
+import { platformDashboards, tenantDashboard } from "./platform-dashboards.ts";
+import { DASHBOARD_SERVICES, serviceDashboard } from "./service-dashboards.ts";
 
 const tenants = [
   { platform: "multicloud", cloud: "aws", region: "us-east-1" },
