@@ -7,6 +7,7 @@ import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import {
   existsSync,
+  lstatSync,
   mkdirSync,
   readFileSync,
   readlinkSync,
@@ -86,6 +87,10 @@ function requireGo(step) {
 }
 
 function stepNodeModules() {
+  // A worktree that links node_modules to another checkout's shares that install: npm ci would empty the linked
+  // directory (every checkout sharing it loses its modules) and put a private copy in place of the link.
+  if (lstatSync(join(REPO_ROOT, "node_modules"), { throwIfNoEntry: false })?.isSymbolicLink())
+    return "linked to a shared install: left alone";
   const lock = join(REPO_ROOT, "package-lock.json");
   const stamp = join(REPO_ROOT, "node_modules", ".imctl-lock-sha256");
   const want = existsSync(lock) ? sha256(lock) : "no-lock";
