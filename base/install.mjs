@@ -275,9 +275,8 @@ export function ensureTools(names, opts = {}) {
   const missing = TOOLS.filter((t) => names.includes(t.name) && !existsSync(toolPath(t.name)));
   if (missing.length === 0) return [];
   const list = missing.map((t) => t.name).join(", ");
-  (opts.log ?? stderrLine)(
-    `[tools] ${list} not installed yet: installing on first use (kube-apiserver builds for minutes the first time)`,
-  );
+  const slow = missing.some((t) => t.source === "go") ? " (a first Go build takes minutes)" : "";
+  (opts.log ?? stderrLine)(`[tools] ${list} not installed yet: installing on first use${slow}`);
   runSteps(stepsFor(missing, false), () => {});
   return missing.map((t) => t.name);
 }
