@@ -32,15 +32,15 @@ describe("architecture: the checks themselves", () => {
       "base/a.ts": 'import { z } from "zod";\nimport { readFileSync } from "node:fs";',
       "infra/b.ts": 'import { REPO_ROOT } from "../cli/src/lib/paths.ts";',
       "services/c.ts": 'const m = await import("../cli/src/cli.ts");',
-      "test/d.ts": 'import { installAll } from "../scripts/bootstrap.mjs";',
+      "test/d.ts": 'import { main } from "../scripts/run-tests.mjs";',
       "loadtests/e.ts": 'import http from "k6/http";\nimport { sleep } from "../base/sleep.ts";',
-      "cli/src/f.ts": 'const s = `import { x } from "../../scripts/bootstrap.mjs"`; // not an import',
+      "cli/src/f.ts": 'const s = `import { x } from "../../scripts/run-tests.mjs"`; // not an import',
     });
     assert.deepEqual(violations(g), [
       "base/a.ts imports zod: base/ imports only node builtins and base/",
       "infra/b.ts imports ../cli/src/lib/paths.ts: services/ and infra/ never import cli/",
       "services/c.ts imports ../cli/src/cli.ts: services/ and infra/ never import cli/",
-      "test/d.ts imports ../scripts/bootstrap.mjs: scripts/ are entry points, never imported",
+      "test/d.ts imports ../scripts/run-tests.mjs: scripts/ are entry points, never imported",
       "loadtests/e.ts imports ../base/sleep.ts: loadtests/ imports only loadtests/ and k6 modules",
     ]);
   });
