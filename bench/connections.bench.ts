@@ -19,12 +19,13 @@ import { fork, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { pidAlive } from "../cli/src/lib/process.ts";
-import { REPO_ROOT } from "../cli/src/lib/paths.ts";
+import { REPO_ROOT } from "../base/root.mjs";
 import { issueToken, parseKeyRing } from "../services/lib/tokens.ts";
 import { makeUsers, startPlatform, type TestPlatform } from "../test/helpers/platform.ts";
 import { median, type Benchmark } from "./harness.ts";
 import { IpcChild, stopChild, type Reply } from "./lib/ipc-child.ts";
 import type { ClientCommand, ClientReport, Counts, OpenCommand } from "./lib/conn-client.ts";
+import { sleep } from "../base/sleep.ts";
 
 const OFFSET = 5000;
 const USERS = 200;
@@ -55,7 +56,6 @@ function capFromEnv(): number {
 }
 
 const CAP = capFromEnv();
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const t0 = Date.now();
 const say = (s: string) => process.stderr.write(`[connections ${((Date.now() - t0) / 1000).toFixed(0)}s] ${s}\n`);
 

@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync, existsSync, readdirSync } from "node:fs";
 import { cpus, totalmem, platform, release } from "node:os";
 import { join } from "node:path";
-import { REPO_ROOT } from "../cli/src/lib/paths.ts";
+import { REPO_ROOT } from "../base/root.mjs";
 import { median, type Benchmark } from "./harness.ts";
 
 const DOC = join(REPO_ROOT, "docs", "benchmarks.md");

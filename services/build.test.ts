@@ -3,7 +3,7 @@ import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { execa } from "execa";
-import { REPO_ROOT } from "../cli/src/lib/paths.ts";
+import { REPO_ROOT } from "../base/root.mjs";
 
 // The Dockerfiles' build step, without Docker: compile to JavaScript and run what was emitted.
 describe("service build (what the images run)", () => {

@@ -12,8 +12,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { WebSocketServer, type WebSocket } from "ws";
-import { toolPath } from "../scripts/bootstrap.mjs";
-import { REPO_ROOT } from "../cli/src/lib/paths.ts";
+import { toolPath } from "../base/tools.mjs";
+import { REPO_ROOT } from "../base/root.mjs";
 
 const SENDS = 60;
 

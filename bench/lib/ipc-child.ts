@@ -3,7 +3,7 @@
  * Subclasses handle their progress reports in `onReport`. Also the one way to stop any child process here.
  */
 import { fork, type ChildProcess } from "node:child_process";
-import { REPO_ROOT } from "../../cli/src/lib/paths.ts";
+import { REPO_ROOT } from "../../base/root.mjs";
 
 export type Reply<R extends { t: string }, T extends R["t"]> = Extract<R, { t: T }>;
 

@@ -6,18 +6,17 @@
  */
 import { fork, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
-import { REPO_ROOT } from "../../cli/src/lib/paths.ts";
+import { REPO_ROOT } from "../../base/root.mjs";
 import { issueToken, parseKeyRing } from "../../services/lib/tokens.ts";
 import { makeUsers, type TestPlatform } from "../../test/helpers/platform.ts";
 import { IpcChild, stopChild } from "./ipc-child.ts";
 import type { LoadCommand, LoadReport, TargetKind } from "./msg-ipc.ts";
+import { sleep } from "../../base/sleep.ts";
 
 export { stopChild };
 
 const LOAD_SCRIPT = join(REPO_ROOT, "bench", "lib", "msg-client.ts");
 const BASELINE_SCRIPT = join(REPO_ROOT, "bench", "lib", "ws-baseline-server.ts");
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export function sayer(name: string): (s: string) => void {
   const t0 = Date.now();

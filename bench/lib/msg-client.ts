@@ -13,7 +13,7 @@
  * `closed`, or `failed` with the error of a command that threw. Every wait is bounded.
  */
 import { readFileSync } from "node:fs";
-import { setTimeout as sleep } from "node:timers/promises";
+import { sleep } from "../../base/sleep.ts";
 import type { WireMessage } from "../../services/lib/protocol.ts";
 import type {
   ConnectCommand,

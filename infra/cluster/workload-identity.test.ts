@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
-import { REPO_ROOT } from "../../cli/src/lib/paths.ts";
+import { REPO_ROOT } from "../../base/root.mjs";
 import { loadSpec, requireKubernetes, type KubernetesPlatformSpec } from "../lib/spec.ts";
 import { ofType, one, runWithMocks, type RecordedResource } from "../mocks.ts";
 import { deployPlatform } from "../platform.ts";

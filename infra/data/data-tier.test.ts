@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
-import { REPO_ROOT } from "../../cli/src/lib/paths.ts";
+import { REPO_ROOT } from "../../base/root.mjs";
 import { loadSpec, requireKubernetes, type KubernetesPlatformSpec } from "../lib/spec.ts";
 import { execa } from "execa";
 import { ofType, one, runWithMocks, type RecordedResource } from "../mocks.ts";

@@ -239,7 +239,8 @@ export class RedisCluster extends pulumi.ComponentResource {
                     "-c",
                     `redis-cli -h redis-cluster-0.redis-cluster.$NAMESPACE.svc cluster info | grep -q cluster_state:ok && exit 0; ` +
                       `addrs=""; for i in $(seq 0 ${nodes - 1}); do ` +
-                      `ip=$(getent hosts redis-cluster-$i.redis-cluster.$NAMESPACE.svc | awk '{print $1}'); [ -n "$ip" ] || exit 1; addrs="$addrs $ip:6379"; done; ` +
+                      `ip=$(getent hosts redis-cluster-$i.redis-cluster.$NAMESPACE.svc | awk '{print $1}'); ` +
+                      `[ -n "$ip" ] || exit 1; addrs="$addrs $ip:6379"; done; ` +
                       `redis-cli --cluster create $addrs --cluster-replicas ${args.replicasPerPrimary} --cluster-yes`,
                   ],
                 },

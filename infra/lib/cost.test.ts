@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { REPO_ROOT } from "../../cli/src/lib/paths.ts";
+import { REPO_ROOT } from "../../base/root.mjs";
 import { forAll } from "../test/prng.ts";
 import { monthlyCost, type CostInput } from "./cost.ts";
 import { FIXED, INSTANCES, KAFKA_BROKERS, REDIS_NODES } from "./pricing.ts";

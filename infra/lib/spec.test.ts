@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { parse } from "yaml";
-import { REPO_ROOT } from "../../cli/src/lib/paths.ts";
+import { REPO_ROOT } from "../../base/root.mjs";
 import { loadSpec, localPortAssignments, parseSpec, requireKubernetes, requireLocal, SpecError } from "./spec.ts";
 
 const raw = (stack = "local") =>
@@ -123,7 +123,8 @@ describe("platform spec: target kubernetes", () => {
     assert.throws(() => parseSpec(r, "s.yaml"), {
       name: "SpecError",
       message:
-        's.yaml: clouds.aws.network.dataCidr: got "10.0.128.0/17"; overlaps clouds.aws.network.appCidr (10.0.0.0/16): choose a disjoint block such as 10.1.0.0/17',
+        's.yaml: clouds.aws.network.dataCidr: got "10.0.128.0/17"; overlaps clouds.aws.network.appCidr (10.0.0.0/16): ' +
+        "choose a disjoint block such as 10.1.0.0/17",
     });
   });
 
@@ -132,7 +133,8 @@ describe("platform spec: target kubernetes", () => {
     r.clouds.alicloud.network.appCidr = "10.0.0.0/16";
     assert.throws(() => parseSpec(r, "s.yaml"), {
       message:
-        's.yaml: clouds.alicloud.network.appCidr: got "10.0.0.0/16"; overlaps clouds.aws.network.appCidr (10.0.0.0/16) on the other side of the VPN: choose a disjoint block such as 10.1.0.0/16',
+        's.yaml: clouds.alicloud.network.appCidr: got "10.0.0.0/16"; overlaps clouds.aws.network.appCidr (10.0.0.0/16) ' +
+        "on the other side of the VPN: choose a disjoint block such as 10.1.0.0/16",
     });
     const r2 = raw("multicloud");
     r2.clouds.alicloud.network.dataCidr = "172.20.0.0/16";
@@ -147,7 +149,10 @@ describe("platform spec: target kubernetes", () => {
     r.clouds.aws.cluster.serviceCidr = "172.20.0.0/16";
     assert.throws(
       () => parseSpec(r, "s.yaml"),
-      /clouds\.aws\.cluster\.serviceCidr: got "172\.20\.0\.0\/16"; overlaps clouds\.aws\.network\.dataCidr \(172\.16\.0\.0\/12\): choose a disjoint block such as 10\.1\.0\.0\/16$/,
+      new RegExp(
+        String.raw`clouds\.aws\.cluster\.serviceCidr: got "172\.20\.0\.0\/16"; ` +
+          String.raw`overlaps clouds\.aws\.network\.dataCidr \(172\.16\.0\.0\/12\): choose a disjoint block such as 10\.1\.0\.0\/16$`,
+      ),
     );
   });
 
@@ -156,7 +161,8 @@ describe("platform spec: target kubernetes", () => {
     r.clouds.aws.zones = ["us-east-1a", "us-east-1b"];
     assert.throws(() => parseSpec(r, "s.yaml"), {
       message:
-        's.yaml: clouds.aws.zones: got ["us-east-1a","us-east-1b"]; 3 zones are needed so a zone loss keeps a quorum of every 3-replica store: add a zone such as us-east-1c',
+        's.yaml: clouds.aws.zones: got ["us-east-1a","us-east-1b"]; 3 zones are needed so a zone loss keeps a quorum ' +
+        "of every 3-replica store: add a zone such as us-east-1c",
     });
   });
 
@@ -177,7 +183,8 @@ describe("platform spec: target kubernetes", () => {
     r.clouds.aws.region = "us-east-9";
     assert.throws(() => parseSpec(r, "s.yaml"), {
       message:
-        's.yaml: clouds.aws.region: got "us-east-9"; not a supported aws region; allowed: us-east-1, us-east-2, us-west-2, eu-west-1, eu-central-1, ap-southeast-1, ap-northeast-1 (infra/lib/regions.ts says why)',
+        's.yaml: clouds.aws.region: got "us-east-9"; not a supported aws region; allowed: us-east-1, us-east-2, ' +
+        "us-west-2, eu-west-1, eu-central-1, ap-southeast-1, ap-northeast-1 (infra/lib/regions.ts says why)",
     });
   });
 
@@ -259,7 +266,8 @@ describe("platform spec: target kubernetes", () => {
     r.kubernetes.image.registry = "registry.example.com/im";
     assert.throws(() => parseSpec(r, "s.yaml"), {
       message:
-        's.yaml: kubernetes.image.build: got {"platforms":["linux/amd64"]}; expected either registry (prebuilt images by tag) or build (Pulumi builds services/*/Dockerfile and pushes to ECR / Container Registry), not both',
+        's.yaml: kubernetes.image.build: got {"platforms":["linux/amd64"]}; expected either registry (prebuilt images ' +
+        "by tag) or build (Pulumi builds services/*/Dockerfile and pushes to ECR / Container Registry), not both",
     });
     const r2 = raw("aws-prod");
     delete r2.kubernetes.image.build;
@@ -289,7 +297,8 @@ describe("platform spec: target kubernetes", () => {
     r2.clouds.aws.cluster.apiAccessCidrs = ["203.0.113.0/24", "0.0.0.0/0"];
     assert.throws(() => parseSpec(r2, "s.yaml"), {
       message:
-        's.yaml: clouds.aws.cluster.apiAccessCidrs.1: got "0.0.0.0/0"; opens the Kubernetes API to the whole internet: list the operators\' egress blocks (e.g. 203.0.113.0/24), or none for a private endpoint',
+        's.yaml: clouds.aws.cluster.apiAccessCidrs.1: got "0.0.0.0/0"; opens the Kubernetes API to the whole internet: ' +
+        "list the operators' egress blocks (e.g. 203.0.113.0/24), or none for a private endpoint",
     });
   });
 });

@@ -7,8 +7,8 @@ import { readFileSync } from "node:fs";
 import { basename } from "node:path";
 import { parse as parseYaml, YAMLParseError } from "yaml";
 import { z } from "zod";
+import { checkKubernetesSections } from "./spec-cloud-checks.ts";
 import {
-  checkKubernetesSections,
   cloudsSpec,
   kubernetesSpec,
   multicloudSpec,

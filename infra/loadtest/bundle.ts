@@ -4,7 +4,7 @@
  */
 import { join } from "node:path";
 import { buildSync } from "esbuild";
-import { REPO_ROOT } from "../../cli/src/lib/paths.ts";
+import { REPO_ROOT } from "../../base/root.mjs";
 
 export function bundleScenario(file: string): string {
   const r = buildSync({

@@ -3,7 +3,8 @@
  * node-exporter, kube-state-metrics), the same alert rules file the local target loads (as a PrometheusRule), the
  * dashboards generated from code (as Grafana sidecar ConfigMaps), and the scrapes that make the rules' series
  * exist here under the same names and `job` labels as on the local target: the services (PodMonitor, job
- * im-services), the ingress controllers (job ingress-nginx, the cluster's stand-in for the local nginx), Kafka through Strimzi's JMX exporter with the local target's configuration (job kafka), Redis
+ * im-services), the ingress controllers (job ingress-nginx, the cluster's stand-in for the local nginx), Kafka
+ * through Strimzi's JMX exporter with the local target's configuration (job kafka), Redis
  * through redis_exporter's multi-target endpoint (job redis), the database through mysqld_exporter (job mysql).
  */
 import * as k8s from "@pulumi/kubernetes";

@@ -5,8 +5,8 @@ import { describe, it } from "node:test";
 import { execa } from "execa";
 import { parse } from "yaml";
 import { z } from "zod";
-import { toolPath } from "../../scripts/bootstrap.mjs";
-import { REPO_ROOT } from "../../cli/src/lib/paths.ts";
+import { toolPath } from "../../base/tools.mjs";
+import { REPO_ROOT } from "../../base/root.mjs";
 import { alertRules, metricNames, RULES_FILE, RULES_TEST_FILE } from "./rules.ts";
 
 const ruleTests = z.object({

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { REPO_ROOT } from "../../cli/src/lib/paths.ts";
+import { REPO_ROOT } from "../../base/root.mjs";
 import { loadSpec, requireKubernetes, type KubernetesPlatformSpec } from "../lib/spec.ts";
 import { deployPlatform } from "../platform.ts";
 import { runWithMocks, type RecordedResource } from "../mocks.ts";
@@ -138,8 +138,10 @@ describe("policy pack", () => {
       "im-no-world-ingress: ssh: ingress from 0.0.0.0/0 on ports 22-22: only the load balancer's listeners (80, 443) may be open to the internet",
       "im-no-world-ingress: sneaky-https: ingress from 0.0.0.0/0 on ports 443-443: only the load balancer's listeners (80, 443) may be open to the internet",
       "im-no-world-ingress: ali-redis: ingress from 0.0.0.0/0 on ports 6379-6379: only the load balancer's listeners (80, 443) may be open to the internet",
-      "im-private-cluster-api: eks-default: the public API endpoint is open to 0.0.0.0/0 (no publicAccessCidrs): list the operators' blocks in clouds.aws.cluster.apiAccessCidrs, or none for a private endpoint",
-      "im-private-cluster-api: eks-open: the public API endpoint is open to 0.0.0.0/0: list the operators' blocks in clouds.aws.cluster.apiAccessCidrs, or none for a private endpoint",
+      "im-private-cluster-api: eks-default: the public API endpoint is open to 0.0.0.0/0 (no publicAccessCidrs): " +
+        "list the operators' blocks in clouds.aws.cluster.apiAccessCidrs, or none for a private endpoint",
+      "im-private-cluster-api: eks-open: the public API endpoint is open to 0.0.0.0/0: " +
+        "list the operators' blocks in clouds.aws.cluster.apiAccessCidrs, or none for a private endpoint",
       "im-required-tags: vpc: missing tag(s) environment, owner, cost-center",
       "im-stateful-replicas: redis: copies per shard (1 + replicasPerNodeGroup) is 1; at least 2 are needed",
       "im-stateful-replicas: redis-sts: spec.replicas is 1; at least 2 are needed",

@@ -127,7 +127,9 @@ export const privateClusterApi: ResourceValidationPolicy = {
     const world = cidrs.filter((c) => typeof c === "string" && WORLD.has(c));
     if (cidrs.length === 0 || world.length > 0) {
       report(
-        `${args.name}: the public API endpoint is open to ${cidrs.length === 0 ? "0.0.0.0/0 (no publicAccessCidrs)" : world.join(", ")}: list the operators' blocks in clouds.aws.cluster.apiAccessCidrs, or none for a private endpoint`,
+        `${args.name}: the public API endpoint is open to ` +
+          `${cidrs.length === 0 ? "0.0.0.0/0 (no publicAccessCidrs)" : world.join(", ")}: ` +
+          "list the operators' blocks in clouds.aws.cluster.apiAccessCidrs, or none for a private endpoint",
       );
     }
   },

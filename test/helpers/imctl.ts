@@ -7,8 +7,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
 import { parse, stringify } from "yaml";
-import { REPO_ROOT } from "../../cli/src/lib/paths.ts";
-import { portFree } from "../../cli/src/lib/ports.ts";
+import { REPO_ROOT } from "../../base/root.mjs";
+import { portFree } from "../../base/ports.ts";
 import { loadSpec, localPortAssignments, requireLocal } from "../../infra/lib/spec.ts";
 
 export const IMCTL = join(REPO_ROOT, "cli", "bin", "imctl.mjs");

@@ -16,7 +16,7 @@ import { Admin, FindCoordinatorKeyTypes } from "@platformatic/kafka";
 import { execa, execaSync } from "execa";
 import mysql from "mysql2/promise";
 import { MESSAGES } from "../../cli/src/commands/drill/messages.ts";
-import { REPO_ROOT } from "../../cli/src/lib/paths.ts";
+import { REPO_ROOT } from "../../base/root.mjs";
 import { FAULTS } from "../../cli/src/commands/drill/model.ts";
 import type { Secrets } from "../../cli/src/targets/local/context.ts";
 import { kafkaBootstrap } from "../../cli/src/targets/local/components/kafka.ts";

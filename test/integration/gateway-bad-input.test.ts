@@ -13,6 +13,8 @@ import type { WireMessage } from "../../services/lib/protocol.ts";
 import { clientFrame, MAX_BODY_CHARS, MAX_FRAME_BYTES } from "../../services/lib/protocol.ts";
 import { issueToken, parseKeyRing } from "../../services/lib/tokens.ts";
 import { makeUsers, startPlatform, type TestPlatform } from "../helpers/platform.ts";
+import { rng as seededRng, type Rng } from "../../base/prng.ts";
+import { sleep } from "../../base/sleep.ts";
 
 const OFFSET = 4000;
 /** How long one frame may wait for its answer (a send goes to the database and Kafka). */
@@ -20,8 +22,6 @@ const ANSWER_MS = 15_000;
 
 type Frame = Record<string, unknown>;
 type User = { userId: string; token: string; username: string };
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
  * One raw WebSocket to the gateway. Answers (everything but the unsolicited notify/gnotify pushes) are queued
@@ -183,32 +183,6 @@ function assertRefused(r: { status: number; contentType: string; body: Frame }, 
 // ---------------------------------------------------------------------------------------------------------
 // The fuzzer: a seeded PRNG (mulberry32), frame generators, and an oracle that says which answer each frame
 // must get (from the protocol: MAX_FRAME_BYTES, JSON, the clientFrame schema, and what exists on the platform).
-
-class Rng {
-  constructor(private s: number) {}
-  u32(): number {
-    this.s = (this.s + 0x6d2b79f5) | 0;
-    let t = this.s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  }
-  float(): number {
-    return this.u32() / 2 ** 32;
-  }
-  /** An integer in [lo, hi]. */
-  int(lo: number, hi: number): number {
-    return lo + Math.floor(this.float() * (hi - lo + 1));
-  }
-  chance(p: number): boolean {
-    return this.float() < p;
-  }
-  pick<T>(xs: readonly T[]): T {
-    const x = xs[this.int(0, xs.length - 1)];
-    if (x === undefined) throw new Error("pick from an empty list");
-    return x;
-  }
-}
 
 const ALPHABETS = [
   "abcdefghijklmnopqrstuvwxyz0123456789",
@@ -834,7 +808,7 @@ describe("gateway: bad input gets exactly one err frame, never a crash", { timeo
       `nginx spread the fuzz connections as ${JSON.stringify([...perInstance])}`,
     );
 
-    const rng = new Rng(seed);
+    const rng = seededRng(seed);
     const frames = Array.from({ length: FRAMES }, (_, n) => makeFrame(rng, world, n));
     const failures: string[] = [];
     const outcomes = new Map<string, number>();

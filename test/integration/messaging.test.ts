@@ -11,7 +11,7 @@ import { NodeIdLease } from "../../services/lib/node-id.ts";
 import { createRedisCluster } from "../../services/lib/redis.ts";
 import { makeUsers, startPlatform, type TestPlatform } from "../helpers/platform.ts";
 import { eventually, recorder, type Recorder } from "../helpers/messaging.ts";
-import { REPO_ROOT } from "../../cli/src/lib/paths.ts";
+import { REPO_ROOT } from "../../base/root.mjs";
 import { kafkaBootstrap } from "../../cli/src/targets/local/components/kafka.ts";
 
 const THRESHOLD = 6;

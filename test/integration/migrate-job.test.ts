@@ -11,8 +11,8 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { execa, type ResultPromise } from "execa";
 import mysql from "mysql2/promise";
-import { REPO_ROOT } from "../../cli/src/lib/paths.ts";
-import { portFree } from "../../cli/src/lib/ports.ts";
+import { REPO_ROOT } from "../../base/root.mjs";
+import { portFree } from "../../base/ports.ts";
 import { MIGRATE_SCRIPT } from "../../infra/data/database-schema.ts";
 import { loadMigrations } from "../../services/lib/migrate.ts";
 import { tempDir } from "../helpers/imctl.ts";
@@ -30,7 +30,7 @@ describe("the migrations Job's script on a real MySQL-protocol server", () => {
 
   before(async () => {
     for (const tool of ["mariadbd", "mariadb-install-db"])
-      assert.ok(existsSync(join(TOOLS, tool)), `${tool} is missing: run "node scripts/bootstrap.mjs"`);
+      assert.ok(existsSync(join(TOOLS, tool)), `${tool} is missing: run "npm run bootstrap"`);
     for (const candidate of [24306, 24316, 24326, 24336]) {
       if (await portFree("127.0.0.1", candidate)) {
         port = candidate;

@@ -1,5 +1,5 @@
 /**
- * The kubernetes canary track against a real kube-apiserver (with etcd), both installed by scripts/bootstrap.mjs:
+ * The kubernetes canary track against a real kube-apiserver (with etcd), test-only tools installed on first use:
  * the patches imctl sends (strategic merge on Deployments, merge on the Ingress) are accepted by a real API server
  * through @kubernetes/client-node 1.3.0, and `imctl rollout start --target kubernetes` drives a rollout to
  * Promoted. No kubelet or controller-manager runs here, so the test plays the Deployment controller: it copies
@@ -11,8 +11,9 @@ import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { execa, type ResultPromise } from "execa";
-import { toolPath } from "../../scripts/bootstrap.mjs";
-import { portFree } from "../../cli/src/lib/ports.ts";
+import { ensureTools } from "../../base/install.mjs";
+import { toolPath } from "../../base/tools.mjs";
+import { portFree } from "../../base/ports.ts";
 import {
   clientNodeApi,
   CANARY_WEIGHT_ANNOTATION,
@@ -21,6 +22,10 @@ import {
 } from "../../cli/src/targets/kubernetes/rollout.ts";
 import type { RolloutResult } from "../../cli/src/commands/rollout/index.ts";
 import { imctl, tempDir } from "../helpers/imctl.ts";
+
+// Test-only tools: `npm start` leaves them out, so a machine set up by it builds them here once (outside the suite's
+// timeout: the first kube-apiserver build takes minutes).
+ensureTools(["etcd", "kube-apiserver"]);
 
 const NS = "im";
 const dir = tempDir("kube");

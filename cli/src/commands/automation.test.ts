@@ -5,7 +5,8 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { execa } from "execa";
 import { ExitError, MESSAGES, UserError } from "../errors.ts";
-import { REPO_ROOT, stackFile } from "../lib/paths.ts";
+import { REPO_ROOT } from "../../../base/root.mjs";
+import { stackFile } from "../lib/paths.ts";
 import { EXIT_UNAVAILABLE, findOnPath, preparePulumiRun, runPulumi } from "./automation.ts";
 
 const scratch = mkdtempSync(join(tmpdir(), "imctl-automation-"));

@@ -12,7 +12,8 @@ import { accessSync, constants } from "node:fs";
 import { delimiter, join, resolve } from "node:path";
 import type { KubernetesPlatformSpec } from "../../../infra/lib/spec.ts";
 import { ExitError, MESSAGES, UserError } from "../errors.ts";
-import { REPO_ROOT, stackFile } from "../lib/paths.ts";
+import { REPO_ROOT } from "../../../base/root.mjs";
+import { stackFile } from "../lib/paths.ts";
 import { loadKubernetesStack } from "./stack.ts";
 
 export type PulumiOperation = "preview" | "up";

@@ -3,7 +3,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { describe, it } from "node:test";
 import { buildProgram } from "../cli.ts";
-import { REPO_ROOT } from "./paths.ts";
+import { REPO_ROOT } from "../../../base/root.mjs";
 import { checkCommandLine, commandLines, headingAnchors, npmScripts, parseCommandLine } from "./command-check.ts";
 
 const build = () => buildProgram(() => undefined);

@@ -1,8 +1,5 @@
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-
-/** The repository root (imctl always runs from a checkout of this repository). */
-export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
+import { join } from "node:path";
+import { REPO_ROOT } from "../../../base/root.mjs";
 
 /** Default stack file for a stack name. */
 export function stackFile(name: string): string {

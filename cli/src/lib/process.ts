@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync } from "node:fs";
 import { dirname } from "node:path";
-import { sleep } from "./wait.ts";
+import { sleep } from "../../../base/sleep.ts";
 
 export interface ProcessSpec {
   bin: string;

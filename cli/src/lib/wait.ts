@@ -1,3 +1,5 @@
+import { sleep } from "../../../base/sleep.ts";
+
 /** Polls `check` until it returns a value other than undefined, or fails after `timeoutMs` naming `what`. */
 export async function waitFor<T>(
   what: string,
@@ -22,8 +24,4 @@ export async function waitFor<T>(
     }
     await sleep(interval);
   }
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

@@ -5,11 +5,12 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { execa } from "execa";
 import { stringify } from "yaml";
-import { toolPath } from "../../../scripts/bootstrap.mjs";
+import { toolPath } from "../../../base/tools.mjs";
 import { knownMetrics } from "../metrics-catalog.ts";
 import { alertRules, metricNames } from "../rules.ts";
 import { dashboardQueries } from "./grafana.ts";
-import { DASHBOARD_SERVICES, platformDashboards, serviceDashboard, tenantDashboard } from "./platform-dashboards.ts";
+import { platformDashboards, tenantDashboard } from "./platform-dashboards.ts";
+import { DASHBOARD_SERVICES, serviceDashboard } from "./service-dashboards.ts";
 
 const tenants = [
   { platform: "multicloud", cloud: "aws", region: "us-east-1" },

@@ -5,6 +5,7 @@
  */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { parseDuration } from "../../../../base/duration.ts";
 import { UserError } from "../../errors.ts";
 import { renderLineChart } from "../../lib/chart.ts";
 import type { Series, Target } from "../../targets/target.ts";
@@ -76,15 +77,12 @@ export interface AuditOptions {
   progress?: (line: string) => void;
 }
 
-const DURATION = /^(\d+(?:\.\d+)?)(s|m|h|d)$/;
-
 /** "90s", "15m", "24h", "7d" in seconds; `field` names the flag in the error. */
 export function parseWindow(field: string, raw: string): number {
-  const m = DURATION.exec(raw.trim());
-  const n = m ? Number(m[1]) : Number.NaN;
-  if (!m || !(n > 0))
+  const n = parseDuration(raw.trim(), { units: ["s", "m", "h", "d"], to: "s" }) ?? Number.NaN;
+  if (!(n > 0))
     throw new UserError(`${field}: got ${JSON.stringify(raw)}; allowed: a number with s, m, h or d, e.g. 24h`);
-  return n * { s: 1, m: 60, h: 3600, d: 86400 }[m[2] as "s" | "m" | "h" | "d"];
+  return n;
 }
 
 /** The PromQL behind the audit, with the rate window `w` in seconds. */

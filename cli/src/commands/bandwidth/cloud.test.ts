@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { ExitError, UserError } from "../../errors.ts";
-import { REPO_ROOT } from "../../lib/paths.ts";
+import { REPO_ROOT } from "../../../../base/root.mjs";
 import { upgradeCloud } from "./cloud.ts";
 import type { BandwidthPlan } from "./plan-file.ts";
 

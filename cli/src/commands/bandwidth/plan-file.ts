@@ -6,6 +6,7 @@
 import { readFileSync } from "node:fs";
 import { parse as parseYaml, stringify } from "yaml";
 import { z } from "zod";
+import { durationPattern } from "../../../../base/duration.ts";
 import { UserError } from "../../errors.ts";
 import { MESSAGES } from "./messages.ts";
 
@@ -17,7 +18,7 @@ const bytesPerSecond = z
   .min(1024)
   .max(100 * 1024 ** 3);
 const share = z.number().gt(0).max(1);
-const duration = z.string().regex(/^\d+(\.\d+)?(ms|s|m|h)$/, "a number with ms, s, m or h, e.g. 30s");
+const duration = z.string().regex(durationPattern(["ms", "s", "m", "h"]), "a number with ms, s, m or h, e.g. 30s");
 const instanceId = z.string().regex(/^gateway-[a-z0-9-]+$/, "a gateway instance id such as gateway-1");
 
 const costLine = z

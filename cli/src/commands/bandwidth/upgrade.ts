@@ -10,7 +10,7 @@ import { UserError } from "../../errors.ts";
 import { MESSAGES } from "./messages.ts";
 import { renderLineChart } from "../../lib/chart.ts";
 import { pidAlive } from "../../lib/process.ts";
-import { sleep } from "../../lib/wait.ts";
+import { sleep } from "../../../../base/sleep.ts";
 import type { ConfigSnapshot, GatewayCap, Target } from "../../targets/target.ts";
 import { loadtestFailure, run as runLoadtest, type LoadtestResult } from "../loadtest/index.ts";
 import { queries, parseWindow } from "./audit.ts";

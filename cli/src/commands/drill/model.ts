@@ -3,6 +3,8 @@
  * state machine, and how detection, recovery and the verdict follow from the probe's samples. No I/O here, so
  * every rule that decides pass or fail is unit-tested.
  */
+import { parseDuration as parseDurationIn } from "../../../../base/duration.ts";
+import { rng } from "../../../../base/prng.ts";
 import { UserError } from "../../errors.ts";
 import type { FaultSpec as TargetFaultSpec } from "../../targets/faults.ts";
 
@@ -71,13 +73,10 @@ export interface FaultSpec extends TargetFaultSpec {
   durationSeconds: number;
 }
 
-const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m)$/;
-
 /** "30s", "1.5m", "500ms" in seconds; a UserError naming `field` otherwise. */
 export function parseDuration(field: string, value: string): number {
-  const m = DURATION.exec(value);
-  const n = m ? Number(m[1]) * (m[2] === "ms" ? 0.001 : m[2] === "m" ? 60 : 1) : NaN;
-  if (!m || !(n > 0))
+  const n = parseDurationIn(value, { units: ["ms", "s", "m"], to: "s" }) ?? NaN;
+  if (!(n > 0))
     throw new UserError(`${field}: got ${JSON.stringify(value)}; allowed: a number above 0 with ms, s or m, e.g. 30s`);
   return n;
 }
@@ -132,11 +131,7 @@ export function parseFault(req: FaultRequest): FaultSpec {
 /** Mulberry32: a small seeded generator, so `random-instance --seed N` picks the same instance again. */
 export function seededPick<T>(items: readonly T[], seed: number): T {
   if (items.length === 0) throw new Error("nothing to pick from");
-  let t = (seed + 0x6d2b79f5) >>> 0;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  const r = ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  return items[Math.floor(r * items.length)] as T;
+  return rng(seed).pick(items);
 }
 
 /** One probe attempt: a send (or an account-API call), by start time. */

@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import { AccountApi, ImClient } from "../../../../services/lib/client/index.ts";
 import type { WireMessage } from "../../../../services/lib/protocol.ts";
 import type { Edge } from "../../targets/target.ts";
-import { sleep } from "../../lib/wait.ts";
+import { sleep } from "../../../../base/sleep.ts";
 import type { ConnectionEvent, MessageFigures, ProbeSample } from "./model.ts";
 
 export interface ProbeOptions {

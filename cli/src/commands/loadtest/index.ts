@@ -7,10 +7,12 @@ import { createReadStream, existsSync, mkdirSync, readFileSync, rmSync, writeFil
 import { join, relative } from "node:path";
 import { createInterface } from "node:readline";
 import { execa } from "execa";
-import { toolPath } from "../../../../scripts/bootstrap.mjs";
+import { durationPattern } from "../../../../base/duration.ts";
+import { toolPath } from "../../../../base/tools.mjs";
 import { MESSAGES, UserError } from "../../errors.ts";
 import { renderLineChart } from "../../lib/chart.ts";
-import { REPO_ROOT, stateDir } from "../../lib/paths.ts";
+import { REPO_ROOT } from "../../../../base/root.mjs";
+import { stateDir } from "../../lib/paths.ts";
 import { table } from "../../lib/table.ts";
 import { localContext } from "../../targets/local/platform.ts";
 import { SCENARIOS, type Scenario } from "../../../../infra/loadtest/scenarios.ts";
@@ -64,7 +66,7 @@ export interface LoadtestResult {
   seconds: number;
 }
 
-const DURATION = /^\d+(\.\d+)?(ms|s|m|h)$/;
+const DURATION = durationPattern(["ms", "s", "m", "h"]);
 
 export interface TestRunCommandOptions {
   target: string;

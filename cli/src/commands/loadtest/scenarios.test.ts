@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { REPO_ROOT } from "../../lib/paths.ts";
+import { REPO_ROOT } from "../../../../base/root.mjs";
 import { SCENARIOS } from "./index.ts";
 
 describe("load-test scenarios", () => {

@@ -11,6 +11,7 @@ import { AnalysisRun, type MeasureDeps } from "./analysis.ts";
 import { abortReason, ACTIVE_PHASES, intentEffect, type Measurement, type RolloutState } from "./machine.ts";
 import { archiveRollout, audit, controllerLockFile, saveRollout, takeIntent, who } from "./store.ts";
 import { describeStep } from "./strategy.ts";
+import { sleep } from "../../../../base/sleep.ts";
 
 /** What a rollout needs of a target (the kubernetes target implements just this). */
 export interface RolloutTarget {
@@ -29,8 +30,6 @@ export interface ControllerOptions {
   /** Called after every saved change (the chart is redrawn from it). */
   onChange?: (s: RolloutState) => void;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Runs (or resumes) the rollout until it is Promoted or Aborted. */
 export async function runController(t: RolloutTarget, s: RolloutState, opts: ControllerOptions): Promise<RolloutState> {

@@ -7,19 +7,19 @@
 import { readFileSync } from "node:fs";
 import { parse } from "yaml";
 import { z } from "zod";
+import { durationPattern, parseDuration } from "../../../../base/duration.ts";
 import { UserError } from "../../errors.ts";
 import { MESSAGES } from "./messages.ts";
 import { parseCondition } from "./condition.ts";
 
-const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
+const DURATION = durationPattern(["ms", "s", "m", "h"]);
 
 /** "30s" -> 30000. Throws a UserError naming `field` for anything else. */
 export function durationMs(field: string, value: string): number {
-  const m = DURATION.exec(value);
-  if (!m) throw new UserError(`${field}: got ${JSON.stringify(value)}; allowed: a number with ms, s, m or h, e.g. 30s`);
-  const n = Number(m[1]);
-  const unit = m[2] === "ms" ? 1 : m[2] === "s" ? 1000 : m[2] === "m" ? 60_000 : 3_600_000;
-  return n * unit;
+  const ms = parseDuration(value, { units: ["ms", "s", "m", "h"], to: "ms" });
+  if (ms === undefined)
+    throw new UserError(`${field}: got ${JSON.stringify(value)}; allowed: a number with ms, s, m or h, e.g. 30s`);
+  return ms;
 }
 
 const duration = z.string().regex(DURATION, "a number with ms, s, m or h, e.g. 30s");

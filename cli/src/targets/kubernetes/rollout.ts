@@ -7,14 +7,14 @@
  *
  * Every call goes through `KubeApi`, a narrow interface: `clientNodeApi` adapts @kubernetes/client-node 1.3.0,
  * the unit tests put a recording fake in its place, and test/integration/rollout-kubernetes.test.ts runs it against
- * a real kube-apiserver (built by scripts/bootstrap.mjs from tools/kube-apiserver) with etcd.
+ * a real kube-apiserver (built by base/install.mjs from tools/kube-apiserver) with etcd.
  */
 import { mkdirSync } from "node:fs";
 import { basename, join } from "node:path";
 import { InternalError, UserError } from "../../errors.ts";
 import { withLock } from "../../lib/lock.ts";
 import { stateDir } from "../../lib/paths.ts";
-import { sleep } from "../../lib/wait.ts";
+import { sleep } from "../../../../base/sleep.ts";
 import type { CanaryStatus, CanaryTrack, ReleaseSpec, Sample, ServiceName } from "../target.ts";
 
 export const CANARY_WEIGHT_ANNOTATION = "nginx.ingress.kubernetes.io/canary-weight";

@@ -12,8 +12,8 @@
  */
 import { MESSAGES, InternalError, UserError } from "../../errors.ts";
 import { isOurs, pidAlive, startDetached, stopGroup } from "../../lib/process.ts";
-import { portFree } from "../../lib/ports.ts";
-import { sleep } from "../../lib/wait.ts";
+import { portFree } from "../../../../base/ports.ts";
+import { sleep } from "../../../../base/sleep.ts";
 import type { CanaryStatus, CanaryTrack, ReleaseSpec, ServiceName } from "../target.ts";
 import {
   canaryInstances,

@@ -11,7 +11,7 @@ import { Admin } from "@platformatic/kafka";
 import { Redis } from "ioredis";
 import { UserError } from "../../errors.ts";
 import { isOurs, stopGroup } from "../../lib/process.ts";
-import { sleep } from "../../lib/wait.ts";
+import { sleep } from "../../../../base/sleep.ts";
 import { seededPick } from "../../commands/drill/model.ts";
 import type { FaultHandle, FaultPlan, FaultSpec } from "../faults.ts";
 import type { LocalComponent, LocalContext } from "./context.ts";

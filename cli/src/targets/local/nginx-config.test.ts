@@ -3,7 +3,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { execa } from "execa";
-import { toolPath } from "../../../../scripts/bootstrap.mjs";
+import { toolPath } from "../../../../base/tools.mjs";
 import { tempDir } from "../../../../test/helpers/imctl.ts";
 import { renderNginxConf, serverWeights, type GatewayPool } from "./nginx-config.ts";
 

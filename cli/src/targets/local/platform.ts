@@ -7,13 +7,14 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { loadSpec, requireLocal, SpecError } from "../../../../infra/lib/spec.ts";
-import { toolPath } from "../../../../scripts/bootstrap.mjs";
+import { toolPath } from "../../../../base/tools.mjs";
 import { MESSAGES, UserError } from "../../errors.ts";
 import { withLock } from "../../lib/lock.ts";
-import { REPO_ROOT, stateDir } from "../../lib/paths.ts";
-import { portFree } from "../../lib/ports.ts";
+import { REPO_ROOT } from "../../../../base/root.mjs";
+import { stateDir } from "../../lib/paths.ts";
+import { portFree } from "../../../../base/ports.ts";
 import { isOurs, pidAlive, startDetached, stopGroup, groupMembers } from "../../lib/process.ts";
-import { sleep } from "../../lib/wait.ts";
+import { sleep } from "../../../../base/sleep.ts";
 import {
   logFile,
   type ComponentGroup,

@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { stringify } from "yaml";
-import { REPO_ROOT } from "../../../lib/paths.ts";
+import { REPO_ROOT } from "../../../../../base/root.mjs";
 import { redisNodeCount } from "../../../../../infra/lib/spec.ts";
 import { waitFor } from "../../../lib/wait.ts";
 import { logFile, type LocalComponent, type LocalContext } from "../context.ts";

@@ -4,7 +4,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { REPO_ROOT } from "../../../lib/paths.ts";
+import { REPO_ROOT } from "../../../../../base/root.mjs";
 import { logFile, type LocalComponent, type LocalContext } from "../context.ts";
 import { kafkaBootstrap } from "./kafka.ts";
 import { nginxPaths, readPool, setGatewayPool } from "./nginx.ts";

@@ -1,0 +1,231 @@
+// The tool registry: every binary the local target and the tests call, where it lands under the git-ignored .tools/,
+// and which profile needs it. Plain Node with no dependencies: the installer reads it before node_modules exists.
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { REPO_ROOT } from "./root.mjs";
+
+/** Where tools land; IMCTL_TOOLS_DIR overrides it (tests use that to simulate a machine without tools). */
+export function toolsDir() {
+  return process.env.IMCTL_TOOLS_DIR ?? join(REPO_ROOT, ".tools");
+}
+
+/**
+ * Who needs a tool: "local" tools are what the local target runs on (installed by `npm start`); "test" tools only
+ * some tests need (installed by `npm test`, `imctl tools install --all`, or on first use by ensureTools).
+ * @typedef {"local" | "test"} Need
+ */
+
+/** k6 is built from source by the Go toolchain; this is the pinned module version. */
+export const K6_VERSION = "v1.8.1";
+
+/**
+ * @typedef {{ name: string, need: Need, source: "debian" | "go" | "maven", package: string, systemPath?: string,
+ *             versionArgs?: string[], purpose: string }} Tool
+ */
+
+/** @type {Tool[]} Every binary the local target and the tests call, by the name it has under .tools/bin. */
+export const TOOLS = [
+  {
+    name: "redis-server",
+    need: "local",
+    source: "debian",
+    package: "redis-server",
+    systemPath: "/usr/bin/redis-server",
+    versionArgs: ["--version"],
+    purpose: "Redis Cluster nodes",
+  },
+  {
+    name: "redis-cli",
+    need: "local",
+    source: "debian",
+    package: "redis-tools",
+    systemPath: "/usr/bin/redis-cli",
+    versionArgs: ["--version"],
+    purpose: "creates the Redis Cluster",
+  },
+  {
+    name: "mariadbd",
+    need: "local",
+    source: "debian",
+    package: "mariadb-server",
+    systemPath: "/usr/sbin/mariadbd",
+    versionArgs: ["--version"],
+    purpose: "MySQL-protocol stand-in for TiDB",
+  },
+  {
+    name: "mariadb-install-db",
+    need: "local",
+    source: "debian",
+    package: "mariadb-server",
+    systemPath: "/usr/bin/mariadb-install-db",
+    purpose: "initialises the database directory",
+  },
+  {
+    name: "mariadb-dump",
+    need: "local",
+    source: "debian",
+    package: "mariadb-client",
+    systemPath: "/usr/bin/mariadb-dump",
+    versionArgs: ["--version"],
+    purpose: "database backups",
+  },
+  {
+    name: "mariadb",
+    need: "local",
+    source: "debian",
+    package: "mariadb-client",
+    systemPath: "/usr/bin/mariadb",
+    versionArgs: ["--version"],
+    purpose: "restores database backups (imctl drill restore)",
+  },
+  {
+    name: "nft",
+    need: "local",
+    source: "debian",
+    package: "nftables",
+    systemPath: "/usr/sbin/nft",
+    versionArgs: ["--version"],
+    purpose: "network partitions on loopback ports (imctl drill run partition)",
+  },
+  {
+    name: "nginx",
+    need: "local",
+    source: "debian",
+    package: "nginx",
+    systemPath: "/usr/sbin/nginx",
+    versionArgs: ["-v"],
+    purpose: "gateway load balancer",
+  },
+  {
+    name: "prometheus",
+    need: "local",
+    source: "debian",
+    package: "prometheus",
+    systemPath: "/usr/bin/prometheus",
+    versionArgs: ["--version"],
+    purpose: "metrics and alert rules",
+  },
+  {
+    name: "promtool",
+    need: "local",
+    source: "debian",
+    package: "prometheus",
+    systemPath: "/usr/bin/promtool",
+    versionArgs: ["--version"],
+    purpose: "checks and unit-tests alert rules",
+  },
+  {
+    name: "node-exporter",
+    need: "local",
+    source: "debian",
+    package: "prometheus-node-exporter",
+    systemPath: "/usr/bin/prometheus-node-exporter",
+    versionArgs: ["--version"],
+    purpose: "host metrics",
+  },
+  {
+    name: "redis-exporter",
+    need: "local",
+    source: "debian",
+    package: "prometheus-redis-exporter",
+    systemPath: "/usr/bin/prometheus-redis-exporter",
+    versionArgs: ["-version"],
+    purpose: "Redis metrics",
+  },
+  {
+    name: "mysqld-exporter",
+    need: "local",
+    source: "debian",
+    package: "prometheus-mysqld-exporter",
+    systemPath: "/usr/bin/prometheus-mysqld-exporter",
+    versionArgs: ["--version"],
+    purpose: "database metrics",
+  },
+  {
+    name: "nginx-exporter",
+    need: "local",
+    source: "debian",
+    package: "prometheus-nginx-exporter",
+    systemPath: "/usr/bin/prometheus-nginx-exporter",
+    versionArgs: ["-version"],
+    purpose: "nginx metrics",
+  },
+  {
+    name: "java",
+    need: "local",
+    source: "debian",
+    package: "openjdk-17-jre-headless",
+    systemPath: "/usr/bin/java",
+    versionArgs: ["-version"],
+    purpose: "runs the Kafka brokers",
+  },
+  {
+    name: "k6",
+    need: "local",
+    source: "go",
+    package: `go.k6.io/k6@${K6_VERSION}`,
+    versionArgs: ["version"],
+    purpose: "load tests",
+  },
+  {
+    name: "etcd",
+    need: "test",
+    source: "debian",
+    package: "etcd-server",
+    systemPath: "/usr/bin/etcd",
+    versionArgs: ["--version"],
+    purpose: "the store of the Kubernetes API server in the rollout's kubernetes-target test",
+  },
+  {
+    name: "kube-apiserver",
+    need: "test",
+    source: "go",
+    package: "tools/kube-apiserver",
+    versionArgs: ["--version"],
+    purpose: "a real Kubernetes API server for the rollout's kubernetes-target test",
+  },
+  {
+    name: "kafka",
+    need: "local",
+    source: "maven",
+    package: "tools/kafka/pom.xml",
+    purpose: "Kafka brokers (KRaft) and the JMX exporter agent",
+  },
+];
+
+/** Kafka's jars land here, resolved from Maven Central by tools/kafka/pom.xml. */
+export function kafkaLibsDir() {
+  return join(toolsDir(), "kafka", "libs");
+}
+
+/** The path imctl runs a tool from. */
+export function toolPath(/** @type {string} */ name) {
+  return name === "kafka" ? kafkaLibsDir() : join(toolsDir(), "bin", name);
+}
+
+/**
+ * The tools an install profile covers: "local" those the local target runs on, "all" every tool.
+ * @param {"local" | "all"} profile
+ * @returns {Tool[]}
+ */
+export function toolsFor(profile) {
+  return profile === "all" ? TOOLS : TOOLS.filter((t) => t.need === "local");
+}
+
+/** Version string of one installed tool, or null when it is not installed. @param {Tool} t */
+export function toolVersion(t) {
+  if (t.name === "kafka") {
+    const libs = kafkaLibsDir();
+    if (!existsSync(libs)) return null;
+    const pom = readFileSync(join(REPO_ROOT, "tools", "kafka", "pom.xml"), "utf8");
+    return pom.match(/<kafka\.version>([^<]+)</)?.[1] ?? "unknown";
+  }
+  const bin = toolPath(t.name);
+  if (!existsSync(bin)) return null;
+  if (!t.versionArgs) return "installed";
+  const r = spawnSync(bin, t.versionArgs, { encoding: "utf8" });
+  const text = `${String(r.stdout ?? "")}\n${String(r.stderr ?? "")}`;
+  const m = text.match(/v?(\d+\.\d+(?:\.\d+)?(?:[-+~][\w.~+-]+)?)/);
+  return m?.[1] ?? "unknown";
+}
