@@ -7,7 +7,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { UserError } from "../../errors.ts";
 import { renderLineChart } from "../../lib/chart.ts";
-import type { Series, Target } from "../../targets/target.ts";
+import type { BandwidthTarget as Target, Series } from "../../targets/target.ts";
 import {
   bottleneck,
   DEFAULT_SUSTAINED_SECONDS,

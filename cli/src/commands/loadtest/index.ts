@@ -12,7 +12,7 @@ import { MESSAGES, UserError } from "../../errors.ts";
 import { renderLineChart } from "../../lib/chart.ts";
 import { REPO_ROOT, stateDir } from "../../lib/paths.ts";
 import { table } from "../../lib/table.ts";
-import { localContext } from "../../targets/local/platform.ts";
+import { openTarget } from "../../targets/open.ts";
 import { SCENARIOS, type Scenario } from "../../../../infra/loadtest/scenarios.ts";
 import { testRunManifest, type TestRun } from "../../../../infra/loadtest/testrun.ts";
 import { stringify } from "yaml";
@@ -110,8 +110,9 @@ export function list(): { scenarios: Scenario[] } {
 function resolveTarget(opts: RunOptions): string {
   const t = opts.target ?? "local";
   if (t === "local") {
-    const ctx = localContext(resolveStack(opts.stack));
-    return `http://${ctx.host}:${ctx.spec.local.ports.gatewayLb}`;
+    return openTarget({ stack: resolveStack(opts.stack), target: "local" })
+      .lifecycle()
+      .edge().http;
   }
   if (!/^https?:\/\/[^\s/]+(:\d+)?\/?$/.test(t))
     throw new UserError(
