@@ -75,7 +75,7 @@ function openLocal(stack: string): OpenedTarget {
   return {
     kind: "local",
     stack,
-    rollout: () => Promise.resolve(local()),
+    rollout: async () => local(),
     drill: local,
     health: local,
     bandwidth: local,

@@ -12,7 +12,6 @@ import { sleep } from "../../lib/wait.ts";
 import { SCENARIOS } from "../../../../infra/loadtest/scenarios.ts";
 import type { FaultHandle, FaultPlan } from "../../targets/faults.ts";
 import type { DrillTarget } from "../../targets/target.ts";
-import { resolveStack } from "../stack.ts";
 import {
   computeRecovery,
   DRILL_DEFAULTS,
@@ -117,7 +116,7 @@ export async function run(faultName: string, opts: RunOptions): Promise<DrillRep
     );
   const target = drillTarget(opts);
   if (opts.yes !== true) throw new UserError(MESSAGES.confirmDrill(spec.fault));
-  const drill = new FaultDrill(target, spec, opts, resolveStack(opts.stack));
+  const drill = new FaultDrill(target, spec, opts);
   return target.withLock(`imctl drill run ${spec.fault}`, () => drill.run());
 }
 
@@ -139,7 +138,6 @@ class FaultDrill {
     private readonly target: DrillTarget,
     private readonly spec: FaultSpec,
     private readonly opts: RunOptions,
-    private readonly stack: string,
   ) {
     this.say = opts.progress ?? (() => undefined);
     this.log = timedLog(this.say, this.t0);
@@ -211,7 +209,7 @@ class FaultDrill {
     this.probe = probe;
     probe.start();
     if (opts.load !== undefined)
-      this.load = runLoad(opts.load, this.stack, this.spec.durationSeconds + BASELINE_MS / 1000);
+      this.load = runLoad(opts.load, this.target.stack, this.spec.durationSeconds + BASELINE_MS / 1000);
     const senders = `${DRILL_DEFAULTS.probeClients} senders every ${DRILL_DEFAULTS.probeIntervalMs} ms`;
     const k6 = opts.load ? `; k6 scenario ${opts.load}` : "";
     this.log(`probe: ${senders} and the account API${k6}; baseline ${BASELINE_MS / 1000} s`);
