@@ -43,6 +43,25 @@ export default tseslint.config(
     },
   },
   {
+    // Commands see a target only through its capabilities (targets/target.ts, lifecycle.ts, faults.ts), opened by
+    // targets/open.ts; what a target is made of stays behind that line.
+    files: ["cli/src/commands/**/*.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            {
+              group: ["**/targets/local/**", "**/targets/kubernetes/**"],
+              message:
+                "commands get a target from openTarget() (cli/src/targets/open.ts) and see only its capabilities",
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ["**/*.test.ts", "test/**/*.ts"],
     rules: { "@typescript-eslint/no-explicit-any": "off" },
   },

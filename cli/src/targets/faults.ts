@@ -1,8 +1,32 @@
 /**
- * What a drill asks of a target: resolve a fault to the component it hits, inject it, undo it; and the database
- * backup / destroy / restore drill. Types only; `local/faults.ts` and `local/backup.ts` implement them locally.
+ * What a drill asks of a target: the faults there are, resolving one to the component it hits, injecting it,
+ * undoing it; and the database backup / destroy / restore drill. `local/faults.ts` and `local/backup.ts` implement
+ * them locally. The drill command's model adds its own policy (budgets, windows) on top of these names.
  */
-import type { FaultName, KafkaKillMode } from "../commands/drill/model.ts";
+
+import { rng } from "../../../base/prng.ts";
+
+/** Every fault a drill can inject, in the order the help lists them. */
+export const FAULTS = [
+  "redis-primary",
+  "kafka-broker",
+  "db",
+  "gateway-instance",
+  "message-instance",
+  "user-center-instance",
+  "random-instance",
+  "partition",
+] as const;
+export type FaultName = (typeof FAULTS)[number];
+
+/** kafka-broker: SIGKILL (hard) or SIGTERM, a controlled shutdown (graceful). */
+export type KafkaKillMode = "hard" | "graceful";
+
+/** Seeded (base/prng.ts, mulberry32), so `random-instance --seed N` picks the same instance again. */
+export function seededPick<T>(items: readonly T[], seed: number): T {
+  if (items.length === 0) throw new Error("nothing to pick from");
+  return rng(seed).pick(items);
+}
 
 /** A validated fault request (see the drill model's parseFault). */
 export interface FaultSpec {

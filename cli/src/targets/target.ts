@@ -1,10 +1,11 @@
 /**
- * What every workflow (rollout, drill, bandwidth, doctor) sees of a target. Workflows are written once against
- * this interface; `local` supervises processes and nginx weights on this machine, `kubernetes` patches
- * Deployments, Services and ingress weights through the Kubernetes API.
+ * What each workflow sees of a target, one capability per workflow: RolloutTarget (imctl rollout), DrillTarget
+ * (imctl drill), HealthTarget (imctl doctor), BandwidthTarget (imctl bandwidth); PlatformLifecycle (imctl local)
+ * is in lifecycle.ts. Workflows are written once against these; `local` supervises processes and nginx weights on
+ * this machine, `kubernetes` patches Deployments, Services and ingress weights through the Kubernetes API.
  *
- * Capabilities that only some workflows need are added here as methods with their own JSDoc; a target that
- * cannot offer one throws a UserError naming what is missing (never a silent no-op).
+ * Commands get a capability from `openTarget` (open.ts); a target that cannot offer one throws a UserError naming
+ * what is missing (never a silent no-op). A capability grows by a method with its own JSDoc.
  */
 import type { DatabaseRestoreResult, FaultHandle, FaultPlan, FaultSpec } from "./faults.ts";
 
@@ -122,7 +123,10 @@ export interface ReleaseSpec {
 export interface CanaryTrack {
   /** Throws a UserError when the target cannot run a canary of `service`; changes nothing. */
   supports(service: ServiceName): void;
-  /** Throws a UserError when the track cannot act now (the platform is down, the service's objects are missing); changes nothing. */
+  /**
+   * Throws a UserError when the track cannot act now (the platform is down, the service's objects are missing);
+   * changes nothing.
+   */
   preflight(service: ServiceName): Promise<void>;
   status(service: ServiceName): Promise<CanaryStatus>;
   /** Starts (or updates) `replicas` canary instances on `release` at weight 0; resolves once they are ready. */
@@ -140,10 +144,9 @@ export interface CanaryTrack {
   undo(service: ServiceName, progress: (line: string) => void): Promise<ReleaseSpec>;
 }
 
-export interface Target {
+/** What every capability shares: which target, where its workflows keep state, and one workflow at a time. */
+export interface TargetBase {
   readonly kind: TargetKind;
-  /** The stack file the target was brought up from. */
-  readonly stack: string;
   /** Where workflows keep their persisted state (rollouts, drills, bandwidth plans, audit log). */
   readonly stateDir: string;
   /**
@@ -151,32 +154,70 @@ export interface Target {
    * Re-entrant within one process (a drill that repairs the platform through `local up` keeps its lock).
    */
   withLock<T>(command: string, fn: () => Promise<T>): Promise<T>;
-  edge(): Edge;
-  /** Every component and platform check; `healthy` only when all pass. */
-  health(): Promise<HealthReport>;
-  instances(service?: ServiceName): Promise<Instance[]>;
+}
+
+/** The target's Prometheus. */
+export interface Metrics {
   /** Prometheus instant query. */
   query(promql: string): Promise<Sample[]>;
+}
+
+/** The target's Prometheus, with range queries (charts and audits over time). */
+export interface RangeMetrics extends Metrics {
   /** Prometheus range query, `stepSeconds` apart. */
   queryRange(promql: string, startUnix: number, endUnix: number, stepSeconds: number): Promise<Series[]>;
-  /** Rollouts: the canary tracks of the services (progressive delivery). */
+}
+
+/** `imctl rollout`: the canary tracks of the services (progressive delivery) and the metrics its analysis reads. */
+export interface RolloutTarget extends TargetBase, Metrics {
   canary(): CanaryTrack;
+}
+
+/** `imctl drill`: fault injection under a message probe, and the database restore drill. */
+export interface DrillTarget extends TargetBase, Metrics {
+  /** The stack file the target was brought up from. */
+  readonly stack: string;
+  /** Where the probe's clients connect. */
+  edge(): Edge;
+  /** Every component and platform check; `healthy` only when all pass (the drill's steady state). */
+  health(): Promise<HealthReport>;
+  /** What a fault would hit now (the current Redis primary, the busiest broker or gateway); touches nothing. */
+  planFault(spec: FaultSpec): Promise<FaultPlan>;
+  /** Injects a planned fault; the handle's `restore()` undoes it and brings the platform back (idempotent). */
+  injectFault(plan: FaultPlan, drillId: string, progress: (line: string) => void): Promise<FaultHandle>;
+  /** Back up the database, destroy it, restore it, verify row counts and checksums; destructive. */
+  databaseRestoreDrill(progress: (line: string) => void): Promise<DatabaseRestoreResult>;
+  /** Removes what an interrupted drill's partition left behind (its traffic rules), by drill id; idempotent. */
+  healPartition(drillId: string): Promise<void>;
+  /** Lets the services write again after an interrupted restore drill left them refusing writes; idempotent. */
+  allowWrites(): Promise<void>;
+  /** Brings every component back up (what an interrupted drill stopped), as `imctl local up` does. */
+  repair(progress: (line: string) => void): Promise<void>;
+}
+
+/** `imctl doctor`: the daily health check; reads, never changes anything. */
+export interface HealthTarget extends Metrics {
+  readonly kind: TargetKind;
+  /** Every component and platform check; `healthy` only when all pass. */
+  health(): Promise<HealthReport>;
   /** Filesystems holding the platform's data: the state directory locally, the data volumes on kubernetes. */
   dataFilesystems(): Promise<DataFilesystem[]>;
   /** TLS endpoints whose certificates must stay valid; empty when the target serves none (the local target). */
   tlsEndpoints(): Promise<TlsEndpoint[]>;
-  /** Drills: what a fault would hit now (the current Redis primary, the busiest broker or gateway); touches nothing. */
-  planFault(spec: FaultSpec): Promise<FaultPlan>;
-  /** Drills: injects a planned fault; the handle's `restore()` undoes it and brings the platform back (idempotent). */
-  injectFault(plan: FaultPlan, drillId: string, progress: (line: string) => void): Promise<FaultHandle>;
-  /** Drills: back up the database, destroy it, restore it, verify row counts and checksums; destructive. */
-  databaseRestoreDrill(progress: (line: string) => void): Promise<DatabaseRestoreResult>;
-  /** Bandwidth: every gateway instance's current egress cap, read from the instance itself. */
+}
+
+/** `imctl bandwidth`: the gateways' egress caps, their backup, and the traffic history behind audits and plans. */
+export interface BandwidthTarget extends TargetBase, RangeMetrics {
+  /** The stack file the target was brought up from. */
+  readonly stack: string;
+  /** Where clients connect (the upgrade's canary check sends through it). */
+  edge(): Edge;
+  /** Every gateway instance's current egress cap, read from the instance itself. */
   gatewayCaps(): Promise<GatewayCap[]>;
-  /** Bandwidth: sets one gateway's egress cap at run time and records it so a restart keeps it. */
+  /** Sets one gateway's egress cap at run time and records it so a restart keeps it. */
   setGatewayCap(instance: string, bytesPerSecond: number): Promise<void>;
-  /** Bandwidth: the configuration an upgrade changes, for its backup. */
+  /** The configuration an upgrade changes, for its backup. */
   snapshotConfig(): Promise<ConfigSnapshot>;
-  /** Bandwidth: puts a backup back: live caps and recorded caps exactly as they were. */
+  /** Puts a backup back: live caps and recorded caps exactly as they were. */
   restoreConfig(snapshot: ConfigSnapshot): Promise<void>;
 }

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { parseDuration } from "../../../../base/duration.ts";
 import { UserError } from "../../errors.ts";
 import { renderLineChart } from "../../lib/chart.ts";
-import type { Series, Target } from "../../targets/target.ts";
+import type { BandwidthTarget as Target, Series } from "../../targets/target.ts";
 import {
   bottleneck,
   DEFAULT_SUSTAINED_SECONDS,

@@ -6,8 +6,8 @@ import { relative } from "node:path";
 import { loadSpec, SpecError, type PlatformSpec } from "../../../../infra/lib/spec.ts";
 import { UserError } from "../../errors.ts";
 import { table } from "../../lib/table.ts";
-import type { GatewayCap, Target } from "../../targets/target.ts";
-import { LocalTarget } from "../../targets/local/target.ts";
+import { openTarget } from "../../targets/open.ts";
+import type { BandwidthTarget, GatewayCap } from "../../targets/target.ts";
 import { resolveStack } from "../stack.ts";
 import type { Stats } from "./analysis.ts";
 import { audit as runAudit, type AuditResult } from "./audit.ts";
@@ -38,7 +38,7 @@ function openSpec(stackFile: string): PlatformSpec {
 function localTarget(
   stack: string | undefined,
   what: string,
-): { target: LocalTarget; spec: PlatformSpec; scrape: number } {
+): { target: BandwidthTarget; spec: PlatformSpec; scrape: number } {
   const file = resolveStack(stack);
   const spec = openSpec(file);
   if (spec.target !== "local" || spec.local === undefined) {
@@ -46,7 +46,8 @@ function localTarget(
       `--stack: got ${JSON.stringify(stack)} (target ${spec.target}); allowed: a target "local" stack for ${what}: imctl has no kubernetes target for Prometheus yet (upgrade applies a cloud plan through the stack file and Pulumi)`,
     );
   }
-  return { target: new LocalTarget(file), spec, scrape: spec.local.prometheus.scrapeIntervalSeconds };
+  const target = openTarget({ stack: file, target: "local" }).bandwidth();
+  return { target, spec, scrape: spec.local.prometheus.scrapeIntervalSeconds };
 }
 
 export interface AuditCommandOptions {
@@ -105,7 +106,7 @@ export interface StatusResult {
 
 export async function status(opts: { stack?: string }): Promise<StatusResult> {
   const { target } = localTarget(opts.stack, "status");
-  const t: Target = target;
+  const t: BandwidthTarget = target;
   return { caps: await t.gatewayCaps(), upgrade: latestUpgrade(t), auditLog: auditLogFile(t.stateDir) };
 }
 

@@ -8,7 +8,7 @@ import { dirname, join, resolve } from "node:path";
 import { BANDWIDTH, HOURS_PER_MONTH, INSTANCES } from "../../../../infra/lib/pricing.ts";
 import type { PlatformSpec } from "../../../../infra/lib/spec.ts";
 import { UserError } from "../../errors.ts";
-import type { Target } from "../../targets/target.ts";
+import type { BandwidthTarget as Target } from "../../targets/target.ts";
 import {
   DEFAULT_TARGET_UTILISATION,
   hourlyProfile,

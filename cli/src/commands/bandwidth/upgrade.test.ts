@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { UserError } from "../../errors.ts";
-import type { ConfigSnapshot, GatewayCap, Target } from "../../targets/target.ts";
+import type { BandwidthTarget as Target, ConfigSnapshot, GatewayCap } from "../../targets/target.ts";
 import { renderPlanFile, type BandwidthPlan } from "./plan-file.ts";
 import { BANDWIDTH } from "../../../../infra/lib/pricing.ts";
 import { parseGrowth } from "./plan.ts";

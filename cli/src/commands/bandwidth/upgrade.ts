@@ -11,7 +11,7 @@ import { MESSAGES } from "./messages.ts";
 import { renderLineChart } from "../../lib/chart.ts";
 import { pidAlive } from "../../lib/process.ts";
 import { sleep } from "../../../../base/sleep.ts";
-import type { ConfigSnapshot, GatewayCap, Target } from "../../targets/target.ts";
+import type { BandwidthTarget as Target, ConfigSnapshot, GatewayCap } from "../../targets/target.ts";
 import { loadtestFailure, run as runLoadtest, type LoadtestResult } from "../loadtest/index.ts";
 import { queries, parseWindow } from "./audit.ts";
 import { readPlan, type BandwidthPlan } from "./plan-file.ts";

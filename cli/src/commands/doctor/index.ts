@@ -4,13 +4,10 @@
  * lives, and certificate expiry. It reads and never changes anything; the exit code is 1 when any check fails,
  * and the failing components and checks are named.
  */
-import { loadSpec, SpecError } from "../../../../infra/lib/spec.ts";
-import { UserError } from "../../errors.ts";
-import { MESSAGES } from "./messages.ts";
 import { presentedCertificate } from "../../lib/tls.ts";
 import { table } from "../../lib/table.ts";
-import { LocalTarget } from "../../targets/local/target.ts";
-import type { Sample, Target, TargetKind } from "../../targets/target.ts";
+import { openTarget } from "../../targets/open.ts";
+import type { HealthTarget as Target, Sample, TargetKind } from "../../targets/target.ts";
 import { resolveStack } from "../stack.ts";
 import {
   BACKLOG_MAX,
@@ -59,16 +56,9 @@ export const QUERIES = {
   backlog: "im_message_consumer_lag",
 } as const;
 
+/** The stack's own target; a kubernetes stack is a UserError (MESSAGES.doctorKubernetes) from the factory. */
 function targetFor(stackFile: string): Target {
-  let kind: string;
-  try {
-    kind = loadSpec(stackFile).target;
-  } catch (err) {
-    if (err instanceof SpecError) throw new UserError(err.message);
-    throw err;
-  }
-  if (kind !== "local") throw new UserError(MESSAGES.doctorKubernetes(stackFile));
-  return new LocalTarget(stackFile);
+  return openTarget({ stack: stackFile }).health();
 }
 
 async function metricChecks(t: Target, maxBacklog: number): Promise<DoctorCheck[]> {

@@ -3,6 +3,7 @@
  * shared ones of errors.ts, so a file of this command needs one import whichever it raises.
  */
 import { MESSAGES as SHARED } from "../../errors.ts";
+import { TARGET_MESSAGES } from "../../targets/messages.ts";
 
 export const MESSAGES = {
   ...SHARED,
@@ -11,5 +12,5 @@ export const MESSAGES = {
     "drill restore destroys the platform's database and restores it from a fresh backup: pass --yes to confirm",
   drillUnhealthy: (what: string, detail: string) =>
     `steady state not met, no fault injected: ${what} is unhealthy (${detail}); repair it first (imctl local up)`,
-  drillKubernetes: '--target: got "kubernetes"; drills run on the local target only for now (allowed: local)',
+  drillKubernetes: TARGET_MESSAGES.drillKubernetes,
 } as const;

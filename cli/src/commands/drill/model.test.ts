@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { UserError } from "../../errors.ts";
+import { seededPick } from "../../targets/faults.ts";
 import {
   computeRecovery,
   DEFAULT_BUDGETS,
   FAULTS,
   parseDuration,
   parseFault,
-  seededPick,
   timelineSeries,
   verdict,
   type ConnectionEvent,

@@ -1,24 +1,14 @@
 /**
- * The pure part of a failover drill: which faults exist and their recovery budgets, the phases of the persisted
- * state machine, and how detection, recovery and the verdict follow from the probe's samples. No I/O here, so
- * every rule that decides pass or fail is unit-tested.
+ * The pure part of a failover drill: the faults' recovery budgets (the faults themselves are the targets', in
+ * targets/faults.ts), the phases of the persisted state machine, and how detection, recovery and the verdict
+ * follow from the probe's samples. No I/O here, so every rule that decides pass or fail is unit-tested.
  */
 import { parseDuration as parseDurationIn } from "../../../../base/duration.ts";
-import { rng } from "../../../../base/prng.ts";
 import { UserError } from "../../errors.ts";
-import type { FaultSpec as TargetFaultSpec } from "../../targets/faults.ts";
+import { FAULTS, type FaultName, type FaultSpec as TargetFaultSpec } from "../../targets/faults.ts";
 
-export const FAULTS = [
-  "redis-primary",
-  "kafka-broker",
-  "db",
-  "gateway-instance",
-  "message-instance",
-  "user-center-instance",
-  "random-instance",
-  "partition",
-] as const;
-export type FaultName = (typeof FAULTS)[number];
+// The fault names belong to the targets (they inject them); the drill adds budgets, windows and the verdict.
+export { FAULTS, type FaultName, type KafkaKillMode } from "../../targets/faults.ts";
 
 /**
  * Recovery budgets in seconds: the issue's numbers where it states one, the seed's 30 s ("recovery from a killed
@@ -34,8 +24,6 @@ export const DEFAULT_BUDGETS: Readonly<Record<FaultName, number>> = {
   "random-instance": 30,
   partition: 30,
 };
-
-export type KafkaKillMode = "hard" | "graceful";
 
 export const DRILL_PHASES = [
   "Pending",
@@ -126,12 +114,6 @@ export function parseFault(req: FaultRequest): FaultSpec {
       `--duration: got ${req.duration ?? ""}; allowed: at least ${minWindow} s for ${fault}${fault === "partition" ? " (the partition plus 2 s)" : ""}`,
     );
   return { fault, kafkaMode: mode, instance: req.instance, partitionSeconds, seed, budgetSeconds, durationSeconds };
-}
-
-/** Mulberry32: a small seeded generator, so `random-instance --seed N` picks the same instance again. */
-export function seededPick<T>(items: readonly T[], seed: number): T {
-  if (items.length === 0) throw new Error("nothing to pick from");
-  return rng(seed).pick(items);
 }
 
 /** One probe attempt: a send (or an account-API call), by start time. */

@@ -14,7 +14,7 @@ import { renderLineChart } from "../../lib/chart.ts";
 import { REPO_ROOT } from "../../../../base/root.mjs";
 import { stateDir } from "../../lib/paths.ts";
 import { table } from "../../lib/table.ts";
-import { localContext } from "../../targets/local/platform.ts";
+import { openTarget } from "../../targets/open.ts";
 import { SCENARIOS, type Scenario } from "../../../../infra/loadtest/scenarios.ts";
 import { testRunManifest, type TestRun } from "../../../../infra/loadtest/testrun.ts";
 import { stringify } from "yaml";
@@ -112,8 +112,9 @@ export function list(): { scenarios: Scenario[] } {
 function resolveTarget(opts: RunOptions): string {
   const t = opts.target ?? "local";
   if (t === "local") {
-    const ctx = localContext(resolveStack(opts.stack));
-    return `http://${ctx.host}:${ctx.spec.local.ports.gatewayLb}`;
+    return openTarget({ stack: resolveStack(opts.stack), target: "local" })
+      .lifecycle()
+      .edge().http;
   }
   if (!/^https?:\/\/[^\s/]+(:\d+)?\/?$/.test(t))
     throw new UserError(

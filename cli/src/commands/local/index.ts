@@ -1,6 +1,13 @@
 import { resolveStack } from "../stack.ts";
-import * as platform from "../../targets/local/platform.ts";
-import type { DownResult, LogsResult, ResetResult, StatusResult, UpResult } from "../../targets/local/platform.ts";
+import type {
+  DownResult,
+  LogsResult,
+  PlatformLifecycle,
+  ResetResult,
+  StatusResult,
+  UpResult,
+} from "../../targets/lifecycle.ts";
+import { openTarget } from "../../targets/open.ts";
 import { table } from "../../lib/table.ts";
 
 export interface LocalOptions {
@@ -9,24 +16,27 @@ export interface LocalOptions {
 
 const progress = (line: string) => process.stderr.write(`${line}\n`);
 
+const platform = (opts: LocalOptions): PlatformLifecycle =>
+  openTarget({ stack: resolveStack(opts.stack), target: "local" }).lifecycle();
+
 export function up(opts: LocalOptions): Promise<UpResult> {
-  return platform.up({ stackFile: resolveStack(opts.stack), progress });
+  return platform(opts).up(progress);
 }
 
 export function down(opts: LocalOptions): Promise<DownResult> {
-  return platform.down({ stackFile: resolveStack(opts.stack), progress });
+  return platform(opts).down(progress);
 }
 
 export function status(opts: LocalOptions): Promise<StatusResult> {
-  return platform.status({ stackFile: resolveStack(opts.stack) });
+  return platform(opts).status();
 }
 
 export function reset(opts: LocalOptions & { yes?: boolean }): Promise<ResetResult> {
-  return platform.reset({ stackFile: resolveStack(opts.stack), yes: opts.yes === true, progress });
+  return platform(opts).reset(opts.yes === true, progress);
 }
 
 export async function logs(component: string, opts: LocalOptions & { lines?: number }): Promise<LogsResult> {
-  return platform.logs({ stackFile: resolveStack(opts.stack), component, lines: opts.lines ?? 100 });
+  return platform(opts).logs(component, opts.lines ?? 100);
 }
 
 export function renderStatus(s: StatusResult): string {

@@ -6,7 +6,7 @@
  * step it repeats is idempotent.
  */
 import { withLock } from "../../lib/lock.ts";
-import type { CanaryTrack, Sample, ServiceName, TargetKind } from "../../targets/target.ts";
+import type { CanaryTrack, RolloutTarget, ServiceName } from "../../targets/target.ts";
 import { AnalysisRun, type MeasureDeps } from "./analysis.ts";
 import { abortReason, ACTIVE_PHASES, intentEffect, type Measurement, type RolloutState } from "./machine.ts";
 import { archiveRollout, audit, controllerLockFile, saveRollout, takeIntent, who } from "./store.ts";
@@ -14,13 +14,7 @@ import { describeStep } from "./strategy.ts";
 import { sleep } from "../../../../base/sleep.ts";
 
 /** What a rollout needs of a target (the kubernetes target implements just this). */
-export interface RolloutTarget {
-  readonly kind: TargetKind;
-  readonly stateDir: string;
-  withLock<T>(command: string, fn: () => Promise<T>): Promise<T>;
-  query(promql: string): Promise<Sample[]>;
-  canary(): CanaryTrack;
-}
+export type { RolloutTarget };
 
 export interface ControllerOptions {
   progress: (line: string) => void;

@@ -9,10 +9,11 @@ import { writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { UserError } from "../../errors.ts";
 import { MESSAGES } from "./messages.ts";
-import { SERVICE_NAMES, type ServiceName } from "../../targets/target.ts";
+import { openTarget as openTargetOf } from "../../targets/open.ts";
+import { SERVICE_NAMES, type RolloutTarget, type ServiceName } from "../../targets/target.ts";
 import { resolveStack } from "../stack.ts";
 import type { LoadtestGate } from "./analysis.ts";
-import { abortDirectly, runController, type ControllerOptions, type RolloutTarget } from "./controller.ts";
+import { abortDirectly, runController, type ControllerOptions } from "./controller.ts";
 import { ACTIVE_PHASES, intentEffect, type Intent, type RolloutState } from "./machine.ts";
 import { rolloutChart } from "./report.ts";
 import {
@@ -62,22 +63,9 @@ function checkService(service: string): ServiceName {
 }
 
 export async function openTarget(o: TargetOptions): Promise<RolloutTarget> {
-  const kind = o.target ?? "local";
-  if (kind === "local") {
-    const { LocalTarget } = await import("../../targets/local/target.ts");
-    return new LocalTarget(resolveStack(o.stack));
-  }
-  if (kind === "kubernetes") {
-    const { kubernetesRolloutTarget } = await import("../../targets/kubernetes/rollout.ts");
-    return kubernetesRolloutTarget({
-      stack: o.stack ?? "aws-prod",
-      namespace: o.namespace,
-      context: o.context,
-      prometheus: o.prometheus,
-      imageRepo: o.imageRepo,
-    });
-  }
-  throw new UserError(`--target: got ${JSON.stringify(kind)}; allowed: local, kubernetes`);
+  const { namespace, context, prometheus, imageRepo } = o;
+  const kubernetes = { namespace, context, prometheus, imageRepo };
+  return openTargetOf({ stack: o.stack, target: o.target ?? "local", kubernetes }).rollout();
 }
 
 function controllerOptions(t: RolloutTarget, o: TargetOptions, progress: (line: string) => void): ControllerOptions {

@@ -149,33 +149,37 @@ test("remove (abort): weight 0 first, then the canary scaled to 0 (its pods drai
   assert.equal(k.deployments.get("gateway-canary")?.status.replicas, 0);
 });
 
-test("promote: all traffic to the canary, a rolling update of stable to the canary's image (previous one recorded), then the canary removed; undo goes back", async () => {
-  const k = fakeCluster({ ingress: true });
-  const t = new KubernetesCanaryTrack(k.api, { namespace: "im", pollMs: 1 });
-  await t.deploy("gateway", { version: "1.1.0", env: {} }, 1, quiet);
-  const before = k.writes().length;
-  await t.promote("gateway", quiet);
-  const w = k.writes().slice(before);
-  assert.deepEqual(
-    w.map((x) => `${x.op} ${x.name}`),
-    [
-      "patchIngress gateway-canary",
-      "patchDeployment gateway-stable",
-      "patchIngress gateway-canary",
-      "patchDeployment gateway-canary",
-    ],
-  );
-  assert.deepEqual(w[0]?.body, { [CANARY_WEIGHT_ANNOTATION]: "100" });
-  const stable = k.deployments.get("gateway-stable");
-  assert.equal(stable?.image, "registry.example.com:5000/im/gateway:1.1.0");
-  assert.equal(stable?.env.SERVICE_VERSION, "1.1.0");
-  assert.equal(stable?.annotations[PREVIOUS_IMAGE_ANNOTATION], "registry.example.com:5000/im/gateway:1.0.0|1.0.0");
-  assert.equal(k.weight(), "0");
-  assert.equal(k.deployments.get("gateway-canary")?.replicas, 0);
-  const back = await t.undo("gateway", quiet);
-  assert.equal(back.version, "1.0.0");
-  assert.equal(k.deployments.get("gateway-stable")?.image, "registry.example.com:5000/im/gateway:1.0.0");
-});
+test(
+  "promote: all traffic to the canary, a rolling update of stable to the canary's image (previous one recorded), " +
+    "then the canary removed; undo goes back",
+  async () => {
+    const k = fakeCluster({ ingress: true });
+    const t = new KubernetesCanaryTrack(k.api, { namespace: "im", pollMs: 1 });
+    await t.deploy("gateway", { version: "1.1.0", env: {} }, 1, quiet);
+    const before = k.writes().length;
+    await t.promote("gateway", quiet);
+    const w = k.writes().slice(before);
+    assert.deepEqual(
+      w.map((x) => `${x.op} ${x.name}`),
+      [
+        "patchIngress gateway-canary",
+        "patchDeployment gateway-stable",
+        "patchIngress gateway-canary",
+        "patchDeployment gateway-canary",
+      ],
+    );
+    assert.deepEqual(w[0]?.body, { [CANARY_WEIGHT_ANNOTATION]: "100" });
+    const stable = k.deployments.get("gateway-stable");
+    assert.equal(stable?.image, "registry.example.com:5000/im/gateway:1.1.0");
+    assert.equal(stable?.env.SERVICE_VERSION, "1.1.0");
+    assert.equal(stable?.annotations[PREVIOUS_IMAGE_ANNOTATION], "registry.example.com:5000/im/gateway:1.0.0|1.0.0");
+    assert.equal(k.weight(), "0");
+    assert.equal(k.deployments.get("gateway-canary")?.replicas, 0);
+    const back = await t.undo("gateway", quiet);
+    assert.equal(back.version, "1.0.0");
+    assert.equal(k.deployments.get("gateway-stable")?.image, "registry.example.com:5000/im/gateway:1.0.0");
+  },
+);
 
 test("a missing Deployment is a one-line error naming it", async () => {
   const k = fakeCluster({ ingress: true });

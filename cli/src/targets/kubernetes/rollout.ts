@@ -15,7 +15,7 @@ import { InternalError, UserError } from "../../errors.ts";
 import { withLock } from "../../lib/lock.ts";
 import { stateDir } from "../../lib/paths.ts";
 import { sleep } from "../../../../base/sleep.ts";
-import type { CanaryStatus, CanaryTrack, ReleaseSpec, Sample, ServiceName } from "../target.ts";
+import type { CanaryStatus, CanaryTrack, ReleaseSpec, RolloutTarget, Sample, ServiceName } from "../target.ts";
 
 export const CANARY_WEIGHT_ANNOTATION = "nginx.ingress.kubernetes.io/canary-weight";
 /** Where promotion records the stable image it replaced, for `imctl rollout undo`. */
@@ -329,16 +329,24 @@ export async function prometheusQuery(base: string, promql: string): Promise<Sam
   return (body.data?.result ?? []).map((r) => ({ labels: r.metric, value: Number(r.value[1]) }));
 }
 
-export interface KubernetesRolloutOptions {
-  stack: string;
+/** How to reach a kubernetes target: rollout's --namespace, --context, --prometheus and --image-repo. */
+export interface KubernetesOptions {
+  /** Namespace of the IM services. Default "im". */
   namespace?: string;
+  /** kubeconfig context. Default: the current one. */
   context?: string;
+  /** Prometheus base URL the analysis queries; required. */
   prometheus?: string;
+  /** Image repository of the services' images, e.g. registry.example.com/im. */
   imageRepo?: string;
 }
 
+export interface KubernetesRolloutOptions extends KubernetesOptions {
+  stack: string;
+}
+
 /** The rollout's view of the kubernetes target: canary track, Prometheus, and a lock and state under the state dir. */
-export async function kubernetesRolloutTarget(o: KubernetesRolloutOptions) {
+export async function kubernetesRolloutTarget(o: KubernetesRolloutOptions): Promise<RolloutTarget> {
   if (o.prometheus === undefined || !/^https?:\/\/\S+$/.test(o.prometheus)) {
     throw new UserError(
       `--prometheus: got ${JSON.stringify(o.prometheus ?? "nothing")}; allowed: the Prometheus base URL the analysis queries, e.g. http://127.0.0.1:9090 (kubectl port-forward)`,

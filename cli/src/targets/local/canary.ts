@@ -1,8 +1,9 @@
 /**
  * The canary track on the local target: a second set of gateway, user-center or message processes on the new version
- * (ports base + 50), behind nginx weights (the WebSocket upstream, or the account API's /v1/ upstream). Promotion replaces the stable gateways one by one on the new version (each drains: its
- * clients reconnect to the canary, which carries 100 % meanwhile), then the canary drains back onto them; the
- * new version stays stable across `local down`/`up` (releases/<service>.json). Abort and removal set the weight
+ * (ports base + 50), behind nginx weights (the WebSocket upstream, or the account API's /v1/ upstream). Promotion
+ * replaces the stable gateways one by one on the new version (each drains: its clients reconnect to the canary,
+ * which carries 100 % meanwhile), then the canary drains back onto them; the new version stays stable across
+ * `local down`/`up` (releases/<service>.json). Abort and removal set the weight
  * to 0 and drain the canary: clients reconnect to stable gateways and pull, so nothing is lost.
  *
  * The message service sits behind the gateways, not nginx: its canary instances get their share from every

@@ -1,9 +1,9 @@
 import { join } from "node:path";
 import type { LocalPlatformSpec } from "../../../../infra/lib/spec.ts";
 import type { ProcessSpec } from "../../lib/process.ts";
+import type { ComponentGroup } from "../lifecycle.ts";
 
-/** Groups of local components, in the order `up` brings them up. */
-export type ComponentGroup = "redis" | "kafka" | "database" | "gateway-lb" | "services" | "exporter" | "prometheus";
+export type { ComponentGroup };
 
 export interface PortClaim {
   port: number;

@@ -12,8 +12,7 @@ import { Redis } from "ioredis";
 import { UserError } from "../../errors.ts";
 import { isOurs, stopGroup } from "../../lib/process.ts";
 import { sleep } from "../../../../base/sleep.ts";
-import { seededPick } from "../../commands/drill/model.ts";
-import type { FaultHandle, FaultPlan, FaultSpec } from "../faults.ts";
+import { seededPick, type FaultHandle, type FaultPlan, type FaultSpec } from "../faults.ts";
 import type { LocalComponent, LocalContext } from "./context.ts";
 import { kafkaBootstrap, kafkaComponents } from "./components/kafka.ts";
 import { mariadbComponent } from "./components/mariadb.ts";
@@ -115,103 +114,123 @@ function failoverCandidates(ctx: LocalContext): string[] {
     .map((i) => i.id);
 }
 
+/** True for the numbered instances of service `name` (message-1, message-2; not message-canary-1). */
+const instanceOf = (name: string) => (c: LocalComponent) =>
+  c.group === "services" &&
+  c.id.startsWith(`${name}-`) &&
+  /-\d+$/.test(c.id) &&
+  c.id.slice(0, c.id.lastIndexOf("-")) === name;
+
+async function planRedisPrimary(ctx: LocalContext, spec: FaultSpec): Promise<FaultPlan> {
+  let id = spec.instance;
+  if (id === undefined) {
+    for (const c of redisComponents(ctx)) {
+      const port = Number(c.endpoint.split(":").pop());
+      if ((await redisRole(ctx.host, port).catch(() => "")) === "master") {
+        id = c.id;
+        break;
+      }
+    }
+  }
+  if (id === undefined)
+    throw new UserError("redis-primary: no Redis primary answers on this target (imctl local status)");
+  const c = requireComponent(ctx, id, (x) => x.group === "redis", "redis-primary");
+  const role = await redisRole(ctx.host, Number(c.endpoint.split(":").pop())).catch(() => "unreachable");
+  if (role !== "master")
+    throw new UserError(`--instance: ${id} is a Redis ${role}, not a primary; allowed: a primary (imctl local status)`);
+  return { fault: spec.fault, component: id, action: "kill", detail: `SIGKILL Redis primary ${id}` };
+}
+
+async function planKafkaBroker(ctx: LocalContext, spec: FaultSpec): Promise<FaultPlan> {
+  const id = spec.instance ?? `kafka-${await busiestBroker(ctx)}`;
+  requireComponent(ctx, id, (x) => x.group === "kafka", "kafka-broker");
+  return spec.kafkaMode === "hard"
+    ? { fault: spec.fault, component: id, action: "kill", detail: `SIGKILL Kafka broker ${id}` }
+    : {
+        fault: spec.fault,
+        component: id,
+        action: "terminate",
+        detail: `SIGTERM Kafka broker ${id} (controlled shutdown)`,
+      };
+}
+
+function planDb(spec: FaultSpec): FaultPlan {
+  if (spec.instance !== undefined && spec.instance !== "mariadb")
+    throw new UserError(`--instance: got ${JSON.stringify(spec.instance)}; allowed for db: mariadb`);
+  return {
+    fault: spec.fault,
+    component: "mariadb",
+    action: "restart",
+    detail: "restart the database (SIGTERM, then start again)",
+  };
+}
+
+/** gateway-instance, message-instance, user-center-instance: one instance of a service with a replica to spare. */
+async function planServiceInstance(ctx: LocalContext, spec: FaultSpec): Promise<FaultPlan> {
+  const name = spec.fault.replace(/-instance$/, "");
+  const field = name === "user-center" ? "userCenter" : name;
+  if (replicasOf(ctx, name) < 2)
+    throw new UserError(
+      `${name} has 1 replica on this stack: killing it is an outage, not a failover; ` +
+        `set services.${field}.replicas to 2 or more in the stack file`,
+    );
+  const id = spec.instance ?? (name === "gateway" ? await busiestGateway(ctx) : `${name}-1`);
+  requireComponent(ctx, id, instanceOf(name), spec.fault);
+  return { fault: spec.fault, component: id, action: "kill", detail: `SIGKILL ${id}` };
+}
+
+function planRandomInstance(ctx: LocalContext, spec: FaultSpec): FaultPlan {
+  const pool = failoverCandidates(ctx);
+  if (pool.length === 0)
+    throw new UserError(
+      "random-instance: no service has 2 replicas or more on this stack, so any kill is an outage, not a failover",
+    );
+  const id = seededPick(pool, spec.seed);
+  return {
+    fault: spec.fault,
+    component: id,
+    action: "kill",
+    detail: `SIGKILL ${id} (picked with seed ${spec.seed} from ${pool.join(", ")})`,
+  };
+}
+
+function planPartition(ctx: LocalContext, spec: FaultSpec): FaultPlan {
+  const id = spec.instance ?? "message-1";
+  const c = requireComponent(
+    ctx,
+    id,
+    (x) => x.group !== "services" || replicasOf(ctx, x.id.slice(0, x.id.lastIndexOf("-"))) >= 2,
+    "partition",
+  );
+  const ports = c.ports.map((p) => p.port);
+  return {
+    fault: spec.fault,
+    component: id,
+    action: "partition",
+    seconds: spec.partitionSeconds,
+    ports,
+    detail: `cut ${id} off the network for ${spec.partitionSeconds} s (ports ${ports.join(", ")} and its own connections)`,
+  };
+}
+
 /** What a fault hits on the local target; validated and resolved before anything is touched. */
 export async function planLocalFault(stack: string, spec: FaultSpec): Promise<FaultPlan> {
   const ctx = localContext(stack);
-  const service = (name: string) => (c: LocalComponent) =>
-    c.group === "services" &&
-    c.id.startsWith(`${name}-`) &&
-    /-\d+$/.test(c.id) &&
-    c.id.slice(0, c.id.lastIndexOf("-")) === name;
-  const singleReplica = (name: string, field: string) =>
-    new UserError(
-      `${name} has 1 replica on this stack: killing it is an outage, not a failover; set services.${field}.replicas to 2 or more in the stack file`,
-    );
   switch (spec.fault) {
-    case "redis-primary": {
-      let id = spec.instance;
-      if (id === undefined) {
-        for (const c of redisComponents(ctx)) {
-          const port = Number(c.endpoint.split(":").pop());
-          if ((await redisRole(ctx.host, port).catch(() => "")) === "master") {
-            id = c.id;
-            break;
-          }
-        }
-      }
-      if (id === undefined)
-        throw new UserError("redis-primary: no Redis primary answers on this target (imctl local status)");
-      const c = requireComponent(ctx, id, (x) => x.group === "redis", "redis-primary");
-      const role = await redisRole(ctx.host, Number(c.endpoint.split(":").pop())).catch(() => "unreachable");
-      if (role !== "master")
-        throw new UserError(
-          `--instance: ${id} is a Redis ${role}, not a primary; allowed: a primary (imctl local status)`,
-        );
-      return { fault: spec.fault, component: id, action: "kill", detail: `SIGKILL Redis primary ${id}` };
-    }
-    case "kafka-broker": {
-      const id = spec.instance ?? `kafka-${await busiestBroker(ctx)}`;
-      requireComponent(ctx, id, (x) => x.group === "kafka", "kafka-broker");
-      return spec.kafkaMode === "hard"
-        ? { fault: spec.fault, component: id, action: "kill", detail: `SIGKILL Kafka broker ${id}` }
-        : {
-            fault: spec.fault,
-            component: id,
-            action: "terminate",
-            detail: `SIGTERM Kafka broker ${id} (controlled shutdown)`,
-          };
-    }
+    case "redis-primary":
+      return planRedisPrimary(ctx, spec);
+    case "kafka-broker":
+      return planKafkaBroker(ctx, spec);
     case "db":
-      if (spec.instance !== undefined && spec.instance !== "mariadb")
-        throw new UserError(`--instance: got ${JSON.stringify(spec.instance)}; allowed for db: mariadb`);
-      return {
-        fault: spec.fault,
-        component: "mariadb",
-        action: "restart",
-        detail: "restart the database (SIGTERM, then start again)",
-      };
+      return planDb(spec);
     case "gateway-instance":
     case "message-instance":
-    case "user-center-instance": {
-      const name = spec.fault.replace(/-instance$/, "");
-      const field = name === "user-center" ? "userCenter" : name;
-      if (replicasOf(ctx, name) < 2) throw singleReplica(name, field);
-      const id = spec.instance ?? (name === "gateway" ? await busiestGateway(ctx) : `${name}-1`);
-      requireComponent(ctx, id, service(name), spec.fault);
-      return { fault: spec.fault, component: id, action: "kill", detail: `SIGKILL ${id}` };
-    }
-    case "random-instance": {
-      const pool = failoverCandidates(ctx);
-      if (pool.length === 0)
-        throw new UserError(
-          "random-instance: no service has 2 replicas or more on this stack, so any kill is an outage, not a failover",
-        );
-      const id = seededPick(pool, spec.seed);
-      return {
-        fault: spec.fault,
-        component: id,
-        action: "kill",
-        detail: `SIGKILL ${id} (picked with seed ${spec.seed} from ${pool.join(", ")})`,
-      };
-    }
-    case "partition": {
-      const id = spec.instance ?? "message-1";
-      const c = requireComponent(
-        ctx,
-        id,
-        (x) => x.group !== "services" || replicasOf(ctx, x.id.slice(0, x.id.lastIndexOf("-"))) >= 2,
-        "partition",
-      );
-      const ports = c.ports.map((p) => p.port);
-      return {
-        fault: spec.fault,
-        component: id,
-        action: "partition",
-        seconds: spec.partitionSeconds,
-        ports,
-        detail: `cut ${id} off the network for ${spec.partitionSeconds} s (ports ${ports.join(", ")} and its own connections)`,
-      };
-    }
+    case "user-center-instance":
+      return planServiceInstance(ctx, spec);
+    case "random-instance":
+      return planRandomInstance(ctx, spec);
+    case "partition":
+      return planPartition(ctx, spec);
   }
 }
 

@@ -72,53 +72,8 @@ const RLIMIT_HEADROOM = 500;
  *   (a user-center rollout) whose share of requests is its weight
  */
 export function renderNginxConf(cfg: NginxSettings, pool: GatewayPool, api: Backend[] | GatewayPool = []): string {
-  const servers = serverWeights(pool);
-  const apiServers = Array.isArray(api) ? api.map((backend) => ({ backend, weight: 1 })) : serverWeights(api);
-  const apiUpstream =
-    apiServers.length === 0
-      ? ""
-      : `  upstream im_user_center {
-${apiServers.map((x) => `    server ${x.backend.address}${x.weight === 1 ? "" : ` weight=${x.weight}`} max_fails=1 fail_timeout=2s; # ${x.backend.id}`).join("\n")}
-    keepalive 32;
-  }
-`;
-  const apiRoute =
-    apiServers.length === 0
-      ? ""
-      : `    location /v1/ {
-      proxy_pass http://im_user_center;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-      proxy_set_header X-Request-Id $request_id;
-      proxy_next_upstream error timeout http_502 http_503;
-    }
-
-`;
-  const upstream =
-    servers.length === 0
-      ? ""
-      : `  upstream im_gateway {
-${servers.map((x) => `    server ${x.backend.address} weight=${x.weight} max_fails=1 fail_timeout=2s; # ${x.backend.id}`).join("\n")}
-  }
-`;
-  const route =
-    servers.length === 0
-      ? `      default_type application/json;
-      return 503 '{"error":"no_gateway_instances"}\\n';`
-      : `      proxy_pass http://im_gateway;
-      proxy_http_version 1.1;
-      proxy_set_header Upgrade $http_upgrade;
-      proxy_set_header Connection $connection_upgrade;
-      proxy_set_header Host $host;
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-      proxy_set_header X-Request-Id $request_id;
-      proxy_connect_timeout 2s;
-      # WebSocket connections live for hours; heartbeats keep them busy well within this.
-      proxy_read_timeout 3600s;
-      proxy_send_timeout 3600s;
-      proxy_next_upstream error timeout http_502 http_503;
-      proxy_next_upstream_tries 3;`;
+  const { upstream, route } = gatewayBlocks(pool);
+  const { upstream: apiUpstream, route: apiRoute } = userCenterBlocks(api);
   return `# Rendered by imctl (cli/src/targets/local/nginx-config.ts); edits are overwritten.
 ${cfg.runAsRoot ? "user root;\n" : ""}daemon off;
 master_process on;
@@ -170,4 +125,60 @@ ${route}
   }
 }
 `;
+}
+
+/** The gateway upstream, and what `location /` does: proxy WebSockets to it, or 503 while there is none. */
+function gatewayBlocks(pool: GatewayPool): { upstream: string; route: string } {
+  const servers = serverWeights(pool);
+  const server = (x: { backend: Backend; weight: number }) =>
+    `    server ${x.backend.address} weight=${x.weight} max_fails=1 fail_timeout=2s; # ${x.backend.id}`;
+  const upstream =
+    servers.length === 0
+      ? ""
+      : `  upstream im_gateway {
+${servers.map(server).join("\n")}
+  }
+`;
+  const route =
+    servers.length === 0
+      ? `      default_type application/json;
+      return 503 '{"error":"no_gateway_instances"}\\n';`
+      : `      proxy_pass http://im_gateway;
+      proxy_http_version 1.1;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection $connection_upgrade;
+      proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Request-Id $request_id;
+      proxy_connect_timeout 2s;
+      # WebSocket connections live for hours; heartbeats keep them busy well within this.
+      proxy_read_timeout 3600s;
+      proxy_send_timeout 3600s;
+      proxy_next_upstream error timeout http_502 http_503;
+      proxy_next_upstream_tries 3;`;
+  return { upstream, route };
+}
+
+/** The user-center upstream and its `location /v1/` (the account API); both empty without instances. */
+function userCenterBlocks(api: Backend[] | GatewayPool): { upstream: string; route: string } {
+  const servers = Array.isArray(api) ? api.map((backend) => ({ backend, weight: 1 })) : serverWeights(api);
+  if (servers.length === 0) return { upstream: "", route: "" };
+  const server = (x: { backend: Backend; weight: number }) =>
+    `    server ${x.backend.address}${x.weight === 1 ? "" : ` weight=${x.weight}`} max_fails=1 fail_timeout=2s; # ${x.backend.id}`;
+  const upstream = `  upstream im_user_center {
+${servers.map(server).join("\n")}
+    keepalive 32;
+  }
+`;
+  const route = `    location /v1/ {
+      proxy_pass http://im_user_center;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Request-Id $request_id;
+      proxy_next_upstream error timeout http_502 http_503;
+    }
+
+`;
+  return { upstream, route };
 }

@@ -110,9 +110,9 @@ export async function cutOff(ctx: LocalContext, drillId: string, pid: number, po
   // A socket keeps the cgroup it was created in: connections the component opened before the move are cut by
   // their local ports instead.
   const own = [...new Set([pid, ...groupMembers(pid)].flatMap(socketPorts))].filter((p) => !ports.includes(p));
-  const ownRules = own.length
-    ? `    oifname "lo" tcp sport { ${own.join(", ")} } drop comment "imctl drill ${drillId}"\n    oifname "lo" tcp dport { ${own.join(", ")} } drop comment "imctl drill ${drillId}"\n`
-    : "";
+  const ownRule = (dir: "sport" | "dport") =>
+    `    oifname "lo" tcp ${dir} { ${own.join(", ")} } drop comment "imctl drill ${drillId}"\n`;
+  const ownRules = own.length ? `${ownRule("sport")}${ownRule("dport")}` : "";
   // nft names a cgroup v2 group by its path under /sys/fs/cgroup; level 1: the group sits right under the root.
   const cgroupRule =
     group !== undefined && moved.length > 0

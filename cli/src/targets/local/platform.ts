@@ -31,54 +31,32 @@ import { ensurePrometheusTargets, prometheusComponent, prometheusTargets } from 
 import { ensureRedisCluster, redisClusterHealth, redisComponents } from "./components/redis.ts";
 import { registerServices, serviceComponents, serviceInstances } from "./components/services.ts";
 
-export type Progress = (line: string) => void;
+import type {
+  ComponentState,
+  ComponentStatus,
+  DownResult,
+  Endpoints,
+  LogsResult,
+  PlatformCheck,
+  Progress,
+  ResetResult,
+  StatusResult,
+  UpResult,
+} from "../lifecycle.ts";
 
-export type ComponentState = "healthy" | "unhealthy" | "stopped";
-
-export interface ComponentStatus {
-  id: string;
-  group: ComponentGroup;
-  state: ComponentState;
-  pid: number | null;
-  endpoint: string;
-  detail: string;
-}
-
-export interface PlatformCheck {
-  name: string;
-  ok: boolean;
-  detail: string;
-}
-
-export interface Endpoints {
-  gatewayLb: string;
-  redisNodes: string[];
-  kafkaBootstrap: string[];
-  database: string;
-  prometheus: string;
-  logs: string;
-}
-
-export interface StatusResult {
-  stack: string;
-  dir: string;
-  healthy: boolean;
-  components: ComponentStatus[];
-  checks: PlatformCheck[];
-  endpoints: Endpoints;
-}
-
-export interface UpResult extends StatusResult {
-  started: string[];
-  reused: string[];
-  elapsedSeconds: number;
-}
-
-export interface DownResult {
-  dir: string;
-  stopped: Array<{ id: string; pid: number; outcome: "stopped" | "killed" | "not running" | "not ours" }>;
-  elapsedSeconds: number;
-}
+// The lifecycle's result types, where the local target's callers (and tests) have always found them.
+export type {
+  ComponentState,
+  ComponentStatus,
+  DownResult,
+  Endpoints,
+  LogsResult,
+  PlatformCheck,
+  Progress,
+  ResetResult,
+  StatusResult,
+  UpResult,
+};
 
 /** Stages of `up`, in order; `down` stops them in reverse. */
 const STAGES: ComponentGroup[][] = [
@@ -409,10 +387,6 @@ export async function down(opts: { stackFile: string; progress: Progress }): Pro
   });
 }
 
-export interface ResetResult extends DownResult {
-  removed: string[];
-}
-
 /** Stops everything and deletes every data directory: the next `up` starts from nothing. */
 export async function reset(opts: { stackFile: string; yes: boolean; progress: Progress }): Promise<ResetResult> {
   if (!opts.yes) throw new UserError(MESSAGES.confirmReset);
@@ -429,12 +403,6 @@ export async function reset(opts: { stackFile: string; yes: boolean; progress: P
     }
     return { dir: ctx.dir, stopped, removed, elapsedSeconds: (Date.now() - t0) / 1000 };
   });
-}
-
-export interface LogsResult {
-  component: string;
-  file: string;
-  lines: string[];
 }
 
 export function logs(opts: { stackFile: string; component: string; lines: number }): LogsResult {

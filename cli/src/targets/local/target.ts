@@ -1,37 +1,42 @@
 /**
- * The local target behind the workflow interface: processes recorded in the local state, nginx for traffic,
- * the local Prometheus for metrics.
+ * The local target behind every workflow's capability: processes recorded in the local state, nginx for traffic,
+ * the local Prometheus for metrics. It offers all of them: LocalTarget the workflows', localLifecycle the platform's.
  */
 import { withLock } from "../../lib/lock.ts";
 import type {
+  BandwidthTarget,
   CanaryTrack,
+  ConfigSnapshot,
   DataFilesystem,
+  DrillTarget,
   Edge,
+  GatewayCap,
   HealthReport,
+  HealthTarget,
   Instance,
+  RolloutTarget,
   Sample,
   Series,
   ServiceName,
-  Target,
   TlsEndpoint,
 } from "../target.ts";
+import type { DatabaseRestoreResult, FaultHandle, FaultPlan, FaultSpec } from "../faults.ts";
+import type { PlatformLifecycle, Progress } from "../lifecycle.ts";
 import { localTlsEndpoints, stateDirFilesystem } from "./host.ts";
 import { serviceInstances } from "./components/services.ts";
-import { databaseRestoreDrill } from "./backup.ts";
-import { injectLocalFault, planLocalFault } from "./faults.ts";
-import type { DatabaseRestoreResult, FaultHandle, FaultPlan, FaultSpec } from "../faults.ts";
+import { allowWrites, databaseRestoreDrill } from "./backup.ts";
+import { healPartition, injectLocalFault, planLocalFault } from "./faults.ts";
 import * as bandwidth from "./bandwidth.ts";
-import type { ConfigSnapshot, GatewayCap } from "../target.ts";
-import { localContext, lockFile, status } from "./platform.ts";
+import * as platform from "./platform.ts";
 import { LocalCanaryTrack } from "./canary.ts";
 import type { LocalContext } from "./context.ts";
 
-export class LocalTarget implements Target {
+export class LocalTarget implements RolloutTarget, DrillTarget, HealthTarget, BandwidthTarget {
   readonly kind = "local" as const;
   readonly ctx: LocalContext;
 
   constructor(readonly stack: string) {
-    this.ctx = localContext(stack);
+    this.ctx = platform.localContext(stack);
   }
 
   get stateDir(): string {
@@ -39,19 +44,15 @@ export class LocalTarget implements Target {
   }
 
   withLock<T>(command: string, fn: () => Promise<T>): Promise<T> {
-    return withLock(lockFile(this.ctx.dir), command, fn);
+    return withLock(platform.lockFile(this.ctx.dir), command, fn);
   }
 
   edge(): Edge {
-    const { host, spec } = this.ctx;
-    return {
-      http: `http://${host}:${spec.local.ports.gatewayLb}`,
-      ws: `ws://${host}:${spec.local.ports.gatewayLb}/ws`,
-    };
+    return localEdge(this.ctx);
   }
 
   async health(): Promise<HealthReport> {
-    const s = await status({ stackFile: this.stack });
+    const s = await platform.status({ stackFile: this.stack });
     return {
       healthy: s.healthy,
       components: s.components.map((c) => ({
@@ -133,6 +134,18 @@ export class LocalTarget implements Target {
     return databaseRestoreDrill(this.stack, progress);
   }
 
+  healPartition(drillId: string): Promise<void> {
+    return healPartition(this.stack, drillId);
+  }
+
+  allowWrites(): Promise<void> {
+    return allowWrites(this.stack);
+  }
+
+  async repair(progress: Progress): Promise<void> {
+    await platform.up({ stackFile: this.stack, progress });
+  }
+
   dataFilesystems(): Promise<DataFilesystem[]> {
     return stateDirFilesystem(this.ctx.dir);
   }
@@ -160,4 +173,24 @@ export class LocalTarget implements Target {
       throw new Error(`Prometheus ${path} ${JSON.stringify(params.query)} failed: ${body.error ?? res.status}`);
     return body;
   }
+}
+
+/**
+ * `imctl local` on this machine. Nothing is loaded before a method runs: `reset` without --yes, or `down` with
+ * nothing running, answer before the stack file is read.
+ */
+export function localLifecycle(stack: string): PlatformLifecycle {
+  return {
+    up: (progress) => platform.up({ stackFile: stack, progress }),
+    down: (progress) => platform.down({ stackFile: stack, progress }),
+    status: () => platform.status({ stackFile: stack }),
+    reset: (yes, progress) => platform.reset({ stackFile: stack, yes, progress }),
+    logs: (component, lines) => platform.logs({ stackFile: stack, component, lines }),
+    edge: () => localEdge(platform.localContext(stack)),
+  };
+}
+
+function localEdge(ctx: LocalContext): Edge {
+  const port = ctx.spec.local.ports.gatewayLb;
+  return { http: `http://${ctx.host}:${port}`, ws: `ws://${ctx.host}:${port}/ws` };
 }

@@ -144,7 +144,8 @@ export async function ensurePrometheusTargets(ctx: LocalContext, discovered: num
       intervalMs: 500,
       lastError: () => {
         const bad = last.filter((t) => t.health !== "up");
-        return `${last.length - bad.length}/${expected} up${bad.length ? `; ${bad.map((t) => `${t.job}/${t.instance}: ${t.health} ${t.lastError}`.trim()).join("; ")}` : ""}`;
+        const why = bad.map((t) => `${t.job}/${t.instance}: ${t.health} ${t.lastError}`.trim()).join("; ");
+        return `${last.length - bad.length}/${expected} up${bad.length ? `; ${why}` : ""}`;
       },
     },
   );

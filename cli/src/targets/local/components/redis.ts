@@ -8,6 +8,10 @@ import { logFile, type LocalComponent, type LocalContext } from "../context.ts";
 
 export const REDIS_SLOTS = 16384;
 
+const NEVER_RECOVERS =
+  "; a cluster formed with other ports (e.g. before a change of local.ports.redisBus) never recovers: " +
+  'run "imctl local reset --yes"';
+
 function nodePorts(ctx: Pick<LocalContext, "spec">): number[] {
   return Array.from({ length: redisNodeCount(ctx.spec) }, (_, i) => ctx.spec.local.ports.redis + i);
 }
@@ -190,9 +194,7 @@ export async function ensureRedisCluster(ctx: LocalContext, note: (msg: string) 
       timeoutMs: 60_000,
       intervalMs: 300,
       lastError: () =>
-        last === undefined
-          ? undefined
-          : `${last.detail}${last.state === "fail" ? '; a cluster formed with other ports (e.g. before a change of local.ports.redisBus) never recovers: run "imctl local reset --yes"' : ""}`,
+        last === undefined ? undefined : `${last.detail}${last.state === "fail" ? NEVER_RECOVERS : ""}`,
     },
   );
 }

@@ -1,0 +1,42 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { UserError } from "../errors.ts";
+import { stackFile } from "../lib/paths.ts";
+import { openTarget, TARGET_MESSAGES } from "./open.ts";
+
+const userError = (message: string) => (err: unknown) => err instanceof UserError && err.message === message;
+
+test("--target picks the target; without it the stack file's own target does", () => {
+  assert.equal(openTarget({ stack: "local", target: "local" }).kind, "local");
+  assert.equal(openTarget({ stack: "local" }).kind, "local");
+  assert.equal(openTarget({ stack: "aws-prod" }).kind, "kubernetes");
+  assert.equal(openTarget({ target: "kubernetes" }).stack, stackFile("aws-prod"));
+  assert.throws(() => openTarget({ target: "nomad" }), userError(TARGET_MESSAGES.badTarget("nomad")));
+});
+
+test("a capability the kubernetes target lacks is a UserError naming it, before anything is touched", () => {
+  const k = openTarget({ stack: "aws-prod", target: "kubernetes" });
+  const file = stackFile("aws-prod");
+  assert.throws(() => k.drill(), userError(TARGET_MESSAGES.drillKubernetes));
+  assert.throws(() => k.health(), userError(TARGET_MESSAGES.doctorKubernetes(file)));
+  assert.throws(() => k.bandwidth(), userError(TARGET_MESSAGES.kubernetesBandwidth(file)));
+  assert.throws(() => k.lifecycle(), userError(TARGET_MESSAGES.kubernetesLifecycle(file)));
+});
+
+test("kubernetes rollout validates its Prometheus URL before it connects", async () => {
+  const k = openTarget({ target: "kubernetes", kubernetes: { prometheus: "not a url" } });
+  await assert.rejects(
+    k.rollout(),
+    (err: unknown) => err instanceof UserError && err.message.startsWith("--prometheus:"),
+  );
+});
+
+test("the local target offers every capability, as one object for the workflows", () => {
+  const t = openTarget({ stack: "local", target: "local" });
+  const drill = t.drill();
+  assert.equal(drill.kind, "local");
+  assert.equal(drill.stack, stackFile("local"));
+  assert.equal(t.health(), drill);
+  assert.equal(t.bandwidth(), drill);
+  assert.match(t.lifecycle().edge().ws, /^ws:\/\/[^/]+:\d+\/ws$/);
+});

@@ -1,0 +1,107 @@
+/**
+ * The one way a command gets a target: `openTarget({ stack, target, kubernetes })`, then the capability of its
+ * workflow: rollout(), drill(), health(), bandwidth() or lifecycle(). A capability the target does not offer is a
+ * UserError naming what it cannot do, thrown before anything is touched. The local target offers every one; the
+ * kubernetes target offers rollout only, for now.
+ *
+ * Targets are loaded lazily: opening one reads nothing but the stack's `target` field (and only when --target is
+ * not given), so a command's own validation keeps its order.
+ */
+import { loadSpec, SpecError } from "../../../infra/lib/spec.ts";
+import { resolveStack } from "../commands/stack.ts";
+import { UserError } from "../errors.ts";
+import { TARGET_MESSAGES } from "./messages.ts";
+
+export { TARGET_MESSAGES };
+import type { KubernetesOptions } from "./kubernetes/rollout.ts";
+import type { PlatformLifecycle } from "./lifecycle.ts";
+import { LocalTarget, localLifecycle } from "./local/target.ts";
+import type { BandwidthTarget, DrillTarget, HealthTarget, RolloutTarget, TargetKind } from "./target.ts";
+
+export type { KubernetesOptions } from "./kubernetes/rollout.ts";
+
+export interface OpenTargetOptions {
+  /** --stack: a stack name under stacks/ or a stack file. Default "local" ("aws-prod" with --target kubernetes). */
+  stack?: string;
+  /** --target: "local" or "kubernetes". Default: the stack file's own `target`. */
+  target?: string;
+  /** How to reach the kubernetes target; only read when the target is kubernetes. */
+  kubernetes?: KubernetesOptions;
+}
+
+/** One target, opened: each method gives one workflow's view of it, or throws a UserError naming what is missing. */
+export interface OpenedTarget {
+  readonly kind: TargetKind;
+  /** The stack file. */
+  readonly stack: string;
+  /** `imctl rollout`. Async: the kubernetes track connects its API client first. */
+  rollout(): Promise<RolloutTarget>;
+  /** `imctl drill`. */
+  drill(): DrillTarget;
+  /** `imctl doctor`. */
+  health(): HealthTarget;
+  /** `imctl bandwidth`. */
+  bandwidth(): BandwidthTarget;
+  /** `imctl local`. */
+  lifecycle(): PlatformLifecycle;
+}
+
+function stackKind(stackFile: string): string {
+  try {
+    return loadSpec(stackFile).target;
+  } catch (err) {
+    if (err instanceof SpecError) throw new UserError(err.message);
+    throw err;
+  }
+}
+
+function kindOf(o: OpenTargetOptions): TargetKind {
+  const kind = o.target ?? stackKind(resolveStack(o.stack));
+  if (kind !== "local" && kind !== "kubernetes") throw new UserError(TARGET_MESSAGES.badTarget(kind));
+  return kind;
+}
+
+function openLocal(stack: string): OpenedTarget {
+  let target: LocalTarget | undefined;
+  // Built on first use: its constructor reads the stack and the local state, and fails on a bad stack file.
+  const local = () => (target ??= new LocalTarget(stack));
+  return {
+    kind: "local",
+    stack,
+    rollout: async () => local(),
+    drill: local,
+    health: local,
+    bandwidth: local,
+    lifecycle: () => localLifecycle(stack),
+  };
+}
+
+function openKubernetes(stack: string | undefined, kubernetes: KubernetesOptions): OpenedTarget {
+  const name = stack ?? "aws-prod";
+  const file = resolveStack(name);
+  return {
+    kind: "kubernetes",
+    stack: file,
+    rollout: async () => {
+      const { kubernetesRolloutTarget } = await import("./kubernetes/rollout.ts");
+      return kubernetesRolloutTarget({ ...kubernetes, stack: name });
+    },
+    drill: () => {
+      throw new UserError(TARGET_MESSAGES.drillKubernetes);
+    },
+    health: () => {
+      throw new UserError(TARGET_MESSAGES.doctorKubernetes(file));
+    },
+    bandwidth: () => {
+      throw new UserError(TARGET_MESSAGES.kubernetesBandwidth(file));
+    },
+    lifecycle: () => {
+      throw new UserError(TARGET_MESSAGES.kubernetesLifecycle(file));
+    },
+  };
+}
+
+/** Opens the target a command runs against; validates --target, touches nothing. */
+export function openTarget(o: OpenTargetOptions): OpenedTarget {
+  return kindOf(o) === "local" ? openLocal(resolveStack(o.stack)) : openKubernetes(o.stack, o.kubernetes ?? {});
+}
