@@ -286,10 +286,10 @@ export async function audit(target: Target, scrapeSeconds: number, opts: AuditOp
   };
   writeFileSync(json, `${JSON.stringify(result, null, 2)}\n`);
   appendAudit(target.stateDir, {
-    command: "bandwidth audit",
-    since: opts.since,
-    flags: flags.map((f) => f.kind),
-    peakBytesPerSecond: result.total.egress?.peak ?? 0,
+    action: "audit",
+    subject: target.stack,
+    detail: `${flags.length} flag(s) over the last ${opts.since}`,
+    data: { since: opts.since, flags: flags.map((f) => f.kind), peakBytesPerSecond: result.total.egress?.peak ?? 0 },
   });
   return result;
 }

@@ -293,11 +293,10 @@ export async function plan(
   mkdirSync(dirname(file), { recursive: true });
   writeFileSync(file, renderPlanFile(p));
   appendAudit(target.stateDir, {
-    command: "bandwidth plan",
-    plan: id,
-    file,
-    change: p.change,
-    requiredPerInstanceBytesPerSecond: capacity.requiredPerInstanceBytesPerSecond,
+    action: "plan",
+    subject: id,
+    detail: `${p.change.option} plan written to ${file}`,
+    data: { file, change: p.change, requiredPerInstanceBytesPerSecond: capacity.requiredPerInstanceBytesPerSecond },
   });
   return { file, plan: p, audit: a, capacity };
 }
