@@ -127,7 +127,8 @@ export async function verify(
   const reasons: string[] = [];
   if (r.figures.lost > 0)
     reasons.push(
-      `k6 lost ${r.figures.lost} message(s) (sent ${r.figures.sent}, received ${r.figures.received}, reconnects ${r.figures.reconnects}, request errors ${r.figures.requestErrors})`,
+      `k6 lost ${r.figures.lost} message(s) (sent ${r.figures.sent}, received ${r.figures.received}, ` +
+        `reconnects ${r.figures.reconnects}, request errors ${r.figures.requestErrors})`,
     );
   if (r.figures.requestErrors > 0) reasons.push(`k6 saw ${r.figures.requestErrors} request error(s)`);
   if (r.figures.scriptErrors > 0) reasons.push(`${r.figures.scriptErrors} k6 VU(s) stopped by an uncaught exception`);

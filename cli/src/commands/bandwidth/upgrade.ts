@@ -177,7 +177,8 @@ async function drive(
       await restore(target, st, `${stepName(step)} ${r.detail}`, log);
     } catch (err) {
       st.phase = "Failed";
-      st.reason = `${stepName(step)} ${r.detail}; the rollback failed too (${err instanceof Error ? err.message : String(err)}): run imctl bandwidth rollback --yes`;
+      const why = err instanceof Error ? err.message : String(err);
+      st.reason = `${stepName(step)} ${r.detail}; the rollback failed too (${why}): run imctl bandwidth rollback --yes`;
     }
     saveUpgrade(target, st);
   }
