@@ -1,3 +1,4 @@
+/** The pictures of a bandwidth upgrade: gateway utilisation and delivery latency over its course. */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { renderLineChart } from "../../lib/chart.ts";

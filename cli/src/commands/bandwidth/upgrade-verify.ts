@@ -9,7 +9,7 @@ import { queries } from "./audit.ts";
 import type { BandwidthPlan } from "./plan-file.ts";
 import type { Measurement, Verification } from "./upgrade-state.ts";
 
-export const rateWindow = (scrapeSeconds: number) => 4 * scrapeSeconds;
+const rateWindow = (scrapeSeconds: number) => 4 * scrapeSeconds;
 
 /**
  * Waits (bounded) until the instances' egress queues are empty: the backlog built up behind the old cap drains at
