@@ -11,6 +11,7 @@ import { after, before, describe, it } from "node:test";
 import { parseDocument } from "yaml";
 import type { AuditResult } from "../../cli/src/commands/bandwidth/audit.ts";
 import type { BandwidthPlan } from "../../cli/src/commands/bandwidth/plan-file.ts";
+import { readAudit } from "../../cli/src/commands/bandwidth/store.ts";
 import type { UpgradeState } from "../../cli/src/commands/bandwidth/upgrade.ts";
 import type { LoadtestResult } from "../../cli/src/commands/loadtest/index.ts";
 import { ImClient } from "../../services/lib/client/index.ts";
@@ -208,10 +209,8 @@ describe("imctl bandwidth (audit, plan, upgrade, rollback on the real platform)"
     assert.equal(r.exitCode, 0, r.stderr);
     assert.deepEqual(await liveCaps(), { "gateway-1": LOW_CAP, "gateway-2": LOW_CAP });
     assert.deepEqual(caps(), {});
-    const log = readFileSync(join(p.stateDir, "bandwidth", "audit.jsonl"), "utf8")
-      .trim()
-      .split("\n")
-      .map((l) => JSON.parse(l) as { command: string });
+    // `<state>/bandwidth/audit.jsonl`, read by the store (its lines are in the workflows' common record format).
+    const log = readAudit(p.stateDir);
     assert.ok(log.filter((e) => e.command === "bandwidth rollback").length >= 2, "both rollbacks are in the audit log");
   });
 });

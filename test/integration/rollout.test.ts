@@ -4,13 +4,13 @@
  * both runs the load test's lost-messages metric is 0 although the canary's WebSockets are drained.
  */
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { stringify } from "yaml";
 import type { LoadtestResult } from "../../cli/src/commands/loadtest/index.ts";
 import type { RolloutResult } from "../../cli/src/commands/rollout/index.ts";
-import type { AuditEntry } from "../../cli/src/commands/rollout/store.ts";
+import { readAudit, type AuditEntry } from "../../cli/src/commands/rollout/store.ts";
 import { MESSAGES } from "../../cli/src/commands/rollout/messages.ts";
 import { tempDir } from "../helpers/imctl.ts";
 import { eventually, recorder } from "../helpers/messaging.ts";
@@ -84,11 +84,9 @@ async function waitFor(ok: (s: RolloutResult) => boolean, running: { done: boole
   throw new Error("the rollout ended (or 150 s passed) before the awaited state");
 }
 
+/** `<state>/rollouts/audit.jsonl`, read by the store (its lines are in the workflows' common record format). */
 function audit(): AuditEntry[] {
-  return readFileSync(join(p.stateDir, "rollouts", "audit.jsonl"), "utf8")
-    .split("\n")
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as AuditEntry);
+  return readAudit(p.stateDir);
 }
 
 /** Starts a rollout, waits for its 30 % step, runs k6 messaging while it goes on, returns both results. */

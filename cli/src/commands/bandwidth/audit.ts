@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { parseDuration } from "../../../../base/duration.ts";
 import { UserError } from "../../errors.ts";
 import { renderLineChart } from "../../lib/chart.ts";
-import type { BandwidthTarget as Target, Series } from "../../targets/target.ts";
+import type { BandwidthTarget, Series } from "../../targets/target.ts";
 import {
   bottleneck,
   DEFAULT_SUSTAINED_SECONDS,
@@ -117,7 +117,13 @@ const last = (p: Points): number | null => {
 const peak = (p: Points): number | null => stats(p)?.peak ?? null;
 
 /** Fetches every series of the audit over [start, end]. Shared by `plan` (which looks further back for the window). */
-export async function fetchSeries(target: Target, start: number, end: number, step: number, scrapeSeconds: number) {
+export async function fetchSeries(
+  target: BandwidthTarget,
+  start: number,
+  end: number,
+  step: number,
+  scrapeSeconds: number,
+) {
   const w = Math.max(4 * scrapeSeconds, 2 * step);
   const q = queries(w);
   const range = (promql: string) => target.queryRange(promql, start, end, step);
@@ -153,7 +159,10 @@ export function stepFor(windowSeconds: number, scrapeSeconds: number): number {
   return Math.max(scrapeSeconds, Math.ceil(windowSeconds / 300));
 }
 
-export async function audit(target: Target, scrapeSeconds: number, opts: AuditOptions): Promise<AuditResult> {
+type AuditSeries = Awaited<ReturnType<typeof fetchSeries>>;
+
+/** The audit's options checked and resolved before anything is queried. */
+function resolveOptions(opts: AuditOptions) {
   const since = parseWindow("--since", opts.since);
   const sustainedSeconds =
     opts.sustained === undefined ? DEFAULT_SUSTAINED_SECONDS : parseWindow("--sustained", opts.sustained);
@@ -162,16 +171,11 @@ export async function audit(target: Target, scrapeSeconds: number, opts: AuditOp
     throw new UserError(
       `--target-utilisation: got ${targetUtilisation}; allowed: a share above 0 and at most 1, e.g. 0.7`,
     );
-  const say = opts.progress ?? (() => undefined);
-  const now = new Date();
-  const end = Math.floor(now.getTime() / 1000);
-  const start = end - since;
-  const step = stepFor(since, scrapeSeconds);
-  say(`audit: gateway egress over the last ${opts.since} (${step} s steps) from Prometheus`);
-  const s = await fetchSeries(target, start, end, step, scrapeSeconds);
+  return { since, sustainedSeconds, targetUtilisation };
+}
 
-  const ids = [...new Set([...s.egress.keys(), ...s.cap.keys()])].filter((id) => id !== "?").sort();
-  const instances: InstanceAudit[] = ids.map((id) => ({
+function instanceAudit(s: AuditSeries, id: string): InstanceAudit {
+  return {
     instance: id,
     capBytesPerSecond: last(s.cap.get(id) ?? []),
     egress: stats(s.egress.get(id) ?? []),
@@ -179,74 +183,87 @@ export async function audit(target: Target, scrapeSeconds: number, opts: AuditOp
     utilisation: stats(s.utilisation.get(id) ?? []),
     connections: { now: last(s.connections.get(id) ?? []), peak: peak(s.connections.get(id) ?? []) },
     queuedBytesPeak: peak(s.queued.get(id) ?? []),
-  }));
-  const totalEgress = sumSeries(ids.map((id) => s.egress.get(id) ?? []));
-  const totalDemand = sumSeries(ids.map((id) => s.demand.get(id) ?? []));
-  const totalCapSeries = sumSeries(ids.map((id) => s.cap.get(id) ?? []));
-  const capByT = new Map(totalCapSeries);
-  const totalUtil: Points = totalEgress.flatMap(([t, v]) => {
+  };
+}
+
+/** The tier's series: egress, demand, utilisation of the total cap, and that of its busiest instance. */
+function tierSeries(s: AuditSeries, ids: string[]) {
+  const egress = sumSeries(ids.map((id) => s.egress.get(id) ?? []));
+  const demand = sumSeries(ids.map((id) => s.demand.get(id) ?? []));
+  const capByT = new Map(sumSeries(ids.map((id) => s.cap.get(id) ?? [])));
+  const utilisation: Points = egress.flatMap(([t, v]) => {
     const c = capByT.get(t);
     return c !== undefined && c > 0 ? [[t, v / c] as [number, number]] : [];
   });
   // The tier's utilisation at each instant is that of its busiest instance: one saturated gateway delays its clients.
-  const maxUtil: Points = [];
-  {
-    const acc = new Map<number, number>();
-    for (const id of ids)
-      for (const [t, v] of s.utilisation.get(id) ?? [])
-        if (Number.isFinite(v)) acc.set(t, Math.max(acc.get(t) ?? 0, v));
-    maxUtil.push(...[...acc.entries()].sort((a, b) => a[0] - b[0]));
-  }
-  const firstData = totalEgress.find(([, v]) => v > 0)?.[0] ?? end;
-  const historyHours = Math.max(0, (end - firstData) / 3600);
+  const acc = new Map<number, number>();
+  for (const id of ids)
+    for (const [t, v] of s.utilisation.get(id) ?? []) if (Number.isFinite(v)) acc.set(t, Math.max(acc.get(t) ?? 0, v));
+  const busiest: Points = [...acc.entries()].sort((a, b) => a[0] - b[0]);
+  return { egress, demand, utilisation, busiest };
+}
 
-  const flags: Flag[] = [];
-  const fmtDur = (sec: number) =>
-    sec >= 3600 ? `${(sec / 3600).toFixed(1)} h` : sec >= 120 ? `${Math.round(sec / 60)} min` : `${Math.round(sec)} s`;
-  for (const id of ids) {
-    const runs = sustainedRuns(s.utilisation.get(id) ?? [], targetUtilisation, sustainedSeconds, step);
+const fmtDur = (sec: number) =>
+  sec >= 3600 ? `${(sec / 3600).toFixed(1)} h` : sec >= 120 ? `${Math.round(sec / 60)} min` : `${Math.round(sec)} s`;
+const pct = (x: number | null) => Math.round((x ?? 0) * 100);
+
+/** The longest run of each instance at or above the line, as long as `sustainedSeconds` at least. */
+function sustainedFlags(s: AuditSeries, ids: string[], o: ReturnType<typeof resolveOptions>, step: number): Flag[] {
+  return ids.flatMap((id): Flag[] => {
+    const runs = sustainedRuns(s.utilisation.get(id) ?? [], o.targetUtilisation, o.sustainedSeconds, step);
     const longest = runs.reduce<(typeof runs)[number] | null>(
       (a, r) => (a === null || r.seconds > a.seconds ? r : a),
       null,
     );
-    if (longest !== null) {
-      flags.push({
+    if (longest === null) return [];
+    const from = new Date(longest.start * 1000).toISOString();
+    return [
+      {
         kind: "sustained-utilisation",
         instance: id,
-        detail: `${id}: egress at or above ${Math.round(targetUtilisation * 100)} % of its cap for ${fmtDur(longest.seconds)} (peak ${Math.round(longest.peak * 100)} %, from ${new Date(longest.start * 1000).toISOString()})`,
-      });
-    }
-  }
-  const g = growth(totalEgress);
-  if (g.meaningful && g.ratio !== null && g.ratio > GROWTH_FLAG_RATIO) {
-    flags.push({
-      kind: "growth",
-      instance: null,
-      detail: `gateway egress grew ${Math.round(g.ratio * 100)} % over ${fmtDur(g.spanSeconds)} (least-squares trend)`,
-    });
-  }
-  const b = bottleneck(s.latencyP99, maxUtil, s.gatewayCpu, { targetUtilisation });
-  const ms = (x: number | null) => (x === null ? "?" : `${Math.round(x * 1000)} ms`);
-  if (b.verdict === "bandwidth") {
-    flags.push({
-      kind: "bandwidth-bottleneck",
-      instance: null,
-      detail: `delivery latency p99 rose to ${ms(b.latencySeconds)} (baseline ${ms(b.baselineLatencySeconds)}) while the busiest gateway ran at ${Math.round((b.utilisation ?? 0) * 100)} % of its egress cap and gateway CPU stayed at ${Math.round((b.cpu ?? 0) * 100)} % of a core: a bandwidth bottleneck, not a CPU one`,
-    });
-  } else if (b.verdict === "cpu") {
-    flags.push({
-      kind: "cpu-bottleneck",
-      instance: null,
-      detail: `delivery latency p99 rose to ${ms(b.latencySeconds)} (baseline ${ms(b.baselineLatencySeconds)}) with gateway CPU at ${Math.round((b.cpu ?? 0) * 100)} % of a core: CPU-bound; more bandwidth will not help (scale out instead)`,
-    });
-  }
+        detail:
+          `${id}: egress at or above ${pct(o.targetUtilisation)} % of its cap for ${fmtDur(longest.seconds)} ` +
+          `(peak ${pct(longest.peak)} %, from ${from})`,
+      },
+    ];
+  });
+}
 
-  const dir = reportDir(target.stateDir, "audits", now);
-  const chart = join(dir, "utilisation.svg");
+function growthFlags(g: Growth): Flag[] {
+  if (!(g.meaningful && g.ratio !== null && g.ratio > GROWTH_FLAG_RATIO)) return [];
+  const detail = `gateway egress grew ${pct(g.ratio)} % over ${fmtDur(g.spanSeconds)} (least-squares trend)`;
+  return [{ kind: "growth", instance: null, detail }];
+}
+
+function bottleneckFlags(b: Bottleneck): Flag[] {
+  const ms = (x: number | null) => (x === null ? "?" : `${Math.round(x * 1000)} ms`);
+  const rose = `delivery latency p99 rose to ${ms(b.latencySeconds)} (baseline ${ms(b.baselineLatencySeconds)})`;
+  if (b.verdict === "bandwidth") {
+    const detail =
+      `${rose} while the busiest gateway ran at ${pct(b.utilisation)} % of its egress cap and gateway CPU stayed at ` +
+      `${pct(b.cpu)} % of a core: a bandwidth bottleneck, not a CPU one`;
+    return [{ kind: "bandwidth-bottleneck", instance: null, detail }];
+  }
+  if (b.verdict === "cpu") {
+    const detail = `${rose} with gateway CPU at ${pct(b.cpu)} % of a core: CPU-bound; more bandwidth will not help (scale out instead)`;
+    return [{ kind: "cpu-bottleneck", instance: null, detail }];
+  }
+  return [];
+}
+
+/** Each gateway's utilisation over the window, with the line, as a picture. */
+function utilisationChart(
+  file: string,
+  s: AuditSeries,
+  ids: string[],
+  since: string,
+  start: number,
+  line: number,
+): string {
   writeFileSync(
-    chart,
+    file,
     renderLineChart({
-      title: `gateway egress utilisation, last ${opts.since}`,
+      title: `gateway egress utilisation, last ${since}`,
       xLabel: `minutes since ${new Date(start * 1000).toISOString().slice(0, 16)}Z`,
       yLabel: "egress / cap (%)",
       series: ids.map((id) => ({
@@ -255,27 +272,51 @@ export async function audit(target: Target, scrapeSeconds: number, opts: AuditOp
           .filter(([, v]) => Number.isFinite(v))
           .map(([t, v]) => [(t - start) / 60, v * 100] as [number, number]),
       })),
-      rules: [{ y: targetUtilisation * 100, label: `${Math.round(targetUtilisation * 100)} % line` }],
+      rules: [{ y: line * 100, label: `${pct(line)} % line` }],
     }),
   );
+  return file;
+}
+
+export async function audit(target: BandwidthTarget, scrapeSeconds: number, opts: AuditOptions): Promise<AuditResult> {
+  const o = resolveOptions(opts);
+  const say = opts.progress ?? (() => undefined);
+  const now = new Date();
+  const end = Math.floor(now.getTime() / 1000);
+  const start = end - o.since;
+  const step = stepFor(o.since, scrapeSeconds);
+  say(`audit: gateway egress over the last ${opts.since} (${step} s steps) from Prometheus`);
+  const s = await fetchSeries(target, start, end, step, scrapeSeconds);
+
+  const ids = [...new Set([...s.egress.keys(), ...s.cap.keys()])].filter((id) => id !== "?").sort();
+  const instances = ids.map((id) => instanceAudit(s, id));
+  const tier = tierSeries(s, ids);
+  const firstData = tier.egress.find(([, v]) => v > 0)?.[0] ?? end;
+  const historyHours = Math.max(0, (end - firstData) / 3600);
+  const g = growth(tier.egress);
+  const b = bottleneck(s.latencyP99, tier.busiest, s.gatewayCpu, { targetUtilisation: o.targetUtilisation });
+  const flags = [...sustainedFlags(s, ids, o, step), ...growthFlags(g), ...bottleneckFlags(b)];
+
+  const dir = reportDir(target.stateDir, "audits", now);
+  const chart = utilisationChart(join(dir, "utilisation.svg"), s, ids, opts.since, start, o.targetUtilisation);
   const json = join(dir, "audit.json");
   const caps = instances.map((i) => i.capBytesPerSecond);
   const result: AuditResult = {
     stack: target.stack,
     since: opts.since,
     window: { start: new Date(start * 1000).toISOString(), end: now.toISOString(), stepSeconds: step, historyHours },
-    targetUtilisation,
-    sustainedSeconds,
+    targetUtilisation: o.targetUtilisation,
+    sustainedSeconds: o.sustainedSeconds,
     instances,
     total: {
       capBytesPerSecond:
         caps.every((c) => c !== null) && caps.length > 0 ? caps.reduce<number>((a, c) => a + (c ?? 0), 0) : null,
-      egress: stats(totalEgress),
-      demand: stats(totalDemand),
-      utilisation: stats(totalUtil),
+      egress: stats(tier.egress),
+      demand: stats(tier.demand),
+      utilisation: stats(tier.utilisation),
       growth: g,
     },
-    hourly: hourlyProfile(totalEgress),
+    hourly: hourlyProfile(tier.egress),
     backlog: { kafkaLagPeak: peak(s.kafkaLag), kafkaLagNow: last(s.kafkaLag) },
     latency: { p99PeakMs: toMs(peak(s.latencyP99)), p99NowMs: toMs(last(s.latencyP99)), bottleneck: b },
     cpu: { gatewayPeakCores: peak(s.gatewayCpu), nodePeak: peak(s.nodeCpu) },
@@ -284,10 +325,10 @@ export async function audit(target: Target, scrapeSeconds: number, opts: AuditOp
   };
   writeFileSync(json, `${JSON.stringify(result, null, 2)}\n`);
   appendAudit(target.stateDir, {
-    command: "bandwidth audit",
-    since: opts.since,
-    flags: flags.map((f) => f.kind),
-    peakBytesPerSecond: result.total.egress?.peak ?? 0,
+    action: "audit",
+    subject: target.stack,
+    detail: `${flags.length} flag(s) over the last ${opts.since}`,
+    data: { since: opts.since, flags: flags.map((f) => f.kind), peakBytesPerSecond: result.total.egress?.peak ?? 0 },
   });
   return result;
 }

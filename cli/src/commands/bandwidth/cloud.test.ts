@@ -51,7 +51,8 @@ describe("bandwidth upgrade on a kubernetes stack", () => {
         assert.equal(e.exitCode, 69);
         assert.equal(
           e.message,
-          `the pulumi CLI is not on PATH: nothing changed. Apply "services.gateway.replicas 3 -> 5 in ${f}" with "pulumi up" where the CLI and credentials are, or install the CLI and run this again`,
+          `the pulumi CLI is not on PATH: nothing changed. Apply "services.gateway.replicas 3 -> 5 in ${f}" ` +
+            `with "pulumi up" where the CLI and credentials are, or install the CLI and run this again`,
         );
         return true;
       });

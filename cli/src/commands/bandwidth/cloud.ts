@@ -60,7 +60,7 @@ export async function upgradeCloud(
   const original = readFileSync(stackFile, "utf8");
   opts.progress(`backup: exporting stack ${name} to ${backup}`);
   writeFileSync(backup, JSON.stringify(await stack.exportStack(), null, 2));
-  appendAudit(stateDir(), { command: "bandwidth upgrade", cloud: true, stack: name, change, backup });
+  appendAudit(stateDir(), { action: "upgrade", subject: name, detail: change, data: { cloud: true, backup } });
   doc.setIn(["services", "gateway", "replicas"], to);
   writeFileSync(stackFile, doc.toString());
   try {
@@ -81,7 +81,7 @@ export async function upgradeCloud(
     );
     writeFileSync(stackFile, original);
     await runPulumi("up", { stack: stackFile, yes: true, progress: opts.progress });
-    appendAudit(stateDir(), { command: "bandwidth rollback", cloud: true, stack: name, change });
+    appendAudit(stateDir(), { action: "rollback", subject: name, detail: change, data: { cloud: true } });
     return {
       cloud: true,
       stack: name,

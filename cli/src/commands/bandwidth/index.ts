@@ -43,7 +43,8 @@ function localTarget(
   const spec = openSpec(file);
   if (spec.target !== "local" || spec.local === undefined) {
     throw new UserError(
-      `--stack: got ${JSON.stringify(stack)} (target ${spec.target}); allowed: a target "local" stack for ${what}: imctl has no kubernetes target for Prometheus yet (upgrade applies a cloud plan through the stack file and Pulumi)`,
+      `--stack: got ${JSON.stringify(stack)} (target ${spec.target}); allowed: a target "local" stack for ${what}: ` +
+        "imctl has no kubernetes target for Prometheus yet (upgrade applies a cloud plan through the stack file and Pulumi)",
     );
   }
   const target = openTarget({ stack: file, target: "local" }).bandwidth();
@@ -127,6 +128,7 @@ const trio = (s: Stats | null, f: (x: number) => string) =>
   s === null ? "-" : `${f(s.peak)} / ${f(s.p95)} / ${f(s.avg)}`;
 
 export function renderAudit(r: AuditResult): string {
+  const gatewayCpu = r.cpu.gatewayPeakCores === null ? "-" : `${Math.round(r.cpu.gatewayPeakCores * 100)} % of a core`;
   const rows = r.instances.map((i) => [
     i.instance,
     kb(i.capBytesPerSecond),
@@ -164,8 +166,10 @@ export function renderAudit(r: AuditResult): string {
     "",
     `by hour of day (UTC, average): ${hours || "no traffic"}`,
     `message backlog (Kafka consumer lag): peak ${r.backlog.kafkaLagPeak ?? "-"}, now ${r.backlog.kafkaLagNow ?? "-"}`,
-    `delivery latency p99: peak ${r.latency.p99PeakMs ?? "-"} ms, now ${r.latency.p99NowMs ?? "-"} ms; gateway CPU peak ${r.cpu.gatewayPeakCores === null ? "-" : `${Math.round(r.cpu.gatewayPeakCores * 100)} % of a core`}, machine CPU peak ${pct(r.cpu.nodePeak)}`,
-    `growth over the window: ${r.total.growth.ratio === null ? "-" : `${Math.round(r.total.growth.ratio * 100)} %`}${r.total.growth.meaningful ? "" : " (too short a history to call it a trend)"}`,
+    `delivery latency p99: peak ${r.latency.p99PeakMs ?? "-"} ms, now ${r.latency.p99NowMs ?? "-"} ms; ` +
+      `gateway CPU peak ${gatewayCpu}, machine CPU peak ${pct(r.cpu.nodePeak)}`,
+    `growth over the window: ${r.total.growth.ratio === null ? "-" : `${Math.round(r.total.growth.ratio * 100)} %`}` +
+      (r.total.growth.meaningful ? "" : " (too short a history to call it a trend)"),
     "",
     r.flags.length === 0
       ? "flags: none"
@@ -195,15 +199,20 @@ export function renderPlan(r: PlanResult): string {
   });
   return [
     `bandwidth plan ${p.metadata.id} for ${p.metadata.stack}`,
-    `audited peak ${kb(p.audit.peakBytesPerSecond)}, p95 ${kb(p.audit.p95BytesPerSecond)}, average ${kb(p.audit.avgBytesPerSecond)}; flags: ${p.audit.flags.length ? "" : "none"}`,
+    `audited peak ${kb(p.audit.peakBytesPerSecond)}, p95 ${kb(p.audit.p95BytesPerSecond)}, ` +
+      `average ${kb(p.audit.avgBytesPerSecond)}; flags: ${p.audit.flags.length ? "" : "none"}`,
     ...p.audit.flags.map((f) => `  ${f}`),
-    `needed with ${Math.round(p.capacity.growth * 100)} % growth at ${Math.round(p.capacity.targetUtilisation * 100)} % utilisation: ${kb(p.capacity.requiredTotalBytesPerSecond)} in total, ${kb(p.capacity.requiredPerInstanceBytesPerSecond)} per gateway, or ${p.capacity.requiredInstances} gateways at the current cap`,
+    `needed with ${Math.round(p.capacity.growth * 100)} % growth at ${Math.round(p.capacity.targetUtilisation * 100)} % ` +
+      `utilisation: ${kb(p.capacity.requiredTotalBytesPerSecond)} in total, ` +
+      `${kb(p.capacity.requiredPerInstanceBytesPerSecond)} per gateway, ` +
+      `or ${p.capacity.requiredInstances} gateways at the current cap`,
     "",
     "options:",
     ...options,
     "",
     `change (upgrade applies): ${p.change.option}: ${change}`,
-    `verify: ${p.verify.scenario} with ${p.verify.vus} VUs at ${p.verify.rate}/s for ${p.verify.duration} (p99 <= ${p.verify.maxP99Ms} ms, utilisation <= ${pct(p.verify.maxUtilisation)}); watch ${p.watch.duration}`,
+    `verify: ${p.verify.scenario} with ${p.verify.vus} VUs at ${p.verify.rate}/s for ${p.verify.duration} ` +
+      `(p99 <= ${p.verify.maxP99Ms} ms, utilisation <= ${pct(p.verify.maxUtilisation)}); watch ${p.watch.duration}`,
     `window: ${p.window.note} (estimate ${p.window.estimatedMinutes} min, window twice that)`,
     "rollback:",
     ...p.rollback.steps.map((s) => `  - ${s}`),

@@ -185,5 +185,8 @@ export function readPlan(file: string): BandwidthPlan {
 }
 
 export function renderPlanFile(plan: BandwidthPlan): string {
-  return `# A bandwidth upgrade plan by imctl bandwidth plan. Review it; edit verify or watch if needed; then\n# imctl bandwidth upgrade --plan <this file> --yes\n${stringify(plan, { lineWidth: 0 })}`;
+  return (
+    "# A bandwidth upgrade plan by imctl bandwidth plan. Review it; edit verify or watch if needed; then\n" +
+    `# imctl bandwidth upgrade --plan <this file> --yes\n${stringify(plan, { lineWidth: 0 })}`
+  );
 }

@@ -8,7 +8,7 @@ import { dirname, join, resolve } from "node:path";
 import { BANDWIDTH, HOURS_PER_MONTH, INSTANCES } from "../../../../infra/lib/pricing.ts";
 import type { PlatformSpec } from "../../../../infra/lib/spec.ts";
 import { UserError } from "../../errors.ts";
-import type { BandwidthTarget as Target } from "../../targets/target.ts";
+import type { BandwidthTarget, GatewayCap } from "../../targets/target.ts";
 import {
   DEFAULT_TARGET_UTILISATION,
   hourlyProfile,
@@ -161,8 +161,91 @@ function trafficCost(avgBytesPerSecond: number): CostLine[] {
   });
 }
 
+/** What the plan offers: vertical (applicable), horizontal (not on the local target), CDN (not for messages). */
+function planOptions(
+  a: AuditResult,
+  capacity: Capacity,
+  caps: GatewayCap[],
+  spec: PlatformSpec,
+  local: boolean,
+): PlanOption[] {
+  const perInstance = capacity.requiredPerInstanceBytesPerSecond;
+  const extraInstances = Math.max(0, capacity.requiredInstances - caps.length);
+  const extraBytes = Math.max(0, perInstance * caps.length - caps.reduce((n, c) => n + c.bytesPerSecond, 0));
+  return [
+    {
+      name: "vertical",
+      summary:
+        `raise each gateway's egress cap to ${perInstance} B/s (${mbps(perInstance).toFixed(2)} Mbit/s), ` +
+        "one instance at a time, canary first",
+      applicable: true,
+      cost: [...verticalCost(extraBytes, local), ...trafficCost(a.total.egress?.avg ?? 0)],
+    },
+    {
+      name: "horizontal",
+      summary: `${capacity.requiredInstances} gateway instances (+${extraInstances}) at the current cap`,
+      applicable: !local,
+      ...(local
+        ? {
+            reason:
+              "upgrade does not start gateway processes on the local target yet: " +
+              "raise services.gateway.replicas in the stack file and run imctl local up",
+          }
+        : {}),
+      cost: horizontalCost(extraInstances, spec),
+    },
+    {
+      name: "cdn",
+      summary:
+        "serve media (images, files, voice) from a CDN so it leaves the gateways' and the load balancer's bandwidth",
+      applicable: false,
+      reason: "the gateways carry messages, not media; a CDN only helps once media downloads go through this platform",
+      cost: cdnCost(a.total.egress?.avg ?? 0),
+    },
+  ];
+}
+
+/** The low-traffic window, from hourly traffic over the longer history (Prometheus keeps its retention). */
+async function planWindow(
+  target: BandwidthTarget,
+  scrapeSeconds: number,
+  historySeconds: number,
+  gatewayCount: number,
+) {
+  const end = Math.floor(Date.now() / 1000);
+  const hStep = Math.max(scrapeSeconds, Math.ceil(historySeconds / 2000));
+  const hist = await fetchSeries(target, end - historySeconds, end, hStep, scrapeSeconds);
+  const total = sumSeries([...hist.egress.values()]);
+  const firstData = total.find(([, v]) => v > 0)?.[0] ?? end;
+  const watchMinutes = parseWindow("watch", DEFAULT_WATCH) / 60;
+  const verifyMinutes = parseWindow("verify.duration", DEFAULT_VERIFY.duration) / 60 + 1; // k6 set-up and drain
+  const estimatedMinutes = Math.ceil(1 + gatewayCount * 0.5 + 2 * verifyMinutes + watchMinutes);
+  const w = lowTrafficWindow(
+    hourlyProfile(total),
+    estimatedMinutes,
+    (end - firstData) / 3600,
+    new Date().getUTCHours(),
+  );
+  return { startHourUtc: w.startHour, hours: w.hours, estimatedMinutes, bestGuess: w.bestGuess, note: w.note };
+}
+
+const ROLLBACK_STEPS = [
+  "automatic: upgrade restores the backup when the canary verification, the full verification or the watch fails",
+  "by hand: imctl bandwidth rollback --yes puts every gateway's cap (live and recorded for restarts) back " +
+    "as the backup holds it",
+  "then: imctl bandwidth audit --since 15m shows the caps and utilisation as they were before the upgrade",
+];
+
+const planId = (now: Date) =>
+  `bw-${now
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d+Z$/, "")
+    .replace("T", "-")
+    .toLowerCase()}`;
+
 export async function plan(
-  target: Target,
+  target: BandwidthTarget,
   spec: PlatformSpec,
   scrapeSeconds: number,
   opts: PlanOptions,
@@ -190,16 +273,11 @@ export async function plan(
     currentCaps: caps.map((c) => c.bytesPerSecond),
   });
   say(
-    `plan: peak demand ${Math.round(a.total.demand?.peak ?? 0)} B/s in total, ${Math.round(peakInstance)} B/s on the busiest gateway; needed with ${Math.round(growthShare * 100)} % growth at ${Math.round(targetUtilisation * 100)} %: ${capacity.requiredPerInstanceBytesPerSecond} B/s per gateway`,
+    `plan: peak demand ${Math.round(a.total.demand?.peak ?? 0)} B/s in total, ${Math.round(peakInstance)} B/s ` +
+      `on the busiest gateway; needed with ${Math.round(growthShare * 100)} % growth at ` +
+      `${Math.round(targetUtilisation * 100)} %: ${capacity.requiredPerInstanceBytesPerSecond} B/s per gateway`,
   );
 
-  // The window: hourly traffic over the longer history (Prometheus keeps local.prometheus.retentionDays).
-  const end = Math.floor(Date.now() / 1000);
-  const hStep = Math.max(scrapeSeconds, Math.ceil(historySeconds / 2000));
-  const hist = await fetchSeries(target, end - historySeconds, end, hStep, scrapeSeconds);
-  const total = sumSeries([...hist.egress.values()]);
-  const firstData = total.find(([, v]) => v > 0)?.[0] ?? end;
-  const verify = { ...DEFAULT_VERIFY, maxUtilisation: targetUtilisation };
   const gateways = caps
     .filter((c) => c.bytesPerSecond < capacity.requiredPerInstanceBytesPerSecond)
     .map((c) => ({
@@ -207,57 +285,9 @@ export async function plan(
       fromBytesPerSecond: c.bytesPerSecond,
       toBytesPerSecond: capacity.requiredPerInstanceBytesPerSecond,
     }));
-  const watchMinutes = parseWindow("watch", DEFAULT_WATCH) / 60;
-  const verifyMinutes = parseWindow("verify.duration", verify.duration) / 60 + 1; // k6 set-up and drain
-  const estimatedMinutes = Math.ceil(1 + gateways.length * 0.5 + 2 * verifyMinutes + watchMinutes);
-  const w = lowTrafficWindow(
-    hourlyProfile(total),
-    estimatedMinutes,
-    (end - firstData) / 3600,
-    new Date().getUTCHours(),
-  );
-
-  const local = target.kind === "local";
-  const extraInstances = Math.max(0, capacity.requiredInstances - caps.length);
-  const extraBytes = Math.max(
-    0,
-    capacity.requiredPerInstanceBytesPerSecond * caps.length - caps.reduce((n, c) => n + c.bytesPerSecond, 0),
-  );
-  const options: PlanOption[] = [
-    {
-      name: "vertical",
-      summary: `raise each gateway's egress cap to ${capacity.requiredPerInstanceBytesPerSecond} B/s (${mbps(capacity.requiredPerInstanceBytesPerSecond).toFixed(2)} Mbit/s), one instance at a time, canary first`,
-      applicable: true,
-      cost: [...verticalCost(extraBytes, local), ...trafficCost(a.total.egress?.avg ?? 0)],
-    },
-    {
-      name: "horizontal",
-      summary: `${capacity.requiredInstances} gateway instances (+${extraInstances}) at the current cap`,
-      applicable: !local,
-      ...(local
-        ? {
-            reason:
-              "upgrade does not start gateway processes on the local target yet: raise services.gateway.replicas in the stack file and run imctl local up",
-          }
-        : {}),
-      cost: horizontalCost(extraInstances, spec),
-    },
-    {
-      name: "cdn",
-      summary:
-        "serve media (images, files, voice) from a CDN so it leaves the gateways' and the load balancer's bandwidth",
-      applicable: false,
-      reason: "the gateways carry messages, not media; a CDN only helps once media downloads go through this platform",
-      cost: cdnCost(a.total.egress?.avg ?? 0),
-    },
-  ];
+  const window = await planWindow(target, scrapeSeconds, historySeconds, gateways.length);
   const now = new Date();
-  const id = `bw-${now
-    .toISOString()
-    .replace(/[-:]/g, "")
-    .replace(/\.\d+Z$/, "")
-    .replace("T", "-")
-    .toLowerCase()}`;
+  const id = planId(now);
   const p: BandwidthPlan = {
     apiVersion: PLAN_API_VERSION,
     kind: "BandwidthPlan",
@@ -276,28 +306,21 @@ export async function plan(
       requiredPerInstanceBytesPerSecond: capacity.requiredPerInstanceBytesPerSecond,
       requiredInstances: capacity.requiredInstances,
     },
-    options,
+    options: planOptions(a, capacity, caps, spec, target.kind === "local"),
     change: { option: "vertical", gateways },
-    verify,
+    verify: { ...DEFAULT_VERIFY, maxUtilisation: targetUtilisation },
     watch: { duration: DEFAULT_WATCH },
-    window: { startHourUtc: w.startHour, hours: w.hours, estimatedMinutes, bestGuess: w.bestGuess, note: w.note },
-    rollback: {
-      steps: [
-        "automatic: upgrade restores the backup when the canary verification, the full verification or the watch fails",
-        "by hand: imctl bandwidth rollback --yes puts every gateway's cap (live and recorded for restarts) back as the backup holds it",
-        "then: imctl bandwidth audit --since 15m shows the caps and utilisation as they were before the upgrade",
-      ],
-    },
+    window,
+    rollback: { steps: [...ROLLBACK_STEPS] },
   };
   const file = resolve(opts.out ?? join(bandwidthDir(target.stateDir), "plans", `${id}.yaml`));
   mkdirSync(dirname(file), { recursive: true });
   writeFileSync(file, renderPlanFile(p));
   appendAudit(target.stateDir, {
-    command: "bandwidth plan",
-    plan: id,
-    file,
-    change: p.change,
-    requiredPerInstanceBytesPerSecond: capacity.requiredPerInstanceBytesPerSecond,
+    action: "plan",
+    subject: id,
+    detail: `${p.change.option} plan written to ${file}`,
+    data: { file, change: p.change, requiredPerInstanceBytesPerSecond: capacity.requiredPerInstanceBytesPerSecond },
   });
   return { file, plan: p, audit: a, capacity };
 }

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { UserError } from "../../errors.ts";
-import type { BandwidthTarget as Target, ConfigSnapshot, GatewayCap } from "../../targets/target.ts";
+import type { BandwidthTarget, ConfigSnapshot, GatewayCap } from "../../targets/target.ts";
 import { renderPlanFile, type BandwidthPlan } from "./plan-file.ts";
 import { BANDWIDTH } from "../../../../infra/lib/pricing.ts";
 import { parseGrowth } from "./plan.ts";
@@ -51,8 +51,8 @@ function fakeTarget(opts: { failSetCapFor?: string } = {}) {
       persisted = s.persistedCaps;
     },
   };
-  // Only the bandwidth part of Target is exercised; the rest of the interface is not reached.
-  return { target: t as unknown as Target, caps, restored, persisted: () => persisted, dir };
+  // Only the bandwidth part of BandwidthTarget is exercised; the rest of the interface is not reached.
+  return { target: t as unknown as BandwidthTarget, caps, restored, persisted: () => persisted, dir };
 }
 
 const plan: BandwidthPlan = {

@@ -8,77 +8,36 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { UserError } from "../../errors.ts";
 import { MESSAGES } from "./messages.ts";
-import { renderLineChart } from "../../lib/chart.ts";
 import { pidAlive } from "../../lib/process.ts";
-import { sleep } from "../../../../base/sleep.ts";
-import type { BandwidthTarget as Target, ConfigSnapshot, GatewayCap } from "../../targets/target.ts";
-import { loadtestFailure, run as runLoadtest, type LoadtestResult } from "../loadtest/index.ts";
-import { queries, parseWindow } from "./audit.ts";
+import type { BandwidthTarget, GatewayCap } from "../../targets/target.ts";
+import { parseWindow } from "./audit.ts";
 import { readPlan, type BandwidthPlan } from "./plan-file.ts";
-import { appendAudit, readJson, reportDir, upgradeFile, upgradeIds, writeJsonAtomic } from "./store.ts";
+import { appendAudit, reportDir, upgradeFile, upgradeIds } from "./store.ts";
+import { charts } from "./upgrade-charts.ts";
+import {
+  latestUpgrade,
+  loadUpgrade,
+  saveUpgrade,
+  stepName,
+  verticalSteps,
+  type UpgradePhase,
+  type UpgradeState,
+  type UpgradeStep,
+} from "./upgrade-state.ts";
+import { verify, watch } from "./upgrade-verify.ts";
 
-export type UpgradePhase = "Running" | "Succeeded" | "RolledBack" | "Failed";
-
-export type UpgradeStep =
-  | { backup: Record<string, never> }
-  | { shiftTraffic: { reason: string } }
-  | { setCap: { instance: string; bytesPerSecond: number } }
-  | { verify: { stage: "canary" | "full"; instances: string[] } }
-  | { watch: { seconds: number } };
-
-export interface Measurement {
-  instance: string;
-  /** Peak egress / cap during the verification load. */
-  utilisation: number | null;
-  /** The instance's own delivery latency p99 over the load, in ms (null: no deliveries through it). */
-  deliveryP99Ms: number | null;
-}
-
-export interface Verification {
-  stage: "canary" | "full" | "watch";
-  passed: boolean;
-  reasons: string[];
-  k6: {
-    passed: boolean;
-    lost: number;
-    requestErrors: number;
-    deliveryP99Ms: number | null;
-    sent: number;
-    received: number;
-    failedThresholds: string[];
-    summary: string;
-  } | null;
-  measurements: Measurement[];
-}
-
-export interface StepRecord {
-  step: UpgradeStep;
-  outcome: "Succeeded" | "Failed";
-  startedAt: string;
-  endedAt: string;
-  detail: string;
-}
-
-export interface UpgradeState {
-  id: string;
-  plan: BandwidthPlan;
-  planFile: string;
-  stack: string;
-  phase: UpgradePhase;
-  pid: number;
-  startedAt: string;
-  updatedAt: string;
-  endedAt: string | null;
-  steps: UpgradeStep[];
-  /** Index of the next step to run. */
-  next: number;
-  history: StepRecord[];
-  backup: ConfigSnapshot | null;
-  verifications: Verification[];
-  rollback: { reason: string; at: string; restored: GatewayCap[] } | null;
-  reason: string | null;
-  files: { dir: string; utilisationChart: string | null; latencyChart: string | null };
-}
+export {
+  latestUpgrade,
+  loadUpgrade,
+  stepName,
+  verticalSteps,
+  type Measurement,
+  type StepRecord,
+  type UpgradePhase,
+  type UpgradeState,
+  type UpgradeStep,
+  type Verification,
+} from "./upgrade-state.ts";
 
 export interface UpgradeOptions {
   plan?: string;
@@ -90,53 +49,8 @@ export interface UpgradeOptions {
   progress?: (line: string) => void;
 }
 
-export const stepName = (s: UpgradeStep): string =>
-  "backup" in s
-    ? "backup"
-    : "shiftTraffic" in s
-      ? "shift traffic"
-      : "setCap" in s
-        ? `adjust ${s.setCap.instance} to ${s.setCap.bytesPerSecond} B/s`
-        : "verify" in s
-          ? `verify (${s.verify.stage}: ${s.verify.instances.join(", ")})`
-          : `watch ${s.watch.seconds} s`;
-
-/** The steps of a vertical upgrade: the first gateway is the canary; the others follow once it verifies. */
-export function verticalSteps(plan: BandwidthPlan, watchSeconds: number): UpgradeStep[] {
-  if (plan.change.option !== "vertical") return [];
-  const g = plan.change.gateways;
-  const [canary, ...rest] = g;
-  if (canary === undefined) return [];
-  return [
-    { backup: {} },
-    // Caps change in place on the instance that holds the connections: nothing has to move, so no client reconnects.
-    { shiftTraffic: { reason: "not needed: egress caps change in place without moving connections" } },
-    { setCap: { instance: canary.instance, bytesPerSecond: canary.toBytesPerSecond } },
-    { verify: { stage: "canary", instances: [canary.instance] } },
-    ...rest.map((x): UpgradeStep => ({ setCap: { instance: x.instance, bytesPerSecond: x.toBytesPerSecond } })),
-    { verify: { stage: "full", instances: g.map((x) => x.instance) } },
-    { watch: { seconds: watchSeconds } },
-  ];
-}
-
-function save(target: Target, st: UpgradeState): void {
-  st.updatedAt = new Date().toISOString();
-  writeJsonAtomic(upgradeFile(target.stateDir, st.id), st);
-}
-
-export function loadUpgrade(target: Target, id: string): UpgradeState {
-  return readJson(upgradeFile(target.stateDir, id)) as UpgradeState;
-}
-
-/** The most recent upgrade on this target, if any. */
-export function latestUpgrade(target: Target): UpgradeState | null {
-  const ids = upgradeIds(target.stateDir);
-  const id = ids[ids.length - 1];
-  return id === undefined ? null : loadUpgrade(target, id);
-}
-
 /** Checks the plan against the target as it is now; throws a UserError before anything changes. */
-async function validateAgainstTarget(target: Target, plan: BandwidthPlan): Promise<void> {
+async function validateAgainstTarget(target: BandwidthTarget, plan: BandwidthPlan): Promise<void> {
   if (plan.change.option !== "vertical") {
     throw new UserError(
       MESSAGES.optionNotApplicable(
@@ -159,184 +73,8 @@ async function validateAgainstTarget(target: Target, plan: BandwidthPlan): Promi
   }
 }
 
-const rateWindow = (scrapeSeconds: number) => 4 * scrapeSeconds;
-
-/**
- * Waits (bounded) until the instances' egress queues are empty: the backlog built up behind the old cap drains at
- * the new one, and a verification started before that would measure the catch-up, not the new steady state.
- */
-async function drained(
-  target: Target,
-  instances: string[],
-  scrapeSeconds: number,
-  say: (l: string) => void,
-): Promise<void> {
-  const deadline = Date.now() + 120_000;
-  const sel = instances.map((i) => i.replace(/[^a-z0-9-]/g, "")).join("|");
-  for (;;) {
-    await sleep((scrapeSeconds + 1) * 1000);
-    const r = await target.query(`sum(im_gateway_egress_queued_bytes{service="gateway",component=~"${sel}"})`);
-    const queued = r[0]?.value ?? 0;
-    if (queued === 0) return;
-    if (Date.now() > deadline) {
-      say(`verify: ${Math.round(queued / 1024)} KiB still queued behind the caps after 120 s; verifying anyway`);
-      return;
-    }
-    say(`verify: waiting for ${Math.round(queued / 1024)} KiB queued behind the old caps to drain`);
-  }
-}
-
-/** Peak utilisation over [startUnix, endUnix] and delivery p99 over [latencyFromUnix, now] of each instance. */
-async function measure(
-  target: Target,
-  instances: string[],
-  startUnix: number,
-  endUnix: number,
-  scrapeSeconds: number,
-  latencyFromUnix = startUnix,
-): Promise<Measurement[]> {
-  const dur = Math.max(Math.floor(Date.now() / 1000) - latencyFromUnix, 2 * scrapeSeconds);
-  const step = scrapeSeconds;
-  const util = await target.queryRange(
-    queries(Math.max(rateWindow(scrapeSeconds), 2 * step)).utilisation,
-    startUnix,
-    endUnix,
-    step,
-  );
-  return Promise.all(
-    instances.map(async (instance) => {
-      const pts =
-        util
-          .find((s) => s.labels.component === instance)
-          ?.points.map(([, v]) => v)
-          .filter(Number.isFinite) ?? [];
-      const lat = await target.query(
-        `histogram_quantile(0.99, sum by (le) (increase(im_delivery_latency_seconds_bucket{service="gateway",component="${instance}"}[${Math.ceil(dur)}s])))`,
-      );
-      const v = lat[0]?.value;
-      return {
-        instance,
-        utilisation: pts.length ? Math.max(...pts) : null,
-        deliveryP99Ms: v !== undefined && Number.isFinite(v) ? Math.round(v * 1000 * 10) / 10 : null,
-      };
-    }),
-  );
-}
-
-function k6Figures(r: LoadtestResult): NonNullable<Verification["k6"]> {
-  const f = r.figures;
-  return {
-    passed: r.passed,
-    lost: f.lost,
-    requestErrors: f.requestErrors,
-    deliveryP99Ms: f.deliveryP99Ms,
-    sent: f.sent,
-    received: f.received,
-    failedThresholds: r.failedThresholds,
-    summary: r.files.summary,
-  };
-}
-
-/**
- * One verification: the plan's k6 scenario through the edge, then each changed instance's own figures from
- * Prometheus. The canary stage judges the canary (no loss, no request errors, its utilisation and its p99); the
- * other instances may still be saturated then. The full stage also needs every k6 threshold.
- */
-async function verify(
-  target: Target,
-  plan: BandwidthPlan,
-  stage: "canary" | "full",
-  instances: string[],
-  scrapeSeconds: number,
-  say: (l: string) => void,
-): Promise<Verification> {
-  const v = plan.verify;
-  await drained(target, instances, scrapeSeconds, say);
-  const t0 = Math.floor(Date.now() / 1000);
-  const r = await runLoadtest(v.scenario, {
-    target: target.edge().http,
-    vus: v.vus,
-    rate: v.rate,
-    duration: v.duration,
-    maxP99: v.maxP99Ms,
-    env: v.env,
-    progress: say,
-  });
-  // One more scrape, so the last seconds of the load are in Prometheus.
-  await sleep((scrapeSeconds + 1) * 1000);
-  const t1 = Math.floor(Date.now() / 1000);
-  // Utilisation from one rate window into the load on: the window before it would still see the old cap.
-  const measurements = await measure(
-    target,
-    instances,
-    Math.min(t1 - scrapeSeconds, t0 + rateWindow(scrapeSeconds)),
-    t1,
-    scrapeSeconds,
-    t0,
-  );
-  const reasons: string[] = [];
-  if (r.figures.lost > 0)
-    reasons.push(
-      `k6 lost ${r.figures.lost} message(s) (sent ${r.figures.sent}, received ${r.figures.received}, reconnects ${r.figures.reconnects}, request errors ${r.figures.requestErrors})`,
-    );
-  if (r.figures.requestErrors > 0) reasons.push(`k6 saw ${r.figures.requestErrors} request error(s)`);
-  if (r.figures.scriptErrors > 0) reasons.push(`${r.figures.scriptErrors} k6 VU(s) stopped by an uncaught exception`);
-  else if (stage === "full" && !r.passed) reasons.push(`k6 run failed: ${loadtestFailure(r)}`);
-  for (const m of measurements) {
-    if (m.utilisation === null || m.deliveryP99Ms === null)
-      reasons.push(`${m.instance}: no measurement under the verification load (no traffic reached it): inconclusive`);
-    else {
-      if (m.utilisation > v.maxUtilisation)
-        reasons.push(
-          `${m.instance}: utilisation ${Math.round(m.utilisation * 100)} % > ${Math.round(v.maxUtilisation * 100)} %`,
-        );
-      if (m.deliveryP99Ms > v.maxP99Ms)
-        reasons.push(`${m.instance}: delivery p99 ${m.deliveryP99Ms} ms > ${v.maxP99Ms} ms`);
-    }
-  }
-  return { stage, passed: reasons.length === 0, reasons, k6: k6Figures(r), measurements };
-}
-
-/** Watches the changed instances for `seconds`; two breaching polls in a row fail it (one is noise). */
-async function watch(
-  target: Target,
-  plan: BandwidthPlan,
-  seconds: number,
-  scrapeSeconds: number,
-  say: (l: string) => void,
-): Promise<Verification> {
-  const instances = plan.change.option === "vertical" ? plan.change.gateways.map((g) => g.instance) : [];
-  const deadline = Date.now() + seconds * 1000;
-  const interval = Math.max(scrapeSeconds, 5) * 1000;
-  let strikes = 0;
-  let last: Measurement[] = [];
-  const reasons: string[] = [];
-  while (Date.now() < deadline) {
-    await sleep(Math.min(interval, Math.max(0, deadline - Date.now())));
-    const t1 = Math.floor(Date.now() / 1000);
-    last = await measure(target, instances, t1 - 4 * scrapeSeconds, t1, scrapeSeconds);
-    const bad = last.flatMap((m) => [
-      ...(m.utilisation !== null && m.utilisation > plan.verify.maxUtilisation
-        ? [`${m.instance}: utilisation ${Math.round(m.utilisation * 100)} %`]
-        : []),
-      ...(m.deliveryP99Ms !== null && m.deliveryP99Ms > plan.verify.maxP99Ms
-        ? [`${m.instance}: delivery p99 ${m.deliveryP99Ms} ms`]
-        : []),
-    ]);
-    strikes = bad.length > 0 ? strikes + 1 : 0;
-    say(
-      `watch: ${Math.max(0, Math.round((deadline - Date.now()) / 1000))} s left${bad.length ? `; breaching: ${bad.join(", ")}` : "; within bounds"}`,
-    );
-    if (strikes >= 2) {
-      reasons.push(...bad);
-      break;
-    }
-  }
-  return { stage: "watch", passed: reasons.length === 0, reasons, k6: null, measurements: last };
-}
-
 async function runStep(
-  target: Target,
+  target: BandwidthTarget,
   st: UpgradeState,
   step: UpgradeStep,
   scrapeSeconds: number,
@@ -379,7 +117,12 @@ async function runStep(
   return { ok: v.passed, detail: v.passed ? "no breach" : `failed: ${v.reasons.join("; ")}` };
 }
 
-async function restore(target: Target, st: UpgradeState, reason: string, say: (l: string) => void): Promise<void> {
+async function restore(
+  target: BandwidthTarget,
+  st: UpgradeState,
+  reason: string,
+  say: (l: string) => void,
+): Promise<void> {
   if (st.backup === null) {
     st.phase = "Failed";
     st.reason = `${reason}; ${MESSAGES.noBackup(st.id)}`;
@@ -391,15 +134,15 @@ async function restore(target: Target, st: UpgradeState, reason: string, say: (l
   st.phase = "RolledBack";
   st.reason = reason;
   appendAudit(target.stateDir, {
-    command: "bandwidth rollback",
-    upgrade: st.id,
-    reason,
-    restored: st.backup.gatewayCaps,
+    action: "rollback",
+    subject: st.id,
+    detail: reason,
+    data: { reason, restored: st.backup.gatewayCaps },
   });
 }
 
 async function drive(
-  target: Target,
+  target: BandwidthTarget,
   st: UpgradeState,
   scrapeSeconds: number,
   say: (l: string) => void,
@@ -426,79 +169,39 @@ async function drive(
     });
     log(`step ${st.next + 1}/${st.steps.length}: ${r.ok ? "ok" : "FAILED"}: ${r.detail}`);
     appendAudit(target.stateDir, {
-      command: "bandwidth upgrade",
-      upgrade: st.id,
-      step: stepName(step),
-      outcome: r.ok ? "Succeeded" : "Failed",
+      action: "upgrade",
+      subject: st.id,
       detail: r.detail,
+      data: { step: stepName(step), outcome: r.ok ? "Succeeded" : "Failed" },
     });
     if (r.ok) {
       st.next++;
-      save(target, st);
+      saveUpgrade(target, st);
       continue;
     }
     try {
       await restore(target, st, `${stepName(step)} ${r.detail}`, log);
     } catch (err) {
       st.phase = "Failed";
-      st.reason = `${stepName(step)} ${r.detail}; the rollback failed too (${err instanceof Error ? err.message : String(err)}): run imctl bandwidth rollback --yes`;
+      const why = err instanceof Error ? err.message : String(err);
+      st.reason = `${stepName(step)} ${r.detail}; the rollback failed too (${why}): run imctl bandwidth rollback --yes`;
     }
-    save(target, st);
+    saveUpgrade(target, st);
   }
   if (st.phase === "Running") st.phase = "Succeeded";
   st.endedAt = new Date().toISOString();
   await charts(target, st, scrapeSeconds).catch((err: Error) => log(`charts: ${err.message}`));
-  save(target, st);
-  appendAudit(target.stateDir, { command: "bandwidth upgrade", upgrade: st.id, phase: st.phase, reason: st.reason });
+  saveUpgrade(target, st);
+  appendAudit(target.stateDir, {
+    action: "upgrade",
+    subject: st.id,
+    detail: st.reason ?? st.phase,
+    data: { phase: st.phase, reason: st.reason },
+  });
   return st;
 }
 
-/** Utilisation and delivery latency over the upgrade, as two pictures beside the state file. */
-async function charts(target: Target, st: UpgradeState, scrapeSeconds: number): Promise<void> {
-  const start = Math.floor(Date.parse(st.startedAt) / 1000) - 120;
-  const end = Math.floor(Date.now() / 1000);
-  const step = Math.max(scrapeSeconds, Math.ceil((end - start) / 300));
-  const q = queries(Math.max(4 * scrapeSeconds, 2 * step));
-  const [util, lat] = await Promise.all([
-    target.queryRange(q.utilisation, start, end, step),
-    target.queryRange(q.latencyP99, start, end, step),
-  ]);
-  const x = (t: number) => (t - start) / 60;
-  const utilisationChart = join(st.files.dir, "utilisation.svg");
-  writeFileSync(
-    utilisationChart,
-    renderLineChart({
-      title: `bandwidth upgrade ${st.id}: gateway egress utilisation (${st.phase})`,
-      xLabel: `minutes since ${new Date(start * 1000).toISOString().slice(11, 19)}Z`,
-      yLabel: "egress / cap (%)",
-      series: util.map((s) => ({
-        name: s.labels.component ?? "?",
-        points: s.points.filter(([, v]) => Number.isFinite(v)).map(([t, v]) => [x(t), v * 100] as [number, number]),
-      })),
-      rules: [
-        { y: st.plan.verify.maxUtilisation * 100, label: `${Math.round(st.plan.verify.maxUtilisation * 100)} % line` },
-      ],
-    }),
-  );
-  const latencyChart = join(st.files.dir, "latency.svg");
-  writeFileSync(
-    latencyChart,
-    renderLineChart({
-      title: `bandwidth upgrade ${st.id}: delivery latency p99 at the gateways`,
-      xLabel: `minutes since ${new Date(start * 1000).toISOString().slice(11, 19)}Z`,
-      yLabel: "p99 (ms)",
-      series: lat.map((s) => ({
-        name: "p99",
-        points: s.points.filter(([, v]) => Number.isFinite(v)).map(([t, v]) => [x(t), v * 1000] as [number, number]),
-      })),
-      rules: [{ y: st.plan.verify.maxP99Ms, label: `verify bound ${st.plan.verify.maxP99Ms} ms` }],
-    }),
-  );
-  st.files.utilisationChart = utilisationChart;
-  st.files.latencyChart = latencyChart;
-}
-
-export async function upgrade(target: Target, opts: UpgradeOptions): Promise<UpgradeState> {
+export async function upgrade(target: BandwidthTarget, opts: UpgradeOptions): Promise<UpgradeState> {
   const say = opts.progress ?? (() => undefined);
   if (opts.resume) {
     if (!opts.yes) throw new UserError(MESSAGES.confirmUpgrade);
@@ -553,13 +256,12 @@ export async function upgrade(target: Target, opts: UpgradeOptions): Promise<Upg
       reason: null,
       files: { dir: reportDir(target.stateDir, "upgrades-report", now), utilisationChart: null, latencyChart: null },
     };
-    save(target, st);
+    saveUpgrade(target, st);
     appendAudit(target.stateDir, {
-      command: "bandwidth upgrade",
-      upgrade: id,
-      plan: plan.metadata.id,
-      planFile: st.planFile,
-      steps: st.steps.map(stepName),
+      action: "upgrade",
+      subject: id,
+      detail: `started: ${st.steps.length} steps`,
+      data: { plan: plan.metadata.id, planFile: st.planFile, steps: st.steps.map(stepName) },
     });
     say(`bandwidth upgrade ${id}: ${st.steps.length} steps (state: ${upgradeFile(target.stateDir, id)})`);
     return drive(target, st, opts.scrapeSeconds, say);
@@ -574,7 +276,7 @@ export interface RollbackResult {
 }
 
 export async function rollback(
-  target: Target,
+  target: BandwidthTarget,
   opts: { yes?: boolean; id?: string; progress?: (l: string) => void },
 ): Promise<RollbackResult> {
   if (!opts.yes) throw new UserError(MESSAGES.confirmRollback);
@@ -590,7 +292,7 @@ export async function rollback(
     if (st.backup === null) throw new UserError(MESSAGES.noBackup(st.id));
     await restore(target, st, "rolled back by hand (imctl bandwidth rollback)", say);
     st.endedAt = new Date().toISOString();
-    save(target, st);
+    saveUpgrade(target, st);
     return { id: st.id, phase: st.phase, restored: st.backup.gatewayCaps, reason: st.reason ?? "" };
   });
 }

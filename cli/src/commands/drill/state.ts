@@ -1,13 +1,12 @@
 /**
  * A drill's persisted record: `<stateDir>/drills/<id>/drill.json` holds the phase and every transition, each
- * transition also goes to the target's audit log (`<stateDir>/audit.log`, one JSON line per event). A drill
- * whose imctl was killed is found by its pid and restored by the next drill command.
+ * transition also goes to the drills' audit log (`<stateDir>/drills/audit.jsonl`, one JSON line per event, in the
+ * workflows' common record format: lib/records.ts). A drill whose imctl was killed is found by its pid and
+ * restored by the next drill command.
  */
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { z } from "zod";
-import { writeAtomic } from "../../lib/files.ts";
 import { pidAlive } from "../../lib/process.ts";
+import { workflowRecords, type WorkflowRecords } from "../../lib/records.ts";
 import { DRILL_PHASES, TERMINAL_PHASES, type DrillPhase } from "./model.ts";
 
 const recordSchema = z.object({
@@ -24,8 +23,9 @@ const recordSchema = z.object({
 });
 export type DrillRecord = z.infer<typeof recordSchema>;
 
-export const drillsDir = (stateDir: string) => join(stateDir, "drills");
-export const drillDir = (stateDir: string, id: string) => join(drillsDir(stateDir), id);
+const records = (stateDir: string) => workflowRecords(stateDir, "drill");
+export const drillsDir = (stateDir: string) => records(stateDir).dir;
+export const drillDir = (stateDir: string, id: string) => records(stateDir).path(id);
 
 export function newDrillId(fault: string, now = new Date()): string {
   const stamp = now.toISOString().replace(/[-:]/g, "").replace(/\..*$/, "").replace("T", "-");
@@ -33,10 +33,14 @@ export function newDrillId(fault: string, now = new Date()): string {
 }
 
 export class DrillStore {
+  private readonly records: WorkflowRecords;
+
   constructor(
-    private readonly stateDir: string,
+    stateDir: string,
     readonly record: DrillRecord,
-  ) {}
+  ) {
+    this.records = records(stateDir);
+  }
 
   static create(stateDir: string, init: Pick<DrillRecord, "id" | "kind" | "fault">): DrillStore {
     const record: DrillRecord = {
@@ -49,17 +53,17 @@ export class DrillStore {
       transitions: [],
     };
     const s = new DrillStore(stateDir, record);
-    mkdirSync(s.dir, { recursive: true });
+    s.records.ensureDir(init.id);
     s.transition("Pending", `${init.kind === "restore" ? "database restore drill" : `fault ${init.fault}`} requested`);
     return s;
   }
 
   get dir(): string {
-    return drillDir(this.stateDir, this.record.id);
+    return this.records.path(this.record.id);
   }
 
   save(): void {
-    writeAtomic(join(this.dir, "drill.json"), JSON.stringify(this.record, null, 2));
+    this.records.write([this.record.id, "drill.json"], this.record);
   }
 
   transition(phase: DrillPhase, detail: string): void {
@@ -67,28 +71,22 @@ export class DrillStore {
     this.record.phase = phase;
     this.record.transitions.push({ phase, at, detail });
     this.save();
-    appendFileSync(
-      join(this.stateDir, "audit.log"),
-      `${JSON.stringify({ at, workflow: "drill", id: this.record.id, phase, detail })}\n`,
-    );
+    const { id, kind, fault } = this.record;
+    this.records.audit({ subject: id, action: phase, detail, data: { kind, fault } });
   }
 
   writeFile(name: string, content: string): string {
-    const file = join(this.dir, name);
-    writeFileSync(file, content);
-    return file;
+    return this.records.writeText([this.record.id, name], content);
   }
 }
 
 /** Drills left in a non-terminal phase by an imctl that is gone (killed, machine rebooted). */
 export function interruptedDrills(stateDir: string): DrillStore[] {
-  const root = drillsDir(stateDir);
-  if (!existsSync(root)) return [];
+  const store = records(stateDir);
   const out: DrillStore[] = [];
-  for (const id of readdirSync(root)) {
-    const file = join(root, id, "drill.json");
-    if (!existsSync(file)) continue;
-    const parsed = recordSchema.safeParse(JSON.parse(readFileSync(file, "utf8")));
+  for (const id of store.list()) {
+    if (!store.exists(id, "drill.json")) continue;
+    const parsed = recordSchema.safeParse(store.read(id, "drill.json"));
     if (!parsed.success) continue;
     const r = parsed.data;
     if (!TERMINAL_PHASES.includes(r.phase) && r.pid !== process.pid && !pidAlive(r.pid))

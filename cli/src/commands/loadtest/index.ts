@@ -173,6 +173,96 @@ async function latencySeries(
   return { p50, p99 };
 }
 
+/** k6's environment for a run: the target, a run id, then the caller's settings. */
+function k6Env(opts: RunOptions, target: string, started: number): string[] {
+  const env: string[] = [`TARGET=${target}`, `RUN_ID=${started.toString(36)}`, ...(opts.env ?? [])];
+  if (opts.vus !== undefined) env.push(`VUS=${opts.vus}`);
+  if (opts.rate !== undefined) env.push(`RATE=${opts.rate}`);
+  if (opts.duration !== undefined) env.push(`DURATION=${opts.duration}`);
+  if (opts.maxP99 !== undefined) env.push(`MAX_P99_MS=${opts.maxP99}`);
+  return env;
+}
+
+interface K6Output {
+  code: number;
+  /** The last 40 lines k6 printed, for the error when it could not run. */
+  tail: string[];
+  scriptErrors: number;
+  firstScriptError: string | null;
+}
+
+/** Runs k6, forwards its progress lines and counts the VUs an uncaught exception stopped. */
+async function runK6(k6: string, args: string[], say: (line: string) => void): Promise<K6Output> {
+  const child = execa(k6, args, { reject: false, all: true, env: { K6_NO_USAGE_REPORT: "true" } });
+  const out: K6Output = { code: -1, tail: [], scriptErrors: 0, firstScriptError: null };
+  if (child.all) {
+    for await (const line of createInterface({ input: child.all })) {
+      out.tail.push(line);
+      // An exception thrown in a VU ends that VU's iteration: its remaining sends are never made, and k6 still
+      // exits 0. Counted, so a run with one never passes.
+      const thrown = scriptError(line);
+      if (thrown !== null) {
+        out.scriptErrors++;
+        out.firstScriptError ??= thrown;
+      }
+      if (out.tail.length > 40) out.tail.shift();
+      // k6 prints its progress as "running (0m05.0s), 4/4 VUs, ..." and errors as level=error lines.
+      if (/^(running|default|\s*\w+\s+\[)|level=(error|warning)/.test(line)) say(`k6: ${line.trim()}`);
+    }
+  }
+  const res = await child;
+  out.code = res.exitCode ?? -1;
+  return out;
+}
+
+/** Every threshold of the summary export; there a threshold's value is true when it was crossed. */
+function thresholdResults(metrics: Record<string, Stat>): ThresholdResult[] {
+  const thresholds: ThresholdResult[] = [];
+  for (const [metric, s] of Object.entries(metrics)) {
+    const th = s.thresholds;
+    if (th && typeof th === "object")
+      for (const [expression, crossed] of Object.entries(th)) thresholds.push({ metric, expression, passed: !crossed });
+  }
+  return thresholds;
+}
+
+/** Delivery latency p50 and p99 per second as a picture beside the summary; null when nothing was delivered. */
+async function latencyChart(dir: string, points: string, title: string, maxP99: number): Promise<string | null> {
+  const series = await latencySeries(points);
+  if (!series) return null;
+  const chart = join(dir, "latency.svg");
+  writeFileSync(
+    chart,
+    renderLineChart({
+      title,
+      xLabel: "seconds since the first delivery",
+      yLabel: "delivery latency (ms)",
+      series: [
+        { name: "p50", points: series.p50 },
+        { name: "p99", points: series.p99 },
+      ],
+      rules: [{ y: maxP99, label: `p99 bar ${maxP99} ms` }],
+    }),
+  );
+  return chart;
+}
+
+function figures(m: Record<string, Stat>, scriptErrors: number): LoadtestResult["figures"] {
+  return {
+    deliveryP50Ms: stat(m, "im_delivery_latency", "med"),
+    deliveryP95Ms: stat(m, "im_delivery_latency", "p(95)"),
+    deliveryP99Ms: stat(m, "im_delivery_latency", "p(99)"),
+    ackP99Ms: stat(m, "im_ack_latency", "p(99)"),
+    sent: stat(m, "im_sent_messages", "count") ?? 0,
+    received: stat(m, "im_received_messages", "count") ?? 0,
+    lost: stat(m, "im_lost_messages", "count") ?? 0,
+    requestErrors: stat(m, "im_request_errors", "count") ?? 0,
+    reconnects: stat(m, "im_reconnects", "count") ?? 0,
+    scriptErrors,
+    checksRate: stat(m, "checks", "value"),
+  };
+}
+
 export async function run(name: string, opts: RunOptions): Promise<LoadtestResult> {
   const scenario = validate(name, opts);
   const k6 = toolPath("k6");
@@ -187,11 +277,7 @@ export async function run(name: string, opts: RunOptions): Promise<LoadtestResul
   mkdirSync(dir, { recursive: true });
   const summary = join(dir, "summary.json");
   const points = join(dir, "points.json");
-  const env: string[] = [`TARGET=${target}`, `RUN_ID=${started.toString(36)}`, ...(opts.env ?? [])];
-  if (opts.vus !== undefined) env.push(`VUS=${opts.vus}`);
-  if (opts.rate !== undefined) env.push(`RATE=${opts.rate}`);
-  if (opts.duration !== undefined) env.push(`DURATION=${opts.duration}`);
-  if (opts.maxP99 !== undefined) env.push(`MAX_P99_MS=${opts.maxP99}`);
+  const env = k6Env(opts, target, started);
   const args = [
     "run",
     "--no-color",
@@ -206,27 +292,7 @@ export async function run(name: string, opts: RunOptions): Promise<LoadtestResul
   ];
   const say = opts.progress ?? (() => undefined);
   say(`k6: ${scenario.name} against ${target}${env.length > 2 ? ` (${env.slice(2).join(" ")})` : ""}`);
-  const child = execa(k6, args, { reject: false, all: true, env: { K6_NO_USAGE_REPORT: "true" } });
-  const tail: string[] = [];
-  let scriptErrors = 0;
-  let firstScriptError: string | null = null;
-  if (child.all) {
-    for await (const line of createInterface({ input: child.all })) {
-      tail.push(line);
-      // An exception thrown in a VU ends that VU's iteration: its remaining sends are never made, and k6 still
-      // exits 0. Counted, so a run with one never passes.
-      const thrown = scriptError(line);
-      if (thrown !== null) {
-        scriptErrors++;
-        firstScriptError ??= thrown;
-      }
-      if (tail.length > 40) tail.shift();
-      // k6 prints its progress as "running (0m05.0s), 4/4 VUs, ..." and errors as level=error lines.
-      if (/^(running|default|\s*\w+\s+\[)|level=(error|warning)/.test(line)) say(`k6: ${line.trim()}`);
-    }
-  }
-  const res = await child;
-  const code = res.exitCode ?? -1;
+  const { code, tail, scriptErrors, firstScriptError } = await runK6(k6, args, say);
   if (!existsSync(summary)) {
     const why =
       tail
@@ -235,35 +301,11 @@ export async function run(name: string, opts: RunOptions): Promise<LoadtestResul
         .join(" | ") || tail.slice(-2).join(" | ");
     throw new UserError(`k6 could not run ${scenario.name} (exit ${code}): ${why}`);
   }
-  const sum = JSON.parse(readFileSync(summary, "utf8")) as { metrics: Record<string, Stat> };
-  const thresholds: ThresholdResult[] = [];
-  for (const [metric, s] of Object.entries(sum.metrics)) {
-    const th = s.thresholds;
-    if (th && typeof th === "object") {
-      // In k6's summary export a threshold's value is true when it was crossed.
-      for (const [expression, crossed] of Object.entries(th)) thresholds.push({ metric, expression, passed: !crossed });
-    }
-  }
-  const series = await latencySeries(points);
-  let chart: string | null = null;
-  if (series) {
-    chart = join(dir, "latency.svg");
-    writeFileSync(
-      chart,
-      renderLineChart({
-        title: `${scenario.name}: delivery latency over time (${target})`,
-        xLabel: "seconds since the first delivery",
-        yLabel: "delivery latency (ms)",
-        series: [
-          { name: "p50", points: series.p50 },
-          { name: "p99", points: series.p99 },
-        ],
-        rules: [{ y: opts.maxP99 ?? 150, label: `p99 bar ${opts.maxP99 ?? 150} ms` }],
-      }),
-    );
-  }
+  const m = (JSON.parse(readFileSync(summary, "utf8")) as { metrics: Record<string, Stat> }).metrics;
+  const thresholds = thresholdResults(m);
+  const title = `${scenario.name}: delivery latency over time (${target})`;
+  const chart = await latencyChart(dir, points, title, opts.maxP99 ?? 150);
   rmSync(points, { force: true }); // every point of the run: large, and summarised above
-  const m = sum.metrics;
   const failed = thresholds.filter((t) => !t.passed).map((t) => `${t.metric} ${t.expression}`);
   if (scriptErrors > 0)
     say(`k6: ${scriptErrors} VU(s) stopped by an uncaught exception, the run cannot pass (first: ${firstScriptError})`);
@@ -274,19 +316,7 @@ export async function run(name: string, opts: RunOptions): Promise<LoadtestResul
     k6ExitCode: code,
     failedThresholds: failed,
     thresholds,
-    figures: {
-      deliveryP50Ms: stat(m, "im_delivery_latency", "med"),
-      deliveryP95Ms: stat(m, "im_delivery_latency", "p(95)"),
-      deliveryP99Ms: stat(m, "im_delivery_latency", "p(99)"),
-      ackP99Ms: stat(m, "im_ack_latency", "p(99)"),
-      sent: stat(m, "im_sent_messages", "count") ?? 0,
-      received: stat(m, "im_received_messages", "count") ?? 0,
-      lost: stat(m, "im_lost_messages", "count") ?? 0,
-      requestErrors: stat(m, "im_request_errors", "count") ?? 0,
-      reconnects: stat(m, "im_reconnects", "count") ?? 0,
-      scriptErrors,
-      checksRate: stat(m, "checks", "value"),
-    },
+    figures: figures(m, scriptErrors),
     files: { dir, summary, latencyChart: chart },
     seconds: (Date.now() - started) / 1000,
   };
@@ -334,7 +364,8 @@ export function renderRun(r: LoadtestResult): string {
     "",
     table(["METRIC", "THRESHOLD", "RESULT"], th),
     "",
-    `summary: ${relative(process.cwd(), r.files.summary)}${r.files.latencyChart ? `\nlatency over time: ${relative(process.cwd(), r.files.latencyChart)}` : ""}`,
+    `summary: ${relative(process.cwd(), r.files.summary)}` +
+      (r.files.latencyChart ? `\nlatency over time: ${relative(process.cwd(), r.files.latencyChart)}` : ""),
     "",
     r.passed ? "PASSED" : `FAILED: ${loadtestFailure(r)}`,
   ].join("\n");

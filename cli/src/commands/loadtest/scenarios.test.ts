@@ -33,7 +33,9 @@ describe("k6 output", () => {
   it("recognises a VU stopped by an uncaught exception, and nothing else", async () => {
     const { scriptError } = await import("./index.ts");
     const thrown =
-      'time="2026-12-01T04:03:38Z" level=error msg="GoError: InvalidStateError\\n\\tat go.k6.io/k6/internal/js/modules/k6/websockets.(*webSocket).send-fm (native)\\n" executor=per-vu-iterations scenario=messaging source=stacktrace';
+      'time="2026-12-01T04:03:38Z" level=error msg="GoError: InvalidStateError\\n\\tat ' +
+      'go.k6.io/k6/internal/js/modules/k6/websockets.(*webSocket).send-fm (native)\\n" ' +
+      "executor=per-vu-iterations scenario=messaging source=stacktrace";
     assert.equal(scriptError(thrown), "GoError: InvalidStateError");
     assert.equal(
       scriptError(

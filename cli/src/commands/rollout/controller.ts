@@ -10,7 +10,7 @@ import type { CanaryTrack, RolloutTarget, ServiceName } from "../../targets/targ
 import { AnalysisRun, type MeasureDeps } from "./analysis.ts";
 import { abortReason, ACTIVE_PHASES, intentEffect, type Measurement, type RolloutState } from "./machine.ts";
 import { archiveRollout, audit, controllerLockFile, saveRollout, takeIntent, who } from "./store.ts";
-import { describeStep } from "./strategy.ts";
+import { describeStep, type Step } from "./strategy.ts";
 import { sleep } from "../../../../base/sleep.ts";
 
 /** What a rollout needs of a target (the kubernetes target implements just this). */
@@ -24,6 +24,16 @@ export interface ControllerOptions {
   /** Called after every saved change (the chart is redrawn from it). */
   onChange?: (s: RolloutState) => void;
 }
+
+/** What the controller's loop does after one pass. */
+type Tick = "next" | "wait" | "done";
+
+/** Why an operator's promote set the rollout going again, for the audit log. */
+const PROMOTED_BECAUSE: Record<"resume" | "skip-step" | "promote-full", string> = {
+  "promote-full": "promoted to 100 % by an operator (--full)",
+  "skip-step": "promoted past the current step by an operator",
+  resume: "resumed by an operator",
+};
 
 /** Runs (or resumes) the rollout until it is Promoted or Aborted. */
 export async function runController(t: RolloutTarget, s: RolloutState, opts: ControllerOptions): Promise<RolloutState> {
@@ -124,127 +134,152 @@ class Controller {
     return s;
   }
 
+  /** The analysis of the current step while it runs (one at a time). */
+  private analysis: AnalysisRun | null = null;
+
+  private async stopAnalysis(): Promise<void> {
+    await this.analysis?.stop();
+    this.analysis = null;
+  }
+
   private async loop(): Promise<void> {
     const s = this.s;
-    let analysis: AnalysisRun | null = null;
     const tick = this.o.tickMs ?? 250;
     try {
       while (ACTIVE_PHASES.includes(s.phase) && s.pendingAction !== "abort") {
-        // 1. The operators' intent first: an abort must not wait for a step to finish.
-        const rec = takeIntent(this.t.stateDir, s.service);
-        if (rec) {
-          const e = intentEffect(s, rec.intent);
-          if (e.kind === "abort") {
-            await analysis?.stop();
-            analysis = null;
-            await this.abort(e.reason, rec.who);
-            return;
-          }
-          if (e.kind === "refuse") {
-            audit(this.t.stateDir, s, `${rec.intent.action} refused`, e.why, rec.who);
-          } else if (e.kind === "pause") {
-            s.phase = "Paused";
-            s.pausedBy = "operator";
-            s.reason = "paused by an operator";
-            this.record("Paused", s.reason, rec.who);
-          } else {
-            await analysis?.stop();
-            analysis = null;
-            if (e.kind === "promote-full") s.step = s.strategy.steps.length;
-            else if (e.kind === "skip-step" && !(s.phase === "Paused" && s.pausedBy === "operator")) s.step++;
-            s.phase = "Progressing";
-            s.pausedBy = undefined;
-            s.pauseStartedAt = undefined;
-            s.reason = undefined;
-            this.record(
-              "Progressing",
-              e.kind === "promote-full"
-                ? "promoted to 100 % by an operator (--full)"
-                : e.kind === "skip-step"
-                  ? "promoted past the current step by an operator"
-                  : "resumed by an operator",
-              rec.who,
-            );
-          }
-        }
-        // 2. A paused rollout waits for its pause to end, or for promote.
-        if (s.phase === "Paused") {
-          const st = s.strategy.steps[s.step];
-          if (
-            s.pausedBy === "step" &&
-            st &&
-            "pause" in st &&
-            st.pause.durationMs !== null &&
-            s.pauseStartedAt &&
-            Date.now() - Date.parse(s.pauseStartedAt) >= st.pause.durationMs
-          ) {
-            s.phase = "Progressing";
-            s.pausedBy = undefined;
-            s.pauseStartedAt = undefined;
-            s.reason = undefined;
-            s.step++;
-            this.record("Progressing", `pause of ${st.pause.durationMs / 1000} s over`);
-          } else {
-            await sleep(tick);
-          }
-          continue;
-        }
-        // 3. All steps done: promote.
-        if (s.step >= s.strategy.steps.length) {
-          await this.promote();
-          return;
-        }
-        const st = s.strategy.steps[s.step];
-        if (st === undefined) continue;
-        if ("setWeight" in st) {
-          await this.track.setWeight(this.service, st.setWeight);
-          s.canaryWeight = st.setWeight;
-          this.point();
-          s.step++;
-          this.record(`setWeight ${st.setWeight}`, `step ${s.step}/${s.strategy.steps.length}`);
-        } else if ("pause" in st) {
-          s.phase = "Paused";
-          s.pausedBy = "step";
-          s.pauseStartedAt = new Date().toISOString();
-          s.reason = describeStep(st);
-          this.record("Paused", `step ${s.step + 1}: ${describeStep(st)}`);
-        } else {
-          if (analysis === null) {
-            this.say(`step ${s.step + 1}: ${describeStep(st)}`);
-            analysis = new AnalysisRun(
-              s,
-              st.analysis.metrics,
-              { query: (q) => this.t.query(q), loadtest: this.o.loadtest },
-              (m) => this.measured(m),
-            );
-          }
-          const v = analysis.verdict();
-          if (v.verdict === "Failed" || v.verdict === "Error") {
-            await analysis.stop();
-            analysis = null;
-            await this.abort(abortReason(s.measurements, s.step, v.metric ?? "?", v.verdict), who());
-            return;
-          }
-          if (v.verdict === "Inconclusive") {
-            await analysis.stop();
-            analysis = null;
-            s.phase = "Paused";
-            s.pausedBy = "inconclusive";
-            s.reason = `analysis of step ${s.step + 1} inconclusive (${v.metric}): promote to go on, abort to roll back`;
-            this.record("Paused", s.reason);
-          } else if (v.verdict === "Successful") {
-            await analysis.stop();
-            analysis = null;
-            s.step++;
-            this.record("analysis successful", `step ${s.step}/${s.strategy.steps.length}`);
-          } else {
-            await sleep(tick);
-          }
-        }
+        const next = await this.iteration();
+        if (next === "done") return;
+        if (next === "wait") await sleep(tick);
       }
     } finally {
-      await analysis?.stop();
+      await this.stopAnalysis();
     }
+  }
+
+  /** One pass of the loop: "next" goes on at once, "wait" after a tick, "done" ends the rollout's loop. */
+  private async iteration(): Promise<Tick> {
+    const s = this.s;
+    // 1. The operators' intent first: an abort must not wait for a step to finish.
+    if (await this.applyIntent()) return "done";
+    // 2. A paused rollout waits for its pause to end, or for promote.
+    if (s.phase === "Paused") return this.endPauseIfOver() ? "next" : "wait";
+    // 3. All steps done: promote.
+    if (s.step >= s.strategy.steps.length) {
+      await this.promote();
+      return "done";
+    }
+    const st = s.strategy.steps[s.step];
+    if (st === undefined) return "next";
+    if ("setWeight" in st) return this.setWeightStep(st);
+    if ("pause" in st) return this.pauseStep(st);
+    return this.analysisStep(st);
+  }
+
+  /** Takes the pending intent, if any, and acts on it; true when it aborted the rollout. */
+  private async applyIntent(): Promise<boolean> {
+    const s = this.s;
+    const rec = takeIntent(this.t.stateDir, s.service);
+    if (!rec) return false;
+    const e = intentEffect(s, rec.intent);
+    if (e.kind === "abort") {
+      await this.stopAnalysis();
+      await this.abort(e.reason, rec.who);
+      return true;
+    }
+    if (e.kind === "refuse") {
+      audit(this.t.stateDir, s, `${rec.intent.action} refused`, e.why, rec.who);
+    } else if (e.kind === "pause") {
+      s.phase = "Paused";
+      s.pausedBy = "operator";
+      s.reason = "paused by an operator";
+      this.record("Paused", s.reason, rec.who);
+    } else {
+      await this.stopAnalysis();
+      if (e.kind === "promote-full") s.step = s.strategy.steps.length;
+      else if (e.kind === "skip-step" && !(s.phase === "Paused" && s.pausedBy === "operator")) s.step++;
+      this.progressing();
+      this.record("Progressing", PROMOTED_BECAUSE[e.kind], rec.who);
+    }
+    return false;
+  }
+
+  /** Back to Progressing: whatever paused the rollout is over. */
+  private progressing(): void {
+    this.s.phase = "Progressing";
+    this.s.pausedBy = undefined;
+    this.s.pauseStartedAt = undefined;
+    this.s.reason = undefined;
+  }
+
+  /** A step's timed pause that has run its time ends; true when it did. */
+  private endPauseIfOver(): boolean {
+    const s = this.s;
+    const st = s.strategy.steps[s.step];
+    if (
+      s.pausedBy === "step" &&
+      st &&
+      "pause" in st &&
+      st.pause.durationMs !== null &&
+      s.pauseStartedAt &&
+      Date.now() - Date.parse(s.pauseStartedAt) >= st.pause.durationMs
+    ) {
+      this.progressing();
+      s.step++;
+      this.record("Progressing", `pause of ${st.pause.durationMs / 1000} s over`);
+      return true;
+    }
+    return false;
+  }
+
+  private async setWeightStep(st: Extract<Step, { setWeight: number }>): Promise<Tick> {
+    const s = this.s;
+    await this.track.setWeight(this.service, st.setWeight);
+    s.canaryWeight = st.setWeight;
+    this.point();
+    s.step++;
+    this.record(`setWeight ${st.setWeight}`, `step ${s.step}/${s.strategy.steps.length}`);
+    return "next";
+  }
+
+  private pauseStep(st: Extract<Step, { pause: unknown }>): Tick {
+    const s = this.s;
+    s.phase = "Paused";
+    s.pausedBy = "step";
+    s.pauseStartedAt = new Date().toISOString();
+    s.reason = describeStep(st);
+    this.record("Paused", `step ${s.step + 1}: ${describeStep(st)}`);
+    return "next";
+  }
+
+  /** Starts the step's analysis once, then acts on its verdict: abort, pause (inconclusive), next step or wait. */
+  private async analysisStep(st: Extract<Step, { analysis: unknown }>): Promise<Tick> {
+    const s = this.s;
+    if (this.analysis === null) {
+      this.say(`step ${s.step + 1}: ${describeStep(st)}`);
+      this.analysis = new AnalysisRun(
+        s,
+        st.analysis.metrics,
+        { query: (q) => this.t.query(q), loadtest: this.o.loadtest },
+        (m) => this.measured(m),
+      );
+    }
+    const v = this.analysis.verdict();
+    if (v.verdict === "Running") return "wait";
+    await this.stopAnalysis();
+    if (v.verdict === "Failed" || v.verdict === "Error") {
+      await this.abort(abortReason(s.measurements, s.step, v.metric ?? "?", v.verdict), who());
+      return "done";
+    }
+    if (v.verdict === "Inconclusive") {
+      s.phase = "Paused";
+      s.pausedBy = "inconclusive";
+      s.reason = `analysis of step ${s.step + 1} inconclusive (${v.metric}): promote to go on, abort to roll back`;
+      this.record("Paused", s.reason);
+    } else {
+      s.step++;
+      this.record("analysis successful", `step ${s.step}/${s.strategy.steps.length}`);
+    }
+    return "next";
   }
 
   private measured(m: Measurement): void {

@@ -241,7 +241,8 @@ export async function status(
     let last = "";
     // Bounded by the rollout itself: it ends Promoted or Aborted, or the controller goes away.
     for (;;) {
-      const line = `${s.phase} step ${Math.min(s.step + 1, s.strategy.steps.length)}/${s.strategy.steps.length} canary weight ${s.canaryWeight} %${s.reason ? ` (${s.reason})` : ""}`;
+      const step = `${Math.min(s.step + 1, s.strategy.steps.length)}/${s.strategy.steps.length}`;
+      const line = `${s.phase} step ${step} canary weight ${s.canaryWeight} %${s.reason ? ` (${s.reason})` : ""}`;
       if (line !== last) o.progress(`${new Date().toISOString()} ${line}`);
       last = line;
       if (!ACTIVE_PHASES.includes(s.phase) && s.pendingAction === undefined) break;

@@ -66,8 +66,10 @@ export function renderStatus(r: RolloutResult): string {
   for (const m of s.measurements) last.set(m.metric, m);
   return [
     `rollout ${s.id}: ${s.service} ${s.stableVersion} -> ${s.version} on the ${s.target} target`,
-    `phase ${s.phase}, step ${Math.min(s.step + 1, s.strategy.steps.length)}/${s.strategy.steps.length}, canary weight ${s.canaryWeight} %${s.reason ? `\nreason: ${s.reason}` : ""}`,
-    `started ${ago(s.startedAt)} by ${s.startedBy}${s.finishedAt ? `, finished ${ago(s.finishedAt)}` : ""}; controller ${r.controller ? `pid ${r.controller.pid}` : "not running"}`,
+    `phase ${s.phase}, step ${Math.min(s.step + 1, s.strategy.steps.length)}/${s.strategy.steps.length}, ` +
+      `canary weight ${s.canaryWeight} %${s.reason ? `\nreason: ${s.reason}` : ""}`,
+    `started ${ago(s.startedAt)} by ${s.startedBy}${s.finishedAt ? `, finished ${ago(s.finishedAt)}` : ""}; ` +
+      `controller ${r.controller ? `pid ${r.controller.pid}` : "not running"}`,
     "",
     table(["", "STEP", "WHAT"], rows),
     ...(last.size

@@ -2,23 +2,20 @@
  * Where a rollout lives on disk, so it survives imctl being killed: its state (`rollouts/<service>.json`,
  * written atomically), the operators' intent (`<service>.intent.json`, written by promote/pause/abort and
  * consumed by the controller), the controller's lock (`<service>.lock`), finished rollouts under `history/`,
- * and an append-only audit log of every transition (`audit.jsonl`: who, when, what, why).
+ * and an append-only audit log of every transition (`audit.jsonl`: who, when, what, why), all kept by the
+ * workflows' common record store (lib/records.ts).
  */
-import { writeAtomic } from "../../lib/files.ts";
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { userInfo } from "node:os";
-import { join } from "node:path";
 import { z } from "zod";
 import { readHolder, type LockHolder } from "../../lib/lock.ts";
 import { pidAlive } from "../../lib/process.ts";
+import { actor, workflowRecords } from "../../lib/records.ts";
 import type { Intent, RolloutState } from "./machine.ts";
 
-export const rolloutsDir = (stateDir: string) => join(stateDir, "rollouts");
-const stateFile = (dir: string, service: string) => join(rolloutsDir(dir), `${service}.json`);
-const intentFile = (dir: string, service: string) => join(rolloutsDir(dir), `${service}.intent.json`);
-export const controllerLockFile = (dir: string, service: string) => join(rolloutsDir(dir), `${service}.lock`);
-const auditFile = (dir: string) => join(rolloutsDir(dir), "audit.jsonl");
-const historyDir = (dir: string) => join(rolloutsDir(dir), "history");
+const records = (stateDir: string) => workflowRecords(stateDir, "rollout");
+export const rolloutsDir = (stateDir: string) => records(stateDir).dir;
+const stateFile = (service: string) => `${service}.json`;
+const intentFile = (service: string) => `${service}.intent.json`;
+export const controllerLockFile = (dir: string, service: string) => records(dir).path(`${service}.lock`);
 
 /** Our own files, written by imctl: checked for shape, but only loosely (the state type is ours). */
 const stateShape = z
@@ -26,31 +23,28 @@ const stateShape = z
   .passthrough();
 
 export function readRollout(dir: string, service: string): RolloutState | undefined {
-  const f = stateFile(dir, service);
-  if (!existsSync(f)) return undefined;
-  const raw: unknown = JSON.parse(readFileSync(f, "utf8"));
+  const raw = records(dir).read(stateFile(service));
+  if (raw === undefined) return undefined;
   stateShape.parse(raw);
   return raw as RolloutState;
 }
 
 export function saveRollout(dir: string, s: RolloutState): void {
   s.updatedAt = new Date().toISOString();
-  writeAtomic(stateFile(dir, s.service), JSON.stringify(s, null, 2));
+  records(dir).write(stateFile(s.service), s);
 }
 
 /** Moves a finished rollout to history (the live file stays until the next start, for status). */
 export function archiveRollout(dir: string, s: RolloutState): string {
-  const f = join(historyDir(dir), `${s.service}-${s.id}.json`);
-  writeAtomic(f, JSON.stringify(s, null, 2));
-  return f;
+  return records(dir).write(["history", `${s.service}-${s.id}.json`], s);
 }
 
 export function listHistory(dir: string, service: string): RolloutState[] {
-  const d = historyDir(dir);
-  if (!existsSync(d)) return [];
-  return readdirSync(d)
+  const r = records(dir);
+  return r
+    .list("history")
     .filter((f) => f.startsWith(`${service}-`) && f.endsWith(".json"))
-    .map((f) => JSON.parse(readFileSync(join(d, f), "utf8")) as RolloutState)
+    .map((f) => r.read("history", f) as RolloutState)
     .filter((s) => s.service === service)
     .sort((a, b) => a.startedAt.localeCompare(b.startedAt));
 }
@@ -68,49 +62,39 @@ export type IntentRecord = z.infer<typeof intentShape>;
 
 export function writeIntent(dir: string, service: string, intent: Intent): IntentRecord {
   const rec: IntentRecord = { intent, who: who(), at: new Date().toISOString() };
-  writeAtomic(intentFile(dir, service), JSON.stringify(rec));
+  records(dir).write(intentFile(service), rec);
   return rec;
 }
 
 /** Reads and removes the pending intent (the controller owns what happens next). */
 export function takeIntent(dir: string, service: string): IntentRecord | undefined {
-  const f = intentFile(dir, service);
-  if (!existsSync(f)) return undefined;
+  const r = records(dir);
+  if (!r.exists(intentFile(service))) return undefined;
   try {
-    const rec = intentShape.parse(JSON.parse(readFileSync(f, "utf8")));
-    return rec;
+    return intentShape.parse(r.read(intentFile(service)));
   } catch {
     return undefined; // half-written by a racing writer is impossible (rename); a hand-edited one is dropped
   } finally {
-    rmSync(f, { force: true });
+    r.remove(intentFile(service));
   }
 }
 
 export function pendingIntent(dir: string, service: string): boolean {
-  return existsSync(intentFile(dir, service));
+  return records(dir).exists(intentFile(service));
 }
 
 /** The live controller of a service's rollout, if one is running. */
 export function liveController(dir: string, service: string): LockHolder | undefined {
-  const f = controllerLockFile(dir, service);
-  if (!existsSync(f)) return undefined;
-  const h = readHolder(f);
+  const r = records(dir);
+  if (!r.exists(`${service}.lock`)) return undefined;
+  const h = readHolder(r.path(`${service}.lock`));
   return h && pidAlive(h.pid) ? h : undefined;
 }
 
 /** `$USER/pid`: who did it, for the audit log. */
-export function who(): string {
-  let user = process.env.USER ?? "";
-  if (!user) {
-    try {
-      user = userInfo().username;
-    } catch {
-      user = "unknown";
-    }
-  }
-  return `${user}/${process.pid}`;
-}
+export const who = actor;
 
+/** A rollout's view of a line of the rollouts' audit log (`audit.jsonl`, in the common record format). */
 export interface AuditEntry {
   at: string;
   who: string;
@@ -130,29 +114,23 @@ export function audit(
   why: string,
   by = who(),
 ): AuditEntry {
-  const e: AuditEntry = {
-    at: new Date().toISOString(),
-    who: by,
-    rollout: s.id,
-    service: s.service,
-    what,
-    why,
-    phase: s.phase,
-    step: s.step,
-    canaryWeight: s.canaryWeight,
-  };
-  mkdirSync(rolloutsDir(dir), { recursive: true });
-  // One write per line with O_APPEND: concurrent writers (controller and an operator's abort) never interleave.
-  appendFileSync(auditFile(dir), `${JSON.stringify(e)}\n`);
-  return e;
+  const data = { rollout: s.id, phase: s.phase, step: s.step, canaryWeight: s.canaryWeight };
+  const rec = records(dir).audit({ subject: s.service, action: what, actor: by, detail: why, data });
+  return { at: rec.time, who: rec.actor, service: rec.subject, what, why, ...data };
 }
 
 export function readAudit(dir: string, service?: string): AuditEntry[] {
-  const f = auditFile(dir);
-  if (!existsSync(f)) return [];
-  return readFileSync(f, "utf8")
-    .split("\n")
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as AuditEntry)
-    .filter((e) => service === undefined || e.service === service);
+  return records(dir)
+    .readAudit(service)
+    .map((r) => ({
+      at: r.time,
+      who: r.actor,
+      rollout: String(r.data.rollout ?? ""),
+      service: r.subject,
+      what: r.action,
+      why: r.detail,
+      phase: String(r.data.phase ?? ""),
+      step: Number(r.data.step ?? 0),
+      canaryWeight: Number(r.data.canaryWeight ?? 0),
+    }));
 }

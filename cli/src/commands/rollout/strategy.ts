@@ -130,7 +130,9 @@ export function defaultMetrics(service: string): MetricSpec[] {
         successCondition: "result <= 0.01",
         provider: {
           prometheus: {
-            query: `(sum(rate(im_gateway_frames_total{service="gateway",version="{{version}}",result!="ok"}[${WINDOW}])) or vector(0)) / sum(rate(im_gateway_frames_total{service="gateway",version="{{version}}"}[${WINDOW}]))`,
+            query:
+              `(sum(rate(im_gateway_frames_total{service="gateway",version="{{version}}",result!="ok"}[${WINDOW}])) ` +
+              `or vector(0)) / sum(rate(im_gateway_frames_total{service="gateway",version="{{version}}"}[${WINDOW}]))`,
           },
         },
       },
@@ -139,7 +141,9 @@ export function defaultMetrics(service: string): MetricSpec[] {
         successCondition: "result <= stable * 2 + 0.05",
         provider: {
           prometheus: {
-            query: `histogram_quantile(0.99, sum by (le) (rate(im_gateway_frame_duration_seconds_bucket{service="gateway",version="{{version}}",type="send"}[${WINDOW}])))`,
+            query:
+              "histogram_quantile(0.99, sum by (le) (rate(im_gateway_frame_duration_seconds_bucket" +
+              `{service="gateway",version="{{version}}",type="send"}[${WINDOW}])))`,
           },
         },
       },
@@ -160,7 +164,9 @@ export function defaultMetrics(service: string): MetricSpec[] {
       successCondition: "result <= 0.01",
       provider: {
         prometheus: {
-          query: `(sum(rate(im_requests_total{service="${service}",version="{{version}}",code=~"5.."}[${WINDOW}])) or vector(0)) / sum(rate(im_requests_total{service="${service}",version="{{version}}"}[${WINDOW}]))`,
+          query:
+            `(sum(rate(im_requests_total{service="${service}",version="{{version}}",code=~"5.."}[${WINDOW}])) ` +
+            `or vector(0)) / sum(rate(im_requests_total{service="${service}",version="{{version}}"}[${WINDOW}]))`,
         },
       },
     },
@@ -217,7 +223,8 @@ export function resolveStrategy(raw: unknown, source = "strategy"): Strategy {
     }
     const p = issue?.path ?? [];
     throw new UserError(
-      `${source}: ${issuePath(p) || "(top level)"}: got ${JSON.stringify(valueAt(raw, p)) ?? "nothing"}; allowed: ${issue?.message ?? "see runbooks/canary-release.md"}`,
+      `${source}: ${issuePath(p) || "(top level)"}: got ${JSON.stringify(valueAt(raw, p)) ?? "nothing"}; ` +
+        `allowed: ${issue?.message ?? "see runbooks/canary-release.md"}`,
     );
   }
   const s = r.data;
