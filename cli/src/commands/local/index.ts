@@ -70,7 +70,10 @@ export function renderUp(r: UpResult): string {
 export function renderDown(r: DownResult): string {
   if (r.stopped.length === 0) return "nothing to stop: the local platform is not running";
   const rows = r.stopped.map((s) => [s.id, String(s.pid), s.outcome]);
-  return `${table(["COMPONENT", "PID", "OUTCOME"], rows)}\n\nstopped in ${r.elapsedSeconds.toFixed(1)} s; data kept in ${r.dir} (imctl local reset --yes deletes it)`;
+  return (
+    `${table(["COMPONENT", "PID", "OUTCOME"], rows)}\n\n` +
+    `stopped in ${r.elapsedSeconds.toFixed(1)} s; data kept in ${r.dir} (imctl local reset --yes deletes it)`
+  );
 }
 
 export function renderReset(r: ResetResult): string {

@@ -115,7 +115,8 @@ export async function plan(opts: PlanOptions): Promise<PlanResult> {
     monthlyCostUsd: cost.monthlyCostUsd,
     cost: { lines: cost.lines, unpriced: cost.unpriced, estimated: cost.unchecked },
     notes: [
-      "offline plan: the program ran under Pulumi mocks; no cloud API was called and provider-side checks (quotas, instance availability, names taken) did not run",
+      "offline plan: the program ran under Pulumi mocks; no cloud API was called and provider-side checks " +
+        "(quotas, instance availability, names taken) did not run",
       "for a real preview with the policy pack: imctl preview --stack <name> (the Automation API; needs the Pulumi CLI and cloud credentials)",
     ],
   };
@@ -151,7 +152,8 @@ export function renderPlan(r: PlanResult): string {
   for (const c of r.capacity) {
     const verdict = c.fits === null ? `no shape known for ${c.instanceType}` : c.fits ? "fits" : "DOES NOT FIT";
     out.push(
-      `  ${c.cloud}: ${c.nodesAtFloor ?? "?"} nodes at the floor, ${c.nodesAtCeiling ?? "?"} at the ceiling; node group ${c.desired} desired, ${c.max} max: ${verdict}`,
+      `  ${c.cloud}: ${c.nodesAtFloor ?? "?"} nodes at the floor, ${c.nodesAtCeiling ?? "?"} at the ceiling; ` +
+        `node group ${c.desired} desired, ${c.max} max: ${verdict}`,
     );
   }
   out.push("", "monthly cost at list prices (USD, traffic not included; docs/pricing.md):");
