@@ -39,7 +39,7 @@ describe("imctl's command table", () => {
   it("lists the verbs in the order of imctl --help", () => {
     assert.deepEqual(
       build().commands.map((c) => c.name()),
-      ["local", "loadtest", "plan", "preview", "up", "bandwidth", "drill", "doctor", "rollout", "tools"],
+      ["local", "loadtest", "plan", "preview", "up", "destroy", "bandwidth", "drill", "doctor", "rollout", "tools"],
     );
   });
 

@@ -32,14 +32,17 @@ export const MESSAGES = {
   unknownComponent: (name: string, allowed: readonly string[]) =>
     `unknown component "${name}": allowed are ${allowed.join(", ")}`,
   noPulumiCli: (operation: string) =>
-    `imctl ${operation} needs the Pulumi CLI and no "pulumi" is on PATH: install it ` +
-    `(https://www.pulumi.com/docs/install/) or run "imctl plan" for the offline plan; nothing was changed`,
-  confirmUp: (stack: string) =>
-    `up creates, changes and deletes cloud resources of stack ${stack}: pass --yes to confirm (imctl preview ` +
-    `shows what it would do)`,
-  stackOutsideStacks: (file: string, name: string) =>
-    `--stack: got ${JSON.stringify(file)}; the Pulumi program reads stacks/<stack>.yaml by the stack's name: ` +
-    `allowed: a stack under stacks/ (here ${JSON.stringify(name)})`,
+    `imctl ${operation} needs the Pulumi CLI and found none in .tools/bin or on PATH: build it with ` +
+    `"imctl tools install --all" (or install it from https://www.pulumi.com/docs/install/), or run "imctl plan" for ` +
+    `the offline plan; nothing was changed`,
+  noPulumiPlugin: (operation: string, stack: string, missing: ReadonlyArray<{ name: string; what: string }>) =>
+    `imctl ${operation} of stack ${stack} needs the Pulumi provider plugin(s) ` +
+    `${missing.map((m) => `pulumi-resource-${m.name} (${m.what})`).join(", ")}, not installed here ` +
+    `(.tools/bin, PATH or ~/.pulumi/plugins); this machine cannot download them: run "imctl plan --stack ${stack}" ` +
+    `for the offline plan; nothing was changed`,
+  confirmPulumi: (operation: string, stack: string) =>
+    `${operation} ${operation === "destroy" ? "deletes every resource" : "creates, changes and deletes resources"} ` +
+    `of stack ${stack}: pass --yes to confirm (imctl preview shows what up would do)`,
   pulumiFailed: (operation: string, stack: string, error: string) =>
     `pulumi ${operation} of stack ${stack} failed: ${error}`,
   portInUse: (port: number, component: string, field: string) =>

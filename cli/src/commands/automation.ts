@@ -1,30 +1,50 @@
 /**
- * `imctl preview|up --stack <name>`: the Pulumi program (infra/index.ts) driven through Pulumi's Automation API,
- * with the repository as the workspace (Pulumi.yaml at its root) and the policy pack (infra/policy) enforced.
+ * `imctl preview|up|destroy --stack <name>`: the Pulumi program run by the real engine through the Automation API,
+ * inline: the program is `deployPlatform` (infra/platform.ts, the same function infra/index.ts runs for
+ * `pulumi up` with Pulumi.yaml) called in this process, so no nodejs language host is needed. State goes to a local
+ * file backend under the state directory (.imctl/pulumi/), secrets are encrypted with a passphrase kept in
+ * .imctl/secrets.json, and the stack's secret seed (from which the program derives the platform's secrets) is
+ * created once as a Pulumi secret in the stack's config.
  *
- * Everything is checked before Pulumi is touched: the stack file (the same one-line errors as `imctl plan`), that it
- * lives under stacks/ (the program reads stacks/<stack>.yaml by the Pulumi stack's name), `--yes` for `up`, and that
- * a `pulumi` binary is on PATH. Without one the command stops with one line and exit 69 (EX_UNAVAILABLE): an
- * ExitError, not a UserError, because nothing the user typed was wrong; the machine lacks the tool. CI can tell the
- * three apart: 2 (bad input), 69 (no Pulumi CLI), 1 (Pulumi ran and the preview or update failed).
+ * Everything is checked before Pulumi is touched: the stack file (the same one-line errors as `imctl plan`),
+ * `--yes` for `up` and `destroy`, that the Pulumi CLI is there (.tools/bin, then PATH), and that every resource
+ * provider plugin the stack needs is (kubernetes for every stack; aws, alicloud, random and docker-build for the
+ * cloud stacks). A missing one stops the command with one line and exit 69 (EX_UNAVAILABLE):
+ * an ExitError, not a UserError, because nothing the user typed was wrong; the machine lacks the tool. CI can tell
+ * them apart: 2 (bad input), 69 (a tool missing), 1 (Pulumi ran and the update failed or a policy refused it).
+ *
+ * `preview` and `up` pass the policy pack: imctl evaluates it on the engine's own registrations from a preview
+ * (policy-gate.ts says why the engine cannot load it here), and `up` runs only when no policy fails.
  */
-import { accessSync, constants } from "node:fs";
-import { delimiter, join, resolve } from "node:path";
+import { randomBytes } from "node:crypto";
+import { dirname } from "node:path";
 import type { KubernetesPlatformSpec } from "../../../infra/lib/spec.ts";
 import { ExitError, MESSAGES, UserError } from "../errors.ts";
-import { REPO_ROOT } from "../../../base/root.mjs";
-import { stackFile } from "../lib/paths.ts";
+import { withLock } from "../lib/lock.ts";
+import {
+  backendUrl,
+  engineSearchPath,
+  findOnPath,
+  missingPlugins,
+  pulumiDir,
+  pulumiPassphrase,
+  workspaceDir,
+  type PluginNeed,
+} from "../lib/pulumi-engine.ts";
+import { judge, RegistrationLog, type PolicyVerdict } from "./policy-gate.ts";
 import { loadKubernetesStack } from "./stack.ts";
 
-export type PulumiOperation = "preview" | "up";
+export { findOnPath };
+
+export type PulumiOperation = "preview" | "up" | "destroy";
 
 export interface PulumiRunOptions {
   stack?: string;
-  /** `up` changes cloud resources: it needs this. */
+  /** `up` and `destroy` change resources: they need this. */
   yes?: boolean;
-  /** One line at a time of Pulumi's own output (imctl sends it to stderr). */
+  /** One line at a time of Pulumi's own output and imctl's steps (imctl sends them to stderr). */
   progress?: (line: string) => void;
-  /** Where to look for the `pulumi` binary. Default process.env.PATH. */
+  /** Where to look for the `pulumi` binary and ambient plugins after .tools/bin. Default process.env.PATH. */
   path?: string | undefined;
 }
 
@@ -33,91 +53,152 @@ export interface PulumiRunResult {
   stack: string;
   /** The pulumi binary that ran. */
   pulumi: string;
-  policyPacks: string[];
+  /** The policy pack's verdict on what the engine registered (preview and up). */
+  policy: PolicyVerdict | undefined;
   /** Resource operations by kind: create, update, delete, same, replace... */
   changes: Record<string, number>;
-  /** `up` only: succeeded or failed. */
-  result: "succeeded" | "failed" | "previewed";
+  /** refused: a policy failed, so nothing was changed. */
+  result: "succeeded" | "failed" | "previewed" | "refused";
   /** `up` only: the stack's outputs, secrets left out. */
   outputs: Record<string, unknown>;
   durationSeconds: number;
 }
 
-/** The policy pack every preview and update runs with. */
-export const POLICY_PACK_DIR = join(REPO_ROOT, "infra", "policy");
+/** The Pulumi project every imctl-managed stack belongs to (Pulumi.yaml's name). */
+export const PROJECT = "im-platform";
 
-/** What a preview or update would run on, after every check that needs no Pulumi: the stack and the binary. */
+/** What a preview or update would run on, after every check that needs no Pulumi. */
 export interface PulumiRunPlan {
   spec: KubernetesPlatformSpec;
   pulumi: string;
-}
-
-/** Every check before Pulumi is called; throws UserError (bad input) or ExitError 69 (no Pulumi CLI). */
-export function preparePulumiRun(operation: PulumiOperation, opts: PulumiRunOptions): PulumiRunPlan {
-  const { file, spec } = loadKubernetesStack(opts.stack);
-  if (resolve(file) !== stackFile(spec.name)) throw new UserError(MESSAGES.stackOutsideStacks(file, spec.name));
-  if (operation === "up" && opts.yes !== true) throw new UserError(MESSAGES.confirmUp(spec.name));
-  const pulumi = findOnPath("pulumi", opts.path ?? process.env.PATH ?? "");
-  if (pulumi === undefined) throw new ExitError(MESSAGES.noPulumiCli(operation), EXIT_UNAVAILABLE);
-  return { spec, pulumi };
+  searchPath: string;
 }
 
 /** sysexits.h EX_UNAVAILABLE: a program the command needs is not there. */
 export const EXIT_UNAVAILABLE = 69;
 
+/** The provider plugins a stack's program instantiates. */
+export function pluginsFor(spec: KubernetesPlatformSpec): PluginNeed[] {
+  const needs: PluginNeed[] = [{ name: "kubernetes", what: "the Kubernetes resources" }];
+  if (spec.clouds?.aws !== undefined) needs.push({ name: "aws", what: "the AWS resources (clouds.aws)" });
+  if (spec.clouds?.alicloud !== undefined)
+    needs.push({ name: "alicloud", what: "the Alibaba Cloud resources (clouds.alicloud)" });
+  if (spec.clouds !== undefined) needs.push({ name: "random", what: "generated passwords of the cloud data tier" });
+  if (spec.kubernetes.image.build !== undefined)
+    needs.push({ name: "docker-build", what: "the image builds (kubernetes.image.build)" });
+  return needs;
+}
+
+/** Every check before Pulumi is called; throws UserError (bad input) or ExitError 69 (a tool missing). */
+export function preparePulumiRun(operation: PulumiOperation, opts: PulumiRunOptions): PulumiRunPlan {
+  // The program is inline and takes the spec itself, so a stack file may live anywhere; its name (which must match
+  // the file name) is the Pulumi stack's.
+  const { spec } = loadKubernetesStack(opts.stack);
+  if (operation !== "preview" && opts.yes !== true) throw new UserError(MESSAGES.confirmPulumi(operation, spec.name));
+  const searchPath = engineSearchPath(opts.path ?? process.env.PATH ?? "");
+  const pulumi = findOnPath("pulumi", searchPath);
+  if (pulumi === undefined) throw new ExitError(MESSAGES.noPulumiCli(operation), EXIT_UNAVAILABLE);
+  const missing = missingPlugins(pluginsFor(spec), searchPath);
+  if (missing.length > 0) throw new ExitError(MESSAGES.noPulumiPlugin(operation, spec.name, missing), EXIT_UNAVAILABLE);
+  return { spec, pulumi, searchPath };
+}
+
+/** The stack in imctl's workspace, with the program inline; creates it (and its secret seed) on first use. */
+export async function openEngineStack(plan: PulumiRunPlan) {
+  // Loaded only here: the Automation API is large, and every check before must run without it.
+  const { LocalWorkspace, PulumiCommand } = await import("@pulumi/pulumi/automation/index.js");
+  const { spec } = plan;
+  const pulumiCommand = await PulumiCommand.get({ root: dirname(dirname(plan.pulumi)) });
+  const program = async () => {
+    const { deployPlatform, platformOutputs } = await import("../../../infra/program.ts");
+    return platformOutputs(spec, deployPlatform(spec));
+  };
+  const stack = await LocalWorkspace.createOrSelectStack(
+    { stackName: spec.name, projectName: PROJECT, program },
+    {
+      workDir: workspaceDir(spec.name),
+      pulumiCommand,
+      secretsProvider: "passphrase",
+      projectSettings: { name: PROJECT, runtime: "nodejs", backend: { url: backendUrl() } },
+      envVars: {
+        PULUMI_CONFIG_PASSPHRASE: pulumiPassphrase(),
+        PULUMI_BACKEND_URL: backendUrl(),
+        PULUMI_SKIP_UPDATE_CHECK: "true",
+        PULUMI_DIY_BACKEND_NO_LEGACY_WARNING: "true",
+        // The kubernetes provider (and any other plugin) is found on this path as an ambient plugin.
+        PATH: plan.searchPath,
+      },
+    },
+  );
+  const config = await stack.getAllConfig();
+  if (config[`${PROJECT}:secretSeed`] === undefined)
+    await stack.setConfig("secretSeed", { value: randomBytes(32).toString("base64url"), secret: true });
+  return stack;
+}
+
 export async function runPulumi(operation: PulumiOperation, opts: PulumiRunOptions): Promise<PulumiRunResult> {
-  const { spec, pulumi } = preparePulumiRun(operation, opts);
+  const plan = preparePulumiRun(operation, opts);
+  return withLock(`${pulumiDir()}/${plan.spec.name}.lock`, `imctl ${operation} --stack ${plan.spec.name}`, () =>
+    drive(operation, plan, opts.progress ?? (() => undefined)),
+  );
+}
+
+async function drive(
+  operation: PulumiOperation,
+  plan: PulumiRunPlan,
+  progress: (line: string) => void,
+): Promise<PulumiRunResult> {
   const started = Date.now();
-  // Loaded only here: the Automation API is large, and every check above must run without it.
-  const { CommandError, LocalWorkspace, PulumiCommand } = await import("@pulumi/pulumi/automation/index.js");
-  const progress = lineSplitter(opts.progress ?? (() => undefined));
-  const policyPacks = [POLICY_PACK_DIR];
+  const { CommandError } = await import("@pulumi/pulumi/automation/index.js");
+  const step = (what: string) => progress(`[${operation} ${seconds(started).toFixed(0)}s] ${what}`);
+  const out = lineSplitter(progress);
+  const base = { operation, stack: plan.spec.name, pulumi: plan.pulumi };
   try {
-    const pulumiCommand = await PulumiCommand.get();
-    // The stack's Pulumi config lives next to the spec (stackConfigDir: stacks in Pulumi.yaml); a new stack is created
-    // empty, as `pulumi preview` would offer, and the program reads everything else from stacks/<stack>.yaml.
-    const stack = await LocalWorkspace.createOrSelectStack(
-      { stackName: spec.name, workDir: REPO_ROOT },
-      { pulumiCommand },
-    );
-    if (operation === "preview") {
-      const r = await stack.preview({ policyPacks, onOutput: progress.push, color: "never" });
-      progress.flush();
-      return {
-        operation,
-        stack: spec.name,
-        pulumi,
-        policyPacks,
-        changes: { ...r.changeSummary },
-        result: "previewed",
-        outputs: {},
-        durationSeconds: seconds(started),
-      };
+    step(`opening stack ${plan.spec.name} (backend ${backendUrl()})`);
+    const stack = await openEngineStack(plan);
+    if (operation === "destroy") {
+      step("destroying every resource of the stack");
+      const r = await stack.destroy({ onOutput: out.push, color: "never" });
+      out.flush();
+      return { ...base, policy: undefined, changes: { ...(r.summary.resourceChanges ?? {}) }, ...done(r, started) };
     }
-    const r = await stack.up({ policyPacks, onOutput: progress.push, color: "never" });
-    progress.flush();
+    step("preview: the engine registers what the program declares");
+    const log = new RegistrationLog();
+    const pre = await stack.preview({ onOutput: out.push, onEvent: log.onEvent, color: "never" });
+    out.flush();
+    const policy = judge(log);
+    step(
+      `policy pack: ${policy.policies.length} policies over ${policy.resources} resources, ${policy.violations.length} violations`,
+    );
+    const previewed = { ...base, policy, changes: { ...pre.changeSummary }, outputs: {} };
+    if (policy.violations.length > 0) return { ...previewed, result: "refused", durationSeconds: seconds(started) };
+    if (operation === "preview") return { ...previewed, result: "previewed", durationSeconds: seconds(started) };
+    step("up: applying the changes and waiting for every resource to be ready");
+    const r = await stack.up({ onOutput: out.push, color: "never" });
+    out.flush();
     const outputs = Object.fromEntries(
       Object.entries(r.outputs)
         .filter(([, o]) => !o.secret)
         .map(([k, o]) => [k, o.value as unknown]),
     );
-    const result = r.summary.result === "succeeded" ? "succeeded" : "failed";
-    return {
-      operation,
-      stack: spec.name,
-      pulumi,
-      policyPacks,
-      changes: { ...(r.summary.resourceChanges ?? {}) },
-      result,
-      outputs,
-      durationSeconds: seconds(started),
-    };
+    return { ...base, policy, changes: { ...(r.summary.resourceChanges ?? {}) }, ...done(r, started), outputs };
   } catch (err) {
-    progress.flush();
+    out.flush();
     if (err instanceof CommandError)
-      throw new ExitError(MESSAGES.pulumiFailed(operation, spec.name, lastErrorLine(err.message)), 1);
+      throw new ExitError(MESSAGES.pulumiFailed(operation, plan.spec.name, lastErrorLine(err.message)), 1);
     throw err;
   }
+}
+
+function done(
+  r: { summary: { result: string } },
+  started: number,
+): { result: "succeeded" | "failed"; outputs: Record<string, unknown>; durationSeconds: number } {
+  return {
+    result: r.summary.result === "succeeded" ? "succeeded" : "failed",
+    outputs: {},
+    durationSeconds: seconds(started),
+  };
 }
 
 export function renderPulumiRun(r: PulumiRunResult): string {
@@ -125,26 +206,20 @@ export function renderPulumiRun(r: PulumiRunResult): string {
     .filter(([, n]) => n > 0)
     .map(([k, n]) => `${n} ${k}`);
   const lines = [
-    `${r.operation} of stack ${r.stack}: ${r.result} in ${r.durationSeconds.toFixed(0)} s (${r.pulumi}, policy pack ${r.policyPacks.join(", ")})`,
+    `${r.operation} of stack ${r.stack}: ${r.result} in ${r.durationSeconds.toFixed(0)} s (${r.pulumi})`,
     `  resources: ${changes.length ? changes.join(", ") : "no changes"}`,
   ];
+  if (r.policy !== undefined) {
+    const p = r.policy;
+    const verdict = p.violations.length === 0 ? "passed" : `${p.violations.length} violation(s)`;
+    lines.push(
+      `  policy pack: ${verdict} (${p.policies.length} policies over the ${p.resources} resources the engine registered)`,
+    );
+    for (const v of p.violations) lines.push(`    ${v.policy}: ${v.type} ${v.resource}: ${v.message}`);
+    if (r.result === "refused") lines.push("  refused: nothing was created, changed or deleted");
+  }
   for (const [k, v] of Object.entries(r.outputs)) lines.push(`  output ${k}: ${JSON.stringify(v)}`);
   return lines.join("\n");
-}
-
-/** The first executable `name` in a PATH-style list, or undefined. */
-export function findOnPath(name: string, path: string): string | undefined {
-  for (const dir of path.split(delimiter)) {
-    if (dir === "") continue;
-    const candidate = join(dir, name);
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
 }
 
 function seconds(since: number): number {

@@ -45,19 +45,23 @@ describe("bandwidth upgrade on a kubernetes stack", () => {
     const f = stack();
     const before = readFileSync(f, "utf8");
     process.env.PATH = "";
+    const tools = process.env.IMCTL_TOOLS_DIR;
+    process.env.IMCTL_TOOLS_DIR = mkdtempSync(join(tmpdir(), "bwcloud-tools-"));
     try {
       await assert.rejects(upgradeCloud(f, base, { yes: true, progress: () => undefined }), (e: unknown) => {
         assert.ok(e instanceof ExitError);
         assert.equal(e.exitCode, 69);
         assert.equal(
           e.message,
-          `the pulumi CLI is not on PATH: nothing changed. Apply "services.gateway.replicas 3 -> 5 in ${f}" ` +
+          `the pulumi CLI is not in .tools/bin or on PATH: nothing changed. Apply "services.gateway.replicas 3 -> 5 in ${f}" ` +
             `with "pulumi up" where the CLI and credentials are, or install the CLI and run this again`,
         );
         return true;
       });
     } finally {
       process.env.PATH = saved;
+      if (tools === undefined) delete process.env.IMCTL_TOOLS_DIR;
+      else process.env.IMCTL_TOOLS_DIR = tools;
     }
     assert.equal(readFileSync(f, "utf8"), before);
   });

@@ -1,7 +1,7 @@
 /**
  * The cloud path of `imctl bandwidth upgrade`: the change goes into the stack file infra reads
  * (`services.gateway.replicas`), applied with `pulumi up` through the Automation API (imctl up's runPulumi, with
- * the policy pack) when a Pulumi CLI is on PATH.
+ * the policy pack) when the Pulumi CLI is in .tools/bin or on PATH.
  * Without one: one line saying so, and nothing changes. The backup is a stack export; a failed `up` puts the stack
  * file back and runs `up` again.
  */
@@ -10,10 +10,10 @@ import { join } from "node:path";
 import { parseDocument } from "yaml";
 import { ExitError, UserError } from "../../errors.ts";
 import { MESSAGES } from "./messages.ts";
-import { REPO_ROOT } from "../../../../base/root.mjs";
 import { stateDir } from "../../lib/paths.ts";
 import type { BandwidthPlan } from "./plan-file.ts";
-import { EXIT_UNAVAILABLE, findOnPath, runPulumi } from "../automation.ts";
+import { EXIT_UNAVAILABLE, findOnPath, openEngineStack, preparePulumiRun, runPulumi } from "../automation.ts";
+import { engineSearchPath } from "../../lib/pulumi-engine.ts";
 import { appendAudit, reportDir } from "./store.ts";
 
 export interface CloudUpgradeResult {
@@ -48,13 +48,12 @@ export async function upgradeCloud(
     );
   const change = `services.gateway.replicas ${from} -> ${to} in ${stackFile}`;
   if (!opts.yes) throw new UserError(MESSAGES.confirmUpgrade);
-  // The same check and exit code as imctl up: 69 (EX_UNAVAILABLE) when the machine lacks the CLI.
-  if (findOnPath("pulumi", process.env.PATH ?? "") === undefined)
+  // The same lookup and exit code as imctl up: 69 (EX_UNAVAILABLE) when the machine lacks the CLI.
+  if (findOnPath("pulumi", engineSearchPath()) === undefined)
     throw new ExitError(MESSAGES.pulumiMissing(change), EXIT_UNAVAILABLE);
-  // Loaded only here: the Automation API is large and needs the CLI anyway.
-  const { LocalWorkspace } = await import("@pulumi/pulumi/automation/index.js");
+  // imctl up's checks (stack under stacks/, provider plugins), then its stack in imctl's workspace.
+  const stack = await openEngineStack(preparePulumiRun("up", { stack: stackFile, yes: true }));
   const name = String(doc.get("name"));
-  const stack = await LocalWorkspace.selectStack({ stackName: name, workDir: REPO_ROOT });
   const dir = reportDir(stateDir(), "cloud-upgrades", new Date());
   const backup = join(dir, "stack-export.json");
   const original = readFileSync(stackFile, "utf8");

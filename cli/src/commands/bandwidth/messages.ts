@@ -22,7 +22,7 @@ export const MESSAGES = {
   noBackup: (id: string) =>
     `bandwidth upgrade ${id} has no backup to restore (it stopped before its backup step): nothing changed`,
   pulumiMissing: (change: string) =>
-    `the pulumi CLI is not on PATH: nothing changed. Apply "${change}" with "pulumi up" where the CLI and ` +
+    `the pulumi CLI is not in .tools/bin or on PATH: nothing changed. Apply "${change}" with "pulumi up" where the CLI and ` +
     `credentials are, or install the CLI and run this again`,
   optionNotApplicable: (option: string, target: string, reason: string) =>
     `change.option: got "${option}"; not applicable on the ${target} target yet: ${reason}`,

@@ -7,15 +7,18 @@ export function register(program: Command, sink: Sink): void {
   const preview = program
     .command("preview")
     .description(
-      "pulumi preview of a kubernetes stack with the policy pack, through the Automation API (needs the Pulumi CLI " +
-        "and cloud credentials)",
+      "pulumi preview of a kubernetes stack through the Automation API, with the policy pack's verdict (needs the " +
+        "Pulumi CLI, the stack's provider plugins and its cluster or cloud credentials)",
     )
-    .requiredOption("-s, --stack <name>", "stack name under stacks/ (aws-prod, alicloud-prod, multicloud)")
+    .requiredOption(
+      "-s, --stack <name>",
+      "stack name under stacks/ (embedded-cluster, aws-prod, alicloud-prod, multicloud)",
+    )
     .action(
       act(async (m, opts: { stack: string }) => {
         const r = await m.preview({ ...opts, progress });
-        return outcome(r, m.renderPreview(r));
+        return outcome(r, m.renderPreview(r), r.result === "refused" ? 1 : 0);
       }),
     );
-  examples(preview, ["preview --stack aws-prod", "preview --stack multicloud --json"]);
+  examples(preview, ["preview --stack embedded-cluster", "preview --stack aws-prod --json"]);
 }
