@@ -59,12 +59,18 @@ export function pulumiDir(): string {
   return join(stateDir(), "pulumi");
 }
 
+/** The file backend's URL; its directory is created on first use. */
 export function backendUrl(): string {
-  return `file://${join(pulumiDir(), "state")}`;
+  const dir = join(pulumiDir(), "state");
+  mkdirSync(dir, { recursive: true });
+  return `file://${dir}`;
 }
 
+/** The stack's workspace directory (Pulumi.yaml and the stack's encrypted config); created on first use. */
 export function workspaceDir(stack: string): string {
-  return join(pulumiDir(), "workspaces", stack);
+  const dir = join(pulumiDir(), "workspaces", stack);
+  mkdirSync(dir, { recursive: true });
+  return dir;
 }
 
 /**
