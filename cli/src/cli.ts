@@ -6,6 +6,7 @@
 import { Command } from "commander";
 import type { Sink } from "./commands/command.ts";
 import { register as bandwidth } from "./commands/bandwidth/register.ts";
+import { register as cluster } from "./commands/cluster/register.ts";
 import { register as doctor } from "./commands/doctor/register.ts";
 import { register as drill } from "./commands/drill/register.ts";
 import { register as loadtest } from "./commands/loadtest/register.ts";
@@ -19,7 +20,7 @@ import { register as up } from "./commands/up/register.ts";
 export type { Outcome, Sink } from "./commands/command.ts";
 
 /** The verbs in the order `imctl --help` lists them. */
-const VERBS = [local, loadtest, plan, preview, up, bandwidth, drill, doctor, rollout, tools];
+const VERBS = [local, cluster, loadtest, plan, preview, up, bandwidth, drill, doctor, rollout, tools];
 
 export function buildProgram(sink: Sink): Command {
   const program = new Command("imctl")
