@@ -10,17 +10,12 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type * as K8s from "@kubernetes/client-node";
 import { ensureTools } from "../../base/install.mjs";
-import { TOOLS } from "../../base/tools.mjs";
 import { portFree } from "../../base/ports.ts";
 import { pidAlive } from "../../cli/src/lib/process.ts";
 import { imctl, tempDir } from "../helpers/imctl.ts";
 
 // Test-only tools: built here on first use, outside the suite's timeout (a first Go build takes minutes).
-ensureTools(
-  ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"].filter((n) =>
-    TOOLS.some((t: { name: string }) => t.name === n),
-  ),
-);
+ensureTools(["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"]);
 
 const stateDir = tempDir("cluster");
 const env = { IMCTL_STATE_DIR: stateDir };
@@ -226,6 +221,25 @@ describe("imctl cluster: an embedded Kubernetes cluster", { timeout: 600_000 }, 
     const bad = await imctl(["cluster", "logs", "kubelet"], env);
     assert.equal(bad.exitCode, 2);
     assert.match(bad.stderr, /component: got "kubelet"; allowed: etcd, kube-apiserver/);
+  });
+
+  it("up repairs a cluster whose component died: only that one starts again, on its recorded port", async () => {
+    assert.ok(first);
+    const kwok = first.components.find((c) => c.id === "kwok");
+    assert.ok(kwok?.pid);
+    process.kill(kwok.pid, "SIGKILL");
+    await until("kwok gone", async () => (pidAlive(kwok.pid ?? 0) ? undefined : true), 10_000);
+    const st = await imctl(["cluster", "status", "--json"], env);
+    assert.equal(st.exitCode, 1);
+    const r = await imctl(["cluster", "up", "--json"], env);
+    assert.equal(r.exitCode, 0, r.stderr);
+    const repaired = JSON.parse(r.stdout) as UpJson;
+    assert.deepEqual(repaired.started, ["kwok"]);
+    assert.equal(repaired.components.find((c) => c.id === "kwok")?.port, kwok.port);
+    const newPid = repaired.components.find((c) => c.id === "kwok")?.pid;
+    assert.ok(newPid && newPid !== kwok.pid);
+    // Later checks look for the processes of the running cluster.
+    first = repaired;
   });
 
   it("down without --yes refuses; down --yes leaves no process and no listening port; a second down is a no-op", async () => {

@@ -4,10 +4,11 @@
  * changes nothing. `down` stops every process it recorded and deletes the cluster's directory. One workflow at a
  * time (the lock at `<state dir>/cluster.lock`).
  */
-import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { ensureTools } from "../../../base/install.mjs";
 import { portFree } from "../../../base/ports.ts";
-import { TOOLS, toolPath } from "../../../base/tools.mjs";
+import { toolPath } from "../../../base/tools.mjs";
 import { UserError } from "../errors.ts";
 import { withLock } from "../lib/lock.ts";
 import { startDetached, stopGroup } from "../lib/process.ts";
@@ -74,8 +75,7 @@ export function kubeconfigPath(layout: ClusterLayout = clusterLayout()): string 
 
 /** Installs missing test tools on first use (minutes for a Go build), then fails in one line if one is still absent. */
 function requireTools(): void {
-  const known = CLUSTER_TOOLS.filter((n) => TOOLS.some((t: { name: string }) => t.name === n));
-  ensureTools(known);
+  ensureTools([...CLUSTER_TOOLS]);
   for (const tool of CLUSTER_TOOLS) {
     const path = toolPath(tool);
     if (!existsSync(path)) throw new UserError(CLUSTER_MESSAGES.missingTool(tool, path));
@@ -145,15 +145,18 @@ async function startComponent(l: ClusterLayout, s: ClusterState, p: PkiFiles, id
   return pid;
 }
 
-/** Stops what this run started, after a failed start; a cluster created by this run leaves nothing behind. */
+/** Stops what this run started, after a failed start; a cluster created by this run leaves only its logs. */
 async function undoStart(l: ClusterLayout, s: ClusterState, started: ComponentId[], created: boolean): Promise<void> {
   for (const id of [...started].reverse()) {
     const pid = s.pids[id];
     if (pid !== undefined) await stopGroup(pid, "SIGTERM", 10_000);
     delete s.pids[id];
   }
-  if (created) rmSync(l.dir, { recursive: true, force: true });
-  else writeState(l.state, s);
+  if (!created) return writeState(l.state, s);
+  // A cluster this run created leaves only its logs, to read why (down --yes deletes them).
+  for (const entry of readdirSync(l.dir)) {
+    if (join(l.dir, entry) !== l.logs) rmSync(join(l.dir, entry), { recursive: true, force: true });
+  }
 }
 
 async function bringUp(l: ClusterLayout, say: Progress): Promise<{ started: ComponentId[]; reused: ComponentId[] }> {
