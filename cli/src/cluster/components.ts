@@ -53,6 +53,9 @@ function apiserver(ports: Ports, p: PkiFiles): string[] {
     `--service-cluster-ip-range=${SERVICE_CIDR}`,
     // PodSecurity stays among the default admission plugins of 1.31: nothing here turns admission plugins off.
     "--allow-privileged=false",
+    // The `kubernetes` Service's endpoint would be the advertise address, and a loopback address is refused there
+    // (every 10 s, in the log). No pod runs to call it, so nothing maintains that endpoint.
+    "--endpoint-reconciler-type=none",
     "--profiling=false",
   ];
 }
