@@ -5,12 +5,13 @@
  * deleted pod replaced; then a second `up` changes nothing and `down` leaves no process and no listening port.
  */
 import assert from "node:assert/strict";
-import { readFileSync, statSync } from "node:fs";
+import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type * as K8s from "@kubernetes/client-node";
 import { ensureTools } from "../../base/install.mjs";
 import { portFree } from "../../base/ports.ts";
+import { CLUSTER_MESSAGES } from "../../cli/src/cluster/index.ts";
 import { pidAlive } from "../../cli/src/lib/process.ts";
 import { imctl, tempDir } from "../helpers/imctl.ts";
 
@@ -75,6 +76,29 @@ const deployment = {
     },
   },
 };
+
+describe("imctl cluster: refusals change nothing", () => {
+  it("refuses up while another workflow holds the lock", async () => {
+    const dir = tempDir("cluster-locked");
+    // This test process is alive, so the lock is not stale.
+    writeFileSync(
+      join(dir, "cluster.lock"),
+      JSON.stringify({ pid: process.pid, command: "imctl cluster up", since: "now" }),
+    );
+    const r = await imctl(["cluster", "up"], { IMCTL_STATE_DIR: dir });
+    assert.equal(r.exitCode, 2);
+    assert.match(r.stderr, /another imctl workflow holds the lock on this target: "imctl cluster up" \(pid \d+/);
+    assert.ok(!existsSync(join(dir, "cluster")));
+  });
+
+  it("says in one line that openssl is missing, before creating anything", async () => {
+    const dir = tempDir("cluster-no-openssl");
+    const r = await imctl(["cluster", "up"], { IMCTL_STATE_DIR: dir, PATH: "/nonexistent" });
+    assert.equal(r.exitCode, 2);
+    assert.equal(r.stderr.trim(), `imctl: ${CLUSTER_MESSAGES.noOpenssl}`);
+    assert.ok(!existsSync(join(dir, "cluster")));
+  });
+});
 
 describe("imctl cluster: an embedded Kubernetes cluster", { timeout: 600_000 }, () => {
   before(async () => {
