@@ -1,8 +1,9 @@
-// The installer: node modules, Debian packages (linked into .tools/bin), k6 (go install), kube-apiserver (go build of
-// tools/kube-apiserver) and the Kafka broker jars (mvn), idempotently, under the git-ignored .tools/.
-// Two profiles: "local" is what the local target runs on (npm start); "all" adds the tools only tests need (npm test,
-// imctl tools install --all). ensureTools() installs a test tool on first use. A second run only checks stamps.
-// Plain Node with no dependencies, because it runs before node_modules exists.
+// The installer: node modules, Debian packages (linked into .tools/bin), k6 (go install), the Kafka broker jars (mvn),
+// and for tests the Kubernetes control plane (go build of tools/kube-apiserver), kwok (go install), the Pulumi CLI and
+// its kubernetes provider (go build of tools/pulumi and tools/pulumi-kubernetes), idempotently, under the git-ignored
+// .tools/. Two profiles: "local" is what the local target runs on (npm start); "all" adds the tools only tests need
+// (npm test, imctl tools install --all). ensureTools() installs a test tool on first use. A second run only checks
+// stamps. Plain Node with no dependencies, because it runs before node_modules exists.
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import {
@@ -19,7 +20,17 @@ import {
 } from "node:fs";
 import { dirname, join } from "node:path";
 import { REPO_ROOT } from "./root.mjs";
-import { K6_VERSION, TOOLS, kafkaLibsDir, toolPath, toolsFor } from "./tools.mjs";
+import {
+  K6_VERSION,
+  KUBERNETES_VERSION,
+  KWOK_VERSION,
+  PULUMI_KUBERNETES_VERSION,
+  PULUMI_VERSION,
+  TOOLS,
+  kafkaLibsDir,
+  toolPath,
+  toolsFor,
+} from "./tools.mjs";
 
 /** @typedef {import("./tools.mjs").Tool} Tool */
 
@@ -187,27 +198,127 @@ function stepKafka() {
 }
 
 /**
- * kube-apiserver from tools/kube-apiserver (pinned Kubernetes modules); rebuilt only when its go.mod, go.sum or
- * main.go change. The first build compiles a large tree (minutes on two cores); Go's build cache keeps later ones fast.
- * Only tests need it, so the local profile leaves it out.
+ * How one pinned Go tool is built into .tools/bin: `go build -o <bin> <pkg>` in `dir`, or `go install <pkg>` with
+ * GOBIN when `install` is set; `prepare` commands run first, in `dir`.
+ * @typedef {{ name: string, dir: string, inputs: string[], pkg: string, ldflags: string, install?: boolean,
+ *             prepare?: Array<[string, string[]]>, fix: string }} GoBuild
  */
-function stepKubeApiserver() {
-  const src = join(REPO_ROOT, "tools", "kube-apiserver");
-  const bin = toolPath("kube-apiserver");
+
+/**
+ * The stamp of a Go build: sha256 over its package, flags and prepare commands and over each input file, so that a
+ * changed source, pin or flag rebuilds the tool and nothing else does. The output path is left out on purpose: a
+ * moved checkout need not rebuild.
+ * @param {GoBuild} b
+ */
+function goStamp(b) {
+  const h = createHash("sha256").update(JSON.stringify([b.pkg, b.ldflags, b.prepare ?? []]));
+  for (const f of b.inputs) h.update(`\n${f} ${sha256(join(b.dir, f))}`);
+  return h.digest("hex");
+}
+
+/**
+ * Builds one Go tool unless `<bin>.sha256` matches its stamp. A first build compiles a large tree (minutes on two
+ * cores); Go's build cache keeps rebuilds to about a link.
+ * @param {GoBuild} b
+ */
+function goTool(b) {
+  const bin = toolPath(b.name);
   const stamp = `${bin}.sha256`;
-  const want = ["go.mod", "go.sum", "main.go"].map((f) => sha256(join(src, f))).join(",");
+  const want = goStamp(b);
   if (existsSync(bin) && existsSync(stamp) && readFileSync(stamp, "utf8") === want) return "up to date";
-  requireGo("kube-apiserver");
+  requireGo(b.name);
   mkdirSync(dirname(bin), { recursive: true });
-  runStep(
-    "kube-apiserver",
-    "go",
-    ["build", "-o", bin, "."],
-    `check that the Go module proxy is reachable (GOPROXY), ${AGAIN}`,
-    { cwd: src, env: { ...process.env, GOFLAGS: "-mod=mod" } },
-  );
+  // A build that fails halfway must not leave the previous stamp beside a binary it may have replaced.
+  rmSync(stamp, { force: true });
+  // -mod=readonly: a build never edits the tracked go.mod or go.sum (a missing entry fails here, naming the step);
+  // -buildvcs=false: the binary does not depend on the state of the checkout.
+  const env = { ...process.env, GOFLAGS: "-mod=readonly -buildvcs=false", GOBIN: dirname(bin) };
+  /** @type {import("node:child_process").SpawnSyncOptions} */
+  const opts = { cwd: b.dir, env, stdio: ["ignore", "pipe", "pipe"] };
+  for (const [cmd, args] of b.prepare ?? []) runStep(b.name, cmd, args, b.fix, opts);
+  const args = b.install
+    ? ["install", "-ldflags", b.ldflags, b.pkg]
+    : ["build", "-ldflags", b.ldflags, "-o", bin, b.pkg];
+  runStep(b.name, "go", args, b.fix, opts);
   writeFileSync(stamp, want);
-  return "built from tools/kube-apiserver";
+  return b.install ? `built ${b.pkg}` : `built from ${b.dir.slice(REPO_ROOT.length + 1)}`;
+}
+
+// -s -w leave out the symbol table and DWARF (about 30 % smaller; panics still print their stack traces).
+const STRIP = "-s -w";
+const PROXY_FIX = `check that the Go module proxy is reachable (GOPROXY), ${AGAIN}`;
+const KUBE_DIR = join(REPO_ROOT, "tools", "kube-apiserver");
+const KUBE_FIX =
+  "check that the Go module proxy is reachable (GOPROXY) and that `go mod tidy` in tools/kube-apiserver changes " +
+  `nothing, ${AGAIN}`;
+// Upstream's release builds set these; without them the binaries and the API server's /version say v0.0.0-master.
+const KUBE_LDFLAGS = [
+  STRIP,
+  `-X k8s.io/component-base/version.gitVersion=${KUBERNETES_VERSION}`,
+  `-X k8s.io/component-base/version.gitMajor=${KUBERNETES_VERSION.slice(1).split(".")[0]}`,
+  `-X k8s.io/component-base/version.gitMinor=${KUBERNETES_VERSION.split(".")[1]}`,
+].join(" ");
+
+/**
+ * The Kubernetes control plane from tools/kube-apiserver, one module with the pinned k8s.io/kubernetes and three
+ * mains: kube-apiserver at its root, kube-controller-manager and kube-scheduler in folders of those names. Each
+ * binary's stamp covers go.mod, go.sum and its own main.go. Only tests need them, so the local profile leaves them out.
+ * @param {"kube-apiserver" | "kube-controller-manager" | "kube-scheduler"} name
+ */
+function stepKube(name) {
+  const main = name === "kube-apiserver" ? "." : `./${name}`;
+  return goTool({
+    name,
+    dir: KUBE_DIR,
+    inputs: ["go.mod", "go.sum", join(main, "main.go")],
+    pkg: main,
+    ldflags: KUBE_LDFLAGS,
+    fix: KUBE_FIX,
+  });
+}
+
+function stepKwok() {
+  return goTool({
+    name: "kwok",
+    dir: REPO_ROOT,
+    inputs: [],
+    pkg: `sigs.k8s.io/kwok/cmd/kwok@${KWOK_VERSION}`,
+    ldflags: STRIP,
+    install: true,
+    fix: PROXY_FIX,
+  });
+}
+
+function stepPulumi() {
+  return goTool({
+    name: "pulumi",
+    dir: join(REPO_ROOT, "tools", "pulumi"),
+    inputs: ["go.mod", "go.sum"],
+    pkg: "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi",
+    ldflags: `${STRIP} -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=${PULUMI_VERSION}`,
+    fix: PROXY_FIX,
+  });
+}
+
+const PULUMI_KUBERNETES_MODULE = "github.com/pulumi/pulumi-kubernetes/provider/v4";
+
+/**
+ * The kubernetes provider: its main embeds two files that gen-embed.mjs writes (git-ignored) from the provider
+ * module's schema, so the module is downloaded and they are written before each build.
+ */
+function stepPulumiKubernetes() {
+  return goTool({
+    name: "pulumi-resource-kubernetes",
+    dir: join(REPO_ROOT, "tools", "pulumi-kubernetes"),
+    inputs: ["go.mod", "go.sum", "main.go", "gen-embed.mjs"],
+    pkg: ".",
+    ldflags: `${STRIP} -X ${PULUMI_KUBERNETES_MODULE}/pkg/version.Version=${PULUMI_KUBERNETES_VERSION}`,
+    prepare: [
+      ["go", ["mod", "download", PULUMI_KUBERNETES_MODULE]],
+      [process.execPath, ["gen-embed.mjs", PULUMI_KUBERNETES_VERSION]],
+    ],
+    fix: PROXY_FIX,
+  });
 }
 
 /**
@@ -223,7 +334,12 @@ function stepsFor(tools, nodeModules) {
   if (nodeModules) steps.push(["node modules", stepNodeModules]);
   if (debian.length > 0) steps.push(["debian packages", () => stepDebian(debian)]);
   if (names.has("k6")) steps.push(["k6", stepK6]);
-  if (names.has("kube-apiserver")) steps.push(["kube-apiserver", stepKubeApiserver]);
+  for (const kube of /** @type {const} */ (["kube-apiserver", "kube-controller-manager", "kube-scheduler"])) {
+    if (names.has(kube)) steps.push([kube, () => stepKube(kube)]);
+  }
+  if (names.has("kwok")) steps.push(["kwok", stepKwok]);
+  if (names.has("pulumi")) steps.push(["pulumi", stepPulumi]);
+  if (names.has("pulumi-resource-kubernetes")) steps.push(["pulumi-resource-kubernetes", stepPulumiKubernetes]);
   if (names.has("kafka")) steps.push(["kafka jars", stepKafka]);
   return steps;
 }
@@ -251,7 +367,7 @@ const stderrLine = (line) => process.stderr.write(`${line}\n`);
 
 /**
  * Runs every step of a profile in order, reporting progress on stderr. "local" (the default) installs what the local
- * target runs on; "all" adds the tools only tests need (kube-apiserver, etcd).
+ * target runs on; "all" adds the tools only tests need (etcd, the Kubernetes control plane, kwok, Pulumi).
  * @param {{ profile?: "local" | "all", skipNodeModules?: boolean, log?: (line: string) => void }} [opts]
  * @returns {{ profile: "local" | "all", steps: Array<{ step: string, result: string, seconds: number }>,
  *             seconds: number }}

@@ -20,6 +20,24 @@ export function toolsDir() {
 export const K6_VERSION = "v1.8.1";
 
 /**
+ * The Kubernetes release tools/kube-apiserver's go.mod pins (k8s.io/kubernetes, staging modules at v0.31.4); the
+ * installer stamps it into the three binaries built there, which otherwise report v0.0.0-master.
+ */
+export const KUBERNETES_VERSION = "v1.31.4";
+
+/** kwok (simulated nodes and pods for the embedded cluster), installed with `go install` at this version. */
+export const KWOK_VERSION = "v0.8.0";
+
+/** The Pulumi CLI tools/pulumi's go.mod pins; stamped into the binary, as the Automation API refuses one without. */
+export const PULUMI_VERSION = "v3.248.0";
+
+/**
+ * The version the kubernetes provider built from tools/pulumi-kubernetes reports: the @pulumi/kubernetes SDK's, which
+ * asks the engine for exactly this plugin version (the module itself is only served as a pseudo-version).
+ */
+export const PULUMI_KUBERNETES_VERSION = "4.34.2";
+
+/**
  * @typedef {{ name: string, need: Need, source: "debian" | "go" | "maven", package: string, systemPath?: string,
  *             versionArgs?: string[], purpose: string }} Tool
  */
@@ -183,7 +201,46 @@ export const TOOLS = [
     source: "go",
     package: "tools/kube-apiserver",
     versionArgs: ["--version"],
-    purpose: "a real Kubernetes API server for the rollout's kubernetes-target test",
+    purpose: "a real Kubernetes API server for the rollout's kubernetes-target test and the embedded cluster",
+  },
+  {
+    name: "kube-controller-manager",
+    need: "test",
+    source: "go",
+    package: "tools/kube-apiserver/kube-controller-manager",
+    versionArgs: ["--version"],
+    purpose: "the embedded cluster's controllers (Deployments get pods, deleted namespaces empty)",
+  },
+  {
+    name: "kube-scheduler",
+    need: "test",
+    source: "go",
+    package: "tools/kube-apiserver/kube-scheduler",
+    versionArgs: ["--version"],
+    purpose: "binds the embedded cluster's pods to its simulated nodes",
+  },
+  {
+    name: "kwok",
+    need: "test",
+    source: "go",
+    package: `sigs.k8s.io/kwok/cmd/kwok@${KWOK_VERSION}`,
+    versionArgs: ["--version"],
+    purpose: "simulated nodes and pods of the embedded cluster",
+  },
+  {
+    name: "pulumi",
+    need: "test",
+    source: "go",
+    package: "tools/pulumi",
+    versionArgs: ["version"],
+    purpose: "the Pulumi engine the Automation API runs (imctl preview/up/destroy on the embedded cluster)",
+  },
+  {
+    name: "pulumi-resource-kubernetes",
+    need: "test",
+    source: "go",
+    package: "tools/pulumi-kubernetes",
+    purpose: `the Pulumi kubernetes provider ${PULUMI_KUBERNETES_VERSION}, an ambient plugin found on PATH`,
   },
   {
     name: "kafka",
@@ -224,7 +281,8 @@ export function toolVersion(t) {
   const bin = toolPath(t.name);
   if (!existsSync(bin)) return null;
   if (!t.versionArgs) return "installed";
-  const r = spawnSync(bin, t.versionArgs, { encoding: "utf8" });
+  // A tool that hangs (waiting on the network, say) must not hang `imctl tools status`.
+  const r = spawnSync(bin, t.versionArgs, { encoding: "utf8", timeout: 10_000 });
   const text = `${String(r.stdout ?? "")}\n${String(r.stderr ?? "")}`;
   const m = text.match(/v?(\d+\.\d+(?:\.\d+)?(?:[-+~][\w.~+-]+)?)/);
   return m?.[1] ?? "unknown";

@@ -39,7 +39,20 @@ describe("imctl's command table", () => {
   it("lists the verbs in the order of imctl --help", () => {
     assert.deepEqual(
       build().commands.map((c) => c.name()),
-      ["local", "loadtest", "plan", "preview", "up", "destroy", "bandwidth", "drill", "doctor", "rollout", "tools"],
+      [
+        "local",
+        "cluster",
+        "loadtest",
+        "plan",
+        "preview",
+        "up",
+        "destroy",
+        "bandwidth",
+        "drill",
+        "doctor",
+        "rollout",
+        "tools",
+      ],
     );
   });
 
@@ -47,6 +60,8 @@ describe("imctl's command table", () => {
     const main = [
       "local up",
       "local status",
+      "cluster up",
+      "cluster status",
       "rollout start",
       "rollout status",
       "rollout promote",

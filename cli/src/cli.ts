@@ -6,6 +6,7 @@
 import { Command } from "commander";
 import type { Sink } from "./commands/command.ts";
 import { register as bandwidth } from "./commands/bandwidth/register.ts";
+import { register as cluster } from "./commands/cluster/register.ts";
 import { register as destroy } from "./commands/destroy/register.ts";
 import { register as doctor } from "./commands/doctor/register.ts";
 import { register as drill } from "./commands/drill/register.ts";
@@ -20,7 +21,7 @@ import { register as up } from "./commands/up/register.ts";
 export type { Outcome, Sink } from "./commands/command.ts";
 
 /** The verbs in the order `imctl --help` lists them. */
-const VERBS = [local, loadtest, plan, preview, up, destroy, bandwidth, drill, doctor, rollout, tools];
+const VERBS = [local, cluster, loadtest, plan, preview, up, destroy, bandwidth, drill, doctor, rollout, tools];
 
 export function buildProgram(sink: Sink): Command {
   const program = new Command("imctl")

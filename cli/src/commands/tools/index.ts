@@ -47,7 +47,10 @@ export async function status(): Promise<StatusResult> {
 }
 
 export interface InstallOptions {
-  /** Also install the tools only tests need (kube-apiserver, etcd). Default false: the local profile. */
+  /**
+   * Also install the tools only tests need (etcd, the Kubernetes control plane, kwok, the Pulumi CLI and its kubernetes
+   * provider). Default false: the local profile.
+   */
   all?: boolean;
 }
 

@@ -8,7 +8,7 @@ export function register(program: Command, sink: Sink): void {
   const install = tools
     .command("install")
     .description("install or update the local target's tools (as npm start does); --all adds the test-only ones")
-    .option("--all", "also the tools only tests need (kube-apiserver, etcd), as npm test does")
+    .option("--all", "also the tools only tests need (etcd, Kubernetes, kwok, Pulumi), as npm test does")
     .action(
       act(async (m, opts: { all?: boolean }) => {
         const r = await m.install({ all: opts.all === true });

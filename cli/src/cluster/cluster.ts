@@ -1,0 +1,279 @@
+/**
+ * `imctl cluster up|down|logs`: the embedded cluster's lifecycle. `up` validates first (tools, openssl, ports),
+ * then starts what is not running, in order, each waited for until healthy; a second `up` on a healthy cluster
+ * changes nothing. `down` stops every process it recorded and deletes the cluster's directory. One workflow at a
+ * time (the lock at `<state dir>/cluster.lock`).
+ */
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { ensureTools } from "../../../base/install.mjs";
+import { portFree } from "../../../base/ports.ts";
+import { toolPath } from "../../../base/tools.mjs";
+import { UserError } from "../errors.ts";
+import { withLock } from "../lib/lock.ts";
+import { startDetached, stopGroup } from "../lib/process.ts";
+import { waitFor } from "../lib/wait.ts";
+import { componentCommand } from "./components.ts";
+import {
+  CLUSTER_TOOLS,
+  COMPONENTS,
+  type ClusterLayout,
+  clusterLayout,
+  componentKubeconfig,
+  type ComponentId,
+  isComponentId,
+  logFile,
+} from "./layout.ts";
+import { CLUSTER_MESSAGES } from "./messages.ts";
+import { ensurePki, type PkiFiles, pkiFiles, requireOpenssl, writeKubeconfig } from "./pki.ts";
+import { listNodes, probe } from "./probe.ts";
+import { renderStages } from "./stages.ts";
+import { type ClusterState, PORT_NAMES, type PortName, readState, writeState } from "./state.ts";
+import {
+  adminToken,
+  type ClusterLogs,
+  type ClusterStatus,
+  clusterStatus,
+  livePid,
+  tailLines,
+  zonesReady,
+} from "./status.ts";
+import { createNodes } from "./nodes.ts";
+
+export type Progress = (line: string) => void;
+
+export interface ClusterUpOptions {
+  /** Progress lines (with the elapsed time); default: none. */
+  progress?: Progress;
+  layout?: ClusterLayout;
+}
+
+export interface ClusterUpResult extends ClusterStatus {
+  /** True when the cluster was already running and healthy: nothing was started or written. */
+  alreadyRunning: boolean;
+  started: ComponentId[];
+  reused: ComponentId[];
+  elapsedSeconds: number;
+}
+
+/** Where the search for free ports starts (below the ephemeral range, away from the local target's ports). */
+export const PORT_SEARCH_FROM = 24_100;
+
+/** How long each component may take to become healthy after its start. */
+const START_TIMEOUT_MS: Record<ComponentId, number> = {
+  etcd: 60_000,
+  "kube-apiserver": 120_000,
+  "kube-controller-manager": 60_000,
+  "kube-scheduler": 60_000,
+  kwok: 60_000,
+};
+
+/** The admin kubeconfig `up` writes (context `imctl-embedded`). */
+export function kubeconfigPath(layout: ClusterLayout = clusterLayout()): string {
+  return layout.kubeconfig;
+}
+
+/** Installs missing test tools on first use (minutes for a Go build), then fails in one line if one is still absent. */
+function requireTools(): void {
+  ensureTools([...CLUSTER_TOOLS]);
+  for (const tool of CLUSTER_TOOLS) {
+    const path = toolPath(tool);
+    if (!existsSync(path)) throw new UserError(CLUSTER_MESSAGES.missingTool(tool, path));
+  }
+}
+
+async function choosePorts(): Promise<Record<PortName, number>> {
+  const ports = {} as Record<PortName, number>;
+  let next = PORT_SEARCH_FROM;
+  for (const name of PORT_NAMES) {
+    while (next < 32_768 && !(await portFree("127.0.0.1", next))) next++;
+    if (next >= 32_768) throw new UserError(CLUSTER_MESSAGES.noFreePorts(PORT_NAMES.length, PORT_SEARCH_FROM));
+    ports[name] = next++;
+  }
+  return ports;
+}
+
+/** The ports of the components that must start are free (a running component holds its own). */
+async function checkPorts(l: ClusterLayout, s: ClusterState): Promise<void> {
+  for (const id of COMPONENTS) {
+    if (livePid(l, s, id) !== undefined) continue;
+    const names: PortName[] = id === "etcd" ? ["etcd", "etcd-peer"] : [id];
+    for (const name of names) {
+      if (!(await portFree("127.0.0.1", s.ports[name])))
+        throw new UserError(CLUSTER_MESSAGES.portTaken(s.ports[name], id));
+    }
+  }
+}
+
+async function healthyNow(l: ClusterLayout, s: ClusterState): Promise<boolean> {
+  const ctx = { caFile: pkiFiles(l).caCert, adminToken: () => adminToken(l) };
+  for (const id of COMPONENTS) {
+    if (livePid(l, s, id) === undefined || (await probe(id, s.ports[id], ctx)) !== undefined) return false;
+  }
+  return listNodes(l.kubeconfig).then(zonesReady, () => false);
+}
+
+/** The files every component reads: credentials, kubeconfigs, the kwok stages. */
+function writeConfiguration(l: ClusterLayout, s: ClusterState): PkiFiles {
+  mkdirSync(l.dir, { recursive: true, mode: 0o700 });
+  const p = ensurePki(l);
+  const api = s.ports["kube-apiserver"];
+  writeKubeconfig(l.kubeconfig, p, "admin", api);
+  for (const id of ["kube-controller-manager", "kube-scheduler", "kwok"] as const) {
+    writeKubeconfig(componentKubeconfig(l, id), p, id, api);
+  }
+  writeFileSync(l.stages, renderStages());
+  return p;
+}
+
+async function startComponent(l: ClusterLayout, s: ClusterState, p: PkiFiles, id: ComponentId): Promise<number> {
+  const cmd = componentCommand(id, l, s.ports, p);
+  const pid = startDetached({ bin: cmd.bin, args: cmd.args, logFile: logFile(l, id) }, l.dir);
+  s.pids[id] = pid;
+  writeState(l.state, s);
+  const ctx = { caFile: p.caCert, adminToken: () => adminToken(l) };
+  let last: string | undefined;
+  await waitFor(
+    `${id} to become healthy`,
+    async () => {
+      if (livePid(l, s, id) === undefined) throw new Error(`${id} exited: ${tailLines(logFile(l, id), 3).join(" | ")}`);
+      last = await probe(id, s.ports[id], ctx);
+      return last === undefined ? true : undefined;
+    },
+    { timeoutMs: START_TIMEOUT_MS[id], intervalMs: 250, lastError: () => last },
+  );
+  return pid;
+}
+
+/** Stops what this run started, after a failed start; a cluster created by this run leaves only its logs. */
+async function undoStart(l: ClusterLayout, s: ClusterState, started: ComponentId[], created: boolean): Promise<void> {
+  for (const id of [...started].reverse()) {
+    const pid = s.pids[id];
+    if (pid !== undefined) await stopGroup(pid, "SIGTERM", 10_000);
+    delete s.pids[id];
+  }
+  if (!created) return writeState(l.state, s);
+  // A cluster this run created leaves only its logs, to read why (down --yes deletes them).
+  for (const entry of readdirSync(l.dir)) {
+    if (join(l.dir, entry) !== l.logs) rmSync(join(l.dir, entry), { recursive: true, force: true });
+  }
+}
+
+async function bringUp(l: ClusterLayout, say: Progress): Promise<{ started: ComponentId[]; reused: ComponentId[] }> {
+  const prior = readState(l.state);
+  const s: ClusterState = prior ?? {
+    version: 1,
+    createdAt: new Date().toISOString(),
+    ports: await choosePorts(),
+    pids: {},
+  };
+  if (prior) await checkPorts(l, s);
+  const p = writeConfiguration(l, s);
+  writeState(l.state, s);
+  const started: ComponentId[] = [];
+  const reused: ComponentId[] = [];
+  try {
+    for (const id of COMPONENTS) {
+      if (id === "kwok") await createNodes(l.kubeconfig);
+      const live = livePid(l, s, id);
+      if (live !== undefined) {
+        reused.push(id);
+        say(`${id}: already running (pid ${live}, port ${s.ports[id]})`);
+        continue;
+      }
+      started.push(id);
+      const pid = await startComponent(l, s, p, id);
+      say(`${id}: started and healthy (pid ${pid}, port ${s.ports[id]})`);
+    }
+    say("nodes: waiting for one Ready simulated node per zone");
+    await waitFor(
+      "three Ready nodes, one per zone",
+      () => listNodes(l.kubeconfig).then((n) => (zonesReady(n) ? true : undefined)),
+      {
+        timeoutMs: 60_000,
+        intervalMs: 250,
+      },
+    );
+  } catch (err) {
+    say(`failed: ${(err as Error).message}; stopping what this run started`);
+    await undoStart(l, s, started, prior === undefined);
+    throw err;
+  }
+  return { started, reused };
+}
+
+/**
+ * Starts the embedded cluster (or repairs it: components that died are started again on their recorded ports).
+ * A cluster that is already running and healthy is left exactly as it is.
+ */
+export async function clusterUp(opts: ClusterUpOptions = {}): Promise<ClusterUpResult> {
+  const l = opts.layout ?? clusterLayout();
+  const t0 = Date.now();
+  const say = (msg: string) => opts.progress?.(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${msg}`);
+  return withLock(l.lock, "imctl cluster up", async () => {
+    const prior = readState(l.state);
+    if (prior && (await healthyNow(l, prior))) {
+      say("the embedded cluster is already running and healthy: nothing to do");
+      const st = await clusterStatus(l);
+      return {
+        ...st,
+        alreadyRunning: true,
+        started: [],
+        reused: [...COMPONENTS],
+        elapsedSeconds: (Date.now() - t0) / 1000,
+      };
+    }
+    requireTools();
+    requireOpenssl();
+    const { started, reused } = await bringUp(l, say);
+    say(`ready: kubeconfig ${l.kubeconfig}; ${CLUSTER_MESSAGES.simulated}`);
+    const st = await clusterStatus(l);
+    return { ...st, alreadyRunning: false, started, reused, elapsedSeconds: (Date.now() - t0) / 1000 };
+  });
+}
+
+export interface ClusterDownResult {
+  dir: string;
+  stopped: Array<{ id: ComponentId; pid: number; outcome: "stopped" | "killed" | "not running" }>;
+  /** Whether the cluster's directory (etcd data, certificates, kubeconfig, logs) was deleted. */
+  removed: boolean;
+  /** Ports of the cluster something still listens on after down (none, unless another process took one). */
+  portsStillInUse: number[];
+  elapsedSeconds: number;
+}
+
+/** Stops every component and deletes the cluster's data. Asks for `yes` when there is a cluster to delete. */
+export async function clusterDown(opts: {
+  yes: boolean;
+  progress?: Progress;
+  layout?: ClusterLayout;
+}): Promise<ClusterDownResult> {
+  const l = opts.layout ?? clusterLayout();
+  const t0 = Date.now();
+  const none = { dir: l.dir, stopped: [], removed: false, portsStillInUse: [], elapsedSeconds: 0 };
+  if (!existsSync(l.dir)) return none;
+  if (!opts.yes) throw new UserError(CLUSTER_MESSAGES.confirmDown);
+  return withLock(l.lock, "imctl cluster down", async () => {
+    const s = readState(l.state);
+    const stopped: ClusterDownResult["stopped"] = [];
+    for (const id of [...COMPONENTS].reverse()) {
+      const pid = s ? livePid(l, s, id) : undefined;
+      if (pid === undefined) continue;
+      const outcome = await stopGroup(pid, "SIGTERM", 10_000);
+      opts.progress?.(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${id}: ${outcome} (pid ${pid})`);
+      stopped.push({ id, pid, outcome });
+    }
+    rmSync(l.dir, { recursive: true, force: true });
+    const portsStillInUse: number[] = [];
+    for (const port of s ? Object.values(s.ports) : [])
+      if (!(await portFree("127.0.0.1", port))) portsStillInUse.push(port);
+    return { dir: l.dir, stopped, removed: true, portsStillInUse, elapsedSeconds: (Date.now() - t0) / 1000 };
+  });
+}
+
+/** The last `lines` lines of one component's log. */
+export function clusterLogs(component: string, lines: number, layout: ClusterLayout = clusterLayout()): ClusterLogs {
+  if (!isComponentId(component)) throw new UserError(CLUSTER_MESSAGES.unknownComponent(component, COMPONENTS));
+  const file = logFile(layout, component);
+  return { component, file, lines: tailLines(file, lines) };
+}
