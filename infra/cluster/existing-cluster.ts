@@ -74,7 +74,8 @@ export const GRAFANA_ADMIN_USER = "admin";
 
 /** One line when gateway-api is not declared (the schema refuses it first; this guards callers that skip it). */
 export const NO_GATEWAY_API = (source: string) =>
-  `${source}: cluster.preinstalled: gateway-api is missing; the traffic layer is a Gateway and HTTPRoutes (ingress-nginx is retired): install the Gateway API and declare it`;
+  `${source}: cluster.preinstalled: gateway-api is missing; the traffic layer is a Gateway and HTTPRoutes ` +
+  "(ingress-nginx is retired): install the Gateway API and declare it";
 
 export function deployExistingCluster(
   spec: ExistingClusterPlatformSpec,

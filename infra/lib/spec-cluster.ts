@@ -124,7 +124,8 @@ export function checkClusterSection(spec: ClusterSections): SectionIssue[] {
     issues.push({
       path: ["cluster", "preinstalled"],
       message:
-        "must include gateway-api: the platform's traffic layer is a Gateway and HTTPRoutes (ingress-nginx is retired); install the Gateway API CRDs and a controller, then declare it",
+        "must include gateway-api: the platform's traffic layer is a Gateway and HTTPRoutes (ingress-nginx is " +
+        "retired); install the Gateway API CRDs and a controller, then declare it",
     });
   if (spec.kubernetes !== undefined && spec.kubernetes.image.build !== undefined)
     issues.push({
@@ -136,7 +137,9 @@ export function checkClusterSection(spec: ClusterSections): SectionIssue[] {
     if (!/^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$/.test(key))
       issues.push({
         path: ["tags", key],
-        message: `on an existing cluster tags become namespace labels (${TAG_LABEL_PREFIX}<key>): the key must be a label name (letters, digits, '-', '_', '.', at most 63)`,
+        message:
+          `on an existing cluster tags become namespace labels (${TAG_LABEL_PREFIX}<key>): ` +
+          "the key must be a label name (letters, digits, '-', '_', '.', at most 63)",
       });
     else if (value.length > 63 || !labelValue.test(value))
       issues.push({
