@@ -2,7 +2,8 @@
  * The platform from a validated spec: per cloud, the network, the cluster, the ingress, the data tier and the IM
  * services; with both clouds, the IPSec VPN between them. `infra/index.ts` calls `deployPlatform` for the stack;
  * the unit tests and `imctl plan` call it under mocks. Every name here is fixed per cloud ("aws-network",
- * "alicloud-services"), never derived from a setting that may change.
+ * "alicloud-services"), never derived from a setting that may change. A stack on an existing cluster (`cluster`
+ * instead of `clouds`) goes to infra/cluster/existing-cluster.ts, which declares no cloud resource at all.
  */
 import * as alicloud from "@pulumi/alicloud";
 import * as aws from "@pulumi/aws";
@@ -10,6 +11,11 @@ import type * as k8s from "@pulumi/kubernetes";
 import type * as pulumi from "@pulumi/pulumi";
 import { AckCluster } from "./cluster/ack-cluster.ts";
 import { CertManager } from "./cluster/cert-manager.ts";
+import {
+  deployExistingCluster,
+  type ExistingClusterDeployment,
+  type ExistingClusterOptions,
+} from "./cluster/existing-cluster.ts";
 import { EksCluster } from "./cluster/eks-cluster.ts";
 import { EncryptedStorage } from "./cluster/encrypted-storage.ts";
 import type { WorkloadIdentity } from "./cluster/workload-role.ts";
@@ -20,7 +26,7 @@ import { IngressNginx } from "./gateway/ingress-nginx.ts";
 import { K6Operator } from "./loadtest/k6-operator.ts";
 import { SCENARIOS } from "./loadtest/scenarios.ts";
 import type { CloudName } from "./lib/regions.ts";
-import type { CloudSpec, KubernetesPlatformSpec } from "./lib/spec.ts";
+import { isExistingCluster, type CloudSpec, type KubernetesPlatformSpec } from "./lib/spec.ts";
 import { Monitoring } from "./observability/monitoring.ts";
 import { AlicloudNetwork } from "./network/alicloud-network.ts";
 import { AwsNetwork } from "./network/aws-network.ts";
@@ -60,9 +66,15 @@ export interface CloudDeployment {
 export interface PlatformDeployment {
   clouds: Partial<Record<CloudName, CloudDeployment>>;
   vpn: IpsecVpn | undefined;
+  /** The deployment onto an existing cluster (then `clouds` is empty). */
+  cluster?: ExistingClusterDeployment | undefined;
 }
 
-export function deployPlatform(spec: KubernetesPlatformSpec): PlatformDeployment {
+/** Options of `deployPlatform`; only an existing-cluster stack reads them (the secret seed). */
+export type DeployOptions = ExistingClusterOptions;
+
+export function deployPlatform(spec: KubernetesPlatformSpec, opts: DeployOptions = {}): PlatformDeployment {
+  if (isExistingCluster(spec)) return { clouds: {}, vpn: undefined, cluster: deployExistingCluster(spec, opts) };
   const { aws: awsSpec, alicloud: aliSpec } = spec.clouds;
   const awsProvider = awsSpec === undefined ? undefined : new aws.Provider("aws", { region: awsSpec.region });
   const aliProvider = aliSpec === undefined ? undefined : new alicloud.Provider("alicloud", { region: aliSpec.region });

@@ -23,6 +23,13 @@ export interface DatabaseSchemaArgs {
   image: pulumi.Input<string>;
   /** The Secret and key of TiDB's root password. */
   rootSecret: { name: string; key: string };
+  /** The account the Job signs in as to create the schema and the user. Default root. */
+  rootUser?: string;
+  /**
+   * The application user's password. Default: generated here (@pulumi/random). An existing-cluster stack passes one
+   * derived from its secret seed, since the random provider may be absent (infra/cluster/existing-cluster.ts).
+   */
+  password?: pulumi.Input<string>;
   /** TiDB's SQL TLS: the Secret (client certificate and ca.crt) the Job verifies the server with. Default none. */
   tls?: { clientSecretName: string } | undefined;
   /** Seconds the Job waits for TiDB to answer (a new cluster takes minutes). Default 900. */
@@ -57,7 +64,8 @@ const port = Number(setting("DB_PORT"));
 const database = setting("DB_NAME");
 const user = setting("DB_USER");
 const password = setting("DB_PASSWORD");
-const rootPassword = setting("ROOT_PASSWORD");
+const rootUser = process.env.ROOT_USER || "root";
+const rootPassword = process.env.ROOT_PASSWORD ?? "";
 const deadline = Date.now() + Number(setting("CONNECT_TIMEOUT_SECONDS")) * 1000;
 if (!/^[a-z][a-z0-9_]{0,63}$/.test(database)) {
   console.error(\`migrate: DB_NAME \${JSON.stringify(database)} is not a plain schema name\`);
@@ -75,7 +83,7 @@ const ssl = caFile === undefined || caFile === "" ? undefined : { ca: readFileSy
 let conn;
 for (let attempt = 1; conn === undefined; attempt++) {
   try {
-    conn = await mysql.createConnection({ host, port, user: "root", password: rootPassword, connectTimeout: 10000, ...(ssl ? { ssl } : {}) });
+    conn = await mysql.createConnection({ host, port, user: rootUser, password: rootPassword, connectTimeout: 10000, ...(ssl ? { ssl } : {}) });
   } catch (err) {
     if (Date.now() > deadline) throw err;
     console.log(\`migrate: TiDB at \${host}:\${port} does not answer yet (\${err.code ?? err.message}), attempt \${attempt}\`);
@@ -102,17 +110,20 @@ export class DatabaseSchema extends pulumi.ComponentResource {
   constructor(name: string, args: DatabaseSchemaArgs, opts?: pulumi.ComponentResourceOptions) {
     super("im:data:DatabaseSchema", name, {}, opts);
     const on = { parent: this, provider: args.provider };
-    const password = new random.RandomPassword(
-      `${name}-app-password`,
-      { length: 32, special: false, minLower: 2, minUpper: 2, minNumeric: 2 },
-      { parent: this },
-    );
+    const password =
+      args.password === undefined
+        ? new random.RandomPassword(
+            `${name}-app-password`,
+            { length: 32, special: false, minLower: 2, minUpper: 2, minNumeric: 2 },
+            { parent: this },
+          ).result
+        : pulumi.secret(args.password);
     const secret = new k8s.core.v1.Secret(
       `${name}-credentials`,
       {
         metadata: { name: `${MIGRATE_JOB_NAME}-credentials`, namespace: args.namespace },
         type: "Opaque",
-        stringData: { DB_PASSWORD: password.result },
+        stringData: { DB_PASSWORD: password },
       },
       on,
     );
@@ -154,6 +165,7 @@ export class DatabaseSchema extends pulumi.ComponentResource {
                     { name: "DB_NAME", value: args.databaseName },
                     { name: "DB_USER", value: APP_DB_USER },
                     { name: "DB_PASSWORD", valueFrom: fromSecret(`${MIGRATE_JOB_NAME}-credentials`, "DB_PASSWORD") },
+                    { name: "ROOT_USER", value: args.rootUser ?? "root" },
                     { name: "ROOT_PASSWORD", valueFrom: fromSecret(args.rootSecret.name, args.rootSecret.key) },
                     { name: "CONNECT_TIMEOUT_SECONDS", value: String(args.connectTimeoutSeconds ?? 900) },
                     ...(args.tls === undefined ? [] : [{ name: "DB_TLS_CA_FILE", value: `${TLS_MOUNT_PATH}/ca.crt` }]),
@@ -186,7 +198,7 @@ export class DatabaseSchema extends pulumi.ComponentResource {
         customTimeouts: { create: "30m", update: "30m" },
       },
     );
-    this.password = password.result;
+    this.password = password;
     this.registerOutputs({ user: this.user, job: this.job.metadata.name });
   }
 }

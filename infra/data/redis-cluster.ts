@@ -12,6 +12,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { DATA_TAINT } from "../cluster/eks-cluster.ts";
 import { STORAGE_CLASS } from "../cluster/encrypted-storage.ts";
+import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from "../lib/pod-security.ts";
 
 export type RedisPlacement =
   | { kind: "elasticache"; nodeType: string; subnetIds: pulumi.Input<string>[]; securityGroupId: pulumi.Input<string> }
@@ -35,6 +36,8 @@ export interface RedisClusterArgs {
 
 /** The in-cluster image; pinned so a node replacement never pulls a different Redis. */
 export const REDIS_IMAGE = "redis:7.4.2";
+/** The official image's `redis` user: started as it, the entrypoint skips its chown-and-drop-root step. */
+const REDIS_UID = 999;
 
 export class RedisCluster extends pulumi.ComponentResource {
   /** Comma-separated seed nodes (host:port) for the services' REDIS_NODES. */
@@ -167,6 +170,8 @@ export class RedisCluster extends pulumi.ComponentResource {
                   labelSelector: { matchLabels: labels },
                 },
               ],
+              // The image's redis user; fsGroup lets it write the volume.
+              securityContext: restrictedPodSecurityContext(REDIS_UID),
               containers: [
                 {
                   name: "redis",
@@ -190,6 +195,7 @@ export class RedisCluster extends pulumi.ComponentResource {
                   readinessProbe: { exec: { command: ["redis-cli", "ping"] }, periodSeconds: 5 },
                   resources: { requests: { cpu: "500m", memory: "2Gi" }, limits: { memory: "2Gi" } },
                   volumeMounts: [{ name: "data", mountPath: "/data" }],
+                  securityContext: restrictedContainerSecurityContext(),
                 },
               ],
             },
@@ -227,6 +233,7 @@ export class RedisCluster extends pulumi.ComponentResource {
           template: {
             spec: {
               restartPolicy: "OnFailure",
+              securityContext: restrictedPodSecurityContext(REDIS_UID),
               tolerations: [{ key: DATA_TAINT.key, operator: "Equal", value: DATA_TAINT.value, effect: "NoSchedule" }],
               containers: [
                 {
@@ -243,6 +250,7 @@ export class RedisCluster extends pulumi.ComponentResource {
                       `[ -n "$ip" ] || exit 1; addrs="$addrs $ip:6379"; done; ` +
                       `redis-cli --cluster create $addrs --cluster-replicas ${args.replicasPerPrimary} --cluster-yes`,
                   ],
+                  securityContext: restrictedContainerSecurityContext(),
                 },
               ],
             },

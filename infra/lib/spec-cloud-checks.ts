@@ -14,6 +14,7 @@ import {
   type NamedCidr,
 } from "./cidr.ts";
 import { exampleZone, REGIONS, zoneBelongsTo, type CloudName } from "./regions.ts";
+import { checkClusterSection, type ClusterSpec } from "./spec-cluster.ts";
 import {
   REQUIRED_TAGS,
   REQUIRED_ZONES,
@@ -33,6 +34,8 @@ export interface KubernetesSections {
   multicloud?: MulticloudSpec | undefined;
   kubernetes?: KubernetesSpec | undefined;
   tags?: Record<string, string> | undefined;
+  /** An existing cluster instead of clouds (infra/lib/spec-cluster.ts). */
+  cluster?: ClusterSpec | undefined;
 }
 
 /** One problem: the path of the field and a message that names what is allowed or how to fix it. */
@@ -50,7 +53,7 @@ const CLOUDS: readonly CloudName[] = ["aws", "alicloud"];
 export function checkKubernetesSections(spec: KubernetesSections): SectionIssue[] {
   const issues: SectionIssue[] = [];
   if (spec.target === "local") {
-    for (const field of ["clouds", "multicloud", "kubernetes", "tags"] as const) {
+    for (const field of ["clouds", "multicloud", "kubernetes", "tags", "cluster"] as const) {
       if (spec[field] !== undefined)
         issues.push({
           path: [field],
@@ -59,11 +62,24 @@ export function checkKubernetesSections(spec: KubernetesSections): SectionIssue[
     }
     return issues;
   }
+  if (spec.cluster !== undefined) {
+    // An existing cluster: no cloud resources, so tags are optional (they label the namespaces).
+    issues.push(...checkClusterSection({ ...spec, cluster: spec.cluster }));
+    if (spec.kubernetes === undefined)
+      issues.push({
+        path: ["kubernetes"],
+        message: "required when target is kubernetes (see stacks/embedded-cluster.yaml)",
+      });
+    else issues.push(...checkImage(spec.kubernetes.image, false), ...checkMaxReplicas(spec, spec.kubernetes));
+    return issues;
+  }
   const present = CLOUDS.filter((c) => spec.clouds?.[c] !== undefined);
   if (present.length === 0) {
     issues.push({
       path: ["clouds"],
-      message: 'required when target is kubernetes: add "aws", "alicloud" or both (see stacks/aws-prod.yaml)',
+      message:
+        'required when target is kubernetes: add "aws", "alicloud" or both (see stacks/aws-prod.yaml), ' +
+        "or a cluster section for an existing cluster instead (see stacks/embedded-cluster.yaml)",
     });
   }
   if (spec.kubernetes === undefined)
@@ -96,17 +112,23 @@ export function checkKubernetesSections(spec: KubernetesSections): SectionIssue[
     });
   }
   if (spec.kubernetes !== undefined)
-    issues.push(...checkImage(spec.kubernetes.image, spec.clouds?.alicloud !== undefined));
-  if (spec.kubernetes !== undefined) {
-    for (const svc of ["gateway", "message", "userCenter"] as const) {
-      const max = spec.kubernetes.services[svc].maxReplicas;
-      const min = spec.services[svc].replicas;
-      if (max < min)
-        issues.push({
-          path: ["kubernetes", "services", svc, "maxReplicas"],
-          message: `at least services.${svc}.replicas (${min}), the autoscaler's lower bound`,
-        });
-    }
+    issues.push(
+      ...checkImage(spec.kubernetes.image, spec.clouds?.alicloud !== undefined),
+      ...checkMaxReplicas(spec, spec.kubernetes),
+    );
+  return issues;
+}
+
+function checkMaxReplicas(spec: KubernetesSections, k: KubernetesSpec): SectionIssue[] {
+  const issues: SectionIssue[] = [];
+  for (const svc of ["gateway", "message", "userCenter"] as const) {
+    const max = k.services[svc].maxReplicas;
+    const min = spec.services[svc].replicas;
+    if (max < min)
+      issues.push({
+        path: ["kubernetes", "services", svc, "maxReplicas"],
+        message: `at least services.${svc}.replicas (${min}), the autoscaler's lower bound`,
+      });
   }
   return issues;
 }

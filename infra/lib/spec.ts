@@ -8,6 +8,7 @@ import { basename } from "node:path";
 import { parse as parseYaml, YAMLParseError } from "yaml";
 import { z } from "zod";
 import { checkKubernetesSections } from "./spec-cloud-checks.ts";
+import { clusterSpec, type ClusterSpec } from "./spec-cluster.ts";
 import {
   cloudsSpec,
   kubernetesSpec,
@@ -171,8 +172,13 @@ export const platformSpecSchema = z
     multicloud: multicloudSpec.optional(),
     /** target kubernetes: how the IM services run on the clusters (autoscaling, canary, images, ingress). */
     kubernetes: kubernetesSpec.optional(),
-    /** target kubernetes: tags on every taggable resource; project, environment, owner and cost-center are required. */
+    /**
+     * target kubernetes: tags on every taggable resource; project, environment, owner and cost-center are required
+     * with clouds. With cluster (no cloud resources) they are optional and label the namespaces.
+     */
     tags: tagsSpec.optional(),
+    /** target kubernetes, instead of clouds: an existing cluster by kubeconfig. See infra/lib/spec-cluster.ts. */
+    cluster: clusterSpec.optional(),
   })
   .strict()
   .superRefine((spec, ctx) => {
@@ -216,14 +222,25 @@ export const platformSpecSchema = z
 export type PlatformSpec = z.infer<typeof platformSpecSchema>;
 export type LocalSpec = z.infer<typeof localSpec>;
 export type LocalPlatformSpec = PlatformSpec & { local: LocalSpec };
-/** A spec the Pulumi program can deploy: the kubernetes sections are present (the schema checked them). */
+/**
+ * A spec the Pulumi program can deploy: the kubernetes sections are present (the schema checked them). A stack on an
+ * existing cluster has `cluster` and no clouds: `clouds` is then empty (`{}`, nothing to provision, nothing to
+ * price) and `tags` may be empty; `isExistingCluster` narrows to that shape.
+ */
 export type KubernetesPlatformSpec = PlatformSpec & {
   target: "kubernetes";
   clouds: CloudsSpec;
   kubernetes: KubernetesSpec;
   tags: Record<string, string>;
 };
-export type { CloudSpec, CloudsSpec, KubernetesSpec };
+/** A kubernetes spec for an existing cluster (`cluster` instead of `clouds`). */
+export type ExistingClusterPlatformSpec = KubernetesPlatformSpec & { cluster: ClusterSpec };
+export type { CloudSpec, CloudsSpec, ClusterSpec, KubernetesSpec };
+
+/** Whether the stack deploys onto an existing cluster (its `cluster` section) rather than into clouds. */
+export function isExistingCluster(spec: KubernetesPlatformSpec): spec is ExistingClusterPlatformSpec {
+  return spec.cluster !== undefined;
+}
 
 /**
  * Every concrete port the local target would bind, with the spec field it derives from.
@@ -329,10 +346,12 @@ export function requireKubernetes(spec: PlatformSpec, source: string): Kubernete
       `${source}: target: got ${JSON.stringify(spec.target)}; Pulumi deploys only target "kubernetes" stacks (run the local target with "imctl local up")`,
     );
   }
-  const { clouds, kubernetes, tags } = spec;
-  // The schema's refinement requires all three for target kubernetes; this only narrows the type.
+  const { clouds, kubernetes, tags, cluster } = spec;
+  // The schema's refinement requires these for target kubernetes; this only narrows the type.
+  if (cluster !== undefined && kubernetes !== undefined)
+    return { ...spec, target: "kubernetes", clouds: {}, kubernetes, tags: tags ?? {}, cluster };
   if (clouds === undefined || kubernetes === undefined || tags === undefined)
-    throw new SpecError(`${source}: clouds, kubernetes and tags are required when target is kubernetes`);
+    throw new SpecError(`${source}: clouds (or cluster), kubernetes and tags are required when target is kubernetes`);
   return { ...spec, target: "kubernetes", clouds, kubernetes, tags };
 }
 

@@ -9,6 +9,11 @@
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import {
+  RESTRICTED_NAMESPACE_LABELS,
+  restrictedContainerSecurityContext,
+  restrictedPodSecurityContext,
+} from "../lib/pod-security.ts";
 import type { DataEndpoints } from "../services/im-services.ts";
 import { platformDashboards, type Tenant } from "./dashboards/platform-dashboards.ts";
 import { KAFKA_JMX_EXPORTER_CONFIG, KAFKA_METRICS_CONFIGMAP, KAFKA_METRICS_KEY } from "./kafka-jmx.ts";
@@ -46,10 +51,22 @@ export interface MonitoringArgs {
   storageGb?: number;
   /** Prometheus replicas (each scrapes everything; Alertmanager deduplicates). Default 2. */
   prometheusReplicas?: number;
+  /**
+   * `install`: kube-prometheus-stack from its chart (the clouds). `preinstalled`: the cluster already runs the
+   * Prometheus Operator (an existing cluster): only the rules, scrape objects, dashboards and exporters are created,
+   * in a namespace that enforces Pod Security restricted. Default install.
+   */
+  operator?: "install" | "preinstalled";
+  /** Scrape ingress-nginx's controller pods (job ingress-nginx). Default true. */
+  ingressNginx?: boolean;
+  /** The Secret GRAFANA_ADMIN_SECRET's values, when the program generates them. Default: created out of band. */
+  grafanaAdmin?: { user: pulumi.Input<string>; password: pulumi.Input<string> } | undefined;
+  /** Node labels the exporters (and the chart's workloads) must match. Default { "im/tier": "app" }. */
+  nodeSelector?: Record<string, string>;
   provider: k8s.Provider;
 }
 
-const APP_NODES = { "im/tier": "app" };
+const APP_NODES: Record<string, string> = { "im/tier": "app" };
 /** Sets the scrape's `job` label to the local target's job name, so the rules match on both targets. */
 const jobLabel = (job: string) => ({ targetLabel: "job", replacement: job, action: "replace" });
 
@@ -62,54 +79,30 @@ export class Monitoring extends pulumi.ComponentResource {
     super("im:observability:Monitoring", name, {}, opts);
     const child = { parent: this, provider: args.provider };
     const t = args.tenant;
+    const install = (args.operator ?? "install") === "install";
+    const nodes = args.nodeSelector ?? APP_NODES;
+    // The chart's node-exporter needs host namespaces (privileged); without the chart nothing here does.
+    const nsLabels = install ? {} : RESTRICTED_NAMESPACE_LABELS;
     const ns = new k8s.core.v1.Namespace(
       `${name}-ns`,
-      { metadata: { name: MONITORING_NAMESPACE, labels: { "app.kubernetes.io/part-of": "im-platform" } } },
+      { metadata: { name: MONITORING_NAMESPACE, labels: { ...nsLabels, "app.kubernetes.io/part-of": "im-platform" } } },
       child,
     );
-
-    const stack = new k8s.helm.v3.Release(
-      `${name}-stack`,
-      {
-        chart: "kube-prometheus-stack",
-        version: KUBE_PROMETHEUS_STACK_CHART_VERSION,
-        repositoryOpts: { repo: "https://prometheus-community.github.io/helm-charts" },
-        namespace: ns.metadata.name,
-        values: {
-          prometheus: {
-            prometheusSpec: {
-              replicas: args.prometheusReplicas ?? MONITORING_DEFAULTS.prometheusReplicas,
-              retention: `${args.retentionDays ?? MONITORING_DEFAULTS.retentionDays}d`,
-              externalLabels: { platform: t.platform, cloud: t.cloud, region: t.region },
-              // Select every PrometheusRule, PodMonitor, ServiceMonitor and ScrapeConfig, not only the chart's own.
-              ruleSelectorNilUsesHelmValues: false,
-              serviceMonitorSelectorNilUsesHelmValues: false,
-              podMonitorSelectorNilUsesHelmValues: false,
-              scrapeConfigSelectorNilUsesHelmValues: false,
-              nodeSelector: APP_NODES,
-              storageSpec: {
-                volumeClaimTemplate: {
-                  spec: {
-                    accessModes: ["ReadWriteOnce"],
-                    resources: { requests: { storage: `${args.storageGb ?? MONITORING_DEFAULTS.storageGb}Gi` } },
-                  },
-                },
-              },
-            },
-          },
-          alertmanager: { alertmanagerSpec: { replicas: 2, nodeSelector: APP_NODES } },
-          grafana: {
-            admin: { existingSecret: GRAFANA_ADMIN_SECRET, userKey: "admin-user", passwordKey: "admin-password" },
-            nodeSelector: APP_NODES,
-            sidecar: {
-              dashboards: { enabled: true, label: "grafana_dashboard", labelValue: "1", searchNamespace: "ALL" },
-            },
+    if (args.grafanaAdmin !== undefined) {
+      new k8s.core.v1.Secret(
+        `${name}-grafana-admin`,
+        {
+          metadata: { name: GRAFANA_ADMIN_SECRET, namespace: ns.metadata.name },
+          type: "Opaque",
+          stringData: {
+            "admin-user": args.grafanaAdmin.user,
+            "admin-password": pulumi.secret(args.grafanaAdmin.password),
           },
         },
-      },
-      child,
-    );
-    const afterCrds = { ...child, dependsOn: [stack] };
+        child,
+      );
+    }
+    const afterCrds = install ? { ...child, dependsOn: [this.chart(name, args, ns.metadata.name, nodes)] } : child;
 
     const groups = loadRuleGroups();
     new k8s.apiextensions.CustomResource(
@@ -174,22 +167,23 @@ export class Monitoring extends pulumi.ComponentResource {
 
     // ingress-nginx (infra/gateway) serves its metrics on the controller pods' "metrics" port. The monitor lives here
     // and selects that namespace, so it never waits for the ingress's namespace to exist.
-    new k8s.apiextensions.CustomResource(
-      `${name}-ingress`,
-      {
-        apiVersion: "monitoring.coreos.com/v1",
-        kind: "PodMonitor",
-        metadata: { name: "ingress-nginx", namespace: ns.metadata.name },
-        spec: {
-          namespaceSelector: { matchNames: [INGRESS_NAMESPACE] },
-          selector: {
-            matchLabels: { "app.kubernetes.io/name": "ingress-nginx", "app.kubernetes.io/component": "controller" },
+    if (args.ingressNginx ?? true)
+      new k8s.apiextensions.CustomResource(
+        `${name}-ingress`,
+        {
+          apiVersion: "monitoring.coreos.com/v1",
+          kind: "PodMonitor",
+          metadata: { name: "ingress-nginx", namespace: ns.metadata.name },
+          spec: {
+            namespaceSelector: { matchNames: [INGRESS_NAMESPACE] },
+            selector: {
+              matchLabels: { "app.kubernetes.io/name": "ingress-nginx", "app.kubernetes.io/component": "controller" },
+            },
+            podMetricsEndpoints: [{ port: "metrics", interval: "15s", relabelings: [jobLabel("ingress-nginx")] }],
           },
-          podMetricsEndpoints: [{ port: "metrics", interval: "15s", relabelings: [jobLabel("ingress-nginx")] }],
         },
-      },
-      afterCrds,
-    );
+        afterCrds,
+      );
 
     if (args.kafkaInCluster) this.kafka(name, args, afterCrds);
     this.redis(name, args, ns.metadata.name, afterCrds);
@@ -197,6 +191,57 @@ export class Monitoring extends pulumi.ComponentResource {
 
     this.namespace = ns.metadata.name;
     this.registerOutputs({ namespace: this.namespace, dashboards: this.dashboards, alertCount: this.alertCount });
+  }
+
+  /** kube-prometheus-stack: the operator and its CRDs, Prometheus, Alertmanager and Grafana. */
+  private chart(
+    name: string,
+    args: MonitoringArgs,
+    namespace: pulumi.Output<string>,
+    nodes: Record<string, string>,
+  ): k8s.helm.v3.Release {
+    const t = args.tenant;
+    return new k8s.helm.v3.Release(
+      `${name}-stack`,
+      {
+        chart: "kube-prometheus-stack",
+        version: KUBE_PROMETHEUS_STACK_CHART_VERSION,
+        repositoryOpts: { repo: "https://prometheus-community.github.io/helm-charts" },
+        namespace,
+        values: {
+          prometheus: {
+            prometheusSpec: {
+              replicas: args.prometheusReplicas ?? MONITORING_DEFAULTS.prometheusReplicas,
+              retention: `${args.retentionDays ?? MONITORING_DEFAULTS.retentionDays}d`,
+              externalLabels: { platform: t.platform, cloud: t.cloud, region: t.region },
+              // Select every PrometheusRule, PodMonitor, ServiceMonitor and ScrapeConfig, not only the chart's own.
+              ruleSelectorNilUsesHelmValues: false,
+              serviceMonitorSelectorNilUsesHelmValues: false,
+              podMonitorSelectorNilUsesHelmValues: false,
+              scrapeConfigSelectorNilUsesHelmValues: false,
+              nodeSelector: nodes,
+              storageSpec: {
+                volumeClaimTemplate: {
+                  spec: {
+                    accessModes: ["ReadWriteOnce"],
+                    resources: { requests: { storage: `${args.storageGb ?? MONITORING_DEFAULTS.storageGb}Gi` } },
+                  },
+                },
+              },
+            },
+          },
+          alertmanager: { alertmanagerSpec: { replicas: 2, nodeSelector: nodes } },
+          grafana: {
+            admin: { existingSecret: GRAFANA_ADMIN_SECRET, userKey: "admin-user", passwordKey: "admin-password" },
+            nodeSelector: nodes,
+            sidecar: {
+              dashboards: { enabled: true, label: "grafana_dashboard", labelValue: "1", searchNamespace: "ALL" },
+            },
+          },
+        },
+      },
+      { parent: this, provider: args.provider },
+    );
   }
 
   /** Strimzi runs the JMX exporter in each broker with the configuration of this ConfigMap (see KafkaCluster). */
@@ -244,14 +289,15 @@ export class Monitoring extends pulumi.ComponentResource {
           template: {
             metadata: { labels },
             spec: {
-              nodeSelector: APP_NODES,
-              securityContext: { runAsNonRoot: true, runAsUser: 59000 },
+              nodeSelector: args.nodeSelector ?? APP_NODES,
+              securityContext: restrictedPodSecurityContext(59000),
               containers: [
                 {
                   name: "redis-exporter",
                   image: REDIS_EXPORTER_IMAGE,
                   ports: [{ name: "metrics", containerPort: 9121 }],
                   resources: { requests: { cpu: "50m", memory: "64Mi" }, limits: { memory: "128Mi" } },
+                  securityContext: restrictedContainerSecurityContext(),
                 },
               ],
             },
@@ -309,8 +355,8 @@ export class Monitoring extends pulumi.ComponentResource {
           template: {
             metadata: { labels },
             spec: {
-              nodeSelector: APP_NODES,
-              securityContext: { runAsNonRoot: true, runAsUser: 65534 },
+              nodeSelector: args.nodeSelector ?? APP_NODES,
+              securityContext: restrictedPodSecurityContext(65534),
               containers: [
                 {
                   name: "mysqld-exporter",
@@ -325,6 +371,7 @@ export class Monitoring extends pulumi.ComponentResource {
                   ],
                   ports: [{ name: "metrics", containerPort: 9104 }],
                   resources: { requests: { cpu: "50m", memory: "64Mi" }, limits: { memory: "128Mi" } },
+                  securityContext: restrictedContainerSecurityContext(),
                 },
               ],
             },

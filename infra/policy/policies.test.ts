@@ -163,4 +163,89 @@ describe("policy pack", () => {
       message: "data-9: a data subnet must not assign public IPs (mapPublicIpOnLaunch)",
     });
   });
+
+  it("refuses a pod template below the restricted Pod Security level, one line per rule broken", () => {
+    const violating: PolicyInput = {
+      type: "kubernetes:apps/v1:Deployment",
+      name: "legacy-exporter",
+      props: {
+        spec: {
+          template: {
+            spec: {
+              hostNetwork: true,
+              securityContext: { runAsUser: 0 },
+              volumes: [{ name: "host", hostPath: { path: "/var/run" } }],
+              containers: [
+                {
+                  name: "exporter",
+                  ports: [{ containerPort: 9100, hostPort: 9100 }],
+                  securityContext: { privileged: true, capabilities: { add: ["SYS_ADMIN"] } },
+                },
+              ],
+            },
+          },
+        },
+      },
+    };
+    assert.deepEqual(messages([violating]), [
+      "im-pod-security-restricted: legacy-exporter: hostNetwork must not be true",
+      "im-pod-security-restricted: legacy-exporter: volume host: type hostPath is not allowed " +
+        "(allowed: configMap, csi, downwardAPI, emptyDir, ephemeral, persistentVolumeClaim, projected, secret)",
+      "im-pod-security-restricted: legacy-exporter: securityContext.runAsUser must not be 0",
+      "im-pod-security-restricted: legacy-exporter: container exporter: privileged must not be true",
+      "im-pod-security-restricted: legacy-exporter: container exporter: allowPrivilegeEscalation must be false",
+      "im-pod-security-restricted: legacy-exporter: container exporter: runAsNonRoot must be true (pod or container)",
+      "im-pod-security-restricted: legacy-exporter: container exporter: seccompProfile.type must be RuntimeDefault or Localhost (pod or container)",
+      "im-pod-security-restricted: legacy-exporter: container exporter: capabilities.drop must include ALL",
+      "im-pod-security-restricted: legacy-exporter: container exporter: capabilities.add SYS_ADMIN: only NET_BIND_SERVICE",
+      "im-pod-security-restricted: legacy-exporter: container exporter: hostPort 9100 is not allowed",
+    ]);
+  });
+
+  it("reads a Job's and a CronJob's pod template, and takes container settings over the pod's", () => {
+    const restricted = {
+      securityContext: { runAsNonRoot: true, runAsUser: 1000, seccompProfile: { type: "RuntimeDefault" } },
+      containers: [
+        { name: "ok", securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } } },
+      ],
+    };
+    const rootInit = {
+      ...restricted,
+      initContainers: [
+        {
+          name: "chown",
+          securityContext: { runAsUser: 0, allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } },
+        },
+      ],
+    };
+    assert.deepEqual(
+      messages([
+        { type: "kubernetes:batch/v1:Job", name: "migrate", props: { spec: { template: { spec: restricted } } } },
+        {
+          type: "kubernetes:batch/v1:CronJob",
+          name: "backup",
+          props: { spec: { jobTemplate: { spec: { template: { spec: rootInit } } } } },
+        },
+      ]),
+      ["im-pod-security-restricted: backup: initContainer chown: runAsUser must not be 0"],
+    );
+  });
+
+  it("passes the mysqld and redis exporters and the in-cluster Redis of a cloud stack", async () => {
+    const spec = stack("aws-prod");
+    const aws = spec.clouds.aws;
+    if (aws === undefined) throw new Error("aws-prod has clouds.aws");
+    const inCluster: KubernetesPlatformSpec = {
+      ...spec,
+      clouds: { aws: { ...aws, data: { ...aws.data, redis: { ...aws.data.redis, mode: "in-cluster" } } } },
+    };
+    const { resources } = await runWithMocks("in-cluster-redis", () => deployPlatform(inCluster));
+    const workloads = resources.filter((r) => /apps\/v1:(Deployment|StatefulSet)|batch\/v1:Job/.test(r.type));
+    assert.ok(workloads.some((r) => r.name === "aws-monitoring-mysqld-exporter"));
+    assert.ok(workloads.some((r) => r.type === "kubernetes:apps/v1:StatefulSet"));
+    assert.deepEqual(
+      evaluatePolicies(asInputs(workloads)).filter((v) => v.policy === "im-pod-security-restricted"),
+      [],
+    );
+  });
 });

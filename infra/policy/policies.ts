@@ -12,6 +12,8 @@
  *   is not 0.0.0.0/0 (EKS opens an enabled public endpoint to the world unless told otherwise).
  * - im-required-tags: every taggable resource carries project, environment, owner and cost-center.
  * - im-stateful-replicas: every stateful component keeps at least two copies.
+ * - im-pod-security-restricted: every workload's pod template passes the Pod Security `restricted` level (the level
+ *   the platform's namespaces enforce), checked before the API server would refuse the pods.
  */
 import type {
   PolicyResource,
@@ -22,6 +24,7 @@ import type {
   StackValidationPolicy,
 } from "@pulumi/policy";
 import { LB_LISTENER_PORTS } from "../lib/network-rules.ts";
+import { podSecurityProblems } from "../lib/pod-security.ts";
 import { REQUIRED_TAGS } from "../lib/spec-cloud.ts";
 
 /** Resource properties as the engine hands them over: untyped provider inputs, read through `at`. */
@@ -357,6 +360,29 @@ export const statefulReplicas: ResourceValidationPolicy = {
   },
 };
 
+/** Workload kinds whose pod template sits at spec.template.spec (a CronJob's one level deeper). */
+const POD_TEMPLATE_PATHS: Readonly<Record<string, string>> = {
+  "kubernetes:apps/v1:Deployment": "spec.template.spec",
+  "kubernetes:apps/v1:StatefulSet": "spec.template.spec",
+  "kubernetes:apps/v1:DaemonSet": "spec.template.spec",
+  "kubernetes:apps/v1:ReplicaSet": "spec.template.spec",
+  "kubernetes:batch/v1:Job": "spec.template.spec",
+  "kubernetes:batch/v1:CronJob": "spec.jobTemplate.spec.template.spec",
+  "kubernetes:core/v1:Pod": "spec",
+};
+
+export const podSecurityRestricted: ResourceValidationPolicy = {
+  name: "im-pod-security-restricted",
+  description:
+    "Every pod template passes the Pod Security restricted level (non-root, seccomp, no escalation, no capabilities).",
+  enforcementLevel: "mandatory",
+  validateResource: (args, report) => {
+    const path = POD_TEMPLATE_PATHS[args.type];
+    if (path === undefined) return;
+    for (const problem of podSecurityProblems(at(args.props, path))) report(`${args.name}: ${problem}`);
+  },
+};
+
 export const POLICIES: ReadonlyArray<ResourceValidationPolicy | StackValidationPolicy> = [
   noPublicDataTier,
   encryptionOn,
@@ -365,4 +391,5 @@ export const POLICIES: ReadonlyArray<ResourceValidationPolicy | StackValidationP
   privateClusterApi,
   requiredTags,
   statefulReplicas,
+  podSecurityRestricted,
 ];

@@ -1,19 +1,32 @@
 /**
  * One IM service on Kubernetes: a stable and a canary Deployment, an autoscaler on the stable track (CPU 80 % by
  * default), a PodDisruptionBudget, zone spreading, readiness probes and a preStop pause before the drain, and, for a
- * service clients reach from outside, an Ingress plus an ingress-nginx canary Ingress that carries the weight.
+ * service clients reach from outside, an Ingress plus an ingress-nginx canary Ingress that carries the weight (clouds),
+ * or a Gateway API HTTPRoute whose two backendRefs carry it (an existing cluster).
  *
  * Ownership after creation: the autoscaler owns the stable replica count; `imctl rollout` owns the canary's image,
  * replicas and weight (the program ignores later changes to them, so `pulumi up` never undoes a rollout).
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from "../lib/pod-security.ts";
 import { canaryReplicas, pdbMaxUnavailable } from "../lib/sizing.ts";
 
 export type Track = "stable" | "canary";
 
-/** How clients reach the service: through the public ingress at a path, or only from inside the cluster. */
-export type Exposure = { kind: "ingress"; host: string; path: string; className: string } | { kind: "internal" };
+/**
+ * How clients reach the service: through the public ingress at a path, through a Gateway API Gateway (an HTTPRoute
+ * attached to it), or only from inside the cluster.
+ */
+export type Exposure =
+  | { kind: "ingress"; host: string; path: string; className: string }
+  | {
+      kind: "gateway";
+      host: string;
+      path: string;
+      gateway: { name: pulumi.Input<string>; namespace: pulumi.Input<string> };
+    }
+  | { kind: "internal" };
 
 export interface EnvVar {
   name: string;
@@ -51,7 +64,14 @@ export interface ImServiceArgs {
   drainSeconds?: number;
   /** Container port. Default 8080 (the images' PORT). */
   port?: number;
+  /** Node labels the pods must match. Default { "im/tier": "app" } (the clouds' app node groups). */
+  nodeSelector?: Record<string, string>;
 }
+
+/** Where the services run on the clouds' clusters. */
+export const APP_NODE_SELECTOR: Readonly<Record<string, string>> = { "im/tier": "app" };
+/** The images' unprivileged user. */
+const SERVICE_UID = 1000;
 
 /** Labels shared by every object of a service; `im/track` tells stable from canary. */
 export function serviceLabels(service: string, track?: Track): Record<string, string> {
@@ -129,6 +149,8 @@ export class ImService extends pulumi.ComponentResource {
         { metadata: meta(args.service), spec: { selector: serviceLabels(args.service), ports: servicePorts } },
         child,
       );
+    } else if (args.exposure.kind === "gateway") {
+      this.route(name, args, args.exposure, weight, port, servicePorts);
     } else {
       const ex = args.exposure;
       for (const track of ["stable", "canary"] as const) {
@@ -180,6 +202,60 @@ export class ImService extends pulumi.ComponentResource {
     this.registerOutputs({ stable: this.stable.metadata.name, canary: this.canary.metadata.name });
   }
 
+  /**
+   * The stable and canary Services and one HTTPRoute on the Gateway that splits the path between them by weight.
+   * `imctl rollout` owns the weights after creation: the program ignores later changes to them.
+   */
+  private route(
+    name: string,
+    args: ImServiceArgs,
+    ex: Extract<Exposure, { kind: "gateway" }>,
+    weight: number,
+    port: number,
+    servicePorts: k8s.types.input.core.v1.ServicePort[],
+  ): void {
+    const backends: k8s.core.v1.Service[] = [];
+    for (const track of ["stable", "canary"] as const) {
+      const svcName = track === "stable" ? args.service : `${args.service}-canary`;
+      backends.push(
+        new k8s.core.v1.Service(
+          `${name}-svc-${track}`,
+          {
+            metadata: { name: svcName, namespace: args.namespace, labels: serviceLabels(args.service, track) },
+            spec: { selector: serviceLabels(args.service, track), ports: servicePorts },
+          },
+          { parent: this },
+        ),
+      );
+    }
+    new k8s.apiextensions.CustomResource(
+      `${name}-route`,
+      {
+        apiVersion: "gateway.networking.k8s.io/v1",
+        kind: "HTTPRoute",
+        metadata: { name: args.service, namespace: args.namespace, labels: serviceLabels(args.service) },
+        spec: {
+          parentRefs: [{ name: ex.gateway.name, namespace: ex.gateway.namespace }],
+          hostnames: [ex.host],
+          rules: [
+            {
+              matches: [{ path: { type: "PathPrefix", value: ex.path } }],
+              backendRefs: [
+                { name: args.service, port, weight: 100 - weight },
+                { name: `${args.service}-canary`, port, weight },
+              ],
+            },
+          ],
+        },
+      },
+      {
+        parent: this,
+        dependsOn: backends,
+        ignoreChanges: ["spec.rules[0].backendRefs[0].weight", "spec.rules[0].backendRefs[1].weight"],
+      },
+    );
+  }
+
   private deployment(
     name: string,
     args: ImServiceArgs,
@@ -209,7 +285,7 @@ export class ImService extends pulumi.ComponentResource {
               },
             },
             spec: {
-              nodeSelector: { "im/tier": "app" },
+              nodeSelector: args.nodeSelector ?? APP_NODE_SELECTOR,
               terminationGracePeriodSeconds: PRE_STOP_SECONDS + drain + 10,
               topologySpreadConstraints: [{ maxSkew: 1, whenUnsatisfiable: "DoNotSchedule", ...zoneTerm }],
               affinity: {
@@ -217,7 +293,7 @@ export class ImService extends pulumi.ComponentResource {
                   preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: zoneTerm }],
                 },
               },
-              securityContext: { runAsNonRoot: true, runAsUser: 1000, seccompProfile: { type: "RuntimeDefault" } },
+              securityContext: restrictedPodSecurityContext(SERVICE_UID),
               containers: [
                 {
                   name: args.service,
@@ -248,11 +324,7 @@ export class ImService extends pulumi.ComponentResource {
                   },
                   // Out of the endpoints first, then SIGTERM: no new connection lands on a pod that is draining.
                   lifecycle: { preStop: { sleep: { seconds: PRE_STOP_SECONDS } } },
-                  securityContext: {
-                    allowPrivilegeEscalation: false,
-                    readOnlyRootFilesystem: true,
-                    capabilities: { drop: ["ALL"] },
-                  },
+                  securityContext: restrictedContainerSecurityContext(),
                   volumeMounts: (args.secretMounts ?? []).map((m) => ({
                     name: m.name,
                     mountPath: m.mountPath,

@@ -7,6 +7,7 @@
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { RESTRICTED_NAMESPACE_LABELS } from "../lib/pod-security.ts";
 import type { WorkloadSpec } from "../lib/spec-cloud.ts";
 import { ImService, type EnvVar, type Exposure } from "./im-service.ts";
 
@@ -63,27 +64,43 @@ export interface ImServicesArgs {
   endpoints: DataEndpoints;
   /** The services' database user, created by the migrations Job; the password is a secret Output. */
   database: { user: string; password: pulumi.Input<string> };
+  /**
+   * Create the namespace here (labelled Pod Security restricted). False: the caller created `namespace` (and
+   * orders this component after it). Default true.
+   */
+  manageNamespace?: boolean;
+  /**
+   * Expose gateway and user-center through HTTPRoutes on this Gateway API Gateway instead of Ingresses of class
+   * `ingress.className`. Default: Ingresses.
+   */
+  gateway?: { name: pulumi.Input<string>; namespace: pulumi.Input<string> } | undefined;
+  /** Node labels the pods must match. Default { "im/tier": "app" } (the clouds' app node groups). */
+  nodeSelector?: Record<string, string>;
 }
 
 export class ImServices extends pulumi.ComponentResource {
   readonly services: Record<"gateway" | "message" | "userCenter", ImService>;
+  readonly namespace: pulumi.Output<string>;
 
   constructor(name: string, args: ImServicesArgs, opts?: pulumi.ComponentResourceOptions) {
     super("im:services:ImServices", name, {}, opts);
-    const ns = new k8s.core.v1.Namespace(
-      `${name}-namespace`,
-      {
-        metadata: {
-          name: args.namespace,
-          labels: { "pod-security.kubernetes.io/enforce": "restricted", "app.kubernetes.io/part-of": "im-platform" },
-        },
-      },
-      { parent: this },
-    );
-    new k8s.core.v1.Secret(
+    const namespace: pulumi.Output<string> =
+      args.manageNamespace === false
+        ? pulumi.output(args.namespace)
+        : new k8s.core.v1.Namespace(
+            `${name}-namespace`,
+            {
+              metadata: {
+                name: args.namespace,
+                labels: { ...RESTRICTED_NAMESPACE_LABELS, "app.kubernetes.io/part-of": "im-platform" },
+              },
+            },
+            { parent: this },
+          ).metadata.name;
+    const databaseSecret = new k8s.core.v1.Secret(
       `${name}-database`,
       {
-        metadata: { name: DATABASE_SECRET_NAME, namespace: ns.metadata.name },
+        metadata: { name: DATABASE_SECRET_NAME, namespace },
         type: "Opaque",
         stringData: { DB_USER: args.database.user, DB_PASSWORD: pulumi.secret(args.database.password) },
       },
@@ -99,7 +116,7 @@ export class ImServices extends pulumi.ComponentResource {
         {
           apiVersion: "cert-manager.io/v1",
           kind: "Certificate",
-          metadata: { name: DATABASE_TLS_SECRET, namespace: ns.metadata.name },
+          metadata: { name: DATABASE_TLS_SECRET, namespace },
           spec: {
             secretName: DATABASE_TLS_SECRET,
             commonName: "im-services",
@@ -160,12 +177,12 @@ export class ImServices extends pulumi.ComponentResource {
         { name: "GROUP_WRITE_DIFFUSION_MAX", value: String(args.groupWriteDiffusionMax) },
       ],
     };
-    const exposure = (path: string): Exposure => ({
-      kind: "ingress",
-      host: args.ingress.host,
-      path,
-      className: args.ingress.className,
-    });
+    const gateway = args.gateway;
+    const exposure = (path: string): Exposure =>
+      gateway === undefined
+        ? { kind: "ingress", host: args.ingress.host, path, className: args.ingress.className }
+        : // Gateway API path prefixes match whole segments: "/v1" covers /v1/... without the Ingress's trailing "/".
+          { kind: "gateway", host: args.ingress.host, path: path.replace(/(.)\/$/, "$1"), gateway };
     const services = {
       gateway: { k8sName: "gateway", exposure: exposure("/ws"), drain: args.drainSeconds },
       message: { k8sName: "message", exposure: { kind: "internal" } as Exposure, drain: 10 },
@@ -178,7 +195,7 @@ export class ImServices extends pulumi.ComponentResource {
       built[key] = new ImService(
         `${name}-${s.k8sName}`,
         {
-          namespace: ns.metadata.name,
+          namespace,
           service: s.k8sName,
           image: args.images[key],
           replicas: args.replicas[key],
@@ -201,11 +218,14 @@ export class ImServices extends pulumi.ComponentResource {
           ],
           drainSeconds: s.drain,
           port,
+          ...(args.nodeSelector === undefined ? {} : { nodeSelector: args.nodeSelector }),
         },
-        { parent: this },
+        // The pods read DB_USER and DB_PASSWORD at start: the Secret exists before the first pod does.
+        { parent: this, dependsOn: [databaseSecret] },
       );
     }
     this.services = built;
-    this.registerOutputs({ namespace: ns.metadata.name });
+    this.namespace = namespace;
+    this.registerOutputs({ namespace });
   }
 }

@@ -45,6 +45,8 @@ export interface PolicyViolation {
 export interface PlanResult {
   stack: string;
   clouds: CloudName[];
+  /** An existing-cluster stack: its kubeconfig context (then `clouds` is empty and nothing is priced). */
+  clusterContext?: string | undefined;
   resources: PlannedResource[];
   cidrPlan: CidrPlan[];
   policiesChecked: readonly string[];
@@ -55,6 +57,12 @@ export interface PlanResult {
   /** How the plan was made and what it could not see. */
   notes: string[];
 }
+
+/**
+ * The seed an offline plan derives the existing-cluster secrets from: the mocks never leave this process and the
+ * plan never prints a secret, so any seed of the right length does; a real run uses the stack's own.
+ */
+const OFFLINE_PLAN_SEED = "offline-plan-seed-not-a-secret-0123456789";
 
 const LAYER_ORDER = ["stack", "network", "cluster", "gateway", "data", "services", "observability", "loadtest"];
 
@@ -67,7 +75,7 @@ export async function plan(opts: PlanOptions): Promise<PlanResult> {
     import("../../../../infra/policy/evaluate.ts"),
   ]);
   const { resources } = await runWithMocks(spec.name, () => {
-    deployPlatform(spec);
+    deployPlatform(spec, spec.cluster === undefined ? {} : { secretSeed: OFFLINE_PLAN_SEED });
   });
   const clouds = (["aws", "alicloud"] as const).filter((c) => spec.clouds[c] !== undefined);
   const cidrPlan = clouds.flatMap((c): CidrPlan[] => {
@@ -102,6 +110,7 @@ export async function plan(opts: PlanOptions): Promise<PlanResult> {
   return {
     stack: spec.name,
     clouds,
+    clusterContext: spec.cluster?.context,
     resources: resources
       .map((r) => ({ type: r.type, name: r.name, layer: r.layer, custom: r.custom }))
       .sort(
@@ -115,6 +124,12 @@ export async function plan(opts: PlanOptions): Promise<PlanResult> {
     monthlyCostUsd: cost.monthlyCostUsd,
     cost: { lines: cost.lines, unpriced: cost.unpriced, estimated: cost.unchecked },
     notes: [
+      ...(spec.cluster === undefined
+        ? []
+        : [
+            `existing cluster (context ${spec.cluster.context}): no cloud resource is created, so there is no cloud ` +
+              "cost to price and no CIDR plan or node-group capacity to check; the data tier is external",
+          ]),
       "offline plan: the program ran under Pulumi mocks; no cloud API was called and provider-side checks " +
         "(quotas, instance availability, names taken) did not run",
       "for a real preview with the policy pack: imctl preview --stack <name> (the Automation API; needs the Pulumi CLI and cloud credentials)",
@@ -123,7 +138,8 @@ export async function plan(opts: PlanOptions): Promise<PlanResult> {
 }
 
 export function renderPlan(r: PlanResult): string {
-  const out: string[] = [`plan for stack ${r.stack} (${r.clouds.join(" + ")}): ${r.resources.length} resources`, ""];
+  const where = r.clusterContext === undefined ? r.clouds.join(" + ") : `existing cluster, context ${r.clusterContext}`;
+  const out: string[] = [`plan for stack ${r.stack} (${where}): ${r.resources.length} resources`, ""];
   const layers = [...new Set(r.resources.map((x) => x.layer))];
   for (const layer of layers) {
     const inLayer = r.resources.filter((x) => x.layer === layer);

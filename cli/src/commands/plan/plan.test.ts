@@ -28,6 +28,20 @@ describe("imctl plan", () => {
       assert.ok(text.includes(heading), heading);
   });
 
+  it("plans an existing-cluster stack: no clouds, no cost, the policies passed, no generated secret in the output", async () => {
+    const r = await plan({ stack: "embedded-cluster" });
+    assert.deepEqual(r.clouds, []);
+    assert.equal(r.clusterContext, "imctl-embedded");
+    assert.equal(r.monthlyCostUsd, 0);
+    assert.deepEqual(r.cidrPlan, []);
+    assert.deepEqual(r.policyViolations, []);
+    assert.ok(r.policiesChecked.includes("im-pod-security-restricted"));
+    assert.ok(r.resources.some((x) => x.type === "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute"));
+    assert.ok(!r.resources.some((x) => /^(aws|alicloud|random|docker-build):/.test(x.type)));
+    assert.ok(r.notes.some((n) => n.startsWith("existing cluster (context imctl-embedded): no cloud resource")));
+    assert.match(renderPlan(r), /^plan for stack embedded-cluster \(existing cluster, context imctl-embedded\)/);
+  });
+
   it("turns a stack the program cannot deploy into a user error naming the field", async () => {
     await assert.rejects(
       () => plan({ stack: "local" }),

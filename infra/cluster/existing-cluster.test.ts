@@ -1,0 +1,263 @@
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { before, describe, it } from "node:test";
+import { parseAllDocuments } from "yaml";
+import { REPO_ROOT } from "../../base/root.mjs";
+import { deriveSecret, SEED_TOO_SHORT } from "../lib/derived-secrets.ts";
+import {
+  loadSpec,
+  requireKubernetes,
+  type ExistingClusterPlatformSpec,
+  type KubernetesPlatformSpec,
+} from "../lib/spec.ts";
+import { ofType, one, runWithMocks, type RecordedResource } from "../mocks.ts";
+import { deployPlatform } from "../platform.ts";
+import { evaluatePolicies } from "../policy/evaluate.ts";
+
+const SEED = "0123456789abcdef0123456789abcdef-test-seed";
+const OTHER_SEED = "fedcba9876543210fedcba9876543210-other-seed";
+const stack = (): ExistingClusterPlatformSpec => {
+  const spec: KubernetesPlatformSpec = requireKubernetes(
+    loadSpec(join(REPO_ROOT, "stacks", "embedded-cluster.yaml")),
+    "stacks/embedded-cluster.yaml",
+  );
+  if (spec.cluster === undefined) throw new Error("embedded-cluster has a cluster section");
+  return { ...spec, cluster: spec.cluster };
+};
+const run = async (spec: KubernetesPlatformSpec, seed = SEED) =>
+  (await runWithMocks(spec.name, () => deployPlatform(spec, { secretSeed: seed }))).resources;
+const input = (r: RecordedResource, path: string): any => path.split(".").reduce<any>((v, k) => v?.[k], r.inputs);
+const T = {
+  namespace: "kubernetes:core/v1:Namespace",
+  secret: "kubernetes:core/v1:Secret",
+  deployment: "kubernetes:apps/v1:Deployment",
+  hpa: "kubernetes:autoscaling/v2:HorizontalPodAutoscaler",
+  pdb: "kubernetes:policy/v1:PodDisruptionBudget",
+  gateway: "kubernetes:gateway.networking.k8s.io/v1:Gateway",
+  route: "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute",
+  job: "kubernetes:batch/v1:Job",
+  provider: "pulumi:providers:kubernetes",
+} as const;
+const RESTRICTED = {
+  "pod-security.kubernetes.io/enforce": "restricted",
+  "pod-security.kubernetes.io/audit": "restricted",
+  "pod-security.kubernetes.io/warn": "restricted",
+};
+const secretValues = (rs: RecordedResource[]) =>
+  Object.fromEntries(ofType(rs, T.secret).map((s) => [s.name, input(s, "stringData")]));
+
+describe("existing-cluster stack (stacks/embedded-cluster.yaml)", () => {
+  let rs: RecordedResource[];
+  before(async () => {
+    rs = await run(stack());
+  });
+
+  it("loads: cluster instead of clouds, gateway-api and prometheus-operator preinstalled, external data", () => {
+    const s = stack();
+    assert.deepEqual(s.clouds, {});
+    assert.equal(s.cluster.context, "imctl-embedded");
+    assert.deepEqual(s.cluster.zones, ["zone-a", "zone-b", "zone-c"]);
+    assert.deepEqual(s.cluster.preinstalled, ["gateway-api", "prometheus-operator"]);
+    assert.equal(s.cluster.data.database.port, 13306);
+  });
+
+  it("reaches the cluster through one provider: the stack's kubeconfig (from the repository root) and context, server-side apply", () => {
+    const providers = ofType(rs, T.provider);
+    assert.equal(providers.length, 1);
+    const p = providers[0];
+    assert.ok(p !== undefined);
+    assert.equal(input(p, "kubeconfig"), join(REPO_ROOT, ".imctl/cluster/kubeconfig"));
+    assert.equal(input(p, "context"), "imctl-embedded");
+    assert.equal(String(input(p, "enableServerSideApply")), "true");
+  });
+
+  it("declares no cloud, random or docker-build resource", () => {
+    const foreign = rs.filter((r) =>
+      /^(aws|alicloud|random|docker-build)[:]|providers:(aws|alicloud|random)/.test(r.type),
+    );
+    assert.deepEqual(
+      foreign.map((r) => r.type),
+      [],
+    );
+  });
+
+  it("labels every namespace it creates Pod Security restricted (enforce, audit, warn)", () => {
+    const namespaces = ofType(rs, T.namespace);
+    assert.deepEqual(namespaces.map((n) => input(n, "metadata.name")).sort(), ["im", "monitoring"]);
+    for (const n of namespaces) {
+      const labels = input(n, "metadata.labels");
+      for (const [k, v] of Object.entries(RESTRICTED)) assert.equal(labels[k], v, `${n.name} ${k}`);
+    }
+    assert.equal(
+      input(one(rs, T.namespace, "cluster-namespace"), "metadata.labels")["tags.im-platform.io/owner"],
+      "platform-team",
+    );
+  });
+
+  it("generates the Secrets the services and monitoring read, every value a Pulumi secret", () => {
+    const secrets = ofType(rs, T.secret);
+    assert.deepEqual(secrets.map((s) => `${input(s, "metadata.namespace")}/${input(s, "metadata.name")}`).sort(), [
+      "im/im-database",
+      "im/im-database-admin",
+      "im/im-migrate-credentials",
+      "im/im-platform-secrets",
+      "monitoring/im-grafana-admin",
+    ]);
+    const platform = one(rs, T.secret, "cluster-platform-secrets");
+    assert.deepEqual(Object.keys(input(platform, "stringData")).sort(), [
+      "INTERNAL_TOKEN",
+      "TOKEN_ACTIVE_KID",
+      "TOKEN_KEYS",
+    ]);
+    assert.equal(
+      input(platform, "stringData.INTERNAL_TOKEN"),
+      deriveSecret(SEED, "im-platform-secrets/INTERNAL_TOKEN"),
+    );
+    assert.match(input(platform, "stringData.TOKEN_KEYS"), /^k1:[A-Za-z0-9_-]{43}$/);
+    for (const s of [
+      platform,
+      one(rs, T.secret, "cluster-services-database"),
+      one(rs, T.secret, "cluster-schema-credentials"),
+      one(rs, T.secret, "cluster-database-admin"),
+      one(rs, T.secret, "cluster-monitoring-grafana-admin"),
+    ]) {
+      assert.ok(
+        s.secretPaths.some((p) => p.startsWith("stringData")),
+        `${s.name}: stringData is not a secret (${s.secretPaths.join(", ") || "no secret paths"})`,
+      );
+    }
+    // The services' user and the Job's copy of its password are one value.
+    assert.equal(
+      input(one(rs, T.secret, "cluster-services-database"), "stringData.DB_PASSWORD"),
+      input(one(rs, T.secret, "cluster-schema-credentials"), "stringData.DB_PASSWORD"),
+    );
+  });
+
+  it("derives the same secrets from the same seed and different ones from another seed", async () => {
+    const again = await run(stack());
+    assert.deepEqual(secretValues(again), secretValues(rs));
+    const other = secretValues(await run(stack(), OTHER_SEED));
+    const first = secretValues(rs);
+    assert.notEqual(other["cluster-platform-secrets"].INTERNAL_TOKEN, first["cluster-platform-secrets"].INTERNAL_TOKEN);
+    assert.notEqual(other["cluster-services-database"].DB_PASSWORD, first["cluster-services-database"].DB_PASSWORD);
+  });
+
+  it("refuses a seed that is too short before declaring anything", () => {
+    assert.throws(() => deployPlatform(stack(), { secretSeed: "short" }), { message: SEED_TOO_SHORT(5) });
+  });
+
+  it("runs the services at the stack's sizes, spread over the three zones, on any node", () => {
+    const stable = (svc: string) => one(rs, T.deployment, `cluster-services-${svc}-stable`);
+    assert.deepEqual(
+      ["gateway", "message", "user-center"].map((s) => input(stable(s), "spec.replicas")),
+      [2, 2, 2],
+    );
+    const pod = input(stable("gateway"), "spec.template.spec");
+    assert.deepEqual(pod.nodeSelector, {});
+    assert.equal(pod.topologySpreadConstraints[0].topologyKey, "topology.kubernetes.io/zone");
+    assert.equal(pod.containers[0].image, "registry.example.com/im/gateway:0.1.0");
+    assert.ok(pod.containers[0].lifecycle.preStop);
+    assert.ok(pod.containers[0].readinessProbe);
+    assert.deepEqual(
+      ofType(rs, T.hpa).map((h) => [input(h, "spec.minReplicas"), input(h, "spec.maxReplicas")]),
+      [
+        [2, 4],
+        [2, 4],
+        [2, 4],
+      ],
+    );
+    assert.equal(ofType(rs, T.pdb).length, 3);
+  });
+
+  it("passes every policy, the restricted Pod Security level included", () => {
+    const inputs = rs.filter((r) => r.custom).map((r) => ({ type: r.type, name: r.name, props: r.inputs, id: r.id }));
+    assert.ok(ofType(rs, T.deployment).length >= 8);
+    assert.deepEqual(evaluatePolicies(inputs), []);
+  });
+
+  it("routes /ws and /v1 through a Gateway of the stack's class, split stable/canary by weight", () => {
+    const gw = one(rs, T.gateway, "cluster-gateway-gateway");
+    assert.equal(input(gw, "spec.gatewayClassName"), "im-gateway");
+    assert.deepEqual(input(gw, "metadata"), {
+      name: "im-gateway",
+      namespace: "im",
+      labels: { "app.kubernetes.io/part-of": "im-platform" },
+    });
+    const routes = ofType(rs, T.route);
+    assert.deepEqual(
+      routes.map((r) => [
+        input(r, "metadata.name"),
+        input(r, "spec.hostnames"),
+        input(r, "spec.rules.0.matches.0.path.value"),
+        input(r, "spec.rules.0.backendRefs").map((b: any) => `${b.name}:${b.port}@${b.weight}`),
+        input(r, "spec.parentRefs.0.name"),
+      ]),
+      [
+        ["gateway", ["im.embedded.example.com"], "/ws", ["gateway:8080@100", "gateway-canary:8080@0"], "im-gateway"],
+        [
+          "user-center",
+          ["im.embedded.example.com"],
+          "/v1",
+          ["user-center:8080@100", "user-center-canary:8080@0"],
+          "im-gateway",
+        ],
+      ],
+    );
+    assert.equal(ofType(rs, "kubernetes:networking.k8s.io/v1:Ingress").length, 0);
+  });
+
+  it("migrates the external database with the message image before the services roll", () => {
+    const job = one(rs, T.job, "cluster-schema");
+    const env = Object.fromEntries(
+      input(job, "spec.template.spec.containers.0.env").map((e: any) => [e.name, e.value ?? e.valueFrom]),
+    );
+    assert.equal(input(job, "metadata.namespace"), "im");
+    assert.equal(input(job, "spec.template.spec.containers.0.image"), "registry.example.com/im/message:0.1.0");
+    assert.equal(env.DB_HOST, "127.0.0.1");
+    assert.equal(env.DB_PORT, "13306");
+    assert.equal(env.ROOT_USER, "root");
+    assert.deepEqual(env.ROOT_PASSWORD, { secretKeyRef: { name: "im-database-admin", key: "password" } });
+    const message = one(rs, T.deployment, "cluster-services-message-stable");
+    const menv = Object.fromEntries(
+      input(message, "spec.template.spec.containers.0.env").map((e: any) => [e.name, e.value ?? e.valueFrom]),
+    );
+    assert.equal(menv.REDIS_NODES, "127.0.0.1:17001,127.0.0.1:17002,127.0.0.1:17003");
+    assert.equal(menv.KAFKA_BROKERS, "127.0.0.1:19092,127.0.0.1:19093,127.0.0.1:19094");
+  });
+
+  it("creates the operator's objects only for a preinstalled prometheus-operator, and never the chart", async () => {
+    assert.ok(rs.some((r) => r.type === "kubernetes:monitoring.coreos.com/v1:PrometheusRule"));
+    assert.equal(ofType(rs, "kubernetes:helm.sh/v3:Release").length, 0);
+    const s = stack();
+    const bare = await run({ ...s, cluster: { ...s.cluster, preinstalled: ["gateway-api"] } });
+    assert.deepEqual(
+      bare.filter((r) => r.type.includes("monitoring.coreos.com")).map((r) => r.type),
+      [],
+    );
+    assert.deepEqual(
+      ofType(bare, T.namespace).map((n) => input(n, "metadata.name")),
+      ["im"],
+    );
+  });
+
+  it("creates only custom resources whose CRDs test/fixtures/crds defines (what the integration tests install)", () => {
+    const dir = join(REPO_ROOT, "test", "fixtures", "crds");
+    const defined = new Set<string>();
+    for (const file of readdirSync(dir).filter((f) => f.endsWith(".yaml"))) {
+      for (const doc of parseAllDocuments(readFileSync(join(dir, file), "utf8"))) {
+        const crd = doc.toJSON() as { spec: { group: string; names: { kind: string }; versions: { name: string }[] } };
+        for (const v of crd.spec.versions) defined.add(`${crd.spec.group}/${v.name}:${crd.spec.names.kind}`);
+      }
+    }
+    const builtIn = /^kubernetes:(core|apps|batch|policy|autoscaling|networking\.k8s\.io)\/v\d+:/;
+    const custom = new Set(
+      rs.filter((r) => r.type.startsWith("kubernetes:") && !builtIn.test(r.type)).map((r) => r.type.slice(11)),
+    );
+    assert.ok(custom.size >= 4);
+    assert.deepEqual(
+      [...custom].filter((t) => !defined.has(t)),
+      [],
+    );
+  });
+});

@@ -1,0 +1,130 @@
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { parse } from "yaml";
+import { REPO_ROOT } from "../../base/root.mjs";
+import { resolveKubeconfig } from "./spec-cluster.ts";
+import { isExistingCluster, parseSpec, requireKubernetes } from "./spec.ts";
+
+const SOURCE = "stacks/embedded-cluster.yaml";
+const raw = () =>
+  parse(readFileSync(join(REPO_ROOT, "stacks", "embedded-cluster.yaml"), "utf8")) as Record<string, any>;
+/** The one-line message a broken copy of the stack gets. */
+const refusal = (edit: (r: Record<string, any>) => void): string => {
+  const r = raw();
+  edit(r);
+  try {
+    parseSpec(r, SOURCE);
+  } catch (err) {
+    assert.equal((err as Error).name, "SpecError");
+    const message = (err as Error).message;
+    assert.ok(!message.includes("\n"), `one line: ${message}`);
+    return message;
+  }
+  throw new Error("the stack was accepted");
+};
+
+describe("existing-cluster section of the platform spec", () => {
+  it("narrows to an existing-cluster spec with no clouds and defaults resolved", () => {
+    const spec = requireKubernetes(parseSpec(raw(), SOURCE), SOURCE);
+    assert.ok(isExistingCluster(spec));
+    assert.deepEqual(spec.clouds, {});
+    assert.deepEqual(spec.cluster.nodeSelector, {});
+    assert.equal(spec.cluster.data.database.adminUser, "root");
+  });
+
+  it("makes tags optional (no cloud resource to tag)", () => {
+    const r = raw();
+    delete r.tags;
+    const spec = requireKubernetes(parseSpec(r, SOURCE), SOURCE);
+    assert.deepEqual(spec.tags, {});
+  });
+
+  it("refuses clouds and cluster together", () => {
+    assert.equal(
+      refusal((r) => (r.clouds = {})),
+      `${SOURCE}: clouds: got {}; a stack has either clouds (clusters the program provisions) or cluster ` +
+        "(an existing cluster by kubeconfig), not both",
+    );
+  });
+
+  it("asks for clouds or a cluster when neither is there", () => {
+    const message = refusal((r) => delete r.cluster);
+    assert.ok(message.startsWith(`${SOURCE}: clouds: got missing; required when target is kubernetes: `), message);
+    assert.ok(
+      message.endsWith("or a cluster section for an existing cluster instead (see stacks/embedded-cluster.yaml)"),
+      message,
+    );
+  });
+
+  it("refuses a cluster without the Gateway API", () => {
+    assert.equal(
+      refusal((r) => (r.cluster.preinstalled = ["prometheus-operator"])),
+      `${SOURCE}: cluster.preinstalled: got ["prometheus-operator"]; must include gateway-api: the platform's traffic ` +
+        "layer is a Gateway and HTTPRoutes (ingress-nginx is retired); install the Gateway API CRDs and a " +
+        "controller, then declare it",
+    );
+  });
+
+  it("names the operators it knows", () => {
+    assert.equal(
+      refusal((r) => (r.cluster.preinstalled = ["gateway-api", "istio"])),
+      `${SOURCE}: cluster.preinstalled.1: got "istio"; allowed: "gateway-api", "prometheus-operator", "strimzi", ` +
+        '"tidb-operator", "cert-manager", "k6-operator"',
+    );
+  });
+
+  it("needs three distinct zones", () => {
+    assert.match(
+      refusal((r) => (r.cluster.zones = ["zone-a", "zone-b"])),
+      /^stacks\/embedded-cluster\.yaml: cluster\.zones: got \["zone-a","zone-b"\]; 3 zones \(values of topology\.kubernetes\.io\/zone\)/,
+    );
+    assert.equal(
+      refusal((r) => (r.cluster.zones = ["zone-a", "zone-b", "zone-a"])),
+      `${SOURCE}: cluster.zones.2: got "zone-a"; listed twice: the zones must differ`,
+    );
+  });
+
+  it("takes only an external data tier, at host:port addresses", () => {
+    assert.equal(
+      refusal((r) => (r.cluster.data.mode = "in-cluster")),
+      `${SOURCE}: cluster.data.mode: got "in-cluster"; allowed: "external"`,
+    );
+    assert.equal(
+      refusal((r) => (r.cluster.data.redisNodes = ["127.0.0.1"])),
+      `${SOURCE}: cluster.data.redisNodes.0: got "127.0.0.1"; host:port, e.g. 10.0.0.5:6379 or redis-0.example:6379`,
+    );
+  });
+
+  it("needs the kubeconfig and the context", () => {
+    assert.equal(
+      refusal((r) => delete r.cluster.context),
+      `${SOURCE}: cluster.context: got missing; expected string`,
+    );
+  });
+
+  it("takes prebuilt images only", () => {
+    assert.match(
+      refusal((r) => {
+        delete r.kubernetes.image.registry;
+        r.kubernetes.image.build = {};
+      }),
+      /^stacks\/embedded-cluster\.yaml: kubernetes\.image\.build: got \{\}; an existing cluster takes prebuilt images/,
+    );
+  });
+
+  it("refuses a tag that cannot be a namespace label", () => {
+    assert.match(
+      refusal((r) => (r.tags.owner = "the platform team")),
+      /^stacks\/embedded-cluster\.yaml: tags\.owner: got "the platform team"; on an existing cluster tags become namespace labels/,
+    );
+  });
+
+  it("resolves the kubeconfig against the repository root, ~ against the home directory", () => {
+    assert.equal(resolveKubeconfig(".imctl/cluster/kubeconfig", "/repo", "/home/u"), "/repo/.imctl/cluster/kubeconfig");
+    assert.equal(resolveKubeconfig("~/.kube/config", "/repo", "/home/u"), "/home/u/.kube/config");
+    assert.equal(resolveKubeconfig("~", "/repo", "/home/u"), "/home/u");
+    assert.equal(resolveKubeconfig("/etc/kubeconfig", "/repo", "/home/u"), "/etc/kubeconfig");
+  });
+});

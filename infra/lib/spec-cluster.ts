@@ -1,0 +1,159 @@
+/**
+ * The `cluster` section of a `target: kubernetes` stack that deploys onto a cluster someone already runs (on-prem,
+ * a laptop cluster, the embedded cluster of `imctl cluster up`), instead of provisioning one in `clouds`: how to
+ * reach its API (kubeconfig and context), which zones its nodes are in, which operators it already has
+ * (`preinstalled`: nothing here installs operator charts) and where the data tier answers (`data.mode: external`).
+ * Its shape and its cross-field rules; `infra/lib/spec.ts` assembles it. Pure: no Pulumi import, no process state
+ * (`resolveKubeconfig` takes the repository root and home directory as arguments).
+ */
+import { isAbsolute, join } from "node:path";
+import { z } from "zod";
+import { REQUIRED_ZONES } from "./spec-cloud.ts";
+
+/**
+ * What a cluster may declare as installed before `up`: the program creates the objects of these APIs only when
+ * they are declared (a missing CRD would fail the first `up` half-way).
+ */
+export const PREINSTALLED = [
+  "gateway-api",
+  "prometheus-operator",
+  "strimzi",
+  "tidb-operator",
+  "cert-manager",
+  "k6-operator",
+] as const;
+export type Preinstalled = (typeof PREINSTALLED)[number];
+/** Default GatewayClass of the platform's Gateway: the class the cluster's Gateway API controller serves. */
+export const DEFAULT_GATEWAY_CLASS = "im-gateway";
+/** The label whose values `cluster.zones` lists. */
+export const ZONE_LABEL = "topology.kubernetes.io/zone";
+/** The label key prefix a stack's tags become on the namespaces of an existing cluster. */
+export const TAG_LABEL_PREFIX = "tags.im-platform.io/";
+
+const hostPort = z
+  .string()
+  .regex(/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?:\d{1,5}$/, "host:port, e.g. 10.0.0.5:6379 or redis-0.example:6379");
+const labelValue = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+
+const externalData = z
+  .object({
+    /**
+     * `external`: Redis Cluster, Kafka and the MySQL-protocol database run outside this cluster, reached at the
+     * addresses below (as a cloud stack reaches managed services). In-cluster data on an existing cluster (through a
+     * preinstalled strimzi / tidb-operator) is not implemented yet.
+     */
+    mode: z.literal("external"),
+    /** Redis Cluster seed nodes (host:port); the client discovers the rest. */
+    redisNodes: z.array(hostPort).min(1),
+    /** Kafka bootstrap brokers (host:port). */
+    kafkaBrokers: z.array(hostPort).min(1),
+    database: z
+      .object({
+        /** A MySQL-protocol server (TiDB, MySQL, MariaDB). */
+        host: z.string().regex(/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/, "a host name or IPv4 address"),
+        port: z.number().int().min(1).max(65535),
+        /**
+         * The account the migrations Job creates the schema and the services' user with. Its password comes from the
+         * Pulumi config secret `databaseAdminPassword` (or the caller's option); default user root.
+         */
+        adminUser: z.string().min(1).max(64).default("root"),
+      })
+      .strict(),
+  })
+  .strict();
+
+export const clusterSpec = z
+  .object({
+    /** The kubeconfig file: relative paths resolve against the repository root, `~` is the home directory. */
+    kubeconfig: z.string().min(1),
+    /** The kubeconfig context to use (never the file's current-context: a deploy names its cluster). */
+    context: z.string().min(1),
+    /** The values of topology.kubernetes.io/zone on the cluster's nodes; the services spread over them. */
+    zones: z.array(z.string().regex(labelValue, "a label value").min(1)),
+    /** Node labels the platform's pods must match (e.g. im/tier: app). Default none: any schedulable node. */
+    nodeSelector: z.record(z.string().min(1), z.string().regex(labelValue, "a label value")).default({}),
+    /** Operators and CRDs the cluster already has (see PREINSTALLED). gateway-api is required. Default none. */
+    preinstalled: z.array(z.enum(PREINSTALLED)).default([]),
+    /** The GatewayClass the platform's Gateway names. Default im-gateway. */
+    gatewayClassName: z
+      .string()
+      .regex(/^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/, "a DNS subdomain")
+      .default(DEFAULT_GATEWAY_CLASS),
+    data: externalData,
+  })
+  .strict();
+
+export type ClusterSpec = z.infer<typeof clusterSpec>;
+
+/** What `checkClusterSection` reads of the whole spec. */
+export interface ClusterSections {
+  cluster: ClusterSpec;
+  clouds?: unknown;
+  multicloud?: unknown;
+  kubernetes?: { image: { build?: unknown } } | undefined;
+  tags?: Record<string, string> | undefined;
+}
+
+interface SectionIssue {
+  path: Array<string | number>;
+  message: string;
+}
+
+/** The rules of a stack with a `cluster` section (target kubernetes), in the order a reader meets the fields. */
+export function checkClusterSection(spec: ClusterSections): SectionIssue[] {
+  const issues: SectionIssue[] = [];
+  const c = spec.cluster;
+  if (spec.clouds !== undefined)
+    issues.push({
+      path: ["clouds"],
+      message:
+        "a stack has either clouds (clusters the program provisions) or cluster (an existing cluster by kubeconfig), not both",
+    });
+  if (spec.multicloud !== undefined)
+    issues.push({ path: ["multicloud"], message: "only a stack with clouds.aws and clouds.alicloud has this section" });
+  if (c.zones.length !== REQUIRED_ZONES)
+    issues.push({
+      path: ["cluster", "zones"],
+      message: `${REQUIRED_ZONES} zones (values of ${ZONE_LABEL}) are needed so a zone loss keeps the services' quorum`,
+    });
+  c.zones.forEach((zone, i) => {
+    if (c.zones.indexOf(zone) !== i)
+      issues.push({ path: ["cluster", "zones", i], message: "listed twice: the zones must differ" });
+  });
+  if (!c.preinstalled.includes("gateway-api"))
+    issues.push({
+      path: ["cluster", "preinstalled"],
+      message:
+        "must include gateway-api: the platform's traffic layer is a Gateway and HTTPRoutes (ingress-nginx is " +
+        "retired); install the Gateway API CRDs and a controller, then declare it",
+    });
+  if (spec.kubernetes !== undefined && spec.kubernetes.image.build !== undefined)
+    issues.push({
+      path: ["kubernetes", "image", "build"],
+      message:
+        "an existing cluster takes prebuilt images: set kubernetes.image.registry (<registry>/<service>:<tag>) instead of build",
+    });
+  for (const [key, value] of Object.entries(spec.tags ?? {})) {
+    if (!/^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$/.test(key))
+      issues.push({
+        path: ["tags", key],
+        message:
+          `on an existing cluster tags become namespace labels (${TAG_LABEL_PREFIX}<key>): ` +
+          "the key must be a label name (letters, digits, '-', '_', '.', at most 63)",
+      });
+    else if (value.length > 63 || !labelValue.test(value))
+      issues.push({
+        path: ["tags", key],
+        message:
+          "on an existing cluster tags become namespace labels: the value must be a label value (at most 63 letters, digits, '-', '_', '.')",
+      });
+  }
+  return issues;
+}
+
+/** The kubeconfig's absolute path: `~` and `~/...` are the home directory, a relative path is the repository's. */
+export function resolveKubeconfig(path: string, repoRoot: string, home: string): string {
+  if (path === "~") return home;
+  if (path.startsWith("~/")) return join(home, path.slice(2));
+  return isAbsolute(path) ? path : join(repoRoot, path);
+}
