@@ -8,30 +8,16 @@
 import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { loadSpec, requireKubernetes } from "./lib/spec.ts";
-import { deployPlatform } from "./platform.ts";
+import { deployPlatform, platformOutputs } from "./program.ts";
 
 const stackName = pulumi.getStack();
 const file = join(import.meta.dirname, "..", "stacks", `${stackName}.yaml`);
 const spec = requireKubernetes(loadSpec(file), `stacks/${stackName}.yaml`);
-const deployment = deployPlatform(spec);
+const outputs = platformOutputs(spec, deployPlatform(spec));
 
-export const platform = {
-  name: spec.name,
-  clouds: Object.keys(deployment.clouds),
-  services: spec.services,
-  redis: spec.data.redis,
-  kafka: {
-    brokers: spec.data.kafka.brokers,
-    replicationFactor: spec.data.kafka.replicationFactor,
-    minInsyncReplicas: spec.data.kafka.minInsyncReplicas,
-  },
-};
-export const endpoints = Object.fromEntries(
-  Object.entries(deployment.clouds).map(([cloud, d]) => [
-    cloud,
-    { vpcId: d.network.vpcId, database: d.data.endpoints.databaseHost, backupBucket: d.data.backupBucket },
-  ]),
-);
-export const vpnTunnels = deployment.vpn?.tunnelAddresses;
+// The same outputs as imctl's inline program (infra/program.ts).
+export const platform = outputs.platform;
+export const endpoints = outputs.endpoints;
+export const vpnTunnels = outputs.vpnTunnels;
 /** An existing-cluster stack: namespace, Deployments, the Gateway's address, the generated Secrets (names only). */
-export const cluster = deployment.cluster?.outputs;
+export const cluster = outputs.cluster;

@@ -8,8 +8,11 @@ import { deployPlatform, type PlatformDeployment } from "./platform.ts";
 
 export { deployPlatform };
 
-/** The stack outputs: the platform's shape and, per cloud, where its network, database and backups are. */
-export function platformOutputs(spec: KubernetesPlatformSpec, deployment: PlatformDeployment): Record<string, unknown> {
+/**
+ * The stack outputs: the platform's shape and, per cloud, where its network, database and backups are; for an
+ * existing cluster, what was deployed into it.
+ */
+export function platformOutputs(spec: KubernetesPlatformSpec, deployment: PlatformDeployment) {
   return {
     platform: {
       name: spec.name,
@@ -29,5 +32,7 @@ export function platformOutputs(spec: KubernetesPlatformSpec, deployment: Platfo
       ]),
     ),
     vpnTunnels: deployment.vpn?.tunnelAddresses,
+    /** An existing-cluster stack: namespace, Deployments, the Gateway's address, the generated Secrets (names only). */
+    cluster: deployment.cluster?.outputs,
   };
 }

@@ -14,6 +14,9 @@ const asInputs = (rs: readonly RecordedResource[]): PolicyInput[] =>
 const tags = { project: "im", environment: "test", owner: "platform", "cost-center": "im" };
 const messages = (rs: PolicyInput[]) => evaluatePolicies(rs).map((v) => `${v.policy}: ${v.message}`);
 
+/** A secret seed for the existing-cluster stack (the program refuses one under 32 characters). */
+const SEED = "policy-test-seed-0123456789abcdef0123";
+
 describe("policy pack", () => {
   it("passes the multicloud stack (every resource type of both clouds and the VPN)", async () => {
     const { resources } = await runWithMocks("multicloud", () => deployPlatform(stack("multicloud")));
@@ -229,6 +232,20 @@ describe("policy pack", () => {
       ]),
       ["im-pod-security-restricted: backup: initContainer chown: runAsUser must not be 0"],
     );
+  });
+
+  it("refuses a service with one stable replica, not its canary track", async () => {
+    const spec = stack("embedded-cluster");
+    const single: KubernetesPlatformSpec = {
+      ...spec,
+      services: { ...spec.services, gateway: { ...spec.services.gateway, replicas: 1 } },
+    };
+    const { resources } = await runWithMocks("single-gateway", () => deployPlatform(single, { secretSeed: SEED }));
+    assert.deepEqual(messages(asInputs(resources)), [
+      "im-service-replicas: cluster-services-gateway-stable: spec.replicas is 1; at least 2 (services.<service>.replicas in the stack file)",
+    ]);
+    const { resources: ok } = await runWithMocks("embedded", () => deployPlatform(spec, { secretSeed: SEED }));
+    assert.deepEqual(messages(asInputs(ok)), []);
   });
 
   it("passes the mysqld and redis exporters and the in-cluster Redis of a cloud stack", async () => {

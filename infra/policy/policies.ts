@@ -360,6 +360,25 @@ export const statefulReplicas: ResourceValidationPolicy = {
   },
 };
 
+/**
+ * The IM services' stable track runs at least two pods, spread over the zones: one can go (a node drain, a zone
+ * outage, a rolling update) while another serves. With one, the PodDisruptionBudget either blocks every drain or
+ * lets the drain take the only pod and every client connected to it. Canary tracks are exempt (0 or 1 by design).
+ */
+export const serviceReplicas: ResourceValidationPolicy = {
+  name: "im-service-replicas",
+  description: "Every IM service runs at least two stable replicas, so a drain or a zone loss leaves one serving.",
+  enforcementLevel: "mandatory",
+  validateResource: (args, report) => {
+    if (args.type !== "kubernetes:apps/v1:Deployment") return;
+    const labels = (at(args.props, "metadata.labels") ?? {}) as Record<string, unknown>;
+    if (labels["app.kubernetes.io/part-of"] !== "im-platform" || labels["im/track"] !== "stable") return;
+    const replicas = at(args.props, "spec.replicas");
+    if (typeof replicas === "number" && replicas < 2)
+      report(`${args.name}: spec.replicas is ${replicas}; at least 2 (services.<service>.replicas in the stack file)`);
+  },
+};
+
 /** Workload kinds whose pod template sits at spec.template.spec (a CronJob's one level deeper). */
 const POD_TEMPLATE_PATHS: Readonly<Record<string, string>> = {
   "kubernetes:apps/v1:Deployment": "spec.template.spec",
@@ -391,5 +410,6 @@ export const POLICIES: ReadonlyArray<ResourceValidationPolicy | StackValidationP
   privateClusterApi,
   requiredTags,
   statefulReplicas,
+  serviceReplicas,
   podSecurityRestricted,
 ];

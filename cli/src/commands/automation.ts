@@ -83,7 +83,8 @@ export function pluginsFor(spec: KubernetesPlatformSpec): PluginNeed[] {
   if (spec.clouds?.aws !== undefined) needs.push({ name: "aws", what: "the AWS resources (clouds.aws)" });
   if (spec.clouds?.alicloud !== undefined)
     needs.push({ name: "alicloud", what: "the Alibaba Cloud resources (clouds.alicloud)" });
-  if (spec.clouds !== undefined) needs.push({ name: "random", what: "generated passwords of the cloud data tier" });
+  if (spec.clouds?.aws !== undefined || spec.clouds?.alicloud !== undefined)
+    needs.push({ name: "random", what: "generated passwords of the cloud data tier" });
   if (spec.kubernetes.image.build !== undefined)
     needs.push({ name: "docker-build", what: "the image builds (kubernetes.image.build)" });
   return needs;
