@@ -80,13 +80,13 @@ export const EXIT_UNAVAILABLE = 69;
 /** The provider plugins a stack's program instantiates. */
 export function pluginsFor(spec: KubernetesPlatformSpec): PluginNeed[] {
   const needs: PluginNeed[] = [{ name: "kubernetes", what: "the Kubernetes resources" }];
-  if (spec.clouds?.aws !== undefined) needs.push({ name: "aws", what: "the AWS resources (clouds.aws)" });
+  if (spec.clouds?.aws !== undefined) needs.push({ name: "aws", what: "the AWS resources of clouds.aws" });
   if (spec.clouds?.alicloud !== undefined)
-    needs.push({ name: "alicloud", what: "the Alibaba Cloud resources (clouds.alicloud)" });
+    needs.push({ name: "alicloud", what: "the Alibaba Cloud resources of clouds.alicloud" });
   if (spec.clouds?.aws !== undefined || spec.clouds?.alicloud !== undefined)
     needs.push({ name: "random", what: "generated passwords of the cloud data tier" });
   if (spec.kubernetes.image.build !== undefined)
-    needs.push({ name: "docker-build", what: "the image builds (kubernetes.image.build)" });
+    needs.push({ name: "docker-build", what: "the image builds of kubernetes.image.build" });
   return needs;
 }
 
