@@ -260,4 +260,21 @@ describe("existing-cluster stack (stacks/embedded-cluster.yaml)", () => {
       [],
     );
   });
+
+  it("puts every pod on the nodes the stack selects and tolerates their taints", async () => {
+    const s = stack();
+    const kwok = { key: "kwok.x-k8s.io/node", operator: "Exists" as const };
+    const placed = await run({
+      ...s,
+      cluster: { ...s.cluster, nodeSelector: { "im/tier": "app" }, tolerations: [kwok] },
+    });
+    const pods = [...ofType(placed, T.deployment), ...ofType(placed, T.job)].map((w) => [
+      w.name,
+      input(w, "spec.template.spec.tolerations"),
+    ]);
+    assert.ok(pods.length >= 9);
+    for (const [name, tolerations] of pods) assert.deepEqual(tolerations, [kwok], name);
+    for (const d of ofType(placed, T.deployment))
+      assert.deepEqual(input(d, "spec.template.spec.nodeSelector"), { "im/tier": "app" }, d.name);
+  });
 });

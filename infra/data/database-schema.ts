@@ -32,6 +32,8 @@ export interface DatabaseSchemaArgs {
   password?: pulumi.Input<string>;
   /** TiDB's SQL TLS: the Secret (client certificate and ca.crt) the Job verifies the server with. Default none. */
   tls?: { clientSecretName: string } | undefined;
+  /** Taints the Job's pod tolerates. Default none. */
+  tolerations?: k8s.types.input.core.v1.Toleration[];
   /** Seconds the Job waits for TiDB to answer (a new cluster takes minutes). Default 900. */
   connectTimeoutSeconds?: number;
   provider: k8s.Provider;
@@ -152,6 +154,7 @@ export class DatabaseSchema extends pulumi.ComponentResource {
             spec: {
               restartPolicy: "Never",
               automountServiceAccountToken: false,
+              ...(args.tolerations === undefined ? {} : { tolerations: args.tolerations }),
               securityContext: { runAsNonRoot: true, runAsUser: 1000, seccompProfile: { type: "RuntimeDefault" } },
               containers: [
                 {

@@ -63,6 +63,8 @@ export interface MonitoringArgs {
   grafanaAdmin?: { user: pulumi.Input<string>; password: pulumi.Input<string> } | undefined;
   /** Node labels the exporters (and the chart's workloads) must match. Default { "im/tier": "app" }. */
   nodeSelector?: Record<string, string>;
+  /** Taints the exporters tolerate. Default none. */
+  tolerations?: k8s.types.input.core.v1.Toleration[];
   provider: k8s.Provider;
 }
 
@@ -290,6 +292,7 @@ export class Monitoring extends pulumi.ComponentResource {
             metadata: { labels },
             spec: {
               nodeSelector: args.nodeSelector ?? APP_NODES,
+              ...(args.tolerations === undefined ? {} : { tolerations: args.tolerations }),
               securityContext: restrictedPodSecurityContext(59000),
               containers: [
                 {
@@ -356,6 +359,7 @@ export class Monitoring extends pulumi.ComponentResource {
             metadata: { labels },
             spec: {
               nodeSelector: args.nodeSelector ?? APP_NODES,
+              ...(args.tolerations === undefined ? {} : { tolerations: args.tolerations }),
               securityContext: restrictedPodSecurityContext(65534),
               containers: [
                 {

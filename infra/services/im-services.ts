@@ -76,6 +76,8 @@ export interface ImServicesArgs {
   gateway?: { name: pulumi.Input<string>; namespace: pulumi.Input<string> } | undefined;
   /** Node labels the pods must match. Default { "im/tier": "app" } (the clouds' app node groups). */
   nodeSelector?: Record<string, string>;
+  /** Taints the pods tolerate. Default none. */
+  tolerations?: k8s.types.input.core.v1.Toleration[];
 }
 
 export class ImServices extends pulumi.ComponentResource {
@@ -219,6 +221,7 @@ export class ImServices extends pulumi.ComponentResource {
           drainSeconds: s.drain,
           port,
           ...(args.nodeSelector === undefined ? {} : { nodeSelector: args.nodeSelector }),
+          ...(args.tolerations === undefined ? {} : { tolerations: args.tolerations }),
         },
         // The pods read DB_USER and DB_PASSWORD at start: the Secret exists before the first pod does.
         { parent: this, dependsOn: [databaseSecret] },
