@@ -23,6 +23,7 @@ import { resolveKubeconfig, TAG_LABEL_PREFIX, type Preinstalled } from "../lib/s
 import { SpecError, type ExistingClusterPlatformSpec } from "../lib/spec.ts";
 import { GRAFANA_ADMIN_SECRET, MONITORING_NAMESPACE, Monitoring } from "../observability/monitoring.ts";
 import { DATABASE_SECRET_NAME, ImServices, SECRET_NAME } from "../services/im-services.ts";
+import { secretData } from "./secret-data.ts";
 
 export interface ExistingClusterOptions {
   /**
@@ -118,11 +119,11 @@ export function deployExistingCluster(
     {
       metadata: { name: SECRET_NAME, namespace: ns },
       type: "Opaque",
-      stringData: {
+      data: secretData({
         INTERNAL_TOKEN: secret((v) => v.platform.INTERNAL_TOKEN),
         TOKEN_KEYS: secret((v) => v.platform.TOKEN_KEYS),
         TOKEN_ACTIVE_KID: secret((v) => v.platform.TOKEN_ACTIVE_KID),
-      },
+      }),
     },
     on,
   );
@@ -131,7 +132,7 @@ export function deployExistingCluster(
     {
       metadata: { name: DATABASE_ADMIN_SECRET, namespace: ns },
       type: "Opaque",
-      stringData: { password: pulumi.secret(adminPassword) },
+      data: secretData({ password: adminPassword }),
     },
     on,
   );

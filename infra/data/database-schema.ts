@@ -12,6 +12,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
+import { secretData } from "../cluster/secret-data.ts";
 
 export interface DatabaseSchemaArgs {
   /** The data namespace, where TiDB and its root Secret live. */
@@ -125,7 +126,7 @@ export class DatabaseSchema extends pulumi.ComponentResource {
       {
         metadata: { name: `${MIGRATE_JOB_NAME}-credentials`, namespace: args.namespace },
         type: "Opaque",
-        stringData: { DB_PASSWORD: password },
+        data: secretData({ DB_PASSWORD: password }),
       },
       on,
     );

@@ -9,6 +9,7 @@
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { secretData } from "../cluster/secret-data.ts";
 import {
   RESTRICTED_NAMESPACE_LABELS,
   restrictedContainerSecurityContext,
@@ -96,10 +97,7 @@ export class Monitoring extends pulumi.ComponentResource {
         {
           metadata: { name: GRAFANA_ADMIN_SECRET, namespace: ns.metadata.name },
           type: "Opaque",
-          stringData: {
-            "admin-user": args.grafanaAdmin.user,
-            "admin-password": pulumi.secret(args.grafanaAdmin.password),
-          },
+          data: secretData({ "admin-user": args.grafanaAdmin.user, "admin-password": args.grafanaAdmin.password }),
         },
         child,
       );

@@ -7,6 +7,7 @@
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { secretData } from "../cluster/secret-data.ts";
 import { RESTRICTED_NAMESPACE_LABELS } from "../lib/pod-security.ts";
 import type { WorkloadSpec } from "../lib/spec-cloud.ts";
 import { ImService, type EnvVar, type Exposure } from "./im-service.ts";
@@ -104,7 +105,7 @@ export class ImServices extends pulumi.ComponentResource {
       {
         metadata: { name: DATABASE_SECRET_NAME, namespace },
         type: "Opaque",
-        stringData: { DB_USER: args.database.user, DB_PASSWORD: pulumi.secret(args.database.password) },
+        data: secretData({ DB_USER: args.database.user, DB_PASSWORD: args.database.password }),
       },
       { parent: this },
     );
