@@ -1,9 +1,11 @@
 /**
  * The three IM services in one cluster: their namespace (Pod Security "restricted"), and gateway, message and
  * user-center as ImService components wired to the data tier's endpoints. The internal token and the token signing
- * keys live in the Secret `SECRET_NAME`, which the operator creates from the secret store; neither the program nor
- * the stack file holds them, so they never enter Pulumi's state. The database credentials are the program's own
- * (generated with the user the migrations Job creates) and live in `DATABASE_SECRET_NAME`.
+ * keys live in the Secret `SECRET_NAME`. On the clouds the operator creates it from the secret store, so the values
+ * never enter Pulumi's state; on an existing cluster the program derives them from its seed and keeps them as Pulumi
+ * secrets (infra/cluster/existing-cluster.ts). The database credentials are the program's own (generated with the
+ * user the migrations Job creates) and live in `DATABASE_SECRET_NAME`. Gateway and user-center are reached through
+ * Ingresses, or through HTTPRoutes on a Gateway API Gateway when `gateway` is given.
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
