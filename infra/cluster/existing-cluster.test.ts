@@ -5,6 +5,7 @@ import { before, describe, it } from "node:test";
 import { parseAllDocuments } from "yaml";
 import { REPO_ROOT } from "../../base/root.mjs";
 import { deriveSecret, SEED_TOO_SHORT } from "../lib/derived-secrets.ts";
+import { decodeSecretData } from "./secret-data.ts";
 import {
   loadSpec,
   requireKubernetes,
@@ -44,8 +45,16 @@ const RESTRICTED = {
   "pod-security.kubernetes.io/audit": "restricted",
   "pod-security.kubernetes.io/warn": "restricted",
 };
-const secretValues = (rs: RecordedResource[]) =>
-  Object.fromEntries(ofType(rs, T.secret).map((s) => [s.name, input(s, "stringData")]));
+/** Every Secret's values, decoded from `data`, by resource name. */
+const secretValues = (rs: RecordedResource[]): Record<string, Record<string, string>> =>
+  Object.fromEntries(
+    ofType(rs, T.secret).map((s) => [
+      s.name,
+      Object.fromEntries(
+        Object.entries(input(s, "data") as Record<string, string>).map(([k, v]) => [k, decodeSecretData(v)]),
+      ),
+    ]),
+  );
 
 describe("existing-cluster stack (stacks/embedded-cluster.yaml)", () => {
   let rs: RecordedResource[];
@@ -105,16 +114,13 @@ describe("existing-cluster stack (stacks/embedded-cluster.yaml)", () => {
       "monitoring/im-grafana-admin",
     ]);
     const platform = one(rs, T.secret, "cluster-platform-secrets");
-    assert.deepEqual(Object.keys(input(platform, "stringData")).sort(), [
-      "INTERNAL_TOKEN",
-      "TOKEN_ACTIVE_KID",
-      "TOKEN_KEYS",
-    ]);
-    assert.equal(
-      input(platform, "stringData.INTERNAL_TOKEN"),
-      deriveSecret(SEED, "im-platform-secrets/INTERNAL_TOKEN"),
-    );
-    assert.match(input(platform, "stringData.TOKEN_KEYS"), /^k1:[A-Za-z0-9_-]{43}$/);
+    const values = secretValues(rs);
+    const platformValues = values["cluster-platform-secrets"] ?? {};
+    assert.deepEqual(Object.keys(platformValues).sort(), ["INTERNAL_TOKEN", "TOKEN_ACTIVE_KID", "TOKEN_KEYS"]);
+    assert.equal(platformValues.INTERNAL_TOKEN, deriveSecret(SEED, "im-platform-secrets/INTERNAL_TOKEN"));
+    assert.match(platformValues.TOKEN_KEYS ?? "", /^k1:[A-Za-z0-9_-]{43}$/);
+    assert.equal(values["cluster-monitoring-grafana-admin"]?.["admin-user"], "admin");
+    assert.equal(values["cluster-database-admin"]?.password, "");
     for (const s of [
       platform,
       one(rs, T.secret, "cluster-services-database"),
@@ -123,15 +129,13 @@ describe("existing-cluster stack (stacks/embedded-cluster.yaml)", () => {
       one(rs, T.secret, "cluster-monitoring-grafana-admin"),
     ]) {
       assert.ok(
-        s.secretPaths.some((p) => p.startsWith("stringData")),
-        `${s.name}: stringData is not a secret (${s.secretPaths.join(", ") || "no secret paths"})`,
+        s.secretPaths.some((p) => p.startsWith("data")) && input(s, "stringData") === undefined,
+        `${s.name}: data is not a secret (${s.secretPaths.join(", ") || "no secret paths"})`,
       );
     }
     // The services' user and the Job's copy of its password are one value.
-    assert.equal(
-      input(one(rs, T.secret, "cluster-services-database"), "stringData.DB_PASSWORD"),
-      input(one(rs, T.secret, "cluster-schema-credentials"), "stringData.DB_PASSWORD"),
-    );
+    assert.equal(values["cluster-services-database"]?.DB_PASSWORD, values["cluster-schema-credentials"]?.DB_PASSWORD);
+    assert.equal(values["cluster-services-database"]?.DB_PASSWORD, deriveSecret(SEED, "im-database/DB_PASSWORD"));
   });
 
   it("derives the same secrets from the same seed and different ones from another seed", async () => {
@@ -139,8 +143,11 @@ describe("existing-cluster stack (stacks/embedded-cluster.yaml)", () => {
     assert.deepEqual(secretValues(again), secretValues(rs));
     const other = secretValues(await run(stack(), OTHER_SEED));
     const first = secretValues(rs);
-    assert.notEqual(other["cluster-platform-secrets"].INTERNAL_TOKEN, first["cluster-platform-secrets"].INTERNAL_TOKEN);
-    assert.notEqual(other["cluster-services-database"].DB_PASSWORD, first["cluster-services-database"].DB_PASSWORD);
+    assert.notEqual(
+      other["cluster-platform-secrets"]?.INTERNAL_TOKEN,
+      first["cluster-platform-secrets"]?.INTERNAL_TOKEN,
+    );
+    assert.notEqual(other["cluster-services-database"]?.DB_PASSWORD, first["cluster-services-database"]?.DB_PASSWORD);
   });
 
   it("refuses a seed that is too short before declaring anything", () => {
@@ -259,5 +266,22 @@ describe("existing-cluster stack (stacks/embedded-cluster.yaml)", () => {
       [...custom].filter((t) => !defined.has(t)),
       [],
     );
+  });
+
+  it("puts every pod on the nodes the stack selects and tolerates their taints", async () => {
+    const s = stack();
+    const kwok = { key: "kwok.x-k8s.io/node", operator: "Exists" as const };
+    const placed = await run({
+      ...s,
+      cluster: { ...s.cluster, nodeSelector: { "im/tier": "app" }, tolerations: [kwok] },
+    });
+    const pods = [...ofType(placed, T.deployment), ...ofType(placed, T.job)].map((w) => [
+      w.name,
+      input(w, "spec.template.spec.tolerations"),
+    ]);
+    assert.ok(pods.length >= 9);
+    for (const [name, tolerations] of pods) assert.deepEqual(tolerations, [kwok], name);
+    for (const d of ofType(placed, T.deployment))
+      assert.deepEqual(input(d, "spec.template.spec.nodeSelector"), { "im/tier": "app" }, d.name);
   });
 });

@@ -23,6 +23,7 @@ import { resolveKubeconfig, TAG_LABEL_PREFIX, type Preinstalled } from "../lib/s
 import { SpecError, type ExistingClusterPlatformSpec } from "../lib/spec.ts";
 import { GRAFANA_ADMIN_SECRET, MONITORING_NAMESPACE, Monitoring } from "../observability/monitoring.ts";
 import { DATABASE_SECRET_NAME, ImServices, SECRET_NAME } from "../services/im-services.ts";
+import { secretData } from "./secret-data.ts";
 
 export interface ExistingClusterOptions {
   /**
@@ -118,11 +119,11 @@ export function deployExistingCluster(
     {
       metadata: { name: SECRET_NAME, namespace: ns },
       type: "Opaque",
-      stringData: {
+      data: secretData({
         INTERNAL_TOKEN: secret((v) => v.platform.INTERNAL_TOKEN),
         TOKEN_KEYS: secret((v) => v.platform.TOKEN_KEYS),
         TOKEN_ACTIVE_KID: secret((v) => v.platform.TOKEN_ACTIVE_KID),
-      },
+      }),
     },
     on,
   );
@@ -131,7 +132,7 @@ export function deployExistingCluster(
     {
       metadata: { name: DATABASE_ADMIN_SECRET, namespace: ns },
       type: "Opaque",
-      stringData: { password: pulumi.secret(adminPassword) },
+      data: secretData({ password: adminPassword }),
     },
     on,
   );
@@ -155,6 +156,7 @@ export function deployExistingCluster(
       rootSecret: { name: DATABASE_ADMIN_SECRET, key: "password" },
       rootUser: db.adminUser,
       password: secret((v) => v.databasePassword),
+      tolerations: c.tolerations,
       provider,
     },
     { providers: [provider], dependsOn: [adminSecret] },
@@ -186,6 +188,7 @@ export function deployExistingCluster(
       ingress: k.ingress,
       gateway: { name: gateway.name, namespace: gateway.namespace },
       nodeSelector: c.nodeSelector,
+      tolerations: c.tolerations,
       databaseName: spec.data.database.name,
       kafkaTopicStored: spec.data.kafka.topics[0]?.name ?? "im.message.stored",
       groupWriteDiffusionMax: spec.messaging.groupWriteDiffusionMax,
@@ -209,6 +212,7 @@ export function deployExistingCluster(
           ingressNginx: false,
           grafanaAdmin: { user: GRAFANA_ADMIN_USER, password: secret((v) => v.grafanaAdminPassword) },
           nodeSelector: c.nodeSelector,
+          tolerations: c.tolerations,
           provider,
         },
         { providers: [provider], dependsOn: [services] },

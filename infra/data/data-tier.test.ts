@@ -9,6 +9,7 @@ import { execa } from "execa";
 import { ofType, one, runWithMocks, type RecordedResource } from "../mocks.ts";
 import { deployPlatform } from "../platform.ts";
 import { MIGRATE_SCRIPT } from "./database-schema.ts";
+import { decodeSecretData } from "../cluster/secret-data.ts";
 
 const stack = (name: string): KubernetesPlatformSpec =>
   requireKubernetes(loadSpec(join(REPO_ROOT, "stacks", `${name}.yaml`)), name);
@@ -131,11 +132,13 @@ describe("TiDB users and schema migrations (stacks/aws-prod.yaml)", () => {
     const jobSecret = one(rs, "kubernetes:core/v1:Secret", "aws-schema-credentials");
     const servicesSecret = one(rs, "kubernetes:core/v1:Secret", "aws-services-database");
     assert.deepEqual(input(servicesSecret, "metadata"), { name: "im-database", namespace: "im" });
-    assert.deepEqual(input(servicesSecret, "stringData"), {
-      DB_USER: "im_app",
-      DB_PASSWORD: input(jobSecret, "stringData.DB_PASSWORD"),
+    // `data`, base64, never stringData (infra/cluster/secret-data.ts says why).
+    assert.deepEqual(input(servicesSecret, "data"), {
+      DB_USER: Buffer.from("im_app").toString("base64"),
+      DB_PASSWORD: input(jobSecret, "data.DB_PASSWORD"),
     });
-    assert.ok(servicesSecret.secretPaths.some((p) => p.startsWith("stringData")));
+    assert.equal(decodeSecretData(input(jobSecret, "data.DB_PASSWORD")), "mock-password-aws-schema-app-password");
+    assert.ok(servicesSecret.secretPaths.some((p) => p.startsWith("data")));
     for (const svc of ["message", "user-center"]) {
       const env = input(
         one(rs, "kubernetes:apps/v1:Deployment", `aws-services-${svc}-stable`),

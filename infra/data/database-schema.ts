@@ -12,6 +12,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
+import { secretData } from "../cluster/secret-data.ts";
 
 export interface DatabaseSchemaArgs {
   /** The data namespace, where TiDB and its root Secret live. */
@@ -32,6 +33,8 @@ export interface DatabaseSchemaArgs {
   password?: pulumi.Input<string>;
   /** TiDB's SQL TLS: the Secret (client certificate and ca.crt) the Job verifies the server with. Default none. */
   tls?: { clientSecretName: string } | undefined;
+  /** Taints the Job's pod tolerates. Default none. */
+  tolerations?: k8s.types.input.core.v1.Toleration[];
   /** Seconds the Job waits for TiDB to answer (a new cluster takes minutes). Default 900. */
   connectTimeoutSeconds?: number;
   provider: k8s.Provider;
@@ -123,7 +126,7 @@ export class DatabaseSchema extends pulumi.ComponentResource {
       {
         metadata: { name: `${MIGRATE_JOB_NAME}-credentials`, namespace: args.namespace },
         type: "Opaque",
-        stringData: { DB_PASSWORD: password },
+        data: secretData({ DB_PASSWORD: password }),
       },
       on,
     );
@@ -152,6 +155,7 @@ export class DatabaseSchema extends pulumi.ComponentResource {
             spec: {
               restartPolicy: "Never",
               automountServiceAccountToken: false,
+              ...(args.tolerations === undefined ? {} : { tolerations: args.tolerations }),
               securityContext: { runAsNonRoot: true, runAsUser: 1000, seccompProfile: { type: "RuntimeDefault" } },
               containers: [
                 {

@@ -87,8 +87,9 @@ export function podSecurityProblems(podSpec: unknown): string[] {
     const runAsNonRoot = ctx.runAsNonRoot ?? podCtx.runAsNonRoot;
     if (runAsNonRoot !== true) problems.push(`${where}: runAsNonRoot must be true (pod or container)`);
     if (ctx.runAsUser === 0) problems.push(`${where}: runAsUser must not be 0`);
-    const seccomp = obj(ctx.seccompProfile).type ?? podSeccomp;
-    if (seccomp === undefined || !SECCOMP_OK.has(String(seccomp)))
+    // A bad pod-level profile is reported once, above; a container's own profile overrides it.
+    const seccomp = obj(ctx.seccompProfile).type;
+    if (seccomp === undefined ? podSeccomp === undefined : !SECCOMP_OK.has(String(seccomp)))
       problems.push(`${where}: seccompProfile.type must be RuntimeDefault or Localhost (pod or container)`);
     const caps = obj(ctx.capabilities);
     if (!arr(caps.drop).includes("ALL")) problems.push(`${where}: capabilities.drop must include ALL`);

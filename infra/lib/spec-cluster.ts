@@ -62,6 +62,15 @@ const externalData = z
   })
   .strict();
 
+const toleration = z
+  .object({
+    key: z.string().min(1).optional(),
+    operator: z.enum(["Equal", "Exists"]).default("Equal"),
+    value: z.string().optional(),
+    effect: z.enum(["NoSchedule", "PreferNoSchedule", "NoExecute"]).optional(),
+  })
+  .strict();
+
 export const clusterSpec = z
   .object({
     /** The kubeconfig file: relative paths resolve against the repository root, `~` is the home directory. */
@@ -72,6 +81,8 @@ export const clusterSpec = z
     zones: z.array(z.string().regex(labelValue, "a label value").min(1)),
     /** Node labels the platform's pods must match (e.g. im/tier: app). Default none: any schedulable node. */
     nodeSelector: z.record(z.string().min(1), z.string().regex(labelValue, "a label value")).default({}),
+    /** Taints of those nodes the platform's pods tolerate (e.g. kwok's kwok.x-k8s.io/node). Default none. */
+    tolerations: z.array(toleration).default([]),
     /** Operators and CRDs the cluster already has (see PREINSTALLED). gateway-api is required. Default none. */
     preinstalled: z.array(z.enum(PREINSTALLED)).default([]),
     /** The GatewayClass the platform's Gateway names. Default im-gateway. */
@@ -84,6 +95,7 @@ export const clusterSpec = z
   .strict();
 
 export type ClusterSpec = z.infer<typeof clusterSpec>;
+export type Toleration = z.infer<typeof toleration>;
 
 /** What `checkClusterSection` reads of the whole spec. */
 export interface ClusterSections {

@@ -9,6 +9,7 @@
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { secretData } from "../cluster/secret-data.ts";
 import {
   RESTRICTED_NAMESPACE_LABELS,
   restrictedContainerSecurityContext,
@@ -63,6 +64,8 @@ export interface MonitoringArgs {
   grafanaAdmin?: { user: pulumi.Input<string>; password: pulumi.Input<string> } | undefined;
   /** Node labels the exporters (and the chart's workloads) must match. Default { "im/tier": "app" }. */
   nodeSelector?: Record<string, string>;
+  /** Taints the exporters tolerate. Default none. */
+  tolerations?: k8s.types.input.core.v1.Toleration[];
   provider: k8s.Provider;
 }
 
@@ -94,10 +97,7 @@ export class Monitoring extends pulumi.ComponentResource {
         {
           metadata: { name: GRAFANA_ADMIN_SECRET, namespace: ns.metadata.name },
           type: "Opaque",
-          stringData: {
-            "admin-user": args.grafanaAdmin.user,
-            "admin-password": pulumi.secret(args.grafanaAdmin.password),
-          },
+          data: secretData({ "admin-user": args.grafanaAdmin.user, "admin-password": args.grafanaAdmin.password }),
         },
         child,
       );
@@ -290,6 +290,7 @@ export class Monitoring extends pulumi.ComponentResource {
             metadata: { labels },
             spec: {
               nodeSelector: args.nodeSelector ?? APP_NODES,
+              ...(args.tolerations === undefined ? {} : { tolerations: args.tolerations }),
               securityContext: restrictedPodSecurityContext(59000),
               containers: [
                 {
@@ -356,6 +357,7 @@ export class Monitoring extends pulumi.ComponentResource {
             metadata: { labels },
             spec: {
               nodeSelector: args.nodeSelector ?? APP_NODES,
+              ...(args.tolerations === undefined ? {} : { tolerations: args.tolerations }),
               securityContext: restrictedPodSecurityContext(65534),
               containers: [
                 {

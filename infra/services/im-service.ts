@@ -66,6 +66,8 @@ export interface ImServiceArgs {
   port?: number;
   /** Node labels the pods must match. Default { "im/tier": "app" } (the clouds' app node groups). */
   nodeSelector?: Record<string, string>;
+  /** Taints the pods tolerate. Default none. */
+  tolerations?: k8s.types.input.core.v1.Toleration[];
 }
 
 /** Where the services run on the clouds' clusters. */
@@ -286,6 +288,7 @@ export class ImService extends pulumi.ComponentResource {
             },
             spec: {
               nodeSelector: args.nodeSelector ?? APP_NODE_SELECTOR,
+              ...(args.tolerations === undefined ? {} : { tolerations: args.tolerations }),
               terminationGracePeriodSeconds: PRE_STOP_SECONDS + drain + 10,
               topologySpreadConstraints: [{ maxSkew: 1, whenUnsatisfiable: "DoNotSchedule", ...zoneTerm }],
               affinity: {

@@ -1,12 +1,15 @@
 /**
  * The three IM services in one cluster: their namespace (Pod Security "restricted"), and gateway, message and
  * user-center as ImService components wired to the data tier's endpoints. The internal token and the token signing
- * keys live in the Secret `SECRET_NAME`, which the operator creates from the secret store; neither the program nor
- * the stack file holds them, so they never enter Pulumi's state. The database credentials are the program's own
- * (generated with the user the migrations Job creates) and live in `DATABASE_SECRET_NAME`.
+ * keys live in the Secret `SECRET_NAME`. On the clouds the operator creates it from the secret store, so the values
+ * never enter Pulumi's state; on an existing cluster the program derives them from its seed and keeps them as Pulumi
+ * secrets (infra/cluster/existing-cluster.ts). The database credentials are the program's own (generated with the
+ * user the migrations Job creates) and live in `DATABASE_SECRET_NAME`. Gateway and user-center are reached through
+ * Ingresses, or through HTTPRoutes on a Gateway API Gateway when `gateway` is given.
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { secretData } from "../cluster/secret-data.ts";
 import { RESTRICTED_NAMESPACE_LABELS } from "../lib/pod-security.ts";
 import type { WorkloadSpec } from "../lib/spec-cloud.ts";
 import { ImService, type EnvVar, type Exposure } from "./im-service.ts";
@@ -76,6 +79,8 @@ export interface ImServicesArgs {
   gateway?: { name: pulumi.Input<string>; namespace: pulumi.Input<string> } | undefined;
   /** Node labels the pods must match. Default { "im/tier": "app" } (the clouds' app node groups). */
   nodeSelector?: Record<string, string>;
+  /** Taints the pods tolerate. Default none. */
+  tolerations?: k8s.types.input.core.v1.Toleration[];
 }
 
 export class ImServices extends pulumi.ComponentResource {
@@ -102,7 +107,7 @@ export class ImServices extends pulumi.ComponentResource {
       {
         metadata: { name: DATABASE_SECRET_NAME, namespace },
         type: "Opaque",
-        stringData: { DB_USER: args.database.user, DB_PASSWORD: pulumi.secret(args.database.password) },
+        data: secretData({ DB_USER: args.database.user, DB_PASSWORD: args.database.password }),
       },
       { parent: this },
     );
@@ -219,6 +224,7 @@ export class ImServices extends pulumi.ComponentResource {
           drainSeconds: s.drain,
           port,
           ...(args.nodeSelector === undefined ? {} : { nodeSelector: args.nodeSelector }),
+          ...(args.tolerations === undefined ? {} : { tolerations: args.tolerations }),
         },
         // The pods read DB_USER and DB_PASSWORD at start: the Secret exists before the first pod does.
         { parent: this, dependsOn: [databaseSecret] },
