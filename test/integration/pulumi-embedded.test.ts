@@ -78,6 +78,7 @@ async function applyCrd(kc: k8s.KubeConfig, body: { metadata: { name: string } }
 }
 
 let apps: k8s.AppsV1Api;
+let kcAutoscaling: k8s.AutoscalingV2Api;
 let core: k8s.CoreV1Api;
 
 async function deployments(): Promise<k8s.V1Deployment[]> {
@@ -102,6 +103,7 @@ describe("imctl up on the embedded cluster with the real Pulumi engine", { timeo
     const kc = new k8s.KubeConfig();
     kc.loadFromFile(kubeconfig);
     apps = kc.makeApiClient(k8s.AppsV1Api);
+    kcAutoscaling = kc.makeApiClient(k8s.AutoscalingV2Api);
     core = kc.makeApiClient(k8s.CoreV1Api);
     // The operators the stack declares preinstalled: their CRDs, from this repository's own definitions.
     const dir = join(REPO_ROOT, "test", "fixtures", "crds");
@@ -145,16 +147,26 @@ describe("imctl up on the embedded cluster with the real Pulumi engine", { timeo
     assert.ok(out.changes.same > 10);
   });
 
-  it("a changed replica count rolls and is awaited", async () => {
+  // The stable track's replica count belongs to its autoscaler once created (the program ignores later changes to
+  // spec.replicas, so an up never undoes a scale-out); the stack's count moves the autoscaler's floor. An image
+  // change rolls the stable Deployments, and up waits for the new pods.
+  it("a changed image and replica floor roll and are awaited", async () => {
     const edited = stackCopy("embedded-cluster", (s) => {
+      s.kubernetes.image.tag = "0.1.1";
       s.services.gateway.replicas = 3;
     });
     const out = json(await imctl(["up", "--stack", edited, "--yes", "--json"], env, 600_000));
     assert.equal(out.result, "succeeded");
-    assert.ok((out.changes.update ?? 0) >= 1, JSON.stringify(out.changes));
-    const gw = (await deployments()).find((d) => d.metadata?.name === "gateway-stable");
-    assert.equal(gw?.spec?.replicas, 3);
-    assert.equal(gw?.status?.readyReplicas, 3);
+    assert.ok((out.changes.update ?? 0) >= 3, JSON.stringify(out.changes));
+    for (const d of (await deployments()).filter((x) => x.metadata?.name?.endsWith("-stable"))) {
+      const name = d.metadata?.name ?? "";
+      if (!["gateway-stable", "message-stable", "user-center-stable"].includes(name)) continue;
+      assert.match(d.spec?.template.spec?.containers[0]?.image ?? "", /:0\.1\.1$/, name);
+      assert.equal(d.status?.updatedReplicas, d.spec?.replicas, `${name} updated`);
+      assert.equal(d.status?.readyReplicas, d.spec?.replicas, `${name} ready`);
+    }
+    const hpa = await kcAutoscaling.readNamespacedHorizontalPodAutoscaler({ name: "gateway", namespace: NS });
+    assert.equal(hpa.spec?.minReplicas, 3);
   });
 
   it("a stack a policy refuses creates nothing", async () => {
