@@ -62,7 +62,9 @@ function runStep(step, cmd, args, fix, opts = {}) {
     const detail = res.error
       ? `could not start (${res.error.message})`
       : `exited ${res.status}${lastLine ? `: ${lastLine}` : ""}`;
-    throw new StepError(step, [cmd, ...args].join(" "), detail, fix);
+    // Quoted where needed, so the command in the message can be pasted into a shell (ldflags have spaces).
+    const shown = [cmd, ...args].map((a) => (/[\s"']/.test(a) ? JSON.stringify(a) : a)).join(" ");
+    throw new StepError(step, shown, detail, fix);
   }
   return res;
 }
