@@ -201,7 +201,7 @@ function stepKafka() {
 
 /**
  * How one pinned Go tool is built into .tools/bin: `go build -o <bin> <pkg>` in `dir`, or `go install <pkg>` with
- * GOBIN when `install` is set; `prepare` commands run first, in `dir`.
+ * GOBIN when `install` is set; `prepare` commands run first, in `dir` ("node" is the Node running the installer).
  * @typedef {{ name: string, dir: string, inputs: string[], pkg: string, ldflags: string, install?: boolean,
  *             prepare?: Array<[string, string[]]>, fix: string }} GoBuild
  */
@@ -237,7 +237,9 @@ function goTool(b) {
   const env = { ...process.env, GOFLAGS: "-mod=readonly -buildvcs=false", GOBIN: dirname(bin) };
   /** @type {import("node:child_process").SpawnSyncOptions} */
   const opts = { cwd: b.dir, env, stdio: ["ignore", "pipe", "pipe"] };
-  for (const [cmd, args] of b.prepare ?? []) runStep(b.name, cmd, args, b.fix, opts);
+  for (const [cmd, args] of b.prepare ?? []) {
+    runStep(b.name, cmd === "node" ? process.execPath : cmd, args, b.fix, opts);
+  }
   const args = b.install
     ? ["install", "-ldflags", b.ldflags, b.pkg]
     : ["build", "-ldflags", b.ldflags, "-o", bin, b.pkg];
@@ -317,7 +319,7 @@ function stepPulumiKubernetes() {
     ldflags: `${STRIP} -X ${PULUMI_KUBERNETES_MODULE}/pkg/version.Version=${PULUMI_KUBERNETES_VERSION}`,
     prepare: [
       ["go", ["mod", "download", PULUMI_KUBERNETES_MODULE]],
-      [process.execPath, ["gen-embed.mjs", PULUMI_KUBERNETES_VERSION]],
+      ["node", ["gen-embed.mjs", PULUMI_KUBERNETES_VERSION]],
     ],
     fix: PROXY_FIX,
   });
