@@ -62,7 +62,9 @@ function runStep(step, cmd, args, fix, opts = {}) {
     const detail = res.error
       ? `could not start (${res.error.message})`
       : `exited ${res.status}${lastLine ? `: ${lastLine}` : ""}`;
-    throw new StepError(step, [cmd, ...args].join(" "), detail, fix);
+    // Quoted where needed, so the command in the message can be pasted into a shell (ldflags have spaces).
+    const shown = [cmd, ...args].map((a) => (/[\s"']/.test(a) ? JSON.stringify(a) : a)).join(" ");
+    throw new StepError(step, shown, detail, fix);
   }
   return res;
 }
@@ -199,7 +201,7 @@ function stepKafka() {
 
 /**
  * How one pinned Go tool is built into .tools/bin: `go build -o <bin> <pkg>` in `dir`, or `go install <pkg>` with
- * GOBIN when `install` is set; `prepare` commands run first, in `dir`.
+ * GOBIN when `install` is set; `prepare` commands run first, in `dir` ("node" is the Node running the installer).
  * @typedef {{ name: string, dir: string, inputs: string[], pkg: string, ldflags: string, install?: boolean,
  *             prepare?: Array<[string, string[]]>, fix: string }} GoBuild
  */
@@ -235,7 +237,9 @@ function goTool(b) {
   const env = { ...process.env, GOFLAGS: "-mod=readonly -buildvcs=false", GOBIN: dirname(bin) };
   /** @type {import("node:child_process").SpawnSyncOptions} */
   const opts = { cwd: b.dir, env, stdio: ["ignore", "pipe", "pipe"] };
-  for (const [cmd, args] of b.prepare ?? []) runStep(b.name, cmd, args, b.fix, opts);
+  for (const [cmd, args] of b.prepare ?? []) {
+    runStep(b.name, cmd === "node" ? process.execPath : cmd, args, b.fix, opts);
+  }
   const args = b.install
     ? ["install", "-ldflags", b.ldflags, b.pkg]
     : ["build", "-ldflags", b.ldflags, "-o", bin, b.pkg];
@@ -315,7 +319,7 @@ function stepPulumiKubernetes() {
     ldflags: `${STRIP} -X ${PULUMI_KUBERNETES_MODULE}/pkg/version.Version=${PULUMI_KUBERNETES_VERSION}`,
     prepare: [
       ["go", ["mod", "download", PULUMI_KUBERNETES_MODULE]],
-      [process.execPath, ["gen-embed.mjs", PULUMI_KUBERNETES_VERSION]],
+      ["node", ["gen-embed.mjs", PULUMI_KUBERNETES_VERSION]],
     ],
     fix: PROXY_FIX,
   });
