@@ -132,7 +132,13 @@ describe("imctl cluster: an embedded Kubernetes cluster", { timeout: 600_000 }, 
   });
 
   it("has three Ready simulated nodes, one per zone, as the API server lists them", async () => {
-    const nodes = (await core.listNode()).items;
+    // The node lifecycle controller lifts the node.kubernetes.io/not-ready taint a moment after a node turns Ready
+    // (seen in CI right after up): wait for it, bounded.
+    let nodes = (await core.listNode()).items;
+    for (let i = 0; i < 60 && nodes.some((n) => (n.spec?.taints ?? []).length > 0); i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      nodes = (await core.listNode()).items;
+    }
     const zones = nodes
       .filter((n) => n.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"))
       .map((n) => n.metadata?.labels?.["topology.kubernetes.io/zone"])
