@@ -15,18 +15,12 @@ import * as k8s from "@kubernetes/client-node";
 import { parse, parseAllDocuments, stringify } from "yaml";
 import { ensureTools } from "../../base/install.mjs";
 import { REPO_ROOT } from "../../base/root.mjs";
+import { TOOLS } from "../../base/tools.mjs";
 import { imctl, tempDir, type ImctlRun } from "../helpers/imctl.ts";
 
 // Test-only tools: built here once on a machine set up by `npm start` (outside the suite's timeout).
-ensureTools([
-  "etcd",
-  "kube-apiserver",
-  "kube-controller-manager",
-  "kube-scheduler",
-  "kwok",
-  "pulumi",
-  "pulumi-resource-kubernetes",
-]);
+// Every test-only tool is one of this test's: the cluster's five and the engine's two.
+ensureTools(TOOLS.filter((t) => t.need === "test").map((t) => t.name));
 
 const state = tempDir("pulumi-embedded");
 const env = { IMCTL_STATE_DIR: state };
