@@ -56,6 +56,24 @@ const secretValues = (rs: RecordedResource[]): Record<string, Record<string, str
     ]),
   );
 
+/** The custom resource kinds (group/version:Kind) a run created, and those no CRD in test/fixtures/crds defines. */
+const customKinds = (rs: RecordedResource[]): { custom: string[]; undefinedKinds: string[] } => {
+  const dir = join(REPO_ROOT, "test", "fixtures", "crds");
+  const defined = new Set<string>();
+  for (const file of readdirSync(dir).filter((f) => f.endsWith(".yaml")))
+    for (const doc of parseAllDocuments(readFileSync(join(dir, file), "utf8"))) {
+      const crd = doc.toJSON() as { spec: { group: string; names: { kind: string }; versions: { name: string }[] } };
+      for (const v of crd.spec.versions) defined.add(`${crd.spec.group}/${v.name}:${crd.spec.names.kind}`);
+    }
+  const builtIn = /^kubernetes:(core|apps|batch|policy|autoscaling|networking\.k8s\.io)\/v\d+:/;
+  const custom = [
+    ...new Set(
+      rs.filter((r) => r.type.startsWith("kubernetes:") && !builtIn.test(r.type)).map((r) => r.type.slice(11)),
+    ),
+  ];
+  return { custom, undefinedKinds: custom.filter((t) => !defined.has(t)) };
+};
+
 describe("existing-cluster stack (stacks/embedded-cluster.yaml)", () => {
   let rs: RecordedResource[];
   before(async () => {
@@ -68,7 +86,7 @@ describe("existing-cluster stack (stacks/embedded-cluster.yaml)", () => {
     assert.equal(s.cluster.context, "imctl-embedded");
     assert.deepEqual(s.cluster.zones, ["zone-a", "zone-b", "zone-c"]);
     assert.deepEqual(s.cluster.preinstalled, ["gateway-api", "prometheus-operator"]);
-    assert.equal(s.cluster.data.database.port, 13306);
+    assert.equal(s.cluster.data.mode === "external" && s.cluster.data.database.port, 13306);
   });
 
   it("reaches the cluster through one provider: the stack's kubeconfig (from the repository root) and context, server-side apply", () => {
@@ -249,23 +267,9 @@ describe("existing-cluster stack (stacks/embedded-cluster.yaml)", () => {
   });
 
   it("creates only custom resources whose CRDs test/fixtures/crds defines (what the integration tests install)", () => {
-    const dir = join(REPO_ROOT, "test", "fixtures", "crds");
-    const defined = new Set<string>();
-    for (const file of readdirSync(dir).filter((f) => f.endsWith(".yaml"))) {
-      for (const doc of parseAllDocuments(readFileSync(join(dir, file), "utf8"))) {
-        const crd = doc.toJSON() as { spec: { group: string; names: { kind: string }; versions: { name: string }[] } };
-        for (const v of crd.spec.versions) defined.add(`${crd.spec.group}/${v.name}:${crd.spec.names.kind}`);
-      }
-    }
-    const builtIn = /^kubernetes:(core|apps|batch|policy|autoscaling|networking\.k8s\.io)\/v\d+:/;
-    const custom = new Set(
-      rs.filter((r) => r.type.startsWith("kubernetes:") && !builtIn.test(r.type)).map((r) => r.type.slice(11)),
-    );
-    assert.ok(custom.size >= 4);
-    assert.deepEqual(
-      [...custom].filter((t) => !defined.has(t)),
-      [],
-    );
+    const { custom, undefinedKinds } = customKinds(rs);
+    assert.ok(custom.length >= 4);
+    assert.deepEqual(undefinedKinds, []);
   });
 
   it("puts every pod on the nodes the stack selects and tolerates their taints", async () => {
@@ -283,5 +287,211 @@ describe("existing-cluster stack (stacks/embedded-cluster.yaml)", () => {
     for (const [name, tolerations] of pods) assert.deepEqual(tolerations, [kwok], name);
     for (const d of ofType(placed, T.deployment))
       assert.deepEqual(input(d, "spec.template.spec.nodeSelector"), { "im/tier": "app" }, d.name);
+  });
+});
+
+describe("existing-cluster stack with an in-cluster data tier (preinstalled Strimzi and TiDB Operator)", () => {
+  const DATA_NODE = { "im/tier": "data" };
+  const DATA_TAINT = { key: "im/tier", operator: "Equal" as const, value: "data", effect: "NoSchedule" as const };
+  const inCluster = (backup = false): ExistingClusterPlatformSpec => {
+    const s = stack();
+    return {
+      ...s,
+      cluster: {
+        ...s.cluster,
+        preinstalled: ["gateway-api", "prometheus-operator", "strimzi", "tidb-operator"],
+        data: {
+          mode: "in-cluster",
+          storageClass: "fast-ssd",
+          nodeSelector: DATA_NODE,
+          tolerations: [DATA_TAINT],
+          redisStorageGb: 10,
+          kafkaStorageGb: 30,
+          tidb: { pd: 3, tikv: 3, tidb: 2, storageGb: 40 },
+          ...(backup
+            ? {
+                backup: {
+                  bucket: "im-backups",
+                  endpoint: "https://minio.storage.svc:9000",
+                  region: "us-east-1",
+                  credentialsSecret: "im-backup-s3",
+                  retentionDays: 14,
+                },
+              }
+            : {}),
+        },
+      },
+    };
+  };
+  const envOf = (r: RecordedResource): Record<string, unknown> =>
+    Object.fromEntries(
+      input(r, "spec.template.spec.containers.0.env").map((e: any) => [e.name, e.value ?? e.valueFrom]),
+    );
+  let rs: RecordedResource[];
+  before(async () => {
+    rs = await run(inCluster());
+  });
+
+  it("creates Redis, Kafka and TiDB in namespace im-data through the operators' kinds, never their charts", () => {
+    const kinds = (t: string) =>
+      ofType(rs, t).map((r) => `${input(r, "metadata.namespace")}/${input(r, "metadata.name")}`);
+    assert.deepEqual(kinds("kubernetes:kafka.strimzi.io/v1beta2:Kafka"), ["im-data/im-kafka"]);
+    assert.deepEqual(kinds("kubernetes:kafka.strimzi.io/v1beta2:KafkaNodePool"), ["im-data/brokers"]);
+    assert.deepEqual(kinds("kubernetes:kafka.strimzi.io/v1beta2:KafkaTopic").sort(), [
+      "im-data/im.message.notify",
+      "im-data/im.message.stored",
+    ]);
+    assert.deepEqual(kinds("kubernetes:pingcap.com/v1alpha1:TidbCluster"), ["im-data/im"]);
+    assert.deepEqual(kinds("kubernetes:pingcap.com/v1alpha1:TidbInitializer"), ["im-data/im-init"]);
+    assert.deepEqual(kinds("kubernetes:apps/v1:StatefulSet"), ["im-data/redis-cluster"]);
+    assert.deepEqual(kinds(T.job).sort(), ["im-data/im-migrate", "im-data/redis-cluster-create"]);
+    // Sizes from the stack: brokers and topics from data.kafka, Redis nodes from data.redis, TiDB from cluster.data.
+    const pool = one(rs, "kubernetes:kafka.strimzi.io/v1beta2:KafkaNodePool", "cluster-kafka-brokers");
+    assert.equal(input(pool, "spec.replicas"), 3);
+    assert.equal(input(pool, "spec.storage.volumes.0.size"), "30Gi");
+    assert.equal(input(one(rs, "kubernetes:apps/v1:StatefulSet", "cluster-redis"), "spec.replicas"), 6);
+    const tidb = one(rs, "kubernetes:pingcap.com/v1alpha1:TidbCluster", "cluster-tidb");
+    assert.deepEqual(
+      [input(tidb, "spec.pd.replicas"), input(tidb, "spec.tikv.replicas"), input(tidb, "spec.tidb.replicas")],
+      [3, 3, 2],
+    );
+    assert.equal(input(tidb, "spec.tikv.requests.storage"), "40Gi");
+    // Preinstalled: no Helm release, no CRD manifest fetched from the network.
+    assert.deepEqual(
+      rs.filter((r) => /helm\.sh|yaml\/v2:ConfigFile|kubernetes:yaml/.test(r.type)).map((r) => r.type),
+      [],
+    );
+    assert.equal(ofType(rs, "kubernetes:pingcap.com/v1alpha1:BackupSchedule").length, 0);
+  });
+
+  it("points the services, the migrations Job and monitoring at the in-cluster endpoints", () => {
+    const menv = envOf(one(rs, T.deployment, "cluster-services-message-stable"));
+    assert.equal(
+      menv.REDIS_NODES,
+      [0, 1, 2, 3, 4, 5].map((i) => `redis-cluster-${i}.redis-cluster.im-data.svc:6379`).join(","),
+    );
+    assert.equal(menv.KAFKA_BROKERS, "im-kafka-kafka-bootstrap.im-data.svc:9092");
+    assert.equal(menv.DB_HOST, "im-tidb.im-data.svc");
+    assert.equal(menv.DB_PORT, "4000");
+    const job = envOf(one(rs, T.job, "cluster-schema"));
+    assert.equal(job.DB_HOST, "im-tidb.im-data.svc");
+    assert.deepEqual(job.ROOT_PASSWORD, { secretKeyRef: { name: "im-tidb-root", key: "root" } });
+    // The brokers export JMX metrics from the ConfigMap Monitoring creates next to them, which a PodMonitor scrapes.
+    const kafka = one(rs, "kubernetes:kafka.strimzi.io/v1beta2:Kafka", "cluster-kafka");
+    assert.equal(input(kafka, "spec.kafka.metricsConfig.valueFrom.configMapKeyRef.name"), "im-kafka-metrics");
+    assert.ok(ofType(rs, "kubernetes:core/v1:ConfigMap").some((c) => input(c, "metadata.name") === "im-kafka-metrics"));
+    assert.equal(
+      input(
+        one(rs, "kubernetes:monitoring.coreos.com/v1:PodMonitor", "cluster-monitoring-kafka"),
+        "metadata.namespace",
+      ),
+      "im-data",
+    );
+  });
+
+  it("derives TiDB's root password from the seed, kept secret, with no random provider", () => {
+    const root = one(rs, T.secret, "cluster-tidb-root");
+    assert.equal(decodeSecretData(input(root, "data.root")), deriveSecret(SEED, "im-tidb-root/root"));
+    assert.ok(
+      root.secretPaths.some((p) => p.startsWith("data")),
+      root.secretPaths.join(", "),
+    );
+    assert.deepEqual(
+      rs.filter((r) => /^(aws|alicloud|random|docker-build)[:]|providers:(aws|alicloud|random)/.test(r.type)),
+      [],
+    );
+  });
+
+  it("places the data pods on the stack's data nodes and volumes on its StorageClass", () => {
+    const redis = input(one(rs, "kubernetes:apps/v1:StatefulSet", "cluster-redis"), "spec");
+    assert.deepEqual(redis.template.spec.nodeSelector, DATA_NODE);
+    assert.deepEqual(redis.template.spec.tolerations, [DATA_TAINT]);
+    assert.equal(redis.volumeClaimTemplates[0].spec.storageClassName, "fast-ssd");
+    const pool = input(one(rs, "kubernetes:kafka.strimzi.io/v1beta2:KafkaNodePool", "cluster-kafka-brokers"), "spec");
+    assert.equal(pool.storage.volumes[0].class, "fast-ssd");
+    assert.deepEqual(pool.template.pod.tolerations, [DATA_TAINT]);
+    assert.deepEqual(
+      pool.template.pod.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms,
+      [{ matchExpressions: [{ key: "im/tier", operator: "In", values: ["data"] }] }],
+    );
+    const tidb = input(one(rs, "kubernetes:pingcap.com/v1alpha1:TidbCluster", "cluster-tidb"), "spec");
+    assert.deepEqual(tidb.nodeSelector, DATA_NODE);
+    assert.deepEqual([tidb.pd.storageClassName, tidb.tikv.storageClassName], ["fast-ssd", "fast-ssd"]);
+  });
+
+  it("enforces baseline in im-data (operators make its pods) and passes every policy", () => {
+    const ns = one(rs, T.namespace, "cluster-data-namespace");
+    assert.deepEqual(
+      Object.entries(input(ns, "metadata.labels"))
+        .filter(([k]) => k.startsWith("pod-security"))
+        .sort(),
+      [
+        ["pod-security.kubernetes.io/audit", "restricted"],
+        ["pod-security.kubernetes.io/enforce", "baseline"],
+        ["pod-security.kubernetes.io/warn", "restricted"],
+      ],
+    );
+    const inputs = rs.filter((r) => r.custom).map((r) => ({ type: r.type, name: r.name, props: r.inputs, id: r.id }));
+    assert.deepEqual(evaluatePolicies(inputs), []);
+  });
+
+  it("uses the cluster's default StorageClass and the cluster's placement when the data section names none", async () => {
+    const s = inCluster();
+    const kwok = { key: "kwok.x-k8s.io/node", operator: "Exists" as const };
+    const bare = await run({
+      ...s,
+      cluster: {
+        ...s.cluster,
+        tolerations: [kwok],
+        data: {
+          mode: "in-cluster",
+          redisStorageGb: 20,
+          kafkaStorageGb: 100,
+          tidb: s.cluster.data.mode === "in-cluster" ? s.cluster.data.tidb : { pd: 1, tikv: 1, tidb: 1, storageGb: 10 },
+        },
+      },
+    });
+    const redis = input(one(bare, "kubernetes:apps/v1:StatefulSet", "cluster-redis"), "spec");
+    assert.equal("storageClassName" in redis.volumeClaimTemplates[0].spec, false);
+    assert.deepEqual(redis.template.spec.tolerations, [kwok]);
+    assert.deepEqual(redis.template.spec.nodeSelector, {});
+    const pool = input(one(bare, "kubernetes:kafka.strimzi.io/v1beta2:KafkaNodePool", "cluster-kafka-brokers"), "spec");
+    assert.equal("class" in pool.storage.volumes[0], false);
+    assert.equal(pool.template.pod.affinity, undefined);
+  });
+
+  it("backs TiDB up daily into S3-compatible storage with the credentials Secret the stack names", async () => {
+    const backed = await run(inCluster(true));
+    const schedule = one(backed, "kubernetes:pingcap.com/v1alpha1:BackupSchedule", "cluster-tidb-backup");
+    assert.equal(input(schedule, "spec.maxReservedTime"), "336h");
+    assert.deepEqual(input(schedule, "spec.backupTemplate.s3"), {
+      provider: "ceph",
+      region: "us-east-1",
+      bucket: "im-backups",
+      prefix: "br",
+      endpoint: "https://minio.storage.svc:9000",
+      secretName: "im-backup-s3",
+    });
+    assert.equal(input(schedule, "spec.backupTemplate.serviceAccount"), undefined);
+  });
+
+  it("exports no Kafka metrics config without the Prometheus Operator (its ConfigMap would be missing)", async () => {
+    const s = inCluster();
+    const bare = await run({
+      ...s,
+      cluster: { ...s.cluster, preinstalled: ["gateway-api", "strimzi", "tidb-operator"] },
+    });
+    const kafka = one(bare, "kubernetes:kafka.strimzi.io/v1beta2:Kafka", "cluster-kafka");
+    assert.equal(input(kafka, "spec.kafka.metricsConfig"), undefined);
+    assert.deepEqual(
+      ofType(bare, "kubernetes:core/v1:ConfigMap").filter((c) => input(c, "metadata.name") === "im-kafka-metrics"),
+      [],
+    );
+  });
+
+  it("creates only custom resources whose CRDs test/fixtures/crds defines", () => {
+    const { custom, undefinedKinds } = customKinds(rs);
+    assert.ok(custom.length >= 10);
+    assert.deepEqual(undefinedKinds, []);
   });
 });

@@ -15,14 +15,26 @@ import { homedir } from "node:os";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { REPO_ROOT } from "../../base/root.mjs";
+import { DATA_NAMESPACE } from "../data/data-tier.ts";
 import { DatabaseSchema, MIGRATE_JOB_NAME } from "../data/database-schema.ts";
+import { KafkaCluster } from "../data/kafka-cluster.ts";
+import type { DataPlacement } from "../data/placement.ts";
+import { RedisCluster } from "../data/redis-cluster.ts";
+import { TIDB_ROOT_SECRET, TidbCluster } from "../data/tidb-cluster.ts";
 import { GATEWAY_NAME, PlatformGateway } from "../gateway/platform-gateway.ts";
 import { MIN_SEED_LENGTH, platformSecretValues, SEED_TOO_SHORT, SeedError } from "../lib/derived-secrets.ts";
-import { RESTRICTED_NAMESPACE_LABELS } from "../lib/pod-security.ts";
-import { resolveKubeconfig, TAG_LABEL_PREFIX, type Preinstalled } from "../lib/spec-cluster.ts";
+import { OPERATOR_NAMESPACE_LABELS, RESTRICTED_NAMESPACE_LABELS } from "../lib/pod-security.ts";
+import {
+  DATA_OPERATORS,
+  resolveKubeconfig,
+  TAG_LABEL_PREFIX,
+  type ExternalData,
+  type InClusterData,
+  type Preinstalled,
+} from "../lib/spec-cluster.ts";
 import { SpecError, type ExistingClusterPlatformSpec } from "../lib/spec.ts";
 import { GRAFANA_ADMIN_SECRET, MONITORING_NAMESPACE, Monitoring } from "../observability/monitoring.ts";
-import { DATABASE_SECRET_NAME, ImServices, SECRET_NAME } from "../services/im-services.ts";
+import { DATABASE_SECRET_NAME, ImServices, SECRET_NAME, type DataEndpoints } from "../services/im-services.ts";
 import { secretData } from "./secret-data.ts";
 
 export interface ExistingClusterOptions {
@@ -63,6 +75,8 @@ export interface ExistingClusterOutputs {
   secrets: string[];
   /** The preinstalled operators whose objects the program created. */
   preinstalled: Preinstalled[];
+  /** Where the data tier is (cluster.data.mode). */
+  data: "external" | "in-cluster";
 }
 
 /** The Pulumi config key of the seed (project im-platform). */
@@ -127,15 +141,6 @@ export function deployExistingCluster(
     },
     on,
   );
-  const adminSecret = new k8s.core.v1.Secret(
-    "cluster-database-admin",
-    {
-      metadata: { name: DATABASE_ADMIN_SECRET, namespace: ns },
-      type: "Opaque",
-      data: secretData({ password: adminPassword }),
-    },
-    on,
-  );
   const gateway = new PlatformGateway(
     "cluster-gateway",
     { namespace: ns, className: c.gatewayClassName, provider },
@@ -143,31 +148,33 @@ export function deployExistingCluster(
   );
 
   const images = (s: string) => `${k.image.registry ?? ""}/${s}:${k.image.tag}`;
-  const db = c.data.database;
+  const data =
+    c.data.mode === "external"
+      ? externalData(c.data, ns, adminPassword, on)
+      : inClusterData(
+          spec,
+          c.data,
+          secret((v) => v.tidbRootPassword),
+          on,
+        );
   // The schema and the services' user, migrated with the message image before any Deployment rolls.
   const schema = new DatabaseSchema(
     "cluster-schema",
     {
-      namespace: ns,
+      namespace: data.schemaNamespace,
       databaseName: spec.data.database.name,
-      host: db.host,
-      port: db.port,
+      host: data.endpoints.databaseHost,
+      port: data.endpoints.databasePort,
       image: images("message"),
-      rootSecret: { name: DATABASE_ADMIN_SECRET, key: "password" },
-      rootUser: db.adminUser,
+      rootSecret: data.rootSecret,
+      rootUser: data.rootUser,
       password: secret((v) => v.databasePassword),
       tolerations: c.tolerations,
       provider,
     },
-    { providers: [provider], dependsOn: [adminSecret] },
+    { providers: [provider], dependsOn: data.ready },
   );
-  const endpoints = {
-    databaseHost: db.host,
-    databasePort: db.port,
-    redisNodes: c.data.redisNodes.join(","),
-    kafkaBrokers: c.data.kafkaBrokers.join(","),
-    tls: { database: false, redis: false, kafka: false },
-  };
+  const endpoints = data.endpoints;
   const services = new ImServices(
     "cluster-services",
     {
@@ -204,9 +211,9 @@ export function deployExistingCluster(
         {
           tenant: { platform: spec.name, cloud: "cluster", region: c.context },
           servicesNamespace: ns,
-          dataNamespace: ns,
+          dataNamespace: data.namespace ?? ns,
           endpoints,
-          kafkaInCluster: false,
+          kafkaInCluster: data.namespace !== undefined,
           secretName: DATABASE_SECRET_NAME,
           operator: "preinstalled",
           ingressNginx: false,
@@ -239,11 +246,19 @@ export function deployExistingCluster(
       secrets: [
         `${k.namespace}/${SECRET_NAME}`,
         `${k.namespace}/${DATABASE_SECRET_NAME}`,
-        `${k.namespace}/${DATABASE_ADMIN_SECRET}`,
-        `${k.namespace}/${MIGRATE_JOB_NAME}-credentials`,
+        data.namespace === undefined
+          ? `${k.namespace}/${DATABASE_ADMIN_SECRET}`
+          : `${DATA_NAMESPACE}/${TIDB_ROOT_SECRET}`,
+        `${data.namespace === undefined ? k.namespace : DATA_NAMESPACE}/${MIGRATE_JOB_NAME}-credentials`,
         ...(monitoring === undefined ? [] : [`${MONITORING_NAMESPACE}/${GRAFANA_ADMIN_SECRET}`]),
       ],
-      preinstalled: c.preinstalled.filter((p) => p === "gateway-api" || (p === "prometheus-operator" && operator)),
+      preinstalled: c.preinstalled.filter(
+        (p) =>
+          p === "gateway-api" ||
+          (p === "prometheus-operator" && operator) ||
+          ((DATA_OPERATORS as readonly string[]).includes(p) && data.namespace !== undefined),
+      ),
+      data: c.data.mode,
     },
   };
 }
@@ -253,4 +268,147 @@ function secretSeed(opts: ExistingClusterOptions): pulumi.Input<string> {
   const seed = opts.secretSeed;
   if (typeof seed === "string" && seed.length < MIN_SEED_LENGTH) throw new SeedError(SEED_TOO_SHORT(seed.length));
   return seed ?? new pulumi.Config().requireSecret(SECRET_SEED_CONFIG_KEY);
+}
+
+/** What the services, the migrations Job and monitoring need of the data tier, wherever it is. */
+interface ClusterData {
+  endpoints: DataEndpoints & { databasePort: number };
+  /** Where the migrations Job runs: the namespace of the admin's Secret. */
+  schemaNamespace: pulumi.Input<string>;
+  rootSecret: { name: string; key: string };
+  rootUser: string;
+  /** What the migrations Job waits for. */
+  ready: pulumi.Resource[];
+  /** The in-cluster data tier's namespace; undefined when the data tier is external. */
+  namespace: pulumi.Output<string> | undefined;
+}
+
+/** Redis Cluster, Kafka and the database outside the cluster: their addresses, and the admin's password as a Secret. */
+function externalData(
+  d: ExternalData,
+  namespace: pulumi.Output<string>,
+  adminPassword: pulumi.Input<string>,
+  on: { provider: k8s.Provider },
+): ClusterData {
+  const adminSecret = new k8s.core.v1.Secret(
+    "cluster-database-admin",
+    {
+      metadata: { name: DATABASE_ADMIN_SECRET, namespace },
+      type: "Opaque",
+      data: secretData({ password: adminPassword }),
+    },
+    on,
+  );
+  return {
+    endpoints: {
+      databaseHost: d.database.host,
+      databasePort: d.database.port,
+      redisNodes: d.redisNodes.join(","),
+      kafkaBrokers: d.kafkaBrokers.join(","),
+      tls: { database: false, redis: false, kafka: false },
+    },
+    schemaNamespace: namespace,
+    rootSecret: { name: DATABASE_ADMIN_SECRET, key: "password" },
+    rootUser: d.database.adminUser,
+    ready: [adminSecret],
+    namespace: undefined,
+  };
+}
+
+/**
+ * The data tier in the cluster, in namespace im-data: the Redis Cluster StatefulSet, Kafka through the preinstalled
+ * Strimzi and TiDB through the preinstalled TiDB Operator, at the stack's sizes, on the data nodes the stack selects.
+ * TiDB's root password derives from the seed like every other generated secret.
+ */
+function inClusterData(
+  spec: ExistingClusterPlatformSpec,
+  d: InClusterData,
+  tidbRootPassword: pulumi.Input<string>,
+  on: { provider: k8s.Provider },
+): ClusterData {
+  const c = spec.cluster;
+  const placement: DataPlacement = {
+    nodeSelector: d.nodeSelector ?? c.nodeSelector,
+    tolerations: d.tolerations ?? c.tolerations,
+    storageClass: d.storageClass,
+  };
+  const tagLabels = Object.fromEntries(Object.entries(spec.tags).map(([key, v]) => [`${TAG_LABEL_PREFIX}${key}`, v]));
+  const dataNs = new k8s.core.v1.Namespace(
+    "cluster-data-namespace",
+    {
+      metadata: {
+        name: DATA_NAMESPACE,
+        labels: { ...OPERATOR_NAMESPACE_LABELS, ...tagLabels, "app.kubernetes.io/part-of": "im-platform" },
+      },
+    },
+    on,
+  );
+  const namespace = dataNs.metadata.name;
+  const opts = { providers: [on.provider] };
+  const tidb = new TidbCluster(
+    "cluster-tidb",
+    {
+      namespace,
+      replicas: { pd: d.tidb.pd, tikv: d.tidb.tikv, tidb: d.tidb.tidb },
+      storageGb: d.tidb.storageGb,
+      backup:
+        d.backup === undefined
+          ? undefined
+          : {
+              provider: "s3-compatible",
+              bucket: d.backup.bucket,
+              region: d.backup.region,
+              endpoint: d.backup.endpoint,
+              credentialsSecret: d.backup.credentialsSecret,
+              retentionDays: d.backup.retentionDays,
+            },
+      operator: "preinstalled",
+      data: placement,
+      rootPassword: tidbRootPassword,
+      provider: on.provider,
+    },
+    opts,
+  );
+  const redis = new RedisCluster(
+    "cluster-redis",
+    {
+      ...spec.data.redis,
+      placement: { kind: "in-cluster", namespace, provider: on.provider, storageGb: d.redisStorageGb, data: placement },
+      tags: spec.tags,
+    },
+    opts,
+  );
+  const kafka = new KafkaCluster(
+    "cluster-kafka",
+    {
+      ...spec.data.kafka,
+      storageGb: d.kafkaStorageGb,
+      placement: {
+        kind: "strimzi",
+        namespace,
+        provider: on.provider,
+        operator: "preinstalled",
+        data: placement,
+        // The JMX exporter's ConfigMap comes with Monitoring, which needs the Prometheus Operator.
+        metrics: c.preinstalled.includes("prometheus-operator"),
+      },
+      tags: spec.tags,
+    },
+    opts,
+  );
+  return {
+    endpoints: {
+      databaseHost: tidb.host,
+      databasePort: tidb.port,
+      redisNodes: redis.nodes,
+      kafkaBrokers: kafka.bootstrapBrokers,
+      // Inside the cluster network, as Strimzi's plain listener and in-cluster Redis are on the clouds.
+      tls: { database: false, redis: false, kafka: false },
+    },
+    schemaNamespace: namespace,
+    rootSecret: tidb.rootSecret,
+    rootUser: "root",
+    ready: [tidb],
+    namespace,
+  };
 }

@@ -89,9 +89,10 @@ describe("TiDB users and schema migrations (stacks/aws-prod.yaml)", () => {
   it("sets a generated root password through a TidbInitializer, kept secret", () => {
     const root = one(rs, "kubernetes:core/v1:Secret", "aws-data-tidb-root");
     assert.deepEqual(input(root, "metadata"), { name: "im-tidb-root", namespace: "im-data" });
-    assert.equal(input(root, "stringData.root"), "mock-password-aws-data-tidb-root-password");
+    assert.equal(decodeSecretData(input(root, "data.root")), "mock-password-aws-data-tidb-root-password");
+    assert.equal(input(root, "stringData"), undefined);
     assert.ok(
-      root.secretPaths.some((p) => p.startsWith("stringData")),
+      root.secretPaths.some((p) => p.startsWith("data")),
       `secret paths: ${root.secretPaths.join(", ")}`,
     );
     const init = one(rs, "kubernetes:pingcap.com/v1alpha1:TidbInitializer", "aws-data-tidb-initializer");

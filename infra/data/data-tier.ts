@@ -10,6 +10,7 @@ import type { CloudSpec } from "../lib/spec-cloud.ts";
 import type { DataEndpoints } from "../services/im-services.ts";
 import { BackupBucket } from "./backup-bucket.ts";
 import { KafkaCluster, type KafkaPlacement, type KafkaTopicSpec } from "./kafka-cluster.ts";
+import { CLOUD_DATA_PLACEMENT } from "./placement.ts";
 import { RedisCluster, type RedisPlacement } from "./redis-cluster.ts";
 import { TIDB_CLUSTER_NAME, TidbCluster } from "./tidb-cluster.ts";
 import { TIDB_CA_ISSUER, TidbTls } from "./tidb-tls.ts";
@@ -114,6 +115,8 @@ export class DataTier extends pulumi.ComponentResource {
           serviceAccount: backupAccount.metadata.name,
         },
         tls: tidbTls === undefined ? undefined : { clientSecretName: tidbTls.clientSecretName, ready: tidbTls.ready },
+        operator: "install",
+        data: CLOUD_DATA_PLACEMENT,
         provider: args.provider,
       },
       { parent: this },
@@ -122,7 +125,13 @@ export class DataTier extends pulumi.ComponentResource {
     const [zone1 = "", zone2 = ""] = args.zones;
     const redisPlacement: RedisPlacement =
       c.redis.mode === "in-cluster"
-        ? { kind: "in-cluster", namespace: ns.metadata.name, provider: args.provider, storageGb: 20 }
+        ? {
+            kind: "in-cluster",
+            namespace: ns.metadata.name,
+            provider: args.provider,
+            storageGb: 20,
+            data: CLOUD_DATA_PLACEMENT,
+          }
         : args.cloud === "aws"
           ? {
               kind: "elasticache",
@@ -146,7 +155,15 @@ export class DataTier extends pulumi.ComponentResource {
     );
     const kafkaPlacement: KafkaPlacement =
       c.kafka.mode === "strimzi"
-        ? { kind: "strimzi", namespace: ns.metadata.name, provider: args.provider }
+        ? {
+            kind: "strimzi",
+            namespace: ns.metadata.name,
+            provider: args.provider,
+            operator: "install",
+            data: CLOUD_DATA_PLACEMENT,
+            // The clouds always run Monitoring, which creates the JMX exporter's ConfigMap for Strimzi.
+            metrics: true,
+          }
         : args.cloud === "aws"
           ? {
               kind: "msk",

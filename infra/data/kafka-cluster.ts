@@ -11,9 +11,8 @@ import * as alicloud from "@pulumi/alicloud";
 import * as aws from "@pulumi/aws";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { DATA_TAINT } from "../cluster/eks-cluster.ts";
-import { STORAGE_CLASS } from "../cluster/encrypted-storage.ts";
 import { KAFKA_METRICS_CONFIGMAP, KAFKA_METRICS_KEY } from "../observability/kafka-jmx.ts";
+import { requiredNodeAffinity, type DataPlacement } from "./placement.ts";
 
 export type KafkaPlacement =
   | { kind: "msk"; brokerType: string; subnetIds: pulumi.Input<string>[]; securityGroupId: pulumi.Input<string> }
@@ -25,7 +24,17 @@ export type KafkaPlacement =
       zoneIds: string[];
       securityGroupId: pulumi.Input<string>;
     }
-  | { kind: "strimzi"; namespace: pulumi.Input<string>; provider: k8s.Provider };
+  | {
+      kind: "strimzi";
+      namespace: pulumi.Input<string>;
+      provider: k8s.Provider;
+      /** `install`: the operator's chart (the clouds); `preinstalled`: the cluster runs it already. */
+      operator: "install" | "preinstalled";
+      /** The data nodes and the volumes' StorageClass. */
+      data: DataPlacement;
+      /** The JMX exporter's ConfigMap exists (Monitoring creates it): only then do the brokers export metrics. */
+      metrics: boolean;
+    };
 
 /** A topic the platform needs, from data.kafka.topics; replication and min ISR are the cluster's. */
 export interface KafkaTopicSpec {
@@ -187,21 +196,24 @@ export class KafkaCluster extends pulumi.ComponentResource {
     p: Extract<KafkaPlacement, { kind: "strimzi" }>,
   ): pulumi.Output<string> {
     const opts = { parent: this, provider: p.provider };
-    const operator = new k8s.helm.v3.Release(
-      `${name}-operator`,
-      {
-        chart: "strimzi-kafka-operator",
-        version: STRIMZI_CHART_VERSION,
-        repositoryOpts: { repo: "https://strimzi.io/charts/" },
-        namespace: p.namespace,
-        values: {
-          watchNamespaces: [],
-          tolerations: [{ key: DATA_TAINT.key, operator: "Equal", value: DATA_TAINT.value, effect: "NoSchedule" }],
-        },
-      },
-      opts,
-    );
-    const toleration = [{ key: DATA_TAINT.key, operator: "Equal", value: DATA_TAINT.value, effect: "NoSchedule" }];
+    const operator =
+      p.operator === "preinstalled"
+        ? []
+        : [
+            new k8s.helm.v3.Release(
+              `${name}-operator`,
+              {
+                chart: "strimzi-kafka-operator",
+                version: STRIMZI_CHART_VERSION,
+                repositoryOpts: { repo: "https://strimzi.io/charts/" },
+                namespace: p.namespace,
+                values: { watchNamespaces: [], tolerations: p.data.tolerations },
+              },
+              opts,
+            ),
+          ];
+    const affinity = requiredNodeAffinity(p.data.nodeSelector);
+    const podTemplate = { tolerations: p.data.tolerations, ...(affinity === undefined ? {} : { affinity }) };
     const pool = new k8s.apiextensions.CustomResource(
       `${name}-brokers`,
       {
@@ -218,29 +230,16 @@ export class KafkaCluster extends pulumi.ComponentResource {
                 id: 0,
                 type: "persistent-claim",
                 size: `${args.storageGb}Gi`,
-                class: STORAGE_CLASS,
+                ...(p.data.storageClass === undefined ? {} : { class: p.data.storageClass }),
                 deleteClaim: false,
                 kraftMetadata: "shared",
               },
             ],
           },
-          template: {
-            pod: {
-              tolerations: toleration,
-              affinity: {
-                nodeAffinity: {
-                  requiredDuringSchedulingIgnoredDuringExecution: {
-                    nodeSelectorTerms: [
-                      { matchExpressions: [{ key: DATA_TAINT.key, operator: "In", values: ["data"] }] },
-                    ],
-                  },
-                },
-              },
-            },
-          },
+          template: { pod: podTemplate },
         },
       },
-      { ...opts, dependsOn: [operator] },
+      { ...opts, dependsOn: operator },
     );
     const kafka = new k8s.apiextensions.CustomResource(
       name,
@@ -262,12 +261,16 @@ export class KafkaCluster extends pulumi.ComponentResource {
             ],
             config: this.serverProperties(args),
             // The JMX exporter with the local target's configuration, so the alert rules read the same series here.
-            metricsConfig: {
-              type: "jmxPrometheusExporter",
-              valueFrom: { configMapKeyRef: { name: KAFKA_METRICS_CONFIGMAP, key: KAFKA_METRICS_KEY } },
-            },
+            ...(p.metrics
+              ? {
+                  metricsConfig: {
+                    type: "jmxPrometheusExporter",
+                    valueFrom: { configMapKeyRef: { name: KAFKA_METRICS_CONFIGMAP, key: KAFKA_METRICS_KEY } },
+                  },
+                }
+              : {}),
           },
-          entityOperator: { topicOperator: {}, template: { pod: { tolerations: toleration } } },
+          entityOperator: { topicOperator: {}, template: { pod: podTemplate } },
         },
       },
       { ...opts, dependsOn: [pool] },

@@ -10,9 +10,8 @@ import * as alicloud from "@pulumi/alicloud";
 import * as aws from "@pulumi/aws";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { DATA_TAINT } from "../cluster/eks-cluster.ts";
-import { STORAGE_CLASS } from "../cluster/encrypted-storage.ts";
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from "../lib/pod-security.ts";
+import type { DataPlacement } from "./placement.ts";
 
 export type RedisPlacement =
   | { kind: "elasticache"; nodeType: string; subnetIds: pulumi.Input<string>[]; securityGroupId: pulumi.Input<string> }
@@ -25,7 +24,14 @@ export type RedisPlacement =
       appCidr: string;
       securityGroupId: pulumi.Input<string>;
     }
-  | { kind: "in-cluster"; namespace: pulumi.Input<string>; provider: k8s.Provider; storageGb: number };
+  | {
+      kind: "in-cluster";
+      namespace: pulumi.Input<string>;
+      provider: k8s.Provider;
+      storageGb: number;
+      /** The data nodes and the volumes' StorageClass. */
+      data: DataPlacement;
+    };
 
 export interface RedisClusterArgs {
   primaries: number;
@@ -160,8 +166,8 @@ export class RedisCluster extends pulumi.ComponentResource {
           template: {
             metadata: { labels },
             spec: {
-              nodeSelector: { [DATA_TAINT.key]: "data" },
-              tolerations: [{ key: DATA_TAINT.key, operator: "Equal", value: DATA_TAINT.value, effect: "NoSchedule" }],
+              nodeSelector: p.data.nodeSelector,
+              tolerations: p.data.tolerations,
               topologySpreadConstraints: [
                 {
                   maxSkew: 1,
@@ -205,7 +211,7 @@ export class RedisCluster extends pulumi.ComponentResource {
               metadata: { name: "data" },
               spec: {
                 accessModes: ["ReadWriteOnce"],
-                storageClassName: STORAGE_CLASS,
+                ...(p.data.storageClass === undefined ? {} : { storageClassName: p.data.storageClass }),
                 resources: { requests: { storage: `${p.storageGb}Gi` } },
               },
             },
@@ -234,7 +240,7 @@ export class RedisCluster extends pulumi.ComponentResource {
             spec: {
               restartPolicy: "OnFailure",
               securityContext: restrictedPodSecurityContext(REDIS_UID),
-              tolerations: [{ key: DATA_TAINT.key, operator: "Equal", value: DATA_TAINT.value, effect: "NoSchedule" }],
+              tolerations: p.data.tolerations,
               containers: [
                 {
                   name: "create",

@@ -41,6 +41,8 @@ export function platformSecretValues(seed: string): {
   platform: PlatformSecretValues;
   grafanaAdminPassword: string;
   databasePassword: string;
+  /** TiDB's root password, when an existing cluster's stack runs TiDB in the cluster. */
+  tidbRootPassword: string;
 } {
   return {
     platform: {
@@ -50,5 +52,6 @@ export function platformSecretValues(seed: string): {
     },
     grafanaAdminPassword: deriveSecret(seed, "im-grafana-admin/admin-password"),
     databasePassword: deriveSecret(seed, "im-database/DB_PASSWORD"),
+    tidbRootPassword: deriveSecret(seed, "im-tidb-root/root"),
   };
 }

@@ -14,6 +14,18 @@ export const RESTRICTED_NAMESPACE_LABELS: Readonly<Record<string, string>> = {
   "pod-security.kubernetes.io/warn": "restricted",
 };
 
+/**
+ * For a namespace whose pods operators make (Strimzi's brokers, TiDB Operator's PD/TiKV/TiDB): enforce baseline (no
+ * privileged pod, host namespace or host path), audit and warn at restricted. Whether an operator's pods pass
+ * restricted depends on how it was installed (Strimzi's restricted pod security provider, TiDB's pod security
+ * contexts), which the program cannot see on a preinstalled operator; the platform's own pods there pass restricted.
+ */
+export const OPERATOR_NAMESPACE_LABELS: Readonly<Record<string, string>> = {
+  "pod-security.kubernetes.io/enforce": "baseline",
+  "pod-security.kubernetes.io/audit": "restricted",
+  "pod-security.kubernetes.io/warn": "restricted",
+};
+
 /** A pod-level securityContext that passes the restricted level, running as `uid` (never 0). */
 export function restrictedPodSecurityContext(uid: number) {
   if (!Number.isInteger(uid) || uid <= 0) throw new RangeError(`uid: got ${uid}; expected a non-root user id (> 0)`);

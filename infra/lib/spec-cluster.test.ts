@@ -31,7 +31,7 @@ describe("existing-cluster section of the platform spec", () => {
     assert.ok(isExistingCluster(spec));
     assert.deepEqual(spec.clouds, {});
     assert.deepEqual(spec.cluster.nodeSelector, {});
-    assert.equal(spec.cluster.data.database.adminUser, "root");
+    assert.equal(spec.cluster.data.mode === "external" && spec.cluster.data.database.adminUser, "root");
   });
 
   it("makes tags optional (no cloud resource to tag)", () => {
@@ -86,14 +86,60 @@ describe("existing-cluster section of the platform spec", () => {
     );
   });
 
-  it("takes only an external data tier, at host:port addresses", () => {
+  it("takes an external data tier at host:port addresses", () => {
     assert.equal(
-      refusal((r) => (r.cluster.data.mode = "in-cluster")),
-      `${SOURCE}: cluster.data.mode: got "in-cluster"; allowed: "external"`,
+      refusal((r) => (r.cluster.data.mode = "managed")),
+      `${SOURCE}: cluster.data.mode: got "managed"; allowed: "external", "in-cluster"`,
     );
     assert.equal(
       refusal((r) => (r.cluster.data.redisNodes = ["127.0.0.1"])),
       `${SOURCE}: cluster.data.redisNodes.0: got "127.0.0.1"; host:port, e.g. 10.0.0.5:6379 or redis-0.example:6379`,
+    );
+  });
+
+  it("takes an in-cluster data tier with defaults, only through preinstalled Strimzi and TiDB Operator", () => {
+    const inCluster = (r: Record<string, any>) => {
+      r.cluster.data = { mode: "in-cluster" };
+      r.cluster.preinstalled = ["gateway-api", "strimzi", "tidb-operator"];
+    };
+    const r = raw();
+    inCluster(r);
+    const spec = requireKubernetes(parseSpec(r, SOURCE), SOURCE);
+    assert.ok(isExistingCluster(spec));
+    assert.deepEqual(spec.cluster.data, {
+      mode: "in-cluster",
+      redisStorageGb: 20,
+      kafkaStorageGb: 100,
+      tidb: { pd: 3, tikv: 3, tidb: 2, storageGb: 100 },
+    });
+    assert.equal(
+      refusal((x) => {
+        inCluster(x);
+        x.cluster.preinstalled = ["gateway-api", "strimzi"];
+      }),
+      `${SOURCE}: cluster.preinstalled: got ["gateway-api","strimzi"]; data.mode in-cluster runs Kafka through Strimzi and TiDB through TiDB ` +
+        "Operator: tidb-operator missing (install the operator, then declare it), or use data.mode external",
+    );
+    assert.equal(
+      refusal((x) => {
+        inCluster(x);
+        x.cluster.data.redisNodes = ["127.0.0.1:17001"];
+      }),
+      `${SOURCE}: cluster.data: got {"mode":"in-cluster","redisNodes":["127.0.0.1:17001"]}; unknown field(s) "redisNodes"`,
+    );
+    assert.equal(
+      refusal((x) => {
+        inCluster(x);
+        x.cluster.data.backup = { bucket: "im-backups", endpoint: "http://minio:9000", credentialsSecret: "minio" };
+      }),
+      `${SOURCE}: cluster.data.backup.endpoint: got "http://minio:9000"; an https:// URL without query or fragment`,
+    );
+    assert.equal(
+      refusal((x) => {
+        inCluster(x);
+        x.cluster.data.tidb = { pd: 0 };
+      }),
+      `${SOURCE}: cluster.data.tidb.pd: got 0; must be at least 1`,
     );
   });
 

@@ -39,8 +39,7 @@ const externalData = z
   .object({
     /**
      * `external`: Redis Cluster, Kafka and the MySQL-protocol database run outside this cluster, reached at the
-     * addresses below (as a cloud stack reaches managed services). In-cluster data on an existing cluster (through a
-     * preinstalled strimzi / tidb-operator) is not implemented yet.
+     * addresses below (as a cloud stack reaches managed services).
      */
     mode: z.literal("external"),
     /** Redis Cluster seed nodes (host:port); the client discovers the rest. */
@@ -71,6 +70,65 @@ const toleration = z
   })
   .strict();
 
+const storageGb = z.number().int().min(1).max(16384);
+const dnsSubdomain = z.string().regex(/^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/, "a DNS subdomain");
+
+const inClusterData = z
+  .object({
+    /**
+     * `in-cluster`: the data tier runs in this cluster, in the namespace im-data: a Redis Cluster StatefulSet of the
+     * program's own, Kafka through the preinstalled Strimzi operator (KafkaNodePool, Kafka, KafkaTopic) and TiDB
+     * through the preinstalled TiDB Operator (TidbCluster, TidbInitializer). Both operators must be declared in
+     * cluster.preinstalled; their sizes are data.redis, data.kafka and tidb below.
+     */
+    mode: z.literal("in-cluster"),
+    /** The StorageClass of every data volume. Default: the cluster's default StorageClass. */
+    storageClass: dnsSubdomain.optional(),
+    /** Node labels the data pods must match (e.g. im/tier: data). Default: cluster.nodeSelector. */
+    nodeSelector: z.record(z.string().min(1), z.string().regex(labelValue, "a label value")).optional(),
+    /** Node taints the data pods tolerate. Default: cluster.tolerations. */
+    tolerations: z.array(toleration).optional(),
+    /** Disk per Redis node, GiB. */
+    redisStorageGb: storageGb.default(20),
+    /** Disk per Kafka broker, GiB. */
+    kafkaStorageGb: storageGb.default(100),
+    tidb: z
+      .object({
+        /** Placement Driver members (an odd number keeps a quorum). */
+        pd: z.number().int().min(1).max(9).default(3),
+        /** TiKV stores; 3 keep a Raft copy per zone. */
+        tikv: z.number().int().min(1).max(99).default(3),
+        /** Stateless SQL servers. */
+        tidb: z.number().int().min(1).max(99).default(2),
+        /** Disk per TiKV store, GiB. */
+        storageGb: storageGb.default(100),
+      })
+      .strict()
+      .default({ pd: 3, tikv: 3, tidb: 2, storageGb: 100 }),
+    /**
+     * Daily BR backups of TiDB into S3-compatible storage (MinIO, Ceph RGW, a cloud bucket). Default none: the
+     * program then declares no BackupSchedule, and `imctl doctor` has no backup to check.
+     */
+    backup: z
+      .object({
+        bucket: z
+          .string()
+          .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, "an S3 bucket name (3-63 of a-z, 0-9, '.', '-')"),
+        /** The storage's S3 endpoint (https://...). */
+        endpoint: z.string().regex(/^https:\/\/[^\s/?#]+(\/[^\s?#]*)?$/, "an https:// URL without query or fragment"),
+        region: z.string().min(1).max(64).default("us-east-1"),
+        /**
+         * A Secret in im-data with the keys access_key and secret_key (TiDB Operator's S3 credentials), created by
+         * whoever owns the storage: the program never sees the keys.
+         */
+        credentialsSecret: dnsSubdomain,
+        retentionDays: z.number().int().min(1).max(3650).default(7),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
 export const clusterSpec = z
   .object({
     /** The kubeconfig file: relative paths resolve against the repository root, `~` is the home directory. */
@@ -86,16 +144,18 @@ export const clusterSpec = z
     /** Operators and CRDs the cluster already has (see PREINSTALLED). gateway-api is required. Default none. */
     preinstalled: z.array(z.enum(PREINSTALLED)).default([]),
     /** The GatewayClass the platform's Gateway names. Default im-gateway. */
-    gatewayClassName: z
-      .string()
-      .regex(/^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/, "a DNS subdomain")
-      .default(DEFAULT_GATEWAY_CLASS),
-    data: externalData,
+    gatewayClassName: dnsSubdomain.default(DEFAULT_GATEWAY_CLASS),
+    /** Where the data tier is: `external` endpoints, or `in-cluster` through preinstalled operators. */
+    data: z.discriminatedUnion("mode", [externalData, inClusterData]),
   })
   .strict();
 
 export type ClusterSpec = z.infer<typeof clusterSpec>;
 export type Toleration = z.infer<typeof toleration>;
+export type ExternalData = z.infer<typeof externalData>;
+export type InClusterData = z.infer<typeof inClusterData>;
+/** The operators an in-cluster data tier runs through. */
+export const DATA_OPERATORS = ["strimzi", "tidb-operator"] as const satisfies readonly Preinstalled[];
 
 /** What `checkClusterSection` reads of the whole spec. */
 export interface ClusterSections {
@@ -139,6 +199,16 @@ export function checkClusterSection(spec: ClusterSections): SectionIssue[] {
         "must include gateway-api: the platform's traffic layer is a Gateway and HTTPRoutes (ingress-nginx is " +
         "retired); install the Gateway API CRDs and a controller, then declare it",
     });
+  if (c.data.mode === "in-cluster") {
+    const missing = DATA_OPERATORS.filter((o) => !c.preinstalled.includes(o));
+    if (missing.length > 0)
+      issues.push({
+        path: ["cluster", "preinstalled"],
+        message:
+          `data.mode in-cluster runs Kafka through Strimzi and TiDB through TiDB Operator: ${missing.join(" and ")} ` +
+          "missing (install the operator, then declare it), or use data.mode external",
+      });
+  }
   if (spec.kubernetes !== undefined && spec.kubernetes.image.build !== undefined)
     issues.push({
       path: ["kubernetes", "image", "build"],

@@ -378,6 +378,11 @@ function describeIssue(issue: z.core.$ZodIssue): string {
       return `unknown field(s) ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}`;
     case "invalid_format":
       return issue.message;
+    case "invalid_union":
+      // A discriminated union (cluster.data.mode) whose discriminator matches none of its options.
+      return "options" in issue && Array.isArray(issue.options)
+        ? `allowed: ${issue.options.map((v) => JSON.stringify(v)).join(", ")}`
+        : issue.message;
     default:
       return issue.message;
   }

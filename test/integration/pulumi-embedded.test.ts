@@ -4,7 +4,10 @@
  * controller-manager, scheduler and kwok nodes in three zones). What mocks cannot show is checked here: the real API
  * server accepts every object (server-side apply validates fields), the Pod Security `restricted` level admits
  * every pod, Deployments reach Ready, a second `up` changes nothing, a changed replica count rolls and is awaited,
- * a stack a policy refuses creates nothing, and `destroy` leaves the cluster without the platform.
+ * a stack a policy refuses creates nothing, and `destroy` leaves the cluster without the platform. A second stack
+ * runs the data tier in the cluster through preinstalled Strimzi and TiDB Operator (their CRDs only: no operator
+ * runs here, so their objects are accepted and stored but never become brokers or TiDB pods); its Redis Cluster
+ * StatefulSet is the program's own and reaches Ready on statically provisioned volumes.
  */
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -72,6 +75,7 @@ async function applyCrd(kc: k8s.KubeConfig, body: { metadata: { name: string } }
 }
 
 let apps: k8s.AppsV1Api;
+let custom: k8s.CustomObjectsApi;
 let kcAutoscaling: k8s.AutoscalingV2Api;
 let core: k8s.CoreV1Api;
 
@@ -99,6 +103,7 @@ describe("imctl up on the embedded cluster with the real Pulumi engine", { timeo
     apps = kc.makeApiClient(k8s.AppsV1Api);
     kcAutoscaling = kc.makeApiClient(k8s.AutoscalingV2Api);
     core = kc.makeApiClient(k8s.CoreV1Api);
+    custom = kc.makeApiClient(k8s.CustomObjectsApi);
     // The operators the stack declares preinstalled: their CRDs, from this repository's own definitions.
     const dir = join(REPO_ROOT, "test", "fixtures", "crds");
     for (const f of readdirSync(dir).filter((n) => n.endsWith(".yaml"))) {
@@ -186,6 +191,85 @@ describe("imctl up on the embedded cluster with the real Pulumi engine", { timeo
     assert.equal(r.exitCode, 0, r.stderr.slice(-3000));
     assert.equal(out.result, "succeeded");
     assert.ok((out.changes.delete ?? 0) > 10);
+    assert.ok(await namespaceGone(NS), "namespace im is gone");
+  });
+
+  // The embedded cluster has no volume provisioner: the in-cluster Redis nodes bind to volumes made here, of a class
+  // with no provisioner (what a cluster with static local volumes has).
+  it("an in-cluster data stack runs Redis, Strimzi's Kafka and TiDB's objects in im-data, and destroy removes them", async () => {
+    const CLASS = "im-embedded-static";
+    for (let i = 0; i < 6; i++)
+      await core.createPersistentVolume({
+        body: {
+          metadata: { name: `im-embedded-static-${i}` },
+          spec: {
+            storageClassName: CLASS,
+            capacity: { storage: "1Gi" },
+            accessModes: ["ReadWriteOnce"],
+            persistentVolumeReclaimPolicy: "Delete",
+            hostPath: { path: `/var/lib/im-embedded/${i}` },
+          },
+        },
+      });
+    const dataStack = stackCopy("embedded-data", (s) => {
+      s.cluster.preinstalled = ["gateway-api", "prometheus-operator", "strimzi", "tidb-operator"];
+      s.cluster.data = { mode: "in-cluster", storageClass: CLASS, redisStorageGb: 1, kafkaStorageGb: 10 };
+    });
+    const r = await imctl(["up", "--stack", dataStack, "--yes", "--json"], env, 600_000);
+    const out = json(r);
+    assert.equal(r.exitCode, 0, r.stderr.slice(-3000));
+    assert.equal(out.result, "succeeded");
+    assert.equal(out.outputs?.cluster?.data, "in-cluster");
+
+    // The API server took the operators' objects whole (their CRDs keep unknown fields; nothing was pruned).
+    const obj = async (group: string, version: string, plural: string, name: string) =>
+      (await custom.getNamespacedCustomObject({ group, version, namespace: "im-data", plural, name })) as {
+        spec: Record<string, any>;
+      };
+    const kafka = await obj("kafka.strimzi.io", "v1beta2", "kafkas", "im-kafka");
+    assert.equal(kafka.spec.kafka.rack.topologyKey, "topology.kubernetes.io/zone");
+    assert.equal(kafka.spec.kafka.config["min.insync.replicas"], "2");
+    const pool = await obj("kafka.strimzi.io", "v1beta2", "kafkanodepools", "brokers");
+    assert.deepEqual([pool.spec.replicas, pool.spec.storage.volumes[0].class], [3, CLASS]);
+    const topic = await obj("kafka.strimzi.io", "v1beta2", "kafkatopics", "im.message.stored");
+    assert.equal(topic.spec.partitions, 6);
+    const tidb = await obj("pingcap.com", "v1alpha1", "tidbclusters", "im");
+    assert.deepEqual([tidb.spec.pd.replicas, tidb.spec.tikv.replicas, tidb.spec.tidb.replicas], [3, 3, 2]);
+
+    // The program's own Redis Cluster: six nodes Ready on the static volumes, spread over the three zones.
+    const redis = await apps.readNamespacedStatefulSet({ name: "redis-cluster", namespace: "im-data" });
+    assert.equal(redis.status?.readyReplicas, 6);
+    const pods = (
+      await core.listNamespacedPod({ namespace: "im-data", labelSelector: "app.kubernetes.io/name=redis-cluster" })
+    ).items;
+    const zoneOf = new Map(
+      (await core.listNode()).items.map((n) => [n.metadata?.name, n.metadata?.labels?.["topology.kubernetes.io/zone"]]),
+    );
+    const perZone = new Map<string, number>();
+    for (const p of pods) {
+      const z = zoneOf.get(p.spec?.nodeName) ?? "none";
+      perZone.set(z, (perZone.get(z) ?? 0) + 1);
+    }
+    assert.deepEqual([...perZone.values()], [2, 2, 2], JSON.stringify([...perZone]));
+
+    // The services reach the in-cluster endpoints; the data namespace enforces baseline (operators make its pods).
+    const message = await apps.readNamespacedDeployment({ name: "message-stable", namespace: NS });
+    const envOf = new Map(message.spec?.template.spec?.containers[0]?.env?.map((e) => [e.name, e.value]));
+    assert.equal(envOf.get("KAFKA_BROKERS"), "im-kafka-kafka-bootstrap.im-data.svc:9092");
+    assert.equal(envOf.get("DB_HOST"), "im-tidb.im-data.svc");
+    assert.match(envOf.get("REDIS_NODES") ?? "", /^redis-cluster-0\.redis-cluster\.im-data\.svc:6379,/);
+    const dataNs = await core.readNamespace({ name: "im-data" });
+    assert.equal(dataNs.metadata?.labels?.["pod-security.kubernetes.io/enforce"], "baseline");
+
+    const again = json(await imctl(["up", "--stack", dataStack, "--yes", "--json"], env, 600_000));
+    assert.deepEqual(
+      Object.entries(again.changes as Record<string, number>).filter(([k, n]) => k !== "same" && n > 0),
+      [],
+    );
+
+    const down = await imctl(["destroy", "--stack", dataStack, "--yes", "--json"], env, 600_000);
+    assert.equal(down.exitCode, 0, down.stderr.slice(-3000));
+    assert.ok(await namespaceGone("im-data"), "namespace im-data is gone");
     assert.ok(await namespaceGone(NS), "namespace im is gone");
   });
 });
