@@ -24,6 +24,7 @@ import {
   K6_VERSION,
   KUBERNETES_VERSION,
   KWOK_VERSION,
+  COREDNS_VERSION,
   PULUMI_KUBERNETES_VERSION,
   PULUMI_VERSION,
   TOOLS,
@@ -203,7 +204,7 @@ function stepKafka() {
  * How one pinned Go tool is built into .tools/bin: `go build -o <bin> <pkg>` in `dir`, or `go install <pkg>` with
  * GOBIN when `install` is set; `prepare` commands run first, in `dir` ("node" is the Node running the installer).
  * @typedef {{ name: string, dir: string, inputs: string[], pkg: string, ldflags: string, install?: boolean,
- *             prepare?: Array<[string, string[]]>, fix: string }} GoBuild
+ *             prepare?: Array<[string, string[]]>, env?: Record<string, string>, fix: string }} GoBuild
  */
 
 /**
@@ -213,7 +214,7 @@ function stepKafka() {
  * @param {GoBuild} b
  */
 function goStamp(b) {
-  const h = createHash("sha256").update(JSON.stringify([b.pkg, b.ldflags, b.prepare ?? []]));
+  const h = createHash("sha256").update(JSON.stringify([b.pkg, b.ldflags, b.prepare ?? [], ...(b.env ? [b.env] : [])]));
   for (const f of b.inputs) h.update(`\n${f} ${sha256(join(b.dir, f))}`);
   return h.digest("hex");
 }
@@ -234,7 +235,7 @@ function goTool(b) {
   rmSync(stamp, { force: true });
   // -mod=readonly: a build never edits the tracked go.mod or go.sum (a missing entry fails here, naming the step);
   // -buildvcs=false: the binary does not depend on the state of the checkout.
-  const env = { ...process.env, GOFLAGS: "-mod=readonly -buildvcs=false", GOBIN: dirname(bin) };
+  const env = { ...process.env, ...b.env, GOFLAGS: "-mod=readonly -buildvcs=false", GOBIN: dirname(bin) };
   /** @type {import("node:child_process").SpawnSyncOptions} */
   const opts = { cwd: b.dir, env, stdio: ["ignore", "pipe", "pipe"] };
   for (const [cmd, args] of b.prepare ?? []) {
@@ -265,9 +266,9 @@ const KUBE_LDFLAGS = [
 
 /**
  * The Kubernetes control plane from tools/kube-apiserver, one module with the pinned k8s.io/kubernetes and three
- * mains: kube-apiserver at its root, kube-controller-manager and kube-scheduler in folders of those names. Each
+ * mains: kube-apiserver at its root, kube-controller-manager, kube-scheduler, kubelet and kube-proxy in folders of those names. Each
  * binary's stamp covers go.mod, go.sum and its own main.go. Only tests need them, so the local profile leaves them out.
- * @param {"kube-apiserver" | "kube-controller-manager" | "kube-scheduler"} name
+ * @param {"kube-apiserver" | "kube-controller-manager" | "kube-scheduler" | "kubelet" | "kube-proxy"} name
  */
 function stepKube(name) {
   const main = name === "kube-apiserver" ? "." : `./${name}`;
@@ -278,6 +279,31 @@ function stepKube(name) {
     pkg: main,
     ldflags: KUBE_LDFLAGS,
     fix: KUBE_FIX,
+  });
+}
+
+/** The real node's sandbox binary: static (no libc in its image), from tools/pause (no dependencies). */
+function stepPause() {
+  return goTool({
+    name: "pause",
+    dir: join(REPO_ROOT, "tools", "pause"),
+    inputs: ["go.mod", "main.go"],
+    pkg: ".",
+    ldflags: STRIP,
+    env: { CGO_ENABLED: "0" },
+    fix: `check that Go is installed (go version), ${AGAIN}`,
+  });
+}
+
+function stepCoreDns() {
+  return goTool({
+    name: "coredns",
+    dir: REPO_ROOT,
+    inputs: [],
+    pkg: `github.com/coredns/coredns@${COREDNS_VERSION}`,
+    ldflags: STRIP,
+    install: true,
+    fix: PROXY_FIX,
   });
 }
 
@@ -341,6 +367,10 @@ function stepsFor(tools, nodeModules) {
   for (const kube of /** @type {const} */ (["kube-apiserver", "kube-controller-manager", "kube-scheduler"])) {
     if (names.has(kube)) steps.push([kube, () => stepKube(kube)]);
   }
+  if (names.has("kubelet")) steps.push(["kubelet", () => stepKube("kubelet")]);
+  if (names.has("kube-proxy")) steps.push(["kube-proxy", () => stepKube("kube-proxy")]);
+  if (names.has("coredns")) steps.push(["coredns", stepCoreDns]);
+  if (names.has("pause")) steps.push(["pause", stepPause]);
   if (names.has("kwok")) steps.push(["kwok", stepKwok]);
   if (names.has("pulumi")) steps.push(["pulumi", stepPulumi]);
   if (names.has("pulumi-resource-kubernetes")) steps.push(["pulumi-resource-kubernetes", stepPulumiKubernetes]);

@@ -45,6 +45,8 @@ export const IDENTITIES = {
   "kube-controller-manager": { user: "system:kube-controller-manager", groups: [] },
   "kube-scheduler": { user: "system:kube-scheduler", groups: [] },
   kwok: { user: "imctl-kwok", groups: ["system:masters"] },
+  // The real node's kubelet: the Node authorizer limits it to its own node, pods and their secrets.
+  kubelet: { user: "system:node:im-node-real", groups: ["system:nodes"] },
 } as const;
 export type Identity = keyof typeof IDENTITIES;
 
