@@ -38,9 +38,16 @@ import {
   tailLines,
   zonesReady,
 } from "./status.ts";
-import { createNodes } from "./nodes.ts";
+import { createNodes, ensureDnsAccess } from "./nodes.ts";
 import { REAL_NODE_NAME } from "./node/config.ts";
-import { REAL_NODE_TOOLS, startRealNode, stopRealNode } from "./node/node.ts";
+import {
+  type LoadedImages,
+  loadServiceImages,
+  readImageRefs,
+  REAL_NODE_TOOLS,
+  startRealNode,
+  stopRealNode,
+} from "./node/node.ts";
 import { renderKubeconfig, tokenOf, IDENTITIES } from "./pki.ts";
 
 export type Progress = (line: string) => void;
@@ -176,13 +183,13 @@ async function undoStart(l: ClusterLayout, s: ClusterState, started: ComponentId
   }
 }
 
-/** The real node's kubeconfig: the API server on 127.0.0.1, which the node's forwarder serves inside its namespace. */
-function kubeletKubeconfig(p: PkiFiles, apiPort: number): string {
+/** A kubeconfig of the real node: the API server on 127.0.0.1, which the node's forwarder serves inside its namespace. */
+function nodeKubeconfig(p: PkiFiles, apiPort: number, who: "kubelet" | "kube-proxy" | "coredns"): string {
   return renderKubeconfig({
     server: `https://127.0.0.1:${apiPort}`,
     caPem: readFileSync(p.caCert, "utf8"),
-    user: IDENTITIES.kubelet.user,
-    token: tokenOf(p, "kubelet"),
+    user: IDENTITIES[who].user,
+    token: tokenOf(p, who),
   });
 }
 
@@ -226,10 +233,16 @@ async function bringUp(
       },
     );
     if (opts.realNode || s.realNode) {
+      await ensureDnsAccess(l.kubeconfig);
+      if (!readImageRefs(l)) {
+        say("real node: building the services' images (Node, their dependencies, the compiled services)");
+        const loaded = await loadServiceImages(l, undefined);
+        say(`real node: images ${Object.values(loaded.refs).join(", ")} (${loaded.seconds.toFixed(1)} s)`);
+      }
       s.realNode = await startRealNode({
         layout: l,
         pki: p,
-        kubeletKubeconfig: kubeletKubeconfig(p, s.ports["kube-apiserver"]),
+        kubeconfigFor: (who) => nodeKubeconfig(p, s.ports["kube-apiserver"], who),
         apiPort: s.ports["kube-apiserver"],
         hostPorts: opts.hostPorts ?? s.realNode?.hostPorts ?? [],
         prior: s.realNode,
@@ -355,4 +368,15 @@ export function clusterLogs(component: string, lines: number, layout: ClusterLay
   if (!isComponentId(component)) throw new UserError(CLUSTER_MESSAGES.unknownComponent(component, COMPONENTS));
   const file = logFile(layout, component);
   return { component, file, lines: tailLines(file, lines) };
+}
+
+/** Rebuilds the services' images from the working tree and imports them into the running real node. */
+export async function clusterImages(opts: { progress?: Progress; layout?: ClusterLayout } = {}): Promise<LoadedImages> {
+  const l = opts.layout ?? clusterLayout();
+  return withLock(l.lock, "imctl cluster images", async () => {
+    const s = readState(l.state);
+    if (!s?.realNode) throw new UserError(CLUSTER_MESSAGES.noRealNode);
+    opts.progress?.("building the services' images and importing them into the real node");
+    return loadServiceImages(l, s.realNode);
+  });
 }

@@ -64,7 +64,13 @@ function parseRealNode(v: unknown, bad: (field: string, allowed: string) => Erro
   if (!Array.isArray(v.hostPorts) || !v.hostPorts.every(isPort)) throw bad("realNode.hostPorts", "a list of ports");
   const pids = v.pids ?? {};
   if (!isRecord(pids)) throw bad("realNode.pids", "an object");
-  const out: RealNodeState = { netns: v.netns, hostPorts: v.hostPorts as number[], pids: {} };
+  if (!isPort(v.ingressPort)) throw bad("realNode.ingressPort", "a port number (1-65535)");
+  const out: RealNodeState = {
+    netns: v.netns,
+    hostPorts: v.hostPorts as number[],
+    ingressPort: v.ingressPort,
+    pids: {},
+  };
   for (const key of ["init", "forward"] as const) {
     if (pids[key] === undefined) continue;
     if (!isPid(pids[key])) throw bad(`realNode.pids.${key}`, "a process id");

@@ -19,6 +19,9 @@
 import { randomBytes } from "node:crypto";
 import { dirname } from "node:path";
 import type { KubernetesPlatformSpec } from "../../../infra/lib/spec.ts";
+import { NODE_LOCAL_REGISTRY } from "../../../infra/lib/spec-cluster.ts";
+import { clusterLayout } from "../cluster/layout.ts";
+import { readImageRefs } from "../cluster/node/node.ts";
 import { ExitError, MESSAGES, UserError } from "../errors.ts";
 import { withLock } from "../lib/lock.ts";
 import {
@@ -110,9 +113,10 @@ export async function openEngineStack(plan: PulumiRunPlan) {
   const { LocalWorkspace, PulumiCommand } = await import("@pulumi/pulumi/automation/index.js");
   const { spec } = plan;
   const pulumiCommand = await PulumiCommand.get({ root: dirname(dirname(plan.pulumi)) });
+  const deployOptions = nodeLocalImages(spec);
   const program = async () => {
     const { deployPlatform, platformOutputs } = await import("../../../infra/program.ts");
-    return platformOutputs(spec, deployPlatform(spec));
+    return platformOutputs(spec, deployPlatform(spec, deployOptions));
   };
   const stack = await LocalWorkspace.createOrSelectStack(
     { stackName: spec.name, projectName: PROJECT, program },
@@ -252,3 +256,16 @@ function lineSplitter(emit: (line: string) => void): { push: (chunk: string) => 
     },
   };
 }
+
+/**
+ * A stack whose image registry is `imctl.local` runs the images the embedded cluster's real node holds (built from
+ * this checkout by `imctl cluster up --nodes real` or `imctl cluster images`, tagged by content).
+ */
+export function nodeLocalImages(spec: KubernetesPlatformSpec): { imageRefs?: ImageRefs } {
+  if (spec.kubernetes.image.registry !== NODE_LOCAL_REGISTRY) return {};
+  const refs = readImageRefs(clusterLayout());
+  if (!refs) throw new UserError(MESSAGES.noNodeImages(spec.name));
+  return { imageRefs: { gateway: refs.gateway, message: refs.message, userCenter: refs["user-center"] } };
+}
+
+type ImageRefs = { gateway: string; message: string; userCenter: string };

@@ -12,11 +12,12 @@ import { createHash } from "node:crypto";
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { REPO_ROOT } from "../../../../base/root.mjs";
+import { NODE_LOCAL_REGISTRY } from "../../../../infra/lib/spec-cluster.ts";
 import { toolPath } from "../../../../base/tools.mjs";
 import { type BuiltImage, type ImageConfig, type LayerEntry, writeImageArchive, writeLayer } from "./oci.ts";
 
 /** The image repository names; the tag is the content's. */
-export const IMAGE_REPOSITORY = "imctl.local";
+export const IMAGE_REPOSITORY = NODE_LOCAL_REGISTRY;
 export const SERVICES = ["gateway", "message", "user-center"] as const;
 export type ServiceName = (typeof SERVICES)[number];
 

@@ -25,6 +25,11 @@ export const REAL_POD_SUBNET = "10.244.128.0/24";
 /** The node's own address: the bridge's, which is every pod's gateway. */
 export const REAL_NODE_IP = "10.244.128.1";
 export const BRIDGE_NAME = "cni0";
+/**
+ * The NodePort of the cluster's traffic layer (the Gateway API implementation's Service); the machine reaches it on
+ * a loopback port of its own (`imctl cluster status` shows it).
+ */
+export const INGRESS_NODE_PORT = 30080;
 
 /** Paths as the node sees them inside its mount namespace (bind-mounted from the cluster's directory). */
 export const IN_NODE = {
@@ -57,6 +62,10 @@ export interface NodeLayout {
   kubeletConfig: string;
   kubeletKubeconfig: string;
   init: string;
+  kubeProxyConfig: string;
+  kubeProxyKubeconfig: string;
+  corefile: string;
+  corednsKubeconfig: string;
   images: string;
   /** Bind-mounted over the node's view of /var/lib/containerd, /var/lib/kubelet, ... */
   fs: string;
@@ -77,6 +86,10 @@ export function nodeLayout(clusterDir: string, id: string): NodeLayout {
     kubeletConfig: join(dir, "kubelet.yaml"),
     kubeletKubeconfig: join(dir, "kubelet.kubeconfig"),
     init: join(dir, "init.sh"),
+    kubeProxyConfig: join(dir, "kube-proxy.yaml"),
+    kubeProxyKubeconfig: join(dir, "kube-proxy.kubeconfig"),
+    corefile: join(dir, "Corefile"),
+    corednsKubeconfig: join(dir, "coredns.kubeconfig"),
     images: join(dir, "images"),
     fs: join(dir, "fs"),
     sysctls: join(dir, "sysctl"),
@@ -150,7 +163,7 @@ export interface KubeletOptions {
   caFile: string;
   /** Where the kubelet's read-only health endpoint listens in the node's namespace. */
   healthzPort: number;
-  clusterDns?: string;
+  clusterDns: string;
 }
 
 /** KubeletConfiguration v1beta1 (JSON, which the kubelet's YAML reader takes). */
@@ -181,7 +194,7 @@ export function kubeletConfig(o: KubeletOptions): string {
       maxPods: 60,
       podPidsLimit: 4096,
       clusterDomain: "cluster.local",
-      ...(o.clusterDns ? { clusterDNS: [o.clusterDns] } : {}),
+      clusterDNS: [o.clusterDns],
       resolvConf: "/etc/resolv.conf",
       rotateCertificates: false,
       serverTLSBootstrap: false,
@@ -198,6 +211,53 @@ export function kubeletConfig(o: KubeletOptions): string {
   )}\n`;
 }
 
+/** The cluster's DNS answers at the node's address (CoreDNS runs on the node, as a node-local DNS would). */
+export const CLUSTER_DNS_IP = REAL_NODE_IP;
+
+/** KubeProxyConfiguration: iptables inside the node's namespace; nothing machine-wide (conntrack sizes left alone). */
+export function kubeProxyConfig(kubeconfig: string, clusterCidr: string): string {
+  return `${JSON.stringify(
+    {
+      apiVersion: "kubeproxy.config.k8s.io/v1alpha1",
+      kind: "KubeProxyConfiguration",
+      clientConnection: { kubeconfig },
+      hostnameOverride: REAL_NODE_NAME,
+      mode: "iptables",
+      clusterCIDR: clusterCidr,
+      // Pod -> Service -> pod on the same bridge: the reply must come back through the node to be un-NATed, and
+      // the bridge does not pass through iptables (no br_netfilter here), so every Service connection is SNATed.
+      iptables: { masqueradeAll: true, syncPeriod: "10s", minSyncPeriod: "0s" },
+      // 0: leave the kernel's conntrack table sizes and timeouts as they are (they are machine-wide).
+      conntrack: { maxPerCore: 0, min: 0, tcpEstablishedTimeout: "0s", tcpCloseWaitTimeout: "0s" },
+      metricsBindAddress: "127.0.0.1:10249",
+      healthzBindAddress: "127.0.0.1:10256",
+      nodePortAddresses: [`${REAL_NODE_IP}/32`],
+    },
+    null,
+    2,
+  )}\n`;
+}
+
+/** CoreDNS: the cluster's names from the API server, on the node's address; nothing is forwarded outside. */
+export function corefile(kubeconfig: string, context: string): string {
+  return [
+    ".:53 {",
+    `    bind ${CLUSTER_DNS_IP}`,
+    "    errors",
+    "    health 127.0.0.1:18080",
+    "    ready 127.0.0.1:18181",
+    "    kubernetes cluster.local in-addr.arpa ip6.arpa {",
+    `        kubeconfig ${kubeconfig} ${context}`,
+    "        pods insecure",
+    "        fallthrough in-addr.arpa ip6.arpa",
+    "        ttl 5",
+    "    }",
+    "    cache 5",
+    "}",
+    "",
+  ].join("\n");
+}
+
 export interface InitScriptOptions {
   layout: NodeLayout;
   /** Image archives `ctr images import` loads before the kubelet starts (the pause image first). */
@@ -208,8 +268,12 @@ export interface InitScriptOptions {
   ctr: string;
   node: string;
   forwardScript: string;
-  /** Machine loopback ports the node's side of the forwarder serves on 0.0.0.0 (API server, data tier). */
-  hostPorts: readonly number[];
+  kubeProxy: string;
+  kubeProxyConfig: string;
+  coredns: string;
+  corefile: string;
+  /** The forwarder's routes (forward.mjs): `reach:<port>` and `publish:<port>:<address>:<port>`. */
+  routes: readonly string[];
 }
 
 const q = (s: string): string => `'${s.replaceAll("'", "'\\''")}'`;
@@ -254,9 +318,11 @@ export function initScript(o: InitScriptOptions): string {
     `${ctr} version >/dev/null`,
     ...o.imageArchives.map((a) => `${ctr} images import ${q(a)} >/dev/null`),
     `say "images imported: ${o.imageArchives.length}"`,
-    `${q(o.node)} ${q(o.forwardScript)} node ${q(l.sockets)} ${o.hostPorts.join(" ")} >> ${q(join(l.logs, "forward-node.log"))} 2>&1 &`,
+    `${q(o.node)} ${q(o.forwardScript)} node ${q(l.sockets)} ${o.routes.join(" ")} >> ${q(join(l.logs, "forward-node.log"))} 2>&1 &`,
     `${q(o.kubelet)} ${o.kubeletArgs.map(q).join(" ")} >> ${q(join(l.logs, "kubelet.log"))} 2>&1 &`,
-    `say "kubelet started"`,
+    `${q(o.kubeProxy)} --config=${q(o.kubeProxyConfig)} >> ${q(join(l.logs, "kube-proxy.log"))} 2>&1 &`,
+    `${q(o.coredns)} -conf ${q(o.corefile)} >> ${q(join(l.logs, "coredns.log"))} 2>&1 &`,
+    `say "kubelet, kube-proxy and coredns started"`,
     // The first of containerd, the forwarder and the kubelet to exit ends the node (and, being PID 1, everything).
     "wait -n",
     'say "a node process exited: the node stops"',

@@ -20,17 +20,22 @@ import {
 } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { portFree } from "../../../../base/ports.ts";
 import { toolPath } from "../../../../base/tools.mjs";
 import { UserError } from "../../errors.ts";
 import { isOurs, startDetached, stopGroup } from "../../lib/process.ts";
 import { waitFor } from "../../lib/wait.ts";
-import type { ClusterLayout } from "../layout.ts";
+import { type ClusterLayout, CONTEXT_NAME, POD_CIDR } from "../layout.ts";
 import type { PkiFiles } from "../pki.ts";
 import {
   BRIDGE_NAME,
+  CLUSTER_DNS_IP,
   cniConfig,
+  corefile,
+  kubeProxyConfig,
   containerdConfig,
   IN_NODE,
+  INGRESS_NODE_PORT,
   initScript,
   KUBELET_SYSCTLS,
   kubeletConfig,
@@ -43,7 +48,7 @@ import {
   REAL_NODE_ZONE,
   REAL_POD_SUBNET,
 } from "./config.ts";
-import { buildPauseImage } from "../images/build.ts";
+import { buildPauseImage, buildServiceImages, SERVICES, type ServiceName } from "../images/build.ts";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 export const FORWARD_SCRIPT = join(HERE, "forward.mjs");
@@ -59,17 +64,36 @@ export const REAL_NODE_TOOLS = [
   "cni-host-local",
   "cni-loopback",
   "kubelet",
+  "kube-proxy",
+  "coredns",
   "pause",
 ] as const;
 
 /** The kubelet's health port inside the node's namespace (nothing outside it can reach it). */
 const KUBELET_HEALTHZ_PORT = 10248;
 
+export type NodeKubeconfigs = (who: "kubelet" | "kube-proxy" | "coredns") => string;
+
 export interface RealNodeState {
   netns: string;
   /** Machine loopback ports the node (and its pods, at the node's address) reach: the API server's, the data tier's. */
   hostPorts: number[];
+  /** The machine's loopback port that reaches the traffic layer's NodePort (INGRESS_NODE_PORT) on the node. */
+  ingressPort: number;
   pids: { init?: number; forward?: number };
+}
+
+/** Where the search for the ingress port starts (above the control plane's ports). */
+const INGRESS_SEARCH_FROM = 24_180;
+
+async function freePort(from: number): Promise<number> {
+  for (let p = from; p < 32_768; p++) if (await portFree("127.0.0.1", p)) return p;
+  throw new UserError(`no free port on 127.0.0.1 from ${from} for the real node's ingress: free one`);
+}
+
+/** The forwarder's routes (forward.mjs): every reached machine port, and the ingress. */
+export function nodeRoutes(s: RealNodeState): string[] {
+  return [...s.hostPorts.map((p) => `reach:${p}`), `publish:${s.ingressPort}:${REAL_NODE_IP}:${INGRESS_NODE_PORT}`];
 }
 
 export function realNodeLayout(l: ClusterLayout): NodeLayout {
@@ -141,8 +165,9 @@ async function writeNodeFiles(
   l: ClusterLayout,
   n: NodeLayout,
   p: PkiFiles,
-  kubeletKubeconfig: string,
+  kubeconfigFor: NodeKubeconfigs,
   hostPorts: number[],
+  routes: string[],
 ): Promise<void> {
   for (const d of [n.dir, n.sockets, n.images, n.sysctls, n.logs]) mkdirSync(d, { recursive: true, mode: 0o700 });
   const pause = await buildPauseImage(n.images);
@@ -152,9 +177,18 @@ async function writeNodeFiles(
   linkCniPlugins(n);
   writeFileSync(
     n.kubeletConfig,
-    kubeletConfig({ cgroupRoot: n.cgroupRoot, caFile: p.caCert, healthzPort: KUBELET_HEALTHZ_PORT }),
+    kubeletConfig({
+      cgroupRoot: n.cgroupRoot,
+      caFile: p.caCert,
+      healthzPort: KUBELET_HEALTHZ_PORT,
+      clusterDns: CLUSTER_DNS_IP,
+    }),
   );
-  writeFileSync(n.kubeletKubeconfig, kubeletKubeconfig, { mode: 0o600 });
+  writeFileSync(n.kubeletKubeconfig, kubeconfigFor("kubelet"), { mode: 0o600 });
+  writeFileSync(n.kubeProxyKubeconfig, kubeconfigFor("kube-proxy"), { mode: 0o600 });
+  writeFileSync(n.corednsKubeconfig, kubeconfigFor("coredns"), { mode: 0o600 });
+  writeFileSync(n.kubeProxyConfig, kubeProxyConfig(n.kubeProxyKubeconfig, POD_CIDR));
+  writeFileSync(n.corefile, corefile(n.corednsKubeconfig, CONTEXT_NAME));
   writeFileSync(
     n.init,
     initScript({
@@ -166,7 +200,11 @@ async function writeNodeFiles(
       ctr: toolPath("ctr"),
       node: process.execPath,
       forwardScript: FORWARD_SCRIPT,
-      hostPorts,
+      kubeProxy: toolPath("kube-proxy"),
+      kubeProxyConfig: n.kubeProxyConfig,
+      coredns: toolPath("coredns"),
+      corefile: n.corefile,
+      routes,
     }),
   );
   chmodSync(n.init, 0o700);
@@ -197,7 +235,8 @@ export function machineSysctls(): Record<string, string> {
 export interface StartNodeOptions {
   layout: ClusterLayout;
   pki: PkiFiles;
-  kubeletKubeconfig: string;
+  /** The kubeconfig (text) of each identity of the node. */
+  kubeconfigFor: NodeKubeconfigs;
   apiPort: number;
   hostPorts: number[];
   prior?: RealNodeState;
@@ -209,23 +248,32 @@ export async function startRealNode(o: StartNodeOptions): Promise<RealNodeState>
   const l = o.layout;
   const n = realNodeLayout(l);
   const hostPorts = [...new Set([o.apiPort, ...o.hostPorts])];
-  const s: RealNodeState = o.prior ?? { netns: n.netns, hostPorts, pids: {} };
+  const s: RealNodeState = o.prior ?? {
+    netns: n.netns,
+    hostPorts,
+    ingressPort: await freePort(INGRESS_SEARCH_FROM),
+    pids: {},
+  };
   s.hostPorts = hostPorts;
+  const routes = nodeRoutes(s);
   const initAlive = s.pids.init !== undefined && isOurs(s.pids.init, l.dir);
   const forwardAlive = s.pids.forward !== undefined && isOurs(s.pids.forward, l.dir);
   if (!forwardAlive) {
     s.pids.forward = startDetached(
       {
         bin: process.execPath,
-        args: [FORWARD_SCRIPT, "host", n.sockets, ...hostPorts.map(String)],
+        args: [FORWARD_SCRIPT, "machine", n.sockets, ...routes],
         logFile: join(n.logs, "forward-host.log"),
       },
       l.dir,
     );
-    o.say(`real node: forwarder started (pid ${s.pids.forward}; machine ports ${hostPorts.join(", ")})`);
+    o.say(
+      `real node: forwarder started (pid ${s.pids.forward}; the node reaches machine ports ${hostPorts.join(", ")}; ` +
+        `127.0.0.1:${s.ingressPort} reaches the node's port ${INGRESS_NODE_PORT})`,
+    );
   }
   if (!initAlive) {
-    await writeNodeFiles(l, n, o.pki, o.kubeletKubeconfig, hostPorts);
+    await writeNodeFiles(l, n, o.pki, o.kubeconfigFor, hostPorts, routes);
     createNetwork(n);
     s.pids.init = startDetached(
       {
@@ -340,4 +388,35 @@ function nodePid1(unsharePid: number): number {
   const pid = Number(children[0]);
   if (!Number.isInteger(pid) || pid <= 0) throw new Error(`the real node's init (pid ${unsharePid}) has no child`);
   return pid;
+}
+
+/** The refs of the service images the node holds (written by `loadServiceImages`), by service. */
+export const imageRefsFile = (l: ClusterLayout): string => join(realNodeLayout(l).images, "refs.json");
+
+export function readImageRefs(l: ClusterLayout): Record<ServiceName, string> | undefined {
+  const f = imageRefsFile(l);
+  if (!existsSync(f)) return undefined;
+  return JSON.parse(readFileSync(f, "utf8")) as Record<ServiceName, string>;
+}
+
+export interface LoadedImages {
+  refs: Record<ServiceName, string>;
+  /** Whether they were imported into a running node now (false: the node imports them when it starts). */
+  imported: boolean;
+  seconds: number;
+}
+
+/**
+ * Builds the services' images (see images/build.ts) into the node's image directory and, when the node is running,
+ * imports them; the node imports them again whenever it starts.
+ */
+export async function loadServiceImages(l: ClusterLayout, s: RealNodeState | undefined): Promise<LoadedImages> {
+  const t0 = Date.now();
+  const n = realNodeLayout(l);
+  const built = await buildServiceImages(n.images);
+  const refs = Object.fromEntries(SERVICES.map((svc) => [svc, built.images[svc].ref])) as Record<ServiceName, string>;
+  const running = s?.pids.init !== undefined && isOurs(s.pids.init, l.dir);
+  if (running && s) for (const svc of SERVICES) importImage(l, s, built.images[svc].archive);
+  writeFileSync(imageRefsFile(l), `${JSON.stringify(refs, null, 2)}\n`);
+  return { refs, imported: running, seconds: (Date.now() - t0) / 1000 };
 }

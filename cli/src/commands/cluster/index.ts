@@ -4,6 +4,8 @@ import {
   type ClusterStatus,
   type ClusterUpResult,
   clusterDown,
+  clusterImages,
+  type LoadedImages,
   clusterLogs,
   clusterStatus,
   clusterUp,
@@ -35,6 +37,16 @@ export function up(opts: { nodes?: "simulated" | "real"; hostPorts?: number[] } 
     realNode,
     hostPorts: realNode ? (opts.hostPorts ?? localDataTierPorts()) : undefined,
   });
+}
+
+export function images(): Promise<LoadedImages> {
+  return clusterImages({ progress });
+}
+
+export function renderImages(r: LoadedImages): string {
+  const rows = Object.entries(r.refs).map(([svc, ref]) => [svc, ref]);
+  const how = r.imported ? "imported into the real node" : "the real node imports them when it starts";
+  return `${table(["SERVICE", "IMAGE"], rows)}\n\nbuilt in ${r.seconds.toFixed(1)} s; ${how}`;
 }
 
 export function status(): Promise<ClusterStatus> {

@@ -52,6 +52,16 @@ export function register(program: Command, sink: Sink): void {
     "cluster up --nodes real",
     "cluster up --nodes real --host-ports 17001-17006,13306 --json",
   ]);
+  const images = cluster
+    .command("images")
+    .description("build the services' images from this checkout (no Docker) and import them into the real node")
+    .action(
+      act(async (m) => {
+        const r = await m.images();
+        return outcome(r, m.renderImages(r));
+      }),
+    );
+  examples(images, ["cluster images", "cluster images --json"]);
   const status = cluster
     .command("status")
     .description("every component (pid, port, health), the nodes and the kubeconfig path")
