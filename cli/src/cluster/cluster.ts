@@ -193,6 +193,49 @@ function nodeKubeconfig(p: PkiFiles, apiPort: number, who: "kubelet" | "kube-pro
   });
 }
 
+/** Starts (or repairs) the real node after the control plane: images, forwarder, PID 1, then Ready. */
+async function bringUpRealNode(
+  l: ClusterLayout,
+  s: ClusterState,
+  p: PkiFiles,
+  say: Progress,
+  hostPorts: number[] | undefined,
+): Promise<void> {
+  await ensureDnsAccess(l.kubeconfig);
+  if (!readImageRefs(l)) {
+    say("real node: building the services' images (Node, their dependencies, the compiled services)");
+    const loaded = await loadServiceImages(l, undefined);
+    say(`real node: images ${Object.values(loaded.refs).join(", ")} (${loaded.seconds.toFixed(1)} s)`);
+  }
+  s.realNode = await startRealNode({
+    layout: l,
+    pki: p,
+    kubeconfigFor: (who) => nodeKubeconfig(p, s.ports["kube-apiserver"], who),
+    apiPort: s.ports["kube-apiserver"],
+    hostPorts: hostPorts ?? s.realNode?.hostPorts ?? [],
+    prior: s.realNode,
+    say,
+  });
+  writeState(l.state, s);
+  say(`real node: waiting for ${REAL_NODE_NAME} to be Ready`);
+  const outcome = await waitFor(
+    `node ${REAL_NODE_NAME} to be Ready`,
+    async () => {
+      const init = s.realNode?.pids.init;
+      // A node whose init ended will not become Ready: stop waiting and say why.
+      if (init === undefined || !isOurs(init, l.dir)) return "stopped";
+      const nodes = await listNodes(l.kubeconfig);
+      return nodes.some((x) => x.name === REAL_NODE_NAME && x.ready) ? "ready" : undefined;
+    },
+    { timeoutMs: 120_000, intervalMs: 500, lastError: () => tailLines(join(l.logs, "kubelet.log"), 1)[0] },
+  );
+  if (outcome === "stopped")
+    throw new Error(
+      `the real node stopped: ${[...tailLines(join(l.logs, "node.log"), 1), ...tailLines(join(l.logs, "kubelet.log"), 2)].join(" | ")}`,
+    );
+  say(`real node: ${REAL_NODE_NAME} Ready`);
+}
+
 async function bringUp(
   l: ClusterLayout,
   say: Progress,
@@ -232,41 +275,7 @@ async function bringUp(
         intervalMs: 250,
       },
     );
-    if (opts.realNode || s.realNode) {
-      await ensureDnsAccess(l.kubeconfig);
-      if (!readImageRefs(l)) {
-        say("real node: building the services' images (Node, their dependencies, the compiled services)");
-        const loaded = await loadServiceImages(l, undefined);
-        say(`real node: images ${Object.values(loaded.refs).join(", ")} (${loaded.seconds.toFixed(1)} s)`);
-      }
-      s.realNode = await startRealNode({
-        layout: l,
-        pki: p,
-        kubeconfigFor: (who) => nodeKubeconfig(p, s.ports["kube-apiserver"], who),
-        apiPort: s.ports["kube-apiserver"],
-        hostPorts: opts.hostPorts ?? s.realNode?.hostPorts ?? [],
-        prior: s.realNode,
-        say,
-      });
-      writeState(l.state, s);
-      say(`real node: waiting for ${REAL_NODE_NAME} to be Ready`);
-      const outcome = await waitFor(
-        `node ${REAL_NODE_NAME} to be Ready`,
-        async () => {
-          const init = s.realNode?.pids.init;
-          // A node whose init ended will not become Ready: stop waiting and say why.
-          if (init === undefined || !isOurs(init, l.dir)) return "stopped";
-          const nodes = await listNodes(l.kubeconfig);
-          return nodes.some((x) => x.name === REAL_NODE_NAME && x.ready) ? "ready" : undefined;
-        },
-        { timeoutMs: 120_000, intervalMs: 500, lastError: () => tailLines(join(l.logs, "kubelet.log"), 1)[0] },
-      );
-      if (outcome === "stopped")
-        throw new Error(
-          `the real node stopped: ${[...tailLines(join(l.logs, "node.log"), 1), ...tailLines(join(l.logs, "kubelet.log"), 2)].join(" | ")}`,
-        );
-      say(`real node: ${REAL_NODE_NAME} Ready`);
-    }
+    if (opts.realNode || s.realNode) await bringUpRealNode(l, s, p, say, opts.hostPorts);
   } catch (err) {
     say(`failed: ${(err as Error).message}; stopping what this run started`);
     if (s.realNode && !prior?.realNode) {
