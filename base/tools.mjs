@@ -28,6 +28,12 @@ export const KUBERNETES_VERSION = "v1.31.4";
 /** kwok (simulated nodes and pods for the embedded cluster), installed with `go install` at this version. */
 export const KWOK_VERSION = "v0.8.0";
 
+/** Traefik, the Gateway API implementation of the real node (tools/traefik pins it). */
+export const TRAEFIK_VERSION = "v3.6.12";
+
+/** The Gateway API release whose standard-channel CRDs the real node's cluster installs (Traefik 3.6 supports it). */
+export const GATEWAY_API_VERSION = "v1.4.0";
+
 /** CoreDNS (the real node's cluster DNS), installed with `go install` at this version (its module has no replace). */
 export const COREDNS_VERSION = "v1.14.7";
 
@@ -247,6 +253,21 @@ export const TOOLS = [
     purpose: "cluster DNS (<service>.<namespace>.svc) for the real node's pods",
   },
   {
+    name: "traefik",
+    need: "test",
+    source: "go",
+    package: "tools/traefik",
+    versionArgs: ["version"],
+    purpose: "the embedded cluster's Gateway API implementation (runs as a pod on the real node)",
+  },
+  {
+    name: "gateway-api-crds",
+    need: "test",
+    source: "go",
+    package: `sigs.k8s.io/gateway-api@${GATEWAY_API_VERSION}`,
+    purpose: "the Gateway API CRDs (standard channel) the real node's cluster installs, from the release's module",
+  },
+  {
     name: "pause",
     need: "test",
     source: "go",
@@ -352,7 +373,9 @@ export function kafkaLibsDir() {
 
 /** The path imctl runs a tool from. */
 export function toolPath(/** @type {string} */ name) {
-  return name === "kafka" ? kafkaLibsDir() : join(toolsDir(), "bin", name);
+  if (name === "kafka") return kafkaLibsDir();
+  if (name === "gateway-api-crds") return join(toolsDir(), "gateway-api", GATEWAY_API_VERSION);
+  return join(toolsDir(), "bin", name);
 }
 
 /**
@@ -372,6 +395,7 @@ export function toolVersion(t) {
     const pom = readFileSync(join(REPO_ROOT, "tools", "kafka", "pom.xml"), "utf8");
     return pom.match(/<kafka\.version>([^<]+)</)?.[1] ?? "unknown";
   }
+  if (t.name === "gateway-api-crds") return existsSync(toolPath(t.name)) ? GATEWAY_API_VERSION.slice(1) : null;
   const bin = toolPath(t.name);
   if (!existsSync(bin)) return null;
   if (!t.versionArgs) return "installed";

@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { join } from "node:path";
 import { ensureTools } from "../../../base/install.mjs";
 import { portFree } from "../../../base/ports.ts";
-import { toolPath } from "../../../base/tools.mjs";
+import { GATEWAY_API_VERSION, toolPath } from "../../../base/tools.mjs";
 import { UserError } from "../errors.ts";
 import { withLock } from "../lib/lock.ts";
 import { isOurs, startDetached, stopGroup } from "../lib/process.ts";
@@ -39,11 +39,14 @@ import {
   zonesReady,
 } from "./status.ts";
 import { createNodes, ensureDnsAccess } from "./nodes.ts";
+import { buildTraefikImage } from "./images/build.ts";
+import { installAddons } from "./node/addons.ts";
 import { REAL_NODE_NAME } from "./node/config.ts";
 import {
   type LoadedImages,
   loadServiceImages,
   readImageRefs,
+  realNodeLayout,
   REAL_NODE_TOOLS,
   startRealNode,
   stopRealNode,
@@ -207,6 +210,7 @@ async function bringUpRealNode(
     const loaded = await loadServiceImages(l, undefined);
     say(`real node: images ${Object.values(loaded.refs).join(", ")} (${loaded.seconds.toFixed(1)} s)`);
   }
+  const traefik = await buildTraefikImage(realNodeLayout(l).images);
   s.realNode = await startRealNode({
     layout: l,
     pki: p,
@@ -234,6 +238,15 @@ async function bringUpRealNode(
       `the real node stopped: ${[...tailLines(join(l.logs, "node.log"), 1), ...tailLines(join(l.logs, "kubelet.log"), 2)].join(" | ")}`,
     );
   say(`real node: ${REAL_NODE_NAME} Ready`);
+  await installAddons(
+    {
+      server: `https://127.0.0.1:${s.ports["kube-apiserver"]}`,
+      ca: readFileSync(p.caCert, "utf8"),
+      token: adminToken(l),
+    },
+    { apiPort: s.ports["kube-apiserver"], crdDir: toolPath("gateway-api-crds"), traefikImage: traefik.ref },
+  );
+  say(`real node: Gateway API CRDs ${GATEWAY_API_VERSION} and Traefik (GatewayClass im-gateway) applied`);
 }
 
 async function bringUp(

@@ -64,15 +64,22 @@ async function cachedLayer(dir: string, key: string, entries: () => LayerEntry[]
   return writeLayer(entries(), file);
 }
 
-/** The pause image (tools/pause, built static by the installer). */
-export async function buildPauseImage(dir: string): Promise<BuiltImage> {
-  const bin = toolPath("pause");
-  const layer = await cachedLayer(dir, `pause-${sha(readFileSync(bin)).slice(0, 16)}`, () => [
-    { kind: "file", path: "pause", source: bin, mode: 0o755 },
+/** An image of one static binary (built by the installer with CGO_ENABLED=0), run as a non-root user. */
+async function staticBinaryImage(dir: string, name: string, uid: number): Promise<BuiltImage> {
+  const bin = toolPath(name);
+  const layer = await cachedLayer(dir, `${name}-${sha(readFileSync(bin)).slice(0, 16)}`, () => [
+    { kind: "file", path: name, source: bin, mode: 0o755 },
+    { kind: "dir", path: "tmp", mode: 0o1777 },
   ]);
-  const config: ImageConfig = { env: {}, cmd: [], entrypoint: ["/pause"], workingDir: "/", user: "65535:65535" };
-  return writeImageArchive(`${IMAGE_REPOSITORY}/pause`, config, [layer], join(dir, "pause.oci.tar"));
+  const config: ImageConfig = { env: {}, cmd: [], entrypoint: [`/${name}`], workingDir: "/", user: `${uid}:${uid}` };
+  return writeImageArchive(`${IMAGE_REPOSITORY}/${name}`, config, [layer], join(dir, `${name}.oci.tar`));
 }
+
+/** The pause image (tools/pause). */
+export const buildPauseImage = (dir: string): Promise<BuiltImage> => staticBinaryImage(dir, "pause", 65535);
+
+/** Traefik's image (tools/traefik), the cluster's Gateway API implementation. */
+export const buildTraefikImage = (dir: string): Promise<BuiltImage> => staticBinaryImage(dir, "traefik", 65532);
 
 /** Node and the shared libraries it loads (ldd), at their paths, plus the files a process expects. */
 function runtimeEntries(): LayerEntry[] {

@@ -66,6 +66,8 @@ export const REAL_NODE_TOOLS = [
   "kubelet",
   "kube-proxy",
   "coredns",
+  "traefik",
+  "gateway-api-crds",
   "pause",
 ] as const;
 
@@ -214,7 +216,7 @@ async function writeNodeFiles(
 function extraArchives(n: NodeLayout): string[] {
   if (!existsSync(n.images)) return [];
   return readdirSync(n.images)
-    .filter((f) => f.endsWith(".oci.tar") && !f.startsWith("pause"))
+    .filter((f) => f.endsWith(".oci.tar") && f !== "pause.oci.tar")
     .sort()
     .map((f) => join(n.images, f));
 }
