@@ -10,6 +10,19 @@ const TEST_TOOLS = [
   "kube-apiserver",
   "kube-controller-manager",
   "kube-scheduler",
+  "kubelet",
+  "kube-proxy",
+  "coredns",
+  "traefik",
+  "gateway-api-crds",
+  "pause",
+  "containerd",
+  "containerd-shim-runc-v2",
+  "ctr",
+  "runc",
+  "cni-bridge",
+  "cni-host-local",
+  "cni-loopback",
   "kwok",
   "pulumi",
   "pulumi-resource-kubernetes",
@@ -38,7 +51,13 @@ describe("the tool registry", () => {
       const dir = join(REPO_ROOT, t.package);
       assert.ok(existsSync(dir), `${t.name}: ${t.package} exists`);
     }
-    for (const main of ["main.go", "kube-controller-manager/main.go", "kube-scheduler/main.go"]) {
+    for (const main of [
+      "main.go",
+      "kube-controller-manager/main.go",
+      "kube-scheduler/main.go",
+      "kubelet/main.go",
+      "kube-proxy/main.go",
+    ]) {
       assert.ok(existsSync(join(REPO_ROOT, "tools", "kube-apiserver", main)), main);
     }
   });

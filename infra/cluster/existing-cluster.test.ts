@@ -18,13 +18,18 @@ import { evaluatePolicies } from "../policy/evaluate.ts";
 
 const SEED = "0123456789abcdef0123456789abcdef-test-seed";
 const OTHER_SEED = "fedcba9876543210fedcba9876543210-other-seed";
-const stack = (): ExistingClusterPlatformSpec => {
+const fileStack = (): ExistingClusterPlatformSpec => {
   const spec: KubernetesPlatformSpec = requireKubernetes(
     loadSpec(join(REPO_ROOT, "stacks", "embedded-cluster.yaml")),
     "stacks/embedded-cluster.yaml",
   );
   if (spec.cluster === undefined) throw new Error("embedded-cluster has a cluster section");
   return { ...spec, cluster: spec.cluster };
+};
+/** The stack on a cluster that also has prometheus-operator (as the integration tests' cluster has its CRDs). */
+const stack = (): ExistingClusterPlatformSpec => {
+  const s = fileStack();
+  return { ...s, cluster: { ...s.cluster, preinstalled: ["gateway-api", "prometheus-operator"] } };
 };
 const run = async (spec: KubernetesPlatformSpec, seed = SEED) =>
   (await runWithMocks(spec.name, () => deployPlatform(spec, { secretSeed: seed }))).resources;
@@ -80,12 +85,12 @@ describe("existing-cluster stack (stacks/embedded-cluster.yaml)", () => {
     rs = await run(stack());
   });
 
-  it("loads: cluster instead of clouds, gateway-api and prometheus-operator preinstalled, external data", () => {
-    const s = stack();
+  it("loads: cluster instead of clouds, gateway-api preinstalled, external data", () => {
+    const s = fileStack();
     assert.deepEqual(s.clouds, {});
     assert.equal(s.cluster.context, "imctl-embedded");
     assert.deepEqual(s.cluster.zones, ["zone-a", "zone-b", "zone-c"]);
-    assert.deepEqual(s.cluster.preinstalled, ["gateway-api", "prometheus-operator"]);
+    assert.deepEqual(s.cluster.preinstalled, ["gateway-api"]);
     assert.equal(s.cluster.data.mode === "external" && s.cluster.data.database.port, 13306);
   });
 
@@ -172,16 +177,17 @@ describe("existing-cluster stack (stacks/embedded-cluster.yaml)", () => {
     assert.throws(() => deployPlatform(stack(), { secretSeed: "short" }), { message: SEED_TOO_SHORT(5) });
   });
 
-  it("runs the services at the stack's sizes, spread over the three zones, on any node", () => {
+  it("runs the services at the stack's sizes, spread over the three zones, on the nodes the stack selects", () => {
     const stable = (svc: string) => one(rs, T.deployment, `cluster-services-${svc}-stable`);
     assert.deepEqual(
       ["gateway", "message", "user-center"].map((s) => input(stable(s), "spec.replicas")),
       [2, 2, 2],
     );
     const pod = input(stable("gateway"), "spec.template.spec");
-    assert.deepEqual(pod.nodeSelector, {});
+    assert.deepEqual(pod.nodeSelector, { "imctl.im-platform.io/node": "real" });
     assert.equal(pod.topologySpreadConstraints[0].topologyKey, "topology.kubernetes.io/zone");
-    assert.equal(pod.containers[0].image, "registry.example.com/im/gateway:0.1.0");
+    // registry imctl.local: the real node's images; imctl passes their content-tagged references (imageRefs).
+    assert.equal(pod.containers[0].image, "imctl.local/gateway:0.1.0");
     assert.ok(pod.containers[0].lifecycle.preStop);
     assert.ok(pod.containers[0].readinessProbe);
     assert.deepEqual(
@@ -232,13 +238,31 @@ describe("existing-cluster stack (stacks/embedded-cluster.yaml)", () => {
     assert.equal(ofType(rs, "kubernetes:networking.k8s.io/v1:Ingress").length, 0);
   });
 
+  it("runs the images imctl names by reference (the real node's content-tagged ones), Job and services alike", async () => {
+    const imageRefs = {
+      gateway: "imctl.local/gateway:0123456789ab",
+      message: "imctl.local/message:0123456789ab",
+      userCenter: "imctl.local/user-center:0123456789ab",
+    };
+    const refs = (
+      await runWithMocks("embedded-cluster", () => deployPlatform(stack(), { secretSeed: SEED, imageRefs }))
+    ).resources;
+    const image = (name: string, type: string = T.deployment) =>
+      input(one(refs, type, name), "spec.template.spec.containers.0.image");
+    assert.equal(image("cluster-services-gateway-stable"), imageRefs.gateway);
+    assert.equal(image("cluster-services-user-center-stable"), imageRefs.userCenter);
+    assert.equal(image("cluster-schema", T.job), imageRefs.message);
+  });
+
   it("migrates the external database with the message image before the services roll", () => {
     const job = one(rs, T.job, "cluster-schema");
     const env = Object.fromEntries(
       input(job, "spec.template.spec.containers.0.env").map((e: any) => [e.name, e.value ?? e.valueFrom]),
     );
     assert.equal(input(job, "metadata.namespace"), "im");
-    assert.equal(input(job, "spec.template.spec.containers.0.image"), "registry.example.com/im/message:0.1.0");
+    assert.equal(input(job, "spec.template.spec.containers.0.image"), "imctl.local/message:0.1.0");
+    // On the nodes the services run on (a simulated node would only pretend to run it).
+    assert.deepEqual(input(job, "spec.template.spec.nodeSelector"), { "imctl.im-platform.io/node": "real" });
     assert.equal(env.DB_HOST, "127.0.0.1");
     assert.equal(env.DB_PORT, "13306");
     assert.equal(env.ROOT_USER, "root");
@@ -254,8 +278,7 @@ describe("existing-cluster stack (stacks/embedded-cluster.yaml)", () => {
   it("creates the operator's objects only for a preinstalled prometheus-operator, and never the chart", async () => {
     assert.ok(rs.some((r) => r.type === "kubernetes:monitoring.coreos.com/v1:PrometheusRule"));
     assert.equal(ofType(rs, "kubernetes:helm.sh/v3:Release").length, 0);
-    const s = stack();
-    const bare = await run({ ...s, cluster: { ...s.cluster, preinstalled: ["gateway-api"] } });
+    const bare = await run(fileStack());
     assert.deepEqual(
       bare.filter((r) => r.type.includes("monitoring.coreos.com")).map((r) => r.type),
       [],
@@ -454,10 +477,13 @@ describe("existing-cluster stack with an in-cluster data tier (preinstalled Stri
     const redis = input(one(bare, "kubernetes:apps/v1:StatefulSet", "cluster-redis"), "spec");
     assert.equal("storageClassName" in redis.volumeClaimTemplates[0].spec, false);
     assert.deepEqual(redis.template.spec.tolerations, [kwok]);
-    assert.deepEqual(redis.template.spec.nodeSelector, {});
+    assert.deepEqual(redis.template.spec.nodeSelector, { "imctl.im-platform.io/node": "real" });
     const pool = input(one(bare, "kubernetes:kafka.strimzi.io/v1beta2:KafkaNodePool", "cluster-kafka-brokers"), "spec");
     assert.equal("class" in pool.storage.volumes[0], false);
-    assert.equal(pool.template.pod.affinity, undefined);
+    assert.deepEqual(
+      pool.template.pod.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms,
+      [{ matchExpressions: [{ key: "imctl.im-platform.io/node", operator: "In", values: ["real"] }] }],
+    );
   });
 
   it("backs TiDB up daily into S3-compatible storage with the credentials Secret the stack names", async () => {

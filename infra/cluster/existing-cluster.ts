@@ -181,6 +181,7 @@ export function deployExistingCluster(
       rootUser: data.rootUser,
       password: secret((v) => v.databasePassword),
       tolerations: c.tolerations,
+      nodeSelector: c.nodeSelector,
       provider,
     },
     { providers: [provider], dependsOn: data.ready },

@@ -35,6 +35,8 @@ export interface DatabaseSchemaArgs {
   tls?: { clientSecretName: string } | undefined;
   /** Taints the Job's pod tolerates. Default none. */
   tolerations?: k8s.types.input.core.v1.Toleration[];
+  /** Node labels the Job's pod must match (an existing cluster's `cluster.nodeSelector`). Default none. */
+  nodeSelector?: Record<string, string>;
   /** Seconds the Job waits for TiDB to answer (a new cluster takes minutes). Default 900. */
   connectTimeoutSeconds?: number;
   provider: k8s.Provider;
@@ -156,6 +158,9 @@ export class DatabaseSchema extends pulumi.ComponentResource {
               restartPolicy: "Never",
               automountServiceAccountToken: false,
               ...(args.tolerations === undefined ? {} : { tolerations: args.tolerations }),
+              ...(args.nodeSelector === undefined || Object.keys(args.nodeSelector).length === 0
+                ? {}
+                : { nodeSelector: args.nodeSelector }),
               securityContext: { runAsNonRoot: true, runAsUser: 1000, seccompProfile: { type: "RuntimeDefault" } },
               containers: [
                 {

@@ -30,7 +30,7 @@ describe("existing-cluster section of the platform spec", () => {
     const spec = requireKubernetes(parseSpec(raw(), SOURCE), SOURCE);
     assert.ok(isExistingCluster(spec));
     assert.deepEqual(spec.clouds, {});
-    assert.deepEqual(spec.cluster.nodeSelector, {});
+    assert.deepEqual(spec.cluster.nodeSelector, { "imctl.im-platform.io/node": "real" });
     assert.equal(spec.cluster.data.mode === "external" && spec.cluster.data.database.adminUser, "root");
   });
 

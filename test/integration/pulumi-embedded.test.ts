@@ -38,6 +38,8 @@ function stackCopy(name: string, edit: (spec: Record<string, any>) => void = () 
   // The simulated nodes only: prebuilt images by name (nothing pulls them) and no real node to select.
   spec.cluster.nodeSelector = {};
   spec.kubernetes.image.registry = "registry.example.com/im";
+  // This test installs both operators' CRDs (test/fixtures/crds), so the program creates the monitoring objects too.
+  spec.cluster.preinstalled = ["gateway-api", "prometheus-operator"];
   edit(spec);
   const file = join(tempDir("stack"), `${name}.yaml`);
   writeFileSync(file, stringify(spec));
