@@ -35,15 +35,46 @@ describe("platform on AWS (stacks/aws-prod.yaml)", () => {
     rs = await run(stack("aws-prod"));
   });
 
-  it("builds a VPC on the app segment with the data segment's first /16 attached", () => {
-    assert.equal(input(one(rs, T.vpc, "aws-network-vpc"), "cidrBlock"), "10.0.0.0/16");
-    assert.equal(
-      input(
-        one(rs, "aws:ec2/vpcIpv4CidrBlockAssociation:VpcIpv4CidrBlockAssociation", "aws-network-data-block"),
-        "cidrBlock",
-      ),
-      "172.16.0.0/16",
+  it("builds an app VPC and a data VPC (never a cross-range secondary block) joined by a peering", () => {
+    const app = one(rs, T.vpc, "aws-network-vpc");
+    const data = one(rs, T.vpc, "aws-network-data-vpc");
+    assert.equal(input(app, "cidrBlock"), "10.0.0.0/16");
+    assert.equal(input(data, "cidrBlock"), "172.16.0.0/16");
+    assert.equal(ofType(rs, "aws:ec2/vpcIpv4CidrBlockAssociation:VpcIpv4CidrBlockAssociation").length, 0);
+    const peering = one(rs, "aws:ec2/vpcPeeringConnection:VpcPeeringConnection", "aws-network-app-data");
+    assert.equal(input(peering, "vpcId"), app.id);
+    assert.equal(input(peering, "peerVpcId"), data.id);
+    assert.equal(input(peering, "autoAccept"), true);
+    // Each subnet lies in its tier's VPC.
+    for (const s of ofType(rs, T.subnet))
+      assert.equal(input(s, "vpcId"), input(s, "tags.tier") === "data" ? data.id : app.id, s.name);
+  });
+
+  it("routes the app segment and the data VPC to each other over the peering, and the data VPC nowhere else", () => {
+    const routes = ofType(rs, "aws:ec2/route:Route");
+    const peered = routes.filter((r) => input(r, "vpcPeeringConnectionId") !== undefined);
+    assert.deepEqual(peered.map((r) => [r.name, input(r, "destinationCidrBlock")]).sort(), [
+      ["aws-network-data-to-app-1", "10.0.0.0/16"],
+      ["aws-network-data-to-app-2", "10.0.0.0/16"],
+      ["aws-network-data-to-app-3", "10.0.0.0/16"],
+      ["aws-network-private-to-data-1", "172.16.0.0/16"],
+      ["aws-network-private-to-data-2", "172.16.0.0/16"],
+      ["aws-network-private-to-data-3", "172.16.0.0/16"],
+    ]);
+    const dataTables = new Set(
+      ofType(rs, "aws:ec2/routeTable:RouteTable")
+        .filter((t) => input(t, "tags.tier") === "data")
+        .map((t) => t.id),
     );
+    assert.equal(dataTables.size, 3);
+    const fromData = routes.filter((r) => dataTables.has(input(r, "routeTableId")));
+    assert.deepEqual(
+      fromData.map((r) => input(r, "destinationCidrBlock")),
+      ["10.0.0.0/16", "10.0.0.0/16", "10.0.0.0/16"],
+      "no default route: the data VPC has no internet path",
+    );
+    const dataGroup = one(rs, "aws:ec2/securityGroup:SecurityGroup", "aws-network-data");
+    assert.equal(input(dataGroup, "vpcId"), one(rs, T.vpc, "aws-network-data-vpc").id);
   });
 
   it("puts public, private and data subnets in each of the three zones, none handing out public addresses", () => {
@@ -100,9 +131,11 @@ describe("platform on AWS (stacks/aws-prod.yaml)", () => {
     assert.deepEqual(input(app, "scalingConfig"), { minSize: 3, desiredSize: 6, maxSize: 12 });
     const data = one(rs, "aws:eks/nodeGroup:NodeGroup", "aws-eks-data");
     assert.deepEqual(input(data, "taints"), [{ key: "im/tier", value: "data", effect: "NO_SCHEDULE" }]);
-    // Data nodes carry the cluster's group (kubelet access from the control plane) and the data group.
+    // Data nodes live in the app VPC (EKS nodes must be in the cluster's VPC): the cluster's group (kubelet access
+    // from the control plane) and the app group, which is in that VPC.
     const template = one(rs, "aws:ec2/launchTemplate:LaunchTemplate", "aws-eks-data");
-    assert.deepEqual(input(template, "vpcSecurityGroupIds"), ["aws-eks-cluster-sg", "aws-network-data-id"]);
+    assert.deepEqual(input(template, "vpcSecurityGroupIds"), ["aws-eks-cluster-sg", "aws-network-app-id"]);
+    assert.deepEqual(input(data, "subnetIds"), input(app, "subnetIds"));
     assert.equal(input(template, "metadataOptions.httpTokens"), "required");
   });
 
@@ -226,20 +259,42 @@ describe("platform on Alibaba Cloud (stacks/alicloud-prod.yaml)", () => {
     rs = await run(stack("alicloud-prod"));
   });
 
-  it("builds the VPC with a secondary data block and vSwitches in three zones", () => {
-    assert.equal(input(one(rs, "alicloud:vpc/network:Network", "alicloud-network-vpc"), "cidrBlock"), "10.0.0.0/16");
-    assert.equal(
-      input(one(rs, "alicloud:vpc/ipv4CidrBlock:Ipv4CidrBlock", "alicloud-network-data-block"), "secondaryCidrBlock"),
-      "172.16.0.0/16",
+  it("builds an app VPC and a data VPC joined by a peering, with vSwitches in three zones", () => {
+    const app = one(rs, "alicloud:vpc/network:Network", "alicloud-network-vpc");
+    const data = one(rs, "alicloud:vpc/network:Network", "alicloud-network-data-vpc");
+    assert.equal(input(app, "cidrBlock"), "10.0.0.0/16");
+    assert.equal(input(data, "cidrBlock"), "172.16.0.0/16");
+    const peering = one(rs, "alicloud:vpc/peerConnection:PeerConnection", "alicloud-network-app-data");
+    assert.deepEqual(
+      [input(peering, "vpcId"), input(peering, "acceptingVpcId"), input(peering, "acceptingRegionId")],
+      [app.id, data.id, "cn-hangzhou"],
     );
     const switches = ofType(rs, T.aliSwitch);
     assert.equal(switches.length, 9);
+    for (const s of switches)
+      assert.equal(input(s, "vpcId"), input(s, "tags.tier") === "data" ? data.id : app.id, s.name);
     assert.deepEqual(
       [...new Set(switches.map((s) => input(s, "zoneId")))],
       ["cn-hangzhou-h", "cn-hangzhou-i", "cn-hangzhou-j"],
     );
     assert.equal(ofType(rs, "alicloud:vpc/natGateway:NatGateway").length, 3);
-    assert.equal(ofType(rs, "alicloud:vpc/snatEntry:SnatEntry").length, 6, "private and data vSwitches of each zone");
+    assert.equal(ofType(rs, "alicloud:vpc/snatEntry:SnatEntry").length, 3, "the private vSwitch of each zone");
+    const peered = ofType(rs, "alicloud:vpc/routeEntry:RouteEntry").filter(
+      (r) => input(r, "nexthopType") === "VpcPeer",
+    );
+    assert.deepEqual(peered.map((r) => input(r, "destinationCidrblock")).sort(), [
+      "10.0.0.0/16",
+      "172.16.0.0/16",
+      "172.16.0.0/16",
+      "172.16.0.0/16",
+    ]);
+    // Both node pools in the app VPC's private vSwitches (ACK and Terway need the cluster's VPC).
+    const pools = ofType(rs, "alicloud:cs/nodePool:NodePool");
+    assert.equal(pools.length, 2);
+    assert.deepEqual(
+      input(pools[0] as RecordedResource, "vswitchIds"),
+      input(pools[1] as RecordedResource, "vswitchIds"),
+    );
   });
 
   it("lets the data group accept only the app segment and the internet only the LB listeners", () => {
@@ -282,36 +337,37 @@ describe("platform on both clouds (stacks/multicloud.yaml)", () => {
     assert.equal(new Set(aliPeers).size, 2, "one per AWS tunnel");
     for (const n of [1, 2]) {
       const c = one(rs, "alicloud:vpn/connection:Connection", `multicloud-vpn-ali-connection-${n}`);
-      assert.deepEqual(input(c, "localSubnets"), ["10.1.0.0/16", "192.168.0.0/16"]);
-      assert.deepEqual(input(c, "remoteSubnets"), ["10.0.0.0/16", "172.16.0.0/16"]);
+      // One block each way: one SA per tunnel, as AWS accepts it; only the app segments cross.
+      assert.deepEqual(input(c, "localSubnets"), ["10.1.0.0/16"]);
+      assert.deepEqual(input(c, "remoteSubnets"), ["10.0.0.0/16"]);
       assert.equal(input(c, "ikeConfig.psk"), `multicloud-vpn-aws-connection-psk-${n}`, "AWS's tunnel key");
       assert.ok(c.secretPaths.includes("ikeConfig"), "kept secret");
     }
   });
 
-  it("routes each side's blocks to the other from every private and data route table", () => {
+  it("routes each side's app segment to the other from every private route table", () => {
     const awsRoutes = ofType(rs, "aws:ec2/vpnConnectionRoute:VpnConnectionRoute").map((r) =>
       input(r, "destinationCidrBlock"),
     );
-    assert.deepEqual(awsRoutes, ["10.1.0.0/16", "192.168.0.0/16"]);
+    assert.deepEqual(awsRoutes, ["10.1.0.0/16"]);
     const toAli = ofType(rs, "aws:ec2/route:Route").filter((r) => r.name.startsWith("multicloud-vpn-aws-rt-"));
-    assert.equal(toAli.length, 6 * 2);
+    assert.equal(toAli.length, 3);
     const toAws = ofType(rs, "alicloud:vpc/routeEntry:RouteEntry").filter((r) => r.name.startsWith("multicloud-vpn-"));
-    assert.equal(toAws.length, 3 * 2);
+    assert.equal(toAws.length, 3);
     assert.ok(toAws.every((r) => input(r, "nexthopType") === "VpnGateway"));
   });
 
-  it("admits the peer's data segment, never its app segment, into each data tier", () => {
+  it("admits only its own app segment into each data tier, never anything of the other cloud", () => {
     const awsData = ofType(rs, T.sgIn)
       .filter((r) => r.name.startsWith("aws-network-data-"))
-      .map((r) => input(r, "cidrIpv4"));
-    assert.ok(awsData.includes("192.168.0.0/16"));
-    assert.ok(!awsData.includes("10.1.0.0/16"));
+      .map((r) => input(r, "cidrIpv4"))
+      .filter(Boolean);
+    assert.deepEqual([...new Set(awsData)], ["10.0.0.0/16"]);
     const aliData = ofType(rs, T.aliRule)
       .filter((r) => r.name.startsWith("alicloud-network-data-"))
-      .map((r) => input(r, "cidrIp"));
-    assert.ok(aliData.includes("172.16.0.0/12"));
-    assert.ok(!aliData.includes("10.0.0.0/16"));
+      .map((r) => input(r, "cidrIp"))
+      .filter(Boolean);
+    assert.deepEqual([...new Set(aliData)], ["10.1.0.0/16"]);
   });
 
   it("runs the services in both clusters under distinct names", () => {

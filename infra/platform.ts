@@ -17,7 +17,7 @@ import {
   type ExistingClusterOptions,
 } from "./cluster/existing-cluster.ts";
 import { EksCluster } from "./cluster/eks-cluster.ts";
-import { EncryptedStorage } from "./cluster/encrypted-storage.ts";
+import { EncryptedStorage, STORAGE_CLASS } from "./cluster/encrypted-storage.ts";
 import type { WorkloadIdentity } from "./cluster/workload-role.ts";
 import { DatabaseSchema } from "./data/database-schema.ts";
 import { DATA_NAMESPACE, DataTier } from "./data/data-tier.ts";
@@ -35,7 +35,10 @@ import { DATABASE_SECRET_NAME, ImServices } from "./services/im-services.ts";
 import { ServiceImages, type ImageService } from "./services/service-images.ts";
 
 interface NetworkFacts {
+  /** The app VPC (cluster, nodes, load balancer). */
   vpcId: pulumi.Output<string>;
+  /** The data VPC (managed Redis and Kafka), peered with the app VPC. */
+  dataVpcId: pulumi.Output<string>;
   appCidr: string;
   dataVpcCidr: string;
   privateSubnetIds: pulumi.Output<string>[];
@@ -80,7 +83,7 @@ export function deployPlatform(spec: KubernetesPlatformSpec, opts: DeployOptions
   const aliProvider = aliSpec === undefined ? undefined : new alicloud.Provider("alicloud", { region: aliSpec.region });
   const clouds: Partial<Record<CloudName, CloudDeployment>> = {};
   if (awsSpec !== undefined && awsProvider !== undefined) {
-    const network = awsNetwork(spec, awsSpec, awsProvider, aliSpec?.network.dataCidr);
+    const network = awsNetwork(spec, awsSpec, awsProvider);
     const cluster = new EksCluster(
       "aws-eks",
       {
@@ -89,9 +92,7 @@ export function deployPlatform(spec: KubernetesPlatformSpec, opts: DeployOptions
         serviceCidr: awsSpec.cluster.serviceCidr,
         apiAccessCidrs: awsSpec.cluster.apiAccessCidrs,
         privateSubnetIds: network.privateSubnetIds,
-        dataSubnetIds: network.dataSubnetIds,
         appSecurityGroupId: network.securityGroupIds.app,
-        dataSecurityGroupId: network.securityGroupIds.data,
         nodeGroups: awsSpec.cluster.nodeGroups,
         tags: spec.tags,
       },
@@ -112,16 +113,14 @@ export function deployPlatform(spec: KubernetesPlatformSpec, opts: DeployOptions
     );
   }
   if (aliSpec !== undefined && aliProvider !== undefined) {
-    const network = alicloudNetwork(spec, aliSpec, aliProvider, awsSpec?.network.dataCidr);
+    const network = alicloudNetwork(spec, aliSpec, aliProvider);
     const cluster = new AckCluster(
       "alicloud-ack",
       {
         serviceCidr: aliSpec.cluster.serviceCidr,
         apiAccessCidrs: aliSpec.cluster.apiAccessCidrs,
         privateVswitchIds: network.privateSubnetIds,
-        dataVswitchIds: network.dataSubnetIds,
         appSecurityGroupId: network.securityGroupIds.app,
-        dataSecurityGroupId: network.securityGroupIds.data,
         nodeGroups: aliSpec.cluster.nodeGroups,
         tags: spec.tags,
       },
@@ -149,15 +148,17 @@ export function deployPlatform(spec: KubernetesPlatformSpec, opts: DeployOptions
   ) {
     const interconnect = spec.multicloud.interconnect;
     vpn = new IpsecVpn("multicloud-vpn", {
+      // Only the app segments cross: nothing of the data tier is shared between the clouds (each runs its own), so
+      // the data VPCs stay unreachable from the other cloud (a peering is not transitive either).
       aws: {
         vpcId: a.network.vpcId,
-        cidrs: [a.network.appCidr, a.network.dataVpcCidr],
+        cidrs: [a.network.appCidr],
         routeTableIds: a.network.internalRouteTableIds,
       },
       alicloud: {
         vpcId: b.network.vpcId,
         vswitchId: b.network.vpnSubnetId,
-        cidrs: [b.network.appCidr, b.network.dataVpcCidr],
+        cidrs: [b.network.appCidr],
         routeTableIds: b.network.internalRouteTableIds,
       },
       ikeVersion: interconnect.ikeVersion,
@@ -169,12 +170,7 @@ export function deployPlatform(spec: KubernetesPlatformSpec, opts: DeployOptions
   return { clouds, vpn };
 }
 
-function awsNetwork(
-  spec: KubernetesPlatformSpec,
-  c: CloudSpec,
-  provider: aws.Provider,
-  peerDataCidr: string | undefined,
-): NetworkFacts {
+function awsNetwork(spec: KubernetesPlatformSpec, c: CloudSpec, provider: aws.Provider): NetworkFacts {
   const n = new AwsNetwork(
     "aws-network",
     {
@@ -183,13 +179,13 @@ function awsNetwork(
       appCidr: c.network.appCidr,
       dataCidr: c.network.dataCidr,
       natGateways: c.network.natGateways,
-      peerDataCidr,
       tags: spec.tags,
     },
     { providers: [provider] },
   );
   return {
     vpcId: n.vpcId,
+    dataVpcId: n.dataVpcId,
     appCidr: n.plan.appCidr,
     dataVpcCidr: n.plan.dataVpcCidr,
     privateSubnetIds: n.privateSubnetIds,
@@ -200,26 +196,22 @@ function awsNetwork(
   };
 }
 
-function alicloudNetwork(
-  spec: KubernetesPlatformSpec,
-  c: CloudSpec,
-  provider: alicloud.Provider,
-  peerDataCidr: string | undefined,
-): NetworkFacts {
+function alicloudNetwork(spec: KubernetesPlatformSpec, c: CloudSpec, provider: alicloud.Provider): NetworkFacts {
   const n = new AlicloudNetwork(
     "alicloud-network",
     {
+      region: c.region,
       zones: c.zones,
       appCidr: c.network.appCidr,
       dataCidr: c.network.dataCidr,
       natGateways: c.network.natGateways,
-      peerDataCidr,
       tags: spec.tags,
     },
     { providers: [provider] },
   );
   return {
     vpcId: n.vpcId,
+    dataVpcId: n.dataVpcId,
     appCidr: n.plan.appCidr,
     dataVpcCidr: n.plan.dataVpcCidr,
     privateSubnetIds: n.privateVswitchIds,
@@ -281,7 +273,7 @@ function workloads(
       redis: spec.data.redis,
       kafka: spec.data.kafka,
       network: {
-        vpcId: network.vpcId,
+        vpcId: network.dataVpcId,
         appCidr: network.appCidr,
         dataSubnetIds: network.dataSubnetIds,
         dataSecurityGroupId: network.securityGroupIds.data,
@@ -345,6 +337,7 @@ function workloads(
       endpoints: data.endpoints,
       kafkaInCluster: c.data.kafka.mode === "strimzi",
       secretName: DATABASE_SECRET_NAME,
+      storageClass: STORAGE_CLASS,
       provider: k8sProvider,
     },
     { providers: [k8sProvider], dependsOn: [services, data] },

@@ -2,6 +2,9 @@
  * An ACK Pro cluster with Terway (pods take addresses from the private vSwitches, like EKS's VPC CNI), secrets
  * encrypted with a KMS key, an autoscaled app node pool and a tainted data node pool on encrypted ESSD disks, and a
  * Kubernetes provider for everything deployed into it.
+ * Both pools sit in the private vSwitches of the app VPC: ACK node pools and Terway's pod vSwitches must be
+ * vSwitches of the cluster's VPC, so the data pool's pods cannot take addresses in the data VPC. The data VPC holds
+ * Tair and ApsaraMQ; the in-cluster data tier is kept apart by the taint and by NetworkPolicies.
  */
 import * as alicloud from "@pulumi/alicloud";
 import * as k8s from "@pulumi/kubernetes";
@@ -17,10 +20,10 @@ export interface AckClusterArgs {
    * listener's access control list (these blocks) must be set on that SLB outside this program.
    */
   apiAccessCidrs?: readonly string[];
+  /** vSwitches of the app VPC: nodes and pods (Terway). */
   privateVswitchIds: pulumi.Input<string>[];
-  dataVswitchIds: pulumi.Input<string>[];
+  /** The app tier's security group (app VPC), on the cluster and every node. */
   appSecurityGroupId: pulumi.Input<string>;
-  dataSecurityGroupId: pulumi.Input<string>;
   nodeGroups: { app: NodeGroupSize; data: NodeGroupSize };
   tags: Record<string, string>;
 }
@@ -99,7 +102,7 @@ export class AckCluster extends pulumi.ComponentResource {
         child,
       );
     const appNodes = pool("app", args.nodeGroups.app, args.privateVswitchIds, args.appSecurityGroupId);
-    const dataNodes = pool("data", args.nodeGroups.data, args.dataVswitchIds, args.dataSecurityGroupId);
+    const dataNodes = pool("data", args.nodeGroups.data, args.privateVswitchIds, args.appSecurityGroupId);
 
     const credential = alicloud.cs.getClusterCredentialOutput(
       { clusterId: cluster.id, temporaryDurationMinutes: 4320 },

@@ -5,9 +5,11 @@
  *
  * - lb: the only group open to the internet, and only on the listener ports (443, and 80 for the redirect).
  * - app: the cluster nodes and pods; reachable from the app segment and from the load balancer on NodePorts.
- * - data: TiDB, Redis and Kafka; reachable only from the app segment on their ports, and from itself
- *   (replication between data nodes). With a peer cloud, also from the peer's data segment (cross-cloud
- *   replication and backups), never from the peer's app segment.
+ * - data: the managed Redis and Kafka in the data VPC; reachable only from the app segment (over the VPC peering)
+ *   on their ports, and from itself (replication between data nodes). Never from a peer cloud: nothing of the data
+ *   tier crosses the VPN (each cloud runs its own; docs/cloud-stacks.md), and a VPC peering is not transitive, so
+ *   the VPN attached to the app VPC could not carry it anyway.
+ * The lb and app groups belong to the app VPC, the data group to the data VPC.
  */
 
 export type SecurityGroupRole = "lb" | "app" | "data";
@@ -61,8 +63,6 @@ export interface FirewallInput {
   appCidr: string;
   /** The data segment as attached to the VPC. */
   dataVpcCidr: string;
-  /** The other cloud's data segment, when the clouds are joined. */
-  peerDataCidr?: string | undefined;
 }
 
 /** Every ingress rule of the three groups. Egress is open (updates, image pulls, backups) on every group. */
@@ -112,17 +112,5 @@ export function firewallRules(input: FirewallInput): IngressRule[] {
     source: { group: "data" },
     description: "data tier replication (Raft, Redis bus, Kafka)",
   });
-  if (input.peerDataCidr !== undefined) {
-    for (const ports of DATA_PORTS) {
-      rules.push({
-        key: `${ports.key}-from-peer-data`,
-        group: "data",
-        protocol: "tcp",
-        ports,
-        source: { cidr: input.peerDataCidr },
-        description: `peer data segment to ${ports.what} (cross-cloud replication)`,
-      });
-    }
-  }
   return rules;
 }

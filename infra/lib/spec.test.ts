@@ -128,6 +128,21 @@ describe("platform spec: target kubernetes", () => {
     });
   });
 
+  it("rejects a segment the cloud would refuse as a VPC block, quoting the cloud's rule (infra/lib/vpc-rules.ts)", () => {
+    const r = raw("alicloud-prod");
+    r.clouds.alicloud.network.dataCidr = "100.64.0.0/16";
+    assert.throws(() => parseSpec(r, "s.yaml"), {
+      name: "SpecError",
+      message:
+        's.yaml: clouds.alicloud.network.dataCidr: got "100.64.0.0/16"; alicloud would refuse it: ' +
+        "alicloud VPC data: block 100.64.0.0/16 overlaps the reserved range 100.64.0.0/10",
+    });
+    // AWS takes 100.64.0.0/10 as a VPC block, so the same segment plans there.
+    const a = raw("aws-prod");
+    a.clouds.aws.network.dataCidr = "100.64.0.0/16";
+    assert.equal(parseSpec(a, "s.yaml").clouds?.aws?.network.dataCidr, "100.64.0.0/16");
+  });
+
   it("rejects blocks that overlap across the VPN when both clouds are present", () => {
     const r = raw("multicloud");
     r.clouds.alicloud.network.appCidr = "10.0.0.0/16";

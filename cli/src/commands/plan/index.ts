@@ -8,6 +8,7 @@
 import { planNetwork, type ZoneSubnets } from "../../../../infra/lib/cidr.ts";
 import { monthlyCost, type CostLine } from "../../../../infra/lib/cost.ts";
 import type { CloudName } from "../../../../infra/lib/regions.ts";
+import { networkLayout, type VpcLink } from "../../../../infra/lib/vpc-rules.ts";
 import { checkCapacity, type CapacityCheck } from "../../../../infra/lib/sizing.ts";
 import { table } from "../../lib/table.ts";
 import { loadKubernetesStack } from "../stack.ts";
@@ -33,6 +34,10 @@ export interface CidrPlan {
   dataVpcCidr: string;
   serviceCidr: string;
   zones: ZoneSubnets[];
+  /** The two VPCs of the cloud (infra/lib/vpc-rules.ts): app (cluster, nodes, LB) and data (managed data services). */
+  vpcs: { name: string; cidr: string }[];
+  /** The link between them and its fixed monthly cost (data transfer not included). */
+  link: VpcLink & { monthlyUsd: number };
 }
 
 export interface PolicyViolation {
@@ -78,10 +83,14 @@ export async function plan(opts: PlanOptions): Promise<PlanResult> {
     deployPlatform(spec, spec.cluster === undefined ? {} : { secretSeed: OFFLINE_PLAN_SEED });
   });
   const clouds = (["aws", "alicloud"] as const).filter((c) => spec.clouds[c] !== undefined);
+  const cost = monthlyCost(spec);
   const cidrPlan = clouds.flatMap((c): CidrPlan[] => {
     const cloud = spec.clouds[c];
     if (cloud === undefined) return [];
     const p = planNetwork(cloud.network.appCidr, cloud.network.dataCidr, cloud.zones);
+    const layout = networkLayout(c, p);
+    const link = layout.links[0] ?? { kind: "peering", a: "app", b: "data" };
+    const linkCost = cost.lines.find((l) => l.cloud === c && l.item.startsWith("VPC peering"));
     return [
       {
         cloud: c,
@@ -91,6 +100,8 @@ export async function plan(opts: PlanOptions): Promise<PlanResult> {
         dataVpcCidr: p.dataVpcCidr,
         serviceCidr: cloud.cluster.serviceCidr,
         zones: p.zones,
+        vpcs: layout.vpcs.map((v) => ({ name: v.name, cidr: v.primary })),
+        link: { ...link, monthlyUsd: linkCost?.monthlyUsd ?? 0 },
       },
     ];
   });
@@ -102,7 +113,6 @@ export async function plan(opts: PlanOptions): Promise<PlanResult> {
     const cloud = spec.clouds[c];
     return cloud === undefined ? [] : [checkCapacity(c, cloud.cluster.nodeGroups.app, workloads, cloud.zones.length)];
   });
-  const cost = monthlyCost(spec);
   const policyViolations = evaluatePolicies(
     resources.filter((r) => r.custom).map((r) => ({ type: r.type, name: r.name, props: r.inputs, id: r.id })),
   );
@@ -137,6 +147,11 @@ export async function plan(opts: PlanOptions): Promise<PlanResult> {
   };
 }
 
+const VPC_ROLE: Record<string, string> = {
+  app: "public + private subnets: cluster, both node groups, load balancer",
+  data: "data subnets, no internet route: managed Redis and Kafka",
+};
+
 export function renderPlan(r: PlanResult): string {
   const where = r.clusterContext === undefined ? r.clouds.join(" + ") : `existing cluster, context ${r.clusterContext}`;
   const out: string[] = [`plan for stack ${r.stack} (${where}): ${r.resources.length} resources`, ""];
@@ -153,6 +168,13 @@ export function renderPlan(r: PlanResult): string {
   for (const c of r.cidrPlan) {
     out.push(
       `  ${c.cloud} ${c.region}: app ${c.appCidr}, data ${c.dataCidr} (VPC block ${c.dataVpcCidr}), services ${c.serviceCidr}`,
+    );
+    for (const v of c.vpcs)
+      out.push(`    VPC ${v.name.padEnd(5)} ${v.cidr.padEnd(16)} ${VPC_ROLE[v.name] ?? ""}`.trimEnd());
+    const kind = c.link.kind === "peering" ? "VPC peering" : "transit router";
+    out.push(
+      `    link      ${kind} ${c.link.a} <-> ${c.link.b}, routed both ways; ${c.link.monthlyUsd.toFixed(2)} USD/month ` +
+        "(no hourly charge; data transfer not included)",
     );
     out.push(
       table(
