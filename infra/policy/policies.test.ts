@@ -265,4 +265,73 @@ describe("policy pack", () => {
       [],
     );
   });
+
+  it("im-claims-name-storage-class: on a cloud stack, fails every kind of claim that names no StorageClass", () => {
+    const claims: PolicyInput[] = [
+      { type: "kubernetes:core/v1:PersistentVolumeClaim", name: "pvc", props: { spec: {} } },
+      {
+        type: "kubernetes:apps/v1:StatefulSet",
+        name: "sts",
+        props: { spec: { volumeClaimTemplates: [{ spec: { storageClassName: "im-encrypted" } }, { spec: {} }] } },
+      },
+      {
+        type: "kubernetes:pingcap.com/v1alpha1:TidbCluster",
+        name: "tidb",
+        props: { spec: { pd: { replicas: 3, storageClassName: "im-encrypted" }, tikv: { replicas: 3 }, tidb: {} } },
+      },
+      {
+        type: "kubernetes:kafka.strimzi.io/v1beta2:KafkaNodePool",
+        name: "pool",
+        props: { spec: { storage: { type: "jbod", volumes: [{ id: 0, type: "persistent-claim" }] } } },
+      },
+      {
+        type: "kubernetes:helm.sh/v3:Release",
+        name: "prom",
+        props: {
+          chart: "kube-prometheus-stack",
+          values: { prometheus: { prometheusSpec: { storageSpec: { volumeClaimTemplate: { spec: {} } } } } },
+        },
+      },
+    ];
+    const cloud: PolicyInput = { type: "aws:ec2/vpc:Vpc", name: "vpc", props: { tags } };
+    const hint = "is not set; the cluster has no default StorageClass, name one";
+    assert.deepEqual(
+      messages([cloud, ...claims]).filter((m) => m.startsWith("im-claims-name-storage-class")),
+      [
+        `pvc: spec.storageClassName ${hint}`,
+        `sts: spec.volumeClaimTemplates[1].spec.storageClassName ${hint}`,
+        `tidb: spec.tikv.storageClassName ${hint}`,
+        `pool: spec.storage.volumes[0].class ${hint}`,
+        `prom: values.prometheus.prometheusSpec.storageSpec.volumeClaimTemplate.spec.storageClassName ${hint}`,
+      ].map((m) => `im-claims-name-storage-class: ${m}`),
+    );
+    // An existing cluster (no cloud resource) may rely on its default class.
+    assert.deepEqual(
+      messages(claims).filter((m) => m.startsWith("im-claims-name-storage-class")),
+      [],
+    );
+  });
+
+  it("im-claims-name-storage-class: passes every cloud stack, in-cluster Redis and Strimzi included", async () => {
+    const spec = stack("aws-prod");
+    const aws = spec.clouds.aws;
+    if (aws === undefined) throw new Error("aws-prod has clouds.aws");
+    const inCluster: KubernetesPlatformSpec = {
+      ...spec,
+      clouds: {
+        aws: {
+          ...aws,
+          data: {
+            ...aws.data,
+            redis: { ...aws.data.redis, mode: "in-cluster" },
+            kafka: { ...aws.data.kafka, mode: "strimzi" },
+          },
+        },
+      },
+    };
+    for (const s of [inCluster, stack("alicloud-prod")]) {
+      const { resources } = await runWithMocks(s.name, () => deployPlatform(s));
+      assert.deepEqual(messages(asInputs(resources)), [], s.name);
+    }
+  });
 });

@@ -12,6 +12,9 @@
  *   is not 0.0.0.0/0 (EKS opens an enabled public endpoint to the world unless told otherwise).
  * - im-required-tags: every taggable resource carries project, environment, owner and cost-center.
  * - im-stateful-replicas: every stateful component keeps at least two copies.
+ * - im-claims-name-storage-class: on a cloud stack, every volume claim (PVCs, StatefulSet claim templates, TiDB's PD
+ *   and TiKV, Strimzi's node pools, kube-prometheus-stack's Prometheus) names its StorageClass: EKS creates no default
+ *   class since Kubernetes 1.30 and ACK none at all, so a claim without one stays Pending.
  * - im-pod-security-restricted: every workload's pod template passes the Pod Security `restricted` level (the level
  *   the platform's namespaces enforce), checked before the API server would refuse the pods.
  */
@@ -402,6 +405,62 @@ export const podSecurityRestricted: ResourceValidationPolicy = {
   },
 };
 
+/** Where each kind of resource names the class of the claims it makes; the values are paths relative to props. */
+function claimClassPaths(type: string, p: Props): Array<{ path: string; value: unknown }> {
+  switch (type) {
+    case "kubernetes:core/v1:PersistentVolumeClaim":
+      return [{ path: "spec.storageClassName", value: at(p, "spec.storageClassName") }];
+    case "kubernetes:apps/v1:StatefulSet":
+      return list(at(p, "spec.volumeClaimTemplates")).map((t, i) => ({
+        path: `spec.volumeClaimTemplates[${i}].spec.storageClassName`,
+        value: at(t, "spec.storageClassName"),
+      }));
+    case "kubernetes:pingcap.com/v1alpha1:TidbCluster":
+      // PD and TiKV keep data; the TiDB servers are stateless.
+      return ["pd", "tikv"]
+        .filter((part) => at(p, `spec.${part}`) !== undefined)
+        .map((part) => ({ path: `spec.${part}.storageClassName`, value: at(p, `spec.${part}.storageClassName`) }));
+    case "kubernetes:kafka.strimzi.io/v1beta2:KafkaNodePool": {
+      const storage = at(p, "spec.storage");
+      const volumes = at(storage, "type") === "jbod" ? list(at(storage, "volumes")) : [storage];
+      return volumes.map((v, i) => ({
+        path: at(storage, "type") === "jbod" ? `spec.storage.volumes[${i}].class` : "spec.storage.class",
+        value: at(v, "class"),
+      }));
+    }
+    case "kubernetes:helm.sh/v3:Release": {
+      if (p.chart !== "kube-prometheus-stack") return [];
+      const template = at(p, "values.prometheus.prometheusSpec.storageSpec.volumeClaimTemplate");
+      if (template === undefined) return [];
+      return [
+        {
+          path: "values.prometheus.prometheusSpec.storageSpec.volumeClaimTemplate.spec.storageClassName",
+          value: at(template, "spec.storageClassName"),
+        },
+      ];
+    }
+    default:
+      return [];
+  }
+}
+
+const CLOUD_TYPE = /^(aws|alicloud):/;
+
+export const claimsNameStorageClass: StackValidationPolicy = {
+  name: "im-claims-name-storage-class",
+  description:
+    "On a cloud stack every volume claim names its StorageClass (EKS 1.30+ and ACK have no default class: the claim would stay Pending).",
+  enforcementLevel: "mandatory",
+  validateStack: (args: StackValidationArgs, report: ReportViolation) => {
+    // An existing cluster may well have a default class (its stack's data.storageClass says so by its absence).
+    if (!args.resources.some((r) => CLOUD_TYPE.test(r.type))) return;
+    for (const r of args.resources)
+      for (const claim of claimClassPaths(r.type, r.props))
+        if (typeof claim.value !== "string" || claim.value === "")
+          report(`${r.name}: ${claim.path} is not set; the cluster has no default StorageClass, name one`, r.urn);
+  },
+};
+
 export const POLICIES: ReadonlyArray<ResourceValidationPolicy | StackValidationPolicy> = [
   noPublicDataTier,
   encryptionOn,
@@ -412,4 +471,5 @@ export const POLICIES: ReadonlyArray<ResourceValidationPolicy | StackValidationP
   statefulReplicas,
   serviceReplicas,
   podSecurityRestricted,
+  claimsNameStorageClass,
 ];
