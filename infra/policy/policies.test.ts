@@ -334,4 +334,31 @@ describe("policy pack", () => {
       assert.deepEqual(messages(asInputs(resources)), [], s.name);
     }
   });
+
+  it("im-operator-crd-fields: fails a TidbCluster spread constraint with fields TiDB Operator v1.6 lacks", () => {
+    const tidb = (spread: unknown[]): PolicyInput => ({
+      type: "kubernetes:pingcap.com/v1alpha1:TidbCluster",
+      name: "tidb",
+      props: { spec: { topologySpreadConstraints: spread, tikv: { replicas: 3, topologySpreadConstraints: spread } } },
+    });
+    const full = {
+      maxSkew: 1,
+      topologyKey: "topology.kubernetes.io/zone",
+      whenUnsatisfiable: "DoNotSchedule",
+      labelSelector: { matchLabels: { "app.kubernetes.io/component": "tikv" } },
+    };
+    const found = messages([tidb([full])]).filter((m) => m.startsWith("im-operator-crd-fields"));
+    assert.deepEqual(found, [
+      "im-operator-crd-fields: tidb: spec.topologySpreadConstraints[0] has maxSkew, whenUnsatisfiable, labelSelector, " +
+        "which TiDB Operator v1.6's CRD does not define (allowed: topologyKey; the operator derives the rest)",
+      "im-operator-crd-fields: tidb: spec.tikv.topologySpreadConstraints[0] has maxSkew, whenUnsatisfiable, labelSelector, " +
+        "which TiDB Operator v1.6's CRD does not define (allowed: topologyKey; the operator derives the rest)",
+    ]);
+    assert.deepEqual(
+      messages([tidb([{ topologyKey: "topology.kubernetes.io/zone" }])]).filter((m) =>
+        m.startsWith("im-operator-crd-fields"),
+      ),
+      [],
+    );
+  });
 });

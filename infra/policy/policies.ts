@@ -15,6 +15,8 @@
  * - im-claims-name-storage-class: on a cloud stack, every volume claim (PVCs, StatefulSet claim templates, TiDB's PD
  *   and TiKV, Strimzi's node pools, kube-prometheus-stack's Prometheus) names its StorageClass: EKS creates no default
  *   class since Kubernetes 1.30 and ACK none at all, so a claim without one stays Pending.
+ * - im-operator-crd-fields: custom resources carry only fields their operator's CRD defines (TiDB Operator v1.6's
+ *   topology spread constraints have `topologyKey` only), so nothing is silently pruned.
  * - im-pod-security-restricted: every workload's pod template passes the Pod Security `restricted` level (the level
  *   the platform's namespaces enforce), checked before the API server would refuse the pods.
  */
@@ -27,6 +29,7 @@ import type {
   StackValidationPolicy,
 } from "@pulumi/policy";
 import { LB_LISTENER_PORTS } from "../lib/network-rules.ts";
+import { TIDB_SPREAD_FIELDS, TIDB_SPREAD_PATHS } from "../lib/operator-crds.ts";
 import { podSecurityProblems } from "../lib/pod-security.ts";
 import { REQUIRED_TAGS } from "../lib/spec-cloud.ts";
 
@@ -405,6 +408,24 @@ export const podSecurityRestricted: ResourceValidationPolicy = {
   },
 };
 
+export const operatorCrdFields: ResourceValidationPolicy = {
+  name: "im-operator-crd-fields",
+  description: "Custom resources carry only the fields their operator's CRD defines (nothing silently pruned).",
+  enforcementLevel: "mandatory",
+  validateResource: (args, report) => {
+    if (args.type !== "kubernetes:pingcap.com/v1alpha1:TidbCluster") return;
+    for (const path of TIDB_SPREAD_PATHS)
+      list(at(args.props, path)).forEach((c, i) => {
+        const extra = Object.keys((c ?? {}) as Props).filter((k) => !TIDB_SPREAD_FIELDS.includes(k));
+        if (extra.length > 0)
+          report(
+            `${args.name}: ${path}[${i}] has ${extra.join(", ")}, which TiDB Operator v1.6's CRD does not define ` +
+              `(allowed: ${TIDB_SPREAD_FIELDS.join(", ")}; the operator derives the rest)`,
+          );
+      });
+  },
+};
+
 /** Where each kind of resource names the class of the claims it makes; the values are paths relative to props. */
 function claimClassPaths(type: string, p: Props): Array<{ path: string; value: unknown }> {
   switch (type) {
@@ -472,4 +493,5 @@ export const POLICIES: ReadonlyArray<ResourceValidationPolicy | StackValidationP
   serviceReplicas,
   podSecurityRestricted,
   claimsNameStorageClass,
+  operatorCrdFields,
 ];
