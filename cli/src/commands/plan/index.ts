@@ -9,6 +9,7 @@ import { planNetwork, type ZoneSubnets } from "../../../../infra/lib/cidr.ts";
 import { monthlyCost, type CostLine } from "../../../../infra/lib/cost.ts";
 import type { CloudName } from "../../../../infra/lib/regions.ts";
 import { networkLayout, type VpcLink } from "../../../../infra/lib/vpc-rules.ts";
+import { findPlaceholders, type Placeholder } from "../../../../infra/lib/placeholders.ts";
 import { checkCapacity, type CapacityCheck } from "../../../../infra/lib/sizing.ts";
 import { table } from "../../lib/table.ts";
 import { loadKubernetesStack } from "../stack.ts";
@@ -59,6 +60,8 @@ export interface PlanResult {
   capacity: CapacityCheck[];
   monthlyCostUsd: number;
   cost: { lines: CostLine[]; unpriced: string[]; estimated: string[] };
+  /** Values only the stack's owner can supply, still placeholders: preview and up refuse the stack until replaced. */
+  placeholders: Placeholder[];
   /** How the plan was made and what it could not see. */
   notes: string[];
 }
@@ -133,6 +136,7 @@ export async function plan(opts: PlanOptions): Promise<PlanResult> {
     capacity,
     monthlyCostUsd: cost.monthlyCostUsd,
     cost: { lines: cost.lines, unpriced: cost.unpriced, estimated: cost.unchecked },
+    placeholders: findPlaceholders(spec),
     notes: [
       ...(spec.cluster === undefined
         ? []
@@ -208,6 +212,10 @@ export function renderPlan(r: PlanResult): string {
     out.push(
       `  ${r.cost.estimated.length} line(s) rest on estimated prices, to confirm before budgeting (see infra/lib/pricing.ts)`,
     );
+  if (r.placeholders.length > 0) {
+    out.push("", "placeholders to replace before imctl preview / up (which refuse the stack until then):");
+    out.push(...r.placeholders.map((p) => `  ${p.field}: ${JSON.stringify(p.value)}: ${p.why}`));
+  }
   out.push("", ...r.notes.map((n) => `note: ${n}`));
   return out.join("\n");
 }
