@@ -306,10 +306,9 @@ describe("platform on Alibaba Cloud (stacks/alicloud-prod.yaml)", () => {
   });
 
   it("runs ACK Pro, Tair with 3 shards, VPC-only Kafka and the seed's replicas", () => {
-    assert.equal(
-      input(one(rs, "alicloud:cs/managedKubernetes:ManagedKubernetes", "alicloud-ack"), "serviceCidr"),
-      "10.100.0.0/16",
-    );
+    const ack = one(rs, "alicloud:cs/managedKubernetes:ManagedKubernetes", "alicloud-ack");
+    assert.equal(input(ack, "serviceCidr"), "10.100.0.0/16");
+    assert.equal(input(ack, "slbInternetEnabled"), false, "no public API server SLB");
     assert.equal(input(one(rs, "alicloud:kvstore/instance:Instance", "alicloud-data-redis"), "shardCount"), 3);
     assert.equal(input(one(rs, "alicloud:alikafka/instance:Instance", "alicloud-data-kafka"), "deployType"), 5);
     assert.deepEqual(

@@ -118,7 +118,6 @@ export function deployPlatform(spec: KubernetesPlatformSpec, opts: DeployOptions
       "alicloud-ack",
       {
         serviceCidr: aliSpec.cluster.serviceCidr,
-        apiAccessCidrs: aliSpec.cluster.apiAccessCidrs,
         privateVswitchIds: network.privateSubnetIds,
         appSecurityGroupId: network.securityGroupIds.app,
         nodeGroups: aliSpec.cluster.nodeGroups,

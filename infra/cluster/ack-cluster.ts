@@ -14,12 +14,6 @@ import type { WorkloadIdentity } from "./workload-role.ts";
 
 export interface AckClusterArgs {
   serviceCidr: string;
-  /**
-   * Who may reach the API server from the internet; empty (the default) gives it no public address. ACK creates the
-   * API server's public SLB and its listener itself, so this program only turns the public address on or off: the
-   * listener's access control list (these blocks) must be set on that SLB outside this program.
-   */
-  apiAccessCidrs?: readonly string[];
   /** vSwitches of the app VPC: nodes and pods (Terway). */
   privateVswitchIds: pulumi.Input<string>[];
   /** The app tier's security group (app VPC), on the cluster and every node. */
@@ -38,7 +32,6 @@ export class AckCluster extends pulumi.ComponentResource {
     super("im:cluster:AckCluster", name, {}, opts);
     const child = { parent: this };
 
-    const publicApi = (args.apiAccessCidrs ?? []).length > 0;
     const secretsKey = new alicloud.kms.Key(
       `${name}-secrets`,
       {
@@ -59,7 +52,11 @@ export class AckCluster extends pulumi.ComponentResource {
         podVswitchIds: args.privateVswitchIds,
         serviceCidr: args.serviceCidr,
         newNatGateway: false,
-        slbInternetEnabled: publicApi,
+        // Never a public API server: ACK creates that SLB and its listener itself, and no argument of this resource
+        // limits the listener to listed blocks, so "public" would mean open to every address (the provider's default
+        // is true). The spec refuses clouds.alicloud.cluster.apiAccessCidrs; operators and `pulumi up` reach the
+        // API from the VPC (a runner in it, the VPN, a bastion). Policy im-private-cluster-api holds this.
+        slbInternetEnabled: false,
         securityGroupId: args.appSecurityGroupId,
         encryptionProviderKey: secretsKey.id,
         deletionProtection: true,

@@ -220,6 +220,14 @@ function checkCloud(c: CloudName, cloud: CloudSpec, kafkaBrokers: number): Secti
       { name: "cluster.serviceCidr", path: at("cluster", "serviceCidr"), cidr: cloud.cluster.serviceCidr, where: c },
     ]),
   );
+  if (c === "alicloud" && cloud.cluster.apiAccessCidrs.length > 0) {
+    issues.push({
+      path: at("cluster", "apiAccessCidrs"),
+      message:
+        "ACK's public API server SLB cannot be limited to listed blocks by this program (ACK owns its listener): " +
+        "remove the list and reach the API from the VPC (a runner in it, the VPN, a bastion)",
+    });
+  }
   cloud.cluster.apiAccessCidrs.forEach((block, i) => {
     if (WORLD_CIDRS.includes(block)) {
       issues.push({

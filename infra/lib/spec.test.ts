@@ -143,6 +143,18 @@ describe("platform spec: target kubernetes", () => {
     assert.equal(parseSpec(a, "s.yaml").clouds?.aws?.network.dataCidr, "100.64.0.0/16");
   });
 
+  it("refuses a public ACK API, which the program could not limit to the listed blocks", () => {
+    const r = raw("alicloud-prod");
+    r.clouds.alicloud.cluster.apiAccessCidrs = ["100.20.0.0/16"];
+    assert.throws(() => parseSpec(r, "s.yaml"), {
+      name: "SpecError",
+      message:
+        's.yaml: clouds.alicloud.cluster.apiAccessCidrs: got ["100.20.0.0/16"]; ACK\'s public API server SLB cannot be ' +
+        "limited to listed blocks by this program (ACK owns its listener): remove the list and reach the API from the " +
+        "VPC (a runner in it, the VPN, a bastion)",
+    });
+  });
+
   it("rejects blocks that overlap across the VPN when both clouds are present", () => {
     const r = raw("multicloud");
     r.clouds.alicloud.network.appCidr = "10.0.0.0/16";

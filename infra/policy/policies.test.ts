@@ -114,6 +114,16 @@ describe("policy pack", () => {
         },
       },
       {
+        type: "alicloud:cs/managedKubernetes:ManagedKubernetes",
+        name: "ack-default",
+        props: { tags, encryptionProviderKey: "key" },
+      },
+      {
+        type: "alicloud:cs/managedKubernetes:ManagedKubernetes",
+        name: "ack-private",
+        props: { tags, encryptionProviderKey: "key", slbInternetEnabled: false },
+      },
+      {
         type: "kubernetes:storage.k8s.io/v1:StorageClass",
         name: "plain-disks",
         props: { provisioner: "ebs.csi.aws.com", parameters: { type: "gp3" } },
@@ -145,6 +155,8 @@ describe("policy pack", () => {
         "list the operators' blocks in clouds.aws.cluster.apiAccessCidrs, or none for a private endpoint",
       "im-private-cluster-api: eks-open: the public API endpoint is open to 0.0.0.0/0: " +
         "list the operators' blocks in clouds.aws.cluster.apiAccessCidrs, or none for a private endpoint",
+      "im-private-cluster-api: ack-default: the API server has a public SLB (slbInternetEnabled unset, default true) " +
+        "that no program argument can limit to listed blocks: set slbInternetEnabled false and reach the API from the VPC",
       "im-required-tags: vpc: missing tag(s) environment, owner, cost-center",
       "im-stateful-replicas: redis: copies per shard (1 + replicasPerNodeGroup) is 1; at least 2 are needed",
       "im-stateful-replicas: redis-sts: spec.replicas is 1; at least 2 are needed",

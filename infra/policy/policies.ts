@@ -9,7 +9,8 @@
  * - im-no-world-ingress: no ingress from 0.0.0.0/0 (or ::/0) except the load balancer's listeners (80 and 443 on
  *   a rule whose description starts with "lb listener", which only the lb group's rules carry).
  * - im-private-cluster-api: a Kubernetes API endpoint reachable from the internet lists who may reach it, and the list
- *   is not 0.0.0.0/0 (EKS opens an enabled public endpoint to the world unless told otherwise).
+ *   is not 0.0.0.0/0 (EKS opens an enabled public endpoint to the world unless told otherwise); an ACK API server has
+ *   no public SLB at all (its listener's access list is ACK's, out of the program's reach).
  * - im-required-tags: every taggable resource carries project, environment, owner and cost-center.
  * - im-stateful-replicas: every stateful component keeps at least two copies.
  * - im-claims-name-storage-class: on a cloud stack, every volume claim (PVCs, StatefulSet claim templates, TiDB's PD
@@ -129,6 +130,16 @@ export const privateClusterApi: ResourceValidationPolicy = {
   description: "A public Kubernetes API endpoint is limited to listed blocks, never 0.0.0.0/0.",
   enforcementLevel: "mandatory",
   validateResource: (args, report) => {
+    if (args.type === "alicloud:cs/managedKubernetes:ManagedKubernetes") {
+      // ACK's default (slbInternetEnabled unset) is a public API server SLB, and ACK owns that SLB's listener: no
+      // argument of the cluster limits who reaches it, so a public ACK API would be open to every address.
+      if (at(args.props, "slbInternetEnabled") !== false)
+        report(
+          `${args.name}: the API server has a public SLB (slbInternetEnabled ${String(at(args.props, "slbInternetEnabled") ?? "unset, default true")}) ` +
+            "that no program argument can limit to listed blocks: set slbInternetEnabled false and reach the API from the VPC",
+        );
+      return;
+    }
     if (args.type !== "aws:eks/cluster:Cluster") return;
     // AWS's default for an unset endpointPublicAccess is true, with publicAccessCidrs 0.0.0.0/0.
     if (at(args.props, "vpcConfig.endpointPublicAccess") === false) return;
