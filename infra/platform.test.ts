@@ -203,6 +203,22 @@ describe("platform on AWS (stacks/aws-prod.yaml)", () => {
     assert.equal(ofType(rs, T.ingress).filter((i) => i.name.includes("-message-")).length, 0, "message is internal");
   });
 
+  it("serves the edge over TLS only: an ACME ClusterIssuer, the host's certificate, HTTP redirected to HTTPS", () => {
+    const issuer = one(rs, "kubernetes:cert-manager.io/v1:ClusterIssuer", "aws-edge-tls-issuer");
+    assert.equal(input(issuer, "spec.acme.server"), "https://acme-v02.api.letsencrypt.org/directory");
+    assert.equal(input(issuer, "spec.acme.email"), "ops@example.com");
+    assert.equal(input(issuer, "spec.acme.solvers.0.http01.ingress.ingressClassName"), "nginx");
+    for (const svc of ["gateway", "user-center"])
+      for (const track of ["stable", "canary"]) {
+        const ing = one(rs, T.ingress, `aws-services-${svc}-ingress-${track}`);
+        assert.deepEqual(input(ing, "spec.tls"), [{ hosts: ["im.example.com"], secretName: "im-edge-tls" }]);
+        const a = input(ing, "metadata.annotations");
+        assert.equal(a["nginx.ingress.kubernetes.io/force-ssl-redirect"], "true");
+        // Only the stable Ingress asks for the certificate: two requests would fight over one Secret.
+        assert.equal(a["cert-manager.io/cluster-issuer"], track === "stable" ? "im-acme" : undefined);
+      }
+  });
+
   it("provisions the data tier: 3 Redis shards with a replica each, 3 Kafka brokers, TiDB 3/3/3, a private bucket", () => {
     const redis = one(rs, "aws:elasticache/replicationGroup:ReplicationGroup", "aws-data-redis");
     assert.deepEqual(
@@ -438,7 +454,7 @@ describe("the Pulumi program (infra/index.ts)", () => {
         name: "SpecError",
         message:
           'stacks/aws-prod.yaml: kubernetes.ingress.host: got "im.example.com"; a reserved example name (RFC 2606): ' +
-          "the public name of the edge, whose certificate the stack obtains",
+          "the public name of the edge, whose certificate the stack obtains (and 1 more placeholder(s); imctl plan lists them)",
       }),
     );
     assert.equal(resources.filter((r) => r.custom).length, 0);

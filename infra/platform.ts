@@ -22,6 +22,7 @@ import type { WorkloadIdentity } from "./cluster/workload-role.ts";
 import { DatabaseSchema } from "./data/database-schema.ts";
 import { DATA_NAMESPACE, DataTier } from "./data/data-tier.ts";
 import { AwsLoadBalancerController } from "./gateway/aws-load-balancer-controller.ts";
+import { EdgeTls } from "./gateway/edge-tls.ts";
 import { IngressNginx } from "./gateway/ingress-nginx.ts";
 import { K6Operator } from "./loadtest/k6-operator.ts";
 import { SCENARIOS } from "./loadtest/scenarios.ts";
@@ -256,6 +257,21 @@ function workloads(
   new K6Operator(`${cloud}-k6`, { scenarios: SCENARIOS, provider: k8sProvider }, { providers: [k8sProvider] });
   // Certificates for the data tier's TLS (TiDB between its components and to its clients).
   const certManager = new CertManager(`${cloud}-cert-manager`, { provider: k8sProvider }, { providers: [k8sProvider] });
+  // The edge's certificate (ACME through cert-manager); the spec requires ingress.tls on a cloud stack.
+  const tls = spec.kubernetes.ingress.tls;
+  const edge =
+    tls === undefined
+      ? undefined
+      : new EdgeTls(
+          `${cloud}-edge-tls`,
+          {
+            acmeEmail: tls.acmeEmail,
+            acmeServer: tls.acmeServer,
+            ingressClassName: spec.kubernetes.ingress.className,
+            provider: k8sProvider,
+          },
+          { providers: [k8sProvider], dependsOn: [certManager] },
+        );
   // Every claim of the data tier names this encrypted class.
   const storage = new EncryptedStorage(
     `${cloud}-storage`,
@@ -318,13 +334,14 @@ function workloads(
       drainSeconds: k.drainSeconds,
       zones: c.zones.length,
       ingress: k.ingress,
+      edgeTls: edge === undefined ? undefined : { clusterIssuer: edge.issuerName, secretName: edge.secretName },
       databaseName: spec.data.database.name,
       kafkaTopicStored: spec.data.kafka.topics[0]?.name ?? "im.message.stored",
       groupWriteDiffusionMax: spec.messaging.groupWriteDiffusionMax,
       endpoints: data.endpoints,
       database: { user: schema.user, password: schema.password },
     },
-    { providers: [k8sProvider], dependsOn: [schema] },
+    { providers: [k8sProvider], dependsOn: edge === undefined ? [schema] : [schema, edge] },
   );
   // The alert rules the local target loads, the dashboards, and the scrapes that feed both, in this cluster.
   new Monitoring(

@@ -55,12 +55,10 @@ describe("placeholders in cloud stacks", () => {
 
   it("lists what each shipped cloud stack still needs from its owner", () => {
     const fields = (name: string) => findPlaceholders(stack(name)).map((p) => p.field);
-    assert.deepEqual(fields("aws-prod"), ["kubernetes.ingress.host"]);
-    assert.deepEqual(fields("alicloud-prod"), [
-      "kubernetes.ingress.host",
-      "kubernetes.image.build.alicloudRegistryUser",
-    ]);
-    assert.deepEqual(fields("multicloud"), ["kubernetes.ingress.host", "kubernetes.image.registry"]);
+    const edge = ["kubernetes.ingress.host", "kubernetes.ingress.tls.acmeEmail"];
+    assert.deepEqual(fields("aws-prod"), edge);
+    assert.deepEqual(fields("alicloud-prod"), [...edge, "kubernetes.image.build.alicloudRegistryUser"]);
+    assert.deepEqual(fields("multicloud"), [...edge, "kubernetes.image.registry"]);
   });
 
   it("the Pulumi program refuses such a stack with one line before declaring anything", async () => {
@@ -72,7 +70,7 @@ describe("placeholders in cloud stacks", () => {
           err instanceof SpecError &&
           err.message ===
             'stacks/aws-prod.yaml: kubernetes.ingress.host: got "im.example.com"; a reserved example name (RFC 2606): ' +
-              "the public name of the edge, whose certificate the stack obtains",
+              "the public name of the edge, whose certificate the stack obtains (and 1 more placeholder(s); imctl plan lists them)",
       );
     });
     assert.deepEqual(
@@ -81,7 +79,14 @@ describe("placeholders in cloud stacks", () => {
     );
     const owned = {
       ...spec,
-      kubernetes: { ...spec.kubernetes, ingress: { ...spec.kubernetes.ingress, host: "im.acme.io" } },
+      kubernetes: {
+        ...spec.kubernetes,
+        ingress: {
+          ...spec.kubernetes.ingress,
+          host: "im.acme.io",
+          tls: { acmeEmail: "ops@acme.io", acmeServer: "letsencrypt" as const },
+        },
+      },
     };
     const { result, resources: declared } = await runWithMocks("owned", () =>
       platformOutputs(owned, deployPlatform(owned)),

@@ -113,11 +113,19 @@ export function checkKubernetesSections(spec: KubernetesSections): SectionIssue[
       message: "needs both clouds.aws and clouds.alicloud: remove it or add the other cloud",
     });
   }
-  if (spec.kubernetes !== undefined)
+  if (spec.kubernetes !== undefined) {
     issues.push(
       ...checkImage(spec.kubernetes.image, spec.clouds?.alicloud !== undefined),
       ...checkMaxReplicas(spec, spec.kubernetes),
     );
+    if (spec.kubernetes.ingress.tls === undefined)
+      issues.push({
+        path: ["kubernetes", "ingress", "tls"],
+        message:
+          "required on a cloud stack: { acmeEmail: <your address> } (clients send tokens over the WebSocket, which " +
+          "must not cross the internet in plaintext)",
+      });
+  }
   return issues;
 }
 

@@ -155,6 +155,17 @@ describe("platform spec: target kubernetes", () => {
     });
   });
 
+  it("requires TLS at the edge of a cloud stack", () => {
+    const r = raw("aws-prod");
+    delete r.kubernetes.ingress.tls;
+    assert.throws(() => parseSpec(r, "s.yaml"), {
+      name: "SpecError",
+      message:
+        "s.yaml: kubernetes.ingress.tls: got missing; required on a cloud stack: { acmeEmail: <your address> } (clients send " +
+        "tokens over the WebSocket, which must not cross the internet in plaintext)",
+    });
+  });
+
   it("rejects blocks that overlap across the VPN when both clouds are present", () => {
     const r = raw("multicloud");
     r.clouds.alicloud.network.appCidr = "10.0.0.0/16";

@@ -373,4 +373,37 @@ describe("policy pack", () => {
       [],
     );
   });
+
+  it("im-edge-tls: fails an Ingress without TLS for its host or without the HTTPS redirect", () => {
+    const ingress = (name: string, tlsHosts: string[] | undefined, redirect: boolean): PolicyInput => ({
+      type: "kubernetes:networking.k8s.io/v1:Ingress",
+      name,
+      props: {
+        metadata: {
+          annotations: redirect
+            ? {
+                "nginx.ingress.kubernetes.io/ssl-redirect": "true",
+                "nginx.ingress.kubernetes.io/force-ssl-redirect": "true",
+              }
+            : {},
+        },
+        spec: {
+          ...(tlsHosts === undefined ? {} : { tls: [{ hosts: tlsHosts, secretName: "edge" }] }),
+          rules: [{ host: "im.acme.io" }],
+        },
+      },
+    });
+    const found = messages([
+      ingress("plain", undefined, true),
+      ingress("no-redirect", ["im.acme.io"], false),
+      ingress("other-host", ["www.acme.io"], true),
+      ingress("good", ["im.acme.io"], true),
+    ]).filter((m) => m.startsWith("im-edge-tls"));
+    assert.deepEqual(found, [
+      "im-edge-tls: plain: im.acme.io served without TLS: add spec.tls with a certificate for each host",
+      'im-edge-tls: no-redirect: nginx.ingress.kubernetes.io/ssl-redirect is not "true": plain HTTP must be redirected to HTTPS',
+      'im-edge-tls: no-redirect: nginx.ingress.kubernetes.io/force-ssl-redirect is not "true": plain HTTP must be redirected to HTTPS',
+      "im-edge-tls: other-host: im.acme.io served without TLS: add spec.tls with a certificate for each host",
+    ]);
+  });
 });

@@ -31,7 +31,7 @@ import type {
 } from "@pulumi/policy";
 import { LB_LISTENER_PORTS } from "../lib/network-rules.ts";
 import { at, list, type Props } from "./props.ts";
-import { claimsNameStorageClass, operatorCrdFields } from "./workload-policies.ts";
+import { claimsNameStorageClass, edgeTls, operatorCrdFields } from "./workload-policies.ts";
 import { podSecurityProblems } from "../lib/pod-security.ts";
 import { REQUIRED_TAGS } from "../lib/spec-cloud.ts";
 
@@ -415,4 +415,5 @@ export const POLICIES: ReadonlyArray<ResourceValidationPolicy | StackValidationP
   podSecurityRestricted,
   claimsNameStorageClass,
   operatorCrdFields,
+  edgeTls,
 ];

@@ -1,7 +1,8 @@
 /**
  * The policies on what runs in the clusters beyond pod security (infra/policy/policies.ts holds the pack's list):
  * - im-operator-crd-fields: custom resources carry only fields their operator's CRD defines;
- * - im-claims-name-storage-class: on a cloud stack, every volume claim names its StorageClass.
+ * - im-claims-name-storage-class: on a cloud stack, every volume claim names its StorageClass;
+ * - im-edge-tls: every Ingress serves its hosts over TLS and redirects HTTP to HTTPS (tokens ride the WebSocket).
  */
 import type {
   ReportViolation,
@@ -83,5 +84,28 @@ export const claimsNameStorageClass: StackValidationPolicy = {
       for (const claim of claimClassPaths(r.type, r.props))
         if (typeof claim.value !== "string" || claim.value === "")
           report(`${r.name}: ${claim.path} is not set; the cluster has no default StorageClass, name one`, r.urn);
+  },
+};
+
+const INGRESS = "kubernetes:networking.k8s.io/v1:Ingress";
+const NGINX = "nginx.ingress.kubernetes.io/";
+
+export const edgeTls: ResourceValidationPolicy = {
+  name: "im-edge-tls",
+  description: "Every Ingress serves its hosts over TLS and redirects plain HTTP to HTTPS.",
+  enforcementLevel: "mandatory",
+  validateResource: (args, report) => {
+    if (args.type !== INGRESS) return;
+    const hosts = list(at(args.props, "spec.rules"))
+      .map((r) => at(r, "host"))
+      .filter((h): h is string => typeof h === "string");
+    const covered = new Set(list(at(args.props, "spec.tls")).flatMap((t) => list(at(t, "hosts"))));
+    const bare = hosts.filter((h) => !covered.has(h));
+    if (bare.length > 0)
+      report(`${args.name}: ${bare.join(", ")} served without TLS: add spec.tls with a certificate for each host`);
+    const annotations = (at(args.props, "metadata.annotations") ?? {}) as Props;
+    for (const key of ["ssl-redirect", "force-ssl-redirect"])
+      if (hosts.length > 0 && annotations[`${NGINX}${key}`] !== "true")
+        report(`${args.name}: ${NGINX}${key} is not "true": plain HTTP must be redirected to HTTPS`);
   },
 };

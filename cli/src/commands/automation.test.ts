@@ -49,7 +49,8 @@ function supplied(stack: string): string {
   const text = readFileSync(stackFile(stack), "utf8")
     .replaceAll("im.example.com", "im.chat-owner.net")
     .replaceAll("registry.example.com/im", "registry.chat-owner.net/im")
-    .replaceAll("platform-team@example.onaliyun.com", "platform-team@chat-owner.onaliyun.com");
+    .replaceAll("platform-team@example.onaliyun.com", "platform-team@chat-owner.onaliyun.com")
+    .replaceAll("ops@example.com", "ops@chat-owner.net");
   writeFileSync(file, text);
   return file;
 }
