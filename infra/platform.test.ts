@@ -203,6 +203,29 @@ describe("platform on AWS (stacks/aws-prod.yaml)", () => {
     assert.equal(ofType(rs, T.ingress).filter((i) => i.name.includes("-message-")).length, 0, "message is internal");
   });
 
+  it("makes the autoscalers act: metrics-server for the HPAs, the Cluster Autoscaler on the node groups", () => {
+    const releases = ofType(rs, "kubernetes:helm.sh/v3:Release");
+    const metrics = releases.find((r) => input(r, "chart") === "metrics-server");
+    assert.ok(metrics, "EKS installs no metrics pipeline: without it every HPA reads <unknown>");
+    const ca = releases.find((r) => input(r, "chart") === "cluster-autoscaler");
+    assert.ok(ca);
+    assert.equal(input(ca, "values.image.tag"), "v1.31.0", "the autoscaler's minor follows the cluster's");
+    assert.equal(input(ca, "values.autoDiscovery.clusterName"), "aws-eks");
+    const sa = input(ca, "values.rbac.serviceAccount");
+    assert.equal(sa.name, "cluster-autoscaler");
+    assert.match(sa.annotations["eks.amazonaws.com/role-arn"], /aws-autoscaling-cluster-autoscaler/);
+    const policy = ofType(rs, "aws:iam/rolePolicy:RolePolicy").find((p) =>
+      p.name.startsWith("aws-autoscaling-cluster-autoscaler"),
+    );
+    assert.ok(policy);
+    const scale = JSON.parse(input(policy, "policy")).Statement.find((x: any) =>
+      x.Action.includes("autoscaling:SetDesiredCapacity"),
+    );
+    assert.deepEqual(scale.Condition, {
+      StringEquals: { "aws:ResourceTag/k8s.io/cluster-autoscaler/enabled": "true" },
+    });
+  });
+
   it("serves the edge over TLS only: an ACME ClusterIssuer, the host's certificate, HTTP redirected to HTTPS", () => {
     const issuer = one(rs, "kubernetes:cert-manager.io/v1:ClusterIssuer", "aws-edge-tls-issuer");
     assert.equal(input(issuer, "spec.acme.server"), "https://acme-v02.api.letsencrypt.org/directory");
@@ -325,6 +348,12 @@ describe("platform on Alibaba Cloud (stacks/alicloud-prod.yaml)", () => {
     const ack = one(rs, "alicloud:cs/managedKubernetes:ManagedKubernetes", "alicloud-ack");
     assert.equal(input(ack, "serviceCidr"), "10.100.0.0/16");
     assert.equal(input(ack, "slbInternetEnabled"), false, "no public API server SLB");
+    assert.ok(input(ack, "addons").some((a: { name: string }) => a.name === "metrics-server"));
+    const autoscaling = one(rs, "alicloud:cs/autoscalingConfig:AutoscalingConfig", "alicloud-ack-autoscaling");
+    assert.equal(input(autoscaling, "scalerType"), "cluster-autoscaler");
+    assert.equal(input(autoscaling, "scaleDownEnabled"), true);
+    for (const pool of ofType(rs, "alicloud:cs/nodePool:NodePool"))
+      assert.equal(input(pool, "scalingConfig.enable"), true, pool.name);
     assert.equal(input(one(rs, "alicloud:kvstore/instance:Instance", "alicloud-data-redis"), "shardCount"), 3);
     assert.equal(input(one(rs, "alicloud:alikafka/instance:Instance", "alicloud-data-kafka"), "deployType"), 5);
     assert.deepEqual(

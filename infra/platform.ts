@@ -16,6 +16,7 @@ import {
   type ExistingClusterDeployment,
   type ExistingClusterOptions,
 } from "./cluster/existing-cluster.ts";
+import { EksAutoscaling } from "./cluster/eks-autoscaling.ts";
 import { EksCluster } from "./cluster/eks-cluster.ts";
 import { EncryptedStorage, STORAGE_CLASS } from "./cluster/encrypted-storage.ts";
 import type { WorkloadIdentity } from "./cluster/workload-role.ts";
@@ -98,6 +99,19 @@ export function deployPlatform(spec: KubernetesPlatformSpec, opts: DeployOptions
         tags: spec.tags,
       },
       { providers: [awsProvider] },
+    );
+    // metrics-server for the HPAs and the Cluster Autoscaler for the node groups (ACK has both in AckCluster).
+    new EksAutoscaling(
+      "aws-autoscaling",
+      {
+        clusterName: cluster.clusterName,
+        region: awsSpec.region,
+        kubernetesVersion: awsSpec.cluster.version,
+        identity: cluster.workloadIdentity,
+        provider: cluster.provider,
+        tags: spec.tags,
+      },
+      { providers: [awsProvider, cluster.provider] },
     );
     clouds.aws = workloads(
       spec,

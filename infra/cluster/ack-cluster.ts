@@ -68,6 +68,8 @@ export class AckCluster extends pulumi.ComponentResource {
           { name: "csi-plugin" },
           { name: "csi-provisioner" },
           { name: "ack-pod-identity-webhook" },
+          // The metrics API the services' HPAs read CPU from (ACK installs it by default; named so it stays).
+          { name: "metrics-server" },
         ],
         tags: args.tags,
       },
@@ -101,6 +103,21 @@ export class AckCluster extends pulumi.ComponentResource {
     const appNodes = pool("app", args.nodeGroups.app, args.privateVswitchIds, args.appSecurityGroupId);
     const dataNodes = pool("data", args.nodeGroups.data, args.privateVswitchIds, args.appSecurityGroupId);
 
+    // ACK's node autoscaling: the cluster autoscaler grows the pools (scalingConfig.enable) up to their max when pods
+    // are pending, e.g. when the HPAs reach their ceilings, and removes nodes below half use after 10 minutes.
+    new alicloud.cs.AutoscalingConfig(
+      `${name}-autoscaling`,
+      {
+        clusterId: cluster.id,
+        scalerType: "cluster-autoscaler",
+        expander: "least-waste",
+        scaleDownEnabled: true,
+        utilizationThreshold: "0.5",
+        unneededDuration: "10m",
+        skipNodesWithSystemPods: false,
+      },
+      { parent: this, dependsOn: [appNodes, dataNodes] },
+    );
     const credential = alicloud.cs.getClusterCredentialOutput(
       { clusterId: cluster.id, temporaryDurationMinutes: 4320 },
       child,
