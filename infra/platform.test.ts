@@ -349,6 +349,23 @@ describe("platform on Alibaba Cloud (stacks/alicloud-prod.yaml)", () => {
     assert.equal(input(ack, "serviceCidr"), "10.100.0.0/16");
     assert.equal(input(ack, "slbInternetEnabled"), false, "no public API server SLB");
     assert.ok(input(ack, "addons").some((a: { name: string }) => a.name === "metrics-server"));
+    // The edge is an NLB, with the annotations ACK's CCM reads for one: a public vSwitch per zone, the lb group.
+    const edge = ofType(rs, "kubernetes:helm.sh/v3:Release").find((r) => input(r, "chart") === "ingress-nginx");
+    assert.ok(edge);
+    const svc = input(edge, "values.controller.service");
+    assert.equal(svc.loadBalancerClass, "alibabacloud.com/nlb");
+    const a = svc.annotations;
+    const publics = ofType(rs, T.aliSwitch).filter((v) => input(v, "tags.tier") === "public");
+    assert.equal(
+      a["service.beta.kubernetes.io/alibaba-cloud-loadbalancer-zone-maps"],
+      publics.map((v) => `${input(v, "zoneId")}:${v.id}`).join(","),
+    );
+    assert.equal(a["service.beta.kubernetes.io/alibaba-cloud-loadbalancer-address-type"], "internet");
+    assert.equal(
+      a["service.beta.kubernetes.io/alibaba-cloud-loadbalancer-security-group-ids"],
+      one(rs, "alicloud:ecs/securityGroup:SecurityGroup", "alicloud-network-lb").id,
+    );
+    assert.equal(a["service.beta.kubernetes.io/alibaba-cloud-loadbalancer-spec"], undefined, "a CLB-only annotation");
     const autoscaling = one(rs, "alicloud:cs/autoscalingConfig:AutoscalingConfig", "alicloud-ack-autoscaling");
     assert.equal(input(autoscaling, "scalerType"), "cluster-autoscaler");
     assert.equal(input(autoscaling, "scaleDownEnabled"), true);

@@ -49,6 +49,8 @@ interface NetworkFacts {
   securityGroupIds: { lb: pulumi.Output<string>; app: pulumi.Output<string>; data: pulumi.Output<string> };
   /** Where the Alibaba Cloud VPN gateway goes (a public vSwitch); unused on AWS. */
   vpnSubnetId: pulumi.Output<string> | undefined;
+  /** The public subnets / vSwitches with their zones: where the edge load balancer sits. */
+  publicZones: { zone: string; subnetId: pulumi.Output<string> }[];
 }
 
 /** What the workloads need of a cluster. */
@@ -207,6 +209,7 @@ function awsNetwork(spec: KubernetesPlatformSpec, c: CloudSpec, provider: aws.Pr
     internalRouteTableIds: n.internalRouteTableIds,
     securityGroupIds: n.securityGroupIds,
     vpnSubnetId: undefined,
+    publicZones: n.plan.zones.map((z, i) => ({ zone: z.zone, subnetId: n.publicSubnetIds[i] ?? n.vpcId })),
   };
 }
 
@@ -233,6 +236,7 @@ function alicloudNetwork(spec: KubernetesPlatformSpec, c: CloudSpec, provider: a
     internalRouteTableIds: n.internalRouteTableIds,
     securityGroupIds: n.securityGroupIds,
     vpnSubnetId: n.publicVswitchIds[0],
+    publicZones: n.plan.zones.map((z, i) => ({ zone: z.zone, subnetId: n.publicVswitchIds[i] ?? n.vpcId })),
   };
 }
 
@@ -264,7 +268,7 @@ function workloads(
       : undefined;
   new IngressNginx(
     `${cloud}-ingress`,
-    { cloud, lbSecurityGroupId: network.securityGroupIds.lb, provider: k8sProvider },
+    { cloud, lbSecurityGroupId: network.securityGroupIds.lb, publicZones: network.publicZones, provider: k8sProvider },
     { providers: [k8sProvider], dependsOn: lbController ? [lbController] : [] },
   );
   // Distributed load tests (TestRuns) run inside the cluster, against the platform's own ingress.
