@@ -58,7 +58,10 @@ const docIp = (range: "198.51.100" | "203.0.113") => `${range}.${(ipCounter++ % 
 
 /** Outputs that the program reads and that a provider would compute, per resource type. */
 const COMPUTED: Record<string, (name: string, inputs: Record<string, unknown>) => Record<string, unknown>> = {
-  "alicloud:vpn/gateway:Gateway": () => ({ internetIp: docIp("198.51.100") }),
+  "alicloud:vpn/gateway:Gateway": () => ({
+    internetIp: docIp("198.51.100"),
+    disasterRecoveryInternetIp: docIp("198.51.100"),
+  }),
   "aws:ec2/vpnConnection:VpnConnection": (name) => ({
     tunnel1Address: docIp("203.0.113"),
     tunnel2Address: docIp("203.0.113"),

@@ -388,29 +388,52 @@ describe("platform on both clouds (stacks/multicloud.yaml)", () => {
     rs = await run(stack("multicloud"));
   });
 
-  it("peers the AWS VPN with the Alibaba Cloud VPN gateway, one Alibaba connection per AWS tunnel", () => {
+  it("joins a dual-tunnel Alibaba Cloud VPN gateway (two zones) to two AWS connections, one per its address", () => {
     const aliGw = one(rs, "alicloud:vpn/gateway:Gateway", "multicloud-vpn-ali-gateway");
     assert.equal(input(aliGw, "enableIpsec"), true);
-    const cgw = one(rs, "aws:ec2/customerGateway:CustomerGateway", "multicloud-vpn-aws-cgw");
-    assert.match(input(cgw, "ipAddress"), /^198\.51\.100\.\d+$/, "the Alibaba gateway's public address");
-    const aliPeers = ofType(rs, "alicloud:vpn/customerGateway:CustomerGateway").map((c) => input(c, "ipAddress"));
-    assert.equal(aliPeers.length, 2);
-    assert.equal(new Set(aliPeers).size, 2, "one per AWS tunnel");
-    for (const n of [1, 2]) {
-      const c = one(rs, "alicloud:vpn/connection:Connection", `multicloud-vpn-ali-connection-${n}`);
-      // One block each way: one SA per tunnel, as AWS accepts it; only the app segments cross.
-      assert.deepEqual(input(c, "localSubnets"), ["10.1.0.0/16"]);
-      assert.deepEqual(input(c, "remoteSubnets"), ["10.0.0.0/16"]);
-      assert.equal(input(c, "ikeConfig.psk"), `multicloud-vpn-aws-connection-psk-${n}`, "AWS's tunnel key");
-      assert.ok(c.secretPaths.includes("ikeConfig"), "kept secret");
-    }
+    const publics = ofType(rs, T.aliSwitch).filter((v) => input(v, "tags.tier") === "public");
+    assert.deepEqual(
+      [input(aliGw, "vswitchId"), input(aliGw, "disasterRecoveryVswitchId")],
+      [publics[0]?.id, publics[1]?.id],
+      "the gateway and its disaster-recovery vSwitch in two zones",
+    );
+    const cgws = ofType(rs, "aws:ec2/customerGateway:CustomerGateway").map((c) => input(c, "ipAddress"));
+    assert.equal(cgws.length, 2);
+    assert.equal(new Set(cgws).size, 2, "one AWS customer gateway per Alibaba address");
+    const conns = ofType(rs, "aws:ec2/vpnConnection:VpnConnection");
+    assert.equal(conns.length, 2);
+    for (const c of conns)
+      assert.deepEqual(
+        [input(c, "localIpv4NetworkCidr"), input(c, "remoteIpv4NetworkCidr")],
+        ["10.1.0.0/16", "10.0.0.0/16"],
+        "one SA pair per tunnel: one block each way",
+      );
+    const ali = one(rs, "alicloud:vpn/connection:Connection", "multicloud-vpn-ali-connection");
+    // One block each way: one SA per tunnel, as AWS accepts it; only the app segments cross.
+    assert.deepEqual(input(ali, "localSubnets"), ["10.1.0.0/16"]);
+    assert.deepEqual(input(ali, "remoteSubnets"), ["10.0.0.0/16"]);
+    const tunnels = input(ali, "tunnelOptionsSpecifications");
+    assert.deepEqual(
+      tunnels.map((t: any) => [t.role, t.tunnelIkeConfig.psk]),
+      [
+        ["master", "multicloud-vpn-aws-connection-a-psk-1"],
+        ["slave", "multicloud-vpn-aws-connection-b-psk-1"],
+      ],
+      "each Alibaba tunnel keyed with its AWS connection's tunnel-1 key",
+    );
+    assert.ok(
+      ali.secretPaths.some((p) => p.startsWith("tunnelOptionsSpecifications")),
+      "keys kept secret",
+    );
+    const peers = ofType(rs, "alicloud:vpn/customerGateway:CustomerGateway").map((c) => input(c, "ipAddress"));
+    assert.equal(new Set(peers).size, 2, "one Alibaba customer gateway per AWS connection's tunnel 1");
   });
 
   it("routes each side's app segment to the other from every private route table", () => {
     const awsRoutes = ofType(rs, "aws:ec2/vpnConnectionRoute:VpnConnectionRoute").map((r) =>
       input(r, "destinationCidrBlock"),
     );
-    assert.deepEqual(awsRoutes, ["10.1.0.0/16"]);
+    assert.deepEqual(awsRoutes, ["10.1.0.0/16", "10.1.0.0/16"], "on both AWS connections");
     const toAli = ofType(rs, "aws:ec2/route:Route").filter((r) => r.name.startsWith("multicloud-vpn-aws-rt-"));
     assert.equal(toAli.length, 3);
     const toAws = ofType(rs, "alicloud:vpc/routeEntry:RouteEntry").filter((r) => r.name.startsWith("multicloud-vpn-"));
@@ -475,7 +498,13 @@ describe("platform options", () => {
         () =>
           new IpsecVpn("vpn", {
             aws: { vpcId: "vpc-a", cidrs: ["10.0.0.0/16"], routeTableIds: [] },
-            alicloud: { vpcId: "vpc-b", vswitchId: "vsw", cidrs: ["10.0.128.0/17"], routeTableIds: [] },
+            alicloud: {
+              vpcId: "vpc-b",
+              vswitchId: "vsw",
+              disasterRecoveryVswitchId: "vsw-2",
+              cidrs: ["10.0.128.0/17"],
+              routeTableIds: [],
+            },
             tags: {},
             providers: { aws: undefined as never, alicloud: undefined as never },
           }),

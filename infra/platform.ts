@@ -174,6 +174,8 @@ export function deployPlatform(spec: KubernetesPlatformSpec, opts: DeployOptions
       alicloud: {
         vpcId: b.network.vpcId,
         vswitchId: b.network.vpnSubnetId,
+        // Dual-tunnel VPN gateways need a second vSwitch in another zone.
+        disasterRecoveryVswitchId: b.network.publicZones[1]?.subnetId ?? b.network.vpnSubnetId,
         cidrs: [b.network.appCidr],
         routeTableIds: b.network.internalRouteTableIds,
       },

@@ -81,7 +81,8 @@ export function monthlyCost(spec: CostInput): CostEstimate {
     }
     // One full backup: a single Raft copy's worth of TiKV data (the disks hold three).
     add(cloud, "backup bucket (GB)", c.data.tidb.storageGb, fixed.objectStorage);
-    if (spec.multicloud !== undefined) add(cloud, "IPSec VPN", 1, fixed.vpn);
+    // AWS: one Site-to-Site connection per address of Alibaba Cloud's dual-tunnel gateway; Alibaba Cloud: the gateway.
+    if (spec.multicloud !== undefined) add(cloud, "IPSec VPN", cloud === "aws" ? 2 : 1, fixed.vpn);
   }
   return {
     lines,

@@ -144,6 +144,12 @@ export async function plan(opts: PlanOptions): Promise<PlanResult> {
             `existing cluster (context ${spec.cluster.context}): no cloud resource is created, so there is no cloud ` +
               "cost to price and no CIDR plan or node-group capacity to check; the data tier is external",
           ]),
+      ...(spec.multicloud === undefined
+        ? []
+        : [
+            "the VPN carries the two app segments only, for operators (kubectl, dashboards, drills across clouds): " +
+              "no data crosses it, each cloud runs its own data tier",
+          ]),
       "offline plan: the program ran under Pulumi mocks; no cloud API was called and provider-side checks " +
         "(quotas, instance availability, names taken) did not run",
       "for a real preview with the policy pack: imctl preview --stack <name> (the Automation API; needs the Pulumi CLI and cloud credentials)",

@@ -30,6 +30,7 @@ describe("imctl plan", () => {
     assert.ok(r.resources.some((x) => x.type === "aws:ec2/vpcPeeringConnection:VpcPeeringConnection"));
     assert.ok(r.resources.some((x) => x.type === "alicloud:vpc/peerConnection:PeerConnection"));
     assert.ok(r.cost.lines.some((l) => l.cloud === "alicloud" && l.item === "VPC peering (app <-> data)"));
+    assert.ok(r.notes.some((n) => n.startsWith("the VPN carries the two app segments only, for operators")));
     assert.ok(r.monthlyCostUsd > 0);
     assert.ok(r.capacity.every((c) => c.fits === true));
     // The JSON carries no resource inputs: secrets (the VPN's pre-shared keys) never reach the output.
