@@ -336,6 +336,18 @@ describe("platform on Alibaba Cloud (stacks/alicloud-prod.yaml)", () => {
     );
   });
 
+  it("lets ACK's nodes and pods reach each other over TCP, UDP (cluster DNS) and ICMP within the app segment", () => {
+    const app = ofType(rs, T.aliRule).filter((r) => r.name.startsWith("alicloud-network-app-"));
+    const fromSegment = app
+      .filter((r) => input(r, "cidrIp") === "10.0.0.0/16")
+      .map((r) => [input(r, "ipProtocol"), input(r, "portRange")]);
+    assert.deepEqual(fromSegment, [
+      ["tcp", "1/65535"],
+      ["udp", "1/65535"],
+      ["icmp", "-1/-1"],
+    ]);
+  });
+
   it("lets the data group accept only the app segment and the internet only the LB listeners", () => {
     const rules = ofType(rs, T.aliRule);
     const data = rules.filter((r) => r.name.startsWith("alicloud-network-data-"));

@@ -46,6 +46,9 @@ export const NODE_PORTS: PortRange = {
 export const ANYWHERE = "0.0.0.0/0";
 
 const ALL_TCP: PortRange = { key: "all", from: 0, to: 65535, what: "all TCP" };
+const ALL_UDP: PortRange = { key: "udp", from: 0, to: 65535, what: "all UDP" };
+/** ICMP has no ports: -1 stands for every type and code on both clouds. */
+const ALL_ICMP: PortRange = { key: "icmp", from: -1, to: -1, what: "ICMP" };
 
 export type RuleSource = { readonly cidr: string } | { readonly group: SecurityGroupRole };
 
@@ -53,7 +56,7 @@ export interface IngressRule {
   /** Stable name of the rule within its group ("https-from-internet"): never derived from a CIDR or a count. */
   readonly key: string;
   readonly group: SecurityGroupRole;
-  readonly protocol: "tcp";
+  readonly protocol: "tcp" | "udp" | "icmp";
   readonly ports: PortRange;
   readonly source: RuleSource;
   readonly description: string;
@@ -85,6 +88,25 @@ export function firewallRules(input: FirewallInput): IngressRule[] {
     ports: ALL_TCP,
     source: { cidr: input.appCidr },
     description: "app segment: nodes and pods",
+  });
+  // Nodes and pods also talk UDP (cluster DNS on 53, VXLAN or other overlays where a network plugin uses them) and
+  // ICMP (path MTU discovery). On EKS the cluster security group EKS attaches already admits its members; on ACK the
+  // nodes carry only this group (ACK's own rules for a custom group: all protocols from the node and pod ranges).
+  rules.push({
+    key: "udp-from-app-segment",
+    group: "app",
+    protocol: "udp",
+    ports: ALL_UDP,
+    source: { cidr: input.appCidr },
+    description: "app segment: nodes and pods (DNS, overlays)",
+  });
+  rules.push({
+    key: "icmp-from-app-segment",
+    group: "app",
+    protocol: "icmp",
+    ports: ALL_ICMP,
+    source: { cidr: input.appCidr },
+    description: "app segment: ICMP (path MTU discovery)",
   });
   rules.push({
     key: "nodeports-from-lb",

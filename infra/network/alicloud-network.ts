@@ -218,7 +218,9 @@ export class AlicloudNetwork extends pulumi.ComponentResource {
           securityGroupId: groups[rule.group].id,
           type: "ingress",
           ipProtocol: rule.protocol,
-          portRange: `${rule.ports.from === 0 ? 1 : rule.ports.from}/${rule.ports.to}`,
+          // Alibaba Cloud writes "1/65535" for every TCP or UDP port and "-1/-1" for ICMP.
+          portRange:
+            rule.protocol === "icmp" ? "-1/-1" : `${rule.ports.from === 0 ? 1 : rule.ports.from}/${rule.ports.to}`,
           nicType: "intranet",
           policy: "accept",
           priority: 1,
