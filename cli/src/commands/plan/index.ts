@@ -11,6 +11,7 @@ import type { CloudName } from "../../../../infra/lib/regions.ts";
 import { networkLayout, type VpcLink } from "../../../../infra/lib/vpc-rules.ts";
 import { findPlaceholders, type Placeholder } from "../../../../infra/lib/placeholders.ts";
 import { checkCapacity, type CapacityCheck } from "../../../../infra/lib/sizing.ts";
+import type { KubernetesPlatformSpec } from "../../../../infra/lib/spec.ts";
 import { table } from "../../lib/table.ts";
 import { loadKubernetesStack } from "../stack.ts";
 
@@ -87,27 +88,7 @@ export async function plan(opts: PlanOptions): Promise<PlanResult> {
   });
   const clouds = (["aws", "alicloud"] as const).filter((c) => spec.clouds[c] !== undefined);
   const cost = monthlyCost(spec);
-  const cidrPlan = clouds.flatMap((c): CidrPlan[] => {
-    const cloud = spec.clouds[c];
-    if (cloud === undefined) return [];
-    const p = planNetwork(cloud.network.appCidr, cloud.network.dataCidr, cloud.zones);
-    const layout = networkLayout(c, p);
-    const link = layout.links[0] ?? { kind: "peering", a: "app", b: "data" };
-    const linkCost = cost.lines.find((l) => l.cloud === c && l.item.startsWith("VPC peering"));
-    return [
-      {
-        cloud: c,
-        region: cloud.region,
-        appCidr: p.appCidr,
-        dataCidr: p.dataCidr,
-        dataVpcCidr: p.dataVpcCidr,
-        serviceCidr: cloud.cluster.serviceCidr,
-        zones: p.zones,
-        vpcs: layout.vpcs.map((v) => ({ name: v.name, cidr: v.primary })),
-        link: { ...link, monthlyUsd: linkCost?.monthlyUsd ?? 0 },
-      },
-    ];
-  });
+  const cidrPlan = cidrPlanOf(spec, clouds, cost.lines);
   const workloads = (["gateway", "message", "userCenter"] as const).map((s) => ({
     replicas: spec.services[s].replicas,
     ...spec.kubernetes.services[s],
@@ -155,6 +136,35 @@ export async function plan(opts: PlanOptions): Promise<PlanResult> {
       "for a real preview with the policy pack: imctl preview --stack <name> (the Automation API; needs the Pulumi CLI and cloud credentials)",
     ],
   };
+}
+
+/** Per cloud: the address plan, its two VPCs and the priced link between them. */
+function cidrPlanOf(
+  spec: KubernetesPlatformSpec,
+  clouds: readonly CloudName[],
+  costLines: readonly CostLine[],
+): CidrPlan[] {
+  return clouds.flatMap((c): CidrPlan[] => {
+    const cloud = spec.clouds[c];
+    if (cloud === undefined) return [];
+    const p = planNetwork(cloud.network.appCidr, cloud.network.dataCidr, cloud.zones);
+    const layout = networkLayout(c, p);
+    const link = layout.links[0] ?? { kind: "peering", a: "app", b: "data" };
+    const linkCost = costLines.find((l) => l.cloud === c && l.item.startsWith("VPC peering"));
+    return [
+      {
+        cloud: c,
+        region: cloud.region,
+        appCidr: p.appCidr,
+        dataCidr: p.dataCidr,
+        dataVpcCidr: p.dataVpcCidr,
+        serviceCidr: cloud.cluster.serviceCidr,
+        zones: p.zones,
+        vpcs: layout.vpcs.map((v) => ({ name: v.name, cidr: v.primary })),
+        link: { ...link, monthlyUsd: linkCost?.monthlyUsd ?? 0 },
+      },
+    ];
+  });
 }
 
 const VPC_ROLE: Record<string, string> = {
