@@ -360,6 +360,7 @@ describe("platform on Alibaba Cloud (stacks/alicloud-prod.yaml)", () => {
     const ack = one(rs, "alicloud:cs/managedKubernetes:ManagedKubernetes", "alicloud-ack");
     assert.equal(input(ack, "serviceCidr"), "10.100.0.0/16");
     assert.equal(input(ack, "slbInternetEnabled"), false, "no public API server SLB");
+    assert.equal(input(ack, "version"), "1.31.9-aliyun.1", "the stack's 1.31 at ACK's newest offered patch");
     assert.ok(input(ack, "addons").some((a: { name: string }) => a.name === "metrics-server"));
     // The edge is an NLB, with the annotations ACK's CCM reads for one: a public vSwitch per zone, the lb group.
     const edge = ofType(rs, "kubernetes:helm.sh/v3:Release").find((r) => input(r, "chart") === "ingress-nginx");

@@ -134,6 +134,7 @@ export function deployPlatform(spec: KubernetesPlatformSpec, opts: DeployOptions
     const cluster = new AckCluster(
       "alicloud-ack",
       {
+        version: aliSpec.cluster.version,
         serviceCidr: aliSpec.cluster.serviceCidr,
         privateVswitchIds: network.privateSubnetIds,
         appSecurityGroupId: network.securityGroupIds.app,

@@ -10,9 +10,12 @@ import * as alicloud from "@pulumi/alicloud";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { DATA_TAINT, type NodeGroupSize } from "./eks-cluster.ts";
+import { newestPatch, unofferedVersion } from "../lib/kubernetes-version.ts";
 import type { WorkloadIdentity } from "./workload-role.ts";
 
 export interface AckClusterArgs {
+  /** Kubernetes minor version ("1.31"): the cluster is created at ACK's newest offered patch of it. */
+  version: string;
   serviceCidr: string;
   /** vSwitches of the app VPC: nodes and pods (Terway). */
   privateVswitchIds: pulumi.Input<string>[];
@@ -42,11 +45,23 @@ export class AckCluster extends pulumi.ComponentResource {
       },
       child,
     );
-    // ACK chooses the patch release of the newest supported minor version; upgrades go through ACK, not Pulumi.
+    // The stack's minor at ACK's newest offered patch; later patches and upgrades go through ACK, not Pulumi.
+    const offered = alicloud.cs.getKubernetesVersionOutput(
+      { clusterType: "ManagedKubernetes", profile: "Default" },
+      child,
+    );
+    const version = offered.metadatas.apply((m) => {
+      const versions = m.map((x) => x.version);
+      const chosen = newestPatch(args.version, versions);
+      if (chosen === undefined)
+        throw new Error(unofferedVersion("clouds.alicloud.cluster.version", args.version, versions));
+      return chosen;
+    });
     const cluster = new alicloud.cs.ManagedKubernetes(
       name,
       {
         name,
+        version,
         clusterSpec: "ack.pro.small",
         vswitchIds: args.privateVswitchIds,
         podVswitchIds: args.privateVswitchIds,
