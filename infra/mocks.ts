@@ -40,6 +40,18 @@ const CALLS: Record<string, CallHandler> = {
     proxyEndpoint: `https://${MOCK_ACCOUNT}.dkr.ecr.mock-region.amazonaws.com`,
     expiresAt: "2099-01-01T00:00:00Z",
   }),
+  // The versions ACK offers, as cs.getKubernetesVersion lists them (two patches of 1.31, so the newest is picked).
+  "alicloud:cs/getKubernetesVersion:getKubernetesVersion": (inputs) => ({
+    id: "ManagedKubernetes",
+    clusterType: String(inputs.clusterType),
+    metadatas: ["1.30.7-aliyun.1", "1.31.1-aliyun.1", "1.31.9-aliyun.1", "1.32.1-aliyun.1"].map((version) => ({
+      version,
+      releaseDate: "2099-01-01",
+      expiredDate: "2099-12-31",
+      upgradeableVersions: [],
+      runtimes: [],
+    })),
+  }),
   "alicloud:cs/getClusterCredential:getClusterCredential": (inputs) => ({
     id: String(inputs.clusterId),
     clusterId: String(inputs.clusterId),
@@ -58,7 +70,10 @@ const docIp = (range: "198.51.100" | "203.0.113") => `${range}.${(ipCounter++ % 
 
 /** Outputs that the program reads and that a provider would compute, per resource type. */
 const COMPUTED: Record<string, (name: string, inputs: Record<string, unknown>) => Record<string, unknown>> = {
-  "alicloud:vpn/gateway:Gateway": () => ({ internetIp: docIp("198.51.100") }),
+  "alicloud:vpn/gateway:Gateway": () => ({
+    internetIp: docIp("198.51.100"),
+    disasterRecoveryInternetIp: docIp("198.51.100"),
+  }),
   "aws:ec2/vpnConnection:VpnConnection": (name) => ({
     tunnel1Address: docIp("203.0.113"),
     tunnel2Address: docIp("203.0.113"),

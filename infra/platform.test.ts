@@ -35,15 +35,46 @@ describe("platform on AWS (stacks/aws-prod.yaml)", () => {
     rs = await run(stack("aws-prod"));
   });
 
-  it("builds a VPC on the app segment with the data segment's first /16 attached", () => {
-    assert.equal(input(one(rs, T.vpc, "aws-network-vpc"), "cidrBlock"), "10.0.0.0/16");
-    assert.equal(
-      input(
-        one(rs, "aws:ec2/vpcIpv4CidrBlockAssociation:VpcIpv4CidrBlockAssociation", "aws-network-data-block"),
-        "cidrBlock",
-      ),
-      "172.16.0.0/16",
+  it("builds an app VPC and a data VPC (never a cross-range secondary block) joined by a peering", () => {
+    const app = one(rs, T.vpc, "aws-network-vpc");
+    const data = one(rs, T.vpc, "aws-network-data-vpc");
+    assert.equal(input(app, "cidrBlock"), "10.0.0.0/16");
+    assert.equal(input(data, "cidrBlock"), "172.16.0.0/16");
+    assert.equal(ofType(rs, "aws:ec2/vpcIpv4CidrBlockAssociation:VpcIpv4CidrBlockAssociation").length, 0);
+    const peering = one(rs, "aws:ec2/vpcPeeringConnection:VpcPeeringConnection", "aws-network-app-data");
+    assert.equal(input(peering, "vpcId"), app.id);
+    assert.equal(input(peering, "peerVpcId"), data.id);
+    assert.equal(input(peering, "autoAccept"), true);
+    // Each subnet lies in its tier's VPC.
+    for (const s of ofType(rs, T.subnet))
+      assert.equal(input(s, "vpcId"), input(s, "tags.tier") === "data" ? data.id : app.id, s.name);
+  });
+
+  it("routes the app segment and the data VPC to each other over the peering, and the data VPC nowhere else", () => {
+    const routes = ofType(rs, "aws:ec2/route:Route");
+    const peered = routes.filter((r) => input(r, "vpcPeeringConnectionId") !== undefined);
+    assert.deepEqual(peered.map((r) => [r.name, input(r, "destinationCidrBlock")]).sort(), [
+      ["aws-network-data-to-app-1", "10.0.0.0/16"],
+      ["aws-network-data-to-app-2", "10.0.0.0/16"],
+      ["aws-network-data-to-app-3", "10.0.0.0/16"],
+      ["aws-network-private-to-data-1", "172.16.0.0/16"],
+      ["aws-network-private-to-data-2", "172.16.0.0/16"],
+      ["aws-network-private-to-data-3", "172.16.0.0/16"],
+    ]);
+    const dataTables = new Set(
+      ofType(rs, "aws:ec2/routeTable:RouteTable")
+        .filter((t) => input(t, "tags.tier") === "data")
+        .map((t) => t.id),
     );
+    assert.equal(dataTables.size, 3);
+    const fromData = routes.filter((r) => dataTables.has(input(r, "routeTableId")));
+    assert.deepEqual(
+      fromData.map((r) => input(r, "destinationCidrBlock")),
+      ["10.0.0.0/16", "10.0.0.0/16", "10.0.0.0/16"],
+      "no default route: the data VPC has no internet path",
+    );
+    const dataGroup = one(rs, "aws:ec2/securityGroup:SecurityGroup", "aws-network-data");
+    assert.equal(input(dataGroup, "vpcId"), one(rs, T.vpc, "aws-network-data-vpc").id);
   });
 
   it("puts public, private and data subnets in each of the three zones, none handing out public addresses", () => {
@@ -100,9 +131,11 @@ describe("platform on AWS (stacks/aws-prod.yaml)", () => {
     assert.deepEqual(input(app, "scalingConfig"), { minSize: 3, desiredSize: 6, maxSize: 12 });
     const data = one(rs, "aws:eks/nodeGroup:NodeGroup", "aws-eks-data");
     assert.deepEqual(input(data, "taints"), [{ key: "im/tier", value: "data", effect: "NO_SCHEDULE" }]);
-    // Data nodes carry the cluster's group (kubelet access from the control plane) and the data group.
+    // Data nodes live in the app VPC (EKS nodes must be in the cluster's VPC): the cluster's group (kubelet access
+    // from the control plane) and the app group, which is in that VPC.
     const template = one(rs, "aws:ec2/launchTemplate:LaunchTemplate", "aws-eks-data");
-    assert.deepEqual(input(template, "vpcSecurityGroupIds"), ["aws-eks-cluster-sg", "aws-network-data-id"]);
+    assert.deepEqual(input(template, "vpcSecurityGroupIds"), ["aws-eks-cluster-sg", "aws-network-app-id"]);
+    assert.deepEqual(input(data, "subnetIds"), input(app, "subnetIds"));
     assert.equal(input(template, "metadataOptions.httpTokens"), "required");
   });
 
@@ -170,6 +203,45 @@ describe("platform on AWS (stacks/aws-prod.yaml)", () => {
     assert.equal(ofType(rs, T.ingress).filter((i) => i.name.includes("-message-")).length, 0, "message is internal");
   });
 
+  it("makes the autoscalers act: metrics-server for the HPAs, the Cluster Autoscaler on the node groups", () => {
+    const releases = ofType(rs, "kubernetes:helm.sh/v3:Release");
+    const metrics = releases.find((r) => input(r, "chart") === "metrics-server");
+    assert.ok(metrics, "EKS installs no metrics pipeline: without it every HPA reads <unknown>");
+    const ca = releases.find((r) => input(r, "chart") === "cluster-autoscaler");
+    assert.ok(ca);
+    assert.equal(input(ca, "values.image.tag"), "v1.31.0", "the autoscaler's minor follows the cluster's");
+    assert.equal(input(ca, "values.autoDiscovery.clusterName"), "aws-eks");
+    const sa = input(ca, "values.rbac.serviceAccount");
+    assert.equal(sa.name, "cluster-autoscaler");
+    assert.match(sa.annotations["eks.amazonaws.com/role-arn"], /aws-autoscaling-cluster-autoscaler/);
+    const policy = ofType(rs, "aws:iam/rolePolicy:RolePolicy").find((p) =>
+      p.name.startsWith("aws-autoscaling-cluster-autoscaler"),
+    );
+    assert.ok(policy);
+    const scale = JSON.parse(input(policy, "policy")).Statement.find((x: any) =>
+      x.Action.includes("autoscaling:SetDesiredCapacity"),
+    );
+    assert.deepEqual(scale.Condition, {
+      StringEquals: { "aws:ResourceTag/k8s.io/cluster-autoscaler/enabled": "true" },
+    });
+  });
+
+  it("serves the edge over TLS only: an ACME ClusterIssuer, the host's certificate, HTTP redirected to HTTPS", () => {
+    const issuer = one(rs, "kubernetes:cert-manager.io/v1:ClusterIssuer", "aws-edge-tls-issuer");
+    assert.equal(input(issuer, "spec.acme.server"), "https://acme-v02.api.letsencrypt.org/directory");
+    assert.equal(input(issuer, "spec.acme.email"), "ops@example.com");
+    assert.equal(input(issuer, "spec.acme.solvers.0.http01.ingress.ingressClassName"), "nginx");
+    for (const svc of ["gateway", "user-center"])
+      for (const track of ["stable", "canary"]) {
+        const ing = one(rs, T.ingress, `aws-services-${svc}-ingress-${track}`);
+        assert.deepEqual(input(ing, "spec.tls"), [{ hosts: ["im.example.com"], secretName: "im-edge-tls" }]);
+        const a = input(ing, "metadata.annotations");
+        assert.equal(a["nginx.ingress.kubernetes.io/force-ssl-redirect"], "true");
+        // Only the stable Ingress asks for the certificate: two requests would fight over one Secret.
+        assert.equal(a["cert-manager.io/cluster-issuer"], track === "stable" ? "im-acme" : undefined);
+      }
+  });
+
   it("provisions the data tier: 3 Redis shards with a replica each, 3 Kafka brokers, TiDB 3/3/3, a private bucket", () => {
     const redis = one(rs, "aws:elasticache/replicationGroup:ReplicationGroup", "aws-data-redis");
     assert.deepEqual(
@@ -226,20 +298,54 @@ describe("platform on Alibaba Cloud (stacks/alicloud-prod.yaml)", () => {
     rs = await run(stack("alicloud-prod"));
   });
 
-  it("builds the VPC with a secondary data block and vSwitches in three zones", () => {
-    assert.equal(input(one(rs, "alicloud:vpc/network:Network", "alicloud-network-vpc"), "cidrBlock"), "10.0.0.0/16");
-    assert.equal(
-      input(one(rs, "alicloud:vpc/ipv4CidrBlock:Ipv4CidrBlock", "alicloud-network-data-block"), "secondaryCidrBlock"),
-      "172.16.0.0/16",
+  it("builds an app VPC and a data VPC joined by a peering, with vSwitches in three zones", () => {
+    const app = one(rs, "alicloud:vpc/network:Network", "alicloud-network-vpc");
+    const data = one(rs, "alicloud:vpc/network:Network", "alicloud-network-data-vpc");
+    assert.equal(input(app, "cidrBlock"), "10.0.0.0/16");
+    assert.equal(input(data, "cidrBlock"), "172.16.0.0/16");
+    const peering = one(rs, "alicloud:vpc/peerConnection:PeerConnection", "alicloud-network-app-data");
+    assert.deepEqual(
+      [input(peering, "vpcId"), input(peering, "acceptingVpcId"), input(peering, "acceptingRegionId")],
+      [app.id, data.id, "cn-hangzhou"],
     );
     const switches = ofType(rs, T.aliSwitch);
     assert.equal(switches.length, 9);
+    for (const s of switches)
+      assert.equal(input(s, "vpcId"), input(s, "tags.tier") === "data" ? data.id : app.id, s.name);
     assert.deepEqual(
       [...new Set(switches.map((s) => input(s, "zoneId")))],
       ["cn-hangzhou-h", "cn-hangzhou-i", "cn-hangzhou-j"],
     );
     assert.equal(ofType(rs, "alicloud:vpc/natGateway:NatGateway").length, 3);
-    assert.equal(ofType(rs, "alicloud:vpc/snatEntry:SnatEntry").length, 6, "private and data vSwitches of each zone");
+    assert.equal(ofType(rs, "alicloud:vpc/snatEntry:SnatEntry").length, 3, "the private vSwitch of each zone");
+    const peered = ofType(rs, "alicloud:vpc/routeEntry:RouteEntry").filter(
+      (r) => input(r, "nexthopType") === "VpcPeer",
+    );
+    assert.deepEqual(peered.map((r) => input(r, "destinationCidrblock")).sort(), [
+      "10.0.0.0/16",
+      "172.16.0.0/16",
+      "172.16.0.0/16",
+      "172.16.0.0/16",
+    ]);
+    // Both node pools in the app VPC's private vSwitches (ACK and Terway need the cluster's VPC).
+    const pools = ofType(rs, "alicloud:cs/nodePool:NodePool");
+    assert.equal(pools.length, 2);
+    assert.deepEqual(
+      input(pools[0] as RecordedResource, "vswitchIds"),
+      input(pools[1] as RecordedResource, "vswitchIds"),
+    );
+  });
+
+  it("lets ACK's nodes and pods reach each other over TCP, UDP (cluster DNS) and ICMP within the app segment", () => {
+    const app = ofType(rs, T.aliRule).filter((r) => r.name.startsWith("alicloud-network-app-"));
+    const fromSegment = app
+      .filter((r) => input(r, "cidrIp") === "10.0.0.0/16")
+      .map((r) => [input(r, "ipProtocol"), input(r, "portRange")]);
+    assert.deepEqual(fromSegment, [
+      ["tcp", "1/65535"],
+      ["udp", "1/65535"],
+      ["icmp", "-1/-1"],
+    ]);
   });
 
   it("lets the data group accept only the app segment and the internet only the LB listeners", () => {
@@ -251,10 +357,33 @@ describe("platform on Alibaba Cloud (stacks/alicloud-prod.yaml)", () => {
   });
 
   it("runs ACK Pro, Tair with 3 shards, VPC-only Kafka and the seed's replicas", () => {
+    const ack = one(rs, "alicloud:cs/managedKubernetes:ManagedKubernetes", "alicloud-ack");
+    assert.equal(input(ack, "serviceCidr"), "10.100.0.0/16");
+    assert.equal(input(ack, "slbInternetEnabled"), false, "no public API server SLB");
+    assert.equal(input(ack, "version"), "1.31.9-aliyun.1", "the stack's 1.31 at ACK's newest offered patch");
+    assert.ok(input(ack, "addons").some((a: { name: string }) => a.name === "metrics-server"));
+    // The edge is an NLB, with the annotations ACK's CCM reads for one: a public vSwitch per zone, the lb group.
+    const edge = ofType(rs, "kubernetes:helm.sh/v3:Release").find((r) => input(r, "chart") === "ingress-nginx");
+    assert.ok(edge);
+    const svc = input(edge, "values.controller.service");
+    assert.equal(svc.loadBalancerClass, "alibabacloud.com/nlb");
+    const a = svc.annotations;
+    const publics = ofType(rs, T.aliSwitch).filter((v) => input(v, "tags.tier") === "public");
     assert.equal(
-      input(one(rs, "alicloud:cs/managedKubernetes:ManagedKubernetes", "alicloud-ack"), "serviceCidr"),
-      "10.100.0.0/16",
+      a["service.beta.kubernetes.io/alibaba-cloud-loadbalancer-zone-maps"],
+      publics.map((v) => `${input(v, "zoneId")}:${v.id}`).join(","),
     );
+    assert.equal(a["service.beta.kubernetes.io/alibaba-cloud-loadbalancer-address-type"], "internet");
+    assert.equal(
+      a["service.beta.kubernetes.io/alibaba-cloud-loadbalancer-security-group-ids"],
+      one(rs, "alicloud:ecs/securityGroup:SecurityGroup", "alicloud-network-lb").id,
+    );
+    assert.equal(a["service.beta.kubernetes.io/alibaba-cloud-loadbalancer-spec"], undefined, "a CLB-only annotation");
+    const autoscaling = one(rs, "alicloud:cs/autoscalingConfig:AutoscalingConfig", "alicloud-ack-autoscaling");
+    assert.equal(input(autoscaling, "scalerType"), "cluster-autoscaler");
+    assert.equal(input(autoscaling, "scaleDownEnabled"), true);
+    for (const pool of ofType(rs, "alicloud:cs/nodePool:NodePool"))
+      assert.equal(input(pool, "scalingConfig.enable"), true, pool.name);
     assert.equal(input(one(rs, "alicloud:kvstore/instance:Instance", "alicloud-data-redis"), "shardCount"), 3);
     assert.equal(input(one(rs, "alicloud:alikafka/instance:Instance", "alicloud-data-kafka"), "deployType"), 5);
     assert.deepEqual(
@@ -272,46 +401,70 @@ describe("platform on both clouds (stacks/multicloud.yaml)", () => {
     rs = await run(stack("multicloud"));
   });
 
-  it("peers the AWS VPN with the Alibaba Cloud VPN gateway, one Alibaba connection per AWS tunnel", () => {
+  it("joins a dual-tunnel Alibaba Cloud VPN gateway (two zones) to two AWS connections, one per its address", () => {
     const aliGw = one(rs, "alicloud:vpn/gateway:Gateway", "multicloud-vpn-ali-gateway");
     assert.equal(input(aliGw, "enableIpsec"), true);
-    const cgw = one(rs, "aws:ec2/customerGateway:CustomerGateway", "multicloud-vpn-aws-cgw");
-    assert.match(input(cgw, "ipAddress"), /^198\.51\.100\.\d+$/, "the Alibaba gateway's public address");
-    const aliPeers = ofType(rs, "alicloud:vpn/customerGateway:CustomerGateway").map((c) => input(c, "ipAddress"));
-    assert.equal(aliPeers.length, 2);
-    assert.equal(new Set(aliPeers).size, 2, "one per AWS tunnel");
-    for (const n of [1, 2]) {
-      const c = one(rs, "alicloud:vpn/connection:Connection", `multicloud-vpn-ali-connection-${n}`);
-      assert.deepEqual(input(c, "localSubnets"), ["10.1.0.0/16", "192.168.0.0/16"]);
-      assert.deepEqual(input(c, "remoteSubnets"), ["10.0.0.0/16", "172.16.0.0/16"]);
-      assert.equal(input(c, "ikeConfig.psk"), `multicloud-vpn-aws-connection-psk-${n}`, "AWS's tunnel key");
-      assert.ok(c.secretPaths.includes("ikeConfig"), "kept secret");
-    }
+    const publics = ofType(rs, T.aliSwitch).filter((v) => input(v, "tags.tier") === "public");
+    assert.deepEqual(
+      [input(aliGw, "vswitchId"), input(aliGw, "disasterRecoveryVswitchId")],
+      [publics[0]?.id, publics[1]?.id],
+      "the gateway and its disaster-recovery vSwitch in two zones",
+    );
+    const cgws = ofType(rs, "aws:ec2/customerGateway:CustomerGateway").map((c) => input(c, "ipAddress"));
+    assert.equal(cgws.length, 2);
+    assert.equal(new Set(cgws).size, 2, "one AWS customer gateway per Alibaba address");
+    const conns = ofType(rs, "aws:ec2/vpnConnection:VpnConnection");
+    assert.equal(conns.length, 2);
+    for (const c of conns)
+      assert.deepEqual(
+        [input(c, "localIpv4NetworkCidr"), input(c, "remoteIpv4NetworkCidr")],
+        ["10.1.0.0/16", "10.0.0.0/16"],
+        "one SA pair per tunnel: one block each way",
+      );
+    const ali = one(rs, "alicloud:vpn/connection:Connection", "multicloud-vpn-ali-connection");
+    // One block each way: one SA per tunnel, as AWS accepts it; only the app segments cross.
+    assert.deepEqual(input(ali, "localSubnets"), ["10.1.0.0/16"]);
+    assert.deepEqual(input(ali, "remoteSubnets"), ["10.0.0.0/16"]);
+    const tunnels = input(ali, "tunnelOptionsSpecifications");
+    assert.deepEqual(
+      tunnels.map((t: any) => [t.role, t.tunnelIkeConfig.psk]),
+      [
+        ["master", "multicloud-vpn-aws-connection-a-psk-1"],
+        ["slave", "multicloud-vpn-aws-connection-b-psk-1"],
+      ],
+      "each Alibaba tunnel keyed with its AWS connection's tunnel-1 key",
+    );
+    assert.ok(
+      ali.secretPaths.some((p) => p.startsWith("tunnelOptionsSpecifications")),
+      "keys kept secret",
+    );
+    const peers = ofType(rs, "alicloud:vpn/customerGateway:CustomerGateway").map((c) => input(c, "ipAddress"));
+    assert.equal(new Set(peers).size, 2, "one Alibaba customer gateway per AWS connection's tunnel 1");
   });
 
-  it("routes each side's blocks to the other from every private and data route table", () => {
+  it("routes each side's app segment to the other from every private route table", () => {
     const awsRoutes = ofType(rs, "aws:ec2/vpnConnectionRoute:VpnConnectionRoute").map((r) =>
       input(r, "destinationCidrBlock"),
     );
-    assert.deepEqual(awsRoutes, ["10.1.0.0/16", "192.168.0.0/16"]);
+    assert.deepEqual(awsRoutes, ["10.1.0.0/16", "10.1.0.0/16"], "on both AWS connections");
     const toAli = ofType(rs, "aws:ec2/route:Route").filter((r) => r.name.startsWith("multicloud-vpn-aws-rt-"));
-    assert.equal(toAli.length, 6 * 2);
+    assert.equal(toAli.length, 3);
     const toAws = ofType(rs, "alicloud:vpc/routeEntry:RouteEntry").filter((r) => r.name.startsWith("multicloud-vpn-"));
-    assert.equal(toAws.length, 3 * 2);
+    assert.equal(toAws.length, 3);
     assert.ok(toAws.every((r) => input(r, "nexthopType") === "VpnGateway"));
   });
 
-  it("admits the peer's data segment, never its app segment, into each data tier", () => {
+  it("admits only its own app segment into each data tier, never anything of the other cloud", () => {
     const awsData = ofType(rs, T.sgIn)
       .filter((r) => r.name.startsWith("aws-network-data-"))
-      .map((r) => input(r, "cidrIpv4"));
-    assert.ok(awsData.includes("192.168.0.0/16"));
-    assert.ok(!awsData.includes("10.1.0.0/16"));
+      .map((r) => input(r, "cidrIpv4"))
+      .filter(Boolean);
+    assert.deepEqual([...new Set(awsData)], ["10.0.0.0/16"]);
     const aliData = ofType(rs, T.aliRule)
       .filter((r) => r.name.startsWith("alicloud-network-data-"))
-      .map((r) => input(r, "cidrIp"));
-    assert.ok(aliData.includes("172.16.0.0/12"));
-    assert.ok(!aliData.includes("10.0.0.0/16"));
+      .map((r) => input(r, "cidrIp"))
+      .filter(Boolean);
+    assert.deepEqual([...new Set(aliData)], ["10.1.0.0/16"]);
   });
 
   it("runs the services in both clusters under distinct names", () => {
@@ -358,7 +511,13 @@ describe("platform options", () => {
         () =>
           new IpsecVpn("vpn", {
             aws: { vpcId: "vpc-a", cidrs: ["10.0.0.0/16"], routeTableIds: [] },
-            alicloud: { vpcId: "vpc-b", vswitchId: "vsw", cidrs: ["10.0.128.0/17"], routeTableIds: [] },
+            alicloud: {
+              vpcId: "vpc-b",
+              vswitchId: "vsw",
+              disasterRecoveryVswitchId: "vsw-2",
+              cidrs: ["10.0.128.0/17"],
+              routeTableIds: [],
+            },
             tags: {},
             providers: { aws: undefined as never, alicloud: undefined as never },
           }),
@@ -375,12 +534,18 @@ describe("platform options", () => {
 const program = (tag: string) => import(`./index.ts?${tag}`) as Promise<typeof Program>;
 
 describe("the Pulumi program (infra/index.ts)", () => {
-  it("deploys stacks/<stack>.yaml for the current stack and exports its endpoints", async () => {
-    const { result, resources } = await runWithMocks("aws-prod", () => program("aws-prod"));
-    assert.deepEqual(result.platform.clouds, ["aws"]);
-    assert.equal(result.platform.services.message.replicas, 6);
-    assert.ok(resources.some((r) => r.type === "aws:eks/cluster:Cluster"));
-    assert.equal(result.vpnTunnels, undefined);
+  it("reads stacks/<stack>.yaml for the current stack and refuses it while a placeholder remains", async () => {
+    // The shipped stacks keep the edge's host as a placeholder (infra/lib/placeholders.ts): the real engine stops
+    // there, before declaring anything; infra/lib/placeholders.test.ts deploys the same stack with an owned host.
+    const { resources } = await runWithMocks("aws-prod", () =>
+      assert.rejects(() => program("aws-prod"), {
+        name: "SpecError",
+        message:
+          'stacks/aws-prod.yaml: kubernetes.ingress.host: got "im.example.com"; a reserved example name (RFC 2606): ' +
+          "the public name of the edge, whose certificate the stack obtains (and 1 more placeholder(s); imctl plan lists them)",
+      }),
+    );
+    assert.equal(resources.filter((r) => r.custom).length, 0);
   });
 
   it("refuses a local stack with the spec's one-line message", async () => {

@@ -16,12 +16,14 @@ import {
   type ExistingClusterDeployment,
   type ExistingClusterOptions,
 } from "./cluster/existing-cluster.ts";
+import { EksAutoscaling } from "./cluster/eks-autoscaling.ts";
 import { EksCluster } from "./cluster/eks-cluster.ts";
-import { EncryptedStorage } from "./cluster/encrypted-storage.ts";
+import { EncryptedStorage, STORAGE_CLASS } from "./cluster/encrypted-storage.ts";
 import type { WorkloadIdentity } from "./cluster/workload-role.ts";
 import { DatabaseSchema } from "./data/database-schema.ts";
 import { DATA_NAMESPACE, DataTier } from "./data/data-tier.ts";
 import { AwsLoadBalancerController } from "./gateway/aws-load-balancer-controller.ts";
+import { EdgeTls } from "./gateway/edge-tls.ts";
 import { IngressNginx } from "./gateway/ingress-nginx.ts";
 import { K6Operator } from "./loadtest/k6-operator.ts";
 import { SCENARIOS } from "./loadtest/scenarios.ts";
@@ -35,7 +37,10 @@ import { DATABASE_SECRET_NAME, ImServices } from "./services/im-services.ts";
 import { ServiceImages, type ImageService } from "./services/service-images.ts";
 
 interface NetworkFacts {
+  /** The app VPC (cluster, nodes, load balancer). */
   vpcId: pulumi.Output<string>;
+  /** The data VPC (managed Redis and Kafka), peered with the app VPC. */
+  dataVpcId: pulumi.Output<string>;
   appCidr: string;
   dataVpcCidr: string;
   privateSubnetIds: pulumi.Output<string>[];
@@ -44,6 +49,8 @@ interface NetworkFacts {
   securityGroupIds: { lb: pulumi.Output<string>; app: pulumi.Output<string>; data: pulumi.Output<string> };
   /** Where the Alibaba Cloud VPN gateway goes (a public vSwitch); unused on AWS. */
   vpnSubnetId: pulumi.Output<string> | undefined;
+  /** The public subnets / vSwitches with their zones: where the edge load balancer sits. */
+  publicZones: { zone: string; subnetId: pulumi.Output<string> }[];
 }
 
 /** What the workloads need of a cluster. */
@@ -80,7 +87,7 @@ export function deployPlatform(spec: KubernetesPlatformSpec, opts: DeployOptions
   const aliProvider = aliSpec === undefined ? undefined : new alicloud.Provider("alicloud", { region: aliSpec.region });
   const clouds: Partial<Record<CloudName, CloudDeployment>> = {};
   if (awsSpec !== undefined && awsProvider !== undefined) {
-    const network = awsNetwork(spec, awsSpec, awsProvider, aliSpec?.network.dataCidr);
+    const network = awsNetwork(spec, awsSpec, awsProvider);
     const cluster = new EksCluster(
       "aws-eks",
       {
@@ -89,13 +96,24 @@ export function deployPlatform(spec: KubernetesPlatformSpec, opts: DeployOptions
         serviceCidr: awsSpec.cluster.serviceCidr,
         apiAccessCidrs: awsSpec.cluster.apiAccessCidrs,
         privateSubnetIds: network.privateSubnetIds,
-        dataSubnetIds: network.dataSubnetIds,
         appSecurityGroupId: network.securityGroupIds.app,
-        dataSecurityGroupId: network.securityGroupIds.data,
         nodeGroups: awsSpec.cluster.nodeGroups,
         tags: spec.tags,
       },
       { providers: [awsProvider] },
+    );
+    // metrics-server for the HPAs and the Cluster Autoscaler for the node groups (ACK has both in AckCluster).
+    new EksAutoscaling(
+      "aws-autoscaling",
+      {
+        clusterName: cluster.clusterName,
+        region: awsSpec.region,
+        kubernetesVersion: awsSpec.cluster.version,
+        identity: cluster.workloadIdentity,
+        provider: cluster.provider,
+        tags: spec.tags,
+      },
+      { providers: [awsProvider, cluster.provider] },
     );
     clouds.aws = workloads(
       spec,
@@ -112,16 +130,14 @@ export function deployPlatform(spec: KubernetesPlatformSpec, opts: DeployOptions
     );
   }
   if (aliSpec !== undefined && aliProvider !== undefined) {
-    const network = alicloudNetwork(spec, aliSpec, aliProvider, awsSpec?.network.dataCidr);
+    const network = alicloudNetwork(spec, aliSpec, aliProvider);
     const cluster = new AckCluster(
       "alicloud-ack",
       {
+        version: aliSpec.cluster.version,
         serviceCidr: aliSpec.cluster.serviceCidr,
-        apiAccessCidrs: aliSpec.cluster.apiAccessCidrs,
         privateVswitchIds: network.privateSubnetIds,
-        dataVswitchIds: network.dataSubnetIds,
         appSecurityGroupId: network.securityGroupIds.app,
-        dataSecurityGroupId: network.securityGroupIds.data,
         nodeGroups: aliSpec.cluster.nodeGroups,
         tags: spec.tags,
       },
@@ -149,15 +165,19 @@ export function deployPlatform(spec: KubernetesPlatformSpec, opts: DeployOptions
   ) {
     const interconnect = spec.multicloud.interconnect;
     vpn = new IpsecVpn("multicloud-vpn", {
+      // Only the app segments cross: nothing of the data tier is shared between the clouds (each runs its own), so
+      // the data VPCs stay unreachable from the other cloud (a peering is not transitive either).
       aws: {
         vpcId: a.network.vpcId,
-        cidrs: [a.network.appCidr, a.network.dataVpcCidr],
+        cidrs: [a.network.appCidr],
         routeTableIds: a.network.internalRouteTableIds,
       },
       alicloud: {
         vpcId: b.network.vpcId,
         vswitchId: b.network.vpnSubnetId,
-        cidrs: [b.network.appCidr, b.network.dataVpcCidr],
+        // Dual-tunnel VPN gateways need a second vSwitch in another zone.
+        disasterRecoveryVswitchId: b.network.publicZones[1]?.subnetId ?? b.network.vpnSubnetId,
+        cidrs: [b.network.appCidr],
         routeTableIds: b.network.internalRouteTableIds,
       },
       ikeVersion: interconnect.ikeVersion,
@@ -169,12 +189,7 @@ export function deployPlatform(spec: KubernetesPlatformSpec, opts: DeployOptions
   return { clouds, vpn };
 }
 
-function awsNetwork(
-  spec: KubernetesPlatformSpec,
-  c: CloudSpec,
-  provider: aws.Provider,
-  peerDataCidr: string | undefined,
-): NetworkFacts {
+function awsNetwork(spec: KubernetesPlatformSpec, c: CloudSpec, provider: aws.Provider): NetworkFacts {
   const n = new AwsNetwork(
     "aws-network",
     {
@@ -183,13 +198,13 @@ function awsNetwork(
       appCidr: c.network.appCidr,
       dataCidr: c.network.dataCidr,
       natGateways: c.network.natGateways,
-      peerDataCidr,
       tags: spec.tags,
     },
     { providers: [provider] },
   );
   return {
     vpcId: n.vpcId,
+    dataVpcId: n.dataVpcId,
     appCidr: n.plan.appCidr,
     dataVpcCidr: n.plan.dataVpcCidr,
     privateSubnetIds: n.privateSubnetIds,
@@ -197,29 +212,26 @@ function awsNetwork(
     internalRouteTableIds: n.internalRouteTableIds,
     securityGroupIds: n.securityGroupIds,
     vpnSubnetId: undefined,
+    publicZones: n.plan.zones.map((z, i) => ({ zone: z.zone, subnetId: n.publicSubnetIds[i] ?? n.vpcId })),
   };
 }
 
-function alicloudNetwork(
-  spec: KubernetesPlatformSpec,
-  c: CloudSpec,
-  provider: alicloud.Provider,
-  peerDataCidr: string | undefined,
-): NetworkFacts {
+function alicloudNetwork(spec: KubernetesPlatformSpec, c: CloudSpec, provider: alicloud.Provider): NetworkFacts {
   const n = new AlicloudNetwork(
     "alicloud-network",
     {
+      region: c.region,
       zones: c.zones,
       appCidr: c.network.appCidr,
       dataCidr: c.network.dataCidr,
       natGateways: c.network.natGateways,
-      peerDataCidr,
       tags: spec.tags,
     },
     { providers: [provider] },
   );
   return {
     vpcId: n.vpcId,
+    dataVpcId: n.dataVpcId,
     appCidr: n.plan.appCidr,
     dataVpcCidr: n.plan.dataVpcCidr,
     privateSubnetIds: n.privateVswitchIds,
@@ -227,6 +239,7 @@ function alicloudNetwork(
     internalRouteTableIds: n.internalRouteTableIds,
     securityGroupIds: n.securityGroupIds,
     vpnSubnetId: n.publicVswitchIds[0],
+    publicZones: n.plan.zones.map((z, i) => ({ zone: z.zone, subnetId: n.publicVswitchIds[i] ?? n.vpcId })),
   };
 }
 
@@ -258,13 +271,28 @@ function workloads(
       : undefined;
   new IngressNginx(
     `${cloud}-ingress`,
-    { cloud, lbSecurityGroupId: network.securityGroupIds.lb, provider: k8sProvider },
+    { cloud, lbSecurityGroupId: network.securityGroupIds.lb, publicZones: network.publicZones, provider: k8sProvider },
     { providers: [k8sProvider], dependsOn: lbController ? [lbController] : [] },
   );
   // Distributed load tests (TestRuns) run inside the cluster, against the platform's own ingress.
   new K6Operator(`${cloud}-k6`, { scenarios: SCENARIOS, provider: k8sProvider }, { providers: [k8sProvider] });
   // Certificates for the data tier's TLS (TiDB between its components and to its clients).
   const certManager = new CertManager(`${cloud}-cert-manager`, { provider: k8sProvider }, { providers: [k8sProvider] });
+  // The edge's certificate (ACME through cert-manager); the spec requires ingress.tls on a cloud stack.
+  const tls = spec.kubernetes.ingress.tls;
+  const edge =
+    tls === undefined
+      ? undefined
+      : new EdgeTls(
+          `${cloud}-edge-tls`,
+          {
+            acmeEmail: tls.acmeEmail,
+            acmeServer: tls.acmeServer,
+            ingressClassName: spec.kubernetes.ingress.className,
+            provider: k8sProvider,
+          },
+          { providers: [k8sProvider], dependsOn: [certManager] },
+        );
   // Every claim of the data tier names this encrypted class.
   const storage = new EncryptedStorage(
     `${cloud}-storage`,
@@ -281,7 +309,7 @@ function workloads(
       redis: spec.data.redis,
       kafka: spec.data.kafka,
       network: {
-        vpcId: network.vpcId,
+        vpcId: network.dataVpcId,
         appCidr: network.appCidr,
         dataSubnetIds: network.dataSubnetIds,
         dataSecurityGroupId: network.securityGroupIds.data,
@@ -327,13 +355,14 @@ function workloads(
       drainSeconds: k.drainSeconds,
       zones: c.zones.length,
       ingress: k.ingress,
+      edgeTls: edge === undefined ? undefined : { clusterIssuer: edge.issuerName, secretName: edge.secretName },
       databaseName: spec.data.database.name,
       kafkaTopicStored: spec.data.kafka.topics[0]?.name ?? "im.message.stored",
       groupWriteDiffusionMax: spec.messaging.groupWriteDiffusionMax,
       endpoints: data.endpoints,
       database: { user: schema.user, password: schema.password },
     },
-    { providers: [k8sProvider], dependsOn: [schema] },
+    { providers: [k8sProvider], dependsOn: edge === undefined ? [schema] : [schema, edge] },
   );
   // The alert rules the local target loads, the dashboards, and the scrapes that feed both, in this cluster.
   new Monitoring(
@@ -345,6 +374,7 @@ function workloads(
       endpoints: data.endpoints,
       kafkaInCluster: c.data.kafka.mode === "strimzi",
       secretName: DATABASE_SECRET_NAME,
+      storageClass: STORAGE_CLASS,
       provider: k8sProvider,
     },
     { providers: [k8sProvider], dependsOn: [services, data] },

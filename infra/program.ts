@@ -3,10 +3,20 @@
  * inline Automation API program runs (cli/src/commands/automation.ts). Both declare `deployPlatform(spec)` and export
  * `platformOutputs` of it, so the two ways of running the program cannot drift apart.
  */
-import type { KubernetesPlatformSpec } from "./lib/spec.ts";
-import { deployPlatform, type PlatformDeployment } from "./platform.ts";
+import { findPlaceholders, placeholderMessage } from "./lib/placeholders.ts";
+import { SpecError, type KubernetesPlatformSpec } from "./lib/spec.ts";
+import { deployPlatform as declarePlatform, type DeployOptions, type PlatformDeployment } from "./platform.ts";
 
-export { deployPlatform };
+/**
+ * The platform for a real engine run: a cloud stack that still holds a placeholder (infra/lib/placeholders.ts) is
+ * refused with one line naming the field before anything is declared. `imctl plan` calls infra/platform.ts directly
+ * and only lists the placeholders.
+ */
+export function deployPlatform(spec: KubernetesPlatformSpec, opts: DeployOptions = {}): PlatformDeployment {
+  const refused = placeholderMessage(`stacks/${spec.name}.yaml`, findPlaceholders(spec));
+  if (refused !== null) throw new SpecError(refused);
+  return declarePlatform(spec, opts);
+}
 
 /**
  * The stack outputs: the platform's shape and, per cloud, where its network, database and backups are; for an

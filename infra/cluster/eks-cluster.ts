@@ -1,7 +1,10 @@
 /**
  * An EKS cluster in the private subnets: secrets encrypted with a KMS key, control-plane audit logs on, an app node
- * group in the private subnets and a tainted data node group in the data subnets (each with its tier's security
- * group, encrypted disks and IMDSv2), and a Kubernetes provider for everything deployed into it.
+ * group and a tainted data node group (TiDB, in-cluster Redis and Kafka) in the private subnets of the app VPC
+ * (encrypted disks, IMDSv2), and a Kubernetes provider for everything deployed into it.
+ * The data node group is not in the data VPC: EKS places nodes only in subnets of the cluster's VPC, and the VPC CNI
+ * gives pods addresses from the node's VPC. The data VPC holds the managed services; the in-cluster data tier is
+ * kept apart by the taint and by NetworkPolicies.
  */
 import * as aws from "@pulumi/aws";
 import * as k8s from "@pulumi/kubernetes";
@@ -22,10 +25,10 @@ export interface EksClusterArgs {
   serviceCidr: string;
   /** Who may reach the API endpoint from the internet; empty (the default) keeps it private to the VPC. */
   apiAccessCidrs?: readonly string[];
+  /** Subnets of the app VPC: the control plane's interfaces and both node groups. */
   privateSubnetIds: pulumi.Input<string>[];
-  dataSubnetIds: pulumi.Input<string>[];
+  /** The app tier's security group (app VPC), on every node. */
   appSecurityGroupId: pulumi.Input<string>;
-  dataSecurityGroupId: pulumi.Input<string>;
   nodeGroups: { app: NodeGroupSize; data: NodeGroupSize };
   tags: Record<string, string>;
 }
@@ -162,7 +165,7 @@ export class EksCluster extends pulumi.ComponentResource {
       );
     };
     const appNodes = group("app", args.nodeGroups.app, args.privateSubnetIds, args.appSecurityGroupId);
-    const dataNodes = group("data", args.nodeGroups.data, args.dataSubnetIds, args.dataSecurityGroupId);
+    const dataNodes = group("data", args.nodeGroups.data, args.privateSubnetIds, args.appSecurityGroupId);
 
     // Since Kubernetes 1.23 EBS volumes are provisioned only by the CSI driver; it runs with its own IRSA role.
     const ebsRole = new WorkloadRole(

@@ -153,15 +153,28 @@ describe("workload identity on both clouds (stacks/multicloud.yaml)", () => {
     );
   });
 
-  it("keeps both clusters' API endpoints limited to the listed blocks", () => {
+  it("keeps both clusters' API endpoints private as the stack ships (no apiAccessCidrs)", () => {
     const eks = one(rs, "aws:eks/cluster:Cluster", "aws-eks");
     assert.deepEqual(
       [input(eks, "vpcConfig.endpointPublicAccess"), input(eks, "vpcConfig.publicAccessCidrs")],
-      [true, ["203.0.113.0/24"]],
+      [false, undefined],
     );
     assert.equal(
       input(one(rs, "alicloud:cs/managedKubernetes:ManagedKubernetes", "alicloud-ack"), "slbInternetEnabled"),
-      true,
+      false,
+    );
+  });
+
+  it("limits the EKS endpoint to the listed blocks when the stack lists them", async () => {
+    const spec = stack("aws-prod");
+    const aws = spec.clouds.aws;
+    if (aws === undefined) throw new Error("aws-prod has clouds.aws");
+    const listed = { ...aws, cluster: { ...aws.cluster, apiAccessCidrs: ["100.20.0.0/16"] } };
+    const { resources } = await runWithMocks("listed", () => deployPlatform({ ...spec, clouds: { aws: listed } }));
+    const eks = one(resources, "aws:eks/cluster:Cluster", "aws-eks");
+    assert.deepEqual(
+      [input(eks, "vpcConfig.endpointPublicAccess"), input(eks, "vpcConfig.publicAccessCidrs")],
+      [true, ["100.20.0.0/16"]],
     );
   });
 });

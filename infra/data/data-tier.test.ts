@@ -221,6 +221,10 @@ describe("encrypted disks for every volume of the data tier", () => {
         [input(tidb, "spec.pd.storageClassName"), input(tidb, "spec.tikv.storageClassName")],
         ["im-encrypted", "im-encrypted"],
       );
+      // Zone spread as TiDB Operator v1.6's CRD takes it: the topology key only, at the cluster level.
+      assert.deepEqual(input(tidb, "spec.topologySpreadConstraints"), [{ topologyKey: "topology.kubernetes.io/zone" }]);
+      for (const part of ["pd", "tikv", "tidb"])
+        assert.equal(input(tidb, `spec.${part}.topologySpreadConstraints`), undefined);
     }
   });
 

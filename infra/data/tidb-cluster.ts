@@ -97,16 +97,6 @@ export class TidbCluster extends pulumi.ComponentResource {
     const toleration = args.data.tolerations;
     const storageClassName = args.data.storageClass === undefined ? {} : { storageClassName: args.data.storageClass };
     const backup = args.backup;
-    const spread = (component: string) => [
-      {
-        maxSkew: 1,
-        topologyKey: "topology.kubernetes.io/zone",
-        whenUnsatisfiable: "DoNotSchedule",
-        labelSelector: {
-          matchLabels: { "app.kubernetes.io/instance": TIDB_CLUSTER_NAME, "app.kubernetes.io/component": component },
-        },
-      },
-    ];
     this.cluster = new k8s.apiextensions.CustomResource(
       name,
       {
@@ -119,12 +109,14 @@ export class TidbCluster extends pulumi.ComponentResource {
           pvReclaimPolicy: "Retain",
           nodeSelector: args.data.nodeSelector,
           tolerations: toleration,
+          // The CRD's TopologySpreadConstraint has only `topologyKey` (infra/lib/operator-crds.ts); the operator fills in
+          // maxSkew 1, whenUnsatisfiable DoNotSchedule and a labelSelector for each component's own pods.
+          topologySpreadConstraints: [{ topologyKey: "topology.kubernetes.io/zone" }],
           pd: {
             baseImage: "pingcap/pd",
             replicas: args.replicas.pd,
             requests: { storage: "20Gi" },
             ...storageClassName,
-            topologySpreadConstraints: spread("pd"),
             // PD places the Raft copies of every region in different zones (the stores carry their node's labels).
             config: { replication: { "location-labels": ["topology.kubernetes.io/zone", "kubernetes.io/hostname"] } },
           },
@@ -133,7 +125,6 @@ export class TidbCluster extends pulumi.ComponentResource {
             replicas: args.replicas.tikv,
             requests: { storage: `${args.storageGb}Gi` },
             ...storageClassName,
-            topologySpreadConstraints: spread("tikv"),
             // BR has each TiKV store upload its own backup files: the stores need the bucket role too.
             ...(backup !== undefined && backup.provider !== "s3-compatible"
               ? { serviceAccount: backup.serviceAccount }
@@ -143,7 +134,6 @@ export class TidbCluster extends pulumi.ComponentResource {
             baseImage: "pingcap/tidb",
             replicas: args.replicas.tidb,
             service: { type: "ClusterIP" },
-            topologySpreadConstraints: spread("tidb"),
             // SQL clients (the services, the migrations Job) connect over TLS and verify the server's certificate.
             tlsClient: { enabled: args.tls !== undefined },
           },

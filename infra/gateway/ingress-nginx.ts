@@ -10,6 +10,8 @@ export interface IngressNginxArgs {
   cloud: "aws" | "alicloud";
   /** The lb security group (AWS) / the SLB's security group (Alibaba Cloud). */
   lbSecurityGroupId: pulumi.Input<string>;
+  /** The public subnets (vSwitches) per zone: Alibaba Cloud's NLB takes one per zone (zone-maps). */
+  publicZones: { zone: string; subnetId: pulumi.Input<string> }[];
   replicas?: number;
   /** How long an old worker keeps its WebSocket connections after a reload, seconds. Default 600. */
   workerShutdownTimeoutSeconds?: number;
@@ -21,6 +23,8 @@ export interface IngressNginxArgs {
  * (controller v1.12.7) is the last patch of the 4.12 line, with the line's security fixes since 4.12.1.
  */
 export const INGRESS_NGINX_CHART_VERSION = "4.12.7";
+/** The load balancer class ACK's cloud controller manager turns into a Network Load Balancer (CCM 2.5.0+). */
+export const ALICLOUD_NLB_CLASS = "alibabacloud.com/nlb";
 
 export class IngressNginx extends pulumi.ComponentResource {
   readonly releaseName: pulumi.Output<string>;
@@ -37,9 +41,14 @@ export class IngressNginx extends pulumi.ComponentResource {
           "service.beta.kubernetes.io/aws-load-balancer-security-groups": args.lbSecurityGroupId,
         }
       : {
+          // An NLB (spec.loadBalancerClass below; without it the CCM builds a Classic Load Balancer, which takes no
+          // security group). Annotations as ACK's CCM (2.6.0+) reads them for an NLB: the zones with one public
+          // vSwitch each, internet-facing, and the lb security group on its listeners.
+          "service.beta.kubernetes.io/alibaba-cloud-loadbalancer-zone-maps": pulumi
+            .all(args.publicZones.map((z) => pulumi.interpolate`${z.zone}:${z.subnetId}`))
+            .apply((maps) => maps.join(",")),
           "service.beta.kubernetes.io/alibaba-cloud-loadbalancer-address-type": "internet",
-          "service.beta.kubernetes.io/alibaba-cloud-loadbalancer-spec": "slb.s2.medium",
-          "service.beta.kubernetes.io/alibaba-cloud-loadbalancer-security-group-id": args.lbSecurityGroupId,
+          "service.beta.kubernetes.io/alibaba-cloud-loadbalancer-security-group-ids": args.lbSecurityGroupId,
         };
     const labels = { "app.kubernetes.io/name": "ingress-nginx", "app.kubernetes.io/component": "controller" };
     const release = new k8s.helm.v3.Release(
@@ -68,7 +77,11 @@ export class IngressNginx extends pulumi.ComponentResource {
               "worker-shutdown-timeout": `${args.workerShutdownTimeoutSeconds ?? 600}s`,
               "use-forwarded-headers": "true",
             },
-            service: { externalTrafficPolicy: "Local", annotations },
+            service: {
+              externalTrafficPolicy: "Local",
+              annotations,
+              ...(args.cloud === "alicloud" ? { loadBalancerClass: ALICLOUD_NLB_CLASS } : {}),
+            },
             metrics: { enabled: true },
             maxUnavailable: 1,
           },

@@ -31,6 +31,11 @@ describe("cost model", () => {
     assert.equal(line("Redis nodes")?.quantity, 6);
     assert.equal(line("Kafka brokers")?.quantity, 3);
     assert.equal(line("Kubernetes control plane")?.monthlyUsd, 73);
+    // The app-data link is priced and shown even though peering has no hourly charge.
+    assert.deepEqual(
+      [line("VPC peering (app <-> data)")?.quantity, line("VPC peering (app <-> data)")?.monthlyUsd],
+      [1, 0],
+    );
   });
 
   it("never decreases when a node, a broker or a zone's NAT gateway is added", () => {
@@ -84,14 +89,15 @@ describe("cost model", () => {
     assert.deepEqual(est.unpriced, ["aws: app nodes (x9.huge)"]);
   });
 
-  it("every price names its source and is positive", () => {
+  it("every price names its source and is positive, but the VPC peering's, which has no hourly charge", () => {
     const all = [INSTANCES, REDIS_NODES, KAFKA_BROKERS, FIXED].flatMap((table) =>
       Object.values(table).flatMap((perCloud) => Object.values(perCloud)),
     );
     assert.ok(all.length > 20);
     for (const p of all) {
       assert.match(p.source, /^https:\/\//);
-      assert.ok(p.usd > 0);
+      const free = p === FIXED.aws.vpcPeering || p === FIXED.alicloud.vpcPeering;
+      assert.ok(free ? p.usd === 0 : p.usd > 0, p.source);
     }
   });
 });

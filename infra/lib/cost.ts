@@ -1,6 +1,6 @@
 /**
  * The monthly cost model: what a kubernetes stack's fixed capacity costs at list prices (infra/lib/pricing.ts).
- * Counted: control planes, nodes at their desired size, NAT gateways, the ingress load balancer, TiKV disks,
+ * Counted: control planes, nodes at their desired size, the app-data VPC peering, NAT gateways, the ingress load balancer, TiKV disks,
  * managed Redis and Kafka (or their disks when in-cluster), one full backup copy, the VPN. Not counted: traffic
  * (egress, NAT and LB processing), requests, snapshots, support plans and discounts. docs/pricing.md explains why.
  */
@@ -56,6 +56,8 @@ export function monthlyCost(spec: CostInput): CostEstimate {
       const ng = c.cluster.nodeGroups[g];
       add(cloud, `${g} nodes (${ng.instanceType})`, ng.desired, INSTANCES[cloud][ng.instanceType]);
     }
+    // The link between the app VPC and the data VPC (infra/lib/vpc-rules.ts): shown even at 0 so the plan prices it.
+    add(cloud, "VPC peering (app <-> data)", 1, fixed.vpcPeering);
     add(cloud, "NAT gateways", c.network.natGateways === "perZone" ? c.zones.length : 1, fixed.natGateway);
     add(cloud, "ingress load balancer", 1, fixed.loadBalancer);
     add(cloud, "TiKV disks (GB)", c.data.tidb.tikv * c.data.tidb.storageGb, fixed.blockStorage);
@@ -79,7 +81,8 @@ export function monthlyCost(spec: CostInput): CostEstimate {
     }
     // One full backup: a single Raft copy's worth of TiKV data (the disks hold three).
     add(cloud, "backup bucket (GB)", c.data.tidb.storageGb, fixed.objectStorage);
-    if (spec.multicloud !== undefined) add(cloud, "IPSec VPN", 1, fixed.vpn);
+    // AWS: one Site-to-Site connection per address of Alibaba Cloud's dual-tunnel gateway; Alibaba Cloud: the gateway.
+    if (spec.multicloud !== undefined) add(cloud, "IPSec VPN", cloud === "aws" ? 2 : 1, fixed.vpn);
   }
   return {
     lines,

@@ -5,9 +5,11 @@
  *
  * - lb: the only group open to the internet, and only on the listener ports (443, and 80 for the redirect).
  * - app: the cluster nodes and pods; reachable from the app segment and from the load balancer on NodePorts.
- * - data: TiDB, Redis and Kafka; reachable only from the app segment on their ports, and from itself
- *   (replication between data nodes). With a peer cloud, also from the peer's data segment (cross-cloud
- *   replication and backups), never from the peer's app segment.
+ * - data: the managed Redis and Kafka in the data VPC; reachable only from the app segment (over the VPC peering)
+ *   on their ports, and from itself (replication between data nodes). Never from a peer cloud: nothing of the data
+ *   tier crosses the VPN (each cloud runs its own; docs/cloud-stacks.md), and a VPC peering is not transitive, so
+ *   the VPN attached to the app VPC could not carry it anyway.
+ * The lb and app groups belong to the app VPC, the data group to the data VPC.
  */
 
 export type SecurityGroupRole = "lb" | "app" | "data";
@@ -44,6 +46,9 @@ export const NODE_PORTS: PortRange = {
 export const ANYWHERE = "0.0.0.0/0";
 
 const ALL_TCP: PortRange = { key: "all", from: 0, to: 65535, what: "all TCP" };
+const ALL_UDP: PortRange = { key: "udp", from: 0, to: 65535, what: "all UDP" };
+/** ICMP has no ports: -1 stands for every type and code on both clouds. */
+const ALL_ICMP: PortRange = { key: "icmp", from: -1, to: -1, what: "ICMP" };
 
 export type RuleSource = { readonly cidr: string } | { readonly group: SecurityGroupRole };
 
@@ -51,7 +56,7 @@ export interface IngressRule {
   /** Stable name of the rule within its group ("https-from-internet"): never derived from a CIDR or a count. */
   readonly key: string;
   readonly group: SecurityGroupRole;
-  readonly protocol: "tcp";
+  readonly protocol: "tcp" | "udp" | "icmp";
   readonly ports: PortRange;
   readonly source: RuleSource;
   readonly description: string;
@@ -61,8 +66,6 @@ export interface FirewallInput {
   appCidr: string;
   /** The data segment as attached to the VPC. */
   dataVpcCidr: string;
-  /** The other cloud's data segment, when the clouds are joined. */
-  peerDataCidr?: string | undefined;
 }
 
 /** Every ingress rule of the three groups. Egress is open (updates, image pulls, backups) on every group. */
@@ -85,6 +88,25 @@ export function firewallRules(input: FirewallInput): IngressRule[] {
     ports: ALL_TCP,
     source: { cidr: input.appCidr },
     description: "app segment: nodes and pods",
+  });
+  // Nodes and pods also talk UDP (cluster DNS on 53, VXLAN or other overlays where a network plugin uses them) and
+  // ICMP (path MTU discovery). On EKS the cluster security group EKS attaches already admits its members; on ACK the
+  // nodes carry only this group (ACK's own rules for a custom group: all protocols from the node and pod ranges).
+  rules.push({
+    key: "udp-from-app-segment",
+    group: "app",
+    protocol: "udp",
+    ports: ALL_UDP,
+    source: { cidr: input.appCidr },
+    description: "app segment: nodes and pods (DNS, overlays)",
+  });
+  rules.push({
+    key: "icmp-from-app-segment",
+    group: "app",
+    protocol: "icmp",
+    ports: ALL_ICMP,
+    source: { cidr: input.appCidr },
+    description: "app segment: ICMP (path MTU discovery)",
   });
   rules.push({
     key: "nodeports-from-lb",
@@ -112,17 +134,5 @@ export function firewallRules(input: FirewallInput): IngressRule[] {
     source: { group: "data" },
     description: "data tier replication (Raft, Redis bus, Kafka)",
   });
-  if (input.peerDataCidr !== undefined) {
-    for (const ports of DATA_PORTS) {
-      rules.push({
-        key: `${ports.key}-from-peer-data`,
-        group: "data",
-        protocol: "tcp",
-        ports,
-        source: { cidr: input.peerDataCidr },
-        description: `peer data segment to ${ports.what} (cross-cloud replication)`,
-      });
-    }
-  }
   return rules;
 }

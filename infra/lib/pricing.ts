@@ -135,6 +135,15 @@ export const FIXED: Readonly<Record<CloudName, Readonly<Record<FixedItem, Price>
       source: "https://aws.amazon.com/vpn/pricing/ (Site-to-Site VPN connection)",
       checked: false,
     },
+    // A transit gateway would bill each of the two attachments by the hour (and processing per GB); peering has no
+    // hourly charge, only data transfer, which this model leaves out with all traffic.
+    vpcPeering: {
+      usd: 0,
+      per: "hour",
+      source:
+        "https://aws.amazon.com/vpc/pricing/ (VPC peering: no hourly charge; data transfer between zones billed per GB, not included)",
+      checked: false,
+    },
   },
   alicloud: {
     controlPlane: {
@@ -181,11 +190,25 @@ export const FIXED: Readonly<Record<CloudName, Readonly<Record<FixedItem, Price>
       source: "https://www.alibabacloud.com/product/vpn-gateway/pricing (100 Mbit/s, pay-as-you-go)",
       checked: false,
     },
+    vpcPeering: {
+      usd: 0,
+      per: "hour",
+      source:
+        "https://www.alibabacloud.com/help/en/vpc/vpc-peering-connection-billing (intra-region VPC peering: free of charge)",
+      checked: false,
+    },
   },
 };
 
 export type FixedItem =
-  "controlPlane" | "natGateway" | "loadBalancer" | "blockStorage" | "kafkaStorage" | "objectStorage" | "vpn";
+  | "controlPlane"
+  | "natGateway"
+  | "loadBalancer"
+  | "blockStorage"
+  | "kafkaStorage"
+  | "objectStorage"
+  | "vpn"
+  | "vpcPeering";
 
 /** Hours in the average month (8,760 / 12), the convention both vendors' calculators use. */
 export const HOURS_PER_MONTH = 730;

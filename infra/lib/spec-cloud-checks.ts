@@ -11,8 +11,10 @@ import {
   nextFreeBlock,
   overlaps,
   parseCidr,
+  planNetwork,
   type NamedCidr,
 } from "./cidr.ts";
+import { networkLayout, vpcLayoutProblems } from "./vpc-rules.ts";
 import { exampleZone, REGIONS, zoneBelongsTo, type CloudName } from "./regions.ts";
 import { checkClusterSection, type ClusterSpec } from "./spec-cluster.ts";
 import {
@@ -111,11 +113,19 @@ export function checkKubernetesSections(spec: KubernetesSections): SectionIssue[
       message: "needs both clouds.aws and clouds.alicloud: remove it or add the other cloud",
     });
   }
-  if (spec.kubernetes !== undefined)
+  if (spec.kubernetes !== undefined) {
     issues.push(
       ...checkImage(spec.kubernetes.image, spec.clouds?.alicloud !== undefined),
       ...checkMaxReplicas(spec, spec.kubernetes),
     );
+    if (spec.kubernetes.ingress.tls === undefined)
+      issues.push({
+        path: ["kubernetes", "ingress", "tls"],
+        message:
+          "required on a cloud stack: { acmeEmail: <your address> } (clients send tokens over the WebSocket, which " +
+          "must not cross the internet in plaintext)",
+      });
+  }
   return issues;
 }
 
@@ -210,6 +220,7 @@ function checkCloud(c: CloudName, cloud: CloudSpec, kafkaBrokers: number): Secti
       message: `a block from /${DATA_PREFIX_RANGE.min} to /${DATA_PREFIX_RANGE.max}`,
     });
   }
+  if (issues.length === 0 && app !== undefined && data !== undefined) issues.push(...layoutIssues(c, cloud));
   issues.push(
     ...overlapIssues([
       { name: "network.appCidr", path: at("network", "appCidr"), cidr: cloud.network.appCidr, where: c },
@@ -217,6 +228,14 @@ function checkCloud(c: CloudName, cloud: CloudSpec, kafkaBrokers: number): Secti
       { name: "cluster.serviceCidr", path: at("cluster", "serviceCidr"), cidr: cloud.cluster.serviceCidr, where: c },
     ]),
   );
+  if (c === "alicloud" && cloud.cluster.apiAccessCidrs.length > 0) {
+    issues.push({
+      path: at("cluster", "apiAccessCidrs"),
+      message:
+        "ACK's public API server SLB cannot be limited to listed blocks by this program (ACK owns its listener): " +
+        "remove the list and reach the API from the VPC (a runner in it, the VPN, a bastion)",
+    });
+  }
   cloud.cluster.apiAccessCidrs.forEach((block, i) => {
     if (WORLD_CIDRS.includes(block)) {
       issues.push({
@@ -240,6 +259,25 @@ function checkCloud(c: CloudName, cloud: CloudSpec, kafkaBrokers: number): Secti
     });
   }
   return issues;
+}
+
+/**
+ * The cloud's own rules for the two VPCs the network components build (infra/lib/vpc-rules.ts): what the cloud API
+ * would refuse at `pulumi up` is refused here, on the field that decides the offending VPC. Overlap between the two
+ * segments is left to `overlapIssues`, which suggests a free block.
+ */
+function layoutIssues(c: CloudName, cloud: CloudSpec): SectionIssue[] {
+  let plan;
+  try {
+    plan = planNetwork(cloud.network.appCidr, cloud.network.dataCidr, cloud.zones);
+  } catch {
+    return []; // too few zones or blocks too small: reported by their own checks
+  }
+  const problems = vpcLayoutProblems(networkLayout(c, plan)).filter((p) => !/ overlaps /.test(p) || /reserved/.test(p));
+  const first = problems[0];
+  if (first === undefined) return [];
+  const field = /VPC app:/.test(first) ? "appCidr" : "dataCidr";
+  return [{ path: ["clouds", c, "network", field], message: `${c} would refuse it: ${first}` }];
 }
 
 interface PathCidr {

@@ -200,6 +200,19 @@ export const kubernetesSpec = z
         /** Public host name of the platform (ws://<host>/ws and https://<host>/v1/). */
         host: z.string().regex(/^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}$/, "a DNS name such as im.example.com"),
         className: z.string().default("nginx"),
+        /**
+         * TLS at the public edge (required on a cloud stack): cert-manager obtains the host's certificate from this
+         * ACME CA (HTTP-01 through the ingress), ingress-nginx terminates TLS and redirects HTTP to HTTPS.
+         */
+        tls: z
+          .object({
+            /** Where the ACME CA writes about the account and expiring certificates. */
+            acmeEmail: z.email(),
+            /** `letsencrypt` (default) or `letsencrypt-staging` (untrusted certificates, generous rate limits). */
+            acmeServer: z.enum(["letsencrypt", "letsencrypt-staging"]).default("letsencrypt"),
+          })
+          .strict()
+          .optional(),
       })
       .strict(),
     autoscaling: z

@@ -128,6 +128,44 @@ describe("platform spec: target kubernetes", () => {
     });
   });
 
+  it("rejects a segment the cloud would refuse as a VPC block, quoting the cloud's rule (infra/lib/vpc-rules.ts)", () => {
+    const r = raw("alicloud-prod");
+    r.clouds.alicloud.network.dataCidr = "100.64.0.0/16";
+    assert.throws(() => parseSpec(r, "s.yaml"), {
+      name: "SpecError",
+      message:
+        's.yaml: clouds.alicloud.network.dataCidr: got "100.64.0.0/16"; alicloud would refuse it: ' +
+        "alicloud VPC data: block 100.64.0.0/16 overlaps the reserved range 100.64.0.0/10",
+    });
+    // AWS takes 100.64.0.0/10 as a VPC block, so the same segment plans there.
+    const a = raw("aws-prod");
+    a.clouds.aws.network.dataCidr = "100.64.0.0/16";
+    assert.equal(parseSpec(a, "s.yaml").clouds?.aws?.network.dataCidr, "100.64.0.0/16");
+  });
+
+  it("refuses a public ACK API, which the program could not limit to the listed blocks", () => {
+    const r = raw("alicloud-prod");
+    r.clouds.alicloud.cluster.apiAccessCidrs = ["100.20.0.0/16"];
+    assert.throws(() => parseSpec(r, "s.yaml"), {
+      name: "SpecError",
+      message:
+        's.yaml: clouds.alicloud.cluster.apiAccessCidrs: got ["100.20.0.0/16"]; ACK\'s public API server SLB cannot be ' +
+        "limited to listed blocks by this program (ACK owns its listener): remove the list and reach the API from the " +
+        "VPC (a runner in it, the VPN, a bastion)",
+    });
+  });
+
+  it("requires TLS at the edge of a cloud stack", () => {
+    const r = raw("aws-prod");
+    delete r.kubernetes.ingress.tls;
+    assert.throws(() => parseSpec(r, "s.yaml"), {
+      name: "SpecError",
+      message:
+        "s.yaml: kubernetes.ingress.tls: got missing; required on a cloud stack: { acmeEmail: <your address> } (clients send " +
+        "tokens over the WebSocket, which must not cross the internet in plaintext)",
+    });
+  });
+
   it("rejects blocks that overlap across the VPN when both clouds are present", () => {
     const r = raw("multicloud");
     r.clouds.alicloud.network.appCidr = "10.0.0.0/16";

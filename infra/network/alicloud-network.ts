@@ -1,37 +1,50 @@
 /**
- * The Alibaba Cloud network of one stack: a VPC whose primary block is the app segment and whose secondary block is
- * the data segment, public / private / data vSwitches in three zones, Enhanced NAT gateways with an EIP and SNAT
- * entries, per-zone route tables, and the security groups of infra/lib/network-rules.ts.
+ * The Alibaba Cloud network of one stack: two VPCs joined by an intra-region VPC peering connection.
+ * - The app VPC on the app segment: public and private vSwitches in three zones, Enhanced NAT gateways with an EIP
+ *   and SNAT entries, per-zone route tables; ACK, both node pools and the load balancer live here.
+ * - The data VPC on the data segment's VPC block: data vSwitches in the same zones, no internet route; Tair and
+ *   ApsaraMQ for Kafka live here.
+ * Alibaba Cloud would accept the data segment as a secondary block of the app VPC (AssociateVpcCidrBlock takes any
+ * RFC 1918 range, infra/lib/vpc-rules.ts), but ACK's node pools and Terway's pod vSwitches must sit in the cluster's
+ * VPC either way, and two VPCs keep one design on both clouds: one firewall plan, one routing plan, one failure
+ * model. The peering between two VPCs of one account is activated without an accepter step, and an intra-region
+ * peering has no charge (Alibaba Cloud VPC peering billing); routes go both ways through it (next hop `VpcPeer`).
  */
 import * as alicloud from "@pulumi/alicloud";
 import * as pulumi from "@pulumi/pulumi";
 import { planNetwork, type NetworkPlan } from "../lib/cidr.ts";
 import { ANYWHERE, firewallRules, type SecurityGroupRole } from "../lib/network-rules.ts";
+import { assertVpcLayout, networkLayout } from "../lib/vpc-rules.ts";
 
 export interface AlicloudNetworkArgs {
+  /** The region of both VPCs (the peering is intra-region). */
+  region: string;
   zones: readonly string[];
   appCidr: string;
   dataCidr: string;
   /** `perZone` (default) or `single`. */
   natGateways?: "perZone" | "single";
-  /** The AWS data segment when the clouds are joined: allowed into the data tier. */
-  peerDataCidr?: string;
   tags: Record<string, string>;
 }
 
 export class AlicloudNetwork extends pulumi.ComponentResource {
   readonly plan: NetworkPlan;
+  /** The app VPC: ACK, its node pools, the load balancer. */
   readonly vpcId: pulumi.Output<string>;
+  /** The data VPC: Tair and ApsaraMQ for Kafka. */
+  readonly dataVpcId: pulumi.Output<string>;
+  readonly peeringId: pulumi.Output<string>;
   readonly publicVswitchIds: pulumi.Output<string>[];
   readonly privateVswitchIds: pulumi.Output<string>[];
   readonly dataVswitchIds: pulumi.Output<string>[];
-  /** The per-zone route tables of the private and data vSwitches: where routes to a peer network go. */
+  /** The per-zone route tables of the private vSwitches (app VPC): where routes to a peer cloud go. */
   readonly internalRouteTableIds: pulumi.Output<string>[];
   readonly securityGroupIds: Record<SecurityGroupRole, pulumi.Output<string>>;
 
   constructor(name: string, args: AlicloudNetworkArgs, opts?: pulumi.ComponentResourceOptions) {
     super("im:network:AlicloudNetwork", name, {}, opts);
     const plan = planNetwork(args.appCidr, args.dataCidr, args.zones);
+    assertVpcLayout(networkLayout("alicloud", plan));
     const tags = (resource: string, extra: Record<string, string> = {}) => ({
       ...args.tags,
       Name: `${name}-${resource}`,
@@ -44,9 +57,21 @@ export class AlicloudNetwork extends pulumi.ComponentResource {
       { vpcName: `${name}-vpc`, cidrBlock: plan.appCidr, tags: tags("vpc") },
       child,
     );
-    const dataBlock = new alicloud.vpc.Ipv4CidrBlock(
-      `${name}-data-block`,
-      { vpcId: vpc.id, secondaryCidrBlock: plan.dataVpcCidr },
+    const dataVpc = new alicloud.vpc.Network(
+      `${name}-data-vpc`,
+      { vpcName: `${name}-data-vpc`, cidrBlock: plan.dataVpcCidr, tags: tags("data-vpc", { tier: "data" }) },
+      child,
+    );
+    const peering = new alicloud.vpc.PeerConnection(
+      `${name}-app-data`,
+      {
+        peerConnectionName: `${name}-app-data`,
+        vpcId: vpc.id,
+        acceptingVpcId: dataVpc.id,
+        acceptingRegionId: args.region,
+        description: "im app VPC to data VPC",
+        tags: tags("app-data-peering"),
+      },
       child,
     );
 
@@ -54,13 +79,13 @@ export class AlicloudNetwork extends pulumi.ComponentResource {
       new alicloud.vpc.Switch(
         `${name}-${tier}-${i + 1}`,
         {
-          vpcId: vpc.id,
+          vpcId: tier === "data" ? dataVpc.id : vpc.id,
           cidrBlock: cidr,
           zoneId: zone,
           vswitchName: `${name}-${tier}-${zone}`,
           tags: tags(`${tier}-${zone}`, { tier }),
         },
-        tier === "data" ? { parent: this, dependsOn: [dataBlock] } : child,
+        child,
       );
     const publics = plan.zones.map((z, i) => vswitch("public", i, z.public, z.zone));
     const privates = plan.zones.map((z, i) => vswitch("private", i, z.private, z.zone));
@@ -100,7 +125,8 @@ export class AlicloudNetwork extends pulumi.ComponentResource {
       return { nat, eip, bound };
     });
 
-    // One route table per zone for its private and data vSwitches: each zone leaves through its own NAT gateway.
+    // One route table per zone for its private vSwitch: each zone leaves through its own NAT gateway and reaches the
+    // data VPC over the peering.
     const internal: alicloud.vpc.RouteTable[] = plan.zones.map((z, i) => {
       const rt = new alicloud.vpc.RouteTable(
         `${name}-rt-${i + 1}`,
@@ -115,10 +141,12 @@ export class AlicloudNetwork extends pulumi.ComponentResource {
           child,
         );
       }
-      for (const [tier, list] of [
-        ["private", privates],
-        ["data", datas],
-      ] as const) {
+      new alicloud.vpc.RouteEntry(
+        `${name}-private-to-data-${i + 1}`,
+        { routeTableId: rt.id, destinationCidrblock: plan.dataVpcCidr, nexthopType: "VpcPeer", nexthopId: peering.id },
+        child,
+      );
+      for (const [tier, list] of [["private", privates]] as const) {
         const sw = list[i];
         if (sw === undefined) continue;
         new alicloud.vpc.RouteTableAttachment(
@@ -142,12 +170,37 @@ export class AlicloudNetwork extends pulumi.ComponentResource {
       return rt;
     });
 
+    // The data vSwitches share one route table: back to the app segment over the peering, nothing to the internet.
+    const dataRoutes = new alicloud.vpc.RouteTable(
+      `${name}-data-rt`,
+      { vpcId: dataVpc.id, routeTableName: `${name}-data-rt`, associateType: "VSwitch", tags: tags("data-rt") },
+      child,
+    );
+    new alicloud.vpc.RouteEntry(
+      `${name}-data-to-app`,
+      {
+        routeTableId: dataRoutes.id,
+        destinationCidrblock: plan.appCidr,
+        nexthopType: "VpcPeer",
+        nexthopId: peering.id,
+      },
+      child,
+    );
+    datas.forEach(
+      (sw, i) =>
+        new alicloud.vpc.RouteTableAttachment(
+          `${name}-data-${i + 1}`,
+          { routeTableId: dataRoutes.id, vswitchId: sw.id },
+          child,
+        ),
+    );
+
     const groups = {} as Record<SecurityGroupRole, alicloud.ecs.SecurityGroup>;
     for (const role of ["lb", "app", "data"] as const) {
       groups[role] = new alicloud.ecs.SecurityGroup(
         `${name}-${role}`,
         {
-          vpcId: vpc.id,
+          vpcId: role === "data" ? dataVpc.id : vpc.id,
           securityGroupName: `${name}-${role}`,
           description: `im ${role} tier`,
           securityGroupType: "normal",
@@ -156,11 +209,7 @@ export class AlicloudNetwork extends pulumi.ComponentResource {
         child,
       );
     }
-    for (const rule of firewallRules({
-      appCidr: plan.appCidr,
-      dataVpcCidr: plan.dataVpcCidr,
-      peerDataCidr: args.peerDataCidr,
-    })) {
+    for (const rule of firewallRules({ appCidr: plan.appCidr, dataVpcCidr: plan.dataVpcCidr })) {
       const source =
         "cidr" in rule.source ? { cidrIp: rule.source.cidr } : { sourceSecurityGroupId: groups[rule.source.group].id };
       new alicloud.ecs.SecurityGroupRule(
@@ -169,7 +218,9 @@ export class AlicloudNetwork extends pulumi.ComponentResource {
           securityGroupId: groups[rule.group].id,
           type: "ingress",
           ipProtocol: rule.protocol,
-          portRange: `${rule.ports.from === 0 ? 1 : rule.ports.from}/${rule.ports.to}`,
+          // Alibaba Cloud writes "1/65535" for every TCP or UDP port and "-1/-1" for ICMP.
+          portRange:
+            rule.protocol === "icmp" ? "-1/-1" : `${rule.ports.from === 0 ? 1 : rule.ports.from}/${rule.ports.to}`,
           nicType: "intranet",
           policy: "accept",
           priority: 1,
@@ -182,6 +233,8 @@ export class AlicloudNetwork extends pulumi.ComponentResource {
 
     this.plan = plan;
     this.vpcId = vpc.id;
+    this.dataVpcId = dataVpc.id;
+    this.peeringId = peering.id;
     this.publicVswitchIds = publics.map((s) => s.id);
     this.privateVswitchIds = privates.map((s) => s.id);
     this.dataVswitchIds = datas.map((s) => s.id);
@@ -189,6 +242,8 @@ export class AlicloudNetwork extends pulumi.ComponentResource {
     this.securityGroupIds = { lb: groups.lb.id, app: groups.app.id, data: groups.data.id };
     this.registerOutputs({
       vpcId: this.vpcId,
+      dataVpcId: this.dataVpcId,
+      peeringId: this.peeringId,
       privateVswitchIds: this.privateVswitchIds,
       dataVswitchIds: this.dataVswitchIds,
       securityGroupIds: this.securityGroupIds,

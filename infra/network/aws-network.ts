@@ -1,40 +1,57 @@
 /**
- * The AWS network of one stack: a VPC whose primary block is the app segment and whose secondary block is the data
- * segment, public / private / data subnets in three zones, NAT gateways, an S3 gateway endpoint for backups, and
- * the three security groups of infra/lib/network-rules.ts (the data tier accepts only the app segment).
+ * The AWS network of one stack: two VPCs joined by a VPC peering connection.
+ * - The app VPC on the app segment: public and private subnets in three zones, NAT gateways, an S3 gateway
+ *   endpoint for backups; the cluster, its nodes (both node groups) and the load balancer live here.
+ * - The data VPC on the data segment's VPC block: data subnets in the same zones, no internet route at all; the
+ *   managed data services (ElastiCache, MSK) live here.
+ * Why two VPCs: AWS refuses to associate a block from another RFC 1918 range with a VPC whose primary block is in
+ * 10.0.0.0/8 (the association-restrictions table of the Amazon VPC User Guide), so the seed's data segment
+ * 172.16.0.0/12 cannot be a secondary block of the 10.0.0.0/16 VPC. infra/lib/vpc-rules.ts holds the rules and
+ * this component refuses a layout that breaks them before declaring anything.
+ * Peering (not a transit gateway): one link between two VPCs of one account and region needs no hub; peering has
+ * no hourly charge (a transit gateway bills every attachment hourly) and the same per-GB price. Routes: the private
+ * route tables send the data block over the peering, the data route tables send the app segment back; the data
+ * security group admits only the app segment on the data ports (infra/lib/network-rules.ts).
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { planNetwork, type NetworkPlan } from "../lib/cidr.ts";
 import { ANYWHERE, firewallRules, type IngressRule, type SecurityGroupRole } from "../lib/network-rules.ts";
+import { assertVpcLayout, networkLayout } from "../lib/vpc-rules.ts";
 
 export interface AwsNetworkArgs {
   region: string;
   zones: readonly string[];
   /** The app segment: the VPC's primary block. */
   appCidr: string;
-  /** The data segment; its VPC block (at most /16) is associated as a secondary block. */
+  /** The data segment; its VPC block (at most /16) is the data VPC's primary block. */
   dataCidr: string;
   /** `perZone` (default): a NAT gateway in every zone, so losing a zone keeps egress in the others. */
   natGateways?: "perZone" | "single";
-  /** The Alibaba Cloud data segment when the clouds are joined: allowed into the data tier. */
-  peerDataCidr?: string;
   tags: Record<string, string>;
 }
 
 export class AwsNetwork extends pulumi.ComponentResource {
   readonly plan: NetworkPlan;
+  /** The app VPC: cluster, nodes, load balancer. */
   readonly vpcId: pulumi.Output<string>;
+  /** The data VPC: the managed data services. */
+  readonly dataVpcId: pulumi.Output<string>;
+  /** The peering connection between the two. */
+  readonly peeringId: pulumi.Output<string>;
   readonly publicSubnetIds: pulumi.Output<string>[];
   readonly privateSubnetIds: pulumi.Output<string>[];
   readonly dataSubnetIds: pulumi.Output<string>[];
-  /** Route tables of the private and data subnets: where routes to a peer network go. */
+  /** Route tables of the private subnets (app VPC): where routes to a peer cloud's app segment go. */
   readonly internalRouteTableIds: pulumi.Output<string>[];
+  /** Route tables of the data subnets (data VPC). */
+  readonly dataRouteTableIds: pulumi.Output<string>[];
   readonly securityGroupIds: Record<SecurityGroupRole, pulumi.Output<string>>;
 
   constructor(name: string, args: AwsNetworkArgs, opts?: pulumi.ComponentResourceOptions) {
     super("im:network:AwsNetwork", name, {}, opts);
     const plan = planNetwork(args.appCidr, args.dataCidr, args.zones);
+    assertVpcLayout(networkLayout("aws", plan));
     const tagged = (resource: string, extra: Record<string, string> = {}) => ({
       ...args.tags,
       Name: `${name}-${resource}`,
@@ -47,9 +64,30 @@ export class AwsNetwork extends pulumi.ComponentResource {
       { cidrBlock: plan.appCidr, enableDnsHostnames: true, enableDnsSupport: true, tags: tagged("vpc") },
       child,
     );
-    const dataBlock = new aws.ec2.VpcIpv4CidrBlockAssociation(
-      `${name}-data-block`,
-      { vpcId: vpc.id, cidrBlock: plan.dataVpcCidr },
+    const dataVpc = new aws.ec2.Vpc(
+      `${name}-data-vpc`,
+      {
+        cidrBlock: plan.dataVpcCidr,
+        enableDnsHostnames: true,
+        enableDnsSupport: true,
+        tags: tagged("data-vpc", { tier: "data" }),
+      },
+      child,
+    );
+    // Same account, same region: the requester may accept its own request.
+    const peering = new aws.ec2.VpcPeeringConnection(
+      `${name}-app-data`,
+      { vpcId: vpc.id, peerVpcId: dataVpc.id, autoAccept: true, tags: tagged("app-data-peering") },
+      child,
+    );
+    new aws.ec2.PeeringConnectionOptions(
+      `${name}-app-data`,
+      {
+        vpcPeeringConnectionId: peering.id,
+        // The services resolve the managed endpoints' private names from the app VPC.
+        accepter: { allowRemoteVpcDnsResolution: true },
+        requester: { allowRemoteVpcDnsResolution: true },
+      },
       child,
     );
     const igw = new aws.ec2.InternetGateway(`${name}-igw`, { vpcId: vpc.id, tags: tagged("igw") }, child);
@@ -65,13 +103,13 @@ export class AwsNetwork extends pulumi.ComponentResource {
         `${name}-${tier}-${i + 1}`,
         // No subnet hands out public addresses: load balancers get theirs from the LB service, nodes never do.
         {
-          vpcId: vpc.id,
+          vpcId: tier === "data" ? dataVpc.id : vpc.id,
           cidrBlock: cidr,
           availabilityZone: zone,
           mapPublicIpOnLaunch: false,
           tags: tagged(`${tier}-${zone}`, { tier, ...extraTags }),
         },
-        tier === "data" ? { parent: this, dependsOn: [dataBlock] } : child,
+        child,
       );
     const publics = plan.zones.map((z, i) => subnet("public", i, z.public, z.zone, { "kubernetes.io/role/elb": "1" }));
     const privates = plan.zones.map((z, i) =>
@@ -108,30 +146,44 @@ export class AwsNetwork extends pulumi.ComponentResource {
       );
     });
 
-    // Private and data subnets leave through their zone's NAT gateway (egress only: image pulls, updates). The
-    // data tier has no route from the internet and no public address.
-    const internal: aws.ec2.RouteTable[] = [];
-    for (const [tier, subnets] of [
-      ["private", privates],
-      ["data", datas],
-    ] as const) {
-      subnets.forEach((s, i) => {
-        const rt = new aws.ec2.RouteTable(
-          `${name}-${tier}-rt-${i + 1}`,
-          { vpcId: vpc.id, tags: tagged(`${tier}-rt-${i + 1}`, { tier }) },
+    // Private subnets leave through their zone's NAT gateway (egress only: image pulls, updates) and reach the data
+    // VPC over the peering. The data subnets have no route to the internet at all: only the app segment, back over
+    // the peering (the managed data services need no egress).
+    const internal = privates.map((s, i) => {
+      const rt = new aws.ec2.RouteTable(
+        `${name}-private-rt-${i + 1}`,
+        { vpcId: vpc.id, tags: tagged(`private-rt-${i + 1}`, { tier: "private" }) },
+        child,
+      );
+      const nat = nats[Math.min(i, nats.length - 1)];
+      if (nat !== undefined)
+        new aws.ec2.Route(
+          `${name}-private-default-${i + 1}`,
+          { routeTableId: rt.id, destinationCidrBlock: ANYWHERE, natGatewayId: nat.id },
           child,
         );
-        const nat = nats[Math.min(i, nats.length - 1)];
-        if (nat !== undefined)
-          new aws.ec2.Route(
-            `${name}-${tier}-default-${i + 1}`,
-            { routeTableId: rt.id, destinationCidrBlock: ANYWHERE, natGatewayId: nat.id },
-            child,
-          );
-        new aws.ec2.RouteTableAssociation(`${name}-${tier}-${i + 1}`, { subnetId: s.id, routeTableId: rt.id }, child);
-        internal.push(rt);
-      });
-    }
+      new aws.ec2.Route(
+        `${name}-private-to-data-${i + 1}`,
+        { routeTableId: rt.id, destinationCidrBlock: plan.dataVpcCidr, vpcPeeringConnectionId: peering.id },
+        child,
+      );
+      new aws.ec2.RouteTableAssociation(`${name}-private-${i + 1}`, { subnetId: s.id, routeTableId: rt.id }, child);
+      return rt;
+    });
+    const dataRoutes = datas.map((s, i) => {
+      const rt = new aws.ec2.RouteTable(
+        `${name}-data-rt-${i + 1}`,
+        { vpcId: dataVpc.id, tags: tagged(`data-rt-${i + 1}`, { tier: "data" }) },
+        child,
+      );
+      new aws.ec2.Route(
+        `${name}-data-to-app-${i + 1}`,
+        { routeTableId: rt.id, destinationCidrBlock: plan.appCidr, vpcPeeringConnectionId: peering.id },
+        child,
+      );
+      new aws.ec2.RouteTableAssociation(`${name}-data-${i + 1}`, { subnetId: s.id, routeTableId: rt.id }, child);
+      return rt;
+    });
     // Backups to S3 stay inside AWS's network and skip the NAT gateways' per-GB charge.
     new aws.ec2.VpcEndpoint(
       `${name}-s3`,
@@ -145,17 +197,14 @@ export class AwsNetwork extends pulumi.ComponentResource {
       child,
     );
 
-    const rules = firewallRules({
-      appCidr: plan.appCidr,
-      dataVpcCidr: plan.dataVpcCidr,
-      peerDataCidr: args.peerDataCidr,
-    });
+    const rules = firewallRules({ appCidr: plan.appCidr, dataVpcCidr: plan.dataVpcCidr });
     const groups = {} as Record<SecurityGroupRole, aws.ec2.SecurityGroup>;
     for (const role of ["lb", "app", "data"] as const) {
       groups[role] = new aws.ec2.SecurityGroup(
         `${name}-${role}`,
         {
-          vpcId: vpc.id,
+          // The data group guards the data VPC; the load balancer's and the app's guard the app VPC.
+          vpcId: role === "data" ? dataVpc.id : vpc.id,
           description: `im ${role} tier`,
           egress: [{ protocol: "-1", fromPort: 0, toPort: 0, cidrBlocks: [ANYWHERE], description: "all egress" }],
           tags: tagged(`sg-${role}`, { tier: role }),
@@ -168,13 +217,18 @@ export class AwsNetwork extends pulumi.ComponentResource {
 
     this.plan = plan;
     this.vpcId = vpc.id;
+    this.dataVpcId = dataVpc.id;
+    this.peeringId = peering.id;
     this.publicSubnetIds = publics.map((s) => s.id);
     this.privateSubnetIds = privates.map((s) => s.id);
     this.dataSubnetIds = datas.map((s) => s.id);
     this.internalRouteTableIds = internal.map((rt) => rt.id);
     this.securityGroupIds = { lb: groups.lb.id, app: groups.app.id, data: groups.data.id };
+    this.dataRouteTableIds = dataRoutes.map((rt) => rt.id);
     this.registerOutputs({
       vpcId: this.vpcId,
+      dataVpcId: this.dataVpcId,
+      peeringId: this.peeringId,
       privateSubnetIds: this.privateSubnetIds,
       dataSubnetIds: this.dataSubnetIds,
       securityGroupIds: this.securityGroupIds,

@@ -50,6 +50,11 @@ export interface MonitoringArgs {
   retentionDays?: number;
   /** Size of each Prometheus replica's volume in GiB. Default 50. */
   storageGb?: number;
+  /**
+   * The StorageClass of Prometheus's volumes. Default: none named, the cluster's default class; a cloud cluster has
+   * none (EKS since 1.30, ACK), so the clouds pass the platform's encrypted class (policy im-claims-name-storage-class).
+   */
+  storageClass?: string;
   /** Prometheus replicas (each scrapes everything; Alertmanager deduplicates). Default 2. */
   prometheusReplicas?: number;
   /**
@@ -223,6 +228,7 @@ export class Monitoring extends pulumi.ComponentResource {
               storageSpec: {
                 volumeClaimTemplate: {
                   spec: {
+                    ...(args.storageClass === undefined ? {} : { storageClassName: args.storageClass }),
                     accessModes: ["ReadWriteOnce"],
                     resources: { requests: { storage: `${args.storageGb ?? MONITORING_DEFAULTS.storageGb}Gi` } },
                   },

@@ -114,6 +114,16 @@ describe("policy pack", () => {
         },
       },
       {
+        type: "alicloud:cs/managedKubernetes:ManagedKubernetes",
+        name: "ack-default",
+        props: { tags, encryptionProviderKey: "key" },
+      },
+      {
+        type: "alicloud:cs/managedKubernetes:ManagedKubernetes",
+        name: "ack-private",
+        props: { tags, encryptionProviderKey: "key", slbInternetEnabled: false },
+      },
+      {
         type: "kubernetes:storage.k8s.io/v1:StorageClass",
         name: "plain-disks",
         props: { provisioner: "ebs.csi.aws.com", parameters: { type: "gp3" } },
@@ -145,6 +155,8 @@ describe("policy pack", () => {
         "list the operators' blocks in clouds.aws.cluster.apiAccessCidrs, or none for a private endpoint",
       "im-private-cluster-api: eks-open: the public API endpoint is open to 0.0.0.0/0: " +
         "list the operators' blocks in clouds.aws.cluster.apiAccessCidrs, or none for a private endpoint",
+      "im-private-cluster-api: ack-default: the API server has a public SLB (slbInternetEnabled unset, default true) " +
+        "that no program argument can limit to listed blocks: set slbInternetEnabled false and reach the API from the VPC",
       "im-required-tags: vpc: missing tag(s) environment, owner, cost-center",
       "im-stateful-replicas: redis: copies per shard (1 + replicasPerNodeGroup) is 1; at least 2 are needed",
       "im-stateful-replicas: redis-sts: spec.replicas is 1; at least 2 are needed",
@@ -264,5 +276,134 @@ describe("policy pack", () => {
       evaluatePolicies(asInputs(workloads)).filter((v) => v.policy === "im-pod-security-restricted"),
       [],
     );
+  });
+
+  it("im-claims-name-storage-class: on a cloud stack, fails every kind of claim that names no StorageClass", () => {
+    const claims: PolicyInput[] = [
+      { type: "kubernetes:core/v1:PersistentVolumeClaim", name: "pvc", props: { spec: {} } },
+      {
+        type: "kubernetes:apps/v1:StatefulSet",
+        name: "sts",
+        props: { spec: { volumeClaimTemplates: [{ spec: { storageClassName: "im-encrypted" } }, { spec: {} }] } },
+      },
+      {
+        type: "kubernetes:pingcap.com/v1alpha1:TidbCluster",
+        name: "tidb",
+        props: { spec: { pd: { replicas: 3, storageClassName: "im-encrypted" }, tikv: { replicas: 3 }, tidb: {} } },
+      },
+      {
+        type: "kubernetes:kafka.strimzi.io/v1beta2:KafkaNodePool",
+        name: "pool",
+        props: { spec: { storage: { type: "jbod", volumes: [{ id: 0, type: "persistent-claim" }] } } },
+      },
+      {
+        type: "kubernetes:helm.sh/v3:Release",
+        name: "prom",
+        props: {
+          chart: "kube-prometheus-stack",
+          values: { prometheus: { prometheusSpec: { storageSpec: { volumeClaimTemplate: { spec: {} } } } } },
+        },
+      },
+    ];
+    const cloud: PolicyInput = { type: "aws:ec2/vpc:Vpc", name: "vpc", props: { tags } };
+    const hint = "is not set; the cluster has no default StorageClass, name one";
+    assert.deepEqual(
+      messages([cloud, ...claims]).filter((m) => m.startsWith("im-claims-name-storage-class")),
+      [
+        `pvc: spec.storageClassName ${hint}`,
+        `sts: spec.volumeClaimTemplates[1].spec.storageClassName ${hint}`,
+        `tidb: spec.tikv.storageClassName ${hint}`,
+        `pool: spec.storage.volumes[0].class ${hint}`,
+        `prom: values.prometheus.prometheusSpec.storageSpec.volumeClaimTemplate.spec.storageClassName ${hint}`,
+      ].map((m) => `im-claims-name-storage-class: ${m}`),
+    );
+    // An existing cluster (no cloud resource) may rely on its default class.
+    assert.deepEqual(
+      messages(claims).filter((m) => m.startsWith("im-claims-name-storage-class")),
+      [],
+    );
+  });
+
+  it("im-claims-name-storage-class: passes every cloud stack, in-cluster Redis and Strimzi included", async () => {
+    const spec = stack("aws-prod");
+    const aws = spec.clouds.aws;
+    if (aws === undefined) throw new Error("aws-prod has clouds.aws");
+    const inCluster: KubernetesPlatformSpec = {
+      ...spec,
+      clouds: {
+        aws: {
+          ...aws,
+          data: {
+            ...aws.data,
+            redis: { ...aws.data.redis, mode: "in-cluster" },
+            kafka: { ...aws.data.kafka, mode: "strimzi" },
+          },
+        },
+      },
+    };
+    for (const s of [inCluster, stack("alicloud-prod")]) {
+      const { resources } = await runWithMocks(s.name, () => deployPlatform(s));
+      assert.deepEqual(messages(asInputs(resources)), [], s.name);
+    }
+  });
+
+  it("im-operator-crd-fields: fails a TidbCluster spread constraint with fields TiDB Operator v1.6 lacks", () => {
+    const tidb = (spread: unknown[]): PolicyInput => ({
+      type: "kubernetes:pingcap.com/v1alpha1:TidbCluster",
+      name: "tidb",
+      props: { spec: { topologySpreadConstraints: spread, tikv: { replicas: 3, topologySpreadConstraints: spread } } },
+    });
+    const full = {
+      maxSkew: 1,
+      topologyKey: "topology.kubernetes.io/zone",
+      whenUnsatisfiable: "DoNotSchedule",
+      labelSelector: { matchLabels: { "app.kubernetes.io/component": "tikv" } },
+    };
+    const found = messages([tidb([full])]).filter((m) => m.startsWith("im-operator-crd-fields"));
+    assert.deepEqual(found, [
+      "im-operator-crd-fields: tidb: spec.topologySpreadConstraints[0] has maxSkew, whenUnsatisfiable, labelSelector, " +
+        "which TiDB Operator v1.6's CRD does not define (allowed: topologyKey; the operator derives the rest)",
+      "im-operator-crd-fields: tidb: spec.tikv.topologySpreadConstraints[0] has maxSkew, whenUnsatisfiable, labelSelector, " +
+        "which TiDB Operator v1.6's CRD does not define (allowed: topologyKey; the operator derives the rest)",
+    ]);
+    assert.deepEqual(
+      messages([tidb([{ topologyKey: "topology.kubernetes.io/zone" }])]).filter((m) =>
+        m.startsWith("im-operator-crd-fields"),
+      ),
+      [],
+    );
+  });
+
+  it("im-edge-tls: fails an Ingress without TLS for its host or without the HTTPS redirect", () => {
+    const ingress = (name: string, tlsHosts: string[] | undefined, redirect: boolean): PolicyInput => ({
+      type: "kubernetes:networking.k8s.io/v1:Ingress",
+      name,
+      props: {
+        metadata: {
+          annotations: redirect
+            ? {
+                "nginx.ingress.kubernetes.io/ssl-redirect": "true",
+                "nginx.ingress.kubernetes.io/force-ssl-redirect": "true",
+              }
+            : {},
+        },
+        spec: {
+          ...(tlsHosts === undefined ? {} : { tls: [{ hosts: tlsHosts, secretName: "edge" }] }),
+          rules: [{ host: "im.acme.io" }],
+        },
+      },
+    });
+    const found = messages([
+      ingress("plain", undefined, true),
+      ingress("no-redirect", ["im.acme.io"], false),
+      ingress("other-host", ["www.acme.io"], true),
+      ingress("good", ["im.acme.io"], true),
+    ]).filter((m) => m.startsWith("im-edge-tls"));
+    assert.deepEqual(found, [
+      "im-edge-tls: plain: im.acme.io served without TLS: add spec.tls with a certificate for each host",
+      'im-edge-tls: no-redirect: nginx.ingress.kubernetes.io/ssl-redirect is not "true": plain HTTP must be redirected to HTTPS',
+      'im-edge-tls: no-redirect: nginx.ingress.kubernetes.io/force-ssl-redirect is not "true": plain HTTP must be redirected to HTTPS',
+      "im-edge-tls: other-host: im.acme.io served without TLS: add spec.tls with a certificate for each host",
+    ]);
   });
 });

@@ -9,9 +9,15 @@
  * - im-no-world-ingress: no ingress from 0.0.0.0/0 (or ::/0) except the load balancer's listeners (80 and 443 on
  *   a rule whose description starts with "lb listener", which only the lb group's rules carry).
  * - im-private-cluster-api: a Kubernetes API endpoint reachable from the internet lists who may reach it, and the list
- *   is not 0.0.0.0/0 (EKS opens an enabled public endpoint to the world unless told otherwise).
+ *   is not 0.0.0.0/0 (EKS opens an enabled public endpoint to the world unless told otherwise); an ACK API server has
+ *   no public SLB at all (its listener's access list is ACK's, out of the program's reach).
  * - im-required-tags: every taggable resource carries project, environment, owner and cost-center.
  * - im-stateful-replicas: every stateful component keeps at least two copies.
+ * - im-claims-name-storage-class: on a cloud stack, every volume claim (PVCs, StatefulSet claim templates, TiDB's PD
+ *   and TiKV, Strimzi's node pools, kube-prometheus-stack's Prometheus) names its StorageClass: EKS creates no default
+ *   class since Kubernetes 1.30 and ACK none at all, so a claim without one stays Pending.
+ * - im-operator-crd-fields: custom resources carry only fields their operator's CRD defines (TiDB Operator v1.6's
+ *   topology spread constraints have `topologyKey` only), so nothing is silently pruned.
  * - im-pod-security-restricted: every workload's pod template passes the Pod Security `restricted` level (the level
  *   the platform's namespaces enforce), checked before the API server would refuse the pods.
  */
@@ -24,25 +30,10 @@ import type {
   StackValidationPolicy,
 } from "@pulumi/policy";
 import { LB_LISTENER_PORTS } from "../lib/network-rules.ts";
+import { at, list, type Props } from "./props.ts";
+import { claimsNameStorageClass, edgeTls, operatorCrdFields } from "./workload-policies.ts";
 import { podSecurityProblems } from "../lib/pod-security.ts";
 import { REQUIRED_TAGS } from "../lib/spec-cloud.ts";
-
-/** Resource properties as the engine hands them over: untyped provider inputs, read through `at`. */
-type Props = Record<string, unknown>;
-
-/** The value at a dotted path ("encryptionInfo.encryptionInTransit.clientBroker"), or undefined. */
-function at(obj: unknown, path: string): unknown {
-  let cur: unknown = obj;
-  for (const key of path.split(".")) {
-    if (cur === null || typeof cur !== "object") return undefined;
-    cur = (cur as Record<string, unknown>)[key];
-  }
-  return cur;
-}
-
-function list(value: unknown): unknown[] {
-  return Array.isArray(value) ? value : [];
-}
 
 const WORLD = new Set(["0.0.0.0/0", "::/0"]);
 const LB_PORTS = new Set(LB_LISTENER_PORTS.map((p) => p.from));
@@ -123,6 +114,16 @@ export const privateClusterApi: ResourceValidationPolicy = {
   description: "A public Kubernetes API endpoint is limited to listed blocks, never 0.0.0.0/0.",
   enforcementLevel: "mandatory",
   validateResource: (args, report) => {
+    if (args.type === "alicloud:cs/managedKubernetes:ManagedKubernetes") {
+      // ACK's default (slbInternetEnabled unset) is a public API server SLB, and ACK owns that SLB's listener: no
+      // argument of the cluster limits who reaches it, so a public ACK API would be open to every address.
+      if (at(args.props, "slbInternetEnabled") !== false)
+        report(
+          `${args.name}: the API server has a public SLB (slbInternetEnabled ${String(at(args.props, "slbInternetEnabled") ?? "unset, default true")}) ` +
+            "that no program argument can limit to listed blocks: set slbInternetEnabled false and reach the API from the VPC",
+        );
+      return;
+    }
     if (args.type !== "aws:eks/cluster:Cluster") return;
     // AWS's default for an unset endpointPublicAccess is true, with publicAccessCidrs 0.0.0.0/0.
     if (at(args.props, "vpcConfig.endpointPublicAccess") === false) return;
@@ -412,4 +413,7 @@ export const POLICIES: ReadonlyArray<ResourceValidationPolicy | StackValidationP
   statefulReplicas,
   serviceReplicas,
   podSecurityRestricted,
+  claimsNameStorageClass,
+  operatorCrdFields,
+  edgeTls,
 ];

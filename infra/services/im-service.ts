@@ -19,7 +19,14 @@ export type Track = "stable" | "canary";
  * attached to it), or only from inside the cluster.
  */
 export type Exposure =
-  | { kind: "ingress"; host: string; path: string; className: string }
+  | {
+      kind: "ingress";
+      host: string;
+      path: string;
+      className: string;
+      /** TLS at the edge: the cert-manager ClusterIssuer and the Secret of the host's certificate. Default: none. */
+      tls?: { clusterIssuer: string; secretName: string } | undefined;
+    }
   | {
       kind: "gateway";
       host: string;
@@ -172,6 +179,15 @@ export class ImService extends pulumi.ComponentResource {
           ...(track === "canary"
             ? { "nginx.ingress.kubernetes.io/canary": "true", [CANARY_WEIGHT_ANNOTATION]: String(weight) }
             : {}),
+          // HTTPS only: plain HTTP gets a 308 to HTTPS (ACME's challenge path excepted by ingress-nginx), and only
+          // the stable Ingress asks cert-manager for the certificate (two would fight over one Secret).
+          ...(ex.tls === undefined
+            ? {}
+            : {
+                "nginx.ingress.kubernetes.io/ssl-redirect": "true",
+                "nginx.ingress.kubernetes.io/force-ssl-redirect": "true",
+                ...(track === "stable" ? { "cert-manager.io/cluster-issuer": ex.tls.clusterIssuer } : {}),
+              }),
         };
         new k8s.networking.v1.Ingress(
           `${name}-ingress-${track}`,
@@ -179,6 +195,7 @@ export class ImService extends pulumi.ComponentResource {
             metadata: { ...meta(svcName, track), annotations },
             spec: {
               ingressClassName: ex.className,
+              ...(ex.tls === undefined ? {} : { tls: [{ hosts: [ex.host], secretName: ex.tls.secretName }] }),
               rules: [
                 {
                   host: ex.host,

@@ -61,6 +61,8 @@ export interface ImServicesArgs {
   drainSeconds: number;
   zones: number;
   ingress: { host: string; className: string };
+  /** TLS at the edge for the Ingresses: the cert-manager ClusterIssuer and the certificate's Secret. Default: none. */
+  edgeTls?: { clusterIssuer: string; secretName: string } | undefined;
   databaseName: string;
   kafkaTopicStored: string;
   groupWriteDiffusionMax: number;
@@ -185,7 +187,7 @@ export class ImServices extends pulumi.ComponentResource {
     const gateway = args.gateway;
     const exposure = (path: string): Exposure =>
       gateway === undefined
-        ? { kind: "ingress", host: args.ingress.host, path, className: args.ingress.className }
+        ? { kind: "ingress", host: args.ingress.host, path, className: args.ingress.className, tls: args.edgeTls }
         : // Gateway API path prefixes match whole segments: "/v1" covers /v1/... without the Ingress's trailing "/".
           { kind: "gateway", host: args.ingress.host, path: path.replace(/(.)\/$/, "$1"), gateway };
     const services = {

@@ -101,7 +101,7 @@ describe("service images on Alibaba Cloud Container Registry (stacks/alicloud-pr
     assert.deepEqual(input(image, "registries"), [
       {
         address: domain,
-        username: "platform-team@im-platform",
+        username: "platform-team@example.onaliyun.com",
         password: "mock-password-alicloud-images-registry-password",
       },
     ]);

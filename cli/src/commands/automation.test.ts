@@ -1,5 +1,14 @@
 import assert from "node:assert/strict";
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -27,6 +36,23 @@ for (const [dir, name] of [
 ] as const) {
   writeFileSync(join(dir, name), "#!/bin/sh\nexit 1\n");
   chmodSync(join(dir, name), 0o755);
+}
+
+/**
+ * A copy of a cloud stack under scratch/<n>/<stack>.yaml with its placeholders (infra/lib/placeholders.ts) replaced by
+ * values an owner would supply, so the checks after them can be reached.
+ */
+let copies = 0;
+function supplied(stack: string): string {
+  const dir = mkdtempSync(join(scratch, `supplied-${copies++}-`));
+  const file = join(dir, `${stack}.yaml`);
+  const text = readFileSync(stackFile(stack), "utf8")
+    .replaceAll("im.example.com", "im.chat-owner.net")
+    .replaceAll("registry.example.com/im", "registry.chat-owner.net/im")
+    .replaceAll("platform-team@example.onaliyun.com", "platform-team@chat-owner.onaliyun.com")
+    .replaceAll("ops@example.com", "ops@chat-owner.net");
+  writeFileSync(file, text);
+  return file;
 }
 
 describe("imctl preview|up: checks before Pulumi", () => {
@@ -68,8 +94,7 @@ describe("imctl preview|up: checks before Pulumi", () => {
       (err: unknown) =>
         err instanceof UserError && /stacks\/staging\.yaml: cannot read the stack file \(ENOENT\)/.test(err.message),
     );
-    const copy = join(scratch, "aws-prod.yaml");
-    copyFileSync(stackFile("aws-prod"), copy);
+    const copy = supplied("aws-prod");
     assert.equal(
       preparePulumiRun("preview", { stack: copy, path: `${withPulumi}:${withPlugins}` }).spec.name,
       "aws-prod",
@@ -106,14 +131,41 @@ describe("imctl preview|up: checks before Pulumi", () => {
     );
   });
 
-  it("accepts a stack under stacks/ by name or by path once the CLI and its plugins are found", () => {
-    const byName = preparePulumiRun("up", { stack: "alicloud-prod", yes: true, path: `${withPulumi}:${withPlugins}` });
-    assert.equal(byName.spec.name, "alicloud-prod");
-    assert.equal(byName.pulumi, join(withPulumi, "pulumi"));
+  it("accepts a stack by path once the CLI and its plugins are found and its placeholders are replaced", () => {
+    const byPath = preparePulumiRun("up", {
+      stack: supplied("alicloud-prod"),
+      yes: true,
+      path: `${withPulumi}:${withPlugins}`,
+    });
+    assert.equal(byPath.spec.name, "alicloud-prod");
+    assert.equal(byPath.pulumi, join(withPulumi, "pulumi"));
     assert.equal(
-      preparePulumiRun("preview", { stack: stackFile("aws-prod"), path: `${noPulumi}:${withPulumi}:${withPlugins}` })
+      preparePulumiRun("preview", { stack: supplied("aws-prod"), path: `${noPulumi}:${withPulumi}:${withPlugins}` })
         .pulumi,
       join(withPulumi, "pulumi"),
+    );
+  });
+
+  it("refuses a cloud stack that still holds a placeholder, naming the field in one line", () => {
+    for (const [stack, field, value] of [
+      ["aws-prod", "kubernetes.ingress.host", "im.example.com"],
+      ["multicloud", "kubernetes.ingress.host", "im.example.com"],
+    ] as const) {
+      assert.throws(
+        () => preparePulumiRun("preview", { stack, path: `${withPulumi}:${withPlugins}` }),
+        (err: unknown) =>
+          err instanceof UserError &&
+          !err.message.includes("\n") &&
+          err.message.startsWith(`${stackFile(stack)}: ${field}: got "${value}"; a reserved example name`),
+        stack,
+      );
+    }
+    const registry = supplied("multicloud");
+    writeFileSync(registry, readFileSync(registry, "utf8").replace("registry.chat-owner.net", "registry.example.com"));
+    assert.throws(
+      () => preparePulumiRun("preview", { stack: registry, path: `${withPulumi}:${withPlugins}` }),
+      (err: unknown) =>
+        err instanceof UserError && /: kubernetes\.image\.registry: got "registry\.example\.com\/im"/.test(err.message),
     );
   });
 
@@ -123,7 +175,10 @@ describe("imctl preview|up: checks before Pulumi", () => {
     copyFileSync(join(withPulumi, "pulumi"), join(bin, "pulumi"));
     chmodSync(join(bin, "pulumi"), 0o755);
     try {
-      assert.equal(preparePulumiRun("preview", { stack: "aws-prod", path: withPlugins }).pulumi, join(bin, "pulumi"));
+      assert.equal(
+        preparePulumiRun("preview", { stack: supplied("aws-prod"), path: withPlugins }).pulumi,
+        join(bin, "pulumi"),
+      );
     } finally {
       rmSync(bin, { recursive: true, force: true });
     }

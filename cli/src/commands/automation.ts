@@ -37,6 +37,7 @@ import {
 } from "../lib/pulumi-engine.ts";
 import { judge, RegistrationLog, type PolicyVerdict } from "./policy-gate.ts";
 import { loadKubernetesStack } from "./stack.ts";
+import { findPlaceholders, placeholderMessage } from "../../../infra/lib/placeholders.ts";
 
 export { findOnPath };
 
@@ -98,13 +99,16 @@ export function pluginsFor(spec: KubernetesPlatformSpec): PluginNeed[] {
 export function preparePulumiRun(operation: PulumiOperation, opts: PulumiRunOptions): PulumiRunPlan {
   // The program is inline and takes the spec itself, so a stack file may live anywhere; its name (which must match
   // the file name) is the Pulumi stack's.
-  const { spec } = loadKubernetesStack(opts.stack);
+  const { file, spec } = loadKubernetesStack(opts.stack);
   if (operation !== "preview" && opts.yes !== true) throw new UserError(MESSAGES.confirmPulumi(operation, spec.name));
   const searchPath = engineSearchPath(opts.path ?? process.env.PATH ?? "");
   const pulumi = findOnPath("pulumi", searchPath);
   if (pulumi === undefined) throw new ExitError(MESSAGES.noPulumiCli(operation), EXIT_UNAVAILABLE);
   const missing = missingPlugins(pluginsFor(spec), searchPath);
   if (missing.length > 0) throw new ExitError(MESSAGES.noPulumiPlugin(operation, spec.name, missing), EXIT_UNAVAILABLE);
+  // A cloud stack with a value only its owner can supply (an example host, a documentation range) goes no further.
+  const placeholder = placeholderMessage(file, findPlaceholders(spec));
+  if (placeholder !== null) throw new UserError(placeholder);
   return { spec, pulumi, searchPath };
 }
 

@@ -8,7 +8,10 @@
 import { planNetwork, type ZoneSubnets } from "../../../../infra/lib/cidr.ts";
 import { monthlyCost, type CostLine } from "../../../../infra/lib/cost.ts";
 import type { CloudName } from "../../../../infra/lib/regions.ts";
+import { networkLayout, type VpcLink } from "../../../../infra/lib/vpc-rules.ts";
+import { findPlaceholders, type Placeholder } from "../../../../infra/lib/placeholders.ts";
 import { checkCapacity, type CapacityCheck } from "../../../../infra/lib/sizing.ts";
+import type { KubernetesPlatformSpec } from "../../../../infra/lib/spec.ts";
 import { table } from "../../lib/table.ts";
 import { loadKubernetesStack } from "../stack.ts";
 
@@ -33,6 +36,10 @@ export interface CidrPlan {
   dataVpcCidr: string;
   serviceCidr: string;
   zones: ZoneSubnets[];
+  /** The two VPCs of the cloud (infra/lib/vpc-rules.ts): app (cluster, nodes, LB) and data (managed data services). */
+  vpcs: { name: string; cidr: string }[];
+  /** The link between them and its fixed monthly cost (data transfer not included). */
+  link: VpcLink & { monthlyUsd: number };
 }
 
 export interface PolicyViolation {
@@ -54,6 +61,8 @@ export interface PlanResult {
   capacity: CapacityCheck[];
   monthlyCostUsd: number;
   cost: { lines: CostLine[]; unpriced: string[]; estimated: string[] };
+  /** Values only the stack's owner can supply, still placeholders: preview and up refuse the stack until replaced. */
+  placeholders: Placeholder[];
   /** How the plan was made and what it could not see. */
   notes: string[];
 }
@@ -78,22 +87,8 @@ export async function plan(opts: PlanOptions): Promise<PlanResult> {
     deployPlatform(spec, spec.cluster === undefined ? {} : { secretSeed: OFFLINE_PLAN_SEED });
   });
   const clouds = (["aws", "alicloud"] as const).filter((c) => spec.clouds[c] !== undefined);
-  const cidrPlan = clouds.flatMap((c): CidrPlan[] => {
-    const cloud = spec.clouds[c];
-    if (cloud === undefined) return [];
-    const p = planNetwork(cloud.network.appCidr, cloud.network.dataCidr, cloud.zones);
-    return [
-      {
-        cloud: c,
-        region: cloud.region,
-        appCidr: p.appCidr,
-        dataCidr: p.dataCidr,
-        dataVpcCidr: p.dataVpcCidr,
-        serviceCidr: cloud.cluster.serviceCidr,
-        zones: p.zones,
-      },
-    ];
-  });
+  const cost = monthlyCost(spec);
+  const cidrPlan = cidrPlanOf(spec, clouds, cost.lines);
   const workloads = (["gateway", "message", "userCenter"] as const).map((s) => ({
     replicas: spec.services[s].replicas,
     ...spec.kubernetes.services[s],
@@ -102,7 +97,6 @@ export async function plan(opts: PlanOptions): Promise<PlanResult> {
     const cloud = spec.clouds[c];
     return cloud === undefined ? [] : [checkCapacity(c, cloud.cluster.nodeGroups.app, workloads, cloud.zones.length)];
   });
-  const cost = monthlyCost(spec);
   const policyViolations = evaluatePolicies(
     resources.filter((r) => r.custom).map((r) => ({ type: r.type, name: r.name, props: r.inputs, id: r.id })),
   );
@@ -123,6 +117,7 @@ export async function plan(opts: PlanOptions): Promise<PlanResult> {
     capacity,
     monthlyCostUsd: cost.monthlyCostUsd,
     cost: { lines: cost.lines, unpriced: cost.unpriced, estimated: cost.unchecked },
+    placeholders: findPlaceholders(spec),
     notes: [
       ...(spec.cluster === undefined
         ? []
@@ -130,12 +125,52 @@ export async function plan(opts: PlanOptions): Promise<PlanResult> {
             `existing cluster (context ${spec.cluster.context}): no cloud resource is created, so there is no cloud ` +
               "cost to price and no CIDR plan or node-group capacity to check; the data tier is external",
           ]),
+      ...(spec.multicloud === undefined
+        ? []
+        : [
+            "the VPN carries the two app segments only, for operators (kubectl, dashboards, drills across clouds): " +
+              "no data crosses it, each cloud runs its own data tier",
+          ]),
       "offline plan: the program ran under Pulumi mocks; no cloud API was called and provider-side checks " +
         "(quotas, instance availability, names taken) did not run",
       "for a real preview with the policy pack: imctl preview --stack <name> (the Automation API; needs the Pulumi CLI and cloud credentials)",
     ],
   };
 }
+
+/** Per cloud: the address plan, its two VPCs and the priced link between them. */
+function cidrPlanOf(
+  spec: KubernetesPlatformSpec,
+  clouds: readonly CloudName[],
+  costLines: readonly CostLine[],
+): CidrPlan[] {
+  return clouds.flatMap((c): CidrPlan[] => {
+    const cloud = spec.clouds[c];
+    if (cloud === undefined) return [];
+    const p = planNetwork(cloud.network.appCidr, cloud.network.dataCidr, cloud.zones);
+    const layout = networkLayout(c, p);
+    const link = layout.links[0] ?? { kind: "peering", a: "app", b: "data" };
+    const linkCost = costLines.find((l) => l.cloud === c && l.item.startsWith("VPC peering"));
+    return [
+      {
+        cloud: c,
+        region: cloud.region,
+        appCidr: p.appCidr,
+        dataCidr: p.dataCidr,
+        dataVpcCidr: p.dataVpcCidr,
+        serviceCidr: cloud.cluster.serviceCidr,
+        zones: p.zones,
+        vpcs: layout.vpcs.map((v) => ({ name: v.name, cidr: v.primary })),
+        link: { ...link, monthlyUsd: linkCost?.monthlyUsd ?? 0 },
+      },
+    ];
+  });
+}
+
+const VPC_ROLE: Record<string, string> = {
+  app: "public + private subnets: cluster, both node groups, load balancer",
+  data: "data subnets, no internet route: managed Redis and Kafka",
+};
 
 export function renderPlan(r: PlanResult): string {
   const where = r.clusterContext === undefined ? r.clouds.join(" + ") : `existing cluster, context ${r.clusterContext}`;
@@ -153,6 +188,13 @@ export function renderPlan(r: PlanResult): string {
   for (const c of r.cidrPlan) {
     out.push(
       `  ${c.cloud} ${c.region}: app ${c.appCidr}, data ${c.dataCidr} (VPC block ${c.dataVpcCidr}), services ${c.serviceCidr}`,
+    );
+    for (const v of c.vpcs)
+      out.push(`    VPC ${v.name.padEnd(5)} ${v.cidr.padEnd(16)} ${VPC_ROLE[v.name] ?? ""}`.trimEnd());
+    const kind = c.link.kind === "peering" ? "VPC peering" : "transit router";
+    out.push(
+      `    link      ${kind} ${c.link.a} <-> ${c.link.b}, routed both ways; ${c.link.monthlyUsd.toFixed(2)} USD/month ` +
+        "(no hourly charge; data transfer not included)",
     );
     out.push(
       table(
@@ -186,6 +228,10 @@ export function renderPlan(r: PlanResult): string {
     out.push(
       `  ${r.cost.estimated.length} line(s) rest on estimated prices, to confirm before budgeting (see infra/lib/pricing.ts)`,
     );
+  if (r.placeholders.length > 0) {
+    out.push("", "placeholders to replace before imctl preview / up (which refuse the stack until then):");
+    out.push(...r.placeholders.map((p) => `  ${p.field}: ${JSON.stringify(p.value)}: ${p.why}`));
+  }
   out.push("", ...r.notes.map((n) => `note: ${n}`));
   return out.join("\n");
 }

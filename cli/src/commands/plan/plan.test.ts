@@ -19,11 +19,25 @@ describe("imctl plan", () => {
         ["alicloud", "10.1.0.0/16", "192.168.0.0/16"],
       ],
     );
+    // Two VPCs per cloud and the peering between them, priced.
+    assert.deepEqual(
+      r.cidrPlan.map((c) => [c.cloud, c.vpcs.map((v) => `${v.name} ${v.cidr}`), c.link.kind, c.link.monthlyUsd]),
+      [
+        ["aws", ["app 10.0.0.0/16", "data 172.16.0.0/16"], "peering", 0],
+        ["alicloud", ["app 10.1.0.0/16", "data 192.168.0.0/16"], "peering", 0],
+      ],
+    );
+    assert.ok(r.resources.some((x) => x.type === "aws:ec2/vpcPeeringConnection:VpcPeeringConnection"));
+    assert.ok(r.resources.some((x) => x.type === "alicloud:vpc/peerConnection:PeerConnection"));
+    assert.ok(r.cost.lines.some((l) => l.cloud === "alicloud" && l.item === "VPC peering (app <-> data)"));
+    assert.ok(r.notes.some((n) => n.startsWith("the VPN carries the two app segments only, for operators")));
     assert.ok(r.monthlyCostUsd > 0);
     assert.ok(r.capacity.every((c) => c.fits === true));
     // The JSON carries no resource inputs: secrets (the VPN's pre-shared keys) never reach the output.
     assert.doesNotMatch(JSON.stringify(r), /psk/);
     const text = renderPlan(r);
+    assert.match(text, /\n {4}VPC data {2}192\.168\.0\.0\/16 +data subnets, no internet route/);
+    assert.match(text, /\n {4}link {6}VPC peering app <-> data, routed both ways; 0\.00 USD\/month/);
     for (const heading of ["CIDR plan:", "policies (", "no violations", "monthly cost", "total:"])
       assert.ok(text.includes(heading), heading);
   });
