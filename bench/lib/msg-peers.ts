@@ -5,7 +5,7 @@
 import { randomUUID } from "node:crypto";
 import WebSocket from "ws";
 import { ClientError, ImClient } from "../../services/lib/client/index.ts";
-import type { ConversationRef, PullResult, WireMessage } from "../../services/lib/protocol.ts";
+import { wsProtocols, type ConversationRef, type PullResult, type WireMessage } from "../../services/lib/protocol.ts";
 import type { RelayFrame } from "./ws-baseline-server.ts";
 
 /** What both kinds of client do for the benchmarks. */
@@ -90,7 +90,7 @@ export function relayPeer(url: string, user: { userId: string; token: string }, 
     userId: user.userId,
     connect: () =>
       new Promise<void>((resolve, reject) => {
-        const sock = new WebSocket(`${url}?token=${encodeURIComponent(user.token)}`, {
+        const sock = new WebSocket(url, wsProtocols(user.token), {
           perMessageDeflate: false,
           localAddress,
           handshakeTimeout: 5000,

@@ -62,7 +62,11 @@ export class ImSession {
   ) {}
 
   connect(): void {
-    const ws = new WebSocket(`${this.url}?token=${encodeURIComponent(this.token)}`);
+    // The token rides as a subprotocol beside the protocol's own (as services/lib/protocol.ts wsProtocols), never in
+    // the URL, which proxies log. k6 ignores its `protocols` argument, so the header is set directly.
+    const ws = new WebSocket(this.url, null, {
+      headers: { "Sec-WebSocket-Protocol": `im.v1, im.token.${this.token}` },
+    });
     this.ws = ws;
     ws.onmessage = (e) => {
       if (e) this.frame(String(e.data));
@@ -82,7 +86,8 @@ export class ImSession {
       }
       reconnects.add(1);
       this.reconnectCount++;
-      setTimeout(() => this.connect(), 200 + Math.random() * 300);
+      // Spread over a second: the VUs of a gateway that died do not all come back in one burst.
+      setTimeout(() => this.connect(), 100 + Math.random() * 900);
     };
     ws.onerror = () => undefined;
     if (this.sweeper === null) {

@@ -7,7 +7,15 @@
 import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import WebSocket from "ws";
-import type { ConversationRef, PullResult, SendResult, ServerFrame, SyncResult, WireMessage } from "../protocol.ts";
+import {
+  wsProtocols,
+  type ConversationRef,
+  type PullResult,
+  type SendResult,
+  type ServerFrame,
+  type SyncResult,
+  type WireMessage,
+} from "../protocol.ts";
 
 export interface ClientOptions {
   /** ws://host:port/ws (the nginx tier or one gateway). */
@@ -16,6 +24,12 @@ export interface ClientOptions {
   /** Backoff bounds for reconnects, ms. Default 100 and 3000. */
   minBackoffMs?: number;
   maxBackoffMs?: number;
+  /**
+   * After an open connection is lost, the first reconnect waits a time drawn uniformly from 0 to this, ms, so the
+   * clients of a gateway that died come back over this window instead of in one burst at the survivors (and the
+   * load balancer's passive checks). Default 1,000.
+   */
+  reconnectSpreadMs?: number;
   /** How long one request waits for its answer, ms. Default 10,000. */
   requestTimeoutMs?: number;
   /** Local address to connect from (127.0.0.x), to spread many connections over source addresses. */
@@ -99,7 +113,8 @@ export class ImClient extends EventEmitter<{ message: [WireMessage]; open: []; c
   }
 
   private dial(onRefused?: (e: Error) => void): void {
-    const ws = new WebSocket(`${this.o.url}?token=${encodeURIComponent(this.o.token)}`, {
+    // The token rides as a subprotocol, never in the URL (URLs end up in proxies' logs).
+    const ws = new WebSocket(this.o.url, wsProtocols(this.o.token), {
       perMessageDeflate: false,
       localAddress: this.o.localAddress,
       handshakeTimeout: 5000,
@@ -126,6 +141,7 @@ export class ImClient extends EventEmitter<{ message: [WireMessage]; open: []; c
     ws.on("message", (data) => this.onFrame(data.toString()));
     ws.on("error", () => undefined);
     ws.on("close", (code) => {
+      const wasOpen = this.userId !== null;
       this.userId = null;
       for (const [, p] of this.pending) {
         clearTimeout(p.timer);
@@ -133,12 +149,16 @@ export class ImClient extends EventEmitter<{ message: [WireMessage]; open: []; c
       }
       this.pending.clear();
       this.emit("close", code);
-      if (!this.closedByUser) this.retry();
+      if (!this.closedByUser) this.retry(wasOpen);
     });
   }
 
-  private retry(): void {
+  private retry(lostOpenConnection = false): void {
     if (this.closedByUser) return;
+    if (lostOpenConnection) {
+      setTimeout(() => this.dial(), Math.random() * (this.o.reconnectSpreadMs ?? 1000)).unref();
+      return;
+    }
     const min = this.o.minBackoffMs ?? 100;
     const cap = Math.min(this.o.maxBackoffMs ?? 3000, min * 2 ** this.attempt++);
     // Full jitter: clients cut by one gateway do not all come back at the same instant.
