@@ -110,7 +110,11 @@ export type ServerFrame =
   | { t: "hello"; userId: string; instance: string; version: string }
   | { t: "ack"; rid: string; result: SendResult }
   | { t: "res"; rid: string; result: PullResult | SyncResult }
-  | { t: "err"; rid?: string; error: string; message: string }
+  /**
+   * A refused or failed request. `overloaded` (the platform sheds load; nothing was stored) and `unavailable` are
+   * retryable: wait `retryAfterMs` when given, times a random factor from 1 to 2, then retry with the same cmid.
+   */
+  | { t: "err"; rid?: string; error: string; message: string; retryAfterMs?: number }
   /**
    * New inbox messages up to `seq`. `msgs`, when present, is a consecutive run of seqs ending at `seq` (never a
    * hole inside it): a client whose last seq is at least the first one's minus 1 takes those above its last seq;

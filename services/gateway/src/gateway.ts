@@ -60,7 +60,17 @@ interface Conn {
   lastSeen: number;
   /** Which of the heartbeat's slices looks at this connection. */
   slice: number;
+  /** Sends of this connection not yet answered. */
+  unacked: number;
 }
+
+/**
+ * Most sends one connection may have unanswered; beyond, a send is refused `overloaded` at once. A client that
+ * resends everything it holds on every reconnect (the retry storm that wedged the message tier) is held to this.
+ */
+export const MAX_UNACKED_SENDS_PER_CONNECTION = 64;
+/** What a per-connection refusal tells the client to wait, ms. */
+export const CONNECTION_RETRY_AFTER_MS = 500;
 
 /**
  * The heartbeat looks at 1/HEARTBEAT_SLICES of the connections every heartbeatMs / HEARTBEAT_SLICES, so each is
@@ -182,7 +192,7 @@ export class Gateway {
 
   private open(ws: WebSocket, userId: string): void {
     this.count++;
-    const conn: Conn = { ws, userId, lastSeen: Date.now(), slice: this.nextSlice++ % HEARTBEAT_SLICES };
+    const conn: Conn = { ws, userId, lastSeen: Date.now(), slice: this.nextSlice++ % HEARTBEAT_SLICES, unacked: 0 };
     let set = this.users.get(userId);
     if (!set) this.users.set(userId, (set = new Set()));
     set.add(conn);
@@ -259,12 +269,25 @@ export class Gateway {
     const up = this.o.upstream;
     switch (f.t) {
       case "send": {
-        const result = await up.call<SendResult>(conn.userId, "POST", "/internal/v1/messages", {
-          cmid: f.cmid,
-          to: f.to,
-          body: f.body,
-        });
-        return this.push(conn, { t: "ack", rid: f.rid, result });
+        if (conn.unacked >= MAX_UNACKED_SENDS_PER_CONNECTION) {
+          throw new ApiError(
+            "overloaded",
+            `overloaded: ${conn.unacked} sends of this connection unanswered` +
+              ` (limit ${MAX_UNACKED_SENDS_PER_CONNECTION}); retry after ${CONNECTION_RETRY_AFTER_MS} ms`,
+            CONNECTION_RETRY_AFTER_MS,
+          );
+        }
+        conn.unacked++;
+        try {
+          const result = await up.call<SendResult>(conn.userId, "POST", "/internal/v1/messages", {
+            cmid: f.cmid,
+            to: f.to,
+            body: f.body,
+          });
+          return this.push(conn, { t: "ack", rid: f.rid, result });
+        } finally {
+          conn.unacked--;
+        }
       }
       case "pull": {
         const result = await up.call<PullResult>(
@@ -292,11 +315,12 @@ export class Gateway {
   }
 
   private error(conn: Conn, rid: string | undefined, e: ApiError): void {
+    const retry = e.retryAfterMs === undefined ? {} : { retryAfterMs: e.retryAfterMs };
     this.push(
       conn,
       rid === undefined
-        ? { t: "err", error: e.code, message: e.message }
-        : { t: "err", rid, error: e.code, message: e.message },
+        ? { t: "err", error: e.code, message: e.message, ...retry }
+        : { t: "err", rid, error: e.code, message: e.message, ...retry },
     );
   }
 
