@@ -33,7 +33,7 @@ const REQUEST_TIMEOUT_MS = 10_000;
 /** WebSocket readyState OPEN (k6's module exposes the state as a number). */
 const OPEN = 1;
 /** How long a send keeps retrying (same client message id) across reconnects and unavailable services. */
-const SEND_RETRY_MS = 30_000;
+export const SEND_RETRY_MS = 30_000;
 const RETRIABLE = new Set(["not_connected", "disconnected", "timeout", "unavailable", "overloaded", "internal"]);
 /**
  * Most sends of one session waiting for their acknowledgement; further sends wait their turn in the session (as
@@ -192,8 +192,16 @@ export class ImSession {
     }
   }
 
-  /** Sends; `onAck` runs once the platform acknowledged it (stored durably and on Kafka). */
-  send(to: { kind: "user" | "group"; id: string }, body: string, onAck?: () => void): void {
+  /**
+   * Sends; `onAck` runs once the platform acknowledged it (stored durably and on Kafka), `onFail` once the session
+   * gave up on it (a final refusal, or SEND_RETRY_MS passed): exactly one of them runs.
+   */
+  send(
+    to: { kind: "user" | "group"; id: string },
+    body: string,
+    onAck?: () => void,
+    onFail?: (code: string) => void,
+  ): void {
     sentMessages.add(1);
     // Like services/lib/client: retried with the same client message id across a gateway's drain (reconnect)
     // and unavailable services until SEND_RETRY_MS; the platform stores it once.
@@ -209,6 +217,7 @@ export class ImSession {
         if (Date.now() > deadline) {
           requestErrors.add(1, { kind: "send", error: "not_connected" });
           done();
+          onFail?.("not_connected");
         } else this.waiting.push(attempt);
         return;
       }
@@ -224,6 +233,7 @@ export class ImSession {
           else {
             requestErrors.add(1, { kind: "send", error: code });
             done();
+            onFail?.(code);
           }
         },
       );
