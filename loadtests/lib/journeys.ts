@@ -86,7 +86,6 @@ export function pairJourney(cfg: RunConfig, users: TestUser[]): void {
   const intervalMs = 1000 / perVu;
   let sent = 0;
   let acked = 0;
-  let fromPartner = 0;
   let opened = false;
   /** This VU's sends not (yet) acknowledged; the ones left once all settled went into the manifest. */
   const pending = new Set<number>();
@@ -150,7 +149,6 @@ export function pairJourney(cfg: RunConfig, users: TestUser[]): void {
         return;
       }
       if (parsed !== null) received.add(parsed.n);
-      fromPartner++;
       receivedMessages.add(1);
       const ts = sentAt(m.body);
       if (ts !== null) deliveryLatency.add(Date.now() - ts);
