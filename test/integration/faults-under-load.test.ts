@@ -171,4 +171,114 @@ describe("faults under load", { timeout: 900_000 }, () => {
     const restored = await p.run("local", "up");
     assert.equal(restored.exitCode, 0, restored.stderr);
   });
+
+  it("a retry storm while the database is killed: the message tier sheds it and recovers by itself within the budget", async () => {
+    const receivers = users.slice(0, 10).map((u) => u.userId);
+    const storm = users.slice(10, 18).map((u, i) => new StormClient(p.wsUrl, u.token, receivers, `st${i}`));
+    await Promise.all(storm.map((c) => c.start()));
+    const messagePids = [p.pid("message-1"), p.pid("message-2")];
+    await new Promise((r) => setTimeout(r, 5000));
+    process.kill(p.pid("mariadb"), "SIGKILL");
+    // The storm goes on against a dead database: every outstanding send resent twice a second on each connection.
+    await new Promise((r) => setTimeout(r, 20_000));
+    const refused = storm.reduce((n, c) => n + c.refusals, 0);
+    const restored = await p.run("local", "up");
+    assert.equal(
+      restored.exitCode,
+      0,
+      `imctl local up after the kill: ${restored.stderr.split("\n").slice(-8).join("\n")}`,
+    );
+    const t0 = Date.now();
+    // Recovered: both message instances ready and a fresh send acknowledged, while the storm still runs.
+    const ports = [0, 1].map((i) => p.spec.local.ports.message + i);
+    const probe = new ImClient({ url: p.wsUrl, token: users[39]?.token ?? "", syncIntervalMs: 0 });
+    closers.push(() => probe.close());
+    await probe.connect();
+    const host = p.spec.local.bindAddress;
+    const ready = async (port: number) =>
+      (await fetch(`http://${host}:${port}/readyz`, { signal: AbortSignal.timeout(2000) }).catch(() => null))
+        ?.status === 200;
+    for (;;) {
+      const now = await Promise.all(ports.map(ready));
+      if (now.every(Boolean)) break;
+      assert.ok(Date.now() - t0 < 30_000, `message instances not ready 30 s after the restore: ${JSON.stringify(now)}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    await probe.send({ kind: "user", id: receivers[0] ?? "" }, "after the storm", { timeoutMs: 30_000 });
+    const recoverySeconds = (Date.now() - t0) / 1000;
+    for (const c of storm) c.stop();
+    assert.ok(recoverySeconds <= 30, `recovered in ${recoverySeconds.toFixed(1)} s, over the database's 30 s budget`);
+    assert.deepEqual([p.pid("message-1"), p.pid("message-2")], messagePids, "no message instance was restarted");
+    // The storm was refused (overloaded or unavailable), not queued: the refusals came back while the database was
+    // dead, and acknowledgements resumed after it came back.
+    assert.ok(refused > 100, `only ${refused} refusals during the storm`);
+    assert.ok(
+      storm.some((c) => c.ackedAfter(t0)),
+      "no storm send acknowledged after the recovery",
+    );
+  });
 });
+
+/**
+ * A client that keeps 100 sends outstanding and resends every one it holds twice a second without waiting for
+ * answers: the abusive pattern that wedged the message tier (many unacknowledged sends resent on every turn).
+ */
+class StormClient {
+  private ws: WebSocket | null = null;
+  private readonly outstanding = new Map<string, string>();
+  private timer: NodeJS.Timeout | null = null;
+  private n = 0;
+  private lastAck = 0;
+  refusals = 0;
+  private stopped = false;
+
+  constructor(
+    private readonly url: string,
+    private readonly token: string,
+    private readonly receivers: string[],
+    private readonly tag: string,
+  ) {}
+
+  async start(): Promise<void> {
+    while (this.outstanding.size < 100) this.outstanding.set(`${this.tag}-${this.n++}`, this.pick());
+    this.dial();
+    this.timer = setInterval(() => this.resendAll(), 500);
+  }
+
+  private pick(): string {
+    return this.receivers[this.n % this.receivers.length] ?? "";
+  }
+
+  private dial(): void {
+    if (this.stopped) return;
+    const ws = new WebSocket(this.url, wsProtocols(this.token), { perMessageDeflate: false });
+    this.ws = ws;
+    ws.on("message", (d) => {
+      const f = JSON.parse(String(d)) as { t: string; rid?: string; error?: string };
+      if (f.t === "ack" && f.rid !== undefined && this.outstanding.delete(f.rid)) {
+        this.lastAck = Date.now();
+        this.outstanding.set(`${this.tag}-${this.n++}`, this.pick());
+      } else if (f.t === "err") this.refusals++;
+    });
+    ws.on("error", () => undefined);
+    ws.on("close", () => setTimeout(() => this.dial(), 200));
+  }
+
+  private resendAll(): void {
+    const ws = this.ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN) return;
+    // rid = cmid: an answer names the send it is about.
+    for (const [cmid, to] of this.outstanding)
+      ws.send(JSON.stringify({ t: "send", rid: cmid, cmid, to: { kind: "user", id: to }, body: `storm ${cmid}` }));
+  }
+
+  ackedAfter(t: number): boolean {
+    return this.lastAck >= t;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    this.ws?.terminate();
+  }
+}
