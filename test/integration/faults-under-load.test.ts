@@ -60,7 +60,7 @@ function handshake(token: string): Promise<number> {
 
 describe("faults under load", { timeout: 900_000 }, () => {
   before(async () => {
-    p = await startPlatform(12000);
+    p = await startPlatform(13000);
     users = await makeUsers(p.api, 40, "ovl");
   });
 
@@ -141,6 +141,7 @@ describe("faults under load", { timeout: 900_000 }, () => {
       while (dialing) {
         const s = await handshake(u.token);
         statuses.set(s, (statuses.get(s) ?? 0) + 1);
+        await new Promise((r) => setTimeout(r, 50));
       }
     });
     const sending = sendLoad(users.slice(31, 39), () => users[Math.floor(Math.random() * 30)]?.userId ?? "", 15_000);
