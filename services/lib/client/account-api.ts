@@ -1,5 +1,5 @@
 /** The account API (user-center) over HTTP, for the IM client's users (tests, the drill probe, benchmarks). */
-import { ClientError } from "./index.ts";
+import { ClientError } from "./errors.ts";
 
 /** The account API (user-center) over HTTP. */
 export class AccountApi {

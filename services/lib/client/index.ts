@@ -7,6 +7,7 @@
 import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import WebSocket from "ws";
+import { ClientError } from "./errors.ts";
 import {
   wsProtocols,
   type ConversationRef,
@@ -47,18 +48,6 @@ export interface ClientOptions {
    * not all sync in the same instant, interval after interval.
    */
   syncIntervalMs?: number;
-}
-
-export class ClientError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-    /** From an `err` frame: how long the platform asked to wait before retrying, ms. */
-    readonly retryAfterMs?: number,
-  ) {
-    super(message);
-    this.name = "ClientError";
-  }
 }
 
 type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout };
@@ -435,3 +424,4 @@ export function retryDelayMs(attempt: number, err: unknown, random: () => number
 }
 
 export { AccountApi } from "./account-api.ts";
+export { ClientError };
