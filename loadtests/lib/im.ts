@@ -201,8 +201,10 @@ export class ImSession {
     body: string,
     onAck?: () => void,
     onFail?: (code: string) => void,
+    /** A control message (a journey's manifest), not load: left out of im_sent_messages. */
+    control = false,
   ): void {
-    sentMessages.add(1);
+    if (!control) sentMessages.add(1);
     // Like services/lib/client: retried with the same client message id across a gateway's drain (reconnect)
     // and unavailable services until SEND_RETRY_MS; the platform stores it once.
     const cmid = `${this.userId || "u"}-${Date.now().toString(36)}-${++this.cmidSeq}`;

@@ -122,7 +122,7 @@ export function pairJourney(cfg: RunConfig, users: TestUser[]): void {
       cut: unacked.length > MANIFEST_MAX,
     };
     const settle = () => (manifestSettled = true);
-    s.send({ kind: "user", id: partner.userId }, JSON.stringify(m), settle, settle);
+    s.send({ kind: "user", id: partner.userId }, JSON.stringify(m), settle, settle, true);
   };
   const s = new ImSession(cfg.wsUrl, me.token, {
     onOpen: () => {
