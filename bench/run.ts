@@ -2,6 +2,7 @@ import { readFileSync, writeFileSync, existsSync, readdirSync } from "node:fs";
 import { cpus, totalmem, platform, release } from "node:os";
 import { join } from "node:path";
 import { REPO_ROOT } from "../base/root.mjs";
+import { downEveryPlatform } from "../test/helpers/platform.ts";
 import { median, type Benchmark } from "./harness.ts";
 
 const DOC = join(REPO_ROOT, "docs", "benchmarks.md");
@@ -50,6 +51,24 @@ async function main(): Promise<number> {
   const baselines: number[] = [];
   const t0 = Date.now();
   const say = (s: string) => process.stderr.write(`[bench ${name} ${((Date.now() - t0) / 1000).toFixed(0)}s] ${s}\n`);
+  // Ctrl-C (SIGINT) or SIGTERM: tear the benchmark down (its platform runs in process groups of its own and would
+  // outlive this process), then leave with 130. A second signal leaves at once.
+  let interrupted = false;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (interrupted) {
+      say(`${sig} again: leaving without finishing the teardown`);
+      process.exit(130);
+    }
+    interrupted = true;
+    say(`${sig}: tearing down before leaving (again to leave at once)`);
+    void Promise.resolve()
+      .then(() => b.teardown?.())
+      .catch((err: unknown) => say(`teardown failed: ${(err as Error).message}`))
+      .then(() => downEveryPlatform())
+      .finally(() => process.exit(130));
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
   await b.setup?.();
   try {
     for (let r = 1; r <= runs; r++) {

@@ -22,12 +22,19 @@ describe("k6 session across a gateway's drain", () => {
   let dir: string;
   const cmids = new Set<string>();
   let connections = 0;
+  const handshakes: Array<{ url: string; protocols: string }> = [];
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "im-session-"));
-    wss = new WebSocketServer({ host: "127.0.0.1", port: 0 });
+    wss = new WebSocketServer({
+      host: "127.0.0.1",
+      port: 0,
+      // As the gateway: select the protocol's own subprotocol, never the token's.
+      handleProtocols: (offered) => (offered.has("im.v1") ? "im.v1" : false),
+    });
     await new Promise<void>((r) => wss.once("listening", () => r()));
-    wss.on("connection", (ws: WebSocket) => {
+    wss.on("connection", (ws: WebSocket, req) => {
+      handshakes.push({ url: req.url ?? "", protocols: String(req.headers["sec-websocket-protocol"] ?? "") });
       const nth = ++connections;
       let sends = 0;
       ws.send(JSON.stringify({ t: "hello", userId: "u1" }));
@@ -65,7 +72,7 @@ import { ImSession } from ${JSON.stringify(join(REPO_ROOT, "loadtests", "lib", "
 export const options = { vus: 1, iterations: 1 };
 export default function () {
   let sent = 0, acked = 0, opened = false;
-  const s = new ImSession("ws://127.0.0.1:${port}/ws", "t", {
+  const s = new ImSession("ws://127.0.0.1:${port}/ws", "v1.k1.payload.sig", {
     onOpen: () => {
       if (opened) return;
       opened = true;
@@ -103,5 +110,13 @@ export default function () {
     assert.match(log, new RegExp(`ACKED ${SENDS}\\b`), log);
     assert.equal(cmids.size, SENDS, "each send reached the server under its own client message id");
     assert.ok(connections >= 3, `the session reconnected after each drain (${connections} connections)`);
+    // The token travels as a subprotocol on every (re)connect, never in the URL.
+    for (const h of handshakes) {
+      assert.equal(h.url, "/ws");
+      assert.deepEqual(
+        h.protocols.split(",").map((p) => p.trim()),
+        ["im.v1", "im.token.v1.k1.payload.sig"],
+      );
+    }
   });
 });

@@ -1,7 +1,7 @@
 /**
  * A lightweight WebSocket client for the connections benchmark, run as a child process (fork, IPC). It opens raw
  * `node:net` sockets from given source addresses (127.0.0.x), does the WebSocket handshake by hand
- * (GET /ws?token=..., expects 101 and checks Sec-WebSocket-Accept), then stays idle: it answers pings with
+ * (GET /ws with the token as a subprotocol, expects 101 and checks Sec-WebSocket-Accept), then stays idle: it answers pings with
  * masked pongs, answers a close with a close, and ignores everything else. One process holds at most a share of
  * the connections: every process has the same 20,000-descriptor hard limit as the server.
  *
@@ -12,6 +12,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
+import { wsProtocols } from "../../services/lib/protocol.ts";
 
 export interface OpenCommand {
   t: "open";
@@ -157,7 +158,8 @@ function attempt(host: string, port: number, localAddress: string, token: string
     sock.setNoDelay(true);
     sock.on("connect", () => {
       sock.write(
-        `GET /ws?token=${encodeURIComponent(token)} HTTP/1.1\r\nHost: ${host}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        `GET /ws HTTP/1.1\r\nHost: ${host}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+          `Sec-WebSocket-Protocol: ${wsProtocols(token).join(", ")}\r\n` +
           `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
       );
     });

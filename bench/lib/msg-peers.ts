@@ -5,7 +5,7 @@
 import { randomUUID } from "node:crypto";
 import WebSocket from "ws";
 import { ClientError, ImClient } from "../../services/lib/client/index.ts";
-import type { ConversationRef, PullResult, WireMessage } from "../../services/lib/protocol.ts";
+import { wsProtocols, type ConversationRef, type PullResult, type WireMessage } from "../../services/lib/protocol.ts";
 import type { RelayFrame } from "./ws-baseline-server.ts";
 
 /** What both kinds of client do for the benchmarks. */
@@ -27,7 +27,8 @@ export interface Peer {
 
 export function platformPeer(url: string, user: { userId: string; token: string }, localAddress: string): Peer {
   // The default 30 s sync stays: a lost notification shows up as a late (or lost) message, not hidden.
-  const c = new ImClient({ url, token: user.token, localAddress });
+  // The benchmarks set their own sends in flight per sender (at most 64): the client must not cap them lower.
+  const c = new ImClient({ url, token: user.token, localAddress, maxUnackedSends: 64 });
   let anomalies = 0;
   c.on("anomaly", () => anomalies++);
   return {
@@ -90,7 +91,7 @@ export function relayPeer(url: string, user: { userId: string; token: string }, 
     userId: user.userId,
     connect: () =>
       new Promise<void>((resolve, reject) => {
-        const sock = new WebSocket(`${url}?token=${encodeURIComponent(user.token)}`, {
+        const sock = new WebSocket(url, wsProtocols(user.token), {
           perMessageDeflate: false,
           localAddress,
           handshakeTimeout: 5000,

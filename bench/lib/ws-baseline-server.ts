@@ -22,7 +22,7 @@ import { readFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocketServer, type WebSocket } from "ws";
-import type { ServerFrame, WireMessage } from "../../services/lib/protocol.ts";
+import { handshakeToken, WS_SUBPROTOCOL, type ServerFrame, type WireMessage } from "../../services/lib/protocol.ts";
 import { parseKeyRing, verifyToken } from "../../services/lib/tokens.ts";
 
 /** What the relay pushes to a receiver: the message itself (the gateway pushes a notify and the client pulls). */
@@ -54,7 +54,10 @@ const cap = Number(process.env.MAX_CONNECTIONS ?? "0");
 const fromFds = Math.max(100, (openFileLimit() ?? 20_000) - RESERVED_FDS);
 const maxConnections = cap > 0 ? Math.min(cap, fromFds) : fromFds;
 
-const wss = new WebSocketServer({ noServer: true });
+const wss = new WebSocketServer({
+  noServer: true,
+  handleProtocols: (offered: Set<string>) => (offered.has(WS_SUBPROTOCOL) ? WS_SUBPROTOCOL : false),
+});
 let count = 0;
 
 function reject(socket: Duplex, status: number, reason: string): void {
@@ -80,7 +83,8 @@ server.on("upgrade", (req, socket: Duplex, head: Buffer) => {
   const url = new URL(req.url ?? "/", "http://baseline");
   if (url.pathname !== "/ws") return reject(socket, 404, "Not Found");
   if (count >= maxConnections) return reject(socket, 503, "Service Unavailable");
-  const token = url.searchParams.get("token") ?? "";
+  // The token arrives as the gateway takes it (subprotocol or Authorization), so both pay the same handshake.
+  const token = handshakeToken(req.headers);
   let userId: string | null = null;
   if (keys) {
     try {

@@ -21,7 +21,7 @@ interface Pending {
   kind: string;
   onOk?: (result: Record<string, unknown>) => void;
   /** Called instead of counting an error: the request's owner decides (a send retries, a pull starts over). */
-  onErr?: (code: string) => void;
+  onErr?: (code: string, retryAfterMs?: number) => void;
 }
 
 interface Handlers {
@@ -33,8 +33,19 @@ const REQUEST_TIMEOUT_MS = 10_000;
 /** WebSocket readyState OPEN (k6's module exposes the state as a number). */
 const OPEN = 1;
 /** How long a send keeps retrying (same client message id) across reconnects and unavailable services. */
-const SEND_RETRY_MS = 30_000;
-const RETRIABLE = new Set(["not_connected", "disconnected", "timeout", "unavailable", "internal"]);
+export const SEND_RETRY_MS = 30_000;
+const RETRIABLE = new Set(["not_connected", "disconnected", "timeout", "unavailable", "overloaded", "internal"]);
+/**
+ * Most sends of one session waiting for their acknowledgement; further sends wait their turn in the session (as
+ * services/lib/client's maxUnackedSends), so a fault cannot make every VU resend everything it holds at once.
+ */
+export const MAX_UNACKED_SENDS = 32;
+
+/** Wait before retrying a send: what the platform asked for times 1-2, else 100 ms to 5 s with full jitter. */
+function retryDelay(attempt: number, retryAfterMs?: number): number {
+  if (retryAfterMs !== undefined && retryAfterMs > 0) return retryAfterMs * (1 + Math.random());
+  return 50 + Math.random() * Math.min(5000, 100 * 2 ** Math.min(attempt, 10));
+}
 
 export class ImSession {
   private ws: WebSocket | null = null;
@@ -51,6 +62,9 @@ export class ImSession {
   /** Sends waiting for the next hello (issued while the connection was down). */
   private waiting: Array<() => void> = [];
   private cmidSeq = 0;
+  /** Sends not yet acknowledged or given up, and the ones waiting for a slot. */
+  private unacked = 0;
+  private readonly held: Array<() => void> = [];
   private reconnectCount = 0;
   open = false;
   userId = "";
@@ -62,7 +76,11 @@ export class ImSession {
   ) {}
 
   connect(): void {
-    const ws = new WebSocket(`${this.url}?token=${encodeURIComponent(this.token)}`);
+    // The token rides as a subprotocol beside the protocol's own (as services/lib/protocol.ts wsProtocols), never in
+    // the URL, which proxies log. k6 ignores its `protocols` argument, so the header is set directly.
+    const ws = new WebSocket(this.url, null, {
+      headers: { "Sec-WebSocket-Protocol": `im.v1, im.token.${this.token}` },
+    });
     this.ws = ws;
     ws.onmessage = (e) => {
       if (e) this.frame(String(e.data));
@@ -82,7 +100,8 @@ export class ImSession {
       }
       reconnects.add(1);
       this.reconnectCount++;
-      setTimeout(() => this.connect(), 200 + Math.random() * 300);
+      // Spread over a second: the VUs of a gateway that died do not all come back in one burst.
+      setTimeout(() => this.connect(), 100 + Math.random() * 900);
     };
     ws.onerror = () => undefined;
     if (this.sweeper === null) {
@@ -109,7 +128,7 @@ export class ImSession {
   private request(
     frame: Record<string, unknown>,
     onOk?: (r: Record<string, unknown>) => void,
-    onErr?: (code: string) => void,
+    onErr?: (code: string, retryAfterMs?: number) => void,
   ): void {
     const ws = this.ws;
     const fail = (code: string): void => {
@@ -150,7 +169,7 @@ export class ImSession {
         const rid = f.rid === undefined ? undefined : String(f.rid);
         const p = rid === undefined ? undefined : this.pending.get(rid);
         if (rid !== undefined) this.pending.delete(rid);
-        if (p?.onErr) p.onErr(String(f.error));
+        if (p?.onErr) p.onErr(String(f.error), typeof f.retryAfterMs === "number" ? f.retryAfterMs : undefined);
         else requestErrors.add(1, { kind: p?.kind ?? "unsolicited", error: String(f.error) });
         return;
       }
@@ -173,29 +192,60 @@ export class ImSession {
     }
   }
 
-  /** Sends; `onAck` runs once the platform acknowledged it (stored durably and on Kafka). */
-  send(to: { kind: "user" | "group"; id: string }, body: string, onAck?: () => void): void {
-    sentMessages.add(1);
+  /**
+   * Sends; `onAck` runs once the platform acknowledged it (stored durably and on Kafka), `onFail` once the session
+   * gave up on it (a final refusal, or SEND_RETRY_MS passed): exactly one of them runs.
+   */
+  send(
+    to: { kind: "user" | "group"; id: string },
+    body: string,
+    onAck?: () => void,
+    onFail?: (code: string) => void,
+    /** A control message (a journey's manifest), not load: left out of im_sent_messages. */
+    control = false,
+  ): void {
+    if (!control) sentMessages.add(1);
     // Like services/lib/client: retried with the same client message id across a gateway's drain (reconnect)
     // and unavailable services until SEND_RETRY_MS; the platform stores it once.
     const cmid = `${this.userId || "u"}-${Date.now().toString(36)}-${++this.cmidSeq}`;
     const deadline = Date.now() + SEND_RETRY_MS;
+    let tries = 0;
+    const done = (): void => {
+      this.unacked--;
+      this.held.shift()?.();
+    };
     const attempt = (): void => {
       if (!this.open) {
-        if (Date.now() > deadline) requestErrors.add(1, { kind: "send", error: "not_connected" });
-        else this.waiting.push(attempt);
+        if (Date.now() > deadline) {
+          requestErrors.add(1, { kind: "send", error: "not_connected" });
+          done();
+          onFail?.("not_connected");
+        } else this.waiting.push(attempt);
         return;
       }
+      tries++;
       this.request(
         { t: "send", cmid, to, body },
-        () => onAck?.(),
-        (code) => {
-          if (RETRIABLE.has(code) && Date.now() < deadline) setTimeout(attempt, 100 + Math.random() * 200);
-          else requestErrors.add(1, { kind: "send", error: code });
+        () => {
+          done();
+          onAck?.();
+        },
+        (code, retryAfterMs) => {
+          if (RETRIABLE.has(code) && Date.now() < deadline) setTimeout(attempt, retryDelay(tries, retryAfterMs));
+          else {
+            requestErrors.add(1, { kind: "send", error: code });
+            done();
+            onFail?.(code);
+          }
         },
       );
     };
-    attempt();
+    const start = (): void => {
+      this.unacked++;
+      attempt();
+    };
+    if (this.unacked < MAX_UNACKED_SENDS) start();
+    else this.held.push(start);
   }
 
   private deliver(m: Delivered, fromInbox: boolean): void {

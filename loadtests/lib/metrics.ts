@@ -4,8 +4,13 @@ import { Counter, Trend } from "k6/metrics";
 export const deliveryLatency = new Trend("im_delivery_latency", true);
 /** Sender's send() to the platform's acknowledgement (stored durably and on Kafka), ms. */
 export const ackLatency = new Trend("im_ack_latency", true);
-/** Messages a receiver was owed (the partner's acknowledged sends) and never got. Must stay 0. */
+/**
+ * Messages acknowledged to their sender and never delivered to the receiver: a loss. Must stay 0. A send that was
+ * never acknowledged is not one (its sender knows it failed): that is im_unacknowledged_sends.
+ */
 export const lostMessages = new Counter("im_lost_messages");
+/** Sends their sender gave up on without an acknowledgement (refused or timed out after every retry): not a loss. */
+export const unacknowledgedSends = new Counter("im_unacknowledged_sends");
 export const sentMessages = new Counter("im_sent_messages");
 export const receivedMessages = new Counter("im_received_messages");
 /** Connections re-opened after a close the VU did not ask for. */

@@ -58,6 +58,11 @@ export const baseConfig = z.object({
   INTERNAL_TOKEN: z.string().min(16, "at least 16 characters"),
 });
 
+/** The default longest wait for a pooled connection, and for the answer to one statement, ms (DB_TIMEOUT_MS). */
+export const DB_TIMEOUT_MS = 5000;
+/** The default longest queue of callers waiting for a pooled connection (DB_QUEUE_LIMIT). */
+export const DB_QUEUE_LIMIT = 256;
+
 export const dbConfig = z.object({
   DB_HOST: z.string().default("127.0.0.1"),
   DB_PORT: intFrom(1, 65535),
@@ -65,6 +70,10 @@ export const dbConfig = z.object({
   DB_PASSWORD: z.string(),
   DB_NAME: z.string().min(1),
   DB_POOL: intFrom(1, 500).default(20),
+  /** Longest wait for a pooled connection and for one statement's answer, ms (db.ts). */
+  DB_TIMEOUT_MS: intFrom(100, 120000).default(DB_TIMEOUT_MS),
+  /** Most callers waiting for a pooled connection; beyond, a retryable `overloaded` (db.ts). */
+  DB_QUEUE_LIMIT: intFrom(1, 100000).default(DB_QUEUE_LIMIT),
   /** TLS to the database (TiDB with TLS in the clouds), verified against the system CAs or DB_TLS_CA_FILE. */
   DB_TLS: tlsFlag.default(false),
   DB_TLS_CA_FILE: z.string().min(1).optional(),

@@ -14,6 +14,8 @@ export const ERROR_CODES = {
   unknown_group: 404,
   conflict: 409,
   rate_limited: 429,
+  /** The platform sheds load: retry after `retryAfterMs` (with jitter); nothing was stored. */
+  overloaded: 503,
   unavailable: 503,
   internal: 500,
 } as const;
@@ -25,6 +27,8 @@ export class ApiError extends Error {
   constructor(
     readonly code: ErrorCode,
     message: string,
+    /** For `overloaded` (and any retryable code): how long the caller should wait before retrying, ms. */
+    readonly retryAfterMs?: number,
   ) {
     super(message);
   }

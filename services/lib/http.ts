@@ -34,7 +34,12 @@ export function createHttp(opts: HttpOptions): FastifyInstance {
     opts.metrics.requestSeconds.observe({ route, method: req.method }, reply.elapsedTime / 1000);
   });
   app.setErrorHandler((err, req, reply) => {
-    if (err instanceof ApiError) return reply.status(err.status).send({ error: err.code, message: err.message });
+    if (err instanceof ApiError) {
+      if (err.retryAfterMs === undefined)
+        return reply.status(err.status).send({ error: err.code, message: err.message });
+      reply.header("retry-after", String(Math.max(1, Math.ceil(err.retryAfterMs / 1000))));
+      return reply.status(err.status).send({ error: err.code, message: err.message, retryAfterMs: err.retryAfterMs });
+    }
     const e = err as { statusCode?: number; code?: string; message?: string };
     if (e.statusCode !== undefined && e.statusCode < 500) {
       const code =
@@ -90,13 +95,24 @@ export function onShutdown(log: Logger, drain: () => Promise<void>): void {
   process.on("SIGINT", () => stop("SIGINT"));
 }
 
+/** The longest a readiness check waits for the database, ms. */
+export const READY_TIMEOUT_MS = 1000;
+
 /** Readiness of a service that needs the database and Redis: null when both answer, else the reason. */
 export async function dataTierReady(
   db: { query(sql: string): Promise<unknown> },
   redis: { status: string },
+  timeoutMs = READY_TIMEOUT_MS,
 ): Promise<string | null> {
   try {
-    await db.query("SELECT 1");
+    // Bounded: a readiness probe that hangs behind a wedged pool tells the orchestrator nothing.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      db.query("SELECT 1"),
+      new Promise((_r, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+      }),
+    ]).finally(() => clearTimeout(timer));
   } catch (err) {
     return `database: ${(err as Error).message}`;
   }

@@ -8,6 +8,40 @@ export const MAX_BODY_CHARS = 4000;
 /** Frames larger than this get `frame_too_large` (the connection stays open). */
 export const MAX_FRAME_BYTES = 8 * 1024;
 
+/** The WebSocket subprotocol of this wire protocol: a client offers it, the gateway selects it. */
+export const WS_SUBPROTOCOL = "im.v1";
+/**
+ * The session token rides in the handshake as a second offered subprotocol, `im.token.<token>` (a token is
+ * base64url parts joined by dots, all valid subprotocol characters), because a browser can set no other header on
+ * a WebSocket and a URL ends up in proxies' logs. The gateway never selects it, so it is never echoed back.
+ */
+export const TOKEN_SUBPROTOCOL_PREFIX = "im.token.";
+
+/** The refusal (400 token_in_url) of a handshake with `?token=` in its URL. */
+export const TOKEN_IN_URL =
+  "token: not accepted in the URL; offer it as the WebSocket subprotocol im.token.<token> beside im.v1, or send Authorization: Bearer <token>";
+
+/** The subprotocols a client offers: the protocol itself and its token. */
+export function wsProtocols(token: string): string[] {
+  return [WS_SUBPROTOCOL, `${TOKEN_SUBPROTOCOL_PREFIX}${token}`];
+}
+
+/**
+ * The token of a handshake: from `im.token.<token>` in Sec-WebSocket-Protocol, else from `Authorization: Bearer`;
+ * "" when there is none.
+ */
+export function handshakeToken(headers: {
+  "sec-websocket-protocol"?: string | undefined;
+  authorization?: string | undefined;
+}): string {
+  for (const p of (headers["sec-websocket-protocol"] ?? "").split(",")) {
+    const v = p.trim();
+    if (v.startsWith(TOKEN_SUBPROTOCOL_PREFIX)) return v.slice(TOKEN_SUBPROTOCOL_PREFIX.length);
+  }
+  const auth = headers.authorization;
+  return auth?.startsWith("Bearer ") ? auth.slice(7) : "";
+}
+
 const id = z.string().regex(/^[1-9][0-9]{0,18}$/, "a decimal id");
 /**
  * Client message id: the sender's dedupe key. Restricted to visible ASCII without spaces because the database's
@@ -76,10 +110,15 @@ export type ServerFrame =
   | { t: "hello"; userId: string; instance: string; version: string }
   | { t: "ack"; rid: string; result: SendResult }
   | { t: "res"; rid: string; result: PullResult | SyncResult }
-  | { t: "err"; rid?: string; error: string; message: string }
   /**
-   * New inbox messages up to `seq`. `msgs`, when present, carries the newest of them in seq order: a client
-   * whose last seq is just below the first takes them as they are and pulls only when there is a gap.
+   * A refused or failed request. `overloaded` (the platform sheds load; nothing was stored) and `unavailable` are
+   * retryable: wait `retryAfterMs` when given, times a random factor from 1 to 2, then retry with the same cmid.
+   */
+  | { t: "err"; rid?: string; error: string; message: string; retryAfterMs?: number }
+  /**
+   * New inbox messages up to `seq`. `msgs`, when present, is a consecutive run of seqs ending at `seq` (never a
+   * hole inside it): a client whose last seq is at least the first one's minus 1 takes those above its last seq;
+   * a client further behind pulls everything after its last seq. See docs/messaging.md#pushes.
    */
   | { t: "notify"; seq: number; msgs?: WireMessage[] }
   | { t: "gnotify"; group: string; groupSeq: number }
@@ -94,6 +133,29 @@ export type PushedMessage = z.infer<typeof pushedMessage>;
 
 /** At most this many messages ride along with one notification; beyond it the client pulls. */
 export const MAX_PUSHED_MESSAGES = 32;
+
+/**
+ * The part of `msgs` a `notify` may carry: the longest run of consecutive seqs ending at `seq` (the newest
+ * `max` of it), each seq once, in order; empty when `seq` itself is not among them. The fan-out merges one
+ * user's messages from a batch, and a batch holds only the events this instance consumed (one user's events
+ * spread over partitions and instances), so the merge can have holes; a hole inside a push would make a client
+ * that continues from the first message step over the missing one.
+ */
+export function consecutiveRun<T extends { seq: number }>(
+  msgs: readonly T[],
+  seq: number,
+  max = MAX_PUSHED_MESSAGES,
+): T[] {
+  const bySeq = new Map<number, T>();
+  for (const m of msgs) if (!bySeq.has(m.seq)) bySeq.set(m.seq, m);
+  const run: T[] = [];
+  for (let s = seq; run.length < max; s--) {
+    const m = bySeq.get(s);
+    if (m === undefined) break;
+    run.push(m);
+  }
+  return run.reverse();
+}
 
 /** What the fan-out asks a gateway to push. */
 export const notifyRequest = z.object({

@@ -28,6 +28,18 @@ export interface TestPlatform {
   down(): Promise<void>;
 }
 
+/** `imctl local down` of every platform this process started or is starting, until its own down() ran. */
+const live = new Set<() => Promise<unknown>>();
+
+/**
+ * Takes down every platform this process started or is still starting: for a benchmark interrupted with Ctrl-C,
+ * whose platform processes run in their own process groups and would outlive it.
+ */
+export async function downEveryPlatform(): Promise<void> {
+  await Promise.all([...live].map((down) => down().catch(() => undefined)));
+  live.clear();
+}
+
 /** `offset` is where the search for free ports starts (see freeTestStack). */
 export async function startPlatform(
   offset: number,
@@ -38,9 +50,12 @@ export async function startPlatform(
   const stateDir = tempDir("platform");
   const env = { IMCTL_STATE_DIR: stateDir };
   const run = (...args: string[]) => imctl([...args, "--stack", stack], env);
+  const stopAll = () => run("local", "down");
+  live.add(stopAll);
   const r = await run("local", "up", "--json");
   if (r.exitCode !== 0) {
     await run("local", "down");
+    live.delete(stopAll);
     throw new Error(`imctl local up failed (exit ${r.exitCode}):\n${r.stderr.split("\n").slice(-15).join("\n")}`);
   }
   const host = spec.local.bindAddress;
@@ -66,6 +81,7 @@ export async function startPlatform(
     // what a failed test's platform did.
     async down() {
       const r = await run("local", "down");
+      live.delete(stopAll);
       if (r.exitCode !== 0)
         process.stderr.write(`imctl local down failed (exit ${r.exitCode}); state left in ${stateDir}\n`);
       else if (process.env.IMCTL_TEST_KEEP_STATE === "1")

@@ -10,7 +10,13 @@ import { after, before, describe, it } from "node:test";
 import WebSocket from "ws";
 import { ImClient } from "../../services/lib/client/index.ts";
 import type { WireMessage } from "../../services/lib/protocol.ts";
-import { clientFrame, MAX_BODY_CHARS, MAX_FRAME_BYTES } from "../../services/lib/protocol.ts";
+import {
+  clientFrame,
+  MAX_BODY_CHARS,
+  MAX_FRAME_BYTES,
+  TOKEN_IN_URL,
+  wsProtocols,
+} from "../../services/lib/protocol.ts";
 import { issueToken, parseKeyRing } from "../../services/lib/tokens.ts";
 import { makeUsers, startPlatform, type TestPlatform } from "../helpers/platform.ts";
 import { rng as seededRng, type Rng } from "../../base/prng.ts";
@@ -73,7 +79,7 @@ class RawConn {
 
   /** Connects with `token` and waits for the hello frame, which must come first. */
   static async open(url: string, token: string): Promise<RawConn> {
-    const ws = new WebSocket(`${url}?token=${encodeURIComponent(token)}`, {
+    const ws = new WebSocket(url, wsProtocols(token), {
       perMessageDeflate: false,
       handshakeTimeout: 10_000,
     });
@@ -146,9 +152,13 @@ function assertErr(f: Frame, code: string, rid?: string): void {
 }
 
 /** A WebSocket handshake that the gateway must refuse: its HTTP status, content type and JSON body. */
-function refusedHandshake(url: string): Promise<{ status: number; contentType: string; body: Frame }> {
+/** A handshake that must be refused; `token`, when given, is offered as the subprotocol the clients use. */
+function refusedHandshake(url: string, token?: string): Promise<{ status: number; contentType: string; body: Frame }> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { perMessageDeflate: false, handshakeTimeout: 10_000 });
+    const ws = new WebSocket(url, token === undefined ? [] : wsProtocols(token), {
+      perMessageDeflate: false,
+      handshakeTimeout: 10_000,
+    });
     ws.on("error", (err) => reject(err));
     ws.on("open", () => {
       ws.terminate();
@@ -173,8 +183,8 @@ function refusedHandshake(url: string): Promise<{ status: number; contentType: s
   });
 }
 
-function assertRefused(r: { status: number; contentType: string; body: Frame }, code: string): void {
-  assert.equal(r.status, 401, JSON.stringify(r));
+function assertRefused(r: { status: number; contentType: string; body: Frame }, code: string, status = 401): void {
+  assert.equal(r.status, status, JSON.stringify(r));
   assert.match(r.contentType, /^application\/json/);
   assert.equal(r.body.error, code, JSON.stringify(r.body));
   assert.equal(typeof r.body.message, "string");
@@ -581,17 +591,17 @@ describe("gateway: bad input gets exactly one err frame, never a crash", { timeo
       }),
     ).toString("base64url");
     const forged = `${v}.${k}.${forgedPayload}.${sig}`;
-    const cases: Array<[string, string]> = [
-      ["no token", platform.wsUrl],
-      ["an empty token", `${platform.wsUrl}?token=`],
-      ["garbage", `${platform.wsUrl}?token=not-a-token`],
-      ["four parts, not v1", `${platform.wsUrl}?token=v2.a.b.c`],
-      ["a wrong secret", `${platform.wsUrl}?token=${encodeURIComponent(wrongSecret)}`],
-      ["an unknown key id", `${platform.wsUrl}?token=${encodeURIComponent(unknownKid)}`],
-      ["a swapped payload", `${platform.wsUrl}?token=${encodeURIComponent(forged)}`],
+    const cases: Array<[string, string | undefined]> = [
+      ["no token", undefined],
+      ["an empty token", ""],
+      ["garbage", "not-a-token"],
+      ["four parts, not v1", "v2.a.b.c"],
+      ["a wrong secret", wrongSecret],
+      ["an unknown key id", unknownKid],
+      ["a swapped payload", forged],
     ];
-    for (const [name, url] of cases) {
-      const r = await refusedHandshake(url);
+    for (const [name, token] of cases) {
+      const r = await refusedHandshake(platform.wsUrl, token);
       assert.doesNotThrow(() => assertRefused(r, "unauthorized"), `${name}: ${JSON.stringify(r)}`);
     }
     // The same path with the real token is accepted: the refusals above are about the tokens only.
@@ -600,11 +610,19 @@ describe("gateway: bad input gets exactly one err frame, never a crash", { timeo
     ok.ws.close();
   });
 
+  it("refuses a token in the URL with 400 token_in_url, even a valid one, and never echoes it", async () => {
+    const a = user(0);
+    const r = await refusedHandshake(`${platform.wsUrl}?token=${encodeURIComponent(a.token)}`);
+    assertRefused(r, "token_in_url", 400);
+    assert.equal(r.body.message, TOKEN_IN_URL);
+    assert.ok(!JSON.stringify(r).includes(a.token));
+  });
+
   it("refuses an expired token with 401 token_expired", async () => {
     const a = user(0);
     const ring = parseKeyRing(platform.secrets.tokenKeys, platform.secrets.tokenActiveKid);
     const expired = issueToken(ring, a.userId, 60, Date.now() - 3_600_000).token;
-    assertRefused(await refusedHandshake(`${platform.wsUrl}?token=${encodeURIComponent(expired)}`), "token_expired");
+    assertRefused(await refusedHandshake(platform.wsUrl, expired), "token_expired");
     // A token minted the same way but current is accepted, so the refusal is about expiry, not the key ring.
     const fresh = await RawConn.open(platform.wsUrl, issueToken(ring, a.userId, 60).token);
     assert.equal(fresh.hello.userId, a.userId);

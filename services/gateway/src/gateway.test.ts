@@ -12,6 +12,7 @@ import type { Cluster } from "ioredis";
 import { WebSocket } from "ws";
 import { createLogger } from "../../lib/log.ts";
 import { createMetrics } from "../../lib/metrics.ts";
+import { TOKEN_IN_URL, WS_SUBPROTOCOL, wsProtocols } from "../../lib/protocol.ts";
 import { issueToken, parseKeyRing } from "../../lib/tokens.ts";
 import { EgressLimiter } from "./egress.ts";
 import { CLOSE, Gateway, HEARTBEAT_SLICES } from "./gateway.ts";
@@ -67,7 +68,7 @@ describe("gateway heartbeat", () => {
   });
 
   async function connect(user: string, opts: { autoPong?: boolean } = {}): Promise<WebSocket> {
-    const ws = new WebSocket(`${url}?token=${issueToken(ring, user, 600).token}`, { autoPong: opts.autoPong ?? true });
+    const ws = new WebSocket(url, wsProtocols(issueToken(ring, user, 600).token), { autoPong: opts.autoPong ?? true });
     sockets.push(ws);
     await new Promise<void>((resolve, reject) => {
       ws.once("message", () => resolve());
@@ -110,6 +111,25 @@ describe("gateway heartbeat", () => {
     }
     assert.equal(pinged, 0);
     assert.equal(talker.readyState, WebSocket.OPEN);
+  });
+
+  it("takes the token from the subprotocol, selects only im.v1, and refuses a token in the URL", async () => {
+    const ws = await connect("4001");
+    assert.equal(ws.protocol, WS_SUBPROTOCOL, "the token's subprotocol is never echoed back");
+    const token = issueToken(ring, "4002", 600).token;
+    const refusal = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const bad = new WebSocket(`${url}?token=${token}`, wsProtocols(token));
+      sockets.push(bad);
+      bad.on("open", () => reject(new Error("a token in the URL was accepted")));
+      bad.on("error", () => undefined);
+      bad.on("unexpected-response", (_req, res) => {
+        let body = "";
+        res.on("data", (d: Buffer) => (body += d.toString()));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+    });
+    assert.equal(refusal.status, 400);
+    assert.deepEqual(JSON.parse(refusal.body), { error: "token_in_url", message: TOKEN_IN_URL });
   });
 
   it("closes a connection that answers nothing after the idle timeout", async () => {

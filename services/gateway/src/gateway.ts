@@ -14,7 +14,11 @@ import type { Logger } from "../../lib/log.ts";
 import * as presence from "../../lib/presence.ts";
 import {
   clientFrame,
+  consecutiveRun,
+  handshakeToken,
+  TOKEN_IN_URL,
   MAX_FRAME_BYTES,
+  WS_SUBPROTOCOL,
   type ClientFrame,
   type NotifyItem,
   type PullResult,
@@ -56,7 +60,17 @@ interface Conn {
   lastSeen: number;
   /** Which of the heartbeat's slices looks at this connection. */
   slice: number;
+  /** Sends of this connection not yet answered. */
+  unacked: number;
 }
+
+/**
+ * Most sends one connection may have unanswered; beyond, a send is refused `overloaded` at once. A client that
+ * resends everything it holds on every reconnect (the retry storm that wedged the message tier) is held to this.
+ */
+export const MAX_UNACKED_SENDS_PER_CONNECTION = 64;
+/** What a per-connection refusal tells the client to wait, ms. */
+export const CONNECTION_RETRY_AFTER_MS = 500;
 
 /**
  * The heartbeat looks at 1/HEARTBEAT_SLICES of the connections every heartbeatMs / HEARTBEAT_SLICES, so each is
@@ -84,7 +98,8 @@ export function openFileLimit(): number | null {
 
 function reject(socket: Duplex, status: number, error: string, message: string): void {
   const body = JSON.stringify({ error, message });
-  const reason = { 401: "Unauthorized", 404: "Not Found", 503: "Service Unavailable" }[status] ?? "Error";
+  const reason =
+    { 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 503: "Service Unavailable" }[status] ?? "Error";
   socket.end(
     `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
@@ -97,6 +112,8 @@ export class Gateway {
     maxPayload: 64 * 1024,
     perMessageDeflate: false,
     clientTracking: false,
+    // Select the protocol's own subprotocol, never the one carrying the token (it would be echoed back).
+    handleProtocols: (offered: Set<string>) => (offered.has(WS_SUBPROTOCOL) ? WS_SUBPROTOCOL : false),
   });
   private count = 0;
   /** Upgrades past the token check whose WebSocket handshake has not finished: they hold a slot too. */
@@ -142,8 +159,13 @@ export class Gateway {
       this.o.metrics.refused.inc({ reason: "limit" });
       return reject(socket, 503, "unavailable", "gateway at its connection limit");
     }
-    const header = req.headers.authorization;
-    const token = url.searchParams.get("token") ?? (header?.startsWith("Bearer ") ? header.slice(7) : "");
+    // A token in the URL is refused, valid or not: URLs are logged by proxies (nginx's error log held live
+    // tokens). The refusal says where the token goes instead; the token itself is never echoed.
+    if (url.searchParams.has("token")) {
+      this.o.metrics.refused.inc({ reason: "token_in_url" });
+      return reject(socket, 400, "token_in_url", TOKEN_IN_URL);
+    }
+    const token = handshakeToken(req.headers);
     let userId: string;
     try {
       userId = verifyToken(this.o.keys, token).sub;
@@ -170,7 +192,7 @@ export class Gateway {
 
   private open(ws: WebSocket, userId: string): void {
     this.count++;
-    const conn: Conn = { ws, userId, lastSeen: Date.now(), slice: this.nextSlice++ % HEARTBEAT_SLICES };
+    const conn: Conn = { ws, userId, lastSeen: Date.now(), slice: this.nextSlice++ % HEARTBEAT_SLICES, unacked: 0 };
     let set = this.users.get(userId);
     if (!set) this.users.set(userId, (set = new Set()));
     set.add(conn);
@@ -247,12 +269,25 @@ export class Gateway {
     const up = this.o.upstream;
     switch (f.t) {
       case "send": {
-        const result = await up.call<SendResult>(conn.userId, "POST", "/internal/v1/messages", {
-          cmid: f.cmid,
-          to: f.to,
-          body: f.body,
-        });
-        return this.push(conn, { t: "ack", rid: f.rid, result });
+        if (conn.unacked >= MAX_UNACKED_SENDS_PER_CONNECTION) {
+          throw new ApiError(
+            "overloaded",
+            `overloaded: ${conn.unacked} sends of this connection unanswered` +
+              ` (limit ${MAX_UNACKED_SENDS_PER_CONNECTION}); retry after ${CONNECTION_RETRY_AFTER_MS} ms`,
+            CONNECTION_RETRY_AFTER_MS,
+          );
+        }
+        conn.unacked++;
+        try {
+          const result = await up.call<SendResult>(conn.userId, "POST", "/internal/v1/messages", {
+            cmid: f.cmid,
+            to: f.to,
+            body: f.body,
+          });
+          return this.push(conn, { t: "ack", rid: f.rid, result });
+        } finally {
+          conn.unacked--;
+        }
       }
       case "pull": {
         const result = await up.call<PullResult>(
@@ -280,11 +315,12 @@ export class Gateway {
   }
 
   private error(conn: Conn, rid: string | undefined, e: ApiError): void {
+    const retry = e.retryAfterMs === undefined ? {} : { retryAfterMs: e.retryAfterMs };
     this.push(
       conn,
       rid === undefined
-        ? { t: "err", error: e.code, message: e.message }
-        : { t: "err", rid, error: e.code, message: e.message },
+        ? { t: "err", error: e.code, message: e.message, ...retry }
+        : { t: "err", rid, error: e.code, message: e.message, ...retry },
     );
   }
 
@@ -318,7 +354,10 @@ export class Gateway {
       // Observed when the first push actually goes out: time spent queued behind the egress cap is delivery
       // latency too (the bandwidth audit tells a bandwidth bottleneck from a CPU one by it).
       // With messages riding along, each message's own store time counts (one observation per message).
-      const stamps = "msgs" in it && it.msgs ? it.msgs.map((m) => m.ts) : it.ts === undefined ? [] : [it.ts];
+      // The message service sends only a consecutive run ending at seq; checked again here because the protocol
+      // promises it to clients and a message instance of an older release (mid-rollout) did not.
+      const run = "msgs" in it && it.msgs ? consecutiveRun(it.msgs, it.seq) : [];
+      const stamps = run.length > 0 ? run.map((m) => m.ts) : it.ts === undefined ? [] : [it.ts];
       let observed = stamps.length === 0;
       const onSent = () => {
         if (observed) return;
@@ -328,12 +367,12 @@ export class Gateway {
       };
       let frame: ServerFrame;
       if ("group" in it) frame = { t: "gnotify", group: it.group, groupSeq: it.groupSeq };
-      else if (it.msgs) {
+      else if (run.length > 0) {
         const to = { kind: "user" as const, id: it.userId };
         frame = {
           t: "notify",
           seq: it.seq,
-          msgs: it.msgs.map((m) => ({
+          msgs: run.map((m) => ({
             seq: m.seq,
             messageId: m.messageId,
             from: m.from,

@@ -22,7 +22,7 @@ export function gatewayMetrics(m: ServiceMetrics): GatewayMetrics {
     connections: new Gauge({ name: "im_gateway_connections", help: "Open WebSocket connections", registers }),
     refused: new Counter({
       name: "im_gateway_connections_refused_total",
-      help: "Connections refused, by reason (limit, draining, unauthorized, token_expired)",
+      help: "Connections refused, by reason (limit, draining, unauthorized, token_expired, token_in_url)",
       labelNames: ["reason"],
       registers,
     }),

@@ -7,7 +7,8 @@ import assert from "node:assert/strict";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
-import { MessageUpstream } from "./upstream.ts";
+import type { ApiError } from "../../lib/errors.ts";
+import { GATEWAY_RETRY_AFTER_MS, MessageUpstream } from "./upstream.ts";
 
 function instance(): { server: Server; hits: () => number; url: () => string } {
   let n = 0;
@@ -64,5 +65,61 @@ describe("MessageUpstream", () => {
     );
     assert.deepEqual(up.canary, { urls: ["http://127.0.0.1:1"], weight: 100 }, "a refused change changes nothing");
     await up.close();
+  });
+
+  it("holds at most maxPendingSends sends; beyond, refuses at once with overloaded and a retry-after", async () => {
+    const held: Array<() => void> = [];
+    const slow = createServer((req, res) => {
+      let body = "";
+      req.on("data", (d: Buffer) => (body += d.toString()));
+      req.on("end", () =>
+        held.push(() => {
+          const n = (JSON.parse(body) as { sends: unknown[] }).sends.length;
+          res.setHeader("content-type", "application/json");
+          res.end(
+            JSON.stringify({ results: Array.from({ length: n }, () => ({ ok: true, result: { messageId: "1" } })) }),
+          );
+        }),
+      );
+    });
+    await new Promise<void>((r) => slow.listen(0, "127.0.0.1", () => r()));
+    const up = new MessageUpstream([`http://127.0.0.1:${(slow.address() as AddressInfo).port}`], "t", undefined, 0, 3);
+    const send = () =>
+      up.call("u1", "POST", "/internal/v1/messages", { cmid: "c", to: { kind: "user", id: "2" }, body: "b" });
+    const first = [send(), send(), send()];
+    await assert.rejects(send(), (e: unknown) => {
+      assert.equal((e as ApiError).code, "overloaded");
+      assert.equal((e as ApiError).retryAfterMs, GATEWAY_RETRY_AFTER_MS);
+      return true;
+    });
+    assert.equal(up.shed, 1);
+    while (held.length === 0) await new Promise((r) => setTimeout(r, 10));
+    for (const h of held.splice(0)) h();
+    await Promise.all(first);
+    // Room again once they are answered.
+    const again = send();
+    while (held.length === 0) await new Promise((r) => setTimeout(r, 10));
+    for (const h of held.splice(0)) h();
+    await again;
+    await up.close();
+    slow.close();
+  });
+
+  it("passes the message service's overloaded refusal of a send on with its retry-after", async () => {
+    const refusing = createServer((req, res) => {
+      req.resume();
+      req.on("end", () => {
+        res.setHeader("content-type", "application/json");
+        res.end(JSON.stringify({ results: [{ ok: false, error: "overloaded", message: "busy", retryAfterMs: 700 }] }));
+      });
+    });
+    await new Promise<void>((r) => refusing.listen(0, "127.0.0.1", () => r()));
+    const up = new MessageUpstream([`http://127.0.0.1:${(refusing.address() as AddressInfo).port}`], "t");
+    await assert.rejects(
+      up.call("u1", "POST", "/internal/v1/messages", { cmid: "c", to: { kind: "user", id: "2" }, body: "b" }),
+      (e: unknown) => (e as ApiError).code === "overloaded" && (e as ApiError).retryAfterMs === 700,
+    );
+    await up.close();
+    refusing.close();
   });
 });

@@ -16,6 +16,13 @@ import { Pacer } from "../../lib/pacer.ts";
 export const SEND_BATCH_MAX = 256;
 /** The default least time between two batches of sends from one gateway (GATEWAY_SEND_INTERVAL_MS). */
 export const SEND_INTERVAL_MS = 10;
+/**
+ * The default most sends one gateway holds for the message service (queued or in a request), GATEWAY_MAX_SENDS;
+ * beyond, a send is refused `overloaded` at once instead of joining a queue that only grows.
+ */
+export const MAX_PENDING_SENDS = 8192;
+/** What a gateway-level refusal tells the client to wait, ms. */
+export const GATEWAY_RETRY_AFTER_MS = 1000;
 
 const SEND_PATH = "/internal/v1/messages";
 
@@ -28,7 +35,7 @@ interface QueuedSend {
   reject: (e: Error) => void;
 }
 
-type BatchItem = { ok: true; result: unknown } | { ok: false; error: string; message: string };
+type BatchItem = { ok: true; result: unknown } | { ok: false; error: string; message: string; retryAfterMs?: number };
 
 const newPool = (u: string) =>
   new Pool(u.startsWith("http") ? u : `http://${u}`, {
@@ -53,6 +60,10 @@ export class MessageUpstream {
   private next = 0;
   private nextCanary = 0;
   private sends: QueuedSend[] = [];
+  /** Sends taken and not yet answered (queued, in a request, or requeued). */
+  private pendingSends = 0;
+  /** Sends refused because this gateway already held maxPendingSends. */
+  shed = 0;
   private readonly pacer: Pacer;
 
   constructor(
@@ -60,6 +71,7 @@ export class MessageUpstream {
     private readonly internalToken: string,
     canary: MessageCanary = { urls: [], weight: 0 },
     sendIntervalMs = SEND_INTERVAL_MS,
+    private readonly maxPendingSends = MAX_PENDING_SENDS,
   ) {
     this.pools = urls.map(newPool);
     this.setCanary(canary);
@@ -97,10 +109,20 @@ export class MessageUpstream {
 
   async call<T>(userId: string, method: "GET" | "POST", path: string, body?: unknown): Promise<T> {
     if (method === "POST" && path === SEND_PATH) {
+      if (this.pendingSends >= this.maxPendingSends) {
+        this.shed++;
+        throw new ApiError(
+          "overloaded",
+          `overloaded: this gateway holds ${this.pendingSends} sends for the message service` +
+            ` (limit ${this.maxPendingSends}); retry after ${GATEWAY_RETRY_AFTER_MS} ms`,
+          GATEWAY_RETRY_AFTER_MS,
+        );
+      }
+      this.pendingSends++;
       return new Promise<T>((resolve, reject) => {
         this.sends.push({ tries: 0, user: userId, body, resolve: resolve as (v: unknown) => void, reject });
         this.pacer.request();
-      });
+      }).finally(() => this.pendingSends--);
     }
     return this.request<T>(userId, method, path, body);
   }
@@ -120,7 +142,13 @@ export class MessageUpstream {
             else if (item.error === "unavailable" && s.tries < this.pools.length + this.canaryPools.length)
               this.requeue(s);
             else
-              s.reject(new ApiError(item.error in ERROR_CODES ? (item.error as ErrorCode) : "internal", item.message));
+              s.reject(
+                new ApiError(
+                  item.error in ERROR_CODES ? (item.error as ErrorCode) : "internal",
+                  item.message,
+                  item.retryAfterMs,
+                ),
+              );
           }),
         (err: unknown) => {
           const e = err instanceof Error ? err : new ApiError("unavailable", String(err));
@@ -161,13 +189,16 @@ export class MessageUpstream {
         if (res.statusCode === 200) return JSON.parse(text) as T;
         const err = safeError(text);
         if (res.statusCode === 503 || res.statusCode >= 500) {
-          lastErr = new ApiError("unavailable", err?.message ?? `message service answered ${res.statusCode}`);
+          lastErr =
+            err?.error === "overloaded"
+              ? new ApiError("overloaded", err.message, err.retryAfterMs ?? GATEWAY_RETRY_AFTER_MS)
+              : new ApiError("unavailable", err?.message ?? `message service answered ${res.statusCode}`);
           continue;
         }
         const code: ErrorCode = err && err.error in ERROR_CODES ? (err.error as ErrorCode) : "bad_request";
         throw new ApiError(code, err?.message ?? `message service answered ${res.statusCode}`);
       } catch (e) {
-        if (e instanceof ApiError && e.code !== "unavailable") throw e;
+        if (e instanceof ApiError && e.code !== "unavailable" && e.code !== "overloaded") throw e;
         lastErr = e;
       }
     }
@@ -179,10 +210,12 @@ export class MessageUpstream {
   }
 }
 
-function safeError(text: string): { error: string; message: string } | null {
+function safeError(text: string): { error: string; message: string; retryAfterMs?: number } | null {
   try {
-    const v = JSON.parse(text) as { error?: unknown; message?: unknown };
-    return typeof v.error === "string" ? { error: v.error, message: String(v.message ?? "") } : null;
+    const v = JSON.parse(text) as { error?: unknown; message?: unknown; retryAfterMs?: unknown };
+    if (typeof v.error !== "string") return null;
+    const retry = typeof v.retryAfterMs === "number" ? { retryAfterMs: v.retryAfterMs } : {};
+    return { error: v.error, message: String(v.message ?? ""), ...retry };
   } catch {
     return null;
   }

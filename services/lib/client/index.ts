@@ -7,7 +7,16 @@
 import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import WebSocket from "ws";
-import type { ConversationRef, PullResult, SendResult, ServerFrame, SyncResult, WireMessage } from "../protocol.ts";
+import { ClientError } from "./errors.ts";
+import {
+  wsProtocols,
+  type ConversationRef,
+  type PullResult,
+  type SendResult,
+  type ServerFrame,
+  type SyncResult,
+  type WireMessage,
+} from "../protocol.ts";
 
 export interface ClientOptions {
   /** ws://host:port/ws (the nginx tier or one gateway). */
@@ -16,6 +25,18 @@ export interface ClientOptions {
   /** Backoff bounds for reconnects, ms. Default 100 and 3000. */
   minBackoffMs?: number;
   maxBackoffMs?: number;
+  /**
+   * After an open connection is lost, the first reconnect waits a time drawn uniformly from 0 to this, ms, so the
+   * clients of a gateway that died come back over this window instead of in one burst at the survivors (and the
+   * load balancer's passive checks). Default 1,000.
+   */
+  reconnectSpreadMs?: number;
+  /**
+   * Most sends waiting for their acknowledgement at once; further sends wait their turn in the client. A client
+   * that resends all it holds on every reconnect multiplies a fault's load (the retry storm that wedged the message
+   * tier); with a cap, the storm is bounded by the number of clients. Default 32.
+   */
+  maxUnackedSends?: number;
   /** How long one request waits for its answer, ms. Default 10,000. */
   requestTimeoutMs?: number;
   /** Local address to connect from (127.0.0.x), to spread many connections over source addresses. */
@@ -27,16 +48,6 @@ export interface ClientOptions {
    * not all sync in the same instant, interval after interval.
    */
   syncIntervalMs?: number;
-}
-
-export class ClientError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-    this.name = "ClientError";
-  }
 }
 
 type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout };
@@ -66,6 +77,8 @@ export class ImClient extends EventEmitter<{ message: [WireMessage]; open: []; c
   readonly stats: ClientStats = { connects: 0, inboxSeqRegressions: 0, duplicatesDropped: 0 };
 
   private syncTimer: NodeJS.Timeout | null = null;
+  private unacked = 0;
+  private readonly sendSlots: Array<() => void> = [];
 
   constructor(private readonly o: ClientOptions) {
     super();
@@ -99,7 +112,8 @@ export class ImClient extends EventEmitter<{ message: [WireMessage]; open: []; c
   }
 
   private dial(onRefused?: (e: Error) => void): void {
-    const ws = new WebSocket(`${this.o.url}?token=${encodeURIComponent(this.o.token)}`, {
+    // The token rides as a subprotocol, never in the URL (URLs end up in proxies' logs).
+    const ws = new WebSocket(this.o.url, wsProtocols(this.o.token), {
       perMessageDeflate: false,
       localAddress: this.o.localAddress,
       handshakeTimeout: 5000,
@@ -126,6 +140,7 @@ export class ImClient extends EventEmitter<{ message: [WireMessage]; open: []; c
     ws.on("message", (data) => this.onFrame(data.toString()));
     ws.on("error", () => undefined);
     ws.on("close", (code) => {
+      const wasOpen = this.userId !== null;
       this.userId = null;
       for (const [, p] of this.pending) {
         clearTimeout(p.timer);
@@ -133,12 +148,16 @@ export class ImClient extends EventEmitter<{ message: [WireMessage]; open: []; c
       }
       this.pending.clear();
       this.emit("close", code);
-      if (!this.closedByUser) this.retry();
+      if (!this.closedByUser) this.retry(wasOpen);
     });
   }
 
-  private retry(): void {
+  private retry(lostOpenConnection = false): void {
     if (this.closedByUser) return;
+    if (lostOpenConnection) {
+      setTimeout(() => this.dial(), Math.random() * (this.o.reconnectSpreadMs ?? 1000)).unref();
+      return;
+    }
     const min = this.o.minBackoffMs ?? 100;
     const cap = Math.min(this.o.maxBackoffMs ?? 3000, min * 2 ** this.attempt++);
     // Full jitter: clients cut by one gateway do not all come back at the same instant.
@@ -166,7 +185,8 @@ export class ImClient extends EventEmitter<{ message: [WireMessage]; open: []; c
       case "res":
         return this.settle(f.rid, f.result);
       case "err":
-        if (f.rid !== undefined) return this.settle(f.rid, undefined, new ClientError(f.error, f.message));
+        if (f.rid !== undefined)
+          return this.settle(f.rid, undefined, new ClientError(f.error, f.message, f.retryAfterMs));
         this.emit("anomaly", `${f.error}: ${f.message}`);
         return;
       case "pong":
@@ -241,19 +261,51 @@ export class ImClient extends EventEmitter<{ message: [WireMessage]; open: []; c
   ): Promise<SendResult & { cmid: string; attempts: number }> {
     const cmid = opts.cmid ?? randomUUID();
     const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
-    for (let attempts = 1; ; attempts++) {
-      await this.whenOpen(deadline);
-      try {
-        const r = await this.request<SendResult>({ t: "send", cmid, to, body });
-        return { ...r, cmid, attempts };
-      } catch (err) {
-        const code = err instanceof ClientError ? err.code : "error";
-        const retriable =
-          code === "disconnected" || code === "timeout" || code === "unavailable" || code === "internal";
-        if (!retriable || Date.now() > deadline) throw err;
-        await new Promise((r) => setTimeout(r, 100 + Math.random() * 200));
+    await this.sendSlot(deadline);
+    try {
+      for (let attempts = 1; ; attempts++) {
+        await this.whenOpen(deadline);
+        try {
+          const r = await this.request<SendResult>({ t: "send", cmid, to, body });
+          return { ...r, cmid, attempts };
+        } catch (err) {
+          const code = err instanceof ClientError ? err.code : "error";
+          if (!RETRIABLE_SEND.has(code) || Date.now() > deadline) throw err;
+          await new Promise((r) => setTimeout(r, retryDelayMs(attempts, err)));
+        }
       }
+    } finally {
+      this.unacked--;
+      this.sendSlots.shift()?.();
     }
+  }
+
+  /** Sends waiting for their acknowledgement now (at most maxUnackedSends). */
+  get unackedSends(): number {
+    return this.unacked;
+  }
+
+  /** Waits for one of the maxUnackedSends slots (until `deadline`). */
+  private async sendSlot(deadline: number): Promise<void> {
+    const max = this.o.maxUnackedSends ?? 32;
+    while (this.unacked >= max) {
+      if (this.closedByUser) throw new ClientError("closed", "client closed");
+      const left = deadline - Date.now();
+      if (left <= 0) throw new ClientError("timeout", `no send slot within the send's timeout (${max} unacknowledged)`);
+      await new Promise<void>((r) => {
+        const t = setTimeout(() => {
+          const i = this.sendSlots.indexOf(wake);
+          if (i >= 0) this.sendSlots.splice(i, 1);
+          r();
+        }, left);
+        const wake = () => {
+          clearTimeout(t);
+          r();
+        };
+        this.sendSlots.push(wake);
+      });
+    }
+    this.unacked++;
   }
 
   private deliver(m: WireMessage, fromInbox: boolean): void {
@@ -356,49 +408,20 @@ export class ImClient extends EventEmitter<{ message: [WireMessage]; open: []; c
   }
 }
 
-/** The account API (user-center) over HTTP. */
-export class AccountApi {
-  constructor(private readonly baseUrl: string) {}
+/** Error codes after which a send is retried with the same client message id. */
+const RETRIABLE_SEND = new Set(["disconnected", "timeout", "unavailable", "overloaded", "internal"]);
 
-  private async call<T>(method: string, path: string, body: unknown, token?: string): Promise<T> {
-    const res = await fetch(`${this.baseUrl}${path}`, {
-      method,
-      headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const json = (await res.json()) as T & { error?: string; message?: string };
-    if (!res.ok) throw new ClientError(json.error ?? `http_${res.status}`, json.message ?? res.statusText);
-    return json;
-  }
-
-  register(username: string, password: string): Promise<{ userId: string }> {
-    return this.call("POST", "/v1/users", { username, password });
-  }
-
-  login(username: string, password: string): Promise<{ userId: string; token: string; expiresAt: number }> {
-    return this.call("POST", "/v1/sessions", { username, password });
-  }
-
-  createGroup(
-    token: string,
-    name: string,
-    members: string[] = [],
-  ): Promise<{ groupId: string; memberCount: number; diffusion: string }> {
-    return this.call("POST", "/v1/groups", { name, members }, token);
-  }
-
-  addMembers(
-    token: string,
-    groupId: string,
-    userIds: string[],
-  ): Promise<{ groupId: string; memberCount: number; diffusion: string; headSeq: number }> {
-    return this.call("POST", `/v1/groups/${groupId}/members`, { userIds }, token);
-  }
-
-  group(
-    token: string,
-    groupId: string,
-  ): Promise<{ groupId: string; memberCount: number; diffusion: string; headSeq: number }> {
-    return this.call("GET", `/v1/groups/${groupId}`, undefined, token);
-  }
+/**
+ * How long to wait before retry `attempt` of a send: what the platform asked for (retryAfterMs) times a factor
+ * drawn from 1 to 2, else a full-jitter exponential backoff from 100 ms up to 5 s. Never a fixed pause: clients
+ * refused together must not come back together.
+ */
+export function retryDelayMs(attempt: number, err: unknown, random: () => number = Math.random): number {
+  const asked = err instanceof ClientError ? err.retryAfterMs : undefined;
+  if (asked !== undefined && asked > 0) return asked * (1 + random());
+  const cap = Math.min(5000, 100 * 2 ** Math.min(attempt, 10));
+  return 50 + random() * cap;
 }
+
+export { AccountApi } from "./account-api.ts";
+export { ClientError };

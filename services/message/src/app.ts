@@ -5,6 +5,7 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { z } from "zod";
 import { ApiError } from "../../lib/errors.ts";
+import type { Admission } from "../../lib/admission.ts";
 import { requireInternal } from "../../lib/http.ts";
 import { clientMessageId, conversationRef, MAX_BODY_CHARS } from "../../lib/protocol.ts";
 import type { MessageMetrics } from "./metrics.ts";
@@ -37,7 +38,14 @@ function parse<T>(schema: z.ZodType<T>, v: unknown): T {
 
 export function routes(
   app: FastifyInstance,
-  d: StoreDeps & { metrics: MessageMetrics; internalToken: string; failRate: number; extraLatencyMs: number },
+  d: StoreDeps & {
+    metrics: MessageMetrics;
+    internalToken: string;
+    failRate: number;
+    extraLatencyMs: number;
+    /** Bounds the sends in progress on this instance (admission.ts); beyond it a send is refused `overloaded`. */
+    admission: Admission;
+  },
 ): void {
   const guard = { preHandler: requireInternal(d.internalToken) };
   // Fault knobs for canary tests: a bad version is started with these set, never a production default.
@@ -53,7 +61,7 @@ export function routes(
     await faults();
     const t0 = performance.now();
     try {
-      const r = await send(d, from, b.cmid, b.to, b.body);
+      const r = await d.admission.run(() => send(d, from, b.cmid, b.to, b.body));
       d.metrics.sends.inc({ kind: b.to.kind, result: r.duplicate ? "duplicate" : "stored" });
       d.metrics.storeSeconds.observe({ kind: b.to.kind }, (performance.now() - t0) / 1000);
       return r;
@@ -81,7 +89,7 @@ export function routes(
         const s = one.data;
         try {
           await faults();
-          const r = await send(d, s.user, s.cmid, s.to, s.body);
+          const r = await d.admission.run(() => send(d, s.user, s.cmid, s.to, s.body));
           d.metrics.sends.inc({ kind: s.to.kind, result: r.duplicate ? "duplicate" : "stored" });
           d.metrics.storeSeconds.observe({ kind: s.to.kind }, (performance.now() - t0) / 1000);
           return { ok: true, result: r };
@@ -89,7 +97,12 @@ export function routes(
           const e = err instanceof ApiError ? err : new ApiError("unavailable", "storing the message failed; retry");
           if (!(err instanceof ApiError)) req.log.warn({ err: (err as Error).message }, "send failed");
           d.metrics.sends.inc({ kind: s.to.kind, result: e.code });
-          return { ok: false, error: e.code, message: e.message };
+          return {
+            ok: false,
+            error: e.code,
+            message: e.message,
+            ...(e.retryAfterMs === undefined ? {} : { retryAfterMs: e.retryAfterMs }),
+          };
         }
       }),
     );

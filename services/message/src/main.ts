@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { baseConfig, dbConfig, intFrom, kafkaConfig, loadConfig, redisConfig } from "../../lib/config.ts";
 import { createDbPool } from "../../lib/db.ts";
+import { Admission } from "../../lib/admission.ts";
 import { createHttp, dataTierReady, onShutdown } from "../../lib/http.ts";
 import { IdGenerator } from "../../lib/ids.ts";
 import { nodeIdFor } from "../../lib/node-id.ts";
@@ -13,7 +14,12 @@ import { runService } from "../../lib/service.ts";
 import { routes } from "./app.ts";
 import { FANOUT_INTERVAL_MS, startFanout } from "./fanout.ts";
 import { messageMetrics } from "./metrics.ts";
-import { SEND_BATCH_INTERVAL_MS } from "./send-batch.ts";
+import {
+  MAX_SENDS_IN_PROGRESS,
+  OVERLOAD_RETRY_AFTER_MS,
+  SEND_BATCH_INTERVAL_MS,
+  SEND_QUEUE_MAX_WAIT_MS,
+} from "./send-batch.ts";
 
 const schema = baseConfig
   .extend(dbConfig.shape)
@@ -24,6 +30,12 @@ const schema = baseConfig
     SEND_BATCH_INTERVAL_MS: intFrom(0, 1000).default(SEND_BATCH_INTERVAL_MS),
     /** Least time between two fan-out batches (fanout.ts); 0 starts one as soon as events arrive. */
     FANOUT_INTERVAL_MS: intFrom(0, 1000).default(FANOUT_INTERVAL_MS),
+    /** Most sends in progress on one instance; beyond, a send is refused `overloaded` (admission.ts). */
+    MESSAGE_MAX_SENDS_IN_PROGRESS: intFrom(1, 1_000_000).default(MAX_SENDS_IN_PROGRESS),
+    /** A 1:1 send still queued for its batch after this long is refused `overloaded`, not stored late, ms. */
+    SEND_QUEUE_MAX_WAIT_MS: intFrom(100, 60_000).default(SEND_QUEUE_MAX_WAIT_MS),
+    /** What an `overloaded` refusal tells the client to wait before retrying, ms (clients add jitter). */
+    OVERLOAD_RETRY_AFTER_MS: intFrom(10, 60_000).default(OVERLOAD_RETRY_AFTER_MS),
     /** Fault injection for canary tests: share of sends that fail with 503 (0 in production). */
     MESSAGE_FAULT_FAIL_RATE: z.coerce.number().min(0).max(1).default(0),
     /** Fault injection for canary tests: latency added to every send in ms (0 in production). */
@@ -44,12 +56,14 @@ runService("message", async () => {
   redis.on("error", (err: Error) => log.warn({ err: err.message }, "redis"));
   const nodeId = await nodeIdFor(cfg.NODE_ID, redis, cfg.INSTANCE_ID, log);
   const publisher = new EventPublisher(createProducer(`message-${cfg.INSTANCE_ID}`, cfg.KAFKA_BROKERS, kafkaTls));
+  const admission = new Admission("sends in progress", cfg.MESSAGE_MAX_SENDS_IN_PROGRESS, cfg.OVERLOAD_RETRY_AFTER_MS);
   const app = createHttp({
     version: cfg.SERVICE_VERSION,
     log,
     metrics,
     internalToken: cfg.INTERNAL_TOKEN,
-    ready: () => dataTierReady(db, redis),
+    // Overloaded while this instance refuses sends, and ready again on its own a second after the last refusal.
+    ready: async () => admission.overloaded() ?? (await dataTierReady(db, redis)),
   });
   routes(app, {
     db,
@@ -62,6 +76,9 @@ runService("message", async () => {
     internalToken: cfg.INTERNAL_TOKEN,
     failRate: cfg.MESSAGE_FAULT_FAIL_RATE,
     extraLatencyMs: cfg.MESSAGE_FAULT_LATENCY_MS,
+    admission,
+    sendQueueMaxWaitMs: cfg.SEND_QUEUE_MAX_WAIT_MS,
+    retryAfterMs: cfg.OVERLOAD_RETRY_AFTER_MS,
   });
   const fanout = await startFanout({
     db,

@@ -3,7 +3,7 @@ import type { Cluster } from "ioredis";
 import { request } from "undici";
 import type { Logger } from "../../lib/log.ts";
 import { lookup } from "../../lib/presence.ts";
-import { MAX_PUSHED_MESSAGES, type NotifyItem, type PushedMessage } from "../../lib/protocol.ts";
+import { consecutiveRun, type NotifyItem, type PushedMessage } from "../../lib/protocol.ts";
 import type { MessageMetrics } from "./metrics.ts";
 
 /** What notifying needs: presence (Redis), the gateways' internal token, a logger and the metrics. */
@@ -16,12 +16,13 @@ export interface NotifyDeps {
 
 /**
  * One notification per user (and per user and group): one push says "everything up to N". The messages that
- * ride along are merged in seq order; when one item lacks its message (an older event, a retried send) or there
- * are too many, none ride along and the client pulls.
+ * ride along are the consecutive run of seqs ending at N (at most MAX_PUSHED_MESSAGES of it): a seq this batch
+ * does not hold (consumed by another instance, or an event without its message) ends the run, so a push never
+ * has a hole; when N's own message is missing none ride along and the client pulls.
  */
 export function coalesce(items: NotifyItem[]): NotifyItem[] {
   const byKey = new Map<string, NotifyItem>();
-  const msgs = new Map<string, PushedMessage[] | null>();
+  const msgs = new Map<string, PushedMessage[]>();
   for (const it of items) {
     const k = "group" in it ? `${it.userId}/${it.group}` : it.userId;
     const prev = byKey.get(k);
@@ -29,17 +30,14 @@ export function coalesce(items: NotifyItem[]): NotifyItem[] {
     const p = prev === undefined ? -1 : "group" in prev ? prev.groupSeq : prev.seq;
     if (n > p) byKey.set(k, it);
     if (!("group" in it)) {
-      const have = msgs.has(k) ? msgs.get(k) : [];
-      msgs.set(k, have === null || have === undefined || it.msgs === undefined ? null : [...have, ...it.msgs]);
+      msgs.set(k, [...(msgs.get(k) ?? []), ...(it.msgs ?? [])]);
     }
   }
   return [...byKey].map(([k, it]) => {
     if ("group" in it) return it;
     const { msgs: _drop, ...bare } = it;
-    const list = msgs.get(k);
-    if (!list || list.length === 0 || list.length > MAX_PUSHED_MESSAGES) return bare;
-    const bySeq = new Map(list.map((m) => [m.seq, m]));
-    return { ...bare, msgs: [...bySeq.values()].sort((a, b) => a.seq - b.seq) };
+    const run = consecutiveRun(msgs.get(k) ?? [], it.seq);
+    return run.length === 0 ? bare : { ...bare, msgs: run };
   });
 }
 

@@ -24,6 +24,8 @@ export interface UserSend {
 }
 
 interface Pending extends UserSend {
+  /** When it was queued (performance.now()). */
+  at: number;
   resolve: (r: SendResult) => void;
   reject: (e: Error) => void;
 }
@@ -34,6 +36,17 @@ export const MAX_SEND_BATCH = 256;
 export const SEND_BATCHES_IN_FLIGHT = 4;
 /** The default least time between the starts of two batches of one instance (SEND_BATCH_INTERVAL_MS). */
 export const SEND_BATCH_INTERVAL_MS = 10;
+/**
+ * The default longest wait of a send in the batch queue, ms (SEND_QUEUE_MAX_WAIT_MS). A send that waited longer is
+ * refused `overloaded` rather than stored: its client is near its own timeout and would retry anyway, so storing
+ * it late only takes the place of a send that can still be answered in time (the collapse in the latency
+ * benchmark: every send stored, each after its client had given up).
+ */
+export const SEND_QUEUE_MAX_WAIT_MS = 2000;
+/** The default number of sends in progress on one instance before it refuses more (MESSAGE_MAX_SENDS_IN_PROGRESS). */
+export const MAX_SENDS_IN_PROGRESS = 2048;
+/** The default retry-after of an `overloaded` refusal, ms (OVERLOAD_RETRY_AFTER_MS). */
+export const OVERLOAD_RETRY_AFTER_MS = 1000;
 
 const isDup = (err: unknown) => (err as { code?: string }).code === "ER_DUP_ENTRY";
 
@@ -53,15 +66,56 @@ export class SendBatcher {
     private readonly maxBatch = MAX_SEND_BATCH,
     private readonly maxInFlight = SEND_BATCHES_IN_FLIGHT,
     intervalMs = SEND_BATCH_INTERVAL_MS,
+    private readonly maxWaitMs = SEND_QUEUE_MAX_WAIT_MS,
+    private readonly retryAfterMs = OVERLOAD_RETRY_AFTER_MS,
   ) {
     this.pacer = new Pacer(intervalMs, () => this.pump());
   }
 
   submit(s: UserSend): Promise<SendResult> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ ...s, resolve, reject });
+      this.queue.push({ ...s, at: performance.now(), resolve, reject });
       this.pacer.request();
+      this.sweepLater();
     });
+  }
+
+  /** Sends waiting for a batch now. */
+  get queued(): number {
+    return this.queue.length;
+  }
+
+  private sweeper: NodeJS.Timeout | null = null;
+
+  /**
+   * While sends wait, a timer refuses those past maxWaitMs even when no batch slot frees up (every slot held by a
+   * database that stopped answering): their clients hear `overloaded` in time instead of timing out.
+   */
+  private sweepLater(): void {
+    if (this.sweeper !== null) return;
+    this.sweeper = setTimeout(
+      () => {
+        this.sweeper = null;
+        this.queue = this.queue.filter((p) => !this.refuseIfStale(p, performance.now() - this.maxWaitMs));
+        if (this.queue.length > 0) this.sweepLater();
+      },
+      Math.max(10, this.maxWaitMs / 4),
+    );
+    this.sweeper.unref();
+  }
+
+  /** Refuses `p` with `overloaded` when it was queued before `stale`; true when it did. */
+  private refuseIfStale(p: Pending, stale: number): boolean {
+    if (p.at >= stale) return false;
+    this.shed++;
+    p.reject(
+      new ApiError(
+        "overloaded",
+        `overloaded: the send waited over ${this.maxWaitMs} ms to be stored; retry after ${this.retryAfterMs} ms`,
+        this.retryAfterMs,
+      ),
+    );
+    return true;
   }
 
   /** Starts one batch (the pacer calls it at most once per interval) if a slot is free. */
@@ -82,12 +136,20 @@ export class SendBatcher {
     if (this.queue.length > 0) this.pacer.request();
   }
 
-  /** The next batch: at most maxBatch sends, and one attempt per (sender, client message id). */
+  /** Sends refused because they waited too long in the queue. */
+  shed = 0;
+
+  /**
+   * The next batch: at most maxBatch sends, and one attempt per (sender, client message id). Sends that waited
+   * past maxWaitMs are refused `overloaded` instead.
+   */
   private take(): Pending[] {
     const batch: Pending[] = [];
     const keys = new Set<string>();
     const rest: Pending[] = [];
+    const stale = performance.now() - this.maxWaitMs;
     for (const p of this.queue) {
+      if (this.refuseIfStale(p, stale)) continue;
       const k = `${p.from}/${p.cmid}`;
       if (batch.length >= this.maxBatch || keys.has(k)) rest.push(p);
       else {

@@ -27,6 +27,10 @@ export interface StoreDeps {
   ids: IdGenerator;
   /** Least time between two batches of 1:1 sends (send-batch.ts); unset: the default. */
   sendBatchIntervalMs?: number;
+  /** A 1:1 send queued longer than this is refused `overloaded` instead of stored (send-batch.ts); unset: default. */
+  sendQueueMaxWaitMs?: number;
+  /** What an `overloaded` refusal says to wait, ms; unset: the default. */
+  retryAfterMs?: number;
 }
 
 const isDup = (err: unknown) => (err as { code?: string }).code === "ER_DUP_ENTRY";
@@ -113,6 +117,8 @@ export async function send(
         undefined,
         undefined,
         d.sendBatchIntervalMs,
+        d.sendQueueMaxWaitMs,
+        d.retryAfterMs,
       );
       batchers.set(d, b);
     }

@@ -5,7 +5,13 @@ import { describe, it } from "node:test";
 import { execa } from "execa";
 import { toolPath } from "../../../../base/tools.mjs";
 import { tempDir } from "../../../../test/helpers/imctl.ts";
-import { renderNginxConf, serverWeights, type GatewayPool } from "./nginx-config.ts";
+import {
+  GATEWAY_FAIL_TIMEOUT_S,
+  GATEWAY_MAX_FAILS,
+  renderNginxConf,
+  serverWeights,
+  type GatewayPool,
+} from "./nginx-config.ts";
 
 const b = (id: string, port: number) => ({ id, address: `127.0.0.1:${port}` });
 const share = (pool: GatewayPool, side: "stable" | "canary") => {
@@ -90,6 +96,27 @@ describe("nginx configuration", () => {
       renderNginxConf(settings("/x"), { stable: [], canary: [], canaryWeight: 0 }, [b("user-center-1", 18300)]),
       /server 127\.0\.0\.1:18300 max_fails=1/,
     );
+  });
+
+  it("lists every gateway once with passive checks and once as a backup that is never marked down", () => {
+    const pool = { stable: [b("gateway-1", 18100), b("gateway-2", 18101)], canary: [], canaryWeight: 0 };
+    const conf = renderNginxConf(settings("/x"), pool);
+    const upstream = /upstream im_gateway \{([^}]*)\}/.exec(conf)?.[1] ?? "";
+    for (const [id, port] of [
+      ["gateway-1", 18100],
+      ["gateway-2", 18101],
+    ] as const) {
+      assert.match(
+        upstream,
+        new RegExp(
+          `server 127\\.0\\.0\\.1:${port} weight=1 max_fails=${GATEWAY_MAX_FAILS} fail_timeout=${GATEWAY_FAIL_TIMEOUT_S}s; # ${id}\n`,
+        ),
+      );
+      assert.match(upstream, new RegExp(`server 127\\.0\\.0\\.1:${port} max_fails=0 backup; # ${id} `));
+    }
+    // One try per entry: past both weighted entries and both backups.
+    assert.match(conf, /proxy_next_upstream_tries 4;/);
+    assert.match(conf, /if \(\$arg_token\) \{[^}]*return 400 '\{"error":"token_in_url"/);
   });
 
   it("renders configurations that the real nginx accepts, with and without a pool", async () => {

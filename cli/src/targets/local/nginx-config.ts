@@ -2,6 +2,7 @@
  * Renders the nginx configuration of the local gateway tier. Pure: the same pool always renders the same text,
  * so tests assert on it and `setGatewayPool` can skip a reload when nothing changed.
  */
+import { TOKEN_IN_URL } from "../../../../services/lib/protocol.ts";
 import { UserError } from "../../errors.ts";
 
 export interface Backend {
@@ -127,23 +128,51 @@ ${route}
 `;
 }
 
-/** The gateway upstream, and what `location /` does: proxy WebSockets to it, or 503 while there is none. */
+/**
+ * Passive health of a gateway in the upstream: this many failed attempts (refused or timed-out connects, 502/503
+ * answers) within GATEWAY_FAIL_TIMEOUT_S take it out for that long. A dead gateway refuses at once, so it is out
+ * after its first few attempts (each retried at another instance, unseen by the client); a live one that is slow to
+ * accept during the reconnect burst after its peer died is not taken out by one slow connect.
+ */
+export const GATEWAY_MAX_FAILS = 3;
+export const GATEWAY_FAIL_TIMEOUT_S = 5;
+
+/**
+ * The gateway upstream, and what `location /` does: proxy WebSockets to it, or 503 while there is none.
+ *
+ * Every instance is listed twice: once weighted, with passive health checks, and once as a `backup` that is never
+ * marked down (max_fails=0). nginx uses the backups only when every weighted entry is marked down, which happened
+ * when one gateway died: the reconnect burst marked the survivor down too, and nginx answered 502 "no live
+ * upstreams" for seconds while it was healthy. With the backups, a request then tries each instance in turn (the
+ * dead one refuses at once) and reaches the live one. Open-source nginx has no active health checks (`/readyz`
+ * polling is nginx Plus only), so this is the passive equivalent.
+ */
 function gatewayBlocks(pool: GatewayPool): { upstream: string; route: string } {
   const servers = serverWeights(pool);
   const server = (x: { backend: Backend; weight: number }) =>
-    `    server ${x.backend.address} weight=${x.weight} max_fails=1 fail_timeout=2s; # ${x.backend.id}`;
+    `    server ${x.backend.address} weight=${x.weight} max_fails=${GATEWAY_MAX_FAILS} fail_timeout=${GATEWAY_FAIL_TIMEOUT_S}s; # ${x.backend.id}`;
+  const backup = (x: { backend: Backend; weight: number }) =>
+    `    server ${x.backend.address} max_fails=0 backup; # ${x.backend.id} when every entry above is marked down`;
   const upstream =
     servers.length === 0
       ? ""
       : `  upstream im_gateway {
 ${servers.map(server).join("\n")}
+${servers.map(backup).join("\n")}
   }
 `;
   const route =
     servers.length === 0
       ? `      default_type application/json;
       return 503 '{"error":"no_gateway_instances"}\\n';`
-      : `      proxy_pass http://im_gateway;
+      : `      # A token in the URL is refused here, before it can reach an upstream error line of the log (the gateway
+      # refuses it too); clients offer it as a subprotocol.
+      # (default_type: the refusal's type; a proxied answer keeps its own.)
+      default_type application/json;
+      if ($arg_token) {
+        return 400 '${JSON.stringify({ error: "token_in_url", message: TOKEN_IN_URL })}\n';
+      }
+      proxy_pass http://im_gateway;
       proxy_http_version 1.1;
       proxy_set_header Upgrade $http_upgrade;
       proxy_set_header Connection $connection_upgrade;
@@ -155,7 +184,8 @@ ${servers.map(server).join("\n")}
       proxy_read_timeout 3600s;
       proxy_send_timeout 3600s;
       proxy_next_upstream error timeout http_502 http_503;
-      proxy_next_upstream_tries 3;`;
+      # Enough tries to pass every weighted entry and then every backup.
+      proxy_next_upstream_tries ${Math.max(3, 2 * servers.length)};`;
   return { upstream, route };
 }
 
