@@ -1,0 +1,77 @@
+/**
+ * The value parsers of imctl's flags. Every numeric or duration flag has a range that makes sense for what it
+ * controls, checked by commander while it parses the command line: before a handler runs, so before a stack is read,
+ * a target is opened or `--yes` is looked at. A value out of range is a usage error naming the flag, an excerpt of the
+ * value and the range.
+ */
+import { InvalidArgumentError } from "commander";
+import { excerpt } from "../../../base/excerpt.ts";
+import { parseDuration, type DurationUnit } from "../../../base/duration.ts";
+
+const fmt = (n: number) => n.toLocaleString("en-US", { maximumFractionDigits: 6 });
+
+/** A whole number from `min` to `max`. */
+export function wholeNumber(min: number, max: number): (value: string) => number {
+  return (value) => {
+    const n = /^\s*[+-]?\d+\s*$/.test(value) ? Number(value) : Number.NaN;
+    if (!Number.isSafeInteger(n) || n < min || n > max)
+      throw new InvalidArgumentError(`got ${excerpt(value)}; allowed: a whole number from ${fmt(min)} to ${fmt(max)}`);
+    return n;
+  };
+}
+
+/** A decimal number above `above` (exclusive) and at most `max`, or below `max` when `maxExclusive`. */
+export function decimal(
+  above: number,
+  max: number,
+  opts: { maxExclusive?: boolean; what?: string } = {},
+): (value: string) => number {
+  const upper = opts.maxExclusive === true ? `below ${fmt(max)}` : `at most ${fmt(max)}`;
+  return (value) => {
+    const n = /^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$/.test(value) ? Number(value) : Number.NaN;
+    if (!Number.isFinite(n) || n <= above || n > max || (opts.maxExclusive === true && n === max))
+      throw new InvalidArgumentError(
+        `got ${excerpt(value)}; allowed: ${opts.what ?? "a number"} above ${fmt(above)} and ${upper}`,
+      );
+    return n;
+  };
+}
+
+/** A share of a capacity from `min` to `max` inclusive, e.g. 0.7. */
+export function share(min: number, max: number): (value: string) => number {
+  return (value) => {
+    const n = /^\s*(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$/.test(value) ? Number(value) : Number.NaN;
+    if (!Number.isFinite(n) || n < min || n > max)
+      throw new InvalidArgumentError(`got ${excerpt(value)}; allowed: a share from ${min} to ${max}, e.g. 0.7`);
+    return n;
+  };
+}
+
+const UNIT_WORDS: Record<DurationUnit, string> = { ms: "ms", s: "s", m: "m", h: "h", d: "d" };
+
+function spell(seconds: number): string {
+  if (seconds % 86_400 === 0) return `${seconds / 86_400}d`;
+  if (seconds % 3600 === 0) return `${seconds / 3600}h`;
+  if (seconds % 60 === 0) return `${seconds / 60}m`;
+  return `${seconds}s`;
+}
+
+/**
+ * A duration with one of `units`, from `minSeconds` to `maxSeconds`. Returns the text unchanged (handlers keep
+ * converting it themselves), so only the range is added here.
+ */
+export function duration(
+  units: readonly DurationUnit[],
+  minSeconds: number,
+  maxSeconds: number,
+): (value: string) => string {
+  const list = units.map((u) => UNIT_WORDS[u]).join(", ");
+  return (value) => {
+    const s = parseDuration(value.trim(), { units, to: "s" });
+    if (s === undefined || !(s >= minSeconds && s <= maxSeconds))
+      throw new InvalidArgumentError(
+        `got ${excerpt(value)}; allowed: ${spell(minSeconds)} to ${spell(maxSeconds)}, a number with ${list}`,
+      );
+    return value.trim();
+  };
+}
