@@ -3,8 +3,9 @@
  * edit: the verification settings, the window), validated with zod before anything changes. A bad field fails with
  * one line naming the field, the value and what is allowed.
  */
-import { readFileSync } from "node:fs";
-import { parse as parseYaml, stringify } from "yaml";
+import { stringify } from "yaml";
+import { excerpt } from "../../../../base/excerpt.ts";
+import { InputFileError, parseInputYaml, readInputFile } from "../../../../infra/lib/input-file.ts";
 import { z } from "zod";
 import { durationPattern } from "../../../../base/duration.ts";
 import { UserError } from "../../errors.ts";
@@ -153,7 +154,7 @@ export function planProblem(file: string, raw: unknown): string | null {
   return MESSAGES.badPlanField(
     file,
     path.join(".") || "(plan)",
-    value === undefined ? "nothing" : JSON.stringify(value),
+    value === undefined ? "nothing" : excerpt(value),
     allowed,
   );
 }
@@ -162,22 +163,18 @@ export function planProblem(file: string, raw: unknown): string | null {
 export function readPlan(file: string): BandwidthPlan {
   let text: string;
   try {
-    text = readFileSync(file, "utf8");
-  } catch {
-    throw new UserError(MESSAGES.planMissing(file));
+    text = readInputFile(file, "plan file");
+  } catch (err) {
+    if (!(err instanceof InputFileError)) throw err;
+    // A missing file keeps the message operators know; a directory, a FIFO or an oversized file says which.
+    throw new UserError(/\((ENOENT|EACCES)\)$/.test(err.message) ? MESSAGES.planMissing(file) : `--plan: ${err.message}`);
   }
   let raw: unknown;
   try {
-    raw = parseYaml(text);
+    raw = parseInputYaml(text, file, "plan file");
   } catch (err) {
-    throw new UserError(
-      MESSAGES.badPlanField(
-        file,
-        "(file)",
-        "unparseable YAML",
-        `a YAML BandwidthPlan (${err instanceof Error ? err.message.split("\n")[0] : String(err)})`,
-      ),
-    );
+    if (!(err instanceof InputFileError)) throw err;
+    throw new UserError(MESSAGES.badPlanField(file, "(file)", "unparseable YAML", `a YAML BandwidthPlan (${err.message})`));
   }
   const problem = planProblem(file, raw);
   if (problem !== null) throw new UserError(problem);

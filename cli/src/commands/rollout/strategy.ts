@@ -4,8 +4,8 @@
  * limit). Pure: parsing, validation, defaults and the query templates live here, apart from any I/O, so the
  * rules are unit-tested and a bad file is rejected before anything changes.
  */
-import { readFileSync } from "node:fs";
-import { parse } from "yaml";
+import { excerpt } from "../../../../base/excerpt.ts";
+import { InputFileError, parseInputYaml, readInputFile } from "../../../../infra/lib/input-file.ts";
 import { z } from "zod";
 import { durationPattern, parseDuration } from "../../../../base/duration.ts";
 import { UserError } from "../../errors.ts";
@@ -223,7 +223,7 @@ export function resolveStrategy(raw: unknown, source = "strategy"): Strategy {
     }
     const p = issue?.path ?? [];
     throw new UserError(
-      `${source}: ${issuePath(p) || "(top level)"}: got ${JSON.stringify(valueAt(raw, p)) ?? "nothing"}; ` +
+      `${source}: ${issuePath(p) || "(top level)"}: got ${valueAt(raw, p) === undefined ? "nothing" : excerpt(valueAt(raw, p))}; ` +
         `allowed: ${issue?.message ?? "see runbooks/canary-release.md"}`,
     );
   }
@@ -292,9 +292,10 @@ export function loadStrategy(service: string, file?: string): Strategy {
   if (file === undefined) return resolveStrategy(defaultStrategy(service), "default strategy");
   let raw: unknown;
   try {
-    raw = parse(readFileSync(file, "utf8"));
+    raw = parseInputYaml(readInputFile(file, "strategy file"), file, "strategy file");
   } catch (err) {
-    throw new UserError(`--strategy: cannot read ${file}: ${(err as Error).message.split("\n")[0]}`);
+    if (err instanceof InputFileError) throw new UserError(`--strategy: ${err.message}`);
+    throw err;
   }
   return resolveStrategy(raw, file);
 }
