@@ -8,6 +8,7 @@
  */
 import { CommanderError, type Command } from "commander";
 import { buildProgram, type Outcome } from "./cli.ts";
+import { EXCERPT_CHARS, excerpt } from "../../base/excerpt.ts";
 import { ExitError, UserError } from "./errors.ts";
 
 /** Where main writes; the real process's stdout and stderr unless a test passes its own. */
@@ -41,7 +42,9 @@ export function commandPath(program: Command, argv: readonly string[]): string[]
 /** One line, control characters shown escaped, cut to MAX_ERROR_CHARS. */
 export function oneLine(message: string): string {
   // eslint-disable-next-line no-control-regex
-  const flat = message.replace(/[\r\n]+/g, " ").replace(/[\u0000-\u001f\u007f]/g, (c) => JSON.stringify(c).slice(1, -1));
+  const flat = message
+    .replace(/[\r\n]+/g, " ")
+    .replace(/[\u0000-\u001f\u007f]/g, (c) => JSON.stringify(c).slice(1, -1));
   return flat.length > MAX_ERROR_CHARS ? `${flat.slice(0, MAX_ERROR_CHARS - 1)}…` : flat;
 }
 
@@ -59,11 +62,17 @@ function usageMessage(err: CommanderError, program: Command, argv: readonly stri
   const msg = err.message.replace(/^error:\s*/, "").replace(/\s+$/, "");
   // commander: "option '-n, --lines <n>' argument '-5' is invalid. got ...": the flag, then the parser's own words
   // (which quote only an excerpt of the value).
-  const bad = /^option '(?:-\w, )?(--[\w-]+)[^']*' argument '[\s\S]*' is invalid\. ([\s\S]*)$/.exec(msg);
-  if (bad) return `${bad[1]}: ${bad[2]}; ${help}`;
+  const bad = /^option '(?:-\w, )?(--[\w-]+)[^']*' argument '([\s\S]*)' is invalid\. ([\s\S]*)$/.exec(msg);
+  if (bad) {
+    const choices = /^Allowed choices are (.*?)\.?$/.exec(bad[3] ?? "");
+    const why = choices ? `got ${excerpt(bad[2])}; allowed: ${choices[1]}` : bad[3];
+    return `${bad[1]}: ${why}; ${help}`;
+  }
   const badArg = /^command-argument value '[\s\S]*' is invalid for argument '([^']*)'\. ([\s\S]*)$/.exec(msg);
   if (badArg) return `<${badArg[1]}>: ${badArg[2]}; ${help}`;
-  return `${msg}; ${help}`;
+  // Anything else quotes what it got in single quotes (an unknown option, a command): an excerpt of it.
+  const quoted = msg.replace(/'([^']{81,})'/g, (_m, q: string) => `'${q.slice(0, EXCERPT_CHARS)}…'`);
+  return `${quoted}; ${help}`;
 }
 
 export async function main(argv: string[], io: MainIo = processIo): Promise<number> {

@@ -192,49 +192,49 @@ export const platformSpecSchema = platformSpecShape
 type SpecShape = z.infer<typeof platformSpecShape>;
 
 function crossFieldChecks(spec: SpecShape, ctx: z.RefinementCtx): void {
-    const kafka = spec.data.kafka;
-    if (kafka.replicationFactor > kafka.brokers) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["data", "kafka", "replicationFactor"],
-        message: `at most data.kafka.brokers (${kafka.brokers})`,
-      });
-    }
-    if (kafka.minInsyncReplicas > kafka.replicationFactor) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["data", "kafka", "minInsyncReplicas"],
-        message: `at most data.kafka.replicationFactor (${kafka.replicationFactor})`,
-      });
-    }
-    if (spec.target === "local" && spec.local === undefined) {
-      ctx.addIssue({ code: "custom", path: ["local"], message: "required when target is local" });
-    }
-    for (const issue of checkKubernetesSections(spec))
-      ctx.addIssue({ code: "custom", path: issue.path, message: issue.message });
-    if (spec.local !== undefined) {
-      const seen = new Map<number, string>();
-      for (const [owner, p] of localPortAssignments({ ...spec, local: spec.local })) {
-        if (p > MAX_PORT) {
-          ctx.addIssue({
-            code: "custom",
-            path: ["local", "ports", owner.split(" ")[0] ?? owner],
-            message: `derives port ${p} for ${owner}, beyond ${MAX_PORT}: lower the base port or the count`,
-          });
-          return;
-        }
-        const other = seen.get(p);
-        if (other !== undefined) {
-          ctx.addIssue({
-            code: "custom",
-            path: ["local", "ports", owner.split(" ")[0] ?? owner],
-            message: `port ${p} (${owner}) collides with ${other}: every derived port must be unique`,
-          });
-          return;
-        }
-        seen.set(p, owner);
+  const kafka = spec.data.kafka;
+  if (kafka.replicationFactor > kafka.brokers) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["data", "kafka", "replicationFactor"],
+      message: `at most data.kafka.brokers (${kafka.brokers})`,
+    });
+  }
+  if (kafka.minInsyncReplicas > kafka.replicationFactor) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["data", "kafka", "minInsyncReplicas"],
+      message: `at most data.kafka.replicationFactor (${kafka.replicationFactor})`,
+    });
+  }
+  if (spec.target === "local" && spec.local === undefined) {
+    ctx.addIssue({ code: "custom", path: ["local"], message: "required when target is local" });
+  }
+  for (const issue of checkKubernetesSections(spec))
+    ctx.addIssue({ code: "custom", path: issue.path, message: issue.message });
+  if (spec.local !== undefined) {
+    const seen = new Map<number, string>();
+    for (const [owner, p] of localPortAssignments({ ...spec, local: spec.local })) {
+      if (p > MAX_PORT) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["local", "ports", owner.split(" ")[0] ?? owner],
+          message: `derives port ${p} for ${owner}, beyond ${MAX_PORT}: lower the base port or the count`,
+        });
+        return;
       }
+      const other = seen.get(p);
+      if (other !== undefined) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["local", "ports", owner.split(" ")[0] ?? owner],
+          message: `port ${p} (${owner}) collides with ${other}: every derived port must be unique`,
+        });
+        return;
+      }
+      seen.set(p, owner);
     }
+  }
 }
 
 export type PlatformSpec = z.infer<typeof platformSpecSchema>;
@@ -313,8 +313,11 @@ export class SpecError extends Error {
  */
 export function parseSpec(raw: unknown, source: string): PlatformSpec {
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
-    const got = raw === null || raw === undefined ? "an empty document" : Array.isArray(raw) ? "a list" : `a ${typeof raw}`;
-    throw new SpecError(`${source}: (root): got ${got}; expected a stack: a YAML mapping with apiVersion, kind, name, ...`);
+    const got =
+      raw === null || raw === undefined ? "an empty document" : Array.isArray(raw) ? "a list" : `a ${typeof raw}`;
+    throw new SpecError(
+      `${source}: (root): got ${got}; expected a stack: a YAML mapping with apiVersion, kind, name, ...`,
+    );
   }
   const result = platformSpecSchema.safeParse(raw);
   if (result.success) return result.data;
@@ -347,9 +350,7 @@ export function loadSpec(file: string): PlatformSpec {
   const spec = parseSpec(raw, file);
   const expected = basename(file).replace(/\.ya?ml$/, "");
   if (spec.name !== expected) {
-    throw new SpecError(
-      `${file}: name: got ${excerpt(spec.name)}; must match the file name (${excerpt(expected)})`,
-    );
+    throw new SpecError(`${file}: name: got ${excerpt(spec.name)}; must match the file name (${excerpt(expected)})`);
   }
   return spec;
 }

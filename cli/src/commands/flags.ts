@@ -47,13 +47,11 @@ export function share(min: number, max: number): (value: string) => number {
   };
 }
 
-const UNIT_WORDS: Record<DurationUnit, string> = { ms: "ms", s: "s", m: "m", h: "h", d: "d" };
-
-function spell(seconds: number): string {
-  if (seconds % 86_400 === 0) return `${seconds / 86_400}d`;
-  if (seconds % 3600 === 0) return `${seconds / 3600}h`;
-  if (seconds % 60 === 0) return `${seconds / 60}m`;
-  return `${seconds}s`;
+/** `seconds` in the largest of `units` that divides it, so the range is written in the syntax the flag takes. */
+function spell(seconds: number, units: readonly DurationUnit[]): string {
+  const size: Record<DurationUnit, number> = { d: 86_400, h: 3600, m: 60, s: 1, ms: 0.001 };
+  const unit = (["d", "h", "m", "s", "ms"] as const).find((u) => units.includes(u) && seconds % size[u] === 0) ?? "s";
+  return `${seconds / size[unit]}${unit}`;
 }
 
 /**
@@ -65,12 +63,12 @@ export function duration(
   minSeconds: number,
   maxSeconds: number,
 ): (value: string) => string {
-  const list = units.map((u) => UNIT_WORDS[u]).join(", ");
+  const list = units.join(", ");
   return (value) => {
     const s = parseDuration(value.trim(), { units, to: "s" });
     if (s === undefined || !(s >= minSeconds && s <= maxSeconds))
       throw new InvalidArgumentError(
-        `got ${excerpt(value)}; allowed: ${spell(minSeconds)} to ${spell(maxSeconds)}, a number with ${list}`,
+        `got ${excerpt(value)}; allowed: ${spell(minSeconds, units)} to ${spell(maxSeconds, units)}, a number with ${list}`,
       );
     return value.trim();
   };

@@ -20,7 +20,7 @@ export const TARGET_MESSAGES = {
   stateDirForeign: (dir: string, fromEnv: boolean) =>
     `${fromEnv ? "IMCTL_STATE_DIR" : "state directory"}: got ${JSON.stringify(dir)}, which holds no imctl state ` +
     "(no state.json): no platform was brought up with it; allowed: the state directory of a platform " +
-    '(imctl local up writes one)',
+    "(imctl local up writes one)",
   stateFileBroken: (file: string) =>
     `${file}: not imctl state (not a JSON object); allowed: the file imctl local up writes (remove it ` +
     "to start over; the platform's processes are then no longer tracked)",

@@ -167,14 +167,18 @@ export function readPlan(file: string): BandwidthPlan {
   } catch (err) {
     if (!(err instanceof InputFileError)) throw err;
     // A missing file keeps the message operators know; a directory, a FIFO or an oversized file says which.
-    throw new UserError(/\((ENOENT|EACCES)\)$/.test(err.message) ? MESSAGES.planMissing(file) : `--plan: ${err.message}`);
+    throw new UserError(
+      /\((ENOENT|EACCES)\)$/.test(err.message) ? MESSAGES.planMissing(file) : `--plan: ${err.message}`,
+    );
   }
   let raw: unknown;
   try {
     raw = parseInputYaml(text, file, "plan file");
   } catch (err) {
     if (!(err instanceof InputFileError)) throw err;
-    throw new UserError(MESSAGES.badPlanField(file, "(file)", "unparseable YAML", `a YAML BandwidthPlan (${err.message})`));
+    throw new UserError(
+      MESSAGES.badPlanField(file, "(file)", "unparseable YAML", `a YAML BandwidthPlan (${err.message})`),
+    );
   }
   const problem = planProblem(file, raw);
   if (problem !== null) throw new UserError(problem);

@@ -98,8 +98,16 @@ function registerPlan(bandwidth: Command, act: Act): void {
     .addOption(stackOption())
     .option("--since <window>", "the audit window the peak comes from (1m to 90d)", RANGES.since, "24h")
     .option("--growth <percent>", "traffic growth to plan for, e.g. 20% (default 20%)")
-    .option("--target-utilisation <share>", "utilisation at peak after the upgrade (default 0.7; 0.1 to 0.95)", RANGES.utilisation)
-    .option("--history <window>", "traffic history searched for the low-traffic window (default 7d; 1h to 90d)", RANGES.history)
+    .option(
+      "--target-utilisation <share>",
+      "utilisation at peak after the upgrade (default 0.7; 0.1 to 0.95)",
+      RANGES.utilisation,
+    )
+    .option(
+      "--history <window>",
+      "traffic history searched for the low-traffic window (default 7d; 1h to 90d)",
+      RANGES.history,
+    )
     .option("--sustained <duration>", "as for audit (default 5m)", RANGES.sustained)
     .option("-o, --out <file>", "where to write the plan (default under the state dir, bandwidth/plans/)")
     .action(
@@ -125,7 +133,11 @@ function registerUpgrade(bandwidth: Command, act: Act): void {
     .option("--plan <file>", "the plan file written by imctl bandwidth plan")
     .option("-y, --yes", "confirm changing the live gateways")
     .option("--resume", "continue an interrupted upgrade from its next step")
-    .option("--watch <duration>", "how long to watch after the cut-over (default: the plan's watch.duration; 1s to 7d)", RANGES.watch)
+    .option(
+      "--watch <duration>",
+      "how long to watch after the cut-over (default: the plan's watch.duration; 1s to 7d)",
+      RANGES.watch,
+    )
     .action(
       act(async (m, opts: { stack: string; plan?: string; yes?: boolean; resume?: boolean; watch?: string }) => {
         const r = await m.upgrade(opts);

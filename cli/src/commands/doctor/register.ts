@@ -17,7 +17,9 @@ export function register(program: Command, sink: Sink): void {
       "fail when a data filesystem has less free space than this (default 10; above 0, below 100)",
       decimal(0, 100, { maxExclusive: true, what: "a percentage" }),
     )
-    .option("--max-backlog <n>", "fail when more stored messages wait for fan-out (default 1000; 1 to 100,000,000)",
+    .option(
+      "--max-backlog <n>",
+      "fail when more stored messages wait for fan-out (default 1000; 1 to 100,000,000)",
       wholeNumber(1, 100_000_000),
     )
     .action(

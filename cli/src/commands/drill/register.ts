@@ -65,7 +65,11 @@ function registerRun(drill: Command, act: Act): void {
     .option("--load <scenario>", "run a k6 scenario (imctl loadtest list) alongside the probe")
     .option("--mode <hard|graceful>", "kafka-broker: SIGKILL (hard, default) or SIGTERM (controlled shutdown)")
     .option("--instance <id>", "the component to hit instead of the drill's pick, e.g. gateway-2, kafka-3, message-1")
-    .option("--partition-seconds <d>", "partition: how long the instance stays cut off (default 10s; up to 10m)", RANGES.partition)
+    .option(
+      "--partition-seconds <d>",
+      "partition: how long the instance stays cut off (default 10s; up to 10m)",
+      RANGES.partition,
+    )
     .option("--seed <n>", "random-instance: the seed of the pick (printed by every run)", RANGES.seed)
     .option(
       "--budget <d>",

@@ -1,14 +1,6 @@
 /** `imctl loadtest ...`: k6 load tests against the platform, as gates. */
 import type { Command } from "commander";
-import {
-  type Act as ActOf,
-  examples,
-  lazyActions,
-  outcome,
-  progress,
-  type Sink,
-  stackOption,
-} from "../command.ts";
+import { type Act as ActOf, examples, lazyActions, outcome, progress, type Sink, stackOption } from "../command.ts";
 import { decimal, duration, wholeNumber } from "../flags.ts";
 // Types only: the handler module itself is imported when a command runs.
 import type * as Handlers from "./index.ts";

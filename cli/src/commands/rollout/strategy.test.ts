@@ -124,7 +124,10 @@ test("a strategy file is read as YAML; durations and limits resolve once", () =>
   assert.equal(a.analysis.metrics[0]?.intervalMs, 5000);
   assert.equal(a.analysis.metrics[0]?.failureLimit, 1);
   assert.equal(a.analysis.metrics[0]?.count, 2);
-  assert.throws(() => loadStrategy("gateway", join(dir, "missing.yaml")), /--strategy: .*missing\.yaml: cannot read the strategy file \(ENOENT\)/);
+  assert.throws(
+    () => loadStrategy("gateway", join(dir, "missing.yaml")),
+    /--strategy: .*missing\.yaml: cannot read the strategy file \(ENOENT\)/,
+  );
 });
 
 test("conditions: arithmetic against the stable value, && and ||, and no data is never a pass", () => {

@@ -4,7 +4,16 @@
  * dependency stages, in parallel within a stage, reusing healthy ones and restarting dead ones.
  */
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, readdirSync, realpathSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { loadSpec, requireLocal, SpecError } from "../../../../infra/lib/spec.ts";
 import { toolPath } from "../../../../base/tools.mjs";
@@ -86,7 +95,8 @@ function readJson<T>(file: string): T | undefined {
   } catch {
     v = undefined;
   }
-  if (v === null || typeof v !== "object" || Array.isArray(v)) throw new UserError(TARGET_MESSAGES.stateFileBroken(file));
+  if (v === null || typeof v !== "object" || Array.isArray(v))
+    throw new UserError(TARGET_MESSAGES.stateFileBroken(file));
   return v as T;
 }
 
@@ -451,9 +461,10 @@ export async function down(opts: { stackFile: string; progress: Progress }): Pro
 
 /** Stops everything and deletes every data directory: the next `up` starts from nothing. */
 export async function reset(opts: { stackFile: string; yes: boolean; progress: Progress }): Promise<ResetResult> {
+  // The stack and the state directory are checked first: a bad one is named as such, not as a missing --yes.
+  const { ctx, components } = open(stateStack(opts.stackFile));
   if (!opts.yes) throw new UserError(MESSAGES.confirmReset);
   const t0 = Date.now();
-  const { ctx, components } = open(stateStack(opts.stackFile));
   if (!existsSync(ctx.dir)) return { dir: ctx.dir, stopped: [], removed: [], elapsedSeconds: 0 };
   return withLock(lockFile(ctx.dir), "imctl local reset", async () => {
     const stopped = await stopAll(ctx, components, opts.progress);
