@@ -130,6 +130,22 @@ test("a strategy file is read as YAML; durations and limits resolve once", () =>
   );
 });
 
+test("every number and duration of a strategy has a range", () => {
+  rejects(
+    { steps: [{ pause: { duration: "99999999999h" } }, { setWeight: 100 }] },
+    's.yaml: steps.0.pause.duration: got "99999999999h"; allowed: at most 168h',
+  );
+  const gate = (vus: number) => ({
+    name: "load",
+    successCondition: "result == 1",
+    provider: { loadtest: { scenario: "smoke", vus } },
+  });
+  rejects(
+    { steps: [{ analysis: { metrics: [gate(100_000_000)] } }, { setWeight: 100 }] },
+    "s.yaml: steps.0.analysis.metrics.0.provider.loadtest.vus: got 100000000; allowed: Too big: expected number to be <=50000",
+  );
+});
+
 test("conditions: arithmetic against the stable value, && and ||, and no data is never a pass", () => {
   const c = parseCondition("result <= stable * 2 + 0.05");
   assert.equal(c.usesStable, true);

@@ -22,7 +22,11 @@ export function durationMs(field: string, value: string): number {
   return ms;
 }
 
-const duration = z.string().regex(DURATION, "a number with ms, s, m or h, e.g. 30s");
+/** A duration of the strategy (a pause, an interval, a gate's load): at most 7 days. */
+const duration = z
+  .string()
+  .regex(DURATION, "a number with ms, s, m or h, e.g. 30s")
+  .refine((v) => (parseDuration(v, { units: ["ms", "s", "m", "h"], to: "s" }) ?? 0) <= 7 * 86_400, "at most 168h");
 const weight = z
   .number()
   .int("a whole number from 0 to 100")
@@ -37,10 +41,10 @@ const provider = z.union([
       loadtest: z
         .object({
           scenario: z.string().min(1),
-          vus: z.number().int().positive().optional(),
-          rate: z.number().positive().optional(),
+          vus: z.number().int().min(1).max(50_000).optional(),
+          rate: z.number().positive().max(1_000_000).optional(),
           duration: duration.optional(),
-          maxP99: z.number().positive().optional(),
+          maxP99: z.number().positive().max(600_000).optional(),
         })
         .strict(),
     })
@@ -57,11 +61,11 @@ const metric = z
     /** e.g. "result <= 0.01" or "result <= stable * 2 + 0.05". */
     successCondition: z.string().min(1),
     /** Failed measurements tolerated; the next one fails the analysis. Default 0 (the first failure aborts). */
-    failureLimit: z.number().int().min(0).optional(),
+    failureLimit: z.number().int().min(0).max(1000).optional(),
     /** Consecutive measurement errors (no data, query failed) tolerated. Default 4. */
-    consecutiveErrorLimit: z.number().int().min(0).optional(),
+    consecutiveErrorLimit: z.number().int().min(0).max(1000).optional(),
     /** Inconclusive measurements tolerated before the rollout pauses. Default 0. */
-    inconclusiveLimit: z.number().int().min(0).optional(),
+    inconclusiveLimit: z.number().int().min(0).max(1000).optional(),
     /** Optional: when true the measurement is Failed; when neither condition holds it is Inconclusive. */
     failureCondition: z.string().min(1).optional(),
     provider,
@@ -71,14 +75,14 @@ const metric = z
 const step = z.union([
   z.object({ setWeight: weight }).strict(),
   z.object({ pause: z.object({ duration: duration.optional() }).strict() }).strict(),
-  z.object({ analysis: z.object({ metrics: z.array(metric).min(1) }).strict() }).strict(),
+  z.object({ analysis: z.object({ metrics: z.array(metric).min(1).max(20) }).strict() }).strict(),
 ]);
 
 const strategySchema = z
   .object({
     /** Canary instances (pods) while the rollout runs. Default 1. */
     canaryReplicas: z.number().int().min(1).max(20).optional(),
-    steps: z.array(step).min(1, "at least one step"),
+    steps: z.array(step).min(1, "at least one step").max(100, "at most 100 steps"),
   })
   .strict();
 
