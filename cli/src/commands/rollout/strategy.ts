@@ -41,10 +41,15 @@ const provider = z.union([
       loadtest: z
         .object({
           scenario: z.string().min(1),
-          vus: z.number().int().min(1).max(50_000).optional(),
-          rate: z.number().positive().max(1_000_000).optional(),
+          vus: z
+            .number()
+            .int()
+            .min(1, "a whole number from 1 to 50000")
+            .max(50_000, "a whole number from 1 to 50000")
+            .optional(),
+          rate: z.number().positive().max(1_000_000, "at most 1000000").optional(),
           duration: duration.optional(),
-          maxP99: z.number().positive().max(600_000).optional(),
+          maxP99: z.number().positive().max(600_000, "at most 600000 (ms)").optional(),
         })
         .strict(),
     })
@@ -61,11 +66,11 @@ const metric = z
     /** e.g. "result <= 0.01" or "result <= stable * 2 + 0.05". */
     successCondition: z.string().min(1),
     /** Failed measurements tolerated; the next one fails the analysis. Default 0 (the first failure aborts). */
-    failureLimit: z.number().int().min(0).max(1000).optional(),
+    failureLimit: z.number().int().min(0).max(1000, "a whole number from 0 to 1000").optional(),
     /** Consecutive measurement errors (no data, query failed) tolerated. Default 4. */
-    consecutiveErrorLimit: z.number().int().min(0).max(1000).optional(),
+    consecutiveErrorLimit: z.number().int().min(0).max(1000, "a whole number from 0 to 1000").optional(),
     /** Inconclusive measurements tolerated before the rollout pauses. Default 0. */
-    inconclusiveLimit: z.number().int().min(0).max(1000).optional(),
+    inconclusiveLimit: z.number().int().min(0).max(1000, "a whole number from 0 to 1000").optional(),
     /** Optional: when true the measurement is Failed; when neither condition holds it is Inconclusive. */
     failureCondition: z.string().min(1).optional(),
     provider,
