@@ -41,9 +41,9 @@ export function commandPath(program: Command, argv: readonly string[]): string[]
 
 /** One line, control characters shown escaped, cut to MAX_ERROR_CHARS. */
 export function oneLine(message: string): string {
-  // eslint-disable-next-line no-control-regex
   const flat = message
     .replace(/[\r\n]+/g, " ")
+    // eslint-disable-next-line no-control-regex
     .replace(/[\u0000-\u001f\u007f]/g, (c) => JSON.stringify(c).slice(1, -1));
   return flat.length > MAX_ERROR_CHARS ? `${flat.slice(0, MAX_ERROR_CHARS - 1)}…` : flat;
 }

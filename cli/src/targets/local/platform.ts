@@ -4,24 +4,15 @@
  * dependency stages, in parallel within a stage, reusing healthy ones and restarting dead ones.
  */
 import { randomBytes } from "node:crypto";
-import {
-  existsSync,
-  mkdirSync,
-  readFileSync,
-  readdirSync,
-  realpathSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from "node:fs";
-import { join, relative, resolve } from "node:path";
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { join, relative } from "node:path";
 import { loadSpec, requireLocal, SpecError } from "../../../../infra/lib/spec.ts";
 import { toolPath } from "../../../../base/tools.mjs";
 import { MESSAGES, UserError } from "../../errors.ts";
 import { withLock } from "../../lib/lock.ts";
 import { REPO_ROOT } from "../../../../base/root.mjs";
-import { stackFile as namedStackFile, stateDir } from "../../lib/paths.ts";
-import { TARGET_MESSAGES } from "../messages.ts";
+import { stateDir } from "../../lib/paths.ts";
+import { readJson, resolveStateStack, stateFile } from "./state-dir.ts";
 import { portFree } from "../../../../base/ports.ts";
 import { isOurs, pidAlive, startDetached, stopGroup, groupMembers } from "../../lib/process.ts";
 import { sleep } from "../../../../base/sleep.ts";
@@ -83,22 +74,8 @@ interface Opened {
   components: LocalComponent[];
 }
 
-const stateFile = (dir: string) => join(dir, "state.json");
 const secretsFile = (dir: string) => join(dir, "secrets.json");
 export const lockFile = (dir: string) => join(dir, "lock");
-
-function readJson<T>(file: string): T | undefined {
-  if (!existsSync(file)) return undefined;
-  let v: unknown;
-  try {
-    v = JSON.parse(readFileSync(file, "utf8"));
-  } catch {
-    v = undefined;
-  }
-  if (v === null || typeof v !== "object" || Array.isArray(v))
-    throw new UserError(TARGET_MESSAGES.stateFileBroken(file));
-  return v as T;
-}
 
 export function saveState(ctx: LocalContext): void {
   mkdirSync(ctx.dir, { recursive: true });
@@ -359,64 +336,9 @@ export async function status(opts: { stackFile: string }): Promise<StatusResult>
   return statusOf(ctx, components);
 }
 
-/** What imctl writes at the top of a state directory (the local platform, the cluster, the engine, the records). */
-const STATE_ENTRIES = new Set([
-  "state.json",
-  "secrets.json",
-  "lock",
-  "data",
-  "logs",
-  "prometheus",
-  "canary",
-  "rollouts",
-  "releases",
-  "drills",
-  "bandwidth",
-  "cloud-upgrades",
-  "audit.json",
-  "audit.jsonl",
-  "cluster",
-  "kubernetes",
-  "pulumi",
-]);
-
-/**
- * The stack that status, logs, down, reset and the workflows work on: the one the platform was brought up from.
- * The default stack defers to it; a stack named by --stack is validated first, and refused when it is another file,
- * since these commands could not honour it. The state directory itself is checked: a file where the directory should
- * be, or an existing directory with no state.json (an unrelated folder), is said to be so instead of being read as
- * "every component stopped".
- */
+/** The stack the recorded platform was brought up from (see resolveStateStack); a bad --stack gets its own error. */
 function stateStack(given: string): string {
-  const dir = stateDir();
-  const fromEnv = process.env.IMCTL_STATE_DIR !== undefined;
-  let isDir: boolean | undefined;
-  try {
-    isDir = statSync(dir).isDirectory();
-  } catch {
-    isDir = undefined; // missing: nothing brought up yet (a fresh checkout)
-  }
-  if (isDir === false) throw new UserError(TARGET_MESSAGES.stateDirNotDirectory(dir, fromEnv));
-  const s = readJson<LocalState>(stateFile(dir));
-  // A folder with nothing imctl writes (an empty one included) is not a state directory: say so, never "stopped".
-  if (isDir === true && s === undefined && !readdirSync(dir).some((e) => STATE_ENTRIES.has(e)))
-    throw new UserError(TARGET_MESSAGES.stateDirForeign(dir, fromEnv));
-  const recorded = typeof s?.stack === "string" && existsSync(s.stack) ? s.stack : undefined;
-  if (recorded === undefined || sameFile(given, recorded)) return given;
-  if (sameFile(given, namedStackFile("local"))) return recorded;
-  open(given); // a bad file gets its own error first
-  throw new UserError(TARGET_MESSAGES.stackNotRecorded(given, recorded));
-}
-
-function sameFile(a: string, b: string): boolean {
-  const real = (f: string) => {
-    try {
-      return realpathSync(f);
-    } catch {
-      return resolve(f);
-    }
-  };
-  return real(a) === real(b);
+  return resolveStateStack(given, (file) => void open(file));
 }
 
 async function stopAll(
