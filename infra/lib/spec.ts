@@ -63,7 +63,7 @@ const dataSpec = z
         brokers: count(1, 100),
         replicationFactor: count(1, 100),
         minInsyncReplicas: count(1, 100),
-        topics: z.array(topicSpec).min(1),
+        topics: z.array(topicSpec).min(1).max(1000),
       })
       .strict(),
     database: z

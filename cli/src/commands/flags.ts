@@ -73,3 +73,16 @@ export function duration(
     return value.trim();
   };
 }
+
+/** A growth as "20%", "20 %" or a share "0.2", from 0 to `maxPercent` %. Returns the text unchanged. */
+export function growth(maxPercent: number): (value: string) => string {
+  return (value) => {
+    const m = /^\s*(\d+(?:\.\d+)?)\s*(%?)\s*$/.exec(value);
+    const share = m ? Number(m[1]) / (m[2] === "%" ? 100 : 1) : Number.NaN;
+    if (!(share >= 0 && share <= maxPercent / 100))
+      throw new InvalidArgumentError(
+        `got ${excerpt(value)}; allowed: a percentage such as 20% (or a share such as 0.2), 0 to ${maxPercent} %`,
+      );
+    return value;
+  };
+}

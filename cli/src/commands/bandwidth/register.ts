@@ -1,7 +1,7 @@
 /** `imctl bandwidth ...`: gateway bandwidth audit, plan, upgrade with canary verification, rollback. */
 import type { Command } from "commander";
 import { type Act as ActOf, examples, lazyActions, outcome, type Sink, stackOption } from "../command.ts";
-import { duration, share } from "../flags.ts";
+import { duration, growth, share } from "../flags.ts";
 // Types only: the handler module itself is imported when a command runs.
 import type * as Handlers from "./index.ts";
 
@@ -17,6 +17,7 @@ const RANGES = {
   sustained: duration(["s", "m", "h", "d"], 10, 86_400),
   history: duration(["s", "m", "h", "d"], 3600, 90 * 86_400),
   watch: duration(["s", "m", "h", "d"], 1, 7 * 86_400),
+  growth: growth(1000),
 };
 
 export function register(program: Command, sink: Sink): void {
@@ -97,7 +98,7 @@ function registerPlan(bandwidth: Command, act: Act): void {
     )
     .addOption(stackOption())
     .option("--since <window>", "the audit window the peak comes from (1m to 90d)", RANGES.since, "24h")
-    .option("--growth <percent>", "traffic growth to plan for, e.g. 20% (default 20%)")
+    .option("--growth <percent>", "traffic growth to plan for, e.g. 20% (default 20%; 0 to 1000 %)", RANGES.growth)
     .option(
       "--target-utilisation <share>",
       "utilisation at peak after the upgrade (default 0.7; 0.1 to 0.95)",
