@@ -284,4 +284,18 @@ describe("bad input: IMCTL_STATE_DIR", PAR, () => {
     );
     assert.match(await refused(["doctor"], { state: d }), /which holds no imctl state/);
   });
+
+  it("local up into a file, or into a folder of someone else's files, starts nothing and writes nothing", async () => {
+    const f = file("not-a-dir", "x");
+    assert.match(
+      await refused(["local", "up"], { state: f }),
+      /^imctl: IMCTL_STATE_DIR: got .*, which is not a directory/,
+    );
+    const d = tempDir("home");
+    writeFileSync(join(d, "notes.txt"), "mine");
+    assert.match(
+      await refused(["local", "up"], { state: d }),
+      /^imctl: IMCTL_STATE_DIR: got .*, which holds no imctl state/,
+    );
+  });
 });

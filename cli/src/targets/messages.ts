@@ -19,8 +19,8 @@ export const TARGET_MESSAGES = {
     "allowed: a directory imctl keeps the local platform's state in (a missing one is created by imctl local up)",
   stateDirForeign: (dir: string, fromEnv: boolean) =>
     `${fromEnv ? "IMCTL_STATE_DIR" : "state directory"}: got ${JSON.stringify(dir)}, which holds no imctl state ` +
-    "(no state.json): no platform was brought up with it; allowed: the state directory of a platform " +
-    "(imctl local up writes one)",
+    "(no state.json): no platform was brought up with it; allowed: the state directory of a platform, or a new " +
+    "or empty directory for imctl local up",
   stateFileBroken: (file: string) =>
     `${file}: not imctl state (not a JSON object); allowed: the file imctl local up writes (remove it ` +
     "to start over; the platform's processes are then no longer tracked)",

@@ -12,7 +12,7 @@ import { MESSAGES, UserError } from "../../errors.ts";
 import { withLock } from "../../lib/lock.ts";
 import { REPO_ROOT } from "../../../../base/root.mjs";
 import { stateDir } from "../../lib/paths.ts";
-import { readJson, resolveStateStack, stateFile } from "./state-dir.ts";
+import { checkStateDirForUp, readJson, resolveStateStack, stateFile } from "./state-dir.ts";
 import { portFree } from "../../../../base/ports.ts";
 import { isOurs, pidAlive, startDetached, stopGroup, groupMembers } from "../../lib/process.ts";
 import { sleep } from "../../../../base/sleep.ts";
@@ -186,6 +186,7 @@ export interface UpOptions {
 
 export async function up(opts: UpOptions): Promise<UpResult> {
   const t0 = Date.now();
+  checkStateDirForUp();
   const { ctx, components } = open(opts.stackFile);
   const say = (msg: string) => opts.progress(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${msg}`);
 

@@ -53,15 +53,36 @@ const STATE_ENTRIES = new Set([
  * be, or an existing directory with no state.json (an unrelated folder), is said to be so instead of being read as
  * "every component stopped".
  */
+/**
+ * Checks the state directory `imctl local up` is about to write into: a missing or empty directory, or one imctl
+ * already writes, is fine; a regular file, or a folder holding only things imctl never wrote (a home directory, a
+ * checkout), is refused, since a later `reset --yes` deletes everything in it.
+ */
+export function checkStateDirForUp(): void {
+  const dir = stateDir();
+  const fromEnv = process.env.IMCTL_STATE_DIR !== undefined;
+  const isDir = directoryState(dir);
+  if (isDir === false) throw new UserError(TARGET_MESSAGES.stateDirNotDirectory(dir, fromEnv));
+  if (isDir === true) {
+    const entries = readdirSync(dir);
+    if (entries.length > 0 && !entries.some((e) => STATE_ENTRIES.has(e)))
+      throw new UserError(TARGET_MESSAGES.stateDirForeign(dir, fromEnv));
+  }
+}
+
+/** True for a directory, false for anything else that exists, undefined when nothing is there. */
+function directoryState(dir: string): boolean | undefined {
+  try {
+    return statSync(dir).isDirectory();
+  } catch {
+    return undefined; // missing: nothing brought up yet (a fresh checkout)
+  }
+}
+
 export function resolveStateStack(given: string, validate: (file: string) => void): string {
   const dir = stateDir();
   const fromEnv = process.env.IMCTL_STATE_DIR !== undefined;
-  let isDir: boolean | undefined;
-  try {
-    isDir = statSync(dir).isDirectory();
-  } catch {
-    isDir = undefined; // missing: nothing brought up yet (a fresh checkout)
-  }
+  const isDir = directoryState(dir);
   if (isDir === false) throw new UserError(TARGET_MESSAGES.stateDirNotDirectory(dir, fromEnv));
   const s = readJson<LocalState>(stateFile(dir));
   // A folder with nothing imctl writes (an empty one included) is not a state directory: say so, never "stopped".
