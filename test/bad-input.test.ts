@@ -187,6 +187,31 @@ describe("bad input: a flag the command cannot honour is refused", PAR, () => {
   });
 });
 
+describe("bad input: flags ignored by the rest of the command line", PAR, () => {
+  it("loadtest run --stack with an edge URL as --target (found by the fuzz test: it ran k6)", async () => {
+    const garbage = file("garbage.yaml", "garbage\n");
+    assert.match(
+      await refused(["loadtest", "run", "smoke", "--target", "http://127.0.0.1:1", "--stack", garbage]),
+      /^imctl: --stack: got ".*garbage\.yaml"; a stack is read only with --target local/,
+    );
+  });
+
+  it("drill run --seed with a fault that picks no instance", async () => {
+    assert.equal(
+      await refused(["drill", "run", "redis-primary", "--seed", "5"]),
+      "imctl: --seed: only the random-instance fault picks with a seed (got it with redis-primary)",
+    );
+  });
+
+  it("bandwidth upgrade --resume with --plan", async () => {
+    const plan = file("plan.yaml", "x: 1\n");
+    assert.match(
+      await refused(["bandwidth", "upgrade", "--resume", "--plan", plan, "--yes"], { state: recordedState() }),
+      /^imctl: --plan: --resume continues the recorded upgrade/,
+    );
+  });
+});
+
 describe("bad input: usage errors are one line", PAR, () => {
   it("an unknown option: the error, then where the help is", async () => {
     assert.equal(

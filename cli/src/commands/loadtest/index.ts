@@ -32,6 +32,8 @@ export interface RunOptions {
   maxP99?: number;
   /** Extra k6 environment, e.g. SIZE=large. */
   env?: string[];
+  /** Whether --stack was on the command line (not its default): with an edge URL as --target it cannot be honoured. */
+  stackGiven?: boolean;
   progress?: (line: string) => void;
 }
 
@@ -120,6 +122,7 @@ function resolveTarget(opts: RunOptions): string {
     throw new UserError(
       `--target: got ${JSON.stringify(t)}; allowed: "local" or the platform's edge URL, e.g. http://127.0.0.1:18080`,
     );
+  if (opts.stackGiven === true) throw new UserError(MESSAGES.stackWithUrl(opts.stack ?? ""));
   return t.replace(/\/$/, "");
 }
 

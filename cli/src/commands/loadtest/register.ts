@@ -63,8 +63,9 @@ function registerRun(loadtest: Command, act: Act): void {
     .option("--max-p99 <ms>", "p99 delivery latency bound in ms (default 150, the seed's bar)", RANGES.maxP99)
     .option("-e, --env <NAME=value...>", "extra scenario settings, e.g. SIZE=large")
     .action(
-      act(async (m, scenario: string, opts: RunOpts) => {
-        const r = await m.run(scenario, { ...opts, progress });
+      act(async (m, scenario: string, opts: RunOpts, cmd: Command) => {
+        const stackGiven = cmd.getOptionValueSource("stack") === "cli";
+        const r = await m.run(scenario, { ...opts, stackGiven, progress });
         return outcome(r, m.renderRun(r), r.passed ? 0 : r.k6ExitCode === 0 ? 99 : r.k6ExitCode);
       }),
     );
