@@ -6,6 +6,7 @@ import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from "n
 import { join, resolve } from "node:path";
 import { UserError } from "../../errors.ts";
 import { stackFile as namedStackFile, stateDir } from "../../lib/paths.ts";
+import { WORKFLOW_DIRS } from "../../lib/records.ts";
 import { TARGET_MESSAGES } from "../messages.ts";
 import type { LocalState } from "./context.ts";
 
@@ -34,16 +35,13 @@ const STATE_ENTRIES = new Set([
   "logs",
   "prometheus",
   "canary",
-  "rollouts",
   "releases",
-  "drills",
-  "bandwidth",
+  "loadtests",
   "cloud-upgrades",
-  "audit.json",
-  "audit.jsonl",
   "cluster",
   "kubernetes",
   "pulumi",
+  ...Object.values(WORKFLOW_DIRS),
 ]);
 
 /**
