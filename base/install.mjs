@@ -4,26 +4,41 @@
 // .tools/. Two profiles: "local" is what the local target runs on (npm start); "all" adds the tools only tests need
 // (npm test, imctl tools install --all). ensureTools() installs a test tool on first use. A second run only checks
 // stamps. Plain Node with no dependencies, because it runs before node_modules exists.
-import { spawnSync } from "node:child_process";
-import { createHash } from "node:crypto";
 import {
+  copyFileSync,
   existsSync,
   lstatSync,
   mkdirSync,
+  readdirSync,
   readFileSync,
-  readlinkSync,
   renameSync,
   rmSync,
-  symlinkSync,
-  unlinkSync,
   writeFileSync,
 } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { REPO_ROOT } from "./root.mjs";
+import {
+  AGAIN,
+  goTool,
+  linkTool,
+  PROXY_FIX,
+  requireGo,
+  run,
+  runStep,
+  sha256,
+  StepError,
+  STRIP,
+} from "./install-core.mjs";
+
+export { StepError };
 import {
   K6_VERSION,
   KUBERNETES_VERSION,
   KWOK_VERSION,
+  COREDNS_VERSION,
+  GATEWAY_API_VERSION,
+  TRAEFIK_VERSION,
   PULUMI_KUBERNETES_VERSION,
   PULUMI_VERSION,
   TOOLS,
@@ -33,71 +48,6 @@ import {
 } from "./tools.mjs";
 
 /** @typedef {import("./tools.mjs").Tool} Tool */
-
-/** A step that could not finish: names the step, the command, what went wrong and how to fix it. */
-export class StepError extends Error {
-  /** @param {string} step @param {string} command @param {string} detail @param {string} fix */
-  constructor(step, command, detail, fix) {
-    super(`bootstrap: step "${step}" failed: \`${command}\` ${detail}. Fix: ${fix}`);
-    this.name = "StepError";
-  }
-}
-
-const AGAIN = "then run it again";
-
-/** @param {string} cmd @param {string[]} args @param {import("node:child_process").SpawnSyncOptions} [opts] */
-function run(cmd, args, opts = {}) {
-  const res = spawnSync(cmd, args, { encoding: "utf8", maxBuffer: 64 * 1024 * 1024, ...opts });
-  return { status: res.status, error: res.error, stdout: String(res.stdout ?? ""), stderr: String(res.stderr ?? "") };
-}
-
-/**
- * @param {string} step @param {string} cmd @param {string[]} args @param {string} fix
- * @param {import("node:child_process").SpawnSyncOptions} [opts]
- */
-function runStep(step, cmd, args, fix, opts = {}) {
-  const res = run(cmd, args, opts);
-  if (res.error || res.status !== 0) {
-    const lastLine = (res.stderr || res.stdout).trim().split("\n").filter(Boolean).slice(-1)[0] ?? "";
-    const detail = res.error
-      ? `could not start (${res.error.message})`
-      : `exited ${res.status}${lastLine ? `: ${lastLine}` : ""}`;
-    // Quoted where needed, so the command in the message can be pasted into a shell (ldflags have spaces).
-    const shown = [cmd, ...args].map((a) => (/[\s"']/.test(a) ? JSON.stringify(a) : a)).join(" ");
-    throw new StepError(step, shown, detail, fix);
-  }
-  return res;
-}
-
-/** @param {string} path */
-function sha256(path) {
-  return createHash("sha256").update(readFileSync(path)).digest("hex");
-}
-
-/** @param {string} target @param {string} link */
-function linkTool(target, link) {
-  mkdirSync(dirname(link), { recursive: true });
-  try {
-    if (readlinkSync(link) === target) return;
-    unlinkSync(link);
-  } catch {
-    // no link yet
-  }
-  symlinkSync(target, link);
-}
-
-/** @param {string} step */
-function requireGo(step) {
-  const go = run("go", ["version"]);
-  if (go.error || go.status !== 0) {
-    throw new StepError(
-      step,
-      "go version",
-      "found no Go toolchain",
-      `install Go 1.23 or newer (apt-get install golang), ${AGAIN}`,
-    );
-  }
-}
 
 function stepNodeModules() {
   // A worktree that links node_modules to another checkout's shares that install: npm ci would empty the linked
@@ -199,58 +149,6 @@ function stepKafka() {
   return "resolved from Maven Central";
 }
 
-/**
- * How one pinned Go tool is built into .tools/bin: `go build -o <bin> <pkg>` in `dir`, or `go install <pkg>` with
- * GOBIN when `install` is set; `prepare` commands run first, in `dir` ("node" is the Node running the installer).
- * @typedef {{ name: string, dir: string, inputs: string[], pkg: string, ldflags: string, install?: boolean,
- *             prepare?: Array<[string, string[]]>, fix: string }} GoBuild
- */
-
-/**
- * The stamp of a Go build: sha256 over its package, flags and prepare commands and over each input file, so that a
- * changed source, pin or flag rebuilds the tool and nothing else does. The output path is left out on purpose: a
- * moved checkout need not rebuild.
- * @param {GoBuild} b
- */
-function goStamp(b) {
-  const h = createHash("sha256").update(JSON.stringify([b.pkg, b.ldflags, b.prepare ?? []]));
-  for (const f of b.inputs) h.update(`\n${f} ${sha256(join(b.dir, f))}`);
-  return h.digest("hex");
-}
-
-/**
- * Builds one Go tool unless `<bin>.sha256` matches its stamp. A first build compiles a large tree (minutes on two
- * cores); Go's build cache keeps rebuilds to about a link.
- * @param {GoBuild} b
- */
-function goTool(b) {
-  const bin = toolPath(b.name);
-  const stamp = `${bin}.sha256`;
-  const want = goStamp(b);
-  if (existsSync(bin) && existsSync(stamp) && readFileSync(stamp, "utf8") === want) return "up to date";
-  requireGo(b.name);
-  mkdirSync(dirname(bin), { recursive: true });
-  // A build that fails halfway must not leave the previous stamp beside a binary it may have replaced.
-  rmSync(stamp, { force: true });
-  // -mod=readonly: a build never edits the tracked go.mod or go.sum (a missing entry fails here, naming the step);
-  // -buildvcs=false: the binary does not depend on the state of the checkout.
-  const env = { ...process.env, GOFLAGS: "-mod=readonly -buildvcs=false", GOBIN: dirname(bin) };
-  /** @type {import("node:child_process").SpawnSyncOptions} */
-  const opts = { cwd: b.dir, env, stdio: ["ignore", "pipe", "pipe"] };
-  for (const [cmd, args] of b.prepare ?? []) {
-    runStep(b.name, cmd === "node" ? process.execPath : cmd, args, b.fix, opts);
-  }
-  const args = b.install
-    ? ["install", "-ldflags", b.ldflags, b.pkg]
-    : ["build", "-ldflags", b.ldflags, "-o", bin, b.pkg];
-  runStep(b.name, "go", args, b.fix, opts);
-  writeFileSync(stamp, want);
-  return b.install ? `built ${b.pkg}` : `built from ${b.dir.slice(REPO_ROOT.length + 1)}`;
-}
-
-// -s -w leave out the symbol table and DWARF (about 30 % smaller; panics still print their stack traces).
-const STRIP = "-s -w";
-const PROXY_FIX = `check that the Go module proxy is reachable (GOPROXY), ${AGAIN}`;
 const KUBE_DIR = join(REPO_ROOT, "tools", "kube-apiserver");
 const KUBE_FIX =
   "check that the Go module proxy is reachable (GOPROXY) and that `go mod tidy` in tools/kube-apiserver changes " +
@@ -265,9 +163,9 @@ const KUBE_LDFLAGS = [
 
 /**
  * The Kubernetes control plane from tools/kube-apiserver, one module with the pinned k8s.io/kubernetes and three
- * mains: kube-apiserver at its root, kube-controller-manager and kube-scheduler in folders of those names. Each
+ * mains: kube-apiserver at its root, kube-controller-manager, kube-scheduler, kubelet and kube-proxy in folders of those names. Each
  * binary's stamp covers go.mod, go.sum and its own main.go. Only tests need them, so the local profile leaves them out.
- * @param {"kube-apiserver" | "kube-controller-manager" | "kube-scheduler"} name
+ * @param {"kube-apiserver" | "kube-controller-manager" | "kube-scheduler" | "kubelet" | "kube-proxy"} name
  */
 function stepKube(name) {
   const main = name === "kube-apiserver" ? "." : `./${name}`;
@@ -279,6 +177,60 @@ function stepKube(name) {
     ldflags: KUBE_LDFLAGS,
     fix: KUBE_FIX,
   });
+}
+
+/** The real node's sandbox binary: static (no libc in its image), from tools/pause (no dependencies). */
+function stepPause() {
+  return goTool({
+    name: "pause",
+    dir: join(REPO_ROOT, "tools", "pause"),
+    inputs: ["go.mod", "main.go"],
+    pkg: ".",
+    ldflags: STRIP,
+    env: { CGO_ENABLED: "0" },
+    fix: `check that Go is installed (go version), ${AGAIN}`,
+  });
+}
+
+function stepCoreDns() {
+  return goTool({
+    name: "coredns",
+    dir: REPO_ROOT,
+    inputs: [],
+    pkg: `github.com/coredns/coredns@${COREDNS_VERSION}`,
+    ldflags: STRIP,
+    install: true,
+    fix: PROXY_FIX,
+  });
+}
+
+/** Traefik from tools/traefik (a wrapper: Traefik's own replace directives stop `go install`), static for its image. */
+function stepTraefik() {
+  return goTool({
+    name: "traefik",
+    dir: join(REPO_ROOT, "tools", "traefik"),
+    inputs: ["go.mod", "go.sum", "tools.go"],
+    pkg: "github.com/traefik/traefik/v3/cmd/traefik",
+    ldflags: `${STRIP} -X github.com/traefik/traefik/v3/pkg/version.Version=${TRAEFIK_VERSION}`,
+    env: { CGO_ENABLED: "0" },
+    fix: PROXY_FIX,
+  });
+}
+
+/** The Gateway API CRDs (standard channel): the release module's config/crd/standard, copied under .tools. */
+function stepGatewayApiCrds() {
+  const dest = toolPath("gateway-api-crds");
+  if (existsSync(join(dest, ".done"))) return "up to date";
+  requireGo("gateway-api-crds");
+  const mod = `sigs.k8s.io/gateway-api@${GATEWAY_API_VERSION}`;
+  const r = runStep("gateway-api-crds", "go", ["mod", "download", "-json", mod], PROXY_FIX, { cwd: tmpdir() });
+  const dir = /** @type {{ Dir?: string }} */ (JSON.parse(r.stdout)).Dir;
+  if (!dir) throw new StepError("gateway-api-crds", `go mod download -json ${mod}`, "named no directory", PROXY_FIX);
+  const src = join(dir, "config", "crd", "standard");
+  mkdirSync(dest, { recursive: true });
+  for (const f of readdirSync(src).filter((n) => n.endsWith(".yaml"))) copyFileSync(join(src, f), join(dest, f));
+  writeFileSync(join(dest, ".done"), `${mod}\n`);
+  return `copied the standard CRDs of ${mod}`;
 }
 
 function stepKwok() {
@@ -341,6 +293,12 @@ function stepsFor(tools, nodeModules) {
   for (const kube of /** @type {const} */ (["kube-apiserver", "kube-controller-manager", "kube-scheduler"])) {
     if (names.has(kube)) steps.push([kube, () => stepKube(kube)]);
   }
+  if (names.has("kubelet")) steps.push(["kubelet", () => stepKube("kubelet")]);
+  if (names.has("kube-proxy")) steps.push(["kube-proxy", () => stepKube("kube-proxy")]);
+  if (names.has("coredns")) steps.push(["coredns", stepCoreDns]);
+  if (names.has("traefik")) steps.push(["traefik", stepTraefik]);
+  if (names.has("gateway-api-crds")) steps.push(["gateway-api-crds", stepGatewayApiCrds]);
+  if (names.has("pause")) steps.push(["pause", stepPause]);
   if (names.has("kwok")) steps.push(["kwok", stepKwok]);
   if (names.has("pulumi")) steps.push(["pulumi", stepPulumi]);
   if (names.has("pulumi-resource-kubernetes")) steps.push(["pulumi-resource-kubernetes", stepPulumiKubernetes]);

@@ -28,6 +28,15 @@ export const KUBERNETES_VERSION = "v1.31.4";
 /** kwok (simulated nodes and pods for the embedded cluster), installed with `go install` at this version. */
 export const KWOK_VERSION = "v0.8.0";
 
+/** Traefik, the Gateway API implementation of the real node (tools/traefik pins it). */
+export const TRAEFIK_VERSION = "v3.6.12";
+
+/** The Gateway API release whose standard-channel CRDs the real node's cluster installs (Traefik 3.6 supports it). */
+export const GATEWAY_API_VERSION = "v1.4.0";
+
+/** CoreDNS (the real node's cluster DNS), installed with `go install` at this version (its module has no replace). */
+export const COREDNS_VERSION = "v1.14.7";
+
 /** The Pulumi CLI tools/pulumi's go.mod pins; stamped into the binary, as the Automation API refuses one without. */
 export const PULUMI_VERSION = "v3.248.0";
 
@@ -220,6 +229,112 @@ export const TOOLS = [
     purpose: "binds the embedded cluster's pods to its simulated nodes",
   },
   {
+    name: "kubelet",
+    need: "test",
+    source: "go",
+    package: "tools/kube-apiserver/kubelet",
+    versionArgs: ["--version"],
+    purpose: "the embedded cluster's real node (imctl cluster up --nodes real): runs pods through containerd",
+  },
+  {
+    name: "kube-proxy",
+    need: "test",
+    source: "go",
+    package: "tools/kube-apiserver/kube-proxy",
+    versionArgs: ["--version"],
+    purpose: "the real node's Service addresses (iptables in the node's network namespace)",
+  },
+  {
+    name: "coredns",
+    need: "test",
+    source: "go",
+    package: `github.com/coredns/coredns@${COREDNS_VERSION}`,
+    versionArgs: ["-version"],
+    purpose: "cluster DNS (<service>.<namespace>.svc) for the real node's pods",
+  },
+  {
+    name: "traefik",
+    need: "test",
+    source: "go",
+    package: "tools/traefik",
+    versionArgs: ["version"],
+    purpose: "the embedded cluster's Gateway API implementation (runs as a pod on the real node)",
+  },
+  {
+    name: "gateway-api-crds",
+    need: "test",
+    source: "go",
+    package: `sigs.k8s.io/gateway-api@${GATEWAY_API_VERSION}`,
+    purpose: "the Gateway API CRDs (standard channel) the real node's cluster installs, from the release's module",
+  },
+  {
+    name: "pause",
+    need: "test",
+    source: "go",
+    package: "tools/pause",
+    purpose: "the real node's pod sandbox image (a static binary; registry.k8s.io cannot be reached here)",
+  },
+  {
+    name: "containerd",
+    need: "test",
+    source: "debian",
+    package: "containerd",
+    systemPath: "/usr/bin/containerd",
+    versionArgs: ["--version"],
+    purpose: "the real node's container runtime (CRI)",
+  },
+  {
+    name: "containerd-shim-runc-v2",
+    need: "test",
+    source: "debian",
+    package: "containerd",
+    systemPath: "/usr/bin/containerd-shim-runc-v2",
+    versionArgs: ["-v"],
+    purpose: "the shim between containerd and runc",
+  },
+  {
+    name: "ctr",
+    need: "test",
+    source: "debian",
+    package: "containerd",
+    systemPath: "/usr/bin/ctr",
+    versionArgs: ["--version"],
+    purpose: "imports the images built here into the real node",
+  },
+  {
+    name: "runc",
+    need: "test",
+    source: "debian",
+    package: "runc",
+    systemPath: "/usr/sbin/runc",
+    versionArgs: ["--version"],
+    purpose: "starts the real node's containers",
+  },
+  {
+    name: "cni-bridge",
+    need: "test",
+    source: "debian",
+    package: "containernetworking-plugins",
+    systemPath: "/usr/lib/cni/bridge",
+    purpose: "the real node's pod network (a bridge inside the node's network namespace)",
+  },
+  {
+    name: "cni-host-local",
+    need: "test",
+    source: "debian",
+    package: "containernetworking-plugins",
+    systemPath: "/usr/lib/cni/host-local",
+    purpose: "pod addresses on the real node",
+  },
+  {
+    name: "cni-loopback",
+    need: "test",
+    source: "debian",
+    package: "containernetworking-plugins",
+    systemPath: "/usr/lib/cni/loopback",
+    purpose: "each pod's loopback interface",
+  },
+  {
     name: "kwok",
     need: "test",
     source: "go",
@@ -258,7 +373,9 @@ export function kafkaLibsDir() {
 
 /** The path imctl runs a tool from. */
 export function toolPath(/** @type {string} */ name) {
-  return name === "kafka" ? kafkaLibsDir() : join(toolsDir(), "bin", name);
+  if (name === "kafka") return kafkaLibsDir();
+  if (name === "gateway-api-crds") return join(toolsDir(), "gateway-api", GATEWAY_API_VERSION);
+  return join(toolsDir(), "bin", name);
 }
 
 /**
@@ -278,6 +395,7 @@ export function toolVersion(t) {
     const pom = readFileSync(join(REPO_ROOT, "tools", "kafka", "pom.xml"), "utf8");
     return pom.match(/<kafka\.version>([^<]+)</)?.[1] ?? "unknown";
   }
+  if (t.name === "gateway-api-crds") return existsSync(toolPath(t.name)) ? GATEWAY_API_VERSION.slice(1) : null;
   const bin = toolPath(t.name);
   if (!existsSync(bin)) return null;
   if (!t.versionArgs) return "installed";

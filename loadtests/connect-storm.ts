@@ -12,6 +12,7 @@ const cfg = config({ vus: 1000, rate: 1, duration: "30s" });
 const users = Math.min(cfg.vus, Number(__ENV.USERS ?? 100));
 
 export const options: Options = {
+  hosts: cfg.hosts,
   scenarios: { connect_storm: connectStorm(cfg) },
   thresholds: { checks: ["rate>0.999"], ws_connecting: ["p(95)<1000"] },
   setupTimeout: "300s",

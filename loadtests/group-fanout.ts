@@ -15,6 +15,7 @@ const cfg = config({ vus: size === "large" ? 50 : 10, rate: size === "large" ? 2
 const groupSize = Math.max(cfg.vus, Number(__ENV.GROUP_SIZE ?? (size === "large" ? 600 : 10)));
 
 export const options: Options = {
+  hosts: cfg.hosts,
   scenarios: { [`fanout_${size}`]: heldConnections(cfg) },
   thresholds: seedThresholds(cfg.maxP99Ms),
   setupTimeout: "900s",

@@ -12,6 +12,7 @@ const cfg = config({ vus: 20, rate: 20, duration: "20s" });
 const pool = 50;
 
 export const options: Options = {
+  hosts: cfg.hosts,
   scenarios: { login_burst: arrivalRate(cfg) },
   thresholds: {
     checks: ["rate>0.999"],

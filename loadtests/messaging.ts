@@ -11,6 +11,7 @@ import { seedThresholds } from "./lib/thresholds.ts";
 const cfg = config({ vus: 200, rate: 200, duration: "60s" });
 
 export const options: Options = {
+  hosts: cfg.hosts,
   scenarios: { messaging: heldConnections(cfg) },
   thresholds: seedThresholds(cfg.maxP99Ms),
   setupTimeout: "600s",

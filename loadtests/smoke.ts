@@ -12,6 +12,7 @@ import { seedThresholds } from "./lib/thresholds.ts";
 const cfg = config({ vus: 4, rate: 4, duration: "10s" });
 
 export const options: Options = {
+  hosts: cfg.hosts,
   scenarios: { smoke: heldConnections(cfg) },
   thresholds: seedThresholds(cfg.maxP99Ms),
   setupTimeout: "120s",

@@ -12,6 +12,7 @@ import { seedThresholds } from "./lib/thresholds.ts";
 const cfg = config({ vus: 100, rate: 50, duration: "30m" });
 
 export const options: Options = {
+  hosts: cfg.hosts,
   scenarios: { soak: heldConnections(cfg) },
   thresholds: seedThresholds(cfg.maxP99Ms),
   setupTimeout: "600s",

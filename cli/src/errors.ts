@@ -31,6 +31,9 @@ export class InternalError extends Error {
 export const MESSAGES = {
   unknownComponent: (name: string, allowed: readonly string[]) =>
     `unknown component "${name}": allowed are ${allowed.join(", ")}`,
+  noNodeImages: (stack: string) =>
+    `stack ${stack}: kubernetes.image.registry is imctl.local (the embedded cluster's real node's images) and the ` +
+    `node has none: run "imctl cluster up --nodes real" (it builds them) or "imctl cluster images"; nothing was changed`,
   noPulumiCli: (operation: string) =>
     `imctl ${operation} needs the Pulumi CLI and found none in .tools/bin or on PATH: build it with ` +
     `"imctl tools install --all" (or install it from https://www.pulumi.com/docs/install/), or run "imctl plan" for ` +

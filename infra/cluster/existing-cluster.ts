@@ -48,6 +48,12 @@ export interface ExistingClusterOptions {
    * config secret `databaseAdminPassword`, else empty (an admin without a password).
    */
   databaseAdminPassword?: pulumi.Input<string>;
+  /**
+   * The images of the services by full reference, instead of `<kubernetes.image.registry>/<service>:<tag>`: the
+   * content-tagged images `imctl cluster up --nodes real` builds into the embedded cluster's real node (registry
+   * `imctl.local` in the stack; imctl passes them).
+   */
+  imageRefs?: { gateway: string; message: string; userCenter: string };
 }
 
 /** What the program created, and the stack outputs an inline Automation API program can return as they are. */
@@ -147,7 +153,12 @@ export function deployExistingCluster(
     { providers: [provider] },
   );
 
-  const images = (s: string) => `${k.image.registry ?? ""}/${s}:${k.image.tag}`;
+  const byRef: Record<string, string | undefined> = {
+    gateway: opts.imageRefs?.gateway,
+    message: opts.imageRefs?.message,
+    "user-center": opts.imageRefs?.userCenter,
+  };
+  const images = (s: string) => byRef[s] ?? `${k.image.registry ?? ""}/${s}:${k.image.tag}`;
   const data =
     c.data.mode === "external"
       ? externalData(c.data, ns, adminPassword, on)

@@ -25,6 +25,12 @@ export const PREINSTALLED = [
 export type Preinstalled = (typeof PREINSTALLED)[number];
 /** Default GatewayClass of the platform's Gateway: the class the cluster's Gateway API controller serves. */
 export const DEFAULT_GATEWAY_CLASS = "im-gateway";
+/**
+ * The image registry that means "the images the embedded cluster's real node holds": built from the checkout by
+ * `imctl cluster up --nodes real` (or `imctl cluster images`), tagged by content, never pulled.
+ */
+export const NODE_LOCAL_REGISTRY = "imctl.local";
+
 /** The label whose values `cluster.zones` lists. */
 export const ZONE_LABEL = "topology.kubernetes.io/zone";
 /** The label key prefix a stack's tags become on the namespaces of an existing cluster. */

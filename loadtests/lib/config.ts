@@ -16,6 +16,11 @@ export interface RunConfig {
   maxP99Ms: number;
   /** Unique per run, so repeated runs register fresh users. */
   runId: string;
+  /**
+   * Name overrides for k6's resolver (its `hosts` option), from RESOLVE=<name>=<ipv4>[,...]: the edge is then reached
+   * by name (the Host header the Gateway's routes match) at a loopback address.
+   */
+  hosts: Record<string, string>;
   /** Size of each message body in bytes (padded; at least the timestamp itself). BODY_BYTES, default 0: unpadded. */
   bodyBytes: number;
 }
@@ -55,10 +60,23 @@ export function config(defaults: { vus: number; rate: number; duration: string }
     durationSeconds: parseDuration(__ENV.DURATION ?? defaults.duration),
     maxP99Ms: num("MAX_P99_MS", 150),
     runId: __ENV.RUN_ID ?? `${Date.now().toString(36)}`,
+    hosts: parseResolve(__ENV.RESOLVE ?? ""),
     // The service takes bodies up to 4,000 characters (services/lib/protocol.ts MAX_BODY_CHARS).
     bodyBytes: Math.min(
       4000,
       Math.round(__ENV.BODY_BYTES === undefined || __ENV.BODY_BYTES === "" ? 0 : num("BODY_BYTES", 1)),
     ),
   };
+}
+
+/** RESOLVE=<name>=<ipv4>[,<name>=<ipv4>...] as k6's `hosts` option; a malformed entry stops the run. */
+export function parseResolve(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const entry of text.split(",").filter((e) => e.trim() !== "")) {
+    const m = /^([a-z0-9.-]+)=(\d{1,3}(?:\.\d{1,3}){3})$/.exec(entry.trim());
+    if (!m || m[1] === undefined || m[2] === undefined)
+      throw new Error(`RESOLVE: got ${JSON.stringify(entry.slice(0, 80))}; allowed: <name>=<ipv4>, comma-separated`);
+    out[m[1]] = m[2];
+  }
+  return out;
 }

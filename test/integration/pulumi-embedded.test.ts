@@ -35,6 +35,9 @@ function stackCopy(name: string, edit: (spec: Record<string, any>) => void = () 
   const spec = parse(readFileSync(join(REPO_ROOT, "stacks", "embedded-cluster.yaml"), "utf8")) as Record<string, any>;
   spec.name = name;
   spec.cluster.kubeconfig = kubeconfig;
+  // The simulated nodes only: prebuilt images by name (nothing pulls them) and no real node to select.
+  spec.cluster.nodeSelector = {};
+  spec.kubernetes.image.registry = "registry.example.com/im";
   edit(spec);
   const file = join(tempDir("stack"), `${name}.yaml`);
   writeFileSync(file, stringify(spec));

@@ -4,14 +4,14 @@
  * changes nothing. `down` stops every process it recorded and deletes the cluster's directory. One workflow at a
  * time (the lock at `<state dir>/cluster.lock`).
  */
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ensureTools } from "../../../base/install.mjs";
 import { portFree } from "../../../base/ports.ts";
-import { toolPath } from "../../../base/tools.mjs";
+import { GATEWAY_API_VERSION, toolPath } from "../../../base/tools.mjs";
 import { UserError } from "../errors.ts";
 import { withLock } from "../lib/lock.ts";
-import { startDetached, stopGroup } from "../lib/process.ts";
+import { isOurs, startDetached, stopGroup } from "../lib/process.ts";
 import { waitFor } from "../lib/wait.ts";
 import { componentCommand } from "./components.ts";
 import {
@@ -38,7 +38,20 @@ import {
   tailLines,
   zonesReady,
 } from "./status.ts";
-import { createNodes } from "./nodes.ts";
+import { createNodes, ensureDnsAccess } from "./nodes.ts";
+import { buildTraefikImage } from "./images/build.ts";
+import { installAddons } from "./node/addons.ts";
+import { REAL_NODE_NAME } from "./node/config.ts";
+import {
+  type LoadedImages,
+  loadServiceImages,
+  readImageRefs,
+  realNodeLayout,
+  REAL_NODE_TOOLS,
+  startRealNode,
+  stopRealNode,
+} from "./node/node.ts";
+import { renderKubeconfig, tokenOf, IDENTITIES } from "./pki.ts";
 
 export type Progress = (line: string) => void;
 
@@ -46,6 +59,16 @@ export interface ClusterUpOptions {
   /** Progress lines (with the elapsed time); default: none. */
   progress?: Progress;
   layout?: ClusterLayout;
+  /**
+   * Adds the real node (containerd + kubelet in namespaces of their own), whose pods really run. A cluster that has
+   * one keeps it on a later `up` without this.
+   */
+  realNode?: boolean;
+  /**
+   * Machine loopback ports the real node's pods reach at 127.0.0.1 (the data tier a stack names as external
+   * endpoints); the API server's port is always added. Default: none besides it.
+   */
+  hostPorts?: number[];
 }
 
 export interface ClusterUpResult extends ClusterStatus {
@@ -74,9 +97,10 @@ export function kubeconfigPath(layout: ClusterLayout = clusterLayout()): string 
 }
 
 /** Installs missing test tools on first use (minutes for a Go build), then fails in one line if one is still absent. */
-function requireTools(): void {
-  ensureTools([...CLUSTER_TOOLS]);
-  for (const tool of CLUSTER_TOOLS) {
+function requireTools(realNode: boolean): void {
+  const tools = [...CLUSTER_TOOLS, ...(realNode ? REAL_NODE_TOOLS : [])];
+  ensureTools(tools);
+  for (const tool of tools) {
     const path = toolPath(tool);
     if (!existsSync(path)) throw new UserError(CLUSTER_MESSAGES.missingTool(tool, path));
   }
@@ -105,12 +129,15 @@ async function checkPorts(l: ClusterLayout, s: ClusterState): Promise<void> {
   }
 }
 
-async function healthyNow(l: ClusterLayout, s: ClusterState): Promise<boolean> {
+async function healthyNow(l: ClusterLayout, s: ClusterState, realNode: boolean): Promise<boolean> {
   const ctx = { caFile: pkiFiles(l).caCert, adminToken: () => adminToken(l) };
   for (const id of COMPONENTS) {
     if (livePid(l, s, id) === undefined || (await probe(id, s.ports[id], ctx)) !== undefined) return false;
   }
-  return listNodes(l.kubeconfig).then(zonesReady, () => false);
+  if (realNode && !s.realNode) return false;
+  const nodes = await listNodes(l.kubeconfig).catch(() => undefined);
+  if (!nodes || !zonesReady(nodes)) return false;
+  return !s.realNode || nodes.some((n) => n.name === REAL_NODE_NAME && n.ready);
 }
 
 /** The files every component reads: credentials, kubeconfigs, the kwok stages. */
@@ -159,7 +186,74 @@ async function undoStart(l: ClusterLayout, s: ClusterState, started: ComponentId
   }
 }
 
-async function bringUp(l: ClusterLayout, say: Progress): Promise<{ started: ComponentId[]; reused: ComponentId[] }> {
+/** A kubeconfig of the real node: the API server on 127.0.0.1, which the node's forwarder serves inside its namespace. */
+function nodeKubeconfig(p: PkiFiles, apiPort: number, who: "kubelet" | "kube-proxy" | "coredns"): string {
+  return renderKubeconfig({
+    server: `https://127.0.0.1:${apiPort}`,
+    caPem: readFileSync(p.caCert, "utf8"),
+    user: IDENTITIES[who].user,
+    token: tokenOf(p, who),
+  });
+}
+
+/** Starts (or repairs) the real node after the control plane: images, forwarder, PID 1, then Ready. */
+async function bringUpRealNode(
+  l: ClusterLayout,
+  s: ClusterState,
+  p: PkiFiles,
+  say: Progress,
+  hostPorts: number[] | undefined,
+): Promise<void> {
+  await ensureDnsAccess(l.kubeconfig);
+  if (!readImageRefs(l)) {
+    say("real node: building the services' images (Node, their dependencies, the compiled services)");
+    const loaded = await loadServiceImages(l, undefined);
+    say(`real node: images ${Object.values(loaded.refs).join(", ")} (${loaded.seconds.toFixed(1)} s)`);
+  }
+  const traefik = await buildTraefikImage(realNodeLayout(l).images);
+  s.realNode = await startRealNode({
+    layout: l,
+    pki: p,
+    kubeconfigFor: (who) => nodeKubeconfig(p, s.ports["kube-apiserver"], who),
+    apiPort: s.ports["kube-apiserver"],
+    hostPorts: hostPorts ?? s.realNode?.hostPorts ?? [],
+    prior: s.realNode,
+    say,
+  });
+  writeState(l.state, s);
+  say(`real node: waiting for ${REAL_NODE_NAME} to be Ready`);
+  const outcome = await waitFor(
+    `node ${REAL_NODE_NAME} to be Ready`,
+    async () => {
+      const init = s.realNode?.pids.init;
+      // A node whose init ended will not become Ready: stop waiting and say why.
+      if (init === undefined || !isOurs(init, l.dir)) return "stopped";
+      const nodes = await listNodes(l.kubeconfig);
+      return nodes.some((x) => x.name === REAL_NODE_NAME && x.ready) ? "ready" : undefined;
+    },
+    { timeoutMs: 120_000, intervalMs: 500, lastError: () => tailLines(join(l.logs, "kubelet.log"), 1)[0] },
+  );
+  if (outcome === "stopped")
+    throw new Error(
+      `the real node stopped: ${[...tailLines(join(l.logs, "node.log"), 1), ...tailLines(join(l.logs, "kubelet.log"), 2)].join(" | ")}`,
+    );
+  say(`real node: ${REAL_NODE_NAME} Ready`);
+  await installAddons(
+    {
+      server: `https://127.0.0.1:${s.ports["kube-apiserver"]}`,
+      ca: readFileSync(p.caCert, "utf8"),
+      token: adminToken(l),
+    },
+    { apiPort: s.ports["kube-apiserver"], crdDir: toolPath("gateway-api-crds"), traefikImage: traefik.ref },
+  );
+  say(`real node: Gateway API CRDs ${GATEWAY_API_VERSION} and Traefik (GatewayClass im-gateway) applied`);
+}
+
+async function bringUp(
+  l: ClusterLayout,
+  say: Progress,
+  opts: ClusterUpOptions,
+): Promise<{ started: ComponentId[]; reused: ComponentId[] }> {
   const prior = readState(l.state);
   const s: ClusterState = prior ?? {
     version: 1,
@@ -194,8 +288,13 @@ async function bringUp(l: ClusterLayout, say: Progress): Promise<{ started: Comp
         intervalMs: 250,
       },
     );
+    if (opts.realNode || s.realNode) await bringUpRealNode(l, s, p, say, opts.hostPorts);
   } catch (err) {
     say(`failed: ${(err as Error).message}; stopping what this run started`);
+    if (s.realNode && !prior?.realNode) {
+      await stopRealNode(l, s.realNode);
+      delete s.realNode;
+    }
     await undoStart(l, s, started, prior === undefined);
     throw err;
   }
@@ -212,7 +311,7 @@ export async function clusterUp(opts: ClusterUpOptions = {}): Promise<ClusterUpR
   const say = (msg: string) => opts.progress?.(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${msg}`);
   return withLock(l.lock, "imctl cluster up", async () => {
     const prior = readState(l.state);
-    if (prior && (await healthyNow(l, prior))) {
+    if (prior && (await healthyNow(l, prior, opts.realNode === true))) {
       say("the embedded cluster is already running and healthy: nothing to do");
       const st = await clusterStatus(l);
       return {
@@ -223,9 +322,9 @@ export async function clusterUp(opts: ClusterUpOptions = {}): Promise<ClusterUpR
         elapsedSeconds: (Date.now() - t0) / 1000,
       };
     }
-    requireTools();
+    requireTools(opts.realNode === true || prior?.realNode !== undefined);
     requireOpenssl();
-    const { started, reused } = await bringUp(l, say);
+    const { started, reused } = await bringUp(l, say, opts);
     say(`ready: kubeconfig ${l.kubeconfig}; ${CLUSTER_MESSAGES.simulated}`);
     const st = await clusterStatus(l);
     return { ...st, alreadyRunning: false, started, reused, elapsedSeconds: (Date.now() - t0) / 1000 };
@@ -239,6 +338,8 @@ export interface ClusterDownResult {
   removed: boolean;
   /** Ports of the cluster something still listens on after down (none, unless another process took one). */
   portsStillInUse: number[];
+  /** What of the real node is still there after down (a cgroup, a mount, its network namespace): none expected. */
+  leftovers: string[];
   elapsedSeconds: number;
 }
 
@@ -250,12 +351,18 @@ export async function clusterDown(opts: {
 }): Promise<ClusterDownResult> {
   const l = opts.layout ?? clusterLayout();
   const t0 = Date.now();
-  const none = { dir: l.dir, stopped: [], removed: false, portsStillInUse: [], elapsedSeconds: 0 };
+  const none = { dir: l.dir, stopped: [], removed: false, portsStillInUse: [], leftovers: [], elapsedSeconds: 0 };
   if (!existsSync(l.dir)) return none;
   if (!opts.yes) throw new UserError(CLUSTER_MESSAGES.confirmDown);
   return withLock(l.lock, "imctl cluster down", async () => {
     const s = readState(l.state);
     const stopped: ClusterDownResult["stopped"] = [];
+    let leftovers: string[] = [];
+    if (s?.realNode) {
+      const r = await stopRealNode(l, s.realNode);
+      leftovers = r.leftovers;
+      opts.progress?.(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s] real node: ${r.outcome}`);
+    }
     for (const id of [...COMPONENTS].reverse()) {
       const pid = s ? livePid(l, s, id) : undefined;
       if (pid === undefined) continue;
@@ -267,7 +374,14 @@ export async function clusterDown(opts: {
     const portsStillInUse: number[] = [];
     for (const port of s ? Object.values(s.ports) : [])
       if (!(await portFree("127.0.0.1", port))) portsStillInUse.push(port);
-    return { dir: l.dir, stopped, removed: true, portsStillInUse, elapsedSeconds: (Date.now() - t0) / 1000 };
+    return {
+      dir: l.dir,
+      stopped,
+      removed: true,
+      portsStillInUse,
+      leftovers,
+      elapsedSeconds: (Date.now() - t0) / 1000,
+    };
   });
 }
 
@@ -276,4 +390,15 @@ export function clusterLogs(component: string, lines: number, layout: ClusterLay
   if (!isComponentId(component)) throw new UserError(CLUSTER_MESSAGES.unknownComponent(component, COMPONENTS));
   const file = logFile(layout, component);
   return { component, file, lines: tailLines(file, lines) };
+}
+
+/** Rebuilds the services' images from the working tree and imports them into the running real node. */
+export async function clusterImages(opts: { progress?: Progress; layout?: ClusterLayout } = {}): Promise<LoadedImages> {
+  const l = opts.layout ?? clusterLayout();
+  return withLock(l.lock, "imctl cluster images", async () => {
+    const s = readState(l.state);
+    if (!s?.realNode) throw new UserError(CLUSTER_MESSAGES.noRealNode);
+    opts.progress?.("building the services' images and importing them into the real node");
+    return loadServiceImages(l, s.realNode);
+  });
 }

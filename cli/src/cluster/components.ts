@@ -10,6 +10,7 @@ import {
   KWOK_NODE_ANNOTATION,
   POD_CIDR,
   SERVICE_CIDR,
+  SIMULATED_POD_CIDR,
 } from "./layout.ts";
 import type { PkiFiles } from "./pki.ts";
 import type { PortName } from "./state.ts";
@@ -99,7 +100,7 @@ function kwok(l: ClusterLayout, ports: Ports): string[] {
     `--config=${l.stages}`,
     `--manage-nodes-with-annotation-selector=${KWOK_NODE_ANNOTATION}=fake`,
     `--server-address=${LOOPBACK}:${ports.kwok}`,
-    `--cidr=${POD_CIDR}`,
+    `--cidr=${SIMULATED_POD_CIDR}`,
     "--node-ip=10.0.0.1",
     // kwok renews each simulated node's Lease too, as a kubelet does.
     "--node-lease-duration-seconds=40",

@@ -9,7 +9,10 @@
  *
  * IMCTL_STATE_DIR moves everything (tests use a temp dir).
  */
-export { clusterDown, clusterLogs, clusterUp, kubeconfigPath } from "./cluster.ts";
+export { clusterDown, clusterImages, clusterLogs, clusterUp, kubeconfigPath } from "./cluster.ts";
+export { readImageRefs } from "./node/node.ts";
+export type { LoadedImages } from "./node/node.ts";
+export { REAL_NODE_LABEL, REAL_NODE_LABEL_VALUE, REAL_NODE_NAME } from "./node/config.ts";
 export type { ClusterDownResult, ClusterUpOptions, ClusterUpResult, Progress } from "./cluster.ts";
 export { clusterStatus } from "./status.ts";
 export type { ClusterLogs, ClusterStatus, ComponentReport, ComponentState } from "./status.ts";

@@ -29,9 +29,13 @@ export const KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node";
 
 export const nodeName = (zone: string): string => `kwok-${zone}`;
 
-/** Ranges the cluster's virtual networks use; none of them is routed anywhere (no real pod runs). */
+/**
+ * Ranges the cluster's virtual networks use. The simulated nodes' pods take addresses from the lower half of the pod
+ * range (routed nowhere: nothing runs in them); the real node's pods from a /24 of the upper half (node/config.ts).
+ */
 export const SERVICE_CIDR = "10.96.0.0/16";
 export const POD_CIDR = "10.244.0.0/16";
+export const SIMULATED_POD_CIDR = "10.244.0.0/17";
 
 /** The paths of one cluster's files under the state directory (IMCTL_STATE_DIR moves it). */
 export interface ClusterLayout {

@@ -14,6 +14,7 @@ export const CLUSTER_MESSAGES = {
     `port ${port} of ${component} (recorded in the cluster's state) is in use by another process: free it, or run ` +
     `"imctl cluster down --yes" and "imctl cluster up" for new ports`,
   notRunning: "the embedded cluster is not running: imctl cluster up starts it",
+  noRealNode: "the embedded cluster has no real node: imctl cluster up --nodes real adds one",
   confirmDown:
     "down stops the embedded cluster and deletes its data (etcd, certificates, kubeconfig, logs): pass --yes to confirm",
   unknownComponent: (name: string, allowed: readonly string[]) =>

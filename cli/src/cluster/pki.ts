@@ -45,6 +45,12 @@ export const IDENTITIES = {
   "kube-controller-manager": { user: "system:kube-controller-manager", groups: [] },
   "kube-scheduler": { user: "system:kube-scheduler", groups: [] },
   kwok: { user: "imctl-kwok", groups: ["system:masters"] },
+  // The real node's kubelet: the Node authorizer limits it to its own node, pods and their secrets.
+  kubelet: { user: "system:node:im-node-real", groups: ["system:nodes"] },
+  // The real node's kube-proxy: the bootstrap policy binds system:node-proxier to this user.
+  "kube-proxy": { user: "system:kube-proxy", groups: [] },
+  // The real node's CoreDNS: reads Services, EndpointSlices, namespaces (ClusterRole imctl:coredns, made at up).
+  coredns: { user: "imctl-coredns", groups: [] },
 } as const;
 export type Identity = keyof typeof IDENTITIES;
 

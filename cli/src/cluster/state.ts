@@ -4,6 +4,7 @@
  */
 import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { COMPONENTS, type ComponentId } from "./layout.ts";
+import type { RealNodeState } from "./node/node.ts";
 
 /** The ports of the cluster: one per component, plus etcd's peer port. */
 export const PORT_NAMES = [...COMPONENTS, "etcd-peer"] as const;
@@ -14,6 +15,8 @@ export interface ClusterState {
   createdAt: string;
   ports: Record<PortName, number>;
   pids: Partial<Record<ComponentId, number>>;
+  /** The real node, when `up --nodes real` added one. */
+  realNode?: RealNodeState;
 }
 
 const isPort = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v) && v > 0 && v < 65536;
@@ -49,7 +52,31 @@ export function parseState(text: string, file = "state.json"): ClusterState {
     if (!isPid(pid)) throw bad(`pids.${id}`, "a process id");
     outPids[id as ComponentId] = pid;
   }
-  return { version: 1, createdAt: v.createdAt, ports: outPorts, pids: outPids };
+  const out: ClusterState = { version: 1, createdAt: v.createdAt, ports: outPorts, pids: outPids };
+  if (v.realNode !== undefined) out.realNode = parseRealNode(v.realNode, bad);
+  return out;
+}
+
+function parseRealNode(v: unknown, bad: (field: string, allowed: string) => Error): RealNodeState {
+  if (!isRecord(v)) throw bad("realNode", "an object");
+  if (typeof v.netns !== "string" || !/^imctl-[0-9a-f]{8}$/.test(v.netns))
+    throw bad("realNode.netns", "imctl-<8 hex digits>");
+  if (!Array.isArray(v.hostPorts) || !v.hostPorts.every(isPort)) throw bad("realNode.hostPorts", "a list of ports");
+  const pids = v.pids ?? {};
+  if (!isRecord(pids)) throw bad("realNode.pids", "an object");
+  if (!isPort(v.ingressPort)) throw bad("realNode.ingressPort", "a port number (1-65535)");
+  const out: RealNodeState = {
+    netns: v.netns,
+    hostPorts: v.hostPorts as number[],
+    ingressPort: v.ingressPort,
+    pids: {},
+  };
+  for (const key of ["init", "forward"] as const) {
+    if (pids[key] === undefined) continue;
+    if (!isPid(pids[key])) throw bad(`realNode.pids.${key}`, "a process id");
+    out.pids[key] = pids[key];
+  }
+  return out;
 }
 
 export function readState(file: string): ClusterState | undefined {

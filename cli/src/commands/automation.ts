@@ -19,6 +19,10 @@
 import { randomBytes } from "node:crypto";
 import { dirname } from "node:path";
 import type { KubernetesPlatformSpec } from "../../../infra/lib/spec.ts";
+import { NODE_LOCAL_REGISTRY } from "../../../infra/lib/spec-cluster.ts";
+import { clusterLayout } from "../cluster/layout.ts";
+import { readImageRefs } from "../cluster/node/node.ts";
+import { localDatabaseAdmin } from "../targets/open.ts";
 import { ExitError, MESSAGES, UserError } from "../errors.ts";
 import { withLock } from "../lib/lock.ts";
 import {
@@ -110,9 +114,14 @@ export async function openEngineStack(plan: PulumiRunPlan) {
   const { LocalWorkspace, PulumiCommand } = await import("@pulumi/pulumi/automation/index.js");
   const { spec } = plan;
   const pulumiCommand = await PulumiCommand.get({ root: dirname(dirname(plan.pulumi)) });
+  const deployOptions = { ...nodeLocalImages(spec), ...localDataTierAdmin(spec) };
   const program = async () => {
     const { deployPlatform, platformOutputs } = await import("../../../infra/program.ts");
-    return platformOutputs(spec, deployPlatform(spec));
+    const { secret } = await import("@pulumi/pulumi");
+    const { databaseAdminPassword, ...rest } = deployOptions;
+    const opts =
+      databaseAdminPassword === undefined ? rest : { ...rest, databaseAdminPassword: secret(databaseAdminPassword) };
+    return platformOutputs(spec, deployPlatform(spec, opts));
   };
   const stack = await LocalWorkspace.createOrSelectStack(
     { stackName: spec.name, projectName: PROJECT, program },
@@ -251,4 +260,31 @@ function lineSplitter(emit: (line: string) => void): { push: (chunk: string) => 
       buffered = "";
     },
   };
+}
+
+/**
+ * A stack whose image registry is `imctl.local` runs the images the embedded cluster's real node holds (built from
+ * this checkout by `imctl cluster up --nodes real` or `imctl cluster images`, tagged by content).
+ */
+export function nodeLocalImages(spec: KubernetesPlatformSpec): { imageRefs?: ImageRefs } {
+  if (spec.kubernetes.image.registry !== NODE_LOCAL_REGISTRY || spec.cluster === undefined) return {};
+  const refs = readImageRefs(clusterLayout());
+  if (!refs) throw new UserError(MESSAGES.noNodeImages(spec.name));
+  return { imageRefs: { gateway: refs.gateway, message: refs.message, userCenter: refs["user-center"] } };
+}
+
+type ImageRefs = { gateway: string; message: string; userCenter: string };
+
+/**
+ * An existing-cluster stack whose external database is the local target's (same loopback address and port) signs its
+ * migrations in with the local target's admin credential, which imctl holds; any other stack uses the Pulumi config
+ * secret databaseAdminPassword.
+ */
+export function localDataTierAdmin(spec: KubernetesPlatformSpec): { databaseAdminPassword?: string } {
+  const data = spec.cluster?.data;
+  if (data?.mode !== "external") return {};
+  const admin = localDatabaseAdmin();
+  if (!admin || admin.host !== data.database.host || admin.port !== data.database.port) return {};
+  if (data.database.adminUser !== admin.user) return {};
+  return { databaseAdminPassword: admin.password };
 }

@@ -13,6 +13,8 @@ import { UserError } from "../errors.ts";
 import { TARGET_MESSAGES } from "./messages.ts";
 
 export { TARGET_MESSAGES };
+/** The local target's database admin, for a cluster stack whose external data tier is the local target. */
+export { localDatabaseAdmin } from "./local/platform.ts";
 import type { KubernetesOptions } from "./kubernetes/rollout.ts";
 import type { PlatformLifecycle } from "./lifecycle.ts";
 import { LocalTarget, localLifecycle } from "./local/target.ts";

@@ -4,15 +4,49 @@ import {
   type ClusterStatus,
   type ClusterUpResult,
   clusterDown,
+  clusterImages,
+  type LoadedImages,
   clusterLogs,
   clusterStatus,
   clusterUp,
 } from "../../cluster/index.ts";
+import { loadSpec, localPortAssignments, type LocalPlatformSpec } from "../../../../infra/lib/spec.ts";
+import { UserError } from "../../errors.ts";
+import { stackFile } from "../../lib/paths.ts";
 import { table } from "../../lib/table.ts";
 import { progress } from "../command.ts";
 
-export function up(): Promise<ClusterUpResult> {
-  return clusterUp({ progress });
+/**
+ * The data tier of the local stack (stacks/local.yaml): every Redis node, every Kafka broker and the database, which
+ * the embedded-cluster stack names as its external endpoints.
+ */
+export function localDataTierPorts(file = stackFile("local")): number[] {
+  const spec = loadSpec(file);
+  if (spec.target !== "local") throw new UserError(`${file}: target: got ${spec.target}; allowed: local`);
+  return localPortAssignments(spec as LocalPlatformSpec)
+    .filter(([field]) => /^(redis \(|kafka \(|database$)/.test(field))
+    .map(([, port]) => port);
+}
+
+export function up(opts: { nodes?: "simulated" | "real"; hostPorts?: number[] } = {}): Promise<ClusterUpResult> {
+  if (opts.hostPorts && opts.nodes !== "real")
+    throw new UserError("--host-ports: only with --nodes real (the simulated nodes run nothing that could use them)");
+  const realNode = opts.nodes === "real";
+  return clusterUp({
+    progress,
+    realNode,
+    hostPorts: realNode ? (opts.hostPorts ?? localDataTierPorts()) : undefined,
+  });
+}
+
+export function images(): Promise<LoadedImages> {
+  return clusterImages({ progress });
+}
+
+export function renderImages(r: LoadedImages): string {
+  const rows = Object.entries(r.refs).map(([svc, ref]) => [svc, ref]);
+  const how = r.imported ? "imported into the real node" : "the real node imports them when it starts";
+  return `${table(["SERVICE", "IMAGE"], rows)}\n\nbuilt in ${r.seconds.toFixed(1)} s; ${how}`;
 }
 
 export function status(): Promise<ClusterStatus> {
@@ -66,7 +100,9 @@ export function renderDown(r: ClusterDownResult): string {
   const ports = r.portsStillInUse.length
     ? `; ports still in use by another process: ${r.portsStillInUse.join(", ")}`
     : "; no port left listening";
-  return `${rows.length ? `${table(["COMPONENT", "PID", "OUTCOME"], rows)}\n\n` : ""}stopped in ${r.elapsedSeconds.toFixed(1)} s; deleted ${r.dir}${ports}`;
+  const left = r.leftovers.length ? `\nLEFT BEHIND (remove by hand): ${r.leftovers.join("; ")}` : "";
+  const head = rows.length ? `${table(["COMPONENT", "PID", "OUTCOME"], rows)}\n\n` : "";
+  return `${head}stopped in ${r.elapsedSeconds.toFixed(1)} s; deleted ${r.dir}${ports}${left}`;
 }
 
 export function renderLogs(r: ClusterLogs): string {

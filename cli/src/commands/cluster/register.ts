@@ -1,7 +1,24 @@
 /** `imctl cluster ...`: an embedded Kubernetes cluster (simulated nodes in three zones) on this machine. */
-import type { Command } from "commander";
+import { type Command, InvalidArgumentError, Option } from "commander";
 import { examples, lazyActions, outcome, type Sink } from "../command.ts";
 import { wholeNumber } from "../flags.ts";
+
+/** `17001-17006,19092` -> the ports, each 1-65535, at most 64 of them. */
+export function portList(value: string): number[] {
+  const out: number[] = [];
+  for (const part of value.split(",")) {
+    const m = /^(\d{1,5})(?:-(\d{1,5}))?$/.exec(part.trim());
+    const from = Number(m?.[1]);
+    const to = m?.[2] === undefined ? from : Number(m[2]);
+    if (!m || from < 1 || to > 65535 || to < from || to - from > 63)
+      throw new InvalidArgumentError(
+        `got ${JSON.stringify(value.slice(0, 80))}; allowed: ports or ranges of 1-65535, comma-separated (17001-17006,19092)`,
+      );
+    for (let p = from; p <= to; p++) out.push(p);
+  }
+  if (out.length > 64) throw new InvalidArgumentError(`got ${out.length} ports; allowed: at most 64`);
+  return [...new Set(out)];
+}
 
 export function register(program: Command, sink: Sink): void {
   const act = lazyActions(sink, () => import("./index.ts"));
@@ -12,14 +29,40 @@ export function register(program: Command, sink: Sink): void {
     );
   const up = cluster
     .command("up")
-    .description("start (or repair) the embedded cluster and write its kubeconfig; pods on its nodes do not run")
+    .description(
+      "start (or repair) the embedded cluster and write its kubeconfig; --nodes real adds a node whose pods run",
+    )
+    .addOption(
+      new Option("--nodes <kind>", "simulated: kwok nodes only; real: also a containerd + kubelet node")
+        .choices(["simulated", "real"])
+        .default("simulated"),
+    )
+    .option(
+      "--host-ports <ports>",
+      "machine loopback ports the real node's pods reach at 127.0.0.1 (default: the local stack's data tier)",
+      portList,
+    )
     .action(
-      act(async (m) => {
-        const r = await m.up();
+      act(async (m, opts: { nodes: "simulated" | "real"; hostPorts?: number[] }) => {
+        const r = await m.up(opts);
         return outcome(r, m.renderUp(r), r.healthy ? 0 : 1);
       }),
     );
-  examples(up, ["cluster up", "cluster up --json"]);
+  examples(up, [
+    "cluster up",
+    "cluster up --nodes real",
+    "cluster up --nodes real --host-ports 17001-17006,13306 --json",
+  ]);
+  const images = cluster
+    .command("images")
+    .description("build the services' images from this checkout (no Docker) and import them into the real node")
+    .action(
+      act(async (m) => {
+        const r = await m.images();
+        return outcome(r, m.renderImages(r));
+      }),
+    );
+  examples(images, ["cluster images", "cluster images --json"]);
   const status = cluster
     .command("status")
     .description("every component (pid, port, health), the nodes and the kubeconfig path")
@@ -37,7 +80,7 @@ export function register(program: Command, sink: Sink): void {
     .action(
       act(async (m, opts: { yes?: boolean }) => {
         const r = await m.down(opts);
-        return outcome(r, m.renderDown(r), r.portsStillInUse.length ? 1 : 0);
+        return outcome(r, m.renderDown(r), r.portsStillInUse.length || r.leftovers.length ? 1 : 0);
       }),
     );
   examples(down, ["cluster down --yes"]);

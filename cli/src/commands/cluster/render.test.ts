@@ -46,7 +46,14 @@ describe("imctl cluster: text output", () => {
   });
 
   it("reports down, and a down with nothing to stop", () => {
-    const base = { dir: "/s/cluster", stopped: [], removed: false, portsStillInUse: [], elapsedSeconds: 0 };
+    const base = {
+      dir: "/s/cluster",
+      stopped: [],
+      removed: false,
+      portsStillInUse: [],
+      leftovers: [],
+      elapsedSeconds: 0,
+    };
     assert.equal(renderDown(base), "nothing to stop: there is no embedded cluster");
     const text = renderDown({ ...base, removed: true, stopped: [{ id: "etcd", pid: 10, outcome: "stopped" }] });
     assert.match(text, /^etcd\s+10\s+stopped$/m);

@@ -19,6 +19,11 @@ import { SCENARIOS, type Scenario } from "../../../../infra/loadtest/scenarios.t
 import { testRunManifest, type TestRun } from "../../../../infra/loadtest/testrun.ts";
 import { stringify } from "yaml";
 import { resolveStack } from "../stack.ts";
+import { homedir } from "node:os";
+import { loadSpec, SpecError } from "../../../../infra/lib/spec.ts";
+import { resolveKubeconfig } from "../../../../infra/lib/spec-cluster.ts";
+import { clusterLayout } from "../../cluster/layout.ts";
+import { readState } from "../../cluster/state.ts";
 
 export { SCENARIOS, type Scenario };
 
@@ -111,19 +116,47 @@ export function list(): { scenarios: Scenario[] } {
   return { scenarios: SCENARIOS };
 }
 
-function resolveTarget(opts: RunOptions): string {
+/**
+ * The edge of an existing-cluster stack on the embedded cluster with a real node: Traefik's NodePort, which the
+ * machine reaches on the cluster's ingress port. k6 connects to 127.0.0.1 with the stack's host name (its `hosts`
+ * option, from RESOLVE), so the Gateway's HTTPRoutes match the Host header as they would behind a DNS name.
+ */
+function embeddedEdge(file: string): { target: string; env: string[] } | undefined {
+  let spec;
+  try {
+    spec = loadSpec(file);
+  } catch (err) {
+    // A bad --stack is bad input (found by the fuzz test: a SpecError escaped as exit 1).
+    if (err instanceof SpecError) throw new UserError(err.message);
+    throw err;
+  }
+  if (spec.target !== "kubernetes" || spec.cluster === undefined) return undefined;
+  const host = spec.kubernetes?.ingress.host;
+  const l = clusterLayout();
+  const state = readState(l.state);
+  const kubeconfig = resolveKubeconfig(spec.cluster.kubeconfig, REPO_ROOT, homedir());
+  if (!state?.realNode || !host || kubeconfig !== l.kubeconfig)
+    throw new UserError(
+      `--stack ${spec.name}: its edge is reachable from here only on the embedded cluster with a real node ` +
+        `(imctl cluster up --nodes real, and cluster.kubeconfig ${l.kubeconfig}); otherwise pass --target <edge URL>`,
+    );
+  return { target: `http://${host}:${state.realNode.ingressPort}`, env: [`RESOLVE=${host}=127.0.0.1`] };
+}
+
+function resolveTarget(opts: RunOptions): { target: string; env: string[] } {
   const t = opts.target ?? "local";
   if (t === "local") {
-    return openTarget({ stack: resolveStack(opts.stack), target: "local" })
-      .lifecycle()
-      .edge().http;
+    const file = resolveStack(opts.stack);
+    const edge = embeddedEdge(file);
+    if (edge) return edge;
+    return { target: openTarget({ stack: file, target: "local" }).lifecycle().edge().http, env: [] };
   }
   if (!/^https?:\/\/[^\s/]+(:\d+)?\/?$/.test(t))
     throw new UserError(
       `--target: got ${JSON.stringify(t)}; allowed: "local" or the platform's edge URL, e.g. http://127.0.0.1:18080`,
     );
   if (opts.stackGiven === true) throw new UserError(MESSAGES.stackWithUrl(opts.stack ?? ""));
-  return t.replace(/\/$/, "");
+  return { target: t.replace(/\/$/, ""), env: [] };
 }
 
 function validate(name: string, opts: RunOptions): Scenario {
@@ -270,7 +303,8 @@ export async function run(name: string, opts: RunOptions): Promise<LoadtestResul
   const scenario = validate(name, opts);
   const k6 = toolPath("k6");
   if (!existsSync(k6)) throw new UserError(MESSAGES.missingTool("k6", k6));
-  const target = resolveTarget(opts);
+  const edge = resolveTarget(opts);
+  const target = edge.target;
   const started = Date.now();
   const dir = join(
     stateDir(),
@@ -280,7 +314,7 @@ export async function run(name: string, opts: RunOptions): Promise<LoadtestResul
   mkdirSync(dir, { recursive: true });
   const summary = join(dir, "summary.json");
   const points = join(dir, "points.json");
-  const env = k6Env(opts, target, started);
+  const env = k6Env({ ...opts, env: [...edge.env, ...(opts.env ?? [])] }, target, started);
   const args = [
     "run",
     "--no-color",

@@ -337,6 +337,26 @@ export async function status(opts: { stackFile: string }): Promise<StatusResult>
   return statusOf(ctx, components);
 }
 
+/**
+ * The local target's database as a loopback TCP client reaches it, with its admin credential: what an
+ * existing-cluster stack whose external data tier is this local target (stacks/embedded-cluster.yaml) signs its
+ * migrations in with. Undefined when no local platform was brought up here.
+ */
+export function localDatabaseAdmin(): { host: string; port: number; user: string; password: string } | undefined {
+  const dir = stateDir();
+  const st = readJson<LocalState>(stateFile(dir));
+  const secrets = readJson<Partial<Secrets>>(secretsFile(dir));
+  if (!st?.stack || !existsSync(st.stack) || !secrets?.dbRootPassword) return undefined;
+  const spec = loadSpec(st.stack);
+  if (spec.target !== "local" || !spec.local) return undefined;
+  return {
+    host: spec.local.bindAddress,
+    port: spec.local.ports.database,
+    user: "root",
+    password: secrets.dbRootPassword,
+  };
+}
+
 /** The stack the recorded platform was brought up from (see resolveStateStack); a bad --stack gets its own error. */
 function stateStack(given: string): string {
   return resolveStateStack(given, (file) => void open(file));

@@ -116,6 +116,11 @@ export async function ensureDatabase(ctx: LocalContext, note: (msg: string) => v
   const root = await rootConnection(ctx);
   try {
     await root.query("ALTER USER 'root'@'localhost' IDENTIFIED BY ?", [s.dbRootPassword]);
+    // Over loopback TCP too (skip-name-resolve: such clients are 127.0.0.1, not localhost): the migrations of a
+    // cluster stack whose external data tier is this platform (the embedded cluster's pods) sign in so.
+    await root.query("CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY ?", [s.dbRootPassword]);
+    await root.query("ALTER USER 'root'@'127.0.0.1' IDENTIFIED BY ?", [s.dbRootPassword]);
+    await root.query("GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION");
     await root.query(`CREATE DATABASE IF NOT EXISTS \`${db}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`);
     for (const host of ["127.0.0.1", "localhost"]) {
       await root.query("CREATE USER IF NOT EXISTS ?@? IDENTIFIED BY ?", [s.dbAppUser, host, s.dbAppPassword]);

@@ -1,0 +1,134 @@
+/**
+ * The platform on Kubernetes with pods that really run: the embedded cluster with its real node (containerd + the
+ * kubelet in namespaces of their own), the services' images built here without Docker, `imctl up` with the real
+ * Pulumi engine, the k6 smoke scenario through the Gateway API route (Traefik) with a gateway pod deleted mid-run,
+ * and a teardown that leaves no process, namespace, cgroup, mount or kernel setting behind. The data tier is the
+ * local target's (Redis Cluster, Kafka, MariaDB on loopback), reached by the pods as a cloud cluster's pods reach
+ * managed services.
+ */
+import assert from "node:assert/strict";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import * as k8s from "@kubernetes/client-node";
+import { execa } from "execa";
+import { parse, stringify } from "yaml";
+import { ensureTools } from "../../base/install.mjs";
+import { REPO_ROOT } from "../../base/root.mjs";
+import { TOOLS } from "../../base/tools.mjs";
+import { localPortAssignments } from "../../infra/lib/spec.ts";
+import { KUBELET_SYSCTLS, REAL_NODE_NAME } from "../../cli/src/cluster/node/config.ts";
+import { imctl, tempDir, type ImctlRun } from "../helpers/imctl.ts";
+import { startPlatform, type TestPlatform } from "../helpers/platform.ts";
+
+ensureTools(TOOLS.filter((t) => t.need === "test").map((t) => t.name));
+
+const sysctls = () => KUBELET_SYSCTLS.map((s) => `${s.path}=${readFileSync(`/proc/sys/${s.path}`, "utf8").trim()}`);
+
+function json(r: ImctlRun): Record<string, any> {
+  assert.ok(r.stdout.trim().startsWith("{"), `expected JSON, got: ${r.stdout.slice(0, 300)}\n${r.stderr.slice(-3000)}`);
+  return JSON.parse(r.stdout) as Record<string, any>;
+}
+
+describe("the platform on the embedded cluster's real node", { timeout: 1_800_000 }, () => {
+  let p: TestPlatform;
+  let env: Record<string, string>;
+  let stack: string;
+  let kc: k8s.KubeConfig;
+  const before_ = sysctls();
+
+  before(async () => {
+    p = await startPlatform(36_000);
+    env = { IMCTL_STATE_DIR: p.stateDir };
+    const ports = localPortAssignments(p.spec);
+    const port = (re: RegExp) => ports.filter(([f]) => re.test(f)).map(([, n]) => n);
+    const redis = port(/^redis \(/);
+    const kafka = port(/^kafka \(/);
+    const database = p.spec.local.ports.database;
+    const up = await imctl(
+      ["cluster", "up", "--nodes", "real", "--host-ports", [...redis, ...kafka, database].join(","), "--json"],
+      env,
+    );
+    assert.equal(up.exitCode, 0, up.stderr.slice(-3000));
+    const spec = parse(readFileSync(join(REPO_ROOT, "stacks", "embedded-cluster.yaml"), "utf8")) as Record<string, any>;
+    spec.cluster.kubeconfig = join(p.stateDir, "cluster", "kubeconfig");
+    spec.cluster.data.redisNodes = redis.slice(0, p.spec.data.redis.primaries).map((n) => `127.0.0.1:${n}`);
+    spec.cluster.data.kafkaBrokers = kafka.map((n) => `127.0.0.1:${n}`);
+    spec.cluster.data.database = { host: "127.0.0.1", port: database, adminUser: "root" };
+    spec.kubernetes.drainSeconds = 5;
+    stack = join(tempDir("stack"), "embedded-cluster.yaml");
+    writeFileSync(stack, stringify(spec));
+    kc = new k8s.KubeConfig();
+    kc.loadFromFile(spec.cluster.kubeconfig);
+  });
+
+  after(async () => {
+    await imctl(["destroy", "--stack", stack, "--yes"], env).catch(() => undefined);
+    await imctl(["cluster", "down", "--yes"], env).catch(() => undefined);
+    await p?.down();
+  });
+
+  it("runs a real node next to the simulated ones, without touching the machine's kernel settings", async () => {
+    const st = json(await imctl(["cluster", "status", "--json"], env));
+    const real = (st.nodes as Array<{ name: string; ready: boolean; zone: string }>).find(
+      (n) => n.name === REAL_NODE_NAME,
+    );
+    assert.ok(real?.ready, JSON.stringify(st.nodes));
+    assert.equal(st.healthy, true);
+    assert.deepEqual(sysctls(), before_);
+  });
+
+  it("deploys the platform with the real engine: every service pod runs on the real node and is Ready", async () => {
+    const r = await imctl(["up", "--stack", stack, "--yes", "--json"], env);
+    assert.equal(r.exitCode, 0, r.stderr.slice(-4000));
+    const core = kc.makeApiClient(k8s.CoreV1Api);
+    const pods = (await core.listNamespacedPod({ namespace: "im" })).items.filter((x) =>
+      ["gateway", "message", "user-center"].includes(x.metadata?.labels?.["app.kubernetes.io/name"] ?? ""),
+    );
+    assert.ok(pods.length >= 6, `expected 2 pods of each service, got ${pods.map((x) => x.metadata?.name)}`);
+    for (const pod of pods) {
+      assert.equal(pod.spec?.nodeName, REAL_NODE_NAME, pod.metadata?.name);
+      const ready = pod.status?.conditions?.find((c) => c.type === "Ready")?.status;
+      assert.equal(ready, "True", `${pod.metadata?.name}: ${JSON.stringify(pod.status?.containerStatuses)}`);
+    }
+  });
+
+  it("passes the smoke scenario through the Gateway API route while a gateway pod is deleted, losing nothing", async () => {
+    const core = kc.makeApiClient(k8s.CoreV1Api);
+    const run = imctl(["loadtest", "run", "smoke", "--stack", stack, "--duration", "30s", "--json"], env);
+    await new Promise((resolve) => setTimeout(resolve, 12_000));
+    const gateways = (
+      await core.listNamespacedPod({ namespace: "im", labelSelector: "app.kubernetes.io/name=gateway" })
+    ).items;
+    const victim = gateways[0]?.metadata?.name;
+    assert.ok(victim, "no gateway pod to delete");
+    await core.deleteNamespacedPod({ name: victim, namespace: "im" });
+    const r = await run;
+    const out = json(r);
+    assert.equal(out.figures.lost, 0, JSON.stringify(out.figures));
+    assert.ok(out.figures.received > 0, JSON.stringify(out.figures));
+    assert.equal(out.passed, true, `${JSON.stringify(out.failedThresholds)} ${r.stderr.slice(-2000)}`);
+  });
+
+  it("tears everything down: no node process, network namespace, cgroup, mount or kernel setting is left", async () => {
+    const d = await imctl(["destroy", "--stack", stack, "--yes", "--json"], env);
+    assert.equal(d.exitCode, 0, d.stderr.slice(-3000));
+    const down = json(await imctl(["cluster", "down", "--yes", "--json"], env));
+    assert.deepEqual(down.leftovers, []);
+    assert.deepEqual(down.portsStillInUse, []);
+    const netns = existsSync("/run/netns") ? readdirSync("/run/netns") : [];
+    assert.deepEqual(
+      netns.filter((n) => n.startsWith("imctl-") || n.startsWith("cni-")),
+      [],
+    );
+    // The node's processes (the local platform's own keep running until its down).
+    const ps = await execa("ps", ["-eo", "args"]);
+    const node =
+      /(^|\/)(containerd|containerd-shim-runc-v2|kubelet|kube-proxy|coredns|traefik|pause)( |$)|forward\.mjs/;
+    assert.deepEqual(
+      ps.stdout.split("\n").filter((l) => node.test(l)),
+      [],
+    );
+    assert.deepEqual(sysctls(), before_);
+  });
+});

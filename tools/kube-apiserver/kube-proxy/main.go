@@ -1,0 +1,18 @@
+// kube-proxy built from the same pinned modules as kube-apiserver (this module's go.mod), for the embedded
+// cluster's real node: it programs the node's Service addresses (iptables, inside the node's network namespace).
+// The imports mirror upstream's cmd/kube-proxy main.
+package main
+
+import (
+	"os"
+
+	"k8s.io/component-base/cli"
+	_ "k8s.io/component-base/logs/json/register"          // the JSON log format
+	_ "k8s.io/component-base/metrics/prometheus/clientgo" // client-go's metrics
+	_ "k8s.io/component-base/metrics/prometheus/version"  // the version metric
+	"k8s.io/kubernetes/cmd/kube-proxy/app"
+)
+
+func main() {
+	os.Exit(cli.Run(app.NewProxyCommand()))
+}

@@ -1,0 +1,3 @@
+module imctl.local/tools/pause
+
+go 1.23
