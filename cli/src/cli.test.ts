@@ -106,7 +106,7 @@ describe("imctl's command table", () => {
     assert.match((await parseCommandLine(build, words("doctor --max-backlogs 5"))) ?? "", /unknown option/);
     assert.match(
       (await parseCommandLine(build, words("bandwidth audit --target-utilisation 1.5"))) ?? "",
-      /allowed: a share above 0 and at most 1/,
+      /allowed: a share from 0.1 to 0.95/,
     );
   });
 });

@@ -27,7 +27,6 @@ export function buildProgram(sink: Sink): Command {
   const program = new Command("imctl")
     .description("Operate the IM platform and its local target")
     .option("--json", "print the result as JSON (for CI)")
-    .showHelpAfterError()
     .exitOverride();
   for (const register of VERBS) register(program, sink);
   return program;

@@ -57,6 +57,9 @@ export const MESSAGES = {
   confirmReset: "reset deletes every local data directory (Redis, Kafka, MariaDB, Prometheus): pass --yes to confirm",
   rolloutNothingToUndo: (service: string) =>
     `no earlier release of ${service} to go back to: undo restores the release before the last promotion`,
+  stackWithUrl: (stack: string) =>
+    `--stack: got ${JSON.stringify(stack)}; a stack is read only with --target local (with an edge URL as --target ` +
+    "the URL is the platform): drop --stack, or use --target local",
   unknownGateway: (instance: string, allowed: readonly string[]) =>
     `change.gateways: got "${instance}"; allowed: ${allowed.join(", ")}`,
 } as const;

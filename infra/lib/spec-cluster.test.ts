@@ -125,7 +125,8 @@ describe("existing-cluster section of the platform spec", () => {
         inCluster(x);
         x.cluster.data.redisNodes = ["127.0.0.1:17001"];
       }),
-      `${SOURCE}: cluster.data: got {"mode":"in-cluster","redisNodes":["127.0.0.1:17001"]}; unknown field(s) "redisNodes"`,
+      `${SOURCE}: cluster.data.redisNodes: unknown field; allowed here: mode, storageClass, nodeSelector, tolerations, ` +
+        "redisStorageGb, kafkaStorageGb, tidb, backup",
     );
     assert.equal(
       refusal((x) => {

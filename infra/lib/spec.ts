@@ -3,10 +3,11 @@
  * Every part of the toolkit (infra, imctl, the local target, load tests) reads it through `loadSpec`;
  * nothing else parses a stack file. Pure: no Pulumi import, no process state.
  */
-import { readFileSync } from "node:fs";
 import { basename } from "node:path";
-import { parse as parseYaml, YAMLParseError } from "yaml";
 import { z } from "zod";
+import { excerpt } from "../../base/excerpt.ts";
+import { InputFileError, parseInputYaml, readInputFile } from "./input-file.ts";
+import { allowedKeysAt, describeIssue, valueAt } from "./spec-errors.ts";
 import { checkKubernetesSections } from "./spec-cloud-checks.ts";
 import { clusterSpec, type ClusterSpec } from "./spec-cluster.ts";
 import {
@@ -19,7 +20,8 @@ import {
   type KubernetesSpec,
 } from "./spec-cloud.ts";
 
-const port = z.number().int().min(1024).max(65535);
+const MAX_PORT = 65535;
+const port = z.number().int().min(1024).max(MAX_PORT);
 const count = (min: number, max: number) => z.number().int().min(min).max(max);
 
 const serviceSpec = z
@@ -61,7 +63,7 @@ const dataSpec = z
         brokers: count(1, 100),
         replicationFactor: count(1, 100),
         minInsyncReplicas: count(1, 100),
-        topics: z.array(topicSpec).min(1),
+        topics: z.array(topicSpec).min(1).max(1000),
       })
       .strict(),
     database: z
@@ -79,8 +81,8 @@ const localSpec = z
     bindAddress: z
       .string()
       .regex(
-        /^127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/,
-        "an address in 127.0.0.0/8 (the local target only uses loopback)",
+        /^127\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/,
+        "an address in 127.0.0.0/8, each part 0 to 255 (the local target only uses loopback)",
       ),
     ports: z
       .object({
@@ -143,7 +145,7 @@ const localSpec = z
   })
   .strict();
 
-export const platformSpecSchema = z
+const platformSpecShape = z
   .object({
     apiVersion: z.literal("imctl.im-platform/v1"),
     kind: z.literal("Platform"),
@@ -180,44 +182,60 @@ export const platformSpecSchema = z
     /** target kubernetes, instead of clouds: an existing cluster by kubeconfig. See infra/lib/spec-cluster.ts. */
     cluster: clusterSpec.optional(),
   })
-  .strict()
-  .superRefine((spec, ctx) => {
-    const kafka = spec.data.kafka;
-    if (kafka.replicationFactor > kafka.brokers) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["data", "kafka", "replicationFactor"],
-        message: `at most data.kafka.brokers (${kafka.brokers})`,
-      });
-    }
-    if (kafka.minInsyncReplicas > kafka.replicationFactor) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["data", "kafka", "minInsyncReplicas"],
-        message: `at most data.kafka.replicationFactor (${kafka.replicationFactor})`,
-      });
-    }
-    if (spec.target === "local" && spec.local === undefined) {
-      ctx.addIssue({ code: "custom", path: ["local"], message: "required when target is local" });
-    }
-    for (const issue of checkKubernetesSections(spec))
-      ctx.addIssue({ code: "custom", path: issue.path, message: issue.message });
-    if (spec.local !== undefined) {
-      const seen = new Map<number, string>();
-      for (const [owner, p] of localPortAssignments({ ...spec, local: spec.local })) {
-        const other = seen.get(p);
-        if (other !== undefined) {
-          ctx.addIssue({
-            code: "custom",
-            path: ["local", "ports", owner.split(" ")[0] ?? owner],
-            message: `port ${p} (${owner}) collides with ${other}: every derived port must be unique`,
-          });
-          return;
-        }
-        seen.set(p, owner);
+  .strict();
+
+export const platformSpecSchema = platformSpecShape
+  // Cross-field checks run only on a document whose every field is in range: they walk the spec (one port per
+  // replica), so a failed bound (replicas: 100000000) must stop validation before they allocate anything.
+  .superRefine(crossFieldChecks, { when: (payload) => payload.issues.length === 0 });
+
+type SpecShape = z.infer<typeof platformSpecShape>;
+
+function crossFieldChecks(spec: SpecShape, ctx: z.RefinementCtx): void {
+  const kafka = spec.data.kafka;
+  if (kafka.replicationFactor > kafka.brokers) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["data", "kafka", "replicationFactor"],
+      message: `at most data.kafka.brokers (${kafka.brokers})`,
+    });
+  }
+  if (kafka.minInsyncReplicas > kafka.replicationFactor) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["data", "kafka", "minInsyncReplicas"],
+      message: `at most data.kafka.replicationFactor (${kafka.replicationFactor})`,
+    });
+  }
+  if (spec.target === "local" && spec.local === undefined) {
+    ctx.addIssue({ code: "custom", path: ["local"], message: "required when target is local" });
+  }
+  for (const issue of checkKubernetesSections(spec))
+    ctx.addIssue({ code: "custom", path: issue.path, message: issue.message });
+  if (spec.local !== undefined) {
+    const seen = new Map<number, string>();
+    for (const [owner, p] of localPortAssignments({ ...spec, local: spec.local })) {
+      if (p > MAX_PORT) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["local", "ports", owner.split(" ")[0] ?? owner],
+          message: `derives port ${p} for ${owner}, beyond ${MAX_PORT}: lower the base port or the count`,
+        });
+        return;
       }
+      const other = seen.get(p);
+      if (other !== undefined) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["local", "ports", owner.split(" ")[0] ?? owner],
+          message: `port ${p} (${owner}) collides with ${other}: every derived port must be unique`,
+        });
+        return;
+      }
+      seen.set(p, owner);
     }
-  });
+  }
+}
 
 export type PlatformSpec = z.infer<typeof platformSpecSchema>;
 export type LocalSpec = z.infer<typeof localSpec>;
@@ -288,45 +306,51 @@ export class SpecError extends Error {
   override readonly name = "SpecError";
 }
 
-/** Parse and validate a spec from already-parsed data. `source` names the file in messages. */
+/**
+ * Parse and validate a spec from already-parsed data. `source` names the file in messages. The message names the
+ * first bad field and quotes at most an excerpt of its value: never the document (a file that is not a stack at all,
+ * a .env or a key, is described by its type only).
+ */
 export function parseSpec(raw: unknown, source: string): PlatformSpec {
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
+    const got =
+      raw === null || raw === undefined ? "an empty document" : Array.isArray(raw) ? "a list" : `a ${typeof raw}`;
+    throw new SpecError(
+      `${source}: (root): got ${got}; expected a stack: a YAML mapping with apiVersion, kind, name, ...`,
+    );
+  }
   const result = platformSpecSchema.safeParse(raw);
   if (result.success) return result.data;
   const issue = result.error.issues[0];
   if (issue === undefined) throw new SpecError(`${source}: invalid stack file`);
+  if (issue.code === "unrecognized_keys") {
+    // Name the first unknown key itself, with the keys allowed beside it.
+    const key = issue.keys[0] ?? "";
+    const path = [...issue.path.map(String), key].join(".");
+    const allowed = allowedKeysAt(platformSpecShape, raw, issue.path);
+    const more = issue.keys.length > 1 ? ` (and ${issue.keys.length - 1} more unknown)` : "";
+    throw new SpecError(
+      `${source}: ${path}: unknown field${more}; allowed here: ${allowed.length > 0 ? allowed.join(", ") : "none"}`,
+    );
+  }
   const path = issue.path.map(String).join(".");
   const value = valueAt(raw, issue.path);
-  const shown = value === undefined ? "missing" : JSON.stringify(value);
-  throw new SpecError(`${source}: ${path || "(root)"}: got ${shown}; ${describeIssue(issue)}`);
+  throw new SpecError(`${source}: ${path || "(root)"}: got ${excerpt(value)}; ${describeIssue(issue)}`);
 }
 
-/** Read, parse and validate `stacks/<name>.yaml` (or any path). */
+/** Read, parse and validate `stacks/<name>.yaml` (or any path). Refuses a file above INPUT_FILE_LIMIT_BYTES. */
 export function loadSpec(file: string): PlatformSpec {
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new SpecError(`${file}: cannot read the stack file (${code ?? String(err)})`);
-  }
   let raw: unknown;
   try {
-    raw = parseYaml(text);
+    raw = parseInputYaml(readInputFile(file, "stack file"), file, "stack file");
   } catch (err) {
-    if (err instanceof YAMLParseError) {
-      const where = err.linePos?.[0];
-      throw new SpecError(
-        `${file}${where ? `:${where.line}:${where.col}` : ""}: not valid YAML: ${err.message.split("\n")[0]}`,
-      );
-    }
+    if (err instanceof InputFileError) throw new SpecError(err.message);
     throw err;
   }
   const spec = parseSpec(raw, file);
   const expected = basename(file).replace(/\.ya?ml$/, "");
   if (spec.name !== expected) {
-    throw new SpecError(
-      `${file}: name: got ${JSON.stringify(spec.name)}; must match the file name (${JSON.stringify(expected)})`,
-    );
+    throw new SpecError(`${file}: name: got ${excerpt(spec.name)}; must match the file name (${excerpt(expected)})`);
   }
   return spec;
 }
@@ -353,37 +377,4 @@ export function requireKubernetes(spec: PlatformSpec, source: string): Kubernete
   if (clouds === undefined || kubernetes === undefined || tags === undefined)
     throw new SpecError(`${source}: clouds (or cluster), kubernetes and tags are required when target is kubernetes`);
   return { ...spec, target: "kubernetes", clouds, kubernetes, tags };
-}
-
-function valueAt(raw: unknown, path: ReadonlyArray<PropertyKey>): unknown {
-  let cur: unknown = raw;
-  for (const key of path) {
-    if (cur === null || typeof cur !== "object") return undefined;
-    cur = (cur as Record<PropertyKey, unknown>)[key];
-  }
-  return cur;
-}
-
-function describeIssue(issue: z.core.$ZodIssue): string {
-  switch (issue.code) {
-    case "invalid_type":
-      return `expected ${issue.expected}`;
-    case "too_small":
-      return `must be at least ${String(issue.minimum)}${issue.origin === "array" ? " items" : ""}`;
-    case "too_big":
-      return `must be at most ${String(issue.maximum)}${issue.origin === "array" ? " items" : ""}`;
-    case "invalid_value":
-      return `allowed: ${issue.values.map((v) => JSON.stringify(v)).join(", ")}`;
-    case "unrecognized_keys":
-      return `unknown field(s) ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}`;
-    case "invalid_format":
-      return issue.message;
-    case "invalid_union":
-      // A discriminated union (cluster.data.mode) whose discriminator matches none of its options.
-      return "options" in issue && Array.isArray(issue.options)
-        ? `allowed: ${issue.options.map((v) => JSON.stringify(v)).join(", ")}`
-        : issue.message;
-    default:
-      return issue.message;
-  }
 }

@@ -55,7 +55,10 @@ describe("imctl loadtest (k6 against the real platform)", { timeout: 900_000 }, 
     );
     const b = await p.run("loadtest", "run", "smoke", "--target", p.lbUrl, "--duration", "5x");
     assert.equal(b.exitCode, 2);
-    assert.equal(b.stderr.trim(), 'imctl: --duration: got "5x"; allowed: a number with ms, s, m or h, e.g. 30s');
+    assert.equal(
+      b.stderr.trim(),
+      'imctl: --duration: got "5x"; allowed: 1s to 24h, a number with ms, s, m, h; see imctl loadtest run --help',
+    );
     const c = await p.run("loadtest", "run", "smoke", "--target", "ftp://x");
     assert.equal(c.exitCode, 2);
     assert.match(c.stderr, /--target: got "ftp:\/\/x"; allowed: "local" or the platform's edge URL/);

@@ -33,7 +33,7 @@ describe("imctl command lines in docs and CI", () => {
     assert.match((await parseCommandLine(build, ["local", "logs"])) ?? "", /missing required argument 'component'/);
     assert.match(
       (await parseCommandLine(build, ["local", "logs", "kafka-1", "-n", "many"])) ?? "",
-      /allowed: a whole number above 0/,
+      /allowed: a whole number from 1 to 100,000/,
     );
     assert.match(
       (await parseCommandLine(build, ["plan"])) ?? "",

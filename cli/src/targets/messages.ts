@@ -14,4 +14,17 @@ export const TARGET_MESSAGES = {
   doctorKubernetes: (stack: string) =>
     `--stack: got ${JSON.stringify(stack)}, a kubernetes stack; imctl doctor checks the local target only for ` +
     `now (on kubernetes, run the checks of runbooks/README.md with kubectl and Grafana)`,
+  stateDirNotDirectory: (dir: string, fromEnv: boolean) =>
+    `${fromEnv ? "IMCTL_STATE_DIR" : "state directory"}: got ${JSON.stringify(dir)}, which is not a directory; ` +
+    "allowed: a directory imctl keeps the local platform's state in (a missing one is created by imctl local up)",
+  stateDirForeign: (dir: string, fromEnv: boolean) =>
+    `${fromEnv ? "IMCTL_STATE_DIR" : "state directory"}: got ${JSON.stringify(dir)}, which holds no imctl state ` +
+    "(no state.json): no platform was brought up with it; allowed: the state directory of a platform, or a new " +
+    "or empty directory for imctl local up",
+  stateFileBroken: (file: string) =>
+    `${file}: not imctl state (not a JSON object); allowed: the file imctl local up writes (remove it ` +
+    "to start over; the platform's processes are then no longer tracked)",
+  stackNotRecorded: (given: string, recorded: string) =>
+    `--stack: got ${JSON.stringify(given)}; the platform on this target was brought up from ${JSON.stringify(recorded)} ` +
+    "and status, logs, down, doctor, drill and bandwidth work on that one (allowed: that file, or no --stack)",
 } as const;

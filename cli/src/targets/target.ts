@@ -181,6 +181,8 @@ export interface DrillTarget extends TargetBase, Metrics {
   edge(): Edge;
   /** Every component and platform check; `healthy` only when all pass (the drill's steady state). */
   health(): Promise<HealthReport>;
+  /** Checks a fault against the stack alone (the instance exists and fits the fault); touches nothing. */
+  checkFault(spec: FaultSpec): void;
   /** What a fault would hit now (the current Redis primary, the busiest broker or gateway); touches nothing. */
   planFault(spec: FaultSpec): Promise<FaultPlan>;
   /** Injects a planned fault; the handle's `restore()` undoes it and brings the platform back (idempotent). */

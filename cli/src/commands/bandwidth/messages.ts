@@ -9,6 +9,9 @@ export const MESSAGES = {
   badPlanField: (file: string, field: string, value: string, allowed: string) =>
     `plan ${file}: ${field}: got ${value}; allowed: ${allowed}`,
   planMissing: (file: string) => `--plan: cannot read ${file}; allowed: a plan file written by "imctl bandwidth plan"`,
+  resumeWith: (flag: string) =>
+    `${flag}: --resume continues the recorded upgrade with the plan and watch it started with; drop ${flag} (or ` +
+    "--resume to start a new upgrade)",
   confirmUpgrade: "bandwidth upgrade changes the live gateways' capacity: pass --yes to confirm",
   confirmRollback:
     "bandwidth rollback restores the gateways' capacity from the last upgrade's backup: pass --yes to confirm",

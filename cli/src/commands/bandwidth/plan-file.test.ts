@@ -136,6 +136,46 @@ describe("bandwidth plan file", () => {
     );
   });
 
+  it("every number and duration an operator may edit has a range; long values are quoted as an excerpt", () => {
+    const f = "p.yaml";
+    assert.equal(
+      planProblem(
+        f,
+        edit((p) => (p.watch.duration = "99999999999h")),
+      ),
+      'plan p.yaml: watch.duration: got "99999999999h"; allowed: from 1s to 168h',
+    );
+    assert.equal(
+      planProblem(
+        f,
+        edit((p) => (p.capacity.requiredInstances = 100_000_000)),
+      ),
+      "plan p.yaml: capacity.requiredInstances: got 100000000; allowed: at most 1000",
+    );
+    const long = planProblem(
+      f,
+      edit((p) => (p.metadata.id = "x".repeat(10_000))),
+    );
+    assert.ok(long !== null && long.length < 250, long ?? "");
+  });
+
+  it("a plan file above 1 MiB, or a directory, is refused naming the limit", () => {
+    const dir = mkdtempSync(join(tmpdir(), "bwplan-"));
+    const big = join(dir, "big.yaml");
+    writeFileSync(big, `# ${"x".repeat(1024 * 1024)}\n`);
+    assert.throws(
+      () => readPlan(big),
+      (e: unknown) =>
+        e instanceof UserError &&
+        e.message ===
+          `--plan: ${big}: the plan file is larger than the limit of 1 MiB (a plan file is a few KB of YAML)`,
+    );
+    assert.throws(
+      () => readPlan(dir),
+      (e: unknown) => e instanceof UserError && /the plan file is a directory/.test(e.message),
+    );
+  });
+
   it("a vertical plan's steps: backup, shift, canary, verify, the rest, full verify, watch", () => {
     assert.deepEqual(verticalSteps(good, 60).map(stepName), [
       "backup",

@@ -3,10 +3,11 @@
  * edit: the verification settings, the window), validated with zod before anything changes. A bad field fails with
  * one line naming the field, the value and what is allowed.
  */
-import { readFileSync } from "node:fs";
-import { parse as parseYaml, stringify } from "yaml";
+import { stringify } from "yaml";
+import { excerpt } from "../../../../base/excerpt.ts";
+import { InputFileError, parseInputYaml, readInputFile } from "../../../../infra/lib/input-file.ts";
 import { z } from "zod";
-import { durationPattern } from "../../../../base/duration.ts";
+import { durationPattern, parseDuration } from "../../../../base/duration.ts";
 import { UserError } from "../../errors.ts";
 import { MESSAGES } from "./messages.ts";
 
@@ -18,7 +19,14 @@ const bytesPerSecond = z
   .min(1024)
   .max(100 * 1024 ** 3);
 const share = z.number().gt(0).max(1);
-const duration = z.string().regex(durationPattern(["ms", "s", "m", "h"]), "a number with ms, s, m or h, e.g. 30s");
+/** A duration of the plan: verification and watch last from 1 s to 7 days (the seed watches 24-48 h). */
+const duration = z
+  .string()
+  .regex(durationPattern(["ms", "s", "m", "h"]), "a number with ms, s, m or h, e.g. 30s")
+  .refine((v) => {
+    const s = parseDuration(v, { units: ["ms", "s", "m", "h"], to: "s" }) ?? 0;
+    return s >= 1 && s <= 7 * 86_400;
+  }, "from 1s to 168h");
 const instanceId = z.string().regex(/^gateway-[a-z0-9-]+$/, "a gateway instance id such as gateway-1");
 
 const costLine = z
@@ -90,7 +98,7 @@ export const bandwidthPlanSchema = z
         targetUtilisation: share,
         requiredTotalBytesPerSecond: z.number().min(0),
         requiredPerInstanceBytesPerSecond: z.number().min(0),
-        requiredInstances: z.number().int().min(1),
+        requiredInstances: z.number().int().min(1).max(1000),
       })
       .strict(),
     options: z.array(option),
@@ -117,7 +125,10 @@ export const bandwidthPlanSchema = z
       .object({
         startHourUtc: z.number().int().min(0).max(23),
         hours: z.number().int().min(1).max(24),
-        estimatedMinutes: z.number().gt(0),
+        estimatedMinutes: z
+          .number()
+          .gt(0)
+          .max(7 * 24 * 60),
         bestGuess: z.boolean(),
         note: z.string(),
       })
@@ -153,7 +164,7 @@ export function planProblem(file: string, raw: unknown): string | null {
   return MESSAGES.badPlanField(
     file,
     path.join(".") || "(plan)",
-    value === undefined ? "nothing" : JSON.stringify(value),
+    value === undefined ? "nothing" : excerpt(value),
     allowed,
   );
 }
@@ -162,21 +173,21 @@ export function planProblem(file: string, raw: unknown): string | null {
 export function readPlan(file: string): BandwidthPlan {
   let text: string;
   try {
-    text = readFileSync(file, "utf8");
-  } catch {
-    throw new UserError(MESSAGES.planMissing(file));
+    text = readInputFile(file, "plan file");
+  } catch (err) {
+    if (!(err instanceof InputFileError)) throw err;
+    // A missing file keeps the message operators know; a directory, a FIFO or an oversized file says which.
+    throw new UserError(
+      /\((ENOENT|EACCES)\)$/.test(err.message) ? MESSAGES.planMissing(file) : `--plan: ${err.message}`,
+    );
   }
   let raw: unknown;
   try {
-    raw = parseYaml(text);
+    raw = parseInputYaml(text, file, "plan file");
   } catch (err) {
+    if (!(err instanceof InputFileError)) throw err;
     throw new UserError(
-      MESSAGES.badPlanField(
-        file,
-        "(file)",
-        "unparseable YAML",
-        `a YAML BandwidthPlan (${err instanceof Error ? err.message.split("\n")[0] : String(err)})`,
-      ),
+      MESSAGES.badPlanField(file, "(file)", "unparseable YAML", `a YAML BandwidthPlan (${err.message})`),
     );
   }
   const problem = planProblem(file, raw);

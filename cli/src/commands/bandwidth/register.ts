@@ -1,18 +1,24 @@
 /** `imctl bandwidth ...`: gateway bandwidth audit, plan, upgrade with canary verification, rollback. */
-import { type Command, InvalidArgumentError } from "commander";
+import type { Command } from "commander";
 import { type Act as ActOf, examples, lazyActions, outcome, type Sink, stackOption } from "../command.ts";
+import { duration, growth, share } from "../flags.ts";
 // Types only: the handler module itself is imported when a command runs.
 import type * as Handlers from "./index.ts";
 
 type Act = ActOf<typeof Handlers>;
 
-/** A utilisation line: a share of the capacity. */
-function share(value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0 || n > 1)
-    throw new InvalidArgumentError(`got ${JSON.stringify(value)}; allowed: a share above 0 and at most 1, e.g. 0.7`);
-  return n;
-}
+/**
+ * The flags' ranges. A utilisation line below 10 % would plan for gateways that never carry traffic, above 95 % for
+ * no headroom at all; windows are bounded by what Prometheus keeps and by what an operator waits for.
+ */
+const RANGES = {
+  utilisation: share(0.1, 0.95),
+  since: duration(["s", "m", "h", "d"], 60, 90 * 86_400),
+  sustained: duration(["s", "m", "h", "d"], 10, 86_400),
+  history: duration(["s", "m", "h", "d"], 3600, 90 * 86_400),
+  watch: duration(["s", "m", "h", "d"], 1, 7 * 86_400),
+  growth: growth(1000),
+};
 
 export function register(program: Command, sink: Sink): void {
   const act: Act = lazyActions(sink, () => import("./index.ts"));
@@ -54,9 +60,13 @@ function registerAudit(bandwidth: Command, act: Act): void {
         "growth, bandwidth bottlenecks",
     )
     .addOption(stackOption())
-    .option("--since <window>", "how far back, e.g. 30m, 24h, 7d", "24h")
-    .option("--sustained <duration>", "how long utilisation must stay over the line to be flagged (default 5m)")
-    .option("--target-utilisation <share>", "the utilisation line (default 0.7, the seed's alert)", share)
+    .option("--since <window>", "how far back, e.g. 30m, 24h, 7d (1m to 90d)", RANGES.since, "24h")
+    .option(
+      "--sustained <duration>",
+      "how long utilisation must stay over the line to be flagged (default 5m; 10s to 1d)",
+      RANGES.sustained,
+    )
+    .option("--target-utilisation <share>", "the utilisation line (default 0.7, the seed's alert)", RANGES.utilisation)
     .action(
       act(async (m, opts: { stack: string; since: string; sustained?: string; targetUtilisation?: number }) => {
         const r = await m.audit(opts);
@@ -87,11 +97,19 @@ function registerPlan(bandwidth: Command, act: Act): void {
       "capacity needed with headroom, options with their cost, rollback plan, low-traffic window; writes a plan file",
     )
     .addOption(stackOption())
-    .option("--since <window>", "the audit window the peak comes from", "24h")
-    .option("--growth <percent>", "traffic growth to plan for, e.g. 20% (default 20%)")
-    .option("--target-utilisation <share>", "utilisation at peak after the upgrade (default 0.7)", share)
-    .option("--history <window>", "traffic history searched for the low-traffic window (default 7d)")
-    .option("--sustained <duration>", "as for audit (default 5m)")
+    .option("--since <window>", "the audit window the peak comes from (1m to 90d)", RANGES.since, "24h")
+    .option("--growth <percent>", "traffic growth to plan for, e.g. 20% (default 20%; 0 to 1000 %)", RANGES.growth)
+    .option(
+      "--target-utilisation <share>",
+      "utilisation at peak after the upgrade (default 0.7; 0.1 to 0.95)",
+      RANGES.utilisation,
+    )
+    .option(
+      "--history <window>",
+      "traffic history searched for the low-traffic window (default 7d; 1h to 90d)",
+      RANGES.history,
+    )
+    .option("--sustained <duration>", "as for audit (default 5m)", RANGES.sustained)
     .option("-o, --out <file>", "where to write the plan (default under the state dir, bandwidth/plans/)")
     .action(
       act(async (m, opts: PlanOpts) => {
@@ -116,7 +134,11 @@ function registerUpgrade(bandwidth: Command, act: Act): void {
     .option("--plan <file>", "the plan file written by imctl bandwidth plan")
     .option("-y, --yes", "confirm changing the live gateways")
     .option("--resume", "continue an interrupted upgrade from its next step")
-    .option("--watch <duration>", "how long to watch after the cut-over (default: the plan's watch.duration)")
+    .option(
+      "--watch <duration>",
+      "how long to watch after the cut-over (default: the plan's watch.duration; 1s to 7d)",
+      RANGES.watch,
+    )
     .action(
       act(async (m, opts: { stack: string; plan?: string; yes?: boolean; resume?: boolean; watch?: string }) => {
         const r = await m.upgrade(opts);

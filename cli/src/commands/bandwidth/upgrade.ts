@@ -204,6 +204,9 @@ async function drive(
 export async function upgrade(target: BandwidthTarget, opts: UpgradeOptions): Promise<UpgradeState> {
   const say = opts.progress ?? (() => undefined);
   if (opts.resume) {
+    // The recorded upgrade carries its plan and watch; flags that would change them cannot be honoured.
+    if (opts.plan !== undefined) throw new UserError(MESSAGES.resumeWith("--plan"));
+    if (opts.watch !== undefined) throw new UserError(MESSAGES.resumeWith("--watch"));
     if (!opts.yes) throw new UserError(MESSAGES.confirmUpgrade);
     return target.withLock("imctl bandwidth upgrade --resume", async () => {
       const st = latestUpgrade(target);

@@ -1,6 +1,7 @@
 /** `imctl cluster ...`: an embedded Kubernetes cluster (simulated nodes in three zones) on this machine. */
 import { type Command, InvalidArgumentError, Option } from "commander";
-import { examples, lazyActions, outcome, positiveInt, type Sink } from "../command.ts";
+import { examples, lazyActions, outcome, type Sink } from "../command.ts";
+import { wholeNumber } from "../flags.ts";
 
 /** `17001-17006,19092` -> the ports, each 1-65535, at most 64 of them. */
 export function portList(value: string): number[] {
@@ -87,7 +88,7 @@ export function register(program: Command, sink: Sink): void {
     .command("logs")
     .description("the last lines of one component's log")
     .argument("<component>", "etcd, kube-apiserver, kube-controller-manager, kube-scheduler or kwok")
-    .option("-n, --lines <n>", "how many lines", positiveInt, 100)
+    .option("-n, --lines <n>", "how many lines (1 to 100,000)", wholeNumber(1, 100_000), 100)
     .action(
       act(async (m, component: string, opts: { lines: number }) => {
         const r = m.logs(component, opts);

@@ -71,16 +71,18 @@ describe("parseFault", () => {
   });
 
   it("resolves defaults once and takes overrides", () => {
-    const d = parseFault({ fault: "kafka-broker", seed: "7" });
+    const d = parseFault({ fault: "kafka-broker" });
     assert.deepEqual(d, {
       fault: "kafka-broker",
       kafkaMode: "hard",
       instance: undefined,
       partitionSeconds: 10,
-      seed: 7,
+      seed: d.seed,
       budgetSeconds: 15,
       durationSeconds: 30,
     });
+    // --seed is taken by the fault that picks with it (and refused with the others, below).
+    assert.equal(parseFault({ fault: "random-instance", seed: "7" }).seed, 7);
     const p = parseFault({
       fault: "partition",
       partitionSeconds: "5s",
@@ -123,6 +125,14 @@ describe("parseFault", () => {
     assert.equal(
       userError(() => parseFault({ fault: "db", instance: "../x" })),
       '--instance: got "../x"; allowed: a component id such as gateway-2, message-1, redis-3, kafka-1',
+    );
+    assert.equal(
+      userError(() => parseFault({ fault: "redis-primary", seed: "5" })),
+      "--seed: only the random-instance fault picks with a seed (got it with redis-primary)",
+    );
+    assert.equal(
+      userError(() => parseFault({ fault: "random-instance", instance: "gateway-1" })),
+      "--instance: random-instance picks the instance itself (use --seed to repeat a pick)",
     );
     assert.equal(
       userError(() => parseFault({ fault: "db", partitionSeconds: "5s" })),

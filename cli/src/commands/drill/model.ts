@@ -94,6 +94,10 @@ export function parseFault(req: FaultRequest): FaultSpec {
       `--instance: got ${JSON.stringify(req.instance)}; allowed: a component id such as gateway-2, message-1, redis-3, kafka-1`,
     );
   }
+  if (req.seed !== undefined && fault !== "random-instance")
+    throw new UserError(`--seed: only the random-instance fault picks with a seed (got it with ${fault})`);
+  if (req.instance !== undefined && fault === "random-instance")
+    throw new UserError("--instance: random-instance picks the instance itself (use --seed to repeat a pick)");
   let seed = Math.floor(Math.random() * 2 ** 31);
   if (req.seed !== undefined) {
     seed = Number(req.seed);

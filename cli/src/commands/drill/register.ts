@@ -3,8 +3,22 @@ import type { Command } from "commander";
 import { type Act as ActOf, examples, lazyActions, outcome, progress, type Sink, stackOption } from "../command.ts";
 // Types only: the handler module itself is imported when a command runs.
 import type * as Handlers from "./index.ts";
+import { duration, wholeNumber } from "../flags.ts";
 
 type Act = ActOf<typeof Handlers>;
+
+/**
+ * The flags' ranges: a drill observes for at most an hour and a partition lasts at most 10 minutes (longer is an
+ * outage, not a drill); a recovery budget beyond the observation window could never be judged; the restore drill's
+ * RTO budget goes up to a day.
+ */
+const RANGES = {
+  duration: duration(["ms", "s", "m"], 1, 3600),
+  partition: duration(["ms", "s", "m"], 1, 600),
+  budget: duration(["ms", "s", "m"], 1, 3600),
+  restoreBudget: duration(["ms", "s", "m"], 1, 86_400),
+  seed: (v: string) => String(wholeNumber(0, 2 ** 32 - 1)(v)),
+};
 
 interface RunOpts {
   target: string;
@@ -45,17 +59,23 @@ function registerRun(drill: Command, act: Act): void {
     .addOption(stackOption())
     .option(
       "-d, --duration <d>",
-      "longest observation after the injection, e.g. 30s (default 30s; ends early once stable)",
+      "longest observation after the injection, e.g. 30s (default 30s; ends early once stable; 1s to 60m)",
+      RANGES.duration,
     )
     .option("--load <scenario>", "run a k6 scenario (imctl loadtest list) alongside the probe")
     .option("--mode <hard|graceful>", "kafka-broker: SIGKILL (hard, default) or SIGTERM (controlled shutdown)")
     .option("--instance <id>", "the component to hit instead of the drill's pick, e.g. gateway-2, kafka-3, message-1")
-    .option("--partition-seconds <d>", "partition: how long the instance stays cut off (default 10s)")
-    .option("--seed <n>", "random-instance: the seed of the pick (printed by every run)")
+    .option(
+      "--partition-seconds <d>",
+      "partition: how long the instance stays cut off (default 10s; up to 10m)",
+      RANGES.partition,
+    )
+    .option("--seed <n>", "random-instance: the seed of the pick (printed by every run)", RANGES.seed)
     .option(
       "--budget <d>",
       "recovery budget instead of the fault's default (redis-primary 10s, kafka-broker 15s, db 30s, " +
-        "gateway-instance 10s, message-instance 5s)",
+        "gateway-instance 10s, message-instance 5s; 1s to 60m)",
+      RANGES.budget,
     )
     .option("--guard <promql>", "stop condition: when any sample of this query is above 0, restore at once")
     .option("-y, --yes", "confirm injecting a real fault")
@@ -81,7 +101,7 @@ function registerRestore(drill: Command, act: Act): void {
     )
     .option("-t, --target <local|kubernetes>", "where the platform runs", "local")
     .addOption(stackOption())
-    .option("--budget <d>", "RTO budget (default 15m, the seed's)")
+    .option("--budget <d>", "RTO budget (default 15m, the seed's; 1s to 1440m)", RANGES.restoreBudget)
     .option("-y, --yes", "confirm destroying and restoring the database")
     .action(
       act(async (m, opts: { target: string; stack: string; budget?: string; yes?: boolean }) => {

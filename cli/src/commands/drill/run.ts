@@ -116,6 +116,8 @@ export async function run(faultName: string, opts: RunOptions): Promise<DrillRep
       `--load: unknown scenario "${opts.load}": allowed are ${SCENARIOS.map((s) => s.name).join(", ")}`,
     );
   const target = drillTarget(opts);
+  // An instance that does not exist on this stack is refused as such, not only for a missing --yes.
+  target.checkFault(spec);
   if (opts.yes !== true) throw new UserError(MESSAGES.confirmDrill(spec.fault));
   const drill = new FaultDrill(target, spec, opts);
   return target.withLock(`imctl drill run ${spec.fault}`, () => drill.run());

@@ -20,7 +20,7 @@ import { testRunManifest, type TestRun } from "../../../../infra/loadtest/testru
 import { stringify } from "yaml";
 import { resolveStack } from "../stack.ts";
 import { homedir } from "node:os";
-import { loadSpec } from "../../../../infra/lib/spec.ts";
+import { loadSpec, SpecError } from "../../../../infra/lib/spec.ts";
 import { resolveKubeconfig } from "../../../../infra/lib/spec-cluster.ts";
 import { clusterLayout } from "../../cluster/layout.ts";
 import { readState } from "../../cluster/state.ts";
@@ -37,6 +37,8 @@ export interface RunOptions {
   maxP99?: number;
   /** Extra k6 environment, e.g. SIZE=large. */
   env?: string[];
+  /** Whether --stack was on the command line (not its default): with an edge URL as --target it cannot be honoured. */
+  stackGiven?: boolean;
   progress?: (line: string) => void;
 }
 
@@ -120,7 +122,14 @@ export function list(): { scenarios: Scenario[] } {
  * option, from RESOLVE), so the Gateway's HTTPRoutes match the Host header as they would behind a DNS name.
  */
 function embeddedEdge(file: string): { target: string; env: string[] } | undefined {
-  const spec = loadSpec(file);
+  let spec;
+  try {
+    spec = loadSpec(file);
+  } catch (err) {
+    // A bad --stack is bad input (found by the fuzz test: a SpecError escaped as exit 1).
+    if (err instanceof SpecError) throw new UserError(err.message);
+    throw err;
+  }
   if (spec.target !== "kubernetes" || spec.cluster === undefined) return undefined;
   const host = spec.kubernetes?.ingress.host;
   const l = clusterLayout();
@@ -146,6 +155,7 @@ function resolveTarget(opts: RunOptions): { target: string; env: string[] } {
     throw new UserError(
       `--target: got ${JSON.stringify(t)}; allowed: "local" or the platform's edge URL, e.g. http://127.0.0.1:18080`,
     );
+  if (opts.stackGiven === true) throw new UserError(MESSAGES.stackWithUrl(opts.stack ?? ""));
   return { target: t.replace(/\/$/, ""), env: [] };
 }
 

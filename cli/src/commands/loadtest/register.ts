@@ -1,20 +1,19 @@
 /** `imctl loadtest ...`: k6 load tests against the platform, as gates. */
 import type { Command } from "commander";
-import {
-  type Act as ActOf,
-  examples,
-  lazyActions,
-  outcome,
-  positiveInt,
-  positiveNumber,
-  progress,
-  type Sink,
-  stackOption,
-} from "../command.ts";
+import { type Act as ActOf, examples, lazyActions, outcome, progress, type Sink, stackOption } from "../command.ts";
+import { decimal, duration, wholeNumber } from "../flags.ts";
 // Types only: the handler module itself is imported when a command runs.
 import type * as Handlers from "./index.ts";
 
 type Act = ActOf<typeof Handlers>;
+
+/** What a load test can be asked for: a k6 process holds 30-40k VUs; a p99 bound beyond 10 min bounds nothing. */
+const RANGES = {
+  vusOneRunner: wholeNumber(1, 50_000),
+  rate: decimal(0, 1_000_000),
+  duration: duration(["ms", "s", "m", "h"], 1, 86_400),
+  maxP99: decimal(0, 600_000, { what: "a number of ms" }),
+};
 
 interface RunOpts {
   target: string;
@@ -58,14 +57,15 @@ function registerRun(loadtest: Command, act: Act): void {
     .argument("<scenario>", "a scenario name (imctl loadtest list)")
     .option("-t, --target <local|url>", "the local target, or the platform's edge URL", "local")
     .addOption(stackOption())
-    .option("--vus <n>", "virtual users (connections)", positiveInt)
-    .option("--rate <n>", "messages (or sign-ins) per second in total", positiveNumber)
-    .option("--duration <d>", "sending window, e.g. 30s or 5m")
-    .option("--max-p99 <ms>", "p99 delivery latency bound in ms (default 150, the seed's bar)", positiveNumber)
+    .option("--vus <n>", "virtual users (connections), 1 to 50,000 (one k6 process)", RANGES.vusOneRunner)
+    .option("--rate <n>", "messages (or sign-ins) per second in total, at most 1,000,000", RANGES.rate)
+    .option("--duration <d>", "sending window, e.g. 30s or 5m (1s to 24h)", RANGES.duration)
+    .option("--max-p99 <ms>", "p99 delivery latency bound in ms (default 150, the seed's bar)", RANGES.maxP99)
     .option("-e, --env <NAME=value...>", "extra scenario settings, e.g. SIZE=large")
     .action(
-      act(async (m, scenario: string, opts: RunOpts) => {
-        const r = await m.run(scenario, { ...opts, progress });
+      act(async (m, scenario: string, opts: RunOpts, cmd: Command) => {
+        const stackGiven = cmd.getOptionValueSource("stack") === "cli";
+        const r = await m.run(scenario, { ...opts, stackGiven, progress });
         return outcome(r, m.renderRun(r), r.passed ? 0 : r.k6ExitCode === 0 ? 99 : r.k6ExitCode);
       }),
     );
@@ -83,11 +83,11 @@ function registerTestRun(loadtest: Command, act: Act): void {
     .description("print the k6-operator TestRun of a distributed run on the kubernetes target (kubectl apply -f -)")
     .argument("<scenario>", "a scenario name (imctl loadtest list)")
     .requiredOption("-t, --target <url>", "the platform's edge URL as the runner pods reach it")
-    .option("--parallelism <n>", "runner pods sharing the load", positiveInt, 4)
-    .option("--vus <n>", "virtual users in total", positiveInt)
-    .option("--rate <n>", "messages (or sign-ins) per second in total", positiveNumber)
-    .option("--duration <d>", "sending window, e.g. 30s or 5m")
-    .option("--max-p99 <ms>", "p99 delivery latency bound in ms", positiveNumber)
+    .option("--parallelism <n>", "runner pods sharing the load (1 to 1,000)", wholeNumber(1, 1000), 4)
+    .option("--vus <n>", "virtual users in total, 1 to 1,000,000", wholeNumber(1, 1_000_000))
+    .option("--rate <n>", "messages (or sign-ins) per second in total, at most 1,000,000", RANGES.rate)
+    .option("--duration <d>", "sending window, e.g. 30s or 5m (1s to 24h)", RANGES.duration)
+    .option("--max-p99 <ms>", "p99 delivery latency bound in ms", RANGES.maxP99)
     .action(
       act((m, scenario: string, opts: TestRunOpts) => {
         const r = m.testrun(scenario, opts);

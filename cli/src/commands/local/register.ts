@@ -1,6 +1,7 @@
 /** `imctl local ...`: the whole platform as real processes on this machine. */
 import type { Command } from "commander";
-import { examples, lazyActions, outcome, positiveInt, type Sink, stackOption } from "../command.ts";
+import { examples, lazyActions, outcome, type Sink, stackOption } from "../command.ts";
+import { wholeNumber } from "../flags.ts";
 
 type LocalOpts = { stack: string };
 
@@ -44,7 +45,7 @@ export function register(program: Command, sink: Sink): void {
     .description("the last lines of one component's log")
     .argument("<component>", "component id, e.g. redis-1, kafka-2, mariadb, nginx, prometheus")
     .addOption(stackOption())
-    .option("-n, --lines <n>", "how many lines", positiveInt, 100)
+    .option("-n, --lines <n>", "how many lines (1 to 100,000)", wholeNumber(1, 100_000), 100)
     .action(
       act(async (m, component: string, opts: LocalOpts & { lines: number }) => {
         const r = await m.logs(component, opts);

@@ -2,6 +2,7 @@
  * The messages of imctl rollout (canary releases), asserted verbatim by tests. MESSAGES also carries the
  * shared ones of errors.ts, so a file of this command needs one import whichever it raises.
  */
+import { excerpt } from "../../../../base/excerpt.ts";
 import { MESSAGES as SHARED } from "../../errors.ts";
 
 export const MESSAGES = {
@@ -25,10 +26,10 @@ export const MESSAGES = {
     `the rollout of ${service} is being run by imctl pid ${pid} (since ${since}): use promote, pause or abort ` +
     `from here, or stop that process first`,
   strategyWeight: (source: string, path: string, value: unknown) =>
-    `${source}: ${path}.setWeight: got ${JSON.stringify(value)}; allowed: a whole number from 0 to 100`,
+    `${source}: ${path}.setWeight: got ${excerpt(value)}; allowed: a whole number from 0 to 100`,
   strategyNever100: (source: string, last: number | undefined) =>
     `${source}: steps: the last setWeight is ${last ?? "missing"}; allowed: steps whose last setWeight is 100 (a ` +
     `rollout must reach 100 %)`,
   strategyStep: (source: string, path: string, value: unknown) =>
-    `${source}: ${path}: got ${JSON.stringify(value)}; allowed: one of setWeight, pause, analysis`,
+    `${source}: ${path}: got ${excerpt(value)}; allowed: one of setWeight, pause, analysis`,
 } as const;

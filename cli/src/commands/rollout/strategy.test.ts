@@ -124,7 +124,26 @@ test("a strategy file is read as YAML; durations and limits resolve once", () =>
   assert.equal(a.analysis.metrics[0]?.intervalMs, 5000);
   assert.equal(a.analysis.metrics[0]?.failureLimit, 1);
   assert.equal(a.analysis.metrics[0]?.count, 2);
-  assert.throws(() => loadStrategy("gateway", join(dir, "missing.yaml")), /--strategy: cannot read/);
+  assert.throws(
+    () => loadStrategy("gateway", join(dir, "missing.yaml")),
+    /--strategy: .*missing\.yaml: cannot read the strategy file \(ENOENT\)/,
+  );
+});
+
+test("every number and duration of a strategy has a range", () => {
+  rejects(
+    { steps: [{ pause: { duration: "99999999999h" } }, { setWeight: 100 }] },
+    's.yaml: steps[0].pause.duration: got "99999999999h"; allowed: at most 168h',
+  );
+  const gate = (vus: number) => ({
+    name: "load",
+    successCondition: "result == 1",
+    provider: { loadtest: { scenario: "smoke", vus } },
+  });
+  rejects(
+    { steps: [{ analysis: { metrics: [gate(100_000_000)] } }, { setWeight: 100 }] },
+    "s.yaml: steps[0].analysis.metrics[0].provider.loadtest.vus: got 100000000; allowed: a whole number from 1 to 50000",
+  );
 });
 
 test("conditions: arithmetic against the stable value, && and ||, and no data is never a pass", () => {

@@ -4,8 +4,8 @@
  * limit). Pure: parsing, validation, defaults and the query templates live here, apart from any I/O, so the
  * rules are unit-tested and a bad file is rejected before anything changes.
  */
-import { readFileSync } from "node:fs";
-import { parse } from "yaml";
+import { excerpt } from "../../../../base/excerpt.ts";
+import { InputFileError, parseInputYaml, readInputFile } from "../../../../infra/lib/input-file.ts";
 import { z } from "zod";
 import { durationPattern, parseDuration } from "../../../../base/duration.ts";
 import { UserError } from "../../errors.ts";
@@ -22,7 +22,11 @@ export function durationMs(field: string, value: string): number {
   return ms;
 }
 
-const duration = z.string().regex(DURATION, "a number with ms, s, m or h, e.g. 30s");
+/** A duration of the strategy (a pause, an interval, a gate's load): at most 7 days. */
+const duration = z
+  .string()
+  .regex(DURATION, "a number with ms, s, m or h, e.g. 30s")
+  .refine((v) => (parseDuration(v, { units: ["ms", "s", "m", "h"], to: "s" }) ?? 0) <= 7 * 86_400, "at most 168h");
 const weight = z
   .number()
   .int("a whole number from 0 to 100")
@@ -37,10 +41,15 @@ const provider = z.union([
       loadtest: z
         .object({
           scenario: z.string().min(1),
-          vus: z.number().int().positive().optional(),
-          rate: z.number().positive().optional(),
+          vus: z
+            .number()
+            .int()
+            .min(1, "a whole number from 1 to 50000")
+            .max(50_000, "a whole number from 1 to 50000")
+            .optional(),
+          rate: z.number().positive().max(1_000_000, "at most 1000000").optional(),
           duration: duration.optional(),
-          maxP99: z.number().positive().optional(),
+          maxP99: z.number().positive().max(600_000, "at most 600000 (ms)").optional(),
         })
         .strict(),
     })
@@ -57,11 +66,11 @@ const metric = z
     /** e.g. "result <= 0.01" or "result <= stable * 2 + 0.05". */
     successCondition: z.string().min(1),
     /** Failed measurements tolerated; the next one fails the analysis. Default 0 (the first failure aborts). */
-    failureLimit: z.number().int().min(0).optional(),
+    failureLimit: z.number().int().min(0).max(1000, "a whole number from 0 to 1000").optional(),
     /** Consecutive measurement errors (no data, query failed) tolerated. Default 4. */
-    consecutiveErrorLimit: z.number().int().min(0).optional(),
+    consecutiveErrorLimit: z.number().int().min(0).max(1000, "a whole number from 0 to 1000").optional(),
     /** Inconclusive measurements tolerated before the rollout pauses. Default 0. */
-    inconclusiveLimit: z.number().int().min(0).optional(),
+    inconclusiveLimit: z.number().int().min(0).max(1000, "a whole number from 0 to 1000").optional(),
     /** Optional: when true the measurement is Failed; when neither condition holds it is Inconclusive. */
     failureCondition: z.string().min(1).optional(),
     provider,
@@ -71,14 +80,14 @@ const metric = z
 const step = z.union([
   z.object({ setWeight: weight }).strict(),
   z.object({ pause: z.object({ duration: duration.optional() }).strict() }).strict(),
-  z.object({ analysis: z.object({ metrics: z.array(metric).min(1) }).strict() }).strict(),
+  z.object({ analysis: z.object({ metrics: z.array(metric).min(1).max(20) }).strict() }).strict(),
 ]);
 
 const strategySchema = z
   .object({
     /** Canary instances (pods) while the rollout runs. Default 1. */
     canaryReplicas: z.number().int().min(1).max(20).optional(),
-    steps: z.array(step).min(1, "at least one step"),
+    steps: z.array(step).min(1, "at least one step").max(100, "at most 100 steps"),
   })
   .strict();
 
@@ -223,7 +232,7 @@ export function resolveStrategy(raw: unknown, source = "strategy"): Strategy {
     }
     const p = issue?.path ?? [];
     throw new UserError(
-      `${source}: ${issuePath(p) || "(top level)"}: got ${JSON.stringify(valueAt(raw, p)) ?? "nothing"}; ` +
+      `${source}: ${issuePath(p) || "(top level)"}: got ${valueAt(raw, p) === undefined ? "nothing" : excerpt(valueAt(raw, p))}; ` +
         `allowed: ${issue?.message ?? "see runbooks/canary-release.md"}`,
     );
   }
@@ -292,9 +301,10 @@ export function loadStrategy(service: string, file?: string): Strategy {
   if (file === undefined) return resolveStrategy(defaultStrategy(service), "default strategy");
   let raw: unknown;
   try {
-    raw = parse(readFileSync(file, "utf8"));
+    raw = parseInputYaml(readInputFile(file, "strategy file"), file, "strategy file");
   } catch (err) {
-    throw new UserError(`--strategy: cannot read ${file}: ${(err as Error).message.split("\n")[0]}`);
+    if (err instanceof InputFileError) throw new UserError(`--strategy: ${err.message}`);
+    throw err;
   }
   return resolveStrategy(raw, file);
 }

@@ -213,6 +213,46 @@ function planPartition(ctx: LocalContext, spec: FaultSpec): FaultPlan {
   };
 }
 
+/**
+ * What can be said of a fault from the stack alone, before `--yes` is even looked at: the instance named by
+ * `--instance` exists on this stack and fits the fault, and the fault has something to fail over to. Touches nothing;
+ * planLocalFault repeats the checks with the live state (which Redis node is a primary now).
+ */
+export function checkLocalFault(stack: string, spec: FaultSpec): void {
+  const ctx = localContext(stack);
+  const id = spec.instance;
+  switch (spec.fault) {
+    case "redis-primary":
+      if (id !== undefined) requireComponent(ctx, id, (x) => x.group === "redis", "redis-primary");
+      return;
+    case "kafka-broker":
+      if (id !== undefined) requireComponent(ctx, id, (x) => x.group === "kafka", "kafka-broker");
+      return;
+    case "db":
+      planDb(spec);
+      return;
+    case "gateway-instance":
+    case "message-instance":
+    case "user-center-instance": {
+      const name = spec.fault.replace(/-instance$/, "");
+      const field = name === "user-center" ? "userCenter" : name;
+      if (replicasOf(ctx, name) < 2)
+        throw new UserError(
+          `${name} has 1 replica on this stack: killing it is an outage, not a failover; ` +
+            `set services.${field}.replicas to 2 or more in the stack file`,
+        );
+      if (id !== undefined) requireComponent(ctx, id, instanceOf(name), spec.fault);
+      return;
+    }
+    case "random-instance":
+      planRandomInstance(ctx, spec);
+      return;
+    case "partition":
+      planPartition(ctx, spec);
+      return;
+  }
+}
+
 /** What a fault hits on the local target; validated and resolved before anything is touched. */
 export async function planLocalFault(stack: string, spec: FaultSpec): Promise<FaultPlan> {
   const ctx = localContext(stack);

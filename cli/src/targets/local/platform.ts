@@ -12,6 +12,7 @@ import { MESSAGES, UserError } from "../../errors.ts";
 import { withLock } from "../../lib/lock.ts";
 import { REPO_ROOT } from "../../../../base/root.mjs";
 import { stateDir } from "../../lib/paths.ts";
+import { checkStateDirForUp, readJson, resolveStateStack, stateFile } from "./state-dir.ts";
 import { portFree } from "../../../../base/ports.ts";
 import { isOurs, pidAlive, startDetached, stopGroup, groupMembers } from "../../lib/process.ts";
 import { sleep } from "../../../../base/sleep.ts";
@@ -73,14 +74,8 @@ interface Opened {
   components: LocalComponent[];
 }
 
-const stateFile = (dir: string) => join(dir, "state.json");
 const secretsFile = (dir: string) => join(dir, "secrets.json");
 export const lockFile = (dir: string) => join(dir, "lock");
-
-function readJson<T>(file: string): T | undefined {
-  if (!existsSync(file)) return undefined;
-  return JSON.parse(readFileSync(file, "utf8")) as T;
-}
 
 export function saveState(ctx: LocalContext): void {
   mkdirSync(ctx.dir, { recursive: true });
@@ -191,6 +186,7 @@ export interface UpOptions {
 
 export async function up(opts: UpOptions): Promise<UpResult> {
   const t0 = Date.now();
+  checkStateDirForUp();
   const { ctx, components } = open(opts.stackFile);
   const say = (msg: string) => opts.progress(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${msg}`);
 
@@ -361,10 +357,9 @@ export function localDatabaseAdmin(): { host: string; port: number; user: string
   };
 }
 
-/** The stack a running platform was brought up from wins over the default, so status and down match up. */
-function stateStack(fallback: string): string {
-  const s = readJson<LocalState>(stateFile(stateDir()));
-  return s?.stack && existsSync(s.stack) ? s.stack : fallback;
+/** The stack the recorded platform was brought up from (see resolveStateStack); a bad --stack gets its own error. */
+function stateStack(given: string): string {
+  return resolveStateStack(given, (file) => void open(file));
 }
 
 async function stopAll(
@@ -409,9 +404,10 @@ export async function down(opts: { stackFile: string; progress: Progress }): Pro
 
 /** Stops everything and deletes every data directory: the next `up` starts from nothing. */
 export async function reset(opts: { stackFile: string; yes: boolean; progress: Progress }): Promise<ResetResult> {
+  // The stack and the state directory are checked first: a bad one is named as such, not as a missing --yes.
+  const { ctx, components } = open(stateStack(opts.stackFile));
   if (!opts.yes) throw new UserError(MESSAGES.confirmReset);
   const t0 = Date.now();
-  const { ctx, components } = open(stateStack(opts.stackFile));
   if (!existsSync(ctx.dir)) return { dir: ctx.dir, stopped: [], removed: [], elapsedSeconds: 0 };
   return withLock(lockFile(ctx.dir), "imctl local reset", async () => {
     const stopped = await stopAll(ctx, components, opts.progress);
@@ -421,6 +417,9 @@ export async function reset(opts: { stackFile: string; yes: boolean; progress: P
       rmSync(join(ctx.dir, entry), { recursive: true, force: true });
       removed.push(entry);
     }
+    // An empty state.json keeps the directory recognisably imctl's (status then says "stopped", not "not ours").
+    ctx.state = { version: 1, stack: ctx.state.stack, components: {} };
+    saveState(ctx);
     return { dir: ctx.dir, stopped, removed, elapsedSeconds: (Date.now() - t0) / 1000 };
   });
 }

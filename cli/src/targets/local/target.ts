@@ -25,7 +25,7 @@ import type { PlatformLifecycle, Progress } from "../lifecycle.ts";
 import { localTlsEndpoints, stateDirFilesystem } from "./host.ts";
 import { serviceInstances } from "./components/services.ts";
 import { allowWrites, databaseRestoreDrill } from "./backup.ts";
-import { healPartition, injectLocalFault, planLocalFault } from "./faults.ts";
+import { healPartition, injectLocalFault, checkLocalFault, planLocalFault } from "./faults.ts";
 import * as bandwidth from "./bandwidth.ts";
 import * as platform from "./platform.ts";
 import { LocalCanaryTrack } from "./canary.ts";
@@ -120,6 +120,10 @@ export class LocalTarget implements RolloutTarget, DrillTarget, HealthTarget, Ba
 
   restoreConfig(snapshot: ConfigSnapshot): Promise<void> {
     return bandwidth.restoreConfig(this.ctx, snapshot);
+  }
+
+  checkFault(spec: FaultSpec): void {
+    checkLocalFault(this.stack, spec);
   }
 
   planFault(spec: FaultSpec): Promise<FaultPlan> {
