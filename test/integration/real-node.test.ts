@@ -38,7 +38,7 @@ describe("the platform on the embedded cluster's real node", { timeout: 1_800_00
   const before_ = sysctls();
 
   before(async () => {
-    p = await startPlatform(36_000);
+    p = await startPlatform(12_000);
     env = { IMCTL_STATE_DIR: p.stateDir };
     const ports = localPortAssignments(p.spec);
     const port = (re: RegExp) => ports.filter(([f]) => re.test(f)).map(([, n]) => n);
