@@ -40,6 +40,15 @@ describe("the platform on the embedded cluster's real node", { timeout: 1_800_00
   before(async () => {
     p = await startPlatform(12_000);
     env = { IMCTL_STATE_DIR: p.stateDir };
+    // Only the local target's data tier stays: its own services would share the cluster's Kafka consumer group and
+    // take notifications for users connected to the cluster's gateways, whose pod addresses they cannot reach.
+    for (const [svc, field] of [
+      ["gateway", "gateway"],
+      ["message", "message"],
+      ["user-center", "userCenter"],
+    ] as const) {
+      for (let i = 1; i <= p.spec.services[field].replicas; i++) process.kill(p.pid(`${svc}-${i}`), "SIGTERM");
+    }
     const ports = localPortAssignments(p.spec);
     const port = (re: RegExp) => ports.filter(([f]) => re.test(f)).map(([, n]) => n);
     const redis = port(/^redis \(/);
@@ -93,21 +102,33 @@ describe("the platform on the embedded cluster's real node", { timeout: 1_800_00
     }
   });
 
-  it("passes the smoke scenario through the Gateway API route while a gateway pod is deleted, losing nothing", async () => {
+  it("passes the smoke scenario through the Gateway API route (Traefik), with the release thresholds", async () => {
+    const r = await imctl(["loadtest", "run", "smoke", "--stack", stack, "--duration", "15s", "--json"], env);
+    const out = json(r);
+    assert.equal(out.passed, true, `${JSON.stringify(out.failedThresholds)} ${JSON.stringify(out.figures)}`);
+    assert.equal(out.figures.lost, 0);
+    assert.equal(out.figures.received, out.figures.sent);
+  });
+
+  it("loses no acknowledged message when a gateway pod is deleted mid-run (clients reconnect to the other)", async () => {
     const core = kc.makeApiClient(k8s.CoreV1Api);
-    const run = imctl(["loadtest", "run", "smoke", "--stack", stack, "--duration", "30s", "--json"], env);
-    await new Promise((resolve) => setTimeout(resolve, 12_000));
+    // The latency bar is not what this measures: a reconnect costs a few hundred milliseconds by design.
+    const args = ["loadtest", "run", "smoke", "--stack", stack, "--duration", "30s", "--max-p99", "10000", "--json"];
+    const run = imctl(args, env);
+    await new Promise((resolve) => setTimeout(resolve, 15_000));
     const gateways = (
       await core.listNamespacedPod({ namespace: "im", labelSelector: "app.kubernetes.io/name=gateway" })
     ).items;
     const victim = gateways[0]?.metadata?.name;
     assert.ok(victim, "no gateway pod to delete");
     await core.deleteNamespacedPod({ name: victim, namespace: "im" });
-    const r = await run;
-    const out = json(r);
+    const out = json(await run);
     assert.equal(out.figures.lost, 0, JSON.stringify(out.figures));
-    assert.ok(out.figures.received > 0, JSON.stringify(out.figures));
-    assert.equal(out.passed, true, `${JSON.stringify(out.failedThresholds)} ${r.stderr.slice(-2000)}`);
+    assert.ok(out.figures.sent > 0 && out.figures.received === out.figures.sent, JSON.stringify(out.figures));
+    assert.ok(out.figures.reconnects >= 1, `the deleted pod's clients reconnected: ${JSON.stringify(out.figures)}`);
+    assert.equal(out.passed, true, JSON.stringify(out.failedThresholds));
+    const after = await core.listNamespacedPod({ namespace: "im", labelSelector: "app.kubernetes.io/name=gateway" });
+    assert.ok(!after.items.some((x) => x.metadata?.name === victim && !x.metadata?.deletionTimestamp));
   });
 
   it("tears everything down: no node process, network namespace, cgroup, mount or kernel setting is left", async () => {

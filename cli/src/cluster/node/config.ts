@@ -146,6 +146,8 @@ export function cniConfig(hostPorts: readonly number[]): string {
           type: "bridge",
           bridge: BRIDGE_NAME,
           isGateway: true,
+          // The pods' default route (Service addresses, 10.96.0.0/16, are off-link) leads to the node.
+          isDefaultGateway: true,
           ipMasq: false,
           hairpinMode: true,
           ipam: { type: "host-local", ranges: [[{ subnet: REAL_POD_SUBNET, gateway: REAL_NODE_IP }]] },

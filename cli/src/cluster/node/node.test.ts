@@ -54,6 +54,7 @@ describe("the real node's configuration", () => {
     const net = JSON.parse(cniConfig([17001, 13306]));
     assert.equal(net.plugins[0].type, "bridge");
     assert.equal(net.plugins[0].ipam.ranges[0][0].gateway, REAL_NODE_IP);
+    assert.equal(net.plugins[0].isDefaultGateway, true);
     assert.deepEqual(net.plugins[1], { type: "imctl-host-loopback", gateway: REAL_NODE_IP, ports: [17001, 13306] });
     const rules = ruleset(REAL_NODE_IP, [17001, 13306]);
     assert.match(rules, /ip daddr 127\.0\.0\.1 tcp dport \{ 17001, 13306 \} dnat to 10\.244\.128\.1/);
