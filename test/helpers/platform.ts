@@ -22,6 +22,8 @@ export interface TestPlatform {
   secrets: Secrets;
   up: UpResult;
   run(...args: string[]): Promise<ImctlRun>;
+  /** imctl in this platform's state directory without --stack (commands that refuse it, e.g. with --target <url>). */
+  runBare(...args: string[]): Promise<ImctlRun>;
   /** Pid of a component (e.g. "gateway-1", "redis-2") as recorded by the local target. */
   pid(component: string): number;
   /** Stops every process; once that succeeded, deletes the state directory (every component's data). */
@@ -72,6 +74,7 @@ export async function startPlatform(
     secrets: JSON.parse(readFileSync(join(stateDir, "secrets.json"), "utf8")) as Secrets,
     up: JSON.parse(r.stdout) as UpResult,
     run,
+    runBare: (...args: string[]) => imctl(args, env),
     pid(component) {
       const rec = state().components[component];
       if (!rec) throw new Error(`no component ${component} in the local state`);

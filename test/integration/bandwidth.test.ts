@@ -68,7 +68,7 @@ describe("imctl bandwidth (audit, plan, upgrade, rollback on the real platform)"
 
   it("k6 saturates the low cap; audit flags sustained utilisation and a bandwidth bottleneck", async () => {
     assert.deepEqual(await liveCaps(), { "gateway-1": LOW_CAP, "gateway-2": LOW_CAP });
-    const r = await p.run("loadtest", "run", "messaging", "--target", p.lbUrl, ...LOAD, "--json");
+    const r = await p.runBare("loadtest", "run", "messaging", "--target", p.lbUrl, ...LOAD, "--json");
     saturated = JSON.parse(r.stdout) as LoadtestResult;
     assert.ok(saturated.figures.sent > 0, r.stderr.slice(-2000));
     const a = await p.run("bandwidth", "audit", "--since", "3m", "--sustained", "15s", "--json");

@@ -22,7 +22,7 @@ describe("imctl loadtest (k6 against the real platform)", { timeout: 900_000 }, 
   it("runs the smoke scenario through k6: every message delivered, thresholds passed, a latency picture drawn", async () => {
     // The latency bar is the benchmarks' business (timing never decides a test here): a loose bound keeps this
     // about the pipeline and delivery, which must hold on a loaded machine too.
-    const r = await p.run("loadtest", "run", "smoke", "--target", p.lbUrl, "--max-p99", "5000", "--json");
+    const r = await p.runBare("loadtest", "run", "smoke", "--target", p.lbUrl, "--max-p99", "5000", "--json");
     assert.equal(r.exitCode, 0, `${r.stderr.split("\n").slice(-10).join("\n")}\n${r.stdout.slice(0, 2000)}`);
     const res = JSON.parse(r.stdout) as LoadtestResult;
     assert.equal(res.passed, true);
@@ -40,26 +40,36 @@ describe("imctl loadtest (k6 against the real platform)", { timeout: 900_000 }, 
   });
 
   it("turns a breached threshold into exit code 99 and names it", async () => {
-    const r = await p.run("loadtest", "run", "smoke", "--target", p.lbUrl, "--duration", "3s", "--max-p99", "0.001");
+    const r = await p.runBare(
+      "loadtest",
+      "run",
+      "smoke",
+      "--target",
+      p.lbUrl,
+      "--duration",
+      "3s",
+      "--max-p99",
+      "0.001",
+    );
     assert.equal(r.exitCode, 99, r.stderr.split("\n").slice(-5).join("\n"));
     assert.match(r.stdout, /FAILED: thresholds breached: im_delivery_latency p\(99\)<0\.001/);
     assert.match(r.stdout, /im_delivery_latency\s+p\(99\)<0\.001\s+BREACHED/);
   });
 
   it("refuses an unknown scenario or a bad duration in one line, before running k6", async () => {
-    const a = await p.run("loadtest", "run", "nosuch", "--target", p.lbUrl);
+    const a = await p.runBare("loadtest", "run", "nosuch", "--target", p.lbUrl);
     assert.equal(a.exitCode, 2);
     assert.equal(
       a.stderr.trim(),
       'imctl: unknown scenario "nosuch": allowed are smoke, messaging, group-fanout, connect-storm, login-burst, soak',
     );
-    const b = await p.run("loadtest", "run", "smoke", "--target", p.lbUrl, "--duration", "5x");
+    const b = await p.runBare("loadtest", "run", "smoke", "--target", p.lbUrl, "--duration", "5x");
     assert.equal(b.exitCode, 2);
     assert.equal(
       b.stderr.trim(),
       'imctl: --duration: got "5x"; allowed: 1s to 24h, a number with ms, s, m, h; see imctl loadtest run --help',
     );
-    const c = await p.run("loadtest", "run", "smoke", "--target", "ftp://x");
+    const c = await p.runBare("loadtest", "run", "smoke", "--target", "ftp://x");
     assert.equal(c.exitCode, 2);
     assert.match(c.stderr, /--target: got "ftp:\/\/x"; allowed: "local" or the platform's edge URL/);
   });
