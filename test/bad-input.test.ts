@@ -5,13 +5,13 @@
  * Needs no platform: every case is refused before a target is touched.
  */
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { parse, stringify } from "yaml";
 import { REPO_ROOT } from "../base/root.mjs";
 import { imctl, tempDir, type ImctlRun } from "./helpers/imctl.ts";
+import { treeHash } from "./helpers/tree-hash.ts";
 
 /** The cases are independent subprocesses: run a few at once. */
 const PAR = { concurrency: 4 };
@@ -32,23 +32,6 @@ function file(name: string, content: string | Buffer): string {
   const f = join(tempDir("bad-file"), name);
   writeFileSync(f, content);
   return f;
-}
-
-/** A hash of every path, size and content under `dir` (missing: "none"). */
-function treeHash(dir: string): string {
-  const h = createHash("sha256");
-  const walk = (d: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
-      const p = join(d, e.name);
-      h.update(p);
-      if (e.isDirectory()) walk(p);
-      else h.update(readFileSync(p));
-    }
-  };
-  if (!existsSync(dir)) return "none";
-  if (!statSync(dir).isDirectory()) return createHash("sha256").update(readFileSync(dir)).digest("hex");
-  walk(dir);
-  return h.digest("hex");
 }
 
 /** A state directory holding a recorded (stopped) platform brought up from stacks/local.yaml. */

@@ -6,14 +6,14 @@
  *
  * Usage: node --import tsx --max-old-space-size=384 test/fuzz/worker.ts <seed> <maxCases> <seconds> <workDir>
  */
-import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync, writeSync } from "node:fs";
+import { mkdirSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { rng } from "../../base/prng.ts";
 import { REPO_ROOT } from "../../base/root.mjs";
 import { buildProgram } from "../../cli/src/cli.ts";
 import { main } from "../../cli/src/main.ts";
 import { fuzzCase, hostileFiles, type FuzzCase } from "./cases.ts";
+import { treeHash } from "../helpers/tree-hash.ts";
 
 const [seedArg, maxArg, secondsArg, work] = process.argv.slice(2);
 const seed = Number(seedArg);
@@ -35,20 +35,6 @@ writeFileSync(
 );
 process.env.IMCTL_STATE_DIR = state;
 const files = hostileFiles(join(work, "files"));
-
-function treeHash(dir: string): string {
-  const h = createHash("sha256");
-  const walk = (d: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
-      const p = join(d, e.name);
-      h.update(p);
-      if (e.isDirectory()) walk(p);
-      else h.update(readFileSync(p));
-    }
-  };
-  if (existsSync(dir)) walk(dir);
-  return h.digest("hex");
-}
 
 const STACK_TRACE = /^\s+at [^\n]*(:\d+:\d+\)?|\(native\)|<anonymous>)\s*$/m;
 
