@@ -232,6 +232,26 @@ export const kubernetesSpec = z
       })
       .strict()
       .default({ weight: 0 }),
+    /**
+     * Where imctl reads the platform's metrics (rollout analysis, doctor's alerts, bandwidth audits): either a URL
+     * it reaches directly, or an in-cluster Service reached through the API server's service proxy with the
+     * kubeconfig's credentials (`<namespace>/<service>:<port>`, no port-forward needed). Default: none (rollout
+     * then needs --prometheus; doctor and bandwidth say what they skip).
+     */
+    prometheus: z
+      .object({
+        url: z.url({ protocol: /^https?$/ }).optional(),
+        service: z
+          .string()
+          .regex(
+            /^[a-z0-9-]{1,63}\/[a-z0-9-]{1,63}:\d{1,5}$/,
+            "<namespace>/<service>:<port>, e.g. im-observability/prometheus:9090",
+          )
+          .optional(),
+      })
+      .strict()
+      .refine((p) => (p.url === undefined) !== (p.service === undefined), "exactly one of url or service")
+      .optional(),
     /** Seconds a gateway has to move its WebSocket clients elsewhere after SIGTERM. Default 60. */
     drainSeconds: count(1, 3600).default(60),
     services: z.object({ gateway: workload, message: workload, userCenter: workload }).strict(),

@@ -15,12 +15,12 @@ import { TARGET_MESSAGES } from "./messages.ts";
 export { TARGET_MESSAGES };
 /** The local target's database admin, for a cluster stack whose external data tier is the local target. */
 export { localDatabaseAdmin } from "./local/platform.ts";
-import type { KubernetesOptions } from "./kubernetes/rollout.ts";
+import type { KubernetesOptions } from "./kubernetes/access.ts";
 import type { PlatformLifecycle } from "./lifecycle.ts";
 import { LocalTarget, localLifecycle } from "./local/target.ts";
 import type { BandwidthTarget, DrillTarget, HealthTarget, RolloutTarget, TargetKind } from "./target.ts";
 
-export type { KubernetesOptions } from "./kubernetes/rollout.ts";
+export type { KubernetesOptions } from "./kubernetes/access.ts";
 
 export interface OpenTargetOptions {
   /** --stack: a stack name under stacks/ or a stack file. Default "local" ("aws-prod" with --target kubernetes). */
@@ -39,11 +39,11 @@ export interface OpenedTarget {
   /** `imctl rollout`. Async: the kubernetes track connects its API client first. */
   rollout(): Promise<RolloutTarget>;
   /** `imctl drill`. */
-  drill(): DrillTarget;
+  drill(): Promise<DrillTarget>;
   /** `imctl doctor`. */
-  health(): HealthTarget;
+  health(): Promise<HealthTarget>;
   /** `imctl bandwidth`. */
-  bandwidth(): BandwidthTarget;
+  bandwidth(): Promise<BandwidthTarget>;
   /** `imctl local`. */
   lifecycle(): PlatformLifecycle;
 }
@@ -71,30 +71,30 @@ function openLocal(stack: string): OpenedTarget {
     kind: "local",
     stack,
     rollout: async () => local(),
-    drill: local,
-    health: local,
-    bandwidth: local,
+    drill: async () => local(),
+    health: async () => local(),
+    bandwidth: async () => local(),
     lifecycle: () => localLifecycle(stack),
   };
 }
 
 function openKubernetes(stack: string | undefined, kubernetes: KubernetesOptions): OpenedTarget {
-  const name = stack ?? "aws-prod";
-  const file = resolveStack(name);
+  const file = resolveStack(stack ?? "aws-prod");
+  const access = () => import("./kubernetes/access.ts").then((m) => m.kubernetesAccess(file, kubernetes));
   return {
     kind: "kubernetes",
     stack: file,
     rollout: async () => {
       const { kubernetesRolloutTarget } = await import("./kubernetes/rollout.ts");
-      return kubernetesRolloutTarget({ ...kubernetes, stack: name });
+      return kubernetesRolloutTarget(await access());
     },
-    drill: () => {
+    drill: async () => {
       throw new UserError(TARGET_MESSAGES.drillKubernetes);
     },
-    health: () => {
+    health: async () => {
       throw new UserError(TARGET_MESSAGES.doctorKubernetes(file));
     },
-    bandwidth: () => {
+    bandwidth: async () => {
       throw new UserError(TARGET_MESSAGES.kubernetesBandwidth(file));
     },
     lifecycle: () => {

@@ -35,10 +35,10 @@ function openSpec(stackFile: string): PlatformSpec {
   }
 }
 
-function localTarget(
+async function localTarget(
   stack: string | undefined,
   what: string,
-): { target: BandwidthTarget; spec: PlatformSpec; scrape: number } {
+): Promise<{ target: BandwidthTarget; spec: PlatformSpec; scrape: number }> {
   const file = resolveStack(stack);
   const spec = openSpec(file);
   if (spec.target !== "local" || spec.local === undefined) {
@@ -47,7 +47,7 @@ function localTarget(
         "imctl has no kubernetes target for Prometheus yet (upgrade applies a cloud plan through the stack file and Pulumi)",
     );
   }
-  const target = openTarget({ stack: file, target: "local" }).bandwidth();
+  const target = await openTarget({ stack: file, target: "local" }).bandwidth();
   return { target, spec, scrape: spec.local.prometheus.scrapeIntervalSeconds };
 }
 
@@ -59,7 +59,7 @@ export interface AuditCommandOptions {
 }
 
 export async function audit(opts: AuditCommandOptions): Promise<AuditResult> {
-  const { target, scrape } = localTarget(opts.stack, "audit");
+  const { target, scrape } = await localTarget(opts.stack, "audit");
   return runAudit(target, scrape, {
     since: opts.since,
     sustained: opts.sustained,
@@ -72,7 +72,7 @@ export async function audit(opts: AuditCommandOptions): Promise<AuditResult> {
 export type PlanCommandOptions = Omit<PlanOptions, "progress"> & { stack?: string };
 
 export async function plan(opts: PlanCommandOptions): Promise<PlanResult> {
-  const { target, spec, scrape } = localTarget(opts.stack, "plan");
+  const { target, spec, scrape } = await localTarget(opts.stack, "plan");
   return runPlan(target, spec, scrape, { ...opts, progress });
 }
 
@@ -90,12 +90,12 @@ export async function upgrade(opts: {
       throw new UserError(`--plan: got nothing; allowed: a plan file written by "imctl bandwidth plan"`);
     return upgradeCloud(file, readPlan(opts.plan), { yes: opts.yes, progress });
   }
-  const { target, scrape } = localTarget(opts.stack, "upgrade");
+  const { target, scrape } = await localTarget(opts.stack, "upgrade");
   return runUpgrade(target, { ...opts, scrapeSeconds: scrape, progress });
 }
 
 export async function rollback(opts: { stack?: string; yes?: boolean; id?: string }): Promise<RollbackResult> {
-  const { target } = localTarget(opts.stack, "rollback");
+  const { target } = await localTarget(opts.stack, "rollback");
   return runRollback(target, { ...opts, progress });
 }
 
@@ -106,7 +106,7 @@ export interface StatusResult {
 }
 
 export async function status(opts: { stack?: string }): Promise<StatusResult> {
-  const { target } = localTarget(opts.stack, "status");
+  const { target } = await localTarget(opts.stack, "status");
   const t: BandwidthTarget = target;
   return { caps: await t.gatewayCaps(), upgrade: latestUpgrade(t), auditLog: auditLogFile(t.stateDir) };
 }

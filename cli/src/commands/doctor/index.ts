@@ -57,7 +57,7 @@ export const QUERIES = {
 } as const;
 
 /** The stack's own target; a kubernetes stack is a UserError (MESSAGES.doctorKubernetes) from the factory. */
-function targetFor(stackFile: string): Target {
+function targetFor(stackFile: string): Promise<Target> {
   return openTarget({ stack: stackFile }).health();
 }
 
@@ -105,7 +105,7 @@ async function certificateFacts(t: Target): Promise<CertificateFact[]> {
 
 export async function doctor(opts: DoctorOptions): Promise<DoctorResult> {
   const stack = resolveStack(opts.stack);
-  const t = targetFor(stack);
+  const t = await targetFor(stack);
   const now = new Date();
   const [health, metrics, filesystems, certs] = await Promise.all([
     t.health(),

@@ -57,7 +57,7 @@ function restoreReasons(r: DatabaseRestoreResult, budget: number): string[] {
 export async function restore(opts: RestoreOptions): Promise<RestoreReport> {
   const say = opts.progress ?? (() => undefined);
   const budget = opts.budget === undefined ? RESTORE_RTO_BUDGET_SECONDS : parseDuration("--budget", opts.budget);
-  const target = drillTarget(opts);
+  const target = await drillTarget(opts);
   if (opts.yes !== true) throw new UserError(MESSAGES.confirmRestoreDrill);
   const log = timedLog(say, Date.now());
   return target.withLock("imctl drill restore", async () => {

@@ -115,7 +115,7 @@ export async function run(faultName: string, opts: RunOptions): Promise<DrillRep
     throw new UserError(
       `--load: unknown scenario "${opts.load}": allowed are ${SCENARIOS.map((s) => s.name).join(", ")}`,
     );
-  const target = drillTarget(opts);
+  const target = await drillTarget(opts);
   // An instance that does not exist on this stack is refused as such, not only for a missing --yes.
   target.checkFault(spec);
   if (opts.yes !== true) throw new UserError(MESSAGES.confirmDrill(spec.fault));

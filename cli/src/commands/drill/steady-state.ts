@@ -14,7 +14,7 @@ import { interruptedDrills } from "./state.ts";
 export const HEALTH_AFTER_RESTORE_MS = 120_000;
 
 /** --target (default local) and --stack; a target without drills is a UserError (MESSAGES.drillKubernetes). */
-export function drillTarget(opts: { target?: string; stack?: string }): DrillTarget {
+export function drillTarget(opts: { target?: string; stack?: string }): Promise<DrillTarget> {
   return openTarget({ stack: resolveStack(opts.stack), target: opts.target ?? "local" }).drill();
 }
 

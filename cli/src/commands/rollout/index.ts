@@ -65,7 +65,7 @@ function checkService(service: string): ServiceName {
 export async function openTarget(o: TargetOptions): Promise<RolloutTarget> {
   const { namespace, context, prometheus, imageRepo } = o;
   const kubernetes = { namespace, context, prometheus, imageRepo };
-  return openTargetOf({ stack: o.stack, target: o.target ?? "local", kubernetes }).rollout();
+  return openTargetOf({ stack: o.stack, target: o.target, kubernetes }).rollout();
 }
 
 function controllerOptions(t: RolloutTarget, o: TargetOptions, progress: (line: string) => void): ControllerOptions {

@@ -1,23 +1,21 @@
 /**
  * The canary track on the kubernetes target, against the objects infra/services/im-service.ts declares:
- * Deployments `<service>-stable` and `<service>-canary` (container `<service>`), and for services exposed
- * through ingress-nginx a canary Ingress `<service>-canary` whose `canary-weight` annotation imctl owns.
- * Internal services (message) have no Ingress: their Service selects both tracks, so the canary's share is its
- * share of the pods, and a weight is set by scaling the canary against the stable replica count.
+ * Deployments `<service>-stable` and `<service>-canary` (container `<service>`), and for services clients reach from
+ * outside (gateway, user-center) a Gateway API HTTPRoute `<service>` whose rule sends to the Services `<service>`
+ * and `<service>-canary` by backendRef weight: the canary weight is that weight, which imctl owns (the program ignores
+ * later changes to it). A weight counts once the route's controller has accepted the route at that generation.
+ * Internal services (message) have no route: their Service selects both tracks, so the canary's share is its share
+ * of the pods, and a weight is set by scaling the canary against the stable replica count.
  *
  * Every call goes through `KubeApi`, a narrow interface: `clientNodeApi` adapts @kubernetes/client-node 1.3.0,
- * the unit tests put a recording fake in its place, and test/integration/rollout-kubernetes.test.ts runs it against
- * a real kube-apiserver (built by base/install.mjs from tools/kube-apiserver) with etcd.
+ * the unit tests put a recording fake in its place, and the integration tests run it against the embedded cluster.
  */
-import { mkdirSync } from "node:fs";
-import { basename, join } from "node:path";
 import { InternalError, UserError } from "../../errors.ts";
-import { withLock } from "../../lib/lock.ts";
-import { stateDir } from "../../lib/paths.ts";
 import { sleep } from "../../../../base/sleep.ts";
-import type { CanaryStatus, CanaryTrack, ReleaseSpec, RolloutTarget, Sample, ServiceName } from "../target.ts";
+import type { CanaryStatus, CanaryTrack, ReleaseSpec, RolloutTarget, ServiceName } from "../target.ts";
+import type { KubeConfig } from "@kubernetes/client-node";
+import type { KubernetesAccess } from "./access.ts";
 
-export const CANARY_WEIGHT_ANNOTATION = "nginx.ingress.kubernetes.io/canary-weight";
 /** Where promotion records the stable image it replaced, for `imctl rollout undo`. */
 export const PREVIOUS_IMAGE_ANNOTATION = "im-platform/previous-image";
 
@@ -30,14 +28,37 @@ export interface DeploymentView {
   status: { observedGeneration: number; replicas: number; readyReplicas: number; updatedReplicas: number };
 }
 
+/** The weights of an HTTPRoute's rule that splits between a stable and a canary Service, as the route says. */
+export interface RouteWeights {
+  stable: number;
+  canary: number;
+  generation: number;
+  /** Whether every parent (Gateway) reports Accepted and ResolvedRefs for this generation. */
+  accepted: boolean;
+  /** The controller's last word when not accepted, for messages. */
+  detail: string;
+}
+
 /** The Kubernetes calls a rollout makes. `null` from a read means 404. */
 export interface KubeApi {
   readDeployment(namespace: string, name: string, container: string): Promise<DeploymentView | null>;
   /** Strategic merge patch (containers and env merge by name). */
   patchDeployment(namespace: string, name: string, patch: Record<string, unknown>): Promise<void>;
-  readIngressAnnotations(namespace: string, name: string): Promise<Record<string, string> | null>;
-  /** JSON merge patch of metadata.annotations. */
-  patchIngressAnnotations(namespace: string, name: string, annotations: Record<string, string>): Promise<void>;
+  /** The HTTPRoute `name`'s weights between Services `stableService` and `canaryService`; null: no such route. */
+  readRouteWeights(
+    namespace: string,
+    name: string,
+    stableService: string,
+    canaryService: string,
+  ): Promise<RouteWeights | null>;
+  /** Sets those weights in every rule that names both Services (a JSON patch that tests the names first). */
+  setRouteWeights(
+    namespace: string,
+    name: string,
+    stableService: string,
+    canaryService: string,
+    weights: { stable: number; canary: number },
+  ): Promise<void>;
 }
 
 export interface KubernetesCanaryOptions {
@@ -47,6 +68,17 @@ export interface KubernetesCanaryOptions {
   /** Poll interval and bound while waiting for Deployments. Defaults 2 s and 10 min. */
   pollMs?: number;
   timeoutMs?: number;
+  /** Bound on a route's controller accepting new weights. Default ROUTE_TIMEOUT_MS (30 s). */
+  routeTimeoutMs?: number;
+}
+
+/** How long a Gateway API controller may take to accept a route's new weights. */
+export const ROUTE_TIMEOUT_MS = 30_000;
+
+/** The canary's percent of a route's split (weights are relative: 1 and 3 is 25 %). */
+export function routeShare(r: { stable: number; canary: number }): number {
+  const total = r.stable + r.canary;
+  return total === 0 ? 0 : Math.round((100 * r.canary) / total);
 }
 
 const deploymentName = (service: string, track: "stable" | "canary") => `${service}-${track}`;
@@ -85,16 +117,37 @@ export class KubernetesCanaryTrack implements CanaryTrack {
     return d;
   }
 
-  /** The weight lives on the canary Ingress when the service has one; otherwise in the pod ratio. */
-  private async ingress(service: string): Promise<Record<string, string> | null> {
-    return this.api.readIngressAnnotations(this.o.namespace, deploymentName(service, "canary"));
+  /** The weight lives on the service's HTTPRoute when it has one; otherwise in the pod ratio. */
+  private async route(service: string): Promise<RouteWeights | null> {
+    return this.api.readRouteWeights(this.o.namespace, service, service, `${service}-canary`);
+  }
+
+  /**
+   * Sets the route's weights, then reads them back until the route says them and its controller has accepted that
+   * generation: only then does the new split carry traffic, so only then does a step count.
+   */
+  private async setRoute(service: string, canary: number): Promise<void> {
+    const want = { stable: 100 - canary, canary };
+    await this.api.setRouteWeights(this.o.namespace, service, service, `${service}-canary`, want);
+    const deadline = Date.now() + (this.o.routeTimeoutMs ?? ROUTE_TIMEOUT_MS);
+    for (;;) {
+      const r = await this.route(service);
+      if (r === null) throw new InternalError(`httproute ${this.o.namespace}/${service} disappeared during a rollout`);
+      if (r.stable === want.stable && r.canary === want.canary && r.accepted) return;
+      if (Date.now() > deadline)
+        throw new InternalError(
+          `httproute ${this.o.namespace}/${service}: weights ${r.stable}/${r.canary} (want ${want.stable}/${want.canary}), ` +
+            `not accepted by its Gateway's controller after ${(this.o.routeTimeoutMs ?? ROUTE_TIMEOUT_MS) / 1000} s: ${r.detail}`,
+        );
+      await sleep(Math.min(this.o.pollMs ?? 2000, 500));
+    }
   }
 
   async status(service: ServiceName): Promise<CanaryStatus> {
-    const [stable, canary, ing] = await Promise.all([
+    const [stable, canary, route] = await Promise.all([
       this.deployment(service, "stable"),
       this.deployment(service, "canary"),
-      this.ingress(service),
+      this.route(service),
     ]);
     const version = (d: DeploymentView) => d.env.SERVICE_VERSION ?? d.image.slice(d.image.lastIndexOf(":") + 1);
     const podShare =
@@ -104,7 +157,7 @@ export class KubernetesCanaryTrack implements CanaryTrack {
       version: canary.replicas > 0 ? version(canary) : null,
       replicas: canary.replicas,
       ready: canary.status.readyReplicas,
-      weight: ing ? Number(ing[CANARY_WEIGHT_ANNOTATION] ?? 0) : podShare,
+      weight: route ? routeShare(route) : podShare,
     };
   }
 
@@ -125,10 +178,7 @@ export class KubernetesCanaryTrack implements CanaryTrack {
     // Both Deployments must exist before anything is patched.
     const [stable] = await Promise.all([this.deployment(service, "stable"), this.deployment(service, "canary")]);
     const image = imageFor(stable.image, service, release.version, this.o.imageRepo);
-    if ((await this.ingress(service)) !== null)
-      await this.api.patchIngressAnnotations(this.o.namespace, deploymentName(service, "canary"), {
-        [CANARY_WEIGHT_ANNOTATION]: "0",
-      });
+    if ((await this.route(service)) !== null) await this.setRoute(service, 0);
     await this.api.patchDeployment(this.o.namespace, deploymentName(service, "canary"), {
       spec: { replicas, ...this.podPatch(service, image, release) },
     });
@@ -140,13 +190,14 @@ export class KubernetesCanaryTrack implements CanaryTrack {
   async setWeight(service: ServiceName, weight: number): Promise<void> {
     if (!Number.isInteger(weight) || weight < 0 || weight > 100)
       throw new UserError(`canaryWeight: got ${JSON.stringify(weight)}; allowed: a whole number from 0 to 100`);
-    if ((await this.ingress(service)) !== null) {
-      await this.api.patchIngressAnnotations(this.o.namespace, deploymentName(service, "canary"), {
-        [CANARY_WEIGHT_ANNOTATION]: String(weight),
-      });
+    if ((await this.route(service)) !== null) {
+      // A step counts only with the canary's pods Ready: a weight on a backend without endpoints is lost traffic.
+      const canary = await this.deployment(service, "canary");
+      if (weight > 0) await this.waitRolledOut(service, "canary", canary.replicas);
+      await this.setRoute(service, weight);
       return;
     }
-    // No Ingress: the Service spreads over both tracks' pods, so the weight is the canary's share of them.
+    // No route: the Service spreads over both tracks' pods, so the weight is the canary's share of them.
     const stable = await this.deployment(service, "stable");
     const replicas =
       weight === 0
@@ -159,10 +210,8 @@ export class KubernetesCanaryTrack implements CanaryTrack {
   }
 
   async remove(service: ServiceName, progress: (line: string) => void): Promise<void> {
-    if ((await this.ingress(service)) !== null)
-      await this.api.patchIngressAnnotations(this.o.namespace, deploymentName(service, "canary"), {
-        [CANARY_WEIGHT_ANNOTATION]: "0",
-      });
+    // Off the route first, then scaled down: the preStop pause covers the controller's reconfiguration.
+    if ((await this.route(service)) !== null) await this.setRoute(service, 0);
     // Scaling to 0 sends each canary pod SIGTERM after its preStop delay: gateways drain their clients onto stable.
     await this.api.patchDeployment(this.o.namespace, deploymentName(service, "canary"), { spec: { replicas: 0 } });
     progress(`${deploymentName(service, "canary")}: weight 0, scaled to 0 (pods drain)`);
@@ -178,10 +227,7 @@ export class KubernetesCanaryTrack implements CanaryTrack {
       version: canary.env.SERVICE_VERSION ?? canary.image.slice(canary.image.lastIndexOf(":") + 1),
       env: releaseEnv(canary.env),
     };
-    if ((await this.ingress(service)) !== null)
-      await this.api.patchIngressAnnotations(this.o.namespace, deploymentName(service, "canary"), {
-        [CANARY_WEIGHT_ANNOTATION]: "100",
-      });
+    if ((await this.route(service)) !== null) await this.setRoute(service, 100);
     if (stable.image !== canary.image) {
       // A rolling update of the stable track: each old pod drains its WebSockets as it goes.
       await this.api.patchDeployment(this.o.namespace, deploymentName(service, "stable"), {
@@ -256,13 +302,10 @@ function releaseEnv(env: Record<string, string>): Record<string, string> {
 }
 
 /** @kubernetes/client-node 1.3.0 behind KubeApi. */
-export async function clientNodeApi(context?: string): Promise<KubeApi> {
+export async function clientNodeApi(kc: KubeConfig): Promise<KubeApi> {
   const k8s = await import("@kubernetes/client-node");
-  const kc = new k8s.KubeConfig();
-  kc.loadFromDefault();
-  if (context !== undefined) kc.setCurrentContext(context);
   const apps = kc.makeApiClient(k8s.AppsV1Api);
-  const net = kc.makeApiClient(k8s.NetworkingV1Api);
+  const custom = kc.makeApiClient(k8s.CustomObjectsApi);
   const notFound = (err: unknown) =>
     typeof err === "object" && err !== null && "code" in err && (err as { code: unknown }).code === 404;
   return {
@@ -295,75 +338,116 @@ export async function clientNodeApi(context?: string): Promise<KubeApi> {
         k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.StrategicMergePatch),
       );
     },
-    async readIngressAnnotations(namespace, name) {
+    async readRouteWeights(namespace, name, stableService, canaryService) {
+      let route: HttpRoute;
       try {
-        const i = await net.readNamespacedIngress({ name, namespace });
-        return i.metadata?.annotations ?? {};
+        route = (await custom.getNamespacedCustomObject({ ...ROUTE_API, namespace, name })) as HttpRoute;
       } catch (err) {
         if (notFound(err)) return null;
         throw err;
       }
+      return routeWeights(route, stableService, canaryService);
     },
-    async patchIngressAnnotations(namespace, name, annotations) {
-      await net.patchNamespacedIngress(
-        { name, namespace, body: { metadata: { annotations } } },
-        k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
+    async setRouteWeights(namespace, name, stableService, canaryService, weights) {
+      const route = (await custom.getNamespacedCustomObject({ ...ROUTE_API, namespace, name })) as HttpRoute;
+      const body = routeWeightPatch(route, stableService, canaryService, weights);
+      await custom.patchNamespacedCustomObject(
+        { ...ROUTE_API, namespace, name, body },
+        k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.JsonPatch),
       );
     },
   };
 }
 
-/** Prometheus over HTTP (the kubernetes target reaches it at a URL). */
-export async function prometheusQuery(base: string, promql: string): Promise<Sample[]> {
-  const res = await fetch(`${base.replace(/\/$/, "")}/api/v1/query`, {
-    method: "POST",
-    body: new URLSearchParams({ query: promql }),
-    signal: AbortSignal.timeout(10_000),
-  });
-  const body = (await res.json()) as {
-    status?: string;
-    error?: string;
-    data?: { result?: Array<{ metric: Record<string, string>; value: [number, string] }> };
+const ROUTE_API = { group: "gateway.networking.k8s.io", version: "v1", plural: "httproutes" } as const;
+
+/** The parts of a gateway.networking.k8s.io/v1 HTTPRoute a rollout reads. */
+export interface HttpRoute {
+  metadata?: { generation?: number };
+  spec?: { rules?: Array<{ backendRefs?: Array<{ name?: string; weight?: number }> }> };
+  status?: {
+    parents?: Array<{
+      parentRef?: { name?: string };
+      conditions?: Array<{ type?: string; status?: string; observedGeneration?: number; message?: string }>;
+    }>;
   };
-  if (body.status !== "success") throw new Error(`Prometheus query failed: ${body.error ?? res.status}`);
-  return (body.data?.result ?? []).map((r) => ({ labels: r.metric, value: Number(r.value[1]) }));
 }
 
-/** How to reach a kubernetes target: rollout's --namespace, --context, --prometheus and --image-repo. */
-export interface KubernetesOptions {
-  /** Namespace of the IM services. Default "im". */
-  namespace?: string;
-  /** kubeconfig context. Default: the current one. */
-  context?: string;
-  /** Prometheus base URL the analysis queries; required. */
-  prometheus?: string;
-  /** Image repository of the services' images, e.g. registry.example.com/im. */
-  imageRepo?: string;
+function splitRules(route: HttpRoute, stableService: string, canaryService: string): number[] {
+  const rules = route.spec?.rules ?? [];
+  return rules.flatMap((r, i) => {
+    const names = (r.backendRefs ?? []).map((b) => b.name);
+    return names.includes(stableService) && names.includes(canaryService) ? [i] : [];
+  });
 }
 
-export interface KubernetesRolloutOptions extends KubernetesOptions {
-  stack: string;
+/** The weights a route's first splitting rule gives, and whether its controller accepted this generation. */
+export function routeWeights(route: HttpRoute, stableService: string, canaryService: string): RouteWeights | null {
+  const [rule] = splitRules(route, stableService, canaryService);
+  if (rule === undefined) return null;
+  const refs = route.spec?.rules?.[rule]?.backendRefs ?? [];
+  // A backendRef without a weight weighs 1 (Gateway API default).
+  const weightOf = (svc: string) => refs.find((b) => b.name === svc)?.weight ?? 1;
+  const generation = route.metadata?.generation ?? 0;
+  const parents = route.status?.parents ?? [];
+  const problems: string[] = [];
+  for (const p of parents)
+    for (const type of ["Accepted", "ResolvedRefs"]) {
+      const c = p.conditions?.find((x) => x.type === type);
+      if (c?.status !== "True" || (c.observedGeneration ?? 0) < generation)
+        problems.push(
+          `${p.parentRef?.name ?? "gateway"} ${type}=${c?.status ?? "unset"} at generation ${c?.observedGeneration ?? "-"}/${generation}${c?.message ? ` (${c.message.slice(0, 120)})` : ""}`,
+        );
+    }
+  if (parents.length === 0) problems.push("no Gateway has reported on the route (is its controller running?)");
+  return {
+    stable: weightOf(stableService),
+    canary: weightOf(canaryService),
+    generation,
+    accepted: problems.length === 0,
+    detail: problems.join("; ") || "accepted",
+  };
 }
 
-/** The rollout's view of the kubernetes target: canary track, Prometheus, and a lock and state under the state dir. */
-export async function kubernetesRolloutTarget(o: KubernetesRolloutOptions): Promise<RolloutTarget> {
-  if (o.prometheus === undefined || !/^https?:\/\/\S+$/.test(o.prometheus)) {
-    throw new UserError(
-      `--prometheus: got ${JSON.stringify(o.prometheus ?? "nothing")}; allowed: the Prometheus base URL the analysis queries, e.g. http://127.0.0.1:9090 (kubectl port-forward)`,
-    );
+/** A JSON patch setting the weights in every splitting rule; each replace is guarded by a test of the name. */
+export function routeWeightPatch(
+  route: HttpRoute,
+  stableService: string,
+  canaryService: string,
+  weights: { stable: number; canary: number },
+): Array<Record<string, unknown>> {
+  const ops: Array<Record<string, unknown>> = [];
+  for (const i of splitRules(route, stableService, canaryService)) {
+    (route.spec?.rules?.[i]?.backendRefs ?? []).forEach((b, j) => {
+      const w = b.name === stableService ? weights.stable : b.name === canaryService ? weights.canary : undefined;
+      if (w === undefined) return;
+      const at = `/spec/rules/${i}/backendRefs/${j}`;
+      ops.push({ op: "test", path: `${at}/name`, value: b.name });
+      ops.push({ op: b.weight === undefined ? "add" : "replace", path: `${at}/weight`, value: w });
+    });
   }
-  const prometheus = o.prometheus;
-  const dir = join(stateDir(), "kubernetes", basename(o.stack).replace(/\.ya?ml$/, ""));
-  mkdirSync(dir, { recursive: true });
-  const track = new KubernetesCanaryTrack(await clientNodeApi(o.context), {
-    namespace: o.namespace ?? "im",
-    imageRepo: o.imageRepo,
+  return ops;
+}
+
+export const ROLLOUT_MESSAGES = {
+  noPrometheus: (stack: string) =>
+    `--prometheus: got nothing, and ${stack} names no kubernetes.prometheus; allowed: the Prometheus base URL the ` +
+    "analysis queries (e.g. http://127.0.0.1:9090 through kubectl port-forward), or kubernetes.prometheus in the stack",
+} as const;
+
+/** The rollout's view of the kubernetes target: canary track, the stack's Prometheus, the target's lock and state. */
+export async function kubernetesRolloutTarget(access: KubernetesAccess): Promise<RolloutTarget> {
+  const prometheus = access.prometheus;
+  if (prometheus === null) throw new UserError(ROLLOUT_MESSAGES.noPrometheus(access.stack));
+  const track = new KubernetesCanaryTrack(await clientNodeApi(access.kc), {
+    namespace: access.namespace,
+    imageRepo: access.imageRepo,
   });
   return {
     kind: "kubernetes" as const,
-    stateDir: dir,
-    withLock: <T>(command: string, fn: () => Promise<T>) => withLock(join(dir, "lock"), command, fn),
-    query: (promql: string) => prometheusQuery(prometheus, promql),
+    stateDir: access.stateDir,
+    withLock: access.withLock,
+    query: (promql: string) => prometheus.query(promql),
     canary: () => track,
   };
 }

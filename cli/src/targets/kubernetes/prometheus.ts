@@ -1,0 +1,101 @@
+/**
+ * The Prometheus HTTP API as a kubernetes target reaches it: at a URL (a port-forward, an internal load balancer), or
+ * an in-cluster Service through the API server's service proxy
+ * (`/api/v1/namespaces/<ns>/services/<name>:<port>/proxy/...`) with the kubeconfig's own credentials, which needs no
+ * port-forward and no extra exposure of Prometheus.
+ */
+import https from "node:https";
+import type { KubeConfig } from "@kubernetes/client-node";
+import type { RangeMetrics, Sample, Series } from "../target.ts";
+
+export interface PrometheusClient extends RangeMetrics {
+  /** Where the queries go, for messages (never with credentials). */
+  readonly where: string;
+}
+
+type Transport = (path: string, params: URLSearchParams) => Promise<{ status: number; body: string }>;
+
+const TIMEOUT_MS = 10_000;
+
+function viaUrl(base: string): Transport {
+  const root = base.replace(/\/$/, "");
+  return async (path, params) => {
+    const res = await fetch(`${root}${path}`, {
+      method: "POST",
+      body: params,
+      signal: AbortSignal.timeout(TIMEOUT_MS),
+    });
+    return { status: res.status, body: await res.text() };
+  };
+}
+
+/** `<ns>/<name>:<port>` through the API server's service proxy, authenticated as the kubeconfig's user. */
+function viaServiceProxy(service: string, kc: KubeConfig): Transport {
+  const m = /^([^/]+)\/([^:]+):(\d+)$/.exec(service);
+  if (!m) throw new Error(`prometheus service: got ${JSON.stringify(service)}; allowed: <namespace>/<service>:<port>`);
+  const [, ns, name, port] = m;
+  const server = kc.getCurrentCluster()?.server;
+  if (server === undefined) throw new Error("the kubeconfig has no current cluster");
+  const prefix = `/api/v1/namespaces/${ns}/services/${name}:${port}/proxy`;
+  return async (path, params) => {
+    const url = new URL(`${prefix}${path}?${params.toString()}`, server);
+    const opts: https.RequestOptions = { method: "GET", timeout: TIMEOUT_MS, headers: {} };
+    await kc.applyToHTTPSOptions(opts);
+    return new Promise((resolve, reject) => {
+      const req = https.request(url, opts, (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
+        res.on("error", reject);
+      });
+      req.on("timeout", () => req.destroy(new Error(`no answer within ${TIMEOUT_MS / 1000} s`)));
+      req.on("error", reject);
+      req.end();
+    });
+  };
+}
+
+interface ApiBody {
+  status?: string;
+  error?: string;
+  data?: { result?: unknown };
+}
+
+/** A Prometheus client for a URL, or for an in-cluster Service through the API server. */
+export function prometheusAt(where: { url: string } | { service: string; kc: KubeConfig }): PrometheusClient {
+  const transport = "url" in where ? viaUrl(where.url) : viaServiceProxy(where.service, where.kc);
+  const label = "url" in where ? where.url : `service ${where.service} (through the API server)`;
+  const call = async (path: string, params: Record<string, string>): Promise<unknown> => {
+    const res = await transport(path, new URLSearchParams(params));
+    let body: ApiBody;
+    try {
+      body = JSON.parse(res.body) as ApiBody;
+    } catch {
+      throw new Error(`Prometheus at ${label} answered HTTP ${res.status}, not JSON: ${res.body.slice(0, 120)}`);
+    }
+    if (body.status !== "success")
+      throw new Error(
+        `Prometheus at ${label}: ${JSON.stringify(params.query ?? "")} failed: ${body.error ?? res.status}`,
+      );
+    return body.data?.result ?? [];
+  };
+  return {
+    where: label,
+    async query(promql) {
+      const result = (await call("/api/v1/query", { query: promql })) as Array<{
+        metric: Record<string, string>;
+        value: [number, string];
+      }>;
+      return result.map((r): Sample => ({ labels: r.metric, value: Number(r.value[1]) }));
+    },
+    async queryRange(promql, startUnix, endUnix, stepSeconds) {
+      const result = (await call("/api/v1/query_range", {
+        query: promql,
+        start: String(startUnix),
+        end: String(endUnix),
+        step: String(stepSeconds),
+      })) as Array<{ metric: Record<string, string>; values: Array<[number, string]> }>;
+      return result.map((r): Series => ({ labels: r.metric, points: r.values.map(([t, v]) => [t, Number(v)]) }));
+    },
+  };
+}
