@@ -1,7 +1,8 @@
 /**
  * One embedded-cluster platform for the kubernetes target's integration tests, brought up once per test file: the
  * local target's data tier (its own services stopped), `imctl cluster up --nodes real`, and the embedded-cluster stack
- * file (`stack`: services on the real node; the runner's first test deploys it with `imctl up`, the real Pulumi engine). `simulatedStack()` deploys a second copy of the
+ * file (`stack`: services on the real node; the runner's first test deploys it with `imctl up`, the real Pulumi
+ * engine). `simulatedStack()` deploys a second copy of the
  * platform, in its own namespace, onto the three simulated (kwok) nodes, one per zone, for topology tests (its pods
  * do not run: see docs/embedded-cluster.md). Suites in test/integration/kubernetes/ take an `EmbeddedContext` getter
  * and register their `it`s; test/integration/real-node.test.ts runs them all on one platform.

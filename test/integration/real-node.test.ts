@@ -7,74 +7,35 @@
  * managed services.
  */
 import assert from "node:assert/strict";
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import * as k8s from "@kubernetes/client-node";
 import { execa } from "execa";
-import { parse, stringify } from "yaml";
 import { ensureTools } from "../../base/install.mjs";
-import { REPO_ROOT } from "../../base/root.mjs";
 import { TOOLS } from "../../base/tools.mjs";
-import { localPortAssignments } from "../../infra/lib/spec.ts";
 import { KUBELET_SYSCTLS, REAL_NODE_NAME } from "../../cli/src/cluster/node/config.ts";
-import { imctl, tempDir, type ImctlRun } from "../helpers/imctl.ts";
-import { startPlatform, type TestPlatform } from "../helpers/platform.ts";
+import { json, startEmbedded, type EmbeddedContext } from "../helpers/embedded.ts";
+import { imctl } from "../helpers/imctl.ts";
+import { rolloutSuite } from "./kubernetes/rollout.ts";
 
 ensureTools(TOOLS.filter((t) => t.need === "test").map((t) => t.name));
 
 const sysctls = () => KUBELET_SYSCTLS.map((s) => `${s.path}=${readFileSync(`/proc/sys/${s.path}`, "utf8").trim()}`);
 
-function json(r: ImctlRun): Record<string, any> {
-  assert.ok(r.stdout.trim().startsWith("{"), `expected JSON, got: ${r.stdout.slice(0, 300)}\n${r.stderr.slice(-3000)}`);
-  return JSON.parse(r.stdout) as Record<string, any>;
-}
-
-describe("the platform on the embedded cluster's real node", { timeout: 1_800_000 }, () => {
-  let p: TestPlatform;
+describe("the platform on the embedded cluster's real node", { timeout: 3_600_000 }, () => {
+  let ctx: EmbeddedContext & { down(): Promise<void> };
   let env: Record<string, string>;
   let stack: string;
   let kc: k8s.KubeConfig;
   const before_ = sysctls();
 
   before(async () => {
-    p = await startPlatform(12_000);
-    env = { IMCTL_STATE_DIR: p.stateDir };
-    // Only the local target's data tier stays: its own services would share the cluster's Kafka consumer group and
-    // take notifications for users connected to the cluster's gateways, whose pod addresses they cannot reach.
-    for (const [svc, field] of [
-      ["gateway", "gateway"],
-      ["message", "message"],
-      ["user-center", "userCenter"],
-    ] as const) {
-      for (let i = 1; i <= p.spec.services[field].replicas; i++) process.kill(p.pid(`${svc}-${i}`), "SIGTERM");
-    }
-    const ports = localPortAssignments(p.spec);
-    const port = (re: RegExp) => ports.filter(([f]) => re.test(f)).map(([, n]) => n);
-    const redis = port(/^redis \(/);
-    const kafka = port(/^kafka \(/);
-    const database = p.spec.local.ports.database;
-    const up = await imctl(
-      ["cluster", "up", "--nodes", "real", "--host-ports", [...redis, ...kafka, database].join(","), "--json"],
-      env,
-    );
-    assert.equal(up.exitCode, 0, up.stderr.slice(-3000));
-    const spec = parse(readFileSync(join(REPO_ROOT, "stacks", "embedded-cluster.yaml"), "utf8")) as Record<string, any>;
-    spec.cluster.kubeconfig = join(p.stateDir, "cluster", "kubeconfig");
-    spec.cluster.data.redisNodes = redis.slice(0, p.spec.data.redis.primaries).map((n) => `127.0.0.1:${n}`);
-    spec.cluster.data.kafkaBrokers = kafka.map((n) => `127.0.0.1:${n}`);
-    spec.cluster.data.database = { host: "127.0.0.1", port: database, adminUser: "root" };
-    spec.kubernetes.drainSeconds = 5;
-    stack = join(tempDir("stack"), "embedded-cluster.yaml");
-    writeFileSync(stack, stringify(spec));
-    kc = new k8s.KubeConfig();
-    kc.loadFromFile(spec.cluster.kubeconfig);
+    ctx = await startEmbedded(12_000);
+    ({ env, stack, kc } = ctx);
   });
 
   after(async () => {
-    await imctl(["destroy", "--stack", stack, "--yes"], env).catch(() => undefined);
-    await imctl(["cluster", "down", "--yes"], env).catch(() => undefined);
-    await p?.down();
+    await ctx?.down();
   });
 
   it("runs a real node next to the simulated ones, without touching the machine's kernel settings", async () => {
@@ -134,6 +95,9 @@ describe("the platform on the embedded cluster's real node", { timeout: 1_800_00
     const after = await core.listNamespacedPod({ namespace: "im", labelSelector: "app.kubernetes.io/name=gateway" });
     assert.ok(!after.items.some((x) => x.metadata?.name === victim && !x.metadata?.deletionTimestamp));
   });
+
+  // The workflows on this platform, each leaving it healthy for the next (test/integration/kubernetes/).
+  rolloutSuite(() => ctx);
 
   it("tears everything down: no node process, network namespace, cgroup, mount or kernel setting is left", async () => {
     const d = await imctl(["destroy", "--stack", stack, "--yes", "--json"], env);

@@ -13,7 +13,7 @@ import { UserError } from "../errors.ts";
 import { withLock } from "../lib/lock.ts";
 import { isOurs, startDetached, stopGroup } from "../lib/process.ts";
 import { waitFor } from "../lib/wait.ts";
-import { componentCommand } from "./components.ts";
+import { componentCommand, egressSelectorConfig, egressSelectorFile } from "./components.ts";
 import {
   CLUSTER_TOOLS,
   COMPONENTS,
@@ -39,12 +39,13 @@ import {
   zonesReady,
 } from "./status.ts";
 import { createNodes, ensureDnsAccess } from "./nodes.ts";
-import { buildTraefikImage } from "./images/build.ts";
+import { buildPrometheusImage, buildTraefikImage } from "./images/build.ts";
 import { installAddons } from "./node/addons.ts";
 import { REAL_NODE_NAME } from "./node/config.ts";
 import {
   type LoadedImages,
   loadServiceImages,
+  tagImage,
   readImageRefs,
   realNodeLayout,
   REAL_NODE_TOOLS,
@@ -150,6 +151,7 @@ function writeConfiguration(l: ClusterLayout, s: ClusterState): PkiFiles {
     writeKubeconfig(componentKubeconfig(l, id), p, id, api);
   }
   writeFileSync(l.stages, renderStages());
+  writeFileSync(egressSelectorFile(l), egressSelectorConfig(l));
   return p;
 }
 
@@ -211,6 +213,7 @@ async function bringUpRealNode(
     say(`real node: images ${Object.values(loaded.refs).join(", ")} (${loaded.seconds.toFixed(1)} s)`);
   }
   const traefik = await buildTraefikImage(realNodeLayout(l).images);
+  const prometheus = await buildPrometheusImage(realNodeLayout(l).images);
   s.realNode = await startRealNode({
     layout: l,
     pki: p,
@@ -244,9 +247,17 @@ async function bringUpRealNode(
       ca: readFileSync(p.caCert, "utf8"),
       token: adminToken(l),
     },
-    { apiPort: s.ports["kube-apiserver"], crdDir: toolPath("gateway-api-crds"), traefikImage: traefik.ref },
+    {
+      apiPort: s.ports["kube-apiserver"],
+      crdDir: toolPath("gateway-api-crds"),
+      traefikImage: traefik.ref,
+      prometheusImage: prometheus.ref,
+    },
   );
-  say(`real node: Gateway API CRDs ${GATEWAY_API_VERSION} and Traefik (GatewayClass im-gateway) applied`);
+  say(
+    `real node: Gateway API CRDs ${GATEWAY_API_VERSION}, Traefik (GatewayClass im-gateway) and Prometheus ` +
+      "(im-observability/prometheus:9090) applied",
+  );
 }
 
 async function bringUp(
@@ -393,12 +404,33 @@ export function clusterLogs(component: string, lines: number, layout: ClusterLay
 }
 
 /** Rebuilds the services' images from the working tree and imports them into the running real node. */
-export async function clusterImages(opts: { progress?: Progress; layout?: ClusterLayout } = {}): Promise<LoadedImages> {
+/** Image tags a version may be (the rollout's --version takes the same). */
+const VERSION_TAG = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+/**
+ * Builds the services' images from this checkout and imports them into the real node; with `tag`, each also gets
+ * that version as its tag (imctl.local/<service>:<tag>), so `imctl rollout start <service> --version <tag>` runs it.
+ */
+export async function clusterImages(
+  opts: { progress?: Progress; layout?: ClusterLayout; tag?: string } = {},
+): Promise<LoadedImages> {
+  if (opts.tag !== undefined && !VERSION_TAG.test(opts.tag)) throw new UserError(CLUSTER_MESSAGES.badTag(opts.tag));
   const l = opts.layout ?? clusterLayout();
   return withLock(l.lock, "imctl cluster images", async () => {
     const s = readState(l.state);
     if (!s?.realNode) throw new UserError(CLUSTER_MESSAGES.noRealNode);
     opts.progress?.("building the services' images and importing them into the real node");
-    return loadServiceImages(l, s.realNode);
+    const loaded = await loadServiceImages(l, s.realNode);
+    if (opts.tag === undefined) return loaded;
+    const node = s.realNode;
+    const tagged = Object.fromEntries(
+      Object.entries(loaded.refs).map(([svc, ref]) => {
+        const alias = `${ref.slice(0, ref.lastIndexOf(":"))}:${opts.tag}`;
+        tagImage(l, node, ref, alias);
+        return [svc, alias];
+      }),
+    ) as LoadedImages["tagged"];
+    opts.progress?.(`tagged ${opts.tag}: ${Object.values(tagged ?? {}).join(", ")}`);
+    return { ...loaded, tagged };
   });
 }

@@ -2,6 +2,7 @@
  * The command line of each component, from the cluster's layout and ports. Everything binds 127.0.0.1 only.
  * Pure: no process is started here (cluster.ts does that).
  */
+import { join } from "node:path";
 import { toolPath } from "../../../base/tools.mjs";
 import {
   componentKubeconfig,
@@ -38,7 +39,30 @@ function etcd(l: ClusterLayout, ports: Ports): string[] {
   ];
 }
 
-function apiserver(ports: Ports, p: PkiFiles): string[] {
+/** Where the API server's egress selector configuration is (written by cluster.ts with egressSelectorConfig). */
+export const egressSelectorFile = (l: ClusterLayout): string => join(l.dir, "egress-selector.yaml");
+
+/** The socket the real node's forwarder serves HTTP CONNECT on (forward.mjs `egress`; node/config.ts sockets). */
+export const egressSocket = (l: ClusterLayout): string => join(l.dir, "node", "sockets", "egress.sock");
+
+/** The API server's traffic to the cluster (nodes, pods, Services) through the real node's CONNECT proxy. */
+export function egressSelectorConfig(l: ClusterLayout): string {
+  return (
+    [
+      "apiVersion: apiserver.k8s.io/v1beta1",
+      "kind: EgressSelectorConfiguration",
+      "egressSelections:",
+      "  - name: cluster",
+      "    connection:",
+      "      proxyProtocol: HTTPConnect",
+      "      transport:",
+      "        uds:",
+      `          udsName: ${JSON.stringify(egressSocket(l))}`,
+    ].join("\n") + "\n"
+  );
+}
+
+function apiserver(l: ClusterLayout, ports: Ports, p: PkiFiles): string[] {
   return [
     `--etcd-servers=http://${LOOPBACK}:${ports.etcd}`,
     `--bind-address=${LOOPBACK}`,
@@ -57,6 +81,9 @@ function apiserver(ports: Ports, p: PkiFiles): string[] {
     // The `kubernetes` Service's endpoint would be the advertise address, and a loopback address is refused there
     // (every 10 s, in the log). No pod runs to call it, so nothing maintains that endpoint.
     "--endpoint-reconciler-type=none",
+    // Pods, Services and the kubelet are reached through the real node's CONNECT proxy (service proxy, logs,
+    // port-forward), as a cloud's API server reaches them through Konnectivity. Without a real node it is refused.
+    `--egress-selector-config-file=${egressSelectorFile(l)}`,
     "--profiling=false",
   ];
 }
@@ -110,7 +137,7 @@ function kwok(l: ClusterLayout, ports: Ports): string[] {
 export function componentCommand(id: ComponentId, l: ClusterLayout, ports: Ports, p: PkiFiles): ComponentCommand {
   const args: Record<ComponentId, () => string[]> = {
     etcd: () => etcd(l, ports),
-    "kube-apiserver": () => apiserver(ports, p),
+    "kube-apiserver": () => apiserver(l, ports, p),
     "kube-controller-manager": () => controllerManager(l, ports, p),
     "kube-scheduler": () => scheduler(l, ports, p),
     kwok: () => kwok(l, ports),

@@ -15,6 +15,9 @@ export const CLUSTER_MESSAGES = {
     `"imctl cluster down --yes" and "imctl cluster up" for new ports`,
   notRunning: "the embedded cluster is not running: imctl cluster up starts it",
   noRealNode: "the embedded cluster has no real node: imctl cluster up --nodes real adds one",
+  badTag: (got: string) =>
+    `--tag: got ${JSON.stringify(got.slice(0, 80))}; allowed: an image tag (letters, digits, '.', '_', '-', at most ` +
+    "128, not starting with '.' or '-'), e.g. 2.0.0",
   confirmDown:
     "down stops the embedded cluster and deletes its data (etcd, certificates, kubeconfig, logs): pass --yes to confirm",
   unknownComponent: (name: string, allowed: readonly string[]) =>

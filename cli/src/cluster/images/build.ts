@@ -81,6 +81,40 @@ export const buildPauseImage = (dir: string): Promise<BuiltImage> => staticBinar
 /** Traefik's image (tools/traefik), the cluster's Gateway API implementation. */
 export const buildTraefikImage = (dir: string): Promise<BuiltImage> => staticBinaryImage(dir, "traefik", 65532);
 
+/** The shared libraries a dynamically linked binary loads (ldd), as layer entries at their own paths. */
+function sharedLibraries(bin: string): LayerEntry[] {
+  return run("ldd", [bin], REPO_ROOT, `list ${bin}'s libraries`)
+    .split("\n")
+    .map((line) => /(\/\S+) \(0x/.exec(line)?.[1])
+    .filter((p): p is string => p !== undefined)
+    .map((lib): LayerEntry => ({ kind: "file", path: lib, source: realpathSync(lib), mode: 0o755 }));
+}
+
+/**
+ * Prometheus's image: the binary this machine runs for the local target (Debian's, dynamically linked) with the
+ * libraries it loads, run as the `nobody` user; the configuration comes from a ConfigMap (node/observability.ts).
+ */
+export async function buildPrometheusImage(dir: string): Promise<BuiltImage> {
+  const bin = realpathSync(toolPath("prometheus"));
+  const layer = await cachedLayer(dir, `prometheus-${sha(readFileSync(bin)).slice(0, 16)}`, () => [
+    { kind: "file", path: "bin/prometheus", source: bin, mode: 0o755 },
+    ...sharedLibraries(bin),
+    { kind: "content", path: "etc/passwd", content: "nobody:x:65534:65534::/prometheus:/sbin/nologin\n" },
+    { kind: "content", path: "etc/group", content: "nogroup:x:65534:\n" },
+    { kind: "content", path: "etc/nsswitch.conf", content: "hosts: files dns\n" },
+    { kind: "dir", path: "prometheus", mode: 0o1777 },
+    { kind: "dir", path: "tmp", mode: 0o1777 },
+  ]);
+  const config: ImageConfig = {
+    env: {},
+    cmd: [],
+    entrypoint: ["/bin/prometheus"],
+    workingDir: "/prometheus",
+    user: "65534:65534",
+  };
+  return writeImageArchive(`${IMAGE_REPOSITORY}/prometheus`, config, [layer], join(dir, "prometheus.oci.tar"));
+}
+
 /** Node and the shared libraries it loads (ldd), at their paths, plus the files a process expects. */
 function runtimeEntries(): LayerEntry[] {
   const node = realpathSync(process.execPath);

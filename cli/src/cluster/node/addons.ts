@@ -5,14 +5,17 @@
  * - the Gateway API CRDs, standard channel, from the sigs.k8s.io/gateway-api module (the release's own files);
  * - Traefik as the cluster's Gateway API implementation: GatewayClass `im-gateway` (controller
  *   traefik.io/gateway-controller), a Deployment on the real node under the `restricted` Pod Security level, and a
- *   NodePort Service (INGRESS_NODE_PORT) that the machine reaches on a loopback port of its own.
+ *   NodePort Service (INGRESS_NODE_PORT) that the machine reaches on a loopback port of its own;
+ * - Prometheus in `im-observability` (observability.ts), which imctl reaches through the API server's service proxy.
  */
+import { createHash } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import https from "node:https";
 import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
 import { waitFor } from "../../lib/wait.ts";
 import { DEFAULT_GATEWAY_CLASS } from "../../../../infra/lib/spec-cluster.ts";
+import { prometheusConfig, prometheusObjects } from "./observability.ts";
 import { INGRESS_NODE_PORT, REAL_NODE_IP, REAL_NODE_LABEL, REAL_NODE_LABEL_VALUE } from "./config.ts";
 
 export const TRAFFIC_NAMESPACE = "im-traffic";
@@ -22,7 +25,7 @@ export const TRAEFIK_WEB_PORT = 80;
 const TRAEFIK_PING_PORT = 9000;
 const TRAEFIK_UID = 65532;
 
-interface KubeObject {
+export interface KubeObject {
   apiVersion: string;
   kind: string;
   metadata: { name: string; namespace?: string; labels?: Record<string, string>; [k: string]: unknown };
@@ -43,6 +46,7 @@ export function objectPath(o: KubeObject): string {
     ClusterRoleBinding: "clusterrolebindings",
     CustomResourceDefinition: "customresourcedefinitions",
     GatewayClass: "gatewayclasses",
+    ConfigMap: "configmaps",
   };
   const res = plural[o.kind];
   if (!res) throw new Error(`no REST path known for kind ${o.kind}`);
@@ -263,7 +267,7 @@ export function traefikObjects(image: string): KubeObject[] {
 /** Applies the add-ons and waits for the CRDs to be served (the GatewayClass needs them). */
 export async function installAddons(
   t: ApiTarget,
-  o: { apiPort: number; crdDir: string; traefikImage: string },
+  o: { apiPort: number; crdDir: string; traefikImage: string; prometheusImage: string },
 ): Promise<void> {
   for (const obj of apiServerEndpoints(o.apiPort)) await apply(t, obj);
   for (const crd of gatewayApiCrds(o.crdDir)) await apply(t, crd);
@@ -274,4 +278,6 @@ export async function installAddons(
     { timeoutMs: 30_000, intervalMs: 250 },
   );
   for (const obj of traefikObjects(o.traefikImage)) await apply(t, obj);
+  const configHash = createHash("sha256").update(prometheusConfig()).digest("hex").slice(0, 12);
+  for (const obj of prometheusObjects(o.prometheusImage, configHash)) await apply(t, obj);
 }

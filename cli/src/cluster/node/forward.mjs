@@ -11,6 +11,11 @@
 //   publish:<port>:<address>:<target> the machine's 127.0.0.1:<port> reaches <address>:<target> in the node (the
 //                                     traffic layer's NodePort).
 //                                     machine: 127.0.0.1:<port> -> p<port>.sock; node: p<port>.sock -> <address>:<target>
+//   egress                            the API server reaches the cluster's addresses (pods, Services, the kubelet) as
+//                                     Konnectivity lets it on a cloud: its egress selector (`cluster`) speaks HTTP
+//                                     CONNECT to egress.sock, and the node connects to the address asked for, if it
+//                                     is in the pod or Service range or the node's own. node only; the machine has
+//                                     nothing to do (the API server dials the socket itself).
 // Plain JavaScript on purpose: it runs for the cluster's life with no TypeScript loader in memory.
 import { createServer, connect } from "node:net";
 import { mkdirSync, realpathSync, rmSync } from "node:fs";
@@ -18,20 +23,70 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 /**
- * @typedef {{ listen: { path: string } | { host: string, port: number }, target: { path: string } | { host: string, port: number }, name: string }} Leg
+ * @typedef {{ path: string } | { host: string, port: number }} Address
+ * @typedef {{ listen: Address, target: Address, name: string, connectProxy?: boolean }} Leg
  */
 
 const PORT = /^\d{1,5}$/;
 const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
 const validPort = (/** @type {string} */ s) => PORT.test(s) && Number(s) > 0 && Number(s) < 65536;
 
+/** What the egress route may connect to: the pod range, the Service range, nothing else (never the machine). */
+/** @type {Array<[number, number]>} */
+const EGRESS_RANGES = [
+  [0x0af40000, 16], // 10.244.0.0/16 pods
+  [0x0a600000, 16], // 10.96.0.0/16 Services
+];
+
+/** @param {string} ip */
+export function egressAllowed(ip) {
+  if (!IPV4.test(ip)) return false;
+  const n = ip.split(".").reduce((a, o) => a * 256 + Number(o), 0);
+  return EGRESS_RANGES.some(([base, bits]) => Math.floor(n / 2 ** (32 - bits)) === Math.floor(base / 2 ** (32 - bits)));
+}
+
+/**
+ * One HTTP CONNECT tunnel: reads the request head, connects to the address if allowed, answers 200 and joins the two.
+ * @param {import("node:net").Socket} client
+ */
+function egressTunnel(client) {
+  let head = "";
+  const onData = (/** @type {Buffer} */ chunk) => {
+    head += chunk.toString("latin1");
+    const end = head.indexOf("\r\n\r\n");
+    if (end < 0) {
+      if (head.length > 8192) client.destroy();
+      return;
+    }
+    client.off("data", onData);
+    client.pause();
+    const m = /^CONNECT ([0-9.]+):(\d{1,5}) HTTP\/1\.[01]\r\n/.exec(head);
+    if (!m || !egressAllowed(m[1] ?? "")) {
+      client.end("HTTP/1.1 403 Forbidden\r\n\r\n");
+      return;
+    }
+    const rest = Buffer.from(head.slice(end + 4), "latin1");
+    const upstream = connect({ host: m[1], port: Number(m[2]) }, () => {
+      client.write("HTTP/1.1 200 Connection established\r\n\r\n");
+      if (rest.length > 0) upstream.write(rest);
+      splice(client, upstream);
+      client.resume();
+    });
+    upstream.on("error", () => {
+      if (!client.destroyed) client.end("HTTP/1.1 502 Bad Gateway\r\n\r\n");
+    });
+  };
+  client.on("data", onData);
+  client.on("error", () => client.destroy());
+}
+
 /**
  * This side's half of each route, or an error naming the bad route.
  * @param {"machine" | "node"} side @param {string} dir @param {string[]} routes
- * @returns {Leg[]}
+ * @returns {Leg[]} (flatMap: a route with nothing to do on this side gives none)
  */
 export function legs(side, dir, routes) {
-  return routes.map((route) => {
+  return routes.flatMap((route) => {
     const parts = route.split(":");
     if (parts[0] === "reach" && parts.length === 2 && validPort(parts[1] ?? "")) {
       const port = Number(parts[1]);
@@ -52,8 +107,13 @@ export function legs(side, dir, routes) {
         ? { name: route, listen: { host: "127.0.0.1", port: Number(parts[1]) }, target: sock }
         : { name: route, listen: sock, target: { host: String(parts[2]), port: Number(parts[3]) } };
     }
+    if (route === "egress") {
+      return side === "machine"
+        ? []
+        : { name: route, listen: { path: join(dir, "egress.sock") }, target: { path: "" }, connectProxy: true };
+    }
     throw new Error(
-      `route: got ${JSON.stringify(route.slice(0, 80))}; allowed: reach:<port> or publish:<port>:<ipv4>:<port>`,
+      `route: got ${JSON.stringify(route.slice(0, 80))}; allowed: reach:<port>, publish:<port>:<ipv4>:<port> or egress`,
     );
   });
 }
@@ -93,10 +153,12 @@ function main() {
   const servers = [];
   for (const leg of mine) {
     if ("path" in leg.listen) rmSync(leg.listen.path, { force: true });
-    const server = createServer({ pauseOnConnect: true }, (client) => {
-      const upstream = connect(leg.target, () => client.resume());
-      splice(client, upstream);
-    });
+    const server = leg.connectProxy
+      ? createServer(egressTunnel)
+      : createServer({ pauseOnConnect: true }, (client) => {
+          const upstream = connect(leg.target, () => client.resume());
+          splice(client, upstream);
+        });
     server.on("error", (err) => {
       process.stderr.write(`forward ${side} ${leg.name}: ${err.message}\n`);
       process.exit(1);

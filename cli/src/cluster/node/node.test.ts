@@ -14,7 +14,7 @@ import {
   nodeLayout,
   REAL_NODE_IP,
 } from "./config.ts";
-import { legs } from "./forward.mjs";
+import { egressAllowed, legs } from "./forward.mjs";
 import { nodeRoutes } from "./node.ts";
 
 describe("the real node's configuration", () => {
@@ -87,7 +87,7 @@ describe("the real node's configuration", () => {
 describe("the forwarder's routes", () => {
   it("splits each route into the machine's half and the node's half, meeting at one socket", () => {
     const routes = nodeRoutes({ netns: "imctl-0123abcd", hostPorts: [24101, 13306], ingressPort: 24180, pids: {} });
-    assert.deepEqual(routes, ["reach:24101", "reach:13306", `publish:24180:${REAL_NODE_IP}:30080`]);
+    assert.deepEqual(routes, ["reach:24101", "reach:13306", `publish:24180:${REAL_NODE_IP}:30080`, "egress"]);
     const machine = legs("machine", "/s", routes);
     const node = legs("node", "/s", routes);
     assert.deepEqual(machine[0], {
@@ -102,11 +102,28 @@ describe("the forwarder's routes", () => {
     });
     assert.deepEqual(machine[2]?.listen, { host: "127.0.0.1", port: 24180 });
     assert.deepEqual(node[2]?.target, { host: REAL_NODE_IP, port: 30080 });
+    // egress: the node's CONNECT proxy only; the API server dials the socket itself
+    assert.equal(machine.length, 3);
+    assert.deepEqual(node[3], {
+      name: "egress",
+      listen: { path: "/s/egress.sock" },
+      target: { path: "" },
+      connectProxy: true,
+    });
+  });
+
+  it("egress reaches the pod and Service ranges only, never the machine or anything else", () => {
+    for (const ip of ["10.244.128.7", "10.244.0.3", "10.96.0.1", "10.96.255.254"]) assert.ok(egressAllowed(ip), ip);
+    for (const ip of ["127.0.0.1", "10.245.0.1", "10.97.0.1", "192.168.1.1", "0.0.0.0", "localhost", "10.244.1"])
+      assert.ok(!egressAllowed(ip), ip);
   });
 
   it("refuses a malformed route in one line", () => {
     assert.throws(() => legs("node", "/s", ["reach:99999"]), /route: got "reach:99999"; allowed: reach:<port>/);
-    assert.throws(() => legs("node", "/s", ["publish:1:not-an-ip:2"]), /allowed: reach:<port> or publish/);
+    assert.throws(
+      () => legs("node", "/s", ["publish:1:not-an-ip:2"]),
+      /allowed: reach:<port>, publish:<port>:<ipv4>:<port> or egress/,
+    );
   });
 });
 

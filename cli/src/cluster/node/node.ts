@@ -93,9 +93,13 @@ async function freePort(from: number): Promise<number> {
   throw new UserError(`no free port on 127.0.0.1 from ${from} for the real node's ingress: free one`);
 }
 
-/** The forwarder's routes (forward.mjs): every reached machine port, and the ingress. */
+/** The forwarder's routes (forward.mjs): every reached machine port, the ingress, and the API server's egress. */
 export function nodeRoutes(s: RealNodeState): string[] {
-  return [...s.hostPorts.map((p) => `reach:${p}`), `publish:${s.ingressPort}:${REAL_NODE_IP}:${INGRESS_NODE_PORT}`];
+  return [
+    ...s.hostPorts.map((p) => `reach:${p}`),
+    `publish:${s.ingressPort}:${REAL_NODE_IP}:${INGRESS_NODE_PORT}`,
+    "egress",
+  ];
 }
 
 export function realNodeLayout(l: ClusterLayout): NodeLayout {
@@ -361,6 +365,16 @@ export async function stopRealNode(l: ClusterLayout, s: RealNodeState | undefine
 
 /** Imports an image archive into the running node's containerd (and keeps it for the node's restarts). */
 export function importImage(l: ClusterLayout, s: RealNodeState, archive: string): void {
+  nodeCtr(l, s, ["images", "import", archive], "import the image into the node");
+}
+
+/** Gives an image of the node a second name (`ctr images tag --force`), e.g. a version a rollout asks for. */
+export function tagImage(l: ClusterLayout, s: RealNodeState, ref: string, alias: string): void {
+  nodeCtr(l, s, ["images", "tag", "--force", ref, alias], "tag the image in the node");
+}
+
+/** Runs `ctr` against the node's containerd, in the node's mount and network namespaces. */
+function nodeCtr(l: ClusterLayout, s: RealNodeState, args: string[], what: string): void {
   const init = s.pids.init;
   if (init === undefined || !isOurs(init, l.dir))
     throw new UserError("the real node is not running: imctl cluster up --nodes real starts it");
@@ -376,11 +390,9 @@ export function importImage(l: ClusterLayout, s: RealNodeState, archive: string)
       IN_NODE.containerdSock,
       "--namespace",
       "k8s.io",
-      "images",
-      "import",
-      archive,
+      ...args,
     ],
-    "import the image into the node",
+    what,
   );
 }
 
@@ -405,6 +417,8 @@ export interface LoadedImages {
   refs: Record<ServiceName, string>;
   /** Whether they were imported into a running node now (false: the node imports them when it starts). */
   imported: boolean;
+  /** The version names the images also carry (`imctl cluster images --tag`), e.g. imctl.local/gateway:2.0.0. */
+  tagged: Record<ServiceName, string> | null;
   seconds: number;
 }
 
@@ -420,5 +434,5 @@ export async function loadServiceImages(l: ClusterLayout, s: RealNodeState | und
   const running = s?.pids.init !== undefined && isOurs(s.pids.init, l.dir);
   if (running && s) for (const svc of SERVICES) importImage(l, s, built.images[svc].archive);
   writeFileSync(imageRefsFile(l), `${JSON.stringify(refs, null, 2)}\n`);
-  return { refs, imported: running, seconds: (Date.now() - t0) / 1000 };
+  return { refs, imported: running, tagged: null, seconds: (Date.now() - t0) / 1000 };
 }

@@ -39,12 +39,15 @@ export function up(opts: { nodes?: "simulated" | "real"; hostPorts?: number[] } 
   });
 }
 
-export function images(): Promise<LoadedImages> {
-  return clusterImages({ progress });
+export function images(opts: { tag?: string } = {}): Promise<LoadedImages> {
+  return clusterImages({ progress, tag: opts.tag });
 }
 
 export function renderImages(r: LoadedImages): string {
-  const rows = Object.entries(r.refs).map(([svc, ref]) => [svc, ref]);
+  const rows = Object.entries(r.refs).map(([svc, ref]) => [
+    svc,
+    r.tagged ? `${ref} (also ${r.tagged[svc as keyof typeof r.tagged]})` : ref,
+  ]);
   const how = r.imported ? "imported into the real node" : "the real node imports them when it starts";
   return `${table(["SERVICE", "IMAGE"], rows)}\n\nbuilt in ${r.seconds.toFixed(1)} s; ${how}`;
 }

@@ -56,13 +56,14 @@ export function register(program: Command, sink: Sink): void {
   const images = cluster
     .command("images")
     .description("build the services' images from this checkout (no Docker) and import them into the real node")
+    .option("--tag <version>", "also tag each image with this version (imctl.local/<service>:<version>), for a rollout")
     .action(
-      act(async (m) => {
-        const r = await m.images();
+      act(async (m, opts: { tag?: string }) => {
+        const r = await m.images(opts);
         return outcome(r, m.renderImages(r));
       }),
     );
-  examples(images, ["cluster images", "cluster images --json"]);
+  examples(images, ["cluster images", "cluster images --json", "cluster images --tag 2.0.0"]);
   const status = cluster
     .command("status")
     .description("every component (pid, port, health), the nodes and the kubeconfig path")

@@ -11,6 +11,7 @@ import { UserError } from "../../errors.ts";
 import { MESSAGES } from "./messages.ts";
 import { openTarget as openTargetOf } from "../../targets/open.ts";
 import { SERVICE_NAMES, type RolloutTarget, type ServiceName } from "../../targets/target.ts";
+import { loadSpec } from "../../../../infra/lib/spec.ts";
 import { resolveStack } from "../stack.ts";
 import type { LoadtestGate } from "./analysis.ts";
 import { abortDirectly, runController, type ControllerOptions } from "./controller.ts";
@@ -68,6 +69,20 @@ export async function openTarget(o: TargetOptions): Promise<RolloutTarget> {
   return openTargetOf({ stack: o.stack, target: o.target, kubernetes }).rollout();
 }
 
+/** The target a rollout runs on: --target, else the stack's own. */
+function kindOfStack(o: TargetOptions): string {
+  return openTargetOf({ stack: o.stack, target: o.target }).kind;
+}
+
+/** Whether the stack runs on an existing cluster (the embedded one's edge is found without --edge). */
+function existingCluster(stack: string | undefined): boolean {
+  try {
+    return loadSpec(resolveStack(stack)).cluster !== undefined;
+  } catch {
+    return false; // a bad stack file is reported by the target's own opening, with its one-line message
+  }
+}
+
 function controllerOptions(t: RolloutTarget, o: TargetOptions, progress: (line: string) => void): ControllerOptions {
   return {
     progress,
@@ -75,7 +90,8 @@ function controllerOptions(t: RolloutTarget, o: TargetOptions, progress: (line: 
     loadtest: async (g: LoadtestGate) => {
       const { run } = await import("../loadtest/index.ts");
       const r = await run(g.scenario, {
-        target: t.kind === "local" ? "local" : (o.edge ?? ""),
+        // "local" resolves the stack's own edge: the local target's, or the embedded cluster's (loadtest/index.ts).
+        target: t.kind === "local" || o.edge === undefined ? "local" : o.edge,
         stack: o.stack,
         vus: g.vus,
         rate: g.rate,
@@ -148,7 +164,8 @@ export async function start(service: string, o: StartOptions): Promise<RolloutRe
   const gates = strategy.steps.some(
     (st) => "analysis" in st && st.analysis.metrics.some((m) => "loadtest" in m.provider),
   );
-  if (gates && (o.target ?? "local") === "kubernetes" && (o.edge === undefined || !/^https?:\/\/\S+$/.test(o.edge))) {
+  const needsEdge = gates && kindOfStack(o) === "kubernetes" && !existingCluster(o.stack);
+  if ((needsEdge || o.edge !== undefined) && (o.edge === undefined || !/^https?:\/\/\S+$/.test(o.edge))) {
     throw new UserError(
       `--edge: got ${JSON.stringify(o.edge ?? "nothing")}; allowed: the platform's edge URL (the strategy has a load-test gate), e.g. https://im.example.com`,
     );

@@ -8,7 +8,7 @@ type Act = ActOf<typeof Handlers>;
 
 /** The options every rollout command takes to find its target, after the command's own. */
 type RolloutOpts = {
-  target: string;
+  target?: string;
   stack: string;
   namespace?: string;
   context?: string;
@@ -22,14 +22,23 @@ const SERVICE = ["<service>", "gateway, message or user-center"] as const;
 function targetOptions(c: Command): Command {
   return c
     .addOption(
-      new Option("-t, --target <target>", "where the service runs").choices(["local", "kubernetes"]).default("local"),
+      new Option("-t, --target <target>", "where the service runs (default: the stack's target)").choices([
+        "local",
+        "kubernetes",
+      ]),
     )
     .addOption(stackOption())
-    .option("--namespace <ns>", "kubernetes: namespace of the IM services", "im")
+    .option("--namespace <ns>", "kubernetes: namespace of the IM services (default: the stack's kubernetes.namespace)")
     .option("--context <name>", "kubernetes: kubeconfig context (default: the current one)")
-    .option("--prometheus <url>", "kubernetes: Prometheus base URL for the analysis")
+    .option(
+      "--prometheus <url>",
+      "kubernetes: Prometheus base URL for the analysis (default: the stack's kubernetes.prometheus)",
+    )
     .option("--image-repo <repo>", "kubernetes: image repository of the services, e.g. registry.example.com/im")
-    .option("--edge <url>", "kubernetes: the platform's edge URL, for load-test gates in the strategy");
+    .option(
+      "--edge <url>",
+      "kubernetes: the platform's edge URL, for load-test gates in the strategy (the embedded cluster's is found by itself)",
+    );
 }
 
 /** An aborted rollout is the command's failure; every other phase it ends in is not. */
