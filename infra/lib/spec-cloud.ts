@@ -248,6 +248,8 @@ export const kubernetesSpec = z
             "<namespace>/<service>:<port>, e.g. im-observability/prometheus:9090",
           )
           .optional(),
+        /** How often that Prometheus scrapes the pods, seconds (the audit's rate windows follow it). Default 30. */
+        scrapeIntervalSeconds: count(1, 600).default(30),
       })
       .strict()
       .refine((p) => (p.url === undefined) !== (p.service === undefined), "exactly one of url or service")

@@ -16,6 +16,7 @@ import { TOOLS } from "../../base/tools.mjs";
 import { KUBELET_SYSCTLS, REAL_NODE_NAME } from "../../cli/src/cluster/node/config.ts";
 import { json, startEmbedded, type EmbeddedContext } from "../helpers/embedded.ts";
 import { imctl } from "../helpers/imctl.ts";
+import { bandwidthSuite } from "./kubernetes/bandwidth.ts";
 import { rolloutSuite } from "./kubernetes/rollout.ts";
 
 ensureTools(TOOLS.filter((t) => t.need === "test").map((t) => t.name));
@@ -98,6 +99,7 @@ describe("the platform on the embedded cluster's real node", { timeout: 3_600_00
 
   // The workflows on this platform, each leaving it healthy for the next (test/integration/kubernetes/).
   rolloutSuite(() => ctx);
+  bandwidthSuite(() => ctx);
 
   it("tears everything down: no node process, network namespace, cgroup, mount or kernel setting is left", async () => {
     const d = await imctl(["destroy", "--stack", stack, "--yes", "--json"], env);

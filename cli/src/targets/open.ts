@@ -95,7 +95,8 @@ function openKubernetes(stack: string | undefined, kubernetes: KubernetesOptions
       throw new UserError(TARGET_MESSAGES.doctorKubernetes(file));
     },
     bandwidth: async () => {
-      throw new UserError(TARGET_MESSAGES.kubernetesBandwidth(file));
+      const { kubernetesBandwidthTarget } = await import("./kubernetes/bandwidth.ts");
+      return kubernetesBandwidthTarget(await access());
     },
     lifecycle: () => {
       throw new UserError(TARGET_MESSAGES.kubernetesLifecycle(file));

@@ -1,7 +1,8 @@
 /**
  * The cloud path of `imctl bandwidth upgrade`: the change goes into the stack file infra reads
  * (`services.gateway.replicas`), applied with `pulumi up` through the Automation API (imctl up's runPulumi, with
- * the policy pack) when the Pulumi CLI is in .tools/bin or on PATH.
+ * the policy pack) when the Pulumi CLI is in .tools/bin or on PATH, then verified on the live platform (every gateway
+ * Ready and reporting its cap through the API server) when the caller can.
  * Without one: one line saying so, and nothing changes. The backup is a stack export; a failed `up` puts the stack
  * file back and runs `up` again.
  */
@@ -28,7 +29,15 @@ export interface CloudUpgradeResult {
 export async function upgradeCloud(
   stackFile: string,
   plan: BandwidthPlan,
-  opts: { yes?: boolean; progress: (l: string) => void },
+  opts: {
+    yes?: boolean;
+    progress: (l: string) => void;
+    /**
+     * Checks the applied change on the live platform (the new gateways Ready and answering); resolves to null when
+     * it holds, or the reason it does not, which rolls the change back. Default: none (the engine's result only).
+     */
+    verify?: (replicas: number) => Promise<string | null>;
+  },
 ): Promise<CloudUpgradeResult> {
   if (plan.change.option !== "horizontal") {
     throw new UserError(
@@ -66,6 +75,11 @@ export async function upgradeCloud(
     opts.progress(`adjust: ${change}; pulumi up`);
     const r = await runPulumi("up", { stack: stackFile, yes: true, progress: opts.progress });
     if (r.result !== "succeeded") throw new Error(`pulumi up ${r.result}`);
+    if (opts.verify !== undefined) {
+      opts.progress(`verify: ${to} gateway(s) Ready and answering`);
+      const why = await opts.verify(to);
+      if (why !== null) throw new Error(`verification failed: ${why}`);
+    }
     return {
       cloud: true,
       stack: name,

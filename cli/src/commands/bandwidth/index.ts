@@ -8,6 +8,7 @@ import { UserError } from "../../errors.ts";
 import { table } from "../../lib/table.ts";
 import { openTarget } from "../../targets/open.ts";
 import type { BandwidthTarget, GatewayCap } from "../../targets/target.ts";
+import { sleep } from "../../../../base/sleep.ts";
 import { resolveStack } from "../stack.ts";
 import type { Stats } from "./analysis.ts";
 import { audit as runAudit, type AuditResult } from "./audit.ts";
@@ -35,20 +36,21 @@ function openSpec(stackFile: string): PlatformSpec {
   }
 }
 
-async function localTarget(
+/** Where Prometheus scrapes when a kubernetes stack does not say (kube-prometheus-stack's default). */
+export const DEFAULT_KUBERNETES_SCRAPE_SECONDS = 30;
+
+/** The stack's bandwidth capability (local or kubernetes) and the scrape interval its Prometheus runs at. */
+async function bandwidthTarget(
   stack: string | undefined,
-  what: string,
 ): Promise<{ target: BandwidthTarget; spec: PlatformSpec; scrape: number }> {
   const file = resolveStack(stack);
   const spec = openSpec(file);
-  if (spec.target !== "local" || spec.local === undefined) {
-    throw new UserError(
-      `--stack: got ${JSON.stringify(stack)} (target ${spec.target}); allowed: a target "local" stack for ${what}: ` +
-        "imctl has no kubernetes target for Prometheus yet (upgrade applies a cloud plan through the stack file and Pulumi)",
-    );
-  }
-  const target = await openTarget({ stack: file, target: "local" }).bandwidth();
-  return { target, spec, scrape: spec.local.prometheus.scrapeIntervalSeconds };
+  const target = await openTarget({ stack: file }).bandwidth();
+  const scrape =
+    spec.local?.prometheus.scrapeIntervalSeconds ??
+    spec.kubernetes?.prometheus?.scrapeIntervalSeconds ??
+    DEFAULT_KUBERNETES_SCRAPE_SECONDS;
+  return { target, spec, scrape };
 }
 
 export interface AuditCommandOptions {
@@ -59,7 +61,7 @@ export interface AuditCommandOptions {
 }
 
 export async function audit(opts: AuditCommandOptions): Promise<AuditResult> {
-  const { target, scrape } = await localTarget(opts.stack, "audit");
+  const { target, scrape } = await bandwidthTarget(opts.stack);
   return runAudit(target, scrape, {
     since: opts.since,
     sustained: opts.sustained,
@@ -72,7 +74,7 @@ export async function audit(opts: AuditCommandOptions): Promise<AuditResult> {
 export type PlanCommandOptions = Omit<PlanOptions, "progress"> & { stack?: string };
 
 export async function plan(opts: PlanCommandOptions): Promise<PlanResult> {
-  const { target, spec, scrape } = await localTarget(opts.stack, "plan");
+  const { target, spec, scrape } = await bandwidthTarget(opts.stack);
   return runPlan(target, spec, scrape, { ...opts, progress });
 }
 
@@ -88,14 +90,37 @@ export async function upgrade(opts: {
   if (spec.target === "kubernetes") {
     if (opts.plan === undefined)
       throw new UserError(`--plan: got nothing; allowed: a plan file written by "imctl bandwidth plan"`);
-    return upgradeCloud(file, readPlan(opts.plan), { yes: opts.yes, progress });
+    const plan = readPlan(opts.plan);
+    // The target opens before anything changes: a stack it cannot reach is refused up front.
+    const target = await openTarget({ stack: file }).bandwidth();
+    return upgradeCloud(file, plan, { yes: opts.yes, progress, verify: (n) => gatewaysReady(target, n) });
   }
-  const { target, scrape } = await localTarget(opts.stack, "upgrade");
+  const { target, scrape } = await bandwidthTarget(opts.stack);
   return runUpgrade(target, { ...opts, scrapeSeconds: scrape, progress });
 }
 
+/** Until `replicas` gateways are Ready and report their cap (bounded by UPGRADE_VERIFY_MS), or why not. */
+async function gatewaysReady(target: BandwidthTarget, replicas: number): Promise<string | null> {
+  const deadline = Date.now() + UPGRADE_VERIFY_MS;
+  let last = "no answer yet";
+  for (;;) {
+    try {
+      const caps = await target.gatewayCaps();
+      if (caps.length >= replicas) return null;
+      last = `${caps.length} of ${replicas} gateways Ready (${caps.map((c) => c.instance).join(", ")})`;
+    } catch (err) {
+      last = err instanceof Error ? err.message : String(err);
+    }
+    if (Date.now() > deadline) return `after ${UPGRADE_VERIFY_MS / 1000} s: ${last}`;
+    await sleep(2000);
+  }
+}
+
+/** How long the new gateways may take to be Ready after the engine applied the change. */
+export const UPGRADE_VERIFY_MS = 300_000;
+
 export async function rollback(opts: { stack?: string; yes?: boolean; id?: string }): Promise<RollbackResult> {
-  const { target } = await localTarget(opts.stack, "rollback");
+  const { target } = await bandwidthTarget(opts.stack);
   return runRollback(target, { ...opts, progress });
 }
 
@@ -106,7 +131,7 @@ export interface StatusResult {
 }
 
 export async function status(opts: { stack?: string }): Promise<StatusResult> {
-  const { target } = await localTarget(opts.stack, "status");
+  const { target } = await bandwidthTarget(opts.stack);
   const t: BandwidthTarget = target;
   return { caps: await t.gatewayCaps(), upgrade: latestUpgrade(t), auditLog: auditLogFile(t.stateDir) };
 }

@@ -4,9 +4,9 @@
  * (`/api/v1/namespaces/<ns>/services/<name>:<port>/proxy/...`) with the kubeconfig's own credentials, which needs no
  * port-forward and no extra exposure of Prometheus.
  */
-import https from "node:https";
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { RangeMetrics, Sample, Series } from "../target.ts";
+import { apiRequest, serviceProxy } from "./api-http.ts";
 
 export interface PrometheusClient extends RangeMetrics {
   /** Where the queries go, for messages (never with credentials). */
@@ -33,26 +33,8 @@ function viaUrl(base: string): Transport {
 function viaServiceProxy(service: string, kc: KubeConfig): Transport {
   const m = /^([^/]+)\/([^:]+):(\d+)$/.exec(service);
   if (!m) throw new Error(`prometheus service: got ${JSON.stringify(service)}; allowed: <namespace>/<service>:<port>`);
-  const [, ns, name, port] = m;
-  const server = kc.getCurrentCluster()?.server;
-  if (server === undefined) throw new Error("the kubeconfig has no current cluster");
-  const prefix = `/api/v1/namespaces/${ns}/services/${name}:${port}/proxy`;
-  return async (path, params) => {
-    const url = new URL(`${prefix}${path}?${params.toString()}`, server);
-    const opts: https.RequestOptions = { method: "GET", timeout: TIMEOUT_MS, headers: {} };
-    await kc.applyToHTTPSOptions(opts);
-    return new Promise((resolve, reject) => {
-      const req = https.request(url, opts, (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
-        res.on("error", reject);
-      });
-      req.on("timeout", () => req.destroy(new Error(`no answer within ${TIMEOUT_MS / 1000} s`)));
-      req.on("error", reject);
-      req.end();
-    });
-  };
+  const [, ns = "", name = "", port = ""] = m;
+  return (path, params) => apiRequest(kc, "GET", `${serviceProxy(ns, name, port, path)}?${params.toString()}`);
 }
 
 interface ApiBody {
