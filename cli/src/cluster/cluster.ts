@@ -44,6 +44,7 @@ import { installAddons } from "./node/addons.ts";
 import { REAL_NODE_NAME } from "./node/config.ts";
 import {
   type LoadedImages,
+  importImage,
   loadServiceImages,
   tagImage,
   readImageRefs,
@@ -214,6 +215,7 @@ async function bringUpRealNode(
   }
   const traefik = await buildTraefikImage(realNodeLayout(l).images);
   const prometheus = await buildPrometheusImage(realNodeLayout(l).images);
+  const wasRunning = s.realNode?.pids.init !== undefined && isOurs(s.realNode.pids.init, l.dir);
   s.realNode = await startRealNode({
     layout: l,
     pki: p,
@@ -241,6 +243,8 @@ async function bringUpRealNode(
       `the real node stopped: ${[...tailLines(join(l.logs, "node.log"), 1), ...tailLines(join(l.logs, "kubelet.log"), 2)].join(" | ")}`,
     );
   say(`real node: ${REAL_NODE_NAME} Ready`);
+  // A node that was already running imported its images when it started: an add-on's new image is imported now.
+  if (wasRunning && s.realNode) for (const image of [traefik, prometheus]) importImage(l, s.realNode, image.archive);
   await installAddons(
     {
       server: `https://127.0.0.1:${s.ports["kube-apiserver"]}`,
