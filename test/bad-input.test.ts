@@ -307,3 +307,55 @@ describe("bad input: IMCTL_STATE_DIR", PAR, () => {
     );
   });
 });
+
+describe("bad input: the kubernetes target's flags and stack fields", PAR, () => {
+  /** stacks/embedded-cluster.yaml with `edit` applied, its kubeconfig a file that does not exist. */
+  function clusterStack(edit: (s: Record<string, any>) => void = () => undefined): string {
+    const s = parse(readFileSync(join(REPO_ROOT, "stacks", "embedded-cluster.yaml"), "utf8")) as Record<string, any>;
+    s.cluster.kubeconfig = join(tempDir("bad-kube"), "kubeconfig");
+    edit(s);
+    const f = join(tempDir("bad-stack"), "embedded-cluster.yaml");
+    writeFileSync(f, stringify(s));
+    return f;
+  }
+
+  it("cluster images --tag that is not an image tag", async () => {
+    assert.match(
+      await refused(["cluster", "images", "--tag", "../x"]),
+      /^imctl: --tag: got "\.\.\/x"; allowed: an image tag/,
+    );
+  });
+
+  it("rollout on a kubernetes stack whose kubeconfig is missing names the kubeconfig", async () => {
+    const stack = clusterStack();
+    assert.match(
+      await refused(["rollout", "start", "gateway", "--version", "2.0.0", "--stack", stack]),
+      /^imctl: kubeconfig: cannot load ".*kubeconfig" \(/,
+    );
+  });
+
+  it("--prometheus that is not an http(s) URL", async () => {
+    assert.match(
+      await refused([
+        "rollout",
+        "start",
+        "gateway",
+        "--version",
+        "2.0.0",
+        "--stack",
+        clusterStack(),
+        "--prometheus",
+        "ftp://p",
+      ]),
+      /^imctl: --prometheus: got "ftp:\/\/p"; allowed: a Prometheus base URL/,
+    );
+  });
+
+  it("kubernetes.prometheus with both a url and a service", async () => {
+    const stack = clusterStack((s) => (s.kubernetes.prometheus = { url: "http://p:9090", service: "a/b:1" }));
+    assert.match(
+      await refused(["bandwidth", "audit", "--stack", stack]),
+      /kubernetes\.prometheus: .*exactly one of url or service/,
+    );
+  });
+});
