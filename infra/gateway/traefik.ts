@@ -144,6 +144,8 @@ export class TraefikGateway extends pulumi.ComponentResource {
               ...(args.cloud === "alicloud" ? { loadBalancerClass: ALICLOUD_NLB_CLASS } : {}),
             },
           },
+          // No dashboard API: nothing operates Traefik through it, and it would be one more internal endpoint.
+          api: { dashboard: false },
           global: { checkNewVersion: false, sendAnonymousUsage: false },
         },
       },
