@@ -301,6 +301,7 @@ describe("platform on AWS (stacks/aws-prod.yaml)", () => {
     assert.equal(input(cm, "values.config.enableGatewayAPI"), true, "the HTTPRoute solver needs it");
     const cert = one(rs, "kubernetes:cert-manager.io/v1:Certificate", "aws-edge-tls-certificate");
     assert.deepEqual(input(cert, "spec.dnsNames"), ["im.example.com"]);
+    assert.equal(input(cert, "metadata.name"), "im-edge", "not ingress-shim's name for the former Ingresses' one");
     assert.equal(input(cert, "spec.secretName"), "im-edge-tls");
     assert.equal(input(cert, "metadata.namespace"), "im");
     const https = input(one(rs, T.gateway, "aws-gateway-gateway"), "spec.listeners.1");

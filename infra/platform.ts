@@ -1,9 +1,8 @@
 /**
- * The platform from a validated spec: per cloud, the network, the cluster, the traffic layer (Traefik and a Gateway
- * API Gateway), the data tier and the IM
- * services; with both clouds, the IPSec VPN between them. `infra/index.ts` calls `deployPlatform` for the stack;
- * the unit tests and `imctl plan` call it under mocks. Every name here is fixed per cloud ("aws-network",
- * "alicloud-services"), never derived from a setting that may change. A stack on an existing cluster (`cluster`
+ * The platform from a validated spec: per cloud, the network, the cluster, the traffic layer (Traefik serving a
+ * Gateway API Gateway), the data tier and the IM services; with both clouds, the IPSec VPN between them.
+ * `infra/index.ts` calls `deployPlatform` for the stack; the unit tests and `imctl plan` call it under mocks. Every
+ * name here is fixed per cloud ("aws-network", "alicloud-services"), never derived from a setting that may change. A stack on an existing cluster (`cluster`
  * instead of `clouds`) goes to infra/cluster/existing-cluster.ts, which declares no cloud resource at all.
  */
 import * as alicloud from "@pulumi/alicloud";

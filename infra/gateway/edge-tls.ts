@@ -20,6 +20,12 @@ export const ACME_SERVERS = {
 /** The ClusterIssuer of the edge certificate, and the Secret it is written to (in the Gateway's namespace). */
 export const EDGE_ISSUER = "im-acme";
 export const EDGE_TLS_SECRET = "im-edge-tls";
+/**
+ * The Certificate. Not named after its Secret: cert-manager's ingress-shim named the one it made for the former
+ * Ingresses that way, and it lives until those are deleted at the end of the `up` that moves a stack here. The Secret
+ * stays the same, so the HTTPS listener serves the certificate already issued while the move runs.
+ */
+export const EDGE_CERTIFICATE = "im-edge";
 
 export interface EdgeTlsArgs {
   acmeEmail: string;
@@ -72,12 +78,13 @@ export class EdgeTls extends pulumi.ComponentResource {
       {
         apiVersion: "cert-manager.io/v1",
         kind: "Certificate",
-        metadata: { name: EDGE_TLS_SECRET, namespace: args.namespace },
+        metadata: { name: EDGE_CERTIFICATE, namespace: args.namespace },
         spec: {
           secretName: EDGE_TLS_SECRET,
           dnsNames: [args.host],
           issuerRef: { name: EDGE_ISSUER, kind: "ClusterIssuer" },
-          privateKey: { algorithm: "ECDSA", size: 256, rotationPolicy: "Always" },
+          // A new key at every renewal (cert-manager 1.18's default; 1.17 keeps the old one unless told).
+          privateKey: { rotationPolicy: "Always" },
         },
       },
       { ...on, dependsOn: [issuer] },

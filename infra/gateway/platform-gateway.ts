@@ -42,8 +42,6 @@ export class PlatformGateway extends pulumi.ComponentResource {
   /** The first address the controller assigned, or "" while none has (no controller serves the class). */
   readonly address: pulumi.Output<string>;
   readonly gateway: k8s.apiextensions.CustomResource;
-  /** The listener the services' routes attach to: HTTPS_LISTENER with TLS, else HTTP_LISTENER. */
-  readonly routeListener: string;
 
   constructor(name: string, args: PlatformGatewayArgs, opts?: pulumi.ComponentResourceOptions) {
     super("im:gateway:PlatformGateway", name, {}, opts);
@@ -86,7 +84,6 @@ export class PlatformGateway extends pulumi.ComponentResource {
     this.address = status.apply((s) => firstAddress(s));
     this.name = this.gateway.metadata.name;
     this.namespace = this.gateway.metadata.namespace;
-    this.routeListener = https === undefined ? HTTP_LISTENER : HTTPS_LISTENER;
     if (https !== undefined)
       new k8s.apiextensions.CustomResource(
         `${name}-https-redirect`,
