@@ -40,7 +40,10 @@ export interface TraefikGatewayArgs {
 export const TRAEFIK_CHART_VERSION = "39.0.7";
 /** The proxy's version: the chart's appVersion, set explicitly so a chart bump cannot change it unseen. */
 export const TRAEFIK_VERSION = "v3.6.12";
-/** The Gateway API release whose standard-channel CRDs are applied (base/tools.mjs has the embedded cluster's). */
+/**
+ * The Gateway API release whose standard-channel CRDs are applied (base/tools.mjs has the embedded cluster's). The
+ * provider fetches the manifest at deploy time: `up` must reach github.com (a preview under mocks does not).
+ */
 export const GATEWAY_API_VERSION = "v1.4.0";
 const GATEWAY_API_RELEASES = "https://github.com/kubernetes-sigs/gateway-api/releases/download";
 export const GATEWAY_API_CRDS_URL = `${GATEWAY_API_RELEASES}/${GATEWAY_API_VERSION}/standard-install.yaml`;
@@ -71,7 +74,7 @@ export class TraefikGateway extends pulumi.ComponentResource {
   /** The GatewayClass the platform's Gateway names. */
   readonly className: string;
   readonly release: k8s.helm.v3.Release;
-  /** The Gateway API CRDs: anything declaring a Gateway or an HTTPRoute depends on this component. */
+  /** The Gateway API CRDs: anything declaring a Gateway or an HTTPRoute (or cert-manager's solver) depends on them. */
   readonly crds: k8s.yaml.v2.ConfigFile;
 
   constructor(name: string, args: TraefikGatewayArgs, opts?: pulumi.ComponentResourceOptions) {
