@@ -22,6 +22,9 @@ const T = {
   hpa: "kubernetes:autoscaling/v2:HorizontalPodAutoscaler",
   pdb: "kubernetes:policy/v1:PodDisruptionBudget",
   ingress: "kubernetes:networking.k8s.io/v1:Ingress",
+  gateway: "kubernetes:gateway.networking.k8s.io/v1:Gateway",
+  route: "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute",
+  release: "kubernetes:helm.sh/v3:Release",
   aliSwitch: "alicloud:vpc/switch:Switch",
   aliRule: "alicloud:ecs/securityGroupRule:SecurityGroupRule",
 } as const;
@@ -191,16 +194,77 @@ describe("platform on AWS (stacks/aws-prod.yaml)", () => {
     });
   });
 
-  it("routes the canary through an ingress-nginx canary Ingress on the same host and path", () => {
-    const stable = one(rs, T.ingress, "aws-services-gateway-ingress-stable");
-    const canary = one(rs, T.ingress, "aws-services-gateway-ingress-canary");
-    assert.equal(input(canary, "metadata.annotations")["nginx.ingress.kubernetes.io/canary"], "true");
-    assert.equal(input(canary, "metadata.annotations")["nginx.ingress.kubernetes.io/canary-weight"], "0");
-    assert.deepEqual(input(canary, "spec.rules.0.host"), input(stable, "spec.rules.0.host"));
-    assert.equal(input(canary, "spec.rules.0.http.paths.0.path"), "/ws");
-    assert.equal(input(canary, "spec.rules.0.http.paths.0.backend.service.name"), "gateway-canary");
-    assert.equal(input(stable, "spec.rules.0.http.paths.0.backend.service.name"), "gateway");
-    assert.equal(ofType(rs, T.ingress).filter((i) => i.name.includes("-message-")).length, 0, "message is internal");
+  it("routes /ws and /v1 through HTTPRoutes on the Gateway's HTTPS listener, split between stable and canary", () => {
+    const gw = one(rs, T.gateway, "aws-gateway-gateway");
+    assert.equal(input(gw, "metadata.name"), "im-gateway");
+    assert.equal(input(gw, "spec.gatewayClassName"), "im-gateway");
+    for (const [svc, path] of [
+      ["gateway", "/ws"],
+      ["user-center", "/v1"],
+    ] as const) {
+      const route = one(rs, T.route, `aws-services-${svc}-route`);
+      assert.equal(input(route, "metadata.name"), svc);
+      assert.deepEqual(input(route, "spec.parentRefs"), [
+        { name: "im-gateway", namespace: "im", sectionName: "https" },
+      ]);
+      assert.deepEqual(input(route, "spec.hostnames"), ["im.example.com"]);
+      assert.deepEqual(input(route, "spec.rules.0.matches"), [{ path: { type: "PathPrefix", value: path } }]);
+      assert.deepEqual(input(route, "spec.rules.0.backendRefs"), [
+        { name: svc, port: 8080, weight: 100 },
+        { name: `${svc}-canary`, port: 8080, weight: 0 },
+      ]);
+    }
+    assert.equal(ofType(rs, T.route).filter((r) => r.name.includes("-message-")).length, 0, "message is internal");
+    assert.equal(ofType(rs, T.ingress).length, 0, "no Ingress: nothing would serve it");
+  });
+
+  it("installs Traefik v3.6 (pinned chart) for the Gateway API: CRDs, GatewayClass, HA, WebSocket-safe", () => {
+    const releases = ofType(rs, T.release);
+    assert.equal(releases.filter((r) => input(r, "chart") === "ingress-nginx").length, 0, "ingress-nginx is retired");
+    const traefik = one(rs, T.release, "aws-traefik");
+    assert.equal(input(traefik, "chart"), "traefik");
+    assert.equal(input(traefik, "version"), "39.0.7");
+    assert.equal(input(traefik, "repositoryOpts.repo"), "https://traefik.github.io/charts");
+    assert.equal(input(traefik, "values.image.tag"), "v3.6.12");
+    assert.equal(input(traefik, "skipCrds"), true, "the Gateway API CRDs come from their own release");
+    const crds = one(rs, "kubernetes:yaml/v2:ConfigFile", "aws-traefik-gateway-api-crds");
+    assert.equal(
+      input(crds, "file"),
+      "https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.4.0/standard-install.yaml",
+    );
+    const v = input(traefik, "values");
+    assert.equal(v.providers.kubernetesGateway.enabled, true);
+    assert.equal(v.providers.kubernetesIngress.enabled, false);
+    assert.ok(v.deployment.replicas >= 2);
+    assert.deepEqual(v.podDisruptionBudget, { enabled: true, maxUnavailable: 1 });
+    assert.equal(v.topologySpreadConstraints[0].topologyKey, "topology.kubernetes.io/zone");
+    assert.equal(v.podSecurityContext.runAsNonRoot, true);
+    assert.deepEqual(v.securityContext.capabilities, { drop: ["ALL"] });
+    for (const ep of ["web", "websecure"]) {
+      const t = v.ports[ep].transport.respondingTimeouts;
+      assert.deepEqual([t.readTimeout, t.writeTimeout], ["0s", "0s"], `${ep}: WebSocket sessions last hours`);
+    }
+    // The Gateway's listeners are Traefik's entry points (Traefik matches them by port).
+    const gw = one(rs, T.gateway, "aws-gateway-gateway");
+    assert.deepEqual(
+      input(gw, "spec.listeners").map((l: { name: string; port: number }) => [l.name, l.port]),
+      [
+        ["http", v.ports.web.port],
+        ["https", v.ports.websecure.port],
+      ],
+    );
+    const cls = one(rs, "kubernetes:gateway.networking.k8s.io/v1:GatewayClass", "aws-traefik-class");
+    assert.equal(input(cls, "metadata.name"), "im-gateway");
+    assert.equal(input(cls, "spec.controllerName"), "traefik.io/gateway-controller");
+    // The NLB comes from the AWS Load Balancer Controller, with IP targets, behind the lb security group.
+    const a = v.service.annotations;
+    assert.equal(v.service.type, "LoadBalancer");
+    assert.equal(a["service.beta.kubernetes.io/aws-load-balancer-type"], "external");
+    assert.equal(a["service.beta.kubernetes.io/aws-load-balancer-nlb-target-type"], "ip");
+    assert.equal(
+      a["service.beta.kubernetes.io/aws-load-balancer-security-groups"],
+      one(rs, "aws:ec2/securityGroup:SecurityGroup", "aws-network-lb").id,
+    );
   });
 
   it("makes the autoscalers act: metrics-server for the HPAs, the Cluster Autoscaler on the node groups", () => {
@@ -230,16 +294,25 @@ describe("platform on AWS (stacks/aws-prod.yaml)", () => {
     const issuer = one(rs, "kubernetes:cert-manager.io/v1:ClusterIssuer", "aws-edge-tls-issuer");
     assert.equal(input(issuer, "spec.acme.server"), "https://acme-v02.api.letsencrypt.org/directory");
     assert.equal(input(issuer, "spec.acme.email"), "ops@example.com");
-    assert.equal(input(issuer, "spec.acme.solvers.0.http01.ingress.ingressClassName"), "nginx");
-    for (const svc of ["gateway", "user-center"])
-      for (const track of ["stable", "canary"]) {
-        const ing = one(rs, T.ingress, `aws-services-${svc}-ingress-${track}`);
-        assert.deepEqual(input(ing, "spec.tls"), [{ hosts: ["im.example.com"], secretName: "im-edge-tls" }]);
-        const a = input(ing, "metadata.annotations");
-        assert.equal(a["nginx.ingress.kubernetes.io/force-ssl-redirect"], "true");
-        // Only the stable Ingress asks for the certificate: two requests would fight over one Secret.
-        assert.equal(a["cert-manager.io/cluster-issuer"], track === "stable" ? "im-acme" : undefined);
-      }
+    assert.deepEqual(input(issuer, "spec.acme.solvers.0.http01.gatewayHTTPRoute.parentRefs"), [
+      { kind: "Gateway", name: "im-gateway", namespace: "im", sectionName: "http" },
+    ]);
+    const cm = one(rs, T.release, "aws-cert-manager");
+    assert.equal(input(cm, "values.config.enableGatewayAPI"), true, "the HTTPRoute solver needs it");
+    const cert = one(rs, "kubernetes:cert-manager.io/v1:Certificate", "aws-edge-tls-certificate");
+    assert.deepEqual(input(cert, "spec.dnsNames"), ["im.example.com"]);
+    assert.equal(input(cert, "metadata.name"), "im-edge", "not ingress-shim's name for the former Ingresses' one");
+    assert.equal(input(cert, "spec.secretName"), "im-edge-tls");
+    assert.equal(input(cert, "metadata.namespace"), "im");
+    const https = input(one(rs, T.gateway, "aws-gateway-gateway"), "spec.listeners.1");
+    assert.equal(https.protocol, "HTTPS");
+    assert.equal(https.hostname, "im.example.com");
+    assert.deepEqual(https.tls, { mode: "Terminate", certificateRefs: [{ kind: "Secret", name: "im-edge-tls" }] });
+    const redirect = one(rs, T.route, "aws-gateway-https-redirect");
+    assert.deepEqual(input(redirect, "spec.parentRefs"), [{ name: "im-gateway", sectionName: "http" }]);
+    assert.deepEqual(input(redirect, "spec.rules"), [
+      { filters: [{ type: "RequestRedirect", requestRedirect: { scheme: "https", statusCode: 301 } }] },
+    ]);
   });
 
   it("provisions the data tier: 3 Redis shards with a replica each, 3 Kafka brokers, TiDB 3/3/3, a private bucket", () => {
@@ -363,10 +436,9 @@ describe("platform on Alibaba Cloud (stacks/alicloud-prod.yaml)", () => {
     assert.equal(input(ack, "version"), "1.31.9-aliyun.1", "the stack's 1.31 at ACK's newest offered patch");
     assert.ok(input(ack, "addons").some((a: { name: string }) => a.name === "metrics-server"));
     // The edge is an NLB, with the annotations ACK's CCM reads for one: a public vSwitch per zone, the lb group.
-    const edge = ofType(rs, "kubernetes:helm.sh/v3:Release").find((r) => input(r, "chart") === "ingress-nginx");
-    assert.ok(edge);
-    const svc = input(edge, "values.controller.service");
-    assert.equal(svc.loadBalancerClass, "alibabacloud.com/nlb");
+    const edge = one(rs, T.release, "alicloud-traefik");
+    const svc = input(edge, "values.service");
+    assert.equal(svc.spec.loadBalancerClass, "alibabacloud.com/nlb");
     const a = svc.annotations;
     const publics = ofType(rs, T.aliSwitch).filter((v) => input(v, "tags.tier") === "public");
     assert.equal(
@@ -471,19 +543,30 @@ describe("platform on both clouds (stacks/multicloud.yaml)", () => {
     for (const cloud of ["aws", "alicloud"])
       assert.equal(input(deploymentOf(rs, cloud, "message", "stable"), "spec.replicas"), 6);
   });
+
+  it("fronts each cluster with its own Traefik and Gateway, with weighted HTTPRoutes and no Ingress", () => {
+    for (const cloud of ["aws", "alicloud"]) {
+      assert.equal(input(one(rs, T.release, `${cloud}-traefik`), "version"), "39.0.7");
+      assert.equal(input(one(rs, T.gateway, `${cloud}-gateway-gateway`), "metadata.name"), "im-gateway");
+      for (const svc of ["gateway", "user-center"])
+        assert.equal(input(one(rs, T.route, `${cloud}-services-${svc}-route`), "spec.rules.0.backendRefs").length, 2);
+    }
+    assert.equal(ofType(rs, T.ingress).length, 0);
+    assert.equal(ofType(rs, T.release).filter((r) => input(r, "chart") === "ingress-nginx").length, 0);
+  });
 });
 
 describe("platform options", () => {
-  it("at a canary weight of 10 % runs canary pods and sets the weight on the canary Ingress", async () => {
+  it("at a canary weight of 10 % runs canary pods and gives the canary backendRef weight 10", async () => {
     const spec = stack("aws-prod");
     const rs = await run({ ...spec, kubernetes: { ...spec.kubernetes, canary: { weight: 10 } } });
     assert.equal(input(deploymentOf(rs, "aws", "gateway", "canary"), "spec.replicas"), 1);
     assert.equal(input(deploymentOf(rs, "aws", "message", "canary"), "spec.replicas"), 1);
-    assert.equal(
-      input(one(rs, T.ingress, "aws-services-gateway-ingress-canary"), "metadata.annotations")[
-        "nginx.ingress.kubernetes.io/canary-weight"
-      ],
-      "10",
+    assert.deepEqual(
+      input(one(rs, T.route, "aws-services-gateway-route"), "spec.rules.0.backendRefs").map(
+        (b: { weight: number }) => b.weight,
+      ),
+      [90, 10],
     );
   });
 

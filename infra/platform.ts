@@ -1,8 +1,8 @@
 /**
- * The platform from a validated spec: per cloud, the network, the cluster, the ingress, the data tier and the IM
- * services; with both clouds, the IPSec VPN between them. `infra/index.ts` calls `deployPlatform` for the stack;
- * the unit tests and `imctl plan` call it under mocks. Every name here is fixed per cloud ("aws-network",
- * "alicloud-services"), never derived from a setting that may change. A stack on an existing cluster (`cluster`
+ * The platform from a validated spec: per cloud, the network, the cluster, the traffic layer (Traefik serving a
+ * Gateway API Gateway), the data tier and the IM services; with both clouds, the IPSec VPN between them.
+ * `infra/index.ts` calls `deployPlatform` for the stack; the unit tests and `imctl plan` call it under mocks. Every
+ * name here is fixed per cloud ("aws-network", "alicloud-services"), never derived from a setting that may change. A stack on an existing cluster (`cluster`
  * instead of `clouds`) goes to infra/cluster/existing-cluster.ts, which declares no cloud resource at all.
  */
 import * as alicloud from "@pulumi/alicloud";
@@ -23,8 +23,9 @@ import type { WorkloadIdentity } from "./cluster/workload-role.ts";
 import { DatabaseSchema } from "./data/database-schema.ts";
 import { DATA_NAMESPACE, DataTier } from "./data/data-tier.ts";
 import { AwsLoadBalancerController } from "./gateway/aws-load-balancer-controller.ts";
-import { EdgeTls } from "./gateway/edge-tls.ts";
-import { IngressNginx } from "./gateway/ingress-nginx.ts";
+import { EdgeTls, EDGE_TLS_SECRET } from "./gateway/edge-tls.ts";
+import { GATEWAY_NAME, HTTP_LISTENER, HTTPS_LISTENER, PlatformGateway } from "./gateway/platform-gateway.ts";
+import { TRAEFIK_WEB_PORT, TRAEFIK_WEBSECURE_PORT, TraefikGateway } from "./gateway/traefik.ts";
 import { K6Operator } from "./loadtest/k6-operator.ts";
 import { SCENARIOS } from "./loadtest/scenarios.ts";
 import type { CloudName } from "./lib/regions.ts";
@@ -67,6 +68,8 @@ export interface CloudDeployment {
   cloud: CloudName;
   network: NetworkFacts;
   services: ImServices;
+  /** The Gateway the services' HTTPRoutes attach to (Traefik serves it). */
+  gateway: PlatformGateway;
   data: DataTier;
 }
 
@@ -243,7 +246,7 @@ function alicloudNetwork(spec: KubernetesPlatformSpec, c: CloudSpec, provider: a
   };
 }
 
-/** Everything inside one cloud's cluster: the ingress controller, the data tier and the services. */
+/** Everything inside one cloud's cluster: the Gateway API traffic layer, the data tier and the services. */
 function workloads(
   spec: KubernetesPlatformSpec,
   cloud: CloudName,
@@ -253,7 +256,7 @@ function workloads(
   cloudProviders: pulumi.ProviderResource[],
 ): CloudDeployment {
   const k8sProvider = cluster.provider;
-  // On EKS the AWS Load Balancer Controller builds ingress-nginx's NLB: it must run before that Service exists.
+  // On EKS the AWS Load Balancer Controller builds Traefik's NLB: it must run before that Service exists.
   const lbController =
     cloud === "aws"
       ? new AwsLoadBalancerController(
@@ -269,30 +272,21 @@ function workloads(
           { providers: [...cloudProviders, k8sProvider] },
         )
       : undefined;
-  new IngressNginx(
-    `${cloud}-ingress`,
+  // The Gateway API implementation (ingress-nginx was retired in March 2026): the CRDs, Traefik, the GatewayClass.
+  const traefik = new TraefikGateway(
+    `${cloud}-traefik`,
     { cloud, lbSecurityGroupId: network.securityGroupIds.lb, publicZones: network.publicZones, provider: k8sProvider },
     { providers: [k8sProvider], dependsOn: lbController ? [lbController] : [] },
   );
-  // Distributed load tests (TestRuns) run inside the cluster, against the platform's own ingress.
+  // Distributed load tests (TestRuns) run inside the cluster, against the platform's own edge.
   new K6Operator(`${cloud}-k6`, { scenarios: SCENARIOS, provider: k8sProvider }, { providers: [k8sProvider] });
-  // Certificates for the data tier's TLS (TiDB between its components and to its clients).
-  const certManager = new CertManager(`${cloud}-cert-manager`, { provider: k8sProvider }, { providers: [k8sProvider] });
-  // The edge's certificate (ACME through cert-manager); the spec requires ingress.tls on a cloud stack.
-  const tls = spec.kubernetes.ingress.tls;
-  const edge =
-    tls === undefined
-      ? undefined
-      : new EdgeTls(
-          `${cloud}-edge-tls`,
-          {
-            acmeEmail: tls.acmeEmail,
-            acmeServer: tls.acmeServer,
-            ingressClassName: spec.kubernetes.ingress.className,
-            provider: k8sProvider,
-          },
-          { providers: [k8sProvider], dependsOn: [certManager] },
-        );
+  // Certificates for the data tier's TLS and the edge's; the edge's HTTP-01 solver is an HTTPRoute, so cert-manager
+  // starts with its Gateway API support, after the Gateway API CRDs exist.
+  const certManager = new CertManager(
+    `${cloud}-cert-manager`,
+    { gatewayApi: true, provider: k8sProvider },
+    { providers: [k8sProvider], dependsOn: [traefik.crds] },
+  );
   // Every claim of the data tier names this encrypted class.
   const storage = new EncryptedStorage(
     `${cloud}-storage`,
@@ -322,6 +316,8 @@ function workloads(
     { providers: [...cloudProviders, k8sProvider], dependsOn: [storage] },
   );
   const k = spec.kubernetes;
+  const tls = k.ingress.tls;
+  const gatewayListener = tls === undefined ? HTTP_LISTENER : HTTPS_LISTENER;
   const images = serviceImages(spec, cloud, c, network, cloudProviders);
   // The schema and the services' user, migrated with the message image before any Deployment rolls.
   const schema = new DatabaseSchema(
@@ -355,15 +351,45 @@ function workloads(
       drainSeconds: k.drainSeconds,
       zones: c.zones.length,
       ingress: k.ingress,
-      edgeTls: edge === undefined ? undefined : { clusterIssuer: edge.issuerName, secretName: edge.secretName },
+      // The services' routes attach to the HTTPS listener only (the HTTP one only redirects); without TLS, to HTTP.
+      gateway: { name: GATEWAY_NAME, namespace: k.namespace, sectionName: gatewayListener },
       databaseName: spec.data.database.name,
       kafkaTopicStored: spec.data.kafka.topics[0]?.name ?? "im.message.stored",
       groupWriteDiffusionMax: spec.messaging.groupWriteDiffusionMax,
       endpoints: data.endpoints,
       database: { user: schema.user, password: schema.password },
     },
-    { providers: [k8sProvider], dependsOn: edge === undefined ? [schema] : [schema, edge] },
+    // The HTTPRoutes need the Gateway API CRDs; the Gateway they name may come after them.
+    { providers: [k8sProvider], dependsOn: [schema, traefik.crds] },
   );
+  // The Gateway lives in the services' namespace (its routes are accepted from there only), which ImServices creates.
+  const gateway = new PlatformGateway(
+    `${cloud}-gateway`,
+    {
+      namespace: services.namespace,
+      className: traefik.className,
+      port: TRAEFIK_WEB_PORT,
+      https:
+        tls === undefined
+          ? undefined
+          : { port: TRAEFIK_WEBSECURE_PORT, hostname: k.ingress.host, secretName: EDGE_TLS_SECRET },
+      provider: k8sProvider,
+    },
+    { providers: [k8sProvider], dependsOn: [traefik] },
+  );
+  // The edge's certificate (ACME through cert-manager); the spec requires ingress.tls on a cloud stack.
+  if (tls !== undefined)
+    new EdgeTls(
+      `${cloud}-edge-tls`,
+      {
+        acmeEmail: tls.acmeEmail,
+        acmeServer: tls.acmeServer,
+        host: k.ingress.host,
+        namespace: services.namespace,
+        provider: k8sProvider,
+      },
+      { providers: [k8sProvider], dependsOn: [certManager, gateway] },
+    );
   // The alert rules the local target loads, the dashboards, and the scrapes that feed both, in this cluster.
   new Monitoring(
     `${cloud}-monitoring`,
@@ -379,7 +405,7 @@ function workloads(
     },
     { providers: [k8sProvider], dependsOn: [services, data] },
   );
-  return { cloud, network, services, data };
+  return { cloud, network, services, gateway, data };
 }
 
 /**

@@ -1,12 +1,17 @@
 /**
  * cert-manager (Helm, CRDs included and kept on uninstall): it issues and renews the certificates of the data tier's
- * TLS (infra/data/tidb-tls.ts). Two replicas of the controller and the webhook on the app nodes, so a node drain
- * does not stop renewals or block the creation of certificates.
+ * TLS (infra/data/tidb-tls.ts) and of the public edge (infra/gateway/edge-tls.ts). Two replicas of the controller
+ * and the webhook on the app nodes, so a node drain does not stop renewals or block the creation of certificates.
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 
 export interface CertManagerArgs {
+  /**
+   * Turn on cert-manager's Gateway API support (the HTTP-01 solver through an HTTPRoute, infra/gateway/edge-tls.ts).
+   * The Gateway API CRDs must exist before cert-manager starts: order this component after them. Default false.
+   */
+  gatewayApi?: boolean;
   provider: k8s.Provider;
 }
 
@@ -34,6 +39,15 @@ export class CertManager extends pulumi.ComponentResource {
           webhook: { replicaCount: 2 },
           nodeSelector: { "im/tier": "app" },
           podDisruptionBudget: { enabled: true, maxUnavailable: 1 },
+          ...(args.gatewayApi === true
+            ? {
+                config: {
+                  apiVersion: "controller.config.cert-manager.io/v1alpha1",
+                  kind: "ControllerConfiguration",
+                  enableGatewayAPI: true,
+                },
+              }
+            : {}),
         },
       },
       { parent: this, provider: args.provider },

@@ -228,7 +228,7 @@ export function deployExistingCluster(
           kafkaInCluster: data.namespace !== undefined,
           secretName: DATABASE_SECRET_NAME,
           operator: "preinstalled",
-          ingressNginx: false,
+          traefik: false,
           grafanaAdmin: { user: GRAFANA_ADMIN_USER, password: secret((v) => v.grafanaAdminPassword) },
           nodeSelector: c.nodeSelector,
           tolerations: c.tolerations,

@@ -98,7 +98,7 @@ describe("workload identity on both clouds (stacks/multicloud.yaml)", () => {
     assert.equal(input(ns, "metadata.labels")["pod-identity.alibabacloud.com/injection"], "on");
   });
 
-  it("runs the AWS Load Balancer Controller with its own IRSA role and hands it ingress-nginx's NLB", () => {
+  it("runs the AWS Load Balancer Controller with its own IRSA role and hands it Traefik's NLB", () => {
     const release = one(rs, "kubernetes:helm.sh/v3:Release", "aws-lb-controller");
     assert.equal(input(release, "chart"), "aws-load-balancer-controller");
     assert.equal(input(release, "version"), "1.14.0");
@@ -117,8 +117,8 @@ describe("workload identity on both clouds (stacks/multicloud.yaml)", () => {
     ).Statement.flatMap((s: { Action: string[] }) => s.Action);
     assert.ok(actions.includes("elasticloadbalancing:CreateLoadBalancer"));
     assert.ok(!actions.some((a) => a.startsWith("iam:") || a.startsWith("wafv2:")), "no rights beyond NLB Services");
-    const nginx = one(rs, "kubernetes:helm.sh/v3:Release", "aws-ingress");
-    const annotations = input(nginx, "values.controller.service.annotations");
+    const traefik = one(rs, "kubernetes:helm.sh/v3:Release", "aws-traefik");
+    const annotations = input(traefik, "values.service.annotations");
     assert.equal(annotations["service.beta.kubernetes.io/aws-load-balancer-type"], "external");
     assert.equal(annotations["service.beta.kubernetes.io/aws-load-balancer-nlb-target-type"], "ip");
     assert.equal(

@@ -1,5 +1,5 @@
 /**
- * The AWS Load Balancer Controller (Helm, IRSA): it turns ingress-nginx's `type: LoadBalancer` Service into a
+ * The AWS Load Balancer Controller (Helm, IRSA): it turns Traefik's `type: LoadBalancer` Service into a
  * Network Load Balancer with IP targets (traffic goes straight to the pods, WebSocket connections survive a node
  * drain), behind the lb security group. The in-tree cloud provider would build the NLB too, but with instance targets
  * and none of the controller's attributes (security groups on the NLB, target health, cross-zone).
@@ -59,7 +59,7 @@ export class AwsLoadBalancerController extends pulumi.ComponentResource {
           replicaCount: 2,
           serviceAccount: { create: true, name: AWS_LBC_SERVICE_ACCOUNT, annotations: role.annotations },
           nodeSelector: { "im/tier": "app" },
-          // Only Services that ask for it (ingress-nginx's, aws-load-balancer-type: external) get an NLB from here.
+          // Only Services that ask for it (Traefik's, aws-load-balancer-type: external) get an NLB from here.
           enableServiceMutatorWebhook: false,
           podDisruptionBudget: { maxUnavailable: 1 },
         },

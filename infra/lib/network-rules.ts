@@ -35,7 +35,7 @@ export const LB_LISTENER_PORTS: readonly PortRange[] = [
   { key: "http", from: 80, to: 80, what: "HTTP listener (redirects to HTTPS)" },
 ];
 
-/** Kubernetes NodePort range: the load balancer forwards to the ingress controller's NodePorts. */
+/** Kubernetes NodePort range: the load balancer may forward to the edge proxy's (Traefik's) NodePorts. */
 export const NODE_PORTS: PortRange = {
   key: "nodeports",
   from: 30000,

@@ -197,12 +197,12 @@ export const kubernetesSpec = z
       .strict(),
     ingress: z
       .object({
-        /** Public host name of the platform (ws://<host>/ws and https://<host>/v1/). */
+        /** Public host name of the platform (wss://<host>/ws and https://<host>/v1/ on a cloud stack). */
         host: z.string().regex(/^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}$/, "a DNS name such as im.example.com"),
-        className: z.string().default("nginx"),
         /**
          * TLS at the public edge (required on a cloud stack): cert-manager obtains the host's certificate from this
-         * ACME CA (HTTP-01 through the ingress), ingress-nginx terminates TLS and redirects HTTP to HTTPS.
+         * ACME CA (HTTP-01 through the Gateway's HTTP listener), the Gateway's HTTPS listener (Traefik) terminates TLS
+         * and its HTTP listener redirects to HTTPS.
          */
         tls: z
           .object({

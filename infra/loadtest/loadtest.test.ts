@@ -27,7 +27,7 @@ describe("distributed load tests (k6-operator)", () => {
   it("describes a TestRun whose runners share the load and get the scenario's settings", () => {
     const t = testRunManifest({
       scenario: "messaging",
-      target: "http://ingress-nginx-controller.ingress-nginx",
+      target: "https://im.example.com",
       parallelism: 4,
       vus: 2000,
       rate: 2000,
@@ -41,7 +41,7 @@ describe("distributed load tests (k6-operator)", () => {
     assert.equal(t.spec.runner.image, K6_RUNNER_IMAGE);
     assert.equal(
       t.spec.arguments,
-      "-e TARGET=http://ingress-nginx-controller.ingress-nginx -e RUN_ID=abc -e VUS=2000 -e RATE=2000 -e DURATION=5m --tag testid=messaging-abc",
+      "-e TARGET=https://im.example.com -e RUN_ID=abc -e VUS=2000 -e RATE=2000 -e DURATION=5m --tag testid=messaging-abc",
     );
     assert.equal(t.metadata.name, "messaging-abc");
     assert.throws(

@@ -8,7 +8,7 @@ export const K6_NAMESPACE = "k6";
 
 export interface TestRunOptions {
   scenario: string;
-  /** The platform's edge as the runners see it, e.g. the ingress Service's cluster address. */
+  /** The platform's edge as the runners see it, e.g. https://<kubernetes.ingress.host> (the Gateway routes only that host). */
   target: string;
   parallelism: number;
   vus?: number;

@@ -88,10 +88,10 @@ describe("observability on the kubernetes target (stacks/multicloud.yaml)", () =
       r.name.startsWith("aws-"),
     );
     assert.deepEqual(monitors.map((m) => [m.name, job(m)]).sort(), [
-      ["aws-monitoring-ingress", "ingress-nginx"],
       ["aws-monitoring-mysql", "mysql"],
       ["aws-monitoring-redis", "redis"],
       ["aws-monitoring-services", "im-services"],
+      ["aws-monitoring-traefik", "traefik"],
     ]);
     const services = one(rs, CR.PodMonitor ?? "", "aws-monitoring-services");
     assert.equal(
@@ -100,8 +100,12 @@ describe("observability on the kubernetes target (stacks/multicloud.yaml)", () =
       "the services' own service/version labels win",
     );
     assert.deepEqual(input(services, "spec.selector.matchLabels"), { "app.kubernetes.io/part-of": "im-platform" });
-    const ingress = one(rs, CR.PodMonitor ?? "", "aws-monitoring-ingress");
-    assert.deepEqual(input(ingress, "spec.namespaceSelector.matchNames"), ["ingress-nginx"]);
+    const traefik = one(rs, CR.PodMonitor ?? "", "aws-monitoring-traefik");
+    assert.deepEqual(input(traefik, "spec.namespaceSelector.matchNames"), ["im-traffic"]);
+    assert.deepEqual(input(traefik, "spec.selector.matchLabels"), {
+      "app.kubernetes.io/name": "traefik",
+      "app.kubernetes.io/instance": "traefik-im-traffic",
+    });
     const redis = one(rs, CR.ScrapeConfig ?? "", "aws-monitoring-redis");
     const targets = input(redis, "spec.staticConfigs.0.targets") as string[];
     assert.ok(targets.length > 0 && targets.every((t) => t.startsWith("redis://")), targets.join(","));

@@ -3,7 +3,7 @@
  * node-exporter, kube-state-metrics), the same alert rules file the local target loads (as a PrometheusRule), the
  * dashboards generated from code (as Grafana sidecar ConfigMaps), and the scrapes that make the rules' series
  * exist here under the same names and `job` labels as on the local target: the services (PodMonitor, job
- * im-services), the ingress controllers (job ingress-nginx, the cluster's stand-in for the local nginx), Kafka
+ * im-services), the clouds' Gateway API proxy (Traefik, job traefik, the cluster's stand-in for the local nginx), Kafka
  * through Strimzi's JMX exporter with the local target's configuration (job kafka), Redis
  * through redis_exporter's multi-target endpoint (job redis), the database through mysqld_exporter (job mysql).
  */
@@ -15,6 +15,7 @@ import {
   restrictedContainerSecurityContext,
   restrictedPodSecurityContext,
 } from "../lib/pod-security.ts";
+import { TRAEFIK_NAMESPACE, TRAEFIK_POD_LABELS } from "../gateway/traefik.ts";
 import type { DataEndpoints } from "../services/im-services.ts";
 import { platformDashboards, type Tenant } from "./dashboards/platform-dashboards.ts";
 import { KAFKA_JMX_EXPORTER_CONFIG, KAFKA_METRICS_CONFIGMAP, KAFKA_METRICS_KEY } from "./kafka-jmx.ts";
@@ -27,8 +28,6 @@ export const REDIS_EXPORTER_IMAGE = "quay.io/oliver006/redis_exporter:v1.66.0";
 export const MYSQLD_EXPORTER_IMAGE = "quay.io/prometheus/mysqld-exporter:v0.16.0";
 
 export const MONITORING_NAMESPACE = "monitoring";
-/** Where infra/gateway/ingress-nginx.ts installs the controller. */
-const INGRESS_NAMESPACE = "ingress-nginx";
 /** The Secret (keys admin-user, admin-password) Grafana's admin login comes from; created out of band, like the services' secret. */
 export const GRAFANA_ADMIN_SECRET = "im-grafana-admin";
 /** Defaults of MonitoringArgs. */
@@ -63,8 +62,8 @@ export interface MonitoringArgs {
    * in a namespace that enforces Pod Security restricted. Default install.
    */
   operator?: "install" | "preinstalled";
-  /** Scrape ingress-nginx's controller pods (job ingress-nginx). Default true. */
-  ingressNginx?: boolean;
+  /** Scrape the pods of Traefik as infra/gateway/traefik.ts installs it (job traefik). Default true. */
+  traefik?: boolean;
   /** The Secret GRAFANA_ADMIN_SECRET's values, when the program generates them. Default: created out of band. */
   grafanaAdmin?: { user: pulumi.Input<string>; password: pulumi.Input<string> } | undefined;
   /** Node labels the exporters (and the chart's workloads) must match. Default { "im/tier": "app" }. */
@@ -170,21 +169,19 @@ export class Monitoring extends pulumi.ComponentResource {
       afterCrds,
     );
 
-    // ingress-nginx (infra/gateway) serves its metrics on the controller pods' "metrics" port. The monitor lives here
-    // and selects that namespace, so it never waits for the ingress's namespace to exist.
-    if (args.ingressNginx ?? true)
+    // Traefik (infra/gateway/traefik.ts) serves its metrics on its pods' "metrics" port. The monitor lives here and
+    // selects that namespace, so it never waits for Traefik's namespace to exist.
+    if (args.traefik ?? true)
       new k8s.apiextensions.CustomResource(
-        `${name}-ingress`,
+        `${name}-traefik`,
         {
           apiVersion: "monitoring.coreos.com/v1",
           kind: "PodMonitor",
-          metadata: { name: "ingress-nginx", namespace: ns.metadata.name },
+          metadata: { name: "traefik", namespace: ns.metadata.name },
           spec: {
-            namespaceSelector: { matchNames: [INGRESS_NAMESPACE] },
-            selector: {
-              matchLabels: { "app.kubernetes.io/name": "ingress-nginx", "app.kubernetes.io/component": "controller" },
-            },
-            podMetricsEndpoints: [{ port: "metrics", interval: "15s", relabelings: [jobLabel("ingress-nginx")] }],
+            namespaceSelector: { matchNames: [TRAEFIK_NAMESPACE] },
+            selector: { matchLabels: TRAEFIK_POD_LABELS },
+            podMetricsEndpoints: [{ port: "metrics", interval: "15s", relabelings: [jobLabel("traefik")] }],
           },
         },
         afterCrds,

@@ -374,36 +374,87 @@ describe("policy pack", () => {
     );
   });
 
-  it("im-edge-tls: fails an Ingress without TLS for its host or without the HTTPS redirect", () => {
-    const ingress = (name: string, tlsHosts: string[] | undefined, redirect: boolean): PolicyInput => ({
-      type: "kubernetes:networking.k8s.io/v1:Ingress",
+  it("im-edge-tls: on a cloud stack fails plain-HTTP routes, Gateways without HTTPS or redirect, any Ingress", () => {
+    const vpc: PolicyInput = { type: "aws:ec2/vpc:Vpc", name: "app", props: { tags } };
+    const gateway = (name: string, https: boolean): PolicyInput => ({
+      type: "kubernetes:gateway.networking.k8s.io/v1:Gateway",
       name,
       props: {
-        metadata: {
-          annotations: redirect
-            ? {
-                "nginx.ingress.kubernetes.io/ssl-redirect": "true",
-                "nginx.ingress.kubernetes.io/force-ssl-redirect": "true",
-              }
-            : {},
-        },
+        metadata: { name, namespace: "im" },
         spec: {
-          ...(tlsHosts === undefined ? {} : { tls: [{ hosts: tlsHosts, secretName: "edge" }] }),
-          rules: [{ host: "im.acme.io" }],
+          gatewayClassName: "im-gateway",
+          listeners: [
+            { name: "http", protocol: "HTTP", port: 8000 },
+            ...(https
+              ? [
+                  {
+                    name: "https",
+                    protocol: "HTTPS",
+                    port: 8443,
+                    tls: { mode: "Terminate", certificateRefs: [{ kind: "Secret", name: "im-edge-tls" }] },
+                  },
+                ]
+              : []),
+          ],
         },
       },
     });
-    const found = messages([
-      ingress("plain", undefined, true),
-      ingress("no-redirect", ["im.acme.io"], false),
-      ingress("other-host", ["www.acme.io"], true),
-      ingress("good", ["im.acme.io"], true),
-    ]).filter((m) => m.startsWith("im-edge-tls"));
-    assert.deepEqual(found, [
-      "im-edge-tls: plain: im.acme.io served without TLS: add spec.tls with a certificate for each host",
-      'im-edge-tls: no-redirect: nginx.ingress.kubernetes.io/ssl-redirect is not "true": plain HTTP must be redirected to HTTPS',
-      'im-edge-tls: no-redirect: nginx.ingress.kubernetes.io/force-ssl-redirect is not "true": plain HTTP must be redirected to HTTPS',
-      "im-edge-tls: other-host: im.acme.io served without TLS: add spec.tls with a certificate for each host",
-    ]);
+    const route = (name: string, gw: string, sectionName: string | undefined, redirect = false): PolicyInput => ({
+      type: "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute",
+      name,
+      props: {
+        metadata: { name, namespace: "im" },
+        spec: {
+          parentRefs: [{ name: gw, ...(sectionName === undefined ? {} : { sectionName }) }],
+          rules: [
+            redirect
+              ? { filters: [{ type: "RequestRedirect", requestRedirect: { scheme: "https", statusCode: 301 } }] }
+              : {
+                  backendRefs: [
+                    { name: "gateway", port: 8080, weight: 100 },
+                    { name: "gateway-canary", port: 8080, weight: 0 },
+                  ],
+                },
+          ],
+        },
+      },
+    });
+    const only = (rs: PolicyInput[]) => messages(rs).filter((m) => m.startsWith("im-edge-tls"));
+    const good = [
+      vpc,
+      gateway("edge", true),
+      route("redirect", "edge", "http", true),
+      route("gateway", "edge", "https"),
+    ];
+    assert.deepEqual(only(good), []);
+    // The same objects on an existing cluster (no cloud resource): its edge is its owner's.
+    assert.deepEqual(only([gateway("plain", false), route("gateway", "plain", undefined)]), []);
+    assert.deepEqual(
+      only([
+        vpc,
+        gateway("plain", false),
+        route("everywhere", "edge", undefined),
+        route("on-http", "edge", "http"),
+        route("redirect", "edge", "http", true),
+        route("fine", "edge", "https"),
+        gateway("edge", true),
+        {
+          type: "kubernetes:networking.k8s.io/v1:Ingress",
+          name: "legacy",
+          props: { spec: { rules: [{ host: "im.acme.io" }] } },
+        },
+      ]),
+      [
+        "im-edge-tls: everywhere: parentRefs[0] attaches to im/edge listener http, which has no TLS: set sectionName " +
+          "to an HTTPS listener (the services must not be reachable over plain HTTP)",
+        "im-edge-tls: on-http: parentRefs[0] attaches to im/edge listener http, which has no TLS: set sectionName to " +
+          "an HTTPS listener (the services must not be reachable over plain HTTP)",
+        "im-edge-tls: legacy: an Ingress: nothing serves it (ingress-nginx is retired, Traefik runs only the Gateway " +
+          "API); expose the service with an HTTPRoute on the platform's Gateway",
+        "im-edge-tls: plain: no HTTPS listener with a certificate: add one (protocol HTTPS, tls.certificateRefs)",
+        "im-edge-tls: plain: listener http is plain HTTP without a redirect: attach an HTTPRoute whose rules redirect " +
+          "to https (RequestRedirect filter, scheme https)",
+      ],
+    );
   });
 });

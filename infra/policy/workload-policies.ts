@@ -2,7 +2,8 @@
  * The policies on what runs in the clusters beyond pod security (infra/policy/policies.ts holds the pack's list):
  * - im-operator-crd-fields: custom resources carry only fields their operator's CRD defines;
  * - im-claims-name-storage-class: on a cloud stack, every volume claim names its StorageClass;
- * - im-edge-tls: every Ingress serves its hosts over TLS and redirects HTTP to HTTPS (tokens ride the WebSocket).
+ * - im-edge-tls: on a cloud stack the Gateway serves HTTPS with a certificate, the services' HTTPRoutes attach to its
+ *   HTTPS listeners only, its HTTP listeners only redirect to HTTPS, and no Ingress exists (tokens ride the WebSocket).
  */
 import type {
   ReportViolation,
@@ -88,24 +89,101 @@ export const claimsNameStorageClass: StackValidationPolicy = {
 };
 
 const INGRESS = "kubernetes:networking.k8s.io/v1:Ingress";
-const NGINX = "nginx.ingress.kubernetes.io/";
+const GATEWAY = "kubernetes:gateway.networking.k8s.io/v1:Gateway";
+const HTTP_ROUTE = "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute";
 
-export const edgeTls: ResourceValidationPolicy = {
+interface Listener {
+  name: string;
+  protocol: string;
+  /** An HTTPS listener that terminates TLS with at least one certificate. */
+  servesTls: boolean;
+}
+
+/** A Gateway's listeners, keyed by "namespace/name" of the Gateway. */
+function gatewayListeners(resources: readonly { type: string; props: Props }[]): Map<string, Listener[]> {
+  const byGateway = new Map<string, Listener[]>();
+  for (const r of resources) {
+    if (r.type !== GATEWAY) continue;
+    const listeners = list(at(r.props, "spec.listeners")).map((l) => ({
+      name: String(at(l, "name") ?? ""),
+      protocol: String(at(l, "protocol") ?? ""),
+      servesTls:
+        at(l, "protocol") === "HTTPS" &&
+        (at(l, "tls.mode") ?? "Terminate") === "Terminate" &&
+        list(at(l, "tls.certificateRefs")).length > 0,
+    }));
+    byGateway.set(
+      `${String(at(r.props, "metadata.namespace") ?? "")}/${String(at(r.props, "metadata.name"))}`,
+      listeners,
+    );
+  }
+  return byGateway;
+}
+
+/** A route rule that only redirects to HTTPS (no backend). */
+function redirectsToHttps(rule: unknown): boolean {
+  return (
+    list(at(rule, "backendRefs")).length === 0 &&
+    list(at(rule, "filters")).some(
+      (f) => at(f, "type") === "RequestRedirect" && at(f, "requestRedirect.scheme") === "https",
+    )
+  );
+}
+
+export const edgeTls: StackValidationPolicy = {
   name: "im-edge-tls",
-  description: "Every Ingress serves its hosts over TLS and redirects plain HTTP to HTTPS.",
+  description:
+    "On a cloud stack the Gateway serves HTTPS with a certificate, routes reach the services over HTTPS only, plain " +
+    "HTTP is redirected to HTTPS, and no Ingress is declared (nothing serves one since ingress-nginx's retirement).",
   enforcementLevel: "mandatory",
-  validateResource: (args, report) => {
-    if (args.type !== INGRESS) return;
-    const hosts = list(at(args.props, "spec.rules"))
-      .map((r) => at(r, "host"))
-      .filter((h): h is string => typeof h === "string");
-    const covered = new Set(list(at(args.props, "spec.tls")).flatMap((t) => list(at(t, "hosts"))));
-    const bare = hosts.filter((h) => !covered.has(h));
-    if (bare.length > 0)
-      report(`${args.name}: ${bare.join(", ")} served without TLS: add spec.tls with a certificate for each host`);
-    const annotations = (at(args.props, "metadata.annotations") ?? {}) as Props;
-    for (const key of ["ssl-redirect", "force-ssl-redirect"])
-      if (hosts.length > 0 && annotations[`${NGINX}${key}`] !== "true")
-        report(`${args.name}: ${NGINX}${key} is not "true": plain HTTP must be redirected to HTTPS`);
+  validateStack: (args: StackValidationArgs, report: ReportViolation) => {
+    // An existing cluster's edge is its owner's (the embedded test cluster serves plain HTTP on loopback).
+    if (!args.resources.some((r) => CLOUD_TYPE.test(r.type))) return;
+    const gateways = gatewayListeners(args.resources);
+    const redirected = new Set<string>();
+    for (const r of args.resources) {
+      if (r.type === INGRESS)
+        report(
+          `${r.name}: an Ingress: nothing serves it (ingress-nginx is retired, Traefik runs only the Gateway API); ` +
+            "expose the service with an HTTPRoute on the platform's Gateway",
+          r.urn,
+        );
+      if (r.type !== HTTP_ROUTE) continue;
+      const routeNs = String(at(r.props, "metadata.namespace") ?? "");
+      const rules = list(at(r.props, "spec.rules"));
+      const serves = rules.some((rule) => !redirectsToHttps(rule));
+      list(at(r.props, "spec.parentRefs")).forEach((ref, i) => {
+        const key = `${String(at(ref, "namespace") ?? routeNs)}/${String(at(ref, "name"))}`;
+        const listeners = gateways.get(key);
+        if (listeners === undefined) return;
+        const section = at(ref, "sectionName");
+        const attached = typeof section === "string" ? listeners.filter((l) => l.name === section) : listeners;
+        if (!serves) {
+          for (const l of attached) if (l.protocol === "HTTP") redirected.add(`${key}/${l.name}`);
+          return;
+        }
+        const plain = attached.filter((l) => !l.servesTls).map((l) => l.name);
+        if (plain.length > 0)
+          report(
+            `${r.name}: parentRefs[${i}] attaches to ${key} listener ${plain.join(", ")}, which has no TLS: ` +
+              "set sectionName to an HTTPS listener (the services must not be reachable over plain HTTP)",
+            r.urn,
+          );
+      });
+    }
+    for (const r of args.resources) {
+      if (r.type !== GATEWAY) continue;
+      const key = `${String(at(r.props, "metadata.namespace") ?? "")}/${String(at(r.props, "metadata.name"))}`;
+      const listeners = gateways.get(key) ?? [];
+      if (!listeners.some((l) => l.servesTls))
+        report(`${r.name}: no HTTPS listener with a certificate: add one (protocol HTTPS, tls.certificateRefs)`, r.urn);
+      for (const l of listeners)
+        if (l.protocol === "HTTP" && !redirected.has(`${key}/${l.name}`))
+          report(
+            `${r.name}: listener ${l.name} is plain HTTP without a redirect: attach an HTTPRoute whose rules ` +
+              "redirect to https (RequestRedirect filter, scheme https)",
+            r.urn,
+          );
+    }
   },
 };

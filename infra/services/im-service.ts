@@ -1,8 +1,8 @@
 /**
  * One IM service on Kubernetes: a stable and a canary Deployment, an autoscaler on the stable track (CPU 80 % by
  * default), a PodDisruptionBudget, zone spreading, readiness probes and a preStop pause before the drain, and, for a
- * service clients reach from outside, an Ingress plus an ingress-nginx canary Ingress that carries the weight (clouds),
- * or a Gateway API HTTPRoute whose two backendRefs carry it (an existing cluster).
+ * service clients reach from outside, a Gateway API HTTPRoute whose two backendRefs (stable and canary Services)
+ * carry the canary weight (ingress-nginx, and its canary-weight annotation, were retired in March 2026).
  *
  * Ownership after creation: the autoscaler owns the stable replica count; `imctl rollout` owns the canary's image,
  * replicas and weight (the program ignores later changes to them, so `pulumi up` never undoes a rollout).
@@ -15,25 +15,25 @@ import { canaryReplicas, pdbMaxUnavailable } from "../lib/sizing.ts";
 export type Track = "stable" | "canary";
 
 /**
- * How clients reach the service: through the public ingress at a path, through a Gateway API Gateway (an HTTPRoute
- * attached to it), or only from inside the cluster.
+ * How clients reach the service: through the platform's Gateway API Gateway at a path (an HTTPRoute attached to it,
+ * to the listener `sectionName` when given, e.g. the HTTPS one), or only from inside the cluster.
  */
 export type Exposure =
-  | {
-      kind: "ingress";
-      host: string;
-      path: string;
-      className: string;
-      /** TLS at the edge: the cert-manager ClusterIssuer and the Secret of the host's certificate. Default: none. */
-      tls?: { clusterIssuer: string; secretName: string } | undefined;
-    }
   | {
       kind: "gateway";
       host: string;
       path: string;
-      gateway: { name: pulumi.Input<string>; namespace: pulumi.Input<string> };
+      gateway: GatewayRef;
     }
   | { kind: "internal" };
+
+/** The Gateway an HTTPRoute attaches to. */
+export interface GatewayRef {
+  name: pulumi.Input<string>;
+  namespace: pulumi.Input<string>;
+  /** The listener to attach to. Default: every listener of the Gateway. */
+  sectionName?: string | undefined;
+}
 
 export interface EnvVar {
   name: string;
@@ -91,9 +91,8 @@ export function serviceLabels(service: string, track?: Track): Record<string, st
   };
 }
 
-/** Seconds between endpoint removal and SIGTERM: long enough for kube-proxy and ingress-nginx to stop routing. */
+/** Seconds between endpoint removal and SIGTERM: long enough for kube-proxy and the Gateway's proxy to stop routing. */
 export const PRE_STOP_SECONDS = 5;
-export const CANARY_WEIGHT_ANNOTATION = "nginx.ingress.kubernetes.io/canary-weight";
 
 export class ImService extends pulumi.ComponentResource {
   readonly stable: k8s.apps.v1.Deployment;
@@ -158,65 +157,8 @@ export class ImService extends pulumi.ComponentResource {
         { metadata: meta(args.service), spec: { selector: serviceLabels(args.service), ports: servicePorts } },
         child,
       );
-    } else if (args.exposure.kind === "gateway") {
-      this.route(name, args, args.exposure, weight, port, servicePorts);
     } else {
-      const ex = args.exposure;
-      for (const track of ["stable", "canary"] as const) {
-        const svcName = track === "stable" ? args.service : `${args.service}-canary`;
-        new k8s.core.v1.Service(
-          `${name}-svc-${track}`,
-          {
-            metadata: meta(svcName, track),
-            spec: { selector: serviceLabels(args.service, track), ports: servicePorts },
-          },
-          child,
-        );
-        const annotations: Record<string, string> = {
-          // WebSocket connections live for hours: do not cut them at nginx's 60 s default.
-          "nginx.ingress.kubernetes.io/proxy-read-timeout": "3600",
-          "nginx.ingress.kubernetes.io/proxy-send-timeout": "3600",
-          ...(track === "canary"
-            ? { "nginx.ingress.kubernetes.io/canary": "true", [CANARY_WEIGHT_ANNOTATION]: String(weight) }
-            : {}),
-          // HTTPS only: plain HTTP gets a 308 to HTTPS (ACME's challenge path excepted by ingress-nginx), and only
-          // the stable Ingress asks cert-manager for the certificate (two would fight over one Secret).
-          ...(ex.tls === undefined
-            ? {}
-            : {
-                "nginx.ingress.kubernetes.io/ssl-redirect": "true",
-                "nginx.ingress.kubernetes.io/force-ssl-redirect": "true",
-                ...(track === "stable" ? { "cert-manager.io/cluster-issuer": ex.tls.clusterIssuer } : {}),
-              }),
-        };
-        new k8s.networking.v1.Ingress(
-          `${name}-ingress-${track}`,
-          {
-            metadata: { ...meta(svcName, track), annotations },
-            spec: {
-              ingressClassName: ex.className,
-              ...(ex.tls === undefined ? {} : { tls: [{ hosts: [ex.host], secretName: ex.tls.secretName }] }),
-              rules: [
-                {
-                  host: ex.host,
-                  http: {
-                    paths: [
-                      {
-                        path: ex.path,
-                        pathType: "Prefix",
-                        backend: { service: { name: svcName, port: { name: "http" } } },
-                      },
-                    ],
-                  },
-                },
-              ],
-            },
-          },
-          track === "canary"
-            ? { parent: this, ignoreChanges: [`metadata.annotations["${CANARY_WEIGHT_ANNOTATION}"]`] }
-            : child,
-        );
-      }
+      this.route(name, args, args.exposure, weight, port, servicePorts);
     }
     this.registerOutputs({ stable: this.stable.metadata.name, canary: this.canary.metadata.name });
   }
@@ -254,7 +196,13 @@ export class ImService extends pulumi.ComponentResource {
         kind: "HTTPRoute",
         metadata: { name: args.service, namespace: args.namespace, labels: serviceLabels(args.service) },
         spec: {
-          parentRefs: [{ name: ex.gateway.name, namespace: ex.gateway.namespace }],
+          parentRefs: [
+            {
+              name: ex.gateway.name,
+              namespace: ex.gateway.namespace,
+              ...(ex.gateway.sectionName === undefined ? {} : { sectionName: ex.gateway.sectionName }),
+            },
+          ],
           hostnames: [ex.host],
           rules: [
             {

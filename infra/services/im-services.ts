@@ -5,14 +5,14 @@
  * never enter Pulumi's state; on an existing cluster the program derives them from its seed and keeps them as Pulumi
  * secrets (infra/cluster/existing-cluster.ts). The database credentials are the program's own (generated with the
  * user the migrations Job creates) and live in `DATABASE_SECRET_NAME`. Gateway and user-center are reached through
- * Ingresses, or through HTTPRoutes on a Gateway API Gateway when `gateway` is given.
+ * HTTPRoutes on the platform's Gateway API Gateway (`gateway`).
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { secretData } from "../cluster/secret-data.ts";
 import { RESTRICTED_NAMESPACE_LABELS } from "../lib/pod-security.ts";
 import type { WorkloadSpec } from "../lib/spec-cloud.ts";
-import { ImService, type EnvVar, type Exposure } from "./im-service.ts";
+import { ImService, type EnvVar, type Exposure, type GatewayRef } from "./im-service.ts";
 
 /** The Secret every service reads its operator-held credentials from. */
 export const SECRET_NAME = "im-platform-secrets";
@@ -60,9 +60,8 @@ export interface ImServicesArgs {
   canaryWeight: number;
   drainSeconds: number;
   zones: number;
-  ingress: { host: string; className: string };
-  /** TLS at the edge for the Ingresses: the cert-manager ClusterIssuer and the certificate's Secret. Default: none. */
-  edgeTls?: { clusterIssuer: string; secretName: string } | undefined;
+  /** The public host name the routes match. */
+  ingress: { host: string };
   databaseName: string;
   kafkaTopicStored: string;
   groupWriteDiffusionMax: number;
@@ -75,10 +74,10 @@ export interface ImServicesArgs {
    */
   manageNamespace?: boolean;
   /**
-   * Expose gateway and user-center through HTTPRoutes on this Gateway API Gateway instead of Ingresses of class
-   * `ingress.className`. Default: Ingresses.
+   * The Gateway API Gateway that gateway and user-center are exposed on (an HTTPRoute each), and the listener to
+   * attach to (the HTTPS one on the clouds).
    */
-  gateway?: { name: pulumi.Input<string>; namespace: pulumi.Input<string> } | undefined;
+  gateway: GatewayRef;
   /** Node labels the pods must match. Default { "im/tier": "app" } (the clouds' app node groups). */
   nodeSelector?: Record<string, string>;
   /** Taints the pods tolerate. Default none. */
@@ -185,15 +184,12 @@ export class ImServices extends pulumi.ComponentResource {
       ],
     };
     const gateway = args.gateway;
-    const exposure = (path: string): Exposure =>
-      gateway === undefined
-        ? { kind: "ingress", host: args.ingress.host, path, className: args.ingress.className, tls: args.edgeTls }
-        : // Gateway API path prefixes match whole segments: "/v1" covers /v1/... without the Ingress's trailing "/".
-          { kind: "gateway", host: args.ingress.host, path: path.replace(/(.)\/$/, "$1"), gateway };
+    // Gateway API path prefixes match whole segments: "/v1" covers /v1/... (and not /v10).
+    const exposure = (path: string): Exposure => ({ kind: "gateway", host: args.ingress.host, path, gateway });
     const services = {
       gateway: { k8sName: "gateway", exposure: exposure("/ws"), drain: args.drainSeconds },
       message: { k8sName: "message", exposure: { kind: "internal" } as Exposure, drain: 10 },
-      userCenter: { k8sName: "user-center", exposure: exposure("/v1/"), drain: 10 },
+      userCenter: { k8sName: "user-center", exposure: exposure("/v1"), drain: 10 },
     } as const;
     const built = {} as Record<"gateway" | "message" | "userCenter", ImService>;
     for (const key of ["gateway", "message", "userCenter"] as const) {

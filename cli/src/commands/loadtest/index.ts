@@ -92,7 +92,7 @@ export function testrun(name: string, opts: TestRunCommandOptions): { manifest: 
   validate(name, { duration: opts.duration });
   if (!/^https?:\/\/[^\s/]+(:\d+)?\/?$/.test(opts.target))
     throw new UserError(
-      `--target: got ${JSON.stringify(opts.target)}; allowed: the platform's edge URL as the runner pods reach it, e.g. http://ingress-nginx-controller.ingress-nginx`,
+      `--target: got ${JSON.stringify(opts.target)}; allowed: the platform's edge URL as the runner pods reach it, e.g. https://im.example.com (the stack's kubernetes.ingress.host)`,
     );
   let manifest: TestRun;
   try {

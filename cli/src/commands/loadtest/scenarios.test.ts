@@ -18,7 +18,7 @@ describe("load-test scenarios", () => {
 describe("imctl loadtest testrun", () => {
   it("prints a TestRun for kubectl and refuses bad input in one line", async () => {
     const { testrun } = await import("./index.ts");
-    const r = testrun("smoke", { target: "http://ingress-nginx-controller.ingress-nginx", parallelism: 2 });
+    const r = testrun("smoke", { target: "https://im.example.com", parallelism: 2 });
     assert.match(r.yaml, /^apiVersion: k6\.io\/v1alpha1\nkind: TestRun\n/);
     assert.match(r.yaml, /parallelism: 2/);
     assert.throws(() => testrun("nosuch", { target: "http://x", parallelism: 2 }), /unknown scenario "nosuch"/);
