@@ -39,7 +39,7 @@ import {
   zonesReady,
 } from "./status.ts";
 import { createNodes, ensureDnsAccess } from "./nodes.ts";
-import { buildPrometheusImage, buildTraefikImage } from "./images/build.ts";
+import { buildNodeRuntimeImage, buildPrometheusImage, buildTraefikImage } from "./images/build.ts";
 import { installAddons } from "./node/addons.ts";
 import { REAL_NODE_NAME } from "./node/config.ts";
 import {
@@ -215,6 +215,7 @@ async function bringUpRealNode(
   }
   const traefik = await buildTraefikImage(realNodeLayout(l).images);
   const prometheus = await buildPrometheusImage(realNodeLayout(l).images);
+  const runtime = await buildNodeRuntimeImage(realNodeLayout(l).images);
   const wasRunning = s.realNode?.pids.init !== undefined && isOurs(s.realNode.pids.init, l.dir);
   s.realNode = await startRealNode({
     layout: l,
@@ -244,7 +245,8 @@ async function bringUpRealNode(
     );
   say(`real node: ${REAL_NODE_NAME} Ready`);
   // A node that was already running imported its images when it started: an add-on's new image is imported now.
-  if (wasRunning && s.realNode) for (const image of [traefik, prometheus]) importImage(l, s.realNode, image.archive);
+  if (wasRunning && s.realNode)
+    for (const image of [traefik, prometheus, runtime]) importImage(l, s.realNode, image.archive);
   await installAddons(
     {
       server: `https://127.0.0.1:${s.ports["kube-apiserver"]}`,
@@ -256,6 +258,7 @@ async function bringUpRealNode(
       crdDir: toolPath("gateway-api-crds"),
       traefikImage: traefik.ref,
       prometheusImage: prometheus.ref,
+      runtimeImage: runtime.ref,
     },
   );
   say(

@@ -115,6 +115,24 @@ export async function buildPrometheusImage(dir: string): Promise<BuiltImage> {
   return writeImageArchive(`${IMAGE_REPOSITORY}/prometheus`, config, [layer], join(dir, "prometheus.oci.tar"));
 }
 
+/**
+ * Node alone (the services' runtime layer, shared with their images), for small in-cluster helpers whose script
+ * comes from a ConfigMap: the Prometheus pod's discovery sidecar (node/prometheus-sd.mjs).
+ */
+export async function buildNodeRuntimeImage(dir: string): Promise<BuiltImage> {
+  mkdirSync(dir, { recursive: true });
+  const node = realpathSync(process.execPath);
+  const runtime = await cachedLayer(dir, `runtime-${sha(readFileSync(node)).slice(0, 16)}`, runtimeEntries);
+  const config: ImageConfig = {
+    env: { PATH: "/usr/local/bin:/usr/bin:/bin" },
+    cmd: [],
+    entrypoint: ["/usr/local/bin/node"],
+    workingDir: "/",
+    user: `${SERVICE_IMAGE.uid}:${SERVICE_IMAGE.uid}`,
+  };
+  return writeImageArchive(`${IMAGE_REPOSITORY}/node-runtime`, config, [runtime], join(dir, "node-runtime.oci.tar"));
+}
+
 /** Node and the shared libraries it loads (ldd), at their paths, plus the files a process expects. */
 function runtimeEntries(): LayerEntry[] {
   const node = realpathSync(process.execPath);

@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
 import { waitFor } from "../../lib/wait.ts";
 import { DEFAULT_GATEWAY_CLASS } from "../../../../infra/lib/spec-cluster.ts";
-import { prometheusConfig, prometheusObjects } from "./observability.ts";
+import { prometheusConfig, prometheusObjects, SD_SCRIPT } from "./observability.ts";
 import { INGRESS_NODE_PORT, REAL_NODE_IP, REAL_NODE_LABEL, REAL_NODE_LABEL_VALUE } from "./config.ts";
 
 export const TRAFFIC_NAMESPACE = "im-traffic";
@@ -267,7 +267,7 @@ export function traefikObjects(image: string): KubeObject[] {
 /** Applies the add-ons and waits for the CRDs to be served (the GatewayClass needs them). */
 export async function installAddons(
   t: ApiTarget,
-  o: { apiPort: number; crdDir: string; traefikImage: string; prometheusImage: string },
+  o: { apiPort: number; crdDir: string; traefikImage: string; prometheusImage: string; runtimeImage: string },
 ): Promise<void> {
   for (const obj of apiServerEndpoints(o.apiPort)) await apply(t, obj);
   for (const crd of gatewayApiCrds(o.crdDir)) await apply(t, crd);
@@ -278,6 +278,10 @@ export async function installAddons(
     { timeoutMs: 30_000, intervalMs: 250 },
   );
   for (const obj of traefikObjects(o.traefikImage)) await apply(t, obj);
-  const configHash = createHash("sha256").update(prometheusConfig()).digest("hex").slice(0, 12);
-  for (const obj of prometheusObjects(o.prometheusImage, configHash)) await apply(t, obj);
+  const configHash = createHash("sha256")
+    .update(prometheusConfig())
+    .update(readFileSync(SD_SCRIPT))
+    .digest("hex")
+    .slice(0, 12);
+  for (const obj of prometheusObjects(o.prometheusImage, o.runtimeImage, configHash)) await apply(t, obj);
 }

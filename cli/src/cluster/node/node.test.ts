@@ -14,7 +14,10 @@ import {
   nodeLayout,
   REAL_NODE_IP,
 } from "./config.ts";
+import { parse } from "yaml";
 import { egressAllowed, legs } from "./forward.mjs";
+import { prometheusConfig, SD_PORT } from "./observability.ts";
+import { targetGroups } from "./prometheus-sd.mjs";
 import { nodeRoutes } from "./node.ts";
 
 describe("the real node's configuration", () => {
@@ -155,5 +158,55 @@ describe("--host-ports and the state file", () => {
       () => parseState(JSON.stringify({ ...base, realNode: { ...realNode, netns: "other" } })),
       /realNode.netns is not imctl-<8 hex digits>/,
     );
+  });
+});
+
+describe("the Prometheus pod's discovery sidecar", () => {
+  it("serves the running pods that ask to be scraped, labelled as kubernetes_sd relabelling would", () => {
+    const pod = (
+      name: string,
+      o: { phase?: string; ip?: string; scrape?: string; port?: string; deleting?: boolean },
+    ) => ({
+      metadata: {
+        name,
+        namespace: "im",
+        labels: { "im/track": "canary" },
+        annotations: {
+          "prometheus.io/scrape": o.scrape ?? "true",
+          ...(o.port ? { "prometheus.io/port": o.port } : {}),
+        },
+        ...(o.deleting ? { deletionTimestamp: "2026-12-06T00:00:00Z" } : {}),
+      },
+      status: { phase: o.phase ?? "Running", ...(o.ip === undefined ? {} : { podIP: o.ip }) },
+    });
+    const groups = targetGroups({
+      items: [
+        pod("gateway-canary-1", { ip: "10.244.128.9", port: "8080" }),
+        pod("pending", { phase: "Pending", ip: "10.244.128.10" }),
+        pod("no-ip", {}),
+        pod("quiet", { ip: "10.244.128.11", scrape: "false" }),
+        pod("leaving", { ip: "10.244.128.12", deleting: true }),
+      ],
+    });
+    assert.deepEqual(groups, [
+      {
+        targets: ["10.244.128.9:8080"],
+        labels: {
+          __metrics_path__: "/metrics",
+          namespace: "im",
+          pod: "gateway-canary-1",
+          component: "gateway-canary-1",
+          track: "canary",
+        },
+      },
+    ]);
+    assert.deepEqual(targetGroups({}), []);
+  });
+
+  it("Prometheus reads the sidecar over loopback, keeping the services' own labels", () => {
+    const cfg = parse(prometheusConfig()) as { scrape_configs: Array<Record<string, any>> };
+    const pods = cfg.scrape_configs.find((c) => c.job_name === "pods");
+    assert.equal(pods?.honor_labels, true);
+    assert.deepEqual(pods?.http_sd_configs, [{ url: `http://127.0.0.1:${SD_PORT}/targets`, refresh_interval: "5s" }]);
   });
 });

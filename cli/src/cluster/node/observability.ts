@@ -1,12 +1,15 @@
 /**
  * The embedded cluster's Prometheus, applied by `imctl cluster up --nodes real` beside Traefik: one Deployment in
- * `im-observability` on the real node (restricted Pod Security, its TSDB on an emptyDir kept 6 h), discovering pods
- * through the API server (kubernetes_sd, role pod) and scraping those annotated `prometheus.io/scrape: "true"` at
- * their `prometheus.io/port` and `prometheus.io/path` (the services' Deployments carry them: infra/services). Only
- * pods on the real node are scraped: the simulated nodes' pods do not run (docs/embedded-cluster.md).
+ * `im-observability` on the real node (restricted Pod Security, its TSDB on an emptyDir kept 6 h), scraping the pods
+ * annotated `prometheus.io/scrape: "true"` at their `prometheus.io/port` and `prometheus.io/path` (the services'
+ * Deployments carry them: infra/services), found by a discovery sidecar (prometheus-sd.mjs) through the API server.
+ * Only pods on the real node are scraped: the simulated nodes' pods do not run (docs/embedded-cluster.md).
  * imctl reaches it through the API server's service proxy (`kubernetes.prometheus.service:
  * im-observability/prometheus:9090` in stacks/embedded-cluster.yaml), which the API server's egress makes possible.
  */
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
 import { REAL_NODE_LABEL, REAL_NODE_LABEL_VALUE, REAL_NODE_NAME } from "./config.ts";
 import type { KubeObject } from "./addons.ts";
@@ -19,9 +22,16 @@ const UID = 65534;
 
 const labels = { "app.kubernetes.io/name": "prometheus", "app.kubernetes.io/part-of": "imctl-embedded-cluster" };
 
-/** prometheus.yml: the pods of the real node that ask to be scraped, labelled with namespace, pod and track. */
+/** Where the discovery sidecar (prometheus-sd.mjs) serves the targets, inside the pod. */
+export const SD_PORT = 9091;
+export const SD_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), "prometheus-sd.mjs");
+
+/**
+ * prometheus.yml: the pods of the real node that ask to be scraped. Debian's Prometheus has no kubernetes_sd, so the
+ * sidecar lists them through the API server and serves them as HTTP service discovery, already labelled
+ * (namespace, pod, component, track) and with their metrics path.
+ */
 export function prometheusConfig(): string {
-  const meta = (l: string) => `__meta_kubernetes_pod_${l}`;
   return stringify({
     global: { scrape_interval: `${SCRAPE_INTERVAL_SECONDS}s`, evaluation_interval: `${SCRAPE_INTERVAL_SECONDS}s` },
     scrape_configs: [
@@ -30,22 +40,8 @@ export function prometheusConfig(): string {
         job_name: "pods",
         // The services label their own series (service, version, instance): keep them.
         honor_labels: true,
-        kubernetes_sd_configs: [{ role: "pod" }],
-        relabel_configs: [
-          { source_labels: [meta("annotation_prometheus_io_scrape")], action: "keep", regex: "true" },
-          { source_labels: [meta("node_name")], action: "keep", regex: REAL_NODE_NAME },
-          { source_labels: [meta("phase")], action: "keep", regex: "Running" },
-          { source_labels: [meta("annotation_prometheus_io_path")], regex: "(.+)", target_label: "__metrics_path__" },
-          {
-            source_labels: ["__address__", meta("annotation_prometheus_io_port")],
-            regex: "([^:]+)(?::\\d+)?;(\\d+)",
-            replacement: "$1:$2",
-            target_label: "__address__",
-          },
-          { source_labels: ["__meta_kubernetes_namespace"], target_label: "namespace" },
-          { source_labels: [meta("name")], target_label: "pod" },
-          { source_labels: [meta("name")], target_label: "component" },
-          { source_labels: [meta("label_im_track")], target_label: "track" },
+        http_sd_configs: [
+          { url: `http://127.0.0.1:${SD_PORT}/targets`, refresh_interval: `${SCRAPE_INTERVAL_SECONDS}s` },
         ],
       },
     ],
@@ -76,7 +72,7 @@ function access(): KubeObject[] {
   ];
 }
 
-function deployment(image: string, configHash: string): KubeObject {
+function deployment(image: string, runtimeImage: string, configHash: string): KubeObject {
   return {
     apiVersion: "apps/v1",
     kind: "Deployment",
@@ -124,9 +120,28 @@ function deployment(image: string, configHash: string): KubeObject {
                 { name: "data", mountPath: "/prometheus" },
               ],
             },
+            {
+              // Pod discovery (see prometheusConfig): the node's pods, listed with this pod's service account.
+              name: "discovery",
+              image: runtimeImage,
+              imagePullPolicy: "Never",
+              args: ["/sd/prometheus-sd.mjs"],
+              env: [
+                { name: "SCRAPE_NODE", value: REAL_NODE_NAME },
+                { name: "SD_PORT", value: String(SD_PORT) },
+              ],
+              resources: { requests: { cpu: "10m", memory: "32Mi" }, limits: { memory: "96Mi" } },
+              securityContext: {
+                allowPrivilegeEscalation: false,
+                readOnlyRootFilesystem: true,
+                capabilities: { drop: ["ALL"] },
+              },
+              volumeMounts: [{ name: "discovery", mountPath: "/sd", readOnly: true }],
+            },
           ],
           volumes: [
             { name: "config", configMap: { name: "prometheus" } },
+            { name: "discovery", configMap: { name: "prometheus-discovery" } },
             { name: "data", emptyDir: { sizeLimit: "1Gi" } },
           ],
         },
@@ -136,7 +151,7 @@ function deployment(image: string, configHash: string): KubeObject {
 }
 
 /** Everything of the embedded cluster's Prometheus, in apply order. */
-export function prometheusObjects(image: string, configHash: string): KubeObject[] {
+export function prometheusObjects(image: string, runtimeImage: string, configHash: string): KubeObject[] {
   return [
     {
       apiVersion: "v1",
@@ -156,7 +171,13 @@ export function prometheusObjects(image: string, configHash: string): KubeObject
       metadata: { name: "prometheus", namespace: OBSERVABILITY_NAMESPACE, labels },
       data: { "prometheus.yml": prometheusConfig() },
     },
-    deployment(image, configHash),
+    {
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: "prometheus-discovery", namespace: OBSERVABILITY_NAMESPACE, labels },
+      data: { "prometheus-sd.mjs": readFileSync(SD_SCRIPT, "utf8") },
+    },
+    deployment(image, runtimeImage, configHash),
     {
       apiVersion: "v1",
       kind: "Service",
