@@ -125,6 +125,13 @@ export function rolloutSuite(ctx: () => EmbeddedContext): void {
       ...env.flatMap((e) => ["--env", e]),
       "--json",
     ]);
+    // New WebSockets follow the weight; established ones stay put: k6 connects once the route says 70/30.
+    const running = { done: false };
+    void start.finally(() => (running.done = true));
+    for (let i = 0; i < 240 && !running.done; i++) {
+      if (watch.seen.some((x) => x.canary === 30 && x.accepted)) break;
+      await new Promise((res) => setTimeout(res, 500));
+    }
     const load = c.run([
       "loadtest",
       "run",
