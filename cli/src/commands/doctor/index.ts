@@ -151,6 +151,10 @@ const KUBERNETES_HINT =
   "next: kubectl -n <namespace> describe deployment|pod|pdb|hpa <name> for a failing row (its events say why), " +
   "kubectl -n <namespace> logs <pod> --previous for a crash loop, kubectl describe node <name> (runbooks/README.md)";
 
+const UNREADABLE =
+  "the cluster's API server did not answer: check the stack's cluster.kubeconfig and cluster.context (else " +
+  "$KUBECONFIG), and that the cluster is up (imctl cluster status for the embedded one)";
+
 const MARK: Record<CheckStatus, string> = { ok: "ok", warn: "WARN", fail: "FAIL", info: "info" };
 
 export function renderDoctor(r: DoctorResult): string {
@@ -165,8 +169,9 @@ export function renderDoctor(r: DoctorResult): string {
   const components = r.checks.filter((c) => c.area === "component");
   const nothingRuns =
     components.length > 0 && components.every((c) => c.status === "fail" && c.detail.startsWith("not running"));
-  const hint = r.healthy
-    ? []
-    : ["", r.target === "kubernetes" ? KUBERNETES_HINT : nothingRuns ? NOTHING_RUNS : LOCAL_HINT];
+  const unreadable = r.failing.length === 1 && r.failing[0] === "kubernetes-api";
+  const next =
+    r.target === "local" ? (nothingRuns ? NOTHING_RUNS : LOCAL_HINT) : unreadable ? UNREADABLE : KUBERNETES_HINT;
+  const hint = r.healthy ? [] : ["", next];
   return [table(["AREA", "CHECK", "RESULT", "DETAIL"], rows), "", verdict, ...hint].join("\n");
 }

@@ -16,7 +16,7 @@ import type {
   V2HorizontalPodAutoscaler,
 } from "@kubernetes/client-node";
 import { certificates, healthChecks } from "../../commands/doctor/checks.ts";
-import { doctorOn } from "../../commands/doctor/index.ts";
+import { doctorOn, renderDoctor } from "../../commands/doctor/index.ts";
 import { MESSAGES } from "../../commands/doctor/messages.ts";
 import { KubernetesHealth, type ClusterReader } from "./health.ts";
 import { hpaCheck, nodeChecks, pdbCheck, podChecks, podOwner, pvcChecks, secretCertificate } from "./health-checks.ts";
@@ -420,6 +420,8 @@ describe("doctor on kubernetes", () => {
       ...reader(healthyCluster()),
       listNodes: async () => Promise.reject(new Error("connect ECONNREFUSED 127.0.0.1:24100")),
     };
+    const r = await doctorOn(new KubernetesHealth(broken, "im", null), "x.yaml");
+    assert.match(renderDoctor(r), /the cluster's API server did not answer: check the stack's cluster.kubeconfig/);
     const h = await new KubernetesHealth(broken, "im", null).health();
     assert.deepEqual(healthChecks(h), [
       {

@@ -74,7 +74,12 @@ const message = (err: unknown) => (err instanceof Error ? err.message : String(e
 
 async function read(r: ClusterReader, own: string): Promise<Snapshot> {
   const labelled = await Promise.all(
-    SHARED_NAMESPACES.map(async (name) => ({ name, labels: await r.namespaceLabels(name) })),
+    SHARED_NAMESPACES.map(async (name) => ({
+      name,
+      labels: await r.namespaceLabels(name).catch((err: unknown) => {
+        throw new Error(HEALTH_MESSAGES.unreadable(`namespace ${name}`, message(err) ?? ""));
+      }),
+    })),
   );
   const namespaces = platformNamespaces(own, labelled);
   // Each list says what it was when it fails (a forbidden Secret list reads differently from a dead API server).
