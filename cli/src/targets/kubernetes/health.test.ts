@@ -202,6 +202,18 @@ describe("doctor on kubernetes", () => {
     assert.deepEqual(r.failing, ["monitoring/grafana"]);
   });
 
+  it("fails a stack whose namespace holds no Deployment, or does not exist (nothing to see is not green)", async () => {
+    const c = healthyCluster();
+    c.deployments = c.deployments.filter((d) => d.metadata.namespace !== "im");
+    assert.deepEqual((await doctorOf(c)).failing, ["namespace im"]);
+    const { im: _, ...rest } = c.namespaces;
+    const r = await doctorOf({ ...c, namespaces: rest });
+    assert.match(
+      r.checks.find((x) => x.name === "namespace im")?.detail ?? "",
+      /^not found \(or not readable\): the platform/,
+    );
+  });
+
   it("fails a Deployment below its desired Ready count, naming it and its numbers", async () => {
     const c = healthyCluster();
     c.deployments[0] = deployment("gateway-stable", 2, 1);

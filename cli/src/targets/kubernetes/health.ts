@@ -54,11 +54,17 @@ export const HEALTH_MESSAGES = {
   diskFree: (claims: number) =>
     "free space of volumes not checked: the Kubernetes API does not report it (the kubelet's volume stats do, " +
     `through Prometheus: kubelet_volume_stats_available_bytes); ${claims} claim(s) checked for binding only`,
+  notDeployed: (namespace: string, exists: boolean) =>
+    `${exists ? "no Deployment in it" : "not found (or not readable)"}: the platform is not deployed there ` +
+    "(imctl up --stack <stack>, or the stack's kubernetes.namespace)",
   namespaces: (names: string[]) => `checked ${names.join(", ")} (the stack's namespace and the platform's own)`,
 } as const;
 
 /** Everything one doctor run looks at, read once. */
 interface Snapshot {
+  /** The stack's namespace, and whether it exists. */
+  own: string;
+  ownExists: boolean;
   namespaces: string[];
   deployments: V1Deployment[];
   statefulSets: V1StatefulSet[];
@@ -74,14 +80,15 @@ const message = (err: unknown) => (err instanceof Error ? err.message : String(e
 
 async function read(r: ClusterReader, own: string): Promise<Snapshot> {
   const labelled = await Promise.all(
-    SHARED_NAMESPACES.map(async (name) => ({
+    [own, ...SHARED_NAMESPACES].map(async (name) => ({
       name,
       labels: await r.namespaceLabels(name).catch((err: unknown) => {
         throw new Error(HEALTH_MESSAGES.unreadable(`namespace ${name}`, message(err) ?? ""));
       }),
     })),
   );
-  const namespaces = platformNamespaces(own, labelled);
+  const ownExists = labelled[0]?.labels !== null;
+  const namespaces = platformNamespaces(own, labelled.slice(1));
   // Each list says what it was when it fails (a forbidden Secret list reads differently from a dead API server).
   const each = async <T>(what: string, list: (ns: string) => Promise<T[]>): Promise<T[]> => {
     const lists = await Promise.all(
@@ -105,7 +112,7 @@ async function read(r: ClusterReader, own: string): Promise<Snapshot> {
       throw new Error(HEALTH_MESSAGES.unreadable("nodes", message(err) ?? ""));
     }),
   ]);
-  return { namespaces, deployments, statefulSets, pods, pdbs, hpas, pvcs, secrets, nodes };
+  return { own, ownExists, namespaces, deployments, statefulSets, pods, pdbs, hpas, pvcs, secrets, nodes };
 }
 
 /** The health report of one snapshot: pure, so a test can judge a snapshot it wrote by hand. */
@@ -113,6 +120,14 @@ export function assess(s: Snapshot, now: Date): HealthReport {
   const byId = <T extends { id?: string; name?: string }>(a: T, b: T) =>
     (a.id ?? a.name ?? "").localeCompare(b.id ?? b.name ?? "");
   const components = [...s.deployments.map(deploymentHealth), ...s.statefulSets.map(statefulSetHealth)].sort(byId);
+  // An empty namespace lists nothing and would read as green: the platform must be there to be healthy.
+  if (!s.deployments.some((d) => d.metadata?.namespace === s.own))
+    components.unshift({
+      id: `namespace ${s.own}`,
+      group: "namespace",
+      healthy: false,
+      detail: HEALTH_MESSAGES.notDeployed(s.own, s.ownExists),
+    });
   const checks: PlatformCheck[] = [
     { name: "namespaces", ok: true, note: "info", detail: HEALTH_MESSAGES.namespaces(s.namespaces) },
     ...s.pdbs.map(pdbCheck).sort(byId),
