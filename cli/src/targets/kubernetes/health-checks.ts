@@ -62,7 +62,7 @@ const secondsSince = (t: Date | undefined, now: Date) =>
 export function platformNamespaces(
   own: string,
   shared: Array<{ name: string; labels: Record<string, string> | null }>,
-) {
+): string[] {
   return [
     own,
     ...shared.filter((n) => n.name !== own && n.labels?.[PART_OF_LABEL] === PART_OF_VALUE).map((n) => n.name),
