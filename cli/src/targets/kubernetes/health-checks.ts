@@ -145,13 +145,10 @@ export function hpaCheck(h: V2HorizontalPodAutoscaler): PlatformCheck {
   const active = cond("ScalingActive");
   if (active?.status === "False") {
     const why = `ScalingActive=False ${active.reason ?? ""}: ${clip(active.message)}`;
-    if (NO_METRICS_API.test(active.message ?? ""))
-      return {
-        name,
-        ok: true,
-        note: "warn",
-        detail: `${size}: cannot read resource metrics (is metrics-server installed?), so it does not scale; ${why}`,
-      };
+    if (NO_METRICS_API.test(active.message ?? "")) {
+      const detail = `${size}: cannot read resource metrics (is metrics-server installed?), so it does not scale`;
+      return { name, ok: true, note: "warn", detail: `${detail} (ScalingActive=False ${active.reason ?? ""})` };
+    }
     return { name, ok: false, detail: `${size}: ${why}` };
   }
   if (max > 0 && current >= max)
