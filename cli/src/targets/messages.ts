@@ -5,15 +5,12 @@
 export const TARGET_MESSAGES = {
   badTarget: (got: string) => `--target: got ${JSON.stringify(got)}; allowed: local, kubernetes`,
   kubernetesBandwidth: (stack: string) =>
-    `--stack: got ${JSON.stringify(stack)}, a kubernetes stack; the kubernetes target offers rollout only for now, ` +
+    `--stack: got ${JSON.stringify(stack)}, a kubernetes stack; the kubernetes target offers rollout and doctor only for now, ` +
     "not the bandwidth audit, plan, upgrade or rollback (allowed: a local stack)",
   kubernetesLifecycle: (stack: string) =>
     `--stack: got ${JSON.stringify(stack)}, a kubernetes stack; imctl local runs the local target only ` +
     "(a kubernetes platform is brought up with imctl up)",
   drillKubernetes: '--target: got "kubernetes"; drills run on the local target only for now (allowed: local)',
-  doctorKubernetes: (stack: string) =>
-    `--stack: got ${JSON.stringify(stack)}, a kubernetes stack; imctl doctor checks the local target only for ` +
-    `now (on kubernetes, run the checks of runbooks/README.md with kubectl and Grafana)`,
   stateDirNotDirectory: (dir: string, fromEnv: boolean) =>
     `${fromEnv ? "IMCTL_STATE_DIR" : "state directory"}: got ${JSON.stringify(dir)}, which is not a directory; ` +
     "allowed: a directory imctl keeps the local platform's state in (a missing one is created by imctl local up)",

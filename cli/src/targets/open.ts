@@ -2,7 +2,7 @@
  * The one way a command gets a target: `openTarget({ stack, target, kubernetes })`, then the capability of its
  * workflow: rollout(), drill(), health(), bandwidth() or lifecycle(). A capability the target does not offer is a
  * UserError naming what it cannot do, thrown before anything is touched. The local target offers every one; the
- * kubernetes target offers rollout only, for now.
+ * kubernetes target offers rollout and doctor, for now.
  *
  * Targets are loaded lazily: opening one reads nothing but the stack's `target` field (and only when --target is
  * not given), so a command's own validation keeps its order.
@@ -92,7 +92,8 @@ function openKubernetes(stack: string | undefined, kubernetes: KubernetesOptions
       throw new UserError(TARGET_MESSAGES.drillKubernetes);
     },
     health: async () => {
-      throw new UserError(TARGET_MESSAGES.doctorKubernetes(file));
+      const { kubernetesHealthTarget } = await import("./kubernetes/health.ts");
+      return kubernetesHealthTarget(await access());
     },
     bandwidth: async () => {
       const { kubernetesBandwidthTarget } = await import("./kubernetes/bandwidth.ts");

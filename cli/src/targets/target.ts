@@ -35,11 +35,26 @@ export interface ComponentHealth {
   detail: string;
 }
 
+/** A platform-wide check of a health report. */
+export interface PlatformCheck {
+  name: string;
+  ok: boolean;
+  detail: string;
+  /**
+   * A passing check that still deserves a look ("warn": a cordoned node, an autoscaler without metrics) or only
+   * informs ("info": what was not checked, and why). Neither makes the report unhealthy. Default: none.
+   */
+  note?: "warn" | "info";
+}
+
 export interface HealthReport {
   healthy: boolean;
   components: ComponentHealth[];
-  /** Platform-wide checks: Redis cluster state and replica sync, Kafka ISR, schema, scrape targets. */
-  checks: Array<{ name: string; ok: boolean; detail: string }>;
+  /**
+   * Platform-wide checks: Redis cluster state and replica sync, Kafka ISR, schema, scrape targets (local); disruption
+   * budgets, autoscalers, pods, nodes and volume claims (kubernetes).
+   */
+  checks: PlatformCheck[];
 }
 
 /** One Prometheus sample of an instant query. */
@@ -86,6 +101,17 @@ export interface DataFilesystem {
   what: string;
   freeBytes: number;
   sizeBytes: number;
+}
+
+/** A certificate the platform serves or stores, as read now (doctor's certificate check). */
+export interface CertificateFact {
+  /** What holds it: an endpoint ("<name> <host>:<port>") or a Secret ("secret <namespace>/<name>"). */
+  endpoint: string;
+  /** Undefined when the certificate could not be read; `error` says why. */
+  validTo?: Date;
+  /** Whether this machine trusts its chain; undefined when not judged (a certificate read from a Secret). */
+  trusted?: boolean;
+  error?: string;
 }
 
 /** A TLS endpoint the platform serves, whose certificate must not expire unnoticed (doctor's certificate check). */
@@ -204,8 +230,17 @@ export interface HealthTarget extends Metrics {
   health(): Promise<HealthReport>;
   /** Filesystems holding the platform's data: the state directory locally, the data volumes on kubernetes. */
   dataFilesystems(): Promise<DataFilesystem[]>;
-  /** TLS endpoints whose certificates must stay valid; empty when the target serves none (the local target). */
-  tlsEndpoints(): Promise<TlsEndpoint[]>;
+  /**
+   * Every certificate whose expiry the doctor judges, read now: the certificates the local target's TLS endpoints
+   * present (none today), the `kubernetes.io/tls` Secrets of the platform's namespaces on kubernetes. An unreadable
+   * one is a fact with an `error`, not a thrown error.
+   */
+  certificateFacts(): Promise<CertificateFact[]>;
+  /**
+   * Where the doctor's Prometheus queries go (for its messages), or null when the target has no Prometheus to ask
+   * (a kubernetes stack without kubernetes.prometheus): the metric checks are then skipped with an info row.
+   */
+  metricsSource(): string | null;
 }
 
 /** `imctl bandwidth`: the gateways' egress caps, their backup, and the traffic history behind audits and plans. */

@@ -2,7 +2,9 @@
  * The checks of `imctl doctor`, as pure functions from what a target reports (health, Prometheus samples,
  * filesystems, certificates) to rows of ok / warn / fail / info. Thresholds are the alert rules' (the seed's).
  */
-import type { DataFilesystem, HealthReport, Sample } from "../../targets/target.ts";
+import type { CertificateFact, DataFilesystem, HealthReport, Sample } from "../../targets/target.ts";
+
+export type { CertificateFact };
 
 export type CheckStatus = "ok" | "warn" | "fail" | "info";
 
@@ -40,7 +42,7 @@ export function healthChecks(h: HealthReport): DoctorCheck[] {
     ...h.checks.map((c): DoctorCheck => ({
       area: "platform",
       name: c.name,
-      status: c.ok ? "ok" : "fail",
+      status: c.ok ? (c.note ?? "ok") : "fail",
       detail: c.detail,
     })),
   ];
@@ -152,19 +154,14 @@ export function diskSpace(
   });
 }
 
-export interface CertificateFact {
-  endpoint: string;
-  /** Undefined when the endpoint could not be reached; `error` says why. */
-  validTo?: Date;
-  trusted?: boolean;
-  error?: string;
-}
-
 export function certificates(kind: string, facts: CertificateFact[], now: Date): DoctorCheck[] {
-  if (facts.length === 0)
-    return [
-      { area: "certificates", name: "certificates", status: "info", detail: `no TLS endpoints on the ${kind} target` },
-    ];
+  if (facts.length === 0) {
+    const detail =
+      kind === "kubernetes"
+        ? "no kubernetes.io/tls Secret in the platform's namespaces"
+        : `no TLS endpoints on the ${kind} target`;
+    return [{ area: "certificates", name: "certificates", status: "info", detail }];
+  }
   return facts.map((f): DoctorCheck => {
     const name = `certificate ${f.endpoint}`;
     if (f.validTo === undefined)

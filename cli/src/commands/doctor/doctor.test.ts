@@ -5,11 +5,9 @@ import { createServer, type Server } from "node:tls";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { UserError } from "../../errors.ts";
 import { MESSAGES } from "./messages.ts";
 import { presentedCertificate } from "../../lib/tls.ts";
-import { stackFile } from "../../lib/paths.ts";
-import type { HealthReport, Sample } from "../../targets/target.ts";
+import type { HealthReport, HealthTarget, Sample } from "../../targets/target.ts";
 import {
   certificates,
   diskSpace,
@@ -19,7 +17,7 @@ import {
   messageBacklog,
   redisReplication,
 } from "./checks.ts";
-import { doctor, renderDoctor, type DoctorResult } from "./index.ts";
+import { doctorOn, QUERIES, renderDoctor, type DoctorResult } from "./index.ts";
 
 const s = (value: number, labels: Record<string, string> = {}): Sample => ({ labels, value });
 const GiB = 1024 ** 3;
@@ -156,13 +154,71 @@ describe("imctl doctor checks", () => {
     });
     assert.match(none, /nothing of the platform is running on this target: start it with imctl local up$/);
   });
+});
 
-  it("refuses a kubernetes stack before touching anything", async () => {
-    const file = stackFile("aws-prod");
-    await assert.rejects(
-      doctor({ stack: "aws-prod" }),
-      (err: unknown) => err instanceof UserError && err.message === MESSAGES.doctorKubernetes(file),
+describe("imctl doctor on a kubernetes target", () => {
+  const healthy: HealthReport = {
+    healthy: true,
+    components: [{ id: "im/gateway-stable", group: "deployment", healthy: true, detail: "2/2 ready, 2 updated" }],
+    checks: [{ name: "hpa im/gateway", ok: true, note: "warn", detail: "cannot read resource metrics" }],
+  };
+  const target = (o: { prometheus: string | null; answer?: (promql: string) => Sample[] }): HealthTarget => {
+    return {
+      kind: "kubernetes",
+      health: async () => healthy,
+      dataFilesystems: async () => [],
+      certificateFacts: async () => [],
+      metricsSource: () => o.prometheus,
+      query: async (promql) => {
+        if (o.answer === undefined) throw new Error("connection refused");
+        return o.answer(promql);
+      },
+    };
+  };
+
+  it("without a Prometheus: one info row, no query, and healthy (a warning is not a failure)", async () => {
+    const r = await doctorOn(target({ prometheus: null }), "embedded.yaml");
+    assert.equal(r.healthy, true);
+    assert.deepEqual(r.prometheusQueries, {});
+    assert.deepEqual(
+      r.checks.find((c) => c.area === "metrics"),
+      { area: "metrics", name: "prometheus", status: "info", detail: MESSAGES.noPrometheus },
     );
+    assert.deepEqual(r.warnings, ["hpa im/gateway"]);
+    assert.match(r.checks.at(-1)?.detail ?? "", /no kubernetes.io\/tls Secret/);
+  });
+
+  it("asks only for alerts and backlog; absent data-tier series fail nothing, an absent backlog only warns", async () => {
+    const asked: string[] = [];
+    const t = target({
+      prometheus: "http://prometheus:9090",
+      answer: (q) => (asked.push(q), []),
+    });
+    const r = await doctorOn(t, "embedded.yaml");
+    assert.deepEqual(asked.sort(), [QUERIES.alerts, QUERIES.backlog].sort());
+    assert.deepEqual(Object.keys(r.prometheusQueries).sort(), ["alerts", "backlog"]);
+    assert.equal(r.healthy, true);
+    const backlog = r.checks.find((c) => c.name === "message-backlog");
+    assert.deepEqual([backlog?.status, backlog?.detail], ["warn", MESSAGES.backlogUnscraped]);
+    const lagging = await doctorOn(
+      target({
+        prometheus: "p",
+        answer: (q) => (q === QUERIES.backlog ? [s(5000)] : [s(1, { alertname: "X", severity: "critical" })]),
+      }),
+      "embedded.yaml",
+    );
+    assert.deepEqual(lagging.failing, ["firing-alerts", "message-backlog"]);
+  });
+
+  it("fails one row when the named Prometheus does not answer, and hints at kubectl", async () => {
+    const r = await doctorOn(target({ prometheus: "http://prometheus:9090" }), "embedded.yaml");
+    assert.deepEqual(r.failing, ["prometheus-queries"]);
+    assert.equal(
+      r.checks.find((c) => c.name === "prometheus-queries")?.detail,
+      MESSAGES.prometheusDown("connection refused", "alert and backlog"),
+    );
+    assert.match(renderDoctor(r), /next: kubectl -n <namespace> describe/);
+    assert.doesNotMatch(renderDoctor(r), /imctl local/);
   });
 });
 

@@ -4,7 +4,6 @@
  * lives, and certificate expiry. It reads and never changes anything; the exit code is 1 when any check fails,
  * and the failing components and checks are named.
  */
-import { presentedCertificate } from "../../lib/tls.ts";
 import { table } from "../../lib/table.ts";
 import { openTarget } from "../../targets/open.ts";
 import type { HealthTarget as Target, Sample, TargetKind } from "../../targets/target.ts";
@@ -19,10 +18,10 @@ import {
   kafkaReplication,
   messageBacklog,
   redisReplication,
-  type CertificateFact,
   type CheckStatus,
   type DoctorCheck,
 } from "./checks.ts";
+import { MESSAGES } from "./messages.ts";
 
 export interface DoctorOptions {
   stack?: string;
@@ -41,8 +40,11 @@ export interface DoctorResult {
   /** Names of the failing components and checks, in table order. */
   failing: string[];
   warnings: string[];
-  /** The Prometheus queries behind the replication, alert and backlog checks (the same on every target). */
-  prometheusQueries: typeof QUERIES;
+  /**
+   * The Prometheus queries behind the replication, alert and backlog checks that ran: all of QUERIES locally, the
+   * alerts and backlog on kubernetes, none without a Prometheus.
+   */
+  prometheusQueries: Partial<typeof QUERIES>;
 }
 
 /** The Prometheus queries behind the metric checks (the same series the alert rules read). */
@@ -56,62 +58,64 @@ export const QUERIES = {
   backlog: "im_message_consumer_lag",
 } as const;
 
-/** The stack's own target; a kubernetes stack is a UserError (MESSAGES.doctorKubernetes) from the factory. */
+/** The stack's own target, local or kubernetes. */
 function targetFor(stackFile: string): Promise<Target> {
   return openTarget({ stack: stackFile }).health();
 }
 
+type QueryName = keyof typeof QUERIES;
+
+/**
+ * The queries that make sense on a target: all of them locally, where the data tier's exporters run beside the
+ * platform; on kubernetes only the alerts and the backlog (the data tier there is a cloud service or operator whose
+ * series this Prometheus may not have, and their absence is not a failure of the platform).
+ */
+export function queriesFor(kind: TargetKind): QueryName[] {
+  return kind === "local" ? (Object.keys(QUERIES) as QueryName[]) : ["alerts", "backlog"];
+}
+
 async function metricChecks(t: Target, maxBacklog: number): Promise<DoctorCheck[]> {
-  let q: Record<keyof typeof QUERIES, Sample[]>;
+  if (t.metricsSource() === null)
+    return [{ area: "metrics", name: "prometheus", status: "info", detail: MESSAGES.noPrometheus }];
+  const names = queriesFor(t.kind);
+  let q: Partial<Record<QueryName, Sample[]>>;
   try {
-    const entries = await Promise.all(
-      Object.entries(QUERIES).map(async ([k, promql]) => [k, await t.query(promql)] as const),
-    );
-    q = Object.fromEntries(entries) as Record<keyof typeof QUERIES, Sample[]>;
+    const entries = await Promise.all(names.map(async (k) => [k, await t.query(QUERIES[k])] as const));
+    q = Object.fromEntries(entries);
   } catch (err) {
     // One cause, one row: without Prometheus none of the metric checks can run.
     const why = err instanceof Error ? err.message : String(err);
+    const skipped = t.kind === "local" ? "replication, alert and backlog" : "alert and backlog";
     return [
-      {
-        area: "metrics",
-        name: "prometheus-queries",
-        status: "fail",
-        detail: `Prometheus did not answer (${why}); replication, alert and backlog checks skipped`,
-      },
+      { area: "metrics", name: "prometheus-queries", status: "fail", detail: MESSAGES.prometheusDown(why, skipped) },
+    ];
+  }
+  const got = (k: QueryName) => q[k] ?? [];
+  if (t.kind !== "local") {
+    const backlog = got("backlog");
+    return [
+      firingAlerts(got("alerts")),
+      backlog.length === 0
+        ? { area: "backlog", name: "message-backlog", status: "warn", detail: MESSAGES.backlogUnscraped }
+        : messageBacklog(backlog, maxBacklog),
     ];
   }
   return [
-    redisReplication(q.redisLinks, q.redisLag),
-    kafkaReplication(q.underReplicated, q.underMinIsr, q.offline),
-    firingAlerts(q.alerts),
-    messageBacklog(q.backlog, maxBacklog),
+    redisReplication(got("redisLinks"), got("redisLag")),
+    kafkaReplication(got("underReplicated"), got("underMinIsr"), got("offline")),
+    firingAlerts(got("alerts")),
+    messageBacklog(got("backlog"), maxBacklog),
   ];
 }
 
-async function certificateFacts(t: Target): Promise<CertificateFact[]> {
-  const endpoints = await t.tlsEndpoints();
-  return Promise.all(
-    endpoints.map(async (ep): Promise<CertificateFact> => {
-      const endpoint = `${ep.name} ${ep.host}:${ep.port}`;
-      try {
-        const c = await presentedCertificate(ep);
-        return { endpoint, validTo: c.validTo, trusted: c.trusted };
-      } catch (err) {
-        return { endpoint, error: err instanceof Error ? err.message : String(err) };
-      }
-    }),
-  );
-}
-
-export async function doctor(opts: DoctorOptions): Promise<DoctorResult> {
-  const stack = resolveStack(opts.stack);
-  const t = await targetFor(stack);
+/** The doctor's run on an opened target (the tests give it a target of their own). */
+export async function doctorOn(t: Target, stack: string, opts: DoctorOptions = {}): Promise<DoctorResult> {
   const now = new Date();
   const [health, metrics, filesystems, certs] = await Promise.all([
     t.health(),
     metricChecks(t, opts.maxBacklog ?? BACKLOG_MAX),
     t.dataFilesystems(),
-    certificateFacts(t),
+    t.certificateFacts(),
   ]);
   const checks = [
     ...healthChecks(health),
@@ -121,6 +125,7 @@ export async function doctor(opts: DoctorOptions): Promise<DoctorResult> {
   ];
   const named = (s: CheckStatus) => checks.filter((c) => c.status === s).map((c) => c.name);
   const failing = named("fail");
+  const ran = t.metricsSource() === null ? [] : queriesFor(t.kind);
   return {
     target: t.kind,
     stack,
@@ -129,9 +134,26 @@ export async function doctor(opts: DoctorOptions): Promise<DoctorResult> {
     checks,
     failing,
     warnings: named("warn"),
-    prometheusQueries: QUERIES,
+    prometheusQueries: Object.fromEntries(ran.map((k) => [k, QUERIES[k]])),
   };
 }
+
+export async function doctor(opts: DoctorOptions): Promise<DoctorResult> {
+  const stack = resolveStack(opts.stack);
+  return doctorOn(await targetFor(stack), stack, opts);
+}
+
+const NOTHING_RUNS = "nothing of the platform is running on this target: start it with imctl local up";
+const LOCAL_HINT =
+  "next: imctl local logs <component> for a failing component; imctl local up restarts what died (runbooks/README.md)";
+// The rows name objects as <namespace>/<name>; kubectl takes them as -n <namespace> <kind>/<name>.
+const KUBERNETES_HINT =
+  "next: kubectl -n <namespace> describe deployment|pod|pdb|hpa <name> for a failing row (its events say why), " +
+  "kubectl -n <namespace> logs <pod> --previous for a crash loop, kubectl describe node <name> (runbooks/README.md)";
+
+const UNREADABLE =
+  "the cluster's API server did not answer: check the stack's cluster.kubeconfig and cluster.context (else " +
+  "$KUBECONFIG), and that the cluster is up (imctl cluster status for the embedded one)";
 
 const MARK: Record<CheckStatus, string> = { ok: "ok", warn: "WARN", fail: "FAIL", info: "info" };
 
@@ -147,13 +169,9 @@ export function renderDoctor(r: DoctorResult): string {
   const components = r.checks.filter((c) => c.area === "component");
   const nothingRuns =
     components.length > 0 && components.every((c) => c.status === "fail" && c.detail.startsWith("not running"));
-  const hint = r.healthy
-    ? []
-    : nothingRuns
-      ? ["", "nothing of the platform is running on this target: start it with imctl local up"]
-      : [
-          "",
-          "next: imctl local logs <component> for a failing component; imctl local up restarts what died (runbooks/README.md)",
-        ];
+  const unreadable = r.failing.length === 1 && r.failing[0] === "kubernetes-api";
+  const next =
+    r.target === "local" ? (nothingRuns ? NOTHING_RUNS : LOCAL_HINT) : unreadable ? UNREADABLE : KUBERNETES_HINT;
+  const hint = r.healthy ? [] : ["", next];
   return [table(["AREA", "CHECK", "RESULT", "DETAIL"], rows), "", verdict, ...hint].join("\n");
 }

@@ -6,6 +6,7 @@ import { withLock } from "../../lib/lock.ts";
 import type {
   BandwidthTarget,
   CanaryTrack,
+  CertificateFact,
   ConfigSnapshot,
   DataFilesystem,
   DrillTarget,
@@ -18,11 +19,10 @@ import type {
   Sample,
   Series,
   ServiceName,
-  TlsEndpoint,
 } from "../target.ts";
 import type { DatabaseRestoreResult, FaultHandle, FaultPlan, FaultSpec } from "../faults.ts";
 import type { PlatformLifecycle, Progress } from "../lifecycle.ts";
-import { localTlsEndpoints, stateDirFilesystem } from "./host.ts";
+import { localCertificateFacts, stateDirFilesystem } from "./host.ts";
 import { serviceInstances } from "./components/services.ts";
 import { allowWrites, databaseRestoreDrill } from "./backup.ts";
 import { healPartition, injectLocalFault, checkLocalFault, planLocalFault } from "./faults.ts";
@@ -154,19 +154,27 @@ export class LocalTarget implements RolloutTarget, DrillTarget, HealthTarget, Ba
     return stateDirFilesystem(this.ctx.dir);
   }
 
-  tlsEndpoints(): Promise<TlsEndpoint[]> {
-    return localTlsEndpoints();
+  certificateFacts(): Promise<CertificateFact[]> {
+    return localCertificateFacts();
+  }
+
+  metricsSource(): string {
+    return this.prometheusUrl();
   }
 
   canary(): CanaryTrack {
     return new LocalCanaryTrack(this.ctx);
   }
 
+  private prometheusUrl(): string {
+    return `http://${this.ctx.host}:${this.ctx.spec.local.ports.prometheus}`;
+  }
+
   private async prometheus(
     path: "query" | "query_range",
     params: Record<string, string>,
   ): Promise<{ data?: { result?: unknown } }> {
-    const url = `http://${this.ctx.host}:${this.ctx.spec.local.ports.prometheus}/api/v1/${path}`;
+    const url = `${this.prometheusUrl()}/api/v1/${path}`;
     const res = await fetch(url, {
       method: "POST",
       body: new URLSearchParams(params),
