@@ -17,6 +17,7 @@ import { KUBELET_SYSCTLS, REAL_NODE_NAME } from "../../cli/src/cluster/node/conf
 import { json, startEmbedded, type EmbeddedContext } from "../helpers/embedded.ts";
 import { imctl } from "../helpers/imctl.ts";
 import { bandwidthSuite } from "./kubernetes/bandwidth.ts";
+import { doctorSuite } from "./kubernetes/doctor.ts";
 import { rolloutSuite } from "./kubernetes/rollout.ts";
 
 ensureTools(TOOLS.filter((t) => t.need === "test").map((t) => t.name));
@@ -98,6 +99,7 @@ describe("the platform on the embedded cluster's real node", { timeout: 3_600_00
   });
 
   // The workflows on this platform, each leaving it healthy for the next (test/integration/kubernetes/).
+  doctorSuite(() => ctx);
   rolloutSuite(() => ctx);
   bandwidthSuite(() => ctx);
 
