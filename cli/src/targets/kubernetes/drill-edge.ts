@@ -84,16 +84,19 @@ export async function startHostRelay(to: EdgeAddress): Promise<HostRelay> {
       up.pipe(client);
       client.pipe(up);
     });
-    const end = () => {
+    // pipe() ends each side once the other has ended (a close frame flushed first); an error ends both at once.
+    const destroy = () => {
       up.destroy();
       client.destroy();
     };
-    up.on("error", end);
-    client.on("error", end);
-    up.on("close", end);
-    client.on("close", end);
+    up.on("error", destroy);
+    client.on("error", destroy);
+    up.on("close", () => client.end());
+    client.on("close", () => up.end());
   });
   server.on("connection", (s) => {
+    // The probe's own clients keep the process alive while they run; an idle keep-alive connection must not.
+    s.unref();
     sockets.add(s);
     s.on("close", () => sockets.delete(s));
   });
