@@ -116,7 +116,7 @@ function registerRun(drill: Command, act: Act): void {
     "drill run random-instance --seed 42 --yes",
     "drill run pod-kill --stack embedded-cluster --workload message-stable --percent 50 --seed 7 --yes",
     "drill run zone-loss --stack embedded-cluster --zone zone-b --json --yes",
-]);
+  ]);
 }
 
 function registerRestore(drill: Command, act: Act): void {
