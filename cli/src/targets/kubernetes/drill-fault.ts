@@ -42,6 +42,8 @@ export class KubeFault implements FaultHandle {
   readonly notes: FaultHandle["notes"] = [];
   private readonly injectedAt = Date.now();
   private watch!: WorkloadWatch;
+  /** Set once the watch exists: a restore before that has nothing to undo. */
+  private watchStarted = false;
   private workloads: WorkloadView[] = [];
   private watching = true;
   private watchLoop: Promise<void> = Promise.resolve();
@@ -80,6 +82,7 @@ export class KubeFault implements FaultHandle {
       workloads.filter((w) => affected.has(workloadId(w))),
       pods,
     );
+    this.watchStarted = true;
     this.watchLoop = this.watchWorkloads();
     const k = this.kube;
     switch (k.kind) {
@@ -228,6 +231,8 @@ export class KubeFault implements FaultHandle {
 
   private async undo(): Promise<void> {
     this.stopped = true;
+    // Restored before start() got as far as the watch (the first API call failed): nothing was done.
+    if (!this.watchStarted) return;
     if (this.healTimer !== undefined) clearTimeout(this.healTimer);
     await this.healing;
     await this.evictions;

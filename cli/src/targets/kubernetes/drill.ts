@@ -335,7 +335,14 @@ export class KubernetesDrill implements DrillTarget {
   async injectFault(plan: FaultPlan, drillId: string, progress: (line: string) => void): Promise<FaultHandle> {
     const kube = this.plans.get(plan);
     if (kube === undefined) throw new InternalError("kubernetes drill: injectFault() with a plan it did not make");
-    return new KubeFault(this.api, this.ns, plan, kube, drillId, progress).start();
+    const fault = new KubeFault(this.api, this.ns, plan, kube, drillId, progress);
+    try {
+      return await fault.start();
+    } catch (err) {
+      // Half injected (a node cordoned, then the API failed): the drill has no handle to restore, so undo it here.
+      await fault.restore().catch(() => undefined);
+      throw err;
+    }
   }
 
   databaseRestoreDrill(_progress: (line: string) => void): Promise<DatabaseRestoreResult> {
