@@ -51,18 +51,30 @@ async function assertRestored(kc: k8s.KubeConfig, namespace: string): Promise<vo
     assert.equal(s.status?.readyReplicas ?? 0, s.spec?.replicas ?? 0, `${namespace}/${s.metadata?.name} Ready`);
 }
 
+/** The figures of a drill, as a test diagnostic: what a reader of the test output wants to see, never asserted on. */
+function figures(report: Record<string, any>): string {
+  const w = (report.workloads as Workload[]).map((x) => `${x.workload} ${x.minReady}..${x.readyAtEnd}/${x.desired}`);
+  return (
+    `${report.fault} ${report.component}: detection ${report.detectionSeconds} s, recovery ${report.recoverySeconds} s, ` +
+    `probe ${report.probe.ran ? `${report.acknowledged}/${report.sent} acknowledged, ${report.lostAcknowledged} lost` : "not run"}; ` +
+    w.join(", ")
+  );
+}
+
 export function drillSuite(ctx: () => EmbeddedContext): void {
-  const drill = async (...args: string[]) => {
+  const drill = async (t: { diagnostic(m: string): void }, ...args: string[]) => {
     const r = await ctx().run(["drill", "run", ...args, "--yes", "--json"]);
-    return { r, report: json(r) };
+    const report = json(r);
+    t.diagnostic(figures(report));
+    return { r, report };
   };
 
   it(
     "pod-kill of a gateway pod on the real node: the message probe loses no acknowledged message; recovery when " +
       "gateway-stable is back at 2/2 Ready",
     { timeout: 300_000 },
-    async () => {
-      const { r, report } = await drill("pod-kill", "--stack", ctx().stack, "--workload", "gateway-stable");
+    async (t) => {
+      const { r, report } = await drill(t, "pod-kill", "--stack", ctx().stack, "--workload", "gateway-stable");
       assertDrill(r, report);
       assert.equal(report.fault, "pod-kill");
       assert.equal(report.action, "terminate", "graceful: the pod's own grace period");
@@ -79,8 +91,8 @@ export function drillSuite(ctx: () => EmbeddedContext): void {
     },
   );
 
-  it("pod-kill of a message pod on the real node: no acknowledged message lost", { timeout: 300_000 }, async () => {
-    const { r, report } = await drill("pod-kill", "--stack", ctx().stack, "--workload", "message-stable");
+  it("pod-kill of a message pod on the real node: no acknowledged message lost", { timeout: 300_000 }, async (t) => {
+    const { r, report } = await drill(t, "pod-kill", "--stack", ctx().stack, "--workload", "message-stable");
     assertDrill(r, report);
     assert.deepEqual(report.probe, { ran: true, why: null });
     assert.ok(report.acknowledged > 0);
@@ -94,12 +106,13 @@ export function drillSuite(ctx: () => EmbeddedContext): void {
   it(
     "node-drain on simulated nodes: evictions respect the PodDisruptionBudget; every workload back at desired Ready",
     { timeout: 600_000 },
-    async () => {
+    async (t) => {
       const stack = await ctx().simulatedStack();
       const policy = ctx().kc.makeApiClient(k8s.PolicyV1Api);
       const pdbs = (await policy.listNamespacedPodDisruptionBudget({ namespace: SIMULATED_NAMESPACE })).items;
       assert.ok(pdbs.length >= 3, "a PodDisruptionBudget per service");
       const { r, report } = await drill(
+        t,
         "node-drain",
         "--stack",
         stack,
@@ -130,9 +143,9 @@ export function drillSuite(ctx: () => EmbeddedContext): void {
     "zone-loss of zone-b on simulated nodes (3 zones): every service keeps at least 2/3 of its Ready replicas, and " +
       "the report says so",
     { timeout: 600_000 },
-    async () => {
+    async (t) => {
       const stack = await ctx().simulatedStack();
-      const { r, report } = await drill("zone-loss", "--stack", stack, "--zone", "zone-b", "--duration", "10s");
+      const { r, report } = await drill(t, "zone-loss", "--stack", stack, "--zone", "zone-b", "--duration", "10s");
       assertDrill(r, report);
       assert.equal(report.component, "zone-b");
       assert.ok(
@@ -159,7 +172,7 @@ export function drillSuite(ctx: () => EmbeddedContext): void {
   it(
     "partition gateway→message via a NetworkPolicy: created, labelled with the drill id, removed on restore",
     { timeout: 300_000 },
-    async () => {
+    async (t) => {
       const net = ctx().kc.makeApiClient(k8s.NetworkingV1Api);
       const seen = new Map<string, string>();
       let running = true;
@@ -172,7 +185,7 @@ export function drillSuite(ctx: () => EmbeddedContext): void {
         }
       })();
       const args = ["partition", "--stack", ctx().stack, "--from", "gateway", "--to", "message"];
-      const { r, report } = await drill(...args, "--partition-seconds", "6s", "--duration", "12s").finally(
+      const { r, report } = await drill(t, ...args, "--partition-seconds", "6s", "--duration", "12s").finally(
         () => (running = false),
       );
       await watcher;
