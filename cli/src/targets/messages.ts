@@ -4,13 +4,21 @@
  */
 export const TARGET_MESSAGES = {
   badTarget: (got: string) => `--target: got ${JSON.stringify(got)}; allowed: local, kubernetes`,
-  kubernetesBandwidth: (stack: string) =>
-    `--stack: got ${JSON.stringify(stack)}, a kubernetes stack; the kubernetes target offers rollout and doctor only for now, ` +
-    "not the bandwidth audit, plan, upgrade or rollback (allowed: a local stack)",
   kubernetesLifecycle: (stack: string) =>
     `--stack: got ${JSON.stringify(stack)}, a kubernetes stack; imctl local runs the local target only ` +
     "(a kubernetes platform is brought up with imctl up)",
-  drillKubernetes: '--target: got "kubernetes"; drills run on the local target only for now (allowed: local)',
+  faultNotOnTarget: (fault: string, kind: string, allowed: readonly string[]) =>
+    `fault ${fault}: the ${kind} target cannot inject it` +
+    (kind === "kubernetes" ? " (the data tier is outside the cluster)" : "") +
+    `; allowed on ${kind}: ${allowed.join(", ")}`,
+  flagNotOnTarget: (flag: string, kind: string) =>
+    kind === "local"
+      ? `${flag}: the local target's partition cuts one component off (allowed: --instance, e.g. redis-1)`
+      : `${flag}: a partition on kubernetes is between two services (allowed: --from and --to, e.g. --from gateway --to message)`,
+  drillRestoreKubernetes:
+    "drill restore: the database restore drill runs on the local target only for now; on kubernetes the database " +
+    "is a managed service outside the cluster: rehearse its restore with the provider's point-in-time restore " +
+    "(runbooks/backup-restore.md), or run imctl drill restore --stack local",
   stateDirNotDirectory: (dir: string, fromEnv: boolean) =>
     `${fromEnv ? "IMCTL_STATE_DIR" : "state directory"}: got ${JSON.stringify(dir)}, which is not a directory; ` +
     "allowed: a directory imctl keeps the local platform's state in (a missing one is created by imctl local up)",

@@ -2,7 +2,7 @@
  * The one way a command gets a target: `openTarget({ stack, target, kubernetes })`, then the capability of its
  * workflow: rollout(), drill(), health(), bandwidth() or lifecycle(). A capability the target does not offer is a
  * UserError naming what it cannot do, thrown before anything is touched. The local target offers every one; the
- * kubernetes target offers rollout and doctor, for now.
+ * kubernetes target offers rollout, drill, doctor and bandwidth.
  *
  * Targets are loaded lazily: opening one reads nothing but the stack's `target` field (and only when --target is
  * not given), so a command's own validation keeps its order.
@@ -89,7 +89,8 @@ function openKubernetes(stack: string | undefined, kubernetes: KubernetesOptions
       return kubernetesRolloutTarget(await access());
     },
     drill: async () => {
-      throw new UserError(TARGET_MESSAGES.drillKubernetes);
+      const { kubernetesDrillTarget } = await import("./kubernetes/drill.ts");
+      return kubernetesDrillTarget(await access());
     },
     health: async () => {
       const { kubernetesHealthTarget } = await import("./kubernetes/health.ts");

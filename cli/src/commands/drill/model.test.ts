@@ -61,6 +61,9 @@ describe("parseFault", () => {
         "user-center-instance",
         "random-instance",
         "partition",
+        "pod-kill",
+        "node-drain",
+        "zone-loss",
       ],
     );
     assert.equal(DEFAULT_BUDGETS["redis-primary"], 10);
@@ -80,6 +83,12 @@ describe("parseFault", () => {
       seed: d.seed,
       budgetSeconds: 15,
       durationSeconds: 30,
+      percent: undefined,
+      workload: undefined,
+      force: false,
+      zone: undefined,
+      from: undefined,
+      to: undefined,
     });
     // --seed is taken by the fault that picks with it (and refused with the others, below).
     assert.equal(parseFault({ fault: "random-instance", seed: "7" }).seed, 7);
@@ -124,11 +133,12 @@ describe("parseFault", () => {
     );
     assert.equal(
       userError(() => parseFault({ fault: "db", instance: "../x" })),
-      '--instance: got "../x"; allowed: a component id such as gateway-2, message-1, redis-3, kafka-1',
+      '--instance: got "../x"; allowed: a component id such as gateway-2, message-1, redis-3, kafka-1 ' +
+        "(on kubernetes: a pod name)",
     );
     assert.equal(
       userError(() => parseFault({ fault: "redis-primary", seed: "5" })),
-      "--seed: only the random-instance fault picks with a seed (got it with redis-primary)",
+      "--seed: only random-instance, pod-kill, zone-loss pick with a seed (got it with redis-primary)",
     );
     assert.equal(
       userError(() => parseFault({ fault: "random-instance", instance: "gateway-1" })),
@@ -138,6 +148,76 @@ describe("parseFault", () => {
       userError(() => parseFault({ fault: "db", partitionSeconds: "5s" })),
       "--partition-seconds: only the partition fault lasts a set time (got it with db)",
     );
+  });
+
+  it("takes the kubernetes faults' flags, with budgets of the target", () => {
+    const k = parseFault(
+      { fault: "pod-kill", workload: "message-stable", percent: "50", seed: "7", force: true },
+      "kubernetes",
+    );
+    assert.deepEqual(
+      { workload: k.workload, percent: k.percent, seed: k.seed, force: k.force, budget: k.budgetSeconds },
+      { workload: "message-stable", percent: 50, seed: 7, force: true, budget: 60 },
+    );
+    assert.equal(
+      parseFault({ fault: "pod-kill", instance: "gateway-stable-6d9c7b8f4-x2k8p" }).instance,
+      "gateway-stable-6d9c7b8f4-x2k8p",
+    );
+    assert.equal(parseFault({ fault: "node-drain", instance: "kwok-zone-a" }).budgetSeconds, 120);
+    assert.equal(parseFault({ fault: "zone-loss", zone: "zone-b" }).zone, "zone-b");
+    const p = parseFault({ fault: "partition", from: "message", to: "user-center" }, "kubernetes");
+    assert.deepEqual([p.from, p.to], ["message", "user-center"]);
+    // The same fault keeps its local budget locally, and gets the cluster's (pod replaced and Ready) on kubernetes.
+    assert.equal(parseFault({ fault: "gateway-instance" }).budgetSeconds, 10);
+    assert.equal(parseFault({ fault: "gateway-instance" }, "kubernetes").budgetSeconds, 60);
+    assert.equal(parseFault({ fault: "gateway-instance", budget: "5s" }, "kubernetes").budgetSeconds, 5);
+    assert.equal(
+      parseFault({ fault: "gateway-instance", instance: "gateway-stable-6d9c7b8f4-x2k8p" }).instance,
+      "gateway-stable-6d9c7b8f4-x2k8p",
+    );
+  });
+
+  it("rejects bad kubernetes flags with one line naming the flag, the value and what is allowed", () => {
+    const cases: Array<[Parameters<typeof parseFault>[0], string]> = [
+      [{ fault: "pod-kill", percent: "0" }, '--percent: got "0"; allowed: a whole number from 1 to 100'],
+      [{ fault: "pod-kill", percent: "150" }, '--percent: got "150"; allowed: a whole number from 1 to 100'],
+      [{ fault: "pod-kill", percent: "12.5" }, '--percent: got "12.5"; allowed: a whole number from 1 to 100'],
+      [{ fault: "db", percent: "50" }, "--percent: only pod-kill takes it (got it with db)"],
+      [{ fault: "zone-loss", force: true }, "--force: only pod-kill takes it (got it with zone-loss)"],
+      [{ fault: "pod-kill", zone: "zone-a" }, "--zone: only zone-loss takes it (got it with pod-kill)"],
+      [{ fault: "zone-loss", from: "gateway" }, "--from: only partition takes it (got it with zone-loss)"],
+      [
+        { fault: "pod-kill", workload: "Gateway_Stable" },
+        '--workload: got "Gateway_Stable"; allowed: a Deployment or StatefulSet name, e.g. gateway-stable',
+      ],
+      [
+        { fault: "pod-kill", workload: "gateway-stable", instance: "gateway-stable-abc-12345" },
+        "--instance: names one pod, --workload picks among a workload's pods; allowed: one of them",
+      ],
+      [
+        { fault: "node-drain", instance: "Node 1" },
+        "--instance: got \"Node 1\"; allowed: a node name (lower-case letters, digits, '-' and '.'), e.g. kwok-zone-a",
+      ],
+      [
+        { fault: "zone-loss", instance: "kwok-zone-b" },
+        "--instance: zone-loss takes a whole zone; allowed: --zone, e.g. --zone zone-b",
+      ],
+      [
+        { fault: "zone-loss", zone: "zone b" },
+        '--zone: got "zone b"; allowed: a topology.kubernetes.io/zone value, e.g. zone-b',
+      ],
+      [{ fault: "partition", from: "redis" }, '--from: got "redis"; allowed: gateway, message, user-center'],
+      [{ fault: "partition", to: "gateway" }, '--to: got "gateway", the same as --from; allowed: another service'],
+      [
+        { fault: "zone-loss", zone: "zone-b", seed: "3" },
+        "--seed: zone-loss was told what to hit (--zone), so there is nothing to pick",
+      ],
+    ];
+    for (const [req, message] of cases)
+      assert.equal(
+        userError(() => parseFault(req)),
+        message,
+      );
   });
 
   it("parses durations", () => {

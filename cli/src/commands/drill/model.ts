@@ -6,6 +6,7 @@
 import { parseDuration as parseDurationIn } from "../../../../base/duration.ts";
 import { UserError } from "../../errors.ts";
 import { FAULTS, type FaultName, type FaultSpec as TargetFaultSpec } from "../../targets/faults.ts";
+import { SERVICE_NAMES, type ServiceName, type TargetKind } from "../../targets/target.ts";
 
 // The fault names belong to the targets (they inject them); the drill adds budgets, windows and the verdict.
 export { FAULTS, type FaultName, type KafkaKillMode } from "../../targets/faults.ts";
@@ -23,7 +24,27 @@ export const DEFAULT_BUDGETS: Readonly<Record<FaultName, number>> = {
   "user-center-instance": 30,
   "random-instance": 30,
   partition: 30,
+  "pod-kill": 60,
+  "node-drain": 120,
+  "zone-loss": 120,
 };
+
+/**
+ * On kubernetes a killed instance has recovered once its workload is back at its desired Ready count: the
+ * replacement pod scheduled, started and Ready, which takes longer than routing around a dead process. Budgets of
+ * the faults both targets have, there; the others keep DEFAULT_BUDGETS. A node-drain or zone-loss whose pods cannot
+ * be rescheduled elsewhere (a zone spread constraint, one node per zone) recovers only after the restore uncordons.
+ */
+export const KUBERNETES_BUDGETS: Readonly<Partial<Record<FaultName, number>>> = {
+  "gateway-instance": 60,
+  "message-instance": 60,
+  "user-center-instance": 60,
+  "random-instance": 60,
+};
+
+export function defaultBudget(fault: FaultName, target: TargetKind): number {
+  return (target === "kubernetes" ? KUBERNETES_BUDGETS[fault] : undefined) ?? DEFAULT_BUDGETS[fault];
+}
 
 export const DRILL_PHASES = [
   "Pending",
@@ -77,9 +98,79 @@ export interface FaultRequest {
   partitionSeconds?: string;
   seed?: string;
   budget?: string;
+  /** pod-kill */
+  percent?: string;
+  workload?: string;
+  force?: boolean;
+  /** zone-loss */
+  zone?: string;
+  /** partition on kubernetes */
+  from?: string;
+  to?: string;
 }
 
-export function parseFault(req: FaultRequest): FaultSpec {
+/** The faults that pick their victim with --seed (when not told which). */
+const SEEDED: readonly FaultName[] = ["random-instance", "pod-kill", "zone-loss"];
+/** A Kubernetes object name (RFC 1123 subdomain), for pods, nodes and workloads. */
+const K8S_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+
+/** A flag only some faults take: one line naming the flag and the faults that take it. */
+function onlyWith(flag: string, faults: readonly FaultName[], got: FaultName): UserError {
+  return new UserError(
+    `${flag}: only ${faults.join(", ")} take${faults.length === 1 ? "s" : ""} it (got it with ${got})`,
+  );
+}
+
+function parseService(flag: string, v: string | undefined): ServiceName | undefined {
+  if (v === undefined) return undefined;
+  const s = SERVICE_NAMES.find((x) => x === v);
+  if (s === undefined) throw new UserError(`${flag}: got ${JSON.stringify(v)}; allowed: ${SERVICE_NAMES.join(", ")}`);
+  return s;
+}
+
+/** pod-kill, node-drain and zone-loss's flags; the rest is parseFault's. */
+function parseClusterFlags(
+  fault: FaultName,
+  req: FaultRequest,
+): Pick<TargetFaultSpec, "percent" | "workload" | "force" | "zone" | "from" | "to"> {
+  if (req.percent !== undefined && fault !== "pod-kill") throw onlyWith("--percent", ["pod-kill"], fault);
+  if (req.workload !== undefined && fault !== "pod-kill") throw onlyWith("--workload", ["pod-kill"], fault);
+  if (req.force === true && fault !== "pod-kill") throw onlyWith("--force", ["pod-kill"], fault);
+  if (req.zone !== undefined && fault !== "zone-loss") throw onlyWith("--zone", ["zone-loss"], fault);
+  for (const [flag, v] of [
+    ["--from", req.from],
+    ["--to", req.to],
+  ] as const)
+    if (v !== undefined && fault !== "partition") throw onlyWith(flag, ["partition"], fault);
+  let percent: number | undefined;
+  if (req.percent !== undefined) {
+    percent = Number(req.percent);
+    if (!/^\d+$/.test(req.percent) || percent < 1 || percent > 100)
+      throw new UserError(`--percent: got ${JSON.stringify(req.percent)}; allowed: a whole number from 1 to 100`);
+  }
+  if (req.workload !== undefined && !K8S_NAME.test(req.workload))
+    throw new UserError(
+      `--workload: got ${JSON.stringify(req.workload)}; allowed: a Deployment or StatefulSet name, e.g. gateway-stable`,
+    );
+  if (req.workload !== undefined && req.instance !== undefined)
+    throw new UserError("--instance: names one pod, --workload picks among a workload's pods; allowed: one of them");
+  if (req.percent !== undefined && req.instance !== undefined)
+    throw new UserError(
+      "--percent: picks a share of --workload's pods, --instance names one pod; allowed: one of them",
+    );
+  if (req.zone !== undefined && !/^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/.test(req.zone))
+    throw new UserError(
+      `--zone: got ${JSON.stringify(req.zone)}; allowed: a topology.kubernetes.io/zone value, e.g. zone-b`,
+    );
+  const from = parseService("--from", req.from);
+  const to = parseService("--to", req.to);
+  if ((from ?? "gateway") === (to ?? "message"))
+    throw new UserError(`--to: got ${JSON.stringify(to ?? "message")}, the same as --from; allowed: another service`);
+  return { percent, workload: req.workload, force: req.force === true, zone: req.zone, from, to };
+}
+
+/** A validated request; `target` decides the default budget (KUBERNETES_BUDGETS). */
+export function parseFault(req: FaultRequest, target: TargetKind = "local"): FaultSpec {
   const fault = FAULTS.find((f) => f === req.fault);
   if (fault === undefined) throw new UserError(`unknown fault "${req.fault}": allowed are ${FAULTS.join(", ")}`);
   const mode = req.mode ?? "hard";
@@ -89,13 +180,34 @@ export function parseFault(req: FaultRequest): FaultSpec {
     throw new UserError(`--mode: only the kafka-broker fault has a mode (got it with ${fault})`);
   if (req.partitionSeconds !== undefined && fault !== "partition")
     throw new UserError(`--partition-seconds: only the partition fault lasts a set time (got it with ${fault})`);
-  if (req.instance !== undefined && !/^[a-z][a-z0-9-]*-\d+$|^mariadb$/.test(req.instance)) {
+  const cluster = parseClusterFlags(fault, req);
+  if (req.instance !== undefined && fault === "zone-loss")
+    throw new UserError("--instance: zone-loss takes a whole zone; allowed: --zone, e.g. --zone zone-b");
+  if (req.instance !== undefined && (fault === "pod-kill" || fault === "node-drain")) {
+    if (!K8S_NAME.test(req.instance))
+      throw new UserError(
+        `--instance: got ${JSON.stringify(req.instance)}; allowed: a ${fault === "pod-kill" ? "pod" : "node"} name ` +
+          `(lower-case letters, digits, '-' and '.'), e.g. ${fault === "pod-kill" ? "gateway-stable-6d9c7b-x2k8p" : "kwok-zone-a"}`,
+      );
+  } else if (
+    req.instance !== undefined &&
+    !/^[a-z][a-z0-9-]*-\d+$|^mariadb$/.test(req.instance) &&
+    !(/-instance$/.test(fault) && K8S_NAME.test(req.instance) && /-[a-z0-9]{5}$/.test(req.instance))
+  ) {
     throw new UserError(
-      `--instance: got ${JSON.stringify(req.instance)}; allowed: a component id such as gateway-2, message-1, redis-3, kafka-1`,
+      `--instance: got ${JSON.stringify(req.instance)}; allowed: a component id such as gateway-2, message-1, ` +
+        "redis-3, kafka-1 (on kubernetes: a pod name)",
     );
   }
-  if (req.seed !== undefined && fault !== "random-instance")
-    throw new UserError(`--seed: only the random-instance fault picks with a seed (got it with ${fault})`);
+  if (req.seed !== undefined && !SEEDED.includes(fault))
+    throw new UserError(`--seed: only ${SEEDED.join(", ")} pick with a seed (got it with ${fault})`);
+  if (
+    req.seed !== undefined &&
+    ((fault === "pod-kill" && req.instance !== undefined) || (fault === "zone-loss" && req.zone !== undefined))
+  )
+    throw new UserError(
+      `--seed: ${fault} was told what to hit (${fault === "zone-loss" ? "--zone" : "--instance"}), so there is nothing to pick`,
+    );
   if (req.instance !== undefined && fault === "random-instance")
     throw new UserError("--instance: random-instance picks the instance itself (use --seed to repeat a pick)");
   let seed = Math.floor(Math.random() * 2 ** 31);
@@ -104,7 +216,7 @@ export function parseFault(req: FaultRequest): FaultSpec {
     if (!Number.isInteger(seed) || seed < 0)
       throw new UserError(`--seed: got ${JSON.stringify(req.seed)}; allowed: a whole number, 0 or above`);
   }
-  const budgetSeconds = req.budget === undefined ? DEFAULT_BUDGETS[fault] : parseDuration("--budget", req.budget);
+  const budgetSeconds = req.budget === undefined ? defaultBudget(fault, target) : parseDuration("--budget", req.budget);
   const partitionSeconds =
     req.partitionSeconds === undefined
       ? DRILL_DEFAULTS.partitionSeconds
@@ -117,7 +229,16 @@ export function parseFault(req: FaultRequest): FaultSpec {
     throw new UserError(
       `--duration: got ${req.duration ?? ""}; allowed: at least ${minWindow} s for ${fault}${fault === "partition" ? " (the partition plus 2 s)" : ""}`,
     );
-  return { fault, kafkaMode: mode, instance: req.instance, partitionSeconds, seed, budgetSeconds, durationSeconds };
+  return {
+    fault,
+    kafkaMode: mode,
+    instance: req.instance,
+    partitionSeconds,
+    seed,
+    budgetSeconds,
+    durationSeconds,
+    ...cluster,
+  };
 }
 
 /** One probe attempt: a send (or an account-API call), by start time. */

@@ -49,8 +49,16 @@ export class MessageProbe {
   private constructor(
     private readonly o: ProbeOptions,
     private readonly pairs: Pair[],
-    private readonly account: { token: string; groupId: string },
+    private readonly account: { token: string; groupId: string } | null,
   ) {}
+
+  /**
+   * A probe with no clients, for a platform whose edge the drill cannot reach (pods on simulated nodes): it records
+   * nothing, so recovery rests on what the target itself watched (workload counts) and the message figures are 0.
+   */
+  static idle(t0: number): MessageProbe {
+    return new MessageProbe({ edge: { http: "", ws: "" }, clients: 0, intervalMs: 0, timeoutMs: 0, t0 }, [], null);
+  }
 
   private now(): number {
     return Date.now() - this.o.t0;
@@ -110,7 +118,8 @@ export class MessageProbe {
   /** Starts sending: every sender every intervalMs, and the account check at the same pace. */
   start(): void {
     this.running = true;
-    this.loops = [...this.pairs.map((p) => this.sendLoop(p)), this.accountLoop()];
+    if (this.account === null) return;
+    this.loops = [...this.pairs.map((p) => this.sendLoop(p)), this.accountLoop(this.account)];
   }
 
   private async sendLoop(p: Pair): Promise<void> {
@@ -145,8 +154,8 @@ export class MessageProbe {
     }
   }
 
-  private async accountLoop(): Promise<void> {
-    const url = `${this.o.edge.http}/v1/groups/${this.account.groupId}`;
+  private async accountLoop(account: { token: string; groupId: string }): Promise<void> {
+    const url = `${this.o.edge.http}/v1/groups/${account.groupId}`;
     while (this.running) {
       const sample: ProbeSample = {
         stream: "account-api",
@@ -157,7 +166,7 @@ export class MessageProbe {
       };
       this.samples.push(sample);
       const task = fetch(url, {
-        headers: { authorization: `Bearer ${this.account.token}` },
+        headers: { authorization: `Bearer ${account.token}` },
         signal: AbortSignal.timeout(this.o.timeoutMs),
       })
         .then(async (res) => {

@@ -18,10 +18,11 @@ const RANGES = {
   budget: duration(["ms", "s", "m"], 1, 3600),
   restoreBudget: duration(["ms", "s", "m"], 1, 86_400),
   seed: (v: string) => String(wholeNumber(0, 2 ** 32 - 1)(v)),
+  percent: (v: string) => String(wholeNumber(1, 100)(v)),
 };
 
 interface RunOpts {
-  target: string;
+  target?: string;
   stack: string;
   duration?: string;
   load?: string;
@@ -30,6 +31,12 @@ interface RunOpts {
   partitionSeconds?: string;
   seed?: string;
   budget?: string;
+  percent?: string;
+  workload?: string;
+  force?: boolean;
+  zone?: string;
+  from?: string;
+  to?: string;
   guard?: string;
   yes?: boolean;
 }
@@ -52,10 +59,10 @@ function registerRun(drill: Command, act: Act): void {
     )
     .argument(
       "<fault>",
-      "redis-primary, kafka-broker, db, gateway-instance, message-instance, user-center-instance, random-instance, " +
-        "partition",
+      "local: redis-primary, kafka-broker, db; both: gateway-instance, message-instance, user-center-instance, " +
+        "random-instance, partition; kubernetes: pod-kill, node-drain, zone-loss",
     )
-    .option("-t, --target <local|kubernetes>", "where the platform runs", "local")
+    .option("-t, --target <local|kubernetes>", "where the platform runs (default: the stack's target)")
     .addOption(stackOption())
     .option(
       "-d, --duration <d>",
@@ -64,17 +71,36 @@ function registerRun(drill: Command, act: Act): void {
     )
     .option("--load <scenario>", "run a k6 scenario (imctl loadtest list) alongside the probe")
     .option("--mode <hard|graceful>", "kafka-broker: SIGKILL (hard, default) or SIGTERM (controlled shutdown)")
-    .option("--instance <id>", "the component to hit instead of the drill's pick, e.g. gateway-2, kafka-3, message-1")
+    .option(
+      "--instance <id>",
+      "the component to hit instead of the drill's pick, e.g. gateway-2, kafka-3, message-1; on kubernetes a pod " +
+        "(pod-kill) or a node (node-drain)",
+    )
+    .option("--workload <name>", "pod-kill: the Deployment or StatefulSet whose pods die (default gateway-stable)")
+    .option(
+      "--percent <n>",
+      "pod-kill: this percent of the workload's pods, rounded down, at least 1 (default: one pod)",
+      RANGES.percent,
+    )
+    .option("--force", "pod-kill: delete with gracePeriodSeconds 0 (default: the pod's own grace period)")
+    .option("--zone <zone>", "zone-loss: the zone lost (default: a seeded pick among the zones with platform pods)")
+    .option("--from <service>", "partition on kubernetes: the service cut off (default gateway)")
+    .option("--to <service>", "partition on kubernetes: the service it can no longer reach (default message)")
     .option(
       "--partition-seconds <d>",
       "partition: how long the instance stays cut off (default 10s; up to 10m)",
       RANGES.partition,
     )
-    .option("--seed <n>", "random-instance: the seed of the pick (printed by every run)", RANGES.seed)
+    .option(
+      "--seed <n>",
+      "random-instance, pod-kill, zone-loss: the seed of the pick (printed by every run)",
+      RANGES.seed,
+    )
     .option(
       "--budget <d>",
       "recovery budget instead of the fault's default (redis-primary 10s, kafka-broker 15s, db 30s, " +
-        "gateway-instance 10s, message-instance 5s; 1s to 60m)",
+        "gateway-instance 10s, message-instance 5s; on kubernetes pod-kill and *-instance 60s, node-drain and " +
+        "zone-loss 120s; 1s to 60m)",
       RANGES.budget,
     )
     .option("--guard <promql>", "stop condition: when any sample of this query is above 0, restore at once")
@@ -87,9 +113,9 @@ function registerRun(drill: Command, act: Act): void {
     );
   examples(run, [
     "drill run redis-primary --yes",
-    "drill run kafka-broker --mode graceful --load messaging --yes",
     "drill run random-instance --seed 42 --yes",
-    "drill run partition --instance redis-1 --partition-seconds 10s --duration 40s --yes",
+    "drill run pod-kill --stack embedded-cluster --workload message-stable --percent 50 --seed 7 --yes",
+    "drill run zone-loss --stack embedded-cluster --zone zone-b --json --yes",
   ]);
 }
 
@@ -99,12 +125,15 @@ function registerRestore(drill: Command, act: Act): void {
     .description(
       "back up the database, destroy it, restore it, verify row counts and checksums, report the RTO (asks for --yes)",
     )
-    .option("-t, --target <local|kubernetes>", "where the platform runs", "local")
+    .option(
+      "-t, --target <local|kubernetes>",
+      "where the platform runs (default: the stack's target; local only for now)",
+    )
     .addOption(stackOption())
     .option("--budget <d>", "RTO budget (default 15m, the seed's; 1s to 1440m)", RANGES.restoreBudget)
     .option("-y, --yes", "confirm destroying and restoring the database")
     .action(
-      act(async (m, opts: { target: string; stack: string; budget?: string; yes?: boolean }) => {
+      act(async (m, opts: { target?: string; stack: string; budget?: string; yes?: boolean }) => {
         const r = await m.restore({ ...opts, progress });
         return outcome(r, m.renderRestore(r), r.passed ? 0 : 1);
       }),

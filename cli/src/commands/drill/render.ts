@@ -54,6 +54,7 @@ export function renderRun(r: DrillReport): string {
     ["restore", `${r.failedProbesDuringRestore} probe(s) failed while the restore restarted what the fault stopped`],
   ];
   if (r.seed !== null) rows.push(["seed", `${r.seed} (--seed ${r.seed} picks ${r.component} again)`]);
+  rows.push(...kubernetesRows(r));
   if (r.load)
     rows.push(["load", `k6 ${r.load.scenario}: ${r.load.passed ? "thresholds held" : `exit ${r.load.exitCode}`}`]);
   const platform = r.platform.map((p) => `  +${p.atSeconds.toFixed(1)} s  ${p.what}`);
@@ -64,6 +65,35 @@ export function renderRun(r: DrillReport): string {
     `timeline: ${rel(r.files.timeline)}`,
     `report:   ${rel(r.files.report)}`,
   ].join("\n");
+}
+
+/** The kubernetes drill's own rows: probe, workload counts, evictions, zone spread, the NetworkPolicy. */
+function kubernetesRows(r: DrillReport): string[][] {
+  const rows: string[][] = [];
+  if (!r.probe.ran) rows.push(["probe", `not run: ${r.probe.why ?? ""}`]);
+  for (const w of r.workloads)
+    rows.push([
+      "workload",
+      `${w.workload}: desired ${w.desired}, fewest Ready ${w.minReady}, Ready at end ${w.readyAtEnd}`,
+    ]);
+  if (r.evictions) {
+    const blocked = r.evictions.blocked.map((b) => `${b.pod} (${b.attempts} tries)`).join(", ");
+    rows.push([
+      "evictions",
+      `${r.evictions.evicted.length} evicted; ${r.evictions.blocked.length} blocked by a PodDisruptionBudget` +
+        `${blocked ? `: ${blocked}` : ""}; ${r.evictions.skipped.length} skipped (DaemonSet, mirror, unmanaged)`,
+    ]);
+  }
+  if (r.zoneSpread) {
+    const per = r.zoneSpread.services.map((s) => `${s.service} ${s.minReady}/${s.desired}`).join(", ");
+    rows.push(["zone spread", `${r.zoneSpread.rule}: ${r.zoneSpread.kept ? "yes" : "NO"} (${per})`]);
+  }
+  if (r.networkPolicy)
+    rows.push([
+      "network policy",
+      `${r.networkPolicy.namespace}/${r.networkPolicy.name}, enforced: ${r.networkPolicy.enforced} (${r.networkPolicy.note})`,
+    ]);
+  return rows;
 }
 
 export function renderRestore(r: RestoreReport): string {

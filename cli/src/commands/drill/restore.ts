@@ -9,8 +9,8 @@ import type { DatabaseRestoreResult } from "../../targets/faults.ts";
 import { parseDuration } from "./model.ts";
 import { DrillStore, newDrillId } from "./state.ts";
 import {
-  drillTarget,
   HEALTH_AFTER_RESTORE_MS,
+  openDrill,
   restoreInterrupted,
   steadyState,
   timedLog,
@@ -57,7 +57,10 @@ function restoreReasons(r: DatabaseRestoreResult, budget: number): string[] {
 export async function restore(opts: RestoreOptions): Promise<RestoreReport> {
   const say = opts.progress ?? (() => undefined);
   const budget = opts.budget === undefined ? RESTORE_RTO_BUDGET_SECONDS : parseDuration("--budget", opts.budget);
-  const target = await drillTarget(opts);
+  const opened = openDrill(opts);
+  // Refused before the target is opened: on kubernetes the database is outside the cluster.
+  if (opened.kind === "kubernetes") throw new UserError(MESSAGES.drillRestoreKubernetes);
+  const target = await opened.drill();
   if (opts.yes !== true) throw new UserError(MESSAGES.confirmRestoreDrill);
   const log = timedLog(say, Date.now());
   return target.withLock("imctl drill restore", async () => {

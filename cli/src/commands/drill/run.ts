@@ -11,7 +11,7 @@ import { MESSAGES } from "./messages.ts";
 import { REPO_ROOT } from "../../../../base/root.mjs";
 import { sleep } from "../../../../base/sleep.ts";
 import { SCENARIOS } from "../../../../infra/loadtest/scenarios.ts";
-import type { FaultHandle, FaultPlan } from "../../targets/faults.ts";
+import { requireFaultOn, type FaultHandle, type FaultPlan } from "../../targets/faults.ts";
 import type { DrillTarget } from "../../targets/target.ts";
 import {
   computeRecovery,
@@ -19,17 +19,17 @@ import {
   parseFault,
   verdict,
   type DrillPhase,
-  type FaultName,
   type FaultSpec,
   type ProbeSample,
   type RecoveryFigures,
 } from "./model.ts";
 import { MessageProbe } from "./probe.ts";
 import { timelineSvg } from "./render.ts";
+import type { DrillReport, LoadResult } from "./report.ts";
 import { DrillStore, newDrillId } from "./state.ts";
 import {
-  drillTarget,
   HEALTH_AFTER_RESTORE_MS,
+  openDrill,
   restoreInterrupted,
   steadyState,
   timedLog,
@@ -47,43 +47,18 @@ export interface RunOptions {
   partitionSeconds?: string;
   seed?: string;
   budget?: string;
+  /** pod-kill: percent of the workload's pods, the workload, and deletion without a grace period. */
+  percent?: string;
+  workload?: string;
+  force?: boolean;
+  /** zone-loss: the zone. */
+  zone?: string;
+  /** partition on kubernetes: from which service to which. */
+  from?: string;
+  to?: string;
   /** A PromQL stop condition: any sample above 0 aborts the drill and restores the platform. */
   guard?: string;
   progress?: (line: string) => void;
-}
-
-type LoadResult = { scenario: string; exitCode: number; passed: boolean };
-
-export interface DrillReport {
-  id: string;
-  fault: FaultName;
-  component: string;
-  action: string;
-  detail: string;
-  phase: DrillPhase;
-  passed: boolean;
-  reasons: string[];
-  /** Why an Aborted drill stopped early: Ctrl-C (exit 130) or a guard (exit 1). */
-  abortedBy: "interrupt" | "guard" | null;
-  budgetSeconds: number;
-  detectionSeconds: number | null;
-  recoverySeconds: number | null;
-  impact: boolean;
-  sent: number;
-  acknowledged: number;
-  unacknowledged: number;
-  delivered: number;
-  lostAcknowledged: number;
-  duplicated: number;
-  seqMonotonic: boolean;
-  seqGaps: number;
-  seed: number | null;
-  observedSeconds: number;
-  /** Probes that failed after the observation, while the restore restarted what the fault had stopped. */
-  failedProbesDuringRestore: number;
-  platform: Array<{ atSeconds: number; what: string }>;
-  load: LoadResult | null;
-  files: { dir: string; report: string; timeline: string };
 }
 
 const BASELINE_MS = 2000;
@@ -100,22 +75,35 @@ interface Judgement {
   reasons: string[];
 }
 
+export type { DrillReport } from "./report.ts";
+
 export async function run(faultName: string, opts: RunOptions): Promise<DrillReport> {
   // Validate everything before touching anything.
-  const spec = parseFault({
-    fault: faultName,
-    mode: opts.mode,
-    instance: opts.instance,
-    duration: opts.duration,
-    partitionSeconds: opts.partitionSeconds,
-    seed: opts.seed,
-    budget: opts.budget,
-  });
+  const opened = openDrill(opts);
+  const spec = parseFault(
+    {
+      fault: faultName,
+      mode: opts.mode,
+      instance: opts.instance,
+      duration: opts.duration,
+      partitionSeconds: opts.partitionSeconds,
+      seed: opts.seed,
+      budget: opts.budget,
+      percent: opts.percent,
+      workload: opts.workload,
+      force: opts.force,
+      zone: opts.zone,
+      from: opts.from,
+      to: opts.to,
+    },
+    opened.kind,
+  );
+  requireFaultOn(opened.kind, spec);
   if (opts.load !== undefined && !SCENARIOS.some((s) => s.name === opts.load))
     throw new UserError(
       `--load: unknown scenario "${opts.load}": allowed are ${SCENARIOS.map((s) => s.name).join(", ")}`,
     );
-  const target = await drillTarget(opts);
+  const target = await opened.drill();
   // An instance that does not exist on this stack is refused as such, not only for a missing --yes.
   target.checkFault(spec);
   if (opts.yes !== true) throw new UserError(MESSAGES.confirmDrill(spec.fault));
@@ -163,7 +151,7 @@ class FaultDrill {
     process.on("SIGTERM", this.onSignal);
     let restoreFailure: string | null = null;
     try {
-      const probe = await this.baseline();
+      const probe = await this.baseline(plan);
       const handle = await this.inject(store, plan);
       await this.observe(probe, handle, plan);
       this.observedUntil = this.now();
@@ -194,14 +182,20 @@ class FaultDrill {
     });
     store.record.component = plan.component;
     store.transition("SteadyState", "every component healthy, every replica in sync");
-    const repeat = spec.fault === "random-instance" ? ` (seed ${spec.seed}: --seed ${spec.seed} repeats it)` : "";
+    const seeded = plan.seed !== undefined || spec.fault === "random-instance";
+    const repeat = seeded ? ` (seed ${spec.seed}: --seed ${spec.seed} repeats it)` : "";
     this.log(`drill ${store.record.id}: ${plan.detail}${repeat}`);
     return { store, plan };
   }
 
   /** Still SteadyState: the probe (and k6) running, and every probe passing, before any fault. */
-  private async baseline(): Promise<MessageProbe> {
+  private async baseline(plan: FaultPlan): Promise<MessageProbe> {
     const { opts } = this;
+    if (plan.probeUnavailable !== undefined) {
+      this.probe = MessageProbe.idle(this.t0);
+      this.log(`probe: not run: ${plan.probeUnavailable}`);
+      return this.probe;
+    }
     const probe = await MessageProbe.create({
       edge: this.target.edge(),
       clients: DRILL_DEFAULTS.probeClients,
@@ -220,7 +214,11 @@ class FaultDrill {
     const baselineFailures = probe.samples.filter((s) => s.endMs !== null && !s.ok).length;
     if (baselineFailures > 0)
       throw new UserError(
-        MESSAGES.drillUnhealthy("the message probe", `${baselineFailures} probe(s) failed before any fault`),
+        MESSAGES.drillUnhealthy(
+          "the message probe",
+          `${baselineFailures} probe(s) failed before any fault`,
+          this.target.kind,
+        ),
       );
     if (this.interrupt.signal.aborted) throw new Error("interrupted before the injection");
     return probe;
@@ -323,9 +321,7 @@ class FaultDrill {
       this.probe?.close();
       const why = `the restore failed: ${err instanceof Error ? err.message : String(err)}`;
       store.transition("Failed", why);
-      failure =
-        `${why}; the platform may be degraded: ` +
-        "`imctl local status` shows what is down and `imctl local up` restarts it";
+      failure = MESSAGES.restoreFailed(why, this.target.kind);
     }
     store.record.partition = false;
     store.save();
@@ -361,6 +357,12 @@ class FaultDrill {
     const failedDuringRestore = probe.samples.filter((s) => !inWindow(s) && !s.ok).length;
     const v = verdict(spec.fault, spec.budgetSeconds, recovery, figures, healthAfter.healthy);
     if (!healthAfter.healthy) v.reasons.push(`still unhealthy: ${healthAfter.detail}`);
+    // A zone-loss's hypothesis is the spread: every service kept 2/3 of its Ready replicas without the zone.
+    const spread = this.handle?.findings?.().zoneSpread;
+    for (const s of spread?.services ?? [])
+      if (3 * s.minReady < 2 * s.desired)
+        v.reasons.push(MESSAGES.zoneSpread(spread?.zone ?? "", s.service, s.minReady, s.desired));
+    v.passed = v.reasons.length === 0;
     const phase: DrillPhase = this.abortReason !== null ? "Aborted" : v.passed ? "Passed" : "Failed";
     const reasons = this.abortReason !== null ? [this.abortReason, ...v.reasons] : v.reasons;
     return { figures, recovery, failedDuringRestore, phase, reasons };
@@ -375,6 +377,7 @@ class FaultDrill {
     const notes = noted.map((n) => ({ atMs: n.atMs - t0, what: n.what }));
     const svg = timelineSvg(spec.fault, probe.samples, injectedAt, j.recovery, observedUntil, notes);
     const timeline = store.writeFile("timeline.svg", svg);
+    const found = this.handle?.findings?.();
     const report: DrillReport = {
       id: store.record.id,
       fault: spec.fault,
@@ -388,10 +391,16 @@ class FaultDrill {
       budgetSeconds: spec.budgetSeconds,
       ...j.recovery,
       ...j.figures,
-      seed: spec.fault === "random-instance" ? spec.seed : null,
+      seed: plan.seed ?? (spec.fault === "random-instance" ? spec.seed : null),
       observedSeconds: (observedUntil - injectedAt) / 1000,
       failedProbesDuringRestore: j.failedDuringRestore,
       platform: noted.map((n) => ({ atSeconds: (n.atMs - t0 - injectedAt) / 1000, what: n.what })),
+      probe: { ran: plan.probeUnavailable === undefined, why: plan.probeUnavailable ?? null },
+      workloads: found?.workloads ?? [],
+      evictions: found?.evictions ?? null,
+      deletedPods: found?.deleted ?? null,
+      zoneSpread: found?.zoneSpread ?? null,
+      networkPolicy: found?.networkPolicy ?? null,
       load: loadResult,
       files: { dir: store.dir, report: `${store.dir}/report.json`, timeline },
     };

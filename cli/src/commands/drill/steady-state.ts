@@ -5,7 +5,7 @@
 import { UserError } from "../../errors.ts";
 import { MESSAGES } from "./messages.ts";
 import { sleep } from "../../../../base/sleep.ts";
-import { openTarget } from "../../targets/open.ts";
+import { openTarget, type OpenedTarget } from "../../targets/open.ts";
 import type { DrillTarget } from "../../targets/target.ts";
 import { resolveStack } from "../stack.ts";
 import { interruptedDrills } from "./state.ts";
@@ -13,18 +13,21 @@ import { interruptedDrills } from "./state.ts";
 /** After a restore, how long the platform may take to be healthy again before the drill says it is not. */
 export const HEALTH_AFTER_RESTORE_MS = 120_000;
 
-/** --target (default local) and --stack; a target without drills is a UserError (MESSAGES.drillKubernetes). */
-export function drillTarget(opts: { target?: string; stack?: string }): Promise<DrillTarget> {
-  return openTarget({ stack: resolveStack(opts.stack), target: opts.target ?? "local" }).drill();
+/**
+ * --target and --stack, before the drill capability is opened (its kind decides which faults and budgets apply).
+ * Without --target the stack file's own `target` decides, so `--stack embedded-cluster` is a kubernetes drill.
+ */
+export function openDrill(opts: { target?: string; stack?: string }): OpenedTarget {
+  return openTarget({ stack: resolveStack(opts.stack), target: opts.target });
 }
 
 /** The steady-state check: every component healthy and every platform check passing, or one line naming the first that is not. */
 export async function steadyState(target: DrillTarget): Promise<void> {
   const h = await target.health();
   const c = h.components.find((x) => !x.healthy);
-  if (c) throw new UserError(MESSAGES.drillUnhealthy(c.id, c.detail));
+  if (c) throw new UserError(MESSAGES.drillUnhealthy(c.id, c.detail, target.kind));
   const k = h.checks.find((x) => !x.ok);
-  if (k) throw new UserError(MESSAGES.drillUnhealthy(k.name, k.detail));
+  if (k) throw new UserError(MESSAGES.drillUnhealthy(k.name, k.detail, target.kind));
 }
 
 export async function waitHealthy(

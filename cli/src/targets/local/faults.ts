@@ -12,7 +12,7 @@ import { Redis } from "ioredis";
 import { UserError } from "../../errors.ts";
 import { isOurs, stopGroup } from "../../lib/process.ts";
 import { sleep } from "../../../../base/sleep.ts";
-import { seededPick, type FaultHandle, type FaultPlan, type FaultSpec } from "../faults.ts";
+import { requireFaultOn, seededPick, type FaultHandle, type FaultPlan, type FaultSpec } from "../faults.ts";
 import type { LocalComponent, LocalContext } from "./context.ts";
 import { kafkaBootstrap, kafkaComponents } from "./components/kafka.ts";
 import { mariadbComponent } from "./components/mariadb.ts";
@@ -271,6 +271,10 @@ export async function planLocalFault(stack: string, spec: FaultSpec): Promise<Fa
       return planRandomInstance(ctx, spec);
     case "partition":
       return planPartition(ctx, spec);
+    default:
+      // The cluster's own faults (pod-kill, node-drain, zone-loss); the drill command refuses them before this.
+      requireFaultOn("local", spec);
+      throw new Error(`unreachable: ${spec.fault} on the local target`);
   }
 }
 
