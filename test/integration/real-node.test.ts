@@ -18,6 +18,7 @@ import { json, startEmbedded, type EmbeddedContext } from "../helpers/embedded.t
 import { imctl } from "../helpers/imctl.ts";
 import { bandwidthSuite } from "./kubernetes/bandwidth.ts";
 import { doctorSuite } from "./kubernetes/doctor.ts";
+import { drillSuite } from "./kubernetes/drill.ts";
 import { rolloutSuite } from "./kubernetes/rollout.ts";
 
 ensureTools(TOOLS.filter((t) => t.need === "test").map((t) => t.name));
@@ -100,6 +101,7 @@ describe("the platform on the embedded cluster's real node", { timeout: 3_600_00
 
   // The workflows on this platform, each leaving it healthy for the next (test/integration/kubernetes/).
   doctorSuite(() => ctx);
+  drillSuite(() => ctx);
   rolloutSuite(() => ctx);
   bandwidthSuite(() => ctx);
 
