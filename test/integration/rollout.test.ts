@@ -15,56 +15,10 @@ import { MESSAGES } from "../../cli/src/commands/rollout/messages.ts";
 import { tempDir } from "../helpers/imctl.ts";
 import { eventually, recorder } from "../helpers/messaging.ts";
 import { makeUsers, startPlatform, type TestPlatform } from "../helpers/platform.ts";
+import { gatewayStrategy as strategy } from "../helpers/rollout-strategy.ts";
 
 let p: TestPlatform;
 const dir = tempDir("rollout");
-
-/** Short intervals keep the file to a few minutes; the thresholds leave room for a loaded 2-core machine. */
-const ANALYSIS_INTERVAL = "5s";
-const strategy = {
-  steps: [
-    { setWeight: 30 },
-    // k6 connects during the pause: new WebSockets spread over both tracks by the weight.
-    // Traffic shows in the 30 s rate windows about 25 s after k6 starts (its set-up, two scrapes).
-    { pause: { duration: "25s" } },
-    {
-      analysis: {
-        metrics: [
-          {
-            name: "error-rate",
-            interval: ANALYSIS_INTERVAL,
-            count: 3,
-            consecutiveErrorLimit: 6,
-            successCondition: "result <= 0.05",
-            // No failed frame at all is an empty sum: "or vector(0)" makes it 0 (no traffic stays no data).
-            provider: {
-              prometheus: {
-                query:
-                  '(sum(rate(im_gateway_frames_total{service="gateway",version="{{version}}",result!="ok"}[30s])) or vector(0))' +
-                  ' / sum(rate(im_gateway_frames_total{service="gateway",version="{{version}}"}[30s]))',
-              },
-            },
-          },
-          {
-            name: "send-p99",
-            interval: ANALYSIS_INTERVAL,
-            count: 3,
-            consecutiveErrorLimit: 6,
-            successCondition: "result <= stable * 3 + 0.25",
-            provider: {
-              prometheus: {
-                query:
-                  "histogram_quantile(0.99, sum by (le) " +
-                  '(rate(im_gateway_frame_duration_seconds_bucket{service="gateway",version="{{version}}",type="send"}[30s])))',
-              },
-            },
-          },
-        ],
-      },
-    },
-    { setWeight: 100 },
-  ],
-};
 
 const json = <T>(stdout: string): T => JSON.parse(stdout) as T;
 const tail = (s: string, n = 25) => s.split("\n").slice(-n).join("\n");

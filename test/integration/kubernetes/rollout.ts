@@ -13,54 +13,10 @@ import { stringify } from "yaml";
 import { routeWeights, type HttpRoute } from "../../../cli/src/targets/kubernetes/rollout.ts";
 import type { RolloutResult } from "../../../cli/src/commands/rollout/index.ts";
 import { json, type EmbeddedContext } from "../../helpers/embedded.ts";
+import { GATEWAY_ANALYSIS_INTERVAL_SECONDS, gatewayStrategy as strategy } from "../../helpers/rollout-strategy.ts";
 import { tempDir } from "../../helpers/imctl.ts";
 
-/** Short intervals keep the suite to minutes; the thresholds leave room for a loaded 2-core machine. */
-const ANALYSIS_INTERVAL_SECONDS = 5;
-const WINDOW = "30s";
-
-const strategy = {
-  steps: [
-    { setWeight: 30 },
-    // k6 connects during the pause; traffic shows in the 30 s windows after two scrapes.
-    { pause: { duration: "25s" } },
-    {
-      analysis: {
-        metrics: [
-          {
-            name: "error-rate",
-            interval: `${ANALYSIS_INTERVAL_SECONDS}s`,
-            count: 3,
-            consecutiveErrorLimit: 6,
-            successCondition: "result <= 0.05",
-            provider: {
-              prometheus: {
-                query:
-                  `(sum(rate(im_gateway_frames_total{service="gateway",version="{{version}}",result!="ok"}[${WINDOW}])) or vector(0))` +
-                  ` / sum(rate(im_gateway_frames_total{service="gateway",version="{{version}}"}[${WINDOW}]))`,
-              },
-            },
-          },
-          {
-            name: "send-p99",
-            interval: `${ANALYSIS_INTERVAL_SECONDS}s`,
-            count: 3,
-            consecutiveErrorLimit: 6,
-            successCondition: "result <= stable * 3 + 0.25",
-            provider: {
-              prometheus: {
-                query:
-                  "histogram_quantile(0.99, sum by (le) " +
-                  `(rate(im_gateway_frame_duration_seconds_bucket{service="gateway",version="{{version}}",type="send"}[${WINDOW}])))`,
-              },
-            },
-          },
-        ],
-      },
-    },
-    { setWeight: 100 },
-  ],
-};
+const ANALYSIS_INTERVAL_SECONDS = GATEWAY_ANALYSIS_INTERVAL_SECONDS;
 
 interface Seen {
   at: number;

@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import { type Act as ActOf, examples, lazyActions, outcome, progress, type Sink, stackOption } from "../command.ts";
 // Types only: the handler module itself is imported when a command runs.
 import type * as Handlers from "./index.ts";
+import type { RunOptions } from "./run.ts";
 import { duration, wholeNumber } from "../flags.ts";
 
 type Act = ActOf<typeof Handlers>;
@@ -21,25 +22,8 @@ const RANGES = {
   percent: (v: string) => String(wholeNumber(1, 100)(v)),
 };
 
-interface RunOpts {
-  target?: string;
-  stack: string;
-  duration?: string;
-  load?: string;
-  mode?: string;
-  instance?: string;
-  partitionSeconds?: string;
-  seed?: string;
-  budget?: string;
-  percent?: string;
-  workload?: string;
-  force?: boolean;
-  zone?: string;
-  from?: string;
-  to?: string;
-  guard?: string;
-  yes?: boolean;
-}
+/** What commander hands the run action: the run's options, with the stack option's default applied. */
+type RunOpts = Omit<RunOptions, "progress"> & { stack: string };
 
 export function register(program: Command, sink: Sink): void {
   const act: Act = lazyActions(sink, () => import("./index.ts"));

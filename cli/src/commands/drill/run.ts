@@ -19,6 +19,7 @@ import {
   parseFault,
   verdict,
   type DrillPhase,
+  type FaultRequest,
   type FaultSpec,
   type ProbeSample,
   type RecoveryFigures,
@@ -36,26 +37,12 @@ import {
   waitHealthy,
 } from "./steady-state.ts";
 
-export interface RunOptions {
+/** `imctl drill run`'s options: the fault's own (model.ts FaultRequest) and the run's. */
+export interface RunOptions extends Omit<FaultRequest, "fault"> {
   target?: string;
   stack?: string;
-  duration?: string;
   load?: string;
   yes?: boolean;
-  mode?: string;
-  instance?: string;
-  partitionSeconds?: string;
-  seed?: string;
-  budget?: string;
-  /** pod-kill: percent of the workload's pods, the workload, and deletion without a grace period. */
-  percent?: string;
-  workload?: string;
-  force?: boolean;
-  /** zone-loss: the zone. */
-  zone?: string;
-  /** partition on kubernetes: from which service to which. */
-  from?: string;
-  to?: string;
   /** A PromQL stop condition: any sample above 0 aborts the drill and restores the platform. */
   guard?: string;
   progress?: (line: string) => void;
