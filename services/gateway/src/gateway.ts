@@ -197,14 +197,21 @@ export class Gateway {
     if (!set) this.users.set(userId, (set = new Set()));
     set.add(conn);
     this.o.metrics.connections.set(this.count);
-    presence
-      .connected(this.o.redis, userId, this.o.internalUrl)
-      .catch((err: Error) => this.o.log.warn({ err: err.message }, "presence"));
     ws.on("message", (data, isBinary) => void this.frame(conn, data, isBinary));
     ws.on("pong", () => (conn.lastSeen = Date.now()));
     ws.on("error", () => undefined);
     ws.on("close", () => this.closed(conn));
-    this.push(conn, { t: "hello", userId, instance: this.o.instanceId, version: this.o.version });
+    // The hello (on which a client pulls what it missed) waits for the presence write: a message stored after that
+    // pull is then fanned out to this gateway. Sent before it, a message stored between the pull and the write was
+    // notified to the gateway the client had just left, and stayed unpushed until the next one (seen as acknowledged
+    // messages lost while gateways drained during a kubernetes promotion). A failed write still says hello.
+    void presence
+      .connected(this.o.redis, userId, this.o.internalUrl)
+      .catch((err: Error) => this.o.log.warn({ err: err.message }, "presence"))
+      .then(() => {
+        if (ws.readyState === ws.OPEN)
+          this.push(conn, { t: "hello", userId, instance: this.o.instanceId, version: this.o.version });
+      });
   }
 
   private closed(conn: Conn): void {
