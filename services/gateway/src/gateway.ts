@@ -193,25 +193,18 @@ export class Gateway {
   private open(ws: WebSocket, userId: string): void {
     this.count++;
     const conn: Conn = { ws, userId, lastSeen: Date.now(), slice: this.nextSlice++ % HEARTBEAT_SLICES, unacked: 0 };
-    let set = this.users.get(userId);
-    if (!set) this.users.set(userId, (set = new Set()));
-    set.add(conn);
+    this.users.set(userId, (this.users.get(userId) ?? new Set<Conn>()).add(conn));
     this.o.metrics.connections.set(this.count);
     ws.on("message", (data, isBinary) => void this.frame(conn, data, isBinary));
     ws.on("pong", () => (conn.lastSeen = Date.now()));
     ws.on("error", () => undefined);
     ws.on("close", () => this.closed(conn));
-    // The hello (on which a client pulls what it missed) waits for the presence write: a message stored after that
-    // pull is then fanned out to this gateway. Sent before it, a message stored between the pull and the write was
-    // notified to the gateway the client had just left, and stayed unpushed until the next one (seen as acknowledged
-    // messages lost while gateways drained during a kubernetes promotion). A failed write still says hello.
+    // The hello (a client pulls on it) waits for the presence write: what is stored after the pull is fanned out here.
+    const hello = { t: "hello" as const, userId, instance: this.o.instanceId, version: this.o.version };
     void presence
       .connected(this.o.redis, userId, this.o.internalUrl)
       .catch((err: Error) => this.o.log.warn({ err: err.message }, "presence"))
-      .then(() => {
-        if (ws.readyState === ws.OPEN)
-          this.push(conn, { t: "hello", userId, instance: this.o.instanceId, version: this.o.version });
-      });
+      .then(() => ws.readyState === ws.OPEN && this.push(conn, hello));
   }
 
   private closed(conn: Conn): void {
