@@ -182,7 +182,7 @@ describe("bad input: flags ignored by the rest of the command line", PAR, () => 
   it("drill run --seed with a fault that picks no instance", async () => {
     assert.equal(
       await refused(["drill", "run", "redis-primary", "--seed", "5"]),
-      "imctl: --seed: only the random-instance fault picks with a seed (got it with redis-primary)",
+      "imctl: --seed: only random-instance, pod-kill, zone-loss pick with a seed (got it with redis-primary)",
     );
   });
 
