@@ -19,11 +19,8 @@ import { SCENARIOS, type Scenario } from "../../../../infra/loadtest/scenarios.t
 import { testRunManifest, type TestRun } from "../../../../infra/loadtest/testrun.ts";
 import { stringify } from "yaml";
 import { resolveStack } from "../stack.ts";
-import { homedir } from "node:os";
 import { loadSpec, SpecError } from "../../../../infra/lib/spec.ts";
-import { resolveKubeconfig } from "../../../../infra/lib/spec-cluster.ts";
-import { clusterLayout } from "../../cluster/layout.ts";
-import { readState } from "../../cluster/state.ts";
+import { embeddedIngress } from "../../cluster/edge.ts";
 
 export { SCENARIOS, type Scenario };
 
@@ -130,17 +127,15 @@ function embeddedEdge(file: string): { target: string; env: string[] } | undefin
     if (err instanceof SpecError) throw new UserError(err.message);
     throw err;
   }
-  if (spec.target !== "kubernetes" || spec.cluster === undefined) return undefined;
-  const host = spec.kubernetes?.ingress.host;
-  const l = clusterLayout();
-  const state = readState(l.state);
-  const kubeconfig = resolveKubeconfig(spec.cluster.kubeconfig, REPO_ROOT, homedir());
-  if (!state?.realNode || !host || kubeconfig !== l.kubeconfig)
+  const ingress = embeddedIngress(spec);
+  if (ingress === null) return undefined;
+  if ("unreachable" in ingress)
     throw new UserError(
       `--stack ${spec.name}: its edge is reachable from here only on the embedded cluster with a real node ` +
-        `(imctl cluster up --nodes real, and cluster.kubeconfig ${l.kubeconfig}); otherwise pass --target <edge URL>`,
+        `(imctl cluster up --nodes real, and cluster.kubeconfig ${ingress.unreachable}); otherwise pass --target <edge URL>`,
     );
-  return { target: `http://${host}:${state.realNode.ingressPort}`, env: [`RESOLVE=${host}=127.0.0.1`] };
+  const { hostname, port } = ingress;
+  return { target: `http://${hostname}:${port}`, env: [`RESOLVE=${hostname}=127.0.0.1`] };
 }
 
 function resolveTarget(opts: RunOptions): { target: string; env: string[] } {

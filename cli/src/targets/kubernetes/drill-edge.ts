@@ -7,15 +7,11 @@
  * otherwise, and closes a client's side when the platform closes its side (a drained gateway's close reaches the
  * probe as it would directly).
  */
-import { homedir } from "node:os";
 import http from "node:http";
 import net from "node:net";
 import type { AddressInfo } from "node:net";
-import { REPO_ROOT } from "../../../../base/root.mjs";
-import { resolveKubeconfig } from "../../../../infra/lib/spec-cluster.ts";
 import type { KubernetesPlatformSpec } from "../../../../infra/lib/spec.ts";
-import { clusterLayout } from "../../cluster/layout.ts";
-import { readState } from "../../cluster/state.ts";
+import { embeddedIngress } from "../../cluster/edge.ts";
 import type { Edge } from "../target.ts";
 
 /** The platform's edge as the machine reaches it: a port on 127.0.0.1 and the Host the routes answer for. */
@@ -27,22 +23,19 @@ export interface EdgeAddress {
 
 /** The embedded cluster's edge for this stack, or why the probe cannot reach it from here. */
 export function embeddedEdge(spec: KubernetesPlatformSpec): EdgeAddress | { unreachable: string } {
-  const host = spec.kubernetes.ingress.host;
-  if (spec.cluster === undefined)
+  const ingress = embeddedIngress(spec);
+  if (ingress === null)
     return {
       unreachable:
         "the probe reaches a platform's edge from here only on the embedded cluster with a real node for now",
     };
-  const l = clusterLayout();
-  const state = readState(l.state);
-  const kubeconfig = resolveKubeconfig(spec.cluster.kubeconfig, REPO_ROOT, homedir());
-  if (!state?.realNode || !host || kubeconfig !== l.kubeconfig)
+  if ("unreachable" in ingress)
     return {
       unreachable:
         "the stack's edge is reachable from here only on the embedded cluster with a real node " +
-        `(imctl cluster up --nodes real, cluster.kubeconfig ${l.kubeconfig})`,
+        `(imctl cluster up --nodes real, cluster.kubeconfig ${ingress.unreachable})`,
     };
-  return { port: state.realNode.ingressPort, host: `${host}:${state.realNode.ingressPort}` };
+  return { port: ingress.port, host: `${ingress.hostname}:${ingress.port}` };
 }
 
 export interface HostRelay {
