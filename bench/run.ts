@@ -53,23 +53,29 @@ async function main(): Promise<number> {
   const say = (s: string) => process.stderr.write(`[bench ${name} ${((Date.now() - t0) / 1000).toFixed(0)}s] ${s}\n`);
   // Ctrl-C (SIGINT) or SIGTERM: tear the benchmark down (its platform runs in process groups of its own and would
   // outlive this process), then leave with 130. A second signal leaves at once.
-  let interrupted = false;
+  // The measuring code keeps running meanwhile and fails once its platform is gone: it then waits for this teardown
+  // (see interruptedTeardown below) instead of ending the process half-way through it.
+  let interrupted: Promise<never> | null = null;
   const onSignal = (sig: NodeJS.Signals): void => {
     if (interrupted) {
       say(`${sig} again: leaving without finishing the teardown`);
       process.exit(130);
     }
-    interrupted = true;
     say(`${sig}: tearing down before leaving (again to leave at once)`);
-    void Promise.resolve()
+    interrupted = Promise.resolve()
       .then(() => b.teardown?.())
       .catch((err: unknown) => say(`teardown failed: ${(err as Error).message}`))
       .then(() => downEveryPlatform())
-      .finally(() => process.exit(130));
+      .finally(() => process.exit(130))
+      .then(() => new Promise<never>(() => undefined));
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
-  await b.setup?.();
+  const interruptedTeardown = async (err: unknown): Promise<never> => {
+    if (interrupted) return interrupted;
+    throw err;
+  };
+  await b.setup?.().catch(interruptedTeardown);
   try {
     for (let r = 1; r <= runs; r++) {
       if (b.baseline) {
@@ -81,9 +87,13 @@ async function main(): Promise<number> {
       values.push(v);
       say(`run ${r}/${runs}: ${round(v)} ${b.unit}`);
     }
+  } catch (err) {
+    return interruptedTeardown(err);
   } finally {
-    await b.teardown?.();
+    if (!interrupted) await b.teardown?.();
   }
+  // Interrupted after the last run: nothing is recorded.
+  if (interrupted) return interrupted;
   const m = round(median(values));
   const base = baselines.length ? round(median(baselines)) : null;
   const cmd = `npm run bench -- ${name}`;
