@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { cpuByGroup, cpuGroup } from "./cpu-groups.ts";
+import { cpuByGroup, cpuGroup, cpuSecondsOf, processTree } from "./cpu-groups.ts";
 
 describe("benchmark CPU breakdown", () => {
   it("names each platform process's group from its command line", () => {
@@ -33,6 +33,30 @@ describe("benchmark CPU breakdown", () => {
     assert.deepEqual(cpuByGroup(before, after, 10), [
       { group: "kafka", cores: 0.3 },
       { group: "gateways", cores: 0.1 },
+    ]);
+  });
+
+  it("counts one platform's process trees only, not a process of the same kind beside it", () => {
+    // 10: nginx master with worker 11; 20: a gateway; 30: another platform's kafka; 40: a load client.
+    const before = new Map([
+      [10, { group: "nginx", ticks: 0, ppid: 1 }],
+      [11, { group: "nginx", ticks: 0, ppid: 10 }],
+      [20, { group: "gateways", ticks: 0, ppid: 1 }],
+      [30, { group: "kafka", ticks: 0, ppid: 1 }],
+      [40, { group: "load clients", ticks: 0, ppid: 1 }],
+    ]);
+    const after = new Map([
+      [10, { group: "nginx", ticks: 10, ppid: 1 }],
+      [11, { group: "nginx", ticks: 90, ppid: 10 }],
+      [20, { group: "gateways", ticks: 200, ppid: 1 }],
+      [30, { group: "kafka", ticks: 5000, ppid: 1 }],
+      [40, { group: "load clients", ticks: 700, ppid: 1 }],
+    ]);
+    assert.deepEqual([...processTree(after, [10, 20])].sort(), [10, 11, 20]);
+    assert.equal(cpuSecondsOf(before, after, [10, 20]), 3);
+    assert.deepEqual(cpuByGroup(before, after, 1, processTree(after, [10, 20])), [
+      { group: "gateways", cores: 2 },
+      { group: "nginx", cores: 1 },
     ]);
   });
 });

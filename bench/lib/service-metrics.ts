@@ -4,7 +4,7 @@
  */
 import { availableParallelism } from "node:os";
 import type { TestPlatform } from "../../test/helpers/platform.ts";
-import { cpuByGroup, cpuSnapshot, type CpuSnapshot } from "./cpu-groups.ts";
+import { cpuByGroup, cpuSnapshot, processTree, type CpuSnapshot } from "./cpu-groups.ts";
 
 interface Histogram {
   /** Cumulative counts by upper bound (Infinity for +Inf). */
@@ -19,6 +19,8 @@ export interface Scrape {
   message: string[];
   /** CPU time of every process on the machine (see cpuGroup). */
   cpu: CpuSnapshot;
+  /** This platform's processes at the time (the components' process trees). */
+  platform: Set<number>;
 }
 
 /** The /metrics text of every gateway and message-service instance. */
@@ -34,7 +36,8 @@ export async function scrapeServices(p: TestPlatform): Promise<Scrape> {
     Promise.all(range(p.spec.local.ports.gateway, p.spec.services.gateway.replicas).map(get)),
     Promise.all(range(p.spec.local.ports.message, p.spec.services.message.replicas).map(get)),
   ]);
-  return { at: Date.now(), gateway, message, cpu: cpuSnapshot() };
+  const cpu = cpuSnapshot();
+  return { at: Date.now(), gateway, message, cpu, platform: processTree(cpu, p.pids()) };
 }
 
 /** A counter or gauge summed over instances (first sample per instance text). */
@@ -163,10 +166,17 @@ export function serviceBreakdown(before: Scrape, after: Scrape): string[] {
   }
   // The whole machine: on these 2 cores the platform and its load clients share the CPU, and a busy machine
   // shows up as queueing in every histogram above.
-  const groups = cpuByGroup(before.cpu, after.cpu, seconds).filter((g) => g.cores >= 0.005);
-  const total = groups.reduce((n, g) => n + g.cores, 0);
+  // This platform's processes by group; everything else on the machine (the load clients, another platform or
+  // build beside it) as one figure each.
+  const sumOf = (gs: Array<{ cores: number }>) => gs.reduce((n, g) => n + g.cores, 0);
+  const mine = cpuByGroup(before.cpu, after.cpu, seconds, after.platform).filter((g) => g.cores >= 0.005);
+  const all = cpuByGroup(before.cpu, after.cpu, seconds);
+  const clients = sumOf(all.filter((g) => g.group === "load clients"));
+  const rest = sumOf(all) - sumOf(mine) - clients;
   lines.push(
-    `CPU by process group: ${total.toFixed(2)} of ${availableParallelism()} cores busy: ${groups.map((g) => `${g.group} ${g.cores.toFixed(2)}`).join(", ")}`,
+    `CPU by process group: ${sumOf(all).toFixed(2)} of ${availableParallelism()} cores busy; this platform` +
+      ` ${sumOf(mine).toFixed(2)}: ${mine.map((g) => `${g.group} ${g.cores.toFixed(2)}`).join(", ")}; load clients` +
+      ` ${clients.toFixed(2)}; the rest of the machine ${Math.max(0, rest).toFixed(2)}`,
   );
   return lines;
 }

@@ -26,6 +26,8 @@ export interface TestPlatform {
   runBare(...args: string[]): Promise<ImctlRun>;
   /** Pid of a component (e.g. "gateway-1", "redis-2") as recorded by the local target. */
   pid(component: string): number;
+  /** Pids of every component recorded by the local target (the roots of the platform's process trees). */
+  pids(): number[];
   /** Stops every process; once that succeeded, deletes the state directory (every component's data). */
   down(): Promise<void>;
 }
@@ -79,6 +81,9 @@ export async function startPlatform(
       const rec = state().components[component];
       if (!rec) throw new Error(`no component ${component} in the local state`);
       return rec.pid;
+    },
+    pids() {
+      return Object.values(state().components).map((c) => c.pid);
     },
     // IMCTL_TEST_KEEP_STATE=1 keeps the state directory (every component's log) after a clean down, to read
     // what a failed test's platform did.
