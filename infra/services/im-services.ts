@@ -66,7 +66,7 @@ export interface ImServicesArgs {
   databaseName: string;
   kafkaTopicStored: string;
   groupWriteDiffusionMax: number;
-  /** Sub-groups of large groups (docs/groups.md): the GROUP_* variables of message and user-center. */
+  /** Sub-groups of large groups (docs/groups.md): the GROUP_* variables of user-center, which places members. */
   groups: GroupsSpec;
   endpoints: DataEndpoints;
   /** The services' database user, created by the migrations Job; the password is a secret Output. */
@@ -179,7 +179,6 @@ export class ImServices extends pulumi.ComponentResource {
         { name: "KAFKA_BROKERS", value: e.kafkaBrokers },
         { name: "KAFKA_TLS", value: flag(e.tls.kafka) },
         { name: "KAFKA_TOPIC_STORED", value: args.kafkaTopicStored },
-        ...groups,
       ],
       userCenter: [
         ...common,
