@@ -356,6 +356,7 @@ function workloads(
       databaseName: spec.data.database.name,
       kafkaTopicStored: spec.data.kafka.topics[0]?.name ?? "im.message.stored",
       groupWriteDiffusionMax: spec.messaging.groupWriteDiffusionMax,
+      groups: spec.messaging.groups,
       endpoints: data.endpoints,
       database: { user: schema.user, password: schema.password },
     },

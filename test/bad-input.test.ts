@@ -258,6 +258,18 @@ describe("bad input: every number has a range, checked before --yes", PAR, () =>
     assert.match(await refused(["doctor", "--min-disk-free", "101"]), /^imctl: --min-disk-free: got "101"; allowed/);
   });
 
+  it("group status with a group id that is not a decimal id, and a bad messaging.groups.switchSteps", async () => {
+    assert.equal(
+      await refused(["group", "status", "12ab"]),
+      'imctl: group id: got "12ab"; allowed: a decimal group id, e.g. 7301234567890123456',
+    );
+    const stack = localStack((s) => (s.messaging.groups = { switchSteps: [30, 10, 100] }));
+    assert.equal(
+      await refused(["group", "status", "7301234567890123456", "--stack", stack]),
+      `imctl: ${stack}: messaging.groups.switchSteps: got [30,10,100]; increasing percentages from 1 to 100, ending at 100`,
+    );
+  });
+
   it("bindAddress 127.300.0.1", async () => {
     const stack = localStack((s) => (s.local.bindAddress = "127.300.0.1"));
     assert.match(await refused(["doctor", "--stack", stack]), /local\.bindAddress: got "127\.300\.0\.1"; an address/);

@@ -51,6 +51,7 @@ describe("imctl's command table", () => {
         "drill",
         "doctor",
         "rollout",
+        "group",
         "tools",
       ],
     );

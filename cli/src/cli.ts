@@ -10,6 +10,7 @@ import { register as cluster } from "./commands/cluster/register.ts";
 import { register as destroy } from "./commands/destroy/register.ts";
 import { register as doctor } from "./commands/doctor/register.ts";
 import { register as drill } from "./commands/drill/register.ts";
+import { register as group } from "./commands/group/register.ts";
 import { register as loadtest } from "./commands/loadtest/register.ts";
 import { register as local } from "./commands/local/register.ts";
 import { register as plan } from "./commands/plan/register.ts";
@@ -21,7 +22,7 @@ import { register as up } from "./commands/up/register.ts";
 export type { Outcome, Sink } from "./commands/command.ts";
 
 /** The verbs in the order `imctl --help` lists them. */
-const VERBS = [local, cluster, loadtest, plan, preview, up, destroy, bandwidth, drill, doctor, rollout, tools];
+const VERBS = [local, cluster, loadtest, plan, preview, up, destroy, bandwidth, drill, doctor, rollout, group, tools];
 
 export function buildProgram(sink: Sink): Command {
   const program = new Command("imctl")

@@ -211,6 +211,7 @@ export function deployExistingCluster(
       databaseName: spec.data.database.name,
       kafkaTopicStored: spec.data.kafka.topics[0]?.name ?? "im.message.stored",
       groupWriteDiffusionMax: spec.messaging.groupWriteDiffusionMax,
+      groups: spec.messaging.groups,
       endpoints,
       database: { user: schema.user, password: schema.password },
     },

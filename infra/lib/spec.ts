@@ -10,6 +10,7 @@ import { InputFileError, parseInputYaml, readInputFile } from "./input-file.ts";
 import { allowedKeysAt, describeIssue, valueAt } from "./spec-errors.ts";
 import { checkKubernetesSections } from "./spec-cloud-checks.ts";
 import { clusterSpec, type ClusterSpec } from "./spec-cluster.ts";
+import { groupsSpec } from "./spec-groups.ts";
 import {
   cloudsSpec,
   kubernetesSpec,
@@ -164,9 +165,11 @@ const platformSpecShape = z
       .object({
         /** Groups with more members than this switch from write diffusion (an inbox row per member) to read diffusion. */
         groupWriteDiffusionMax: count(1, 100000),
+        /** Sub-groups of large groups (docs/groups.md); every field has a default. See infra/lib/spec-groups.ts. */
+        groups: groupsSpec.default(() => groupsSpec.parse({})),
       })
       .strict()
-      .default({ groupWriteDiffusionMax: 500 }),
+      .default(() => ({ groupWriteDiffusionMax: 500, groups: groupsSpec.parse({}) })),
     local: localSpec.optional(),
     /** target kubernetes: the clouds to provision (AWS, Alibaba Cloud or both). See infra/lib/spec-cloud.ts. */
     clouds: cloudsSpec.optional(),

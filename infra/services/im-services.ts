@@ -12,6 +12,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { secretData } from "../cluster/secret-data.ts";
 import { RESTRICTED_NAMESPACE_LABELS } from "../lib/pod-security.ts";
 import type { WorkloadSpec } from "../lib/spec-cloud.ts";
+import { groupsEnv, type GroupsSpec } from "../lib/spec-groups.ts";
 import { ImService, type EnvVar, type Exposure, type GatewayRef } from "./im-service.ts";
 
 /** The Secret every service reads its operator-held credentials from. */
@@ -65,6 +66,8 @@ export interface ImServicesArgs {
   databaseName: string;
   kafkaTopicStored: string;
   groupWriteDiffusionMax: number;
+  /** Sub-groups of large groups (docs/groups.md): the GROUP_* variables of user-center, which places members. */
+  groups: GroupsSpec;
   endpoints: DataEndpoints;
   /** The services' database user, created by the migrations Job; the password is a secret Output. */
   database: { user: string; password: pulumi.Input<string> };
@@ -158,6 +161,7 @@ export class ImServices extends pulumi.ComponentResource {
       { name: "DB_TLS", value: flag(e.tls.database) },
       ...(databaseCa === undefined ? [] : [{ name: "DB_TLS_CA_FILE", value: `${DATABASE_TLS_MOUNT_PATH}/ca.crt` }]),
     ];
+    const groups: EnvVar[] = Object.entries(groupsEnv(args.groups)).map(([name, value]) => ({ name, value }));
     const port = 8080;
     const internalUrl = (service: string) => `http://${service}.${args.namespace}.svc:${port}`;
     const env: Record<"gateway" | "message" | "userCenter", EnvVar[]> = {
@@ -181,6 +185,7 @@ export class ImServices extends pulumi.ComponentResource {
         ...tokens,
         ...database,
         { name: "GROUP_WRITE_DIFFUSION_MAX", value: String(args.groupWriteDiffusionMax) },
+        ...groups,
       ],
     };
     const gateway = args.gateway;

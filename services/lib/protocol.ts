@@ -176,18 +176,36 @@ export const notifyRequest = z.object({
 });
 export type NotifyItem = z.infer<typeof notifyRequest>["items"][number];
 
-/** The event `message` appends to Kafka after storing a message. */
-export const storedEvent = z.discriminatedUnion("kind", [
+const userEvent = z.object({
+  kind: z.literal("user"),
+  messageId: id,
+  from: id,
+  receiver: id,
+  seq,
   // body and ts let the fan-out push the message itself (older events without them are notified, then pulled).
+  body: z.string().optional(),
+  ts: z.number().optional(),
+});
+const groupEvent = z.object({ kind: z.literal("group"), messageId: id, from: id, group: id, groupSeq: seq });
+
+/** The event `message` appends to Kafka after storing a message. */
+export const storedEvent = z.discriminatedUnion("kind", [userEvent, groupEvent]);
+export type StoredEvent = z.infer<typeof storedEvent>;
+
+/**
+ * What the fan-out consumes from the stored topic: the stored events, and the fan-out of one sub-group of a large
+ * group up to groupSeq (docs/groups.md), appended by the fan-out itself and keyed `<group>:<subGroup>`; its ts is
+ * when the group message was appended, for the delivery latency.
+ */
+export const fanoutEvent = z.discriminatedUnion("kind", [
+  userEvent,
+  groupEvent,
   z.object({
-    kind: z.literal("user"),
-    messageId: id,
-    from: id,
-    receiver: id,
-    seq,
-    body: z.string().optional(),
+    kind: z.literal("subgroup"),
+    group: id,
+    subGroup: z.number().int().min(0).max(1023),
+    groupSeq: seq,
     ts: z.number().optional(),
   }),
-  z.object({ kind: z.literal("group"), messageId: id, from: id, group: id, groupSeq: seq }),
 ]);
-export type StoredEvent = z.infer<typeof storedEvent>;
+export type FanoutEvent = z.infer<typeof fanoutEvent>;

@@ -1,7 +1,8 @@
 /**
  * The IM services on the real local platform (Redis Cluster, Kafka, MariaDB, nginx): messages arrive in seq
  * order, exactly once after dedupe; offline clients catch up by pulling; groups fan out, including a group that
- * grows past the diffusion threshold while messages flow.
+ * grows past the diffusion threshold and its sub-group capacity while messages flow, and a group split into sub-groups
+ * whose fan-out is one Kafka record per sub-group (docs/groups.md).
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -15,6 +16,8 @@ import { REPO_ROOT } from "../../base/root.mjs";
 import { kafkaBootstrap } from "../../cli/src/targets/local/components/kafka.ts";
 
 const THRESHOLD = 6;
+/** Members per sub-group: the 5-member group below is split in two (write diffusion), the growing one in three. */
+const CAPACITY = 4;
 let p: TestPlatform;
 let users: Array<{ userId: string; token: string; username: string }>;
 const open: Recorder[] = [];
@@ -32,6 +35,7 @@ describe("messaging on the real platform", { timeout: 900_000 }, () => {
   before(async () => {
     p = await startPlatform(6000, (s) => {
       (s.messaging as { groupWriteDiffusionMax: number }).groupWriteDiffusionMax = THRESHOLD;
+      (s.messaging as { groups: { subGroupCapacity: number } }).groups.subGroupCapacity = CAPACITY;
     });
     users = await makeUsers(p.api, 24, "msg");
   });
@@ -204,6 +208,92 @@ describe("messaging on the real platform", { timeout: 900_000 }, () => {
       );
       assert.deepEqual(m.anomalies, []);
     }
+  });
+
+  it("a group split into sub-groups: every online member gets every message once, in groupSeq order", async () => {
+    const members = await makeUsers(p.api, 20, "sub");
+    // No periodic sync: an online member gets the group's messages only through the sub-groups' notifications.
+    const online = await Promise.all(
+      members.slice(0, 16).map(async (u) => {
+        const r = recorder(p.wsUrl, u, { syncIntervalMs: 600_000 });
+        await r.client.connect();
+        open.push(r);
+        return r;
+      }),
+    );
+    const g = await p.api.createGroup(
+      members[0]!.token,
+      "split",
+      members.slice(1).map((m) => m.userId),
+    );
+    const [s0, s1] = online;
+    assert.ok(s0 && s1);
+    await Promise.all(
+      [s0, s1].map(async (s, k) => {
+        for (let i = 0; i < 15; i++) await s.client.send({ kind: "group", id: g.groupId }, `split${k}-${i}`);
+      }),
+    );
+    const check = async (m: Recorder, want: number, exact: boolean) => {
+      const got = () => m.received.filter((x) => x.to.id === g.groupId && !(exact && x.from === m.userId));
+      await eventually(
+        `${want} messages at ${m.userId}`,
+        () => got().length >= want,
+        30_000,
+        () => `${got().length}`,
+      );
+      const gseqs = got().map((x) => x.groupSeq ?? 0);
+      if (exact)
+        assert.deepEqual(
+          gseqs,
+          [...gseqs].sort((x, y) => x - y),
+          `groupSeq order at ${m.userId}`,
+        );
+      else
+        assert.deepEqual(
+          gseqs,
+          Array.from({ length: want }, (_, i) => i + 1),
+          `groupSeq order at ${m.userId}`,
+        );
+      assert.equal(new Set(got().map((x) => x.messageId)).size, got().length, `duplicates at ${m.userId}`);
+      assert.deepEqual(m.anomalies, []);
+    };
+    for (const m of online.slice(2)) await check(m, 30, false);
+    for (const m of [s0, s1]) await check(m, 15, true);
+    // Offline during the sends: everything after connecting, by pulling.
+    for (const u of members.slice(16)) await check(await connect(u), 30, false);
+
+    const r = await p.run("group", "status", g.groupId, "--json");
+    assert.equal(r.exitCode, 0, r.stderr);
+    const st = JSON.parse(r.stdout) as {
+      subGroupCount: number;
+      headSeq: number;
+      subGroups: Array<{ subGroup: number; members: number; behind: number; pendingMoves: number }>;
+    };
+    assert.equal(st.subGroupCount, 20 / CAPACITY);
+    assert.equal(st.headSeq, 30);
+    assert.equal(
+      st.subGroups.reduce((n, x) => n + x.members, 0),
+      20,
+    );
+    assert.deepEqual(
+      st.subGroups.map((x) => [x.behind, x.pendingMoves]),
+      st.subGroups.map(() => [0, 0]),
+    );
+    // Each sub-group was fanned out from its own record: its gauge holds its member count, on whichever instance.
+    const seen = new Map<number, number>();
+    for (let i = 0; i < p.spec.services.message.replicas; i++) {
+      const text = await (
+        await fetch(`http://${p.spec.local.bindAddress}:${p.spec.local.ports.message + i}/metrics`)
+      ).text();
+      for (const line of text.split("\n").filter((l) => l.startsWith("im_message_subgroup_members{"))) {
+        const sub = /sub_group="([0-9]+)"/.exec(line);
+        if (line.includes(`group="${g.groupId}"`) && sub) seen.set(Number(sub[1]), Number(line.split(" ").pop()));
+      }
+    }
+    assert.deepEqual(
+      [...seen].sort((a, b) => a[0] - b[0]),
+      st.subGroups.map((x) => [x.subGroup, x.members]),
+    );
   });
 
   it(

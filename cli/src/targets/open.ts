@@ -18,7 +18,7 @@ export { localDatabaseAdmin } from "./local/platform.ts";
 import type { KubernetesOptions } from "./kubernetes/access.ts";
 import type { PlatformLifecycle } from "./lifecycle.ts";
 import { LocalTarget, localLifecycle } from "./local/target.ts";
-import type { BandwidthTarget, DrillTarget, HealthTarget, RolloutTarget, TargetKind } from "./target.ts";
+import type { BandwidthTarget, DrillTarget, GroupTarget, HealthTarget, RolloutTarget, TargetKind } from "./target.ts";
 
 export type { KubernetesOptions } from "./kubernetes/access.ts";
 
@@ -44,6 +44,8 @@ export interface OpenedTarget {
   health(): Promise<HealthTarget>;
   /** `imctl bandwidth`. */
   bandwidth(): Promise<BandwidthTarget>;
+  /** `imctl group` (local target only for now). */
+  groups(): Promise<GroupTarget>;
   /** `imctl local`. */
   lifecycle(): PlatformLifecycle;
 }
@@ -74,6 +76,7 @@ function openLocal(stack: string): OpenedTarget {
     drill: async () => local(),
     health: async () => local(),
     bandwidth: async () => local(),
+    groups: async () => local(),
     lifecycle: () => localLifecycle(stack),
   };
 }
@@ -99,6 +102,9 @@ function openKubernetes(stack: string | undefined, kubernetes: KubernetesOptions
     bandwidth: async () => {
       const { kubernetesBandwidthTarget } = await import("./kubernetes/bandwidth.ts");
       return kubernetesBandwidthTarget(await access());
+    },
+    groups: async () => {
+      throw new UserError(TARGET_MESSAGES.groupsKubernetes(file));
     },
     lifecycle: () => {
       throw new UserError(TARGET_MESSAGES.kubernetesLifecycle(file));

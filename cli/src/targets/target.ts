@@ -243,6 +243,12 @@ export interface HealthTarget extends Metrics {
   metricsSource(): string | null;
 }
 
+/** `imctl group`: the sub-groups of large groups (docs/groups.md). */
+export interface GroupTarget {
+  /** A group's sub-groups as the platform reports them (unchecked data: the command parses it), or null: no group. */
+  groupStatus(groupId: string): Promise<unknown>;
+}
+
 /** `imctl bandwidth`: the gateways' egress caps, their backup, and the traffic history behind audits and plans. */
 export interface BandwidthTarget extends TargetBase, RangeMetrics {
   /** The stack file the target was brought up from. */

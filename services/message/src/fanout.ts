@@ -7,16 +7,21 @@
  * Three parts: the consumer supervisor (consumer-supervisor.ts) keeps a Kafka consumer in its group, the fan-out
  * loop here turns its batches into inbox writes (inbox.ts) and notifications (notify.ts), and the offset
  * bookkeeping (offsets.ts) commits what the loop finished.
+ *
+ * A group with several sub-groups (docs/groups.md) is fanned out in two hops: its event is split here into one
+ * `subgroup` record per sub-group, keyed `<group>:<subGroup>` on the same topic, so the sub-groups of one large group
+ * are consumed on different partitions and instances; each record is then fanned out from its sub-group's cursor.
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ConnectionOptions } from "node:tls";
 import type { Cluster } from "ioredis";
 import type mysql from "mysql2/promise";
 import { Pacer } from "../../lib/pacer.ts";
+import type { EventPublisher } from "../../lib/kafka.ts";
 import type { Logger } from "../../lib/log.ts";
-import { storedEvent, type NotifyItem, type StoredEvent } from "../../lib/protocol.ts";
+import { fanoutEvent, type FanoutEvent, type NotifyItem } from "../../lib/protocol.ts";
 import { ConsumerSupervisor, type FanoutMessage } from "./consumer-supervisor.ts";
-import { fanOutGroup } from "./inbox.ts";
+import { fanOutGroup, fanOutSubGroup } from "./inbox.ts";
 import type { MessageMetrics } from "./metrics.ts";
 import { coalesce, notify } from "./notify.ts";
 import { OffsetCommits } from "./offsets.ts";
@@ -34,6 +39,8 @@ export interface FanoutDeps {
   clientId: string;
   /** Least time between the starts of two fan-out batches (FANOUT_INTERVAL_MS); 0: as soon as events arrive. */
   intervalMs?: number;
+  /** Appends the `subgroup` records of a split group event to `topic` (docs/groups.md). */
+  publisher: Pick<EventPublisher, "publish">;
 }
 
 const MAX_BATCH = 500;
@@ -42,18 +49,28 @@ const COMMIT_INTERVAL_MS = 1000;
 /** The default least time between two fan-out batches of one instance. */
 export const FANOUT_INTERVAL_MS = 10;
 
+type GroupEvent = Extract<FanoutEvent, { kind: "group" }> & { ts: number };
+type SubGroupEvent = Extract<FanoutEvent, { kind: "subgroup" }>;
+
 async function processBatch(d: FanoutDeps, batch: FanoutMessage[]): Promise<void> {
   const items: NotifyItem[] = [];
-  const groups = new Map<string, Array<Extract<StoredEvent, { kind: "group" }> & { ts: number }>>();
+  const groups = new Map<string, GroupEvent[]>();
+  // The cursor of a sub-group covers every seq below the newest: one fan-out per sub-group and batch.
+  const subGroups = new Map<string, SubGroupEvent>();
   for (const m of batch) {
-    const parsed = storedEvent.safeParse(safeJson(m.value));
+    const parsed = fanoutEvent.safeParse(safeJson(m.value));
     if (!parsed.success) {
       d.log.error({ offset: String(m.offset), partition: m.partition }, "skipping a malformed event");
       continue;
     }
     const ev = parsed.data;
-    d.metrics.deliveryLag.observe((Date.now() - Number(m.timestamp)) / 1000);
     const ts = Number(m.timestamp);
+    if (ev.kind === "subgroup") {
+      const k = `${ev.group}:${ev.subGroup}`;
+      if (ev.groupSeq > (subGroups.get(k)?.groupSeq ?? -1)) subGroups.set(k, ev.ts === undefined ? { ...ev, ts } : ev);
+      continue;
+    }
+    d.metrics.deliveryLag.observe((Date.now() - ts) / 1000);
     if (ev.kind === "user") {
       const msgs =
         ev.body !== undefined && ev.ts !== undefined
@@ -62,13 +79,48 @@ async function processBatch(d: FanoutDeps, batch: FanoutMessage[]): Promise<void
       items.push(msgs ? { userId: ev.receiver, seq: ev.seq, ts, msgs } : { userId: ev.receiver, seq: ev.seq, ts });
     } else groups.set(ev.group, [...(groups.get(ev.group) ?? []), { ...ev, ts }]);
   }
-  // Each group's events in order; different groups in parallel.
-  await Promise.all(
-    [...groups.values()].map(async (evs) => {
-      for (const ev of evs) items.push(...(await fanOutGroup(d.db, ev)));
+  // Each group's events in order; different groups and sub-groups in parallel.
+  await Promise.all([
+    ...[...groups.values()].map(async (evs) => items.push(...(await groupEvents(d, evs)))),
+    ...[...subGroups.values()].map(async (ev) => {
+      const r = await fanOutSubGroup(d.db, ev);
+      items.push(...r.items);
+      const labels = { group: ev.group, sub_group: String(ev.subGroup) };
+      d.metrics.subGroupMembers.set(labels, r.members);
+      if (ev.ts !== undefined) d.metrics.subGroupFanoutLag.set(labels, (Date.now() - ev.ts) / 1000);
     }),
-  );
+  ]);
   await notify(d, coalesce(items));
+}
+
+/**
+ * One group's events of a batch, in order. When the group turns out to have several sub-groups, the newest event is
+ * split into one record per sub-group (each covers every seq up to it) and nothing more is done here.
+ */
+async function groupEvents(d: FanoutDeps, evs: GroupEvent[]): Promise<NotifyItem[]> {
+  const items: NotifyItem[] = [];
+  for (const ev of evs) {
+    const r = await fanOutGroup(d.db, ev);
+    if ("items" in r) {
+      items.push(...r.items);
+      continue;
+    }
+    const last = evs.reduce((a, b) => (b.groupSeq > a.groupSeq ? b : a));
+    await Promise.all(
+      Array.from({ length: r.subGroups }, (_, subGroup) => {
+        const rec: SubGroupEvent = {
+          kind: "subgroup",
+          group: last.group,
+          subGroup,
+          groupSeq: last.groupSeq,
+          ts: last.ts,
+        };
+        return d.publisher.publish({ topic: d.topic, key: `${last.group}:${subGroup}`, value: JSON.stringify(rec) });
+      }),
+    );
+    break;
+  }
+  return items;
 }
 
 function safeJson(s: string): unknown {

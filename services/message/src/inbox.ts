@@ -1,10 +1,11 @@
 /**
  * The inbox SQL of the fan-out: a group's timeline entries written into its members' inboxes (write diffusion), or
- * named to them for a pull (read diffusion), from the group's persisted fan-out cursor. Replays write nothing twice.
+ * named to them for a pull (read diffusion), from the group's persisted fan-out cursor, or for a group split into
+ * sub-groups from each sub-group's own cursor (docs/groups.md). Replays write nothing twice.
  */
 import type mysql from "mysql2/promise";
 import { inTransaction } from "../../lib/db.ts";
-import type { NotifyItem, StoredEvent } from "../../lib/protocol.ts";
+import type { FanoutEvent, NotifyItem } from "../../lib/protocol.ts";
 
 const CHUNK = 200;
 
@@ -48,28 +49,23 @@ async function writeInboxes(
   return out;
 }
 
-/**
- * Fans out a group's timeline up to the event's group seq, in group order, from the group's persisted cursor.
- * An event that arrives after a later one of the same group finds its entry already processed.
- */
-export async function fanOutGroup(
+type GroupEvent = Extract<FanoutEvent, { kind: "group" }> & { ts?: number };
+type SubGroupEvent = Extract<FanoutEvent, { kind: "subgroup" }>;
+
+/** A group's timeline entries (from, to] fanned out to `rows` (members), by the group's diffusion. */
+async function fanOutRange(
   db: mysql.Pool,
-  ev: Extract<StoredEvent, { kind: "group" }> & { ts?: number },
+  group: string,
+  diffusion: string,
+  range: { from: number; to: number; ts: number | undefined },
+  rows: mysql.RowDataPacket[],
 ): Promise<NotifyItem[]> {
-  const [[g]] = await db.query<mysql.RowDataPacket[]>(
-    "SELECT diffusion, fanout_seq FROM im_groups WHERE group_id = ?",
-    [ev.group],
-  );
-  if (!g || ev.groupSeq <= Number(g.fanout_seq)) return [];
   const [entries] = await db.query<mysql.RowDataPacket[]>(
     "SELECT t.group_seq, t.message_id, m.sender_id FROM group_timeline t JOIN messages m ON m.message_id = t.message_id" +
       " WHERE t.group_id = ? AND t.group_seq > ? AND t.group_seq <= ? ORDER BY t.group_seq",
-    [ev.group, Number(g.fanout_seq), ev.groupSeq],
+    [group, range.from, range.to],
   );
-  const [rows] = await db.query<mysql.RowDataPacket[]>(
-    "SELECT user_id, joined_group_seq FROM group_members WHERE group_id = ? ORDER BY user_id",
-    [ev.group],
-  );
+  const ts = range.ts;
   const out: NotifyItem[] = [];
   for (const e of entries) {
     const groupSeq = Number(e.group_seq);
@@ -77,20 +73,74 @@ export async function fanOutGroup(
     const members = rows
       .filter((r) => Number(r.joined_group_seq) < groupSeq && String(r.user_id) !== sender)
       .map((r) => String(r.user_id));
-    if (g.diffusion === "read") {
+    if (diffusion === "read") {
       for (const userId of members)
-        out.push(
-          ev.ts === undefined
-            ? { userId, group: ev.group, groupSeq }
-            : { userId, group: ev.group, groupSeq, ts: ev.ts },
-        );
+        out.push(ts === undefined ? { userId, group, groupSeq } : { userId, group, groupSeq, ts });
     } else {
-      out.push(...(await writeInboxes(db, String(e.message_id), members, ev.ts)));
+      out.push(...(await writeInboxes(db, String(e.message_id), members, ts)));
     }
   }
+  return out;
+}
+
+/** What a group event came to: notifications, or (for a group with several sub-groups) the sub-groups to split into. */
+export type GroupFanout = { items: NotifyItem[] } | { subGroups: number };
+
+/**
+ * Fans out a group's timeline up to the event's group seq, in group order, from the group's persisted cursor.
+ * An event that arrives after a later one of the same group finds its entry already processed. A group with more
+ * than one sub-group is not fanned out here: the caller splits the event into one record per sub-group.
+ */
+export async function fanOutGroup(db: mysql.Pool, ev: GroupEvent): Promise<GroupFanout> {
+  const [[g]] = await db.query<mysql.RowDataPacket[]>(
+    "SELECT diffusion, fanout_seq, sub_groups FROM im_groups WHERE group_id = ?",
+    [ev.group],
+  );
+  if (!g) return { items: [] };
+  if (Number(g.sub_groups) > 1) return { subGroups: Number(g.sub_groups) };
+  if (ev.groupSeq <= Number(g.fanout_seq)) return { items: [] };
+  const [rows] = await db.query<mysql.RowDataPacket[]>(
+    "SELECT user_id, joined_group_seq FROM group_members WHERE group_id = ? ORDER BY user_id",
+    [ev.group],
+  );
+  const range = { from: Number(g.fanout_seq), to: ev.groupSeq, ts: ev.ts };
+  const items = await fanOutRange(db, ev.group, String(g.diffusion), range, rows);
   await db.query("UPDATE im_groups SET fanout_seq = GREATEST(fanout_seq, ?) WHERE group_id = ?", [
     ev.groupSeq,
     ev.group,
   ]);
-  return out;
+  return { items };
+}
+
+/**
+ * Fans out one sub-group of a large group up to the record's group seq, from that sub-group's own cursor, to that
+ * sub-group's members only. Each member is in one sub-group, so its notifications come from one key and one cursor,
+ * in groupSeq order. Returns the notifications and the sub-group's member count (for its metrics).
+ */
+export async function fanOutSubGroup(
+  db: mysql.Pool,
+  ev: SubGroupEvent,
+): Promise<{ items: NotifyItem[]; members: number }> {
+  const [[g]] = await db.query<mysql.RowDataPacket[]>(
+    "SELECT g.diffusion, s.fanout_seq FROM im_groups g" +
+      " LEFT JOIN group_sub_groups s ON s.group_id = g.group_id AND s.sub_group = ? WHERE g.group_id = ?",
+    [ev.subGroup, ev.group],
+  );
+  if (!g) return { items: [], members: 0 };
+  // No cursor row (cannot happen while user-center creates them with the count): start from the beginning, which
+  // repeats work but skips nothing.
+  const cursor = g.fanout_seq === null ? 0 : Number(g.fanout_seq);
+  const [rows] = await db.query<mysql.RowDataPacket[]>(
+    "SELECT user_id, joined_group_seq FROM group_members WHERE group_id = ? AND sub_group = ? ORDER BY user_id",
+    [ev.group, ev.subGroup],
+  );
+  if (ev.groupSeq <= cursor) return { items: [], members: rows.length };
+  const range = { from: cursor, to: ev.groupSeq, ts: ev.ts };
+  const items = await fanOutRange(db, ev.group, String(g.diffusion), range, rows);
+  await db.query(
+    "INSERT INTO group_sub_groups (group_id, sub_group, fanout_seq) VALUES (?, ?, ?)" +
+      " ON DUPLICATE KEY UPDATE fanout_seq = GREATEST(fanout_seq, VALUES(fanout_seq))",
+    [ev.group, ev.subGroup, ev.groupSeq],
+  );
+  return { items, members: rows.length };
 }

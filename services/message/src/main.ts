@@ -91,6 +91,7 @@ runService("message", async () => {
     topic: cfg.KAFKA_TOPIC_STORED,
     clientId: `fanout-${cfg.INSTANCE_ID}`,
     intervalMs: cfg.FANOUT_INTERVAL_MS,
+    publisher,
   });
   await app.listen({ host: cfg.HOST, port: cfg.PORT });
   log.info({ port: cfg.PORT }, "message listening");

@@ -17,6 +17,10 @@ export interface MessageMetrics {
   consumerRestarts: Counter<"reason">;
   /** 1 while this instance's fan-out consumer is a member of its group, 0 while it joins or is being replaced. */
   consumerJoined: Gauge;
+  /** Members of a sub-group of a large group, when it was last fanned out (docs/groups.md). */
+  subGroupMembers: Gauge<"group" | "sub_group">;
+  /** From a group message's append to Kafka to the end of one sub-group's fan-out of it, last value. */
+  subGroupFanoutLag: Gauge<"group" | "sub_group">;
 }
 
 export function messageMetrics(m: ServiceMetrics): MessageMetrics {
@@ -79,6 +83,19 @@ export function messageMetrics(m: ServiceMetrics): MessageMetrics {
     consumerJoined: new Gauge({
       name: "im_message_fanout_consumer_joined",
       help: "1 while the fan-out Kafka consumer is a member of its group, 0 while it joins or is replaced",
+      registers,
+    }),
+    // Labelled by group: only groups split into sub-groups get series (large groups x GROUP_MAX_SUB_GROUPS at most).
+    subGroupMembers: new Gauge({
+      name: "im_message_subgroup_members",
+      help: "Members of a sub-group of a large group, when it was last fanned out",
+      labelNames: ["group", "sub_group"],
+      registers,
+    }),
+    subGroupFanoutLag: new Gauge({
+      name: "im_message_subgroup_fanout_lag_seconds",
+      help: "From a group message's append to Kafka to the end of one sub-group's fan-out of it (last value)",
+      labelNames: ["group", "sub_group"],
       registers,
     }),
   };

@@ -15,6 +15,8 @@ import type { IdGenerator } from "../../lib/ids.ts";
 import { lookup } from "../../lib/presence.ts";
 import { issueToken, verifyToken, type KeyRing } from "../../lib/tokens.ts";
 import { requireInternal } from "../../lib/http.ts";
+import type { SubGroupSettings } from "../../lib/sub-groups.ts";
+import { groupStatus, placeJoining } from "./sub-groups.ts";
 
 const scrypt = promisify(scryptCb) as (pw: string, salt: Buffer, len: number) => Promise<Buffer>;
 
@@ -26,6 +28,8 @@ export interface UserCenterDeps {
   tokenTtlSeconds: number;
   /** Groups with more members than this switch to read diffusion. */
   writeDiffusionMax: number;
+  /** Sub-groups of large groups (GROUP_*): capacity, warn ratio, most sub-groups, switch steps. */
+  subGroups: SubGroupSettings;
   internalToken: string;
 }
 
@@ -86,6 +90,15 @@ export function routes(app: FastifyInstance, d: UserCenterDeps): void {
     async (req) => {
       const users = (req.query.users ?? "").split(",").filter(Boolean);
       return { presence: Object.fromEntries(await lookup(d.redis, users)) };
+    },
+  );
+  // `imctl group status`: the group's sub-groups, members per sub-group, warn state, fan-out backlog.
+  app.get<{ Params: { id: string } }>(
+    "/internal/v1/groups/:id/sub-groups",
+    { preHandler: requireInternal(d.internalToken) },
+    async (req) => {
+      if (!/^[1-9][0-9]{0,18}$/.test(req.params.id)) throw new ApiError("bad_request", "group: a decimal id");
+      return groupStatus(d.db, d.subGroups, req.params.id);
     },
   );
 }
@@ -185,19 +198,36 @@ async function addToGroup(
     const found = new Set(known.map((r) => String(r.user_id)));
     throw new ApiError("unknown_user", `no user ${unique.find((u) => !found.has(u))}`);
   }
-  // The group row is locked by the caller or freshly inserted: head_seq cannot move while members join.
-  const [[g]] = await c.query<mysql.RowDataPacket[]>("SELECT head_seq FROM im_groups WHERE group_id = ? FOR UPDATE", [
-    groupId,
-  ]);
-  const head = Number(g?.head_seq ?? 0);
-  const [res] = await c.query<mysql.ResultSetHeader>(
-    "INSERT IGNORE INTO group_members (group_id, user_id, joined_group_seq) VALUES ?",
-    [unique.map((u) => [groupId, u, head])],
+  // The group row is locked by the caller or freshly inserted: head_seq and the sub-group count cannot move while
+  // members join.
+  const [[g]] = await c.query<mysql.RowDataPacket[]>(
+    "SELECT head_seq, sub_groups, member_count, fanout_seq FROM im_groups WHERE group_id = ? FOR UPDATE",
+    [groupId],
   );
+  const [already] = await c.query<mysql.RowDataPacket[]>(
+    "SELECT user_id FROM group_members WHERE group_id = ? AND user_id IN (?)",
+    [groupId, unique],
+  );
+  const members = new Set(already.map((r) => String(r.user_id)));
+  const fresh = unique.filter((u) => !members.has(u));
+  if (fresh.length === 0) return;
+  const rows = await placeJoining(
+    c,
+    d.subGroups,
+    groupId,
+    {
+      head: Number(g?.head_seq ?? 0),
+      subGroups: Number(g?.sub_groups ?? 1),
+      memberCount: Number(g?.member_count ?? 0),
+      fanoutSeq: Number(g?.fanout_seq ?? 0),
+    },
+    fresh,
+  );
+  await c.query("INSERT INTO group_members (group_id, user_id, joined_group_seq, sub_group) VALUES ?", [rows]);
   await c.query(
     "UPDATE im_groups SET member_count = member_count + ?, diffusion = IF(member_count > ?, 'read', diffusion)" +
       " WHERE group_id = ?",
-    [res.affectedRows, d.writeDiffusionMax, groupId],
+    [rows.length, d.writeDiffusionMax, groupId],
   );
 }
 

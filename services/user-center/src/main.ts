@@ -9,12 +9,14 @@ import { createRedisCluster } from "../../lib/redis.ts";
 import { tlsOptions } from "../../lib/tls.ts";
 import { parseKeyRing } from "../../lib/tokens.ts";
 import { runService } from "../../lib/service.ts";
+import { subGroupConfig, subGroupSettings } from "../../lib/sub-groups.ts";
 import { routes } from "./app.ts";
 
 const schema = baseConfig
   .extend(dbConfig.shape)
   .extend(redisConfig.shape)
   .extend(tokenConfig.shape)
+  .extend(subGroupConfig.shape)
   .extend({
     TOKEN_TTL_SECONDS: intFrom(60, 30 * 24 * 3600).default(24 * 3600),
     /** Groups larger than this use read diffusion (one timeline copy instead of an inbox row per member). */
@@ -46,6 +48,7 @@ runService("user-center", async () => {
     keys: parseKeyRing(cfg.TOKEN_KEYS, cfg.TOKEN_ACTIVE_KID),
     tokenTtlSeconds: cfg.TOKEN_TTL_SECONDS,
     writeDiffusionMax: cfg.GROUP_WRITE_DIFFUSION_MAX,
+    subGroups: subGroupSettings(cfg),
     internalToken: cfg.INTERNAL_TOKEN,
   });
   await app.listen({ host: cfg.HOST, port: cfg.PORT });

@@ -12,6 +12,7 @@ import type {
   DrillTarget,
   Edge,
   GatewayCap,
+  GroupTarget,
   HealthReport,
   HealthTarget,
   Instance,
@@ -27,11 +28,12 @@ import { serviceInstances } from "./components/services.ts";
 import { allowWrites, databaseRestoreDrill } from "./backup.ts";
 import { healPartition, injectLocalFault, checkLocalFault, planLocalFault } from "./faults.ts";
 import * as bandwidth from "./bandwidth.ts";
+import { groupStatus } from "./groups.ts";
 import * as platform from "./platform.ts";
 import { LocalCanaryTrack } from "./canary.ts";
 import type { LocalContext } from "./context.ts";
 
-export class LocalTarget implements RolloutTarget, DrillTarget, HealthTarget, BandwidthTarget {
+export class LocalTarget implements RolloutTarget, DrillTarget, HealthTarget, BandwidthTarget, GroupTarget {
   readonly kind = "local" as const;
   readonly ctx: LocalContext;
 
@@ -104,6 +106,10 @@ export class LocalTarget implements RolloutTarget, DrillTarget, HealthTarget, Ba
       labels: r.metric,
       points: r.values.map(([t, v]) => [t, Number(v)] as [number, number]),
     }));
+  }
+
+  groupStatus(groupId: string): Promise<unknown> {
+    return groupStatus(this.ctx, groupId);
   }
 
   gatewayCaps(): Promise<GatewayCap[]> {

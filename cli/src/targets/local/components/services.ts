@@ -5,6 +5,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { REPO_ROOT } from "../../../../../base/root.mjs";
+import { groupsEnv } from "../../../../../infra/lib/spec-groups.ts";
 import { logFile, type LocalComponent, type LocalContext } from "../context.ts";
 import { kafkaBootstrap } from "./kafka.ts";
 import { nginxPaths, readPool, setGatewayPool } from "./nginx.ts";
@@ -87,6 +88,7 @@ export function serviceEnv(
     KAFKA_TOPIC_STORED: ctx.spec.data.kafka.topics[0]?.name ?? "im.message.stored",
     MESSAGE_URLS: messages.map((m) => `http://${ctx.host}:${m.port}`).join(","),
     GROUP_WRITE_DIFFUSION_MAX: String(ctx.spec.messaging.groupWriteDiffusionMax),
+    ...groupsEnv(ctx.spec.messaging.groups),
     ...gatewayEgress(ctx, inst),
     ...gatewayMessageCanary(ctx, inst),
     ...release?.env,
