@@ -5,6 +5,7 @@ import { type Act as ActOf, examples, lazyActions, outcome, progress, type Sink,
 import type * as Handlers from "./index.ts";
 import type { RunOptions } from "./run.ts";
 import { duration, STRINGS, wholeNumber } from "../flags.ts";
+import { EXIT } from "../../errors.ts";
 import { SCENARIOS } from "../../../../infra/loadtest/scenarios.ts";
 import { SERVICE_NAMES } from "../../targets/target.ts";
 
@@ -140,7 +141,11 @@ function registerRun(drill: Command, act: Act): void {
     .action(
       act(async (m, fault: string, opts: RunOpts) => {
         const r = await m.run(fault, { ...opts, progress });
-        return outcome(r, m.renderRun(r), r.passed ? 0 : r.abortedBy === "interrupt" ? 130 : 1);
+        return outcome(
+          r,
+          m.renderRun(r),
+          r.passed ? EXIT.ok : r.abortedBy === "interrupt" ? EXIT.interrupted : EXIT.failed,
+        );
       }),
     );
   examples(run, [

@@ -2,6 +2,7 @@
 import type { Command } from "commander";
 import { type Act as ActOf, examples, lazyActions, outcome, progress, type Sink, stackOption } from "../command.ts";
 import { decimal, duration, envPair, STRINGS, wholeNumber } from "../flags.ts";
+import { EXIT } from "../../errors.ts";
 // Types only: the handler module itself is imported when a command runs.
 import type * as Handlers from "./index.ts";
 
@@ -66,7 +67,7 @@ function registerRun(loadtest: Command, act: Act): void {
       act(async (m, scenario: string, opts: RunOpts, cmd: Command) => {
         const stackGiven = cmd.getOptionValueSource("stack") === "cli";
         const r = await m.run(scenario, { ...opts, stackGiven, progress });
-        return outcome(r, m.renderRun(r), r.passed ? 0 : r.k6ExitCode === 0 ? 99 : r.k6ExitCode);
+        return outcome(r, m.renderRun(r), r.passed ? EXIT.ok : r.k6ExitCode === 0 ? EXIT.thresholds : r.k6ExitCode);
       }),
     );
   examples(run, [
