@@ -9,7 +9,9 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { parse, stringify } from "yaml";
+import type { Command, Option } from "commander";
 import { REPO_ROOT } from "../base/root.mjs";
+import { buildProgram } from "../cli/src/cli.ts";
 import { imctl, tempDir, type ImctlRun } from "./helpers/imctl.ts";
 import { treeHash } from "./helpers/tree-hash.ts";
 
@@ -284,6 +286,98 @@ describe("bad input: every number has a range, checked before --yes", PAR, () =>
       await refused(["doctor", "--stack", stack]),
       /local\.ports\.gateway: .*derives port 65536 for gateway \(instance 3\), beyond 65535/,
     );
+  });
+});
+
+describe("bad input: every string flag has a format, checked before anything else", PAR, () => {
+  /** A stack that does not exist: a flag refused first is refused as itself, not as the missing stack. */
+  const nowhere = "/nonexistent/local.yaml";
+
+  it("drill run --mode, --target, --guard, --load: named with what is allowed, even with --yes", async () => {
+    const drill = ["drill", "run", "kafka-broker", "--stack", nowhere, "--yes"];
+    assert.equal(
+      await refused([...drill, "--mode", "soft"]),
+      'imctl: --mode: got "soft"; allowed: hard, graceful; see imctl drill run --help',
+    );
+    assert.equal(
+      await refused([...drill, "--target", "mainframe"]),
+      'imctl: --target: got "mainframe"; allowed: local, kubernetes; see imctl drill run --help',
+    );
+    assert.match(
+      await refused([...drill, "--guard", 'sum(rate(x{job="a"}[1m])']),
+      /^imctl: --guard: got "sum\(rate\(x\{job=\\"a\\"\}\[1m\]\)"; allowed: a PromQL expression on one line/,
+    );
+    assert.match(await refused([...drill, "--load", "nosuch"]), /^imctl: --load: got "nosuch"; allowed: smoke, /);
+  });
+
+  it("drill run --from, --zone, --instance and drill restore --target", async () => {
+    const drill = ["drill", "run", "partition", "--stack", nowhere, "--yes"];
+    assert.match(await refused([...drill, "--from", "gw"]), /^imctl: --from: got "gw"; allowed: gateway, message/);
+    assert.match(await refused([...drill, "--zone", "-b"]), /^imctl: --zone: got "-b"; allowed: a topology/);
+    assert.match(await refused([...drill, "--instance", "Gateway 2"]), /^imctl: --instance: got "Gateway 2"; allowed/);
+    assert.match(
+      await refused(["drill", "restore", "--target", "cloud", "--stack", nowhere, "--yes"]),
+      /^imctl: --target: got "cloud"; allowed: local, kubernetes; see imctl drill restore --help$/,
+    );
+  });
+
+  it("rollout --prometheus and --edge take http(s) URLs without credentials; --namespace, --version, --env", async () => {
+    const start = ["rollout", "start", "gateway", "--version", "2.0.0", "--stack", nowhere];
+    const line = await refused([...start, "--prometheus", "http://admin:hunter2@prom:9090"]);
+    assert.match(line, /^imctl: --prometheus: got "http:\/\/\*\*\*@prom:9090"; allowed: a Prometheus base URL/);
+    assert.ok(!line.includes("hunter2"), line);
+    assert.match(
+      await refused(["rollout", "status", "gateway", "--stack", nowhere, "--edge", "im.example.com"]),
+      /^imctl: --edge: got "im\.example\.com"; allowed: the platform's edge URL/,
+    );
+    assert.match(await refused([...start, "--namespace", "IM_prod"]), /^imctl: --namespace: got "IM_prod"; allowed/);
+    assert.match(await refused([...start, "--image-repo", "Reg/IM"]), /^imctl: --image-repo: got "Reg\/IM"; allowed/);
+    assert.match(await refused([...start, "-e", "lower=1"]), /^imctl: --env: got "lower=1"; allowed: NAME=value/);
+    assert.match(
+      await refused(["rollout", "start", "gateway", "--version", "../2", "--stack", nowhere]),
+      /^imctl: --version: got "\.\.\/2"; allowed: an image tag/,
+    );
+  });
+
+  it("loadtest --target, bandwidth rollback --id, rollout abort --reason", async () => {
+    assert.match(
+      await refused(["loadtest", "run", "smoke", "--target", "ftp://edge", "--stack", nowhere]),
+      /^imctl: --target: got "ftp:\/\/edge"; allowed: "local" or the platform's edge URL/,
+    );
+    assert.match(
+      await refused(["loadtest", "testrun", "smoke", "--target", "http://edge:99999"]),
+      /^imctl: --target: got "http:\/\/edge:99999"; allowed: the platform's edge URL/,
+    );
+    assert.match(
+      await refused(["bandwidth", "rollback", "--id", "../../state", "--stack", nowhere, "--yes"]),
+      /^imctl: --id: got "\.\.\/\.\.\/state"; allowed: an upgrade id/,
+    );
+    assert.match(
+      await refused(["rollout", "abort", "gateway", "--reason", "a\nb", "--stack", nowhere]),
+      /^imctl: --reason: got "a\\nb"; allowed: a reason, 1 to 500 characters on one line/,
+    );
+  });
+});
+
+describe("bad input: the command table", () => {
+  it("every flag that takes a value has a range, a format or a closed set (files have their own checks)", () => {
+    /** Paths: what they name is checked by the reader (size, kind, schema: infra/lib/input-file.ts). */
+    const FILES = new Set(["--stack", "--out", "--plan", "--strategy"]);
+    const unchecked: string[] = [];
+    const walk = (c: Command, path: string[]): void => {
+      for (const sub of c.commands) {
+        const p = [...path, sub.name()];
+        walk(sub, p);
+        for (const o of sub.options as Array<Option & { parseArg?: unknown; argChoices?: unknown }>)
+          if ((o.required || o.optional) && o.parseArg === undefined && o.argChoices === undefined)
+            if (!FILES.has(o.long ?? "")) unchecked.push(`imctl ${p.join(" ")} ${o.long ?? o.flags}`);
+      }
+    };
+    walk(
+      buildProgram(() => undefined),
+      [],
+    );
+    assert.deepEqual(unchecked, []);
   });
 });
 

@@ -1,4 +1,25 @@
 /**
+ * imctl's exit codes, after sysexits(3) where one fits. docs/troubleshooting.md lists the same table (main.test.ts
+ * holds the two together). A command that ran returns its own verdict (0, 1, 99, 130); an error carries its code.
+ */
+export const EXIT = {
+  /** The command did what it was asked and its verdict is good. */
+  ok: 0,
+  /** Its verdict is bad: a failed check, drill or analysis, an aborted rollout, a failed Pulumi update. */
+  failed: 1,
+  /** Bad input (EX_USAGE is 64, but 2 is what commander and most CLIs use for usage errors). */
+  usage: 2,
+  /** EX_UNAVAILABLE: a tool the command needs is missing (the Pulumi CLI or a provider plugin). */
+  unavailable: 69,
+  /** EX_SOFTWARE: an internal error, a bug or a state imctl did not foresee; IMCTL_DEBUG=1 prints the stack trace. */
+  software: 70,
+  /** k6's own code for breached thresholds, passed on by imctl loadtest run. */
+  thresholds: 99,
+  /** 128 + SIGINT: a drill interrupted with Ctrl-C (after restoring the platform). */
+  interrupted: 130,
+} as const;
+
+/**
  * The three kinds of failure imctl knows. Only `cli/src/index.ts` turns them into output and an exit code.
  * - UserError: the input was wrong (one line naming the field, the value and what is allowed). Exit 2.
  * - ExitError: the command ran and its verdict is a non-zero exit (a failed check, a missing tool). Exit `code`.
@@ -6,7 +27,7 @@
  */
 export class UserError extends Error {
   override readonly name = "UserError";
-  readonly exitCode = 2;
+  readonly exitCode = EXIT.usage;
 }
 
 export class ExitError extends Error {
@@ -21,7 +42,7 @@ export class ExitError extends Error {
 
 export class InternalError extends Error {
   override readonly name = "InternalError";
-  readonly exitCode = 70;
+  readonly exitCode = EXIT.software;
 }
 
 /**

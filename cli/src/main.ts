@@ -9,7 +9,7 @@
 import { CommanderError, type Command } from "commander";
 import { buildProgram, type Outcome } from "./cli.ts";
 import { EXCERPT_CHARS, excerpt } from "../../base/excerpt.ts";
-import { ExitError, UserError } from "./errors.ts";
+import { EXIT, ExitError, InternalError, UserError } from "./errors.ts";
 
 /** Where main writes; the real process's stdout and stderr unless a test passes its own. */
 export interface MainIo {
@@ -75,9 +75,16 @@ function usageMessage(err: CommanderError, program: Command, argv: readonly stri
   return `${quoted}; ${help}`;
 }
 
-export async function main(argv: string[], io: MainIo = processIo): Promise<number> {
+/**
+ * Prefix of an internal error's line (exit 70), so an operator knows it is not their input; docs/troubleshooting.md
+ * says what to do (IMCTL_DEBUG=1 prints the stack trace).
+ */
+export const INTERNAL_ERROR = "internal error";
+
+/** `build` makes the command table; tests pass their own to reach the error paths no real input should reach. */
+export async function main(argv: string[], io: MainIo = processIo, build = buildProgram): Promise<number> {
   let outcome: Outcome | undefined;
-  const program = buildProgram((o) => {
+  const program = build((o) => {
     outcome = o;
   });
   // Help and version go to stdout as asked; commander's own error printing is replaced by the one line below.
@@ -96,12 +103,14 @@ export async function main(argv: string[], io: MainIo = processIo): Promise<numb
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.exitCode === 0) return 0; // --help, --version
-      return fail(usageMessage(err, program, argv), 2);
+      return fail(usageMessage(err, program, argv), EXIT.usage);
     }
     if (err instanceof UserError || err instanceof ExitError) return fail(err.message, err.exitCode);
+    // Anything else is a bug or a state imctl did not foresee: EX_SOFTWARE, never 1, which is a command's bad verdict
+    // (a script must be able to tell "the drill failed" from "imctl failed").
     const e = err instanceof Error ? err : new Error(String(err));
     if (process.env.IMCTL_DEBUG) io.err(`${e.stack ?? ""}\n`);
-    return fail(e.message, 1);
+    return fail(`${INTERNAL_ERROR}: ${e instanceof InternalError ? "" : `${e.name}: `}${e.message}`, EXIT.software);
   }
   if (outcome === undefined) return 0;
   io.out(json ? `${JSON.stringify(outcome.data, null, 2)}\n` : `${outcome.text}\n`);

@@ -54,8 +54,8 @@ const cloudSpec = z
   .object({
     /** One of infra/lib/regions.ts. */
     region: z.string(),
-    /** Exactly three zones of the region, each holding one replica of every stateful component. */
-    zones: z.array(z.string()),
+    /** Exactly three zones of the region, each holding one replica of every stateful component (checked after). */
+    zones: z.array(z.string().max(64)).max(16),
     network: z
       .object({
         /** The VPC's primary block, for nodes, pods and load balancers. Default 10.0.0.0/16 (seed). */
@@ -184,7 +184,7 @@ export const kubernetesSpec = z
         build: z
           .object({
             /** Default linux/amd64 (the node groups' instance types). */
-            platforms: z.array(z.enum(IMAGE_PLATFORMS)).min(1).default(["linux/amd64"]),
+            platforms: z.array(z.enum(IMAGE_PLATFORMS)).min(1).max(IMAGE_PLATFORMS.length).default(["linux/amd64"]),
             /**
              * The Alibaba Cloud account (or RAM user) name that `docker login` pairs with the Container Registry
              * instance's password. Required when building for clouds.alicloud; not a secret.
@@ -260,15 +260,22 @@ export const kubernetesSpec = z
   })
   .strict();
 
-export const tagsSpec = z.record(
-  z
-    .string()
-    .regex(
-      /^(?!aws:|acs:|aliyun)[A-Za-z0-9 _.:/=+@-]{1,128}$/,
-      "a tag key of 1-128 characters, not starting with aws:, acs: or aliyun",
-    ),
-  z.string().max(256),
-);
+/** Alibaba Cloud allows 20 tags on a resource (AWS 50): a stack's tags must fit on both. */
+export const MAX_TAGS = 20;
+
+export const tagsSpec = z
+  .record(
+    z
+      .string()
+      .regex(
+        /^(?!aws:|acs:|aliyun)[A-Za-z0-9 _.:/=+@-]{1,128}$/,
+        "a tag key of 1-128 characters, not starting with aws:, acs: or aliyun",
+      ),
+    z.string().max(256),
+  )
+  .refine((t) => Object.keys(t).length <= MAX_TAGS, {
+    message: `must have at most ${MAX_TAGS} tags (Alibaba Cloud's limit on a resource; AWS allows 50)`,
+  });
 
 export type CloudSpec = z.infer<typeof cloudSpec>;
 export type CloudsSpec = z.infer<typeof cloudsSpec>;

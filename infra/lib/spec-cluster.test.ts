@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { parse } from "yaml";
 import { REPO_ROOT } from "../../base/root.mjs";
-import { resolveKubeconfig } from "./spec-cluster.ts";
+import { CLUSTER_LIMITS, PREINSTALLED, resolveKubeconfig } from "./spec-cluster.ts";
 import { isExistingCluster, parseSpec, requireKubernetes } from "./spec.ts";
 
 const SOURCE = "stacks/embedded-cluster.yaml";
@@ -173,5 +173,46 @@ describe("existing-cluster section of the platform spec", () => {
     assert.equal(resolveKubeconfig("~/.kube/config", "/repo", "/home/u"), "/home/u/.kube/config");
     assert.equal(resolveKubeconfig("~", "/repo", "/home/u"), "/home/u");
     assert.equal(resolveKubeconfig("/etc/kubeconfig", "/repo", "/home/u"), "/etc/kubeconfig");
+  });
+});
+
+describe("every list of the cluster section has a maximum", () => {
+  const toleration = { key: "k", operator: "Exists", effect: "NoSchedule" };
+  const labels = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`l${i}`, "v"]));
+  const cases: Array<[string, number, (r: Record<string, any>, n: number) => void]> = [
+    [
+      "cluster.data.redisNodes",
+      CLUSTER_LIMITS.redisNodes,
+      (r, n) => (r.cluster.data.redisNodes = Array(n).fill("r:6379")),
+    ],
+    [
+      "cluster.data.kafkaBrokers",
+      CLUSTER_LIMITS.kafkaBrokers,
+      (r, n) => (r.cluster.data.kafkaBrokers = Array(n).fill("k:9092")),
+    ],
+    ["cluster.zones", CLUSTER_LIMITS.zones, (r, n) => (r.cluster.zones = Array.from({ length: n }, (_, i) => `z${i}`))],
+    ["cluster.tolerations", CLUSTER_LIMITS.tolerations, (r, n) => (r.cluster.tolerations = Array(n).fill(toleration))],
+    ["cluster.preinstalled", PREINSTALLED.length, (r, n) => (r.cluster.preinstalled = Array(n).fill("gateway-api"))],
+  ];
+  for (const [field, max, set] of cases)
+    it(`${field}: ${max} entries at most, one line naming the field`, () => {
+      assert.equal(
+        refusal((r) => set(r, max + 1)),
+        `${SOURCE}: ${field}: got a list of ${max + 1} items; must be at most ${max} items`,
+      );
+    });
+
+  it("cluster.nodeSelector: 32 labels at most", () => {
+    assert.equal(
+      refusal((r) => (r.cluster.nodeSelector = labels(CLUSTER_LIMITS.nodeSelector + 1))),
+      `${SOURCE}: cluster.nodeSelector: got a mapping of 33 keys; must have at most 32 labels`,
+    );
+  });
+
+  it("a data tier in the cluster: its tolerations too", () => {
+    const line = refusal((r) => {
+      r.cluster.data = { mode: "in-cluster", tolerations: Array(CLUSTER_LIMITS.tolerations + 1).fill(toleration) };
+    });
+    assert.match(line, /: cluster\.data\.tolerations: got a list of 51 items; must be at most 50 items$/);
   });
 });

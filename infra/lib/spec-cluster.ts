@@ -41,6 +41,30 @@ const hostPort = z
   .regex(/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?:\d{1,5}$/, "host:port, e.g. 10.0.0.5:6379 or redis-0.example:6379");
 const labelValue = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
 
+/**
+ * The most entries each list (and map) of the cluster section holds. A stack file is at most 1 MiB, but a list that
+ * long would be copied into every pod spec and Job the program renders: each bound is what the thing it describes can
+ * sensibly be. Redis Cluster is designed for at most 1,000 nodes; a Kafka bootstrap list needs a few brokers (the
+ * client discovers the rest); no cloud region has more than a handful of zones (and exactly 3 are checked after the
+ * schema: the bound keeps that check's duplicate search small); a pod that needs more than 50 tolerations or 32 node
+ * labels to be placed is a mistake, not a design.
+ */
+export const CLUSTER_LIMITS = {
+  redisNodes: 1000,
+  kafkaBrokers: 100,
+  zones: 16,
+  tolerations: 50,
+  nodeSelector: 32,
+} as const;
+
+/** Node labels to match: at most CLUSTER_LIMITS.nodeSelector of them. */
+const nodeSelector = () =>
+  z
+    .record(z.string().min(1), z.string().regex(labelValue, "a label value"))
+    .refine((r) => Object.keys(r).length <= CLUSTER_LIMITS.nodeSelector, {
+      message: `must have at most ${CLUSTER_LIMITS.nodeSelector} labels`,
+    });
+
 const externalData = z
   .object({
     /**
@@ -49,9 +73,9 @@ const externalData = z
      */
     mode: z.literal("external"),
     /** Redis Cluster seed nodes (host:port); the client discovers the rest. */
-    redisNodes: z.array(hostPort).min(1),
+    redisNodes: z.array(hostPort).min(1).max(CLUSTER_LIMITS.redisNodes),
     /** Kafka bootstrap brokers (host:port). */
-    kafkaBrokers: z.array(hostPort).min(1),
+    kafkaBrokers: z.array(hostPort).min(1).max(CLUSTER_LIMITS.kafkaBrokers),
     database: z
       .object({
         /** A MySQL-protocol server (TiDB, MySQL, MariaDB). */
@@ -91,9 +115,9 @@ const inClusterData = z
     /** The StorageClass of every data volume. Default: the cluster's default StorageClass. */
     storageClass: dnsSubdomain.optional(),
     /** Node labels the data pods must match (e.g. im/tier: data). Default: cluster.nodeSelector. */
-    nodeSelector: z.record(z.string().min(1), z.string().regex(labelValue, "a label value")).optional(),
+    nodeSelector: nodeSelector().optional(),
     /** Node taints the data pods tolerate. Default: cluster.tolerations. */
-    tolerations: z.array(toleration).optional(),
+    tolerations: z.array(toleration).max(CLUSTER_LIMITS.tolerations).optional(),
     /** Disk per Redis node, GiB. */
     redisStorageGb: storageGb.default(20),
     /** Disk per Kafka broker, GiB. */
@@ -142,13 +166,13 @@ export const clusterSpec = z
     /** The kubeconfig context to use (never the file's current-context: a deploy names its cluster). */
     context: z.string().min(1),
     /** The values of topology.kubernetes.io/zone on the cluster's nodes; the services spread over them. */
-    zones: z.array(z.string().regex(labelValue, "a label value").min(1)),
+    zones: z.array(z.string().regex(labelValue, "a label value").min(1)).max(CLUSTER_LIMITS.zones),
     /** Node labels the platform's pods must match (e.g. im/tier: app). Default none: any schedulable node. */
-    nodeSelector: z.record(z.string().min(1), z.string().regex(labelValue, "a label value")).default({}),
+    nodeSelector: nodeSelector().default({}),
     /** Taints of those nodes the platform's pods tolerate (e.g. kwok's kwok.x-k8s.io/node). Default none. */
-    tolerations: z.array(toleration).default([]),
+    tolerations: z.array(toleration).max(CLUSTER_LIMITS.tolerations).default([]),
     /** Operators and CRDs the cluster already has (see PREINSTALLED). gateway-api is required. Default none. */
-    preinstalled: z.array(z.enum(PREINSTALLED)).default([]),
+    preinstalled: z.array(z.enum(PREINSTALLED)).max(PREINSTALLED.length).default([]),
     /** The GatewayClass the platform's Gateway names. Default im-gateway. */
     gatewayClassName: dnsSubdomain.default(DEFAULT_GATEWAY_CLASS),
     /** Where the data tier is: `external` endpoints, or `in-cluster` through preinstalled operators. */

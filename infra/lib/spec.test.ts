@@ -258,6 +258,19 @@ describe("platform spec: target kubernetes", () => {
     });
   });
 
+  it("bounds the cloud lists: 20 tags, 16 zones", () => {
+    const r = raw("aws-prod");
+    for (let i = 0; i < 20; i++) r.tags[`extra-${i}`] = "x";
+    assert.throws(() => parseSpec(r, "s.yaml"), {
+      message: /^s\.yaml: tags: got a mapping of \d+ keys; must have at most 20 tags \(Alibaba Cloud's limit/,
+    });
+    const z = raw("aws-prod");
+    z.clouds.aws.zones = Array.from({ length: 17 }, (_, i) => `us-east-1${i}`);
+    assert.throws(() => parseSpec(z, "s.yaml"), {
+      message: "s.yaml: clouds.aws.zones: got a list of 17 items; must be at most 16 items",
+    });
+  });
+
   it("requires the tags, the multicloud section with both clouds, and an autoscaler ceiling above the floor", () => {
     const r = raw("aws-prod");
     delete r.tags["cost-center"];

@@ -23,7 +23,7 @@ import { NODE_LOCAL_REGISTRY } from "../../../infra/lib/spec-cluster.ts";
 import { clusterLayout } from "../cluster/layout.ts";
 import { readImageRefs } from "../cluster/node/node.ts";
 import { localDatabaseAdmin } from "../targets/open.ts";
-import { ExitError, MESSAGES, UserError } from "../errors.ts";
+import { EXIT, ExitError, MESSAGES, UserError } from "../errors.ts";
 import { withLock } from "../lib/lock.ts";
 import {
   backendUrl,
@@ -80,7 +80,7 @@ export interface PulumiRunPlan {
 }
 
 /** sysexits.h EX_UNAVAILABLE: a program the command needs is not there. */
-export const EXIT_UNAVAILABLE = 69;
+export const EXIT_UNAVAILABLE = EXIT.unavailable;
 
 /** The provider plugins a stack's program instantiates. */
 export function pluginsFor(spec: KubernetesPlatformSpec): PluginNeed[] {

@@ -1,7 +1,7 @@
 /** `imctl bandwidth ...`: gateway bandwidth audit, plan, upgrade with canary verification, rollback. */
 import type { Command } from "commander";
 import { type Act as ActOf, examples, lazyActions, outcome, type Sink, stackOption } from "../command.ts";
-import { duration, growth, share } from "../flags.ts";
+import { duration, growth, share, STRINGS } from "../flags.ts";
 // Types only: the handler module itself is imported when a command runs.
 import type * as Handlers from "./index.ts";
 
@@ -33,7 +33,7 @@ export function register(program: Command, sink: Sink): void {
     .description("restore the gateways' caps from the last upgrade's backup")
     .addOption(stackOption())
     .option("-y, --yes", "confirm changing the live gateways")
-    .option("--id <upgrade>", "an older upgrade to undo (default: the last)")
+    .option("--id <upgrade>", "an older upgrade to undo (default: the last)", STRINGS.upgradeId)
     .action(
       act(async (m, opts: { stack: string; yes?: boolean; id?: string }) => {
         const r = await m.rollback(opts);

@@ -1,7 +1,7 @@
 /** `imctl cluster ...`: an embedded Kubernetes cluster (simulated nodes in three zones) on this machine. */
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { examples, lazyActions, outcome, type Sink } from "../command.ts";
-import { wholeNumber } from "../flags.ts";
+import { STRINGS, wholeNumber } from "../flags.ts";
 
 /** `17001-17006,19092` -> the ports, each 1-65535, at most 64 of them. */
 export function portList(value: string): number[] {
@@ -20,8 +20,10 @@ export function portList(value: string): number[] {
   return [...new Set(out)];
 }
 
+const clusterActions = (sink: Sink) => lazyActions(sink, () => import("./index.ts"));
+
 export function register(program: Command, sink: Sink): void {
-  const act = lazyActions(sink, () => import("./index.ts"));
+  const act = clusterActions(sink);
   const cluster = program
     .command("cluster")
     .description(
@@ -53,17 +55,7 @@ export function register(program: Command, sink: Sink): void {
     "cluster up --nodes real",
     "cluster up --nodes real --host-ports 17001-17006,13306 --json",
   ]);
-  const images = cluster
-    .command("images")
-    .description("build the services' images from this checkout (no Docker) and import them into the real node")
-    .option("--tag <version>", "also tag each image with this version (imctl.local/<service>:<version>), for a rollout")
-    .action(
-      act(async (m, opts: { tag?: string }) => {
-        const r = await m.images(opts);
-        return outcome(r, m.renderImages(r));
-      }),
-    );
-  examples(images, ["cluster images", "cluster images --json", "cluster images --tag 2.0.0"]);
+  registerImages(cluster, act);
   const status = cluster
     .command("status")
     .description("every component (pid, port, health), the nodes and the kubeconfig path")
@@ -97,4 +89,22 @@ export function register(program: Command, sink: Sink): void {
       }),
     );
   examples(logs, ["cluster logs kube-apiserver", "cluster logs kwok -n 50"]);
+}
+
+function registerImages(cluster: Command, act: ReturnType<typeof clusterActions>): void {
+  const images = cluster
+    .command("images")
+    .description("build the services' images from this checkout (no Docker) and import them into the real node")
+    .option(
+      "--tag <version>",
+      "also tag each image as imctl.local/<service>:<version>, for a rollout",
+      STRINGS.imageTag,
+    )
+    .action(
+      act(async (m, opts: { tag?: string }) => {
+        const r = await m.images(opts);
+        return outcome(r, m.renderImages(r));
+      }),
+    );
+  examples(images, ["cluster images", "cluster images --json", "cluster images --tag 2.0.0"]);
 }

@@ -4,6 +4,7 @@
  * follow from the probe's samples. No I/O here, so every rule that decides pass or fail is unit-tested.
  */
 import { parseDuration as parseDurationIn } from "../../../../base/duration.ts";
+import { K8S_NAME } from "../flags.ts";
 import { UserError } from "../../errors.ts";
 import { FAULTS, type FaultName, type FaultSpec as TargetFaultSpec } from "../../targets/faults.ts";
 import { SERVICE_NAMES, type ServiceName, type TargetKind } from "../../targets/target.ts";
@@ -112,7 +113,6 @@ export interface FaultRequest {
 /** The faults that pick their victim with --seed (when not told which). */
 const SEEDED: readonly FaultName[] = ["random-instance", "pod-kill", "zone-loss"];
 /** A Kubernetes object name (RFC 1123 subdomain), for pods, nodes and workloads. */
-const K8S_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 
 /** A flag only some faults take: one line naming the flag and the faults that take it. */
 function onlyWith(flag: string, faults: readonly FaultName[], got: FaultName): UserError {

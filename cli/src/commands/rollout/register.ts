@@ -3,6 +3,7 @@ import { type Command, Option } from "commander";
 import { type Act as ActOf, examples, lazyActions, outcome, progress, type Sink, stackOption } from "../command.ts";
 // Types only: the handler module itself is imported when a command runs.
 import type * as Handlers from "./index.ts";
+import { envPair, STRINGS } from "../flags.ts";
 
 type Act = ActOf<typeof Handlers>;
 
@@ -28,16 +29,26 @@ function targetOptions(c: Command): Command {
       ]),
     )
     .addOption(stackOption())
-    .option("--namespace <ns>", "kubernetes: namespace of the IM services (default: the stack's kubernetes.namespace)")
-    .option("--context <name>", "kubernetes: kubeconfig context (default: the current one)")
+    .option(
+      "--namespace <ns>",
+      "kubernetes: namespace of the IM services (default: the stack's kubernetes.namespace)",
+      STRINGS.namespace,
+    )
+    .option("--context <name>", "kubernetes: kubeconfig context (default: the current one)", STRINGS.context)
     .option(
       "--prometheus <url>",
       "kubernetes: Prometheus base URL for the analysis (default: the stack's kubernetes.prometheus)",
+      STRINGS.prometheus,
     )
-    .option("--image-repo <repo>", "kubernetes: image repository of the services, e.g. registry.example.com/im")
+    .option(
+      "--image-repo <repo>",
+      "kubernetes: image repository of the services, e.g. registry.example.com/im",
+      STRINGS.imageRepo,
+    )
     .option(
       "--edge <url>",
       "kubernetes: the platform's edge URL, for load-test gates in the strategy (the embedded cluster's is found by itself)",
+      STRINGS.edge,
     );
 }
 
@@ -62,7 +73,11 @@ function registerRun(rollout: Command, act: Act): void {
           "each analysed)",
       )
       .argument(...SERVICE)
-      .requiredOption("--version <v>", "the new version (image tag; on the local target the SERVICE_VERSION label)")
+      .requiredOption(
+        "--version <v>",
+        "the new version (image tag; on the local target the SERVICE_VERSION label)",
+        STRINGS.imageTag,
+      )
       .option(
         "--strategy <file>",
         "steps as YAML or JSON (runbooks/canary-release.md); default: the seed's 10/30/100 with analysis",
@@ -70,6 +85,7 @@ function registerRun(rollout: Command, act: Act): void {
       .option(
         "-e, --env <NAME=value...>",
         "extra environment of the canary instances (a setting the new version starts with)",
+        envPair,
       ),
   ).action(
     act(async (m, service: string, opts: RolloutOpts & { version: string; strategy?: string; env?: string[] }) => {
@@ -139,7 +155,7 @@ function registerControl(rollout: Command, act: Act): void {
       .command("abort")
       .description("traffic back to stable, canary drained and scaled down, reason recorded")
       .argument(...SERVICE)
-      .option("--reason <text>", "why, for the audit log"),
+      .option("--reason <text>", "why, for the audit log (one line, at most 500 characters)", STRINGS.reason),
   ).action(
     act(async (m, service: string, opts: RolloutOpts & { reason?: string }) => {
       const r = await m.abort(service, { ...opts, progress });

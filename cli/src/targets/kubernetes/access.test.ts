@@ -3,7 +3,7 @@
  * naming the field for each thing that is wrong, before anything is contacted.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -91,4 +91,13 @@ test("kubernetes.prometheus takes exactly one of url or service, each in its own
     /kubernetes.prometheus.service: got "prometheus"/,
   );
   assert.throws(() => parseSpec(raw({ url: "ftp://p" }), "s"), /kubernetes.prometheus.url: got "ftp:\/\/p"/);
+});
+
+test("opening creates no state: the state directory appears with the first lock or record", async () => {
+  const a = await kubernetesAccess(stack());
+  assert.equal(existsSync(a.stateDir), false, `${a.stateDir} was created by a read-only open`);
+  assert.equal(existsSync(process.env.IMCTL_STATE_DIR ?? ""), false);
+  const seen = await a.withLock("imctl test", async () => existsSync(join(a.stateDir, "lock")));
+  assert.equal(seen, true, "the lock is taken in a directory created for it");
+  assert.equal(existsSync(join(a.stateDir, "lock")), false, "and released");
 });

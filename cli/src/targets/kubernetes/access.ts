@@ -2,9 +2,8 @@
  * How every workflow reaches a kubernetes target: the kubeconfig and context (the stack's `cluster` section for an
  * existing cluster, else the default kubeconfig), the services' namespace, the stack's Prometheus, and a state
  * directory and workflow lock of the stack's own under `<state dir>/kubernetes/<stack>/`. Opening reads the stack and
- * the kubeconfig and contacts nothing; the first API call is the workflow's.
+ * the kubeconfig, contacts nothing and creates nothing; the first API call and the first write are the workflow's.
  */
-import { mkdirSync } from "node:fs";
 import { homedir } from "node:os";
 import { basename, join } from "node:path";
 import type { KubeConfig } from "@kubernetes/client-node";
@@ -88,8 +87,9 @@ export async function kubernetesAccess(stack: string, o: KubernetesOptions = {})
       );
     kc.setCurrentContext(context);
   }
+  // Created by the first thing that writes there (the lock, a record), not here: status, history and doctor only read,
+  // and a read leaves no state behind.
   const dir = join(stateDir(), "kubernetes", basename(stack).replace(/\.ya?ml$/, ""));
-  mkdirSync(dir, { recursive: true });
   const named = spec.kubernetes.prometheus;
   const prometheus =
     o.prometheus !== undefined
