@@ -84,7 +84,7 @@ export async function plan(opts: PlanOptions): Promise<PlanResult> {
     import("../../../../infra/policy/evaluate.ts"),
   ]);
   const { resources } = await runWithMocks(spec.name, () => {
-    deployPlatform(spec, spec.cluster === undefined ? {} : { secretSeed: OFFLINE_PLAN_SEED });
+    deployPlatform(spec, { secretSeed: OFFLINE_PLAN_SEED });
   });
   const clouds = (["aws", "alicloud"] as const).filter((c) => spec.clouds[c] !== undefined);
   const cost = monthlyCost(spec);
