@@ -70,15 +70,8 @@ export const KAFKA_SASL_MECHANISM = {
   strimzi: "SCRAM-SHA-512",
 } as const satisfies Record<KafkaPlacement["kind"], string>;
 
-/**
- * What ApsaraMQ for Kafka's Topic resource (@pulumi/alicloud 3.x, alikafka.Topic) lets the program enforce, for the
- * plan and the docs: its schema has `localTopic`, `partitionNum`, `compactTopic` and a free-form JSON `configs`, no
- * typed replication factor or min.insync.replicas. The program writes both into `configs` (as the provider's own
- * example does) on local-storage topics; whether the service applies them is not checkable offline.
- */
-export const ALIKAFKA_TOPIC_GUARANTEES =
-  "ApsaraMQ for Kafka: the Topic resource has no typed replication or min.insync.replicas field; both are requested " +
-  "in its free-form configs on local-storage topics, unverified until `up` (check with kafka-topics --describe)";
+/** Said in the plan and the docs: see infra/lib/managed-limits.ts. */
+export { ALIKAFKA_TOPIC_GUARANTEES } from "../lib/managed-limits.ts";
 
 /** Pinned versions: a replaced broker must come back on the same Kafka. */
 export const KAFKA_VERSION = "3.8.x";
