@@ -111,7 +111,7 @@ export class DataTier extends pulumi.ComponentResource {
         identity: args.identity,
         namespace: DATA_NAMESPACE,
         serviceAccount: BACKUP_SERVICE_ACCOUNT,
-        statements: bucketStatements(args.cloud, bucket.bucketName),
+        statements: bucketStatements(args.cloud, bucket.bucketName, bucket.kmsKeyId),
         tags: args.tags,
       },
       { parent: this },
@@ -264,7 +264,11 @@ export class DataTier extends pulumi.ComponentResource {
 }
 
 /** What BR needs on the backup bucket: list it, and write, read and expire its objects (multipart uploads included). */
-export function bucketStatements(cloud: "aws" | "alicloud", bucket: pulumi.Output<string>): PolicyStatement[] {
+export function bucketStatements(
+  cloud: "aws" | "alicloud",
+  bucket: pulumi.Output<string>,
+  kmsKeyId?: pulumi.Output<string>,
+): PolicyStatement[] {
   if (cloud === "aws") {
     return [
       {
@@ -296,7 +300,11 @@ export function bucketStatements(cloud: "aws" | "alicloud", bucket: pulumi.Outpu
       Action: ["oss:PutObject", "oss:GetObject", "oss:DeleteObject", "oss:AbortMultipartUpload", "oss:ListParts"],
       Resource: [pulumi.interpolate`acs:oss:*:*:${bucket}/*`],
     },
-    // The bucket encrypts with KMS (BackupBucket): writing and reading objects needs its data keys.
-    { Effect: "Allow", Action: ["kms:GenerateDataKey", "kms:Decrypt"], Resource: ["acs:kms:*:*:*"] },
+    // The bucket encrypts with its own KMS key (BackupBucket): writing and reading objects needs that key's data keys.
+    {
+      Effect: "Allow",
+      Action: ["kms:GenerateDataKey", "kms:Decrypt"],
+      Resource: [kmsKeyId === undefined ? "acs:kms:*:*:*" : pulumi.interpolate`acs:kms:*:*:key/${kmsKeyId}`],
+    },
   ];
 }
