@@ -219,6 +219,11 @@ describe("in-cluster Redis and Strimzi with passwords, and the data namespace cl
     assert.equal(envOf(rs, "aws", "message").KAFKA_SASL_MECHANISM.value, "SCRAM-SHA-512");
   });
 
+  it("has EKS's VPC CNI enforce NetworkPolicies (its network policy agent on)", () => {
+    const cni = one(rs, "aws:eks/addon:Addon", "aws-eks-vpc-cni");
+    assert.deepEqual(JSON.parse(input(cni, "configurationValues")), { enableNetworkPolicy: "true" });
+  });
+
   it("denies every ingress into im-data except its own pods, the services on the data ports, monitoring and TiDB Operator", () => {
     const policies = ofType(rs, "kubernetes:networking.k8s.io/v1:NetworkPolicy").filter(
       (p) => input(p, "metadata.namespace") === "im-data",
