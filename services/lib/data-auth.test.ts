@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
+import { execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, it } from "node:test";
+import { toolPath } from "../../base/tools.mjs";
+import { portFree } from "../../base/ports.ts";
 import { ConfigError, kafkaConfig, loadConfig, redisConfig } from "./config.ts";
 import {
   KAFKA_PLAIN_WITHOUT_TLS,
@@ -89,6 +95,66 @@ describe("the Redis client with credentials", () => {
     } finally {
       withAuth.disconnect();
       without.disconnect();
+    }
+  });
+});
+
+describe("a Redis Cluster that requires a password (real redis-server, one node)", () => {
+  it("takes the client's commands with the password, and refuses them without", { timeout: 60_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), "im-redis-auth-"));
+    let port = 29_000 + (process.pid % 2000);
+    while (!(await portFree("127.0.0.1", port)) || !(await portFree("127.0.0.1", port + 10_000))) port++;
+    const server = spawn(
+      toolPath("redis-server"),
+      [
+        ...["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--dir", dir],
+        ...["--cluster-enabled", "yes", "--cluster-config-file", join(dir, "nodes.conf")],
+        // Announce the address, so CLUSTER SLOTS names it (an empty host would leave the client nowhere to go).
+        ...["--cluster-announce-ip", "127.0.0.1"],
+        ...["--requirepass", SECRET, "--masterauth", SECRET],
+      ],
+      { stdio: "ignore" },
+    );
+    const cli = (...args: string[]) =>
+      execFileSync(toolPath("redis-cli"), ["-h", "127.0.0.1", "-p", String(port), ...args], {
+        encoding: "utf8",
+        env: { ...process.env, REDISCLI_AUTH: SECRET },
+      }).trim();
+    try {
+      for (let i = 0; ; i++) {
+        try {
+          if (cli("PING") === "PONG") break;
+        } catch (err) {
+          if (i > 50) throw err;
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      cli("CLUSTER", "ADDSLOTSRANGE", "0", "16383");
+      for (let i = 0; !cli("CLUSTER", "INFO").includes("cluster_state:ok"); i++) {
+        assert.ok(i < 100, "one-node cluster never became ok");
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const nodes = [`127.0.0.1:${port}`];
+      const authed = createRedisCluster(nodes, { nodeTimeoutMs: 100, auth: redis({ REDIS_PASSWORD: SECRET }) });
+      try {
+        await authed.set("im:auth-test", "ok");
+        assert.equal(await authed.get("im:auth-test"), "ok");
+      } finally {
+        authed.disconnect();
+      }
+      // Without the password the server serves nothing (what a client without REDIS_PASSWORD would get).
+      const anonymous = execFileSync(
+        toolPath("redis-cli"),
+        ["-h", "127.0.0.1", "-p", String(port), "GET", "im:auth-test"],
+        {
+          encoding: "utf8",
+          env: { ...process.env, REDISCLI_AUTH: "" },
+        },
+      );
+      assert.match(anonymous, /NOAUTH/);
+    } finally {
+      server.kill("SIGKILL");
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
