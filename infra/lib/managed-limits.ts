@@ -11,5 +11,5 @@
  */
 export const ALIKAFKA_TOPIC_GUARANTEES =
   "ApsaraMQ for Kafka: its Topic resource has no typed replication-factor or min.insync.replicas field; the program " +
-  "requests 3 and 2 (the spec's) in the topics' free-form configs on local-storage topics, which the plan cannot " +
+  "requests the spec's values in the topics' free-form configs on local-storage topics, which the plan cannot " +
   "verify: after up, check each topic with kafka-topics.sh --describe (ReplicationFactor, min.insync.replicas)";
