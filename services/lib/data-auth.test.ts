@@ -99,6 +99,15 @@ describe("the Redis client with credentials", () => {
   });
 });
 
+/** `p`, or a rejection after `ms`. */
+function within<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
 describe("a Redis Cluster that requires a password (real redis-server, one node)", () => {
   it("takes the client's commands with the password, and refuses them without", { timeout: 60_000 }, async () => {
     const dir = mkdtempSync(join(tmpdir(), "im-redis-auth-"));
@@ -137,8 +146,9 @@ describe("a Redis Cluster that requires a password (real redis-server, one node)
       const nodes = [`127.0.0.1:${port}`];
       const authed = createRedisCluster(nodes, { nodeTimeoutMs: 100, auth: redis({ REDIS_PASSWORD: SECRET }) });
       try {
-        await authed.set("im:auth-test", "ok");
-        assert.equal(await authed.get("im:auth-test"), "ok");
+        // Bounded, so a client that never authenticates fails here and the server is still stopped below.
+        await within(authed.set("im:auth-test", "ok"), 10_000);
+        assert.equal(await within(authed.get("im:auth-test"), 10_000), "ok");
       } finally {
         authed.disconnect();
       }
