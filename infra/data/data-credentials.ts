@@ -6,11 +6,11 @@
  * them from the Secret `DATA_AUTH_SECRET` in their namespace (ImServices), never from a ConfigMap or the stack file.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { SECRET_SEED_CONFIG_KEY } from "../cluster/existing-cluster.ts";
 import {
   DATA_KAFKA_USER,
   dataTierSecretValues,
   MIN_SEED_LENGTH,
+  SECRET_SEED_CONFIG_KEY,
   SEED_TOO_SHORT,
   SeedError,
 } from "../lib/derived-secrets.ts";

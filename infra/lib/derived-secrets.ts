@@ -8,6 +8,9 @@
  */
 import { createHmac } from "node:crypto";
 
+/** The Pulumi config key of the seed (project im-platform): `pulumi config set --secret secretSeed ...`. */
+export const SECRET_SEED_CONFIG_KEY = "secretSeed";
+
 /** Shortest seed accepted: 128 bits of a random hex string. */
 export const MIN_SEED_LENGTH = 32;
 
