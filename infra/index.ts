@@ -2,8 +2,9 @@
  * The Pulumi program (Pulumi.yaml `main`): the stack's spec in, component resources out.
  * It reads `stacks/<stack>.yaml` through the same schema as imctl, so a bad stack file fails here before any
  * resource is declared. `deployPlatform` (infra/platform.ts) instantiates the per-layer components under
- * infra/<layer>/; the unit tests and `imctl plan` run the same function under mocks. An existing-cluster stack reads
- * its secret seed from the config secret `secretSeed` (`pulumi config set --secret secretSeed $(openssl rand -hex 32)`).
+ * infra/<layer>/; the unit tests and `imctl plan` run the same function under mocks. Every stack reads its
+ * secret seed (the data tier's credentials; an existing cluster's generated secrets) from the config secret
+ * `secretSeed` (`pulumi config set --secret secretSeed $(openssl rand -hex 32)`).
  */
 import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";

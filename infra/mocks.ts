@@ -95,6 +95,15 @@ const COMPUTED: Record<string, (name: string, inputs: Record<string, unknown>) =
     },
   }),
   "alicloud:vpc/natGateway:NatGateway": (name) => ({ snatTableIds: `${name}-snat` }),
+  // Bootstrap lists per listener: the services must get the one of the client authentication the cluster uses.
+  "aws:msk/cluster:Cluster": (name) => ({
+    bootstrapBrokersTls: `b-1.${name}.mock:9094,b-2.${name}.mock:9094`,
+    bootstrapBrokersSaslScram: `b-1.${name}.mock:9096,b-2.${name}.mock:9096`,
+  }),
+  "alicloud:alikafka/instance:Instance": (name) => ({
+    endPoint: `${name}.alikafka.mock:9092`,
+    saslDomainEndpoint: `${name}.alikafka.mock:9094`,
+  }),
   "alicloud:ecs/eipAddress:EipAddress": () => ({ ipAddress: docIp("198.51.100") }),
   "aws:ecr/repository:Repository": (_name, inputs) => ({
     registryId: MOCK_ACCOUNT,
@@ -167,9 +176,17 @@ export interface MockRun<T> {
  * Run `program` under fresh mocks as stack `stack` and wait until every resource is registered. Layers come from
  * the URNs the mock monitor assigns (each names the parent's type).
  */
+const MOCK_SEED_KEY = "secretSeed";
+/** The seed a mocked run derives from when the caller passes none. */
+export const MOCK_SECRET_SEED = "mocked-run-seed-not-a-secret-0123456789";
+
 export async function runWithMocks<T>(stack: string, program: () => T | Promise<T>): Promise<MockRun<T>> {
   const mocks = new RecordingMocks();
   await pulumi.runtime.setMocks(mocks, "im-platform", stack, false);
+  // The stacks derive their credentials from the config secret secretSeed when no seed is passed: under mocks a fixed
+  // one stands in for it (nothing here reaches a cloud, and the values are not secrets).
+  if (pulumi.runtime.getConfig(`im-platform:${MOCK_SEED_KEY}`) === undefined)
+    pulumi.runtime.setConfig(`im-platform:${MOCK_SEED_KEY}`, MOCK_SECRET_SEED);
   const monitor = pulumi.runtime.getMonitor();
   const result = await program();
   // Outputs settle through promise chains that register more resources: wait until the RPC queue stays empty.

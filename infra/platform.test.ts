@@ -407,6 +407,14 @@ describe("platform on Alibaba Cloud (stacks/alicloud-prod.yaml)", () => {
       input(pools[0] as RecordedResource, "vswitchIds"),
       input(pools[1] as RecordedResource, "vswitchIds"),
     );
+    // Autoscaled pools start at the spec's desired count (app 6 of 3-12), not at their floor.
+    assert.deepEqual(
+      pools.map((p) => [input(p, "scalingConfig.minSize"), input(p, "desiredSize"), input(p, "scalingConfig.maxSize")]),
+      [
+        [3, "6", 12],
+        [3, "3", 6],
+      ],
+    );
   });
 
   it("lets ACK's nodes and pods reach each other over TCP, UDP (cluster DNS) and ICMP within the app segment", () => {

@@ -20,6 +20,7 @@ import { EksAutoscaling } from "./cluster/eks-autoscaling.ts";
 import { EksCluster } from "./cluster/eks-cluster.ts";
 import { EncryptedStorage, STORAGE_CLASS } from "./cluster/encrypted-storage.ts";
 import type { WorkloadIdentity } from "./cluster/workload-role.ts";
+import { dataCredentials, type DataCredentials } from "./data/data-credentials.ts";
 import { DatabaseSchema } from "./data/database-schema.ts";
 import { DATA_NAMESPACE, DataTier } from "./data/data-tier.ts";
 import { AwsLoadBalancerController } from "./gateway/aws-load-balancer-controller.ts";
@@ -80,7 +81,7 @@ export interface PlatformDeployment {
   cluster?: ExistingClusterDeployment | undefined;
 }
 
-/** Options of `deployPlatform`; only an existing-cluster stack reads them (the secret seed). */
+/** Options of `deployPlatform`: the secret seed (else the config secret `secretSeed`), which every stack derives from. */
 export type DeployOptions = ExistingClusterOptions;
 
 export function deployPlatform(spec: KubernetesPlatformSpec, opts: DeployOptions = {}): PlatformDeployment {
@@ -130,6 +131,7 @@ export function deployPlatform(spec: KubernetesPlatformSpec, opts: DeployOptions
         storageDriver: cluster.storageDriver,
       },
       [awsProvider],
+      dataCredentials(opts.secretSeed),
     );
   }
   if (aliSpec !== undefined && aliProvider !== undefined) {
@@ -153,6 +155,7 @@ export function deployPlatform(spec: KubernetesPlatformSpec, opts: DeployOptions
       network,
       { provider: cluster.provider, identity: cluster.workloadIdentity, clusterName: cluster.clusterId },
       [aliProvider],
+      dataCredentials(opts.secretSeed),
     );
   }
   let vpn: IpsecVpn | undefined;
@@ -254,6 +257,7 @@ function workloads(
   network: NetworkFacts,
   cluster: ClusterFacts,
   cloudProviders: pulumi.ProviderResource[],
+  credentials: DataCredentials,
 ): CloudDeployment {
   const k8sProvider = cluster.provider;
   // On EKS the AWS Load Balancer Controller builds Traefik's NLB: it must run before that Service exists.
@@ -310,6 +314,8 @@ function workloads(
       },
       identity: cluster.identity,
       certManager: { namespace: certManager.namespace, release: certManager.release },
+      credentials,
+      servicesNamespace: spec.kubernetes.namespace,
       provider: k8sProvider,
       tags: spec.tags,
     },

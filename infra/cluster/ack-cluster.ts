@@ -105,6 +105,9 @@ export class AckCluster extends pulumi.ComponentResource {
           vswitchIds,
           instanceTypes: [size.instanceType],
           scalingConfig: { enable: true, minSize: size.min, maxSize: size.max },
+          // An autoscaled pool would otherwise start at minSize: ask for the spec's desired count at creation (the
+          // spec keeps it within [min, max]); from then on ACK's autoscaler owns the count, so it is never reset.
+          desiredSize: String(size.desired),
           systemDiskCategory: "cloud_essd",
           systemDiskSize: 100,
           systemDiskEncrypted: true,
@@ -113,7 +116,7 @@ export class AckCluster extends pulumi.ComponentResource {
           taints: tier === "data" ? [{ key: DATA_TAINT.key, value: DATA_TAINT.value, effect: "NoSchedule" }] : [],
           tags: { ...args.tags, tier },
         },
-        child,
+        { ...child, ignoreChanges: ["desiredSize"] },
       );
     const appNodes = pool("app", args.nodeGroups.app, args.privateVswitchIds, args.appSecurityGroupId);
     const dataNodes = pool("data", args.nodeGroups.data, args.privateVswitchIds, args.appSecurityGroupId);

@@ -191,6 +191,20 @@ export class EksCluster extends pulumi.ComponentResource {
       },
       { parent: this, dependsOn: [appNodes, dataNodes] },
     );
+    // EKS's VPC CNI ignores NetworkPolicies unless its network policy agent is on: the data namespace's default deny
+    // (infra/data/data-network-policies.ts) must be enforced, not merely declared.
+    new aws.eks.Addon(
+      `${name}-vpc-cni`,
+      {
+        clusterName: cluster.name,
+        addonName: "vpc-cni",
+        configurationValues: JSON.stringify({ enableNetworkPolicy: "true" }),
+        resolveConflictsOnCreate: "OVERWRITE",
+        resolveConflictsOnUpdate: "OVERWRITE",
+        tags,
+      },
+      { parent: this, dependsOn: [appNodes, dataNodes] },
+    );
     this.clusterName = cluster.name;
     this.kubeconfig = pulumi
       .all([cluster.name, cluster.endpoint, cluster.certificateAuthority.data])

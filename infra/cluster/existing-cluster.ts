@@ -22,7 +22,13 @@ import type { DataPlacement } from "../data/placement.ts";
 import { RedisCluster } from "../data/redis-cluster.ts";
 import { TIDB_ROOT_SECRET, TidbCluster } from "../data/tidb-cluster.ts";
 import { GATEWAY_NAME, PlatformGateway } from "../gateway/platform-gateway.ts";
-import { MIN_SEED_LENGTH, platformSecretValues, SEED_TOO_SHORT, SeedError } from "../lib/derived-secrets.ts";
+import {
+  MIN_SEED_LENGTH,
+  platformSecretValues,
+  SECRET_SEED_CONFIG_KEY,
+  SEED_TOO_SHORT,
+  SeedError,
+} from "../lib/derived-secrets.ts";
 import { OPERATOR_NAMESPACE_LABELS, RESTRICTED_NAMESPACE_LABELS } from "../lib/pod-security.ts";
 import {
   DATA_OPERATORS,
@@ -86,7 +92,7 @@ export interface ExistingClusterOutputs {
 }
 
 /** The Pulumi config key of the seed (project im-platform). */
-export const SECRET_SEED_CONFIG_KEY = "secretSeed";
+export { SECRET_SEED_CONFIG_KEY };
 export const DATABASE_ADMIN_PASSWORD_CONFIG_KEY = "databaseAdminPassword";
 /** The Secret (key `password`) the migrations Job reads the database admin's password from. */
 export const DATABASE_ADMIN_SECRET = "im-database-admin";

@@ -79,6 +79,13 @@ describe("workload identity on both clouds (stacks/multicloud.yaml)", () => {
       "acs:oss:*:*:im-multicloud-ali-backup",
       "acs:oss:*:*:im-multicloud-ali-backup/*",
     ]);
+    // KMS: only the bucket's own key, the one OSS encrypts the backups with.
+    const key = one(rs, "alicloud:kms/key:Key", "alicloud-data-backup-key");
+    assert.deepEqual(policy.Statement.at(-1).Resource, [`acs:kms:*:*:key/${key.id}`]);
+    assert.equal(
+      input(one(rs, "alicloud:oss/bucket:Bucket", "alicloud-data-backup"), "serverSideEncryptionRule.kmsMasterKeyId"),
+      key.id,
+    );
     const attach = one(
       rs,
       "alicloud:ram/rolePolicyAttachment:RolePolicyAttachment",

@@ -16,6 +16,11 @@ export interface BackupBucketArgs {
 
 export class BackupBucket extends pulumi.ComponentResource {
   readonly bucketName: pulumi.Output<string>;
+  /**
+   * OSS: the bucket's own KMS key (its id), so the backup role's KMS grant names one key, not every key of the
+   * account. Undefined on S3, whose default aws/s3 key S3 uses on the caller's behalf without a KMS grant.
+   */
+  readonly kmsKeyId: pulumi.Output<string> | undefined;
 
   constructor(name: string, args: BackupBucketArgs, opts?: pulumi.ComponentResourceOptions) {
     super("im:data:BackupBucket", name, {}, opts);
@@ -63,13 +68,25 @@ export class BackupBucket extends pulumi.ComponentResource {
         child,
       );
       this.bucketName = bucket.bucket;
+      this.kmsKeyId = undefined;
     } else {
+      const key = new alicloud.kms.Key(
+        `${name}-key`,
+        {
+          description: `${name}: TiDB backups`,
+          automaticRotation: "Enabled",
+          rotationInterval: "365d",
+          tags: args.tags,
+        },
+        { parent: this, protect: true },
+      );
+      this.kmsKeyId = key.id;
       const bucket = new alicloud.oss.Bucket(
         name,
         {
           bucket: args.bucket,
           acl: "private",
-          serverSideEncryptionRule: { sseAlgorithm: "KMS" },
+          serverSideEncryptionRule: { sseAlgorithm: "KMS", kmsMasterKeyId: key.id },
           versioning: { status: "Enabled" },
           lifecycleRules: [
             {

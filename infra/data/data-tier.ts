@@ -5,10 +5,19 @@
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { secretData } from "../cluster/secret-data.ts";
 import { WorkloadRole, type PolicyStatement, type WorkloadIdentity } from "../cluster/workload-role.ts";
 import type { CloudSpec } from "../lib/spec-cloud.ts";
 import type { DataEndpoints } from "../services/im-services.ts";
 import { BackupBucket } from "./backup-bucket.ts";
+import {
+  DATA_AUTH_SECRET,
+  KAFKA_PASSWORD_KEY,
+  KAFKA_USERNAME_KEY,
+  REDIS_PASSWORD_KEY,
+  type DataCredentials,
+} from "./data-credentials.ts";
+import { DataNetworkPolicies } from "./data-network-policies.ts";
 import { KafkaCluster, type KafkaPlacement, type KafkaTopicSpec } from "./kafka-cluster.ts";
 import { CLOUD_DATA_PLACEMENT } from "./placement.ts";
 import { RedisCluster, type RedisPlacement } from "./redis-cluster.ts";
@@ -32,6 +41,10 @@ export interface DataTierArgs {
   identity: WorkloadIdentity;
   /** cert-manager in the cluster: TiDB then speaks TLS between its components and to its SQL clients. */
   certManager?: { namespace: string; release: pulumi.Resource } | undefined;
+  /** The Redis password and the services' Kafka user (data-credentials.ts): every client must present them. */
+  credentials: DataCredentials;
+  /** The services' namespace: with the monitoring and TiDB Operator namespaces, the only one let into the data pods. */
+  servicesNamespace: string;
   provider: k8s.Provider;
   tags: Record<string, string>;
 }
@@ -67,6 +80,26 @@ export class DataTier extends pulumi.ComponentResource {
       { parent: this, provider: args.provider },
     );
     const c = args.choices;
+    const creds = args.credentials;
+    // In-cluster Redis reads its requirepass, and Strimzi's KafkaUser its password, from this Secret.
+    const authSecret = new k8s.core.v1.Secret(
+      `${name}-auth`,
+      {
+        metadata: { name: DATA_AUTH_SECRET, namespace: ns.metadata.name },
+        type: "Opaque",
+        data: secretData({
+          [REDIS_PASSWORD_KEY]: creds.redisPassword,
+          [KAFKA_USERNAME_KEY]: creds.kafka.username,
+          [KAFKA_PASSWORD_KEY]: creds.kafka.password,
+        }),
+      },
+      { parent: this, provider: args.provider },
+    );
+    new DataNetworkPolicies(
+      `${name}-isolation`,
+      { namespace: DATA_NAMESPACE, servicesNamespace: args.servicesNamespace, provider: args.provider },
+      { parent: this, dependsOn: [ns] },
+    );
     const bucket = new BackupBucket(
       `${name}-backup`,
       { cloud: args.cloud, bucket: c.backup.bucket, retentionDays: c.backup.retentionDays, tags: args.tags },
@@ -78,7 +111,7 @@ export class DataTier extends pulumi.ComponentResource {
         identity: args.identity,
         namespace: DATA_NAMESPACE,
         serviceAccount: BACKUP_SERVICE_ACCOUNT,
-        statements: bucketStatements(args.cloud, bucket.bucketName),
+        statements: bucketStatements(args.cloud, bucket.bucketName, bucket.kmsKeyId),
         tags: args.tags,
       },
       { parent: this },
@@ -150,7 +183,12 @@ export class DataTier extends pulumi.ComponentResource {
             };
     const redis = new RedisCluster(
       `${name}-redis`,
-      { ...args.redis, placement: redisPlacement, tags: args.tags },
+      {
+        ...args.redis,
+        placement: redisPlacement,
+        tags: args.tags,
+        auth: { password: creds.redisPassword, secret: { name: authSecret.metadata.name, key: REDIS_PASSWORD_KEY } },
+      },
       { parent: this },
     );
     const kafkaPlacement: KafkaPlacement =
@@ -181,7 +219,13 @@ export class DataTier extends pulumi.ComponentResource {
             };
     const kafka = new KafkaCluster(
       `${name}-kafka`,
-      { ...args.kafka, storageGb: c.kafka.storageGb, placement: kafkaPlacement, tags: args.tags },
+      {
+        ...args.kafka,
+        storageGb: c.kafka.storageGb,
+        placement: kafkaPlacement,
+        tags: args.tags,
+        auth: { ...creds.kafka, secret: { name: authSecret.metadata.name, key: KAFKA_PASSWORD_KEY } },
+      },
       { parent: this },
     );
 
@@ -202,6 +246,10 @@ export class DataTier extends pulumi.ComponentResource {
         redisCa:
           managedRedis && args.cloud === "alicloud" ? { secretName: DATA_CA_SECRET, key: TAIR_CA_KEY } : undefined,
       },
+      auth: {
+        redisPassword: creds.redisPassword,
+        kafka: kafka.saslMechanism === undefined ? undefined : { mechanism: kafka.saslMechanism, ...creds.kafka },
+      },
     };
     this.backupBucket = bucket.bucketName;
     this.tidb = tidb;
@@ -216,7 +264,11 @@ export class DataTier extends pulumi.ComponentResource {
 }
 
 /** What BR needs on the backup bucket: list it, and write, read and expire its objects (multipart uploads included). */
-export function bucketStatements(cloud: "aws" | "alicloud", bucket: pulumi.Output<string>): PolicyStatement[] {
+export function bucketStatements(
+  cloud: "aws" | "alicloud",
+  bucket: pulumi.Output<string>,
+  kmsKeyId?: pulumi.Output<string>,
+): PolicyStatement[] {
   if (cloud === "aws") {
     return [
       {
@@ -248,7 +300,11 @@ export function bucketStatements(cloud: "aws" | "alicloud", bucket: pulumi.Outpu
       Action: ["oss:PutObject", "oss:GetObject", "oss:DeleteObject", "oss:AbortMultipartUpload", "oss:ListParts"],
       Resource: [pulumi.interpolate`acs:oss:*:*:${bucket}/*`],
     },
-    // The bucket encrypts with KMS (BackupBucket): writing and reading objects needs its data keys.
-    { Effect: "Allow", Action: ["kms:GenerateDataKey", "kms:Decrypt"], Resource: ["acs:kms:*:*:*"] },
+    // The bucket encrypts with its own KMS key (BackupBucket): writing and reading objects needs that key's data keys.
+    {
+      Effect: "Allow",
+      Action: ["kms:GenerateDataKey", "kms:Decrypt"],
+      Resource: [kmsKeyId === undefined ? "acs:kms:*:*:*" : pulumi.interpolate`acs:kms:*:*:key/${kmsKeyId}`],
+    },
   ];
 }

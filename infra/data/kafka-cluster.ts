@@ -6,12 +6,17 @@
  * - Strimzi: the operator and a KRaft Kafka with rack awareness on the data nodes.
  * The topics of data.kafka.topics are declared with it (MSK Topic, ApsaraMQ Topic, Strimzi KafkaTopic), each with
  * the cluster's replication factor and min.insync.replicas, so a producer's acks=all means what the seed says.
+ * With `auth`, clients authenticate with SASL/SCRAM as one user (the services'): MSK through a Secrets Manager secret
+ * (SCRAM-SHA-512 over TLS, port 9096), ApsaraMQ through a SASL user with ACLs on the topics and the consumer group
+ * (SCRAM-SHA-256 on the VPC's SASL endpoint, 9094), Strimzi through a KafkaUser with the same ACLs (SCRAM-SHA-512).
+ * ApsaraMQ's Topic has no typed replication or min.insync.replicas field: see `ALIKAFKA_TOPIC_GUARANTEES`.
  */
 import * as alicloud from "@pulumi/alicloud";
 import * as aws from "@pulumi/aws";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { KAFKA_METRICS_CONFIGMAP, KAFKA_METRICS_KEY } from "../observability/kafka-jmx.ts";
+import { alikafkaUser, mskScramSecret, strimziUser } from "./kafka-auth.ts";
 import { requiredNodeAffinity, type DataPlacement } from "./placement.ts";
 
 export type KafkaPlacement =
@@ -51,7 +56,22 @@ export interface KafkaClusterArgs {
   storageGb: number;
   placement: KafkaPlacement;
   tags: Record<string, string>;
+  /**
+   * The services' SASL user: its name, password and, for Strimzi, the Secret and key (in the data namespace) the
+   * KafkaUser takes the password from. Default none: unauthenticated clients (an existing cluster's Strimzi).
+   */
+  auth?: { username: string; password: pulumi.Input<string>; secret: { name: pulumi.Input<string>; key: string } };
 }
+
+/** The SASL mechanism the services use per placement, when `auth` is set. */
+export const KAFKA_SASL_MECHANISM = {
+  msk: "SCRAM-SHA-512",
+  alikafka: "SCRAM-SHA-256",
+  strimzi: "SCRAM-SHA-512",
+} as const satisfies Record<KafkaPlacement["kind"], string>;
+
+/** Said in the plan and the docs: see infra/lib/managed-limits.ts. */
+export { ALIKAFKA_TOPIC_GUARANTEES } from "../lib/managed-limits.ts";
 
 /** Pinned versions: a replaced broker must come back on the same Kafka. */
 export const KAFKA_VERSION = "3.8.x";
@@ -60,10 +80,13 @@ export const STRIMZI_CHART_VERSION = "0.45.0";
 export class KafkaCluster extends pulumi.ComponentResource {
   /** Comma-separated bootstrap brokers (host:port) for the services' KAFKA_BROKERS. */
   readonly bootstrapBrokers: pulumi.Output<string>;
+  /** The SASL mechanism clients use, or undefined without `auth`. */
+  readonly saslMechanism: (typeof KAFKA_SASL_MECHANISM)[KafkaPlacement["kind"]] | undefined;
 
   constructor(name: string, args: KafkaClusterArgs, opts?: pulumi.ComponentResourceOptions) {
     super("im:data:KafkaCluster", name, {}, opts);
     const p = args.placement;
+    this.saslMechanism = args.auth === undefined ? undefined : KAFKA_SASL_MECHANISM[p.kind];
     switch (p.kind) {
       case "msk":
         this.bootstrapBrokers = this.msk(name, args, p);
@@ -114,6 +137,9 @@ export class KafkaCluster extends pulumi.ComponentResource {
           connectivityInfo: { publicAccess: { type: "DISABLED" } },
         },
         encryptionInfo: { encryptionInTransit: { clientBroker: "TLS", inCluster: true } },
+        ...(args.auth === undefined
+          ? {}
+          : { clientAuthentication: { sasl: { scram: true, iam: false }, unauthenticated: false } }),
         configurationInfo: { arn: config.arn, revision: config.latestRevision },
         tags: args.tags,
       },
@@ -132,7 +158,9 @@ export class KafkaCluster extends pulumi.ComponentResource {
         { parent: this },
       );
     }
-    return cluster.bootstrapBrokersTls;
+    if (args.auth === undefined) return cluster.bootstrapBrokersTls;
+    mskScramSecret(name, args, args.auth, cluster, this);
+    return cluster.bootstrapBrokersSaslScram;
   }
 
   /** Per topic, so a topic keeps its guarantees even if the cluster's defaults change. */
@@ -164,7 +192,11 @@ export class KafkaCluster extends pulumi.ComponentResource {
         vswitchIds: p.vswitchIds,
         selectedZones: p.zoneIds,
         securityGroup: p.securityGroupId,
-        config: JSON.stringify({ "enable.acl": "false", "kafka.log.retention.hours": "72" }),
+        // With ACLs on, the VPC's SASL endpoint takes only SASL users, each limited to what its ACLs grant.
+        config: JSON.stringify({
+          "enable.acl": args.auth === undefined ? "false" : "true",
+          "kafka.log.retention.hours": "72",
+        }),
         tags: args.tags,
       },
       { parent: this },
@@ -187,7 +219,9 @@ export class KafkaCluster extends pulumi.ComponentResource {
         { parent: this },
       );
     }
-    return instance.endPoint;
+    if (args.auth === undefined) return instance.endPoint;
+    alikafkaUser(name, args, args.auth, instance, this);
+    return instance.saslDomainEndpoint;
   }
 
   private strimzi(
@@ -212,6 +246,7 @@ export class KafkaCluster extends pulumi.ComponentResource {
               opts,
             ),
           ];
+    const scram = args.auth === undefined ? {} : { authentication: { type: "scram-sha-512" } };
     const affinity = requiredNodeAffinity(p.data.nodeSelector);
     const podTemplate = { tolerations: p.data.tolerations, ...(affinity === undefined ? {} : { affinity }) };
     const pool = new k8s.apiextensions.CustomResource(
@@ -255,10 +290,13 @@ export class KafkaCluster extends pulumi.ComponentResource {
           kafka: {
             // Replicas of a partition land in different zones.
             rack: { topologyKey: "topology.kubernetes.io/zone" },
+            // With auth, both listeners take SCRAM users only and the simple authorizer applies their ACLs (the
+            // entity operators connect on Strimzi's own mTLS listener as super users).
             listeners: [
-              { name: "tls", port: 9093, type: "internal", tls: true },
-              { name: "plain", port: 9092, type: "internal", tls: false },
+              { name: "tls", port: 9093, type: "internal", tls: true, ...scram },
+              { name: "plain", port: 9092, type: "internal", tls: false, ...scram },
             ],
+            ...(args.auth === undefined ? {} : { authorization: { type: "simple" } }),
             config: this.serverProperties(args),
             // The JMX exporter with the local target's configuration, so the alert rules read the same series here.
             ...(p.metrics
@@ -270,7 +308,11 @@ export class KafkaCluster extends pulumi.ComponentResource {
                 }
               : {}),
           },
-          entityOperator: { topicOperator: {}, template: { pod: podTemplate } },
+          entityOperator: {
+            topicOperator: {},
+            ...(args.auth === undefined ? {} : { userOperator: {} }),
+            template: { pod: podTemplate },
+          },
         },
       },
       { ...opts, dependsOn: [pool] },
@@ -287,6 +329,7 @@ export class KafkaCluster extends pulumi.ComponentResource {
         { ...opts, dependsOn: [kafka] },
       );
     }
+    if (args.auth !== undefined) strimziUser(name, args, args.auth, p, kafka, this);
     return pulumi.interpolate`im-kafka-kafka-bootstrap.${p.namespace}.svc:9092`;
   }
 }

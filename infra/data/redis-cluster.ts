@@ -4,6 +4,8 @@
  * - ElastiCache in cluster mode (AWS, managed): Multi-AZ, automatic failover, encrypted at rest and in transit;
  * - Tair cluster edition (Alibaba Cloud, managed): shards on cloud disks, a standby zone, TLS, allow-listed app segment;
  * - in-cluster: a StatefulSet on the data nodes plus a one-shot Job that forms the cluster.
+ * With `auth`, every client must AUTH: ElastiCache's auth token (it requires transit encryption, which is on), Tair's
+ * instance password, in-cluster `requirepass` (and `masterauth`, so replicas can sync) read from a Secret.
  * Replication is asynchronous in every mode, which is why the services persist the seq high-water mark in TiDB.
  */
 import * as alicloud from "@pulumi/alicloud";
@@ -38,6 +40,11 @@ export interface RedisClusterArgs {
   replicasPerPrimary: number;
   placement: RedisPlacement;
   tags: Record<string, string>;
+  /**
+   * The password every client presents; in-cluster, the Secret and key the nodes read it from (in the data
+   * namespace). Default none (an existing cluster's in-cluster Redis, the local target).
+   */
+  auth?: { password: pulumi.Input<string>; secret: { name: pulumi.Input<string>; key: string } } | undefined;
 }
 
 /** The in-cluster image; pinned so a node replacement never pulls a different Redis. */
@@ -92,6 +99,7 @@ export class RedisCluster extends pulumi.ComponentResource {
         multiAzEnabled: true,
         atRestEncryptionEnabled: true,
         transitEncryptionEnabled: true,
+        ...(args.auth === undefined ? {} : { authToken: pulumi.secret(args.auth.password) }),
         subnetGroupName: subnets.name,
         securityGroupIds: [p.securityGroupId],
         snapshotRetentionLimit: 7,
@@ -124,6 +132,8 @@ export class RedisCluster extends pulumi.ComponentResource {
         securityGroupId: p.securityGroupId,
         sslEnable: "Enable",
         tdeStatus: "Enabled",
+        // The instance's default account: AUTH <password> (no user name) signs in as it.
+        ...(args.auth === undefined ? {} : { password: pulumi.secret(args.auth.password) }),
         tags: args.tags,
       },
       { parent: this },
@@ -138,6 +148,17 @@ export class RedisCluster extends pulumi.ComponentResource {
   ): pulumi.Output<string> {
     const opts = { parent: this, provider: p.provider };
     const nodes = args.primaries * (1 + args.replicasPerPrimary);
+    const auth = args.auth;
+    // redis-cli (the probe and the Job) reads REDISCLI_AUTH; the server its password from REDIS_PASSWORD.
+    const passwordRef =
+      auth === undefined ? undefined : { secretKeyRef: { name: auth.secret.name, key: auth.secret.key } };
+    const authEnv =
+      passwordRef === undefined
+        ? []
+        : [
+            { name: "REDIS_PASSWORD", valueFrom: passwordRef },
+            { name: "REDISCLI_AUTH", valueFrom: passwordRef },
+          ];
     const labels = { "app.kubernetes.io/name": "redis-cluster", "app.kubernetes.io/part-of": "im-platform" };
     const headless = new k8s.core.v1.Service(
       `${name}-headless`,
@@ -193,7 +214,12 @@ export class RedisCluster extends pulumi.ComponentResource {
                     "yes",
                     "--protected-mode",
                     "no",
+                    // $(REDIS_PASSWORD) is expanded by the kubelet from the container's env, never written here.
+                    ...(auth === undefined
+                      ? []
+                      : ["--requirepass", "$(REDIS_PASSWORD)", "--masterauth", "$(REDIS_PASSWORD)"]),
                   ],
+                  env: authEnv,
                   ports: [
                     { name: "redis", containerPort: 6379 },
                     { name: "bus", containerPort: 16379 },
@@ -245,7 +271,10 @@ export class RedisCluster extends pulumi.ComponentResource {
                 {
                   name: "create",
                   image: REDIS_IMAGE,
-                  env: [{ name: "NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } }],
+                  env: [
+                    { name: "NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
+                    ...authEnv,
+                  ],
                   // redis-cli --cluster create wants addresses: resolve each pod's stable name first.
                   command: [
                     "sh",

@@ -56,6 +56,8 @@ export const TIDB_OPERATOR_VERSION = "v1.6.5";
 export const TIDB_VERSION = "v8.5.1";
 /** The MySQL client image TiDB Operator's documentation uses for a TidbInitializer. */
 export const TIDB_INITIALIZER_IMAGE = "tnir/mysqlclient";
+/** Where the clouds install TiDB Operator (it talks to PD in the data namespace). */
+export const TIDB_OPERATOR_NAMESPACE = "tidb-admin";
 /** The TidbCluster's name: TiDB's SQL Service is `<name>-tidb` in the data namespace. */
 export const TIDB_CLUSTER_NAME = "im";
 export const TIDB_SQL_PORT = 4000;
@@ -86,7 +88,7 @@ export class TidbCluster extends pulumi.ComponentResource {
             chart: "tidb-operator",
             version: TIDB_OPERATOR_VERSION,
             repositoryOpts: { repo: "https://charts.pingcap.org/" },
-            namespace: "tidb-admin",
+            namespace: TIDB_OPERATOR_NAMESPACE,
             createNamespace: true,
             values: { scheduler: { create: false } },
           },

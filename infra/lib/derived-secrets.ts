@@ -8,6 +8,9 @@
  */
 import { createHmac } from "node:crypto";
 
+/** The Pulumi config key of the seed (project im-platform): `pulumi config set --secret secretSeed ...`. */
+export const SECRET_SEED_CONFIG_KEY = "secretSeed";
+
 /** Shortest seed accepted: 128 bits of a random hex string. */
 export const MIN_SEED_LENGTH = 32;
 
@@ -53,5 +56,26 @@ export function platformSecretValues(seed: string): {
     grafanaAdminPassword: deriveSecret(seed, "im-grafana-admin/admin-password"),
     databasePassword: deriveSecret(seed, "im-database/DB_PASSWORD"),
     tidbRootPassword: deriveSecret(seed, "im-tidb-root/root"),
+  };
+}
+
+/** The Kafka user the services authenticate as (MSK SCRAM secret, ApsaraMQ SASL user, Strimzi KafkaUser). */
+export const DATA_KAFKA_USER = "im-services";
+
+/**
+ * A derived value shaped to the strictest password rules among the data services: Tair takes 8-32 characters with
+ * three of upper case, lower case, digits and `!@#$%^&*()_+-=`; ElastiCache's auth token 16-128 printable characters
+ * without `/`, `"` or `@`; an ApsaraMQ SASL user's password 1-64 letters, digits or `_`. "Im1_" supplies the three
+ * classes, then 24 characters (144 bits) of the derived value with base64url's `-` turned into `_`: 28 characters.
+ */
+export function dataServicePassword(seed: string, name: string): string {
+  return `Im1_${deriveSecret(seed, name).slice(0, 24).replaceAll("-", "_")}`;
+}
+
+/** The data tier's credentials: the Redis AUTH password and the services' Kafka SASL password. */
+export function dataTierSecretValues(seed: string): { redisPassword: string; kafkaPassword: string } {
+  return {
+    redisPassword: dataServicePassword(seed, "im-data-auth/REDIS_PASSWORD"),
+    kafkaPassword: dataServicePassword(seed, "im-data-auth/KAFKA_SASL_PASSWORD"),
   };
 }

@@ -24,6 +24,8 @@ import { loadRuleGroups } from "./rules.ts";
 /** Pinned: the CRDs (PrometheusRule, PodMonitor, ScrapeConfig) it installs change between majors. Not checked against the registry. */
 export const KUBE_PROMETHEUS_STACK_CHART_VERSION = "66.3.1";
 /** Exporter images, pinned; not checked against the registry. */
+/** The redis exporter's Secret (REDIS_PASSWORD), when the data tier's Redis takes a password. */
+export const REDIS_EXPORTER_SECRET = "im-redis-exporter-auth";
 export const REDIS_EXPORTER_IMAGE = "quay.io/oliver006/redis_exporter:v1.66.0";
 export const MYSQLD_EXPORTER_IMAGE = "quay.io/prometheus/mysqld-exporter:v0.16.0";
 
@@ -282,6 +284,27 @@ export class Monitoring extends pulumi.ComponentResource {
     opts: pulumi.CustomResourceOptions,
   ): void {
     const labels = { "app.kubernetes.io/name": "redis-exporter", "app.kubernetes.io/part-of": "im-platform" };
+    // redis_exporter signs in to every scraped node with REDIS_PASSWORD, from a Secret of its own namespace.
+    const password = args.endpoints.auth?.redisPassword;
+    if (password !== undefined)
+      new k8s.core.v1.Secret(
+        `${name}-redis-auth`,
+        {
+          metadata: { name: REDIS_EXPORTER_SECRET, namespace },
+          type: "Opaque",
+          data: secretData({ REDIS_PASSWORD: password }),
+        },
+        { parent: this, provider: args.provider },
+      );
+    const env =
+      password === undefined
+        ? []
+        : [
+            {
+              name: "REDIS_PASSWORD",
+              valueFrom: { secretKeyRef: { name: REDIS_EXPORTER_SECRET, key: "REDIS_PASSWORD" } },
+            },
+          ];
     new k8s.apps.v1.Deployment(
       `${name}-redis-exporter`,
       {
@@ -299,6 +322,7 @@ export class Monitoring extends pulumi.ComponentResource {
                 {
                   name: "redis-exporter",
                   image: REDIS_EXPORTER_IMAGE,
+                  ...(env.length === 0 ? {} : { env }),
                   ports: [{ name: "metrics", containerPort: 9121 }],
                   resources: { requests: { cpu: "50m", memory: "64Mi" }, limits: { memory: "128Mi" } },
                   securityContext: restrictedContainerSecurityContext(),

@@ -160,6 +160,10 @@ describe("policy pack", () => {
       "im-required-tags: vpc: missing tag(s) environment, owner, cost-center",
       "im-stateful-replicas: redis: copies per shard (1 + replicasPerNodeGroup) is 1; at least 2 are needed",
       "im-stateful-replicas: redis-sts: spec.replicas is 1; at least 2 are needed",
+      "im-data-tier-auth: redis: ElastiCache has neither authToken nor userGroupIds: any client in the data segment can read and write",
+      "im-data-tier-auth: kafka: MSK has no client authentication (clientAuthentication.sasl.scram or iam, or tls)",
+      'im-data-tier-auth: ali-kafka: ApsaraMQ for Kafka has ACLs off (config "enable.acl" is not "true")',
+      "im-data-namespace-isolated: redis-sts: namespace default runs data pods without a default-deny ingress NetworkPolicy",
     ]);
   });
 

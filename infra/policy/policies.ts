@@ -20,6 +20,7 @@
  *   topology spread constraints have `topologyKey` only), so nothing is silently pruned.
  * - im-pod-security-restricted: every workload's pod template passes the Pod Security `restricted` level (the level
  *   the platform's namespaces enforce), checked before the API server would refuse the pods.
+ * - im-data-tier-auth, im-data-namespace-isolated: see data-tier-policies.ts.
  */
 import type {
   PolicyResource,
@@ -32,6 +33,7 @@ import type {
 import { LB_LISTENER_PORTS } from "../lib/network-rules.ts";
 import { at, list, type Props } from "./props.ts";
 import { claimsNameStorageClass, edgeTls, operatorCrdFields } from "./workload-policies.ts";
+import { dataNamespaceIsolated, dataTierAuth } from "./data-tier-policies.ts";
 import { podSecurityProblems } from "../lib/pod-security.ts";
 import { REQUIRED_TAGS } from "../lib/spec-cloud.ts";
 
@@ -416,4 +418,6 @@ export const POLICIES: ReadonlyArray<ResourceValidationPolicy | StackValidationP
   claimsNameStorageClass,
   operatorCrdFields,
   edgeTls,
+  dataTierAuth,
+  dataNamespaceIsolated,
 ];

@@ -10,6 +10,12 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { secretData } from "../cluster/secret-data.ts";
+import {
+  DATA_AUTH_SECRET,
+  KAFKA_PASSWORD_KEY,
+  KAFKA_USERNAME_KEY,
+  REDIS_PASSWORD_KEY,
+} from "../data/data-credentials.ts";
 import { RESTRICTED_NAMESPACE_LABELS } from "../lib/pod-security.ts";
 import type { WorkloadSpec } from "../lib/spec-cloud.ts";
 import { groupsEnv, type GroupsSpec } from "../lib/spec-groups.ts";
@@ -40,6 +46,14 @@ export interface DataEndpoints {
     redis: boolean;
     kafka: boolean;
     redisCa?: { secretName: string; key: string } | undefined;
+  };
+  /**
+   * What the services present to Redis and Kafka, put into the Secret `DATA_AUTH_SECRET` of their namespace and read
+   * as `secretKeyRef`s. Default none (the local target's and an existing cluster's data tier take no credentials).
+   */
+  auth?: {
+    redisPassword?: pulumi.Input<string> | undefined;
+    kafka?: { mechanism: string; username: string; password: pulumi.Input<string> } | undefined;
   };
 }
 
@@ -116,6 +130,7 @@ export class ImServices extends pulumi.ComponentResource {
       { parent: this },
     );
     const e = args.endpoints;
+    const auth = dataAuthEnv(name, namespace, e.auth, this);
     const flag = (on: boolean) => (on ? "true" : "false");
     const redisCa = e.tls.redisCa;
     const databaseCa = e.tls.databaseCa;
@@ -147,6 +162,7 @@ export class ImServices extends pulumi.ComponentResource {
       { name: "REDIS_NODES", value: e.redisNodes },
       { name: "REDIS_TLS", value: flag(e.tls.redis) },
       ...(redisCa === undefined ? [] : [{ name: "REDIS_TLS_CA_FILE", value: `${CA_MOUNT_PATH}/${redisCa.key}` }]),
+      ...auth.redis,
     ];
     const tokens: EnvVar[] = [
       { name: "TOKEN_KEYS", secretKey: "TOKEN_KEYS" },
@@ -179,6 +195,7 @@ export class ImServices extends pulumi.ComponentResource {
         { name: "KAFKA_BROKERS", value: e.kafkaBrokers },
         { name: "KAFKA_TLS", value: flag(e.tls.kafka) },
         { name: "KAFKA_TOPIC_STORED", value: args.kafkaTopicStored },
+        ...auth.kafka,
       ],
       userCenter: [
         ...common,
@@ -230,11 +247,51 @@ export class ImServices extends pulumi.ComponentResource {
           ...(args.tolerations === undefined ? {} : { tolerations: args.tolerations }),
         },
         // The pods read DB_USER and DB_PASSWORD at start: the Secret exists before the first pod does.
-        { parent: this, dependsOn: [databaseSecret] },
+        { parent: this, dependsOn: [databaseSecret, ...auth.secret] },
       );
     }
     this.services = built;
     this.namespace = namespace;
     this.registerOutputs({ namespace });
   }
+}
+
+/**
+ * The Secret with the data tier's credentials in the services' namespace, and the environment that reads it. Only the
+ * mechanism is a plain value; user names and passwords come through `secretKeyRef`, never a ConfigMap or a literal.
+ */
+function dataAuthEnv(
+  name: string,
+  namespace: pulumi.Input<string>,
+  auth: DataEndpoints["auth"],
+  parent: pulumi.Resource,
+): { redis: EnvVar[]; kafka: EnvVar[]; secret: k8s.core.v1.Secret[] } {
+  const redisPassword = auth?.redisPassword;
+  const kafka = auth?.kafka;
+  if (redisPassword === undefined && kafka === undefined) return { redis: [], kafka: [], secret: [] };
+  const secret = new k8s.core.v1.Secret(
+    `${name}-data-auth`,
+    {
+      metadata: { name: DATA_AUTH_SECRET, namespace },
+      type: "Opaque",
+      data: secretData({
+        ...(redisPassword === undefined ? {} : { [REDIS_PASSWORD_KEY]: redisPassword }),
+        ...(kafka === undefined ? {} : { [KAFKA_USERNAME_KEY]: kafka.username, [KAFKA_PASSWORD_KEY]: kafka.password }),
+      }),
+    },
+    { parent },
+  );
+  const fromSecret = (key: string): EnvVar => ({ name: key, secretKey: key, secretName: DATA_AUTH_SECRET });
+  return {
+    redis: redisPassword === undefined ? [] : [fromSecret(REDIS_PASSWORD_KEY)],
+    kafka:
+      kafka === undefined
+        ? []
+        : [
+            { name: "KAFKA_SASL_MECHANISM", value: kafka.mechanism },
+            fromSecret(KAFKA_USERNAME_KEY),
+            fromSecret(KAFKA_PASSWORD_KEY),
+          ],
+    secret: [secret],
+  };
 }

@@ -86,7 +86,15 @@ export const redisConfig = z.object({
   /** TLS to Redis (ElastiCache / Tair with transit encryption). */
   REDIS_TLS: tlsFlag.default(false),
   REDIS_TLS_CA_FILE: z.string().min(1).optional(),
+  /** AUTH for the data tier's Redis (ElastiCache's auth token, Tair's password, in-cluster requirepass). Unset: none. */
+  REDIS_PASSWORD: z.string().min(1, "a non-empty password, or leave it unset").optional(),
+  /** An ACL user (Redis 6+ RBAC); unset, AUTH names the default user. Only with REDIS_PASSWORD (data-auth.ts). */
+  REDIS_USERNAME: z.string().min(1, "a non-empty user name, or leave it unset").optional(),
 });
+
+/** The SASL mechanisms the services' Kafka client (@platformatic/kafka 1.35) speaks and the platform uses. */
+export const KAFKA_SASL_MECHANISMS = ["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] as const;
+export type KafkaSaslMechanism = (typeof KAFKA_SASL_MECHANISMS)[number];
 
 export const kafkaConfig = z.object({
   KAFKA_BROKERS: list,
@@ -94,6 +102,12 @@ export const kafkaConfig = z.object({
   /** TLS to the brokers (MSK's TLS listener, Strimzi's tls listener). */
   KAFKA_TLS: tlsFlag.default(false),
   KAFKA_TLS_CA_FILE: z.string().min(1).optional(),
+  /** SASL client authentication (MSK SCRAM, ApsaraMQ SASL users, Strimzi SCRAM users); unset: none (data-auth.ts). */
+  KAFKA_SASL_MECHANISM: z
+    .enum(KAFKA_SASL_MECHANISMS, { error: `allowed: ${KAFKA_SASL_MECHANISMS.join(", ")}` })
+    .optional(),
+  KAFKA_SASL_USERNAME: z.string().min(1, "a non-empty user name, or leave it unset").optional(),
+  KAFKA_SASL_PASSWORD: z.string().min(1, "a non-empty password, or leave it unset").optional(),
 });
 
 export const tokenConfig = z.object({

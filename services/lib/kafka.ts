@@ -8,6 +8,7 @@ import {
   ProduceAcks,
   stringSerializers,
 } from "@platformatic/kafka";
+import type { KafkaSasl } from "./data-auth.ts";
 
 /**
  * The durable-event producer: acks from all in-sync replicas (with min.insync.replicas 2 on the topic) and
@@ -17,11 +18,13 @@ export function createProducer(
   clientId: string,
   brokers: string[],
   tls?: ConnectionOptions,
+  sasl?: KafkaSasl,
 ): Producer<string, string, string, string> {
   return guardMissingBroker(
     keepConnectionErrorsHandled(
       new Producer({
         ...(tls ? { tls } : {}),
+        ...(sasl ? { sasl } : {}),
         clientId,
         bootstrapBrokers: brokers,
         serializers: stringSerializers,

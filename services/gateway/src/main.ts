@@ -6,6 +6,7 @@ import { createHttp, onShutdown, requireInternal } from "../../lib/http.ts";
 import { createLogger, type Logger } from "../../lib/log.ts";
 import { createMetrics } from "../../lib/metrics.ts";
 import { notifyRequest } from "../../lib/protocol.ts";
+import { redisAuth } from "../../lib/data-auth.ts";
 import { createRedisCluster } from "../../lib/redis.ts";
 import { tlsOptions } from "../../lib/tls.ts";
 import { runService } from "../../lib/service.ts";
@@ -108,6 +109,7 @@ runService("gateway", async () => {
   const redis = createRedisCluster(cfg.REDIS_NODES, {
     nodeTimeoutMs: cfg.REDIS_NODE_TIMEOUT_MS,
     tls: tlsOptions("REDIS", cfg.REDIS_TLS, cfg.REDIS_TLS_CA_FILE),
+    auth: redisAuth(cfg),
   });
   redis.on("error", (err: Error) => log.warn({ err: err.message }, "redis"));
   const faults = { latencyMs: cfg.GATEWAY_FAULT_LATENCY_MS, failRate: cfg.GATEWAY_FAULT_FAIL_RATE };

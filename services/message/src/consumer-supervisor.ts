@@ -9,6 +9,7 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ConnectionOptions } from "node:tls";
+import type { KafkaSasl } from "../../lib/data-auth.ts";
 import { Base, Consumer, type MessagesStream, stringDeserializers, type Message } from "@platformatic/kafka";
 import { guardMissingBroker, keepConnectionErrorsHandled } from "../../lib/kafka.ts";
 import type { Logger } from "../../lib/log.ts";
@@ -54,6 +55,8 @@ export interface SupervisorDeps {
   brokers: string[];
   /** TLS to the brokers, when on. */
   tls?: ConnectionOptions | undefined;
+  /** SASL credentials for the brokers, when they require them. */
+  sasl?: KafkaSasl | undefined;
   topic: string;
   clientId: string;
 }
@@ -186,6 +189,7 @@ export class ConsumerSupervisor {
       keepConnectionErrorsHandled(
         new Consumer({
           ...(d.tls ? { tls: d.tls } : {}),
+          ...(d.sasl ? { sasl: d.sasl } : {}),
           clientId: d.clientId,
           groupId: "im-fanout",
           bootstrapBrokers: d.brokers,

@@ -14,6 +14,7 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ConnectionOptions } from "node:tls";
+import type { KafkaSasl } from "../../lib/data-auth.ts";
 import type { Cluster } from "ioredis";
 import type mysql from "mysql2/promise";
 import { Pacer } from "../../lib/pacer.ts";
@@ -35,6 +36,8 @@ export interface FanoutDeps {
   brokers: string[];
   /** TLS to the brokers, when on. */
   tls?: ConnectionOptions | undefined;
+  /** SASL credentials for the brokers, when they require them. */
+  sasl?: KafkaSasl | undefined;
   topic: string;
   clientId: string;
   /** Least time between the starts of two fan-out batches (FANOUT_INTERVAL_MS); 0: as soon as events arrive. */

@@ -8,6 +8,7 @@ import { nodeIdFor } from "../../lib/node-id.ts";
 import { createProducer, EventPublisher } from "../../lib/kafka.ts";
 import { createLogger } from "../../lib/log.ts";
 import { createMetrics } from "../../lib/metrics.ts";
+import { kafkaSasl, redisAuth } from "../../lib/data-auth.ts";
 import { createRedisCluster } from "../../lib/redis.ts";
 import { tlsOptions } from "../../lib/tls.ts";
 import { runService } from "../../lib/service.ts";
@@ -49,13 +50,15 @@ runService("message", async () => {
   const mm = messageMetrics(metrics);
   const db = createDbPool(cfg, { multipleStatements: true });
   const kafkaTls = tlsOptions("KAFKA", cfg.KAFKA_TLS, cfg.KAFKA_TLS_CA_FILE);
+  const sasl = kafkaSasl(cfg);
   const redis = createRedisCluster(cfg.REDIS_NODES, {
     nodeTimeoutMs: cfg.REDIS_NODE_TIMEOUT_MS,
     tls: tlsOptions("REDIS", cfg.REDIS_TLS, cfg.REDIS_TLS_CA_FILE),
+    auth: redisAuth(cfg),
   });
   redis.on("error", (err: Error) => log.warn({ err: err.message }, "redis"));
   const nodeId = await nodeIdFor(cfg.NODE_ID, redis, cfg.INSTANCE_ID, log);
-  const publisher = new EventPublisher(createProducer(`message-${cfg.INSTANCE_ID}`, cfg.KAFKA_BROKERS, kafkaTls));
+  const publisher = new EventPublisher(createProducer(`message-${cfg.INSTANCE_ID}`, cfg.KAFKA_BROKERS, kafkaTls, sasl));
   const admission = new Admission("sends in progress", cfg.MESSAGE_MAX_SENDS_IN_PROGRESS, cfg.OVERLOAD_RETRY_AFTER_MS);
   const app = createHttp({
     version: cfg.SERVICE_VERSION,
@@ -88,6 +91,7 @@ runService("message", async () => {
     internalToken: cfg.INTERNAL_TOKEN,
     brokers: cfg.KAFKA_BROKERS,
     tls: kafkaTls,
+    sasl,
     topic: cfg.KAFKA_TOPIC_STORED,
     clientId: `fanout-${cfg.INSTANCE_ID}`,
     intervalMs: cfg.FANOUT_INTERVAL_MS,

@@ -5,6 +5,7 @@ import { IdGenerator } from "../../lib/ids.ts";
 import { nodeIdFor } from "../../lib/node-id.ts";
 import { createLogger } from "../../lib/log.ts";
 import { createMetrics } from "../../lib/metrics.ts";
+import { redisAuth } from "../../lib/data-auth.ts";
 import { createRedisCluster } from "../../lib/redis.ts";
 import { tlsOptions } from "../../lib/tls.ts";
 import { parseKeyRing } from "../../lib/tokens.ts";
@@ -31,6 +32,7 @@ runService("user-center", async () => {
   const redis = createRedisCluster(cfg.REDIS_NODES, {
     nodeTimeoutMs: cfg.REDIS_NODE_TIMEOUT_MS,
     tls: tlsOptions("REDIS", cfg.REDIS_TLS, cfg.REDIS_TLS_CA_FILE),
+    auth: redisAuth(cfg),
   });
   redis.on("error", (err: Error) => log.warn({ err: err.message }, "redis"));
   const nodeId = await nodeIdFor(cfg.NODE_ID, redis, cfg.INSTANCE_ID, log);

@@ -10,6 +10,7 @@ import { monthlyCost, type CostLine } from "../../../../infra/lib/cost.ts";
 import type { CloudName } from "../../../../infra/lib/regions.ts";
 import { networkLayout, type VpcLink } from "../../../../infra/lib/vpc-rules.ts";
 import { findPlaceholders, type Placeholder } from "../../../../infra/lib/placeholders.ts";
+import { ALIKAFKA_TOPIC_GUARANTEES } from "../../../../infra/lib/managed-limits.ts";
 import { checkCapacity, type CapacityCheck } from "../../../../infra/lib/sizing.ts";
 import type { KubernetesPlatformSpec } from "../../../../infra/lib/spec.ts";
 import { table } from "../../lib/table.ts";
@@ -84,7 +85,7 @@ export async function plan(opts: PlanOptions): Promise<PlanResult> {
     import("../../../../infra/policy/evaluate.ts"),
   ]);
   const { resources } = await runWithMocks(spec.name, () => {
-    deployPlatform(spec, spec.cluster === undefined ? {} : { secretSeed: OFFLINE_PLAN_SEED });
+    deployPlatform(spec, { secretSeed: OFFLINE_PLAN_SEED });
   });
   const clouds = (["aws", "alicloud"] as const).filter((c) => spec.clouds[c] !== undefined);
   const cost = monthlyCost(spec);
@@ -131,6 +132,7 @@ export async function plan(opts: PlanOptions): Promise<PlanResult> {
             "the VPN carries the two app segments only, for operators (kubectl, dashboards, drills across clouds): " +
               "no data crosses it, each cloud runs its own data tier",
           ]),
+      ...(spec.clouds.alicloud?.data.kafka.mode === "managed" ? [ALIKAFKA_TOPIC_GUARANTEES] : []),
       "offline plan: the program ran under Pulumi mocks; no cloud API was called and provider-side checks " +
         "(quotas, instance availability, names taken) did not run",
       "for a real preview with the policy pack: imctl preview --stack <name> (the Automation API; needs the Pulumi CLI and cloud credentials)",

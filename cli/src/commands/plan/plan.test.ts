@@ -31,6 +31,10 @@ describe("imctl plan", () => {
     assert.ok(r.resources.some((x) => x.type === "alicloud:vpc/peerConnection:PeerConnection"));
     assert.ok(r.cost.lines.some((l) => l.cloud === "alicloud" && l.item === "VPC peering (app <-> data)"));
     assert.ok(r.notes.some((n) => n.startsWith("the VPN carries the two app segments only, for operators")));
+    // ApsaraMQ's Topic has no typed replication or min ISR field: the plan says so rather than claim them enforced.
+    assert.ok(
+      r.notes.some((n) => n.startsWith("ApsaraMQ for Kafka: its Topic resource has no typed replication-factor")),
+    );
     assert.ok(r.monthlyCostUsd > 0);
     assert.ok(r.capacity.every((c) => c.fits === true));
     // The JSON carries no resource inputs: secrets (the VPN's pre-shared keys) never reach the output.

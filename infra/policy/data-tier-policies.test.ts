@@ -1,0 +1,105 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { REPO_ROOT } from "../../base/root.mjs";
+import { loadSpec, requireKubernetes } from "../lib/spec.ts";
+import { runWithMocks } from "../mocks.ts";
+import { deployPlatform } from "../platform.ts";
+import { dataNamespaceIsolated, dataTierAuth } from "./data-tier-policies.ts";
+import { evaluatePolicies, type PolicyInput } from "./evaluate.ts";
+
+const cloud: PolicyInput = { type: "aws:ec2/vpc:Vpc", name: "vpc", props: {} };
+const messages = (rs: PolicyInput[]) =>
+  evaluatePolicies(rs, [dataTierAuth, dataNamespaceIsolated]).map((v) => `${v.policy}: ${v.message}`);
+
+describe("im-data-tier-auth", () => {
+  const open: PolicyInput[] = [
+    {
+      type: "aws:elasticache/replicationGroup:ReplicationGroup",
+      name: "cache",
+      props: { transitEncryptionEnabled: true },
+    },
+    { type: "aws:msk/cluster:Cluster", name: "msk", props: {} },
+    {
+      type: "aws:msk/cluster:Cluster",
+      name: "msk-both",
+      props: { clientAuthentication: { sasl: { scram: true }, unauthenticated: true } },
+    },
+    { type: "alicloud:kvstore/instance:Instance", name: "tair", props: { sslEnable: "Enable" } },
+    { type: "alicloud:alikafka/instance:Instance", name: "alikafka", props: { config: '{"enable.acl":"false"}' } },
+    {
+      type: "kubernetes:kafka.strimzi.io/v1beta2:Kafka",
+      name: "strimzi",
+      props: {
+        spec: { kafka: { listeners: [{ name: "tls", authentication: { type: "scram-sha-512" } }, { name: "plain" }] } },
+      },
+    },
+    {
+      type: "kubernetes:apps/v1:StatefulSet",
+      name: "redis",
+      props: {
+        metadata: { namespace: "im-data" },
+        spec: { template: { spec: { containers: [{ image: "redis:7.4.2", args: ["--cluster-enabled", "yes"] }] } } },
+      },
+    },
+  ];
+
+  it("fails every Redis and Kafka that takes unauthenticated clients, on a cloud stack", () => {
+    assert.deepEqual(
+      messages([cloud, ...open]).filter((m) => m.startsWith("im-data-tier-auth")),
+      [
+        "cache: ElastiCache has neither authToken nor userGroupIds: any client in the data segment can read and write",
+        "msk: MSK has no client authentication (clientAuthentication.sasl.scram or iam, or tls)",
+        "msk-both: MSK keeps unauthenticated access on (clientAuthentication.unauthenticated)",
+        "tair: Tair/Redis has no password (password or kmsEncryptedPassword)",
+        'alikafka: ApsaraMQ for Kafka has ACLs off (config "enable.acl" is not "true")',
+        "strimzi: Strimzi listener(s) plain take unauthenticated clients",
+        "redis: in-cluster Redis starts without --requirepass",
+      ].map((m) => `im-data-tier-auth: ${m}`),
+    );
+  });
+
+  it("leaves an existing cluster's data tier to its owner (no cloud resource in the stack)", () => {
+    const inCluster = open.filter((r) => r.type.startsWith("kubernetes:"));
+    assert.equal(inCluster.length, 2);
+    assert.deepEqual(messages(inCluster), []);
+  });
+});
+
+describe("im-data-namespace-isolated", () => {
+  const redis: PolicyInput = {
+    type: "kubernetes:apps/v1:StatefulSet",
+    name: "redis",
+    props: { metadata: { namespace: "im-data" }, spec: {} },
+  };
+  const policy = (name: string, spec: Record<string, unknown>): PolicyInput => ({
+    type: "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+    name,
+    props: { metadata: { namespace: "im-data" }, spec },
+  });
+
+  it("fails data pods in a namespace without a default-deny ingress policy, and passes them with one", () => {
+    const isolated = (rs: PolicyInput[]) => messages(rs).filter((m) => m.startsWith("im-data-namespace-isolated"));
+    const missing = [
+      "im-data-namespace-isolated: redis: namespace im-data runs data pods without a default-deny ingress NetworkPolicy",
+    ];
+    assert.deepEqual(isolated([cloud, redis]), missing);
+    // Allowing something, or selecting only some pods, is not a default deny.
+    const allowAll = policy("allow", { podSelector: {}, policyTypes: ["Ingress"], ingress: [{}] });
+    const some = policy("some", { podSelector: { matchLabels: { app: "x" } }, policyTypes: ["Ingress"], ingress: [] });
+    assert.deepEqual(isolated([cloud, redis, allowAll, some]), missing);
+    assert.deepEqual(
+      isolated([cloud, redis, policy("deny", { podSelector: {}, policyTypes: ["Ingress"], ingress: [] })]),
+      [],
+    );
+  });
+
+  it("passes the cloud stacks as the program declares them", async () => {
+    for (const name of ["aws-prod", "alicloud-prod"]) {
+      const spec = requireKubernetes(loadSpec(join(REPO_ROOT, "stacks", `${name}.yaml`)), name);
+      const { resources } = await runWithMocks(name, () => deployPlatform(spec));
+      const inputs = resources.filter((r) => r.custom).map((r) => ({ type: r.type, name: r.name, props: r.inputs }));
+      assert.deepEqual(messages(inputs), [], name);
+    }
+  });
+});
