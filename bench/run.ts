@@ -75,7 +75,7 @@ async function main(): Promise<number> {
       if (b.baseline) {
         const v = await b.baseline(r);
         baselines.push(v);
-        say(`run ${r}/${runs} baseline: ${round(v)} ${b.unit}`);
+        say(`run ${r}/${runs} baseline: ${round(v)} ${b.baselineUnit ?? b.unit}`);
       }
       const v = await b.measure(r);
       values.push(v);
@@ -90,7 +90,7 @@ async function main(): Promise<number> {
   const date = new Date().toISOString().slice(0, 10);
   const row =
     `| ${date} | \`${cmd}\` | ${machine()} | ${runs}: ${values.map(round).join(", ")} | ${m} ${b.unit} |` +
-    ` ${base === null ? "none" : `${base} ${b.unit}`} |`;
+    ` ${base === null ? "none" : `${base} ${b.baselineUnit ?? b.unit}`} |`;
   let doc = existsSync(DOC) ? readFileSync(DOC, "utf8") : "# Benchmarks\n";
   doc = record(doc, b, row);
   const extras = b.extra?.() ?? [];
