@@ -151,9 +151,8 @@ export class Gateway {
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on("error", () => socket.destroy());
     const url = new URL(req.url ?? "/", "http://gateway");
-    // A token in the URL is refused, valid or not, before anything else: URLs are logged by proxies (nginx's error
-    // log held live tokens). The refusal says where the token goes instead; the token itself is never echoed. The
-    // Kubernetes edge rewrites such an upgrade's path to TOKEN_IN_URL_PATH: refused the same way.
+    // A token in the URL is refused first, valid or not: proxies log URLs. Never echoed. The Kubernetes edge
+    // rewrites such an upgrade's path to TOKEN_IN_URL_PATH: refused the same way.
     if (url.searchParams.has("token") || url.pathname === TOKEN_IN_URL_PATH) {
       this.o.metrics.refused.inc({ reason: "token_in_url" });
       return reject(socket, 400, "token_in_url", TOKEN_IN_URL);
