@@ -51,6 +51,11 @@ async function main(): Promise<number> {
   const baselines: number[] = [];
   const t0 = Date.now();
   const say = (s: string) => process.stderr.write(`[bench ${name} ${((Date.now() - t0) / 1000).toFixed(0)}s] ${s}\n`);
+  // One teardown, however many ask: after Ctrl-C the run under way fails too (its helpers got the signal) and its
+  // `finally` tears down while the signal handler does; two `imctl local down` at once, the second refused by the
+  // platform's lock, left the first unfinished when the handler exited (Redis, Kafka and MariaDB still running).
+  let tearing: Promise<void> | undefined;
+  const teardown = (): Promise<void> => (tearing ??= Promise.resolve().then(() => b.teardown?.()));
   // Ctrl-C (SIGINT) or SIGTERM: tear the benchmark down (its platform runs in process groups of its own and would
   // outlive this process), then leave with 130. A second signal leaves at once.
   let interrupted = false;
@@ -62,7 +67,7 @@ async function main(): Promise<number> {
     interrupted = true;
     say(`${sig}: tearing down before leaving (again to leave at once)`);
     void Promise.resolve()
-      .then(() => b.teardown?.())
+      .then(teardown)
       .catch((err: unknown) => say(`teardown failed: ${(err as Error).message}`))
       .then(() => downEveryPlatform())
       .finally(() => process.exit(130));
@@ -82,7 +87,7 @@ async function main(): Promise<number> {
       say(`run ${r}/${runs}: ${round(v)} ${b.unit}`);
     }
   } finally {
-    await b.teardown?.();
+    await teardown();
   }
   const m = round(median(values));
   const base = baselines.length ? round(median(baselines)) : null;
