@@ -1,7 +1,7 @@
 /**
  * chaos: random SIGKILLs of every component kind under a steady load of retrying clients (issue 22).
  *
- * One platform (offset 14000) for every run. Each run: 20 senders (ImClient through nginx) each send one message at
+ * One platform (offset 6500) for every run. Each run: 20 senders (ImClient through nginx) each send one message at
  * a time to their own receiver, 5 a second, retrying every send with the same client message id until it is
  * acknowledged; the 20 receivers follow the push rule to the letter (test/helpers/letter-client.ts) and reconnect
  * when cut. Meanwhile a seeded schedule kills (SIGKILL, the whole process group) one component after another, every
@@ -29,7 +29,7 @@ import { startPlatform, type TestPlatform } from "../test/helpers/platform.ts";
 import { median, type Benchmark } from "./harness.ts";
 import { intFromEnv, registerUsers, sayer, tokensFor } from "./lib/msg-bench.ts";
 
-const OFFSET = 14_000;
+const OFFSET = 6500;
 const SECONDS = intFromEnv("BENCH_CHAOS_SECONDS", 300, 30, 3600);
 const SEED = intFromEnv("BENCH_CHAOS_SEED", Math.floor(Math.random() * 2 ** 31), 0, 2 ** 31);
 const PAIRS = 20;
