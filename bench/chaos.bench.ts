@@ -240,7 +240,7 @@ async function session(p: TestPlatform, run: number): Promise<number> {
     say(
       `${tag}: ${faults.length} kills, ${sent} sends all acknowledged; stored inboxes: ${lost} acknowledged and lost,` +
         ` ${twice} stored twice, ${gaps} seq gaps; live gaps ${liveGaps}; receivers behind ${behind};` +
-        ` receiver reconnects ${receivers.reduce((n, c) => n + c.reconnects, 0)}; longest outage ${all.toFixed(1)} s`,
+        ` receiver reconnect attempts ${receivers.reduce((n, c) => n + c.reconnects, 0)}; longest outage ${all.toFixed(1)} s`,
     );
     const missing = KINDS.filter((k) => !per.has(k));
     if (lost + twice + gaps + liveGaps + behind > 0 || missing.length > 0)

@@ -34,7 +34,7 @@ export class LetterClient {
   pushesTaken = 0;
   pulls = 0;
 
-  /** Connections after the first (with `reconnect`). */
+  /** Attempts to connect again after a lost connection (with `reconnect`), failed ones included. */
   reconnects = 0;
   private closedByUser = false;
 
