@@ -15,6 +15,8 @@ export interface Benchmark {
   setup?: () => Promise<void>;
   teardown?: () => Promise<void>;
   measure: (run: number) => Promise<number>;
+  /** The baseline's unit when it differs from `unit` (overload: % of the sustained msg/s measured as baseline). */
+  baselineUnit?: string;
   /** The same work done the plain way, measured in the same run; absent when no fair baseline exists. */
   baseline?: (run: number) => Promise<number>;
   /** Extra RESULT lines (e.g. memory per connection next to connection count). */

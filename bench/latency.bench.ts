@@ -18,7 +18,8 @@
  * receiver's socket and acks the sender; no storage. Latency is measured the same way.
  *
  * BENCH_LATENCY_USERS (default 2000), BENCH_LATENCY_SECONDS (default 30), BENCH_LATENCY_WARMUP_SECONDS (default 5)
- * and BENCH_LATENCY_PRIME_SECONDS (default 90: one unmeasured session before the first run) shrink it for a quick check.
+ * BENCH_LATENCY_PRIME_SECONDS (default 90: one unmeasured session before the first run) and BENCH_LATENCY_RUNS
+ * (default 10) shrink it for a quick check.
  */
 import type { ChildProcess } from "node:child_process";
 import { startPlatform, type TestPlatform } from "../test/helpers/platform.ts";
@@ -53,6 +54,8 @@ const WARMUP_SECONDS = intFromEnv("BENCH_LATENCY_WARMUP_SECONDS", 5, 0, 120);
  * compiles their hot paths in the first minute or two of traffic, and a broker that has served traffic for weeks
  * is what the number should describe, not one that started a minute ago.
  */
+/** Runs of each kind (BENCH_LATENCY_RUNS, at least 3): ten for the drift check. */
+const RUNS = intFromEnv("BENCH_LATENCY_RUNS", 10, 3, 20);
 const PRIME_SECONDS = intFromEnv("BENCH_LATENCY_PRIME_SECONDS", 90, 0, 600);
 /** Load processes: each holds USERS / PROCS connections (one descriptor each) under its 20,000 limit. */
 const PROCS = 2;
@@ -269,7 +272,7 @@ const bench: Benchmark = {
   // Ten runs on one platform: the median says more than the median of 3 on 2 shared cores, and the last run
   // against the first is the drift check (state that grows run over run, such as tables, logs or a backlog, shows
   // as a p99 that climbs: latency-drift).
-  runs: 10,
+  runs: RUNS,
   description:
     "End-to-end delivery latency, p99: 2,000 connected users (ImClient through nginx, two load" +
     " processes), each sending 1 message per second to a fixed random partner (open loop, sends spread" +

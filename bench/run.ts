@@ -51,56 +51,51 @@ async function main(): Promise<number> {
   const baselines: number[] = [];
   const t0 = Date.now();
   const say = (s: string) => process.stderr.write(`[bench ${name} ${((Date.now() - t0) / 1000).toFixed(0)}s] ${s}\n`);
+  // One teardown, however many ask: after Ctrl-C the run under way fails too (its helpers got the signal) and its
+  // `finally` tears down while the signal handler does; two `imctl local down` at once, the second refused by the
+  // platform's lock, left the first unfinished when the handler exited (Redis, Kafka and MariaDB still running).
+  let tearing: Promise<void> | undefined;
+  const teardown = (): Promise<void> => (tearing ??= Promise.resolve().then(() => b.teardown?.()));
   // Ctrl-C (SIGINT) or SIGTERM: tear the benchmark down (its platform runs in process groups of its own and would
   // outlive this process), then leave with 130. A second signal leaves at once.
-  // The measuring code keeps running meanwhile and fails once its platform is gone: it then waits for this teardown
-  // (see interruptedTeardown below) instead of ending the process half-way through it.
-  let interrupted: Promise<never> | null = null;
+  let interrupted = false;
   const onSignal = (sig: NodeJS.Signals): void => {
     if (interrupted) {
       say(`${sig} again: leaving without finishing the teardown`);
       process.exit(130);
     }
+    interrupted = true;
     say(`${sig}: tearing down before leaving (again to leave at once)`);
-    interrupted = Promise.resolve()
-      .then(() => b.teardown?.())
+    void Promise.resolve()
+      .then(teardown)
       .catch((err: unknown) => say(`teardown failed: ${(err as Error).message}`))
       .then(() => downEveryPlatform())
-      .finally(() => process.exit(130))
-      .then(() => new Promise<never>(() => undefined));
+      .finally(() => process.exit(130));
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
-  const interruptedTeardown = async (err: unknown): Promise<never> => {
-    if (interrupted) return interrupted;
-    throw err;
-  };
-  await b.setup?.().catch(interruptedTeardown);
+  await b.setup?.();
   try {
     for (let r = 1; r <= runs; r++) {
       if (b.baseline) {
         const v = await b.baseline(r);
         baselines.push(v);
-        say(`run ${r}/${runs} baseline: ${round(v)} ${b.unit}`);
+        say(`run ${r}/${runs} baseline: ${round(v)} ${b.baselineUnit ?? b.unit}`);
       }
       const v = await b.measure(r);
       values.push(v);
       say(`run ${r}/${runs}: ${round(v)} ${b.unit}`);
     }
-  } catch (err) {
-    return interruptedTeardown(err);
   } finally {
-    if (!interrupted) await b.teardown?.();
+    await teardown();
   }
-  // Interrupted after the last run: nothing is recorded.
-  if (interrupted) return interrupted;
   const m = round(median(values));
   const base = baselines.length ? round(median(baselines)) : null;
   const cmd = `npm run bench -- ${name}`;
   const date = new Date().toISOString().slice(0, 10);
   const row =
     `| ${date} | \`${cmd}\` | ${machine()} | ${runs}: ${values.map(round).join(", ")} | ${m} ${b.unit} |` +
-    ` ${base === null ? "none" : `${base} ${b.unit}`} |`;
+    ` ${base === null ? "none" : `${base} ${b.baselineUnit ?? b.unit}`} |`;
   let doc = existsSync(DOC) ? readFileSync(DOC, "utf8") : "# Benchmarks\n";
   doc = record(doc, b, row);
   const extras = b.extra?.() ?? [];

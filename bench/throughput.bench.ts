@@ -45,10 +45,10 @@ import { scrapeServices, serviceBreakdown } from "./lib/service-metrics.ts";
 
 const OFFSET = 12_000;
 /** Load processes: senders and receivers split evenly. */
-const PROCS = 2;
-const SENDERS = intFromEnv("BENCH_THROUGHPUT_SENDERS", 200, PROCS, 5000);
+export const PROCS = 2;
+export const SENDERS = intFromEnv("BENCH_THROUGHPUT_SENDERS", 200, PROCS, 5000);
 const INFLIGHT = intFromEnv("BENCH_THROUGHPUT_INFLIGHT", 4, 1, 64);
-const RECEIVERS = intFromEnv("BENCH_THROUGHPUT_RECEIVERS", SENDERS * INFLIGHT, PROCS, 10_000);
+export const RECEIVERS = intFromEnv("BENCH_THROUGHPUT_RECEIVERS", SENDERS * INFLIGHT, PROCS, 10_000);
 const SECONDS = intFromEnv("BENCH_THROUGHPUT_SECONDS", 20, 1, 600);
 const WARMUP_SECONDS = intFromEnv("BENCH_THROUGHPUT_WARMUP_SECONDS", 5, 0, 120);
 const INBOX_SAMPLE = 25;
@@ -80,12 +80,30 @@ function planFor(c: number): { users: number[]; slots: Array<[number, number]> }
   return { users: [...senders, ...receivers], slots };
 }
 
-async function session(t: Target, run: number): Promise<number> {
-  if (!platform) throw new Error("no platform");
-  const p = platform;
+/** Figures of one session: acks per second in the window, their send-to-ack p99, acknowledged messages lost. */
+export interface ThroughputFigures {
+  perSecond: number;
+  ackP99: number;
+  lost: number;
+  /** CPU ms of the target's own processes per acknowledged send in the window. */
+  cpuPerMessage: number;
+}
+
+/**
+ * One throughput session against `t` with the platform's users `ids` (senders first, then receivers; at least
+ * the senders and receivers set here): throws on any lost, failed or misdelivered message. Also the overload
+ * benchmark's measure of the sustained throughput.
+ */
+export async function throughputSession(
+  p: TestPlatform,
+  ids: string[],
+  t: Target,
+  run: number,
+  log: (s: string) => void,
+): Promise<ThroughputFigures> {
   const tag = `${t.label} run ${run}`;
   await waitIdle(t);
-  const tokens = tokensFor(p, userIds);
+  const tokens = tokensFor(p, ids);
   const plans = Array.from({ length: PROCS }, (_, c) => planFor(c));
   const children = await startLoadChildren(PROCS, Math.max(...plans.map((pl) => pl.users.length)));
   try {
@@ -94,17 +112,17 @@ async function session(t: Target, run: number): Promise<number> {
       t,
       plans.map((pl) => pl.users.map((u) => tokens[u] ?? { userId: "", token: "" })),
       sources,
-      (s) => say(`${tag}: ${s}`),
+      (s) => log(`${tag}: ${s}`),
     );
     const startAt = Date.now() + START_DELAY_MS;
-    say(
+    log(
       `${tag}: ${SENDERS} senders x ${INFLIGHT} in flight to ${RECEIVERS} receivers: ${WARMUP_SECONDS} s warm-up, then a ${SECONDS} s window`,
     );
     const scrape: {
       before: Promise<Awaited<ReturnType<typeof scrapeServices>> | null> | null;
       after: Promise<Awaited<ReturnType<typeof scrapeServices>> | null> | null;
     } = { before: null, after: null };
-    const fail = (err: Error) => (say(`${tag}: scraping /metrics failed: ${err.message}`), null);
+    const fail = (err: Error) => (log(`${tag}: scraping /metrics failed: ${err.message}`), null);
     const timers =
       t.kind === "platform"
         ? [
@@ -124,7 +142,7 @@ async function session(t: Target, run: number): Promise<number> {
       setTimeout(() => (cpu.start = cpuSnapshot()), startAt + WARMUP_SECONDS * 1000 - Date.now()),
       setTimeout(() => (cpu.end = cpuSnapshot()), startAt + (WARMUP_SECONDS + SECONDS) * 1000 - Date.now()),
     );
-    const ticker = setInterval(() => say(`${tag}: ${progressLine(children)}`), 5000);
+    const ticker = setInterval(() => log(`${tag}: ${progressLine(children)}`), 5000);
     const replies = await (async () => {
       try {
         return await Promise.all(
@@ -152,7 +170,7 @@ async function session(t: Target, run: number): Promise<number> {
       }
     })();
     const [before, after] = await Promise.all([scrape.before, scrape.after]);
-    if (before && after) for (const line of serviceBreakdown(before, after)) say(`${tag}: services (window): ${line}`);
+    if (before && after) for (const line of serviceBreakdown(before, after)) log(`${tag}: services (window): ${line}`);
 
     const sum = (
       k:
@@ -176,12 +194,12 @@ async function session(t: Target, run: number): Promise<number> {
     const ack = replies.flatMap((r) => r.ackLatencies).sort((a, b) => a - b);
     const lat = replies.flatMap((r) => r.latencies).sort((a, b) => a - b);
     const ackP99 = percentile(ack, 0.99);
-    say(
+    log(
       `${tag}: ${sum("windowAcks")} acks in the ${SECONDS} s window: ${perSecond.toFixed(1)} msg/s;` +
         ` send->ack p50 ${percentile(ack, 0.5).toFixed(1)} ms, p99 ${ackP99.toFixed(1)} ms; ` +
         `delivery (sent in the window) p50 ${percentile(lat, 0.5).toFixed(1)} ms, p99 ${percentile(lat, 0.99).toFixed(1)} ms`,
     );
-    say(
+    log(
       `${tag}: sent ${sum("sent")}, acked ${sum("acked")}, failed ${sum("failed")}, unsettled` +
         ` ${sum("unsettled")}, received ${sum("received")}, LOST ${sum("lost")}; ` +
         `duplicates ${sum("duplicates")}, misdelivered ${sum("misdelivered")}, reconnects ${sum("reconnects")}, anomalies ${sum("anomalies")}` +
@@ -209,15 +227,19 @@ async function session(t: Target, run: number): Promise<number> {
     const roots = t.kind === "platform" ? p.pids() : relay ? [relay.child.pid ?? -1] : [];
     const cpuPerMessage =
       cpu.start && cpu.end ? (cpuSecondsOf(cpu.start, cpu.end, roots) * 1000) / sum("windowAcks") : NaN;
-    say(`${tag}: CPU per message ${cpuPerMessage.toFixed(3)} ms (${t.label}'s own processes, the window)`);
-    stats[t.kind].ackP99.push(ackP99);
-    stats[t.kind].lost.push(sum("lost"));
-    stats[t.kind].cpuPerMessage.push(cpuPerMessage);
+    log(`${tag}: CPU per message ${cpuPerMessage.toFixed(3)} ms (${t.label}'s own processes, the window)`);
     await Promise.all(children.map((c) => c.request({ t: "close" }, "closed", 60_000)));
-    return perSecond;
+    return { perSecond, ackP99, lost: sum("lost"), cpuPerMessage };
   } finally {
     await Promise.all(children.map((c) => c.stop()));
   }
+}
+
+function measured(kind: "platform" | "relay", f: ThroughputFigures): number {
+  stats[kind].ackP99.push(f.ackP99);
+  stats[kind].cpuPerMessage.push(f.cpuPerMessage);
+  stats[kind].lost.push(f.lost);
+  return f.perSecond;
 }
 
 const bench: Benchmark = {
@@ -260,11 +282,11 @@ const bench: Benchmark = {
   },
   async measure(run) {
     if (!platform) throw new Error("no platform");
-    return session(platformTarget(platform), run);
+    return measured("platform", await throughputSession(platform, userIds, platformTarget(platform), run, say));
   },
   async baseline(run) {
     if (!platform || !relay) throw new Error("no relay baseline");
-    return session(relayTarget(platform, relay.port), run);
+    return measured("relay", await throughputSession(platform, userIds, relayTarget(platform, relay.port), run, say));
   },
   extra() {
     const m = (xs: number[]) => (xs.length ? median(xs) : null);

@@ -235,6 +235,11 @@ describe("platform on AWS (stacks/aws-prod.yaml)", () => {
     const v = input(traefik, "values");
     assert.equal(v.providers.kubernetesGateway.enabled, true);
     assert.equal(v.providers.kubernetesIngress.enabled, false);
+    assert.deepEqual(
+      v.logs,
+      { access: { enabled: false } },
+      "no access log: a URL (and a token in it) never lands there",
+    );
     assert.ok(v.deployment.replicas >= 2);
     assert.deepEqual(v.podDisruptionBudget, { enabled: true, maxUnavailable: 1 });
     assert.equal(v.topologySpreadConstraints[0].topologyKey, "topology.kubernetes.io/zone");

@@ -8,9 +8,10 @@
  *
  * Commands (parent -> child): `connect` (open one client per user, a bounded number of handshakes at a time), then
  * `latency` (every sender sends 1 message per second to its fixed receiver, open loop, each at its own phase of the
- * second) or `throughput` (closed-loop slots: each awaits its ack and sends again, to its own receiver), then
- * `close`. Reports: `ready`, `connected`, `progress` (every 2 s while loading), `latency-done`, `throughput-done`,
- * `closed`, or `failed` with the error of a command that threw. Every wait is bounded.
+ * second) or `throughput` (closed-loop slots: each awaits its ack and sends again, to its own receiver), or
+ * `overload` (an open-loop rate, msg-overload.ts), then `close`. Reports: `ready`, `connected`, `progress` (every
+ * 2 s while loading), `latency-done`, `throughput-done`, `overload-done`, `closed`, or `failed` with the error of a
+ * command that threw. Every wait is bounded.
  */
 import { readFileSync } from "node:fs";
 import { sleep } from "../../base/sleep.ts";
@@ -24,6 +25,7 @@ import type {
   ThroughputCommand,
 } from "./msg-ipc.ts";
 import { errorKey, Ledger, now, tally, type LoadSession } from "./msg-ledger.ts";
+import { overload } from "./msg-overload.ts";
 import { platformPeer, relayPeer, type Peer } from "./msg-peers.ts";
 
 let kind: TargetKind = "platform";
@@ -284,7 +286,11 @@ process.on("message", (m: LoadCommand) => {
         ? latency(m)
         : m.t === "throughput"
           ? throughput(m)
-          : closeAll();
+          : m.t === "overload"
+            ? withProgress(overload(m, session, (fn) => (onReceive = fn))).then((o) =>
+                report({ t: "overload-done", ...o }),
+              )
+            : closeAll();
   work
     .catch((err: unknown) =>
       report({ t: "failed", error: err instanceof Error ? (err.stack ?? err.message) : String(err) }),

@@ -49,7 +49,48 @@ export interface ThroughputCommand {
   inboxSample: number;
 }
 
-export type LoadCommand = ConnectCommand | LatencyCommand | ThroughputCommand | { t: "close" };
+/**
+ * Open-loop offered load (the overload benchmark): probe senders send `probeRate` a second from `startAt` to the
+ * end; load senders send `rate` a second between `loadStart` and `loadEnd`, each holding at most `maxUnacked` sends
+ * at the platform (the client library's default cap), the rest waiting in the client in order.
+ */
+export interface OverloadCommand {
+  t: "overload";
+  run: string;
+  /** [sender, receiver] by index into this process's users: load pairs (a sender may have several). */
+  loadPairs: Array<[number, number]>;
+  /** [sender, receiver]: the probe's pairs, senders apart from the load's. */
+  probePairs: Array<[number, number]>;
+  startAt: number;
+  loadStart: number;
+  loadEnd: number;
+  /** The probe runs until here. */
+  endAt: number;
+  /** Sends a second of this process's load senders, all together. */
+  rate: number;
+  probeRate: number;
+  maxUnacked: number;
+  graceMs: number;
+  sendTimeoutMs: number;
+}
+
+export interface OverloadOutcome extends Outcome {
+  /** Acks that arrived between loadStart and loadEnd (load and probe sends). */
+  windowAcks: number;
+  /** Sends the load scheduled (offered) and the part handed to the platform. */
+  offered: number;
+  submitted: number;
+  /** Sends still waiting in the client for a free slot when the load ended: dropped, never sent. */
+  withheld: number;
+  /** Sends retried by the clients, by the error code (overloaded, timeout, disconnected, ...). */
+  retries: Record<string, number>;
+  /** Sends that failed for good, by error code. */
+  failures: Record<string, number>;
+  /** Probe sends: [ms of the send after startAt, send-to-ack ms] of every acknowledged one. */
+  probe: Array<[number, number]>;
+}
+
+export type LoadCommand = ConnectCommand | LatencyCommand | ThroughputCommand | OverloadCommand | { t: "close" };
 
 export interface Outcome {
   /** Sends started (warm-up included). */
@@ -118,5 +159,6 @@ export type LoadReport =
   | ({ t: "progress" } & Progress)
   | ({ t: "latency-done" } & LatencyOutcome)
   | ({ t: "throughput-done" } & ThroughputOutcome)
+  | ({ t: "overload-done" } & OverloadOutcome)
   | { t: "closed"; open: number }
   | { t: "failed"; error: string };

@@ -19,6 +19,8 @@ export interface Peer {
   /** Pulls the stored inbox after `after` (platform only). */
   pull(after: number, limit: number): Promise<PullResult>;
   reconnects(): number;
+  /** Sends retried by the client, by the error code that made it retry (`overloaded`, `timeout`, ...). */
+  retries(): Map<string, number>;
   anomalies(): number;
   isOpen(): boolean;
   /** Closes and resolves once the socket is closed (at most 5 s). */
@@ -31,6 +33,8 @@ export function platformPeer(url: string, user: { userId: string; token: string 
   const c = new ImClient({ url, token: user.token, localAddress, maxUnackedSends: 64 });
   let anomalies = 0;
   c.on("anomaly", () => anomalies++);
+  const retries = new Map<string, number>();
+  c.on("retry", (code) => retries.set(code, (retries.get(code) ?? 0) + 1));
   return {
     userId: user.userId,
     connect: () => c.connect(),
@@ -39,6 +43,7 @@ export function platformPeer(url: string, user: { userId: string; token: string 
     settled: () => c.settled(),
     pull: (after, limit) => c.request<PullResult>({ t: "pull", after, limit }),
     reconnects: () => Math.max(0, c.stats.connects - 1),
+    retries: () => retries,
     anomalies: () => anomalies + c.stats.inboxSeqRegressions,
     isOpen: () => c.isOpen,
     close: () => {
@@ -137,6 +142,7 @@ export function relayPeer(url: string, user: { userId: string; token: string }, 
     settled: () => Promise.resolve(),
     pull: () => Promise.reject(new Error("the relay stores nothing")),
     reconnects: () => 0,
+    retries: () => new Map(),
     anomalies: () => 0,
     isOpen: () => open,
     close: () => {

@@ -1,3 +1,5 @@
+import { TOKEN_IN_URL_PATH as SERVICES_TOKEN_IN_URL_PATH } from "../../services/lib/protocol.ts";
+import { TOKEN_IN_URL_PATH } from "../services/im-service.ts";
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -215,7 +217,7 @@ describe("existing-cluster stack (stacks/embedded-cluster.yaml)", () => {
       namespace: "im",
       labels: { "app.kubernetes.io/part-of": "im-platform" },
     });
-    const routes = ofType(rs, T.route);
+    const routes = ofType(rs, T.route).filter((r) => !input(r, "metadata.name").endsWith("-token-refusal"));
     assert.deepEqual(
       routes.map((r) => [
         input(r, "metadata.name"),
@@ -236,6 +238,53 @@ describe("existing-cluster stack (stacks/embedded-cluster.yaml)", () => {
       ],
     );
     assert.equal(ofType(rs, "kubernetes:networking.k8s.io/v1:Ingress").length, 0);
+  });
+
+  it("answers ?token= with 400 at the edge: a route per path that matches the parameter, rewritten to the refusal", () => {
+    assert.equal(TOKEN_IN_URL_PATH, SERVICES_TOKEN_IN_URL_PATH, "the path the services answer 400 on");
+    for (const [svc, path] of [
+      ["gateway", "/ws"],
+      ["user-center", "/v1"],
+    ] as const) {
+      const r = ofType(rs, T.route).find((x) => input(x, "metadata.name") === `${svc}-token-refusal`);
+      assert.ok(r, `${svc}-token-refusal`);
+      assert.deepEqual(input(r, "spec.hostnames"), ["im.embedded.example.com"]);
+      assert.equal(input(r, "spec.parentRefs.0.name"), "im-gateway");
+      assert.deepEqual(input(r, "spec.rules"), [
+        {
+          matches: [
+            {
+              path: { type: "PathPrefix", value: path },
+              queryParams: [{ type: "RegularExpression", name: "token", value: ".*" }],
+            },
+          ],
+          filters: [
+            {
+              type: "URLRewrite",
+              urlRewrite: { path: { type: "ReplaceFullPath", replaceFullPath: "/edge/token-in-url" } },
+            },
+          ],
+          // The stable Service only: a rollout's weights (the split rule of the service's own route) never move it.
+          backendRefs: [{ name: svc, port: 8080 }],
+        },
+      ]);
+    }
+  });
+
+  it("routes only to Ready pods: /readyz every 2 s, out after 3 failures (a second of shedding is not enough)", () => {
+    for (const svc of ["gateway", "message", "user-center"])
+      for (const track of ["stable", "canary"]) {
+        const d = ofType(rs, "kubernetes:apps/v1:Deployment").find(
+          (x) => input(x, "metadata.name") === `${svc}-${track}`,
+        );
+        assert.ok(d, `${svc}-${track}`);
+        const probe = input(d, "spec.template.spec.containers.0.readinessProbe");
+        assert.deepEqual(
+          [probe.httpGet.path, probe.periodSeconds, probe.failureThreshold],
+          ["/readyz", 2, 3],
+          `${svc}-${track}`,
+        );
+      }
   });
 
   it("runs the images imctl names by reference (the real node's content-tagged ones), Job and services alike", async () => {

@@ -147,6 +147,9 @@ export class TraefikGateway extends pulumi.ComponentResource {
               ...(args.cloud === "alicloud" ? { loadBalancerClass: ALICLOUD_NLB_CLASS } : {}),
             },
           },
+          // No access log: a request's URL would land in it, and a client that still puts its token in the URL
+          // (answered 400 by the token-refusal route, infra/services/im-service.ts) would leave it there.
+          logs: { access: { enabled: false } },
           // No dashboard API: nothing operates Traefik through it, and it would be one more internal endpoint.
           api: { dashboard: false },
           global: { checkNewVersion: false, sendAnonymousUsage: false },

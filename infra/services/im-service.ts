@@ -196,13 +196,7 @@ export class ImService extends pulumi.ComponentResource {
         kind: "HTTPRoute",
         metadata: { name: args.service, namespace: args.namespace, labels: serviceLabels(args.service) },
         spec: {
-          parentRefs: [
-            {
-              name: ex.gateway.name,
-              namespace: ex.gateway.namespace,
-              ...(ex.gateway.sectionName === undefined ? {} : { sectionName: ex.gateway.sectionName }),
-            },
-          ],
+          parentRefs: [parentRef(ex.gateway)],
           hostnames: [ex.host],
           rules: [
             {
@@ -220,6 +214,26 @@ export class ImService extends pulumi.ComponentResource {
         dependsOn: backends,
         ignoreChanges: ["spec.rules[0].backendRefs[0].weight", "spec.rules[0].backendRefs[1].weight"],
       },
+    );
+    // A route of its own, so a controller that cannot match query parameters by pattern rejects only this one and
+    // the service's route stays served. More query matches on the same path win (Gateway API precedence).
+    new k8s.apiextensions.CustomResource(
+      `${name}-token-refusal`,
+      {
+        apiVersion: "gateway.networking.k8s.io/v1",
+        kind: "HTTPRoute",
+        metadata: {
+          name: `${args.service}-token-refusal`,
+          namespace: args.namespace,
+          labels: serviceLabels(args.service),
+        },
+        spec: {
+          parentRefs: [parentRef(ex.gateway)],
+          hostnames: [ex.host],
+          rules: [tokenRefusalRule(ex.path, args.service, port)],
+        },
+      },
+      { parent: this, dependsOn: backends },
     );
   }
 
@@ -277,10 +291,13 @@ export class ImService extends pulumi.ComponentResource {
                     requests: { cpu: `${args.cpuMillis}m`, memory: `${args.memoryMiB}Mi` },
                     limits: { memory: `${args.memoryMiB}Mi` },
                   },
+                  // Only Ready pods are in the endpoints the Gateway routes to (Traefik skips the rest), and
+                  // /readyz says "overloaded" while the message service sheds load: asked every 2 s, out after 3
+                  // failures, so a second of shedding never pulls every instance out at once (docs/local-target.md).
                   readinessProbe: {
                     httpGet: { path: "/readyz", port: "http" },
-                    periodSeconds: 5,
-                    failureThreshold: 2,
+                    periodSeconds: READINESS.periodSeconds,
+                    failureThreshold: READINESS.failureThreshold,
                     timeoutSeconds: 2,
                   },
                   livenessProbe: {
@@ -312,6 +329,41 @@ export class ImService extends pulumi.ComponentResource {
       },
     );
   }
+}
+
+/** The readiness probe of every service: how often /readyz is asked, and after how many failures a pod is out. */
+export const READINESS = { periodSeconds: 2, failureThreshold: 3 } as const;
+
+/** Where the edge sends a request with `?token=` (services/lib/protocol.ts TOKEN_IN_URL_PATH): answered 400. */
+export const TOKEN_IN_URL_PATH = "/edge/token-in-url";
+
+function parentRef(g: GatewayRef): Record<string, pulumi.Input<string>> {
+  return {
+    name: g.name,
+    namespace: g.namespace,
+    ...(g.sectionName === undefined ? {} : { sectionName: g.sectionName }),
+  };
+}
+
+/**
+ * The edge's refusal of a token in the URL (URLs end up in proxies' logs): a request under `path` with a `token`
+ * query parameter, whatever its value, goes to the stable Service with its path rewritten to TOKEN_IN_URL_PATH, which
+ * every service answers 400 token_in_url (a WebSocket upgrade too). Gateway API has no filter that answers a status
+ * by itself, and Traefik OSS no middleware that does, so the service is the tiny backend.
+ */
+export function tokenRefusalRule(path: string, service: string, port: number): Record<string, unknown> {
+  return {
+    matches: [
+      {
+        path: { type: "PathPrefix", value: path },
+        queryParams: [{ type: "RegularExpression", name: "token", value: ".*" }],
+      },
+    ],
+    filters: [
+      { type: "URLRewrite", urlRewrite: { path: { type: "ReplaceFullPath", replaceFullPath: TOKEN_IN_URL_PATH } } },
+    ],
+    backendRefs: [{ name: service, port }],
+  };
 }
 
 function envVar(e: EnvVar, secretName: string): k8s.types.input.core.v1.EnvVar {

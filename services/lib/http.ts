@@ -5,6 +5,7 @@
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import { ApiError } from "./errors.ts";
+import { TOKEN_IN_URL, TOKEN_IN_URL_PATH } from "./protocol.ts";
 import type { Logger } from "./log.ts";
 import type { ServiceMetrics } from "./metrics.ts";
 
@@ -54,6 +55,11 @@ export function createHttp(opts: HttpOptions): FastifyInstance {
     return reply.status(500).send({ error: "internal", message: "internal error" });
   });
   app.setNotFoundHandler((_req, reply) => reply.status(404).send({ error: "bad_request", message: "no such route" }));
+  // The edge routes any request with `?token=` here (infra/services/im-service.ts): one clear refusal, whatever
+  // the method; the token itself is never echoed or logged.
+  app.all(TOKEN_IN_URL_PATH, async (_req, reply) =>
+    reply.status(400).send({ error: "token_in_url", message: TOKEN_IN_URL }),
+  );
   app.get("/healthz", async () => ({ status: "ok", version: opts.version }));
   app.get("/readyz", async (_req, reply) => {
     const why = await opts.ready();

@@ -21,6 +21,12 @@ export const TOKEN_SUBPROTOCOL_PREFIX = "im.token.";
 export const TOKEN_IN_URL =
   "token: not accepted in the URL; offer it as the WebSocket subprotocol im.token.<token> beside im.v1, or send Authorization: Bearer <token>";
 
+/**
+ * Where the edge sends a request that carries `?token=` (the Kubernetes HTTPRoute rule that matches the query
+ * parameter rewrites its path to this): every service answers it 400 token_in_url, for a WebSocket upgrade too.
+ */
+export const TOKEN_IN_URL_PATH = "/edge/token-in-url";
+
 /** The subprotocols a client offers: the protocol itself and its token. */
 export function wsProtocols(token: string): string[] {
   return [WS_SUBPROTOCOL, `${TOKEN_SUBPROTOCOL_PREFIX}${token}`];

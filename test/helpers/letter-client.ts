@@ -34,20 +34,39 @@ export class LetterClient {
   pushesTaken = 0;
   pulls = 0;
 
+  /** Attempts to connect again after a lost connection (with `reconnect`), failed ones included. */
+  reconnects = 0;
+  private closedByUser = false;
+
+  /**
+   * @param reconnect connect again (after a random 0-1 s) whenever the connection is lost, as a client must; the
+   *   hello of each connection starts a pull after the last seq, as the protocol says. Default false.
+   */
   constructor(
     private readonly url: string,
     private readonly token: string,
+    private readonly reconnect = false,
   ) {}
 
   async connect(): Promise<string> {
     const ws = new WebSocket(this.url, wsProtocols(this.token), { perMessageDeflate: false });
     this.ws = ws;
+    let opened = false;
+    ws.on("close", () => {
+      if (this.ws !== ws) return;
+      // Requests on the lost connection are never answered: fail them, so a pull under way ends.
+      for (const w of this.waiting.values()) w({ t: "err", error: "disconnected", message: "connection lost" });
+      this.waiting.clear();
+      // A handshake that failed is retried by the caller of connect() (again() catches it).
+      if (this.reconnect && opened && !this.closedByUser) this.again();
+    });
     const hello = await new Promise<ServerFrame>((resolve, reject) => {
       ws.once("message", (d) => resolve(JSON.parse(String(d)) as ServerFrame));
       ws.once("error", reject);
       ws.once("unexpected-response", (_q, res) => reject(new Error(`handshake refused with ${res.statusCode}`)));
     });
     if (hello.t !== "hello") throw new Error(`first frame ${hello.t}, not hello`);
+    opened = true;
     ws.on("message", (d) => this.frame(JSON.parse(String(d)) as ServerFrame));
     this.pull();
     return hello.userId;
@@ -100,7 +119,10 @@ export class LetterClient {
           if (r.messages.length < 200) break;
         }
       } while (this.pullAgain);
-    })().finally(() => (this.pulling = false));
+    })()
+      // A pull cut by a lost connection: the next connection's hello pulls again.
+      .catch(() => undefined)
+      .finally(() => (this.pulling = false));
   }
 
   /** The inbox head the platform has for this user now. */
@@ -109,6 +131,18 @@ export class LetterClient {
   }
 
   close(): void {
+    this.closedByUser = true;
     this.ws?.close();
+  }
+
+  private again(): void {
+    setTimeout(
+      () => {
+        if (this.closedByUser) return;
+        this.reconnects++;
+        this.connect().catch(() => this.again());
+      },
+      200 + Math.random() * 1000,
+    );
   }
 }

@@ -12,7 +12,7 @@ import type { Cluster } from "ioredis";
 import { WebSocket } from "ws";
 import { createLogger } from "../../lib/log.ts";
 import { createMetrics } from "../../lib/metrics.ts";
-import { TOKEN_IN_URL, WS_SUBPROTOCOL, wsProtocols } from "../../lib/protocol.ts";
+import { TOKEN_IN_URL, TOKEN_IN_URL_PATH, WS_SUBPROTOCOL, wsProtocols } from "../../lib/protocol.ts";
 import { issueToken, parseKeyRing } from "../../lib/tokens.ts";
 import { EgressLimiter } from "./egress.ts";
 import { CLOSE, Gateway, HEARTBEAT_SLICES } from "./gateway.ts";
@@ -117,19 +117,24 @@ describe("gateway heartbeat", () => {
     const ws = await connect("4001");
     assert.equal(ws.protocol, WS_SUBPROTOCOL, "the token's subprotocol is never echoed back");
     const token = issueToken(ring, "4002", 600).token;
-    const refusal = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const bad = new WebSocket(`${url}?token=${token}`, wsProtocols(token));
-      sockets.push(bad);
-      bad.on("open", () => reject(new Error("a token in the URL was accepted")));
-      bad.on("error", () => undefined);
-      bad.on("unexpected-response", (_req, res) => {
-        let body = "";
-        res.on("data", (d: Buffer) => (body += d.toString()));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    const refused = (target: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const bad = new WebSocket(target, wsProtocols(token));
+        sockets.push(bad);
+        bad.on("open", () => reject(new Error(`${target.replace(token, "<token>")} was accepted`)));
+        bad.on("error", () => undefined);
+        bad.on("unexpected-response", (_req, res) => {
+          let body = "";
+          res.on("data", (d: Buffer) => (body += d.toString()));
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+        });
       });
-    });
-    assert.equal(refusal.status, 400);
-    assert.deepEqual(JSON.parse(refusal.body), { error: "token_in_url", message: TOKEN_IN_URL });
+    // Straight, and as the Kubernetes edge forwards it (path rewritten, query kept).
+    for (const target of [`${url}?token=${token}`, url.replace(/\/ws$/, `${TOKEN_IN_URL_PATH}?token=${token}`)]) {
+      const refusal = await refused(target);
+      assert.equal(refusal.status, 400, target.replace(token, "<token>"));
+      assert.deepEqual(JSON.parse(refusal.body), { error: "token_in_url", message: TOKEN_IN_URL });
+    }
   });
 
   it("closes a connection that answers nothing after the idle timeout", async () => {

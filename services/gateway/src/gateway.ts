@@ -17,6 +17,7 @@ import {
   consecutiveRun,
   handshakeToken,
   TOKEN_IN_URL,
+  TOKEN_IN_URL_PATH,
   MAX_FRAME_BYTES,
   WS_SUBPROTOCOL,
   type ClientFrame,
@@ -150,6 +151,12 @@ export class Gateway {
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on("error", () => socket.destroy());
     const url = new URL(req.url ?? "/", "http://gateway");
+    // A token in the URL is refused first, valid or not: proxies log URLs. Never echoed. The Kubernetes edge
+    // rewrites such an upgrade's path to TOKEN_IN_URL_PATH: refused the same way.
+    if (url.searchParams.has("token") || url.pathname === TOKEN_IN_URL_PATH) {
+      this.o.metrics.refused.inc({ reason: "token_in_url" });
+      return reject(socket, 400, "token_in_url", TOKEN_IN_URL);
+    }
     if (url.pathname !== "/ws") return reject(socket, 404, "bad_request", "WebSocket endpoint is /ws");
     if (this.draining) {
       this.o.metrics.refused.inc({ reason: "draining" });
@@ -158,12 +165,6 @@ export class Gateway {
     if (this.count + this.handshaking >= this.o.maxConnections) {
       this.o.metrics.refused.inc({ reason: "limit" });
       return reject(socket, 503, "unavailable", "gateway at its connection limit");
-    }
-    // A token in the URL is refused, valid or not: URLs are logged by proxies (nginx's error log held live
-    // tokens). The refusal says where the token goes instead; the token itself is never echoed.
-    if (url.searchParams.has("token")) {
-      this.o.metrics.refused.inc({ reason: "token_in_url" });
-      return reject(socket, 400, "token_in_url", TOKEN_IN_URL);
     }
     const token = handshakeToken(req.headers);
     let userId: string;

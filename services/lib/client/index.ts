@@ -59,7 +59,14 @@ export interface ClientStats {
   duplicatesDropped: number;
 }
 
-export class ImClient extends EventEmitter<{ message: [WireMessage]; open: []; close: [number]; anomaly: [string] }> {
+export class ImClient extends EventEmitter<{
+  message: [WireMessage];
+  open: [];
+  close: [number];
+  anomaly: [string];
+  /** A send is retried after an error of this code (e.g. `overloaded`): what the client heard, counted by callers. */
+  retry: [string];
+}> {
   private ws: WebSocket | null = null;
   private closedByUser = false;
   private attempt = 0;
@@ -271,6 +278,7 @@ export class ImClient extends EventEmitter<{ message: [WireMessage]; open: []; c
         } catch (err) {
           const code = err instanceof ClientError ? err.code : "error";
           if (!RETRIABLE_SEND.has(code) || Date.now() > deadline) throw err;
+          this.emit("retry", code);
           await new Promise((r) => setTimeout(r, retryDelayMs(attempts, err)));
         }
       }
