@@ -171,8 +171,7 @@ export function deployPlatform(spec: KubernetesPlatformSpec, opts: DeployOptions
   ) {
     const interconnect = spec.multicloud.interconnect;
     vpn = new IpsecVpn("multicloud-vpn", {
-      // Only the app segments cross: nothing of the data tier is shared between the clouds (each runs its own), so
-      // the data VPCs stay unreachable from the other cloud (a peering is not transitive either).
+      // Only the app segments cross (each cloud runs its own data tier; a peering is not transitive either).
       aws: {
         vpcId: a.network.vpcId,
         cidrs: [a.network.appCidr],
