@@ -74,8 +74,9 @@ async function main(): Promise<number> {
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
-  await b.setup?.();
   try {
+    // Inside the try: a set-up that fails (or is interrupted) is torn down by the one shared teardown below.
+    await b.setup?.();
     for (let r = 1; r <= runs; r++) {
       if (b.baseline) {
         const v = await b.baseline(r);
@@ -86,6 +87,14 @@ async function main(): Promise<number> {
       values.push(v);
       say(`run ${r}/${runs}: ${round(v)} ${b.unit}`);
     }
+  } catch (err) {
+    // After Ctrl-C the run under way fails too (its load processes got the signal): that is the interruption, not
+    // an error of its own; the signal handler leaves with 130 once the teardown is done.
+    if (interrupted) {
+      await teardown();
+      await new Promise(() => undefined);
+    }
+    throw err;
   } finally {
     await teardown();
   }

@@ -54,12 +54,19 @@ export async function startPlatform(
   const stateDir = tempDir("platform");
   const env = { IMCTL_STATE_DIR: stateDir };
   const run = (...args: string[]) => imctl([...args, "--stack", stack], env);
-  const stopAll = () => run("local", "down");
+  // One `local down` however many ask at once (the test's or benchmark's own teardown, a signal handler through
+  // downEveryPlatform, a set-up's failure path): a second one is refused by the platform's lock (exit 2), and its
+  // caller, going on as if the platform were down, could exit and take the first one (its child) with it.
+  let stopping: Promise<number | undefined> | undefined;
+  const stopAll = (): Promise<number | undefined> =>
+    (stopping ??= run("local", "down").then((r) => {
+      live.delete(stopAll);
+      return r.exitCode;
+    }));
   live.add(stopAll);
   const r = await run("local", "up", "--json");
   if (r.exitCode !== 0) {
-    await run("local", "down");
-    live.delete(stopAll);
+    await stopAll();
     throw new Error(`imctl local up failed (exit ${r.exitCode}):\n${r.stderr.split("\n").slice(-15).join("\n")}`);
   }
   const host = spec.local.bindAddress;
@@ -88,10 +95,11 @@ export async function startPlatform(
     // IMCTL_TEST_KEEP_STATE=1 keeps the state directory (every component's log) after a clean down, to read
     // what a failed test's platform did.
     async down() {
-      const r = await run("local", "down");
-      live.delete(stopAll);
-      if (r.exitCode !== 0)
-        process.stderr.write(`imctl local down failed (exit ${r.exitCode}); state left in ${stateDir}\n`);
+      const first = stopping === undefined;
+      const exitCode = await stopAll();
+      if (!first) return;
+      if (exitCode !== 0)
+        process.stderr.write(`imctl local down failed (exit ${exitCode}); state left in ${stateDir}\n`);
       else if (process.env.IMCTL_TEST_KEEP_STATE === "1")
         process.stderr.write(`state kept in ${stateDir} (IMCTL_TEST_KEEP_STATE=1)\n`);
       else rmSync(stateDir, { recursive: true, force: true });
