@@ -59,10 +59,42 @@ describe("im-data-tier-auth", () => {
     );
   });
 
-  it("leaves an existing cluster's data tier to its owner (no cloud resource in the stack)", () => {
+  it("fails an existing cluster's in-cluster Redis and Strimzi without authentication (no cloud resource needed)", () => {
     const inCluster = open.filter((r) => r.type.startsWith("kubernetes:"));
     assert.equal(inCluster.length, 2);
-    assert.deepEqual(messages(inCluster), []);
+    assert.deepEqual(messages(inCluster), [
+      "im-data-tier-auth: strimzi: Strimzi listener(s) plain take unauthenticated clients",
+      "im-data-tier-auth: redis: in-cluster Redis starts without --requirepass",
+    ]);
+  });
+
+  it("passes an existing cluster's stack with its data tier in the cluster, as the program declares it", async () => {
+    const s = requireKubernetes(loadSpec(join(REPO_ROOT, "stacks", "embedded-cluster.yaml")), "embedded-cluster");
+    if (s.cluster === undefined) throw new Error("embedded-cluster has a cluster section");
+    const spec = {
+      ...s,
+      cluster: {
+        ...s.cluster,
+        preinstalled: ["gateway-api", "strimzi", "tidb-operator"] as const,
+        data: {
+          mode: "in-cluster" as const,
+          redisStorageGb: 1,
+          kafkaStorageGb: 10,
+          tidb: { pd: 3, tikv: 3, tidb: 2, storageGb: 10 },
+        },
+      },
+    };
+    const { resources } = await runWithMocks("embedded-data", () =>
+      deployPlatform(
+        { ...spec, cluster: { ...spec.cluster, preinstalled: [...spec.cluster.preinstalled] } },
+        {
+          secretSeed: "0123456789abcdef0123456789abcdef-policy",
+        },
+      ),
+    );
+    const inputs = resources.filter((r) => r.custom).map((r) => ({ type: r.type, name: r.name, props: r.inputs }));
+    assert.ok(inputs.some((r) => r.type === "kubernetes:kafka.strimzi.io/v1beta2:Kafka"));
+    assert.deepEqual(messages(inputs), []);
   });
 });
 

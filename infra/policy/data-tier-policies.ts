@@ -1,10 +1,12 @@
 /**
- * The data tier's own guards, on a cloud stack (an existing cluster's data tier, and whether its CNI enforces
- * NetworkPolicies, are its owner's):
- * - im-data-tier-auth: every Redis and Kafka takes only authenticated clients: ElastiCache with an auth token or RBAC
- *   user group, Tair with a password, MSK with SCRAM or IAM and no unauthenticated access, ApsaraMQ with ACLs on,
- *   Strimzi with authentication on every listener, in-cluster Redis started with `--requirepass`.
- * - im-data-namespace-isolated: a namespace that runs data pods (StatefulSets, Strimzi, TiDB) has a default-deny
+ * The data tier's own guards:
+ * - im-data-tier-auth, on every stack: every Redis and Kafka the program declares takes only authenticated clients:
+ *   ElastiCache with an auth token or RBAC user group, Tair with a password, MSK with SCRAM or IAM and no
+ *   unauthenticated access, ApsaraMQ with ACLs on, Strimzi with authentication on every listener, in-cluster Redis
+ *   started with `--requirepass`. That covers an existing cluster's stack with `cluster.data.mode: in-cluster` (its
+ *   Redis and Strimzi are the program's); one with external data declares no store, so nothing is checked.
+ * - im-data-namespace-isolated, on a cloud stack (on an existing cluster, whether its CNI enforces NetworkPolicies,
+ *   and which namespaces its operators run in, are its owner's): a namespace that runs data pods (StatefulSets, Strimzi, TiDB) has a default-deny
  *   ingress NetworkPolicy (every pod selected, Ingress in its types, no rule), so only what another policy names
  *   (the IM services, monitoring, the operators) reaches them.
  */
@@ -60,10 +62,9 @@ export function dataAuthProblem(type: string, props: Props): string | null {
 
 export const dataTierAuth: StackValidationPolicy = {
   name: "im-data-tier-auth",
-  description: "On a cloud stack every Redis and Kafka of the data tier takes only authenticated clients.",
+  description: "Every Redis and Kafka the program declares takes only authenticated clients.",
   enforcementLevel: "mandatory",
   validateStack: (args: StackValidationArgs, report: ReportViolation) => {
-    if (!args.resources.some((r) => CLOUD_TYPE.test(r.type))) return;
     for (const r of args.resources) {
       const problem = dataAuthProblem(r.type, r.props);
       if (problem !== null) report(`${r.name}: ${problem}`, r.urn);
