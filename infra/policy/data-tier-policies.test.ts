@@ -59,6 +59,38 @@ describe("im-data-tier-auth", () => {
     );
   });
 
+  it("fails an MSK cluster without ACLs that has a second SCRAM user, and passes one user or ACLs on", () => {
+    const msk: PolicyInput = {
+      type: "aws:msk/cluster:Cluster",
+      name: "msk",
+      props: { clientAuthentication: { sasl: { scram: true, iam: false }, unauthenticated: false } },
+    };
+    const config = (allow: string): PolicyInput => ({
+      type: "aws:msk/configuration:Configuration",
+      name: "msk-config",
+      props: { serverProperties: `min.insync.replicas=2\nallow.everyone.if.no.acl.found=${allow}` },
+    });
+    const user = (name: string): PolicyInput => ({
+      type: "aws:msk/singleScramSecretAssociation:SingleScramSecretAssociation",
+      name,
+      props: { clusterArn: "arn:msk", secretArn: `arn:${name}` },
+    });
+    const two = [cloud, msk, config("true"), user("services"), user("analytics")];
+    assert.deepEqual(messages(two), [
+      "im-data-tier-auth: MSK has 2 SCRAM users and no ACLs (allow.everyone.if.no.acl.found is not false): each can " +
+        "read, write and delete every topic; keep the services' user alone or turn ACLs on with the grants each user needs",
+    ]);
+    // MSK's default is true: a configuration that does not mention it is no different.
+    const many: PolicyInput = {
+      type: "aws:msk/scramSecretAssociation:ScramSecretAssociation",
+      name: "many",
+      props: { clusterArn: "arn:msk", secretArnLists: ["arn:a", "arn:b"] },
+    };
+    assert.equal(messages([cloud, msk, { ...config("x"), props: { serverProperties: "" } }, many]).length, 1);
+    assert.deepEqual(messages([cloud, msk, config("true"), user("services")]), []);
+    assert.deepEqual(messages([cloud, msk, config("false"), user("services"), user("analytics")]), []);
+  });
+
   it("fails an existing cluster's in-cluster Redis and Strimzi without authentication (no cloud resource needed)", () => {
     const inCluster = open.filter((r) => r.type.startsWith("kubernetes:"));
     assert.equal(inCluster.length, 2);
