@@ -105,6 +105,8 @@ const COMPUTED: Record<string, (name: string, inputs: Record<string, unknown>) =
     saslDomainEndpoint: `${name}.alikafka.mock:9094`,
   }),
   "alicloud:ecs/eipAddress:EipAddress": () => ({ ipAddress: docIp("198.51.100") }),
+  // The key's secret is an output only (no PGP key given): a mock value that names the key.
+  "alicloud:ram/accessKey:AccessKey": (name) => ({ secret: `mock-access-key-secret-${name}` }),
   "aws:ecr/repository:Repository": (_name, inputs) => ({
     registryId: MOCK_ACCOUNT,
     repositoryUrl: `${MOCK_ACCOUNT}.dkr.ecr.mock-region.amazonaws.com/${String(inputs.name)}`,

@@ -17,10 +17,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { REPO_ROOT } from "../../base/root.mjs";
 import { DATA_NAMESPACE } from "../data/data-tier.ts";
 import { DatabaseSchema, MIGRATE_JOB_NAME } from "../data/database-schema.ts";
-import { KafkaCluster } from "../data/kafka-cluster.ts";
-import type { DataPlacement } from "../data/placement.ts";
-import { RedisCluster } from "../data/redis-cluster.ts";
-import { TIDB_ROOT_SECRET, TidbCluster } from "../data/tidb-cluster.ts";
+import { TIDB_ROOT_SECRET } from "../data/tidb-cluster.ts";
 import { GATEWAY_NAME, PlatformGateway } from "../gateway/platform-gateway.ts";
 import {
   MIN_SEED_LENGTH,
@@ -29,18 +26,12 @@ import {
   SEED_TOO_SHORT,
   SeedError,
 } from "../lib/derived-secrets.ts";
-import { OPERATOR_NAMESPACE_LABELS, RESTRICTED_NAMESPACE_LABELS } from "../lib/pod-security.ts";
-import {
-  DATA_OPERATORS,
-  resolveKubeconfig,
-  TAG_LABEL_PREFIX,
-  type ExternalData,
-  type InClusterData,
-  type Preinstalled,
-} from "../lib/spec-cluster.ts";
+import { RESTRICTED_NAMESPACE_LABELS } from "../lib/pod-security.ts";
+import { DATA_OPERATORS, resolveKubeconfig, TAG_LABEL_PREFIX, type Preinstalled } from "../lib/spec-cluster.ts";
 import { SpecError, type ExistingClusterPlatformSpec } from "../lib/spec.ts";
 import { GRAFANA_ADMIN_SECRET, MONITORING_NAMESPACE, Monitoring } from "../observability/monitoring.ts";
-import { DATABASE_SECRET_NAME, ImServices, SECRET_NAME, type DataEndpoints } from "../services/im-services.ts";
+import { DATABASE_SECRET_NAME, ImServices, SECRET_NAME } from "../services/im-services.ts";
+import { DATABASE_ADMIN_SECRET, externalData, inClusterData } from "./existing-cluster-data.ts";
 import { secretData } from "./secret-data.ts";
 
 export interface ExistingClusterOptions {
@@ -95,7 +86,7 @@ export interface ExistingClusterOutputs {
 export { SECRET_SEED_CONFIG_KEY };
 export const DATABASE_ADMIN_PASSWORD_CONFIG_KEY = "databaseAdminPassword";
 /** The Secret (key `password`) the migrations Job reads the database admin's password from. */
-export const DATABASE_ADMIN_SECRET = "im-database-admin";
+export { DATABASE_ADMIN_SECRET };
 /** Grafana's admin login name in the generated im-grafana-admin Secret. */
 export const GRAFANA_ADMIN_USER = "admin";
 
@@ -171,6 +162,7 @@ export function deployExistingCluster(
       : inClusterData(
           spec,
           c.data,
+          seed,
           secret((v) => v.tidbRootPassword),
           on,
         );
@@ -269,6 +261,7 @@ export function deployExistingCluster(
           ? `${k.namespace}/${DATABASE_ADMIN_SECRET}`
           : `${DATA_NAMESPACE}/${TIDB_ROOT_SECRET}`,
         `${data.namespace === undefined ? k.namespace : DATA_NAMESPACE}/${MIGRATE_JOB_NAME}-credentials`,
+        ...data.secrets,
         ...(monitoring === undefined ? [] : [`${MONITORING_NAMESPACE}/${GRAFANA_ADMIN_SECRET}`]),
       ],
       preinstalled: c.preinstalled.filter(
@@ -287,147 +280,4 @@ function secretSeed(opts: ExistingClusterOptions): pulumi.Input<string> {
   const seed = opts.secretSeed;
   if (typeof seed === "string" && seed.length < MIN_SEED_LENGTH) throw new SeedError(SEED_TOO_SHORT(seed.length));
   return seed ?? new pulumi.Config().requireSecret(SECRET_SEED_CONFIG_KEY);
-}
-
-/** What the services, the migrations Job and monitoring need of the data tier, wherever it is. */
-interface ClusterData {
-  endpoints: DataEndpoints & { databasePort: number };
-  /** Where the migrations Job runs: the namespace of the admin's Secret. */
-  schemaNamespace: pulumi.Input<string>;
-  rootSecret: { name: string; key: string };
-  rootUser: string;
-  /** What the migrations Job waits for. */
-  ready: pulumi.Resource[];
-  /** The in-cluster data tier's namespace; undefined when the data tier is external. */
-  namespace: pulumi.Output<string> | undefined;
-}
-
-/** Redis Cluster, Kafka and the database outside the cluster: their addresses, and the admin's password as a Secret. */
-function externalData(
-  d: ExternalData,
-  namespace: pulumi.Output<string>,
-  adminPassword: pulumi.Input<string>,
-  on: { provider: k8s.Provider },
-): ClusterData {
-  const adminSecret = new k8s.core.v1.Secret(
-    "cluster-database-admin",
-    {
-      metadata: { name: DATABASE_ADMIN_SECRET, namespace },
-      type: "Opaque",
-      data: secretData({ password: adminPassword }),
-    },
-    on,
-  );
-  return {
-    endpoints: {
-      databaseHost: d.database.host,
-      databasePort: d.database.port,
-      redisNodes: d.redisNodes.join(","),
-      kafkaBrokers: d.kafkaBrokers.join(","),
-      tls: { database: false, redis: false, kafka: false },
-    },
-    schemaNamespace: namespace,
-    rootSecret: { name: DATABASE_ADMIN_SECRET, key: "password" },
-    rootUser: d.database.adminUser,
-    ready: [adminSecret],
-    namespace: undefined,
-  };
-}
-
-/**
- * The data tier in the cluster, in namespace im-data: the Redis Cluster StatefulSet, Kafka through the preinstalled
- * Strimzi and TiDB through the preinstalled TiDB Operator, at the stack's sizes, on the data nodes the stack selects.
- * TiDB's root password derives from the seed like every other generated secret.
- */
-function inClusterData(
-  spec: ExistingClusterPlatformSpec,
-  d: InClusterData,
-  tidbRootPassword: pulumi.Input<string>,
-  on: { provider: k8s.Provider },
-): ClusterData {
-  const c = spec.cluster;
-  const placement: DataPlacement = {
-    nodeSelector: d.nodeSelector ?? c.nodeSelector,
-    tolerations: d.tolerations ?? c.tolerations,
-    storageClass: d.storageClass,
-  };
-  const tagLabels = Object.fromEntries(Object.entries(spec.tags).map(([key, v]) => [`${TAG_LABEL_PREFIX}${key}`, v]));
-  const dataNs = new k8s.core.v1.Namespace(
-    "cluster-data-namespace",
-    {
-      metadata: {
-        name: DATA_NAMESPACE,
-        labels: { ...OPERATOR_NAMESPACE_LABELS, ...tagLabels, "app.kubernetes.io/part-of": "im-platform" },
-      },
-    },
-    on,
-  );
-  const namespace = dataNs.metadata.name;
-  const opts = { providers: [on.provider] };
-  const tidb = new TidbCluster(
-    "cluster-tidb",
-    {
-      namespace,
-      replicas: { pd: d.tidb.pd, tikv: d.tidb.tikv, tidb: d.tidb.tidb },
-      storageGb: d.tidb.storageGb,
-      backup:
-        d.backup === undefined
-          ? undefined
-          : {
-              provider: "s3-compatible",
-              bucket: d.backup.bucket,
-              region: d.backup.region,
-              endpoint: d.backup.endpoint,
-              credentialsSecret: d.backup.credentialsSecret,
-              retentionDays: d.backup.retentionDays,
-            },
-      operator: "preinstalled",
-      data: placement,
-      rootPassword: tidbRootPassword,
-      provider: on.provider,
-    },
-    opts,
-  );
-  const redis = new RedisCluster(
-    "cluster-redis",
-    {
-      ...spec.data.redis,
-      placement: { kind: "in-cluster", namespace, provider: on.provider, storageGb: d.redisStorageGb, data: placement },
-      tags: spec.tags,
-    },
-    opts,
-  );
-  const kafka = new KafkaCluster(
-    "cluster-kafka",
-    {
-      ...spec.data.kafka,
-      storageGb: d.kafkaStorageGb,
-      placement: {
-        kind: "strimzi",
-        namespace,
-        provider: on.provider,
-        operator: "preinstalled",
-        data: placement,
-        // The JMX exporter's ConfigMap comes with Monitoring, which needs the Prometheus Operator.
-        metrics: c.preinstalled.includes("prometheus-operator"),
-      },
-      tags: spec.tags,
-    },
-    opts,
-  );
-  return {
-    endpoints: {
-      databaseHost: tidb.host,
-      databasePort: tidb.port,
-      redisNodes: redis.nodes,
-      kafkaBrokers: kafka.bootstrapBrokers,
-      // Inside the cluster network, as Strimzi's plain listener and in-cluster Redis are on the clouds.
-      tls: { database: false, redis: false, kafka: false },
-    },
-    schemaNamespace: namespace,
-    rootSecret: tidb.rootSecret,
-    rootUser: "root",
-    ready: [tidb],
-    namespace,
-  };
 }

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
+import { decodeSecretData } from "./secret-data.ts";
 import { REPO_ROOT } from "../../base/root.mjs";
 import { loadSpec, requireKubernetes, type KubernetesPlatformSpec } from "../lib/spec.ts";
 import { ofType, one, runWithMocks, type RecordedResource } from "../mocks.ts";
@@ -62,17 +63,18 @@ describe("workload identity on both clouds (stacks/multicloud.yaml)", () => {
     );
   });
 
-  it("gives the OSS backup role to the same service account on ACK through RRSA", () => {
-    const role = one(rs, "alicloud:ram/role:Role", "alicloud-data-backup-role");
-    const [statement] = json(role, "assumeRolePolicyDocument").Statement;
-    assert.deepEqual(statement.Principal.Federated, ["acs:ram::1000000000000000:oidc-provider/ack-rrsa-alicloud-ack"]);
-    assert.deepEqual(statement.Condition.StringEquals, {
-      "oidc:iss": "https://oidc-ack-mock.aliyuncs.com/alicloud-ack",
-      "oidc:aud": "sts.aliyuncs.com",
-      "oidc:sub": "system:serviceaccount:im-data:tidb-backup",
-    });
+  // BR v8.5 reads no RRSA token (only keys, or the node's ECS RAM role) and forwards keys to TiKV without a session
+  // token: an RRSA role would never sign a backup (infra/data/oss-backup-user.ts).
+  it("writes OSS backups with a RAM user's access key, scoped to the bucket and its KMS key, from a Secret BR names", () => {
+    assert.deepEqual(
+      ofType(rs, "alicloud:ram/role:Role").filter((r) => r.name.startsWith("alicloud-data-backup")),
+      [],
+      "no RRSA backup role: BR would not use it",
+    );
+    const user = one(rs, "alicloud:ram/user:User", "alicloud-data-backup-user");
+    assert.equal(input(user, "name"), "multicloud-alicloud-data-backup-user", "RAM names are per account");
     const policy = json(
-      one(rs, "alicloud:ram/policy:Policy", "alicloud-data-backup-role-permissions"),
+      one(rs, "alicloud:ram/policy:Policy", "alicloud-data-backup-user-permissions"),
       "policyDocument",
     );
     assert.deepEqual(policy.Statement.flatMap((s: { Resource: string[] }) => s.Resource).slice(0, 2), [
@@ -88,21 +90,50 @@ describe("workload identity on both clouds (stacks/multicloud.yaml)", () => {
     );
     const attach = one(
       rs,
-      "alicloud:ram/rolePolicyAttachment:RolePolicyAttachment",
-      "alicloud-data-backup-role-attachment",
+      "alicloud:ram/userPolicyAttachment:UserPolicyAttachment",
+      "alicloud-data-backup-user-attachment",
     );
     assert.deepEqual(
-      [input(attach, "roleName"), input(attach, "policyName"), input(attach, "policyType")],
-      ["multicloud-alicloud-data-backup-role", "multicloud-alicloud-data-backup-role-permissions", "Custom"],
+      [input(attach, "userName"), input(attach, "policyName"), input(attach, "policyType")],
+      ["multicloud-alicloud-data-backup-user", "multicloud-alicloud-data-backup-user-permissions", "Custom"],
+    );
+    assert.equal(
+      input(one(rs, "alicloud:ram/accessKey:AccessKey", "alicloud-data-backup-user-key"), "userName"),
+      "multicloud-alicloud-data-backup-user",
+    );
+    // The Secret in TiDB Operator's form, both values Pulumi secrets.
+    const secret = one(rs, "kubernetes:core/v1:Secret", "alicloud-data-backup-user-secret");
+    assert.deepEqual(
+      [input(secret, "metadata.namespace"), input(secret, "metadata.name")],
+      ["im-data", "im-backup-oss"],
+    );
+    const data = input(secret, "data") as Record<string, string>;
+    assert.deepEqual(Object.fromEntries(Object.entries(data).map(([k, v]) => [k, decodeSecretData(v)])), {
+      access_key: "alicloud-data-backup-user-key-id",
+      secret_key: "mock-access-key-secret-alicloud-data-backup-user-key",
+    });
+    assert.ok(
+      secret.secretPaths.some((p) => p.startsWith("data")),
+      secret.secretPaths.join(", "),
+    );
+    // The schedule: OSS's S3 API in the region, the keys from that Secret; BR forwards them to TiKV.
+    const schedule = one(rs, "kubernetes:pingcap.com/v1alpha1:BackupSchedule", "alicloud-data-tidb-backup");
+    const template = input(schedule, "spec.backupTemplate");
+    assert.deepEqual(template.s3, {
+      provider: "alibaba",
+      region: "oss-cn-hangzhou",
+      bucket: "im-multicloud-ali-backup",
+      prefix: "br",
+      endpoint: "https://oss-cn-hangzhou-internal.aliyuncs.com",
+      secretName: "im-backup-oss",
+    });
+    assert.equal(template.serviceAccount, undefined);
+    assert.equal(
+      input(one(rs, "kubernetes:pingcap.com/v1alpha1:TidbCluster", "alicloud-data-tidb"), "spec.tikv.serviceAccount"),
+      undefined,
     );
     const account = one(rs, "kubernetes:core/v1:ServiceAccount", "alicloud-data-backup-account");
-    assert.deepEqual(
-      input(account, "metadata.annotations"),
-      { "pod-identity.alibabacloud.com/role-name": "multicloud-alicloud-data-backup-role" },
-      "RAM names are per account: the stack's name keeps stacks apart",
-    );
-    const ns = one(rs, "kubernetes:core/v1:Namespace", "alicloud-data-namespace");
-    assert.equal(input(ns, "metadata.labels")["pod-identity.alibabacloud.com/injection"], "on");
+    assert.equal(input(account, "metadata.annotations"), undefined);
   });
 
   it("runs the AWS Load Balancer Controller with its own IRSA role and hands it Traefik's NLB", () => {

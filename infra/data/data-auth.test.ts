@@ -96,6 +96,17 @@ describe("AWS: ElastiCache auth token and MSK SASL/SCRAM (stacks/aws-prod.yaml)"
     assert.equal(input(assoc, "clusterArn"), "arn:mock:aws:msk/cluster:Cluster:aws-data-kafka");
   });
 
+  // No ACLs on MSK (no super.users, no admin API from Pulumi): the one SCRAM user is the boundary, said in the
+  // configuration rather than left to MSK's default, and the only user associated (policy im-data-tier-auth).
+  it("runs MSK without ACLs and with the services' SCRAM user as the only principal", () => {
+    const config = one(rs, "aws:msk/configuration:Configuration", "aws-data-kafka-config");
+    assert.match(input(config, "serverProperties"), /^allow\.everyone\.if\.no\.acl\.found=true$/m);
+    assert.equal(ofType(rs, "aws:msk/singleScramSecretAssociation:SingleScramSecretAssociation").length, 1);
+    assert.equal(ofType(rs, "aws:msk/scramSecretAssociation:ScramSecretAssociation").length, 0);
+    const cluster = one(rs, "aws:msk/cluster:Cluster", "aws-data-kafka");
+    assert.equal(input(cluster, "clientAuthentication.tls"), undefined, "no mTLS principals");
+  });
+
   it("hands the services the SCRAM listener and the credentials through secretKeyRefs only", () => {
     const message = envOf(rs, "aws", "message");
     assert.equal(message.KAFKA_BROKERS.value, "b-1.aws-data-kafka.mock:9096,b-2.aws-data-kafka.mock:9096");

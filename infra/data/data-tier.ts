@@ -19,6 +19,7 @@ import {
 } from "./data-credentials.ts";
 import { DataNetworkPolicies } from "./data-network-policies.ts";
 import { KafkaCluster, type KafkaPlacement, type KafkaTopicSpec } from "./kafka-cluster.ts";
+import { OssBackupUser } from "./oss-backup-user.ts";
 import { CLOUD_DATA_PLACEMENT } from "./placement.ts";
 import { RedisCluster, type RedisPlacement } from "./redis-cluster.ts";
 import { TIDB_CLUSTER_NAME, TidbCluster } from "./tidb-cluster.ts";
@@ -57,7 +58,7 @@ export const DATA_NAMESPACE = "im-data";
  */
 export const DATA_CA_SECRET = "im-data-ca";
 export const TAIR_CA_KEY = "tair-ca.pem";
-/** The service account BR backups and TiKV run as; its cloud role is the only way into the backup bucket. */
+/** The service account BR backups and TiKV run as; on AWS its IRSA role is the only way into the backup bucket. */
 export const BACKUP_SERVICE_ACCOUNT = "tidb-backup";
 
 export class DataTier extends pulumi.ComponentResource {
@@ -69,11 +70,7 @@ export class DataTier extends pulumi.ComponentResource {
 
   constructor(name: string, args: DataTierArgs, opts?: pulumi.ComponentResourceOptions) {
     super("im:data:DataTier", name, {}, opts);
-    // On ACK the pod identity webhook injects RRSA tokens only into namespaces that opt in.
-    const labels: Record<string, string> = {
-      "app.kubernetes.io/part-of": "im-platform",
-      ...(args.cloud === "alicloud" ? { "pod-identity.alibabacloud.com/injection": "on" } : {}),
-    };
+    const labels: Record<string, string> = { "app.kubernetes.io/part-of": "im-platform" };
     const ns = new k8s.core.v1.Namespace(
       `${name}-namespace`,
       { metadata: { name: DATA_NAMESPACE, labels } },
@@ -105,20 +102,40 @@ export class DataTier extends pulumi.ComponentResource {
       { cloud: args.cloud, bucket: c.backup.bucket, retentionDays: c.backup.retentionDays, tags: args.tags },
       { parent: this },
     );
-    const backupRole = new WorkloadRole(
-      `${name}-backup-role`,
-      {
-        identity: args.identity,
-        namespace: DATA_NAMESPACE,
-        serviceAccount: BACKUP_SERVICE_ACCOUNT,
-        statements: bucketStatements(args.cloud, bucket.bucketName, bucket.kmsKeyId),
-        tags: args.tags,
-      },
-      { parent: this },
-    );
+    const statements = bucketStatements(args.cloud, bucket.bucketName, bucket.kmsKeyId);
+    // S3: BR and TiKV assume an IRSA role through the backup service account. OSS: BR signs with a RAM user's keys
+    // and forwards them to TiKV, since BR reads no RRSA token (oss-backup-user.ts).
+    const backupRole =
+      args.cloud === "aws"
+        ? new WorkloadRole(
+            `${name}-backup-role`,
+            {
+              identity: args.identity,
+              namespace: DATA_NAMESPACE,
+              serviceAccount: BACKUP_SERVICE_ACCOUNT,
+              statements,
+              tags: args.tags,
+            },
+            { parent: this },
+          )
+        : undefined;
+    const ossUser =
+      args.cloud === "alicloud"
+        ? new OssBackupUser(
+            `${name}-backup-user`,
+            { namespace: ns.metadata.name, statements, provider: args.provider },
+            { parent: this },
+          )
+        : undefined;
     const backupAccount = new k8s.core.v1.ServiceAccount(
       `${name}-backup-account`,
-      { metadata: { name: BACKUP_SERVICE_ACCOUNT, namespace: ns.metadata.name, annotations: backupRole.annotations } },
+      {
+        metadata: {
+          name: BACKUP_SERVICE_ACCOUNT,
+          namespace: ns.metadata.name,
+          ...(backupRole === undefined ? {} : { annotations: backupRole.annotations }),
+        },
+      },
       { parent: this, provider: args.provider },
     );
     const tidbTls =
@@ -141,11 +158,12 @@ export class DataTier extends pulumi.ComponentResource {
         replicas: { pd: c.tidb.pd, tikv: c.tidb.tikv, tidb: c.tidb.tidb },
         storageGb: c.tidb.storageGb,
         backup: {
-          provider: args.cloud === "aws" ? "s3" : "oss",
           bucket: bucket.bucketName,
           region: args.region,
           retentionDays: c.backup.retentionDays,
-          serviceAccount: backupAccount.metadata.name,
+          ...(ossUser === undefined
+            ? { provider: "s3" as const, serviceAccount: backupAccount.metadata.name }
+            : { provider: "oss" as const, credentialsSecret: ossUser.secretName }),
         },
         tls: tidbTls === undefined ? undefined : { clientSecretName: tidbTls.clientSecretName, ready: tidbTls.ready },
         operator: "install",

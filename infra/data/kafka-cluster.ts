@@ -73,6 +73,18 @@ export const KAFKA_SASL_MECHANISM = {
 /** Said in the plan and the docs: see infra/lib/managed-limits.ts. */
 export { ALIKAFKA_TOPIC_GUARANTEES } from "../lib/managed-limits.ts";
 
+/**
+ * MSK's authorizer with no ACLs, written out (it is MSK's default too): every authenticated principal may do anything
+ * on a resource without ACLs. That is safe only while exactly one SCRAM user exists, the services' (IAM and mTLS off,
+ * unauthenticated off), so the single user is the boundary; policy im-data-tier-auth refuses a second user on such a
+ * cluster. Why no ACLs: MSK has no `super.users`, so an admin user must grant itself cluster ACLs through the Kafka
+ * admin API while this is still true, and only then may the configuration say false. Pulumi reaches no Kafka admin
+ * API; a Job in the cluster could, but the MSK cluster would have to wait for a Job that needs its brokers (a cycle),
+ * or take two `up`s with a manual step between. What a stolen password adds beyond reading and writing every message
+ * (which the ACLs would still grant): deleting topics or altering their configs. docs/cloud-stacks.md says so.
+ */
+export const MSK_ACL_PROPERTIES = { "allow.everyone.if.no.acl.found": "true" } as const;
+
 /** Pinned versions: a replaced broker must come back on the same Kafka. */
 export const KAFKA_VERSION = "3.8.x";
 export const STRIMZI_CHART_VERSION = "0.45.0";
@@ -116,7 +128,7 @@ export class KafkaCluster extends pulumi.ComponentResource {
     args: KafkaClusterArgs,
     p: Extract<KafkaPlacement, { kind: "msk" }>,
   ): pulumi.Output<string> {
-    const props = Object.entries(this.serverProperties(args))
+    const props = Object.entries({ ...this.serverProperties(args), ...MSK_ACL_PROPERTIES })
       .map(([k, v]) => `${k}=${v}`)
       .join("\n");
     const config = new aws.msk.Configuration(

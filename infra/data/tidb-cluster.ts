@@ -2,8 +2,9 @@
  * TiDB through TiDB Operator: the operator (its CRDs and Helm chart), a TidbCluster with PD, TiKV and TiDB spread
  * over the zones on the data nodes (three TiKV stores keep a Raft copy per zone: RPO 0, a zone loss keeps a
  * majority), a root password generated here and set by a TidbInitializer (never TiDB's empty default), and a daily
- * BR backup schedule into the stack's bucket. BR and TiKV (which uploads the SST files itself) run as the backup
- * service account, whose cloud role (IRSA / RRSA, infra/cluster/workload-role.ts) is the only way into the bucket.
+ * BR backup schedule into the stack's bucket. On S3, BR and TiKV (which uploads the SST files itself) run as the
+ * backup service account, whose IRSA role (infra/cluster/workload-role.ts) is the only way into the bucket. On OSS,
+ * BR signs with a RAM user's access key from a Secret and forwards it to TiKV (oss-backup-user.ts says why not RRSA).
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
@@ -18,9 +19,14 @@ export type TidbBackup = {
   retentionDays: number;
 } & (
   | {
-      provider: "s3" | "oss";
-      /** The service account BR and TiKV run as: its cloud role may write the bucket. */
+      provider: "s3";
+      /** The service account BR and TiKV run as: its IRSA role may write the bucket. */
       serviceAccount: pulumi.Input<string>;
+    }
+  | {
+      provider: "oss";
+      /** A Secret in the data namespace with access_key and secret_key of the backup's RAM user (OssBackupUser). */
+      credentialsSecret: pulumi.Input<string>;
     }
   | {
       provider: "s3-compatible";
@@ -127,10 +133,9 @@ export class TidbCluster extends pulumi.ComponentResource {
             replicas: args.replicas.tikv,
             requests: { storage: `${args.storageGb}Gi` },
             ...storageClassName,
-            // BR has each TiKV store upload its own backup files: the stores need the bucket role too.
-            ...(backup !== undefined && backup.provider !== "s3-compatible"
-              ? { serviceAccount: backup.serviceAccount }
-              : {}),
+            // BR has each TiKV store upload its own backup files: on S3 the stores need the bucket role too (with keys,
+            // BR forwards them to the stores).
+            ...(backup?.provider === "s3" ? { serviceAccount: backup.serviceAccount } : {}),
           },
           tidb: {
             baseImage: "pingcap/tidb",
@@ -199,7 +204,15 @@ export class TidbCluster extends pulumi.ComponentResource {
           { ...at, provider: "ceph", endpoint: backup.endpoint, secretName: backup.credentialsSecret }
         : backup.provider === "s3"
           ? { ...at, provider: "aws" }
-          : { ...at, provider: "alibaba", endpoint: `https://oss-${backup.region}-internal.aliyuncs.com` };
+          : // OSS's S3 API inside the region; the region in OSS's own form (oss-<region>), as BR's documented OSS
+            // commands write it. BR (v8.5) reads no RRSA token: the keys come from the Secret (OssBackupUser).
+            {
+              ...at,
+              region: `oss-${backup.region}`,
+              provider: "alibaba",
+              endpoint: `https://oss-${backup.region}-internal.aliyuncs.com`,
+              secretName: backup.credentialsSecret,
+            };
     new k8s.apiextensions.CustomResource(
       `${name}-backup`,
       {
@@ -211,7 +224,7 @@ export class TidbCluster extends pulumi.ComponentResource {
           maxReservedTime: `${backup.retentionDays * 24}h`,
           backupTemplate: {
             backupType: "full",
-            ...(backup.provider === "s3-compatible" ? {} : { serviceAccount: backup.serviceAccount }),
+            ...(backup.provider === "s3" ? { serviceAccount: backup.serviceAccount } : {}),
             br: { cluster: TIDB_CLUSTER_NAME, clusterNamespace: namespace },
             s3,
           },

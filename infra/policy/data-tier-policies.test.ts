@@ -59,10 +59,74 @@ describe("im-data-tier-auth", () => {
     );
   });
 
-  it("leaves an existing cluster's data tier to its owner (no cloud resource in the stack)", () => {
+  it("fails an MSK cluster without ACLs that has a second SCRAM user, and passes one user or ACLs on", () => {
+    const msk: PolicyInput = {
+      type: "aws:msk/cluster:Cluster",
+      name: "msk",
+      props: { clientAuthentication: { sasl: { scram: true, iam: false }, unauthenticated: false } },
+    };
+    const config = (allow: string): PolicyInput => ({
+      type: "aws:msk/configuration:Configuration",
+      name: "msk-config",
+      props: { serverProperties: `min.insync.replicas=2\nallow.everyone.if.no.acl.found=${allow}` },
+    });
+    const user = (name: string): PolicyInput => ({
+      type: "aws:msk/singleScramSecretAssociation:SingleScramSecretAssociation",
+      name,
+      props: { clusterArn: "arn:msk", secretArn: `arn:${name}` },
+    });
+    const two = [cloud, msk, config("true"), user("services"), user("analytics")];
+    assert.deepEqual(messages(two), [
+      "im-data-tier-auth: MSK has 2 SCRAM users and no ACLs (allow.everyone.if.no.acl.found is not false): each can " +
+        "read, write and delete every topic; keep the services' user alone or turn ACLs on with the grants each user needs",
+    ]);
+    // MSK's default is true: a configuration that does not mention it is no different.
+    const many: PolicyInput = {
+      type: "aws:msk/scramSecretAssociation:ScramSecretAssociation",
+      name: "many",
+      props: { clusterArn: "arn:msk", secretArnLists: ["arn:a", "arn:b"] },
+    };
+    assert.equal(messages([cloud, msk, { ...config("x"), props: { serverProperties: "" } }, many]).length, 1);
+    assert.deepEqual(messages([cloud, msk, config("true"), user("services")]), []);
+    assert.deepEqual(messages([cloud, msk, config("false"), user("services"), user("analytics")]), []);
+  });
+
+  it("fails an existing cluster's in-cluster Redis and Strimzi without authentication (no cloud resource needed)", () => {
     const inCluster = open.filter((r) => r.type.startsWith("kubernetes:"));
     assert.equal(inCluster.length, 2);
-    assert.deepEqual(messages(inCluster), []);
+    assert.deepEqual(messages(inCluster), [
+      "im-data-tier-auth: strimzi: Strimzi listener(s) plain take unauthenticated clients",
+      "im-data-tier-auth: redis: in-cluster Redis starts without --requirepass",
+    ]);
+  });
+
+  it("passes an existing cluster's stack with its data tier in the cluster, as the program declares it", async () => {
+    const s = requireKubernetes(loadSpec(join(REPO_ROOT, "stacks", "embedded-cluster.yaml")), "embedded-cluster");
+    if (s.cluster === undefined) throw new Error("embedded-cluster has a cluster section");
+    const spec = {
+      ...s,
+      cluster: {
+        ...s.cluster,
+        preinstalled: ["gateway-api", "strimzi", "tidb-operator"] as const,
+        data: {
+          mode: "in-cluster" as const,
+          redisStorageGb: 1,
+          kafkaStorageGb: 10,
+          tidb: { pd: 3, tikv: 3, tidb: 2, storageGb: 10 },
+        },
+      },
+    };
+    const { resources } = await runWithMocks("embedded-data", () =>
+      deployPlatform(
+        { ...spec, cluster: { ...spec.cluster, preinstalled: [...spec.cluster.preinstalled] } },
+        {
+          secretSeed: "0123456789abcdef0123456789abcdef-policy",
+        },
+      ),
+    );
+    const inputs = resources.filter((r) => r.custom).map((r) => ({ type: r.type, name: r.name, props: r.inputs }));
+    assert.ok(inputs.some((r) => r.type === "kubernetes:kafka.strimzi.io/v1beta2:Kafka"));
+    assert.deepEqual(messages(inputs), []);
   });
 });
 

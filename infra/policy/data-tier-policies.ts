@@ -1,12 +1,15 @@
 /**
- * The data tier's own guards, on a cloud stack (an existing cluster's data tier, and whether its CNI enforces
- * NetworkPolicies, are its owner's):
- * - im-data-tier-auth: every Redis and Kafka takes only authenticated clients: ElastiCache with an auth token or RBAC
- *   user group, Tair with a password, MSK with SCRAM or IAM and no unauthenticated access, ApsaraMQ with ACLs on,
- *   Strimzi with authentication on every listener, in-cluster Redis started with `--requirepass`.
- * - im-data-namespace-isolated: a namespace that runs data pods (StatefulSets, Strimzi, TiDB) has a default-deny
- *   ingress NetworkPolicy (every pod selected, Ingress in its types, no rule), so only what another policy names
- *   (the IM services, monitoring, the operators) reaches them.
+ * The data tier's own guards:
+ * - im-data-tier-auth, on every stack: every Redis and Kafka the program declares takes only authenticated clients:
+ *   ElastiCache with an auth token or RBAC user group, Tair with a password, MSK with SCRAM or IAM and no
+ *   unauthenticated access, ApsaraMQ with ACLs on, Strimzi with authentication on every listener, in-cluster Redis
+ *   started with `--requirepass`; and an MSK cluster without ACLs has one SCRAM user only. That covers an existing
+ *   cluster's stack with `cluster.data.mode: in-cluster` (its Redis and Strimzi are the program's); one with external
+ *   data declares no store, so nothing is checked.
+ * - im-data-namespace-isolated, on a cloud stack (on an existing cluster, whether its CNI enforces NetworkPolicies and
+ *   which namespaces its operators run in are its owner's): a namespace that runs data pods (StatefulSets, Strimzi,
+ *   TiDB) has a default-deny ingress NetworkPolicy (every pod selected, Ingress in its types, no rule), so only what
+ *   another policy names (the IM services, monitoring, the operators) reaches them.
  */
 import type { ReportViolation, StackValidationArgs, StackValidationPolicy } from "@pulumi/policy";
 import { at, list, type Props } from "./props.ts";
@@ -58,16 +61,44 @@ export function dataAuthProblem(type: string, props: Props): string | null {
   }
 }
 
+const MSK_CONFIGURATION = "aws:msk/configuration:Configuration";
+const MSK_SCRAM_ONE = "aws:msk/singleScramSecretAssociation:SingleScramSecretAssociation";
+const MSK_SCRAM_MANY = "aws:msk/scramSecretAssociation:ScramSecretAssociation";
+
+/**
+ * MSK without ACLs (`allow.everyone.if.no.acl.found` true, MSK's default when a configuration does not say false)
+ * lets every SCRAM user do anything, so one user must be all there is (infra/data/kafka-cluster.ts
+ * MSK_ACL_PROPERTIES). Why a stack associates more than one, or null.
+ */
+export function mskUsersProblem(resources: readonly { type: string; props: Props }[]): string | null {
+  const users =
+    resources.filter((r) => r.type === MSK_SCRAM_ONE).length +
+    resources
+      .filter((r) => r.type === MSK_SCRAM_MANY)
+      .reduce((n, r) => n + list(at(r.props, "secretArnLists")).length, 0);
+  if (users <= 1) return null;
+  const aclsOn = resources
+    .filter((r) => r.type === MSK_CONFIGURATION)
+    .some((r) =>
+      /^\s*allow\.everyone\.if\.no\.acl\.found\s*=\s*false\s*$/m.test(String(at(r.props, "serverProperties") ?? "")),
+    );
+  return aclsOn
+    ? null
+    : `MSK has ${users} SCRAM users and no ACLs (allow.everyone.if.no.acl.found is not false): each can read, write ` +
+        "and delete every topic; keep the services' user alone or turn ACLs on with the grants each user needs";
+}
+
 export const dataTierAuth: StackValidationPolicy = {
   name: "im-data-tier-auth",
-  description: "On a cloud stack every Redis and Kafka of the data tier takes only authenticated clients.",
+  description: "Every Redis and Kafka the program declares takes only authenticated clients.",
   enforcementLevel: "mandatory",
   validateStack: (args: StackValidationArgs, report: ReportViolation) => {
-    if (!args.resources.some((r) => CLOUD_TYPE.test(r.type))) return;
     for (const r of args.resources) {
       const problem = dataAuthProblem(r.type, r.props);
       if (problem !== null) report(`${r.name}: ${problem}`, r.urn);
     }
+    const users = mskUsersProblem(args.resources);
+    if (users !== null) report(users);
   },
 };
 

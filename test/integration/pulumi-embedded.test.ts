@@ -263,6 +263,24 @@ describe("imctl up on the embedded cluster with the real Pulumi engine", { timeo
     assert.equal(envOf.get("KAFKA_BROKERS"), "im-kafka-kafka-bootstrap.im-data.svc:9092");
     assert.equal(envOf.get("DB_HOST"), "im-tidb.im-data.svc");
     assert.match(envOf.get("REDIS_NODES") ?? "", /^redis-cluster-0\.redis-cluster\.im-data\.svc:6379,/);
+    // Every client authenticates (issue 21): Redis with requirepass, Strimzi's listeners with SCRAM and a KafkaUser,
+    // the services with REDIS_PASSWORD and KAFKA_SASL_* from the Secret im-data-auth, which both namespaces hold.
+    assert.deepEqual(
+      kafka.spec.kafka.listeners.map((l: { authentication?: { type: string } }) => l.authentication?.type),
+      ["scram-sha-512", "scram-sha-512"],
+    );
+    const user = await obj("kafka.strimzi.io", "v1beta2", "kafkausers", "im-services");
+    assert.equal(user.spec.authentication.type, "scram-sha-512");
+    assert.ok(redis.spec?.template.spec?.containers[0]?.args?.includes("--requirepass"));
+    assert.equal(envOf.get("KAFKA_SASL_MECHANISM"), "SCRAM-SHA-512");
+    for (const namespace of [NS, "im-data"]) {
+      const auth = await core.readNamespacedSecret({ name: "im-data-auth", namespace });
+      assert.deepEqual(Object.keys(auth.data ?? {}).sort(), [
+        "KAFKA_SASL_PASSWORD",
+        "KAFKA_SASL_USERNAME",
+        "REDIS_PASSWORD",
+      ]);
+    }
     const dataNs = await core.readNamespace({ name: "im-data" });
     assert.equal(dataNs.metadata?.labels?.["pod-security.kubernetes.io/enforce"], "baseline");
 

@@ -10,7 +10,7 @@ import { monthlyCost, type CostLine } from "../../../../infra/lib/cost.ts";
 import type { CloudName } from "../../../../infra/lib/regions.ts";
 import { networkLayout, type VpcLink } from "../../../../infra/lib/vpc-rules.ts";
 import { findPlaceholders, type Placeholder } from "../../../../infra/lib/placeholders.ts";
-import { ALIKAFKA_TOPIC_GUARANTEES } from "../../../../infra/lib/managed-limits.ts";
+import { ALIKAFKA_TOPIC_GUARANTEES, ALIKAFKA_TRANSPORT } from "../../../../infra/lib/managed-limits.ts";
 import { checkCapacity, type CapacityCheck } from "../../../../infra/lib/sizing.ts";
 import type { KubernetesPlatformSpec } from "../../../../infra/lib/spec.ts";
 import { table } from "../../lib/table.ts";
@@ -124,7 +124,8 @@ export async function plan(opts: PlanOptions): Promise<PlanResult> {
         ? []
         : [
             `existing cluster (context ${spec.cluster.context}): no cloud resource is created, so there is no cloud ` +
-              "cost to price and no CIDR plan or node-group capacity to check; the data tier is external",
+              "cost to price and no CIDR plan or node-group capacity to check; the data tier is " +
+              (spec.cluster.data.mode === "external" ? "external" : "in the cluster (namespace im-data)"),
           ]),
       ...(spec.multicloud === undefined
         ? []
@@ -132,7 +133,7 @@ export async function plan(opts: PlanOptions): Promise<PlanResult> {
             "the VPN carries the two app segments only, for operators (kubectl, dashboards, drills across clouds): " +
               "no data crosses it, each cloud runs its own data tier",
           ]),
-      ...(spec.clouds.alicloud?.data.kafka.mode === "managed" ? [ALIKAFKA_TOPIC_GUARANTEES] : []),
+      ...(spec.clouds.alicloud?.data.kafka.mode === "managed" ? [ALIKAFKA_TOPIC_GUARANTEES, ALIKAFKA_TRANSPORT] : []),
       "offline plan: the program ran under Pulumi mocks; no cloud API was called and provider-side checks " +
         "(quotas, instance availability, names taken) did not run",
       "for a real preview with the policy pack: imctl preview --stack <name> (the Automation API; needs the Pulumi CLI and cloud credentials)",

@@ -35,6 +35,8 @@ describe("imctl plan", () => {
     assert.ok(
       r.notes.some((n) => n.startsWith("ApsaraMQ for Kafka: its Topic resource has no typed replication-factor")),
     );
+    // Its VPC SASL endpoint is plaintext: the plan says so and why the SSL endpoint is not used.
+    assert.ok(r.notes.some((n) => n.startsWith("ApsaraMQ for Kafka: the services authenticate with SCRAM-SHA-256")));
     assert.ok(r.monthlyCostUsd > 0);
     assert.ok(r.capacity.every((c) => c.fits === true));
     // The JSON carries no resource inputs: secrets (the VPN's pre-shared keys) never reach the output.
