@@ -47,7 +47,7 @@ const OFFSET = 12_000;
 /** Load processes: senders and receivers split evenly. */
 export const PROCS = 2;
 export const SENDERS = intFromEnv("BENCH_THROUGHPUT_SENDERS", 200, PROCS, 5000);
-const INFLIGHT = intFromEnv("BENCH_THROUGHPUT_INFLIGHT", 4, 1, 64);
+export const INFLIGHT = intFromEnv("BENCH_THROUGHPUT_INFLIGHT", 4, 1, 64);
 export const RECEIVERS = intFromEnv("BENCH_THROUGHPUT_RECEIVERS", SENDERS * INFLIGHT, PROCS, 10_000);
 const SECONDS = intFromEnv("BENCH_THROUGHPUT_SECONDS", 20, 1, 600);
 const WARMUP_SECONDS = intFromEnv("BENCH_THROUGHPUT_WARMUP_SECONDS", 5, 0, 120);
@@ -69,13 +69,16 @@ const stats: Record<"platform" | "relay", { ackP99: number[]; lost: number[]; cp
   relay: { ackP99: [], lost: [], cpuPerMessage: [] },
 };
 
-/** Process c's users (senders, then receivers, by index into userIds) and its slots by local index. */
-function planFor(c: number): { users: number[]; slots: Array<[number, number]> } {
+/**
+ * Process c's users (senders, then receivers, by index into userIds) and its slots by local index: `inflight` per
+ * sender, each to its own receiver while receivers last (beyond SENDERS x INFLIGHT slots, receivers are shared).
+ */
+function planFor(c: number, inflight: number): { users: number[]; slots: Array<[number, number]> } {
   const senders = Array.from({ length: SENDERS }, (_, i) => i).filter((i) => i % PROCS === c);
   const receivers = Array.from({ length: RECEIVERS }, (_, i) => SENDERS + i).filter((i) => i % PROCS === c);
   const slots: Array<[number, number]> = [];
   for (let s = 0; s < senders.length; s++) {
-    for (let j = 0; j < INFLIGHT; j++) slots.push([s, senders.length + ((s * INFLIGHT + j) % receivers.length)]);
+    for (let j = 0; j < inflight; j++) slots.push([s, senders.length + ((s * inflight + j) % receivers.length)]);
   }
   return { users: [...senders, ...receivers], slots };
 }
@@ -91,8 +94,8 @@ export interface ThroughputFigures {
 
 /**
  * One throughput session against `t` with the platform's users `ids` (senders first, then receivers; at least
- * the senders and receivers set here): throws on any lost, failed or misdelivered message. Also the overload
- * benchmark's measure of the sustained throughput.
+ * the senders and receivers set here), `inflight` sends in flight per sender (default BENCH_THROUGHPUT_INFLIGHT):
+ * throws on any lost, failed or misdelivered message. Also the overload benchmark's search for the capacity.
  */
 export async function throughputSession(
   p: TestPlatform,
@@ -100,11 +103,12 @@ export async function throughputSession(
   t: Target,
   run: number,
   log: (s: string) => void,
+  inflight = INFLIGHT,
 ): Promise<ThroughputFigures> {
-  const tag = `${t.label} run ${run}`;
+  const tag = `${t.label} run ${run}${inflight === INFLIGHT ? "" : ` (${inflight} in flight)`}`;
   await waitIdle(t);
   const tokens = tokensFor(p, ids);
-  const plans = Array.from({ length: PROCS }, (_, c) => planFor(c));
+  const plans = Array.from({ length: PROCS }, (_, c) => planFor(c, inflight));
   const children = await startLoadChildren(PROCS, Math.max(...plans.map((pl) => pl.users.length)));
   try {
     await connectShares(
@@ -116,7 +120,7 @@ export async function throughputSession(
     );
     const startAt = Date.now() + START_DELAY_MS;
     log(
-      `${tag}: ${SENDERS} senders x ${INFLIGHT} in flight to ${RECEIVERS} receivers: ${WARMUP_SECONDS} s warm-up, then a ${SECONDS} s window`,
+      `${tag}: ${SENDERS} senders x ${inflight} in flight to ${RECEIVERS} receivers: ${WARMUP_SECONDS} s warm-up, then a ${SECONDS} s window`,
     );
     const scrape: {
       before: Promise<Awaited<ReturnType<typeof scrapeServices>> | null> | null;

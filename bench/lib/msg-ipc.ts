@@ -88,6 +88,11 @@ export interface OverloadOutcome extends Outcome {
   failures: Record<string, number>;
   /** Probe sends: [ms of the send after startAt, send-to-ack ms] of every acknowledged one. */
   probe: Array<[number, number]>;
+  /**
+   * Acknowledged sends not pushed to the receiver's client within the grace but found in its stored inbox (`lost`
+   * counts only those missing from it).
+   */
+  late: number;
 }
 
 export type LoadCommand = ConnectCommand | LatencyCommand | ThroughputCommand | OverloadCommand | { t: "close" };

@@ -114,3 +114,36 @@ describe("imctl's exit codes", () => {
     );
   });
 });
+
+describe("imctl's output never holds a password of a URL", () => {
+  const url = "https://ops:s3cret@prometheus.example.com:9090";
+
+  it("an error quoting a stack's Prometheus URL prints it as ***, on stderr and in --json", async () => {
+    const r = await runWith(new UserError(`Prometheus at ${url}: "up" failed: timeout`), ["fail", "--json"]);
+    assert.equal(r.code, 2);
+    assert.equal(r.err, 'imctl: Prometheus at https://***@prometheus.example.com:9090: "up" failed: timeout\n');
+    assert.deepEqual(JSON.parse(r.out), { error: r.err.slice("imctl: ".length).trimEnd(), exitCode: 2 });
+    assert.ok(!`${r.out}${r.err}`.includes("s3cret"));
+  });
+
+  it("a command's result (text and --json) prints it as ***", async () => {
+    for (const json of [false, true]) {
+      let out = "";
+      const code = await main(
+        json ? ["show", "--json"] : ["show"],
+        { out: (t) => void (out += t), err: () => undefined },
+        (sink) => {
+          const program = new Command("imctl").option("--json").exitOverride();
+          program
+            .command("show")
+            .option("--json")
+            .action(() => sink({ data: { prometheus: url }, text: `metrics from ${url}`, exitCode: 0 }));
+          return program;
+        },
+      );
+      assert.equal(code, 0);
+      assert.ok(!out.includes("s3cret"), out);
+      assert.match(out, json ? /"prometheus": "https:\/\/\*\*\*@prometheus/ : /^metrics from https:\/\/\*\*\*@prom/);
+    }
+  });
+});

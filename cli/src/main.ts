@@ -9,6 +9,7 @@
 import { CommanderError, type Command } from "commander";
 import { buildProgram, type Outcome } from "./cli.ts";
 import { EXCERPT_CHARS, excerpt } from "../../base/excerpt.ts";
+import { withoutCredentials } from "./credentials.ts";
 import { EXIT, ExitError, InternalError, UserError } from "./errors.ts";
 
 /** Where main writes; the real process's stdout and stderr unless a test passes its own. */
@@ -82,7 +83,9 @@ function usageMessage(err: CommanderError, program: Command, argv: readonly stri
 export const INTERNAL_ERROR = "internal error";
 
 /** `build` makes the command table; tests pass their own to reach the error paths no real input should reach. */
-export async function main(argv: string[], io: MainIo = processIo, build = buildProgram): Promise<number> {
+export async function main(argv: string[], given: MainIo = processIo, build = buildProgram): Promise<number> {
+  // Whatever a command returns or throws may quote a stack's URL: a password in one never reaches the output.
+  const io: MainIo = { out: (t) => given.out(withoutCredentials(t)), err: (t) => given.err(withoutCredentials(t)) };
   let outcome: Outcome | undefined;
   const program = build((o) => {
     outcome = o;

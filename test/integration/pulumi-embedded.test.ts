@@ -141,6 +141,32 @@ describe("imctl up on the embedded cluster with the real Pulumi engine", { timeo
     assert.equal(ds.find((d) => d.metadata?.name === "gateway-stable")?.status?.readyReplicas, 2);
     const ns = await core.readNamespace({ name: NS });
     assert.equal(ns.metadata?.labels?.["pod-security.kubernetes.io/enforce"], "restricted");
+    // The edge's ?token= refusal routes, as the API server stored them (this cluster's Gateway API CRDs are the
+    // permissive fixtures and no controller runs here: real-node.test.ts checks the upstream CRDs and Traefik).
+    for (const [svc, path] of [
+      ["gateway", "/ws"],
+      ["user-center", "/v1"],
+    ] as const) {
+      const route = (await custom.getNamespacedCustomObject({
+        group: "gateway.networking.k8s.io",
+        version: "v1",
+        plural: "httproutes",
+        namespace: NS,
+        name: `${svc}-token-refusal`,
+      })) as { spec: { rules: Array<{ matches: unknown; filters: unknown }> } };
+      assert.deepEqual(route.spec.rules[0]?.matches, [
+        {
+          path: { type: "PathPrefix", value: path },
+          queryParams: [{ type: "RegularExpression", name: "token", value: ".*" }],
+        },
+      ]);
+      assert.deepEqual(route.spec.rules[0]?.filters, [
+        {
+          type: "URLRewrite",
+          urlRewrite: { path: { type: "ReplaceFullPath", replaceFullPath: "/edge/token-in-url" } },
+        },
+      ]);
+    }
   });
 
   it("a second up changes nothing", async () => {

@@ -8,12 +8,18 @@
  */
 import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
+import http from "node:http";
 import { after, before, describe, it } from "node:test";
 import * as k8s from "@kubernetes/client-node";
 import { execa } from "execa";
 import { ensureTools } from "../../base/install.mjs";
 import { TOOLS } from "../../base/tools.mjs";
+import { parse } from "yaml";
+import { clusterLayout } from "../../cli/src/cluster/layout.ts";
+import { TRAEFIK_CONTROLLER } from "../../cli/src/cluster/node/addons.ts";
 import { KUBELET_SYSCTLS, REAL_NODE_NAME } from "../../cli/src/cluster/node/config.ts";
+import { readState } from "../../cli/src/cluster/state.ts";
+import { TOKEN_IN_URL_PATH } from "../../services/lib/protocol.ts";
 import { json, startEmbedded, type EmbeddedContext } from "../helpers/embedded.ts";
 import { imctl } from "../helpers/imctl.ts";
 import { bandwidthSuite } from "./kubernetes/bandwidth.ts";
@@ -22,6 +28,42 @@ import { drillSuite } from "./kubernetes/drill.ts";
 import { rolloutSuite } from "./kubernetes/rollout.ts";
 
 ensureTools(TOOLS.filter((t) => t.need === "test").map((t) => t.name));
+
+interface StoredRoute {
+  spec: { rules?: Array<{ matches?: unknown; filters?: unknown }> };
+  status?: {
+    parents?: Array<{ controllerName?: string; conditions?: Array<{ type: string; status: string }> }>;
+  };
+}
+
+async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    const v = await fn().catch((err: unknown) => void (last = err));
+    if (v !== undefined) return v;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? ` (last: ${String(last)})` : ""}`);
+}
+
+/** One GET to 127.0.0.1:`port` with these headers (the Host the routes answer for): status and body. */
+function get(port: number, path: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: "127.0.0.1", port, path, headers }, (res) => {
+      let body = "";
+      res.on("data", (c: Buffer) => (body += c.toString()));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on("upgrade", (res, socket) => {
+      socket.destroy();
+      resolve({ status: res.statusCode ?? 101, body: "" });
+    });
+    req.on("error", reject);
+    req.setTimeout(10_000, () => req.destroy(new Error(`GET ${path}: no answer in 10 s`)));
+    req.end();
+  });
+}
 
 const sysctls = () => KUBELET_SYSCTLS.map((s) => `${s.path}=${readFileSync(`/proc/sys/${s.path}`, "utf8").trim()}`);
 
@@ -63,6 +105,63 @@ describe("the platform on the embedded cluster's real node", { timeout: 3_600_00
       assert.equal(pod.spec?.nodeName, REAL_NODE_NAME, pod.metadata?.name);
       const ready = pod.status?.conditions?.find((c) => c.type === "Ready")?.status;
       assert.equal(ready, "True", `${pod.metadata?.name}: ${JSON.stringify(pod.status?.containerStatuses)}`);
+    }
+  });
+
+  // The edge's refusal of `?token=` (infra/services/im-service.ts tokenRefusalRule) on the upstream standard-channel
+  // CRDs this cluster installs, and Traefik as the controller: stored as rendered (nothing pruned or rejected),
+  // accepted by Traefik, and a request with a token in its URL answered 400 through Traefik.
+  it("refuses ?token= at the edge: the refusal routes stored as rendered, accepted by Traefik, 400 through it", async () => {
+    const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+    for (const [svc, path] of [
+      ["gateway", "/ws"],
+      ["user-center", "/v1"],
+    ] as const) {
+      const name = `${svc}-token-refusal`;
+      const route = await until(`Traefik to accept HTTPRoute im/${name}`, async () => {
+        const r = (await custom.getNamespacedCustomObject({
+          group: "gateway.networking.k8s.io",
+          version: "v1",
+          plural: "httproutes",
+          namespace: "im",
+          name,
+        })) as StoredRoute;
+        const byTraefik = r.status?.parents?.find((x) => x.controllerName === TRAEFIK_CONTROLLER);
+        const ok = (type: string) => byTraefik?.conditions?.some((c) => c.type === type && c.status === "True");
+        return ok("Accepted") && ok("ResolvedRefs") ? r : undefined;
+      });
+      assert.deepEqual(
+        route.spec.rules?.map((r) => [r.matches, r.filters]),
+        [
+          [
+            [
+              {
+                path: { type: "PathPrefix", value: path },
+                queryParams: [{ type: "RegularExpression", name: "token", value: ".*" }],
+              },
+            ],
+            [
+              {
+                type: "URLRewrite",
+                urlRewrite: { path: { type: "ReplaceFullPath", replaceFullPath: TOKEN_IN_URL_PATH } },
+              },
+            ],
+          ],
+        ],
+      );
+    }
+    const port = readState(clusterLayout(ctx.p.stateDir).state)?.realNode?.ingressPort;
+    const host = (parse(readFileSync(stack, "utf8")) as { kubernetes: { ingress: { host: string } } }).kubernetes
+      .ingress.host;
+    assert.ok(port, "the real node's ingress port in the cluster's state");
+    const upgrade = { connection: "Upgrade", upgrade: "websocket", "sec-websocket-version": "13" };
+    for (const [path, headers] of [
+      ["/v1/users/me?token=abc", {}],
+      ["/ws?token=abc", { ...upgrade, "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==" }],
+    ] as const) {
+      const r = await get(port, path, { host, ...headers });
+      assert.equal(r.status, 400, `${path}: ${r.status} ${r.body.slice(0, 200)}`);
+      assert.match(r.body, /token_in_url/, path);
     }
   });
 

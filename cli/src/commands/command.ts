@@ -4,6 +4,7 @@
  * parsers several commands use, and the help's example lines.
  */
 import { type Command, InvalidArgumentError, Option } from "commander";
+import { withoutCredentials } from "../credentials.ts";
 
 /** A command's result as the entry point prints it: `data` for --json, `text` otherwise, and the exit code. */
 export interface Outcome {
@@ -38,7 +39,7 @@ export function lazyActions<M>(sink: Sink, load: () => Promise<M>): Act<M> {
 
 /** Progress lines of a long-running workflow go to stderr, so stdout keeps only the result (and --json stays JSON). */
 export function progress(line: string): void {
-  process.stderr.write(`${line}\n`);
+  process.stderr.write(`${withoutCredentials(line)}\n`);
 }
 
 export function positiveInt(value: string): number {

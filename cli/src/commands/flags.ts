@@ -4,6 +4,7 @@
  * a target is opened or `--yes` is looked at. A value out of range is a usage error naming the flag, an excerpt of the
  * value and the range.
  */
+import { withoutCredentials } from "../credentials.ts";
 import { InvalidArgumentError } from "commander";
 import { excerpt } from "../../../base/excerpt.ts";
 import { parseDuration, type DurationUnit } from "../../../base/duration.ts";
@@ -110,8 +111,7 @@ export function format(
 }
 
 /** A URL as an error quotes it: a user and password in it are replaced by "***", never printed. */
-export const withoutCredentials = (value: string): string =>
-  value.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i, "$1***@");
+export { withoutCredentials };
 
 /**
  * An http(s) URL: a host, an optional port (1-65535), a path only when `path`, and no user or password (a URL is

@@ -2,6 +2,7 @@
  * imctl bandwidth: audit -> plan -> upgrade (backup, shift traffic, adjust, canary verify, cut over, watch) ->
  * rollback, the seed's bandwidth-upgrade procedure as commands. Handlers return data; render* turn it into text.
  */
+import { progress } from "../command.ts";
 import { relative } from "node:path";
 import { loadSpec, SpecError, type PlatformSpec } from "../../../../infra/lib/spec.ts";
 import { UserError } from "../../errors.ts";
@@ -24,8 +25,6 @@ import {
   type UpgradeState,
 } from "./upgrade.ts";
 import { auditLogFile } from "./store.ts";
-
-const progress = (line: string) => process.stderr.write(`${line}\n`);
 
 function openSpec(stackFile: string): PlatformSpec {
   try {

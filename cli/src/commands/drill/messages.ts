@@ -24,6 +24,11 @@ export const MESSAGES = {
     (target === "kubernetes"
       ? "kubectl get nodes shows a node still cordoned (kubectl uncordon it) and kubectl get deploy,sts what is not Ready"
       : "`imctl local status` shows what is down and `imctl local up` restarts it"),
+  /** Why a drill stopped on its --guard: a sample above 0. */
+  guardAbove: (promql: string) => `guard: ${promql} is above 0`,
+  /** Why a drill stopped (or never started) on its --guard: the query errors; the guard fails safe. */
+  guardUnreadable: (promql: string, why: string) =>
+    `guard: ${promql} cannot be evaluated (${why}); a guard that cannot be read stops the drill`,
   zoneSpread: (zone: string, service: string, minReady: number, desired: number) =>
     `zone-loss of ${zone}: ${service} kept ${minReady}/${desired} Ready replicas, under 2/3`,
 } as const;

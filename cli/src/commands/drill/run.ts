@@ -2,8 +2,8 @@
  * `imctl drill run <fault>`: one function per phase of the persisted state machine (`DrillPhase`):
  * SteadyState → Injecting → Observing → Restoring → Verifying → Passed | Failed | Aborted. The drill refuses an
  * unhealthy platform, runs the message probe (and optionally a k6 scenario) through the fault, restores the
- * platform, and checks every acknowledged message arrived once, in seq order. Ctrl-C, a broken guard metric, or
- * an outage past twice the budget restore the platform at once.
+ * platform, and checks every acknowledged message arrived once, in seq order. Ctrl-C, a --guard above 0 or one
+ * that cannot be read (guard.ts: fail safe), or an outage past twice the budget restore the platform at once.
  */
 import { execa } from "execa";
 import { UserError } from "../../errors.ts";
@@ -24,6 +24,7 @@ import {
   type ProbeSample,
   type RecoveryFigures,
 } from "./model.ts";
+import { GuardWatch, readGuard } from "./guard.ts";
 import { MessageProbe } from "./probe.ts";
 import { timelineSvg } from "./render.ts";
 import type { DrillReport, LoadResult } from "./report.ts";
@@ -161,6 +162,9 @@ class FaultDrill {
   private async steadyState(): Promise<{ store: DrillStore; plan: FaultPlan }> {
     const { spec } = this;
     await steadyState(this.target);
+    // A guard that cannot be read is refused before anything changes (one above 0 stops the drill once it runs).
+    const guard = this.opts.guard === undefined ? null : await readGuard(this.target, this.opts.guard);
+    if (guard?.state === "unreadable") throw new UserError(guard.reason);
     const plan = await this.target.planFault(spec);
     const store = DrillStore.create(this.target.stateDir, {
       id: newDrillId(spec.fault),
@@ -229,7 +233,7 @@ class FaultDrill {
   /** Observing: until the window ends, the platform is stable again, or a guard trips. */
   private async observe(probe: MessageProbe, handle: FaultHandle, plan: FaultPlan): Promise<void> {
     const end = this.injectedAt + this.spec.durationSeconds * 1000;
-    let lastGuard = 0;
+    const guard = this.opts.guard === undefined ? null : new GuardWatch(this.target, this.opts.guard);
     while (this.now() < end && !this.interrupt.signal.aborted) {
       await sleep(250);
       const now = this.now();
@@ -240,13 +244,12 @@ class FaultDrill {
         this.abortedBy = "guard";
         break;
       }
-      if (this.opts.guard !== undefined && now - lastGuard >= 2000) {
-        lastGuard = now;
-        if (await this.guardTripped(this.opts.guard)) {
-          this.abortReason = `guard: ${this.opts.guard} is above 0`;
-          this.abortedBy = "guard";
-          break;
-        }
+      // Fail safe: a guard that cannot be read stops the drill as one above 0 does.
+      const reading = await guard?.due(now);
+      if (reading !== undefined && reading !== null && reading.state !== "clear") {
+        this.abortReason = reading.reason;
+        this.abortedBy = "guard";
+        break;
       }
     }
   }
@@ -279,13 +282,6 @@ class FaultDrill {
     const overdue = now - injectedAt > 2 * this.spec.budgetSeconds * 1000 + STABLE_MS;
     if (overdue && r.recoverySeconds === null && stableFor < STABLE_MS) return "no-recovery";
     return null;
-  }
-
-  private guardTripped(promql: string): Promise<boolean> {
-    return this.target
-      .query(promql)
-      .then((s) => s.some((x) => x.value > 0))
-      .catch(() => false);
   }
 
   /** Epoch ms of the platform's own recovery as ms since t0 (null: not yet, undefined: the fault has none). */

@@ -1,3 +1,4 @@
+import { progress } from "../command.ts";
 import { resolveStack } from "../stack.ts";
 import type {
   DownResult,
@@ -13,8 +14,6 @@ import { table } from "../../lib/table.ts";
 export interface LocalOptions {
   stack?: string;
 }
-
-const progress = (line: string) => process.stderr.write(`${line}\n`);
 
 const platform = (opts: LocalOptions): PlatformLifecycle =>
   openTarget({ stack: resolveStack(opts.stack), target: "local" }).lifecycle();

@@ -15,6 +15,7 @@ import { withLock } from "../../lib/lock.ts";
 import { stateDir } from "../../lib/paths.ts";
 import type { TargetBase } from "../target.ts";
 import { prometheusAt, type PrometheusClient } from "./prometheus.ts";
+import { withoutCredentials } from "../../credentials.ts";
 
 /** How to reach a kubernetes target beyond what the stack says: the rollout's --namespace, --context, ... */
 export interface KubernetesOptions {
@@ -30,7 +31,7 @@ export interface KubernetesOptions {
 
 export const ACCESS_MESSAGES = {
   prometheusFlag: (got: string) =>
-    `--prometheus: got ${JSON.stringify(got.slice(0, 80))}; allowed: a Prometheus base URL (http:// or https://), ` +
+    `--prometheus: got ${JSON.stringify(withoutCredentials(got).slice(0, 80))}; allowed: a Prometheus base URL (http:// or https://), ` +
     "e.g. http://127.0.0.1:9090",
   kubeconfig: (file: string, why: string) =>
     `kubeconfig: cannot load ${JSON.stringify(file)} (${why.slice(0, 120)}); allowed: a kubeconfig file ` +

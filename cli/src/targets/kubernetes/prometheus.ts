@@ -7,6 +7,7 @@
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { RangeMetrics, Sample, Series } from "../target.ts";
 import { apiRequest, serviceProxy } from "./api-http.ts";
+import { withoutCredentials } from "../../credentials.ts";
 
 export interface PrometheusClient extends RangeMetrics {
   /** Where the queries go, for messages (never with credentials). */
@@ -17,12 +18,24 @@ type Transport = (path: string, params: URLSearchParams) => Promise<{ status: nu
 
 const TIMEOUT_MS = 10_000;
 
+/**
+ * A URL's user and password (a stack's `https://user:pass@prometheus.example.com`) travel as HTTP basic auth, never
+ * in the URL: fetch refuses a URL with credentials, and its error would quote the password.
+ */
 function viaUrl(base: string): Transport {
-  const root = base.replace(/\/$/, "");
+  const u = new URL(base);
+  const auth =
+    u.username === "" && u.password === ""
+      ? undefined
+      : `Basic ${Buffer.from(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`).toString("base64")}`;
+  u.username = "";
+  u.password = "";
+  const root = u.toString().replace(/\/$/, "");
   return async (path, params) => {
     const res = await fetch(`${root}${path}`, {
       method: "POST",
       body: params,
+      headers: auth === undefined ? {} : { authorization: auth },
       signal: AbortSignal.timeout(TIMEOUT_MS),
     });
     return { status: res.status, body: await res.text() };
@@ -46,14 +59,22 @@ interface ApiBody {
 /** A Prometheus client for a URL, or for an in-cluster Service through the API server. */
 export function prometheusAt(where: { url: string } | { service: string; kc: KubeConfig }): PrometheusClient {
   const transport = "url" in where ? viaUrl(where.url) : viaServiceProxy(where.service, where.kc);
-  const label = "url" in where ? where.url : `service ${where.service} (through the API server)`;
+  // Printed in doctor rows, drill and analysis errors, --json: a password in the URL shows as ***.
+  const label = "url" in where ? withoutCredentials(where.url) : `service ${where.service} (through the API server)`;
   const call = async (path: string, params: Record<string, string>): Promise<unknown> => {
-    const res = await transport(path, new URLSearchParams(params));
+    let res: { status: number; body: string };
+    try {
+      res = await transport(path, new URLSearchParams(params));
+    } catch (err) {
+      const why = withoutCredentials(err instanceof Error ? err.message : String(err));
+      throw new Error(`Prometheus at ${label}: ${why}`);
+    }
     let body: ApiBody;
     try {
       body = JSON.parse(res.body) as ApiBody;
     } catch {
-      throw new Error(`Prometheus at ${label} answered HTTP ${res.status}, not JSON: ${res.body.slice(0, 120)}`);
+      const head = withoutCredentials(res.body.slice(0, 120));
+      throw new Error(`Prometheus at ${label} answered HTTP ${res.status}, not JSON: ${head}`);
     }
     if (body.status !== "success")
       throw new Error(
