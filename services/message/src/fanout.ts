@@ -42,6 +42,8 @@ export interface FanoutDeps {
   clientId: string;
   /** Least time between the starts of two fan-out batches (FANOUT_INTERVAL_MS); 0: as soon as events arrive. */
   intervalMs?: number;
+  /** Longest a fetch waits at a broker for new events (consumer-supervisor.ts); unset: its default. */
+  fetchMaxWaitMs?: number;
   /** Appends the `subgroup` records of a split group event to `topic` (docs/groups.md). */
   publisher: Pick<EventPublisher, "publish">;
 }

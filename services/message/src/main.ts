@@ -15,6 +15,7 @@ import { runService } from "../../lib/service.ts";
 import { routes } from "./app.ts";
 import { FANOUT_INTERVAL_MS, startFanout } from "./fanout.ts";
 import { messageMetrics } from "./metrics.ts";
+import { FETCH_MAX_WAIT_MS } from "./consumer-supervisor.ts";
 import {
   MAX_SENDS_IN_PROGRESS,
   OVERLOAD_RETRY_AFTER_MS,
@@ -31,6 +32,8 @@ const schema = baseConfig
     SEND_BATCH_INTERVAL_MS: intFrom(0, 1000).default(SEND_BATCH_INTERVAL_MS),
     /** Least time between two fan-out batches (fanout.ts); 0 starts one as soon as events arrive. */
     FANOUT_INTERVAL_MS: intFrom(0, 1000).default(FANOUT_INTERVAL_MS),
+    /** Longest a fan-out fetch waits at a broker for new events, ms; no latency cost (consumer-supervisor.ts). */
+    FANOUT_FETCH_MAX_WAIT_MS: intFrom(10, 5000).default(FETCH_MAX_WAIT_MS),
     /** Most sends in progress on one instance; beyond, a send is refused `overloaded` (admission.ts). */
     MESSAGE_MAX_SENDS_IN_PROGRESS: intFrom(1, 1_000_000).default(MAX_SENDS_IN_PROGRESS),
     /** A 1:1 send still queued for its batch after this long is refused `overloaded`, not stored late, ms. */
@@ -95,6 +98,7 @@ runService("message", async () => {
     topic: cfg.KAFKA_TOPIC_STORED,
     clientId: `fanout-${cfg.INSTANCE_ID}`,
     intervalMs: cfg.FANOUT_INTERVAL_MS,
+    fetchMaxWaitMs: cfg.FANOUT_FETCH_MAX_WAIT_MS,
     publisher,
   });
   await app.listen({ host: cfg.HOST, port: cfg.PORT });
