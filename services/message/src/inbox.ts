@@ -9,8 +9,13 @@ import type { FanoutEvent, NotifyItem } from "../../lib/protocol.ts";
 
 const CHUNK = 200;
 
-/** Writes one group message into the inboxes of `members` (write diffusion), once per member. */
-async function writeInboxes(
+/**
+ * Writes one group message into the inboxes of `members` (write diffusion), once per member. Two fan-outs may write
+ * one message for one member at once (the old and the new sub-group of a member in a move, a backfill): each first
+ * locks the members' seq rows, then reads which of them already have the message with a locking read (the latest
+ * committed rows, on MariaDB and TiDB alike), so the second finds the first's rows and writes nothing.
+ */
+export async function writeInboxes(
   db: mysql.Pool,
   messageId: string,
   members: string[],
@@ -20,8 +25,12 @@ async function writeInboxes(
   for (let i = 0; i < members.length; i += CHUNK) {
     const chunk = members.slice(i, i + CHUNK);
     const seqs = await inTransaction(db, async (c) => {
+      // One statement locks every member's seq row (created at 0 if new), in user_id order: no deadlock.
+      await c.query("INSERT INTO user_seq (user_id, last_seq) VALUES ? ON DUPLICATE KEY UPDATE last_seq = last_seq", [
+        chunk.map((u) => [u, 0]),
+      ]);
       const [done] = await c.query<mysql.RowDataPacket[]>(
-        "SELECT user_id, seq FROM inbox WHERE message_id = ? AND user_id IN (?)",
+        "SELECT user_id, seq FROM inbox WHERE message_id = ? AND user_id IN (?) FOR UPDATE",
         [messageId, chunk],
       );
       const have = new Map(done.map((r) => [String(r.user_id), Number(r.seq)]));
@@ -130,10 +139,7 @@ export async function fanOutSubGroup(
   // No cursor row (cannot happen while user-center creates them with the count): start from the beginning, which
   // repeats work but skips nothing.
   const cursor = g.fanout_seq === null ? 0 : Number(g.fanout_seq);
-  const [rows] = await db.query<mysql.RowDataPacket[]>(
-    "SELECT user_id, joined_group_seq FROM group_members WHERE group_id = ? AND sub_group = ? ORDER BY user_id",
-    [ev.group, ev.subGroup],
-  );
+  const rows = await subGroupMembers(db, ev.group, ev.subGroup);
   if (ev.groupSeq <= cursor) return { items: [], members: rows.length };
   const range = { from: cursor, to: ev.groupSeq, ts: ev.ts };
   const items = await fanOutRange(db, ev.group, String(g.diffusion), range, rows);
@@ -143,4 +149,21 @@ export async function fanOutSubGroup(
     [ev.group, ev.subGroup, ev.groupSeq],
   );
   return { items, members: rows.length };
+}
+
+/**
+ * The members a sub-group's fan-out serves: those placed in it, and while a move of the group is open (dual write,
+ * docs/groups.md) every moving member whose old or new sub-group it is, so a member in the middle of a move is served
+ * by both (a repeated notification, never a missing one).
+ */
+export async function subGroupMembers(db: mysql.Pool, group: string, subGroup: number): Promise<mysql.RowDataPacket[]> {
+  const [rows] = await db.query<mysql.RowDataPacket[]>(
+    "SELECT user_id, joined_group_seq FROM group_members WHERE group_id = ? AND sub_group = ?" +
+      " UNION SELECT m.user_id, m.joined_group_seq FROM group_moves v" +
+      " JOIN group_move_members mm ON mm.move_id = v.move_id AND (mm.old_sub_group = ? OR mm.new_sub_group = ?)" +
+      " JOIN group_members m ON m.group_id = mm.group_id AND m.user_id = mm.user_id" +
+      " WHERE v.group_id = ? AND v.state = 'dual' ORDER BY user_id",
+    [group, subGroup, subGroup, subGroup, group],
+  );
+  return rows;
 }

@@ -14,6 +14,7 @@ import { tlsOptions } from "../../lib/tls.ts";
 import { runService } from "../../lib/service.ts";
 import { routes } from "./app.ts";
 import { FANOUT_INTERVAL_MS, startFanout } from "./fanout.ts";
+import { moveRoutes } from "./routes-moves.ts";
 import { messageMetrics } from "./metrics.ts";
 import {
   MAX_SENDS_IN_PROGRESS,
@@ -83,6 +84,7 @@ runService("message", async () => {
     sendQueueMaxWaitMs: cfg.SEND_QUEUE_MAX_WAIT_MS,
     retryAfterMs: cfg.OVERLOAD_RETRY_AFTER_MS,
   });
+  moveRoutes(app, { db, redis, log, metrics: mm, internalToken: cfg.INTERNAL_TOKEN });
   const fanout = await startFanout({
     db,
     redis,
