@@ -9,6 +9,9 @@ CREATE TABLE group_moves (
   to_sub_groups INT NOT NULL,
   -- The group's head when the move was planned: the new sub-groups' cursors start here.
   plan_head BIGINT NOT NULL,
+  -- The lowest fan-out cursor of the group's sub-groups when the move was planned: every entry up to it was in every
+  -- member's inbox already, so a moving member's in-order inbox catch-up (write diffusion) starts above it.
+  plan_low BIGINT NOT NULL,
   moving INT NOT NULL,
   -- 'dual' (open: planned, switching), 'done' (finished), 'rolled_back'.
   state VARCHAR(16) NOT NULL,

@@ -10,7 +10,7 @@ import { inTransaction } from "../../lib/db.ts";
 import { ApiError } from "../../lib/errors.ts";
 import type { NotifyItem } from "../../lib/protocol.ts";
 import { placeMember } from "../../lib/sub-groups.ts";
-import { writeInboxes } from "./inbox.ts";
+import { catchUpInbox } from "./inbox.ts";
 import { coalesce, notify, type NotifyDeps } from "./notify.ts";
 
 export type MoveState = "dual" | "done" | "rolled_back";
@@ -21,6 +21,8 @@ export interface GroupMove {
   fromSubGroups: number;
   toSubGroups: number;
   planHead: number;
+  /** The lowest sub-group cursor at the plan: every member had every entry up to it. */
+  planLow: number;
   /** Members whose sub-group the move changes. */
   moving: number;
   /** Of them, those whose group_members.sub_group is the new one now. */
@@ -59,6 +61,7 @@ function toMove(m: mysql.RowDataPacket): GroupMove {
     fromSubGroups: Number(m.from_sub_groups),
     toSubGroups: Number(m.to_sub_groups),
     planHead: Number(m.plan_head),
+    planLow: Number(m.plan_low),
     moving: Number(m.moving),
     switched: Number(m.switched ?? 0),
     state: String(m.state) as MoveState,
@@ -102,10 +105,18 @@ export async function planMove(db: mysql.Pool, groupId: string, toSubGroups: num
         to: placeMember(String(m.user_id), toSubGroups),
       }))
       .filter((m) => m.from !== m.to);
+    const [[low]] = await c.query<mysql.RowDataPacket[]>(
+      "SELECT MIN(fanout_seq) AS low FROM group_sub_groups WHERE group_id = ? AND sub_group < ?",
+      [groupId, n],
+    );
+    const planLow = Math.min(
+      head,
+      n === 1 || low?.low === null || low?.low === undefined ? Number(g.fanout_seq) : Number(low.low),
+    );
     const [ins] = await c.query<mysql.ResultSetHeader>(
-      "INSERT INTO group_moves (group_id, from_sub_groups, to_sub_groups, plan_head, moving, state)" +
-        " VALUES (?, ?, ?, ?, ?, 'dual')",
-      [groupId, n, toSubGroups, head, moving.length],
+      "INSERT INTO group_moves (group_id, from_sub_groups, to_sub_groups, plan_head, plan_low, moving, state)" +
+        " VALUES (?, ?, ?, ?, ?, ?, 'dual')",
+      [groupId, n, toSubGroups, head, planLow, moving.length],
     );
     const moveId = String(ins.insertId);
     for (let i = 0; i < moving.length; i += INSERT_CHUNK)
@@ -128,6 +139,7 @@ export async function planMove(db: mysql.Pool, groupId: string, toSubGroups: num
       fromSubGroups: n,
       toSubGroups,
       planHead: head,
+      planLow,
       moving: moving.length,
       switched: 0,
       state: "dual",
@@ -176,7 +188,7 @@ export async function switchBatch(d: BackfillDeps, groupId: string, limit: numbe
   const users = await switchSome(d.db, groupId, limit, false);
   const move = await currentMove(d.db, groupId);
   if (!move) throw new ApiError("conflict", `group ${groupId} has no move`);
-  await backfill(d, groupId, move.planHead, users);
+  await backfill(d, groupId, move.planLow, users);
   return { move, changed: users.length };
 }
 
@@ -229,7 +241,7 @@ export async function rollbackBatch(
   const before = await currentMove(d.db, groupId);
   if (!before) throw new ApiError("conflict", `group ${groupId} has no move`);
   if (users.length > 0) {
-    await backfill(d, groupId, before.planHead, users);
+    await backfill(d, groupId, before.planLow, users);
     return { move: before, changed: users.length, done: false };
   }
   const replaced = await inTransaction(d.db, async (c) => {
@@ -264,7 +276,7 @@ export async function rollbackBatch(
     ]);
     return joiners.map((j) => String(j.user_id));
   });
-  await backfill(d, groupId, before.planHead, replaced);
+  await backfill(d, groupId, before.planLow, replaced);
   const after = await currentMove(d.db, groupId);
   return { move: after ?? { ...before, state: "rolled_back" }, changed: replaced.length, done: true };
 }
@@ -274,8 +286,8 @@ export type BackfillDeps = NotifyDeps & { db: mysql.Pool };
 /**
  * Tells `users` (members whose sub-group changed) to fetch everything up to the group's head. Read diffusion: a
  * notification at the head; the client pulls the timeline after its last groupSeq. Write diffusion: the group's
- * messages since the plan's lowest cursor are written into their inboxes first (once per member and message, so a
- * message a fan-out skipped for them in the switch is there), then a notification at each one's inbox head.
+ * messages since the plan's lowest cursor that a member lacks are written into its inbox first, in groupSeq order
+ * (catchUpInbox), then a notification at its inbox head.
  */
 export async function backfill(d: BackfillDeps, groupId: string, sinceSeq: number, users: string[]): Promise<number> {
   if (users.length === 0) return 0;
@@ -294,27 +306,15 @@ export async function backfill(d: BackfillDeps, groupId: string, sinceSeq: numbe
       [groupId],
     );
     const from = Math.min(sinceSeq, low?.low === null || low?.low === undefined ? sinceSeq : Number(low.low));
-    const [entries] = await d.db.query<mysql.RowDataPacket[]>(
-      "SELECT t.group_seq, t.message_id, m.sender_id FROM group_timeline t JOIN messages m ON m.message_id = t.message_id" +
-        " WHERE t.group_id = ? AND t.group_seq > ? AND t.group_seq <= ? ORDER BY t.group_seq",
-      [groupId, from, head],
-    );
     const [rows] = await d.db.query<mysql.RowDataPacket[]>(
       "SELECT user_id, joined_group_seq FROM group_members WHERE group_id = ? AND user_id IN (?) ORDER BY user_id",
       [groupId, users],
     );
-    for (const e of entries) {
-      const who = rows
-        .filter((r) => Number(r.joined_group_seq) < Number(e.group_seq) && String(r.user_id) !== String(e.sender_id))
-        .map((r) => String(r.user_id));
-      if (who.length > 0) await writeInboxes(d.db, String(e.message_id), who, undefined);
+    // In groupSeq order per member, after whatever it has: a backfill never puts a later message before an earlier one.
+    for (const r of rows) {
+      const it = await catchUpInbox(d.db, groupId, String(r.user_id), Number(r.joined_group_seq), from, head);
+      if (it) items.push(it);
     }
-    const [seqs] = await d.db.query<mysql.RowDataPacket[]>(
-      "SELECT user_id, last_seq FROM user_seq WHERE user_id IN (?)",
-      [users],
-    );
-    for (const s of seqs)
-      if (Number(s.last_seq) > 0) items.push({ userId: String(s.user_id), seq: Number(s.last_seq) });
   }
   await notify(d, coalesce(items));
   return items.length;
