@@ -1,7 +1,7 @@
 /**
  * Growth of a group on the real local platform (docs/groups.md, issue 25): a group grows past its sub-group capacity
- * while messages flow, `imctl group grow` moves its members with the switch in steps (10/30/100), and a second move is
- * rolled back midway; every online member is shown every message once, in groupSeq order, offline members pull
+ * while messages flow, `imctl group grow` moves its members with the switch in steps (10/30/100) (read diffusion by
+ * then), and a second move is rolled back midway (write diffusion); every online member is shown every message once, in groupSeq order, offline members pull
  * everything after connecting. Online members sync only every 10 minutes, so what they get in the test came through
  * the sub-groups' notifications and the moves' backfills.
  */
@@ -14,6 +14,11 @@ import { eventually, recorder, type Recorder } from "../helpers/messaging.ts";
 
 /** Members per sub-group. */
 const CAPACITY = 4;
+/**
+ * Past this many members a group reads from its timeline: the growing group (20) ends in read diffusion, the one
+ * rolled back (16) stays in write diffusion, so both kinds of fan-out go through a move.
+ */
+const THRESHOLD = 18;
 let p: TestPlatform;
 const open: Recorder[] = [];
 
@@ -30,6 +35,7 @@ interface GroupStatusJson {
   subGroupCount: number;
   headSeq: number;
   memberCount: number;
+  diffusion: string;
   subGroups: Array<{ subGroup: number; members: number; behind: number; pendingMoves: number }>;
   move: { moveId: string; state: string; moving: number; switched: number } | null;
 }
@@ -83,6 +89,7 @@ describe("group growth on the real platform", { timeout: 900_000 }, () => {
   before(async () => {
     p = await startPlatform(5000, (s) => {
       (s.messaging as { groups: { subGroupCapacity: number } }).groups.subGroupCapacity = CAPACITY;
+      (s.messaging as { groupWriteDiffusionMax: number }).groupWriteDiffusionMax = THRESHOLD;
     });
   });
 
@@ -117,6 +124,7 @@ describe("group growth on the real platform", { timeout: 900_000 }, () => {
     }
     const before = await status(g.groupId);
     assert.equal(before.subGroupCount, 20 / CAPACITY);
+    assert.equal(before.diffusion, "read");
     assert.ok(
       before.subGroups.some((s) => s.pendingMoves > 0),
       "members placed before the growth wait for a move",
@@ -186,6 +194,7 @@ describe("group growth on the real platform", { timeout: 900_000 }, () => {
     );
     const first = await status(g.groupId);
     assert.equal(first.subGroupCount, 16 / CAPACITY);
+    assert.equal(first.diffusion, "write");
     const placement = first.subGroups.map((s) => s.members);
     const loop = sendLoop(sender, g.groupId, "back", 40);
     await new Promise((r) => setTimeout(r, 500));

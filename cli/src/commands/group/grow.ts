@@ -68,14 +68,14 @@ function seconds(d: string | undefined): number {
   return parseDuration(d, { units: ["ms", "s", "m"], to: "s" }) ?? MOVE_DEFAULTS.stepPauseSeconds;
 }
 
-/** Refuses a group with a move open (running elsewhere, or interrupted). */
+/**
+ * Refuses a group with a move open: running in another imctl, or open on the platform with nobody running it. A
+ * record left active by a killed imctl whose move the platform has closed since is stale and is replaced.
+ */
 function requireNoMove(t: GroupTarget, id: string, openOnPlatform: string | undefined): void {
   const rec = readMove(t.stateDir, id);
-  if (rec && ACTIVE_MOVE_PHASES.includes(rec.phase)) {
-    const pid = liveController(rec);
-    if (pid !== undefined) throw new UserError(GROUP_MESSAGES.moveRunning(id, pid));
-    throw new UserError(GROUP_MESSAGES.moveOpen(id, rec.moveId));
-  }
+  const pid = rec && ACTIVE_MOVE_PHASES.includes(rec.phase) ? liveController(rec) : undefined;
+  if (pid !== undefined) throw new UserError(GROUP_MESSAGES.moveRunning(id, pid));
   if (openOnPlatform !== undefined) throw new UserError(GROUP_MESSAGES.moveOpen(id, openOnPlatform));
 }
 
