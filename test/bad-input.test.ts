@@ -272,6 +272,21 @@ describe("bad input: every number has a range, checked before --yes", PAR, () =>
     );
   });
 
+  it("group grow, rebalance and rollback: a bad id, a count or a pause out of range, before any target is opened", async () => {
+    assert.match(
+      await refused(["group", "grow", "7301234567890123456", "--sub-groups", "2000"]),
+      /^imctl: --sub-groups: got "2000"; allowed: a whole number from 1 to 1,024; see imctl group grow --help$/,
+    );
+    assert.match(
+      await refused(["group", "rebalance", "7301234567890123456", "--step-pause", "2h"]),
+      /^imctl: --step-pause: got "2h"; allowed: 0m to 60m, a number with ms, s, m; see/,
+    );
+    assert.equal(
+      await refused(["group", "rollback", "12ab", "--yes"]),
+      'imctl: group id: got "12ab"; allowed: a decimal group id, e.g. 7301234567890123456',
+    );
+  });
+
   it("bindAddress 127.300.0.1", async () => {
     const stack = localStack((s) => (s.local.bindAddress = "127.300.0.1"));
     assert.match(await refused(["doctor", "--stack", stack]), /local\.bindAddress: got "127\.300\.0\.1"; an address/);

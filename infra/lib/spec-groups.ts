@@ -37,7 +37,7 @@ export const groupsSpec = z
 
 export type GroupsSpec = z.infer<typeof groupsSpec>;
 
-/** The GROUP_* environment of user-center, which places members and reports sub-groups (the local target sets it for every service). */
+/** The GROUP_* environment of user-center (places members, reports sub-groups) and the message service (the warn bar). */
 export function groupsEnv(g: GroupsSpec): Record<string, string> {
   return {
     GROUP_SUB_GROUP_CAPACITY: String(g.subGroupCapacity),

@@ -196,6 +196,8 @@ export class ImServices extends pulumi.ComponentResource {
         { name: "KAFKA_TLS", value: flag(e.tls.kafka) },
         { name: "KAFKA_TOPIC_STORED", value: args.kafkaTopicStored },
         ...auth.kafka,
+        // The message service reports each sub-group's warn bar (capacity x warn ratio) for the SubGroupWarn alert.
+        ...groups,
       ],
       userCenter: [
         ...common,

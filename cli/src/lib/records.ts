@@ -11,13 +11,14 @@ import { userInfo } from "node:os";
 import { join } from "node:path";
 import { writeAtomic } from "./files.ts";
 
-export type Workflow = "rollout" | "drill" | "bandwidth";
+export type Workflow = "rollout" | "drill" | "bandwidth" | "group";
 
 /** Each workflow's directory under the state directory (the names runbooks and tests already use). */
 export const WORKFLOW_DIRS: Readonly<Record<Workflow, string>> = {
   rollout: "rollouts",
   drill: "drills",
   bandwidth: "bandwidth",
+  group: "group-moves",
 };
 
 /** One line of a workflow's audit log. */

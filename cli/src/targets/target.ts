@@ -244,9 +244,27 @@ export interface HealthTarget extends Metrics {
 }
 
 /** `imctl group`: the sub-groups of large groups (docs/groups.md). */
-export interface GroupTarget {
+export interface GroupTarget extends TargetBase, Metrics {
   /** A group's sub-groups as the platform reports them (unchecked data: the command parses it), or null: no group. */
   groupStatus(groupId: string): Promise<unknown>;
+  /**
+   * One step of a group move (docs/groups.md): read it (`get`), plan it with `{ subGroups }`, switch or roll back one
+   * batch with `{ limit }`, finish it. Unchecked data (the command parses it); a refusal is a GroupMoveRefusal.
+   */
+  groupMove(groupId: string, step: GroupMoveStep, body?: Record<string, unknown>): Promise<unknown>;
+}
+
+export type GroupMoveStep = "get" | "plan" | "switch" | "finish" | "rollback";
+
+/** The platform refused a move step (HTTP 4xx/503 with its error code and message). */
+export class GroupMoveRefusal extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly status: number,
+  ) {
+    super(message);
+  }
 }
 
 /** `imctl bandwidth`: the gateways' egress caps, their backup, and the traffic history behind audits and plans. */

@@ -9,8 +9,13 @@ import type { FanoutEvent, NotifyItem } from "../../lib/protocol.ts";
 
 const CHUNK = 200;
 
-/** Writes one group message into the inboxes of `members` (write diffusion), once per member. */
-async function writeInboxes(
+/**
+ * Writes one group message into the inboxes of `members` (write diffusion), once per member. Two fan-outs may write
+ * one message for one member at once (the old and the new sub-group of a member in a move, a backfill): each first
+ * locks the members' seq rows, then reads which of them already have the message with a locking read (the latest
+ * committed rows, on MariaDB and TiDB alike), so the second finds the first's rows and writes nothing.
+ */
+export async function writeInboxes(
   db: mysql.Pool,
   messageId: string,
   members: string[],
@@ -20,8 +25,12 @@ async function writeInboxes(
   for (let i = 0; i < members.length; i += CHUNK) {
     const chunk = members.slice(i, i + CHUNK);
     const seqs = await inTransaction(db, async (c) => {
+      // One statement locks every member's seq row (created at 0 if new), in user_id order: no deadlock.
+      await c.query("INSERT INTO user_seq (user_id, last_seq) VALUES ? ON DUPLICATE KEY UPDATE last_seq = last_seq", [
+        chunk.map((u) => [u, 0]),
+      ]);
       const [done] = await c.query<mysql.RowDataPacket[]>(
-        "SELECT user_id, seq FROM inbox WHERE message_id = ? AND user_id IN (?)",
+        "SELECT user_id, seq FROM inbox WHERE message_id = ? AND user_id IN (?) FOR UPDATE",
         [messageId, chunk],
       );
       const have = new Map(done.map((r) => [String(r.user_id), Number(r.seq)]));
@@ -67,10 +76,25 @@ async function fanOutRange(
   );
   const ts = range.ts;
   const out: NotifyItem[] = [];
+  // Write diffusion of a moving member: in order, from its move's plan (catchUpInbox); everyone else per entry.
+  const moving = diffusion === "read" ? [] : rows.filter((r) => r.low !== null && r.low !== undefined);
+  const staying = diffusion === "read" ? rows : rows.filter((r) => r.low === null || r.low === undefined);
+  for (const r of moving) {
+    const it = await catchUpInbox(
+      db,
+      group,
+      String(r.user_id),
+      Number(r.joined_group_seq),
+      Number(r.low),
+      range.to,
+      ts,
+    );
+    if (it) out.push(it);
+  }
   for (const e of entries) {
     const groupSeq = Number(e.group_seq);
     const sender = String(e.sender_id);
-    const members = rows
+    const members = staying
       .filter((r) => Number(r.joined_group_seq) < groupSeq && String(r.user_id) !== sender)
       .map((r) => String(r.user_id));
     if (diffusion === "read") {
@@ -130,10 +154,7 @@ export async function fanOutSubGroup(
   // No cursor row (cannot happen while user-center creates them with the count): start from the beginning, which
   // repeats work but skips nothing.
   const cursor = g.fanout_seq === null ? 0 : Number(g.fanout_seq);
-  const [rows] = await db.query<mysql.RowDataPacket[]>(
-    "SELECT user_id, joined_group_seq FROM group_members WHERE group_id = ? AND sub_group = ? ORDER BY user_id",
-    [ev.group, ev.subGroup],
-  );
+  const rows = await subGroupMembers(db, ev.group, ev.subGroup);
   if (ev.groupSeq <= cursor) return { items: [], members: rows.length };
   const range = { from: cursor, to: ev.groupSeq, ts: ev.ts };
   const items = await fanOutRange(db, ev.group, String(g.diffusion), range, rows);
@@ -143,4 +164,71 @@ export async function fanOutSubGroup(
     [ev.group, ev.subGroup, ev.groupSeq],
   );
   return { items, members: rows.length };
+}
+
+/**
+ * The members a sub-group's fan-out serves: those placed in it, and while a move of the group is open (dual write,
+ * docs/groups.md) every moving member whose old or new sub-group it is, so a member in the middle of a move is served
+ * by both (a repeated notification, never a missing one).
+ */
+export async function subGroupMembers(db: mysql.Pool, group: string, subGroup: number): Promise<mysql.RowDataPacket[]> {
+  // `low` is set for a moving member: the lowest cursor of its move's plan. A move closed in the last minute still
+  // counts, so a batch that read the members before the close and one that reads them after never interleave.
+  const [rows] = await db.query<mysql.RowDataPacket[]>(
+    "SELECT user_id, joined_group_seq, MIN(low) AS low FROM (" +
+      "SELECT user_id, joined_group_seq, NULL AS low FROM group_members WHERE group_id = ? AND sub_group = ?" +
+      " UNION ALL SELECT m.user_id, m.joined_group_seq, v.plan_low AS low FROM group_moves v" +
+      " JOIN group_move_members mm ON mm.move_id = v.move_id AND (mm.old_sub_group = ? OR mm.new_sub_group = ?)" +
+      " JOIN group_members m ON m.group_id = mm.group_id AND m.user_id = mm.user_id" +
+      " WHERE v.group_id = ? AND (v.state = 'dual' OR v.closed_at > CURRENT_TIMESTAMP(3) - INTERVAL 60 SECOND)" +
+      ") x GROUP BY user_id, joined_group_seq ORDER BY user_id",
+    [group, subGroup, subGroup, subGroup, group],
+  );
+  return rows;
+}
+
+/**
+ * Writes every entry of the group's timeline in (from, to] that `userId` should have (joined before it, not its own)
+ * and lacks into its inbox, in groupSeq order, under its seq row's lock. Used for members in a move: two sub-groups
+ * fan them out, each from its own cursor, and the one ahead must not give a later message a smaller seq than an
+ * earlier one the other has not written yet. Returns the notification at its newest seq of the range.
+ */
+export async function catchUpInbox(
+  db: mysql.Pool,
+  group: string,
+  userId: string,
+  joined: number,
+  from: number,
+  to: number,
+  ts?: number,
+): Promise<NotifyItem | undefined> {
+  return inTransaction(db, async (c) => {
+    await c.query(
+      "INSERT INTO user_seq (user_id, last_seq) VALUES (?, 0) ON DUPLICATE KEY UPDATE last_seq = last_seq",
+      [userId],
+    );
+    const [entries] = await c.query<mysql.RowDataPacket[]>(
+      "SELECT t.group_seq, t.message_id FROM group_timeline t JOIN messages m ON m.message_id = t.message_id" +
+        " WHERE t.group_id = ? AND t.group_seq > ? AND t.group_seq <= ? AND m.sender_id <> ? ORDER BY t.group_seq",
+      [group, Math.max(from, joined), to, userId],
+    );
+    if (entries.length === 0) return undefined;
+    const [have] = await c.query<mysql.RowDataPacket[]>(
+      "SELECT message_id, seq FROM inbox WHERE user_id = ? AND message_id IN (?) FOR UPDATE",
+      [userId, entries.map((e) => String(e.message_id))],
+    );
+    let newest = Math.max(0, ...have.map((h) => Number(h.seq)));
+    const done = new Set(have.map((h) => String(h.message_id)));
+    const missing = entries.filter((e) => !done.has(String(e.message_id)));
+    if (missing.length > 0) {
+      const [[s]] = await c.query<mysql.RowDataPacket[]>("SELECT last_seq FROM user_seq WHERE user_id = ?", [userId]);
+      const last = Number(s?.last_seq ?? 0);
+      await c.query("INSERT INTO inbox (user_id, seq, message_id) VALUES ?", [
+        missing.map((e, i) => [userId, last + i + 1, String(e.message_id)]),
+      ]);
+      newest = last + missing.length;
+      await c.query("UPDATE user_seq SET last_seq = ? WHERE user_id = ?", [newest, userId]);
+    }
+    return ts === undefined ? { userId, seq: newest } : { userId, seq: newest, ts };
+  });
 }

@@ -10,10 +10,12 @@ import { createLogger } from "../../lib/log.ts";
 import { createMetrics } from "../../lib/metrics.ts";
 import { kafkaSasl, redisAuth } from "../../lib/data-auth.ts";
 import { createRedisCluster } from "../../lib/redis.ts";
+import { subGroupConfig } from "../../lib/sub-groups.ts";
 import { tlsOptions } from "../../lib/tls.ts";
 import { runService } from "../../lib/service.ts";
 import { routes } from "./app.ts";
 import { FANOUT_INTERVAL_MS, startFanout } from "./fanout.ts";
+import { moveRoutes } from "./routes-moves.ts";
 import { messageMetrics } from "./metrics.ts";
 import { FETCH_MAX_WAIT_MS } from "./consumer-supervisor.ts";
 import {
@@ -27,6 +29,7 @@ const schema = baseConfig
   .extend(dbConfig.shape)
   .extend(redisConfig.shape)
   .extend(kafkaConfig.shape)
+  .extend(subGroupConfig.shape)
   .extend({
     /** Least time between two batches of 1:1 sends stored by this instance (send-batch.ts); 0: every turn. */
     SEND_BATCH_INTERVAL_MS: intFrom(0, 1000).default(SEND_BATCH_INTERVAL_MS),
@@ -51,6 +54,8 @@ runService("message", async () => {
   const log = createLogger("message", cfg);
   const metrics = createMetrics("message", cfg);
   const mm = messageMetrics(metrics);
+  // The bar of the SubGroupWarn alert: the rule compares each sub-group's members with it.
+  mm.subGroupWarnMembers.set(Math.floor(cfg.GROUP_SUB_GROUP_CAPACITY * cfg.GROUP_WARN_RATIO));
   const db = createDbPool(cfg, { multipleStatements: true });
   const kafkaTls = tlsOptions("KAFKA", cfg.KAFKA_TLS, cfg.KAFKA_TLS_CA_FILE);
   const sasl = kafkaSasl(cfg);
@@ -86,6 +91,7 @@ runService("message", async () => {
     sendQueueMaxWaitMs: cfg.SEND_QUEUE_MAX_WAIT_MS,
     retryAfterMs: cfg.OVERLOAD_RETRY_AFTER_MS,
   });
+  moveRoutes(app, { db, redis, log, metrics: mm, internalToken: cfg.INTERNAL_TOKEN });
   const fanout = await startFanout({
     db,
     redis,

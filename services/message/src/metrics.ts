@@ -21,6 +21,8 @@ export interface MessageMetrics {
   subGroupMembers: Gauge<"group" | "sub_group">;
   /** From a group message's append to Kafka to the end of one sub-group's fan-out of it, last value. */
   subGroupFanoutLag: Gauge<"group" | "sub_group">;
+  /** Members past which a sub-group is in warn state: GROUP_SUB_GROUP_CAPACITY x GROUP_WARN_RATIO (the alert's bar). */
+  subGroupWarnMembers: Gauge;
 }
 
 export function messageMetrics(m: ServiceMetrics): MessageMetrics {
@@ -98,5 +100,14 @@ export function messageMetrics(m: ServiceMetrics): MessageMetrics {
       labelNames: ["group", "sub_group"],
       registers,
     }),
+    subGroupWarnMembers: warnBar(registers),
   };
+}
+
+function warnBar(registers: ServiceMetrics["registry"][]): Gauge {
+  return new Gauge({
+    name: "im_message_subgroup_warn_members",
+    help: "Members past which a sub-group is in warn state (sub-group capacity x warn ratio, messaging.groups)",
+    registers,
+  });
 }

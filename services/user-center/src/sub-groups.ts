@@ -65,6 +65,19 @@ export interface GroupStatus {
   /** The worst state of any sub-group. */
   state: WarnState;
   subGroups: SubGroupStatus[];
+  /** The group's open move (docs/groups.md, growth and rebalance), or its last one; null: none ever. */
+  move: MoveStatus | null;
+}
+
+export interface MoveStatus {
+  moveId: string;
+  /** 'dual' while open (planned, switching), then 'done' or 'rolled_back'. */
+  state: string;
+  fromSubGroups: number;
+  toSubGroups: number;
+  planHead: number;
+  moving: number;
+  switched: number;
 }
 
 const WORST: WarnState[] = ["ok", "warn", "over"];
@@ -98,7 +111,25 @@ export async function groupStatus(db: mysql.Pool, s: SubGroupSettings, groupId: 
     const fanoutSeq = n === 1 ? Number(g.fanout_seq) : (cursor.get(k) ?? 0);
     return { subGroup: k, ...c, state: warnState(c.members, s), fanoutSeq, behind: Math.max(0, head - fanoutSeq) };
   });
+  const [[mv]] = await db.query<mysql.RowDataPacket[]>(
+    "SELECT v.move_id, v.state, v.from_sub_groups, v.to_sub_groups, v.plan_head, v.moving," +
+      " (SELECT COUNT(*) FROM group_move_members mm WHERE mm.move_id = v.move_id AND mm.switched = 1) AS switched" +
+      " FROM group_moves v WHERE v.group_id = ? ORDER BY v.state = 'dual' DESC, v.move_id DESC LIMIT 1",
+    [groupId],
+  );
+  const move: MoveStatus | null = mv
+    ? {
+        moveId: String(mv.move_id),
+        state: String(mv.state),
+        fromSubGroups: Number(mv.from_sub_groups),
+        toSubGroups: Number(mv.to_sub_groups),
+        planHead: Number(mv.plan_head),
+        moving: Number(mv.moving),
+        switched: Number(mv.switched),
+      }
+    : null;
   return {
+    move,
     groupId: String(g.group_id),
     name: String(g.name),
     memberCount: Number(g.member_count),

@@ -6,6 +6,7 @@ import { z } from "zod";
 import { InternalError, UserError } from "../../errors.ts";
 import { table } from "../../lib/table.ts";
 import { openTarget } from "../../targets/open.ts";
+import type { GroupTarget } from "../../targets/target.ts";
 import { GROUP_MESSAGES } from "./messages.ts";
 
 const state = z.enum(["ok", "warn", "over"]);
@@ -34,6 +35,19 @@ export const groupStatusReport = z.object({
       pendingMoves: count,
     }),
   ),
+  /** The open move (state "dual"), else the last one; absent from a user-center older than the moves. */
+  move: z
+    .object({
+      moveId: z.string(),
+      state: z.string(),
+      fromSubGroups: z.number().int().min(1),
+      toSubGroups: z.number().int().min(1),
+      planHead: count,
+      moving: count,
+      switched: count,
+    })
+    .nullable()
+    .optional(),
 });
 
 export type GroupStatusResult = z.infer<typeof groupStatusReport>;
@@ -41,8 +55,16 @@ export type GroupStatusResult = z.infer<typeof groupStatusReport>;
 const GROUP_ID = /^[1-9][0-9]{0,18}$/;
 
 export async function status(id: string, opts: { stack?: string }): Promise<GroupStatusResult> {
+  checkGroupId(id);
+  return readStatus(await openTarget({ stack: opts.stack }).groups(), id);
+}
+
+export function checkGroupId(id: string): void {
   if (!GROUP_ID.test(id)) throw new UserError(GROUP_MESSAGES.badGroupId(id));
-  const target = await openTarget({ stack: opts.stack }).groups();
+}
+
+/** The group's status from the target, checked; a UserError when there is no such group. */
+export async function readStatus(target: Pick<GroupTarget, "groupStatus">, id: string): Promise<GroupStatusResult> {
   const raw = await target.groupStatus(id);
   if (raw === null) throw new UserError(GROUP_MESSAGES.unknownGroup(id));
   const r = groupStatusReport.safeParse(raw);
@@ -75,6 +97,14 @@ export function renderStatus(r: GroupStatusResult): string {
     ),
     ...(pending > 0
       ? ["", `${pending} members are not in their hash placement yet: a rebalance of the group moves them`]
+      : []),
+    ...(r.move
+      ? [
+          "",
+          `move ${r.move.moveId} (${r.move.fromSubGroups} -> ${r.move.toSubGroups} sub-groups): ` +
+            `${r.move.state === "dual" ? "in progress, dual write" : r.move.state.replace("_", " ")}; ` +
+            `${r.move.switched} of ${r.move.moving} moving members switched`,
+        ]
       : []),
   ].join("\n");
 }

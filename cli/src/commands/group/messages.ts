@@ -5,4 +5,21 @@ export const GROUP_MESSAGES = {
   unknownGroup: (id: string) =>
     `group id: got "${id}"; no such group on this platform (allowed: an existing group's id)`,
   badReply: (why: string) => `user-center answered the group status with something imctl does not understand: ${why}`,
+  badSubGroups: (got: number, lo: number, hi: number, has: number) =>
+    lo > hi
+      ? `--sub-groups: got ${got}; the group already has ${has} sub-groups, the most ` +
+        `messaging.groups.maxSubGroups allows (${hi}): it cannot grow`
+      : `--sub-groups: got ${got}; allowed: ${lo} to ${hi} (the group has ${has} sub-groups; messaging.groups.maxSubGroups is ${hi})`,
+  noGrowthNeeded: (id: string, members: number, has: number, lo: number, hi: number) =>
+    `--sub-groups: not given, and group ${id}'s ${members} members fit its ${has} sub-groups; allowed: ` +
+    (lo > hi ? "none, the group has the most sub-groups messaging.groups.maxSubGroups allows" : `${lo} to ${hi}`),
+  moveRunning: (id: string, pid: number) =>
+    `group id: "${id}" has a move running in imctl pid ${pid}; allowed: one move per group at a time ` +
+    `(imctl group status ${id}; imctl group rollback ${id} --yes)`,
+  moveOpen: (id: string, moveId: string) =>
+    `group id: "${id}" has an unfinished move (${moveId}) and no imctl running it; allowed: a group without an open ` +
+    `move (roll it back: imctl group rollback ${id} --yes)`,
+  noMove: (id: string) => `group id: "${id}" has no open move to roll back; allowed: a group whose move is in progress`,
+  confirmRollback: (id: string, moveId: string, switched: number) =>
+    `group rollback ${id} puts the ${switched} members move ${moveId} switched back into their old sub-groups: pass --yes to confirm`,
 } as const;

@@ -12,6 +12,7 @@ import type {
   DrillTarget,
   Edge,
   GatewayCap,
+  GroupMoveStep,
   GroupTarget,
   HealthReport,
   HealthTarget,
@@ -28,7 +29,7 @@ import { serviceInstances } from "./components/services.ts";
 import { allowWrites, databaseRestoreDrill } from "./backup.ts";
 import { healPartition, injectLocalFault, checkLocalFault, planLocalFault } from "./faults.ts";
 import * as bandwidth from "./bandwidth.ts";
-import { groupStatus } from "./groups.ts";
+import { groupMove, groupStatus } from "./groups.ts";
 import * as platform from "./platform.ts";
 import { LocalCanaryTrack } from "./canary.ts";
 import type { LocalContext } from "./context.ts";
@@ -110,6 +111,10 @@ export class LocalTarget implements RolloutTarget, DrillTarget, HealthTarget, Ba
 
   groupStatus(groupId: string): Promise<unknown> {
     return groupStatus(this.ctx, groupId);
+  }
+
+  groupMove(groupId: string, step: GroupMoveStep, body?: Record<string, unknown>): Promise<unknown> {
+    return groupMove(this.ctx, groupId, step, body);
   }
 
   gatewayCaps(): Promise<GatewayCap[]> {

@@ -1,0 +1,195 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import type { GroupMoveStep, GroupTarget } from "../../targets/target.ts";
+import { renderMove, type MoveResult } from "./grow.ts";
+import { judge, MoveController, readMove, requestRollback, stepTarget, type MoveRecord } from "./move.ts";
+
+const dirs: string[] = [];
+after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+/**
+ * The platform side of a move as the message service answers it, in memory: enough to drive the controller through
+ * its transitions (the real one is exercised by test/integration/groups.test.ts).
+ */
+class PlatformMove implements GroupTarget {
+  readonly kind = "local" as const;
+  readonly stateDir = mkdtempSync(join(tmpdir(), "group-move-"));
+  switched = 0;
+  state: "dual" | "done" | "rolled_back" = "dual";
+  readonly calls: Array<[GroupMoveStep, number | undefined]> = [];
+  behind = 0;
+  onSwitch: () => void = () => undefined;
+
+  constructor(readonly moving: number) {
+    dirs.push(this.stateDir);
+  }
+
+  withLock<T>(_c: string, fn: () => Promise<T>): Promise<T> {
+    return fn();
+  }
+
+  async query() {
+    return [{ labels: {}, value: 0.05 }];
+  }
+
+  async groupStatus() {
+    return { subGroups: [{ behind: this.behind }] };
+  }
+
+  private move() {
+    return {
+      moveId: "1",
+      fromSubGroups: 2,
+      toSubGroups: 4,
+      planHead: 10,
+      moving: this.moving,
+      switched: this.switched,
+      state: this.state,
+    };
+  }
+
+  async groupMove(_g: string, step: GroupMoveStep, body?: Record<string, unknown>) {
+    const limit = typeof body?.limit === "number" ? body.limit : undefined;
+    this.calls.push([step, limit]);
+    if (step === "switch") {
+      const n = Math.min(limit ?? 0, this.moving - this.switched);
+      this.switched += n;
+      this.onSwitch();
+      return { move: this.move(), changed: n };
+    }
+    if (step === "rollback") {
+      const n = Math.min(limit ?? 0, this.switched);
+      this.switched -= n;
+      if (n === 0) this.state = "rolled_back";
+      return { move: this.move(), changed: n, done: n === 0 };
+    }
+    if (step === "finish") this.state = "done";
+    return this.move();
+  }
+}
+
+function record(moving: number, settings: Partial<MoveRecord["settings"]> = {}): MoveRecord {
+  const now = new Date().toISOString();
+  return {
+    apiVersion: 1,
+    groupId: "7",
+    kind: "grow",
+    moveId: "1",
+    phase: "Switching",
+    fromSubGroups: 2,
+    toSubGroups: 4,
+    moving,
+    switched: 0,
+    steps: [10, 30, 100],
+    step: 0,
+    settings: {
+      stepPauseSeconds: 0,
+      ratePerSecond: 1000,
+      maxBehind: 100,
+      maxLagSeconds: 10,
+      failureLimit: 2,
+      ...settings,
+    },
+    measurements: [],
+    timeline: [],
+    startedAt: now,
+    updatedAt: now,
+    startedBy: "test",
+  };
+}
+
+describe("group move workflow", () => {
+  it("switches each step's share of the movers, rounded up, and never more than all of them", () => {
+    assert.deepEqual(
+      [10, 30, 100].map((p) => stepTarget(37, p)),
+      [4, 12, 37],
+    );
+    assert.equal(stepTarget(1, 10), 1);
+    assert.equal(stepTarget(0, 100), 0);
+  });
+
+  it("fails a look past the backlog or the lag limit; a missing lag sample alone does not", () => {
+    const s = { maxBehind: 100, maxLagSeconds: 5 };
+    assert.equal(judge(s, 100, 5), true);
+    assert.equal(judge(s, 101, 0), false);
+    assert.equal(judge(s, 0, 5.5), false);
+    assert.equal(judge(s, 0, null), true);
+  });
+
+  it("runs 10/30/100 in batches of the rate, observes each step, finishes, and persists every transition", async () => {
+    const t = new PlatformMove(37);
+    const lines: string[] = [];
+    const r = await new MoveController(t, record(37, { ratePerSecond: 5 }), (l) => lines.push(l)).run();
+    assert.equal(r.phase, "Succeeded");
+    assert.equal(r.step, 3);
+    assert.equal(t.state, "done");
+    const switches = t.calls.filter(([s]) => s === "switch").map(([, n]) => n);
+    assert.ok(
+      switches.every((n) => (n ?? 0) <= 5),
+      `batches of at most the rate: ${switches.join(",")}`,
+    );
+    assert.equal(
+      switches.reduce((a, b) => (a ?? 0) + (b ?? 0), 0),
+      37,
+    );
+    assert.deepEqual(
+      lines.filter((l) => /step [0-9]\/3/.test(l)).map((l) => /: ([0-9]+) of 37/.exec(l)?.[1]),
+      ["4", "12", "37"],
+    );
+    const saved = readMove(t.stateDir, "7");
+    assert.equal(saved?.phase, "Succeeded");
+    assert.equal(saved?.controllerPid, undefined);
+  });
+
+  it("rolls back when the analysis fails its limit of looks in a row", async () => {
+    const t = new PlatformMove(20);
+    t.behind = 500;
+    const r = await new MoveController(t, record(20, { stepPauseSeconds: 3 }), () => undefined).run();
+    assert.equal(r.phase, "RolledBack");
+    assert.equal(r.step, 0);
+    assert.match(r.reason ?? "", /2 looks in a row past the limits \(backlog 500, at most 100 entries/);
+    assert.equal(t.switched, 0);
+    assert.equal(t.state, "rolled_back");
+  });
+
+  it("rolls back midway when an operator asks (the intent file), from wherever the switch is", async () => {
+    const t = new PlatformMove(50);
+    t.onSwitch = () => {
+      if (t.switched >= 15) requestRollback(t.stateDir, "7", "test");
+    };
+    const r = await new MoveController(t, record(50), () => undefined).run();
+    assert.equal(r.phase, "RolledBack");
+    assert.match(r.reason ?? "", /rollback asked by .*: test/);
+    assert.equal(t.switched, 0);
+  });
+
+  it("renders the result with the steps, the last look and why it rolled back", () => {
+    const res: MoveResult = {
+      groupId: "7",
+      kind: "grow",
+      moveId: "3",
+      phase: "RolledBack",
+      fromSubGroups: 2,
+      toSubGroups: 4,
+      moving: 10,
+      switched: 0,
+      steps: [10, 30, 100],
+      stepsDone: 1,
+      elapsedSeconds: 12.5,
+      reason: "rollback asked by ops/1: x",
+      lastMeasurement: { at: "", step: 2, maxBehind: 3, lagSeconds: 0.123, ok: true },
+    };
+    assert.equal(
+      renderMove(res),
+      [
+        "group 7: grow 2 -> 4 sub-groups, move 3: RolledBack after 12.5 s",
+        "0 of 10 moving members switched; steps 10 %, 30 %, 100 % (1 of 3 done)",
+        "last look: backlog 3 entries, fan-out lag 0.12 s",
+        "rolled back because: rollback asked by ops/1: x",
+      ].join("\n"),
+    );
+  });
+});
