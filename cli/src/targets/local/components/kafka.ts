@@ -82,6 +82,10 @@ function brokerProperties(ctx: LocalContext, i: number, dataDir: string): string
   ].join("\n");
 }
 
+/** The collector's flags; IMCTL_KAFKA_GC_ARGS replaces them, to compare collectors (docs/development.md). */
+const gcArgs = (): string[] =>
+  process.env.IMCTL_KAFKA_GC_ARGS?.split(" ").filter(Boolean) ?? ["-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20"];
+
 export function kafkaComponents(ctx: LocalContext): LocalComponent[] {
   const k = ctx.spec.data.kafka;
   const p = ctx.spec.local.ports;
@@ -130,8 +134,7 @@ export function kafkaComponents(ctx: LocalContext): LocalComponent[] {
         args: [
           `-Xms${heap}`,
           `-Xmx${heap}`,
-          "-XX:+UseG1GC",
-          "-XX:MaxGCPauseMillis=20",
+          ...gcArgs(),
           "-XX:+ExitOnOutOfMemoryError",
           // Full tiered JIT (C2), not C1 only: C1 starts faster, but in the latency benchmark (2,000 msg/s) warm
           // brokers on C2 used about 0.55 of a core where C1 used 0.7.
