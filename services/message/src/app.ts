@@ -5,6 +5,7 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { z } from "zod";
 import { ApiError } from "../../lib/errors.ts";
+import { parse } from "../../lib/parse.ts";
 import type { Admission } from "../../lib/admission.ts";
 import { requireInternal } from "../../lib/http.ts";
 import { clientMessageId, conversationRef, MAX_BODY_CHARS } from "../../lib/protocol.ts";
@@ -25,15 +26,6 @@ function user(req: FastifyRequest): string {
   const u = req.headers["x-im-user"];
   if (typeof u !== "string" || !/^[1-9][0-9]{0,18}$/.test(u)) throw new ApiError("unauthorized", "missing x-im-user");
   return u;
-}
-
-function parse<T>(schema: z.ZodType<T>, v: unknown): T {
-  const r = schema.safeParse(v);
-  if (!r.success) {
-    const i = r.error.issues[0];
-    throw new ApiError("bad_request", `${i?.path.join(".") || "body"}: ${i?.message ?? "invalid"}`);
-  }
-  return r.data;
 }
 
 export function routes(

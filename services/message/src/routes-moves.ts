@@ -4,7 +4,7 @@
  */
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
-import { ApiError } from "../../lib/errors.ts";
+import { parse } from "../../lib/parse.ts";
 import { requireInternal } from "../../lib/http.ts";
 import {
   currentMove,
@@ -19,15 +19,6 @@ import {
 const groupId = z.object({ id: z.string().regex(/^[1-9][0-9]{0,18}$/, "a decimal group id") });
 const planBody = z.object({ subGroups: z.number().int().min(1).max(MAX_SUB_GROUPS) }).strict();
 const batchBody = z.object({ limit: z.number().int().min(1).max(10_000) }).strict();
-
-function parse<T>(schema: z.ZodType<T>, v: unknown): T {
-  const r = schema.safeParse(v);
-  if (!r.success) {
-    const i = r.error.issues[0];
-    throw new ApiError("bad_request", `${i?.path.join(".") || "body"}: ${i?.message ?? "invalid"}`);
-  }
-  return r.data;
-}
 
 export function moveRoutes(app: FastifyInstance, d: BackfillDeps & { internalToken: string }): void {
   const guard = { preHandler: requireInternal(d.internalToken) };

@@ -11,6 +11,7 @@ import type mysql from "mysql2/promise";
 import { z } from "zod";
 import { inTransaction } from "../../lib/db.ts";
 import { ApiError } from "../../lib/errors.ts";
+import { parse } from "../../lib/parse.ts";
 import type { IdGenerator } from "../../lib/ids.ts";
 import { lookup } from "../../lib/presence.ts";
 import { issueToken, verifyToken, type KeyRing } from "../../lib/tokens.ts";
@@ -54,15 +55,6 @@ const newGroup = z
   })
   .strict();
 const addMembers = z.object({ userIds: idList }).strict();
-
-function parse<T>(schema: z.ZodType<T>, body: unknown): T {
-  const r = schema.safeParse(body);
-  if (!r.success) {
-    const i = r.error.issues[0];
-    throw new ApiError("bad_request", `${i?.path.join(".") || "body"}: ${i?.message ?? "invalid"}`);
-  }
-  return r.data;
-}
 
 async function hashPassword(pw: string): Promise<string> {
   const salt = randomBytes(16);
