@@ -174,6 +174,7 @@ async function session(
         | "failed"
         | "unsettled"
         | "lost"
+        | "late"
         | "received"
         | "duplicates"
         | "misdelivered"
@@ -222,14 +223,15 @@ async function session(
     );
     say(
       `${tag}: sent ${sum("sent")}, acked ${sum("acked")}, failed ${sum("failed")}, unsettled` +
-        ` ${sum("unsettled")}, received ${sum("received")}, LOST ${sum("lost")}; ` +
+        ` ${sum("unsettled")}, received ${sum("received")}, LOST ${sum("lost")}, late ${sum("late")}; ` +
         `duplicates ${sum("duplicates")}, misdelivered ${sum("misdelivered")}, reconnects ${sum("reconnects")}, anomalies ${sum("anomalies")}`,
     );
     const errors = replies.flatMap((r) => r.errors);
-    if (sum("lost") > 0 || sum("failed") > 0 || sum("unsettled") > 0 || sum("misdelivered") > 0) {
+    if (sum("lost") + sum("late") + sum("failed") + sum("unsettled") + sum("misdelivered") > 0) {
       throw new Error(
         `${tag}: ${sum("lost")} acknowledged messages LOST (not received within ${GRACE_MS / 1000} s after` +
-          ` the last send), ${sum("failed")} sends failed, ${sum("unsettled")} unsettled,` +
+          ` the last send, nor in the receiver's stored inbox), ${sum("late")} LATE (stored, pushed after that:` +
+          ` the platform fell behind the load), ${sum("failed")} sends failed, ${sum("unsettled")} unsettled,` +
           ` ${sum("misdelivered")} misdelivered` +
           `${errors.length ? `; errors: ${errors.join(", ")}` : ""}` +
           `${replies.some((r) => r.lostSamples.length) ? `; lost e.g. ${replies.flatMap((r) => r.lostSamples).join("; ")}` : ""}`,

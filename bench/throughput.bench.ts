@@ -183,6 +183,7 @@ export async function throughputSession(
         | "failed"
         | "unsettled"
         | "lost"
+        | "late"
         | "received"
         | "duplicates"
         | "misdelivered"
@@ -205,7 +206,8 @@ export async function throughputSession(
     );
     log(
       `${tag}: sent ${sum("sent")}, acked ${sum("acked")}, failed ${sum("failed")}, unsettled` +
-        ` ${sum("unsettled")}, received ${sum("received")}, LOST ${sum("lost")}; ` +
+        ` ${sum("unsettled")}, received ${sum("received")}, LOST ${sum("lost")}, late ${sum("late")} (stored, pushed` +
+        ` after the ${GRACE_MS / 1000} s grace: the fan-out fell behind the stores); ` +
         `duplicates ${sum("duplicates")}, misdelivered ${sum("misdelivered")}, reconnects ${sum("reconnects")}, anomalies ${sum("anomalies")}` +
         (t.kind === "platform"
           ? `; stored inboxes checked in full: ${sum("inboxChecked")} receivers, ${sum("inboxMessages")}` +
@@ -218,7 +220,7 @@ export async function throughputSession(
     if (bad > 0) {
       throw new Error(
         `${tag}: ${sum("lost")} acknowledged messages LOST (not received within ${GRACE_MS / 1000} s after` +
-          ` the last send), ${sum("inboxMissing")} missing from stored inboxes, ${sum("inboxSeqGaps")} inbox` +
+          ` the last send, nor in the receiver's stored inbox), ${sum("inboxMissing")} missing from stored inboxes, ${sum("inboxSeqGaps")} inbox` +
           ` seq gaps, ` +
           `${sum("failed")} sends failed, ${sum("unsettled")} unsettled, ${sum("misdelivered")}` +
           ` misdelivered${errors.length ? `; errors: ${errors.join(", ")}` : ""}` +

@@ -21,10 +21,11 @@ import type {
   LatencyCommand,
   LoadCommand,
   LoadReport,
+  Outcome,
   TargetKind,
   ThroughputCommand,
 } from "./msg-ipc.ts";
-import { errorKey, Ledger, now, tally, type LoadSession } from "./msg-ledger.ts";
+import { errorKey, Ledger, now, storedCheck, tally, type LoadSession } from "./msg-ledger.ts";
 import { overload } from "./msg-overload.ts";
 import { platformPeer, relayPeer, type Peer } from "./msg-peers.ts";
 
@@ -114,6 +115,13 @@ function withProgress<T>(work: Promise<T>): Promise<T> {
   return work.finally(() => clearInterval(timer));
 }
 
+/** A session's outcome; on the platform a push later than the grace is told from a loss by the stored inbox. */
+function outcomeOf(ledger: Ledger, endAt: number, graceMs: number): Promise<Outcome> {
+  return kind === "platform"
+    ? storedCheck(ledger, session, endAt, graceMs)
+    : Promise.resolve(ledger.outcome(endAt, graceMs));
+}
+
 async function latency(c: LatencyCommand): Promise<void> {
   const ledger = new Ledger(c.run, session);
   onReceive = (i, m) => ledger.receive(i, m);
@@ -174,7 +182,7 @@ async function latency(c: LatencyCommand): Promise<void> {
   }
   report({
     t: "latency-done",
-    ...ledger.outcome(endAt, c.graceMs),
+    ...(await outcomeOf(ledger, endAt, c.graceMs)),
     latencies,
     latencySeconds,
     ackLatencies,
@@ -216,7 +224,7 @@ async function throughput(c: ThroughputCommand): Promise<void> {
     })(),
   );
   onReceive = null;
-  const outcome = ledger.outcome(endAt, c.graceMs);
+  const outcome = await outcomeOf(ledger, endAt, c.graceMs);
   const latencies: number[] = [];
   const ackLatencies: number[] = [];
   for (const r of ledger.recs.values()) {

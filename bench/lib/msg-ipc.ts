@@ -88,11 +88,6 @@ export interface OverloadOutcome extends Outcome {
   failures: Record<string, number>;
   /** Probe sends: [ms of the send after startAt, send-to-ack ms] of every acknowledged one. */
   probe: Array<[number, number]>;
-  /**
-   * Acknowledged sends not pushed to the receiver's client within the grace but found in its stored inbox (`lost`
-   * counts only those missing from it).
-   */
-  late: number;
 }
 
 export type LoadCommand = ConnectCommand | LatencyCommand | ThroughputCommand | OverloadCommand | { t: "close" };
@@ -105,8 +100,13 @@ export interface Outcome {
   failed: number;
   /** Sends neither acknowledged nor failed once everything else was done. */
   unsettled: number;
-  /** Acknowledged, not received within graceMs after the last send. */
+  /**
+   * Acknowledged, not received within graceMs after the last send, and missing from the receiver's stored inbox
+   * (platform) or not received at all (relay, which stores nothing).
+   */
   lost: number;
+  /** Acknowledged, not received within graceMs, but found in the receiver's stored inbox: the push lagged. */
+  late: number;
   /** Received, acknowledged or not. */
   received: number;
   duplicates: number;

@@ -154,6 +154,7 @@ export class Ledger {
       failed,
       unsettled,
       lost,
+      late: 0,
       received,
       duplicates: this.duplicates,
       misdelivered: this.misdelivered + this.unknown,
@@ -172,4 +173,59 @@ export class Ledger {
       r.recvAt === null ? "never received" : `received ${((r.recvAt - endAt) / 1000).toFixed(1)} s after the end`;
     return `${peers[r.sender]?.userId}->${peers[r.receiver]?.userId} #${r.n} (messageId ${r.messageId}, ${when})`;
   }
+}
+
+/**
+ * The outcome of a platform session: acknowledged sends whose receiver's client did not get them within the grace
+ * are checked against the receiver's stored inbox (pulled in full from seq 0 over its own connection); stored ones
+ * came late (the push lagged behind the load), missing ones are lost. Without this a fan-out backlog would read as
+ * loss. Nothing is pulled when every acknowledged send arrived in time.
+ */
+export async function storedCheck(
+  ledger: Ledger,
+  session: LoadSession,
+  endAt: number,
+  graceMs: number,
+): Promise<Outcome> {
+  const outcome = ledger.outcome(endAt, graceMs);
+  if (outcome.lost === 0) return outcome;
+  const pending = [...ledger.recs.values()].filter(
+    (r) => !r.failed && r.ackAt !== null && (r.recvAt === null || r.recvAt > endAt + graceMs),
+  );
+  const byReceiver = new Map<number, typeof pending>();
+  for (const r of pending) byReceiver.set(r.receiver, [...(byReceiver.get(r.receiver) ?? []), r]);
+  let late = 0;
+  let missing = 0;
+  const samples: string[] = [];
+  for (const [receiver, recs] of byReceiver) {
+    const p = session.peers[receiver];
+    const ids = p?.isOpen() ? await storedIds(p) : new Set<string>();
+    for (const r of recs) {
+      if (r.messageId !== null && ids.has(r.messageId)) late++;
+      else {
+        missing++;
+        if (samples.length < 5)
+          samples.push(
+            `${session.peers[r.sender]?.userId}->${p?.userId} #${r.n} (messageId ${r.messageId}, not in the stored` +
+              ` inbox${p?.isOpen() ? "" : ": the receiver's connection was closed, nothing pulled"})`,
+          );
+      }
+    }
+  }
+  return { ...outcome, lost: missing, late, lostSamples: samples };
+}
+
+/** The message ids of a receiver's whole stored inbox. */
+async function storedIds(p: Peer): Promise<Set<string>> {
+  const ids = new Set<string>();
+  let after = 0;
+  for (let page = 0; page < 10_000; page++) {
+    const res = await p.pull(after, 500);
+    for (const m of res.messages) {
+      after = m.seq;
+      ids.add(m.messageId);
+    }
+    if (res.messages.length < 500) break;
+  }
+  return ids;
 }

@@ -8,7 +8,7 @@
  */
 import type { WireMessage } from "../../services/lib/protocol.ts";
 import type { OverloadCommand, OverloadOutcome } from "./msg-ipc.ts";
-import { Ledger, now, type LoadSession } from "./msg-ledger.ts";
+import { Ledger, now, storedCheck, type LoadSession } from "./msg-ledger.ts";
 
 /** Probe tags start here (load tags are the load pair's index). */
 const PROBE_TAG = 1_000_000;
@@ -27,54 +27,6 @@ function schedule(first: number, end: number, rate: number, fire: (i: number) =>
     };
     setTimeout(tick, Math.max(0, first - now()));
   });
-}
-
-/**
- * Acknowledged sends whose receiver's client did not get them within the grace, checked against the receiver's
- * stored inbox (pulled in full from seq 0 over its own connection): stored ones came late (the push lagged behind
- * the load), missing ones are lost. Without this a fan-out backlog would read as loss.
- */
-async function storedCheck(
-  ledger: Ledger,
-  session: LoadSession,
-  endAt: number,
-  graceMs: number,
-): Promise<{ late: number; missing: number; samples: string[] }> {
-  const pending = [...ledger.recs.values()].filter(
-    (r) => !r.failed && r.ackAt !== null && (r.recvAt === null || r.recvAt > endAt + graceMs),
-  );
-  const byReceiver = new Map<number, typeof pending>();
-  for (const r of pending) byReceiver.set(r.receiver, [...(byReceiver.get(r.receiver) ?? []), r]);
-  let late = 0;
-  let missing = 0;
-  const samples: string[] = [];
-  for (const [receiver, recs] of byReceiver) {
-    const p = session.peers[receiver];
-    const ids = new Set<string>();
-    if (p?.isOpen()) {
-      let after = 0;
-      for (let page = 0; page < 10_000; page++) {
-        const res = await p.pull(after, 500);
-        for (const m of res.messages) {
-          after = m.seq;
-          ids.add(m.messageId);
-        }
-        if (res.messages.length < 500) break;
-      }
-    }
-    for (const r of recs) {
-      if (r.messageId !== null && ids.has(r.messageId)) late++;
-      else {
-        missing++;
-        if (samples.length < 5)
-          samples.push(
-            `${session.peers[r.sender]?.userId}->${p?.userId} #${r.n} (messageId ${r.messageId}, not in the stored` +
-              ` inbox${p?.isOpen() ? "" : ": the receiver's connection was closed, nothing pulled"})`,
-          );
-      }
-    }
-  }
-  return { late, missing, samples };
 }
 
 export async function overload(
@@ -154,12 +106,8 @@ export async function overload(
   setReceiver(null);
   const retries: Record<string, number> = {};
   for (const p of session.peers) for (const [code, n] of p.retries()) retries[code] = (retries[code] ?? 0) + n;
-  const stored = await storedCheck(ledger, session, endAt, c.graceMs);
   return {
-    ...ledger.outcome(endAt, c.graceMs),
-    lost: stored.missing,
-    late: stored.late,
-    lostSamples: stored.samples,
+    ...(await storedCheck(ledger, session, endAt, c.graceMs)),
     windowAcks,
     offered,
     submitted,
