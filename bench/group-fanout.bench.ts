@@ -40,7 +40,7 @@ const GRACE_MS = 15_000;
 const SEND_TIMEOUT_MS = 30_000;
 /** The growth run's move: its steps observed briefly, its switch at most this many members a second. */
 const GROW_STEP_PAUSE = "2s";
-const GROW_RATE = 1000;
+const GROW_RATE = 500;
 
 const say = sayer("group-fanout");
 const sources = sourceAllocator(40_000);
@@ -97,6 +97,10 @@ async function load(
   if (during) {
     try {
       await during();
+    } catch (err) {
+      // The sender is told to stop and its answer (or its process's exit, in the teardown) is not awaited.
+      sentReply.catch(() => undefined);
+      throw err;
     } finally {
       first.proc.send({ t: "stop" });
     }
