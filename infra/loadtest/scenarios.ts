@@ -33,4 +33,11 @@ export const SCENARIOS: Scenario[] = [
     file: "soak.ts",
     description: "1:1 messaging at a modest rate for a long window (default 30 min, nightly)",
   },
+  {
+    name: "group-growth",
+    file: "group-growth.ts",
+    description:
+      "a group grows from INITIAL (300) to FINAL (3000) members in STAGES (4) while SENDERS (4) of its members send: " +
+      "nothing lost, repeated or out of order",
+  },
 ];

@@ -47,6 +47,37 @@ export function createUsers(target: string, n: number, prefix: string): TestUser
   return users;
 }
 
+/**
+ * Registers `n` users who never sign in (members who stay offline), in batches; their ids. One scrypt hash each on
+ * user-center instead of createUsers' two.
+ */
+export function registerUsers(target: string, n: number, prefix: string): string[] {
+  const ids: string[] = [];
+  const headers = { "content-type": "application/json" };
+  for (let start = 0; start < n; start += 50) {
+    const names = Array.from({ length: Math.min(50, n - start) }, (_, i) => `${prefix}-${start + i}`);
+    const reg = http.batch(
+      names.map((username) => ({
+        method: "POST",
+        url: `${target}/v1/users`,
+        body: JSON.stringify({ username, password: PASSWORD }),
+        params: { headers },
+      })),
+    );
+    reg.forEach((r, i) => ids.push(String(must(r as http.RefinedResponse<"text">, `register ${names[i]}`).userId)));
+  }
+  return ids;
+}
+
+/** Adds `userIds` to a group as `actor` (a member); the group's head seq they joined at. */
+export function addMembers(target: string, actor: TestUser, groupId: string, userIds: string[]): number {
+  const res = http.post(`${target}/v1/groups/${groupId}/members`, JSON.stringify({ userIds }), {
+    headers: { "content-type": "application/json", authorization: `Bearer ${actor.token}` },
+    tags: { name: "add-members" },
+  }) as http.RefinedResponse<"text">;
+  return Number(must(res, `add ${userIds.length} members to ${groupId}`).headSeq);
+}
+
 export function loginRequest(target: string, username: string): http.RefinedResponse<"text"> {
   return http.post(`${target}/v1/sessions`, JSON.stringify({ username, password: PASSWORD }), {
     headers: { "content-type": "application/json" },

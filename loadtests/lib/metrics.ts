@@ -17,3 +17,9 @@ export const receivedMessages = new Counter("im_received_messages");
 export const reconnects = new Counter("im_reconnects");
 /** Requests answered with an error frame or never answered. */
 export const requestErrors = new Counter("im_request_errors");
+/** A message shown twice to one member (the same sender's load message n): must stay 0. */
+export const duplicateMessages = new Counter("im_duplicate_messages");
+/** A group message shown after one with a larger groupSeq, at one member: must stay 0. */
+export const outOfOrderMessages = new Counter("im_out_of_order_messages");
+/** Members added to a group by a scenario's join stages. */
+export const joinedMembers = new Counter("im_group_members_joined");

@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { makeUsers, startPlatform, type TestPlatform } from "../helpers/platform.ts";
 import { eventually, recorder, type Recorder } from "../helpers/messaging.ts";
+import type { LoadtestResult } from "../../cli/src/commands/loadtest/index.ts";
 
 /** Members per sub-group. */
 const CAPACITY = 4;
@@ -180,6 +181,49 @@ describe("group growth on the real platform", { timeout: 900_000 }, () => {
       const m = await online(u);
       await expectAll(m, g.groupId, joinedAt.get(u.userId) ?? 0, sent, sender.userId);
     }
+  });
+
+  it("the group-growth k6 scenario: a group grows in join stages while members send; nothing lost or repeated", async () => {
+    // 6 online members, 4 of them sending, 8 members growing to 40 in 4 stages: 2 to 10 sub-groups (capacity 4),
+    // write diffusion into read diffusion (past 18) while messages flow.
+    const r = await p.runBare(
+      "loadtest",
+      "run",
+      "group-growth",
+      "--target",
+      p.lbUrl,
+      "--vus",
+      "6",
+      "--rate",
+      "4",
+      "--duration",
+      "15s",
+      "--max-p99",
+      "10000",
+      "-e",
+      "INITIAL=8",
+      "-e",
+      "FINAL=40",
+      "-e",
+      "STAGES=4",
+      "--json",
+    );
+    assert.equal(r.exitCode, 0, `${r.stderr.split("\n").slice(-15).join("\n")}\n${r.stdout.slice(0, 2000)}`);
+    const res = JSON.parse(r.stdout) as LoadtestResult;
+    assert.equal(res.passed, true);
+    assert.equal(res.figures.lost, 0);
+    assert.ok(res.figures.received > 0);
+    for (const metric of ["im_duplicate_messages", "im_out_of_order_messages", "im_lost_messages"])
+      assert.ok(
+        res.thresholds.some((t) => t.metric === metric && t.expression === "count==0" && t.passed),
+        `${metric} count==0 passed`,
+      );
+    const id = /group-growth: group ([0-9]+)/.exec(r.stderr)?.[1];
+    assert.ok(id, "the scenario names its group");
+    const st = await status(id);
+    assert.equal(st.memberCount, 40);
+    assert.equal(st.subGroupCount, 40 / CAPACITY, "the count rose as the members joined");
+    assert.equal(st.diffusion, "read");
   });
 
   it("a move rolled back midway: members back in their old sub-groups, and every member still gets everything", async (t) => {

@@ -61,7 +61,7 @@ describe("imctl loadtest (k6 against the real platform)", { timeout: 900_000 }, 
     assert.equal(a.exitCode, 2);
     assert.equal(
       a.stderr.trim(),
-      'imctl: unknown scenario "nosuch": allowed are smoke, messaging, group-fanout, connect-storm, login-burst, soak',
+      'imctl: unknown scenario "nosuch": allowed are smoke, messaging, group-fanout, connect-storm, login-burst, soak, group-growth',
     );
     const b = await p.runBare("loadtest", "run", "smoke", "--target", p.lbUrl, "--duration", "5x");
     assert.equal(b.exitCode, 2);

@@ -7,7 +7,7 @@
 import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import WebSocket from "ws";
-import { ClientError } from "./errors.ts";
+import { ClientError, RETRIABLE_PULL, RETRIABLE_SEND, retryDelayMs } from "./errors.ts";
 import {
   wsProtocols,
   type ConversationRef,
@@ -80,6 +80,8 @@ export class ImClient extends EventEmitter<{
   private pullAgain = false;
   private readonly gpulling = new Map<string, Promise<void>>();
   private readonly gAgain = new Set<string>();
+  /** Pulls refused for now in a row (overloaded, unavailable, timeout), by inbox ("") or group: their backoff. */
+  private readonly pullRefusals = new Map<string, number>();
   userId: string | null = null;
   readonly stats: ClientStats = { connects: 0, inboxSeqRegressions: 0, duplicatesDropped: 0 };
 
@@ -355,8 +357,10 @@ export class ImClient extends EventEmitter<{
             }
             if (r.messages.length < 200) break;
           }
-        } catch {
-          // Disconnected: the resync after reconnecting pulls again.
+          this.pullRefusals.delete("");
+        } catch (err) {
+          // Disconnected: the resync after reconnecting pulls again. Refused for now: again after a backoff.
+          this.retryPull("", err, () => this.pullInbox());
         }
       } while (this.pullAgain && this.isOpen);
     })().finally(() => (this.pulling = null));
@@ -381,12 +385,32 @@ export class ImClient extends EventEmitter<{
             for (const m of r.messages) this.deliver(m, false);
             if (r.messages.length < 200) break;
           }
-        } catch {
-          // retried on the next notification or resync
+          this.pullRefusals.delete(group);
+        } catch (err) {
+          // Disconnected: the resync after reconnecting pulls again. Refused for now: again after a backoff, since
+          // no further notification may come (the group's last message) and the periodic sync may be far off.
+          this.retryPull(group, err, () => this.pullGroup(group));
         }
       } while (this.gAgain.has(group) && this.isOpen);
     })().finally(() => this.gpulling.delete(group));
     this.gpulling.set(group, run);
+  }
+
+  /**
+   * A pull the platform refused for now (overloaded: the message service's database queue full while a large
+   * group's members all pull at once) is tried again after a jittered backoff (retryDelayMs), so a refusal costs a
+   * delay, not a message left unshown until the next notification or sync.
+   */
+  private retryPull(key: string, err: unknown, again: () => void): void {
+    if (!(err instanceof ClientError) || !RETRIABLE_PULL.has(err.code) || this.closedByUser) return;
+    const attempt = (this.pullRefusals.get(key) ?? 0) + 1;
+    this.pullRefusals.set(key, attempt);
+    setTimeout(
+      () => {
+        if (this.isOpen) again();
+      },
+      retryDelayMs(attempt, err),
+    ).unref();
   }
 
   /** After every (re)connect: pull the inbox and every read-diffusion group from where this client stood. */
@@ -416,20 +440,5 @@ export class ImClient extends EventEmitter<{
   }
 }
 
-/** Error codes after which a send is retried with the same client message id. */
-const RETRIABLE_SEND = new Set(["disconnected", "timeout", "unavailable", "overloaded", "internal"]);
-
-/**
- * How long to wait before retry `attempt` of a send: what the platform asked for (retryAfterMs) times a factor
- * drawn from 1 to 2, else a full-jitter exponential backoff from 100 ms up to 5 s. Never a fixed pause: clients
- * refused together must not come back together.
- */
-export function retryDelayMs(attempt: number, err: unknown, random: () => number = Math.random): number {
-  const asked = err instanceof ClientError ? err.retryAfterMs : undefined;
-  if (asked !== undefined && asked > 0) return asked * (1 + random());
-  const cap = Math.min(5000, 100 * 2 ** Math.min(attempt, 10));
-  return 50 + random() * cap;
-}
-
 export { AccountApi } from "./account-api.ts";
-export { ClientError };
+export { ClientError, retryDelayMs };

@@ -3,9 +3,17 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import type { GroupMoveStep, GroupTarget } from "../../targets/target.ts";
+import { GroupMoveRefusal, type GroupMoveStep, type GroupTarget } from "../../targets/target.ts";
 import { renderMove, type MoveResult } from "./grow.ts";
-import { judge, MoveController, readMove, requestRollback, stepTarget, type MoveRecord } from "./move.ts";
+import {
+  judge,
+  MoveController,
+  readMove,
+  requestRollback,
+  stepBackoffMs,
+  stepTarget,
+  type MoveRecord,
+} from "./move.ts";
 
 const dirs: string[] = [];
 after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -22,6 +30,9 @@ class PlatformMove implements GroupTarget {
   readonly calls: Array<[GroupMoveStep, number | undefined]> = [];
   behind = 0;
   onSwitch: () => void = () => undefined;
+  /** Switch batches to refuse (HTTP `refuseStatus`) before answering. */
+  refuse = 0;
+  refuseStatus = 503;
 
   constructor(readonly moving: number) {
     dirs.push(this.stateDir);
@@ -54,6 +65,14 @@ class PlatformMove implements GroupTarget {
   async groupMove(_g: string, step: GroupMoveStep, body?: Record<string, unknown>) {
     const limit = typeof body?.limit === "number" ? body.limit : undefined;
     this.calls.push([step, limit]);
+    if (step === "switch" && this.refuse > 0) {
+      this.refuse--;
+      throw new GroupMoveRefusal(
+        "overloaded",
+        "database: too many requests waiting for a connection",
+        this.refuseStatus,
+      );
+    }
     if (step === "switch") {
       const n = Math.min(limit ?? 0, this.moving - this.switched);
       this.switched += n;
@@ -163,6 +182,25 @@ describe("group move workflow", () => {
     const r = await new MoveController(t, record(50), () => undefined).run();
     assert.equal(r.phase, "RolledBack");
     assert.match(r.reason ?? "", /rollback asked by .*: test/);
+    assert.equal(t.switched, 0);
+  });
+
+  it("tries a switch batch the platform refuses for now again, with backoff, and still finishes", async () => {
+    const t = new PlatformMove(12);
+    t.refuse = 2;
+    const lines: string[] = [];
+    const r = await new MoveController(t, record(12), (l) => lines.push(l)).run();
+    assert.equal(r.phase, "Succeeded");
+    assert.equal(t.switched, 12);
+    assert.equal(lines.filter((l) => /switch batch refused for now \(overloaded/.test(l)).length, 2);
+    assert.ok(stepBackoffMs(1, () => 0) >= 125 && stepBackoffMs(20, () => 1) <= 5000);
+  });
+
+  it("does not retry a refusal that is not temporary: the workflow fails with the move left for a rollback", async () => {
+    const t = new PlatformMove(12);
+    t.refuse = 1;
+    t.refuseStatus = 409;
+    await assert.rejects(new MoveController(t, record(12), () => undefined).run(), GroupMoveRefusal);
     assert.equal(t.switched, 0);
   });
 

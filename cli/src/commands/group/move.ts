@@ -147,6 +147,16 @@ export function judge(s: Pick<MoveSettings, "maxBehind" | "maxLagSeconds">, maxB
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Refusals of a step that say "not now" (the message service's database queue full, an instance not ready). */
+const RETRYABLE_STATUS = new Set([429, 503]);
+/** Tries of one switch or rollback batch the platform refuses for now: about two minutes of backoff. */
+export const STEP_ATTEMPTS = 30;
+
+/** Full-jitter backoff before try `attempt + 1` of a refused step: 125 ms doubling up to 5 s. */
+export function stepBackoffMs(attempt: number, random: () => number = Math.random): number {
+  return Math.min(5000, 125 * 2 ** Math.min(attempt, 6)) * (0.5 + random() / 2);
+}
+
 /**
  * Runs a move from its record to Succeeded or RolledBack: the remaining switch steps, each observed, then finish;
  * or, when a step's analysis fails or an operator asks, the rollback. Saves the record at every transition.
@@ -167,6 +177,24 @@ export class MoveController {
   private save(what?: string): void {
     saveMove(this.t.stateDir, this.r, what);
     if (what !== undefined) this.say(what);
+  }
+
+  /**
+   * One switch or rollback batch. A batch the platform refuses for now (overloaded: its database queue full under
+   * the very load a move runs beside, seen in the group-fanout benchmark) is tried again with backoff instead of
+   * ending the workflow with an open move; a batch is safe to repeat (each call takes the members not yet switched).
+   */
+  private async batchStep(step: "switch" | "rollback", limit: number): Promise<z.infer<typeof stepShape>> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return stepShape.parse(await this.t.groupMove(this.r.groupId, step, { limit }));
+      } catch (err) {
+        if (!(err instanceof GroupMoveRefusal) || !RETRYABLE_STATUS.has(err.status) || attempt >= STEP_ATTEMPTS)
+          throw err;
+        this.say(`${step} batch refused for now (${err.code}: ${err.message}); trying again (${attempt})`);
+        await sleep(stepBackoffMs(attempt));
+      }
+    }
   }
 
   private get batch(): number {
@@ -204,7 +232,7 @@ export class MoveController {
       while (this.r.switched < want) {
         if (this.intent()) return;
         const limit = Math.min(this.batch, want - this.r.switched);
-        const res = stepShape.parse(await this.t.groupMove(this.r.groupId, "switch", { limit }));
+        const res = await this.batchStep("switch", limit);
         this.r.switched = res.move.switched;
         this.save();
         if (res.changed === 0) break;
@@ -291,7 +319,7 @@ export class MoveController {
 
   private async rollback(): Promise<void> {
     for (;;) {
-      const res = stepShape.parse(await this.t.groupMove(this.r.groupId, "rollback", { limit: this.batch }));
+      const res = await this.batchStep("rollback", this.batch);
       this.r.switched = res.move.switched;
       if (res.done === true) {
         this.r.phase = "RolledBack";
