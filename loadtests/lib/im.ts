@@ -181,9 +181,18 @@ export class ImSession {
         }
         if (Number(f.seq) > this.lastSeq) this.pull();
         return;
-      case "gnotify":
-        if (Number(f.groupSeq) > (this.cursors.get(String(f.group)) ?? 0)) this.gpull(String(f.group));
+      case "gnotify": {
+        // The same in a group, from the cursor there (a group not synced yet has none: it pulls).
+        const group = String(f.group);
+        if (this.cursors.has(group))
+          for (const m of Array.isArray(f.msgs) ? (f.msgs as Delivered[]) : []) {
+            const at = this.cursors.get(group) ?? 0;
+            if (m.groupSeq === at + 1) this.deliver(m, false);
+            else if ((m.groupSeq ?? 0) > at) break;
+          }
+        if (Number(f.groupSeq) > (this.cursors.get(group) ?? 0)) this.gpull(group);
         return;
+      }
       case "reconnect":
         // Requests issued from now on wait for the next hello instead of meeting a closing socket.
         this.open = false;

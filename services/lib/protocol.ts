@@ -127,11 +127,20 @@ export type ServerFrame =
    * a client further behind pulls everything after its last seq. See docs/messaging.md#pushes.
    */
   | { t: "notify"; seq: number; msgs?: WireMessage[] }
-  | { t: "gnotify"; group: string; groupSeq: number }
+  /**
+   * New messages in a read-diffusion group's timeline up to `groupSeq`. `msgs`, when present, is a consecutive run of
+   * group seqs ending at `groupSeq` (each message's `seq` and `groupSeq` are its group seq, as in a `gpull`): a client
+   * whose cursor in the group is at least the first one's minus 1 takes those above it; otherwise it pulls the group
+   * after its cursor. See docs/messaging.md#pushes.
+   */
+  | { t: "gnotify"; group: string; groupSeq: number; msgs?: WireMessage[] }
   | { t: "pong"; rid?: string }
   | { t: "reconnect"; reason: string };
 
-/** A stored 1:1 message as the fan-out hands it to a gateway to push (the receiver is the item's user). */
+/**
+ * A stored message as the fan-out hands it to a gateway to push: a 1:1 message (`seq` is the receiver's inbox seq;
+ * the receiver is the item's user), or a group timeline entry (`seq` is its group seq).
+ */
 export const pushedMessage = z
   .object({ seq, messageId: id, from: id, body: z.string().max(MAX_BODY_CHARS), ts: z.number() })
   .strict();
@@ -163,6 +172,9 @@ export function consecutiveRun<T extends { seq: number }>(
   return run.reverse();
 }
 
+/** Receivers of one group push in a notify request (a larger fan-out sends several). */
+export const MAX_GROUP_PUSH_USERS = 1000;
+
 /** What the fan-out asks a gateway to push. */
 export const notifyRequest = z.object({
   items: z.array(
@@ -176,11 +188,34 @@ export const notifyRequest = z.object({
           msgs: z.array(pushedMessage).max(MAX_PUSHED_MESSAGES).optional(),
         })
         .strict(),
-      z.object({ userId: id, group: id, groupSeq: seq, ts: z.number().optional() }).strict(),
+      z
+        .object({
+          userId: id,
+          group: id,
+          groupSeq: seq,
+          ts: z.number().optional(),
+          msgs: z.array(pushedMessage).max(MAX_PUSHED_MESSAGES).optional(),
+        })
+        .strict(),
+      // One group push for many receivers on this gateway: the frame is built once and sent to each of them. `msgs`
+      // is the consecutive run of group seqs ending at groupSeq (entries after every listed user joined).
+      z
+        .object({
+          users: z.array(id).min(1).max(MAX_GROUP_PUSH_USERS),
+          group: id,
+          groupSeq: seq,
+          ts: z.number().optional(),
+          msgs: z.array(pushedMessage).max(MAX_PUSHED_MESSAGES).optional(),
+        })
+        .strict(),
     ]),
   ),
 });
 export type NotifyItem = z.infer<typeof notifyRequest>["items"][number];
+/** A notification for one receiver, as the fan-out makes them; notify() folds group ones into group pushes. */
+export type ReceiverNotify = Exclude<NotifyItem, { users: string[] }>;
+/** One group push for many receivers on one gateway. */
+export type GroupPush = Extract<NotifyItem, { users: string[] }>;
 
 const userEvent = z.object({
   kind: z.literal("user"),

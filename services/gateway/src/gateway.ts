@@ -14,7 +14,6 @@ import type { Logger } from "../../lib/log.ts";
 import * as presence from "../../lib/presence.ts";
 import {
   clientFrame,
-  consecutiveRun,
   handshakeToken,
   TOKEN_IN_URL,
   TOKEN_IN_URL_PATH,
@@ -30,6 +29,7 @@ import {
 import { verifyToken, type KeyRing } from "../../lib/tokens.ts";
 import type { EgressLimiter } from "./egress.ts";
 import type { GatewayMetrics } from "./metrics.ts";
+import { pushOf } from "./push-frames.ts";
 import type { MessageUpstream } from "./upstream.ts";
 
 export interface GatewayOptions {
@@ -326,7 +326,7 @@ export class Gateway {
   }
 
   /** `onSent` runs when the frame leaves the egress limiter (not when it was queued behind the cap). */
-  private push(conn: Conn, frame: ServerFrame, onSent?: () => void): void {
+  private push(conn: Conn, frame: ServerFrame | string, onSent?: () => void): void {
     const ws = conn.ws;
     if (ws.readyState !== ws.OPEN) return;
     if (ws.bufferedAmount > this.o.sendBufferLimit) {
@@ -336,7 +336,7 @@ export class Gateway {
       setTimeout(() => ws.terminate(), 1000).unref();
       return;
     }
-    const text = JSON.stringify(frame);
+    const text = typeof frame === "string" ? frame : JSON.stringify(frame);
     const bytes = Buffer.byteLength(text);
     this.o.egress.submit(bytes, () => {
       if (ws.readyState !== ws.OPEN) return;
@@ -350,43 +350,23 @@ export class Gateway {
   notify(items: NotifyItem[]): number {
     let pushed = 0;
     for (const it of items) {
-      const set = this.users.get(it.userId);
-      if (!set) continue;
-      // Observed when the first push actually goes out: time spent queued behind the egress cap is delivery
-      // latency too (the bandwidth audit tells a bandwidth bottleneck from a CPU one by it).
-      // With messages riding along, each message's own store time counts (one observation per message).
-      // The message service sends only a consecutive run ending at seq; checked again here because the protocol
-      // promises it to clients and a message instance of an older release (mid-rollout) did not.
-      const run = "msgs" in it && it.msgs ? consecutiveRun(it.msgs, it.seq) : [];
-      const stamps = run.length > 0 ? run.map((m) => m.ts) : it.ts === undefined ? [] : [it.ts];
-      let observed = stamps.length === 0;
-      const onSent = () => {
-        if (observed) return;
-        observed = true;
-        const at = Date.now();
-        for (const ts of stamps) this.o.metrics.deliverySeconds.observe(Math.max(0, at - ts) / 1000);
-      };
-      let frame: ServerFrame;
-      if ("group" in it) frame = { t: "gnotify", group: it.group, groupSeq: it.groupSeq };
-      else if (run.length > 0) {
-        const to = { kind: "user" as const, id: it.userId };
-        frame = {
-          t: "notify",
-          seq: it.seq,
-          msgs: run.map((m) => ({
-            seq: m.seq,
-            messageId: m.messageId,
-            from: m.from,
-            to,
-            groupSeq: null,
-            body: m.body,
-            ts: m.ts,
-          })),
+      const p = pushOf(it);
+      for (const userId of p.users) {
+        const set = this.users.get(userId);
+        if (!set) continue;
+        // Observed when the first push actually goes out: time spent queued behind the egress cap is delivery
+        // latency too (the bandwidth audit tells a bandwidth bottleneck from a CPU one by it).
+        let observed = p.stamps.length === 0;
+        const onSent = () => {
+          if (observed) return;
+          observed = true;
+          const at = Date.now();
+          for (const ts of p.stamps) this.o.metrics.deliverySeconds.observe(Math.max(0, at - ts) / 1000);
         };
-      } else frame = { t: "notify", seq: it.seq };
-      for (const conn of set) {
-        this.push(conn, frame, onSent);
-        pushed++;
+        for (const conn of set) {
+          this.push(conn, p.text, onSent);
+          pushed++;
+        }
       }
     }
     this.o.metrics.egressQueued.set(this.o.egress.queued);

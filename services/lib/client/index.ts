@@ -7,6 +7,7 @@
 import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import WebSocket from "ws";
+import { continuing } from "./runs.ts";
 import { ClientError, RETRIABLE_PULL, RETRIABLE_SEND, retryDelayMs } from "./errors.ts";
 import {
   wsProtocols,
@@ -203,15 +204,17 @@ export class ImClient extends EventEmitter<{
         return;
       case "notify":
         // Messages that ride along are taken while they continue the inbox without a gap; the rest is pulled.
-        for (const m of f.msgs ?? []) {
-          if (m.seq === this.lastSeq + 1) this.deliver(m, true);
-          else if (m.seq > this.lastSeq) break;
-        }
+        for (const m of continuing(f.msgs ?? [], this.lastSeq, (x) => x.seq)) this.deliver(m, true);
         if (f.seq > this.lastSeq) this.pullInbox();
         return;
-      case "gnotify":
+      case "gnotify": {
+        // The same in a group, from this client's cursor there (a group not synced yet has none: it pulls).
+        const cursor = this.groupCursor.get(f.group);
+        if (cursor !== undefined)
+          for (const m of continuing(f.msgs ?? [], cursor, (x) => x.groupSeq ?? 0)) this.deliver(m, false);
         if (f.groupSeq > (this.groupCursor.get(f.group) ?? 0)) this.pullGroup(f.group);
         return;
+      }
       case "reconnect":
         // The gateway is draining: leave now, come back through the load balancer to another instance.
         this.ws?.close(1000, "reconnecting");

@@ -20,7 +20,7 @@ import type mysql from "mysql2/promise";
 import { Pacer } from "../../lib/pacer.ts";
 import type { EventPublisher } from "../../lib/kafka.ts";
 import type { Logger } from "../../lib/log.ts";
-import { fanoutEvent, type FanoutEvent, type NotifyItem } from "../../lib/protocol.ts";
+import { fanoutEvent, type FanoutEvent, type ReceiverNotify } from "../../lib/protocol.ts";
 import { ConsumerSupervisor, type FanoutMessage } from "./consumer-supervisor.ts";
 import { fanOutGroup, fanOutSubGroup } from "./inbox.ts";
 import type { MessageMetrics } from "./metrics.ts";
@@ -58,7 +58,7 @@ type GroupEvent = Extract<FanoutEvent, { kind: "group" }> & { ts: number };
 type SubGroupEvent = Extract<FanoutEvent, { kind: "subgroup" }>;
 
 async function processBatch(d: FanoutDeps, batch: FanoutMessage[]): Promise<void> {
-  const items: NotifyItem[] = [];
+  const items: ReceiverNotify[] = [];
   const groups = new Map<string, GroupEvent[]>();
   // The cursor of a sub-group covers every seq below the newest: one fan-out per sub-group and batch.
   const subGroups = new Map<string, SubGroupEvent>();
@@ -99,33 +99,23 @@ async function processBatch(d: FanoutDeps, batch: FanoutMessage[]): Promise<void
 }
 
 /**
- * One group's events of a batch, in order. When the group turns out to have several sub-groups, the newest event is
- * split into one record per sub-group (each covers every seq up to it) and nothing more is done here.
+ * One group's events of a batch: its timeline is fanned out once, from its cursor up to the newest of them (in
+ * groupSeq order; entries riding along in read diffusion form one run). When the group turns out to have several
+ * sub-groups, the newest event is split into one record per sub-group (each covers every seq up to it) instead.
+ * The range's ts is the oldest event's, so the delivery latency counts from the first message's append.
  */
-async function groupEvents(d: FanoutDeps, evs: GroupEvent[]): Promise<NotifyItem[]> {
-  const items: NotifyItem[] = [];
-  for (const ev of evs) {
-    const r = await fanOutGroup(d.db, ev);
-    if ("items" in r) {
-      items.push(...r.items);
-      continue;
-    }
-    const last = evs.reduce((a, b) => (b.groupSeq > a.groupSeq ? b : a));
-    await Promise.all(
-      Array.from({ length: r.subGroups }, (_, subGroup) => {
-        const rec: SubGroupEvent = {
-          kind: "subgroup",
-          group: last.group,
-          subGroup,
-          groupSeq: last.groupSeq,
-          ts: last.ts,
-        };
-        return d.publisher.publish({ topic: d.topic, key: `${last.group}:${subGroup}`, value: JSON.stringify(rec) });
-      }),
-    );
-    break;
-  }
-  return items;
+async function groupEvents(d: FanoutDeps, evs: GroupEvent[]): Promise<ReceiverNotify[]> {
+  const last = evs.reduce((a, b) => (b.groupSeq > a.groupSeq ? b : a));
+  const ts = Math.min(...evs.map((e) => e.ts));
+  const r = await fanOutGroup(d.db, { ...last, ts });
+  if ("items" in r) return r.items;
+  await Promise.all(
+    Array.from({ length: r.subGroups }, (_, subGroup) => {
+      const rec: SubGroupEvent = { kind: "subgroup", group: last.group, subGroup, groupSeq: last.groupSeq, ts };
+      return d.publisher.publish({ topic: d.topic, key: `${last.group}:${subGroup}`, value: JSON.stringify(rec) });
+    }),
+  );
+  return [];
 }
 
 function safeJson(s: string): unknown {

@@ -5,7 +5,13 @@
  */
 import type mysql from "mysql2/promise";
 import { inTransaction } from "../../lib/db.ts";
-import type { FanoutEvent, NotifyItem } from "../../lib/protocol.ts";
+import {
+  consecutiveRun,
+  MAX_PUSHED_MESSAGES,
+  type FanoutEvent,
+  type PushedMessage,
+  type ReceiverNotify,
+} from "../../lib/protocol.ts";
 
 const CHUNK = 200;
 
@@ -20,8 +26,8 @@ export async function writeInboxes(
   messageId: string,
   members: string[],
   ts: number | undefined,
-): Promise<NotifyItem[]> {
-  const out: NotifyItem[] = [];
+): Promise<ReceiverNotify[]> {
+  const out: ReceiverNotify[] = [];
   for (let i = 0; i < members.length; i += CHUNK) {
     const chunk = members.slice(i, i + CHUNK);
     const seqs = await inTransaction(db, async (c) => {
@@ -68,17 +74,22 @@ async function fanOutRange(
   diffusion: string,
   range: { from: number; to: number; ts: number | undefined },
   rows: mysql.RowDataPacket[],
-): Promise<NotifyItem[]> {
+): Promise<ReceiverNotify[]> {
+  // Read diffusion pushes the newest entries themselves (their bodies); write diffusion needs only their ids.
   const [entries] = await db.query<mysql.RowDataPacket[]>(
-    "SELECT t.group_seq, t.message_id, m.sender_id FROM group_timeline t JOIN messages m ON m.message_id = t.message_id" +
+    (diffusion === "read"
+      ? "SELECT t.group_seq, t.message_id, m.sender_id, m.body, m.created_at"
+      : "SELECT t.group_seq, t.message_id, m.sender_id") +
+      " FROM group_timeline t JOIN messages m ON m.message_id = t.message_id" +
       " WHERE t.group_id = ? AND t.group_seq > ? AND t.group_seq <= ? ORDER BY t.group_seq",
     [group, range.from, range.to],
   );
+  if (diffusion === "read") return readPushes(group, entries, rows, range.ts);
   const ts = range.ts;
-  const out: NotifyItem[] = [];
+  const out: ReceiverNotify[] = [];
   // Write diffusion of a moving member: in order, from its move's plan (catchUpInbox); everyone else per entry.
-  const moving = diffusion === "read" ? [] : rows.filter((r) => r.low !== null && r.low !== undefined);
-  const staying = diffusion === "read" ? rows : rows.filter((r) => r.low === null || r.low === undefined);
+  const moving = rows.filter((r) => r.low !== null && r.low !== undefined);
+  const staying = rows.filter((r) => r.low === null || r.low === undefined);
   for (const r of moving) {
     const it = await catchUpInbox(
       db,
@@ -97,18 +108,55 @@ async function fanOutRange(
     const members = staying
       .filter((r) => Number(r.joined_group_seq) < groupSeq && String(r.user_id) !== sender)
       .map((r) => String(r.user_id));
-    if (diffusion === "read") {
-      for (const userId of members)
-        out.push(ts === undefined ? { userId, group, groupSeq } : { userId, group, groupSeq, ts });
-    } else {
-      out.push(...(await writeInboxes(db, String(e.message_id), members, ts)));
-    }
+    out.push(...(await writeInboxes(db, String(e.message_id), members, ts)));
+  }
+  return out;
+}
+
+/**
+ * Read diffusion: one `gnotify` per member at the newest entry of the range it should hear of (joined before it, not
+ * its own), with the entries themselves riding along: the newest consecutive run (at most MAX_PUSHED_MESSAGES) of
+ * those after the member joined, so a member whose cursor is just below takes them without a pull. Members with the
+ * same run share one array, which notify() turns into one push for all of them per gateway.
+ */
+export function readPushes(
+  group: string,
+  entries: mysql.RowDataPacket[],
+  rows: mysql.RowDataPacket[],
+  ts: number | undefined,
+): ReceiverNotify[] {
+  if (entries.length === 0) return [];
+  const pushed: PushedMessage[] = entries.map((e) => ({
+    seq: Number(e.group_seq),
+    messageId: String(e.message_id),
+    from: String(e.sender_id),
+    body: String(e.body),
+    ts: new Date(e.created_at as string | Date).getTime(),
+  }));
+  const runs = new Map<string, PushedMessage[]>();
+  const out: ReceiverNotify[] = [];
+  for (const r of rows) {
+    const userId = String(r.user_id);
+    const joined = Number(r.joined_group_seq);
+    // The newest entry it should hear of: after it joined, and not its own (a sender is not notified of its send).
+    let last = pushed.length - 1;
+    while (last >= 0 && (pushed[last]!.seq <= joined || pushed[last]!.from === userId)) last--;
+    if (last < 0) continue;
+    const end = pushed[last]!;
+    let first = Math.max(0, last + 1 - MAX_PUSHED_MESSAGES);
+    while (pushed[first]!.seq <= joined) first++;
+    const key = `${first}:${last}`;
+    let msgs = runs.get(key);
+    // The timeline has no holes (group seqs are allocated under the group's row lock); checked all the same.
+    if (!msgs) runs.set(key, (msgs = consecutiveRun(pushed.slice(first, last + 1), end.seq)));
+    const it: ReceiverNotify = { userId, group, groupSeq: end.seq, msgs };
+    out.push(ts === undefined ? it : { ...it, ts });
   }
   return out;
 }
 
 /** What a group event came to: notifications, or (for a group with several sub-groups) the sub-groups to split into. */
-export type GroupFanout = { items: NotifyItem[] } | { subGroups: number };
+export type GroupFanout = { items: ReceiverNotify[] } | { subGroups: number };
 
 /**
  * Fans out a group's timeline up to the event's group seq, in group order, from the group's persisted cursor.
@@ -144,7 +192,7 @@ export async function fanOutGroup(db: mysql.Pool, ev: GroupEvent): Promise<Group
 export async function fanOutSubGroup(
   db: mysql.Pool,
   ev: SubGroupEvent,
-): Promise<{ items: NotifyItem[]; members: number }> {
+): Promise<{ items: ReceiverNotify[]; members: number }> {
   const [[g]] = await db.query<mysql.RowDataPacket[]>(
     "SELECT g.diffusion, s.fanout_seq FROM im_groups g" +
       " LEFT JOIN group_sub_groups s ON s.group_id = g.group_id AND s.sub_group = ? WHERE g.group_id = ?",
@@ -201,7 +249,7 @@ export async function catchUpInbox(
   from: number,
   to: number,
   ts?: number,
-): Promise<NotifyItem | undefined> {
+): Promise<ReceiverNotify | undefined> {
   return inTransaction(db, async (c) => {
     await c.query(
       "INSERT INTO user_seq (user_id, last_seq) VALUES (?, 0) ON DUPLICATE KEY UPDATE last_seq = last_seq",

@@ -8,7 +8,7 @@
 import type mysql from "mysql2/promise";
 import { inTransaction } from "../../lib/db.ts";
 import { ApiError } from "../../lib/errors.ts";
-import type { NotifyItem } from "../../lib/protocol.ts";
+import type { ReceiverNotify } from "../../lib/protocol.ts";
 import { placeMember } from "../../lib/sub-groups.ts";
 import { catchUpInbox } from "./inbox.ts";
 import { coalesce, notify, type NotifyDeps } from "./notify.ts";
@@ -297,7 +297,7 @@ export async function backfill(d: BackfillDeps, groupId: string, sinceSeq: numbe
   );
   if (!g) return 0;
   const head = Number(g.head_seq);
-  const items: NotifyItem[] = [];
+  const items: ReceiverNotify[] = [];
   if (String(g.diffusion) === "read") {
     for (const userId of users) items.push({ userId, group: groupId, groupSeq: head });
   } else {

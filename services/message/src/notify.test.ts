@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { MAX_PUSHED_MESSAGES } from "../../lib/protocol.ts";
-import { coalesce } from "./notify.ts";
+import { MAX_GROUP_PUSH_USERS, MAX_PUSHED_MESSAGES } from "../../lib/protocol.ts";
+import { readPushes } from "./inbox.ts";
+import { coalesce, groupPushes } from "./notify.ts";
 
 describe("notification coalescing", () => {
   it("keeps the newest seq per user and the newest group seq per user and group", () => {
@@ -78,5 +79,104 @@ describe("notification coalescing", () => {
       const seqs = one.msgs?.map((x) => x.seq) ?? [];
       seqs.forEach((s, i) => assert.equal(s, one.seq - seqs.length + 1 + i, `round ${round}: ${seqs.join(",")}`));
     }
+  });
+});
+
+describe("group pushes", () => {
+  const e = (seq: number, from = "7") => ({ seq, messageId: String(500 + seq), from, body: `g${seq}`, ts: 1 });
+
+  it("read diffusion: each member gets the newest entry it should hear of, with the run after it joined", () => {
+    const entries = [5, 6, 7].map((s) => ({
+      group_seq: s,
+      message_id: String(500 + s),
+      sender_id: s === 7 ? "3" : "7",
+      body: `g${s}`,
+      created_at: new Date(1),
+    }));
+    const rows = [
+      { user_id: "1", joined_group_seq: 0 },
+      { user_id: "2", joined_group_seq: 0 },
+      { user_id: "3", joined_group_seq: 0 },
+      { user_id: "4", joined_group_seq: 5 },
+      { user_id: "5", joined_group_seq: 7 },
+    ];
+    const out = readPushes("9", entries as never, rows as never, 42);
+    const by = new Map(out.map((it) => [it.userId, it]));
+    assert.deepEqual(by.get("1"), { userId: "1", group: "9", groupSeq: 7, msgs: [e(5), e(6), e(7, "3")], ts: 42 });
+    // Members with the same run share one array: notify() folds them into one push by it.
+    assert.equal(by.get("1")?.msgs, by.get("2")?.msgs);
+    // The sender of 7 is not told of its own message; its run ends at 6.
+    assert.deepEqual(by.get("3")?.msgs, [e(5), e(6)]);
+    // Joined at 5: nothing from before it joined rides along.
+    assert.deepEqual(by.get("4")?.msgs, [e(6), e(7, "3")]);
+    // Joined at 7: nothing to hear of.
+    assert.equal(by.has("5"), false);
+  });
+
+  it("a run is at most MAX_PUSHED_MESSAGES, the newest", () => {
+    const entries = Array.from({ length: 40 }, (_, i) => ({
+      group_seq: i + 1,
+      message_id: String(500 + i + 1),
+      sender_id: "7",
+      body: "b",
+      created_at: new Date(1),
+    }));
+    const [one] = readPushes("9", entries as never, [{ user_id: "1", joined_group_seq: 0 }] as never, undefined);
+    assert.deepEqual(
+      one?.msgs?.map((m) => m.seq),
+      Array.from({ length: MAX_PUSHED_MESSAGES }, (_, i) => 40 - MAX_PUSHED_MESSAGES + 1 + i),
+    );
+  });
+
+  it("coalescing keeps a group run met once as it is, and merges runs met twice into one consecutive run", () => {
+    const shared = [e(5), e(6)];
+    const [a, b] = coalesce([
+      { userId: "1", group: "9", groupSeq: 6, msgs: shared },
+      { userId: "2", group: "9", groupSeq: 6, msgs: shared },
+    ]);
+    assert.equal(a?.msgs, shared);
+    assert.equal(b?.msgs, shared);
+    const [m] = coalesce([
+      { userId: "1", group: "9", groupSeq: 8, msgs: [e(7), e(8)] },
+      { userId: "1", group: "9", groupSeq: 6, msgs: [e(5), e(6)] },
+    ]);
+    assert.deepEqual(m, { userId: "1", group: "9", groupSeq: 8, msgs: [e(5), e(6), e(7), e(8)] });
+    // A hole between the two runs ends the merged one.
+    const [h] = coalesce([
+      { userId: "1", group: "9", groupSeq: 6, msgs: [e(5), e(6)] },
+      { userId: "1", group: "9", groupSeq: 9, msgs: [e(8), e(9)] },
+    ]);
+    assert.deepEqual(h?.msgs, [e(8), e(9)]);
+  });
+
+  it("folds one gateway's group notifications with the same run into one push for all their receivers", () => {
+    const run = [e(5), e(6)];
+    const items = [
+      { userId: "1", seq: 3 },
+      ...Array.from({ length: MAX_GROUP_PUSH_USERS + 5 }, (_, i) => ({
+        userId: String(100 + i),
+        group: "9",
+        groupSeq: 6,
+        msgs: run,
+      })),
+      { userId: "2", group: "9", groupSeq: 6, msgs: [e(6)] },
+      { userId: "3", group: "9", groupSeq: 4 },
+    ];
+    const out = groupPushes(items);
+    assert.deepEqual(out[0], { userId: "1", seq: 3 });
+    const pushes = out.filter((it) => "users" in it);
+    assert.deepEqual(
+      pushes.map((p) => [p.groupSeq, p.msgs?.length ?? 0, p.users.length]),
+      [
+        [6, 2, MAX_GROUP_PUSH_USERS],
+        [6, 2, 5],
+        [6, 1, 1],
+        [4, 0, 1],
+      ],
+    );
+    assert.equal(
+      pushes.reduce((n, p) => n + p.users.length, 0),
+      MAX_GROUP_PUSH_USERS + 7,
+    );
   });
 });

@@ -3,7 +3,14 @@ import type { Cluster } from "ioredis";
 import { request } from "undici";
 import type { Logger } from "../../lib/log.ts";
 import { lookup } from "../../lib/presence.ts";
-import { consecutiveRun, type NotifyItem, type PushedMessage } from "../../lib/protocol.ts";
+import {
+  consecutiveRun,
+  MAX_GROUP_PUSH_USERS,
+  type GroupPush,
+  type NotifyItem,
+  type PushedMessage,
+  type ReceiverNotify,
+} from "../../lib/protocol.ts";
 import type { MessageMetrics } from "./metrics.ts";
 
 /** What notifying needs: presence (Redis), the gateways' internal token, a logger and the metrics. */
@@ -20,31 +27,40 @@ export interface NotifyDeps {
  * does not hold (consumed by another instance, or an event without its message) ends the run, so a push never
  * has a hole; when N's own message is missing none ride along and the client pulls.
  */
-export function coalesce(items: NotifyItem[]): NotifyItem[] {
-  const byKey = new Map<string, NotifyItem>();
+export function coalesce(items: ReceiverNotify[]): ReceiverNotify[] {
+  const byKey = new Map<string, ReceiverNotify>();
+  // Keys met more than once, with every message that rode along for them. A group push met once keeps its array,
+  // shared with the other members of its run (notify() folds them into one push per gateway by it).
   const msgs = new Map<string, PushedMessage[]>();
   for (const it of items) {
     const k = "group" in it ? `${it.userId}/${it.group}` : it.userId;
     const prev = byKey.get(k);
     const n = "group" in it ? it.groupSeq : it.seq;
     const p = prev === undefined ? -1 : "group" in prev ? prev.groupSeq : prev.seq;
+    if (prev !== undefined && !msgs.has(k)) msgs.set(k, [...(prev.msgs ?? [])]);
     if (n > p) byKey.set(k, it);
-    if (!("group" in it)) {
-      msgs.set(k, [...(msgs.get(k) ?? []), ...(it.msgs ?? [])]);
-    }
+    if (prev !== undefined) msgs.get(k)!.push(...(it.msgs ?? []));
   }
   return [...byKey].map(([k, it]) => {
-    if ("group" in it) return it;
+    const all = msgs.get(k);
+    if (all === undefined) {
+      if (it.msgs === undefined || "group" in it) return it;
+      // Met once: still only the consecutive run ending at its seq leaves here.
+      const run = consecutiveRun(it.msgs, it.seq);
+      if (run.length === it.msgs.length) return it;
+      const { msgs: _drop, ...bare } = it;
+      return run.length === 0 ? bare : { ...bare, msgs: run };
+    }
     const { msgs: _drop, ...bare } = it;
-    const run = consecutiveRun(msgs.get(k) ?? [], it.seq);
+    const run = consecutiveRun(all, "group" in it ? it.groupSeq : it.seq);
     return run.length === 0 ? bare : { ...bare, msgs: run };
   });
 }
 
-export async function notify(d: NotifyDeps, items: NotifyItem[]): Promise<void> {
+export async function notify(d: NotifyDeps, items: ReceiverNotify[]): Promise<void> {
   if (items.length === 0) return;
   const where = await lookup(d.redis, [...new Set(items.map((i) => i.userId))]);
-  const perGateway = new Map<string, NotifyItem[]>();
+  const perGateway = new Map<string, ReceiverNotify[]>();
   for (const it of items) {
     for (const gw of where.get(it.userId) ?? []) {
       const list = perGateway.get(gw) ?? [];
@@ -52,9 +68,12 @@ export async function notify(d: NotifyDeps, items: NotifyItem[]): Promise<void> 
       perGateway.set(gw, list);
     }
   }
-  const requests = [...perGateway].flatMap(([gw, list]) => chunks(list).map((part) => [gw, part] as const));
+  const requests = [...perGateway].flatMap(([gw, list]) =>
+    chunks(groupPushes(list)).map((part) => [gw, part] as const),
+  );
   await Promise.all(
     requests.map(async ([gw, list]) => {
+      const receivers = list.reduce((n, it) => n + ("users" in it ? it.users.length : 1), 0);
       try {
         const res = await request(`${gw}/internal/v1/notify`, {
           method: "POST",
@@ -64,14 +83,42 @@ export async function notify(d: NotifyDeps, items: NotifyItem[]): Promise<void> 
           bodyTimeout: 2000,
         });
         await res.body.dump();
-        d.metrics.notifications.inc({ result: res.statusCode === 200 ? "ok" : "rejected" }, list.length);
+        d.metrics.notifications.inc({ result: res.statusCode === 200 ? "ok" : "rejected" }, receivers);
       } catch (err) {
         // The gateway is gone: its clients reconnect elsewhere and pull, so nothing is lost.
-        d.metrics.notifications.inc({ result: "unreachable" }, list.length);
+        d.metrics.notifications.inc({ result: "unreachable" }, receivers);
         d.log.debug({ gw, err: (err as Error).message }, "notify failed");
       }
     }),
   );
+}
+
+/**
+ * Folds the group notifications of one gateway that carry the same run (one group, one newest group seq, the same
+ * entries riding along) into one push for all their receivers: the gateway builds its frame once, and the entries
+ * cross the wire once per gateway instead of once per member.
+ */
+export function groupPushes(items: ReceiverNotify[]): NotifyItem[] {
+  const out: NotifyItem[] = [];
+  const pushes = new Map<string, GroupPush>();
+  for (const it of items) {
+    if (!("group" in it)) {
+      out.push(it);
+      continue;
+    }
+    const first = it.msgs?.[0]?.seq ?? 0;
+    const key = `${it.group}/${it.groupSeq}/${first}/${it.msgs?.length ?? 0}`;
+    const p = pushes.get(key);
+    if (p && p.users.length < MAX_GROUP_PUSH_USERS) {
+      p.users.push(it.userId);
+      continue;
+    }
+    const { userId, ...rest } = it;
+    const next: GroupPush = { ...rest, users: [userId] };
+    pushes.set(key, next);
+    out.push(next);
+  }
+  return out;
 }
 
 /** Keeps one notify request well under the gateway's body limit when messages ride along. */
@@ -82,7 +129,10 @@ function chunks(items: NotifyItem[]): NotifyItem[][] {
   let cur: NotifyItem[] = [];
   let bytes = 0;
   for (const it of items) {
-    const size = 64 + ("msgs" in it && it.msgs ? it.msgs.reduce((n, m) => n + 96 + Buffer.byteLength(m.body), 0) : 0);
+    const size =
+      64 +
+      ("users" in it ? it.users.length * 24 : 0) +
+      (it.msgs ? it.msgs.reduce((n, m) => n + 96 + Buffer.byteLength(m.body), 0) : 0);
     if (cur.length > 0 && bytes + size > NOTIFY_REQUEST_BYTES) {
       out.push(cur);
       cur = [];

@@ -20,6 +20,7 @@ import {
   parseMove,
   readMove,
   requestRollback,
+  whenAccepted,
   type MoveRecord,
   type MoveSettings,
 } from "./move.ts";
@@ -144,7 +145,7 @@ async function start(kind: "grow" | "rebalance", id: string, o: MoveOptions): Pr
     };
   // The target lock is taken before the platform plans: a busy target rejects the start and changes nothing.
   const final = await t.withLock(`imctl group ${kind} ${id}`, async () => {
-    const m = parseMove(await t.groupMove(id, "plan", { subGroups: to }));
+    const m = parseMove(await whenAccepted("plan", () => t.groupMove(id, "plan", { subGroups: to }), o.progress));
     const rec: MoveRecord = {
       apiVersion: 1,
       groupId: id,

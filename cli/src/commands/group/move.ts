@@ -158,6 +158,23 @@ export function stepBackoffMs(attempt: number, random: () => number = Math.rando
 }
 
 /**
+ * A call of a move step, tried again with backoff while the platform refuses it for now (429/503: nothing was done),
+ * up to STEP_ATTEMPTS; any other refusal or error is thrown at once.
+ */
+export async function whenAccepted<T>(what: string, call: () => Promise<T>, say: (line: string) => void): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await call();
+    } catch (err) {
+      if (!(err instanceof GroupMoveRefusal) || !RETRYABLE_STATUS.has(err.status) || attempt >= STEP_ATTEMPTS)
+        throw err;
+      say(`${what} refused for now (${err.code}: ${err.message}); trying again (${attempt})`);
+      await sleep(stepBackoffMs(attempt));
+    }
+  }
+}
+
+/**
  * Runs a move from its record to Succeeded or RolledBack: the remaining switch steps, each observed, then finish;
  * or, when a step's analysis fails or an operator asks, the rollback. Saves the record at every transition.
  */
@@ -185,16 +202,12 @@ export class MoveController {
    * ending the workflow with an open move; a batch is safe to repeat (each call takes the members not yet switched).
    */
   private async batchStep(step: "switch" | "rollback", limit: number): Promise<z.infer<typeof stepShape>> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return stepShape.parse(await this.t.groupMove(this.r.groupId, step, { limit }));
-      } catch (err) {
-        if (!(err instanceof GroupMoveRefusal) || !RETRYABLE_STATUS.has(err.status) || attempt >= STEP_ATTEMPTS)
-          throw err;
-        this.say(`${step} batch refused for now (${err.code}: ${err.message}); trying again (${attempt})`);
-        await sleep(stepBackoffMs(attempt));
-      }
-    }
+    const res = await whenAccepted(
+      `${step} batch`,
+      () => this.t.groupMove(this.r.groupId, step, { limit }),
+      (l) => this.say(l),
+    );
+    return stepShape.parse(res);
   }
 
   private get batch(): number {
