@@ -13,36 +13,37 @@ function must(res: http.RefinedResponse<"text">, what: string): Record<string, u
   return JSON.parse(String(res.body)) as Record<string, unknown>;
 }
 
+const headers = { "content-type": "application/json" };
+
+/** One POST per user name, as one k6 batch; each answer checked (`what` names the step in a failure). */
+function postEach(target: string, path: string, names: string[], what: string): Record<string, unknown>[] {
+  const res = http.batch(
+    names.map((username) => ({
+      method: "POST",
+      url: `${target}${path}`,
+      body: JSON.stringify({ username, password: PASSWORD }),
+      params: { headers },
+    })),
+  );
+  return res.map((r, i) => must(r as http.RefinedResponse<"text">, `${what} ${names[i]}`));
+}
+
+/** The user names of batch `start` (at most 50) of `n`. */
+function batchNames(prefix: string, start: number, n: number): string[] {
+  return Array.from({ length: Math.min(50, n - start) }, (_, i) => `${prefix}-${start + i}`);
+}
+
 /**
  * Registers and signs in `n` users (in batches, in setup()): the setup fails fast, with the HTTP status, when the
  * target is not ready.
  */
 export function createUsers(target: string, n: number, prefix: string): TestUser[] {
   const users: TestUser[] = [];
-  const headers = { "content-type": "application/json" };
   for (let start = 0; start < n; start += 50) {
-    const names = Array.from({ length: Math.min(50, n - start) }, (_, i) => `${prefix}-${start + i}`);
-    const reg = http.batch(
-      names.map((username) => ({
-        method: "POST",
-        url: `${target}/v1/users`,
-        body: JSON.stringify({ username, password: PASSWORD }),
-        params: { headers },
-      })),
-    );
-    reg.forEach((r, i) => must(r as http.RefinedResponse<"text">, `register ${names[i]}`));
-    const login = http.batch(
-      names.map((username) => ({
-        method: "POST",
-        url: `${target}/v1/sessions`,
-        body: JSON.stringify({ username, password: PASSWORD }),
-        params: { headers },
-      })),
-    );
-    login.forEach((r, i) => {
-      const body = must(r as http.RefinedResponse<"text">, `sign in ${names[i]}`);
+    const names = batchNames(prefix, start, n);
+    postEach(target, "/v1/users", names, "register");
+    for (const body of postEach(target, "/v1/sessions", names, "sign in"))
       users.push({ userId: String(body.userId), token: String(body.token) });
-    });
   }
   return users;
 }
@@ -53,19 +54,9 @@ export function createUsers(target: string, n: number, prefix: string): TestUser
  */
 export function registerUsers(target: string, n: number, prefix: string): string[] {
   const ids: string[] = [];
-  const headers = { "content-type": "application/json" };
-  for (let start = 0; start < n; start += 50) {
-    const names = Array.from({ length: Math.min(50, n - start) }, (_, i) => `${prefix}-${start + i}`);
-    const reg = http.batch(
-      names.map((username) => ({
-        method: "POST",
-        url: `${target}/v1/users`,
-        body: JSON.stringify({ username, password: PASSWORD }),
-        params: { headers },
-      })),
-    );
-    reg.forEach((r, i) => ids.push(String(must(r as http.RefinedResponse<"text">, `register ${names[i]}`).userId)));
-  }
+  for (let start = 0; start < n; start += 50)
+    for (const body of postEach(target, "/v1/users", batchNames(prefix, start, n), "register"))
+      ids.push(String(body.userId));
   return ids;
 }
 
