@@ -8,9 +8,10 @@
  * Registered by test/integration/real-node.test.ts.
  */
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, it } from "node:test";
+import * as k8s from "@kubernetes/client-node";
 import { parse } from "yaml";
 import { clusterLayout } from "../../../cli/src/cluster/layout.ts";
 import { readState } from "../../../cli/src/cluster/state.ts";
@@ -35,8 +36,15 @@ export function groupsSuite(ctx: () => EmbeddedContext): void {
     relay?.close();
   });
 
+  /** Everything the group commands printed, checked at the end for the internal token. */
+  const printed: string[] = [];
+  const run = async (args: string[]) => {
+    const r = await ctx().run(args);
+    printed.push(r.stdout, r.stderr);
+    return r;
+  };
   const status = async (id: string) => {
-    const r = await ctx().run(["group", "status", id, "--stack", ctx().stack, "--json"]);
+    const r = await run(["group", "status", id, "--stack", ctx().stack, "--json"]);
     assert.equal(r.exitCode, 0, r.stderr.slice(-3000));
     return json(r);
   };
@@ -98,7 +106,10 @@ export function groupsSuite(ctx: () => EmbeddedContext): void {
       .ingress.host;
     relay = await startHostRelay({ port, host: `${host}:${port}` });
     const api = new AccountApi(relay.edge.http);
-    const users = await makeUsers(api, MEMBERS, "k8sgroup");
+    // Four at a time: each registration is a scrypt hash on user-center's 100m CPU; a burst of 12 right after the
+    // deploy once got a 500 on this shared machine (the pod's database connect timed out, ETIMEDOUT).
+    const users: Array<{ userId: string; token: string }> = [];
+    while (users.length < MEMBERS) users.push(...(await makeUsers(api, 4, "k8sgroup")));
     for (const u of users) {
       const r = recorder(relay.edge.ws, u, { syncIntervalMs: 600_000 });
       await r.client.connect();
@@ -117,10 +128,10 @@ export function groupsSuite(ctx: () => EmbeddedContext): void {
       st.subGroups.map((s: { members: number }) => s.members),
       [MEMBERS],
     );
-    const text = await c.run(["group", "status", groupId, "--stack", c.stack]);
+    const text = await run(["group", "status", groupId, "--stack", c.stack]);
     assert.equal(text.exitCode, 0, text.stderr);
     assert.match(text.stdout, new RegExp(`^group ${groupId} \\(k8s-growing\\): ${MEMBERS} members`, "m"));
-    const unknown = await c.run(["group", "status", "7301234567890123456", "--stack", c.stack]);
+    const unknown = await run(["group", "status", "7301234567890123456", "--stack", c.stack]);
     assert.equal(unknown.exitCode, 2, unknown.stderr);
     assert.match(unknown.stderr, /no such group on this platform/);
     // The internal routes are not routed at the edge: with or without a token, the Gateway answers 404.
@@ -136,17 +147,7 @@ export function groupsSuite(ctx: () => EmbeddedContext): void {
     const c = ctx();
     assert.ok(groupId, "the status test made the group");
     const sender = sending();
-    const first = await c.run([
-      "group",
-      "grow",
-      groupId,
-      "--sub-groups",
-      "2",
-      "--step-pause",
-      "1s",
-      "--stack",
-      c.stack,
-    ]);
+    const first = await run(["group", "grow", groupId, "--sub-groups", "2", "--step-pause", "1s", "--stack", c.stack]);
     assert.equal(first.exitCode, 0, first.stderr.slice(-3000));
     assert.match(first.stdout, /grow 1 -> 2 sub-groups, move \S+: Succeeded/);
     assert.deepEqual(
@@ -164,7 +165,7 @@ export function groupsSuite(ctx: () => EmbeddedContext): void {
     }
     assert.ok(samples > 0, `no ${lagQuery} in the cluster's Prometheus after 90 s`);
 
-    const second = await c.run([
+    const second = await run([
       "group",
       "grow",
       groupId,
@@ -213,10 +214,11 @@ export function groupsSuite(ctx: () => EmbeddedContext): void {
 
   it("rolls a move back on kubernetes from a second imctl: the grow exits 1 rolled back, sub-groups as before, nothing lost", async () => {
     const c = ctx();
+    assert.ok(groupId, "the status test made the group");
     const before = await status(groupId);
     const previous = record().moveId;
     const sender = sending();
-    const grow = c.run([
+    const grow = run([
       "group",
       "grow",
       groupId,
@@ -241,7 +243,7 @@ export function groupsSuite(ctx: () => EmbeddedContext): void {
       },
       120_000,
     );
-    const rb = await c.run(["group", "rollback", groupId, "--stack", c.stack, "--yes", "--json"]);
+    const rb = await run(["group", "rollback", groupId, "--stack", c.stack, "--yes", "--json"]);
     assert.equal(rb.exitCode, 0, rb.stderr.slice(-3000));
     assert.equal(json(rb).phase, "RolledBack");
     const g = await grow;
@@ -260,7 +262,16 @@ export function groupsSuite(ctx: () => EmbeddedContext): void {
     );
     await expectAllDelivered(sent);
     for (const m of open) m.client.close();
-    const none = await c.run(["group", "rollback", groupId, "--stack", c.stack, "--yes"]);
+    // The internal token went as a header only: not in any output, record or audit line.
+    const secret = await c.kc
+      .makeApiClient(k8s.CoreV1Api)
+      .readNamespacedSecret({ name: "im-platform-secrets", namespace: "im" });
+    const token = Buffer.from(secret.data?.INTERNAL_TOKEN ?? "", "base64").toString("utf8");
+    assert.ok(token.length >= 16, "the platform's internal token");
+    for (const out of printed) assert.ok(!out.includes(token), "an imctl output quotes the internal token");
+    for (const f of readdirSync(movesDir()))
+      assert.ok(!readFileSync(join(movesDir(), f), "utf8").includes(token), `${f} quotes the internal token`);
+    const none = await run(["group", "rollback", groupId, "--stack", c.stack, "--yes"]);
     assert.equal(none.exitCode, 2, "nothing to roll back once the move is closed");
     assert.match(none.stderr, /has no open move to roll back/);
   });

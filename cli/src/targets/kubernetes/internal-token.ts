@@ -16,10 +16,15 @@ export async function readInternalToken(kc: KubeConfig, namespace: string): Prom
   const secret = await core.readNamespacedSecret({ name, namespace }).catch((err: unknown) => {
     // client-node's error carries the API server's Status (reason, message), never the Secret's data.
     const code = (err as { code?: unknown }).code;
-    throw new Error(
-      `cannot read the internal token from secret ${namespace}/${name}` +
-        `${code === undefined ? "" : ` (HTTP ${String(code)})`}: the kubeconfig's user needs get on that Secret`,
-    );
+    const why =
+      code === 401 || code === 403
+        ? `HTTP ${code}: the kubeconfig's user needs get on that Secret`
+        : code === 404
+          ? "HTTP 404: no such Secret; is the platform deployed from this stack? (imctl up)"
+          : code !== undefined
+            ? `HTTP ${String(code)}`
+            : (err instanceof Error ? err.message : String(err)).slice(0, 160);
+    throw new Error(`cannot read the internal token from secret ${namespace}/${name} (${why})`);
   });
   const b64 = secret.data?.[key];
   if (b64 === undefined) throw new Error(`secret ${namespace}/${name} has no ${key}`);
