@@ -25,6 +25,7 @@ import { imctl } from "../helpers/imctl.ts";
 import { bandwidthSuite } from "./kubernetes/bandwidth.ts";
 import { doctorSuite } from "./kubernetes/doctor.ts";
 import { drillSuite } from "./kubernetes/drill.ts";
+import { groupsSuite } from "./kubernetes/groups.ts";
 import { rolloutSuite } from "./kubernetes/rollout.ts";
 
 ensureTools(TOOLS.filter((t) => t.need === "test").map((t) => t.name));
@@ -205,8 +206,10 @@ describe("the platform on the embedded cluster's real node", { timeout: 3_600_00
     assert.ok(!after.items.some((x) => x.metadata?.name === victim && !x.metadata?.deletionTimestamp));
   });
 
-  // The workflows on this platform, each leaving it healthy for the next (test/integration/kubernetes/).
+  // The workflows on this platform, each leaving it healthy for the next (test/integration/kubernetes/). One suite
+  // alone: --test-name-pattern "real node next|deploys the platform|<its test names>|tears everything down".
   doctorSuite(() => ctx);
+  groupsSuite(() => ctx);
   drillSuite(() => ctx);
   rolloutSuite(() => ctx);
   bandwidthSuite(() => ctx);

@@ -7,9 +7,6 @@ export const TARGET_MESSAGES = {
   kubernetesLifecycle: (stack: string) =>
     `--stack: got ${JSON.stringify(stack)}, a kubernetes stack; imctl local runs the local target only ` +
     "(a kubernetes platform is brought up with imctl up)",
-  groupsKubernetes: (stack: string) =>
-    `--stack: got ${JSON.stringify(stack)}, a kubernetes stack; imctl group status runs on the local target only ` +
-    "for now (allowed: a local stack, e.g. --stack local)",
   faultNotOnTarget: (fault: string, kind: string, allowed: readonly string[]) =>
     `fault ${fault}: the ${kind} target cannot inject it` +
     (kind === "kubernetes" ? " (the data tier is outside the cluster)" : "") +

@@ -3,6 +3,8 @@ import { test } from "node:test";
 import { UserError } from "../errors.ts";
 import { stackFile } from "../lib/paths.ts";
 import { openTarget, TARGET_MESSAGES } from "./open.ts";
+import { offlineKubeStack } from "../../../test/helpers/offline-kube-stack.ts";
+import { join } from "node:path";
 
 const userError = (message: string) => (err: unknown) => err instanceof UserError && err.message === message;
 
@@ -39,33 +41,17 @@ test("the local target offers every capability, as one object for the workflows"
 });
 
 test("a kubernetes stack opens every workflow's capability without contacting the cluster", async () => {
-  const { mkdtempSync, readFileSync, writeFileSync } = await import("node:fs");
-  const { tmpdir } = await import("node:os");
-  const { join } = await import("node:path");
-  const { parse, stringify } = await import("yaml");
-  const { REPO_ROOT } = await import("../../../base/root.mjs");
-  const dir = mkdtempSync(join(tmpdir(), "imctl-open-"));
-  process.env.IMCTL_STATE_DIR = join(dir, "state");
-  const kubeconfig = join(dir, "kubeconfig");
-  writeFileSync(
-    kubeconfig,
-    JSON.stringify({
-      apiVersion: "v1",
-      kind: "Config",
-      clusters: [{ name: "c", cluster: { server: "https://127.0.0.1:1" } }],
-      users: [{ name: "u", user: { token: "t" } }],
-      contexts: [{ name: "imctl-embedded", context: { cluster: "c", user: "u" } }],
-      "current-context": "imctl-embedded",
-    }),
-  );
-  const s = parse(readFileSync(join(REPO_ROOT, "stacks", "embedded-cluster.yaml"), "utf8")) as Record<string, any>;
-  s.cluster.kubeconfig = kubeconfig;
-  const stack = join(mkdtempSync(join(dir, "s-")), "embedded-cluster.yaml");
-  writeFileSync(stack, stringify(s));
+  const { stack, stateDir } = offlineKubeStack();
+  process.env.IMCTL_STATE_DIR = stateDir;
   const t = openTarget({ stack });
   assert.equal(t.kind, "kubernetes");
   assert.equal((await t.rollout()).kind, "kubernetes");
   assert.equal((await t.health()).kind, "kubernetes");
   assert.equal((await t.bandwidth()).kind, "kubernetes");
+  const groups = await t.groups();
+  assert.equal(groups.kind, "kubernetes");
+  // The stack's own lock and state directory (group-moves records), and its Prometheus for the lag checks.
+  assert.equal(groups.stateDir, join(stateDir, "kubernetes", "embedded-cluster"));
+  assert.equal(groups.metricsSource(), "service im-observability/prometheus:9090 (through the API server)");
   delete process.env.IMCTL_STATE_DIR;
 });

@@ -2,7 +2,7 @@
  * The one way a command gets a target: `openTarget({ stack, target, kubernetes })`, then the capability of its
  * workflow: rollout(), drill(), health(), bandwidth() or lifecycle(). A capability the target does not offer is a
  * UserError naming what it cannot do, thrown before anything is touched. The local target offers every one; the
- * kubernetes target offers rollout, drill, doctor and bandwidth.
+ * kubernetes target offers rollout, drill, doctor, bandwidth and group (not `imctl local`).
  *
  * Targets are loaded lazily: opening one reads nothing but the stack's `target` field (and only when --target is
  * not given), so a command's own validation keeps its order.
@@ -44,7 +44,7 @@ export interface OpenedTarget {
   health(): Promise<HealthTarget>;
   /** `imctl bandwidth`. */
   bandwidth(): Promise<BandwidthTarget>;
-  /** `imctl group` (local target only for now). */
+  /** `imctl group`. */
   groups(): Promise<GroupTarget>;
   /** `imctl local`. */
   lifecycle(): PlatformLifecycle;
@@ -104,7 +104,8 @@ function openKubernetes(stack: string | undefined, kubernetes: KubernetesOptions
       return kubernetesBandwidthTarget(await access());
     },
     groups: async () => {
-      throw new UserError(TARGET_MESSAGES.groupsKubernetes(file));
+      const { kubernetesGroupTarget } = await import("./kubernetes/groups.ts");
+      return kubernetesGroupTarget(await access());
     },
     lifecycle: () => {
       throw new UserError(TARGET_MESSAGES.kubernetesLifecycle(file));

@@ -243,8 +243,16 @@ export interface HealthTarget extends Metrics {
   metricsSource(): string | null;
 }
 
-/** `imctl group`: the sub-groups of large groups (docs/groups.md). */
+/**
+ * `imctl group`: the sub-groups of large groups (docs/groups.md), through the services' internal routes: on the local
+ * target at the instances' own ports, on kubernetes through the API server's service proxy (never the Gateway).
+ */
 export interface GroupTarget extends TargetBase, Metrics {
+  /**
+   * Where a move's analysis reads the sub-groups' fan-out lag (for messages), or null when the target has no
+   * Prometheus to ask (a kubernetes stack without kubernetes.prometheus): grow and rebalance then refuse to start.
+   */
+  metricsSource(): string | null;
   /** A group's sub-groups as the platform reports them (unchecked data: the command parses it), or null: no group. */
   groupStatus(groupId: string): Promise<unknown>;
   /**

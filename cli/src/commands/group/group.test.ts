@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { offlineKubeStack } from "../../../../test/helpers/offline-kube-stack.ts";
+import { UserError } from "../../errors.ts";
+import { grow, rebalance } from "./grow.ts";
 import { groupStatusReport, renderStatus, type GroupStatusResult } from "./index.ts";
+import { GROUP_MESSAGES } from "./messages.ts";
 
 const report: GroupStatusResult = {
   groupId: "7301234567890123456",
@@ -42,5 +46,21 @@ describe("imctl group status", () => {
     assert.equal(groupStatusReport.safeParse({ ...report, subGroupCount: 0 }).success, false);
     const { subGroups: _drop, ...noSubGroups } = report;
     assert.equal(groupStatusReport.safeParse(noSubGroups).success, false);
+  });
+});
+
+describe("imctl group grow on kubernetes", () => {
+  it("refuses to start a move on a stack that names no Prometheus (no lag analysis), before contacting the cluster", async () => {
+    const { stack, stateDir } = offlineKubeStack((s) => delete s.kubernetes.prometheus);
+    process.env.IMCTL_STATE_DIR = stateDir;
+    try {
+      for (const run of [grow, rebalance])
+        await assert.rejects(
+          run("7301234567890123456", { stack, progress: () => undefined }),
+          (e: unknown) => e instanceof UserError && e.message === GROUP_MESSAGES.noMetrics(stack),
+        );
+    } finally {
+      delete process.env.IMCTL_STATE_DIR;
+    }
   });
 });

@@ -110,6 +110,8 @@ async function start(kind: "grow" | "rebalance", id: string, o: MoveOptions): Pr
   };
   const g = groupsSettings(o.stack);
   const t = await openTarget({ stack: o.stack }).groups();
+  // Without the lag a move's analysis would judge on the backlog alone, quietly weaker than the workflow promises.
+  if (t.metricsSource() === null) throw new UserError(GROUP_MESSAGES.noMetrics(resolveStack(o.stack)));
   const st = await readStatus(t, id);
   const has = st.subGroupCount;
   let to = has;

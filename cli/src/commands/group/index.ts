@@ -1,6 +1,7 @@
 /**
  * imctl group: the sub-groups of a large group (docs/groups.md). `status` reads them through the target's group
- * capability (on the local target, user-center's internal route) and returns data; renderStatus turns it into text.
+ * capability (user-center's internal route: at an instance's port locally, through the API server's service proxy on
+ * kubernetes) and returns data; renderStatus turns it into text.
  */
 import { z } from "zod";
 import { InternalError, UserError } from "../../errors.ts";

@@ -20,6 +20,9 @@ export const GROUP_MESSAGES = {
     `group id: "${id}" has an unfinished move (${moveId}) and no imctl running it; allowed: a group without an open ` +
     `move (roll it back: imctl group rollback ${id} --yes)`,
   noMove: (id: string) => `group id: "${id}" has no open move to roll back; allowed: a group whose move is in progress`,
+  noMetrics: (stack: string) =>
+    `kubernetes.prometheus: got nothing in ${stack}; allowed: { url: <Prometheus base URL> } or { service: ` +
+    "<namespace>/<service>:<port> } (a move's analysis reads each sub-group's fan-out lag from it)",
   confirmRollback: (id: string, moveId: string, switched: number) =>
     `group rollback ${id} puts the ${switched} members move ${moveId} switched back into their old sub-groups: pass --yes to confirm`,
 } as const;

@@ -42,6 +42,10 @@ class PlatformMove implements GroupTarget {
     return fn();
   }
 
+  metricsSource() {
+    return "test";
+  }
+
   async query() {
     return [{ labels: {}, value: 0.05 }];
   }

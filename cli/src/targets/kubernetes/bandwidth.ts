@@ -11,12 +11,11 @@ import { UserError, MESSAGES } from "../../errors.ts";
 import type { BandwidthTarget, ConfigSnapshot, GatewayCap } from "../target.ts";
 import type { KubernetesAccess } from "./access.ts";
 import { apiRequest, podProxy } from "./api-http.ts";
+import { readInternalToken } from "./internal-token.ts";
 
 const CAP_METRIC = /^im_gateway_egress_cap_bytes_per_second(?:\{[^}]*\})?\s+(\S+)/m;
 /** The services' container port (infra/services/im-service.ts). */
 const SERVICE_PORT = 8080;
-/** The Secret and key of the services' internal token (infra/services/im-services.ts). */
-const SECRET = { name: "im-platform-secrets", key: "INTERNAL_TOKEN" } as const;
 
 export const BANDWIDTH_MESSAGES = {
   noPrometheus: (stack: string) =>
@@ -41,15 +40,6 @@ async function gatewayPods(kc: KubeConfig, namespace: string): Promise<GatewayPo
     )
     .map((p) => ({ name: p.metadata?.name ?? "" }))
     .sort((a, b) => a.name.localeCompare(b.name));
-}
-
-async function internalToken(kc: KubeConfig, namespace: string): Promise<string> {
-  const k8s = await import("@kubernetes/client-node");
-  const core = kc.makeApiClient(k8s.CoreV1Api);
-  const secret = await core.readNamespacedSecret({ name: SECRET.name, namespace });
-  const b64 = secret.data?.[SECRET.key];
-  if (b64 === undefined) throw new Error(`secret ${namespace}/${SECRET.name} has no ${SECRET.key}`);
-  return Buffer.from(b64, "base64").toString("utf8");
 }
 
 /** The bandwidth workflow's view of a kubernetes stack. */
@@ -83,7 +73,7 @@ export function kubernetesBandwidthTarget(access: KubernetesAccess): BandwidthTa
       );
     const r = await apiRequest(kc, "PUT", podProxy(namespace, instance, SERVICE_PORT, "/admin/v1/egress-cap"), {
       body: JSON.stringify({ bytesPerSecond }),
-      headers: { "content-type": "application/json", "x-im-internal": await internalToken(kc, namespace) },
+      headers: { "content-type": "application/json", "x-im-internal": await readInternalToken(kc, namespace) },
     });
     if (r.status !== 200)
       throw new Error(
