@@ -128,6 +128,13 @@ export type ServerFrame =
    */
   | { t: "notify"; seq: number; msgs?: WireMessage[] }
   | { t: "gnotify"; group: string; groupSeq: number }
+  /**
+   * The user's place in `group` changed (a move switched it to another sub-group, or a rollback put it back): what
+   * the client caches about the group (GET /v1/groups/:id: member count, diffusion, head) may be stale; it re-reads
+   * it. A hint like `notify`, never the delivery: the messages themselves come by the notifications and pulls.
+   * Clients that do not know the frame ignore it. See docs/messaging.md#pushes.
+   */
+  | { t: "gview"; group: string; reason: GroupViewReason }
   | { t: "pong"; rid?: string }
   | { t: "reconnect"; reason: string };
 
@@ -163,24 +170,30 @@ export function consecutiveRun<T extends { seq: number }>(
   return run.reverse();
 }
 
-/** What the fan-out asks a gateway to push. */
-export const notifyRequest = z.object({
-  items: z.array(
-    z.union([
-      // ts: when the message was stored (ms since the epoch), for the delivery-latency histogram.
-      z
-        .object({
-          userId: id,
-          seq,
-          ts: z.number().optional(),
-          msgs: z.array(pushedMessage).max(MAX_PUSHED_MESSAGES).optional(),
-        })
-        .strict(),
-      z.object({ userId: id, group: id, groupSeq: seq, ts: z.number().optional() }).strict(),
-    ]),
-  ),
-});
-export type NotifyItem = z.infer<typeof notifyRequest>["items"][number];
+// ts: when the message was stored (ms since the epoch), for the delivery-latency histogram.
+const inboxItem = z
+  .object({
+    userId: id,
+    seq,
+    ts: z.number().optional(),
+    msgs: z.array(pushedMessage).max(MAX_PUSHED_MESSAGES).optional(),
+  })
+  .strict();
+const groupItem = z.object({ userId: id, group: id, groupSeq: seq, ts: z.number().optional() }).strict();
+
+/** Why a `gview` frame was pushed: a move switched the member (`move`), or a rollback re-placed it (`rollback`). */
+export const GROUP_VIEW_REASONS = ["move", "rollback"] as const;
+export type GroupViewReason = (typeof GROUP_VIEW_REASONS)[number];
+/** A `gview` push (a member's sub-group changed, docs/groups.md); sent in its own notify request, see moves.ts. */
+export const groupViewItem = z.object({ userId: id, group: id, view: z.enum(GROUP_VIEW_REASONS) }).strict();
+export type GroupViewItem = z.infer<typeof groupViewItem>;
+
+/** What the fan-out (and a group move) asks a gateway to push. */
+export const notifyRequest = z.object({ items: z.array(z.union([inboxItem, groupItem, groupViewItem])) });
+/** A notification of new messages: an inbox seq or a group's groupSeq. */
+export type NotifyItem = z.infer<typeof inboxItem> | z.infer<typeof groupItem>;
+/** Anything a notify request carries. */
+export type PushItem = NotifyItem | GroupViewItem;
 
 const userEvent = z.object({
   kind: z.literal("user"),

@@ -14,14 +14,13 @@ import type { Logger } from "../../lib/log.ts";
 import * as presence from "../../lib/presence.ts";
 import {
   clientFrame,
-  consecutiveRun,
   handshakeToken,
   TOKEN_IN_URL,
   TOKEN_IN_URL_PATH,
   MAX_FRAME_BYTES,
   WS_SUBPROTOCOL,
   type ClientFrame,
-  type NotifyItem,
+  type PushItem,
   type PullResult,
   type SendResult,
   type ServerFrame,
@@ -30,6 +29,7 @@ import {
 import { verifyToken, type KeyRing } from "../../lib/tokens.ts";
 import type { EgressLimiter } from "./egress.ts";
 import type { GatewayMetrics } from "./metrics.ts";
+import { pushFrame } from "./push-frame.ts";
 import type { MessageUpstream } from "./upstream.ts";
 
 export interface GatewayOptions {
@@ -346,19 +346,18 @@ export class Gateway {
     });
   }
 
-  /** Pushes "new messages up to N" to every connection of each user. Returns how many pushes went out. */
-  notify(items: NotifyItem[]): number {
+  /**
+   * Pushes each item (new messages up to N, or a group view refresh) to every connection of its user. Returns how
+   * many pushes went out.
+   */
+  notify(items: PushItem[]): number {
     let pushed = 0;
     for (const it of items) {
       const set = this.users.get(it.userId);
       if (!set) continue;
       // Observed when the first push actually goes out: time spent queued behind the egress cap is delivery
       // latency too (the bandwidth audit tells a bandwidth bottleneck from a CPU one by it).
-      // With messages riding along, each message's own store time counts (one observation per message).
-      // The message service sends only a consecutive run ending at seq; checked again here because the protocol
-      // promises it to clients and a message instance of an older release (mid-rollout) did not.
-      const run = "msgs" in it && it.msgs ? consecutiveRun(it.msgs, it.seq) : [];
-      const stamps = run.length > 0 ? run.map((m) => m.ts) : it.ts === undefined ? [] : [it.ts];
+      const { frame, stamps } = pushFrame(it);
       let observed = stamps.length === 0;
       const onSent = () => {
         if (observed) return;
@@ -366,24 +365,6 @@ export class Gateway {
         const at = Date.now();
         for (const ts of stamps) this.o.metrics.deliverySeconds.observe(Math.max(0, at - ts) / 1000);
       };
-      let frame: ServerFrame;
-      if ("group" in it) frame = { t: "gnotify", group: it.group, groupSeq: it.groupSeq };
-      else if (run.length > 0) {
-        const to = { kind: "user" as const, id: it.userId };
-        frame = {
-          t: "notify",
-          seq: it.seq,
-          msgs: run.map((m) => ({
-            seq: m.seq,
-            messageId: m.messageId,
-            from: m.from,
-            to,
-            groupSeq: null,
-            body: m.body,
-            ts: m.ts,
-          })),
-        };
-      } else frame = { t: "notify", seq: it.seq };
       for (const conn of set) {
         this.push(conn, frame, onSent);
         pushed++;

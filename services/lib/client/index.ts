@@ -66,6 +66,8 @@ export class ImClient extends EventEmitter<{
   anomaly: [string];
   /** A send is retried after an error of this code (e.g. `overloaded`): what the client heard, counted by callers. */
   retry: [string];
+  /** A `gview` push: the user's place in the group changed; the app re-reads what it caches of the group. */
+  groupView: [group: string, reason: Extract<ServerFrame, { t: "gview" }>["reason"]];
 }> {
   private ws: WebSocket | null = null;
   private closedByUser = false;
@@ -211,6 +213,9 @@ export class ImClient extends EventEmitter<{
         return;
       case "gnotify":
         if (f.groupSeq > (this.groupCursor.get(f.group) ?? 0)) this.pullGroup(f.group);
+        return;
+      case "gview":
+        this.emit("groupView", f.group, f.reason);
         return;
       case "reconnect":
         // The gateway is draining: leave now, come back through the load balancer to another instance.

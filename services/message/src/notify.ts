@@ -3,7 +3,7 @@ import type { Cluster } from "ioredis";
 import { request } from "undici";
 import type { Logger } from "../../lib/log.ts";
 import { lookup } from "../../lib/presence.ts";
-import { consecutiveRun, type NotifyItem, type PushedMessage } from "../../lib/protocol.ts";
+import { consecutiveRun, type NotifyItem, type PushedMessage, type PushItem } from "../../lib/protocol.ts";
 import type { MessageMetrics } from "./metrics.ts";
 
 /** What notifying needs: presence (Redis), the gateways' internal token, a logger and the metrics. */
@@ -41,10 +41,15 @@ export function coalesce(items: NotifyItem[]): NotifyItem[] {
   });
 }
 
-export async function notify(d: NotifyDeps, items: NotifyItem[]): Promise<void> {
+/**
+ * Sends each item to the gateways holding its user, one request per gateway (chunked). A request a gateway refuses
+ * or cannot be reached for is counted in im_message_notifications_total by result (`rejected`, `unreachable`), per
+ * item: the group move's analysis reads those as notify errors (docs/groups.md).
+ */
+export async function notify(d: NotifyDeps, items: PushItem[]): Promise<void> {
   if (items.length === 0) return;
   const where = await lookup(d.redis, [...new Set(items.map((i) => i.userId))]);
-  const perGateway = new Map<string, NotifyItem[]>();
+  const perGateway = new Map<string, PushItem[]>();
   for (const it of items) {
     for (const gw of where.get(it.userId) ?? []) {
       const list = perGateway.get(gw) ?? [];
@@ -77,9 +82,9 @@ export async function notify(d: NotifyDeps, items: NotifyItem[]): Promise<void> 
 /** Keeps one notify request well under the gateway's body limit when messages ride along. */
 const NOTIFY_REQUEST_BYTES = 128 * 1024;
 
-function chunks(items: NotifyItem[]): NotifyItem[][] {
-  const out: NotifyItem[][] = [];
-  let cur: NotifyItem[] = [];
+function chunks(items: PushItem[]): PushItem[][] {
+  const out: PushItem[][] = [];
+  let cur: PushItem[] = [];
   let bytes = 0;
   for (const it of items) {
     const size = 64 + ("msgs" in it && it.msgs ? it.msgs.reduce((n, m) => n + 96 + Buffer.byteLength(m.body), 0) : 0);
