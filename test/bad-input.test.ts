@@ -281,6 +281,14 @@ describe("bad input: every number has a range, checked before --yes", PAR, () =>
       await refused(["group", "rebalance", "7301234567890123456", "--step-pause", "2h"]),
       /^imctl: --step-pause: got "2h"; allowed: 0m to 60m, a number with ms, s, m; see/,
     );
+    assert.match(
+      await refused(["group", "grow", "7301234567890123456", "--max-latency-p99", "0"]),
+      /^imctl: --max-latency-p99: got "0"; allowed: seconds above 0 and at most 3,600; see imctl group grow --help$/,
+    );
+    assert.match(
+      await refused(["group", "rebalance", "7301234567890123456", "--max-notify-errors", "-1"]),
+      /^imctl: --max-notify-errors: got "-1"; allowed: a whole number from 0 to 1,000,000,000; see imctl group rebalance --help$/,
+    );
     assert.equal(
       await refused(["group", "rollback", "12ab", "--yes"]),
       'imctl: group id: got "12ab"; allowed: a decimal group id, e.g. 7301234567890123456',

@@ -134,6 +134,13 @@ export type ServerFrame =
    * after its cursor. See docs/messaging.md#pushes.
    */
   | { t: "gnotify"; group: string; groupSeq: number; msgs?: WireMessage[] }
+  /**
+   * The user's place in `group` changed (a move switched it to another sub-group, or a rollback put it back): what
+   * the client caches about the group (GET /v1/groups/:id: member count, diffusion, head) may be stale; it re-reads
+   * it. A hint like `notify`, never the delivery: the messages themselves come by the notifications and pulls.
+   * Clients that do not know the frame ignore it. See docs/messaging.md#pushes.
+   */
+  | { t: "gview"; group: string; reason: GroupViewReason }
   | { t: "pong"; rid?: string }
   | { t: "reconnect"; reason: string };
 
@@ -172,50 +179,59 @@ export function consecutiveRun<T extends { seq: number }>(
   return run.reverse();
 }
 
+// ts: when the message was stored (ms since the epoch), for the delivery-latency histogram.
+const inboxItem = z
+  .object({
+    userId: id,
+    seq,
+    ts: z.number().optional(),
+    msgs: z.array(pushedMessage).max(MAX_PUSHED_MESSAGES).optional(),
+  })
+  .strict();
+// msgs: the consecutive run of group seqs ending at groupSeq, entries after the user joined.
+const groupItem = z
+  .object({
+    userId: id,
+    group: id,
+    groupSeq: seq,
+    ts: z.number().optional(),
+    msgs: z.array(pushedMessage).max(MAX_PUSHED_MESSAGES).optional(),
+  })
+  .strict();
+
 /** Receivers of one group push in a notify request (a larger fan-out sends several). */
 export const MAX_GROUP_PUSH_USERS = 1000;
+/**
+ * One group push for many receivers on one gateway: the frame is built once and sent to each of them. `msgs` is the
+ * consecutive run of group seqs ending at groupSeq (entries after every listed user joined).
+ */
+const groupPushItem = z
+  .object({
+    users: z.array(id).min(1).max(MAX_GROUP_PUSH_USERS),
+    group: id,
+    groupSeq: seq,
+    ts: z.number().optional(),
+    msgs: z.array(pushedMessage).max(MAX_PUSHED_MESSAGES).optional(),
+  })
+  .strict();
 
-/** What the fan-out asks a gateway to push. */
+/** Why a `gview` frame was pushed: a move switched the member (`move`), or a rollback re-placed it (`rollback`). */
+export const GROUP_VIEW_REASONS = ["move", "rollback"] as const;
+export type GroupViewReason = (typeof GROUP_VIEW_REASONS)[number];
+/** A `gview` push (a member's sub-group changed, docs/groups.md); sent in its own notify request, see moves.ts. */
+export const groupViewItem = z.object({ userId: id, group: id, view: z.enum(GROUP_VIEW_REASONS) }).strict();
+export type GroupViewItem = z.infer<typeof groupViewItem>;
+
+/** What the fan-out (and a group move) asks a gateway to push. */
 export const notifyRequest = z.object({
-  items: z.array(
-    z.union([
-      // ts: when the message was stored (ms since the epoch), for the delivery-latency histogram.
-      z
-        .object({
-          userId: id,
-          seq,
-          ts: z.number().optional(),
-          msgs: z.array(pushedMessage).max(MAX_PUSHED_MESSAGES).optional(),
-        })
-        .strict(),
-      z
-        .object({
-          userId: id,
-          group: id,
-          groupSeq: seq,
-          ts: z.number().optional(),
-          msgs: z.array(pushedMessage).max(MAX_PUSHED_MESSAGES).optional(),
-        })
-        .strict(),
-      // One group push for many receivers on this gateway: the frame is built once and sent to each of them. `msgs`
-      // is the consecutive run of group seqs ending at groupSeq (entries after every listed user joined).
-      z
-        .object({
-          users: z.array(id).min(1).max(MAX_GROUP_PUSH_USERS),
-          group: id,
-          groupSeq: seq,
-          ts: z.number().optional(),
-          msgs: z.array(pushedMessage).max(MAX_PUSHED_MESSAGES).optional(),
-        })
-        .strict(),
-    ]),
-  ),
+  items: z.array(z.union([inboxItem, groupItem, groupPushItem, groupViewItem])),
 });
-export type NotifyItem = z.infer<typeof notifyRequest>["items"][number];
-/** A notification for one receiver, as the fan-out makes them; notify() folds group ones into group pushes. */
-export type ReceiverNotify = Exclude<NotifyItem, { users: string[] }>;
-/** One group push for many receivers on one gateway. */
-export type GroupPush = Extract<NotifyItem, { users: string[] }>;
+/** A notification of new messages for one receiver, as the fan-out makes them: an inbox seq or a group's groupSeq. */
+export type NotifyItem = z.infer<typeof inboxItem> | z.infer<typeof groupItem>;
+/** One group push for many receivers on one gateway (notify() folds group notifications into them). */
+export type GroupPush = z.infer<typeof groupPushItem>;
+/** Anything a notify request carries. */
+export type PushItem = NotifyItem | GroupPush | GroupViewItem;
 
 const userEvent = z.object({
   kind: z.literal("user"),

@@ -9,6 +9,8 @@ export interface Recorder {
   userId: string;
   received: WireMessage[];
   anomalies: string[];
+  /** `gview` pushes (the user's place in a group changed), in arrival order. */
+  views: Array<{ group: string; reason: string }>;
 }
 
 export function recorder(
@@ -17,8 +19,9 @@ export function recorder(
   opts: { syncIntervalMs?: number } = {},
 ): Recorder {
   const client = new ImClient({ url: wsUrl, token: user.token, syncIntervalMs: opts.syncIntervalMs ?? 2000 });
-  const r: Recorder = { client, userId: user.userId, received: [], anomalies: [] };
+  const r: Recorder = { client, userId: user.userId, received: [], anomalies: [], views: [] };
   client.on("message", (m) => r.received.push(m));
+  client.on("groupView", (group, reason) => r.views.push({ group, reason }));
   client.on("anomaly", (a) => r.anomalies.push(a));
   return r;
 }

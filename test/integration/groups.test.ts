@@ -3,12 +3,14 @@
  * while messages flow, `imctl group grow` moves its members with the switch in steps (10/30/100) (read diffusion by
  * then), and a second move is rolled back midway (write diffusion); every online member is shown every message once, in groupSeq order, offline members pull
  * everything after connecting. Online members sync only every 10 minutes, so what they get in the test came through
- * the sub-groups' notifications and the moves' backfills.
+ * the sub-groups' notifications and the moves' backfills. Every online member whose sub-group a move changed gets a
+ * `gview` push (and re-reads the group, as a client that follows the protocol does); the others get none.
  */
 import assert from "node:assert/strict";
 import { readFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { placeMember } from "../../services/lib/sub-groups.ts";
 import { makeUsers, startPlatform, type TestPlatform } from "../helpers/platform.ts";
 import { eventually, recorder, type Recorder } from "../helpers/messaging.ts";
 import type { LoadtestResult } from "../../cli/src/commands/loadtest/index.ts";
@@ -25,12 +27,25 @@ const open: Recorder[] = [];
 
 type User = { userId: string; token: string };
 
+/** The group views online members read again after a `gview` push, by member. */
+const rereads = new Map<string, Array<{ groupId: string; memberCount: number }>>();
+
 async function online(u: User): Promise<Recorder> {
   const r = recorder(p.wsUrl, u, { syncIntervalMs: 600_000 });
+  // What a client that follows the protocol does on a gview: it reads the group again (here, the account API's view).
+  r.client.on("groupView", (group) => {
+    p.api.group(u.token, group).then(
+      (v) => rereads.set(u.userId, [...(rereads.get(u.userId) ?? []), v]),
+      (err: Error) => r.anomalies.push(`re-reading group ${group} after a gview: ${err.message}`),
+    );
+  });
   await r.client.connect();
   open.push(r);
   return r;
 }
+
+/** The gview pushes each member got for `groupId`, by reason, in order. */
+const viewsOf = (m: Recorder, groupId: string) => m.views.filter((v) => v.group === groupId).map((v) => v.reason);
 
 interface GroupStatusJson {
   subGroupCount: number;
@@ -99,7 +114,7 @@ describe("group growth on the real platform", { timeout: 900_000 }, () => {
     await p?.down();
   });
 
-  it("grows past its capacity while messages flow, then moves its members 10/30/100; nothing lost or repeated", async () => {
+  it("grows past its capacity while messages flow, then moves its members 10/30/100; nothing lost or repeated", async (t) => {
     const users = await makeUsers(p.api, 20, "grow");
     const members = await Promise.all(users.slice(0, 16).map(online));
     const [sender] = members;
@@ -149,6 +164,8 @@ describe("group growth on the real platform", { timeout: 900_000 }, () => {
       steps: number[];
       stepsDone: number;
       toSubGroups: number;
+      limits: Record<string, number>;
+      lastMeasurement?: { lagSeconds: number | null; latencyP99Seconds: number | null; notifyErrors: number | null };
     };
     assert.equal(r.phase, "Succeeded");
     assert.deepEqual(r.steps, [10, 30, 100]);
@@ -156,6 +173,16 @@ describe("group growth on the real platform", { timeout: 900_000 }, () => {
     assert.equal(r.toSubGroups, 8);
     assert.ok(r.moving > 0);
     assert.equal(r.switched, r.moving);
+    // The analysis: each step observed against its four limits (defaults here), its looks summed up in the progress.
+    assert.deepEqual(r.limits, { maxBehind: 1000, maxLagSeconds: 10, maxLatencyP99Seconds: 1, maxNotifyErrors: 10 });
+    for (const k of ["lagSeconds", "latencyP99Seconds", "notifyErrors"] as const)
+      assert.ok(r.lastMeasurement && (r.lastMeasurement[k] === null || r.lastMeasurement[k] >= 0), `last look's ${k}`);
+    for (const l of grow.stderr.split("\n").filter((x) => x.includes("observed step"))) t.diagnostic(l);
+    assert.equal(
+      [...grow.stderr.matchAll(/observed step [1-3]\/3: [0-9]+ looks, [0-9]+ failed; worst: backlog /g)].length,
+      3,
+      grow.stderr,
+    );
     // The steps ran in order, each one's share of the movers switched before it was observed.
     const steps = [...grow.stderr.matchAll(/step ([0-9])\/3 \(([0-9]+) %\): ([0-9]+) of ([0-9]+) members/g)].map(
       (m) => [Number(m[1]), Number(m[2]), Number(m[3])],
@@ -176,6 +203,31 @@ describe("group growth on the real platform", { timeout: 900_000 }, () => {
     );
     assert.ok(sent > 20, `messages flowed during the move (${sent})`);
     for (const m of members) await expectAll(m, g.groupId, joinedAt.get(m.userId) ?? 0, sent, sender.userId);
+    // The members who moved: placed over the count of when they joined (4 at a time, one sub-group per 4 members),
+    // their placement over 8 differs. Each online one got one gview push (and read the group again); the rest none.
+    const joinCount = (i: number) => Math.floor(i / 4) + 1;
+    const movers = new Set(
+      users.filter((u, i) => placeMember(u.userId, 8) !== placeMember(u.userId, joinCount(i))).map((u) => u.userId),
+    );
+    assert.equal(movers.size, r.moving, "the members expected to move are the move's");
+    await eventually(
+      "a gview at every online member that moved",
+      () => members.every((m) => !movers.has(m.userId) || viewsOf(m, g.groupId).length > 0),
+      30_000,
+    );
+    for (const m of members)
+      assert.deepEqual(viewsOf(m, g.groupId), movers.has(m.userId) ? ["move"] : [], `gview pushes at ${m.userId}`);
+    const movedOnline = members.filter((m) => movers.has(m.userId));
+    assert.ok(movedOnline.length > 0, "some online members moved");
+    await eventually(
+      "every online member that moved read the group again",
+      () => movedOnline.every((m) => (rereads.get(m.userId) ?? []).length > 0),
+      30_000,
+    );
+    for (const m of movedOnline) {
+      const v = rereads.get(m.userId)?.[0];
+      assert.deepEqual({ groupId: v?.groupId, memberCount: v?.memberCount }, { groupId: g.groupId, memberCount: 20 });
+    }
     // Offline through all of it: everything after connecting, by pulling.
     for (const u of users.slice(16)) {
       const m = await online(u);
@@ -242,19 +294,46 @@ describe("group growth on the real platform", { timeout: 900_000 }, () => {
     const placement = first.subGroups.map((s) => s.members);
     const loop = sendLoop(sender, g.groupId, "back", 40);
     await new Promise((r) => setTimeout(r, 500));
-    const grow = p.run("group", "grow", g.groupId, "--sub-groups", "9", "--step-pause", "90s", "--rate", "20");
+    // The delivery p99 limit is raised here: the platform-wide p99 on the shared test machine was 2.4 s while these
+    // tests ran (Prometheus, load average 46 on 2 cores), past the 1 s default, and three such looks in a row during a
+    // 90 s step roll the move back by themselves before the operator's rollback this case is about.
+    const grow = p.run(
+      "group",
+      "grow",
+      g.groupId,
+      "--sub-groups",
+      "9",
+      "--step-pause",
+      "90s",
+      "--rate",
+      "20",
+      "--max-latency-p99",
+      "60",
+    );
     // However the test ends, the grow has ended before the platform goes down (it holds the target's lock).
     t.after(() => grow.then(() => undefined));
     // Midway: the second step (30 %) switched and under observation. The pause is long because each imctl below
     // starts in seconds, tens of seconds on a loaded machine; the rollback is taken within a second of being asked.
+    const moveRecord = () =>
+      existsSync(recordFile(g.groupId))
+        ? (JSON.parse(readFileSync(recordFile(g.groupId), "utf8")) as {
+            phase: string;
+            timeline: Array<{ what: string }>;
+          })
+        : undefined;
     await eventually(
       "the move's second step",
-      () =>
-        existsSync(recordFile(g.groupId)) &&
-        (
-          JSON.parse(readFileSync(recordFile(g.groupId), "utf8")) as { timeline: Array<{ what: string }> }
-        ).timeline.some((t) => t.what.startsWith("step 2/3")),
+      () => moveRecord()?.timeline.some((t) => t.what.startsWith("step 2/3")) === true,
       300_000,
+      () => {
+        const rec = moveRecord();
+        return rec
+          ? `${rec.phase}: ${rec.timeline
+              .slice(-3)
+              .map((t) => t.what)
+              .join(" | ")}`
+          : "no record yet";
+      },
     );
     const mid = await status(g.groupId);
     assert.equal(mid.move?.state, "dual");
@@ -282,6 +361,26 @@ describe("group growth on the real platform", { timeout: 900_000 }, () => {
       after.subGroups.map(() => 0),
     );
     for (const m of members) await expectAll(m, g.groupId, 0, sent, sender.userId);
+    // The members the move switched before the rollback (the first of the movers by id, the 30 % step's share) got a
+    // gview when switched and another when put back; the others none.
+    const movers = users
+      .map((u) => u.userId)
+      .filter((u) => placeMember(u, 9) !== placeMember(u, 4))
+      .sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1));
+    assert.equal(movers.length, mid.move?.moving);
+    const switched = new Set(movers.slice(0, Math.ceil((movers.length * 30) / 100)));
+    assert.equal(switched.size, mid.move?.switched);
+    await eventually(
+      "two gviews at every online member switched and put back",
+      () => members.every((m) => !switched.has(m.userId) || viewsOf(m, g.groupId).length >= 2),
+      30_000,
+    );
+    for (const m of members)
+      assert.deepEqual(
+        viewsOf(m, g.groupId),
+        switched.has(m.userId) ? ["move", "rollback"] : [],
+        `gview pushes at ${m.userId}`,
+      );
     for (const u of users.slice(13)) await expectAll(await online(u), g.groupId, 0, sent, sender.userId);
   });
 });

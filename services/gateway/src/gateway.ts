@@ -20,7 +20,7 @@ import {
   MAX_FRAME_BYTES,
   WS_SUBPROTOCOL,
   type ClientFrame,
-  type NotifyItem,
+  type PushItem,
   type PullResult,
   type SendResult,
   type ServerFrame,
@@ -346,8 +346,11 @@ export class Gateway {
     });
   }
 
-  /** Pushes "new messages up to N" to every connection of each user. Returns how many pushes went out. */
-  notify(items: NotifyItem[]): number {
+  /**
+   * Pushes each item (new messages up to N, or a group view refresh) to every connection of its user. Returns how
+   * many pushes went out.
+   */
+  notify(items: PushItem[]): number {
     let pushed = 0;
     for (const it of items) {
       const p = pushOf(it);

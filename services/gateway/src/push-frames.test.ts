@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { MAX_GROUP_PUSH_USERS, notifyRequest } from "../../lib/protocol.ts";
 import { pushOf } from "./push-frames.ts";
 
 const m = (seq: number) => ({ seq, messageId: String(500 + seq), from: "7", body: `b${seq}`, ts: 1000 + seq });
@@ -48,5 +49,29 @@ describe("push frames", () => {
     );
     assert.deepEqual(p.stamps, [1002, 1003]);
     assert.deepEqual(JSON.parse(pushOf({ userId: "1", seq: 3, ts: 9 }).text), { t: "notify", seq: 3 });
+  });
+});
+
+describe("group view pushes", () => {
+  it("turns a group view item into a gview frame that counts no delivery latency", () => {
+    const p = pushOf({ userId: "5", group: "7", view: "move" });
+    assert.deepEqual(p.users, ["5"]);
+    assert.deepEqual(JSON.parse(p.text), { t: "gview", group: "7", reason: "move" });
+    assert.deepEqual(p.stamps, []);
+  });
+
+  it("accepts group view items in a notify request, and only the reasons the protocol names", () => {
+    assert.equal(notifyRequest.safeParse({ items: [{ userId: "5", group: "7", view: "rollback" }] }).success, true);
+    assert.equal(notifyRequest.safeParse({ items: [{ userId: "5", group: "7", view: "resize" }] }).success, false);
+  });
+
+  it("accepts a group push for many users, and no more than MAX_GROUP_PUSH_USERS of them", () => {
+    const push = (n: number) => ({
+      users: Array.from({ length: n }, (_, i) => String(i + 1)),
+      group: "7",
+      groupSeq: 3,
+    });
+    assert.equal(notifyRequest.safeParse({ items: [push(MAX_GROUP_PUSH_USERS)] }).success, true);
+    assert.equal(notifyRequest.safeParse({ items: [push(MAX_GROUP_PUSH_USERS + 1)] }).success, false);
   });
 });

@@ -2,7 +2,7 @@
  * The frames a gateway pushes for the fan-out's notifications (services/lib/protocol.ts): built and serialised once
  * per item, however many receivers and connections it goes to.
  */
-import { consecutiveRun, type NotifyItem, type ServerFrame, type WireMessage } from "../../lib/protocol.ts";
+import { consecutiveRun, type PushItem, type ServerFrame, type WireMessage } from "../../lib/protocol.ts";
 
 export interface Push {
   /** The receivers (user ids) whose connections get the frame. */
@@ -21,7 +21,12 @@ export interface Push {
  * is taken again here because the protocol promises it to clients and a message instance of an older release
  * (mid-rollout) did not.
  */
-export function pushOf(it: NotifyItem): Push {
+export function pushOf(it: PushItem): Push {
+  // A group view refresh delivers no message: it is not delivery latency.
+  if ("view" in it) {
+    const frame: ServerFrame = { t: "gview", group: it.group, reason: it.view };
+    return { users: [it.userId], text: JSON.stringify(frame), stamps: [] };
+  }
   if (!("group" in it)) {
     const run = it.msgs ? consecutiveRun(it.msgs, it.seq) : [];
     const to = { kind: "user" as const, id: it.userId };

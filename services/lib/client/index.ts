@@ -7,6 +7,7 @@
 import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import WebSocket from "ws";
+import type { ClientOptions, ClientStats } from "./options.ts";
 import { continuing } from "./runs.ts";
 import { ClientError, RETRIABLE_PULL, RETRIABLE_SEND, retryDelayMs } from "./errors.ts";
 import {
@@ -19,46 +20,7 @@ import {
   type WireMessage,
 } from "../protocol.ts";
 
-export interface ClientOptions {
-  /** ws://host:port/ws (the nginx tier or one gateway). */
-  url: string;
-  token: string;
-  /** Backoff bounds for reconnects, ms. Default 100 and 3000. */
-  minBackoffMs?: number;
-  maxBackoffMs?: number;
-  /**
-   * After an open connection is lost, the first reconnect waits a time drawn uniformly from 0 to this, ms, so the
-   * clients of a gateway that died come back over this window instead of in one burst at the survivors (and the
-   * load balancer's passive checks). Default 1,000.
-   */
-  reconnectSpreadMs?: number;
-  /**
-   * Most sends waiting for their acknowledgement at once; further sends wait their turn in the client. A client
-   * that resends all it holds on every reconnect multiplies a fault's load (the retry storm that wedged the message
-   * tier); with a cap, the storm is bounded by the number of clients. Default 32.
-   */
-  maxUnackedSends?: number;
-  /** How long one request waits for its answer, ms. Default 10,000. */
-  requestTimeoutMs?: number;
-  /** Local address to connect from (127.0.0.x), to spread many connections over source addresses. */
-  localAddress?: string;
-  /**
-   * Sync this often even without a notification, ms (0: never). A notification is a hint, not the delivery:
-   * one lost with a dying gateway is covered by this and by the resync after every reconnect. Default 30,000.
-   * Each wait is drawn from 75-125 % of it, so clients that connected together (after a gateway drained) do
-   * not all sync in the same instant, interval after interval.
-   */
-  syncIntervalMs?: number;
-}
-
 type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout };
-
-export interface ClientStats {
-  connects: number;
-  /** Inbox seqs in the order they were delivered; each must be above the previous one. */
-  inboxSeqRegressions: number;
-  duplicatesDropped: number;
-}
 
 export class ImClient extends EventEmitter<{
   message: [WireMessage];
@@ -67,6 +29,8 @@ export class ImClient extends EventEmitter<{
   anomaly: [string];
   /** A send is retried after an error of this code (e.g. `overloaded`): what the client heard, counted by callers. */
   retry: [string];
+  /** A `gview` push: the user's place in the group changed; the app re-reads what it caches of the group. */
+  groupView: [group: string, reason: Extract<ServerFrame, { t: "gview" }>["reason"]];
 }> {
   private ws: WebSocket | null = null;
   private closedByUser = false;
@@ -215,6 +179,9 @@ export class ImClient extends EventEmitter<{
         if (f.groupSeq > (this.groupCursor.get(f.group) ?? 0)) this.pullGroup(f.group);
         return;
       }
+      case "gview":
+        this.emit("groupView", f.group, f.reason);
+        return;
       case "reconnect":
         // The gateway is draining: leave now, come back through the load balancer to another instance.
         this.ws?.close(1000, "reconnecting");
@@ -445,3 +412,4 @@ export class ImClient extends EventEmitter<{
 
 export { AccountApi } from "./account-api.ts";
 export { ClientError, retryDelayMs };
+export type { ClientOptions, ClientStats };

@@ -20,7 +20,7 @@ import type mysql from "mysql2/promise";
 import { Pacer } from "../../lib/pacer.ts";
 import type { EventPublisher } from "../../lib/kafka.ts";
 import type { Logger } from "../../lib/log.ts";
-import { fanoutEvent, type FanoutEvent, type ReceiverNotify } from "../../lib/protocol.ts";
+import { fanoutEvent, type FanoutEvent, type NotifyItem } from "../../lib/protocol.ts";
 import { ConsumerSupervisor, type FanoutMessage } from "./consumer-supervisor.ts";
 import { fanOutGroup, fanOutSubGroup } from "./inbox.ts";
 import type { MessageMetrics } from "./metrics.ts";
@@ -58,7 +58,7 @@ type GroupEvent = Extract<FanoutEvent, { kind: "group" }> & { ts: number };
 type SubGroupEvent = Extract<FanoutEvent, { kind: "subgroup" }>;
 
 async function processBatch(d: FanoutDeps, batch: FanoutMessage[]): Promise<void> {
-  const items: ReceiverNotify[] = [];
+  const items: NotifyItem[] = [];
   const groups = new Map<string, GroupEvent[]>();
   // The cursor of a sub-group covers every seq below the newest: one fan-out per sub-group and batch.
   const subGroups = new Map<string, SubGroupEvent>();
@@ -104,7 +104,7 @@ async function processBatch(d: FanoutDeps, batch: FanoutMessage[]): Promise<void
  * sub-groups, the newest event is split into one record per sub-group (each covers every seq up to it) instead.
  * The range's ts is the oldest event's, so the delivery latency counts from the first message's append.
  */
-async function groupEvents(d: FanoutDeps, evs: GroupEvent[]): Promise<ReceiverNotify[]> {
+async function groupEvents(d: FanoutDeps, evs: GroupEvent[]): Promise<NotifyItem[]> {
   const last = evs.reduce((a, b) => (b.groupSeq > a.groupSeq ? b : a));
   const ts = Math.min(...evs.map((e) => e.ts));
   const r = await fanOutGroup(d.db, { ...last, ts });

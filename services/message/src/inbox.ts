@@ -10,7 +10,7 @@ import {
   MAX_PUSHED_MESSAGES,
   type FanoutEvent,
   type PushedMessage,
-  type ReceiverNotify,
+  type NotifyItem,
 } from "../../lib/protocol.ts";
 
 const CHUNK = 200;
@@ -26,8 +26,8 @@ export async function writeInboxes(
   messageId: string,
   members: string[],
   ts: number | undefined,
-): Promise<ReceiverNotify[]> {
-  const out: ReceiverNotify[] = [];
+): Promise<NotifyItem[]> {
+  const out: NotifyItem[] = [];
   for (let i = 0; i < members.length; i += CHUNK) {
     const chunk = members.slice(i, i + CHUNK);
     const seqs = await inTransaction(db, async (c) => {
@@ -74,7 +74,7 @@ async function fanOutRange(
   diffusion: string,
   range: { from: number; to: number; ts: number | undefined },
   rows: mysql.RowDataPacket[],
-): Promise<ReceiverNotify[]> {
+): Promise<NotifyItem[]> {
   // Read diffusion pushes the newest entries themselves (their bodies); write diffusion needs only their ids.
   const [entries] = await db.query<mysql.RowDataPacket[]>(
     (diffusion === "read"
@@ -86,7 +86,7 @@ async function fanOutRange(
   );
   if (diffusion === "read") return readPushes(group, entries, rows, range.ts);
   const ts = range.ts;
-  const out: ReceiverNotify[] = [];
+  const out: NotifyItem[] = [];
   // Write diffusion of a moving member: in order, from its move's plan (catchUpInbox); everyone else per entry.
   const moving = rows.filter((r) => r.low !== null && r.low !== undefined);
   const staying = rows.filter((r) => r.low === null || r.low === undefined);
@@ -124,7 +124,7 @@ export function readPushes(
   entries: mysql.RowDataPacket[],
   rows: mysql.RowDataPacket[],
   ts: number | undefined,
-): ReceiverNotify[] {
+): NotifyItem[] {
   if (entries.length === 0) return [];
   const pushed: PushedMessage[] = entries.map((e) => ({
     seq: Number(e.group_seq),
@@ -134,7 +134,7 @@ export function readPushes(
     ts: new Date(e.created_at as string | Date).getTime(),
   }));
   const runs = new Map<string, PushedMessage[]>();
-  const out: ReceiverNotify[] = [];
+  const out: NotifyItem[] = [];
   for (const r of rows) {
     const userId = String(r.user_id);
     const joined = Number(r.joined_group_seq);
@@ -149,14 +149,14 @@ export function readPushes(
     let msgs = runs.get(key);
     // The timeline has no holes (group seqs are allocated under the group's row lock); checked all the same.
     if (!msgs) runs.set(key, (msgs = consecutiveRun(pushed.slice(first, last + 1), end.seq)));
-    const it: ReceiverNotify = { userId, group, groupSeq: end.seq, msgs };
+    const it: NotifyItem = { userId, group, groupSeq: end.seq, msgs };
     out.push(ts === undefined ? it : { ...it, ts });
   }
   return out;
 }
 
 /** What a group event came to: notifications, or (for a group with several sub-groups) the sub-groups to split into. */
-export type GroupFanout = { items: ReceiverNotify[] } | { subGroups: number };
+export type GroupFanout = { items: NotifyItem[] } | { subGroups: number };
 
 /**
  * Fans out a group's timeline up to the event's group seq, in group order, from the group's persisted cursor.
@@ -192,7 +192,7 @@ export async function fanOutGroup(db: mysql.Pool, ev: GroupEvent): Promise<Group
 export async function fanOutSubGroup(
   db: mysql.Pool,
   ev: SubGroupEvent,
-): Promise<{ items: ReceiverNotify[]; members: number }> {
+): Promise<{ items: NotifyItem[]; members: number }> {
   const [[g]] = await db.query<mysql.RowDataPacket[]>(
     "SELECT g.diffusion, s.fanout_seq FROM im_groups g" +
       " LEFT JOIN group_sub_groups s ON s.group_id = g.group_id AND s.sub_group = ? WHERE g.group_id = ?",
@@ -249,7 +249,7 @@ export async function catchUpInbox(
   from: number,
   to: number,
   ts?: number,
-): Promise<ReceiverNotify | undefined> {
+): Promise<NotifyItem | undefined> {
   return inTransaction(db, async (c) => {
     await c.query(
       "INSERT INTO user_seq (user_id, last_seq) VALUES (?, 0) ON DUPLICATE KEY UPDATE last_seq = last_seq",

@@ -8,7 +8,7 @@
 import type mysql from "mysql2/promise";
 import { inTransaction } from "../../lib/db.ts";
 import { ApiError } from "../../lib/errors.ts";
-import type { ReceiverNotify } from "../../lib/protocol.ts";
+import type { GroupViewReason, NotifyItem } from "../../lib/protocol.ts";
 import { placeMember } from "../../lib/sub-groups.ts";
 import { catchUpInbox } from "./inbox.ts";
 import { coalesce, notify, type NotifyDeps } from "./notify.ts";
@@ -188,7 +188,7 @@ export async function switchBatch(d: BackfillDeps, groupId: string, limit: numbe
   const users = await switchSome(d.db, groupId, limit, false);
   const move = await currentMove(d.db, groupId);
   if (!move) throw new ApiError("conflict", `group ${groupId} has no move`);
-  await backfill(d, groupId, move.planLow, users);
+  await backfill(d, groupId, move.planLow, users, "move");
   return { move, changed: users.length };
 }
 
@@ -241,7 +241,7 @@ export async function rollbackBatch(
   const before = await currentMove(d.db, groupId);
   if (!before) throw new ApiError("conflict", `group ${groupId} has no move`);
   if (users.length > 0) {
-    await backfill(d, groupId, before.planLow, users);
+    await backfill(d, groupId, before.planLow, users, "rollback");
     return { move: before, changed: users.length, done: false };
   }
   const replaced = await inTransaction(d.db, async (c) => {
@@ -276,7 +276,7 @@ export async function rollbackBatch(
     ]);
     return joiners.map((j) => String(j.user_id));
   });
-  await backfill(d, groupId, before.planLow, replaced);
+  await backfill(d, groupId, before.planLow, replaced, "rollback");
   const after = await currentMove(d.db, groupId);
   return { move: after ?? { ...before, state: "rolled_back" }, changed: replaced.length, done: true };
 }
@@ -287,9 +287,16 @@ export type BackfillDeps = NotifyDeps & { db: mysql.Pool };
  * Tells `users` (members whose sub-group changed) to fetch everything up to the group's head. Read diffusion: a
  * notification at the head; the client pulls the timeline after its last groupSeq. Write diffusion: the group's
  * messages since the plan's lowest cursor that a member lacks are written into its inbox first, in groupSeq order
- * (catchUpInbox), then a notification at its inbox head.
+ * (catchUpInbox), then a notification at its inbox head. Then each gets a `gview` push (`view`: why), so a client
+ * re-reads what it caches of the group; it rides on the move's own batches, so it is as rate-limited as the move.
  */
-export async function backfill(d: BackfillDeps, groupId: string, sinceSeq: number, users: string[]): Promise<number> {
+export async function backfill(
+  d: BackfillDeps,
+  groupId: string,
+  sinceSeq: number,
+  users: string[],
+  view: GroupViewReason,
+): Promise<number> {
   if (users.length === 0) return 0;
   const [[g]] = await d.db.query<mysql.RowDataPacket[]>(
     "SELECT diffusion, head_seq FROM im_groups WHERE group_id = ?",
@@ -297,7 +304,7 @@ export async function backfill(d: BackfillDeps, groupId: string, sinceSeq: numbe
   );
   if (!g) return 0;
   const head = Number(g.head_seq);
-  const items: ReceiverNotify[] = [];
+  const items: NotifyItem[] = [];
   if (String(g.diffusion) === "read") {
     for (const userId of users) items.push({ userId, group: groupId, groupSeq: head });
   } else {
@@ -317,5 +324,11 @@ export async function backfill(d: BackfillDeps, groupId: string, sinceSeq: numbe
     }
   }
   await notify(d, coalesce(items));
+  // A request of its own: a gateway of an older release refuses a request holding an item it does not know (400),
+  // and must not take the backfill's notifications down with it; the refusal is counted, the client syncs later.
+  await notify(
+    d,
+    users.map((userId) => ({ userId, group: groupId, view })),
+  );
   return items.length;
 }

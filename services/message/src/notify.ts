@@ -7,9 +7,10 @@ import {
   consecutiveRun,
   MAX_GROUP_PUSH_USERS,
   type GroupPush,
+  type GroupViewItem,
   type NotifyItem,
   type PushedMessage,
-  type ReceiverNotify,
+  type PushItem,
 } from "../../lib/protocol.ts";
 import type { MessageMetrics } from "./metrics.ts";
 
@@ -27,8 +28,8 @@ export interface NotifyDeps {
  * does not hold (consumed by another instance, or an event without its message) ends the run, so a push never
  * has a hole; when N's own message is missing none ride along and the client pulls.
  */
-export function coalesce(items: ReceiverNotify[]): ReceiverNotify[] {
-  const byKey = new Map<string, ReceiverNotify>();
+export function coalesce(items: NotifyItem[]): NotifyItem[] {
+  const byKey = new Map<string, NotifyItem>();
   // Keys met more than once, with every message that rode along for them. A group push met once keeps its array,
   // shared with the other members of its run (notify() folds them into one push per gateway by it).
   const msgs = new Map<string, PushedMessage[]>();
@@ -57,10 +58,16 @@ export function coalesce(items: ReceiverNotify[]): ReceiverNotify[] {
   });
 }
 
-export async function notify(d: NotifyDeps, items: ReceiverNotify[]): Promise<void> {
+/**
+ * Sends each item to the gateways holding its user, one request per gateway (chunked; group notifications of one run
+ * folded into one push, groupPushes). A request a gateway refuses or cannot be reached for is counted in
+ * im_message_notifications_total by result (`rejected`, `unreachable`), per receiver: the group move's analysis reads
+ * those as notify errors (docs/groups.md).
+ */
+export async function notify(d: NotifyDeps, items: Array<NotifyItem | GroupViewItem>): Promise<void> {
   if (items.length === 0) return;
   const where = await lookup(d.redis, [...new Set(items.map((i) => i.userId))]);
-  const perGateway = new Map<string, ReceiverNotify[]>();
+  const perGateway = new Map<string, Array<NotifyItem | GroupViewItem>>();
   for (const it of items) {
     for (const gw of where.get(it.userId) ?? []) {
       const list = perGateway.get(gw) ?? [];
@@ -98,11 +105,11 @@ export async function notify(d: NotifyDeps, items: ReceiverNotify[]): Promise<vo
  * entries riding along) into one push for all their receivers: the gateway builds its frame once, and the entries
  * cross the wire once per gateway instead of once per member.
  */
-export function groupPushes(items: ReceiverNotify[]): NotifyItem[] {
-  const out: NotifyItem[] = [];
+export function groupPushes(items: Array<NotifyItem | GroupViewItem>): PushItem[] {
+  const out: PushItem[] = [];
   const pushes = new Map<string, GroupPush>();
   for (const it of items) {
-    if (!("group" in it)) {
+    if (!("groupSeq" in it)) {
       out.push(it);
       continue;
     }
@@ -124,15 +131,15 @@ export function groupPushes(items: ReceiverNotify[]): NotifyItem[] {
 /** Keeps one notify request well under the gateway's body limit when messages ride along. */
 const NOTIFY_REQUEST_BYTES = 128 * 1024;
 
-function chunks(items: NotifyItem[]): NotifyItem[][] {
-  const out: NotifyItem[][] = [];
-  let cur: NotifyItem[] = [];
+function chunks(items: PushItem[]): PushItem[][] {
+  const out: PushItem[][] = [];
+  let cur: PushItem[] = [];
   let bytes = 0;
   for (const it of items) {
     const size =
       64 +
       ("users" in it ? it.users.length * 24 : 0) +
-      (it.msgs ? it.msgs.reduce((n, m) => n + 96 + Buffer.byteLength(m.body), 0) : 0);
+      ("msgs" in it && it.msgs ? it.msgs.reduce((n, m) => n + 96 + Buffer.byteLength(m.body), 0) : 0);
     if (cur.length > 0 && bytes + size > NOTIFY_REQUEST_BYTES) {
       out.push(cur);
       cur = [];

@@ -12,6 +12,7 @@ import type { GroupTarget } from "../../targets/target.ts";
 import { resolveStack } from "../stack.ts";
 import { checkGroupId, readStatus } from "./index.ts";
 import { GROUP_MESSAGES } from "./messages.ts";
+import { ANALYSIS_DEFAULTS, describeLook, type AnalysisLimits } from "./analysis.ts";
 import {
   ACTIVE_MOVE_PHASES,
   liveController,
@@ -35,6 +36,10 @@ export interface MoveOptions {
   rate?: number;
   maxBehind?: number;
   maxLag?: number;
+  /** Analysis: delivery latency p99 limit, seconds (default 1). */
+  maxLatencyP99?: number;
+  /** Analysis: failed notifications to gateways per window (default 10). */
+  maxNotifyErrors?: number;
   progress: (line: string) => void;
 }
 
@@ -51,6 +56,8 @@ export interface MoveResult {
   stepsDone: number;
   elapsedSeconds: number;
   reason?: string;
+  /** The analysis' limits the steps were observed against. */
+  limits?: AnalysisLimits;
   lastMeasurement?: MoveRecord["measurements"][number];
 }
 
@@ -95,6 +102,12 @@ function result(r: MoveRecord): MoveResult {
     stepsDone: r.step,
     elapsedSeconds: Math.round((Date.parse(r.updatedAt) - Date.parse(r.startedAt)) / 100) / 10,
     ...(r.reason !== undefined ? { reason: r.reason } : {}),
+    limits: {
+      maxBehind: r.settings.maxBehind ?? ANALYSIS_DEFAULTS.maxBehind,
+      maxLagSeconds: r.settings.maxLagSeconds ?? ANALYSIS_DEFAULTS.maxLagSeconds,
+      maxLatencyP99Seconds: r.settings.maxLatencyP99Seconds ?? ANALYSIS_DEFAULTS.maxLatencyP99Seconds,
+      maxNotifyErrors: r.settings.maxNotifyErrors ?? ANALYSIS_DEFAULTS.maxNotifyErrors,
+    },
     ...(last ? { lastMeasurement: last } : {}),
   };
 }
@@ -106,6 +119,8 @@ async function start(kind: "grow" | "rebalance", id: string, o: MoveOptions): Pr
     ratePerSecond: o.rate ?? MOVE_DEFAULTS.ratePerSecond,
     maxBehind: o.maxBehind ?? MOVE_DEFAULTS.maxBehind,
     maxLagSeconds: o.maxLag ?? MOVE_DEFAULTS.maxLagSeconds,
+    maxLatencyP99Seconds: o.maxLatencyP99 ?? MOVE_DEFAULTS.maxLatencyP99Seconds,
+    maxNotifyErrors: o.maxNotifyErrors ?? MOVE_DEFAULTS.maxNotifyErrors,
     failureLimit: MOVE_DEFAULTS.failureLimit,
   };
   const g = groupsSettings(o.stack);
@@ -244,11 +259,7 @@ export function renderMove(r: MoveResult): string {
     `${r.switched} of ${r.moving} moving members switched; steps ${r.steps.map((s) => `${s} %`).join(", ")} ` +
       `(${r.stepsDone} of ${r.steps.length} done)`,
   ];
-  if (r.lastMeasurement)
-    lines.push(
-      `last look: backlog ${r.lastMeasurement.maxBehind} entries, fan-out lag ` +
-        `${r.lastMeasurement.lagSeconds === null ? "no sample" : `${r.lastMeasurement.lagSeconds.toFixed(2)} s`}`,
-    );
+  if (r.lastMeasurement) lines.push(`last look: ${describeLook(r.limits ?? ANALYSIS_DEFAULTS, r.lastMeasurement)}`);
   if (r.reason !== undefined) lines.push(`rolled back because: ${r.reason}`);
   return lines.join("\n");
 }

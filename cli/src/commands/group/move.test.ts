@@ -4,16 +4,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { GroupMoveRefusal, type GroupMoveStep, type GroupTarget } from "../../targets/target.ts";
+import { analysisQueries, ANALYSIS_DEFAULTS, judge, summarizeLooks } from "./analysis.ts";
 import { renderMove, type MoveResult } from "./grow.ts";
-import {
-  judge,
-  MoveController,
-  readMove,
-  requestRollback,
-  stepBackoffMs,
-  stepTarget,
-  type MoveRecord,
-} from "./move.ts";
+import { MoveController, readMove, requestRollback, stepBackoffMs, stepTarget, type MoveRecord } from "./move.ts";
 
 const dirs: string[] = [];
 after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -33,6 +26,10 @@ class PlatformMove implements GroupTarget {
   /** Switch batches to refuse (HTTP `refuseStatus`) before answering. */
   refuse = 0;
   refuseStatus = 503;
+  /** What Prometheus answers for each metric of a look (null: no sample); `prometheusDown` makes every query fail. */
+  readonly prom: { lag: number | null; p99: number | null; errors: number | null } = { lag: 0.05, p99: 0.2, errors: 0 };
+  prometheusDown = false;
+  readonly queries: string[] = [];
 
   constructor(readonly moving: number) {
     dirs.push(this.stateDir);
@@ -46,8 +43,17 @@ class PlatformMove implements GroupTarget {
     return "test";
   }
 
-  async query() {
-    return [{ labels: {}, value: 0.05 }];
+  async query(promql: string) {
+    this.queries.push(promql);
+    if (this.prometheusDown) throw new Error("connect ECONNREFUSED");
+    const v = promql.includes("fanout_lag")
+      ? this.prom.lag
+      : promql.includes("delivery_latency")
+        ? this.prom.p99
+        : promql.includes("notifications_total")
+          ? this.prom.errors
+          : null;
+    return v === null ? [] : [{ labels: {}, value: v }];
   }
 
   async groupStatus() {
@@ -94,7 +100,7 @@ class PlatformMove implements GroupTarget {
   }
 }
 
-function record(moving: number, settings: Partial<MoveRecord["settings"]> = {}): MoveRecord {
+function record(moving: number, settings: Partial<Record<keyof MoveRecord["settings"], number>> = {}): MoveRecord {
   const now = new Date().toISOString();
   return {
     apiVersion: 1,
@@ -113,6 +119,8 @@ function record(moving: number, settings: Partial<MoveRecord["settings"]> = {}):
       ratePerSecond: 1000,
       maxBehind: 100,
       maxLagSeconds: 10,
+      maxLatencyP99Seconds: 1,
+      maxNotifyErrors: 10,
       failureLimit: 2,
       ...settings,
     },
@@ -134,12 +142,29 @@ describe("group move workflow", () => {
     assert.equal(stepTarget(0, 100), 0);
   });
 
-  it("fails a look past the backlog or the lag limit; a missing lag sample alone does not", () => {
-    const s = { maxBehind: 100, maxLagSeconds: 5 };
-    assert.equal(judge(s, 100, 5), true);
-    assert.equal(judge(s, 101, 0), false);
-    assert.equal(judge(s, 0, 5.5), false);
-    assert.equal(judge(s, 0, null), true);
+  it("fails a look past any limit, naming it; a metric without a sample fails none", () => {
+    const s = { maxBehind: 100, maxLagSeconds: 5, maxLatencyP99Seconds: 0.5, maxNotifyErrors: 2 };
+    const good = { maxBehind: 100, lagSeconds: 5, latencyP99Seconds: 0.5, notifyErrors: 2 };
+    assert.deepEqual(judge(s, good), []);
+    assert.deepEqual(judge(s, { ...good, maxBehind: 101 }), ["backlog"]);
+    assert.deepEqual(judge(s, { ...good, lagSeconds: 5.5 }), ["fan-out lag"]);
+    assert.deepEqual(judge(s, { ...good, latencyP99Seconds: 0.51 }), ["delivery p99"]);
+    assert.deepEqual(judge(s, { ...good, notifyErrors: 2.5, latencyP99Seconds: 3 }), ["delivery p99", "notify errors"]);
+    assert.deepEqual(judge(s, { maxBehind: 0, lagSeconds: null, latencyP99Seconds: null, notifyErrors: null }), []);
+    // A record written before the delivery and notify limits existed is judged by their defaults.
+    const old = { maxBehind: 100, maxLagSeconds: 5 };
+    assert.deepEqual(judge(old, { ...good, latencyP99Seconds: ANALYSIS_DEFAULTS.maxLatencyP99Seconds + 0.1 }), [
+      "delivery p99",
+    ]);
+    assert.deepEqual(judge(old, { ...good, notifyErrors: ANALYSIS_DEFAULTS.maxNotifyErrors }), []);
+  });
+
+  it("reads the group's fan-out lag, the delivery p99 and the failed notifications from Prometheus", () => {
+    assert.deepEqual(analysisQueries("7"), {
+      lagSeconds: 'max(im_message_subgroup_fanout_lag_seconds{group="7"})',
+      latencyP99Seconds: "histogram_quantile(0.99, sum by (le) (rate(im_delivery_latency_seconds_bucket[1m])))",
+      notifyErrors: 'sum(increase(im_message_notifications_total{result!="ok"}[1m]))',
+    });
   });
 
   it("runs 10/30/100 in batches of the rate, observes each step, finishes, and persists every transition", async () => {
@@ -159,7 +184,7 @@ describe("group move workflow", () => {
       37,
     );
     assert.deepEqual(
-      lines.filter((l) => /step [0-9]\/3/.test(l)).map((l) => /: ([0-9]+) of 37/.exec(l)?.[1]),
+      lines.filter((l) => /step [0-9]\/3 \(/.test(l)).map((l) => /: ([0-9]+) of 37/.exec(l)?.[1]),
       ["4", "12", "37"],
     );
     const saved = readMove(t.stateDir, "7");
@@ -173,9 +198,79 @@ describe("group move workflow", () => {
     const r = await new MoveController(t, record(20, { stepPauseSeconds: 3 }), () => undefined).run();
     assert.equal(r.phase, "RolledBack");
     assert.equal(r.step, 0);
-    assert.match(r.reason ?? "", /2 looks in a row past the limits \(backlog 500, at most 100 entries/);
+    assert.match(r.reason ?? "", /2 looks in a row past the limits \(backlog; backlog 500, at most 100 entries/);
     assert.equal(t.switched, 0);
     assert.equal(t.state, "rolled_back");
+  });
+
+  it("rolls back when the delivery p99 passes its limit, and says so in the progress and the reason", async () => {
+    const t = new PlatformMove(20);
+    t.prom.p99 = 2.5;
+    const lines: string[] = [];
+    const r = await new MoveController(t, record(20, { stepPauseSeconds: 3 }), (l) => lines.push(l)).run();
+    assert.equal(r.phase, "RolledBack");
+    assert.equal(
+      r.reason,
+      "2 looks in a row past the limits (delivery p99; backlog 0, at most 100 entries; fan-out lag 0.05, at most " +
+        "10 s; delivery p99 2.5, at most 1 s; notify errors 0, at most 10 in 1m)",
+    );
+    assert.equal(lines.filter((l) => /look failed \([12] in a row\), past delivery p99: /.test(l)).length, 2);
+    const last = r.measurements[r.measurements.length - 1];
+    assert.deepEqual(
+      { p99: last?.latencyP99Seconds, errors: last?.notifyErrors, ok: last?.ok, failed: last?.failed },
+      { p99: 2.5, errors: 0, ok: false, failed: ["delivery p99"] },
+    );
+    assert.equal(t.switched, 0);
+  });
+
+  it("rolls back when the notify errors pass their limit", async () => {
+    const t = new PlatformMove(20);
+    t.prom.errors = 11;
+    const r = await new MoveController(t, record(20, { stepPauseSeconds: 3 }), () => undefined).run();
+    assert.equal(r.phase, "RolledBack");
+    assert.match(r.reason ?? "", /past the limits \(notify errors; .*notify errors 11, at most 10 in 1m\)$/);
+  });
+
+  it("no sample fails no look but is reported: each step's summary counts the looks without one", async () => {
+    const t = new PlatformMove(10);
+    t.prom.p99 = null;
+    t.prom.errors = null;
+    const lines: string[] = [];
+    const r = await new MoveController(t, record(10, { stepPauseSeconds: 1.5 }), (l) => lines.push(l)).run();
+    assert.equal(r.phase, "Succeeded");
+    const summaries = lines.filter((l) => /observed step [1-3]\/3: /.test(l));
+    assert.equal(summaries.length, 3);
+    for (const l of summaries) {
+      const n = /: ([0-9]+) looks, /.exec(l)?.[1];
+      assert.ok(
+        l.endsWith(
+          `: ${n} looks, 0 failed; worst: backlog 0, at most 100 entries; fan-out lag 0.05, at most 10 s; delivery p99 ` +
+            `no sample, at most 1 s; notify errors no sample, at most 10 in 1m; no sample: delivery p99 in ${n}, ` +
+            `notify errors in ${n}`,
+        ),
+        l,
+      );
+    }
+    assert.ok(r.measurements.every((m) => m.ok && m.latencyP99Seconds === null && m.notifyErrors === null));
+    // Prometheus down: the backlog alone decides, and the move still finishes.
+    const down = new PlatformMove(10);
+    down.prometheusDown = true;
+    const r2 = await new MoveController(down, record(10), () => undefined).run();
+    assert.equal(r2.phase, "Succeeded");
+    assert.ok(r2.measurements.every((m) => m.lagSeconds === null && m.latencyP99Seconds === null));
+  });
+
+  it("summarizes a step's looks with the worst of each metric", () => {
+    const s = { ...ANALYSIS_DEFAULTS };
+    const looks = [
+      { maxBehind: 3, lagSeconds: 0.5, latencyP99Seconds: 0.1234, notifyErrors: 0, ok: true },
+      { maxBehind: 1, lagSeconds: null, latencyP99Seconds: 1.5, notifyErrors: 2, ok: false },
+    ];
+    assert.equal(
+      summarizeLooks(s, looks),
+      "2 looks, 1 failed; worst: backlog 3, at most 1000 entries; fan-out lag 0.5, at most 10 s; " +
+        "delivery p99 1.5, at most 1 s; notify errors 2, at most 10 in 1m; no sample: fan-out lag in 1",
+    );
   });
 
   it("rolls back midway when an operator asks (the intent file), from wherever the switch is", async () => {
@@ -222,14 +317,24 @@ describe("group move workflow", () => {
       stepsDone: 1,
       elapsedSeconds: 12.5,
       reason: "rollback asked by ops/1: x",
-      lastMeasurement: { at: "", step: 2, maxBehind: 3, lagSeconds: 0.123, ok: true },
+      limits: { ...ANALYSIS_DEFAULTS, maxLatencyP99Seconds: 0.5 },
+      lastMeasurement: {
+        at: "",
+        step: 2,
+        maxBehind: 3,
+        lagSeconds: 0.123,
+        latencyP99Seconds: 0.0456,
+        notifyErrors: null,
+        ok: true,
+      },
     };
     assert.equal(
       renderMove(res),
       [
         "group 7: grow 2 -> 4 sub-groups, move 3: RolledBack after 12.5 s",
         "0 of 10 moving members switched; steps 10 %, 30 %, 100 % (1 of 3 done)",
-        "last look: backlog 3 entries, fan-out lag 0.12 s",
+        "last look: backlog 3, at most 1000 entries; fan-out lag 0.123, at most 10 s; delivery p99 0.046, at most 0.5 s; " +
+          "notify errors no sample, at most 10 in 1m",
         "rolled back because: rollback asked by ops/1: x",
       ].join("\n"),
     );

@@ -10,19 +10,26 @@ import { pidAlive } from "../../lib/process.ts";
 import { actor, workflowRecords } from "../../lib/records.ts";
 import { GroupMoveRefusal, type GroupTarget } from "../../targets/target.ts";
 import { InternalError } from "../../errors.ts";
+import {
+  ANALYSIS_DEFAULTS,
+  describeLook,
+  judge,
+  look,
+  summarizeLooks,
+  type AnalysisLimits,
+  type Look,
+} from "./analysis.ts";
 
 export type MovePhase = "Switching" | "Finishing" | "Succeeded" | "RollingBack" | "RolledBack";
 export const ACTIVE_MOVE_PHASES: readonly MovePhase[] = ["Switching", "Finishing", "RollingBack"];
 
-/** One look at the group during a step's pause. */
-export interface MoveMeasurement {
+/** One look at the group during a step's pause (analysis.ts); a metric is null when Prometheus had no sample. */
+export interface MoveMeasurement extends Look {
   at: string;
   step: number;
-  /** Most timeline entries any sub-group's fan-out was behind the head. */
-  maxBehind: number;
-  /** Highest fan-out lag of the group's sub-groups in Prometheus, seconds; null when it had no sample. */
-  lagSeconds: number | null;
   ok: boolean;
+  /** The limits the look passed, when it failed. */
+  failed?: string[];
 }
 
 export interface MoveRecord {
@@ -51,15 +58,12 @@ export interface MoveRecord {
   controllerPid?: number;
 }
 
-export interface MoveSettings {
+/** The workflow's settings; the analysis' limits are in analysis.ts (a record from before a limit existed lacks it). */
+export interface MoveSettings extends AnalysisLimits {
   /** How long each step is observed, seconds. Default 300 (production); tests pass a second or two. */
   stepPauseSeconds: number;
   /** The move's own writes: members switched (or reverted) per second. Default 200. */
   ratePerSecond: number;
-  /** Analysis: a sub-group's fan-out backlog above this many timeline entries is a failed look. Default 1000. */
-  maxBehind: number;
-  /** Analysis: a sub-group's fan-out lag above this many seconds is a failed look. Default 10. */
-  maxLagSeconds: number;
   /** Failed looks in a row that stop the move and roll it back. Default 3. */
   failureLimit: number;
 }
@@ -67,8 +71,7 @@ export interface MoveSettings {
 export const MOVE_DEFAULTS: MoveSettings = {
   stepPauseSeconds: 300,
   ratePerSecond: 200,
-  maxBehind: 1000,
-  maxLagSeconds: 10,
+  ...ANALYSIS_DEFAULTS,
   failureLimit: 3,
 };
 
@@ -138,11 +141,6 @@ export function parseMove(raw: unknown): PlatformMove {
 /** Members to switch at a step: the step's share of the moving members, rounded up. */
 export function stepTarget(moving: number, percent: number): number {
   return Math.min(moving, Math.ceil((moving * percent) / 100));
-}
-
-/** A look fails when a sub-group's backlog or fan-out lag passes its limit (a missing lag sample is no failure). */
-export function judge(s: Pick<MoveSettings, "maxBehind" | "maxLagSeconds">, maxBehind: number, lag: number | null) {
-  return maxBehind <= s.maxBehind && (lag === null || lag <= s.maxLagSeconds);
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -270,46 +268,36 @@ export class MoveController {
     this.save("every step passed; ending the dual write");
   }
 
-  /** Looks at the group once a second for the step's pause; the reason when the analysis failed. */
+  /**
+   * Looks at the group once a second for the step's pause; the reason when the analysis failed. A failed look is a
+   * progress line; the step's looks end in one line (the worst of each metric, the metrics that had no sample).
+   */
   private async observe(step: number): Promise<string | undefined> {
     const s = this.r.settings;
     const end = Date.now() + s.stepPauseSeconds * 1000;
+    const looks: MoveMeasurement[] = [];
     let failures = 0;
     do {
       if (this.intent()) return undefined;
       const m = await this.measure(step);
+      looks.push(m);
       this.r.measurements.push(m);
       if (this.r.measurements.length > 200) this.r.measurements.shift();
       this.save();
       failures = m.ok ? 0 : failures + 1;
+      if (!m.ok) this.say(`look failed (${failures} in a row), past ${m.failed?.join(", ")}: ${describeLook(s, m)}`);
       if (failures >= s.failureLimit)
-        return (
-          `${failures} looks in a row past the limits (backlog ${m.maxBehind}, at most ${s.maxBehind} entries; ` +
-          `lag ${m.lagSeconds ?? "no sample"}, at most ${s.maxLagSeconds} s)`
-        );
+        return `${failures} looks in a row past the limits (${m.failed?.join(", ")}; ${describeLook(s, m)})`;
       await sleep(Math.min(1000, Math.max(0, end - Date.now())));
     } while (Date.now() < end);
+    this.save(`observed step ${step}/${this.r.steps.length}: ${summarizeLooks(s, looks)}`);
     return undefined;
   }
 
   private async measure(step: number): Promise<MoveMeasurement> {
-    const st = (await this.t.groupStatus(this.r.groupId)) as { subGroups?: Array<{ behind?: number }> } | null;
-    const maxBehind = Math.max(0, ...(st?.subGroups ?? []).map((x) => Number(x.behind ?? 0)));
-    let lag: number | null = null;
-    try {
-      const q = await this.t.query(`max(im_message_subgroup_fanout_lag_seconds{group="${this.r.groupId}"})`);
-      const v = q[0]?.value;
-      lag = v === undefined || !Number.isFinite(v) ? null : v;
-    } catch {
-      lag = null; // no Prometheus answer: the backlog alone decides this look
-    }
-    return {
-      at: new Date().toISOString(),
-      step,
-      maxBehind,
-      lagSeconds: lag,
-      ok: judge(this.r.settings, maxBehind, lag),
-    };
+    const l = await look(this.t, this.r.groupId);
+    const failed = judge(this.r.settings, l);
+    return { at: new Date().toISOString(), step, ...l, ok: failed.length === 0, ...(failed.length ? { failed } : {}) };
   }
 
   private async finish(): Promise<void> {

@@ -14,7 +14,8 @@ function moveOptions(c: Command): Command {
     .addOption(stackOption())
     .option(
       "--step-pause <duration>",
-      "how long each switch step is observed against the sub-groups' fan-out backlog and lag (default: 5m)",
+      "how long each switch step is observed against the sub-groups' fan-out backlog and lag, delivery latency and " +
+        "notify errors (default: 5m)",
       duration(["ms", "s", "m"], 0, 3600),
     )
     .option(
@@ -31,6 +32,16 @@ function moveOptions(c: Command): Command {
       "--max-lag <seconds>",
       "analysis: a sub-group's fan-out lag above this fails a look (default: 10)",
       decimal(0, 3600, { what: "seconds" }),
+    )
+    .option(
+      "--max-latency-p99 <seconds>",
+      "analysis: the platform's delivery latency p99 over the last minute above this fails a look (default: 1)",
+      decimal(0, 3600, { what: "seconds" }),
+    )
+    .option(
+      "--max-notify-errors <count>",
+      "analysis: more failed notifications to gateways in the last minute than this fail a look (default: 10)",
+      wholeNumber(0, 1_000_000_000),
     );
 }
 
