@@ -10,7 +10,7 @@ import { UserError } from "../../errors.ts";
 import { openTarget } from "../../targets/open.ts";
 import type { GroupTarget } from "../../targets/target.ts";
 import { resolveStack } from "../stack.ts";
-import { checkGroupId, readStatus } from "./index.ts";
+import { checkGroupId, readStatus, type GroupStatusResult } from "./index.ts";
 import { GROUP_MESSAGES } from "./messages.ts";
 import {
   ACTIVE_MOVE_PHASES,
@@ -72,11 +72,12 @@ function seconds(d: string | undefined): number {
  * Refuses a group with a move open: running in another imctl, or open on the platform with nobody running it. A
  * record left active by a killed imctl whose move the platform has closed since is stale and is replaced.
  */
-function requireNoMove(t: GroupTarget, id: string, openOnPlatform: string | undefined): void {
+function requireNoMove(t: GroupTarget, id: string, open: GroupStatusResult["move"] | undefined): void {
   const rec = readMove(t.stateDir, id);
   const pid = rec && ACTIVE_MOVE_PHASES.includes(rec.phase) ? liveController(rec) : undefined;
   if (pid !== undefined) throw new UserError(GROUP_MESSAGES.moveRunning(id, pid));
-  if (openOnPlatform !== undefined) throw new UserError(GROUP_MESSAGES.moveOpen(id, openOnPlatform));
+  if (open?.startedBy === "auto") throw new UserError(GROUP_MESSAGES.autoMoveOpen(id, open.moveId));
+  if (open) throw new UserError(GROUP_MESSAGES.moveOpen(id, open.moveId));
 }
 
 function result(r: MoveRecord): MoveResult {
@@ -125,7 +126,7 @@ async function start(kind: "grow" | "rebalance", id: string, o: MoveOptions): Pr
       to = o.subGroups;
     }
   }
-  requireNoMove(t, id, st.move?.state === "dual" ? st.move.moveId : undefined);
+  requireNoMove(t, id, st.move?.state === "dual" ? st.move : undefined);
   const pending = st.subGroups.reduce((n, s) => n + s.pendingMoves, 0);
   const now = new Date().toISOString();
   if (kind === "rebalance" && pending === 0)
@@ -224,10 +225,15 @@ export async function rollback(
           timeline: [],
           startedAt: now,
           updatedAt: now,
-          startedBy: process.env.USER ?? "unknown",
+          // An automatic move has no record here: the platform's trigger started it (docs/groups.md).
+          startedBy: open.startedBy === "auto" ? "auto (messaging.groups.autoGrow)" : (process.env.USER ?? "unknown"),
         };
   base.phase = "RollingBack";
-  base.reason = base.reason ?? "rollback by an operator (imctl group rollback)";
+  base.reason =
+    base.reason ??
+    (open.startedBy === "auto"
+      ? "rollback of an automatic move by an operator (imctl group rollback); the platform's driver stops"
+      : "rollback by an operator (imctl group rollback)");
   const final = await t.withLock(`imctl group rollback ${id}`, () => new MoveController(t, base, o.progress).run());
   return result(final);
 }

@@ -19,6 +19,9 @@ export const GROUP_MESSAGES = {
   moveOpen: (id: string, moveId: string) =>
     `group id: "${id}" has an unfinished move (${moveId}) and no imctl running it; allowed: a group without an open ` +
     `move (roll it back: imctl group rollback ${id} --yes)`,
+  autoMoveOpen: (id: string, moveId: string) =>
+    `group id: "${id}" has an automatic move (${moveId}) in progress (messaging.groups.autoGrow); allowed: a group ` +
+    `without an open move (watch it: imctl group status ${id}; stop it: imctl group rollback ${id} --yes)`,
   noMove: (id: string) => `group id: "${id}" has no open move to roll back; allowed: a group whose move is in progress`,
   confirmRollback: (id: string, moveId: string, switched: number) =>
     `group rollback ${id} puts the ${switched} members move ${moveId} switched back into their old sub-groups: pass --yes to confirm`,
