@@ -34,7 +34,7 @@ export const autoGrowConfig = z.object({
 });
 
 export const LEASE_NAME = "message.auto-grow";
-/** A leader that stopped renewing is replaced after this long; it renews every LEASE_TTL_MS / 3 while it drives. */
+/** A leader that stopped renewing is replaced after this long; every instance tries every LEASE_TTL_MS / 3. */
 export const LEASE_TTL_MS = 15_000;
 /** Groups looked at in one round, largest first (each costs a count of its members by sub-group). */
 const CANDIDATES = 100;
@@ -49,9 +49,12 @@ export class AutoGrow {
   private closing = false;
   private wake?: () => void;
   private loop?: Promise<void>;
-  private renewedAt = 0;
+  /** This instance holds the lease (as of the last renewal, at most LEASE_TTL_MS / 3 ago). */
+  private leader = false;
+  private renewing = false;
+  private renewal?: NodeJS.Timeout;
   private readonly lease: DbLease;
-  /** The last decision logged per group: logged again when it changes, not every round. */
+  /** The last decision per group: a decision that did not change is logged at debug only. */
   private readonly said = new Map<string, string>();
 
   constructor(
@@ -68,12 +71,36 @@ export class AutoGrow {
       { intervalS: this.s.intervalMs / 1000, stepPauseS: this.s.stepPauseMs / 1000, cooldownS: this.s.cooldownSeconds },
       "auto-grow: on; the instance holding the lease acts",
     );
-    this.loop = this.run();
+    // The lease is renewed on its own timer, not by the rounds: a leader keeps it between rounds (no leader change
+    // every interval) and loses it within a third of its time to live when it cannot reach the database.
+    this.renewal = setInterval(() => void this.renew(), LEASE_TTL_MS / 3);
+    this.loop = this.renew().then(() => this.run());
+  }
+
+  private async renew(): Promise<void> {
+    if (this.renewing || this.closing) return;
+    this.renewing = true;
+    try {
+      const held = await this.lease.hold().catch((err: Error) => {
+        this.d.log.warn({ err: err.message }, "auto-grow: renewing the lease failed");
+        return false;
+      });
+      if (held !== this.leader)
+        this.d.log.info(
+          { holder: this.lease.holder },
+          held ? "auto-grow: took the lease" : "auto-grow: lost the lease",
+        );
+      this.leader = held;
+      this.d.metrics.autoGrowLeader.set(held ? 1 : 0);
+    } finally {
+      this.renewing = false;
+    }
   }
 
   /** Stops between two steps (an open move stays open for the next leader) and gives the lease up. */
   async close(): Promise<void> {
     this.closing = true;
+    clearInterval(this.renewal);
     this.wake?.();
     await this.loop;
     this.d.metrics.autoGrowLeader.set(0);
@@ -92,12 +119,7 @@ export class AutoGrow {
   private async run(): Promise<void> {
     while (!this.closing) {
       try {
-        const leader = await this.lease.hold();
-        this.d.metrics.autoGrowLeader.set(leader ? 1 : 0);
-        if (leader) {
-          this.renewedAt = Date.now();
-          await this.round();
-        }
+        if (this.leader) await this.round();
       } catch (err) {
         this.d.log.warn({ err: (err as Error).message }, "auto-grow: round failed; trying again next round");
       }
@@ -105,16 +127,8 @@ export class AutoGrow {
     }
   }
 
-  /** While driving: false once closing or the lease is lost; renews it every third of its time to live. */
-  private keep = async (): Promise<boolean> => {
-    if (this.closing) return false;
-    if (Date.now() - this.renewedAt < LEASE_TTL_MS / 3) return true;
-    const held = await this.lease.hold().catch(() => false);
-    this.d.metrics.autoGrowLeader.set(held ? 1 : 0);
-    if (held) this.renewedAt = Date.now();
-    else this.d.log.warn({}, "auto-grow: lost the lease; letting go of the move");
-    return held;
-  };
+  /** While driving: false once closing or the lease is lost (the driver lets go of the move between two steps). */
+  private keep = (): Promise<boolean> => Promise.resolve(!this.closing && this.leader);
 
   private async round(): Promise<void> {
     const [open] = await this.d.db.query<mysql.RowDataPacket[]>(
@@ -153,13 +167,16 @@ export class AutoGrow {
     }
   }
 
+  /** One line per decision: at info when the group's decision changed, at debug when it is the same as last round. */
   private say(dec: AutoGrowDecision): void {
     const key = dec.action === "skip" ? `skip:${dec.code}` : `${dec.action}:${dec.from}:${dec.to}`;
-    if (this.said.get(dec.groupId) === key) return;
+    const same = this.said.get(dec.groupId) === key;
     this.said.set(dec.groupId, key);
     if (this.said.size > 10_000) this.said.clear();
     const to = dec.action === "skip" ? {} : { from: dec.from, to: dec.to };
-    this.d.log.info({ group: dec.groupId, decision: dec.action, reason: dec.reason, ...to }, "auto-grow: decision");
+    const line = { group: dec.groupId, decision: dec.action, reason: dec.reason, ...to };
+    if (same) this.d.log.debug(line, "auto-grow: decision");
+    else this.d.log.info(line, "auto-grow: decision");
   }
 
   private async drive(move: GroupMove): Promise<void> {

@@ -8,7 +8,7 @@ import { parseDuration } from "../../../../base/duration.ts";
 import { loadSpec, SpecError } from "../../../../infra/lib/spec.ts";
 import { UserError } from "../../errors.ts";
 import { openTarget } from "../../targets/open.ts";
-import type { GroupTarget } from "../../targets/target.ts";
+import { GroupMoveRefusal, type GroupTarget } from "../../targets/target.ts";
 import { resolveStack } from "../stack.ts";
 import { checkGroupId, readStatus, type GroupStatusResult } from "./index.ts";
 import { GROUP_MESSAGES } from "./messages.ts";
@@ -99,6 +99,20 @@ function result(r: MoveRecord): MoveResult {
   };
 }
 
+/**
+ * The platform plans the move; a conflict there is a move of the group planned since the status was read (the
+ * platform's automatic trigger, another operator): refused like the check before it, and nothing changed.
+ */
+async function plan(t: GroupTarget, id: string, to: number): Promise<unknown> {
+  try {
+    return await t.groupMove(id, "plan", { subGroups: to });
+  } catch (err) {
+    if (err instanceof GroupMoveRefusal && err.status === 409)
+      throw new UserError(GROUP_MESSAGES.planConflict(id, err.message));
+    throw err;
+  }
+}
+
 async function start(kind: "grow" | "rebalance", id: string, o: MoveOptions): Promise<MoveResult> {
   checkGroupId(id);
   const settings: MoveSettings = {
@@ -145,7 +159,7 @@ async function start(kind: "grow" | "rebalance", id: string, o: MoveOptions): Pr
     };
   // The target lock is taken before the platform plans: a busy target rejects the start and changes nothing.
   const final = await t.withLock(`imctl group ${kind} ${id}`, async () => {
-    const m = parseMove(await t.groupMove(id, "plan", { subGroups: to }));
+    const m = parseMove(await plan(t, id, to));
     const rec: MoveRecord = {
       apiVersion: 1,
       groupId: id,

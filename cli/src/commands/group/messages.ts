@@ -22,6 +22,9 @@ export const GROUP_MESSAGES = {
   autoMoveOpen: (id: string, moveId: string) =>
     `group id: "${id}" has an automatic move (${moveId}) in progress (messaging.groups.autoGrow); allowed: a group ` +
     `without an open move (watch it: imctl group status ${id}; stop it: imctl group rollback ${id} --yes)`,
+  planConflict: (id: string, why: string) =>
+    `group id: "${id}": the platform refused the plan (${why}); allowed: a group without an open move ` +
+    `(imctl group status ${id})`,
   noMove: (id: string) => `group id: "${id}" has no open move to roll back; allowed: a group whose move is in progress`,
   confirmRollback: (id: string, moveId: string, switched: number) =>
     `group rollback ${id} puts the ${switched} members move ${moveId} switched back into their old sub-groups: pass --yes to confirm`,
