@@ -36,19 +36,50 @@ export type DriveOutcome = "finished" | "rolled_back" | "operator" | "stopped";
 /** How long the finish waits for the old sub-groups' fan-out to pass the plan's head, as imctl's (2 minutes). */
 const FINISH_TRIES = 120;
 
+/** What the driver does to the move: moves.ts on the database (tests pass their own). */
+export interface MoveOps {
+  switchBatch(groupId: string, limit: number): Promise<{ move: GroupMove; changed: number }>;
+  rollbackBatch(groupId: string, limit: number): Promise<{ changed: number; done: boolean }>;
+  finishMove(groupId: string): Promise<unknown>;
+  currentMove(groupId: string): Promise<GroupMove | null>;
+  maxBehind(groupId: string): Promise<number>;
+}
+
+export function databaseOps(d: BackfillDeps): MoveOps {
+  return {
+    switchBatch: (g, limit) => switchBatch(d, g, limit),
+    rollbackBatch: (g, limit) => rollbackBatch(d, g, limit, "auto"),
+    finishMove: (g) => finishMove(d.db, g),
+    currentMove: (g) => currentMove(d.db, g),
+    maxBehind: (g) => maxBehind(d.db, g),
+  };
+}
+
+export interface DriverHooks {
+  /** False once the driver must let go: shutting down, or the leader lease lost. */
+  keep: () => Promise<boolean>;
+  log: Logger;
+  sleep: (ms: number) => Promise<void>;
+}
+
 export class AutoMoveDriver {
   /** Why the move was rolled back, when the driver did it. */
   reason?: string;
 
+  private readonly keep: DriverHooks["keep"];
+  private readonly log: Logger;
+  private readonly sleep: DriverHooks["sleep"];
+
   constructor(
-    private readonly d: BackfillDeps,
+    private readonly ops: MoveOps,
     private readonly s: DriverSettings,
     private readonly move: GroupMove,
-    /** False once the driver must let go: shutting down, or the leader lease lost. */
-    private readonly keep: () => Promise<boolean>,
-    private readonly log: Logger,
-    private readonly sleep: (ms: number) => Promise<void>,
-  ) {}
+    hooks: DriverHooks,
+  ) {
+    this.keep = hooks.keep;
+    this.log = hooks.log;
+    this.sleep = hooks.sleep;
+  }
 
   private get g(): string {
     return this.move.groupId;
@@ -70,7 +101,7 @@ export class AutoMoveDriver {
 
   /** True when the move is no longer ours to drive: closed, or an operator asked for its rollback. */
   private async takenOver(): Promise<boolean> {
-    const m = await currentMove(this.d.db, this.g);
+    const m = await this.ops.currentMove(this.g);
     return m?.moveId !== this.move.moveId || m.state !== "dual" || m.rollbackBy === "operator";
   }
 
@@ -86,7 +117,7 @@ export class AutoMoveDriver {
       const want = stepTarget(this.move.moving, pc);
       while (switched < want) {
         if (!(await this.keep())) return "stopped";
-        const res = await switchBatch(this.d, this.g, Math.min(this.batch, want - switched));
+        const res = await this.ops.switchBatch(this.g, Math.min(this.batch, want - switched));
         switched = res.move.switched;
         if (res.changed === 0) break;
         await this.sleep((1000 * res.changed) / this.s.ratePerSecond);
@@ -108,7 +139,7 @@ export class AutoMoveDriver {
     do {
       if (!(await this.keep())) return "stopped";
       if (await this.takenOver()) return "operator";
-      const behind = await maxBehind(this.d.db, this.g);
+      const behind = await this.ops.maxBehind(this.g);
       failures = behind > this.s.maxBehind ? failures + 1 : 0;
       if (failures >= this.s.failureLimit) {
         this.reason =
@@ -125,7 +156,7 @@ export class AutoMoveDriver {
     for (let attempt = 1; ; attempt++) {
       if (!(await this.keep())) return "stopped";
       try {
-        await finishMove(this.d.db, this.g);
+        await this.ops.finishMove(this.g);
         return "finished";
       } catch (err) {
         // Unavailable: an old sub-group's fan-out has not passed the plan's head yet; it will.
@@ -139,7 +170,7 @@ export class AutoMoveDriver {
     this.log.warn({ group: this.g, move: this.move.moveId, reason: this.reason }, "auto-grow: rolling the move back");
     for (;;) {
       if (!(await this.keep())) return "stopped";
-      const res = await rollbackBatch(this.d, this.g, this.batch, "auto");
+      const res = await this.ops.rollbackBatch(this.g, this.batch);
       if (res.done) return "rolled_back";
       await this.sleep((1000 * res.changed) / this.s.ratePerSecond);
     }

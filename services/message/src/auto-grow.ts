@@ -22,7 +22,13 @@ import {
   type AutoGrowPolicy,
   type GroupLook,
 } from "./auto-grow-decide.ts";
-import { AutoMoveDriver, DRIVER_DEFAULTS, type DriveOutcome, type DriverSettings } from "./auto-grow-driver.ts";
+import {
+  AutoMoveDriver,
+  databaseOps,
+  DRIVER_DEFAULTS,
+  type DriveOutcome,
+  type DriverSettings,
+} from "./auto-grow-driver.ts";
 import { currentMove, planMove, type BackfillDeps, type GroupMove, type MoveState } from "./moves.ts";
 
 /** The GROUP_AUTO_GROW* environment, set from the stack's messaging.groups (the defaults are the stack's). */
@@ -180,7 +186,8 @@ export class AutoGrow {
   }
 
   private async drive(move: GroupMove): Promise<void> {
-    const driver = new AutoMoveDriver(this.d, { ...this.s }, move, this.keep, this.d.log, this.sleep);
+    const hooks = { keep: this.keep, log: this.d.log, sleep: this.sleep };
+    const driver = new AutoMoveDriver(databaseOps(this.d), { ...this.s }, move, hooks);
     const out: DriveOutcome = await driver.run();
     const at = { group: move.groupId, move: move.moveId };
     if (out === "finished") {
