@@ -272,6 +272,19 @@ describe("bad input: every number has a range, checked before --yes", PAR, () =>
     );
   });
 
+  it("a bad messaging.groups.autoGrow and autoGrowStepPauseSeconds stop imctl before any target is opened", async () => {
+    const on = localStack((s) => (s.messaging.groups = { autoGrow: "on" }));
+    assert.equal(
+      await refused(["group", "status", "7301234567890123456", "--stack", on]),
+      `imctl: ${on}: messaging.groups.autoGrow: got "on"; expected boolean`,
+    );
+    const pause = localStack((s) => (s.messaging.groups = { autoGrow: true, autoGrowStepPauseSeconds: 7200 }));
+    assert.equal(
+      await refused(["group", "status", "7301234567890123456", "--stack", pause]),
+      `imctl: ${pause}: messaging.groups.autoGrowStepPauseSeconds: got 7200; must be at most 3600`,
+    );
+  });
+
   it("group grow, rebalance and rollback: a bad id, a count or a pause out of range, before any target is opened", async () => {
     assert.match(
       await refused(["group", "grow", "7301234567890123456", "--sub-groups", "2000"]),

@@ -13,6 +13,7 @@ import { after, before, describe, it } from "node:test";
 import { placeMember } from "../../services/lib/sub-groups.ts";
 import { makeUsers, startPlatform, type TestPlatform } from "../helpers/platform.ts";
 import { eventually, recorder, type Recorder } from "../helpers/messaging.ts";
+import { expectAll, groupStatus, sendLoop, type GroupStatusJson } from "../helpers/group-growth.ts";
 import type { LoadtestResult } from "../../cli/src/commands/loadtest/index.ts";
 
 /** Members per sub-group. */
@@ -47,57 +48,8 @@ async function online(u: User): Promise<Recorder> {
 /** The gview pushes each member got for `groupId`, by reason, in order. */
 const viewsOf = (m: Recorder, groupId: string) => m.views.filter((v) => v.group === groupId).map((v) => v.reason);
 
-interface GroupStatusJson {
-  subGroupCount: number;
-  headSeq: number;
-  memberCount: number;
-  diffusion: string;
-  subGroups: Array<{ subGroup: number; members: number; behind: number; pendingMoves: number }>;
-  move: { moveId: string; state: string; moving: number; switched: number } | null;
-}
-
-async function status(groupId: string): Promise<GroupStatusJson> {
-  const r = await p.run("group", "status", groupId, "--json");
-  assert.equal(r.exitCode, 0, r.stderr);
-  return JSON.parse(r.stdout) as GroupStatusJson;
-}
-
-/** Sends until stop() from one member, a message every `gapMs`; resolves with how many it sent. */
-function sendLoop(sender: Recorder, groupId: string, tag: string, gapMs: number) {
-  let stop = false;
-  const done = (async () => {
-    let i = 0;
-    while (!stop) {
-      await sender.client.send({ kind: "group", id: groupId }, `${tag}-${i++}`);
-      await new Promise((r) => setTimeout(r, gapMs));
-    }
-    return i;
-  })();
-  return {
-    stop: async () => {
-      stop = true;
-      return done;
-    },
-  };
-}
-
-/** Every group message after `since` up to `head`, except the member's own, once each, in groupSeq order. */
-async function expectAll(m: Recorder, groupId: string, since: number, head: number, sender: string) {
-  const got = () => m.received.filter((x) => x.to.id === groupId && x.from !== m.userId);
-  const want = Array.from({ length: head - since }, (_, i) => since + i + 1).filter(() => m.userId !== sender);
-  await eventually(
-    `${want.length} messages at ${m.userId}`,
-    () => got().length >= want.length,
-    60_000,
-    () => `${got().length}/${want.length}`,
-  );
-  assert.deepEqual(
-    got().map((x) => x.groupSeq),
-    want,
-    `member ${m.userId} (joined at ${since}): every message once, in groupSeq order`,
-  );
-  assert.deepEqual(m.anomalies, []);
-}
+/** The group's status as `imctl group status --json` prints it. */
+const status = (groupId: string): Promise<GroupStatusJson> => groupStatus(p, groupId);
 
 const recordFile = (groupId: string) => join(p.stateDir, "group-moves", `${groupId}.json`);
 

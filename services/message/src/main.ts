@@ -10,12 +10,13 @@ import { createLogger } from "../../lib/log.ts";
 import { createMetrics } from "../../lib/metrics.ts";
 import { kafkaSasl, redisAuth } from "../../lib/data-auth.ts";
 import { createRedisCluster } from "../../lib/redis.ts";
-import { subGroupConfig } from "../../lib/sub-groups.ts";
+import { subGroupConfig, subGroupSettings } from "../../lib/sub-groups.ts";
 import { tlsOptions } from "../../lib/tls.ts";
 import { runService } from "../../lib/service.ts";
 import { routes } from "./app.ts";
 import { FANOUT_INTERVAL_MS, startFanout } from "./fanout.ts";
 import { moveRoutes } from "./routes-moves.ts";
+import { AutoGrow, autoGrowConfig, autoGrowSettings } from "./auto-grow.ts";
 import { messageMetrics } from "./metrics.ts";
 import { FETCH_MAX_WAIT_MS } from "./consumer-supervisor.ts";
 import {
@@ -30,6 +31,7 @@ const schema = baseConfig
   .extend(redisConfig.shape)
   .extend(kafkaConfig.shape)
   .extend(subGroupConfig.shape)
+  .extend(autoGrowConfig.shape)
   .extend({
     /** Least time between two batches of 1:1 sends stored by this instance (send-batch.ts); 0: every turn. */
     SEND_BATCH_INTERVAL_MS: intFrom(0, 1000).default(SEND_BATCH_INTERVAL_MS),
@@ -107,9 +109,19 @@ runService("message", async () => {
     fetchMaxWaitMs: cfg.FANOUT_FETCH_MAX_WAIT_MS,
     publisher,
   });
+  // The automatic trigger of group growth (docs/groups.md): every instance competes for its lease, the holder acts.
+  const autoGrow = cfg.GROUP_AUTO_GROW
+    ? new AutoGrow(
+        { db, redis, log, metrics: mm, internalToken: cfg.INTERNAL_TOKEN },
+        autoGrowSettings(cfg, subGroupSettings(cfg)),
+        cfg.INSTANCE_ID,
+      )
+    : undefined;
   await app.listen({ host: cfg.HOST, port: cfg.PORT });
   log.info({ port: cfg.PORT }, "message listening");
+  autoGrow?.start();
   onShutdown(log, async () => {
+    await autoGrow?.close();
     await app.close();
     await fanout.close();
     await publisher.close().catch(() => undefined);

@@ -23,6 +23,12 @@ export interface MessageMetrics {
   subGroupFanoutLag: Gauge<"group" | "sub_group">;
   /** Members past which a sub-group is in warn state: GROUP_SUB_GROUP_CAPACITY x GROUP_WARN_RATIO (the alert's bar). */
   subGroupWarnMembers: Gauge;
+  /** Automatic moves (auto-grow.ts) started, finished and rolled back; `by`: who rolled it back (auto, operator). */
+  autoGrowMoves: Counter<"event" | "by">;
+  /** Decisions of the automatic trigger about a group past its warn bar: grow, rebalance, skip. */
+  autoGrowDecisions: Counter<"decision">;
+  /** 1 on the instance that holds the automatic trigger's lease. */
+  autoGrowLeader: Gauge;
 }
 
 export function messageMetrics(m: ServiceMetrics): MessageMetrics {
@@ -96,6 +102,32 @@ export function messageMetrics(m: ServiceMetrics): MessageMetrics {
       registers,
     }),
     subGroupWarnMembers: warnBar(registers),
+    ...autoGrowMetrics(registers),
+  };
+}
+
+/** The automatic trigger of group growth (auto-grow.ts): its moves, its decisions, which instance leads. */
+function autoGrowMetrics(
+  registers: ServiceMetrics["registry"][],
+): Pick<MessageMetrics, "autoGrowMoves" | "autoGrowDecisions" | "autoGrowLeader"> {
+  return {
+    autoGrowMoves: new Counter({
+      name: "im_message_autogrow_moves_total",
+      help: "Automatic group moves by event (started, finished, rolled_back) and actor (auto, operator)",
+      labelNames: ["event", "by"],
+      registers,
+    }),
+    autoGrowDecisions: new Counter({
+      name: "im_message_autogrow_decisions_total",
+      help: "Decisions of the automatic growth trigger about a group past its warn bar",
+      labelNames: ["decision"],
+      registers,
+    }),
+    autoGrowLeader: new Gauge({
+      name: "im_message_autogrow_leader",
+      help: "1 on the message instance holding the automatic growth lease",
+      registers,
+    }),
   };
 }
 

@@ -14,6 +14,8 @@ import { catchUpInbox } from "./inbox.ts";
 import { coalesce, notify, type NotifyDeps } from "./notify.ts";
 
 export type MoveState = "dual" | "done" | "rolled_back";
+/** Who started a move, or asked for its rollback: an operator (imctl, through the internal routes) or auto-grow.ts. */
+export type MoveActor = "operator" | "auto";
 
 export interface GroupMove {
   moveId: string;
@@ -28,6 +30,9 @@ export interface GroupMove {
   /** Of them, those whose group_members.sub_group is the new one now. */
   switched: number;
   state: MoveState;
+  startedBy: MoveActor;
+  /** Who asked for the move's rollback, once someone did: from then on it only goes back. */
+  rollbackBy: MoveActor | null;
 }
 
 /** Most sub-groups one group may have anywhere (the stack's maxSubGroups is at most this). */
@@ -65,7 +70,13 @@ function toMove(m: mysql.RowDataPacket): GroupMove {
     moving: Number(m.moving),
     switched: Number(m.switched ?? 0),
     state: String(m.state) as MoveState,
+    startedBy: actorOf(m.started_by) ?? "operator",
+    rollbackBy: actorOf(m.rollback_by),
   };
+}
+
+function actorOf(v: unknown): MoveActor | null {
+  return v === "auto" || v === "operator" ? v : null;
 }
 
 /** The group's open move, or its last one (null: the group never had one). */
@@ -85,7 +96,12 @@ export async function currentMove(db: mysql.Pool, groupId: string): Promise<Grou
  * the new count is not its sub-group now) is persisted with the old placement, the new sub-groups' cursors start at
  * the head, and the count is raised. Refused while another move of the group is open, or to fewer sub-groups.
  */
-export async function planMove(db: mysql.Pool, groupId: string, toSubGroups: number): Promise<GroupMove> {
+export async function planMove(
+  db: mysql.Pool,
+  groupId: string,
+  toSubGroups: number,
+  startedBy: MoveActor = "operator",
+): Promise<GroupMove> {
   return inTransaction(db, async (c) => {
     const g = await lockGroup(c, groupId);
     const open = await openMove(c, groupId);
@@ -114,9 +130,9 @@ export async function planMove(db: mysql.Pool, groupId: string, toSubGroups: num
       n === 1 || low?.low === null || low?.low === undefined ? Number(g.fanout_seq) : Number(low.low),
     );
     const [ins] = await c.query<mysql.ResultSetHeader>(
-      "INSERT INTO group_moves (group_id, from_sub_groups, to_sub_groups, plan_head, plan_low, moving, state)" +
-        " VALUES (?, ?, ?, ?, ?, ?, 'dual')",
-      [groupId, n, toSubGroups, head, planLow, moving.length],
+      "INSERT INTO group_moves (group_id, from_sub_groups, to_sub_groups, plan_head, plan_low, moving, state," +
+        " started_by) VALUES (?, ?, ?, ?, ?, ?, 'dual', ?)",
+      [groupId, n, toSubGroups, head, planLow, moving.length, startedBy],
     );
     const moveId = String(ins.insertId);
     for (let i = 0; i < moving.length; i += INSERT_CHUNK)
@@ -143,6 +159,8 @@ export async function planMove(db: mysql.Pool, groupId: string, toSubGroups: num
       moving: moving.length,
       switched: 0,
       state: "dual",
+      startedBy,
+      rollbackBy: null,
     };
   });
 }
@@ -153,25 +171,40 @@ async function requireOpen(c: Conn, groupId: string): Promise<mysql.RowDataPacke
   return m;
 }
 
+/** A move someone asked to roll back only goes back: no switch, no finish (under the group's row lock). */
+function refuseIfRollingBack(m: mysql.RowDataPacket): void {
+  const by = actorOf(m.rollback_by);
+  if (by !== null)
+    throw new ApiError(
+      "conflict",
+      `move ${String(m.move_id)} is being rolled back (asked by ${by}); it only goes back`,
+    );
+}
+
 /**
- * Switches (or, with `back`, reverts) at most `limit` members of the open move: their sub_group becomes the new (the
- * old) one. Both stay served by both sub-groups while the move is open. Returns the members changed.
+ * Switches (or, with `back` set to who asked, reverts) at most `limit` members of the open move: their sub_group
+ * becomes the new (the old) one. Both stay served by both sub-groups while the move is open. The first revert marks
+ * the move as rolling back, so a switch that comes later (the automatic driver, a grow) is refused rather than pulling
+ * the move the other way. Returns the members changed.
  */
-async function switchSome(db: mysql.Pool, groupId: string, limit: number, back: boolean): Promise<string[]> {
+async function switchSome(db: mysql.Pool, groupId: string, limit: number, back: MoveActor | null): Promise<string[]> {
   return inTransaction(db, async (c) => {
     await lockGroup(c, groupId);
     const m = await requireOpen(c, groupId);
+    if (back === null) refuseIfRollingBack(m);
+    else if (m.rollback_by === null)
+      await c.query("UPDATE group_moves SET rollback_by = ? WHERE move_id = ?", [back, m.move_id]);
     const [rows] = await c.query<mysql.RowDataPacket[]>(
       "SELECT user_id FROM group_move_members WHERE move_id = ? AND switched = ? ORDER BY user_id LIMIT ?",
-      [m.move_id, back ? 1 : 0, limit],
+      [m.move_id, back !== null ? 1 : 0, limit],
     );
     const users = rows.map((r) => String(r.user_id));
     if (users.length === 0) return [];
     await c.query(
       "UPDATE group_members gm JOIN group_move_members mm ON mm.group_id = gm.group_id AND mm.user_id = gm.user_id" +
-        ` SET gm.sub_group = mm.${back ? "old_sub_group" : "new_sub_group"}, mm.switched = ?` +
+        ` SET gm.sub_group = mm.${back !== null ? "old_sub_group" : "new_sub_group"}, mm.switched = ?` +
         " WHERE mm.move_id = ? AND mm.user_id IN (?)",
-      [back ? 0 : 1, m.move_id, users],
+      [back !== null ? 0 : 1, m.move_id, users],
     );
     return users;
   });
@@ -185,7 +218,7 @@ export interface StepResult {
 
 /** One batch of the switch: at most `limit` members to their new sub-group, then their backfill. */
 export async function switchBatch(d: BackfillDeps, groupId: string, limit: number): Promise<StepResult> {
-  const users = await switchSome(d.db, groupId, limit, false);
+  const users = await switchSome(d.db, groupId, limit, null);
   const move = await currentMove(d.db, groupId);
   if (!move) throw new ApiError("conflict", `group ${groupId} has no move`);
   await backfill(d, groupId, move.planLow, users, "move");
@@ -199,7 +232,9 @@ export async function switchBatch(d: BackfillDeps, groupId: string, limit: numbe
 export async function finishMove(db: mysql.Pool, groupId: string): Promise<GroupMove> {
   return inTransaction(db, async (c) => {
     await lockGroup(c, groupId);
-    const m = toMove(await requireOpen(c, groupId));
+    const open = await requireOpen(c, groupId);
+    refuseIfRollingBack(open);
+    const m = toMove(open);
     if (m.switched < m.moving)
       throw new ApiError(
         "conflict",
@@ -236,8 +271,9 @@ export async function rollbackBatch(
   d: BackfillDeps,
   groupId: string,
   limit: number,
+  by: MoveActor = "operator",
 ): Promise<StepResult & { done: boolean }> {
-  const users = await switchSome(d.db, groupId, limit, true);
+  const users = await switchSome(d.db, groupId, limit, by);
   const before = await currentMove(d.db, groupId);
   if (!before) throw new ApiError("conflict", `group ${groupId} has no move`);
   if (users.length > 0) {

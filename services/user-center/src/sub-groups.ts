@@ -78,6 +78,10 @@ export interface MoveStatus {
   planHead: number;
   moving: number;
   switched: number;
+  /** Who started it: "operator" (imctl) or "auto" (the message service's automatic trigger). */
+  startedBy: string;
+  /** Who asked for its rollback, once someone did. */
+  rollbackBy: string | null;
 }
 
 const WORST: WarnState[] = ["ok", "warn", "over"];
@@ -112,7 +116,7 @@ export async function groupStatus(db: mysql.Pool, s: SubGroupSettings, groupId: 
     return { subGroup: k, ...c, state: warnState(c.members, s), fanoutSeq, behind: Math.max(0, head - fanoutSeq) };
   });
   const [[mv]] = await db.query<mysql.RowDataPacket[]>(
-    "SELECT v.move_id, v.state, v.from_sub_groups, v.to_sub_groups, v.plan_head, v.moving," +
+    "SELECT v.move_id, v.state, v.from_sub_groups, v.to_sub_groups, v.plan_head, v.moving, v.started_by, v.rollback_by," +
       " (SELECT COUNT(*) FROM group_move_members mm WHERE mm.move_id = v.move_id AND mm.switched = 1) AS switched" +
       " FROM group_moves v WHERE v.group_id = ? ORDER BY v.state = 'dual' DESC, v.move_id DESC LIMIT 1",
     [groupId],
@@ -126,6 +130,8 @@ export async function groupStatus(db: mysql.Pool, s: SubGroupSettings, groupId: 
         planHead: Number(mv.plan_head),
         moving: Number(mv.moving),
         switched: Number(mv.switched),
+        startedBy: String(mv.started_by),
+        rollbackBy: mv.rollback_by === null ? null : String(mv.rollback_by),
       }
     : null;
   return {

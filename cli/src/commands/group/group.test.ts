@@ -40,6 +40,24 @@ describe("imctl group status", () => {
     assert.match(text, /350 members are not in their hash placement yet/);
   });
 
+  it("says who started the group's move (auto: the platform's trigger) and when it is rolling back", () => {
+    const move = { moveId: "12", fromSubGroups: 2, toSubGroups: 3, planHead: 40, moving: 700, switched: 70 };
+    const auto = renderStatus({ ...report, move: { ...move, state: "dual", startedBy: "auto", rollbackBy: null } });
+    assert.match(auto, /^move 12 \(2 -> 3 sub-groups, started by auto\): in progress, dual write; 70 of 700 moving/m);
+    const back = renderStatus({
+      ...report,
+      move: { ...move, state: "dual", startedBy: "auto", rollbackBy: "operator" },
+    });
+    assert.match(back, /started by auto\): rolling back \(asked by operator\); 70 of 700/);
+    // A user-center older than automatic growth reports no startedBy: the operator started every move then.
+    const old = renderStatus({ ...report, move: { ...move, state: "rolled_back" } });
+    assert.match(old, /started by operator\): rolled back;/);
+    assert.equal(
+      groupStatusReport.safeParse({ ...report, move: { ...move, state: "dual", startedBy: "cron" } }).success,
+      false,
+    );
+  });
+
   it("accepts user-center's report and refuses one with a field missing or out of range", () => {
     assert.deepEqual(groupStatusReport.parse(report), report);
     assert.equal(groupStatusReport.safeParse({ ...report, state: "full" }).success, false);

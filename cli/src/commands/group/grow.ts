@@ -8,9 +8,9 @@ import { parseDuration } from "../../../../base/duration.ts";
 import { loadSpec, SpecError } from "../../../../infra/lib/spec.ts";
 import { UserError } from "../../errors.ts";
 import { openTarget } from "../../targets/open.ts";
-import type { GroupTarget } from "../../targets/target.ts";
+import { GroupMoveRefusal, type GroupTarget } from "../../targets/target.ts";
 import { resolveStack } from "../stack.ts";
-import { checkGroupId, readStatus } from "./index.ts";
+import { checkGroupId, readStatus, type GroupStatusResult } from "./index.ts";
 import { GROUP_MESSAGES } from "./messages.ts";
 import { ANALYSIS_DEFAULTS, describeLook, type AnalysisLimits } from "./analysis.ts";
 import {
@@ -80,11 +80,12 @@ function seconds(d: string | undefined): number {
  * Refuses a group with a move open: running in another imctl, or open on the platform with nobody running it. A
  * record left active by a killed imctl whose move the platform has closed since is stale and is replaced.
  */
-function requireNoMove(t: GroupTarget, id: string, openOnPlatform: string | undefined): void {
+function requireNoMove(t: GroupTarget, id: string, open: GroupStatusResult["move"] | undefined): void {
   const rec = readMove(t.stateDir, id);
   const pid = rec && ACTIVE_MOVE_PHASES.includes(rec.phase) ? liveController(rec) : undefined;
   if (pid !== undefined) throw new UserError(GROUP_MESSAGES.moveRunning(id, pid));
-  if (openOnPlatform !== undefined) throw new UserError(GROUP_MESSAGES.moveOpen(id, openOnPlatform));
+  if (open?.startedBy === "auto") throw new UserError(GROUP_MESSAGES.autoMoveOpen(id, open.moveId));
+  if (open) throw new UserError(GROUP_MESSAGES.moveOpen(id, open.moveId));
 }
 
 function result(r: MoveRecord): MoveResult {
@@ -110,6 +111,21 @@ function result(r: MoveRecord): MoveResult {
     },
     ...(last ? { lastMeasurement: last } : {}),
   };
+}
+
+/**
+ * The platform plans the move; a conflict there is a move of the group planned since the status was read (the
+ * platform's automatic trigger, another operator): refused like the check before it, and nothing changed.
+ */
+/** Plans the move; tried again while the platform refuses it for now (whenAccepted), refused for good on a conflict. */
+async function plan(t: GroupTarget, id: string, to: number, progress: (line: string) => void): Promise<unknown> {
+  try {
+    return await whenAccepted("plan", () => t.groupMove(id, "plan", { subGroups: to }), progress);
+  } catch (err) {
+    if (err instanceof GroupMoveRefusal && err.status === 409)
+      throw new UserError(GROUP_MESSAGES.planConflict(id, err.message));
+    throw err;
+  }
 }
 
 async function start(kind: "grow" | "rebalance", id: string, o: MoveOptions): Promise<MoveResult> {
@@ -143,7 +159,7 @@ async function start(kind: "grow" | "rebalance", id: string, o: MoveOptions): Pr
       to = o.subGroups;
     }
   }
-  requireNoMove(t, id, st.move?.state === "dual" ? st.move.moveId : undefined);
+  requireNoMove(t, id, st.move?.state === "dual" ? st.move : undefined);
   const pending = st.subGroups.reduce((n, s) => n + s.pendingMoves, 0);
   const now = new Date().toISOString();
   if (kind === "rebalance" && pending === 0)
@@ -162,7 +178,7 @@ async function start(kind: "grow" | "rebalance", id: string, o: MoveOptions): Pr
     };
   // The target lock is taken before the platform plans: a busy target rejects the start and changes nothing.
   const final = await t.withLock(`imctl group ${kind} ${id}`, async () => {
-    const m = parseMove(await whenAccepted("plan", () => t.groupMove(id, "plan", { subGroups: to }), o.progress));
+    const m = parseMove(await plan(t, id, to, o.progress));
     const rec: MoveRecord = {
       apiVersion: 1,
       groupId: id,
@@ -242,10 +258,15 @@ export async function rollback(
           timeline: [],
           startedAt: now,
           updatedAt: now,
-          startedBy: process.env.USER ?? "unknown",
+          // An automatic move has no record here: the platform's trigger started it (docs/groups.md).
+          startedBy: open.startedBy === "auto" ? "auto (messaging.groups.autoGrow)" : (process.env.USER ?? "unknown"),
         };
   base.phase = "RollingBack";
-  base.reason = base.reason ?? "rollback by an operator (imctl group rollback)";
+  base.reason =
+    base.reason ??
+    (open.startedBy === "auto"
+      ? "rollback of an automatic move by an operator (imctl group rollback); the platform's driver stops"
+      : "rollback by an operator (imctl group rollback)");
   const final = await t.withLock(`imctl group rollback ${id}`, () => new MoveController(t, base, o.progress).run());
   return result(final);
 }

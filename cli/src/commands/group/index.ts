@@ -46,6 +46,9 @@ export const groupStatusReport = z.object({
       planHead: count,
       moving: count,
       switched: count,
+      /** "operator" (imctl) or "auto" (the platform's automatic trigger); absent before automatic growth. */
+      startedBy: z.enum(["operator", "auto"]).optional(),
+      rollbackBy: z.enum(["operator", "auto"]).nullable().optional(),
     })
     .nullable()
     .optional(),
@@ -76,6 +79,11 @@ export async function readStatus(target: Pick<GroupTarget, "groupStatus">, id: s
   return r.data;
 }
 
+function moveState(m: NonNullable<GroupStatusResult["move"]>): string {
+  if (m.state !== "dual") return m.state.replace("_", " ");
+  return m.rollbackBy ? `rolling back (asked by ${m.rollbackBy})` : "in progress, dual write";
+}
+
 export function renderStatus(r: GroupStatusResult): string {
   const pending = r.subGroups.reduce((n, s) => n + s.pendingMoves, 0);
   const warnAt = Math.floor(r.capacity * r.warnRatio);
@@ -102,8 +110,8 @@ export function renderStatus(r: GroupStatusResult): string {
     ...(r.move
       ? [
           "",
-          `move ${r.move.moveId} (${r.move.fromSubGroups} -> ${r.move.toSubGroups} sub-groups): ` +
-            `${r.move.state === "dual" ? "in progress, dual write" : r.move.state.replace("_", " ")}; ` +
+          `move ${r.move.moveId} (${r.move.fromSubGroups} -> ${r.move.toSubGroups} sub-groups, started by ` +
+            `${r.move.startedBy ?? "operator"}): ${moveState(r.move)}; ` +
             `${r.move.switched} of ${r.move.moving} moving members switched`,
         ]
       : []),

@@ -19,6 +19,12 @@ export const GROUP_MESSAGES = {
   moveOpen: (id: string, moveId: string) =>
     `group id: "${id}" has an unfinished move (${moveId}) and no imctl running it; allowed: a group without an open ` +
     `move (roll it back: imctl group rollback ${id} --yes)`,
+  autoMoveOpen: (id: string, moveId: string) =>
+    `group id: "${id}" has an automatic move (${moveId}) in progress (messaging.groups.autoGrow); allowed: a group ` +
+    `without an open move (watch it: imctl group status ${id}; stop it: imctl group rollback ${id} --yes)`,
+  planConflict: (id: string, why: string) =>
+    `group id: "${id}": the platform refused the plan (${why}); allowed: a group without an open move ` +
+    `(imctl group status ${id})`,
   noMove: (id: string) => `group id: "${id}" has no open move to roll back; allowed: a group whose move is in progress`,
   noMetrics: (stack: string) =>
     `kubernetes.prometheus: got nothing in ${stack}; allowed: { url: <Prometheus base URL> } or { service: ` +
