@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { test } from "node:test";
+import { offlineKubeStack } from "../../../test/helpers/offline-kube-stack.ts";
 import { UserError } from "../errors.ts";
 import { stackFile } from "../lib/paths.ts";
 import { openTarget, TARGET_MESSAGES } from "./open.ts";
-import { offlineKubeStack } from "../../../test/helpers/offline-kube-stack.ts";
-import { join } from "node:path";
 
 const userError = (message: string) => (err: unknown) => err instanceof UserError && err.message === message;
 

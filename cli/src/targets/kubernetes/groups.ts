@@ -65,7 +65,7 @@ const jsonOf = (a: ApiAnswer): { error?: unknown; message?: unknown } => {
   }
 };
 
-/** What to do with one answer: use it, give up at once (an ExitError), or try again (a failure line). */
+/** What to do with one answer of the service: use it, or try again (a failure line for the final message). */
 type Verdict = { use: ApiAnswer } | { fail: string };
 
 export interface KubernetesGroupDeps {
