@@ -222,17 +222,34 @@ export async function fanOutSubGroup(
 export async function subGroupMembers(db: mysql.Pool, group: string, subGroup: number): Promise<mysql.RowDataPacket[]> {
   // `low` is set for a moving member: the lowest cursor of its move's plan. A move closed in the last minute still
   // counts, so a batch that read the members before the close and one that reads them after never interleave.
+  // One statement (one snapshot). The moves' branch starts from the group's open or just-closed moves (STRAIGHT_JOIN):
+  // with none it reads nothing, where a plan led by the members' sub-group indexes read every member of every past
+  // move in that sub-group on every fan-out (MariaDB 0.17 cores for a 10-sub-group group at 2 messages a second, 10x
+  // the same group on one key). Members in both branches are merged here, not by a GROUP BY over a temporary table.
   const [rows] = await db.query<mysql.RowDataPacket[]>(
-    "SELECT user_id, joined_group_seq, MIN(low) AS low FROM (" +
-      "SELECT user_id, joined_group_seq, NULL AS low FROM group_members WHERE group_id = ? AND sub_group = ?" +
-      " UNION ALL SELECT m.user_id, m.joined_group_seq, v.plan_low AS low FROM group_moves v" +
-      " JOIN group_move_members mm ON mm.move_id = v.move_id AND (mm.old_sub_group = ? OR mm.new_sub_group = ?)" +
+    "SELECT user_id, joined_group_seq, NULL AS low FROM group_members WHERE group_id = ? AND sub_group = ?" +
+      " UNION ALL SELECT STRAIGHT_JOIN m.user_id, m.joined_group_seq, v.plan_low AS low FROM group_moves v" +
+      " JOIN group_move_members mm ON mm.move_id = v.move_id" +
       " JOIN group_members m ON m.group_id = mm.group_id AND m.user_id = mm.user_id" +
       " WHERE v.group_id = ? AND (v.state = 'dual' OR v.closed_at > CURRENT_TIMESTAMP(3) - INTERVAL 60 SECOND)" +
-      ") x GROUP BY user_id, joined_group_seq ORDER BY user_id",
-    [group, subGroup, subGroup, subGroup, group],
+      " AND (mm.old_sub_group = ? OR mm.new_sub_group = ?)",
+    [group, subGroup, group, subGroup, subGroup],
   );
-  return rows;
+  const byUser = new Map<string, mysql.RowDataPacket>();
+  for (const r of rows) {
+    const id = String(r.user_id);
+    const had = byUser.get(id);
+    if (had === undefined) byUser.set(id, r);
+    else if (r.low !== null && (had.low === null || Number(r.low) < Number(had.low)))
+      byUser.set(id, { ...had, low: r.low });
+  }
+  // In user_id order, as the inbox writes lock members' seq rows (no deadlock between fan-outs).
+  return [...byUser.values()].sort((x, y) => compareIds(String(x.user_id), String(y.user_id)));
+}
+
+/** Numeric order of two decimal ids (BIGINTs as strings). */
+function compareIds(a: string, b: string): number {
+  return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
 }
 
 /**
