@@ -10,9 +10,9 @@
  * opening), `opened`, `closed`.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { wsProtocols } from "../../services/lib/protocol.ts";
+import { fdLimit } from "./fd-limit.ts";
 
 export interface OpenCommand {
   t: "open";
@@ -65,15 +65,6 @@ const errors = new Map<string, number>();
 
 function send(r: ClientReport): void {
   process.send?.(r);
-}
-
-function fdLimit(): number | null {
-  try {
-    const m = /Max open files\s+(\d+)/.exec(readFileSync("/proc/self/limits", "utf8"));
-    return m ? Number(m[1]) : null;
-  } catch {
-    return null;
-  }
 }
 
 /** A masked client frame (RFC 6455 5.3) with a payload of at most 125 bytes: control frames only. */

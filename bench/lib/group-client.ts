@@ -10,7 +10,6 @@
  * count or until `stop`), `collect` (wait for the acked messages to reach every receiver here, bounded), `close`.
  * Reports: `ready`, `connected`, `listening`, `sent`, `collected`, `closed`, or `failed`. Every wait is bounded.
  */
-import { readFileSync } from "node:fs";
 import { sleep } from "../../base/sleep.ts";
 import { ClientError, ImClient } from "../../services/lib/client/index.ts";
 import type { WireMessage } from "../../services/lib/protocol.ts";
@@ -23,6 +22,7 @@ import type {
   GroupSend,
   GroupSendCommand,
 } from "./group-ipc.ts";
+import { fdLimit } from "./fd-limit.ts";
 
 const now = () => performance.timeOrigin + performance.now();
 const SYNC_OFF_MS = 600_000;
@@ -77,15 +77,6 @@ class Listening {
 
 function report(r: GroupReport): void {
   process.send?.(r);
-}
-
-function fdLimit(): number | null {
-  try {
-    const m = /Max open files\s+(\d+)/.exec(readFileSync("/proc/self/limits", "utf8"));
-    return m ? Number(m[1]) : null;
-  } catch {
-    return null;
-  }
 }
 
 const errorKey = (err: unknown) =>

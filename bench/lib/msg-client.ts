@@ -13,7 +13,6 @@
  * 2 s while loading), `latency-done`, `throughput-done`, `overload-done`, `closed`, or `failed` with the error of a
  * command that threw. Every wait is bounded.
  */
-import { readFileSync } from "node:fs";
 import { sleep } from "../../base/sleep.ts";
 import type { WireMessage } from "../../services/lib/protocol.ts";
 import type {
@@ -28,6 +27,7 @@ import type {
 import { errorKey, Ledger, now, storedCheck, tally, type LoadSession } from "./msg-ledger.ts";
 import { overload } from "./msg-overload.ts";
 import { platformPeer, relayPeer, type Peer } from "./msg-peers.ts";
+import { fdLimit } from "./fd-limit.ts";
 
 let kind: TargetKind = "platform";
 const session: LoadSession = { peers: [], stale: 0, progress: { sent: 0, acked: 0, failed: 0, received: 0 } };
@@ -37,15 +37,6 @@ let lastStaleAt = 0;
 
 function report(r: LoadReport): void {
   process.send?.(r);
-}
-
-function fdLimit(): number | null {
-  try {
-    const m = /Max open files\s+(\d+)/.exec(readFileSync("/proc/self/limits", "utf8"));
-    return m ? Number(m[1]) : null;
-  } catch {
-    return null;
-  }
 }
 
 async function connectAll(c: ConnectCommand): Promise<void> {
