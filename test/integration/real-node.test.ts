@@ -112,66 +112,59 @@ describe("the platform on the embedded cluster's real node", { timeout: 3_600_00
   // The edge's refusal of `?token=` (infra/services/im-service.ts tokenRefusalRule) on the upstream standard-channel
   // CRDs this cluster installs, and Traefik as the controller: stored as rendered (nothing pruned or rejected),
   // accepted by Traefik, and a request with a token in its URL answered 400 through Traefik.
-  // Written in session 15 and not yet run here (the bootstrap of its tools had not finished): reported as a todo, so
-  // its outcome is seen without blocking the suite, until a run has shown Traefik accepts the routes.
-  const unverified = { todo: "not yet seen to pass on the real node (issue 22)" };
-  it(
-    "refuses ?token= at the edge: the refusal routes stored as rendered, accepted by Traefik, 400 through it",
-    unverified,
-    async () => {
-      const custom = kc.makeApiClient(k8s.CustomObjectsApi);
-      for (const [svc, path] of [
-        ["gateway", "/ws"],
-        ["user-center", "/v1"],
-      ] as const) {
-        const name = `${svc}-token-refusal`;
-        const route = await until(`Traefik to accept HTTPRoute im/${name}`, async () => {
-          const r = (await custom.getNamespacedCustomObject({
-            group: "gateway.networking.k8s.io",
-            version: "v1",
-            plural: "httproutes",
-            namespace: "im",
-            name,
-          })) as StoredRoute;
-          const byTraefik = r.status?.parents?.find((x) => x.controllerName === TRAEFIK_CONTROLLER);
-          const ok = (type: string) => byTraefik?.conditions?.some((c) => c.type === type && c.status === "True");
-          return ok("Accepted") && ok("ResolvedRefs") ? r : undefined;
-        });
-        assert.deepEqual(
-          route.spec.rules?.map((r) => [r.matches, r.filters]),
+  it("refuses ?token= at the edge: the refusal routes stored as rendered, accepted by Traefik, 400 through it", async () => {
+    const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+    for (const [svc, path] of [
+      ["gateway", "/ws"],
+      ["user-center", "/v1"],
+    ] as const) {
+      const name = `${svc}-token-refusal`;
+      const route = await until(`Traefik to accept HTTPRoute im/${name}`, async () => {
+        const r = (await custom.getNamespacedCustomObject({
+          group: "gateway.networking.k8s.io",
+          version: "v1",
+          plural: "httproutes",
+          namespace: "im",
+          name,
+        })) as StoredRoute;
+        const byTraefik = r.status?.parents?.find((x) => x.controllerName === TRAEFIK_CONTROLLER);
+        const ok = (type: string) => byTraefik?.conditions?.some((c) => c.type === type && c.status === "True");
+        return ok("Accepted") && ok("ResolvedRefs") ? r : undefined;
+      });
+      assert.deepEqual(
+        route.spec.rules?.map((r) => [r.matches, r.filters]),
+        [
           [
             [
-              [
-                {
-                  path: { type: "PathPrefix", value: path },
-                  queryParams: [{ type: "RegularExpression", name: "token", value: ".*" }],
-                },
-              ],
-              [
-                {
-                  type: "URLRewrite",
-                  urlRewrite: { path: { type: "ReplaceFullPath", replaceFullPath: TOKEN_IN_URL_PATH } },
-                },
-              ],
+              {
+                path: { type: "PathPrefix", value: path },
+                queryParams: [{ type: "RegularExpression", name: "token", value: ".*" }],
+              },
+            ],
+            [
+              {
+                type: "URLRewrite",
+                urlRewrite: { path: { type: "ReplaceFullPath", replaceFullPath: TOKEN_IN_URL_PATH } },
+              },
             ],
           ],
-        );
-      }
-      const port = readState(clusterLayout(ctx.p.stateDir).state)?.realNode?.ingressPort;
-      const host = (parse(readFileSync(stack, "utf8")) as { kubernetes: { ingress: { host: string } } }).kubernetes
-        .ingress.host;
-      assert.ok(port, "the real node's ingress port in the cluster's state");
-      const upgrade = { connection: "Upgrade", upgrade: "websocket", "sec-websocket-version": "13" };
-      for (const [path, headers] of [
-        ["/v1/users/me?token=abc", {}],
-        ["/ws?token=abc", { ...upgrade, "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==" }],
-      ] as const) {
-        const r = await get(port, path, { host, ...headers });
-        assert.equal(r.status, 400, `${path}: ${r.status} ${r.body.slice(0, 200)}`);
-        assert.match(r.body, /token_in_url/, path);
-      }
-    },
-  );
+        ],
+      );
+    }
+    const port = readState(clusterLayout(ctx.p.stateDir).state)?.realNode?.ingressPort;
+    const host = (parse(readFileSync(stack, "utf8")) as { kubernetes: { ingress: { host: string } } }).kubernetes
+      .ingress.host;
+    assert.ok(port, "the real node's ingress port in the cluster's state");
+    const upgrade = { connection: "Upgrade", upgrade: "websocket", "sec-websocket-version": "13" };
+    for (const [path, headers] of [
+      ["/v1/users/me?token=abc", {}],
+      ["/ws?token=abc", { ...upgrade, "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==" }],
+    ] as const) {
+      const r = await get(port, path, { host, ...headers });
+      assert.equal(r.status, 400, `${path}: ${r.status} ${r.body.slice(0, 200)}`);
+      assert.match(r.body, /token_in_url/, path);
+    }
+  });
 
   it("passes the smoke scenario through the Gateway API route (Traefik): nothing lost, every check passed", async () => {
     // Right after the deploy (cold pods and consumers, every process of both platforms on 2 shared cores) the p99 of
