@@ -294,7 +294,7 @@ const bench: Benchmark = {
   description:
     "Fan-out of one large group keyed by sub-group, p99 from the send to the LAST online member's client showing" +
     " the message: a group of 10,000 members (read diffusion), 2,000 of them online (ImClient through nginx, two" +
-    " load processes, periodic sync off), grown into 10 sub-groups by `imctl group grow`; one member sends 2" +
+    " load processes, periodic sync off), grown into 10 sub-groups by `imctl group grow 7301234567890123456 --sub-groups 10`; one member sends 2" +
     " messages a second, 5 s warm-up then 30 s measured (60 messages: the p99 is the slowest); per message the" +
     " slowest of the ~2,000 receivers. Baseline, interleaved in the same run: the same 10,000 members in a group on" +
     " one key (the fan-out before sub-groups: `messaging.groups.subGroupCapacity` above the group's size keeps it" +

@@ -263,7 +263,7 @@ async function lookAtGroups(db: mysql.Pool, s: AutoGrowSettings): Promise<GroupL
       subGroupMembers: perSub,
       pendingMoves: pending,
       placedSubGroupMembers: placed,
-      // The database's clock dates the last move (its age, as minus ms from "now" = 0): instance clocks do not matter.
+      // The database's clock dates the last move (its age in ms, negative, the present being 0): instance clocks do not matter.
       lastMove: mv
         ? {
             moveId: String(mv.move_id),
