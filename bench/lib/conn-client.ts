@@ -12,7 +12,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { connect, type Socket } from "node:net";
 import { wsProtocols } from "../../services/lib/protocol.ts";
-import { fdLimit } from "./fd-limit.ts";
+import { openFileLimit } from "../../services/lib/open-files.ts";
 
 export interface OpenCommand {
   t: "open";
@@ -254,4 +254,4 @@ process.on("disconnect", () => {
   process.exit(0);
 });
 
-send({ t: "ready", fdLimit: fdLimit() });
+send({ t: "ready", fdLimit: openFileLimit() });

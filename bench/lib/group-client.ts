@@ -22,7 +22,7 @@ import type {
   GroupSend,
   GroupSendCommand,
 } from "./group-ipc.ts";
-import { fdLimit } from "./fd-limit.ts";
+import { openFileLimit } from "../../services/lib/open-files.ts";
 
 const now = () => performance.timeOrigin + performance.now();
 const SYNC_OFF_MS = 600_000;
@@ -227,4 +227,4 @@ process.on("disconnect", () => {
   setTimeout(() => process.exit(0), 200).unref();
 });
 
-report({ t: "ready", fdLimit: fdLimit() });
+report({ t: "ready", fdLimit: openFileLimit() });

@@ -27,7 +27,7 @@ import type {
 import { errorKey, Ledger, now, storedCheck, tally, type LoadSession } from "./msg-ledger.ts";
 import { overload } from "./msg-overload.ts";
 import { platformPeer, relayPeer, type Peer } from "./msg-peers.ts";
-import { fdLimit } from "./fd-limit.ts";
+import { openFileLimit } from "../../services/lib/open-files.ts";
 
 let kind: TargetKind = "platform";
 const session: LoadSession = { peers: [], stale: 0, progress: { sent: 0, acked: 0, failed: 0, received: 0 } };
@@ -302,4 +302,4 @@ process.on("disconnect", () => {
   setTimeout(() => process.exit(0), 200).unref();
 });
 
-report({ t: "ready", fdLimit: fdLimit() });
+report({ t: "ready", fdLimit: openFileLimit() });

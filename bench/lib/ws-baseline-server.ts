@@ -18,12 +18,12 @@
  * Environment: HOST, INTERNAL_TOKEN, MODE, MAX_CONNECTIONS (0: no cap below the limit); TOKEN_KEYS and
  * TOKEN_ACTIVE_KID in connections mode. Reports `{ t: "listening", port }` once it listens on an ephemeral port.
  */
-import { readFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocketServer, type WebSocket } from "ws";
 import { handshakeToken, WS_SUBPROTOCOL, type ServerFrame, type WireMessage } from "../../services/lib/protocol.ts";
 import { parseKeyRing, verifyToken } from "../../services/lib/tokens.ts";
+import { openFileLimit } from "../../services/lib/open-files.ts";
 
 /** What the relay pushes to a receiver: the message itself (the gateway pushes a notify and the client pulls). */
 export type RelayFrame = ServerFrame | { t: "msg"; message: WireMessage };
@@ -34,15 +34,6 @@ function env(name: string): string {
   const v = process.env[name];
   if (v === undefined || v === "") throw new Error(`ws-baseline-server: ${name} is not set`);
   return v;
-}
-
-function openFileLimit(): number | null {
-  try {
-    const m = /Max open files\s+(\d+)/.exec(readFileSync("/proc/self/limits", "utf8"));
-    return m ? Number(m[1]) : null;
-  } catch {
-    return null;
-  }
 }
 
 const mode = process.env.MODE ?? "connections";

@@ -4,7 +4,6 @@
  * caps its egress bandwidth, relays client requests to the message service, pushes notifications, and on
  * SIGTERM drains: it stops accepting, tells every client to reconnect elsewhere and closes within a deadline.
  */
-import { readFileSync } from "node:fs";
 import type { IncomingMessage, Server } from "node:http";
 import type { Duplex } from "node:stream";
 import type { Cluster } from "ioredis";
@@ -85,16 +84,6 @@ function sliceOf(userId: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < userId.length; i++) h = Math.imul(h ^ userId.charCodeAt(i), 0x01000193);
   return (h >>> 0) % HEARTBEAT_SLICES;
-}
-
-/** Descriptors this process may hold (the soft RLIMIT_NOFILE), or null when /proc does not say. */
-export function openFileLimit(): number | null {
-  try {
-    const m = /Max open files\s+(\d+)/.exec(readFileSync("/proc/self/limits", "utf8"));
-    return m ? Number(m[1]) : null;
-  } catch {
-    return null;
-  }
 }
 
 function reject(socket: Duplex, status: number, error: string, message: string): void {
