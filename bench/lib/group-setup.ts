@@ -9,6 +9,7 @@ import { REPO_ROOT } from "../../base/root.mjs";
 import type { TestPlatform } from "../../test/helpers/platform.ts";
 import type { GroupCommand, GroupReport } from "./group-ipc.ts";
 import { IpcChild } from "./ipc-child.ts";
+import { readyChildren } from "./msg-bench.ts";
 
 const GROUP_SCRIPT = join(REPO_ROOT, "bench", "lib", "group-client.ts");
 /** The API takes at most this many user ids per group request (services/user-center/src/app.ts). */
@@ -93,15 +94,8 @@ export class GroupChild extends IpcChild<GroupCommand, GroupReport> {
 
 /** Starts `n` group load processes, each ready (60 s at most) with room for `perChild` connections. */
 export async function startGroupChildren(n: number, perChild: number): Promise<GroupChild[]> {
-  const children = Array.from({ length: n }, (_, i) => new GroupChild(i));
-  try {
-    await Promise.all(children.map((c) => c.request(null, "ready", 60_000)));
-    for (const c of children)
-      if (c.fdLimit !== null && perChild + 100 > c.fdLimit)
-        throw new Error(`${perChild} connections per load process exceed its descriptor limit ${c.fdLimit}`);
-    return children;
-  } catch (err) {
-    await Promise.all(children.map((c) => c.stop()));
-    throw err;
-  }
+  return readyChildren(
+    Array.from({ length: n }, (_, i) => new GroupChild(i)),
+    perChild,
+  );
 }

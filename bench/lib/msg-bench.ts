@@ -115,9 +115,18 @@ export class LoadChild extends IpcChild<LoadCommand, LoadReport> {
   }
 }
 
-/** Starts `n` load processes and waits for each to be ready (60 s at most). */
-export async function startLoadChildren(n: number, perChild: number): Promise<LoadChild[]> {
-  const children = Array.from({ length: n }, (_, i) => new LoadChild(i));
+/** What readyChildren needs of a load process. */
+interface ReadyingChild {
+  readonly fdLimit: number | null;
+  request(msg: null, reply: "ready", timeoutMs: number): Promise<unknown>;
+  stop(): Promise<unknown>;
+}
+
+/**
+ * Waits for each started load process to be ready (60 s at most) and to have room for `perChild` connections under
+ * its descriptor limit; on any failure stops them all and throws.
+ */
+export async function readyChildren<C extends ReadyingChild>(children: C[], perChild: number): Promise<C[]> {
   try {
     await Promise.all(children.map((c) => c.request(null, "ready", 60_000)));
     for (const c of children) {
@@ -129,6 +138,14 @@ export async function startLoadChildren(n: number, perChild: number): Promise<Lo
     await Promise.all(children.map((c) => c.stop()));
     throw err;
   }
+}
+
+/** Starts `n` load processes and waits for each to be ready (60 s at most). */
+export async function startLoadChildren(n: number, perChild: number): Promise<LoadChild[]> {
+  return readyChildren(
+    Array.from({ length: n }, (_, i) => new LoadChild(i)),
+    perChild,
+  );
 }
 
 /** Ends a child: `ask` (default SIGTERM), then SIGKILL after 5 s. */
