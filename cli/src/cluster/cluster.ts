@@ -239,10 +239,10 @@ async function bringUpRealNode(
     },
     { timeoutMs: 120_000, intervalMs: 500, lastError: () => tailLines(join(l.logs, "kubelet.log"), 1)[0] },
   );
-  if (outcome === "stopped")
-    throw new Error(
-      `the real node stopped: ${[...tailLines(join(l.logs, "node.log"), 1), ...tailLines(join(l.logs, "kubelet.log"), 2)].join(" | ")}`,
-    );
+  if (outcome === "stopped") {
+    const said = [...tailLines(join(l.logs, "node.log"), 1), ...tailLines(join(l.logs, "kubelet.log"), 2)].join(" | ");
+    throw new Error(`the real node stopped: ${said || `its init ended with nothing in ${join(l.logs, "node.log")}`}`);
+  }
   say(`real node: ${REAL_NODE_NAME} Ready`);
   // A node that was already running imported its images when it started: an add-on's new image is imported now.
   if (wasRunning && s.realNode)

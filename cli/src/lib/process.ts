@@ -36,15 +36,30 @@ function isZombie(pid: number): boolean {
  * (the state directory). Guards against a recycled pid: down must stop only what imctl started.
  */
 export function isOurs(pid: number, marker: string): boolean {
-  if (!pidAlive(pid)) return false;
-  for (const f of ["cmdline", "environ"]) {
-    try {
-      if (readFileSync(`/proc/${pid}/${f}`).toString("utf8").includes(marker)) return true;
-    } catch {
-      // gone, or not readable
-    }
+  // A process in the middle of exec (nsenter becoming unshare, say) shows an empty command line and
+  // environment for a moment: read again rather than take it for somebody else's (or a dead) process.
+  for (let attempt = 0; attempt < EXEC_WINDOW_READS; attempt++) {
+    if (!pidAlive(pid)) return false;
+    const seen = processIdentity(pid);
+    if (seen.some((text) => text.includes(marker))) return true;
+    if (seen.every((text) => text !== "")) return false;
+    Atomics.wait(EXEC_WAIT, 0, 0, 10);
   }
   return false;
+}
+
+const EXEC_WINDOW_READS = 20;
+const EXEC_WAIT = new Int32Array(new SharedArrayBuffer(4));
+
+/** The process's command line and environment (either reads "" while it is between programs). */
+function processIdentity(pid: number): string[] {
+  return ["cmdline", "environ"].map((f) => {
+    try {
+      return readFileSync(`/proc/${pid}/${f}`).toString("utf8");
+    } catch {
+      return ""; // gone, or not readable
+    }
+  });
 }
 
 /**
