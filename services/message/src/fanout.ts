@@ -8,9 +8,11 @@
  * loop here turns its batches into inbox writes (inbox.ts) and notifications (notify.ts), and the offset
  * bookkeeping (offsets.ts) commits what the loop finished.
  *
- * A group with several sub-groups (docs/groups.md) is fanned out in two hops: its event is split here into one
- * `subgroup` record per sub-group, keyed `<group>:<subGroup>` on the same topic, so the sub-groups of one large group
- * are consumed on different partitions and instances; each record is then fanned out from its sub-group's cursor.
+ * A group with several sub-groups (docs/groups.md) is fanned out by sub-group: the message service appends one
+ * `subgroup` record per sub-group, keyed `<group>:<subGroup>` on the same topic, when it stores the message (store.ts),
+ * so the sub-groups of one large group are consumed on different partitions and instances; each record is fanned out
+ * from its sub-group's cursor. A `group` event of a group that has grown since it was stored (or a retried send's) is
+ * split here into the same records.
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ConnectionOptions } from "node:tls";
@@ -22,7 +24,7 @@ import type { EventPublisher } from "../../lib/kafka.ts";
 import type { Logger } from "../../lib/log.ts";
 import { fanoutEvent, type FanoutEvent, type NotifyItem } from "../../lib/protocol.ts";
 import { ConsumerSupervisor, type FanoutMessage } from "./consumer-supervisor.ts";
-import { fanOutGroup, fanOutSubGroup } from "./inbox.ts";
+import { fanOutGroup, fanOutSubGroups } from "./inbox.ts";
 import type { MessageMetrics } from "./metrics.ts";
 import { coalesce, notify } from "./notify.ts";
 import { OffsetCommits } from "./offsets.ts";
@@ -71,8 +73,13 @@ async function processBatch(d: FanoutDeps, batch: FanoutMessage[]): Promise<void
     const ev = parsed.data;
     const ts = Number(m.timestamp);
     if (ev.kind === "subgroup") {
+      // Appended by the store (no ts of its own): this is the message's first trip through Kafka.
+      if (ev.ts === undefined) d.metrics.deliveryLag.observe((Date.now() - ts) / 1000);
       const k = `${ev.group}:${ev.subGroup}`;
-      if (ev.groupSeq > (subGroups.get(k)?.groupSeq ?? -1)) subGroups.set(k, ev.ts === undefined ? { ...ev, ts } : ev);
+      const prev = subGroups.get(k);
+      // The newest seq, timed from the oldest record's append (as a group's events are, groupEvents).
+      const first = Math.min(ev.ts ?? ts, prev?.ts ?? Infinity);
+      subGroups.set(k, { ...(prev && prev.groupSeq >= ev.groupSeq ? prev : ev), ts: first });
       continue;
     }
     d.metrics.deliveryLag.observe((Date.now() - ts) / 1000);
@@ -87,15 +94,24 @@ async function processBatch(d: FanoutDeps, batch: FanoutMessage[]): Promise<void
   // Each group's events in order; different groups and sub-groups in parallel.
   await Promise.all([
     ...[...groups.values()].map(async (evs) => items.push(...(await groupEvents(d, evs)))),
-    ...[...subGroups.values()].map(async (ev) => {
-      const r = await fanOutSubGroup(d.db, ev);
+    ...[...bySubGroupsGroup(subGroups.values())].map(async ([group, evs]) => {
+      const r = await fanOutSubGroups(d.db, group, evs);
       items.push(...r.items);
-      const labels = { group: ev.group, sub_group: String(ev.subGroup) };
-      d.metrics.subGroupMembers.set(labels, r.members);
-      if (ev.ts !== undefined) d.metrics.subGroupFanoutLag.set(labels, (Date.now() - ev.ts) / 1000);
+      for (const ev of evs) {
+        const labels = { group, sub_group: String(ev.subGroup) };
+        d.metrics.subGroupMembers.set(labels, r.members.get(ev.subGroup) ?? 0);
+        if (ev.ts !== undefined) d.metrics.subGroupFanoutLag.set(labels, (Date.now() - ev.ts) / 1000);
+      }
     }),
   ]);
   await notify(d, coalesce(items));
+}
+
+/** A batch's sub-group records by group: the sub-groups of one group are fanned out together (fanOutSubGroups). */
+function bySubGroupsGroup(evs: Iterable<SubGroupEvent>): Map<string, SubGroupEvent[]> {
+  const out = new Map<string, SubGroupEvent[]>();
+  for (const ev of evs) out.set(ev.group, [...(out.get(ev.group) ?? []), ev]);
+  return out;
 }
 
 /**

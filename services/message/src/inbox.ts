@@ -67,6 +67,25 @@ export async function writeInboxes(
 type GroupEvent = Extract<FanoutEvent, { kind: "group" }> & { ts?: number };
 type SubGroupEvent = Extract<FanoutEvent, { kind: "subgroup" }>;
 
+/** A group's timeline entries (from, to], in group order: with their bodies for read diffusion, ids only for write. */
+async function timeline(
+  db: mysql.Pool,
+  group: string,
+  diffusion: string,
+  from: number,
+  to: number,
+): Promise<mysql.RowDataPacket[]> {
+  const [entries] = await db.query<mysql.RowDataPacket[]>(
+    (diffusion === "read"
+      ? "SELECT t.group_seq, t.message_id, m.sender_id, m.body, m.created_at"
+      : "SELECT t.group_seq, t.message_id, m.sender_id") +
+      " FROM group_timeline t JOIN messages m ON m.message_id = t.message_id" +
+      " WHERE t.group_id = ? AND t.group_seq > ? AND t.group_seq <= ? ORDER BY t.group_seq",
+    [group, from, to],
+  );
+  return entries;
+}
+
 /** A group's timeline entries (from, to] fanned out to `rows` (members), by the group's diffusion. */
 async function fanOutRange(
   db: mysql.Pool,
@@ -74,16 +93,13 @@ async function fanOutRange(
   diffusion: string,
   range: { from: number; to: number; ts: number | undefined },
   rows: mysql.RowDataPacket[],
+  read?: mysql.RowDataPacket[],
 ): Promise<NotifyItem[]> {
-  // Read diffusion pushes the newest entries themselves (their bodies); write diffusion needs only their ids.
-  const [entries] = await db.query<mysql.RowDataPacket[]>(
-    (diffusion === "read"
-      ? "SELECT t.group_seq, t.message_id, m.sender_id, m.body, m.created_at"
-      : "SELECT t.group_seq, t.message_id, m.sender_id") +
-      " FROM group_timeline t JOIN messages m ON m.message_id = t.message_id" +
-      " WHERE t.group_id = ? AND t.group_seq > ? AND t.group_seq <= ? ORDER BY t.group_seq",
-    [group, range.from, range.to],
-  );
+  // Read diffusion pushes the newest entries themselves (their bodies); write diffusion needs only their ids. A
+  // caller that read a wider range for several sub-groups passes it: this range's part of it is used.
+  const entries = read
+    ? read.filter((e) => Number(e.group_seq) > range.from && Number(e.group_seq) <= range.to)
+    : await timeline(db, group, diffusion, range.from, range.to);
   if (diffusion === "read") return readPushes(group, entries, rows, range.ts);
   const ts = range.ts;
   const out: NotifyItem[] = [];
@@ -185,41 +201,67 @@ export async function fanOutGroup(db: mysql.Pool, ev: GroupEvent): Promise<Group
 }
 
 /**
- * Fans out one sub-group of a large group up to the record's group seq, from that sub-group's own cursor, to that
+ * Fans out sub-groups of one large group, each up to its record's group seq from that sub-group's own cursor, to that
  * sub-group's members only. Each member is in one sub-group, so its notifications come from one key and one cursor,
- * in groupSeq order. Returns the notifications and the sub-group's member count (for its metrics).
+ * in groupSeq order. The sub-groups of a batch are read together: one statement for their cursors, one for their
+ * members, one for the timeline they need and one for the new cursors, whatever their number. Returns the
+ * notifications and each sub-group's member count (for its metrics).
  */
-export async function fanOutSubGroup(
+export async function fanOutSubGroups(
   db: mysql.Pool,
-  ev: SubGroupEvent,
-): Promise<{ items: NotifyItem[]; members: number }> {
-  const [[g]] = await db.query<mysql.RowDataPacket[]>(
-    "SELECT g.diffusion, s.fanout_seq FROM im_groups g" +
-      " LEFT JOIN group_sub_groups s ON s.group_id = g.group_id AND s.sub_group = ? WHERE g.group_id = ?",
-    [ev.subGroup, ev.group],
+  group: string,
+  evs: SubGroupEvent[],
+): Promise<{ items: NotifyItem[]; members: Map<number, number> }> {
+  const members = new Map<number, number>();
+  const subs = [...new Set(evs.map((e) => e.subGroup))];
+  const [cursors] = await db.query<mysql.RowDataPacket[]>(
+    "SELECT g.diffusion, s.sub_group, s.fanout_seq FROM im_groups g" +
+      " LEFT JOIN group_sub_groups s ON s.group_id = g.group_id AND s.sub_group IN (?) WHERE g.group_id = ?",
+    [subs, group],
   );
-  if (!g) return { items: [], members: 0 };
+  if (cursors.length === 0) return { items: [], members };
+  const diffusion = String(cursors[0]!.diffusion);
   // No cursor row (cannot happen while user-center creates them with the count): start from the beginning, which
   // repeats work but skips nothing.
-  const cursor = g.fanout_seq === null ? 0 : Number(g.fanout_seq);
-  const rows = await subGroupMembers(db, ev.group, ev.subGroup);
-  if (ev.groupSeq <= cursor) return { items: [], members: rows.length };
-  const range = { from: cursor, to: ev.groupSeq, ts: ev.ts };
-  const items = await fanOutRange(db, ev.group, String(g.diffusion), range, rows);
-  await db.query(
-    "INSERT INTO group_sub_groups (group_id, sub_group, fanout_seq) VALUES (?, ?, ?)" +
-      " ON DUPLICATE KEY UPDATE fanout_seq = GREATEST(fanout_seq, VALUES(fanout_seq))",
-    [ev.group, ev.subGroup, ev.groupSeq],
+  const cursorOf = new Map(
+    cursors.filter((r) => r.sub_group !== null).map((r) => [Number(r.sub_group), Number(r.fanout_seq)]),
   );
-  return { items, members: rows.length };
+  const rowsOf = await subGroupsMembers(db, group, subs);
+  for (const k of subs) members.set(k, rowsOf.get(k)?.length ?? 0);
+  const due = evs
+    .map((ev) => ({ ev, from: cursorOf.get(ev.subGroup) ?? 0 }))
+    .filter(({ ev, from }) => ev.groupSeq > from);
+  if (due.length === 0) return { items: [], members };
+  const read = await timeline(
+    db,
+    group,
+    diffusion,
+    Math.min(...due.map((x) => x.from)),
+    Math.max(...due.map((x) => x.ev.groupSeq)),
+  );
+  const parts = await Promise.all(
+    due.map(({ ev, from }) =>
+      fanOutRange(db, group, diffusion, { from, to: ev.groupSeq, ts: ev.ts }, rowsOf.get(ev.subGroup) ?? [], read),
+    ),
+  );
+  await db.query(
+    "INSERT INTO group_sub_groups (group_id, sub_group, fanout_seq) VALUES ?" +
+      " ON DUPLICATE KEY UPDATE fanout_seq = GREATEST(fanout_seq, VALUES(fanout_seq))",
+    [due.map(({ ev }) => [group, ev.subGroup, ev.groupSeq])],
+  );
+  return { items: parts.flat(), members };
 }
 
 /**
- * The members a sub-group's fan-out serves: those placed in it, and while a move of the group is open (dual write,
+ * The members each sub-group's fan-out serves: those placed in it, and while a move of the group is open (dual write,
  * docs/groups.md) every moving member whose old or new sub-group it is, so a member in the middle of a move is served
  * by both (a repeated notification, never a missing one).
  */
-export async function subGroupMembers(db: mysql.Pool, group: string, subGroup: number): Promise<mysql.RowDataPacket[]> {
+export async function subGroupsMembers(
+  db: mysql.Pool,
+  group: string,
+  subs: number[],
+): Promise<Map<number, mysql.RowDataPacket[]>> {
   // `low` is set for a moving member: the lowest cursor of its move's plan. A move closed in the last minute still
   // counts, so a batch that read the members before the close and one that reads them after never interleave.
   // One statement (one snapshot). The moves' branch starts from the group's open or just-closed moves (STRAIGHT_JOIN):
@@ -227,24 +269,37 @@ export async function subGroupMembers(db: mysql.Pool, group: string, subGroup: n
   // move in that sub-group on every fan-out (MariaDB 0.17 cores for a 10-sub-group group at 2 messages a second, 10x
   // the same group on one key). Members in both branches are merged here, not by a GROUP BY over a temporary table.
   const [rows] = await db.query<mysql.RowDataPacket[]>(
-    "SELECT user_id, joined_group_seq, NULL AS low FROM group_members WHERE group_id = ? AND sub_group = ?" +
-      " UNION ALL SELECT STRAIGHT_JOIN m.user_id, m.joined_group_seq, v.plan_low AS low FROM group_moves v" +
+    "SELECT user_id, joined_group_seq, NULL AS low, sub_group AS a, NULL AS b FROM group_members" +
+      " WHERE group_id = ? AND sub_group IN (?)" +
+      " UNION ALL SELECT STRAIGHT_JOIN m.user_id, m.joined_group_seq, v.plan_low AS low, mm.old_sub_group AS a," +
+      " mm.new_sub_group AS b FROM group_moves v" +
       " JOIN group_move_members mm ON mm.move_id = v.move_id" +
       " JOIN group_members m ON m.group_id = mm.group_id AND m.user_id = mm.user_id" +
       " WHERE v.group_id = ? AND (v.state = 'dual' OR v.closed_at > CURRENT_TIMESTAMP(3) - INTERVAL 60 SECOND)" +
-      " AND (mm.old_sub_group = ? OR mm.new_sub_group = ?)",
-    [group, subGroup, group, subGroup, subGroup],
+      " AND (mm.old_sub_group IN (?) OR mm.new_sub_group IN (?))",
+    [group, subs, group, subs, subs],
   );
-  const byUser = new Map<string, mysql.RowDataPacket>();
+  const wanted = new Set(subs);
+  const bySub = new Map<number, Map<string, mysql.RowDataPacket>>(subs.map((k) => [k, new Map()]));
   for (const r of rows) {
     const id = String(r.user_id);
-    const had = byUser.get(id);
-    if (had === undefined) byUser.set(id, r);
-    else if (r.low !== null && (had.low === null || Number(r.low) < Number(had.low)))
-      byUser.set(id, { ...had, low: r.low });
+    const row = { user_id: r.user_id, joined_group_seq: r.joined_group_seq, low: r.low } as mysql.RowDataPacket;
+    for (const k of new Set([r.a, r.b].filter((x) => x !== null).map(Number))) {
+      if (!wanted.has(k)) continue;
+      const byUser = bySub.get(k)!;
+      const had = byUser.get(id);
+      if (had === undefined) byUser.set(id, row);
+      else if (row.low !== null && (had.low === null || Number(row.low) < Number(had.low)))
+        byUser.set(id, { ...had, low: row.low } as mysql.RowDataPacket);
+    }
   }
   // In user_id order, as the inbox writes lock members' seq rows (no deadlock between fan-outs).
-  return [...byUser.values()].sort((x, y) => compareIds(String(x.user_id), String(y.user_id)));
+  return new Map(
+    [...bySub].map(([k, byUser]) => [
+      k,
+      [...byUser.values()].sort((x, y) => compareIds(String(x.user_id), String(y.user_id))),
+    ]),
+  );
 }
 
 /** Numeric order of two decimal ids (BIGINTs as strings). */

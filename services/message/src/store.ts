@@ -10,6 +10,7 @@ import type { IdGenerator } from "../../lib/ids.ts";
 import type { EventPublisher } from "../../lib/kafka.ts";
 import type {
   ConversationRef,
+  FanoutEvent,
   PullResult,
   SendResult,
   StoredEvent,
@@ -45,15 +46,35 @@ export async function nextUserSeq(c: mysql.PoolConnection, userId: string): Prom
   return r.insertId === 0 ? 1 : Number(r.insertId);
 }
 
-async function publish(d: StoreDeps, ev: StoredEvent): Promise<void> {
+async function publish(d: StoreDeps, ev: StoredEvent, subGroups = 1): Promise<void> {
   // A group's events are keyed by the group: they stay in one partition, so its fan-out runs in order. A 1:1 event
   // may go to any partition: its notification carries the receiver's seq, and a client that sees a seq beyond the
   // next one pulls the gap (a later event overtaking an earlier one costs a pull, never a message). Letting them
   // fill one partition per produce request sends each request to one broker instead of to every leader, which
   // under load is most of the brokers' work (replica and consumer fetches follow the produce requests).
-  const key = ev.kind === "group" ? `g:${ev.group}` : `u:${ev.receiver}`;
+  // A group split into sub-groups gets its `subgroup` records straight away, one per sub-group keyed
+  // `<group>:<subGroup>` (docs/groups.md): the fan-out would otherwise consume one group event only to append them,
+  // a second trip through Kafka on every message's way to its members.
   const t0 = performance.now();
-  await d.publisher.publish({ topic: d.topic, key, value: JSON.stringify(ev), anyPartition: ev.kind === "user" });
+  if (ev.kind === "group" && subGroups > 1)
+    await Promise.all(
+      Array.from({ length: subGroups }, (_, subGroup) =>
+        d.publisher.publish({
+          topic: d.topic,
+          key: `${ev.group}:${subGroup}`,
+          value: JSON.stringify({
+            kind: "subgroup",
+            group: ev.group,
+            subGroup,
+            groupSeq: ev.groupSeq,
+          } satisfies FanoutEvent),
+        }),
+      ),
+    );
+  else {
+    const key = ev.kind === "group" ? `g:${ev.group}` : `u:${ev.receiver}`;
+    await d.publisher.publish({ topic: d.topic, key, value: JSON.stringify(ev), anyPartition: ev.kind === "user" });
+  }
   d.timings?.kafkaSeconds.observe((performance.now() - t0) / 1000);
 }
 
@@ -138,6 +159,7 @@ export async function sendOne(
   // No look-up before the insert: the unique key (sender, client message id) catches a retried send below.
   const messageId = d.ids.next();
   let ev: StoredEvent;
+  let subGroups = 1;
   const t0 = performance.now();
   try {
     ev = await inTransaction(d.db, async (c) => {
@@ -171,6 +193,12 @@ export async function sendOne(
         [to.id],
       );
       const groupSeq = Number(r.insertId);
+      // Read under the row lock just taken: a move changes the count under the same lock, so this message's
+      // fan-out is split exactly as the group stands at its seq.
+      const [[g]] = await c.query<mysql.RowDataPacket[]>("SELECT sub_groups FROM im_groups WHERE group_id = ?", [
+        to.id,
+      ]);
+      subGroups = Number(g?.sub_groups ?? 1);
       await c.query(
         "INSERT INTO messages (message_id, sender_id, client_msg_id, conversation_type, conversation_id, body, group_seq) VALUES (?, ?, ?, 'group', ?, ?, ?)",
         [messageId, from, cmid, to.id, body, groupSeq],
@@ -191,7 +219,7 @@ export async function sendOne(
     await publish(d, again.ev);
     return again.result;
   }
-  await publish(d, ev);
+  await publish(d, ev, subGroups);
   return { messageId, duplicate: false, groupSeq: ev.kind === "group" ? ev.groupSeq : null };
 }
 
