@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { execa } from "execa";
 import { NodeIdLease } from "../../services/lib/node-id.ts";
+import { BULK_LOOKUP_MIN, lookup } from "../../services/lib/presence.ts";
 import { createRedisCluster } from "../../services/lib/redis.ts";
 import { makeUsers, startPlatform, type TestPlatform } from "../helpers/platform.ts";
 import { eventually, recorder, type Recorder } from "../helpers/messaging.ts";
@@ -27,6 +28,15 @@ async function connect(u: { userId: string; token: string }): Promise<Recorder> 
   await r.client.connect();
   open.push(r);
   return r;
+}
+
+/** A client of the platform's Redis Cluster, as the services build theirs. */
+function platformRedis(): ReturnType<typeof createRedisCluster> {
+  const n = p.spec.data.redis.primaries * (1 + p.spec.data.redis.replicasPerPrimary);
+  return createRedisCluster(
+    Array.from({ length: n }, (_, i) => `${p.spec.local.bindAddress}:${p.spec.local.ports.redis + i}`),
+    { nodeTimeoutMs: p.spec.local.redis.nodeTimeoutMs },
+  );
 }
 
 const from = (r: Recorder, sender: string) => r.received.filter((m) => m.from === sender);
@@ -397,12 +407,39 @@ describe("messaging on the real platform", { timeout: 900_000 }, () => {
     },
   );
 
+  it("a many-user presence look-up (the gateways' online sets) agrees with the per-user hashes, online and off", async () => {
+    const people = await makeUsers(p.api, BULK_LOOKUP_MIN + 16, "pres");
+    const clients = await Promise.all(people.slice(0, BULK_LOOKUP_MIN).map((u) => connect(u)));
+    const ids = people.map((u) => u.userId);
+    const redis = platformRedis();
+    try {
+      // One user at a time reads the per-user hash; all of them at once the gateways' sets.
+      const oneByOne = async () => {
+        const out = new Map<string, string[]>();
+        for (const u of ids) for (const [k, v] of await lookup(redis, [u])) out.set(k, [...v].sort());
+        return out;
+      };
+      const bulk = async () => new Map([...(await lookup(redis, ids))].map(([k, v]) => [k, [...v].sort()]));
+      const want = await oneByOne();
+      assert.equal(want.size, BULK_LOOKUP_MIN, "every connected user has a gateway, nobody else");
+      assert.equal(new Set([...want.values()].flat()).size, 2, "the clients are spread over both gateways");
+      assert.deepEqual(await bulk(), want);
+      // Half of them leave: both ways forget exactly those.
+      for (const c of clients.slice(0, BULK_LOOKUP_MIN / 2)) c.client.close();
+      let left = await bulk();
+      for (let i = 0; i < 50 && left.size !== BULK_LOOKUP_MIN / 2; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        left = await bulk();
+      }
+      assert.equal(left.size, BULK_LOOKUP_MIN / 2, "the closed clients left the gateways' online sets within 5 s");
+      assert.deepEqual(left, await oneByOne());
+    } finally {
+      redis.disconnect();
+    }
+  });
+
   it("node ids leased from Redis Cluster are unique, renewed, reclaimed after a loss, and given back", async () => {
-    const n = p.spec.data.redis.primaries * (1 + p.spec.data.redis.replicasPerPrimary);
-    const redis = createRedisCluster(
-      Array.from({ length: n }, (_, i) => `${p.spec.local.bindAddress}:${p.spec.local.ports.redis + i}`),
-      { nodeTimeoutMs: p.spec.local.redis.nodeTimeoutMs },
-    );
+    const redis = platformRedis();
     const lost: string[] = [];
     try {
       const leases = await Promise.all(

@@ -25,9 +25,18 @@ const IDLE_TIMEOUT_MS = 2000;
 /** Enough of ioredis's cluster client for presence.ts: every command succeeds. */
 function presenceStandIn(): Cluster {
   const chain: Record<string, unknown> = {};
-  for (const m of ["hincrby", "hset", "expire"]) chain[m] = () => chain;
+  for (const m of ["hincrby", "hset", "expire", "sadd"]) chain[m] = () => chain;
   chain.exec = async () => [];
-  return { multi: () => chain, hincrby: async () => 0, hdel: async () => 0 } as unknown as Cluster;
+  const ok = async () => 0;
+  return {
+    multi: () => chain,
+    hincrby: ok,
+    hdel: ok,
+    srem: ok,
+    zadd: ok,
+    zremrangebyscore: ok,
+    smembers: async () => [],
+  } as unknown as Cluster;
 }
 
 describe("gateway heartbeat", () => {

@@ -79,13 +79,6 @@ export const CONNECTION_RETRY_AFTER_MS = 500;
  */
 export const HEARTBEAT_SLICES = 20;
 
-/** A user's presence-refresh slice: a hash of the id (FNV-1a), so every slice gets its share. */
-function sliceOf(userId: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < userId.length; i++) h = Math.imul(h ^ userId.charCodeAt(i), 0x01000193);
-  return (h >>> 0) % HEARTBEAT_SLICES;
-}
-
 function reject(socket: Duplex, status: number, error: string, message: string): void {
   const body = JSON.stringify({ error, message });
   const reason =
@@ -113,6 +106,8 @@ export class Gateway {
   private nextSlice = 0;
   private heartbeats = 0;
   private presenceRefreshes = 0;
+  /** The first announcement in presence:gateways (a failed one is tried again by the next connection). */
+  private announced: Promise<void> | undefined;
 
   constructor(private readonly o: GatewayOptions) {
     this.o.metrics.egressCap.set(o.egress.cap);
@@ -120,7 +115,10 @@ export class Gateway {
     // Re-assert presence well within its TTL: it survives a Redis failover that lost recent writes. In slices, like
     // the heartbeat: a transaction per user for every user at once would stall this instance and Redis each time.
     this.timers.push(
-      setInterval(() => void this.refreshPresence(), (presence.PRESENCE_TTL_SECONDS * 1000) / 3 / HEARTBEAT_SLICES),
+      setInterval(
+        () => void this.refreshPresence(),
+        (presence.PRESENCE_TTL_SECONDS * 1000) / 3 / presence.PRESENCE_SLICES,
+      ),
     );
     for (const t of this.timers) t.unref();
   }
@@ -191,8 +189,13 @@ export class Gateway {
     ws.on("close", () => this.closed(conn));
     // The hello (a client pulls on it) waits for the presence write: what is stored after the pull is fanned out here.
     const hello = { t: "hello" as const, userId, instance: this.o.instanceId, version: this.o.version };
-    void presence
-      .connected(this.o.redis, userId, this.o.internalUrl)
+    // The gateway says it is alive before its first user's hello, and then on every refresh tick.
+    this.announced ??= presence.announce(this.o.redis, this.o.internalUrl).catch((err: unknown) => {
+      this.announced = undefined;
+      throw err;
+    });
+    const announced = this.announced;
+    void Promise.all([announced, presence.connected(this.o.redis, userId, this.o.internalUrl)])
       .catch((err: Error) => this.o.log.warn({ err: err.message }, "presence"))
       .then(() => ws.readyState === ws.OPEN && this.push(conn, hello));
   }
@@ -391,10 +394,12 @@ export class Gateway {
 
   /** Refreshes the presence of one slice of the users (a user's slice is a hash of its id). */
   private async refreshPresence(): Promise<void> {
-    const slice = this.presenceRefreshes++ % HEARTBEAT_SLICES;
-    const counts = new Map([...this.users].filter(([u]) => sliceOf(u) === slice).map(([u, s]) => [u, s.size]));
+    const slice = this.presenceRefreshes++ % presence.PRESENCE_SLICES;
+    const counts = new Map(
+      [...this.users].filter(([u]) => presence.presenceSlice(u) === slice).map(([u, s]) => [u, s.size]),
+    );
     await presence
-      .refresh(this.o.redis, this.o.internalUrl, counts)
+      .refresh(this.o.redis, this.o.internalUrl, slice, counts, (u) => this.users.has(u))
       .catch((err: Error) => this.o.log.warn({ err: err.message }, "presence refresh"));
   }
 
