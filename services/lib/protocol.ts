@@ -266,3 +266,19 @@ export const fanoutEvent = z.discriminatedUnion("kind", [
   }),
 ]);
 export type FanoutEvent = z.infer<typeof fanoutEvent>;
+
+/**
+ * The `subgroup` records of one group message for a group of `subGroups` sub-groups, each keyed `<group>:<subGroup>`
+ * (the send appends them, and the fan-out for a group event of a group that grew since; docs/groups.md).
+ */
+export function subGroupRecords(
+  group: string,
+  groupSeq: number,
+  subGroups: number,
+  ts?: number,
+): Array<{ key: string; value: string }> {
+  return Array.from({ length: subGroups }, (_, subGroup) => ({
+    key: `${group}:${subGroup}`,
+    value: JSON.stringify({ kind: "subgroup", group, subGroup, groupSeq, ts } satisfies FanoutEvent),
+  }));
+}

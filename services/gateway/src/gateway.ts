@@ -194,8 +194,7 @@ export class Gateway {
       this.announced = undefined;
       throw err;
     });
-    const announced = this.announced;
-    void Promise.all([announced, presence.connected(this.o.redis, userId, this.o.internalUrl)])
+    void Promise.all([this.announced, presence.connected(this.o.redis, userId, this.o.internalUrl)])
       .catch((err: Error) => this.o.log.warn({ err: err.message }, "presence"))
       .then(() => ws.readyState === ws.OPEN && this.push(conn, hello));
   }

@@ -22,7 +22,7 @@ import type mysql from "mysql2/promise";
 import { Pacer } from "../../lib/pacer.ts";
 import type { EventPublisher } from "../../lib/kafka.ts";
 import type { Logger } from "../../lib/log.ts";
-import { fanoutEvent, type FanoutEvent, type NotifyItem } from "../../lib/protocol.ts";
+import { fanoutEvent, subGroupRecords, type FanoutEvent, type NotifyItem } from "../../lib/protocol.ts";
 import { ConsumerSupervisor, type FanoutMessage } from "./consumer-supervisor.ts";
 import { fanOutGroup, fanOutSubGroups } from "./inbox.ts";
 import type { MessageMetrics } from "./metrics.ts";
@@ -126,10 +126,9 @@ async function groupEvents(d: FanoutDeps, evs: GroupEvent[]): Promise<NotifyItem
   const r = await fanOutGroup(d.db, { ...last, ts });
   if ("items" in r) return r.items;
   await Promise.all(
-    Array.from({ length: r.subGroups }, (_, subGroup) => {
-      const rec: SubGroupEvent = { kind: "subgroup", group: last.group, subGroup, groupSeq: last.groupSeq, ts };
-      return d.publisher.publish({ topic: d.topic, key: `${last.group}:${subGroup}`, value: JSON.stringify(rec) });
-    }),
+    subGroupRecords(last.group, last.groupSeq, r.subGroups, ts).map((rec) =>
+      d.publisher.publish({ topic: d.topic, ...rec }),
+    ),
   );
   return [];
 }

@@ -279,14 +279,13 @@ export async function subGroupsMembers(
       " AND (mm.old_sub_group IN (?) OR mm.new_sub_group IN (?))",
     [group, subs, group, subs, subs],
   );
-  const wanted = new Set(subs);
   const bySub = new Map<number, Map<string, mysql.RowDataPacket>>(subs.map((k) => [k, new Map()]));
   for (const r of rows) {
     const id = String(r.user_id);
     const row = { user_id: r.user_id, joined_group_seq: r.joined_group_seq, low: r.low } as mysql.RowDataPacket;
     for (const k of new Set([r.a, r.b].filter((x) => x !== null).map(Number))) {
-      if (!wanted.has(k)) continue;
-      const byUser = bySub.get(k)!;
+      const byUser = bySub.get(k);
+      if (byUser === undefined) continue; // the other side of a move, not asked for
       const had = byUser.get(id);
       if (had === undefined) byUser.set(id, row);
       else if (row.low !== null && (had.low === null || Number(row.low) < Number(had.low)))

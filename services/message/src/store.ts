@@ -10,13 +10,13 @@ import type { IdGenerator } from "../../lib/ids.ts";
 import type { EventPublisher } from "../../lib/kafka.ts";
 import type {
   ConversationRef,
-  FanoutEvent,
   PullResult,
   SendResult,
   StoredEvent,
   SyncResult,
   WireMessage,
 } from "../../lib/protocol.ts";
+import { subGroupRecords } from "../../lib/protocol.ts";
 import { SendBatcher } from "./send-batch.ts";
 
 export interface StoreDeps {
@@ -58,18 +58,7 @@ async function publish(d: StoreDeps, ev: StoredEvent, subGroups = 1): Promise<vo
   const t0 = performance.now();
   if (ev.kind === "group" && subGroups > 1)
     await Promise.all(
-      Array.from({ length: subGroups }, (_, subGroup) =>
-        d.publisher.publish({
-          topic: d.topic,
-          key: `${ev.group}:${subGroup}`,
-          value: JSON.stringify({
-            kind: "subgroup",
-            group: ev.group,
-            subGroup,
-            groupSeq: ev.groupSeq,
-          } satisfies FanoutEvent),
-        }),
-      ),
+      subGroupRecords(ev.group, ev.groupSeq, subGroups).map((r) => d.publisher.publish({ topic: d.topic, ...r })),
     );
   else {
     const key = ev.kind === "group" ? `g:${ev.group}` : `u:${ev.receiver}`;
