@@ -15,6 +15,7 @@
  * are not found by a many-user look-up: upgrade the gateways before the message service (docs/messaging.md).
  */
 import type { Cluster } from "ioredis";
+import { fnv1a32 } from "./sub-groups.ts";
 
 export const PRESENCE_TTL_SECONDS = 90;
 /** Slices of a gateway's online set, and of its presence refresh (one slice per refresh tick). */
@@ -28,9 +29,7 @@ const onlineKey = (gatewayUrl: string, slice: number) => `online:{${gatewayUrl}}
 
 /** A user's slice: a hash of its id (FNV-1a), so every slice gets its share. */
 export function presenceSlice(userId: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < userId.length; i++) h = Math.imul(h ^ userId.charCodeAt(i), 0x01000193);
-  return (h >>> 0) % PRESENCE_SLICES;
+  return fnv1a32(userId) % PRESENCE_SLICES;
 }
 
 export async function connected(redis: Cluster, userId: string, gatewayUrl: string): Promise<void> {

@@ -267,6 +267,11 @@ export const fanoutEvent = z.discriminatedUnion("kind", [
 ]);
 export type FanoutEvent = z.infer<typeof fanoutEvent>;
 
+/** Whether a stored-message topic key is a sub-group record's (`<group>:<subGroup>`), not a group's or a user's. */
+export function isSubGroupKey(key: string): boolean {
+  return !key.startsWith("g:") && !key.startsWith("u:") && key.includes(":");
+}
+
 /**
  * The `subgroup` records of one group message for a group of `subGroups` sub-groups, each keyed `<group>:<subGroup>`
  * (the send appends them, and the fan-out for a group event of a group that grew since; docs/groups.md).

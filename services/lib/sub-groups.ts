@@ -10,6 +10,13 @@ const FNV_OFFSET = 0xcbf29ce484222325n;
 const FNV_PRIME = 0x100000001b3n;
 const MASK64 = 0xffffffffffffffffn;
 
+/** FNV-1a, 32 bits, of a string's UTF-16 code units: a cheap spread of keys over slices or lanes within a process. */
+export function fnv1a32(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
 /** FNV-1a, 64 bits, of a string's UTF-8 bytes: a stable hash of a user id, the same in every process and release. */
 export function fnv1a64(s: string): bigint {
   let h = FNV_OFFSET;

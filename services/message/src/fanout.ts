@@ -4,29 +4,29 @@
  * At-least-once: offsets are committed after a batch is fully processed; replaying an event writes nothing twice
  * (an inbox row per user and message at most) and only repeats a harmless notification.
  *
- * Three parts: the consumer supervisor (consumer-supervisor.ts) keeps a Kafka consumer in its group, the fan-out
- * loop here turns its batches into inbox writes (inbox.ts) and notifications (notify.ts), and the offset
- * bookkeeping (offsets.ts) commits what the loop finished.
+ * Four parts: the consumer supervisor (consumer-supervisor.ts) keeps a Kafka consumer in its group, the loop's
+ * queues (fanout-loop.ts) cut what it fetches into batches, processBatch here turns each batch into inbox writes
+ * (inbox.ts) and notifications (notify.ts), and the offset bookkeeping (offsets.ts) commits what was finished.
  *
  * A group with several sub-groups (docs/groups.md) is fanned out by sub-group: the message service appends one
  * `subgroup` record per sub-group, keyed `<group>:<subGroup>` on the same topic, when it stores the message (store.ts),
- * so the sub-groups of one large group are consumed on different partitions and instances; each record is fanned out
- * from its sub-group's cursor. A `group` event of a group that has grown since it was stored (or a retried send's) is
+ * so the sub-groups of one large group are consumed on different partitions and instances, and in different queues of
+ * one instance; each record is fanned out from its sub-group's cursor. A `group` event of a group that has grown since it was stored (or a retried send's) is
  * split here into the same records.
  */
-import { setTimeout as sleep } from "node:timers/promises";
 import type { ConnectionOptions } from "node:tls";
 import type { KafkaSasl } from "../../lib/data-auth.ts";
 import type { Cluster } from "ioredis";
 import type mysql from "mysql2/promise";
-import { Pacer } from "../../lib/pacer.ts";
 import type { EventPublisher } from "../../lib/kafka.ts";
 import type { Logger } from "../../lib/log.ts";
+import { lookup } from "../../lib/presence.ts";
 import { fanoutEvent, subGroupRecords, type FanoutEvent, type NotifyItem } from "../../lib/protocol.ts";
 import { ConsumerSupervisor, type FanoutMessage } from "./consumer-supervisor.ts";
+import { FanoutLoop, SUB_GROUP_LANES } from "./fanout-loop.ts";
 import { fanOutGroup, fanOutSubGroups } from "./inbox.ts";
 import type { MessageMetrics } from "./metrics.ts";
-import { coalesce, notify } from "./notify.ts";
+import { coalesce, notify, type Presence } from "./notify.ts";
 import { OffsetCommits } from "./offsets.ts";
 
 export interface FanoutDeps {
@@ -46,11 +46,12 @@ export interface FanoutDeps {
   intervalMs?: number;
   /** Longest a fetch waits at a broker for new events (consumer-supervisor.ts); unset: its default. */
   fetchMaxWaitMs?: number;
+  /** Queues for sub-group records beside the one for everything else (fanout-loop.ts); unset: its default. */
+  subGroupLanes?: number;
   /** Appends the `subgroup` records of a split group event to `topic` (docs/groups.md). */
   publisher: Pick<EventPublisher, "publish">;
 }
 
-const MAX_BATCH = 500;
 /** How often the fan-out commits its consumer offsets (at most one interval of events is replayed after a crash). */
 const COMMIT_INTERVAL_MS = 1000;
 /** The default least time between two fan-out batches of one instance. */
@@ -91,12 +92,17 @@ async function processBatch(d: FanoutDeps, batch: FanoutMessage[]): Promise<void
       items.push(msgs ? { userId: ev.receiver, seq: ev.seq, ts, msgs } : { userId: ev.receiver, seq: ev.seq, ts });
     } else groups.set(ev.group, [...(groups.get(ev.group) ?? []), { ...ev, ts }]);
   }
-  // Each group's events in order; different groups and sub-groups in parallel.
+  // Each group's events in order; different groups and sub-groups in parallel. A sub-group's fan-out looks up its
+  // members' presence itself (beside its timeline read) and moves its cursors while the batch notifies.
+  const known: Presence[] = [];
+  const advances: Array<() => Promise<void>> = [];
   await Promise.all([
     ...[...groups.values()].map(async (evs) => items.push(...(await groupEvents(d, evs)))),
     ...[...bySubGroupsGroup(subGroups.values())].map(async ([group, evs]) => {
-      const r = await fanOutSubGroups(d.db, group, evs);
+      const r = await fanOutSubGroups(d.db, group, evs, (ids) => lookup(d.redis, ids));
       items.push(...r.items);
+      if (r.presence) known.push(r.presence);
+      advances.push(r.advance);
       for (const ev of evs) {
         const labels = { group, sub_group: String(ev.subGroup) };
         d.metrics.subGroupMembers.set(labels, r.members.get(ev.subGroup) ?? 0);
@@ -104,7 +110,7 @@ async function processBatch(d: FanoutDeps, batch: FanoutMessage[]): Promise<void
       }
     }),
   ]);
-  await notify(d, coalesce(items));
+  await Promise.all([notify(d, coalesce(items), known), ...advances.map((a) => a())]);
 }
 
 /** A batch's sub-group records by group: the sub-groups of one group are fanned out together (fanOutSubGroups). */
@@ -146,77 +152,6 @@ export interface Fanout {
 }
 
 /**
- * The fan-out loop: batches in, inbox writes and notifications out. A failed batch is retried until it succeeds;
- * a finished one is handed to the offset bookkeeping, if the consumer that fetched it is still the current one
- * (a replaced one's events are replayed by its successor instead).
- */
-class FanoutLoop {
-  private readonly buffer: Array<{ m: FanoutMessage; gen: number }> = [];
-  private wake: (() => void) | null = null;
-  private closing = false;
-  // Each batch is a presence lookup and a notify request per gateway: batches start at most once per interval,
-  // so under load the events of several fetches (from every broker) go out together.
-  private readonly pacer: Pacer;
-
-  constructor(
-    private readonly d: FanoutDeps,
-    private readonly consumer: Pick<ConsumerSupervisor, "generation" | "resume">,
-    private readonly offsets: OffsetCommits<FanoutMessage>,
-  ) {
-    this.pacer = new Pacer(d.intervalMs ?? FANOUT_INTERVAL_MS);
-  }
-
-  /** Buffers a message of consumer generation `gen`; true when the buffer is full (the consumer pauses). */
-  push(m: FanoutMessage, gen: number): boolean {
-    this.buffer.push({ m, gen });
-    const full = this.buffer.length >= MAX_BATCH * 4;
-    this.wake?.();
-    return full;
-  }
-
-  /** Runs until stop(). */
-  async run(): Promise<void> {
-    while (!this.closing) {
-      if (this.buffer.length === 0) {
-        await new Promise<void>((r) => {
-          this.wake = r;
-          setTimeout(r, 500);
-        });
-        this.wake = null;
-        continue;
-      }
-      await this.pacer.next();
-      const batch = this.buffer.splice(0, MAX_BATCH);
-      await this.process(batch.map((b) => b.m));
-      // The last processed offset of each partition is committed on the next tick of the commit timer, by the
-      // consumer that fetched it (a replaced one's events are replayed instead).
-      for (const { m, gen } of batch) if (gen === this.consumer.generation) this.offsets.processed(m);
-      if (this.buffer.length < MAX_BATCH) this.consumer.resume();
-    }
-  }
-
-  stop(): void {
-    this.closing = true;
-    this.wake?.();
-  }
-
-  /** Processes one batch, retrying until it succeeds or the fan-out closes. */
-  private async process(batch: FanoutMessage[]): Promise<void> {
-    for (let attempt = 1; !this.closing; attempt++) {
-      try {
-        const t0 = performance.now();
-        await processBatch(this.d, batch);
-        this.d.metrics.batchSeconds.observe((performance.now() - t0) / 1000);
-        return;
-      } catch (err) {
-        this.d.log.warn({ err: (err as Error).message, attempt }, "fan-out batch failed; retrying");
-        await sleep(Math.min(200 * attempt, 2000));
-      }
-    }
-  }
-}
-
-/**
  * Consumes the stored-message topic until closed, in batches, retrying a failed batch until it succeeds. The
  * consumer is replaced when it loses its group (see consumer-supervisor.ts): events buffered from the old one are
  * still fanned out; their offsets are not committed, the new consumer starts from the last commit (replays are
@@ -230,7 +165,20 @@ export async function startFanout(d: FanoutDeps): Promise<Fanout> {
     replacing: () => offsets.forget(),
     pendingLag: (lag, committed) => offsets.pendingLag(lag, committed),
   });
-  const loop = new FanoutLoop(d, supervisor, offsets);
+  const loop = new FanoutLoop<FanoutMessage>(
+    {
+      log: d.log,
+      intervalMs: d.intervalMs ?? FANOUT_INTERVAL_MS,
+      lanes: d.subGroupLanes ?? SUB_GROUP_LANES,
+      process: async (batch) => {
+        const t0 = performance.now();
+        await processBatch(d, batch);
+        d.metrics.batchSeconds.observe((performance.now() - t0) / 1000);
+      },
+    },
+    supervisor,
+    offsets,
+  );
   await supervisor.start();
 
   const commitNow = (): Promise<unknown> =>

@@ -200,56 +200,86 @@ export async function fanOutGroup(db: mysql.Pool, ev: GroupEvent): Promise<Group
   return { items };
 }
 
+/** Where users are connected (presence.ts lookup): a user absent from the map is offline. */
+export type Online = (userIds: string[]) => Promise<Map<string, string[]>>;
+
+/** What fanOutSubGroups came to; `advance` moves the sub-groups' cursors and is run beside the notifying. */
+export interface SubGroupFanout {
+  items: NotifyItem[];
+  /** Members per sub-group (for its metrics). */
+  members: Map<number, number>;
+  /** With `online`: every member it looked up (the items' users among them), and where the online ones are. */
+  presence?: { looked: string[]; where: Map<string, string[]> };
+  advance(): Promise<void>;
+}
+
 /**
  * Fans out sub-groups of one large group, each up to its record's group seq from that sub-group's own cursor, to that
  * sub-group's members only. Each member is in one sub-group, so its notifications come from one key and one cursor,
  * in groupSeq order. The sub-groups of a batch are read together: one statement for their cursors, one for their
- * members, one for the timeline they need and one for the new cursors, whatever their number. Returns the
- * notifications and each sub-group's member count (for its metrics).
+ * members, one for the timeline they need and one for the new cursors, whatever their number.
+ *
+ * The reads overlap (docs/groups.md, "Fan-out workers"): the cursors and the members at once, then the timeline
+ * beside the members' presence look-up (`online`); read diffusion builds pushes for the online members only, and
+ * the caller moves the cursors (`advance`) while it notifies. Write diffusion writes every member's inbox.
  */
 export async function fanOutSubGroups(
   db: mysql.Pool,
   group: string,
   evs: SubGroupEvent[],
-): Promise<{ items: NotifyItem[]; members: Map<number, number> }> {
+  online?: Online,
+): Promise<SubGroupFanout> {
   const members = new Map<number, number>();
   const subs = [...new Set(evs.map((e) => e.subGroup))];
-  const [cursors] = await db.query<mysql.RowDataPacket[]>(
-    "SELECT g.diffusion, s.sub_group, s.fanout_seq FROM im_groups g" +
-      " LEFT JOIN group_sub_groups s ON s.group_id = g.group_id AND s.sub_group IN (?) WHERE g.group_id = ?",
-    [subs, group],
-  );
-  if (cursors.length === 0) return { items: [], members };
+  const [[cursors], rowsOf] = await Promise.all([
+    db.query<mysql.RowDataPacket[]>(
+      "SELECT g.diffusion, s.sub_group, s.fanout_seq FROM im_groups g" +
+        " LEFT JOIN group_sub_groups s ON s.group_id = g.group_id AND s.sub_group IN (?) WHERE g.group_id = ?",
+      [subs, group],
+    ),
+    subGroupsMembers(db, group, subs),
+  ]);
+  const nothing = { items: [], members, advance: () => Promise.resolve() };
+  if (cursors.length === 0) return nothing;
   const diffusion = String(cursors[0]!.diffusion);
   // No cursor row (cannot happen while user-center creates them with the count): start from the beginning, which
   // repeats work but skips nothing.
   const cursorOf = new Map(
     cursors.filter((r) => r.sub_group !== null).map((r) => [Number(r.sub_group), Number(r.fanout_seq)]),
   );
-  const rowsOf = await subGroupsMembers(db, group, subs);
   for (const k of subs) members.set(k, rowsOf.get(k)?.length ?? 0);
   const due = evs
     .map((ev) => ({ ev, from: cursorOf.get(ev.subGroup) ?? 0 }))
     .filter(({ ev, from }) => ev.groupSeq > from);
-  if (due.length === 0) return { items: [], members };
-  const read = await timeline(
-    db,
-    group,
-    diffusion,
-    Math.min(...due.map((x) => x.from)),
-    Math.max(...due.map((x) => x.ev.groupSeq)),
-  );
+  if (due.length === 0) return nothing;
+  const looked = [...new Set(due.flatMap(({ ev }) => (rowsOf.get(ev.subGroup) ?? []).map((r) => String(r.user_id))))];
+  const [read, where] = await Promise.all([
+    timeline(db, group, diffusion, Math.min(...due.map((x) => x.from)), Math.max(...due.map((x) => x.ev.groupSeq))),
+    online?.(looked),
+  ]);
+  // Read diffusion pushes to the online only; write diffusion writes every member's inbox.
+  const served = (rows: mysql.RowDataPacket[]) =>
+    where && diffusion === "read" ? rows.filter((r) => where.has(String(r.user_id))) : rows;
   const parts = await Promise.all(
     due.map(({ ev, from }) =>
-      fanOutRange(db, group, diffusion, { from, to: ev.groupSeq, ts: ev.ts }, rowsOf.get(ev.subGroup) ?? [], read),
+      fanOutRange(
+        db,
+        group,
+        diffusion,
+        { from, to: ev.groupSeq, ts: ev.ts },
+        served(rowsOf.get(ev.subGroup) ?? []),
+        read,
+      ),
     ),
   );
-  await db.query(
-    "INSERT INTO group_sub_groups (group_id, sub_group, fanout_seq) VALUES ?" +
-      " ON DUPLICATE KEY UPDATE fanout_seq = GREATEST(fanout_seq, VALUES(fanout_seq))",
-    [due.map(({ ev }) => [group, ev.subGroup, ev.groupSeq])],
-  );
-  return { items: parts.flat(), members };
+  const advance = async (): Promise<void> => {
+    await db.query(
+      "INSERT INTO group_sub_groups (group_id, sub_group, fanout_seq) VALUES ?" +
+        " ON DUPLICATE KEY UPDATE fanout_seq = GREATEST(fanout_seq, VALUES(fanout_seq))",
+      [due.map(({ ev }) => [group, ev.subGroup, ev.groupSeq])],
+    );
+  };
+  return { items: parts.flat(), members, ...(where ? { presence: { looked, where } } : {}), advance };
 }
 
 /**

@@ -15,6 +15,7 @@ import { tlsOptions } from "../../lib/tls.ts";
 import { runService } from "../../lib/service.ts";
 import { routes } from "./app.ts";
 import { FANOUT_INTERVAL_MS, startFanout } from "./fanout.ts";
+import { SUB_GROUP_LANES } from "./fanout-loop.ts";
 import { moveRoutes } from "./routes-moves.ts";
 import { AutoGrow, autoGrowConfig, autoGrowSettings } from "./auto-grow.ts";
 import { messageMetrics } from "./metrics.ts";
@@ -37,6 +38,8 @@ const schema = baseConfig
     SEND_BATCH_INTERVAL_MS: intFrom(0, 1000).default(SEND_BATCH_INTERVAL_MS),
     /** Least time between two fan-out batches (fanout.ts); 0 starts one as soon as events arrive. */
     FANOUT_INTERVAL_MS: intFrom(0, 1000).default(FANOUT_INTERVAL_MS),
+    /** Fan-out queues for sub-group records beside the one for everything else (fanout-loop.ts); 0: none. */
+    FANOUT_SUB_GROUP_LANES: intFrom(0, 64).default(SUB_GROUP_LANES),
     /** Longest a fan-out fetch waits at a broker for new events, ms; no latency cost (consumer-supervisor.ts). */
     FANOUT_FETCH_MAX_WAIT_MS: intFrom(10, 5000).default(FETCH_MAX_WAIT_MS),
     /** Most sends in progress on one instance; beyond, a send is refused `overloaded` (admission.ts). */
@@ -107,6 +110,7 @@ runService("message", async () => {
     clientId: `fanout-${cfg.INSTANCE_ID}`,
     intervalMs: cfg.FANOUT_INTERVAL_MS,
     fetchMaxWaitMs: cfg.FANOUT_FETCH_MAX_WAIT_MS,
+    subGroupLanes: cfg.FANOUT_SUB_GROUP_LANES,
     publisher,
   });
   // The automatic trigger of group growth (docs/groups.md): every instance competes for its lease, the holder acts.

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { MAX_GROUP_PUSH_USERS, MAX_PUSHED_MESSAGES } from "../../lib/protocol.ts";
 import { readPushes } from "./inbox.ts";
-import { coalesce, groupPushes } from "./notify.ts";
+import { coalesce, groupPushes, whereAre } from "./notify.ts";
 
 describe("notification coalescing", () => {
   it("keeps the newest seq per user and the newest group seq per user and group", () => {
@@ -178,5 +178,32 @@ describe("group pushes", () => {
       pushes.reduce((n, p) => n + p.users.length, 0),
       MAX_GROUP_PUSH_USERS + 7,
     );
+  });
+});
+
+describe("presence of a batch", () => {
+  it("looks up only the users no sub-group fan-out looked up already, and keeps what those found", async () => {
+    const asked: string[] = [];
+    // Under the bulk look-up's threshold: one HGETALL per user, recorded here.
+    const redis = {
+      hgetall: async (key: string) => {
+        asked.push(key);
+        return key === "presence:{5}" ? { "http://gw-b": "1" } : {};
+      },
+    } as unknown as Parameters<typeof whereAre>[0];
+    const where = await whereAre(
+      redis,
+      [
+        { userId: "1", group: "9", groupSeq: 3 },
+        { userId: "2", group: "9", groupSeq: 3 },
+        { userId: "5", seq: 7 },
+      ],
+      [{ looked: ["1", "2", "3"], where: new Map([["1", ["http://gw-a"]]]) }],
+    );
+    assert.deepEqual(asked, ["presence:{5}"], "users 1 and 2 (online or not) were looked up by the fan-out");
+    assert.deepEqual([...where].sort(), [
+      ["1", ["http://gw-a"]],
+      ["5", ["http://gw-b"]],
+    ]);
   });
 });

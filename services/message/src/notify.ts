@@ -64,9 +64,13 @@ export function coalesce(items: NotifyItem[]): NotifyItem[] {
  * im_message_notifications_total by result (`rejected`, `unreachable`), per receiver: the group move's analysis reads
  * those as notify errors (docs/groups.md).
  */
-export async function notify(d: NotifyDeps, items: Array<NotifyItem | GroupViewItem>): Promise<void> {
+export async function notify(
+  d: NotifyDeps,
+  items: Array<NotifyItem | GroupViewItem>,
+  known: Presence[] = [],
+): Promise<void> {
   if (items.length === 0) return;
-  const where = await lookup(d.redis, [...new Set(items.map((i) => i.userId))]);
+  const where = await whereAre(d.redis, items, known);
   const perGateway = new Map<string, Array<NotifyItem | GroupViewItem>>();
   for (const it of items) {
     for (const gw of where.get(it.userId) ?? []) {
@@ -98,6 +102,29 @@ export async function notify(d: NotifyDeps, items: Array<NotifyItem | GroupViewI
       }
     }),
   );
+}
+
+/** Presence already looked up by the batch: every user of `looked`, and where the online ones among them are. */
+export interface Presence {
+  looked: string[];
+  where: Map<string, string[]>;
+}
+
+/** Where the items' users are connected: from `known` for the users it covers, one look-up for the rest. */
+export async function whereAre(
+  redis: Cluster,
+  items: Array<NotifyItem | GroupViewItem>,
+  known: Presence[],
+): Promise<Map<string, string[]>> {
+  const users = new Set(items.map((i) => i.userId));
+  if (known.length === 0) return lookup(redis, [...users]);
+  const where = new Map<string, string[]>();
+  for (const k of known) {
+    for (const u of k.looked) users.delete(u);
+    for (const [u, gws] of k.where) where.set(u, gws);
+  }
+  if (users.size > 0) for (const [u, gws] of await lookup(redis, [...users])) where.set(u, gws);
+  return where;
 }
 
 /**

@@ -101,4 +101,36 @@ describe("offset commits", () => {
     assert.equal(book.pendingLag(new Map([["t", [3n]]]), committed), 0n, "never below zero per partition");
     assert.equal(book.pendingLag(new Map([["t", [3n]]]), new Map()), 3n, "nothing committed: the whole lag");
   });
+  it("commits a partition only up to its oldest unfinished message when messages finish out of order", async () => {
+    const log: string[] = [];
+    const book = new OffsetCommits();
+    const [a, b, c] = [1n, 2n, 3n].map((o) => message(log, 0, o));
+    for (const m of [a!, b!, c!]) book.fetched(m, 1);
+    book.processed(c!, 1);
+    book.processed(b!, 1);
+    await book.commit(1, () => undefined);
+    assert.deepEqual(log, [], "1 is unfinished: neither 2 nor 3 may be committed");
+    book.processed(a!, 1);
+    void book.commit(1, () => undefined);
+    assert.deepEqual(log, ["0@3"], "1, 2 and 3 finished: the newest is committed");
+  });
+
+  it("ignores what another consumer generation fetched, and starts a partition afresh for a newer one", async () => {
+    const log: string[] = [];
+    const book = new OffsetCommits();
+    const old = message(log, 0, 5n);
+    book.fetched(old, 1);
+    book.forget();
+    book.processed(old, 1);
+    await book.commit(1, () => undefined);
+    assert.deepEqual(log, [], "forgotten: replayed by the next consumer, not committed");
+    const stale = message(log, 0, 6n);
+    book.fetched(stale, 1);
+    const fresh = message(log, 0, 4n);
+    book.fetched(fresh, 2);
+    book.processed(stale, 1);
+    book.processed(fresh, 2);
+    void book.commit(2, () => undefined);
+    assert.deepEqual(log, ["0@4"], "the older generation's unfinished message does not hold the newer one back");
+  });
 });

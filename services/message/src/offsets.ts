@@ -16,6 +16,13 @@ export function partitionKey(topic: string, partition: number): string {
   return `${topic}:${partition}`;
 }
 
+/** One partition's messages fetched by consumer generation `gen`, oldest first, and each by its offset. */
+interface Fetched<M> {
+  gen: number;
+  queue: Array<{ m: M; done: boolean }>;
+  at: Map<bigint, { m: M; done: boolean }>;
+}
+
 /**
  * Offsets are committed once per commit interval, not after every batch: each commit is a replicated write to
  * __consumer_offsets (and wakes the followers' fetches), which under load cost the brokers more CPU than the events
@@ -27,16 +34,60 @@ export class OffsetCommits<M extends CommittableMessage = CommittableMessage> {
   /** The offset after the last processed one, per partition. */
   private readonly processedNext = new Map<string, bigint>();
   private inFlight: { gen: number; round: Promise<unknown> } | null = null;
+  /**
+   * Per partition, the messages fetched by one consumer generation and not yet committable, in offset order: with
+   * several fan-out queues (fanout-loop.ts) a later offset can finish before an earlier one, and only the run of
+   * finished offsets from the oldest up may be committed (a crash then replays the unfinished ones, never skips them).
+   */
+  private readonly pending = new Map<string, Fetched<M>>();
 
-  /** Records `m`, fetched and now fully processed, for the next commit round. */
-  processed(m: M): void {
+  /**
+   * Records that `m` was fetched by consumer generation `gen` and will be processed, perhaps out of order with its
+   * partition's other messages. A message of a newer generation starts its partition afresh (the older consumer's
+   * unfinished messages are replayed by the newer one, not waited for).
+   */
+  fetched(m: M, gen: number): void {
     const key = partitionKey(m.topic, m.partition);
+    let p = this.pending.get(key);
+    if (p === undefined || p.gen !== gen) this.pending.set(key, (p = { gen, queue: [], at: new Map() }));
+    const entry = { m, done: false };
+    p.queue.push(entry);
+    p.at.set(m.offset, entry);
+  }
+
+  /**
+   * Records `m`, fetched and now fully processed, for the next commit round. A message recorded by fetched() becomes
+   * committable once every message fetched before it in its partition is processed too; `gen` must be the generation
+   * it was fetched by (another generation's message is ignored).
+   */
+  processed(m: M, gen?: number): void {
+    const key = partitionKey(m.topic, m.partition);
+    const p = this.pending.get(key);
+    const entry = p?.at.get(m.offset);
+    if (gen === undefined) {
+      this.commitAt(key, m);
+      return;
+    }
+    // Forgotten since (a replaced consumer's), or fetched by another generation: replayed, not committed.
+    if (p === undefined || p.gen !== gen || entry?.m !== m) return;
+    entry.done = true;
+    let last: M | undefined;
+    while (p.queue[0]?.done) {
+      const head = p.queue.shift()!;
+      p.at.delete(head.m.offset);
+      last = head.m;
+    }
+    if (last !== undefined) this.commitAt(key, last);
+  }
+
+  private commitAt(key: string, m: M): void {
     this.toCommit.set(key, m);
     this.processedNext.set(key, m.offset + 1n);
   }
 
   /** Forgets what was processed and not committed: the next consumer replays it. */
   forget(): void {
+    this.pending.clear();
     this.toCommit.clear();
     this.processedNext.clear();
   }
