@@ -41,7 +41,7 @@ function gatedProcessor() {
   };
 }
 
-const tick = (ms = 30) => new Promise((r) => setTimeout(r, ms));
+const tick = (ms = 50) => new Promise((r) => setTimeout(r, ms));
 
 describe("fan-out loop", () => {
   it("fans out the sub-group records of one group side by side, and a lane's next batch only after its last", async (t) => {
