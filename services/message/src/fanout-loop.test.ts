@@ -44,12 +44,13 @@ function gatedProcessor() {
 const tick = (ms = 50) => new Promise((r) => setTimeout(r, ms));
 
 describe("fan-out loop", () => {
-  it("fans out the sub-group records of one group side by side, and a lane's next batch only after its last", async (t) => {
-    const p = gatedProcessor();
+  /** A loop over `p` with `lanes` sub-group lanes, stopped when the test ends. */
+  function started(t: { after(fn: () => Promise<void>): void }, p: ReturnType<typeof gatedProcessor>, lanes: number) {
+    const book = new OffsetCommits<Msg>();
     const loop = new FanoutLoop<Msg>(
-      { log: { warn: () => undefined }, process: p.process, intervalMs: 0, lanes: 4 },
+      { log: { warn: () => undefined }, process: p.process, intervalMs: 0, lanes },
       { generation: 1, resume: () => undefined },
-      new OffsetCommits<Msg>(),
+      book,
     );
     const running = loop.run();
     t.after(async () => {
@@ -57,6 +58,12 @@ describe("fan-out loop", () => {
       p.releaseAll();
       await running;
     });
+    return { loop, book };
+  }
+
+  it("fans out the sub-group records of one group side by side, and a lane's next batch only after its last", async (t) => {
+    const p = gatedProcessor();
+    const { loop } = started(t, p, 4);
     // The lane of each of group 9's sub-groups 0..15, as the loop picks it.
     const lane = (k: number) => fnv1a32(`9:${k}`) % 4;
     const a = 0;
@@ -73,14 +80,9 @@ describe("fan-out loop", () => {
     assert.deepEqual(p.started.at(-1), [`9:${sameLane}`], "the same lane's record starts after the first finished");
   });
 
-  it("keeps 1:1 and group events in one queue, in order, apart from the lanes", async () => {
+  it("keeps 1:1 and group events in one queue, in order, apart from the lanes", async (t) => {
     const p = gatedProcessor();
-    const loop = new FanoutLoop<Msg>(
-      { log: { warn: () => undefined }, process: p.process, intervalMs: 0, lanes: 4 },
-      { generation: 1, resume: () => undefined },
-      new OffsetCommits<Msg>(),
-    );
-    const running = loop.run();
+    const { loop } = started(t, p, 4);
     loop.push(msg(0, 0, "u:1", []), 1);
     await tick();
     loop.push(msg(0, 1, "g:5", []), 1);
@@ -90,21 +92,12 @@ describe("fan-out loop", () => {
     p.release();
     await tick();
     assert.deepEqual(p.started, [["u:1"], ["g:5", "u:2"]]);
-    p.releaseAll();
-    loop.stop();
-    await running;
   });
 
-  it("commits a partition only up to the oldest record still in some queue", async () => {
+  it("commits a partition only up to the oldest record still in some queue", async (t) => {
     const p = gatedProcessor();
-    const book = new OffsetCommits<Msg>();
     const committed: string[] = [];
-    const loop = new FanoutLoop<Msg>(
-      { log: { warn: () => undefined }, process: p.process, intervalMs: 0, lanes: 2 },
-      { generation: 1, resume: () => undefined },
-      book,
-    );
-    const running = loop.run();
+    const { loop, book } = started(t, p, 2);
     // Offset 0 in the main queue, offset 1 in a lane: the lane finishes first.
     loop.push(msg(0, 0, "u:1", committed), 1);
     loop.push(msg(0, 1, "9:0", committed), 1);
@@ -118,8 +111,6 @@ describe("fan-out loop", () => {
     await tick();
     await book.commit(1, () => undefined);
     assert.deepEqual(committed, ["0@1"]);
-    loop.stop();
-    await running;
   });
 
   it("does not commit a batch given up as the loop closes", async () => {
