@@ -19,9 +19,15 @@
  *
  * BENCH_GROUP_FANOUT_MEMBERS (10000), _ONLINE (2000), _SUB_GROUPS (10), _RATE (2 messages/s), _SECONDS (30),
  * _WARMUP_SECONDS (5), _RUNS (3) shrink or grow it.
+ *
+ * BENCH_GROUP_FANOUT_INSTANCE_CPU (unset: no cap), in cores, e.g. 0.5: each message instance is held to that much
+ * CPU (a cgroup of its own with a CFS quota, bench/lib/cpu-cap.ts) from before the growth run to the end, as a pod's
+ * CPU limit holds it on a node of its own; both the sub-grouped runs and the baseline run under it. The recorded
+ * row's command names the setting. Unset, every process shares the machine's cores.
  */
 import { startPlatform, type TestPlatform } from "../test/helpers/platform.ts";
 import { median, type Benchmark } from "./harness.ts";
+import { capCpu, type CpuCap } from "./lib/cpu-cap.ts";
 import type { GroupCollected, GroupSend } from "./lib/group-ipc.ts";
 import { groupStatus, insertUsers, makeGroup, startGroupChildren, type GroupChild } from "./lib/group-setup.ts";
 import { intFromEnv, percentile, sayer, sourceAllocator, tokensFor } from "./lib/msg-bench.ts";
@@ -35,6 +41,7 @@ const RATE = intFromEnv("BENCH_GROUP_FANOUT_RATE", 2, 1, 100);
 const SECONDS = intFromEnv("BENCH_GROUP_FANOUT_SECONDS", 30, 1, 600);
 const WARMUP_SECONDS = intFromEnv("BENCH_GROUP_FANOUT_WARMUP_SECONDS", 5, 0, 120);
 const RUNS = intFromEnv("BENCH_GROUP_FANOUT_RUNS", 3, 3, 20);
+const INSTANCE_CPU = coresFromEnv("BENCH_GROUP_FANOUT_INSTANCE_CPU");
 /** Load processes: ONLINE / PROCS connections each, far under the 20,000 descriptors a process may hold. */
 const PROCS = 2;
 const GRACE_MS = 30_000;
@@ -47,6 +54,17 @@ const say = sayer("group-fanout");
 const sources = sourceAllocator(40_000);
 
 let platform: TestPlatform | undefined;
+let cap: CpuCap | undefined;
+
+/** A CPU budget in cores from the environment (0.05 to 64), undefined when unset; anything else is refused. */
+function coresFromEnv(name: string): number | undefined {
+  const raw = process.env[name];
+  if (raw === undefined || raw === "") return undefined;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < 0.05 || n > 64)
+    throw new Error(`${name}: got ${JSON.stringify(raw)}; allowed: cores from 0.05 to 64, e.g. 0.5 (unset: no cap)`);
+  return n;
+}
 let children: GroupChild[] = [];
 let sender = { userId: "", token: "" };
 /** The groups: `single` on one key (the baseline), `split` grown into SUB_GROUPS sub-groups. */
@@ -258,6 +276,15 @@ async function setUp(): Promise<void> {
     if (st.memberCount !== MEMBERS || st.subGroupCount !== 1)
       throw new Error(`group ${id} is not one key of ${MEMBERS}`);
   }
+  if (INSTANCE_CPU !== undefined) {
+    const ids = ["message-1", "message-2", "message-3", "message-4"].filter((id) => p.hasComponent(id));
+    cap = capCpu(
+      ids.map((id) => p.pid(id)),
+      INSTANCE_CPU,
+      `imctl-bench-${OFFSET}`,
+    );
+    say(`${ids.join(", ")} held to ${INSTANCE_CPU} cores each (${cap.how})`);
+  }
   children = await startGroupChildren(PROCS, Math.ceil(ONLINE / PROCS));
   const t0 = Date.now();
   // Contiguous shares: the sender is client 0 of process 0.
@@ -312,9 +339,12 @@ const bench: Benchmark = {
   async teardown() {
     await Promise.all(children.map((c) => c.stop()));
     children = [];
+    cap?.release();
+    cap = undefined;
     if (platform) await platform.down();
     platform = undefined;
   },
+  settings: () => (INSTANCE_CPU === undefined ? "" : `BENCH_GROUP_FANOUT_INSTANCE_CPU=${INSTANCE_CPU}`),
   measure: (run) => session("split", run),
   baseline: (run) => session("single", run),
   extra() {

@@ -19,6 +19,11 @@ export interface Benchmark {
   baselineUnit?: string;
   /** The same work done the plain way, measured in the same run; absent when no fair baseline exists. */
   baseline?: (run: number) => Promise<number>;
+  /**
+   * Settings of the environment that change what is measured, recorded before the command in docs/benchmarks.md
+   * (`BENCH_GROUP_FANOUT_INSTANCE_CPU=0.5 npm run bench -- group-fanout`); empty or absent: none.
+   */
+  settings?: () => string;
   /** Extra RESULT lines (e.g. memory per connection next to connection count). */
   extra?: () => Array<{ name: string; value: number; unit: string; baseline: number | null }>;
 }

@@ -100,7 +100,8 @@ async function main(): Promise<number> {
   }
   const m = round(median(values));
   const base = baselines.length ? round(median(baselines)) : null;
-  const cmd = `npm run bench -- ${name}`;
+  const settings = b.settings?.() ?? "";
+  const cmd = `${settings === "" ? "" : `${settings} `}npm run bench -- ${name}`;
   const date = new Date().toISOString().slice(0, 10);
   const row =
     `| ${date} | \`${cmd}\` | ${machine()} | ${runs}: ${values.map(round).join(", ")} | ${m} ${b.unit} |` +

@@ -28,6 +28,8 @@ export interface TestPlatform {
   pid(component: string): number;
   /** Pids of every component recorded by the local target (the roots of the platform's process trees). */
   pids(): number[];
+  /** Whether the local state lists `component` (e.g. "message-2"). */
+  hasComponent(component: string): boolean;
   /** Stops every process; once that succeeded, deletes the state directory (every component's data). */
   down(): Promise<void>;
 }
@@ -91,6 +93,9 @@ export async function startPlatform(
     },
     pids() {
       return Object.values(state().components).map((c) => c.pid);
+    },
+    hasComponent(component) {
+      return state().components[component] !== undefined;
     },
     // IMCTL_TEST_KEEP_STATE=1 keeps the state directory (every component's log) after a clean down, to read
     // what a failed test's platform did.
