@@ -121,7 +121,7 @@ async function load(
       sentReply.catch(() => undefined);
       throw err;
     } finally {
-      first.proc.send({ t: "stop" });
+      if (first.proc.connected) first.proc.send({ t: "stop" });
     }
   }
   const sends = (await sentReply).sends;

@@ -13,6 +13,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { connect, type Socket } from "node:net";
 import { wsProtocols } from "../../services/lib/protocol.ts";
 import { openFileLimit } from "../../services/lib/open-files.ts";
+import { toParent } from "./ipc-child.ts";
 
 export interface OpenCommand {
   t: "open";
@@ -64,7 +65,7 @@ const counts: Counts = { opened: 0, refused: 0, failed: 0, held: 0, closedByServ
 const errors = new Map<string, number>();
 
 function send(r: ClientReport): void {
-  process.send?.(r);
+  toParent(r);
 }
 
 /** A masked client frame (RFC 6455 5.3) with a payload of at most 125 bytes: control frames only. */

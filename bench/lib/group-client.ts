@@ -23,6 +23,7 @@ import type {
   GroupSendCommand,
 } from "./group-ipc.ts";
 import { openFileLimit } from "../../services/lib/open-files.ts";
+import { toParent } from "./ipc-child.ts";
 
 const now = () => performance.timeOrigin + performance.now();
 const SYNC_OFF_MS = 600_000;
@@ -76,7 +77,7 @@ class Listening {
 }
 
 function report(r: GroupReport): void {
-  process.send?.(r);
+  toParent(r);
 }
 
 const errorKey = (err: unknown) =>

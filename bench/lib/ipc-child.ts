@@ -7,6 +7,14 @@ import { REPO_ROOT } from "../../base/root.mjs";
 
 export type Reply<R extends { t: string }, T extends R["t"]> = Extract<R, { t: T }>;
 
+/**
+ * A helper process's report to its benchmark: dropped once the benchmark is gone (its IPC channel closed), where a
+ * plain process.send would crash the helper with ERR_IPC_CHANNEL_CLOSED while it shuts down.
+ */
+export function toParent(m: object): void {
+  if (process.connected) process.send?.(m);
+}
+
 /** Stops a child: `ask` (SIGTERM by default), then SIGKILL after 5 s. */
 export async function stopChild(child: ChildProcess, ask: () => void = () => child.kill("SIGTERM")): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
@@ -72,7 +80,7 @@ export abstract class IpcChild<C extends object, R extends { t: string }> {
         },
       };
       this.waiters.push(waiter);
-      if (cmd) this.proc.send(cmd);
+      if (cmd && this.proc.connected) this.proc.send(cmd);
     });
   }
 

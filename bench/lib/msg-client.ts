@@ -28,6 +28,7 @@ import { errorKey, Ledger, now, storedCheck, tally, type LoadSession } from "./m
 import { overload } from "./msg-overload.ts";
 import { platformPeer, relayPeer, type Peer } from "./msg-peers.ts";
 import { openFileLimit } from "../../services/lib/open-files.ts";
+import { toParent } from "./ipc-child.ts";
 
 let kind: TargetKind = "platform";
 const session: LoadSession = { peers: [], stale: 0, progress: { sent: 0, acked: 0, failed: 0, received: 0 } };
@@ -36,7 +37,7 @@ let onReceive: ((receiver: number, m: WireMessage) => void) | null = null;
 let lastStaleAt = 0;
 
 function report(r: LoadReport): void {
-  process.send?.(r);
+  toParent(r);
 }
 
 async function connectAll(c: ConnectCommand): Promise<void> {

@@ -24,6 +24,7 @@ import { WebSocketServer, type WebSocket } from "ws";
 import { handshakeToken, WS_SUBPROTOCOL, type ServerFrame, type WireMessage } from "../../services/lib/protocol.ts";
 import { parseKeyRing, verifyToken } from "../../services/lib/tokens.ts";
 import { openFileLimit } from "../../services/lib/open-files.ts";
+import { toParent } from "./ipc-child.ts";
 
 /** What the relay pushes to a receiver: the message itself (the gateway pushes a notify and the client pulls). */
 export type RelayFrame = ServerFrame | { t: "msg"; message: WireMessage };
@@ -166,7 +167,7 @@ function relay(ws: WebSocket, userId: string): void {
 
 server.listen({ host: env("HOST"), port: 0, backlog: 4096 }, () => {
   const addr = server.address();
-  process.send?.({ t: "listening", port: typeof addr === "object" && addr !== null ? addr.port : 0, maxConnections });
+  toParent({ t: "listening", port: typeof addr === "object" && addr !== null ? addr.port : 0, maxConnections });
 });
 
 process.on("disconnect", () => process.exit(0));
