@@ -4,15 +4,15 @@
  * At-least-once: offsets are committed after a batch is fully processed; replaying an event writes nothing twice
  * (an inbox row per user and message at most) and only repeats a harmless notification.
  *
- * Four parts: the consumer supervisor (consumer-supervisor.ts) keeps a Kafka consumer in its group, the loop's
- * queues (fanout-loop.ts) cut what it fetches into batches, processBatch here turns each batch into inbox writes
- * (inbox.ts) and notifications (notify.ts), and the offset bookkeeping (offsets.ts) commits what was finished.
+ * Four parts: the consumer supervisor (consumer-supervisor.ts) keeps a Kafka consumer in its group, the loop
+ * (fanout-loop.ts) cuts what it fetches into batches, processBatch here turns each batch into inbox writes (inbox.ts)
+ * and notifications (notify.ts), and the offset bookkeeping (offsets.ts) commits what was finished.
  *
  * A group with several sub-groups (docs/groups.md) is fanned out by sub-group: the message service appends one
  * `subgroup` record per sub-group, keyed `<group>:<subGroup>` on the same topic, when it stores the message (store.ts),
- * so the sub-groups of one large group are consumed on different partitions and instances, and in different queues of
- * one instance; each record is fanned out from its sub-group's cursor. A `group` event of a group that has grown since it was stored (or a retried send's) is
- * split here into the same records.
+ * so the sub-groups of one large group are consumed on different partitions and instances (and, with lanes on, in
+ * different queues of one instance); each record is fanned out from its sub-group's cursor. A `group` event of a
+ * group that has grown since it was stored (or a retried send's) is split here into the same records.
  */
 import type { ConnectionOptions } from "node:tls";
 import type { KafkaSasl } from "../../lib/data-auth.ts";

@@ -5,6 +5,7 @@
  */
 import type mysql from "mysql2/promise";
 import { inTransaction } from "../../lib/db.ts";
+import type { Presence } from "./notify.ts";
 import {
   consecutiveRun,
   MAX_PUSHED_MESSAGES,
@@ -209,7 +210,7 @@ export interface SubGroupFanout {
   /** Members per sub-group (for its metrics). */
   members: Map<number, number>;
   /** With `online`: every member it looked up (the items' users among them), and where the online ones are. */
-  presence?: { looked: string[]; where: Map<string, string[]> };
+  presence?: Presence;
   advance(): Promise<void>;
 }
 

@@ -19,8 +19,13 @@ export function partitionKey(topic: string, partition: number): string {
 /** One partition's messages fetched by consumer generation `gen`, oldest first, and each by its offset. */
 interface Fetched<M> {
   gen: number;
-  queue: Array<{ m: M; done: boolean }>;
-  at: Map<bigint, { m: M; done: boolean }>;
+  queue: Array<FetchedEntry<M>>;
+  at: Map<bigint, FetchedEntry<M>>;
+}
+
+interface FetchedEntry<M> {
+  m: M;
+  done: boolean;
 }
 
 /**
@@ -50,7 +55,7 @@ export class OffsetCommits<M extends CommittableMessage = CommittableMessage> {
     const key = partitionKey(m.topic, m.partition);
     let p = this.pending.get(key);
     if (p === undefined || p.gen !== gen) this.pending.set(key, (p = { gen, queue: [], at: new Map() }));
-    const entry = { m, done: false };
+    const entry: FetchedEntry<M> = { m, done: false };
     p.queue.push(entry);
     p.at.set(m.offset, entry);
   }
