@@ -277,7 +277,8 @@ async function setUp(): Promise<void> {
       throw new Error(`group ${id} is not one key of ${MEMBERS}`);
   }
   if (INSTANCE_CPU !== undefined) {
-    const ids = ["message-1", "message-2", "message-3", "message-4"].filter((id) => p.hasComponent(id));
+    const ids: string[] = [];
+    for (let i = 1; p.hasComponent(`message-${i}`); i++) ids.push(`message-${i}`);
     cap = capCpu(
       ids.map((id) => p.pid(id)),
       INSTANCE_CPU,
