@@ -165,7 +165,7 @@ describe("the platform on the embedded cluster's real node", { timeout: 3_600_00
     ] as const) {
       let r = { status: 0, body: "" };
       let inARow = 0;
-      for (const deadline = Date.now() + 30_000; inARow < 3 && Date.now() < deadline; ) {
+      for (const deadline = Date.now() + 30_000; inARow < 3 && Date.now() < deadline;) {
         r = await get(port, path, { host, ...headers });
         inARow = r.status === 400 && /token_in_url/.test(r.body) ? inARow + 1 : 0;
         if (inARow < 3) await new Promise((resolve) => setTimeout(resolve, 500));
