@@ -407,6 +407,60 @@ describe("messaging on the real platform", { timeout: 900_000 }, () => {
     },
   );
 
+  it("member lists held in memory are read again after a join: a member who joins between two sends gets the second", async () => {
+    const people = await makeUsers(p.api, 14, "held");
+    // No periodic sync: a member gets the messages only through the fan-out's notifications.
+    const rec = await Promise.all(
+      people.map(async (u) => {
+        const r = recorder(p.wsUrl, u, { syncIntervalMs: 600_000 });
+        await r.client.connect();
+        open.push(r);
+        return r;
+      }),
+    );
+    const hits = async () => {
+      let n = 0;
+      for (let i = 0; i < p.spec.services.message.replicas; i++) {
+        const url = `http://${p.spec.local.bindAddress}:${p.spec.local.ports.message + i}/metrics`;
+        const line = (await (await fetch(url)).text())
+          .split("\n")
+          .find((l) => /^im_message_member_cache_total\{result="hit"[,}]/.test(l));
+        n += Number(line?.split(" ").pop() ?? 0);
+      }
+      return n;
+    };
+    const before_ = await hits();
+    // A small group on one key (write diffusion), and one past the threshold split into sub-groups (read diffusion).
+    for (const [name, group] of [
+      ["held-one-key", rec.slice(0, 4)],
+      ["held-split", rec.slice(4, 14)],
+    ] as const) {
+      const [sender, ...others] = group;
+      const joiner = others.pop();
+      assert.ok(sender && joiner);
+      const g = await p.api.createGroup(
+        people[rec.indexOf(sender)]!.token,
+        name,
+        others.map((m) => m.userId),
+      );
+      const got = (m: Recorder) => m.received.filter((x) => x.to.id === g.groupId).map((x) => x.groupSeq ?? 0);
+      // One send at a time, each seen by every member before the next: the later fan-outs find the lists held.
+      for (let i = 1; i <= 4; i++) {
+        await sender.client.send({ kind: "group", id: g.groupId }, `${name}-${i}`);
+        for (const m of others) await eventually(`${name} #${i} at ${m.userId}`, () => got(m).length >= i, 30_000);
+      }
+      const info = await p.api.addMembers(people[rec.indexOf(sender)]!.token, g.groupId, [joiner.userId]);
+      assert.equal(info.headSeq, 4);
+      await sender.client.send({ kind: "group", id: g.groupId }, `${name}-5`);
+      await eventually(`${name} #5 at the joiner`, () => got(joiner).length >= 1, 30_000);
+      for (const m of others) await eventually(`${name} #5 at ${m.userId}`, () => got(m).length >= 5, 30_000);
+      assert.deepEqual(got(joiner), [5], `${name}: the joiner hears of what was sent after it joined, once`);
+      for (const m of others) assert.deepEqual(got(m), [1, 2, 3, 4, 5], `${name} at ${m.userId}`);
+      if (name === "held-split") assert.equal(info.diffusion, "read");
+    }
+    assert.ok((await hits()) > before_, `the fan-outs used held member lists: ${before_} hits before`);
+  });
+
   it("a many-user presence look-up (the gateways' online sets) agrees with the per-user hashes, online and off", async () => {
     const people = await makeUsers(p.api, BULK_LOOKUP_MIN + 16, "pres");
     const clients = await Promise.all(people.slice(0, BULK_LOOKUP_MIN).map((u) => connect(u)));

@@ -25,6 +25,7 @@ import { fanoutEvent, subGroupRecords, type FanoutEvent, type NotifyItem } from 
 import { ConsumerSupervisor, type FanoutMessage } from "./consumer-supervisor.ts";
 import { FanoutLoop, SUB_GROUP_LANES } from "./fanout-loop.ts";
 import { fanOutGroup, fanOutSubGroups } from "./inbox.ts";
+import type { MemberCache } from "./member-cache.ts";
 import type { MessageMetrics } from "./metrics.ts";
 import { coalesce, notify, type Presence } from "./notify.ts";
 import { OffsetCommits } from "./offsets.ts";
@@ -48,6 +49,8 @@ export interface FanoutDeps {
   fetchMaxWaitMs?: number;
   /** Queues for sub-group records beside the one for everything else (fanout-loop.ts); unset: its default. */
   subGroupLanes?: number;
+  /** Group and sub-group member lists kept between fan-outs (member-cache.ts); unset: read every time. */
+  memberCache?: MemberCache;
   /** Appends the `subgroup` records of a split group event to `topic` (docs/groups.md). */
   publisher: Pick<EventPublisher, "publish">;
 }
@@ -99,7 +102,7 @@ async function processBatch(d: FanoutDeps, batch: FanoutMessage[]): Promise<void
   await Promise.all([
     ...[...groups.values()].map(async (evs) => items.push(...(await groupEvents(d, evs)))),
     ...[...bySubGroupsGroup(subGroups.values())].map(async ([group, evs]) => {
-      const r = await fanOutSubGroups(d.db, group, evs, (ids) => lookup(d.redis, ids));
+      const r = await fanOutSubGroups(d.db, group, evs, (ids) => lookup(d.redis, ids), d.memberCache);
       items.push(...r.items);
       if (r.presence) known.push(r.presence);
       advances.push(r.advance);
@@ -129,7 +132,7 @@ function bySubGroupsGroup(evs: Iterable<SubGroupEvent>): Map<string, SubGroupEve
 async function groupEvents(d: FanoutDeps, evs: GroupEvent[]): Promise<NotifyItem[]> {
   const last = evs.reduce((a, b) => (b.groupSeq > a.groupSeq ? b : a));
   const ts = Math.min(...evs.map((e) => e.ts));
-  const r = await fanOutGroup(d.db, { ...last, ts });
+  const r = await fanOutGroup(d.db, { ...last, ts }, d.memberCache);
   if ("items" in r) return r.items;
   await Promise.all(
     subGroupRecords(last.group, last.groupSeq, r.subGroups, ts).map((rec) =>

@@ -5,6 +5,7 @@
  */
 import type mysql from "mysql2/promise";
 import { inTransaction } from "../../lib/db.ts";
+import { subGroupKey, type MemberCache } from "./member-cache.ts";
 import type { Presence } from "./notify.ts";
 import {
   consecutiveRun,
@@ -180,18 +181,15 @@ export type GroupFanout = { items: NotifyItem[] } | { subGroups: number };
  * An event that arrives after a later one of the same group finds its entry already processed. A group with more
  * than one sub-group is not fanned out here: the caller splits the event into one record per sub-group.
  */
-export async function fanOutGroup(db: mysql.Pool, ev: GroupEvent): Promise<GroupFanout> {
+export async function fanOutGroup(db: mysql.Pool, ev: GroupEvent, cache?: MemberCache): Promise<GroupFanout> {
   const [[g]] = await db.query<mysql.RowDataPacket[]>(
-    "SELECT diffusion, fanout_seq, sub_groups FROM im_groups WHERE group_id = ?",
+    "SELECT diffusion, fanout_seq, sub_groups, members_version FROM im_groups WHERE group_id = ?",
     [ev.group],
   );
   if (!g) return { items: [] };
   if (Number(g.sub_groups) > 1) return { subGroups: Number(g.sub_groups) };
   if (ev.groupSeq <= Number(g.fanout_seq)) return { items: [] };
-  const [rows] = await db.query<mysql.RowDataPacket[]>(
-    "SELECT user_id, joined_group_seq FROM group_members WHERE group_id = ? ORDER BY user_id",
-    [ev.group],
-  );
+  const rows = await groupMembers(db, ev.group, Number(g.members_version), cache);
   const range = { from: Number(g.fanout_seq), to: ev.groupSeq, ts: ev.ts };
   const items = await fanOutRange(db, ev.group, String(g.diffusion), range, rows);
   await db.query("UPDATE im_groups SET fanout_seq = GREATEST(fanout_seq, ?) WHERE group_id = ?", [
@@ -199,6 +197,27 @@ export async function fanOutGroup(db: mysql.Pool, ev: GroupEvent): Promise<Group
     ev.group,
   ]);
   return { items };
+}
+
+/**
+ * A whole group's members in user_id order: from `cache` while it holds them at `version` (the group's
+ * members_version as the caller read it), else read with the version of the same statement and held.
+ */
+async function groupMembers(
+  db: mysql.Pool,
+  group: string,
+  version: number,
+  cache: MemberCache | undefined,
+): Promise<mysql.RowDataPacket[]> {
+  const held = cache?.get(group, version);
+  if (held) return held;
+  const [rows] = await db.query<mysql.RowDataPacket[]>(
+    "SELECT m.user_id, m.joined_group_seq, g.members_version FROM im_groups g" +
+      " JOIN group_members m ON m.group_id = g.group_id WHERE g.group_id = ? ORDER BY m.user_id",
+    [group],
+  );
+  if (rows.length > 0) cache?.set(group, Number(rows[0]!.members_version), rows);
+  return rows;
 }
 
 /** Where users are connected (presence.ts lookup): a user absent from the map is offline. */
@@ -229,19 +248,28 @@ export async function fanOutSubGroups(
   group: string,
   evs: SubGroupEvent[],
   online?: Online,
+  cache?: MemberCache,
 ): Promise<SubGroupFanout> {
   const members = new Map<number, number>();
   const subs = [...new Set(evs.map((e) => e.subGroup))];
-  const [[cursors], rowsOf] = await Promise.all([
+  // With every sub-group's list held at one version, the members are read only if the version has moved since.
+  const keys = subs.map((k) => subGroupKey(group, k));
+  const heldAt = cache?.versionOfAll(keys);
+  if (heldAt === undefined) cache?.missed(keys.length);
+  const [[cursors], fresh] = await Promise.all([
     db.query<mysql.RowDataPacket[]>(
-      "SELECT g.diffusion, s.sub_group, s.fanout_seq FROM im_groups g" +
+      "SELECT g.diffusion, g.members_version, s.sub_group, s.fanout_seq FROM im_groups g" +
         " LEFT JOIN group_sub_groups s ON s.group_id = g.group_id AND s.sub_group IN (?) WHERE g.group_id = ?",
       [subs, group],
     ),
-    subGroupsMembers(db, group, subs),
+    heldAt === undefined ? subGroupsMembers(db, group, subs, cache) : undefined,
   ]);
   const nothing = { items: [], members, advance: () => Promise.resolve() };
   if (cursors.length === 0) return nothing;
+  const rowsOf =
+    fresh ??
+    held(subs, cache?.getAll(keys, Number(cursors[0]!.members_version))) ??
+    (await subGroupsMembers(db, group, subs, cache));
   const diffusion = String(cursors[0]!.diffusion);
   // No cursor row (cannot happen while user-center creates them with the count): start from the beginning, which
   // repeats work but skips nothing.
@@ -292,6 +320,7 @@ export async function subGroupsMembers(
   db: mysql.Pool,
   group: string,
   subs: number[],
+  cache?: MemberCache,
 ): Promise<Map<number, mysql.RowDataPacket[]>> {
   // `low` is set for a moving member: the lowest cursor of its move's plan. A move closed in the last minute still
   // counts, so a batch that read the members before the close and one that reads them after never interleave.
@@ -299,19 +328,26 @@ export async function subGroupsMembers(
   // with none it reads nothing, where a plan led by the members' sub-group indexes read every member of every past
   // move in that sub-group on every fan-out (MariaDB 0.17 cores for a 10-sub-group group at 2 messages a second, 10x
   // the same group on one key). Members in both branches are merged here, not by a GROUP BY over a temporary table.
+  // The last branch is the group's members_version, read in the same statement (snapshot) as the lists it versions.
   const [rows] = await db.query<mysql.RowDataPacket[]>(
-    "SELECT user_id, joined_group_seq, NULL AS low, sub_group AS a, NULL AS b FROM group_members" +
+    "SELECT user_id, joined_group_seq, NULL AS low, sub_group AS a, NULL AS b, NULL AS v FROM group_members" +
       " WHERE group_id = ? AND sub_group IN (?)" +
       " UNION ALL SELECT STRAIGHT_JOIN m.user_id, m.joined_group_seq, v.plan_low AS low, mm.old_sub_group AS a," +
-      " mm.new_sub_group AS b FROM group_moves v" +
+      " mm.new_sub_group AS b, NULL AS v FROM group_moves v" +
       " JOIN group_move_members mm ON mm.move_id = v.move_id" +
       " JOIN group_members m ON m.group_id = mm.group_id AND m.user_id = mm.user_id" +
       " WHERE v.group_id = ? AND (v.state = 'dual' OR v.closed_at > CURRENT_TIMESTAMP(3) - INTERVAL 60 SECOND)" +
-      " AND (mm.old_sub_group IN (?) OR mm.new_sub_group IN (?))",
-    [group, subs, group, subs, subs],
+      " AND (mm.old_sub_group IN (?) OR mm.new_sub_group IN (?))" +
+      " UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, members_version FROM im_groups WHERE group_id = ?",
+    [group, subs, group, subs, subs, group],
   );
   const bySub = new Map<number, Map<string, mysql.RowDataPacket>>(subs.map((k) => [k, new Map()]));
+  let version: number | undefined;
   for (const r of rows) {
+    if (r.user_id === null) {
+      version = Number(r.v);
+      continue;
+    }
     const id = String(r.user_id);
     const row = { user_id: r.user_id, joined_group_seq: r.joined_group_seq, low: r.low } as mysql.RowDataPacket;
     for (const k of new Set([r.a, r.b].filter((x) => x !== null).map(Number))) {
@@ -324,13 +360,22 @@ export async function subGroupsMembers(
     }
   }
   // In user_id order, as the inbox writes lock members' seq rows (no deadlock between fan-outs).
-  return new Map(
+  const out = new Map(
     [...bySub].map(([k, byUser]) => [
       k,
       [...byUser.values()].sort((x, y) => compareIds(String(x.user_id), String(y.user_id))),
     ]),
   );
+  // A list with a moving member is not held: whether a closed move still counts depends on the clock, not only on
+  // the version. Every other list stays right until the version moves.
+  if (cache && version !== undefined)
+    for (const [k, list] of out)
+      if (list.every((r) => r.low === null || r.low === undefined)) cache.set(subGroupKey(group, k), version, list);
+  return out;
 }
+
+const held = (subs: number[], lists: mysql.RowDataPacket[][] | undefined) =>
+  lists && new Map(subs.map((k, i) => [k, lists[i]!]));
 
 /** Numeric order of two decimal ids (BIGINTs as strings). */
 function compareIds(a: string, b: string): number {

@@ -16,6 +16,7 @@ import { runService } from "../../lib/service.ts";
 import { routes } from "./app.ts";
 import { FANOUT_INTERVAL_MS, startFanout } from "./fanout.ts";
 import { SUB_GROUP_LANES } from "./fanout-loop.ts";
+import { MEMBER_CACHE_ROWS, MemberCache } from "./member-cache.ts";
 import { moveRoutes } from "./routes-moves.ts";
 import { AutoGrow, autoGrowConfig, autoGrowSettings } from "./auto-grow.ts";
 import { messageMetrics } from "./metrics.ts";
@@ -40,6 +41,8 @@ const schema = baseConfig
     FANOUT_INTERVAL_MS: intFrom(0, 1000).default(FANOUT_INTERVAL_MS),
     /** Fan-out queues for sub-group records beside the one for everything else (fanout-loop.ts); 0: none. */
     FANOUT_SUB_GROUP_LANES: intFrom(0, 64).default(SUB_GROUP_LANES),
+    /** Member rows the fan-out keeps in memory between batches, over every group (member-cache.ts); 0: none. */
+    FANOUT_MEMBER_CACHE_ROWS: intFrom(0, 10_000_000).default(MEMBER_CACHE_ROWS),
     /** Longest a fan-out fetch waits at a broker for new events, ms; no latency cost (consumer-supervisor.ts). */
     FANOUT_FETCH_MAX_WAIT_MS: intFrom(10, 5000).default(FETCH_MAX_WAIT_MS),
     /** Most sends in progress on one instance; beyond, a send is refused `overloaded` (admission.ts). */
@@ -111,6 +114,7 @@ runService("message", async () => {
     intervalMs: cfg.FANOUT_INTERVAL_MS,
     fetchMaxWaitMs: cfg.FANOUT_FETCH_MAX_WAIT_MS,
     subGroupLanes: cfg.FANOUT_SUB_GROUP_LANES,
+    memberCache: new MemberCache(cfg.FANOUT_MEMBER_CACHE_ROWS, (result, n) => mm.memberCache.inc({ result }, n)),
     publisher,
   });
   // The automatic trigger of group growth (docs/groups.md): every instance competes for its lease, the holder acts.

@@ -21,6 +21,8 @@ export interface MessageMetrics {
   subGroupMembers: Gauge<"group" | "sub_group">;
   /** From a group message's append to Kafka to the end of one sub-group's fan-out of it, last value. */
   subGroupFanoutLag: Gauge<"group" | "sub_group">;
+  /** Member lists a fan-out used from memory (hit) or read from the database (miss): member-cache.ts. */
+  memberCache: Counter<"result">;
   /** Members past which a sub-group is in warn state: GROUP_SUB_GROUP_CAPACITY x GROUP_WARN_RATIO (the alert's bar). */
   subGroupWarnMembers: Gauge;
   /** Automatic moves (auto-grow.ts) started, finished and rolled back; `by`: who rolled it back (auto, operator). */
@@ -99,6 +101,12 @@ export function messageMetrics(m: ServiceMetrics): MessageMetrics {
       name: "im_message_subgroup_fanout_lag_seconds",
       help: "From a group message's append to Kafka to the end of one sub-group's fan-out of it (last value)",
       labelNames: ["group", "sub_group"],
+      registers,
+    }),
+    memberCache: new Counter({
+      name: "im_message_member_cache_total",
+      help: "Member lists a fan-out used from the message instance's memory (hit) or read from the database (miss)",
+      labelNames: ["result"],
       registers,
     }),
     subGroupWarnMembers: warnBar(registers),

@@ -41,12 +41,18 @@ const INSERT_CHUNK = 500;
 
 type Conn = mysql.PoolConnection;
 
+/**
+ * Locks the group's row for a move's transaction (plan, switch, finish, rollback), each of which changes whom the
+ * fan-outs serve, and raises its members_version with it: the message instances' held member lists (member-cache.ts)
+ * are stale from this transaction's commit on. A transaction that is refused rolls the raise back with it.
+ */
 async function lockGroup(c: Conn, groupId: string): Promise<mysql.RowDataPacket> {
   const [[g]] = await c.query<mysql.RowDataPacket[]>(
     "SELECT group_id, head_seq, fanout_seq, sub_groups, diffusion FROM im_groups WHERE group_id = ? FOR UPDATE",
     [groupId],
   );
   if (!g) throw new ApiError("unknown_group", `no group ${groupId}`);
+  await c.query("UPDATE im_groups SET members_version = members_version + 1 WHERE group_id = ?", [groupId]);
   return g;
 }
 

@@ -216,9 +216,10 @@ async function addToGroup(
     fresh,
   );
   await c.query("INSERT INTO group_members (group_id, user_id, joined_group_seq, sub_group) VALUES ?", [rows]);
+  // members_version: the message instances' held member lists of this group are stale from this commit on.
   await c.query(
-    "UPDATE im_groups SET member_count = member_count + ?, diffusion = IF(member_count > ?, 'read', diffusion)" +
-      " WHERE group_id = ?",
+    "UPDATE im_groups SET member_count = member_count + ?, diffusion = IF(member_count > ?, 'read', diffusion)," +
+      " members_version = members_version + 1 WHERE group_id = ?",
     [rows.length, d.writeDiffusionMax, groupId],
   );
 }
