@@ -322,8 +322,11 @@ export async function subGroupsMembers(
   subs: number[],
   cache?: MemberCache,
 ): Promise<Map<number, mysql.RowDataPacket[]>> {
-  // `low` is set for a moving member: the lowest cursor of its move's plan. A move closed in the last minute still
-  // counts, so a batch that read the members before the close and one that reads them after never interleave.
+  // `low` is set for a moving member: the lowest cursor of its move's plan. In a write-diffusion group a move closed
+  // in the last minute still counts, so a batch that read the members before the close and one that reads them after
+  // never interleave their inbox writes. A read-diffusion group's member is served by its new sub-group before the
+  // close and after it, and an old batch's late push is a repeat the client drops, so its moves count until the
+  // close (a group never goes back from read to write diffusion): the first fan-outs after a move serve no one twice.
   // One statement (one snapshot). The moves' branch starts from the group's open or just-closed moves (STRAIGHT_JOIN):
   // with none it reads nothing, where a plan led by the members' sub-group indexes read every member of every past
   // move in that sub-group on every fan-out (MariaDB 0.17 cores for a 10-sub-group group at 2 messages a second, 10x
@@ -334,9 +337,11 @@ export async function subGroupsMembers(
       " WHERE group_id = ? AND sub_group IN (?)" +
       " UNION ALL SELECT STRAIGHT_JOIN m.user_id, m.joined_group_seq, v.plan_low AS low, mm.old_sub_group AS a," +
       " mm.new_sub_group AS b, NULL AS v FROM group_moves v" +
+      " JOIN im_groups g ON g.group_id = v.group_id" +
       " JOIN group_move_members mm ON mm.move_id = v.move_id" +
       " JOIN group_members m ON m.group_id = mm.group_id AND m.user_id = mm.user_id" +
-      " WHERE v.group_id = ? AND (v.state = 'dual' OR v.closed_at > CURRENT_TIMESTAMP(3) - INTERVAL 60 SECOND)" +
+      " WHERE v.group_id = ? AND (v.state = 'dual'" +
+      " OR (g.diffusion = 'write' AND v.closed_at > CURRENT_TIMESTAMP(3) - INTERVAL 60 SECOND))" +
       " AND (mm.old_sub_group IN (?) OR mm.new_sub_group IN (?))" +
       " UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, members_version FROM im_groups WHERE group_id = ?",
     [group, subs, group, subs, subs, group],
