@@ -19,7 +19,13 @@ import { sleep } from "../../base/sleep.ts";
 import { waitFor } from "../../cli/src/lib/wait.ts";
 import type { Secrets } from "../../cli/src/targets/local/context.ts";
 import { setGatewayPool } from "../../cli/src/targets/local/components/nginx.ts";
-import { livePids, localContext, type StatusResult, type UpResult } from "../../cli/src/targets/local/platform.ts";
+import {
+  livePids,
+  localContext,
+  type DownResult,
+  type StatusResult,
+  type UpResult,
+} from "../../cli/src/targets/local/platform.ts";
 import { imctl, tempDir, testStack } from "../helpers/imctl.ts";
 
 const OFFSET = 1000;
@@ -304,6 +310,16 @@ describe("imctl local (real Redis Cluster, Kafka, MariaDB, nginx, Prometheus)", 
   it("down stops every process it started, nginx workers included", async () => {
     const r = await run("local", "down", "--json");
     assert.equal(r.exitCode, 0, r.stderr);
+    // The brokers are the KRaft quorum: stopped in turn, each but the last finishes its controlled shutdown while
+    // the others still hold the quorum (stopped together, one of any two of them waited out the grace and was killed).
+    const brokers = (JSON.parse(r.stdout) as DownResult).stopped.filter((s) => s.id.startsWith("kafka-"));
+    assert.deepEqual(
+      brokers.map((s) => s.outcome),
+      ["stopped", "stopped", "killed"],
+      JSON.stringify(brokers),
+    );
+    // Killed after the short grace of the last of a quorum, not the 30 s every broker gets.
+    assert.ok(r.stderr.includes(`${brokers[2]?.id}: killed, the last of its quorum`), r.stderr);
     const alive = pidsBefore.filter(pidAlive);
     assert.deepEqual(alive, [], `still alive: ${alive.join(", ")}`);
     assert.deepEqual(livePids(stateDir), []);

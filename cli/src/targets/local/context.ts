@@ -66,7 +66,15 @@ export interface LocalComponent {
   probe(ctx: LocalContext): Promise<string>;
   /** How long a cold start may take before `up` gives up on it. */
   startTimeoutMs: number;
-  stop: { signal: NodeJS.Signals; graceMs: number };
+  stop: {
+    signal: NodeJS.Signals;
+    graceMs: number;
+    /**
+     * Members of a quorum: stopped one after another, each gracefully while the others still hold the quorum, and the
+     * last one of the group given only `lastGraceMs` (alone it cannot finish a shutdown the quorum must approve).
+     */
+    inTurn?: { lastGraceMs: number };
+  };
 }
 
 export const logFile = (ctx: LocalContext, id: string): string => join(ctx.dir, "logs", `${id}.log`);

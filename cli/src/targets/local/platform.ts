@@ -371,23 +371,28 @@ async function stopAll(
   const byId = new Map(components.map((c) => [c.id, c]));
   const recorded = Object.entries(ctx.state.components);
   const groupOf = (id: string): ComponentGroup | undefined => byId.get(id)?.group;
+  const stopOne = async ([id, rec]: [string, { pid: number }], last: boolean): Promise<void> => {
+    if (!isOurs(rec.pid, ctx.dir)) {
+      // Gone, or the pid now belongs to someone else: never signal it.
+      stopped.push({ id, pid: rec.pid, outcome: pidAlive(rec.pid) ? "not ours" : "not running" });
+    } else {
+      const stop = byId.get(id)?.stop ?? { signal: "SIGTERM" as const, graceMs: 15_000 };
+      const graceMs = last && stop.inTurn ? stop.inTurn.lastGraceMs : stop.graceMs;
+      const outcome = await stopGroup(rec.pid, stop.signal, graceMs);
+      stopped.push({ id, pid: rec.pid, outcome });
+      const why = outcome === "killed" && graceMs < stop.graceMs ? ", the last of its quorum" : "";
+      progress(`${id}: ${outcome}${why} (pid ${rec.pid})`);
+    }
+    delete ctx.state.components[id];
+    saveState(ctx);
+  };
   for (const g of [...STOP_ORDER, undefined]) {
     const batch = recorded.filter(([id]) => groupOf(id) === g);
-    await Promise.all(
-      batch.map(async ([id, rec]) => {
-        if (!isOurs(rec.pid, ctx.dir)) {
-          // Gone, or the pid now belongs to someone else: never signal it.
-          stopped.push({ id, pid: rec.pid, outcome: pidAlive(rec.pid) ? "not ours" : "not running" });
-        } else {
-          const c = byId.get(id);
-          const outcome = await stopGroup(rec.pid, c?.stop.signal ?? "SIGTERM", c?.stop.graceMs ?? 15_000);
-          stopped.push({ id, pid: rec.pid, outcome });
-          progress(`${id}: ${outcome} (pid ${rec.pid})`);
-        }
-        delete ctx.state.components[id];
-        saveState(ctx);
-      }),
-    );
+    if (batch.some(([id]) => byId.get(id)?.stop.inTurn)) {
+      // Quorum members in turn; the last one still running is the one that cannot be approved.
+      const live = batch.filter(([, rec]) => isOurs(rec.pid, ctx.dir));
+      for (const entry of batch) await stopOne(entry, entry === live[live.length - 1]);
+    } else await Promise.all(batch.map((entry) => stopOne(entry, false)));
   }
   return stopped;
 }
