@@ -60,10 +60,11 @@ export type {
 };
 
 /** Stages of `up`, in order; `down` stops them in reverse. */
+// Prometheus starts with the data tier: it has found every target (the services' too, see writeServiceTargets) by
+// the time they are up, so the wait for its first scrapes is at most one interval, not its discovery's start-up too.
 const STAGES: ComponentGroup[][] = [
-  ["redis", "kafka", "database", "gateway-lb"],
+  ["redis", "kafka", "database", "gateway-lb", "prometheus"],
   ["services", "exporter"],
-  ["prometheus"],
 ];
 // Gateways drain before nginx stops; the services stop before the data tier they write to.
 const STOP_ORDER: ComponentGroup[] = ["prometheus", "exporter", "services", "gateway-lb", "kafka", "redis", "database"];

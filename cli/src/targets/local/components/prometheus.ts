@@ -5,6 +5,7 @@ import { REPO_ROOT } from "../../../../../base/root.mjs";
 import { redisNodeCount } from "../../../../../infra/lib/spec.ts";
 import { waitFor } from "../../../lib/wait.ts";
 import { logFile, type LocalComponent, type LocalContext } from "../context.ts";
+import { writeServiceTargets } from "./services.ts";
 
 /** The alert rules both targets load (the kubernetes target ships the same file through kube-prometheus-stack). */
 export const RULES_FILE = join(REPO_ROOT, "infra", "observability", "rules", "platform.rules.yml");
@@ -82,6 +83,7 @@ export function prometheusComponent(ctx: LocalContext): LocalComponent {
       mkdirSync(join(dir, "targets"), { recursive: true });
       const conf = join(dir, "prometheus.yml");
       writeFileSync(conf, renderPrometheusConfig(c));
+      writeServiceTargets(c);
       return {
         bin: c.tool("prometheus"),
         args: [

@@ -166,8 +166,17 @@ export async function registerServices(ctx: LocalContext): Promise<{ gateways: n
   if (!existsSync(nginxPaths(ctx).pool) || current.canary.length === 0) {
     await setGatewayPool(ctx, { stable: gateways, canary: [], canaryWeight: 0 });
   }
+  return { gateways: gateways.length, targets: writeServiceTargets(ctx) };
+}
+
+/**
+ * The services' scrape targets (file_sd), stable and canary instances. Written when Prometheus is prepared too, so it
+ * has found them before they start and scrapes each within one interval of its start.
+ */
+export function writeServiceTargets(ctx: LocalContext): number {
   const dir = join(ctx.dir, "prometheus", "targets");
   mkdirSync(dir, { recursive: true });
+  const all = serviceInstances(ctx);
   const groups = [
     ...all.map((s) => ({
       targets: [`${ctx.host}:${s.port}`],
@@ -179,5 +188,5 @@ export async function registerServices(ctx: LocalContext): Promise<{ gateways: n
     })),
   ];
   writeFileSync(join(dir, "services.json"), JSON.stringify(groups, null, 2));
-  return { gateways: gateways.length, targets: groups.length };
+  return groups.length;
 }
