@@ -1,7 +1,7 @@
 /**
  * The metrics the alert rules and dashboards may read: what the services declare (parsed from their source) and
  * what the exporters and the Kafka JMX agent of both targets export. The unit tests hold every rule and panel to
- * this list; test/integration/doctor.test.ts holds the list to a running local platform's Prometheus.
+ * this list; test/integration/default/doctor.ts holds the list to a running local platform's Prometheus.
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
