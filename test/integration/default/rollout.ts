@@ -47,7 +47,7 @@ function audit(): AuditEntry[] {
 async function rolloutUnderLoad(
   version: string,
   env: string[],
-): Promise<{ rollout: RolloutResult; exitCode: number; stderr: string; load: LoadtestResult }> {
+): Promise<{ rollout: RolloutResult; exitCode: number; stderr: string; load: LoadtestResult; short: string }> {
   const file = join(dir, "strategy.yaml");
   writeFileSync(file, stringify(strategy));
   const running = { done: false };
@@ -89,6 +89,12 @@ async function rolloutUnderLoad(
     exitCode: r.exitCode,
     stderr: r.stderr,
     load: json<LoadtestResult>(l.stdout),
+    // k6's journeys that ended short say what they saw (opened, sent, acked, received): what a loss needs explained.
+    short: l.stderr
+      .split("\n")
+      .filter((x) => x.includes("ended short"))
+      .slice(0, 12)
+      .join("\n"),
   };
 }
 
@@ -245,7 +251,7 @@ export function rolloutSuite(platform: () => Promise<TestPlatform>): void {
     });
 
     it("promotes a good version to 100 % under load, drains the canary, and loses nothing", async () => {
-      const { rollout, exitCode, stderr, load } = await rolloutUnderLoad("2.0.0", []);
+      const { rollout, exitCode, stderr, load, short } = await rolloutUnderLoad("2.0.0", []);
       assert.equal(exitCode, 0, tail(stderr, 40));
       assert.equal(rollout.phase, "Promoted", rollout.reason ?? "");
       assert.equal(rollout.canaryWeight, 100);
@@ -271,7 +277,7 @@ export function rolloutSuite(platform: () => Promise<TestPlatform>): void {
       assert.deepEqual(await gatewayVersions(), ["2.0.0", "2.0.0"]);
       assert.ok(existsSync(join(process.cwd(), rollout.chart)) || existsSync(rollout.chart), "the picture is written");
       assert.equal(load.figures.scriptErrors, 0, "no k6 VU stopped by an exception (its sends would go unmade)");
-      assert.equal(load.figures.lost, 0, `lost ${load.figures.lost} of ${load.figures.sent}`);
+      assert.equal(load.figures.lost, 0, `lost ${load.figures.lost} of ${load.figures.sent}\n${short}`);
       assert.ok(load.figures.sent > 0);
       process.stderr.write(
         `good rollout: k6 sent ${load.figures.sent}, received ${load.figures.received}, lost ${load.figures.lost}, ` +
@@ -281,7 +287,7 @@ export function rolloutSuite(platform: () => Promise<TestPlatform>): void {
     });
 
     it("aborts a bad version after a failed measurement under load, with the reason, and loses nothing", async () => {
-      const { rollout, exitCode, load } = await rolloutUnderLoad("2.1.0-bad", ["GATEWAY_FAULT_LATENCY_MS=1000"]);
+      const { rollout, exitCode, load, short } = await rolloutUnderLoad("2.1.0-bad", ["GATEWAY_FAULT_LATENCY_MS=1000"]);
       assert.equal(exitCode, 1);
       assert.equal(rollout.phase, "Aborted");
       assert.equal(rollout.canaryWeight, 0);
@@ -301,7 +307,7 @@ export function rolloutSuite(platform: () => Promise<TestPlatform>): void {
       assert.ok(rollout.rollout.measurements.every((m) => Date.parse(m.at) <= Date.parse(aborted.at)));
       assert.deepEqual(await gatewayVersions(), ["2.0.0", "2.0.0"], "stable untouched");
       assert.equal(load.figures.scriptErrors, 0, "no k6 VU stopped by an exception (its sends would go unmade)");
-      assert.equal(load.figures.lost, 0, `lost ${load.figures.lost} of ${load.figures.sent}`);
+      assert.equal(load.figures.lost, 0, `lost ${load.figures.lost} of ${load.figures.sent}\n${short}`);
       process.stderr.write(
         `bad rollout: failed measurement ${firstFail.at} (${firstFail.message}), traffic back to stable ${weight0.at} ` +
           `(${Date.parse(weight0.at) - Date.parse(firstFail.at)} ms later); k6 sent ${load.figures.sent}, ` +
