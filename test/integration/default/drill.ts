@@ -111,6 +111,28 @@ function drillTables(): string[] {
   ];
 }
 
+/** A partition drill of 60 s as its own imctl process, for the tests that interrupt it (Ctrl-C, SIGKILL). */
+function longPartition(extra: string[]) {
+  return execa(
+    process.execPath,
+    [
+      IMCTL,
+      "drill",
+      "run",
+      "partition",
+      "--partition-seconds",
+      "60s",
+      "--duration",
+      "70s",
+      "--yes",
+      ...extra,
+      "--stack",
+      p.stack,
+    ],
+    { env: { IMCTL_STATE_DIR: p.stateDir }, reject: false, stdin: "ignore" },
+  );
+}
+
 export function drillSuite(platform: () => Promise<TestPlatform>): void {
   describe("imctl drill on the local target", { timeout: 900_000 }, () => {
     before(async () => {
@@ -235,28 +257,7 @@ export function drillSuite(platform: () => Promise<TestPlatform>): void {
     });
 
     it("Ctrl-C restores at once: the partition's rules are removed and the platform is healthy", async () => {
-      const child = execa(
-        process.execPath,
-        [
-          IMCTL,
-          "drill",
-          "run",
-          "partition",
-          "--partition-seconds",
-          "60s",
-          "--duration",
-          "70s",
-          "--yes",
-          "--json",
-          "--stack",
-          p.stack,
-        ],
-        {
-          env: { IMCTL_STATE_DIR: p.stateDir },
-          reject: false,
-          stdin: "ignore",
-        },
-      );
+      const child = longPartition(["--json"]);
       const deadline = Date.now() + 60_000;
       const observing = () => phaseOf("partition-") === "Observing" && drillTables().length > 0;
       while (!observing() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
@@ -304,27 +305,7 @@ export function drillSuite(platform: () => Promise<TestPlatform>): void {
       "an imctl killed mid-drill leaves its partition; the next drill command heals it first, then drill restore " +
         "runs: backup, destroy, restore, every table verified, RTO under 15 minutes",
       async () => {
-        const child = execa(
-          process.execPath,
-          [
-            IMCTL,
-            "drill",
-            "run",
-            "partition",
-            "--partition-seconds",
-            "60s",
-            "--duration",
-            "70s",
-            "--yes",
-            "--stack",
-            p.stack,
-          ],
-          {
-            env: { IMCTL_STATE_DIR: p.stateDir },
-            reject: false,
-            stdin: "ignore",
-          },
-        );
+        const child = longPartition([]);
         const deadline = Date.now() + 60_000;
         try {
           while (!(phaseOf("partition-") === "Observing" && drillTables().length > 0) && Date.now() < deadline)
