@@ -59,9 +59,11 @@ export type {
   UpResult,
 };
 
-/** Stages of `up`, in order; `down` stops them in reverse. */
-// Prometheus starts with the data tier: it has found every target (the services' too, see writeServiceTargets) by
-// the time they are up, so the wait for its first scrapes is at most one interval, not its discovery's start-up too.
+/**
+ * Stages of `up`, in order. Prometheus starts with the data tier: it has found every target (the services' too, see
+ * writeServiceTargets) by the time they are up, so the wait for its first scrapes is at most one interval, not its
+ * discovery's start-up too.
+ */
 const STAGES: ComponentGroup[][] = [
   ["redis", "kafka", "database", "gateway-lb", "prometheus"],
   ["services", "exporter"],
