@@ -125,6 +125,11 @@ const localSpec = z
       .object({
         /** JVM heap per broker in MiB (-Xms and -Xmx). */
         heapMb: z.number().int().min(128).max(8192),
+        /**
+         * How often the controller hands partitions back to their preferred leaders (leader.imbalance.check.interval
+         * .seconds); Kafka's 300 when unset. Tests set a few seconds to meet a returning broker's election at once.
+         */
+        leaderRebalanceCheckSeconds: z.number().int().min(1).max(3600).optional(),
       })
       .strict(),
     nginx: z

@@ -1,8 +1,17 @@
 import assert from "node:assert/strict";
 import { EventEmitter } from "node:events";
 import { describe, it } from "node:test";
-import { type Broker, Consumer, kGetConnection } from "@platformatic/kafka";
-import { createProducer, EventPublisher, guardMissingBroker } from "./kafka.ts";
+import { type Broker, Consumer, kGetConnection, MultipleErrors, ProtocolError } from "@platformatic/kafka";
+import {
+  COORDINATOR_MOVED,
+  createProducer,
+  EventPublisher,
+  followLeaderMoves,
+  guardMissingBroker,
+  kafkaErrorIs,
+  LEADERSHIP_MOVED,
+  retryDelayFollowingMoves,
+} from "./kafka.ts";
 
 describe("broker connections of the event producer", () => {
   it("keep an 'error' listener for their whole life: a second error on one connection does not end the process", async () => {
@@ -133,5 +142,76 @@ describe("EventPublisher", () => {
     assert.equal(one?.[1], one?.[0]);
     assert.equal(one?.[2], undefined, "a keyed event is left to the key's partition");
     assert.equal(two?.[0], (one?.[0] ?? 0) + 1);
+  });
+});
+
+describe("leadership and coordinator moves (what @platformatic/kafka 1.35 retries against the old broker)", () => {
+  const notLeader = (): Error => new ProtocolError("NOT_LEADER_OR_FOLLOWER");
+  const notCoordinator = (): Error => new ProtocolError("NOT_COORDINATOR");
+  // How the library reports a request that failed after its retries, and a fetch a partition of which failed.
+  const retried = (...errors: Error[]): Error => new MultipleErrors(`fetch failed ${errors.length} times.`, errors);
+
+  it("recognises the Kafka error codes inside the library's chains of retried errors, and nothing else", () => {
+    assert.equal(kafkaErrorIs(notLeader(), LEADERSHIP_MOVED), true);
+    assert.equal(kafkaErrorIs(retried(new Error("socket"), notLeader()), LEADERSHIP_MOVED), true);
+    assert.equal(kafkaErrorIs(retried(notCoordinator()), COORDINATOR_MOVED), true);
+    assert.equal(kafkaErrorIs(retried(notCoordinator()), LEADERSHIP_MOVED), false);
+    assert.equal(kafkaErrorIs(new ProtocolError("UNKNOWN_TOPIC_OR_PARTITION"), LEADERSHIP_MOVED), false);
+    assert.equal(kafkaErrorIs(new Error("NOT_LEADER_OR_FOLLOWER"), LEADERSHIP_MOVED), false, "a plain error's text");
+    assert.equal(kafkaErrorIs(undefined, LEADERSHIP_MOVED), false);
+  });
+
+  it("retries a fetch refused by a former leader at once, and reports a moved coordinator at its first refusal", () => {
+    const moved: string[] = [];
+    const delay = retryDelayFollowingMoves(500, (op) => moved.push(op));
+    assert.equal(delay(null, "fetch", 1, 20, notLeader()), 20);
+    assert.equal(delay(null, "fetch", 1, 20, new Error("connection refused")), 500);
+    assert.deepEqual(moved, []);
+    assert.equal(delay(null, "heartbeat", 1, 20, notCoordinator()), 500);
+    assert.equal(delay(null, "commit", 3, 20, new ProtocolError("COORDINATOR_NOT_AVAILABLE")), 500);
+    // A coordinator still loading the group is the right one: waited for, not reported.
+    assert.equal(delay(null, "heartbeat", 1, 20, new ProtocolError("COORDINATOR_LOAD_IN_PROGRESS")), 500);
+    // Not a group request: a produce or a metadata call refused so is the library's business.
+    assert.equal(delay(null, "metadata", 1, 20, notCoordinator()), 500);
+    assert.deepEqual(moved, ["heartbeat", "commit"]);
+  });
+
+  it("answers the stream with no records when a fetch failed on a moved leader, after clearing the metadata", () => {
+    let cleared = 0;
+    let moves = 0;
+    let next: (error: Error | null, response?: unknown) => void = () => undefined;
+    const consumer = followLeaderMoves(
+      {
+        fetch(_options: unknown, callback: (error: Error | null, response?: unknown) => void) {
+          next = callback;
+        },
+        clearMetadata() {
+          cleared++;
+        },
+      },
+      () => moves++,
+    );
+    const answers: Array<[Error | null, unknown]> = [];
+    const record = (error: Error | null, response?: unknown) => answers.push([error, response]);
+
+    consumer.fetch({ node: 2 }, record);
+    next(retried(notLeader(), notLeader()));
+    assert.deepEqual(answers[0], [null, { throttleTimeMs: 0, errorCode: 0, sessionId: 0, responses: [] }]);
+    assert.equal(cleared, 1);
+    assert.equal(moves, 1);
+
+    // Any other failure, and every answer, reaches the stream as it was.
+    const other = retried(new Error("connection refused"));
+    consumer.fetch({ node: 2 }, record);
+    next(other);
+    const ok = { responses: [{ topicId: "t", partitions: [] }] };
+    consumer.fetch({ node: 2 }, record);
+    next(null, ok);
+    assert.deepEqual(answers.slice(1), [
+      [other, undefined],
+      [null, ok],
+    ]);
+    assert.equal(cleared, 1);
+    assert.equal(moves, 1);
   });
 });

@@ -62,6 +62,75 @@ export function guardMissingBroker<
   return client;
 }
 
+/** Kafka errors saying a partition's leadership moved (an election, a broker leaving or coming back). */
+export const LEADERSHIP_MOVED = ["NOT_LEADER_OR_FOLLOWER", "LEADER_NOT_AVAILABLE", "FENCED_LEADER_EPOCH"] as const;
+/** Kafka errors saying a consumer group's coordinator moved (its __consumer_offsets partition changed leader). */
+export const COORDINATOR_MOVED = ["NOT_COORDINATOR", "COORDINATOR_NOT_AVAILABLE"] as const;
+/** The @platformatic/kafka 1.35 operations that go to a group's coordinator. */
+const GROUP_OPERATIONS = new Set(["heartbeat", "commit", "listCommits", "joinGroup", "syncGroup", "leaveGroup"]);
+
+/** Whether a client error (one error, or the library's chain of retried errors) carries one of the Kafka `codes`. */
+export function kafkaErrorIs(err: unknown, codes: readonly string[]): boolean {
+  const e = err as { findBy?: (property: string, value: unknown) => unknown } | null | undefined;
+  if (typeof e?.findBy !== "function") return false;
+  return codes.some((code) => Boolean(e.findBy?.("apiId", code)));
+}
+
+/** Waits between retries of a fetch whose partition changed leader: the retry only learns that again, so soon. */
+const LEADER_MOVED_RETRY_MS = 20;
+
+/**
+ * The consumer's retry delay, `baseMs` except where waiting is worse than useless: @platformatic/kafka 1.35
+ * retries a fetch against the node it first chose (the old leader) and a group request against the coordinator it
+ * found once, however many times the broker answers that it is no longer either. A fetch answered "not the leader"
+ * is retried at once (followLeaderMoves then hands the stream an empty answer, and it plans its next fetch from
+ * fresh metadata); a group request answered "not the coordinator" tells `onCoordinatorMoved` at its first refusal,
+ * so the owner can replace the consumer, which finds the new coordinator, instead of after every retry (20 x 500 ms).
+ */
+export function retryDelayFollowingMoves(
+  baseMs: number,
+  onCoordinatorMoved: (operation: string) => void,
+): (client: unknown, operationId: string, attempt: number, retries: number, error: Error) => number {
+  return (_client, operationId, _attempt, _retries, error) => {
+    if (operationId === "fetch" && kafkaErrorIs(error, LEADERSHIP_MOVED)) return LEADER_MOVED_RETRY_MS;
+    if (GROUP_OPERATIONS.has(operationId) && kafkaErrorIs(error, COORDINATOR_MOVED)) onCoordinatorMoved(operationId);
+    return baseMs;
+  };
+}
+
+/** An answer to a fetch with no records: the messages stream plans its next fetch, from fresh metadata. */
+const NO_RECORDS = { throttleTimeMs: 0, errorCode: 0, sessionId: 0, responses: [] };
+
+type FetchCallback = (error: Error | null, response?: unknown) => void;
+
+/**
+ * Keeps a consumer's messages stream going when a partition's leader moves. In @platformatic/kafka 1.35 a fetch
+ * that keeps meeting the old leader fails after its retries and the stream is destroyed with it (the fan-out then
+ * had to replace the consumer: a group rebalance, and about 10 s with nothing fetched from the moved partitions; 2.x
+ * re-plans the fetch, but needs Node 22). Here such a failure clears the cached metadata and answers the stream
+ * with no records, so its next fetch goes to the partition's current leader from the same offset. `onMove` is
+ * told each time. Any other failure reaches the stream as before.
+ */
+export function followLeaderMoves<
+  C extends { fetch(options: unknown, callback: FetchCallback): unknown; clearMetadata(): void },
+>(consumer: C, onMove?: () => void): C {
+  const fetch = consumer.fetch.bind(consumer);
+  consumer.fetch = ((options: unknown, callback?: FetchCallback) => {
+    // The promise form (no callback) is not what the stream uses: it is left as it was.
+    if (callback === undefined) return (fetch as (o: unknown) => unknown)(options);
+    return fetch(options, (error, response) => {
+      if (error && kafkaErrorIs(error, LEADERSHIP_MOVED)) {
+        consumer.clearMetadata();
+        onMove?.();
+        callback(null, NO_RECORDS);
+        return;
+      }
+      callback(error, response);
+    });
+  }) as C["fetch"];
+  return consumer;
+}
+
 type ConnectionPayload = { connection?: { on(event: "error", fn: () => void): unknown } };
 
 interface ConnectionEvents {

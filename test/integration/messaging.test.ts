@@ -15,6 +15,7 @@ import { makeUsers, startPlatform, type TestPlatform } from "../helpers/platform
 import { eventually, recorder, type Recorder } from "../helpers/messaging.ts";
 import { REPO_ROOT } from "../../base/root.mjs";
 import { kafkaBootstrap } from "../../cli/src/targets/local/components/kafka.ts";
+import { leaders, preferOtherLeaders } from "../helpers/kafka-leaders.ts";
 
 const THRESHOLD = 6;
 /** Members per sub-group: the 5-member group below is split in two (write diffusion), the growing one in three. */
@@ -46,6 +47,8 @@ describe("messaging on the real platform", { timeout: 900_000 }, () => {
     p = await startPlatform(6000, (s) => {
       (s.messaging as { groupWriteDiffusionMax: number }).groupWriteDiffusionMax = THRESHOLD;
       (s.messaging as { groups: { subGroupCapacity: number } }).groups.subGroupCapacity = CAPACITY;
+      // The controller hands leaderships to their preferred replicas within seconds (the leader-move test below).
+      (s.local as { kafka: { leaderRebalanceCheckSeconds?: number } }).kafka.leaderRebalanceCheckSeconds = 2;
     });
     users = await makeUsers(p.api, 24, "msg");
   });
@@ -403,6 +406,81 @@ describe("messaging on the real platform", { timeout: 900_000 }, () => {
       } finally {
         member.kill("SIGKILL");
         await member;
+      }
+    },
+  );
+
+  it(
+    "partition leaders and the fan-out group's coordinator move (a preferred-leader election) under a send loop: " +
+      "the fan-out follows them without its stream or heartbeats failing, and nothing is lost",
+    async () => {
+      const host = p.spec.local.bindAddress;
+      const bootstrap = kafkaBootstrap({ spec: p.spec, host });
+      const topic = p.spec.data.kafka.topics[0]?.name ?? "im.message.stored";
+      const restarts = async (): Promise<Map<string, number>> => {
+        const by = new Map<string, number>();
+        for (let i = 0; i < p.spec.services.message.replicas; i++) {
+          const text = await (await fetch(`http://${host}:${p.spec.local.ports.message + i}/metrics`)).text();
+          for (const m of text.matchAll(
+            /^im_message_fanout_consumer_restarts_total\{[^}]*reason="([^"]+)"[^}]*\} (\S+)$/gm,
+          ))
+            by.set(m[1]!, (by.get(m[1]!) ?? 0) + Number(m[2]));
+        }
+        return by;
+      };
+      const [a, b] = await Promise.all((await makeUsers(p.api, 2, "leaders")).map(connect));
+      assert.ok(a && b);
+      const bodies: string[] = [];
+      let sending = true;
+      const loop = (async () => {
+        for (let i = 0; sending; i++) {
+          bodies.push(`lead-${i}`);
+          await a.client.send({ kind: "user", id: b.userId }, `lead-${i}`);
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      })();
+      const before = await restarts();
+      // Every partition of the stored-message topic, and the offsets partition that makes a broker the group's
+      // coordinator (all three of them: the group's is one), get another preferred leader.
+      const moves = await preferOtherLeaders(bootstrap, [topic, "__consumer_offsets"]);
+      const wanted = new Map(moves.map((m) => [`${m.topic}/${m.partition}`, m.to]));
+      const deadline = Date.now() + 60_000;
+      let now = await leaders(bootstrap, [topic, "__consumer_offsets"]);
+      while ([...wanted].some(([k, to]) => now.get(k) !== to) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 500));
+        now = await leaders(bootstrap, [topic, "__consumer_offsets"]);
+      }
+      assert.deepEqual(
+        [...wanted].filter(([k, to]) => now.get(k) !== to),
+        [],
+        "the controller handed every partition to its new preferred leader",
+      );
+      // Past the 20 retries x 500 ms after which the old client gave up on the old leader and coordinator.
+      await new Promise((r) => setTimeout(r, 13_000));
+      sending = false;
+      await loop;
+      await eventually(
+        `${bodies.length} messages at b`,
+        () => b.received.length >= bodies.length,
+        60_000,
+        () => `${b.received.length}`,
+      );
+      assert.deepEqual(
+        b.received.map((m) => m.body),
+        bodies,
+        "every message once, in the order sent",
+      );
+      assert.deepEqual(b.anomalies, []);
+      const after = await restarts();
+      const grew = (reason: string) => (after.get(reason) ?? 0) - (before.get(reason) ?? 0);
+      // What the old client did: its stream failed on the old leader, its heartbeats and commits on the old coordinator.
+      for (const reason of ["stream-failed", "heartbeat-failed", "commit-failed", "stream-closed"])
+        assert.equal(grew(reason), 0, `fan-out consumers replaced for ${reason}: ${JSON.stringify([...after])}`);
+      // The coordinator moved: each instance replaced its consumer once, at the first refusal, to find the new one.
+      assert.ok(grew("coordinator-moved") >= 1, `no consumer followed the coordinator: ${JSON.stringify([...after])}`);
+      for (let i = 0; i < p.spec.services.message.replicas; i++) {
+        const text = await (await fetch(`http://${host}:${p.spec.local.ports.message + i}/metrics`)).text();
+        assert.match(text, /^im_message_fanout_consumer_joined(?:\{[^}]*\})? 1$/m, `message-${i + 1} is in the group`);
       }
     },
   );

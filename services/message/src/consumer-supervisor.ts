@@ -2,16 +2,22 @@
  * The fan-out's Kafka consumer, kept in its group for as long as the fan-out runs.
  *
  * The consumer is replaced by a fresh one when it can no longer take part in its group: its coordinator broker left
- * the metadata, heartbeats or offset commits failed after the client's retries, or its stream failed or ended.
- * @platformatic/kafka 1.35 never looks a group coordinator up again once found, so a consumer whose coordinator
- * moved (the broker stopped, or came back no longer coordinating) would otherwise stay out of its group for good:
- * a fresh consumer finds the current coordinator and rejoins.
+ * the metadata, the coordinator refused a group request as no longer coordinating, heartbeats or offset commits
+ * failed after the client's retries, or its stream failed or ended. @platformatic/kafka 1.35 never looks a group
+ * coordinator up again once found, so a consumer whose coordinator moved (the broker stopped, or came back and took
+ * its leaderships back) would otherwise stay out of its group for good: a fresh consumer finds the current
+ * coordinator and rejoins. A fetched partition whose leader moved needs no replacement (followLeaderMoves).
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ConnectionOptions } from "node:tls";
 import type { KafkaSasl } from "../../lib/data-auth.ts";
-import { Base, Consumer, type MessagesStream, stringDeserializers, type Message } from "@platformatic/kafka";
-import { guardMissingBroker, keepConnectionErrorsHandled } from "../../lib/kafka.ts";
+import { Admin, Base, Consumer, type MessagesStream, stringDeserializers, type Message } from "@platformatic/kafka";
+import {
+  followLeaderMoves,
+  guardMissingBroker,
+  keepConnectionErrorsHandled,
+  retryDelayFollowingMoves,
+} from "../../lib/kafka.ts";
 import type { Logger } from "../../lib/log.ts";
 import type { MessageMetrics } from "./metrics.ts";
 
@@ -19,7 +25,16 @@ export type FanoutMessage = Message<string, string, string, string>;
 
 /** Why a fan-out consumer is replaced (the label of im_message_fanout_consumer_restarts_total). */
 export type ReplaceReason =
-  "coordinator-left" | "heartbeat-failed" | "rejoin-failed" | "commit-failed" | "stream-failed" | "stream-closed";
+  | "coordinator-left"
+  | "coordinator-moved"
+  | "heartbeat-failed"
+  | "rejoin-failed"
+  | "commit-failed"
+  | "stream-failed"
+  | "stream-closed";
+
+/** The fan-out's consumer group. */
+const GROUP_ID = "im-fanout";
 
 /**
  * How long start-up waits for the fan-out's consumer to join its group before the instance serves without it (the
@@ -149,9 +164,10 @@ export class ConsumerSupervisor {
     d.metrics.consumerJoined.set(0);
     const old = this.current;
     this.events.replacing();
-    // The old consumer leaves first when its coordinator still answers: the group then rebalances at once instead
-    // of waiting a session timeout for a member that will never heartbeat again.
-    this.replacement = this.retire(old)
+    // The old consumer leaves first, so the group rebalances at once instead of waiting a session timeout for a
+    // member that will never heartbeat again: through its own coordinator when that still answers, else through
+    // the current one (a moved coordinator holds the member too, and would refuse its own leave request).
+    this.replacement = this.retire(old, reason !== "coordinator-moved")
       .catch((err: unknown) => d.log.debug({ err: String(err) }, "retiring the fan-out consumer failed"))
       .then(() => this.openRetrying())
       .then((g) => {
@@ -194,22 +210,27 @@ export class ConsumerSupervisor {
     const { d } = this;
     const n = ++this.generations;
     const lost = (reason: ReplaceReason, detail: string): void => this.replace(n, reason, detail);
-    const consumer = guardMissingBroker(
-      keepConnectionErrorsHandled(
-        new Consumer({
-          ...(d.tls ? { tls: d.tls } : {}),
-          ...(d.sasl ? { sasl: d.sasl } : {}),
-          clientId: d.clientId,
-          groupId: "im-fanout",
-          bootstrapBrokers: d.brokers,
-          deserializers: stringDeserializers,
-          maxWaitTime: d.fetchMaxWaitMs ?? FETCH_MAX_WAIT_MS,
-          minBytes: 1,
-          retries: 20,
-          retryDelay: 500,
-        }),
+    const consumer = followLeaderMoves(
+      guardMissingBroker(
+        keepConnectionErrorsHandled(
+          new Consumer({
+            ...(d.tls ? { tls: d.tls } : {}),
+            ...(d.sasl ? { sasl: d.sasl } : {}),
+            clientId: d.clientId,
+            groupId: GROUP_ID,
+            bootstrapBrokers: d.brokers,
+            deserializers: stringDeserializers,
+            maxWaitTime: d.fetchMaxWaitMs ?? FETCH_MAX_WAIT_MS,
+            minBytes: 1,
+            retries: 20,
+            retryDelay: retryDelayFollowingMoves(500, (op) =>
+              lost("coordinator-moved", `its group coordinator refused ${op}: the group is coordinated elsewhere now`),
+            ),
+          }),
+        ),
+        () => lost("coordinator-left", "a broker it needs (its group coordinator) left the cluster metadata"),
       ),
-      () => lost("coordinator-left", "a broker it needs (its group coordinator) left the cluster metadata"),
+      () => d.log.info({ generation: n }, "a fetched partition's leader moved; fetching from the new leader"),
     );
     // A rebalance's rejoin that failed (its JoinGroup outlasted the client's request timeout, for one) is emitted as
     // the consumer's 'error' event: unheard, it would end the process; heard, the consumer is replaced.
@@ -258,23 +279,63 @@ export class ConsumerSupervisor {
     stream.on("close", () => lost("stream-closed", "its message stream ended"));
   }
 
-  /** Stops a consumer: leaves its group when it can, else closes its connections under it. */
-  private async retire(g: {
-    n: number;
-    consumer: Generation["consumer"];
-    stream: Generation["stream"] | null;
-  }): Promise<void> {
+  /**
+   * Stops a consumer: leaves its group through its own coordinator when it can (and `leave` allows), else closes
+   * its connections under it and takes its member out of the group through the group's current coordinator.
+   */
+  private async retire(
+    g: { n: number; consumer: Generation["consumer"]; stream: Generation["stream"] | null },
+    leave = true,
+  ): Promise<void> {
     g.consumer.stopLagMonitoring();
+    const memberId = g.consumer.memberId;
     try {
       if (g.stream) await bounded(Promise.resolve(g.stream.close()), RETIRE_TIMEOUT_MS);
+      if (!leave) throw new Error("its group coordinator moved");
       await bounded(Promise.resolve(g.consumer.close(true)), RETIRE_TIMEOUT_MS);
     } catch (err) {
-      // Leaving the group goes through the coordinator this consumer may have lost: drop its connections instead.
       this.d.log.debug(
         { generation: g.n, err: (err as Error).message },
         "fan-out consumer did not leave its group; closing its connections",
       );
       await Base.prototype.close.call(g.consumer).catch(() => undefined);
+      if (memberId) await this.removeMember(memberId, g.n);
+    }
+  }
+
+  /**
+   * Takes a member out of the fan-out's group through the coordinator an admin client looks up afresh, so the
+   * group rebalances now rather than after the member's session timeout. Best effort: on failure the group drops the
+   * member when its session expires.
+   */
+  private async removeMember(memberId: string, n: number): Promise<void> {
+    const { d } = this;
+    const admin = guardMissingBroker(
+      keepConnectionErrorsHandled(
+        new Admin({
+          ...(d.tls ? { tls: d.tls } : {}),
+          ...(d.sasl ? { sasl: d.sasl } : {}),
+          clientId: `${d.clientId}-retire`,
+          bootstrapBrokers: d.brokers,
+          timeout: RETIRE_TIMEOUT_MS,
+          retries: 2,
+          retryDelay: 250,
+        }),
+      ),
+    );
+    try {
+      await bounded(
+        admin.removeMembersFromConsumerGroup({ groupId: GROUP_ID, members: [{ memberId, reason: "replaced" }] }),
+        RETIRE_TIMEOUT_MS,
+      );
+      d.log.info({ generation: n }, "replaced fan-out consumer taken out of its group");
+    } catch (err) {
+      d.log.debug(
+        { generation: n, err: (err as Error).message },
+        "could not take the replaced fan-out consumer out of its group; the group drops it after its session timeout",
+      );
+    } finally {
+      await admin.close().catch(() => undefined);
     }
   }
 }

@@ -72,6 +72,9 @@ function brokerProperties(ctx: LocalContext, i: number, dataDir: string): string
     "broker.heartbeat.interval.ms=1000",
     "broker.session.timeout.ms=6000",
     "group.initial.rebalance.delay.ms=0",
+    // A broker that comes back takes its preferred leaderships back at the next check (the consumers then meet
+    // NOT_LEADER_OR_FOLLOWER and a moved group coordinator: services/lib/kafka.ts, followLeaderMoves).
+    `leader.imbalance.check.interval.seconds=${ctx.spec.local.kafka.leaderRebalanceCheckSeconds ?? 300}`,
     // Few threads: each request is handed from a network thread to an I/O thread and back, and on these small
     // virtual machines waking a thread on the other CPU costs more than the request's own work (a loopback
     // ping-pong between two threads: 45 us of CPU per round trip across CPUs, 12 us on one).
