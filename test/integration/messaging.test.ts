@@ -2,7 +2,8 @@
  * The IM services on the real local platform (Redis Cluster, Kafka, MariaDB, nginx): messages arrive in seq
  * order, exactly once after dedupe; offline clients catch up by pulling; groups fan out, including a group that
  * grows past the diffusion threshold and its sub-group capacity while messages flow, and a group split into sub-groups
- * whose fan-out is one Kafka record per sub-group (docs/groups.md).
+ * whose fan-out is one Kafka record per sub-group (docs/groups.md); the fan-out follows Kafka when its partition
+ * leaders and its group's coordinator move (docs/messaging.md, "When a Kafka broker goes").
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -41,6 +42,21 @@ function platformRedis(): ReturnType<typeof createRedisCluster> {
 }
 
 const from = (r: Recorder, sender: string) => r.received.filter((m) => m.from === sender);
+
+/** Waits until `to` holds as many messages as were sent, then checks they are `bodies`: each once, in order. */
+async function receivedInOrder(to: Recorder, bodies: string[]): Promise<void> {
+  await eventually(
+    `${bodies.length} messages at ${to.userId}`,
+    () => to.received.length >= bodies.length,
+    60_000,
+    () => `${to.received.length}`,
+  );
+  assert.deepEqual(
+    to.received.map((m) => m.body),
+    bodies,
+    "every message once, in the order sent",
+  );
+}
 
 describe("messaging on the real platform", { timeout: 900_000 }, () => {
   before(async () => {
@@ -378,17 +394,7 @@ describe("messaging on the real platform", { timeout: 900_000 }, () => {
         assert.equal(await joinedGauge(0), 1, "message-1's consumer never joined after the group could form");
         assert.equal(await joinedGauge(1), 1, "message-2's consumer is not in the group");
         await send("after", 5);
-        await eventually(
-          `${bodies.length} messages at b`,
-          () => b.received.length >= bodies.length,
-          60_000,
-          () => `${b.received.length}`,
-        );
-        assert.deepEqual(
-          b.received.map((m) => m.body),
-          bodies,
-          "every message once, in the order sent",
-        );
+        await receivedInOrder(b, bodies);
         const seqs = b.received.map((m) => m.seq);
         assert.deepEqual(
           seqs,
@@ -459,17 +465,7 @@ describe("messaging on the real platform", { timeout: 900_000 }, () => {
       await new Promise((r) => setTimeout(r, 13_000));
       sending = false;
       await loop;
-      await eventually(
-        `${bodies.length} messages at b`,
-        () => b.received.length >= bodies.length,
-        60_000,
-        () => `${b.received.length}`,
-      );
-      assert.deepEqual(
-        b.received.map((m) => m.body),
-        bodies,
-        "every message once, in the order sent",
-      );
+      await receivedInOrder(b, bodies);
       assert.deepEqual(b.anomalies, []);
       const after = await restarts();
       const grew = (reason: string) => (after.get(reason) ?? 0) - (before.get(reason) ?? 0);
