@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { EventEmitter } from "node:events";
 import { describe, it } from "node:test";
-import { type Broker, Consumer, kGetConnection, MultipleErrors, ProtocolError } from "@platformatic/kafka";
+import { type Broker, Consumer, kGetConnection, MultipleErrors, ProtocolError, Reader } from "@platformatic/kafka";
 import {
   COORDINATOR_MOVED,
   createProducer,
@@ -10,6 +10,7 @@ import {
   guardMissingBroker,
   kafkaErrorIs,
   LEADERSHIP_MOVED,
+  readTaggedFields,
   retryDelayFollowingMoves,
 } from "./kafka.ts";
 
@@ -213,5 +214,32 @@ describe("leadership and coordinator moves (what @platformatic/kafka 1.35 retrie
     ]);
     assert.equal(cleared, 1);
     assert.equal(moves, 1);
+  });
+});
+
+describe("tagged fields in a response (what a broker adds to a fetch answer when a partition's leader moved)", () => {
+  it("skips each field by its tag and size, so what follows them is read right", () => {
+    // A compact array of one INT32 whose element carries one tagged field (tag 1: a current leader, 8 bytes), then
+    // an INT32 after the array. Counts, tags and sizes are unsigned varints.
+    const leader = Buffer.alloc(8);
+    leader.writeInt32BE(2, 0);
+    leader.writeInt32BE(7, 4);
+    const bytes = Buffer.concat([
+      Buffer.from([2]), // compact array length + 1
+      Buffer.from([0, 0, 0, 42]),
+      Buffer.from([1, 1, 8]), // one tagged field: tag 1, 8 bytes
+      leader,
+      Buffer.from([0, 0, 0, 99]),
+    ]);
+    const r = Reader.from(bytes);
+    assert.deepEqual(
+      r.readArray((x) => x.readInt32()),
+      [42],
+    );
+    assert.equal(r.readInt32(), 99);
+  });
+
+  it("is what the library's reader is patched with, once this module is loaded", () => {
+    assert.equal(Reader.prototype.readTaggedFields, readTaggedFields);
   });
 });

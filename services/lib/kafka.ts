@@ -5,10 +5,27 @@ import {
   type Connection,
   kGetConnection,
   Producer,
+  Reader,
   ProduceAcks,
   stringSerializers,
 } from "@platformatic/kafka";
 import type { KafkaSasl } from "./data-auth.ts";
+
+/**
+ * Reads a response's tagged fields as the protocol writes them: a count, then each field's tag, size and bytes.
+ * @platformatic/kafka 1.35 read the count as a signed varint and as a byte length, so any response carrying a tagged
+ * field could not be read ("Out of bounds."). Brokers add one to a Fetch v16+ answer whenever a partition's leader
+ * moved (its current leader, KIP-951): the fan-out's fetches then failed 21 times against the old leader and its
+ * stream with them, about 10 s with nothing fanned out after every leader election. 2.x reads them this way.
+ */
+export function readTaggedFields(this: Reader): void {
+  const count = this.readUnsignedVarInt();
+  for (let i = 0; i < count; i++) {
+    this.readUnsignedVarInt(); // the tag: no field of one is read by this client
+    this.skip(this.readUnsignedVarInt());
+  }
+}
+Reader.prototype.readTaggedFields = readTaggedFields;
 
 /**
  * The durable-event producer: acks from all in-sync replicas (with min.insync.replicas 2 on the topic) and
@@ -74,6 +91,21 @@ export function kafkaErrorIs(err: unknown, codes: readonly string[]): boolean {
   const e = err as { findBy?: (property: string, value: unknown) => unknown } | null | undefined;
   if (typeof e?.findBy !== "function") return false;
   return codes.some((code) => Boolean(e.findBy?.("apiId", code)));
+}
+
+/** The Kafka error codes (or, for other errors, their messages) inside a client error and the chain of errors it carries, each once, for a log line. */
+export function kafkaErrorCodes(err: unknown): string[] {
+  const codes = new Set<string>();
+  const walk = (e: unknown, depth: number): void => {
+    if (e === null || typeof e !== "object" || depth > 4) return;
+    const { apiId, errors, message } = e as { apiId?: unknown; errors?: unknown; message?: unknown };
+    if (typeof apiId === "string") codes.add(apiId);
+    // A leaf that is no Kafka error (a response the client could not read, a socket's error): its own words.
+    else if (!Array.isArray(errors) && typeof message === "string") codes.add(message.slice(0, 80));
+    if (Array.isArray(errors)) for (const inner of errors) walk(inner, depth + 1);
+  };
+  walk(err, 0);
+  return [...codes];
 }
 
 /** Waits between retries of a fetch whose partition changed leader: the retry only learns that again, so soon. */

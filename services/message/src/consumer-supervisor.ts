@@ -15,6 +15,7 @@ import { Admin, Base, Consumer, type MessagesStream, stringDeserializers, type M
 import {
   followLeaderMoves,
   guardMissingBroker,
+  kafkaErrorCodes,
   keepConnectionErrorsHandled,
   retryDelayFollowingMoves,
 } from "../../lib/kafka.ts";
@@ -275,7 +276,10 @@ export class ConsumerSupervisor {
     stream.on("data", (m: FanoutMessage) => {
       if (this.events.message(m, n)) stream.pause();
     });
-    stream.on("error", (err: Error) => lost("stream-failed", err.message));
+    stream.on("error", (err: Error) => {
+      const codes = kafkaErrorCodes(err);
+      lost("stream-failed", codes.length > 0 ? `${err.message} (${codes.join(", ")})` : err.message);
+    });
     stream.on("close", () => lost("stream-closed", "its message stream ended"));
   }
 
