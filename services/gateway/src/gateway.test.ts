@@ -22,14 +22,32 @@ import { MessageUpstream } from "./upstream.ts";
 const HEARTBEAT_MS = 600;
 const IDLE_TIMEOUT_MS = 2000;
 
-/** Enough of ioredis's cluster client for presence.ts: every command succeeds. */
+/** Presence writes that fail, by user: how many more times each user's write fails. */
+const failingPresence = new Map<string, number>();
+
+/** Enough of ioredis's cluster client for presence.ts: every command succeeds, except failingPresence's writes. */
 function presenceStandIn(): Cluster {
-  const chain: Record<string, unknown> = {};
-  for (const m of ["hincrby", "hset", "expire", "sadd"]) chain[m] = () => chain;
-  chain.exec = async () => [];
+  const multi = () => {
+    const keys: string[] = [];
+    const chain: Record<string, unknown> = {};
+    for (const m of ["hincrby", "hset", "expire", "sadd"])
+      chain[m] = (key: string) => {
+        keys.push(key);
+        return chain;
+      };
+    chain.exec = async () => {
+      for (const [user, left] of failingPresence)
+        if (left > 0 && keys.includes(`presence:{${user}}`)) {
+          failingPresence.set(user, left - 1);
+          throw new Error("CLUSTERDOWN the cluster is down");
+        }
+      return [];
+    };
+    return chain;
+  };
   const ok = async () => 0;
   return {
-    multi: () => chain,
+    multi,
     hincrby: ok,
     hdel: ok,
     srem: ok,
@@ -144,6 +162,22 @@ describe("gateway heartbeat", () => {
       assert.equal(refusal.status, 400, target.replace(token, "<token>"));
       assert.deepEqual(JSON.parse(refusal.body), { error: "token_in_url", message: TOKEN_IN_URL });
     }
+  });
+
+  it("greets a connection once its presence is written, trying the write again; closes it (1013) if it never is", async () => {
+    failingPresence.set("5001", 2);
+    const late = await connect("5001");
+    assert.equal(late.readyState, WebSocket.OPEN, "greeted after two failed writes");
+    assert.equal(failingPresence.get("5001"), 0);
+
+    failingPresence.set("5002", Number.POSITIVE_INFINITY);
+    const ws = new WebSocket(url, wsProtocols(issueToken(ring, "5002", 600).token));
+    sockets.push(ws);
+    const frames: string[] = [];
+    ws.on("message", (d: Buffer) => frames.push(d.toString()));
+    const code = await new Promise<number>((r) => ws.once("close", (c) => r(c)));
+    assert.equal(code, CLOSE.tryAgain);
+    assert.deepEqual(frames, [], "no hello for a client nobody can find");
   });
 
   it("closes a connection that answers nothing after the idle timeout", async () => {

@@ -51,7 +51,9 @@ export interface GatewayOptions {
 }
 
 /** Close codes clients branch on. */
-export const CLOSE = { idle: 4000, slowConsumer: 4008, draining: 1012 } as const;
+export const CLOSE = { idle: 4000, slowConsumer: 4008, draining: 1012, tryAgain: 1013 } as const;
+/** Waits before the second and third try of a connection's presence write. */
+const PRESENCE_RETRY_MS = [200, 800];
 
 interface Conn {
   ws: WebSocket;
@@ -189,14 +191,33 @@ export class Gateway {
     ws.on("close", () => this.closed(conn));
     // The hello (a client pulls on it) waits for the presence write: what is stored after the pull is fanned out here.
     const hello = { t: "hello" as const, userId, instance: this.o.instanceId, version: this.o.version };
-    // The gateway says it is alive before its first user's hello, and then on every refresh tick.
-    this.announced ??= presence.announce(this.o.redis, this.o.internalUrl).catch((err: unknown) => {
-      this.announced = undefined;
-      throw err;
-    });
-    void Promise.all([this.announced, presence.connected(this.o.redis, userId, this.o.internalUrl)])
-      .catch((err: Error) => this.o.log.warn({ err: err.message }, "presence"))
-      .then(() => ws.readyState === ws.OPEN && this.push(conn, hello));
+    // A client greeted while no presence says where it is would get no notification until the next refresh of its
+    // slice (up to a third of the TTL), and would not know: it is closed instead, and connects again.
+    this.register(userId).then(
+      () => ws.readyState === ws.OPEN && this.push(conn, hello),
+      (err: Error) => {
+        this.o.log.warn({ err: err.message }, "presence could not be written; closing the connection to be made again");
+        ws.close(CLOSE.tryAgain, "presence unavailable: connect again");
+      },
+    );
+  }
+
+  /** Writes a new connection's presence, trying three times; the gateway announces itself first if it has not yet. */
+  private async register(userId: string): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        this.announced ??= presence.announce(this.o.redis, this.o.internalUrl).catch((err: unknown) => {
+          this.announced = undefined;
+          throw err;
+        });
+        await Promise.all([this.announced, presence.connected(this.o.redis, userId, this.o.internalUrl)]);
+        return;
+      } catch (err) {
+        const wait = PRESENCE_RETRY_MS[attempt];
+        if (wait === undefined) throw err;
+        await new Promise((r) => setTimeout(r, wait));
+      }
+    }
   }
 
   private closed(conn: Conn): void {

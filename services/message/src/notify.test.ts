@@ -2,7 +2,13 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { MAX_GROUP_PUSH_USERS, MAX_PUSHED_MESSAGES } from "../../lib/protocol.ts";
 import { readPushes } from "./inbox.ts";
-import { coalesce, groupPushes, whereAre } from "./notify.ts";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Cluster } from "ioredis";
+import pino from "pino";
+import { createMetrics } from "../../lib/metrics.ts";
+import { messageMetrics } from "./metrics.ts";
+import { coalesce, groupPushes, notify, NOTIFY_RETRY_DELAYS_MS, whereAre } from "./notify.ts";
 
 describe("notification coalescing", () => {
   it("keeps the newest seq per user and the newest group seq per user and group", () => {
@@ -205,5 +211,97 @@ describe("presence of a batch", () => {
       ["1", ["http://gw-a"]],
       ["5", ["http://gw-b"]],
     ]);
+  });
+});
+
+describe("notify requests to a gateway", () => {
+  /** A gateway stand-in that answers each notify request as `answer` says (by its arrival), recording the bodies. */
+  async function gateway(
+    answer: (n: number) => "reset" | number,
+  ): Promise<{ url: string; bodies: string[]; server: Server }> {
+    const bodies: string[] = [];
+    const server = createServer((req, res) => {
+      let body = "";
+      req.on("data", (c: Buffer) => (body += c.toString()));
+      req.on("end", () => {
+        bodies.push(body);
+        const a = answer(bodies.length);
+        if (a === "reset") req.socket.destroy();
+        else res.writeHead(a, { "content-type": "application/json" }).end("{}");
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, bodies, server };
+  }
+
+  function deps() {
+    const metrics = messageMetrics(createMetrics("message", { SERVICE_VERSION: "t", INSTANCE_ID: "t" }));
+    const logged: Array<{ gw: string; attempts: number; level: number }> = [];
+    const log = pino({ level: "debug" }, { write: (line: string) => void logged.push(JSON.parse(line)) });
+    return { redis: {} as Cluster, internalToken: "t", log, metrics, logged };
+  }
+
+  const counted = async (d: ReturnType<typeof deps>) =>
+    Object.fromEntries((await d.metrics.notifications.get()).values.map((v) => [v.labels.result, v.value]));
+
+  const until = async (ok: () => boolean | Promise<boolean>, ms: number) => {
+    for (const end = Date.now() + ms; Date.now() < end;) {
+      if (await ok()) return;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.fail("not reached in time");
+  };
+
+  it("tries a request again after a connection reset or a 5xx, in the background, and counts it once by its result", async () => {
+    const gw = await gateway((n) => (n === 1 ? "reset" : n === 2 ? 502 : 200));
+    try {
+      const d = deps();
+      const known = [{ looked: ["1"], where: new Map([["1", [gw.url]]]) }];
+      const t0 = Date.now();
+      await notify(d, [{ userId: "1", seq: 4 }], known);
+      // The batch does not wait for the retries.
+      assert.ok(Date.now() - t0 < NOTIFY_RETRY_DELAYS_MS[0]!, `notify took ${Date.now() - t0} ms`);
+      await until(async () => (await counted(d)).ok === 1, 5000);
+      assert.equal(gw.bodies.length, 3);
+      assert.ok(
+        gw.bodies.every((b) => b === gw.bodies[0]),
+        "the same request each time",
+      );
+      assert.deepEqual(await counted(d), { ok: 1, rejected: 0, unreachable: 0 });
+    } finally {
+      gw.server.close();
+    }
+  });
+
+  it("gives up after its retries (unreachable), and never retries a refusal (rejected) or a gateway gone (refused)", async () => {
+    const failing = await gateway(() => 503);
+    const refusing = await gateway(() => 400);
+    const gone = await gateway(() => 200);
+    gone.server.close();
+    try {
+      const d = deps();
+      const where = new Map([
+        ["1", [failing.url]],
+        ["2", [refusing.url]],
+        ["3", [gone.url]],
+      ]);
+      const users = ["1", "2", "3"];
+      await notify(
+        d,
+        users.map((userId) => ({ userId, seq: 1 })),
+        [{ looked: users, where }],
+      );
+      await until(async () => (await counted(d)).unreachable === 2, 5000);
+      assert.equal(failing.bodies.length, 1 + NOTIFY_RETRY_DELAYS_MS.length);
+      assert.equal(refusing.bodies.length, 1);
+      assert.deepEqual(await counted(d), { ok: 0, rejected: 1, unreachable: 2 });
+      const failed = Object.fromEntries(d.logged.map((l) => [l.gw, l]));
+      assert.equal(failed[failing.url]?.attempts, 3);
+      assert.equal(failed[failing.url]?.level, 40, "a gateway still there that keeps failing is a warning");
+      assert.equal(failed[gone.url]?.attempts, 1);
+    } finally {
+      failing.server.close();
+      refusing.server.close();
+    }
   });
 });

@@ -60,9 +60,9 @@ export function coalesce(items: NotifyItem[]): NotifyItem[] {
 
 /**
  * Sends each item to the gateways holding its user, one request per gateway (chunked; group notifications of one run
- * folded into one push, groupPushes). A request a gateway refuses or cannot be reached for is counted in
- * im_message_notifications_total by result (`rejected`, `unreachable`), per receiver: the group move's analysis reads
- * those as notify errors (docs/groups.md).
+ * folded into one push, groupPushes). A request that failed in a way that may pass is tried again (deliver). A request
+ * a gateway refuses or cannot be reached for in the end is counted in im_message_notifications_total by result
+ * (`rejected`, `unreachable`), per receiver: the group move's analysis reads those as notify errors (docs/groups.md).
  */
 export async function notify(
   d: NotifyDeps,
@@ -82,27 +82,78 @@ export async function notify(
   const requests = [...perGateway].flatMap(([gw, list]) =>
     chunks(groupPushes(list)).map((part) => [gw, part] as const),
   );
-  await Promise.all(
-    requests.map(async ([gw, list]) => {
-      const receivers = list.reduce((n, it) => n + ("users" in it ? it.users.length : 1), 0);
-      try {
-        const res = await request(`${gw}/internal/v1/notify`, {
-          method: "POST",
-          headers: { "content-type": "application/json", "x-im-internal": d.internalToken },
-          body: JSON.stringify({ items: list }),
-          headersTimeout: 2000,
-          bodyTimeout: 2000,
-        });
-        await res.body.dump();
-        d.metrics.notifications.inc({ result: res.statusCode === 200 ? "ok" : "rejected" }, receivers);
-      } catch (err) {
-        // The gateway is gone: its clients reconnect elsewhere and pull, so nothing is lost.
-        d.metrics.notifications.inc({ result: "unreachable" }, receivers);
-        d.log.debug({ gw, err: (err as Error).message }, "notify failed");
-      }
-    }),
-  );
+  await Promise.all(requests.map(([gw, list]) => deliver(d, gw, list)));
 }
+
+/**
+ * When a notify request that failed in a way that may pass (a timeout, a connection reset, a 5xx) is tried again.
+ * A notification says "everything up to N", so a late or repeated one is harmless, while a lost one leaves an online
+ * client unaware of what it was sent until its next notification or reconnect: nothing else tells it.
+ */
+export const NOTIFY_RETRY_DELAYS_MS = [250, 1000];
+/** Retries waiting at once, at most: past it a failed request is counted unreachable at once (bounded memory). */
+const MAX_WAITING_RETRIES = 1000;
+let waitingRetries = 0;
+
+type Attempt = { result: "ok" | "rejected" } | { result: "unreachable"; retry: boolean; why: string };
+
+/** One notify request to one gateway. */
+async function post(d: NotifyDeps, gw: string, list: PushItem[]): Promise<Attempt> {
+  try {
+    const res = await request(`${gw}/internal/v1/notify`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-im-internal": d.internalToken },
+      body: JSON.stringify({ items: list }),
+      headersTimeout: 2000,
+      bodyTimeout: 2000,
+    });
+    await res.body.dump();
+    if (res.statusCode === 200) return { result: "ok" };
+    // A refusal (a bad item, a wrong token) is refused again; a 5xx may pass.
+    if (res.statusCode < 500) return { result: "rejected" };
+    return { result: "unreachable", retry: true, why: `HTTP ${res.statusCode}` };
+  } catch (err) {
+    // Refused: nothing listens there any more, the gateway is gone and its clients reconnect elsewhere and pull.
+    const code = (err as { code?: unknown }).code;
+    return { result: "unreachable", retry: code !== "ECONNREFUSED", why: String(code ?? (err as Error).message) };
+  }
+}
+
+/**
+ * Sends one notify request; one that failed in a way that may pass is tried again in the background (the batch does
+ * not wait for it: one slow gateway must not hold up everyone else's notifications). Counted once, by its last
+ * result, in im_message_notifications_total per receiver.
+ */
+async function deliver(d: NotifyDeps, gw: string, list: PushItem[], attempt = 0): Promise<void> {
+  const receivers = list.reduce((n, it) => n + ("users" in it ? it.users.length : 1), 0);
+  const r = await post(d, gw, list);
+  if (r.result !== "unreachable") {
+    d.metrics.notifications.inc({ result: r.result }, receivers);
+    return;
+  }
+  const delay = NOTIFY_RETRY_DELAYS_MS[attempt];
+  if (r.retry && delay !== undefined && waitingRetries < MAX_WAITING_RETRIES) {
+    waitingRetries++;
+    setTimeout(() => {
+      waitingRetries--;
+      void deliver(d, gw, list, attempt + 1);
+    }, delay).unref();
+    return;
+  }
+  d.metrics.notifications.inc({ result: "unreachable" }, receivers);
+  const fields = { gw, err: r.why, attempts: attempt + 1, receivers };
+  const message = "notify failed; its receivers learn of it on their next notification or reconnect";
+  // A gateway still there that keeps failing is worth a warning, once per WARN_EVERY_MS per gateway (a hung one
+  // fails every batch's request); a gone one is expected during restarts.
+  const now = Date.now();
+  if (r.retry && now - (lastWarned.get(gw) ?? 0) >= WARN_EVERY_MS) {
+    lastWarned.set(gw, now);
+    d.log.warn(fields, message);
+  } else d.log.debug(fields, message);
+}
+
+const WARN_EVERY_MS = 10_000;
+const lastWarned = new Map<string, number>();
 
 /** Presence already looked up by the batch: every user of `looked`, and where the online ones among them are. */
 export interface Presence {

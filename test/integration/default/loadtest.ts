@@ -7,6 +7,7 @@ import { existsSync } from "node:fs";
 import { before, describe, it } from "node:test";
 import type { LoadtestResult } from "../../../cli/src/commands/loadtest/index.ts";
 import type { TestPlatform } from "../../helpers/platform.ts";
+import { recentServiceLogs } from "../../helpers/service-logs.ts";
 
 let p: TestPlatform;
 
@@ -19,8 +20,14 @@ export function loadtestSuite(platform: () => Promise<TestPlatform>): void {
     it("runs the smoke scenario through k6: every message delivered, thresholds passed, a latency picture drawn", async () => {
       // The latency bar is the benchmarks' business (timing never decides a test here): a loose bound keeps this
       // about the pipeline and delivery, which must hold on a loaded machine too.
+      const since = Date.now() - 60_000;
       const r = await p.runBare("loadtest", "run", "smoke", "--target", p.lbUrl, "--max-p99", "5000", "--json");
-      assert.equal(r.exitCode, 0, `${r.stderr.split("\n").slice(-10).join("\n")}\n${r.stdout.slice(0, 2000)}`);
+      assert.equal(
+        r.exitCode,
+        0,
+        `${r.stderr.split("\n").slice(-10).join("\n")}\n${r.stdout.slice(0, 2000)}\n` +
+          `the services since a minute before the run:\n${recentServiceLogs(p.stateDir, since)}`,
+      );
       const res = JSON.parse(r.stdout) as LoadtestResult;
       assert.equal(res.passed, true);
       assert.equal(res.figures.lost, 0);
