@@ -470,7 +470,8 @@ describe("messaging on the real platform", { timeout: 900_000 }, () => {
       const after = await restarts();
       const grew = (reason: string) => (after.get(reason) ?? 0) - (before.get(reason) ?? 0);
       // What the old client did: its stream failed on the old leader, its heartbeats and commits on the old coordinator.
-      for (const reason of ["stream-failed", "heartbeat-failed", "commit-failed", "stream-closed"])
+      // Nor is a stream that waited for its new leader taken for stalled.
+      for (const reason of ["stream-failed", "stream-stalled", "heartbeat-failed", "commit-failed", "stream-closed"])
         assert.equal(grew(reason), 0, `fan-out consumers replaced for ${reason}: ${JSON.stringify([...after])}`);
       // The coordinator moved: each instance replaced its consumer once, at the first refusal, to find the new one.
       assert.ok(grew("coordinator-moved") >= 1, `no consumer followed the coordinator: ${JSON.stringify([...after])}`);

@@ -6,7 +6,8 @@
  * failed after the client's retries, or its stream failed or ended. @platformatic/kafka 1.35 never looks a group
  * coordinator up again once found, so a consumer whose coordinator moved (the broker stopped, or came back and took
  * its leaderships back) would otherwise stay out of its group for good: a fresh consumer finds the current
- * coordinator and rejoins. A fetched partition whose leader moved needs no replacement (followLeaderMoves).
+ * coordinator and rejoins. A fetched partition whose leader moved needs no replacement (followLeaderMoves). A stream
+ * that stops delivering a partition's waiting events without any error is replaced too (stall-watch.ts).
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ConnectionOptions } from "node:tls";
@@ -21,6 +22,7 @@ import {
 } from "../../lib/kafka.ts";
 import type { Logger } from "../../lib/log.ts";
 import type { MessageMetrics } from "./metrics.ts";
+import { StallWatch } from "./stall-watch.ts";
 
 export type FanoutMessage = Message<string, string, string, string>;
 
@@ -32,6 +34,7 @@ export type ReplaceReason =
   | "rejoin-failed"
   | "commit-failed"
   | "stream-failed"
+  | "stream-stalled"
   | "stream-closed";
 
 /** The fan-out's consumer group. */
@@ -57,6 +60,14 @@ const REBALANCE_TIMEOUT_MS = 20_000;
  * closed under it.
  */
 const RETIRE_TIMEOUT_MS = 2000;
+
+/** How often the consumer's lag is read: the lag gauge, and the stall watch's readings. */
+const LAG_INTERVAL_MS = 2000;
+/**
+ * How long a partition's events may wait at every lag reading, with none delivered by the stream, before the consumer
+ * is taken for stalled and replaced (stall-watch.ts). A healthy stream fetches at least every FETCH_MAX_WAIT_MS.
+ */
+const STALL_MS = 6000;
 
 /** One consumer of the fan-out's life: a replacement is the next generation. */
 export interface Generation {
@@ -263,17 +274,47 @@ export class ConsumerSupervisor {
     }
   }
 
-  /** Hears a joined consumer: its lag, its messages, and every sign that it lost its group. */
+  /** Hears a joined consumer: its lag, its messages, its group's rebalances, and every sign that it lost its group. */
   private watch({ n, consumer, stream }: Generation, lost: (reason: ReplaceReason, detail: string) => void): void {
     const { d } = this;
+    const stall = new StallWatch(STALL_MS);
+    /** When the group last began a rebalance this consumer has not rejoined from (0: none). */
+    let rebalancing = 0;
+    let lastFetch = Date.now();
+    stream.on("fetch", () => (lastFetch = Date.now()));
+    consumer.on("consumer:group:rebalance", () => {
+      rebalancing ||= Date.now();
+      stall.reset();
+    });
+    consumer.on("consumer:group:join", (p: { generationId?: number; assignments?: unknown }) => {
+      rebalancing = 0;
+      stall.reset();
+      d.log.info(
+        { generation: n, groupGeneration: p.generationId, assignments: describeAssignments(p.assignments) },
+        "fan-out Kafka consumer (re)joined its group",
+      );
+    });
     consumer.on("consumer:lag", (lag) => {
       d.metrics.consumerLag.set(Number(this.events.pendingLag(lag, stream.offsetsCommitted)));
+      // A paused stream (the fan-out's buffers are full) or a group between assignments is not expected to deliver;
+      // a rebalance that never ends for this consumer is judged like any other wait once it outlasts its timeout.
+      const inRebalance = rebalancing > 0 && Date.now() - rebalancing < REBALANCE_TIMEOUT_MS + STALL_MS;
+      if (inRebalance || stream.isPaused()) return stall.reset();
+      const stalled = stall.reading(lag, stream.offsetsCommitted, Date.now());
+      if (stalled.length > 0)
+        lost(
+          "stream-stalled",
+          `partition(s) ${stalled.join(", ")} had events waiting for ${STALL_MS / 1000} s and none was delivered ` +
+            `(last fetch answered ${((Date.now() - lastFetch) / 1000).toFixed(1)} s ago; ` +
+            `assigned ${describeAssignments(consumer.assignments)})`,
+        );
     });
-    consumer.startLagMonitoring({ topics: [d.topic] }, 5000);
+    consumer.startLagMonitoring({ topics: [d.topic] }, LAG_INTERVAL_MS);
     consumer.on("consumer:heartbeat:error", (p) =>
       lost("heartbeat-failed", (p as { error?: Error }).error?.message ?? "heartbeat failed"),
     );
     stream.on("data", (m: FanoutMessage) => {
+      stall.delivered(m.topic, m.partition, m.offset);
       if (this.events.message(m, n)) stream.pause();
     });
     stream.on("error", (err: Error) => {
@@ -342,4 +383,14 @@ export class ConsumerSupervisor {
       await admin.close().catch(() => undefined);
     }
   }
+}
+
+/** A consumer's assignments as "topic[0,3]" for a log line. */
+function describeAssignments(assignments: unknown): string {
+  if (!Array.isArray(assignments)) return "none";
+  return (
+    (assignments as Array<{ topic?: string; partitions?: number[] }>)
+      .map((a) => `${a.topic ?? "?"}[${(a.partitions ?? []).join(",")}]`)
+      .join(" ") || "none"
+  );
 }
