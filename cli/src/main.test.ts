@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { Command } from "commander";
@@ -8,6 +7,7 @@ import { execa } from "execa";
 import { REPO_ROOT } from "../../base/root.mjs";
 import { EXIT, ExitError, InternalError, UserError } from "./errors.ts";
 import { INTERNAL_ERROR, main } from "./main.ts";
+import { tempDir } from "../../test/helpers/temp-dir.ts";
 
 /** Runs imctl's main() in this process and returns what it printed. */
 async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
@@ -92,7 +92,7 @@ describe("imctl's exit codes", () => {
   });
 
   it("a state file damaged by hand ends in 70 from the command line, one line, JSON under --json", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "imctl-exit-"));
+    const dir = tempDir("exit");
     const stack = join(REPO_ROOT, "stacks", "local.yaml");
     writeFileSync(join(dir, "state.json"), JSON.stringify({ version: 1, stack, components: null }));
     const r = await execa(process.execPath, [join(REPO_ROOT, "cli", "bin", "imctl.mjs"), "local", "status", "--json"], {

@@ -2,14 +2,16 @@
  * One helper for every test that drives imctl as an operator would: a real subprocess, its exit code and output,
  * with its own state directory and stack file so tests never touch a developer's running platform.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { execa } from "execa";
 import { parse, stringify } from "yaml";
 import { REPO_ROOT } from "../../base/root.mjs";
 import { portFree } from "../../base/ports.ts";
 import { loadSpec, localPortAssignments, requireLocal } from "../../infra/lib/spec.ts";
+import { removeTempDir, tempDir } from "./temp-dir.ts";
+
+export { keepTempDir, removeTempDir, tempDir, type TempDirOptions } from "./temp-dir.ts";
 
 export const IMCTL = join(REPO_ROOT, "cli", "bin", "imctl.mjs");
 
@@ -27,10 +29,6 @@ export async function imctl(args: string[], env: Record<string, string> = {}, ti
     stdin: "ignore",
   });
   return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
-}
-
-export function tempDir(prefix: string): string {
-  return mkdtempSync(join(tmpdir(), `imctl-${prefix}-`));
 }
 
 /**
@@ -71,6 +69,7 @@ export async function freeTestStack(
       }
     }
     if (free) return file;
+    removeTempDir(dirname(file)); // a stack whose ports are taken: only the one returned is of use
   }
   throw new Error(`no free set of ports for a test platform from offset ${start}`);
 }

@@ -3,10 +3,10 @@
  * directory with its own state directory: for unit tests that open a kubernetes target and must never contact one.
  */
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse, stringify } from "yaml";
 import { REPO_ROOT } from "../../base/root.mjs";
+import { tempDir } from "./temp-dir.ts";
 
 export interface OfflineKubeStack {
   /** The stack file. */
@@ -17,7 +17,7 @@ export interface OfflineKubeStack {
 
 /** Writes the stack, after `edit` of its parsed content. */
 export function offlineKubeStack(edit: (s: Record<string, any>) => void = () => undefined): OfflineKubeStack {
-  const dir = mkdtempSync(join(tmpdir(), "imctl-offline-kube-"));
+  const dir = tempDir("offline-kube"); // removed when the test process exits
   const kubeconfig = join(dir, "kubeconfig");
   writeFileSync(
     kubeconfig,

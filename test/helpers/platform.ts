@@ -3,12 +3,12 @@
  * brought up with `imctl local up` and taken down with `imctl local down`.
  */
 import { readFileSync, rmSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { loadSpec, requireLocal, type LocalPlatformSpec } from "../../infra/lib/spec.ts";
 import { AccountApi } from "../../services/lib/client/index.ts";
 import type { Secrets } from "../../cli/src/targets/local/context.ts";
 import type { UpResult } from "../../cli/src/targets/local/platform.ts";
-import { freeTestStack, imctl, tempDir, type ImctlRun } from "./imctl.ts";
+import { freeTestStack, imctl, keepTempDir, tempDir, type ImctlRun } from "./imctl.ts";
 
 export interface TestPlatform {
   stack: string;
@@ -52,8 +52,11 @@ export async function startPlatform(
   edit?: (spec: Record<string, unknown>) => void,
 ): Promise<TestPlatform> {
   const stack = await freeTestStack(offset, edit);
+  // The stack file stays or goes with the state directory (see down()): a platform that would not stop can still be
+  // taken down by hand with `imctl local down --stack <stack>`.
+  keepTempDir(dirname(stack));
   const spec = requireLocal(loadSpec(stack), stack);
-  const stateDir = tempDir("platform");
+  const stateDir = tempDir("platform", { keep: true });
   const env = { IMCTL_STATE_DIR: stateDir };
   const run = (...args: string[]) => imctl([...args, "--stack", stack], env);
   // One `local down` however many ask at once (the test's or benchmark's own teardown, a signal handler through
@@ -98,16 +101,16 @@ export async function startPlatform(
       return state().components[component] !== undefined;
     },
     // IMCTL_TEST_KEEP_STATE=1 keeps the state directory (every component's log) after a clean down, to read
-    // what a failed test's platform did.
+    // what a failed test's platform did. The stack file's directory is kept or removed with it.
     async down() {
       const first = stopping === undefined;
       const exitCode = await stopAll();
       if (!first) return;
       if (exitCode !== 0)
-        process.stderr.write(`imctl local down failed (exit ${exitCode}); state left in ${stateDir}\n`);
+        process.stderr.write(`imctl local down failed (exit ${exitCode}); state left in ${stateDir}, stack ${stack}\n`);
       else if (process.env.IMCTL_TEST_KEEP_STATE === "1")
         process.stderr.write(`state kept in ${stateDir} (IMCTL_TEST_KEEP_STATE=1)\n`);
-      else rmSync(stateDir, { recursive: true, force: true });
+      else for (const dir of [stateDir, dirname(stack)]) rmSync(dir, { recursive: true, force: true });
     },
   };
 }

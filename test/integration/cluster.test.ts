@@ -13,7 +13,7 @@ import { ensureTools } from "../../base/install.mjs";
 import { portFree } from "../../base/ports.ts";
 import { CLUSTER_MESSAGES } from "../../cli/src/cluster/index.ts";
 import { pidAlive } from "../../cli/src/lib/process.ts";
-import { imctl, tempDir } from "../helpers/imctl.ts";
+import { imctl, keepTempDir, tempDir } from "../helpers/imctl.ts";
 
 // Test-only tools: built here on first use, outside the suite's timeout (a first Go build takes minutes).
 ensureTools(["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"]);
@@ -115,8 +115,12 @@ describe("imctl cluster: an embedded Kubernetes cluster", { timeout: 600_000 }, 
   });
 
   after(async () => {
-    // Never leave a cluster behind, even when an assertion failed.
-    await imctl(["cluster", "down", "--yes"], env);
+    // Never leave a cluster behind, even when an assertion failed; one that would not stop keeps its state directory.
+    const down = await imctl(["cluster", "down", "--yes"], env);
+    if (down.exitCode !== 0) {
+      keepTempDir(stateDir);
+      process.stderr.write(`imctl cluster down failed (exit ${down.exitCode}); state left in ${stateDir}\n`);
+    }
   });
 
   it("writes a 0600 kubeconfig with the CA and a token, no skipped verification, context imctl-embedded", () => {

@@ -8,7 +8,7 @@ import { randomUUID } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import { request } from "node:http";
 import { readFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { Admin, Consumer, Producer, ProduceAcks, stringDeserializers, stringSerializers } from "@platformatic/kafka";
 import { Cluster } from "ioredis";
@@ -26,7 +26,7 @@ import {
   type StatusResult,
   type UpResult,
 } from "../../cli/src/targets/local/platform.ts";
-import { imctl, tempDir, testStack } from "../helpers/imctl.ts";
+import { imctl, keepTempDir, tempDir, testStack } from "../helpers/imctl.ts";
 
 const OFFSET = 1000;
 const stack = testStack(OFFSET);
@@ -52,6 +52,12 @@ describe("imctl local (real Redis Cluster, Kafka, MariaDB, nginx, Prometheus)", 
   after(async () => {
     // Leave nothing running even when an assertion failed half-way.
     if (livePids(stateDir).length > 0) await run("local", "down");
+    // A platform that would not stop keeps its state directory (every component's log) and its stack file, to read
+    // why and take it down by hand; otherwise both go when this process exits.
+    if (livePids(stateDir).length > 0) {
+      for (const dir of [stateDir, dirname(stack)]) keepTempDir(dir);
+      process.stderr.write(`imctl local down left processes running; state left in ${stateDir}, stack ${stack}\n`);
+    }
   });
 
   it("reports every component healthy and every platform check ok", () => {

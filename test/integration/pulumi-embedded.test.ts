@@ -19,7 +19,7 @@ import { parse, parseAllDocuments, stringify } from "yaml";
 import { ensureTools } from "../../base/install.mjs";
 import { REPO_ROOT } from "../../base/root.mjs";
 import { TOOLS } from "../../base/tools.mjs";
-import { imctl, tempDir, type ImctlRun } from "../helpers/imctl.ts";
+import { imctl, keepTempDir, tempDir, type ImctlRun } from "../helpers/imctl.ts";
 
 // Test-only tools: built here once on a machine set up by `npm start` (outside the suite's timeout).
 // Every test-only tool is one of this test's: the cluster's five and the engine's two.
@@ -120,7 +120,12 @@ describe("imctl up on the embedded cluster with the real Pulumi engine", { timeo
   });
 
   after(async () => {
-    await imctl(["cluster", "down", "--yes"], env);
+    // A cluster that would not stop keeps its state directory; otherwise it goes when this process exits.
+    const down = await imctl(["cluster", "down", "--yes"], env);
+    if (down.exitCode !== 0) {
+      keepTempDir(state);
+      process.stderr.write(`imctl cluster down failed (exit ${down.exitCode}); state left in ${state}\n`);
+    }
   });
 
   it("up from empty creates the platform and every Deployment is Ready", async () => {

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { parseTokens, renderKubeconfig, tokenLine } from "./pki.ts";
 import { type ClusterState, parseState, readState, writeState } from "./state.ts";
+import { tempDir } from "../../../test/helpers/temp-dir.ts";
 
 const good: ClusterState = {
   version: 1,
@@ -22,7 +22,7 @@ const good: ClusterState = {
 
 describe("cluster state file", () => {
   it("round-trips through writeState and readState (0600)", () => {
-    const file = join(mkdtempSync(join(tmpdir(), "imctl-state-")), "state.json");
+    const file = join(tempDir("state"), "state.json");
     assert.equal(readState(file), undefined);
     writeState(file, good);
     assert.deepEqual(readState(file), good);

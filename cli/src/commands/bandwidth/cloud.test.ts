@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
-import { copyFileSync, mkdtempSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { copyFileSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { ExitError, UserError } from "../../errors.ts";
 import { REPO_ROOT } from "../../../../base/root.mjs";
 import { upgradeCloud } from "./cloud.ts";
 import type { BandwidthPlan } from "./plan-file.ts";
+import { tempDir } from "../../../../test/helpers/temp-dir.ts";
 
 const base: BandwidthPlan = {
   apiVersion: "imctl.im-platform/v1",
@@ -35,7 +35,7 @@ const base: BandwidthPlan = {
 
 describe("bandwidth upgrade on a kubernetes stack", () => {
   const stack = () => {
-    const f = join(mkdtempSync(join(tmpdir(), "bwcloud-")), "aws-prod.yaml");
+    const f = join(tempDir("bwcloud"), "aws-prod.yaml");
     copyFileSync(join(REPO_ROOT, "stacks", "aws-prod.yaml"), f);
     return f;
   };
@@ -46,7 +46,7 @@ describe("bandwidth upgrade on a kubernetes stack", () => {
     const before = readFileSync(f, "utf8");
     process.env.PATH = "";
     const tools = process.env.IMCTL_TOOLS_DIR;
-    process.env.IMCTL_TOOLS_DIR = mkdtempSync(join(tmpdir(), "bwcloud-tools-"));
+    process.env.IMCTL_TOOLS_DIR = tempDir("bwcloud-tools");
     try {
       await assert.rejects(upgradeCloud(f, base, { yes: true, progress: () => undefined }), (e: unknown) => {
         assert.ok(e instanceof ExitError);

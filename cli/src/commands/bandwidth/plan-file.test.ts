@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { parse } from "yaml";
 import { UserError } from "../../errors.ts";
 import { planProblem, readPlan, renderPlanFile, type BandwidthPlan } from "./plan-file.ts";
 import { verticalSteps, stepName } from "./upgrade.ts";
+import { tempDir } from "../../../../test/helpers/temp-dir.ts";
 
 const good: BandwidthPlan = {
   apiVersion: "imctl.im-platform/v1",
@@ -62,7 +62,7 @@ const edit = (f: (p: Record<string, any>) => void): unknown => {
 
 describe("bandwidth plan file", () => {
   it("round-trips through YAML and validates", () => {
-    const dir = mkdtempSync(join(tmpdir(), "bwplan-"));
+    const dir = tempDir("bwplan");
     const file = join(dir, "p.yaml");
     writeFileSync(file, renderPlanFile(good));
     assert.deepEqual(readPlan(file), good);
@@ -127,7 +127,7 @@ describe("bandwidth plan file", () => {
       () => readPlan("/nonexistent/plan.yaml"),
       (e: unknown) => e instanceof UserError && /--plan: cannot read \/nonexistent\/plan.yaml/.test(e.message),
     );
-    const dir = mkdtempSync(join(tmpdir(), "bwplan-"));
+    const dir = tempDir("bwplan");
     const bad = join(dir, "bad.yaml");
     writeFileSync(bad, "a: [1, 2\n");
     assert.throws(
@@ -160,7 +160,7 @@ describe("bandwidth plan file", () => {
   });
 
   it("a plan file above 1 MiB, or a directory, is refused naming the limit", () => {
-    const dir = mkdtempSync(join(tmpdir(), "bwplan-"));
+    const dir = tempDir("bwplan");
     const big = join(dir, "big.yaml");
     writeFileSync(big, `# ${"x".repeat(1024 * 1024)}\n`);
     assert.throws(

@@ -4,8 +4,7 @@
  * refusal to start over an interrupted upgrade, and --resume.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { UserError } from "../../errors.ts";
@@ -15,9 +14,10 @@ import { BANDWIDTH } from "../../../../infra/lib/pricing.ts";
 import { parseGrowth } from "./plan.ts";
 import { latestUpgrade, loadUpgrade, rollback, upgrade, verticalSteps, type UpgradeState } from "./upgrade.ts";
 import { upgradeFile } from "./store.ts";
+import { tempDir } from "../../../../test/helpers/temp-dir.ts";
 
 function fakeTarget(opts: { failSetCapFor?: string } = {}) {
-  const dir = mkdtempSync(join(tmpdir(), "bwfake-"));
+  const dir = tempDir("bwfake");
   const caps = new Map<string, number>([
     ["gateway-1", 16384],
     ["gateway-2", 16384],

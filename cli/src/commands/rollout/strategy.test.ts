@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { UserError } from "../../errors.ts";
 import { MESSAGES } from "./messages.ts";
 import { parseCondition } from "./condition.ts";
 import { DEFAULTS, defaultStrategy, loadStrategy, renderQuery, resolveStrategy } from "./strategy.ts";
+import { tempDir } from "../../../../test/helpers/temp-dir.ts";
 
 const rejects = (raw: unknown, message: string) =>
   assert.throws(
@@ -97,7 +97,7 @@ test("an unknown step kind, a bad duration, an unreadable condition and an unkno
 });
 
 test("a strategy file is read as YAML; durations and limits resolve once", () => {
-  const dir = mkdtempSync(join(tmpdir(), "strategy-"));
+  const dir = tempDir("strategy");
   const file = join(dir, "s.yaml");
   writeFileSync(
     file,

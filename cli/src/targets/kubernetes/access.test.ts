@@ -4,7 +4,6 @@
  */
 import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { parse, stringify } from "yaml";
@@ -12,8 +11,9 @@ import { REPO_ROOT } from "../../../../base/root.mjs";
 import { parseSpec } from "../../../../infra/lib/spec.ts";
 import { UserError } from "../../errors.ts";
 import { ACCESS_MESSAGES, kubernetesAccess } from "./access.ts";
+import { tempDir } from "../../../../test/helpers/temp-dir.ts";
 
-const dir = mkdtempSync(join(tmpdir(), "imctl-access-"));
+const dir = tempDir("access");
 process.env.IMCTL_STATE_DIR = join(dir, "state");
 
 const kubeconfig = {
