@@ -277,18 +277,19 @@ export class ConsumerSupervisor {
   /** Hears a joined consumer: its lag, its messages, its group's rebalances, and every sign that it lost its group. */
   private watch({ n, consumer, stream }: Generation, lost: (reason: ReplaceReason, detail: string) => void): void {
     const { d } = this;
-    const stall = new StallWatch(STALL_MS);
+    // A fetch waits at most fetchMaxWaitMs at an idle broker: silence is judged past two of those and a second.
+    const silentMs = Math.max(STALL_MS, 2 * (d.fetchMaxWaitMs ?? FETCH_MAX_WAIT_MS) + 1000);
+    const stall = new StallWatch(STALL_MS, silentMs);
     /** When the group last began a rebalance this consumer has not rejoined from (0: none). */
     let rebalancing = 0;
-    let lastFetch = Date.now();
-    stream.on("fetch", () => (lastFetch = Date.now()));
+    stream.on("fetch", () => stall.fetchAnswered(Date.now()));
     consumer.on("consumer:group:rebalance", () => {
       rebalancing ||= Date.now();
-      stall.reset();
+      stall.reset(Date.now());
     });
     consumer.on("consumer:group:join", (p: { generationId?: number; assignments?: unknown }) => {
       rebalancing = 0;
-      stall.reset();
+      stall.reset(Date.now());
       d.log.info(
         { generation: n, groupGeneration: p.generationId, assignments: describeAssignments(p.assignments) },
         "fan-out Kafka consumer (re)joined its group",
@@ -296,17 +297,21 @@ export class ConsumerSupervisor {
     });
     consumer.on("consumer:lag", (lag) => {
       d.metrics.consumerLag.set(Number(this.events.pendingLag(lag, stream.offsetsCommitted)));
+      const now = Date.now();
       // A paused stream (the fan-out's buffers are full) or a group between assignments is not expected to deliver;
       // a rebalance that never ends for this consumer is judged like any other wait once it outlasts its timeout.
-      const inRebalance = rebalancing > 0 && Date.now() - rebalancing < REBALANCE_TIMEOUT_MS + STALL_MS;
-      if (inRebalance || stream.isPaused()) return stall.reset();
-      const stalled = stall.reading(lag, stream.offsetsCommitted, Date.now());
+      const inRebalance = rebalancing > 0 && now - rebalancing < REBALANCE_TIMEOUT_MS + STALL_MS;
+      if (inRebalance || stream.isPaused()) return stall.reset(now);
+      const assigned = describeAssignments(consumer.assignments);
+      const silence = stall.silence(now, assigned !== "none");
+      if (silence !== undefined)
+        return lost("stream-stalled", `no fetch answered for ${(silence / 1000).toFixed(1)} s (assigned ${assigned})`);
+      const stalled = stall.reading(lag, stream.offsetsCommitted, now);
       if (stalled.length > 0)
         lost(
           "stream-stalled",
           `partition(s) ${stalled.join(", ")} had events waiting for ${STALL_MS / 1000} s and none was delivered ` +
-            `(last fetch answered ${((Date.now() - lastFetch) / 1000).toFixed(1)} s ago; ` +
-            `assigned ${describeAssignments(consumer.assignments)})`,
+            `(assigned ${assigned})`,
         );
     });
     consumer.startLagMonitoring({ topics: [d.topic] }, LAG_INTERVAL_MS);
@@ -390,6 +395,7 @@ function describeAssignments(assignments: unknown): string {
   if (!Array.isArray(assignments)) return "none";
   return (
     (assignments as Array<{ topic?: string; partitions?: number[] }>)
+      .filter((a) => (a.partitions ?? []).length > 0)
       .map((a) => `${a.topic ?? "?"}[${(a.partitions ?? []).join(",")}]`)
       .join(" ") || "none"
   );

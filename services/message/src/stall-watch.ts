@@ -5,9 +5,11 @@
  * answer never comes. Seen here after a group rebalance: a message instance stayed in its group, its partitions
  * assigned, and fanned out nothing for about two minutes, while its lag grew and its clients waited.
  *
- * The judge is the consumer's lag readings: a partition whose latest offset is past the last event the stream
+ * Two judges. The consumer's lag readings: a partition whose latest offset is past the last event the stream
  * delivered, at every reading for `stallMs` with nothing delivered meanwhile, is stalled. Events delivered and still
- * being processed (a slow batch, a database outage) are not waiting on the stream and never count.
+ * being processed (a slow batch, a database outage) are not waiting on the stream and never count. And the stream's
+ * fetches: a healthy one is answered at least once per fetch wait (an idle broker answers empty when it runs out), so
+ * a stream with partitions assigned and no fetch answered for `silentMs` has stopped, traffic or not.
  */
 import { partitionKey } from "./offsets.ts";
 
@@ -17,7 +19,27 @@ export class StallWatch {
   /** Per partition: when a lag reading first found events the stream had not delivered, with none delivered since. */
   private readonly waitingSince = new Map<string, number>();
 
-  constructor(private readonly stallMs: number) {}
+  /** When a fetch of the stream was last answered, or the watch last started over. */
+  private lastFetch: number;
+
+  constructor(
+    private readonly stallMs: number,
+    private readonly silentMs: number,
+    now = Date.now(),
+  ) {
+    this.lastFetch = now;
+  }
+
+  /** One of the stream's fetches was answered. */
+  fetchAnswered(now: number): void {
+    this.lastFetch = now;
+  }
+
+  /** How long no fetch has been answered, when that is `silentMs` or more and the stream has partitions assigned. */
+  silence(now: number, assigned: boolean): number | undefined {
+    const quiet = now - this.lastFetch;
+    return assigned && quiet >= this.silentMs ? quiet : undefined;
+  }
 
   /** The stream delivered the event at `offset` of a partition. */
   delivered(topic: string, partition: number, offset: bigint): void {
@@ -28,8 +50,9 @@ export class StallWatch {
   }
 
   /** The assignments changed (a rebalance), or the owner paused the stream: waiting so far does not count. */
-  reset(): void {
+  reset(now: number): void {
     this.waitingSince.clear();
+    this.lastFetch = now;
   }
 
   /**
