@@ -15,6 +15,7 @@ import { MESSAGES } from "../../../cli/src/commands/rollout/messages.ts";
 import { tempDir } from "../../helpers/imctl.ts";
 import { eventually, recorder } from "../../helpers/messaging.ts";
 import { makeUsers, type TestPlatform } from "../../helpers/platform.ts";
+import { recentServiceLogs } from "../../helpers/service-logs.ts";
 import { gatewayStrategy as strategy } from "../../helpers/rollout-strategy.ts";
 
 let p: TestPlatform;
@@ -44,10 +45,21 @@ function audit(): AuditEntry[] {
 }
 
 /** Starts a rollout, waits for its 30 % step, runs k6 messaging while it goes on, returns both results. */
+/** k6's journeys that ended short, and the services' warnings and fan-out events since `since`; "" when none did. */
+function shortJourneys(k6Stderr: string, since: number): string {
+  const lines = k6Stderr
+    .split("\n")
+    .filter((x) => x.includes("ended short"))
+    .slice(0, 12);
+  if (lines.length === 0) return "";
+  return `${lines.join("\n")}\nthe services meanwhile:\n${recentServiceLogs(p.stateDir, since)}`;
+}
+
 async function rolloutUnderLoad(
   version: string,
   env: string[],
 ): Promise<{ rollout: RolloutResult; exitCode: number; stderr: string; load: LoadtestResult; short: string }> {
+  const since = Date.now();
   const file = join(dir, "strategy.yaml");
   writeFileSync(file, stringify(strategy));
   const running = { done: false };
@@ -89,12 +101,9 @@ async function rolloutUnderLoad(
     exitCode: r.exitCode,
     stderr: r.stderr,
     load: json<LoadtestResult>(l.stdout),
-    // k6's journeys that ended short say what they saw (opened, sent, acked, received): what a loss needs explained.
-    short: l.stderr
-      .split("\n")
-      .filter((x) => x.includes("ended short"))
-      .slice(0, 12)
-      .join("\n"),
+    // k6's journeys that ended short say what they saw (opened, sent, acked, received), and the services what they
+    // did meanwhile: what a loss needs explained.
+    short: shortJourneys(l.stderr, since),
   };
 }
 
