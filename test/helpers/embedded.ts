@@ -9,12 +9,12 @@
  */
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import { parse, stringify } from "yaml";
 import { REPO_ROOT } from "../../base/root.mjs";
 import { localPortAssignments } from "../../infra/lib/spec.ts";
-import { imctl, keepTempDir, tempDir, type ImctlRun } from "./imctl.ts";
+import { imctl, tempDir, type ImctlRun } from "./imctl.ts";
 import { startPlatform, type TestPlatform } from "./platform.ts";
 
 export interface EmbeddedContext {
@@ -66,11 +66,9 @@ export async function startEmbedded(offset: number): Promise<EmbeddedContext & {
   const run = (args: string[]) => imctl(args, env);
   const stacks: string[] = [];
   const down = async () => {
-    for (const s of stacks.reverse()) {
-      // A stack that would not be destroyed stays on disk, to destroy by hand; the others go when this process exits.
-      const r = await run(["destroy", "--stack", s, "--yes"]).catch(() => undefined);
-      if (r?.exitCode !== 0) keepTempDir(dirname(s));
-    }
+    // Best effort: the last test may have destroyed them and taken the cluster down already, and `cluster down`
+    // below removes whatever is left. Their files go when this process exits.
+    for (const s of stacks.reverse()) await run(["destroy", "--stack", s, "--yes"]).catch(() => undefined);
     await run(["cluster", "down", "--yes"]).catch(() => undefined);
     await p.down();
   };
