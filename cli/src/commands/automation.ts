@@ -28,6 +28,7 @@ import { withLock } from "../lib/lock.ts";
 import {
   backendUrl,
   engineSearchPath,
+  engineTempDir,
   findOnPath,
   missingPlugins,
   pulumiDir,
@@ -141,6 +142,8 @@ export async function openEngineStack(plan: PulumiRunPlan) {
         PULUMI_DIY_BACKEND_NO_LEGACY_WARNING: "true",
         // The kubernetes provider (and any other plugin) is found on this path as an ambient plugin.
         PATH: plan.searchPath,
+        // What the engine and its plugins leave in their temp dir (a kubeconfig with credentials) goes with the run.
+        TMPDIR: engineTempDir(spec.name),
       },
     },
   );

@@ -5,7 +5,17 @@
  * before the Automation API is loaded, so a machine without the engine gets one line, not a stack trace.
  */
 import { randomBytes } from "node:crypto";
-import { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import {
+  accessSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { homedir } from "node:os";
 import { delimiter, join } from "node:path";
 import { toolsDir } from "../../../base/tools.mjs";
@@ -70,6 +80,18 @@ export function backendUrl(): string {
 export function workspaceDir(stack: string): string {
   const dir = join(pulumiDir(), "workspaces", stack);
   mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+/**
+ * A private temporary directory for one engine run (TMPDIR of the Pulumi CLI and its plugins), removed when this
+ * process exits. The kubernetes provider writes the cluster's kubeconfig, credentials included, to a temp file it
+ * never removes: 20 such files per test run piled up in /tmp. Here they live under the stack's workspace (0700) and
+ * go with the run; a run killed outright leaves them there, not in /tmp.
+ */
+export function engineTempDir(stack: string): string {
+  const dir = mkdtempSync(join(workspaceDir(stack), "tmp-"));
+  process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
 
