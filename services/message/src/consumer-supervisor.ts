@@ -68,6 +68,8 @@ const LAG_INTERVAL_MS = 2000;
  * is taken for stalled and replaced (stall-watch.ts). A healthy stream fetches at least every FETCH_MAX_WAIT_MS.
  */
 const STALL_MS = 6000;
+/** A consumer whose last heartbeat succeeded this recently is settled in its group (heartbeats go every second). */
+const SETTLED_BEAT_MS = 2500;
 
 /** One consumer of the fan-out's life: a replacement is the next generation. */
 export interface Generation {
@@ -283,6 +285,10 @@ export class ConsumerSupervisor {
     /** When the group last began a rebalance this consumer has not rejoined from (0: none). */
     let rebalancing = 0;
     stream.on("fetch", () => stall.fetchAnswered(Date.now()));
+    // A member settled in its group heartbeats every second. While it joins (a rebalance, a coordinator that moved)
+    // it does not, and its stream may wait behind the join's requests: no stall is judged then.
+    let lastBeat = 0;
+    consumer.on("consumer:heartbeat:end", () => (lastBeat = Date.now()));
     consumer.on("consumer:group:rebalance", () => {
       rebalancing ||= Date.now();
       stall.reset(Date.now());
@@ -301,7 +307,8 @@ export class ConsumerSupervisor {
       // A paused stream (the fan-out's buffers are full) or a group between assignments is not expected to deliver;
       // a rebalance that never ends for this consumer is judged like any other wait once it outlasts its timeout.
       const inRebalance = rebalancing > 0 && now - rebalancing < REBALANCE_TIMEOUT_MS + STALL_MS;
-      if (inRebalance || stream.isPaused()) return stall.reset(now);
+      const settled = now - lastBeat < SETTLED_BEAT_MS;
+      if (inRebalance || !settled || stream.isPaused()) return stall.reset(now);
       const assigned = describeAssignments(consumer.assignments);
       const silence = stall.silence(now, assigned !== "none");
       if (silence !== undefined)
