@@ -17,6 +17,7 @@ import { eventually, recorder, type Recorder } from "../helpers/messaging.ts";
 import { REPO_ROOT } from "../../base/root.mjs";
 import { kafkaBootstrap } from "../../cli/src/targets/local/components/kafka.ts";
 import { leaders, preferOtherLeaders } from "../helpers/kafka-leaders.ts";
+import { recentServiceLogs } from "../helpers/service-logs.ts";
 
 const THRESHOLD = 6;
 /** Members per sub-group: the 5-member group below is split in two (write diffusion), the growing one in three. */
@@ -470,9 +471,15 @@ describe("messaging on the real platform", { timeout: 900_000 }, () => {
       const after = await restarts();
       const grew = (reason: string) => (after.get(reason) ?? 0) - (before.get(reason) ?? 0);
       // What the old client did: its stream failed on the old leader, its heartbeats and commits on the old coordinator.
-      // Nor is a stream that waited for its new leader taken for stalled.
+      // Nor is a stream that follows its new leaders taken for stalled (the stall watch once judged partitions of the
+      // assignment before the election, whose late commits left the library a lag for them).
       for (const reason of ["stream-failed", "stream-stalled", "heartbeat-failed", "commit-failed", "stream-closed"])
-        assert.equal(grew(reason), 0, `fan-out consumers replaced for ${reason}: ${JSON.stringify([...after])}`);
+        assert.equal(
+          grew(reason),
+          0,
+          `fan-out consumers replaced for ${reason}: ${JSON.stringify([...after])}\n` +
+            recentServiceLogs(p.stateDir, Date.now() - 60_000),
+        );
       // The coordinator moved: each instance replaced its consumer once, at the first refusal, to find the new one.
       assert.ok(grew("coordinator-moved") >= 1, `no consumer followed the coordinator: ${JSON.stringify([...after])}`);
       for (let i = 0; i < p.spec.services.message.replicas; i++) {

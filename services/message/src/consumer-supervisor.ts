@@ -313,7 +313,8 @@ export class ConsumerSupervisor {
       const silence = stall.silence(now, assigned !== "none");
       if (silence !== undefined)
         return lost("stream-stalled", `no fetch answered for ${(silence / 1000).toFixed(1)} s (assigned ${assigned})`);
-      const stalled = stall.reading(lag, stream.offsetsCommitted, now);
+      const held = new Set((consumer.assignments ?? []).flatMap((a) => a.partitions.map((i) => `${a.topic}:${i}`)));
+      const stalled = stall.reading(lag, stream.offsetsCommitted, now, held);
       if (stalled.length > 0)
         lost(
           "stream-stalled",

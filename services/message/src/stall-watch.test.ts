@@ -54,4 +54,12 @@ describe("fan-out stall watch", () => {
     assert.equal(w.silence(75_000, true), undefined);
     assert.equal(w.silence(76_000, true), 6000);
   });
+
+  it("judges only the partitions assigned now: a lag left by a late commit of an earlier assignment is not a stall", () => {
+    const w = new StallWatch(6000, 6000, 0);
+    const held = new Set([`${T}:0`]);
+    for (const t of [0, 2000, 4000, 6000, 8000]) assert.deepEqual(w.reading(lag(0, 7), committed(10, 20), t, held), []);
+    assert.deepEqual(w.reading(lag(3, 7), committed(10, 20), 9000, held), []);
+    assert.deepEqual(w.reading(lag(3, 7), committed(10, 20), 15_000, held), [`${T}:0`]);
+  });
 });

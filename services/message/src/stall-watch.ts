@@ -57,16 +57,19 @@ export class StallWatch {
 
   /**
    * A lag reading at `now` (ms): per topic the lag of each partition (latest minus committed; negative when not
-   * assigned), and the committed offsets by partitionKey. Returns the partitions stalled, each as "topic:partition".
+   * assigned), the committed offsets by partitionKey, and the partitions assigned now (by partitionKey; those alone
+   * are judged). Returns the partitions stalled, each as "topic:partition".
    */
-  reading(lag: Map<string, bigint[]>, committed: Map<string, bigint>, now: number): string[] {
+  reading(lag: Map<string, bigint[]>, committed: Map<string, bigint>, now: number, assigned?: Set<string>): string[] {
     const stalled: string[] = [];
     const waiting = new Set<string>();
     for (const [topic, parts] of lag) {
       parts.forEach((l, i) => {
         const key = partitionKey(topic, i);
         const done = committed.get(key);
-        if (l <= 0n || done === undefined) return;
+        // A partition the consumer no longer holds can keep a committed offset (a late commit of the assignment
+        // before): the library still computes a lag for it, which no fetch of this stream will ever reduce.
+        if (l <= 0n || done === undefined || (assigned !== undefined && !assigned.has(key))) return;
         const delivered = this.deliveredNext.get(key);
         const ahead = delivered !== undefined && delivered > done ? delivered - done : 0n;
         if (l <= ahead) return;
