@@ -473,13 +473,15 @@ describe("messaging on the real platform", { timeout: 900_000 }, () => {
       // What the old client did: its stream failed on the old leader, its heartbeats and commits on the old coordinator.
       // Nor is a stream that follows its new leaders taken for stalled (the stall watch once judged partitions of the
       // assignment before the election, whose late commits left the library a lag for them).
+      // The services' log lines are read only for a failure's message.
       for (const reason of ["stream-failed", "stream-stalled", "heartbeat-failed", "commit-failed", "stream-closed"])
-        assert.equal(
-          grew(reason),
-          0,
-          `fan-out consumers replaced for ${reason}: ${JSON.stringify([...after])}\n` +
-            recentServiceLogs(p.stateDir, Date.now() - 60_000),
-        );
+        if (grew(reason) !== 0)
+          assert.equal(
+            grew(reason),
+            0,
+            `fan-out consumers replaced for ${reason}: ${JSON.stringify([...after])}\n` +
+              recentServiceLogs(p.stateDir, Date.now() - 60_000),
+          );
       // The coordinator moved: each instance replaced its consumer once, at the first refusal, to find the new one.
       assert.ok(grew("coordinator-moved") >= 1, `no consumer followed the coordinator: ${JSON.stringify([...after])}`);
       for (let i = 0; i < p.spec.services.message.replicas; i++) {
