@@ -106,7 +106,7 @@ export interface SupervisorEvents {
   /** The current consumer is being replaced: what it processed and did not commit is replayed by the next one. */
   replacing(): void;
   /** The events not fanned out yet, given the consumer's lag per topic and partition and its committed offsets. */
-  pendingLag(lag: Map<string, bigint[]>, committed: Map<string, bigint>): bigint;
+  pendingLag(lag: Map<string, bigint[]>, committed: Map<string, bigint>, held: ReadonlySet<string>): bigint;
 }
 
 /** Settles like `p`, or rejects once `ms` have passed. */
@@ -302,7 +302,9 @@ export class ConsumerSupervisor {
       );
     });
     consumer.on("consumer:lag", (lag) => {
-      d.metrics.consumerLag.set(Number(this.events.pendingLag(lag, stream.offsetsCommitted)));
+      // Only the partitions held now: after a rebalance the library still reports the ones given away.
+      const held = new Set((consumer.assignments ?? []).flatMap((a) => a.partitions.map((i) => `${a.topic}:${i}`)));
+      d.metrics.consumerLag.set(Number(this.events.pendingLag(lag, stream.offsetsCommitted, held)));
       const now = Date.now();
       // A paused stream (the fan-out's buffers are full) or a group between assignments is not expected to deliver;
       // a rebalance that never ends for this consumer is judged like any other wait once it outlasts its timeout.
@@ -313,7 +315,6 @@ export class ConsumerSupervisor {
       const silence = stall.silence(now, assigned !== "none");
       if (silence !== undefined)
         return lost("stream-stalled", `no fetch answered for ${(silence / 1000).toFixed(1)} s (assigned ${assigned})`);
-      const held = new Set((consumer.assignments ?? []).flatMap((a) => a.partitions.map((i) => `${a.topic}:${i}`)));
       const stalled = stall.reading(lag, stream.offsetsCommitted, now, held);
       if (stalled.length > 0)
         lost(

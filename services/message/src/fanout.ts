@@ -166,7 +166,7 @@ export async function startFanout(d: FanoutDeps): Promise<Fanout> {
     // Called once the consumer has joined, by which time the loop exists.
     message: (m, gen): boolean => loop.push(m, gen),
     replacing: () => offsets.forget(),
-    pendingLag: (lag, committed) => offsets.pendingLag(lag, committed),
+    pendingLag: (lag, committed, held) => offsets.pendingLag(lag, committed, held),
   });
   const loop = new FanoutLoop<FanoutMessage>(
     {

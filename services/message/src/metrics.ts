@@ -76,7 +76,7 @@ export function messageMetrics(m: ServiceMetrics): MessageMetrics {
     }),
     consumerLag: new Gauge({
       name: "im_message_consumer_lag",
-      help: "Stored-message events not yet fanned out (Kafka consumer lag)",
+      help: "Stored-message events not yet fanned out on the partitions this instance holds (Kafka consumer lag)",
       registers,
     }),
     consumerRestarts: new Counter({

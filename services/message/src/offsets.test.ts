@@ -100,6 +100,12 @@ describe("offset commits", () => {
     assert.equal(book.pendingLag(new Map([["t", [10n, 2n, 0n]]]), committed), 8n);
     assert.equal(book.pendingLag(new Map([["t", [3n]]]), committed), 0n, "never below zero per partition");
     assert.equal(book.pendingLag(new Map([["t", [3n]]]), new Map()), 3n, "nothing committed: the whole lag");
+    assert.equal(
+      book.pendingLag(new Map([["t", [10n, 2n, 5n]]]), committed, new Set(["t:1", "t:2"])),
+      7n,
+      "a partition given away in a rebalance is not this consumer's lag",
+    );
+    assert.equal(book.pendingLag(new Map([["t", [10n, 2n]]]), committed, new Set()), 0n, "nothing held: no lag");
   });
   it("commits a partition only up to its oldest unfinished message when messages finish out of order", async () => {
     const log: string[] = [];

@@ -122,12 +122,13 @@ export class OffsetCommits<M extends CommittableMessage = CommittableMessage> {
    * processing by up to one interval, so what was processed and not yet committed is taken off.
    * @param lag per topic, the lag of each partition (by index), as the consumer's "consumer:lag" event gives it
    * @param committed the committed offsets, keyed by partitionKey()
+   * @param held when given, the partitions this consumer holds now (partitionKey()); the others are not its lag
    */
-  pendingLag(lag: Map<string, bigint[]>, committed: Map<string, bigint>): bigint {
+  pendingLag(lag: Map<string, bigint[]>, committed: Map<string, bigint>, held?: ReadonlySet<string>): bigint {
     let total = 0n;
     for (const [topic, parts] of lag) {
       parts.forEach((l, i) => {
-        if (l <= 0n) return;
+        if (l <= 0n || (held !== undefined && !held.has(partitionKey(topic, i)))) return;
         const done = committed.get(partitionKey(topic, i));
         const processed = this.processedNext.get(partitionKey(topic, i));
         const ahead = done !== undefined && processed !== undefined && processed > done ? processed - done : 0n;
