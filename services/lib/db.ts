@@ -150,6 +150,9 @@ function rawPool(cfg: DbConfig, opts: { multipleStatements?: boolean }): mysql.P
     connectTimeout: 3000,
     enableKeepAlive: true,
     multipleStatements: opts.multipleStatements ?? false,
+    // No stack captured at every query for the error it might throw: 2 % of the message service's CPU at 2,000
+    // msg/s (issue 23). Database errors are logged by their code and message, never by the caller's stack.
+    trace: false,
   });
 }
 
