@@ -6,8 +6,8 @@
  *
  * Only the MBeans the alert rules, dashboards and `imctl doctor` read, each named exactly: a scrape reads every
  * attribute of every bean it matches, and the wider patterns this list had (all request-time histograms, every
- * topic's meters) made the exporter a fifth of each broker's own CPU at 2,000 msg/s with a 5 s scrape interval
- * (sorting histogram reservoirs for percentiles no rule reads; docs/benchmarks.md, issue 23).
+ * topic's meters) made the exporter a fifth of the brokers' Java execution samples at 2,000 msg/s with a 5 s scrape
+ * interval (sorting histogram reservoirs for percentiles no rule reads; docs/benchmarks.md, issue 23).
  */
 export const KAFKA_JMX_BEANS = [
   "kafka.server:type=ReplicaManager,name=UnderReplicatedPartitions",

@@ -81,8 +81,9 @@ function brokerProperties(ctx: LocalContext, i: number, dataDir: string): string
     "num.network.threads=1",
     "num.io.threads=2",
     // The active controller writes a no-op record to the metadata log every 500 ms by default (KIP-835), which
-    // each voter replicates and every broker's metadata loader applies: a tenth of the brokers' CPU at 2,000 msg/s
-    // (issue 23). Liveness does not depend on it (brokers heartbeat every second, fenced after 6 s); 5 s keeps
+    // each voter replicates and every broker's metadata loader applies: the KRaft I/O thread was a tenth of the
+    // brokers' Java samples at 2,000 msg/s (issue 23; with the JMX trim, an idle platform's brokers went from 0.19-0.21
+    // to 0.16-0.17 of a core). Brokers' liveness is their own heartbeat (every second, fenced after 6 s); 5 s keeps
     // the quorum's "time since the last applied record" meaningful.
     "metadata.max.idle.interval.ms=5000",
     "log.retention.hours=72",
