@@ -22,6 +22,7 @@ import {
 } from "../../lib/kafka.ts";
 import type { Logger } from "../../lib/log.ts";
 import type { MessageMetrics } from "./metrics.ts";
+import { partitionKey } from "./offsets.ts";
 import { StallWatch } from "./stall-watch.ts";
 
 export type FanoutMessage = Message<string, string, string, string>;
@@ -303,7 +304,9 @@ export class ConsumerSupervisor {
     });
     consumer.on("consumer:lag", (lag) => {
       // Only the partitions held now: after a rebalance the library still reports the ones given away.
-      const held = new Set((consumer.assignments ?? []).flatMap((a) => a.partitions.map((i) => `${a.topic}:${i}`)));
+      const held = new Set(
+        (consumer.assignments ?? []).flatMap((a) => a.partitions.map((i) => partitionKey(a.topic, i))),
+      );
       d.metrics.consumerLag.set(Number(this.events.pendingLag(lag, stream.offsetsCommitted, held)));
       const now = Date.now();
       // A paused stream (the fan-out's buffers are full) or a group between assignments is not expected to deliver;

@@ -60,7 +60,12 @@ export class StallWatch {
    * assigned), the committed offsets by partitionKey, and the partitions assigned now (by partitionKey; those alone
    * are judged). Returns the partitions stalled, each as "topic:partition".
    */
-  reading(lag: Map<string, bigint[]>, committed: Map<string, bigint>, now: number, assigned?: Set<string>): string[] {
+  reading(
+    lag: Map<string, bigint[]>,
+    committed: Map<string, bigint>,
+    now: number,
+    assigned?: ReadonlySet<string>,
+  ): string[] {
     const stalled: string[] = [];
     const waiting = new Set<string>();
     for (const [topic, parts] of lag) {
